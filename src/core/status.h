@@ -1,0 +1,157 @@
+// Status and Result<T>: errors as values at every layer boundary.
+//
+// A Status is either OK or a (code, message) pair. The message says what failed and
+// with which input; it never contains a secret. Edges (HTTP, CLI) map codes to their own
+// vocabulary in exactly one place each.
+#pragma once
+
+#include <cassert>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace cairn {
+
+// Which code to use:
+//   kInvalidArgument     the caller's input is malformed, whatever the state (400)
+//   kUnauthenticated     no credential or a bad one (401)
+//   kPermissionDenied    a valid credential that may not do this (403)
+//   kNotFound            the thing does not exist, or is not visible to the caller (404)
+//   kAlreadyExists/kAborted/kFailedPrecondition  conflicts with current state (409)
+//   kPayloadTooLarge     a body or field over its limit (413)
+//   kOutOfRange          a byte range outside the object (416)
+//   kResourceExhausted   a rate or quota limit; retry later (429)
+//   kUnavailable         a dependency is down or not ready; retry later (503)
+//   kDataLoss            stored data failed verification (500)
+//   kInternal            a bug or an unexpected OS error (500)
+enum class StatusCode {
+  kOk = 0,
+  kInvalidArgument,
+  kUnauthenticated,
+  kPermissionDenied,
+  kNotFound,
+  kAlreadyExists,
+  kAborted,
+  kFailedPrecondition,
+  kPayloadTooLarge,
+  kOutOfRange,
+  kResourceExhausted,
+  kUnavailable,
+  kDataLoss,
+  kInternal,
+};
+
+std::string_view StatusCodeName(StatusCode code);
+
+class [[nodiscard]] Status {
+ public:
+  Status() = default;
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  static Status Ok() { return Status(); }
+
+  bool ok() const { return code_ == StatusCode::kOk; }
+  StatusCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "NotFound: object 1234 does not exist"
+  std::string ToString() const;
+
+  // Returns a copy whose message is "context: message"; OK stays OK.
+  Status WithContext(std::string_view context) const;
+
+  // Marks a status as deliberately ignored.
+  void IgnoreError() const {}
+
+ private:
+  StatusCode code_ = StatusCode::kOk;
+  std::string message_;
+};
+
+inline Status OkStatus() { return Status(); }
+inline Status InvalidArgumentError(std::string m) {
+  return Status(StatusCode::kInvalidArgument, std::move(m));
+}
+inline Status UnauthenticatedError(std::string m) {
+  return Status(StatusCode::kUnauthenticated, std::move(m));
+}
+inline Status PermissionDeniedError(std::string m) {
+  return Status(StatusCode::kPermissionDenied, std::move(m));
+}
+inline Status NotFoundError(std::string m) { return Status(StatusCode::kNotFound, std::move(m)); }
+inline Status AlreadyExistsError(std::string m) {
+  return Status(StatusCode::kAlreadyExists, std::move(m));
+}
+inline Status AbortedError(std::string m) { return Status(StatusCode::kAborted, std::move(m)); }
+inline Status FailedPreconditionError(std::string m) {
+  return Status(StatusCode::kFailedPrecondition, std::move(m));
+}
+inline Status PayloadTooLargeError(std::string m) {
+  return Status(StatusCode::kPayloadTooLarge, std::move(m));
+}
+inline Status OutOfRangeError(std::string m) {
+  return Status(StatusCode::kOutOfRange, std::move(m));
+}
+inline Status ResourceExhaustedError(std::string m) {
+  return Status(StatusCode::kResourceExhausted, std::move(m));
+}
+inline Status UnavailableError(std::string m) {
+  return Status(StatusCode::kUnavailable, std::move(m));
+}
+inline Status DataLossError(std::string m) { return Status(StatusCode::kDataLoss, std::move(m)); }
+inline Status InternalError(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
+
+// Result<T> holds a T or a non-OK Status.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
+    assert(!status_.ok() && "Result constructed from an OK status without a value");
+    if (status_.ok()) status_ = InternalError("Result built from OK status without a value");
+  }
+
+  bool ok() const { return value_.has_value(); }
+  const Status& status() const { return status_; }
+
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+
+ private:
+  std::optional<T> value_;
+  Status status_;
+};
+
+}  // namespace cairn
+
+#define CAIRN_CONCAT_INNER_(a, b) a##b
+#define CAIRN_CONCAT_(a, b) CAIRN_CONCAT_INNER_(a, b)
+
+#define RETURN_IF_ERROR(expr)                           \
+  do {                                                  \
+    ::cairn::Status cairn_status_ = (expr);             \
+    if (!cairn_status_.ok()) return cairn_status_;      \
+  } while (false)
+
+#define ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                           \
+  if (!tmp.ok()) return tmp.status();          \
+  lhs = std::move(tmp).value()
+
+#define ASSIGN_OR_RETURN(lhs, expr) \
+  ASSIGN_OR_RETURN_IMPL_(CAIRN_CONCAT_(cairn_result_, __LINE__), lhs, expr)

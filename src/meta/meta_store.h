@@ -1,0 +1,241 @@
+// MetaStore: the transactional metadata store behind every use case.
+//
+// Contract shared by every engine (in-memory model, SQLite, later PostgreSQL); the
+// conformance suite in tests/meta checks each of them against it.
+//
+// Objects. A row per object id with a state:
+//   WRITING    an upload in progress; invisible; holds references on the chunks it has
+//              added so far (so GC never deletes them under the upload).
+//   COMMITTED  visible; at most one per (tenant, namespace, key).
+//   DELETING   invisible; its chunk references were dropped in the same transaction that
+//              set this state. GC purges the row after the grace period (= DELETED).
+// Chunks. A row per (storage_class, digest) with a reference count = the number of
+// object_chunks rows of WRITING or COMMITTED objects that name it. `zero_since_ms` is the
+// time the count last became zero; GC may delete a chunk whose count is zero and whose
+// zero_since_ms is older than the grace cutoff.
+//
+// Thread-safety: every method may be called from any thread concurrently. Each method is
+// one transaction: it either fully happens or not at all.
+// Errors: kNotFound for an absent/invisible row, kUnavailable when the database cannot be
+// reached or is busy beyond its timeout, kInternal otherwise; messages name the input.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace cairn::meta {
+
+struct ObjectRecord {
+  ObjectId id;
+  std::string tenant;
+  std::string namespace_name;
+  std::string key;
+  ObjectState state = ObjectState::kWriting;
+  StorageClass storage_class = StorageClass::kHot;
+  uint64_t size_bytes = 0;
+  Digest content_hash;      // SHA-256 of the whole content (meaningful once committed)
+  std::string etag;         // opaque entity tag (MD5 hex for single uploads)
+  std::string content_type;
+  std::map<std::string, std::string> user_metadata;
+  TimestampMs created_at_ms = 0;
+  TimestampMs updated_at_ms = 0;
+  // Set when the whole content is stored in the metadata row (small objects); such an
+  // object has no chunks.
+  std::optional<std::string> inline_data;
+  bool operator==(const ObjectRecord&) const = default;
+};
+
+struct ChunkRef {
+  Digest digest;
+  uint64_t size_bytes = 0;
+  bool operator==(const ChunkRef&) const = default;
+};
+
+struct ChunkRecord {
+  StorageClass storage_class = StorageClass::kHot;
+  Digest digest;
+  uint64_t size_bytes = 0;
+  int64_t ref_count = 0;
+  TimestampMs zero_since_ms = 0;  // meaningful when ref_count == 0
+  bool operator==(const ChunkRecord&) const = default;
+};
+
+struct CommitResult {
+  ObjectRecord object;                      // the object as committed
+  std::optional<ObjectId> replaced_object;  // the previous COMMITTED object at the key
+};
+
+struct ListRequest {
+  std::string tenant;
+  std::string namespace_name;
+  std::string prefix;
+  std::string start_after;  // exclusive lower bound on the key ("" = from the start)
+  uint32_t limit = 1000;    // 1..10000
+};
+
+struct ListPage {
+  std::vector<ObjectRecord> objects;  // COMMITTED only, ascending byte-wise key order;
+                                      // inline_data and user_metadata may be left empty
+  bool truncated = false;             // true when more keys follow the last one
+};
+
+struct UsageRow {
+  std::string namespace_name;
+  StorageClass storage_class = StorageClass::kHot;
+  uint64_t objects = 0;
+  uint64_t logical_bytes = 0;   // sum of committed objects' sizes
+  uint64_t physical_bytes = 0;  // distinct chunks referenced by these objects + inline bytes
+};
+
+struct ObjectCountRow {
+  std::string tenant;
+  std::string namespace_name;
+  ObjectState state = ObjectState::kCommitted;
+  uint64_t objects = 0;
+};
+
+struct StorageBytesRow {
+  StorageClass storage_class = StorageClass::kHot;
+  std::string namespace_name;
+  uint64_t logical_bytes = 0;  // committed objects' sizes
+};
+
+enum class Scope { kRead, kWrite, kAdmin };
+std::string_view ScopeName(Scope scope);
+Result<Scope> ParseScope(std::string_view text);
+
+// An API key. The secret itself is never stored: only its SHA-256.
+struct ApiKeyRecord {
+  std::string key_id;                // public part, unique
+  Digest secret_hash;                // SHA-256 of the secret part
+  std::vector<std::string> tenants;  // "*" = every tenant
+  Scope scope = Scope::kRead;
+  TimestampMs created_at_ms = 0;
+  bool revoked = false;
+  std::string description;
+  bool operator==(const ApiKeyRecord&) const = default;
+};
+
+struct FsckReferenceRow {
+  StorageClass storage_class = StorageClass::kHot;
+  Digest digest;
+  int64_t recorded_ref_count = 0;  // chunks.ref_count (0 if no chunk row exists)
+  int64_t actual_ref_count = 0;    // object_chunks rows of WRITING/COMMITTED objects
+  uint64_t size_bytes = 0;
+  bool has_chunk_row = false;
+};
+
+class MetaStore {
+ public:
+  virtual ~MetaStore() = default;
+
+  // Cheap round trip for readiness probes.
+  virtual Status Ping() = 0;
+
+  // ---- Uploads ----------------------------------------------------------------------
+  // Inserts a WRITING row (object.state is ignored and stored as WRITING).
+  // kAlreadyExists if the id is taken.
+  virtual Status BeginUpload(const ObjectRecord& object) = 0;
+
+  // Records that chunk number `sequence` (0-based, consecutive) of WRITING object `id` is
+  // `chunk`, and takes a reference on (storage_class of the object, digest): the chunk row
+  // is created with ref_count 1 or incremented. Also bumps the object's updated_at_ms to
+  // now_ms, so GC sees the upload is alive. kNotFound if the object is not WRITING.
+  virtual Status AddChunk(const ObjectId& id, uint32_t sequence, const ChunkRef& chunk,
+                          TimestampMs now_ms) = 0;
+
+  // WRITING -> COMMITTED with the final fields from `final_fields` (size_bytes,
+  // content_hash, etag, content_type, user_metadata; updated_at_ms = now_ms). Atomically
+  // replaces the COMMITTED object at the same (tenant, namespace, key), if any: that one
+  // becomes DELETING and its chunk references are dropped. kNotFound if `id` is not
+  // WRITING (e.g. GC reclaimed a stalled upload).
+  virtual Result<CommitResult> CommitUpload(const ObjectId& id, const ObjectRecord& final_fields,
+                                            TimestampMs now_ms) = 0;
+
+  // Inserts a COMMITTED object whose data is inline (object.inline_data set) or which
+  // references `chunks` (each gets a reference), replacing the current object at the key
+  // as CommitUpload does, all in one transaction. Used for small objects and for copies
+  // that link existing chunks.
+  virtual Result<CommitResult> PutCommitted(const ObjectRecord& object,
+                                            const std::vector<ChunkRef>& chunks,
+                                            TimestampMs now_ms) = 0;
+
+  // Drops a WRITING object and its chunk references. kNotFound if it is not WRITING.
+  virtual Status AbortUpload(const ObjectId& id, TimestampMs now_ms) = 0;
+
+  // ---- Reads ------------------------------------------------------------------------
+  // The COMMITTED object with this id owned by `tenant`; kNotFound otherwise (another
+  // tenant's object is indistinguishable from a missing one).
+  virtual Result<ObjectRecord> GetObject(const std::string& tenant, const ObjectId& id) = 0;
+  virtual Result<ObjectRecord> GetObjectByKey(const std::string& tenant,
+                                              const std::string& namespace_name,
+                                              const std::string& key) = 0;
+  // The ordered chunk list of an object in any state (empty for inline objects).
+  virtual Result<std::vector<ChunkRef>> GetChunks(const ObjectId& id) = 0;
+  virtual Result<ListPage> ListObjects(const ListRequest& request) = 0;
+
+  // ---- Deletes ----------------------------------------------------------------------
+  // COMMITTED -> DELETING and drop its chunk references, in one transaction. Returns the
+  // object as it was. kNotFound if no COMMITTED object with this id belongs to `tenant`.
+  virtual Result<ObjectRecord> DeleteObject(const std::string& tenant, const ObjectId& id,
+                                            TimestampMs now_ms) = 0;
+
+  // ---- Accounting -------------------------------------------------------------------
+  virtual Result<std::vector<UsageRow>> Usage(const std::string& tenant) = 0;
+  virtual Result<std::vector<ObjectCountRow>> CountObjects() = 0;
+  virtual Result<std::vector<StorageBytesRow>> StorageBytes() = 0;
+
+  // ---- Garbage collection -----------------------------------------------------------
+  // WRITING objects with updated_at_ms < cutoff_ms are aborted (references dropped, row
+  // deleted), at most `limit` per call. Returns how many.
+  virtual Result<uint64_t> ReapStalledUploads(TimestampMs cutoff_ms, uint32_t limit,
+                                              TimestampMs now_ms) = 0;
+  // DELETING objects with updated_at_ms < cutoff_ms: rows deleted. Returns how many.
+  virtual Result<uint64_t> PurgeDeletedObjects(TimestampMs cutoff_ms, uint32_t limit) = 0;
+  // For up to `limit` chunks with ref_count == 0 and zero_since_ms < cutoff_ms, in ONE write
+  // transaction: calls remove_file(chunk); when it returns OK the chunk row is deleted in
+  // the same transaction. Because the transaction holds the write lock while files are
+  // removed, a concurrent AddChunk/PutCommitted on the same digest either happens before
+  // (count > 0, so the chunk is not a candidate) or after (the row is gone and the
+  // uploader must write the file again). Returns the chunks removed.
+  virtual Result<std::vector<ChunkRecord>> CollectGarbageChunks(
+      TimestampMs cutoff_ms, uint32_t limit,
+      const std::function<Status(const ChunkRecord&)>& remove_file) = 0;
+
+  // ---- Consistency checks (fsck) ----------------------------------------------------
+  // Every chunk row, and every digest named by object_chunks, with recorded and actual
+  // reference counts.
+  virtual Result<std::vector<FsckReferenceRow>> CheckReferences() = 0;
+  // Sets every chunk's ref_count to its actual count (creating missing chunk rows, with
+  // zero_since_ms = now_ms for counts that become zero). Returns rows changed.
+  virtual Result<uint64_t> RepairReferences(TimestampMs now_ms) = 0;
+  // Whether a chunk row exists for (class, digest), for the file-vs-row checks.
+  virtual Result<std::vector<ChunkRecord>> ListChunks() = 0;
+  // Drops every reference of objects that reference a chunk in `lost` (a missing or
+  // corrupt chunk): those objects become DELETING. Returns the ids. Used by fsck --repair.
+  virtual Result<std::vector<ObjectId>> DropObjectsWithChunks(
+      StorageClass storage_class, const std::vector<Digest>& lost, TimestampMs now_ms) = 0;
+
+  // ---- Credentials ------------------------------------------------------------------
+  // kAlreadyExists if the key id is taken.
+  virtual Status CreateApiKey(const ApiKeyRecord& key) = 0;
+  // Revoked keys are returned too (the caller checks `revoked`). kNotFound if unknown.
+  virtual Result<ApiKeyRecord> GetApiKey(const std::string& key_id) = 0;
+  virtual Result<std::vector<ApiKeyRecord>> ListApiKeys() = 0;
+  // kNotFound if unknown.
+  virtual Status RevokeApiKey(const std::string& key_id) = 0;
+};
+
+// Opens the engine named by `url`: "memory:" (the model engine, for tests) or
+// "sqlite:///abs/path/meta.db" / "sqlite://relative/path.db". Applies migrations.
+Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url);
+
+}  // namespace cairn::meta
