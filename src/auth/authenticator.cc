@@ -1,0 +1,174 @@
+#include "auth/authenticator.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "auth/api_key.h"
+#include "auth/jwt.h"
+#include "core/hashing.h"
+
+namespace cairn::auth {
+namespace {
+
+// One message for unknown, wrong-secret and revoked keys, so a caller probing key ids
+// learns nothing about which of them exist.
+constexpr char kInvalidApiKey[] = "invalid API key";
+
+Status Reject(std::string message) { return UnauthenticatedError(std::move(message)); }
+
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && IsBlank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsBlank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+bool EqualsIgnoreAsciiCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+           return lower(x) == lower(y);
+         });
+}
+
+// The token of "Bearer <token>" (the scheme is case-insensitive, RFC 7235).
+Result<std::string_view> BearerToken(std::string_view header) {
+  size_t blank = header.find_first_of(" \t");
+  std::string_view scheme = header.substr(0, blank);
+  if (!EqualsIgnoreAsciiCase(scheme, "Bearer")) {
+    return Reject("unsupported authorization scheme; use 'Bearer'");
+  }
+  std::string_view token =
+      blank == std::string_view::npos ? std::string_view() : Trim(header.substr(blank));
+  if (token.empty()) return Reject("empty bearer token");
+  if (std::any_of(token.begin(), token.end(), IsBlank)) return Reject("malformed bearer token");
+  return token;
+}
+
+std::string_view DigestBytes(const Digest& digest) {
+  return std::string_view(reinterpret_cast<const char*>(digest.bytes.data()), digest.bytes.size());
+}
+
+Principal PrincipalFromKey(const meta::ApiKeyRecord& record) {
+  return Principal{record.key_id, record.tenants, record.scope};
+}
+
+}  // namespace
+
+Authenticator::Authenticator(meta::MetaStore* store, std::optional<std::string> jwt_secret,
+                             AuthenticatorOptions options)
+    : store_(store), jwt_secret_(std::move(jwt_secret)), options_(options) {}
+
+Result<Principal> Authenticator::Authenticate(std::string_view authorization_header,
+                                              std::string_view x_api_key_header,
+                                              TimestampMs now_ms) {
+  authorization_header = Trim(authorization_header);
+  x_api_key_header = Trim(x_api_key_header);
+
+  std::optional<std::string_view> bearer;
+  if (!authorization_header.empty()) {
+    ASSIGN_OR_RETURN(bearer, BearerToken(authorization_header));
+  }
+  if (!x_api_key_header.empty()) {
+    // Two different credentials would leave it unclear whose authority the request has.
+    if (bearer && *bearer != x_api_key_header) {
+      return Reject("conflicting credentials in Authorization and X-API-Key");
+    }
+    return AuthenticateApiKey(x_api_key_header, now_ms);
+  }
+  if (!bearer) return Reject("missing credentials");
+
+  if (LooksLikeApiKey(*bearer)) return AuthenticateApiKey(*bearer, now_ms);
+  if (std::count(bearer->begin(), bearer->end(), '.') == 2) {
+    if (!jwt_secret_ || jwt_secret_->empty()) return Reject("JWT auth is not enabled");
+    return VerifyJwt(*bearer, *jwt_secret_, now_ms);
+  }
+  return Reject("malformed credential: expected an API key or a JWT");
+}
+
+Status Authenticator::Authorize(const Principal& principal, const std::string& tenant,
+                                meta::Scope needed) {
+  if (!principal.AllowsTenant(tenant)) {
+    return PermissionDeniedError("credential is not valid for tenant '" + tenant + "'");
+  }
+  if (!principal.AllowsScope(needed)) {
+    return PermissionDeniedError("credential has scope '" +
+                                 std::string(meta::ScopeName(principal.scope)) +
+                                 "' but this needs '" + std::string(meta::ScopeName(needed)) + "'");
+  }
+  return OkStatus();
+}
+
+Result<Principal> Authenticator::AuthenticateApiKey(std::string_view text, TimestampMs now_ms) {
+  Result<ParsedApiKey> parsed = ParseApiKey(text);
+  if (!parsed.ok()) return Reject("malformed API key");
+  const Digest presented = HashSecret(parsed->secret);
+
+  // A cached record was verified against the store within the TTL; the presented secret
+  // is still checked against it on every request.
+  std::optional<meta::ApiKeyRecord> record = CacheLookup(parsed->key_id, now_ms);
+  bool from_cache = record.has_value();
+  if (!from_cache) {
+    Result<meta::ApiKeyRecord> fetched = store_->GetApiKey(parsed->key_id);
+    if (!fetched.ok()) {
+      if (fetched.status().code() == StatusCode::kNotFound) return Reject(kInvalidApiKey);
+      return fetched.status().WithContext("looking up API key");
+    }
+    record = std::move(fetched).value();
+  }
+
+  // Both sides are fixed-size SHA-256 digests, so the comparison time depends on neither.
+  bool secret_matches =
+      ConstantTimeEquals(DigestBytes(record->secret_hash), DigestBytes(presented));
+  if (!secret_matches || record->revoked) return Reject(kInvalidApiKey);
+
+  if (!from_cache) CacheInsert(*record, now_ms);
+  return PrincipalFromKey(*record);
+}
+
+bool Authenticator::IsFresh(const CachedKey& entry, TimestampMs now_ms) const {
+  // An entry from the "future" (the clock went back) is treated as stale.
+  return now_ms >= entry.fetched_at_ms && now_ms - entry.fetched_at_ms < options_.cache_ttl_ms;
+}
+
+std::optional<meta::ApiKeyRecord> Authenticator::CacheLookup(const std::string& key_id,
+                                                             TimestampMs now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = cache_.find(key_id);
+  if (it == cache_.end()) return std::nullopt;
+  if (!IsFresh(it->second, now_ms)) {
+    cache_.erase(it);
+    return std::nullopt;
+  }
+  return it->second.record;
+}
+
+void Authenticator::CacheInsert(const meta::ApiKeyRecord& record, TimestampMs now_ms) {
+  if (options_.cache_capacity == 0 || options_.cache_ttl_ms <= 0) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cache_.size() >= options_.cache_capacity && !cache_.contains(record.key_id)) {
+    std::erase_if(cache_, [&](const auto& item) { return !IsFresh(item.second, now_ms); });
+    // Still full of live keys: drop the oldest. This linear scan runs only when more
+    // distinct keys are active within one TTL than the capacity allows.
+    if (cache_.size() >= options_.cache_capacity) {
+      auto oldest =
+          std::min_element(cache_.begin(), cache_.end(), [](const auto& a, const auto& b) {
+            return a.second.fetched_at_ms < b.second.fetched_at_ms;
+          });
+      cache_.erase(oldest);
+    }
+  }
+  cache_[record.key_id] = CachedKey{record, now_ms};
+}
+
+void Authenticator::Invalidate(const std::string& key_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_.erase(key_id);
+}
+
+size_t Authenticator::cached_key_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cache_.size();
+}
+
+}  // namespace cairn::auth
