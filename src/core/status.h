@@ -106,7 +106,7 @@ inline Status InternalError(std::string m) { return Status(StatusCode::kInternal
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok() && "Result constructed from an OK status without a value");
     if (status_.ok()) status_ = InternalError("Result built from OK status without a value");
@@ -142,10 +142,10 @@ class [[nodiscard]] Result {
 #define CAIRN_CONCAT_INNER_(a, b) a##b
 #define CAIRN_CONCAT_(a, b) CAIRN_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                           \
-  do {                                                  \
-    ::cairn::Status cairn_status_ = (expr);             \
-    if (!cairn_status_.ok()) return cairn_status_;      \
+#define RETURN_IF_ERROR(expr)                      \
+  do {                                             \
+    ::cairn::Status cairn_status_ = (expr);        \
+    if (!cairn_status_.ok()) return cairn_status_; \
   } while (false)
 
 #define ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \

@@ -90,10 +90,14 @@ Result<StorageClass> ParseStorageClass(std::string_view text) {
 
 std::string_view ObjectStateName(ObjectState state) {
   switch (state) {
-    case ObjectState::kWriting: return "WRITING";
-    case ObjectState::kCommitted: return "COMMITTED";
-    case ObjectState::kDeleting: return "DELETING";
-    case ObjectState::kDeleted: return "DELETED";
+    case ObjectState::kWriting:
+      return "WRITING";
+    case ObjectState::kCommitted:
+      return "COMMITTED";
+    case ObjectState::kDeleting:
+      return "DELETING";
+    case ObjectState::kDeleted:
+      return "DELETED";
   }
   return "UNKNOWN";
 }

@@ -1,0 +1,61 @@
+#include "api/common/range.h"
+
+#include <charconv>
+
+namespace cairn::api {
+namespace {
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+std::optional<uint64_t> ParseNumber(std::string_view text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  uint64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+Result<std::optional<ByteRange>> ParseRange(std::string_view header, uint64_t size) {
+  header = Trim(header);
+  constexpr std::string_view kUnit = "bytes=";
+  if (header.substr(0, kUnit.size()) != kUnit) return std::optional<ByteRange>();
+  std::string_view spec = Trim(header.substr(kUnit.size()));
+  if (spec.find(',') != std::string_view::npos) return std::optional<ByteRange>();
+  size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) return std::optional<ByteRange>();
+  std::string_view first_text = Trim(spec.substr(0, dash));
+  std::string_view last_text = Trim(spec.substr(dash + 1));
+  ByteRange range;
+  if (first_text.empty()) {  // suffix: the last N bytes
+    auto suffix = ParseNumber(last_text);
+    if (!suffix) return std::optional<ByteRange>();
+    if (*suffix == 0 || size == 0) {
+      return OutOfRangeError("range " + std::string(spec) + " is not satisfiable");
+    }
+    range.first = *suffix >= size ? 0 : size - *suffix;
+    range.last = size - 1;
+    return std::optional<ByteRange>(range);
+  }
+  auto first = ParseNumber(first_text);
+  if (!first) return std::optional<ByteRange>();
+  std::optional<uint64_t> last;
+  if (!last_text.empty()) {
+    last = ParseNumber(last_text);
+    if (!last || *last < *first) return std::optional<ByteRange>();
+  }
+  if (*first >= size) {
+    return OutOfRangeError("range " + std::string(spec) + " starts past the end (" +
+                           std::to_string(size) + " bytes)");
+  }
+  range.first = *first;
+  range.last = last ? std::min(*last, size - 1) : size - 1;
+  return std::optional<ByteRange>(range);
+}
+
+}  // namespace cairn::api

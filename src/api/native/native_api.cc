@@ -1,0 +1,589 @@
+#include "api/native/native_api.h"
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "api/common/range.h"
+#include "auth/base64url.h"
+
+namespace cairn::api {
+namespace {
+
+using http::Awaitable;
+using http::Exchange;
+using http::ResponseHead;
+using Json = nlohmann::json;
+
+constexpr size_t kTransferBufferBytes = 256 * 1024;
+constexpr uint32_t kDefaultListLimit = 100;
+constexpr uint32_t kMaxListLimit = 1000;
+
+struct HttpError {
+  int status;
+  const char* code;
+};
+
+HttpError MapStatus(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+      return {400, "InvalidArgument"};
+    case StatusCode::kUnauthenticated:
+      return {401, "Unauthenticated"};
+    case StatusCode::kPermissionDenied:
+      return {403, "PermissionDenied"};
+    case StatusCode::kNotFound:
+      return {404, "NotFound"};
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kAborted:
+    case StatusCode::kFailedPrecondition:
+      return {409, "Conflict"};
+    case StatusCode::kPayloadTooLarge:
+      return {413, "PayloadTooLarge"};
+    case StatusCode::kOutOfRange:
+      return {416, "RangeNotSatisfiable"};
+    case StatusCode::kResourceExhausted:
+      return {507, "InsufficientStorage"};
+    case StatusCode::kUnavailable:
+      return {503, "Unavailable"};
+    default:
+      return {500, "Internal"};
+  }
+}
+
+// Per-request context: what the metrics need once the request ends.
+struct Call {
+  Exchange& exchange;
+  std::string namespace_name;
+  int status = 0;
+};
+
+Awaitable<void> SendJson(Call& call, int status, const Json& body,
+                         http::HeaderList extra_headers = {}) {
+  ResponseHead head;
+  head.status = status;
+  head.headers = std::move(extra_headers);
+  head.headers.emplace_back("Content-Type", "application/json");
+  call.status = status;
+  (void)co_await call.exchange.Respond(std::move(head), body.dump() + "\n");
+}
+
+Awaitable<void> SendError(Call& call, const Status& status, http::HeaderList extra = {}) {
+  HttpError error = MapStatus(status);
+  auto [head, body] = RenderJsonError(error.status, error.code, status.message());
+  for (auto& header : extra) head.headers.push_back(std::move(header));
+  call.status = error.status;
+  (void)co_await call.exchange.Respond(std::move(head), std::move(body));
+}
+
+// GCC 12 destroys a capturing lambda temporary inside a co_await expression twice, so
+// every lambda handed to the pool is a named local first.
+// GCC 12 also miscompiles string-literal initializer lists inside coroutines; build header
+// lists through this function instead.
+http::HeaderList Headers(std::string name, std::string value) {
+  http::HeaderList list;
+  list.emplace_back(std::move(name), std::move(value));
+  return list;
+}
+
+Json ObjectJson(const meta::ObjectRecord& object) {
+  return Json{{"id", object.id.ToString()},
+              {"namespace", object.namespace_name},
+              {"tenant_id", object.tenant},
+              {"key", object.key},
+              {"content_hash", "sha256:" + object.content_hash.ToHex()},
+              {"size_bytes", object.size_bytes},
+              {"storage_class", std::string(StorageClassName(object.storage_class))},
+              {"content_type", object.content_type},
+              {"etag", object.etag},
+              {"created_at", FormatTimestamp(object.created_at_ms)}};
+}
+
+std::string HeaderOr(const http::RequestHead& request, std::string_view name,
+                     std::string fallback = "") {
+  const std::string* value = request.Header(name);
+  return value ? *value : fallback;
+}
+
+std::string QuotedEtag(const meta::ObjectRecord& object) {
+  return "\"" + object.content_hash.ToHex() + "\"";
+}
+
+// If-None-Match: "*" or a list of (possibly weak) entity tags.
+bool NoneMatchHits(const std::string& header, const std::string& etag) {
+  if (header.find('*') != std::string::npos) return true;
+  size_t pos = 0;
+  while ((pos = header.find(etag, pos)) != std::string::npos) return true;
+  return false;
+}
+
+http::HeaderList ObjectHeaders(const meta::ObjectRecord& object) {
+  http::HeaderList headers = {
+      {"ETag", QuotedEtag(object)},
+      {"Last-Modified", FormatHttpDate(object.created_at_ms)},
+      {"Accept-Ranges", "bytes"},
+      {"X-Object-Id", object.id.ToString()},
+      {"X-Key", http::PercentEncode(object.key)},
+      {"X-Content-SHA256", object.content_hash.ToHex()},
+      {"X-Storage-Class", std::string(StorageClassName(object.storage_class))}};
+  for (const auto& [name, value] : object.user_metadata) {
+    headers.emplace_back("X-Meta-" + name, value);
+  }
+  return headers;
+}
+
+Json ListJson(const meta::ListPage& page) {
+  Json items = Json::array();
+  for (const auto& object : page.objects) items.push_back(ObjectJson(object));
+  Json body{{"objects", std::move(items)}, {"truncated", page.truncated}};
+  if (page.truncated && !page.objects.empty()) {
+    body["next_cursor"] = auth::Base64UrlEncode(page.objects.back().key);
+  } else {
+    body["next_cursor"] = nullptr;
+  }
+  return body;
+}
+
+Json UsageJson(const objects::UsageReport& report) {
+  Json rows = Json::array();
+  for (const auto& row : report.rows) {
+    rows.push_back({{"namespace", row.namespace_name},
+                    {"storage_class", std::string(StorageClassName(row.storage_class))},
+                    {"objects", row.objects},
+                    {"logical_bytes", row.logical_bytes},
+                    {"physical_bytes", row.physical_bytes}});
+  }
+  return {{"tenant", report.tenant},
+          {"namespaces", std::move(rows)},
+          {"total",
+           {{"objects", report.total_objects},
+            {"logical_bytes", report.total_logical_bytes},
+            {"physical_bytes", report.total_physical_bytes}}}};
+}
+
+Json StatusJson(std::string status, std::string reason = "") {
+  Json body = Json::object();
+  body["status"] = std::move(status);
+  if (!reason.empty()) body["reason"] = std::move(reason);
+  return body;
+}
+
+void RecordRequest(metrics::Registry* registry, const std::string& method, int status,
+                   const std::string& namespace_name, double seconds) {
+  registry->Increment(
+      "cairn_requests_total",
+      {{"method", method}, {"status", std::to_string(status)}, {"namespace", namespace_name}});
+  registry->Observe("cairn_request_duration_seconds",
+                    {{"method", method}, {"namespace", namespace_name}}, seconds);
+}
+
+class Router {
+ public:
+  Router(const NativeApiDependencies& deps, Call& call) : deps_(deps), call_(call) {}
+
+  Awaitable<void> Route();
+
+ private:
+  const http::RequestHead& request() const { return call_.exchange.request(); }
+  int64_t NowMs() const { return deps_.objects->clock()->NowMs(); }
+
+  // Authenticates and authorizes for `tenant`; on failure the error is sent.
+  Awaitable<bool> Admit(const std::string& tenant, meta::Scope scope);
+  Awaitable<void> Upload();
+  Awaitable<void> Download(std::optional<ObjectId> id, std::string namespace_name,
+                           std::string tenant, std::string key);
+  Awaitable<void> Delete(std::optional<ObjectId> id, std::string namespace_name, std::string tenant,
+                         std::string key);
+  Awaitable<void> List();
+  Awaitable<void> Usage();
+  Awaitable<void> Ready();
+  Awaitable<void> Metrics();
+
+  const NativeApiDependencies& deps_;
+  Call& call_;
+};
+
+Awaitable<bool> Router::Admit(const std::string& tenant, meta::Scope scope) {
+  auto* authenticator = deps_.authenticator;
+  std::string authorization = HeaderOr(request(), "authorization");
+  std::string api_key = HeaderOr(request(), "x-api-key");
+  const int64_t now = NowMs();
+  auto authenticate_work = [authenticator, authorization, api_key,
+                            now]() -> Result<auth::Principal> {
+    return authenticator->Authenticate(authorization, api_key, now);
+  };
+  Result<auth::Principal> principal = co_await deps_.pool->Run(std::move(authenticate_work));
+  if (!principal.ok()) {
+    co_await SendError(call_, principal.status(), Headers("WWW-Authenticate", "Bearer"));
+    co_return false;
+  }
+  Status status = ValidateName("tenant", tenant);
+  if (status.ok()) status = auth::Authenticator::Authorize(*principal, tenant, scope);
+  if (!status.ok()) {
+    co_await SendError(call_, status);
+    co_return false;
+  }
+  int64_t retry_after = deps_.rate_limiter->Acquire(tenant, now);
+  if (retry_after > 0) {
+    metrics::Labels labels;
+    labels.emplace_back("tenant", tenant);
+    deps_.metrics->Increment("cairn_throttled_requests_total", labels);
+    co_await SendError(
+        call_, ResourceExhaustedError("request rate limit exceeded for tenant '" + tenant + "'"),
+        Headers("Retry-After", std::to_string(retry_after)));
+    co_return false;
+  }
+  co_return true;
+}
+
+Awaitable<void> Router::Upload() {
+  objects::UploadRequest upload_request;
+  upload_request.tenant = HeaderOr(request(), "x-tenant");
+  upload_request.namespace_name = HeaderOr(request(), "x-namespace");
+  call_.namespace_name = upload_request.namespace_name;
+  auto key = http::PercentDecode(HeaderOr(request(), "x-key"), false);
+  if (!key.ok()) co_return co_await SendError(call_, key.status());
+  upload_request.key = std::move(key).value();
+  if (upload_request.tenant.empty() || upload_request.namespace_name.empty() ||
+      upload_request.key.empty()) {
+    co_return co_await SendError(
+        call_, InvalidArgumentError("X-Tenant, X-Namespace and X-Key headers are required"));
+  }
+  auto storage_class = ParseStorageClass(HeaderOr(request(), "x-storage-class", "hot"));
+  if (!storage_class.ok()) co_return co_await SendError(call_, storage_class.status());
+  upload_request.storage_class = *storage_class;
+  upload_request.content_type = HeaderOr(request(), "content-type", "application/octet-stream");
+  if (const std::string* sha = request().Header("x-content-sha256")) {
+    std::string hex = *sha;
+    if (hex.rfind("sha256:", 0) == 0) hex = hex.substr(7);
+    auto digest = Digest::FromHex(hex);
+    if (!digest.ok()) {
+      co_return co_await SendError(
+          call_, InvalidArgumentError("X-Content-SHA256 must be 64 hex characters"));
+    }
+    upload_request.expected_sha256 = *digest;
+  }
+  size_t metadata_bytes = 0;
+  for (const auto& [name, value] : request().headers) {
+    if (name.rfind("x-meta-", 0) == 0 && name.size() > 7) {
+      upload_request.user_metadata[name.substr(7)] = value;
+      metadata_bytes += name.size() + value.size();
+    }
+  }
+  if (metadata_bytes > 8192) {
+    co_return co_await SendError(call_, PayloadTooLargeError("user metadata exceeds 8 KiB"));
+  }
+  if (!request().chunked) upload_request.expected_size = request().content_length.value_or(0);
+  if (!co_await Admit(upload_request.tenant, meta::Scope::kWrite)) co_return;
+
+  auto begun = deps_.objects->BeginUpload(std::move(upload_request));
+  if (!begun.ok()) co_return co_await SendError(call_, begun.status());
+  std::shared_ptr<objects::Upload> upload = std::move(begun).value();
+  std::unique_ptr<char[]> buffer(new char[kTransferBufferBytes]);
+  // Bounded by the body: each round consumes at least one byte or ends.
+  for (;;) {
+    Result<size_t> got = co_await call_.exchange.ReadBody(buffer.get(), kTransferBufferBytes);
+    if (!got.ok()) {
+      auto abort_work = [upload]() -> int {
+        upload->Abort();
+        return 0;
+      };
+      co_await deps_.pool->Run(std::move(abort_work));
+      co_return co_await SendError(call_, got.status());
+    }
+    if (*got == 0) break;
+    std::string_view piece(buffer.get(), *got);
+    auto write_work = [upload, piece]() { return upload->Write(piece); };
+    Status written = co_await deps_.pool->Run(std::move(write_work));
+    if (!written.ok()) co_return co_await SendError(call_, written);
+  }
+  auto commit_work = [upload]() { return upload->Commit(); };
+  Result<meta::CommitResult> committed = co_await deps_.pool->Run(std::move(commit_work));
+  if (!committed.ok()) co_return co_await SendError(call_, committed.status());
+  if (upload->deduplicated_chunks() > 0) {
+    deps_.metrics->Increment("cairn_dedup_chunks_total", {},
+                             static_cast<double>(upload->deduplicated_chunks()));
+    deps_.metrics->Increment("cairn_dedup_bytes_total", {},
+                             static_cast<double>(upload->deduplicated_bytes()));
+  }
+  http::HeaderList headers = Headers("Location", "/v1/objects/" + committed->object.id.ToString());
+  headers.emplace_back("ETag", QuotedEtag(committed->object));
+  co_await SendJson(call_, 201, ObjectJson(committed->object), std::move(headers));
+}
+
+Awaitable<void> Router::Download(std::optional<ObjectId> id, std::string namespace_name,
+                                 std::string tenant, std::string key) {
+  call_.namespace_name = namespace_name;
+  if (tenant.empty()) {
+    co_return co_await SendError(call_, InvalidArgumentError("X-Tenant header is required"));
+  }
+  if (!co_await Admit(tenant, meta::Scope::kRead)) co_return;
+  auto* objects = deps_.objects;
+  auto open_work = [objects, id, tenant, namespace_name,
+                    key]() -> Result<std::shared_ptr<objects::ObjectReader>> {
+    Result<meta::ObjectRecord> object =
+        id ? objects->Stat(tenant, *id) : objects->StatByKey(tenant, namespace_name, key);
+    if (!object.ok()) return object.status();
+    auto reader = objects->OpenReader(*object);
+    if (!reader.ok()) return reader.status();
+    return std::shared_ptr<objects::ObjectReader>(std::move(reader).value());
+  };
+  Result<std::shared_ptr<objects::ObjectReader>> opened =
+      co_await deps_.pool->Run(std::move(open_work));
+  if (!opened.ok()) co_return co_await SendError(call_, opened.status());
+  std::shared_ptr<objects::ObjectReader> reader = *opened;
+  const meta::ObjectRecord& object = reader->object();
+  call_.namespace_name = object.namespace_name;
+
+  ResponseHead head;
+  const std::string etag = QuotedEtag(object);
+  head.headers = ObjectHeaders(object);
+  if (const std::string* none_match = request().Header("if-none-match")) {
+    if (NoneMatchHits(*none_match, etag)) {
+      head.status = 304;
+      call_.status = 304;
+      (void)co_await call_.exchange.Respond(std::move(head), "");
+      co_return;
+    }
+  }
+  uint64_t first = 0, length = object.size_bytes;
+  head.status = 200;
+  if (const std::string* range_header = request().Header("range")) {
+    auto range = ParseRange(*range_header, object.size_bytes);
+    if (!range.ok()) {
+      co_return co_await SendError(
+          call_, range.status(),
+          Headers("Content-Range", "bytes */" + std::to_string(object.size_bytes)));
+    }
+    if (range->has_value()) {
+      first = (*range)->first;
+      length = (*range)->length();
+      head.status = 206;
+      head.headers.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" +
+                                                     std::to_string((*range)->last) + "/" +
+                                                     std::to_string(object.size_bytes));
+    }
+  }
+  head.headers.emplace_back("Content-Type", object.content_type);
+  call_.status = head.status;
+  const bool head_only = request().method == "HEAD";
+  Status began = co_await call_.exchange.BeginBody(std::move(head), length, head_only);
+  if (!began.ok() || head_only) co_return;
+  std::shared_ptr<char[]> buffer(new char[kTransferBufferBytes]);
+  uint64_t offset = first;
+  const uint64_t end = first + length;
+  while (offset < end) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kTransferBufferBytes, end - offset));
+    auto read_work = [reader, buffer, offset, want]() {
+      return reader->Read(offset, want, buffer.get());
+    };
+    Result<size_t> got = co_await deps_.pool->Run(std::move(read_work));
+    // Headers are gone: a failure mid-body can only cut the connection short, which the
+    // client sees as a truncated body against Content-Length.
+    if (!got.ok() || *got == 0) co_return;
+    if (!(co_await call_.exchange.WriteBody(std::string_view(buffer.get(), *got))).ok()) {
+      co_return;
+    }
+    offset += *got;
+  }
+}
+
+Awaitable<void> Router::Delete(std::optional<ObjectId> id, std::string namespace_name,
+                               std::string tenant, std::string key) {
+  call_.namespace_name = namespace_name;
+  if (tenant.empty()) {
+    co_return co_await SendError(call_, InvalidArgumentError("X-Tenant header is required"));
+  }
+  if (!co_await Admit(tenant, meta::Scope::kWrite)) co_return;
+  auto* objects = deps_.objects;
+  auto remove_work = [objects, id, tenant, namespace_name, key]() -> Result<meta::ObjectRecord> {
+    return id ? objects->Delete(tenant, *id) : objects->DeleteByKey(tenant, namespace_name, key);
+  };
+  Result<meta::ObjectRecord> deleted = co_await deps_.pool->Run(std::move(remove_work));
+  if (!deleted.ok()) co_return co_await SendError(call_, deleted.status());
+  call_.namespace_name = deleted->namespace_name;
+  call_.status = 204;
+  (void)co_await call_.exchange.Respond(ResponseHead{204, {}}, "");
+}
+
+Awaitable<void> Router::List() {
+  auto query = http::ParseQuery(request().query);
+  if (!query.ok()) co_return co_await SendError(call_, query.status());
+  meta::ListRequest list_request;
+  list_request.limit = kDefaultListLimit;
+  for (const auto& [name, value] : *query) {
+    if (name == "namespace") {
+      list_request.namespace_name = value;
+    } else if (name == "tenant") {
+      list_request.tenant = value;
+    } else if (name == "prefix") {
+      list_request.prefix = value;
+    } else if (name == "limit") {
+      char* end = nullptr;
+      long parsed = strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || parsed < 1 || parsed > kMaxListLimit) {
+        co_return co_await SendError(call_,
+                                     InvalidArgumentError("limit must be between 1 and 1000"));
+      }
+      list_request.limit = static_cast<uint32_t>(parsed);
+    } else if (name == "cursor") {
+      auto decoded = auth::Base64UrlDecode(value);
+      if (!decoded.ok()) {
+        co_return co_await SendError(call_, InvalidArgumentError("malformed cursor"));
+      }
+      list_request.start_after = std::move(decoded).value();
+    }
+  }
+  if (list_request.tenant.empty()) {
+    list_request.tenant = HeaderOr(request(), "x-tenant");
+  }
+  call_.namespace_name = list_request.namespace_name;
+  if (list_request.tenant.empty() || list_request.namespace_name.empty()) {
+    co_return co_await SendError(
+        call_, InvalidArgumentError("namespace and tenant query parameters are required"));
+  }
+  if (!co_await Admit(list_request.tenant, meta::Scope::kRead)) co_return;
+  auto* objects = deps_.objects;
+  auto list_work = [objects, list_request]() { return objects->List(list_request); };
+  Result<meta::ListPage> page = co_await deps_.pool->Run(std::move(list_work));
+  if (!page.ok()) co_return co_await SendError(call_, page.status());
+  co_await SendJson(call_, 200, ListJson(*page));
+}
+
+Awaitable<void> Router::Usage() {
+  auto query = http::ParseQuery(request().query);
+  if (!query.ok()) co_return co_await SendError(call_, query.status());
+  std::string tenant = HeaderOr(request(), "x-tenant");
+  for (const auto& [name, value] : *query) {
+    if (name == "tenant") tenant = value;
+  }
+  if (tenant.empty()) {
+    co_return co_await SendError(call_, InvalidArgumentError("tenant is required"));
+  }
+  if (!co_await Admit(tenant, meta::Scope::kRead)) co_return;
+  auto* objects = deps_.objects;
+  auto usage_work = [objects, tenant]() { return objects->Usage(tenant); };
+  Result<objects::UsageReport> report = co_await deps_.pool->Run(std::move(usage_work));
+  if (!report.ok()) co_return co_await SendError(call_, report.status());
+  co_await SendJson(call_, 200, UsageJson(*report));
+}
+
+Awaitable<void> Router::Ready() {
+  auto readiness = deps_.readiness;
+  auto readiness_work = [readiness]() { return readiness(); };
+  Status status = co_await deps_.pool->Run(std::move(readiness_work));
+  if (!status.ok()) {
+    co_return co_await SendJson(call_, 503, StatusJson("unavailable", status.message()));
+  }
+  co_await SendJson(call_, 200, StatusJson("ready"));
+}
+
+Awaitable<void> Router::Metrics() {
+  auto extra = deps_.extra_metrics;
+  auto gauges_work = [extra]() { return extra ? extra() : ""; };
+  std::string text = co_await deps_.pool->Run(std::move(gauges_work));
+  text = deps_.metrics->Render() + text;
+  call_.status = 200;
+  (void)co_await call_.exchange.Respond(
+      ResponseHead{200, Headers("Content-Type", "text/plain; version=0.0.4; charset=utf-8")},
+      std::move(text));
+}
+
+Awaitable<void> Router::Route() {
+  const std::string& method = request().method;
+  const std::string& path = request().path;
+  const bool read = method == "GET" || method == "HEAD";
+  if (path == "/health" && read) co_return co_await SendJson(call_, 200, StatusJson("ok"));
+  if (path == "/ready" && read) co_return co_await Ready();
+  if (path == "/metrics" && read) co_return co_await Metrics();
+  if (path == "/v1/usage" && read) co_return co_await Usage();
+  if (path == "/v1/objects" || path == "/v1/objects/") {
+    if (method == "POST" || method == "PUT") co_return co_await Upload();
+    if (read) co_return co_await List();
+    co_return co_await SendError(call_, InvalidArgumentError("method not allowed here"));
+  }
+  constexpr std::string_view kByKey = "/v1/objects/by-key/";
+  constexpr std::string_view kById = "/v1/objects/";
+  if (path.rfind(kByKey, 0) == 0) {
+    // {namespace}/{tenant}/{key...}; the key keeps its slashes.
+    std::string_view rest = std::string_view(path).substr(kByKey.size());
+    size_t first_slash = rest.find('/');
+    size_t second_slash =
+        first_slash == std::string_view::npos ? first_slash : rest.find('/', first_slash + 1);
+    if (second_slash == std::string_view::npos) {
+      co_return co_await SendError(
+          call_, InvalidArgumentError("expected /v1/objects/by-key/{namespace}/{tenant}/{key}"));
+    }
+    auto namespace_name = http::PercentDecode(rest.substr(0, first_slash), false);
+    auto tenant =
+        http::PercentDecode(rest.substr(first_slash + 1, second_slash - first_slash - 1), false);
+    auto key = http::PercentDecode(rest.substr(second_slash + 1), false);
+    if (!namespace_name.ok() || !tenant.ok() || !key.ok()) {
+      co_return co_await SendError(call_, InvalidArgumentError("malformed percent-encoding"));
+    }
+    if (read) co_return co_await Download(std::nullopt, *namespace_name, *tenant, *key);
+    if (method == "DELETE") co_return co_await Delete(std::nullopt, *namespace_name, *tenant, *key);
+    co_return co_await SendError(call_, InvalidArgumentError("method not allowed here"));
+  }
+  if (path.rfind(kById, 0) == 0) {
+    auto id = ObjectId::Parse(std::string_view(path).substr(kById.size()));
+    if (!id.ok()) {
+      co_return co_await SendError(call_, InvalidArgumentError("object id is not a valid UUID"));
+    }
+    std::string tenant = HeaderOr(request(), "x-tenant");
+    if (read) co_return co_await Download(*id, "", tenant, "");
+    if (method == "DELETE") co_return co_await Delete(*id, "", tenant, "");
+    co_return co_await SendError(call_, InvalidArgumentError("method not allowed here"));
+  }
+  co_await SendError(call_, NotFoundError("no route for " + method + " " + path.substr(0, 200)));
+}
+
+std::string MetricMethod(const std::string& method) {
+  static const char* kKnown[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"};
+  for (const char* known : kKnown) {
+    if (method == known) return method;
+  }
+  return "OTHER";
+}
+
+}  // namespace
+
+std::pair<ResponseHead, std::string> RenderJsonError(int status, const std::string& code,
+                                                     const std::string& message) {
+  ResponseHead head;
+  head.status = status;
+  head.headers.emplace_back("Content-Type", "application/json");
+  Json body{{"error", {{"code", code}, {"message", message}}}};
+  return {std::move(head), body.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n"};
+}
+
+void DeclareRequestMetrics(metrics::Registry* registry) {
+  registry->DeclareCounter("cairn_requests_total", "Requests answered, by method and status.");
+  registry->DeclareHistogram(
+      "cairn_request_duration_seconds", "Request latency from head received to response sent.",
+      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
+  registry->DeclareCounter("cairn_throttled_requests_total",
+                           "Requests refused with 429 by the per-tenant rate limit.");
+  registry->DeclareCounter("cairn_dedup_chunks_total",
+                           "Uploaded chunks that were already stored and not written again.");
+  registry->DeclareCounter("cairn_dedup_bytes_total",
+                           "Uploaded bytes that were already stored and not written again.");
+}
+
+NativeApi::NativeApi(NativeApiDependencies dependencies) : deps_(std::move(dependencies)) {}
+
+Awaitable<void> NativeApi::Handle(Exchange& exchange) {
+  const auto start = std::chrono::steady_clock::now();
+  Call call{exchange, "", 0};
+  Router router(deps_, call);
+  co_await router.Route();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string method = MetricMethod(exchange.request().method);
+  // Only well-formed names become label values, so clients cannot flood the label space
+  // with garbage.
+  if (!ValidateName("namespace", call.namespace_name).ok()) call.namespace_name.clear();
+  RecordRequest(deps_.metrics, method, call.status, call.namespace_name, seconds);
+}
+
+}  // namespace cairn::api

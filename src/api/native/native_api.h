@@ -1,0 +1,46 @@
+// Native API v1 (see docs/api.md): routes an Exchange to one use case and renders JSON.
+//
+// Every blocking call (metadata, disk) runs on the BlockingPool; the coroutine only moves
+// bytes between the socket and the pool. Thread-safety: Handle may run concurrently.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "api/common/rate_limiter.h"
+#include "auth/authenticator.h"
+#include "http/blocking_pool.h"
+#include "http/exchange.h"
+#include "metrics/registry.h"
+#include "objects/object_service.h"
+
+namespace cairn::api {
+
+struct NativeApiDependencies {
+  objects::ObjectService* objects = nullptr;
+  auth::Authenticator* authenticator = nullptr;
+  metrics::Registry* metrics = nullptr;
+  http::BlockingPool* pool = nullptr;
+  RateLimiter* rate_limiter = nullptr;
+  // OK when the metadata store and every storage root are usable (blocking).
+  std::function<Status()> readiness;
+  // Extra Prometheus text appended to /metrics (blocking; gauges from the store).
+  std::function<std::string()> extra_metrics;
+};
+
+class NativeApi {
+ public:
+  explicit NativeApi(NativeApiDependencies dependencies);
+  http::Awaitable<void> Handle(http::Exchange& exchange);
+
+ private:
+  NativeApiDependencies deps_;
+};
+
+// Declares the request metrics both APIs record.
+void DeclareRequestMetrics(metrics::Registry* registry);
+// JSON error body {"error":{"code","message"}} with its status, for the server's own errors.
+std::pair<http::ResponseHead, std::string> RenderJsonError(int status, const std::string& code,
+                                                           const std::string& message);
+
+}  // namespace cairn::api

@@ -1,0 +1,238 @@
+#include "chunks/chunk_store.h"
+
+#include "platform/clock.h"
+
+namespace cairn::chunks {
+namespace {
+
+constexpr size_t kWriteBufferBytes = 1 << 20;
+constexpr int kCreateAttempts = 8;
+
+std::string FanOutDirectory(const std::string& chunks_root, const std::string& hex) {
+  return chunks_root + "/" + hex.substr(0, 2) + "/" + hex.substr(2, 2);
+}
+
+std::string RandomName() {
+  uint64_t value[2];
+  platform::FillRandom(value, sizeof(value));
+  char name[40];
+  snprintf(name, sizeof(name), "%016llx%016llx.part", static_cast<unsigned long long>(value[0]),
+           static_cast<unsigned long long>(value[1]));
+  return name;
+}
+
+}  // namespace
+
+ChunkWriter::ChunkWriter(platform::FileSystem* file_system,
+                         std::unique_ptr<platform::WritableFile> file, std::string chunks_root)
+    : file_system_(file_system), file_(std::move(file)), chunks_root_(std::move(chunks_root)) {
+  buffer_.reserve(kWriteBufferBytes);
+}
+
+ChunkWriter::~ChunkWriter() {
+  if (!done_) Discard().IgnoreError();
+}
+
+Status ChunkWriter::Append(std::string_view bytes) {
+  if (digest_.has_value()) return FailedPreconditionError("append to a finished chunk");
+  hasher_.Update(bytes);
+  size_bytes_ += bytes.size();
+  if (buffer_.size() + bytes.size() > kWriteBufferBytes) {
+    RETURN_IF_ERROR(Flush());
+    if (bytes.size() >= kWriteBufferBytes) return file_->Append(bytes);
+  }
+  buffer_.append(bytes);
+  return OkStatus();
+}
+
+Status ChunkWriter::Flush() {
+  if (buffer_.empty()) return OkStatus();
+  Status status = file_->Append(buffer_);
+  buffer_.clear();
+  return status;
+}
+
+Result<Digest> ChunkWriter::Finish() {
+  if (!digest_.has_value()) {
+    RETURN_IF_ERROR(Flush());
+    digest_ = hasher_.Finish();
+  }
+  return *digest_;
+}
+
+Status ChunkWriter::Install(std::set<std::string>* directories_to_sync) {
+  if (!digest_.has_value()) return FailedPreconditionError("install before Finish");
+  if (done_) return FailedPreconditionError("chunk already installed or discarded");
+  RETURN_IF_ERROR(file_->Sync());
+  const std::string hex = digest_->ToHex();
+  const std::string directory = FanOutDirectory(chunks_root_, hex);
+  RETURN_IF_ERROR(file_system_->CreateDirectories(directory));
+  RETURN_IF_ERROR(file_system_->Rename(file_->path(), directory + "/" + hex));
+  done_ = true;
+  RETURN_IF_ERROR(file_->Close());
+  directories_to_sync->insert(directory);
+  return OkStatus();
+}
+
+Status ChunkWriter::Discard() {
+  if (done_) return OkStatus();
+  done_ = true;
+  Status status = file_system_->RemoveFile(file_->path());
+  file_->Close().IgnoreError();
+  if (status.code() == StatusCode::kNotFound) return OkStatus();
+  return status;
+}
+
+ChunkStore::ChunkStore(platform::FileSystem* file_system, ChunkStoreOptions options)
+    : file_system_(file_system), options_(std::move(options)) {}
+
+Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(platform::FileSystem* file_system,
+                                                     ChunkStoreOptions options) {
+  if (options.hot_root.empty() || options.cold_root.empty()) {
+    return InvalidArgumentError("both storage class roots must be set");
+  }
+  std::unique_ptr<ChunkStore> store(new ChunkStore(file_system, std::move(options)));
+  for (StorageClass storage_class : kAllStorageClasses) {
+    const std::string& root = store->RootOf(storage_class);
+    RETURN_IF_ERROR(file_system->CreateDirectories(root + "/chunks"));
+    RETURN_IF_ERROR(file_system->CreateDirectories(root + "/tmp"));
+  }
+  return store;
+}
+
+const std::string& ChunkStore::RootOf(StorageClass storage_class) const {
+  return storage_class == StorageClass::kHot ? options_.hot_root : options_.cold_root;
+}
+
+std::string ChunkStore::PathOf(StorageClass storage_class, const Digest& digest) const {
+  const std::string hex = digest.ToHex();
+  return FanOutDirectory(RootOf(storage_class) + "/chunks", hex) + "/" + hex;
+}
+
+Result<std::unique_ptr<ChunkWriter>> ChunkStore::NewWriter(StorageClass storage_class) {
+  const std::string& root = RootOf(storage_class);
+  Status last;
+  for (int attempt = 0; attempt < kCreateAttempts; ++attempt) {
+    auto file = file_system_->NewWritableFile(root + "/tmp/" + RandomName());
+    if (file.ok()) {
+      return std::unique_ptr<ChunkWriter>(
+          new ChunkWriter(file_system_, std::move(file).value(), root + "/chunks"));
+    }
+    last = file.status();
+    if (last.code() != StatusCode::kAborted && last.code() != StatusCode::kAlreadyExists) {
+      break;
+    }
+  }
+  return last;
+}
+
+Result<bool> ChunkStore::Contains(StorageClass storage_class, const Digest& digest) {
+  return file_system_->Exists(PathOf(storage_class, digest));
+}
+
+Result<std::unique_ptr<platform::ReadableFile>> ChunkStore::OpenChunk(StorageClass storage_class,
+                                                                      const Digest& digest) {
+  return file_system_->OpenReadable(PathOf(storage_class, digest));
+}
+
+Status ChunkStore::Remove(StorageClass storage_class, const Digest& digest) {
+  Status status = file_system_->RemoveFile(PathOf(storage_class, digest));
+  if (status.code() == StatusCode::kNotFound) return OkStatus();
+  return status;
+}
+
+Status ChunkStore::SyncDirectories(const std::set<std::string>& directories) {
+  for (const std::string& directory : directories) {
+    RETURN_IF_ERROR(file_system_->SyncDirectory(directory));
+  }
+  return OkStatus();
+}
+
+Result<std::vector<Digest>> ChunkStore::ListChunks(StorageClass storage_class,
+                                                   std::vector<std::string>* stray_paths) {
+  const std::string chunks_root = RootOf(storage_class) + "/chunks";
+  std::vector<Digest> digests;
+  ASSIGN_OR_RETURN(auto level1, file_system_->ListDirectory(chunks_root));
+  for (const auto& first : level1) {
+    const std::string first_path = chunks_root + "/" + first.name;
+    if (!first.is_directory) {
+      if (stray_paths) stray_paths->push_back(first_path);
+      continue;
+    }
+    ASSIGN_OR_RETURN(auto level2, file_system_->ListDirectory(first_path));
+    for (const auto& second : level2) {
+      const std::string second_path = first_path + "/" + second.name;
+      if (!second.is_directory) {
+        if (stray_paths) stray_paths->push_back(second_path);
+        continue;
+      }
+      ASSIGN_OR_RETURN(auto files, file_system_->ListDirectory(second_path));
+      for (const auto& file : files) {
+        auto digest = Digest::FromHex(file.name);
+        const std::string prefix = first.name + second.name;
+        if (file.is_directory || !digest.ok() || file.name.compare(0, 4, prefix) != 0) {
+          if (stray_paths) stray_paths->push_back(second_path + "/" + file.name);
+          continue;
+        }
+        digests.push_back(*digest);
+      }
+    }
+  }
+  return digests;
+}
+
+Result<std::vector<TempFileInfo>> ChunkStore::ListTempFiles(StorageClass storage_class) {
+  const std::string tmp = RootOf(storage_class) + "/tmp";
+  ASSIGN_OR_RETURN(auto entries, file_system_->ListDirectory(tmp));
+  std::vector<TempFileInfo> out;
+  for (const auto& entry : entries) {
+    if (entry.is_directory) continue;
+    const std::string path = tmp + "/" + entry.name;
+    auto modified = file_system_->ModifiedTime(path);
+    if (!modified.ok()) continue;  // removed meanwhile
+    out.push_back({path, *modified});
+  }
+  return out;
+}
+
+Status ChunkStore::RemoveTempFile(const std::string& path) {
+  return file_system_->RemoveFileIfUnlocked(path);
+}
+
+Result<TimestampMs> ChunkStore::ChunkModifiedTime(StorageClass storage_class,
+                                                  const Digest& digest) {
+  return file_system_->ModifiedTime(PathOf(storage_class, digest));
+}
+
+Result<Digest> ChunkStore::Rehash(StorageClass storage_class, const Digest& digest) {
+  ASSIGN_OR_RETURN(auto file, OpenChunk(storage_class, digest));
+  Sha256Hasher hasher;
+  std::string buffer(kWriteBufferBytes, '\0');
+  uint64_t offset = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(size_t n, file->ReadAt(offset, buffer.size(), buffer.data()));
+    if (n == 0) break;
+    hasher.Update(std::string_view(buffer.data(), n));
+    offset += n;
+  }
+  return hasher.Finish();
+}
+
+Status ChunkStore::CheckWritable() {
+  for (StorageClass storage_class : kAllStorageClasses) {
+    const std::string& root = RootOf(storage_class);
+    Status status = file_system_->CheckWritable(root + "/tmp");
+    if (!status.ok()) {
+      return status.WithContext(std::string(StorageClassName(storage_class)) +
+                                " storage root is not writable");
+    }
+    status = file_system_->CheckWritable(root + "/chunks");
+    if (!status.ok()) {
+      return status.WithContext(std::string(StorageClassName(storage_class)) +
+                                " storage root is not writable");
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace cairn::chunks

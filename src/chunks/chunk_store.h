@@ -1,0 +1,117 @@
+// ChunkStore: content-addressed chunk files on disk, one root directory per storage class.
+//
+// Layout of a root:  chunks/ab/cd/<64 hex digest>   (two fan-out levels)
+//                    tmp/<random>.part               (chunks being written)
+// A chunk file's name is the SHA-256 of its bytes; it is written once and never modified.
+// Durability order for a new chunk: write temp file -> fdatasync -> rename into place ->
+// fsync the fan-out directory. The last step is left to the caller (SyncDirectories) so
+// that one upload syncs each directory once, just before its metadata commit.
+//
+// The store knows nothing of reference counts; the metadata store decides when a chunk
+// may be removed. Thread-safety: all methods may be called concurrently; a ChunkWriter is
+// used by one thread at a time.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/hashing.h"
+#include "core/status.h"
+#include "core/types.h"
+#include "platform/file_system.h"
+
+namespace cairn::chunks {
+
+inline constexpr uint64_t kDefaultChunkSizeBytes = 4 * 1024 * 1024;
+
+// One chunk being written to a temp file. Destroying it without Install removes the
+// temp file.
+class ChunkWriter {
+ public:
+  ~ChunkWriter();
+  ChunkWriter(const ChunkWriter&) = delete;
+  ChunkWriter& operator=(const ChunkWriter&) = delete;
+
+  // Appends bytes (buffered; hashed as they come).
+  Status Append(std::string_view bytes);
+  uint64_t size_bytes() const { return size_bytes_; }
+  // Ends the chunk: flushes the buffer and returns the digest of everything appended.
+  Result<Digest> Finish();
+  // After Finish: fdatasync the temp file and rename it to its content address. Adds the
+  // fan-out directory to `directories_to_sync`. Installing a chunk that already exists is
+  // harmless (same name, same bytes).
+  Status Install(std::set<std::string>* directories_to_sync);
+  // Removes the temp file (a dedup hit, or an abandoned upload).
+  Status Discard();
+
+ private:
+  friend class ChunkStore;
+  ChunkWriter(platform::FileSystem* file_system, std::unique_ptr<platform::WritableFile> file,
+              std::string final_directory_prefix);
+  Status Flush();
+
+  platform::FileSystem* file_system_;
+  std::unique_ptr<platform::WritableFile> file_;
+  std::string chunks_root_;
+  std::string buffer_;
+  Sha256Hasher hasher_;
+  uint64_t size_bytes_ = 0;
+  std::optional<Digest> digest_;
+  bool done_ = false;  // installed or discarded
+};
+
+struct TempFileInfo {
+  std::string path;
+  TimestampMs modified_ms = 0;
+};
+
+struct ChunkStoreOptions {
+  std::string hot_root;
+  std::string cold_root;
+};
+
+class ChunkStore {
+ public:
+  // Creates the directory layout if needed.
+  static Result<std::unique_ptr<ChunkStore>> Open(platform::FileSystem* file_system,
+                                                  ChunkStoreOptions options);
+
+  const std::string& RootOf(StorageClass storage_class) const;
+  std::string PathOf(StorageClass storage_class, const Digest& digest) const;
+
+  Result<std::unique_ptr<ChunkWriter>> NewWriter(StorageClass storage_class);
+  // Whether the chunk file exists.
+  Result<bool> Contains(StorageClass storage_class, const Digest& digest);
+  Result<std::unique_ptr<platform::ReadableFile>> OpenChunk(StorageClass storage_class,
+                                                            const Digest& digest);
+  // Removes a chunk file; OK if it was already absent.
+  Status Remove(StorageClass storage_class, const Digest& digest);
+  // fsyncs each directory once.
+  Status SyncDirectories(const std::set<std::string>& directories);
+
+  // Every chunk file of a class (name must be a digest; other files are reported as
+  // InvalidArgument-free "strays" via `stray_paths` if given).
+  Result<std::vector<Digest>> ListChunks(StorageClass storage_class,
+                                         std::vector<std::string>* stray_paths = nullptr);
+  Result<std::vector<TempFileInfo>> ListTempFiles(StorageClass storage_class);
+  // Removes a temp file unless a writer still holds it (then kFailedPrecondition).
+  Status RemoveTempFile(const std::string& path);
+  Result<TimestampMs> ChunkModifiedTime(StorageClass storage_class, const Digest& digest);
+  // Re-reads a chunk and returns the SHA-256 of its bytes.
+  Result<Digest> Rehash(StorageClass storage_class, const Digest& digest);
+  // Each root and its tmp/ can take a new file (readiness).
+  Status CheckWritable();
+
+  platform::FileSystem* file_system() const { return file_system_; }
+
+ private:
+  ChunkStore(platform::FileSystem* file_system, ChunkStoreOptions options);
+
+  platform::FileSystem* file_system_;
+  ChunkStoreOptions options_;
+};
+
+}  // namespace cairn::chunks

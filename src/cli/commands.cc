@@ -1,0 +1,369 @@
+#include "cli/commands.h"
+
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "auth/api_key.h"
+#include "auth/jwt.h"
+#include "gc/collector.h"
+#include "platform/clock.h"
+#include "server/app.h"
+
+namespace cairn::cli {
+namespace {
+
+int exit_code = 0;
+
+void AddStoreOptions(CLI::App* command, server::StoreConfig* config) {
+  command->add_option("--data-dir", config->data_dir, "Data directory")
+      ->envname("CAIRN_DATA_DIR")
+      ->capture_default_str();
+  command
+      ->add_option("--meta", config->meta_url,
+                   "Metadata store URL (default sqlite://<data-dir>/meta.db)")
+      ->envname("CAIRN_META");
+  command
+      ->add_option("--hot-dir", config->hot_dir, "Root of the hot class (default <data-dir>/hot)")
+      ->envname("CAIRN_HOT_DIR");
+  command
+      ->add_option("--cold-dir", config->cold_dir,
+                   "Root of the cold class (default <data-dir>/cold)")
+      ->envname("CAIRN_COLD_DIR");
+}
+
+// Opens the stores or reports why not; nullopt means exit_code is set.
+std::optional<server::Stores> Open(const server::StoreConfig& config) {
+  auto stores = server::OpenStores(config);
+  if (!stores.ok()) {
+    fprintf(stderr, "cairn: cannot open the stores: %s\n", stores.status().ToString().c_str());
+    exit_code = 1;
+    return std::nullopt;
+  }
+  return std::move(stores).value();
+}
+
+void AddServe(CLI::App& app) {
+  auto config = std::make_shared<server::ServeConfig>();
+  CLI::App* serve = app.add_subcommand("serve", "Run the native API server");
+  AddStoreOptions(serve, &config->store);
+  serve->add_option("--listen", config->listen, "Native API address HOST:PORT")
+      ->envname("CAIRN_LISTEN")
+      ->capture_default_str();
+  serve
+      ->add_option("--gc-interval", config->gc_interval_seconds,
+                   "Seconds between GC runs (0 disables background GC)")
+      ->envname("CAIRN_GC_INTERVAL")
+      ->capture_default_str();
+  serve
+      ->add_option("--gc-grace", config->gc_grace_seconds,
+                   "Seconds an unreferenced chunk or stale upload is kept before GC removes it")
+      ->envname("CAIRN_GC_GRACE")
+      ->capture_default_str();
+  serve
+      ->add_option("--rate-limit", config->rate_limit,
+                   "Requests per second per tenant (0 = unlimited); 429 beyond")
+      ->envname("CAIRN_RATE_LIMIT")
+      ->capture_default_str();
+  serve
+      ->add_option("--max-header-bytes", config->max_header_bytes,
+                   "Largest request header block accepted (431 beyond)")
+      ->envname("CAIRN_MAX_HEADER_BYTES")
+      ->capture_default_str();
+  serve->add_option("--io-threads", config->io_threads, "Event loop threads")
+      ->envname("CAIRN_IO_THREADS")
+      ->capture_default_str();
+  serve
+      ->add_option("--blocking-threads", config->blocking_threads,
+                   "Threads for disk and database work")
+      ->envname("CAIRN_BLOCKING_THREADS")
+      ->capture_default_str();
+  serve
+      ->add_option("--inline-threshold", config->inline_threshold_bytes,
+                   "Objects up to this size are stored inline in the metadata")
+      ->envname("CAIRN_INLINE_THRESHOLD")
+      ->capture_default_str();
+  serve->footer(
+      "Environment: CAIRN_ADMIN_KEY sets the bootstrap admin API key (otherwise one is "
+      "generated on first start, printed once and saved in <data-dir>/admin.key); "
+      "CAIRN_JWT_SECRET (>= 32 bytes) enables HS256 JWTs.");
+  serve->callback([config] {
+    if (const char* key = getenv("CAIRN_ADMIN_KEY"); key && *key) config->admin_key = key;
+    if (const char* secret = getenv("CAIRN_JWT_SECRET"); secret && *secret) {
+      Status valid = auth::ValidateJwtSecret(secret);
+      if (!valid.ok()) {
+        fprintf(stderr, "cairn: CAIRN_JWT_SECRET: %s\n", valid.message().c_str());
+        exit_code = 2;
+        return;
+      }
+      config->jwt_secret = secret;
+    }
+    exit_code = server::Serve(*config);
+  });
+}
+
+nlohmann::json FsckJson(const gc::FsckReport& report) {
+  return {{"ok", report.ok()},
+          {"missing_chunks", report.missing_chunks},
+          {"corrupt_chunks", report.corrupt_chunks},
+          {"orphaned_chunks", report.orphaned_chunks},
+          {"wrong_ref_counts", report.wrong_ref_counts},
+          {"stale_temp_files", report.stale_temp_files},
+          {"stray_files", report.stray_files},
+          {"repairs", report.repairs},
+          {"objects_checked", report.objects_checked},
+          {"chunks_checked", report.chunks_checked}};
+}
+
+void AddFsck(CLI::App& app) {
+  struct Options {
+    server::StoreConfig store;
+    bool repair = false;
+    bool json = false;
+    bool skip_content = false;
+    int64_t grace_seconds = 3600;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* fsck = app.add_subcommand(
+      "fsck", "Check metadata against chunks: missing, corrupt, orphaned, wrong counts");
+  AddStoreOptions(fsck, &options->store);
+  fsck->add_flag("--repair", options->repair, "Repair what is found");
+  fsck->add_flag("--json", options->json, "Print the report as JSON");
+  fsck->add_flag("--skip-content", options->skip_content, "Do not re-hash chunk contents");
+  fsck->add_option("--grace", options->grace_seconds,
+                   "Temp files older than this many seconds count as stale")
+      ->envname("CAIRN_GC_GRACE")
+      ->capture_default_str();
+  fsck->callback([options] {
+    auto stores = Open(options->store);
+    if (!stores) return;
+    gc::FsckOptions fsck_options;
+    fsck_options.repair = options->repair;
+    fsck_options.verify_content = !options->skip_content;
+    fsck_options.grace_ms = options->grace_seconds * 1000;
+    auto report = gc::RunFsck(stores->meta.get(), stores->chunks.get(), platform::SystemClock(),
+                              fsck_options);
+    if (!report.ok()) {
+      fprintf(stderr, "cairn fsck: %s\n", report.status().ToString().c_str());
+      exit_code = 2;
+      return;
+    }
+    if (options->json) {
+      printf("%s\n", FsckJson(*report).dump(2).c_str());
+    } else {
+      printf("objects checked: %llu, chunks checked: %llu\n",
+             static_cast<unsigned long long>(report->objects_checked),
+             static_cast<unsigned long long>(report->chunks_checked));
+      auto print = [](const char* what, const std::vector<std::string>& items) {
+        for (const auto& item : items) printf("%s: %s\n", what, item.c_str());
+      };
+      print("missing chunk", report->missing_chunks);
+      print("corrupt chunk", report->corrupt_chunks);
+      print("orphaned chunk", report->orphaned_chunks);
+      print("wrong reference count", report->wrong_ref_counts);
+      print("stale temp file", report->stale_temp_files);
+      print("stray file", report->stray_files);
+      print("repaired", report->repairs);
+      printf("%s\n", report->ok() ? "clean" : "problems found");
+    }
+    if (report->ok()) {
+      exit_code = 0;
+    } else if (options->repair) {
+      // Re-check: a repair run succeeds when nothing is left.
+      fsck_options.repair = false;
+      auto again = gc::RunFsck(stores->meta.get(), stores->chunks.get(), platform::SystemClock(),
+                               fsck_options);
+      exit_code = again.ok() && again->ok() ? 0 : 1;
+    } else {
+      exit_code = 1;
+    }
+  });
+}
+
+void AddGc(CLI::App& app) {
+  struct Options {
+    server::StoreConfig store;
+    int64_t grace_seconds = 3600;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* gc_command = app.add_subcommand("gc", "Run one garbage collection pass");
+  AddStoreOptions(gc_command, &options->store);
+  gc_command->add_option("--grace", options->grace_seconds, "Grace period in seconds")
+      ->envname("CAIRN_GC_GRACE")
+      ->capture_default_str();
+  gc_command->callback([options] {
+    auto stores = Open(options->store);
+    if (!stores) return;
+    gc::GcOptions gc_options;
+    gc_options.grace_ms = options->grace_seconds * 1000;
+    auto stats =
+        gc::RunGc(stores->meta.get(), stores->chunks.get(), platform::SystemClock(), gc_options);
+    if (!stats.ok()) {
+      fprintf(stderr, "cairn gc: %s\n", stats.status().ToString().c_str());
+      exit_code = 1;
+      return;
+    }
+    printf(
+        "reaped uploads: %llu\npurged objects: %llu\ndeleted chunks: %llu (%llu bytes)\n"
+        "deleted temp files: %llu\ndeleted orphan files: %llu\n",
+        static_cast<unsigned long long>(stats->reaped_uploads),
+        static_cast<unsigned long long>(stats->purged_objects),
+        static_cast<unsigned long long>(stats->deleted_chunks),
+        static_cast<unsigned long long>(stats->deleted_chunk_bytes),
+        static_cast<unsigned long long>(stats->deleted_temp_files),
+        static_cast<unsigned long long>(stats->deleted_orphan_files));
+  });
+}
+
+void AddKeys(CLI::App& app) {
+  auto store = std::make_shared<server::StoreConfig>();
+  CLI::App* keys = app.add_subcommand("keys", "Manage API keys");
+  keys->require_subcommand(1);
+
+  struct CreateOptions {
+    std::vector<std::string> tenants;
+    std::string scope = "read";
+    std::string description;
+  };
+  auto create_options = std::make_shared<CreateOptions>();
+  CLI::App* create = keys->add_subcommand("create", "Create an API key and print it once");
+  AddStoreOptions(create, store.get());
+  create
+      ->add_option("--tenant", create_options->tenants,
+                   "Tenant the key is bound to (repeat; * = all)")
+      ->required()
+      ->delimiter(',');
+  create->add_option("--scope", create_options->scope, "read, write or admin")
+      ->capture_default_str();
+  create->add_option("--description", create_options->description, "Free text");
+  create->callback([store, create_options] {
+    auto scope = meta::ParseScope(create_options->scope);
+    if (!scope.ok()) {
+      fprintf(stderr, "cairn keys create: %s\n", scope.status().message().c_str());
+      exit_code = 2;
+      return;
+    }
+    for (const auto& tenant : create_options->tenants) {
+      Status valid = tenant == "*" ? OkStatus() : ValidateName("tenant", tenant);
+      if (!valid.ok()) {
+        fprintf(stderr, "cairn keys create: %s\n", valid.message().c_str());
+        exit_code = 2;
+        return;
+      }
+    }
+    auto stores = Open(*store);
+    if (!stores) return;
+    auto key = auth::GenerateApiKey();
+    if (!key.ok()) {
+      fprintf(stderr, "cairn keys create: %s\n", key.status().ToString().c_str());
+      exit_code = 1;
+      return;
+    }
+    meta::ApiKeyRecord record;
+    record.key_id = key->key_id;
+    record.secret_hash = auth::HashSecret(key->secret);
+    record.tenants = create_options->tenants;
+    record.scope = *scope;
+    record.created_at_ms = platform::SystemClock()->NowMs();
+    record.description = create_options->description;
+    Status created = stores->meta->CreateApiKey(record);
+    if (!created.ok()) {
+      fprintf(stderr, "cairn keys create: %s\n", created.ToString().c_str());
+      exit_code = 1;
+      return;
+    }
+    printf("%s\n", key->full_text.c_str());
+  });
+
+  CLI::App* list = keys->add_subcommand("list", "List API keys (never their secrets)");
+  AddStoreOptions(list, store.get());
+  list->callback([store] {
+    auto stores = Open(*store);
+    if (!stores) return;
+    auto keys_list = stores->meta->ListApiKeys();
+    if (!keys_list.ok()) {
+      fprintf(stderr, "cairn keys list: %s\n", keys_list.status().ToString().c_str());
+      exit_code = 1;
+      return;
+    }
+    printf("%-16s  %-6s  %-8s  %-24s  %s\n", "KEY ID", "SCOPE", "STATE", "CREATED", "TENANTS");
+    for (const auto& key : *keys_list) {
+      std::string tenants;
+      for (const auto& tenant : key.tenants) tenants += (tenants.empty() ? "" : ",") + tenant;
+      printf("%-16s  %-6s  %-8s  %-24s  %s\n", key.key_id.c_str(),
+             std::string(meta::ScopeName(key.scope)).c_str(), key.revoked ? "revoked" : "active",
+             FormatTimestamp(key.created_at_ms).c_str(), tenants.c_str());
+    }
+  });
+
+  auto revoke_id = std::make_shared<std::string>();
+  CLI::App* revoke = keys->add_subcommand("revoke", "Revoke an API key by its id");
+  AddStoreOptions(revoke, store.get());
+  revoke->add_option("key_id", *revoke_id, "The 16-hex id (or the whole key)")->required();
+  revoke->callback([store, revoke_id] {
+    std::string key_id = *revoke_id;
+    if (auto parsed = auth::ParseApiKey(key_id); parsed.ok()) key_id = parsed->key_id;
+    auto stores = Open(*store);
+    if (!stores) return;
+    Status revoked = stores->meta->RevokeApiKey(key_id);
+    if (!revoked.ok()) {
+      fprintf(stderr, "cairn keys revoke: %s\n", revoked.ToString().c_str());
+      exit_code = 1;
+      return;
+    }
+    printf("revoked %s\n", key_id.c_str());
+  });
+}
+
+void AddStatus(CLI::App& app) {
+  auto store = std::make_shared<server::StoreConfig>();
+  CLI::App* status = app.add_subcommand("status", "Summarize what the store holds");
+  AddStoreOptions(status, store.get());
+  status->callback([store] {
+    auto stores = Open(*store);
+    if (!stores) return;
+    auto counts = stores->meta->CountObjects();
+    auto bytes = stores->meta->StorageBytes();
+    auto chunks = stores->meta->ListChunks();
+    if (!counts.ok() || !bytes.ok() || !chunks.ok()) {
+      fprintf(stderr, "cairn status: cannot read the metadata store\n");
+      exit_code = 1;
+      return;
+    }
+    std::map<std::string, uint64_t> by_state;
+    for (const auto& row : *counts)
+      by_state[std::string(ObjectStateName(row.state))] += row.objects;
+    printf("objects:");
+    for (const auto& [state, count] : by_state) {
+      printf(" %s=%llu", state.c_str(), static_cast<unsigned long long>(count));
+    }
+    printf("\n");
+    uint64_t logical = 0, physical = 0, chunk_count = 0, unreferenced = 0;
+    for (const auto& row : *bytes) logical += row.logical_bytes;
+    for (const auto& chunk : *chunks) {
+      ++chunk_count;
+      physical += chunk.size_bytes;
+      if (chunk.ref_count == 0) ++unreferenced;
+    }
+    printf("logical bytes: %llu\nchunks: %llu (%llu bytes, %llu awaiting GC)\n",
+           static_cast<unsigned long long>(logical), static_cast<unsigned long long>(chunk_count),
+           static_cast<unsigned long long>(physical),
+           static_cast<unsigned long long>(unreferenced));
+    Status writable = stores->chunks->CheckWritable();
+    printf("storage roots: %s\n", writable.ok() ? "writable" : writable.ToString().c_str());
+  });
+}
+
+}  // namespace
+
+void RegisterCommands(CLI::App& app) {
+  AddServe(app);
+  AddFsck(app);
+  AddGc(app);
+  AddKeys(app);
+  AddStatus(app);
+}
+
+int ExitCode() { return exit_code; }
+
+}  // namespace cairn::cli

@@ -1,0 +1,65 @@
+// A bounded pool of threads for blocking work (disk I/O, fsync, database calls), so that
+// the event loop threads never block. RunBlocking suspends the calling coroutine until
+// the function has run on the pool and resumes it on its own executor.
+#pragma once
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>  // Boost 1.74's awaitable.hpp needs it first.
+
+namespace cairn::http {
+
+class BlockingPool {
+ public:
+  explicit BlockingPool(size_t threads) : pool_(threads) {}
+  ~BlockingPool() { pool_.join(); }
+  void Stop() { pool_.join(); }
+
+  // Runs f() on the pool and resumes the awaiting coroutine on its own executor with the
+  // result; f must not throw. The work travels as a shared task, not as a by-value
+  // argument of a coroutine or of async_initiate: GCC 12 with Boost 1.74 corrupts such
+  // arguments when they own memory.
+  template <typename F>
+  boost::asio::awaitable<std::invoke_result_t<F>> Run(F f) {
+    using R = std::invoke_result_t<F>;
+    auto task = std::make_shared<Task<R>>();
+    task->work = std::move(f);
+    return RunTask<R>(&pool_, std::move(task));
+  }
+
+ private:
+  template <typename R>
+  struct Task {
+    std::function<R()> work;
+    std::optional<R> result;
+  };
+
+  template <typename R>
+  static boost::asio::awaitable<R> RunTask(boost::asio::thread_pool* pool,
+                                           std::shared_ptr<Task<R>> task) {
+    Task<R>* raw = task.get();
+    co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(
+        [pool, raw](auto handler) {
+          auto caller = boost::asio::get_associated_executor(handler);
+          boost::asio::post(*pool, [handler = std::move(handler), raw, caller]() mutable {
+            raw->result.emplace(raw->work());
+            boost::asio::post(caller, std::move(handler));
+          });
+        },
+        boost::asio::use_awaitable);
+    co_return std::move(*raw->result);
+  }
+
+  boost::asio::thread_pool pool_;
+};
+
+}  // namespace cairn::http

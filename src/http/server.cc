@@ -1,0 +1,438 @@
+#include "http/server.h"
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <limits>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace cairn::http {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using asio::use_awaitable;
+
+namespace {
+
+constexpr size_t kReadBufferLimit = 1 << 20;
+
+struct Listener {
+  ListenerOptions options;
+  RequestHandler handler;
+  ErrorRenderer error_renderer;
+  std::unique_ptr<tcp::acceptor> acceptor;
+};
+
+}  // namespace
+
+struct Session;
+
+struct HttpServer::Impl {
+  asio::io_context io_context;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  std::unique_ptr<asio::signal_set> signals;
+  std::atomic<bool> stopping{false};
+  std::mutex sessions_mutex;
+  std::set<Session*> sessions;  // GUARDED_BY(sessions_mutex)
+  std::unique_ptr<asio::steady_timer> drain_timer;
+  int drain_timeout_seconds = 30;
+
+  void CloseIdleSessions();
+};
+
+struct Session {
+  explicit Session(tcp::socket socket) : stream(std::move(socket)), buffer(kReadBufferLimit) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  std::atomic<bool> idle{true};
+};
+
+void HttpServer::Impl::CloseIdleSessions() {
+  std::lock_guard<std::mutex> lock(sessions_mutex);
+  for (Session* session : sessions) {
+    if (!session->idle.load()) continue;
+    asio::post(session->stream.get_executor(), [session] {
+      beast::error_code ignored;
+      session->stream.socket().cancel(ignored);
+    });
+  }
+}
+
+namespace {
+
+class BeastExchange : public Exchange {
+ public:
+  BeastExchange(Session* session, bhttp::request_parser<bhttp::buffer_body>* parser,
+                const ListenerOptions& options, RequestHead head, bool stopping)
+      : session_(session),
+        parser_(parser),
+        options_(options),
+        head_(std::move(head)),
+        stopping_(stopping) {
+    const std::string* expect = head_.Header("expect");
+    expect_continue_ = expect != nullptr && beast::iequals(*expect, "100-continue");
+  }
+
+  const RequestHead& request() const override { return head_; }
+
+  Awaitable<Result<size_t>> ReadBody(char* buffer, size_t size) override {
+    if (broken_) co_return Status(InternalError("request body stream is broken"));
+    if (parser_->is_done() || size == 0) co_return size_t{0};
+    if (expect_continue_) {
+      expect_continue_ = false;
+      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+      beast::error_code ec;
+      session_->stream.expires_after(std::chrono::seconds(options_.io_timeout_seconds));
+      co_await bhttp::async_write(session_->stream, cont, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        broken_ = true;
+        co_return Status(UnavailableError("sending 100 Continue failed: " + ec.message()));
+      }
+    }
+    // Bounded: each round either yields body bytes, finishes the body, or fails.
+    for (int round = 0; round < 1000; ++round) {
+      auto& body = parser_->get().body();
+      body.data = buffer;
+      body.size = size;
+      beast::error_code ec;
+      session_->stream.expires_after(std::chrono::seconds(options_.io_timeout_seconds));
+      co_await bhttp::async_read(session_->stream, session_->buffer, *parser_,
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        broken_ = true;
+        co_return Status(
+            InvalidArgumentError("request body ended early or is malformed: " + ec.message()));
+      }
+      const size_t got = size - body.size;
+      if (got > 0 || parser_->is_done()) co_return got;
+    }
+    broken_ = true;
+    co_return Status(InvalidArgumentError("request body made no progress"));
+  }
+
+  Awaitable<Status> Respond(ResponseHead head, std::string body) override {
+    bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(head.status), 11};
+    for (auto& [name, value] : head.headers) response.insert(name, value);
+    response.keep_alive(WantKeepAlive());
+    const bool head_only = head_.method == "HEAD";
+    response.body() = std::move(body);
+    response.prepare_payload();
+    if (head_only) response.body().clear();
+    beast::error_code ec;
+    session_->stream.expires_after(std::chrono::seconds(options_.io_timeout_seconds));
+    responded_ = true;
+    if (head_only) {
+      bhttp::response_serializer<bhttp::string_body> serializer(response);
+      co_await bhttp::async_write_header(session_->stream, serializer,
+                                         asio::redirect_error(use_awaitable, ec));
+    } else {
+      co_await bhttp::async_write(session_->stream, response,
+                                  asio::redirect_error(use_awaitable, ec));
+    }
+    if (ec) {
+      broken_ = true;
+      co_return UnavailableError("writing response failed: " + ec.message());
+    }
+    complete_ = true;
+    co_return OkStatus();
+  }
+
+  Awaitable<Status> BeginBody(ResponseHead head, uint64_t content_length, bool head_only) override {
+    streaming_response_ = std::make_unique<bhttp::response<bhttp::buffer_body>>(
+        static_cast<bhttp::status>(head.status), 11);
+    for (auto& [name, value] : head.headers) streaming_response_->insert(name, value);
+    streaming_response_->keep_alive(WantKeepAlive());
+    streaming_response_->content_length(content_length);
+    streaming_response_->body().data = nullptr;
+    streaming_response_->body().more = content_length > 0 && !head_only;
+    serializer_ =
+        std::make_unique<bhttp::response_serializer<bhttp::buffer_body>>(*streaming_response_);
+    remaining_ = head_only ? 0 : content_length;
+    responded_ = true;
+    beast::error_code ec;
+    session_->stream.expires_after(std::chrono::seconds(options_.io_timeout_seconds));
+    co_await bhttp::async_write_header(session_->stream, *serializer_,
+                                       asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      broken_ = true;
+      co_return UnavailableError("writing response head failed: " + ec.message());
+    }
+    if (remaining_ == 0) complete_ = true;
+    co_return OkStatus();
+  }
+
+  Awaitable<Status> WriteBody(std::string_view piece) override {
+    if (!serializer_ || broken_) co_return FailedPreconditionError("no response body open");
+    if (piece.size() > remaining_) {
+      broken_ = true;
+      co_return InternalError("response body longer than its Content-Length");
+    }
+    remaining_ -= piece.size();
+    auto& body = streaming_response_->body();
+    body.data = const_cast<char*>(piece.data());
+    body.size = piece.size();
+    body.more = remaining_ > 0;
+    beast::error_code ec;
+    session_->stream.expires_after(std::chrono::seconds(options_.io_timeout_seconds));
+    co_await bhttp::async_write(session_->stream, *serializer_,
+                                asio::redirect_error(use_awaitable, ec));
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) {
+      broken_ = true;
+      co_return UnavailableError("writing response body failed: " + ec.message());
+    }
+    if (remaining_ == 0) complete_ = true;
+    co_return OkStatus();
+  }
+
+  bool responded() const { return responded_; }
+  // The connection may carry another request.
+  bool Reusable() const {
+    return complete_ && !broken_ && parser_->is_done() && parser_->keep_alive() && !stopping_;
+  }
+
+ private:
+  bool WantKeepAlive() const {
+    return parser_->is_done() && parser_->keep_alive() && !stopping_ && !broken_;
+  }
+
+  Session* session_;
+  bhttp::request_parser<bhttp::buffer_body>* parser_;
+  const ListenerOptions& options_;
+  RequestHead head_;
+  bool stopping_;
+  bool expect_continue_ = false;
+  bool broken_ = false;
+  bool responded_ = false;
+  bool complete_ = false;
+  uint64_t remaining_ = 0;
+  std::unique_ptr<bhttp::response<bhttp::buffer_body>> streaming_response_;
+  std::unique_ptr<bhttp::response_serializer<bhttp::buffer_body>> serializer_;
+};
+
+RequestHead MakeHead(const bhttp::request_parser<bhttp::buffer_body>& parser,
+                     const tcp::socket& socket) {
+  const auto& message = parser.get();
+  RequestHead head;
+  head.method = std::string(message.method_string());
+  head.target = std::string(message.target());
+  size_t question = head.target.find('?');
+  head.path = head.target.substr(0, question);
+  if (question != std::string::npos) head.query = head.target.substr(question + 1);
+  for (const auto& field : message) {
+    std::string name(field.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    head.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  if (parser.content_length()) head.content_length = *parser.content_length();
+  head.chunked = parser.chunked();
+  beast::error_code ec;
+  auto endpoint = socket.remote_endpoint(ec);
+  if (!ec) head.peer = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  return head;
+}
+
+Awaitable<void> SendError(Session* session, const Listener* listener, int status, std::string code,
+                          std::string message) {
+  auto [head, body] = listener->error_renderer(status, code, message);
+  bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(head.status), 11};
+  for (auto& [name, value] : head.headers) response.insert(name, value);
+  response.keep_alive(false);
+  response.body() = std::move(body);
+  response.prepare_payload();
+  beast::error_code ec;
+  session->stream.expires_after(std::chrono::seconds(listener->options.io_timeout_seconds));
+  co_await bhttp::async_write(session->stream, response, asio::redirect_error(use_awaitable, ec));
+}
+
+Awaitable<void> ServeConnection(HttpServer::Impl* server, Listener* listener,
+                                std::shared_ptr<Session> session) {
+  const ListenerOptions& options = listener->options;
+  for (;;) {
+    bhttp::request_parser<bhttp::buffer_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    beast::error_code ec;
+    session->idle = true;
+    if (server->stopping) break;
+    session->stream.expires_after(std::chrono::seconds(options.header_timeout_seconds));
+    co_await bhttp::async_read_header(session->stream, session->buffer, parser,
+                                      asio::redirect_error(use_awaitable, ec));
+    session->idle = false;
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
+        ec == beast::error::timeout || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
+      break;
+    }
+    if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+      co_await SendError(
+          session.get(), listener, 431, "HeaderFieldsTooLarge",
+          "request header block exceeds " + std::to_string(options.max_header_bytes) + " bytes");
+      break;
+    }
+    if (ec) {
+      co_await SendError(session.get(), listener, 400, "BadRequest",
+                         "malformed HTTP request: " + ec.message());
+      break;
+    }
+    BeastExchange exchange(session.get(), &parser, options,
+                           MakeHead(parser, session->stream.socket()), server->stopping.load());
+    co_await listener->handler(exchange);
+    if (!exchange.responded()) {
+      co_await SendError(session.get(), listener, 500, "Internal", "handler sent no response");
+      break;
+    }
+    if (!exchange.Reusable()) break;
+  }
+  beast::error_code ignored;
+  session->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  session->stream.socket().close(ignored);
+}
+
+Awaitable<void> RunSession(HttpServer::Impl* server, Listener* listener, tcp::socket socket) {
+  auto session = std::make_shared<Session>(std::move(socket));
+  {
+    std::lock_guard<std::mutex> lock(server->sessions_mutex);
+    server->sessions.insert(session.get());
+  }
+  try {
+    co_await ServeConnection(server, listener, session);
+  } catch (const std::exception&) {
+    // A handler bug must cost one connection, never the server.
+  }
+  std::lock_guard<std::mutex> lock(server->sessions_mutex);
+  server->sessions.erase(session.get());
+}
+
+Awaitable<void> AcceptLoop(HttpServer::Impl* server, Listener* listener) {
+  for (;;) {
+    beast::error_code ec;
+    tcp::socket socket(asio::make_strand(server->io_context));
+    co_await listener->acceptor->async_accept(socket, asio::redirect_error(use_awaitable, ec));
+    if (server->stopping) break;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) break;
+      // EMFILE and friends: back off briefly instead of spinning.
+      asio::steady_timer timer(server->io_context, std::chrono::milliseconds(50));
+      co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, RunSession(server, listener, std::move(socket)), asio::detached);
+  }
+}
+
+}  // namespace
+
+HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) {}
+HttpServer::~HttpServer() = default;
+
+Result<uint16_t> HttpServer::AddListener(ListenerOptions options, RequestHandler handler,
+                                         ErrorRenderer error_renderer) {
+  auto listener = std::make_unique<Listener>();
+  listener->options = std::move(options);
+  listener->handler = std::move(handler);
+  listener->error_renderer = std::move(error_renderer);
+  beast::error_code ec;
+  auto address = asio::ip::make_address(listener->options.host, ec);
+  if (ec) return InvalidArgumentError("bad listen address '" + listener->options.host + "'");
+  tcp::endpoint endpoint(address, listener->options.port);
+  auto acceptor = std::make_unique<tcp::acceptor>(impl_->io_context);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return UnavailableError("cannot listen on " + listener->options.host + ":" +
+                            std::to_string(listener->options.port) + ": " + ec.message());
+  }
+  uint16_t port = acceptor->local_endpoint().port();
+  listener->acceptor = std::move(acceptor);
+  impl_->listeners.push_back(std::move(listener));
+  return port;
+}
+
+void HttpServer::StopOnSignals(std::function<void()> on_signal) {
+  impl_->signals = std::make_unique<asio::signal_set>(impl_->io_context, SIGTERM, SIGINT);
+  impl_->signals->async_wait([this, on_signal](const beast::error_code& ec, int) {
+    if (ec) return;
+    if (on_signal) on_signal();
+    RequestStop();
+  });
+}
+
+void HttpServer::Run(size_t io_threads, int drain_timeout_seconds) {
+  impl_->drain_timeout_seconds = drain_timeout_seconds;
+  for (auto& listener : impl_->listeners) {
+    asio::co_spawn(impl_->io_context, AcceptLoop(impl_.get(), listener.get()), asio::detached);
+  }
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < io_threads; ++i) {
+    threads.emplace_back([this] { impl_->io_context.run(); });
+  }
+  impl_->io_context.run();
+  for (auto& thread : threads) thread.join();
+}
+
+void HttpServer::RequestStop() {
+  asio::post(impl_->io_context, [impl = impl_.get()] {
+    if (impl->stopping.exchange(true)) return;
+    beast::error_code ignored;
+    for (auto& listener : impl->listeners) listener->acceptor->close(ignored);
+    if (impl->signals) impl->signals->cancel(ignored);
+    impl->CloseIdleSessions();
+    // In-flight requests get drain_timeout_seconds; then everything is cut.
+    impl->drain_timer = std::make_unique<asio::steady_timer>(
+        impl->io_context, std::chrono::seconds(impl->drain_timeout_seconds));
+    impl->drain_timer->async_wait([impl](const beast::error_code& ec) {
+      if (!ec) impl->io_context.stop();
+    });
+    // Poll for the last session to finish so Run returns as soon as the drain is done.
+    auto poll = std::make_shared<asio::steady_timer>(impl->io_context);
+    auto check = std::make_shared<std::function<void()>>();
+    *check = [impl, poll, check] {
+      bool empty;
+      {
+        std::lock_guard<std::mutex> lock(impl->sessions_mutex);
+        empty = impl->sessions.empty();
+      }
+      if (empty) {
+        beast::error_code ignored_inner;
+        impl->drain_timer->cancel();
+        *check = nullptr;  // breaks the self-reference cycle
+        return;
+      }
+      impl->CloseIdleSessions();
+      poll->expires_after(std::chrono::milliseconds(50));
+      poll->async_wait([check](const beast::error_code&) {
+        if (*check) (*check)();
+      });
+    };
+    (*check)();
+  });
+}
+
+// ---- Helpers shared by the APIs ----------------------------------------------------------
+
+const std::string* RequestHead::Header(std::string_view lower_name) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lower_name) return &value;
+  }
+  return nullptr;
+}
+
+}  // namespace cairn::http

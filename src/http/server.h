@@ -1,0 +1,57 @@
+// An HTTP/1.1 server on Boost.Beast coroutines. It owns sockets, parsing, limits,
+// timeouts and graceful shutdown; what a request means is the handler's business.
+//
+// One HttpServer runs one io_context on a few threads and any number of listeners (the
+// native API and S3 share them).
+// Limits: the request header block is bounded (431 beyond); bodies are never buffered
+// whole (the handler pulls them through Exchange::ReadBody); each read or write has a
+// timeout so a stalled client cannot hold a connection forever.
+// Shutdown: RequestStop stops accepting, closes idle keep-alive connections, lets
+// in-flight requests finish (up to drain_timeout_seconds), then Run returns.
+// Thread-safety: RequestStop may be called from any thread; the rest from one.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "http/exchange.h"
+
+namespace cairn::http {
+
+struct ListenerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0 = any free port
+  size_t max_header_bytes = 16 * 1024;
+  int header_timeout_seconds = 60;  // to receive a whole request head (also keep-alive idle)
+  int io_timeout_seconds = 120;     // per body read or write
+};
+
+using RequestHandler = std::function<Awaitable<void>(Exchange&)>;
+// Builds an error response for failures the server detects itself (400, 431, 500).
+using ErrorRenderer = std::function<std::pair<ResponseHead, std::string>(
+    int status, const std::string& code, const std::string& message)>;
+
+class HttpServer {
+ public:
+  HttpServer();
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds a listening socket now (so errors surface here) and returns its port.
+  Result<uint16_t> AddListener(ListenerOptions options, RequestHandler handler,
+                               ErrorRenderer error_renderer);
+  // SIGTERM/SIGINT call `on_signal` (if set) and then RequestStop.
+  void StopOnSignals(std::function<void()> on_signal);
+  // Serves on `io_threads` threads until a stop has drained every connection.
+  void Run(size_t io_threads, int drain_timeout_seconds);
+  void RequestStop();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cairn::http

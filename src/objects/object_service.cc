@@ -1,0 +1,305 @@
+#include "objects/object_service.h"
+
+#include <algorithm>
+
+namespace cairn::objects {
+namespace {
+
+Status ValidateLocation(const std::string& tenant, const std::string& namespace_name,
+                        const std::string& key) {
+  RETURN_IF_ERROR(ValidateName("tenant", tenant));
+  RETURN_IF_ERROR(ValidateName("namespace", namespace_name));
+  return ValidateKey(key);
+}
+
+}  // namespace
+
+// ---- Upload ---------------------------------------------------------------------------
+
+Upload::Upload(ObjectService* service, UploadRequest request)
+    : service_(service), request_(std::move(request)), id_(platform::NewObjectId()) {
+  if (request_.compute_md5) md5_hasher_.emplace();
+}
+
+Upload::~Upload() {
+  if (!finished_) Abort();
+}
+
+Status Upload::Write(std::string_view bytes) {
+  if (finished_) return FailedPreconditionError("write to a finished upload");
+  content_hasher_.Update(bytes);
+  if (md5_hasher_) md5_hasher_->Update(bytes);
+  size_bytes_ += bytes.size();
+  if (request_.expected_size && size_bytes_ > *request_.expected_size) {
+    Abort();
+    return InvalidArgumentError("body is longer than its declared length");
+  }
+
+  if (!chunked_) {
+    if (pending_.size() + bytes.size() <= service_->options().inline_threshold_bytes) {
+      pending_.append(bytes);
+      return OkStatus();
+    }
+    Status status = StartChunkedMode();
+    if (!status.ok()) {
+      Abort();
+      return status;
+    }
+  }
+  const uint64_t chunk_size = service_->options().chunk_size_bytes;
+  while (!bytes.empty()) {
+    if (writer_ == nullptr) {
+      auto writer = service_->chunk_store()->NewWriter(request_.storage_class);
+      if (!writer.ok()) {
+        Abort();
+        return writer.status();
+      }
+      writer_ = std::move(writer).value();
+    }
+    const size_t take =
+        static_cast<size_t>(std::min<uint64_t>(bytes.size(), chunk_size - writer_->size_bytes()));
+    Status status = writer_->Append(bytes.substr(0, take));
+    if (status.ok() && writer_->size_bytes() == chunk_size) status = FinishChunk();
+    if (!status.ok()) {
+      Abort();
+      return status;
+    }
+    bytes.remove_prefix(take);
+  }
+  return OkStatus();
+}
+
+Status Upload::StartChunkedMode() {
+  meta::ObjectRecord record;
+  record.id = id_;
+  record.tenant = request_.tenant;
+  record.namespace_name = request_.namespace_name;
+  record.key = request_.key;
+  record.state = ObjectState::kWriting;
+  record.storage_class = request_.storage_class;
+  record.content_type = request_.content_type;
+  const TimestampMs now = service_->clock()->NowMs();
+  record.created_at_ms = now;
+  record.updated_at_ms = now;
+  RETURN_IF_ERROR(service_->meta_store()->BeginUpload(record));
+  chunked_ = true;
+  std::string pending = std::move(pending_);
+  pending_.clear();
+  // The pending bytes were hashed into the content hash already; only the chunk hashing
+  // remains, which ChunkWriter does.
+  auto writer = service_->chunk_store()->NewWriter(request_.storage_class);
+  if (!writer.ok()) return writer.status();
+  writer_ = std::move(writer).value();
+  return writer_->Append(pending);
+}
+
+Status Upload::FinishChunk() {
+  ASSIGN_OR_RETURN(Digest digest, writer_->Finish());
+  meta::ChunkRef ref{digest, writer_->size_bytes()};
+  RETURN_IF_ERROR(
+      service_->meta_store()->AddChunk(id_, next_sequence_++, ref, service_->clock()->NowMs()));
+  // The reference is taken: from here on GC cannot remove this digest, so an existing
+  // file can be trusted to stay.
+  ASSIGN_OR_RETURN(bool exists, service_->chunk_store()->Contains(request_.storage_class, digest));
+  if (exists) {
+    ++deduplicated_chunks_;
+    deduplicated_bytes_ += ref.size_bytes;
+    RETURN_IF_ERROR(writer_->Discard());
+  } else {
+    RETURN_IF_ERROR(writer_->Install(&directories_to_sync_));
+  }
+  writer_.reset();
+  return OkStatus();
+}
+
+meta::ObjectRecord Upload::FinalRecord() {
+  meta::ObjectRecord record;
+  record.id = id_;
+  record.tenant = request_.tenant;
+  record.namespace_name = request_.namespace_name;
+  record.key = request_.key;
+  record.state = ObjectState::kCommitted;
+  record.storage_class = request_.storage_class;
+  record.size_bytes = size_bytes_;
+  record.content_hash = content_hasher_.Finish();
+  record.etag = md5_hasher_ ? HexEncode(md5_hasher_->Finish()) : record.content_hash.ToHex();
+  record.content_type = request_.content_type;
+  record.user_metadata = request_.user_metadata;
+  const TimestampMs now = service_->clock()->NowMs();
+  record.created_at_ms = now;
+  record.updated_at_ms = now;
+  return record;
+}
+
+Result<meta::CommitResult> Upload::Commit() {
+  if (finished_) return FailedPreconditionError("upload already finished");
+  if (request_.expected_size && size_bytes_ != *request_.expected_size) {
+    Abort();
+    return InvalidArgumentError("body ended after " + std::to_string(size_bytes_) + " of " +
+                                std::to_string(*request_.expected_size) + " declared bytes");
+  }
+  if (chunked_ && writer_ != nullptr && writer_->size_bytes() > 0) {
+    Status status = FinishChunk();
+    if (!status.ok()) {
+      Abort();
+      return status;
+    }
+  }
+  meta::ObjectRecord record = FinalRecord();
+  if (request_.expected_sha256 && *request_.expected_sha256 != record.content_hash) {
+    Abort();
+    return InvalidArgumentError("content SHA-256 is " + record.content_hash.ToHex() +
+                                ", not the declared " + request_.expected_sha256->ToHex());
+  }
+  const TimestampMs now = service_->clock()->NowMs();
+  if (!chunked_) {
+    record.inline_data = std::move(pending_);
+    finished_ = true;
+    return service_->meta_store()->PutCommitted(record, {}, now);
+  }
+  Status synced = service_->chunk_store()->SyncDirectories(directories_to_sync_);
+  if (!synced.ok()) {
+    Abort();
+    return synced;
+  }
+  auto result = service_->meta_store()->CommitUpload(id_, record, now);
+  if (!result.ok()) {
+    Abort();
+    return result.status();
+  }
+  finished_ = true;
+  return result;
+}
+
+void Upload::Abort() {
+  if (finished_) return;
+  finished_ = true;
+  if (writer_ != nullptr) {
+    writer_->Discard().IgnoreError();
+    writer_.reset();
+  }
+  // If this fails (database down), GC reaps the WRITING row after the grace period.
+  if (chunked_) {
+    service_->meta_store()->AbortUpload(id_, service_->clock()->NowMs()).IgnoreError();
+  }
+}
+
+// ---- ObjectReader ---------------------------------------------------------------------
+
+ObjectReader::ObjectReader(chunks::ChunkStore* chunk_store, meta::ObjectRecord object,
+                           std::vector<meta::ChunkRef> chunks)
+    : chunk_store_(chunk_store), object_(std::move(object)), chunks_(std::move(chunks)) {
+  uint64_t offset = 0;
+  for (const auto& chunk : chunks_) {
+    chunk_offsets_.push_back(offset);
+    offset += chunk.size_bytes;
+  }
+}
+
+Result<size_t> ObjectReader::Read(uint64_t offset, size_t length, char* buffer) {
+  if (offset >= object_.size_bytes || length == 0) return size_t{0};
+  length = static_cast<size_t>(std::min<uint64_t>(length, object_.size_bytes - offset));
+  if (object_.inline_data) {
+    const std::string& data = *object_.inline_data;
+    if (offset >= data.size()) return DataLossError("inline data shorter than object size");
+    size_t n = std::min<size_t>(length, data.size() - offset);
+    std::copy_n(data.data() + offset, n, buffer);
+    return n;
+  }
+  // The chunk holding `offset`.
+  auto it = std::upper_bound(chunk_offsets_.begin(), chunk_offsets_.end(), offset);
+  size_t index = static_cast<size_t>(it - chunk_offsets_.begin()) - 1;
+  if (index >= chunks_.size()) return DataLossError("object offset past its chunks");
+  if (index != open_index_) {
+    open_file_.reset();
+    auto file = chunk_store_->OpenChunk(object_.storage_class, chunks_[index].digest);
+    if (!file.ok()) {
+      return DataLossError("chunk " + chunks_[index].digest.ToHex() + " of object " +
+                           object_.id.ToString() + " is unreadable: " + file.status().message());
+    }
+    open_file_ = std::move(file).value();
+    open_index_ = index;
+  }
+  const uint64_t within = offset - chunk_offsets_[index];
+  const size_t want =
+      static_cast<size_t>(std::min<uint64_t>(length, chunks_[index].size_bytes - within));
+  ASSIGN_OR_RETURN(size_t n, open_file_->ReadAt(within, want, buffer));
+  if (n == 0) {
+    return DataLossError("chunk " + chunks_[index].digest.ToHex() + " is shorter than recorded");
+  }
+  return n;
+}
+
+// ---- ObjectService --------------------------------------------------------------------
+
+ObjectService::ObjectService(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_store,
+                             platform::Clock* clock, ObjectServiceOptions options)
+    : meta_store_(meta_store), chunk_store_(chunk_store), clock_(clock), options_(options) {}
+
+Result<std::unique_ptr<Upload>> ObjectService::BeginUpload(UploadRequest request) {
+  RETURN_IF_ERROR(ValidateLocation(request.tenant, request.namespace_name, request.key));
+  if (request.content_type.size() > 256) {
+    return InvalidArgumentError("content type is longer than 256 bytes");
+  }
+  return std::unique_ptr<Upload>(new Upload(this, std::move(request)));
+}
+
+Result<meta::ObjectRecord> ObjectService::Stat(const std::string& tenant, const ObjectId& id) {
+  RETURN_IF_ERROR(ValidateName("tenant", tenant));
+  return meta_store_->GetObject(tenant, id);
+}
+
+Result<meta::ObjectRecord> ObjectService::StatByKey(const std::string& tenant,
+                                                    const std::string& namespace_name,
+                                                    const std::string& key) {
+  RETURN_IF_ERROR(ValidateLocation(tenant, namespace_name, key));
+  return meta_store_->GetObjectByKey(tenant, namespace_name, key);
+}
+
+Result<std::unique_ptr<ObjectReader>> ObjectService::OpenReader(const meta::ObjectRecord& object) {
+  std::vector<meta::ChunkRef> chunks;
+  if (!object.inline_data) {
+    ASSIGN_OR_RETURN(chunks, meta_store_->GetChunks(object.id));
+  }
+  return std::unique_ptr<ObjectReader>(new ObjectReader(chunk_store_, object, std::move(chunks)));
+}
+
+Result<meta::ObjectRecord> ObjectService::Delete(const std::string& tenant, const ObjectId& id) {
+  RETURN_IF_ERROR(ValidateName("tenant", tenant));
+  return meta_store_->DeleteObject(tenant, id, clock_->NowMs());
+}
+
+Result<meta::ObjectRecord> ObjectService::DeleteByKey(const std::string& tenant,
+                                                      const std::string& namespace_name,
+                                                      const std::string& key) {
+  ASSIGN_OR_RETURN(meta::ObjectRecord object, StatByKey(tenant, namespace_name, key));
+  return meta_store_->DeleteObject(tenant, object.id, clock_->NowMs());
+}
+
+Result<meta::ListPage> ObjectService::List(const meta::ListRequest& request) {
+  RETURN_IF_ERROR(ValidateName("tenant", request.tenant));
+  RETURN_IF_ERROR(ValidateName("namespace", request.namespace_name));
+  if (request.limit < 1 || request.limit > 10000) {
+    return InvalidArgumentError("limit must be between 1 and 10000");
+  }
+  if (request.prefix.size() > kMaxKeyBytes || request.start_after.size() > kMaxKeyBytes) {
+    return InvalidArgumentError("prefix or cursor is longer than a key can be");
+  }
+  return meta_store_->ListObjects(request);
+}
+
+Result<UsageReport> ObjectService::Usage(const std::string& tenant) {
+  RETURN_IF_ERROR(ValidateName("tenant", tenant));
+  ASSIGN_OR_RETURN(auto rows, meta_store_->Usage(tenant));
+  UsageReport report;
+  report.tenant = tenant;
+  for (const auto& row : rows) {
+    report.total_objects += row.objects;
+    report.total_logical_bytes += row.logical_bytes;
+    report.total_physical_bytes += row.physical_bytes;
+  }
+  report.rows = std::move(rows);
+  return report;
+}
+
+}  // namespace cairn::objects

@@ -1,0 +1,151 @@
+// The use cases every API calls: upload, download, delete, list, usage.
+//
+// Upload is a stream: BeginUpload, then Write as bytes arrive, then Commit. Bytes up to
+// the inline threshold are kept in memory and committed inline in the metadata store;
+// past it, the object becomes a WRITING row and its bytes are cut into chunks of at most
+// `chunk_size_bytes`. For each chunk, in this order:
+//   1. the chunk is hashed and written to a temp file;
+//   2. MetaStore::AddChunk takes a reference on its digest (GC can no longer remove it);
+//   3. if the chunk file already exists, the temp file is discarded (dedup), otherwise it
+//      is fsynced and renamed into place.
+// Commit fsyncs the fan-out directories, verifies the expected size and SHA-256, then
+// commits the object in one metadata transaction. Memory per upload is bounded by the
+// inline threshold plus the chunk writer's buffer, whatever the object size.
+//
+// Thread-safety: ObjectService is thread-safe; an Upload or ObjectReader belongs to one
+// thread at a time. Every call may block on disk or database I/O: callers on an event
+// loop run them on a worker pool.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "chunks/chunk_store.h"
+#include "core/hashing.h"
+#include "meta/meta_store.h"
+#include "platform/clock.h"
+
+namespace cairn::objects {
+
+struct ObjectServiceOptions {
+  uint64_t inline_threshold_bytes = 32 * 1024;
+  uint64_t chunk_size_bytes = chunks::kDefaultChunkSizeBytes;
+};
+
+struct UploadRequest {
+  std::string tenant;
+  std::string namespace_name;
+  std::string key;
+  StorageClass storage_class = StorageClass::kHot;
+  std::string content_type = "application/octet-stream";
+  std::map<std::string, std::string> user_metadata;
+  std::optional<Digest> expected_sha256;  // verified at Commit
+  std::optional<uint64_t> expected_size;  // verified at Commit (Content-Length)
+  bool compute_md5 = false;               // etag = MD5 hex (S3); otherwise SHA-256 hex
+};
+
+class ObjectService;
+
+// One upload in progress. Destroying it without Commit aborts it.
+class Upload {
+ public:
+  ~Upload();
+  Upload(const Upload&) = delete;
+  Upload& operator=(const Upload&) = delete;
+
+  Status Write(std::string_view bytes);
+  // Verifies and commits; after an error the upload is aborted and nothing is visible.
+  Result<meta::CommitResult> Commit();
+  void Abort();
+  uint64_t size_bytes() const { return size_bytes_; }
+  // Chunks (and their bytes) that were already stored and so were not written again.
+  uint64_t deduplicated_chunks() const { return deduplicated_chunks_; }
+  uint64_t deduplicated_bytes() const { return deduplicated_bytes_; }
+
+ private:
+  friend class ObjectService;
+  Upload(ObjectService* service, UploadRequest request);
+  Status StartChunkedMode();
+  Status FinishChunk();
+  meta::ObjectRecord FinalRecord();
+
+  ObjectService* service_;
+  UploadRequest request_;
+  ObjectId id_;
+  std::string pending_;  // bytes before the inline threshold is crossed
+  bool chunked_ = false;
+  bool finished_ = false;
+  uint32_t next_sequence_ = 0;
+  std::unique_ptr<chunks::ChunkWriter> writer_;
+  std::set<std::string> directories_to_sync_;
+  Sha256Hasher content_hasher_;
+  std::optional<Md5Hasher> md5_hasher_;
+  uint64_t size_bytes_ = 0;
+  uint64_t deduplicated_chunks_ = 0;
+  uint64_t deduplicated_bytes_ = 0;
+};
+
+// Sequential or ranged reads of one committed object.
+class ObjectReader {
+ public:
+  // Reads up to `length` bytes at `offset` of the object; 0 only at the end.
+  Result<size_t> Read(uint64_t offset, size_t length, char* buffer);
+  const meta::ObjectRecord& object() const { return object_; }
+
+ private:
+  friend class ObjectService;
+  ObjectReader(chunks::ChunkStore* chunk_store, meta::ObjectRecord object,
+               std::vector<meta::ChunkRef> chunks);
+
+  chunks::ChunkStore* chunk_store_;
+  meta::ObjectRecord object_;
+  std::vector<meta::ChunkRef> chunks_;
+  std::vector<uint64_t> chunk_offsets_;  // start offset of each chunk
+  size_t open_index_ = SIZE_MAX;
+  std::unique_ptr<platform::ReadableFile> open_file_;
+};
+
+struct UsageReport {
+  std::string tenant;
+  std::vector<meta::UsageRow> rows;
+  uint64_t total_objects = 0;
+  uint64_t total_logical_bytes = 0;
+  uint64_t total_physical_bytes = 0;
+};
+
+class ObjectService {
+ public:
+  ObjectService(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_store,
+                platform::Clock* clock, ObjectServiceOptions options);
+
+  // Validates the names and starts an upload; nothing is stored yet.
+  Result<std::unique_ptr<Upload>> BeginUpload(UploadRequest request);
+
+  Result<meta::ObjectRecord> Stat(const std::string& tenant, const ObjectId& id);
+  Result<meta::ObjectRecord> StatByKey(const std::string& tenant, const std::string& namespace_name,
+                                       const std::string& key);
+  Result<std::unique_ptr<ObjectReader>> OpenReader(const meta::ObjectRecord& object);
+
+  Result<meta::ObjectRecord> Delete(const std::string& tenant, const ObjectId& id);
+  Result<meta::ObjectRecord> DeleteByKey(const std::string& tenant,
+                                         const std::string& namespace_name, const std::string& key);
+  Result<meta::ListPage> List(const meta::ListRequest& request);
+  Result<UsageReport> Usage(const std::string& tenant);
+
+  meta::MetaStore* meta_store() const { return meta_store_; }
+  chunks::ChunkStore* chunk_store() const { return chunk_store_; }
+  platform::Clock* clock() const { return clock_; }
+  const ObjectServiceOptions& options() const { return options_; }
+
+ private:
+  meta::MetaStore* meta_store_;
+  chunks::ChunkStore* chunk_store_;
+  platform::Clock* clock_;
+  ObjectServiceOptions options_;
+};
+
+}  // namespace cairn::objects

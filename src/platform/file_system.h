@@ -1,0 +1,75 @@
+// The OS seam for files: everything Cairn does to a disk goes through FileSystem, so tests
+// can substitute a fault-injecting implementation (ENOSPC, EIO, failed fsync).
+//
+// Paths are plain strings; errors name the path and the errno text. Thread-safety: a
+// FileSystem may be used from any thread; a single file object from one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace cairn::platform {
+
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  virtual Status Append(std::string_view bytes) = 0;
+  // Makes everything appended so far durable (fdatasync).
+  virtual Status Sync() = 0;
+  virtual Status Close() = 0;
+  virtual const std::string& path() const = 0;
+};
+
+class ReadableFile {
+ public:
+  virtual ~ReadableFile() = default;
+  // Reads up to `length` bytes at `offset` into `buffer`; returns the count (0 at EOF).
+  virtual Result<size_t> ReadAt(uint64_t offset, size_t length, char* buffer) = 0;
+  virtual Result<uint64_t> Size() = 0;
+  // The OS descriptor, for zero-copy transfers (sendfile); -1 if none.
+  virtual int NativeHandle() const { return -1; }
+};
+
+struct DirEntry {
+  std::string name;
+  bool is_directory = false;
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  // Creates a new file (fails with kAlreadyExists if it exists), mode 0644. The file is
+  // held under an exclusive advisory lock until the WritableFile is destroyed, so that
+  // RemoveFileIfUnlocked (used by GC on temp files) never removes a file being written,
+  // even from another process.
+  virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  virtual Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) = 0;
+  // Atomic replace within one file system.
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // fsyncs a directory so that entries created or renamed in it are durable.
+  virtual Status SyncDirectory(const std::string& path) = 0;
+  // mkdir -p; every directory it creates is made durable in its parent.
+  virtual Status CreateDirectories(const std::string& path) = 0;
+  // kNotFound if absent.
+  virtual Status RemoveFile(const std::string& path) = 0;
+  // Removes `path` only if no writer holds its lock: kFailedPrecondition if one does.
+  virtual Status RemoveFileIfUnlocked(const std::string& path) = 0;
+  virtual Result<bool> Exists(const std::string& path) = 0;
+  virtual Result<std::vector<DirEntry>> ListDirectory(const std::string& path) = 0;
+  virtual Result<TimestampMs> ModifiedTime(const std::string& path) = 0;
+  virtual Result<uint64_t> FileSize(const std::string& path) = 0;
+  // Checks that a file can be created, written, synced and removed in `directory`.
+  virtual Status CheckWritable(const std::string& directory) = 0;
+};
+
+// The real POSIX file system. Never null; lives for the whole process.
+FileSystem* DefaultFileSystem();
+
+}  // namespace cairn::platform

@@ -1,0 +1,287 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "platform/clock.h"
+#include "platform/file_system.h"
+
+namespace cairn::platform {
+namespace {
+
+Status ErrnoStatus(std::string_view operation, const std::string& path, int error) {
+  std::string message = std::string(operation) + " '" + path + "': " + strerror(error);
+  switch (error) {
+    case ENOENT:
+      return NotFoundError(std::move(message));
+    case EEXIST:
+      return AlreadyExistsError(std::move(message));
+    case ENOSPC:
+    case EDQUOT:
+      return ResourceExhaustedError(std::move(message));
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return UnavailableError(std::move(message));
+    default:
+      return InternalError(std::move(message));
+  }
+}
+
+class PosixWritableFile : public WritableFile {
+ public:
+  PosixWritableFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixWritableFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status Append(std::string_view bytes) override {
+    const char* data = bytes.data();
+    size_t left = bytes.size();
+    while (left > 0) {
+      ssize_t n = ::write(fd_, data, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("write", path_, errno);
+      }
+      data += n;
+      left -= static_cast<size_t>(n);
+    }
+    return OkStatus();
+  }
+
+  Status Sync() override {
+    if (::fdatasync(fd_) != 0) return ErrnoStatus("fdatasync", path_, errno);
+    return OkStatus();
+  }
+
+  Status Close() override {
+    if (fd_ < 0) return OkStatus();
+    int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) return ErrnoStatus("close", path_, errno);
+    return OkStatus();
+  }
+
+  const std::string& path() const override { return path_; }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
+class PosixReadableFile : public ReadableFile {
+ public:
+  PosixReadableFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixReadableFile() override { ::close(fd_); }
+
+  Result<size_t> ReadAt(uint64_t offset, size_t length, char* buffer) override {
+    size_t done = 0;
+    while (done < length) {
+      ssize_t n = ::pread(fd_, buffer + done, length - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("read", path_, errno);
+      }
+      if (n == 0) break;
+      done += static_cast<size_t>(n);
+    }
+    return done;
+  }
+
+  Result<uint64_t> Size() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return ErrnoStatus("fstat", path_, errno);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  int NativeHandle() const override { return fd_; }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
+std::string ParentOf(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+class PosixFileSystem : public FileSystem {
+ public:
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoStatus("create", path, errno);
+    // Between open and flock a collector may have removed the fresh file; then the caller
+    // sees kAborted and retries with a new name.
+    struct stat st;
+    if (::flock(fd, LOCK_EX) != 0 || ::fstat(fd, &st) != 0 || st.st_nlink == 0) {
+      ::close(fd);
+      return AbortedError("temp file '" + path + "' was removed while being created");
+    }
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd));
+  }
+
+  Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    return std::unique_ptr<ReadableFile>(new PosixReadableFile(path, fd));
+  }
+
+  Status Rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) return ErrnoStatus("rename", from, errno);
+    return OkStatus();
+  }
+
+  Status SyncDirectory(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open directory", path, errno);
+    int rc = ::fsync(fd);
+    int error = errno;
+    ::close(fd);
+    if (rc != 0) return ErrnoStatus("fsync directory", path, error);
+    return OkStatus();
+  }
+
+  Status CreateDirectories(const std::string& path) override {
+    if (path.empty()) return OkStatus();
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) {
+      if (S_ISDIR(st.st_mode)) return OkStatus();
+      return FailedPreconditionError("'" + path + "' exists and is not a directory");
+    }
+    std::string parent = ParentOf(path);
+    if (parent != path) RETURN_IF_ERROR(CreateDirectories(parent));
+    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+      return ErrnoStatus("mkdir", path, errno);
+    }
+    return SyncDirectory(parent);
+  }
+
+  Status RemoveFile(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return ErrnoStatus("unlink", path, errno);
+    return OkStatus();
+  }
+
+  Status RemoveFileIfUnlocked(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return FailedPreconditionError("'" + path + "' is being written");
+    }
+    Status status = OkStatus();
+    if (::unlink(path.c_str()) != 0) status = ErrnoStatus("unlink", path, errno);
+    ::close(fd);
+    return status;
+  }
+
+  Result<bool> Exists(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) return true;
+    if (errno == ENOENT || errno == ENOTDIR) return false;
+    return ErrnoStatus("stat", path, errno);
+  }
+
+  Result<std::vector<DirEntry>> ListDirectory(const std::string& path) override {
+    DIR* dir = ::opendir(path.c_str());
+    if (dir == nullptr) return ErrnoStatus("opendir", path, errno);
+    std::vector<DirEntry> entries;
+    while (struct dirent* entry = ::readdir(dir)) {
+      std::string name = entry->d_name;
+      if (name == "." || name == "..") continue;
+      bool is_dir = entry->d_type == DT_DIR;
+      if (entry->d_type == DT_UNKNOWN) {
+        struct stat st;
+        is_dir = ::stat((path + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+      }
+      entries.push_back({std::move(name), is_dir});
+    }
+    ::closedir(dir);
+    return entries;
+  }
+
+  Result<TimestampMs> ModifiedTime(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);
+    return static_cast<TimestampMs>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+  }
+
+  Result<uint64_t> FileSize(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Status CheckWritable(const std::string& directory) override {
+    struct stat st;
+    if (::stat(directory.c_str(), &st) != 0) return ErrnoStatus("stat", directory, errno);
+    if (!S_ISDIR(st.st_mode)) {
+      return UnavailableError("'" + directory + "' is not a directory");
+    }
+    char suffix[17];
+    uint64_t random_value;
+    FillRandom(&random_value, sizeof(random_value));
+    snprintf(suffix, sizeof(suffix), "%016llx", static_cast<unsigned long long>(random_value));
+    std::string probe = directory + "/.ready-probe-" + suffix;
+    int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return ErrnoStatus("create probe file in", directory, errno);
+    bool written = ::write(fd, "ok", 2) == 2;
+    int write_error = errno;
+    ::close(fd);
+    ::unlink(probe.c_str());
+    if (!written) return ErrnoStatus("write probe file in", directory, write_error);
+    return OkStatus();
+  }
+};
+
+class RealClock : public Clock {
+ public:
+  TimestampMs NowMs() override {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<TimestampMs>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+  }
+};
+
+}  // namespace
+
+FileSystem* DefaultFileSystem() {
+  static PosixFileSystem* file_system = new PosixFileSystem();
+  return file_system;
+}
+
+Clock* SystemClock() {
+  static RealClock* clock = new RealClock();
+  return clock;
+}
+
+void FillRandom(void* buffer, size_t length) {
+  auto* out = static_cast<unsigned char*>(buffer);
+  while (length > 0) {
+    ssize_t n = ::getrandom(out, length, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      abort();
+    }
+    out += n;
+    length -= static_cast<size_t>(n);
+  }
+}
+
+ObjectId NewObjectId() {
+  std::array<uint8_t, 16> random;
+  FillRandom(random.data(), random.size());
+  return ObjectId::FromRandomBytes(random);
+}
+
+}  // namespace cairn::platform

@@ -1,0 +1,266 @@
+#include "server/app.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "api/native/native_api.h"
+#include "auth/api_key.h"
+#include "gc/collector.h"
+#include "http/server.h"
+#include "platform/clock.h"
+#include "platform/file_system.h"
+
+namespace cairn::server {
+namespace {
+
+constexpr char kAdminKeyFile[] = "admin.key";
+
+Status WriteSecretFile(const std::string& path, const std::string& contents) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return InternalError("cannot create " + path);
+  bool ok =
+      ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&
+      ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return InternalError("cannot write " + path);
+  return OkStatus();
+}
+
+meta::ApiKeyRecord AdminRecord(const auth::ParsedApiKey& key, TimestampMs now) {
+  meta::ApiKeyRecord record;
+  record.key_id = key.key_id;
+  record.secret_hash = auth::HashSecret(key.secret);
+  record.tenants = {"*"};
+  record.scope = meta::Scope::kAdmin;
+  record.created_at_ms = now;
+  record.description = "bootstrap admin key";
+  return record;
+}
+
+// Installs the bootstrap admin key: the one in CAIRN_ADMIN_KEY, or on first start a new
+// one that is printed once and kept in <data-dir>/admin.key (mode 0600).
+Status BootstrapAdminKey(meta::MetaStore* store, const ServeConfig& config) {
+  const TimestampMs now = platform::SystemClock()->NowMs();
+  if (config.admin_key) {
+    ASSIGN_OR_RETURN(auth::ParsedApiKey parsed, auth::ParseApiKey(*config.admin_key));
+    auto existing = store->GetApiKey(parsed.key_id);
+    if (existing.ok()) {
+      if (existing->secret_hash != auth::HashSecret(parsed.secret) || existing->revoked) {
+        return FailedPreconditionError(
+            "CAIRN_ADMIN_KEY names an existing key id with another secret or a revoked key");
+      }
+      return OkStatus();
+    }
+    return store->CreateApiKey(AdminRecord(parsed, now));
+  }
+  const std::string path = config.store.data_dir + "/" + kAdminKeyFile;
+  ASSIGN_OR_RETURN(bool exists, platform::DefaultFileSystem()->Exists(path));
+  if (exists) return OkStatus();
+  ASSIGN_OR_RETURN(auth::GeneratedApiKey key, auth::GenerateApiKey());
+  RETURN_IF_ERROR(store->CreateApiKey(AdminRecord({key.key_id, key.secret}, now)));
+  RETURN_IF_ERROR(WriteSecretFile(path, key.full_text + "\n"));
+  printf("admin API key: %s\n", key.full_text.c_str());
+  printf("  (shown once; also saved in %s, mode 0600)\n", path.c_str());
+  fflush(stdout);
+  return OkStatus();
+}
+
+std::string StoreGauges(meta::MetaStore* store) {
+  std::string out;
+  auto counts = store->CountObjects();
+  if (counts.ok()) {
+    metrics::AppendHeader(&out, "cairn_objects_total", "Objects by namespace, tenant and state.",
+                          "gauge");
+    for (const auto& row : *counts) {
+      metrics::AppendSample(&out, "cairn_objects_total",
+                            {{"namespace", row.namespace_name},
+                             {"tenant", row.tenant},
+                             {"status", std::string(ObjectStateName(row.state))}},
+                            static_cast<double>(row.objects));
+    }
+  }
+  auto bytes = store->StorageBytes();
+  if (bytes.ok()) {
+    metrics::AppendHeader(&out, "cairn_storage_bytes",
+                          "Logical bytes of committed objects by storage class and namespace.",
+                          "gauge");
+    for (const auto& row : *bytes) {
+      metrics::AppendSample(&out, "cairn_storage_bytes",
+                            {{"storage_class", std::string(StorageClassName(row.storage_class))},
+                             {"namespace", row.namespace_name}},
+                            static_cast<double>(row.logical_bytes));
+    }
+  }
+  return out;
+}
+
+// Runs GC every interval until stopped.
+class GcLoop {
+ public:
+  GcLoop(Stores* stores, metrics::Registry* registry, const ServeConfig& config)
+      : stores_(stores), registry_(registry), config_(config) {}
+
+  void Start() {
+    if (config_.gc_interval_seconds <= 0) return;
+    thread_ = std::thread([this] { Loop(); });
+  }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop() {
+    for (uint64_t run = 0;; ++run) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait_for(lock, std::chrono::seconds(config_.gc_interval_seconds),
+                       [this] { return stopping_; });
+        if (stopping_) return;
+      }
+      gc::GcOptions options;
+      options.grace_ms = config_.gc_grace_seconds * 1000;
+      // Listing every chunk file is the expensive part: do it every tenth run.
+      options.sweep_orphans = run % 10 == 0;
+      auto stats =
+          gc::RunGc(stores_->meta.get(), stores_->chunks.get(), platform::SystemClock(), options);
+      registry_->Increment("cairn_gc_runs_total", {{"result", stats.ok() ? "ok" : "error"}});
+      if (stats.ok()) {
+        registry_->Increment("cairn_gc_deleted_blobs_total", {},
+                             static_cast<double>(stats->deleted_chunks));
+      } else {
+        fprintf(stderr, "cairn: gc failed: %s\n", stats.status().ToString().c_str());
+      }
+    }
+  }
+
+  Stores* stores_;
+  metrics::Registry* registry_;
+  const ServeConfig& config_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;  // GUARDED_BY(mutex_)
+};
+
+}  // namespace
+
+Result<std::pair<std::string, uint16_t>> ParseListenAddress(const std::string& text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return InvalidArgumentError("listen address '" + text + "' must be HOST:PORT");
+  }
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  char* end = nullptr;
+  long port = strtol(text.c_str() + colon + 1, &end, 10);
+  if (*end != '\0' || port < 0 || port > 65535 || colon + 1 == text.size()) {
+    return InvalidArgumentError("listen address '" + text + "' has a bad port");
+  }
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+Result<Stores> OpenStores(const StoreConfig& config) {
+  platform::FileSystem* file_system = platform::DefaultFileSystem();
+  RETURN_IF_ERROR(file_system->CreateDirectories(config.data_dir));
+  chunks::ChunkStoreOptions options;
+  options.hot_root = config.hot_dir.empty() ? config.data_dir + "/hot" : config.hot_dir;
+  options.cold_root = config.cold_dir.empty() ? config.data_dir + "/cold" : config.cold_dir;
+  Stores stores;
+  ASSIGN_OR_RETURN(stores.chunks, chunks::ChunkStore::Open(file_system, options));
+  std::string url =
+      config.meta_url.empty() ? "sqlite://" + config.data_dir + "/meta.db" : config.meta_url;
+  ASSIGN_OR_RETURN(stores.meta, meta::OpenMetaStore(url));
+  return stores;
+}
+
+int Serve(const ServeConfig& config) {
+  auto listen = ParseListenAddress(config.listen);
+  if (!listen.ok()) {
+    fprintf(stderr, "cairn: %s\n", listen.status().ToString().c_str());
+    return 2;
+  }
+  auto opened = OpenStores(config.store);
+  if (!opened.ok()) {
+    fprintf(stderr, "cairn: cannot open the stores: %s\n", opened.status().ToString().c_str());
+    return 1;
+  }
+  Stores stores = std::move(opened).value();
+  Status bootstrap = BootstrapAdminKey(stores.meta.get(), config);
+  if (!bootstrap.ok()) {
+    fprintf(stderr, "cairn: admin key: %s\n", bootstrap.ToString().c_str());
+    return 1;
+  }
+
+  objects::ObjectServiceOptions object_options;
+  object_options.inline_threshold_bytes = config.inline_threshold_bytes;
+  objects::ObjectService objects(stores.meta.get(), stores.chunks.get(), platform::SystemClock(),
+                                 object_options);
+  auth::Authenticator authenticator(stores.meta.get(), config.jwt_secret);
+  metrics::Registry registry;
+  api::DeclareRequestMetrics(&registry);
+  registry.DeclareCounter("cairn_gc_runs_total", "Garbage collection runs.");
+  registry.DeclareCounter("cairn_gc_deleted_blobs_total", "Chunk files removed by GC.");
+  registry.Increment("cairn_gc_runs_total", {{"result", "ok"}}, 0);
+  registry.Increment("cairn_gc_deleted_blobs_total", {}, 0);
+  registry.Increment("cairn_throttled_requests_total", {{"tenant", ""}}, 0);
+  http::BlockingPool pool(config.blocking_threads);
+  api::RateLimiter rate_limiter(config.rate_limit);
+
+  meta::MetaStore* meta_store = stores.meta.get();
+  chunks::ChunkStore* chunk_store = stores.chunks.get();
+  api::NativeApiDependencies deps;
+  deps.objects = &objects;
+  deps.authenticator = &authenticator;
+  deps.metrics = &registry;
+  deps.pool = &pool;
+  deps.rate_limiter = &rate_limiter;
+  deps.readiness = [meta_store, chunk_store]() -> Status {
+    Status status = meta_store->Ping();
+    if (!status.ok()) return status.WithContext("metadata store");
+    return chunk_store->CheckWritable();
+  };
+  deps.extra_metrics = [meta_store]() { return StoreGauges(meta_store); };
+  api::NativeApi native(deps);
+
+  http::HttpServer server;
+  http::ListenerOptions listener;
+  listener.host = listen->first;
+  listener.port = listen->second;
+  listener.max_header_bytes = config.max_header_bytes;
+  auto port = server.AddListener(
+      listener, [&native](http::Exchange& exchange) { return native.Handle(exchange); },
+      api::RenderJsonError);
+  if (!port.ok()) {
+    fprintf(stderr, "cairn: %s\n", port.status().ToString().c_str());
+    return 1;
+  }
+  GcLoop gc_loop(&stores, &registry, config);
+  gc_loop.Start();
+  server.StopOnSignals([] { fprintf(stderr, "cairn: stopping: draining connections\n"); });
+  printf("cairn: native API listening on http://%s:%u\n", listen->first.c_str(), *port);
+  printf("cairn: data in %s, metadata %s\n", config.store.data_dir.c_str(),
+         config.store.meta_url.empty() ? ("sqlite://" + config.store.data_dir + "/meta.db").c_str()
+                                       : config.store.meta_url.c_str());
+  fflush(stdout);
+  server.Run(config.io_threads, 30);
+  gc_loop.Stop();
+  pool.Stop();
+  fprintf(stderr, "cairn: stopped\n");
+  return 0;
+}
+
+}  // namespace cairn::server

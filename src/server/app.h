@@ -1,0 +1,51 @@
+// The composition root: the only place that picks real implementations (POSIX files,
+// the system clock, the configured metadata engine) and wires them together.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "chunks/chunk_store.h"
+#include "core/status.h"
+#include "meta/meta_store.h"
+
+namespace cairn::server {
+
+struct StoreConfig {
+  std::string data_dir = "./data";
+  std::string meta_url;  // default: sqlite://<data_dir>/meta.db
+  std::string hot_dir;   // default: <data_dir>/hot
+  std::string cold_dir;  // default: <data_dir>/cold
+};
+
+// The stores a command works on.
+struct Stores {
+  std::unique_ptr<meta::MetaStore> meta;
+  std::unique_ptr<chunks::ChunkStore> chunks;
+};
+
+Result<Stores> OpenStores(const StoreConfig& config);
+
+struct ServeConfig {
+  StoreConfig store;
+  std::string listen = "127.0.0.1:8080";
+  int64_t gc_interval_seconds = 60;
+  int64_t gc_grace_seconds = 3600;
+  double rate_limit = 0;  // requests/s per tenant; 0 = off
+  size_t max_header_bytes = 16 * 1024;
+  size_t io_threads = 2;
+  size_t blocking_threads = 16;
+  uint64_t inline_threshold_bytes = 32 * 1024;
+  std::optional<std::string> admin_key;   // CAIRN_ADMIN_KEY
+  std::optional<std::string> jwt_secret;  // CAIRN_JWT_SECRET
+};
+
+// Runs `cairn serve` until SIGTERM/SIGINT; returns the process exit code.
+int Serve(const ServeConfig& config);
+
+// Splits "host:port".
+Result<std::pair<std::string, uint16_t>> ParseListenAddress(const std::string& text);
+
+}  // namespace cairn::server

@@ -1,0 +1,130 @@
+#include "chunks/chunk_store.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+namespace cairn::chunks {
+namespace {
+
+class ChunkStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/cairn-chunks-XXXXXX";
+    root_ = mkdtemp(pattern);
+    auto store = ChunkStore::Open(platform::DefaultFileSystem(), {root_ + "/hot", root_ + "/cold"});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  Digest Write(StorageClass storage_class, const std::string& bytes) {
+    auto writer = store_->NewWriter(storage_class);
+    EXPECT_TRUE(writer.ok());
+    EXPECT_TRUE((*writer)->Append(bytes).ok());
+    auto digest = (*writer)->Finish();
+    EXPECT_TRUE(digest.ok());
+    std::set<std::string> directories;
+    EXPECT_TRUE((*writer)->Install(&directories).ok());
+    EXPECT_TRUE(store_->SyncDirectories(directories).ok());
+    return *digest;
+  }
+
+  std::string root_;
+  std::unique_ptr<ChunkStore> store_;
+};
+
+TEST_F(ChunkStoreTest, InstalledChunkIsNamedByItsHashAndReadable) {
+  Digest digest = Write(StorageClass::kHot, "hello chunk");
+  EXPECT_EQ(digest, Sha256Of("hello chunk"));
+  EXPECT_TRUE(*store_->Contains(StorageClass::kHot, digest));
+  EXPECT_FALSE(*store_->Contains(StorageClass::kCold, digest));
+  auto file = store_->OpenChunk(StorageClass::kHot, digest);
+  ASSERT_TRUE(file.ok());
+  char buffer[64];
+  EXPECT_EQ(*(*file)->ReadAt(6, 64, buffer), 5u);
+  EXPECT_EQ(std::string(buffer, 5), "chunk");
+  EXPECT_EQ(*store_->Rehash(StorageClass::kHot, digest), digest);
+  auto listed = store_->ListChunks(StorageClass::kHot);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 1u);
+  EXPECT_TRUE(store_->ListTempFiles(StorageClass::kHot)->empty());
+}
+
+TEST_F(ChunkStoreTest, LargeAppendsAcrossTheBufferHashCorrectly) {
+  std::string big(3 * 1024 * 1024 + 17, 'x');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31);
+  auto writer = store_->NewWriter(StorageClass::kCold);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Append(std::string_view(big).substr(0, 100)).ok());
+  ASSERT_TRUE((*writer)->Append(std::string_view(big).substr(100, 2 * 1024 * 1024)).ok());
+  ASSERT_TRUE((*writer)->Append(std::string_view(big).substr(100 + 2 * 1024 * 1024)).ok());
+  EXPECT_EQ(*(*writer)->Finish(), Sha256Of(big));
+  std::set<std::string> directories;
+  ASSERT_TRUE((*writer)->Install(&directories).ok());
+  EXPECT_EQ(*store_->Rehash(StorageClass::kCold, Sha256Of(big)), Sha256Of(big));
+}
+
+TEST_F(ChunkStoreTest, DiscardedAndAbandonedWritersLeaveNoTempFile) {
+  {
+    auto writer = store_->NewWriter(StorageClass::kHot);
+    ASSERT_TRUE((*writer)->Append("abandoned").ok());
+    EXPECT_EQ(store_->ListTempFiles(StorageClass::kHot)->size(), 1u);
+  }
+  EXPECT_TRUE(store_->ListTempFiles(StorageClass::kHot)->empty());
+  auto writer = store_->NewWriter(StorageClass::kHot);
+  ASSERT_TRUE((*writer)->Append("discarded").ok());
+  ASSERT_TRUE((*writer)->Finish().ok());
+  ASSERT_TRUE((*writer)->Discard().ok());
+  EXPECT_TRUE(store_->ListTempFiles(StorageClass::kHot)->empty());
+  EXPECT_FALSE(*store_->Contains(StorageClass::kHot, Sha256Of("discarded")));
+}
+
+TEST_F(ChunkStoreTest, TempFileOfALiveWriterCannotBeCollected) {
+  auto writer = store_->NewWriter(StorageClass::kHot);
+  ASSERT_TRUE((*writer)->Append("in progress").ok());
+  auto temps = store_->ListTempFiles(StorageClass::kHot);
+  ASSERT_EQ(temps->size(), 1u);
+  EXPECT_EQ(store_->RemoveTempFile((*temps)[0].path).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE((*writer)->Finish().ok());
+  std::set<std::string> directories;
+  EXPECT_TRUE((*writer)->Install(&directories).ok());
+}
+
+TEST_F(ChunkStoreTest, CorruptionIsDetectedByRehash) {
+  Digest digest = Write(StorageClass::kHot, "pristine bytes");
+  std::string path = store_->PathOf(StorageClass::kHot, digest);
+  FILE* f = fopen(path.c_str(), "r+");
+  ASSERT_NE(f, nullptr);
+  fputc('X', f);
+  fclose(f);
+  EXPECT_NE(*store_->Rehash(StorageClass::kHot, digest), digest);
+}
+
+TEST_F(ChunkStoreTest, RemoveIsIdempotentAndStraysAreReported) {
+  Digest digest = Write(StorageClass::kHot, "to remove");
+  EXPECT_TRUE(store_->Remove(StorageClass::kHot, digest).ok());
+  EXPECT_TRUE(store_->Remove(StorageClass::kHot, digest).ok());
+  std::filesystem::create_directories(root_ + "/hot/chunks/zz/yy");
+  FILE* f = fopen((root_ + "/hot/chunks/zz/yy/not-a-chunk").c_str(), "w");
+  fclose(f);
+  std::vector<std::string> strays;
+  auto listed = store_->ListChunks(StorageClass::kHot, &strays);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+  EXPECT_EQ(strays.size(), 1u);
+}
+
+TEST_F(ChunkStoreTest, CheckWritableFailsWhenARootIsNotADirectory) {
+  EXPECT_TRUE(store_->CheckWritable().ok());
+  std::filesystem::rename(root_ + "/cold/tmp", root_ + "/cold/tmp.away");
+  FILE* f = fopen((root_ + "/cold/tmp").c_str(), "w");
+  fclose(f);
+  Status status = store_->CheckWritable();
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("cold"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cairn::chunks

@@ -1,0 +1,145 @@
+#include <gtest/gtest.h>
+
+#include "api/common/range.h"
+#include "api/common/rate_limiter.h"
+#include "core/hashing.h"
+#include "core/types.h"
+#include "http/exchange.h"
+#include "metrics/registry.h"
+
+namespace cairn {
+namespace {
+
+TEST(ObjectId, RoundTripsCanonicalText) {
+  std::array<uint8_t, 16> random{};
+  for (int i = 0; i < 16; ++i) random[i] = static_cast<uint8_t>(i * 17);
+  ObjectId id = ObjectId::FromRandomBytes(random);
+  std::string text = id.ToString();
+  ASSERT_EQ(text.size(), 36u);
+  EXPECT_EQ(text[14], '4');  // version 4
+  auto parsed = ObjectId::Parse(text);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*parsed, id);
+}
+
+TEST(ObjectId, RejectsMalformed) {
+  for (const char* bad : {"", "not-a-uuid", "550e8400e29b41d4a716446655440000",
+                          "550e8400-e29b-41d4-a716-44665544000g",
+                          "550e8400-e29b-41d4-a716-4466554400000", "../../etc/passwd"}) {
+    EXPECT_FALSE(ObjectId::Parse(bad).ok()) << bad;
+  }
+}
+
+TEST(Keys, ValidationFollowsTheSpec) {
+  EXPECT_TRUE(ValidateKey("a").ok());
+  EXPECT_TRUE(ValidateKey("../../etc/passwd").ok());  // an ordinary key, never a path
+  EXPECT_TRUE(ValidateKey("dir/sub dir/\xc3\xa9t\xc3\xa9.txt").ok());
+  EXPECT_TRUE(ValidateKey(std::string(1024, 'k')).ok());
+  EXPECT_FALSE(ValidateKey(std::string(1025, 'k')).ok());
+  EXPECT_FALSE(ValidateKey("").ok());
+  EXPECT_FALSE(ValidateKey(std::string("a\0b", 3)).ok());
+  EXPECT_FALSE(ValidateKey("\xc3").ok());              // truncated sequence
+  EXPECT_FALSE(ValidateKey("\xc0\xaf").ok());          // overlong '/'
+  EXPECT_FALSE(ValidateKey("\xed\xa0\x80").ok());      // surrogate
+  EXPECT_FALSE(ValidateKey("\xf4\x90\x80\x80").ok());  // past U+10FFFF
+}
+
+TEST(Names, TenantAndNamespaceRules) {
+  EXPECT_TRUE(ValidateName("tenant", "acme").ok());
+  EXPECT_TRUE(ValidateName("tenant", "a.b-c_9").ok());
+  EXPECT_FALSE(ValidateName("tenant", "").ok());
+  EXPECT_FALSE(ValidateName("tenant", "Acme").ok());
+  EXPECT_FALSE(ValidateName("tenant", ".hidden").ok());
+  EXPECT_FALSE(ValidateName("tenant", "a/b").ok());
+  EXPECT_FALSE(ValidateName("tenant", std::string(64, 'a')).ok());
+}
+
+TEST(Hashing, KnownVectors) {
+  EXPECT_EQ(Sha256Of("").ToHex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Of("abc").ToHex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Md5Hasher md5;
+  md5.Update("abc");
+  EXPECT_EQ(HexEncode(md5.Finish()), "900150983cd24fb0d6963f7d28e17f72");
+  Sha256Hasher streaming;
+  streaming.Update("a");
+  streaming.Update("bc");
+  EXPECT_EQ(streaming.Finish(), Sha256Of("abc"));
+}
+
+TEST(Range, ParsesSingleRanges) {
+  auto r = api::ParseRange("bytes=0-9", 100);
+  ASSERT_TRUE(r.ok() && r->has_value());
+  EXPECT_EQ((*r)->first, 0u);
+  EXPECT_EQ((*r)->last, 9u);
+  r = api::ParseRange("bytes=90-", 100);
+  ASSERT_TRUE(r.ok() && r->has_value());
+  EXPECT_EQ((*r)->first, 90u);
+  EXPECT_EQ((*r)->last, 99u);
+  r = api::ParseRange("bytes=-10", 100);
+  ASSERT_TRUE(r.ok() && r->has_value());
+  EXPECT_EQ((*r)->first, 90u);
+  r = api::ParseRange("bytes=-500", 100);
+  ASSERT_TRUE(r.ok() && r->has_value());
+  EXPECT_EQ((*r)->first, 0u);
+  r = api::ParseRange("bytes=50-5000", 100);
+  ASSERT_TRUE(r.ok() && r->has_value());
+  EXPECT_EQ((*r)->last, 99u);
+}
+
+TEST(Range, UnsatisfiableAndIgnored) {
+  EXPECT_EQ(api::ParseRange("bytes=100-", 100).status().code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(api::ParseRange("bytes=-0", 100).status().code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(api::ParseRange("bytes=0-", 0).status().code(), StatusCode::kOutOfRange);
+  for (const char* ignored : {"items=0-1", "bytes=5-1", "bytes=a-b", "bytes=0-1,5-6", "bytes="}) {
+    auto r = api::ParseRange(ignored, 100);
+    ASSERT_TRUE(r.ok()) << ignored;
+    EXPECT_FALSE(r->has_value()) << ignored;
+  }
+}
+
+TEST(Url, PercentDecodeAndQuery) {
+  EXPECT_EQ(*http::PercentDecode("a%2Fb%20c", false), "a/b c");
+  EXPECT_EQ(*http::PercentDecode("a+b", true), "a b");
+  EXPECT_EQ(*http::PercentDecode("a+b", false), "a+b");
+  EXPECT_FALSE(http::PercentDecode("%", false).ok());
+  EXPECT_FALSE(http::PercentDecode("%4", false).ok());
+  EXPECT_FALSE(http::PercentDecode("%zz", false).ok());
+  auto query = http::ParseQuery("namespace=ns&prefix=a%2Fb&limit=10&&flag");
+  ASSERT_TRUE(query.ok());
+  ASSERT_EQ(query->size(), 4u);
+  EXPECT_EQ((*query)[1].second, "a/b");
+  EXPECT_EQ((*query)[3].first, "flag");
+  EXPECT_EQ(http::PercentEncode("a b/é"), "a%20b%2F%C3%A9");
+}
+
+TEST(RateLimiter, RefusesBeyondBurstAndRefills) {
+  api::RateLimiter limiter(5);  // burst 10
+  int allowed = 0;
+  for (int i = 0; i < 50; ++i) allowed += limiter.Acquire("t", 1000) == 0;
+  EXPECT_EQ(allowed, 10);
+  EXPECT_GE(limiter.Acquire("t", 1000), 1);
+  EXPECT_EQ(limiter.Acquire("other", 1000), 0);    // per tenant
+  EXPECT_EQ(limiter.Acquire("t", 1000 + 400), 0);  // 2 tokens refilled
+}
+
+TEST(Metrics, RendersCountersAndCumulativeHistograms) {
+  metrics::Registry registry;
+  registry.DeclareCounter("c_total", "A counter.");
+  registry.DeclareHistogram("h_seconds", "A histogram.", {0.1, 1});
+  registry.Increment("c_total", {{"a", "x\"y"}}, 2);
+  registry.Observe("h_seconds", {}, 0.05);
+  registry.Observe("h_seconds", {}, 0.5);
+  registry.Observe("h_seconds", {}, 5);
+  std::string text = registry.Render();
+  EXPECT_NE(text.find("# TYPE c_total counter"), std::string::npos);
+  EXPECT_NE(text.find("c_total{a=\"x\\\"y\"} 2"), std::string::npos);
+  EXPECT_NE(text.find("h_seconds_bucket{le=\"0.1\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("h_seconds_bucket{le=\"1\"} 2"), std::string::npos);
+  EXPECT_NE(text.find("h_seconds_bucket{le=\"+Inf\"} 3"), std::string::npos);
+  EXPECT_NE(text.find("h_seconds_count 3"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cairn

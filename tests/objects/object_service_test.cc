@@ -1,0 +1,226 @@
+#include "objects/object_service.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <random>
+
+#include "gc/collector.h"
+
+namespace cairn::objects {
+namespace {
+
+constexpr uint64_t kChunk = 64 * 1024;
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string out(n, '\0');
+  for (auto& c : out) c = static_cast<char>(rng());
+  return out;
+}
+
+class ObjectServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/cairn-objects-XXXXXX";
+    root_ = mkdtemp(pattern);
+    chunks_ = std::move(
+        chunks::ChunkStore::Open(platform::DefaultFileSystem(), {root_ + "/hot", root_ + "/cold"})
+            .value());
+    meta_ = std::move(meta::OpenMetaStore("sqlite://" + root_ + "/meta.db").value());
+    ObjectServiceOptions options;
+    options.inline_threshold_bytes = 1024;
+    options.chunk_size_bytes = kChunk;
+    service_ = std::make_unique<ObjectService>(meta_.get(), chunks_.get(), &clock_, options);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  Result<meta::CommitResult> Put(const std::string& key, const std::string& bytes,
+                                 StorageClass storage_class = StorageClass::kHot,
+                                 size_t piece = 7000) {
+    UploadRequest request;
+    request.tenant = "acme";
+    request.namespace_name = "models";
+    request.key = key;
+    request.storage_class = storage_class;
+    auto upload = service_->BeginUpload(request);
+    if (!upload.ok()) return upload.status();
+    for (size_t i = 0; i < bytes.size(); i += piece) {
+      RETURN_IF_ERROR((*upload)->Write(std::string_view(bytes).substr(i, piece)));
+    }
+    return (*upload)->Commit();
+  }
+
+  std::string ReadAll(const meta::ObjectRecord& object, size_t piece = 5000) {
+    auto reader = service_->OpenReader(object);
+    EXPECT_TRUE(reader.ok());
+    std::string out;
+    std::string buffer(piece, '\0');
+    for (uint64_t offset = 0; offset < object.size_bytes;) {
+      auto n = (*reader)->Read(offset, piece, buffer.data());
+      EXPECT_TRUE(n.ok());
+      if (!n.ok() || *n == 0) break;
+      out.append(buffer.data(), *n);
+      offset += *n;
+    }
+    return out;
+  }
+
+  gc::FsckReport Fsck() {
+    auto report = gc::RunFsck(meta_.get(), chunks_.get(), &clock_, {false, true, 0});
+    EXPECT_TRUE(report.ok());
+    return *report;
+  }
+
+  std::string root_;
+  platform::FakeClock clock_{1'700'000'000'000};
+  std::unique_ptr<chunks::ChunkStore> chunks_;
+  std::unique_ptr<meta::MetaStore> meta_;
+  std::unique_ptr<ObjectService> service_;
+};
+
+TEST_F(ObjectServiceTest, SizesAroundTheInlineAndChunkBoundariesRoundTrip) {
+  for (size_t size : {size_t{0}, size_t{1}, size_t{1024}, size_t{1025}, size_t{kChunk - 1},
+                      size_t{kChunk}, size_t{kChunk + 1}, size_t{3 * kChunk + 5}}) {
+    std::string bytes = RandomBytes(size, static_cast<uint32_t>(size));
+    auto committed = Put("k" + std::to_string(size), bytes);
+    ASSERT_TRUE(committed.ok()) << size << ": " << committed.status().ToString();
+    EXPECT_EQ(committed->object.size_bytes, size);
+    EXPECT_EQ(committed->object.content_hash, Sha256Of(bytes));
+    auto stat = service_->StatByKey("acme", "models", "k" + std::to_string(size));
+    ASSERT_TRUE(stat.ok());
+    EXPECT_EQ(ReadAll(*stat), bytes) << size;
+    EXPECT_EQ(stat->inline_data.has_value(), size <= 1024);
+  }
+  EXPECT_TRUE(Fsck().ok());
+}
+
+TEST_F(ObjectServiceTest, IdenticalContentIsStoredOncePerClass) {
+  std::string bytes = RandomBytes(4 * kChunk, 7);
+  ASSERT_TRUE(Put("a", bytes).ok());
+  ASSERT_TRUE(Put("b", bytes).ok());
+  ASSERT_TRUE(Put("c", bytes).ok());
+  ASSERT_TRUE(Put("d", bytes, StorageClass::kCold).ok());
+  EXPECT_EQ(chunks_->ListChunks(StorageClass::kHot)->size(), 4u);
+  EXPECT_EQ(chunks_->ListChunks(StorageClass::kCold)->size(), 4u);
+  auto usage = service_->Usage("acme");
+  ASSERT_TRUE(usage.ok());
+  for (const auto& row : usage->rows) {
+    if (row.storage_class == StorageClass::kHot) {
+      EXPECT_EQ(row.logical_bytes, 3 * bytes.size());
+      EXPECT_EQ(row.physical_bytes, bytes.size());
+    } else {
+      EXPECT_EQ(row.logical_bytes, bytes.size());
+      EXPECT_EQ(row.physical_bytes, bytes.size());
+    }
+  }
+}
+
+TEST_F(ObjectServiceTest, DeleteThenGcAfterGraceFreesSpaceAndFsckIsClean) {
+  std::string bytes = RandomBytes(2 * kChunk + 3, 9);
+  auto a = Put("a", bytes);
+  auto b = Put("b", bytes);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(service_->Delete("acme", a->object.id).ok());
+  EXPECT_EQ(ReadAll(*service_->StatByKey("acme", "models", "b")), bytes);
+  ASSERT_TRUE(service_->DeleteByKey("acme", "models", "b").ok());
+  EXPECT_EQ(service_->Stat("acme", b->object.id).status().code(), StatusCode::kNotFound);
+
+  gc::GcOptions options;
+  options.grace_ms = 60'000;
+  auto early = gc::RunGc(meta_.get(), chunks_.get(), &clock_, options);
+  ASSERT_TRUE(early.ok());
+  EXPECT_EQ(early->deleted_chunks, 0u);  // still inside the grace period
+  EXPECT_EQ(chunks_->ListChunks(StorageClass::kHot)->size(), 3u);
+  clock_.Advance(61'000);
+  auto late = gc::RunGc(meta_.get(), chunks_.get(), &clock_, options);
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->deleted_chunks, 3u);
+  EXPECT_TRUE(chunks_->ListChunks(StorageClass::kHot)->empty());
+  EXPECT_TRUE(Fsck().ok());
+}
+
+TEST_F(ObjectServiceTest, OverwriteReplacesAtomicallyAndOldIdDisappears) {
+  auto first = Put("same", RandomBytes(3 * kChunk, 1));
+  auto second = Put("same", "small new content");
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE(second->replaced_object.has_value());
+  EXPECT_EQ(*second->replaced_object, first->object.id);
+  EXPECT_EQ(service_->Stat("acme", first->object.id).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(ReadAll(*service_->StatByKey("acme", "models", "same")), "small new content");
+}
+
+TEST_F(ObjectServiceTest, WrongDeclaredHashOrLengthStoresNothing) {
+  std::string bytes = RandomBytes(3 * kChunk, 3);
+  UploadRequest request;
+  request.tenant = "acme";
+  request.namespace_name = "models";
+  request.key = "bad-hash";
+  request.expected_sha256 = Sha256Of("something else");
+  auto upload = service_->BeginUpload(request);
+  ASSERT_TRUE(upload.ok());
+  ASSERT_TRUE((*upload)->Write(bytes).ok());
+  EXPECT_EQ((*upload)->Commit().status().code(), StatusCode::kInvalidArgument);
+
+  request.key = "short-body";
+  request.expected_sha256.reset();
+  request.expected_size = bytes.size() + 10;
+  upload = service_->BeginUpload(request);
+  ASSERT_TRUE((*upload)->Write(bytes).ok());
+  EXPECT_EQ((*upload)->Commit().status().code(), StatusCode::kInvalidArgument);
+
+  EXPECT_TRUE(service_->List({"acme", "models", "", "", 100})->objects.empty());
+  auto gc_stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, {0, 256, true});
+  ASSERT_TRUE(gc_stats.ok());
+  EXPECT_TRUE(chunks_->ListChunks(StorageClass::kHot)->empty());
+  EXPECT_TRUE(Fsck().ok());
+}
+
+TEST_F(ObjectServiceTest, AbandonedUploadIsReapedAfterGrace) {
+  UploadRequest request{"acme", "models", "abandoned"};
+  auto upload = service_->BeginUpload(request);
+  ASSERT_TRUE((*upload)->Write(RandomBytes(2 * kChunk + 1, 4)).ok());
+  // Simulate a crash: the WRITING row and its chunks stay behind.
+  auto records = meta_->ListChunks();
+  EXPECT_EQ(records->size(), 2u);
+  (*upload).release();  // leaked on purpose: a crashed process never aborts
+  clock_.Advance(10'000);
+  auto stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, {5'000, 256, true});
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->reaped_uploads, 1u);
+  clock_.Advance(10'000);
+  stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, {5'000, 256, true});
+  EXPECT_TRUE(chunks_->ListChunks(StorageClass::kHot)->empty());
+}
+
+TEST_F(ObjectServiceTest, FsckFindsMissingCorruptAndOrphanedChunksAndRepairs) {
+  std::string bytes = RandomBytes(2 * kChunk, 5);
+  auto victim = Put("victim", bytes);
+  ASSERT_TRUE(victim.ok());
+  auto chunks = meta_->GetChunks(victim->object.id);
+  ASSERT_EQ(chunks->size(), 2u);
+  std::filesystem::remove(chunks_->PathOf(StorageClass::kHot, (*chunks)[0].digest));
+  FILE* f = fopen(chunks_->PathOf(StorageClass::kHot, (*chunks)[1].digest).c_str(), "r+");
+  fputc('!', f);
+  fclose(f);
+  auto orphan = chunks_->NewWriter(StorageClass::kHot);
+  ASSERT_TRUE((*orphan)->Append("orphan").ok());
+  ASSERT_TRUE((*orphan)->Finish().ok());
+  std::set<std::string> directories;
+  ASSERT_TRUE((*orphan)->Install(&directories).ok());
+
+  gc::FsckReport report = Fsck();
+  EXPECT_FALSE(report.ok());
+  EXPECT_EQ(report.missing_chunks.size(), 1u);
+  EXPECT_EQ(report.corrupt_chunks.size(), 1u);
+  EXPECT_EQ(report.orphaned_chunks.size(), 1u);
+
+  auto repaired = gc::RunFsck(meta_.get(), chunks_.get(), &clock_, {true, true, 0});
+  ASSERT_TRUE(repaired.ok());
+  EXPECT_EQ(service_->Stat("acme", victim->object.id).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Fsck().ok());
+}
+
+}  // namespace
+}  // namespace cairn::objects
