@@ -3,6 +3,8 @@
 // the function has run on the pool and resumes it on its own executor.
 #pragma once
 
+#include <utility>  // Boost 1.74's awaitable.hpp needs it first.
+
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -14,7 +16,6 @@
 #include <memory>
 #include <optional>
 #include <type_traits>
-#include <utility>  // Boost 1.74's awaitable.hpp needs it first.
 
 namespace cairn::http {
 

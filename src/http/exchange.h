@@ -3,12 +3,13 @@
 // are coroutines (Boost.Asio awaitables) and can be tested with a fake Exchange.
 #pragma once
 
+#include <utility>  // Boost 1.74's awaitable.hpp needs it first.
+
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>  // Boost 1.74's awaitable.hpp needs it first.
 #include <vector>
 
 #include "core/status.h"

@@ -1,3 +1,5 @@
+#include <utility>  // Boost 1.74 coroutine headers need it first.
+
 #include "http/server.h"
 
 #include <atomic>
@@ -125,7 +127,7 @@ class BeastExchange : public Exchange {
 
   Awaitable<Status> Respond(ResponseHead head, std::string body) override {
     bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(head.status), 11};
-    for (auto& [name, value] : head.headers) response.insert(name, value);
+    for (const auto& header : head.headers) response.insert(header.first, header.second);
     response.keep_alive(WantKeepAlive());
     const bool head_only = head_.method == "HEAD";
     response.body() = std::move(body);
@@ -153,7 +155,9 @@ class BeastExchange : public Exchange {
   Awaitable<Status> BeginBody(ResponseHead head, uint64_t content_length, bool head_only) override {
     streaming_response_ = std::make_unique<bhttp::response<bhttp::buffer_body>>(
         static_cast<bhttp::status>(head.status), 11);
-    for (auto& [name, value] : head.headers) streaming_response_->insert(name, value);
+    for (const auto& header : head.headers) {
+      streaming_response_->insert(header.first, header.second);
+    }
     streaming_response_->keep_alive(WantKeepAlive());
     streaming_response_->content_length(content_length);
     streaming_response_->body().data = nullptr;
@@ -247,11 +251,13 @@ RequestHead MakeHead(const bhttp::request_parser<bhttp::buffer_body>& parser,
 
 Awaitable<void> SendError(Session* session, const Listener* listener, int status, std::string code,
                           std::string message) {
-  auto [head, body] = listener->error_renderer(status, code, message);
-  bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(head.status), 11};
-  for (auto& [name, value] : head.headers) response.insert(name, value);
+  // No structured bindings in coroutines: GCC 12 mishandles them.
+  std::pair<ResponseHead, std::string> rendered = listener->error_renderer(status, code, message);
+  bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(rendered.first.status),
+                                               11};
+  for (const auto& header : rendered.first.headers) response.insert(header.first, header.second);
   response.keep_alive(false);
-  response.body() = std::move(body);
+  response.body() = std::move(rendered.second);
   response.prepare_payload();
   beast::error_code ec;
   session->stream.expires_after(std::chrono::seconds(listener->options.io_timeout_seconds));

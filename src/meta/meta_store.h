@@ -41,8 +41,8 @@ struct ObjectRecord {
   ObjectState state = ObjectState::kWriting;
   StorageClass storage_class = StorageClass::kHot;
   uint64_t size_bytes = 0;
-  Digest content_hash;      // SHA-256 of the whole content (meaningful once committed)
-  std::string etag;         // opaque entity tag (MD5 hex for single uploads)
+  Digest content_hash;  // SHA-256 of the whole content (meaningful once committed)
+  std::string etag;     // opaque entity tag (MD5 hex for single uploads)
   std::string content_type;
   std::map<std::string, std::string> user_metadata;
   TimestampMs created_at_ms = 0;
@@ -221,8 +221,9 @@ class MetaStore {
   virtual Result<std::vector<ChunkRecord>> ListChunks() = 0;
   // Drops every reference of objects that reference a chunk in `lost` (a missing or
   // corrupt chunk): those objects become DELETING. Returns the ids. Used by fsck --repair.
-  virtual Result<std::vector<ObjectId>> DropObjectsWithChunks(
-      StorageClass storage_class, const std::vector<Digest>& lost, TimestampMs now_ms) = 0;
+  virtual Result<std::vector<ObjectId>> DropObjectsWithChunks(StorageClass storage_class,
+                                                              const std::vector<Digest>& lost,
+                                                              TimestampMs now_ms) = 0;
 
   // ---- Credentials ------------------------------------------------------------------
   // kAlreadyExists if the key id is taken.

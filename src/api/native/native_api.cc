@@ -70,14 +70,17 @@ Awaitable<void> SendJson(Call& call, int status, const Json& body,
 
 Awaitable<void> SendError(Call& call, const Status& status, http::HeaderList extra = {}) {
   HttpError error = MapStatus(status);
-  auto [head, body] = RenderJsonError(error.status, error.code, status.message());
-  for (auto& header : extra) head.headers.push_back(std::move(header));
+  std::pair<ResponseHead, std::string> rendered =
+      RenderJsonError(error.status, error.code, status.message());
+  for (auto& header : extra) rendered.first.headers.push_back(std::move(header));
   call.status = error.status;
-  (void)co_await call.exchange.Respond(std::move(head), std::move(body));
+  (void)co_await call.exchange.Respond(std::move(rendered.first), std::move(rendered.second));
 }
 
-// GCC 12 destroys a capturing lambda temporary inside a co_await expression twice, so
-// every lambda handed to the pool is a named local first.
+// GCC 12 coroutine pitfalls, avoided throughout this file: a capturing lambda temporary
+// or a braced aggregate temporary inside a co_await expression is destroyed twice, and
+// structured bindings in a coroutine frame are unreliable. So lambdas handed to the pool
+// are named locals, responses are built in named variables, and loops use .first/.second.
 // GCC 12 also miscompiles string-literal initializer lists inside coroutines; build header
 // lists through this function instead.
 http::HeaderList Headers(std::string name, std::string value) {
@@ -264,7 +267,9 @@ Awaitable<void> Router::Upload() {
     upload_request.expected_sha256 = *digest;
   }
   size_t metadata_bytes = 0;
-  for (const auto& [name, value] : request().headers) {
+  for (const auto& entry : request().headers) {
+    const std::string& name = entry.first;
+    const std::string& value = entry.second;
     if (name.rfind("x-meta-", 0) == 0 && name.size() > 7) {
       upload_request.user_metadata[name.substr(7)] = value;
       metadata_bytes += name.size() + value.size();
@@ -403,7 +408,9 @@ Awaitable<void> Router::Delete(std::optional<ObjectId> id, std::string namespace
   if (!deleted.ok()) co_return co_await SendError(call_, deleted.status());
   call_.namespace_name = deleted->namespace_name;
   call_.status = 204;
-  (void)co_await call_.exchange.Respond(ResponseHead{204, {}}, "");
+  ResponseHead head;
+  head.status = 204;
+  (void)co_await call_.exchange.Respond(std::move(head), "");
 }
 
 Awaitable<void> Router::List() {
@@ -411,7 +418,9 @@ Awaitable<void> Router::List() {
   if (!query.ok()) co_return co_await SendError(call_, query.status());
   meta::ListRequest list_request;
   list_request.limit = kDefaultListLimit;
-  for (const auto& [name, value] : *query) {
+  for (const auto& entry : *query) {
+    const std::string& name = entry.first;
+    const std::string& value = entry.second;
     if (name == "namespace") {
       list_request.namespace_name = value;
     } else if (name == "tenant") {
@@ -454,8 +463,8 @@ Awaitable<void> Router::Usage() {
   auto query = http::ParseQuery(request().query);
   if (!query.ok()) co_return co_await SendError(call_, query.status());
   std::string tenant = HeaderOr(request(), "x-tenant");
-  for (const auto& [name, value] : *query) {
-    if (name == "tenant") tenant = value;
+  for (const auto& entry : *query) {
+    if (entry.first == "tenant") tenant = entry.second;
   }
   if (tenant.empty()) {
     co_return co_await SendError(call_, InvalidArgumentError("tenant is required"));
@@ -484,9 +493,9 @@ Awaitable<void> Router::Metrics() {
   std::string text = co_await deps_.pool->Run(std::move(gauges_work));
   text = deps_.metrics->Render() + text;
   call_.status = 200;
-  (void)co_await call_.exchange.Respond(
-      ResponseHead{200, Headers("Content-Type", "text/plain; version=0.0.4; charset=utf-8")},
-      std::move(text));
+  ResponseHead head;
+  head.headers = Headers("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  (void)co_await call_.exchange.Respond(std::move(head), std::move(text));
 }
 
 Awaitable<void> Router::Route() {

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds Cairn into build/ (RelWithDebInfo) or, with --sanitize, build-asan/ (ASan+UBSan).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=build
+args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+if [ "${1:-}" = "--sanitize" ]; then
+  dir=build-asan
+  args=(-DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON)
+fi
+cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
+ninja -C "$dir" -j "$(nproc)"

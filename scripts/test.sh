@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# README command 2: install what is missing, build, and run every test: unit and
+# conformance tests (also under ASan+UBSan), then the black-box integration and crash
+# tests against the real server.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+unset AWS_CA_BUNDLE
+scripts/install-deps.sh
+
+echo "== build (release)"
+scripts/build.sh
+echo "== unit and conformance tests"
+ctest --test-dir build --output-on-failure -j 2
+
+echo "== build (ASan+UBSan)"
+scripts/build.sh --sanitize
+echo "== unit and conformance tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j 2
+
+echo "== integration and crash tests"
+export CAIRN_BIN="$root/build/cairn"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider -m "not large" tests/integration tests/crash

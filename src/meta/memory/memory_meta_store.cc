@@ -1,0 +1,496 @@
+#include "meta/memory/memory_meta_store.h"
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+#include "meta/meta_checks.h"
+
+namespace cairn::meta {
+namespace {
+
+using internal::CheckApiKey;
+using internal::CheckListRequest;
+using internal::CheckPutCommitted;
+using internal::CheckSequence;
+using internal::CheckUserMetadata;
+
+// Result order shared with the SQL engines, which sort the stored class names.
+bool ChunkOrderLess(StorageClass a_class, const Digest& a_digest, StorageClass b_class,
+                    const Digest& b_digest) {
+  return std::forward_as_tuple(StorageClassName(a_class), a_digest) <
+         std::forward_as_tuple(StorageClassName(b_class), b_digest);
+}
+
+bool IsLive(ObjectState state) {
+  return state == ObjectState::kWriting || state == ObjectState::kCommitted;
+}
+
+Status NotWriting(const ObjectId& id) {
+  return NotFoundError("no upload in progress with id " + id.ToString());
+}
+
+Status NoSuchObject(const ObjectId& id) {
+  return NotFoundError("object " + id.ToString() + " not found");
+}
+
+}  // namespace
+
+Status MemoryMetaStore::Ping() { return OkStatus(); }
+
+// ---- helpers --------------------------------------------------------------------------
+
+MemoryMetaStore::StoredObject* MemoryMetaStore::FindCommittedAtKey(
+    const std::string& tenant, const std::string& namespace_name, const std::string& key) {
+  for (auto& [id, object] : objects_) {
+    const ObjectRecord& r = object.record;
+    if (r.state == ObjectState::kCommitted && r.tenant == tenant &&
+        r.namespace_name == namespace_name && r.key == key) {
+      return &object;
+    }
+  }
+  return nullptr;
+}
+
+void MemoryMetaStore::TakeReference(StorageClass storage_class, const ChunkRef& chunk,
+                                    TimestampMs now_ms) {
+  auto [it, inserted] = chunks_.try_emplace(
+      ChunkKey{storage_class, chunk.digest},
+      ChunkRecord{storage_class, chunk.digest, chunk.size_bytes, 0, 0});
+  ChunkRecord& row = it->second;
+  row.ref_count += 1;
+  row.zero_since_ms = row.ref_count == 0 ? now_ms : 0;
+}
+
+void MemoryMetaStore::DropReferences(const StoredObject& object, TimestampMs now_ms) {
+  for (const ChunkRef& chunk : object.chunks) {
+    auto it = chunks_.find(ChunkKey{object.record.storage_class, chunk.digest});
+    if (it == chunks_.end()) continue;  // damaged metadata; fsck reports it
+    ChunkRecord& row = it->second;
+    row.ref_count -= 1;
+    row.zero_since_ms = row.ref_count == 0 ? now_ms : 0;
+  }
+}
+
+std::optional<ObjectId> MemoryMetaStore::RetireObjectAtKey(const ObjectRecord& incoming,
+                                                           TimestampMs now_ms) {
+  StoredObject* old = FindCommittedAtKey(incoming.tenant, incoming.namespace_name, incoming.key);
+  if (old == nullptr) return std::nullopt;
+  old->record.state = ObjectState::kDeleting;
+  old->record.updated_at_ms = now_ms;
+  DropReferences(*old, now_ms);
+  return old->record.id;
+}
+
+std::map<MemoryMetaStore::ChunkKey, MemoryMetaStore::ActualRefs>
+MemoryMetaStore::CountActualReferences() const {
+  std::map<ChunkKey, ActualRefs> actual;
+  for (const auto& [id, object] : objects_) {
+    if (!IsLive(object.record.state)) continue;
+    for (const ChunkRef& chunk : object.chunks) {
+      ActualRefs& refs = actual[ChunkKey{object.record.storage_class, chunk.digest}];
+      refs.count += 1;
+      refs.size_bytes = std::max(refs.size_bytes, chunk.size_bytes);
+    }
+  }
+  return actual;
+}
+
+// ---- uploads --------------------------------------------------------------------------
+
+Status MemoryMetaStore::BeginUpload(const ObjectRecord& object) {
+  RETURN_IF_ERROR(CheckUserMetadata(object));
+  std::lock_guard lock(mu_);
+  if (objects_.contains(object.id)) {
+    return AlreadyExistsError("object id " + object.id.ToString() + " is already taken");
+  }
+  StoredObject stored{object, {}};
+  stored.record.state = ObjectState::kWriting;
+  objects_.emplace(object.id, std::move(stored));
+  return OkStatus();
+}
+
+Status MemoryMetaStore::AddChunk(const ObjectId& id, uint32_t sequence, const ChunkRef& chunk,
+                                 TimestampMs now_ms) {
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.record.state != ObjectState::kWriting) {
+    return NotWriting(id);
+  }
+  StoredObject& object = it->second;
+  RETURN_IF_ERROR(CheckSequence(id, sequence, object.chunks.size()));
+  object.chunks.push_back(chunk);
+  object.record.updated_at_ms = now_ms;
+  TakeReference(object.record.storage_class, chunk, now_ms);
+  return OkStatus();
+}
+
+Result<CommitResult> MemoryMetaStore::CommitUpload(const ObjectId& id,
+                                                   const ObjectRecord& final_fields,
+                                                   TimestampMs now_ms) {
+  ObjectRecord checked = final_fields;
+  checked.id = id;
+  RETURN_IF_ERROR(CheckUserMetadata(checked));
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.record.state != ObjectState::kWriting) {
+    return NotWriting(id);
+  }
+  ObjectRecord& record = it->second.record;
+  CommitResult result;
+  result.replaced_object = RetireObjectAtKey(record, now_ms);
+  record.state = ObjectState::kCommitted;
+  record.size_bytes = final_fields.size_bytes;
+  record.content_hash = final_fields.content_hash;
+  record.etag = final_fields.etag;
+  record.content_type = final_fields.content_type;
+  record.user_metadata = final_fields.user_metadata;
+  record.updated_at_ms = now_ms;
+  result.object = record;
+  return result;
+}
+
+Result<CommitResult> MemoryMetaStore::PutCommitted(const ObjectRecord& object,
+                                                   const std::vector<ChunkRef>& chunks,
+                                                   TimestampMs now_ms) {
+  RETURN_IF_ERROR(CheckPutCommitted(object, chunks));
+  std::lock_guard lock(mu_);
+  if (objects_.contains(object.id)) {
+    return AlreadyExistsError("object id " + object.id.ToString() + " is already taken");
+  }
+  CommitResult result;
+  result.replaced_object = RetireObjectAtKey(object, now_ms);
+  StoredObject stored{object, chunks};
+  stored.record.state = ObjectState::kCommitted;
+  stored.record.updated_at_ms = now_ms;
+  for (const ChunkRef& chunk : chunks) TakeReference(object.storage_class, chunk, now_ms);
+  result.object = stored.record;
+  objects_.emplace(object.id, std::move(stored));
+  return result;
+}
+
+Status MemoryMetaStore::AbortUpload(const ObjectId& id, TimestampMs now_ms) {
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.record.state != ObjectState::kWriting) {
+    return NotWriting(id);
+  }
+  DropReferences(it->second, now_ms);
+  objects_.erase(it);
+  return OkStatus();
+}
+
+// ---- reads ----------------------------------------------------------------------------
+
+Result<ObjectRecord> MemoryMetaStore::GetObject(const std::string& tenant, const ObjectId& id) {
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.record.state != ObjectState::kCommitted ||
+      it->second.record.tenant != tenant) {
+    return NoSuchObject(id);
+  }
+  return it->second.record;
+}
+
+Result<ObjectRecord> MemoryMetaStore::GetObjectByKey(const std::string& tenant,
+                                                     const std::string& namespace_name,
+                                                     const std::string& key) {
+  std::lock_guard lock(mu_);
+  StoredObject* object = FindCommittedAtKey(tenant, namespace_name, key);
+  if (object == nullptr) {
+    return NotFoundError("no object at key '" + key + "' in namespace " + namespace_name);
+  }
+  return object->record;
+}
+
+Result<std::vector<ChunkRef>> MemoryMetaStore::GetChunks(const ObjectId& id) {
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return NoSuchObject(id);
+  return it->second.chunks;
+}
+
+Result<ListPage> MemoryMetaStore::ListObjects(const ListRequest& request) {
+  RETURN_IF_ERROR(CheckListRequest(request));
+  std::lock_guard lock(mu_);
+  std::map<std::string, ObjectRecord> matching;  // std::string orders byte-wise
+  for (const auto& [id, object] : objects_) {
+    const ObjectRecord& r = object.record;
+    if (r.state == ObjectState::kCommitted && r.tenant == request.tenant &&
+        r.namespace_name == request.namespace_name && r.key.starts_with(request.prefix) &&
+        r.key > request.start_after) {
+      matching.emplace(r.key, r);
+    }
+  }
+  ListPage page;
+  for (auto& [key, record] : matching) {
+    if (page.objects.size() == request.limit) {
+      page.truncated = true;
+      break;
+    }
+    record.inline_data.reset();
+    record.user_metadata.clear();
+    page.objects.push_back(std::move(record));
+  }
+  return page;
+}
+
+// ---- deletes --------------------------------------------------------------------------
+
+Result<ObjectRecord> MemoryMetaStore::DeleteObject(const std::string& tenant, const ObjectId& id,
+                                                   TimestampMs now_ms) {
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.record.state != ObjectState::kCommitted ||
+      it->second.record.tenant != tenant) {
+    return NoSuchObject(id);
+  }
+  ObjectRecord before = it->second.record;
+  it->second.record.state = ObjectState::kDeleting;
+  it->second.record.updated_at_ms = now_ms;
+  DropReferences(it->second, now_ms);
+  return before;
+}
+
+// ---- accounting -----------------------------------------------------------------------
+
+Result<std::vector<UsageRow>> MemoryMetaStore::Usage(const std::string& tenant) {
+  std::lock_guard lock(mu_);
+  struct Group {
+    UsageRow row;
+    std::map<Digest, uint64_t> distinct_chunks;
+    uint64_t inline_bytes = 0;
+  };
+  std::map<std::pair<std::string, std::string_view>, Group> groups;
+  for (const auto& [id, object] : objects_) {
+    const ObjectRecord& r = object.record;
+    if (r.state != ObjectState::kCommitted || r.tenant != tenant) continue;
+    Group& group = groups[{r.namespace_name, StorageClassName(r.storage_class)}];
+    group.row.namespace_name = r.namespace_name;
+    group.row.storage_class = r.storage_class;
+    group.row.objects += 1;
+    group.row.logical_bytes += r.size_bytes;
+    if (r.inline_data) group.inline_bytes += r.inline_data->size();
+    for (const ChunkRef& chunk : object.chunks) {
+      uint64_t& size = group.distinct_chunks[chunk.digest];
+      size = std::max(size, chunk.size_bytes);
+    }
+  }
+  std::vector<UsageRow> rows;
+  for (auto& [name, group] : groups) {
+    group.row.physical_bytes = group.inline_bytes;
+    for (const auto& [digest, size] : group.distinct_chunks) group.row.physical_bytes += size;
+    rows.push_back(group.row);
+  }
+  return rows;
+}
+
+Result<std::vector<ObjectCountRow>> MemoryMetaStore::CountObjects() {
+  std::lock_guard lock(mu_);
+  std::map<std::tuple<std::string, std::string, std::string_view>, ObjectCountRow> groups;
+  for (const auto& [id, object] : objects_) {
+    const ObjectRecord& r = object.record;
+    ObjectCountRow& row = groups[{r.tenant, r.namespace_name, ObjectStateName(r.state)}];
+    row.tenant = r.tenant;
+    row.namespace_name = r.namespace_name;
+    row.state = r.state;
+    row.objects += 1;
+  }
+  std::vector<ObjectCountRow> rows;
+  for (const auto& [name, row] : groups) rows.push_back(row);
+  return rows;
+}
+
+Result<std::vector<StorageBytesRow>> MemoryMetaStore::StorageBytes() {
+  std::lock_guard lock(mu_);
+  std::map<std::pair<std::string_view, std::string>, StorageBytesRow> groups;
+  for (const auto& [id, object] : objects_) {
+    const ObjectRecord& r = object.record;
+    if (r.state != ObjectState::kCommitted) continue;
+    StorageBytesRow& row = groups[{StorageClassName(r.storage_class), r.namespace_name}];
+    row.storage_class = r.storage_class;
+    row.namespace_name = r.namespace_name;
+    row.logical_bytes += r.size_bytes;
+  }
+  std::vector<StorageBytesRow> rows;
+  for (const auto& [name, row] : groups) rows.push_back(row);
+  return rows;
+}
+
+// ---- garbage collection ---------------------------------------------------------------
+
+Result<uint64_t> MemoryMetaStore::ReapStalledUploads(TimestampMs cutoff_ms, uint32_t limit,
+                                                     TimestampMs now_ms) {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<TimestampMs, ObjectId>> stalled;
+  for (const auto& [id, object] : objects_) {
+    if (object.record.state == ObjectState::kWriting && object.record.updated_at_ms < cutoff_ms) {
+      stalled.emplace_back(object.record.updated_at_ms, id);
+    }
+  }
+  std::sort(stalled.begin(), stalled.end());
+  if (stalled.size() > limit) stalled.resize(limit);
+  for (const auto& [updated, id] : stalled) {
+    auto it = objects_.find(id);
+    DropReferences(it->second, now_ms);
+    objects_.erase(it);
+  }
+  return static_cast<uint64_t>(stalled.size());
+}
+
+Result<uint64_t> MemoryMetaStore::PurgeDeletedObjects(TimestampMs cutoff_ms, uint32_t limit) {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<TimestampMs, ObjectId>> deleted;
+  for (const auto& [id, object] : objects_) {
+    if (object.record.state == ObjectState::kDeleting &&
+        object.record.updated_at_ms < cutoff_ms) {
+      deleted.emplace_back(object.record.updated_at_ms, id);
+    }
+  }
+  std::sort(deleted.begin(), deleted.end());
+  if (deleted.size() > limit) deleted.resize(limit);
+  for (const auto& [updated, id] : deleted) objects_.erase(id);
+  return static_cast<uint64_t>(deleted.size());
+}
+
+Result<std::vector<ChunkRecord>> MemoryMetaStore::CollectGarbageChunks(
+    TimestampMs cutoff_ms, uint32_t limit,
+    const std::function<Status(const ChunkRecord&)>& remove_file) {
+  std::lock_guard lock(mu_);
+  std::vector<ChunkRecord> candidates;
+  for (const auto& [key, row] : chunks_) {
+    if (row.ref_count == 0 && row.zero_since_ms < cutoff_ms) candidates.push_back(row);
+  }
+  std::sort(candidates.begin(), candidates.end(), [](const ChunkRecord& a, const ChunkRecord& b) {
+    if (a.zero_since_ms != b.zero_since_ms) return a.zero_since_ms < b.zero_since_ms;
+    return ChunkOrderLess(a.storage_class, a.digest, b.storage_class, b.digest);
+  });
+  if (candidates.size() > limit) candidates.resize(limit);
+  std::vector<ChunkRecord> removed;
+  for (const ChunkRecord& chunk : candidates) {
+    // A failed removal keeps the row, so a later pass retries the file.
+    if (!remove_file(chunk).ok()) continue;
+    chunks_.erase(ChunkKey{chunk.storage_class, chunk.digest});
+    removed.push_back(chunk);
+  }
+  return removed;
+}
+
+// ---- consistency checks ---------------------------------------------------------------
+
+Result<std::vector<FsckReferenceRow>> MemoryMetaStore::CheckReferences() {
+  std::lock_guard lock(mu_);
+  std::map<ChunkKey, ActualRefs> actual = CountActualReferences();
+  std::vector<FsckReferenceRow> rows;
+  for (const auto& [key, chunk] : chunks_) {
+    auto it = actual.find(key);
+    rows.push_back(FsckReferenceRow{chunk.storage_class, chunk.digest, chunk.ref_count,
+                                    it == actual.end() ? 0 : it->second.count, chunk.size_bytes,
+                                    true});
+  }
+  for (const auto& [key, refs] : actual) {
+    if (chunks_.contains(key)) continue;
+    rows.push_back(FsckReferenceRow{key.first, key.second, 0, refs.count, refs.size_bytes, false});
+  }
+  std::sort(rows.begin(), rows.end(), [](const FsckReferenceRow& a, const FsckReferenceRow& b) {
+    return ChunkOrderLess(a.storage_class, a.digest, b.storage_class, b.digest);
+  });
+  return rows;
+}
+
+Result<uint64_t> MemoryMetaStore::RepairReferences(TimestampMs now_ms) {
+  std::lock_guard lock(mu_);
+  std::map<ChunkKey, ActualRefs> actual = CountActualReferences();
+  uint64_t changed = 0;
+  for (auto& [key, chunk] : chunks_) {
+    auto it = actual.find(key);
+    const int64_t count = it == actual.end() ? 0 : it->second.count;
+    if (chunk.ref_count == count) continue;
+    chunk.ref_count = count;
+    chunk.zero_since_ms = count == 0 ? now_ms : 0;
+    ++changed;
+  }
+  for (const auto& [key, refs] : actual) {
+    if (chunks_.contains(key)) continue;
+    chunks_.emplace(key, ChunkRecord{key.first, key.second, refs.size_bytes, refs.count, 0});
+    ++changed;
+  }
+  return changed;
+}
+
+Result<std::vector<ChunkRecord>> MemoryMetaStore::ListChunks() {
+  std::lock_guard lock(mu_);
+  std::vector<ChunkRecord> rows;
+  for (const auto& [key, chunk] : chunks_) rows.push_back(chunk);
+  std::sort(rows.begin(), rows.end(), [](const ChunkRecord& a, const ChunkRecord& b) {
+    return ChunkOrderLess(a.storage_class, a.digest, b.storage_class, b.digest);
+  });
+  return rows;
+}
+
+Result<std::vector<ObjectId>> MemoryMetaStore::DropObjectsWithChunks(
+    StorageClass storage_class, const std::vector<Digest>& lost, TimestampMs now_ms) {
+  std::lock_guard lock(mu_);
+  const std::set<Digest> lost_set(lost.begin(), lost.end());
+  std::vector<ObjectId> dropped;  // objects_ iterates in id order
+  for (auto& [id, object] : objects_) {
+    if (!IsLive(object.record.state) || object.record.storage_class != storage_class) continue;
+    bool hit = std::any_of(object.chunks.begin(), object.chunks.end(),
+                           [&](const ChunkRef& chunk) { return lost_set.contains(chunk.digest); });
+    if (!hit) continue;
+    object.record.state = ObjectState::kDeleting;
+    object.record.updated_at_ms = now_ms;
+    DropReferences(object, now_ms);
+    dropped.push_back(id);
+  }
+  return dropped;
+}
+
+void MemoryMetaStore::DamageChunkRowForTest(StorageClass storage_class, const Digest& digest,
+                                            uint64_t size_bytes,
+                                            std::optional<int64_t> ref_count) {
+  std::lock_guard lock(mu_);
+  const ChunkKey key{storage_class, digest};
+  if (!ref_count) {
+    chunks_.erase(key);
+    return;
+  }
+  auto [it, inserted] =
+      chunks_.try_emplace(key, ChunkRecord{storage_class, digest, size_bytes, 0, 0});
+  it->second.ref_count = *ref_count;
+}
+
+// ---- credentials ----------------------------------------------------------------------
+
+Status MemoryMetaStore::CreateApiKey(const ApiKeyRecord& key) {
+  RETURN_IF_ERROR(CheckApiKey(key));
+  std::lock_guard lock(mu_);
+  if (!api_keys_.emplace(key.key_id, key).second) {
+    return AlreadyExistsError("api key id " + key.key_id + " is already taken");
+  }
+  return OkStatus();
+}
+
+Result<ApiKeyRecord> MemoryMetaStore::GetApiKey(const std::string& key_id) {
+  std::lock_guard lock(mu_);
+  auto it = api_keys_.find(key_id);
+  if (it == api_keys_.end()) return NotFoundError("api key " + key_id + " not found");
+  return it->second;
+}
+
+Result<std::vector<ApiKeyRecord>> MemoryMetaStore::ListApiKeys() {
+  std::lock_guard lock(mu_);
+  std::vector<ApiKeyRecord> keys;
+  for (const auto& [id, key] : api_keys_) keys.push_back(key);
+  return keys;
+}
+
+Status MemoryMetaStore::RevokeApiKey(const std::string& key_id) {
+  std::lock_guard lock(mu_);
+  auto it = api_keys_.find(key_id);
+  if (it == api_keys_.end()) return NotFoundError("api key " + key_id + " not found");
+  it->second.revoked = true;
+  return OkStatus();
+}
+
+}  // namespace cairn::meta

@@ -1,0 +1,109 @@
+// The in-memory model engine: the reference semantics of MetaStore.
+//
+// Deliberately naive: plain std::maps, full scans, one mutex held for the whole of every
+// method (which is what makes each method one atomic transaction). Used by tests and as
+// the oracle the SQLite engine is compared against; never for production data.
+//
+// Choices the header leaves open, made here and mirrored by every engine:
+//   - A chunk row's zero_since_ms is reset to 0 whenever its count changes to non-zero and
+//     set to now_ms whenever it changes to zero.
+//   - DELETING objects keep their chunk list (GetChunks still answers, so a download that
+//     resolved the object just before a delete can finish during the grace period); those
+//     rows are not references and are dropped when the object is purged.
+//   - Ordering of multi-row results: storage classes compare by name ("cold" < "hot"),
+//     digests and ids byte-wise. GC candidates are taken oldest first.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "meta/meta_store.h"
+
+namespace cairn::meta {
+
+class MemoryMetaStore final : public MetaStore {
+ public:
+  MemoryMetaStore() = default;
+
+  Status Ping() override;
+
+  Status BeginUpload(const ObjectRecord& object) override;
+  Status AddChunk(const ObjectId& id, uint32_t sequence, const ChunkRef& chunk,
+                  TimestampMs now_ms) override;
+  Result<CommitResult> CommitUpload(const ObjectId& id, const ObjectRecord& final_fields,
+                                    TimestampMs now_ms) override;
+  Result<CommitResult> PutCommitted(const ObjectRecord& object, const std::vector<ChunkRef>& chunks,
+                                    TimestampMs now_ms) override;
+  Status AbortUpload(const ObjectId& id, TimestampMs now_ms) override;
+
+  Result<ObjectRecord> GetObject(const std::string& tenant, const ObjectId& id) override;
+  Result<ObjectRecord> GetObjectByKey(const std::string& tenant, const std::string& namespace_name,
+                                      const std::string& key) override;
+  Result<std::vector<ChunkRef>> GetChunks(const ObjectId& id) override;
+  Result<ListPage> ListObjects(const ListRequest& request) override;
+
+  Result<ObjectRecord> DeleteObject(const std::string& tenant, const ObjectId& id,
+                                    TimestampMs now_ms) override;
+
+  Result<std::vector<UsageRow>> Usage(const std::string& tenant) override;
+  Result<std::vector<ObjectCountRow>> CountObjects() override;
+  Result<std::vector<StorageBytesRow>> StorageBytes() override;
+
+  Result<uint64_t> ReapStalledUploads(TimestampMs cutoff_ms, uint32_t limit,
+                                      TimestampMs now_ms) override;
+  Result<uint64_t> PurgeDeletedObjects(TimestampMs cutoff_ms, uint32_t limit) override;
+  // remove_file runs under the store's mutex: it must not call back into this store.
+  Result<std::vector<ChunkRecord>> CollectGarbageChunks(
+      TimestampMs cutoff_ms, uint32_t limit,
+      const std::function<Status(const ChunkRecord&)>& remove_file) override;
+
+  Result<std::vector<FsckReferenceRow>> CheckReferences() override;
+  Result<uint64_t> RepairReferences(TimestampMs now_ms) override;
+  Result<std::vector<ChunkRecord>> ListChunks() override;
+  Result<std::vector<ObjectId>> DropObjectsWithChunks(StorageClass storage_class,
+                                                      const std::vector<Digest>& lost,
+                                                      TimestampMs now_ms) override;
+
+  Status CreateApiKey(const ApiKeyRecord& key) override;
+  Result<ApiKeyRecord> GetApiKey(const std::string& key_id) override;
+  Result<std::vector<ApiKeyRecord>> ListApiKeys() override;
+  Status RevokeApiKey(const std::string& key_id) override;
+
+  // Simulates metadata damage for fsck tests, which cannot produce it through the
+  // interface: sets the chunk row's ref_count (creating the row if needed), or deletes the
+  // row when `ref_count` is empty.
+  void DamageChunkRowForTest(StorageClass storage_class, const Digest& digest,
+                             uint64_t size_bytes, std::optional<int64_t> ref_count);
+
+ private:
+  struct StoredObject {
+    ObjectRecord record;
+    std::vector<ChunkRef> chunks;
+  };
+  using ChunkKey = std::pair<StorageClass, Digest>;
+
+  // All helpers require mu_.
+  StoredObject* FindCommittedAtKey(const std::string& tenant, const std::string& namespace_name,
+                                   const std::string& key);
+  void TakeReference(StorageClass storage_class, const ChunkRef& chunk, TimestampMs now_ms);
+  void DropReferences(const StoredObject& object, TimestampMs now_ms);
+  // Makes the COMMITTED object at `incoming`'s key, if any, DELETING. Returns its id.
+  std::optional<ObjectId> RetireObjectAtKey(const ObjectRecord& incoming, TimestampMs now_ms);
+  // Live (WRITING/COMMITTED) references per chunk, with the largest size recorded.
+  struct ActualRefs {
+    int64_t count = 0;
+    uint64_t size_bytes = 0;
+  };
+  std::map<ChunkKey, ActualRefs> CountActualReferences() const;
+
+  std::mutex mu_;
+  std::map<ObjectId, StoredObject> objects_;
+  std::map<ChunkKey, ChunkRecord> chunks_;
+  std::map<std::string, ApiKeyRecord> api_keys_;
+};
+
+}  // namespace cairn::meta

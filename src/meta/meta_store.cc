@@ -1,0 +1,57 @@
+#include "meta/meta_store.h"
+
+#include <string_view>
+
+#include "meta/memory/memory_meta_store.h"
+#include "meta/sqlite/sqlite_meta_store.h"
+
+namespace cairn::meta {
+namespace {
+
+constexpr std::string_view kMemoryUrl = "memory:";
+constexpr std::string_view kSqliteScheme = "sqlite://";
+constexpr std::string_view kPostgresScheme = "postgres://";
+
+}  // namespace
+
+std::string_view ScopeName(Scope scope) {
+  switch (scope) {
+    case Scope::kRead:
+      return "read";
+    case Scope::kWrite:
+      return "write";
+    case Scope::kAdmin:
+      return "admin";
+  }
+  return "unknown";
+}
+
+Result<Scope> ParseScope(std::string_view text) {
+  if (text == "read") return Scope::kRead;
+  if (text == "write") return Scope::kWrite;
+  if (text == "admin") return Scope::kAdmin;
+  return InvalidArgumentError("unknown scope '" + std::string(text.substr(0, 64)) +
+                              "' (expected read, write or admin)");
+}
+
+Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url) {
+  std::string_view view(url);
+  if (view == kMemoryUrl) return std::unique_ptr<MetaStore>(new MemoryMetaStore());
+  if (view.starts_with(kSqliteScheme)) {
+    // "sqlite:///abs/x.db" leaves "/abs/x.db"; "sqlite://rel/x.db" leaves "rel/x.db".
+    std::string path(view.substr(kSqliteScheme.size()));
+    if (path.empty() || path == "/") {
+      return InvalidArgumentError("metadata url '" + url + "' names no database file");
+    }
+    return OpenSqliteMetaStore(path);
+  }
+  if (view.starts_with(kPostgresScheme)) {
+    // The PostgreSQL engine plugs in here once it exists.
+    return InvalidArgumentError("metadata url '" + url + "': postgres engine not built yet");
+  }
+  return InvalidArgumentError("metadata url '" + url +
+                              "' has an unknown scheme (expected memory:, sqlite:// or "
+                              "postgres://)");
+}
+
+}  // namespace cairn::meta

@@ -1,0 +1,1389 @@
+#include "meta/sqlite/sqlite_meta_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "meta/meta_checks.h"
+
+namespace cairn::meta {
+namespace {
+
+using internal::CheckApiKey;
+using internal::CheckListRequest;
+using internal::CheckPutCommitted;
+using internal::CheckSequence;
+using internal::CheckUserMetadata;
+using internal::PrefixSuccessor;
+
+// ---- schema ---------------------------------------------------------------------------
+//
+// kMigrations[i] moves the schema from version i to i + 1. Released steps are never edited:
+// a schema change is a new step appended at the end.
+//
+// Notes on version 1:
+//  - Ids and digests are BLOBs (16 and 32 bytes). Keys are TEXT with the default BINARY
+//    collation, which compares with memcmp: byte-wise order, as the contract wants. Every
+//    key comparison binds TEXT, never BLOB (SQLite orders all TEXT before all BLOB).
+//  - objects_committed_key is both the "one COMMITTED object per key" rule and the listing
+//    index: a page is a range scan on (tenant, namespace, key). Queries must spell
+//    state = 'COMMITTED' literally for the planner to use the partial index.
+//  - object_chunks rows outlive a DELETING object's references (GetChunks answers for it
+//    during the grace period); they go with the object row (ON DELETE CASCADE).
+//  - chunks has no foreign key to object_chunks: an object may name a digest whose chunk
+//    row is gone (damage that fsck reports), and object_chunks does not store the class.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: initial schema.
+    R"sql(
+CREATE TABLE objects (
+  id            BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+  tenant        TEXT NOT NULL,
+  namespace     TEXT NOT NULL,
+  key           TEXT NOT NULL,
+  state         TEXT NOT NULL CHECK (state IN ('WRITING', 'COMMITTED', 'DELETING')),
+  storage_class TEXT NOT NULL CHECK (storage_class IN ('hot', 'cold')),
+  size_bytes    INTEGER NOT NULL,
+  content_hash  BLOB NOT NULL,
+  etag          TEXT NOT NULL,
+  content_type  TEXT NOT NULL,
+  user_metadata TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  inline_data   BLOB
+);
+CREATE UNIQUE INDEX objects_committed_key ON objects (tenant, namespace, key)
+  WHERE state = 'COMMITTED';
+CREATE INDEX objects_state_updated ON objects (state, updated_at_ms, id);
+
+CREATE TABLE object_chunks (
+  object_id  BLOB NOT NULL REFERENCES objects (id) ON DELETE CASCADE,
+  seq        INTEGER NOT NULL,
+  digest     BLOB NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  PRIMARY KEY (object_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX object_chunks_digest ON object_chunks (digest);
+
+CREATE TABLE chunks (
+  storage_class TEXT NOT NULL CHECK (storage_class IN ('hot', 'cold')),
+  digest        BLOB NOT NULL,
+  size_bytes    INTEGER NOT NULL,
+  ref_count     INTEGER NOT NULL,
+  zero_since_ms INTEGER NOT NULL,
+  PRIMARY KEY (storage_class, digest)
+) WITHOUT ROWID;
+CREATE INDEX chunks_gc ON chunks (zero_since_ms, storage_class, digest) WHERE ref_count = 0;
+
+CREATE TABLE api_keys (
+  key_id        TEXT PRIMARY KEY NOT NULL,
+  secret_hash   BLOB NOT NULL,
+  tenants       TEXT NOT NULL,
+  scope         TEXT NOT NULL CHECK (scope IN ('read', 'write', 'admin')),
+  created_at_ms INTEGER NOT NULL,
+  revoked       INTEGER NOT NULL,
+  description   TEXT NOT NULL
+);
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+// Column order read by ReadObject.
+#define CAIRN_OBJECT_COLUMNS                                                               \
+  "id, tenant, namespace, key, state, storage_class, size_bytes, content_hash, etag, "     \
+  "content_type, user_metadata, created_at_ms, updated_at_ms, inline_data"
+// The same positions for listings, which skip the two potentially large columns.
+#define CAIRN_LIST_COLUMNS                                                                 \
+  "id, tenant, namespace, key, state, storage_class, size_bytes, content_hash, etag, "     \
+  "content_type, NULL, created_at_ms, updated_at_ms, NULL"
+
+// ---- connection and statements --------------------------------------------------------
+
+// At open, failures to reach the file (missing directory, permissions, I/O, locks held
+// past the timeout) mean the database is unavailable rather than that we have a bug.
+Status OpenError(int rc, const std::string& path, const std::string& detail) {
+  switch (rc & 0xff) {
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_AUTH:
+      return UnavailableError("cannot open metadata database " + path + ": " + detail);
+    default:
+      return InternalError("cannot open metadata database " + path + ": " + detail);
+  }
+}
+
+
+class Connection;
+
+// A cached prepared statement borrowed for one use: reset (and unbound) when it goes out of
+// scope, so it can be reused by the next caller on the same connection.
+class Statement {
+ public:
+  Statement(Connection* conn, sqlite3_stmt* stmt) : conn_(conn), stmt_(stmt) {}
+  Statement(Statement&& other) noexcept
+      : conn_(other.conn_), stmt_(std::exchange(other.stmt_, nullptr)),
+        bind_error_(other.bind_error_) {}
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement& operator=(Statement&&) = delete;
+  ~Statement() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+
+  Statement& Int(int index, int64_t value) {
+    Check(sqlite3_bind_int64(stmt_, index, value));
+    return *this;
+  }
+  Statement& Text(int index, std::string_view value) {
+    Check(sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
+                              SQLITE_UTF8));
+    return *this;
+  }
+  Statement& Blob(int index, std::string_view value) {
+    // A zero-length blob must not become NULL (bind_blob treats a null pointer as NULL).
+    if (value.empty()) {
+      Check(sqlite3_bind_zeroblob(stmt_, index, 0));
+    } else {
+      Check(sqlite3_bind_blob64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT));
+    }
+    return *this;
+  }
+  Statement& Id(int index, const ObjectId& id) {
+    return Blob(index, std::string_view(reinterpret_cast<const char*>(id.bytes.data()), 16));
+  }
+  Statement& Hash(int index, const Digest& digest) {
+    return Blob(index, std::string_view(reinterpret_cast<const char*>(digest.bytes.data()), 32));
+  }
+  Statement& Class(int index, StorageClass storage_class) {
+    return Text(index, StorageClassName(storage_class));
+  }
+  Statement& Null(int index) {
+    Check(sqlite3_bind_null(stmt_, index));
+    return *this;
+  }
+
+  // True when a row is available, false when the statement is done.
+  Result<bool> Step();
+  // Runs a statement that returns no rows (or whose rows are not needed), then resets it
+  // so it can be bound and run again.
+  Status Run();
+  // Ends the current execution early so the statement can be bound and stepped again.
+  void Reset() { sqlite3_reset(stmt_); }
+
+  bool IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+  int64_t ColumnInt(int column) const { return sqlite3_column_int64(stmt_, column); }
+  std::string ColumnText(int column) const {
+    const unsigned char* text = sqlite3_column_text(stmt_, column);
+    if (text == nullptr) return std::string();
+    return std::string(reinterpret_cast<const char*>(text),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+  }
+  std::string ColumnBlob(int column) const {
+    const void* blob = sqlite3_column_blob(stmt_, column);
+    if (blob == nullptr) return std::string();
+    return std::string(static_cast<const char*>(blob),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+  }
+  Result<ObjectId> ColumnId(int column) const {
+    std::string bytes = ColumnBlob(column);
+    if (bytes.size() != 16) return InternalError("stored object id is not 16 bytes");
+    ObjectId id;
+    std::copy(bytes.begin(), bytes.end(), id.bytes.begin());
+    return id;
+  }
+  Result<Digest> ColumnDigest(int column) const {
+    std::string bytes = ColumnBlob(column);
+    if (bytes.size() != 32) return InternalError("stored digest is not 32 bytes");
+    Digest digest;
+    std::copy(bytes.begin(), bytes.end(), digest.bytes.begin());
+    return digest;
+  }
+  Result<StorageClass> ColumnClass(int column) const {
+    Result<StorageClass> parsed = ParseStorageClass(ColumnText(column));
+    if (!parsed.ok()) return InternalError("stored " + parsed.status().message());
+    return parsed;
+  }
+
+ private:
+  // Remembers the first binding failure; Step reports it.
+  void Check(int rc) {
+    if (rc != SQLITE_OK && bind_error_ == SQLITE_OK) bind_error_ = rc;
+  }
+
+  Connection* conn_;
+  sqlite3_stmt* stmt_;
+  int bind_error_ = SQLITE_OK;
+};
+
+class Connection {
+ public:
+  static Result<std::unique_ptr<Connection>> Open(const std::string& path, bool writer,
+                                                  int busy_timeout_ms);
+  ~Connection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // The cached prepared statement for `sql`, prepared on first use.
+  Result<Statement> Prepare(std::string_view sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      sqlite3_stmt* stmt = nullptr;
+      int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                  SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      if (rc != SQLITE_OK) return Error(rc);
+      it = cache_.emplace(std::string(sql), stmt).first;
+    }
+    return Statement(this, it->second);
+  }
+
+  Status Run(std::string_view sql) {
+    ASSIGN_OR_RETURN(Statement stmt, Prepare(sql));
+    return stmt.Run();
+  }
+
+  // Runs a script of several statements (migrations); not cached.
+  Status Script(const char* sql) {
+    char* message = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &message);
+    sqlite3_free(message);
+    return rc == SQLITE_OK ? OkStatus() : Error(rc);
+  }
+
+  // Maps a SQLite failure to a Status: lock contention beyond busy_timeout is kUnavailable
+  // (retry later); so is failing to reach the file while opening; anything else is
+  // kInternal with SQLite's message.
+  Status Error(int rc) const {
+    std::string detail = sqlite3_errmsg(db_);
+    if (detail.empty() || detail == "not an error") detail = sqlite3_errstr(rc);
+    if (opening_) return OpenError(rc, path_, detail);
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+      return UnavailableError("metadata database " + path_ + " is busy: " + detail);
+    }
+    return InternalError("metadata database " + path_ + ": " + detail + " (sqlite code " +
+                         std::to_string(rc) + ")");
+  }
+
+  // Called once the connection is configured and migrated.
+  void FinishOpening() { opening_ = false; }
+  bool InOpenTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
+  int64_t Changes() const { return sqlite3_changes64(db_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  Connection(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+
+  sqlite3* db_;
+  std::string path_;
+  bool opening_ = true;
+  std::map<std::string, sqlite3_stmt*, std::less<>> cache_;
+};
+
+Result<bool> Statement::Step() {
+  if (bind_error_ != SQLITE_OK) return conn_->Error(bind_error_);
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return conn_->Error(rc);
+}
+
+Status Statement::Run() {
+  while (true) {
+    Result<bool> row = Step();
+    if (!row.ok() || !*row) {
+      Reset();
+      return row.ok() ? OkStatus() : row.status();
+    }
+  }
+}
+
+Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bool writer,
+                                                     int busy_timeout_ms) {
+  sqlite3* db = nullptr;
+  // Each connection is used by one thread at a time (writer mutex or reader pool), so
+  // SQLite's own per-connection mutex is redundant.
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return OpenError(rc, path, detail);
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  std::unique_ptr<Connection> conn(new Connection(db, path));
+
+  if (writer) {
+    // WAL lets readers proceed during a write; FULL syncs the WAL at every commit, so a
+    // committed transaction survives power loss, not just a process crash.
+    {
+      ASSIGN_OR_RETURN(Statement stmt, conn->Prepare("PRAGMA journal_mode = WAL"));
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row || stmt.ColumnText(0) != "wal") {
+        return InternalError("metadata database " + path + " refused WAL mode");
+      }
+    }
+    RETURN_IF_ERROR(conn->Script("PRAGMA synchronous = FULL"));
+    RETURN_IF_ERROR(conn->Script("PRAGMA foreign_keys = ON"));
+  } else {
+    RETURN_IF_ERROR(conn->Script("PRAGMA query_only = ON"));
+  }
+  return conn;
+}
+
+// Runs `fn` in one transaction on `conn`, committing if it succeeds.
+template <typename Fn>
+Status RunTransaction(Connection& conn, std::string_view begin, Fn&& fn) {
+  RETURN_IF_ERROR(conn.Run(begin));
+  Status status = fn(conn);
+  if (status.ok()) status = conn.Run("COMMIT");
+  // Some errors make SQLite roll back on its own; only roll back what is still open.
+  if (!status.ok() && conn.InOpenTransaction()) conn.Run("ROLLBACK").IgnoreError();
+  return status;
+}
+
+// Storage failures get the operation prepended; the store's own NotFound etc. already
+// name their input.
+Status Annotate(Status status, std::string_view context) {
+  if (status.code() == StatusCode::kInternal || status.code() == StatusCode::kUnavailable) {
+    return status.WithContext(context);
+  }
+  return status;
+}
+
+// ---- encodings ------------------------------------------------------------------------
+
+Result<std::string> EncodeMetadata(const std::map<std::string, std::string>& metadata) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& [name, value] : metadata) json[name] = value;
+  try {
+    return json.dump();
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgumentError(std::string("user metadata cannot be encoded: ") + e.what());
+  }
+}
+
+Result<std::map<std::string, std::string>> DecodeMetadata(const std::string& text) {
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return InternalError("stored user metadata is not a JSON object");
+  std::map<std::string, std::string> metadata;
+  for (const auto& [name, value] : json.items()) {
+    if (!value.is_string()) return InternalError("stored user metadata value is not a string");
+    metadata.emplace(name, value.get<std::string>());
+  }
+  return metadata;
+}
+
+Result<std::string> EncodeTenants(const std::vector<std::string>& tenants) {
+  try {
+    return nlohmann::json(tenants).dump();
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgumentError(std::string("api key tenants cannot be encoded: ") + e.what());
+  }
+}
+
+Result<std::vector<std::string>> DecodeTenants(const std::string& text) {
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_array()) return InternalError("stored api key tenants are not a JSON array");
+  std::vector<std::string> tenants;
+  for (const auto& value : json) {
+    if (!value.is_string()) return InternalError("stored api key tenant is not a string");
+    tenants.push_back(value.get<std::string>());
+  }
+  return tenants;
+}
+
+// Reads a row selected with CAIRN_OBJECT_COLUMNS or CAIRN_LIST_COLUMNS.
+Result<ObjectRecord> ReadObject(const Statement& stmt) {
+  ObjectRecord r;
+  ASSIGN_OR_RETURN(r.id, stmt.ColumnId(0));
+  r.tenant = stmt.ColumnText(1);
+  r.namespace_name = stmt.ColumnText(2);
+  r.key = stmt.ColumnText(3);
+  Result<ObjectState> state = ParseObjectState(stmt.ColumnText(4));
+  if (!state.ok()) return InternalError("object " + r.id.ToString() + ": stored state invalid");
+  r.state = *state;
+  ASSIGN_OR_RETURN(r.storage_class, stmt.ColumnClass(5));
+  r.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(6));
+  ASSIGN_OR_RETURN(r.content_hash, stmt.ColumnDigest(7));
+  r.etag = stmt.ColumnText(8);
+  r.content_type = stmt.ColumnText(9);
+  if (!stmt.IsNull(10)) {
+    Result<std::map<std::string, std::string>> metadata = DecodeMetadata(stmt.ColumnText(10));
+    if (!metadata.ok()) return metadata.status().WithContext("object " + r.id.ToString());
+    r.user_metadata = std::move(metadata).value();
+  }
+  r.created_at_ms = stmt.ColumnInt(11);
+  r.updated_at_ms = stmt.ColumnInt(12);
+  if (!stmt.IsNull(13)) r.inline_data = stmt.ColumnBlob(13);
+  return r;
+}
+
+Result<ChunkRecord> ReadChunk(const Statement& stmt) {
+  ChunkRecord chunk;
+  ASSIGN_OR_RETURN(chunk.storage_class, stmt.ColumnClass(0));
+  ASSIGN_OR_RETURN(chunk.digest, stmt.ColumnDigest(1));
+  chunk.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(2));
+  chunk.ref_count = stmt.ColumnInt(3);
+  chunk.zero_since_ms = stmt.ColumnInt(4);
+  return chunk;
+}
+
+Result<ApiKeyRecord> ReadApiKey(const Statement& stmt) {
+  ApiKeyRecord key;
+  key.key_id = stmt.ColumnText(0);
+  ASSIGN_OR_RETURN(key.secret_hash, stmt.ColumnDigest(1));
+  ASSIGN_OR_RETURN(key.tenants, DecodeTenants(stmt.ColumnText(2)));
+  Result<Scope> scope = ParseScope(stmt.ColumnText(3));
+  if (!scope.ok()) return InternalError("api key " + key.key_id + ": stored scope invalid");
+  key.scope = *scope;
+  key.created_at_ms = stmt.ColumnInt(4);
+  key.revoked = stmt.ColumnInt(5) != 0;
+  key.description = stmt.ColumnText(6);
+  return key;
+}
+
+Status NotWriting(const ObjectId& id) {
+  return NotFoundError("no upload in progress with id " + id.ToString());
+}
+
+Status NoSuchObject(const ObjectId& id) {
+  return NotFoundError("object " + id.ToString() + " not found");
+}
+
+// ---- the engine -----------------------------------------------------------------------
+
+class SqliteMetaStore final : public MetaStore {
+ public:
+  SqliteMetaStore(std::unique_ptr<Connection> writer,
+                  std::vector<std::unique_ptr<Connection>> readers)
+      : writer_(std::move(writer)), readers_(std::move(readers)) {
+    for (auto& reader : readers_) free_readers_.push_back(reader.get());
+  }
+
+  Status Ping() override;
+
+  Status BeginUpload(const ObjectRecord& object) override;
+  Status AddChunk(const ObjectId& id, uint32_t sequence, const ChunkRef& chunk,
+                  TimestampMs now_ms) override;
+  Result<CommitResult> CommitUpload(const ObjectId& id, const ObjectRecord& final_fields,
+                                    TimestampMs now_ms) override;
+  Result<CommitResult> PutCommitted(const ObjectRecord& object, const std::vector<ChunkRef>& chunks,
+                                    TimestampMs now_ms) override;
+  Status AbortUpload(const ObjectId& id, TimestampMs now_ms) override;
+
+  Result<ObjectRecord> GetObject(const std::string& tenant, const ObjectId& id) override;
+  Result<ObjectRecord> GetObjectByKey(const std::string& tenant, const std::string& namespace_name,
+                                      const std::string& key) override;
+  Result<std::vector<ChunkRef>> GetChunks(const ObjectId& id) override;
+  Result<ListPage> ListObjects(const ListRequest& request) override;
+
+  Result<ObjectRecord> DeleteObject(const std::string& tenant, const ObjectId& id,
+                                    TimestampMs now_ms) override;
+
+  Result<std::vector<UsageRow>> Usage(const std::string& tenant) override;
+  Result<std::vector<ObjectCountRow>> CountObjects() override;
+  Result<std::vector<StorageBytesRow>> StorageBytes() override;
+
+  Result<uint64_t> ReapStalledUploads(TimestampMs cutoff_ms, uint32_t limit,
+                                      TimestampMs now_ms) override;
+  Result<uint64_t> PurgeDeletedObjects(TimestampMs cutoff_ms, uint32_t limit) override;
+  Result<std::vector<ChunkRecord>> CollectGarbageChunks(
+      TimestampMs cutoff_ms, uint32_t limit,
+      const std::function<Status(const ChunkRecord&)>& remove_file) override;
+
+  Result<std::vector<FsckReferenceRow>> CheckReferences() override;
+  Result<uint64_t> RepairReferences(TimestampMs now_ms) override;
+  Result<std::vector<ChunkRecord>> ListChunks() override;
+  Result<std::vector<ObjectId>> DropObjectsWithChunks(StorageClass storage_class,
+                                                      const std::vector<Digest>& lost,
+                                                      TimestampMs now_ms) override;
+
+  Status CreateApiKey(const ApiKeyRecord& key) override;
+  Result<ApiKeyRecord> GetApiKey(const std::string& key_id) override;
+  Result<std::vector<ApiKeyRecord>> ListApiKeys() override;
+  Status RevokeApiKey(const std::string& key_id) override;
+
+ private:
+  // One write transaction on the writer connection. BEGIN IMMEDIATE takes the database
+  // write lock up front, so the transaction cannot fail half-way on lock upgrade when
+  // another process (e.g. an offline fsck) also writes.
+  template <typename Fn>
+  Status Write(std::string_view context, Fn&& fn) {
+    std::lock_guard lock(writer_mu_);
+    return Annotate(RunTransaction(*writer_, "BEGIN IMMEDIATE", fn), context);
+  }
+
+  // One read transaction (a consistent snapshot) on a pooled reader connection.
+  template <typename Fn>
+  Status Read(std::string_view context, Fn&& fn) {
+    Connection* conn = AcquireReader();
+    Status status = RunTransaction(*conn, "BEGIN", fn);
+    ReleaseReader(conn);
+    return Annotate(std::move(status), context);
+  }
+
+  Connection* AcquireReader() {
+    std::unique_lock lock(readers_mu_);
+    readers_cv_.wait(lock, [&] { return !free_readers_.empty(); });
+    Connection* conn = free_readers_.back();
+    free_readers_.pop_back();
+    return conn;
+  }
+  void ReleaseReader(Connection* conn) {
+    {
+      std::lock_guard lock(readers_mu_);
+      free_readers_.push_back(conn);
+    }
+    readers_cv_.notify_one();
+  }
+
+  // Helpers used inside a write transaction.
+  static Status InsertObject(Connection& c, const ObjectRecord& r, ObjectState state);
+  static Status TakeReference(Connection& c, StorageClass storage_class, const ChunkRef& chunk,
+                              TimestampMs now_ms);
+  static Status DropReferences(Connection& c, const ObjectId& id, StorageClass storage_class,
+                               TimestampMs now_ms);
+  static Status MarkDeleting(Connection& c, const ObjectId& id, StorageClass storage_class,
+                             TimestampMs now_ms);
+  // Makes the COMMITTED object at (tenant, namespace, key), if any, DELETING.
+  static Result<std::optional<ObjectId>> RetireObjectAtKey(Connection& c, const ObjectRecord& r,
+                                                           TimestampMs now_ms);
+  static Result<std::optional<ObjectRecord>> FindWriting(Connection& c, const ObjectId& id);
+  static Result<std::vector<FsckReferenceRow>> ReferenceRows(Connection& c);
+
+  std::mutex writer_mu_;
+  std::unique_ptr<Connection> writer_;
+
+  std::mutex readers_mu_;
+  std::condition_variable readers_cv_;
+  std::vector<std::unique_ptr<Connection>> readers_;
+  std::vector<Connection*> free_readers_;
+};
+
+// ---- write helpers --------------------------------------------------------------------
+
+Status SqliteMetaStore::InsertObject(Connection& c, const ObjectRecord& r, ObjectState state) {
+  ASSIGN_OR_RETURN(std::string metadata, EncodeMetadata(r.user_metadata));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   c.Prepare("INSERT INTO objects (" CAIRN_OBJECT_COLUMNS
+                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+                             "?14)"));
+  stmt.Id(1, r.id)
+      .Text(2, r.tenant)
+      .Text(3, r.namespace_name)
+      .Text(4, r.key)
+      .Text(5, ObjectStateName(state))
+      .Class(6, r.storage_class)
+      .Int(7, static_cast<int64_t>(r.size_bytes))
+      .Hash(8, r.content_hash)
+      .Text(9, r.etag)
+      .Text(10, r.content_type)
+      .Text(11, metadata)
+      .Int(12, r.created_at_ms)
+      .Int(13, r.updated_at_ms);
+  if (r.inline_data) {
+    stmt.Blob(14, *r.inline_data);
+  } else {
+    stmt.Null(14);
+  }
+  return stmt.Run();
+}
+
+// zero_since_ms follows the rule shared with the model: now_ms when the count becomes zero,
+// 0 whenever it is non-zero.
+Status SqliteMetaStore::TakeReference(Connection& c, StorageClass storage_class,
+                                      const ChunkRef& chunk, TimestampMs now_ms) {
+  ASSIGN_OR_RETURN(
+      Statement stmt,
+      c.Prepare("INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, zero_since_ms) "
+                "VALUES (?1, ?2, ?3, 1, 0) ON CONFLICT (storage_class, digest) DO UPDATE SET "
+                "ref_count = ref_count + 1, "
+                "zero_since_ms = CASE WHEN ref_count + 1 = 0 THEN ?4 ELSE 0 END"));
+  return stmt.Class(1, storage_class)
+      .Hash(2, chunk.digest)
+      .Int(3, static_cast<int64_t>(chunk.size_bytes))
+      .Int(4, now_ms)
+      .Run();
+}
+
+// One statement for the whole object: each distinct digest is decremented by the number
+// of times the object names it.
+Status SqliteMetaStore::DropReferences(Connection& c, const ObjectId& id,
+                                       StorageClass storage_class, TimestampMs now_ms) {
+  ASSIGN_OR_RETURN(
+      Statement stmt,
+      c.Prepare("UPDATE chunks SET ref_count = chunks.ref_count - r.n, "
+                "zero_since_ms = CASE WHEN chunks.ref_count - r.n = 0 THEN ?3 ELSE 0 END "
+                "FROM (SELECT digest, COUNT(*) AS n FROM object_chunks WHERE object_id = ?1 "
+                "GROUP BY digest) AS r "
+                "WHERE chunks.storage_class = ?2 AND chunks.digest = r.digest"));
+  return stmt.Id(1, id).Class(2, storage_class).Int(3, now_ms).Run();
+}
+
+Status SqliteMetaStore::MarkDeleting(Connection& c, const ObjectId& id,
+                                     StorageClass storage_class, TimestampMs now_ms) {
+  RETURN_IF_ERROR(DropReferences(c, id, storage_class, now_ms));
+  ASSIGN_OR_RETURN(
+      Statement stmt,
+      c.Prepare("UPDATE objects SET state = 'DELETING', updated_at_ms = ?2 WHERE id = ?1"));
+  return stmt.Id(1, id).Int(2, now_ms).Run();
+}
+
+Result<std::optional<ObjectId>> SqliteMetaStore::RetireObjectAtKey(Connection& c,
+                                                                   const ObjectRecord& r,
+                                                                   TimestampMs now_ms) {
+  ObjectId old_id;
+  StorageClass old_class;
+  {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT id, storage_class FROM objects WHERE tenant = ?1 AND "
+                               "namespace = ?2 AND key = ?3 AND state = 'COMMITTED'"));
+    stmt.Text(1, r.tenant).Text(2, r.namespace_name).Text(3, r.key);
+    ASSIGN_OR_RETURN(bool found, stmt.Step());
+    if (!found) return std::optional<ObjectId>();
+    ASSIGN_OR_RETURN(old_id, stmt.ColumnId(0));
+    ASSIGN_OR_RETURN(old_class, stmt.ColumnClass(1));
+  }
+  RETURN_IF_ERROR(MarkDeleting(c, old_id, old_class, now_ms));
+  return std::optional<ObjectId>(old_id);
+}
+
+Result<std::optional<ObjectRecord>> SqliteMetaStore::FindWriting(Connection& c,
+                                                                 const ObjectId& id) {
+  ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT " CAIRN_OBJECT_COLUMNS
+                                             " FROM objects WHERE id = ?1 AND state = 'WRITING'"));
+  stmt.Id(1, id);
+  ASSIGN_OR_RETURN(bool found, stmt.Step());
+  if (!found) return std::optional<ObjectRecord>();
+  ASSIGN_OR_RETURN(ObjectRecord record, ReadObject(stmt));
+  return std::optional<ObjectRecord>(std::move(record));
+}
+
+// ---- methods --------------------------------------------------------------------------
+
+Status SqliteMetaStore::Ping() {
+  return Read("ping", [](Connection& c) { return c.Run("SELECT 1"); });
+}
+
+Status SqliteMetaStore::BeginUpload(const ObjectRecord& object) {
+  RETURN_IF_ERROR(CheckUserMetadata(object));
+  return Write("begin upload " + object.id.ToString(), [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT 1 FROM objects WHERE id = ?1"));
+      ASSIGN_OR_RETURN(bool taken, stmt.Id(1, object.id).Step());
+      if (taken) {
+        return AlreadyExistsError("object id " + object.id.ToString() + " is already taken");
+      }
+    }
+    return InsertObject(c, object, ObjectState::kWriting);
+  });
+}
+
+Status SqliteMetaStore::AddChunk(const ObjectId& id, uint32_t sequence, const ChunkRef& chunk,
+                                 TimestampMs now_ms) {
+  const std::string context =
+      "add chunk " + std::to_string(sequence) + " to object " + id.ToString();
+  return Write(context, [&](Connection& c) -> Status {
+    StorageClass storage_class;
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT storage_class FROM objects "
+                                 "WHERE id = ?1 AND state = 'WRITING'"));
+      ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Step());
+      if (!found) return NotWriting(id);
+      ASSIGN_OR_RETURN(storage_class, stmt.ColumnClass(0));
+    }
+    {
+      // MAX over the primary key is one index probe, unlike COUNT(*), which matters for
+      // objects with thousands of chunks.
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT COALESCE(MAX(seq) + 1, 0) FROM object_chunks "
+                                 "WHERE object_id = ?1"));
+      ASSIGN_OR_RETURN(bool row, stmt.Id(1, id).Step());
+      const int64_t expected = row ? stmt.ColumnInt(0) : 0;
+      RETURN_IF_ERROR(CheckSequence(id, sequence, static_cast<uint64_t>(expected)));
+    }
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("INSERT INTO object_chunks (object_id, seq, digest, size_bytes) "
+                                 "VALUES (?1, ?2, ?3, ?4)"));
+      RETURN_IF_ERROR(stmt.Id(1, id)
+                          .Int(2, sequence)
+                          .Hash(3, chunk.digest)
+                          .Int(4, static_cast<int64_t>(chunk.size_bytes))
+                          .Run());
+    }
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("UPDATE objects SET updated_at_ms = ?2 WHERE id = ?1"));
+      RETURN_IF_ERROR(stmt.Id(1, id).Int(2, now_ms).Run());
+    }
+    return TakeReference(c, storage_class, chunk, now_ms);
+  });
+}
+
+Result<CommitResult> SqliteMetaStore::CommitUpload(const ObjectId& id,
+                                                   const ObjectRecord& final_fields,
+                                                   TimestampMs now_ms) {
+  ObjectRecord checked = final_fields;
+  checked.id = id;
+  RETURN_IF_ERROR(CheckUserMetadata(checked));
+  ASSIGN_OR_RETURN(std::string metadata, EncodeMetadata(final_fields.user_metadata));
+  CommitResult result;
+  Status status = Write("commit upload " + id.ToString(), [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(std::optional<ObjectRecord> found, FindWriting(c, id));
+    if (!found) return NotWriting(id);
+    ObjectRecord& record = *found;
+    // The old object leaves the key before this one takes it (the unique index is checked
+    // per statement).
+    ASSIGN_OR_RETURN(result.replaced_object, RetireObjectAtKey(c, record, now_ms));
+    record.state = ObjectState::kCommitted;
+    record.size_bytes = final_fields.size_bytes;
+    record.content_hash = final_fields.content_hash;
+    record.etag = final_fields.etag;
+    record.content_type = final_fields.content_type;
+    record.user_metadata = final_fields.user_metadata;
+    record.updated_at_ms = now_ms;
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("UPDATE objects SET state = 'COMMITTED', size_bytes = ?2, "
+                               "content_hash = ?3, etag = ?4, content_type = ?5, "
+                               "user_metadata = ?6, updated_at_ms = ?7 WHERE id = ?1"));
+    RETURN_IF_ERROR(stmt.Id(1, id)
+                        .Int(2, static_cast<int64_t>(record.size_bytes))
+                        .Hash(3, record.content_hash)
+                        .Text(4, record.etag)
+                        .Text(5, record.content_type)
+                        .Text(6, metadata)
+                        .Int(7, now_ms)
+                        .Run());
+    result.object = std::move(record);
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+Result<CommitResult> SqliteMetaStore::PutCommitted(const ObjectRecord& object,
+                                                   const std::vector<ChunkRef>& chunks,
+                                                   TimestampMs now_ms) {
+  RETURN_IF_ERROR(CheckPutCommitted(object, chunks));
+  CommitResult result;
+  Status status = Write("put object " + object.id.ToString(), [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT 1 FROM objects WHERE id = ?1"));
+      ASSIGN_OR_RETURN(bool taken, stmt.Id(1, object.id).Step());
+      if (taken) {
+        return AlreadyExistsError("object id " + object.id.ToString() + " is already taken");
+      }
+    }
+    ASSIGN_OR_RETURN(result.replaced_object, RetireObjectAtKey(c, object, now_ms));
+    ObjectRecord record = object;
+    record.state = ObjectState::kCommitted;
+    record.updated_at_ms = now_ms;
+    RETURN_IF_ERROR(InsertObject(c, record, ObjectState::kCommitted));
+    ASSIGN_OR_RETURN(Statement insert_chunk,
+                     c.Prepare("INSERT INTO object_chunks (object_id, seq, digest, size_bytes) "
+                               "VALUES (?1, ?2, ?3, ?4)"));
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      RETURN_IF_ERROR(insert_chunk.Id(1, record.id)
+                          .Int(2, static_cast<int64_t>(i))
+                          .Hash(3, chunks[i].digest)
+                          .Int(4, static_cast<int64_t>(chunks[i].size_bytes))
+                          .Run());
+      RETURN_IF_ERROR(TakeReference(c, record.storage_class, chunks[i], now_ms));
+    }
+    result.object = std::move(record);
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+Status SqliteMetaStore::AbortUpload(const ObjectId& id, TimestampMs now_ms) {
+  return Write("abort upload " + id.ToString(), [&](Connection& c) -> Status {
+    StorageClass storage_class;
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT storage_class FROM objects "
+                                 "WHERE id = ?1 AND state = 'WRITING'"));
+      ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Step());
+      if (!found) return NotWriting(id);
+      ASSIGN_OR_RETURN(storage_class, stmt.ColumnClass(0));
+    }
+    RETURN_IF_ERROR(DropReferences(c, id, storage_class, now_ms));
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("DELETE FROM objects WHERE id = ?1"));
+    return stmt.Id(1, id).Run();  // object_chunks rows go by ON DELETE CASCADE
+  });
+}
+
+Result<ObjectRecord> SqliteMetaStore::GetObject(const std::string& tenant, const ObjectId& id) {
+  ObjectRecord record;
+  Status status = Read("get object " + id.ToString(), [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects WHERE id = ?1 AND "
+                               "state = 'COMMITTED' AND tenant = ?2"));
+    ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Text(2, tenant).Step());
+    if (!found) return NoSuchObject(id);
+    ASSIGN_OR_RETURN(record, ReadObject(stmt));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return record;
+}
+
+Result<ObjectRecord> SqliteMetaStore::GetObjectByKey(const std::string& tenant,
+                                                     const std::string& namespace_name,
+                                                     const std::string& key) {
+  ObjectRecord record;
+  Status status = Read("get object by key in namespace " + namespace_name,
+                       [&](Connection& c) -> Status {
+                         ASSIGN_OR_RETURN(
+                             Statement stmt,
+                             c.Prepare("SELECT " CAIRN_OBJECT_COLUMNS
+                                       " FROM objects WHERE tenant = ?1 AND namespace = ?2 AND "
+                                       "key = ?3 AND state = 'COMMITTED'"));
+                         ASSIGN_OR_RETURN(
+                             bool found,
+                             stmt.Text(1, tenant).Text(2, namespace_name).Text(3, key).Step());
+                         if (!found) {
+                           return NotFoundError("no object at key '" + key + "' in namespace " +
+                                                namespace_name);
+                         }
+                         ASSIGN_OR_RETURN(record, ReadObject(stmt));
+                         return OkStatus();
+                       });
+  if (!status.ok()) return status;
+  return record;
+}
+
+Result<std::vector<ChunkRef>> SqliteMetaStore::GetChunks(const ObjectId& id) {
+  std::vector<ChunkRef> chunks;
+  Status status = Read("get chunks of object " + id.ToString(), [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT 1 FROM objects WHERE id = ?1"));
+      ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Step());
+      if (!found) return NoSuchObject(id);
+    }
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT digest, size_bytes FROM object_chunks "
+                                               "WHERE object_id = ?1 ORDER BY seq"));
+    stmt.Id(1, id);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      ChunkRef chunk;
+      ASSIGN_OR_RETURN(chunk.digest, stmt.ColumnDigest(0));
+      chunk.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(1));
+      chunks.push_back(chunk);
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return chunks;
+}
+
+// Keyset pagination on objects_committed_key: the page is the index range
+//   (tenant, namespace, lower) .. (tenant, namespace, prefix successor)
+// with one bound picked in C++ (a second lower bound would only be a filter, and
+// "key > ''" with a far-away prefix would scan from the start of the namespace).
+Result<ListPage> SqliteMetaStore::ListObjects(const ListRequest& request) {
+  RETURN_IF_ERROR(CheckListRequest(request));
+  const bool after_start = request.start_after >= request.prefix;
+  const std::string& lower = after_start ? request.start_after : request.prefix;
+  const std::string upper = PrefixSuccessor(request.prefix);
+  static constexpr std::string_view kBase =
+      "SELECT " CAIRN_LIST_COLUMNS
+      " FROM objects WHERE tenant = ?1 AND namespace = ?2 AND state = 'COMMITTED'";
+  std::string sql(kBase);
+  sql += after_start ? " AND key > ?3" : " AND key >= ?3";
+  if (!upper.empty()) sql += " AND key < ?4";
+  sql += " ORDER BY key LIMIT ?5";
+
+  ListPage page;
+  Status status = Read("list namespace " + request.namespace_name, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
+    stmt.Text(1, request.tenant).Text(2, request.namespace_name).Text(3, lower);
+    if (!upper.empty()) stmt.Text(4, upper);
+    stmt.Int(5, static_cast<int64_t>(request.limit) + 1);  // one more tells "truncated"
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      if (page.objects.size() == request.limit) {
+        page.truncated = true;
+        break;
+      }
+      ASSIGN_OR_RETURN(ObjectRecord record, ReadObject(stmt));
+      page.objects.push_back(std::move(record));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return page;
+}
+
+Result<ObjectRecord> SqliteMetaStore::DeleteObject(const std::string& tenant, const ObjectId& id,
+                                                   TimestampMs now_ms) {
+  ObjectRecord before;
+  Status status = Write("delete object " + id.ToString(), [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects WHERE id = ?1 "
+                                 "AND state = 'COMMITTED' AND tenant = ?2"));
+      ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Text(2, tenant).Step());
+      if (!found) return NoSuchObject(id);
+      ASSIGN_OR_RETURN(before, ReadObject(stmt));
+    }
+    return MarkDeleting(c, id, before.storage_class, now_ms);
+  });
+  if (!status.ok()) return status;
+  return before;
+}
+
+Result<std::vector<UsageRow>> SqliteMetaStore::Usage(const std::string& tenant) {
+  std::vector<UsageRow> rows;
+  Status status = Read("usage of tenant " + tenant, [&](Connection& c) -> Status {
+    std::map<std::pair<std::string, std::string>, size_t> index;  // (namespace, class) -> row
+    {
+      ASSIGN_OR_RETURN(
+          Statement stmt,
+          c.Prepare("SELECT namespace, storage_class, COUNT(*), SUM(size_bytes), "
+                    "SUM(COALESCE(length(inline_data), 0)) FROM objects "
+                    "WHERE tenant = ?1 AND state = 'COMMITTED' "
+                    "GROUP BY namespace, storage_class ORDER BY namespace, storage_class"));
+      stmt.Text(1, tenant);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        UsageRow usage;
+        usage.namespace_name = stmt.ColumnText(0);
+        ASSIGN_OR_RETURN(usage.storage_class, stmt.ColumnClass(1));
+        usage.objects = static_cast<uint64_t>(stmt.ColumnInt(2));
+        usage.logical_bytes = static_cast<uint64_t>(stmt.ColumnInt(3));
+        usage.physical_bytes = static_cast<uint64_t>(stmt.ColumnInt(4));
+        index[{usage.namespace_name, stmt.ColumnText(1)}] = rows.size();
+        rows.push_back(std::move(usage));
+      }
+    }
+    // Each distinct digest counts once per (namespace, class), however many objects share
+    // it; MAX keeps one size per digest even if damaged rows disagree.
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("SELECT namespace, storage_class, SUM(size) FROM ("
+                  "SELECT o.namespace AS namespace, o.storage_class AS storage_class, "
+                  "MAX(oc.size_bytes) AS size FROM objects AS o "
+                  "JOIN object_chunks AS oc ON oc.object_id = o.id "
+                  "WHERE o.tenant = ?1 AND o.state = 'COMMITTED' "
+                  "GROUP BY o.namespace, o.storage_class, oc.digest) "
+                  "GROUP BY namespace, storage_class"));
+    stmt.Text(1, tenant);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      auto it = index.find({stmt.ColumnText(0), stmt.ColumnText(1)});
+      if (it == index.end()) return InternalError("usage groups disagree within a snapshot");
+      rows[it->second].physical_bytes += static_cast<uint64_t>(stmt.ColumnInt(2));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+Result<std::vector<ObjectCountRow>> SqliteMetaStore::CountObjects() {
+  std::vector<ObjectCountRow> rows;
+  Status status = Read("count objects", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT tenant, namespace, state, COUNT(*) FROM objects "
+                               "GROUP BY tenant, namespace, state "
+                               "ORDER BY tenant, namespace, state"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      ObjectCountRow count;
+      count.tenant = stmt.ColumnText(0);
+      count.namespace_name = stmt.ColumnText(1);
+      Result<ObjectState> state = ParseObjectState(stmt.ColumnText(2));
+      if (!state.ok()) return InternalError("stored object state invalid");
+      count.state = *state;
+      count.objects = static_cast<uint64_t>(stmt.ColumnInt(3));
+      rows.push_back(std::move(count));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+Result<std::vector<StorageBytesRow>> SqliteMetaStore::StorageBytes() {
+  std::vector<StorageBytesRow> rows;
+  Status status = Read("storage bytes", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT storage_class, namespace, SUM(size_bytes) FROM objects "
+                               "WHERE state = 'COMMITTED' GROUP BY storage_class, namespace "
+                               "ORDER BY storage_class, namespace"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      StorageBytesRow bytes;
+      ASSIGN_OR_RETURN(bytes.storage_class, stmt.ColumnClass(0));
+      bytes.namespace_name = stmt.ColumnText(1);
+      bytes.logical_bytes = static_cast<uint64_t>(stmt.ColumnInt(2));
+      rows.push_back(std::move(bytes));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+Result<uint64_t> SqliteMetaStore::ReapStalledUploads(TimestampMs cutoff_ms, uint32_t limit,
+                                                     TimestampMs now_ms) {
+  uint64_t reaped = 0;
+  Status status = Write("reap stalled uploads", [&](Connection& c) -> Status {
+    std::vector<std::pair<ObjectId, StorageClass>> stalled;
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT id, storage_class FROM objects WHERE state = 'WRITING' "
+                                 "AND updated_at_ms < ?1 ORDER BY updated_at_ms, id LIMIT ?2"));
+      stmt.Int(1, cutoff_ms).Int(2, limit);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(ObjectId id, stmt.ColumnId(0));
+        ASSIGN_OR_RETURN(StorageClass storage_class, stmt.ColumnClass(1));
+        stalled.emplace_back(id, storage_class);
+      }
+    }
+    ASSIGN_OR_RETURN(Statement remove, c.Prepare("DELETE FROM objects WHERE id = ?1"));
+    for (const auto& [id, storage_class] : stalled) {
+      RETURN_IF_ERROR(DropReferences(c, id, storage_class, now_ms));
+      RETURN_IF_ERROR(remove.Id(1, id).Run());
+    }
+    reaped = stalled.size();
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return reaped;
+}
+
+Result<uint64_t> SqliteMetaStore::PurgeDeletedObjects(TimestampMs cutoff_ms, uint32_t limit) {
+  uint64_t purged = 0;
+  Status status = Write("purge deleted objects", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("DELETE FROM objects WHERE id IN (SELECT id FROM objects WHERE "
+                               "state = 'DELETING' AND updated_at_ms < ?1 "
+                               "ORDER BY updated_at_ms, id LIMIT ?2)"));
+    RETURN_IF_ERROR(stmt.Int(1, cutoff_ms).Int(2, limit).Run());
+    purged = static_cast<uint64_t>(c.Changes());  // cascaded object_chunks are not counted
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return purged;
+}
+
+// If the transaction fails after some files were removed, their rows come back with
+// count 0: the next pass retries them (removing an absent file is expected to succeed),
+// and an uploader that takes a reference meanwhile finds no file and writes it again.
+Result<std::vector<ChunkRecord>> SqliteMetaStore::CollectGarbageChunks(
+    TimestampMs cutoff_ms, uint32_t limit,
+    const std::function<Status(const ChunkRecord&)>& remove_file) {
+  std::vector<ChunkRecord> removed;
+  Status status = Write("collect garbage chunks", [&](Connection& c) -> Status {
+    removed.clear();
+    std::vector<ChunkRecord> candidates;
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT storage_class, digest, size_bytes, ref_count, "
+                                 "zero_since_ms FROM chunks WHERE ref_count = 0 AND "
+                                 "zero_since_ms < ?1 "
+                                 "ORDER BY zero_since_ms, storage_class, digest LIMIT ?2"));
+      stmt.Int(1, cutoff_ms).Int(2, limit);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(ChunkRecord chunk, ReadChunk(stmt));
+        candidates.push_back(chunk);
+      }
+    }
+    ASSIGN_OR_RETURN(Statement remove,
+                     c.Prepare("DELETE FROM chunks WHERE storage_class = ?1 AND digest = ?2"));
+    for (const ChunkRecord& chunk : candidates) {
+      // A failed removal keeps the row, so a later pass retries the file.
+      if (!remove_file(chunk).ok()) continue;
+      RETURN_IF_ERROR(remove.Class(1, chunk.storage_class).Hash(2, chunk.digest).Run());
+      removed.push_back(chunk);
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return removed;
+}
+
+// Every chunk row with its live reference count, then every live (class, digest) named by
+// object_chunks that has no chunk row, in (class name, digest) order.
+Result<std::vector<FsckReferenceRow>> SqliteMetaStore::ReferenceRows(Connection& c) {
+  ASSIGN_OR_RETURN(
+      Statement stmt,
+      c.Prepare("WITH actual AS ("
+                "  SELECT o.storage_class AS storage_class, oc.digest AS digest, "
+                "         COUNT(*) AS n, MAX(oc.size_bytes) AS size_bytes "
+                "  FROM object_chunks AS oc JOIN objects AS o ON o.id = oc.object_id "
+                "  WHERE o.state IN ('WRITING', 'COMMITTED') "
+                "  GROUP BY o.storage_class, oc.digest) "
+                "SELECT c.storage_class, c.digest, c.ref_count, COALESCE(a.n, 0), "
+                "       c.size_bytes, 1 "
+                "FROM chunks AS c LEFT JOIN actual AS a "
+                "  ON a.storage_class = c.storage_class AND a.digest = c.digest "
+                "UNION ALL "
+                "SELECT a.storage_class, a.digest, 0, a.n, a.size_bytes, 0 FROM actual AS a "
+                "WHERE NOT EXISTS (SELECT 1 FROM chunks AS c "
+                "  WHERE c.storage_class = a.storage_class AND c.digest = a.digest) "
+                "ORDER BY 1, 2"));
+  std::vector<FsckReferenceRow> rows;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    FsckReferenceRow ref;
+    ASSIGN_OR_RETURN(ref.storage_class, stmt.ColumnClass(0));
+    ASSIGN_OR_RETURN(ref.digest, stmt.ColumnDigest(1));
+    ref.recorded_ref_count = stmt.ColumnInt(2);
+    ref.actual_ref_count = stmt.ColumnInt(3);
+    ref.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(4));
+    ref.has_chunk_row = stmt.ColumnInt(5) != 0;
+    rows.push_back(ref);
+  }
+  return rows;
+}
+
+Result<std::vector<FsckReferenceRow>> SqliteMetaStore::CheckReferences() {
+  std::vector<FsckReferenceRow> rows;
+  Status status = Read("check references", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(rows, ReferenceRows(c));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+Result<uint64_t> SqliteMetaStore::RepairReferences(TimestampMs now_ms) {
+  uint64_t changed = 0;
+  Status status = Write("repair references", [&](Connection& c) -> Status {
+    changed = 0;
+    ASSIGN_OR_RETURN(std::vector<FsckReferenceRow> rows, ReferenceRows(c));
+    ASSIGN_OR_RETURN(Statement update,
+                     c.Prepare("UPDATE chunks SET ref_count = ?3, zero_since_ms = ?4 "
+                               "WHERE storage_class = ?1 AND digest = ?2"));
+    ASSIGN_OR_RETURN(Statement insert,
+                     c.Prepare("INSERT INTO chunks (storage_class, digest, size_bytes, "
+                               "ref_count, zero_since_ms) VALUES (?1, ?2, ?3, ?4, 0)"));
+    for (const FsckReferenceRow& row : rows) {
+      if (row.has_chunk_row) {
+        if (row.recorded_ref_count == row.actual_ref_count) continue;
+        RETURN_IF_ERROR(update.Class(1, row.storage_class)
+                            .Hash(2, row.digest)
+                            .Int(3, row.actual_ref_count)
+                            .Int(4, row.actual_ref_count == 0 ? now_ms : 0)
+                            .Run());
+      } else {
+        RETURN_IF_ERROR(insert.Class(1, row.storage_class)
+                            .Hash(2, row.digest)
+                            .Int(3, static_cast<int64_t>(row.size_bytes))
+                            .Int(4, row.actual_ref_count)
+                            .Run());
+      }
+      ++changed;
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return changed;
+}
+
+Result<std::vector<ChunkRecord>> SqliteMetaStore::ListChunks() {
+  std::vector<ChunkRecord> chunks;
+  Status status = Read("list chunks", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT storage_class, digest, size_bytes, ref_count, "
+                               "zero_since_ms FROM chunks ORDER BY storage_class, digest"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      ASSIGN_OR_RETURN(ChunkRecord chunk, ReadChunk(stmt));
+      chunks.push_back(chunk);
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return chunks;
+}
+
+Result<std::vector<ObjectId>> SqliteMetaStore::DropObjectsWithChunks(
+    StorageClass storage_class, const std::vector<Digest>& lost, TimestampMs now_ms) {
+  std::vector<ObjectId> dropped;
+  const std::string context = "drop objects with " + std::to_string(lost.size()) + " lost " +
+                              std::string(StorageClassName(storage_class)) + " chunks";
+  Status status = Write(context, [&](Connection& c) -> Status {
+    std::set<ObjectId> hits;  // ordered by id, like the model
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT DISTINCT o.id FROM object_chunks AS oc "
+                                 "JOIN objects AS o ON o.id = oc.object_id "
+                                 "WHERE oc.digest = ?1 AND o.storage_class = ?2 "
+                                 "AND o.state IN ('WRITING', 'COMMITTED')"));
+      for (const Digest& digest : std::set<Digest>(lost.begin(), lost.end())) {
+        stmt.Reset();
+        stmt.Hash(1, digest).Class(2, storage_class);
+        while (true) {
+          ASSIGN_OR_RETURN(bool row, stmt.Step());
+          if (!row) break;
+          ASSIGN_OR_RETURN(ObjectId id, stmt.ColumnId(0));
+          hits.insert(id);
+        }
+      }
+    }
+    for (const ObjectId& id : hits) RETURN_IF_ERROR(MarkDeleting(c, id, storage_class, now_ms));
+    dropped.assign(hits.begin(), hits.end());
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return dropped;
+}
+
+Status SqliteMetaStore::CreateApiKey(const ApiKeyRecord& key) {
+  RETURN_IF_ERROR(CheckApiKey(key));
+  ASSIGN_OR_RETURN(std::string tenants, EncodeTenants(key.tenants));
+  return Write("create api key " + key.key_id, [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT 1 FROM api_keys WHERE key_id = ?1"));
+      ASSIGN_OR_RETURN(bool taken, stmt.Text(1, key.key_id).Step());
+      if (taken) return AlreadyExistsError("api key id " + key.key_id + " is already taken");
+    }
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("INSERT INTO api_keys (key_id, secret_hash, tenants, scope, "
+                               "created_at_ms, revoked, description) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    return stmt.Text(1, key.key_id)
+        .Hash(2, key.secret_hash)
+        .Text(3, tenants)
+        .Text(4, ScopeName(key.scope))
+        .Int(5, key.created_at_ms)
+        .Int(6, key.revoked ? 1 : 0)
+        .Text(7, key.description)
+        .Run();
+  });
+}
+
+constexpr const char* kApiKeyColumns =
+    "SELECT key_id, secret_hash, tenants, scope, created_at_ms, revoked, description "
+    "FROM api_keys";
+
+Result<ApiKeyRecord> SqliteMetaStore::GetApiKey(const std::string& key_id) {
+  ApiKeyRecord key;
+  Status status = Read("get api key " + key_id, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare(std::string(kApiKeyColumns) + " WHERE key_id = ?1"));
+    ASSIGN_OR_RETURN(bool found, stmt.Text(1, key_id).Step());
+    if (!found) return NotFoundError("api key " + key_id + " not found");
+    ASSIGN_OR_RETURN(key, ReadApiKey(stmt));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return key;
+}
+
+Result<std::vector<ApiKeyRecord>> SqliteMetaStore::ListApiKeys() {
+  std::vector<ApiKeyRecord> keys;
+  Status status = Read("list api keys", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare(std::string(kApiKeyColumns) + " ORDER BY key_id"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      ASSIGN_OR_RETURN(ApiKeyRecord key, ReadApiKey(stmt));
+      keys.push_back(std::move(key));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return keys;
+}
+
+Status SqliteMetaStore::RevokeApiKey(const std::string& key_id) {
+  return Write("revoke api key " + key_id, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("UPDATE api_keys SET revoked = 1 WHERE key_id = ?1"));
+    RETURN_IF_ERROR(stmt.Text(1, key_id).Run());
+    if (c.Changes() == 0) return NotFoundError("api key " + key_id + " not found");
+    return OkStatus();
+  });
+}
+
+// Applies the pending steps and the new version number in one transaction, so a crash
+// mid-migration leaves the previous version intact; concurrent openers serialize on the
+// IMMEDIATE lock and the second finds nothing left to do.
+Status Migrate(Connection& c) {
+  return RunTransaction(c, "BEGIN IMMEDIATE", [&](Connection& conn) -> Status {
+    int version = 0;
+    {
+      ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("PRAGMA user_version"));
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (row) version = static_cast<int>(stmt.ColumnInt(0));
+    }
+    if (version > kSchemaVersion) {
+      return FailedPreconditionError("metadata database " + conn.path() + " has schema version " +
+                                     std::to_string(version) + ", newer than this binary's " +
+                                     std::to_string(kSchemaVersion));
+    }
+    if (version == kSchemaVersion) return OkStatus();
+    for (int step = version; step < kSchemaVersion; ++step) {
+      Status applied = conn.Script(kMigrations[step]);
+      if (!applied.ok()) {
+        return applied.WithContext("migration to schema version " + std::to_string(step + 1));
+      }
+    }
+    return conn.Script(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+  });
+}
+
+}  // namespace
+
+int SqliteSchemaVersion() { return kSchemaVersion; }
+
+Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path,
+                                                       const SqliteMetaStoreOptions& options) {
+  if (options.reader_connections < 1) {
+    return InvalidArgumentError("sqlite reader_connections must be at least 1");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
+                   Connection::Open(path, /*writer=*/true, options.busy_timeout_ms));
+  RETURN_IF_ERROR(Annotate(Migrate(*writer), "migrating"));
+  writer->FinishOpening();
+  std::vector<std::unique_ptr<Connection>> readers;
+  for (int i = 0; i < options.reader_connections; ++i) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
+                     Connection::Open(path, /*writer=*/false, options.busy_timeout_ms));
+    reader->FinishOpening();
+    readers.push_back(std::move(reader));
+  }
+  return std::unique_ptr<MetaStore>(new SqliteMetaStore(std::move(writer), std::move(readers)));
+}
+
+}  // namespace cairn::meta

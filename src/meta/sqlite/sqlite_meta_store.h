@@ -1,0 +1,38 @@
+// The SQLite MetaStore engine: one database file in WAL mode with synchronous=FULL.
+//
+// Writes go through a single connection behind a mutex, each method one BEGIN IMMEDIATE
+// transaction; reads use a small pool of query_only connections, so in WAL mode they run
+// concurrently with the writer and with each other. The schema is migrated forward at
+// open (PRAGMA user_version counts the applied steps).
+//
+// CollectGarbageChunks calls remove_file while holding the write transaction: the
+// callback must not call back into this store (it would wait for itself).
+//
+// sqlite3.h stays inside this directory; callers see only MetaStore.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "meta/meta_store.h"
+
+namespace cairn::meta {
+
+struct SqliteMetaStoreOptions {
+  // How long a statement waits for a lock held by another process before kUnavailable.
+  int busy_timeout_ms = 5000;
+  // Read-only connections; reads beyond this many at once wait for a free one.
+  int reader_connections = 4;
+};
+
+// Opens (creating if absent) the database file at `path` and applies pending migrations.
+// The parent directory must exist. kUnavailable if the file cannot be opened or is locked
+// beyond the timeout; kFailedPrecondition if it was written by a newer schema.
+Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path,
+                                                       const SqliteMetaStoreOptions& options = {});
+
+// The schema version this binary migrates to (PRAGMA user_version after a successful open).
+int SqliteSchemaVersion();
+
+}  // namespace cairn::meta
