@@ -171,6 +171,7 @@ TEST_F(ObjectServiceTest, WrongDeclaredHashOrLengthStoresNothing) {
   EXPECT_EQ((*upload)->Commit().status().code(), StatusCode::kInvalidArgument);
 
   EXPECT_TRUE(service_->List({"acme", "models", "", "", 100})->objects.empty());
+  clock_.Advance(1);  // the cutoff is exclusive
   auto gc_stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, {0, 256, true});
   ASSERT_TRUE(gc_stats.ok());
   EXPECT_TRUE(chunks_->ListChunks(StorageClass::kHot)->empty());
@@ -178,7 +179,10 @@ TEST_F(ObjectServiceTest, WrongDeclaredHashOrLengthStoresNothing) {
 }
 
 TEST_F(ObjectServiceTest, AbandonedUploadIsReapedAfterGrace) {
-  UploadRequest request{"acme", "models", "abandoned"};
+  UploadRequest request;
+  request.tenant = "acme";
+  request.namespace_name = "models";
+  request.key = "abandoned";
   auto upload = service_->BeginUpload(request);
   ASSERT_TRUE((*upload)->Write(RandomBytes(2 * kChunk + 1, 4)).ok());
   // Simulate a crash: the WRITING row and its chunks stay behind.
