@@ -20,9 +20,13 @@ inline constexpr uint32_t kMaxListLimit = 10000;
 // come from HTTP headers and tokens, so a bad byte is the caller's input error.
 inline Status CheckUserMetadata(const ObjectRecord& object) {
   for (const auto& [name, value] : object.user_metadata) {
-    if (!IsValidUtf8(name) || !IsValidUtf8(value)) {
-      return InvalidArgumentError("user metadata '" + HexEncode(name.substr(0, 64)) +
-                                  "' (hex) of object " + object.id.ToString() +
+    if (!IsValidUtf8(name)) {
+      return InvalidArgumentError("a user metadata name of object " + object.id.ToString() +
+                                  " is not valid UTF-8 (hex " + HexEncode(name.substr(0, 32)) +
+                                  ")");
+    }
+    if (!IsValidUtf8(value)) {
+      return InvalidArgumentError("user metadata '" + name + "' of object " + object.id.ToString() +
                                   " is not valid UTF-8");
     }
   }

@@ -54,9 +54,9 @@ MemoryMetaStore::StoredObject* MemoryMetaStore::FindCommittedAtKey(
 
 void MemoryMetaStore::TakeReference(StorageClass storage_class, const ChunkRef& chunk,
                                     TimestampMs now_ms) {
-  auto [it, inserted] = chunks_.try_emplace(
-      ChunkKey{storage_class, chunk.digest},
-      ChunkRecord{storage_class, chunk.digest, chunk.size_bytes, 0, 0});
+  auto [it, inserted] =
+      chunks_.try_emplace(ChunkKey{storage_class, chunk.digest},
+                          ChunkRecord{storage_class, chunk.digest, chunk.size_bytes, 0, 0});
   ChunkRecord& row = it->second;
   row.ref_count += 1;
   row.zero_since_ms = row.ref_count == 0 ? now_ms : 0;
@@ -342,8 +342,7 @@ Result<uint64_t> MemoryMetaStore::PurgeDeletedObjects(TimestampMs cutoff_ms, uin
   std::lock_guard lock(mu_);
   std::vector<std::pair<TimestampMs, ObjectId>> deleted;
   for (const auto& [id, object] : objects_) {
-    if (object.record.state == ObjectState::kDeleting &&
-        object.record.updated_at_ms < cutoff_ms) {
+    if (object.record.state == ObjectState::kDeleting && object.record.updated_at_ms < cutoff_ms) {
       deleted.emplace_back(object.record.updated_at_ms, id);
     }
   }
@@ -447,8 +446,7 @@ Result<std::vector<ObjectId>> MemoryMetaStore::DropObjectsWithChunks(
 }
 
 void MemoryMetaStore::DamageChunkRowForTest(StorageClass storage_class, const Digest& digest,
-                                            uint64_t size_bytes,
-                                            std::optional<int64_t> ref_count) {
+                                            uint64_t size_bytes, std::optional<int64_t> ref_count) {
   std::lock_guard lock(mu_);
   const ChunkKey key{storage_class, digest};
   if (!ref_count) {

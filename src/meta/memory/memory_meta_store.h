@@ -76,8 +76,8 @@ class MemoryMetaStore final : public MetaStore {
   // Simulates metadata damage for fsck tests, which cannot produce it through the
   // interface: sets the chunk row's ref_count (creating the row if needed), or deletes the
   // row when `ref_count` is empty.
-  void DamageChunkRowForTest(StorageClass storage_class, const Digest& digest,
-                             uint64_t size_bytes, std::optional<int64_t> ref_count);
+  void DamageChunkRowForTest(StorageClass storage_class, const Digest& digest, uint64_t size_bytes,
+                             std::optional<int64_t> ref_count);
 
  private:
   struct StoredObject {

@@ -97,12 +97,12 @@ CREATE TABLE api_keys (
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
 // Column order read by ReadObject.
-#define CAIRN_OBJECT_COLUMNS                                                               \
-  "id, tenant, namespace, key, state, storage_class, size_bytes, content_hash, etag, "     \
+#define CAIRN_OBJECT_COLUMNS                                                           \
+  "id, tenant, namespace, key, state, storage_class, size_bytes, content_hash, etag, " \
   "content_type, user_metadata, created_at_ms, updated_at_ms, inline_data"
 // The same positions for listings, which skip the two potentially large columns.
-#define CAIRN_LIST_COLUMNS                                                                 \
-  "id, tenant, namespace, key, state, storage_class, size_bytes, content_hash, etag, "     \
+#define CAIRN_LIST_COLUMNS                                                             \
+  "id, tenant, namespace, key, state, storage_class, size_bytes, content_hash, etag, " \
   "content_type, NULL, created_at_ms, updated_at_ms, NULL"
 
 // ---- connection and statements --------------------------------------------------------
@@ -125,7 +125,6 @@ Status OpenError(int rc, const std::string& path, const std::string& detail) {
   }
 }
 
-
 class Connection;
 
 // A cached prepared statement borrowed for one use: reset (and unbound) when it goes out of
@@ -134,7 +133,8 @@ class Statement {
  public:
   Statement(Connection* conn, sqlite3_stmt* stmt) : conn_(conn), stmt_(stmt) {}
   Statement(Statement&& other) noexcept
-      : conn_(other.conn_), stmt_(std::exchange(other.stmt_, nullptr)),
+      : conn_(other.conn_),
+        stmt_(std::exchange(other.stmt_, nullptr)),
         bind_error_(other.bind_error_) {}
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
@@ -640,8 +640,8 @@ Status SqliteMetaStore::DropReferences(Connection& c, const ObjectId& id,
   return stmt.Id(1, id).Class(2, storage_class).Int(3, now_ms).Run();
 }
 
-Status SqliteMetaStore::MarkDeleting(Connection& c, const ObjectId& id,
-                                     StorageClass storage_class, TimestampMs now_ms) {
+Status SqliteMetaStore::MarkDeleting(Connection& c, const ObjectId& id, StorageClass storage_class,
+                                     TimestampMs now_ms) {
   RETURN_IF_ERROR(DropReferences(c, id, storage_class, now_ms));
   ASSIGN_OR_RETURN(
       Statement stmt,
@@ -706,9 +706,8 @@ Status SqliteMetaStore::AddChunk(const ObjectId& id, uint32_t sequence, const Ch
   return Write(context, [&](Connection& c) -> Status {
     StorageClass storage_class;
     {
-      ASSIGN_OR_RETURN(Statement stmt,
-                       c.Prepare("SELECT storage_class FROM objects "
-                                 "WHERE id = ?1 AND state = 'WRITING'"));
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT storage_class FROM objects "
+                                                 "WHERE id = ?1 AND state = 'WRITING'"));
       ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Step());
       if (!found) return NotWriting(id);
       ASSIGN_OR_RETURN(storage_class, stmt.ColumnClass(0));
@@ -823,9 +822,8 @@ Status SqliteMetaStore::AbortUpload(const ObjectId& id, TimestampMs now_ms) {
   return Write("abort upload " + id.ToString(), [&](Connection& c) -> Status {
     StorageClass storage_class;
     {
-      ASSIGN_OR_RETURN(Statement stmt,
-                       c.Prepare("SELECT storage_class FROM objects "
-                                 "WHERE id = ?1 AND state = 'WRITING'"));
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT storage_class FROM objects "
+                                                 "WHERE id = ?1 AND state = 'WRITING'"));
       ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Step());
       if (!found) return NotWriting(id);
       ASSIGN_OR_RETURN(storage_class, stmt.ColumnClass(0));
@@ -855,23 +853,20 @@ Result<ObjectRecord> SqliteMetaStore::GetObjectByKey(const std::string& tenant,
                                                      const std::string& namespace_name,
                                                      const std::string& key) {
   ObjectRecord record;
-  Status status = Read("get object by key in namespace " + namespace_name,
-                       [&](Connection& c) -> Status {
-                         ASSIGN_OR_RETURN(
-                             Statement stmt,
-                             c.Prepare("SELECT " CAIRN_OBJECT_COLUMNS
-                                       " FROM objects WHERE tenant = ?1 AND namespace = ?2 AND "
-                                       "key = ?3 AND state = 'COMMITTED'"));
-                         ASSIGN_OR_RETURN(
-                             bool found,
-                             stmt.Text(1, tenant).Text(2, namespace_name).Text(3, key).Step());
-                         if (!found) {
-                           return NotFoundError("no object at key '" + key + "' in namespace " +
-                                                namespace_name);
-                         }
-                         ASSIGN_OR_RETURN(record, ReadObject(stmt));
-                         return OkStatus();
-                       });
+  Status status =
+      Read("get object by key in namespace " + namespace_name, [&](Connection& c) -> Status {
+        ASSIGN_OR_RETURN(Statement stmt,
+                         c.Prepare("SELECT " CAIRN_OBJECT_COLUMNS
+                                   " FROM objects WHERE tenant = ?1 AND namespace = ?2 AND "
+                                   "key = ?3 AND state = 'COMMITTED'"));
+        ASSIGN_OR_RETURN(bool found,
+                         stmt.Text(1, tenant).Text(2, namespace_name).Text(3, key).Step());
+        if (!found) {
+          return NotFoundError("no object at key '" + key + "' in namespace " + namespace_name);
+        }
+        ASSIGN_OR_RETURN(record, ReadObject(stmt));
+        return OkStatus();
+      });
   if (!status.ok()) return status;
   return record;
 }
@@ -985,15 +980,14 @@ Result<std::vector<UsageRow>> SqliteMetaStore::Usage(const std::string& tenant) 
     }
     // Each distinct digest counts once per (namespace, class), however many objects share
     // it; MAX keeps one size per digest even if damaged rows disagree.
-    ASSIGN_OR_RETURN(
-        Statement stmt,
-        c.Prepare("SELECT namespace, storage_class, SUM(size) FROM ("
-                  "SELECT o.namespace AS namespace, o.storage_class AS storage_class, "
-                  "MAX(oc.size_bytes) AS size FROM objects AS o "
-                  "JOIN object_chunks AS oc ON oc.object_id = o.id "
-                  "WHERE o.tenant = ?1 AND o.state = 'COMMITTED' "
-                  "GROUP BY o.namespace, o.storage_class, oc.digest) "
-                  "GROUP BY namespace, storage_class"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT namespace, storage_class, SUM(size) FROM ("
+                               "SELECT o.namespace AS namespace, o.storage_class AS storage_class, "
+                               "MAX(oc.size_bytes) AS size FROM objects AS o "
+                               "JOIN object_chunks AS oc ON oc.object_id = o.id "
+                               "WHERE o.tenant = ?1 AND o.state = 'COMMITTED' "
+                               "GROUP BY o.namespace, o.storage_class, oc.digest) "
+                               "GROUP BY namespace, storage_class"));
     stmt.Text(1, tenant);
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -1244,11 +1238,10 @@ Result<std::vector<ObjectId>> SqliteMetaStore::DropObjectsWithChunks(
   Status status = Write(context, [&](Connection& c) -> Status {
     std::set<ObjectId> hits;  // ordered by id, like the model
     {
-      ASSIGN_OR_RETURN(Statement stmt,
-                       c.Prepare("SELECT DISTINCT o.id FROM object_chunks AS oc "
-                                 "JOIN objects AS o ON o.id = oc.object_id "
-                                 "WHERE oc.digest = ?1 AND o.storage_class = ?2 "
-                                 "AND o.state IN ('WRITING', 'COMMITTED')"));
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT DISTINCT o.id FROM object_chunks AS oc "
+                                                 "JOIN objects AS o ON o.id = oc.object_id "
+                                                 "WHERE oc.digest = ?1 AND o.storage_class = ?2 "
+                                                 "AND o.state IN ('WRITING', 'COMMITTED')"));
       for (const Digest& digest : std::set<Digest>(lost.begin(), lost.end())) {
         stmt.Reset();
         stmt.Hash(1, digest).Class(2, storage_class);
@@ -1299,8 +1292,7 @@ constexpr const char* kApiKeyColumns =
 Result<ApiKeyRecord> SqliteMetaStore::GetApiKey(const std::string& key_id) {
   ApiKeyRecord key;
   Status status = Read("get api key " + key_id, [&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement stmt,
-                     c.Prepare(std::string(kApiKeyColumns) + " WHERE key_id = ?1"));
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare(std::string(kApiKeyColumns) + " WHERE key_id = ?1"));
     ASSIGN_OR_RETURN(bool found, stmt.Text(1, key_id).Step());
     if (!found) return NotFoundError("api key " + key_id + " not found");
     ASSIGN_OR_RETURN(key, ReadApiKey(stmt));
@@ -1387,3 +1379,6 @@ Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path,
 }
 
 }  // namespace cairn::meta
+
+#undef CAIRN_OBJECT_COLUMNS
+#undef CAIRN_LIST_COLUMNS
