@@ -294,6 +294,14 @@ Awaitable<void> ServeConnection(HttpServer::Impl* server, Listener* listener,
                          "malformed HTTP request: " + ec.message());
       break;
     }
+    // RFC 9112 6.1: a request whose Transfer-Encoding does not end in chunked has no
+    // determinable length; answering anything else would misread the body.
+    if (parser.get().find(bhttp::field::transfer_encoding) != parser.get().end() &&
+        !parser.chunked()) {
+      co_await SendError(session.get(), listener, 400, "BadRequest",
+                         "Transfer-Encoding must end with chunked");
+      break;
+    }
     BeastExchange exchange(session.get(), &parser, options,
                            MakeHead(parser, session->stream.socket()), server->stopping.load());
     co_await listener->handler(exchange);

@@ -231,9 +231,12 @@ Awaitable<bool> Router::Admit(const std::string& tenant, meta::Scope scope) {
     metrics::Labels labels;
     labels.emplace_back("tenant", tenant);
     deps_.metrics->Increment("cairn_throttled_requests_total", labels);
-    co_await SendError(
-        call_, ResourceExhaustedError("request rate limit exceeded for tenant '" + tenant + "'"),
-        Headers("Retry-After", std::to_string(retry_after)));
+    // 429 is rendered here: kResourceExhausted from storage means a full disk (507).
+    std::pair<ResponseHead, std::string> rendered = RenderJsonError(
+        429, "RateLimited", "request rate limit exceeded for tenant '" + tenant + "'");
+    rendered.first.headers.emplace_back("Retry-After", std::to_string(retry_after));
+    call_.status = 429;
+    (void)co_await call_.exchange.Respond(std::move(rendered.first), std::move(rendered.second));
     co_return false;
   }
   co_return true;
