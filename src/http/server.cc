@@ -264,6 +264,24 @@ Awaitable<void> SendError(Session* session, const Listener* listener, int status
   co_await bhttp::async_write(session->stream, response, asio::redirect_error(use_awaitable, ec));
 }
 
+// Closing a socket with unread input makes the kernel send a reset, which can destroy the
+// response the client has not read yet (say, a 401 sent before an upload's body). So the
+// server stops sending, then reads and discards what is still arriving, bounded in bytes
+// and time, before it closes.
+Awaitable<void> LingeringClose(Session* session) {
+  constexpr size_t kMaxDrainBytes = 4 << 20;
+  beast::error_code ec;
+  session->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  session->stream.expires_after(std::chrono::seconds(2));
+  std::unique_ptr<char[]> scratch(new char[64 * 1024]);
+  for (size_t drained = 0; !ec && drained < kMaxDrainBytes;) {
+    drained += co_await session->stream.async_read_some(asio::buffer(scratch.get(), 64 * 1024),
+                                                        asio::redirect_error(use_awaitable, ec));
+  }
+  beast::error_code ignored;
+  session->stream.socket().close(ignored);
+}
+
 Awaitable<void> ServeConnection(HttpServer::Impl* server, Listener* listener,
                                 std::shared_ptr<Session> session) {
   const ListenerOptions& options = listener->options;
@@ -311,9 +329,7 @@ Awaitable<void> ServeConnection(HttpServer::Impl* server, Listener* listener,
     }
     if (!exchange.Reusable()) break;
   }
-  beast::error_code ignored;
-  session->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  session->stream.socket().close(ignored);
+  co_await LingeringClose(session.get());
 }
 
 Awaitable<void> RunSession(HttpServer::Impl* server, Listener* listener, tcp::socket socket) {
