@@ -184,6 +184,7 @@ void AddGc(CLI::App& app) {
   struct Options {
     server::StoreConfig store;
     int64_t grace_seconds = 3600;
+    int64_t stalled_upload_seconds = 900;
   };
   auto options = std::make_shared<Options>();
   CLI::App* gc_command = app.add_subcommand("gc", "Run one garbage collection pass");
@@ -191,11 +192,17 @@ void AddGc(CLI::App& app) {
   gc_command->add_option("--grace", options->grace_seconds, "Grace period in seconds")
       ->envname("CAIRN_GC_GRACE")
       ->capture_default_str();
+  gc_command
+      ->add_option("--stalled-upload-timeout", options->stalled_upload_seconds,
+                   "Seconds an upload may sit untouched before it is reaped")
+      ->envname("CAIRN_STALLED_UPLOAD_TIMEOUT")
+      ->capture_default_str();
   gc_command->callback([options] {
     auto stores = Open(options->store);
     if (!stores) return;
     gc::GcOptions gc_options;
     gc_options.grace_ms = options->grace_seconds * 1000;
+    gc_options.stalled_upload_ms = options->stalled_upload_seconds * 1000;
     auto stats =
         gc::RunGc(stores->meta.get(), stores->chunks.get(), platform::SystemClock(), gc_options);
     if (!stats.ok()) {

@@ -1,5 +1,6 @@
 #include "gc/collector.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -54,8 +55,9 @@ Result<GcStats> RunGc(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_sto
   // Bounded loops: each pass handles at most batch_size rows; stop when a pass is short.
   constexpr int kMaxBatches = 100000;
   for (int i = 0; i < kMaxBatches; ++i) {
-    ASSIGN_OR_RETURN(uint64_t n,
-                     meta_store->ReapStalledUploads(cutoff, options.batch_size, clock->NowMs()));
+    ASSIGN_OR_RETURN(uint64_t n, meta_store->ReapStalledUploads(
+                                     now - std::max(options.grace_ms, options.stalled_upload_ms),
+                                     options.batch_size, clock->NowMs()));
     stats.reaped_uploads += n;
     if (n < options.batch_size) break;
   }

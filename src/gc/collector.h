@@ -30,6 +30,10 @@ struct GcStats {
 
 struct GcOptions {
   int64_t grace_ms = 3600 * 1000;
+  // A WRITING upload is reaped only when untouched for max(grace_ms, this). An upload
+  // touches its row with every chunk, and the server times out a stalled body long
+  // before this, so a live upload is never reaped, even with a grace of zero.
+  int64_t stalled_upload_ms = 15 * 60 * 1000;
   uint32_t batch_size = 256;
   // Orphan chunk files (no metadata row) are swept only when set: it lists every file.
   bool sweep_orphans = true;

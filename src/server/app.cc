@@ -131,6 +131,7 @@ class GcLoop {
       }
       gc::GcOptions options;
       options.grace_ms = config_.gc_grace_seconds * 1000;
+      options.stalled_upload_ms = config_.stalled_upload_seconds * 1000;
       // Listing every chunk file is the expensive part: do it every tenth run.
       options.sweep_orphans = run % 10 == 0;
       auto stats =

@@ -33,6 +33,7 @@ struct ServeConfig {
   std::string listen = "127.0.0.1:8080";
   int64_t gc_interval_seconds = 60;
   int64_t gc_grace_seconds = 3600;
+  int64_t stalled_upload_seconds = 900;
   double rate_limit = 0;  // requests/s per tenant; 0 = off
   size_t max_header_bytes = 16 * 1024;
   size_t io_threads = 2;

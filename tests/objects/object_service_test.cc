@@ -20,6 +20,13 @@ std::string RandomBytes(size_t n, uint32_t seed) {
   return out;
 }
 
+gc::GcOptions GcWithGrace(int64_t grace_ms) {
+  gc::GcOptions options;
+  options.grace_ms = grace_ms;
+  options.stalled_upload_ms = grace_ms;
+  return options;
+}
+
 class ObjectServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -172,7 +179,7 @@ TEST_F(ObjectServiceTest, WrongDeclaredHashOrLengthStoresNothing) {
 
   EXPECT_TRUE(service_->List({"acme", "models", "", "", 100})->objects.empty());
   clock_.Advance(1);  // the cutoff is exclusive
-  auto gc_stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, {0, 256, true});
+  auto gc_stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, GcWithGrace(0));
   ASSERT_TRUE(gc_stats.ok());
   EXPECT_TRUE(chunks_->ListChunks(StorageClass::kHot)->empty());
   EXPECT_TRUE(Fsck().ok());
@@ -190,12 +197,34 @@ TEST_F(ObjectServiceTest, AbandonedUploadIsReapedAfterGrace) {
   EXPECT_EQ(records->size(), 2u);
   (*upload).release();  // leaked on purpose: a crashed process never aborts
   clock_.Advance(10'000);
-  auto stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, {5'000, 256, true});
+  auto stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, GcWithGrace(5'000));
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->reaped_uploads, 1u);
   clock_.Advance(10'000);
-  stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, {5'000, 256, true});
+  stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, GcWithGrace(5'000));
   EXPECT_TRUE(chunks_->ListChunks(StorageClass::kHot)->empty());
+}
+
+TEST_F(ObjectServiceTest, LiveUploadSurvivesGcWithZeroGrace) {
+  std::string bytes = RandomBytes(3 * kChunk + 11, 8);
+  UploadRequest request;
+  request.tenant = "acme";
+  request.namespace_name = "models";
+  request.key = "live";
+  auto upload = service_->BeginUpload(request);
+  ASSERT_TRUE((*upload)->Write(std::string_view(bytes).substr(0, 2 * kChunk + 1)).ok());
+  gc::GcOptions options;
+  options.grace_ms = 0;  // stalled_upload_ms keeps its default
+  clock_.Advance(60'000);
+  auto stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, options);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->reaped_uploads, 0u);
+  EXPECT_EQ(stats->deleted_chunks, 0u);
+  EXPECT_EQ(stats->deleted_temp_files, 0u);  // the writer holds its temp file's lock
+  ASSERT_TRUE((*upload)->Write(std::string_view(bytes).substr(2 * kChunk + 1)).ok());
+  auto committed = (*upload)->Commit();
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  EXPECT_EQ(ReadAll(committed->object), bytes);
 }
 
 TEST_F(ObjectServiceTest, FsckFindsMissingCorruptAndOrphanedChunksAndRepairs) {
