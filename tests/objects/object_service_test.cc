@@ -7,6 +7,7 @@
 #include <random>
 
 #include "gc/collector.h"
+#include "platform/fault_injection.h"
 
 namespace cairn::objects {
 namespace {
@@ -254,6 +255,93 @@ TEST_F(ObjectServiceTest, FsckFindsMissingCorruptAndOrphanedChunksAndRepairs) {
   EXPECT_EQ(service_->Stat("acme", victim->object.id).status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(Fsck().ok());
 }
+
+}  // namespace
+}  // namespace cairn::objects
+
+namespace cairn::objects {
+namespace {
+
+// Every failure of the file system during an upload leaves the store as it was: the
+// previous object at the key stays readable, nothing new is visible, and after GC no
+// chunk, temp file or reference of the failed upload remains.
+class UploadFaultTest : public ::testing::TestWithParam<platform::FaultPoint> {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/cairn-faults-XXXXXX";
+    root_ = mkdtemp(pattern);
+    chunks_ =
+        std::move(chunks::ChunkStore::Open(&faulty_, {root_ + "/hot", root_ + "/cold"}).value());
+    meta_ = std::move(meta::OpenMetaStore("sqlite://" + root_ + "/meta.db").value());
+    ObjectServiceOptions options;
+    options.inline_threshold_bytes = 1024;
+    options.chunk_size_bytes = kChunk;
+    service_ = std::make_unique<ObjectService>(meta_.get(), chunks_.get(), &clock_, options);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  Result<meta::CommitResult> Put(const std::string& bytes) {
+    UploadRequest request;
+    request.tenant = "acme";
+    request.namespace_name = "models";
+    request.key = "k";
+    ASSIGN_OR_RETURN(auto upload, service_->BeginUpload(request));
+    for (size_t i = 0; i < bytes.size(); i += 10000) {
+      RETURN_IF_ERROR(upload->Write(std::string_view(bytes).substr(i, 10000)));
+    }
+    return upload->Commit();
+  }
+
+  std::string root_;
+  platform::FakeClock clock_{1'700'000'000'000};
+  platform::FaultInjectingFileSystem faulty_{platform::DefaultFileSystem()};
+  std::unique_ptr<chunks::ChunkStore> chunks_;
+  std::unique_ptr<meta::MetaStore> meta_;
+  std::unique_ptr<ObjectService> service_;
+};
+
+TEST_P(UploadFaultTest, FailedUploadChangesNothingVisibleAndLeavesNoGarbage) {
+  const std::string old_bytes = RandomBytes(2 * kChunk + 9, 100);
+  auto old_object = Put(old_bytes);
+  ASSERT_TRUE(old_object.ok());
+  const auto chunks_before = *chunks_->ListChunks(StorageClass::kHot);
+
+  // Fail the second call at the fault point: the first chunk got through, the second not.
+  faulty_.FailAfter(GetParam(), 1, ResourceExhaustedError("injected: no space left on device"));
+  auto failed = Put(RandomBytes(4 * kChunk + 3, 101));
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kResourceExhausted) << failed.status().ToString();
+  EXPECT_GE(faulty_.injected_failures(), 1u);
+  faulty_.Clear();
+
+  auto current = service_->StatByKey("acme", "models", "k");
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current->id, old_object->object.id);
+  auto list = service_->List({"acme", "models", "", "", 10});
+  ASSERT_EQ(list->objects.size(), 1u);
+
+  gc::GcOptions options;
+  options.grace_ms = 0;
+  options.stalled_upload_ms = 0;
+  clock_.Advance(1);
+  ASSERT_TRUE(gc::RunGc(meta_.get(), chunks_.get(), &clock_, options).ok());
+  EXPECT_EQ(*chunks_->ListChunks(StorageClass::kHot), chunks_before);
+  EXPECT_TRUE(chunks_->ListTempFiles(StorageClass::kHot)->empty());
+  auto report = gc::RunFsck(meta_.get(), chunks_.get(), &clock_, {false, true, 0});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok());
+
+  // The store still works once the disk recovers.
+  auto retried = Put(RandomBytes(4 * kChunk + 3, 101));
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryWriteStep, UploadFaultTest,
+                         ::testing::Values(platform::FaultPoint::kCreate,
+                                           platform::FaultPoint::kAppend,
+                                           platform::FaultPoint::kSync,
+                                           platform::FaultPoint::kRename,
+                                           platform::FaultPoint::kSyncDirectory));
 
 }  // namespace
 }  // namespace cairn::objects
