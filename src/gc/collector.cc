@@ -115,7 +115,10 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
                                         std::to_string(ref.actual_ref_count));
       counts_wrong = true;
     }
-    if (ref.actual_ref_count == 0) continue;  // unreferenced: GC's business, not a loss
+    // Unreferenced chunks are GC's business; chunks referenced only by uploads that have
+    // not committed (in flight, or crashed and awaiting the stalled-upload reaper) may
+    // not have their file yet. Neither is a loss.
+    if (ref.committed_ref_count == 0) continue;
     ++report.chunks_checked;
     if (!files[ref.storage_class].count(ref.digest)) {
       report.missing_chunks.push_back(label);

@@ -129,6 +129,9 @@ struct FsckReferenceRow {
   Digest digest;
   int64_t recorded_ref_count = 0;  // chunks.ref_count (0 if no chunk row exists)
   int64_t actual_ref_count = 0;    // object_chunks rows of WRITING/COMMITTED objects
+  // The part of actual_ref_count from COMMITTED objects: a chunk referenced only by
+  // uploads in progress (or crashed ones awaiting GC) may legitimately have no file yet.
+  int64_t committed_ref_count = 0;
   uint64_t size_bytes = 0;
   bool has_chunk_row = false;
 };

@@ -109,7 +109,8 @@ std::string Str(const StorageBytesRow& s) {
 std::string Str(const FsckReferenceRow& f) {
   return "{" + std::string(StorageClassName(f.storage_class)) + " " + Str(f.digest) +
          " recorded=" + std::to_string(f.recorded_ref_count) +
-         " actual=" + std::to_string(f.actual_ref_count) + " size=" + Str(f.size_bytes) +
+         " actual=" + std::to_string(f.actual_ref_count) +
+         " committed=" + std::to_string(f.committed_ref_count) + " size=" + Str(f.size_bytes) +
          (f.has_chunk_row ? " row" : " no-row") + "}";
 }
 
@@ -1024,10 +1025,10 @@ TEST_P(MetaStoreTest, CheckReferencesIsCleanOnAConsistentStore) {
   ASSERT_OK(store().DeleteObject("t1", Id(3), 200));
 
   EXPECT_EQ(Str(store().CheckReferences()),
-            Str(Result(std::vector<FsckReferenceRow>{{kCold, D(2), 1, 1, 200, true},
-                                                     {kHot, D(1), 1, 1, 100, true},
-                                                     {kHot, D(2), 1, 1, 200, true},
-                                                     {kHot, D(3), 0, 0, 300, true}})));
+            Str(Result(std::vector<FsckReferenceRow>{{kCold, D(2), 1, 1, 0, 200, true},
+                                                     {kHot, D(1), 1, 1, 1, 100, true},
+                                                     {kHot, D(2), 1, 1, 1, 200, true},
+                                                     {kHot, D(3), 0, 0, 0, 300, true}})));
   EXPECT_EQ(Str(store().RepairReferences(300)), "OK 0");
 }
 
@@ -1044,17 +1045,17 @@ TEST_P(MetaStoreTest, CheckAndRepairReferencesFixDamagedCounts) {
   Damage(kHot, C(3), std::nullopt);  // only a DELETING object names it: not a reference
 
   EXPECT_EQ(Str(store().CheckReferences()),
-            Str(Result(std::vector<FsckReferenceRow>{{kHot, D(1), 5, 1, 100, true},
-                                                     {kHot, D(2), 0, 2, 200, false},
-                                                     {kHot, D(9), 3, 0, 900, true}})));
+            Str(Result(std::vector<FsckReferenceRow>{{kHot, D(1), 5, 1, 1, 100, true},
+                                                     {kHot, D(2), 0, 2, 1, 200, false},
+                                                     {kHot, D(9), 3, 0, 0, 900, true}})));
   EXPECT_EQ(Str(store().RepairReferences(1234)), "OK 3");
   EXPECT_EQ(Str(store().ListChunks()),
             Str(Result(std::vector<ChunkRecord>{
                 {kHot, D(1), 100, 1, 0}, {kHot, D(2), 200, 2, 0}, {kHot, D(9), 900, 0, 1234}})));
   EXPECT_EQ(Str(store().CheckReferences()),
-            Str(Result(std::vector<FsckReferenceRow>{{kHot, D(1), 1, 1, 100, true},
-                                                     {kHot, D(2), 2, 2, 200, true},
-                                                     {kHot, D(9), 0, 0, 900, true}})));
+            Str(Result(std::vector<FsckReferenceRow>{{kHot, D(1), 1, 1, 1, 100, true},
+                                                     {kHot, D(2), 2, 2, 1, 200, true},
+                                                     {kHot, D(9), 0, 0, 0, 900, true}})));
   EXPECT_EQ(Str(store().RepairReferences(2000)), "OK 0");
 }
 

@@ -90,6 +90,7 @@ MemoryMetaStore::CountActualReferences() const {
     for (const ChunkRef& chunk : object.chunks) {
       ActualRefs& refs = actual[ChunkKey{object.record.storage_class, chunk.digest}];
       refs.count += 1;
+      if (object.record.state == ObjectState::kCommitted) refs.committed += 1;
       refs.size_bytes = std::max(refs.size_bytes, chunk.size_bytes);
     }
   }
@@ -384,12 +385,14 @@ Result<std::vector<FsckReferenceRow>> MemoryMetaStore::CheckReferences() {
   for (const auto& [key, chunk] : chunks_) {
     auto it = actual.find(key);
     rows.push_back(FsckReferenceRow{chunk.storage_class, chunk.digest, chunk.ref_count,
-                                    it == actual.end() ? 0 : it->second.count, chunk.size_bytes,
+                                    it == actual.end() ? 0 : it->second.count,
+                                    it == actual.end() ? 0 : it->second.committed, chunk.size_bytes,
                                     true});
   }
   for (const auto& [key, refs] : actual) {
     if (chunks_.contains(key)) continue;
-    rows.push_back(FsckReferenceRow{key.first, key.second, 0, refs.count, refs.size_bytes, false});
+    rows.push_back(FsckReferenceRow{key.first, key.second, 0, refs.count, refs.committed,
+                                    refs.size_bytes, false});
   }
   std::sort(rows.begin(), rows.end(), [](const FsckReferenceRow& a, const FsckReferenceRow& b) {
     return ChunkOrderLess(a.storage_class, a.digest, b.storage_class, b.digest);

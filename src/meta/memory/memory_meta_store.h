@@ -96,6 +96,7 @@ class MemoryMetaStore final : public MetaStore {
   // Live (WRITING/COMMITTED) references per chunk, with the largest size recorded.
   struct ActualRefs {
     int64_t count = 0;
+    int64_t committed = 0;
     uint64_t size_bytes = 0;
   };
   std::map<ChunkKey, ActualRefs> CountActualReferences() const;

@@ -1139,16 +1139,18 @@ Result<std::vector<FsckReferenceRow>> SqliteMetaStore::ReferenceRows(Connection&
       Statement stmt,
       c.Prepare("WITH actual AS ("
                 "  SELECT o.storage_class AS storage_class, oc.digest AS digest, "
-                "         COUNT(*) AS n, MAX(oc.size_bytes) AS size_bytes "
+                "         COUNT(*) AS n, MAX(oc.size_bytes) AS size_bytes, "
+                "         SUM(o.state = 'COMMITTED') AS committed "
                 "  FROM object_chunks AS oc JOIN objects AS o ON o.id = oc.object_id "
                 "  WHERE o.state IN ('WRITING', 'COMMITTED') "
                 "  GROUP BY o.storage_class, oc.digest) "
                 "SELECT c.storage_class, c.digest, c.ref_count, COALESCE(a.n, 0), "
-                "       c.size_bytes, 1 "
+                "       c.size_bytes, 1, COALESCE(a.committed, 0) "
                 "FROM chunks AS c LEFT JOIN actual AS a "
                 "  ON a.storage_class = c.storage_class AND a.digest = c.digest "
                 "UNION ALL "
-                "SELECT a.storage_class, a.digest, 0, a.n, a.size_bytes, 0 FROM actual AS a "
+                "SELECT a.storage_class, a.digest, 0, a.n, a.size_bytes, 0, a.committed "
+                "FROM actual AS a "
                 "WHERE NOT EXISTS (SELECT 1 FROM chunks AS c "
                 "  WHERE c.storage_class = a.storage_class AND c.digest = a.digest) "
                 "ORDER BY 1, 2"));
@@ -1163,6 +1165,7 @@ Result<std::vector<FsckReferenceRow>> SqliteMetaStore::ReferenceRows(Connection&
     ref.actual_ref_count = stmt.ColumnInt(3);
     ref.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(4));
     ref.has_chunk_row = stmt.ColumnInt(5) != 0;
+    ref.committed_ref_count = stmt.ColumnInt(6);
     rows.push_back(ref);
   }
   return rows;
