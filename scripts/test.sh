@@ -19,6 +19,8 @@ echo "== unit and conformance tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j 2
 
-echo "== integration and crash tests"
+echo "== integration tests (real server, real sockets)"
 export CAIRN_BIN="$root/build/cairn"
-/usr/bin/python3 -m pytest -q -p no:cacheprovider -m "not large" tests/integration tests/crash
+(cd tests/integration && CAIRN_RUN_LARGE=1 /usr/bin/python3 -m pytest -q)
+echo "== crash tests (kill -9)"
+(cd tests/crash && /usr/bin/python3 -m pytest -q)

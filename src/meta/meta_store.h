@@ -140,7 +140,8 @@ class MetaStore {
  public:
   virtual ~MetaStore() = default;
 
-  // Cheap round trip for readiness probes.
+  // Readiness probe: commits a tiny write, so it fails (kUnavailable or kInternal) when
+  // the store cannot commit, not only when it cannot be reached.
   virtual Status Ping() = 0;
 
   // ---- Uploads ----------------------------------------------------------------------

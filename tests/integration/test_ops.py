@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import stat
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -83,6 +84,36 @@ def test_ready_is_503_while_a_storage_root_is_unwritable(server_factory, tenant,
     assert c.get_by_key("ready", tenant, "during").status_code == 404
     assert c.get(before["id"], tenant=tenant).status_code == 200
     c.put(b"after", tenant=tenant, namespace="ready", key="after", storage_class=storage_class)
+
+
+def test_ready_is_503_while_the_database_cannot_commit(server_factory, tenant):
+    """An immutable write-ahead log (chattr +i, which binds root too) stands in for a
+    database that can no longer commit: a full disk, a read-only remount, an I/O error."""
+    srv = server_factory()
+    c = h.Client(srv, srv.admin_key)
+    before = c.put(b"y" * 10 * KiB, tenant=tenant, namespace="ready-db", key="before")
+    wal = srv.data_dir / "meta.db-wal"
+    assert wal.exists(), "expected SQLite in WAL mode beside the data"
+    if subprocess.run(["chattr", "+i", str(wal)], capture_output=True).returncode != 0:
+        pytest.skip("this file system does not support the immutable attribute")
+    try:
+        def not_ready():
+            r = c.request("GET", "/ready")
+            return [r] if r.status_code == 503 else None
+
+        found = h.wait_until(not_ready, timeout=10)
+        assert found, "/ready stayed 200 while the database could not commit"
+        body = found[0].json()
+        assert body.get("status") == "unavailable" and "metadata" in body.get("reason", ""), body
+        up = c.upload(b"z" * 100, tenant=tenant, namespace="ready-db", key="during")
+        assert up.status_code >= 500, describe(up, "upload while the database cannot commit")
+    finally:
+        subprocess.run(["chattr", "-i", str(wal)], check=True)
+    ok = h.wait_until(lambda: c.request("GET", "/ready").status_code == 200, timeout=10)
+    assert ok, "/ready did not recover after the database became writable again"
+    assert c.get_by_key("ready-db", tenant, "during").status_code == 404
+    assert c.get(before["id"], tenant=tenant).status_code == 200
+    c.put(b"after", tenant=tenant, namespace="ready-db", key="after")
 
 
 def test_metrics_exposition(client, tenant):

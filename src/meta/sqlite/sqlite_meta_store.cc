@@ -93,6 +93,14 @@ CREATE TABLE api_keys (
   description   TEXT NOT NULL
 );
 )sql",
+    // Version 2: a one-row table that readiness probes write, so /ready proves the
+    // database can still commit (disk full, read-only file, I/O errors).
+    R"sql(
+CREATE TABLE readiness_probe (
+  id           INTEGER PRIMARY KEY CHECK (id = 1),
+  probed_at_ms INTEGER NOT NULL
+);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -682,7 +690,11 @@ Result<std::optional<ObjectRecord>> SqliteMetaStore::FindWriting(Connection& c,
 // ---- methods --------------------------------------------------------------------------
 
 Status SqliteMetaStore::Ping() {
-  return Read("ping", [](Connection& c) { return c.Run("SELECT 1"); });
+  return Write("readiness probe", [](Connection& c) {
+    return c.Run(
+        "INSERT OR REPLACE INTO readiness_probe (id, probed_at_ms) "
+        "VALUES (1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))");
+  });
 }
 
 Status SqliteMetaStore::BeginUpload(const ObjectRecord& object) {
