@@ -2,6 +2,8 @@
 writes) and usage accounting (logical vs physical bytes, dedup per class, GC)."""
 from __future__ import annotations
 
+import os
+
 import random
 import threading
 import time
@@ -195,16 +197,17 @@ def test_pagination_under_concurrent_overwrites_and_inserts(client, tenant):
 
 
 def test_usage_dedup_per_class_then_delete_and_gc(server_factory, tenant):
-    """The same 10 MiB under three hot keys and one cold key: logical 40 MiB, physical
-    10 MiB per class. Deleting two keeps the third readable; deleting all and running GC
-    frees the space; fsck is clean."""
+    """The same 100 MiB (CAIRN_DEDUP_MIB) under three hot keys and one cold key: logical
+    400 MiB, physical 100 MiB per class. Deleting two keeps the third readable; deleting
+    all and running GC frees the space; fsck is clean."""
     srv = server_factory()  # default gc: nothing is collected until `cairn gc` runs
     c = h.Client(srv, srv.admin_key)
     ns = "usage"
-    data = h.pseudo_random_bytes(10 * MiB, "usage-10MiB")
+    size_mib = int(os.environ.get("CAIRN_DEDUP_MIB", "100"))
+    data = h.pseudo_random_bytes(size_mib * MiB, "usage-dedup")
     hot = [c.put(data, tenant=tenant, namespace=ns, key=f"copy/{i}") for i in range(3)]
     cold = c.put(data, tenant=tenant, namespace=ns, key="copy/cold", storage_class="cold")
-    ten = 10 * MiB
+    ten = size_mib * MiB  # one copy
 
     usage = c.usage_json(tenant)
     assert usage["tenant"] == tenant
