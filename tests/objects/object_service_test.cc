@@ -196,7 +196,8 @@ TEST_F(ObjectServiceTest, AbandonedUploadIsReapedAfterGrace) {
   // Simulate a crash: the WRITING row and its chunks stay behind.
   auto records = meta_->ListChunks();
   EXPECT_EQ(records->size(), 2u);
-  (*upload).release();  // leaked on purpose: a crashed process never aborts
+  // The upload object stays alive and never aborts, as in a crashed process; it is
+  // destroyed only when the test ends.
   clock_.Advance(10'000);
   auto stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, GcWithGrace(5'000));
   ASSERT_TRUE(stats.ok());
