@@ -70,17 +70,7 @@ Status Upload::Write(std::string_view bytes) {
 }
 
 Status Upload::StartChunkedMode() {
-  meta::ObjectRecord record;
-  record.id = id_;
-  record.tenant = request_.tenant;
-  record.namespace_name = request_.namespace_name;
-  record.key = request_.key;
-  record.state = ObjectState::kWriting;
-  record.storage_class = request_.storage_class;
-  record.content_type = request_.content_type;
-  const TimestampMs now = service_->clock()->NowMs();
-  record.created_at_ms = now;
-  record.updated_at_ms = now;
+  meta::ObjectRecord record = BaseRecord(ObjectState::kWriting);
   RETURN_IF_ERROR(service_->meta_store()->BeginUpload(record));
   chunked_ = true;
   std::string pending = std::move(pending_);
@@ -112,22 +102,27 @@ Status Upload::FinishChunk() {
   return OkStatus();
 }
 
-meta::ObjectRecord Upload::FinalRecord() {
+meta::ObjectRecord Upload::BaseRecord(ObjectState state) {
   meta::ObjectRecord record;
   record.id = id_;
   record.tenant = request_.tenant;
   record.namespace_name = request_.namespace_name;
   record.key = request_.key;
-  record.state = ObjectState::kCommitted;
+  record.state = state;
   record.storage_class = request_.storage_class;
-  record.size_bytes = size_bytes_;
-  record.content_hash = content_hasher_.Finish();
-  record.etag = md5_hasher_ ? HexEncode(md5_hasher_->Finish()) : record.content_hash.ToHex();
   record.content_type = request_.content_type;
   record.user_metadata = request_.user_metadata;
   const TimestampMs now = service_->clock()->NowMs();
   record.created_at_ms = now;
   record.updated_at_ms = now;
+  return record;
+}
+
+meta::ObjectRecord Upload::FinalRecord() {
+  meta::ObjectRecord record = BaseRecord(ObjectState::kCommitted);
+  record.size_bytes = size_bytes_;
+  record.content_hash = content_hasher_.Finish();
+  record.etag = md5_hasher_ ? HexEncode(md5_hasher_->Finish()) : record.content_hash.ToHex();
   return record;
 }
 

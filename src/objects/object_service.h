@@ -71,6 +71,8 @@ class Upload {
   Upload(ObjectService* service, UploadRequest request);
   Status StartChunkedMode();
   Status FinishChunk();
+  // The record's identity and request fields, timestamped now.
+  meta::ObjectRecord BaseRecord(ObjectState state);
   meta::ObjectRecord FinalRecord();
 
   ObjectService* service_;

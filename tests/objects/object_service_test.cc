@@ -28,22 +28,30 @@ gc::GcOptions GcWithGrace(int64_t grace_ms) {
   return options;
 }
 
-class ObjectServiceTest : public ::testing::Test {
- protected:
-  void SetUp() override {
+// A chunk store, a SQLite metadata store and the service over them, in a fresh temp dir.
+struct TestStores {
+  explicit TestStores(platform::FileSystem* file_system) {
     char pattern[] = "/tmp/cairn-objects-XXXXXX";
-    root_ = mkdtemp(pattern);
-    chunks_ = std::move(
-        chunks::ChunkStore::Open(platform::DefaultFileSystem(), {root_ + "/hot", root_ + "/cold"})
-            .value());
-    meta_ = std::move(meta::OpenMetaStore("sqlite://" + root_ + "/meta.db").value());
+    root = mkdtemp(pattern);
+    chunks =
+        std::move(chunks::ChunkStore::Open(file_system, {root + "/hot", root + "/cold"}).value());
+    meta = std::move(meta::OpenMetaStore("sqlite://" + root + "/meta.db").value());
     ObjectServiceOptions options;
     options.inline_threshold_bytes = 1024;
     options.chunk_size_bytes = kChunk;
-    service_ = std::make_unique<ObjectService>(meta_.get(), chunks_.get(), &clock_, options);
+    service = std::make_unique<ObjectService>(meta.get(), chunks.get(), &clock, options);
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
+  ~TestStores() { std::filesystem::remove_all(root); }
 
+  std::string root;
+  platform::FakeClock clock{1'700'000'000'000};
+  std::unique_ptr<chunks::ChunkStore> chunks;
+  std::unique_ptr<meta::MetaStore> meta;
+  std::unique_ptr<ObjectService> service;
+};
+
+class ObjectServiceTest : public ::testing::Test {
+ protected:
   Result<meta::CommitResult> Put(const std::string& key, const std::string& bytes,
                                  StorageClass storage_class = StorageClass::kHot,
                                  size_t piece = 7000) {
@@ -81,11 +89,11 @@ class ObjectServiceTest : public ::testing::Test {
     return *report;
   }
 
-  std::string root_;
-  platform::FakeClock clock_{1'700'000'000'000};
-  std::unique_ptr<chunks::ChunkStore> chunks_;
-  std::unique_ptr<meta::MetaStore> meta_;
-  std::unique_ptr<ObjectService> service_;
+  TestStores stores_{platform::DefaultFileSystem()};
+  platform::FakeClock& clock_ = stores_.clock;
+  std::unique_ptr<chunks::ChunkStore>& chunks_ = stores_.chunks;
+  std::unique_ptr<meta::MetaStore>& meta_ = stores_.meta;
+  std::unique_ptr<ObjectService>& service_ = stores_.service;
 };
 
 TEST_F(ObjectServiceTest, SizesAroundTheInlineAndChunkBoundariesRoundTrip) {
@@ -268,19 +276,6 @@ namespace {
 // chunk, temp file or reference of the failed upload remains.
 class UploadFaultTest : public ::testing::TestWithParam<platform::FaultPoint> {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/cairn-faults-XXXXXX";
-    root_ = mkdtemp(pattern);
-    chunks_ =
-        std::move(chunks::ChunkStore::Open(&faulty_, {root_ + "/hot", root_ + "/cold"}).value());
-    meta_ = std::move(meta::OpenMetaStore("sqlite://" + root_ + "/meta.db").value());
-    ObjectServiceOptions options;
-    options.inline_threshold_bytes = 1024;
-    options.chunk_size_bytes = kChunk;
-    service_ = std::make_unique<ObjectService>(meta_.get(), chunks_.get(), &clock_, options);
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
-
   Result<meta::CommitResult> Put(const std::string& bytes) {
     UploadRequest request;
     request.tenant = "acme";
@@ -293,12 +288,12 @@ class UploadFaultTest : public ::testing::TestWithParam<platform::FaultPoint> {
     return upload->Commit();
   }
 
-  std::string root_;
-  platform::FakeClock clock_{1'700'000'000'000};
   platform::FaultInjectingFileSystem faulty_{platform::DefaultFileSystem()};
-  std::unique_ptr<chunks::ChunkStore> chunks_;
-  std::unique_ptr<meta::MetaStore> meta_;
-  std::unique_ptr<ObjectService> service_;
+  TestStores stores_{&faulty_};
+  platform::FakeClock& clock_ = stores_.clock;
+  std::unique_ptr<chunks::ChunkStore>& chunks_ = stores_.chunks;
+  std::unique_ptr<meta::MetaStore>& meta_ = stores_.meta;
+  std::unique_ptr<ObjectService>& service_ = stores_.service;
 };
 
 TEST_P(UploadFaultTest, FailedUploadChangesNothingVisibleAndLeavesNoGarbage) {
