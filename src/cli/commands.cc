@@ -6,6 +6,7 @@
 
 #include "auth/api_key.h"
 #include "auth/jwt.h"
+#include "cli/bench.h"
 #include "gc/collector.h"
 #include "platform/clock.h"
 #include "server/app.h"
@@ -361,9 +362,49 @@ void AddStatus(CLI::App& app) {
   });
 }
 
+void AddBench(CLI::App& app) {
+  auto options = std::make_shared<BenchOptions>();
+  CLI::App* bench = app.add_subcommand(
+      "bench", "Load generator: put/get/stat/list/delete/mixed against a running server");
+  bench->add_option("--endpoint", options->endpoint, "Server URL")
+      ->envname("CAIRN_BENCH_ENDPOINT")
+      ->capture_default_str();
+  bench->add_option("--api", options->api, "native (s3 comes with the S3 API)")
+      ->capture_default_str();
+  bench->add_option("--key", options->key, "API key (write scope on the tenant)")
+      ->envname("CAIRN_BENCH_KEY");
+  bench->add_option("--tenant", options->tenant, "Tenant")->capture_default_str();
+  bench->add_option("--namespace", options->namespace_name, "Namespace")->capture_default_str();
+  bench->add_option("--prefix", options->prefix, "Key prefix of the objects it creates")
+      ->capture_default_str();
+  bench->add_option("--op", options->op, "put, get, stat, list, delete or mixed")
+      ->capture_default_str();
+  bench->add_option("--mix", options->mix, "Weights for --op mixed, e.g. put=1,get=4")
+      ->capture_default_str();
+  bench->add_option("--size", options->size, "Object size or range, e.g. 4KiB or 1MiB-4MiB")
+      ->capture_default_str();
+  bench->add_option("--storage-class", options->storage_class, "hot or cold")
+      ->capture_default_str();
+  bench->add_option("--concurrency,-c", options->concurrency, "Parallel connections")
+      ->capture_default_str();
+  bench->add_option("--duration", options->duration_s, "Seconds to run")->capture_default_str();
+  bench->add_option("--count", options->count, "Stop after this many operations instead");
+  bench->add_option("--objects", options->objects, "Objects prepared for get/stat/delete/mixed")
+      ->capture_default_str();
+  bench->add_option("--seed", options->seed, "Seed for sizes, keys and content")
+      ->capture_default_str();
+  bench->add_flag("--identical", options->identical,
+                  "Every object has the same content (measures dedup)");
+  bench->add_flag("--json", options->json, "Print the report as JSON");
+  bench->add_flag("!--no-cleanup", options->cleanup, "Keep the objects it created");
+  bench->add_flag("--quiet", options->quiet, "No progress line");
+  bench->callback([options] { exit_code = RunBench(*options); });
+}
+
 }  // namespace
 
 void RegisterCommands(CLI::App& app) {
+  AddBench(app);
   AddServe(app);
   AddFsck(app);
   AddGc(app);
