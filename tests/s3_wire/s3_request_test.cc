@@ -387,6 +387,18 @@ TEST(ParseS3Request, CopySource) {
   }
 }
 
+TEST(ParseS3Request, CopyHeadersMatterOnlyForCopies) {
+  auto get = Parse("GET", "/photos/a", "127.0.0.1", {{"x-amz-copy-source", "garbage"}});
+  ASSERT_TRUE(get.ok()) << get.error().ToString();
+  EXPECT_EQ(get->operation, S3Operation::kGetObject);
+  EXPECT_FALSE(get->copy_source.has_value());
+  // CopyObject has no source range; the header is ignored there, as S3 does.
+  auto copy = Parse("PUT", "/photos/a", "127.0.0.1",
+                    {{"x-amz-copy-source", "src/k"}, {"x-amz-copy-source-range", "bytes=9-1"}});
+  ASSERT_TRUE(copy.ok()) << copy.error().ToString();
+  EXPECT_FALSE(copy->copy_source_range.has_value());
+}
+
 TEST(ParseS3Request, CopySourceRangeForUploadPartCopy) {
   auto parsed = Parse("PUT", "/dst/b?partNumber=2&uploadId=u", "127.0.0.1",
                       {{"x-amz-copy-source", "src/a"}, {"x-amz-copy-source-range", "bytes=0-99"}});

@@ -374,6 +374,8 @@ std::vector<BadDocument> CommonBadDocuments(const std::string& root) {
       {"not xml", S3ErrorCode::kMalformedXML},
       {"<" + root + ">", S3ErrorCode::kMalformedXML},
       {"<Other/>", S3ErrorCode::kMalformedXML},
+      {"<" + root + "/>junk", S3ErrorCode::kMalformedXML},
+      {"<" + root + "/><" + root + "/>", S3ErrorCode::kMalformedXML},
       {"<" + root + "></" + root + "><x/>", S3ErrorCode::kMalformedXML},
       {"<!DOCTYPE " + root + " [<!ENTITY e \"x\">]><" + root + ">&e;</" + root + ">",
        S3ErrorCode::kMalformedXML},

@@ -476,10 +476,11 @@ std::optional<S3Error> ParseOperationParameters(const Query& query, const http::
       return ParseListingParameters(query, request);
     case S3Operation::kListParts:
       return ParseListPartsParameters(query, request);
-    case S3Operation::kUploadPart:
-    case S3Operation::kUploadPartCopy:
     case S3Operation::kGetObject:  // GET ?partNumber=N reads one part of an object
     case S3Operation::kHeadObject:
+      return ParsePartNumber(query, request);
+    case S3Operation::kUploadPart:
+    case S3Operation::kUploadPartCopy:
       if (auto error = ParsePartNumber(query, request)) return error;
       return ParseCopyHeaders(head, request);
     case S3Operation::kCopyObject:

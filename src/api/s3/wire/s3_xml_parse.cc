@@ -94,9 +94,11 @@ S3Result<pugi::xml_node> Load(std::string_view body, size_t max_bytes, std::stri
                            std::to_string(max_bytes));
   }
   if (auto error = PreScan(body)) return *error;
-  // parse_ws_pcdata keeps whitespace-only text: " " is a valid key.
+  // parse_ws_pcdata keeps whitespace-only text: " " is a valid key. parse_fragment keeps
+  // text outside the root as nodes, so the check below can see (and reject) it.
   pugi::xml_parse_result parsed = document->load_buffer(
-      body.data(), body.size(), pugi::parse_default | pugi::parse_ws_pcdata, pugi::encoding_utf8);
+      body.data(), body.size(), pugi::parse_default | pugi::parse_ws_pcdata | pugi::parse_fragment,
+      pugi::encoding_utf8);
   if (!parsed) {
     return Malformed(std::string(parsed.description()) + " at offset " +
                      std::to_string(parsed.offset));
