@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -535,10 +537,75 @@ class SqliteMetaStore final : public MetaStore {
   // One write transaction on the writer connection. BEGIN IMMEDIATE takes the database
   // write lock up front, so the transaction cannot fail half-way on lock upgrade when
   // another process (e.g. an offline fsck) also writes.
+  //
+  // Group commit: concurrent writers queue up; one of them (the leader) runs everything
+  // queued in one transaction, each write inside its own SAVEPOINT so that one failing
+  // write rolls back alone, and commits once: one fsync for the whole batch. A write's
+  // result is only reported after that COMMIT, so nothing is acknowledged before it is
+  // durable; if the COMMIT fails, every write of the batch fails.
   template <typename Fn>
   Status Write(std::string_view context, Fn&& fn) {
-    std::lock_guard lock(writer_mu_);
-    return Annotate(RunTransaction(*writer_, "BEGIN IMMEDIATE", fn), context);
+    PendingWrite pending;
+    pending.fn = [&fn](Connection& c) { return fn(c); };
+    std::unique_lock lock(queue_mu_);
+    queue_.push_back(&pending);
+    while (!pending.done) {
+      if (leader_active_) {
+        queue_cv_.wait(lock);
+        continue;
+      }
+      leader_active_ = true;
+      std::vector<PendingWrite*> batch;
+      while (!queue_.empty() && batch.size() < kMaxWriteBatch) {
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+      lock.unlock();
+      RunWriteBatch(batch);
+      lock.lock();
+      for (PendingWrite* write : batch) write->done = true;
+      leader_active_ = false;
+      queue_cv_.notify_all();
+    }
+    return Annotate(std::move(pending.result), context);
+  }
+
+  struct PendingWrite {
+    std::function<Status(Connection&)> fn;
+    Status result;
+    bool done = false;  // GUARDED_BY(queue_mu_)
+  };
+  static constexpr size_t kMaxWriteBatch = 256;
+
+  void RunWriteBatch(const std::vector<PendingWrite*>& batch) {
+    std::lock_guard writer_lock(writer_mu_);
+    Connection& c = *writer_;
+    if (batch.size() == 1) {
+      batch[0]->result = RunTransaction(c, "BEGIN IMMEDIATE", batch[0]->fn);
+      return;
+    }
+    Status status = c.Run("BEGIN IMMEDIATE");
+    for (PendingWrite* write : batch) {
+      if (!status.ok()) break;
+      status = c.Run("SAVEPOINT cairn_write");
+      if (!status.ok()) break;
+      write->result = write->fn(c);
+      if (!c.InOpenTransaction()) {
+        // SQLite rolled the whole transaction back (I/O error, disk full): the batch is
+        // lost, including the writes that had succeeded.
+        status = write->result.ok() ? InternalError("transaction rolled back") : write->result;
+        break;
+      }
+      if (!write->result.ok()) status = c.Run("ROLLBACK TO cairn_write");
+      if (status.ok()) status = c.Run("RELEASE cairn_write");
+    }
+    if (status.ok()) status = c.Run("COMMIT");
+    if (!status.ok()) {
+      if (c.InOpenTransaction()) c.Run("ROLLBACK").IgnoreError();
+      for (PendingWrite* write : batch) {
+        if (write->result.ok()) write->result = status;
+      }
+    }
   }
 
   // One read transaction (a consistent snapshot) on a pooled reader connection.
@@ -579,6 +646,10 @@ class SqliteMetaStore final : public MetaStore {
   static Result<std::optional<ObjectRecord>> FindWriting(Connection& c, const ObjectId& id);
   static Result<std::vector<FsckReferenceRow>> ReferenceRows(Connection& c);
 
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<PendingWrite*> queue_;  // GUARDED_BY(queue_mu_)
+  bool leader_active_ = false;       // GUARDED_BY(queue_mu_)
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
 
