@@ -10,6 +10,19 @@ scripts/install-deps.sh
 
 echo "== build (release)"
 scripts/build.sh
+# A throwaway PostgreSQL server for the PostgreSQL engine's conformance tests (both test
+# runs below use it); stopped and removed however this script ends.
+echo "== PostgreSQL test server"
+pg_dir="$(mktemp -d /tmp/cairn-pg-XXXXXX)"
+stop_postgres() {
+  "$root/scripts/postgres-test-server.sh" stop "$pg_dir" || true
+  rm -rf "$pg_dir"
+}
+trap stop_postgres EXIT
+trap 'exit 130' INT TERM HUP
+CAIRN_TEST_POSTGRES_URL="$("$root/scripts/postgres-test-server.sh" start "$pg_dir" | tail -n 1)"
+export CAIRN_TEST_POSTGRES_URL
+
 echo "== unit and conformance tests"
 ctest --test-dir build --output-on-failure -j 2
 

@@ -3,9 +3,12 @@
 // Internal to src/meta.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -76,6 +79,95 @@ inline std::string PrefixSuccessor(std::string_view prefix) {
   if (out.empty()) return out;
   out.back() = static_cast<char>(static_cast<unsigned char>(out.back()) + 1);
   return out;
+}
+
+// The smallest string that PostgreSQL can store as UTF-8 text (valid UTF-8, no NUL) and
+// that is >= `bound` in byte order, or nullopt when there is none. For every storable key
+// k: k >= bound  <=>  k >= Utf8Ceiling(bound). That turns a list bound that is not
+// storable text (a prefix cut inside a character, "\xff", ...) into an equivalent one that
+// can be bound as a text parameter.
+inline std::optional<std::string> Utf8Ceiling(std::string_view bound) {
+  // The byte range allowed at position `index` (0 = lead) of a character led by `lead`.
+  struct Range {
+    unsigned lo, hi;
+  };
+  auto continuation = [](unsigned lead, size_t index) -> Range {
+    if (index == 1) {
+      if (lead == 0xe0) return {0xa0, 0xbf};
+      if (lead == 0xed) return {0x80, 0x9f};
+      if (lead == 0xf0) return {0x90, 0xbf};
+      if (lead == 0xf4) return {0x80, 0x8f};
+    }
+    return {0x80, 0xbf};
+  };
+  auto length_of = [](unsigned lead) -> size_t {
+    if (lead < 0x80) return 1;
+    if (lead < 0xe0) return 2;
+    if (lead < 0xf0) return 3;
+    return 4;
+  };
+  auto lead_allowed = [](unsigned b) {
+    return (b >= 0x01 && b <= 0x7f) || (b >= 0xc2 && b <= 0xf4);
+  };
+  // Smallest allowed byte > b at position `index` of a character led by `lead`, or 0x100.
+  auto next_allowed = [&](unsigned lead, size_t index, unsigned b) -> unsigned {
+    if (index == 0) {
+      if (b < 0x7f) return b + 1;
+      if (b < 0xc2) return 0xc2;
+      if (b < 0xf4) return b + 1;
+      return 0x100;
+    }
+    Range range = continuation(lead, index);
+    unsigned c = std::max(range.lo, b + 1);
+    return c <= range.hi ? c : 0x100;
+  };
+  // Appends the smallest bytes that complete a character led by `lead` whose first
+  // `have` bytes are in `out`.
+  auto complete = [&](std::string& out, unsigned lead, size_t have) {
+    for (size_t index = have; index < length_of(lead); ++index) {
+      out += static_cast<char>(continuation(lead, index).lo);
+    }
+  };
+
+  // Walk `bound`, remembering each byte's (lead, index) context.
+  std::vector<std::pair<unsigned, size_t>> context;
+  unsigned lead = 0;
+  size_t index = 0;
+  size_t failed = bound.size();
+  for (size_t i = 0; i < bound.size(); ++i) {
+    const unsigned b = static_cast<unsigned char>(bound[i]);
+    if (index == 0) lead = b;
+    context.emplace_back(lead, index);
+    bool allowed;
+    if (index == 0) {
+      allowed = lead_allowed(b);
+    } else {
+      Range range = continuation(lead, index);
+      allowed = b >= range.lo && b <= range.hi;
+    }
+    if (!allowed) {
+      failed = i;
+      break;
+    }
+    index = index + 1 == length_of(lead) ? 0 : index + 1;
+  }
+  if (failed == bound.size()) {
+    // Storable, or a storable prefix cut inside its last character: complete that one.
+    std::string out(bound);
+    if (index != 0) complete(out, lead, index);
+    return out;
+  }
+  // Nothing storable starts with bound[0..failed]: raise the last byte that can be raised.
+  for (size_t j = failed + 1; j-- > 0;) {
+    const auto [at_lead, at_index] = context[j];
+    const unsigned c = next_allowed(at_lead, at_index, static_cast<unsigned char>(bound[j]));
+    if (c > 0xff) continue;
+    std::string out(bound.substr(0, j));
+    out += static_cast<char>(c);
+    complete(out, at_index == 0 ? c : at_lead, at_index + 1);
+    return out;
+  }
+  return std::nullopt;
 }
 
 }  // namespace cairn::meta::internal

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "meta/memory/memory_meta_store.h"
+#include "meta/postgres/postgres_meta_store.h"
 #include "meta/sqlite/sqlite_meta_store.h"
 
 namespace cairn::meta {
@@ -46,8 +47,8 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url) {
     return OpenSqliteMetaStore(path);
   }
   if (view.starts_with(kPostgresScheme)) {
-    // The PostgreSQL engine plugs in here once it exists.
-    return InvalidArgumentError("metadata url '" + url + "': postgres engine not built yet");
+    // libpq takes the URI as it is (user, password, host, port, database, ?options).
+    return OpenPostgresMetaStore(url);
   }
   return InvalidArgumentError("metadata url '" + url +
                               "' has an unknown scheme (expected memory:, sqlite:// or "

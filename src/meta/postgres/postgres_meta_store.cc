@@ -1,0 +1,1670 @@
+// The PostgreSQL engine. Same tables and semantics as the SQLite engine (the reference);
+// only the concurrency story differs, because here several nodes write at once.
+//
+// Isolation: write transactions run at READ COMMITTED and take explicit locks; reads run in
+// REPEATABLE READ READ ONLY snapshots (never aborted for serialization). READ COMMITTED is
+// chosen over SERIALIZABLE because the interesting races are all on rows we can name and
+// lock, and because INSERT ... ON CONFLICT DO UPDATE under READ COMMITTED always ends in an
+// insert or an update (it re-checks after waiting) instead of a serialization failure. The
+// argument, transaction by transaction:
+//
+//  * An object row is locked (SELECT ... FOR UPDATE, state re-checked under the lock) before
+//    anything depends on its state: AddChunk, CommitUpload, AbortUpload and DeleteObject on
+//    the same id serialize, and a state changed by a concurrent commit is seen (READ
+//    COMMITTED re-evaluates the WHERE clause on the newest row version after the wait).
+//  * Whoever makes an object COMMITTED (CommitUpload, PutCommitted) first takes a
+//    transaction-scoped advisory lock on a hash of (tenant, namespace, key). Two commits to
+//    one key therefore run one after the other, and the second one's statements (new
+//    snapshots under READ COMMITTED) see and retire the first one's object instead of hitting
+//    the unique index. A hash collision only serializes two unrelated keys.
+//  * Chunk counts change only through single-row INSERT ... ON CONFLICT DO UPDATE (taking a
+//    reference) or UPDATEs of rows first locked in digest order (dropping references), so
+//    counts are never lost. Rows are locked in digest order within each batch; PutCommitted
+//    locks two batches (the replaced object's chunks, then its own), so two of them can
+//    still deadlock in rare interleavings: PostgreSQL aborts one with 40P01 and that
+//    transaction is retried from the start (bounded, max_attempts).
+//  * CollectGarbageChunks selects candidates FOR UPDATE SKIP LOCKED in one transaction,
+//    calls remove_file for each and deletes the row when it returns OK, then commits. The
+//    row lock is the "write lock" of the contract: a concurrent AddChunk on the digest either
+//    committed first (count > 0: the candidate predicate, re-checked under the lock,
+//    excludes the row) or its upsert waits on the row lock and, once the delete commits,
+//    inserts a fresh row with count 1 (the uploader then finds no file and writes it). A row
+//    some other transaction holds is skipped, not waited for, so GC on several nodes splits
+//    the work and never waits. ReapStalledUploads and PurgeDeletedObjects use SKIP LOCKED
+//    too, so an upload that is adding a chunk right now is never reaped under it.
+//
+// Connections: a bounded pool; each connection prepares a statement on first use and keeps
+// it. A connection that is found broken is closed together with every idle one (a server
+// restart breaks them all), and a transaction whose BEGIN failed on a broken pooled
+// connection is retried on a fresh one, so the first call after a restart usually succeeds.
+// A connection lost during COMMIT is never retried: the outcome is unknown (kUnavailable).
+#include "meta/postgres/postgres_meta_store.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "meta/meta_checks.h"
+
+namespace cairn::meta {
+namespace {
+
+using internal::CheckApiKey;
+using internal::CheckListRequest;
+using internal::CheckPutCommitted;
+using internal::CheckSequence;
+using internal::CheckUserMetadata;
+using internal::PrefixSuccessor;
+using internal::Utf8Ceiling;
+
+// ---- schema ---------------------------------------------------------------------------
+//
+// kMigrations[i] moves the schema from version i to i + 1; each applied step is a row in
+// schema_version. Released steps are never edited: a change is a new step at the end.
+//
+// Notes on version 1 (the SQLite schema, in PostgreSQL types):
+//  - Ids and digests are bytea, which compares with memcmp. Every text column that is
+//    compared or sorted is COLLATE "C": byte-wise order, as the contract wants, whatever
+//    the database's default collation.
+//  - objects_committed_key is both the "one COMMITTED object per key" rule and the listing
+//    index (a page is a range scan on (tenant, namespace, key)). Queries spell
+//    state = 'COMMITTED' literally so the planner can use the partial index.
+//  - object_chunks rows go with the object row (ON DELETE CASCADE).
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: initial schema.
+    R"sql(
+CREATE TABLE objects (
+  id            bytea PRIMARY KEY CHECK (octet_length(id) = 16),
+  tenant        text COLLATE "C" NOT NULL,
+  namespace     text COLLATE "C" NOT NULL,
+  key           text COLLATE "C" NOT NULL,
+  state         text COLLATE "C" NOT NULL CHECK (state IN ('WRITING', 'COMMITTED', 'DELETING')),
+  storage_class text COLLATE "C" NOT NULL CHECK (storage_class IN ('hot', 'cold')),
+  size_bytes    bigint NOT NULL,
+  content_hash  bytea NOT NULL,
+  etag          text NOT NULL,
+  content_type  text NOT NULL,
+  user_metadata text NOT NULL,
+  created_at_ms bigint NOT NULL,
+  updated_at_ms bigint NOT NULL,
+  inline_data   bytea
+);
+CREATE UNIQUE INDEX objects_committed_key ON objects (tenant, namespace, key)
+  WHERE state = 'COMMITTED';
+CREATE INDEX objects_state_updated ON objects (state, updated_at_ms, id);
+
+CREATE TABLE object_chunks (
+  object_id  bytea NOT NULL REFERENCES objects (id) ON DELETE CASCADE,
+  seq        integer NOT NULL,
+  digest     bytea NOT NULL,
+  size_bytes bigint NOT NULL,
+  PRIMARY KEY (object_id, seq)
+);
+CREATE INDEX object_chunks_digest ON object_chunks (digest);
+
+CREATE TABLE chunks (
+  storage_class text COLLATE "C" NOT NULL CHECK (storage_class IN ('hot', 'cold')),
+  digest        bytea NOT NULL,
+  size_bytes    bigint NOT NULL,
+  ref_count     bigint NOT NULL,
+  zero_since_ms bigint NOT NULL,
+  PRIMARY KEY (storage_class, digest)
+);
+CREATE INDEX chunks_gc ON chunks (zero_since_ms, storage_class, digest) WHERE ref_count = 0;
+
+CREATE TABLE api_keys (
+  key_id        text COLLATE "C" PRIMARY KEY,
+  secret_hash   bytea NOT NULL,
+  tenants       text NOT NULL,
+  scope         text NOT NULL CHECK (scope IN ('read', 'write', 'admin')),
+  created_at_ms bigint NOT NULL,
+  revoked       boolean NOT NULL,
+  description   text NOT NULL
+);
+)sql",
+    // Version 2: a one-row table that readiness probes write, so /ready proves the
+    // database can still commit.
+    R"sql(
+CREATE TABLE readiness_probe (
+  id           integer PRIMARY KEY CHECK (id = 1),
+  probed_at_ms bigint NOT NULL
+);
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+// Advisory lock keys. Migrations use the two-int4 form; per-key commit locks the one-int8
+// form, which PostgreSQL keeps in a separate space.
+constexpr int kLockSpace = 0x43414952;  // "CAIR"
+constexpr int kMigrationLock = 1;
+
+// Column order read by ReadObject.
+#define CAIRN_OBJECT_COLUMNS                                                           \
+  "id, tenant, namespace, key, state, storage_class, size_bytes, content_hash, etag, " \
+  "content_type, user_metadata, created_at_ms, updated_at_ms, inline_data"
+// The same positions for listings, which skip the two potentially large columns.
+#define CAIRN_LIST_COLUMNS                                                             \
+  "id, tenant, namespace, key, state, storage_class, size_bytes, content_hash, etag, " \
+  "content_type, NULL::text, created_at_ms, updated_at_ms, NULL::bytea"
+
+// Type OIDs of the binary results we decode (catalog/pg_type_d.h is a server header).
+constexpr Oid kBoolOid = 16;
+constexpr Oid kInt8Oid = 20;
+constexpr Oid kInt2Oid = 21;
+constexpr Oid kInt4Oid = 23;
+
+// SQLSTATEs worth a fresh attempt of the whole transaction.
+bool IsRetryableState(std::string_view state) {
+  return state == "40001" || state == "40P01";  // serialization_failure, deadlock_detected
+}
+
+// SQLSTATEs meaning "the database is not usable right now", as opposed to a bug.
+bool IsUnavailableState(std::string_view state) {
+  return state.starts_with("08") ||   // connection exception
+         state.starts_with("53") ||   // insufficient resources (disk full, too many clients)
+         state.starts_with("57P") ||  // admin shutdown, crash shutdown, cannot connect now
+         state == "57014" ||          // query canceled (statement timeout)
+         state == "55P03" ||          // lock not available (lock_timeout)
+         state == "25006" ||          // read-only transaction (a standby)
+         IsRetryableState(state);     // still failing after every attempt
+}
+
+// Text that PostgreSQL can hold: valid UTF-8 without NUL.
+bool IsStorableText(std::string_view text) {
+  return text.find('\0') == std::string_view::npos && IsValidUtf8(text);
+}
+
+Status CheckText(std::string_view what, std::string_view text) {
+  if (IsStorableText(text)) return OkStatus();
+  return InvalidArgumentError(std::string(what) + " (hex " + HexEncode(text.substr(0, 32)) +
+                              ") is not valid UTF-8 text without NUL");
+}
+
+Status CheckObjectText(const ObjectRecord& r) {
+  RETURN_IF_ERROR(CheckText("tenant of object " + r.id.ToString(), r.tenant));
+  RETURN_IF_ERROR(CheckText("namespace of object " + r.id.ToString(), r.namespace_name));
+  RETURN_IF_ERROR(CheckText("key of object " + r.id.ToString(), r.key));
+  RETURN_IF_ERROR(CheckText("etag of object " + r.id.ToString(), r.etag));
+  return CheckText("content type of object " + r.id.ToString(), r.content_type);
+}
+
+// 64-bit FNV-1a over the NUL-separated parts (names never contain NUL).
+int64_t KeyLockId(const std::string& tenant, const std::string& namespace_name,
+                  const std::string& key) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  auto mix = [&](std::string_view part) {
+    for (unsigned char c : part) {
+      hash ^= c;
+      hash *= 0x100000001b3ull;
+    }
+    hash ^= 0;
+    hash *= 0x100000001b3ull;
+  };
+  mix(tenant);
+  mix(namespace_name);
+  mix(key);
+  return static_cast<int64_t>(hash);
+}
+
+// ---- parameters and results -----------------------------------------------------------
+
+// Statement parameters: text and integers in text format, bytea in binary format (raw
+// bytes, no escaping).
+class Params {
+ public:
+  Params& Text(std::string_view value) { return Add(std::string(value), 0); }
+  Params& Int(int64_t value) { return Add(std::to_string(value), 0); }
+  Params& Bytes(std::string_view value) { return Add(std::string(value), 1); }
+  Params& Id(const ObjectId& id) {
+    return Bytes(std::string_view(reinterpret_cast<const char*>(id.bytes.data()), 16));
+  }
+  Params& Hash(const Digest& digest) {
+    return Bytes(std::string_view(reinterpret_cast<const char*>(digest.bytes.data()), 32));
+  }
+  Params& Class(StorageClass storage_class) { return Text(StorageClassName(storage_class)); }
+  Params& Null() {
+    values_.emplace_back();
+    null_.push_back(true);
+    formats_.push_back(0);
+    return *this;
+  }
+
+  int size() const { return static_cast<int>(values_.size()); }
+  // Pointers stay valid while this object is not modified.
+  std::vector<const char*> Values() const {
+    std::vector<const char*> out;
+    for (size_t i = 0; i < values_.size(); ++i) {
+      out.push_back(null_[i] ? nullptr : values_[i].c_str());
+    }
+    return out;
+  }
+  std::vector<int> Lengths() const {
+    std::vector<int> out;
+    for (const std::string& value : values_) out.push_back(static_cast<int>(value.size()));
+    return out;
+  }
+  const std::vector<int>& Formats() const { return formats_; }
+
+ private:
+  Params& Add(std::string value, int format) {
+    values_.push_back(std::move(value));
+    null_.push_back(false);
+    formats_.push_back(format);
+    return *this;
+  }
+
+  std::vector<std::string> values_;
+  std::vector<bool> null_;
+  std::vector<int> formats_;
+};
+
+// A successful statement result in binary format.
+class Rows {
+ public:
+  explicit Rows(PGresult* result) : result_(result) {}
+  Rows(Rows&& other) noexcept : result_(std::exchange(other.result_, nullptr)) {}
+  Rows& operator=(Rows&& other) noexcept {
+    if (this != &other) {
+      PQclear(result_);
+      result_ = std::exchange(other.result_, nullptr);
+    }
+    return *this;
+  }
+  Rows(const Rows&) = delete;
+  Rows& operator=(const Rows&) = delete;
+  ~Rows() { PQclear(result_); }
+
+  int size() const { return PQntuples(result_); }
+  bool empty() const { return size() == 0; }
+  // Rows inserted, updated or deleted by the statement.
+  int64_t Affected() const {
+    const char* text = PQcmdTuples(result_);
+    return text[0] == '\0' ? 0 : std::strtoll(text, nullptr, 10);
+  }
+
+  bool IsNull(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
+  std::string Bytes(int row, int column) const {
+    return std::string(PQgetvalue(result_, row, column),
+                       static_cast<size_t>(PQgetlength(result_, row, column)));
+  }
+  std::string Text(int row, int column) const { return Bytes(row, column); }
+  Result<int64_t> Int(int row, int column) const {
+    if (IsNull(row, column)) return int64_t{0};  // SUM over no rows
+    const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(result_, row, column));
+    const int length = PQgetlength(result_, row, column);
+    const Oid type = PQftype(result_, column);
+    auto big_endian = [&](int bytes) {
+      uint64_t value = 0;
+      for (int i = 0; i < bytes; ++i) value = (value << 8) | p[i];
+      return value;
+    };
+    if (type == kInt8Oid && length == 8) return static_cast<int64_t>(big_endian(8));
+    if (type == kInt4Oid && length == 4) {
+      return static_cast<int64_t>(static_cast<int32_t>(big_endian(4)));
+    }
+    if (type == kInt2Oid && length == 2) {
+      return static_cast<int64_t>(static_cast<int16_t>(big_endian(2)));
+    }
+    if (type == kBoolOid && length == 1) return static_cast<int64_t>(p[0] != 0);
+    return InternalError("column " + std::to_string(column) + " has type oid " +
+                         std::to_string(type) + ", not an integer");
+  }
+  Result<ObjectId> Id(int row, int column) const {
+    std::string bytes = Bytes(row, column);
+    if (bytes.size() != 16) return InternalError("stored object id is not 16 bytes");
+    ObjectId id;
+    std::copy(bytes.begin(), bytes.end(), id.bytes.begin());
+    return id;
+  }
+  Result<Digest> Hash(int row, int column) const {
+    std::string bytes = Bytes(row, column);
+    if (bytes.size() != 32) return InternalError("stored digest is not 32 bytes");
+    Digest digest;
+    std::copy(bytes.begin(), bytes.end(), digest.bytes.begin());
+    return digest;
+  }
+  Result<StorageClass> Class(int row, int column) const {
+    Result<StorageClass> parsed = ParseStorageClass(Text(row, column));
+    if (!parsed.ok()) return InternalError("stored " + parsed.status().message());
+    return parsed;
+  }
+
+ private:
+  PGresult* result_;
+};
+
+// ---- connections ----------------------------------------------------------------------
+
+// One libpq connection, used by one thread at a time (the pool hands it out).
+class Connection {
+ public:
+  Connection(PGconn* conn, const std::string* label) : conn_(conn), label_(label) {}
+  ~Connection() { PQfinish(conn_); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  bool broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+  // The SQLSTATE of the last failed statement ("" if it succeeded or was not a server error).
+  const std::string& last_state() const { return last_state_; }
+  PGconn* raw() { return conn_; }
+
+  // Runs `sql` as a prepared statement (prepared on this connection at first use) with
+  // binary results.
+  Result<Rows> Exec(std::string_view sql, const Params& params = Params()) {
+    last_state_.clear();
+    auto it = prepared_.find(sql);
+    if (it == prepared_.end()) {
+      std::string name = "cairn_" + std::to_string(prepared_.size() + 1);
+      std::string text(sql);
+      PGresult* prepared = PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr);
+      Status status = Check(prepared, PGRES_COMMAND_OK);
+      PQclear(prepared);
+      if (!status.ok()) return status;
+      it = prepared_.emplace(std::move(text), std::move(name)).first;
+    }
+    std::vector<const char*> values = params.Values();
+    std::vector<int> lengths = params.Lengths();
+    PGresult* result = PQexecPrepared(conn_, it->second.c_str(), params.size(), values.data(),
+                                      lengths.data(), params.Formats().data(), /*resultFormat=*/1);
+    const ExecStatusType kind = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    Status status = Check(result, kind == PGRES_TUPLES_OK ? PGRES_TUPLES_OK : PGRES_COMMAND_OK);
+    if (!status.ok()) {
+      PQclear(result);
+      return status;
+    }
+    return Rows(result);
+  }
+
+  // Runs one or more statements without parameters (transaction control, migrations).
+  Status Script(const char* sql) {
+    last_state_.clear();
+    PGresult* result = PQexec(conn_, sql);
+    const ExecStatusType kind = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    Status status = Check(result, kind == PGRES_TUPLES_OK ? PGRES_TUPLES_OK : PGRES_COMMAND_OK);
+    PQclear(result);
+    return status;
+  }
+
+ private:
+  // Maps a failed result to a Status: connection trouble and lock/resource waits are
+  // kUnavailable (retry later), anything else kInternal with the server's message.
+  Status Check(PGresult* result, ExecStatusType expected) {
+    if (result != nullptr && PQresultStatus(result) == expected) return OkStatus();
+    std::string detail;
+    if (result != nullptr) {
+      const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+      if (state != nullptr) last_state_ = state;
+      const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+      if (primary != nullptr) detail = primary;
+    }
+    if (detail.empty()) {
+      detail = PQerrorMessage(conn_);
+      while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) {
+        detail.pop_back();
+      }
+    }
+    if (detail.empty()) detail = "unexpected result";
+    const std::string where = "metadata database " + *label_ + ": ";
+    if (broken() || IsUnavailableState(last_state_)) {
+      return UnavailableError(where + detail +
+                              (last_state_.empty() ? "" : " (SQLSTATE " + last_state_ + ")"));
+    }
+    return InternalError(where + detail +
+                         (last_state_.empty() ? "" : " (SQLSTATE " + last_state_ + ")"));
+  }
+
+  PGconn* conn_;
+  const std::string* label_;  // "host:port/db", owned by the pool
+  std::string last_state_;
+  std::map<std::string, std::string, std::less<>> prepared_;  // sql -> statement name
+};
+
+// A bounded pool of connections to one database.
+class Pool {
+ public:
+  Pool(std::string url, std::string label, const PostgresMetaStoreOptions& options)
+      : url_(std::move(url)), label_(std::move(label)), options_(options) {}
+
+  const std::string& label() const { return label_; }
+
+  // An idle connection, or a new one while fewer than max_connections are open; waits up
+  // to acquire_timeout_ms for one to be released.
+  Result<std::unique_ptr<Connection>> Acquire() {
+    {
+      std::unique_lock lock(mu_);
+      const auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.acquire_timeout_ms);
+      if (!cv_.wait_until(lock, deadline,
+                          [&] { return !idle_.empty() || open_ < options_.max_connections; })) {
+        return UnavailableError(
+            "metadata database " + label_ + ": all " + std::to_string(options_.max_connections) +
+            " connections stayed busy for " + std::to_string(options_.acquire_timeout_ms) + " ms");
+      }
+      if (!idle_.empty()) {
+        std::unique_ptr<Connection> conn = std::move(idle_.back());
+        idle_.pop_back();
+        return conn;
+      }
+      ++open_;
+    }
+    Result<std::unique_ptr<Connection>> conn = Connect();
+    if (!conn.ok()) {
+      {
+        std::lock_guard lock(mu_);
+        --open_;
+      }
+      cv_.notify_one();
+    }
+    return conn;
+  }
+
+  // Returns a connection. A broken one is closed, and so is every idle one: whatever broke
+  // it (a restart, a failover) has most likely broken them too, and a fresh connection is
+  // cheaper than a failed transaction.
+  void Release(std::unique_ptr<Connection> conn) {
+    std::vector<std::unique_ptr<Connection>> closing;
+    {
+      std::lock_guard lock(mu_);
+      if (conn->broken() || PQtransactionStatus(conn->raw()) != PQTRANS_IDLE) {
+        closing.push_back(std::move(conn));
+        for (auto& idle : idle_) closing.push_back(std::move(idle));
+        idle_.clear();
+        open_ -= static_cast<int>(closing.size());
+      } else {
+        idle_.push_back(std::move(conn));
+      }
+    }
+    cv_.notify_all();
+    // `closing` is destroyed here, outside the lock (PQfinish may send a goodbye).
+  }
+
+  Result<std::unique_ptr<Connection>> Connect() {
+    const std::string timeout = std::to_string(options_.connect_timeout_s);
+    // Parameters after "dbname" (the expanded URL) override it; those before are defaults
+    // the URL may override.
+    const char* keywords[] = {"connect_timeout", "application_name", "dbname", "client_encoding",
+                              nullptr};
+    const char* values[] = {timeout.c_str(), "cairn", url_.c_str(), "UTF8", nullptr};
+    PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+    if (conn == nullptr) {
+      return UnavailableError("cannot connect to metadata database " + label_ + ": out of memory");
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+      std::string detail = PQerrorMessage(conn);
+      PQfinish(conn);
+      std::replace(detail.begin(), detail.end(), '\n', ' ');
+      while (!detail.empty() && detail.back() == ' ') detail.pop_back();
+      return UnavailableError("cannot connect to metadata database " + label_ + ": " + detail);
+    }
+    auto connection = std::make_unique<Connection>(conn, &label_);
+    // Notices (e.g. "relation already exists, skipping" from the migration) are noise;
+    // libpq would print them on stderr.
+    RETURN_IF_ERROR(
+        connection->Script(("SET lock_timeout = " + std::to_string(options_.lock_timeout_ms) +
+                            "; SET client_min_messages = warning")
+                               .c_str()));
+    return connection;
+  }
+
+ private:
+  const std::string url_;  // may hold a password: never in a message
+  const std::string label_;
+  const PostgresMetaStoreOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  int open_ = 0;  // idle + in use
+};
+
+// Storage failures get the operation prepended; the store's own NotFound etc. already name
+// their input.
+Status Annotate(Status status, std::string_view context) {
+  if (status.code() == StatusCode::kInternal || status.code() == StatusCode::kUnavailable) {
+    return status.WithContext(context);
+  }
+  return status;
+}
+
+// ---- encodings ------------------------------------------------------------------------
+
+Result<std::string> EncodeMetadata(const std::map<std::string, std::string>& metadata) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& [name, value] : metadata) json[name] = value;
+  try {
+    return json.dump();
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgumentError(std::string("user metadata cannot be encoded: ") + e.what());
+  }
+}
+
+Result<std::map<std::string, std::string>> DecodeMetadata(const std::string& text) {
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return InternalError("stored user metadata is not a JSON object");
+  std::map<std::string, std::string> metadata;
+  for (const auto& [name, value] : json.items()) {
+    if (!value.is_string()) return InternalError("stored user metadata value is not a string");
+    metadata.emplace(name, value.get<std::string>());
+  }
+  return metadata;
+}
+
+Result<std::string> EncodeTenants(const std::vector<std::string>& tenants) {
+  try {
+    return nlohmann::json(tenants).dump();
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgumentError(std::string("api key tenants cannot be encoded: ") + e.what());
+  }
+}
+
+Result<std::vector<std::string>> DecodeTenants(const std::string& text) {
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_array()) return InternalError("stored api key tenants are not a JSON array");
+  std::vector<std::string> tenants;
+  for (const auto& value : json) {
+    if (!value.is_string()) return InternalError("stored api key tenant is not a string");
+    tenants.push_back(value.get<std::string>());
+  }
+  return tenants;
+}
+
+// Reads a row selected with CAIRN_OBJECT_COLUMNS or CAIRN_LIST_COLUMNS.
+Result<ObjectRecord> ReadObject(const Rows& rows, int i) {
+  ObjectRecord r;
+  ASSIGN_OR_RETURN(r.id, rows.Id(i, 0));
+  r.tenant = rows.Text(i, 1);
+  r.namespace_name = rows.Text(i, 2);
+  r.key = rows.Text(i, 3);
+  Result<ObjectState> state = ParseObjectState(rows.Text(i, 4));
+  if (!state.ok()) return InternalError("object " + r.id.ToString() + ": stored state invalid");
+  r.state = *state;
+  ASSIGN_OR_RETURN(r.storage_class, rows.Class(i, 5));
+  ASSIGN_OR_RETURN(int64_t size, rows.Int(i, 6));
+  r.size_bytes = static_cast<uint64_t>(size);
+  ASSIGN_OR_RETURN(r.content_hash, rows.Hash(i, 7));
+  r.etag = rows.Text(i, 8);
+  r.content_type = rows.Text(i, 9);
+  if (!rows.IsNull(i, 10)) {
+    Result<std::map<std::string, std::string>> metadata = DecodeMetadata(rows.Text(i, 10));
+    if (!metadata.ok()) return metadata.status().WithContext("object " + r.id.ToString());
+    r.user_metadata = std::move(metadata).value();
+  }
+  ASSIGN_OR_RETURN(r.created_at_ms, rows.Int(i, 11));
+  ASSIGN_OR_RETURN(r.updated_at_ms, rows.Int(i, 12));
+  if (!rows.IsNull(i, 13)) r.inline_data = rows.Bytes(i, 13);
+  return r;
+}
+
+Result<ChunkRecord> ReadChunk(const Rows& rows, int i) {
+  ChunkRecord chunk;
+  ASSIGN_OR_RETURN(chunk.storage_class, rows.Class(i, 0));
+  ASSIGN_OR_RETURN(chunk.digest, rows.Hash(i, 1));
+  ASSIGN_OR_RETURN(int64_t size, rows.Int(i, 2));
+  chunk.size_bytes = static_cast<uint64_t>(size);
+  ASSIGN_OR_RETURN(chunk.ref_count, rows.Int(i, 3));
+  ASSIGN_OR_RETURN(chunk.zero_since_ms, rows.Int(i, 4));
+  return chunk;
+}
+
+Result<ApiKeyRecord> ReadApiKey(const Rows& rows, int i) {
+  ApiKeyRecord key;
+  key.key_id = rows.Text(i, 0);
+  ASSIGN_OR_RETURN(key.secret_hash, rows.Hash(i, 1));
+  ASSIGN_OR_RETURN(key.tenants, DecodeTenants(rows.Text(i, 2)));
+  Result<Scope> scope = ParseScope(rows.Text(i, 3));
+  if (!scope.ok()) return InternalError("api key " + key.key_id + ": stored scope invalid");
+  key.scope = *scope;
+  ASSIGN_OR_RETURN(key.created_at_ms, rows.Int(i, 4));
+  ASSIGN_OR_RETURN(int64_t revoked, rows.Int(i, 5));
+  key.revoked = revoked != 0;
+  key.description = rows.Text(i, 6);
+  return key;
+}
+
+Status NotWriting(const ObjectId& id) {
+  return NotFoundError("no upload in progress with id " + id.ToString());
+}
+
+Status NoSuchObject(const ObjectId& id) {
+  return NotFoundError("object " + id.ToString() + " not found");
+}
+
+// ---- the engine -----------------------------------------------------------------------
+
+enum class Mode { kRead, kWrite };
+
+class PostgresMetaStore final : public MetaStore {
+ public:
+  PostgresMetaStore(std::unique_ptr<Pool> pool, const PostgresMetaStoreOptions& options)
+      : pool_(std::move(pool)), options_(options) {}
+
+  Status Ping() override;
+
+  Status BeginUpload(const ObjectRecord& object) override;
+  Status AddChunk(const ObjectId& id, uint32_t sequence, const ChunkRef& chunk,
+                  TimestampMs now_ms) override;
+  Result<CommitResult> CommitUpload(const ObjectId& id, const ObjectRecord& final_fields,
+                                    TimestampMs now_ms) override;
+  Result<CommitResult> PutCommitted(const ObjectRecord& object, const std::vector<ChunkRef>& chunks,
+                                    TimestampMs now_ms) override;
+  Status AbortUpload(const ObjectId& id, TimestampMs now_ms) override;
+
+  Result<ObjectRecord> GetObject(const std::string& tenant, const ObjectId& id) override;
+  Result<ObjectRecord> GetObjectByKey(const std::string& tenant, const std::string& namespace_name,
+                                      const std::string& key) override;
+  Result<std::vector<ChunkRef>> GetChunks(const ObjectId& id) override;
+  Result<ListPage> ListObjects(const ListRequest& request) override;
+
+  Result<ObjectRecord> DeleteObject(const std::string& tenant, const ObjectId& id,
+                                    TimestampMs now_ms) override;
+
+  Result<std::vector<UsageRow>> Usage(const std::string& tenant) override;
+  Result<std::vector<ObjectCountRow>> CountObjects() override;
+  Result<std::vector<StorageBytesRow>> StorageBytes() override;
+
+  Result<uint64_t> ReapStalledUploads(TimestampMs cutoff_ms, uint32_t limit,
+                                      TimestampMs now_ms) override;
+  Result<uint64_t> PurgeDeletedObjects(TimestampMs cutoff_ms, uint32_t limit) override;
+  Result<std::vector<ChunkRecord>> CollectGarbageChunks(
+      TimestampMs cutoff_ms, uint32_t limit,
+      const std::function<Status(const ChunkRecord&)>& remove_file) override;
+
+  Result<std::vector<FsckReferenceRow>> CheckReferences() override;
+  Result<uint64_t> RepairReferences(TimestampMs now_ms) override;
+  Result<std::vector<ChunkRecord>> ListChunks() override;
+  Result<std::vector<ObjectId>> DropObjectsWithChunks(StorageClass storage_class,
+                                                      const std::vector<Digest>& lost,
+                                                      TimestampMs now_ms) override;
+
+  Status CreateApiKey(const ApiKeyRecord& key) override;
+  Result<ApiKeyRecord> GetApiKey(const std::string& key_id) override;
+  Result<std::vector<ApiKeyRecord>> ListApiKeys() override;
+  Status RevokeApiKey(const std::string& key_id) override;
+
+ private:
+  // Runs `fn` in one transaction, committing if it returns OK. `fn` may run more than once
+  // (deadlock, serialization failure, a pooled connection found broken before COMMIT), so
+  // it must reset whatever it reports; `retry` = false runs it at most once.
+  template <typename Fn>
+  Status Transact(std::string_view context, Mode mode, Fn&& fn, bool retry = true) {
+    Status last;
+    const int attempts = retry ? std::max(1, options_.max_attempts) : 1;
+    for (int attempt = 1; attempt <= attempts; ++attempt) {
+      Result<std::unique_ptr<Connection>> acquired = pool_->Acquire();
+      if (!acquired.ok()) return Annotate(acquired.status(), context);
+      std::unique_ptr<Connection> conn = std::move(acquired).value();
+      bool retryable = false;
+      last = RunOnce(*conn, mode, fn, &retryable);
+      pool_->Release(std::move(conn));
+      if (last.ok() || !retryable) break;
+      if (attempt < attempts) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5 * attempt));
+      }
+    }
+    return Annotate(std::move(last), context);
+  }
+
+  template <typename Fn>
+  static Status RunOnce(Connection& c, Mode mode, Fn& fn, bool* retryable) {
+    const char* begin = mode == Mode::kRead ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                                            : "BEGIN ISOLATION LEVEL READ COMMITTED";
+    Status status = c.Script(begin);
+    if (!status.ok()) {
+      // Nothing ran: a stale pooled connection is simply replaced.
+      *retryable = c.broken();
+      return status;
+    }
+    status = fn(c);
+    if (!status.ok()) {
+      // Aborted before COMMIT, so nothing happened: a deadlock victim or a connection lost
+      // mid-transaction may start over.
+      *retryable = IsRetryableState(c.last_state()) || c.broken();
+      if (!c.broken()) c.Script("ROLLBACK").IgnoreError();
+      return status;
+    }
+    status = c.Script("COMMIT");
+    if (!status.ok() && c.broken()) {
+      return UnavailableError(status.message() +
+                              " (connection lost during COMMIT; the outcome is unknown)");
+    }
+    // A server-side COMMIT failure rolled back; under READ COMMITTED it does not happen
+    // for serialization reasons, but retrying it would be safe.
+    *retryable = IsRetryableState(c.last_state());
+    return status;
+  }
+
+  template <typename Fn>
+  Status Write(std::string_view context, Fn&& fn) {
+    return Transact(context, Mode::kWrite, std::forward<Fn>(fn));
+  }
+  template <typename Fn>
+  Status Read(std::string_view context, Fn&& fn) {
+    return Transact(context, Mode::kRead, std::forward<Fn>(fn));
+  }
+
+  // Helpers used inside a write transaction.
+  static Status LockKey(Connection& c, const ObjectRecord& r);
+  static Status InsertObject(Connection& c, const ObjectRecord& r, ObjectState state,
+                             bool* inserted);
+  static Status TakeReferences(Connection& c, StorageClass storage_class,
+                               const std::vector<ChunkRef>& chunks, TimestampMs now_ms);
+  static Status DropReferences(Connection& c, const ObjectId& id, StorageClass storage_class,
+                               TimestampMs now_ms);
+  // The caller holds the object's row lock and has checked it is live.
+  static Status MarkDeleting(Connection& c, const ObjectId& id, StorageClass storage_class,
+                             TimestampMs now_ms);
+  // Makes the COMMITTED object at (tenant, namespace, key), if any, DELETING. The caller
+  // holds the key lock.
+  static Result<std::optional<ObjectId>> RetireObjectAtKey(Connection& c, const ObjectRecord& r,
+                                                           TimestampMs now_ms);
+  static Result<std::vector<FsckReferenceRow>> ReferenceRows(Connection& c);
+
+  std::unique_ptr<Pool> pool_;
+  const PostgresMetaStoreOptions options_;
+};
+
+// ---- write helpers --------------------------------------------------------------------
+
+Status PostgresMetaStore::LockKey(Connection& c, const ObjectRecord& r) {
+  return c
+      .Exec("SELECT pg_advisory_xact_lock($1::bigint)",
+            Params().Int(KeyLockId(r.tenant, r.namespace_name, r.key)))
+      .status();
+}
+
+// Sets *inserted to false when the id is taken (the row is left alone).
+Status PostgresMetaStore::InsertObject(Connection& c, const ObjectRecord& r, ObjectState state,
+                                       bool* inserted) {
+  ASSIGN_OR_RETURN(std::string metadata, EncodeMetadata(r.user_metadata));
+  Params params;
+  params.Id(r.id)
+      .Text(r.tenant)
+      .Text(r.namespace_name)
+      .Text(r.key)
+      .Text(ObjectStateName(state))
+      .Class(r.storage_class)
+      .Int(static_cast<int64_t>(r.size_bytes))
+      .Hash(r.content_hash)
+      .Text(r.etag)
+      .Text(r.content_type)
+      .Text(metadata)
+      .Int(r.created_at_ms)
+      .Int(r.updated_at_ms);
+  if (r.inline_data) {
+    params.Bytes(*r.inline_data);
+  } else {
+    params.Null();
+  }
+  ASSIGN_OR_RETURN(Rows rows, c.Exec("INSERT INTO objects (" CAIRN_OBJECT_COLUMNS
+                                     ") VALUES ($1, $2, $3, $4, $5, $6, $7::bigint, $8, $9, "
+                                     "$10, $11, $12::bigint, $13::bigint, $14::bytea) "
+                                     "ON CONFLICT (id) DO NOTHING",
+                                     params));
+  *inserted = rows.Affected() == 1;
+  return OkStatus();
+}
+
+// One upsert per distinct digest, in digest order, so concurrent transactions lock shared
+// chunk rows in the same order. zero_since_ms follows the rule shared with the model: now_ms
+// when the count becomes zero, 0 whenever it is non-zero (only the final count matters, so
+// adding n references at once equals adding them one by one).
+Status PostgresMetaStore::TakeReferences(Connection& c, StorageClass storage_class,
+                                         const std::vector<ChunkRef>& chunks, TimestampMs now_ms) {
+  std::map<Digest, std::pair<uint64_t, int64_t>> counts;  // digest -> (size, references)
+  for (const ChunkRef& chunk : chunks) {
+    auto [it, inserted] = counts.try_emplace(chunk.digest, chunk.size_bytes, 0);
+    it->second.second += 1;
+  }
+  for (const auto& [digest, entry] : counts) {
+    RETURN_IF_ERROR(
+        c.Exec("INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, zero_since_ms) "
+               "VALUES ($1, $2, $3::bigint, $4::bigint, 0) "
+               "ON CONFLICT (storage_class, digest) DO UPDATE SET "
+               "ref_count = chunks.ref_count + EXCLUDED.ref_count, "
+               "zero_since_ms = CASE WHEN chunks.ref_count + EXCLUDED.ref_count = 0 "
+               "THEN $5::bigint ELSE 0 END",
+               Params()
+                   .Class(storage_class)
+                   .Hash(digest)
+                   .Int(static_cast<int64_t>(entry.first))
+                   .Int(entry.second)
+                   .Int(now_ms))
+            .status());
+  }
+  return OkStatus();
+}
+
+// Locks the object's chunk rows in digest order, then decrements each distinct digest by
+// the number of times the object names it, in one statement.
+Status PostgresMetaStore::DropReferences(Connection& c, const ObjectId& id,
+                                         StorageClass storage_class, TimestampMs now_ms) {
+  RETURN_IF_ERROR(c.Exec("SELECT 1 FROM chunks WHERE storage_class = $2 AND digest IN "
+                         "(SELECT digest FROM object_chunks WHERE object_id = $1) "
+                         "ORDER BY digest FOR UPDATE",
+                         Params().Id(id).Class(storage_class))
+                      .status());
+  return c
+      .Exec(
+          "UPDATE chunks SET ref_count = chunks.ref_count - r.n, "
+          "zero_since_ms = CASE WHEN chunks.ref_count - r.n = 0 THEN $3::bigint ELSE 0 END "
+          "FROM (SELECT digest, COUNT(*) AS n FROM object_chunks WHERE object_id = $1 "
+          "GROUP BY digest) AS r "
+          "WHERE chunks.storage_class = $2 AND chunks.digest = r.digest",
+          Params().Id(id).Class(storage_class).Int(now_ms))
+      .status();
+}
+
+Status PostgresMetaStore::MarkDeleting(Connection& c, const ObjectId& id,
+                                       StorageClass storage_class, TimestampMs now_ms) {
+  RETURN_IF_ERROR(DropReferences(c, id, storage_class, now_ms));
+  return c
+      .Exec("UPDATE objects SET state = 'DELETING', updated_at_ms = $2::bigint WHERE id = $1",
+            Params().Id(id).Int(now_ms))
+      .status();
+}
+
+Result<std::optional<ObjectId>> PostgresMetaStore::RetireObjectAtKey(Connection& c,
+                                                                     const ObjectRecord& r,
+                                                                     TimestampMs now_ms) {
+  ASSIGN_OR_RETURN(Rows rows,
+                   c.Exec("SELECT id, storage_class FROM objects WHERE tenant = $1 AND "
+                          "namespace = $2 AND key = $3 AND state = 'COMMITTED' FOR UPDATE",
+                          Params().Text(r.tenant).Text(r.namespace_name).Text(r.key)));
+  if (rows.empty()) return std::optional<ObjectId>();
+  ASSIGN_OR_RETURN(ObjectId old_id, rows.Id(0, 0));
+  ASSIGN_OR_RETURN(StorageClass old_class, rows.Class(0, 1));
+  RETURN_IF_ERROR(MarkDeleting(c, old_id, old_class, now_ms));
+  return std::optional<ObjectId>(old_id);
+}
+
+// ---- methods --------------------------------------------------------------------------
+
+Status PostgresMetaStore::Ping() {
+  return Write("readiness probe", [](Connection& c) {
+    return c
+        .Exec(
+            "INSERT INTO readiness_probe (id, probed_at_ms) "
+            "VALUES (1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) "
+            "ON CONFLICT (id) DO UPDATE SET probed_at_ms = EXCLUDED.probed_at_ms")
+        .status();
+  });
+}
+
+Status PostgresMetaStore::BeginUpload(const ObjectRecord& object) {
+  RETURN_IF_ERROR(CheckUserMetadata(object));
+  RETURN_IF_ERROR(CheckObjectText(object));
+  return Write("begin upload " + object.id.ToString(), [&](Connection& c) -> Status {
+    bool inserted = false;
+    RETURN_IF_ERROR(InsertObject(c, object, ObjectState::kWriting, &inserted));
+    if (!inserted) {
+      return AlreadyExistsError("object id " + object.id.ToString() + " is already taken");
+    }
+    return OkStatus();
+  });
+}
+
+Status PostgresMetaStore::AddChunk(const ObjectId& id, uint32_t sequence, const ChunkRef& chunk,
+                                   TimestampMs now_ms) {
+  const std::string context =
+      "add chunk " + std::to_string(sequence) + " to object " + id.ToString();
+  return Write(context, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows object, c.Exec("SELECT storage_class FROM objects "
+                                         "WHERE id = $1 AND state = 'WRITING' FOR UPDATE",
+                                         Params().Id(id)));
+    if (object.empty()) return NotWriting(id);
+    ASSIGN_OR_RETURN(StorageClass storage_class, object.Class(0, 0));
+    {
+      // MAX over the primary key is one index probe, unlike COUNT(*).
+      ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT COALESCE(MAX(seq) + 1, 0)::bigint "
+                                         "FROM object_chunks WHERE object_id = $1",
+                                         Params().Id(id)));
+      ASSIGN_OR_RETURN(int64_t expected, rows.Int(0, 0));
+      RETURN_IF_ERROR(CheckSequence(id, sequence, static_cast<uint64_t>(expected)));
+    }
+    RETURN_IF_ERROR(c.Exec("INSERT INTO object_chunks (object_id, seq, digest, size_bytes) "
+                           "VALUES ($1, $2::integer, $3, $4::bigint)",
+                           Params()
+                               .Id(id)
+                               .Int(sequence)
+                               .Hash(chunk.digest)
+                               .Int(static_cast<int64_t>(chunk.size_bytes)))
+                        .status());
+    RETURN_IF_ERROR(c.Exec("UPDATE objects SET updated_at_ms = $2::bigint WHERE id = $1",
+                           Params().Id(id).Int(now_ms))
+                        .status());
+    return TakeReferences(c, storage_class, {chunk}, now_ms);
+  });
+}
+
+Result<CommitResult> PostgresMetaStore::CommitUpload(const ObjectId& id,
+                                                     const ObjectRecord& final_fields,
+                                                     TimestampMs now_ms) {
+  ObjectRecord checked = final_fields;
+  checked.id = id;
+  RETURN_IF_ERROR(CheckUserMetadata(checked));
+  RETURN_IF_ERROR(CheckText("etag of object " + id.ToString(), final_fields.etag));
+  RETURN_IF_ERROR(CheckText("content type of object " + id.ToString(), final_fields.content_type));
+  ASSIGN_OR_RETURN(std::string metadata, EncodeMetadata(final_fields.user_metadata));
+  CommitResult result;
+  Status status = Write("commit upload " + id.ToString(), [&](Connection& c) -> Status {
+    result = CommitResult();
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects "
+                                       "WHERE id = $1 AND state = 'WRITING' FOR UPDATE",
+                                       Params().Id(id)));
+    if (rows.empty()) return NotWriting(id);
+    ASSIGN_OR_RETURN(ObjectRecord record, ReadObject(rows, 0));
+    RETURN_IF_ERROR(LockKey(c, record));
+    // The old object leaves the key before this one takes it (the unique index is checked
+    // per statement).
+    ASSIGN_OR_RETURN(result.replaced_object, RetireObjectAtKey(c, record, now_ms));
+    record.state = ObjectState::kCommitted;
+    record.size_bytes = final_fields.size_bytes;
+    record.content_hash = final_fields.content_hash;
+    record.etag = final_fields.etag;
+    record.content_type = final_fields.content_type;
+    record.user_metadata = final_fields.user_metadata;
+    record.updated_at_ms = now_ms;
+    RETURN_IF_ERROR(c.Exec("UPDATE objects SET state = 'COMMITTED', size_bytes = $2::bigint, "
+                           "content_hash = $3, etag = $4, content_type = $5, "
+                           "user_metadata = $6, updated_at_ms = $7::bigint WHERE id = $1",
+                           Params()
+                               .Id(id)
+                               .Int(static_cast<int64_t>(record.size_bytes))
+                               .Hash(record.content_hash)
+                               .Text(record.etag)
+                               .Text(record.content_type)
+                               .Text(metadata)
+                               .Int(now_ms))
+                        .status());
+    result.object = std::move(record);
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+Result<CommitResult> PostgresMetaStore::PutCommitted(const ObjectRecord& object,
+                                                     const std::vector<ChunkRef>& chunks,
+                                                     TimestampMs now_ms) {
+  RETURN_IF_ERROR(CheckPutCommitted(object, chunks));
+  RETURN_IF_ERROR(CheckObjectText(object));
+  CommitResult result;
+  Status status = Write("put object " + object.id.ToString(), [&](Connection& c) -> Status {
+    result = CommitResult();
+    const Status taken =
+        AlreadyExistsError("object id " + object.id.ToString() + " is already taken");
+    {
+      ASSIGN_OR_RETURN(Rows rows,
+                       c.Exec("SELECT 1 FROM objects WHERE id = $1", Params().Id(object.id)));
+      if (!rows.empty()) return taken;
+    }
+    RETURN_IF_ERROR(LockKey(c, object));
+    ASSIGN_OR_RETURN(result.replaced_object, RetireObjectAtKey(c, object, now_ms));
+    ObjectRecord record = object;
+    record.state = ObjectState::kCommitted;
+    record.updated_at_ms = now_ms;
+    bool inserted = false;
+    RETURN_IF_ERROR(InsertObject(c, record, ObjectState::kCommitted, &inserted));
+    if (!inserted) return taken;  // a concurrent insert of the same id; rolls back the retire
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      RETURN_IF_ERROR(c.Exec("INSERT INTO object_chunks (object_id, seq, digest, size_bytes) "
+                             "VALUES ($1, $2::integer, $3, $4::bigint)",
+                             Params()
+                                 .Id(record.id)
+                                 .Int(static_cast<int64_t>(i))
+                                 .Hash(chunks[i].digest)
+                                 .Int(static_cast<int64_t>(chunks[i].size_bytes)))
+                          .status());
+    }
+    RETURN_IF_ERROR(TakeReferences(c, record.storage_class, chunks, now_ms));
+    result.object = std::move(record);
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+Status PostgresMetaStore::AbortUpload(const ObjectId& id, TimestampMs now_ms) {
+  return Write("abort upload " + id.ToString(), [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT storage_class FROM objects "
+                                       "WHERE id = $1 AND state = 'WRITING' FOR UPDATE",
+                                       Params().Id(id)));
+    if (rows.empty()) return NotWriting(id);
+    ASSIGN_OR_RETURN(StorageClass storage_class, rows.Class(0, 0));
+    RETURN_IF_ERROR(DropReferences(c, id, storage_class, now_ms));
+    // object_chunks rows go by ON DELETE CASCADE.
+    return c.Exec("DELETE FROM objects WHERE id = $1", Params().Id(id)).status();
+  });
+}
+
+Result<ObjectRecord> PostgresMetaStore::GetObject(const std::string& tenant, const ObjectId& id) {
+  if (!IsStorableText(tenant)) return NoSuchObject(id);
+  ObjectRecord record;
+  Status status = Read("get object " + id.ToString(), [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects "
+                                       "WHERE id = $1 AND state = 'COMMITTED' AND tenant = $2",
+                                       Params().Id(id).Text(tenant)));
+    if (rows.empty()) return NoSuchObject(id);
+    ASSIGN_OR_RETURN(record, ReadObject(rows, 0));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return record;
+}
+
+Result<ObjectRecord> PostgresMetaStore::GetObjectByKey(const std::string& tenant,
+                                                       const std::string& namespace_name,
+                                                       const std::string& key) {
+  const Status missing =
+      NotFoundError("no object at key '" + key + "' in namespace " + namespace_name);
+  // Text PostgreSQL cannot store names no stored object.
+  if (!IsStorableText(tenant) || !IsStorableText(namespace_name) || !IsStorableText(key)) {
+    return missing;
+  }
+  ObjectRecord record;
+  Status status =
+      Read("get object by key in namespace " + namespace_name, [&](Connection& c) -> Status {
+        ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT " CAIRN_OBJECT_COLUMNS
+                                           " FROM objects WHERE tenant = $1 AND namespace = $2 AND "
+                                           "key = $3 AND state = 'COMMITTED'",
+                                           Params().Text(tenant).Text(namespace_name).Text(key)));
+        if (rows.empty()) return missing;
+        ASSIGN_OR_RETURN(record, ReadObject(rows, 0));
+        return OkStatus();
+      });
+  if (!status.ok()) return status;
+  return record;
+}
+
+Result<std::vector<ChunkRef>> PostgresMetaStore::GetChunks(const ObjectId& id) {
+  std::vector<ChunkRef> chunks;
+  Status status = Read("get chunks of object " + id.ToString(), [&](Connection& c) -> Status {
+    chunks.clear();
+    {
+      ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT 1 FROM objects WHERE id = $1", Params().Id(id)));
+      if (rows.empty()) return NoSuchObject(id);
+    }
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT digest, size_bytes FROM object_chunks "
+                                       "WHERE object_id = $1 ORDER BY seq",
+                                       Params().Id(id)));
+    for (int i = 0; i < rows.size(); ++i) {
+      ChunkRef chunk;
+      ASSIGN_OR_RETURN(chunk.digest, rows.Hash(i, 0));
+      ASSIGN_OR_RETURN(int64_t size, rows.Int(i, 1));
+      chunk.size_bytes = static_cast<uint64_t>(size);
+      chunks.push_back(chunk);
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return chunks;
+}
+
+// Keyset pagination on objects_committed_key: the page is the index range
+//   (tenant, namespace, lower) .. (tenant, namespace, prefix successor)
+// with one lower bound picked in C++ (no LIKE: a prefix is a range). Bounds that are not
+// storable text (a prefix cut inside a character, "\xff") are replaced by their
+// Utf8Ceiling, which selects exactly the same stored keys.
+Result<ListPage> PostgresMetaStore::ListObjects(const ListRequest& request) {
+  RETURN_IF_ERROR(CheckListRequest(request));
+  ListPage page;
+  if (!IsStorableText(request.tenant) || !IsStorableText(request.namespace_name)) return page;
+  const bool after_start = request.start_after >= request.prefix;
+  std::string lower;
+  bool exclusive = false;
+  if (after_start && IsStorableText(request.start_after)) {
+    lower = request.start_after;
+    exclusive = true;
+  } else {
+    std::optional<std::string> ceiling =
+        Utf8Ceiling(after_start ? request.start_after : request.prefix);
+    if (!ceiling) return page;  // no storable key is that large
+    lower = std::move(*ceiling);
+  }
+  std::optional<std::string> upper;
+  if (std::string successor = PrefixSuccessor(request.prefix); !successor.empty()) {
+    upper = Utf8Ceiling(successor);  // none: every storable key is below the successor
+  }
+  std::string sql = "SELECT " CAIRN_LIST_COLUMNS
+                    " FROM objects WHERE tenant = $1 AND namespace = $2 AND state = 'COMMITTED'";
+  sql += exclusive ? " AND key > $3" : " AND key >= $3";
+  if (upper) sql += " AND key < $5";
+  sql += " ORDER BY key LIMIT $4::bigint";
+
+  Status status = Read("list namespace " + request.namespace_name, [&](Connection& c) -> Status {
+    page = ListPage();
+    Params params;
+    params.Text(request.tenant)
+        .Text(request.namespace_name)
+        .Text(lower)
+        .Int(static_cast<int64_t>(request.limit) + 1);  // one more tells "truncated"
+    if (upper) params.Text(*upper);
+    ASSIGN_OR_RETURN(Rows rows, c.Exec(sql, params));
+    for (int i = 0; i < rows.size(); ++i) {
+      if (page.objects.size() == request.limit) {
+        page.truncated = true;
+        break;
+      }
+      ASSIGN_OR_RETURN(ObjectRecord record, ReadObject(rows, i));
+      page.objects.push_back(std::move(record));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return page;
+}
+
+Result<ObjectRecord> PostgresMetaStore::DeleteObject(const std::string& tenant, const ObjectId& id,
+                                                     TimestampMs now_ms) {
+  if (!IsStorableText(tenant)) return NoSuchObject(id);
+  ObjectRecord before;
+  Status status = Write("delete object " + id.ToString(), [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects WHERE id = $1 "
+                                       "AND state = 'COMMITTED' AND tenant = $2 FOR UPDATE",
+                                       Params().Id(id).Text(tenant)));
+    if (rows.empty()) return NoSuchObject(id);
+    ASSIGN_OR_RETURN(before, ReadObject(rows, 0));
+    return MarkDeleting(c, id, before.storage_class, now_ms);
+  });
+  if (!status.ok()) return status;
+  return before;
+}
+
+Result<std::vector<UsageRow>> PostgresMetaStore::Usage(const std::string& tenant) {
+  std::vector<UsageRow> rows;
+  if (!IsStorableText(tenant)) return rows;
+  Status status = Read("usage of tenant " + tenant, [&](Connection& c) -> Status {
+    rows.clear();
+    std::map<std::pair<std::string, std::string>, size_t> index;  // (namespace, class) -> row
+    {
+      ASSIGN_OR_RETURN(Rows result,
+                       c.Exec("SELECT namespace, storage_class, COUNT(*), SUM(size_bytes)::bigint, "
+                              "SUM(COALESCE(octet_length(inline_data), 0))::bigint FROM objects "
+                              "WHERE tenant = $1 AND state = 'COMMITTED' "
+                              "GROUP BY namespace, storage_class ORDER BY namespace, storage_class",
+                              Params().Text(tenant)));
+      for (int i = 0; i < result.size(); ++i) {
+        UsageRow usage;
+        usage.namespace_name = result.Text(i, 0);
+        ASSIGN_OR_RETURN(usage.storage_class, result.Class(i, 1));
+        ASSIGN_OR_RETURN(int64_t objects, result.Int(i, 2));
+        ASSIGN_OR_RETURN(int64_t logical, result.Int(i, 3));
+        ASSIGN_OR_RETURN(int64_t physical, result.Int(i, 4));
+        usage.objects = static_cast<uint64_t>(objects);
+        usage.logical_bytes = static_cast<uint64_t>(logical);
+        usage.physical_bytes = static_cast<uint64_t>(physical);
+        index[{usage.namespace_name, result.Text(i, 1)}] = rows.size();
+        rows.push_back(std::move(usage));
+      }
+    }
+    // Each distinct digest counts once per (namespace, class), however many objects share
+    // it; MAX keeps one size per digest even if damaged rows disagree.
+    ASSIGN_OR_RETURN(Rows result,
+                     c.Exec("SELECT namespace, storage_class, SUM(size)::bigint FROM ("
+                            "SELECT o.namespace AS namespace, o.storage_class AS storage_class, "
+                            "MAX(oc.size_bytes) AS size FROM objects AS o "
+                            "JOIN object_chunks AS oc ON oc.object_id = o.id "
+                            "WHERE o.tenant = $1 AND o.state = 'COMMITTED' "
+                            "GROUP BY o.namespace, o.storage_class, oc.digest) AS d "
+                            "GROUP BY namespace, storage_class",
+                            Params().Text(tenant)));
+    for (int i = 0; i < result.size(); ++i) {
+      auto it = index.find({result.Text(i, 0), result.Text(i, 1)});
+      if (it == index.end()) return InternalError("usage groups disagree within a snapshot");
+      ASSIGN_OR_RETURN(int64_t bytes, result.Int(i, 2));
+      rows[it->second].physical_bytes += static_cast<uint64_t>(bytes);
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+Result<std::vector<ObjectCountRow>> PostgresMetaStore::CountObjects() {
+  std::vector<ObjectCountRow> rows;
+  Status status = Read("count objects", [&](Connection& c) -> Status {
+    rows.clear();
+    ASSIGN_OR_RETURN(Rows result, c.Exec("SELECT tenant, namespace, state, COUNT(*) FROM objects "
+                                         "GROUP BY tenant, namespace, state "
+                                         "ORDER BY tenant, namespace, state"));
+    for (int i = 0; i < result.size(); ++i) {
+      ObjectCountRow count;
+      count.tenant = result.Text(i, 0);
+      count.namespace_name = result.Text(i, 1);
+      Result<ObjectState> state = ParseObjectState(result.Text(i, 2));
+      if (!state.ok()) return InternalError("stored object state invalid");
+      count.state = *state;
+      ASSIGN_OR_RETURN(int64_t objects, result.Int(i, 3));
+      count.objects = static_cast<uint64_t>(objects);
+      rows.push_back(std::move(count));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+Result<std::vector<StorageBytesRow>> PostgresMetaStore::StorageBytes() {
+  std::vector<StorageBytesRow> rows;
+  Status status = Read("storage bytes", [&](Connection& c) -> Status {
+    rows.clear();
+    ASSIGN_OR_RETURN(Rows result,
+                     c.Exec("SELECT storage_class, namespace, SUM(size_bytes)::bigint "
+                            "FROM objects WHERE state = 'COMMITTED' "
+                            "GROUP BY storage_class, namespace ORDER BY storage_class, namespace"));
+    for (int i = 0; i < result.size(); ++i) {
+      StorageBytesRow bytes;
+      ASSIGN_OR_RETURN(bytes.storage_class, result.Class(i, 0));
+      bytes.namespace_name = result.Text(i, 1);
+      ASSIGN_OR_RETURN(int64_t logical, result.Int(i, 2));
+      bytes.logical_bytes = static_cast<uint64_t>(logical);
+      rows.push_back(std::move(bytes));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+Result<uint64_t> PostgresMetaStore::ReapStalledUploads(TimestampMs cutoff_ms, uint32_t limit,
+                                                       TimestampMs now_ms) {
+  uint64_t reaped = 0;
+  Status status = Write("reap stalled uploads", [&](Connection& c) -> Status {
+    reaped = 0;
+    // SKIP LOCKED: an upload adding a chunk right now holds its row and is alive; another
+    // node reaping at the same time holds the rows it took.
+    ASSIGN_OR_RETURN(Rows stalled,
+                     c.Exec("SELECT id, storage_class FROM objects WHERE state = 'WRITING' "
+                            "AND updated_at_ms < $1::bigint ORDER BY updated_at_ms, id "
+                            "LIMIT $2::bigint FOR UPDATE SKIP LOCKED",
+                            Params().Int(cutoff_ms).Int(limit)));
+    for (int i = 0; i < stalled.size(); ++i) {
+      ASSIGN_OR_RETURN(ObjectId id, stalled.Id(i, 0));
+      ASSIGN_OR_RETURN(StorageClass storage_class, stalled.Class(i, 1));
+      RETURN_IF_ERROR(DropReferences(c, id, storage_class, now_ms));
+      RETURN_IF_ERROR(c.Exec("DELETE FROM objects WHERE id = $1", Params().Id(id)).status());
+    }
+    reaped = static_cast<uint64_t>(stalled.size());
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return reaped;
+}
+
+Result<uint64_t> PostgresMetaStore::PurgeDeletedObjects(TimestampMs cutoff_ms, uint32_t limit) {
+  uint64_t purged = 0;
+  Status status = Write("purge deleted objects", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows,
+                     c.Exec("DELETE FROM objects WHERE id IN (SELECT id FROM objects WHERE "
+                            "state = 'DELETING' AND updated_at_ms < $1::bigint "
+                            "ORDER BY updated_at_ms, id LIMIT $2::bigint FOR UPDATE SKIP LOCKED)",
+                            Params().Int(cutoff_ms).Int(limit)));
+    purged = static_cast<uint64_t>(rows.Affected());  // cascaded object_chunks not counted
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return purged;
+}
+
+// If the transaction fails after some files were removed, their rows come back with
+// count 0: the next pass retries them (removing an absent file is expected to succeed),
+// and an uploader that takes a reference meanwhile finds no file and writes it again. Not
+// retried here, so that one call is one pass over the callback.
+Result<std::vector<ChunkRecord>> PostgresMetaStore::CollectGarbageChunks(
+    TimestampMs cutoff_ms, uint32_t limit,
+    const std::function<Status(const ChunkRecord&)>& remove_file) {
+  std::vector<ChunkRecord> removed;
+  Status status = Transact(
+      "collect garbage chunks", Mode::kWrite,
+      [&](Connection& c) -> Status {
+        removed.clear();
+        ASSIGN_OR_RETURN(
+            Rows rows, c.Exec("SELECT storage_class, digest, size_bytes, ref_count, zero_since_ms "
+                              "FROM chunks WHERE ref_count = 0 AND zero_since_ms < $1::bigint "
+                              "ORDER BY zero_since_ms, storage_class, digest LIMIT $2::bigint "
+                              "FOR UPDATE SKIP LOCKED",
+                              Params().Int(cutoff_ms).Int(limit)));
+        for (int i = 0; i < rows.size(); ++i) {
+          ASSIGN_OR_RETURN(ChunkRecord chunk, ReadChunk(rows, i));
+          // A failed removal keeps the row, so a later pass retries the file.
+          if (!remove_file(chunk).ok()) continue;
+          RETURN_IF_ERROR(c.Exec("DELETE FROM chunks WHERE storage_class = $1 AND digest = $2",
+                                 Params().Class(chunk.storage_class).Hash(chunk.digest))
+                              .status());
+          removed.push_back(chunk);
+        }
+        return OkStatus();
+      },
+      /*retry=*/false);
+  if (!status.ok()) return status;
+  return removed;
+}
+
+// Every chunk row with its live reference count, then every live (class, digest) named by
+// object_chunks that has no chunk row, in (class name, digest) order.
+Result<std::vector<FsckReferenceRow>> PostgresMetaStore::ReferenceRows(Connection& c) {
+  ASSIGN_OR_RETURN(
+      Rows result,
+      c.Exec("WITH actual AS ("
+             "  SELECT o.storage_class AS storage_class, oc.digest AS digest, "
+             "         COUNT(*) AS n, MAX(oc.size_bytes) AS size_bytes, "
+             "         COUNT(*) FILTER (WHERE o.state = 'COMMITTED') AS committed "
+             "  FROM object_chunks AS oc JOIN objects AS o ON o.id = oc.object_id "
+             "  WHERE o.state IN ('WRITING', 'COMMITTED') "
+             "  GROUP BY o.storage_class, oc.digest) "
+             "SELECT c.storage_class, c.digest, c.ref_count, COALESCE(a.n, 0), "
+             "       c.size_bytes, true, COALESCE(a.committed, 0) "
+             "FROM chunks AS c LEFT JOIN actual AS a "
+             "  ON a.storage_class = c.storage_class AND a.digest = c.digest "
+             "UNION ALL "
+             "SELECT a.storage_class, a.digest, 0::bigint, a.n, a.size_bytes, false, a.committed "
+             "FROM actual AS a "
+             "WHERE NOT EXISTS (SELECT 1 FROM chunks AS c "
+             "  WHERE c.storage_class = a.storage_class AND c.digest = a.digest) "
+             "ORDER BY 1, 2"));
+  std::vector<FsckReferenceRow> rows;
+  for (int i = 0; i < result.size(); ++i) {
+    FsckReferenceRow ref;
+    ASSIGN_OR_RETURN(ref.storage_class, result.Class(i, 0));
+    ASSIGN_OR_RETURN(ref.digest, result.Hash(i, 1));
+    ASSIGN_OR_RETURN(ref.recorded_ref_count, result.Int(i, 2));
+    ASSIGN_OR_RETURN(ref.actual_ref_count, result.Int(i, 3));
+    ASSIGN_OR_RETURN(int64_t size, result.Int(i, 4));
+    ref.size_bytes = static_cast<uint64_t>(size);
+    ASSIGN_OR_RETURN(int64_t has_row, result.Int(i, 5));
+    ref.has_chunk_row = has_row != 0;
+    ASSIGN_OR_RETURN(ref.committed_ref_count, result.Int(i, 6));
+    rows.push_back(ref);
+  }
+  return rows;
+}
+
+Result<std::vector<FsckReferenceRow>> PostgresMetaStore::CheckReferences() {
+  std::vector<FsckReferenceRow> rows;
+  Status status = Read("check references", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(rows, ReferenceRows(c));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+Result<uint64_t> PostgresMetaStore::RepairReferences(TimestampMs now_ms) {
+  uint64_t changed = 0;
+  Status status = Write("repair references", [&](Connection& c) -> Status {
+    changed = 0;
+    // fsck --repair is rare and global: lock the whole chunks table (writers of counts
+    // wait) so the recomputed counts cannot be overtaken while they are written.
+    RETURN_IF_ERROR(c.Script("LOCK TABLE chunks IN EXCLUSIVE MODE"));
+    ASSIGN_OR_RETURN(std::vector<FsckReferenceRow> rows, ReferenceRows(c));
+    for (const FsckReferenceRow& row : rows) {
+      if (row.has_chunk_row) {
+        if (row.recorded_ref_count == row.actual_ref_count) continue;
+        RETURN_IF_ERROR(c.Exec("UPDATE chunks SET ref_count = $3::bigint, "
+                               "zero_since_ms = $4::bigint "
+                               "WHERE storage_class = $1 AND digest = $2",
+                               Params()
+                                   .Class(row.storage_class)
+                                   .Hash(row.digest)
+                                   .Int(row.actual_ref_count)
+                                   .Int(row.actual_ref_count == 0 ? now_ms : 0))
+                            .status());
+      } else {
+        RETURN_IF_ERROR(c.Exec("INSERT INTO chunks (storage_class, digest, size_bytes, "
+                               "ref_count, zero_since_ms) "
+                               "VALUES ($1, $2, $3::bigint, $4::bigint, 0)",
+                               Params()
+                                   .Class(row.storage_class)
+                                   .Hash(row.digest)
+                                   .Int(static_cast<int64_t>(row.size_bytes))
+                                   .Int(row.actual_ref_count))
+                            .status());
+      }
+      ++changed;
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return changed;
+}
+
+Result<std::vector<ChunkRecord>> PostgresMetaStore::ListChunks() {
+  std::vector<ChunkRecord> chunks;
+  Status status = Read("list chunks", [&](Connection& c) -> Status {
+    chunks.clear();
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT storage_class, digest, size_bytes, ref_count, "
+                                       "zero_since_ms FROM chunks ORDER BY storage_class, digest"));
+    for (int i = 0; i < rows.size(); ++i) {
+      ASSIGN_OR_RETURN(ChunkRecord chunk, ReadChunk(rows, i));
+      chunks.push_back(chunk);
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return chunks;
+}
+
+Result<std::vector<ObjectId>> PostgresMetaStore::DropObjectsWithChunks(
+    StorageClass storage_class, const std::vector<Digest>& lost, TimestampMs now_ms) {
+  std::vector<ObjectId> dropped;
+  const std::string context = "drop objects with " + std::to_string(lost.size()) + " lost " +
+                              std::string(StorageClassName(storage_class)) + " chunks";
+  Status status = Write(context, [&](Connection& c) -> Status {
+    dropped.clear();
+    std::set<ObjectId> hits;  // ordered by id, like the model
+    for (const Digest& digest : std::set<Digest>(lost.begin(), lost.end())) {
+      ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT DISTINCT o.id FROM object_chunks AS oc "
+                                         "JOIN objects AS o ON o.id = oc.object_id "
+                                         "WHERE oc.digest = $1 AND o.storage_class = $2 "
+                                         "AND o.state IN ('WRITING', 'COMMITTED')",
+                                         Params().Hash(digest).Class(storage_class)));
+      for (int i = 0; i < rows.size(); ++i) {
+        ASSIGN_OR_RETURN(ObjectId id, rows.Id(i, 0));
+        hits.insert(id);
+      }
+    }
+    for (const ObjectId& id : hits) {
+      // Re-checked under the row lock: a concurrent delete may have retired it already.
+      ASSIGN_OR_RETURN(Rows live, c.Exec("SELECT 1 FROM objects WHERE id = $1 AND "
+                                         "state IN ('WRITING', 'COMMITTED') FOR UPDATE",
+                                         Params().Id(id)));
+      if (live.empty()) continue;
+      RETURN_IF_ERROR(MarkDeleting(c, id, storage_class, now_ms));
+      dropped.push_back(id);
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return dropped;
+}
+
+Status PostgresMetaStore::CreateApiKey(const ApiKeyRecord& key) {
+  RETURN_IF_ERROR(CheckApiKey(key));
+  RETURN_IF_ERROR(CheckText("api key id", key.key_id));
+  RETURN_IF_ERROR(CheckText("description of api key " + key.key_id, key.description));
+  ASSIGN_OR_RETURN(std::string tenants, EncodeTenants(key.tenants));
+  return Write("create api key " + key.key_id, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("INSERT INTO api_keys (key_id, secret_hash, tenants, "
+                                       "scope, created_at_ms, revoked, description) "
+                                       "VALUES ($1, $2, $3, $4, $5::bigint, $6::boolean, $7) "
+                                       "ON CONFLICT (key_id) DO NOTHING",
+                                       Params()
+                                           .Text(key.key_id)
+                                           .Hash(key.secret_hash)
+                                           .Text(tenants)
+                                           .Text(ScopeName(key.scope))
+                                           .Int(key.created_at_ms)
+                                           .Text(key.revoked ? "true" : "false")
+                                           .Text(key.description)));
+    if (rows.Affected() == 0) {
+      return AlreadyExistsError("api key id " + key.key_id + " is already taken");
+    }
+    return OkStatus();
+  });
+}
+
+constexpr const char* kApiKeyColumns =
+    "SELECT key_id, secret_hash, tenants, scope, created_at_ms, revoked, description "
+    "FROM api_keys";
+
+Result<ApiKeyRecord> PostgresMetaStore::GetApiKey(const std::string& key_id) {
+  const Status missing = NotFoundError("api key " + key_id + " not found");
+  if (!IsStorableText(key_id)) return missing;
+  ApiKeyRecord key;
+  Status status = Read("get api key " + key_id, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec(std::string(kApiKeyColumns) + " WHERE key_id = $1",
+                                       Params().Text(key_id)));
+    if (rows.empty()) return missing;
+    ASSIGN_OR_RETURN(key, ReadApiKey(rows, 0));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return key;
+}
+
+Result<std::vector<ApiKeyRecord>> PostgresMetaStore::ListApiKeys() {
+  std::vector<ApiKeyRecord> keys;
+  Status status = Read("list api keys", [&](Connection& c) -> Status {
+    keys.clear();
+    ASSIGN_OR_RETURN(Rows rows, c.Exec(std::string(kApiKeyColumns) + " ORDER BY key_id"));
+    for (int i = 0; i < rows.size(); ++i) {
+      ASSIGN_OR_RETURN(ApiKeyRecord key, ReadApiKey(rows, i));
+      keys.push_back(std::move(key));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return keys;
+}
+
+Status PostgresMetaStore::RevokeApiKey(const std::string& key_id) {
+  const Status missing = NotFoundError("api key " + key_id + " not found");
+  if (!IsStorableText(key_id)) return missing;
+  return Write("revoke api key " + key_id, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("UPDATE api_keys SET revoked = true WHERE key_id = $1",
+                                       Params().Text(key_id)));
+    if (rows.Affected() == 0) return missing;
+    return OkStatus();
+  });
+}
+
+// Applies the pending steps and records them in one transaction, so a crash mid-migration
+// leaves the previous version intact. The advisory lock comes first, before even the
+// CREATE TABLE IF NOT EXISTS, so nodes starting together run one after the other and the
+// later ones (whose statements see the committed work under READ COMMITTED) find nothing
+// left to do.
+Status Migrate(Connection& c, const std::string& label) {
+  RETURN_IF_ERROR(c.Script("BEGIN ISOLATION LEVEL READ COMMITTED"));
+  Status status = [&]() -> Status {
+    RETURN_IF_ERROR(c.Script(("SELECT pg_advisory_xact_lock(" + std::to_string(kLockSpace) + ", " +
+                              std::to_string(kMigrationLock) + ")")
+                                 .c_str()));
+    RETURN_IF_ERROR(
+        c.Script("CREATE TABLE IF NOT EXISTS schema_version ("
+                 "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"));
+    ASSIGN_OR_RETURN(Rows rows,
+                     c.Exec("SELECT COALESCE(MAX(version), 0)::bigint FROM schema_version"));
+    ASSIGN_OR_RETURN(int64_t version, rows.Int(0, 0));
+    if (version > kSchemaVersion) {
+      return FailedPreconditionError("metadata database " + label + " has schema version " +
+                                     std::to_string(version) + ", newer than this binary's " +
+                                     std::to_string(kSchemaVersion));
+    }
+    for (int64_t step = version; step < kSchemaVersion; ++step) {
+      Status applied = c.Script(kMigrations[step]);
+      if (applied.ok()) {
+        applied = c.Exec("INSERT INTO schema_version (version) VALUES ($1::integer)",
+                         Params().Int(step + 1))
+                      .status();
+      }
+      if (!applied.ok()) {
+        return applied.WithContext("migration to schema version " + std::to_string(step + 1));
+      }
+    }
+    return c.Script("COMMIT");
+  }();
+  if (!status.ok() && !c.broken()) c.Script("ROLLBACK").IgnoreError();
+  return status;
+}
+
+// "host:port/db" for messages, from the parsed URL (defaults as libpq applies them).
+Result<std::string> Describe(const std::string& url) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (options == nullptr) {
+    // libpq's message may quote the part of the URL it choked on, password included.
+    PQfreemem(error);
+    return InvalidArgumentError("metadata url '" + RedactPostgresUrl(url) +
+                                "' is not a valid PostgreSQL connection URI");
+  }
+  std::string host, hostaddr, port, dbname, user;
+  for (PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+    if (option->val == nullptr) continue;
+    const std::string_view keyword = option->keyword;
+    if (keyword == "host") host = option->val;
+    if (keyword == "hostaddr") hostaddr = option->val;
+    if (keyword == "port") port = option->val;
+    if (keyword == "dbname") dbname = option->val;
+    if (keyword == "user") user = option->val;
+  }
+  PQconninfoFree(options);
+  if (host.empty()) host = hostaddr.empty() ? "localhost" : hostaddr;
+  if (port.empty()) port = "5432";
+  if (dbname.empty()) dbname = user;
+  return host + ":" + port + "/" + dbname;
+}
+
+}  // namespace
+
+int PostgresSchemaVersion() { return kSchemaVersion; }
+
+std::string RedactPostgresUrl(const std::string& url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const size_t authority = scheme + 3;
+  const size_t end = url.find_first_of("/?#", authority);
+  const size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
+  if (at == std::string::npos || at < authority) return url;
+  const size_t colon = url.find(':', authority);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+Result<std::unique_ptr<MetaStore>> OpenPostgresMetaStore(const std::string& url,
+                                                         const PostgresMetaStoreOptions& options) {
+  if (options.max_connections < 1) {
+    return InvalidArgumentError("postgres max_connections must be at least 1");
+  }
+  ASSIGN_OR_RETURN(std::string label, Describe(url));
+  auto pool = std::make_unique<Pool>(url, label, options);
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, pool->Connect());
+    // COLLATE "C" orders by the bytes of the server encoding: byte-wise UTF-8 order only
+    // in a UTF8 database.
+    const char* encoding = PQparameterStatus(conn->raw(), "server_encoding");
+    if (encoding == nullptr || std::string_view(encoding) != "UTF8") {
+      return FailedPreconditionError("metadata database " + label + " is encoded in " +
+                                     (encoding != nullptr ? encoding : "an unknown encoding") +
+                                     "; cairn needs UTF8");
+    }
+    RETURN_IF_ERROR(Annotate(Migrate(*conn, label), "migrating"));
+  }
+  return std::unique_ptr<MetaStore>(new PostgresMetaStore(std::move(pool), options));
+}
+
+}  // namespace cairn::meta
+
+#undef CAIRN_OBJECT_COLUMNS
+#undef CAIRN_LIST_COLUMNS
