@@ -124,6 +124,28 @@ struct ApiKeyRecord {
   bool operator==(const ApiKeyRecord&) const = default;
 };
 
+// A namespace made explicitly (an S3 bucket created empty). Namespaces also exist
+// implicitly while they hold committed objects.
+struct NamespaceRecord {
+  std::string tenant;
+  std::string name;
+  TimestampMs created_at_ms = 0;
+  bool operator==(const NamespaceRecord&) const = default;
+};
+
+// An S3 access key. SigV4 needs the secret itself, so it is stored (the data directory and
+// the database must be protected like the credentials they hold).
+struct S3KeyRecord {
+  std::string access_key;            // unique, 20 upper-case alphanumerics
+  std::string secret;                // 40 characters
+  std::vector<std::string> tenants;  // the first one owns the buckets; "*" = every tenant
+  Scope scope = Scope::kWrite;
+  TimestampMs created_at_ms = 0;
+  bool revoked = false;
+  std::string description;
+  bool operator==(const S3KeyRecord&) const = default;
+};
+
 struct FsckReferenceRow {
   StorageClass storage_class = StorageClass::kHot;
   Digest digest;
@@ -229,6 +251,55 @@ class MetaStore {
                                                               const std::vector<Digest>& lost,
                                                               TimestampMs now_ms) = 0;
 
+  // ---- Composition and metadata updates (S3) -----------------------------------------
+  // PutCommitted, and in the same transaction each object of `also_delete` (COMMITTED and
+  // owned by object.tenant) becomes DELETING with its references dropped. If one of them
+  // is not COMMITTED, kNotFound and nothing changes. Completing a multipart upload uses it
+  // to link the parts' chunks into the object and retire the parts atomically.
+  virtual Result<CommitResult> PutCommittedAndDelete(const ObjectRecord& object,
+                                                     const std::vector<ChunkRef>& chunks,
+                                                     const std::vector<ObjectId>& also_delete,
+                                                     TimestampMs now_ms) {
+    return NotSupported("PutCommittedAndDelete");
+  }
+  // Replaces the user metadata of a COMMITTED object of `tenant` (object tags live there
+  // too); returns the updated object. kNotFound otherwise.
+  virtual Result<ObjectRecord> UpdateUserMetadata(
+      const std::string& tenant, const ObjectId& id,
+      const std::map<std::string, std::string>& user_metadata, TimestampMs now_ms) {
+    return NotSupported("UpdateUserMetadata");
+  }
+
+  // ---- Namespaces (S3 buckets) --------------------------------------------------------
+  // kAlreadyExists if it was created explicitly before (holding objects is not enough).
+  virtual Status CreateNamespace(const NamespaceRecord& record) {
+    return NotSupported("CreateNamespace");
+  }
+  // Explicit namespaces and namespaces holding COMMITTED objects, by name (byte order).
+  virtual Result<std::vector<NamespaceRecord>> ListNamespaces(const std::string& tenant) {
+    return NotSupported("ListNamespaces");
+  }
+  virtual Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) {
+    return NotSupported("GetNamespace");
+  }
+  // Removes an explicit namespace. kFailedPrecondition while it holds COMMITTED objects;
+  // kNotFound if it does not exist at all.
+  virtual Status DeleteNamespace(const std::string& tenant, const std::string& name) {
+    return NotSupported("DeleteNamespace");
+  }
+
+  // ---- S3 credentials ---------------------------------------------------------------
+  virtual Status CreateS3Key(const S3KeyRecord& key) {  // kAlreadyExists
+    return NotSupported("CreateS3Key");
+  }
+  virtual Result<S3KeyRecord> GetS3Key(const std::string& access_key) {  // revoked too
+    return NotSupported("GetS3Key");
+  }
+  virtual Result<std::vector<S3KeyRecord>> ListS3Keys() { return NotSupported("ListS3Keys"); }
+  virtual Status RevokeS3Key(const std::string& access_key) {  // kNotFound
+    return NotSupported("RevokeS3Key");
+  }
+
   // ---- Credentials ------------------------------------------------------------------
   // kAlreadyExists if the key id is taken.
   virtual Status CreateApiKey(const ApiKeyRecord& key) = 0;
@@ -237,6 +308,12 @@ class MetaStore {
   virtual Result<std::vector<ApiKeyRecord>> ListApiKeys() = 0;
   // kNotFound if unknown.
   virtual Status RevokeApiKey(const std::string& key_id) = 0;
+
+ protected:
+  // What an engine without the S3 support answers for those methods.
+  static Status NotSupported(std::string_view what) {
+    return InternalError(std::string(what) + " is not supported by this metadata engine yet");
+  }
 };
 
 // Opens the engine named by `url`: "memory:" (the model engine, for tests) or

@@ -494,4 +494,134 @@ Status MemoryMetaStore::RevokeApiKey(const std::string& key_id) {
   return OkStatus();
 }
 
+// ---- S3 support -------------------------------------------------------------------------
+
+Result<CommitResult> MemoryMetaStore::PutCommittedAndDelete(
+    const ObjectRecord& object, const std::vector<ChunkRef>& chunks,
+    const std::vector<ObjectId>& also_delete, TimestampMs now_ms) {
+  RETURN_IF_ERROR(CheckPutCommitted(object, chunks));
+  std::lock_guard lock(mu_);
+  if (objects_.contains(object.id)) {
+    return AlreadyExistsError("object id " + object.id.ToString() + " is already taken");
+  }
+  for (const ObjectId& id : also_delete) {
+    auto it = objects_.find(id);
+    if (it == objects_.end() || it->second.record.state != ObjectState::kCommitted ||
+        it->second.record.tenant != object.tenant) {
+      return NoSuchObject(id);
+    }
+  }
+  for (const ObjectId& id : also_delete) {
+    StoredObject& retired = objects_.at(id);
+    retired.record.state = ObjectState::kDeleting;
+    retired.record.updated_at_ms = now_ms;
+    DropReferences(retired, now_ms);
+  }
+  CommitResult result;
+  result.replaced_object = RetireObjectAtKey(object, now_ms);
+  StoredObject stored{object, chunks};
+  stored.record.state = ObjectState::kCommitted;
+  stored.record.updated_at_ms = now_ms;
+  for (const ChunkRef& chunk : chunks) TakeReference(object.storage_class, chunk, now_ms);
+  result.object = stored.record;
+  objects_.emplace(object.id, std::move(stored));
+  return result;
+}
+
+Result<ObjectRecord> MemoryMetaStore::UpdateUserMetadata(
+    const std::string& tenant, const ObjectId& id,
+    const std::map<std::string, std::string>& user_metadata, TimestampMs now_ms) {
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.record.state != ObjectState::kCommitted ||
+      it->second.record.tenant != tenant) {
+    return NoSuchObject(id);
+  }
+  it->second.record.user_metadata = user_metadata;
+  it->second.record.updated_at_ms = now_ms;
+  return it->second.record;
+}
+
+Status MemoryMetaStore::CreateNamespace(const NamespaceRecord& record) {
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = namespaces_.try_emplace({record.tenant, record.name}, record);
+  if (!inserted) {
+    return AlreadyExistsError("namespace '" + record.name + "' of tenant '" + record.tenant +
+                              "' already exists");
+  }
+  return OkStatus();
+}
+
+Result<std::vector<NamespaceRecord>> MemoryMetaStore::ListNamespaces(const std::string& tenant) {
+  std::lock_guard lock(mu_);
+  std::map<std::string, NamespaceRecord> found;
+  for (const auto& [key, record] : namespaces_) {
+    if (key.first == tenant) found[key.second] = record;
+  }
+  for (const auto& [id, object] : objects_) {
+    const ObjectRecord& r = object.record;
+    if (r.tenant != tenant || r.state != ObjectState::kCommitted) continue;
+    if (namespaces_.contains({tenant, r.namespace_name})) continue;  // explicit row wins
+    auto [it, inserted] = found.try_emplace(
+        r.namespace_name, NamespaceRecord{tenant, r.namespace_name, r.created_at_ms});
+    if (!inserted) it->second.created_at_ms = std::min(it->second.created_at_ms, r.created_at_ms);
+  }
+  std::vector<NamespaceRecord> out;
+  for (auto& [name, record] : found) out.push_back(std::move(record));
+  return out;
+}
+
+Result<NamespaceRecord> MemoryMetaStore::GetNamespace(const std::string& tenant,
+                                                      const std::string& name) {
+  ASSIGN_OR_RETURN(auto all, ListNamespaces(tenant));
+  for (auto& record : all) {
+    if (record.name == name) return record;
+  }
+  return NotFoundError("namespace '" + name + "' of tenant '" + tenant + "' does not exist");
+}
+
+Status MemoryMetaStore::DeleteNamespace(const std::string& tenant, const std::string& name) {
+  std::lock_guard lock(mu_);
+  for (const auto& [id, object] : objects_) {
+    const ObjectRecord& r = object.record;
+    if (r.tenant == tenant && r.namespace_name == name && r.state == ObjectState::kCommitted) {
+      return FailedPreconditionError("namespace '" + name + "' is not empty");
+    }
+  }
+  if (namespaces_.erase({tenant, name}) == 0) {
+    return NotFoundError("namespace '" + name + "' of tenant '" + tenant + "' does not exist");
+  }
+  return OkStatus();
+}
+
+Status MemoryMetaStore::CreateS3Key(const S3KeyRecord& key) {
+  std::lock_guard lock(mu_);
+  if (!s3_keys_.try_emplace(key.access_key, key).second) {
+    return AlreadyExistsError("S3 access key " + key.access_key + " already exists");
+  }
+  return OkStatus();
+}
+
+Result<S3KeyRecord> MemoryMetaStore::GetS3Key(const std::string& access_key) {
+  std::lock_guard lock(mu_);
+  auto it = s3_keys_.find(access_key);
+  if (it == s3_keys_.end()) return NotFoundError("no S3 access key " + access_key);
+  return it->second;
+}
+
+Result<std::vector<S3KeyRecord>> MemoryMetaStore::ListS3Keys() {
+  std::lock_guard lock(mu_);
+  std::vector<S3KeyRecord> out;
+  for (const auto& [id, key] : s3_keys_) out.push_back(key);
+  return out;
+}
+
+Status MemoryMetaStore::RevokeS3Key(const std::string& access_key) {
+  std::lock_guard lock(mu_);
+  auto it = s3_keys_.find(access_key);
+  if (it == s3_keys_.end()) return NotFoundError("no S3 access key " + access_key);
+  it->second.revoked = true;
+  return OkStatus();
+}
+
 }  // namespace cairn::meta

@@ -68,6 +68,22 @@ class MemoryMetaStore final : public MetaStore {
                                                       const std::vector<Digest>& lost,
                                                       TimestampMs now_ms) override;
 
+  Result<CommitResult> PutCommittedAndDelete(const ObjectRecord& object,
+                                             const std::vector<ChunkRef>& chunks,
+                                             const std::vector<ObjectId>& also_delete,
+                                             TimestampMs now_ms) override;
+  Result<ObjectRecord> UpdateUserMetadata(const std::string& tenant, const ObjectId& id,
+                                          const std::map<std::string, std::string>& user_metadata,
+                                          TimestampMs now_ms) override;
+  Status CreateNamespace(const NamespaceRecord& record) override;
+  Result<std::vector<NamespaceRecord>> ListNamespaces(const std::string& tenant) override;
+  Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) override;
+  Status DeleteNamespace(const std::string& tenant, const std::string& name) override;
+  Status CreateS3Key(const S3KeyRecord& key) override;
+  Result<S3KeyRecord> GetS3Key(const std::string& access_key) override;
+  Result<std::vector<S3KeyRecord>> ListS3Keys() override;
+  Status RevokeS3Key(const std::string& access_key) override;
+
   Status CreateApiKey(const ApiKeyRecord& key) override;
   Result<ApiKeyRecord> GetApiKey(const std::string& key_id) override;
   Result<std::vector<ApiKeyRecord>> ListApiKeys() override;
@@ -105,6 +121,8 @@ class MemoryMetaStore final : public MetaStore {
   std::map<ObjectId, StoredObject> objects_;
   std::map<ChunkKey, ChunkRecord> chunks_;
   std::map<std::string, ApiKeyRecord> api_keys_;
+  std::map<std::pair<std::string, std::string>, NamespaceRecord> namespaces_;
+  std::map<std::string, S3KeyRecord> s3_keys_;
 };
 
 }  // namespace cairn::meta

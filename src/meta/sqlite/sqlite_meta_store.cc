@@ -103,6 +103,24 @@ CREATE TABLE readiness_probe (
   probed_at_ms INTEGER NOT NULL
 );
 )sql",
+    // Version 3: explicit namespaces (S3 buckets created empty) and S3 access keys.
+    R"sql(
+CREATE TABLE namespaces (
+  tenant        TEXT NOT NULL,
+  name          TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (tenant, name)
+);
+CREATE TABLE s3_keys (
+  access_key    TEXT PRIMARY KEY,
+  secret        TEXT NOT NULL,
+  tenants       TEXT NOT NULL,
+  scope         TEXT NOT NULL CHECK (scope IN ('read', 'write', 'admin')),
+  created_at_ms INTEGER NOT NULL,
+  revoked       INTEGER NOT NULL,
+  description   TEXT NOT NULL
+);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -528,6 +546,22 @@ class SqliteMetaStore final : public MetaStore {
                                                       const std::vector<Digest>& lost,
                                                       TimestampMs now_ms) override;
 
+  Result<CommitResult> PutCommittedAndDelete(const ObjectRecord& object,
+                                             const std::vector<ChunkRef>& chunks,
+                                             const std::vector<ObjectId>& also_delete,
+                                             TimestampMs now_ms) override;
+  Result<ObjectRecord> UpdateUserMetadata(const std::string& tenant, const ObjectId& id,
+                                          const std::map<std::string, std::string>& user_metadata,
+                                          TimestampMs now_ms) override;
+  Status CreateNamespace(const NamespaceRecord& record) override;
+  Result<std::vector<NamespaceRecord>> ListNamespaces(const std::string& tenant) override;
+  Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) override;
+  Status DeleteNamespace(const std::string& tenant, const std::string& name) override;
+  Status CreateS3Key(const S3KeyRecord& key) override;
+  Result<S3KeyRecord> GetS3Key(const std::string& access_key) override;
+  Result<std::vector<S3KeyRecord>> ListS3Keys() override;
+  Status RevokeS3Key(const std::string& access_key) override;
+
   Status CreateApiKey(const ApiKeyRecord& key) override;
   Result<ApiKeyRecord> GetApiKey(const std::string& key_id) override;
   Result<std::vector<ApiKeyRecord>> ListApiKeys() override;
@@ -638,6 +672,9 @@ class SqliteMetaStore final : public MetaStore {
                               TimestampMs now_ms);
   static Status DropReferences(Connection& c, const ObjectId& id, StorageClass storage_class,
                                TimestampMs now_ms);
+  static Status PutCommittedIn(Connection& c, const ObjectRecord& object,
+                               const std::vector<ChunkRef>& chunks, TimestampMs now_ms,
+                               CommitResult* result);
   static Status MarkDeleting(Connection& c, const ObjectId& id, StorageClass storage_class,
                              TimestampMs now_ms);
   // Makes the COMMITTED object at (tenant, namespace, key), if any, DELETING.
@@ -865,37 +902,66 @@ Result<CommitResult> SqliteMetaStore::CommitUpload(const ObjectId& id,
   return result;
 }
 
+// The body of PutCommitted, inside a write transaction.
+Status SqliteMetaStore::PutCommittedIn(Connection& c, const ObjectRecord& object,
+                                       const std::vector<ChunkRef>& chunks, TimestampMs now_ms,
+                                       CommitResult* result) {
+  {
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT 1 FROM objects WHERE id = ?1"));
+    ASSIGN_OR_RETURN(bool taken, stmt.Id(1, object.id).Step());
+    if (taken) return AlreadyExistsError("object id " + object.id.ToString() + " is already taken");
+  }
+  ASSIGN_OR_RETURN(result->replaced_object, RetireObjectAtKey(c, object, now_ms));
+  ObjectRecord record = object;
+  record.state = ObjectState::kCommitted;
+  record.updated_at_ms = now_ms;
+  RETURN_IF_ERROR(InsertObject(c, record, ObjectState::kCommitted));
+  ASSIGN_OR_RETURN(Statement insert_chunk,
+                   c.Prepare("INSERT INTO object_chunks (object_id, seq, digest, size_bytes) "
+                             "VALUES (?1, ?2, ?3, ?4)"));
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    RETURN_IF_ERROR(insert_chunk.Id(1, record.id)
+                        .Int(2, static_cast<int64_t>(i))
+                        .Hash(3, chunks[i].digest)
+                        .Int(4, static_cast<int64_t>(chunks[i].size_bytes))
+                        .Run());
+    RETURN_IF_ERROR(TakeReference(c, record.storage_class, chunks[i], now_ms));
+  }
+  result->object = std::move(record);
+  return OkStatus();
+}
+
 Result<CommitResult> SqliteMetaStore::PutCommitted(const ObjectRecord& object,
                                                    const std::vector<ChunkRef>& chunks,
                                                    TimestampMs now_ms) {
   RETURN_IF_ERROR(CheckPutCommitted(object, chunks));
   CommitResult result;
   Status status = Write("put object " + object.id.ToString(), [&](Connection& c) -> Status {
-    {
-      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT 1 FROM objects WHERE id = ?1"));
-      ASSIGN_OR_RETURN(bool taken, stmt.Id(1, object.id).Step());
-      if (taken) {
-        return AlreadyExistsError("object id " + object.id.ToString() + " is already taken");
+    return PutCommittedIn(c, object, chunks, now_ms, &result);
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+Result<CommitResult> SqliteMetaStore::PutCommittedAndDelete(
+    const ObjectRecord& object, const std::vector<ChunkRef>& chunks,
+    const std::vector<ObjectId>& also_delete, TimestampMs now_ms) {
+  RETURN_IF_ERROR(CheckPutCommitted(object, chunks));
+  CommitResult result;
+  Status status = Write("compose object " + object.id.ToString(), [&](Connection& c) -> Status {
+    for (const ObjectId& id : also_delete) {
+      StorageClass storage_class;
+      {
+        ASSIGN_OR_RETURN(Statement stmt,
+                         c.Prepare("SELECT storage_class FROM objects WHERE id = ?1 "
+                                   "AND state = 'COMMITTED' AND tenant = ?2"));
+        ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Text(2, object.tenant).Step());
+        if (!found) return NoSuchObject(id);
+        ASSIGN_OR_RETURN(storage_class, stmt.ColumnClass(0));
       }
+      RETURN_IF_ERROR(MarkDeleting(c, id, storage_class, now_ms));
     }
-    ASSIGN_OR_RETURN(result.replaced_object, RetireObjectAtKey(c, object, now_ms));
-    ObjectRecord record = object;
-    record.state = ObjectState::kCommitted;
-    record.updated_at_ms = now_ms;
-    RETURN_IF_ERROR(InsertObject(c, record, ObjectState::kCommitted));
-    ASSIGN_OR_RETURN(Statement insert_chunk,
-                     c.Prepare("INSERT INTO object_chunks (object_id, seq, digest, size_bytes) "
-                               "VALUES (?1, ?2, ?3, ?4)"));
-    for (size_t i = 0; i < chunks.size(); ++i) {
-      RETURN_IF_ERROR(insert_chunk.Id(1, record.id)
-                          .Int(2, static_cast<int64_t>(i))
-                          .Hash(3, chunks[i].digest)
-                          .Int(4, static_cast<int64_t>(chunks[i].size_bytes))
-                          .Run());
-      RETURN_IF_ERROR(TakeReference(c, record.storage_class, chunks[i], now_ms));
-    }
-    result.object = std::move(record);
-    return OkStatus();
+    return PutCommittedIn(c, object, chunks, now_ms, &result);
   });
   if (!status.ok()) return status;
   return result;
@@ -1438,6 +1504,199 @@ Status Migrate(Connection& c) {
       }
     }
     return conn.Script(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+  });
+}
+
+// ---- S3 support -------------------------------------------------------------------------
+
+Result<ObjectRecord> SqliteMetaStore::UpdateUserMetadata(
+    const std::string& tenant, const ObjectId& id,
+    const std::map<std::string, std::string>& user_metadata, TimestampMs now_ms) {
+  ASSIGN_OR_RETURN(std::string encoded, EncodeMetadata(user_metadata));
+  ObjectRecord updated;
+  Status status = Write("update metadata of " + id.ToString(), [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("UPDATE objects SET user_metadata = ?3, updated_at_ms = ?4 "
+                                 "WHERE id = ?1 AND tenant = ?2 AND state = 'COMMITTED'"));
+      RETURN_IF_ERROR(stmt.Id(1, id).Text(2, tenant).Text(3, encoded).Int(4, now_ms).Run());
+      if (c.Changes() == 0) return NoSuchObject(id);
+    }
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects WHERE id = ?1"));
+    ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Step());
+    if (!found) return NoSuchObject(id);
+    ASSIGN_OR_RETURN(updated, ReadObject(stmt));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return updated;
+}
+
+Status SqliteMetaStore::CreateNamespace(const NamespaceRecord& record) {
+  return Write("create namespace " + record.name, [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT 1 FROM namespaces WHERE tenant = ?1 AND name = ?2"));
+      ASSIGN_OR_RETURN(bool taken, stmt.Text(1, record.tenant).Text(2, record.name).Step());
+      if (taken) {
+        return AlreadyExistsError("namespace '" + record.name + "' of tenant '" + record.tenant +
+                                  "' already exists");
+      }
+    }
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO namespaces (tenant, name, "
+                                               "created_at_ms) VALUES (?1, ?2, ?3)"));
+    return stmt.Text(1, record.tenant).Text(2, record.name).Int(3, record.created_at_ms).Run();
+  });
+}
+
+Result<std::vector<NamespaceRecord>> SqliteMetaStore::ListNamespaces(const std::string& tenant) {
+  std::vector<NamespaceRecord> out;
+  Status status = Read("list namespaces of " + tenant, [&](Connection& c) -> Status {
+    out.clear();
+    // Explicit rows win; other namespaces exist while they hold committed objects.
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT name, created_at_ms FROM namespaces WHERE tenant = ?1 "
+                               "UNION ALL "
+                               "SELECT namespace, MIN(created_at_ms) FROM objects "
+                               "WHERE tenant = ?1 AND state = 'COMMITTED' AND namespace NOT IN "
+                               "(SELECT name FROM namespaces WHERE tenant = ?1) GROUP BY namespace "
+                               "ORDER BY 1"));
+    stmt.Text(1, tenant);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      out.push_back(NamespaceRecord{tenant, stmt.ColumnText(0), stmt.ColumnInt(1)});
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+Result<NamespaceRecord> SqliteMetaStore::GetNamespace(const std::string& tenant,
+                                                      const std::string& name) {
+  NamespaceRecord record{tenant, name, 0};
+  Status status = Read("get namespace " + name, [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT created_at_ms FROM namespaces "
+                                                 "WHERE tenant = ?1 AND name = ?2"));
+      ASSIGN_OR_RETURN(bool found, stmt.Text(1, tenant).Text(2, name).Step());
+      if (found) {
+        record.created_at_ms = stmt.ColumnInt(0);
+        return OkStatus();
+      }
+    }
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT created_at_ms FROM objects WHERE tenant = ?1 AND "
+                               "namespace = ?2 AND state = 'COMMITTED' LIMIT 1"));
+    ASSIGN_OR_RETURN(bool found, stmt.Text(1, tenant).Text(2, name).Step());
+    if (!found) {
+      return NotFoundError("namespace '" + name + "' of tenant '" + tenant + "' does not exist");
+    }
+    record.created_at_ms = stmt.ColumnInt(0);
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return record;
+}
+
+Status SqliteMetaStore::DeleteNamespace(const std::string& tenant, const std::string& name) {
+  return Write("delete namespace " + name, [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT 1 FROM objects WHERE tenant = ?1 AND namespace = ?2 "
+                                 "AND state = 'COMMITTED' LIMIT 1"));
+      ASSIGN_OR_RETURN(bool busy, stmt.Text(1, tenant).Text(2, name).Step());
+      if (busy) return FailedPreconditionError("namespace '" + name + "' is not empty");
+    }
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("DELETE FROM namespaces WHERE tenant = ?1 AND name = ?2"));
+    RETURN_IF_ERROR(stmt.Text(1, tenant).Text(2, name).Run());
+    if (c.Changes() == 0) {
+      return NotFoundError("namespace '" + name + "' of tenant '" + tenant + "' does not exist");
+    }
+    return OkStatus();
+  });
+}
+
+constexpr const char* kS3KeyColumns =
+    "SELECT access_key, secret, tenants, scope, created_at_ms, revoked, description FROM s3_keys";
+
+Result<S3KeyRecord> ReadS3Key(const Statement& stmt) {
+  S3KeyRecord key;
+  key.access_key = stmt.ColumnText(0);
+  key.secret = stmt.ColumnText(1);
+  ASSIGN_OR_RETURN(key.tenants, DecodeTenants(stmt.ColumnText(2)));
+  ASSIGN_OR_RETURN(key.scope, ParseScope(stmt.ColumnText(3)));
+  key.created_at_ms = stmt.ColumnInt(4);
+  key.revoked = stmt.ColumnInt(5) != 0;
+  key.description = stmt.ColumnText(6);
+  return key;
+}
+
+Status SqliteMetaStore::CreateS3Key(const S3KeyRecord& key) {
+  ASSIGN_OR_RETURN(std::string tenants, EncodeTenants(key.tenants));
+  return Write("create S3 key " + key.access_key, [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT 1 FROM s3_keys WHERE access_key = ?1"));
+      ASSIGN_OR_RETURN(bool taken, stmt.Text(1, key.access_key).Step());
+      if (taken) return AlreadyExistsError("S3 access key " + key.access_key + " already exists");
+    }
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("INSERT INTO s3_keys (access_key, secret, tenants, scope, "
+                               "created_at_ms, revoked, description) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    return stmt.Text(1, key.access_key)
+        .Text(2, key.secret)
+        .Text(3, tenants)
+        .Text(4, ScopeName(key.scope))
+        .Int(5, key.created_at_ms)
+        .Int(6, key.revoked ? 1 : 0)
+        .Text(7, key.description)
+        .Run();
+  });
+}
+
+Result<S3KeyRecord> SqliteMetaStore::GetS3Key(const std::string& access_key) {
+  S3KeyRecord key;
+  Status status = Read("get S3 key " + access_key, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare(std::string(kS3KeyColumns) + " WHERE access_key = ?1"));
+    ASSIGN_OR_RETURN(bool found, stmt.Text(1, access_key).Step());
+    if (!found) return NotFoundError("no S3 access key " + access_key);
+    ASSIGN_OR_RETURN(key, ReadS3Key(stmt));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return key;
+}
+
+Result<std::vector<S3KeyRecord>> SqliteMetaStore::ListS3Keys() {
+  std::vector<S3KeyRecord> keys;
+  Status status = Read("list S3 keys", [&](Connection& c) -> Status {
+    keys.clear();
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare(std::string(kS3KeyColumns) + " ORDER BY access_key"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      ASSIGN_OR_RETURN(S3KeyRecord key, ReadS3Key(stmt));
+      keys.push_back(std::move(key));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return keys;
+}
+
+Status SqliteMetaStore::RevokeS3Key(const std::string& access_key) {
+  return Write("revoke S3 key " + access_key, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("UPDATE s3_keys SET revoked = 1 WHERE access_key = ?1"));
+    RETURN_IF_ERROR(stmt.Text(1, access_key).Run());
+    if (c.Changes() == 0) return NotFoundError("no S3 access key " + access_key);
+    return OkStatus();
   });
 }
 
