@@ -91,8 +91,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return cairn::NotFoundError("unknown key");
   };
   auto verified = s3::VerifyRequest(request, lookup);
-  if (!verified.ok() && verified.status().message().find("wJalrXUtnFEMI") != std::string::npos) {
-    abort();  // a secret in an error message
+  // The secret must never reach an error message (unless the client sent it itself, since
+  // messages may quote a bounded piece of the client's own input).
+  if (!verified.ok() && verified.status().message().find("wJalrXUtnFEMI") != std::string::npos &&
+      input.find("wJalrXUtnFEMI") == std::string_view::npos) {
+    abort();
   }
   return 0;
 }

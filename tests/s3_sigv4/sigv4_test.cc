@@ -343,8 +343,9 @@ TEST(TimeTest, AmzAndHttpDates) {
   EXPECT_EQ(FormatAmzDate(kExampleTime), "20130524T000000Z");
   EXPECT_EQ(*ParseAmzDate("20130524T000000Z"), kExampleTime);
   EXPECT_EQ(*ParseAmzDate("20240229T235959Z"), *ParseAmzDate("20240301T000000Z") - 1000);
-  for (std::string_view bad : {"20130524T000000", "20130524t000000Z", "2013-05-24T00:00:00Z",
-                               "20230229T000000Z", "20130524T240000Z", "20131324T000000Z", ""}) {
+  for (std::string_view bad :
+       {"20130524T000000", "20130524t000000Z", "2013-05-24T00:00:00Z", "20230229T000000Z",
+        "20130524T240000Z", "20130524T000160Z", "20131324T000000Z", ""}) {
     EXPECT_FALSE(ParseAmzDate(bad).ok()) << bad;
   }
   EXPECT_EQ(*ParseHttpDate("Fri, 24 May 2013 00:00:00 GMT"), kExampleTime);

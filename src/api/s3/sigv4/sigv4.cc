@@ -85,7 +85,7 @@ std::optional<int64_t> ParseSmallNumber(std::string_view text) {
 // rejects 31 April, 29 February 2023 and friends.
 Result<TimestampMs> FromUtcFields(int year, int month, int day, int hour, int minute, int second) {
   if (year < 1970 || year > 9999 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 ||
-      minute > 59 || second > 60) {
+      minute > 59 || second > 59) {
     return InvalidArgumentError("date field out of range");
   }
   std::tm tm{};
