@@ -494,10 +494,13 @@ class Pool {
   Result<std::unique_ptr<Connection>> Connect() {
     const std::string timeout = std::to_string(options_.connect_timeout_s);
     // Parameters after "dbname" (the expanded URL) override it; those before are defaults
-    // the URL may override.
-    const char* keywords[] = {"connect_timeout", "application_name", "dbname", "client_encoding",
-                              nullptr};
-    const char* values[] = {timeout.c_str(), "cairn", url_.c_str(), "UTF8", nullptr};
+    // the URL may override. Keepalives bound how long a call hangs on a server that
+    // vanished without closing the connection (a partition, a powered-off host).
+    const char* keywords[] = {
+        "connect_timeout",  "application_name", "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "dbname",           "client_encoding", nullptr};
+    const char* values[] = {timeout.c_str(), "cairn", "30",   "10", "3",
+                            url_.c_str(),    "UTF8",  nullptr};
     PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
     if (conn == nullptr) {
       return UnavailableError("cannot connect to metadata database " + label_ + ": out of memory");
