@@ -63,5 +63,7 @@ std::string FormatTimestamp(TimestampMs ms);
 std::string FormatHttpDate(TimestampMs ms);
 
 std::string HexEncode(std::string_view bytes);
+// Lower- or upper-case hex to bytes; kInvalidArgument for odd lengths or non-hex.
+Result<std::string> HexDecode(std::string_view hex);
 
 }  // namespace cairn

@@ -36,7 +36,8 @@ Status Upload::Write(std::string_view bytes) {
   }
 
   if (!chunked_) {
-    if (pending_.size() + bytes.size() <= service_->options().inline_threshold_bytes) {
+    if (request_.allow_inline &&
+        pending_.size() + bytes.size() <= service_->options().inline_threshold_bytes) {
       pending_.append(bytes);
       return OkStatus();
     }
@@ -232,7 +233,13 @@ ObjectService::ObjectService(meta::MetaStore* meta_store, chunks::ChunkStore* ch
     : meta_store_(meta_store), chunk_store_(chunk_store), clock_(clock), options_(options) {}
 
 Result<std::unique_ptr<Upload>> ObjectService::BeginUpload(UploadRequest request) {
-  RETURN_IF_ERROR(ValidateLocation(request.tenant, request.namespace_name, request.key));
+  if (request.internal_namespace && request.namespace_name.starts_with('.')) {
+    RETURN_IF_ERROR(ValidateName("tenant", request.tenant));
+    RETURN_IF_ERROR(ValidateName("namespace", request.namespace_name.substr(1)));
+    RETURN_IF_ERROR(ValidateKey(request.key));
+  } else {
+    RETURN_IF_ERROR(ValidateLocation(request.tenant, request.namespace_name, request.key));
+  }
   if (request.content_type.size() > 256) {
     return InvalidArgumentError("content type is longer than 256 bytes");
   }
@@ -295,6 +302,76 @@ Result<UsageReport> ObjectService::Usage(const std::string& tenant) {
   }
   report.rows = std::move(rows);
   return report;
+}
+
+Result<meta::CommitResult> ObjectService::Copy(const meta::ObjectRecord& source,
+                                               const CopyRequest& request) {
+  RETURN_IF_ERROR(ValidateLocation(request.tenant, request.namespace_name, request.key));
+  std::vector<meta::ChunkRef> chunks;
+  if (!source.inline_data) {
+    ASSIGN_OR_RETURN(chunks, meta_store_->GetChunks(source.id));
+  }
+  meta::ObjectRecord copy = source;
+  copy.id = platform::NewObjectId();
+  copy.tenant = request.tenant;
+  copy.namespace_name = request.namespace_name;
+  copy.key = request.key;
+  copy.state = ObjectState::kCommitted;
+  if (request.content_type) copy.content_type = *request.content_type;
+  if (request.user_metadata) {
+    // Replacing metadata keeps the source's tags unless the replacement carries its own.
+    std::map<std::string, std::string> merged = *request.user_metadata;
+    bool replaces_tags = false;
+    for (const auto& [name, value] : merged) replaces_tags |= IsInternalMetadata(name);
+    if (!replaces_tags) {
+      for (const auto& [name, value] : source.user_metadata) {
+        if (IsInternalMetadata(name)) merged[name] = value;
+      }
+    }
+    copy.user_metadata = std::move(merged);
+  }
+  const TimestampMs now = clock_->NowMs();
+  copy.created_at_ms = now;
+  copy.updated_at_ms = now;
+  // The references are taken in the commit transaction; the source's own references keep
+  // the chunks alive until then (a concurrently deleted source leaves them within grace).
+  return meta_store_->PutCommitted(copy, chunks, now);
+}
+
+Result<meta::ObjectRecord> ObjectService::UpdateUserMetadata(
+    const std::string& tenant, const ObjectId& id, std::map<std::string, std::string> metadata) {
+  RETURN_IF_ERROR(ValidateName("tenant", tenant));
+  return meta_store_->UpdateUserMetadata(tenant, id, metadata, clock_->NowMs());
+}
+
+Status ObjectService::CreateNamespace(const std::string& tenant, const std::string& name) {
+  RETURN_IF_ERROR(ValidateName("tenant", tenant));
+  RETURN_IF_ERROR(ValidateName("namespace", name));
+  return meta_store_->CreateNamespace({tenant, name, clock_->NowMs()});
+}
+
+Result<std::vector<meta::NamespaceRecord>> ObjectService::ListNamespaces(
+    const std::string& tenant) {
+  RETURN_IF_ERROR(ValidateName("tenant", tenant));
+  ASSIGN_OR_RETURN(auto all, meta_store_->ListNamespaces(tenant));
+  std::vector<meta::NamespaceRecord> visible;
+  for (auto& record : all) {
+    if (!record.name.empty() && record.name[0] != '.') visible.push_back(std::move(record));
+  }
+  return visible;
+}
+
+Result<meta::NamespaceRecord> ObjectService::GetNamespace(const std::string& tenant,
+                                                          const std::string& name) {
+  RETURN_IF_ERROR(ValidateName("tenant", tenant));
+  RETURN_IF_ERROR(ValidateName("namespace", name));
+  return meta_store_->GetNamespace(tenant, name);
+}
+
+Status ObjectService::DeleteNamespace(const std::string& tenant, const std::string& name) {
+  RETURN_IF_ERROR(ValidateName("tenant", tenant));
+  RETURN_IF_ERROR(ValidateName("namespace", name));
+  return meta_store_->DeleteNamespace(tenant, name);
 }
 
 }  // namespace cairn::objects

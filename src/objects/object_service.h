@@ -45,7 +45,28 @@ struct UploadRequest {
   std::map<std::string, std::string> user_metadata;
   std::optional<Digest> expected_sha256;  // verified at Commit
   std::optional<uint64_t> expected_size;  // verified at Commit (Content-Length)
-  bool compute_md5 = false;               // etag = MD5 hex (S3); otherwise SHA-256 hex
+  // etag = MD5 hex of the content (what S3 clients check); off: SHA-256 hex, faster.
+  bool compute_md5 = true;
+  // Off for multipart parts: a part must have chunks so that it can be linked.
+  bool allow_inline = true;
+  // Set only by Cairn itself (multipart bookkeeping): the namespace may start with '.',
+  // which user-chosen names never do.
+  bool internal_namespace = false;
+};
+
+// Object tags live in the user metadata under this prefix, which no HTTP header name can
+// produce; APIs must not show such entries as user metadata.
+inline constexpr std::string_view kTagPrefix = "\x01tag:";
+// Whether a user-metadata name is internal (tags, multipart bookkeeping).
+inline bool IsInternalMetadata(std::string_view name) { return !name.empty() && name[0] == '\x01'; }
+
+struct CopyRequest {
+  std::string tenant;
+  std::string namespace_name;
+  std::string key;
+  // Replace the source's content type and user metadata (tags are kept unless replaced).
+  std::optional<std::string> content_type;
+  std::optional<std::map<std::string, std::string>> user_metadata;
 };
 
 class ObjectService;
@@ -137,6 +158,21 @@ class ObjectService {
                                          const std::string& namespace_name, const std::string& key);
   Result<meta::ListPage> List(const meta::ListRequest& request);
   Result<UsageReport> Usage(const std::string& tenant);
+
+  // Copies `source` (a committed object) to a new key by linking its chunks: no data is
+  // read or written, whatever the size.
+  Result<meta::CommitResult> Copy(const meta::ObjectRecord& source, const CopyRequest& request);
+  // Replaces the user metadata (including tags) of a committed object.
+  Result<meta::ObjectRecord> UpdateUserMetadata(const std::string& tenant, const ObjectId& id,
+                                                std::map<std::string, std::string> metadata);
+
+  // Namespaces. Names starting with '.' are internal (multipart bookkeeping) and never
+  // listed; user-facing names are validated by the caller's rules.
+  Status CreateNamespace(const std::string& tenant, const std::string& name);
+  Result<std::vector<meta::NamespaceRecord>> ListNamespaces(const std::string& tenant);
+  Result<meta::NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name);
+  // kFailedPrecondition when it holds objects (or, checked by the caller, uploads).
+  Status DeleteNamespace(const std::string& tenant, const std::string& name);
 
   meta::MetaStore* meta_store() const { return meta_store_; }
   chunks::ChunkStore* chunk_store() const { return chunk_store_; }

@@ -1,0 +1,91 @@
+// Multipart uploads (S3 semantics) built from ordinary objects, so reference counting, GC
+// and fsck need nothing new:
+//   the upload      an object in namespace ".uploads", key "<bucket>/<upload id>", no data;
+//                   its user metadata carries the target key and metadata;
+//   each part       an object in namespace ".parts", key "<upload id>/<part number, 5 digits>",
+//                   uploaded like any object (chunked, MD5 ETag) and replaced atomically
+//                   when the same part number is uploaded again;
+//   completion      one metadata transaction commits the final object with the parts'
+//                   chunk lists concatenated (the chunks are linked, never copied) and
+//                   retires the parts and the upload.
+// Names starting with '.' cannot be chosen by users, so these never collide with user data.
+// Thread-safety: as ObjectService.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "objects/object_service.h"
+
+namespace cairn::objects {
+
+inline constexpr uint64_t kMinPartSizeBytes = 5 * 1024 * 1024;
+inline constexpr int kMaxPartNumber = 10000;
+
+struct MultipartUpload {
+  std::string upload_id;
+  std::string tenant;
+  std::string bucket;
+  std::string key;
+  StorageClass storage_class = StorageClass::kHot;
+  std::string content_type;
+  std::map<std::string, std::string> user_metadata;  // may include tags
+  TimestampMs created_at_ms = 0;
+  ObjectId record_id;  // the ".uploads" object
+};
+
+struct PartInfo {
+  int part_number = 0;
+  std::string etag;  // MD5 hex
+  uint64_t size_bytes = 0;
+  TimestampMs last_modified_ms = 0;
+  ObjectId object_id;
+};
+
+struct CompletedPartSpec {
+  int part_number = 0;
+  std::string etag;  // without quotes
+};
+
+class MultipartService {
+ public:
+  explicit MultipartService(ObjectService* objects) : objects_(objects) {}
+
+  Result<MultipartUpload> Create(const std::string& tenant, const std::string& bucket,
+                                 const std::string& key, StorageClass storage_class,
+                                 const std::string& content_type,
+                                 std::map<std::string, std::string> user_metadata);
+  // kNotFound unless the upload exists for exactly this tenant, bucket and key.
+  Result<MultipartUpload> Get(const std::string& tenant, const std::string& bucket,
+                              const std::string& key, const std::string& upload_id);
+  // An Upload whose commit stores (or replaces) the part.
+  Result<std::unique_ptr<Upload>> BeginPart(const MultipartUpload& upload, int part_number,
+                                            std::optional<uint64_t> expected_size);
+  // UploadPartCopy: links the source's chunks when [first, last] is the whole source or
+  // falls on its chunk boundaries; otherwise copies that byte range (kFailedPrecondition
+  // is never returned for alignment: the fallback always works).
+  Result<PartInfo> CopyPart(const MultipartUpload& upload, int part_number,
+                            const meta::ObjectRecord& source,
+                            std::optional<std::pair<uint64_t, uint64_t>> range);
+  // Parts with number > marker, ascending, at most `limit`; `truncated` set if more follow.
+  Result<std::vector<PartInfo>> ListParts(const MultipartUpload& upload, int marker, int limit,
+                                          bool* truncated);
+  // kInvalidArgument (InvalidPart / InvalidPartOrder / EntityTooSmall, named in the message
+  // prefix "InvalidPart:" etc.) when the list does not match the stored parts.
+  Result<meta::CommitResult> Complete(const MultipartUpload& upload,
+                                      const std::vector<CompletedPartSpec>& parts);
+  Status Abort(const MultipartUpload& upload);
+  // In-progress uploads of a bucket whose key starts with `prefix`, by key then creation.
+  Result<std::vector<MultipartUpload>> ListUploads(const std::string& tenant,
+                                                   const std::string& bucket,
+                                                   const std::string& prefix);
+
+ private:
+  Result<std::vector<PartInfo>> AllParts(const MultipartUpload& upload);
+
+  ObjectService* objects_;
+};
+
+}  // namespace cairn::objects
