@@ -1817,6 +1817,38 @@ TEST_F(PostgresTest, ReconnectsAfterItsConnectionsAreTerminated) {
   }
 }
 
+// A real restart, opt-in: it disturbs every other test using the server, so it runs only
+// when CAIRN_TEST_POSTGRES_RESTART_DIR names the directory given to
+// `scripts/postgres-test-server.sh start` of a server used by nothing else.
+TEST_F(PostgresTest, ReconnectsAfterTheServerRestarts) {
+  const char* dir = std::getenv("CAIRN_TEST_POSTGRES_RESTART_DIR");
+  if (dir == nullptr) GTEST_SKIP() << "CAIRN_TEST_POSTGRES_RESTART_DIR is not set";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  ASSERT_OK(store->PutCommitted(NewObject(Id(1), "t1", "ns", "k"), {C(1)}, 1));
+  const std::string restart = std::string(getuid() == 0 ? "runuser -u postgres -- " : "") +
+                              "/usr/lib/postgresql/15/bin/pg_ctl -D '" + dir +
+                              "/data' -m fast -w -t 60 restart >/dev/null";
+  ASSERT_EQ(std::system(restart.c_str()), 0) << restart;
+  Status first = store->Ping();
+  EXPECT_TRUE(first.ok() || first.code() == StatusCode::kUnavailable) << first.ToString();
+  EXPECT_OK(store->Ping());
+  EXPECT_OK(store->GetObject("t1", Id(1)));
+
+  // While it is down: kUnavailable naming host:port/db, never the password.
+  const std::string pg_ctl = std::string(getuid() == 0 ? "runuser -u postgres -- " : "") +
+                             "/usr/lib/postgresql/15/bin/pg_ctl -D '" + dir + "/data' -w -t 60 ";
+  ASSERT_EQ(std::system((pg_ctl + "-m fast stop >/dev/null").c_str()), 0);
+  Status down = store->Ping();
+  EXPECT_EQ(down.code(), StatusCode::kUnavailable) << down.ToString();
+  EXPECT_NE(down.message().find("127.0.0.1:"), std::string::npos) << down.ToString();
+  const std::string url = PostgresUrl();
+  const std::string password =
+      url.substr(url.find(':', 11) + 1, url.find('@') - url.find(':', 11) - 1);
+  EXPECT_EQ(down.message().find(password), std::string::npos) << down.ToString();
+  ASSERT_EQ(std::system((pg_ctl + "-l '" + dir + "/server.log' start >/dev/null").c_str()), 0);
+  EXPECT_OK(store->Ping());
+}
+
 // While a GC pass holds a candidate chunk inside its callback, an AddChunk on that digest
 // from another node waits, then recreates the row; the uploader then writes the file again.
 // Several GC nodes run at once and skip each other's rows. The invariant checked: a file is
