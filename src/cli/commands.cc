@@ -4,6 +4,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "api/s3/handlers/s3_api.h"
 #include "auth/api_key.h"
 #include "auth/jwt.h"
 #include "cli/bench.h"
@@ -71,6 +72,21 @@ void AddServe(CLI::App& app) {
                    "Largest request header block accepted (431 beyond)")
       ->envname("CAIRN_MAX_HEADER_BYTES")
       ->capture_default_str();
+  serve->add_option("--s3-listen", config->s3_listen, "S3 API address HOST:PORT (empty: off)")
+      ->envname("CAIRN_S3_LISTEN")
+      ->capture_default_str();
+  serve
+      ->add_option("--s3-domain", config->s3_domains,
+                   "Base domain for virtual-hosted-style S3 requests (repeatable)")
+      ->envname("CAIRN_S3_DOMAIN")
+      ->delimiter(',')
+      ->capture_default_str();
+  serve->add_option("--s3-region", config->s3_region, "Region reported to S3 clients")
+      ->envname("CAIRN_S3_REGION")
+      ->capture_default_str();
+  serve->add_option("--s3-tenant", config->s3_tenant, "Tenant of the bootstrap S3 key")
+      ->envname("CAIRN_S3_TENANT")
+      ->capture_default_str();
   serve->add_option("--io-threads", config->io_threads, "Event loop threads")
       ->envname("CAIRN_IO_THREADS")
       ->capture_default_str();
@@ -87,9 +103,13 @@ void AddServe(CLI::App& app) {
   serve->footer(
       "Environment: CAIRN_ADMIN_KEY sets the bootstrap admin API key (otherwise one is "
       "generated on first start, printed once and saved in <data-dir>/admin.key); "
-      "CAIRN_JWT_SECRET (>= 32 bytes) enables HS256 JWTs.");
+      "CAIRN_JWT_SECRET (>= 32 bytes) enables HS256 JWTs; CAIRN_S3_ACCESS_KEY and "
+      "CAIRN_S3_SECRET_KEY set the bootstrap S3 key pair (otherwise generated on first start "
+      "and saved in <data-dir>/s3.key).");
   serve->callback([config] {
     if (const char* key = getenv("CAIRN_ADMIN_KEY"); key && *key) config->admin_key = key;
+    if (const char* key = getenv("CAIRN_S3_ACCESS_KEY"); key && *key) config->s3_access_key = key;
+    if (const char* key = getenv("CAIRN_S3_SECRET_KEY"); key && *key) config->s3_secret_key = key;
     if (const char* secret = getenv("CAIRN_JWT_SECRET"); secret && *secret) {
       Status valid = auth::ValidateJwtSecret(secret);
       if (!valid.ok()) {
@@ -232,6 +252,7 @@ void AddKeys(CLI::App& app) {
     std::vector<std::string> tenants;
     std::string scope = "read";
     std::string description;
+    bool s3 = false;
   };
   auto create_options = std::make_shared<CreateOptions>();
   CLI::App* create = keys->add_subcommand("create", "Create an API key and print it once");
@@ -244,7 +265,10 @@ void AddKeys(CLI::App& app) {
   create->add_option("--scope", create_options->scope, "read, write or admin")
       ->capture_default_str();
   create->add_option("--description", create_options->description, "Free text");
-  create->callback([store, create_options] {
+  create->add_flag("--s3", create_options->s3,
+                   "Create an S3 access key pair (first tenant owns its buckets; default "
+                   "scope write)");
+  create->callback([store, create_options, create] {
     auto scope = meta::ParseScope(create_options->scope);
     if (!scope.ok()) {
       fprintf(stderr, "cairn keys create: %s\n", scope.status().message().c_str());
@@ -261,6 +285,33 @@ void AddKeys(CLI::App& app) {
     }
     auto stores = Open(*store);
     if (!stores) return;
+    if (create_options->s3) {
+      if (create_options->tenants.front() == "*") {
+        fprintf(stderr, "cairn keys create --s3: the first tenant must be a real tenant\n");
+        exit_code = 2;
+        return;
+      }
+      api::GeneratedS3Key generated = api::GenerateS3Key();
+      meta::S3KeyRecord record;
+      record.access_key = generated.access_key;
+      record.secret = generated.secret;
+      record.tenants = create_options->tenants;
+      // An S3 key without write access is rarely wanted; --scope read still makes one.
+      record.scope = create_options->scope == "read" && !create->count("--scope")
+                         ? meta::Scope::kWrite
+                         : *scope;
+      record.created_at_ms = platform::SystemClock()->NowMs();
+      record.description = create_options->description;
+      Status created = stores->meta->CreateS3Key(record);
+      if (!created.ok()) {
+        fprintf(stderr, "cairn keys create: %s\n", created.ToString().c_str());
+        exit_code = 1;
+        return;
+      }
+      printf("access_key: %s\nsecret_key: %s\n", generated.access_key.c_str(),
+             generated.secret.c_str());
+      return;
+    }
     auto key = auth::GenerateApiKey();
     if (!key.ok()) {
       fprintf(stderr, "cairn keys create: %s\n", key.status().ToString().c_str());
@@ -302,6 +353,16 @@ void AddKeys(CLI::App& app) {
              std::string(meta::ScopeName(key.scope)).c_str(), key.revoked ? "revoked" : "active",
              FormatTimestamp(key.created_at_ms).c_str(), tenants.c_str());
     }
+    auto s3_keys = stores->meta->ListS3Keys();
+    if (s3_keys.ok()) {
+      for (const auto& key : *s3_keys) {
+        std::string tenants;
+        for (const auto& tenant : key.tenants) tenants += (tenants.empty() ? "" : ",") + tenant;
+        printf("%-16s  %-6s  %-8s  %-24s  %s (S3)\n", key.access_key.c_str(),
+               std::string(meta::ScopeName(key.scope)).c_str(), key.revoked ? "revoked" : "active",
+               FormatTimestamp(key.created_at_ms).c_str(), tenants.c_str());
+      }
+    }
   });
 
   auto revoke_id = std::make_shared<std::string>();
@@ -314,6 +375,7 @@ void AddKeys(CLI::App& app) {
     auto stores = Open(*store);
     if (!stores) return;
     Status revoked = stores->meta->RevokeApiKey(key_id);
+    if (revoked.code() == StatusCode::kNotFound) revoked = stores->meta->RevokeS3Key(key_id);
     if (!revoked.ok()) {
       fprintf(stderr, "cairn keys revoke: %s\n", revoked.ToString().c_str());
       exit_code = 1;

@@ -11,9 +11,11 @@
 #include <thread>
 
 #include "api/native/native_api.h"
+#include "api/s3/handlers/s3_api.h"
 #include "auth/api_key.h"
 #include "gc/collector.h"
 #include "http/server.h"
+#include "objects/multipart.h"
 #include "platform/clock.h"
 #include "platform/file_system.h"
 
@@ -21,6 +23,7 @@ namespace cairn::server {
 namespace {
 
 constexpr char kAdminKeyFile[] = "admin.key";
+constexpr char kS3KeyFile[] = "s3.key";
 
 Status WriteSecretFile(const std::string& path, const std::string& contents) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -68,6 +71,49 @@ Status BootstrapAdminKey(meta::MetaStore* store, const ServeConfig& config) {
   RETURN_IF_ERROR(WriteSecretFile(path, key.full_text + "\n"));
   printf("admin API key: %s\n", key.full_text.c_str());
   printf("  (shown once; also saved in %s, mode 0600)\n", path.c_str());
+  fflush(stdout);
+  return OkStatus();
+}
+
+// Installs the bootstrap S3 key pair: the one in CAIRN_S3_ACCESS_KEY/SECRET_KEY, or on
+// first start a new one that is printed once and kept in <data-dir>/s3.key (mode 0600).
+Status BootstrapS3Key(meta::MetaStore* store, const ServeConfig& config) {
+  const TimestampMs now = platform::SystemClock()->NowMs();
+  RETURN_IF_ERROR(ValidateName("S3 tenant", config.s3_tenant));
+  meta::S3KeyRecord record;
+  record.tenants = {config.s3_tenant};
+  record.scope = meta::Scope::kAdmin;
+  record.created_at_ms = now;
+  record.description = "bootstrap S3 key";
+  if (config.s3_access_key || config.s3_secret_key) {
+    if (!config.s3_access_key || !config.s3_secret_key || config.s3_access_key->size() < 3 ||
+        config.s3_secret_key->size() < 8) {
+      return InvalidArgumentError(
+          "set both CAIRN_S3_ACCESS_KEY (3+ characters) and CAIRN_S3_SECRET_KEY (8+)");
+    }
+    auto existing = store->GetS3Key(*config.s3_access_key);
+    if (existing.ok()) {
+      if (existing->secret != *config.s3_secret_key || existing->revoked) {
+        return FailedPreconditionError(
+            "CAIRN_S3_ACCESS_KEY names an existing key with another secret or a revoked key");
+      }
+      return OkStatus();
+    }
+    record.access_key = *config.s3_access_key;
+    record.secret = *config.s3_secret_key;
+    return store->CreateS3Key(record);
+  }
+  const std::string path = config.store.data_dir + "/" + kS3KeyFile;
+  ASSIGN_OR_RETURN(bool exists, platform::DefaultFileSystem()->Exists(path));
+  if (exists) return OkStatus();
+  api::GeneratedS3Key key = api::GenerateS3Key();
+  record.access_key = key.access_key;
+  record.secret = key.secret;
+  RETURN_IF_ERROR(store->CreateS3Key(record));
+  RETURN_IF_ERROR(WriteSecretFile(
+      path, "access_key: " + key.access_key + "\nsecret_key: " + key.secret + "\n"));
+  printf("S3 access key: %s\nS3 secret key: %s\n  (tenant '%s'; shown once; also saved in %s)\n",
+         key.access_key.c_str(), key.secret.c_str(), config.s3_tenant.c_str(), path.c_str());
   fflush(stdout);
   return OkStatus();
 }
@@ -206,6 +252,14 @@ int Serve(const ServeConfig& config) {
     return 1;
   }
 
+  if (!config.s3_listen.empty()) {
+    Status s3_bootstrap = BootstrapS3Key(stores.meta.get(), config);
+    if (!s3_bootstrap.ok()) {
+      fprintf(stderr, "cairn: S3 key: %s\n", s3_bootstrap.ToString().c_str());
+      return 1;
+    }
+  }
+
   objects::ObjectServiceOptions object_options;
   object_options.inline_threshold_bytes = config.inline_threshold_bytes;
   objects::ObjectService objects(stores.meta.get(), stores.chunks.get(), platform::SystemClock(),
@@ -249,10 +303,48 @@ int Serve(const ServeConfig& config) {
     fprintf(stderr, "cairn: %s\n", port.status().ToString().c_str());
     return 1;
   }
+  objects::MultipartService multipart(&objects);
+  std::unique_ptr<api::S3Api> s3_api;
+  uint16_t s3_port = 0;
+  std::string s3_host;
+  if (!config.s3_listen.empty()) {
+    auto s3_address = ParseListenAddress(config.s3_listen);
+    if (!s3_address.ok()) {
+      fprintf(stderr, "cairn: --s3-listen: %s\n", s3_address.status().ToString().c_str());
+      return 2;
+    }
+    api::S3ApiDependencies s3_deps;
+    s3_deps.objects = &objects;
+    s3_deps.multipart = &multipart;
+    s3_deps.metrics = &registry;
+    s3_deps.pool = &pool;
+    s3_deps.rate_limiter = &rate_limiter;
+    s3_deps.virtual_host_bases = config.s3_domains;
+    s3_deps.region = config.s3_region;
+    s3_api = std::make_unique<api::S3Api>(std::move(s3_deps));
+    http::ListenerOptions s3_listener;
+    s3_listener.host = s3_address->first;
+    s3_listener.port = s3_address->second;
+    s3_listener.max_header_bytes = config.max_header_bytes;
+    api::S3Api* handler = s3_api.get();
+    auto bound = server.AddListener(
+        s3_listener, [handler](http::Exchange& exchange) { return handler->Handle(exchange); },
+        api::RenderS3ServerError);
+    if (!bound.ok()) {
+      fprintf(stderr, "cairn: %s\n", bound.status().ToString().c_str());
+      return 1;
+    }
+    s3_port = *bound;
+    s3_host = s3_address->first;
+  }
   GcLoop gc_loop(&stores, &registry, config);
   gc_loop.Start();
   server.StopOnSignals([] { fprintf(stderr, "cairn: stopping: draining connections\n"); });
   printf("cairn: native API listening on http://%s:%u\n", listen->first.c_str(), *port);
+  if (s3_port != 0) {
+    printf("cairn: S3 API listening on http://%s:%u (region %s)\n", s3_host.c_str(), s3_port,
+           config.s3_region.c_str());
+  }
   printf("cairn: data in %s, metadata %s\n", config.store.data_dir.c_str(),
          config.store.meta_url.empty() ? ("sqlite://" + config.store.data_dir + "/meta.db").c_str()
                                        : config.store.meta_url.c_str());

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "chunks/chunk_store.h"
 #include "core/status.h"
@@ -39,8 +40,14 @@ struct ServeConfig {
   size_t io_threads = 2;
   size_t blocking_threads = 16;
   uint64_t inline_threshold_bytes = 32 * 1024;
-  std::optional<std::string> admin_key;   // CAIRN_ADMIN_KEY
-  std::optional<std::string> jwt_secret;  // CAIRN_JWT_SECRET
+  std::string s3_listen = "127.0.0.1:9000";             // empty: no S3 endpoint
+  std::vector<std::string> s3_domains = {"localhost"};  // virtual-hosted-style bases
+  std::string s3_region = "us-east-1";
+  std::string s3_tenant = "default";
+  std::optional<std::string> s3_access_key;  // CAIRN_S3_ACCESS_KEY
+  std::optional<std::string> s3_secret_key;  // CAIRN_S3_SECRET_KEY
+  std::optional<std::string> admin_key;      // CAIRN_ADMIN_KEY
+  std::optional<std::string> jwt_secret;     // CAIRN_JWT_SECRET
 };
 
 // Runs `cairn serve` until SIGTERM/SIGINT; returns the process exit code.

@@ -58,8 +58,7 @@ struct Call {
   int status = 0;
 };
 
-Awaitable<void> SendJson(Call& call, int status, const Json& body,
-                         http::HeaderList extra_headers = {}) {
+Awaitable<void> SendJson(Call& call, int status, const Json& body, http::HeaderList extra_headers) {
   ResponseHead head;
   head.status = status;
   head.headers = std::move(extra_headers);
@@ -68,13 +67,22 @@ Awaitable<void> SendJson(Call& call, int status, const Json& body,
   (void)co_await call.exchange.Respond(std::move(head), body.dump() + "\n");
 }
 
-Awaitable<void> SendError(Call& call, const Status& status, http::HeaderList extra = {}) {
+Awaitable<void> SendError(Call& call, const Status& status, http::HeaderList extra) {
   HttpError error = MapStatus(status);
   std::pair<ResponseHead, std::string> rendered =
       RenderJsonError(error.status, error.code, status.message());
   for (auto& header : extra) rendered.first.headers.push_back(std::move(header));
   call.status = error.status;
   (void)co_await call.exchange.Respond(std::move(rendered.first), std::move(rendered.second));
+}
+
+// The overloads without extra headers are plain functions, so the empty list is not a
+// temporary inside a coroutine's co_await expression.
+Awaitable<void> SendJson(Call& call, int status, const Json& body) {
+  return SendJson(call, status, body, http::HeaderList());
+}
+Awaitable<void> SendError(Call& call, const Status& status) {
+  return SendError(call, status, http::HeaderList());
 }
 
 // GCC 12 coroutine pitfalls, avoided throughout this file: a capturing lambda temporary

@@ -1,0 +1,1410 @@
+#include "api/s3/handlers/s3_api.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "api/common/range.h"
+#include "api/s3/sigv4/aws_chunked.h"
+#include "api/s3/sigv4/checksum.h"
+#include "api/s3/sigv4/sigv4.h"
+#include "api/s3/wire/s3_error.h"
+#include "api/s3/wire/s3_request.h"
+#include "api/s3/wire/s3_xml.h"
+#include "auth/base64url.h"
+#include "platform/clock.h"
+
+// GCC 12 coroutine pitfalls, avoided throughout this file (see native_api.cc): lambdas
+// handed to the pool are named locals, responses are built in named variables before
+// co_await, and coroutine frames hold no structured bindings.
+
+namespace cairn::api {
+namespace {
+
+namespace sig = cairn::api::s3;
+namespace wire = cairn::s3;
+using http::Awaitable;
+using http::Exchange;
+using http::ResponseHead;
+
+constexpr size_t kTransferBufferBytes = 256 * 1024;
+constexpr size_t kMaxXmlBodyBytes = 2 * 1024 * 1024;
+constexpr int64_t kKeyCacheTtlMs = 1000;
+constexpr std::string_view kXmlType = "application/xml";
+
+std::string NewRequestId() {
+  uint64_t value;
+  platform::FillRandom(&value, sizeof(value));
+  char text[17];
+  snprintf(text, sizeof(text), "%016llX", static_cast<unsigned long long>(value));
+  return text;
+}
+
+// One S3 failure: status, code and message.
+struct Failure {
+  int status = 500;
+  std::string code = "InternalError";
+  std::string message;
+};
+
+// Coroutine call sites build failures through this function: GCC 12 destroys a braced
+// aggregate temporary inside a co_await expression twice.
+Failure MakeFailure(int status, std::string code, std::string message) {
+  Failure failure;
+  failure.status = status;
+  failure.code = std::move(code);
+  failure.message = std::move(message);
+  return failure;
+}
+
+Failure FromS3Error(const wire::S3Error& error) {
+  return {error.http_status(), std::string(error.code_name()), error.message};
+}
+
+Failure FromSigV4(const sig::SigV4Status& status) {
+  return {status.http_status(), std::string(status.s3_code()), status.message()};
+}
+
+// Maps a use-case error to S3. `not_found` names the S3 code for a missing object/bucket.
+Failure FromStatus(const Status& status, std::string_view not_found = "NoSuchKey") {
+  const std::string& message = status.message();
+  // Use cases name S3-specific conditions with a "Code: " prefix.
+  for (std::string_view code : {"BadDigest", "InvalidPart", "InvalidPartOrder", "EntityTooSmall",
+                                "InvalidRequest", "XAmzContentSHA256Mismatch"}) {
+    if (message.rfind(std::string(code) + ":", 0) == 0) {
+      return {400, std::string(code), message.substr(code.size() + 2)};
+    }
+  }
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+      if (message.find("content SHA-256") != std::string::npos) {
+        return {400, "XAmzContentSHA256Mismatch", message};
+      }
+      if (message.find("declared") != std::string::npos) return {400, "IncompleteBody", message};
+      return {400, "InvalidArgument", message};
+    case StatusCode::kNotFound:
+      return {404, std::string(not_found), message};
+    case StatusCode::kUnauthenticated:
+      return {403, "AccessDenied", message};
+    case StatusCode::kPermissionDenied:
+      return {403, "AccessDenied", message};
+    case StatusCode::kOutOfRange:
+      return {416, "InvalidRange", message};
+    case StatusCode::kPayloadTooLarge:
+      return {400, "EntityTooLarge", message};
+    case StatusCode::kResourceExhausted:
+      return {507, "InsufficientStorage", message};
+    case StatusCode::kUnavailable:
+      return {503, "ServiceUnavailable", message};
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kAborted:
+    case StatusCode::kFailedPrecondition:
+      return {409, "OperationAborted", message};
+    default:
+      return {500, "InternalError", message};
+  }
+}
+
+std::string EscapeXmlText(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        // Control characters cannot appear in XML 1.0 text; messages never need them.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') {
+          out += '?';
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  return out;
+}
+
+std::pair<ResponseHead, std::string> RenderFailure(const Failure& failure,
+                                                   const std::string& resource,
+                                                   const std::string& request_id) {
+  std::string body =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>" + EscapeXmlText(failure.code) +
+      "</Code><Message>" + EscapeXmlText(failure.message) + "</Message><Resource>" +
+      EscapeXmlText(resource) + "</Resource><RequestId>" + request_id + "</RequestId></Error>";
+  ResponseHead head;
+  head.status = failure.status;
+  head.headers.emplace_back("Content-Type", std::string(kXmlType));
+  head.headers.emplace_back("x-amz-request-id", request_id);
+  return {std::move(head), std::move(body)};
+}
+
+std::string HeaderOr(const http::RequestHead& request, std::string_view name,
+                     std::string fallback = "") {
+  const std::string* value = request.Header(name);
+  return value ? *value : fallback;
+}
+
+std::string Quoted(const std::string& etag) { return "\"" + etag + "\""; }
+
+std::string Unquoted(std::string etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
+    etag = etag.substr(1, etag.size() - 2);
+  }
+  if (etag.rfind("W/", 0) == 0) return Unquoted(etag.substr(2));
+  return etag;
+}
+
+// Whether an If-Match / If-None-Match list names `etag` ("*" names any).
+bool EtagListMatches(const std::string& header, const std::string& etag) {
+  size_t start = 0;
+  while (start <= header.size()) {
+    size_t comma = header.find(',', start);
+    std::string item =
+        header.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (item == "*" || Unquoted(item) == etag) return true;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return false;
+}
+
+StorageClass StorageClassFromS3(const std::string& name) {
+  if (name.empty() || name == "STANDARD" || name == "REDUCED_REDUNDANCY") return StorageClass::kHot;
+  return StorageClass::kCold;  // STANDARD_IA, ONEZONE_IA, GLACIER*, DEEP_ARCHIVE
+}
+
+std::string S3StorageClassName(StorageClass storage_class) {
+  return storage_class == StorageClass::kHot ? "STANDARD" : "STANDARD_IA";
+}
+
+// x-amz-meta-* headers (names lower-cased by the server) -> user metadata.
+std::map<std::string, std::string> UserMetadataFromHeaders(const http::RequestHead& request) {
+  std::map<std::string, std::string> metadata;
+  for (const auto& header : request.headers) {
+    if (header.first.rfind("x-amz-meta-", 0) == 0 && header.first.size() > 11) {
+      metadata[header.first.substr(11)] = header.second;
+    }
+  }
+  return metadata;
+}
+
+// Tags in user metadata <-> S3 tag sets.
+std::vector<wire::Tag> TagsOf(const std::map<std::string, std::string>& metadata) {
+  std::vector<wire::Tag> tags;
+  const std::string prefix(objects::kTagPrefix);
+  for (const auto& entry : metadata) {
+    if (entry.first.rfind(prefix, 0) == 0) {
+      tags.push_back({entry.first.substr(prefix.size()), entry.second});
+    }
+  }
+  return tags;
+}
+
+std::map<std::string, std::string> WithTags(std::map<std::string, std::string> metadata,
+                                            const std::vector<wire::Tag>& tags) {
+  const std::string prefix(objects::kTagPrefix);
+  for (auto it = metadata.begin(); it != metadata.end();) {
+    it = it->first.rfind(prefix, 0) == 0 ? metadata.erase(it) : std::next(it);
+  }
+  for (const auto& tag : tags) metadata[prefix + tag.key] = tag.value;
+  return metadata;
+}
+
+// "k1=v1&k2=v2" (x-amz-tagging) -> tags.
+Result<std::vector<wire::Tag>> ParseTaggingHeader(const std::string& text) {
+  ASSIGN_OR_RETURN(auto pairs, http::ParseQuery(text));
+  std::vector<wire::Tag> tags;
+  for (const auto& pair : pairs) tags.push_back({pair.first, pair.second});
+  if (tags.size() > 10) return InvalidArgumentError("at most 10 tags per object");
+  return tags;
+}
+
+http::HeaderList ObjectHeaders(const meta::ObjectRecord& object) {
+  http::HeaderList headers;
+  headers.emplace_back("ETag", Quoted(object.etag));
+  headers.emplace_back("Last-Modified", FormatHttpDate(object.created_at_ms));
+  headers.emplace_back("Accept-Ranges", "bytes");
+  headers.emplace_back("Content-Type", object.content_type);
+  headers.emplace_back("x-amz-storage-class", S3StorageClassName(object.storage_class));
+  size_t tag_count = 0;
+  for (const auto& entry : object.user_metadata) {
+    if (objects::IsInternalMetadata(entry.first)) {
+      ++tag_count;
+      continue;
+    }
+    headers.emplace_back("x-amz-meta-" + entry.first, entry.second);
+  }
+  if (tag_count > 0) headers.emplace_back("x-amz-tagging-count", std::to_string(tag_count));
+  return headers;
+}
+
+// The body of a listing with an optional delimiter, resuming after `cursor` (exclusive).
+struct Listing {
+  std::vector<meta::ObjectRecord> contents;
+  std::vector<std::string> common_prefixes;
+  bool truncated = false;
+  std::string next_cursor;  // resume point: the last key, or a common prefix + 0xFF
+  std::string last_entry;   // the last key or common prefix returned (V1 NextMarker)
+};
+
+Result<Listing> ListWithDelimiter(meta::MetaStore* store, const std::string& tenant,
+                                  const std::string& bucket, const std::string& prefix,
+                                  const std::string& delimiter, std::string cursor, int max_keys) {
+  Listing listing;
+  if (max_keys <= 0) return listing;
+  int count = 0;
+  // Bounded: each page either advances the cursor or ends the listing.
+  for (int pages = 0; pages < 100000; ++pages) {
+    meta::ListRequest request;
+    request.tenant = tenant;
+    request.namespace_name = bucket;
+    request.prefix = prefix;
+    request.start_after = cursor;
+    request.limit = static_cast<uint32_t>(std::min(1000, max_keys + 1));
+    ASSIGN_OR_RETURN(meta::ListPage page, store->ListObjects(request));
+    bool jumped = false;
+    for (auto& object : page.objects) {
+      std::string common;
+      if (!delimiter.empty()) {
+        size_t at = object.key.find(delimiter, prefix.size());
+        if (at != std::string::npos) common = object.key.substr(0, at + delimiter.size());
+      }
+      if (count == max_keys) {
+        listing.truncated = true;
+        return listing;
+      }
+      ++count;
+      if (!common.empty()) {
+        listing.common_prefixes.push_back(common);
+        listing.last_entry = common;
+        // 0xFF never occurs in UTF-8, so this skips every key under the common prefix.
+        cursor = common + "\xff";
+        listing.next_cursor = cursor;
+        jumped = true;
+        break;
+      }
+      listing.last_entry = object.key;
+      cursor = object.key;
+      listing.next_cursor = cursor;
+      listing.contents.push_back(std::move(object));
+    }
+    if (!jumped && !page.truncated) return listing;
+  }
+  return listing;
+}
+
+}  // namespace
+
+struct S3Api::State {
+  S3ApiDependencies deps;
+  sig::SigningKeyCache key_cache;
+  std::mutex keys_mutex;
+  std::map<std::string, std::pair<meta::S3KeyRecord, int64_t>> keys;  // GUARDED_BY(keys_mutex)
+
+  // The key record for an access key: from a short cache, else the store. Revoked keys
+  // are reported as unknown.
+  Result<meta::S3KeyRecord> LookupKey(const std::string& access_key, int64_t now_ms) {
+    {
+      std::lock_guard<std::mutex> lock(keys_mutex);
+      auto it = keys.find(access_key);
+      if (it != keys.end() && now_ms - it->second.second < kKeyCacheTtlMs &&
+          now_ms >= it->second.second) {
+        return it->second.first;
+      }
+    }
+    ASSIGN_OR_RETURN(meta::S3KeyRecord record, deps.objects->meta_store()->GetS3Key(access_key));
+    if (record.revoked) return NotFoundError("access key is revoked");
+    std::lock_guard<std::mutex> lock(keys_mutex);
+    if (keys.size() > 10000) keys.clear();
+    keys[access_key] = {record, now_ms};
+    return record;
+  }
+};
+
+namespace {
+
+// Per-request context and handlers.
+class S3Call {
+ public:
+  S3Call(S3Api::State* state, Exchange& exchange)
+      : state_(state), deps_(state->deps), exchange_(exchange), request_id_(NewRequestId()) {}
+
+  Awaitable<void> Run();
+  int status() const { return status_; }
+  const std::string& bucket_label() const { return bucket_; }
+
+ private:
+  const http::RequestHead& head() const { return exchange_.request(); }
+  int64_t NowMs() const { return deps_.objects->clock()->NowMs(); }
+  meta::MetaStore* store() const { return deps_.objects->meta_store(); }
+
+  Awaitable<void> Fail(Failure failure);
+  Awaitable<void> SendXml(int status, std::string body, http::HeaderList headers);
+  Awaitable<void> SendEmpty(int status, http::HeaderList headers);
+  // Without extra headers. Plain functions, so no temporary lives in a coroutine frame.
+  Awaitable<void> SendXml(int status, std::string body) {
+    return SendXml(status, std::move(body), http::HeaderList());
+  }
+  Awaitable<void> SendEmpty(int status) { return SendEmpty(status, http::HeaderList()); }
+  // Reads a small request body (XML documents) completely.
+  Awaitable<Result<std::string>> ReadSmallBody();
+  // Streams the request body into `upload`, decoding aws-chunked framing and checking
+  // signatures and checksums; commits only if all of them hold.
+  Awaitable<void> StreamUpload(std::shared_ptr<objects::Upload> upload, bool is_part);
+  Awaitable<Result<bool>> BucketExists();
+
+  Awaitable<void> Authenticate(bool* ok);
+  Awaitable<void> Dispatch();
+  Awaitable<void> ListBuckets();
+  Awaitable<void> CreateBucket();
+  Awaitable<void> HeadBucket();
+  Awaitable<void> DeleteBucket();
+  Awaitable<void> GetBucketLocation();
+  Awaitable<void> ListObjects(bool v2);
+  Awaitable<void> PutObject();
+  Awaitable<void> CopyObject();
+  Awaitable<void> GetObject(bool head_only);
+  Awaitable<void> DeleteObject();
+  Awaitable<void> DeleteObjects();
+  Awaitable<void> CreateMultipartUpload();
+  Awaitable<void> UploadPart(bool copy);
+  Awaitable<void> CompleteMultipartUpload();
+  Awaitable<void> AbortMultipartUpload();
+  Awaitable<void> ListParts();
+  Awaitable<void> ListMultipartUploads();
+  Awaitable<void> Tagging();
+  Awaitable<void> NotImplemented();
+  // Resolves the copy source (same tenant) or sends the error; nullopt on failure.
+  Awaitable<std::optional<meta::ObjectRecord>> CopySource();
+  Awaitable<std::optional<objects::MultipartUpload>> FindUpload();
+
+  S3Api::State* state_;
+  const S3ApiDependencies& deps_;
+  Exchange& exchange_;
+  std::string request_id_;
+  wire::S3Request request_;
+  sig::VerifiedRequest verified_;
+  std::string tenant_;
+  meta::Scope scope_ = meta::Scope::kRead;
+  std::string bucket_;
+  int status_ = 0;
+};
+
+Awaitable<void> S3Call::Fail(Failure failure) {
+  std::pair<ResponseHead, std::string> rendered =
+      RenderFailure(failure, request_.resource, request_id_);
+  status_ = failure.status;
+  if (head().method == "HEAD") rendered.second.clear();
+  (void)co_await exchange_.Respond(std::move(rendered.first), std::move(rendered.second));
+}
+
+Awaitable<void> S3Call::SendXml(int status, std::string body, http::HeaderList headers) {
+  ResponseHead response;
+  response.status = status;
+  response.headers = std::move(headers);
+  response.headers.emplace_back("Content-Type", std::string(kXmlType));
+  response.headers.emplace_back("x-amz-request-id", request_id_);
+  status_ = status;
+  (void)co_await exchange_.Respond(std::move(response), std::move(body));
+}
+
+Awaitable<void> S3Call::SendEmpty(int status, http::HeaderList headers) {
+  ResponseHead response;
+  response.status = status;
+  response.headers = std::move(headers);
+  response.headers.emplace_back("x-amz-request-id", request_id_);
+  status_ = status;
+  (void)co_await exchange_.Respond(std::move(response), "");
+}
+
+Awaitable<Result<std::string>> S3Call::ReadSmallBody() {
+  std::string body;
+  std::unique_ptr<char[]> buffer(new char[64 * 1024]);
+  for (;;) {
+    Result<size_t> got = co_await exchange_.ReadBody(buffer.get(), 64 * 1024);
+    if (!got.ok()) co_return got.status();
+    if (*got == 0) break;
+    body.append(buffer.get(), *got);
+    if (body.size() > kMaxXmlBodyBytes) {
+      co_return Status(PayloadTooLargeError("request document is larger than 2 MiB"));
+    }
+  }
+  if (verified_.payload_mode == sig::PayloadMode::kSha256) {
+    sig::SigV4Status checked = sig::CheckPayloadSha256(verified_, Sha256Of(body));
+    if (!checked.ok())
+      co_return Status(InvalidArgumentError("XAmzContentSHA256Mismatch: " + checked.message()));
+  } else if (sig::IsStreaming(verified_.payload_mode)) {
+    auto options = sig::AwsChunkedOptionsFor(verified_);
+    if (!options.ok()) co_return options.status().ToStatus();
+    sig::AwsChunkedDecoder decoder(*options);
+    std::string decoded;
+    sig::SigV4Status fed = decoder.Feed(body, &decoded);
+    if (fed.ok()) fed = decoder.Finish();
+    if (!fed.ok()) co_return fed.ToStatus();
+    body = std::move(decoded);
+  }
+  co_return body;
+}
+
+Awaitable<Result<bool>> S3Call::BucketExists() {
+  auto* objects = deps_.objects;
+  std::string tenant = tenant_, bucket = request_.bucket;
+  auto work = [objects, tenant, bucket]() -> Result<bool> {
+    auto found = objects->GetNamespace(tenant, bucket);
+    if (found.ok()) return true;
+    if (found.status().code() == StatusCode::kNotFound ||
+        found.status().code() == StatusCode::kInvalidArgument) {
+      return false;
+    }
+    return found.status();
+  };
+  co_return co_await deps_.pool->Run(std::move(work));
+}
+
+Awaitable<void> S3Call::Authenticate(bool* ok) {
+  *ok = false;
+  sig::SigningRequest signing;
+  signing.method = head().method;
+  signing.raw_path = head().path;
+  signing.headers = head().headers;
+  signing.now_ms = NowMs();
+  auto query = sig::ParseRawQuery(head().query);
+  if (!query.ok())
+    co_return co_await Fail(MakeFailure(400, "InvalidURI", query.status().message()));
+  signing.query = std::move(query).value();
+
+  S3Api::State* state = state_;
+  auto verify_work = [state, signing]()
+      -> std::pair<sig::SigV4Result<sig::VerifiedRequest>, std::optional<meta::S3KeyRecord>> {
+    std::optional<meta::S3KeyRecord> found;
+    sig::SecretLookup lookup =
+        [state, &found, now = signing.now_ms](std::string_view access_key) -> Result<std::string> {
+      auto record = state->LookupKey(std::string(access_key), now);
+      if (!record.ok()) return record.status();
+      found = *record;
+      return record->secret;
+    };
+    sig::VerifyOptions options;
+    options.key_cache = &state->key_cache;
+    auto verified = sig::VerifyRequest(signing, lookup, options);
+    return {std::move(verified), std::move(found)};
+  };
+  auto outcome = co_await deps_.pool->Run(std::move(verify_work));
+  if (!outcome.first.ok()) co_return co_await Fail(FromSigV4(outcome.first.status()));
+  if (!outcome.second || outcome.second->tenants.empty()) {
+    co_return co_await Fail(MakeFailure(403, "InvalidAccessKeyId", "unknown access key"));
+  }
+  verified_ = std::move(outcome.first).value();
+  const meta::S3KeyRecord& key = *outcome.second;
+  tenant_ = key.tenants.front();
+  scope_ = key.scope;
+  const int64_t retry_after = deps_.rate_limiter->Acquire(tenant_, NowMs());
+  if (retry_after > 0) {
+    metrics::Labels labels;
+    labels.emplace_back("tenant", tenant_);
+    deps_.metrics->Increment("cairn_throttled_requests_total", labels);
+    co_return co_await Fail(
+        MakeFailure(503, "SlowDown", "request rate limit exceeded for this tenant"));
+  }
+  *ok = true;
+}
+
+Awaitable<void> S3Call::Run() {
+  wire::S3AddressingOptions addressing;
+  addressing.virtual_host_bases = deps_.virtual_host_bases;
+  wire::S3Result<wire::S3Request> parsed = wire::ParseS3Request(head(), addressing);
+  if (!parsed.ok()) {
+    request_.resource = head().path.substr(0, 1024);
+    co_return co_await Fail(FromS3Error(parsed.error()));
+  }
+  request_ = std::move(parsed).value();
+  bool authenticated = false;
+  co_await Authenticate(&authenticated);
+  if (!authenticated) co_return;
+  if (ValidateName("bucket", request_.bucket).ok()) bucket_ = request_.bucket;
+  co_await Dispatch();
+}
+
+Awaitable<void> S3Call::Dispatch() {
+  using Op = wire::S3Operation;
+  const Op op = request_.operation;
+  const bool writes = op == Op::kCreateBucket || op == Op::kDeleteBucket || op == Op::kPutObject ||
+                      op == Op::kCopyObject || op == Op::kDeleteObject ||
+                      op == Op::kDeleteObjects || op == Op::kCreateMultipartUpload ||
+                      op == Op::kUploadPart || op == Op::kUploadPartCopy ||
+                      op == Op::kCompleteMultipartUpload || op == Op::kAbortMultipartUpload ||
+                      op == Op::kPutObjectTagging || op == Op::kDeleteObjectTagging;
+  const meta::Scope needed = writes ? meta::Scope::kWrite : meta::Scope::kRead;
+  if (static_cast<int>(scope_) < static_cast<int>(needed)) {
+    co_return co_await Fail(MakeFailure(403, "AccessDenied", "this access key may not write"));
+  }
+  switch (op) {
+    case Op::kListBuckets:
+      co_return co_await ListBuckets();
+    case Op::kCreateBucket:
+      co_return co_await CreateBucket();
+    case Op::kHeadBucket:
+      co_return co_await HeadBucket();
+    case Op::kDeleteBucket:
+      co_return co_await DeleteBucket();
+    case Op::kGetBucketLocation:
+      co_return co_await GetBucketLocation();
+    case Op::kListObjects:
+      co_return co_await ListObjects(false);
+    case Op::kListObjectsV2:
+      co_return co_await ListObjects(true);
+    case Op::kPutObject:
+      co_return co_await PutObject();
+    case Op::kCopyObject:
+      co_return co_await CopyObject();
+    case Op::kGetObject:
+      co_return co_await GetObject(false);
+    case Op::kHeadObject:
+      co_return co_await GetObject(true);
+    case Op::kDeleteObject:
+      co_return co_await DeleteObject();
+    case Op::kDeleteObjects:
+      co_return co_await DeleteObjects();
+    case Op::kCreateMultipartUpload:
+      co_return co_await CreateMultipartUpload();
+    case Op::kUploadPart:
+      co_return co_await UploadPart(false);
+    case Op::kUploadPartCopy:
+      co_return co_await UploadPart(true);
+    case Op::kCompleteMultipartUpload:
+      co_return co_await CompleteMultipartUpload();
+    case Op::kAbortMultipartUpload:
+      co_return co_await AbortMultipartUpload();
+    case Op::kListParts:
+      co_return co_await ListParts();
+    case Op::kListMultipartUploads:
+      co_return co_await ListMultipartUploads();
+    case Op::kGetObjectTagging:
+    case Op::kPutObjectTagging:
+    case Op::kDeleteObjectTagging:
+      co_return co_await Tagging();
+    case Op::kNotImplemented:
+      co_return co_await NotImplemented();
+  }
+  co_await Fail(MakeFailure(501, "NotImplemented", "operation not implemented"));
+}
+
+Awaitable<void> S3Call::ListBuckets() {
+  auto* objects = deps_.objects;
+  std::string tenant = tenant_;
+  auto work = [objects, tenant]() { return objects->ListNamespaces(tenant); };
+  Result<std::vector<meta::NamespaceRecord>> names = co_await deps_.pool->Run(std::move(work));
+  if (!names.ok()) co_return co_await Fail(FromStatus(names.status()));
+  wire::ListAllMyBucketsResult result;
+  result.owner = wire::Owner{tenant_, tenant_};
+  for (const auto& name : *names) result.buckets.push_back({name.name, name.created_at_ms});
+  co_await SendXml(200, wire::RenderListAllMyBuckets(result));
+}
+
+Awaitable<void> S3Call::CreateBucket() {
+  Result<std::string> body = co_await ReadSmallBody();
+  if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+  if (!body->empty()) {
+    auto config = wire::ParseCreateBucketConfiguration(*body, kMaxXmlBodyBytes);
+    if (!config.ok()) co_return co_await Fail(FromS3Error(config.error()));
+  }
+  auto* objects = deps_.objects;
+  std::string tenant = tenant_, bucket = request_.bucket;
+  auto work = [objects, tenant, bucket]() { return objects->CreateNamespace(tenant, bucket); };
+  Status created = co_await deps_.pool->Run(std::move(work));
+  if (created.code() == StatusCode::kAlreadyExists) {
+    co_return co_await Fail(
+        MakeFailure(409, "BucketAlreadyOwnedByYou",
+                    "your previous request to create the named bucket succeeded"));
+  }
+  if (!created.ok()) co_return co_await Fail(FromStatus(created));
+  http::HeaderList headers;
+  headers.emplace_back("Location", "/" + request_.bucket);
+  co_await SendEmpty(200, std::move(headers));
+}
+
+Awaitable<void> S3Call::HeadBucket() {
+  Result<bool> exists = co_await BucketExists();
+  if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
+  if (!*exists)
+    co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+  http::HeaderList headers;
+  headers.emplace_back("x-amz-bucket-region", deps_.region);
+  co_await SendEmpty(200, std::move(headers));
+}
+
+Awaitable<void> S3Call::DeleteBucket() {
+  auto* objects = deps_.objects;
+  auto* multipart = deps_.multipart;
+  std::string tenant = tenant_, bucket = request_.bucket;
+  auto work = [objects, multipart, tenant, bucket]() -> Status {
+    auto uploads = multipart->ListUploads(tenant, bucket, "");
+    if (uploads.ok() && !uploads->empty()) {
+      return FailedPreconditionError("the bucket has multipart uploads in progress");
+    }
+    Status status = objects->DeleteNamespace(tenant, bucket);
+    // A namespace that only ever existed through its objects has no row to remove.
+    if (status.code() == StatusCode::kNotFound && objects->GetNamespace(tenant, bucket).ok()) {
+      return OkStatus();
+    }
+    return status;
+  };
+  Status deleted = co_await deps_.pool->Run(std::move(work));
+  if (deleted.code() == StatusCode::kFailedPrecondition) {
+    co_return co_await Fail(
+        MakeFailure(409, "BucketNotEmpty", "the bucket you tried to delete is not empty"));
+  }
+  if (deleted.code() == StatusCode::kNotFound) {
+    co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+  }
+  if (!deleted.ok()) co_return co_await Fail(FromStatus(deleted));
+  co_await SendEmpty(204);
+}
+
+Awaitable<void> S3Call::GetBucketLocation() {
+  Result<bool> exists = co_await BucketExists();
+  if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
+  if (!*exists)
+    co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+  // us-east-1 is reported as an empty constraint, as S3 does.
+  co_await SendXml(200,
+                   wire::RenderLocationConstraint(deps_.region == "us-east-1" ? "" : deps_.region));
+}
+
+Awaitable<void> S3Call::ListObjects(bool v2) {
+  Result<bool> exists = co_await BucketExists();
+  if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
+  if (!*exists)
+    co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+  const std::string prefix = request_.prefix.value_or("");
+  const std::string delimiter = request_.delimiter.value_or("");
+  std::string cursor;
+  if (v2 && request_.continuation_token) {
+    auto decoded = auth::Base64UrlDecode(*request_.continuation_token);
+    if (!decoded.ok()) {
+      co_return co_await Fail(
+          MakeFailure(400, "InvalidArgument", "the continuation token is not valid"));
+    }
+    cursor = *decoded;
+  } else if (v2 && request_.start_after) {
+    cursor = *request_.start_after;
+  } else if (!v2 && request_.marker) {
+    cursor = *request_.marker;
+    // A marker that is a common prefix resumes after everything under it.
+    if (!delimiter.empty() && cursor.size() >= delimiter.size() &&
+        cursor.compare(cursor.size() - delimiter.size(), delimiter.size(), delimiter) == 0) {
+      cursor += "\xff";
+    }
+  }
+  meta::MetaStore* meta_store = store();
+  std::string tenant = tenant_, bucket = request_.bucket;
+  const int max_keys = request_.max_keys;
+  auto work = [meta_store, tenant, bucket, prefix, delimiter, cursor, max_keys]() {
+    return ListWithDelimiter(meta_store, tenant, bucket, prefix, delimiter, cursor, max_keys);
+  };
+  Result<Listing> listing = co_await deps_.pool->Run(std::move(work));
+  if (!listing.ok()) co_return co_await Fail(FromStatus(listing.status()));
+
+  wire::ListObjectsCommon common;
+  common.bucket = request_.bucket;
+  common.prefix = prefix;
+  common.delimiter = request_.delimiter;
+  common.max_keys = max_keys;
+  common.is_truncated = listing->truncated;
+  common.encoding_type_url = request_.encoding_type_url;
+  for (const auto& object : listing->contents) {
+    wire::ObjectEntry entry;
+    entry.key = object.key;
+    entry.last_modified = object.created_at_ms;
+    entry.etag = object.etag;
+    entry.size = object.size_bytes;
+    entry.storage_class = S3StorageClassName(object.storage_class);
+    if (!v2 || request_.fetch_owner) entry.owner = wire::Owner{tenant_, tenant_};
+    common.contents.push_back(std::move(entry));
+  }
+  common.common_prefixes = listing->common_prefixes;
+  if (v2) {
+    wire::ListBucketResultV2 result;
+    result.common = std::move(common);
+    result.continuation_token = request_.continuation_token;
+    result.start_after = request_.start_after;
+    if (listing->truncated) {
+      result.next_continuation_token = auth::Base64UrlEncode(listing->next_cursor);
+    }
+    co_return co_await SendXml(200, wire::RenderListBucketResultV2(result));
+  }
+  wire::ListBucketResultV1 result;
+  result.common = std::move(common);
+  result.marker = request_.marker;
+  if (listing->truncated) result.next_marker = listing->last_entry;
+  co_await SendXml(200, wire::RenderListBucketResultV1(result));
+}
+
+Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bool is_part) {
+  std::optional<sig::AwsChunkedDecoder> decoder;
+  if (sig::IsStreaming(verified_.payload_mode)) {
+    auto options = sig::AwsChunkedOptionsFor(verified_);
+    if (!options.ok()) co_return co_await Fail(FromSigV4(options.status()));
+    decoder.emplace(*options);
+  }
+  // A checksum sent as a plain header (not a trailer) is verified over the payload too.
+  std::optional<sig::Checksummer> header_checksum;
+  std::string header_checksum_value;
+  for (const auto& header : head().headers) {
+    auto algorithm = sig::ChecksumAlgorithmFromHeader(header.first);
+    if (algorithm && !decoder) {
+      header_checksum.emplace(*algorithm);
+      header_checksum_value = header.second;
+    }
+  }
+  std::unique_ptr<char[]> buffer(new char[kTransferBufferBytes]);
+  std::shared_ptr<std::string> decoded = std::make_shared<std::string>();
+  Failure failure;
+  bool failed = false;
+  for (;;) {
+    Result<size_t> got = co_await exchange_.ReadBody(buffer.get(), kTransferBufferBytes);
+    if (!got.ok()) {
+      failure = MakeFailure(400, "IncompleteBody", got.status().message());
+      failed = true;
+      break;
+    }
+    if (*got == 0) break;
+    std::string_view piece(buffer.get(), *got);
+    if (decoder) {
+      decoded->clear();
+      sig::SigV4Status fed = decoder->Feed(piece, decoded.get());
+      if (!fed.ok()) {
+        failure = FromSigV4(fed);
+        failed = true;
+        break;
+      }
+      piece = *decoded;
+    }
+    if (header_checksum) header_checksum->Update(piece);
+    if (piece.empty()) continue;
+    auto write_work = [upload, piece]() { return upload->Write(piece); };
+    Status written = co_await deps_.pool->Run(std::move(write_work));
+    if (!written.ok()) {
+      failure = FromStatus(written);
+      failed = true;
+      break;
+    }
+  }
+  if (!failed && decoder) {
+    sig::SigV4Status finished = decoder->Finish();
+    if (!finished.ok()) {
+      failure = FromSigV4(finished);
+      failed = true;
+    }
+  }
+  if (!failed && header_checksum && header_checksum->FinishBase64() != header_checksum_value) {
+    failure =
+        MakeFailure(400, "BadDigest", "the checksum you specified did not match what was received");
+    failed = true;
+  }
+  if (failed) {
+    auto abort_work = [upload]() -> int {
+      upload->Abort();
+      return 0;
+    };
+    (void)co_await deps_.pool->Run(std::move(abort_work));
+    co_return co_await Fail(failure);
+  }
+  auto commit_work = [upload]() { return upload->Commit(); };
+  Result<meta::CommitResult> committed = co_await deps_.pool->Run(std::move(commit_work));
+  if (!committed.ok()) co_return co_await Fail(FromStatus(committed.status()));
+  http::HeaderList headers;
+  headers.emplace_back("ETag", Quoted(committed->object.etag));
+  if (decoder && decoder->trailer_checksum_value() && !verified_.trailers.empty()) {
+    headers.emplace_back(verified_.trailers.front(), *decoder->trailer_checksum_value());
+  }
+  (void)is_part;
+  co_await SendEmpty(200, std::move(headers));
+}
+
+Awaitable<void> S3Call::PutObject() {
+  Result<bool> exists = co_await BucketExists();
+  if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
+  if (!*exists)
+    co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+
+  objects::UploadRequest upload_request;
+  upload_request.tenant = tenant_;
+  upload_request.namespace_name = request_.bucket;
+  upload_request.key = request_.key;
+  upload_request.storage_class = StorageClassFromS3(HeaderOr(head(), "x-amz-storage-class"));
+  upload_request.content_type = HeaderOr(head(), "content-type", "binary/octet-stream");
+  upload_request.user_metadata = UserMetadataFromHeaders(head());
+  if (const std::string* tagging = head().Header("x-amz-tagging")) {
+    auto tags = ParseTaggingHeader(*tagging);
+    if (!tags.ok())
+      co_return co_await Fail(MakeFailure(400, "InvalidTag", tags.status().message()));
+    upload_request.user_metadata = WithTags(std::move(upload_request.user_metadata), *tags);
+  }
+  if (const std::string* md5 = head().Header("content-md5")) {
+    auto raw = sig::Base64Decode(*md5);
+    if (!raw.ok() || raw->size() != 16) {
+      co_return co_await Fail(MakeFailure(400, "InvalidDigest", "the Content-MD5 is not valid"));
+    }
+    upload_request.expected_md5 = *raw;
+  }
+  if (verified_.payload_mode == sig::PayloadMode::kSha256) {
+    auto digest = Digest::FromHex(verified_.payload_sha256);
+    if (digest.ok()) upload_request.expected_sha256 = *digest;
+  }
+  if (sig::IsStreaming(verified_.payload_mode)) {
+    upload_request.expected_size = verified_.decoded_content_length;
+  } else if (!head().chunked) {
+    upload_request.expected_size = head().content_length.value_or(0);
+  }
+  // Conditional writes: If-None-Match: * (create only) and If-Match (replace that version).
+  const std::string* if_none_match = head().Header("if-none-match");
+  const std::string* if_match = head().Header("if-match");
+  if (if_none_match || if_match) {
+    auto* objects = deps_.objects;
+    std::string tenant = tenant_, bucket = request_.bucket, key = request_.key;
+    auto stat_work = [objects, tenant, bucket, key]() {
+      return objects->StatByKey(tenant, bucket, key);
+    };
+    Result<meta::ObjectRecord> current = co_await deps_.pool->Run(std::move(stat_work));
+    if (if_none_match && current.ok() && EtagListMatches(*if_none_match, current->etag)) {
+      co_return co_await Fail(MakeFailure(412, "PreconditionFailed", "the object already exists"));
+    }
+    if (if_match && (!current.ok() || !EtagListMatches(*if_match, current->etag))) {
+      if (!current.ok() && current.status().code() == StatusCode::kNotFound) {
+        co_return co_await Fail(MakeFailure(404, "NoSuchKey", "the object does not exist"));
+      }
+      co_return co_await Fail(MakeFailure(412, "PreconditionFailed", "the ETag does not match"));
+    }
+  }
+  auto begun = deps_.objects->BeginUpload(std::move(upload_request));
+  if (!begun.ok()) co_return co_await Fail(FromStatus(begun.status()));
+  std::shared_ptr<objects::Upload> upload = std::move(begun).value();
+  co_await StreamUpload(upload, false);
+}
+
+Awaitable<std::optional<meta::ObjectRecord>> S3Call::CopySource() {
+  const wire::CopySource& source = *request_.copy_source;
+  auto* objects = deps_.objects;
+  std::string tenant = tenant_, bucket = source.bucket, key = source.key;
+  auto work = [objects, tenant, bucket, key]() { return objects->StatByKey(tenant, bucket, key); };
+  Result<meta::ObjectRecord> found = co_await deps_.pool->Run(std::move(work));
+  if (!found.ok()) {
+    co_await Fail(FromStatus(found.status(), "NoSuchKey"));
+    co_return std::nullopt;
+  }
+  if (const std::string* match = head().Header("x-amz-copy-source-if-match")) {
+    if (!EtagListMatches(*match, found->etag)) {
+      co_await Fail(MakeFailure(412, "PreconditionFailed", "copy source ETag does not match"));
+      co_return std::nullopt;
+    }
+  }
+  if (const std::string* none = head().Header("x-amz-copy-source-if-none-match")) {
+    if (EtagListMatches(*none, found->etag)) {
+      co_await Fail(MakeFailure(412, "PreconditionFailed", "copy source ETag matches"));
+      co_return std::nullopt;
+    }
+  }
+  co_return std::move(found).value();
+}
+
+Awaitable<void> S3Call::CopyObject() {
+  Result<bool> exists = co_await BucketExists();
+  if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
+  if (!*exists)
+    co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+  std::optional<meta::ObjectRecord> source = co_await CopySource();
+  if (!source) co_return;
+  objects::CopyRequest copy;
+  copy.tenant = tenant_;
+  copy.namespace_name = request_.bucket;
+  copy.key = request_.key;
+  const std::string directive = HeaderOr(head(), "x-amz-metadata-directive", "COPY");
+  if (directive == "REPLACE") {
+    copy.content_type = HeaderOr(head(), "content-type", "binary/octet-stream");
+    copy.user_metadata = UserMetadataFromHeaders(head());
+  } else if (directive != "COPY") {
+    co_return co_await Fail(MakeFailure(400, "InvalidArgument", "unknown metadata directive"));
+  } else if (source->namespace_name == request_.bucket && source->key == request_.key) {
+    co_return co_await Fail(MakeFailure(400, "InvalidRequest",
+                                        "copying an object onto itself must change its metadata"));
+  }
+  if (HeaderOr(head(), "x-amz-tagging-directive") == "REPLACE") {
+    auto tags = ParseTaggingHeader(HeaderOr(head(), "x-amz-tagging"));
+    if (!tags.ok())
+      co_return co_await Fail(MakeFailure(400, "InvalidTag", tags.status().message()));
+    copy.user_metadata = WithTags(copy.user_metadata.value_or(source->user_metadata), *tags);
+  }
+  auto* objects = deps_.objects;
+  meta::ObjectRecord from = *source;
+  auto work = [objects, from, copy]() { return objects->Copy(from, copy); };
+  Result<meta::CommitResult> copied = co_await deps_.pool->Run(std::move(work));
+  if (!copied.ok()) co_return co_await Fail(FromStatus(copied.status()));
+  co_await SendXml(200,
+                   wire::RenderCopyObjectResult(copied->object.created_at_ms, copied->object.etag));
+}
+
+Awaitable<void> S3Call::GetObject(bool head_only) {
+  auto* objects = deps_.objects;
+  std::string tenant = tenant_, bucket = request_.bucket, key = request_.key;
+  auto work = [objects, tenant, bucket, key]() -> Result<std::shared_ptr<objects::ObjectReader>> {
+    auto object = objects->StatByKey(tenant, bucket, key);
+    if (!object.ok()) {
+      if (object.status().code() == StatusCode::kNotFound &&
+          !objects->GetNamespace(tenant, bucket).ok()) {
+        return NotFoundError("NoSuchBucket");
+      }
+      return object.status();
+    }
+    auto reader = objects->OpenReader(*object);
+    if (!reader.ok()) return reader.status();
+    return std::shared_ptr<objects::ObjectReader>(std::move(reader).value());
+  };
+  Result<std::shared_ptr<objects::ObjectReader>> opened = co_await deps_.pool->Run(std::move(work));
+  if (!opened.ok()) {
+    if (opened.status().message() == "NoSuchBucket") {
+      co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+    }
+    co_return co_await Fail(FromStatus(opened.status()));
+  }
+  std::shared_ptr<objects::ObjectReader> reader = *opened;
+  const meta::ObjectRecord& object = reader->object();
+
+  // Conditions, in S3's order of precedence.
+  const std::string* if_match = head().Header("if-match");
+  const std::string* if_none_match = head().Header("if-none-match");
+  const std::string* if_unmodified = head().Header("if-unmodified-since");
+  const std::string* if_modified = head().Header("if-modified-since");
+  const int64_t modified_s = object.created_at_ms / 1000;
+  if (if_match && !EtagListMatches(*if_match, object.etag)) {
+    co_return co_await Fail(MakeFailure(412, "PreconditionFailed", "If-Match did not match"));
+  }
+  if (!if_match && if_unmodified) {
+    auto since = sig::ParseHttpDate(*if_unmodified);
+    if (since.ok() && modified_s > *since / 1000) {
+      co_return co_await Fail(
+          MakeFailure(412, "PreconditionFailed", "modified since the given date"));
+    }
+  }
+  bool not_modified = false;
+  if (if_none_match) {
+    not_modified = EtagListMatches(*if_none_match, object.etag);
+  } else if (if_modified) {
+    auto since = sig::ParseHttpDate(*if_modified);
+    not_modified = since.ok() && modified_s <= *since / 1000;
+  }
+  ResponseHead response;
+  response.headers = ObjectHeaders(object);
+  response.headers.emplace_back("x-amz-request-id", request_id_);
+  if (not_modified) {
+    response.status = 304;
+    status_ = 304;
+    (void)co_await exchange_.Respond(std::move(response), "");
+    co_return;
+  }
+  // response-* query parameters override headers (presigned downloads use them).
+  auto query = http::ParseQuery(head().query);
+  if (query.ok()) {
+    for (const auto& pair : *query) {
+      static const std::pair<const char*, const char*> kOverrides[] = {
+          {"response-content-type", "Content-Type"},
+          {"response-content-disposition", "Content-Disposition"},
+          {"response-content-encoding", "Content-Encoding"},
+          {"response-content-language", "Content-Language"},
+          {"response-cache-control", "Cache-Control"},
+          {"response-expires", "Expires"}};
+      for (const auto& override_entry : kOverrides) {
+        if (pair.first != override_entry.first) continue;
+        std::erase_if(response.headers,
+                      [&](const auto& header) { return header.first == override_entry.second; });
+        response.headers.emplace_back(override_entry.second, pair.second);
+      }
+    }
+  }
+  uint64_t first = 0, length = object.size_bytes;
+  response.status = 200;
+  if (const std::string* range_header = head().Header("range")) {
+    auto range = ParseRange(*range_header, object.size_bytes);
+    if (!range.ok()) {
+      co_return co_await Fail(
+          MakeFailure(416, "InvalidRange", "the requested range is not satisfiable"));
+    }
+    if (range->has_value()) {
+      first = (*range)->first;
+      length = (*range)->length();
+      response.status = 206;
+      response.headers.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" +
+                                                         std::to_string((*range)->last) + "/" +
+                                                         std::to_string(object.size_bytes));
+    }
+  }
+  status_ = response.status;
+  Status began = co_await exchange_.BeginBody(std::move(response), length, head_only);
+  if (!began.ok() || head_only) co_return;
+  std::shared_ptr<char[]> buffer(new char[kTransferBufferBytes]);
+  uint64_t offset = first;
+  const uint64_t end = first + length;
+  while (offset < end) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kTransferBufferBytes, end - offset));
+    auto read_work = [reader, buffer, offset, want]() {
+      return reader->Read(offset, want, buffer.get());
+    };
+    Result<size_t> got = co_await deps_.pool->Run(std::move(read_work));
+    if (!got.ok() || *got == 0) co_return;
+    if (!(co_await exchange_.WriteBody(std::string_view(buffer.get(), *got))).ok()) co_return;
+    offset += *got;
+  }
+}
+
+Awaitable<void> S3Call::DeleteObject() {
+  auto* objects = deps_.objects;
+  std::string tenant = tenant_, bucket = request_.bucket, key = request_.key;
+  auto work = [objects, tenant, bucket, key]() -> Status {
+    auto deleted = objects->DeleteByKey(tenant, bucket, key);
+    if (deleted.ok() || deleted.status().code() == StatusCode::kNotFound) return OkStatus();
+    return deleted.status();
+  };
+  Status deleted = co_await deps_.pool->Run(std::move(work));
+  if (!deleted.ok()) co_return co_await Fail(FromStatus(deleted));
+  co_await SendEmpty(204);
+}
+
+Awaitable<void> S3Call::DeleteObjects() {
+  Result<std::string> body = co_await ReadSmallBody();
+  if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+  auto parsed = wire::ParseDelete(*body, kMaxXmlBodyBytes);
+  if (!parsed.ok()) co_return co_await Fail(FromS3Error(parsed.error()));
+  Result<bool> exists = co_await BucketExists();
+  if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
+  if (!*exists)
+    co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+  auto* objects = deps_.objects;
+  std::string tenant = tenant_, bucket = request_.bucket;
+  wire::DeleteRequest delete_request = std::move(parsed).value();
+  auto work = [objects, tenant, bucket, delete_request]() {
+    wire::DeleteResult result;
+    result.quiet = delete_request.quiet;
+    for (const auto& item : delete_request.objects) {
+      if (!ValidateKey(item.key).ok()) {
+        result.errors.push_back({item.key, "InvalidArgument", "invalid key"});
+        continue;
+      }
+      auto deleted = objects->DeleteByKey(tenant, bucket, item.key);
+      if (deleted.ok() || deleted.status().code() == StatusCode::kNotFound) {
+        result.deleted.push_back({item.key});
+      } else {
+        result.errors.push_back({item.key, "InternalError", deleted.status().message()});
+      }
+    }
+    return result;
+  };
+  wire::DeleteResult result = co_await deps_.pool->Run(std::move(work));
+  co_await SendXml(200, wire::RenderDeleteResult(result));
+}
+
+Awaitable<void> S3Call::CreateMultipartUpload() {
+  Result<bool> exists = co_await BucketExists();
+  if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
+  if (!*exists)
+    co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+  std::map<std::string, std::string> metadata = UserMetadataFromHeaders(head());
+  if (const std::string* tagging = head().Header("x-amz-tagging")) {
+    auto tags = ParseTaggingHeader(*tagging);
+    if (!tags.ok())
+      co_return co_await Fail(MakeFailure(400, "InvalidTag", tags.status().message()));
+    metadata = WithTags(std::move(metadata), *tags);
+  }
+  auto* multipart = deps_.multipart;
+  std::string tenant = tenant_, bucket = request_.bucket, key = request_.key;
+  StorageClass storage_class = StorageClassFromS3(HeaderOr(head(), "x-amz-storage-class"));
+  std::string content_type = HeaderOr(head(), "content-type", "binary/octet-stream");
+  auto work = [multipart, tenant, bucket, key, storage_class, content_type, metadata]() {
+    return multipart->Create(tenant, bucket, key, storage_class, content_type, metadata);
+  };
+  Result<objects::MultipartUpload> upload = co_await deps_.pool->Run(std::move(work));
+  if (!upload.ok()) co_return co_await Fail(FromStatus(upload.status()));
+  co_await SendXml(200, wire::RenderInitiateMultipartUploadResult(request_.bucket, request_.key,
+                                                                  upload->upload_id));
+}
+
+Awaitable<std::optional<objects::MultipartUpload>> S3Call::FindUpload() {
+  auto* multipart = deps_.multipart;
+  std::string tenant = tenant_, bucket = request_.bucket, key = request_.key,
+              upload_id = request_.upload_id;
+  auto work = [multipart, tenant, bucket, key, upload_id]() {
+    return multipart->Get(tenant, bucket, key, upload_id);
+  };
+  Result<objects::MultipartUpload> upload = co_await deps_.pool->Run(std::move(work));
+  if (!upload.ok()) {
+    co_await Fail(FromStatus(upload.status(), "NoSuchUpload"));
+    co_return std::nullopt;
+  }
+  co_return std::move(upload).value();
+}
+
+Awaitable<void> S3Call::UploadPart(bool copy) {
+  std::optional<objects::MultipartUpload> upload = co_await FindUpload();
+  if (!upload) co_return;
+  const int part_number = request_.part_number;
+  if (copy) {
+    std::optional<meta::ObjectRecord> source = co_await CopySource();
+    if (!source) co_return;
+    std::optional<std::pair<uint64_t, uint64_t>> range;
+    if (request_.copy_source_range) {
+      range = std::make_pair(request_.copy_source_range->first, request_.copy_source_range->last);
+    }
+    auto* multipart = deps_.multipart;
+    objects::MultipartUpload target = *upload;
+    meta::ObjectRecord from = *source;
+    auto work = [multipart, target, part_number, from, range]() {
+      return multipart->CopyPart(target, part_number, from, range);
+    };
+    Result<objects::PartInfo> part = co_await deps_.pool->Run(std::move(work));
+    if (!part.ok()) co_return co_await Fail(FromStatus(part.status()));
+    co_return co_await SendXml(200, wire::RenderCopyPartResult(part->last_modified_ms, part->etag));
+  }
+  std::optional<uint64_t> expected_size;
+  if (sig::IsStreaming(verified_.payload_mode)) {
+    expected_size = verified_.decoded_content_length;
+  } else if (!head().chunked) {
+    expected_size = head().content_length.value_or(0);
+  }
+  auto begun = deps_.multipart->BeginPart(*upload, part_number, expected_size);
+  if (!begun.ok()) co_return co_await Fail(FromStatus(begun.status()));
+  std::shared_ptr<objects::Upload> part = std::move(begun).value();
+  co_await StreamUpload(part, true);
+}
+
+Awaitable<void> S3Call::CompleteMultipartUpload() {
+  std::optional<objects::MultipartUpload> upload = co_await FindUpload();
+  if (!upload) co_return;
+  Result<std::string> body = co_await ReadSmallBody();
+  if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+  auto parsed = wire::ParseCompleteMultipartUpload(*body, kMaxXmlBodyBytes);
+  if (!parsed.ok()) co_return co_await Fail(FromS3Error(parsed.error()));
+  std::vector<objects::CompletedPartSpec> specs;
+  for (const auto& part : *parsed) specs.push_back({part.part_number, part.etag});
+  auto* multipart = deps_.multipart;
+  objects::MultipartUpload target = *upload;
+  auto work = [multipart, target, specs]() { return multipart->Complete(target, specs); };
+  Result<meta::CommitResult> completed = co_await deps_.pool->Run(std::move(work));
+  if (!completed.ok()) co_return co_await Fail(FromStatus(completed.status(), "NoSuchUpload"));
+  wire::CompleteMultipartUploadResult result;
+  result.location = "/" + request_.bucket + "/" + request_.key;
+  result.bucket = request_.bucket;
+  result.key = request_.key;
+  result.etag = completed->object.etag;
+  co_await SendXml(200, wire::RenderCompleteMultipartUploadResult(result));
+}
+
+Awaitable<void> S3Call::AbortMultipartUpload() {
+  std::optional<objects::MultipartUpload> upload = co_await FindUpload();
+  if (!upload) co_return;
+  auto* multipart = deps_.multipart;
+  objects::MultipartUpload target = *upload;
+  auto work = [multipart, target]() { return multipart->Abort(target); };
+  Status aborted = co_await deps_.pool->Run(std::move(work));
+  if (!aborted.ok()) co_return co_await Fail(FromStatus(aborted, "NoSuchUpload"));
+  co_await SendEmpty(204);
+}
+
+Awaitable<void> S3Call::ListParts() {
+  std::optional<objects::MultipartUpload> upload = co_await FindUpload();
+  if (!upload) co_return;
+  auto* multipart = deps_.multipart;
+  objects::MultipartUpload target = *upload;
+  const int marker = request_.part_number_marker, limit = request_.max_parts;
+  auto work = [multipart, target, marker, limit]() {
+    bool truncated = false;
+    auto parts = multipart->ListParts(target, marker, limit, &truncated);
+    return std::make_pair(std::move(parts), truncated);
+  };
+  auto listed = co_await deps_.pool->Run(std::move(work));
+  if (!listed.first.ok()) co_return co_await Fail(FromStatus(listed.first.status()));
+  wire::ListPartsResult result;
+  result.bucket = request_.bucket;
+  result.key = request_.key;
+  result.upload_id = request_.upload_id;
+  result.storage_class = S3StorageClassName(upload->storage_class);
+  result.initiator = wire::Owner{tenant_, tenant_};
+  result.part_number_marker = marker;
+  result.max_parts = limit;
+  result.is_truncated = listed.second;
+  for (const auto& part : *listed.first) {
+    result.parts.push_back({part.part_number, part.last_modified_ms, part.etag, part.size_bytes});
+    result.next_part_number_marker = part.part_number;
+  }
+  co_await SendXml(200, wire::RenderListPartsResult(result));
+}
+
+Awaitable<void> S3Call::ListMultipartUploads() {
+  Result<bool> exists = co_await BucketExists();
+  if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
+  if (!*exists)
+    co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+  auto* multipart = deps_.multipart;
+  std::string tenant = tenant_, bucket = request_.bucket, prefix = request_.prefix.value_or("");
+  auto work = [multipart, tenant, bucket, prefix]() {
+    return multipart->ListUploads(tenant, bucket, prefix);
+  };
+  Result<std::vector<objects::MultipartUpload>> uploads = co_await deps_.pool->Run(std::move(work));
+  if (!uploads.ok()) co_return co_await Fail(FromStatus(uploads.status()));
+  wire::ListMultipartUploadsResult result;
+  result.bucket = request_.bucket;
+  result.prefix = prefix;
+  result.delimiter = request_.delimiter;
+  result.key_marker = request_.key_marker.value_or("");
+  result.upload_id_marker = request_.upload_id_marker.value_or("");
+  result.max_uploads = request_.max_uploads;
+  result.encoding_type_url = request_.encoding_type_url;
+  const std::string delimiter = request_.delimiter.value_or("");
+  for (const auto& upload : *uploads) {
+    if (!result.key_marker.empty() &&
+        (upload.key < result.key_marker ||
+         (upload.key == result.key_marker && upload.upload_id <= result.upload_id_marker))) {
+      continue;
+    }
+    if (!delimiter.empty()) {
+      size_t at = upload.key.find(delimiter, prefix.size());
+      if (at != std::string::npos) {
+        std::string common = upload.key.substr(0, at + delimiter.size());
+        if (result.common_prefixes.empty() || result.common_prefixes.back() != common) {
+          result.common_prefixes.push_back(common);
+        }
+        continue;
+      }
+    }
+    if (static_cast<int>(result.uploads.size()) >= result.max_uploads) {
+      result.is_truncated = true;
+      break;
+    }
+    wire::UploadEntry entry;
+    entry.key = upload.key;
+    entry.upload_id = upload.upload_id;
+    entry.initiated = upload.created_at_ms;
+    entry.initiator = wire::Owner{tenant_, tenant_};
+    entry.storage_class = S3StorageClassName(upload.storage_class);
+    result.next_key_marker = upload.key;
+    result.next_upload_id_marker = upload.upload_id;
+    result.uploads.push_back(std::move(entry));
+  }
+  co_await SendXml(200, wire::RenderListMultipartUploadsResult(result));
+}
+
+Awaitable<void> S3Call::Tagging() {
+  auto* objects = deps_.objects;
+  std::string tenant = tenant_, bucket = request_.bucket, key = request_.key;
+  auto stat_work = [objects, tenant, bucket, key]() {
+    return objects->StatByKey(tenant, bucket, key);
+  };
+  Result<meta::ObjectRecord> object = co_await deps_.pool->Run(std::move(stat_work));
+  if (!object.ok()) co_return co_await Fail(FromStatus(object.status()));
+  if (request_.operation == wire::S3Operation::kGetObjectTagging) {
+    co_return co_await SendXml(200, wire::RenderTagging(TagsOf(object->user_metadata)));
+  }
+  std::vector<wire::Tag> tags;
+  if (request_.operation == wire::S3Operation::kPutObjectTagging) {
+    Result<std::string> body = co_await ReadSmallBody();
+    if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+    auto parsed = wire::ParseTagging(*body, kMaxXmlBodyBytes);
+    if (!parsed.ok()) co_return co_await Fail(FromS3Error(parsed.error()));
+    tags = std::move(parsed).value();
+  }
+  ObjectId id = object->id;
+  std::map<std::string, std::string> metadata = WithTags(object->user_metadata, tags);
+  auto update_work = [objects, tenant, id, metadata]() {
+    return objects->UpdateUserMetadata(tenant, id, metadata);
+  };
+  Result<meta::ObjectRecord> updated = co_await deps_.pool->Run(std::move(update_work));
+  if (!updated.ok()) co_return co_await Fail(FromStatus(updated.status()));
+  co_await SendEmpty(request_.operation == wire::S3Operation::kPutObjectTagging ? 200 : 204);
+}
+
+Awaitable<void> S3Call::NotImplemented() {
+  // Harmless answers for what common clients probe, so they keep working.
+  if (head().method == "GET" && request_.unsupported == "versioning") {
+    co_return co_await SendXml(
+        200,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration "
+        "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>");
+  }
+  if (head().method == "GET" && request_.unsupported == "acl") {
+    co_return co_await SendXml(
+        200,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AccessControlPolicy "
+        "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>" +
+            tenant_ + "</ID><DisplayName>" + tenant_ +
+            "</DisplayName></Owner><AccessControlList><Grant><Grantee "
+            "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+            "xsi:type=\"CanonicalUser\"><ID>" +
+            tenant_ + "</ID><DisplayName>" + tenant_ +
+            "</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant>"
+            "</AccessControlList></AccessControlPolicy>");
+  }
+  co_await Fail(MakeFailure(501, "NotImplemented",
+                            "Cairn does not implement the '" + request_.unsupported + "' feature"));
+}
+
+std::string MetricMethod(const std::string& method) {
+  static const char* kKnown[] = {"GET", "HEAD", "PUT", "POST", "DELETE"};
+  for (const char* known : kKnown) {
+    if (method == known) return method;
+  }
+  return "OTHER";
+}
+
+}  // namespace
+
+S3Api::S3Api(S3ApiDependencies dependencies) : state_(std::make_unique<State>()) {
+  state_->deps = std::move(dependencies);
+}
+S3Api::~S3Api() = default;
+
+Awaitable<void> S3Api::Handle(Exchange& exchange) {
+  const auto start = std::chrono::steady_clock::now();
+  S3Call call(state_.get(), exchange);
+  co_await call.Run();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string method = MetricMethod(exchange.request().method);
+  metrics::Labels labels;
+  labels.emplace_back("method", method);
+  labels.emplace_back("status", std::to_string(call.status()));
+  labels.emplace_back("namespace", call.bucket_label());
+  labels.emplace_back("api", "s3");
+  state_->deps.metrics->Increment("cairn_requests_total", labels);
+  metrics::Labels duration_labels;
+  duration_labels.emplace_back("method", method);
+  duration_labels.emplace_back("namespace", call.bucket_label());
+  state_->deps.metrics->Observe("cairn_request_duration_seconds", duration_labels, seconds);
+}
+
+std::pair<ResponseHead, std::string> RenderS3ServerError(int status, const std::string& code,
+                                                         const std::string& message) {
+  return RenderFailure(MakeFailure(status, code, message), "", NewRequestId());
+}
+
+GeneratedS3Key GenerateS3Key() {
+  static constexpr char kUpper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  static constexpr char kSecret[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  unsigned char random[60];
+  platform::FillRandom(random, sizeof(random));
+  GeneratedS3Key key;
+  key.access_key = "CRN";
+  for (int i = 0; i < 17; ++i) key.access_key.push_back(kUpper[random[i] % 36]);
+  for (int i = 0; i < 40; ++i) key.secret.push_back(kSecret[random[20 + i] % 64]);
+  return key;
+}
+
+}  // namespace cairn::api
