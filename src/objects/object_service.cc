@@ -18,7 +18,7 @@ Status ValidateLocation(const std::string& tenant, const std::string& namespace_
 
 Upload::Upload(ObjectService* service, UploadRequest request)
     : service_(service), request_(std::move(request)), id_(platform::NewObjectId()) {
-  if (request_.compute_md5) md5_hasher_.emplace();
+  if (request_.compute_md5 || request_.expected_md5) md5_hasher_.emplace();
 }
 
 Upload::~Upload() {
@@ -142,6 +142,11 @@ Result<meta::CommitResult> Upload::Commit() {
     }
   }
   meta::ObjectRecord record = FinalRecord();
+  if (request_.expected_md5 && HexEncode(*request_.expected_md5) != record.etag) {
+    Abort();
+    return InvalidArgumentError("BadDigest: the Content-MD5 you specified did not match what "
+                                "was received");
+  }
   if (request_.expected_sha256 && *request_.expected_sha256 != record.content_hash) {
     Abort();
     return InvalidArgumentError("content SHA-256 is " + record.content_hash.ToHex() +

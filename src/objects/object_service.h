@@ -45,6 +45,7 @@ struct UploadRequest {
   std::map<std::string, std::string> user_metadata;
   std::optional<Digest> expected_sha256;  // verified at Commit
   std::optional<uint64_t> expected_size;  // verified at Commit (Content-Length)
+  std::optional<std::string> expected_md5;  // 16 raw bytes (Content-MD5), verified at Commit
   // etag = MD5 hex of the content (what S3 clients check); off: SHA-256 hex, faster.
   bool compute_md5 = true;
   // Off for multipart parts: a part must have chunks so that it can be linked.
