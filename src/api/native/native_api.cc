@@ -138,6 +138,7 @@ http::HeaderList ObjectHeaders(const meta::ObjectRecord& object) {
       {"X-Content-SHA256", object.content_hash.ToHex()},
       {"X-Storage-Class", std::string(StorageClassName(object.storage_class))}};
   for (const auto& [name, value] : object.user_metadata) {
+    if (objects::IsInternalMetadata(name)) continue;  // S3 tags and bookkeeping
     headers.emplace_back("X-Meta-" + name, value);
   }
   return headers;
