@@ -1,6 +1,9 @@
-// `cairn bench`: a load generator for the native API in the spirit of warp. Each worker
-// thread owns one keep-alive connection; latencies are kept per operation and merged at
-// the end. Every loop is bounded by --duration or --count.
+// `cairn bench`: a load generator for the native API and any S3 endpoint in the spirit of
+// warp. Each worker thread owns one keep-alive connection; latencies are kept per operation
+// and merged at the end. Every loop is bounded by --duration or --count.
+//
+// S3 requests are path-style (/bucket/key) and signed with SigV4 using UNSIGNED-PAYLOAD,
+// so the client never hashes bodies and measures the server, not itself.
 #include "cli/bench.h"
 
 #include <algorithm>
@@ -13,6 +16,7 @@
 #include <random>
 #include <thread>
 
+#include "api/s3/sigv4/sigv4.h"
 #include "client/http_client.h"
 #include "http/exchange.h"
 
@@ -104,6 +108,62 @@ struct WorkerResult {
   OpStats stats[kOpCount];
 };
 
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+// Decodes the five predefined XML entities and numeric references in ASCII.
+std::string XmlUnescape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '&') {
+      out += text[i];
+      continue;
+    }
+    size_t semi = text.find(';', i);
+    if (semi == std::string_view::npos) {
+      out += text.substr(i);
+      break;
+    }
+    std::string_view entity = text.substr(i + 1, semi - i - 1);
+    if (entity == "amp") {
+      out += '&';
+    } else if (entity == "lt") {
+      out += '<';
+    } else if (entity == "gt") {
+      out += '>';
+    } else if (entity == "quot") {
+      out += '"';
+    } else if (entity == "apos") {
+      out += '\'';
+    } else if (!entity.empty() && entity[0] == '#') {
+      const bool hex = entity.size() > 1 && (entity[1] == 'x' || entity[1] == 'X');
+      const unsigned long code =
+          std::strtoul(std::string(entity.substr(hex ? 2 : 1)).c_str(), nullptr, hex ? 16 : 10);
+      out += static_cast<char>(code < 128 ? code : '?');
+    } else {
+      out += text.substr(i, semi - i + 1);
+    }
+    i = semi;
+  }
+  return out;
+}
+
+// The text of every <tag>...</tag> element, in order (enough for ListObjectsV2 replies).
+std::vector<std::string> XmlElements(std::string_view xml, std::string_view tag) {
+  std::vector<std::string> values;
+  const std::string open = "<" + std::string(tag) + ">";
+  const std::string close = "</" + std::string(tag) + ">";
+  size_t pos = 0;
+  while ((pos = xml.find(open, pos)) != std::string_view::npos) {
+    pos += open.size();
+    size_t end = xml.find(close, pos);
+    if (end == std::string_view::npos) break;
+    values.push_back(XmlUnescape(xml.substr(pos, end - pos)));
+    pos = end + close.size();
+  }
+  return values;
+}
+
 class Bench {
  public:
   Bench(const BenchOptions& options, client::Endpoint endpoint, SizeRange sizes,
@@ -115,16 +175,21 @@ class Bench {
   int Run();
 
  private:
+  bool s3() const { return options_.api == "s3"; }
+  const std::string& bucket() const {
+    return options_.bucket.empty() ? options_.namespace_name : options_.bucket;
+  }
   std::string ObjectKey(uint64_t index) const {
     return options_.prefix + "obj/" + std::to_string(index);
   }
-  std::vector<std::pair<std::string, std::string>> Headers() const {
-    return {{"Authorization", "Bearer " + options_.key}, {"X-Tenant", options_.tenant}};
-  }
-  std::string ByKeyTarget(const std::string& key) const {
-    return "/v1/objects/by-key/" + options_.namespace_name + "/" + options_.tenant + "/" +
-           http::PercentEncode(key);
-  }
+  // A request on one object: the native by-key route or S3 /bucket/key, signed for S3.
+  client::HttpRequest KeyRequest(std::string method, const std::string& key) const;
+  // One listing page: native ?cursor= or S3 ListObjectsV2 ?continuation-token=.
+  client::HttpRequest ListRequest(int limit, const std::string& cursor) const;
+  // Native: bearer and tenant headers. S3: host, x-amz-date, x-amz-content-sha256 and the
+  // SigV4 Authorization over all of them; `path` is raw (percent-encoded), `query` decoded.
+  void Authorize(client::HttpRequest& request, const std::string& path, const Pairs& query) const;
+  Status EnsureBucket();
   uint64_t PickSize(std::mt19937_64& rng) const {
     if (sizes_.min_bytes == sizes_.max_bytes) return sizes_.min_bytes;
     return std::uniform_int_distribution<uint64_t>(sizes_.min_bytes, sizes_.max_bytes)(rng);
@@ -149,15 +214,107 @@ class Bench {
   Clock::time_point deadline_;
 };
 
+void Bench::Authorize(client::HttpRequest& request, const std::string& path,
+                      const Pairs& query) const {
+  request.target = query.empty() ? path : path + "?" + api::s3::EncodeQuery(query);
+  if (!s3()) {
+    request.headers.emplace_back("Authorization", "Bearer " + options_.key);
+    request.headers.emplace_back("X-Tenant", options_.tenant);
+    return;
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  api::s3::SigningRequest signing;
+  signing.method = request.method;
+  signing.raw_path = path;
+  signing.query = query;
+  signing.now_ms = now_ms;
+  const std::string host =
+      endpoint_.port == 80 ? endpoint_.host : endpoint_.host + ":" + std::to_string(endpoint_.port);
+  signing.headers = {{"host", host},
+                     {"x-amz-content-sha256", std::string(api::s3::kUnsignedPayload)},
+                     {"x-amz-date", api::s3::FormatAmzDate(now_ms)}};
+  api::s3::SigningCredentials credentials{options_.access_key, options_.secret_key, options_.region,
+                                          "s3"};
+  auto signed_request = api::s3::SignRequest(signing, credentials);
+  for (auto& header : signing.headers) request.headers.push_back(std::move(header));
+  // A signing failure (bad path) is left to the server to reject: counted as an error.
+  if (signed_request.ok())
+    request.headers.emplace_back("Authorization", signed_request->authorization);
+}
+
+client::HttpRequest Bench::KeyRequest(std::string method, const std::string& key) const {
+  client::HttpRequest request;
+  request.method = std::move(method);
+  if (s3()) {
+    Authorize(request, "/" + bucket() + "/" + api::s3::UriEncode(key, false), {});
+  } else {
+    Authorize(request,
+              "/v1/objects/by-key/" + options_.namespace_name + "/" + options_.tenant + "/" +
+                  http::PercentEncode(key),
+              {});
+  }
+  return request;
+}
+
+client::HttpRequest Bench::ListRequest(int limit, const std::string& cursor) const {
+  client::HttpRequest request;
+  if (s3()) {
+    Pairs query = {
+        {"list-type", "2"}, {"max-keys", std::to_string(limit)}, {"prefix", options_.prefix}};
+    if (!cursor.empty()) query.emplace_back("continuation-token", cursor);
+    Authorize(request, "/" + bucket(), query);
+  } else {
+    Pairs query = {{"namespace", options_.namespace_name},
+                   {"tenant", options_.tenant},
+                   {"prefix", options_.prefix},
+                   {"limit", std::to_string(limit)}};
+    if (!cursor.empty()) query.emplace_back("cursor", cursor);
+    Authorize(request, "/v1/objects", query);
+  }
+  return request;
+}
+
+Status Bench::EnsureBucket() {
+  if (!s3()) return OkStatus();
+  client::HttpClient http(endpoint_);
+  client::HttpRequest head;
+  head.method = "HEAD";
+  Authorize(head, "/" + bucket(), {});
+  ASSIGN_OR_RETURN(client::HttpResponse exists, http.Send(head));
+  if (exists.status == 200) return OkStatus();
+  if (exists.status != 404) {
+    return UnavailableError("HeadBucket " + bucket() + " answered HTTP " +
+                            std::to_string(exists.status) + " (check endpoint and keys)");
+  }
+  client::HttpRequest create;
+  create.method = "PUT";
+  std::string configuration;
+  if (options_.region != "us-east-1") {
+    configuration = "<CreateBucketConfiguration><LocationConstraint>" + options_.region +
+                    "</LocationConstraint></CreateBucketConfiguration>";
+    create.body = configuration;
+  }
+  Authorize(create, "/" + bucket(), {});
+  ASSIGN_OR_RETURN(client::HttpResponse created, http.Send(create));
+  if (created.status == 200 || created.status == 409) return OkStatus();  // 409: a race
+  return UnavailableError("CreateBucket " + bucket() + " answered HTTP " +
+                          std::to_string(created.status) + ": " + created.body.substr(0, 300));
+}
+
 Result<int> Bench::Put(client::HttpClient& http, const std::string& key, uint64_t size,
                        uint64_t seed) {
   client::HttpRequest request;
-  request.method = "POST";
-  request.target = "/v1/objects";
-  request.headers = Headers();
-  request.headers.emplace_back("X-Namespace", options_.namespace_name);
-  request.headers.emplace_back("X-Key", http::PercentEncode(key));
-  request.headers.emplace_back("X-Storage-Class", options_.storage_class);
+  if (s3()) {
+    request = KeyRequest("PUT", key);
+  } else {
+    request.method = "POST";
+    request.headers.emplace_back("X-Namespace", options_.namespace_name);
+    request.headers.emplace_back("X-Key", http::PercentEncode(key));
+    request.headers.emplace_back("X-Storage-Class", options_.storage_class);
+    Authorize(request, "/v1/objects", {});
+  }
   request.body_size = size;
   uint64_t offset = 0;
   request.body_source = [&offset, seed](char* buffer, size_t n) {
@@ -194,20 +351,13 @@ Result<int> Bench::DoOp(client::HttpClient& http, Op op, std::mt19937_64& rng, O
     }
     case Op::kGet:
     case Op::kStat: {
-      client::HttpRequest request;
-      request.method = op == Op::kGet ? "GET" : "HEAD";
-      request.target = ByKeyTarget(ObjectKey(index));
-      request.headers = Headers();
+      client::HttpRequest request = KeyRequest(op == Op::kGet ? "GET" : "HEAD", ObjectKey(index));
       ASSIGN_OR_RETURN(client::HttpResponse response, http.Send(request, [](std::string_view) {}));
       stats->bytes += response.body_bytes;
       return response.status;
     }
     case Op::kList: {
-      client::HttpRequest request;
-      request.target = "/v1/objects?namespace=" + options_.namespace_name +
-                       "&tenant=" + options_.tenant +
-                       "&prefix=" + http::PercentEncode(options_.prefix) + "&limit=100";
-      request.headers = Headers();
+      client::HttpRequest request = ListRequest(100, "");
       ASSIGN_OR_RETURN(client::HttpResponse response, http.Send(request));
       return response.status;
     }
@@ -220,10 +370,7 @@ Result<int> Bench::DoOp(client::HttpClient& http, Op op, std::mt19937_64& rng, O
           return 0;
         }
       }
-      client::HttpRequest request;
-      request.method = "DELETE";
-      request.target = ByKeyTarget(ObjectKey(target_index));
-      request.headers = Headers();
+      client::HttpRequest request = KeyRequest("DELETE", ObjectKey(target_index));
       ASSIGN_OR_RETURN(client::HttpResponse response, http.Send(request));
       return response.status;
     }
@@ -260,6 +407,7 @@ void Bench::Worker(uint64_t worker, WorkerResult* result) {
 Status Bench::Prepare() {
   bool needs_objects = false;
   for (const auto& [op, weight] : mix_) needs_objects |= op != Op::kPut && op != Op::kList;
+  RETURN_IF_ERROR(EnsureBucket());
   if (!needs_objects) return OkStatus();
   fprintf(stderr, "preparing %llu objects...\n", static_cast<unsigned long long>(options_.objects));
   std::atomic<uint64_t> next{0};
@@ -271,7 +419,7 @@ Status Bench::Prepare() {
       std::mt19937_64 rng(options_.seed + 7 * t);
       for (uint64_t i = next++; i < options_.objects && !failed; i = next++) {
         auto status = Put(http, ObjectKey(i), PickSize(rng), options_.identical ? 1 : i + 1);
-        if (!status.ok() || *status != 201) failed = true;
+        if (!status.ok() || *status < 200 || *status >= 300) failed = true;
       }
     });
   }
@@ -282,24 +430,35 @@ Status Bench::Prepare() {
 
 void Bench::Cleanup() {
   client::HttpClient http(endpoint_);
-  std::string cursor;
-  // Bounded: each page removes up to 1000 keys; stop at an empty or failed page.
+  // Bounded: each page (the first one under the prefix, since the previous page is gone)
+  // removes up to 1000 keys; stop at an empty or failed page or one where nothing went.
   for (int page = 0; page < 100000; ++page) {
-    client::HttpRequest list;
-    list.target = "/v1/objects?namespace=" + options_.namespace_name +
-                  "&tenant=" + options_.tenant + "&prefix=" + http::PercentEncode(options_.prefix) +
-                  "&limit=1000";
-    list.headers = Headers();
-    auto response = http.Send(list);
+    auto response = http.Send(ListRequest(1000, ""));
     if (!response.ok() || response->status != 200) break;
-    auto body = nlohmann::json::parse(response->body, nullptr, false);
-    if (body.is_discarded() || body["objects"].empty()) break;
-    for (const auto& object : body["objects"]) {
-      client::HttpRequest remove;
-      remove.method = "DELETE";
-      remove.target = "/v1/objects/" + object["id"].get<std::string>();
-      remove.headers = Headers();
-      (void)http.Send(remove);
+    std::vector<client::HttpRequest> removals;
+    if (s3()) {
+      for (const std::string& key : XmlElements(response->body, "Key")) {
+        removals.push_back(KeyRequest("DELETE", key));
+      }
+    } else {
+      auto body = nlohmann::json::parse(response->body, nullptr, false);
+      if (body.is_discarded() || !body.contains("objects")) break;
+      for (const auto& object : body["objects"]) {
+        client::HttpRequest remove;
+        remove.method = "DELETE";
+        Authorize(remove, "/v1/objects/" + object["id"].get<std::string>(), {});
+        removals.push_back(std::move(remove));
+      }
+    }
+    if (removals.empty()) break;
+    size_t removed = 0;
+    for (const auto& remove : removals) {
+      auto result = http.Send(remove);
+      if (result.ok() && result->status >= 200 && result->status < 300) ++removed;
+    }
+    if (removed == 0) {
+      fprintf(stderr, "cairn bench: cleanup could not delete anything; stopping\n");
+      break;
     }
   }
 }
@@ -342,10 +501,11 @@ int Bench::Run() {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   if (!options_.quiet) fprintf(stderr, "\n");
 
-  nlohmann::json report = {{"endpoint", options_.endpoint},         {"api", options_.api},
-                           {"concurrency", options_.concurrency},   {"size", options_.size},
-                           {"identical", options_.identical},       {"elapsed_seconds", elapsed},
-                           {"operations", nlohmann::json::object()}};
+  nlohmann::json report = {
+      {"endpoint", options_.endpoint},  {"api", options_.api},
+      {"bucket", s3() ? bucket() : ""}, {"concurrency", options_.concurrency},
+      {"size", options_.size},          {"identical", options_.identical},
+      {"elapsed_seconds", elapsed},     {"operations", nlohmann::json::object()}};
   uint64_t total_errors = 0;
   if (!options_.json) {
     printf("%-7s %10s %11s %10s %9s %9s %9s %9s %8s\n", "op", "ops", "ops/s", "MB/s", "p50 ms",
@@ -393,9 +553,8 @@ int Bench::Run() {
 }  // namespace
 
 int RunBench(const BenchOptions& options) {
-  if (options.api != "native") {
-    fprintf(stderr, "cairn bench: --api %s is not supported yet (native only)\n",
-            options.api.c_str());
+  if (options.api != "native" && options.api != "s3") {
+    fprintf(stderr, "cairn bench: --api must be native or s3, not '%s'\n", options.api.c_str());
     return 2;
   }
   auto endpoint = client::ParseEndpoint(options.endpoint);
@@ -405,8 +564,14 @@ int RunBench(const BenchOptions& options) {
             (!endpoint.ok() ? endpoint.status() : sizes.status()).message().c_str());
     return 2;
   }
-  if (options.key.empty()) {
+  if (options.api == "native" && options.key.empty()) {
     fprintf(stderr, "cairn bench: --key (or CAIRN_BENCH_KEY) is required\n");
+    return 2;
+  }
+  if (options.api == "s3" && (options.access_key.empty() || options.secret_key.empty())) {
+    fprintf(stderr,
+            "cairn bench: --access-key and --secret-key (or CAIRN_BENCH_ACCESS_KEY and "
+            "CAIRN_BENCH_SECRET_KEY) are required with --api s3\n");
     return 2;
   }
   if (options.concurrency < 1 || options.objects < 1 ||

@@ -7,8 +7,12 @@ namespace cairn::cli {
 
 struct BenchOptions {
   std::string endpoint = "http://127.0.0.1:8080";
-  std::string api = "native";
-  std::string key;
+  std::string api = "native";  // native|s3
+  std::string key;             // native: bearer API key
+  std::string access_key;      // s3: SigV4 credentials
+  std::string secret_key;
+  std::string bucket;  // s3: defaults to namespace_name; created when missing
+  std::string region = "us-east-1";
   std::string tenant = "bench";
   std::string namespace_name = "bench";
   std::string prefix = "bench/";

@@ -431,10 +431,19 @@ void AddBench(CLI::App& app) {
   bench->add_option("--endpoint", options->endpoint, "Server URL")
       ->envname("CAIRN_BENCH_ENDPOINT")
       ->capture_default_str();
-  bench->add_option("--api", options->api, "native (s3 comes with the S3 API)")
+  bench->add_option("--api", options->api, "native or s3 (SigV4, path-style, UNSIGNED-PAYLOAD)")
+      ->check(CLI::IsMember({"native", "s3"}))
       ->capture_default_str();
   bench->add_option("--key", options->key, "API key (write scope on the tenant)")
       ->envname("CAIRN_BENCH_KEY");
+  bench->add_option("--access-key", options->access_key, "S3 access key id (--api s3)")
+      ->envname("CAIRN_BENCH_ACCESS_KEY");
+  bench->add_option("--secret-key", options->secret_key, "S3 secret key (--api s3)")
+      ->envname("CAIRN_BENCH_SECRET_KEY");
+  bench->add_option("--bucket", options->bucket,
+                    "S3 bucket (--api s3; default: --namespace; created when missing)");
+  bench->add_option("--region", options->region, "S3 region signed into requests (--api s3)")
+      ->capture_default_str();
   bench->add_option("--tenant", options->tenant, "Tenant")->capture_default_str();
   bench->add_option("--namespace", options->namespace_name, "Namespace")->capture_default_str();
   bench->add_option("--prefix", options->prefix, "Key prefix of the objects it creates")
