@@ -1,11 +1,21 @@
 // The metadata methods the S3 front end needs (namespaces, S3 keys, composition, metadata
-// updates), run against every engine that implements them.
+// updates), run against every engine that implements them: memory, SQLite and, when
+// CAIRN_TEST_POSTGRES_URL names a server (scripts/postgres-test-server.sh starts one),
+// PostgreSQL, on a fresh database per test. Without the variable the PostgreSQL instances
+// are skipped, visibly.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "meta/meta_store.h"
+#include "meta/postgres/postgres_meta_store.h"
+#include "postgres_test_database.h"
 
 namespace cairn::meta {
 namespace {
@@ -43,11 +53,16 @@ class MetaS3Test : public ::testing::TestWithParam<std::string> {
       char pattern[] = "/tmp/cairn-meta-s3-XXXXXX";
       dir_ = mkdtemp(pattern);
       url = "sqlite://" + dir_ + "/meta.db";
+    } else if (GetParam() == "postgres") {
+      SKIP_WITHOUT_POSTGRES();
+      postgres_ = std::make_unique<pgtest::PostgresDatabase>();
+      url = postgres_->url();
     }
     store_ = std::move(OpenMetaStore(url).value());
   }
   void TearDown() override {
-    store_.reset();
+    store_.reset();  // before the database is dropped
+    postgres_.reset();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
   int64_t RefCount(const ChunkRef& chunk) {
@@ -59,6 +74,7 @@ class MetaS3Test : public ::testing::TestWithParam<std::string> {
   }
 
   std::string dir_;
+  std::unique_ptr<pgtest::PostgresDatabase> postgres_;
   std::unique_ptr<MetaStore> store_;
 };
 
@@ -145,8 +161,252 @@ TEST_P(MetaS3Test, S3KeysRoundTripAndRevoke) {
   EXPECT_EQ(store_->RevokeS3Key("AKIANOPE").code(), StatusCode::kNotFound);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, MetaS3Test, ::testing::Values("memory", "sqlite"),
+TEST_P(MetaS3Test, NamespacesAreListedInByteOrderAndExplicitRowsWin) {
+  // Byte order, whatever the database's collation: 'B' < '_' < 'a' < 'é' (0xc3 0xa9).
+  ASSERT_TRUE(store_->CreateNamespace({"acme", "a", 1}).ok());
+  ASSERT_TRUE(store_->PutCommitted(Object(1, "\xc3\xa9", "k"), {}, 10).ok());
+  ASSERT_TRUE(store_->PutCommitted(Object(2, "B", "k"), {}, 10).ok());
+  ASSERT_TRUE(store_->PutCommitted(Object(3, "_", "k1"), {}, 10).ok());
+  ASSERT_TRUE(store_->PutCommitted(Object(4, "_", "k2"), {}, 10).ok());
+  ASSERT_TRUE(store_->PutCommitted(Object(5, "a", "k"), {}, 10).ok());
+  // A namespace holding only DELETING objects does not exist.
+  ASSERT_TRUE(store_->PutCommitted(Object(6, "gone", "k"), {}, 10).ok());
+  ASSERT_TRUE(store_->DeleteObject("acme", Id(6), 20).ok());
+
+  auto names = store_->ListNamespaces("acme");
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+  EXPECT_EQ(*names, (std::vector<NamespaceRecord>{{"acme", "B", 1002},
+                                                  {"acme", "_", 1003},  // the oldest object
+                                                  {"acme", "a", 1},     // the explicit row
+                                                  {"acme", "\xc3\xa9", 1001}}));
+  EXPECT_EQ(store_->GetNamespace("acme", "a")->created_at_ms, 1);
+  EXPECT_EQ(store_->GetNamespace("acme", "gone").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteNamespace("acme", "gone").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteNamespace("acme", "B").code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_P(MetaS3Test, ComposeChangesNothingWhenAPartIsForeignOrTheIdTaken) {
+  ASSERT_TRUE(store_->PutCommitted(Object(1, ".parts", "u/1"), {Chunk(1)}, 10).ok());
+  ObjectRecord foreign = Object(2, ".parts", "u/2");
+  foreign.tenant = "other";
+  ASSERT_TRUE(store_->PutCommitted(foreign, {Chunk(2)}, 10).ok());
+  ASSERT_TRUE(store_->PutCommitted(Object(3, "bucket", "big"), {Chunk(3)}, 10).ok());
+
+  // Another tenant's object is indistinguishable from a missing one.
+  auto failed =
+      store_->PutCommittedAndDelete(Object(9, "bucket", "big"), {Chunk(1)}, {Id(1), Id(2)}, 20);
+  EXPECT_EQ(failed.status().code(), StatusCode::kNotFound);
+  // The id is taken (by the object at the key itself).
+  failed = store_->PutCommittedAndDelete(Object(3, "bucket", "big"), {Chunk(1)}, {Id(1)}, 20);
+  EXPECT_EQ(failed.status().code(), StatusCode::kAlreadyExists);
+
+  EXPECT_TRUE(store_->GetObject("acme", Id(1)).ok());
+  EXPECT_TRUE(store_->GetObject("other", Id(2)).ok());
+  EXPECT_EQ(store_->GetObjectByKey("acme", "bucket", "big")->id, Id(3));
+  EXPECT_EQ(RefCount(Chunk(1)), 1);
+  EXPECT_EQ(RefCount(Chunk(3)), 1);
+
+  // The composed object replaces the one at its key, like PutCommitted.
+  auto done = store_->PutCommittedAndDelete(Object(9, "bucket", "big"), {Chunk(1)}, {Id(1)}, 30);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->replaced_object, Id(3));
+  EXPECT_EQ(done->object.state, ObjectState::kCommitted);
+  EXPECT_EQ(done->object.updated_at_ms, 30);
+  EXPECT_EQ(RefCount(Chunk(1)), 1);
+  EXPECT_EQ(RefCount(Chunk(3)), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, MetaS3Test, ::testing::Values("memory", "sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
+
+// ---- PostgreSQL only: several nodes on one database -------------------------------------
+
+class MetaS3PostgresTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SKIP_WITHOUT_POSTGRES();
+    database_ = std::make_unique<pgtest::PostgresDatabase>();
+  }
+  void TearDown() override { database_.reset(); }  // stores are closed by then
+
+  // A store as one cairn node opens it.
+  std::unique_ptr<MetaStore> Node() {
+    auto store = OpenPostgresMetaStore(database_->url());
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  // Runs `a` and `b` on two threads released together.
+  template <typename A, typename B>
+  static void Race(A&& a, B&& b) {
+    std::atomic<int> ready{0};
+    auto start = [&] {
+      ready.fetch_add(1);
+      while (ready.load() < 2) std::this_thread::yield();
+    };
+    std::thread first([&] {
+      start();
+      a();
+    });
+    std::thread second([&] {
+      start();
+      b();
+    });
+    first.join();
+    second.join();
+  }
+
+  static void ExpectCountsAgree(MetaStore& store) {
+    auto references = store.CheckReferences();
+    ASSERT_TRUE(references.ok()) << references.status().ToString();
+    for (const auto& row : *references) {
+      EXPECT_EQ(row.recorded_ref_count, row.actual_ref_count);
+    }
+  }
+
+  std::unique_ptr<pgtest::PostgresDatabase> database_;
+};
+
+// Two nodes complete the same multipart upload at once (a client retrying on another
+// node): exactly one composition wins, the other finds the parts gone.
+TEST_F(MetaS3PostgresTest, ConcurrentCompositionsOfOneUploadExactlyOneSucceeds) {
+  std::unique_ptr<MetaStore> a = Node(), b = Node();
+  ASSERT_TRUE(a && b);
+  for (int round = 0; round < 20; ++round) {
+    const int base = 100 * (round + 1);
+    const std::string upload = "u" + std::to_string(round);
+    ASSERT_TRUE(
+        a->PutCommitted(Object(base + 1, ".parts", upload + "/1"), {Chunk(1), Chunk(2)}, 10).ok());
+    ASSERT_TRUE(a->PutCommitted(Object(base + 2, ".parts", upload + "/2"), {Chunk(3)}, 10).ok());
+    const std::vector<ChunkRef> chunks = {Chunk(1), Chunk(2), Chunk(3)};
+    const std::vector<ObjectId> parts = {Id(base + 1), Id(base + 2)};
+    Result<CommitResult> first = InternalError("not run"), second = InternalError("not run");
+    Race([&] { first = a->PutCommittedAndDelete(Object(base + 3, "b", "big"), chunks, parts, 20); },
+         [&] {
+           second = b->PutCommittedAndDelete(Object(base + 4, "b", "big"), chunks, parts, 20);
+         });
+    ASSERT_NE(first.ok(), second.ok()) << "round " << round << ": " << first.status().ToString()
+                                       << " / " << second.status().ToString();
+    const Result<CommitResult>& loser = first.ok() ? second : first;
+    EXPECT_EQ(loser.status().code(), StatusCode::kNotFound) << loser.status().ToString();
+    const ObjectId winner = first.ok() ? Id(base + 3) : Id(base + 4);
+    EXPECT_EQ(a->GetObjectByKey("acme", "b", "big")->id, winner);
+    EXPECT_EQ(b->GetObject("acme", first.ok() ? Id(base + 4) : Id(base + 3)).status().code(),
+              StatusCode::kNotFound);
+    EXPECT_EQ(*b->GetChunks(winner), chunks);
+  }
+  ExpectCountsAgree(*a);
+  // Only the last winner is COMMITTED: each one replaced the previous one at the key.
+  auto counts = a->CountObjects();
+  ASSERT_TRUE(counts.ok());
+  uint64_t committed = 0;
+  for (const auto& row : *counts) {
+    if (row.state == ObjectState::kCommitted) committed += row.objects;
+  }
+  EXPECT_EQ(committed, 1u);
+}
+
+// A composition racing a delete of one of its parts: exactly one of them happens.
+TEST_F(MetaS3PostgresTest, CompositionRacingAPartDeleteExactlyOneSucceeds) {
+  std::unique_ptr<MetaStore> a = Node(), b = Node();
+  ASSERT_TRUE(a && b);
+  for (int round = 0; round < 20; ++round) {
+    const int base = 100 * (round + 1);
+    const std::string key = "big" + std::to_string(round);
+    ASSERT_TRUE(a->PutCommitted(Object(base + 1, ".parts", key + "/1"), {Chunk(1)}, 10).ok());
+    ASSERT_TRUE(a->PutCommitted(Object(base + 2, ".parts", key + "/2"), {Chunk(2)}, 10).ok());
+    Result<CommitResult> composed = InternalError("not run");
+    Result<ObjectRecord> deleted = InternalError("not run");
+    Race(
+        [&] {
+          composed = a->PutCommittedAndDelete(Object(base + 3, "b", key), {Chunk(1), Chunk(2)},
+                                              {Id(base + 1), Id(base + 2)}, 20);
+        },
+        [&] { deleted = b->DeleteObject("acme", Id(base + 2), 20); });
+    ASSERT_NE(composed.ok(), deleted.ok())
+        << "round " << round << ": " << composed.status().ToString() << " / "
+        << deleted.status().ToString();
+    EXPECT_EQ((composed.ok() ? deleted.status() : composed.status()).code(), StatusCode::kNotFound);
+    // A failed composition changed nothing: the other part is still there.
+    EXPECT_EQ(a->GetObject("acme", Id(base + 1)).ok(), !composed.ok());
+    EXPECT_EQ(a->GetObjectByKey("acme", "b", key).ok(), composed.ok());
+  }
+  ExpectCountsAgree(*a);
+}
+
+TEST_F(MetaS3PostgresTest, ConcurrentCreationsOfOneNamespaceOrKeyExactlyOneSucceeds) {
+  std::unique_ptr<MetaStore> a = Node(), b = Node();
+  ASSERT_TRUE(a && b);
+  for (int round = 0; round < 10; ++round) {
+    const std::string name = "bucket" + std::to_string(round);
+    Status first, second;
+    Race(
+        [&] {
+          first = a->CreateNamespace({"acme", name, 1});
+        },
+        [&] {
+          second = b->CreateNamespace({"acme", name, 2});
+        });
+    ASSERT_NE(first.ok(), second.ok()) << first.ToString() << " / " << second.ToString();
+    EXPECT_EQ((first.ok() ? second : first).code(), StatusCode::kAlreadyExists);
+
+    S3KeyRecord key{"AKIARACE" + std::to_string(100000000000 + round),
+                    "s",
+                    {"acme"},
+                    Scope::kWrite,
+                    1,
+                    false,
+                    ""};
+    Race([&] { first = a->CreateS3Key(key); }, [&] { second = b->CreateS3Key(key); });
+    ASSERT_NE(first.ok(), second.ok()) << first.ToString() << " / " << second.ToString();
+    EXPECT_EQ((first.ok() ? second : first).code(), StatusCode::kAlreadyExists);
+  }
+  EXPECT_EQ(a->ListNamespaces("acme")->size(), 10u);
+  EXPECT_EQ(b->ListS3Keys()->size(), 10u);
+}
+
+// A database created by a binary of schema version 2 (before S3) gains the S3 tables at
+// open and keeps its objects.
+TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
+  {
+    std::unique_ptr<MetaStore> store = Node();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->PutCommitted(Object(1, "ns", "k"), {Chunk(1)}, 10).ok());
+  }
+  {
+    pgtest::RawPostgres raw(database_->url());
+    raw.Exec("DROP TABLE namespaces, s3_keys");
+    raw.Exec("DELETE FROM schema_version WHERE version > 2");
+  }
+  std::unique_ptr<MetaStore> store = Node();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(pgtest::RawPostgres(database_->url()).Query("SELECT MAX(version) FROM schema_version"),
+            std::to_string(PostgresSchemaVersion()));
+  EXPECT_TRUE(store->GetObject("acme", Id(1)).ok());
+  S3KeyRecord key{"AKIAEXAMPLE000000001", "secret", {"acme"}, Scope::kWrite, 1, false, ""};
+  EXPECT_TRUE(store->CreateS3Key(key).ok());
+  EXPECT_TRUE(store->CreateNamespace({"acme", "empty", 5}).ok());
+  EXPECT_EQ(store->ListNamespaces("acme")->size(), 2u);
+}
+
+// Text PostgreSQL cannot hold (NUL, invalid UTF-8) is the caller's input error when
+// written and names nothing when looked up.
+TEST_F(MetaS3PostgresTest, UnstorableNamesAreRejectedOrNotFound) {
+  std::unique_ptr<MetaStore> store = Node();
+  ASSERT_TRUE(store);
+  const std::string nul("a\0b", 3);
+  EXPECT_EQ(store->CreateNamespace({"acme", nul, 1}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->CreateNamespace({"acme", "\xff", 1}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->GetNamespace("acme", "\xff").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->DeleteNamespace("acme", nul).code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store->ListNamespaces("\xff")->empty());
+  EXPECT_EQ(store->CreateS3Key({"AKIA\xff", "s", {"acme"}, Scope::kWrite, 1, false, ""}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->GetS3Key("AKIA\xff").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->RevokeS3Key(nul).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->UpdateUserMetadata("acme", Id(1), {{"k", "\xff"}}, 1).status().code(),
+            StatusCode::kInvalidArgument);
+}
 
 }  // namespace
 }  // namespace cairn::meta

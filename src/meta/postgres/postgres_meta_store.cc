@@ -12,15 +12,21 @@
 //    anything depends on its state: AddChunk, CommitUpload, AbortUpload and DeleteObject on
 //    the same id serialize, and a state changed by a concurrent commit is seen (READ
 //    COMMITTED re-evaluates the WHERE clause on the newest row version after the wait).
-//  * Whoever makes an object COMMITTED (CommitUpload, PutCommitted) first takes a
-//    transaction-scoped advisory lock on a hash of (tenant, namespace, key). Two commits to
-//    one key therefore run one after the other, and the second one's statements (new
-//    snapshots under READ COMMITTED) see and retire the first one's object instead of hitting
-//    the unique index. A hash collision only serializes two unrelated keys.
+//  * Whoever makes an object COMMITTED (CommitUpload, PutCommitted, PutCommittedAndDelete)
+//    first takes a transaction-scoped advisory lock on a hash of (tenant, namespace, key).
+//    Two commits to one key therefore run one after the other, and the second one's
+//    statements (new snapshots under READ COMMITTED) see and retire the first one's object
+//    instead of hitting the unique index. A hash collision only serializes two unrelated keys.
+//  * PutCommittedAndDelete then locks the objects it retires (the parts of a multipart
+//    upload) in id order and re-checks them under the lock, so of two nodes completing the
+//    same upload the second finds the parts DELETING and fails with kNotFound.
+//  * Namespaces and S3 keys take no locks beyond the rows their statements touch (INSERT ...
+//    ON CONFLICT DO NOTHING makes concurrent creations one success; see DeleteNamespace).
 //  * Chunk counts change only through single-row INSERT ... ON CONFLICT DO UPDATE (taking a
 //    reference) or UPDATEs of rows first locked in digest order (dropping references), so
 //    counts are never lost. Rows are locked in digest order within each batch; PutCommitted
-//    locks two batches (the replaced object's chunks, then its own), so two of them can
+//    locks two batches (the replaced object's chunks, then its own; PutCommittedAndDelete
+//    one more per retired part first), so two of them can
 //    still deadlock in rare interleavings: PostgreSQL aborts one with 40P01 and that
 //    transaction is retried from the start (bounded, max_attempts).
 //  * CollectGarbageChunks selects candidates FOR UPDATE SKIP LOCKED in one transaction,
@@ -141,6 +147,25 @@ CREATE TABLE api_keys (
 CREATE TABLE readiness_probe (
   id           integer PRIMARY KEY CHECK (id = 1),
   probed_at_ms bigint NOT NULL
+);
+)sql",
+    // Version 3: explicit namespaces (S3 buckets created empty) and S3 access keys, as in
+    // the SQLite schema. Names sort byte-wise (COLLATE "C") like every listed column.
+    R"sql(
+CREATE TABLE namespaces (
+  tenant        text COLLATE "C" NOT NULL,
+  name          text COLLATE "C" NOT NULL,
+  created_at_ms bigint NOT NULL,
+  PRIMARY KEY (tenant, name)
+);
+CREATE TABLE s3_keys (
+  access_key    text COLLATE "C" PRIMARY KEY,
+  secret        text NOT NULL,
+  tenants       text NOT NULL,
+  scope         text NOT NULL CHECK (scope IN ('read', 'write', 'admin')),
+  created_at_ms bigint NOT NULL,
+  revoked       boolean NOT NULL,
+  description   text NOT NULL
 );
 )sql",
 };
@@ -696,6 +721,22 @@ class PostgresMetaStore final : public MetaStore {
   Result<std::vector<ApiKeyRecord>> ListApiKeys() override;
   Status RevokeApiKey(const std::string& key_id) override;
 
+  Result<CommitResult> PutCommittedAndDelete(const ObjectRecord& object,
+                                             const std::vector<ChunkRef>& chunks,
+                                             const std::vector<ObjectId>& also_delete,
+                                             TimestampMs now_ms) override;
+  Result<ObjectRecord> UpdateUserMetadata(const std::string& tenant, const ObjectId& id,
+                                          const std::map<std::string, std::string>& user_metadata,
+                                          TimestampMs now_ms) override;
+  Status CreateNamespace(const NamespaceRecord& record) override;
+  Result<std::vector<NamespaceRecord>> ListNamespaces(const std::string& tenant) override;
+  Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) override;
+  Status DeleteNamespace(const std::string& tenant, const std::string& name) override;
+  Status CreateS3Key(const S3KeyRecord& key) override;
+  Result<S3KeyRecord> GetS3Key(const std::string& access_key) override;
+  Result<std::vector<S3KeyRecord>> ListS3Keys() override;
+  Status RevokeS3Key(const std::string& access_key) override;
+
  private:
   // Runs `fn` in one transaction, committing if it returns OK. `fn` may run more than once
   // (deadlock, serialization failure, a pooled connection found broken before COMMIT), so
@@ -773,6 +814,11 @@ class PostgresMetaStore final : public MetaStore {
   static Result<std::optional<ObjectId>> RetireObjectAtKey(Connection& c, const ObjectRecord& r,
                                                            TimestampMs now_ms);
   static Result<std::vector<FsckReferenceRow>> ReferenceRows(Connection& c);
+  // The body of PutCommitted (also_delete empty) and PutCommittedAndDelete.
+  static Status PutCommittedIn(Connection& c, const ObjectRecord& object,
+                               const std::vector<ChunkRef>& chunks,
+                               const std::vector<ObjectId>& also_delete, TimestampMs now_ms,
+                               CommitResult* result);
 
   std::unique_ptr<Pool> pool_;
   const PostgresMetaStoreOptions options_;
@@ -998,6 +1044,63 @@ Result<CommitResult> PostgresMetaStore::CommitUpload(const ObjectId& id,
   return result;
 }
 
+// Lock order: the key's advisory lock, then the rows of `also_delete` in id order, then the
+// object at the key, then chunk rows. The key lock comes first as in PutCommitted and
+// CommitUpload, so two compositions of one key (two nodes completing the same multipart
+// upload) queue on it, and the second one then finds the parts DELETING (READ COMMITTED
+// re-reads them after the wait) and fails with kNotFound: exactly one succeeds. Parts are
+// all locked and checked before any reference is dropped, so no chunk row is held while
+// waiting for a part. The remaining cycles (a part that is the object at another
+// composition's key; a DeleteObject of the object at the key sharing chunks) are the rare
+// multi-batch ones described at the top: 40P01, retried.
+Status PostgresMetaStore::PutCommittedIn(Connection& c, const ObjectRecord& object,
+                                         const std::vector<ChunkRef>& chunks,
+                                         const std::vector<ObjectId>& also_delete,
+                                         TimestampMs now_ms, CommitResult* result) {
+  *result = CommitResult();
+  const Status taken =
+      AlreadyExistsError("object id " + object.id.ToString() + " is already taken");
+  {
+    ASSIGN_OR_RETURN(Rows rows,
+                     c.Exec("SELECT 1 FROM objects WHERE id = $1", Params().Id(object.id)));
+    if (!rows.empty()) return taken;
+  }
+  RETURN_IF_ERROR(LockKey(c, object));
+  // A listed id twice is retired once (std::set), like a set of parts.
+  std::vector<std::pair<ObjectId, StorageClass>> retiring;
+  for (const ObjectId& id : std::set<ObjectId>(also_delete.begin(), also_delete.end())) {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT storage_class FROM objects WHERE id = $1 AND "
+                                       "tenant = $2 AND state = 'COMMITTED' FOR UPDATE",
+                                       Params().Id(id).Text(object.tenant)));
+    if (rows.empty()) return NoSuchObject(id);  // rolls back: nothing changes
+    ASSIGN_OR_RETURN(StorageClass storage_class, rows.Class(0, 0));
+    retiring.emplace_back(id, storage_class);
+  }
+  for (const auto& [id, storage_class] : retiring) {
+    RETURN_IF_ERROR(MarkDeleting(c, id, storage_class, now_ms));
+  }
+  ASSIGN_OR_RETURN(result->replaced_object, RetireObjectAtKey(c, object, now_ms));
+  ObjectRecord record = object;
+  record.state = ObjectState::kCommitted;
+  record.updated_at_ms = now_ms;
+  bool inserted = false;
+  RETURN_IF_ERROR(InsertObject(c, record, ObjectState::kCommitted, &inserted));
+  if (!inserted) return taken;  // a concurrent insert of the same id; rolls back the retire
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    RETURN_IF_ERROR(c.Exec("INSERT INTO object_chunks (object_id, seq, digest, size_bytes) "
+                           "VALUES ($1, $2::integer, $3, $4::bigint)",
+                           Params()
+                               .Id(record.id)
+                               .Int(static_cast<int64_t>(i))
+                               .Hash(chunks[i].digest)
+                               .Int(static_cast<int64_t>(chunks[i].size_bytes)))
+                        .status());
+  }
+  RETURN_IF_ERROR(TakeReferences(c, record.storage_class, chunks, now_ms));
+  result->object = std::move(record);
+  return OkStatus();
+}
+
 Result<CommitResult> PostgresMetaStore::PutCommitted(const ObjectRecord& object,
                                                      const std::vector<ChunkRef>& chunks,
                                                      TimestampMs now_ms) {
@@ -1005,35 +1108,7 @@ Result<CommitResult> PostgresMetaStore::PutCommitted(const ObjectRecord& object,
   RETURN_IF_ERROR(CheckObjectText(object));
   CommitResult result;
   Status status = Write("put object " + object.id.ToString(), [&](Connection& c) -> Status {
-    result = CommitResult();
-    const Status taken =
-        AlreadyExistsError("object id " + object.id.ToString() + " is already taken");
-    {
-      ASSIGN_OR_RETURN(Rows rows,
-                       c.Exec("SELECT 1 FROM objects WHERE id = $1", Params().Id(object.id)));
-      if (!rows.empty()) return taken;
-    }
-    RETURN_IF_ERROR(LockKey(c, object));
-    ASSIGN_OR_RETURN(result.replaced_object, RetireObjectAtKey(c, object, now_ms));
-    ObjectRecord record = object;
-    record.state = ObjectState::kCommitted;
-    record.updated_at_ms = now_ms;
-    bool inserted = false;
-    RETURN_IF_ERROR(InsertObject(c, record, ObjectState::kCommitted, &inserted));
-    if (!inserted) return taken;  // a concurrent insert of the same id; rolls back the retire
-    for (size_t i = 0; i < chunks.size(); ++i) {
-      RETURN_IF_ERROR(c.Exec("INSERT INTO object_chunks (object_id, seq, digest, size_bytes) "
-                             "VALUES ($1, $2::integer, $3, $4::bigint)",
-                             Params()
-                                 .Id(record.id)
-                                 .Int(static_cast<int64_t>(i))
-                                 .Hash(chunks[i].digest)
-                                 .Int(static_cast<int64_t>(chunks[i].size_bytes)))
-                          .status());
-    }
-    RETURN_IF_ERROR(TakeReferences(c, record.storage_class, chunks, now_ms));
-    result.object = std::move(record);
-    return OkStatus();
+    return PutCommittedIn(c, object, chunks, /*also_delete=*/{}, now_ms, &result);
   });
   if (!status.ok()) return status;
   return result;
@@ -1559,6 +1634,232 @@ Status PostgresMetaStore::RevokeApiKey(const std::string& key_id) {
     ASSIGN_OR_RETURN(Rows rows, c.Exec("UPDATE api_keys SET revoked = true WHERE key_id = $1",
                                        Params().Text(key_id)));
     if (rows.Affected() == 0) return missing;
+    return OkStatus();
+  });
+}
+
+// ---- S3 support -----------------------------------------------------------------------
+
+Result<CommitResult> PostgresMetaStore::PutCommittedAndDelete(
+    const ObjectRecord& object, const std::vector<ChunkRef>& chunks,
+    const std::vector<ObjectId>& also_delete, TimestampMs now_ms) {
+  RETURN_IF_ERROR(CheckPutCommitted(object, chunks));
+  RETURN_IF_ERROR(CheckObjectText(object));
+  CommitResult result;
+  Status status = Write("compose object " + object.id.ToString(), [&](Connection& c) -> Status {
+    return PutCommittedIn(c, object, chunks, also_delete, now_ms, &result);
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+// One UPDATE: its row lock serializes it with DeleteObject and commits on the same id, and
+// READ COMMITTED re-checks state and tenant on the newest row version after a wait. The
+// key lock is not needed: the object stays COMMITTED at its key.
+Result<ObjectRecord> PostgresMetaStore::UpdateUserMetadata(
+    const std::string& tenant, const ObjectId& id,
+    const std::map<std::string, std::string>& user_metadata, TimestampMs now_ms) {
+  ObjectRecord checked;
+  checked.id = id;
+  checked.user_metadata = user_metadata;
+  RETURN_IF_ERROR(CheckUserMetadata(checked));
+  if (!IsStorableText(tenant)) return NoSuchObject(id);
+  ASSIGN_OR_RETURN(std::string metadata, EncodeMetadata(user_metadata));
+  ObjectRecord updated;
+  Status status = Write("update metadata of object " + id.ToString(), [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("UPDATE objects SET user_metadata = $3, "
+                                       "updated_at_ms = $4::bigint WHERE id = $1 AND "
+                                       "tenant = $2 AND state = 'COMMITTED' "
+                                       "RETURNING " CAIRN_OBJECT_COLUMNS,
+                                       Params().Id(id).Text(tenant).Text(metadata).Int(now_ms)));
+    if (rows.empty()) return NoSuchObject(id);
+    ASSIGN_OR_RETURN(updated, ReadObject(rows, 0));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return updated;
+}
+
+Status NoSuchNamespace(const std::string& tenant, const std::string& name) {
+  return NotFoundError("namespace '" + name + "' of tenant '" + tenant + "' does not exist");
+}
+
+Status PostgresMetaStore::CreateNamespace(const NamespaceRecord& record) {
+  RETURN_IF_ERROR(CheckText("tenant of namespace " + record.name, record.tenant));
+  RETURN_IF_ERROR(CheckText("namespace name", record.name));
+  return Write("create namespace " + record.name, [&](Connection& c) -> Status {
+    // ON CONFLICT: two nodes creating one bucket at once get one success, not an error.
+    ASSIGN_OR_RETURN(
+        Rows rows,
+        c.Exec("INSERT INTO namespaces (tenant, name, created_at_ms) "
+               "VALUES ($1, $2, $3::bigint) "
+               "ON CONFLICT (tenant, name) DO NOTHING",
+               Params().Text(record.tenant).Text(record.name).Int(record.created_at_ms)));
+    if (rows.Affected() == 0) {
+      return AlreadyExistsError("namespace '" + record.name + "' of tenant '" + record.tenant +
+                                "' already exists");
+    }
+    return OkStatus();
+  });
+}
+
+// Explicit rows win; other namespaces exist while they hold committed objects, created
+// when their oldest committed object was. Both name columns are COLLATE "C", so the order
+// is byte-wise.
+Result<std::vector<NamespaceRecord>> PostgresMetaStore::ListNamespaces(const std::string& tenant) {
+  std::vector<NamespaceRecord> out;
+  if (!IsStorableText(tenant)) return out;
+  Status status = Read("list namespaces of " + tenant, [&](Connection& c) -> Status {
+    out.clear();
+    ASSIGN_OR_RETURN(
+        Rows rows,
+        c.Exec("SELECT name, created_at_ms FROM namespaces WHERE tenant = $1 "
+               "UNION ALL "
+               "SELECT o.namespace, MIN(o.created_at_ms)::bigint FROM objects AS o "
+               "WHERE o.tenant = $1 AND o.state = 'COMMITTED' AND NOT EXISTS "
+               "(SELECT 1 FROM namespaces AS n WHERE n.tenant = $1 AND n.name = o.namespace) "
+               "GROUP BY o.namespace "
+               "ORDER BY 1",
+               Params().Text(tenant)));
+    for (int i = 0; i < rows.size(); ++i) {
+      NamespaceRecord record{tenant, rows.Text(i, 0), 0};
+      ASSIGN_OR_RETURN(record.created_at_ms, rows.Int(i, 1));
+      out.push_back(std::move(record));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+Result<NamespaceRecord> PostgresMetaStore::GetNamespace(const std::string& tenant,
+                                                        const std::string& name) {
+  if (!IsStorableText(tenant) || !IsStorableText(name)) return NoSuchNamespace(tenant, name);
+  NamespaceRecord record{tenant, name, 0};
+  Status status = Read("get namespace " + name, [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT created_at_ms FROM namespaces "
+                                         "WHERE tenant = $1 AND name = $2",
+                                         Params().Text(tenant).Text(name)));
+      if (!rows.empty()) {
+        ASSIGN_OR_RETURN(record.created_at_ms, rows.Int(0, 0));
+        return OkStatus();
+      }
+    }
+    // The same creation time ListNamespaces reports (the oldest committed object).
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT MIN(created_at_ms)::bigint FROM objects "
+                                       "WHERE tenant = $1 AND namespace = $2 AND "
+                                       "state = 'COMMITTED'",
+                                       Params().Text(tenant).Text(name)));
+    if (rows.empty() || rows.IsNull(0, 0)) return NoSuchNamespace(tenant, name);
+    ASSIGN_OR_RETURN(record.created_at_ms, rows.Int(0, 0));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return record;
+}
+
+// Not serialized against commits into the namespace: one that commits after the emptiness
+// check leaves an implied namespace behind, exactly as if it had run after the delete (a
+// commit never needs the explicit row).
+Status PostgresMetaStore::DeleteNamespace(const std::string& tenant, const std::string& name) {
+  if (!IsStorableText(tenant) || !IsStorableText(name)) return NoSuchNamespace(tenant, name);
+  return Write("delete namespace " + name, [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT 1 FROM objects WHERE tenant = $1 AND "
+                                         "namespace = $2 AND state = 'COMMITTED' LIMIT 1",
+                                         Params().Text(tenant).Text(name)));
+      if (!rows.empty()) return FailedPreconditionError("namespace '" + name + "' is not empty");
+    }
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("DELETE FROM namespaces WHERE tenant = $1 AND name = $2",
+                                       Params().Text(tenant).Text(name)));
+    if (rows.Affected() == 0) return NoSuchNamespace(tenant, name);
+    return OkStatus();
+  });
+}
+
+constexpr const char* kS3KeyColumns =
+    "SELECT access_key, secret, tenants, scope, created_at_ms, revoked, description FROM s3_keys";
+
+Result<S3KeyRecord> ReadS3Key(const Rows& rows, int i) {
+  S3KeyRecord key;
+  key.access_key = rows.Text(i, 0);
+  key.secret = rows.Text(i, 1);
+  ASSIGN_OR_RETURN(key.tenants, DecodeTenants(rows.Text(i, 2)));
+  Result<Scope> scope = ParseScope(rows.Text(i, 3));
+  if (!scope.ok()) return InternalError("S3 key " + key.access_key + ": stored scope invalid");
+  key.scope = *scope;
+  ASSIGN_OR_RETURN(key.created_at_ms, rows.Int(i, 4));
+  ASSIGN_OR_RETURN(int64_t revoked, rows.Int(i, 5));
+  key.revoked = revoked != 0;
+  key.description = rows.Text(i, 6);
+  return key;
+}
+
+Status NoSuchS3Key(const std::string& access_key) {
+  return NotFoundError("no S3 access key " + access_key);
+}
+
+Status PostgresMetaStore::CreateS3Key(const S3KeyRecord& key) {
+  RETURN_IF_ERROR(CheckText("S3 access key", key.access_key));
+  RETURN_IF_ERROR(CheckText("secret of S3 key " + key.access_key, key.secret));
+  RETURN_IF_ERROR(CheckText("description of S3 key " + key.access_key, key.description));
+  ASSIGN_OR_RETURN(std::string tenants, EncodeTenants(key.tenants));
+  return Write("create S3 key " + key.access_key, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("INSERT INTO s3_keys (access_key, secret, tenants, "
+                                       "scope, created_at_ms, revoked, description) "
+                                       "VALUES ($1, $2, $3, $4, $5::bigint, $6::boolean, $7) "
+                                       "ON CONFLICT (access_key) DO NOTHING",
+                                       Params()
+                                           .Text(key.access_key)
+                                           .Text(key.secret)
+                                           .Text(tenants)
+                                           .Text(ScopeName(key.scope))
+                                           .Int(key.created_at_ms)
+                                           .Text(key.revoked ? "true" : "false")
+                                           .Text(key.description)));
+    if (rows.Affected() == 0) {
+      return AlreadyExistsError("S3 access key " + key.access_key + " already exists");
+    }
+    return OkStatus();
+  });
+}
+
+Result<S3KeyRecord> PostgresMetaStore::GetS3Key(const std::string& access_key) {
+  if (!IsStorableText(access_key)) return NoSuchS3Key(access_key);
+  S3KeyRecord key;
+  Status status = Read("get S3 key " + access_key, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec(std::string(kS3KeyColumns) + " WHERE access_key = $1",
+                                       Params().Text(access_key)));
+    if (rows.empty()) return NoSuchS3Key(access_key);
+    ASSIGN_OR_RETURN(key, ReadS3Key(rows, 0));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return key;
+}
+
+Result<std::vector<S3KeyRecord>> PostgresMetaStore::ListS3Keys() {
+  std::vector<S3KeyRecord> keys;
+  Status status = Read("list S3 keys", [&](Connection& c) -> Status {
+    keys.clear();
+    ASSIGN_OR_RETURN(Rows rows, c.Exec(std::string(kS3KeyColumns) + " ORDER BY access_key"));
+    for (int i = 0; i < rows.size(); ++i) {
+      ASSIGN_OR_RETURN(S3KeyRecord key, ReadS3Key(rows, i));
+      keys.push_back(std::move(key));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return keys;
+}
+
+Status PostgresMetaStore::RevokeS3Key(const std::string& access_key) {
+  if (!IsStorableText(access_key)) return NoSuchS3Key(access_key);
+  return Write("revoke S3 key " + access_key, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("UPDATE s3_keys SET revoked = true WHERE access_key = $1",
+                                       Params().Text(access_key)));
+    if (rows.Affected() == 0) return NoSuchS3Key(access_key);
     return OkStatus();
   });
 }
