@@ -500,18 +500,20 @@ Result<CommitResult> MemoryMetaStore::PutCommittedAndDelete(
     const ObjectRecord& object, const std::vector<ChunkRef>& chunks,
     const std::vector<ObjectId>& also_delete, TimestampMs now_ms) {
   RETURN_IF_ERROR(CheckPutCommitted(object, chunks));
+  // An id listed twice is retired once (as in every engine).
+  std::set<ObjectId> retire(also_delete.begin(), also_delete.end());
   std::lock_guard lock(mu_);
   if (objects_.contains(object.id)) {
     return AlreadyExistsError("object id " + object.id.ToString() + " is already taken");
   }
-  for (const ObjectId& id : also_delete) {
+  for (const ObjectId& id : retire) {
     auto it = objects_.find(id);
     if (it == objects_.end() || it->second.record.state != ObjectState::kCommitted ||
         it->second.record.tenant != object.tenant) {
       return NoSuchObject(id);
     }
   }
-  for (const ObjectId& id : also_delete) {
+  for (const ObjectId& id : retire) {
     StoredObject& retired = objects_.at(id);
     retired.record.state = ObjectState::kDeleting;
     retired.record.updated_at_ms = now_ms;

@@ -948,8 +948,10 @@ Result<CommitResult> SqliteMetaStore::PutCommittedAndDelete(
     const std::vector<ObjectId>& also_delete, TimestampMs now_ms) {
   RETURN_IF_ERROR(CheckPutCommitted(object, chunks));
   CommitResult result;
+  // An id listed twice is retired once (as in every engine).
+  const std::set<ObjectId> retire(also_delete.begin(), also_delete.end());
   Status status = Write("compose object " + object.id.ToString(), [&](Connection& c) -> Status {
-    for (const ObjectId& id : also_delete) {
+    for (const ObjectId& id : retire) {
       StorageClass storage_class;
       {
         ASSIGN_OR_RETURN(Statement stmt,
