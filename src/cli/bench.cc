@@ -137,8 +137,8 @@ std::string XmlUnescape(std::string_view text) {
       out += '\'';
     } else if (!entity.empty() && entity[0] == '#') {
       const bool hex = entity.size() > 1 && (entity[1] == 'x' || entity[1] == 'X');
-      const unsigned long code =
-          std::strtoul(std::string(entity.substr(hex ? 2 : 1)).c_str(), nullptr, hex ? 16 : 10);
+      const uint64_t code =
+          std::strtoull(std::string(entity.substr(hex ? 2 : 1)).c_str(), nullptr, hex ? 16 : 10);
       out += static_cast<char>(code < 128 ? code : '?');
     } else {
       out += text.substr(i, semi - i + 1);
@@ -240,8 +240,9 @@ void Bench::Authorize(client::HttpRequest& request, const std::string& path,
   auto signed_request = api::s3::SignRequest(signing, credentials);
   for (auto& header : signing.headers) request.headers.push_back(std::move(header));
   // A signing failure (bad path) is left to the server to reject: counted as an error.
-  if (signed_request.ok())
+  if (signed_request.ok()) {
     request.headers.emplace_back("Authorization", signed_request->authorization);
+  }
 }
 
 client::HttpRequest Bench::KeyRequest(std::string method, const std::string& key) const {
