@@ -68,6 +68,7 @@ Failure FromSigV4(const sig::SigV4Status& status) {
 Failure FromStatus(const Status& status, std::string_view not_found = "NoSuchKey") {
   const std::string& message = status.message();
   // Use cases name S3-specific conditions with a "Code: " prefix.
+  if (message.rfind("NoSuchBucket:", 0) == 0) return {404, "NoSuchBucket", message.substr(14)};
   for (std::string_view code : {"BadDigest", "InvalidPart", "InvalidPartOrder", "EntityTooSmall",
                                 "InvalidRequest", "XAmzContentSHA256Mismatch"}) {
     if (message.rfind(std::string(code) + ":", 0) == 0) {
@@ -130,6 +131,15 @@ std::string EscapeXmlText(std::string_view text) {
     }
   }
   return out;
+}
+
+// A missing object in a missing bucket is reported as the bucket (S3 does the same).
+Status BucketOrKeyMissing(objects::ObjectService* objects, const std::string& tenant,
+                          const std::string& bucket, Status status) {
+  if (status.code() == StatusCode::kNotFound && !objects->GetNamespace(tenant, bucket).ok()) {
+    return NotFoundError("NoSuchBucket: the bucket '" + bucket + "' does not exist");
+  }
+  return status;
 }
 
 std::pair<ResponseHead, std::string> RenderFailure(const Failure& failure,
@@ -608,7 +618,8 @@ Awaitable<void> S3Call::ListBuckets() {
   wire::ListAllMyBucketsResult result;
   result.owner = wire::Owner{tenant_, tenant_};
   for (const auto& name : *names) result.buckets.push_back({name.name, name.created_at_ms});
-  co_await SendXml(200, wire::RenderListAllMyBuckets(result));
+  std::string document = wire::RenderListAllMyBuckets(result);
+  co_await SendXml(200, std::move(document));
 }
 
 Awaitable<void> S3Call::CreateBucket() {
@@ -677,8 +688,9 @@ Awaitable<void> S3Call::GetBucketLocation() {
   if (!*exists)
     co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
   // us-east-1 is reported as an empty constraint, as S3 does.
-  co_await SendXml(200,
-                   wire::RenderLocationConstraint(deps_.region == "us-east-1" ? "" : deps_.region));
+  std::string document =
+      wire::RenderLocationConstraint(deps_.region == "us-east-1" ? "" : deps_.region);
+  co_await SendXml(200, std::move(document));
 }
 
 Awaitable<void> S3Call::ListObjects(bool v2) {
@@ -741,13 +753,15 @@ Awaitable<void> S3Call::ListObjects(bool v2) {
     if (listing->truncated) {
       result.next_continuation_token = auth::Base64UrlEncode(listing->next_cursor);
     }
-    co_return co_await SendXml(200, wire::RenderListBucketResultV2(result));
+    std::string document = wire::RenderListBucketResultV2(result);
+    co_return co_await SendXml(200, std::move(document));
   }
   wire::ListBucketResultV1 result;
   result.common = std::move(common);
   result.marker = request_.marker;
   if (listing->truncated) result.next_marker = listing->last_entry;
-  co_await SendXml(200, wire::RenderListBucketResultV1(result));
+  std::string document = wire::RenderListBucketResultV1(result);
+  co_await SendXml(200, std::move(document));
 }
 
 Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bool is_part) {
@@ -897,7 +911,11 @@ Awaitable<std::optional<meta::ObjectRecord>> S3Call::CopySource() {
   const wire::CopySource& source = *request_.copy_source;
   auto* objects = deps_.objects;
   std::string tenant = tenant_, bucket = source.bucket, key = source.key;
-  auto work = [objects, tenant, bucket, key]() { return objects->StatByKey(tenant, bucket, key); };
+  auto work = [objects, tenant, bucket, key]() -> Result<meta::ObjectRecord> {
+    auto source = objects->StatByKey(tenant, bucket, key);
+    if (source.ok()) return source;
+    return BucketOrKeyMissing(objects, tenant, bucket, source.status());
+  };
   Result<meta::ObjectRecord> found = co_await deps_.pool->Run(std::move(work));
   if (!found.ok()) {
     co_await Fail(FromStatus(found.status(), "NoSuchKey"));
@@ -950,8 +968,9 @@ Awaitable<void> S3Call::CopyObject() {
   auto work = [objects, from, copy]() { return objects->Copy(from, copy); };
   Result<meta::CommitResult> copied = co_await deps_.pool->Run(std::move(work));
   if (!copied.ok()) co_return co_await Fail(FromStatus(copied.status()));
-  co_await SendXml(200,
-                   wire::RenderCopyObjectResult(copied->object.created_at_ms, copied->object.etag));
+  std::string document =
+      wire::RenderCopyObjectResult(copied->object.created_at_ms, copied->object.etag);
+  co_await SendXml(200, std::move(document));
 }
 
 Awaitable<void> S3Call::GetObject(bool head_only) {
@@ -1071,8 +1090,12 @@ Awaitable<void> S3Call::DeleteObject() {
   std::string tenant = tenant_, bucket = request_.bucket, key = request_.key;
   auto work = [objects, tenant, bucket, key]() -> Status {
     auto deleted = objects->DeleteByKey(tenant, bucket, key);
-    if (deleted.ok() || deleted.status().code() == StatusCode::kNotFound) return OkStatus();
-    return deleted.status();
+    if (deleted.ok()) return OkStatus();
+    Status status = BucketOrKeyMissing(objects, tenant, bucket, deleted.status());
+    // Deleting a missing key of an existing bucket succeeds, as in S3.
+    const bool missing_key =
+        status.code() == StatusCode::kNotFound && status.message().rfind("NoSuchBucket:", 0) != 0;
+    return missing_key ? OkStatus() : status;
   };
   Status deleted = co_await deps_.pool->Run(std::move(work));
   if (!deleted.ok()) co_return co_await Fail(FromStatus(deleted));
@@ -1109,7 +1132,8 @@ Awaitable<void> S3Call::DeleteObjects() {
     return result;
   };
   wire::DeleteResult result = co_await deps_.pool->Run(std::move(work));
-  co_await SendXml(200, wire::RenderDeleteResult(result));
+  std::string document = wire::RenderDeleteResult(result);
+  co_await SendXml(200, std::move(document));
 }
 
 Awaitable<void> S3Call::CreateMultipartUpload() {
@@ -1133,8 +1157,9 @@ Awaitable<void> S3Call::CreateMultipartUpload() {
   };
   Result<objects::MultipartUpload> upload = co_await deps_.pool->Run(std::move(work));
   if (!upload.ok()) co_return co_await Fail(FromStatus(upload.status()));
-  co_await SendXml(200, wire::RenderInitiateMultipartUploadResult(request_.bucket, request_.key,
-                                                                  upload->upload_id));
+  std::string document =
+      wire::RenderInitiateMultipartUploadResult(request_.bucket, request_.key, upload->upload_id);
+  co_await SendXml(200, std::move(document));
 }
 
 Awaitable<std::optional<objects::MultipartUpload>> S3Call::FindUpload() {
@@ -1171,7 +1196,8 @@ Awaitable<void> S3Call::UploadPart(bool copy) {
     };
     Result<objects::PartInfo> part = co_await deps_.pool->Run(std::move(work));
     if (!part.ok()) co_return co_await Fail(FromStatus(part.status()));
-    co_return co_await SendXml(200, wire::RenderCopyPartResult(part->last_modified_ms, part->etag));
+    std::string document = wire::RenderCopyPartResult(part->last_modified_ms, part->etag);
+    co_return co_await SendXml(200, std::move(document));
   }
   std::optional<uint64_t> expected_size;
   if (sig::IsStreaming(verified_.payload_mode)) {
@@ -1204,7 +1230,8 @@ Awaitable<void> S3Call::CompleteMultipartUpload() {
   result.bucket = request_.bucket;
   result.key = request_.key;
   result.etag = completed->object.etag;
-  co_await SendXml(200, wire::RenderCompleteMultipartUploadResult(result));
+  std::string document = wire::RenderCompleteMultipartUploadResult(result);
+  co_await SendXml(200, std::move(document));
 }
 
 Awaitable<void> S3Call::AbortMultipartUpload() {
@@ -1244,7 +1271,8 @@ Awaitable<void> S3Call::ListParts() {
     result.parts.push_back({part.part_number, part.last_modified_ms, part.etag, part.size_bytes});
     result.next_part_number_marker = part.part_number;
   }
-  co_await SendXml(200, wire::RenderListPartsResult(result));
+  std::string document = wire::RenderListPartsResult(result);
+  co_await SendXml(200, std::move(document));
 }
 
 Awaitable<void> S3Call::ListMultipartUploads() {
@@ -1298,19 +1326,23 @@ Awaitable<void> S3Call::ListMultipartUploads() {
     result.next_upload_id_marker = upload.upload_id;
     result.uploads.push_back(std::move(entry));
   }
-  co_await SendXml(200, wire::RenderListMultipartUploadsResult(result));
+  std::string document = wire::RenderListMultipartUploadsResult(result);
+  co_await SendXml(200, std::move(document));
 }
 
 Awaitable<void> S3Call::Tagging() {
   auto* objects = deps_.objects;
   std::string tenant = tenant_, bucket = request_.bucket, key = request_.key;
-  auto stat_work = [objects, tenant, bucket, key]() {
-    return objects->StatByKey(tenant, bucket, key);
+  auto stat_work = [objects, tenant, bucket, key]() -> Result<meta::ObjectRecord> {
+    auto found = objects->StatByKey(tenant, bucket, key);
+    if (found.ok()) return found;
+    return BucketOrKeyMissing(objects, tenant, bucket, found.status());
   };
   Result<meta::ObjectRecord> object = co_await deps_.pool->Run(std::move(stat_work));
   if (!object.ok()) co_return co_await Fail(FromStatus(object.status()));
   if (request_.operation == wire::S3Operation::kGetObjectTagging) {
-    co_return co_await SendXml(200, wire::RenderTagging(TagsOf(object->user_metadata)));
+    std::string document = wire::RenderTagging(TagsOf(object->user_metadata));
+    co_return co_await SendXml(200, std::move(document));
   }
   std::vector<wire::Tag> tags;
   if (request_.operation == wire::S3Operation::kPutObjectTagging) {
@@ -1333,23 +1365,23 @@ Awaitable<void> S3Call::Tagging() {
 Awaitable<void> S3Call::NotImplemented() {
   // Harmless answers for what common clients probe, so they keep working.
   if (head().method == "GET" && request_.unsupported == "versioning") {
-    co_return co_await SendXml(
-        200,
+    std::string document =
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration "
-        "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>");
+        "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>";
+    co_return co_await SendXml(200, std::move(document));
   }
   if (head().method == "GET" && request_.unsupported == "acl") {
-    co_return co_await SendXml(
-        200,
+    std::string document =
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AccessControlPolicy "
         "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>" +
-            tenant_ + "</ID><DisplayName>" + tenant_ +
-            "</DisplayName></Owner><AccessControlList><Grant><Grantee "
-            "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-            "xsi:type=\"CanonicalUser\"><ID>" +
-            tenant_ + "</ID><DisplayName>" + tenant_ +
-            "</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant>"
-            "</AccessControlList></AccessControlPolicy>");
+        tenant_ + "</ID><DisplayName>" + tenant_ +
+        "</DisplayName></Owner><AccessControlList><Grant><Grantee "
+        "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+        "xsi:type=\"CanonicalUser\"><ID>" +
+        tenant_ + "</ID><DisplayName>" + tenant_ +
+        "</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant>"
+        "</AccessControlList></AccessControlPolicy>";
+    co_return co_await SendXml(200, std::move(document));
   }
   co_await Fail(MakeFailure(501, "NotImplemented",
                             "Cairn does not implement the '" + request_.unsupported + "' feature"));
