@@ -280,6 +280,7 @@ class CairnServer:
         self.extra_env = dict(extra_env or {})
         self.config_via_env = config_via_env
         self.port: Optional[int] = None
+        self.s3_port: Optional[int] = None  # the S3 listener of the latest start
         self.proc: Optional[subprocess.Popen] = None
         self.problems: list[str] = []
         self.log_files: list[Path] = []
@@ -294,6 +295,12 @@ class CairnServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def s3_url(self) -> str:
+        """The S3 endpoint (CAIRN_S3_LISTEN or --s3-listen of the latest start)."""
+        assert self.s3_port is not None, "server not started"
+        return f"http://127.0.0.1:{self.s3_port}"
 
     @property
     def pid(self) -> int:
@@ -320,6 +327,14 @@ class CairnServer:
                 cmd += [f"--{name}", str(value)]
         cmd += self.extra_args
         env_extra.update(self.extra_env)
+        s3_listen = env_extra.get("CAIRN_S3_LISTEN")
+        for i, arg in enumerate(self.extra_args):  # a flag wins over the environment
+            if arg == "--s3-listen" and i + 1 < len(self.extra_args):
+                s3_listen = self.extra_args[i + 1]
+            elif arg.startswith("--s3-listen="):
+                s3_listen = arg.split("=", 1)[1]
+        port_text = str(s3_listen or "").rpartition(":")[2]
+        self.s3_port = int(port_text) if port_text.isdigit() else None
         return cmd, base_env(env_extra)
 
     def launch(self, port: int) -> None:
