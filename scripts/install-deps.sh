@@ -7,7 +7,11 @@ packages=(
   libgtest-dev libgmock-dev libpugixml-dev zlib1g-dev clang libclang-rt-14-dev e2fsprogs
   postgresql libpq-dev
   curl python3 python3-pytest python3-requests
+  # The real S3 clients the S3 suite drives.
+  awscli python3-boto3 s3cmd rclone s3fs
 )
+# Node.js for the JavaScript AWS SDK tests: Debian's, unless a node is already installed.
+command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||

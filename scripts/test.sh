@@ -35,5 +35,10 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 echo "== integration tests (real server, real sockets)"
 export CAIRN_BIN="$root/build/cairn"
 (cd tests/integration && CAIRN_RUN_LARGE=1 /usr/bin/python3 -m pytest -q)
+echo "== S3 compatibility tests (aws cli, boto3, JavaScript SDK, s3cmd, rclone, s3fs)"
+if [ ! -d tests/s3/js/node_modules ]; then
+  (cd tests/s3/js && npm ci --no-audit --no-fund --loglevel=error)
+fi
+(cd tests/s3 && /usr/bin/python3 -m pytest -q)
 echo "== crash tests (kill -9)"
 (cd tests/crash && /usr/bin/python3 -m pytest -q)
