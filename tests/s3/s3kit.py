@@ -229,7 +229,7 @@ def client_env(creds: S3Creds, home: Path, extra: Optional[dict] = None) -> dict
         "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_PAGER": "", "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
-        "AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "2",
+        "AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "1",  # no retries hide errors
         "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8",
     })
     env.update(extra or {})

@@ -16,6 +16,7 @@ import s3kit
 from s3kit import MiB
 
 AWS = "/usr/bin/aws"
+READ_TIMEOUT_S = 30  # a stalled response fails in 30 s, not the CLI's default 60 s
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +24,10 @@ def aws(s3env):
     exe = s3kit.require_tool(AWS, "the Debian package awscli (AWS CLI v2)")
     env = s3env.env()
 
-    def run(*args, check: bool = True, timeout: float = 240.0):
-        cmd = [exe, *args, "--endpoint-url", s3env.endpoint, "--no-cli-pager"]
-        r = s3kit.run_tool(cmd, env, timeout=timeout)
+    def run(*args, check: bool = True, timeout: float = 240.0, extra_env: dict = None):
+        cmd = [exe, *args, "--endpoint-url", s3env.endpoint, "--no-cli-pager",
+               "--cli-connect-timeout", "5", "--cli-read-timeout", str(READ_TIMEOUT_S)]
+        r = s3kit.run_tool(cmd, {**env, **(extra_env or {})}, timeout=timeout)
         if check:
             assert r.returncode == 0, s3kit.summary(r)
         return r
@@ -257,3 +259,32 @@ def test_presign_fetched_with_urllib(aws, s3env, tmp_path):
     assert url.startswith(s3env.endpoint + "/"), url
     assert "X-Amz-Signature=" in url
     assert s3kit.sha256_hex(fetch(url)) == info["sha256"]
+
+
+def test_upload_after_an_empty_upload_on_the_same_connection(aws, s3env, tmp_path):
+    """awscli sends `Expect: 100-continue` even for an empty body. When a server answers
+    such a request with its final status and no `100 Continue` (which RFC 9110 allows),
+    awscli's botocore keeps that status line for the next request on the same keep-alive
+    connection and misreads the next responses: a read timeout, or an upload "failed" for
+    want of an ETag. One connection (max_concurrent_requests = 1) makes it deterministic;
+    with the default 10 threads `aws s3 sync` of a tree with an empty file stalls at
+    random. Real clients therefore need `100 Continue` for every Expect request."""
+    bucket = s3kit.unique_bucket("cli")
+    aws("s3", "mb", f"s3://{bucket}")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a-empty").write_bytes(b"")
+    hashes = {"a-empty": s3kit.sha256_hex(b"")}
+    for name in ("b-data", "c-data", "d-data"):
+        hashes[name] = s3kit.write_random_file(src / name, 1000, name)["sha256"]
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n"
+                      "    max_concurrent_requests = 1\n")
+    started = time.monotonic()
+    r = aws("s3", "cp", "--no-progress", "--recursive", str(src), f"s3://{bucket}/",
+            check=False, extra_env={"AWS_CONFIG_FILE": str(config)})
+    elapsed = time.monotonic() - started
+    assert r.returncode == 0, s3kit.summary(r)
+    assert elapsed < READ_TIMEOUT_S / 2, f"uploads stalled ({elapsed:.1f} s)"
+    for name, digest in hashes.items():
+        assert s3env.recorded_sha256(bucket, name) == digest, name
