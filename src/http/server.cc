@@ -92,7 +92,8 @@ class BeastExchange : public Exchange {
 
   Awaitable<Result<size_t>> ReadBody(char* buffer, size_t size) override {
     if (broken_) co_return Status(InternalError("request body stream is broken"));
-    if (BodyDone() || size == 0) co_return size_t{0};
+    // "100 Continue" goes out before the first read even for an empty body: some clients
+    // (botocore) otherwise mistake the next response on this connection for the interim.
     if (expect_continue_) {
       expect_continue_ = false;
       bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
@@ -104,6 +105,7 @@ class BeastExchange : public Exchange {
         co_return Status(UnavailableError("sending 100 Continue failed: " + ec.message()));
       }
     }
+    if (BodyDone() || size == 0) co_return size_t{0};
     if (!parser_->chunked() && parser_->content_length()) {
       co_return co_await ReadFixedLengthBody(buffer, size);
     }
