@@ -63,10 +63,16 @@
 #include <utility>
 #include <vector>
 
+#include "meta/encoding.h"
 #include "meta/meta_checks.h"
 
 namespace cairn::meta {
 namespace {
+
+using internal::DecodeMetadata;
+using internal::DecodeTenants;
+using internal::EncodeMetadata;
+using internal::EncodeTenants;
 
 using internal::CheckApiKey;
 using internal::CheckListRequest;
@@ -567,46 +573,6 @@ Status Annotate(Status status, std::string_view context) {
 }
 
 // ---- encodings ------------------------------------------------------------------------
-
-Result<std::string> EncodeMetadata(const std::map<std::string, std::string>& metadata) {
-  nlohmann::json json = nlohmann::json::object();
-  for (const auto& [name, value] : metadata) json[name] = value;
-  try {
-    return json.dump();
-  } catch (const nlohmann::json::exception& e) {
-    return InvalidArgumentError(std::string("user metadata cannot be encoded: ") + e.what());
-  }
-}
-
-Result<std::map<std::string, std::string>> DecodeMetadata(const std::string& text) {
-  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object()) return InternalError("stored user metadata is not a JSON object");
-  std::map<std::string, std::string> metadata;
-  for (const auto& [name, value] : json.items()) {
-    if (!value.is_string()) return InternalError("stored user metadata value is not a string");
-    metadata.emplace(name, value.get<std::string>());
-  }
-  return metadata;
-}
-
-Result<std::string> EncodeTenants(const std::vector<std::string>& tenants) {
-  try {
-    return nlohmann::json(tenants).dump();
-  } catch (const nlohmann::json::exception& e) {
-    return InvalidArgumentError(std::string("api key tenants cannot be encoded: ") + e.what());
-  }
-}
-
-Result<std::vector<std::string>> DecodeTenants(const std::string& text) {
-  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_array()) return InternalError("stored api key tenants are not a JSON array");
-  std::vector<std::string> tenants;
-  for (const auto& value : json) {
-    if (!value.is_string()) return InternalError("stored api key tenant is not a string");
-    tenants.push_back(value.get<std::string>());
-  }
-  return tenants;
-}
 
 // Reads a row selected with CAIRN_OBJECT_COLUMNS or CAIRN_LIST_COLUMNS.
 Result<ObjectRecord> ReadObject(const Rows& rows, int i) {
