@@ -81,6 +81,16 @@ inline std::string PrefixSuccessor(std::string_view prefix) {
   return out;
 }
 
+// With a delimiter, the length of the common prefix that `key` (which starts with a prefix
+// of `prefix_size` bytes) rolls up into: the key up to and including the first delimiter
+// found at or after prefix_size; npos when the key does not roll up.
+inline size_t CommonPrefixLength(std::string_view key, size_t prefix_size,
+                                 std::string_view delimiter) {
+  if (delimiter.empty() || prefix_size > key.size()) return std::string_view::npos;
+  const size_t at = key.find(delimiter, prefix_size);
+  return at == std::string_view::npos ? at : at + delimiter.size();
+}
+
 // The smallest string that PostgreSQL can store as UTF-8 text (valid UTF-8, no NUL) and
 // that is >= `bound` in byte order, or nullopt when there is none. For every storable key
 // k: k >= bound  <=>  k >= Utf8Ceiling(bound). That turns a list bound that is not

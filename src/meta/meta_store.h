@@ -78,13 +78,28 @@ struct ListRequest {
   std::string namespace_name;
   std::string prefix;
   std::string start_after;  // exclusive lower bound on the key ("" = from the start)
-  uint32_t limit = 1000;    // 1..10000
+  uint32_t limit = 1000;    // 1..10000 entries (objects plus common prefixes)
+  // When not empty, keys that contain the delimiter after the prefix are rolled up into
+  // one common prefix each (the key up to and including the first such delimiter), as S3
+  // does. Each common prefix counts as one entry; it is found from the first key after
+  // start_after, and the engine seeks past all its keys instead of reading them.
+  std::string delimiter = std::string();
 };
 
 struct ListPage {
   std::vector<ObjectRecord> objects;  // COMMITTED only, ascending byte-wise key order;
                                       // inline_data and user_metadata may be left empty
-  bool truncated = false;             // true when more keys follow the last one
+  // With a delimiter: the common prefixes, ascending. Objects and common prefixes
+  // interleave in key order; the last entry of the page is the greater of the last key
+  // and the last common prefix.
+  std::vector<std::string> common_prefixes;
+  bool truncated = false;  // true when more entries follow the last one
+};
+
+// A SQL statement an engine ran and the database's plan for it (diagnostics).
+struct StatementPlan {
+  std::string sql;
+  std::string plan;  // one line per plan node
 };
 
 struct UsageRow {
@@ -298,6 +313,15 @@ class MetaStore {
   virtual Result<std::vector<S3KeyRecord>> ListS3Keys() { return NotSupported("ListS3Keys"); }
   virtual Status RevokeS3Key(const std::string& access_key) {  // kNotFound
     return NotSupported("RevokeS3Key");
+  }
+
+  // ---- Diagnostics ------------------------------------------------------------------
+  // Lists like ListObjects(request) and returns, for each distinct SQL statement that
+  // listing ran, the plan the database chose for it with the same parameters (SQLite:
+  // EXPLAIN QUERY PLAN; PostgreSQL: EXPLAIN (ANALYZE, BUFFERS)), so tests and benchmarks
+  // can check that listings are served from the index. Engines without SQL: not supported.
+  virtual Result<std::vector<StatementPlan>> ExplainList(const ListRequest& request) {
+    return NotSupported("ExplainList");
   }
 
   // ---- Credentials ------------------------------------------------------------------

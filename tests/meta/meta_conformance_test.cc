@@ -818,6 +818,66 @@ TEST_P(MetaStoreTest, ListMatchesABruteForceOracleForPrefixStartAfterAndLimit) {
   }
 }
 
+// Delimiter listings against a brute-force S3 roll-up: each key after start_after that has
+// the delimiter after the prefix becomes the common prefix up to that delimiter (once),
+// every other key is itself an entry, and the page holds the first `limit` entries.
+TEST_P(MetaStoreTest, ListWithDelimiterMatchesABruteForceRollUp) {
+  std::vector<std::string> keys = ListKeys();
+  for (const char* extra :
+       {"d1/f1", "d1/f2", "d1/sub/f3", "d10/f1", "d2/f1", "d2/", "d3", "d3/x", "xÃ©yÃ©z", "xÃ©",
+        "xab", "xabab", "x/ô¿¿/z", "x/ô¿¿", "x/ô¿¿q"}) {
+    keys.push_back(extra);
+  }
+  int n = 0;
+  for (const std::string& key : keys) {
+    ++n;
+    PutInline(Id(n), "t1", "ns", key, "x", 100 + n);
+  }
+  const std::set<std::string> all(keys.begin(), keys.end());
+
+  const std::vector<std::string> delimiters = {"/", "Ã©", "ab", "ô¿¿", "ÿ", "b/"};
+  const std::vector<std::string> prefixes = {"", "a", "a/", "d", "d1", "d1/", "x", "x/", "Ã"};
+  std::set<std::string> starts = {"", "a/b", "d1/", "d1/f1", "d1/ÿ", "d2", "x/"};
+  for (uint32_t limit : {1u, 2u, 3u, 1000u}) {
+    for (const std::string& delimiter : delimiters) {
+      for (const std::string& prefix : prefixes) {
+        for (const std::string& start_after : starts) {
+          std::vector<std::string> entries;  // "K:key" or "P:common prefix"
+          std::string last_common;
+          for (const std::string& key : all) {
+            if (!key.starts_with(prefix) || key <= start_after) continue;
+            if (!last_common.empty() && key.starts_with(last_common)) continue;
+            const size_t at = key.find(delimiter, prefix.size());
+            if (at == std::string::npos) {
+              entries.push_back("K:" + key);
+            } else {
+              last_common = key.substr(0, at + delimiter.size());
+              entries.push_back("P:" + last_common);
+            }
+          }
+          const bool expected_truncated = entries.size() > limit;
+          if (expected_truncated) entries.resize(limit);
+          std::vector<std::string> keys_expected, prefixes_expected;
+          for (const std::string& entry : entries) {
+            (entry[0] == 'K' ? keys_expected : prefixes_expected).push_back(entry.substr(2));
+          }
+          ListRequest request{"t1", "ns", prefix, start_after, limit, delimiter};
+          Result<ListPage> page = store().ListObjects(request);
+          ASSERT_TRUE(page.ok()) << page.status().ToString();
+          std::vector<std::string> got_keys;
+          for (const ObjectRecord& r : page->objects) got_keys.push_back(r.key);
+          const std::string context = "delimiter=" + Quote(delimiter) + " prefix=" + Quote(prefix) +
+                                      " start_after=" + Quote(start_after) +
+                                      " limit=" + std::to_string(limit);
+          ASSERT_EQ(got_keys, keys_expected) << context;
+          ASSERT_EQ(page->common_prefixes, prefixes_expected) << context;
+          ASSERT_EQ(page->truncated, expected_truncated) << context;
+        }
+      }
+    }
+  }
+}
+
 TEST_P(MetaStoreTest, ListShowsOnlyCommittedObjectsOfTheTenantAndNamespace) {
   PutInline(Id(1), "t1", "ns", "committed", "x", 100);
   ObjectRecord listed = Put(Id(2), "t1", "ns", "with-meta", {C(1)}, 100);

@@ -224,10 +224,20 @@ Result<ListPage> MemoryMetaStore::ListObjects(const ListRequest& request) {
     }
   }
   ListPage page;
+  uint32_t entries = 0;
   for (auto& [key, record] : matching) {
-    if (page.objects.size() == request.limit) {
+    // Keys under the last common prefix are part of that entry.
+    if (!page.common_prefixes.empty() && key.starts_with(page.common_prefixes.back())) continue;
+    if (entries == request.limit) {
       page.truncated = true;
       break;
+    }
+    ++entries;
+    const size_t common =
+        internal::CommonPrefixLength(key, request.prefix.size(), request.delimiter);
+    if (common != std::string::npos) {
+      page.common_prefixes.push_back(key.substr(0, common));
+      continue;
     }
     record.inline_data.reset();
     record.user_metadata.clear();

@@ -660,6 +660,7 @@ class PostgresMetaStore final : public MetaStore {
                                       const std::string& key) override;
   Result<std::vector<ChunkRef>> GetChunks(const ObjectId& id) override;
   Result<ListPage> ListObjects(const ListRequest& request) override;
+  Result<std::vector<StatementPlan>> ExplainList(const ListRequest& request) override;
 
   Result<ObjectRecord> DeleteObject(const std::string& tenant, const ObjectId& id,
                                     TimestampMs now_ms) override;
@@ -1156,15 +1157,66 @@ Result<std::vector<ChunkRef>> PostgresMetaStore::GetChunks(const ObjectId& id) {
   return chunks;
 }
 
-// Keyset pagination on objects_committed_key: the page is the index range
+// Runs one listing statement; with `plans`, first records its plan for these parameters.
+Result<Rows> RunListStatement(Connection& c, const std::string& sql, const Params& params,
+                              std::vector<StatementPlan>* plans) {
+  if (plans != nullptr &&
+      std::none_of(plans->begin(), plans->end(),
+                   [&](const StatementPlan& known) { return known.sql == sql; })) {
+    // The plan for these values (what the first executions of the statement get)...
+    ASSIGN_OR_RETURN(Rows custom, c.Exec("EXPLAIN (ANALYZE, BUFFERS) " + sql, params));
+    StatementPlan plan{sql, "custom plan:\n"};
+    for (int i = 0; i < custom.size(); ++i) plan.plan += custom.Text(i, 0) + "\n";
+    // ...and the generic one PostgreSQL may switch the cached statement to after five.
+    std::string arguments;
+    const std::vector<const char*> values = params.Values();
+    const std::vector<int> lengths = params.Lengths();
+    for (size_t i = 0; i < values.size(); ++i) {
+      char* literal = PQescapeLiteral(c.raw(), values[i], static_cast<size_t>(lengths[i]));
+      if (literal == nullptr) return InternalError("cannot quote a listing parameter");
+      arguments += (i == 0 ? "" : ", ") + std::string(literal);
+      PQfreemem(literal);
+    }
+    RETURN_IF_ERROR(c.Script(("PREPARE cairn_explain_list AS " + sql).c_str()));
+    RETURN_IF_ERROR(c.Script("SET LOCAL plan_cache_mode = force_generic_plan"));
+    ASSIGN_OR_RETURN(Rows generic, c.Exec("EXPLAIN (ANALYZE, BUFFERS) EXECUTE cairn_explain_list(" +
+                                          arguments + ")"));
+    RETURN_IF_ERROR(c.Script("DEALLOCATE cairn_explain_list; RESET plan_cache_mode"));
+    plan.plan += "generic plan:\n";
+    for (int i = 0; i < generic.size(); ++i) plan.plan += generic.Text(i, 0) + "\n";
+    plans->push_back(std::move(plan));
+  }
+  return c.Exec(sql, params);
+}
+
+// The listed columns of `o`, in ReadObject's order, named for the walk below.
+#define CAIRN_WALK_COLUMNS                                                                 \
+  "o.id, o.tenant, o.namespace, o.key, o.state, o.storage_class, o.size_bytes, "           \
+  "o.content_hash, o.etag, o.content_type, NULL::text AS user_metadata, o.created_at_ms, " \
+  "o.updated_at_ms, NULL::bytea AS inline_data"
+// The part of o.key before the first delimiter ($5) after the prefix ($7 characters), or
+// NULL when the key does not roll up into a common prefix.
+#define CAIRN_WALK_DIR                                         \
+  "CASE WHEN strpos(substr(o.key, $7::int + 1), $5) > 0 THEN " \
+  "left(o.key, $7::int + strpos(substr(o.key, $7::int + 1), $5) - 1) END"
+
+// Keyset pagination on objects_committed_key: a page is the index range
 //   (tenant, namespace, lower) .. (tenant, namespace, prefix successor)
 // with one lower bound picked in C++ (no LIKE: a prefix is a range). Bounds that are not
 // storable text (a prefix cut inside a character, "\xff") are replaced by their
 // Utf8Ceiling, which selects exactly the same stored keys.
-Result<ListPage> PostgresMetaStore::ListObjects(const ListRequest& request) {
-  RETURN_IF_ERROR(CheckListRequest(request));
-  ListPage page;
-  if (!IsStorableText(request.tenant) || !IsStorableText(request.namespace_name)) return page;
+//
+// With a delimiter, the first statement is that same range; once it meets a key that rolls
+// up into a common prefix, the rest of the page comes from one recursive statement (a
+// "loose index scan") that fetches one entry per step with an index seek: the next key,
+// or after a common prefix dir + delimiter the first key >= dir + successor(delimiter).
+// Keys under a common prefix are never read, and the page costs two round trips.
+Status ListOn(Connection& c, const ListRequest& request, ListPage* page,
+              std::vector<StatementPlan>* plans) {
+  *page = ListPage();
+  if (!IsStorableText(request.tenant) || !IsStorableText(request.namespace_name)) {
+    return OkStatus();
+  }
   const bool after_start = request.start_after >= request.prefix;
   std::string lower;
   bool exclusive = false;
@@ -1174,40 +1226,111 @@ Result<ListPage> PostgresMetaStore::ListObjects(const ListRequest& request) {
   } else {
     std::optional<std::string> ceiling =
         Utf8Ceiling(after_start ? request.start_after : request.prefix);
-    if (!ceiling) return page;  // no storable key is that large
+    if (!ceiling) return OkStatus();  // no storable key is that large
     lower = std::move(*ceiling);
   }
   std::optional<std::string> upper;
   if (std::string successor = PrefixSuccessor(request.prefix); !successor.empty()) {
     upper = Utf8Ceiling(successor);  // none: every storable key is below the successor
   }
-  std::string sql = "SELECT " CAIRN_LIST_COLUMNS
-                    " FROM objects WHERE tenant = $1 AND namespace = $2 AND state = 'COMMITTED'";
-  sql += exclusive ? " AND key > $3" : " AND key >= $3";
-  if (upper) sql += " AND key < $5";
-  sql += " ORDER BY key LIMIT $4::bigint";
+  // A delimiter that is not storable text occurs in no key.
+  const bool delimit = !request.delimiter.empty() && IsStorableText(request.delimiter);
+  // The walk seeks to dir + this after a common prefix dir + delimiter; without it (a
+  // delimiter ending in U+10FFFF) each common prefix costs a plain statement instead.
+  std::optional<std::string> seek_suffix;
+  if (delimit) seek_suffix = Utf8Ceiling(PrefixSuccessor(request.delimiter));
+  int64_t prefix_chars = 0;  // characters that start inside the prefix
+  for (char b : request.prefix) prefix_chars += (static_cast<unsigned char>(b) & 0xc0) != 0x80;
 
-  Status status = Read("list namespace " + request.namespace_name, [&](Connection& c) -> Status {
-    page = ListPage();
+  uint32_t entries = 0;
+  bool walk = false;
+  // Bounded: a plain pass either ends the page or adds a common prefix; a walk ends it.
+  while (true) {
+    std::string sql;
     Params params;
     params.Text(request.tenant)
         .Text(request.namespace_name)
         .Text(lower)
-        .Int(static_cast<int64_t>(request.limit) + 1);  // one more tells "truncated"
-    if (upper) params.Text(*upper);
-    ASSIGN_OR_RETURN(Rows rows, c.Exec(sql, params));
-    for (int i = 0; i < rows.size(); ++i) {
-      if (page.objects.size() == request.limit) {
-        page.truncated = true;
-        break;
-      }
-      ASSIGN_OR_RETURN(ObjectRecord record, ReadObject(rows, i));
-      page.objects.push_back(std::move(record));
+        .Int(static_cast<int64_t>(request.limit - entries) + 1);  // +1 tells "truncated"
+    if (!walk) {
+      sql = "SELECT " CAIRN_LIST_COLUMNS
+            " FROM objects WHERE tenant = $1 AND namespace = $2 AND state = 'COMMITTED'";
+      sql += exclusive ? " AND key > $3" : " AND key >= $3";
+      if (upper) sql += " AND key < $5";
+      sql += " ORDER BY key LIMIT $4::bigint";
+      if (upper) params.Text(*upper);
+    } else {
+      const std::string bound = upper ? " AND o.key < $8" : "";
+      sql = "WITH RECURSIVE walk AS ((SELECT 1::bigint AS n, " CAIRN_WALK_COLUMNS
+            ", " CAIRN_WALK_DIR
+            " AS dir FROM objects o WHERE o.tenant = $1 AND o.namespace = $2 AND "
+            "o.state = 'COMMITTED' AND o.key >= $3" +
+            bound +
+            " ORDER BY o.key LIMIT 1) UNION ALL SELECT w.n + 1, x.* FROM walk w CROSS JOIN "
+            "LATERAL (SELECT " CAIRN_WALK_COLUMNS ", " CAIRN_WALK_DIR
+            " FROM objects o WHERE o.tenant = $1 AND o.namespace = $2 AND "
+            "o.state = 'COMMITTED' AND o.key > w.key AND "
+            "o.key >= COALESCE(w.dir || $6, w.key)" +
+            bound +
+            " ORDER BY o.key LIMIT 1) x WHERE w.n < $4::bigint) "
+            "SELECT id, tenant, namespace, key, state, storage_class, size_bytes, "
+            "content_hash, etag, content_type, user_metadata, created_at_ms, updated_at_ms, "
+            "inline_data FROM walk ORDER BY n";
+      params.Text(request.delimiter).Text(*seek_suffix).Int(prefix_chars);
+      if (upper) params.Text(*upper);
     }
-    return OkStatus();
-  });
+    ASSIGN_OR_RETURN(Rows rows, RunListStatement(c, sql, params, plans));
+    std::optional<std::string> common_prefix;
+    for (int i = 0; i < rows.size() && !common_prefix; ++i) {
+      if (entries == request.limit) {
+        page->truncated = true;
+        return OkStatus();
+      }
+      ++entries;
+      std::string key = rows.Text(i, 3);
+      const size_t common =
+          delimit ? internal::CommonPrefixLength(key, request.prefix.size(), request.delimiter)
+                  : std::string::npos;
+      if (common == std::string::npos) {
+        ASSIGN_OR_RETURN(ObjectRecord record, ReadObject(rows, i));
+        page->objects.push_back(std::move(record));
+        continue;
+      }
+      key.resize(common);
+      page->common_prefixes.push_back(key);
+      if (!walk) common_prefix = std::move(key);  // the walk has seeked past it already
+    }
+    // Fewer rows than asked: the range is exhausted.
+    if (!common_prefix) return OkStatus();
+    const std::string successor = PrefixSuccessor(*common_prefix);
+    if (successor.empty()) return OkStatus();
+    std::optional<std::string> next = Utf8Ceiling(successor);
+    if (!next) return OkStatus();  // no storable key follows the common prefix
+    lower = std::move(*next);
+    exclusive = false;
+    walk = seek_suffix.has_value();
+  }
+}
+
+Result<ListPage> PostgresMetaStore::ListObjects(const ListRequest& request) {
+  RETURN_IF_ERROR(CheckListRequest(request));
+  ListPage page;
+  Status status = Read("list namespace " + request.namespace_name,
+                       [&](Connection& c) -> Status { return ListOn(c, request, &page, nullptr); });
   if (!status.ok()) return status;
   return page;
+}
+
+Result<std::vector<StatementPlan>> PostgresMetaStore::ExplainList(const ListRequest& request) {
+  RETURN_IF_ERROR(CheckListRequest(request));
+  std::vector<StatementPlan> plans;
+  ListPage page;
+  Status status = Read("explain listing of " + request.namespace_name, [&](Connection& c) {
+    plans.clear();
+    return ListOn(c, request, &page, &plans);
+  });
+  if (!status.ok()) return status;
+  return plans;
 }
 
 Result<ObjectRecord> PostgresMetaStore::DeleteObject(const std::string& tenant, const ObjectId& id,
@@ -1938,3 +2061,5 @@ Result<std::unique_ptr<MetaStore>> OpenPostgresMetaStore(const std::string& url,
 
 #undef CAIRN_OBJECT_COLUMNS
 #undef CAIRN_LIST_COLUMNS
+#undef CAIRN_WALK_COLUMNS
+#undef CAIRN_WALK_DIR

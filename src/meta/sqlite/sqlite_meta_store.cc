@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -490,6 +491,7 @@ class SqliteMetaStore final : public MetaStore {
                                       const std::string& key) override;
   Result<std::vector<ChunkRef>> GetChunks(const ObjectId& id) override;
   Result<ListPage> ListObjects(const ListRequest& request) override;
+  Result<std::vector<StatementPlan>> ExplainList(const ListRequest& request) override;
 
   Result<ObjectRecord> DeleteObject(const std::string& tenant, const ObjectId& id,
                                     TimestampMs now_ms) override;
@@ -1017,39 +1019,91 @@ Result<std::vector<ChunkRef>> SqliteMetaStore::GetChunks(const ObjectId& id) {
 //   (tenant, namespace, lower) .. (tenant, namespace, prefix successor)
 // with one bound picked in C++ (a second lower bound would only be a filter, and
 // "key > ''" with a far-away prefix would scan from the start of the namespace).
+// Keyset pagination on objects_committed_key: each statement is one index range
+//   (tenant, namespace, lower) .. (tenant, namespace, prefix successor)
+// stepped lazily, so a statement costs one seek plus the rows actually read. With a
+// delimiter, a key that rolls up into a common prefix ends the statement and the next one
+// seeks to the successor of that common prefix: the keys under it are never read.
+Status ListOn(Connection& c, const ListRequest& request, ListPage* page,
+              std::vector<StatementPlan>* plans) {
+  *page = ListPage();
+  const std::string upper = PrefixSuccessor(request.prefix);
+  bool exclusive = request.start_after >= request.prefix;
+  std::string lower = exclusive ? request.start_after : request.prefix;
+  uint32_t entries = 0;
+  // Bounded: every pass but the last adds a common prefix, and entries <= limit.
+  while (true) {
+    std::string sql = "SELECT " CAIRN_LIST_COLUMNS
+                      " FROM objects WHERE tenant = ?1 AND namespace = ?2 AND state = 'COMMITTED'";
+    sql += exclusive ? " AND key > ?3" : " AND key >= ?3";
+    if (!upper.empty()) sql += " AND key < ?4";
+    sql += " ORDER BY key LIMIT ?5";
+    auto bind = [&](Statement& stmt) {
+      stmt.Text(1, request.tenant).Text(2, request.namespace_name).Text(3, lower);
+      if (!upper.empty()) stmt.Text(4, upper);
+      stmt.Int(5, static_cast<int64_t>(request.limit - entries) + 1);  // +1 tells "truncated"
+    };
+    if (plans != nullptr &&
+        std::none_of(plans->begin(), plans->end(),
+                     [&](const StatementPlan& known) { return known.sql == sql; })) {
+      ASSIGN_OR_RETURN(Statement explain, c.Prepare("EXPLAIN QUERY PLAN " + sql));
+      bind(explain);
+      StatementPlan plan{sql, ""};
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, explain.Step());
+        if (!row) break;
+        plan.plan += explain.ColumnText(3) + "\n";
+      }
+      plans->push_back(std::move(plan));
+    }
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
+    bind(stmt);
+    std::optional<std::string> seek;
+    while (!seek) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return OkStatus();
+      if (entries == request.limit) {
+        page->truncated = true;
+        return OkStatus();
+      }
+      ++entries;
+      std::string key = stmt.ColumnText(3);
+      const size_t common =
+          internal::CommonPrefixLength(key, request.prefix.size(), request.delimiter);
+      if (common == std::string::npos) {
+        ASSIGN_OR_RETURN(ObjectRecord record, ReadObject(stmt));
+        page->objects.push_back(std::move(record));
+        continue;
+      }
+      key.resize(common);
+      seek = PrefixSuccessor(key);
+      page->common_prefixes.push_back(std::move(key));
+    }
+    if (seek->empty()) return OkStatus();  // the common prefix is all 0xff bytes
+    lower = std::move(*seek);
+    exclusive = false;
+  }
+}
+
 Result<ListPage> SqliteMetaStore::ListObjects(const ListRequest& request) {
   RETURN_IF_ERROR(CheckListRequest(request));
-  const bool after_start = request.start_after >= request.prefix;
-  const std::string& lower = after_start ? request.start_after : request.prefix;
-  const std::string upper = PrefixSuccessor(request.prefix);
-  static constexpr std::string_view kBase =
-      "SELECT " CAIRN_LIST_COLUMNS
-      " FROM objects WHERE tenant = ?1 AND namespace = ?2 AND state = 'COMMITTED'";
-  std::string sql(kBase);
-  sql += after_start ? " AND key > ?3" : " AND key >= ?3";
-  if (!upper.empty()) sql += " AND key < ?4";
-  sql += " ORDER BY key LIMIT ?5";
-
   ListPage page;
-  Status status = Read("list namespace " + request.namespace_name, [&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
-    stmt.Text(1, request.tenant).Text(2, request.namespace_name).Text(3, lower);
-    if (!upper.empty()) stmt.Text(4, upper);
-    stmt.Int(5, static_cast<int64_t>(request.limit) + 1);  // one more tells "truncated"
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      if (page.objects.size() == request.limit) {
-        page.truncated = true;
-        break;
-      }
-      ASSIGN_OR_RETURN(ObjectRecord record, ReadObject(stmt));
-      page.objects.push_back(std::move(record));
-    }
-    return OkStatus();
-  });
+  Status status = Read("list namespace " + request.namespace_name,
+                       [&](Connection& c) -> Status { return ListOn(c, request, &page, nullptr); });
   if (!status.ok()) return status;
   return page;
+}
+
+Result<std::vector<StatementPlan>> SqliteMetaStore::ExplainList(const ListRequest& request) {
+  RETURN_IF_ERROR(CheckListRequest(request));
+  std::vector<StatementPlan> plans;
+  ListPage page;
+  Status status = Read("explain listing of " + request.namespace_name, [&](Connection& c) {
+    plans.clear();
+    return ListOn(c, request, &page, &plans);
+  });
+  if (!status.ok()) return status;
+  return plans;
 }
 
 Result<ObjectRecord> SqliteMetaStore::DeleteObject(const std::string& tenant, const ObjectId& id,

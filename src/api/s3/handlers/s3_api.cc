@@ -272,44 +272,29 @@ Result<Listing> ListWithDelimiter(meta::MetaStore* store, const std::string& ten
                                   const std::string& delimiter, std::string cursor, int max_keys) {
   Listing listing;
   if (max_keys <= 0) return listing;
-  int count = 0;
-  // Bounded: each page either advances the cursor or ends the listing.
-  for (int pages = 0; pages < 100000; ++pages) {
-    meta::ListRequest request;
-    request.tenant = tenant;
-    request.namespace_name = bucket;
-    request.prefix = prefix;
-    request.start_after = cursor;
-    request.limit = static_cast<uint32_t>(std::min(1000, max_keys + 1));
-    ASSIGN_OR_RETURN(meta::ListPage page, store->ListObjects(request));
-    bool jumped = false;
-    for (auto& object : page.objects) {
-      std::string common;
-      if (!delimiter.empty()) {
-        size_t at = object.key.find(delimiter, prefix.size());
-        if (at != std::string::npos) common = object.key.substr(0, at + delimiter.size());
-      }
-      if (count == max_keys) {
-        listing.truncated = true;
-        return listing;
-      }
-      ++count;
-      if (!common.empty()) {
-        listing.common_prefixes.push_back(common);
-        listing.last_entry = common;
-        // 0xFF never occurs in UTF-8, so this skips every key under the common prefix.
-        cursor = common + "\xff";
-        listing.next_cursor = cursor;
-        jumped = true;
-        break;
-      }
-      listing.last_entry = object.key;
-      cursor = object.key;
-      listing.next_cursor = cursor;
-      listing.contents.push_back(std::move(object));
-    }
-    if (!jumped && !page.truncated) return listing;
+  // The store rolls keys up into common prefixes and seeks past each one, so a page is one
+  // call whatever the number of keys under those prefixes.
+  meta::ListRequest request;
+  request.tenant = tenant;
+  request.namespace_name = bucket;
+  request.prefix = prefix;
+  request.start_after = std::move(cursor);
+  request.limit = static_cast<uint32_t>(std::min(max_keys, 10000));
+  request.delimiter = delimiter;
+  ASSIGN_OR_RETURN(meta::ListPage page, store->ListObjects(request));
+  listing.truncated = page.truncated;
+  // The page's last entry is the greater of its last key and its last common prefix.
+  const std::string last_key = page.objects.empty() ? std::string() : page.objects.back().key;
+  if (!page.common_prefixes.empty() && page.common_prefixes.back() > last_key) {
+    listing.last_entry = page.common_prefixes.back();
+    // 0xFF never occurs in UTF-8, so resuming there skips every key under the prefix.
+    listing.next_cursor = listing.last_entry + "\xff";
+  } else {
+    listing.last_entry = last_key;
+    listing.next_cursor = last_key;
   }
+  listing.contents = std::move(page.objects);
+  listing.common_prefixes = std::move(page.common_prefixes);
   return listing;
 }
 
