@@ -1492,30 +1492,78 @@ TEST_F(SqliteTest, MigrationsAreIdempotentAndConfigureTheDatabase) {
   }
 }
 
-TEST_F(SqliteTest, ListingIsAnIndexRangeScan) {
-  { ASSERT_OK(Open()); }
-  RawSqlite raw(Path());
-  // The shape of the engine's listing query: it must search the partial index, never scan
-  // the table or sort.
-  std::string plan;
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(Path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db,
-                               "EXPLAIN QUERY PLAN SELECT id FROM objects WHERE tenant = ?1 AND "
-                               "namespace = ?2 AND state = 'COMMITTED' AND key > ?3 AND key < ?4 "
-                               "ORDER BY key LIMIT ?5",
-                               -1, &stmt, nullptr),
-            SQLITE_OK);
-  while (sqlite3_step(stmt) == SQLITE_ROW) {
-    plan += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
-    plan += "\n";
+// The listings whose plans are guarded: first page, a cursor in the middle and near the
+// end, a prefix matching many keys, and delimiter listings at the top and inside a prefix
+// (20,000 keys shaped "dir0042/file000123", 100 per directory).
+std::vector<ListRequest> GuardedListings() {
+  std::vector<ListRequest> out;
+  auto add = [&](std::string prefix, std::string start_after, std::string delimiter) {
+    ListRequest request;
+    request.tenant = "t1";
+    request.namespace_name = "ns";
+    request.prefix = std::move(prefix);
+    request.start_after = std::move(start_after);
+    request.limit = 1000;
+    request.delimiter = std::move(delimiter);
+    out.push_back(std::move(request));
+  };
+  add("", "", "");
+  add("", "dir0100/file010000", "");
+  add("", "dir0195/file019500", "");
+  add("dir01", "", "");
+  add("dir01", "dir0150/file015000", "");
+  add("", "", "/");
+  add("", "dir0100/file010000", "/");
+  add("dir0042/", "", "/");
+  return out;
+}
+
+std::string Describe(const ListRequest& r) {
+  return "prefix=" + Quote(r.prefix) + " start_after=" + Quote(r.start_after) +
+         " delimiter=" + Quote(r.delimiter);
+}
+
+// The engine's own listing statements, planned by SQLite with the same parameters after
+// ANALYZE, must each search objects_committed_key: no full scan, no sort.
+TEST_F(SqliteTest, ListingStatementsSearchTheKeyIndex) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  {
+    RawSqlite raw(Path());
+    // 20,000 listed rows plus rows of other tenants, namespaces and states.
+    raw.Exec(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 29999) "
+        "INSERT INTO objects (id, tenant, namespace, key, state, storage_class, size_bytes, "
+        "content_hash, etag, content_type, user_metadata, created_at_ms, updated_at_ms) "
+        "SELECT randomblob(16), CASE WHEN i < 20000 THEN 't1' ELSE 't' || (i % 10) END, "
+        "CASE WHEN i < 20000 THEN 'ns' ELSE 'ns' || (i % 7) END, "
+        "printf('dir%04d/file%06d', i / 100, i), "
+        "CASE WHEN i >= 20000 AND i % 5 = 0 THEN 'DELETING' ELSE 'COMMITTED' END, 'hot', 0, "
+        "zeroblob(32), '', '', '{}', 1, 1 FROM n");
+    raw.Exec("ANALYZE");
   }
-  sqlite3_finalize(stmt);
-  sqlite3_close_v2(db);
-  EXPECT_NE(plan.find("USING INDEX objects_committed_key"), std::string::npos) << plan;
-  EXPECT_NE(plan.find("key>? AND key<?"), std::string::npos) << plan;
-  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+  for (const ListRequest& request : GuardedListings()) {
+    SCOPED_TRACE(Describe(request));
+    ASSERT_OK_AND_ASSIGN(std::vector<StatementPlan> plans, store->ExplainList(request));
+    ASSERT_FALSE(plans.empty());
+    // A delimiter listing at the top reseeks after each common prefix with key >= ?.
+    if (!request.delimiter.empty() && request.prefix.empty()) {
+      EXPECT_EQ(plans.size(), 2u);
+    }
+    for (const StatementPlan& plan : plans) {
+      SCOPED_TRACE(plan.sql + "\n" + plan.plan);
+      EXPECT_NE(plan.plan.find("SEARCH objects USING INDEX objects_committed_key (tenant=? AND "
+                               "namespace=? AND key>"),
+                std::string::npos);
+      EXPECT_EQ(plan.plan.find("SCAN"), std::string::npos);
+      EXPECT_EQ(plan.plan.find("TEMP B-TREE"), std::string::npos);
+    }
+  }
+  // The statements are the ones ListObjects runs: the same request lists the same page.
+  ListRequest top = GuardedListings()[5];
+  ASSERT_OK_AND_ASSIGN(ListPage page, store->ListObjects(top));
+  EXPECT_EQ(page.common_prefixes.size(), 200u);
+  EXPECT_EQ(page.common_prefixes.front(), "dir0000/");
+  EXPECT_FALSE(page.truncated);
 }
 
 TEST_F(SqliteTest, PurgeRemovesTheChunkListRows) {
@@ -1694,50 +1742,50 @@ TEST_F(PostgresTest, KeysUseByteOrderAndTheBytesRoundTrip) {
 // generically (a prepared statement after a few runs). A page of a large namespace is read
 // in index order (no Sort); for a narrow range the planner may rather fetch the few rows
 // with a bitmap scan of the same index and sort them, which is fine.
-TEST_F(PostgresTest, ListingIsAnIndexRangeScan) {
-  { ASSERT_OK(Open()); }
+// The engine's own listing statements, planned by PostgreSQL with the same parameters
+// after ANALYZE (both the plan for those values and the generic plan a cached statement
+// may switch to), must read objects only through objects_committed_key: no sequential or
+// bitmap scan of the table.
+TEST_F(PostgresTest, ListingStatementsSearchTheKeyIndex) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
   RawPostgres raw = Raw();
   raw.Exec(
       "INSERT INTO objects (id, tenant, namespace, key, state, storage_class, size_bytes, "
       "content_hash, etag, content_type, user_metadata, created_at_ms, updated_at_ms) "
-      "SELECT decode(lpad(to_hex(i), 32, '0'), 'hex'), "
-      "CASE WHEN i <= 20000 THEN 't1' ELSE 't' || (i % 10) END, "
-      "CASE WHEN i <= 20000 THEN 'ns' ELSE 'ns' || (i % 7) END, 'key/' || i, "
-      "CASE WHEN i % 5 = 0 THEN 'DELETING' ELSE 'COMMITTED' END, 'hot', 1, "
-      "'\\x00'::bytea, '', '', '{}', 1, 1 FROM generate_series(1, 30000) AS i");
+      "SELECT decode(md5(i::text), 'hex'), "
+      "CASE WHEN i < 20000 THEN 't1' ELSE 't' || (i % 10) END, "
+      "CASE WHEN i < 20000 THEN 'ns' ELSE 'ns' || (i % 7) END, "
+      "format('dir%s/file%s', lpad((i / 100)::text, 4, '0'), lpad(i::text, 6, '0')), "
+      "CASE WHEN i >= 20000 AND i % 5 = 0 THEN 'DELETING' ELSE 'COMMITTED' END, 'hot', 0, "
+      "decode(repeat('00', 32), 'hex'), '', '', '{}', 1, 1 FROM generate_series(0, 29999) AS i");
   raw.Exec("ANALYZE objects");
-  const std::string query =
-      "SELECT id, tenant, namespace, key, state, storage_class, size_bytes, content_hash, etag, "
-      "content_type, NULL::text, created_at_ms, updated_at_ms, NULL::bytea FROM objects "
-      "WHERE tenant = $1 AND namespace = $2 AND state = 'COMMITTED' AND key > $3 "
-      "AND key < $5 ORDER BY key LIMIT $4::bigint";
-  raw.Exec("PREPARE list_page(text, text, text, bigint, text) AS " + query);
-  struct Case {
-    const char* args;
-    bool large;
-  };
-  for (const Case& c : {Case{"('t1', 'ns', 'key/', 1001, 'key0')", true},
-                        Case{"('t1', 'ns', '', 1001, 'key0')", true},
-                        Case{"('t3', 'ns3', 'key/2', 1001, 'key/3')", false}}) {
-    for (const char* mode : {"force_custom_plan", "force_generic_plan"}) {
-      raw.Exec(std::string("SET plan_cache_mode = ") + mode);
-      std::string plan;
-      for (const auto& row : raw.Rows(std::string("EXPLAIN EXECUTE list_page") + c.args)) {
-        plan += row[0] + "\n";
+  for (const ListRequest& request : GuardedListings()) {
+    SCOPED_TRACE(Describe(request));
+    ASSERT_OK_AND_ASSIGN(std::vector<StatementPlan> plans, store->ExplainList(request));
+    ASSERT_FALSE(plans.empty());
+    if (!request.delimiter.empty() && request.prefix.empty()) {
+      EXPECT_EQ(plans.size(), 2u);
+    }
+    for (const StatementPlan& plan : plans) {
+      SCOPED_TRACE(plan.sql + "\n" + plan.plan);
+      EXPECT_NE(plan.plan.find("generic plan:"), std::string::npos);
+      int index_scans = 0;
+      std::istringstream lines(plan.plan);
+      for (std::string line; std::getline(lines, line);) {
+        if (line.find(" on objects") == std::string::npos) continue;
+        EXPECT_NE(line.find("Index Scan using objects_committed_key on objects"), std::string::npos)
+            << line;
+        ++index_scans;
       }
-      SCOPED_TRACE(std::string(mode) + " " + c.args + ":\n" + plan);
-      std::cout << mode << " " << c.args << ":\n" << plan;
-      // "Index Scan using objects_committed_key" or "Bitmap Index Scan on objects_committed_key".
-      EXPECT_NE(plan.find("Index Scan"), std::string::npos);
-      EXPECT_NE(plan.find("objects_committed_key"), std::string::npos);
-      EXPECT_NE(plan.find("(key > "), std::string::npos);
-      EXPECT_NE(plan.find("(key < "), std::string::npos);
-      EXPECT_EQ(plan.find("Seq Scan"), std::string::npos);
-      if (c.large || std::string_view(mode) == "force_generic_plan") {
-        EXPECT_EQ(plan.find("Sort"), std::string::npos);
-      }
+      EXPECT_GE(index_scans, 2);  // at least one in each of the two plans
+      EXPECT_EQ(plan.plan.find("Seq Scan"), std::string::npos);
+      EXPECT_EQ(plan.plan.find("Bitmap"), std::string::npos);
     }
   }
+  ListRequest top = GuardedListings()[5];
+  ASSERT_OK_AND_ASSIGN(ListPage page, store->ListObjects(top));
+  EXPECT_EQ(page.common_prefixes.size(), 200u);
+  EXPECT_EQ(page.common_prefixes.back(), "dir0199/");
 }
 
 // A terminated backend (what a server restart does to every connection) is noticed and
