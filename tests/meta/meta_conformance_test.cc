@@ -823,11 +823,18 @@ TEST_P(MetaStoreTest, ListMatchesABruteForceOracleForPrefixStartAfterAndLimit) {
 // every other key is itself an entry, and the page holds the first `limit` entries.
 TEST_P(MetaStoreTest, ListWithDelimiterMatchesABruteForceRollUp) {
   std::vector<std::string> keys = ListKeys();
-  for (const char* extra :
-       {"d1/f1", "d1/f2", "d1/sub/f3", "d10/f1", "d2/f1", "d2/", "d3", "d3/x", "xÃ©yÃ©z", "xÃ©",
-        "xab", "xabab", "x/ô¿¿/z", "x/ô¿¿", "x/ô¿¿q"}) {
+  for (const char* extra : {"d1/f1", "d1/f2", "d1/sub/f3", "d10/f1", "d2/f1", "d2/", "d3", "d3/x",
+                            "x\xc3\xa9y\xc3\xa9z", "x\xc3\xa9", "xab", "xabab",
+                            "x/\xf4\x8f\xbf\xbf/z", "x/\xf4\x8f\xbf\xbf", "x/\xf4\x8f\xbf\xbfq"}) {
     keys.push_back(extra);
   }
+  // A directory of 150 plain keys with two subdirectories, so pages cross many keys before
+  // and after a common prefix.
+  for (int i = 0; i < 150; ++i) {
+    keys.push_back("leaf/k" + std::to_string(1000 + i));
+    if (i == 70) keys.push_back("leaf/k1070/sub");
+  }
+  keys.push_back("leaf/zz/y");
   int n = 0;
   for (const std::string& key : keys) {
     ++n;
@@ -835,10 +842,12 @@ TEST_P(MetaStoreTest, ListWithDelimiterMatchesABruteForceRollUp) {
   }
   const std::set<std::string> all(keys.begin(), keys.end());
 
-  const std::vector<std::string> delimiters = {"/", "Ã©", "ab", "ô¿¿", "ÿ", "b/"};
-  const std::vector<std::string> prefixes = {"", "a", "a/", "d", "d1", "d1/", "x", "x/", "Ã"};
-  std::set<std::string> starts = {"", "a/b", "d1/", "d1/f1", "d1/ÿ", "d2", "x/"};
-  for (uint32_t limit : {1u, 2u, 3u, 1000u}) {
+  const std::vector<std::string> delimiters = {"/",    "\xc3\xa9", "ab", "\xf4\x8f\xbf\xbf",
+                                               "\xff", "b/"};
+  const std::vector<std::string> prefixes = {"",    "a", "a/", "d",    "d1",
+                                             "d1/", "x", "x/", "\xc3", "leaf/"};
+  std::set<std::string> starts = {"", "a/b", "d1/", "d1/f1", "d1/\xff", "d2", "x/", "leaf/k1010"};
+  for (uint32_t limit : {1u, 2u, 3u, 64u, 65u, 100u, 1000u}) {
     for (const std::string& delimiter : delimiters) {
       for (const std::string& prefix : prefixes) {
         for (const std::string& start_after : starts) {

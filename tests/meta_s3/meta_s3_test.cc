@@ -365,8 +365,8 @@ TEST_F(MetaS3PostgresTest, ConcurrentCreationsOfOneNamespaceOrKeyExactlyOneSucce
   EXPECT_EQ(b->ListS3Keys()->size(), 10u);
 }
 
-// A database created by a binary of schema version 2 (before S3) gains the S3 tables at
-// open and keeps its objects.
+// A database created by a binary of schema version 2 (before S3) gains the S3 tables and
+// the later indexes at open and keeps its objects.
 TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
   {
     std::unique_ptr<MetaStore> store = Node();
@@ -376,12 +376,17 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
   {
     pgtest::RawPostgres raw(database_->url());
     raw.Exec("DROP TABLE namespaces, s3_keys");
+    raw.Exec("DROP INDEX objects_committed_created");  // version 4
     raw.Exec("DELETE FROM schema_version WHERE version > 2");
   }
   std::unique_ptr<MetaStore> store = Node();
   ASSERT_TRUE(store);
   EXPECT_EQ(pgtest::RawPostgres(database_->url()).Query("SELECT MAX(version) FROM schema_version"),
             std::to_string(PostgresSchemaVersion()));
+  EXPECT_EQ(pgtest::RawPostgres(database_->url())
+                .Query("SELECT count(*) FROM pg_indexes WHERE indexname = "
+                       "'objects_committed_created'"),
+            "1");
   EXPECT_TRUE(store->GetObject("acme", Id(1)).ok());
   S3KeyRecord key{"AKIAEXAMPLE000000001", "secret", {"acme"}, Scope::kWrite, 1, false, ""};
   EXPECT_TRUE(store->CreateS3Key(key).ok());

@@ -174,6 +174,13 @@ CREATE TABLE s3_keys (
   description   text NOT NULL
 );
 )sql",
+    // Version 4: a namespace that exists through its objects was created with its oldest
+    // committed object; this index answers that MIN with one seek. Without it GetNamespace
+    // (every S3 request checks its bucket) read every committed row of the namespace.
+    R"sql(
+CREATE INDEX objects_committed_created ON objects (tenant, namespace, created_at_ms)
+  WHERE state = 'COMMITTED';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -1244,14 +1251,19 @@ Status ListOn(Connection& c, const ListRequest& request, ListPage* page,
 
   uint32_t entries = 0;
   bool walk = false;
-  // Bounded: a plain pass either ends the page or adds a common prefix; a walk ends it.
+  // With a delimiter the first plain pass is a short probe: when a common prefix comes
+  // first (a listing at the top of a tree), reading a whole page of keys under it would
+  // be wasted; when none does (a leaf directory), the rest of the page is one more pass.
+  bool probe = delimit;
+  constexpr int64_t kProbeRows = 64;
+  // Bounded: a plain pass ends the page, adds a common prefix or ends the probe (once);
+  // a walk ends the page.
   while (true) {
+    const int64_t wanted = static_cast<int64_t>(request.limit - entries) + 1;  // +1: truncated
+    const int64_t asked = probe && !walk ? std::min(wanted, kProbeRows) : wanted;
     std::string sql;
     Params params;
-    params.Text(request.tenant)
-        .Text(request.namespace_name)
-        .Text(lower)
-        .Int(static_cast<int64_t>(request.limit - entries) + 1);  // +1 tells "truncated"
+    params.Text(request.tenant).Text(request.namespace_name).Text(lower).Int(asked);
     if (!walk) {
       sql = "SELECT " CAIRN_LIST_COLUMNS
             " FROM objects WHERE tenant = $1 AND namespace = $2 AND state = 'COMMITTED'";
@@ -1300,8 +1312,15 @@ Status ListOn(Connection& c, const ListRequest& request, ListPage* page,
       page->common_prefixes.push_back(key);
       if (!walk) common_prefix = std::move(key);  // the walk has seeked past it already
     }
-    // Fewer rows than asked: the range is exhausted.
-    if (!common_prefix) return OkStatus();
+    if (!common_prefix) {
+      // Fewer rows than asked: the range is exhausted; else only the probe ended.
+      if (rows.size() < asked || walk || !probe) return OkStatus();
+      probe = false;
+      lower = rows.Text(rows.size() - 1, 3);
+      exclusive = true;
+      continue;
+    }
+    probe = false;
     const std::string successor = PrefixSuccessor(*common_prefix);
     if (successor.empty()) return OkStatus();
     std::optional<std::string> next = Utf8Ceiling(successor);
