@@ -55,4 +55,9 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url) {
                               "postgres://)");
 }
 
+std::string RedactMetaUrl(const std::string& url) {
+  if (std::string_view(url).starts_with(kPostgresScheme)) return RedactPostgresUrl(url);
+  return url;
+}
+
 }  // namespace cairn::meta

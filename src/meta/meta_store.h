@@ -340,8 +340,12 @@ class MetaStore {
   }
 };
 
-// Opens the engine named by `url`: "memory:" (the model engine, for tests) or
-// "sqlite:///abs/path/meta.db" / "sqlite://relative/path.db". Applies migrations.
+// Opens the engine named by `url`: "memory:" (the model engine, for tests),
+// "sqlite:///abs/path/meta.db" / "sqlite://relative/path.db", or "postgres://...".
+// Applies migrations.
 Result<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url);
+
+// `url` as it may be printed: a PostgreSQL password is replaced by "***".
+std::string RedactMetaUrl(const std::string& url);
 
 }  // namespace cairn::meta

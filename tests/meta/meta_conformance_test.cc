@@ -1377,6 +1377,8 @@ TEST(OpenMetaStoreTest, UnreachablePostgresIsUnavailableAndHidesThePassword) {
       << opened.status().ToString();
   EXPECT_EQ(RedactPostgresUrl("postgres://u:pw@h:5/db?x=1"), "postgres://u:***@h:5/db?x=1");
   EXPECT_EQ(RedactPostgresUrl("postgres://u@h/db"), "postgres://u@h/db");
+  EXPECT_EQ(RedactMetaUrl("postgres://u:pw@h:5/db"), "postgres://u:***@h:5/db");
+  EXPECT_EQ(RedactMetaUrl("sqlite:///d/meta.db"), "sqlite:///d/meta.db");
 }
 
 // Utf8Ceiling(b) is the least storable string >= b: for every storable k,
