@@ -1,14 +1,18 @@
 #include "server/app.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "api/native/native_api.h"
 #include "api/s3/handlers/s3_api.h"
@@ -24,6 +28,39 @@ namespace {
 
 constexpr char kAdminKeyFile[] = "admin.key";
 constexpr char kS3KeyFile[] = "s3.key";
+constexpr char kBootstrapLockFile[] = "bootstrap.lock";
+constexpr int kBootstrapLockWaitMs = 60000;
+
+// An exclusive flock on <data-dir>/bootstrap.lock, held while the bootstrap credentials are
+// checked and created. Nodes that share a data directory (and a PostgreSQL database) and
+// start together pass through one at a time, so only the first generates admin.key and
+// s3.key and the others find them.
+class BootstrapLock {
+ public:
+  static Result<BootstrapLock> Acquire(const std::string& data_dir) {
+    const std::string path = data_dir + "/" + kBootstrapLockFile;
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return InternalError("cannot open " + path);
+    // Bounded: a holder only does a few metadata calls, each with its own timeouts.
+    for (int waited_ms = 0; ::flock(fd, LOCK_EX | LOCK_NB) != 0; waited_ms += 50) {
+      if (errno != EWOULDBLOCK || waited_ms >= kBootstrapLockWaitMs) {
+        ::close(fd);
+        return UnavailableError("cannot lock " + path + " (another node is bootstrapping)");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return BootstrapLock(fd);
+  }
+  BootstrapLock(BootstrapLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  BootstrapLock& operator=(BootstrapLock&&) = delete;
+  ~BootstrapLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+
+ private:
+  explicit BootstrapLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 Status WriteSecretFile(const std::string& path, const std::string& contents) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -53,15 +90,20 @@ Status BootstrapAdminKey(meta::MetaStore* store, const ServeConfig& config) {
   const TimestampMs now = platform::SystemClock()->NowMs();
   if (config.admin_key) {
     ASSIGN_OR_RETURN(auth::ParsedApiKey parsed, auth::ParseApiKey(*config.admin_key));
-    auto existing = store->GetApiKey(parsed.key_id);
-    if (existing.ok()) {
-      if (existing->secret_hash != auth::HashSecret(parsed.secret) || existing->revoked) {
-        return FailedPreconditionError(
-            "CAIRN_ADMIN_KEY names an existing key id with another secret or a revoked key");
+    // Twice at most: another node sharing the database may create the key between our
+    // lookup and our insert; then its row is checked like any existing one.
+    for (int attempt = 0;; ++attempt) {
+      auto existing = store->GetApiKey(parsed.key_id);
+      if (existing.ok()) {
+        if (existing->secret_hash != auth::HashSecret(parsed.secret) || existing->revoked) {
+          return FailedPreconditionError(
+              "CAIRN_ADMIN_KEY names an existing key id with another secret or a revoked key");
+        }
+        return OkStatus();
       }
-      return OkStatus();
+      Status created = store->CreateApiKey(AdminRecord(parsed, now));
+      if (created.code() != StatusCode::kAlreadyExists || attempt > 0) return created;
     }
-    return store->CreateApiKey(AdminRecord(parsed, now));
   }
   const std::string path = config.store.data_dir + "/" + kAdminKeyFile;
   ASSIGN_OR_RETURN(bool exists, platform::DefaultFileSystem()->Exists(path));
@@ -91,17 +133,21 @@ Status BootstrapS3Key(meta::MetaStore* store, const ServeConfig& config) {
       return InvalidArgumentError(
           "set both CAIRN_S3_ACCESS_KEY (3+ characters) and CAIRN_S3_SECRET_KEY (8+)");
     }
-    auto existing = store->GetS3Key(*config.s3_access_key);
-    if (existing.ok()) {
-      if (existing->secret != *config.s3_secret_key || existing->revoked) {
-        return FailedPreconditionError(
-            "CAIRN_S3_ACCESS_KEY names an existing key with another secret or a revoked key");
-      }
-      return OkStatus();
-    }
     record.access_key = *config.s3_access_key;
     record.secret = *config.s3_secret_key;
-    return store->CreateS3Key(record);
+    // Twice at most, as for the admin key: another node may insert it concurrently.
+    for (int attempt = 0;; ++attempt) {
+      auto existing = store->GetS3Key(*config.s3_access_key);
+      if (existing.ok()) {
+        if (existing->secret != *config.s3_secret_key || existing->revoked) {
+          return FailedPreconditionError(
+              "CAIRN_S3_ACCESS_KEY names an existing key with another secret or a revoked key");
+        }
+        return OkStatus();
+      }
+      Status created = store->CreateS3Key(record);
+      if (created.code() != StatusCode::kAlreadyExists || attempt > 0) return created;
+    }
   }
   const std::string path = config.store.data_dir + "/" + kS3KeyFile;
   ASSIGN_OR_RETURN(bool exists, platform::DefaultFileSystem()->Exists(path));
@@ -246,17 +292,23 @@ int Serve(const ServeConfig& config) {
     return 1;
   }
   Stores stores = std::move(opened).value();
-  Status bootstrap = BootstrapAdminKey(stores.meta.get(), config);
-  if (!bootstrap.ok()) {
-    fprintf(stderr, "cairn: admin key: %s\n", bootstrap.ToString().c_str());
-    return 1;
-  }
-
-  if (!config.s3_listen.empty()) {
-    Status s3_bootstrap = BootstrapS3Key(stores.meta.get(), config);
-    if (!s3_bootstrap.ok()) {
-      fprintf(stderr, "cairn: S3 key: %s\n", s3_bootstrap.ToString().c_str());
+  {
+    auto bootstrap_lock = BootstrapLock::Acquire(config.store.data_dir);
+    if (!bootstrap_lock.ok()) {
+      fprintf(stderr, "cairn: %s\n", bootstrap_lock.status().ToString().c_str());
       return 1;
+    }
+    Status bootstrap = BootstrapAdminKey(stores.meta.get(), config);
+    if (!bootstrap.ok()) {
+      fprintf(stderr, "cairn: admin key: %s\n", bootstrap.ToString().c_str());
+      return 1;
+    }
+    if (!config.s3_listen.empty()) {
+      Status s3_bootstrap = BootstrapS3Key(stores.meta.get(), config);
+      if (!s3_bootstrap.ok()) {
+        fprintf(stderr, "cairn: S3 key: %s\n", s3_bootstrap.ToString().c_str());
+        return 1;
+      }
     }
   }
 
@@ -345,9 +397,11 @@ int Serve(const ServeConfig& config) {
     printf("cairn: S3 API listening on http://%s:%u (region %s)\n", s3_host.c_str(), s3_port,
            config.s3_region.c_str());
   }
-  printf("cairn: data in %s, metadata %s\n", config.store.data_dir.c_str(),
-         config.store.meta_url.empty() ? ("sqlite://" + config.store.data_dir + "/meta.db").c_str()
-                                       : config.store.meta_url.c_str());
+  // Never the database password: logs are read by more people than the secret store.
+  const std::string meta_url = config.store.meta_url.empty()
+                                   ? "sqlite://" + config.store.data_dir + "/meta.db"
+                                   : meta::RedactMetaUrl(config.store.meta_url);
+  printf("cairn: data in %s, metadata %s\n", config.store.data_dir.c_str(), meta_url.c_str());
   fflush(stdout);
   server.Run(config.io_threads, 30);
   gc_loop.Stop();
