@@ -204,6 +204,100 @@ class PseudoRandomStream:
 
 
 # ---------------------------------------------------------------------------------------
+# Metadata engine: SQLite beside the data (default) or a fresh PostgreSQL database
+# ---------------------------------------------------------------------------------------
+# CAIRN_TEST_META=postgres runs every server the harness starts (unless a test passes its
+# own meta_url) on its own new, empty database on the server CAIRN_TEST_POSTGRES_URL
+# points at; the database is dropped when the test's servers are finished.
+META_ENGINE = (os.environ.get("CAIRN_TEST_META") or "sqlite").strip().lower()
+POSTGRES_URL = os.environ.get("CAIRN_TEST_POSTGRES_URL", "")
+PSQL_TIMEOUT_S = 60.0
+if META_ENGINE not in ("sqlite", "postgres"):
+    raise RuntimeError(f"CAIRN_TEST_META must be sqlite or postgres, not {META_ENGINE!r}")
+if META_ENGINE == "postgres" and not POSTGRES_URL:
+    raise RuntimeError("CAIRN_TEST_META=postgres needs CAIRN_TEST_POSTGRES_URL")
+
+
+if POSTGRES_URL:
+    # The server must never print the database password (it shows the URL redacted).
+    register_secret(urllib.parse.urlsplit(POSTGRES_URL).password or "", "PostgreSQL password")
+
+
+def using_postgres() -> bool:
+    return META_ENGINE == "postgres"
+
+
+def postgres_url_with_database(url: str, database: str) -> str:
+    """`url` with its path (the database name) replaced by `database`."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + database))
+
+
+def psql(url: str, sql: str, *, timeout: float = PSQL_TIMEOUT_S) -> str:
+    """Runs `sql` with psql on the database `url` names (bounded); returns unaligned
+    tuples-only output. Raises AssertionError with psql's message on failure."""
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                       env=base_env({"PGCONNECT_TIMEOUT": "10"}))
+    if r.returncode != 0:
+        raise AssertionError(f"psql failed ({r.returncode}) running {sql!r}: "
+                             f"{r.stderr.decode('utf-8', 'replace')[-2000:]}")
+    return r.stdout.decode("utf-8", "replace")
+
+
+_databases_lock = threading.Lock()
+_created_databases: set[str] = set()  # URLs of databases made here and not yet dropped
+
+
+def create_postgres_database(prefix: str = "cairn_test") -> str:
+    """A new empty database on the CAIRN_TEST_POSTGRES_URL server; returns its URL."""
+    assert POSTGRES_URL, "CAIRN_TEST_POSTGRES_URL is not set"
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(6)}"
+    psql(postgres_url_with_database(POSTGRES_URL, "postgres"), f'CREATE DATABASE "{name}"')
+    url = postgres_url_with_database(POSTGRES_URL, name)
+    with _databases_lock:
+        _created_databases.add(url)
+    return url
+
+
+def drop_postgres_database(url: str) -> None:
+    """Drops a database made by create_postgres_database (its connections terminated)."""
+    name = urllib.parse.urlsplit(url).path.lstrip("/")
+    psql(postgres_url_with_database(url, "postgres"),
+         f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _databases_lock:
+        _created_databases.discard(url)
+
+
+def _drop_leftover_databases() -> None:
+    with _databases_lock:
+        leftovers = list(_created_databases)
+    for url in leftovers:
+        try:
+            drop_postgres_database(url)
+        except Exception:  # noqa: BLE001 - the server may be gone already; best effort
+            pass
+
+
+atexit.register(_drop_leftover_databases)
+
+# data dir -> metadata URL of the servers on it, so that the command line (`cairn fsck`,
+# `cairn keys`, ...) run on a data dir reaches the same database as its server.
+_meta_urls_lock = threading.Lock()
+_meta_urls: dict[Path, str] = {}
+
+
+def register_meta_url(data_dir: Path, url: str) -> None:
+    with _meta_urls_lock:
+        _meta_urls[Path(data_dir).resolve()] = url
+
+
+def meta_url_for(data_dir: Path) -> Optional[str]:
+    with _meta_urls_lock:
+        return _meta_urls.get(Path(data_dir).resolve())
+
+
+# ---------------------------------------------------------------------------------------
 # Processes
 # ---------------------------------------------------------------------------------------
 try:
@@ -274,6 +368,17 @@ class CairnServer:
         # admin_key=None: let the server generate one (read it from admin.key afterwards).
         self.admin_key: Optional[str] = generate_api_key() if admin_key is _DEFAULT else admin_key
         self.jwt_secret = generate_jwt_secret() if jwt_secret is _DEFAULT else jwt_secret
+        # Under CAIRN_TEST_META=postgres a server without an explicit meta_url gets the
+        # database of another server on the same data dir, or a fresh one that it owns
+        # (dropped by release_database()).
+        self.owned_database: Optional[str] = None
+        if meta_url is None and using_postgres():
+            meta_url = meta_url_for(self.data_dir)
+            if meta_url is None:
+                meta_url = self.owned_database = create_postgres_database()
+        if meta_url is not None and meta_url.startswith("postgres"):
+            register_meta_url(self.data_dir, meta_url)
+        self.meta_url = meta_url
         self.settings = {"gc-interval": gc_interval, "gc-grace": gc_grace,
                          "rate-limit": rate_limit, "meta": meta_url}
         self.extra_args = list(extra_args)
@@ -439,6 +544,12 @@ class CairnServer:
     def _forget(self) -> None:
         with _live_lock:
             _live_servers.discard(self)
+
+    def release_database(self) -> None:
+        """Drops the PostgreSQL database this server created (after it stopped)."""
+        if self.owned_database is not None and not self.alive():
+            drop_postgres_database(self.owned_database)
+            self.owned_database = None
 
     # -- logs ---------------------------------------------------------------------------
     def log_text(self, path: Path) -> str:
@@ -677,6 +788,9 @@ def run_cli(data_dir: Path, command: list[str], args: Iterable[str] = (), *,
     if not CAIRN_BIN.exists():
         raise AssertionError(f"cairn binary not found at {CAIRN_BIN} (set CAIRN_BIN)")
     cmd = [str(CAIRN_BIN), *command, "--data-dir", str(data_dir), *args]
+    meta_url = meta_url_for(data_dir)
+    if meta_url is not None and not any(str(a).startswith("--meta") for a in args):
+        cmd += ["--meta", meta_url]
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
                        env=base_env(env_extra), cwd=str(Path(data_dir).parent))
     r.stdout = r.stdout.decode("utf-8", "replace")
@@ -849,7 +963,9 @@ def raw_upload_head(credential: str, tenant: str, namespace: str, key: str,
 # Fixture helpers shared by tests/integration and tests/crash
 # ---------------------------------------------------------------------------------------
 def finish_servers(servers: Iterable[CairnServer]) -> list[str]:
-    """Stops every server (SIGTERM, bounded) and returns all recorded problems."""
+    """Stops every server (SIGTERM, bounded), then drops the databases they created, and
+    returns all recorded problems."""
+    servers = list(servers)
     problems: list[str] = []
     for server in servers:
         try:
@@ -858,6 +974,11 @@ def finish_servers(servers: Iterable[CairnServer]) -> list[str]:
             server.kill9()
             problems.append(f"{server.name}: stop failed: {e!r}")
         problems += server.problems
+    for server in servers:
+        try:
+            server.release_database()
+        except Exception as e:  # noqa: BLE001 - keep releasing the others
+            problems.append(f"{server.name}: dropping its database failed: {e!r}")
     return problems
 
 

@@ -86,6 +86,8 @@ def test_ready_is_503_while_a_storage_root_is_unwritable(server_factory, tenant,
     c.put(b"after", tenant=tenant, namespace="ready", key="after", storage_class=storage_class)
 
 
+@pytest.mark.skipif(h.using_postgres(), reason="SQLite-specific (its WAL file is made "
+                    "immutable); tests/multinode/test_database_loss.py covers PostgreSQL")
 def test_ready_is_503_while_the_database_cannot_commit(server_factory, tenant):
     """An immutable write-ahead log (chattr +i, which binds root too) stands in for a
     database that can no longer commit: a full disk, a read-only remount, an I/O error."""
@@ -305,6 +307,17 @@ def test_generated_admin_key(server_factory):
 
 
 def test_configuration_from_environment(server_factory, tmp_path, tenant):
+    if h.using_postgres():
+        # The harness made a fresh database; CAIRN_META must be what puts the rows there.
+        srv = server_factory(config_via_env=True, gc_interval=1, gc_grace=0, rate_limit=1000)
+        c = h.Client(srv, srv.admin_key)
+        obj = c.put(b"env", tenant=tenant, namespace="env", key="k")
+        rows = h.psql(srv.meta_url, "SELECT key FROM objects WHERE tenant = '%s'" % tenant)
+        assert rows.split() == ["k"], f"CAIRN_META was not used: {rows!r}"
+        assert not (srv.data_dir / "meta.db").exists(), "a SQLite database was created"
+        assert c.get(obj["id"], tenant=tenant).content == b"env"
+        assert (srv.data_dir / "hot").is_dir(), "CAIRN_DATA_DIR was not used"
+        return
     meta_dir = tmp_path / "elsewhere"
     meta_dir.mkdir()
     meta_db = meta_dir / "meta-from-env.db"
