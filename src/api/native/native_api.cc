@@ -226,7 +226,12 @@ Awaitable<bool> Router::Admit(const std::string& tenant, meta::Scope scope) {
   };
   Result<auth::Principal> principal = co_await deps_.pool->Run(std::move(authenticate_work));
   if (!principal.ok()) {
-    co_await SendError(call_, principal.status(), Headers("WWW-Authenticate", "Bearer"));
+    // The challenge belongs to a 401 only: a credential store that is down is a 503.
+    if (principal.status().code() == StatusCode::kUnauthenticated) {
+      co_await SendError(call_, principal.status(), Headers("WWW-Authenticate", "Bearer"));
+    } else {
+      co_await SendError(call_, principal.status());
+    }
     co_return false;
   }
   Status status = ValidateName("tenant", tenant);
@@ -574,6 +579,9 @@ std::pair<ResponseHead, std::string> RenderJsonError(int status, const std::stri
   ResponseHead head;
   head.status = status;
   head.headers.emplace_back("Content-Type", "application/json");
+  // 503 means a dependency (the metadata database, a storage root) is down right now; the
+  // store reconnects by itself, so a client may simply try again shortly.
+  if (status == 503) head.headers.emplace_back("Retry-After", "1");
   Json body{{"error", {{"code", code}, {"message", message}}}};
   return {std::move(head), body.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n"};
 }

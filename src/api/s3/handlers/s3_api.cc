@@ -153,6 +153,9 @@ std::pair<ResponseHead, std::string> RenderFailure(const Failure& failure,
   head.status = failure.status;
   head.headers.emplace_back("Content-Type", std::string(kXmlType));
   head.headers.emplace_back("x-amz-request-id", request_id);
+  // ServiceUnavailable (a dependency such as the metadata database is down) and SlowDown
+  // are both worth retrying shortly; SDKs back off on their own, other clients read this.
+  if (failure.status == 503) head.headers.emplace_back("Retry-After", "1");
   return {std::move(head), std::move(body)};
 }
 
