@@ -5,6 +5,8 @@
 #                                       create database "cairn"; the last line of stdout is
 #                                       its URL (postgres://cairn:<password>@127.0.0.1:PORT/cairn)
 #   postgres-test-server.sh stop DIR    stop it (fast shutdown)
+#   postgres-test-server.sh resume DIR  start a stopped server again (same data, same port)
+#   postgres-test-server.sh restart DIR stop, then resume (tests of losing the database)
 #
 # The server runs as an unprivileged user (the "postgres" system user when started as root,
 # since PostgreSQL refuses to run as root), listens on loopback only, and keeps fsync on so
@@ -15,7 +17,7 @@ bin=${POSTGRES_BIN:-/usr/lib/postgresql/15/bin}
 wait_seconds=60
 
 usage() {
-  echo "usage: $0 start DIR | stop DIR" >&2
+  echo "usage: $0 start DIR | stop DIR | resume DIR | restart DIR" >&2
   exit 2
 }
 
@@ -96,9 +98,30 @@ stop() {
   as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t "$wait_seconds" stop >/dev/null
 }
 
+resume() {
+  local dir=$1
+  [ -f "$dir/port" ] || {
+    echo "$dir holds no server made by 'start'" >&2
+    exit 1
+  }
+  [ ! -f "$dir/data/postmaster.pid" ] || return 0  # already running
+  # The port was free while the server ran; if another process took it meanwhile, this
+  # fails (bounded) rather than moving the server to a port its clients do not know.
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t "$wait_seconds" \
+    start >/dev/null || {
+    tail -n 20 "$dir/server.log" >&2 || true
+    exit 1
+  }
+}
+
 [ $# -eq 2 ] || usage
 case "$1" in
   start) start "$2" ;;
   stop) stop "$2" ;;
+  resume) resume "$2" ;;
+  restart)
+    stop "$2"
+    resume "$2"
+    ;;
   *) usage ;;
 esac
