@@ -10,8 +10,9 @@ scripts/install-deps.sh
 
 echo "== build (release)"
 scripts/build.sh
-# A throwaway PostgreSQL server for the PostgreSQL engine's conformance tests (both test
-# runs below use it); stopped and removed however this script ends.
+# A throwaway PostgreSQL server for the PostgreSQL engine's conformance tests, the
+# integration tests' PostgreSQL pass and the multi-node tests; stopped and removed however
+# this script ends.
 echo "== PostgreSQL test server"
 pg_dir="$(mktemp -d /tmp/cairn-pg-XXXXXX)"
 stop_postgres() {
@@ -35,6 +36,12 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 echo "== integration tests (real server, real sockets)"
 export CAIRN_BIN="$root/build/cairn"
 (cd tests/integration && CAIRN_RUN_LARGE=1 /usr/bin/python3 -m pytest -q)
+echo "== integration tests again, every server on its own PostgreSQL database"
+# The 2 GiB streaming test is about memory per connection, not the metadata engine: it
+# runs in the SQLite pass only.
+(cd tests/integration && CAIRN_TEST_META=postgres /usr/bin/python3 -m pytest -q)
+echo "== multi-node tests (three servers, one PostgreSQL database, one data directory)"
+(cd tests/multinode && /usr/bin/python3 -m pytest -q)
 echo "== S3 compatibility tests (aws cli, boto3, JavaScript SDK, s3cmd, rclone, s3fs)"
 if [ ! -d tests/s3/js/node_modules ]; then
   (cd tests/s3/js && npm ci --no-audit --no-fund --loglevel=error)
