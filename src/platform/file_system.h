@@ -63,6 +63,9 @@ class FileSystem {
   virtual Status RemoveFileIfUnlocked(const std::string& path) = 0;
   virtual Result<bool> Exists(const std::string& path) = 0;
   virtual Result<std::vector<DirEntry>> ListDirectory(const std::string& path) = 0;
+  // The later of the last content change (mtime) and the last inode change (ctime): a
+  // file renamed into place counts as changed at the rename, so GC's age checks never
+  // take a chunk just installed from an old temp file for an old orphan.
   virtual Result<TimestampMs> ModifiedTime(const std::string& path) = 0;
   virtual Result<uint64_t> FileSize(const std::string& path) = 0;
   // Checks that a file can be created, written, synced and removed in `directory`.

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -213,7 +214,10 @@ class PosixFileSystem : public FileSystem {
   Result<TimestampMs> ModifiedTime(const std::string& path) override {
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);
-    return static_cast<TimestampMs>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+    auto ms = [](const struct timespec& t) {
+      return static_cast<TimestampMs>(t.tv_sec) * 1000 + t.tv_nsec / 1000000;
+    };
+    return std::max(ms(st.st_mtim), ms(st.st_ctim));
   }
 
   Result<uint64_t> FileSize(const std::string& path) override {

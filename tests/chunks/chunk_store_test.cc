@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
+#include <set>
+
+#include "platform/clock.h"
 
 namespace cairn::chunks {
 namespace {
@@ -90,6 +94,30 @@ TEST_F(ChunkStoreTest, TempFileOfALiveWriterCannotBeCollected) {
   ASSERT_TRUE((*writer)->Finish().ok());
   std::set<std::string> directories;
   EXPECT_TRUE((*writer)->Install(&directories).ok());
+}
+
+// GC removes a chunk file without a metadata row only when it is older than the grace
+// period. An upload writes its temp file before it takes the reference and renames the
+// file in only after, so a chunk must count as new when installed, however old its bytes:
+// otherwise GC on another node could take it for an old orphan and delete it.
+TEST_F(ChunkStoreTest, ChunkCountsAsModifiedWhenInstalled) {
+  auto writer = store_->NewWriter(StorageClass::kHot);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Append("bytes written an hour before the rename").ok());
+  auto digest = (*writer)->Finish();
+  ASSERT_TRUE(digest.ok());
+  auto temp_files = store_->ListTempFiles(StorageClass::kHot);
+  ASSERT_TRUE(temp_files.ok());
+  ASSERT_EQ(temp_files->size(), 1u);
+  const auto an_hour_ago = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1);
+  std::filesystem::last_write_time(temp_files->front().path, an_hour_ago);
+  const TimestampMs before_install_ms = platform::SystemClock()->NowMs();
+  std::set<std::string> directories;
+  ASSERT_TRUE((*writer)->Install(&directories).ok());
+  auto modified = store_->ChunkModifiedTime(StorageClass::kHot, *digest);
+  ASSERT_TRUE(modified.ok());
+  // Millisecond clocks: allow the file system's coarser timestamp granularity.
+  EXPECT_GE(*modified + 20, before_install_ms);
 }
 
 TEST_F(ChunkStoreTest, CorruptionIsDetectedByRehash) {
