@@ -49,3 +49,5 @@ fi
 (cd tests/s3 && /usr/bin/python3 -m pytest -q)
 echo "== crash tests (kill -9)"
 (cd tests/crash && /usr/bin/python3 -m pytest -q)
+echo "== crash tests on PostgreSQL (fewer cycles)"
+(cd tests/crash && CAIRN_TEST_META=postgres CAIRN_CRASH_CYCLES=10 /usr/bin/python3 -m pytest -q)
