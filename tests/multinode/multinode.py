@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import secrets
 import string
-import time
 from pathlib import Path
 from typing import Optional
 
 import cairn_harness as h
-from cairn_harness import MiB
 
 S3_TENANT = "default"
 
@@ -103,12 +101,4 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
     return value
 
 
-def elapsed_since(start: float) -> float:
-    return time.monotonic() - start
-
-
-def content(size: int, seed) -> bytes:
-    return h.pseudo_random_bytes(size, seed)
-
-
-__all__ = ["Cluster", "boto3_client", "wait_for", "content", "MiB", "S3_TENANT"]
+__all__ = ["Cluster", "boto3_client", "wait_for", "S3_TENANT"]

@@ -4,8 +4,8 @@ S3), store identical content once, run GC and fsck at the same time without losi
 referenced chunk, and survive one of them being killed mid-upload."""
 from __future__ import annotations
 
-import itertools
 import json
+import os
 import random
 import threading
 import time
@@ -167,7 +167,7 @@ def test_concurrent_identical_uploads_store_one_copy(cluster_factory):
     assert r.status_code == 200 and r.content == data
 
 
-CHURN_SECONDS = float(__import__("os").environ.get("CAIRN_MULTINODE_CHURN_SECONDS", 20))
+CHURN_SECONDS = float(os.environ.get("CAIRN_MULTINODE_CHURN_SECONDS", 20))
 
 
 class Ledger:
