@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import threading
 import time
 
@@ -170,6 +171,12 @@ def test_concurrent_identical_uploads_store_one_copy(cluster_factory):
 CHURN_SECONDS = float(os.environ.get("CAIRN_MULTINODE_CHURN_SECONDS", 20))
 
 
+def node_metrics(node) -> str:
+    r = h.new_session().get(node.url + "/metrics", timeout=10)
+    assert r.status_code == 200, describe(r)
+    return r.text
+
+
 class Ledger:
     """What the clients were told: key -> (id, sha256) of the last acknowledged upload,
     and ids that an acknowledged delete or overwrite removed."""
@@ -230,8 +237,9 @@ def churn_worker(cluster, worker: int, ledger: Ledger, deadline: float, pool: li
 @pytest.mark.time_limit(300)
 def test_gc_and_fsck_on_every_node_at_once_never_lose_a_referenced_chunk(cluster_factory):
     """Background GC every second with a 1 s grace on all three nodes, plus `cairn gc
-    --grace 0` and `cairn fsck` processes, while uploads, overwrites and deletes churn
-    through all nodes: every acknowledged object reads back identical afterwards."""
+    --grace 1` and `cairn fsck` processes, while uploads, overwrites and deletes churn
+    through all nodes: every acknowledged object reads back identical afterwards, also
+    after a final `cairn gc --grace 0`."""
     cluster = cluster_factory(gc_interval=1, gc_grace=1)
     cluster.start_all_at_once()
     pool = [h.pseudo_random_bytes(s, f"pool{s}") for s in (40 * KiB, 4 * MiB + 1, 9 * MiB)]
@@ -241,28 +249,58 @@ def test_gc_and_fsck_on_every_node_at_once_never_lose_a_referenced_chunk(cluster
                for w in range(4)]
     for t in workers:
         t.start()
-    gc_runs = 0
-    fsck_runs = 0
-    for round_ in range(1000):  # bounded by the deadline
-        if time.monotonic() > deadline:
-            break
-        # Command-line GC and fsck, run like an operator would on any node, while the
-        # servers' own GC runs. fsck runs concurrently with writes, so it may report a
-        # transient difference; it must finish and change nothing (no --repair).
-        h.gc_now(cluster.data_dir, 0)
-        gc_runs += 1
-        code, _ = h.fsck_json(cluster.data_dir, "--grace", "3600")
-        assert code in (0, 1)
-        fsck_runs += 1
+    # Command-line GC and fsck beside the servers' own GC, each in its own loop, as an
+    # operator might run them on any node. fsck runs concurrently with writes, so it may
+    # report a transient difference; it must finish and change nothing (no --repair).
+    runs = {"gc": 0, "fsck": 0, "chunks removed by cairn gc": 0}
+    cli_errors: list[str] = []
+
+    def cli_loop(name: str) -> None:
+        for _ in range(1000):  # bounded by the deadline
+            if time.monotonic() > deadline:
+                return
+            try:
+                if name == "gc":
+                    # The servers' grace: four collectors compete for the same chunks.
+                    out = h.gc_now(cluster.data_dir, 1).stdout
+                    found = re.search(r"deleted chunks: (\d+)", out)
+                    assert found, out
+                    runs["chunks removed by cairn gc"] += int(found.group(1))
+                else:
+                    code, _ = h.fsck_json(cluster.data_dir, "--grace", "3600")
+                    assert code in (0, 1)
+            except Exception as e:  # noqa: BLE001 - reported below
+                cli_errors.append(f"{name}: {e!r}")
+                return
+            runs[name] += 1
+
+    loops = [threading.Thread(target=cli_loop, args=(name,)) for name in ("gc", "fsck")]
+    for t in loops:
+        t.start()
+    for t in loops:
+        t.join(CHURN_SECONDS + 120)
+    assert not cli_errors, "\n".join(cli_errors)
     for t in workers:
         t.join(120)
     assert not any(t.is_alive() for t in workers), "a churn worker did not finish"
     assert not ledger.errors, "\n".join(ledger.errors[:5])
     assert ledger.ops >= 20, f"only {ledger.ops} operations in {CHURN_SECONDS} s"
-    assert gc_runs >= 2 and fsck_runs >= 2
+    assert runs["gc"] >= 2 and runs["fsck"] >= 2, runs
+    # GC really removed chunks while the churn went on, on the command line and in the
+    # servers (the test would prove nothing otherwise).
+    background = 0.0
+    for node in cluster.nodes:
+        metrics = node_metrics(node)
+        found = re.search(r"^cairn_gc_deleted_blobs_total(?:\{\})? (\S+)$", metrics, re.M)
+        assert found, metrics[:2000]
+        background += float(found.group(1))
+    print(f"{ledger.ops} operations, {runs}, {background:.0f} chunks removed by the servers")
+    assert runs["chunks removed by cairn gc"] + background > 0, (runs, background)
 
-    # Let every node's GC run a few more times with nothing in flight.
+    # Let every node's GC run a few more times with nothing in flight, then collect
+    # everything unreferenced at once.
     time.sleep(3)
+    h.gc_now(cluster.data_dir, 0)
     clients = cluster.clients()
     for key, (object_id, sha, size) in sorted(ledger.live.items()):
         for c in clients:
@@ -274,7 +312,6 @@ def test_gc_and_fsck_on_every_node_at_once_never_lose_a_referenced_chunk(cluster
         assert_error(clients[0].get(object_id, tenant=TENANT), 404, "removed object")
     listed = {o["key"]: o["id"] for o in clients[1].list_all(namespace="churn", tenant=TENANT)}
     assert listed == {k: v[0] for k, v in ledger.live.items()}
-    h.gc_now(cluster.data_dir, 0)
     code, report = h.fsck_json(cluster.data_dir, "--grace", "0")
     assert code == 0 and report["ok"], json.dumps(report)[:3000]
     assert cluster.temp_files() == []
