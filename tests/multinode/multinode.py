@@ -28,9 +28,17 @@ def boto3_client(endpoint: str, access_key: str, secret_key: str):
 class Cluster:
     def __init__(self, root: Path, meta_url: str, *, nodes: int = 3,
                  admin_key=h._DEFAULT, gc_interval: Optional[float] = None,
-                 gc_grace: Optional[float] = None, extra_args=()):
+                 gc_grace: Optional[float] = None, extra_args=(), shared_data_dir: bool = True):
+        """shared_data_dir=False: each node has a data dir of its own (bootstrap files) and
+        only the hot and cold roots (--hot-dir, --cold-dir) are shared."""
         self.root = Path(root)
         self.data_dir = self.root / "data"
+        self.hot_dir = self.data_dir / "hot"
+        self.cold_dir = self.data_dir / "cold"
+        extra_args = list(extra_args)
+        if not shared_data_dir:
+            self.hot_dir, self.cold_dir = self.root / "shared-hot", self.root / "shared-cold"
+            extra_args += ["--hot-dir", str(self.hot_dir), "--cold-dir", str(self.cold_dir)]
         self.meta_url = meta_url
         self.s3_access_key = "CRNTEST" + "".join(
             secrets.choice(string.ascii_uppercase + string.digits) for _ in range(13))
@@ -40,10 +48,11 @@ class Cluster:
         env = {"CAIRN_S3_ACCESS_KEY": self.s3_access_key,
                "CAIRN_S3_SECRET_KEY": self.s3_secret_key}
         self.nodes = [
-            h.CairnServer(self.data_dir, admin_key=self.admin_key, meta_url=meta_url,
+            h.CairnServer(self.data_dir if shared_data_dir else self.root / f"node{i}",
+                          admin_key=self.admin_key, meta_url=meta_url,
                           gc_interval=gc_interval, gc_grace=gc_grace, extra_args=extra_args,
                           extra_env=env, log_dir=self.root / "logs")
-            for _ in range(nodes)]
+            for i in range(nodes)]
 
     # -- lifecycle ---------------------------------------------------------------------
     def start_all_at_once(self, timeout: float = 60.0) -> None:
@@ -80,15 +89,15 @@ class Cluster:
     # -- shared volume -----------------------------------------------------------------
     def temp_files(self) -> list[Path]:
         out = []
-        for storage_class in ("hot", "cold"):
-            tmp = self.data_dir / storage_class / "tmp"
+        for root in (self.hot_dir, self.cold_dir):
+            tmp = root / "tmp"
             if tmp.is_dir():
                 out += [p for p in tmp.iterdir() if p.is_file()]
         return out
 
     def chunk_file_bytes(self, storage_class: str = "hot") -> int:
         """Bytes of the chunk files (temp files excluded) under one storage root."""
-        root = self.data_dir / storage_class / "chunks"
+        root = (self.hot_dir if storage_class == "hot" else self.cold_dir) / "chunks"
         return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
     def sql(self, query: str) -> str:

@@ -46,6 +46,28 @@ def test_nodes_started_at_once_share_one_schema_and_one_bootstrap(cluster_factor
         assert c.list(namespace=NS, tenant=TENANT).status_code == 200
 
 
+def test_nodes_with_own_data_dirs_and_shared_roots_start_together(cluster_factory):
+    """The other layout: a data dir per node, only the storage roots shared. All three
+    insert the same bootstrap admin and S3 keys at once; none may fail to start."""
+    cluster = cluster_factory(shared_data_dir=False)
+    cluster.start_all_at_once()
+    assert cluster.sql("SELECT count(*) FROM api_keys") == "1"
+    assert cluster.sql("SELECT count(*) FROM s3_keys") == "1"
+    clients = cluster.clients()
+    data = h.pseudo_random_bytes(6 * MiB, "own-dirs")
+    for i, c in enumerate(clients):
+        c.put(data, tenant=TENANT, namespace=NS, key=f"copy{i}")
+    for c in clients:
+        for i in range(3):
+            r = c.get_by_key(NS, TENANT, f"copy{i}")
+            assert r.status_code == 200 and r.content == data, describe(r)
+    assert cluster.chunk_file_bytes("hot") == len(data), "the roots do not hold one copy"
+    s3 = cluster.s3_clients()
+    s3[0].create_bucket(Bucket="own-dirs")
+    s3[1].put_object(Bucket="own-dirs", Key="k", Body=b"through node 2")
+    assert s3[2].get_object(Bucket="own-dirs", Key="k")["Body"].read() == b"through node 2"
+
+
 def test_read_list_delete_after_write_across_nodes(cluster_factory):
     cluster = cluster_factory()
     cluster.start_all_at_once()
