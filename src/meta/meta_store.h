@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "core/status.h"
@@ -171,6 +172,52 @@ struct FsckReferenceRow {
   int64_t committed_ref_count = 0;
   uint64_t size_bytes = 0;
   bool has_chunk_row = false;
+};
+
+// ---- Snapshots (cairn meta dump / load, rotating backups) ------------------------------
+//
+// A snapshot is the store's visible state at one instant, engine-neutral: COMMITTED objects
+// (hidden namespaces such as multipart uploads included) with their chunk lists, every chunk
+// row, explicit namespaces, API keys and S3 keys. WRITING and DELETING objects are left out:
+// an upload in flight can never complete against a restored store, and a DELETING object is
+// invisible and holds no references. Chunk reference counts are therefore the number of
+// references from the snapshot's objects; a chunk whose count that makes zero keeps (or, if
+// it had none, gets the snapshot time as) its zero_since_ms, so GC reclaims it as usual.
+struct SnapshotCounts {
+  uint64_t api_keys = 0;
+  uint64_t s3_keys = 0;
+  uint64_t namespaces = 0;
+  uint64_t chunks = 0;
+  uint64_t objects = 0;
+  bool operator==(const SnapshotCounts&) const = default;
+};
+
+struct SnapshotObject {
+  ObjectRecord object;  // state is COMMITTED
+  std::vector<ChunkRef> chunks;
+  bool operator==(const SnapshotObject&) const = default;
+};
+
+using SnapshotRecord =
+    std::variant<ApiKeyRecord, S3KeyRecord, NamespaceRecord, ChunkRecord, SnapshotObject>;
+
+// Receives a snapshot from ExportSnapshot: Begin once, then every API key, S3 key,
+// namespace, chunk and object, in that order (within a kind, in the engine's key order). A
+// non-OK status from any call stops the export and is returned by it.
+class SnapshotVisitor {
+ public:
+  virtual ~SnapshotVisitor() = default;
+  virtual Status Begin(const SnapshotCounts& counts) = 0;
+  virtual Status Visit(const SnapshotRecord& record) = 0;
+};
+
+// Feeds ImportSnapshot. Next returns records in the order a visitor receives them and then
+// nullopt. Returning nullopt is the source's promise that the input was complete and intact
+// (a file source checks its trailer first); an importer commits only after it.
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+  virtual Result<std::optional<SnapshotRecord>> Next() = 0;
 };
 
 class MetaStore {
@@ -322,6 +369,23 @@ class MetaStore {
   // can check that listings are served from the index. Engines without SQL: not supported.
   virtual Result<std::vector<StatementPlan>> ExplainList(const ListRequest& request) {
     return NotSupported("ExplainList");
+  }
+
+  // ---- Snapshots ----------------------------------------------------------------------
+  // Streams the snapshot (see SnapshotCounts above) to `visitor` from ONE read transaction,
+  // so it is consistent while writers run; memory stays bounded by a page of rows, not by
+  // the store. `now_ms` becomes zero_since_ms of chunks that the snapshot leaves
+  // unreferenced and that had none.
+  virtual Status ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) {
+    return NotSupported("ExportSnapshot");
+  }
+  // Loads a snapshot into an EMPTY store (no object, chunk, namespace, API key or S3 key
+  // rows) in one transaction: kFailedPrecondition (nothing changed) if the store is not
+  // empty; on any error from `source`, a record the store refuses, or chunk reference
+  // counts that disagree with the objects' chunk lists, nothing is changed. Returns what
+  // was loaded.
+  virtual Result<SnapshotCounts> ImportSnapshot(SnapshotSource& source) {
+    return NotSupported("ImportSnapshot");
   }
 
   // ---- Credentials ------------------------------------------------------------------

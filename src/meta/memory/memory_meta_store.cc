@@ -637,3 +637,136 @@ Status MemoryMetaStore::RevokeS3Key(const std::string& access_key) {
 }
 
 }  // namespace cairn::meta
+
+// ---- snapshots ------------------------------------------------------------------------
+
+namespace cairn::meta {
+
+Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) {
+  std::lock_guard lock(mu_);
+  // Committed references per chunk: the counts a restored store must hold.
+  std::map<ChunkKey, int64_t> committed;
+  SnapshotCounts counts;
+  for (const auto& [id, object] : objects_) {
+    if (object.record.state != ObjectState::kCommitted) continue;
+    ++counts.objects;
+    for (const ChunkRef& chunk : object.chunks) {
+      ++committed[ChunkKey{object.record.storage_class, chunk.digest}];
+    }
+  }
+  std::vector<ChunkRecord> chunks;
+  for (const auto& [key, row] : chunks_) {
+    ChunkRecord out = row;
+    auto it = committed.find(key);
+    out.ref_count = it == committed.end() ? 0 : it->second;
+    if (out.ref_count > 0) {
+      out.zero_since_ms = 0;
+    } else if (row.ref_count != 0 || row.zero_since_ms == 0) {
+      out.zero_since_ms = now_ms;
+    }
+    chunks.push_back(out);
+  }
+  std::sort(chunks.begin(), chunks.end(), [](const ChunkRecord& a, const ChunkRecord& b) {
+    return ChunkOrderLess(a.storage_class, a.digest, b.storage_class, b.digest);
+  });
+  counts.api_keys = api_keys_.size();
+  counts.s3_keys = s3_keys_.size();
+  counts.namespaces = namespaces_.size();
+  counts.chunks = chunks.size();
+  RETURN_IF_ERROR(visitor.Begin(counts));
+  for (const auto& [id, key] : api_keys_) RETURN_IF_ERROR(visitor.Visit(key));
+  for (const auto& [id, key] : s3_keys_) RETURN_IF_ERROR(visitor.Visit(key));
+  for (const auto& [id, record] : namespaces_) RETURN_IF_ERROR(visitor.Visit(record));
+  for (const ChunkRecord& chunk : chunks) RETURN_IF_ERROR(visitor.Visit(chunk));
+  for (const auto& [id, object] : objects_) {
+    if (object.record.state != ObjectState::kCommitted) continue;
+    RETURN_IF_ERROR(visitor.Visit(SnapshotObject{object.record, object.chunks}));
+  }
+  return OkStatus();
+}
+
+// Builds the new contents aside and installs them only once the source ended cleanly and
+// every check passed, so a failure leaves the store as it was.
+Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
+  std::lock_guard lock(mu_);
+  if (!objects_.empty() || !chunks_.empty() || !api_keys_.empty() || !namespaces_.empty() ||
+      !s3_keys_.empty()) {
+    return FailedPreconditionError(
+        "the metadata store is not empty; load a snapshot only into a "
+        "fresh store");
+  }
+  std::map<ObjectId, StoredObject> objects;
+  std::map<ChunkKey, ChunkRecord> chunks;
+  std::map<std::string, ApiKeyRecord> api_keys;
+  std::map<std::pair<std::string, std::string>, NamespaceRecord> namespaces;
+  std::map<std::string, S3KeyRecord> s3_keys;
+  std::set<std::tuple<std::string, std::string, std::string>> keys;
+  SnapshotCounts counts;
+  while (true) {
+    ASSIGN_OR_RETURN(std::optional<SnapshotRecord> next, source.Next());
+    if (!next) break;
+    if (auto* key = std::get_if<ApiKeyRecord>(&*next)) {
+      RETURN_IF_ERROR(CheckApiKey(*key));
+      if (!api_keys.emplace(key->key_id, *key).second) {
+        return AlreadyExistsError("api key id " + key->key_id + " appears twice");
+      }
+      ++counts.api_keys;
+    } else if (auto* s3 = std::get_if<S3KeyRecord>(&*next)) {
+      if (!s3_keys.emplace(s3->access_key, *s3).second) {
+        return AlreadyExistsError("S3 access key " + s3->access_key + " appears twice");
+      }
+      ++counts.s3_keys;
+    } else if (auto* ns = std::get_if<NamespaceRecord>(&*next)) {
+      if (!namespaces.emplace(std::make_pair(ns->tenant, ns->name), *ns).second) {
+        return AlreadyExistsError("namespace '" + ns->name + "' appears twice");
+      }
+      ++counts.namespaces;
+    } else if (auto* chunk = std::get_if<ChunkRecord>(&*next)) {
+      if (!chunks.emplace(ChunkKey{chunk->storage_class, chunk->digest}, *chunk).second) {
+        return AlreadyExistsError("chunk " + chunk->digest.ToHex() + " appears twice");
+      }
+      ++counts.chunks;
+    } else {
+      SnapshotObject& object = std::get<SnapshotObject>(*next);
+      const ObjectRecord& r = object.object;
+      RETURN_IF_ERROR(CheckPutCommitted(r, object.chunks));
+      if (r.state != ObjectState::kCommitted) {
+        return InvalidArgumentError("object " + r.id.ToString() + " is not COMMITTED");
+      }
+      if (!keys.emplace(r.tenant, r.namespace_name, r.key).second) {
+        return AlreadyExistsError("two objects at key '" + r.key + "' in namespace " +
+                                  r.namespace_name);
+      }
+      if (!objects.emplace(r.id, StoredObject{r, std::move(object.chunks)}).second) {
+        return AlreadyExistsError("object id " + r.id.ToString() + " appears twice");
+      }
+      ++counts.objects;
+    }
+  }
+  std::map<ChunkKey, int64_t> references;
+  for (const auto& [id, object] : objects) {
+    for (const ChunkRef& chunk : object.chunks) {
+      ++references[ChunkKey{object.record.storage_class, chunk.digest}];
+    }
+  }
+  uint64_t disagreements = 0;
+  for (const auto& [key, row] : chunks) {
+    auto it = references.find(key);
+    if (row.ref_count != (it == references.end() ? 0 : it->second)) ++disagreements;
+  }
+  for (const auto& [key, count] : references) {
+    if (!chunks.count(key)) ++disagreements;
+  }
+  if (disagreements > 0) {
+    return InvalidArgumentError("snapshot is inconsistent: " + std::to_string(disagreements) +
+                                " chunk reference counts disagree with the objects' chunk lists");
+  }
+  objects_ = std::move(objects);
+  chunks_ = std::move(chunks);
+  api_keys_ = std::move(api_keys);
+  namespaces_ = std::move(namespaces);
+  s3_keys_ = std::move(s3_keys);
+  return counts;
+}
+
+}  // namespace cairn::meta

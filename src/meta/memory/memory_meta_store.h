@@ -84,6 +84,10 @@ class MemoryMetaStore final : public MetaStore {
   Result<std::vector<S3KeyRecord>> ListS3Keys() override;
   Status RevokeS3Key(const std::string& access_key) override;
 
+  // The visitor runs under the store's mutex: it must not call back into this store.
+  Status ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) override;
+  Result<SnapshotCounts> ImportSnapshot(SnapshotSource& source) override;
+
   Status CreateApiKey(const ApiKeyRecord& key) override;
   Result<ApiKeyRecord> GetApiKey(const std::string& key_id) override;
   Result<std::vector<ApiKeyRecord>> ListApiKeys() override;

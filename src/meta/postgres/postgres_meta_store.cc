@@ -61,6 +61,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "meta/encoding.h"
@@ -711,7 +712,13 @@ class PostgresMetaStore final : public MetaStore {
   Result<std::vector<S3KeyRecord>> ListS3Keys() override;
   Status RevokeS3Key(const std::string& access_key) override;
 
+  Status ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) override;
+  Result<SnapshotCounts> ImportSnapshot(SnapshotSource& source) override;
+
  private:
+  static Status ExportChunks(Connection& c, SnapshotVisitor& visitor, TimestampMs now_ms);
+  static Status ExportObjects(Connection& c, SnapshotVisitor& visitor);
+
   // Runs `fn` in one transaction, committing if it returns OK. `fn` may run more than once
   // (deadlock, serialization failure, a pooled connection found broken before COMMIT), so
   // it must reset whatever it reports; `retry` = false runs it at most once.
@@ -1970,6 +1977,358 @@ Status PostgresMetaStore::RevokeS3Key(const std::string& access_key) {
     if (rows.Affected() == 0) return NoSuchS3Key(access_key);
     return OkStatus();
   });
+}
+
+// ---- snapshots ----------------------------------------------------------------------------
+
+constexpr int kExportPageRows = 500;
+constexpr int kImportBatchRows = 500;
+constexpr size_t kImportBatchBytes = 8u << 20;
+
+// One REPEATABLE READ READ ONLY transaction: every page below reads the same snapshot, so
+// keyset pagination neither skips nor repeats rows whatever other nodes write meanwhile,
+// and no page holds more than kExportPageRows rows in memory. Never retried: the visitor
+// has already seen what an earlier attempt produced.
+Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) {
+  return Transact(
+      "export snapshot", Mode::kRead,
+      [&](Connection& c) -> Status {
+        SnapshotCounts counts;
+        {
+          ASSIGN_OR_RETURN(
+              Rows rows,
+              c.Exec("SELECT (SELECT COUNT(*) FROM api_keys), (SELECT COUNT(*) FROM s3_keys), "
+                     "(SELECT COUNT(*) FROM namespaces), (SELECT COUNT(*) FROM chunks), "
+                     "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED')"));
+          if (rows.empty()) return InternalError("snapshot counts returned no row");
+          int64_t value = 0;
+          ASSIGN_OR_RETURN(value, rows.Int(0, 0));
+          counts.api_keys = static_cast<uint64_t>(value);
+          ASSIGN_OR_RETURN(value, rows.Int(0, 1));
+          counts.s3_keys = static_cast<uint64_t>(value);
+          ASSIGN_OR_RETURN(value, rows.Int(0, 2));
+          counts.namespaces = static_cast<uint64_t>(value);
+          ASSIGN_OR_RETURN(value, rows.Int(0, 3));
+          counts.chunks = static_cast<uint64_t>(value);
+          ASSIGN_OR_RETURN(value, rows.Int(0, 4));
+          counts.objects = static_cast<uint64_t>(value);
+        }
+        RETURN_IF_ERROR(visitor.Begin(counts));
+        {
+          ASSIGN_OR_RETURN(Rows rows, c.Exec(std::string(kApiKeyColumns) + " ORDER BY key_id"));
+          for (int i = 0; i < rows.size(); ++i) {
+            ASSIGN_OR_RETURN(ApiKeyRecord key, ReadApiKey(rows, i));
+            RETURN_IF_ERROR(visitor.Visit(key));
+          }
+        }
+        {
+          ASSIGN_OR_RETURN(Rows rows, c.Exec(std::string(kS3KeyColumns) + " ORDER BY access_key"));
+          for (int i = 0; i < rows.size(); ++i) {
+            ASSIGN_OR_RETURN(S3KeyRecord key, ReadS3Key(rows, i));
+            RETURN_IF_ERROR(visitor.Visit(key));
+          }
+        }
+        {
+          ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT tenant, name, created_at_ms FROM namespaces "
+                                             "ORDER BY tenant, name"));
+          for (int i = 0; i < rows.size(); ++i) {
+            NamespaceRecord record{rows.Text(i, 0), rows.Text(i, 1), 0};
+            ASSIGN_OR_RETURN(record.created_at_ms, rows.Int(i, 2));
+            RETURN_IF_ERROR(visitor.Visit(record));
+          }
+        }
+        RETURN_IF_ERROR(ExportChunks(c, visitor, now_ms));
+        return ExportObjects(c, visitor);
+      },
+      /*retry=*/false);
+}
+
+// Counts are recomputed from the snapshot's COMMITTED objects (see SnapshotCounts).
+Status PostgresMetaStore::ExportChunks(Connection& c, SnapshotVisitor& visitor,
+                                       TimestampMs now_ms) {
+  std::string after_class;
+  std::string after_digest;
+  while (true) {
+    ASSIGN_OR_RETURN(Rows rows,
+                     c.Exec("SELECT c.storage_class, c.digest, c.size_bytes, "
+                            "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o "
+                            "ON o.id = oc.object_id WHERE oc.digest = c.digest AND "
+                            "o.storage_class = c.storage_class AND o.state = 'COMMITTED'), "
+                            "c.ref_count, c.zero_since_ms FROM chunks AS c "
+                            "WHERE (c.storage_class, c.digest) > ($1::text, $2::bytea) "
+                            "ORDER BY c.storage_class, c.digest LIMIT $3::bigint",
+                            Params().Text(after_class).Bytes(after_digest).Int(kExportPageRows)));
+    for (int i = 0; i < rows.size(); ++i) {
+      ChunkRecord chunk;
+      ASSIGN_OR_RETURN(chunk.storage_class, rows.Class(i, 0));
+      ASSIGN_OR_RETURN(chunk.digest, rows.Hash(i, 1));
+      ASSIGN_OR_RETURN(int64_t size, rows.Int(i, 2));
+      chunk.size_bytes = static_cast<uint64_t>(size);
+      ASSIGN_OR_RETURN(chunk.ref_count, rows.Int(i, 3));
+      ASSIGN_OR_RETURN(int64_t stored_count, rows.Int(i, 4));
+      ASSIGN_OR_RETURN(chunk.zero_since_ms, rows.Int(i, 5));
+      if (chunk.ref_count > 0) {
+        chunk.zero_since_ms = 0;
+      } else if (stored_count != 0 || chunk.zero_since_ms == 0) {
+        chunk.zero_since_ms = now_ms;
+      }
+      RETURN_IF_ERROR(visitor.Visit(chunk));
+    }
+    if (rows.size() < kExportPageRows) return OkStatus();
+    after_class = rows.Text(rows.size() - 1, 0);
+    after_digest = rows.Bytes(rows.size() - 1, 1);
+  }
+}
+
+// Objects in id order, a page at a time, each page with the chunk rows of its id range.
+Status PostgresMetaStore::ExportObjects(Connection& c, SnapshotVisitor& visitor) {
+  std::string after_id;  // "" sorts before every 16-byte id
+  while (true) {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT " CAIRN_OBJECT_COLUMNS
+                                       " FROM objects WHERE state = 'COMMITTED' AND id > $1 "
+                                       "ORDER BY id LIMIT $2::bigint",
+                                       Params().Bytes(after_id).Int(kExportPageRows)));
+    if (rows.empty()) return OkStatus();
+    const std::string last_id = rows.Bytes(rows.size() - 1, 0);
+    ASSIGN_OR_RETURN(Rows chunk_rows,
+                     c.Exec("SELECT oc.object_id, oc.digest, oc.size_bytes FROM object_chunks "
+                            "AS oc JOIN objects AS o ON o.id = oc.object_id "
+                            "WHERE o.state = 'COMMITTED' AND oc.object_id > $1 AND "
+                            "oc.object_id <= $2 ORDER BY oc.object_id, oc.seq",
+                            Params().Bytes(after_id).Bytes(last_id)));
+    int next_chunk = 0;
+    for (int i = 0; i < rows.size(); ++i) {
+      SnapshotObject object;
+      ASSIGN_OR_RETURN(object.object, ReadObject(rows, i));
+      for (; next_chunk < chunk_rows.size(); ++next_chunk) {
+        ASSIGN_OR_RETURN(ObjectId owner, chunk_rows.Id(next_chunk, 0));
+        if (owner < object.object.id) {
+          return InternalError("object_chunks row of " + owner.ToString() + " out of order");
+        }
+        if (owner != object.object.id) break;
+        ChunkRef ref;
+        ASSIGN_OR_RETURN(ref.digest, chunk_rows.Hash(next_chunk, 1));
+        ASSIGN_OR_RETURN(int64_t size, chunk_rows.Int(next_chunk, 2));
+        ref.size_bytes = static_cast<uint64_t>(size);
+        object.chunks.push_back(ref);
+      }
+      RETURN_IF_ERROR(visitor.Visit(object));
+    }
+    if (next_chunk != chunk_rows.size()) {
+      return InternalError("object_chunks rows without their object in a snapshot page");
+    }
+    if (rows.size() < kExportPageRows) return OkStatus();
+    after_id = last_id;
+  }
+}
+
+// Rows for one table, sent as multi-row INSERTs of up to kImportBatchRows rows (or about
+// kImportBatchBytes of parameters): one round trip per batch instead of per row.
+class BatchInsert {
+ public:
+  // `head` is "INSERT INTO t (a, b)"; `casts` the type of each column ("bigint", ...).
+  BatchInsert(std::string head, std::vector<std::string> casts)
+      : head_(std::move(head)), casts_(std::move(casts)) {}
+
+  // Parameters of a new row; add exactly one per column.
+  Params& Row(size_t approximate_bytes) {
+    ++rows_;
+    bytes_ += approximate_bytes;
+    return params_;
+  }
+  bool Full() const { return rows_ >= kImportBatchRows || bytes_ >= kImportBatchBytes; }
+
+  Status Flush(Connection& c) {
+    if (rows_ == 0) return OkStatus();
+    std::string sql = head_ + " VALUES ";
+    int parameter = 0;
+    for (int row = 0; row < rows_; ++row) {
+      sql += row == 0 ? "(" : ", (";
+      for (size_t column = 0; column < casts_.size(); ++column) {
+        if (column > 0) sql += ", ";
+        sql += "$" + std::to_string(++parameter) + "::" + casts_[column];
+      }
+      sql += ")";
+    }
+    RETURN_IF_ERROR(c.Exec(sql, params_).status());
+    params_ = Params();
+    rows_ = 0;
+    bytes_ = 0;
+    return OkStatus();
+  }
+
+ private:
+  const std::string head_;
+  const std::vector<std::string> casts_;
+  Params params_;
+  int rows_ = 0;
+  size_t bytes_ = 0;
+};
+
+// The whole load is one READ COMMITTED transaction that first locks every table against
+// writers (EXCLUSIVE still lets plain reads through), so the emptiness check stays true
+// until COMMIT even if a node is started against the database meanwhile. Never retried:
+// the source cannot be rewound.
+Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source) {
+  SnapshotCounts counts;
+  Status status = Transact(
+      "load snapshot", Mode::kWrite,
+      [&](Connection& c) -> Status {
+        RETURN_IF_ERROR(
+            c.Script("LOCK TABLE objects, object_chunks, chunks, api_keys, s3_keys, namespaces "
+                     "IN EXCLUSIVE MODE"));
+        {
+          ASSIGN_OR_RETURN(
+              Rows rows,
+              c.Exec("SELECT EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM chunks) "
+                     "OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 FROM s3_keys) "
+                     "OR EXISTS (SELECT 1 FROM namespaces)"));
+          ASSIGN_OR_RETURN(int64_t busy, rows.Int(0, 0));
+          if (busy != 0) {
+            return FailedPreconditionError(
+                "the metadata store is not empty; load a snapshot "
+                "only into a fresh store");
+          }
+        }
+        BatchInsert api_keys(
+            "INSERT INTO api_keys (key_id, secret_hash, tenants, scope, "
+            "created_at_ms, revoked, description)",
+            {"text", "bytea", "text", "text", "bigint", "boolean", "text"});
+        BatchInsert s3_keys(
+            "INSERT INTO s3_keys (access_key, secret, tenants, scope, "
+            "created_at_ms, revoked, description)",
+            {"text", "text", "text", "text", "bigint", "boolean", "text"});
+        BatchInsert namespaces("INSERT INTO namespaces (tenant, name, created_at_ms)",
+                               {"text", "text", "bigint"});
+        BatchInsert chunks(
+            "INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, zero_since_ms)",
+            {"text", "bytea", "bigint", "bigint", "bigint"});
+        BatchInsert objects("INSERT INTO objects (" CAIRN_OBJECT_COLUMNS ")",
+                            {"bytea", "text", "text", "text", "text", "text", "bigint", "bytea",
+                             "text", "text", "text", "bigint", "bigint", "bytea"});
+        BatchInsert object_chunks("INSERT INTO object_chunks (object_id, seq, digest, size_bytes)",
+                                  {"bytea", "integer", "bytea", "bigint"});
+        // object_chunks rows need their object row first (foreign key).
+        auto flush_all = [&]() -> Status {
+          for (BatchInsert* batch :
+               {&api_keys, &s3_keys, &namespaces, &chunks, &objects, &object_chunks}) {
+            RETURN_IF_ERROR(batch->Flush(c));
+          }
+          return OkStatus();
+        };
+        counts = SnapshotCounts();
+        while (true) {
+          ASSIGN_OR_RETURN(std::optional<SnapshotRecord> record, source.Next());
+          if (!record) break;
+          if (const auto* key = std::get_if<ApiKeyRecord>(&*record)) {
+            RETURN_IF_ERROR(CheckApiKey(*key));
+            RETURN_IF_ERROR(CheckText("api key id", key->key_id));
+            RETURN_IF_ERROR(CheckText("description of api key " + key->key_id, key->description));
+            ASSIGN_OR_RETURN(std::string tenants, EncodeTenants(key->tenants));
+            api_keys.Row(256)
+                .Text(key->key_id)
+                .Hash(key->secret_hash)
+                .Text(tenants)
+                .Text(ScopeName(key->scope))
+                .Int(key->created_at_ms)
+                .Text(key->revoked ? "true" : "false")
+                .Text(key->description);
+            ++counts.api_keys;
+            if (api_keys.Full()) RETURN_IF_ERROR(api_keys.Flush(c));
+          } else if (const auto* s3 = std::get_if<S3KeyRecord>(&*record)) {
+            RETURN_IF_ERROR(CheckText("S3 access key", s3->access_key));
+            RETURN_IF_ERROR(CheckText("secret of S3 key " + s3->access_key, s3->secret));
+            RETURN_IF_ERROR(CheckText("description of S3 key " + s3->access_key, s3->description));
+            ASSIGN_OR_RETURN(std::string tenants, EncodeTenants(s3->tenants));
+            s3_keys.Row(256)
+                .Text(s3->access_key)
+                .Text(s3->secret)
+                .Text(tenants)
+                .Text(ScopeName(s3->scope))
+                .Int(s3->created_at_ms)
+                .Text(s3->revoked ? "true" : "false")
+                .Text(s3->description);
+            ++counts.s3_keys;
+            if (s3_keys.Full()) RETURN_IF_ERROR(s3_keys.Flush(c));
+          } else if (const auto* ns = std::get_if<NamespaceRecord>(&*record)) {
+            RETURN_IF_ERROR(CheckText("namespace tenant", ns->tenant));
+            RETURN_IF_ERROR(CheckText("namespace name", ns->name));
+            namespaces.Row(128).Text(ns->tenant).Text(ns->name).Int(ns->created_at_ms);
+            ++counts.namespaces;
+            if (namespaces.Full()) RETURN_IF_ERROR(namespaces.Flush(c));
+          } else if (const auto* chunk = std::get_if<ChunkRecord>(&*record)) {
+            chunks.Row(96)
+                .Class(chunk->storage_class)
+                .Hash(chunk->digest)
+                .Int(static_cast<int64_t>(chunk->size_bytes))
+                .Int(chunk->ref_count)
+                .Int(chunk->zero_since_ms);
+            ++counts.chunks;
+            if (chunks.Full()) RETURN_IF_ERROR(chunks.Flush(c));
+          } else {
+            const SnapshotObject& object = std::get<SnapshotObject>(*record);
+            const ObjectRecord& r = object.object;
+            RETURN_IF_ERROR(CheckPutCommitted(r, object.chunks));
+            RETURN_IF_ERROR(CheckObjectText(r));
+            ASSIGN_OR_RETURN(std::string metadata, EncodeMetadata(r.user_metadata));
+            Params& row = objects.Row(r.key.size() + metadata.size() +
+                                      (r.inline_data ? r.inline_data->size() : 0) + 256);
+            row.Id(r.id)
+                .Text(r.tenant)
+                .Text(r.namespace_name)
+                .Text(r.key)
+                .Text(ObjectStateName(ObjectState::kCommitted))
+                .Class(r.storage_class)
+                .Int(static_cast<int64_t>(r.size_bytes))
+                .Hash(r.content_hash)
+                .Text(r.etag)
+                .Text(r.content_type)
+                .Text(metadata)
+                .Int(r.created_at_ms)
+                .Int(r.updated_at_ms);
+            if (r.inline_data) {
+              row.Bytes(*r.inline_data);
+            } else {
+              row.Null();
+            }
+            ++counts.objects;
+            if (objects.Full()) RETURN_IF_ERROR(objects.Flush(c));
+            for (size_t i = 0; i < object.chunks.size(); ++i) {
+              object_chunks.Row(80)
+                  .Id(r.id)
+                  .Int(static_cast<int64_t>(i))
+                  .Hash(object.chunks[i].digest)
+                  .Int(static_cast<int64_t>(object.chunks[i].size_bytes));
+              if (object_chunks.Full()) {
+                RETURN_IF_ERROR(objects.Flush(c));
+                RETURN_IF_ERROR(object_chunks.Flush(c));
+              }
+            }
+          }
+        }
+        RETURN_IF_ERROR(flush_all());
+        // The loaded counts must be exactly the references of the loaded objects, or fsck
+        // would find the restored store unclean.
+        ASSIGN_OR_RETURN(
+            Rows rows,
+            c.Exec("SELECT (SELECT COUNT(*) FROM chunks AS c WHERE c.ref_count <> "
+                   "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o "
+                   "ON o.id = oc.object_id WHERE oc.digest = c.digest AND "
+                   "o.storage_class = c.storage_class)) + "
+                   "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o "
+                   "ON o.id = oc.object_id WHERE NOT EXISTS (SELECT 1 FROM chunks AS c "
+                   "WHERE c.storage_class = o.storage_class AND c.digest = oc.digest))"));
+        ASSIGN_OR_RETURN(int64_t disagreements, rows.Int(0, 0));
+        if (disagreements != 0) {
+          return InvalidArgumentError("snapshot is inconsistent: " + std::to_string(disagreements) +
+                                      " chunk reference counts disagree with the objects' "
+                                      "chunk lists");
+        }
+        return OkStatus();
+      },
+      /*retry=*/false);
+  if (!status.ok()) return status;
+  return counts;
 }
 
 // Applies the pending steps and records them in one transaction, so a crash mid-migration

@@ -14,6 +14,7 @@
 #include <set>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "meta/encoding.h"
@@ -535,7 +536,12 @@ class SqliteMetaStore final : public MetaStore {
   Result<std::vector<ApiKeyRecord>> ListApiKeys() override;
   Status RevokeApiKey(const std::string& key_id) override;
 
+  Status ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) override;
+  Result<SnapshotCounts> ImportSnapshot(SnapshotSource& source) override;
+
  private:
+  static Status ImportRecord(Connection& c, const SnapshotRecord& record);
+  static Status ExportObjects(Connection& c, SnapshotVisitor& visitor);
   // One write transaction on the writer connection. BEGIN IMMEDIATE takes the database
   // write lock up front, so the transaction cannot fail half-way on lock upgrade when
   // another process (e.g. an offline fsck) also writes.
@@ -1720,6 +1726,253 @@ Status SqliteMetaStore::RevokeS3Key(const std::string& access_key) {
     if (c.Changes() == 0) return NotFoundError("no S3 access key " + access_key);
     return OkStatus();
   });
+}
+
+// ---- snapshots ----------------------------------------------------------------------------
+
+// One read transaction: in WAL mode the snapshot is fixed by its first SELECT, and every
+// statement after it sees the same database state, whatever the server writes meanwhile.
+// Rows are stepped, never collected, so memory does not grow with the store.
+Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) {
+  return Read("export snapshot", [&](Connection& c) -> Status {
+    SnapshotCounts counts;
+    {
+      ASSIGN_OR_RETURN(
+          Statement stmt,
+          c.Prepare("SELECT (SELECT COUNT(*) FROM api_keys), "
+                    "(SELECT COUNT(*) FROM s3_keys), (SELECT COUNT(*) FROM namespaces), "
+                    "(SELECT COUNT(*) FROM chunks), "
+                    "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED')"));
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return InternalError("snapshot counts returned no row");
+      counts.api_keys = static_cast<uint64_t>(stmt.ColumnInt(0));
+      counts.s3_keys = static_cast<uint64_t>(stmt.ColumnInt(1));
+      counts.namespaces = static_cast<uint64_t>(stmt.ColumnInt(2));
+      counts.chunks = static_cast<uint64_t>(stmt.ColumnInt(3));
+      counts.objects = static_cast<uint64_t>(stmt.ColumnInt(4));
+    }
+    RETURN_IF_ERROR(visitor.Begin(counts));
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare(std::string(kApiKeyColumns) + " ORDER BY key_id"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(ApiKeyRecord key, ReadApiKey(stmt));
+        RETURN_IF_ERROR(visitor.Visit(key));
+      }
+    }
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare(std::string(kS3KeyColumns) + " ORDER BY access_key"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(S3KeyRecord key, ReadS3Key(stmt));
+        RETURN_IF_ERROR(visitor.Visit(key));
+      }
+    }
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT tenant, name, created_at_ms FROM "
+                                                 "namespaces ORDER BY tenant, name"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        RETURN_IF_ERROR(visitor.Visit(
+            NamespaceRecord{stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnInt(2)}));
+      }
+    }
+    {
+      // Counts are recomputed from the COMMITTED objects the snapshot holds (see
+      // SnapshotCounts in meta_store.h); a count that becomes zero keeps its zero time, or
+      // gets now_ms if it had none.
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT c.storage_class, c.digest, c.size_bytes, "
+                                 "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o "
+                                 "ON o.id = oc.object_id WHERE oc.digest = c.digest AND "
+                                 "o.storage_class = c.storage_class AND o.state = 'COMMITTED'), "
+                                 "c.ref_count, c.zero_since_ms FROM chunks AS c "
+                                 "ORDER BY c.storage_class, c.digest"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        ChunkRecord chunk;
+        ASSIGN_OR_RETURN(chunk.storage_class, stmt.ColumnClass(0));
+        ASSIGN_OR_RETURN(chunk.digest, stmt.ColumnDigest(1));
+        chunk.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(2));
+        chunk.ref_count = stmt.ColumnInt(3);
+        const int64_t stored_count = stmt.ColumnInt(4);
+        chunk.zero_since_ms = stmt.ColumnInt(5);
+        if (chunk.ref_count > 0) {
+          chunk.zero_since_ms = 0;
+        } else if (stored_count != 0 || chunk.zero_since_ms == 0) {
+          chunk.zero_since_ms = now_ms;
+        }
+        RETURN_IF_ERROR(visitor.Visit(chunk));
+      }
+    }
+    return ExportObjects(c, visitor);
+  });
+}
+
+// Objects in id order, merged with their chunk rows read in (object id, seq) order by a
+// second statement on the same connection and transaction.
+Status SqliteMetaStore::ExportObjects(Connection& c, SnapshotVisitor& visitor) {
+  ASSIGN_OR_RETURN(Statement objects,
+                   c.Prepare("SELECT " CAIRN_OBJECT_COLUMNS
+                             " FROM objects WHERE state = 'COMMITTED' ORDER BY id"));
+  ASSIGN_OR_RETURN(Statement chunks,
+                   c.Prepare("SELECT oc.object_id, oc.digest, oc.size_bytes FROM object_chunks "
+                             "AS oc JOIN objects AS o ON o.id = oc.object_id "
+                             "WHERE o.state = 'COMMITTED' ORDER BY oc.object_id, oc.seq"));
+  ASSIGN_OR_RETURN(bool chunk_row, chunks.Step());
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, objects.Step());
+    if (!row) break;
+    SnapshotObject object;
+    ASSIGN_OR_RETURN(object.object, ReadObject(objects));
+    while (chunk_row) {
+      ASSIGN_OR_RETURN(ObjectId owner, chunks.ColumnId(0));
+      if (owner < object.object.id) {
+        return InternalError("object_chunks row of " + owner.ToString() + " out of order");
+      }
+      if (owner != object.object.id) break;
+      ChunkRef ref;
+      ASSIGN_OR_RETURN(ref.digest, chunks.ColumnDigest(1));
+      ref.size_bytes = static_cast<uint64_t>(chunks.ColumnInt(2));
+      object.chunks.push_back(ref);
+      ASSIGN_OR_RETURN(chunk_row, chunks.Step());
+    }
+    RETURN_IF_ERROR(visitor.Visit(object));
+  }
+  if (chunk_row) return InternalError("object_chunks rows left after the last object");
+  return OkStatus();
+}
+
+Status SqliteMetaStore::ImportRecord(Connection& c, const SnapshotRecord& record) {
+  if (const auto* key = std::get_if<ApiKeyRecord>(&record)) {
+    RETURN_IF_ERROR(CheckApiKey(*key));
+    ASSIGN_OR_RETURN(std::string tenants, EncodeTenants(key->tenants));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("INSERT INTO api_keys (key_id, secret_hash, tenants, scope, "
+                               "created_at_ms, revoked, description) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    return stmt.Text(1, key->key_id)
+        .Hash(2, key->secret_hash)
+        .Text(3, tenants)
+        .Text(4, ScopeName(key->scope))
+        .Int(5, key->created_at_ms)
+        .Int(6, key->revoked ? 1 : 0)
+        .Text(7, key->description)
+        .Run();
+  }
+  if (const auto* key = std::get_if<S3KeyRecord>(&record)) {
+    ASSIGN_OR_RETURN(std::string tenants, EncodeTenants(key->tenants));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("INSERT INTO s3_keys (access_key, secret, tenants, scope, "
+                               "created_at_ms, revoked, description) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    return stmt.Text(1, key->access_key)
+        .Text(2, key->secret)
+        .Text(3, tenants)
+        .Text(4, ScopeName(key->scope))
+        .Int(5, key->created_at_ms)
+        .Int(6, key->revoked ? 1 : 0)
+        .Text(7, key->description)
+        .Run();
+  }
+  if (const auto* ns = std::get_if<NamespaceRecord>(&record)) {
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO namespaces (tenant, name, "
+                                               "created_at_ms) VALUES (?1, ?2, ?3)"));
+    return stmt.Text(1, ns->tenant).Text(2, ns->name).Int(3, ns->created_at_ms).Run();
+  }
+  if (const auto* chunk = std::get_if<ChunkRecord>(&record)) {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, "
+                               "zero_since_ms) VALUES (?1, ?2, ?3, ?4, ?5)"));
+    return stmt.Class(1, chunk->storage_class)
+        .Hash(2, chunk->digest)
+        .Int(3, static_cast<int64_t>(chunk->size_bytes))
+        .Int(4, chunk->ref_count)
+        .Int(5, chunk->zero_since_ms)
+        .Run();
+  }
+  const SnapshotObject& object = std::get<SnapshotObject>(record);
+  RETURN_IF_ERROR(CheckPutCommitted(object.object, object.chunks));
+  RETURN_IF_ERROR(InsertObject(c, object.object, ObjectState::kCommitted));
+  ASSIGN_OR_RETURN(Statement insert_chunk,
+                   c.Prepare("INSERT INTO object_chunks (object_id, seq, digest, size_bytes) "
+                             "VALUES (?1, ?2, ?3, ?4)"));
+  for (size_t i = 0; i < object.chunks.size(); ++i) {
+    RETURN_IF_ERROR(insert_chunk.Id(1, object.object.id)
+                        .Int(2, static_cast<int64_t>(i))
+                        .Hash(3, object.chunks[i].digest)
+                        .Int(4, static_cast<int64_t>(object.chunks[i].size_bytes))
+                        .Run());
+  }
+  return OkStatus();
+}
+
+// One write transaction for the whole load (prepared statements, no per-row commit), so a
+// failure anywhere, including the source's final checksum, leaves the store untouched.
+Result<SnapshotCounts> SqliteMetaStore::ImportSnapshot(SnapshotSource& source) {
+  SnapshotCounts counts;
+  Status status = Write("load snapshot", [&](Connection& c) -> Status {
+    counts = SnapshotCounts();
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM "
+                                 "chunks) OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 "
+                                 "FROM s3_keys) OR EXISTS (SELECT 1 FROM namespaces)"));
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (row && stmt.ColumnInt(0) != 0) {
+        return FailedPreconditionError("the metadata store " + c.path() +
+                                       " is not empty; load a snapshot only into a fresh store");
+      }
+    }
+    while (true) {
+      ASSIGN_OR_RETURN(std::optional<SnapshotRecord> record, source.Next());
+      if (!record) break;
+      RETURN_IF_ERROR(ImportRecord(c, *record));
+      switch (record->index()) {
+        case 0:
+          ++counts.api_keys;
+          break;
+        case 1:
+          ++counts.s3_keys;
+          break;
+        case 2:
+          ++counts.namespaces;
+          break;
+        case 3:
+          ++counts.chunks;
+          break;
+        default:
+          ++counts.objects;
+          break;
+      }
+    }
+    // The loaded counts must be exactly the references of the loaded objects, or fsck
+    // would find the restored store unclean.
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("SELECT (SELECT COUNT(*) FROM chunks AS c WHERE c.ref_count <> "
+                  "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o "
+                  "ON o.id = oc.object_id WHERE oc.digest = c.digest AND "
+                  "o.storage_class = c.storage_class)) + "
+                  "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o "
+                  "ON o.id = oc.object_id WHERE NOT EXISTS (SELECT 1 FROM chunks AS c "
+                  "WHERE c.storage_class = o.storage_class AND c.digest = oc.digest))"));
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    const int64_t disagreements = row ? stmt.ColumnInt(0) : 0;
+    if (disagreements != 0) {
+      return InvalidArgumentError("snapshot is inconsistent: " + std::to_string(disagreements) +
+                                  " chunk reference counts disagree with the objects' chunk "
+                                  "lists");
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return counts;
 }
 
 }  // namespace
