@@ -53,6 +53,7 @@ class FaultInjectingFileSystem : public FileSystem {
   }
   Result<uint64_t> FileSize(const std::string& path) override { return base_->FileSize(path); }
   Status CheckWritable(const std::string& directory) override;
+  Status MakePrivate(const std::string& path) override { return base_->MakePrivate(path); }
 
   // Returns the armed failure for one call at `point`, or OK.
   Status Check(FaultPoint point);

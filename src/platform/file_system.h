@@ -70,6 +70,11 @@ class FileSystem {
   virtual Result<uint64_t> FileSize(const std::string& path) = 0;
   // Checks that a file can be created, written, synced and removed in `directory`.
   virtual Status CheckWritable(const std::string& directory) = 0;
+  // Restricts a file to its owner (mode 0600), for files that hold credentials (metadata
+  // snapshots). Call it before writing anything secret into the file.
+  virtual Status MakePrivate(const std::string& path) {
+    return InternalError("cannot restrict permissions of '" + path + "' on this file system");
+  }
 };
 
 // The real POSIX file system. Never null; lives for the whole process.

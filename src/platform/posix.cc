@@ -226,6 +226,11 @@ class PosixFileSystem : public FileSystem {
     return static_cast<uint64_t>(st.st_size);
   }
 
+  Status MakePrivate(const std::string& path) override {
+    if (::chmod(path.c_str(), 0600) != 0) return ErrnoStatus("chmod", path, errno);
+    return OkStatus();
+  }
+
   Status CheckWritable(const std::string& directory) override {
     struct stat st;
     if (::stat(directory.c_str(), &st) != 0) return ErrnoStatus("stat", directory, errno);
