@@ -8,6 +8,7 @@
 #include "auth/api_key.h"
 #include "auth/jwt.h"
 #include "cli/bench.h"
+#include "cli/meta_commands.h"
 #include "gc/collector.h"
 #include "platform/clock.h"
 #include "server/app.h"
@@ -99,6 +100,19 @@ void AddServe(CLI::App& app) {
       ->add_option("--inline-threshold", config->inline_threshold_bytes,
                    "Objects up to this size are stored inline in the metadata")
       ->envname("CAIRN_INLINE_THRESHOLD")
+      ->capture_default_str();
+  serve
+      ->add_option("--backup-meta", config->backup_meta_interval,
+                   "Write a metadata snapshot this often (e.g. 90s, 15m, 1h; 0 = off)")
+      ->envname("CAIRN_BACKUP_META")
+      ->capture_default_str();
+  serve
+      ->add_option("--backup-dir", config->backup_dir,
+                   "Directory of the metadata snapshots (default <data-dir>/backups)")
+      ->envname("CAIRN_BACKUP_DIR");
+  serve->add_option("--backup-keep", config->backup_keep, "Newest metadata snapshots kept")
+      ->envname("CAIRN_BACKUP_KEEP")
+      ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   serve->footer(
       "Environment: CAIRN_ADMIN_KEY sets the bootstrap admin API key (otherwise one is "
@@ -481,6 +495,7 @@ void RegisterCommands(CLI::App& app) {
   AddGc(app);
   AddKeys(app);
   AddStatus(app);
+  AddMetaCommands(app, AddStoreOptions, &exit_code);
 }
 
 int ExitCode() { return exit_code; }

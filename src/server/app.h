@@ -48,6 +48,9 @@ struct ServeConfig {
   std::optional<std::string> s3_secret_key;  // CAIRN_S3_SECRET_KEY
   std::optional<std::string> admin_key;      // CAIRN_ADMIN_KEY
   std::optional<std::string> jwt_secret;     // CAIRN_JWT_SECRET
+  std::string backup_meta_interval = "0";    // "1h", "90s"...; "0" = no metadata backups
+  std::string backup_dir;                    // default: <data_dir>/backups
+  int backup_keep = 24;
 };
 
 // Runs `cairn serve` until SIGTERM/SIGINT; returns the process exit code.
