@@ -1,0 +1,610 @@
+// Metadata snapshots: the file format (round trips, refusal of truncated, corrupted and
+// foreign files), export/import on every engine pair (memory, SQLite, PostgreSQL when
+// CAIRN_TEST_POSTGRES_URL is set), all-or-nothing loading, consistency under concurrent
+// writes, and the rotating backup files.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backup/backup.h"
+#include "core/hashing.h"
+#include "meta/memory/memory_meta_store.h"
+#include "meta/meta_store.h"
+#include "meta/postgres/postgres_meta_store.h"
+#include "meta/snapshot.h"
+#include "meta/sqlite/sqlite_meta_store.h"
+#include "platform/clock.h"
+#include "platform/fault_injection.h"
+#include "platform/file_system.h"
+#include "postgres_test_database.h"
+
+namespace cairn::meta {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr TimestampMs kNow = 1'700'000'000'000;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "cairn-snap-XXXXXX").string();
+    char* made = mkdtemp(pattern.data());
+    EXPECT_NE(made, nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A store of one engine with whatever it needs kept alive (a directory, a database).
+struct Engine {
+  std::string name;
+  std::unique_ptr<TempDir> dir;
+  std::unique_ptr<pgtest::PostgresDatabase> database;
+  std::unique_ptr<MetaStore> store;
+};
+
+Engine MakeEngine(const std::string& name) {
+  Engine engine;
+  engine.name = name;
+  if (name == "memory") {
+    engine.store = std::make_unique<MemoryMetaStore>();
+  } else if (name == "sqlite") {
+    engine.dir = std::make_unique<TempDir>();
+    auto store = OpenSqliteMetaStore(engine.dir->path() + "/meta.db");
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    if (store.ok()) engine.store = std::move(store).value();
+  } else {
+    engine.database = std::make_unique<pgtest::PostgresDatabase>();
+    auto store = OpenPostgresMetaStore(engine.database->url());
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    if (store.ok()) engine.store = std::move(store).value();
+  }
+  return engine;
+}
+
+Digest DigestOf(const std::string& text) { return Sha256Of(text); }
+
+ObjectId IdOf(int n) {
+  std::array<uint8_t, 16> bytes{};
+  bytes[0] = static_cast<uint8_t>(n * 37);
+  bytes[15] = static_cast<uint8_t>(n);
+  return ObjectId::FromRandomBytes(bytes);
+}
+
+ObjectRecord Object(int n, const std::string& tenant, const std::string& ns, const std::string& key,
+                    StorageClass storage_class = StorageClass::kHot) {
+  ObjectRecord r;
+  r.id = IdOf(n);
+  r.tenant = tenant;
+  r.namespace_name = ns;
+  r.key = key;
+  r.storage_class = storage_class;
+  r.content_hash = DigestOf("content " + std::to_string(n));
+  r.etag = "etag-" + std::to_string(n);
+  r.content_type = "application/x-test";
+  r.created_at_ms = kNow - 1000 + n;
+  r.updated_at_ms = kNow - 1000 + n;
+  return r;
+}
+
+// A store holding every kind of row, plus rows a snapshot must leave out (an upload in
+// progress, a deleted object) and a chunk awaiting GC.
+void Populate(MetaStore& store) {
+  ApiKeyRecord key;
+  key.key_id = "00112233445566aa";
+  key.secret_hash = DigestOf("secret");
+  key.tenants = {"*"};
+  key.scope = Scope::kAdmin;
+  key.created_at_ms = kNow - 5000;
+  key.description = "admin";
+  ASSERT_TRUE(store.CreateApiKey(key).ok());
+  key.key_id = "00112233445566bb";
+  key.tenants = {"acme", "beta"};
+  key.scope = Scope::kRead;
+  key.description = "revoked reader \xc3\xa9";
+  ASSERT_TRUE(store.CreateApiKey(key).ok());
+  ASSERT_TRUE(store.RevokeApiKey(key.key_id).ok());
+
+  S3KeyRecord s3;
+  s3.access_key = "AKIAEXAMPLEEXAMPLE01";
+  s3.secret = std::string(40, 's');
+  s3.tenants = {"acme"};
+  s3.scope = Scope::kWrite;
+  s3.created_at_ms = kNow - 4000;
+  s3.description = "s3";
+  ASSERT_TRUE(store.CreateS3Key(s3).ok());
+
+  ASSERT_TRUE(store.CreateNamespace(NamespaceRecord{"acme", "empty-bucket", kNow - 3000}).ok());
+  ASSERT_TRUE(store.CreateNamespace(NamespaceRecord{"acme", "photos", kNow - 3000}).ok());
+
+  const ChunkRef a{DigestOf("a"), 4 << 20};
+  const ChunkRef b{DigestOf("b"), 1000};
+  const ChunkRef c{DigestOf("c"), 77};
+  const ChunkRef only_upload{DigestOf("upload"), 500};
+  const ChunkRef freed{DigestOf("freed"), 123};
+
+  // Inline, with user metadata and a tag.
+  ObjectRecord small = Object(1, "acme", "photos", "cats/tiny.txt");
+  small.inline_data = std::string("hello\0world", 11);
+  small.size_bytes = 11;
+  small.user_metadata = {{"color", "red"}, {"\x01tag:project", "snapshots \xe2\x9c\x93"}};
+  ASSERT_TRUE(store.PutCommitted(small, {}, kNow - 900).ok());
+  // Chunked, sharing chunk `a` with a deduplicated copy in another namespace and class.
+  ObjectRecord big = Object(2, "acme", "photos", "big.bin");
+  big.size_bytes = a.size_bytes + b.size_bytes + a.size_bytes;
+  ASSERT_TRUE(store.PutCommitted(big, {a, b, a}, kNow - 800).ok());
+  ObjectRecord copy = Object(3, "beta", "backup", "big-copy.bin");
+  copy.size_bytes = a.size_bytes;
+  ASSERT_TRUE(store.PutCommitted(copy, {a}, kNow - 700).ok());
+  ObjectRecord cold = Object(4, "acme", "archive", "cold/old.bin", StorageClass::kCold);
+  cold.size_bytes = a.size_bytes + c.size_bytes;
+  ASSERT_TRUE(store.PutCommitted(cold, {a, c}, kNow - 600).ok());
+  // A multipart upload in progress: an empty object in a hidden namespace and one part.
+  ObjectRecord upload = Object(5, "acme", ".uploads", "photos/upload-1");
+  upload.inline_data = std::string();
+  upload.user_metadata = {{"\x01upload:key", "video.mp4"}};
+  ASSERT_TRUE(store.PutCommitted(upload, {}, kNow - 500).ok());
+  ObjectRecord part = Object(6, "acme", ".parts", "upload-1/00001");
+  part.size_bytes = b.size_bytes;
+  ASSERT_TRUE(store.PutCommitted(part, {b}, kNow - 500).ok());
+
+  // Left out of a snapshot: a WRITING upload (its chunk ends up unreferenced) ...
+  ObjectRecord writing = Object(7, "acme", "photos", "in-flight.bin");
+  ASSERT_TRUE(store.BeginUpload(writing).ok());
+  ASSERT_TRUE(store.AddChunk(writing.id, 0, only_upload, kNow - 400).ok());
+  ASSERT_TRUE(store.AddChunk(writing.id, 1, b, kNow - 400).ok());
+  // ... and a deleted object (its chunk awaits GC with its zero time).
+  ObjectRecord gone = Object(8, "acme", "photos", "deleted.bin");
+  gone.size_bytes = freed.size_bytes;
+  ASSERT_TRUE(store.PutCommitted(gone, {freed}, kNow - 300).ok());
+  ASSERT_TRUE(store.DeleteObject("acme", gone.id, kNow - 200).ok());
+}
+
+Result<std::string> DumpToString(MetaStore& store, const std::string& engine) {
+  std::string out;
+  ASSIGN_OR_RETURN(SnapshotCounts counts,
+                   DumpSnapshot(store, engine, kNow, [&out](std::string_view bytes) {
+                     out.append(bytes);
+                     return OkStatus();
+                   }));
+  (void)counts;
+  return out;
+}
+
+SnapshotByteSource SourceOf(std::shared_ptr<const std::string> text) {
+  auto offset = std::make_shared<size_t>(0);
+  // Small reads exercise lines split across reads.
+  return [text, offset](char* buffer, size_t capacity) -> Result<size_t> {
+    const size_t n = std::min({capacity, size_t{1000}, text->size() - *offset});
+    std::copy_n(text->data() + *offset, n, buffer);
+    *offset += n;
+    return n;
+  };
+}
+
+Result<SnapshotCounts> LoadFromString(MetaStore& store, const std::string& text) {
+  SnapshotReader reader(SourceOf(std::make_shared<const std::string>(text)));
+  return store.ImportSnapshot(reader);
+}
+
+// The records between header and trailer: identical for the same content whatever the
+// engine (the header names the engine, and the trailer's checksum covers the header).
+std::string Body(const std::string& snapshot) {
+  const size_t start = snapshot.find('\n') + 1;
+  const size_t end = snapshot.rfind('\n', snapshot.size() - 2) + 1;
+  return snapshot.substr(start, end - start);
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+std::string Join(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const std::string& line : lines) out += line + "\n";
+  return out;
+}
+
+bool IsEmpty(MetaStore& store) {
+  Result<std::string> dump = DumpToString(store, "check");
+  EXPECT_TRUE(dump.ok()) << dump.status().ToString();
+  return dump.ok() && Lines(*dump).size() == 2;  // header and trailer only
+}
+
+// ---- engine pairs -----------------------------------------------------------------------
+
+struct Pair {
+  std::string from;
+  std::string to;
+};
+void PrintTo(const Pair& pair, std::ostream* out) { *out << pair.from << " -> " << pair.to; }
+
+class SnapshotEngines : public ::testing::TestWithParam<Pair> {
+ protected:
+  void SetUp() override {
+    if (GetParam().from == "postgres" || GetParam().to == "postgres") SKIP_WITHOUT_POSTGRES();
+  }
+};
+
+TEST_P(SnapshotEngines, RoundTripKeepsEveryVisibleRecordAndDropsTheRest) {
+  Engine source = MakeEngine(GetParam().from);
+  Engine target = MakeEngine(GetParam().to);
+  ASSERT_TRUE(source.store && target.store);
+  Populate(*source.store);
+
+  Result<std::string> dump = DumpToString(*source.store, source.name);
+  ASSERT_TRUE(dump.ok()) << dump.status().ToString();
+  Result<SnapshotCounts> loaded = LoadFromString(*target.store, *dump);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->api_keys, 2u);
+  EXPECT_EQ(loaded->s3_keys, 1u);
+  EXPECT_EQ(loaded->namespaces, 2u);
+  EXPECT_EQ(loaded->objects, 6u);  // not the WRITING upload, not the deleted object
+  EXPECT_EQ(loaded->chunks, 6u);   // hot: a, b, upload-only, freed; cold: a, c
+
+  // A second dump of the restored store says the same thing.
+  Result<std::string> again = DumpToString(*target.store, target.name);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(Body(*again), Body(*dump));
+
+  // Reads through the interface.
+  MetaStore& t = *target.store;
+  Result<ObjectRecord> small = t.GetObjectByKey("acme", "photos", "cats/tiny.txt");
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  EXPECT_EQ(small->inline_data, std::string("hello\0world", 11));
+  EXPECT_EQ(small->user_metadata.at("\x01tag:project"), "snapshots \xe2\x9c\x93");
+  Result<ObjectRecord> big = t.GetObjectByKey("acme", "photos", "big.bin");
+  ASSERT_TRUE(big.ok());
+  Result<std::vector<ChunkRef>> chunks = t.GetChunks(big->id);
+  ASSERT_TRUE(chunks.ok());
+  ASSERT_EQ(chunks->size(), 3u);
+  EXPECT_EQ((*chunks)[1].digest, DigestOf("b"));
+  EXPECT_TRUE(t.GetObjectByKey("acme", ".uploads", "photos/upload-1").ok());
+  EXPECT_EQ(t.GetObjectByKey("acme", "photos", "in-flight.bin").status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(t.GetObjectByKey("acme", "photos", "deleted.bin").status().code(),
+            StatusCode::kNotFound);
+  Result<ApiKeyRecord> reader = t.GetApiKey("00112233445566bb");
+  ASSERT_TRUE(reader.ok());
+  EXPECT_TRUE(reader->revoked);
+  EXPECT_EQ(reader->secret_hash, DigestOf("secret"));
+  Result<S3KeyRecord> s3 = t.GetS3Key("AKIAEXAMPLEEXAMPLE01");
+  ASSERT_TRUE(s3.ok());
+  EXPECT_EQ(s3->secret, std::string(40, 's'));
+  Result<std::vector<NamespaceRecord>> namespaces = t.ListNamespaces("acme");
+  ASSERT_TRUE(namespaces.ok());
+  EXPECT_GE(namespaces->size(), 3u);  // empty-bucket and photos explicit, archive implicit
+
+  // Reference counts are exactly what fsck recomputes, and unreferenced chunks keep (or
+  // get the snapshot time as) the time GC measures the grace period from.
+  Result<std::vector<FsckReferenceRow>> references = t.CheckReferences();
+  ASSERT_TRUE(references.ok());
+  for (const FsckReferenceRow& row : *references) {
+    EXPECT_TRUE(row.has_chunk_row) << row.digest.ToHex();
+    EXPECT_EQ(row.recorded_ref_count, row.actual_ref_count) << row.digest.ToHex();
+  }
+  Result<std::vector<ChunkRecord>> rows = t.ListChunks();
+  ASSERT_TRUE(rows.ok());
+  for (const ChunkRecord& row : *rows) {
+    if (row.digest == DigestOf("a") && row.storage_class == StorageClass::kHot) {
+      EXPECT_EQ(row.ref_count, 3);  // twice in big.bin, once in the copy
+    }
+    if (row.digest == DigestOf("upload")) {
+      EXPECT_EQ(row.ref_count, 0);
+      EXPECT_EQ(row.zero_since_ms, kNow);
+    }
+    if (row.digest == DigestOf("freed")) {
+      EXPECT_EQ(row.ref_count, 0);
+      EXPECT_EQ(row.zero_since_ms, kNow - 200);
+    }
+  }
+}
+
+TEST_P(SnapshotEngines, LoadIntoANonEmptyStoreIsRefusedAndChangesNothing) {
+  Engine source = MakeEngine(GetParam().from);
+  Engine target = MakeEngine(GetParam().to);
+  ASSERT_TRUE(source.store && target.store);
+  Populate(*source.store);
+  Result<std::string> dump = DumpToString(*source.store, source.name);
+  ASSERT_TRUE(dump.ok());
+
+  ASSERT_TRUE(target.store->CreateNamespace(NamespaceRecord{"zed", "only", kNow}).ok());
+  Result<std::string> before = DumpToString(*target.store, target.name);
+  ASSERT_TRUE(before.ok());
+  Result<SnapshotCounts> loaded = LoadFromString(*target.store, *dump);
+  EXPECT_EQ(loaded.status().code(), StatusCode::kFailedPrecondition) << loaded.status().ToString();
+  EXPECT_NE(loaded.status().message().find("not empty"), std::string::npos);
+  Result<std::string> after = DumpToString(*target.store, target.name);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(Body(*after), Body(*before));
+}
+
+TEST_P(SnapshotEngines, DamagedFilesAreRefusedAndLoadNothing) {
+  Engine source = MakeEngine(GetParam().from);
+  ASSERT_TRUE(source.store);
+  Populate(*source.store);
+  Result<std::string> dump = DumpToString(*source.store, source.name);
+  ASSERT_TRUE(dump.ok());
+  const std::vector<std::string> lines = Lines(*dump);
+  ASSERT_GT(lines.size(), 5u);
+
+  struct Case {
+    std::string what;
+    std::string text;
+    StatusCode code;
+  };
+  std::vector<Case> cases;
+  {
+    std::vector<std::string> cut(lines.begin(), lines.end() - 1);  // no trailer
+    cases.push_back({"trailer missing", Join(cut), StatusCode::kDataLoss});
+  }
+  cases.push_back({"cut mid-line", dump->substr(0, dump->size() - 40), StatusCode::kDataLoss});
+  {
+    std::vector<std::string> dropped = lines;
+    dropped.erase(dropped.begin() + 3);  // a whole record gone
+    cases.push_back({"record removed", Join(dropped), StatusCode::kDataLoss});
+  }
+  {
+    std::string flipped = *dump;
+    const size_t at = flipped.find("big.bin");
+    ASSERT_NE(at, std::string::npos);
+    flipped[at] = 'B';  // still a valid record: only the checksum can tell
+    cases.push_back({"byte changed", flipped, StatusCode::kDataLoss});
+  }
+  cases.push_back({"garbage after the trailer", *dump + "{}\n", StatusCode::kDataLoss});
+  {
+    std::vector<std::string> newer = lines;
+    const size_t at = newer[0].find("\"version\":1");
+    ASSERT_NE(at, std::string::npos);
+    newer[0].replace(at, 11, "\"version\":2");
+    cases.push_back({"newer version", Join(newer), StatusCode::kFailedPrecondition});
+  }
+  cases.push_back({"not a snapshot", "id,key\n1,a\n", StatusCode::kFailedPrecondition});
+  cases.push_back({"empty", "", StatusCode::kDataLoss});
+
+  for (const Case& c : cases) {
+    Engine target = MakeEngine(GetParam().to);
+    ASSERT_TRUE(target.store);
+    Result<SnapshotCounts> loaded = LoadFromString(*target.store, c.text);
+    EXPECT_EQ(loaded.status().code(), c.code) << c.what << ": " << loaded.status().ToString();
+    EXPECT_TRUE(IsEmpty(*target.store)) << c.what;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Pairs, SnapshotEngines,
+                         ::testing::Values(Pair{"memory", "memory"}, Pair{"memory", "sqlite"},
+                                           Pair{"sqlite", "memory"}, Pair{"sqlite", "sqlite"},
+                                           Pair{"sqlite", "postgres"}, Pair{"postgres", "sqlite"},
+                                           Pair{"postgres", "postgres"}),
+                         [](const ::testing::TestParamInfo<Pair>& info) {
+                           return info.param.from + "_to_" + info.param.to;
+                         });
+
+// ---- format details ---------------------------------------------------------------------
+
+// A well-formed, correctly checksummed file whose counts contradict its objects is refused
+// by every engine (it would make fsck unclean), and nothing is loaded.
+TEST(SnapshotFormat, InconsistentReferenceCountsAreRefused) {
+  std::string text;
+  SnapshotWriter writer(
+      [&text](std::string_view bytes) {
+        text.append(bytes);
+        return OkStatus();
+      },
+      "memory", kNow);
+  SnapshotCounts counts;
+  counts.chunks = 1;
+  counts.objects = 1;
+  ASSERT_TRUE(writer.Begin(counts).ok());
+  ASSERT_TRUE(writer.Visit(ChunkRecord{StorageClass::kHot, DigestOf("x"), 10, 5, 0}).ok());
+  ObjectRecord object = Object(1, "acme", "photos", "x");
+  object.state = ObjectState::kCommitted;
+  object.size_bytes = 10;
+  ASSERT_TRUE(writer.Visit(SnapshotObject{object, {ChunkRef{DigestOf("x"), 10}}}).ok());
+  ASSERT_TRUE(writer.Finish().ok());
+
+  for (const std::string name : {"memory", "sqlite"}) {
+    Engine target = MakeEngine(name);
+    Result<SnapshotCounts> loaded = LoadFromString(*target.store, text);
+    EXPECT_EQ(loaded.status().code(), StatusCode::kInvalidArgument) << name;
+    EXPECT_TRUE(IsEmpty(*target.store)) << name;
+  }
+}
+
+TEST(SnapshotFormat, TextThatIsNotUtf8SurvivesAsHex) {
+  MemoryMetaStore source;
+  ObjectRecord object = Object(1, "acme", "photos", "odd");
+  object.content_type = "text/\xff\xfe";
+  object.inline_data = std::string("\x00\x01\x02\xff", 4);
+  object.size_bytes = 4;
+  ASSERT_TRUE(source.PutCommitted(object, {}, kNow).ok());
+  Result<std::string> dump = DumpToString(source, "memory");
+  ASSERT_TRUE(dump.ok());
+  EXPECT_NE(dump->find("{\"hex\":\"746578742ffffe\"}"), std::string::npos) << *dump;
+  MemoryMetaStore target;
+  ASSERT_TRUE(LoadFromString(target, *dump).ok());
+  Result<ObjectRecord> loaded = target.GetObject("acme", object.id);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->content_type, "text/\xff\xfe");
+  EXPECT_EQ(loaded->inline_data, object.inline_data);
+}
+
+TEST(SnapshotFormat, HeaderAndTrailerCarryCountsAndChecksum) {
+  MemoryMetaStore source;
+  Populate(source);
+  Result<std::string> dump = DumpToString(source, "memory");
+  ASSERT_TRUE(dump.ok());
+  const std::vector<std::string> lines = Lines(*dump);
+  EXPECT_EQ(lines.front().rfind("{\"format\":\"cairn-meta-snapshot\",\"version\":1,", 0), 0u)
+      << lines.front();
+  const std::string& trailer = lines.back();
+  EXPECT_EQ(trailer.rfind("{\"type\":\"end\"", 0), 0u) << trailer;
+  const std::string hashed = dump->substr(0, dump->size() - trailer.size() - 1);
+  EXPECT_NE(trailer.find(Sha256Of(hashed).ToHex()), std::string::npos);
+  EXPECT_NE(trailer.find("\"objects\":6"), std::string::npos) << trailer;
+}
+
+// ---- consistency under concurrent writes --------------------------------------------------
+
+// Uploads and deletes run while SQLite snapshots are taken from a separate connection; every
+// snapshot must load (the import checks counts against chunk lists, which a torn read
+// would break).
+TEST(SnapshotConsistency, SqliteSnapshotsTakenDuringWritesLoadCleanly) {
+  TempDir dir;
+  auto opened = OpenSqliteMetaStore(dir.path() + "/meta.db");
+  ASSERT_TRUE(opened.ok());
+  std::unique_ptr<MetaStore> store = std::move(opened).value();
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; i < 5000 && !stop; ++i) {
+      ObjectRecord object = Object(i, "acme", "busy", "k" + std::to_string(i % 50));
+      object.id = platform::NewObjectId();
+      if (!store->BeginUpload(object).ok()) continue;
+      const ChunkRef shared{DigestOf("shared"), 10};
+      const ChunkRef own{DigestOf("own" + std::to_string(i)), 20};
+      if (!store->AddChunk(object.id, 0, shared, kNow).ok()) continue;
+      if (!store->AddChunk(object.id, 1, own, kNow).ok()) continue;
+      object.size_bytes = 30;
+      if (store->CommitUpload(object.id, object, kNow).ok()) ++written;
+    }
+  });
+  // A second handle, as `cairn meta dump` is a second process.
+  auto reader_store = OpenSqliteMetaStore(dir.path() + "/meta.db");
+  ASSERT_TRUE(reader_store.ok());
+  int snapshots = 0;
+  int written_during = -1;  // commits between the first and the last snapshot
+  const int written_before = written.load();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline && (snapshots < 5 || written < 100)) {
+    Result<std::string> dump = DumpToString(**reader_store, "sqlite");
+    ASSERT_TRUE(dump.ok()) << dump.status().ToString();
+    MemoryMetaStore target;
+    Result<SnapshotCounts> loaded = LoadFromString(target, *dump);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    ++snapshots;
+    written_during = written.load() - written_before;
+  }
+  stop = true;
+  writer.join();
+  EXPECT_GE(snapshots, 5);
+  EXPECT_GT(written_during, 0) << "no upload committed while the snapshots were taken";
+}
+
+// ---- backup files -------------------------------------------------------------------------
+
+TEST(Backup, ParsesDurations) {
+  EXPECT_EQ(*backup::ParseDurationMs("90"), 90'000);
+  EXPECT_EQ(*backup::ParseDurationMs("2s"), 2'000);
+  EXPECT_EQ(*backup::ParseDurationMs("15m"), 900'000);
+  EXPECT_EQ(*backup::ParseDurationMs("1h"), 3'600'000);
+  EXPECT_EQ(*backup::ParseDurationMs("1h30m"), 5'400'000);
+  EXPECT_EQ(*backup::ParseDurationMs("0"), 0);
+  for (const char* bad : {"", "h", "1x", "1h30", "-5s", "1.5h"}) {
+    EXPECT_EQ(backup::ParseDurationMs(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(Backup, RotationKeepsTheNewestAndFilesArePrivate) {
+  TempDir dir;
+  MemoryMetaStore store;
+  Populate(store);
+  platform::FakeClock clock(kNow);
+  backup::BackupOptions options;
+  options.directory = dir.path() + "/backups";
+  options.keep = 3;
+  options.engine = "memory";
+  std::vector<std::string> written;
+  for (int i = 0; i < 5; ++i) {
+    auto result = backup::RunBackup(&store, platform::DefaultFileSystem(), &clock, options);
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    EXPECT_EQ(result->counts.objects, 6u);
+    written.push_back(result->path);
+    clock.Advance(1000);
+  }
+  auto kept = backup::ListBackups(platform::DefaultFileSystem(), options.directory);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, std::vector<std::string>(written.end() - 3, written.end()));
+  size_t entries = 0;
+  for (const auto& entry : fs::directory_iterator(options.directory)) {
+    ++entries;
+    struct stat st;
+    ASSERT_EQ(::stat(entry.path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << entry.path();
+  }
+  EXPECT_EQ(entries, 3u);  // no temp files left behind
+
+  // The newest one restores.
+  auto file = platform::DefaultFileSystem()->OpenReadable(kept->back());
+  ASSERT_TRUE(file.ok());
+  auto size = (*file)->Size();
+  ASSERT_TRUE(size.ok());
+  std::string text(*size, '\0');
+  ASSERT_TRUE((*file)->ReadAt(0, text.size(), text.data()).ok());
+  MemoryMetaStore restored;
+  ASSERT_TRUE(LoadFromString(restored, text).ok());
+  EXPECT_TRUE(restored.GetObjectByKey("acme", "photos", "big.bin").ok());
+}
+
+TEST(Backup, AFailedWriteLeavesThePreviousFileIntact) {
+  TempDir dir;
+  MemoryMetaStore store;
+  Populate(store);
+  const std::string path = dir.path() + "/dump.jsonl";
+  auto first =
+      backup::WriteSnapshotFile(&store, platform::DefaultFileSystem(), path, "memory", kNow);
+  ASSERT_TRUE(first.ok());
+  const std::string before = [&] {
+    std::string text(fs::file_size(path), '\0');
+    FILE* f = fopen(path.c_str(), "rb");
+    EXPECT_EQ(fread(text.data(), 1, text.size(), f), text.size());
+    fclose(f);
+    return text;
+  }();
+
+  // A disk that fills up while the snapshot is written, then one whose fsync fails.
+  platform::FaultInjectingFileSystem faulty(platform::DefaultFileSystem());
+  faulty.FailAfter(platform::FaultPoint::kAppend, 0, ResourceExhaustedError("disk full"));
+  auto full = backup::WriteSnapshotFile(&store, &faulty, path, "memory", kNow);
+  EXPECT_EQ(full.status().code(), StatusCode::kResourceExhausted);
+  faulty.Clear();
+  faulty.FailAfter(platform::FaultPoint::kSync, 0, InternalError("EIO"));
+  auto unsynced = backup::WriteSnapshotFile(&store, &faulty, path, "memory", kNow);
+  EXPECT_EQ(unsynced.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(faulty.injected_failures(), 2u);
+  std::string after(fs::file_size(path), '\0');
+  FILE* f = fopen(path.c_str(), "rb");
+  ASSERT_EQ(fread(after.data(), 1, after.size(), f), after.size());
+  fclose(f);
+  EXPECT_EQ(after, before);
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir.path())) ++entries;
+  EXPECT_EQ(entries, 1u);
+}
+
+}  // namespace
+}  // namespace cairn::meta
