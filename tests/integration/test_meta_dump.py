@@ -481,3 +481,26 @@ def test_damaged_snapshot_is_refused_and_loads_nothing(server_factory, tmp_path)
     r = load(data_dir, snapshot, url)
     assert r.returncode == 0, h.cli_summary(r)
     assert "1 objects" in r.stderr, r.stderr
+
+
+def test_failing_backups_are_logged_and_counted_and_serving_goes_on(server_factory, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the backup directory should be")
+    creds = s3_credentials()
+    srv = start_server(server_factory, tmp_path / "data", s3=creds,
+                       extra_args=["--backup-meta", "1s", "--backup-dir", str(blocker / "b")])
+    client = h.Client(srv, srv.admin_key)
+    h.wait_until(lambda: metric(srv, "cairn_meta_backups_total", result="error") >= 2, 30)
+    assert metric(srv, "cairn_meta_backups_total", result="error") >= 2
+    assert metric(srv, "cairn_meta_backups_total", result="ok") == 0
+    obj = client.put(b"still serving " * 1000, tenant="bf", namespace="n", key="k")
+    assert client.get(obj["id"], tenant="bf").status_code == 200
+    assert "metadata backup failed" in srv.all_logs()
+
+
+def test_bad_backup_interval_is_refused_at_start(tmp_path):
+    r = subprocess.run([str(h.CAIRN_BIN), "serve", "--data-dir", str(tmp_path / "d"),
+                        "--backup-meta", "every hour"], capture_output=True, text=True,
+                       timeout=30, env=h.base_env({}))
+    assert r.returncode == 2, r
+    assert "--backup-meta" in r.stderr and "90s, 15m, 1h" in r.stderr, r.stderr
