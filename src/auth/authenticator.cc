@@ -62,28 +62,43 @@ Authenticator::Authenticator(meta::MetaStore* store, std::optional<std::string> 
 Result<Principal> Authenticator::Authenticate(std::string_view authorization_header,
                                               std::string_view x_api_key_header,
                                               TimestampMs now_ms) {
+  return *AuthenticateAny(authorization_header, x_api_key_header, now_ms, false);
+}
+
+std::optional<Result<Principal>> Authenticator::TryAuthenticateCached(
+    std::string_view authorization_header, std::string_view x_api_key_header, TimestampMs now_ms) {
+  return AuthenticateAny(authorization_header, x_api_key_header, now_ms, true);
+}
+
+std::optional<Result<Principal>> Authenticator::AuthenticateAny(
+    std::string_view authorization_header, std::string_view x_api_key_header, TimestampMs now_ms,
+    bool cache_only) {
   authorization_header = Trim(authorization_header);
   x_api_key_header = Trim(x_api_key_header);
 
   std::optional<std::string_view> bearer;
   if (!authorization_header.empty()) {
-    ASSIGN_OR_RETURN(bearer, BearerToken(authorization_header));
+    Result<std::string_view> token = BearerToken(authorization_header);
+    if (!token.ok()) return Result<Principal>(token.status());
+    bearer = *token;
   }
   if (!x_api_key_header.empty()) {
     // Two different credentials would leave it unclear whose authority the request has.
     if (bearer && *bearer != x_api_key_header) {
-      return Reject("conflicting credentials in Authorization and X-API-Key");
+      return Result<Principal>(Reject("conflicting credentials in Authorization and X-API-Key"));
     }
-    return AuthenticateApiKey(x_api_key_header, now_ms);
+    return AuthenticateApiKey(x_api_key_header, now_ms, cache_only);
   }
-  if (!bearer) return Reject("missing credentials");
+  if (!bearer) return Result<Principal>(Reject("missing credentials"));
 
-  if (LooksLikeApiKey(*bearer)) return AuthenticateApiKey(*bearer, now_ms);
+  if (LooksLikeApiKey(*bearer)) return AuthenticateApiKey(*bearer, now_ms, cache_only);
   if (std::count(bearer->begin(), bearer->end(), '.') == 2) {
-    if (!jwt_secret_ || jwt_secret_->empty()) return Reject("JWT auth is not enabled");
+    if (!jwt_secret_ || jwt_secret_->empty()) {
+      return Result<Principal>(Reject("JWT auth is not enabled"));
+    }
     return VerifyJwt(*bearer, *jwt_secret_, now_ms);
   }
-  return Reject("malformed credential: expected an API key or a JWT");
+  return Result<Principal>(Reject("malformed credential: expected an API key or a JWT"));
 }
 
 Status Authenticator::Authorize(const Principal& principal, const std::string& tenant,
@@ -99,9 +114,11 @@ Status Authenticator::Authorize(const Principal& principal, const std::string& t
   return OkStatus();
 }
 
-Result<Principal> Authenticator::AuthenticateApiKey(std::string_view text, TimestampMs now_ms) {
+std::optional<Result<Principal>> Authenticator::AuthenticateApiKey(std::string_view text,
+                                                                   TimestampMs now_ms,
+                                                                   bool cache_only) {
   Result<ParsedApiKey> parsed = ParseApiKey(text);
-  if (!parsed.ok()) return Reject("malformed API key");
+  if (!parsed.ok()) return Result<Principal>(Reject("malformed API key"));
   const Digest presented = HashSecret(parsed->secret);
 
   // A cached record was verified against the store within the TTL; the presented secret
@@ -109,10 +126,13 @@ Result<Principal> Authenticator::AuthenticateApiKey(std::string_view text, Times
   std::optional<meta::ApiKeyRecord> record = CacheLookup(parsed->key_id, now_ms);
   bool from_cache = record.has_value();
   if (!from_cache) {
+    if (cache_only) return std::nullopt;
     Result<meta::ApiKeyRecord> fetched = store_->GetApiKey(parsed->key_id);
     if (!fetched.ok()) {
-      if (fetched.status().code() == StatusCode::kNotFound) return Reject(kInvalidApiKey);
-      return fetched.status().WithContext("looking up API key");
+      if (fetched.status().code() == StatusCode::kNotFound) {
+        return Result<Principal>(Reject(kInvalidApiKey));
+      }
+      return Result<Principal>(fetched.status().WithContext("looking up API key"));
     }
     record = std::move(fetched).value();
   }
@@ -120,10 +140,10 @@ Result<Principal> Authenticator::AuthenticateApiKey(std::string_view text, Times
   // Both sides are fixed-size SHA-256 digests, so the comparison time depends on neither.
   bool secret_matches =
       ConstantTimeEquals(DigestBytes(record->secret_hash), DigestBytes(presented));
-  if (!secret_matches || record->revoked) return Reject(kInvalidApiKey);
+  if (!secret_matches || record->revoked) return Result<Principal>(Reject(kInvalidApiKey));
 
   if (!from_cache) CacheInsert(*record, now_ms);
-  return PrincipalFromKey(*record);
+  return Result<Principal>(PrincipalFromKey(*record));
 }
 
 bool Authenticator::IsFresh(const CachedKey& entry, TimestampMs now_ms) const {

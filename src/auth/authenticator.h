@@ -49,6 +49,14 @@ class Authenticator {
   Result<Principal> Authenticate(std::string_view authorization_header,
                                  std::string_view x_api_key_header, TimestampMs now_ms);
 
+  // The same answer as Authenticate when it can be given without asking the store (a
+  // JWT, a malformed credential, or an API key verified within the cache TTL); nullopt
+  // when the store must be asked. Never blocks on I/O, so an event loop may call it and
+  // send only cache misses to a worker pool.
+  std::optional<Result<Principal>> TryAuthenticateCached(std::string_view authorization_header,
+                                                         std::string_view x_api_key_header,
+                                                         TimestampMs now_ms);
+
   // PermissionDenied unless `principal` may act on `tenant` with at least `needed`.
   static Status Authorize(const Principal& principal, const std::string& tenant,
                           meta::Scope needed);
@@ -63,7 +71,12 @@ class Authenticator {
     TimestampMs fetched_at_ms = 0;
   };
 
-  Result<Principal> AuthenticateApiKey(std::string_view text, TimestampMs now_ms);
+  // With `cache_only`, a cache miss returns nullopt instead of asking the store.
+  std::optional<Result<Principal>> AuthenticateAny(std::string_view authorization_header,
+                                                   std::string_view x_api_key_header,
+                                                   TimestampMs now_ms, bool cache_only);
+  std::optional<Result<Principal>> AuthenticateApiKey(std::string_view text, TimestampMs now_ms,
+                                                      bool cache_only);
   std::optional<meta::ApiKeyRecord> CacheLookup(const std::string& key_id, TimestampMs now_ms);
   void CacheInsert(const meta::ApiKeyRecord& record, TimestampMs now_ms);
   bool IsFresh(const CachedKey& entry, TimestampMs now_ms) const;

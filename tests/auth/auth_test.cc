@@ -776,6 +776,40 @@ TEST_F(AuthenticatorTest, CacheAvoidsRepeatedLookupsWithinTtl) {
   EXPECT_EQ(store_.get_calls(), 3);
 }
 
+TEST_F(AuthenticatorTest, CachedPathAnswersWithoutTheStoreOrDefers) {
+  GeneratedApiKey key = AddKey({"acme"}, Scope::kWrite);
+  Authenticator auth(&store_, std::string(kJwtSecret),
+                     {.cache_ttl_ms = 1000, .cache_capacity = 100});
+  // Not cached yet: the caller must go to the store (nullopt), and nothing was asked.
+  EXPECT_FALSE(auth.TryAuthenticateCached(Bearer(key.full_text), "", kNowMs).has_value());
+  EXPECT_EQ(store_.get_calls(), 0);
+  ASSERT_TRUE(auth.Authenticate(Bearer(key.full_text), "", kNowMs).ok());
+  EXPECT_EQ(store_.get_calls(), 1);
+
+  std::optional<Result<Principal>> cached =
+      auth.TryAuthenticateCached(Bearer(key.full_text), "", kNowMs + 500);
+  ASSERT_TRUE(cached.has_value());
+  ASSERT_TRUE(cached->ok());
+  EXPECT_TRUE(Authenticator::Authorize(**cached, "acme", Scope::kWrite).ok());
+  // The secret is still checked; a wrong one is refused from the cache too.
+  std::string wrong = "cairn_" + key.key_id + "_" + GenerateApiKey()->secret;
+  cached = auth.TryAuthenticateCached(Bearer(wrong), "", kNowMs + 500);
+  ASSERT_TRUE(cached.has_value());
+  ExpectUnauthenticated(*cached, "wrong secret");
+  // Past the TTL the verdict is the store's again.
+  EXPECT_FALSE(auth.TryAuthenticateCached(Bearer(key.full_text), "", kNowMs + 1000).has_value());
+  EXPECT_EQ(store_.get_calls(), 1);
+
+  // Credentials that need no store are answered directly.
+  cached = auth.TryAuthenticateCached("", "", kNowMs);
+  ASSERT_TRUE(cached.has_value());
+  ExpectUnauthenticated(*cached, "missing");
+  std::string token = CreateJwt({{"beta"}, Scope::kRead, kNowS + 60, std::nullopt}, kJwtSecret);
+  cached = auth.TryAuthenticateCached(Bearer(token), "", kNowMs);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_TRUE(cached->ok());
+}
+
 TEST_F(AuthenticatorTest, RevocationTakesEffectWithinTtl) {
   GeneratedApiKey key = AddKey({"acme"}, Scope::kWrite);
   Authenticator auth(&store_, std::nullopt, {.cache_ttl_ms = 1000, .cache_capacity = 100});

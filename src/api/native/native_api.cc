@@ -4,7 +4,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "api/common/range.h"
+#include "api/common/download.h"
 #include "auth/base64url.h"
 
 namespace cairn::api {
@@ -220,11 +220,20 @@ Awaitable<bool> Router::Admit(const std::string& tenant, meta::Scope scope) {
   std::string authorization = HeaderOr(request(), "authorization");
   std::string api_key = HeaderOr(request(), "x-api-key");
   const int64_t now = NowMs();
-  auto authenticate_work = [authenticator, authorization, api_key,
-                            now]() -> Result<auth::Principal> {
-    return authenticator->Authenticate(authorization, api_key, now);
-  };
-  Result<auth::Principal> principal = co_await deps_.pool->Run(std::move(authenticate_work));
+  // A key verified within the cache TTL is checked right here; only a cache miss pays the
+  // two thread switches of a trip to the pool (where the store may be asked).
+  std::optional<Result<auth::Principal>> cached =
+      authenticator->TryAuthenticateCached(authorization, api_key, now);
+  Result<auth::Principal> principal = Status(InternalError("not authenticated"));
+  if (cached) {
+    principal = std::move(*cached);
+  } else {
+    auto authenticate_work = [authenticator, authorization, api_key,
+                              now]() -> Result<auth::Principal> {
+      return authenticator->Authenticate(authorization, api_key, now);
+    };
+    principal = co_await deps_.pool->Run(std::move(authenticate_work));
+  }
   if (!principal.ok()) {
     // The challenge belongs to a 401 only: a credential store that is down is a 503.
     if (principal.status().code() == StatusCode::kUnauthenticated) {
@@ -368,46 +377,17 @@ Awaitable<void> Router::Download(std::optional<ObjectId> id, std::string namespa
       co_return;
     }
   }
-  uint64_t first = 0, length = object.size_bytes;
-  head.status = 200;
-  if (const std::string* range_header = request().Header("range")) {
-    auto range = ParseRange(*range_header, object.size_bytes);
-    if (!range.ok()) {
-      co_return co_await SendError(
-          call_, range.status(),
-          Headers("Content-Range", "bytes */" + std::to_string(object.size_bytes)));
-    }
-    if (range->has_value()) {
-      first = (*range)->first;
-      length = (*range)->length();
-      head.status = 206;
-      head.headers.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" +
-                                                     std::to_string((*range)->last) + "/" +
-                                                     std::to_string(object.size_bytes));
-    }
-  }
   head.headers.emplace_back("Content-Type", object.content_type);
-  call_.status = head.status;
-  const bool head_only = request().method == "HEAD";
-  Status began = co_await call_.exchange.BeginBody(std::move(head), length, head_only);
-  if (!began.ok() || head_only) co_return;
-  std::shared_ptr<char[]> buffer(new char[kTransferBufferBytes]);
-  uint64_t offset = first;
-  const uint64_t end = first + length;
-  while (offset < end) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(kTransferBufferBytes, end - offset));
-    auto read_work = [reader, buffer, offset, want]() {
-      return reader->Read(offset, want, buffer.get());
-    };
-    Result<size_t> got = co_await deps_.pool->Run(std::move(read_work));
-    // Headers are gone: a failure mid-body can only cut the connection short, which the
-    // client sees as a truncated body against Content-Length.
-    if (!got.ok() || *got == 0) co_return;
-    if (!(co_await call_.exchange.WriteBody(std::string_view(buffer.get(), *got))).ok()) {
-      co_return;
-    }
-    offset += *got;
+  Result<BodySelection> selection = SelectBody(request(), object.size_bytes, &head.headers);
+  if (!selection.ok()) {
+    co_return co_await SendError(
+        call_, selection.status(),
+        Headers("Content-Range", "bytes */" + std::to_string(object.size_bytes)));
   }
+  call_.status = selection->status;
+  const bool head_only = request().method == "HEAD";
+  co_await SendObject(call_.exchange, deps_.pool, std::move(reader), std::move(head), *selection,
+                      head_only);
 }
 
 Awaitable<void> Router::Delete(std::optional<ObjectId> id, std::string namespace_name,

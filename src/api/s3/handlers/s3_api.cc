@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "api/common/download.h"
 #include "api/common/range.h"
 #include "api/s3/sigv4/aws_chunked.h"
 #include "api/s3/sigv4/checksum.h"
@@ -1038,39 +1039,14 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
       }
     }
   }
-  uint64_t first = 0, length = object.size_bytes;
-  response.status = 200;
-  if (const std::string* range_header = head().Header("range")) {
-    auto range = ParseRange(*range_header, object.size_bytes);
-    if (!range.ok()) {
-      co_return co_await Fail(
-          MakeFailure(416, "InvalidRange", "the requested range is not satisfiable"));
-    }
-    if (range->has_value()) {
-      first = (*range)->first;
-      length = (*range)->length();
-      response.status = 206;
-      response.headers.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" +
-                                                         std::to_string((*range)->last) + "/" +
-                                                         std::to_string(object.size_bytes));
-    }
+  Result<BodySelection> selection = SelectBody(head(), object.size_bytes, &response.headers);
+  if (!selection.ok()) {
+    co_return co_await Fail(
+        MakeFailure(416, "InvalidRange", "the requested range is not satisfiable"));
   }
-  status_ = response.status;
-  Status began = co_await exchange_.BeginBody(std::move(response), length, head_only);
-  if (!began.ok() || head_only) co_return;
-  std::shared_ptr<char[]> buffer(new char[kTransferBufferBytes]);
-  uint64_t offset = first;
-  const uint64_t end = first + length;
-  while (offset < end) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(kTransferBufferBytes, end - offset));
-    auto read_work = [reader, buffer, offset, want]() {
-      return reader->Read(offset, want, buffer.get());
-    };
-    Result<size_t> got = co_await deps_.pool->Run(std::move(read_work));
-    if (!got.ok() || *got == 0) co_return;
-    if (!(co_await exchange_.WriteBody(std::string_view(buffer.get(), *got))).ok()) co_return;
-    offset += *got;
-  }
+  status_ = selection->status;
+  co_await SendObject(exchange_, deps_.pool, std::move(reader), std::move(response), *selection,
+                      head_only);
 }
 
 Awaitable<void> S3Call::DeleteObject() {

@@ -1,0 +1,74 @@
+#include "api/common/download.h"
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+
+#include "api/common/range.h"
+
+// GCC 12 coroutine rules (see native_api.cc): work for the pool is a named lambda, and no
+// temporary that owns memory appears inside a co_await expression.
+
+namespace cairn::api {
+namespace {
+
+// One buffer per transfer bounds memory per connection whatever the object size.
+constexpr size_t kTransferBufferBytes = 256 * 1024;
+
+}  // namespace
+
+Result<BodySelection> SelectBody(const http::RequestHead& request, uint64_t size_bytes,
+                                 http::HeaderList* headers) {
+  BodySelection selection;
+  selection.length = size_bytes;
+  const std::string* range_header = request.Header("range");
+  if (range_header == nullptr) return selection;
+  ASSIGN_OR_RETURN(std::optional<ByteRange> range, ParseRange(*range_header, size_bytes));
+  if (!range) return selection;
+  selection.status = 206;
+  selection.first = range->first;
+  selection.length = range->length();
+  headers->emplace_back("Content-Range", "bytes " + std::to_string(range->first) + "-" +
+                                             std::to_string(range->last) + "/" +
+                                             std::to_string(size_bytes));
+  return selection;
+}
+
+http::Awaitable<void> SendObject(http::Exchange& exchange, http::BlockingPool* pool,
+                                 std::shared_ptr<objects::ObjectReader> reader,
+                                 http::ResponseHead head, BodySelection selection, bool head_only) {
+  head.status = selection.status;
+  const meta::ObjectRecord& object = reader->object();
+  if (object.inline_data && !head_only) {
+    // Already in memory: head and body leave in one write, with no trip to the pool.
+    const std::string& data = *object.inline_data;
+    if (selection.first > data.size() || data.size() - selection.first < selection.length) {
+      // The record is inconsistent (DataLoss); cutting the connection tells the client.
+      (void)co_await exchange.BeginBody(std::move(head), selection.length, false);
+      co_return;
+    }
+    std::string body(data, static_cast<size_t>(selection.first),
+                     static_cast<size_t>(selection.length));
+    (void)co_await exchange.Respond(std::move(head), std::move(body));
+    co_return;
+  }
+  Status began = co_await exchange.BeginBody(std::move(head), selection.length, head_only);
+  if (!began.ok() || head_only) co_return;
+  std::shared_ptr<char[]> buffer(new char[kTransferBufferBytes]);
+  uint64_t offset = selection.first;
+  const uint64_t end = selection.first + selection.length;
+  while (offset < end) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kTransferBufferBytes, end - offset));
+    auto read_work = [reader, buffer, offset, want]() {
+      return reader->Read(offset, want, buffer.get());
+    };
+    Result<size_t> got = co_await pool->Run(std::move(read_work));
+    if (!got.ok() || *got == 0) co_return;
+    std::string_view piece(buffer.get(), *got);
+    Status written = co_await exchange.WriteBody(piece);
+    if (!written.ok()) co_return;
+    offset += *got;
+  }
+}
+
+}  // namespace cairn::api
