@@ -224,6 +224,12 @@ class MetaStore {
  public:
   virtual ~MetaStore() = default;
 
+  // Whether GetObject, GetObjectByKey, GetNamespace and GetChunks answer from this
+  // machine's files without waiting for another process, the network or another thread,
+  // so an event loop may call them directly (a request then needs no worker-pool trip).
+  // Engines that talk to a server answer false.
+  virtual bool point_reads_are_local() const { return false; }
+
   // Readiness probe: commits a tiny write, so it fails (kUnavailable or kInternal) when
   // the store cannot commit, not only when it cannot be reached.
   virtual Status Ping() = 0;

@@ -43,8 +43,8 @@ struct UploadRequest {
   StorageClass storage_class = StorageClass::kHot;
   std::string content_type = "application/octet-stream";
   std::map<std::string, std::string> user_metadata;
-  std::optional<Digest> expected_sha256;  // verified at Commit
-  std::optional<uint64_t> expected_size;  // verified at Commit (Content-Length)
+  std::optional<Digest> expected_sha256;    // verified at Commit
+  std::optional<uint64_t> expected_size;    // verified at Commit (Content-Length)
   std::optional<std::string> expected_md5;  // 16 raw bytes (Content-MD5), verified at Commit
   // etag = MD5 hex of the content (what S3 clients check); off: SHA-256 hex, faster.
   bool compute_md5 = true;
@@ -153,6 +153,10 @@ class ObjectService {
   Result<meta::ObjectRecord> StatByKey(const std::string& tenant, const std::string& namespace_name,
                                        const std::string& key);
   Result<std::unique_ptr<ObjectReader>> OpenReader(const meta::ObjectRecord& object);
+  // Whether Stat, StatByKey, GetNamespace and OpenReader wait only for local files (see
+  // MetaStore::point_reads_are_local), so an event loop may call them directly. Reading
+  // through an ObjectReader is never in that set, except for inline objects.
+  bool point_reads_are_local() const { return meta_store_->point_reads_are_local(); }
 
   Result<meta::ObjectRecord> Delete(const std::string& tenant, const ObjectId& id);
   Result<meta::ObjectRecord> DeleteByKey(const std::string& tenant,

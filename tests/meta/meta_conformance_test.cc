@@ -1292,6 +1292,37 @@ TEST_P(MetaStoreTest, UserMetadataRoundTripsAndMustBeUtf8) {
 
 // ---- concurrency ----------------------------------------------------------------------
 
+// Many threads (more than any engine keeps reader connections for) each read back what
+// they just wrote, and what they deleted: an acknowledged write is visible to the next
+// read on any thread, whichever connection serves it.
+TEST_P(MetaStoreTest, EveryThreadReadsItsAcknowledgedWrites) {
+  constexpr int kThreads = 40;
+  constexpr int kRounds = 5;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < kRounds; ++round) {
+        const int n = 1 + t * kRounds + round;
+        const std::string key = "k" + std::to_string(t);
+        ObjectRecord object = NewObject(Id(n), "t1", "ns", key);
+        object.size_bytes = 1;
+        object.inline_data = std::string(1, static_cast<char>('a' + round));
+        Result<CommitResult> put = store().PutCommitted(object, {}, 100 + round);
+        ASSERT_TRUE(put.ok()) << put.status().ToString();
+        Result<ObjectRecord> read = store().GetObjectByKey("t1", "ns", key);
+        ASSERT_TRUE(read.ok()) << read.status().ToString();
+        EXPECT_EQ(read->id, Id(n));
+        EXPECT_EQ(read->inline_data, object.inline_data);
+      }
+      Result<ObjectRecord> deleted = store().DeleteObject("t1", Id(t * kRounds + kRounds), 200);
+      ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+      EXPECT_CODE(store().GetObjectByKey("t1", "ns", "k" + std::to_string(t)), kNotFound);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_TRUE(Keys({"t1", "ns", "", "", 1000}).empty());
+}
+
 TEST_P(MetaStoreTest, ConcurrentWritersAndReadersStayConsistent) {
   constexpr int kWriters = 4;
   constexpr int kPerWriter = 30;

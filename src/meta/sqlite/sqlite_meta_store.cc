@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -321,6 +323,9 @@ class Connection {
 
   // Called once the connection is configured and migrated.
   void FinishOpening() { opening_ = false; }
+  // A reader that belongs to one thread for good, not to the shared pool.
+  void set_thread_owned() { thread_owned_ = true; }
+  bool thread_owned() const { return thread_owned_; }
   bool InOpenTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
   int64_t Changes() const { return sqlite3_changes64(db_); }
   const std::string& path() const { return path_; }
@@ -330,6 +335,7 @@ class Connection {
 
   sqlite3* db_;
   std::string path_;
+  bool thread_owned_ = false;
   bool opening_ = true;
   std::map<std::string, sqlite3_stmt*, std::less<>> cache_;
 };
@@ -468,13 +474,32 @@ Status NoSuchObject(const ObjectId& id) {
 
 // ---- the engine -----------------------------------------------------------------------
 
+// Each thread that reads gets a reader connection of its own, remembered here by the
+// serial number of its store (never reused, so a destroyed store's entry is never used).
+struct ThreadReader {
+  uint64_t store_serial = 0;
+  Connection* connection = nullptr;
+};
+constexpr size_t kThreadReaderSlots = 4;
+thread_local std::array<ThreadReader, kThreadReaderSlots> t_readers;
+std::atomic<uint64_t> g_next_store_serial{1};
+
 class SqliteMetaStore final : public MetaStore {
  public:
   SqliteMetaStore(std::unique_ptr<Connection> writer,
-                  std::vector<std::unique_ptr<Connection>> readers)
-      : writer_(std::move(writer)), readers_(std::move(readers)) {
+                  std::vector<std::unique_ptr<Connection>> readers, std::string path,
+                  int busy_timeout_ms)
+      : writer_(std::move(writer)),
+        path_(std::move(path)),
+        busy_timeout_ms_(busy_timeout_ms),
+        serial_(g_next_store_serial.fetch_add(1)),
+        readers_(std::move(readers)) {
     for (auto& reader : readers_) free_readers_.push_back(reader.get());
   }
+
+  // In WAL mode a reader never waits for the writer, and each thread reads on its own
+  // connection, so a point read waits for nothing but this machine's page cache or disk.
+  bool point_reads_are_local() const override { return true; }
 
   Status Ping() override;
 
@@ -626,6 +651,7 @@ class SqliteMetaStore final : public MetaStore {
   }
 
   Connection* AcquireReader() {
+    if (Connection* own = ThreadReaderConnection()) return own;
     std::unique_lock lock(readers_mu_);
     readers_cv_.wait(lock, [&] { return !free_readers_.empty(); });
     Connection* conn = free_readers_.back();
@@ -633,11 +659,45 @@ class SqliteMetaStore final : public MetaStore {
     return conn;
   }
   void ReleaseReader(Connection* conn) {
+    if (conn->thread_owned()) return;
     {
       std::lock_guard lock(readers_mu_);
       free_readers_.push_back(conn);
     }
     readers_cv_.notify_one();
+  }
+
+  // The calling thread's own reader connection, opened on its first read; nullptr once
+  // kMaxThreadReaders threads have one (or if opening fails): then the shared pool serves.
+  // So no reader waits for another thread, which lets an event loop read and keeps the
+  // worker threads from queueing for a few shared connections.
+  Connection* ThreadReaderConnection() {
+    for (ThreadReader& slot : t_readers) {
+      if (slot.store_serial == serial_) return slot.connection;
+    }
+    Connection* opened = nullptr;
+    {
+      std::lock_guard lock(readers_mu_);
+      if (thread_readers_.size() < kMaxThreadReaders) {
+        Result<std::unique_ptr<Connection>> conn =
+            Connection::Open(path_, /*writer=*/false, busy_timeout_ms_);
+        if (conn.ok()) {
+          (*conn)->FinishOpening();
+          (*conn)->set_thread_owned();
+          opened = conn->get();
+          thread_readers_.push_back(std::move(conn).value());
+        }
+      }
+    }
+    // The slot of the oldest store (lowest serial) makes room; a thread rarely reads
+    // from more than one live store.
+    ThreadReader* victim = &t_readers[0];
+    for (ThreadReader& slot : t_readers) {
+      if (slot.store_serial < victim->store_serial) victim = &slot;
+    }
+    victim->store_serial = serial_;
+    victim->connection = opened;
+    return opened;
   }
 
   // Helpers used inside a write transaction.
@@ -664,10 +724,17 @@ class SqliteMetaStore final : public MetaStore {
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
 
+  // Bounds the connections (each with its own page cache) that reading threads open.
+  static constexpr size_t kMaxThreadReaders = 32;
+  const std::string path_;
+  const int busy_timeout_ms_;
+  const uint64_t serial_;
+
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;
   std::vector<std::unique_ptr<Connection>> readers_;
-  std::vector<Connection*> free_readers_;
+  std::vector<Connection*> free_readers_;                    // GUARDED_BY(readers_mu_)
+  std::vector<std::unique_ptr<Connection>> thread_readers_;  // GUARDED_BY(readers_mu_)
 };
 
 // ---- write helpers --------------------------------------------------------------------
@@ -1995,7 +2062,8 @@ Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path,
     reader->FinishOpening();
     readers.push_back(std::move(reader));
   }
-  return std::unique_ptr<MetaStore>(new SqliteMetaStore(std::move(writer), std::move(readers)));
+  return std::unique_ptr<MetaStore>(
+      new SqliteMetaStore(std::move(writer), std::move(readers), path, options.busy_timeout_ms));
 }
 
 }  // namespace cairn::meta

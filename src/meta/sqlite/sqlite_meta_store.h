@@ -1,8 +1,9 @@
 // The SQLite MetaStore engine: one database file in WAL mode with synchronous=FULL.
 //
 // Writes go through a single connection behind a mutex, each method one BEGIN IMMEDIATE
-// transaction; reads use a small pool of query_only connections, so in WAL mode they run
-// concurrently with the writer and with each other. The schema is migrated forward at
+// transaction; reads use query_only connections, one per reading thread (up to 32, then a
+// small shared pool), so in WAL mode they run concurrently with the writer and with each
+// other and never wait for another thread. The schema is migrated forward at
 // open (PRAGMA user_version counts the applied steps).
 //
 // CollectGarbageChunks calls remove_file while holding the write transaction: the
@@ -22,7 +23,8 @@ namespace cairn::meta {
 struct SqliteMetaStoreOptions {
   // How long a statement waits for a lock held by another process before kUnavailable.
   int busy_timeout_ms = 5000;
-  // Read-only connections; reads beyond this many at once wait for a free one.
+  // Shared read-only connections for threads beyond the per-thread readers' bound; reads
+  // beyond this many at once wait for a free one.
   int reader_connections = 4;
 };
 

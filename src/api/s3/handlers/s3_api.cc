@@ -978,7 +978,13 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
     if (!reader.ok()) return reader.status();
     return std::shared_ptr<objects::ObjectReader>(std::move(reader).value());
   };
-  Result<std::shared_ptr<objects::ObjectReader>> opened = co_await deps_.pool->Run(std::move(work));
+  // A local metadata store answers from the page cache; see native_api.cc.
+  Result<std::shared_ptr<objects::ObjectReader>> opened = Status(InternalError("not opened"));
+  if (objects->point_reads_are_local()) {
+    opened = work();
+  } else {
+    opened = co_await deps_.pool->Run(std::move(work));
+  }
   if (!opened.ok()) {
     if (opened.status().message() == "NoSuchBucket") {
       co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
