@@ -25,6 +25,11 @@ Upload::~Upload() {
   if (!finished_) Abort();
 }
 
+bool Upload::WriteStaysInMemory(size_t size) const {
+  return !finished_ && !chunked_ && request_.allow_inline &&
+         pending_.size() + size <= service_->options().inline_threshold_bytes;
+}
+
 Status Upload::Write(std::string_view bytes) {
   if (finished_) return FailedPreconditionError("write to a finished upload");
   content_hasher_.Update(bytes);
@@ -144,8 +149,9 @@ Result<meta::CommitResult> Upload::Commit() {
   meta::ObjectRecord record = FinalRecord();
   if (request_.expected_md5 && HexEncode(*request_.expected_md5) != record.etag) {
     Abort();
-    return InvalidArgumentError("BadDigest: the Content-MD5 you specified did not match what "
-                                "was received");
+    return InvalidArgumentError(
+        "BadDigest: the Content-MD5 you specified did not match what "
+        "was received");
   }
   if (request_.expected_sha256 && *request_.expected_sha256 != record.content_hash) {
     Abort();

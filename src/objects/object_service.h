@@ -80,6 +80,10 @@ class Upload {
   Upload& operator=(const Upload&) = delete;
 
   Status Write(std::string_view bytes);
+  // Whether Write of `size` more bytes only hashes and buffers them in memory (the object
+  // is still within the inline threshold): such a Write, and the Abort it may cause, never
+  // blocks, so an event loop may call it directly.
+  bool WriteStaysInMemory(size_t size) const;
   // Verifies and commits; after an error the upload is aborted and nothing is visible.
   Result<meta::CommitResult> Commit();
   void Abort();

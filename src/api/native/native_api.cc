@@ -324,8 +324,14 @@ Awaitable<void> Router::Upload() {
     }
     if (*got == 0) break;
     std::string_view piece(buffer.get(), *got);
-    auto write_work = [upload, piece]() { return upload->Write(piece); };
-    Status written = co_await deps_.pool->Run(std::move(write_work));
+    // Bytes of a small object are only hashed and buffered: no pool trip for them.
+    Status written = OkStatus();
+    if (upload->WriteStaysInMemory(piece.size())) {
+      written = upload->Write(piece);
+    } else {
+      auto write_work = [upload, piece]() { return upload->Write(piece); };
+      written = co_await deps_.pool->Run(std::move(write_work));
+    }
     if (!written.ok()) co_return co_await SendError(call_, written);
   }
   auto commit_work = [upload]() { return upload->Commit(); };

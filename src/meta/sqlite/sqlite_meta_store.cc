@@ -584,7 +584,7 @@ class SqliteMetaStore final : public MetaStore {
     queue_.push_back(&pending);
     while (!pending.done) {
       if (leader_active_) {
-        queue_cv_.wait(lock);
+        pending.wake.wait(lock);
         continue;
       }
       leader_active_ = true;
@@ -596,9 +596,16 @@ class SqliteMetaStore final : public MetaStore {
       lock.unlock();
       RunWriteBatch(batch);
       lock.lock();
-      for (PendingWrite* write : batch) write->done = true;
+      // Only the writers of this batch are woken, and the first one still queued, which
+      // leads the next batch: waking every waiter would have them all fight for the lock
+      // only to go back to sleep. (Notified under the lock: a finished writer may return
+      // and destroy its condition variable as soon as the lock is free.)
+      for (PendingWrite* write : batch) {
+        write->done = true;
+        if (write != &pending) write->wake.notify_one();
+      }
       leader_active_ = false;
-      queue_cv_.notify_all();
+      if (!queue_.empty()) queue_.front()->wake.notify_one();
     }
     return Annotate(std::move(pending.result), context);
   }
@@ -606,7 +613,8 @@ class SqliteMetaStore final : public MetaStore {
   struct PendingWrite {
     std::function<Status(Connection&)> fn;
     Status result;
-    bool done = false;  // GUARDED_BY(queue_mu_)
+    bool done = false;             // GUARDED_BY(queue_mu_)
+    std::condition_variable wake;  // with queue_mu_: done, or time to lead a batch
   };
   static constexpr size_t kMaxWriteBatch = 256;
 
@@ -718,7 +726,6 @@ class SqliteMetaStore final : public MetaStore {
   static Result<std::vector<FsckReferenceRow>> ReferenceRows(Connection& c);
 
   std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
   std::deque<PendingWrite*> queue_;  // GUARDED_BY(queue_mu_)
   bool leader_active_ = false;       // GUARDED_BY(queue_mu_)
   std::mutex writer_mu_;
