@@ -56,9 +56,15 @@ struct HttpServer::Impl {
 };
 
 struct Session {
-  explicit Session(tcp::socket socket) : stream(std::move(socket)), buffer(kReadBufferLimit) {}
+  explicit Session(tcp::socket socket) : stream(std::move(socket)), buffer(kReadBufferLimit) {
+    // Once per connection rather than a getpeername call per request.
+    beast::error_code ec;
+    auto endpoint = stream.socket().remote_endpoint(ec);
+    if (!ec) peer = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
+  std::string peer;  // "127.0.0.1:5555", empty if unknown
   std::atomic<bool> idle{true};
 };
 
@@ -272,7 +278,7 @@ class BeastExchange : public Exchange {
 };
 
 RequestHead MakeHead(const bhttp::request_parser<bhttp::buffer_body>& parser,
-                     const tcp::socket& socket) {
+                     const std::string& peer) {
   const auto& message = parser.get();
   RequestHead head;
   head.method = std::string(message.method_string());
@@ -287,9 +293,7 @@ RequestHead MakeHead(const bhttp::request_parser<bhttp::buffer_body>& parser,
   }
   if (parser.content_length()) head.content_length = *parser.content_length();
   head.chunked = parser.chunked();
-  beast::error_code ec;
-  auto endpoint = socket.remote_endpoint(ec);
-  if (!ec) head.peer = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  head.peer = peer;
   return head;
 }
 
@@ -364,8 +368,8 @@ Awaitable<void> ServeConnection(HttpServer::Impl* server, Listener* listener,
                          "Transfer-Encoding must end with chunked");
       break;
     }
-    BeastExchange exchange(session.get(), &parser, options,
-                           MakeHead(parser, session->stream.socket()), server->stopping.load());
+    BeastExchange exchange(session.get(), &parser, options, MakeHead(parser, session->peer),
+                           server->stopping.load());
     co_await listener->handler(exchange);
     if (!exchange.responded()) {
       co_await SendError(session.get(), listener, 500, "Internal", "handler sent no response");
