@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "api/common/range.h"
 #include "api/common/rate_limiter.h"
 #include "core/hashing.h"
+#include "core/sha256_pair.h"
 #include "core/types.h"
 #include "http/exchange.h"
 #include "metrics/registry.h"
@@ -66,6 +69,48 @@ TEST(Hashing, KnownVectors) {
   streaming.Update("a");
   streaming.Update("bc");
   EXPECT_EQ(streaming.Finish(), Sha256Of("abc"));
+}
+
+// The pair must give exactly the digests of separate SHA-256 computations, whatever the
+// piece sizes and part boundaries (block-aligned parts use the shared pass, others not).
+TEST(Sha256Pair, MatchesSeparateDigestsForRandomSplits) {
+  std::mt19937_64 rng(20261123);
+  std::string data(300000, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  const size_t part_sizes[] = {1, 63, 64, 65, 127, 128, 4096, 65536, 100003};
+  for (int round = 0; round < 200; ++round) {
+    const size_t part_size = part_sizes[round % 9];
+    const size_t total = rng() % (round < 20 || part_size < 64 ? 2000 : data.size());
+    Sha256Pair pair;
+    size_t offset = 0;
+    size_t part_start = 0;
+    while (offset < total) {
+      size_t piece = std::min<size_t>(1 + rng() % 70000, total - offset);
+      piece = std::min(piece, part_start + part_size - offset);  // a piece never spans parts
+      pair.Update(std::string_view(data).substr(offset, piece));
+      offset += piece;
+      if (offset == part_start + part_size) {
+        ASSERT_EQ(pair.FinishPart(), Sha256Of(std::string_view(data).substr(part_start, part_size)))
+            << "round " << round << " part at " << part_start;
+        part_start = offset;
+      }
+    }
+    ASSERT_EQ(pair.FinishPart(),
+              Sha256Of(std::string_view(data).substr(part_start, total - part_start)))
+        << "round " << round;
+    ASSERT_EQ(pair.FinishWhole(), Sha256Of(std::string_view(data).substr(0, total)))
+        << "round " << round << " total " << total;
+  }
+}
+
+TEST(Sha256Pair, StartsOverAfterFinishWhole) {
+  Sha256Pair pair;
+  pair.Update("something else");
+  (void)pair.FinishWhole();
+  pair.Update("abc");
+  EXPECT_EQ(pair.FinishPart(), Sha256Of("abc"));
+  EXPECT_EQ(pair.FinishWhole(), Sha256Of("abc"));
+  EXPECT_EQ(pair.FinishWhole(), Sha256Of(""));
 }
 
 TEST(Range, ParsesSingleRanges) {
