@@ -126,6 +126,16 @@ Result<std::unique_ptr<ChunkWriter>> ChunkStore::NewWriter(StorageClass storage_
   return last;
 }
 
+Status ChunkStore::WriteChunk(StorageClass storage_class, const Digest& digest,
+                              std::string_view bytes, std::set<std::string>* directories_to_sync) {
+  ASSIGN_OR_RETURN(std::unique_ptr<ChunkWriter> writer, NewWriter(storage_class));
+  // Straight to the file: the bytes are already one contiguous buffer.
+  RETURN_IF_ERROR(writer->file_->Append(bytes));
+  writer->size_bytes_ = bytes.size();
+  writer->digest_ = digest;
+  return writer->Install(directories_to_sync);  // the destructor removes the temp file on error
+}
+
 Result<bool> ChunkStore::Contains(StorageClass storage_class, const Digest& digest) {
   return file_system_->Exists(PathOf(storage_class, digest));
 }

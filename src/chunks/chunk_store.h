@@ -83,6 +83,12 @@ class ChunkStore {
   std::string PathOf(StorageClass storage_class, const Digest& digest) const;
 
   Result<std::unique_ptr<ChunkWriter>> NewWriter(StorageClass storage_class);
+  // Stores a chunk whose bytes are all in memory and whose digest the caller computed:
+  // temp file -> fdatasync -> rename to the content address (the fan-out directory is added
+  // to `directories_to_sync`). On failure the temp file is removed. Storing a chunk that
+  // already exists is harmless (same name, same bytes).
+  Status WriteChunk(StorageClass storage_class, const Digest& digest, std::string_view bytes,
+                    std::set<std::string>* directories_to_sync);
   // Whether the chunk file exists.
   Result<bool> Contains(StorageClass storage_class, const Digest& digest);
   Result<std::unique_ptr<platform::ReadableFile>> OpenChunk(StorageClass storage_class,

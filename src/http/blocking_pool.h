@@ -5,10 +5,13 @@
 
 #include <utility>  // Boost 1.74's awaitable.hpp needs it first.
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -35,6 +38,49 @@ class BlockingPool {
     auto task = std::make_shared<Task<R>>();
     task->work = std::move(f);
     return RunTask<R>(&pool_, std::move(task));
+  }
+
+  // Work started with Start and collected with Wait, so that a coroutine can go on (read
+  // the next piece of a body, say) while the pool runs it.
+  template <typename R>
+  struct Job {
+    explicit Job(const boost::asio::any_io_executor& executor)
+        : wake(executor, boost::asio::steady_timer::time_point::max()) {}
+    std::function<R()> work;
+    std::optional<R> result;         // written on the pool before `done` is set
+    bool done = false;               // read and written on the owner's executor only
+    boost::asio::steady_timer wake;  // cancelled when done
+  };
+
+  // Runs f() on the pool now. `executor` is the calling coroutine's (a strand), where the
+  // completion is recorded. The job must be collected with Wait before anything f uses
+  // is released, unless f owns what it uses.
+  template <typename F>
+  std::shared_ptr<Job<std::invoke_result_t<F>>> Start(const boost::asio::any_io_executor& executor,
+                                                      F f) {
+    using R = std::invoke_result_t<F>;
+    auto job = std::make_shared<Job<R>>(executor);
+    job->work = std::move(f);
+    boost::asio::post(pool_, [job, executor]() {
+      job->result.emplace(job->work());
+      boost::asio::post(executor, [job]() {
+        job->done = true;
+        job->wake.cancel();
+      });
+    });
+    return job;
+  }
+
+  // Resumes with the job's result once it has run; call on the executor given to Start.
+  template <typename R>
+  static boost::asio::awaitable<R> Wait(std::shared_ptr<Job<R>> job) {
+    // Bounded: the timer never expires by itself, it only wakes us when the job is done.
+    while (!job->done) {
+      boost::system::error_code ignored;
+      co_await job->wake.async_wait(
+          boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
+    }
+    co_return std::move(*job->result);
   }
 
  private:

@@ -14,6 +14,10 @@ Status ValidateLocation(const std::string& tenant, const std::string& namespace_
 
 }  // namespace
 
+std::string EtagWithoutMd5(const Digest& content_hash) {
+  return content_hash.ToHex().substr(0, 32) + "-1";
+}
+
 // ---- Upload ---------------------------------------------------------------------------
 
 Upload::Upload(ObjectService* service, UploadRequest request)
@@ -27,23 +31,20 @@ Upload::~Upload() {
 
 bool Upload::WriteStaysInMemory(size_t size) const {
   return !finished_ && !chunked_ && request_.allow_inline &&
-         pending_.size() + size <= service_->options().inline_threshold_bytes;
+         buffer_.size() + size <= service_->options().inline_threshold_bytes;
 }
 
 Status Upload::Write(std::string_view bytes) {
   if (finished_) return FailedPreconditionError("write to a finished upload");
-  content_hasher_.Update(bytes);
-  if (md5_hasher_) md5_hasher_->Update(bytes);
   size_bytes_ += bytes.size();
   if (request_.expected_size && size_bytes_ > *request_.expected_size) {
     Abort();
     return InvalidArgumentError("body is longer than its declared length");
   }
-
   if (!chunked_) {
     if (request_.allow_inline &&
-        pending_.size() + bytes.size() <= service_->options().inline_threshold_bytes) {
-      pending_.append(bytes);
+        buffer_.size() + bytes.size() <= service_->options().inline_threshold_bytes) {
+      buffer_.append(bytes);
       return OkStatus();
     }
     Status status = StartChunkedMode();
@@ -52,60 +53,93 @@ Status Upload::Write(std::string_view bytes) {
       return status;
     }
   }
-  const uint64_t chunk_size = service_->options().chunk_size_bytes;
-  while (!bytes.empty()) {
-    if (writer_ == nullptr) {
-      auto writer = service_->chunk_store()->NewWriter(request_.storage_class);
-      if (!writer.ok()) {
-        Abort();
-        return writer.status();
-      }
-      writer_ = std::move(writer).value();
-    }
-    const size_t take =
-        static_cast<size_t>(std::min<uint64_t>(bytes.size(), chunk_size - writer_->size_bytes()));
-    Status status = writer_->Append(bytes.substr(0, take));
-    if (status.ok() && writer_->size_bytes() == chunk_size) status = FinishChunk();
-    if (!status.ok()) {
-      Abort();
-      return status;
-    }
-    bytes.remove_prefix(take);
-  }
-  return OkStatus();
+  Status status = AppendChunked(bytes);
+  if (!status.ok()) Abort();
+  return status;
 }
 
 Status Upload::StartChunkedMode() {
   meta::ObjectRecord record = BaseRecord(ObjectState::kWriting);
   RETURN_IF_ERROR(service_->meta_store()->BeginUpload(record));
   chunked_ = true;
-  std::string pending = std::move(pending_);
-  pending_.clear();
-  // The pending bytes were hashed into the content hash already; only the chunk hashing
-  // remains, which ChunkWriter does.
-  auto writer = service_->chunk_store()->NewWriter(request_.storage_class);
-  if (!writer.ok()) return writer.status();
-  writer_ = std::move(writer).value();
-  return writer_->Append(pending);
+  std::string pending = std::move(buffer_);
+  buffer_ = std::string();
+  return AppendChunked(pending);
 }
 
-Status Upload::FinishChunk() {
-  ASSIGN_OR_RETURN(Digest digest, writer_->Finish());
-  meta::ChunkRef ref{digest, writer_->size_bytes()};
+Status Upload::AppendChunked(std::string_view bytes) {
+  const uint64_t chunk_size = service_->options().chunk_size_bytes;
+  while (!bytes.empty()) {
+    if (buffer_.capacity() < chunk_size) buffer_.reserve(chunk_size);  // grows once per buffer
+    const size_t take =
+        static_cast<size_t>(std::min<uint64_t>(bytes.size(), chunk_size - buffer_.size()));
+    // Hashed as it is gathered, so that a chunk is hashed before anything is written: a
+    // chunk already stored is never written again.
+    const std::string_view piece = bytes.substr(0, take);
+    hasher_.Update(piece);
+    if (md5_hasher_) md5_hasher_->Update(piece);
+    buffer_.append(piece);
+    bytes.remove_prefix(take);
+    if (buffer_.size() == chunk_size) RETURN_IF_ERROR(SealChunk());
+  }
+  return OkStatus();
+}
+
+Status Upload::SealChunk() {
+  SealedChunk chunk;
+  chunk.digest = hasher_.FinishPart();
+  chunk.bytes = std::move(buffer_);
+  buffer_ = std::string();
+  {
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    if (!spare_buffers_.empty()) {
+      buffer_ = std::move(spare_buffers_.back());
+      spare_buffers_.pop_back();
+    }
+  }
+  buffer_.clear();
+  if (defer_storage_) {
+    sealed_.push_back(std::move(chunk));
+    return OkStatus();
+  }
+  Status status = StoreChunk(chunk);
+  std::lock_guard<std::mutex> lock(spare_mutex_);
+  spare_buffers_.push_back(std::move(chunk.bytes));
+  return status;
+}
+
+std::vector<SealedChunk> Upload::TakeSealedChunks() {
+  std::vector<SealedChunk> taken = std::move(sealed_);
+  sealed_.clear();
+  return taken;
+}
+
+Status Upload::StoreChunks(std::vector<SealedChunk> chunks) {
+  Status status;
+  for (SealedChunk& chunk : chunks) {
+    if (status.ok()) status = StoreChunk(chunk);
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    // Two spares cover the steady state (one chunk gathered while one is stored).
+    if (spare_buffers_.size() < 2) spare_buffers_.push_back(std::move(chunk.bytes));
+  }
+  return status;
+}
+
+Status Upload::StoreChunk(const SealedChunk& chunk) {
+  meta::ChunkRef ref{chunk.digest, chunk.bytes.size()};
   RETURN_IF_ERROR(
       service_->meta_store()->AddChunk(id_, next_sequence_++, ref, service_->clock()->NowMs()));
   // The reference is taken: from here on GC cannot remove this digest, so an existing
   // file can be trusted to stay.
-  ASSIGN_OR_RETURN(bool exists, service_->chunk_store()->Contains(request_.storage_class, digest));
+  ASSIGN_OR_RETURN(bool exists,
+                   service_->chunk_store()->Contains(request_.storage_class, ref.digest));
   if (exists) {
     ++deduplicated_chunks_;
     deduplicated_bytes_ += ref.size_bytes;
-    RETURN_IF_ERROR(writer_->Discard());
-  } else {
-    RETURN_IF_ERROR(writer_->Install(&directories_to_sync_));
+    return OkStatus();
   }
-  writer_.reset();
-  return OkStatus();
+  return service_->chunk_store()->WriteChunk(request_.storage_class, ref.digest, chunk.bytes,
+                                             &directories_to_sync_);
 }
 
 meta::ObjectRecord Upload::BaseRecord(ObjectState state) {
@@ -127,8 +161,13 @@ meta::ObjectRecord Upload::BaseRecord(ObjectState state) {
 meta::ObjectRecord Upload::FinalRecord() {
   meta::ObjectRecord record = BaseRecord(ObjectState::kCommitted);
   record.size_bytes = size_bytes_;
-  record.content_hash = content_hasher_.Finish();
-  record.etag = md5_hasher_ ? HexEncode(md5_hasher_->Finish()) : record.content_hash.ToHex();
+  if (!chunked_) {  // the inline bytes are hashed here, in one piece
+    hasher_.Update(buffer_);
+    if (md5_hasher_) md5_hasher_->Update(buffer_);
+  }
+  record.content_hash = hasher_.FinishWhole();
+  record.etag =
+      md5_hasher_ ? HexEncode(md5_hasher_->Finish()) : EtagWithoutMd5(record.content_hash);
   return record;
 }
 
@@ -139,8 +178,9 @@ Result<meta::CommitResult> Upload::Commit() {
     return InvalidArgumentError("body ended after " + std::to_string(size_bytes_) + " of " +
                                 std::to_string(*request_.expected_size) + " declared bytes");
   }
-  if (chunked_ && writer_ != nullptr && writer_->size_bytes() > 0) {
-    Status status = FinishChunk();
+  if (chunked_) {
+    Status status = buffer_.empty() ? OkStatus() : SealChunk();
+    if (status.ok()) status = StoreChunks(TakeSealedChunks());
     if (!status.ok()) {
       Abort();
       return status;
@@ -160,7 +200,7 @@ Result<meta::CommitResult> Upload::Commit() {
   }
   const TimestampMs now = service_->clock()->NowMs();
   if (!chunked_) {
-    record.inline_data = std::move(pending_);
+    record.inline_data = std::move(buffer_);
     finished_ = true;
     return service_->meta_store()->PutCommitted(record, {}, now);
   }
@@ -181,10 +221,8 @@ Result<meta::CommitResult> Upload::Commit() {
 void Upload::Abort() {
   if (finished_) return;
   finished_ = true;
-  if (writer_ != nullptr) {
-    writer_->Discard().IgnoreError();
-    writer_.reset();
-  }
+  buffer_ = std::string();
+  sealed_.clear();
   // If this fails (database down), GC reaps the WRITING row after the grace period.
   if (chunked_) {
     service_->meta_store()->AbortUpload(id_, service_->clock()->NowMs()).IgnoreError();

@@ -3,14 +3,14 @@
 // Upload is a stream: BeginUpload, then Write as bytes arrive, then Commit. Bytes up to
 // the inline threshold are kept in memory and committed inline in the metadata store;
 // past it, the object becomes a WRITING row and its bytes are cut into chunks of at most
-// `chunk_size_bytes`. For each chunk, in this order:
-//   1. the chunk is hashed and written to a temp file;
+// `chunk_size_bytes`, each gathered in memory. For each chunk, in this order:
+//   1. the chunk is hashed (SHA-256, in the same pass as the whole content's SHA-256);
 //   2. MetaStore::AddChunk takes a reference on its digest (GC can no longer remove it);
-//   3. if the chunk file already exists, the temp file is discarded (dedup), otherwise it
-//      is fsynced and renamed into place.
-// Commit fsyncs the fan-out directories, verifies the expected size and SHA-256, then
-// commits the object in one metadata transaction. Memory per upload is bounded by the
-// inline threshold plus the chunk writer's buffer, whatever the object size.
+//   3. if the chunk file already exists nothing is written (dedup), otherwise the chunk is
+//      written to a temp file, fsynced and renamed into place.
+// Commit fsyncs the fan-out directories, verifies the expected size, SHA-256 and MD5, then
+// commits the object in one metadata transaction. Memory per upload is bounded by one
+// chunk (the inline threshold is smaller), whatever the object size.
 //
 // Thread-safety: ObjectService is thread-safe; an Upload or ObjectReader belongs to one
 // thread at a time. Every call may block on disk or database I/O: callers on an event
@@ -19,6 +19,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -26,6 +27,7 @@
 
 #include "chunks/chunk_store.h"
 #include "core/hashing.h"
+#include "core/sha256_pair.h"
 #include "meta/meta_store.h"
 #include "platform/clock.h"
 
@@ -46,7 +48,8 @@ struct UploadRequest {
   std::optional<Digest> expected_sha256;    // verified at Commit
   std::optional<uint64_t> expected_size;    // verified at Commit (Content-Length)
   std::optional<std::string> expected_md5;  // 16 raw bytes (Content-MD5), verified at Commit
-  // etag = MD5 hex of the content (what S3 clients check); off: SHA-256 hex, faster.
+  // etag = MD5 hex of the content (what S3 clients check). Off (and no expected_md5): the
+  // etag is EtagWithoutMd5(content hash), and the upload saves the MD5 pass.
   bool compute_md5 = true;
   // Off for multipart parts: a part must have chunks so that it can be linked.
   bool allow_inline = true;
@@ -61,6 +64,10 @@ inline constexpr std::string_view kTagPrefix = "\x01tag:";
 // Whether a user-metadata name is internal (tags, multipart bookkeeping).
 inline bool IsInternalMetadata(std::string_view name) { return !name.empty() && name[0] == '\x01'; }
 
+// The etag of an object stored without an MD5: 32 hex digits of its SHA-256 and "-1".
+// S3 clients read "<hex>-<n>" as a multipart ETag, which they never compare with an MD5.
+std::string EtagWithoutMd5(const Digest& content_hash);
+
 struct CopyRequest {
   std::string tenant;
   std::string namespace_name;
@@ -72,7 +79,16 @@ struct CopyRequest {
 
 class ObjectService;
 
+// A full chunk, hashed, waiting to be stored.
+struct SealedChunk {
+  Digest digest;
+  std::string bytes;
+};
+
 // One upload in progress. Destroying it without Commit aborts it.
+//
+// Two sides: Write/Commit/Abort (hashing; one thread at a time) and StoreChunks (storing;
+// one call at a time), which may run on two threads at once after DeferChunkStorage.
 class Upload {
  public:
   ~Upload();
@@ -85,8 +101,20 @@ class Upload {
   // blocks, so an event loop may call it directly.
   bool WriteStaysInMemory(size_t size) const;
   // Verifies and commits; after an error the upload is aborted and nothing is visible.
+  // Stores any sealed chunk first. No StoreChunks call may be running.
   Result<meta::CommitResult> Commit();
   void Abort();
+
+  // From now on Write only hashes full chunks and keeps them (sealed) instead of storing
+  // them, so that the caller can store them on another thread while the next bytes are
+  // hashed. The caller takes them with TakeSealedChunks between two Write calls; their
+  // bytes are at most one Write's bytes plus one chunk.
+  void DeferChunkStorage() { defer_storage_ = true; }
+  std::vector<SealedChunk> TakeSealedChunks();
+  // Stores chunks in the order they were sealed (reference, dedup check, file). May run
+  // while Write runs on another thread. On error the caller must Abort.
+  Status StoreChunks(std::vector<SealedChunk> chunks);
+
   uint64_t size_bytes() const { return size_bytes_; }
   // Chunks (and their bytes) that were already stored and so were not written again.
   uint64_t deduplicated_chunks() const { return deduplicated_chunks_; }
@@ -96,7 +124,10 @@ class Upload {
   friend class ObjectService;
   Upload(ObjectService* service, UploadRequest request);
   Status StartChunkedMode();
-  Status FinishChunk();
+  // Appends to the current chunk, sealing each chunk as it fills.
+  Status AppendChunked(std::string_view bytes);
+  Status SealChunk();
+  Status StoreChunk(const SealedChunk& chunk);
   // The record's identity and request fields, timestamped now.
   meta::ObjectRecord BaseRecord(ObjectState state);
   meta::ObjectRecord FinalRecord();
@@ -104,17 +135,28 @@ class Upload {
   ObjectService* service_;
   UploadRequest request_;
   ObjectId id_;
-  std::string pending_;  // bytes before the inline threshold is crossed
+  bool defer_storage_ = false;
+
+  // Hashing side.
+  // The bytes not yet sealed: the inline candidate, then the current chunk.
+  std::string buffer_;
+  std::vector<SealedChunk> sealed_;
   bool chunked_ = false;
   bool finished_ = false;
-  uint32_t next_sequence_ = 0;
-  std::unique_ptr<chunks::ChunkWriter> writer_;
-  std::set<std::string> directories_to_sync_;
-  Sha256Hasher content_hasher_;
+  Sha256Pair hasher_;  // whole content and current chunk
   std::optional<Md5Hasher> md5_hasher_;
   uint64_t size_bytes_ = 0;
+
+  // Storing side.
+  uint32_t next_sequence_ = 0;
+  std::set<std::string> directories_to_sync_;
   uint64_t deduplicated_chunks_ = 0;
   uint64_t deduplicated_bytes_ = 0;
+
+  // Chunk buffers handed back by the storing side for reuse (no fresh 4 MiB allocation,
+  // and its page faults, per chunk).
+  std::mutex spare_mutex_;
+  std::vector<std::string> spare_buffers_;  // GUARDED_BY(spare_mutex_)
 };
 
 // Sequential or ranged reads of one committed object.

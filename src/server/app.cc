@@ -1,6 +1,7 @@
 #include "server/app.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -360,6 +361,11 @@ int Serve(const ServeConfig& config) {
     }
   }
 
+  // Upload buffers (1 MiB pieces, 4 MiB chunks) come from mmap and go back to the system
+  // when freed. Left to itself, glibc raises this threshold after the first such free and
+  // then keeps freed buffers in per-thread arenas, one set per pool thread, so RSS would
+  // grow with the number of threads that ever handled an upload.
+  mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
   objects::ObjectServiceOptions object_options;
   object_options.inline_threshold_bytes = config.inline_threshold_bytes;
   objects::ObjectService objects(stores.meta.get(), stores.chunks.get(), platform::SystemClock(),

@@ -2,6 +2,7 @@
 and size boundaries of the native API, as a user of the HTTP contract sees them."""
 from __future__ import annotations
 
+import base64
 import email.utils
 import hashlib
 import urllib.parse
@@ -199,6 +200,27 @@ def test_etag_and_if_none_match(client, tenant):
     client.put(b"changed", tenant=tenant, namespace=NS, key="etag/1")
     r = client.get_by_key(NS, tenant, "etag/1", headers={"If-None-Match": etag})
     assert r.status_code == 200 and r.content == b"changed"
+
+
+@pytest.mark.parametrize("size", [100, 5 * MiB + 3], ids=["inline", "chunked"])
+def test_md5_only_when_asked(client, tenant, size):
+    data = bytes((i * 7 + 3) % 251 for i in range(size))
+    md5 = hashlib.md5(data)
+    plain = client.put(data, tenant=tenant, namespace=NS, key="md5/plain")
+    assert plain["etag"] == sha256_hex(data)[:32] + "-1"
+    asked = client.put(data, tenant=tenant, namespace=NS, key="md5/asked",
+                       headers={"X-Compute-MD5": "true"})
+    assert asked["etag"] == md5.hexdigest()
+    verified = client.put(data, tenant=tenant, namespace=NS, key="md5/verified",
+                          headers={"Content-MD5": base64.b64encode(md5.digest()).decode()})
+    assert verified["etag"] == md5.hexdigest()
+    wrong = client.upload(data, tenant=tenant, namespace=NS, key="md5/wrong",
+                          headers={"Content-MD5": base64.b64encode(b"x" * 16).decode()})
+    assert_error(wrong, 400, "InvalidArgument")
+    assert client.get_by_key(NS, tenant, "md5/wrong").status_code == 404
+    bad = client.upload(data, tenant=tenant, namespace=NS, key="md5/bad",
+                        headers={"Content-MD5": "not base64!"})
+    assert_error(bad, 400, "InvalidArgument")
 
 
 def test_overwrite_gives_new_id_and_old_id_disappears(client, tenant):

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <future>
 #include <random>
 
 #include "gc/collector.h"
@@ -295,6 +296,75 @@ class UploadFaultTest : public ::testing::TestWithParam<platform::FaultPoint> {
   std::unique_ptr<meta::MetaStore>& meta_ = stores_.meta;
   std::unique_ptr<ObjectService>& service_ = stores_.service;
 };
+
+// A re-upload of stored content writes no chunk byte: with every file creation failing,
+// it still succeeds, and it counts every chunk as deduplicated.
+TEST_F(UploadFaultTest, ReuploadOfStoredContentCreatesNoFile) {
+  const std::string bytes = RandomBytes(3 * kChunk + 77, 102);
+  ASSERT_TRUE(Put(bytes).ok());
+  faulty_.FailAfter(platform::FaultPoint::kCreate, 0,
+                    InternalError("injected: no file may be created"));
+  UploadRequest request;
+  request.tenant = "acme";
+  request.namespace_name = "models";
+  request.key = "again";
+  auto upload = service_->BeginUpload(request);
+  ASSERT_TRUE(upload.ok());
+  ASSERT_TRUE((*upload)->Write(bytes).ok());
+  auto committed = (*upload)->Commit();
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  EXPECT_EQ(faulty_.injected_failures(), 0u);
+  EXPECT_EQ((*upload)->deduplicated_chunks(), 4u);
+  EXPECT_EQ((*upload)->deduplicated_bytes(), bytes.size());
+  EXPECT_EQ(committed->object.content_hash, Sha256Of(bytes));
+}
+
+// Deferred storage: chunks are stored on another thread while the next bytes are hashed,
+// as the HTTP upload pipeline does. The result is the same object as a plain upload.
+TEST_F(UploadFaultTest, ChunksStoredOnAnotherThreadWhileHashingGiveTheSameObject) {
+  const std::string bytes = RandomBytes(9 * kChunk + 5, 103);
+  UploadRequest request;
+  request.tenant = "acme";
+  request.namespace_name = "models";
+  request.key = "deferred";
+  request.compute_md5 = false;
+  auto begun = service_->BeginUpload(request);
+  ASSERT_TRUE(begun.ok());
+  std::unique_ptr<Upload> upload = std::move(begun).value();
+  upload->DeferChunkStorage();
+  std::future<Status> storing;
+  for (size_t i = 0; i < bytes.size(); i += 50000) {
+    ASSERT_TRUE(upload->Write(std::string_view(bytes).substr(i, 50000)).ok());
+    std::vector<SealedChunk> sealed = upload->TakeSealedChunks();
+    if (sealed.empty()) continue;
+    if (storing.valid()) {
+      ASSERT_TRUE(storing.get().ok());
+    }
+    Upload* raw = upload.get();
+    storing = std::async(std::launch::async, [raw, chunks = std::move(sealed)]() mutable {
+      return raw->StoreChunks(std::move(chunks));
+    });
+  }
+  if (storing.valid()) {
+    ASSERT_TRUE(storing.get().ok());
+  }
+  auto committed = upload->Commit();
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  EXPECT_EQ(committed->object.content_hash, Sha256Of(bytes));
+  EXPECT_EQ(committed->object.etag, EtagWithoutMd5(Sha256Of(bytes)));
+  auto chunks = meta_->GetChunks(committed->object.id);
+  ASSERT_TRUE(chunks.ok());
+  ASSERT_EQ(chunks->size(), 10u);
+  for (size_t i = 0; i < chunks->size(); ++i) {
+    const std::string_view expected = std::string_view(bytes).substr(i * kChunk, kChunk);
+    EXPECT_EQ((*chunks)[i].digest, Sha256Of(expected)) << "chunk " << i;
+    EXPECT_EQ(*chunks_->Rehash(StorageClass::kHot, (*chunks)[i].digest), Sha256Of(expected));
+  }
+  EXPECT_TRUE(chunks_->ListTempFiles(StorageClass::kHot)->empty());
+  auto report = gc::RunFsck(meta_.get(), chunks_.get(), &clock_, {false, true, 0});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok());
+}
 
 TEST_P(UploadFaultTest, FailedUploadChangesNothingVisibleAndLeavesNoGarbage) {
   const std::string old_bytes = RandomBytes(2 * kChunk + 9, 100);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/common/download.h"
+#include "api/common/upload_pipeline.h"
 #include "auth/base64url.h"
 
 namespace cairn::api {
@@ -114,6 +115,17 @@ std::string HeaderOr(const http::RequestHead& request, std::string_view name,
                      std::string fallback = "") {
   const std::string* value = request.Header(name);
   return value ? *value : fallback;
+}
+
+// Standard Base64 with padding (Content-MD5), through the base64url decoder.
+Result<std::string> StandardBase64Decode(std::string text) {
+  while (!text.empty() && text.back() == '=') text.pop_back();
+  for (char& c : text) {
+    if (c == '-' || c == '_') return InvalidArgumentError("not standard Base64");
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  return auth::Base64UrlDecode(text);
 }
 
 std::string QuotedEtag(const meta::ObjectRecord& object) {
@@ -304,38 +316,46 @@ Awaitable<void> Router::Upload() {
   if (metadata_bytes > 8192) {
     co_return co_await SendError(call_, PayloadTooLargeError("user metadata exceeds 8 KiB"));
   }
+  // The MD5 costs more than both SHA-256s together, so it is computed only when asked for:
+  // a Content-MD5 to verify, or X-Compute-MD5: true (an S3-style MD5 ETag).
+  if (const std::string* md5 = request().Header("content-md5")) {
+    Result<std::string> raw = StandardBase64Decode(*md5);
+    if (!raw.ok() || raw->size() != 16) {
+      co_return co_await SendError(
+          call_, InvalidArgumentError("Content-MD5 must be the base64 of 16 bytes"));
+    }
+    upload_request.expected_md5 = std::move(raw).value();
+  }
+  upload_request.compute_md5 = HeaderOr(request(), "x-compute-md5") == "true";
   if (!request().chunked) upload_request.expected_size = request().content_length.value_or(0);
   if (!co_await Admit(upload_request.tenant, meta::Scope::kWrite)) co_return;
 
   auto begun = deps_.objects->BeginUpload(std::move(upload_request));
   if (!begun.ok()) co_return co_await SendError(call_, begun.status());
   std::shared_ptr<objects::Upload> upload = std::move(begun).value();
-  std::unique_ptr<char[]> buffer(new char[kTransferBufferBytes]);
+  // Two pieces in turn: the pipeline hashes one while the next is received.
+  auto executor = co_await boost::asio::this_coro::executor;
+  UploadPipeline pipeline(deps_.pool, upload, executor);
+  const size_t piece_bytes = UploadPieceBytes(request());
+  std::shared_ptr<char[]> pieces[2];
+  int turn = 0;
   // Bounded by the body: each round consumes at least one byte or ends.
   for (;;) {
-    Result<size_t> got = co_await call_.exchange.ReadBody(buffer.get(), kTransferBufferBytes);
+    if (!pieces[turn]) pieces[turn].reset(new char[piece_bytes]);  // small bodies need one
+    std::shared_ptr<char[]> piece = pieces[turn];
+    Result<size_t> got = co_await call_.exchange.ReadBody(piece.get(), piece_bytes);
     if (!got.ok()) {
-      auto abort_work = [upload]() -> int {
-        upload->Abort();
-        return 0;
-      };
-      co_await deps_.pool->Run(std::move(abort_work));
+      co_await pipeline.Abort();
       co_return co_await SendError(call_, got.status());
     }
     if (*got == 0) break;
-    std::string_view piece(buffer.get(), *got);
-    // Bytes of a small object are only hashed and buffered: no pool trip for them.
-    Status written = OkStatus();
-    if (upload->WriteStaysInMemory(piece.size())) {
-      written = upload->Write(piece);
-    } else {
-      auto write_work = [upload, piece]() { return upload->Write(piece); };
-      written = co_await deps_.pool->Run(std::move(write_work));
-    }
+    std::string_view bytes(piece.get(), *got);
+    std::shared_ptr<const void> owner = piece;  // a named value, not a converted temporary
+    Status written = co_await pipeline.Write(owner, bytes);
     if (!written.ok()) co_return co_await SendError(call_, written);
+    turn = 1 - turn;
   }
-  auto commit_work = [upload]() { return upload->Commit(); };
-  Result<meta::CommitResult> committed = co_await deps_.pool->Run(std::move(commit_work));
+  Result<meta::CommitResult> committed = co_await pipeline.Commit();
   if (!committed.ok()) co_return co_await SendError(call_, committed.status());
   if (upload->deduplicated_chunks() > 0) {
     deps_.metrics->Increment("cairn_dedup_chunks_total", {},

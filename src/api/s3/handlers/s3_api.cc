@@ -5,6 +5,7 @@
 
 #include "api/common/download.h"
 #include "api/common/range.h"
+#include "api/common/upload_pipeline.h"
 #include "api/s3/sigv4/aws_chunked.h"
 #include "api/s3/sigv4/checksum.h"
 #include "api/s3/sigv4/sigv4.h"
@@ -770,12 +771,20 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
       header_checksum_value = header.second;
     }
   }
-  std::unique_ptr<char[]> buffer(new char[kTransferBufferBytes]);
-  std::shared_ptr<std::string> decoded = std::make_shared<std::string>();
+  // Two pieces (and, for aws-chunked bodies, two decoded pieces) in turn: the pipeline
+  // hashes one while the next is received and decoded.
+  auto executor = co_await boost::asio::this_coro::executor;
+  api::UploadPipeline pipeline(deps_.pool, upload, executor);
+  const size_t piece_bytes = api::UploadPieceBytes(head());
+  std::shared_ptr<char[]> pieces[2];
+  std::shared_ptr<std::string> decoded_pieces[2];
+  int turn = 0;
   Failure failure;
   bool failed = false;
   for (;;) {
-    Result<size_t> got = co_await exchange_.ReadBody(buffer.get(), kTransferBufferBytes);
+    if (!pieces[turn]) pieces[turn].reset(new char[piece_bytes]);  // small bodies need one
+    std::shared_ptr<char[]> buffer = pieces[turn];
+    Result<size_t> got = co_await exchange_.ReadBody(buffer.get(), piece_bytes);
     if (!got.ok()) {
       failure = MakeFailure(400, "IncompleteBody", got.status().message());
       failed = true;
@@ -783,7 +792,10 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
     }
     if (*got == 0) break;
     std::string_view piece(buffer.get(), *got);
+    std::shared_ptr<const void> owner = buffer;
     if (decoder) {
+      if (!decoded_pieces[turn]) decoded_pieces[turn] = std::make_shared<std::string>();
+      std::shared_ptr<std::string> decoded = decoded_pieces[turn];
       decoded->clear();
       sig::SigV4Status fed = decoder->Feed(piece, decoded.get());
       if (!fed.ok()) {
@@ -792,16 +804,17 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
         break;
       }
       piece = *decoded;
+      owner = decoded;
     }
     if (header_checksum) header_checksum->Update(piece);
     if (piece.empty()) continue;
-    auto write_work = [upload, piece]() { return upload->Write(piece); };
-    Status written = co_await deps_.pool->Run(std::move(write_work));
+    Status written = co_await pipeline.Write(owner, piece);
     if (!written.ok()) {
       failure = FromStatus(written);
       failed = true;
       break;
     }
+    turn = 1 - turn;
   }
   if (!failed && decoder) {
     sig::SigV4Status finished = decoder->Finish();
@@ -816,15 +829,10 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
     failed = true;
   }
   if (failed) {
-    auto abort_work = [upload]() -> int {
-      upload->Abort();
-      return 0;
-    };
-    (void)co_await deps_.pool->Run(std::move(abort_work));
+    co_await pipeline.Abort();
     co_return co_await Fail(failure);
   }
-  auto commit_work = [upload]() { return upload->Commit(); };
-  Result<meta::CommitResult> committed = co_await deps_.pool->Run(std::move(commit_work));
+  Result<meta::CommitResult> committed = co_await pipeline.Commit();
   if (!committed.ok()) co_return co_await Fail(FromStatus(committed.status()));
   http::HeaderList headers;
   headers.emplace_back("ETag", Quoted(committed->object.etag));
