@@ -199,6 +199,11 @@ class Bench {
   // SigV4 Authorization over all of them; `path` is raw (percent-encoded), `query` decoded.
   void Authorize(client::HttpRequest& request, const std::string& path, const Pairs& query) const;
   Status EnsureBucket();
+  // Distinct content per (run seed, worker, sequence): runs with different --seed values
+  // upload different bytes, so a second PUT run does not just hit the first run's chunks.
+  uint64_t ContentSeed(uint64_t worker, uint64_t sequence) const {
+    return (options_.seed * 0x100000001B3ull) ^ ((worker << 40) + sequence);
+  }
   uint64_t PickSize(std::mt19937_64& rng) const {
     if (sizes_.min_bytes == sizes_.max_bytes) return sizes_.min_bytes;
     return std::uniform_int_distribution<uint64_t>(sizes_.min_bytes, sizes_.max_bytes)(rng);
@@ -351,7 +356,7 @@ Result<int> Bench::DoOp(client::HttpClient& http, Op op, std::mt19937_64& rng, O
   switch (op) {
     case Op::kPut: {
       const uint64_t size = PickSize(rng);
-      const uint64_t seed = options_.identical ? 1 : (worker << 40) + sequence + 1'000'000;
+      const uint64_t seed = options_.identical ? 1 : ContentSeed(worker, sequence + 1'000'000);
       stats->bytes += size;
       const bool overwrite = mix_.size() > 1;  // mixed: keep the population stable
       const std::string key = overwrite ? ObjectKey(index)
@@ -428,7 +433,8 @@ Status Bench::Prepare() {
       client::HttpClient http(endpoint_);
       std::mt19937_64 rng(options_.seed + 7 * t);
       for (uint64_t i = next++; i < options_.objects && !failed; i = next++) {
-        auto status = Put(http, ObjectKey(i), PickSize(rng), options_.identical ? 1 : i + 1);
+        auto status =
+            Put(http, ObjectKey(i), PickSize(rng), options_.identical ? 1 : ContentSeed(0, i + 1));
         if (!status.ok() || *status < 200 || *status >= 300) failed = true;
       }
     });
