@@ -262,6 +262,23 @@ class MetaStore {
                                             const std::vector<ChunkRef>& chunks,
                                             TimestampMs now_ms) = 0;
 
+  // PutCommitted of an inline object (no chunks) without blocking the caller: the write
+  // joins the engine's group commit and `done` runs later, on a thread of the store, with
+  // the result once the transaction is durable (or failed). Returns false, leaving
+  // `object` untouched and never calling `done`, when the engine has no such path or its
+  // queue is full: the caller then uses PutCommitted (that is the backpressure). `done`
+  // must be quick and must not call back into the store.
+  virtual bool PutCommittedAsync(ObjectRecord&& object, TimestampMs now_ms,
+                                 std::function<void(Result<CommitResult>)> done) {
+    (void)object;
+    (void)now_ms;
+    (void)done;
+    return false;
+  }
+  // Returns once every PutCommittedAsync accepted so far has called its `done`. A server
+  // calls it before tearing down what the callbacks post to.
+  virtual void WaitForAsyncWrites() {}
+
   // Drops a WRITING object and its chunk references. kNotFound if it is not WRITING.
   virtual Status AbortUpload(const ObjectId& id, TimestampMs now_ms) = 0;
 

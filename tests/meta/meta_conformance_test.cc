@@ -15,9 +15,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -1665,6 +1667,133 @@ TEST_F(SqliteTest, WritesBusyBeyondTheTimeoutAreUnavailableWhileReadsContinue) {
   EXPECT_OK(store->Ping());
 
   EXPECT_OK(store->PutCommitted(NewObject(Id(2), "t1", "ns", "k2"), {}, 3));
+}
+
+// Collects the results PutCommittedAsync hands to its callbacks (on a store thread). The
+// state is shared with the callbacks, so a test that stops early leaves none dangling.
+class AsyncResults {
+ public:
+  std::function<void(Result<CommitResult>)> Callback(int n) {
+    std::shared_ptr<State> state = state_;
+    return [state, n](Result<CommitResult> result) {
+      std::lock_guard lock(state->mu);
+      state->results.emplace(n, result.status());
+      state->cv.notify_all();
+    };
+  }
+  // Waits (at most 60 s) until `count` results are in.
+  std::map<int, Status> WaitFor(size_t count) {
+    std::unique_lock lock(state_->mu);
+    state_->cv.wait_for(lock, std::chrono::seconds(60),
+                        [&] { return state_->results.size() >= count; });
+    return state_->results;
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::map<int, Status> results;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
+ObjectRecord InlineRecord(int n, const std::string& key) {
+  ObjectRecord object = NewObject(Id(n), "t1", "ns", key);
+  object.inline_data = "data " + std::to_string(n);
+  object.size_bytes = object.inline_data->size();
+  return object;
+}
+
+TEST_F(SqliteTest, AsyncPutsAreDurableWhenReportedAndAFailingOneFailsAlone) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  ASSERT_OK(store->PutCommitted(InlineRecord(1, "taken"), {}, 1));
+  AsyncResults results;
+  constexpr int kPuts = 300;
+  // Synchronous writers run at the same time and share batches with the async ones.
+  std::thread sync_writer([&] {
+    for (int i = 0; i < 50; ++i) {
+      EXPECT_OK(store->PutCommitted(InlineRecord(1000 + i, "sync" + std::to_string(i)), {}, 2));
+    }
+  });
+  for (int n = 2; n < 2 + kPuts; ++n) {
+    // Id 100 repeats id 1: that write alone fails.
+    ObjectRecord object = InlineRecord(n == 100 ? 1 : n, "k" + std::to_string(n));
+    ASSERT_TRUE(store->PutCommittedAsync(std::move(object), 2, results.Callback(n)));
+  }
+  std::map<int, Status> got = results.WaitFor(kPuts);
+  sync_writer.join();
+  ASSERT_EQ(got.size(), static_cast<size_t>(kPuts));
+  for (const auto& entry : got) {
+    if (entry.first == 100) {
+      EXPECT_EQ(entry.second.code(), StatusCode::kAlreadyExists) << entry.second.ToString();
+      EXPECT_CODE(store->GetObjectByKey("t1", "ns", "k100"), kNotFound);
+      continue;
+    }
+    ASSERT_OK(entry.second);
+    ASSERT_OK_AND_ASSIGN(ObjectRecord read,
+                         store->GetObjectByKey("t1", "ns", "k" + std::to_string(entry.first)));
+    EXPECT_EQ(*read.inline_data, "data " + std::to_string(entry.first));
+  }
+  // Reported means committed: another connection (as after a crash) sees every one.
+  store.reset();
+  ASSERT_OK_AND_ASSIGN(store, Open());
+  ASSERT_OK_AND_ASSIGN(std::vector<ObjectCountRow> counts, store->CountObjects());
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0].objects, static_cast<uint64_t>(1 + 50 + kPuts - 1));
+}
+
+TEST_F(SqliteTest, AsyncPutsFailTogetherWhenTheBatchCannotCommit) {
+  SqliteMetaStoreOptions options;
+  options.busy_timeout_ms = 50;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open(options));
+  RawSqlite other(Path());  // another process holding the write lock
+  other.Exec("BEGIN IMMEDIATE");
+  AsyncResults results;
+  for (int n = 1; n <= 20; ++n) {
+    ASSERT_TRUE(
+        store->PutCommittedAsync(InlineRecord(n, "k" + std::to_string(n)), 1, results.Callback(n)));
+  }
+  std::map<int, Status> got = results.WaitFor(20);
+  ASSERT_EQ(got.size(), 20u);
+  for (const auto& entry : got) {
+    EXPECT_EQ(entry.second.code(), StatusCode::kUnavailable) << entry.second.ToString();
+  }
+  other.Exec("COMMIT");
+  EXPECT_EQ(Str(store->CountObjects()), "OK []");
+}
+
+TEST_F(SqliteTest, AsyncPutQueueIsBoundedAndShutdownReportsEveryQueuedPut) {
+  SqliteMetaStoreOptions options;
+  options.busy_timeout_ms = 10000;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open(options));
+  AsyncResults results;
+  int accepted = 0;
+  int declined = 0;
+  {
+    RawSqlite other(Path());  // holds the write lock: nothing commits while we queue
+    other.Exec("BEGIN IMMEDIATE");
+    for (int n = 1; n <= 1500; ++n) {
+      ObjectRecord object = InlineRecord(n, "k" + std::to_string(n));
+      if (store->PutCommittedAsync(std::move(object), 1, results.Callback(n))) {
+        ++accepted;
+      } else {
+        ++declined;  // declined: the caller would fall back to PutCommitted
+      }
+    }
+    other.Exec("COMMIT");
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_GT(declined, 0);
+  // Closing the store commits and reports everything it accepted.
+  store.reset();
+  std::map<int, Status> got = results.WaitFor(static_cast<size_t>(accepted));
+  EXPECT_EQ(got.size(), static_cast<size_t>(accepted));
+  for (const auto& entry : got) EXPECT_OK(entry.second);
+  ASSERT_OK_AND_ASSIGN(store, Open());
+  ASSERT_OK_AND_ASSIGN(std::vector<ObjectCountRow> counts, store->CountObjects());
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0].objects, static_cast<uint64_t>(accepted));
 }
 
 // ---- PostgreSQL-specific --------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -497,6 +498,15 @@ class SqliteMetaStore final : public MetaStore {
     for (auto& reader : readers_) free_readers_.push_back(reader.get());
   }
 
+  ~SqliteMetaStore() override {
+    {
+      std::lock_guard lock(queue_mu_);
+      stopping_ = true;
+    }
+    committer_wake_.notify_one();
+    if (committer_.joinable()) committer_.join();
+  }
+
   // In WAL mode a reader never waits for the writer, and each thread reads on its own
   // connection, so a point read waits for nothing but this machine's page cache or disk.
   bool point_reads_are_local() const override { return true; }
@@ -510,6 +520,12 @@ class SqliteMetaStore final : public MetaStore {
                                     TimestampMs now_ms) override;
   Result<CommitResult> PutCommitted(const ObjectRecord& object, const std::vector<ChunkRef>& chunks,
                                     TimestampMs now_ms) override;
+  bool PutCommittedAsync(ObjectRecord&& object, TimestampMs now_ms,
+                         std::function<void(Result<CommitResult>)> done) override;
+  void WaitForAsyncWrites() override {
+    std::unique_lock lock(queue_mu_);
+    async_drained_.wait(lock, [this] { return async_writes_ == 0; });
+  }
   Status AbortUpload(const ObjectId& id, TimestampMs now_ms) override;
 
   Result<ObjectRecord> GetObject(const std::string& tenant, const ObjectId& id) override;
@@ -575,7 +591,9 @@ class SqliteMetaStore final : public MetaStore {
   // queued in one transaction, each write inside its own SAVEPOINT so that one failing
   // write rolls back alone, and commits once: one fsync for the whole batch. A write's
   // result is only reported after that COMMIT, so nothing is acknowledged before it is
-  // durable; if the COMMIT fails, every write of the batch fails.
+  // durable; if the COMMIT fails, every write of the batch fails. An asynchronous write
+  // (PutCommittedAsync) waits in the same queue with no thread parked on it: when it
+  // heads the queue the committer thread leads, and its result is handed to a callback.
   template <typename Fn>
   Status Write(std::string_view context, Fn&& fn) {
     PendingWrite pending;
@@ -587,25 +605,7 @@ class SqliteMetaStore final : public MetaStore {
         pending.wake.wait(lock);
         continue;
       }
-      leader_active_ = true;
-      std::vector<PendingWrite*> batch;
-      while (!queue_.empty() && batch.size() < kMaxWriteBatch) {
-        batch.push_back(queue_.front());
-        queue_.pop_front();
-      }
-      lock.unlock();
-      RunWriteBatch(batch);
-      lock.lock();
-      // Only the writers of this batch are woken, and the first one still queued, which
-      // leads the next batch: waking every waiter would have them all fight for the lock
-      // only to go back to sleep. (Notified under the lock: a finished writer may return
-      // and destroy its condition variable as soon as the lock is free.)
-      for (PendingWrite* write : batch) {
-        write->done = true;
-        if (write != &pending) write->wake.notify_one();
-      }
-      leader_active_ = false;
-      if (!queue_.empty()) queue_.front()->wake.notify_one();
+      LeadOneBatch(lock);
     }
     return Annotate(std::move(pending.result), context);
   }
@@ -615,8 +615,81 @@ class SqliteMetaStore final : public MetaStore {
     Status result;
     bool done = false;             // GUARDED_BY(queue_mu_)
     std::condition_variable wake;  // with queue_mu_: done, or time to lead a batch
+    // Set for an asynchronous write, which no thread waits for: the leader calls it after
+    // the batch, outside the lock, and it reports the result and frees the write.
+    std::function<void(PendingWrite*)> finish;
   };
   static constexpr size_t kMaxWriteBatch = 256;
+  // Asynchronous writes queued or running; beyond this PutCommittedAsync declines and the
+  // caller blocks in PutCommitted instead, so a burst cannot grow the queue without bound.
+  static constexpr size_t kMaxAsyncWrites = 1024;
+
+  // Runs the writes at the head of the queue as one batch. Called with the lock held and
+  // no leader active; returns with the lock held.
+  void LeadOneBatch(std::unique_lock<std::mutex>& lock) {
+    leader_active_ = true;
+    std::vector<PendingWrite*> batch;
+    while (!queue_.empty() && batch.size() < kMaxWriteBatch) {
+      batch.push_back(queue_.front());
+      queue_.pop_front();
+    }
+    lock.unlock();
+    RunWriteBatch(batch);
+    std::vector<PendingWrite*> finished_async;
+    lock.lock();
+    // Only the writers of this batch are woken, and whoever leads the next one: waking
+    // every waiter would have them all fight for the lock only to go back to sleep.
+    // (Notified under the lock: a finished writer may return and destroy its condition
+    // variable as soon as the lock is free.)
+    for (PendingWrite* write : batch) {
+      if (write->finish) {
+        finished_async.push_back(write);
+        continue;
+      }
+      write->done = true;
+      write->wake.notify_one();
+    }
+    leader_active_ = false;
+    WakeNextLeader();
+    if (finished_async.empty()) return;
+    lock.unlock();
+    for (PendingWrite* write : finished_async) {
+      // Moved out first: finish frees the write that holds it.
+      std::function<void(PendingWrite*)> finish = std::move(write->finish);
+      finish(write);
+    }
+    lock.lock();
+    async_writes_ -= finished_async.size();
+    if (async_writes_ == 0) {
+      async_drained_.notify_all();
+      if (stopping_) committer_wake_.notify_one();
+    }
+  }
+
+  // With the lock held: a synchronous writer leads the batch it heads; an asynchronous
+  // write has the committer thread lead it.
+  void WakeNextLeader() {
+    if (queue_.empty()) return;
+    if (queue_.front()->finish) {
+      committer_wake_.notify_one();
+    } else {
+      queue_.front()->wake.notify_one();
+    }
+  }
+
+  // The committer thread: leads batches while asynchronous writes wait, and on shutdown
+  // returns only once every one of them has been committed and reported.
+  void CommitLoop() {
+    std::unique_lock lock(queue_mu_);
+    for (;;) {
+      if (!leader_active_ && !queue_.empty()) {
+        LeadOneBatch(lock);
+        continue;
+      }
+      if (stopping_ && async_writes_ == 0) return;
+      committer_wake_.wait(lock);
+    }
+  }
 
   void RunWriteBatch(const std::vector<PendingWrite*>& batch) {
     std::lock_guard writer_lock(writer_mu_);
@@ -726,8 +799,13 @@ class SqliteMetaStore final : public MetaStore {
   static Result<std::vector<FsckReferenceRow>> ReferenceRows(Connection& c);
 
   std::mutex queue_mu_;
-  std::deque<PendingWrite*> queue_;  // GUARDED_BY(queue_mu_)
-  bool leader_active_ = false;       // GUARDED_BY(queue_mu_)
+  std::deque<PendingWrite*> queue_;         // GUARDED_BY(queue_mu_)
+  bool leader_active_ = false;              // GUARDED_BY(queue_mu_)
+  size_t async_writes_ = 0;                 // GUARDED_BY(queue_mu_)
+  bool stopping_ = false;                   // GUARDED_BY(queue_mu_)
+  std::condition_variable committer_wake_;  // with queue_mu_
+  std::condition_variable async_drained_;   // with queue_mu_: async_writes_ is 0
+  std::thread committer_;                   // started by the first PutCommittedAsync
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
 
@@ -989,6 +1067,49 @@ Result<CommitResult> SqliteMetaStore::PutCommitted(const ObjectRecord& object,
   });
   if (!status.ok()) return status;
   return result;
+}
+
+namespace {
+
+// An asynchronous PutCommitted: the queued write and everything it needs after the caller
+// has moved on.
+struct AsyncPut {
+  ObjectRecord object;
+  TimestampMs now_ms = 0;
+  CommitResult result;
+  std::function<void(Result<CommitResult>)> done;
+};
+
+}  // namespace
+
+bool SqliteMetaStore::PutCommittedAsync(ObjectRecord&& object, TimestampMs now_ms,
+                                        std::function<void(Result<CommitResult>)> done) {
+  // An invalid record takes the synchronous path, which reports why.
+  if (!CheckPutCommitted(object, {}).ok()) return false;
+  std::unique_lock lock(queue_mu_);
+  if (stopping_ || async_writes_ >= kMaxAsyncWrites) return false;
+  if (!committer_.joinable()) committer_ = std::thread([this] { CommitLoop(); });
+  auto put = std::make_shared<AsyncPut>();
+  put->object = std::move(object);
+  put->now_ms = now_ms;
+  put->done = std::move(done);
+  auto* pending = new PendingWrite;
+  pending->fn = [put](Connection& c) {
+    return PutCommittedIn(c, put->object, {}, put->now_ms, &put->result);
+  };
+  pending->finish = [put](PendingWrite* write) {
+    std::unique_ptr<PendingWrite> owned(write);
+    Status status = Annotate(std::move(write->result), "put object " + put->object.id.ToString());
+    if (status.ok()) {
+      put->done(std::move(put->result));
+    } else {
+      put->done(std::move(status));
+    }
+  };
+  queue_.push_back(pending);
+  ++async_writes_;
+  if (!leader_active_) committer_wake_.notify_one();
+  return true;
 }
 
 Result<CommitResult> SqliteMetaStore::PutCommittedAndDelete(
