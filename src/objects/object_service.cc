@@ -173,10 +173,16 @@ meta::ObjectRecord Upload::FinalRecord() {
 
 Result<meta::CommitResult> Upload::Commit() {
   if (finished_) return FailedPreconditionError("upload already finished");
-  if (request_.expected_size && size_bytes_ != *request_.expected_size) {
+  if (declined_record_) {  // verified by CommitAsync
+    meta::ObjectRecord record = std::move(*declined_record_);
+    declined_record_.reset();
+    finished_ = true;
+    return service_->meta_store()->PutCommitted(record, {}, service_->clock()->NowMs());
+  }
+  Status sized = CheckSize();
+  if (!sized.ok()) {
     Abort();
-    return InvalidArgumentError("body ended after " + std::to_string(size_bytes_) + " of " +
-                                std::to_string(*request_.expected_size) + " declared bytes");
+    return sized;
   }
   if (chunked_) {
     Status status = buffer_.empty() ? OkStatus() : SealChunk();
@@ -187,16 +193,10 @@ Result<meta::CommitResult> Upload::Commit() {
     }
   }
   meta::ObjectRecord record = FinalRecord();
-  if (request_.expected_md5 && HexEncode(*request_.expected_md5) != record.etag) {
+  Status verified = CheckDigests(record);
+  if (!verified.ok()) {
     Abort();
-    return InvalidArgumentError(
-        "BadDigest: the Content-MD5 you specified did not match what "
-        "was received");
-  }
-  if (request_.expected_sha256 && *request_.expected_sha256 != record.content_hash) {
-    Abort();
-    return InvalidArgumentError("content SHA-256 is " + record.content_hash.ToHex() +
-                                ", not the declared " + request_.expected_sha256->ToHex());
+    return verified;
   }
   const TimestampMs now = service_->clock()->NowMs();
   if (!chunked_) {
@@ -216,6 +216,55 @@ Result<meta::CommitResult> Upload::Commit() {
   }
   finished_ = true;
   return result;
+}
+
+bool Upload::CommitAsync(std::function<void(Result<meta::CommitResult>)> done) {
+  if (finished_ || chunked_) return false;
+  // Aborting an upload that is still in memory touches neither disk nor store.
+  Status sized = CheckSize();
+  if (!sized.ok()) {
+    Abort();
+    done(std::move(sized));
+    return true;
+  }
+  meta::ObjectRecord record = FinalRecord();
+  Status verified = CheckDigests(record);
+  if (!verified.ok()) {
+    Abort();
+    done(std::move(verified));
+    return true;
+  }
+  record.inline_data = std::move(buffer_);
+  const TimestampMs now = service_->clock()->NowMs();
+  if (!service_->meta_store()->PutCommittedAsync(std::move(record), now, std::move(done))) {
+    // Declined (the record is left as it was). The hashes are final now, so Commit
+    // commits this verified record on the blocking path.
+    declined_record_ = std::move(record);
+    return false;
+  }
+  finished_ = true;
+  return true;
+}
+
+Status Upload::CheckSize() const {
+  if (request_.expected_size && size_bytes_ != *request_.expected_size) {
+    return InvalidArgumentError("body ended after " + std::to_string(size_bytes_) + " of " +
+                                std::to_string(*request_.expected_size) + " declared bytes");
+  }
+  return OkStatus();
+}
+
+Status Upload::CheckDigests(const meta::ObjectRecord& record) const {
+  if (request_.expected_md5 && HexEncode(*request_.expected_md5) != record.etag) {
+    return InvalidArgumentError(
+        "BadDigest: the Content-MD5 you specified did not match what "
+        "was received");
+  }
+  if (request_.expected_sha256 && *request_.expected_sha256 != record.content_hash) {
+    return InvalidArgumentError("content SHA-256 is " + record.content_hash.ToHex() +
+                                ", not the declared " + request_.expected_sha256->ToHex());
+  }
+  return OkStatus();
 }
 
 void Upload::Abort() {

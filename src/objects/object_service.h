@@ -17,6 +17,7 @@
 // loop run them on a worker pool.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -103,6 +104,12 @@ class Upload {
   // Verifies and commits; after an error the upload is aborted and nothing is visible.
   // Stores any sealed chunk first. No StoreChunks call may be running.
   Result<meta::CommitResult> Commit();
+  // Commit of an upload still in memory without blocking: verifies it (an error goes to
+  // `done` at once) and hands the commit to the store's asynchronous group commit, which
+  // calls `done` on a store thread once the object is durable or the commit failed. false
+  // when the upload is not in memory or the store declines (no such path, queue full):
+  // nothing happened, call Commit.
+  bool CommitAsync(std::function<void(Result<meta::CommitResult>)> done);
   void Abort();
 
   // From now on Write only hashes full chunks and keeps them (sealed) instead of storing
@@ -128,9 +135,13 @@ class Upload {
   Status AppendChunked(std::string_view bytes);
   Status SealChunk();
   Status StoreChunk(const SealedChunk& chunk);
+  Status CheckSize() const;
+  Status CheckDigests(const meta::ObjectRecord& record) const;
   // The record's identity and request fields, timestamped now.
   meta::ObjectRecord BaseRecord(ObjectState state);
   meta::ObjectRecord FinalRecord();
+  // The verified record of an in-memory upload whose CommitAsync the store declined.
+  std::optional<meta::ObjectRecord> declined_record_;
 
   ObjectService* service_;
   UploadRequest request_;

@@ -460,6 +460,9 @@ int Serve(const ServeConfig& config) {
   printf("cairn: data in %s, metadata %s\n", config.store.data_dir.c_str(), meta_url.c_str());
   fflush(stdout);
   server.Run(config.io_threads, 30);
+  // Small PUTs still committing (only if the drain timed out) report to the event loop,
+  // which must outlive them.
+  meta_store->WaitForAsyncWrites();
   gc_loop.Stop();
   if (backups) backups->Stop();
   pool.Stop();

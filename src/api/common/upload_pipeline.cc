@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "api/common/commit.h"
+
 namespace cairn::api {
 
 // GCC 12 coroutine rules apply here (see native_api.cc): lambdas handed to the pool are
@@ -74,9 +76,8 @@ http::Awaitable<Result<meta::CommitResult>> UploadPipeline::Commit() {
     co_await Abort();
     co_return drained;
   }
-  std::shared_ptr<objects::Upload> upload = upload_;
-  auto commit_work = [upload]() { return upload->Commit(); };
-  co_return co_await pool_->Run(std::move(commit_work));
+  // A small object commits without parking a pool thread (see api/common/commit.h).
+  co_return co_await CommitUpload(pool_, upload_);
 }
 
 http::Awaitable<void> UploadPipeline::Abort() {
