@@ -61,6 +61,19 @@ inline Status CheckListRequest(const ListRequest& request) {
   return OkStatus();
 }
 
+// At commit, the chunks recorded for an upload must add up to the bytes received. They do
+// unless a reference was lost, which a database restart can do to AddChunk (it is not
+// durable on its own): then the upload must be sent again, and nothing is committed.
+inline Status CheckChunkTotal(const ObjectId& id, uint64_t recorded, uint64_t received) {
+  if (recorded != received) {
+    return UnavailableError("the chunks recorded for upload " + id.ToString() + " add up to " +
+                            std::to_string(recorded) + " bytes, not the " +
+                            std::to_string(received) +
+                            " received (a chunk reference was lost); upload it again");
+  }
+  return OkStatus();
+}
+
 inline Status CheckSequence(const ObjectId& id, uint32_t sequence, uint64_t expected) {
   if (sequence != expected) {
     return InvalidArgumentError("chunk " + std::to_string(sequence) + " of object " +

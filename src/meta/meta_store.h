@@ -243,6 +243,8 @@ class MetaStore {
   // `chunk`, and takes a reference on (storage_class of the object, digest): the chunk row
   // is created with ref_count 1 or incremented. Also bumps the object's updated_at_ms to
   // now_ms, so GC sees the upload is alive. kNotFound if the object is not WRITING.
+  // Engines may commit it without waiting for the disk: it is visible at once (which is
+  // what GC needs), and the durable CommitUpload that follows makes it durable too.
   virtual Status AddChunk(const ObjectId& id, uint32_t sequence, const ChunkRef& chunk,
                           TimestampMs now_ms) = 0;
 
@@ -250,7 +252,8 @@ class MetaStore {
   // content_hash, etag, content_type, user_metadata; updated_at_ms = now_ms). Atomically
   // replaces the COMMITTED object at the same (tenant, namespace, key), if any: that one
   // becomes DELETING and its chunk references are dropped. kNotFound if `id` is not
-  // WRITING (e.g. GC reclaimed a stalled upload).
+  // WRITING (e.g. GC reclaimed a stalled upload); kUnavailable if the recorded chunks do
+  // not add up to final_fields.size_bytes (a reference lost in a database restart).
   virtual Result<CommitResult> CommitUpload(const ObjectId& id, const ObjectRecord& final_fields,
                                             TimestampMs now_ms) = 0;
 

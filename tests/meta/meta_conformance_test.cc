@@ -586,6 +586,20 @@ TEST_P(MetaStoreTest, CommitUploadPublishesTheFinalFields) {
   EXPECT_CODE(store().CommitUpload(Id(2), final_fields, 600), kNotFound);
 }
 
+// AddChunk may be committed without waiting for the disk, so a database restart can lose
+// one; the commit must then refuse rather than publish an object missing bytes.
+TEST_P(MetaStoreTest, CommitUploadRefusesChunksThatDoNotAddUpToTheSize) {
+  ASSERT_OK(store().BeginUpload(NewObject(Id(1), "t1", "ns", "k", kHot, 100)));
+  ASSERT_OK(store().AddChunk(Id(1), 0, C(1), 200));
+  ASSERT_OK(store().AddChunk(Id(1), 1, C(2), 200));
+  EXPECT_CODE(store().CommitUpload(Id(1), FinalFields(400, 1), 300), kUnavailable);
+  EXPECT_CODE(store().CommitUpload(Id(1), FinalFields(200, 1), 300), kUnavailable);
+  EXPECT_CODE(store().GetObjectByKey("t1", "ns", "k"), kNotFound);  // nothing published
+  ASSERT_OK(store().CommitUpload(Id(1), FinalFields(300, 1), 300));
+  ASSERT_OK_AND_ASSIGN(ObjectRecord committed, store().GetObjectByKey("t1", "ns", "k"));
+  EXPECT_EQ(committed.size_bytes, 300u);
+}
+
 TEST_P(MetaStoreTest, CommitReplacesTheObjectAtTheKeyAndDropsItsReferences) {
   ObjectRecord a = Upload(Id(1), "t1", "ns", "k", {C(1), C(2)}, 100);
   // Same key elsewhere must not be touched.

@@ -10,6 +10,7 @@ namespace cairn::meta {
 namespace {
 
 using internal::CheckApiKey;
+using internal::CheckChunkTotal;
 using internal::CheckListRequest;
 using internal::CheckPutCommitted;
 using internal::CheckSequence;
@@ -138,6 +139,9 @@ Result<CommitResult> MemoryMetaStore::CommitUpload(const ObjectId& id,
     return NotWriting(id);
   }
   ObjectRecord& record = it->second.record;
+  uint64_t recorded = 0;
+  for (const ChunkRef& chunk : it->second.chunks) recorded += chunk.size_bytes;
+  RETURN_IF_ERROR(CheckChunkTotal(id, recorded, final_fields.size_bytes));
   CommitResult result;
   result.replaced_object = RetireObjectAtKey(record, now_ms);
   record.state = ObjectState::kCommitted;

@@ -76,6 +76,7 @@ using internal::EncodeMetadata;
 using internal::EncodeTenants;
 
 using internal::CheckApiKey;
+using internal::CheckChunkTotal;
 using internal::CheckListRequest;
 using internal::CheckPutCommitted;
 using internal::CheckSequence;
@@ -950,6 +951,9 @@ Status PostgresMetaStore::AddChunk(const ObjectId& id, uint32_t sequence, const 
   const std::string context =
       "add chunk " + std::to_string(sequence) + " to object " + id.ToString();
   return Write(context, [&](Connection& c) -> Status {
+    // Not durable on its own (no wait for the WAL flush): CommitUpload's synchronous commit
+    // flushes the WAL past this record, and checks that no chunk went missing.
+    RETURN_IF_ERROR(c.Exec("SET LOCAL synchronous_commit TO OFF", Params()).status());
     ASSIGN_OR_RETURN(Rows object, c.Exec("SELECT storage_class FROM objects "
                                          "WHERE id = $1 AND state = 'WRITING' FOR UPDATE",
                                          Params().Id(id)));
@@ -995,6 +999,14 @@ Result<CommitResult> PostgresMetaStore::CommitUpload(const ObjectId& id,
                                        Params().Id(id)));
     if (rows.empty()) return NotWriting(id);
     ASSIGN_OR_RETURN(ObjectRecord record, ReadObject(rows, 0));
+    {
+      ASSIGN_OR_RETURN(Rows sum, c.Exec("SELECT COALESCE(SUM(size_bytes), 0)::bigint "
+                                        "FROM object_chunks WHERE object_id = $1",
+                                        Params().Id(id)));
+      ASSIGN_OR_RETURN(int64_t recorded, sum.Int(0, 0));
+      RETURN_IF_ERROR(
+          CheckChunkTotal(id, static_cast<uint64_t>(recorded), final_fields.size_bytes));
+    }
     RETURN_IF_ERROR(LockKey(c, record));
     // The old object leaves the key before this one takes it (the unique index is checked
     // per statement).

@@ -32,6 +32,7 @@ using internal::EncodeMetadata;
 using internal::EncodeTenants;
 
 using internal::CheckApiKey;
+using internal::CheckChunkTotal;
 using internal::CheckListRequest;
 using internal::CheckPutCommitted;
 using internal::CheckSequence;
@@ -594,10 +595,16 @@ class SqliteMetaStore final : public MetaStore {
   // durable; if the COMMIT fails, every write of the batch fails. An asynchronous write
   // (PutCommittedAsync) waits in the same queue with no thread parked on it: when it
   // heads the queue the committer thread leads, and its result is handed to a callback.
+  //
+  // A write with `durable` false commits without waiting for the disk (synchronous =
+  // NORMAL: the WAL is not fsynced), for steps whose durability the next durable commit
+  // provides: WAL frames are synced in order, so fsyncing a later commit makes every
+  // earlier one durable too. Only a batch of such writes alone skips the fsync.
   template <typename Fn>
-  Status Write(std::string_view context, Fn&& fn) {
+  Status Write(std::string_view context, Fn&& fn, bool durable = true) {
     PendingWrite pending;
     pending.fn = [&fn](Connection& c) { return fn(c); };
+    pending.durable = durable;
     std::unique_lock lock(queue_mu_);
     queue_.push_back(&pending);
     while (!pending.done) {
@@ -613,6 +620,7 @@ class SqliteMetaStore final : public MetaStore {
   struct PendingWrite {
     std::function<Status(Connection&)> fn;
     Status result;
+    bool durable = true;
     bool done = false;             // GUARDED_BY(queue_mu_)
     std::condition_variable wake;  // with queue_mu_: done, or time to lead a batch
     // Set for an asynchronous write, which no thread waits for: the leader calls it after
@@ -694,6 +702,17 @@ class SqliteMetaStore final : public MetaStore {
   void RunWriteBatch(const std::vector<PendingWrite*>& batch) {
     std::lock_guard writer_lock(writer_mu_);
     Connection& c = *writer_;
+    bool durable = false;
+    for (const PendingWrite* write : batch) durable = durable || write->durable;
+    if (durable != writer_synchronous_full_) {
+      Status set = c.Run(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+      if (set.ok()) {
+        writer_synchronous_full_ = durable;
+      } else if (durable) {  // never commit a durable write without the fsync
+        for (PendingWrite* write : batch) write->result = set;
+        return;
+      }
+    }
     if (batch.size() == 1) {
       batch[0]->result = RunTransaction(c, "BEGIN IMMEDIATE", batch[0]->fn);
       return;
@@ -808,6 +827,7 @@ class SqliteMetaStore final : public MetaStore {
   std::thread committer_;                   // started by the first PutCommittedAsync
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
+  bool writer_synchronous_full_ = true;  // GUARDED_BY(writer_mu_): the writer's PRAGMA
 
   // Bounds the connections (each with its own page cache) that reading threads open.
   static constexpr size_t kMaxThreadReaders = 32;
@@ -949,7 +969,9 @@ Status SqliteMetaStore::AddChunk(const ObjectId& id, uint32_t sequence, const Ch
                                  TimestampMs now_ms) {
   const std::string context =
       "add chunk " + std::to_string(sequence) + " to object " + id.ToString();
-  return Write(context, [&](Connection& c) -> Status {
+  // Not durable on its own: CommitUpload's durable commit covers it, and checks that no
+  // chunk went missing.
+  auto add = [&](Connection& c) -> Status {
     StorageClass storage_class;
     {
       ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT storage_class FROM objects "
@@ -984,7 +1006,9 @@ Status SqliteMetaStore::AddChunk(const ObjectId& id, uint32_t sequence, const Ch
       RETURN_IF_ERROR(stmt.Id(1, id).Int(2, now_ms).Run());
     }
     return TakeReference(c, storage_class, chunk, now_ms);
-  });
+  };
+  return Write(context, add, /*durable=*/false);
+  ;
 }
 
 Result<CommitResult> SqliteMetaStore::CommitUpload(const ObjectId& id,
@@ -999,6 +1023,15 @@ Result<CommitResult> SqliteMetaStore::CommitUpload(const ObjectId& id,
     ASSIGN_OR_RETURN(std::optional<ObjectRecord> found, FindWriting(c, id));
     if (!found) return NotWriting(id);
     ObjectRecord& record = *found;
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT COALESCE(SUM(size_bytes), 0) FROM object_chunks "
+                                 "WHERE object_id = ?1"));
+      ASSIGN_OR_RETURN(bool row, stmt.Id(1, id).Step());
+      const int64_t recorded = row ? stmt.ColumnInt(0) : 0;
+      RETURN_IF_ERROR(
+          CheckChunkTotal(id, static_cast<uint64_t>(recorded), final_fields.size_bytes));
+    }
     // The old object leaves the key before this one takes it (the unique index is checked
     // per statement).
     ASSIGN_OR_RETURN(result.replaced_object, RetireObjectAtKey(c, record, now_ms));
