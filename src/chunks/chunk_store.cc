@@ -129,7 +129,9 @@ Result<std::unique_ptr<ChunkWriter>> ChunkStore::NewWriter(StorageClass storage_
 Status ChunkStore::WriteChunk(StorageClass storage_class, const Digest& digest,
                               std::string_view bytes, std::set<std::string>* directories_to_sync) {
   ASSIGN_OR_RETURN(std::unique_ptr<ChunkWriter> writer, NewWriter(storage_class));
-  // Straight to the file: the bytes are already one contiguous buffer.
+  // Straight to the file: the bytes are already one contiguous buffer. A stored chunk is
+  // rarely read back at once, so a page-aligned buffer skips the page cache.
+  writer->file_->PreferDirectIo();
   RETURN_IF_ERROR(writer->file_->Append(bytes));
   writer->size_bytes_ = bytes.size();
   writer->digest_ = digest;

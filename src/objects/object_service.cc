@@ -29,6 +29,13 @@ Upload::~Upload() {
   if (!finished_) Abort();
 }
 
+std::shared_ptr<Md5Hasher> Upload::TakeMd5() {
+  if (!md5_hasher_) return nullptr;
+  md5_hasher_.reset();
+  md5_taken_ = true;
+  return std::make_shared<Md5Hasher>();
+}
+
 bool Upload::WriteStaysInMemory(size_t size) const {
   return !finished_ && !chunked_ && request_.allow_inline &&
          buffer_.size() + size <= service_->options().inline_threshold_bytes;
@@ -70,17 +77,17 @@ Status Upload::StartChunkedMode() {
 Status Upload::AppendChunked(std::string_view bytes) {
   const uint64_t chunk_size = service_->options().chunk_size_bytes;
   while (!bytes.empty()) {
-    if (buffer_.capacity() < chunk_size) buffer_.reserve(chunk_size);  // grows once per buffer
+    if (chunk_.capacity() < chunk_size) chunk_ = AlignedBuffer(chunk_size);
     const size_t take =
-        static_cast<size_t>(std::min<uint64_t>(bytes.size(), chunk_size - buffer_.size()));
+        static_cast<size_t>(std::min<uint64_t>(bytes.size(), chunk_size - chunk_.size()));
     // Hashed as it is gathered, so that a chunk is hashed before anything is written: a
     // chunk already stored is never written again.
     const std::string_view piece = bytes.substr(0, take);
     hasher_.Update(piece);
     if (md5_hasher_) md5_hasher_->Update(piece);
-    buffer_.append(piece);
+    chunk_.append(piece);
     bytes.remove_prefix(take);
-    if (buffer_.size() == chunk_size) RETURN_IF_ERROR(SealChunk());
+    if (chunk_.size() == chunk_size) RETURN_IF_ERROR(SealChunk());
   }
   return OkStatus();
 }
@@ -88,16 +95,16 @@ Status Upload::AppendChunked(std::string_view bytes) {
 Status Upload::SealChunk() {
   SealedChunk chunk;
   chunk.digest = hasher_.FinishPart();
-  chunk.bytes = std::move(buffer_);
-  buffer_ = std::string();
+  chunk.bytes = std::move(chunk_);
+  chunk_ = AlignedBuffer();
   {
     std::lock_guard<std::mutex> lock(spare_mutex_);
     if (!spare_buffers_.empty()) {
-      buffer_ = std::move(spare_buffers_.back());
+      chunk_ = std::move(spare_buffers_.back());
       spare_buffers_.pop_back();
     }
   }
-  buffer_.clear();
+  chunk_.clear();
   if (defer_storage_) {
     sealed_.push_back(std::move(chunk));
     return OkStatus();
@@ -166,8 +173,13 @@ meta::ObjectRecord Upload::FinalRecord() {
     if (md5_hasher_) md5_hasher_->Update(buffer_);
   }
   record.content_hash = hasher_.FinishWhole();
-  record.etag =
-      md5_hasher_ ? HexEncode(md5_hasher_->Finish()) : EtagWithoutMd5(record.content_hash);
+  if (md5_hasher_) {
+    record.etag = HexEncode(md5_hasher_->Finish());
+  } else if (md5_digest_) {
+    record.etag = HexEncode(*md5_digest_);
+  } else {
+    record.etag = EtagWithoutMd5(record.content_hash);
+  }
   return record;
 }
 
@@ -185,7 +197,7 @@ Result<meta::CommitResult> Upload::Commit() {
     return sized;
   }
   if (chunked_) {
-    Status status = buffer_.empty() ? OkStatus() : SealChunk();
+    Status status = chunk_.empty() ? OkStatus() : SealChunk();
     if (status.ok()) status = StoreChunks(TakeSealedChunks());
     if (!status.ok()) {
       Abort();
@@ -255,6 +267,9 @@ Status Upload::CheckSize() const {
 }
 
 Status Upload::CheckDigests(const meta::ObjectRecord& record) const {
+  if (md5_taken_ && !md5_digest_) {
+    return InternalError("upload " + id_.ToString() + " reached commit without its MD5");
+  }
   if (request_.expected_md5 && HexEncode(*request_.expected_md5) != record.etag) {
     return InvalidArgumentError(
         "BadDigest: the Content-MD5 you specified did not match what "
@@ -271,6 +286,7 @@ void Upload::Abort() {
   if (finished_) return;
   finished_ = true;
   buffer_ = std::string();
+  chunk_ = AlignedBuffer();
   sealed_.clear();
   // If this fails (database down), GC reaps the WRITING row after the grace period.
   if (chunked_) {

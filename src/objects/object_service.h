@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "chunks/chunk_store.h"
+#include "core/aligned_buffer.h"
 #include "core/hashing.h"
 #include "core/sha256_pair.h"
 #include "meta/meta_store.h"
@@ -83,7 +84,7 @@ class ObjectService;
 // A full chunk, hashed, waiting to be stored.
 struct SealedChunk {
   Digest digest;
-  std::string bytes;
+  AlignedBuffer bytes;  // page-aligned: a full chunk can be written with direct I/O
 };
 
 // One upload in progress. Destroying it without Commit aborts it.
@@ -122,6 +123,12 @@ class Upload {
   // while Write runs on another thread. On error the caller must Abort.
   Status StoreChunks(std::vector<SealedChunk> chunks);
 
+  // Hands the MD5 to the caller, which can then hash it on another core: Write stops feeding
+  // it, and the caller gives back the digest of every byte written with SetMd5 before
+  // Commit. Null if this upload computes no MD5. Call before the first Write.
+  std::shared_ptr<Md5Hasher> TakeMd5();
+  void SetMd5(std::string raw_digest) { md5_digest_ = std::move(raw_digest); }
+
   uint64_t size_bytes() const { return size_bytes_; }
   // Chunks (and their bytes) that were already stored and so were not written again.
   uint64_t deduplicated_chunks() const { return deduplicated_chunks_; }
@@ -149,13 +156,17 @@ class Upload {
   bool defer_storage_ = false;
 
   // Hashing side.
-  // The bytes not yet sealed: the inline candidate, then the current chunk.
+  // The inline candidate, until the object outgrows the inline threshold.
   std::string buffer_;
+  // The current chunk's bytes not yet sealed (chunked mode).
+  AlignedBuffer chunk_;
   std::vector<SealedChunk> sealed_;
   bool chunked_ = false;
   bool finished_ = false;
   Sha256Pair hasher_;  // whole content and current chunk
   std::optional<Md5Hasher> md5_hasher_;
+  bool md5_taken_ = false;                 // TakeMd5 was called: the caller computes it
+  std::optional<std::string> md5_digest_;  // from SetMd5
   uint64_t size_bytes_ = 0;
 
   // Storing side.
@@ -167,7 +178,7 @@ class Upload {
   // Chunk buffers handed back by the storing side for reuse (no fresh 4 MiB allocation,
   // and its page faults, per chunk).
   std::mutex spare_mutex_;
-  std::vector<std::string> spare_buffers_;  // GUARDED_BY(spare_mutex_)
+  std::vector<AlignedBuffer> spare_buffers_;  // GUARDED_BY(spare_mutex_)
 };
 
 // Sequential or ranged reads of one committed object.

@@ -11,6 +11,7 @@ class FaultyWritableFile : public WritableFile {
     RETURN_IF_ERROR(owner_->Check(FaultPoint::kAppend));
     return base_->Append(bytes);
   }
+  void PreferDirectIo() override { base_->PreferDirectIo(); }
   Status Sync() override {
     RETURN_IF_ERROR(owner_->Check(FaultPoint::kSync));
     return base_->Sync();

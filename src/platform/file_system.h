@@ -21,6 +21,11 @@ class WritableFile {
  public:
   virtual ~WritableFile() = default;
   virtual Status Append(std::string_view bytes) = 0;
+  // A hint for files written once in large pieces that nobody reads soon (chunks): appends
+  // whose address, length and offset are page-aligned may then bypass the page cache
+  // (direct I/O), saving the copy into it. Durability still takes Sync. Files systems that
+  // refuse direct I/O get ordinary writes.
+  virtual void PreferDirectIo() {}
   // Makes everything appended so far durable (fdatasync).
   virtual Status Sync() = 0;
   virtual Status Close() = 0;

@@ -19,13 +19,36 @@ UploadPipeline::UploadPipeline(http::BlockingPool* pool, std::shared_ptr<objects
                                boost::asio::any_io_executor executor)
     : pool_(pool), upload_(std::move(upload)), executor_(std::move(executor)) {
   upload_->DeferChunkStorage();
+  md5_ = upload_->TakeMd5();
 }
+
+namespace {
+
+// Starts `hasher`'s Update over `bytes` on the pool, in order after its previous job (the
+// caller has waited for that one).
+template <typename Hasher>
+std::shared_ptr<http::BlockingPool::Job<Status>> StartHashing(
+    http::BlockingPool* pool, const boost::asio::any_io_executor& executor,
+    std::shared_ptr<Hasher> hasher, std::shared_ptr<const void> owner, std::string_view bytes) {
+  auto work = [hasher = std::move(hasher), owner = std::move(owner), bytes]() {
+    hasher->Update(bytes);
+    return OkStatus();
+  };
+  return pool->Start(executor, std::move(work));
+}
+
+}  // namespace
 
 http::Awaitable<Status> UploadPipeline::Write(std::shared_ptr<const void> owner,
                                               std::string_view bytes) {
   // Bytes of a small object are only buffered (inline candidates): no pool trip for them.
-  if (!writing_ && !storing_ && upload_->WriteStaysInMemory(bytes.size())) {
+  if (!writing_ && !storing_ && !md5ing_ && upload_->WriteStaysInMemory(bytes.size())) {
+    if (md5_) md5_->Update(bytes);
     co_return upload_->Write(bytes);
+  }
+  if (md5ing_) {  // hashing cannot fail: this only waits until the previous piece is free
+    (void)co_await http::BlockingPool::Wait(md5ing_);
+    md5ing_.reset();
   }
   if (writing_) {
     Status written = co_await http::BlockingPool::Wait(writing_);
@@ -50,6 +73,7 @@ http::Awaitable<Status> UploadPipeline::Write(std::shared_ptr<const void> owner,
     auto store_work = [upload, sealed]() { return upload->StoreChunks(std::move(*sealed)); };
     storing_ = pool_->Start(executor_, std::move(store_work));
   }
+  if (md5_) md5ing_ = StartHashing(pool_, executor_, md5_, owner, bytes);
   std::shared_ptr<objects::Upload> upload = upload_;
   auto write_work = [upload, owner, bytes]() { return upload->Write(bytes); };
   writing_ = pool_->Start(executor_, std::move(write_work));
@@ -58,6 +82,10 @@ http::Awaitable<Status> UploadPipeline::Write(std::shared_ptr<const void> owner,
 
 http::Awaitable<Status> UploadPipeline::Drain() {
   Status first;
+  if (md5ing_) {
+    (void)co_await http::BlockingPool::Wait(md5ing_);
+    md5ing_.reset();
+  }
   if (writing_) {
     first = co_await http::BlockingPool::Wait(writing_);
     writing_.reset();
@@ -76,6 +104,7 @@ http::Awaitable<Result<meta::CommitResult>> UploadPipeline::Commit() {
     co_await Abort();
     co_return drained;
   }
+  if (md5_) upload_->SetMd5(md5_->Finish());
   // A small object commits without parking a pool thread (see api/common/commit.h).
   co_return co_await CommitUpload(pool_, upload_);
 }
