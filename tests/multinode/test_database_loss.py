@@ -7,6 +7,7 @@ disturbs nothing else."""
 from __future__ import annotations
 
 import json
+import os
 import select
 import shutil
 import socket
@@ -304,3 +305,78 @@ def restart_with_requests_in_flight(cluster, pg_dir, c, s3, ClientError, acknowl
         assert c.get(object_id, tenant=TENANT).content == data
     code, report = h.fsck_json(cluster.data_dir)
     assert code == 0 and report["ok"], report
+
+
+def postgres_processes(pg_dir: Path) -> list[int]:
+    """The postmaster (first) and its children."""
+    postmaster = int((pg_dir / "data" / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True,
+                              timeout=10).stdout.split()
+    return [postmaster] + [int(c) for c in children]
+
+
+@pytest.mark.time_limit(240)
+def test_a_hung_database_gives_503_not_a_hang(tmp_path, own_postgres):
+    """A PostgreSQL that stops answering without closing its connections (here: every
+    process stopped with SIGSTOP, as a hung host or a frozen VM would look) must not hold
+    requests forever: each answers 503 in bounded time, and once the database answers again
+    the same server process serves again, with every acknowledged object intact."""
+    import signal
+    from botocore.exceptions import ClientError
+    pg_dir, url = own_postgres
+    cluster = m.Cluster(tmp_path / "c", url, nodes=1)
+    stopped: list[int] = []
+    try:
+        cluster.start_all_at_once()
+        node = cluster.nodes[0]
+        pid = node.pid
+        c = cluster.clients()[0]
+        s3 = cluster.s3_clients()[0]
+        s3.create_bucket(Bucket="hung")
+        acknowledged = {}
+        for i, size in enumerate([10, 6 * MiB]):
+            data = h.pseudo_random_bytes(size, f"hung{i}")
+            acknowledged[c.put(data, tenant=TENANT, namespace=NS, key=f"hung{i}")["id"]] = data
+
+        stopped = postgres_processes(pg_dir)
+        for p in stopped:
+            os.kill(p, signal.SIGSTOP)
+        time.sleep(1.2)  # past the one-second credential cache: every lookup hits the store
+        some_id = next(iter(acknowledged))
+        calls = {
+            "upload small": lambda: c.upload(b"x" * 100, tenant=TENANT, namespace=NS,
+                                             key="hung-small", timeout=(5, 60)),
+            "get": lambda: c.get(some_id, tenant=TENANT),
+            "list": lambda: c.list(namespace=NS, tenant=TENANT),
+            "ready": lambda: c.request("GET", "/ready"),
+        }
+        for what, call in calls.items():
+            r, seconds = timed(call)
+            assert isinstance(r, requests.Response), f"{what}: {r!r}"
+            assert r.status_code == 503, describe(r, what)
+            assert seconds < REQUEST_BOUND_S, f"{what} took {seconds:.1f} s"
+        result, seconds = timed(lambda: s3.get_object(Bucket="hung", Key="nothing"))
+        assert_s3_503(result, "GET")
+        assert seconds < REQUEST_BOUND_S, f"S3 GET took {seconds:.1f} s"
+        assert node.alive() and node.pid == pid
+
+        for p in stopped:
+            os.kill(p, signal.SIGCONT)
+        stopped = []
+        m.wait_for(lambda: c.request("GET", "/ready").status_code == 200, RECOVERY_BOUND_S,
+                   "/ready did not recover after the database answered again")
+        assert node.alive() and node.pid == pid, "the server was restarted"
+        for object_id, data in acknowledged.items():
+            r = c.get(object_id, tenant=TENANT)
+            assert r.status_code == 200 and r.content == data, describe(r, "acknowledged")
+        h.assert_error(c.get_by_key(NS, TENANT, "hung-small"), 404, "hung-small (answered 503)")
+        after = c.put(b"after", tenant=TENANT, namespace=NS, key="after")
+        assert c.get(after["id"], tenant=TENANT).content == b"after"
+    finally:
+        for p in stopped:
+            try:
+                os.kill(p, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        problems = h.finish_servers(cluster.nodes)
+    assert not problems, "\n".join(problems)

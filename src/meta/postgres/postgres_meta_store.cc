@@ -47,11 +47,14 @@
 #include "meta/postgres/postgres_meta_store.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -389,14 +392,32 @@ class Rows {
 // ---- connections ----------------------------------------------------------------------
 
 // One libpq connection, used by one thread at a time (the pool hands it out).
+//
+// Calls never wait blindly: a server that stops answering without closing connections (a
+// stopped process, a hung host) would otherwise hold the calling thread, and the request,
+// forever. After each `check_every` of waiting the connection asks `still_answering`
+// (the pool's probe over a fresh connection); if the server does not answer that either,
+// the call fails with kUnavailable and the connection is given up. A slow statement on a
+// live server keeps waiting. Without `still_answering` (the probe's own connection) the
+// first `check_every` is the limit.
 class Connection {
  public:
-  Connection(PGconn* conn, const std::string* label) : conn_(conn), label_(label) {}
+  Connection(PGconn* conn, const std::string* label, std::chrono::milliseconds check_every,
+             std::function<bool()> still_answering)
+      : conn_(conn),
+        label_(label),
+        check_every_(check_every),
+        still_answering_(std::move(still_answering)) {
+    // Sends never block either; Await flushes with the same checks.
+    PQsetnonblocking(conn_, 1);
+  }
   ~Connection() { PQfinish(conn_); }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  bool broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+  bool broken() const { return gave_up_ || PQstatus(conn_) != CONNECTION_OK; }
+  // Whether a call was abandoned because the server stopped answering.
+  bool gave_up() const { return gave_up_; }
   // The SQLSTATE of the last failed statement ("" if it succeeded or was not a server error).
   const std::string& last_state() const { return last_state_; }
   PGconn* raw() { return conn_; }
@@ -409,7 +430,7 @@ class Connection {
     if (it == prepared_.end()) {
       std::string name = "cairn_" + std::to_string(prepared_.size() + 1);
       std::string text(sql);
-      PGresult* prepared = PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr);
+      PGresult* prepared = Await(PQsendPrepare(conn_, name.c_str(), text.c_str(), 0, nullptr) == 1);
       Status status = Check(prepared, PGRES_COMMAND_OK);
       PQclear(prepared);
       if (!status.ok()) return status;
@@ -417,8 +438,10 @@ class Connection {
     }
     std::vector<const char*> values = params.Values();
     std::vector<int> lengths = params.Lengths();
-    PGresult* result = PQexecPrepared(conn_, it->second.c_str(), params.size(), values.data(),
-                                      lengths.data(), params.Formats().data(), /*resultFormat=*/1);
+    PGresult* result =
+        Await(PQsendQueryPrepared(conn_, it->second.c_str(), params.size(), values.data(),
+                                  lengths.data(), params.Formats().data(),
+                                  /*resultFormat=*/1) == 1);
     const ExecStatusType kind = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     Status status = Check(result, kind == PGRES_TUPLES_OK ? PGRES_TUPLES_OK : PGRES_COMMAND_OK);
     if (!status.ok()) {
@@ -431,7 +454,7 @@ class Connection {
   // Runs one or more statements without parameters (transaction control, migrations).
   Status Script(const char* sql) {
     last_state_.clear();
-    PGresult* result = PQexec(conn_, sql);
+    PGresult* result = Await(PQsendQuery(conn_, sql) == 1);
     const ExecStatusType kind = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     Status status = Check(result, kind == PGRES_TUPLES_OK ? PGRES_TUPLES_OK : PGRES_COMMAND_OK);
     PQclear(result);
@@ -439,10 +462,65 @@ class Connection {
   }
 
  private:
+  static bool IsError(const PGresult* result) {
+    const ExecStatusType kind = PQresultStatus(result);
+    return kind == PGRES_FATAL_ERROR || kind == PGRES_BAD_RESPONSE;
+  }
+
+  // Waits until the socket is ready for `events`, up to check_every_; between waits asks
+  // whether the server still answers. false: give up (the server stopped answering).
+  bool WaitSocket(short events) {
+    for (;;) {
+      pollfd fd{PQsocket(conn_), events, 0};
+      const int ready = ::poll(&fd, 1, static_cast<int>(check_every_.count()));
+      if (ready > 0) return true;
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready < 0) return true;  // let libpq report the socket's trouble
+      if (!still_answering_ || !still_answering_()) {
+        gave_up_ = true;
+        return false;
+      }
+    }
+  }
+
+  // Collects the answer to what was just sent, like PQexec: the last result, or the first
+  // error. nullptr if sending failed, the connection broke, or the server stopped answering.
+  PGresult* Await(bool sent) {
+    if (!sent) return nullptr;
+    for (;;) {
+      const int flushed = PQflush(conn_);
+      if (flushed == 0) break;
+      if (flushed < 0 || !WaitSocket(POLLIN | POLLOUT)) return nullptr;
+      if (PQconsumeInput(conn_) == 0) return nullptr;
+    }
+    PGresult* kept = nullptr;
+    for (;;) {
+      while (PQisBusy(conn_)) {
+        if (!WaitSocket(POLLIN) || PQconsumeInput(conn_) == 0) {
+          PQclear(kept);
+          return nullptr;
+        }
+      }
+      PGresult* next = PQgetResult(conn_);
+      if (next == nullptr) return kept;
+      if (kept != nullptr && IsError(kept)) {
+        PQclear(next);  // the first error is the one to report
+        continue;
+      }
+      PQclear(kept);
+      kept = next;
+    }
+  }
+
   // Maps a failed result to a Status: connection trouble and lock/resource waits are
   // kUnavailable (retry later), anything else kInternal with the server's message.
   Status Check(PGresult* result, ExecStatusType expected) {
     if (result != nullptr && PQresultStatus(result) == expected) return OkStatus();
+    if (gave_up_) {
+      return UnavailableError("metadata database " + *label_ + " stopped answering: no reply for " +
+                              std::to_string(check_every_.count()) +
+                              " ms, and a new connection got none either");
+    }
     std::string detail;
     if (result != nullptr) {
       const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
@@ -468,6 +546,9 @@ class Connection {
 
   PGconn* conn_;
   const std::string* label_;  // "host:port/db", owned by the pool
+  const std::chrono::milliseconds check_every_;
+  const std::function<bool()> still_answering_;
+  bool gave_up_ = false;
   std::string last_state_;
   std::map<std::string, std::string, std::less<>> prepared_;  // sql -> statement name
 };
@@ -531,8 +612,24 @@ class Pool {
     // `closing` is destroyed here, outside the lock (PQfinish may send a goodbye).
   }
 
-  Result<std::unique_ptr<Connection>> Connect() {
-    const std::string timeout = std::to_string(options_.connect_timeout_s);
+  // Whether the server answers a fresh connection now (see Connection). One probe at a
+  // time; its outcome stands for a second, so that every thread waiting at once does not
+  // probe in turn.
+  bool StillAnswering() {
+    std::lock_guard lock(probe_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (probed_ && now - probed_at_ < std::chrono::seconds(1)) return answered_;
+    Result<std::unique_ptr<Connection>> probe = Connect(/*probe=*/true);
+    answered_ = probe.ok() && (*probe)->Script("SELECT 1").ok();
+    probed_ = true;
+    probed_at_ = std::chrono::steady_clock::now();
+    return answered_;
+  }
+
+  // A new connection. A probe's connection waits at most check_every for anything (its
+  // connect_timeout is the shortest libpq allows, 2 s).
+  Result<std::unique_ptr<Connection>> Connect(bool probe = false) {
+    const std::string timeout = std::to_string(probe ? 2 : options_.connect_timeout_s);
     // Parameters after "dbname" (the expanded URL) override it; those before are defaults
     // the URL may override. Keepalives bound how long a call hangs on a server that
     // vanished without closing the connection (a partition, a powered-off host).
@@ -552,7 +649,10 @@ class Pool {
       while (!detail.empty() && detail.back() == ' ') detail.pop_back();
       return UnavailableError("cannot connect to metadata database " + label_ + ": " + detail);
     }
-    auto connection = std::make_unique<Connection>(conn, &label_);
+    const std::chrono::milliseconds check_every(options_.stall_check_ms);
+    if (probe) return std::make_unique<Connection>(conn, &label_, check_every, nullptr);
+    auto connection = std::make_unique<Connection>(conn, &label_, check_every,
+                                                   [this] { return StillAnswering(); });
     // Notices (e.g. "relation already exists, skipping" from the migration) are noise;
     // libpq would print them on stderr.
     RETURN_IF_ERROR(
@@ -570,6 +670,10 @@ class Pool {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> idle_;
   int open_ = 0;  // idle + in use
+  std::mutex probe_mu_;
+  bool probed_ = false;  // GUARDED_BY(probe_mu_), with the two below
+  bool answered_ = false;
+  std::chrono::steady_clock::time_point probed_at_;
 };
 
 // Storage failures get the operation prepended; the store's own NotFound etc. already name
@@ -748,15 +852,16 @@ class PostgresMetaStore final : public MetaStore {
                                             : "BEGIN ISOLATION LEVEL READ COMMITTED";
     Status status = c.Script(begin);
     if (!status.ok()) {
-      // Nothing ran: a stale pooled connection is simply replaced.
-      *retryable = c.broken();
+      // Nothing ran: a stale pooled connection is simply replaced (not when the server
+      // stopped answering: a new connection would only wait again).
+      *retryable = c.broken() && !c.gave_up();
       return status;
     }
     status = fn(c);
     if (!status.ok()) {
       // Aborted before COMMIT, so nothing happened: a deadlock victim or a connection lost
       // mid-transaction may start over.
-      *retryable = IsRetryableState(c.last_state()) || c.broken();
+      *retryable = IsRetryableState(c.last_state()) || (c.broken() && !c.gave_up());
       if (!c.broken()) c.Script("ROLLBACK").IgnoreError();
       return status;
     }

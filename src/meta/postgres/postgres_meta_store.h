@@ -32,6 +32,10 @@ struct PostgresMetaStoreOptions {
   // How long a statement waits for a row lock held by another transaction (lock_timeout)
   // before kUnavailable; bounds waits behind a slow GC callback on another node.
   int lock_timeout_ms = 10000;
+  // A call waiting this long for the server asks whether a fresh connection gets an
+  // answer; if not, it fails with kUnavailable instead of waiting for a server that hangs
+  // without closing connections. Slow statements on a live server are not cut short.
+  int stall_check_ms = 5000;
   // Attempts per transaction when PostgreSQL aborts it for a deadlock or a serialization
   // failure, or when a pooled connection turns out to be broken before commit.
   int max_attempts = 4;
