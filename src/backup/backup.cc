@@ -92,6 +92,17 @@ Result<SnapshotFile> WriteSnapshotFile(meta::MetaStore* store, platform::FileSys
                                        const std::string& path, const std::string& engine,
                                        TimestampMs now_ms) {
   const std::string directory = DirectoryOf(path);
+  // A writer killed mid-way (kill -9, a crash) leaves its temp file behind. Nobody holds
+  // its lock any more, so the next writer in the directory removes it; a live writer's
+  // temp file is locked and stays.
+  if (auto entries = file_system->ListDirectory(directory); entries.ok()) {
+    for (const platform::DirEntry& entry : *entries) {
+      if (!entry.is_directory && entry.name.starts_with(kTempPrefix) &&
+          entry.name.ends_with(kTempSuffix)) {
+        file_system->RemoveFileIfUnlocked(directory + "/" + entry.name).IgnoreError();
+      }
+    }
+  }
   const std::string temp_path =
       directory + "/" + std::string(kTempPrefix) + RandomHex() + std::string(kTempSuffix);
   ASSIGN_OR_RETURN(std::unique_ptr<platform::WritableFile> file,

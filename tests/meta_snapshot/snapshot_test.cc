@@ -570,6 +570,29 @@ TEST(Backup, RotationKeepsTheNewestAndFilesArePrivate) {
   EXPECT_TRUE(restored.GetObjectByKey("acme", "photos", "big.bin").ok());
 }
 
+TEST(Backup, AKilledWritersTempFileIsRemovedByTheNextWriteButALiveOneIsNot) {
+  TempDir dir;
+  MemoryMetaStore store;
+  Populate(store);
+  platform::FileSystem* fs_ = platform::DefaultFileSystem();
+  // What a killed `cairn meta dump` leaves: a temp file nobody holds.
+  const std::string stale = dir.path() + "/.snapshot-0123456789abcdef.tmp";
+  ASSERT_TRUE(fs_->NewWritableFile(stale).ok());  // created, then closed (lock released)
+  // A writer still at work holds its temp file locked.
+  const std::string live_path = dir.path() + "/.snapshot-fedcba9876543210.tmp";
+  auto live = fs_->NewWritableFile(live_path);
+  ASSERT_TRUE(live.ok());
+  const std::string other = dir.path() + "/.snapshot-notes.txt";  // not ours: untouched
+  ASSERT_TRUE(fs_->NewWritableFile(other).ok());
+
+  auto written = backup::WriteSnapshotFile(&store, fs_, dir.path() + "/dump.jsonl", "memory", kNow);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(live_path));
+  EXPECT_TRUE(fs::exists(other));
+  EXPECT_TRUE(fs::exists(dir.path() + "/dump.jsonl"));
+}
+
 TEST(Backup, AFailedWriteLeavesThePreviousFileIntact) {
   TempDir dir;
   MemoryMetaStore store;
