@@ -44,6 +44,10 @@ class AlignedBuffer {
     std::memcpy(data_.get() + size_, bytes.data(), bytes.size());
     size_ += bytes.size();
   }
+  // For writers that fill the free space themselves: where the next byte goes, and how
+  // many bytes they wrote there.
+  char* end() { return data_.get() + size_; }
+  void grow(size_t count) { size_ += count; }
 
  private:
   struct Free {

@@ -26,6 +26,8 @@ class Sha256Pair {
   Sha256Pair& operator=(const Sha256Pair&) = delete;
 
   void Update(std::string_view bytes);
+  // Update, and copies the bytes to `copy_to` (room for bytes.size()) in the same pass.
+  void UpdateAndCopy(std::string_view bytes, char* copy_to);
   // The digest of the bytes since the previous FinishPart (or the start); the part
   // restarts empty.
   Digest FinishPart();

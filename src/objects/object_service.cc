@@ -83,9 +83,9 @@ Status Upload::AppendChunked(std::string_view bytes) {
     // Hashed as it is gathered, so that a chunk is hashed before anything is written: a
     // chunk already stored is never written again.
     const std::string_view piece = bytes.substr(0, take);
-    hasher_.Update(piece);
+    hasher_.UpdateAndCopy(piece, chunk_.end());  // one pass over the bytes for both
+    chunk_.grow(take);
     if (md5_hasher_) md5_hasher_->Update(piece);
-    chunk_.append(piece);
     bytes.remove_prefix(take);
     if (chunk_.size() == chunk_size) RETURN_IF_ERROR(SealChunk());
   }
