@@ -47,6 +47,8 @@ if [ ! -d tests/s3/js/node_modules ]; then
   (cd tests/s3/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
 (cd tests/s3 && /usr/bin/python3 -m pytest -q)
+echo "== S3 compatibility tests again, on PostgreSQL"
+(cd tests/s3 && CAIRN_TEST_META=postgres /usr/bin/python3 -m pytest -q)
 echo "== crash tests (kill -9)"
 (cd tests/crash && /usr/bin/python3 -m pytest -q)
 echo "== crash tests on PostgreSQL (fewer cycles)"
