@@ -52,9 +52,9 @@ class BlockingPool {
     boost::asio::steady_timer wake;  // cancelled when done
   };
 
-  // Runs f() on the pool now. `executor` is the calling coroutine's (a strand), where the
-  // completion is recorded. The job must be collected with Wait before anything f uses
-  // is released, unless f owns what it uses.
+  // Runs f() on the pool now. `executor` is the calling coroutine's (its connection's event loop),
+  // where the completion is recorded. The job must be collected with Wait before anything f uses is
+  // released, unless f owns what it uses.
   template <typename F>
   std::shared_ptr<Job<std::invoke_result_t<F>>> Start(const boost::asio::any_io_executor& executor,
                                                       F f) {

@@ -5,13 +5,13 @@
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -42,8 +42,18 @@ struct Listener {
 
 struct Session;
 
+using WorkGuard = asio::executor_work_guard<asio::io_context::executor_type>;
+
 struct HttpServer::Impl {
-  asio::io_context io_context;
+  // The first event loop: listeners, signals and the shutdown timers live here. Each
+  // connection belongs to one loop for good (see Run), so its coroutine never needs a
+  // strand and never hops between threads.
+  asio::io_context io_context{1};
+  // The event loops of the other I/O threads, created by Run.
+  std::vector<std::unique_ptr<asio::io_context>> extra_contexts;
+  // Keep every loop running while no connection is open, until a stop has drained.
+  std::vector<WorkGuard> keep_running;
+  size_t next_context = 0;  // round robin over the loops; used by the accepting loop only
   std::vector<std::unique_ptr<Listener>> listeners;
   std::unique_ptr<asio::signal_set> signals;
   std::atomic<bool> stopping{false};
@@ -53,6 +63,9 @@ struct HttpServer::Impl {
   int drain_timeout_seconds = 30;
 
   void CloseIdleSessions();
+  // The loop that serves the next accepted connection.
+  asio::io_context& NextContext();
+  void StopAllContexts();
 };
 
 struct Session {
@@ -67,6 +80,16 @@ struct Session {
   std::string peer;  // "127.0.0.1:5555", empty if unknown
   std::atomic<bool> idle{true};
 };
+
+asio::io_context& HttpServer::Impl::NextContext() {
+  const size_t index = next_context++ % (extra_contexts.size() + 1);
+  return index == 0 ? io_context : *extra_contexts[index - 1];
+}
+
+void HttpServer::Impl::StopAllContexts() {
+  io_context.stop();
+  for (auto& context : extra_contexts) context->stop();
+}
 
 void HttpServer::Impl::CloseIdleSessions() {
   std::lock_guard<std::mutex> lock(sessions_mutex);
@@ -398,7 +421,7 @@ Awaitable<void> RunSession(HttpServer::Impl* server, Listener* listener, tcp::so
 Awaitable<void> AcceptLoop(HttpServer::Impl* server, Listener* listener) {
   for (;;) {
     beast::error_code ec;
-    tcp::socket socket(asio::make_strand(server->io_context));
+    tcp::socket socket(server->NextContext());
     co_await listener->acceptor->async_accept(socket, asio::redirect_error(use_awaitable, ec));
     if (server->stopping) break;
     if (ec) {
@@ -455,12 +478,23 @@ void HttpServer::StopOnSignals(std::function<void()> on_signal) {
 
 void HttpServer::Run(size_t io_threads, int drain_timeout_seconds) {
   impl_->drain_timeout_seconds = drain_timeout_seconds;
+  // One event loop per thread rather than one loop shared by all: a shared loop wakes its
+  // other threads for nearly every completion and moves a connection's work (and its heap
+  // memory) between threads; with one loop each, a connection stays on one thread and
+  // its operations need no strand.
+  for (size_t i = 1; i < io_threads; ++i) {
+    impl_->extra_contexts.push_back(std::make_unique<asio::io_context>(1));
+  }
+  impl_->keep_running.push_back(asio::make_work_guard(impl_->io_context));
+  for (auto& context : impl_->extra_contexts) {
+    impl_->keep_running.push_back(asio::make_work_guard(*context));
+  }
   for (auto& listener : impl_->listeners) {
     asio::co_spawn(impl_->io_context, AcceptLoop(impl_.get(), listener.get()), asio::detached);
   }
   std::vector<std::thread> threads;
-  for (size_t i = 1; i < io_threads; ++i) {
-    threads.emplace_back([this] { impl_->io_context.run(); });
+  for (auto& context : impl_->extra_contexts) {
+    threads.emplace_back([loop = context.get()] { loop->run(); });
   }
   impl_->io_context.run();
   for (auto& thread : threads) thread.join();
@@ -477,7 +511,7 @@ void HttpServer::RequestStop() {
     impl->drain_timer = std::make_unique<asio::steady_timer>(
         impl->io_context, std::chrono::seconds(impl->drain_timeout_seconds));
     impl->drain_timer->async_wait([impl](const beast::error_code& ec) {
-      if (!ec) impl->io_context.stop();
+      if (!ec) impl->StopAllContexts();
     });
     // Poll for the last session to finish so Run returns as soon as the drain is done.
     auto poll = std::make_shared<asio::steady_timer>(impl->io_context);
@@ -491,6 +525,8 @@ void HttpServer::RequestStop() {
       if (empty) {
         beast::error_code ignored_inner;
         impl->drain_timer->cancel();
+        // Every loop may now return once its last handler has run.
+        for (WorkGuard& guard : impl->keep_running) guard.reset();
         *check = nullptr;  // breaks the self-reference cycle
         return;
       }

@@ -1,8 +1,8 @@
 // An HTTP/1.1 server on Boost.Beast coroutines. It owns sockets, parsing, limits,
 // timeouts and graceful shutdown; what a request means is the handler's business.
 //
-// One HttpServer runs one io_context on a few threads and any number of listeners (the
-// native API and S3 share them).
+// One HttpServer runs one event loop per I/O thread and any number of listeners (the
+// native API and S3 share them); each connection is served on one loop for good.
 // Limits: the request header block is bounded (431 beyond); bodies are never buffered
 // whole (the handler pulls them through Exchange::ReadBody); each read or write has a
 // timeout so a stalled client cannot hold a connection forever.
