@@ -360,8 +360,18 @@ Status Statement::Run() {
   }
 }
 
+// SQLite counts every allocation it makes under one process-wide mutex unless told not
+// to; the event-loop threads then queue on it for each point read. Nothing here reads
+// those counters. Only possible before SQLite initializes, hence once, before any open;
+// should something else have initialized it first, the counting simply stays on.
+void DisableMemoryStatistics() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bool writer,
                                                      int busy_timeout_ms) {
+  DisableMemoryStatistics();
   sqlite3* db = nullptr;
   // Each connection is used by one thread at a time (writer mutex or reader pool), so
   // SQLite's own per-connection mutex is redundant.
