@@ -53,6 +53,9 @@ class Exchange {
 
   // Sends a whole response with a small body.
   virtual Awaitable<Status> Respond(ResponseHead head, std::string body) = 0;
+  // The same with a borrowed body, which must stay valid until the call completes: no
+  // copy of a body the caller already holds.
+  virtual Awaitable<Status> RespondBorrowed(ResponseHead head, std::string_view body) = 0;
 
   // Sends the head announcing `content_length` body bytes; then WriteBody delivers them.
   // With `head_only` (HEAD requests) no body follows and WriteBody must not be called.

@@ -18,6 +18,7 @@
 #include <limits>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 namespace cairn::http {
@@ -194,18 +195,32 @@ class BeastExchange : public Exchange {
   }
 
   Awaitable<Status> Respond(ResponseHead head, std::string body) override {
-    bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(head.status), 11};
+    const std::string_view view = body;  // `body` lives in this frame until the write ends
+    co_return co_await RespondBorrowed(std::move(head), view);
+  }
+
+  Awaitable<Status> RespondBorrowed(ResponseHead head, std::string_view body) override {
+    // The body is pointed at, not copied into the message.
+    bhttp::response<bhttp::buffer_body> response{static_cast<bhttp::status>(head.status), 11};
     for (const auto& header : head.headers) response.insert(header.first, header.second);
     response.keep_alive(WantKeepAlive());
+    // What prepare_payload does for a body of known size: a body on 1xx, 204 or 304 is a
+    // handler bug; Content-Length is always set (0 there, the full size for HEAD).
+    const bool bodiless_status =
+        bhttp::to_status_class(response.result()) == bhttp::status_class::informational ||
+        response.result() == bhttp::status::no_content ||
+        response.result() == bhttp::status::not_modified;
+    if (bodiless_status && !body.empty()) throw std::invalid_argument("invalid response body");
+    response.content_length(body.size());
     const bool head_only = head_.method == "HEAD";
-    response.body() = std::move(body);
-    response.prepare_payload();
-    if (head_only) response.body().clear();
+    response.body().data = body.empty() ? nullptr : const_cast<char*>(body.data());
+    response.body().size = head_only ? 0 : body.size();
+    response.body().more = false;
     beast::error_code ec;
     session_->stream.expires_after(std::chrono::seconds(options_.io_timeout_seconds));
     responded_ = true;
     if (head_only) {
-      bhttp::response_serializer<bhttp::string_body> serializer(response);
+      bhttp::response_serializer<bhttp::buffer_body> serializer(response);
       co_await bhttp::async_write_header(session_->stream, serializer,
                                          asio::redirect_error(use_awaitable, ec));
     } else {
@@ -304,6 +319,7 @@ RequestHead MakeHead(const bhttp::request_parser<bhttp::buffer_body>& parser,
                      const std::string& peer) {
   const auto& message = parser.get();
   RequestHead head;
+  head.headers.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
   head.method = std::string(message.method_string());
   head.target = std::string(message.target());
   size_t question = head.target.find('?');

@@ -47,9 +47,10 @@ http::Awaitable<void> SendObject(http::Exchange& exchange, http::BlockingPool* p
       (void)co_await exchange.BeginBody(std::move(head), selection.length, false);
       co_return;
     }
-    std::string body(data, static_cast<size_t>(selection.first),
-                     static_cast<size_t>(selection.length));
-    (void)co_await exchange.Respond(std::move(head), std::move(body));
+    // Borrowed from the record, which `reader` keeps alive until the write is done.
+    const std::string_view body = std::string_view(data).substr(
+        static_cast<size_t>(selection.first), static_cast<size_t>(selection.length));
+    (void)co_await exchange.RespondBorrowed(std::move(head), body);
     co_return;
   }
   Status began = co_await exchange.BeginBody(std::move(head), selection.length, head_only);

@@ -140,15 +140,19 @@ bool NoneMatchHits(const std::string& header, const std::string& etag) {
   return false;
 }
 
-http::HeaderList ObjectHeaders(const meta::ObjectRecord& object) {
-  http::HeaderList headers = {
-      {"ETag", QuotedEtag(object)},
-      {"Last-Modified", FormatHttpDate(object.created_at_ms)},
-      {"Accept-Ranges", "bytes"},
-      {"X-Object-Id", object.id.ToString()},
-      {"X-Key", http::PercentEncode(object.key)},
-      {"X-Content-SHA256", object.content_hash.ToHex()},
-      {"X-Storage-Class", std::string(StorageClassName(object.storage_class))}};
+// `etag` is QuotedEtag(object), which the caller needs as well.
+http::HeaderList ObjectHeaders(const meta::ObjectRecord& object, const std::string& etag) {
+  // Built in place: an initializer list would copy every name and value once more.
+  http::HeaderList headers;
+  headers.reserve(9 + object.user_metadata.size());
+  headers.emplace_back("ETag", etag);
+  headers.emplace_back("Last-Modified", FormatHttpDate(object.created_at_ms));
+  headers.emplace_back("Accept-Ranges", "bytes");
+  headers.emplace_back("X-Object-Id", object.id.ToString());
+  headers.emplace_back("X-Key", http::PercentEncode(object.key));
+  // The quoted ETag is the content hash in hex.
+  headers.emplace_back("X-Content-SHA256", etag.substr(1, etag.size() - 2));
+  headers.emplace_back("X-Storage-Class", StorageClassName(object.storage_class));
   for (const auto& [name, value] : object.user_metadata) {
     if (objects::IsInternalMetadata(name)) continue;  // S3 tags and bookkeeping
     headers.emplace_back("X-Meta-" + name, value);
@@ -400,7 +404,7 @@ Awaitable<void> Router::Download(std::optional<ObjectId> id, std::string namespa
 
   ResponseHead head;
   const std::string etag = QuotedEtag(object);
-  head.headers = ObjectHeaders(object);
+  head.headers = ObjectHeaders(object, etag);
   if (const std::string* none_match = request().Header("if-none-match")) {
     if (NoneMatchHits(*none_match, etag)) {
       head.status = 304;
