@@ -1,10 +1,16 @@
 #include "meta/encoding.h"
 
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 namespace cairn::meta::internal {
 
+// Most objects carry no user metadata: "{}" is what the JSON library writes for them and
+// reads back as empty, without building a document each time.
+constexpr std::string_view kNoMetadata = "{}";
+
 Result<std::string> EncodeMetadata(const std::map<std::string, std::string>& metadata) {
+  if (metadata.empty()) return std::string(kNoMetadata);
   nlohmann::json json = nlohmann::json::object();
   for (const auto& [name, value] : metadata) json[name] = value;
   try {
@@ -15,6 +21,7 @@ Result<std::string> EncodeMetadata(const std::map<std::string, std::string>& met
 }
 
 Result<std::map<std::string, std::string>> DecodeMetadata(const std::string& text) {
+  if (text == kNoMetadata) return std::map<std::string, std::string>();
   nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!json.is_object()) return InternalError("stored user metadata is not a JSON object");
   std::map<std::string, std::string> metadata;
