@@ -70,16 +70,22 @@ void Registry::DeclareHistogram(const std::string& name, const std::string& help
   family.bounds = std::move(bucket_bounds);
 }
 
-void Registry::Increment(const std::string& name, const Labels& labels, double value) {
+Registry::Family& Registry::FamilyLocked(std::string_view name) {
+  auto it = families_.find(name);
+  if (it == families_.end()) it = families_.emplace(std::string(name), Family()).first;
+  return it->second;
+}
+
+void Registry::Increment(std::string_view name, const Labels& labels, double value) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Family& family = families_[name];
+  Family& family = FamilyLocked(name);
   if (family.type.empty()) family.type = "counter";
   family.counters[labels] += value;
 }
 
-void Registry::Observe(const std::string& name, const Labels& labels, double value) {
+void Registry::Observe(std::string_view name, const Labels& labels, double value) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Family& family = families_[name];
+  Family& family = FamilyLocked(name);
   HistogramSeries& series = family.histograms[labels];
   if (series.bucket_counts.size() != family.bounds.size()) {
     series.bucket_counts.assign(family.bounds.size(), 0);

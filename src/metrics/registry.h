@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,8 +23,9 @@ class Registry {
   void DeclareHistogram(const std::string& name, const std::string& help,
                         std::vector<double> bucket_bounds);
 
-  void Increment(const std::string& name, const Labels& labels, double value = 1);
-  void Observe(const std::string& name, const Labels& labels, double value);
+  // `name` is looked up as is: no string is built for it on every request.
+  void Increment(std::string_view name, const Labels& labels, double value = 1);
+  void Observe(std::string_view name, const Labels& labels, double value);
 
   std::string Render() const;
 
@@ -41,8 +43,11 @@ class Registry {
     std::map<Labels, HistogramSeries> histograms;
   };
 
+  // The family called `name`, created (untyped) if absent. With mutex_ held.
+  Family& FamilyLocked(std::string_view name);
+
   mutable std::mutex mutex_;
-  std::map<std::string, Family> families_;  // GUARDED_BY(mutex_)
+  std::map<std::string, Family, std::less<>> families_;  // GUARDED_BY(mutex_)
 };
 
 // Appends "name{labels} value\n" with proper escaping.

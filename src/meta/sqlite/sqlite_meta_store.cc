@@ -1142,12 +1142,12 @@ bool SqliteMetaStore::PutCommittedAsync(ObjectRecord&& object, TimestampMs now_m
   };
   pending->finish = [put](PendingWrite* write) {
     std::unique_ptr<PendingWrite> owned(write);
-    Status status = Annotate(std::move(write->result), "put object " + put->object.id.ToString());
-    if (status.ok()) {
+    if (write->result.ok()) {
       put->done(std::move(put->result));
-    } else {
-      put->done(std::move(status));
+      return;
     }
+    // The context is only built for a failure: this runs once per small PUT.
+    put->done(Annotate(std::move(write->result), "put object " + put->object.id.ToString()));
   };
   queue_.push_back(pending);
   ++async_writes_;
