@@ -11,7 +11,7 @@
 // chunk), and one spare chunk buffer: about 2 pieces + 3 chunks (14 MiB) whatever the object
 // size.
 //
-// Used from one coroutine (on its strand); each call waits for what it must.
+// Used from one coroutine (on its connection's event loop); each call waits for what it must.
 #pragma once
 
 #include <memory>
