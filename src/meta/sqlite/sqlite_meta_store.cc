@@ -329,6 +329,7 @@ class Connection {
   void set_thread_owned() { thread_owned_ = true; }
   bool thread_owned() const { return thread_owned_; }
   bool InOpenTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
+  sqlite3* db() { return db_; }
   int64_t Changes() const { return sqlite3_changes64(db_); }
   const std::string& path() const { return path_; }
 
@@ -498,15 +499,19 @@ std::atomic<uint64_t> g_next_store_serial{1};
 
 class SqliteMetaStore final : public MetaStore {
  public:
-  SqliteMetaStore(std::unique_ptr<Connection> writer,
+  SqliteMetaStore(std::unique_ptr<Connection> writer, std::unique_ptr<Connection> checkpointer,
                   std::vector<std::unique_ptr<Connection>> readers, std::string path,
                   int busy_timeout_ms)
       : writer_(std::move(writer)),
+        checkpoint_conn_(std::move(checkpointer)),
         path_(std::move(path)),
         busy_timeout_ms_(busy_timeout_ms),
         serial_(g_next_store_serial.fetch_add(1)),
         readers_(std::move(readers)) {
     for (auto& reader : readers_) free_readers_.push_back(reader.get());
+    // Replaces SQLite's automatic checkpoint (see OnWalCommit).
+    sqlite3_wal_hook(writer_->db(), &SqliteMetaStore::OnWalCommit, this);
+    checkpointer_ = std::thread([this] { CheckpointLoop(); });
   }
 
   ~SqliteMetaStore() override {
@@ -516,6 +521,53 @@ class SqliteMetaStore final : public MetaStore {
     }
     committer_wake_.notify_one();
     if (committer_.joinable()) committer_.join();
+    {
+      std::lock_guard lock(checkpoint_mu_);
+      checkpoint_stopping_ = true;
+    }
+    checkpoint_wake_.notify_one();
+    checkpointer_.join();
+  }
+
+  // ---- checkpoints ----
+  // SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL past 1000
+  // pages, so the whole batch of writers in that commit waits for it. Instead the WAL hook
+  // wakes a thread that checkpoints on its own connection, PASSIVE (it waits for neither
+  // the writer nor readers). The WAL is only rewound when a write begins with every frame
+  // copied, which under sustained writes the thread may never manage at that instant; so
+  // past kInlineCheckpointFrames the committing writer checkpoints what is left itself,
+  // as SQLite would, by then little since the thread has copied most of it. The WAL stays
+  // bounded by that (plus one batch).
+  static constexpr int kBackgroundCheckpointFrames = 1000;
+  static constexpr int kInlineCheckpointFrames = 8000;
+
+  // Called by SQLite on the writer's thread after each commit, with the WAL's page count.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames) {
+    auto* store = static_cast<SqliteMetaStore*>(self);
+    if (frames >= kInlineCheckpointFrames) {
+      // Errors are left for the next one, as with SQLite's own automatic checkpoint.
+      (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } else if (frames >= kBackgroundCheckpointFrames) {
+      {
+        std::lock_guard lock(store->checkpoint_mu_);
+        store->checkpoint_wanted_ = true;
+      }
+      store->checkpoint_wake_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void CheckpointLoop() {
+    std::unique_lock lock(checkpoint_mu_);
+    for (;;) {
+      checkpoint_wake_.wait(lock, [this] { return checkpoint_wanted_ || checkpoint_stopping_; });
+      if (checkpoint_stopping_) return;
+      checkpoint_wanted_ = false;
+      lock.unlock();
+      (void)sqlite3_wal_checkpoint_v2(checkpoint_conn_->db(), "main", SQLITE_CHECKPOINT_PASSIVE,
+                                      nullptr, nullptr);
+      lock.lock();
+    }
   }
 
   // In WAL mode a reader never waits for the writer, and each thread reads on its own
@@ -837,6 +889,12 @@ class SqliteMetaStore final : public MetaStore {
   std::thread committer_;                   // started by the first PutCommittedAsync
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
+  std::unique_ptr<Connection> checkpoint_conn_;  // used by checkpointer_ only
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_wake_;  // with checkpoint_mu_
+  bool checkpoint_wanted_ = false;           // GUARDED_BY(checkpoint_mu_)
+  bool checkpoint_stopping_ = false;         // GUARDED_BY(checkpoint_mu_)
+  std::thread checkpointer_;
   bool writer_synchronous_full_ = true;  // GUARDED_BY(writer_mu_): the writer's PRAGMA
 
   // Bounds the connections (each with its own page cache) that reading threads open.
@@ -2226,6 +2284,11 @@ Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path,
                    Connection::Open(path, /*writer=*/true, options.busy_timeout_ms));
   RETURN_IF_ERROR(Annotate(Migrate(*writer), "migrating"));
   writer->FinishOpening();
+  // Checkpoints only (see SqliteMetaStore::OnWalCommit); opened like the writer, so that it
+  // syncs the WAL before copying pages and the database file after.
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> checkpointer,
+                   Connection::Open(path, /*writer=*/true, options.busy_timeout_ms));
+  checkpointer->FinishOpening();
   std::vector<std::unique_ptr<Connection>> readers;
   for (int i = 0; i < options.reader_connections; ++i) {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
@@ -2233,8 +2296,9 @@ Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path,
     reader->FinishOpening();
     readers.push_back(std::move(reader));
   }
-  return std::unique_ptr<MetaStore>(
-      new SqliteMetaStore(std::move(writer), std::move(readers), path, options.busy_timeout_ms));
+  return std::unique_ptr<MetaStore>(new SqliteMetaStore(std::move(writer), std::move(checkpointer),
+                                                        std::move(readers), path,
+                                                        options.busy_timeout_ms));
 }
 
 }  // namespace cairn::meta
