@@ -96,6 +96,7 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(platform::FileSystem* file_
     const std::string& root = store->RootOf(storage_class);
     RETURN_IF_ERROR(file_system->CreateDirectories(root + "/chunks"));
     RETURN_IF_ERROR(file_system->CreateDirectories(root + "/tmp"));
+    RETURN_IF_ERROR(file_system->CreateDirectories(root + "/quarantine"));
   }
   return store;
 }
@@ -151,6 +152,25 @@ Status ChunkStore::Remove(StorageClass storage_class, const Digest& digest) {
   Status status = file_system_->RemoveFile(PathOf(storage_class, digest));
   if (status.code() == StatusCode::kNotFound) return OkStatus();
   return status;
+}
+
+std::string ChunkStore::QuarantineDirectory(StorageClass storage_class) const {
+  return RootOf(storage_class) + "/quarantine";
+}
+
+Result<std::string> ChunkStore::Quarantine(StorageClass storage_class, const Digest& digest,
+                                           TimestampMs now_ms) {
+  const std::string from = PathOf(storage_class, digest);
+  const std::string directory = QuarantineDirectory(storage_class);
+  RETURN_IF_ERROR(file_system_->CreateDirectories(directory));
+  const std::string to = directory + "/" + digest.ToHex() + "." + std::to_string(now_ms);
+  Status renamed = file_system_->Rename(from, to);
+  if (!renamed.ok()) return renamed.WithContext("quarantine of chunk " + digest.ToHex());
+  // The new name first: if only the removal from chunks/ reached the disk, the bytes would
+  // be nowhere.
+  RETURN_IF_ERROR(file_system_->SyncDirectory(directory));
+  RETURN_IF_ERROR(file_system_->SyncDirectory(from.substr(0, from.rfind('/'))));
+  return to;
 }
 
 Status ChunkStore::SyncDirectories(const std::set<std::string>& directories) {

@@ -2,6 +2,8 @@
 //
 // Layout of a root:  chunks/ab/cd/<64 hex digest>   (two fan-out levels)
 //                    tmp/<random>.part               (chunks being written)
+//                    quarantine/<digest>.<ms>        (files taken out of service: failed a
+//                                                     check, or orphans awaiting deletion)
 // A chunk file's name is the SHA-256 of its bytes; it is written once and never modified.
 // Durability order for a new chunk: write temp file -> fdatasync -> rename into place ->
 // fsync the fan-out directory. The last step is left to the caller (SyncDirectories) so
@@ -95,6 +97,13 @@ class ChunkStore {
                                                             const Digest& digest);
   // Removes a chunk file; OK if it was already absent.
   Status Remove(StorageClass storage_class, const Digest& digest);
+  // Moves a chunk file out of service into <root>/quarantine/<digest>.<now_ms> (never
+  // deletes it: an operator may still want its bytes). kNotFound if there is no such file.
+  // Returns the quarantine path. The rename is made durable (both directories synced).
+  Result<std::string> Quarantine(StorageClass storage_class, const Digest& digest,
+                                 TimestampMs now_ms);
+  // The quarantine directory of a class.
+  std::string QuarantineDirectory(StorageClass storage_class) const;
   // fsyncs each directory once.
   Status SyncDirectories(const std::set<std::string>& directories);
 

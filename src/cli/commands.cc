@@ -110,6 +110,12 @@ void AddServe(CLI::App& app) {
       ->add_option("--backup-dir", config->backup_dir,
                    "Directory of the metadata snapshots (default <data-dir>/backups)")
       ->envname("CAIRN_BACKUP_DIR");
+  serve
+      ->add_option("--shutdown-timeout", config->shutdown_timeout_seconds,
+                   "Seconds in-flight requests get to finish after SIGTERM/SIGINT")
+      ->envname("CAIRN_SHUTDOWN_TIMEOUT")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
   serve->add_option("--backup-keep", config->backup_keep, "Newest metadata snapshots kept")
       ->envname("CAIRN_BACKUP_KEEP")
       ->check(CLI::Range(1, 100000))

@@ -17,7 +17,8 @@
 #include <boost/beast/http.hpp>
 #include <limits>
 #include <mutex>
-#include <set>
+#include <map>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -59,7 +60,9 @@ struct HttpServer::Impl {
   std::unique_ptr<asio::signal_set> signals;
   std::atomic<bool> stopping{false};
   std::mutex sessions_mutex;
-  std::set<Session*> sessions;  // GUARDED_BY(sessions_mutex)
+  // Weak: a session ends on its own loop at any time, so whoever walks this set (the
+  // shutdown code, on the first loop) must take a reference before touching one.
+  std::map<Session*, std::weak_ptr<Session>> sessions;  // GUARDED_BY(sessions_mutex)
   std::unique_ptr<asio::steady_timer> drain_timer;
   int drain_timeout_seconds = 30;
 
@@ -94,11 +97,16 @@ void HttpServer::Impl::StopAllContexts() {
 
 void HttpServer::Impl::CloseIdleSessions() {
   std::lock_guard<std::mutex> lock(sessions_mutex);
-  for (Session* session : sessions) {
-    if (!session->idle.load()) continue;
-    asio::post(session->stream.get_executor(), [session] {
+  for (const auto& entry : sessions) {
+    std::shared_ptr<Session> session = entry.second.lock();
+    if (!session || !session->idle.load()) continue;
+    // The cancel runs on the session's own loop, where its coroutine runs, so `idle` is
+    // re-read there: by then the session may have started a request, which must finish.
+    asio::post(session->stream.get_executor(), [weak = entry.second] {
+      std::shared_ptr<Session> alive = weak.lock();
+      if (!alive || !alive->idle.load()) return;
       beast::error_code ignored;
-      session->stream.socket().cancel(ignored);
+      alive->stream.socket().cancel(ignored);
     });
   }
 }
@@ -423,7 +431,7 @@ Awaitable<void> RunSession(HttpServer::Impl* server, Listener* listener, tcp::so
   auto session = std::make_shared<Session>(std::move(socket));
   {
     std::lock_guard<std::mutex> lock(server->sessions_mutex);
-    server->sessions.insert(session.get());
+    server->sessions.emplace(session.get(), session);
   }
   try {
     co_await ServeConnection(server, listener, session);

@@ -459,7 +459,7 @@ int Serve(const ServeConfig& config) {
                                    : meta::RedactMetaUrl(config.store.meta_url);
   printf("cairn: data in %s, metadata %s\n", config.store.data_dir.c_str(), meta_url.c_str());
   fflush(stdout);
-  server.Run(config.io_threads, 30);
+  server.Run(config.io_threads, config.shutdown_timeout_seconds);
   // Small PUTs still committing (only if the drain timed out) report to the event loop,
   // which must outlive them.
   meta_store->WaitForAsyncWrites();

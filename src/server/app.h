@@ -51,6 +51,7 @@ struct ServeConfig {
   std::string backup_meta_interval = "0";    // "1h", "90s"...; "0" = no metadata backups
   std::string backup_dir;                    // default: <data_dir>/backups
   int backup_keep = 24;
+  int shutdown_timeout_seconds = 30;  // in-flight requests' time to finish on SIGTERM
 };
 
 // Runs `cairn serve` until SIGTERM/SIGINT; returns the process exit code.
