@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -55,17 +56,41 @@ struct ObjectRecord {
 };
 
 struct ChunkRef {
+  ChunkRef() = default;
+  ChunkRef(Digest digest_in, uint64_t size_bytes_in, std::string block_checksums_in = {},
+           TimestampMs damaged_ms_in = 0)
+      : digest(digest_in),
+        size_bytes(size_bytes_in),
+        block_checksums(std::move(block_checksums_in)),
+        damaged_ms(damaged_ms_in) {}
   Digest digest;
   uint64_t size_bytes = 0;
+  // CRC32C of each 256 KiB block (core/block_checksums.h), what reads verify against.
+  // AddChunk/PutCommitted record it on a chunk row that has none; GetChunks returns the
+  // row's (empty: unknown, e.g. a chunk stored before checksums were kept).
+  std::string block_checksums;
+  // From GetChunks: when a read or a check found the chunk's file damaged or missing
+  // (0: not known to be damaged). Never set by the caller of AddChunk/PutCommitted.
+  TimestampMs damaged_ms = 0;
   bool operator==(const ChunkRef&) const = default;
 };
 
 struct ChunkRecord {
+  ChunkRecord() = default;
+  ChunkRecord(StorageClass storage_class_in, Digest digest_in, uint64_t size_bytes_in,
+              int64_t ref_count_in, TimestampMs zero_since_ms_in)
+      : storage_class(storage_class_in),
+        digest(digest_in),
+        size_bytes(size_bytes_in),
+        ref_count(ref_count_in),
+        zero_since_ms(zero_since_ms_in) {}
   StorageClass storage_class = StorageClass::kHot;
   Digest digest;
   uint64_t size_bytes = 0;
   int64_t ref_count = 0;
   TimestampMs zero_since_ms = 0;  // meaningful when ref_count == 0
+  std::string block_checksums;    // see ChunkRef
+  TimestampMs damaged_ms = 0;     // see ChunkRef
   bool operator==(const ChunkRecord&) const = default;
 };
 
@@ -292,7 +317,8 @@ class MetaStore {
   virtual Result<ObjectRecord> GetObjectByKey(const std::string& tenant,
                                               const std::string& namespace_name,
                                               const std::string& key) = 0;
-  // The ordered chunk list of an object in any state (empty for inline objects).
+  // The ordered chunk list of an object in any state (empty for inline objects), each with
+  // its chunk row's block checksums and damage mark (see ChunkRef).
   virtual Result<std::vector<ChunkRef>> GetChunks(const ObjectId& id) = 0;
   virtual Result<ListPage> ListObjects(const ListRequest& request) = 0;
 
@@ -323,6 +349,14 @@ class MetaStore {
   virtual Result<std::vector<ChunkRecord>> CollectGarbageChunks(
       TimestampMs cutoff_ms, uint32_t limit,
       const std::function<Status(const ChunkRecord&)>& remove_file) = 0;
+
+  // ---- Chunk health ------------------------------------------------------------------
+  // Marks the chunk row (class, digest) damaged since `damaged_ms` (a read or a check found
+  // its file corrupt, short or missing), or healthy again with 0 (a fresh copy was
+  // installed). The mark is what makes every object that uses the chunk answer an error
+  // before it sends a byte. kNotFound if there is no such row.
+  virtual Status SetChunkDamaged(StorageClass storage_class, const Digest& digest,
+                                 TimestampMs damaged_ms) = 0;
 
   // ---- Consistency checks (fsck) ----------------------------------------------------
   // Every chunk row, and every digest named by object_chunks, with recorded and actual

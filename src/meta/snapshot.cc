@@ -1,5 +1,7 @@
 #include "meta/snapshot.h"
 
+#include "core/block_checksums.h"
+
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -123,9 +125,13 @@ OutJson RecordJson(const NamespaceRecord& r) {
 }
 
 OutJson RecordJson(const ChunkRecord& r) {
-  return OutJson{{"type", kKindNames[kChunk]}, {"storage_class", StorageClassName(r.storage_class)},
-                 {"digest", r.digest.ToHex()}, {"size_bytes", r.size_bytes},
-                 {"ref_count", r.ref_count},   {"zero_since_ms", r.zero_since_ms}};
+  OutJson out{{"type", kKindNames[kChunk]}, {"storage_class", StorageClassName(r.storage_class)},
+              {"digest", r.digest.ToHex()}, {"size_bytes", r.size_bytes},
+              {"ref_count", r.ref_count},   {"zero_since_ms", r.zero_since_ms}};
+  // Optional fields, written only when set, so a snapshot without them stays version 1.
+  if (!r.block_checksums.empty()) out["block_checksums"] = HexEncode(r.block_checksums);
+  if (r.damaged_ms != 0) out["damaged_ms"] = r.damaged_ms;
+  return out;
 }
 
 OutJson RecordJson(const SnapshotObject& s) {
@@ -284,6 +290,17 @@ Result<SnapshotRecord> ParseChunk(const Json& json) {
   ASSIGN_OR_RETURN(r.ref_count, GetInt(json, "ref_count"));
   ASSIGN_OR_RETURN(r.zero_since_ms, GetInt(json, "zero_since_ms"));
   if (r.ref_count < 0) return InvalidArgumentError("negative ref_count");
+  if (json.contains("block_checksums")) {
+    ASSIGN_OR_RETURN(std::string hex, GetText(json, "block_checksums"));
+    ASSIGN_OR_RETURN(r.block_checksums, HexDecode(hex));
+    if (!BlockChecksumsFit(r.block_checksums, r.size_bytes)) {
+      return InvalidArgumentError("block_checksums do not fit a chunk of " +
+                                  std::to_string(r.size_bytes) + " bytes");
+    }
+  }
+  if (json.contains("damaged_ms")) {
+    ASSIGN_OR_RETURN(r.damaged_ms, GetInt(json, "damaged_ms"));
+  }
   return SnapshotRecord(std::move(r));
 }
 

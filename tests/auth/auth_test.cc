@@ -62,6 +62,7 @@ class FakeMetaStore : public meta::MetaStore {
     return Unused();
   }
   Result<std::vector<meta::ChunkRef>> GetChunks(const ObjectId&) override { return Unused(); }
+  Status SetChunkDamaged(StorageClass, const Digest&, TimestampMs) override { return Unused(); }
   Result<meta::ListPage> ListObjects(const meta::ListRequest&) override { return Unused(); }
   Result<meta::ObjectRecord> DeleteObject(const std::string&, const ObjectId&,
                                           TimestampMs) override {

@@ -509,6 +509,40 @@ TEST_P(MetaStoreTest, BeginUploadCreatesInvisibleWritingRow) {
   EXPECT_CODE(store().BeginUpload(object), kAlreadyExists);
 }
 
+TEST_P(MetaStoreTest, ChunkRowsKeepBlockChecksumsAndDamageMarks) {
+  const std::string sums_a(4, '\x11'), sums_b(4, '\x22');
+  ASSERT_OK(store().BeginUpload(NewObject(Id(1), "t1", "ns", "k", kHot, 100)));
+  ASSERT_OK(store().AddChunk(Id(1), 0, ChunkRef{D(1), 100, sums_a}, 200));
+  ASSERT_OK(store().AddChunk(Id(1), 1, C(2), 300));  // no checksums known
+  auto chunks = store().GetChunks(Id(1));
+  ASSERT_OK(chunks.status());
+  ASSERT_EQ(chunks->size(), 2u);
+  EXPECT_EQ((*chunks)[0].block_checksums, sums_a);
+  EXPECT_EQ((*chunks)[1].block_checksums, "");
+  // The first checksums recorded stay; a row without any takes the next ones offered.
+  ASSERT_OK(store().PutCommitted(NewObject(Id(2), "t1", "ns", "k2", kHot, 100),
+                                 {ChunkRef{D(1), 100, sums_b}, ChunkRef{D(2), 200, sums_b}}, 400));
+  chunks = store().GetChunks(Id(1));
+  ASSERT_OK(chunks.status());
+  EXPECT_EQ((*chunks)[0].block_checksums, sums_a);
+  EXPECT_EQ((*chunks)[1].block_checksums, sums_b);
+  EXPECT_EQ((*chunks)[0].damaged_ms, 0);
+  // A damage mark shows in every object that uses the chunk, and in the chunk row.
+  ASSERT_OK(store().SetChunkDamaged(kHot, D(1), 500));
+  for (const ObjectId& id : {Id(1), Id(2)}) {
+    auto marked = store().GetChunks(id);
+    ASSERT_OK(marked.status());
+    EXPECT_EQ((*marked)[0].damaged_ms, 500);
+    EXPECT_EQ((*marked)[1].damaged_ms, 0);
+  }
+  EXPECT_EQ(Chunk(kHot, C(1))->damaged_ms, 500);
+  ASSERT_OK(store().SetChunkDamaged(kHot, D(1), 0));
+  EXPECT_EQ(Chunk(kHot, C(1))->damaged_ms, 0);
+  EXPECT_EQ(Chunk(kHot, C(1))->block_checksums, sums_a);
+  EXPECT_CODE(store().SetChunkDamaged(kCold, D(1), 600), kNotFound);
+  EXPECT_CODE(store().SetChunkDamaged(kHot, D(9), 600), kNotFound);
+}
+
 TEST_P(MetaStoreTest, ObjectIdsAreUniqueAcrossStates) {
   Put(Id(1), "t1", "ns", "k", {C(1)}, 100);
   EXPECT_CODE(store().BeginUpload(NewObject(Id(1), "t1", "ns", "other")), kAlreadyExists);

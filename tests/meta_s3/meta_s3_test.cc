@@ -377,6 +377,7 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
     pgtest::RawPostgres raw(database_->url());
     raw.Exec("DROP TABLE namespaces, s3_keys");
     raw.Exec("DROP INDEX objects_committed_created");  // version 4
+    raw.Exec("ALTER TABLE chunks DROP COLUMN block_checksums, DROP COLUMN damaged_ms");  // 5
     raw.Exec("DELETE FROM schema_version WHERE version > 2");
   }
   std::unique_ptr<MetaStore> store = Node();

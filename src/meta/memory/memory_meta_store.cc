@@ -53,12 +53,26 @@ MemoryMetaStore::StoredObject* MemoryMetaStore::FindCommittedAtKey(
   return nullptr;
 }
 
+namespace {
+
+// What an object's chunk list keeps of a ChunkRef: checksums and damage belong to the
+// chunk row.
+std::vector<ChunkRef> ListEntries(const std::vector<ChunkRef>& chunks) {
+  std::vector<ChunkRef> out;
+  out.reserve(chunks.size());
+  for (const ChunkRef& chunk : chunks) out.push_back(ChunkRef{chunk.digest, chunk.size_bytes});
+  return out;
+}
+
+}  // namespace
+
 void MemoryMetaStore::TakeReference(StorageClass storage_class, const ChunkRef& chunk,
                                     TimestampMs now_ms) {
   auto [it, inserted] =
       chunks_.try_emplace(ChunkKey{storage_class, chunk.digest},
                           ChunkRecord{storage_class, chunk.digest, chunk.size_bytes, 0, 0});
   ChunkRecord& row = it->second;
+  if (row.block_checksums.empty()) row.block_checksums = chunk.block_checksums;
   row.ref_count += 1;
   row.zero_since_ms = row.ref_count == 0 ? now_ms : 0;
 }
@@ -121,7 +135,7 @@ Status MemoryMetaStore::AddChunk(const ObjectId& id, uint32_t sequence, const Ch
   }
   StoredObject& object = it->second;
   RETURN_IF_ERROR(CheckSequence(id, sequence, object.chunks.size()));
-  object.chunks.push_back(chunk);
+  object.chunks.push_back(ChunkRef{chunk.digest, chunk.size_bytes});
   object.record.updated_at_ms = now_ms;
   TakeReference(object.record.storage_class, chunk, now_ms);
   return OkStatus();
@@ -165,7 +179,7 @@ Result<CommitResult> MemoryMetaStore::PutCommitted(const ObjectRecord& object,
   }
   CommitResult result;
   result.replaced_object = RetireObjectAtKey(object, now_ms);
-  StoredObject stored{object, chunks};
+  StoredObject stored{object, ListEntries(chunks)};
   stored.record.state = ObjectState::kCommitted;
   stored.record.updated_at_ms = now_ms;
   for (const ChunkRef& chunk : chunks) TakeReference(object.storage_class, chunk, now_ms);
@@ -212,7 +226,26 @@ Result<std::vector<ChunkRef>> MemoryMetaStore::GetChunks(const ObjectId& id) {
   std::lock_guard lock(mu_);
   auto it = objects_.find(id);
   if (it == objects_.end()) return NoSuchObject(id);
-  return it->second.chunks;
+  std::vector<ChunkRef> out = it->second.chunks;
+  for (ChunkRef& chunk : out) {
+    auto row = chunks_.find(ChunkKey{it->second.record.storage_class, chunk.digest});
+    if (row == chunks_.end()) continue;
+    chunk.block_checksums = row->second.block_checksums;
+    chunk.damaged_ms = row->second.damaged_ms;
+  }
+  return out;
+}
+
+Status MemoryMetaStore::SetChunkDamaged(StorageClass storage_class, const Digest& digest,
+                                        TimestampMs damaged_ms) {
+  std::lock_guard lock(mu_);
+  auto row = chunks_.find(ChunkKey{storage_class, digest});
+  if (row == chunks_.end()) {
+    return NotFoundError("no chunk row for " + std::string(StorageClassName(storage_class)) + "/" +
+                         digest.ToHex());
+  }
+  row->second.damaged_ms = damaged_ms;
+  return OkStatus();
 }
 
 Result<ListPage> MemoryMetaStore::ListObjects(const ListRequest& request) {
@@ -535,7 +568,7 @@ Result<CommitResult> MemoryMetaStore::PutCommittedAndDelete(
   }
   CommitResult result;
   result.replaced_object = RetireObjectAtKey(object, now_ms);
-  StoredObject stored{object, chunks};
+  StoredObject stored{object, ListEntries(chunks)};
   stored.record.state = ObjectState::kCommitted;
   stored.record.updated_at_ms = now_ms;
   for (const ChunkRef& chunk : chunks) TakeReference(object.storage_class, chunk, now_ms);
@@ -741,7 +774,7 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
         return AlreadyExistsError("two objects at key '" + r.key + "' in namespace " +
                                   r.namespace_name);
       }
-      if (!objects.emplace(r.id, StoredObject{r, std::move(object.chunks)}).second) {
+      if (!objects.emplace(r.id, StoredObject{r, ListEntries(object.chunks)}).second) {
         return AlreadyExistsError("object id " + r.id.ToString() + " appears twice");
       }
       ++counts.objects;

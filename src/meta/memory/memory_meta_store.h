@@ -44,6 +44,8 @@ class MemoryMetaStore final : public MetaStore {
   Result<ObjectRecord> GetObjectByKey(const std::string& tenant, const std::string& namespace_name,
                                       const std::string& key) override;
   Result<std::vector<ChunkRef>> GetChunks(const ObjectId& id) override;
+  Status SetChunkDamaged(StorageClass storage_class, const Digest& digest,
+                         TimestampMs damaged_ms) override;
   Result<ListPage> ListObjects(const ListRequest& request) override;
 
   Result<ObjectRecord> DeleteObject(const std::string& tenant, const ObjectId& id,

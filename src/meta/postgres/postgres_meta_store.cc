@@ -186,6 +186,12 @@ CREATE TABLE s3_keys (
 CREATE INDEX objects_committed_created ON objects (tenant, namespace, created_at_ms)
   WHERE state = 'COMMITTED';
 )sql",
+    // Version 5: per-chunk block checksums that reads verify (NULL: stored before they were
+    // kept; reads then verify the SHA-256), and the time a chunk was found damaged.
+    R"sql(
+ALTER TABLE chunks ADD COLUMN block_checksums bytea;
+ALTER TABLE chunks ADD COLUMN damaged_ms bigint NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -722,6 +728,8 @@ Result<ChunkRecord> ReadChunk(const Rows& rows, int i) {
   chunk.size_bytes = static_cast<uint64_t>(size);
   ASSIGN_OR_RETURN(chunk.ref_count, rows.Int(i, 3));
   ASSIGN_OR_RETURN(chunk.zero_since_ms, rows.Int(i, 4));
+  if (!rows.IsNull(i, 5)) chunk.block_checksums = rows.Bytes(i, 5);
+  ASSIGN_OR_RETURN(chunk.damaged_ms, rows.Int(i, 6));
   return chunk;
 }
 
@@ -772,6 +780,8 @@ class PostgresMetaStore final : public MetaStore {
   Result<ObjectRecord> GetObjectByKey(const std::string& tenant, const std::string& namespace_name,
                                       const std::string& key) override;
   Result<std::vector<ChunkRef>> GetChunks(const ObjectId& id) override;
+  Status SetChunkDamaged(StorageClass storage_class, const Digest& digest,
+                         TimestampMs damaged_ms) override;
   Result<ListPage> ListObjects(const ListRequest& request) override;
   Result<std::vector<StatementPlan>> ExplainList(const ListRequest& request) override;
 
@@ -958,25 +968,39 @@ Status PostgresMetaStore::InsertObject(Connection& c, const ObjectRecord& r, Obj
 // adding n references at once equals adding them one by one).
 Status PostgresMetaStore::TakeReferences(Connection& c, StorageClass storage_class,
                                          const std::vector<ChunkRef>& chunks, TimestampMs now_ms) {
-  std::map<Digest, std::pair<uint64_t, int64_t>> counts;  // digest -> (size, references)
+  struct Entry {
+    uint64_t size_bytes = 0;
+    int64_t references = 0;
+    const std::string* block_checksums = nullptr;
+  };
+  std::map<Digest, Entry> counts;
   for (const ChunkRef& chunk : chunks) {
-    auto [it, inserted] = counts.try_emplace(chunk.digest, chunk.size_bytes, 0);
-    it->second.second += 1;
+    Entry& entry = counts[chunk.digest];
+    entry.size_bytes = chunk.size_bytes;
+    entry.references += 1;
+    if (!chunk.block_checksums.empty()) entry.block_checksums = &chunk.block_checksums;
   }
   for (const auto& [digest, entry] : counts) {
+    Params params;
+    params.Class(storage_class)
+        .Hash(digest)
+        .Int(static_cast<int64_t>(entry.size_bytes))
+        .Int(entry.references)
+        .Int(now_ms);
+    if (entry.block_checksums != nullptr) {
+      params.Bytes(*entry.block_checksums);
+    } else {
+      params.Null();
+    }
     RETURN_IF_ERROR(
-        c.Exec("INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, zero_since_ms) "
-               "VALUES ($1, $2, $3::bigint, $4::bigint, 0) "
+        c.Exec("INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, zero_since_ms, "
+               "block_checksums) VALUES ($1, $2, $3::bigint, $4::bigint, 0, $6::bytea) "
                "ON CONFLICT (storage_class, digest) DO UPDATE SET "
                "ref_count = chunks.ref_count + EXCLUDED.ref_count, "
                "zero_since_ms = CASE WHEN chunks.ref_count + EXCLUDED.ref_count = 0 "
-               "THEN $5::bigint ELSE 0 END",
-               Params()
-                   .Class(storage_class)
-                   .Hash(digest)
-                   .Int(static_cast<int64_t>(entry.first))
-                   .Int(entry.second)
-                   .Int(now_ms))
+               "THEN $5::bigint ELSE 0 END, "
+               "block_checksums = COALESCE(chunks.block_checksums, EXCLUDED.block_checksums)",
+               params)
             .status());
   }
   return OkStatus();
@@ -1272,15 +1296,21 @@ Result<std::vector<ChunkRef>> PostgresMetaStore::GetChunks(const ObjectId& id) {
       ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT 1 FROM objects WHERE id = $1", Params().Id(id)));
       if (rows.empty()) return NoSuchObject(id);
     }
-    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT digest, size_bytes FROM object_chunks "
-                                       "WHERE object_id = $1 ORDER BY seq",
-                                       Params().Id(id)));
+    ASSIGN_OR_RETURN(
+        Rows rows,
+        c.Exec("SELECT oc.digest, oc.size_bytes, c.block_checksums, COALESCE(c.damaged_ms, 0) "
+               "FROM object_chunks AS oc JOIN objects AS o ON o.id = oc.object_id "
+               "LEFT JOIN chunks AS c ON c.storage_class = o.storage_class AND "
+               "c.digest = oc.digest WHERE oc.object_id = $1 ORDER BY oc.seq",
+               Params().Id(id)));
     for (int i = 0; i < rows.size(); ++i) {
       ChunkRef chunk;
       ASSIGN_OR_RETURN(chunk.digest, rows.Hash(i, 0));
       ASSIGN_OR_RETURN(int64_t size, rows.Int(i, 1));
       chunk.size_bytes = static_cast<uint64_t>(size);
-      chunks.push_back(chunk);
+      if (!rows.IsNull(i, 2)) chunk.block_checksums = rows.Bytes(i, 2);
+      ASSIGN_OR_RETURN(chunk.damaged_ms, rows.Int(i, 3));
+      chunks.push_back(std::move(chunk));
     }
     return OkStatus();
   });
@@ -1641,7 +1671,8 @@ Result<std::vector<ChunkRecord>> PostgresMetaStore::CollectGarbageChunks(
       [&](Connection& c) -> Status {
         removed.clear();
         ASSIGN_OR_RETURN(
-            Rows rows, c.Exec("SELECT storage_class, digest, size_bytes, ref_count, zero_since_ms "
+            Rows rows, c.Exec("SELECT storage_class, digest, size_bytes, ref_count, zero_since_ms, "
+                              "block_checksums, damaged_ms "
                               "FROM chunks WHERE ref_count = 0 AND zero_since_ms < $1::bigint "
                               "ORDER BY zero_since_ms, storage_class, digest LIMIT $2::bigint "
                               "FOR UPDATE SKIP LOCKED",
@@ -1750,12 +1781,27 @@ Result<uint64_t> PostgresMetaStore::RepairReferences(TimestampMs now_ms) {
   return changed;
 }
 
+Status PostgresMetaStore::SetChunkDamaged(StorageClass storage_class, const Digest& digest,
+                                          TimestampMs damaged_ms) {
+  const std::string what = "mark chunk " + std::string(StorageClassName(storage_class)) + "/" +
+                           digest.ToHex() + (damaged_ms != 0 ? " damaged" : " healthy");
+  return Write(what, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("UPDATE chunks SET damaged_ms = $3::bigint "
+                                       "WHERE storage_class = $1 AND digest = $2 RETURNING 1",
+                                       Params().Class(storage_class).Hash(digest).Int(damaged_ms)));
+    if (rows.empty()) return NotFoundError("no chunk row for " + digest.ToHex());
+    return OkStatus();
+  });
+}
+
 Result<std::vector<ChunkRecord>> PostgresMetaStore::ListChunks() {
   std::vector<ChunkRecord> chunks;
   Status status = Read("list chunks", [&](Connection& c) -> Status {
     chunks.clear();
-    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT storage_class, digest, size_bytes, ref_count, "
-                                       "zero_since_ms FROM chunks ORDER BY storage_class, digest"));
+    ASSIGN_OR_RETURN(Rows rows,
+                     c.Exec("SELECT storage_class, digest, size_bytes, ref_count, zero_since_ms, "
+                            "block_checksums, damaged_ms FROM chunks "
+                            "ORDER BY storage_class, digest"));
     for (int i = 0; i < rows.size(); ++i) {
       ASSIGN_OR_RETURN(ChunkRecord chunk, ReadChunk(rows, i));
       chunks.push_back(chunk);
@@ -2173,7 +2219,8 @@ Status PostgresMetaStore::ExportChunks(Connection& c, SnapshotVisitor& visitor,
         "SELECT p.storage_class, p.digest, p.size_bytes, "
         "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o ON o.id = oc.object_id "
         "WHERE oc.digest = p.digest AND o.storage_class = p.storage_class AND "
-        "o.state = 'COMMITTED'), p.ref_count, p.zero_since_ms FROM (SELECT * FROM chunks AS c "
+        "o.state = 'COMMITTED'), p.ref_count, p.zero_since_ms, p.block_checksums, p.damaged_ms "
+        "FROM (SELECT * FROM chunks AS c "
         "WHERE (c.storage_class, c.digest) > ($1::text, $2::bytea) "
         "ORDER BY c.storage_class, c.digest LIMIT " +
         std::to_string(kExportPageRows) + ") AS p ORDER BY p.storage_class, p.digest";
@@ -2187,6 +2234,8 @@ Status PostgresMetaStore::ExportChunks(Connection& c, SnapshotVisitor& visitor,
       ASSIGN_OR_RETURN(chunk.ref_count, rows.Int(i, 3));
       ASSIGN_OR_RETURN(int64_t stored_count, rows.Int(i, 4));
       ASSIGN_OR_RETURN(chunk.zero_since_ms, rows.Int(i, 5));
+      if (!rows.IsNull(i, 6)) chunk.block_checksums = rows.Bytes(i, 6);
+      ASSIGN_OR_RETURN(chunk.damaged_ms, rows.Int(i, 7));
       if (chunk.ref_count > 0) {
         chunk.zero_since_ms = 0;
       } else if (stored_count != 0 || chunk.zero_since_ms == 0) {
@@ -2322,8 +2371,9 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
         BatchInsert namespaces("INSERT INTO namespaces (tenant, name, created_at_ms)",
                                {"text", "text", "bigint"});
         BatchInsert chunks(
-            "INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, zero_since_ms)",
-            {"text", "bytea", "bigint", "bigint", "bigint"});
+            "INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, zero_since_ms, "
+            "block_checksums, damaged_ms)",
+            {"text", "bytea", "bigint", "bigint", "bigint", "bytea", "bigint"});
         BatchInsert objects("INSERT INTO objects (" CAIRN_OBJECT_COLUMNS ")",
                             {"bytea", "text", "text", "text", "text", "text", "bigint", "bytea",
                              "text", "text", "text", "bigint", "bigint", "bytea"});
@@ -2378,12 +2428,18 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
             ++counts.namespaces;
             if (namespaces.Full()) RETURN_IF_ERROR(namespaces.Flush(c));
           } else if (const auto* chunk = std::get_if<ChunkRecord>(&*record)) {
-            chunks.Row(96)
-                .Class(chunk->storage_class)
+            Params& row = chunks.Row(96 + chunk->block_checksums.size());
+            row.Class(chunk->storage_class)
                 .Hash(chunk->digest)
                 .Int(static_cast<int64_t>(chunk->size_bytes))
                 .Int(chunk->ref_count)
                 .Int(chunk->zero_since_ms);
+            if (chunk->block_checksums.empty()) {
+              row.Null();
+            } else {
+              row.Bytes(chunk->block_checksums);
+            }
+            row.Int(chunk->damaged_ms);
             ++counts.chunks;
             if (chunks.Full()) RETURN_IF_ERROR(chunks.Flush(c));
           } else {

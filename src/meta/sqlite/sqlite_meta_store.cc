@@ -133,6 +133,12 @@ CREATE TABLE s3_keys (
   description   TEXT NOT NULL
 );
 )sql",
+    // Version 4: per-chunk block checksums that reads verify (NULL: stored before they were
+    // kept; reads then verify the SHA-256), and the time a chunk was found damaged.
+    R"sql(
+ALTER TABLE chunks ADD COLUMN block_checksums BLOB;
+ALTER TABLE chunks ADD COLUMN damaged_ms INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -460,6 +466,8 @@ Result<ChunkRecord> ReadChunk(const Statement& stmt) {
   chunk.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(2));
   chunk.ref_count = stmt.ColumnInt(3);
   chunk.zero_since_ms = stmt.ColumnInt(4);
+  if (!stmt.IsNull(5)) chunk.block_checksums = stmt.ColumnBlob(5);
+  chunk.damaged_ms = stmt.ColumnInt(6);
   return chunk;
 }
 
@@ -595,6 +603,8 @@ class SqliteMetaStore final : public MetaStore {
   Result<ObjectRecord> GetObjectByKey(const std::string& tenant, const std::string& namespace_name,
                                       const std::string& key) override;
   Result<std::vector<ChunkRef>> GetChunks(const ObjectId& id) override;
+  Status SetChunkDamaged(StorageClass storage_class, const Digest& digest,
+                         TimestampMs damaged_ms) override;
   Result<ListPage> ListObjects(const ListRequest& request) override;
   Result<std::vector<StatementPlan>> ExplainList(const ListRequest& request) override;
 
@@ -945,15 +955,22 @@ Status SqliteMetaStore::TakeReference(Connection& c, StorageClass storage_class,
                                       const ChunkRef& chunk, TimestampMs now_ms) {
   ASSIGN_OR_RETURN(
       Statement stmt,
-      c.Prepare("INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, zero_since_ms) "
-                "VALUES (?1, ?2, ?3, 1, 0) ON CONFLICT (storage_class, digest) DO UPDATE SET "
+      c.Prepare("INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, zero_since_ms, "
+                "block_checksums) "
+                "VALUES (?1, ?2, ?3, 1, 0, ?5) ON CONFLICT (storage_class, digest) DO UPDATE SET "
                 "ref_count = ref_count + 1, "
-                "zero_since_ms = CASE WHEN ref_count + 1 = 0 THEN ?4 ELSE 0 END"));
-  return stmt.Class(1, storage_class)
+                "zero_since_ms = CASE WHEN ref_count + 1 = 0 THEN ?4 ELSE 0 END, "
+                "block_checksums = COALESCE(block_checksums, excluded.block_checksums)"));
+  stmt.Class(1, storage_class)
       .Hash(2, chunk.digest)
       .Int(3, static_cast<int64_t>(chunk.size_bytes))
-      .Int(4, now_ms)
-      .Run();
+      .Int(4, now_ms);
+  if (chunk.block_checksums.empty()) {
+    stmt.Null(5);
+  } else {
+    stmt.Blob(5, chunk.block_checksums);
+  }
+  return stmt.Run();
 }
 
 // One statement for the whole object: each distinct digest is decremented by the number
@@ -1300,8 +1317,11 @@ Result<std::vector<ChunkRef>> SqliteMetaStore::GetChunks(const ObjectId& id) {
       ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Step());
       if (!found) return NoSuchObject(id);
     }
-    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT digest, size_bytes FROM object_chunks "
-                                               "WHERE object_id = ?1 ORDER BY seq"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT oc.digest, oc.size_bytes, c.block_checksums, c.damaged_ms "
+                               "FROM object_chunks AS oc JOIN objects AS o ON o.id = oc.object_id "
+                               "LEFT JOIN chunks AS c ON c.storage_class = o.storage_class AND "
+                               "c.digest = oc.digest WHERE oc.object_id = ?1 ORDER BY oc.seq"));
     stmt.Id(1, id);
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -1309,7 +1329,9 @@ Result<std::vector<ChunkRef>> SqliteMetaStore::GetChunks(const ObjectId& id) {
       ChunkRef chunk;
       ASSIGN_OR_RETURN(chunk.digest, stmt.ColumnDigest(0));
       chunk.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(1));
-      chunks.push_back(chunk);
+      if (!stmt.IsNull(2)) chunk.block_checksums = stmt.ColumnBlob(2);
+      chunk.damaged_ms = stmt.ColumnInt(3);
+      chunks.push_back(std::move(chunk));
     }
     return OkStatus();
   });
@@ -1580,7 +1602,8 @@ Result<std::vector<ChunkRecord>> SqliteMetaStore::CollectGarbageChunks(
     {
       ASSIGN_OR_RETURN(Statement stmt,
                        c.Prepare("SELECT storage_class, digest, size_bytes, ref_count, "
-                                 "zero_since_ms FROM chunks WHERE ref_count = 0 AND "
+                                 "zero_since_ms, block_checksums, damaged_ms FROM chunks "
+                                 "WHERE ref_count = 0 AND "
                                  "zero_since_ms < ?1 "
                                  "ORDER BY zero_since_ms, storage_class, digest LIMIT ?2"));
       stmt.Int(1, cutoff_ms).Int(2, limit);
@@ -1688,12 +1711,26 @@ Result<uint64_t> SqliteMetaStore::RepairReferences(TimestampMs now_ms) {
   return changed;
 }
 
+Status SqliteMetaStore::SetChunkDamaged(StorageClass storage_class, const Digest& digest,
+                                        TimestampMs damaged_ms) {
+  const std::string what = "mark chunk " + std::string(StorageClassName(storage_class)) + "/" +
+                           digest.ToHex() + (damaged_ms != 0 ? " damaged" : " healthy");
+  return Write(what, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("UPDATE chunks SET damaged_ms = ?3 "
+                                               "WHERE storage_class = ?1 AND digest = ?2"));
+    RETURN_IF_ERROR(stmt.Class(1, storage_class).Hash(2, digest).Int(3, damaged_ms).Run());
+    if (c.Changes() == 0) return NotFoundError("no chunk row for " + digest.ToHex());
+    return OkStatus();
+  });
+}
+
 Result<std::vector<ChunkRecord>> SqliteMetaStore::ListChunks() {
   std::vector<ChunkRecord> chunks;
   Status status = Read("list chunks", [&](Connection& c) -> Status {
     ASSIGN_OR_RETURN(Statement stmt,
                      c.Prepare("SELECT storage_class, digest, size_bytes, ref_count, "
-                               "zero_since_ms FROM chunks ORDER BY storage_class, digest"));
+                               "zero_since_ms, block_checksums, damaged_ms FROM chunks "
+                               "ORDER BY storage_class, digest"));
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
@@ -2086,8 +2123,8 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
                                  "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o "
                                  "ON o.id = oc.object_id WHERE oc.digest = c.digest AND "
                                  "o.storage_class = c.storage_class AND o.state = 'COMMITTED'), "
-                                 "c.ref_count, c.zero_since_ms FROM chunks AS c "
-                                 "ORDER BY c.storage_class, c.digest"));
+                                 "c.ref_count, c.zero_since_ms, c.block_checksums, c.damaged_ms "
+                                 "FROM chunks AS c ORDER BY c.storage_class, c.digest"));
       while (true) {
         ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
@@ -2098,6 +2135,8 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
         chunk.ref_count = stmt.ColumnInt(3);
         const int64_t stored_count = stmt.ColumnInt(4);
         chunk.zero_since_ms = stmt.ColumnInt(5);
+        if (!stmt.IsNull(6)) chunk.block_checksums = stmt.ColumnBlob(6);
+        chunk.damaged_ms = stmt.ColumnInt(7);
         if (chunk.ref_count > 0) {
           chunk.zero_since_ms = 0;
         } else if (stored_count != 0 || chunk.zero_since_ms == 0) {
@@ -2184,13 +2223,20 @@ Status SqliteMetaStore::ImportRecord(Connection& c, const SnapshotRecord& record
   if (const auto* chunk = std::get_if<ChunkRecord>(&record)) {
     ASSIGN_OR_RETURN(Statement stmt,
                      c.Prepare("INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, "
-                               "zero_since_ms) VALUES (?1, ?2, ?3, ?4, ?5)"));
-    return stmt.Class(1, chunk->storage_class)
+                               "zero_since_ms, block_checksums, damaged_ms) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    stmt.Class(1, chunk->storage_class)
         .Hash(2, chunk->digest)
         .Int(3, static_cast<int64_t>(chunk->size_bytes))
         .Int(4, chunk->ref_count)
         .Int(5, chunk->zero_since_ms)
-        .Run();
+        .Int(7, chunk->damaged_ms);
+    if (chunk->block_checksums.empty()) {
+      stmt.Null(6);
+    } else {
+      stmt.Blob(6, chunk->block_checksums);
+    }
+    return stmt.Run();
   }
   const SnapshotObject& object = std::get<SnapshotObject>(record);
   RETURN_IF_ERROR(CheckPutCommitted(object.object, object.chunks));
