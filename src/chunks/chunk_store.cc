@@ -1,5 +1,8 @@
 #include "chunks/chunk_store.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "platform/clock.h"
 
 namespace cairn::chunks {
@@ -141,6 +144,29 @@ Status ChunkStore::WriteChunk(StorageClass storage_class, const Digest& digest,
 
 Result<bool> ChunkStore::Contains(StorageClass storage_class, const Digest& digest) {
   return file_system_->Exists(PathOf(storage_class, digest));
+}
+
+Result<ChunkStore::Comparison> ChunkStore::Compare(StorageClass storage_class, const Digest& digest,
+                                                   std::string_view bytes) {
+  auto opened = OpenChunk(storage_class, digest);
+  if (!opened.ok()) {
+    if (opened.status().code() == StatusCode::kNotFound) return Comparison::kMissing;
+    // Unreadable is as bad as different: the caller writes a fresh copy.
+    return Comparison::kDiffers;
+  }
+  std::unique_ptr<platform::ReadableFile> file = std::move(opened).value();
+  auto size = file->Size();
+  if (!size.ok() || *size != bytes.size()) return Comparison::kDiffers;
+  // One scratch buffer per thread: uploads compare on pool threads, a chunk at a time.
+  constexpr size_t kPiece = 1 << 20;
+  thread_local std::unique_ptr<char[]> scratch(new char[kPiece]);
+  for (size_t offset = 0; offset < bytes.size(); offset += kPiece) {
+    const size_t want = std::min(kPiece, bytes.size() - offset);
+    auto got = file->ReadAt(offset, want, scratch.get());
+    if (!got.ok() || *got != want) return Comparison::kDiffers;
+    if (std::memcmp(scratch.get(), bytes.data() + offset, want) != 0) return Comparison::kDiffers;
+  }
+  return Comparison::kSame;
 }
 
 Result<std::unique_ptr<platform::ReadableFile>> ChunkStore::OpenChunk(StorageClass storage_class,

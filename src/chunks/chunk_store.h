@@ -93,6 +93,11 @@ class ChunkStore {
                     std::set<std::string>* directories_to_sync);
   // Whether the chunk file exists.
   Result<bool> Contains(StorageClass storage_class, const Digest& digest);
+  // How the stored file of a chunk compares with `bytes` (its expected content): what an
+  // upload checks before it trusts an existing copy instead of writing its own.
+  enum class Comparison { kMissing, kSame, kDiffers };
+  Result<Comparison> Compare(StorageClass storage_class, const Digest& digest,
+                             std::string_view bytes);
   Result<std::unique_ptr<platform::ReadableFile>> OpenChunk(StorageClass storage_class,
                                                             const Digest& digest);
   // Removes a chunk file; OK if it was already absent.

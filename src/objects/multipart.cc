@@ -26,28 +26,22 @@ Status PartError(std::string_view code, std::string message) {
   return InvalidArgumentError(std::string(code) + ": " + message);
 }
 
-// Streams bytes [first, first + length) of the concatenated `chunks` to `sink`.
-Status ReadChunks(chunks::ChunkStore* store, StorageClass storage_class,
+// Streams bytes [first, first + length) of the concatenated `chunks` to `sink`, each
+// verified as a download verifies it (a damaged chunk is reported, never passed on into a
+// new object's bytes or hashes).
+Status ReadChunks(ObjectService* objects, const ObjectId& owner, StorageClass storage_class,
                   const std::vector<meta::ChunkRef>& chunks, uint64_t first, uint64_t length,
                   const std::function<Status(std::string_view)>& sink) {
+  std::unique_ptr<ObjectReader> reader = objects->OpenChunkListReader(owner, storage_class, chunks);
   std::string buffer(kReadBufferBytes, '\0');
-  uint64_t chunk_start = 0;
+  uint64_t offset = first;
   const uint64_t end = first + length;
-  for (const meta::ChunkRef& chunk : chunks) {
-    const uint64_t chunk_end = chunk_start + chunk.size_bytes;
-    if (chunk_end > first && chunk_start < end) {
-      ASSIGN_OR_RETURN(auto file, store->OpenChunk(storage_class, chunk.digest));
-      uint64_t offset = std::max(first, chunk_start) - chunk_start;
-      const uint64_t stop = std::min(end, chunk_end) - chunk_start;
-      while (offset < stop) {
-        const size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), stop - offset));
-        ASSIGN_OR_RETURN(size_t n, file->ReadAt(offset, want, buffer.data()));
-        if (n == 0) return DataLossError("chunk " + chunk.digest.ToHex() + " is truncated");
-        RETURN_IF_ERROR(sink(std::string_view(buffer.data(), n)));
-        offset += n;
-      }
-    }
-    chunk_start = chunk_end;
+  while (offset < end) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), end - offset));
+    ASSIGN_OR_RETURN(size_t n, reader->Read(offset, want, buffer.data()));
+    if (n == 0) return DataLossError("the chunks of " + owner.ToString() + " end too early");
+    RETURN_IF_ERROR(sink(std::string_view(buffer.data(), n)));
+    offset += n;
   }
   return OkStatus();
 }
@@ -181,8 +175,8 @@ Result<PartInfo> MultipartService::CopyPart(const MultipartUpload& upload, int p
     if (source.inline_data) {
       status = part->Write(std::string_view(*source.inline_data).substr(first, length));
     } else {
-      status = ReadChunks(objects_->chunk_store(), source.storage_class, source_chunks, first,
-                          length, [&part](std::string_view bytes) { return part->Write(bytes); });
+      status = ReadChunks(objects_, source.id, source.storage_class, source_chunks, first, length,
+                          [&part](std::string_view bytes) { return part->Write(bytes); });
     }
     if (!status.ok()) {
       part->Abort();
@@ -203,7 +197,7 @@ Result<PartInfo> MultipartService::CopyPart(const MultipartUpload& upload, int p
     etag = source.etag;
   } else {
     Md5Hasher md5;
-    RETURN_IF_ERROR(ReadChunks(objects_->chunk_store(), source.storage_class, source_chunks, first,
+    RETURN_IF_ERROR(ReadChunks(objects_, source.id, source.storage_class, source_chunks, first,
                                length, [&](std::string_view bytes) {
                                  md5.Update(bytes);
                                  sha256.Update(bytes);
@@ -306,7 +300,7 @@ Result<meta::CommitResult> MultipartService::Complete(const MultipartUpload& upl
   }
   // The whole-content SHA-256 needs one read pass; the data itself is not written again.
   Sha256Hasher content;
-  RETURN_IF_ERROR(ReadChunks(objects_->chunk_store(), upload.storage_class, chunks, 0, size,
+  RETURN_IF_ERROR(ReadChunks(objects_, upload.record_id, upload.storage_class, chunks, 0, size,
                              [&content](std::string_view bytes) {
                                content.Update(bytes);
                                return OkStatus();

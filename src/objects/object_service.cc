@@ -1,6 +1,9 @@
 #include "objects/object_service.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cstdio>
 
 namespace cairn::objects {
 namespace {
@@ -133,20 +136,36 @@ Status Upload::StoreChunks(std::vector<SealedChunk> chunks) {
 }
 
 Status Upload::StoreChunk(const SealedChunk& chunk) {
-  meta::ChunkRef ref{chunk.digest, chunk.bytes.size()};
+  meta::ChunkRef ref{chunk.digest, chunk.bytes.size(), BlockChecksums(chunk.bytes.view())};
   RETURN_IF_ERROR(
       service_->meta_store()->AddChunk(id_, next_sequence_++, ref, service_->clock()->NowMs()));
   // The reference is taken: from here on GC cannot remove this digest, so an existing
-  // file can be trusted to stay.
-  ASSIGN_OR_RETURN(bool exists,
-                   service_->chunk_store()->Contains(request_.storage_class, ref.digest));
-  if (exists) {
+  // file can be trusted to stay. It is not trusted to be right, though: a copy that does
+  // not hold exactly these bytes (bit rot, a truncated or hand-edited file) is replaced by
+  // a fresh one, which heals every object that shares it.
+  chunks::ChunkStore* store = service_->chunk_store();
+  ASSIGN_OR_RETURN(chunks::ChunkStore::Comparison existing,
+                   store->Compare(request_.storage_class, ref.digest, chunk.bytes.view()));
+  if (existing == chunks::ChunkStore::Comparison::kSame) {
     ++deduplicated_chunks_;
     deduplicated_bytes_ += ref.size_bytes;
     return OkStatus();
   }
-  return service_->chunk_store()->WriteChunk(request_.storage_class, ref.digest, chunk.bytes,
-                                             &directories_to_sync_);
+  const bool healing = existing == chunks::ChunkStore::Comparison::kDiffers;
+  if (healing) {
+    service_->ReportDamagedChunk(request_.storage_class, ref.digest, id_.ToString(),
+                                 "the stored copy differs from uploaded bytes of the same hash",
+                                 &IntegrityCounters::checksum_mismatch, /*quarantine=*/true);
+  }
+  RETURN_IF_ERROR(
+      store->WriteChunk(request_.storage_class, ref.digest, chunk.bytes, &directories_to_sync_));
+  if (healing) {
+    // Readers of a damaged-marked chunk verify it in full before they trust it, so the
+    // mark may be cleared as soon as the fresh copy is in place.
+    service_->meta_store()->SetChunkDamaged(request_.storage_class, ref.digest, 0).IgnoreError();
+    service_->CountHealedChunk();
+  }
+  return OkStatus();
 }
 
 meta::ObjectRecord Upload::BaseRecord(ObjectState state) {
@@ -296,9 +315,9 @@ void Upload::Abort() {
 
 // ---- ObjectReader ---------------------------------------------------------------------
 
-ObjectReader::ObjectReader(chunks::ChunkStore* chunk_store, meta::ObjectRecord object,
+ObjectReader::ObjectReader(ObjectService* service, meta::ObjectRecord object,
                            std::vector<meta::ChunkRef> chunks)
-    : chunk_store_(chunk_store), object_(std::move(object)), chunks_(std::move(chunks)) {
+    : service_(service), object_(std::move(object)), chunks_(std::move(chunks)) {
   uint64_t offset = 0;
   for (const auto& chunk : chunks_) {
     chunk_offsets_.push_back(offset);
@@ -306,10 +325,155 @@ ObjectReader::ObjectReader(chunks::ChunkStore* chunk_store, meta::ObjectRecord o
   }
 }
 
+Status ObjectReader::Damaged(size_t index, const std::string& why) {
+  const meta::ChunkRef& chunk = chunks_[index];
+  uint64_t IntegrityCounters::*counter = &IntegrityCounters::checksum_mismatch;
+  bool quarantine = true;
+  if (why.starts_with("missing")) {
+    counter = &IntegrityCounters::missing;
+    quarantine = false;
+  } else if (why.starts_with("short") || why.starts_with("size")) {
+    counter = &IntegrityCounters::short_file;
+  } else if (why.starts_with("unreadable")) {
+    counter = &IntegrityCounters::unreadable;
+    quarantine = false;  // an I/O error may pass; the bytes were not shown to be wrong
+  }
+  const int fd = (open_index_ == index && open_file_) ? open_file_->NativeHandle() : -1;
+  service_->ReportDamagedChunk(object_.storage_class, chunk.digest, object_.id.ToString(), why,
+                               counter, quarantine, fd);
+  // Whatever happens next, this reader never serves this chunk from the file it holds.
+  if (open_index_ == index) {
+    open_file_.reset();
+    open_index_ = SIZE_MAX;
+  }
+  chunks_[index].damaged_ms = std::max<TimestampMs>(1, service_->clock()->NowMs());
+  return DataLossError("chunk " + chunk.digest.ToHex() + " of object " + object_.id.ToString() +
+                       " failed verification (" + why + "); it was not served");
+}
+
+Status ObjectReader::OpenChunkFile(size_t index) {
+  if (index == open_index_) return OkStatus();
+  open_file_.reset();
+  open_index_ = SIZE_MAX;
+  auto file = service_->chunk_store()->OpenChunk(object_.storage_class, chunks_[index].digest);
+  if (!file.ok()) {
+    if (file.status().code() == StatusCode::kNotFound) return Damaged(index, "missing file");
+    return Damaged(index, "unreadable: " + file.status().message());
+  }
+  open_file_ = std::move(file).value();
+  open_index_ = index;
+  return OkStatus();
+}
+
+Status ObjectReader::VerifyWholeChunk(size_t index) {
+  RETURN_IF_ERROR(OpenChunkFile(index));
+  meta::ChunkRef& chunk = chunks_[index];
+  if (!block_) block_.reset(new char[kChecksumBlockBytes]);
+  block_chunk_ = SIZE_MAX;  // the buffer is scratch here
+  Sha256Hasher hasher;
+  std::string checksums;
+  uint64_t offset = 0;
+  while (offset < chunk.size_bytes) {
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(kChecksumBlockBytes, chunk.size_bytes - offset));
+    auto got = open_file_->ReadAt(offset, want, block_.get());
+    if (!got.ok()) return Damaged(index, "unreadable: " + got.status().message());
+    if (*got != want) return Damaged(index, "short file");
+    const std::string_view block(block_.get(), want);
+    hasher.Update(block);
+    const uint32_t crc = Crc32c(block);
+    for (int shift = 0; shift < 32; shift += 8)
+      checksums.push_back(static_cast<char>(crc >> shift));
+    offset += want;
+  }
+  // A longer file is as wrong as a shorter one.
+  auto size = open_file_->Size();
+  if (size.ok() && *size != chunk.size_bytes) return Damaged(index, "size differs from record");
+  if (hasher.Finish() != chunk.digest) return Damaged(index, "content does not hash to its name");
+  chunk.block_checksums = std::move(checksums);
+  return OkStatus();
+}
+
+Result<size_t> ObjectReader::LoadBlock(size_t index, uint64_t block, char* destination) {
+  meta::ChunkRef& chunk = chunks_[index];
+  if (chunk.damaged_ms != 0) {
+    return DataLossError("chunk " + chunk.digest.ToHex() + " of object " + object_.id.ToString() +
+                         " is damaged; it is not served");
+  }
+  if (!BlockChecksumsFit(chunk.block_checksums, chunk.size_bytes)) {
+    // Stored before block checksums were kept (or the record is odd): verify the SHA-256
+    // once, which also computes the checksums the rest of this read uses.
+    RETURN_IF_ERROR(VerifyWholeChunk(index));
+  }
+  RETURN_IF_ERROR(OpenChunkFile(index));
+  const uint64_t start = block * kChecksumBlockBytes;
+  const size_t want =
+      static_cast<size_t>(std::min<uint64_t>(kChecksumBlockBytes, chunk.size_bytes - start));
+  auto got = open_file_->ReadAt(start, want, destination);
+  if (!got.ok()) return Damaged(index, "unreadable: " + got.status().message());
+  if (*got != want) return Damaged(index, "short file at block " + std::to_string(block));
+  if (Crc32c(std::string_view(destination, want)) !=
+      BlockChecksumAt(chunk.block_checksums, block)) {
+    return Damaged(index, "checksum mismatch in block " + std::to_string(block));
+  }
+  return want;
+}
+
+Status ObjectReader::Prepare(uint64_t offset, uint64_t length, bool read_ahead) {
+  if (object_.inline_data || length == 0) return OkStatus();
+  const uint64_t end = offset + length;
+  for (size_t index = 0; index < chunks_.size(); ++index) {
+    const uint64_t chunk_start = chunk_offsets_[index];
+    const uint64_t chunk_end = chunk_start + chunks_[index].size_bytes;
+    if (chunk_end <= offset || chunk_start >= end) continue;
+    meta::ChunkRef& chunk = chunks_[index];
+    if (chunk.damaged_ms != 0) {
+      // Marked by an earlier failure; an upload of the same content may have installed a
+      // fresh copy since. Only a full verification lets it be served again.
+      const TimestampMs mark = chunk.damaged_ms;
+      chunk.damaged_ms = 0;
+      Status verified = VerifyWholeChunk(index);
+      if (!verified.ok()) {
+        chunk.damaged_ms = mark;
+        return verified;
+      }
+      service_->meta_store()
+          ->SetChunkDamaged(object_.storage_class, chunk.digest, 0)
+          .IgnoreError();  // the mark only costs a re-verification next time
+      continue;
+    }
+    auto size = service_->chunk_store()->file_system()->FileSize(
+        service_->chunk_store()->PathOf(object_.storage_class, chunk.digest));
+    if (!size.ok()) {
+      if (size.status().code() == StatusCode::kNotFound) return Damaged(index, "missing file");
+      return Damaged(index, "unreadable: " + size.status().message());
+    }
+    if (*size != chunk.size_bytes) {
+      RETURN_IF_ERROR(OpenChunkFile(index));  // so the quarantine moves this very file
+      return Damaged(index, "size " + std::to_string(*size) + " differs from the recorded " +
+                                std::to_string(chunk.size_bytes));
+    }
+  }
+  if (read_ahead) {
+    auto it = std::upper_bound(chunk_offsets_.begin(), chunk_offsets_.end(), offset);
+    const size_t index = static_cast<size_t>(it - chunk_offsets_.begin()) - 1;
+    if (index >= chunks_.size()) return DataLossError("object offset past its chunks");
+    if (!block_) block_.reset(new char[kChecksumBlockBytes]);
+    const uint64_t block = (offset - chunk_offsets_[index]) / kChecksumBlockBytes;
+    block_chunk_ = SIZE_MAX;
+    ASSIGN_OR_RETURN(block_length_, LoadBlock(index, block, block_.get()));
+    block_chunk_ = index;
+    block_index_ = block;
+  }
+  return OkStatus();
+}
+
 Result<size_t> ObjectReader::Read(uint64_t offset, size_t length, char* buffer) {
   if (offset >= object_.size_bytes || length == 0) return size_t{0};
   length = static_cast<size_t>(std::min<uint64_t>(length, object_.size_bytes - offset));
   if (object_.inline_data) {
+    // Inline bytes were checked against the object's hashes when it was committed and
+    // live inside the metadata store's own page checksumming (fsck checks its integrity).
     const std::string& data = *object_.inline_data;
     if (offset >= data.size()) return DataLossError("inline data shorter than object size");
     size_t n = std::min<size_t>(length, data.size() - offset);
@@ -320,23 +484,28 @@ Result<size_t> ObjectReader::Read(uint64_t offset, size_t length, char* buffer) 
   auto it = std::upper_bound(chunk_offsets_.begin(), chunk_offsets_.end(), offset);
   size_t index = static_cast<size_t>(it - chunk_offsets_.begin()) - 1;
   if (index >= chunks_.size()) return DataLossError("object offset past its chunks");
-  if (index != open_index_) {
-    open_file_.reset();
-    auto file = chunk_store_->OpenChunk(object_.storage_class, chunks_[index].digest);
-    if (!file.ok()) {
-      return DataLossError("chunk " + chunks_[index].digest.ToHex() + " of object " +
-                           object_.id.ToString() + " is unreadable: " + file.status().message());
-    }
-    open_file_ = std::move(file).value();
-    open_index_ = index;
-  }
   const uint64_t within = offset - chunk_offsets_[index];
-  const size_t want =
-      static_cast<size_t>(std::min<uint64_t>(length, chunks_[index].size_bytes - within));
-  ASSIGN_OR_RETURN(size_t n, open_file_->ReadAt(within, want, buffer));
-  if (n == 0) {
-    return DataLossError("chunk " + chunks_[index].digest.ToHex() + " is shorter than recorded");
+  const uint64_t block = within / kChecksumBlockBytes;
+  const uint64_t block_start = block * kChecksumBlockBytes;
+  const uint64_t block_size =
+      std::min<uint64_t>(kChecksumBlockBytes, chunks_[index].size_bytes - block_start);
+  if (within == block_start && length >= block_size &&
+      !(block_chunk_ == index && block_index_ == block)) {
+    // A whole block: straight into the caller's buffer, verified there. Nothing is handed
+    // out before the check, so a failure leaves no wrong byte behind.
+    return LoadBlock(index, block, buffer);
   }
+  if (block_chunk_ != index || block_index_ != block) {
+    if (!block_) block_.reset(new char[kChecksumBlockBytes]);
+    block_chunk_ = SIZE_MAX;
+    ASSIGN_OR_RETURN(block_length_, LoadBlock(index, block, block_.get()));
+    block_chunk_ = index;
+    block_index_ = block;
+  }
+  const size_t from = static_cast<size_t>(within - block_start);
+  if (from >= block_length_) return DataLossError("read past a verified block");
+  const size_t n = std::min(length, block_length_ - from);
+  std::copy_n(block_.get() + from, n, buffer);
   return n;
 }
 
@@ -377,7 +546,62 @@ Result<std::unique_ptr<ObjectReader>> ObjectService::OpenReader(const meta::Obje
   if (!object.inline_data) {
     ASSIGN_OR_RETURN(chunks, meta_store_->GetChunks(object.id));
   }
-  return std::unique_ptr<ObjectReader>(new ObjectReader(chunk_store_, object, std::move(chunks)));
+  return std::unique_ptr<ObjectReader>(new ObjectReader(this, object, std::move(chunks)));
+}
+
+std::unique_ptr<ObjectReader> ObjectService::OpenChunkListReader(
+    const ObjectId& owner, StorageClass storage_class, std::vector<meta::ChunkRef> chunks) {
+  meta::ObjectRecord record;
+  record.id = owner;
+  record.storage_class = storage_class;
+  for (const meta::ChunkRef& chunk : chunks) record.size_bytes += chunk.size_bytes;
+  return std::unique_ptr<ObjectReader>(
+      new ObjectReader(this, std::move(record), std::move(chunks)));
+}
+
+void ObjectService::ReportDamagedChunk(StorageClass storage_class, const Digest& digest,
+                                       const std::string& object_id, const std::string& why,
+                                       uint64_t IntegrityCounters::*counter, bool quarantine,
+                                       int checked_fd) {
+  {
+    std::lock_guard<std::mutex> lock(counters_mutex_);
+    counters_.*counter += 1;
+  }
+  const TimestampMs now = clock_->NowMs();
+  const std::string label = std::string(StorageClassName(storage_class)) + "/" + digest.ToHex();
+  std::string action = "left in place";
+  if (quarantine) {
+    // Only the file that was checked: an upload may have installed a fresh copy meanwhile.
+    bool same_file = true;
+    if (checked_fd >= 0) {
+      struct stat checked, current;
+      same_file = ::fstat(checked_fd, &checked) == 0 &&
+                  ::stat(chunk_store_->PathOf(storage_class, digest).c_str(), &current) == 0 &&
+                  checked.st_ino == current.st_ino && checked.st_dev == current.st_dev;
+    }
+    if (same_file) {
+      auto moved = chunk_store_->Quarantine(storage_class, digest, now);
+      action = moved.ok() ? "moved to " + *moved
+                          : "could not be quarantined: " + moved.status().message();
+    } else {
+      action = "already replaced by a fresh copy";
+    }
+  }
+  Status marked =
+      meta_store_->SetChunkDamaged(storage_class, digest, std::max<TimestampMs>(1, now));
+  fprintf(stderr, "cairn: integrity: chunk %s (object %s): %s; file %s; %s\n", label.c_str(),
+          object_id.c_str(), why.c_str(), action.c_str(),
+          marked.ok() ? "marked damaged" : ("not marked: " + marked.message()).c_str());
+}
+
+void ObjectService::CountHealedChunk() {
+  std::lock_guard<std::mutex> lock(counters_mutex_);
+  counters_.healed += 1;
+}
+
+IntegrityCounters ObjectService::integrity_counters() const {
+  std::lock_guard<std::mutex> lock(counters_mutex_);
+  return counters_;
 }
 
 Result<meta::ObjectRecord> ObjectService::Delete(const std::string& tenant, const ObjectId& id) {

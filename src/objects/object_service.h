@@ -28,6 +28,7 @@
 
 #include "chunks/chunk_store.h"
 #include "core/aligned_buffer.h"
+#include "core/block_checksums.h"
 #include "core/hashing.h"
 #include "core/sha256_pair.h"
 #include "meta/meta_store.h"
@@ -181,24 +182,59 @@ class Upload {
   std::vector<AlignedBuffer> spare_buffers_;  // GUARDED_BY(spare_mutex_)
 };
 
-// Sequential or ranged reads of one committed object.
+// Sequential or ranged reads of one committed object. Every byte it returns was verified
+// against the chunk's recorded block checksums (or, for a chunk stored before those were
+// kept, against its SHA-256 name) before it was handed out; a chunk that fails is reported
+// to the ObjectService (quarantined, marked damaged, logged, counted) and the read fails
+// with kDataLoss. Memory: one checksum block, whatever the object size.
 class ObjectReader {
  public:
-  // Reads up to `length` bytes at `offset` of the object; 0 only at the end.
+  // Checks, before anything is sent, what can be known without reading every byte: each
+  // chunk holding a byte of [offset, offset + length) exists with its recorded size, and a
+  // chunk marked damaged verifies in full again (a fresh copy was uploaded since; the mark
+  // is then cleared). With `read_ahead`, also reads and verifies the first block of the
+  // range, so that a corrupt first block is known before the status line. kDataLoss when a
+  // chunk is missing, short or corrupt.
+  Status Prepare(uint64_t offset, uint64_t length, bool read_ahead);
+  // Reads up to `length` bytes at `offset` of the object, verified; 0 only at the end.
+  // May return fewer bytes than asked (it stops at a block boundary).
   Result<size_t> Read(uint64_t offset, size_t length, char* buffer);
   const meta::ObjectRecord& object() const { return object_; }
 
  private:
   friend class ObjectService;
-  ObjectReader(chunks::ChunkStore* chunk_store, meta::ObjectRecord object,
+  ObjectReader(ObjectService* service, meta::ObjectRecord object,
                std::vector<meta::ChunkRef> chunks);
+  Status OpenChunkFile(size_t index);
+  // Loads block `block` of chunk `index` into `destination` (at least kChecksumBlockBytes)
+  // and verifies it. Returns its length.
+  Result<size_t> LoadBlock(size_t index, uint64_t block, char* destination);
+  // Reads the whole chunk: SHA-256 against its name, and fills in its block checksums (for
+  // chunks stored without them, and to re-check a chunk marked damaged).
+  Status VerifyWholeChunk(size_t index);
+  // Reports chunk `index` damaged (`why`) and returns the kDataLoss to fail with.
+  Status Damaged(size_t index, const std::string& why);
 
-  chunks::ChunkStore* chunk_store_;
+  ObjectService* service_;
   meta::ObjectRecord object_;
   std::vector<meta::ChunkRef> chunks_;
   std::vector<uint64_t> chunk_offsets_;  // start offset of each chunk
   size_t open_index_ = SIZE_MAX;
   std::unique_ptr<platform::ReadableFile> open_file_;
+  // The last verified block not handed out whole (reads that start or end inside a block).
+  std::unique_ptr<char[]> block_;
+  size_t block_chunk_ = SIZE_MAX;
+  uint64_t block_index_ = 0;
+  size_t block_length_ = 0;
+};
+
+// Counts of chunk checks that failed, by reason (for metrics).
+struct IntegrityCounters {
+  uint64_t checksum_mismatch = 0;  // a block or the whole chunk did not match
+  uint64_t missing = 0;            // no file
+  uint64_t short_file = 0;         // the file is shorter (or longer) than recorded
+  uint64_t unreadable = 0;         // an I/O error
+  uint64_t healed = 0;             // uploads that replaced a bad copy with a verified one
 };
 
 struct UsageReport {
@@ -221,6 +257,11 @@ class ObjectService {
   Result<meta::ObjectRecord> StatByKey(const std::string& tenant, const std::string& namespace_name,
                                        const std::string& key);
   Result<std::unique_ptr<ObjectReader>> OpenReader(const meta::ObjectRecord& object);
+  // A reader over the concatenation of `chunks` (say, the parts of a multipart upload),
+  // verified like any object read; `owner` names it in reports.
+  std::unique_ptr<ObjectReader> OpenChunkListReader(const ObjectId& owner,
+                                                    StorageClass storage_class,
+                                                    std::vector<meta::ChunkRef> chunks);
   // Whether Stat, StatByKey, GetNamespace and OpenReader wait only for local files (see
   // MetaStore::point_reads_are_local), so an event loop may call them directly. Reading
   // through an ObjectReader is never in that set, except for inline objects.
@@ -247,6 +288,17 @@ class ObjectService {
   // kFailedPrecondition when it holds objects (or, checked by the caller, uploads).
   Status DeleteNamespace(const std::string& tenant, const std::string& name);
 
+  // A chunk failed a check (`why`, for the log; `counter` names the reason): moves its file
+  // to the quarantine directory (if `quarantine` and the file is still the one checked,
+  // `checked_inode` when known), marks its row damaged, logs and counts. Reads and uploads
+  // call it; it never fails (what it cannot do is logged).
+  void ReportDamagedChunk(StorageClass storage_class, const Digest& digest,
+                          const std::string& object_id, const std::string& why,
+                          uint64_t IntegrityCounters::*counter, bool quarantine,
+                          int checked_fd = -1);
+  void CountHealedChunk();
+  IntegrityCounters integrity_counters() const;
+
   meta::MetaStore* meta_store() const { return meta_store_; }
   chunks::ChunkStore* chunk_store() const { return chunk_store_; }
   platform::Clock* clock() const { return clock_; }
@@ -257,6 +309,8 @@ class ObjectService {
   chunks::ChunkStore* chunk_store_;
   platform::Clock* clock_;
   ObjectServiceOptions options_;
+  mutable std::mutex counters_mutex_;
+  IntegrityCounters counters_;  // GUARDED_BY(counters_mutex_)
 };
 
 }  // namespace cairn::objects

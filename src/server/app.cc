@@ -196,6 +196,29 @@ std::string StoreGauges(meta::MetaStore* store) {
   return out;
 }
 
+std::string IntegrityMetrics(const objects::ObjectService& objects) {
+  const objects::IntegrityCounters counters = objects.integrity_counters();
+  std::string out;
+  metrics::AppendHeader(&out, "cairn_chunk_verify_failures_total",
+                        "Chunk reads or dedup checks that found a damaged chunk, by reason; "
+                        "none of its bytes were served.",
+                        "counter");
+  const std::pair<const char*, uint64_t> reasons[] = {
+      {"checksum_mismatch", counters.checksum_mismatch},
+      {"missing", counters.missing},
+      {"size_mismatch", counters.short_file},
+      {"unreadable", counters.unreadable}};
+  for (const auto& [reason, value] : reasons) {
+    metrics::AppendSample(&out, "cairn_chunk_verify_failures_total", {{"reason", reason}},
+                          static_cast<double>(value));
+  }
+  metrics::AppendHeader(&out, "cairn_chunks_healed_total",
+                        "Damaged chunks replaced by a verified copy from an upload.", "counter");
+  metrics::AppendSample(&out, "cairn_chunks_healed_total", {},
+                        static_cast<double>(counters.healed));
+  return out;
+}
+
 // Runs GC every interval until stopped.
 class GcLoop {
  public:
@@ -394,7 +417,9 @@ int Serve(const ServeConfig& config) {
     if (!status.ok()) return status.WithContext("metadata store");
     return chunk_store->CheckWritable();
   };
-  deps.extra_metrics = [meta_store]() { return StoreGauges(meta_store); };
+  deps.extra_metrics = [meta_store, &objects]() {
+    return StoreGauges(meta_store) + IntegrityMetrics(objects);
+  };
   api::NativeApi native(deps);
 
   http::HttpServer server;

@@ -34,27 +34,38 @@ Result<BodySelection> SelectBody(const http::RequestHead& request, uint64_t size
   return selection;
 }
 
-http::Awaitable<void> SendObject(http::Exchange& exchange, http::BlockingPool* pool,
-                                 std::shared_ptr<objects::ObjectReader> reader,
-                                 http::ResponseHead head, BodySelection selection, bool head_only) {
+http::Awaitable<Status> SendObject(http::Exchange& exchange, http::BlockingPool* pool,
+                                   std::shared_ptr<objects::ObjectReader> reader,
+                                   http::ResponseHead head, BodySelection selection,
+                                   bool head_only) {
   head.status = selection.status;
   const meta::ObjectRecord& object = reader->object();
   if (object.inline_data && !head_only) {
     // Already in memory: head and body leave in one write, with no trip to the pool.
     const std::string& data = *object.inline_data;
     if (selection.first > data.size() || data.size() - selection.first < selection.length) {
-      // The record is inconsistent (DataLoss); cutting the connection tells the client.
-      (void)co_await exchange.BeginBody(std::move(head), selection.length, false);
-      co_return;
+      co_return DataLossError("object " + object.id.ToString() +
+                              " has fewer inline bytes than its size");
     }
     // Borrowed from the record, which `reader` keeps alive until the write is done.
     const std::string_view body = std::string_view(data).substr(
         static_cast<size_t>(selection.first), static_cast<size_t>(selection.length));
     (void)co_await exchange.RespondBorrowed(std::move(head), body);
-    co_return;
+    co_return OkStatus();
+  }
+  if (!object.inline_data && selection.length > 0) {
+    // What can be known before the status line is checked before it: every chunk of the
+    // range is there with its size, and (for a GET) the first block verifies. The client
+    // then gets an error status instead of a 200 and a cut connection.
+    const uint64_t first = selection.first, length = selection.length;
+    auto prepare_work = [reader, first, length, head_only]() {
+      return reader->Prepare(first, length, /*read_ahead=*/!head_only);
+    };
+    Status prepared = co_await pool->Run(std::move(prepare_work));
+    if (!prepared.ok()) co_return prepared;
   }
   Status began = co_await exchange.BeginBody(std::move(head), selection.length, head_only);
-  if (!began.ok() || head_only) co_return;
+  if (!began.ok() || head_only) co_return OkStatus();
   std::shared_ptr<char[]> buffer(new char[kTransferBufferBytes]);
   uint64_t offset = selection.first;
   const uint64_t end = selection.first + selection.length;
@@ -64,12 +75,15 @@ http::Awaitable<void> SendObject(http::Exchange& exchange, http::BlockingPool* p
       return reader->Read(offset, want, buffer.get());
     };
     Result<size_t> got = co_await pool->Run(std::move(read_work));
-    if (!got.ok() || *got == 0) co_return;
+    // A failure after the head cannot change the status: the body stops short of its
+    // Content-Length and the connection is closed, which every client reports as an error.
+    if (!got.ok() || *got == 0) co_return OkStatus();
     std::string_view piece(buffer.get(), *got);
     Status written = co_await exchange.WriteBody(piece);
-    if (!written.ok()) co_return;
+    if (!written.ok()) co_return OkStatus();
     offset += *got;
   }
+  co_return OkStatus();
 }
 
 }  // namespace cairn::api

@@ -30,11 +30,15 @@ Result<BodySelection> SelectBody(const http::RequestHead& request, uint64_t size
 
 // Sends `head` with the selected bytes of the reader's object (status taken from
 // `selection`). Bytes held in memory (inline objects) go out in one write together with
-// the head and never visit the pool; others stream through a bounded buffer, read on
-// `pool`. With `head_only` only the head is sent. Once the head is out, a failure can only
-// cut the body short, which the client sees against Content-Length.
-http::Awaitable<void> SendObject(http::Exchange& exchange, http::BlockingPool* pool,
-                                 std::shared_ptr<objects::ObjectReader> reader,
-                                 http::ResponseHead head, BodySelection selection, bool head_only);
+// the head and never visit the pool; others stream through a bounded buffer, read and
+// verified on `pool`. With `head_only` only the head is sent. Returns an error, with
+// nothing sent, when the object is known to be damaged before the head goes out (a chunk
+// missing, short, or its first block corrupt): the caller answers it in its own format.
+// Once the head is out, a failure can only cut the body short (the connection is closed),
+// which the client sees against Content-Length; that returns OK.
+http::Awaitable<Status> SendObject(http::Exchange& exchange, http::BlockingPool* pool,
+                                   std::shared_ptr<objects::ObjectReader> reader,
+                                   http::ResponseHead head, BodySelection selection,
+                                   bool head_only);
 
 }  // namespace cairn::api

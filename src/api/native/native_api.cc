@@ -47,6 +47,8 @@ HttpError MapStatus(const Status& status) {
       return {507, "InsufficientStorage"};
     case StatusCode::kUnavailable:
       return {503, "Unavailable"};
+    case StatusCode::kDataLoss:
+      return {500, "DataLoss"};
     default:
       return {500, "Internal"};
   }
@@ -422,8 +424,9 @@ Awaitable<void> Router::Download(std::optional<ObjectId> id, std::string namespa
   }
   call_.status = selection->status;
   const bool head_only = request().method == "HEAD";
-  co_await SendObject(call_.exchange, deps_.pool, std::move(reader), std::move(head), *selection,
-                      head_only);
+  Status sent = co_await SendObject(call_.exchange, deps_.pool, std::move(reader), std::move(head),
+                                    *selection, head_only);
+  if (!sent.ok()) co_return co_await SendError(call_, sent);
 }
 
 Awaitable<void> Router::Delete(std::optional<ObjectId> id, std::string namespace_name,

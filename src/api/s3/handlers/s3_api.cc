@@ -1059,8 +1059,9 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
         MakeFailure(416, "InvalidRange", "the requested range is not satisfiable"));
   }
   status_ = selection->status;
-  co_await SendObject(exchange_, deps_.pool, std::move(reader), std::move(response), *selection,
-                      head_only);
+  Status sent = co_await SendObject(exchange_, deps_.pool, std::move(reader), std::move(response),
+                                    *selection, head_only);
+  if (!sent.ok()) co_return co_await Fail(FromStatus(sent));
 }
 
 Awaitable<void> S3Call::DeleteObject() {
