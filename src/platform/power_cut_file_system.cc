@@ -162,6 +162,11 @@ void PowerCutFileSystem::SetSyncDirectoryIsNoop(bool noop) {
   sync_directory_noop_ = noop;
 }
 
+void PowerCutFileSystem::SetCreateDirectoriesSkipsParentSync(bool skip) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  skip_parent_sync_ = skip;
+}
+
 void PowerCutFileSystem::RunCutCallback() {
   std::function<void()> callback;
   {
@@ -335,7 +340,12 @@ Status PowerCutFileSystem::CreateDirectories(const std::string& path) {
       }
     }
     RETURN_IF_ERROR(CreateOneDirectory(directory));
-    RETURN_IF_ERROR(SyncDirectory(ParentOf(directory)));
+    bool skip_parent_sync;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      skip_parent_sync = skip_parent_sync_;
+    }
+    if (!skip_parent_sync) RETURN_IF_ERROR(SyncDirectory(ParentOf(directory)));
   }
   return OkStatus();
 }

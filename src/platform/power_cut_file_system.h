@@ -64,6 +64,9 @@ class PowerCutFileSystem : public FileSystem {
   // Negative control: SyncDirectory (and the parent sync of CreateDirectories) succeeds
   // without making anything durable, as a store that forgot its directory fsync would.
   void SetSyncDirectoryIsNoop(bool noop);
+  // Negative control: CreateDirectories does not sync the parent of a directory it makes
+  // (a FileSystem that broke its contract).
+  void SetCreateDirectoriesSkipsParentSync(bool skip);
 
   // Rewrites the tree under the root to the durable state and powers back on. With a
   // seed, each unsynced change (a directory entry added, replaced or removed, a file's
@@ -121,6 +124,7 @@ class PowerCutFileSystem : public FileSystem {
   uint64_t calls_ = 0;                // GUARDED_BY(mutex_)
   uint64_t cut_at_ = UINT64_MAX;      // GUARDED_BY(mutex_)
   bool sync_directory_noop_ = false;  // GUARDED_BY(mutex_)
+  bool skip_parent_sync_ = false;     // GUARDED_BY(mutex_)
   uint64_t next_inode_ = 1;           // GUARDED_BY(mutex_)
   std::map<uint64_t, Inode> inodes_;  // GUARDED_BY(mutex_)
   Namespace live_;                    // GUARDED_BY(mutex_): what the running system sees
