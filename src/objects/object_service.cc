@@ -147,6 +147,10 @@ Status Upload::StoreChunk(const SealedChunk& chunk) {
   ASSIGN_OR_RETURN(chunks::ChunkStore::Comparison existing,
                    store->Compare(request_.storage_class, ref.digest, chunk.bytes.view()));
   if (existing == chunks::ChunkStore::Comparison::kSame) {
+    // The file may have been renamed into place by an upload that failed or has not
+    // committed yet, which never synced its directory: this commit must sync it too.
+    const std::string path = store->PathOf(request_.storage_class, ref.digest);
+    directories_to_sync_.insert(path.substr(0, path.rfind('/')));
     ++deduplicated_chunks_;
     deduplicated_bytes_ += ref.size_bytes;
     return OkStatus();
