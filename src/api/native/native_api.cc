@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/common/download.h"
+#include "api/common/error_log.h"
 #include "api/common/upload_pipeline.h"
 #include "auth/base64url.h"
 
@@ -76,6 +77,7 @@ Awaitable<void> SendError(Call& call, const Status& status, http::HeaderList ext
       RenderJsonError(error.status, error.code, status.message());
   for (auto& header : extra) rendered.first.headers.push_back(std::move(header));
   call.status = error.status;
+  LogServerError("native", error.status, error.code, status.message());
   (void)co_await call.exchange.Respond(std::move(rendered.first), std::move(rendered.second));
 }
 

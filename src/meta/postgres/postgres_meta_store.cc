@@ -542,6 +542,9 @@ class Connection {
     }
     if (detail.empty()) detail = "unexpected result";
     const std::string where = "metadata database " + *label_ + ": ";
+    if (last_state_ == "53100") {  // disk_full: the caller's 507, as for a full chunk root
+      return ResourceExhaustedError(where + detail + " (SQLSTATE 53100)");
+    }
     if (broken() || IsUnavailableState(last_state_)) {
       return UnavailableError(where + detail +
                               (last_state_.empty() ? "" : " (SQLSTATE " + last_state_ + ")"));

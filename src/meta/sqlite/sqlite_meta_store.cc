@@ -1,11 +1,15 @@
 #include "meta/sqlite/sqlite_meta_store.h"
 
+#include "platform/space_reserve.h"
+
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <iterator>
@@ -325,6 +329,12 @@ class Connection {
     if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
       return UnavailableError("metadata database " + path_ + " is busy: " + detail);
     }
+    // A full disk is the caller's 507, whichever layer meets it first.
+    const int system_errno = sqlite3_system_errno(db_);
+    if (primary == SQLITE_FULL ||
+        (primary == SQLITE_IOERR && (system_errno == ENOSPC || system_errno == EDQUOT))) {
+      return ResourceExhaustedError("metadata database " + path_ + ": no space left: " + detail);
+    }
     return InternalError("metadata database " + path_ + ": " + detail + " (sqlite code " +
                          std::to_string(rc) + ")");
   }
@@ -522,6 +532,12 @@ class SqliteMetaStore final : public MetaStore {
     checkpointer_ = std::thread([this] { CheckpointLoop(); });
   }
 
+  // Takes the space reserve (released at once if the disk is already too full for it).
+  void SetReserve(std::unique_ptr<platform::SpaceReserve> reserve) {
+    reserve_released_.store(!reserve->TryHold());
+    reserve_ = std::move(reserve);
+  }
+
   ~SqliteMetaStore() override {
     {
       std::lock_guard lock(queue_mu_);
@@ -672,8 +688,43 @@ class SqliteMetaStore final : public MetaStore {
   // NORMAL: the WAL is not fsynced), for steps whose durability the next durable commit
   // provides: WAL frames are synced in order, so fsyncing a later commit makes every
   // earlier one durable too. Only a batch of such writes alone skips the fsync.
+  //
+  // Space reserve (platform/space_reserve.h): a write that frees space (FreeingWrite:
+  // deletes, aborts, GC) that fails for lack of space releases the reserve and runs again;
+  // while the reserve is released, every other write fails at once with kResourceExhausted
+  // (unless the reserve can be taken back), so the freed blocks serve deletes only.
   template <typename Fn>
   Status Write(std::string_view context, Fn&& fn, bool durable = true) {
+    RETURN_IF_ERROR(CheckReserve(context));
+    return Enqueue(context, fn, durable);
+  }
+  template <typename Fn>
+  Status FreeingWrite(std::string_view context, Fn&& fn) {
+    Status status = Enqueue(context, fn, /*durable=*/true);
+    if (status.code() == StatusCode::kResourceExhausted && reserve_ && reserve_->Release()) {
+      reserve_released_.store(true);
+      fprintf(stderr,
+              "cairn: metadata disk full: released the %llu-byte space reserve %s so that "
+              "deletes and GC can commit; writes that take space answer 507 until it is back\n",
+              static_cast<unsigned long long>(reserve_->bytes()), reserve_->path().c_str());
+      status = Enqueue(context, fn, /*durable=*/true);
+    }
+    return status;
+  }
+  Status CheckReserve(std::string_view context) {
+    if (!reserve_ || !reserve_released_.load(std::memory_order_relaxed)) return OkStatus();
+    if (reserve_->HeldOrRetry()) {
+      reserve_released_.store(false);
+      return OkStatus();
+    }
+    return Annotate(ResourceExhaustedError("the disk of metadata database " + path_ +
+                                           " is full; its reserve is kept for deletes and GC "
+                                           "until space is freed"),
+                    context);
+  }
+
+  template <typename Fn>
+  Status Enqueue(std::string_view context, Fn& fn, bool durable) {
     PendingWrite pending;
     pending.fn = [&fn](Connection& c) { return fn(c); };
     pending.durable = durable;
@@ -912,6 +963,8 @@ class SqliteMetaStore final : public MetaStore {
   const std::string path_;
   const int busy_timeout_ms_;
   const uint64_t serial_;
+  std::unique_ptr<platform::SpaceReserve> reserve_;  // set once, before any write
+  std::atomic<bool> reserve_released_{false};
 
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;
@@ -1204,6 +1257,7 @@ bool SqliteMetaStore::PutCommittedAsync(ObjectRecord&& object, TimestampMs now_m
                                         std::function<void(Result<CommitResult>)> done) {
   // An invalid record takes the synchronous path, which reports why.
   if (!CheckPutCommitted(object, {}).ok()) return false;
+  if (reserve_released_.load(std::memory_order_relaxed)) return false;  // Write says why
   std::unique_lock lock(queue_mu_);
   if (stopping_ || async_writes_ >= kMaxAsyncWrites) return false;
   if (!committer_.joinable()) committer_ = std::thread([this] { CommitLoop(); });
@@ -1257,7 +1311,7 @@ Result<CommitResult> SqliteMetaStore::PutCommittedAndDelete(
 }
 
 Status SqliteMetaStore::AbortUpload(const ObjectId& id, TimestampMs now_ms) {
-  return Write("abort upload " + id.ToString(), [&](Connection& c) -> Status {
+  return FreeingWrite("abort upload " + id.ToString(), [&](Connection& c) -> Status {
     StorageClass storage_class;
     {
       ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT storage_class FROM objects "
@@ -1433,7 +1487,7 @@ Result<std::vector<StatementPlan>> SqliteMetaStore::ExplainList(const ListReques
 Result<ObjectRecord> SqliteMetaStore::DeleteObject(const std::string& tenant, const ObjectId& id,
                                                    TimestampMs now_ms) {
   ObjectRecord before;
-  Status status = Write("delete object " + id.ToString(), [&](Connection& c) -> Status {
+  Status status = FreeingWrite("delete object " + id.ToString(), [&](Connection& c) -> Status {
     {
       ASSIGN_OR_RETURN(Statement stmt,
                        c.Prepare("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects WHERE id = ?1 "
@@ -1547,7 +1601,7 @@ Result<std::vector<StorageBytesRow>> SqliteMetaStore::StorageBytes() {
 Result<uint64_t> SqliteMetaStore::ReapStalledUploads(TimestampMs cutoff_ms, uint32_t limit,
                                                      TimestampMs now_ms) {
   uint64_t reaped = 0;
-  Status status = Write("reap stalled uploads", [&](Connection& c) -> Status {
+  Status status = FreeingWrite("reap stalled uploads", [&](Connection& c) -> Status {
     std::vector<std::pair<ObjectId, StorageClass>> stalled;
     {
       ASSIGN_OR_RETURN(Statement stmt,
@@ -1576,7 +1630,7 @@ Result<uint64_t> SqliteMetaStore::ReapStalledUploads(TimestampMs cutoff_ms, uint
 
 Result<uint64_t> SqliteMetaStore::PurgeDeletedObjects(TimestampMs cutoff_ms, uint32_t limit) {
   uint64_t purged = 0;
-  Status status = Write("purge deleted objects", [&](Connection& c) -> Status {
+  Status status = FreeingWrite("purge deleted objects", [&](Connection& c) -> Status {
     ASSIGN_OR_RETURN(Statement stmt,
                      c.Prepare("DELETE FROM objects WHERE id IN (SELECT id FROM objects WHERE "
                                "state = 'DELETING' AND updated_at_ms < ?1 "
@@ -1596,7 +1650,7 @@ Result<std::vector<ChunkRecord>> SqliteMetaStore::CollectGarbageChunks(
     TimestampMs cutoff_ms, uint32_t limit,
     const std::function<Status(const ChunkRecord&)>& remove_file) {
   std::vector<ChunkRecord> removed;
-  Status status = Write("collect garbage chunks", [&](Connection& c) -> Status {
+  Status status = FreeingWrite("collect garbage chunks", [&](Connection& c) -> Status {
     removed.clear();
     std::vector<ChunkRecord> candidates;
     {
@@ -1963,7 +2017,7 @@ Result<NamespaceRecord> SqliteMetaStore::GetNamespace(const std::string& tenant,
 }
 
 Status SqliteMetaStore::DeleteNamespace(const std::string& tenant, const std::string& name) {
-  return Write("delete namespace " + name, [&](Connection& c) -> Status {
+  return FreeingWrite("delete namespace " + name, [&](Connection& c) -> Status {
     {
       ASSIGN_OR_RETURN(Statement stmt,
                        c.Prepare("SELECT 1 FROM objects WHERE tenant = ?1 AND namespace = ?2 "
@@ -2342,9 +2396,14 @@ Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path,
     reader->FinishOpening();
     readers.push_back(std::move(reader));
   }
-  return std::unique_ptr<MetaStore>(new SqliteMetaStore(std::move(writer), std::move(checkpointer),
-                                                        std::move(readers), path,
-                                                        options.busy_timeout_ms));
+  auto store = std::unique_ptr<SqliteMetaStore>(
+      new SqliteMetaStore(std::move(writer), std::move(checkpointer), std::move(readers), path,
+                          options.busy_timeout_ms));
+  if (options.reserve_bytes >= 0 && path != ":memory:" && !path.starts_with("file:")) {
+    store->SetReserve(std::make_unique<platform::SpaceReserve>(
+        path + "-reserve", static_cast<uint64_t>(options.reserve_bytes)));
+  }
+  return std::unique_ptr<MetaStore>(std::move(store));
 }
 
 }  // namespace cairn::meta

@@ -26,6 +26,9 @@ struct SqliteMetaStoreOptions {
   // Shared read-only connections for threads beyond the per-thread readers' bound; reads
   // beyond this many at once wait for a free one.
   int reader_connections = 4;
+  // Bytes kept free beside the database (`<path>-reserve`) for deletes and GC on a full
+  // disk (see platform/space_reserve.h); 0 = 1% of the file system, 1 to 64 MiB. -1 = none.
+  int64_t reserve_bytes = 0;
 };
 
 // Opens (creating if absent) the database file at `path` and applies pending migrations.

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "api/common/download.h"
+#include "api/common/error_log.h"
 #include "api/common/range.h"
 #include "api/common/upload_pipeline.h"
 #include "api/s3/sigv4/aws_chunked.h"
@@ -404,6 +405,7 @@ Awaitable<void> S3Call::Fail(Failure failure) {
   std::pair<ResponseHead, std::string> rendered =
       RenderFailure(failure, request_.resource, request_id_);
   status_ = failure.status;
+  LogServerError("s3", failure.status, failure.code, failure.message);
   if (head().method == "HEAD") rendered.second.clear();
   (void)co_await exchange_.Respond(std::move(rendered.first), std::move(rendered.second));
 }
