@@ -239,6 +239,138 @@ Result<std::vector<Digest>> ChunkStore::ListChunks(StorageClass storage_class,
   return digests;
 }
 
+Result<std::vector<QuarantinedFile>> ChunkStore::ListQuarantine(
+    StorageClass storage_class, std::vector<std::string>* other_paths) {
+  const std::string directory = QuarantineDirectory(storage_class);
+  ASSIGN_OR_RETURN(auto entries, file_system_->ListDirectory(directory));
+  std::vector<QuarantinedFile> out;
+  for (const auto& entry : entries) {
+    const std::string path = directory + "/" + entry.name;
+    const size_t dot = entry.name.find('.');
+    Result<Digest> digest = InvalidArgumentError("no digest");
+    char* end = nullptr;
+    long long ms = -1;
+    if (!entry.is_directory && dot != std::string::npos) {
+      digest = Digest::FromHex(entry.name.substr(0, dot));
+      ms = strtoll(entry.name.c_str() + dot + 1, &end, 10);
+    }
+    if (!digest.ok() || end == nullptr || *end != '\0' || end == entry.name.c_str() + dot + 1 ||
+        ms < 0) {
+      if (other_paths) other_paths->push_back(path);
+      continue;
+    }
+    out.push_back({path, *digest, static_cast<TimestampMs>(ms)});
+  }
+  return out;
+}
+
+Result<bool> ChunkStore::RestoreFromQuarantine(StorageClass storage_class,
+                                               const QuarantinedFile& file) {
+  {
+    ASSIGN_OR_RETURN(auto readable, file_system_->OpenReadable(file.path));
+    Sha256Hasher hasher;
+    std::string buffer(kWriteBufferBytes, '\0');
+    uint64_t offset = 0;
+    while (true) {
+      ASSIGN_OR_RETURN(size_t n, readable->ReadAt(offset, buffer.size(), buffer.data()));
+      if (n == 0) break;
+      hasher.Update(std::string_view(buffer.data(), n));
+      offset += n;
+    }
+    if (hasher.Finish() != file.digest) return false;
+  }
+  const std::string to = PathOf(storage_class, file.digest);
+  const std::string directory = to.substr(0, to.rfind('/'));
+  RETURN_IF_ERROR(file_system_->CreateDirectories(directory));
+  RETURN_IF_ERROR(file_system_->Rename(file.path, to));
+  // The chunk's new name first, as in Quarantine.
+  RETURN_IF_ERROR(file_system_->SyncDirectory(directory));
+  RETURN_IF_ERROR(file_system_->SyncDirectory(QuarantineDirectory(storage_class)));
+  return true;
+}
+
+Status ChunkStore::RemoveQuarantined(const std::string& path) {
+  Status status = file_system_->RemoveFile(path);
+  if (status.code() == StatusCode::kNotFound) return OkStatus();
+  return status;
+}
+
+Result<bool> ChunkStore::HoldsAnyChunk() {
+  for (StorageClass storage_class : kAllStorageClasses) {
+    const std::string chunks_root = RootOf(storage_class) + "/chunks";
+    ASSIGN_OR_RETURN(auto level1, file_system_->ListDirectory(chunks_root));
+    for (const auto& first : level1) {
+      if (!first.is_directory) continue;
+      ASSIGN_OR_RETURN(auto level2, file_system_->ListDirectory(chunks_root + "/" + first.name));
+      for (const auto& second : level2) {
+        if (!second.is_directory) continue;
+        ASSIGN_OR_RETURN(auto files, file_system_->ListDirectory(chunks_root + "/" + first.name +
+                                                                 "/" + second.name));
+        for (const auto& file : files) {
+          if (!file.is_directory && Digest::FromHex(file.name).ok()) return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+std::string ChunkStore::StoreIdPath(StorageClass storage_class) const {
+  return RootOf(storage_class) + "/" + kStoreIdFileName;
+}
+
+Result<std::optional<std::string>> ChunkStore::ReadStoreId(StorageClass storage_class) {
+  const std::string path = StoreIdPath(storage_class);
+  auto file = file_system_->OpenReadable(path);
+  if (file.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
+  if (!file.ok()) return file.status();
+  char buffer[256];
+  ASSIGN_OR_RETURN(size_t n, (*file)->ReadAt(0, sizeof(buffer), buffer));
+  std::string text(buffer, n);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  // A store id is a UUID; anything else (empty, binary, a partial write) is damage that a
+  // human must look at, never something to overwrite.
+  if (text.empty() || text.size() > 64 || n == sizeof(buffer) ||
+      text.find_first_not_of("0123456789abcdefABCDEF-") != std::string::npos) {
+    return DataLossError("store identity file '" + path + "' is damaged (expected a UUID)");
+  }
+  return std::optional<std::string>(std::move(text));
+}
+
+Result<std::string> ChunkStore::WriteStoreIdIfAbsent(StorageClass storage_class,
+                                                     const std::string& id) {
+  const std::string& root = RootOf(storage_class);
+  const std::string path = StoreIdPath(storage_class);
+  ASSIGN_OR_RETURN(auto existing, ReadStoreId(storage_class));
+  if (existing) return *existing;
+  // The temp file lives in tmp/, so GC removes it if this process dies before the rename
+  // (it is locked while written, like any chunk being written).
+  const std::string temp_path = root + "/tmp/" + RandomName();
+  {
+    ASSIGN_OR_RETURN(auto file, file_system_->NewWritableFile(temp_path));
+    Status written = file_system_->MakePrivate(temp_path);
+    if (written.ok()) written = file->Append(id + "\n");
+    if (written.ok()) written = file->Sync();
+    if (written.ok()) written = file->Close();
+    if (!written.ok()) {
+      (void)file_system_->RemoveFile(temp_path);
+      return written.WithContext("writing the store identity of " + root);
+    }
+  }
+  Status renamed = file_system_->RenameNoReplace(temp_path, path);
+  if (!renamed.ok()) {
+    (void)file_system_->RemoveFile(temp_path);
+    // Another process gave the root its identity first: that one counts.
+    if (renamed.code() != StatusCode::kAlreadyExists) return renamed;
+  }
+  RETURN_IF_ERROR(file_system_->SyncDirectory(root));
+  ASSIGN_OR_RETURN(auto now_there, ReadStoreId(storage_class));
+  if (!now_there) return InternalError("store identity file '" + path + "' vanished");
+  return *now_there;
+}
+
 Result<std::vector<TempFileInfo>> ChunkStore::ListTempFiles(StorageClass storage_class) {
   const std::string tmp = RootOf(storage_class) + "/tmp";
   ASSIGN_OR_RETURN(auto entries, file_system_->ListDirectory(tmp));

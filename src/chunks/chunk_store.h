@@ -4,6 +4,8 @@
 //                    tmp/<random>.part               (chunks being written)
 //                    quarantine/<digest>.<ms>        (files taken out of service: failed a
 //                                                     check, or orphans awaiting deletion)
+//                    store-id                        (the identity of the store the root
+//                                                     belongs to; see gc/store_identity.h)
 // A chunk file's name is the SHA-256 of its bytes; it is written once and never modified.
 // Durability order for a new chunk: write temp file -> fdatasync -> rename into place ->
 // fsync the fan-out directory. The last step is left to the caller (SyncDirectories) so
@@ -70,6 +72,15 @@ struct TempFileInfo {
   TimestampMs modified_ms = 0;
 };
 
+// A file in a quarantine directory, named <digest>.<ms>.
+struct QuarantinedFile {
+  std::string path;
+  Digest digest;
+  TimestampMs quarantined_ms = 0;  // from the name: when it was moved there
+};
+
+inline constexpr char kStoreIdFileName[] = "store-id";
+
 struct ChunkStoreOptions {
   std::string hot_root;
   std::string cold_root;
@@ -109,6 +120,15 @@ class ChunkStore {
                                  TimestampMs now_ms);
   // The quarantine directory of a class.
   std::string QuarantineDirectory(StorageClass storage_class) const;
+  // Files in the quarantine directory of a class; names that are not <digest>.<ms> are
+  // left out (and reported in `other_paths` if given).
+  Result<std::vector<QuarantinedFile>> ListQuarantine(
+      StorageClass storage_class, std::vector<std::string>* other_paths = nullptr);
+  // Puts a quarantined file back at its content address if its bytes still hash to its
+  // digest (durably, both directories synced); false, changing nothing, if they do not.
+  Result<bool> RestoreFromQuarantine(StorageClass storage_class, const QuarantinedFile& file);
+  // Deletes a file of a quarantine directory; OK if it was already absent.
+  Status RemoveQuarantined(const std::string& path);
   // fsyncs each directory once.
   Status SyncDirectories(const std::set<std::string>& directories);
 
@@ -122,6 +142,18 @@ class ChunkStore {
   Result<TimestampMs> ChunkModifiedTime(StorageClass storage_class, const Digest& digest);
   // Re-reads a chunk and returns the SHA-256 of its bytes.
   Result<Digest> Rehash(StorageClass storage_class, const Digest& digest);
+  // Whether any chunk file exists in any class; stops at the first one found.
+  Result<bool> HoldsAnyChunk();
+
+  // ---- Store identity (gc/store_identity.h decides what to do with it) --------------
+  // The identity in the root's store-id file; nullopt if the root has none.
+  Result<std::optional<std::string>> ReadStoreId(StorageClass storage_class);
+  // Gives the root the store-id file `id` unless it has one: temp file (mode 0600) ->
+  // fsync -> rename that never replaces -> fsync the root. Returns the identity the root
+  // holds afterwards: `id`, or the one another process wrote first.
+  Result<std::string> WriteStoreIdIfAbsent(StorageClass storage_class, const std::string& id);
+  std::string StoreIdPath(StorageClass storage_class) const;
+
   // Each root and its tmp/ can take a new file (readiness).
   Status CheckWritable();
 

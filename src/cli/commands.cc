@@ -33,6 +33,11 @@ void AddStoreOptions(CLI::App* command, server::StoreConfig* config) {
       ->add_option("--cold-dir", config->cold_dir,
                    "Root of the cold class (default <data-dir>/cold)")
       ->envname("CAIRN_COLD_DIR");
+  // Deliberately no environment variable: an override left in a unit file would disable
+  // the check for good.
+  command->add_flag("--adopt-roots", config->adopt_roots,
+                    "Let this metadata store take storage roots it does not match (see the "
+                    "store identity rule in docs/architecture.md)");
 }
 
 // Opens the stores or reports why not; nullopt means exit_code is set.
@@ -62,6 +67,12 @@ void AddServe(CLI::App& app) {
       ->add_option("--gc-grace", config->gc_grace_seconds,
                    "Seconds an unreferenced chunk or stale upload is kept before GC removes it")
       ->envname("CAIRN_GC_GRACE")
+      ->capture_default_str();
+  serve
+      ->add_option("--gc-max-delete-fraction", config->gc_max_delete_fraction,
+                   "Largest fraction of the chunk files one GC pass may remove or quarantine")
+      ->envname("CAIRN_GC_MAX_DELETE_FRACTION")
+      ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   serve
       ->add_option("--rate-limit", config->rate_limit,
@@ -145,15 +156,29 @@ void AddServe(CLI::App& app) {
 
 nlohmann::json FsckJson(const gc::FsckReport& report) {
   return {{"ok", report.ok()},
+          {"metadata_problems", report.metadata_problems},
           {"missing_chunks", report.missing_chunks},
           {"corrupt_chunks", report.corrupt_chunks},
           {"orphaned_chunks", report.orphaned_chunks},
           {"wrong_ref_counts", report.wrong_ref_counts},
           {"stale_temp_files", report.stale_temp_files},
           {"stray_files", report.stray_files},
+          {"affected_objects", report.affected_objects},
           {"repairs", report.repairs},
           {"objects_checked", report.objects_checked},
           {"chunks_checked", report.chunks_checked}};
+}
+
+void AddMassDeleteOptions(CLI::App* command, double* fraction, bool* allow) {
+  command
+      ->add_option("--gc-max-delete-fraction", *fraction,
+                   "Largest fraction of the chunk files one pass may remove or quarantine")
+      ->envname("CAIRN_GC_MAX_DELETE_FRACTION")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  // No environment variable, like --adopt-roots: it must be a decision made per run.
+  command->add_flag("--allow-mass-delete", *allow,
+                    "Remove or quarantine beyond --gc-max-delete-fraction in this run");
 }
 
 void AddFsck(CLI::App& app) {
@@ -163,18 +188,25 @@ void AddFsck(CLI::App& app) {
     bool json = false;
     bool skip_content = false;
     int64_t grace_seconds = 3600;
+    double max_delete_fraction = 0.1;
+    bool allow_mass_delete = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* fsck = app.add_subcommand(
-      "fsck", "Check metadata against chunks: missing, corrupt, orphaned, wrong counts");
+      "fsck",
+      "Check the metadata engine, and metadata against chunks: missing, corrupt, orphaned, "
+      "wrong counts; exits 1 whenever it finds a problem");
   AddStoreOptions(fsck, &options->store);
-  fsck->add_flag("--repair", options->repair, "Repair what is found");
+  fsck->add_flag("--repair", options->repair,
+                 "Repair what is found: quarantine corrupt and orphaned chunk files (never "
+                 "delete them), restore missing chunks from the quarantine, recompute counts");
   fsck->add_flag("--json", options->json, "Print the report as JSON");
   fsck->add_flag("--skip-content", options->skip_content, "Do not re-hash chunk contents");
   fsck->add_option("--grace", options->grace_seconds,
                    "Temp files older than this many seconds count as stale")
       ->envname("CAIRN_GC_GRACE")
       ->capture_default_str();
+  AddMassDeleteOptions(fsck, &options->max_delete_fraction, &options->allow_mass_delete);
   fsck->callback([options] {
     auto stores = Open(options->store);
     if (!stores) return;
@@ -182,6 +214,9 @@ void AddFsck(CLI::App& app) {
     fsck_options.repair = options->repair;
     fsck_options.verify_content = !options->skip_content;
     fsck_options.grace_ms = options->grace_seconds * 1000;
+    fsck_options.store_identity_verified = !stores->store_id.empty();
+    fsck_options.max_delete_fraction = options->max_delete_fraction;
+    fsck_options.allow_mass_delete = options->allow_mass_delete;
     auto report = gc::RunFsck(stores->meta.get(), stores->chunks.get(), platform::SystemClock(),
                               fsck_options);
     if (!report.ok()) {
@@ -189,8 +224,19 @@ void AddFsck(CLI::App& app) {
       exit_code = 2;
       return;
     }
+    // After a repair, what is left (printed, never the exit code: a run that found a
+    // problem exits 1 even when it repaired it, so scripts and operators notice).
+    std::optional<bool> clean_after_repair;
+    if (options->repair && !report->ok()) {
+      fsck_options.repair = false;
+      auto again = gc::RunFsck(stores->meta.get(), stores->chunks.get(), platform::SystemClock(),
+                               fsck_options);
+      clean_after_repair = again.ok() && again->ok();
+    }
     if (options->json) {
-      printf("%s\n", FsckJson(*report).dump(2).c_str());
+      nlohmann::json json = FsckJson(*report);
+      if (clean_after_repair) json["clean_after_repair"] = *clean_after_repair;
+      printf("%s\n", json.dump(2).c_str());
     } else {
       printf("objects checked: %llu, chunks checked: %llu\n",
              static_cast<unsigned long long>(report->objects_checked),
@@ -198,26 +244,22 @@ void AddFsck(CLI::App& app) {
       auto print = [](const char* what, const std::vector<std::string>& items) {
         for (const auto& item : items) printf("%s: %s\n", what, item.c_str());
       };
+      print("metadata store damaged", report->metadata_problems);
       print("missing chunk", report->missing_chunks);
       print("corrupt chunk", report->corrupt_chunks);
+      print("affected object", report->affected_objects);
       print("orphaned chunk", report->orphaned_chunks);
       print("wrong reference count", report->wrong_ref_counts);
       print("stale temp file", report->stale_temp_files);
       print("stray file", report->stray_files);
       print("repaired", report->repairs);
       printf("%s\n", report->ok() ? "clean" : "problems found");
+      if (clean_after_repair) {
+        printf("%s\n", *clean_after_repair ? "after repair: clean"
+                                            : "after repair: problems remain");
+      }
     }
-    if (report->ok()) {
-      exit_code = 0;
-    } else if (options->repair) {
-      // Re-check: a repair run succeeds when nothing is left.
-      fsck_options.repair = false;
-      auto again = gc::RunFsck(stores->meta.get(), stores->chunks.get(), platform::SystemClock(),
-                               fsck_options);
-      exit_code = again.ok() && again->ok() ? 0 : 1;
-    } else {
-      exit_code = 1;
-    }
+    exit_code = report->ok() ? 0 : 1;
   });
 }
 
@@ -226,6 +268,8 @@ void AddGc(CLI::App& app) {
     server::StoreConfig store;
     int64_t grace_seconds = 3600;
     int64_t stalled_upload_seconds = 900;
+    double max_delete_fraction = 0.1;
+    bool allow_mass_delete = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* gc_command = app.add_subcommand("gc", "Run one garbage collection pass");
@@ -238,12 +282,16 @@ void AddGc(CLI::App& app) {
                    "Seconds an upload may sit untouched before it is reaped")
       ->envname("CAIRN_STALLED_UPLOAD_TIMEOUT")
       ->capture_default_str();
+  AddMassDeleteOptions(gc_command, &options->max_delete_fraction, &options->allow_mass_delete);
   gc_command->callback([options] {
     auto stores = Open(options->store);
     if (!stores) return;
     gc::GcOptions gc_options;
     gc_options.grace_ms = options->grace_seconds * 1000;
     gc_options.stalled_upload_ms = options->stalled_upload_seconds * 1000;
+    gc_options.store_identity_verified = !stores->store_id.empty();
+    gc_options.max_delete_fraction = options->max_delete_fraction;
+    gc_options.allow_mass_delete = options->allow_mass_delete;
     auto stats =
         gc::RunGc(stores->meta.get(), stores->chunks.get(), platform::SystemClock(), gc_options);
     if (!stats.ok()) {
@@ -251,15 +299,27 @@ void AddGc(CLI::App& app) {
       exit_code = 1;
       return;
     }
+    for (const std::string& moved : stats->quarantined) {
+      printf("quarantined orphaned chunk %s\n", moved.c_str());
+    }
     printf(
         "reaped uploads: %llu\npurged objects: %llu\ndeleted chunks: %llu (%llu bytes)\n"
-        "deleted temp files: %llu\ndeleted orphan files: %llu\n",
+        "deleted temp files: %llu\nquarantined orphan files: %llu\n"
+        "deleted quarantined files: %llu\n",
         static_cast<unsigned long long>(stats->reaped_uploads),
         static_cast<unsigned long long>(stats->purged_objects),
         static_cast<unsigned long long>(stats->deleted_chunks),
         static_cast<unsigned long long>(stats->deleted_chunk_bytes),
         static_cast<unsigned long long>(stats->deleted_temp_files),
-        static_cast<unsigned long long>(stats->deleted_orphan_files));
+        static_cast<unsigned long long>(stats->quarantined_orphan_files),
+        static_cast<unsigned long long>(stats->deleted_quarantined_files));
+    if (!stats->capped.empty()) {
+      printf("capped: %s\n", stats->capped.c_str());
+      fprintf(stderr, "cairn gc: %s\n", stats->capped.c_str());
+    }
+    // Unreferenced chunks beyond the cap are ordinary work for the next pass; orphans left
+    // by the cap need a human, and a script running gc should notice.
+    if (stats->orphans_left_by_cap > 0) exit_code = 3;
   });
 }
 

@@ -125,11 +125,42 @@ int Load(const server::StoreConfig& config, const std::string& in) {
   int exit_code = 0;
   std::unique_ptr<meta::MetaStore> store = OpenMeta(config, "load", &exit_code);
   if (!store) return exit_code;
+  // The snapshot's store identity comes with it, so that the storage roots of that store
+  // recognise the restored metadata (gc/store_identity.h). A store that already has
+  // another identity belongs to another store's roots: loading would make them disagree.
+  auto existing_id = store->GetStoreIdentity();
+  if (!existing_id.ok()) {
+    fprintf(stderr, "cairn meta load: %s\n", existing_id.status().ToString().c_str());
+    return 1;
+  }
+  if (!header->store_id.empty() && *existing_id && **existing_id != header->store_id) {
+    fprintf(stderr,
+            "cairn meta load: %s: the snapshot is of store %s but this metadata store belongs "
+            "to store %s (nothing was loaded); load it into a new, empty metadata store\n",
+            in.c_str(), header->store_id.c_str(), (*existing_id)->c_str());
+    return 1;
+  }
   auto loaded = store->ImportSnapshot(reader);
   if (!loaded.ok()) {
     fprintf(stderr, "cairn meta load: %s: %s (nothing was loaded)\n", in.c_str(),
             loaded.status().ToString().c_str());
     return 1;
+  }
+  if (!header->store_id.empty()) {
+    auto recorded = store->SetStoreIdentityIfAbsent(header->store_id);
+    if (!recorded.ok() || *recorded != header->store_id) {
+      fprintf(stderr,
+              "cairn meta load: the metadata was loaded, but recording its store identity %s "
+              "failed: %s\n",
+              header->store_id.c_str(),
+              recorded.ok() ? ("the store has " + *recorded).c_str()
+                            : recorded.status().ToString().c_str());
+      return 1;
+    }
+  } else if (!*existing_id) {
+    fprintf(stderr,
+            "cairn meta load: the snapshot carries no store identity (it predates them); if "
+            "the storage roots have one, the first start needs --adopt-roots\n");
   }
   fprintf(stderr,
           "cairn meta load: %s from a %s snapshot taken %s\n"

@@ -1,6 +1,8 @@
 #include "gc/collector.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -9,6 +11,19 @@ namespace {
 
 std::string Label(StorageClass storage_class, const Digest& digest) {
   return std::string(StorageClassName(storage_class)) + "/" + digest.ToHex();
+}
+
+// How many chunk files one pass may remove or quarantine: `fraction` of the store, at
+// least one (so a small store still gets collected), unlimited with the explicit flag.
+uint64_t DeletionBudget(uint64_t store_size, double fraction, bool allow_mass_delete) {
+  if (allow_mass_delete) return std::numeric_limits<uint64_t>::max();
+  const double share = std::max(0.0, fraction) * static_cast<double>(store_size);
+  return std::max<uint64_t>(1, static_cast<uint64_t>(std::floor(share)));
+}
+
+std::string CapAdvice(const char* command) {
+  return std::string("check the metadata store and the storage roots, then run `") + command +
+         " --allow-mass-delete` (or raise --gc-max-delete-fraction)";
 }
 
 Status SweepTempFiles(chunks::ChunkStore* chunk_store, TimestampMs cutoff_ms, GcStats* stats) {
@@ -23,24 +38,61 @@ Status SweepTempFiles(chunks::ChunkStore* chunk_store, TimestampMs cutoff_ms, Gc
   return OkStatus();
 }
 
+// Quarantined files have had the grace period for an operator to look at or restore them
+// (fsck --repair restores an intact copy of a missing chunk from there).
+Status PurgeQuarantine(chunks::ChunkStore* chunk_store, TimestampMs cutoff_ms, GcStats* stats) {
+  for (StorageClass storage_class : kAllStorageClasses) {
+    ASSIGN_OR_RETURN(auto files, chunk_store->ListQuarantine(storage_class));
+    for (const auto& file : files) {
+      if (file.quarantined_ms >= cutoff_ms) continue;
+      if (chunk_store->RemoveQuarantined(file.path).ok()) ++stats->deleted_quarantined_files;
+    }
+  }
+  return OkStatus();
+}
+
 Status SweepOrphans(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_store,
-                    TimestampMs cutoff_ms, GcStats* stats) {
+                    TimestampMs now_ms, TimestampMs cutoff_ms, uint64_t store_size,
+                    const GcOptions& options, GcStats* stats) {
   // Files are listed before rows: an upload creates the row before the file, so a file
   // seen here whose row is missing below really has no row (or is younger than cutoff).
   std::map<StorageClass, std::vector<Digest>> files;
+  uint64_t file_count = 0;
   for (StorageClass storage_class : kAllStorageClasses) {
     ASSIGN_OR_RETURN(files[storage_class], chunk_store->ListChunks(storage_class));
+    file_count += files[storage_class].size();
   }
   ASSIGN_OR_RETURN(auto rows, meta_store->ListChunks());
   std::set<std::pair<StorageClass, Digest>> known;
   for (const auto& row : rows) known.insert({row.storage_class, row.digest});
+  std::vector<std::pair<StorageClass, Digest>> orphans;
   for (const auto& [storage_class, digests] : files) {
     for (const Digest& digest : digests) {
       if (known.count({storage_class, digest})) continue;
       auto modified = chunk_store->ChunkModifiedTime(storage_class, digest);
       if (!modified.ok() || *modified >= cutoff_ms) continue;
-      if (chunk_store->Remove(storage_class, digest).ok()) ++stats->deleted_orphan_files;
+      orphans.push_back({storage_class, digest});
     }
+  }
+  if (orphans.empty()) return OkStatus();
+  uint64_t budget = DeletionBudget(std::max(store_size, file_count), options.max_delete_fraction,
+                                   options.allow_mass_delete);
+  budget -= std::min(budget, stats->deleted_chunks);
+  if (orphans.size() > budget) {
+    // All or nothing: that many files unknown to the metadata means the metadata is wrong
+    // (restored from an old snapshot, another store's), not that they are garbage.
+    stats->capped = std::to_string(orphans.size()) + " of " + std::to_string(file_count) +
+                    " chunk files have no metadata row, more than the " +
+                    std::to_string(budget) + " this pass may still take, so none was "
+                    "quarantined: " + CapAdvice("cairn gc");
+    stats->orphans_left_by_cap = orphans.size();
+    return OkStatus();
+  }
+  for (const auto& [storage_class, digest] : orphans) {
+    auto moved = chunk_store->Quarantine(storage_class, digest, now_ms);
+    if (!moved.ok()) continue;  // removed meanwhile, or the next pass tries again
+    ++stats->quarantined_orphan_files;
+    stats->quarantined.push_back(Label(storage_class, digest) + " -> " + *moved);
   }
   return OkStatus();
 }
@@ -66,28 +118,47 @@ Result<GcStats> RunGc(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_sto
     stats.purged_objects += n;
     if (n < options.batch_size) break;
   }
+  ASSIGN_OR_RETURN(uint64_t store_size, meta_store->CountChunks());
+  uint64_t budget =
+      DeletionBudget(store_size, options.max_delete_fraction, options.allow_mass_delete);
   // Chunks whose count reached zero before the cutoff. The cutoff is re-read per batch
   // from the same `now` so a chunk freed during this run is left for the next one.
   for (int i = 0; i < kMaxBatches; ++i) {
+    const uint32_t limit =
+        static_cast<uint32_t>(std::min<uint64_t>(options.batch_size, budget));
+    if (limit == 0) {
+      // Unreferenced chunks are garbage by the metadata's own account; the cap only
+      // spreads a mass removal over several passes (and a wrong metadata store over time
+      // an operator can notice).
+      stats.capped = "stopped after removing " + std::to_string(stats.deleted_chunks) +
+                     " unreferenced chunks, the cap for one pass (" +
+                     std::to_string(options.max_delete_fraction) + " of " +
+                     std::to_string(store_size) + "); the next pass continues, or " +
+                     CapAdvice("cairn gc");
+      break;
+    }
     ASSIGN_OR_RETURN(auto removed,
                      meta_store->CollectGarbageChunks(
-                         cutoff, options.batch_size, [chunk_store](const meta::ChunkRecord& chunk) {
+                         cutoff, limit, [chunk_store](const meta::ChunkRecord& chunk) {
                            return chunk_store->Remove(chunk.storage_class, chunk.digest);
                          }));
     for (const auto& chunk : removed) stats.deleted_chunk_bytes += chunk.size_bytes;
     stats.deleted_chunks += removed.size();
-    if (removed.size() < options.batch_size) break;
+    budget -= std::min<uint64_t>(budget, removed.size());
+    if (removed.size() < limit) break;
   }
   RETURN_IF_ERROR(SweepTempFiles(chunk_store, cutoff, &stats));
-  if (options.sweep_orphans) {
-    RETURN_IF_ERROR(SweepOrphans(meta_store, chunk_store, cutoff, &stats));
+  RETURN_IF_ERROR(PurgeQuarantine(chunk_store, cutoff, &stats));
+  if (options.sweep_orphans && options.store_identity_verified && stats.capped.empty()) {
+    RETURN_IF_ERROR(SweepOrphans(meta_store, chunk_store, now, cutoff, store_size, options, &stats));
   }
   return stats;
 }
 
 bool FsckReport::ok() const {
-  return missing_chunks.empty() && corrupt_chunks.empty() && orphaned_chunks.empty() &&
-         wrong_ref_counts.empty() && stale_temp_files.empty() && stray_files.empty();
+  return metadata_problems.empty() && missing_chunks.empty() && corrupt_chunks.empty() &&
+         orphaned_chunks.empty() && wrong_ref_counts.empty() && stale_temp_files.empty() &&
+         stray_files.empty();
 }
 
 Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_store,
@@ -96,14 +167,36 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
   const TimestampMs now = clock->NowMs();
   const TimestampMs cutoff = now - options.grace_ms;
 
+  {
+    auto problems = meta_store->CheckIntegrity();
+    if (!problems.ok()) {
+      report.metadata_problems.push_back("cannot check the metadata store: " +
+                                         problems.status().ToString());
+    } else {
+      report.metadata_problems = std::move(problems).value();
+    }
+  }
+  if (!report.metadata_problems.empty()) {
+    if (options.repair) {
+      report.repairs.push_back(
+          "repaired nothing: the metadata store itself is damaged, so every other finding "
+          "would be wrong; restore it (e.g. `cairn meta load` of the newest snapshot into an "
+          "empty store) and run fsck again");
+    }
+    return report;
+  }
+
   std::map<StorageClass, std::set<Digest>> files;
+  uint64_t file_count = 0;
   for (StorageClass storage_class : kAllStorageClasses) {
     ASSIGN_OR_RETURN(auto digests, chunk_store->ListChunks(storage_class, &report.stray_files));
     files[storage_class] = std::set<Digest>(digests.begin(), digests.end());
+    file_count += files[storage_class].size();
   }
   ASSIGN_OR_RETURN(auto references, meta_store->CheckReferences());
 
-  std::map<StorageClass, std::vector<Digest>> lost;
+  std::map<StorageClass, std::vector<Digest>> missing;
+  std::map<StorageClass, std::vector<Digest>> corrupt;
   std::set<std::pair<StorageClass, Digest>> rows;
   bool counts_wrong = false;
   for (const auto& ref : references) {
@@ -122,14 +215,26 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
     ++report.chunks_checked;
     if (!files[ref.storage_class].count(ref.digest)) {
       report.missing_chunks.push_back(label);
-      lost[ref.storage_class].push_back(ref.digest);
+      missing[ref.storage_class].push_back(ref.digest);
       continue;
     }
     if (options.verify_content) {
       auto digest = chunk_store->Rehash(ref.storage_class, ref.digest);
       if (!digest.ok() || *digest != ref.digest) {
         report.corrupt_chunks.push_back(label);
-        lost[ref.storage_class].push_back(ref.digest);
+        corrupt[ref.storage_class].push_back(ref.digest);
+      }
+    }
+  }
+  for (const auto* lost : {&missing, &corrupt}) {
+    const char* what = lost == &missing ? "missing" : "corrupt";
+    for (const auto& [storage_class, digests] : *lost) {
+      for (const Digest& digest : digests) {
+        ASSIGN_OR_RETURN(auto ids, meta_store->FindObjectsWithChunks(storage_class, {digest}));
+        for (const ObjectId& id : ids) {
+          report.affected_objects.push_back(id.ToString() + ": " + Label(storage_class, digest) +
+                                            " " + what);
+        }
       }
     }
   }
@@ -153,31 +258,62 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
 
   if (!options.repair) return report;
 
-  // Repair order: objects that lost data become DELETING (their bytes cannot be served
-  // correctly); corrupt files are removed; counts are recomputed; orphans and stale temp
-  // files are removed.
-  for (auto& [storage_class, digests] : lost) {
-    ASSIGN_OR_RETURN(auto dropped,
-                     meta_store->DropObjectsWithChunks(storage_class, digests, clock->NowMs()));
-    for (const ObjectId& id : dropped) {
-      report.repairs.push_back("deleted object " + id.ToString() + " (lost data)");
+  // Repair never deletes a chunk file and never drops an object. A corrupt file is
+  // quarantined (a read then fails cleanly instead of meeting bad bytes); the objects
+  // using it stay recorded, and the next upload of the same content writes the chunk
+  // again and heals them. A missing chunk whose intact copy sits in the quarantine
+  // (an orphan sweep or a repair that was wrong about it) is put back.
+  for (const auto& [storage_class, digests] : corrupt) {
+    for (const Digest& digest : digests) {
+      auto moved = chunk_store->Quarantine(storage_class, digest, clock->NowMs());
+      if (moved.ok()) {
+        report.repairs.push_back("quarantined corrupt chunk " + Label(storage_class, digest) +
+                                 " to " + *moved +
+                                 " (its objects stay recorded; uploading the same content "
+                                 "again heals them)");
+      }
     }
   }
-  for (const std::string& label : report.corrupt_chunks) {
-    StorageClass storage_class =
-        label.rfind("hot/", 0) == 0 ? StorageClass::kHot : StorageClass::kCold;
-    auto digest = Digest::FromHex(label.substr(label.find('/') + 1));
-    if (digest.ok() && chunk_store->Remove(storage_class, *digest).ok()) {
-      report.repairs.push_back("removed corrupt chunk " + label);
+  for (const auto& [storage_class, digests] : missing) {
+    ASSIGN_OR_RETURN(auto quarantined, chunk_store->ListQuarantine(storage_class));
+    // Newest first: the last copy taken out of service is the likeliest good one.
+    std::sort(quarantined.begin(), quarantined.end(),
+              [](const auto& a, const auto& b) { return a.quarantined_ms > b.quarantined_ms; });
+    for (const Digest& digest : digests) {
+      for (const auto& file : quarantined) {
+        if (file.digest != digest) continue;
+        auto restored = chunk_store->RestoreFromQuarantine(storage_class, file);
+        if (restored.ok() && *restored) {
+          report.repairs.push_back("restored missing chunk " + Label(storage_class, digest) +
+                                   " from " + file.path);
+          break;
+        }
+      }
     }
   }
-  if (counts_wrong || !lost.empty()) {
+  if (counts_wrong) {
     ASSIGN_OR_RETURN(uint64_t changed, meta_store->RepairReferences(clock->NowMs()));
     report.repairs.push_back("recomputed " + std::to_string(changed) + " reference counts");
   }
-  for (const auto& [storage_class, digest] : orphans) {
-    if (chunk_store->Remove(storage_class, digest).ok()) {
-      report.repairs.push_back("removed orphaned chunk " + Label(storage_class, digest));
+  if (!orphans.empty()) {
+    ASSIGN_OR_RETURN(uint64_t chunk_rows, meta_store->CountChunks());
+    const uint64_t budget = DeletionBudget(std::max(chunk_rows, file_count),
+                                           options.max_delete_fraction, options.allow_mass_delete);
+    if (!options.store_identity_verified) {
+      report.repairs.push_back("left " + std::to_string(orphans.size()) +
+                               " orphaned chunks: the store identity was not checked");
+    } else if (orphans.size() > budget) {
+      report.repairs.push_back("left " + std::to_string(orphans.size()) + " orphaned chunks of " +
+                               std::to_string(file_count) + " chunk files, more than the cap of " +
+                               std::to_string(budget) + ": " + CapAdvice("cairn fsck --repair"));
+    } else {
+      for (const auto& [storage_class, digest] : orphans) {
+        auto moved = chunk_store->Quarantine(storage_class, digest, clock->NowMs());
+        if (moved.ok()) {
+          report.repairs.push_back("quarantined orphaned chunk " + Label(storage_class, digest) +
+                                   " to " + *moved);
+        }
+      }
     }
   }
   for (const std::string& path : report.stale_temp_files) {

@@ -259,6 +259,30 @@ class MetaStore {
   // the store cannot commit, not only when it cannot be reached.
   virtual Status Ping() = 0;
 
+  // ---- Store identity -----------------------------------------------------------------
+  // The identity of the store this metadata belongs to: a UUID that the storage roots
+  // carry too (gc/store_identity.h); nullopt until one is set. Not part of snapshots'
+  // emptiness: a store with only an identity is still empty for ImportSnapshot.
+  virtual Result<std::optional<std::string>> GetStoreIdentity() {
+    return NotSupported("GetStoreIdentity");
+  }
+  // Records `id` unless an identity is recorded already, in one transaction; returns the
+  // identity recorded afterwards (`id`, or the one set first), so that nodes starting
+  // together on one database agree.
+  virtual Result<std::string> SetStoreIdentityIfAbsent(const std::string& id) {
+    return NotSupported("SetStoreIdentityIfAbsent");
+  }
+  // The number of chunk rows (any count): the size of the store for GC's deletion cap and
+  // for the empty-store check at open.
+  virtual Result<uint64_t> CountChunks() { return NotSupported("CountChunks"); }
+  // The engine checks its own storage (fsck): SQLite runs PRAGMA integrity_check and
+  // checks the schema version; PostgreSQL checks that the server answers and the schema
+  // version. Returns the problems found, empty when healthy; an error status only when
+  // the check could not run at all.
+  virtual Result<std::vector<std::string>> CheckIntegrity() {
+    return NotSupported("CheckIntegrity");
+  }
+
   // ---- Uploads ----------------------------------------------------------------------
   // Inserts a WRITING row (object.state is ignored and stored as WRITING).
   // kAlreadyExists if the id is taken.
@@ -367,6 +391,12 @@ class MetaStore {
   virtual Result<uint64_t> RepairReferences(TimestampMs now_ms) = 0;
   // Whether a chunk row exists for (class, digest), for the file-vs-row checks.
   virtual Result<std::vector<ChunkRecord>> ListChunks() = 0;
+  // COMMITTED objects that reference a chunk of `digests` in `storage_class`, by id
+  // (fsck reports which objects a missing or corrupt chunk affects).
+  virtual Result<std::vector<ObjectId>> FindObjectsWithChunks(StorageClass storage_class,
+                                                              const std::vector<Digest>& digests) {
+    return NotSupported("FindObjectsWithChunks");
+  }
   // Drops every reference of objects that reference a chunk in `lost` (a missing or
   // corrupt chunk): those objects become DELETING. Returns the ids. Used by fsck --repair.
   virtual Result<std::vector<ObjectId>> DropObjectsWithChunks(StorageClass storage_class,

@@ -399,6 +399,7 @@ Status SnapshotWriter::Begin(const SnapshotCounts& counts) {
                  {"created_at", FormatTimestamp(header_.created_at_ms)},
                  {"created_at_ms", header_.created_at_ms},
                  {"counts", CountsJson(counts)}};
+  if (!header_.store_id.empty()) header["store_id"] = header_.store_id;
   return WriteLine(header.dump(), /*hashed=*/true);
 }
 
@@ -518,6 +519,11 @@ Result<SnapshotHeader> SnapshotReader::Header() {
   header.engine = *engine;
   header.created_at_ms = *created;
   header.counts = *counts;
+  if (json.contains("store_id")) {  // absent from snapshots of stores without an identity
+    Result<std::string> store_id = GetText(json, "store_id");
+    if (!store_id.ok()) return Fail(store_id.status());
+    header.store_id = *store_id;
+  }
   hasher_.Update(*line);
   hasher_.Update("\n");
   header_ = header;
@@ -596,6 +602,8 @@ Result<std::optional<SnapshotRecord>> SnapshotReader::Next() {
 Result<SnapshotCounts> DumpSnapshot(MetaStore& store, const std::string& engine, TimestampMs now_ms,
                                     const SnapshotByteSink& sink, uint64_t* bytes_written) {
   SnapshotWriter writer(sink, engine, now_ms);
+  ASSIGN_OR_RETURN(std::optional<std::string> store_id, store.GetStoreIdentity());
+  if (store_id) writer.set_store_id(*store_id);
   RETURN_IF_ERROR(store.ExportSnapshot(writer, now_ms));
   RETURN_IF_ERROR(writer.Finish());
   if (bytes_written != nullptr) *bytes_written = writer.bytes_written();

@@ -4,7 +4,8 @@
 //
 // Format (version 1): UTF-8 JSON Lines.
 //   line 1      header  {"format":"cairn-meta-snapshot","version":1,"engine":"sqlite",
-//                        "created_at":"<RFC 3339>","created_at_ms":N,"counts":{...}}
+//                        "created_at":"<RFC 3339>","created_at_ms":N,"counts":{...},
+//                        "store_id":"<uuid>"}   (store_id only once the store has one)
 //   then        records {"type":"api_key"|"s3_key"|"namespace"|"chunk"|"object",...}, in
 //                        that order of kinds, one per line
 //   last line   trailer {"type":"end","counts":{...},"sha256":"<hex>"}
@@ -39,6 +40,10 @@ struct SnapshotHeader {
   std::string engine;  // where the snapshot was taken: "sqlite", "postgres", "memory"
   TimestampMs created_at_ms = 0;
   SnapshotCounts counts;
+  // The identity of the store the snapshot was taken from (gc/store_identity.h); empty in
+  // snapshots of stores without one. `cairn meta load` gives it to the restored store, so
+  // that the storage roots recognise their metadata.
+  std::string store_id;
 };
 
 // Receives the file's bytes in order.
@@ -51,6 +56,8 @@ using SnapshotByteSource = std::function<Result<size_t>(char* buffer, size_t cap
 class SnapshotWriter final : public SnapshotVisitor {
  public:
   SnapshotWriter(SnapshotByteSink sink, std::string engine, TimestampMs created_at_ms);
+  // Before Begin: the store identity recorded in the header.
+  void set_store_id(std::string store_id) { header_.store_id = std::move(store_id); }
 
   Status Begin(const SnapshotCounts& counts) override;
   Status Visit(const SnapshotRecord& record) override;
@@ -105,7 +112,8 @@ class SnapshotReader final : public SnapshotSource {
   bool source_done_ = false;
 };
 
-// Exports `store` through a SnapshotWriter into `sink` and finishes the file.
+// Exports `store` through a SnapshotWriter into `sink` and finishes the file. The header
+// carries the store's identity (read before the export: an identity never changes).
 Result<SnapshotCounts> DumpSnapshot(MetaStore& store, const std::string& engine, TimestampMs now_ms,
                                     const SnapshotByteSink& sink,
                                     uint64_t* bytes_written = nullptr);

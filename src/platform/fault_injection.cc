@@ -83,6 +83,11 @@ Status FaultInjectingFileSystem::Rename(const std::string& from, const std::stri
   return base_->Rename(from, to);
 }
 
+Status FaultInjectingFileSystem::RenameNoReplace(const std::string& from, const std::string& to) {
+  RETURN_IF_ERROR(Check(FaultPoint::kRename));
+  return base_->RenameNoReplace(from, to);
+}
+
 Status FaultInjectingFileSystem::SyncDirectory(const std::string& path) {
   RETURN_IF_ERROR(Check(FaultPoint::kSyncDirectory));
   return base_->SyncDirectory(path);

@@ -36,6 +36,7 @@ class FaultInjectingFileSystem : public FileSystem {
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override;
   Status Rename(const std::string& from, const std::string& to) override;
+  Status RenameNoReplace(const std::string& from, const std::string& to) override;
   Status SyncDirectory(const std::string& path) override;
   Status CreateDirectories(const std::string& path) override {
     return base_->CreateDirectories(path);

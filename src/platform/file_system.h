@@ -58,6 +58,11 @@ class FileSystem {
   virtual Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) = 0;
   // Atomic replace within one file system.
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // Like Rename, but never replaces: kAlreadyExists if `to` exists (atomically, so of two
+  // processes renaming different files to the same name exactly one wins).
+  virtual Status RenameNoReplace(const std::string& from, const std::string& to) {
+    return InternalError("cannot rename '" + from + "' without replacing on this file system");
+  }
   // fsyncs a directory so that entries created or renamed in it are durable.
   virtual Status SyncDirectory(const std::string& path) = 0;
   // mkdir -p; every directory it creates is made durable in its parent.

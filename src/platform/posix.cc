@@ -203,6 +203,17 @@ class PosixFileSystem : public FileSystem {
     return OkStatus();
   }
 
+  Status RenameNoReplace(const std::string& from, const std::string& to) override {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+      return OkStatus();
+    }
+    if (errno != EINVAL && errno != ENOSYS) return ErrnoStatus("rename", from, errno);
+    // A file system without RENAME_NOREPLACE: link() never replaces either.
+    if (::link(from.c_str(), to.c_str()) != 0) return ErrnoStatus("link", from, errno);
+    ::unlink(from.c_str());
+    return OkStatus();
+  }
+
   Status SyncDirectory(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus("open directory", path, errno);

@@ -20,6 +20,7 @@
 #include "auth/api_key.h"
 #include "backup/backup.h"
 #include "gc/collector.h"
+#include "gc/store_identity.h"
 #include "http/server.h"
 #include "meta/snapshot.h"
 #include "objects/multipart.h"
@@ -252,12 +253,25 @@ class GcLoop {
       options.stalled_upload_ms = config_.stalled_upload_seconds * 1000;
       // Listing every chunk file is the expensive part: do it every tenth run.
       options.sweep_orphans = run % 10 == 0;
+      options.store_identity_verified = !stores_->store_id.empty();
+      options.max_delete_fraction = config_.gc_max_delete_fraction;
       auto stats =
           gc::RunGc(stores_->meta.get(), stores_->chunks.get(), platform::SystemClock(), options);
       registry_->Increment("cairn_gc_runs_total", {{"result", stats.ok() ? "ok" : "error"}});
       if (stats.ok()) {
         registry_->Increment("cairn_gc_deleted_blobs_total", {},
                              static_cast<double>(stats->deleted_chunks));
+        registry_->Increment("cairn_gc_quarantined_files_total", {},
+                             static_cast<double>(stats->quarantined_orphan_files));
+        registry_->Increment("cairn_gc_deleted_quarantined_files_total", {},
+                             static_cast<double>(stats->deleted_quarantined_files));
+        for (const std::string& moved : stats->quarantined) {
+          fprintf(stderr, "cairn: gc: quarantined orphaned chunk %s\n", moved.c_str());
+        }
+        if (!stats->capped.empty()) {
+          registry_->Increment("cairn_gc_capped_runs_total", {});
+          fprintf(stderr, "cairn: gc: %s\n", stats->capped.c_str());
+        }
       } else {
         fprintf(stderr, "cairn: gc failed: %s\n", stats.status().ToString().c_str());
       }
@@ -340,6 +354,16 @@ Result<Stores> OpenStores(const StoreConfig& config) {
   std::string url =
       config.meta_url.empty() ? "sqlite://" + config.data_dir + "/meta.db" : config.meta_url;
   ASSIGN_OR_RETURN(stores.meta, meta::OpenMetaStore(url));
+  gc::StoreIdentityOptions identity_options;
+  identity_options.adopt_roots = config.adopt_roots;
+  auto identity =
+      gc::EnsureStoreIdentity(stores.meta.get(), stores.chunks.get(), identity_options);
+  if (!identity.ok()) {
+    return identity.status().WithContext("store identity (metadata " + meta::RedactMetaUrl(url) +
+                                         ")");
+  }
+  if (!identity->action.empty()) fprintf(stderr, "cairn: %s\n", identity->action.c_str());
+  stores.store_id = identity->store_id;
   return stores;
 }
 
@@ -400,6 +424,15 @@ int Serve(const ServeConfig& config) {
   registry.DeclareCounter("cairn_gc_deleted_blobs_total", "Chunk files removed by GC.");
   registry.Increment("cairn_gc_runs_total", {{"result", "ok"}}, 0);
   registry.Increment("cairn_gc_deleted_blobs_total", {}, 0);
+  registry.DeclareCounter("cairn_gc_quarantined_files_total",
+                          "Orphaned chunk files GC moved into a quarantine directory.");
+  registry.DeclareCounter("cairn_gc_deleted_quarantined_files_total",
+                          "Quarantined files GC deleted after the grace period.");
+  registry.DeclareCounter("cairn_gc_capped_runs_total",
+                          "GC runs that stopped at --gc-max-delete-fraction.");
+  registry.Increment("cairn_gc_quarantined_files_total", {}, 0);
+  registry.Increment("cairn_gc_deleted_quarantined_files_total", {}, 0);
+  registry.Increment("cairn_gc_capped_runs_total", {}, 0);
   registry.Increment("cairn_throttled_requests_total", {{"tenant", ""}}, 0);
   http::BlockingPool pool(config.blocking_threads);
   api::RateLimiter rate_limiter(config.rate_limit);

@@ -19,14 +19,22 @@ struct StoreConfig {
   std::string meta_url;  // default: sqlite://<data_dir>/meta.db
   std::string hot_dir;   // default: <data_dir>/hot
   std::string cold_dir;  // default: <data_dir>/cold
+  // Take the storage roots for this metadata store even where the store identity rule
+  // refuses (gc/store_identity.h). An operator's decision, never a default.
+  bool adopt_roots = false;
 };
 
 // The stores a command works on.
 struct Stores {
   std::unique_ptr<meta::MetaStore> meta;
   std::unique_ptr<chunks::ChunkStore> chunks;
+  // The identity both carry, checked by OpenStores: what makes acting on chunk files the
+  // metadata does not know (GC's orphan sweep, fsck --repair) safe.
+  std::string store_id;
 };
 
+// Opens both stores and checks that they belong to one store (gc/store_identity.h); every
+// command that touches the stores comes through here.
 Result<Stores> OpenStores(const StoreConfig& config);
 
 struct ServeConfig {
@@ -35,6 +43,7 @@ struct ServeConfig {
   int64_t gc_interval_seconds = 60;
   int64_t gc_grace_seconds = 3600;
   int64_t stalled_upload_seconds = 900;
+  double gc_max_delete_fraction = 0.1;  // see gc::GcOptions::max_delete_fraction
   double rate_limit = 0;  // requests/s per tenant; 0 = off
   size_t max_header_bytes = 16 * 1024;
   size_t io_threads = 2;

@@ -1236,6 +1236,50 @@ TEST_P(MetaStoreTest, CheckAndRepairReferencesFixDamagedCounts) {
   EXPECT_EQ(Str(store().RepairReferences(2000)), "OK 0");
 }
 
+TEST_P(MetaStoreTest, StoreIdentityIsSetOnceAndTheFirstOneWins) {
+  ASSERT_OK_AND_ASSIGN(std::optional<std::string> none, store().GetStoreIdentity());
+  EXPECT_FALSE(none.has_value());
+  ASSERT_OK_AND_ASSIGN(std::string first,
+                       store().SetStoreIdentityIfAbsent("6f1c2b7e-0000-4000-8000-000000000001"));
+  EXPECT_EQ(first, "6f1c2b7e-0000-4000-8000-000000000001");
+  ASSERT_OK_AND_ASSIGN(std::string second,
+                       store().SetStoreIdentityIfAbsent("6f1c2b7e-0000-4000-8000-000000000002"));
+  EXPECT_EQ(second, first);
+  ASSERT_OK_AND_ASSIGN(std::optional<std::string> now, store().GetStoreIdentity());
+  EXPECT_EQ(now, std::optional<std::string>(first));
+  EXPECT_CODE(store().SetStoreIdentityIfAbsent(""), kInvalidArgument);
+}
+
+TEST_P(MetaStoreTest, CountChunksCountsRowsOfAnyReferenceCount) {
+  EXPECT_EQ(Str(store().CountChunks()), "OK 0");
+  Put(Id(1), "t1", "ns", "k1", {C(1), C(2)}, 100);
+  Put(Id(2), "t1", "ns", "k2", {C(2)}, 100, kCold);
+  ASSERT_OK(store().DeleteObject("t1", Id(1), 150));  // rows stay, counts drop to zero
+  EXPECT_EQ(Str(store().CountChunks()), "OK 3");
+}
+
+TEST_P(MetaStoreTest, CheckIntegrityOfAHealthyStoreFindsNothing) {
+  Put(Id(1), "t1", "ns", "k1", {C(1)}, 100);
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> problems, store().CheckIntegrity());
+  EXPECT_TRUE(problems.empty()) << problems.front();
+}
+
+TEST_P(MetaStoreTest, FindObjectsWithChunksNamesCommittedObjectsOnlyAndChangesNothing) {
+  Put(Id(1), "t1", "ns", "k1", {C(1), C(2)}, 100);
+  ASSERT_OK(store().BeginUpload(NewObject(Id(2), "t1", "ns", "k2")));
+  ASSERT_OK(store().AddChunk(Id(2), 0, C(2), 100));  // WRITING: not affected yet
+  Put(Id(4), "t2", "ns", "k4", {C(2)}, 100, kCold);   // same digest, other class
+  Put(Id(6), "t1", "ns", "k6", {C(2)}, 100);
+  ASSERT_OK(store().DeleteObject("t1", Id(6), 150));  // DELETING: not returned
+  Put(Id(7), "t1", "ns", "k7", {C(2)}, 100);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<ObjectId> found,
+                       store().FindObjectsWithChunks(kHot, {D(2), D(9)}));
+  EXPECT_EQ(found, (std::vector<ObjectId>{Id(1), Id(7)}));
+  EXPECT_OK(store().GetObject("t1", Id(1)));
+  EXPECT_EQ(Refs(kHot, C(2)), 3);
+}
+
 TEST_P(MetaStoreTest, DropObjectsWithChunksRetiresEveryLiveObjectNamingALostDigest) {
   Put(Id(1), "t1", "ns", "k1", {C(1), C(2)}, 100);
   ASSERT_OK(store().BeginUpload(NewObject(Id(2), "t1", "ns", "k2")));

@@ -378,6 +378,7 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
     raw.Exec("DROP TABLE namespaces, s3_keys");
     raw.Exec("DROP INDEX objects_committed_created");  // version 4
     raw.Exec("ALTER TABLE chunks DROP COLUMN block_checksums, DROP COLUMN damaged_ms");  // 5
+    raw.Exec("DROP TABLE store_identity");  // version 6
     raw.Exec("DELETE FROM schema_version WHERE version > 2");
   }
   std::unique_ptr<MetaStore> store = Node();

@@ -26,6 +26,7 @@ gc::GcOptions GcWithGrace(int64_t grace_ms) {
   gc::GcOptions options;
   options.grace_ms = grace_ms;
   options.stalled_upload_ms = grace_ms;
+  options.allow_mass_delete = true;  // small stores: most chunks are garbage at once
   return options;
 }
 
@@ -146,6 +147,7 @@ TEST_F(ObjectServiceTest, DeleteThenGcAfterGraceFreesSpaceAndFsckIsClean) {
 
   gc::GcOptions options;
   options.grace_ms = 60'000;
+  options.allow_mass_delete = true;  // every chunk of this small store is garbage
   auto early = gc::RunGc(meta_.get(), chunks_.get(), &clock_, options);
   ASSERT_TRUE(early.ok());
   EXPECT_EQ(early->deleted_chunks, 0u);  // still inside the grace period
@@ -260,10 +262,23 @@ TEST_F(ObjectServiceTest, FsckFindsMissingCorruptAndOrphanedChunksAndRepairs) {
   EXPECT_EQ(report.corrupt_chunks.size(), 1u);
   EXPECT_EQ(report.orphaned_chunks.size(), 1u);
 
-  auto repaired = gc::RunFsck(meta_.get(), chunks_.get(), &clock_, {true, true, 0});
+  gc::FsckOptions repair{true, true, 0};
+  repair.store_identity_verified = true;
+  repair.allow_mass_delete = true;  // one orphan among three files
+  auto repaired = gc::RunFsck(meta_.get(), chunks_.get(), &clock_, repair);
   ASSERT_TRUE(repaired.ok());
-  EXPECT_EQ(service_->Stat("acme", victim->object.id).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(repaired->ok());
+  // The object stays recorded (a later upload of the same content heals it); the corrupt
+  // and the orphaned file are in the quarantine, never deleted.
+  EXPECT_TRUE(service_->Stat("acme", victim->object.id).ok());
+  EXPECT_EQ(chunks_->ListQuarantine(StorageClass::kHot)->size(), 2u);
+  report = Fsck();
+  EXPECT_EQ(report.missing_chunks.size(), 2u);
+  EXPECT_TRUE(report.corrupt_chunks.empty());
+  EXPECT_TRUE(report.orphaned_chunks.empty());
+  ASSERT_TRUE(Put("again", bytes).ok());
   EXPECT_TRUE(Fsck().ok());
+  EXPECT_EQ(ReadAll(*service_->Stat("acme", victim->object.id)), bytes);
 }
 
 }  // namespace
@@ -389,6 +404,7 @@ TEST_P(UploadFaultTest, FailedUploadChangesNothingVisibleAndLeavesNoGarbage) {
   gc::GcOptions options;
   options.grace_ms = 0;
   options.stalled_upload_ms = 0;
+  options.allow_mass_delete = true;  // the failed upload's chunks outnumber the cap
   clock_.Advance(1);
   ASSERT_TRUE(gc::RunGc(meta_.get(), chunks_.get(), &clock_, options).ok());
   EXPECT_EQ(*chunks_->ListChunks(StorageClass::kHot), chunks_before);

@@ -139,6 +139,8 @@ class PowerCutRun {
       } else {
         gc::GcOptions options;
         options.grace_ms = 0;  // live uploads are protected by their references, not grace
+        options.store_identity_verified = true;  // see Check()
+        options.allow_mass_delete = true;
         auto stats = gc::RunGc(stores_.meta.get(), stores_.chunks.get(), &clock_, options);
         log_ += "gc " + std::string(stats.ok() ? "ok" : stats.status().ToString()) + "\n";
       }
@@ -175,9 +177,14 @@ class PowerCutRun {
     gc::GcOptions options;
     options.grace_ms = 0;
     options.stalled_upload_ms = 0;
+    // One store, opened by this test: its roots and metadata belong together. In a store
+    // this small a cut can leave more orphans than the cap allows for a real one.
+    options.store_identity_verified = true;
+    options.allow_mass_delete = true;
     auto stats = gc::RunGc(stores_.meta.get(), stores_.chunks.get(), &clock_, options);
     if (!stats.ok()) return {"gc after reboot: " + stats.status().ToString()};
-    leftovers_ = stats->reaped_uploads + stats->deleted_temp_files + stats->deleted_orphan_files;
+    leftovers_ =
+        stats->reaped_uploads + stats->deleted_temp_files + stats->quarantined_orphan_files;
     report = gc::RunFsck(stores_.meta.get(), stores_.chunks.get(), &clock_, {false, true, 0});
     if (!report.ok()) return {"fsck after gc: " + report.status().ToString()};
     if (!report->ok()) {

@@ -39,6 +39,27 @@ Status NoSuchObject(const ObjectId& id) {
 
 Status MemoryMetaStore::Ping() { return OkStatus(); }
 
+Result<std::optional<std::string>> MemoryMetaStore::GetStoreIdentity() {
+  std::lock_guard lock(mu_);
+  return store_identity_;
+}
+
+Result<std::string> MemoryMetaStore::SetStoreIdentityIfAbsent(const std::string& id) {
+  if (id.empty()) return InvalidArgumentError("a store identity must not be empty");
+  std::lock_guard lock(mu_);
+  if (!store_identity_) store_identity_ = id;
+  return *store_identity_;
+}
+
+Result<uint64_t> MemoryMetaStore::CountChunks() {
+  std::lock_guard lock(mu_);
+  return static_cast<uint64_t>(chunks_.size());
+}
+
+Result<std::vector<std::string>> MemoryMetaStore::CheckIntegrity() {
+  return std::vector<std::string>();  // nothing stored outside this process's memory
+}
+
 // ---- helpers --------------------------------------------------------------------------
 
 MemoryMetaStore::StoredObject* MemoryMetaStore::FindCommittedAtKey(
@@ -475,6 +496,24 @@ Result<std::vector<ChunkRecord>> MemoryMetaStore::ListChunks() {
     return ChunkOrderLess(a.storage_class, a.digest, b.storage_class, b.digest);
   });
   return rows;
+}
+
+Result<std::vector<ObjectId>> MemoryMetaStore::FindObjectsWithChunks(
+    StorageClass storage_class, const std::vector<Digest>& digests) {
+  std::lock_guard lock(mu_);
+  const std::set<Digest> wanted(digests.begin(), digests.end());
+  std::vector<ObjectId> found;  // objects_ iterates in id order
+  for (const auto& [id, object] : objects_) {
+    if (object.record.state != ObjectState::kCommitted ||
+        object.record.storage_class != storage_class) {
+      continue;
+    }
+    if (std::any_of(object.chunks.begin(), object.chunks.end(),
+                    [&](const ChunkRef& chunk) { return wanted.contains(chunk.digest); })) {
+      found.push_back(id);
+    }
+  }
+  return found;
 }
 
 Result<std::vector<ObjectId>> MemoryMetaStore::DropObjectsWithChunks(

@@ -30,6 +30,10 @@ class MemoryMetaStore final : public MetaStore {
   MemoryMetaStore() = default;
 
   Status Ping() override;
+  Result<std::optional<std::string>> GetStoreIdentity() override;
+  Result<std::string> SetStoreIdentityIfAbsent(const std::string& id) override;
+  Result<uint64_t> CountChunks() override;
+  Result<std::vector<std::string>> CheckIntegrity() override;
 
   Status BeginUpload(const ObjectRecord& object) override;
   Status AddChunk(const ObjectId& id, uint32_t sequence, const ChunkRef& chunk,
@@ -66,6 +70,8 @@ class MemoryMetaStore final : public MetaStore {
   Result<std::vector<FsckReferenceRow>> CheckReferences() override;
   Result<uint64_t> RepairReferences(TimestampMs now_ms) override;
   Result<std::vector<ChunkRecord>> ListChunks() override;
+  Result<std::vector<ObjectId>> FindObjectsWithChunks(StorageClass storage_class,
+                                                      const std::vector<Digest>& digests) override;
   Result<std::vector<ObjectId>> DropObjectsWithChunks(StorageClass storage_class,
                                                       const std::vector<Digest>& lost,
                                                       TimestampMs now_ms) override;
@@ -129,6 +135,7 @@ class MemoryMetaStore final : public MetaStore {
   std::map<std::string, ApiKeyRecord> api_keys_;
   std::map<std::pair<std::string, std::string>, NamespaceRecord> namespaces_;
   std::map<std::string, S3KeyRecord> s3_keys_;
+  std::optional<std::string> store_identity_;
 };
 
 }  // namespace cairn::meta

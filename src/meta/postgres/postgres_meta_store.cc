@@ -192,6 +192,16 @@ CREATE INDEX objects_committed_created ON objects (tenant, namespace, created_at
 ALTER TABLE chunks ADD COLUMN block_checksums bytea;
 ALTER TABLE chunks ADD COLUMN damaged_ms bigint NOT NULL DEFAULT 0;
 )sql",
+    // Version 6: store identity, the UUID that the storage roots carry too
+    // (gc/store_identity.h), so a node never takes another store's chunk files, or all of
+    // them, for orphans. One row.
+    R"sql(
+CREATE TABLE store_identity (
+  id            integer PRIMARY KEY CHECK (id = 1),
+  store_id      text NOT NULL,
+  created_at_ms bigint NOT NULL
+);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -769,6 +779,10 @@ class PostgresMetaStore final : public MetaStore {
       : pool_(std::move(pool)), options_(options) {}
 
   Status Ping() override;
+  Result<std::optional<std::string>> GetStoreIdentity() override;
+  Result<std::string> SetStoreIdentityIfAbsent(const std::string& id) override;
+  Result<uint64_t> CountChunks() override;
+  Result<std::vector<std::string>> CheckIntegrity() override;
 
   Status BeginUpload(const ObjectRecord& object) override;
   Status AddChunk(const ObjectId& id, uint32_t sequence, const ChunkRef& chunk,
@@ -805,6 +819,8 @@ class PostgresMetaStore final : public MetaStore {
   Result<std::vector<FsckReferenceRow>> CheckReferences() override;
   Result<uint64_t> RepairReferences(TimestampMs now_ms) override;
   Result<std::vector<ChunkRecord>> ListChunks() override;
+  Result<std::vector<ObjectId>> FindObjectsWithChunks(StorageClass storage_class,
+                                                      const std::vector<Digest>& digests) override;
   Result<std::vector<ObjectId>> DropObjectsWithChunks(StorageClass storage_class,
                                                       const std::vector<Digest>& lost,
                                                       TimestampMs now_ms) override;
@@ -1063,6 +1079,71 @@ Status PostgresMetaStore::Ping() {
             "ON CONFLICT (id) DO UPDATE SET probed_at_ms = EXCLUDED.probed_at_ms")
         .status();
   });
+}
+
+Result<std::optional<std::string>> PostgresMetaStore::GetStoreIdentity() {
+  std::optional<std::string> id;
+  Status status = Read("read the store identity", [&](Connection& c) -> Status {
+    id.reset();
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT store_id FROM store_identity WHERE id = 1"));
+    if (!rows.empty()) id = rows.Text(0, 0);
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return id;
+}
+
+Result<std::string> PostgresMetaStore::SetStoreIdentityIfAbsent(const std::string& id) {
+  if (id.empty()) return InvalidArgumentError("a store identity must not be empty");
+  RETURN_IF_ERROR(CheckText("store identity", id));
+  std::string recorded;
+  // ON CONFLICT DO NOTHING waits for a concurrent inserter of the row and then skips, so
+  // every node starting together reads back the one identity that committed first.
+  Status status = Write("set the store identity to " + id, [&](Connection& c) -> Status {
+    RETURN_IF_ERROR(c.Exec("INSERT INTO store_identity (id, store_id, created_at_ms) "
+                           "VALUES (1, $1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) "
+                           "ON CONFLICT (id) DO NOTHING",
+                           Params().Text(id))
+                        .status());
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT store_id FROM store_identity WHERE id = 1"));
+    if (rows.empty()) return InternalError("the store identity row vanished");
+    recorded = rows.Text(0, 0);
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return recorded;
+}
+
+Result<uint64_t> PostgresMetaStore::CountChunks() {
+  uint64_t count = 0;
+  Status status = Read("count chunks", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT COUNT(*)::bigint FROM chunks"));
+    ASSIGN_OR_RETURN(int64_t n, rows.Int(0, 0));
+    count = static_cast<uint64_t>(n);
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return count;
+}
+
+Result<std::vector<std::string>> PostgresMetaStore::CheckIntegrity() {
+  std::vector<std::string> problems;
+  // PostgreSQL checks its own pages; what fsck can see from here is whether the server
+  // answers, commits, and holds the schema this binary expects.
+  Status ping = Ping();
+  if (!ping.ok()) problems.push_back("metadata database does not commit: " + ping.ToString());
+  Status status = Read("check the schema version", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Rows rows,
+                     c.Exec("SELECT COALESCE(MAX(version), 0)::bigint FROM schema_version"));
+    ASSIGN_OR_RETURN(int64_t version, rows.Int(0, 0));
+    if (version != kSchemaVersion) {
+      problems.push_back("metadata database has schema version " + std::to_string(version) +
+                         ", expected " + std::to_string(kSchemaVersion));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) problems.push_back("metadata database unreachable: " + status.ToString());
+  return problems;
 }
 
 Status PostgresMetaStore::BeginUpload(const ObjectRecord& object) {
@@ -1813,6 +1894,28 @@ Result<std::vector<ChunkRecord>> PostgresMetaStore::ListChunks() {
   });
   if (!status.ok()) return status;
   return chunks;
+}
+
+Result<std::vector<ObjectId>> PostgresMetaStore::FindObjectsWithChunks(
+    StorageClass storage_class, const std::vector<Digest>& digests) {
+  std::set<ObjectId> hits;  // ordered by id, like the model
+  Status status = Read("find objects with chunks", [&](Connection& c) -> Status {
+    hits.clear();
+    for (const Digest& digest : std::set<Digest>(digests.begin(), digests.end())) {
+      ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT DISTINCT o.id FROM object_chunks AS oc "
+                                         "JOIN objects AS o ON o.id = oc.object_id "
+                                         "WHERE oc.digest = $1 AND o.storage_class = $2 "
+                                         "AND o.state = 'COMMITTED'",
+                                         Params().Hash(digest).Class(storage_class)));
+      for (int i = 0; i < rows.size(); ++i) {
+        ASSIGN_OR_RETURN(ObjectId id, rows.Id(i, 0));
+        hits.insert(id);
+      }
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return std::vector<ObjectId>(hits.begin(), hits.end());
 }
 
 Result<std::vector<ObjectId>> PostgresMetaStore::DropObjectsWithChunks(

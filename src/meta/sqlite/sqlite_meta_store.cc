@@ -143,6 +143,16 @@ CREATE TABLE s3_keys (
 ALTER TABLE chunks ADD COLUMN block_checksums BLOB;
 ALTER TABLE chunks ADD COLUMN damaged_ms INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // Version 5: store identity, the UUID that the storage roots carry too
+    // (gc/store_identity.h), so a node never takes another store's chunk files, or all of
+    // them, for orphans. One row.
+    R"sql(
+CREATE TABLE store_identity (
+  id            INTEGER PRIMARY KEY CHECK (id = 1),
+  store_id      TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL
+);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -599,6 +609,10 @@ class SqliteMetaStore final : public MetaStore {
   bool point_reads_are_local() const override { return true; }
 
   Status Ping() override;
+  Result<std::optional<std::string>> GetStoreIdentity() override;
+  Result<std::string> SetStoreIdentityIfAbsent(const std::string& id) override;
+  Result<uint64_t> CountChunks() override;
+  Result<std::vector<std::string>> CheckIntegrity() override;
 
   Status BeginUpload(const ObjectRecord& object) override;
   Status AddChunk(const ObjectId& id, uint32_t sequence, const ChunkRef& chunk,
@@ -641,6 +655,8 @@ class SqliteMetaStore final : public MetaStore {
   Result<std::vector<FsckReferenceRow>> CheckReferences() override;
   Result<uint64_t> RepairReferences(TimestampMs now_ms) override;
   Result<std::vector<ChunkRecord>> ListChunks() override;
+  Result<std::vector<ObjectId>> FindObjectsWithChunks(StorageClass storage_class,
+                                                      const std::vector<Digest>& digests) override;
   Result<std::vector<ObjectId>> DropObjectsWithChunks(StorageClass storage_class,
                                                       const std::vector<Digest>& lost,
                                                       TimestampMs now_ms) override;
@@ -1087,6 +1103,80 @@ Status SqliteMetaStore::Ping() {
         "INSERT OR REPLACE INTO readiness_probe (id, probed_at_ms) "
         "VALUES (1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))");
   });
+}
+
+Result<std::optional<std::string>> SqliteMetaStore::GetStoreIdentity() {
+  std::optional<std::string> id;
+  Status status = Read("read the store identity", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT store_id FROM store_identity WHERE id = 1"));
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (row) id = stmt.ColumnText(0);
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return id;
+}
+
+Result<std::string> SqliteMetaStore::SetStoreIdentityIfAbsent(const std::string& id) {
+  if (id.empty()) return InvalidArgumentError("a store identity must not be empty");
+  std::string recorded;
+  Status status = Write("set the store identity to " + id, [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(
+          Statement stmt,
+          c.Prepare("INSERT OR IGNORE INTO store_identity (id, store_id, created_at_ms) "
+                    "VALUES (1, ?1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))"));
+      RETURN_IF_ERROR(stmt.Text(1, id).Run());
+    }
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT store_id FROM store_identity WHERE id = 1"));
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return InternalError("the store identity row vanished");
+    recorded = stmt.ColumnText(0);
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return recorded;
+}
+
+Result<uint64_t> SqliteMetaStore::CountChunks() {
+  uint64_t count = 0;
+  Status status = Read("count chunks", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT COUNT(*) FROM chunks"));
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (row) count = static_cast<uint64_t>(stmt.ColumnInt(0));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return count;
+}
+
+Result<std::vector<std::string>> SqliteMetaStore::CheckIntegrity() {
+  std::vector<std::string> problems;
+  Status status = Read("check integrity", [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("PRAGMA user_version"));
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      const int64_t version = row ? stmt.ColumnInt(0) : 0;
+      if (version != kSchemaVersion) {
+        problems.push_back("metadata database " + c.path() + " has schema version " +
+                           std::to_string(version) + ", expected " +
+                           std::to_string(kSchemaVersion));
+      }
+    }
+    // Reads every page of every table and index: damage a query would only meet when it
+    // touches the page (a lost or torn page, a bad index) shows up here.
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("PRAGMA integrity_check(100)"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      std::string line = stmt.ColumnText(0);
+      if (line != "ok") problems.push_back("metadata database " + c.path() + ": " + line);
+    }
+    return OkStatus();
+  });
+  // A database too damaged to even run the check is the worst finding, not a failed check.
+  if (!status.ok()) problems.push_back("metadata integrity check failed: " + status.ToString());
+  return problems;
 }
 
 Status SqliteMetaStore::BeginUpload(const ObjectRecord& object) {
@@ -1795,6 +1885,30 @@ Result<std::vector<ChunkRecord>> SqliteMetaStore::ListChunks() {
   });
   if (!status.ok()) return status;
   return chunks;
+}
+
+Result<std::vector<ObjectId>> SqliteMetaStore::FindObjectsWithChunks(
+    StorageClass storage_class, const std::vector<Digest>& digests) {
+  std::set<ObjectId> hits;  // ordered by id, like the model
+  Status status = Read("find objects with chunks", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT DISTINCT o.id FROM object_chunks AS oc "
+                                               "JOIN objects AS o ON o.id = oc.object_id "
+                                               "WHERE oc.digest = ?1 AND o.storage_class = ?2 "
+                                               "AND o.state = 'COMMITTED'"));
+    for (const Digest& digest : std::set<Digest>(digests.begin(), digests.end())) {
+      stmt.Reset();
+      stmt.Hash(1, digest).Class(2, storage_class);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(ObjectId id, stmt.ColumnId(0));
+        hits.insert(id);
+      }
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return std::vector<ObjectId>(hits.begin(), hits.end());
 }
 
 Result<std::vector<ObjectId>> SqliteMetaStore::DropObjectsWithChunks(
