@@ -52,4 +52,8 @@ echo "== S3 compatibility tests again, on PostgreSQL"
 echo "== crash tests (kill -9)"
 (cd tests/crash && /usr/bin/python3 -m pytest -q)
 echo "== crash tests on PostgreSQL (fewer cycles)"
-(cd tests/crash && CAIRN_TEST_META=postgres CAIRN_CRASH_CYCLES=10 /usr/bin/python3 -m pytest -q)
+(cd tests/crash && CAIRN_TEST_META=postgres CAIRN_CRASH_CYCLES=10 CAIRN_SIGTERM_ROUNDS=5 \
+  /usr/bin/python3 -m pytest -q)
+echo "== SIGTERM under upload load, the ASan+UBSan server"
+(cd tests/crash && CAIRN_SIGTERM_BIN="$root/build-asan/cairn" CAIRN_SIGTERM_ROUNDS=5 \
+  ASAN_OPTIONS=detect_leaks=1 /usr/bin/python3 -m pytest -q test_sigterm.py)

@@ -367,6 +367,42 @@ Result<Stores> OpenStores(const StoreConfig& config) {
   return stores;
 }
 
+// What an unclean stop (kill -9, a crash, a power cut) leaves is invisible and reclaimed by
+// GC; the next start says what it found, and removes at once the temp files no live writer
+// holds (a writer holds its temp file's lock, so another node's uploads are left alone).
+// Uploads still WRITING may belong to another node sharing the database: GC reaps them
+// once they stall, never here.
+void ReportUncleanStop(const Stores& stores, const ServeConfig& config) {
+  uint64_t removed = 0, kept = 0;
+  for (StorageClass storage_class : kAllStorageClasses) {
+    auto temp_files = stores.chunks->ListTempFiles(storage_class);
+    if (!temp_files.ok()) continue;
+    for (const chunks::TempFileInfo& file : *temp_files) {
+      if (stores.chunks->RemoveTempFile(file.path).ok()) {
+        ++removed;
+      } else {
+        ++kept;
+      }
+    }
+  }
+  uint64_t writing = 0;
+  auto counts = stores.meta->CountObjects();
+  if (counts.ok()) {
+    for (const auto& row : *counts) {
+      if (row.state == ObjectState::kWriting) writing += row.objects;
+    }
+  }
+  if (removed == 0 && writing == 0) return;
+  fprintf(stderr,
+          "cairn: found what an earlier stop left: %llu temp files removed (%llu held by "
+          "live writers kept), %llu uploads in progress (invisible; GC reaps them once they "
+          "stall for %lld s)\n",
+          static_cast<unsigned long long>(removed), static_cast<unsigned long long>(kept),
+          static_cast<unsigned long long>(writing),
+          static_cast<long long>(std::max(config.gc_grace_seconds,
+                                          config.stalled_upload_seconds)));
+}
+
 int Serve(const ServeConfig& config) {
   auto listen = ParseListenAddress(config.listen);
   if (!listen.ok()) {
@@ -388,6 +424,7 @@ int Serve(const ServeConfig& config) {
     return 1;
   }
   Stores stores = std::move(opened).value();
+  ReportUncleanStop(stores, config);
   {
     auto bootstrap_lock = BootstrapLock::Acquire(config.store.data_dir);
     if (!bootstrap_lock.ok()) {

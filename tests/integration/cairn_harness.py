@@ -850,8 +850,12 @@ def fsck_json(data_dir: Path, *extra: str) -> tuple[int, dict]:
     return r.returncode, report
 
 
-def gc_now(data_dir: Path, grace_s: int = 0) -> subprocess.CompletedProcess:
-    r = run_cli(data_dir, ["gc"], ["--grace", str(grace_s)], timeout=300)
+def gc_now(data_dir: Path, grace_s: int = 0, *,
+           allow_mass_delete: bool = True) -> subprocess.CompletedProcess:
+    """One GC pass. By default past the per-pass deletion cap: a test that deleted most of
+    its small store means GC to collect all of it now."""
+    extra = ["--allow-mass-delete"] if allow_mass_delete else []
+    r = run_cli(data_dir, ["gc"], ["--grace", str(grace_s), *extra], timeout=300)
     assert r.returncode == 0, cli_summary(r)
     return r
 
