@@ -11,6 +11,7 @@
 #include "cli/meta_commands.h"
 #include "gc/collector.h"
 #include "platform/clock.h"
+#include "scrub/scrubber.h"
 #include "server/app.h"
 
 namespace cairn::cli {
@@ -130,6 +131,16 @@ void AddServe(CLI::App& app) {
   serve->add_option("--backup-keep", config->backup_keep, "Newest metadata snapshots kept")
       ->envname("CAIRN_BACKUP_KEEP")
       ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  serve
+      ->add_option("--scrub-rate", config->scrub_rate,
+                   "Most bytes/s background scrubbing reads (e.g. 50MiB; 0 = no scrubbing)")
+      ->envname("CAIRN_SCRUB_RATE")
+      ->capture_default_str();
+  serve
+      ->add_option("--scrub-interval", config->scrub_interval,
+                   "Background scrubbing verifies every chunk about this often (e.g. 30d, 12h)")
+      ->envname("CAIRN_SCRUB_INTERVAL")
       ->capture_default_str();
   serve->footer(
       "Environment: CAIRN_ADMIN_KEY sets the bootstrap admin API key (otherwise one is "
@@ -323,6 +334,118 @@ void AddGc(CLI::App& app) {
   });
 }
 
+nlohmann::json ScrubJson(const scrub::PassReport& report) {
+  const scrub::PassStats& stats = report.stats;
+  return {{"clean", stats.damaged == 0 && stats.metadata_mismatches == 0},
+          {"complete", report.complete},
+          {"started_at", FormatTimestamp(stats.started_ms)},
+          {"completed_at", FormatTimestamp(stats.completed_ms)},
+          {"chunks_verified", stats.chunks_verified},
+          {"bytes_verified", stats.bytes_verified},
+          {"damaged", stats.damaged},
+          {"healed", stats.healed},
+          {"metadata_mismatches", stats.metadata_mismatches},
+          {"skipped", stats.skipped},
+          {"problems", report.problems}};
+}
+
+void AddScrub(CLI::App& app) {
+  struct Options {
+    server::StoreConfig store;
+    std::string rate = "0";
+    bool json = false;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* scrub_command = app.add_subcommand(
+      "scrub", "Verify every chunk file now; quarantine and mark what is damaged");
+  AddStoreOptions(scrub_command, &options->store);
+  scrub_command
+      ->add_option("--rate", options->rate, "Most bytes/s to read (e.g. 100MiB; 0 = unlimited)")
+      ->capture_default_str();
+  scrub_command->add_flag("--json", options->json, "Print the report as JSON");
+  scrub_command->footer("Exit status: 0 clean, 1 damage found, 2 the pass could not run.");
+  scrub_command->callback([options] {
+    auto rate = scrub::ParseByteRate(options->rate);
+    if (!rate.ok()) {
+      fprintf(stderr, "cairn scrub: --rate: %s\n", rate.status().message().c_str());
+      exit_code = 2;
+      return;
+    }
+    auto stores = Open(options->store);
+    if (!stores) {
+      exit_code = 2;
+      return;
+    }
+    objects::ObjectService objects(stores->meta.get(), stores->chunks.get(),
+                                   platform::SystemClock(), objects::ObjectServiceOptions());
+    scrub::ScrubOptions scrub_options;
+    scrub_options.rate_bytes_per_second = *rate;
+    scrub_options.state_path = scrub::ScrubStatePath(options->store.data_dir);
+    scrub::Scrubber scrubber(&objects, scrub_options);
+    auto report = scrubber.RunPass();
+    if (!report.ok()) {
+      fprintf(stderr, "cairn scrub: %s\n", report.status().ToString().c_str());
+      exit_code = 2;
+      return;
+    }
+    const scrub::PassStats& stats = report->stats;
+    const bool clean = stats.damaged == 0 && stats.metadata_mismatches == 0;
+    if (options->json) {
+      printf("%s\n", ScrubJson(*report).dump(2).c_str());
+    } else {
+      for (const std::string& problem : report->problems) printf("problem: %s\n", problem.c_str());
+      printf(
+          "chunks verified: %llu (%llu bytes) in %.1fs\ndamaged: %llu\nhealed: %llu\n"
+          "metadata mismatches: %llu\nskipped: %llu\n%s\n",
+          static_cast<unsigned long long>(stats.chunks_verified),
+          static_cast<unsigned long long>(stats.bytes_verified),
+          static_cast<double>(stats.completed_ms - stats.started_ms) / 1000.0,
+          static_cast<unsigned long long>(stats.damaged),
+          static_cast<unsigned long long>(stats.healed),
+          static_cast<unsigned long long>(stats.metadata_mismatches),
+          static_cast<unsigned long long>(stats.skipped), clean ? "clean" : "damage found");
+    }
+    exit_code = clean ? 0 : 1;
+  });
+}
+
+// The scrub lines of `cairn status`, from the state file the scrubbers keep.
+void PrintScrubStatus(const std::string& data_dir) {
+  auto state = scrub::LoadScrubState(scrub::ScrubStatePath(data_dir));
+  if (!state.ok()) {
+    printf("scrub: %s\n", state.status().ToString().c_str());
+    return;
+  }
+  if (state->in_progress) {
+    const scrub::PassStats& pass = state->current;
+    const double percent =
+        pass.bytes_total == 0 ? 0 : 100.0 * pass.bytes_verified / pass.bytes_total;
+    printf(
+        "scrub: pass started %s: %llu of %llu chunks, %llu of %llu bytes (%.1f%%), "
+        "%llu damaged, %llu healed\n",
+        FormatTimestamp(pass.started_ms).c_str(),
+        static_cast<unsigned long long>(pass.chunks_verified),
+        static_cast<unsigned long long>(pass.chunks_total),
+        static_cast<unsigned long long>(pass.bytes_verified),
+        static_cast<unsigned long long>(pass.bytes_total), percent,
+        static_cast<unsigned long long>(pass.damaged),
+        static_cast<unsigned long long>(pass.healed));
+  }
+  if (state->has_last) {
+    const scrub::PassStats& last = state->last;
+    printf(
+        "scrub: last pass completed %s (%s): %llu chunks, %llu bytes, %llu damaged, "
+        "%llu healed, %llu metadata mismatches\n",
+        FormatTimestamp(last.completed_ms).c_str(), state->last_kind.c_str(),
+        static_cast<unsigned long long>(last.chunks_verified),
+        static_cast<unsigned long long>(last.bytes_verified),
+        static_cast<unsigned long long>(last.damaged), static_cast<unsigned long long>(last.healed),
+        static_cast<unsigned long long>(last.metadata_mismatches));
+  } else if (!state->in_progress) {
+    printf("scrub: no pass yet\n");
+  }
+}
+
 void AddKeys(CLI::App& app) {
   auto store = std::make_shared<server::StoreConfig>();
   CLI::App* keys = app.add_subcommand("keys", "Manage API keys");
@@ -501,6 +624,7 @@ void AddStatus(CLI::App& app) {
            static_cast<unsigned long long>(unreferenced));
     Status writable = stores->chunks->CheckWritable();
     printf("storage roots: %s\n", writable.ok() ? "writable" : writable.ToString().c_str());
+    PrintScrubStatus(store->data_dir);
   });
 }
 
@@ -559,6 +683,7 @@ void RegisterCommands(CLI::App& app) {
   AddServe(app);
   AddFsck(app);
   AddGc(app);
+  AddScrub(app);
   AddKeys(app);
   AddStatus(app);
   AddMetaCommands(app, AddStoreOptions, &exit_code);

@@ -26,6 +26,7 @@
 #include "objects/multipart.h"
 #include "platform/clock.h"
 #include "platform/file_system.h"
+#include "scrub/scrubber.h"
 
 namespace cairn::server {
 namespace {
@@ -418,6 +419,19 @@ int Serve(const ServeConfig& config) {
     }
     backup_interval_ms = *parsed;
   }
+  scrub::ScrubLoopOptions scrub_options;
+  scrub_options.state_path = scrub::ScrubStatePath(config.store.data_dir);
+  {
+    auto rate = scrub::ParseByteRate(config.scrub_rate);
+    auto interval = scrub::ParseIntervalMs(config.scrub_interval);
+    if (!rate.ok() || !interval.ok()) {
+      fprintf(stderr, "cairn: %s: %s\n", rate.ok() ? "--scrub-interval" : "--scrub-rate",
+              (rate.ok() ? interval.status() : rate.status()).message().c_str());
+      return 2;
+    }
+    scrub_options.max_rate_bytes_per_second = *rate;
+    scrub_options.interval_ms = *interval;
+  }
   auto opened = OpenStores(config.store);
   if (!opened.ok()) {
     fprintf(stderr, "cairn: cannot open the stores: %s\n", opened.status().ToString().c_str());
@@ -455,6 +469,7 @@ int Serve(const ServeConfig& config) {
   objects::ObjectService objects(stores.meta.get(), stores.chunks.get(), platform::SystemClock(),
                                  object_options);
   auth::Authenticator authenticator(stores.meta.get(), config.jwt_secret);
+  scrub::ScrubLoop scrub_loop(&objects, scrub_options);
   metrics::Registry registry;
   api::DeclareRequestMetrics(&registry);
   registry.DeclareCounter("cairn_gc_runs_total", "Garbage collection runs.");
@@ -487,8 +502,8 @@ int Serve(const ServeConfig& config) {
     if (!status.ok()) return status.WithContext("metadata store");
     return chunk_store->CheckWritable();
   };
-  deps.extra_metrics = [meta_store, &objects]() {
-    return StoreGauges(meta_store) + IntegrityMetrics(objects);
+  deps.extra_metrics = [meta_store, &objects, &scrub_loop]() {
+    return StoreGauges(meta_store) + IntegrityMetrics(objects) + scrub_loop.RenderMetrics();
   };
   api::NativeApi native(deps);
 
@@ -540,6 +555,7 @@ int Serve(const ServeConfig& config) {
   }
   GcLoop gc_loop(&stores, &registry, config);
   gc_loop.Start();
+  scrub_loop.Start();
   std::unique_ptr<backup::BackupLoop> backups =
       StartBackups(config, backup_interval_ms, stores.meta.get(), &registry);
   server.StopOnSignals([] { fprintf(stderr, "cairn: stopping: draining connections\n"); });
@@ -559,6 +575,7 @@ int Serve(const ServeConfig& config) {
   // which must outlive them.
   meta_store->WaitForAsyncWrites();
   gc_loop.Stop();
+  scrub_loop.Stop();
   if (backups) backups->Stop();
   pool.Stop();
   fprintf(stderr, "cairn: stopped\n");

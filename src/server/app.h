@@ -61,6 +61,11 @@ struct ServeConfig {
   std::string backup_dir;                    // default: <data_dir>/backups
   int backup_keep = 24;
   int shutdown_timeout_seconds = 30;  // in-flight requests' time to finish on SIGTERM
+
+  // Background scrubbing: read at most this many bytes/s ("0" = off), and verify every
+  // chunk about once per interval.
+  std::string scrub_rate = "32MiB";
+  std::string scrub_interval = "30d";
 };
 
 // Runs `cairn serve` until SIGTERM/SIGINT; returns the process exit code.
