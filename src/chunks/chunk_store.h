@@ -17,9 +17,11 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/hashing.h"
@@ -106,9 +108,12 @@ class ChunkStore {
   Result<bool> Contains(StorageClass storage_class, const Digest& digest);
   // How the stored file of a chunk compares with `bytes` (its expected content): what an
   // upload checks before it trusts an existing copy instead of writing its own.
+  // With `known_durable`, also says whether the file's name is known to be durable: this
+  // store synced its directory after the file was renamed into place (so a deduplicating
+  // upload need not sync that directory again).
   enum class Comparison { kMissing, kSame, kDiffers };
   Result<Comparison> Compare(StorageClass storage_class, const Digest& digest,
-                             std::string_view bytes);
+                             std::string_view bytes, bool* known_durable = nullptr);
   Result<std::unique_ptr<platform::ReadableFile>> OpenChunk(StorageClass storage_class,
                                                             const Digest& digest);
   // Removes a chunk file; OK if it was already absent.
@@ -164,6 +169,25 @@ class ChunkStore {
 
   platform::FileSystem* file_system_;
   ChunkStoreOptions options_;
+  // When each fan-out directory's last successful fsync by this store began (realtime
+  // ns). A file whose inode changed (ctime: the rename) before that is durable by name.
+  std::mutex synced_mutex_;
+  std::unordered_map<std::string, int64_t> synced_at_ns_;  // GUARDED_BY(synced_mutex_)
+  // Chunk files whose bytes this store wrote or compared in full, by path, with the inode
+  // stamp they had then. A file with the same stamp has not been written through the file
+  // system since, so a dedup check may trust it without reading it again; any write (a
+  // flipped byte, a truncation, a replacement) changes the stamp. Decay of the medium
+  // does not, which is what read verification and the scrubber are for. Bounded.
+  struct FileStamp {
+    uint64_t inode = 0;
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    int64_t ctime_ns = 0;
+    bool operator==(const FileStamp&) const = default;
+  };
+  void RememberVerified(const std::string& path, const FileStamp& stamp);
+  bool WasVerified(const std::string& path, const FileStamp& stamp);
+  std::unordered_map<std::string, FileStamp> verified_;  // GUARDED_BY(synced_mutex_)
 };
 
 }  // namespace cairn::chunks

@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
 #include <limits>
 #include <mutex>
 #include <map>
@@ -431,7 +432,7 @@ Awaitable<void> RunSession(HttpServer::Impl* server, Listener* listener, tcp::so
   auto session = std::make_shared<Session>(std::move(socket));
   {
     std::lock_guard<std::mutex> lock(server->sessions_mutex);
-    server->sessions.emplace(session.get(), session);
+    server->sessions.insert_or_assign(session.get(), session);  // replaces a stale entry
   }
   try {
     co_await ServeConnection(server, listener, session);
@@ -458,6 +459,25 @@ Awaitable<void> AcceptLoop(HttpServer::Impl* server, Listener* listener) {
     socket.set_option(tcp::no_delay(true), ec);
     auto executor = socket.get_executor();
     asio::co_spawn(executor, RunSession(server, listener, std::move(socket)), asio::detached);
+  }
+}
+
+// Runs a loop until it stops. An exception that escapes a completion handler (a parser
+// that throws inside a composed read, say on a huge chunked trailer) unwinds out of run()
+// and would end the process; it ends only the operation that threw: unwinding destroys
+// that handler and with it the connection's coroutine and socket (the client sees the
+// connection close), and the loop goes on, as Asio allows (run() may be called again
+// without restart()).
+void RunLoop(asio::io_context& loop) {
+  for (;;) {
+    try {
+      loop.run();
+      return;
+    } catch (const std::exception& e) {
+      fprintf(stderr, "cairn: a connection failed and was closed: %s\n", e.what());
+    } catch (...) {
+      fprintf(stderr, "cairn: a connection failed and was closed (unknown exception)\n");
+    }
   }
 }
 
@@ -518,9 +538,9 @@ void HttpServer::Run(size_t io_threads, int drain_timeout_seconds) {
   }
   std::vector<std::thread> threads;
   for (auto& context : impl_->extra_contexts) {
-    threads.emplace_back([loop = context.get()] { loop->run(); });
+    threads.emplace_back([loop = context.get()] { RunLoop(*loop); });
   }
-  impl_->io_context.run();
+  RunLoop(impl_->io_context);
   for (auto& thread : threads) thread.join();
 }
 
@@ -544,6 +564,9 @@ void HttpServer::RequestStop() {
       bool empty;
       {
         std::lock_guard<std::mutex> lock(impl->sessions_mutex);
+        // A session whose coroutine was destroyed without finishing (see RunLoop) never
+        // erased itself: only live ones count.
+        std::erase_if(impl->sessions, [](const auto& entry) { return entry.second.expired(); });
         empty = impl->sessions.empty();
       }
       if (empty) {

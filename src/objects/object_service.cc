@@ -144,13 +144,18 @@ Status Upload::StoreChunk(const SealedChunk& chunk) {
   // not hold exactly these bytes (bit rot, a truncated or hand-edited file) is replaced by
   // a fresh one, which heals every object that shares it.
   chunks::ChunkStore* store = service_->chunk_store();
-  ASSIGN_OR_RETURN(chunks::ChunkStore::Comparison existing,
-                   store->Compare(request_.storage_class, ref.digest, chunk.bytes.view()));
+  bool known_durable = false;
+  ASSIGN_OR_RETURN(
+      chunks::ChunkStore::Comparison existing,
+      store->Compare(request_.storage_class, ref.digest, chunk.bytes.view(), &known_durable));
   if (existing == chunks::ChunkStore::Comparison::kSame) {
     // The file may have been renamed into place by an upload that failed or has not
-    // committed yet, which never synced its directory: this commit must sync it too.
-    const std::string path = store->PathOf(request_.storage_class, ref.digest);
-    directories_to_sync_.insert(path.substr(0, path.rfind('/')));
+    // committed yet, which never synced its directory: this commit must sync it too,
+    // unless this store synced that directory after the file got its name.
+    if (!known_durable) {
+      const std::string path = store->PathOf(request_.storage_class, ref.digest);
+      directories_to_sync_.insert(path.substr(0, path.rfind('/')));
+    }
     ++deduplicated_chunks_;
     deduplicated_bytes_ += ref.size_bytes;
     return OkStatus();
@@ -433,7 +438,14 @@ Status ObjectReader::Prepare(uint64_t offset, uint64_t length, bool read_ahead) 
     meta::ChunkRef& chunk = chunks_[index];
     if (chunk.damaged_ms != 0) {
       // Marked by an earlier failure; an upload of the same content may have installed a
-      // fresh copy since. Only a full verification lets it be served again.
+      // fresh copy since. Only a full verification lets it be served again. While there is
+      // no file the failure is already known: it is not reported again (a client asking
+      // over and over must not cost a log line and a database write each time).
+      auto present = service_->chunk_store()->Contains(object_.storage_class, chunk.digest);
+      if (present.ok() && !*present) {
+        return DataLossError("chunk " + chunk.digest.ToHex() + " of object " +
+                             object_.id.ToString() + " is damaged and has no copy yet");
+      }
       const TimestampMs mark = chunk.damaged_ms;
       chunk.damaged_ms = 0;
       Status verified = VerifyWholeChunk(index);

@@ -335,3 +335,28 @@ def test_random_bytes_on_the_socket(client, unchanged):
     assert not results["5xx"], f"server errors on garbage: {results['5xx'][:3]}"
     r = h.new_session().get(client.base + "/health", timeout=5)
     assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+def test_huge_chunked_trailer_closes_one_connection_not_the_server(server, client):
+    """A chunked body whose trailer field is past what the HTTP parser can hold used to
+    abort the whole process. Now it costs that one connection; the server serves on."""
+    key = client.key
+    for size in (70_000, 200_000):
+        request = (b"POST /v1/objects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   b"Authorization: Bearer " + key.encode() + b"\r\n"
+                   b"X-Tenant: trailer\r\nX-Namespace: trailer\r\nX-Key: t\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(request)
+            time.sleep(0.2)  # the trailer arrives in a later read, as an attacker sends it
+            try:
+                sock.sendall(b"X-T: " + b"a" * size + b"\r\n\r\n")
+                reply = sock.recv(65536)
+            except (ConnectionResetError, BrokenPipeError, socket.timeout):
+                reply = b""
+        # Either an error status or a closed connection; never a stored object.
+        assert reply == b"" or h.parse_status(reply) in (400, 413, 431), reply[:200]
+        assert server.alive(), "the server died on a large chunked trailer"
+        assert client.health_ok()
+    r = client.get_by_key("trailer", "trailer", "t")
+    assert r.status_code == 404
