@@ -16,7 +16,6 @@ int64_t Nanos(const struct timespec& t) {
   return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
-
 constexpr size_t kWriteBufferBytes = 1 << 20;
 constexpr int kCreateAttempts = 8;
 
@@ -154,9 +153,9 @@ Status ChunkStore::WriteChunk(StorageClass storage_class, const Digest& digest,
   const std::string path = PathOf(storage_class, digest);
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == bytes.size()) {
-    RememberVerified(path, FileStamp{static_cast<uint64_t>(st.st_ino),
-                                     static_cast<uint64_t>(st.st_size), Nanos(st.st_mtim),
-                                     Nanos(st.st_ctim)});
+    RememberVerified(path,
+                     FileStamp{static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+                               Nanos(st.st_mtim), Nanos(st.st_ctim)});
   }
   return OkStatus();
 }
@@ -192,9 +191,8 @@ bool ChunkStore::WasVerified(const std::string& path, const FileStamp& stamp) {
   return it != verified_.end() && it->second == stamp;
 }
 
-Result<ChunkStore::Comparison> ChunkStore::Compare(StorageClass storage_class,
-                                                   const Digest& digest, std::string_view bytes,
-                                                   bool* known_durable) {
+Result<ChunkStore::Comparison> ChunkStore::Compare(StorageClass storage_class, const Digest& digest,
+                                                   std::string_view bytes, bool* known_durable) {
   if (known_durable != nullptr) *known_durable = false;
   const std::string path = PathOf(storage_class, digest);
   auto opened = file_system_->OpenReadable(path);

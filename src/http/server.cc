@@ -17,9 +17,9 @@
 #include <boost/beast/http.hpp>
 #include <cstdio>
 #include <limits>
-#include <mutex>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 

@@ -53,22 +53,37 @@ http::Awaitable<Status> SendObject(http::Exchange& exchange, http::BlockingPool*
     (void)co_await exchange.RespondBorrowed(std::move(head), body);
     co_return OkStatus();
   }
+  // What can be known before the status line is checked before it, in the same pool job
+  // that reads the first piece: every chunk of the range is there with its size, and the
+  // first piece verifies. The client then gets an error status instead of a 200 and a cut
+  // connection.
+  std::shared_ptr<char[]> buffer;
+  size_t first_piece = 0;
+  uint64_t offset = selection.first;
+  const uint64_t end = selection.first + selection.length;
   if (!object.inline_data && selection.length > 0) {
-    // What can be known before the status line is checked before it: every chunk of the
-    // range is there with its size, and (for a GET) the first block verifies. The client
-    // then gets an error status instead of a 200 and a cut connection.
+    if (!head_only) buffer.reset(new char[kTransferBufferBytes]);
     const uint64_t first = selection.first, length = selection.length;
-    auto prepare_work = [reader, first, length, head_only]() {
-      return reader->Prepare(first, length, /*read_ahead=*/!head_only);
+    auto prepare_work = [reader, buffer, first, length, head_only]() -> Result<size_t> {
+      RETURN_IF_ERROR(reader->Prepare(first, length, /*read_ahead=*/false));
+      if (head_only) return size_t{0};
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(kTransferBufferBytes, length));
+      ASSIGN_OR_RETURN(size_t got, reader->Read(first, want, buffer.get()));
+      if (got == 0) return DataLossError("the object ends before its recorded size");
+      return got;
     };
-    Status prepared = co_await pool->Run(std::move(prepare_work));
-    if (!prepared.ok()) co_return prepared;
+    Result<size_t> prepared = co_await pool->Run(std::move(prepare_work));
+    if (!prepared.ok()) co_return prepared.status();
+    first_piece = *prepared;
   }
   Status began = co_await exchange.BeginBody(std::move(head), selection.length, head_only);
   if (!began.ok() || head_only) co_return OkStatus();
-  std::shared_ptr<char[]> buffer(new char[kTransferBufferBytes]);
-  uint64_t offset = selection.first;
-  const uint64_t end = selection.first + selection.length;
+  if (first_piece > 0) {
+    std::string_view piece(buffer.get(), first_piece);
+    Status written = co_await exchange.WriteBody(piece);
+    if (!written.ok()) co_return OkStatus();
+    offset += first_piece;
+  }
   while (offset < end) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(kTransferBufferBytes, end - offset));
     auto read_work = [reader, buffer, offset, want]() {
