@@ -38,6 +38,9 @@ def small_fs(tmp_path):
 
 
 def test_full_disk_answers_507_and_deletes_and_gc_free_it(small_fs, server_factory, tenant):
+    if h.using_postgres():
+        pytest.skip("the metadata is on the database server's disk, not this small one: "
+                    "small objects still fit and there is no local reserve to release")
     boto3 = pytest.importorskip("boto3")
     import botocore.config
     import botocore.exceptions
