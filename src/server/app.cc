@@ -347,6 +347,11 @@ Result<std::pair<std::string, uint16_t>> ParseListenAddress(const std::string& t
 Result<Stores> OpenStores(const StoreConfig& config) {
   platform::FileSystem* file_system = platform::DefaultFileSystem();
   RETURN_IF_ERROR(file_system->CreateDirectories(config.data_dir));
+  // A data dir made by an older release or by hand may be open to other users.
+  if (::chmod(config.data_dir.c_str(), 0700) != 0) {
+    fprintf(stderr, "cairn: warning: cannot make %s private (mode 0700)\n",
+            config.data_dir.c_str());
+  }
   chunks::ChunkStoreOptions options;
   options.hot_root = config.hot_dir.empty() ? config.data_dir + "/hot" : config.hot_dir;
   options.cold_root = config.cold_dir.empty() ? config.data_dir + "/cold" : config.cold_dir;
@@ -357,8 +362,7 @@ Result<Stores> OpenStores(const StoreConfig& config) {
   ASSIGN_OR_RETURN(stores.meta, meta::OpenMetaStore(url));
   gc::StoreIdentityOptions identity_options;
   identity_options.adopt_roots = config.adopt_roots;
-  auto identity =
-      gc::EnsureStoreIdentity(stores.meta.get(), stores.chunks.get(), identity_options);
+  auto identity = gc::EnsureStoreIdentity(stores.meta.get(), stores.chunks.get(), identity_options);
   if (!identity.ok()) {
     return identity.status().WithContext("store identity (metadata " + meta::RedactMetaUrl(url) +
                                          ")");
@@ -400,8 +404,7 @@ void ReportUncleanStop(const Stores& stores, const ServeConfig& config) {
           "stall for %lld s)\n",
           static_cast<unsigned long long>(removed), static_cast<unsigned long long>(kept),
           static_cast<unsigned long long>(writing),
-          static_cast<long long>(std::max(config.gc_grace_seconds,
-                                          config.stalled_upload_seconds)));
+          static_cast<long long>(std::max(config.gc_grace_seconds, config.stalled_upload_seconds)));
 }
 
 int Serve(const ServeConfig& config) {
