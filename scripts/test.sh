@@ -55,5 +55,5 @@ echo "== crash tests on PostgreSQL (fewer cycles)"
 (cd tests/crash && CAIRN_TEST_META=postgres CAIRN_CRASH_CYCLES=10 CAIRN_SIGTERM_ROUNDS=5 \
   /usr/bin/python3 -m pytest -q)
 echo "== SIGTERM under upload load, the ASan+UBSan server"
-(cd tests/crash && CAIRN_SIGTERM_BIN="$root/build-asan/cairn" CAIRN_SIGTERM_ROUNDS=5 \
+(cd tests/crash && CAIRN_SIGTERM_BIN="$root/build-asan/cairn" CAIRN_SIGTERM_ROUNDS=20 \
   ASAN_OPTIONS=detect_leaks=1 /usr/bin/python3 -m pytest -q test_sigterm.py)
