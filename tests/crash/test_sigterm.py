@@ -32,7 +32,7 @@ UPLOADERS = 64
 SHUTDOWN_TIMEOUT_S = 10
 TENANT = "term"
 NS = "term"
-MAX_UPLOADS_PER_WORKER = 6
+MAX_UPLOADS_PER_WORKER = 30  # a bound; the signal comes first, mid-load
 # Under ASan everything is several times slower: smaller bodies keep a round short.
 MAX_BODY = (512 * KiB) if BIN else (1 * MiB)
 BASES = [h.pseudo_random_bytes(MAX_BODY, f"sigterm-base-{i}") for i in range(4)]
