@@ -128,6 +128,28 @@ void AddServe(CLI::App& app) {
       ->envname("CAIRN_SHUTDOWN_TIMEOUT")
       ->check(CLI::Range(0, 3600))
       ->capture_default_str();
+  serve
+      ->add_option("--max-connections", config->max_connections,
+                   "Most open connections over both APIs (503 beyond; 0 = no limit)")
+      ->envname("CAIRN_MAX_CONNECTIONS")
+      ->capture_default_str();
+  serve
+      ->add_option("--min-body-rate", config->min_body_rate,
+                   "Slowest request body accepted, bytes per second of waiting after 10 s "
+                   "(e.g. 8KiB; 0 = no minimum); a slower upload is cut with 408")
+      ->envname("CAIRN_MIN_BODY_RATE")
+      ->capture_default_str();
+  serve
+      ->add_option("--upload-memory", config->upload_memory,
+                   "Memory uploads in flight may buffer together (e.g. 1GiB; 0 = no budget); "
+                   "beyond it uploads wait, then get 503 SlowDown")
+      ->envname("CAIRN_UPLOAD_MEMORY")
+      ->capture_default_str();
+  serve
+      ->add_option("--max-object-size", config->max_object_size,
+                   "Largest object (e.g. 5TiB); larger uploads get 413 / EntityTooLarge")
+      ->envname("CAIRN_MAX_OBJECT_SIZE")
+      ->capture_default_str();
   serve->add_option("--backup-keep", config->backup_keep, "Newest metadata snapshots kept")
       ->envname("CAIRN_BACKUP_KEEP")
       ->check(CLI::Range(1, 100000))
@@ -266,8 +288,8 @@ void AddFsck(CLI::App& app) {
       print("repaired", report->repairs);
       printf("%s\n", report->ok() ? "clean" : "problems found");
       if (clean_after_repair) {
-        printf("%s\n", *clean_after_repair ? "after repair: clean"
-                                            : "after repair: problems remain");
+        printf("%s\n",
+               *clean_after_repair ? "after repair: clean" : "after repair: problems remain");
       }
     }
     exit_code = report->ok() ? 0 : 1;

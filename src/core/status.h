@@ -23,6 +23,7 @@ namespace cairn {
 //   kPayloadTooLarge     a body or field over its limit (413)
 //   kOutOfRange          a byte range outside the object (416)
 //   kResourceExhausted   a rate or quota limit; retry later (429)
+//   kDeadlineExceeded    the client was too slow (a trickling body) (408)
 //   kUnavailable         a dependency is down or not ready; retry later (503)
 //   kDataLoss            stored data failed verification (500)
 //   kInternal            a bug or an unexpected OS error (500)
@@ -38,6 +39,7 @@ enum class StatusCode {
   kPayloadTooLarge,
   kOutOfRange,
   kResourceExhausted,
+  kDeadlineExceeded,
   kUnavailable,
   kDataLoss,
   kInternal,
@@ -95,6 +97,9 @@ inline Status OutOfRangeError(std::string m) {
 }
 inline Status ResourceExhaustedError(std::string m) {
   return Status(StatusCode::kResourceExhausted, std::move(m));
+}
+inline Status DeadlineExceededError(std::string m) {
+  return Status(StatusCode::kDeadlineExceeded, std::move(m));
 }
 inline Status UnavailableError(std::string m) {
   return Status(StatusCode::kUnavailable, std::move(m));

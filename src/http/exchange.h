@@ -64,6 +64,11 @@ class Exchange {
   virtual Awaitable<Status> WriteBody(std::string_view piece) = 0;
 };
 
+// True if `value` may be sent as a header field value: no CR, LF, NUL or other control
+// character but HTAB (RFC 9110 5.5). A client-influenced value that fails this must be
+// refused, never echoed: CR/LF would let it add header lines or split the response.
+bool IsSafeHeaderValue(std::string_view value);
+
 // Percent-decoding for paths and query values. `plus_is_space` for query strings.
 Result<std::string> PercentDecode(std::string_view text, bool plus_is_space);
 std::string PercentEncode(std::string_view text);  // everything but unreserved characters

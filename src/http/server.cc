@@ -66,6 +66,9 @@ struct HttpServer::Impl {
   std::map<Session*, std::weak_ptr<Session>> sessions;  // GUARDED_BY(sessions_mutex)
   std::unique_ptr<asio::steady_timer> drain_timer;
   int drain_timeout_seconds = 30;
+  size_t max_connections = 0;  // 0 = no limit
+  std::atomic<size_t> open_sessions{0};
+  std::atomic<size_t> refusing{0};  // connections being answered 503 for max_connections
 
   void CloseIdleSessions();
   // The loop that serves the next accepted connection.
@@ -117,10 +120,11 @@ namespace {
 class BeastExchange : public Exchange {
  public:
   BeastExchange(Session* session, bhttp::request_parser<bhttp::buffer_body>* parser,
-                const ListenerOptions& options, RequestHead head, bool stopping)
+                const Listener* listener, RequestHead head, bool stopping)
       : session_(session),
         parser_(parser),
-        options_(options),
+        listener_(listener),
+        options_(listener->options),
         head_(std::move(head)),
         stopping_(stopping) {
     const std::string* expect = head_.Header("expect");
@@ -148,27 +152,171 @@ class BeastExchange : public Exchange {
     if (!parser_->chunked() && parser_->content_length()) {
       co_return co_await ReadFixedLengthBody(buffer, size);
     }
-    // Chunked bodies go through the parser. Bounded: each round either yields body bytes,
-    // finishes the body, or fails.
-    for (int round = 0; round < 1000; ++round) {
-      auto& body = parser_->get().body();
-      body.data = buffer;
-      body.size = size;
-      beast::error_code ec;
-      session_->stream.expires_after(std::chrono::seconds(options_.io_timeout_seconds));
-      co_await bhttp::async_read(session_->stream, session_->buffer, *parser_,
-                                 asio::redirect_error(use_awaitable, ec));
-      if (ec == bhttp::error::need_buffer) ec = {};
-      if (ec) {
-        broken_ = true;
-        co_return Status(
-            InvalidArgumentError("request body ended early or is malformed: " + ec.message()));
+    co_return co_await ReadChunkedBody(buffer, size);
+  }
+
+  // Chunked bodies go through the parser, fed by hand rather than by http::async_read: the
+  // parser can throw (a trailer field over Beast's 64 KiB field limit), and a throw inside
+  // a composed read escapes to the event loop, where it would cost the connection without
+  // an answer; here it is caught and answered. Feeding by hand also lets the framing be
+  // checked while the parser waits for more: a line ended by a bare LF would otherwise be
+  // waited on until the read timeout (the parser only knows CRLF).
+  Awaitable<Result<size_t>> ReadChunkedBody(char* buffer, size_t size) {
+    auto& body = parser_->get().body();
+    body.data = buffer;
+    body.size = size;
+    parser_->eager(true);
+    // Bounded: each round parses buffered bytes or reads at least one more byte from the
+    // socket (or ends); a body is never longer than the rounds allow in one call because
+    // every round that yields body bytes returns.
+    for (int round = 0; round < 1 << 20; ++round) {
+      if (session_->buffer.size() > 0) {
+        beast::error_code ec;
+        size_t used = 0;
+        bool field_too_large = false;  // no co_await inside a handler
+        try {
+          used = parser_->put(session_->buffer.data(), ec);
+        } catch (const std::length_error&) {
+          field_too_large = true;
+        }
+        if (field_too_large) {
+          co_return co_await FailBody(431, "HeaderFieldsTooLarge",
+                                      "a chunked-body trailer field is larger than 64 KiB");
+        }
+        session_->buffer.consume(used);
+        if (ec == bhttp::error::need_buffer) ec = {};
+        const bool need_more = ec == bhttp::error::need_more;
+        if (need_more) ec = {};
+        if (ec) {
+          co_return co_await FailBody(400, "BadRequest",
+                                      "malformed chunked request body: " + ec.message());
+        }
+        const size_t got = size - body.size;
+        if (got > 0 || parser_->is_done()) co_return got;
+        if (!need_more) continue;  // framing was parsed; parse on
+        // The parser waits to complete a chunk-size line, the CRLF after a chunk or the
+        // trailer section: everything still buffered is framing.
+        Status framing = CheckPendingFraming();
+        if (!framing.ok()) {
+          const int status = framing.code() == StatusCode::kPayloadTooLarge ? 431 : 400;
+          co_return co_await FailBody(status, status == 431 ? "HeaderFieldsTooLarge" : "BadRequest",
+                                      framing.message());
+        }
       }
-      const size_t got = size - body.size;
-      if (got > 0 || parser_->is_done()) co_return got;
+      const size_t room = session_->buffer.max_size() - session_->buffer.size();
+      if (room == 0) {
+        co_return co_await FailBody(431, "HeaderFieldsTooLarge",
+                                    "chunked-body framing exceeds the read buffer");
+      }
+      bool rate_bound = false;
+      session_->stream.expires_at(ReadDeadline(1, &rate_bound));
+      beast::error_code ec;
+      const auto started = std::chrono::steady_clock::now();
+      const size_t n = co_await session_->stream.async_read_some(
+          session_->buffer.prepare(std::min<size_t>(room, 64 * 1024)),
+          asio::redirect_error(use_awaitable, ec));
+      waited_ += std::chrono::steady_clock::now() - started;
+      session_->buffer.commit(n);
+      body_received_ += n;
+      if (ec && n == 0) {
+        broken_ = true;
+        co_return BodyReadError(ec, rate_bound);
+      }
+      if (BelowMinimumRate(body_received_, waited_)) {
+        broken_ = true;
+        co_return TooSlowError();
+      }
     }
     broken_ = true;
     co_return Status(InvalidArgumentError("request body made no progress"));
+  }
+
+  // With the parser waiting for more input: the buffered framing must not hold a bare LF
+  // (RFC 9112 7.1 frames chunks with CRLF) and must stay within the header size limit.
+  Status CheckPendingFraming() const {
+    auto pending = session_->buffer.data();
+    std::string_view text(static_cast<const char*>(pending.data()), pending.size());
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) {
+        return InvalidArgumentError("chunked request body framing has a line ended by a bare LF");
+      }
+    }
+    if (text.size() > options_.max_header_bytes) {
+      return PayloadTooLargeError("a chunk-size line or trailer section is longer than " +
+                                  std::to_string(options_.max_header_bytes) + " bytes");
+    }
+    return OkStatus();
+  }
+
+  // Answers a body the server itself finds broken (the handler's later response is
+  // dropped: see Respond) and reports the failure to the handler.
+  Awaitable<Result<size_t>> FailBody(int status, std::string code, std::string message) {
+    broken_ = true;
+    Status failure = status == 431 ? PayloadTooLargeError(message) : InvalidArgumentError(message);
+    if (!responded_) {
+      responded_ = true;
+      server_answered_ = true;
+      std::pair<ResponseHead, std::string> rendered =
+          listener_->error_renderer(status, code, message);
+      bhttp::response<bhttp::string_body> response{
+          static_cast<bhttp::status>(rendered.first.status), 11};
+      for (const auto& header : rendered.first.headers) {
+        response.insert(header.first, header.second);
+      }
+      response.keep_alive(false);
+      response.body() = std::move(rendered.second);
+      response.prepare_payload();
+      beast::error_code ec;
+      session_->stream.expires_after(std::chrono::seconds(options_.io_timeout_seconds));
+      co_await bhttp::async_write(session_->stream, response,
+                                  asio::redirect_error(use_awaitable, ec));
+    }
+    co_return failure;
+  }
+
+  // The time by which `more` further body bytes must have arrived: the read timeout, or
+  // sooner where the body would fall below min_body_rate. Only time spent waiting for the
+  // client counts, so a server busy hashing or syncing never makes a client look slow.
+  std::chrono::steady_clock::time_point ReadDeadline(uint64_t more, bool* rate_bound) {
+    const auto now = std::chrono::steady_clock::now();
+    auto deadline = now + std::chrono::seconds(options_.io_timeout_seconds);
+    *rate_bound = false;
+    if (options_.min_body_rate > 0) {
+      const double allowed_seconds =
+          options_.min_body_rate_grace_seconds +
+          static_cast<double>(body_received_ + more) / static_cast<double>(options_.min_body_rate);
+      const auto allowed = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(allowed_seconds));
+      const auto due = now + (allowed - waited_);
+      if (due < deadline) {
+        deadline = due;
+        *rate_bound = true;
+      }
+    }
+    return deadline;
+  }
+
+  // True when `received` body bytes after `waited` of waiting fall below min_body_rate.
+  bool BelowMinimumRate(uint64_t received, std::chrono::steady_clock::duration waited) const {
+    if (options_.min_body_rate == 0) return false;
+    const double allowed_seconds =
+        options_.min_body_rate_grace_seconds +
+        static_cast<double>(received) / static_cast<double>(options_.min_body_rate);
+    return std::chrono::duration<double>(waited).count() > allowed_seconds;
+  }
+
+  Status TooSlowError() const {
+    return DeadlineExceededError("the request body arrived slower than the minimum rate of " +
+                                 std::to_string(options_.min_body_rate) + " bytes/s");
+  }
+
+  Status BodyReadError(const beast::error_code& ec, bool rate_bound) const {
+    if (ec == beast::error::timeout) {
+      if (rate_bound) return TooSlowError();
+      return DeadlineExceededError("no request body bytes arrived for " +
+                                   std::to_string(options_.io_timeout_seconds) + " s");
+    }
+    return InvalidArgumentError("request body ended early or is malformed: " + ec.message());
   }
 
   // A body of known length bypasses the parser: bytes already buffered with the head are
@@ -186,19 +334,44 @@ class BeastExchange : public Exchange {
     }
     if (got < want) {
       beast::error_code ec;
-      session_->stream.expires_after(std::chrono::seconds(options_.io_timeout_seconds));
-      const size_t n = co_await asio::async_read(
-          session_->stream, asio::buffer(buffer + got, want - got),
-          asio::transfer_at_least(want - got), asio::redirect_error(use_awaitable, ec));
+      bool rate_bound = false;
+      session_->stream.expires_at(ReadDeadline(want - got, &rate_bound));
+      const auto started = std::chrono::steady_clock::now();
+      // Reads until the buffer is full, checking the body rate as bytes arrive: a trickle
+      // is stopped at once (and answered), not at the deadline of the whole buffer.
+      bool too_slow = false;
+      const uint64_t before = body_received_ + got;
+      const size_t need = want - got;
+      auto until_full = [this, started, before, need, &too_slow](const beast::error_code& error,
+                                                                 size_t n) -> size_t {
+        if (error || n >= need) return 0;
+        if (n > 0 &&
+            BelowMinimumRate(before + n, waited_ + (std::chrono::steady_clock::now() - started))) {
+          too_slow = true;
+          return 0;
+        }
+        return std::min<size_t>(need - n, 64 * 1024);
+      };
+      const size_t n =
+          co_await asio::async_read(session_->stream, asio::buffer(buffer + got, need), until_full,
+                                    asio::redirect_error(use_awaitable, ec));
+      waited_ += std::chrono::steady_clock::now() - started;
       got += n;
+      if (too_slow) {
+        broken_ = true;
+        body_received_ += got;
+        co_return TooSlowError();
+      }
       if (ec && got < want) {
         broken_ = true;
+        if (ec == beast::error::timeout) co_return BodyReadError(ec, rate_bound);
         co_return Status(InvalidArgumentError(
             "request body ended after " +
             std::to_string(*parser_->content_length() - *fixed_remaining_ + got) + " of " +
             std::to_string(*parser_->content_length()) + " declared bytes: " + ec.message()));
       }
     }
+    body_received_ += got;
     *fixed_remaining_ -= got;
     co_return got;
   }
@@ -209,6 +382,9 @@ class BeastExchange : public Exchange {
   }
 
   Awaitable<Status> RespondBorrowed(ResponseHead head, std::string_view body) override {
+    if (server_answered_) co_return FailedPreconditionError("the server already answered");
+    Status safe = CheckResponseHeaders(head);
+    if (!safe.ok()) co_return safe;
     // The body is pointed at, not copied into the message.
     bhttp::response<bhttp::buffer_body> response{static_cast<bhttp::status>(head.status), 11};
     for (const auto& header : head.headers) response.insert(header.first, header.second);
@@ -245,6 +421,9 @@ class BeastExchange : public Exchange {
   }
 
   Awaitable<Status> BeginBody(ResponseHead head, uint64_t content_length, bool head_only) override {
+    if (server_answered_) co_return FailedPreconditionError("the server already answered");
+    Status safe = CheckResponseHeaders(head);
+    if (!safe.ok()) co_return safe;
     streaming_response_ = std::make_unique<bhttp::response<bhttp::buffer_body>>(
         static_cast<bhttp::status>(head.status), 11);
     for (const auto& header : head.headers) {
@@ -295,6 +474,21 @@ class BeastExchange : public Exchange {
   }
 
   bool responded() const { return responded_; }
+
+  // The last line of defence against response splitting: a header value with CR, LF or
+  // NUL is never written. Handlers validate what clients send before echoing it; this
+  // turns a miss into a 500 (ServeConnection answers: nothing was sent) instead of
+  // attacker-chosen header lines.
+  Status CheckResponseHeaders(const ResponseHead& head) {
+    for (const auto& header : head.headers) {
+      if (!IsSafeHeaderValue(header.first) || !IsSafeHeaderValue(header.second)) {
+        fprintf(stderr, "cairn: refused to send response header '%s' with a control character\n",
+                header.first.c_str());
+        return InternalError("response header " + header.first + " holds a control character");
+      }
+    }
+    return OkStatus();
+  }
   // The connection may carry another request.
   bool Reusable() const {
     return complete_ && !broken_ && BodyDone() && parser_->keep_alive() && !stopping_;
@@ -311,6 +505,7 @@ class BeastExchange : public Exchange {
 
   Session* session_;
   bhttp::request_parser<bhttp::buffer_body>* parser_;
+  const Listener* listener_;
   const ListenerOptions& options_;
   RequestHead head_;
   bool stopping_;
@@ -318,6 +513,9 @@ class BeastExchange : public Exchange {
   bool broken_ = false;
   bool responded_ = false;
   bool complete_ = false;
+  bool server_answered_ = false;                   // FailBody sent the response
+  uint64_t body_received_ = 0;                     // body bytes read from the socket so far
+  std::chrono::steady_clock::duration waited_{0};  // time spent waiting for them
   uint64_t remaining_ = 0;
   std::optional<uint64_t> fixed_remaining_;  // set once a fixed-length body is being read
   std::unique_ptr<bhttp::response<bhttp::buffer_body>> streaming_response_;
@@ -416,7 +614,13 @@ Awaitable<void> ServeConnection(HttpServer::Impl* server, Listener* listener,
                          "Transfer-Encoding must end with chunked");
       break;
     }
-    BeastExchange exchange(session.get(), &parser, options, MakeHead(parser, session->peer),
+    // RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host.
+    if (parser.get().version() >= 11 && parser.get().count(bhttp::field::host) != 1) {
+      co_await SendError(session.get(), listener, 400, "BadRequest",
+                         "an HTTP/1.1 request must carry exactly one Host header");
+      break;
+    }
+    BeastExchange exchange(session.get(), &parser, listener, MakeHead(parser, session->peer),
                            server->stopping.load());
     co_await listener->handler(exchange);
     if (!exchange.responded()) {
@@ -428,7 +632,37 @@ Awaitable<void> ServeConnection(HttpServer::Impl* server, Listener* listener,
   co_await LingeringClose(session.get());
 }
 
+// Counts a connection for --max-connections for as long as its coroutine frame lives (a
+// frame destroyed by an escaping exception counts down too).
+struct OpenSessionCount {
+  explicit OpenSessionCount(std::atomic<size_t>* count) : count_(count) { ++*count_; }
+  ~OpenSessionCount() { --*count_; }
+  OpenSessionCount(const OpenSessionCount&) = delete;
+  OpenSessionCount& operator=(const OpenSessionCount&) = delete;
+  std::atomic<size_t>* count_;
+};
+
+// Past --max-connections: a short 503 so the client knows to come back, then close. These
+// are bounded too; past that bound a connection is closed unanswered.
+Awaitable<void> RefuseConnection(HttpServer::Impl* server, Listener* listener, tcp::socket socket) {
+  OpenSessionCount refusing(&server->refusing);
+  auto session = std::make_shared<Session>(std::move(socket));
+  std::pair<ResponseHead, std::string> rendered = listener->error_renderer(
+      503, "SlowDown", "the server has reached its connection limit; retry shortly");
+  bhttp::response<bhttp::string_body> response{bhttp::status::service_unavailable, 11};
+  for (const auto& header : rendered.first.headers) response.insert(header.first, header.second);
+  response.set(bhttp::field::retry_after, "1");
+  response.keep_alive(false);
+  response.body() = std::move(rendered.second);
+  response.prepare_payload();
+  beast::error_code ec;
+  session->stream.expires_after(std::chrono::seconds(2));
+  co_await bhttp::async_write(session->stream, response, asio::redirect_error(use_awaitable, ec));
+  co_await LingeringClose(session.get());
+}
+
 Awaitable<void> RunSession(HttpServer::Impl* server, Listener* listener, tcp::socket socket) {
+  OpenSessionCount counted(&server->open_sessions);
   auto session = std::make_shared<Session>(std::move(socket));
   {
     std::lock_guard<std::mutex> lock(server->sessions_mutex);
@@ -458,6 +692,13 @@ Awaitable<void> AcceptLoop(HttpServer::Impl* server, Listener* listener) {
     }
     socket.set_option(tcp::no_delay(true), ec);
     auto executor = socket.get_executor();
+    if (server->max_connections > 0 && server->open_sessions.load() >= server->max_connections) {
+      if (server->refusing.load() < 1024) {
+        asio::co_spawn(executor, RefuseConnection(server, listener, std::move(socket)),
+                       asio::detached);
+      }
+      continue;  // an unanswered socket closes as it goes out of scope
+    }
     asio::co_spawn(executor, RunSession(server, listener, std::move(socket)), asio::detached);
   }
 }
@@ -509,6 +750,10 @@ Result<uint16_t> HttpServer::AddListener(ListenerOptions options, RequestHandler
   listener->acceptor = std::move(acceptor);
   impl_->listeners.push_back(std::move(listener));
   return port;
+}
+
+void HttpServer::SetMaxConnections(size_t max_connections) {
+  impl_->max_connections = max_connections;
 }
 
 void HttpServer::StopOnSignals(std::function<void()> on_signal) {

@@ -25,6 +25,11 @@ struct ListenerOptions {
   size_t max_header_bytes = 16 * 1024;
   int header_timeout_seconds = 60;  // to receive a whole request head (also keep-alive idle)
   int io_timeout_seconds = 120;     // per body read or write
+  // A request body must average at least this many bytes per second of waiting for it
+  // (time the server spends processing does not count), after a grace period; a slower
+  // body is cut with 408. 0 = no minimum.
+  uint64_t min_body_rate = 0;
+  int min_body_rate_grace_seconds = 10;
 };
 
 using RequestHandler = std::function<Awaitable<void>(Exchange&)>;
@@ -42,6 +47,9 @@ class HttpServer {
   // Binds a listening socket now (so errors surface here) and returns its port.
   Result<uint16_t> AddListener(ListenerOptions options, RequestHandler handler,
                                ErrorRenderer error_renderer);
+  // At most this many connections are open at once (over all listeners); beyond it a new
+  // connection gets 503 with Retry-After and is closed. 0 = no limit.
+  void SetMaxConnections(size_t max_connections);
   // SIGTERM/SIGINT call `on_signal` (if set) and then RequestStop.
   void StopOnSignals(std::function<void()> on_signal);
   // Serves on `io_threads` threads until a stop has drained every connection.

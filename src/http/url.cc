@@ -17,6 +17,13 @@ bool IsUnreserved(unsigned char c) {
 
 }  // namespace
 
+bool IsSafeHeaderValue(std::string_view value) {
+  for (unsigned char c : value) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
 Result<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
   std::string out;
   out.reserve(text.size());

@@ -298,6 +298,11 @@ Result<meta::CommitResult> MultipartService::Complete(const MultipartUpload& upl
     md5_concatenation += *md5;
     size += part.size_bytes;
   }
+  if (size > max_object_bytes_) {
+    return PayloadTooLargeError("the parts add up to " + std::to_string(size) +
+                                " bytes; the largest object allowed is " +
+                                std::to_string(max_object_bytes_) + " bytes");
+  }
   // The whole-content SHA-256 needs one read pass; the data itself is not written again.
   Sha256Hasher content;
   RETURN_IF_ERROR(ReadChunks(objects_, upload.record_id, upload.storage_class, chunks, 0, size,

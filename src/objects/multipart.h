@@ -12,6 +12,7 @@
 // Thread-safety: as ObjectService.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,8 @@ struct CompletedPartSpec {
 class MultipartService {
  public:
   explicit MultipartService(ObjectService* objects) : objects_(objects) {}
+  // Complete refuses an object larger than this (kPayloadTooLarge).
+  void SetMaxObjectBytes(uint64_t bytes) { max_object_bytes_ = bytes; }
 
   Result<MultipartUpload> Create(const std::string& tenant, const std::string& bucket,
                                  const std::string& key, StorageClass storage_class,
@@ -85,6 +88,7 @@ class MultipartService {
  private:
   Result<std::vector<PartInfo>> AllParts(const MultipartUpload& upload);
 
+  uint64_t max_object_bytes_ = UINT64_MAX;
   ObjectService* objects_;
 };
 

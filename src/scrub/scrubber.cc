@@ -50,6 +50,9 @@ Result<uint64_t> ParseWithUnits(std::string_view text, std::string_view what,
     bool known = false;
     for (const auto& [name, multiplier] : units) {
       if (unit == name) {
+        if (value > (UINT64_MAX - total) / multiplier) {
+          return InvalidArgumentError(std::string(what) + " '" + shown + "' is too large");
+        }
         total += value * multiplier;
         known = true;
         break;
@@ -244,6 +247,22 @@ Result<uint64_t> ParseByteRate(std::string_view text) {
                          {"KiB", 1024},
                          {"MiB", 1024 * 1024},
                          {"GiB", 1024 * 1024 * 1024}},
+                        /*repeat=*/false);
+}
+
+Result<uint64_t> ParseByteSize(std::string_view text) {
+  constexpr uint64_t kKiB = 1024, kGiB = kKiB * kKiB * kKiB;
+  return ParseWithUnits(text, "size",
+                        {{"", 1},
+                         {"B", 1},
+                         {"KB", 1000},
+                         {"MB", 1000 * 1000},
+                         {"GB", 1000 * 1000 * 1000},
+                         {"TB", uint64_t{1000} * 1000 * 1000 * 1000},
+                         {"KiB", kKiB},
+                         {"MiB", kKiB * kKiB},
+                         {"GiB", kGiB},
+                         {"TiB", kGiB * kKiB}},
                         /*repeat=*/false);
 }
 

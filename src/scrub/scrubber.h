@@ -42,6 +42,8 @@ namespace cairn::scrub {
 // "0" (off), "1048576", "64KiB", "50MiB", "1GiB", "10MB", optionally with "/s" ->
 // bytes per second. kInvalidArgument otherwise.
 Result<uint64_t> ParseByteRate(std::string_view text);
+// "5TiB", "512MiB", "1000000": a byte count (for size options).
+Result<uint64_t> ParseByteSize(std::string_view text);
 // "90" (seconds), "90s", "15m", "12h", "30d", "1d12h" -> milliseconds; kInvalidArgument
 // for anything else (and for 0: a pass period must be positive).
 Result<int64_t> ParseIntervalMs(std::string_view text);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -325,6 +326,29 @@ std::unique_ptr<backup::BackupLoop> StartBackups(const ServeConfig& config, int6
   return loop;
 }
 
+// Each connection holds a descriptor: raises the soft open-file limit to the hard one, and
+// lowers --max-connections where even that leaves too few (chunk files, the database and
+// the listeners need descriptors too).
+size_t RaiseOpenFileLimit(size_t max_connections) {
+  constexpr rlim_t kReserved = 256;
+  struct rlimit limit {};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return max_connections;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) (void)getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (limit.rlim_cur == RLIM_INFINITY || max_connections == 0) return max_connections;
+  const rlim_t usable = limit.rlim_cur > 2 * kReserved ? limit.rlim_cur - kReserved : kReserved;
+  if (max_connections > usable) {
+    fprintf(stderr,
+            "cairn: --max-connections lowered from %zu to %zu: the open file limit is %llu\n",
+            max_connections, static_cast<size_t>(usable),
+            static_cast<unsigned long long>(limit.rlim_cur));
+    return static_cast<size_t>(usable);
+  }
+  return max_connections;
+}
+
 }  // namespace
 
 Result<std::pair<std::string, uint16_t>> ParseListenAddress(const std::string& text) {
@@ -435,6 +459,28 @@ int Serve(const ServeConfig& config) {
     scrub_options.max_rate_bytes_per_second = *rate;
     scrub_options.interval_ms = *interval;
   }
+  uint64_t min_body_rate = 0, upload_memory_bytes = 0, max_object_bytes = 0;
+  {
+    auto rate = scrub::ParseByteRate(config.min_body_rate);
+    auto memory = scrub::ParseByteSize(config.upload_memory);
+    auto max_size = scrub::ParseByteSize(config.max_object_size);
+    for (const auto& [option, parsed] :
+         {std::pair{"--min-body-rate", &rate}, std::pair{"--upload-memory", &memory},
+          std::pair{"--max-object-size", &max_size}}) {
+      if (!parsed->ok()) {
+        fprintf(stderr, "cairn: %s: %s\n", option, parsed->status().message().c_str());
+        return 2;
+      }
+    }
+    if (*max_size == 0) {
+      fprintf(stderr, "cairn: --max-object-size must be positive\n");
+      return 2;
+    }
+    min_body_rate = *rate;
+    upload_memory_bytes = *memory;
+    max_object_bytes = *max_size;
+  }
+  const size_t max_connections = RaiseOpenFileLimit(config.max_connections);
   auto opened = OpenStores(config.store);
   if (!opened.ok()) {
     fprintf(stderr, "cairn: cannot open the stores: %s\n", opened.status().ToString().c_str());
@@ -491,6 +537,8 @@ int Serve(const ServeConfig& config) {
   registry.Increment("cairn_throttled_requests_total", {{"tenant", ""}}, 0);
   http::BlockingPool pool(config.blocking_threads);
   api::RateLimiter rate_limiter(config.rate_limit);
+  // Uploads wait up to 10 s for room in the budget before SlowDown.
+  api::UploadMemory upload_memory(upload_memory_bytes, std::chrono::seconds(10));
 
   meta::MetaStore* meta_store = stores.meta.get();
   chunks::ChunkStore* chunk_store = stores.chunks.get();
@@ -500,6 +548,8 @@ int Serve(const ServeConfig& config) {
   deps.metrics = &registry;
   deps.pool = &pool;
   deps.rate_limiter = &rate_limiter;
+  deps.upload_memory = &upload_memory;
+  deps.max_object_bytes = max_object_bytes;
   deps.readiness = [meta_store, chunk_store]() -> Status {
     Status status = meta_store->Ping();
     if (!status.ok()) return status.WithContext("metadata store");
@@ -511,10 +561,12 @@ int Serve(const ServeConfig& config) {
   api::NativeApi native(deps);
 
   http::HttpServer server;
+  server.SetMaxConnections(max_connections);
   http::ListenerOptions listener;
   listener.host = listen->first;
   listener.port = listen->second;
   listener.max_header_bytes = config.max_header_bytes;
+  listener.min_body_rate = min_body_rate;
   auto port = server.AddListener(
       listener, [&native](http::Exchange& exchange) { return native.Handle(exchange); },
       api::RenderJsonError);
@@ -523,6 +575,7 @@ int Serve(const ServeConfig& config) {
     return 1;
   }
   objects::MultipartService multipart(&objects);
+  multipart.SetMaxObjectBytes(max_object_bytes);
   std::unique_ptr<api::S3Api> s3_api;
   uint16_t s3_port = 0;
   std::string s3_host;
@@ -538,6 +591,8 @@ int Serve(const ServeConfig& config) {
     s3_deps.metrics = &registry;
     s3_deps.pool = &pool;
     s3_deps.rate_limiter = &rate_limiter;
+    s3_deps.upload_memory = &upload_memory;
+    s3_deps.max_object_bytes = max_object_bytes;
     s3_deps.virtual_host_bases = config.s3_domains;
     s3_deps.region = config.s3_region;
     s3_api = std::make_unique<api::S3Api>(std::move(s3_deps));
@@ -545,6 +600,7 @@ int Serve(const ServeConfig& config) {
     s3_listener.host = s3_address->first;
     s3_listener.port = s3_address->second;
     s3_listener.max_header_bytes = config.max_header_bytes;
+    s3_listener.min_body_rate = min_body_rate;
     api::S3Api* handler = s3_api.get();
     auto bound = server.AddListener(
         s3_listener, [handler](http::Exchange& exchange) { return handler->Handle(exchange); },

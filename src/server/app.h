@@ -44,7 +44,7 @@ struct ServeConfig {
   int64_t gc_grace_seconds = 3600;
   int64_t stalled_upload_seconds = 900;
   double gc_max_delete_fraction = 0.1;  // see gc::GcOptions::max_delete_fraction
-  double rate_limit = 0;  // requests/s per tenant; 0 = off
+  double rate_limit = 0;                // requests/s per tenant; 0 = off
   size_t max_header_bytes = 16 * 1024;
   size_t io_threads = 2;
   size_t blocking_threads = 16;
@@ -61,6 +61,12 @@ struct ServeConfig {
   std::string backup_dir;                    // default: <data_dir>/backups
   int backup_keep = 24;
   int shutdown_timeout_seconds = 30;  // in-flight requests' time to finish on SIGTERM
+
+  // Hostile-client bounds (docs/security.md).
+  size_t max_connections = 10000;        // open connections over both APIs; 503 beyond
+  std::string min_body_rate = "8KiB";    // per second of waiting; "0" = no minimum
+  std::string upload_memory = "1GiB";    // buffers of uploads in flight; "0" = no budget
+  std::string max_object_size = "5TiB";  // 413 / EntityTooLarge beyond
 
   // Background scrubbing: read at most this many bytes/s ("0" = off), and verify every
   // chunk about once per interval.

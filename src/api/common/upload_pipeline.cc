@@ -15,6 +15,20 @@ size_t UploadPieceBytes(const http::RequestHead& request) {
       std::clamp<uint64_t>(*request.content_length, 1, kMaxUploadPieceBytes));
 }
 
+Status ObjectTooLarge(uint64_t bytes, uint64_t limit) {
+  return PayloadTooLargeError("the object would be at least " + std::to_string(bytes) +
+                              " bytes; the largest allowed is " + std::to_string(limit) + " bytes");
+}
+
+uint64_t UploadBufferBytes(const http::RequestHead& request, uint64_t chunk_size,
+                           bool decoded_copy) {
+  const uint64_t piece = UploadPieceBytes(request);
+  const uint64_t pieces = (decoded_copy ? 4 : 2) * piece;
+  const uint64_t chunks = 3 * chunk_size;
+  if (request.chunked || !request.content_length) return pieces + chunks;
+  return pieces + std::min<uint64_t>(*request.content_length, chunks);
+}
+
 UploadPipeline::UploadPipeline(http::BlockingPool* pool, std::shared_ptr<objects::Upload> upload,
                                boost::asio::any_io_executor executor)
     : pool_(pool), upload_(std::move(upload)), executor_(std::move(executor)) {

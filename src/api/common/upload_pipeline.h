@@ -26,6 +26,13 @@ namespace cairn::api {
 // byte than the usual transfer buffer. A smaller declared body gets a piece of its size.
 inline constexpr size_t kMaxUploadPieceBytes = 1024 * 1024;
 size_t UploadPieceBytes(const http::RequestHead& request);
+// The most memory an upload of this request can buffer (see the class comment): what it
+// reserves from UploadMemory. `decoded_copy` for bodies decoded into second pieces
+// (aws-chunked).
+// The error for a body over the object size limit (413; S3 EntityTooLarge).
+Status ObjectTooLarge(uint64_t bytes, uint64_t limit);
+uint64_t UploadBufferBytes(const http::RequestHead& request, uint64_t chunk_size,
+                           bool decoded_copy);
 
 class UploadPipeline {
  public:

@@ -46,6 +46,8 @@ HttpError MapStatus(const Status& status) {
       return {416, "RangeNotSatisfiable"};
     case StatusCode::kResourceExhausted:
       return {507, "InsufficientStorage"};
+    case StatusCode::kDeadlineExceeded:
+      return {408, "RequestTimeout"};
     case StatusCode::kUnavailable:
       return {503, "Unavailable"};
     case StatusCode::kDataLoss:
@@ -337,6 +339,20 @@ Awaitable<void> Router::Upload() {
   upload_request.compute_md5 = HeaderOr(request(), "x-compute-md5") == "true";
   if (!request().chunked) upload_request.expected_size = request().content_length.value_or(0);
   if (!co_await Admit(upload_request.tenant, meta::Scope::kWrite)) co_return;
+  const uint64_t max_bytes = deps_.max_object_bytes;
+  if (!request().chunked && request().content_length.value_or(0) > max_bytes) {
+    co_return co_await SendError(call_, ObjectTooLarge(*request().content_length, max_bytes));
+  }
+  // Memory first: an upload that cannot get its buffers waits here, before it has begun.
+  std::shared_ptr<UploadMemory::Reservation> memory;
+  if (deps_.upload_memory != nullptr) {
+    const uint64_t wanted = UploadBufferBytes(request(), deps_.objects->options().chunk_size_bytes,
+                                              /*decoded_copy=*/false);
+    Result<std::shared_ptr<UploadMemory::Reservation>> reserved =
+        co_await deps_.upload_memory->Reserve(wanted);
+    if (!reserved.ok()) co_return co_await SendError(call_, reserved.status());
+    memory = *reserved;
+  }
 
   auto begun = deps_.objects->BeginUpload(std::move(upload_request));
   if (!begun.ok()) co_return co_await SendError(call_, begun.status());
@@ -347,6 +363,7 @@ Awaitable<void> Router::Upload() {
   const size_t piece_bytes = UploadPieceBytes(request());
   std::shared_ptr<char[]> pieces[2];
   int turn = 0;
+  uint64_t received = 0;
   // Bounded by the body: each round consumes at least one byte or ends.
   for (;;) {
     if (!pieces[turn]) pieces[turn].reset(new char[piece_bytes]);  // small bodies need one
@@ -357,6 +374,11 @@ Awaitable<void> Router::Upload() {
       co_return co_await SendError(call_, got.status());
     }
     if (*got == 0) break;
+    received += *got;
+    if (received > max_bytes) {  // a chunked body has no declared length to refuse early
+      co_await pipeline.Abort();
+      co_return co_await SendError(call_, ObjectTooLarge(received, max_bytes));
+    }
     std::string_view bytes(piece.get(), *got);
     std::shared_ptr<const void> owner = piece;  // a named value, not a converted temporary
     Status written = co_await pipeline.Write(owner, bytes);

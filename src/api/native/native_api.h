@@ -8,6 +8,7 @@
 #include <string>
 
 #include "api/common/rate_limiter.h"
+#include "api/common/upload_memory.h"
 #include "auth/authenticator.h"
 #include "http/blocking_pool.h"
 #include "http/exchange.h"
@@ -22,6 +23,10 @@ struct NativeApiDependencies {
   metrics::Registry* metrics = nullptr;
   http::BlockingPool* pool = nullptr;
   RateLimiter* rate_limiter = nullptr;
+  // Memory budget of uploads in flight (null: none).
+  UploadMemory* upload_memory = nullptr;
+  // Largest object an upload may create (413 beyond).
+  uint64_t max_object_bytes = kDefaultMaxObjectBytes;
   // OK when the metadata store and every storage root are usable (blocking).
   std::function<Status()> readiness;
   // Extra Prometheus text appended to /metrics (blocking; gauges from the store).

@@ -23,6 +23,9 @@
 namespace cairn::api {
 namespace {
 
+// S3's largest part (UploadPart and UploadPartCopy).
+constexpr uint64_t kMaxPartBytes = uint64_t{5} << 30;
+
 namespace sig = cairn::api::s3;
 namespace wire = cairn::s3;
 using http::Awaitable;
@@ -97,6 +100,9 @@ Failure FromStatus(const Status& status, std::string_view not_found = "NoSuchKey
       return {400, "EntityTooLarge", message};
     case StatusCode::kResourceExhausted:
       return {507, "InsufficientStorage", message};
+    case StatusCode::kDeadlineExceeded:
+      // What S3 answers when a client stops sending its body.
+      return {400, "RequestTimeout", message};
     case StatusCode::kUnavailable:
       return {503, "ServiceUnavailable", message};
     case StatusCode::kAlreadyExists:
@@ -773,6 +779,34 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
       header_checksum_value = header.second;
     }
   }
+  // S3 caps a part at 5 GiB; an object at the server's limit.
+  const uint64_t max_bytes =
+      is_part ? std::min<uint64_t>(kMaxPartBytes, deps_.max_object_bytes) : deps_.max_object_bytes;
+  std::optional<uint64_t> declared;
+  if (decoder) {
+    declared = verified_.decoded_content_length;
+  } else if (!head().chunked) {
+    declared = head().content_length;
+  }
+  if (declared && *declared > max_bytes) {
+    upload->Abort();
+    Status too_large = api::ObjectTooLarge(*declared, max_bytes);
+    co_return co_await Fail(FromStatus(too_large));
+  }
+  // Memory first: an upload that cannot get its buffers waits here and is refused with
+  // SlowDown when the wait ends.
+  std::shared_ptr<api::UploadMemory::Reservation> memory;
+  if (deps_.upload_memory != nullptr) {
+    const uint64_t wanted = api::UploadBufferBytes(
+        head(), deps_.objects->options().chunk_size_bytes, decoder.has_value());
+    Result<std::shared_ptr<api::UploadMemory::Reservation>> reserved =
+        co_await deps_.upload_memory->Reserve(wanted);
+    if (!reserved.ok()) {
+      upload->Abort();
+      co_return co_await Fail(MakeFailure(503, "SlowDown", reserved.status().message()));
+    }
+    memory = *reserved;
+  }
   // Two pieces (and, for aws-chunked bodies, two decoded pieces) in turn: the pipeline
   // hashes one while the next is received and decoded.
   auto executor = co_await boost::asio::this_coro::executor;
@@ -781,6 +815,7 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
   std::shared_ptr<char[]> pieces[2];
   std::shared_ptr<std::string> decoded_pieces[2];
   int turn = 0;
+  uint64_t received = 0;
   Failure failure;
   bool failed = false;
   for (;;) {
@@ -788,7 +823,9 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
     std::shared_ptr<char[]> buffer = pieces[turn];
     Result<size_t> got = co_await exchange_.ReadBody(buffer.get(), piece_bytes);
     if (!got.ok()) {
-      failure = MakeFailure(400, "IncompleteBody", got.status().message());
+      failure = got.status().code() == StatusCode::kDeadlineExceeded
+                    ? FromStatus(got.status())
+                    : MakeFailure(400, "IncompleteBody", got.status().message());
       failed = true;
       break;
     }
@@ -810,6 +847,12 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
     }
     if (header_checksum) header_checksum->Update(piece);
     if (piece.empty()) continue;
+    received += piece.size();
+    if (received > max_bytes) {  // a chunked body has no declared length to refuse early
+      failure = FromStatus(api::ObjectTooLarge(received, max_bytes));
+      failed = true;
+      break;
+    }
     Status written = co_await pipeline.Write(owner, piece);
     if (!written.ok()) {
       failure = FromStatus(written);
@@ -1027,16 +1070,10 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
     auto since = sig::ParseHttpDate(*if_modified);
     not_modified = since.ok() && modified_s <= *since / 1000;
   }
-  ResponseHead response;
-  response.headers = ObjectHeaders(object);
-  response.headers.emplace_back("x-amz-request-id", request_id_);
-  if (not_modified) {
-    response.status = 304;
-    status_ = 304;
-    (void)co_await exchange_.Respond(std::move(response), "");
-    co_return;
-  }
-  // response-* query parameters override headers (presigned downloads use them).
+  // response-* query parameters override headers (presigned downloads use them). They
+  // are echoed as header values, so a control character (CR/LF: added header lines or a
+  // split response) is refused before anything is sent.
+  http::HeaderList overrides;
   auto query = http::ParseQuery(head().query);
   if (query.ok()) {
     for (const auto& pair : *query) {
@@ -1049,11 +1086,28 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
           {"response-expires", "Expires"}};
       for (const auto& override_entry : kOverrides) {
         if (pair.first != override_entry.first) continue;
-        std::erase_if(response.headers,
-                      [&](const auto& header) { return header.first == override_entry.second; });
-        response.headers.emplace_back(override_entry.second, pair.second);
+        if (!http::IsSafeHeaderValue(pair.second)) {
+          co_return co_await Fail(MakeFailure(
+              400, "InvalidArgument",
+              std::string(override_entry.first) + " must not contain control characters"));
+        }
+        overrides.emplace_back(override_entry.second, pair.second);
       }
     }
+  }
+  ResponseHead response;
+  response.headers = ObjectHeaders(object);
+  response.headers.emplace_back("x-amz-request-id", request_id_);
+  if (not_modified) {
+    response.status = 304;
+    status_ = 304;
+    (void)co_await exchange_.Respond(std::move(response), "");
+    co_return;
+  }
+  for (const auto& override_header : overrides) {
+    std::erase_if(response.headers,
+                  [&](const auto& header) { return header.first == override_header.first; });
+    response.headers.push_back(override_header);
   }
   Result<BodySelection> selection = SelectBody(head(), object.size_bytes, &response.headers);
   if (!selection.ok()) {

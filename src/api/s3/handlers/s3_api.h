@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "api/common/rate_limiter.h"
+#include "api/common/upload_memory.h"
 #include "http/blocking_pool.h"
 #include "http/exchange.h"
 #include "meta/meta_store.h"
@@ -29,6 +30,10 @@ struct S3ApiDependencies {
   metrics::Registry* metrics = nullptr;
   http::BlockingPool* pool = nullptr;
   RateLimiter* rate_limiter = nullptr;
+  // Memory budget of uploads in flight (null: none).
+  UploadMemory* upload_memory = nullptr;
+  // Largest object (a PUT body or a completed multipart upload); S3 EntityTooLarge beyond.
+  uint64_t max_object_bytes = kDefaultMaxObjectBytes;
   // Base domains for virtual-hosted-style requests ("<bucket>.<base>").
   std::vector<std::string> virtual_host_bases = {"localhost"};
   std::string region = "us-east-1";
