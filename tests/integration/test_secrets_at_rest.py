@@ -144,28 +144,40 @@ def test_other_users_read_nothing_and_no_file_holds_a_secret(server_factory, ten
         os.chmod(dirpath, 0o700)
 
 
+def stored_secret(srv: h.CairnServer, access: str) -> str:
+    if srv.meta_url is not None:
+        return h.psql(srv.meta_url,
+                      f"SELECT secret FROM s3_keys WHERE access_key = '{access}'").strip()
+    db = sqlite3.connect(srv.data_dir / "meta.db")
+    row = db.execute("SELECT secret FROM s3_keys WHERE access_key = ?", (access,)).fetchone()
+    db.close()
+    return row[0]
+
+
 def test_plaintext_secrets_of_an_older_release_are_encrypted_on_first_start(
         server_factory, tenant):
-    if h.using_postgres():
-        pytest.skip("writes the SQLite file of an older release directly")
     srv = server_factory(gc_interval=0)
     srv.stop()
     # What an older release stored: the secret itself.
     access, secret = "AKOLDRELEASE000001", secrets.token_urlsafe(30)
     h.register_secret(secret, "plaintext S3 secret of an older release")
-    db = sqlite3.connect(srv.data_dir / "meta.db")
-    with db:
-        db.execute("INSERT INTO s3_keys (access_key, secret, tenants, scope, created_at_ms, "
-                   "revoked, description) VALUES (?, ?, ?, 'write', 1, 0, 'old')",
-                   (access, secret, f'["{tenant}"]'))
-    db.close()
+    values = (access, secret, f'["{tenant}"]')
+    if srv.meta_url is not None:
+        h.psql(srv.meta_url, "INSERT INTO s3_keys (access_key, secret, tenants, scope, "
+               "created_at_ms, revoked, description) VALUES ('%s', '%s', '%s', 'write', 1, "
+               "false, 'old')" % values)
+    else:
+        db = sqlite3.connect(srv.data_dir / "meta.db")
+        with db:
+            db.execute("INSERT INTO s3_keys (access_key, secret, tenants, scope, created_at_ms, "
+                       "revoked, description) VALUES (?, ?, ?, 'write', 1, 0, 'old')", values)
+        db.close()
+    assert stored_secret(srv, access) == secret
     srv.start()
     assert "encrypted the secrets of 1 S3 keys at rest" in srv.all_logs()
-    db = sqlite3.connect(srv.data_dir / "meta.db")
-    stored = db.execute("SELECT secret FROM s3_keys WHERE access_key = ?", (access,)).fetchone()
-    db.close()
+    stored = stored_secret(srv, access)
     master_id = key_id_of_file(srv.data_dir / "master.key")
-    assert stored[0].startswith(f"enc1:{master_id}:") and secret not in stored[0]
+    assert stored.startswith(f"enc1:{master_id}:") and secret not in stored
     s3_round_trip(srv, access, secret, "old-bucket")
     # Logged once: the next start finds nothing to encrypt.
     srv.stop()
