@@ -114,38 +114,62 @@ Result<std::shared_ptr<const auth::SecretBox>> LoadSecretBox(platform::FileSyste
   return std::make_shared<const auth::SecretBox>(std::move(primary), std::move(old_keys));
 }
 
-Result<SealReport> SealS3Secrets(meta::MetaStore* store, const auth::SecretBox& box, bool reseal) {
+namespace {
+
+// FailedPrecondition naming the master keys that sealed some of `keys` and that `box`
+// lacks.
+Status CheckKeysHeld(const std::vector<meta::S3KeyRecord>& keys, const auth::SecretBox& box) {
+  std::map<std::string, std::vector<std::string>> missing;  // key id -> S3 keys it sealed
+  for (const meta::S3KeyRecord& key : keys) {
+    std::optional<std::string> sealed_by = auth::SealingKeyId(key.secret);
+    if (sealed_by && !box.HasKey(*sealed_by)) missing[*sealed_by].push_back(key.access_key);
+  }
+  if (missing.empty()) return OkStatus();
+  std::string message;
+  for (const auto& [id, access_keys] : missing) {
+    message += (message.empty() ? "" : "; ") + std::to_string(access_keys.size()) +
+               " S3 keys (e.g. " + access_keys.front() + ") are encrypted with master key " + id;
+  }
+  return FailedPreconditionError(
+      message + ", which this process does not have (it has " + JoinIds(box.key_ids()) +
+      "). Every server of one store needs the same master key (CAIRN_MASTER_KEY or "
+      "--master-key-file); during a rotation give the old one with --old-master-key-file");
+}
+
+Result<SealReport> SealS3SecretsOnce(meta::MetaStore* store, const auth::SecretBox& box,
+                                     bool reseal) {
   ASSIGN_OR_RETURN(std::vector<meta::S3KeyRecord> keys, store->ListS3Keys());
-  // Key id missing -> the S3 keys sealed with it.
-  std::map<std::string, std::vector<std::string>> missing;
+  RETURN_IF_ERROR(CheckKeysHeld(keys, box));
   std::vector<meta::S3SecretChange> changes;
   SealReport report;
   for (const meta::S3KeyRecord& key : keys) {
-    std::optional<std::string> sealed_by = auth::SealingKeyId(key.secret);
-    if (sealed_by && !box.HasKey(*sealed_by)) {
-      missing[*sealed_by].push_back(key.access_key);
-      continue;
-    }
     ASSIGN_OR_RETURN(std::string secret, box.Open(key.access_key, key.secret));
     const bool plaintext = !auth::IsSealedSecret(key.secret);
-    if (!plaintext && !(reseal && *sealed_by != box.primary_id())) continue;
+    if (!plaintext && !(reseal && auth::SealingKeyId(key.secret) != box.primary_id())) continue;
     ASSIGN_OR_RETURN(std::string resealed, box.Seal(key.access_key, secret));
     changes.push_back({key.access_key, key.secret, std::move(resealed)});
     ++(plaintext ? report.sealed : report.resealed);
   }
-  if (!missing.empty()) {
-    std::string message;
-    for (const auto& [id, access_keys] : missing) {
-      message += (message.empty() ? "" : "; ") + std::to_string(access_keys.size()) +
-                 " S3 keys (e.g. " + access_keys.front() + ") are encrypted with master key " + id;
-    }
-    return FailedPreconditionError(
-        message + ", which this process does not have (it has " + JoinIds(box.key_ids()) +
-        "). Every server of one store needs the same master key (CAIRN_MASTER_KEY or "
-        "--master-key-file); during a rotation give the old one with --old-master-key-file");
-  }
   if (!changes.empty()) RETURN_IF_ERROR(store->ReplaceS3Secrets(changes));
   return report;
+}
+
+}  // namespace
+
+Status CheckS3SecretsOpen(meta::MetaStore* store, const auth::SecretBox& box) {
+  ASSIGN_OR_RETURN(std::vector<meta::S3KeyRecord> keys, store->ListS3Keys());
+  return CheckKeysHeld(keys, box);
+}
+
+Result<SealReport> SealS3Secrets(meta::MetaStore* store, const auth::SecretBox& box, bool reseal) {
+  // Nodes starting together may seal the same plaintext secrets at once: the one whose
+  // change lost reads again and finds them sealed.
+  for (int attempt = 1;; ++attempt) {
+    auto report = SealS3SecretsOnce(store, box, reseal);
+    if (report.ok() || report.status().code() != StatusCode::kAborted || attempt == 3) {
+      return report;
+    }
+  }
 }
 
 Result<DefaultRotation> RotateDefaultMasterKey(platform::FileSystem* file_system,

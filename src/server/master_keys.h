@@ -53,8 +53,12 @@ struct SealReport {
 // Checks that every stored S3 secret opens with `box`, then in one transaction seals the
 // plaintext ones and, with `reseal`, re-seals those of old keys with the primary key.
 // FailedPrecondition naming the key ids needed when some secret is sealed with a key the
-// box lacks (nothing is changed then).
+// box lacks (nothing is changed then). Retried when another process sealed first.
 Result<SealReport> SealS3Secrets(meta::MetaStore* store, const auth::SecretBox& box, bool reseal);
+
+// FailedPrecondition (as SealS3Secrets) when some stored S3 secret is sealed with a key
+// `box` lacks: a command about to seal a new secret checks it uses the store's key.
+Status CheckS3SecretsOpen(meta::MetaStore* store, const auth::SecretBox& box);
 
 // Rotates <data-dir>/master.key: a new key in master.key.next (kept if one is there from an
 // interrupted run), every secret re-sealed with it in one transaction, then master.key
