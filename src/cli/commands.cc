@@ -510,7 +510,10 @@ void AddKeys(CLI::App& app) {
       api::GeneratedS3Key generated = api::GenerateS3Key();
       meta::S3KeyRecord record;
       record.access_key = generated.access_key;
-      auto sealed = stores->secrets->Seal(generated.access_key, generated.secret);
+      // Sealed with a key the servers lack, the new key would be useless to them.
+      Status same_key = server::CheckS3SecretsOpen(stores->meta.get(), *stores->secrets);
+      auto sealed = same_key.ok() ? stores->secrets->Seal(generated.access_key, generated.secret)
+                                  : Result<std::string>(same_key);
       if (!sealed.ok()) {
         fprintf(stderr, "cairn keys create: %s\n", sealed.status().ToString().c_str());
         exit_code = 1;

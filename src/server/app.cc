@@ -395,18 +395,24 @@ void MakeRootPrivate(const std::string& root) {
   }
 }
 
-// Files an older release (or a umask) may have left readable by others: everything at the
-// top of the data directory is Cairn's (meta.db and its -wal/-shm/-reserve, key files,
-// locks, scrub.state), and so are the metadata snapshots in backups/.
+// Files an older release (or a umask) may have left readable by others: Cairn's files at
+// the top of the data directory, and the metadata snapshots in backups/.
 void MakeDataDirPrivate(const std::string& data_dir) {
-  for (const std::string& dir : {data_dir, data_dir + "/backups"}) {
-    MakePrivate(dir, 0700);
-    std::error_code error;
-    for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
-      if (entry.is_regular_file(error) && !entry.is_symlink(error)) {
-        MakePrivate(entry.path(), 0600);
-      }
+  MakePrivate(data_dir, 0700);
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(data_dir, error)) {
+    const std::string name = entry.path().filename().string();
+    const bool ours = name.starts_with("meta.db") || name.starts_with(kMasterKeyFile) ||
+                      name.starts_with("scrub.state") || name == kAdminKeyFile ||
+                      name == kS3KeyFile || name == kBootstrapLockFile;
+    if (ours && entry.is_regular_file(error) && !entry.is_symlink(error)) {
+      MakePrivate(entry.path(), 0600);
     }
+  }
+  const std::string backups = data_dir + "/backups";
+  MakePrivate(backups, 0700);
+  for (const auto& entry : std::filesystem::directory_iterator(backups, error)) {
+    if (entry.is_regular_file(error) && !entry.is_symlink(error)) MakePrivate(entry.path(), 0600);
   }
 }
 

@@ -220,6 +220,10 @@ def test_a_shared_key_is_rotated_with_the_old_one_still_readable(server_factory,
     log = start_expecting_refusal(server_factory, srv.data_dir,
                                   extra_env={"CAIRN_MASTER_KEY": new_key})
     assert old_id in log and new_id in log, log
+    # So does a command that would seal a new secret with a key the servers lack.
+    r = h.run_cli(srv.data_dir, ["keys", "create"], ["--s3", "--tenant", tenant],
+                  env_extra={"CAIRN_MASTER_KEY": new_key})
+    assert r.returncode == 1 and old_id in r.stderr, h.cli_summary(r)
 
     # Rollover: the new key seals, the old one still opens.
     rolling = server_factory(data_dir=srv.data_dir, gc_interval=0,
