@@ -326,7 +326,7 @@ struct S3Api::State {
     }
     ASSIGN_OR_RETURN(meta::S3KeyRecord record, deps.objects->meta_store()->GetS3Key(access_key));
     if (record.revoked) return NotFoundError("access key is revoked");
-    // A secret this server cannot open is an error (503), never an unknown key.
+    // A secret this server cannot open is an error (500), never an unknown key.
     if (deps.secrets != nullptr) {
       ASSIGN_OR_RETURN(record.secret, deps.secrets->Open(access_key, record.secret));
     } else if (auth::IsSealedSecret(record.secret)) {
