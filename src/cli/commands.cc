@@ -11,6 +11,7 @@
 #include "cli/meta_commands.h"
 #include "gc/collector.h"
 #include "platform/clock.h"
+#include "platform/file_system.h"
 #include "scrub/scrubber.h"
 #include "server/app.h"
 
@@ -39,6 +40,18 @@ void AddStoreOptions(CLI::App* command, server::StoreConfig* config) {
   command->add_flag("--adopt-roots", config->adopt_roots,
                     "Let this metadata store take storage roots it does not match (see the "
                     "store identity rule in docs/architecture.md)");
+  // The key itself only ever comes from a file or CAIRN_MASTER_KEY: a command line is
+  // visible to every user of the machine.
+  command
+      ->add_option("--master-key-file", config->master_keys.key_file,
+                   "File of the master key that encrypts S3 secrets at rest (default: "
+                   "CAIRN_MASTER_KEY, else <data-dir>/master.key, created on first start)")
+      ->envname("CAIRN_MASTER_KEY_FILE");
+  command
+      ->add_option("--old-master-key-file", config->master_keys.old_key_files,
+                   "A previous master key, accepted to decrypt during a rotation (repeatable)")
+      ->envname("CAIRN_OLD_MASTER_KEY_FILE")
+      ->delimiter(',');
 }
 
 // Opens the stores or reports why not; nullopt means exit_code is set.
@@ -519,7 +532,16 @@ void AddKeys(CLI::App& app) {
       api::GeneratedS3Key generated = api::GenerateS3Key();
       meta::S3KeyRecord record;
       record.access_key = generated.access_key;
-      record.secret = generated.secret;
+      // Sealed with a key the servers lack, the new key would be useless to them.
+      Status same_key = server::CheckS3SecretsOpen(stores->meta.get(), *stores->secrets);
+      auto sealed = same_key.ok() ? stores->secrets->Seal(generated.access_key, generated.secret)
+                                  : Result<std::string>(same_key);
+      if (!sealed.ok()) {
+        fprintf(stderr, "cairn keys create: %s\n", sealed.status().ToString().c_str());
+        exit_code = 1;
+        return;
+      }
+      record.secret = std::move(sealed).value();
       record.tenants = create_options->tenants;
       // An S3 key without write access is rarely wanted; --scope read still makes one.
       record.scope = create_options->scope == "read" && !create->count("--scope")
@@ -607,6 +629,41 @@ void AddKeys(CLI::App& app) {
       return;
     }
     printf("revoked %s\n", key_id.c_str());
+  });
+
+  CLI::App* rotate = keys->add_subcommand(
+      "rotate-master",
+      "Re-encrypt every S3 secret with the master key (with the default <data-dir>/master.key: "
+      "a new key replaces it); see docs/security.md");
+  AddStoreOptions(rotate, store.get());
+  rotate->callback([store] {
+    auto stores = Open(*store);
+    if (!stores) return;
+    if (server::UsesDefaultMasterKey(store->master_keys)) {
+      auto rotated = server::RotateDefaultMasterKey(platform::DefaultFileSystem(), store->data_dir,
+                                                    stores->meta.get());
+      if (!rotated.ok()) {
+        fprintf(stderr, "cairn keys rotate-master: %s\n", rotated.status().ToString().c_str());
+        exit_code = 1;
+        return;
+      }
+      printf(
+          "master key %s replaced by %s in %s/%s: %zu S3 secrets re-encrypted, %zu "
+          "encrypted; restart the server to use it\n",
+          rotated->old_id.c_str(), rotated->new_id.c_str(), store->data_dir.c_str(),
+          server::kMasterKeyFile, rotated->report.resealed, rotated->report.sealed);
+      return;
+    }
+    auto sealed = server::SealS3Secrets(stores->meta.get(), *stores->secrets, /*reseal=*/true);
+    if (!sealed.ok()) {
+      fprintf(stderr, "cairn keys rotate-master: %s\n", sealed.status().ToString().c_str());
+      exit_code = 1;
+      return;
+    }
+    printf(
+        "every S3 secret is encrypted with master key %s: %zu re-encrypted, %zu "
+        "encrypted; old keys are no longer needed\n",
+        stores->secrets->primary_id().c_str(), sealed->resealed, sealed->sealed);
   });
 }
 

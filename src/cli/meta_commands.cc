@@ -162,6 +162,23 @@ int Load(const server::StoreConfig& config, const std::string& in) {
             "cairn meta load: the snapshot carries no store identity (it predates them); if "
             "the storage roots have one, the first start needs --adopt-roots\n");
   }
+  // The S3 secrets are carried encrypted: this setup must hold the key that sealed them.
+  auto secrets =
+      server::LoadSecretBox(platform::DefaultFileSystem(), config.data_dir, config.master_keys);
+  auto sealed = secrets.ok() ? server::SealS3Secrets(store.get(), **secrets, /*reseal=*/false)
+                             : Result<server::SealReport>(secrets.status());
+  if (!sealed.ok()) {
+    fprintf(stderr,
+            "cairn meta load: the metadata was loaded, but its S3 secrets cannot be decrypted "
+            "here: %s\n  the server will not start until it is given the master key of the "
+            "store the snapshot was taken from\n",
+            sealed.status().ToString().c_str());
+    return 1;
+  }
+  if (sealed->sealed > 0) {
+    fprintf(stderr, "cairn meta load: encrypted %zu plaintext S3 secrets with master key %s\n",
+            sealed->sealed, (*secrets)->primary_id().c_str());
+  }
   fprintf(stderr,
           "cairn meta load: %s from a %s snapshot taken %s\n"
           "  run `cairn fsck` against the same storage roots to check every chunk is there\n",

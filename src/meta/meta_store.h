@@ -174,17 +174,25 @@ struct NamespaceRecord {
   bool operator==(const NamespaceRecord&) const = default;
 };
 
-// An S3 access key. SigV4 needs the secret itself, so it is stored (the data directory and
-// the database must be protected like the credentials they hold).
+// An S3 access key. SigV4 needs the secret itself, so it is stored, encrypted by the
+// caller (auth/secret_box.h): the store keeps whatever text it is given.
 struct S3KeyRecord {
   std::string access_key;            // unique, 20 upper-case alphanumerics
-  std::string secret;                // 40 characters
+  std::string secret;                // as stored: sealed ("enc1:..."), or plaintext (old)
   std::vector<std::string> tenants;  // the first one owns the buckets; "*" = every tenant
   Scope scope = Scope::kWrite;
   TimestampMs created_at_ms = 0;
   bool revoked = false;
   std::string description;
   bool operator==(const S3KeyRecord&) const = default;
+};
+
+// One stored S3 secret to replace (sealing a plaintext one, or re-sealing with a new
+// master key), provided it is still `old_secret`.
+struct S3SecretChange {
+  std::string access_key;
+  std::string old_secret;
+  std::string new_secret;
 };
 
 struct FsckReferenceRow {
@@ -450,6 +458,12 @@ class MetaStore {
   virtual Result<std::vector<S3KeyRecord>> ListS3Keys() { return NotSupported("ListS3Keys"); }
   virtual Status RevokeS3Key(const std::string& access_key) {  // kNotFound
     return NotSupported("RevokeS3Key");
+  }
+  // Applies every change in one transaction, or none: kAborted if a key's stored secret
+  // is no longer `old_secret` or the key is gone (someone changed it meanwhile; read
+  // again and retry).
+  virtual Status ReplaceS3Secrets(const std::vector<S3SecretChange>& changes) {
+    return NotSupported("ReplaceS3Secrets");
   }
 
   // ---- Diagnostics ------------------------------------------------------------------

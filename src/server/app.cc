@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -36,6 +37,8 @@ constexpr char kAdminKeyFile[] = "admin.key";
 constexpr char kS3KeyFile[] = "s3.key";
 constexpr char kBootstrapLockFile[] = "bootstrap.lock";
 constexpr int kBootstrapLockWaitMs = 60000;
+// In a storage root: every file below it has been made private (MakeRootPrivate).
+constexpr char kPrivateModesMarker[] = "private-modes";
 
 // An exclusive flock on <data-dir>/bootstrap.lock, held while the bootstrap credentials are
 // checked and created. Nodes that share a data directory (and a PostgreSQL database) and
@@ -125,7 +128,8 @@ Status BootstrapAdminKey(meta::MetaStore* store, const ServeConfig& config) {
 
 // Installs the bootstrap S3 key pair: the one in CAIRN_S3_ACCESS_KEY/SECRET_KEY, or on
 // first start a new one that is printed once and kept in <data-dir>/s3.key (mode 0600).
-Status BootstrapS3Key(meta::MetaStore* store, const ServeConfig& config) {
+Status BootstrapS3Key(meta::MetaStore* store, const auth::SecretBox& secrets,
+                      const ServeConfig& config) {
   const TimestampMs now = platform::SystemClock()->NowMs();
   RETURN_IF_ERROR(ValidateName("S3 tenant", config.s3_tenant));
   meta::S3KeyRecord record;
@@ -140,12 +144,13 @@ Status BootstrapS3Key(meta::MetaStore* store, const ServeConfig& config) {
           "set both CAIRN_S3_ACCESS_KEY (3+ characters) and CAIRN_S3_SECRET_KEY (8+)");
     }
     record.access_key = *config.s3_access_key;
-    record.secret = *config.s3_secret_key;
+    ASSIGN_OR_RETURN(record.secret, secrets.Seal(record.access_key, *config.s3_secret_key));
     // Twice at most, as for the admin key: another node may insert it concurrently.
     for (int attempt = 0;; ++attempt) {
       auto existing = store->GetS3Key(*config.s3_access_key);
       if (existing.ok()) {
-        if (existing->secret != *config.s3_secret_key || existing->revoked) {
+        ASSIGN_OR_RETURN(std::string secret, secrets.Open(existing->access_key, existing->secret));
+        if (secret != *config.s3_secret_key || existing->revoked) {
           return FailedPreconditionError(
               "CAIRN_S3_ACCESS_KEY names an existing key with another secret or a revoked key");
         }
@@ -160,7 +165,7 @@ Status BootstrapS3Key(meta::MetaStore* store, const ServeConfig& config) {
   if (exists) return OkStatus();
   api::GeneratedS3Key key = api::GenerateS3Key();
   record.access_key = key.access_key;
-  record.secret = key.secret;
+  ASSIGN_OR_RETURN(record.secret, secrets.Seal(key.access_key, key.secret));
   RETURN_IF_ERROR(store->CreateS3Key(record));
   RETURN_IF_ERROR(WriteSecretFile(
       path, "access_key: " + key.access_key + "\nsecret_key: " + key.secret + "\n"));
@@ -368,19 +373,87 @@ Result<std::pair<std::string, uint16_t>> ParseListenAddress(const std::string& t
   return std::make_pair(host, static_cast<uint16_t>(port));
 }
 
+namespace {
+
+// Restricts `path` to its owner if it exists; a file we cannot fix is only warned about.
+void MakePrivate(const std::string& path, mode_t mode) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return;
+  if ((st.st_mode & 07777) == mode || ::chmod(path.c_str(), mode) == 0) return;
+  fprintf(stderr, "cairn: warning: cannot make %s private (mode %o)\n", path.c_str(), mode);
+}
+
+// Every file and directory in a storage root made private, once per root: chunk files
+// can be many, so the pass is recorded by a marker file and never repeated. The root
+// itself is made 0700 on every open, which alone keeps other users out of what lies
+// below it (they cannot traverse it).
+void MakeRootPrivate(const std::string& root) {
+  MakePrivate(root, 0700);
+  const std::string marker = root + "/" + kPrivateModesMarker;
+  std::error_code error;
+  if (!std::filesystem::is_directory(root, error) || std::filesystem::exists(marker, error)) {
+    return;
+  }
+  uint64_t changed = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(
+           root, std::filesystem::directory_options::skip_permission_denied, error);
+       !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+    if (it->is_symlink(error)) continue;
+    const mode_t mode = it->is_directory(error) ? 0700 : 0600;
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0 || (st.st_mode & 07777) == mode) continue;
+    if (::chmod(it->path().c_str(), mode) == 0) ++changed;
+  }
+  if (error) {
+    fprintf(stderr, "cairn: warning: cannot make every file in %s private: %s\n", root.c_str(),
+            error.message().c_str());
+    return;
+  }
+  int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0) ::close(fd);
+  if (changed > 0) {
+    fprintf(stderr,
+            "cairn: made %llu files and directories in %s private (an older release "
+            "left them readable by others)\n",
+            static_cast<unsigned long long>(changed), root.c_str());
+  }
+}
+
+// Files an older release (or a umask) may have left readable by others: Cairn's files at
+// the top of the data directory, and the metadata snapshots in backups/.
+void MakeDataDirPrivate(const std::string& data_dir) {
+  MakePrivate(data_dir, 0700);
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(data_dir, error)) {
+    const std::string name = entry.path().filename().string();
+    const bool ours = name.starts_with("meta.db") || name.starts_with(kMasterKeyFile) ||
+                      name.starts_with("scrub.state") || name == kAdminKeyFile ||
+                      name == kS3KeyFile || name == kBootstrapLockFile;
+    if (ours && entry.is_regular_file(error) && !entry.is_symlink(error)) {
+      MakePrivate(entry.path(), 0600);
+    }
+  }
+  const std::string backups = data_dir + "/backups";
+  MakePrivate(backups, 0700);
+  for (const auto& entry : std::filesystem::directory_iterator(backups, error)) {
+    if (entry.is_regular_file(error) && !entry.is_symlink(error)) MakePrivate(entry.path(), 0600);
+  }
+}
+
+}  // namespace
+
 Result<Stores> OpenStores(const StoreConfig& config) {
   platform::FileSystem* file_system = platform::DefaultFileSystem();
   RETURN_IF_ERROR(file_system->CreateDirectories(config.data_dir));
-  // A data dir made by an older release or by hand may be open to other users.
-  if (::chmod(config.data_dir.c_str(), 0700) != 0) {
-    fprintf(stderr, "cairn: warning: cannot make %s private (mode 0700)\n",
-            config.data_dir.c_str());
-  }
+  MakeDataDirPrivate(config.data_dir);
   chunks::ChunkStoreOptions options;
   options.hot_root = config.hot_dir.empty() ? config.data_dir + "/hot" : config.hot_dir;
   options.cold_root = config.cold_dir.empty() ? config.data_dir + "/cold" : config.cold_dir;
   Stores stores;
+  ASSIGN_OR_RETURN(stores.secrets, LoadSecretBox(file_system, config.data_dir, config.master_keys));
   ASSIGN_OR_RETURN(stores.chunks, chunks::ChunkStore::Open(file_system, options));
+  MakeRootPrivate(options.hot_root);
+  MakeRootPrivate(options.cold_root);
   std::string url =
       config.meta_url.empty() ? "sqlite://" + config.data_dir + "/meta.db" : config.meta_url;
   ASSIGN_OR_RETURN(stores.meta, meta::OpenMetaStore(url));
@@ -494,13 +567,25 @@ int Serve(const ServeConfig& config) {
       fprintf(stderr, "cairn: %s\n", bootstrap_lock.status().ToString().c_str());
       return 1;
     }
+    // Every S3 secret must open with this server's keys (a server given the wrong master
+    // key refuses to start rather than reject those keys' requests), and plaintext ones
+    // left by an older release are encrypted now, in one transaction.
+    auto sealed = SealS3Secrets(stores.meta.get(), *stores.secrets, /*reseal=*/false);
+    if (!sealed.ok()) {
+      fprintf(stderr, "cairn: S3 secrets: %s\n", sealed.status().ToString().c_str());
+      return 1;
+    }
+    if (sealed->sealed > 0) {
+      fprintf(stderr, "cairn: encrypted the secrets of %zu S3 keys at rest with master key %s\n",
+              sealed->sealed, stores.secrets->primary_id().c_str());
+    }
     Status bootstrap = BootstrapAdminKey(stores.meta.get(), config);
     if (!bootstrap.ok()) {
       fprintf(stderr, "cairn: admin key: %s\n", bootstrap.ToString().c_str());
       return 1;
     }
     if (!config.s3_listen.empty()) {
-      Status s3_bootstrap = BootstrapS3Key(stores.meta.get(), config);
+      Status s3_bootstrap = BootstrapS3Key(stores.meta.get(), *stores.secrets, config);
       if (!s3_bootstrap.ok()) {
         fprintf(stderr, "cairn: S3 key: %s\n", s3_bootstrap.ToString().c_str());
         return 1;
@@ -595,6 +680,7 @@ int Serve(const ServeConfig& config) {
     s3_deps.max_object_bytes = max_object_bytes;
     s3_deps.virtual_host_bases = config.s3_domains;
     s3_deps.region = config.s3_region;
+    s3_deps.secrets = stores.secrets.get();
     s3_api = std::make_unique<api::S3Api>(std::move(s3_deps));
     http::ListenerOptions s3_listener;
     s3_listener.host = s3_address->first;

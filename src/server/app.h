@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "auth/secret_box.h"
 #include "chunks/chunk_store.h"
 #include "core/status.h"
 #include "meta/meta_store.h"
+#include "server/master_keys.h"
 
 namespace cairn::server {
 
@@ -22,6 +24,8 @@ struct StoreConfig {
   // Take the storage roots for this metadata store even where the store identity rule
   // refuses (gc/store_identity.h). An operator's decision, never a default.
   bool adopt_roots = false;
+  // The keys that encrypt S3 secrets at rest (server/master_keys.h).
+  MasterKeyConfig master_keys;
 };
 
 // The stores a command works on.
@@ -31,10 +35,14 @@ struct Stores {
   // The identity both carry, checked by OpenStores: what makes acting on chunk files the
   // metadata does not know (GC's orphan sweep, fsck --repair) safe.
   std::string store_id;
+  // Seals and opens the S3 secrets the metadata keeps.
+  std::shared_ptr<const auth::SecretBox> secrets;
 };
 
 // Opens both stores and checks that they belong to one store (gc/store_identity.h); every
-// command that touches the stores comes through here.
+// command that touches the stores comes through here. Also loads the master keys, and
+// makes the data directory (0700) and the files Cairn keeps there (0600) private, whatever
+// an older release left (docs/security.md).
 Result<Stores> OpenStores(const StoreConfig& config);
 
 struct ServeConfig {

@@ -161,6 +161,30 @@ TEST_P(MetaS3Test, S3KeysRoundTripAndRevoke) {
   EXPECT_EQ(store_->RevokeS3Key("AKIANOPE").code(), StatusCode::kNotFound);
 }
 
+TEST_P(MetaS3Test, S3SecretsAreReplacedAllOrNothing) {
+  S3KeyRecord a{"AKIAEXAMPLE000000001", "plain-a", {"acme"}, Scope::kWrite, 5, false, ""};
+  S3KeyRecord b{"AKIAEXAMPLE000000002", "plain-b", {"acme"}, Scope::kRead, 6, false, ""};
+  ASSERT_TRUE(store_->CreateS3Key(a).ok());
+  ASSERT_TRUE(store_->CreateS3Key(b).ok());
+  ASSERT_TRUE(store_->ReplaceS3Secrets({}).ok());
+  // The second change names a stale secret: neither is applied.
+  Status stale = store_->ReplaceS3Secrets(
+      {{a.access_key, "plain-a", "enc1:a"}, {b.access_key, "not-plain-b", "enc1:b"}});
+  EXPECT_EQ(stale.code(), StatusCode::kAborted) << stale.ToString();
+  EXPECT_NE(stale.message().find(b.access_key), std::string::npos) << stale.ToString();
+  EXPECT_EQ(store_->GetS3Key(a.access_key)->secret, "plain-a");
+  EXPECT_EQ(store_->ReplaceS3Secrets({{"AKIANOPE", "x", "y"}}).code(), StatusCode::kAborted);
+  ASSERT_TRUE(store_
+                  ->ReplaceS3Secrets(
+                      {{a.access_key, "plain-a", "enc1:a"}, {b.access_key, "plain-b", "enc1:b"}})
+                  .ok());
+  S3KeyRecord read = *store_->GetS3Key(b.access_key);
+  EXPECT_EQ(read.secret, "enc1:b");
+  b.secret = "enc1:b";
+  EXPECT_EQ(read, b);  // nothing else changed
+  EXPECT_EQ(store_->GetS3Key(a.access_key)->secret, "enc1:a");
+}
+
 TEST_P(MetaS3Test, NamespacesAreListedInByteOrderAndExplicitRowsWin) {
   // Byte order, whatever the database's collation: 'B' < '_' < 'a' < 'é' (0xc3 0xa9).
   ASSERT_TRUE(store_->CreateNamespace({"acme", "a", 1}).ok());

@@ -28,9 +28,12 @@ def boto3_client(endpoint: str, access_key: str, secret_key: str):
 class Cluster:
     def __init__(self, root: Path, meta_url: str, *, nodes: int = 3,
                  admin_key=h._DEFAULT, gc_interval: Optional[float] = None,
-                 gc_grace: Optional[float] = None, extra_args=(), shared_data_dir: bool = True):
+                 gc_grace: Optional[float] = None, extra_args=(), shared_data_dir: bool = True,
+                 shared_master_key: Optional[bool] = None):
         """shared_data_dir=False: each node has a data dir of its own (bootstrap files) and
-        only the hot and cold roots (--hot-dir, --cold-dir) are shared."""
+        only the hot and cold roots (--hot-dir, --cold-dir) are shared.
+        shared_master_key: every node gets one CAIRN_MASTER_KEY (the default with data dirs
+        of their own; with a shared data dir the nodes share its master.key instead)."""
         self.root = Path(root)
         self.data_dir = self.root / "data"
         self.hot_dir = self.data_dir / "hot"
@@ -47,6 +50,10 @@ class Cluster:
         self.admin_key = h.generate_api_key() if admin_key is h._DEFAULT else admin_key
         env = {"CAIRN_S3_ACCESS_KEY": self.s3_access_key,
                "CAIRN_S3_SECRET_KEY": self.s3_secret_key}
+        if shared_master_key is None:
+            shared_master_key = not shared_data_dir
+        if shared_master_key:
+            env["CAIRN_MASTER_KEY"] = secrets.token_hex(32)
         self.nodes = [
             h.CairnServer(self.data_dir if shared_data_dir else self.root / f"node{i}",
                           admin_key=self.admin_key, meta_url=meta_url,

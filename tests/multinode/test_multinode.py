@@ -4,6 +4,7 @@ S3), store identical content once, run GC and fsck at the same time without losi
 referenced chunk, and survive one of them being killed mid-upload."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -66,6 +67,22 @@ def test_nodes_with_own_data_dirs_and_shared_roots_start_together(cluster_factor
     s3[0].create_bucket(Bucket="own-dirs")
     s3[1].put_object(Bucket="own-dirs", Key="k", Body=b"through node 2")
     assert s3[2].get_object(Bucket="own-dirs", Key="k")["Body"].read() == b"through node 2"
+
+
+def test_a_node_without_the_shared_master_key_refuses_to_start(cluster_factory):
+    """Data dirs of their own and no CAIRN_MASTER_KEY: each node would make a key of its
+    own. The first seals the S3 secrets; the next refuses to start, naming that key,
+    instead of taking every S3 key for invalid."""
+    cluster = cluster_factory(nodes=2, shared_data_dir=False, shared_master_key=False)
+    first, second = cluster.nodes
+    first.start()
+    key_file = first.data_dir / "master.key"
+    first_id = hashlib.sha256(bytes.fromhex(key_file.read_text().strip())).hexdigest()[:8]
+    second.launch(h.free_port())
+    assert second.wait_exit(60) not in (None, 0), "a node with another master key started"
+    second._killed_on_purpose = True  # the refusal is the expected outcome
+    log = second.log_text(second.log_files[-1])
+    assert f"encrypted with master key {first_id}" in log, log
 
 
 def test_read_list_delete_after_write_across_nodes(cluster_factory):

@@ -580,6 +580,19 @@ Status MemoryMetaStore::RevokeApiKey(const std::string& key_id) {
   return OkStatus();
 }
 
+Status MemoryMetaStore::ReplaceS3Secrets(const std::vector<S3SecretChange>& changes) {
+  std::lock_guard lock(mu_);
+  for (const S3SecretChange& change : changes) {
+    auto it = s3_keys_.find(change.access_key);
+    if (it == s3_keys_.end() || it->second.secret != change.old_secret) {
+      return AbortedError("the secret of S3 key " + change.access_key + " changed meanwhile");
+    }
+  }
+  for (const S3SecretChange& change : changes)
+    s3_keys_[change.access_key].secret = change.new_secret;
+  return OkStatus();
+}
+
 // ---- S3 support -------------------------------------------------------------------------
 
 Result<CommitResult> MemoryMetaStore::PutCommittedAndDelete(

@@ -91,6 +91,7 @@ class MemoryMetaStore final : public MetaStore {
   Result<S3KeyRecord> GetS3Key(const std::string& access_key) override;
   Result<std::vector<S3KeyRecord>> ListS3Keys() override;
   Status RevokeS3Key(const std::string& access_key) override;
+  Status ReplaceS3Secrets(const std::vector<S3SecretChange>& changes) override;
 
   // The visitor runs under the store's mutex: it must not call back into this store.
   Status ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) override;

@@ -845,6 +845,7 @@ class PostgresMetaStore final : public MetaStore {
   Result<S3KeyRecord> GetS3Key(const std::string& access_key) override;
   Result<std::vector<S3KeyRecord>> ListS3Keys() override;
   Status RevokeS3Key(const std::string& access_key) override;
+  Status ReplaceS3Secrets(const std::vector<S3SecretChange>& changes) override;
 
   Status ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) override;
   Result<SnapshotCounts> ImportSnapshot(SnapshotSource& source) override;
@@ -2246,6 +2247,29 @@ Status PostgresMetaStore::RevokeS3Key(const std::string& access_key) {
     if (rows.Affected() == 0) return NoSuchS3Key(access_key);
     return OkStatus();
   });
+}
+
+Status PostgresMetaStore::ReplaceS3Secrets(const std::vector<S3SecretChange>& changes) {
+  for (const S3SecretChange& change : changes) {
+    RETURN_IF_ERROR(CheckText("S3 access key", change.access_key));
+    RETURN_IF_ERROR(CheckText("secret of S3 key " + change.access_key, change.new_secret));
+  }
+  return Write(
+      "replace the secrets of " + std::to_string(changes.size()) + " S3 keys",
+      [&](Connection& c) -> Status {
+        for (const S3SecretChange& change : changes) {
+          ASSIGN_OR_RETURN(Rows rows, c.Exec("UPDATE s3_keys SET secret = $1 "
+                                             "WHERE access_key = $2 AND secret = $3",
+                                             Params()
+                                                 .Text(change.new_secret)
+                                                 .Text(change.access_key)
+                                                 .Text(change.old_secret)));
+          if (rows.Affected() == 0) {
+            return AbortedError("the secret of S3 key " + change.access_key + " changed meanwhile");
+          }
+        }
+        return OkStatus();
+      });
 }
 
 // ---- snapshots ----------------------------------------------------------------------------

@@ -676,6 +676,7 @@ class SqliteMetaStore final : public MetaStore {
   Result<S3KeyRecord> GetS3Key(const std::string& access_key) override;
   Result<std::vector<S3KeyRecord>> ListS3Keys() override;
   Status RevokeS3Key(const std::string& access_key) override;
+  Status ReplaceS3Secrets(const std::vector<S3SecretChange>& changes) override;
 
   Status CreateApiKey(const ApiKeyRecord& key) override;
   Result<ApiKeyRecord> GetApiKey(const std::string& key_id) override;
@@ -2227,6 +2228,25 @@ Status SqliteMetaStore::RevokeS3Key(const std::string& access_key) {
     if (c.Changes() == 0) return NotFoundError("no S3 access key " + access_key);
     return OkStatus();
   });
+}
+
+Status SqliteMetaStore::ReplaceS3Secrets(const std::vector<S3SecretChange>& changes) {
+  return Write(
+      "replace the secrets of " + std::to_string(changes.size()) + " S3 keys",
+      [&](Connection& c) -> Status {
+        for (const S3SecretChange& change : changes) {
+          ASSIGN_OR_RETURN(Statement stmt, c.Prepare("UPDATE s3_keys SET secret = ?1 "
+                                                     "WHERE access_key = ?2 AND secret = ?3"));
+          RETURN_IF_ERROR(stmt.Text(1, change.new_secret)
+                              .Text(2, change.access_key)
+                              .Text(3, change.old_secret)
+                              .Run());
+          if (c.Changes() == 0) {
+            return AbortedError("the secret of S3 key " + change.access_key + " changed meanwhile");
+          }
+        }
+        return OkStatus();
+      });
 }
 
 // ---- snapshots ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include "api/s3/wire/s3_request.h"
 #include "api/s3/wire/s3_xml.h"
 #include "auth/base64url.h"
+#include "auth/secret_box.h"
 #include "platform/clock.h"
 
 // GCC 12 coroutine pitfalls, avoided throughout this file (see native_api.cc): lambdas
@@ -331,6 +332,13 @@ struct S3Api::State {
     }
     ASSIGN_OR_RETURN(meta::S3KeyRecord record, deps.objects->meta_store()->GetS3Key(access_key));
     if (record.revoked) return NotFoundError("access key is revoked");
+    // A secret this server cannot open is an error (500), never an unknown key.
+    if (deps.secrets != nullptr) {
+      ASSIGN_OR_RETURN(record.secret, deps.secrets->Open(access_key, record.secret));
+    } else if (auth::IsSealedSecret(record.secret)) {
+      return FailedPreconditionError("the secret of S3 key " + access_key +
+                                     " is encrypted and this server has no master key");
+    }
     std::lock_guard<std::mutex> lock(keys_mutex);
     if (keys.size() > 10000) keys.clear();
     keys[access_key] = {record, now_ms};

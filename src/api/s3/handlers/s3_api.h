@@ -22,6 +22,10 @@
 #include "objects/multipart.h"
 #include "objects/object_service.h"
 
+namespace cairn::auth {
+class SecretBox;
+}  // namespace cairn::auth
+
 namespace cairn::api {
 
 struct S3ApiDependencies {
@@ -37,6 +41,8 @@ struct S3ApiDependencies {
   // Base domains for virtual-hosted-style requests ("<bucket>.<base>").
   std::vector<std::string> virtual_host_bases = {"localhost"};
   std::string region = "us-east-1";
+  // Opens the stored (sealed) S3 secrets; null: they are stored in plaintext (tests).
+  const auth::SecretBox* secrets = nullptr;
 };
 
 class S3Api {
