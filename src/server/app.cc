@@ -472,29 +472,33 @@ void ReportUncleanStop(const Stores& stores, const ServeConfig& config) {
           static_cast<long long>(std::max(config.gc_grace_seconds, config.stalled_upload_seconds)));
 }
 
+// A duration option where "0" (or nothing) means off: *ms is 0 then, else what `parse`
+// makes of `text`. False, after saying why, when `parse` refuses it.
+static bool ParseDurationOrOff(const char* flag, const std::string& text,
+                               Result<int64_t> (*parse)(std::string_view), int64_t* ms) {
+  *ms = 0;
+  if (text == "0" || text.empty()) return true;
+  Result<int64_t> parsed = parse(text);
+  if (!parsed.ok()) {
+    fprintf(stderr, "cairn: %s: %s\n", flag, parsed.status().message().c_str());
+    return false;
+  }
+  *ms = *parsed;
+  return true;
+}
+
 int Serve(const ServeConfig& config) {
   auto listen = ParseListenAddress(config.listen);
   if (!listen.ok()) {
     fprintf(stderr, "cairn: %s\n", listen.status().ToString().c_str());
     return 2;
   }
-  int64_t backup_interval_ms = 0;
-  if (config.backup_meta_interval != "0" && !config.backup_meta_interval.empty()) {
-    auto parsed = backup::ParseDurationMs(config.backup_meta_interval);
-    if (!parsed.ok()) {
-      fprintf(stderr, "cairn: --backup-meta: %s\n", parsed.status().message().c_str());
-      return 2;
-    }
-    backup_interval_ms = *parsed;
-  }
-  int64_t multipart_expiry_ms = 0;
-  if (config.multipart_expiry != "0" && !config.multipart_expiry.empty()) {
-    auto parsed = scrub::ParseIntervalMs(config.multipart_expiry);
-    if (!parsed.ok()) {
-      fprintf(stderr, "cairn: --multipart-expiry: %s\n", parsed.status().message().c_str());
-      return 2;
-    }
-    multipart_expiry_ms = *parsed;
+  int64_t backup_interval_ms = 0, multipart_expiry_ms = 0;
+  if (!ParseDurationOrOff("--backup-meta", config.backup_meta_interval, backup::ParseDurationMs,
+                          &backup_interval_ms) ||
+      !ParseDurationOrOff("--multipart-expiry", config.multipart_expiry, scrub::ParseIntervalMs,
+                          &multipart_expiry_ms)) {
+    return 2;
   }
   scrub::ScrubLoopOptions scrub_options;
   scrub_options.state_path = scrub::ScrubStatePath(config.store.data_dir);
