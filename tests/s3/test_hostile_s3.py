@@ -7,6 +7,7 @@ abandoned multipart uploads expire (--multipart-expiry) and their parts' chunks 
 reclaimed by GC."""
 from __future__ import annotations
 
+import random
 import subprocess
 import threading
 import time
@@ -108,29 +109,35 @@ def test_complete_after_abort_is_no_such_upload(s3, bucket):
     assert s3kit.error_code(e) == "NoSuchUpload", e.response
 
 
-@pytest.mark.time_limit(240)
+@pytest.mark.time_limit(300)
 def test_complete_racing_abort_loser_gets_no_such_upload(s3env, bucket):
-    """Bounded race: each round completes and aborts one upload at the same instant. The
-    loser must get NoSuchUpload (never InvalidPart or anything else), and the object is
-    either all there (complete won) or absent (abort won)."""
+    """Bounded race: each round completes and aborts one upload at about the same instant
+    (one side held back by a random 0-6 ms, so every interleaving comes up: the abort
+    removing parts while the complete looks them up included; in every fifth round the
+    abort comes 20-300 ms late, so the complete wins some). The loser must get
+    NoSuchUpload (never InvalidPart or anything else), and the object is either all there
+    (complete won) or absent (abort won)."""
     s3 = s3env.boto()
     s3b = s3env.boto()
+    rng = random.Random(20261202)
     outcomes = {"complete": 0, "abort": 0}
     first = s3kit.data(5 * MiB, "race-first")
-    for round_number in range(36):
+    for round_number in range(80):
         key = f"race/{round_number}"
         last = s3kit.data(100 + round_number, f"race-last{round_number}")
-        # Several parts, so an abort has several to remove while a complete reads them, or
-        # one small part (a quick complete); the abort starts a little later in some rounds,
-        # so both sides win sometimes.
-        parts = [first, first, last] if round_number % 2 == 0 else [last]
-        delay = (round_number // 2 % 6) * 0.01
+        # Several parts, so an abort has several to remove while a complete reads them.
+        parts = [first, first, first, last] if round_number % 4 == 0 else [first, last]
+        delay_complete = rng.uniform(0, 0.006) if rng.random() < 0.5 else 0.0
+        delay_abort = rng.uniform(0, 0.006) if delay_complete == 0.0 else 0.0
+        if round_number % 5 == 4:  # a late abort: the complete usually wins these
+            delay_complete, delay_abort = 0.0, rng.uniform(0.02, 0.3)
         upload_id, done = start_upload(s3, bucket, key, parts)
         barrier = threading.Barrier(2)
         results = {}
 
         def do_complete():
             barrier.wait()
+            time.sleep(delay_complete)
             try:
                 complete(s3, bucket, key, upload_id, done)
                 results["complete"] = "ok"
@@ -139,7 +146,7 @@ def test_complete_racing_abort_loser_gets_no_such_upload(s3env, bucket):
 
         def do_abort():
             barrier.wait()
-            time.sleep(delay)
+            time.sleep(delay_abort)
             try:
                 s3b.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
                 results["abort"] = "ok"
@@ -153,17 +160,18 @@ def test_complete_racing_abort_loser_gets_no_such_upload(s3env, bucket):
             t.join(60)
         loser = (404, "NoSuchUpload")
         if results["complete"] == "ok":
-            assert results["abort"] == loser, results
+            assert results["abort"] == loser, (round_number, results)
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             assert body == b"".join(parts), f"round {round_number}: partial object"
             outcomes["complete"] += 1
         else:
-            assert results["complete"] == loser, results
-            assert results["abort"] == "ok", results
+            assert results["complete"] == loser, (round_number, results)
+            assert results["abort"] == "ok", (round_number, results)
             assert_absent(s3, bucket, key)
             outcomes["abort"] += 1
         assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     print(f"race outcomes: {outcomes}")
+    assert outcomes["complete"] and outcomes["abort"], f"one side always won: {outcomes}"
 
 
 # ---------------------------------------------------------------------------------------
