@@ -10,8 +10,10 @@
 namespace cairn::auth {
 namespace {
 
-// One message for unknown, wrong-secret and revoked keys, so a caller probing key ids
-// learns nothing about which of them exist.
+// One message for unknown keys and wrong secrets, so a caller probing key ids learns
+// nothing about which of them exist. A revoked key is reported as revoked only to a caller
+// that presents its whole secret: that caller held the key and learns nothing new (the key
+// id is part of the key it sent); with a wrong secret a revoked key looks unknown too.
 constexpr char kInvalidApiKey[] = "invalid API key";
 
 Status Reject(std::string message) { return UnauthenticatedError(std::move(message)); }
@@ -140,7 +142,10 @@ std::optional<Result<Principal>> Authenticator::AuthenticateApiKey(std::string_v
   // Both sides are fixed-size SHA-256 digests, so the comparison time depends on neither.
   bool secret_matches =
       ConstantTimeEquals(DigestBytes(record->secret_hash), DigestBytes(presented));
-  if (!secret_matches || record->revoked) return Result<Principal>(Reject(kInvalidApiKey));
+  if (!secret_matches) return Result<Principal>(Reject(kInvalidApiKey));
+  if (record->revoked) {
+    return Result<Principal>(Reject("the API key " + record->key_id + " was revoked"));
+  }
 
   if (!from_cache) CacheInsert(*record, now_ms);
   return Result<Principal>(PrincipalFromKey(*record));

@@ -177,6 +177,12 @@ void AddServe(CLI::App& app) {
                    "Background scrubbing verifies every chunk about this often (e.g. 30d, 12h)")
       ->envname("CAIRN_SCRUB_INTERVAL")
       ->capture_default_str();
+  serve
+      ->add_option("--multipart-expiry", config->multipart_expiry,
+                   "Abort incomplete multipart uploads this old (e.g. 7d, 12h, 90s; 0 = never); "
+                   "runs with background GC")
+      ->envname("CAIRN_MULTIPART_EXPIRY")
+      ->capture_default_str();
   serve->footer(
       "Environment: CAIRN_ADMIN_KEY sets the bootstrap admin API key (otherwise one is "
       "generated on first start, printed once and saved in <data-dir>/admin.key); "

@@ -2,12 +2,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 namespace cairn::objects {
 namespace {
 
-constexpr char kUploadsNamespace[] = ".uploads";
-constexpr char kPartsNamespace[] = ".parts";
+constexpr const char* kUploadsNamespace = kMultipartUploadsNamespace;
+constexpr const char* kPartsNamespace = kMultipartPartsNamespace;
 constexpr char kTargetKeyField[] = "\x01upload:key";
 constexpr size_t kReadBufferBytes = 1 << 20;
 
@@ -260,8 +261,27 @@ Result<std::vector<PartInfo>> MultipartService::ListParts(const MultipartUpload&
   return out;
 }
 
+Status MultipartService::GoneOr(const MultipartUpload& upload, Status status) {
+  auto record = objects_->meta_store()->GetObject(upload.tenant, upload.record_id);
+  if (!record.ok() && record.status().code() == StatusCode::kNotFound) {
+    return NotFoundError("multipart upload " + upload.upload_id +
+                         " was aborted or completed meanwhile");
+  }
+  return status;
+}
+
 Result<meta::CommitResult> MultipartService::Complete(const MultipartUpload& upload,
                                                       const std::vector<CompletedPartSpec>& specs) {
+  Result<meta::CommitResult> result = CompleteOnce(upload, specs);
+  // Abort removes the upload's record before its parts, so a part that went missing, or a
+  // part or the record gone at commit, means the upload went first: the answer is
+  // NoSuchUpload, never InvalidPart.
+  if (!result.ok()) return GoneOr(upload, result.status());
+  return result;
+}
+
+Result<meta::CommitResult> MultipartService::CompleteOnce(
+    const MultipartUpload& upload, const std::vector<CompletedPartSpec>& specs) {
   if (specs.empty()) return PartError("InvalidRequest", "the part list is empty");
   for (size_t i = 1; i < specs.size(); ++i) {
     if (specs[i].part_number <= specs[i - 1].part_number) {
@@ -336,15 +356,95 @@ Result<meta::CommitResult> MultipartService::Complete(const MultipartUpload& upl
 }
 
 Status MultipartService::Abort(const MultipartUpload& upload) {
-  // Parts first: if this is interrupted, the upload still exists and can be aborted again.
-  ASSIGN_OR_RETURN(std::vector<PartInfo> parts, AllParts(upload));
+  // The upload's record first, in one transaction: from then on the upload does not exist
+  // for anyone (a Complete racing this abort fails at its commit, which retires the record,
+  // or finds a part missing and then the record gone: NoSuchUpload either way). If this
+  // is interrupted before its parts are gone, the expiry pass removes them as orphans.
   const TimestampMs now = objects_->clock()->NowMs();
+  RETURN_IF_ERROR(
+      objects_->meta_store()->DeleteObject(upload.tenant, upload.record_id, now).status());
+  ASSIGN_OR_RETURN(std::vector<PartInfo> parts, AllParts(upload));
+  return DeleteParts(upload.tenant, parts, now);
+}
+
+Status MultipartService::DeleteParts(const std::string& tenant, const std::vector<PartInfo>& parts,
+                                     TimestampMs now) {
   for (const auto& part : parts) {
-    Status status =
-        objects_->meta_store()->DeleteObject(upload.tenant, part.object_id, now).status();
+    Status status = objects_->meta_store()->DeleteObject(tenant, part.object_id, now).status();
     if (!status.ok() && status.code() != StatusCode::kNotFound) return status;
   }
-  return objects_->meta_store()->DeleteObject(upload.tenant, upload.record_id, now).status();
+  return OkStatus();
+}
+
+Result<MultipartExpiryStats> MultipartService::ExpireUploads(TimestampMs cutoff_ms) {
+  ASSIGN_OR_RETURN(std::vector<meta::ObjectCountRow> counts,
+                   objects_->meta_store()->CountObjects());
+  std::set<std::string> tenants;
+  for (const auto& row : counts) {
+    if (row.state == ObjectState::kCommitted &&
+        (row.namespace_name == kUploadsNamespace || row.namespace_name == kPartsNamespace)) {
+      tenants.insert(row.tenant);
+    }
+  }
+  MultipartExpiryStats stats;
+  for (const std::string& tenant : tenants) {
+    RETURN_IF_ERROR(ExpireTenant(tenant, cutoff_ms, &stats));
+  }
+  return stats;
+}
+
+Status MultipartService::ExpireTenant(const std::string& tenant, TimestampMs cutoff_ms,
+                                      MultipartExpiryStats* stats) {
+  // Uploads first. Every upload this pass keeps is listed before any part is looked at, so
+  // a part older than the cutoff whose upload is not among them is an orphan: its upload
+  // was created before it, so before this listing, and is gone (or was just aborted).
+  std::set<std::string> kept;
+  meta::ListRequest request;
+  request.tenant = tenant;
+  request.namespace_name = kUploadsNamespace;
+  for (;;) {
+    ASSIGN_OR_RETURN(meta::ListPage page, objects_->meta_store()->ListObjects(request));
+    for (const auto& record : page.objects) {
+      const size_t slash = record.key.find('/');
+      if (slash == std::string::npos) continue;
+      MultipartUpload upload;
+      upload.tenant = tenant;
+      upload.bucket = record.key.substr(0, slash);
+      upload.upload_id = record.key.substr(slash + 1);
+      upload.record_id = record.id;
+      if (record.created_at_ms >= cutoff_ms) {
+        kept.insert(upload.upload_id);
+        continue;
+      }
+      Status aborted = Abort(upload);
+      if (aborted.ok()) {
+        ++stats->expired_uploads;
+      } else if (aborted.code() != StatusCode::kNotFound) {  // completed or aborted meanwhile
+        return aborted.WithContext("expiring multipart upload " + upload.upload_id);
+      }
+    }
+    if (!page.truncated || page.objects.empty()) break;
+    request.start_after = page.objects.back().key;
+  }
+
+  request.namespace_name = kPartsNamespace;
+  request.start_after.clear();
+  const TimestampMs now = objects_->clock()->NowMs();
+  for (;;) {
+    ASSIGN_OR_RETURN(meta::ListPage page, objects_->meta_store()->ListObjects(request));
+    std::vector<PartInfo> orphans;
+    for (const auto& record : page.objects) {
+      const std::string upload_id = record.key.substr(0, record.key.find('/'));
+      if (record.created_at_ms < cutoff_ms && !kept.contains(upload_id)) {
+        orphans.push_back(PartInfo{0, record.etag, record.size_bytes, 0, record.id});
+      }
+    }
+    RETURN_IF_ERROR(DeleteParts(tenant, orphans, now));
+    stats->orphaned_parts += orphans.size();
+    if (!page.truncated || page.objects.empty()) break;
+    request.start_after = page.objects.back().key;
+  }
+  return OkStatus();
 }
 
 Result<std::vector<MultipartUpload>> MultipartService::ListUploads(const std::string& tenant,

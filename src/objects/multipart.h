@@ -50,6 +50,11 @@ struct CompletedPartSpec {
   std::string etag;  // without quotes
 };
 
+struct MultipartExpiryStats {
+  uint64_t expired_uploads = 0;  // aborted because they were older than the cutoff
+  uint64_t orphaned_parts = 0;   // parts of uploads that no longer exist, removed
+};
+
 class MultipartService {
  public:
   explicit MultipartService(ObjectService* objects) : objects_(objects) {}
@@ -79,7 +84,15 @@ class MultipartService {
   // prefix "InvalidPart:" etc.) when the list does not match the stored parts.
   Result<meta::CommitResult> Complete(const MultipartUpload& upload,
                                       const std::vector<CompletedPartSpec>& parts);
+  // Removes the upload's record, then its parts (their chunks are then unreferenced and
+  // GC reclaims them after the grace period, as for any deleted object).
   Status Abort(const MultipartUpload& upload);
+  // The expiry pass: aborts every upload of every tenant created before `cutoff_ms`, and
+  // removes the parts created before `cutoff_ms` whose upload no longer exists (left by an
+  // interrupted abort, or uploaded while their upload was being aborted). Safe to run on
+  // several nodes at once and beside requests: every removal is its own transaction and
+  // one that finds its object already gone is skipped.
+  Result<MultipartExpiryStats> ExpireUploads(TimestampMs cutoff_ms);
   // In-progress uploads of a bucket whose key starts with `prefix`, by key then creation.
   Result<std::vector<MultipartUpload>> ListUploads(const std::string& tenant,
                                                    const std::string& bucket,
@@ -87,6 +100,14 @@ class MultipartService {
 
  private:
   Result<std::vector<PartInfo>> AllParts(const MultipartUpload& upload);
+  Result<meta::CommitResult> CompleteOnce(const MultipartUpload& upload,
+                                          const std::vector<CompletedPartSpec>& parts);
+  // kNotFound ("NoSuchUpload") if the upload's record is gone, else `status`.
+  Status GoneOr(const MultipartUpload& upload, Status status);
+  Status DeleteParts(const std::string& tenant, const std::vector<PartInfo>& parts,
+                     TimestampMs now);
+  Status ExpireTenant(const std::string& tenant, TimestampMs cutoff_ms,
+                      MultipartExpiryStats* stats);
 
   uint64_t max_object_bytes_ = UINT64_MAX;
   ObjectService* objects_;

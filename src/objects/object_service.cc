@@ -649,12 +649,22 @@ Result<UsageReport> ObjectService::Usage(const std::string& tenant) {
   ASSIGN_OR_RETURN(auto rows, meta_store_->Usage(tenant));
   UsageReport report;
   report.tenant = tenant;
-  for (const auto& row : rows) {
+  for (auto& row : rows) {
+    // Internal namespaces (multipart bookkeeping) are not the user's namespaces: their
+    // parts are reported apart, and the upload records hold no bytes.
+    if (row.namespace_name.starts_with('.')) {
+      if (row.namespace_name == kMultipartPartsNamespace) {
+        report.incomplete_multipart_parts += row.objects;
+        report.incomplete_multipart_logical_bytes += row.logical_bytes;
+        report.incomplete_multipart_physical_bytes += row.physical_bytes;
+      }
+      continue;
+    }
     report.total_objects += row.objects;
     report.total_logical_bytes += row.logical_bytes;
     report.total_physical_bytes += row.physical_bytes;
+    report.rows.push_back(std::move(row));
   }
-  report.rows = std::move(rows);
   return report;
 }
 

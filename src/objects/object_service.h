@@ -64,6 +64,11 @@ struct UploadRequest {
 // Object tags live in the user metadata under this prefix, which no HTTP header name can
 // produce; APIs must not show such entries as user metadata.
 inline constexpr std::string_view kTagPrefix = "\x01tag:";
+
+// The internal namespaces of multipart uploads (see multipart.h): an upload's record and
+// its parts. Users cannot name them (names starting with '.').
+inline constexpr char kMultipartUploadsNamespace[] = ".uploads";
+inline constexpr char kMultipartPartsNamespace[] = ".parts";
 // Whether a user-metadata name is internal (tags, multipart bookkeeping).
 inline bool IsInternalMetadata(std::string_view name) { return !name.empty() && name[0] == '\x01'; }
 
@@ -239,10 +244,15 @@ struct IntegrityCounters {
 
 struct UsageReport {
   std::string tenant;
-  std::vector<meta::UsageRow> rows;
+  std::vector<meta::UsageRow> rows;  // user namespaces only; totals are their sums
   uint64_t total_objects = 0;
   uint64_t total_logical_bytes = 0;
   uint64_t total_physical_bytes = 0;
+  // The parts of multipart uploads not yet completed or aborted (kept in the internal
+  // namespaces, which are not listed as namespaces): stored, but not yet objects.
+  uint64_t incomplete_multipart_parts = 0;
+  uint64_t incomplete_multipart_logical_bytes = 0;
+  uint64_t incomplete_multipart_physical_bytes = 0;
 };
 
 class ObjectService {

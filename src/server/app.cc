@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -227,11 +228,17 @@ std::string IntegrityMetrics(const objects::ObjectService& objects) {
   return out;
 }
 
-// Runs GC every interval until stopped.
+// Runs GC every interval until stopped, and before it, at most every
+// kMaxMultipartExpiryPeriodMs (or half the expiry, if shorter), the multipart expiry pass.
 class GcLoop {
  public:
-  GcLoop(Stores* stores, metrics::Registry* registry, const ServeConfig& config)
-      : stores_(stores), registry_(registry), config_(config) {}
+  GcLoop(Stores* stores, metrics::Registry* registry, const ServeConfig& config,
+         objects::MultipartService* multipart, int64_t multipart_expiry_ms)
+      : stores_(stores),
+        registry_(registry),
+        config_(config),
+        multipart_(multipart),
+        multipart_expiry_ms_(multipart_expiry_ms) {}
 
   void Start() {
     if (config_.gc_interval_seconds <= 0) return;
@@ -255,6 +262,7 @@ class GcLoop {
                        [this] { return stopping_; });
         if (stopping_) return;
       }
+      ExpireMultipartUploads();
       gc::GcOptions options;
       options.grace_ms = config_.gc_grace_seconds * 1000;
       options.stalled_upload_ms = config_.stalled_upload_seconds * 1000;
@@ -285,9 +293,42 @@ class GcLoop {
     }
   }
 
+  // Aborting an upload drops its parts' chunk references, so the GC run that follows (or
+  // the first one after the grace period) reclaims their chunks as after an explicit abort.
+  void ExpireMultipartUploads() {
+    static constexpr int64_t kMaxMultipartExpiryPeriodMs = 10 * 60 * 1000;
+    if (multipart_expiry_ms_ <= 0) return;
+    const int64_t now = platform::SystemClock()->NowMs();
+    const int64_t period = std::min(kMaxMultipartExpiryPeriodMs, multipart_expiry_ms_ / 2);
+    if (last_multipart_expiry_ms_ != 0 && now - last_multipart_expiry_ms_ < period) return;
+    last_multipart_expiry_ms_ = now;
+    auto stats = multipart_->ExpireUploads(now - multipart_expiry_ms_);
+    registry_->Increment("cairn_multipart_expiry_runs_total",
+                         {{"result", stats.ok() ? "ok" : "error"}});
+    if (!stats.ok()) {
+      fprintf(stderr, "cairn: multipart expiry failed: %s\n", stats.status().ToString().c_str());
+      return;
+    }
+    registry_->Increment("cairn_multipart_expired_uploads_total", {},
+                         static_cast<double>(stats->expired_uploads));
+    registry_->Increment("cairn_multipart_orphaned_parts_removed_total", {},
+                         static_cast<double>(stats->orphaned_parts));
+    if (stats->expired_uploads > 0 || stats->orphaned_parts > 0) {
+      fprintf(stderr,
+              "cairn: multipart expiry: aborted %llu uploads older than %s, removed %llu "
+              "orphaned parts\n",
+              static_cast<unsigned long long>(stats->expired_uploads),
+              config_.multipart_expiry.c_str(),
+              static_cast<unsigned long long>(stats->orphaned_parts));
+    }
+  }
+
   Stores* stores_;
   metrics::Registry* registry_;
   const ServeConfig& config_;
+  objects::MultipartService* multipart_;
+  const int64_t multipart_expiry_ms_;
+  int64_t last_multipart_expiry_ms_ = 0;  // used by the loop thread only
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -504,20 +545,33 @@ void ReportUncleanStop(const Stores& stores, const ServeConfig& config) {
           static_cast<long long>(std::max(config.gc_grace_seconds, config.stalled_upload_seconds)));
 }
 
+// A duration option where "0" (or nothing) means off: *ms is 0 then, else what `parse`
+// makes of `text`. False, after saying why, when `parse` refuses it.
+static bool ParseDurationOrOff(const char* flag, const std::string& text,
+                               Result<int64_t> (*parse)(std::string_view), int64_t* ms) {
+  *ms = 0;
+  if (text == "0" || text.empty()) return true;
+  Result<int64_t> parsed = parse(text);
+  if (!parsed.ok()) {
+    fprintf(stderr, "cairn: %s: %s\n", flag, parsed.status().message().c_str());
+    return false;
+  }
+  *ms = *parsed;
+  return true;
+}
+
 int Serve(const ServeConfig& config) {
   auto listen = ParseListenAddress(config.listen);
   if (!listen.ok()) {
     fprintf(stderr, "cairn: %s\n", listen.status().ToString().c_str());
     return 2;
   }
-  int64_t backup_interval_ms = 0;
-  if (config.backup_meta_interval != "0" && !config.backup_meta_interval.empty()) {
-    auto parsed = backup::ParseDurationMs(config.backup_meta_interval);
-    if (!parsed.ok()) {
-      fprintf(stderr, "cairn: --backup-meta: %s\n", parsed.status().message().c_str());
-      return 2;
-    }
-    backup_interval_ms = *parsed;
+  int64_t backup_interval_ms = 0, multipart_expiry_ms = 0;
+  if (!ParseDurationOrOff("--backup-meta", config.backup_meta_interval, backup::ParseDurationMs,
+                          &backup_interval_ms) ||
+      !ParseDurationOrOff("--multipart-expiry", config.multipart_expiry, scrub::ParseIntervalMs,
+                          &multipart_expiry_ms)) {
+    return 2;
   }
   scrub::ScrubLoopOptions scrub_options;
   scrub_options.state_path = scrub::ScrubStatePath(config.store.data_dir);
@@ -620,6 +674,16 @@ int Serve(const ServeConfig& config) {
   registry.Increment("cairn_gc_deleted_quarantined_files_total", {}, 0);
   registry.Increment("cairn_gc_capped_runs_total", {}, 0);
   registry.Increment("cairn_throttled_requests_total", {{"tenant", ""}}, 0);
+  registry.DeclareCounter("cairn_multipart_expiry_runs_total",
+                          "Passes that abort multipart uploads older than --multipart-expiry.");
+  registry.DeclareCounter("cairn_multipart_expired_uploads_total",
+                          "Incomplete multipart uploads aborted for being older than "
+                          "--multipart-expiry.");
+  registry.DeclareCounter("cairn_multipart_orphaned_parts_removed_total",
+                          "Parts of multipart uploads that no longer existed, removed.");
+  registry.Increment("cairn_multipart_expiry_runs_total", {{"result", "ok"}}, 0);
+  registry.Increment("cairn_multipart_expired_uploads_total", {}, 0);
+  registry.Increment("cairn_multipart_orphaned_parts_removed_total", {}, 0);
   http::BlockingPool pool(config.blocking_threads);
   api::RateLimiter rate_limiter(config.rate_limit);
   // Uploads wait up to 10 s for room in the budget before SlowDown.
@@ -698,7 +762,7 @@ int Serve(const ServeConfig& config) {
     s3_port = *bound;
     s3_host = s3_address->first;
   }
-  GcLoop gc_loop(&stores, &registry, config);
+  GcLoop gc_loop(&stores, &registry, config, &multipart, multipart_expiry_ms);
   gc_loop.Start();
   scrub_loop.Start();
   std::unique_ptr<backup::BackupLoop> backups =

@@ -80,6 +80,8 @@ struct ServeConfig {
   // chunk about once per interval.
   std::string scrub_rate = "32MiB";
   std::string scrub_interval = "30d";
+  // Incomplete multipart uploads older than this are aborted by the GC loop ("0" = never).
+  std::string multipart_expiry = "7d";
 };
 
 // Runs `cairn serve` until SIGTERM/SIGINT; returns the process exit code.

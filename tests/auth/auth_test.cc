@@ -660,7 +660,7 @@ TEST_F(AuthenticatorTest, MissingOrMalformedCredentials) {
   EXPECT_EQ(conflict.status().message().find(other.secret), std::string::npos);
 }
 
-TEST_F(AuthenticatorTest, UnknownWrongAndRevokedKeysLookAlike) {
+TEST_F(AuthenticatorTest, UnknownWrongAndRevokedKeysLookAlikeWithoutTheSecret) {
   GeneratedApiKey key = AddKey({"acme"}, Scope::kWrite);
   GeneratedApiKey revoked = AddKey({"acme"}, Scope::kWrite);
   ASSERT_TRUE(store_.RevokeApiKey(revoked.key_id).ok());
@@ -669,17 +669,22 @@ TEST_F(AuthenticatorTest, UnknownWrongAndRevokedKeysLookAlike) {
   GeneratedApiKey unknown = *GenerateApiKey();
   GeneratedApiKey stranger = *GenerateApiKey();
   std::string wrong_secret = "cairn_" + key.key_id + "_" + stranger.secret;
+  std::string revoked_wrong_secret = "cairn_" + revoked.key_id + "_" + stranger.secret;
 
   Result<Principal> r1 = auth.Authenticate(Bearer(unknown.full_text), "", kNowMs);
   Result<Principal> r2 = auth.Authenticate(Bearer(wrong_secret), "", kNowMs);
-  Result<Principal> r3 = auth.Authenticate(Bearer(revoked.full_text), "", kNowMs);
+  Result<Principal> r3 = auth.Authenticate(Bearer(revoked_wrong_secret), "", kNowMs);
+  Result<Principal> r4 = auth.Authenticate(Bearer(revoked.full_text), "", kNowMs);
   ExpectUnauthenticated(r1, "unknown");
   ExpectUnauthenticated(r2, "wrong secret");
-  ExpectUnauthenticated(r3, "revoked");
+  ExpectUnauthenticated(r3, "revoked, wrong secret");
+  ExpectUnauthenticated(r4, "revoked");
   EXPECT_EQ(r1.status().message(), "invalid API key");
   EXPECT_EQ(r2.status().message(), r1.status().message());
   EXPECT_EQ(r3.status().message(), r1.status().message());
-  for (const auto* r : {&r1, &r2, &r3}) {
+  // Whoever holds the whole key learns that it was revoked (and nothing it did not know).
+  EXPECT_EQ(r4.status().message(), "the API key " + revoked.key_id + " was revoked");
+  for (const auto* r : {&r1, &r2, &r3, &r4}) {
     EXPECT_EQ(r->status().message().find(stranger.secret), std::string::npos);
     EXPECT_EQ(r->status().message().find(revoked.secret), std::string::npos);
   }

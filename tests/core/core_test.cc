@@ -154,6 +154,26 @@ TEST(Range, UnsatisfiableAndIgnored) {
   }
 }
 
+TEST(Range, NumbersPast64BitsAreValidSyntax) {
+  // An overlong last-byte-pos is clamped to the end however many digits it has.
+  for (const char* header : {"bytes=0-18446744073709551615", "bytes=0-18446744073709551616",
+                             "bytes=0-99999999999999999999999999999999"}) {
+    auto r = api::ParseRange(header, 100);
+    ASSERT_TRUE(r.ok() && r->has_value()) << header;
+    EXPECT_EQ((*r)->first, 0u) << header;
+    EXPECT_EQ((*r)->last, 99u) << header;
+  }
+  // A suffix longer than the object selects all of it; a first byte past any object's
+  // end is unsatisfiable.
+  auto suffix = api::ParseRange("bytes=-99999999999999999999999", 100);
+  ASSERT_TRUE(suffix.ok() && suffix->has_value());
+  EXPECT_EQ((*suffix)->first, 0u);
+  EXPECT_EQ(api::ParseRange("bytes=99999999999999999999999-", 100).status().code(),
+            StatusCode::kOutOfRange);
+  EXPECT_EQ(api::ParseRange("bytes=18446744073709551616-18446744073709551617", 100).status().code(),
+            StatusCode::kOutOfRange);
+}
+
 TEST(Url, PercentDecodeAndQuery) {
   EXPECT_EQ(*http::PercentDecode("a%2Fb%20c", false), "a/b c");
   EXPECT_EQ(*http::PercentDecode("a+b", true), "a b");

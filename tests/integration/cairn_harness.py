@@ -52,8 +52,8 @@ RFC3339_UTC_PATTERN = re.compile(
 ERROR_CODES = {
     400: "InvalidArgument", 401: "Unauthenticated", 403: "PermissionDenied",
     404: "NotFound", 409: "Conflict", 411: "LengthRequired", 413: "PayloadTooLarge",
-    416: "RangeNotSatisfiable", 429: "RateLimited", 431: "HeaderFieldsTooLarge",
-    500: "Internal", 503: "Unavailable",
+    405: "MethodNotAllowed", 416: "RangeNotSatisfiable", 429: "RateLimited",
+    431: "HeaderFieldsTooLarge", 500: "Internal", 501: "NotImplemented", 503: "Unavailable",
 }
 OBJECT_FIELDS = ("id", "namespace", "tenant_id", "key", "content_hash", "size_bytes",
                  "storage_class", "content_type", "etag", "created_at")

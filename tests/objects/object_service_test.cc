@@ -8,6 +8,7 @@
 #include <random>
 
 #include "gc/collector.h"
+#include "objects/multipart.h"
 #include "platform/fault_injection.h"
 
 namespace cairn::objects {
@@ -424,6 +425,98 @@ INSTANTIATE_TEST_SUITE_P(EveryWriteStep, UploadFaultTest,
                                            platform::FaultPoint::kSync,
                                            platform::FaultPoint::kRename,
                                            platform::FaultPoint::kSyncDirectory));
+
+// Multipart: the states an abort passes through, set up one step at a time.
+class MultipartTest : public ObjectServiceTest {
+ protected:
+  MultipartUpload Start(const std::string& key) {
+    auto upload = multipart_.Create("acme", "models", key, StorageClass::kHot, "", {});
+    EXPECT_TRUE(upload.ok()) << upload.status().ToString();
+    return *upload;
+  }
+  PartInfo AddPart(const MultipartUpload& upload, int number, const std::string& bytes) {
+    auto part = multipart_.BeginPart(upload, number, bytes.size());
+    EXPECT_TRUE(part.ok());
+    EXPECT_TRUE((*part)->Write(bytes).ok());
+    auto committed = (*part)->Commit();
+    EXPECT_TRUE(committed.ok()) << committed.status().ToString();
+    return PartInfo{number, committed->object.etag, bytes.size(), 0, committed->object.id};
+  }
+  Status Remove(const ObjectId& id) {
+    return meta_->DeleteObject("acme", id, clock_.NowMs()).status();
+  }
+
+  MultipartService multipart_{service_.get()};
+};
+
+TEST_F(MultipartTest, CompleteAfterAnAbortBeganIsNoSuchUploadNeverInvalidPart) {
+  // The abort retired the record, its parts not yet: the commit finds the record gone.
+  MultipartUpload upload = Start("a");
+  PartInfo part = AddPart(upload, 1, RandomBytes(3 * kChunk, 1));
+  ASSERT_TRUE(Remove(upload.record_id).ok());
+  auto completed = multipart_.Complete(upload, {{1, part.etag}});
+  EXPECT_EQ(completed.status().code(), StatusCode::kNotFound) << completed.status().ToString();
+
+  // Record and a part gone: the missing part is the abort's doing, so again NoSuchUpload.
+  MultipartUpload second = Start("b");
+  PartInfo one = AddPart(second, 1, RandomBytes(kMinPartSizeBytes, 2));
+  PartInfo two = AddPart(second, 2, RandomBytes(100, 3));
+  ASSERT_TRUE(Remove(second.record_id).ok());
+  ASSERT_TRUE(Remove(one.object_id).ok());
+  completed = multipart_.Complete(second, {{1, one.etag}, {2, two.etag}});
+  EXPECT_EQ(completed.status().code(), StatusCode::kNotFound) << completed.status().ToString();
+  EXPECT_EQ(service_->StatByKey("acme", "models", "b").status().code(), StatusCode::kNotFound);
+
+  // A live upload with a part missing is still InvalidPart.
+  MultipartUpload third = Start("c");
+  completed = multipart_.Complete(third, {{1, one.etag}});
+  EXPECT_EQ(completed.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(completed.status().message().rfind("InvalidPart:", 0), 0u);
+}
+
+TEST_F(MultipartTest, ExpiryAbortsOldUploadsAndOrphanedPartsAndGcReclaimsTheirChunks) {
+  MultipartUpload old_upload = Start("old");
+  AddPart(old_upload, 1, RandomBytes(2 * kChunk, 10));
+  // An interrupted abort: the record is gone, its part is left.
+  MultipartUpload interrupted = Start("interrupted");
+  AddPart(interrupted, 1, RandomBytes(2 * kChunk, 11));
+  ASSERT_TRUE(Remove(interrupted.record_id).ok());
+  clock_.Advance(10'000);
+  const TimestampMs cutoff = clock_.NowMs();
+  clock_.Advance(1);
+  MultipartUpload young = Start("young");
+  const std::string young_bytes = RandomBytes(2 * kChunk, 12);
+  PartInfo young_part = AddPart(young, 1, young_bytes);
+  EXPECT_EQ(chunks_->ListChunks(StorageClass::kHot)->size(), 6u);
+
+  auto stats = multipart_.ExpireUploads(cutoff);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->expired_uploads, 1u);
+  EXPECT_EQ(stats->orphaned_parts, 1u);
+  EXPECT_EQ(multipart_.Get("acme", "models", "old", old_upload.upload_id).status().code(),
+            StatusCode::kNotFound);
+  auto uploads = multipart_.ListUploads("acme", "models", "");
+  ASSERT_TRUE(uploads.ok());
+  ASSERT_EQ(uploads->size(), 1u);
+  EXPECT_EQ((*uploads)[0].upload_id, young.upload_id);
+  // A second pass finds nothing more to do.
+  stats = multipart_.ExpireUploads(cutoff);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->expired_uploads + stats->orphaned_parts, 0u);
+
+  // The expired parts' chunks go as after an explicit abort; the young upload completes.
+  clock_.Advance(1);  // the GC cutoff is exclusive
+  ASSERT_TRUE(gc::RunGc(meta_.get(), chunks_.get(), &clock_, GcWithGrace(0)).ok());
+  EXPECT_EQ(chunks_->ListChunks(StorageClass::kHot)->size(), 2u);
+  auto completed = multipart_.Complete(young, {{1, young_part.etag}});
+  ASSERT_TRUE(completed.ok()) << completed.status().ToString();
+  EXPECT_EQ(ReadAll(completed->object), young_bytes);
+  auto usage = service_->Usage("acme");
+  ASSERT_TRUE(usage.ok());
+  EXPECT_EQ(usage->incomplete_multipart_parts, 0u);
+  for (const auto& row : usage->rows) EXPECT_NE(row.namespace_name[0], '.');
+  EXPECT_TRUE(Fsck().ok());
+}
 
 }  // namespace
 }  // namespace cairn::objects

@@ -429,6 +429,26 @@ TEST(IsValidS3BucketName, FollowsTheNamingRules) {
   EXPECT_TRUE(IsValidS3BucketName(std::string(63, 'a')));
 }
 
+TEST(S3BucketNameProblem, NamesTheRuleTheNameBreaks) {
+  EXPECT_FALSE(S3BucketNameProblem("my-bucket.1").has_value());
+  const std::pair<const char*, const char*> cases[] = {
+      {"ab", "3 to 63 characters"},
+      {"my_bucket", "only lowercase letters a-z, digits 0-9, '.' and '-'"},
+      {"Bucket", "only lowercase letters a-z, digits 0-9, '.' and '-'"},
+      {"-bucket", "start and end with a lowercase letter or a digit"},
+      {"a..b", "two adjacent '.'"},
+      {"10.0.0.1", "IP address"},
+      {"xn--abc", "reserved prefix 'xn--'"},
+      {"abc--ol-s3", "reserved suffix '--ol-s3'"},
+  };
+  for (const auto& [name, rule] : cases) {
+    std::optional<std::string> problem = S3BucketNameProblem(name);
+    ASSERT_TRUE(problem.has_value()) << name;
+    EXPECT_NE(problem->find(rule), std::string::npos) << name << ": " << *problem;
+    EXPECT_EQ(problem->find("'_'"), std::string::npos) << name << ": " << *problem;
+  }
+}
+
 TEST(S3OperationName, NamesEveryOperation) {
   EXPECT_EQ(S3OperationName(S3Operation::kListObjectsV2), "ListObjectsV2");
   EXPECT_EQ(S3OperationName(S3Operation::kUploadPartCopy), "UploadPartCopy");

@@ -1,6 +1,6 @@
 #include "api/common/range.h"
 
-#include <charconv>
+#include <cstdint>
 
 namespace cairn::api {
 namespace {
@@ -11,11 +11,24 @@ std::string_view Trim(std::string_view text) {
   return text;
 }
 
+// A position or length is 1*DIGIT with no upper bound (RFC 9110 section 14.1.1), so a
+// number too large for 64 bits is still valid syntax: it saturates at UINT64_MAX, which is
+// past the end of any object. The caller then treats it as it treats any overlong value:
+// a last-byte-pos is clamped to the end (206), a first-byte-pos is unsatisfiable (416), a
+// suffix length selects the whole object. Only text that is not digits is invalid syntax,
+// and an invalid Range header is ignored (200 with the whole object).
 std::optional<uint64_t> ParseNumber(std::string_view text) {
-  if (text.empty() || text.size() > 19) return std::nullopt;
+  if (text.empty()) return std::nullopt;
   uint64_t value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10) {
+      value = UINT64_MAX;
+    } else {
+      value = value * 10 + digit;
+    }
+  }
   return value;
 }
 

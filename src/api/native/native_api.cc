@@ -104,6 +104,32 @@ http::HeaderList Headers(std::string name, std::string value) {
   return list;
 }
 
+// The methods RFC 9110 defines (and PATCH): a route that does not take one answers 405
+// with Allow; any other method is unknown to the server and answers 501 whatever the path.
+bool IsKnownMethod(const std::string& method) {
+  static const char* kKnown[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                 "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  for (const char* known : kKnown) {
+    if (method == known) return true;
+  }
+  return false;
+}
+
+Awaitable<void> SendMethodError(Call& call, int status, const char* code, std::string message,
+                                std::string allow) {
+  std::pair<ResponseHead, std::string> rendered = RenderJsonError(status, code, message);
+  if (!allow.empty()) rendered.first.headers.emplace_back("Allow", std::move(allow));
+  call.status = status;
+  (void)co_await call.exchange.Respond(std::move(rendered.first), std::move(rendered.second));
+}
+
+// 405 for a method this route does not take; `allow` lists the ones it does.
+Awaitable<void> MethodNotAllowed(Call& call, const std::string& method, std::string allow) {
+  return SendMethodError(call, 405, "MethodNotAllowed",
+                         "method " + method.substr(0, 32) + " is not allowed here; use " + allow,
+                         allow);
+}
+
 Json ObjectJson(const meta::ObjectRecord& object) {
   return Json{{"id", object.id.ToString()},
               {"namespace", object.namespace_name},
@@ -192,7 +218,11 @@ Json UsageJson(const objects::UsageReport& report) {
           {"total",
            {{"objects", report.total_objects},
             {"logical_bytes", report.total_logical_bytes},
-            {"physical_bytes", report.total_physical_bytes}}}};
+            {"physical_bytes", report.total_physical_bytes}}},
+          {"incomplete_multipart",
+           {{"parts", report.incomplete_multipart_parts},
+            {"logical_bytes", report.incomplete_multipart_logical_bytes},
+            {"physical_bytes", report.incomplete_multipart_physical_bytes}}}};
 }
 
 Json StatusJson(std::string status, std::string reason = "") {
@@ -562,14 +592,22 @@ Awaitable<void> Router::Route() {
   const std::string& method = request().method;
   const std::string& path = request().path;
   const bool read = method == "GET" || method == "HEAD";
-  if (path == "/health" && read) co_return co_await SendJson(call_, 200, StatusJson("ok"));
-  if (path == "/ready" && read) co_return co_await Ready();
-  if (path == "/metrics" && read) co_return co_await Metrics();
-  if (path == "/v1/usage" && read) co_return co_await Usage();
+  if (!IsKnownMethod(method)) {
+    co_return co_await SendMethodError(
+        call_, 501, "NotImplemented",
+        "method " + method.substr(0, 32) + " is not implemented by this server", "");
+  }
+  if (path == "/health" || path == "/ready" || path == "/metrics" || path == "/v1/usage") {
+    if (!read) co_return co_await MethodNotAllowed(call_, method, "GET, HEAD");
+    if (path == "/health") co_return co_await SendJson(call_, 200, StatusJson("ok"));
+    if (path == "/ready") co_return co_await Ready();
+    if (path == "/metrics") co_return co_await Metrics();
+    co_return co_await Usage();
+  }
   if (path == "/v1/objects" || path == "/v1/objects/") {
     if (method == "POST" || method == "PUT") co_return co_await Upload();
     if (read) co_return co_await List();
-    co_return co_await SendError(call_, InvalidArgumentError("method not allowed here"));
+    co_return co_await MethodNotAllowed(call_, method, "GET, HEAD, POST, PUT");
   }
   constexpr std::string_view kByKey = "/v1/objects/by-key/";
   constexpr std::string_view kById = "/v1/objects/";
@@ -592,7 +630,7 @@ Awaitable<void> Router::Route() {
     }
     if (read) co_return co_await Download(std::nullopt, *namespace_name, *tenant, *key);
     if (method == "DELETE") co_return co_await Delete(std::nullopt, *namespace_name, *tenant, *key);
-    co_return co_await SendError(call_, InvalidArgumentError("method not allowed here"));
+    co_return co_await MethodNotAllowed(call_, method, "GET, HEAD, DELETE");
   }
   if (path.rfind(kById, 0) == 0) {
     auto id = ObjectId::Parse(std::string_view(path).substr(kById.size()));
@@ -602,7 +640,7 @@ Awaitable<void> Router::Route() {
     std::string tenant = HeaderOr(request(), "x-tenant");
     if (read) co_return co_await Download(*id, "", tenant, "");
     if (method == "DELETE") co_return co_await Delete(*id, "", tenant, "");
-    co_return co_await SendError(call_, InvalidArgumentError("method not allowed here"));
+    co_return co_await MethodNotAllowed(call_, method, "GET, HEAD, DELETE");
   }
   co_await SendError(call_, NotFoundError("no route for " + method + " " + path.substr(0, 200)));
 }

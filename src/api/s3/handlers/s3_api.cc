@@ -201,9 +201,20 @@ bool EtagListMatches(const std::string& header, const std::string& etag) {
   return false;
 }
 
-StorageClass StorageClassFromS3(const std::string& name) {
+// The S3 storage classes Cairn accepts and the class each is kept in; nullopt for any
+// other name (S3 answers 400 InvalidStorageClass). No header means STANDARD.
+std::optional<StorageClass> StorageClassFromS3(const std::string& name) {
   if (name.empty() || name == "STANDARD" || name == "REDUCED_REDUNDANCY") return StorageClass::kHot;
-  return StorageClass::kCold;  // STANDARD_IA, ONEZONE_IA, GLACIER*, DEEP_ARCHIVE
+  for (std::string_view cold : {"STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER",
+                                "GLACIER_IR", "DEEP_ARCHIVE"}) {
+    if (name == cold) return StorageClass::kCold;
+  }
+  return std::nullopt;
+}
+
+Failure InvalidStorageClass(const std::string& name) {
+  return {400, "InvalidStorageClass",
+          "The storage class you specified is not valid: '" + name.substr(0, 64) + "'"};
 }
 
 std::string S3StorageClassName(StorageClass storage_class) {
@@ -319,8 +330,8 @@ struct S3Api::State {
   std::mutex keys_mutex;
   std::map<std::string, std::pair<meta::S3KeyRecord, int64_t>> keys;  // GUARDED_BY(keys_mutex)
 
-  // The key record for an access key: from a short cache, else the store. Revoked keys
-  // are reported as unknown.
+  // The key record for an access key: from a short cache, else the store. A revoked
+  // key's record is returned too: Authenticate decides what the caller may learn.
   Result<meta::S3KeyRecord> LookupKey(const std::string& access_key, int64_t now_ms) {
     {
       std::lock_guard<std::mutex> lock(keys_mutex);
@@ -331,7 +342,6 @@ struct S3Api::State {
       }
     }
     ASSIGN_OR_RETURN(meta::S3KeyRecord record, deps.objects->meta_store()->GetS3Key(access_key));
-    if (record.revoked) return NotFoundError("access key is revoked");
     // A secret this server cannot open is an error (500), never an unknown key.
     if (deps.secrets != nullptr) {
       ASSIGN_OR_RETURN(record.secret, deps.secrets->Open(access_key, record.secret));
@@ -513,12 +523,28 @@ Awaitable<void> S3Call::Authenticate(bool* ok) {
     sig::VerifyOptions options;
     options.key_cache = &state->key_cache;
     auto verified = sig::VerifyRequest(signing, lookup, options);
+    // A revoked key is reported as revoked only to a caller whose request its secret
+    // signs: that caller held the key and learns nothing new. Any other request naming it
+    // gets the answer an unknown access key gets, so probing access key ids tells a caller
+    // no more about revoked keys than about keys that never existed.
+    if (!verified.ok() && found && found->revoked) {
+      verified = sig::SigV4Status(sig::SigV4Error::kInvalidAccessKeyId,
+                                  "The AWS access key Id you provided does not exist in our "
+                                  "records.");
+    }
     return {std::move(verified), std::move(found)};
   };
   auto outcome = co_await deps_.pool->Run(std::move(verify_work));
   if (!outcome.first.ok()) co_return co_await Fail(FromSigV4(outcome.first.status()));
   if (!outcome.second || outcome.second->tenants.empty()) {
     co_return co_await Fail(MakeFailure(403, "InvalidAccessKeyId", "unknown access key"));
+  }
+  if (outcome.second->revoked) {
+    // AWS answers a deactivated key with InvalidAccessKeyId; the message says why.
+    co_return co_await Fail(MakeFailure(403, "InvalidAccessKeyId",
+                                        "The AWS access key Id you provided is inactive: "
+                                        "access key " +
+                                            outcome.second->access_key + " was revoked"));
   }
   verified_ = std::move(outcome.first).value();
   const meta::S3KeyRecord& key = *outcome.second;
@@ -906,7 +932,10 @@ Awaitable<void> S3Call::PutObject() {
   upload_request.tenant = tenant_;
   upload_request.namespace_name = request_.bucket;
   upload_request.key = request_.key;
-  upload_request.storage_class = StorageClassFromS3(HeaderOr(head(), "x-amz-storage-class"));
+  const std::string storage_class_name = HeaderOr(head(), "x-amz-storage-class");
+  const std::optional<StorageClass> storage_class = StorageClassFromS3(storage_class_name);
+  if (!storage_class) co_return co_await Fail(InvalidStorageClass(storage_class_name));
+  upload_request.storage_class = *storage_class;
   upload_request.content_type = HeaderOr(head(), "content-type", "binary/octet-stream");
   upload_request.user_metadata = UserMetadataFromHeaders(head());
   if (const std::string* tagging = head().Header("x-amz-tagging")) {
@@ -991,6 +1020,12 @@ Awaitable<void> S3Call::CopyObject() {
   if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
   if (!*exists)
     co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+  // The copy keeps its source's class (a class change would have to rewrite the chunks);
+  // a class name S3 does not know is still refused, as S3 refuses it.
+  const std::string storage_class_name = HeaderOr(head(), "x-amz-storage-class");
+  if (!StorageClassFromS3(storage_class_name)) {
+    co_return co_await Fail(InvalidStorageClass(storage_class_name));
+  }
   std::optional<meta::ObjectRecord> source = co_await CopySource();
   if (!source) co_return;
   objects::CopyRequest copy;
@@ -1192,8 +1227,11 @@ Awaitable<void> S3Call::CreateMultipartUpload() {
     metadata = WithTags(std::move(metadata), *tags);
   }
   auto* multipart = deps_.multipart;
+  const std::string storage_class_name = HeaderOr(head(), "x-amz-storage-class");
+  const std::optional<StorageClass> requested_class = StorageClassFromS3(storage_class_name);
+  if (!requested_class) co_return co_await Fail(InvalidStorageClass(storage_class_name));
   std::string tenant = tenant_, bucket = request_.bucket, key = request_.key;
-  StorageClass storage_class = StorageClassFromS3(HeaderOr(head(), "x-amz-storage-class"));
+  StorageClass storage_class = *requested_class;
   std::string content_type = HeaderOr(head(), "content-type", "binary/octet-stream");
   auto work = [multipart, tenant, bucket, key, storage_class, content_type, metadata]() {
     return multipart->Create(tenant, bucket, key, storage_class, content_type, metadata);

@@ -564,14 +564,18 @@ std::string_view S3OperationName(S3Operation operation) {
   return "Unknown";
 }
 
-bool IsValidS3BucketName(std::string_view name) {
-  if (name.size() < 3 || name.size() > 63) return false;
+std::optional<std::string> S3BucketNameProblem(std::string_view name) {
+  if (name.size() < 3 || name.size() > 63) return "it must be 3 to 63 characters long";
   auto alphanumeric = [](char c) { return (c >= 'a' && c <= 'z') || IsDigit(c); };
-  if (!alphanumeric(name.front()) || !alphanumeric(name.back())) return false;
   for (char c : name) {
-    if (!alphanumeric(c) && c != '.' && c != '-') return false;
+    if (!alphanumeric(c) && c != '.' && c != '-') {
+      return "it may contain only lowercase letters a-z, digits 0-9, '.' and '-'";
+    }
   }
-  if (name.find("..") != std::string_view::npos) return false;
+  if (!alphanumeric(name.front()) || !alphanumeric(name.back())) {
+    return "it must start and end with a lowercase letter or a digit";
+  }
+  if (name.find("..") != std::string_view::npos) return "it must not contain two adjacent '.'";
   // "192.168.5.4": four dot-separated runs of digits.
   int dots = 0;
   bool digits_and_dots = true;
@@ -581,16 +585,26 @@ bool IsValidS3BucketName(std::string_view name) {
     else if (!IsDigit(c))
       digits_and_dots = false;
   }
-  if (digits_and_dots && dots == 3) return false;
+  if (digits_and_dots && dots == 3) return "it must not be formatted as an IP address";
   for (std::string_view prefix : {"xn--", "sthree-", "amzn-s3-demo-"}) {
-    if (name.substr(0, prefix.size()) == prefix) return false;
+    if (name.substr(0, prefix.size()) == prefix) {
+      return "it must not start with the reserved prefix '" + std::string(prefix) + "'";
+    }
   }
   for (std::string_view suffix : {"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"}) {
     if (name.size() >= suffix.size() && name.substr(name.size() - suffix.size()) == suffix) {
-      return false;
+      return "it must not end with the reserved suffix '" + std::string(suffix) + "'";
     }
   }
-  return true;
+  return std::nullopt;
+}
+
+bool IsValidS3BucketName(std::string_view name) { return !S3BucketNameProblem(name); }
+
+static S3Error InvalidNewBucketName(const std::string& name, const std::string& resource) {
+  return Error(S3ErrorCode::kInvalidBucketName,
+               "bucket name '" + name + "' breaks S3's naming rules: " + *S3BucketNameProblem(name),
+               resource);
 }
 
 S3Result<S3Request> ParseS3Request(const http::RequestHead& head,
@@ -651,7 +665,14 @@ S3Result<S3Request> ParseS3Request(const http::RequestHead& head,
   request.resource = "/" + request.bucket;
   if (!request.key.empty()) request.resource += "/" + request.key;
   if (!request.bucket.empty()) {
-    if (auto error = CheckExistingBucketName(request.bucket)) return *error;
+    if (auto error = CheckExistingBucketName(request.bucket)) {
+      // A PUT of the bucket itself may be creating it: name the S3 rule the name breaks
+      // (S3's rules are stricter than Cairn's namespace names, so one of them is broken).
+      if (method == "PUT" && request.key.empty()) {
+        return InvalidNewBucketName(request.bucket, "/" + request.bucket);
+      }
+      return *error;
+    }
   }
   if (!request.key.empty()) {
     if (auto error = CheckKey(request.key, "key", request.resource)) return *error;
@@ -673,11 +694,7 @@ S3Result<S3Request> ParseS3Request(const http::RequestHead& head,
   }
   if (error) return *error;
   if (request.operation == S3Operation::kCreateBucket && !IsValidS3BucketName(request.bucket)) {
-    return Error(S3ErrorCode::kInvalidBucketName,
-                 "bucket name '" + request.bucket +
-                     "' breaks S3's naming rules (3-63 of a-z, 0-9, '.', '-'; starts and ends "
-                     "with a letter or digit; not an IP address)",
-                 request.resource);
+    return InvalidNewBucketName(request.bucket, request.resource);
   }
   if (IsKeyOperation(request.operation) && request.key.empty()) {
     return Error(S3ErrorCode::kInvalidRequest,

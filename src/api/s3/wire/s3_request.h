@@ -128,5 +128,8 @@ S3Result<S3Request> ParseS3Request(const http::RequestHead& head,
 // a letter or digit, no "..", not an IPv4 address, none of AWS's reserved prefixes and
 // suffixes ("xn--", "sthree-", "-s3alias", "--ol-s3", ...).
 bool IsValidS3BucketName(std::string_view name);
+// The S3 naming rule `name` breaks, in words ("it must not contain two adjacent '.'"), or
+// nullopt when it follows them all.
+std::optional<std::string> S3BucketNameProblem(std::string_view name);
 
 }  // namespace cairn::s3
