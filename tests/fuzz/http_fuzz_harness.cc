@@ -56,8 +56,10 @@ constexpr std::string_view kS3ReaderSecretKey = "fuzzsecretkey000000000000000000
 // chunks of 2 KiB, so a body of a few KiB makes a multi-chunk object.
 constexpr uint64_t kInlineThresholdBytes = 512;
 constexpr uint64_t kChunkSizeBytes = 2048;
-// The store is rebuilt from scratch once it outgrows this (checked every kCheckEvery).
-constexpr uint64_t kDefaultMaxStoreBytes = 256ull << 20;
+// The store is rebuilt from scratch once it outgrows this (checked every kCheckEvery). It
+// includes SQLite's space reserve (meta.db-reserve, up to 64 MiB), so a few campaign jobs
+// in parallel stay within a few hundred MiB of tmpfs.
+constexpr uint64_t kDefaultMaxStoreBytes = 128ull << 20;
 constexpr uint64_t kCheckEvery = 1000;
 constexpr size_t kMaxRequestsPerInput = 8;
 constexpr size_t kMaxResponseBytesKept = 256 * 1024;
