@@ -134,42 +134,36 @@ class Server {
 
     meta::MetaStore* meta_store = stores_.meta.get();
     chunks::ChunkStore* chunk_store = stores_.chunks.get();
-    api::NativeApiDependencies native_deps;
-    native_deps.objects = objects_.get();
-    native_deps.authenticator = authenticator_.get();
-    native_deps.metrics = &registry_;
-    native_deps.pool = pool_.get();
-    native_deps.rate_limiter = &rate_limiter_;
-    native_deps.readiness = [meta_store, chunk_store]() -> Status {
-      RETURN_IF_ERROR(meta_store->Ping());
-      return chunk_store->CheckWritable();
-    };
-    native_deps.extra_metrics = [] { return std::string(); };
-    native_ = std::make_unique<api::NativeApi>(native_deps);
-
-    api::S3ApiDependencies s3_deps;
-    s3_deps.objects = objects_.get();
-    s3_deps.multipart = multipart_.get();
-    s3_deps.metrics = &registry_;
-    s3_deps.pool = pool_.get();
-    s3_deps.rate_limiter = &rate_limiter_;
+    native_ = std::make_unique<api::NativeApi>(
+        api::NativeApiDependencies{.objects = objects_.get(),
+                                   .authenticator = authenticator_.get(),
+                                   .metrics = &registry_,
+                                   .pool = pool_.get(),
+                                   .rate_limiter = &rate_limiter_,
+                                   .readiness = [meta_store, chunk_store]() -> Status {
+                                     RETURN_IF_ERROR(meta_store->Ping());
+                                     return chunk_store->CheckWritable();
+                                   },
+                                   .extra_metrics = [] { return std::string(); }});
+    api::S3ApiDependencies s3_deps{.objects = objects_.get(),
+                                   .multipart = multipart_.get(),
+                                   .metrics = &registry_,
+                                   .pool = pool_.get(),
+                                   .rate_limiter = &rate_limiter_};
     s3_api_ = std::make_unique<api::S3Api>(std::move(s3_deps));
 
-    http::ListenerOptions listener;
-    listener.host = "127.0.0.1";
-    listener.port = 0;
+    auto listen = [this](http::RequestHandler handler, http::ErrorRenderer renderer) {
+      http::ListenerOptions listener;  // 127.0.0.1, any free port, the server's defaults
+      listener.port = 0;
+      return CheckOk(http_.AddListener(listener, std::move(handler), std::move(renderer)),
+                     "listen");
+    };
     api::NativeApi* native = native_.get();
-    native_port_ = CheckOk(
-        http_.AddListener(
-            listener, [native](http::Exchange& exchange) { return native->Handle(exchange); },
-            api::RenderJsonError),
-        "native listener");
+    native_port_ = listen([native](http::Exchange& exchange) { return native->Handle(exchange); },
+                          api::RenderJsonError);
     api::S3Api* s3_api = s3_api_.get();
-    s3_port_ = CheckOk(
-        http_.AddListener(
-            listener, [s3_api](http::Exchange& exchange) { return s3_api->Handle(exchange); },
-            api::RenderS3ServerError),
-        "S3 listener");
+    s3_port_ = listen([s3_api](http::Exchange& exchange) { return s3_api->Handle(exchange); },
+                      api::RenderS3ServerError);
     thread_ = std::thread([this] { http_.Run(/*io_threads=*/1, /*drain_timeout_seconds=*/5); });
   }
 
