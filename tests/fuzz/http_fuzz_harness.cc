@@ -274,14 +274,26 @@ int HangTimeoutMs() {
 // Sends `request` on a fresh connection, half-closes it, and reads until the server
 // closes. Returns what the server sent (the first kMaxResponseBytesKept bytes).
 std::string Exchange(uint16_t port, std::string_view request) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) Die(std::string("socket: ") + strerror(errno));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // Non-blocking, so that a signal (libFuzzer's timeout alarm) cannot interrupt it halfway.
   if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    Die(std::string("connect: ") + strerror(errno) + " (is the server still running?)");
+    if (errno != EINPROGRESS && errno != EINTR) {
+      Die(std::string("connect: ") + strerror(errno) + " (is the server still running?)");
+    }
+    pollfd connecting{fd, POLLOUT, 0};
+    int error = 0;
+    socklen_t length = sizeof(error);
+    while (::poll(&connecting, 1, HangTimeoutMs()) < 0 && errno == EINTR) {
+    }
+    if (!(connecting.revents & POLLOUT) ||
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0) {
+      Die(std::string("connect: ") + strerror(error) + " (is the server still running?)");
+    }
   }
   // A reset instead of TIME_WAIT on close: thousands of connections a second would
   // otherwise run out of ephemeral ports.
