@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost-dev libssl-dev libsqlite3-dev libisal-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
-  libgtest-dev libgmock-dev libpugixml-dev zlib1g-dev clang libclang-rt-14-dev e2fsprogs
+  libgtest-dev libgmock-dev libpugixml-dev zlib1g-dev clang clang-format libclang-rt-14-dev e2fsprogs
   postgresql libpq-dev
   curl python3 python3-pytest python3-requests
   # The real S3 clients the S3 suite drives.

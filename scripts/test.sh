@@ -8,6 +8,9 @@ cd "$root"
 unset AWS_CA_BUNDLE
 scripts/install-deps.sh
 
+echo "== clang-format"
+scripts/check-format.sh
+
 echo "== build (release)"
 scripts/build.sh
 # A throwaway PostgreSQL server for the PostgreSQL engine's conformance tests, the

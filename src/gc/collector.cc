@@ -82,9 +82,10 @@ Status SweepOrphans(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_store
     // All or nothing: that many files unknown to the metadata means the metadata is wrong
     // (restored from an old snapshot, another store's), not that they are garbage.
     stats->capped = std::to_string(orphans.size()) + " of " + std::to_string(file_count) +
-                    " chunk files have no metadata row, more than the " +
-                    std::to_string(budget) + " this pass may still take, so none was "
-                    "quarantined: " + CapAdvice("cairn gc");
+                    " chunk files have no metadata row, more than the " + std::to_string(budget) +
+                    " this pass may still take, so none was "
+                    "quarantined: " +
+                    CapAdvice("cairn gc");
     stats->orphans_left_by_cap = orphans.size();
     return OkStatus();
   }
@@ -124,8 +125,7 @@ Result<GcStats> RunGc(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_sto
   // Chunks whose count reached zero before the cutoff. The cutoff is re-read per batch
   // from the same `now` so a chunk freed during this run is left for the next one.
   for (int i = 0; i < kMaxBatches; ++i) {
-    const uint32_t limit =
-        static_cast<uint32_t>(std::min<uint64_t>(options.batch_size, budget));
+    const uint32_t limit = static_cast<uint32_t>(std::min<uint64_t>(options.batch_size, budget));
     if (limit == 0) {
       // Unreferenced chunks are garbage by the metadata's own account; the cap only
       // spreads a mass removal over several passes (and a wrong metadata store over time
@@ -150,7 +150,8 @@ Result<GcStats> RunGc(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_sto
   RETURN_IF_ERROR(SweepTempFiles(chunk_store, cutoff, &stats));
   RETURN_IF_ERROR(PurgeQuarantine(chunk_store, cutoff, &stats));
   if (options.sweep_orphans && options.store_identity_verified && stats.capped.empty()) {
-    RETURN_IF_ERROR(SweepOrphans(meta_store, chunk_store, now, cutoff, store_size, options, &stats));
+    RETURN_IF_ERROR(
+        SweepOrphans(meta_store, chunk_store, now, cutoff, store_size, options, &stats));
   }
   return stats;
 }

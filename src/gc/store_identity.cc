@@ -38,12 +38,13 @@ Result<StoreIdentity> EnsureStoreIdentity(meta::MetaStore* meta_store,
     const auto& id = root_ids[storage_class];
     if (!id) continue;
     if (root_id && *root_id != *id) {
-      return FailedPreconditionError(
-          "the storage roots belong to different stores: " + chunk_store->StoreIdPath(
-              StorageClass::kHot) + " says " + *root_ids[StorageClass::kHot] + ", " +
-          chunk_store->StoreIdPath(StorageClass::kCold) + " says " +
-          *root_ids[StorageClass::kCold] + ". Point --hot-dir and --cold-dir at the roots of "
-          "one store.");
+      return FailedPreconditionError("the storage roots belong to different stores: " +
+                                     chunk_store->StoreIdPath(StorageClass::kHot) + " says " +
+                                     *root_ids[StorageClass::kHot] + ", " +
+                                     chunk_store->StoreIdPath(StorageClass::kCold) + " says " +
+                                     *root_ids[StorageClass::kCold] +
+                                     ". Point --hot-dir and --cold-dir at the roots of "
+                                     "one store.");
     }
     root_id = id;
   }
@@ -64,8 +65,8 @@ Result<StoreIdentity> EnsureStoreIdentity(meta::MetaStore* meta_store,
   for (const auto& row : object_counts) objects += row.objects;
   ASSIGN_OR_RETURN(uint64_t chunk_rows, meta_store->CountChunks());
   const bool meta_empty = objects == 0 && chunk_rows == 0;
-  const std::string counts = std::to_string(objects) + " objects and " +
-                             std::to_string(chunk_rows) + " chunk rows";
+  const std::string counts =
+      std::to_string(objects) + " objects and " + std::to_string(chunk_rows) + " chunk rows";
 
   std::string target;
   std::string action;
@@ -108,8 +109,7 @@ Result<StoreIdentity> EnsureStoreIdentity(meta::MetaStore* meta_store,
     if (!options.adopt_roots && roots_hold_chunks && meta_empty) {
       return FailedPreconditionError(
           "the metadata store is empty but the storage roots (" + RootList(chunk_store) +
-          ") hold chunk files; starting would make every one of them look orphaned." +
-          kWhatToDo);
+          ") hold chunk files; starting would make every one of them look orphaned." + kWhatToDo);
     }
     if (!options.adopt_roots && !roots_hold_chunks && chunk_rows > 0) {
       return FailedPreconditionError(

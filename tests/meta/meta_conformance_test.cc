@@ -1268,7 +1268,7 @@ TEST_P(MetaStoreTest, FindObjectsWithChunksNamesCommittedObjectsOnlyAndChangesNo
   Put(Id(1), "t1", "ns", "k1", {C(1), C(2)}, 100);
   ASSERT_OK(store().BeginUpload(NewObject(Id(2), "t1", "ns", "k2")));
   ASSERT_OK(store().AddChunk(Id(2), 0, C(2), 100));  // WRITING: not affected yet
-  Put(Id(4), "t2", "ns", "k4", {C(2)}, 100, kCold);   // same digest, other class
+  Put(Id(4), "t2", "ns", "k4", {C(2)}, 100, kCold);  // same digest, other class
   Put(Id(6), "t1", "ns", "k6", {C(2)}, 100);
   ASSERT_OK(store().DeleteObject("t1", Id(6), 150));  // DELETING: not returned
   Put(Id(7), "t1", "ns", "k7", {C(2)}, 100);

@@ -30,9 +30,9 @@ class StoreIdentityTest : public ::testing::Test {
   ~StoreIdentityTest() override { std::filesystem::remove_all(root_); }
 
   std::unique_ptr<chunks::ChunkStore> OpenChunks(const std::string& root) {
-    return std::move(chunks::ChunkStore::Open(platform::DefaultFileSystem(),
-                                              {root + "/hot", root + "/cold"})
-                         .value());
+    return std::move(
+        chunks::ChunkStore::Open(platform::DefaultFileSystem(), {root + "/hot", root + "/cold"})
+            .value());
   }
   std::unique_ptr<meta::MetaStore> OpenMeta(const std::string& name) {
     return std::move(meta::OpenMetaStore("sqlite://" + root_ + "/" + name).value());
@@ -89,8 +89,7 @@ TEST_F(StoreIdentityTest, ANewStoreGetsOneIdentityInTheMetadataAndEveryRoot) {
   EXPECT_EQ(identity->store_id.size(), 36u);
   EXPECT_EQ(*meta_->GetStoreIdentity(), std::optional<std::string>(identity->store_id));
   for (StorageClass storage_class : kAllStorageClasses) {
-    EXPECT_EQ(*chunks_->ReadStoreId(storage_class),
-              std::optional<std::string>(identity->store_id));
+    EXPECT_EQ(*chunks_->ReadStoreId(storage_class), std::optional<std::string>(identity->store_id));
     struct stat st;
     ASSERT_EQ(::stat(chunks_->StoreIdPath(storage_class).c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -222,8 +221,8 @@ TEST_F(StoreIdentityTest, UnreferencedChunksBeyondTheCapWaitForTheNextPass) {
   service_options.chunk_size_bytes = kChunk;
   objects::ObjectService service(meta_.get(), chunks_.get(), &clock_, service_options);
   std::vector<ObjectId> ids;
-  for (int i = 0; i < 20; ++i) ids.push_back(Put(meta_.get(), "k" + std::to_string(i),
-                                                 std::string(100, 'a' + i)));
+  for (int i = 0; i < 20; ++i)
+    ids.push_back(Put(meta_.get(), "k" + std::to_string(i), std::string(100, 'a' + i)));
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(service.Delete("acme", ids[i]).ok());
   clock_.Advance(1000);
   auto stats = RunGc(meta_.get(), chunks_.get(), &clock_, Gc());  // cap: 10 % of 20 = 2
