@@ -10,6 +10,9 @@ namespace {
 constexpr const char* kUploadsNamespace = kMultipartUploadsNamespace;
 constexpr const char* kPartsNamespace = kMultipartPartsNamespace;
 constexpr char kTargetKeyField[] = "\x01upload:key";
+// On a completed object: the upload it was completed from, so that a retried Complete
+// (its first answer lost) can be recognised and answered as the first one was.
+constexpr char kCompletedFromField[] = "\x01upload:from";
 constexpr size_t kReadBufferBytes = 1 << 20;
 
 std::string PartKey(const std::string& upload_id, int part_number) {
@@ -281,11 +284,19 @@ Result<meta::CommitResult> MultipartService::Complete(const MultipartUpload& upl
 }
 
 Result<meta::CommitResult> MultipartService::CompleteOnce(
-    const MultipartUpload& upload, const std::vector<CompletedPartSpec>& specs) {
-  if (specs.empty()) return PartError("InvalidRequest", "the part list is empty");
-  for (size_t i = 1; i < specs.size(); ++i) {
-    if (specs[i].part_number <= specs[i - 1].part_number) {
+    const MultipartUpload& upload, const std::vector<CompletedPartSpec>& listed) {
+  if (listed.empty()) return PartError("InvalidRequest", "the part list is empty");
+  // Ascending; a part number listed twice in a row counts once, with its last entry (as
+  // S3 does: a client that re-sent a part may list both answers).
+  std::vector<CompletedPartSpec> specs;
+  for (const CompletedPartSpec& spec : listed) {
+    if (!specs.empty() && spec.part_number < specs.back().part_number) {
       return PartError("InvalidPartOrder", "parts must be listed in ascending order");
+    }
+    if (!specs.empty() && spec.part_number == specs.back().part_number) {
+      specs.back() = spec;
+    } else {
+      specs.push_back(spec);
     }
   }
   ASSIGN_OR_RETURN(std::vector<PartInfo> stored, AllParts(upload));
@@ -295,6 +306,7 @@ Result<meta::CommitResult> MultipartService::CompleteOnce(
   std::vector<meta::ChunkRef> chunks;
   std::string md5_concatenation;
   uint64_t size = 0;
+  std::vector<std::pair<uint64_t, int>> layout;  // (part size, how many in a row)
   for (size_t i = 0; i < specs.size(); ++i) {
     auto it = by_number.find(specs[i].part_number);
     std::string wanted = Lower(specs[i].etag);
@@ -317,6 +329,11 @@ Result<meta::CommitResult> MultipartService::CompleteOnce(
     }
     md5_concatenation += *md5;
     size += part.size_bytes;
+    if (!layout.empty() && layout.back().first == part.size_bytes) {
+      ++layout.back().second;
+    } else {
+      layout.emplace_back(part.size_bytes, 1);
+    }
   }
   if (size > max_object_bytes_) {
     return PayloadTooLargeError("the parts add up to " + std::to_string(size) +
@@ -345,6 +362,13 @@ Result<meta::CommitResult> MultipartService::CompleteOnce(
   object.etag = HexEncode(md5_of_md5s.Finish()) + "-" + std::to_string(specs.size());
   object.content_type = upload.content_type;
   object.user_metadata = upload.user_metadata;
+  object.user_metadata[kCompletedFromField] = upload.upload_id;
+  std::string layout_text;
+  for (const auto& run : layout) {
+    if (!layout_text.empty()) layout_text += ',';
+    layout_text += std::to_string(run.first) + "*" + std::to_string(run.second);
+  }
+  object.user_metadata[std::string(kPartLayoutField)] = layout_text;
   const TimestampMs now = objects_->clock()->NowMs();
   object.created_at_ms = now;
   object.updated_at_ms = now;
@@ -353,6 +377,44 @@ Result<meta::CommitResult> MultipartService::CompleteOnce(
   for (const auto& part : stored) retire.push_back(part.object_id);
   retire.push_back(upload.record_id);
   return objects_->meta_store()->PutCommittedAndDelete(object, chunks, retire, now);
+}
+
+Result<meta::ObjectRecord> MultipartService::CompletedFrom(
+    const std::string& tenant, const std::string& bucket, const std::string& key,
+    const std::string& upload_id, const std::vector<CompletedPartSpec>& specs) {
+  ASSIGN_OR_RETURN(meta::ObjectRecord object,
+                   objects_->meta_store()->GetObjectByKey(tenant, bucket, key));
+  auto from = object.user_metadata.find(kCompletedFromField);
+  if (from == object.user_metadata.end() || from->second != upload_id || specs.empty()) {
+    return NotFoundError("no multipart upload " + upload_id.substr(0, 64));
+  }
+  // The same part list gives the same ETag: MD5 of the parts' MD5s, and their count (a
+  // part number listed twice in a row counted once, with its last entry, as Complete does).
+  std::vector<CompletedPartSpec> unique;
+  for (const CompletedPartSpec& spec : specs) {
+    if (!unique.empty() && unique.back().part_number == spec.part_number) {
+      unique.back() = spec;
+    } else {
+      unique.push_back(spec);
+    }
+  }
+  std::string md5_concatenation;
+  for (const CompletedPartSpec& spec : unique) {
+    std::string hex = Lower(spec.etag);
+    hex.erase(std::remove(hex.begin(), hex.end(), '"'), hex.end());
+    auto md5 = HexDecode(hex);
+    if (!md5.ok() || md5->size() != 16) {
+      return NotFoundError("no multipart upload " + upload_id.substr(0, 64));
+    }
+    md5_concatenation += *md5;
+  }
+  Md5Hasher md5_of_md5s;
+  md5_of_md5s.Update(md5_concatenation);
+  if (object.etag != HexEncode(md5_of_md5s.Finish()) + "-" + std::to_string(unique.size())) {
+    return NotFoundError("multipart upload " + upload_id.substr(0, 64) +
+                         " was completed with a different part list");
+  }
+  return object;
 }
 
 Status MultipartService::Abort(const MultipartUpload& upload) {

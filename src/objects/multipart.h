@@ -84,6 +84,12 @@ class MultipartService {
   // prefix "InvalidPart:" etc.) when the list does not match the stored parts.
   Result<meta::CommitResult> Complete(const MultipartUpload& upload,
                                       const std::vector<CompletedPartSpec>& parts);
+  // After a Complete: the object at (bucket, key) if it was completed from `upload_id` with
+  // this part list, so a retried Complete (the first answer lost) gets the same answer;
+  // kNotFound otherwise (also once the object was replaced or deleted).
+  Result<meta::ObjectRecord> CompletedFrom(const std::string& tenant, const std::string& bucket,
+                                           const std::string& key, const std::string& upload_id,
+                                           const std::vector<CompletedPartSpec>& specs);
   // Removes the upload's record, then its parts (their chunks are then unreferenced and
   // GC reclaims them after the grace period, as for any deleted object).
   Status Abort(const MultipartUpload& upload);

@@ -684,16 +684,21 @@ Result<meta::CommitResult> ObjectService::Copy(const meta::ObjectRecord& source,
   if (request.content_type) copy.content_type = *request.content_type;
   if (request.user_metadata) {
     // Replacing metadata keeps the source's tags unless the replacement carries its own.
+    // Stored headers come with the replacement; the part layout stays with the bytes.
     std::map<std::string, std::string> merged = *request.user_metadata;
     bool replaces_tags = false;
-    for (const auto& [name, value] : merged) replaces_tags |= IsInternalMetadata(name);
-    if (!replaces_tags) {
-      for (const auto& [name, value] : source.user_metadata) {
-        if (IsInternalMetadata(name)) merged[name] = value;
+    for (const auto& [name, value] : merged) replaces_tags |= name.rfind(kTagPrefix, 0) == 0;
+    for (const auto& [name, value] : source.user_metadata) {
+      if ((!replaces_tags && name.rfind(kTagPrefix, 0) == 0) || name == kPartLayoutField) {
+        merged[name] = value;
       }
     }
     copy.user_metadata = std::move(merged);
   }
+  // The copy is a new object, not the completion of the source's multipart upload.
+  std::erase_if(copy.user_metadata, [](const auto& entry) {
+    return entry.first.rfind("\x01upload:", 0) == 0 && entry.first != kPartLayoutField;
+  });
   const TimestampMs now = clock_->NowMs();
   copy.created_at_ms = now;
   copy.updated_at_ms = now;

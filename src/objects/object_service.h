@@ -69,6 +69,12 @@ inline constexpr std::string_view kTagPrefix = "\x01tag:";
 // its parts. Users cannot name them (names starting with '.').
 inline constexpr char kMultipartUploadsNamespace[] = ".uploads";
 inline constexpr char kMultipartPartsNamespace[] = ".parts";
+// Standard HTTP headers an object keeps (Cache-Control, Content-Disposition, ...) live
+// under this prefix followed by the lower-case header name.
+inline constexpr std::string_view kStoredHeaderPrefix = "\x01h:";
+// A multipart object's part sizes, run-length encoded ("size*count,size*count"), so a GET
+// of one part (?partNumber=N) can find its bytes after the parts themselves are gone.
+inline constexpr std::string_view kPartLayoutField = "\x01upload:parts";
 // Whether a user-metadata name is internal (tags, multipart bookkeeping).
 inline bool IsInternalMetadata(std::string_view name) { return !name.empty() && name[0] == '\x01'; }
 

@@ -11,7 +11,6 @@ import hashlib
 import os
 import random
 import threading
-import time
 
 import pytest
 
@@ -147,7 +146,6 @@ def test_identical_content_through_both_apis_is_stored_once(s3, s3env, bucket):
 BIG_BYTES = int(os.environ.get("CAIRN_S3_BIG_BYTES", str(1024 * MiB)))
 PART_BYTES = 16 * MiB
 IN_FLIGHT = 3  # parts generated but not yet uploaded; bounds memory to ~IN_FLIGHT + 1 parts
-COMPLETE_SANITY_BOUND_S = 3.0
 
 
 def part_bytes(number: int, size: int) -> bytes:
@@ -192,24 +190,19 @@ def big_upload(s3env):
 
     parts = [{"PartNumber": n, "ETag": etags[n]} for n in numbers]
     chunk_bytes_before = sum(s3kit.chunk_files(s3env.data_dir).values())
-    started = time.monotonic()
     result = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
                                           MultipartUpload={"Parts": parts})
-    complete_seconds = time.monotonic() - started
     chunk_bytes_after = sum(s3kit.chunk_files(s3env.data_dir).values())
     return dict(s3=s3, bucket=bucket, key=key, sha256=whole.hexdigest(), result=result,
                 expected_etag=s3kit.multipart_etag(part_md5s[n] for n in numbers),
-                parts=len(parts), complete_seconds=complete_seconds,
+                parts=len(parts),
                 chunk_bytes_before=chunk_bytes_before, chunk_bytes_after=chunk_bytes_after)
 
 
 @pytest.mark.time_limit(900)
-def test_complete_multipart_of_1gib_is_quick(big_upload):
-    """Completing links the parts' chunks; it must not copy the data. Timing belongs in
-    the benchmarks: this bound (3 s for the CompleteMultipartUpload call alone, expected to
-    be well under 1 s) is a loose sanity check that catches a data copy, nothing finer."""
-    assert big_upload["complete_seconds"] < COMPLETE_SANITY_BOUND_S, \
-        f"CompleteMultipartUpload took {big_upload['complete_seconds']:.2f} s"
+def test_complete_multipart_of_1gib_answers_the_multipart_etag(big_upload):
+    """Completing links the parts' chunks (the test below checks that no data is
+    copied); its speed is a benchmark figure (docs/performance.md), not asserted here."""
     assert s3kit.unquote_etag(big_upload["result"]["ETag"]) == big_upload["expected_etag"]
 
 

@@ -1,6 +1,7 @@
 #include "api/s3/handlers/s3_api.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 
 #include "api/common/download.h"
@@ -221,13 +222,48 @@ std::string S3StorageClassName(StorageClass storage_class) {
   return storage_class == StorageClass::kHot ? "STANDARD" : "STANDARD_IA";
 }
 
-// x-amz-meta-* headers (names lower-cased by the server) -> user metadata.
+// The standard headers an object keeps and returns on GET and HEAD, as S3 does.
+constexpr std::pair<std::string_view, std::string_view> kStoredHeaders[] = {
+    {"cache-control", "Cache-Control"},
+    {"content-disposition", "Content-Disposition"},
+    {"content-encoding", "Content-Encoding"},
+    {"content-language", "Content-Language"},
+    {"expires", "Expires"},
+};
+
+// x-amz-meta-* headers (names lower-cased by the server) -> user metadata, plus the
+// standard headers the object keeps (under objects::kStoredHeaderPrefix).
 std::map<std::string, std::string> UserMetadataFromHeaders(const http::RequestHead& request) {
   std::map<std::string, std::string> metadata;
   for (const auto& header : request.headers) {
     if (header.first.rfind("x-amz-meta-", 0) == 0 && header.first.size() > 11) {
       metadata[header.first.substr(11)] = header.second;
     }
+  }
+  for (const auto& stored : kStoredHeaders) {
+    const std::string* value = request.Header(stored.first);
+    if (value == nullptr) continue;
+    std::string kept = *value;
+    if (stored.first == "content-encoding" && kept.find("aws-chunked") != std::string::npos) {
+      // "aws-chunked" names the request's framing, not the object's encoding: S3 drops it
+      // and keeps the rest as given.
+      std::vector<std::string> items;
+      size_t start = 0;
+      for (;;) {
+        size_t comma = kept.find(',', start);
+        std::string item = kept.substr(start, comma == std::string::npos ? comma : comma - start);
+        size_t begin = item.find_first_not_of(' ');
+        size_t end = item.find_last_not_of(' ');
+        item = begin == std::string::npos ? std::string() : item.substr(begin, end - begin + 1);
+        if (!item.empty() && item != "aws-chunked") items.push_back(item);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      kept.clear();
+      for (const std::string& item : items) kept += (kept.empty() ? "" : ", ") + item;
+    }
+    if (!kept.empty())
+      metadata[std::string(objects::kStoredHeaderPrefix) + std::string(stored.first)] = kept;
   }
   return metadata;
 }
@@ -271,15 +307,242 @@ http::HeaderList ObjectHeaders(const meta::ObjectRecord& object) {
   headers.emplace_back("Content-Type", object.content_type);
   headers.emplace_back("x-amz-storage-class", S3StorageClassName(object.storage_class));
   size_t tag_count = 0;
+  const std::string stored_prefix(objects::kStoredHeaderPrefix);
   for (const auto& entry : object.user_metadata) {
-    if (objects::IsInternalMetadata(entry.first)) {
+    if (entry.first.rfind(objects::kTagPrefix, 0) == 0) {
       ++tag_count;
-      continue;
+    } else if (entry.first.rfind(stored_prefix, 0) == 0) {
+      for (const auto& stored : kStoredHeaders) {
+        if (entry.first.compare(stored_prefix.size(), std::string::npos, stored.first) == 0) {
+          headers.emplace_back(std::string(stored.second), entry.second);
+        }
+      }
+    } else if (!objects::IsInternalMetadata(entry.first)) {
+      headers.emplace_back("x-amz-meta-" + entry.first, entry.second);
     }
-    headers.emplace_back("x-amz-meta-" + entry.first, entry.second);
   }
   if (tag_count > 0) headers.emplace_back("x-amz-tagging-count", std::to_string(tag_count));
   return headers;
+}
+
+// A bucket setting Cairn does not implement, as S3 reports it on a bucket that never had it.
+struct UnconfiguredSetting {
+  std::string_view subresource;
+  std::string_view missing_code;  // GET answers 404 with this code...
+  std::string_view missing_message;
+  std::string_view empty_document;  // ...or 200 with this document when S3 has a default
+  bool deletable;                   // DELETE answers 204
+};
+
+constexpr std::string_view kXmlDeclaration = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
+const UnconfiguredSetting* FindUnconfiguredSetting(std::string_view subresource) {
+  static const UnconfiguredSetting kSettings[] = {
+      {"tagging", "NoSuchTagSet", "The TagSet does not exist", "", true},
+      {"lifecycle", "NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist",
+       "", true},
+      {"encryption", "ServerSideEncryptionConfigurationNotFoundError",
+       "The server side encryption configuration was not found (Cairn does not implement "
+       "server-side encryption)",
+       "", true},
+      {"object-lock", "ObjectLockConfigurationNotFoundError",
+       "Object Lock configuration does not exist for this bucket", "", false},
+      {"policy", "NoSuchBucketPolicy", "The bucket policy does not exist", "", true},
+      {"policyStatus", "NoSuchBucketPolicy", "The bucket policy does not exist", "", false},
+      {"cors", "NoSuchCORSConfiguration", "The CORS configuration does not exist", "", true},
+      {"replication", "ReplicationConfigurationNotFoundError",
+       "The replication configuration was not found", "", true},
+      {"website", "NoSuchWebsiteConfiguration",
+       "The specified bucket does not have a website configuration", "", true},
+      // What every bucket has: the owner owns every object and ACLs are disabled.
+      {"ownershipControls", "", "",
+       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<OwnershipControls "
+       "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ObjectOwnership>"
+       "BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>",
+       false},
+      {"publicAccessBlock", "NoSuchPublicAccessBlockConfiguration",
+       "The public access block configuration was not found", "", true},
+      {"logging", "", "",
+       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<BucketLoggingStatus "
+       "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
+       false},
+      {"notification", "", "",
+       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<NotificationConfiguration "
+       "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
+       false},
+      {"accelerate", "", "",
+       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AccelerateConfiguration "
+       "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
+       false},
+      {"requestPayment", "", "",
+       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<RequestPaymentConfiguration "
+       "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Payer>BucketOwner</Payer>"
+       "</RequestPaymentConfiguration>",
+       false},
+      {"versioning", "", "",
+       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration "
+       "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
+       false},
+  };
+  for (const UnconfiguredSetting& setting : kSettings) {
+    if (setting.subresource == subresource) return &setting;
+  }
+  return nullptr;
+}
+
+// The ACL of every bucket and object: its owner has full control, nobody else anything.
+std::string OwnerOnlyAcl(const std::string& owner) {
+  std::string id = EscapeXmlText(owner);
+  return std::string(kXmlDeclaration) +
+         "<AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>" + id +
+         "</ID><DisplayName>" + id +
+         "</DisplayName></Owner><AccessControlList><Grant><Grantee "
+         "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+         "xsi:type=\"CanonicalUser\"><ID>" +
+         id + "</ID><DisplayName>" + id +
+         "</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant>"
+         "</AccessControlList></AccessControlPolicy>";
+}
+
+// Request headers that ask for a feature Cairn does not have. Never accepted and
+// ignored: a client that asks for encryption, immutability or an ACL must get it or a
+// clear refusal. Returns the failure to send, if any.
+std::optional<Failure> RefuseUnsupportedHeaders(const http::RequestHead& request,
+                                                wire::S3Operation op, const std::string& owner) {
+  using Op = wire::S3Operation;
+  const bool object_write = op == Op::kPutObject || op == Op::kCopyObject ||
+                            op == Op::kCreateMultipartUpload || op == Op::kUploadPart ||
+                            op == Op::kUploadPartCopy;
+  const bool object_read = op == Op::kGetObject || op == Op::kHeadObject;
+  if (const std::string* expected = request.Header("x-amz-expected-bucket-owner")) {
+    if (*expected != owner) {
+      return MakeFailure(403, "AccessDenied",
+                         "the bucket's owner is not the expected bucket owner given in "
+                         "x-amz-expected-bucket-owner");
+    }
+  }
+  for (const auto& header : request.headers) {
+    const std::string& name = header.first;  // lower-case
+    const std::string& value = header.second;
+    if (name.rfind("x-amz-server-side-encryption", 0) == 0) {
+      if (object_read && name.rfind("x-amz-server-side-encryption-customer-", 0) == 0) {
+        // What S3 answers when SSE-C parameters come with an object stored without them.
+        return MakeFailure(400, "InvalidRequest",
+                           "the encryption parameters are not applicable to this object "
+                           "(Cairn stores no object with server-side encryption)");
+      }
+      if (object_write || op == Op::kCreateBucket) {
+        return MakeFailure(501, "NotImplemented",
+                           "Cairn does not implement server-side encryption (" + name +
+                               "); the object was not stored");
+      }
+    }
+    if (name.rfind("x-amz-copy-source-server-side-encryption-customer-", 0) == 0 &&
+        (op == Op::kCopyObject || op == Op::kUploadPartCopy)) {
+      return MakeFailure(400, "InvalidRequest",
+                         "the copy source's encryption parameters are not applicable: "
+                         "Cairn stores no object with server-side encryption");
+    }
+    if (name.rfind("x-amz-object-lock-", 0) == 0 && object_write) {
+      // S3's answer for a bucket created without Object Lock.
+      return MakeFailure(400, "InvalidRequest",
+                         "Bucket is missing Object Lock Configuration (" + name +
+                             "): Cairn does not implement Object Lock");
+    }
+    if (name == "x-amz-bucket-object-lock-enabled" && op == Op::kCreateBucket) {
+      std::string lower = value;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower != "false") {
+        return MakeFailure(501, "NotImplemented",
+                           "Cairn does not implement Object Lock; the bucket was not created");
+      }
+    }
+    if ((object_write || op == Op::kCreateBucket) && name.rfind("x-amz-grant-", 0) == 0) {
+      return MakeFailure(501, "NotImplemented",
+                         "Cairn does not implement ACL grants (" + name +
+                             "); every bucket and object is private to its owner");
+    }
+    if ((object_write || op == Op::kCreateBucket) && name == "x-amz-acl" && value != "private" &&
+        value != "bucket-owner-full-control") {
+      return MakeFailure(501, "NotImplemented",
+                         "Cairn does not implement the canned ACL '" + value.substr(0, 64) +
+                             "'; every bucket and object is private to its owner");
+    }
+    if (op == Op::kCreateBucket && name == "x-amz-object-ownership" &&
+        value != "BucketOwnerEnforced") {
+      return MakeFailure(501, "NotImplemented",
+                         "Cairn supports only object ownership 'BucketOwnerEnforced' (ACLs "
+                         "disabled), not '" +
+                             value.substr(0, 64) + "'");
+    }
+    if (object_write && name == "x-amz-website-redirect-location") {
+      return MakeFailure(501, "NotImplemented",
+                         "Cairn does not implement website redirects "
+                         "(x-amz-website-redirect-location)");
+    }
+  }
+  return std::nullopt;
+}
+
+// One part of an object for GET ?partNumber=N.
+struct PartRange {
+  uint64_t first = 0;
+  uint64_t length = 0;
+  int count = 1;  // the object's number of parts
+};
+
+// From the part layout a multipart completion records (objects::kPartLayoutField). An
+// object without one is a single part, unless its ETag says it was assembled from several
+// parts before layouts were recorded (kUnimplemented: the boundaries are not known).
+Result<PartRange> FindPart(const meta::ObjectRecord& object, int part_number) {
+  auto layout = object.user_metadata.find(std::string(objects::kPartLayoutField));
+  std::vector<std::pair<uint64_t, uint64_t>> runs;  // (size, count)
+  if (layout == object.user_metadata.end()) {
+    const size_t dash = object.etag.rfind('-');
+    if (dash != std::string::npos && object.etag.substr(dash) != "-1") {
+      return FailedPreconditionError(
+          "the part boundaries of this object were not recorded (it was "
+          "completed by an older Cairn); read it with a Range instead");
+    }
+    runs.emplace_back(object.size_bytes, 1);
+  } else {
+    std::string_view text = layout->second;
+    while (!text.empty()) {
+      const size_t comma = text.find(',');
+      std::string_view run = text.substr(0, comma);
+      text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+      const size_t star = run.find('*');
+      uint64_t size = 0, count = 0;
+      if (star == std::string_view::npos ||
+          std::from_chars(run.data(), run.data() + star, size).ec != std::errc() ||
+          std::from_chars(run.data() + star + 1, run.data() + run.size(), count).ec !=
+              std::errc()) {
+        return InternalError("the part layout of " + object.key + " is damaged");
+      }
+      runs.emplace_back(size, count);
+    }
+  }
+  uint64_t total_parts = 0;
+  for (const auto& run : runs) total_parts += run.second;
+  if (part_number < 1 || static_cast<uint64_t>(part_number) > total_parts) {
+    return InvalidArgumentError("part " + std::to_string(part_number) +
+                                " does not exist; the "
+                                "object has " +
+                                std::to_string(total_parts) + " part(s)");
+  }
+  PartRange range;
+  range.count = static_cast<int>(total_parts);
+  uint64_t index = static_cast<uint64_t>(part_number) - 1;
+  for (const auto& run : runs) {
+    if (index < run.second) {
+      range.first += index * run.first;
+      range.length = run.first;
+      return range;
+    }
+    range.first += run.first * run.second;
+    index -= run.second;
+  }
+  return InternalError("unreachable part layout state");
 }
 
 // The body of a listing with an optional delimiter, resuming after `cursor` (exclusive).
@@ -585,10 +848,21 @@ Awaitable<void> S3Call::Dispatch() {
                       op == Op::kDeleteObjects || op == Op::kCreateMultipartUpload ||
                       op == Op::kUploadPart || op == Op::kUploadPartCopy ||
                       op == Op::kCompleteMultipartUpload || op == Op::kAbortMultipartUpload ||
-                      op == Op::kPutObjectTagging || op == Op::kDeleteObjectTagging;
+                      op == Op::kPutObjectTagging || op == Op::kDeleteObjectTagging ||
+                      (op == Op::kNotImplemented && head().method != "GET" &&
+                       head().method != "HEAD" && head().method != "OPTIONS");
   const meta::Scope needed = writes ? meta::Scope::kWrite : meta::Scope::kRead;
   if (static_cast<int>(scope_) < static_cast<int>(needed)) {
     co_return co_await Fail(MakeFailure(403, "AccessDenied", "this access key may not write"));
+  }
+  std::optional<Failure> refused = RefuseUnsupportedHeaders(head(), op, tenant_);
+  if (refused) co_return co_await Fail(std::move(*refused));
+  if ((op == Op::kPutObject || op == Op::kUploadPart) && !head().chunked &&
+      !head().content_length) {
+    // Without a length or chunked framing an HTTP/1.1 body is empty; S3 refuses rather
+    // than store an empty object the client did not mean.
+    co_return co_await Fail(MakeFailure(411, "MissingContentLength",
+                                        "You must provide the Content-Length HTTP header"));
   }
   switch (op) {
     case Op::kListBuckets:
@@ -631,6 +905,8 @@ Awaitable<void> S3Call::Dispatch() {
       co_return co_await ListParts();
     case Op::kListMultipartUploads:
       co_return co_await ListMultipartUploads();
+    case Op::kListObjectVersions:
+      co_return co_await ListObjects(false);
     case Op::kGetObjectTagging:
     case Op::kPutObjectTagging:
     case Op::kDeleteObjectTagging:
@@ -649,7 +925,27 @@ Awaitable<void> S3Call::ListBuckets() {
   if (!names.ok()) co_return co_await Fail(FromStatus(names.status()));
   wire::ListAllMyBucketsResult result;
   result.owner = wire::Owner{tenant_, tenant_};
-  for (const auto& name : *names) result.buckets.push_back({name.name, name.created_at_ms});
+  result.prefix = request_.prefix;
+  // Pages in name order: the continuation token is the last name of the previous page.
+  std::string after;
+  if (request_.continuation_token) {
+    auto decoded = auth::Base64UrlDecode(*request_.continuation_token);
+    if (!decoded.ok()) {
+      co_return co_await Fail(
+          MakeFailure(400, "InvalidArgument", "the continuation token is not valid"));
+    }
+    after = *decoded;
+  }
+  const std::string prefix = request_.prefix.value_or("");
+  for (const auto& name : *names) {
+    if (name.name.rfind(prefix, 0) != 0 || (!after.empty() && name.name <= after)) continue;
+    if (request_.max_buckets > 0 &&
+        result.buckets.size() == static_cast<size_t>(request_.max_buckets)) {
+      result.continuation_token = auth::Base64UrlEncode(result.buckets.back().name);
+      break;
+    }
+    result.buckets.push_back({name.name, name.created_at_ms});
+  }
   std::string document = wire::RenderListAllMyBuckets(result);
   co_await SendXml(200, std::move(document));
 }
@@ -665,6 +961,13 @@ Awaitable<void> S3Call::CreateBucket() {
   std::string tenant = tenant_, bucket = request_.bucket;
   auto work = [objects, tenant, bucket]() { return objects->CreateNamespace(tenant, bucket); };
   Status created = co_await deps_.pool->Run(std::move(work));
+  if (created.code() == StatusCode::kAlreadyExists && deps_.region == "us-east-1") {
+    // us-east-1 answers a repeated CreateBucket of one's own bucket with success (and
+    // changes nothing); every other region with BucketAlreadyOwnedByYou.
+    http::HeaderList again;
+    again.emplace_back("Location", "/" + request_.bucket);
+    co_return co_await SendEmpty(200, std::move(again));
+  }
   if (created.code() == StatusCode::kAlreadyExists) {
     co_return co_await Fail(
         MakeFailure(409, "BucketAlreadyOwnedByYou",
@@ -691,9 +994,23 @@ Awaitable<void> S3Call::DeleteBucket() {
   auto* multipart = deps_.multipart;
   std::string tenant = tenant_, bucket = request_.bucket;
   auto work = [objects, multipart, tenant, bucket]() -> Status {
-    auto uploads = multipart->ListUploads(tenant, bucket, "");
-    if (uploads.ok() && !uploads->empty()) {
-      return FailedPreconditionError("the bucket has multipart uploads in progress");
+    // As S3 does, incomplete multipart uploads do not keep a bucket alive: once no object
+    // is left, they are aborted (their parts reclaimed by GC) and the bucket goes. An
+    // upload completed meanwhile makes the bucket non-empty, and the delete fails below.
+    meta::ListRequest probe;
+    probe.tenant = tenant;
+    probe.namespace_name = bucket;
+    probe.limit = 1;
+    ASSIGN_OR_RETURN(meta::ListPage page, objects->meta_store()->ListObjects(probe));
+    if (!page.objects.empty()) return FailedPreconditionError("the bucket is not empty");
+    for (int round = 0; round < 1000; ++round) {  // 10,000 uploads a round
+      ASSIGN_OR_RETURN(std::vector<objects::MultipartUpload> uploads,
+                       multipart->ListUploads(tenant, bucket, ""));
+      if (uploads.empty()) break;
+      for (const objects::MultipartUpload& upload : uploads) {
+        Status aborted = multipart->Abort(upload);
+        if (!aborted.ok() && aborted.code() != StatusCode::kNotFound) return aborted;
+      }
     }
     Status status = objects->DeleteNamespace(tenant, bucket);
     // A namespace that only ever existed through its objects has no row to remove.
@@ -726,6 +1043,7 @@ Awaitable<void> S3Call::GetBucketLocation() {
 }
 
 Awaitable<void> S3Call::ListObjects(bool v2) {
+  const bool versions = request_.operation == wire::S3Operation::kListObjectVersions;
   Result<bool> exists = co_await BucketExists();
   if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
   if (!*exists)
@@ -742,8 +1060,8 @@ Awaitable<void> S3Call::ListObjects(bool v2) {
     cursor = *decoded;
   } else if (v2 && request_.start_after) {
     cursor = *request_.start_after;
-  } else if (!v2 && request_.marker) {
-    cursor = *request_.marker;
+  } else if (!v2 && (versions ? request_.key_marker : request_.marker)) {
+    cursor = versions ? *request_.key_marker : *request_.marker;
     // A marker that is a common prefix resumes after everything under it.
     if (!delimiter.empty() && cursor.size() >= delimiter.size() &&
         cursor.compare(cursor.size() - delimiter.size(), delimiter.size(), delimiter) == 0) {
@@ -777,6 +1095,15 @@ Awaitable<void> S3Call::ListObjects(bool v2) {
     common.contents.push_back(std::move(entry));
   }
   common.common_prefixes = listing->common_prefixes;
+  if (versions) {
+    wire::ListVersionsResult result;
+    result.common = std::move(common);
+    result.key_marker = request_.key_marker;
+    result.version_id_marker = request_.version_id_marker;
+    if (listing->truncated) result.next_key_marker = listing->last_entry;
+    std::string document = wire::RenderListVersionsResult(result);
+    co_return co_await SendXml(200, std::move(document));
+  }
   if (v2) {
     wire::ListBucketResultV2 result;
     result.common = std::move(common);
@@ -1152,7 +1479,37 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
                   [&](const auto& header) { return header.first == override_header.first; });
     response.headers.push_back(override_header);
   }
-  Result<BodySelection> selection = SelectBody(head(), object.size_bytes, &response.headers);
+  Result<BodySelection> selection = Status(InternalError("no selection"));
+  if (request_.part_number > 0) {
+    // GET ?partNumber=N: the bytes of part N of a multipart object (a single PUT is one
+    // part), with the object's part count.
+    if (head().Header("range") != nullptr) {
+      co_return co_await Fail(
+          MakeFailure(400, "InvalidRequest",
+                      "Cannot specify both Range header and partNumber query parameter"));
+    }
+    Result<PartRange> part = FindPart(object, request_.part_number);
+    if (!part.ok()) {
+      const bool unknown = part.status().code() == StatusCode::kFailedPrecondition;
+      co_return co_await Fail(MakeFailure(unknown ? 501 : 400,
+                                          unknown ? "NotImplemented" : "InvalidPart",
+                                          part.status().message()));
+    }
+    response.headers.emplace_back("x-amz-mp-parts-count", std::to_string(part->count));
+    BodySelection chosen;
+    chosen.first = part->first;
+    chosen.length = part->length;
+    chosen.status = part->count > 1 ? 206 : 200;
+    if (chosen.status == 206) {
+      response.headers.emplace_back("Content-Range",
+                                    "bytes " + std::to_string(part->first) + "-" +
+                                        std::to_string(part->first + part->length - 1) + "/" +
+                                        std::to_string(object.size_bytes));
+    }
+    selection = chosen;
+  } else {
+    selection = SelectBody(head(), object.size_bytes, &response.headers);
+  }
   if (!selection.ok()) {
     co_return co_await Fail(
         MakeFailure(416, "InvalidRange", "the requested range is not satisfiable"));
@@ -1293,8 +1650,6 @@ Awaitable<void> S3Call::UploadPart(bool copy) {
 }
 
 Awaitable<void> S3Call::CompleteMultipartUpload() {
-  std::optional<objects::MultipartUpload> upload = co_await FindUpload();
-  if (!upload) co_return;
   Result<std::string> body = co_await ReadSmallBody();
   if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
   auto parsed = wire::ParseCompleteMultipartUpload(*body, kMaxXmlBodyBytes);
@@ -1302,15 +1657,32 @@ Awaitable<void> S3Call::CompleteMultipartUpload() {
   std::vector<objects::CompletedPartSpec> specs;
   for (const auto& part : *parsed) specs.push_back({part.part_number, part.etag});
   auto* multipart = deps_.multipart;
-  objects::MultipartUpload target = *upload;
-  auto work = [multipart, target, specs]() { return multipart->Complete(target, specs); };
-  Result<meta::CommitResult> completed = co_await deps_.pool->Run(std::move(work));
+  std::string tenant = tenant_, bucket = request_.bucket, key = request_.key,
+              upload_id = request_.upload_id;
+  auto work = [multipart, tenant, bucket, key, upload_id, specs]() -> Result<meta::ObjectRecord> {
+    Result<objects::MultipartUpload> upload = multipart->Get(tenant, bucket, key, upload_id);
+    Status failure = upload.status();
+    if (upload.ok()) {
+      Result<meta::CommitResult> completed = multipart->Complete(*upload, specs);
+      if (completed.ok()) return completed->object;
+      failure = completed.status();
+    }
+    // A retry whose first attempt completed the upload (or won the race against it) gets
+    // the first attempt's answer, as S3 gives it.
+    if (failure.code() == StatusCode::kNotFound) {
+      Result<meta::ObjectRecord> done =
+          multipart->CompletedFrom(tenant, bucket, key, upload_id, specs);
+      if (done.ok()) return done;
+    }
+    return failure;
+  };
+  Result<meta::ObjectRecord> completed = co_await deps_.pool->Run(std::move(work));
   if (!completed.ok()) co_return co_await Fail(FromStatus(completed.status(), "NoSuchUpload"));
   wire::CompleteMultipartUploadResult result;
   result.location = "/" + request_.bucket + "/" + request_.key;
   result.bucket = request_.bucket;
   result.key = request_.key;
-  result.etag = completed->object.etag;
+  result.etag = completed->etag;
   std::string document = wire::RenderCompleteMultipartUploadResult(result);
   co_await SendXml(200, std::move(document));
 }
@@ -1444,28 +1816,52 @@ Awaitable<void> S3Call::Tagging() {
 }
 
 Awaitable<void> S3Call::NotImplemented() {
-  // Harmless answers for what common clients probe, so they keep working.
-  if (head().method == "GET" && request_.unsupported == "versioning") {
-    std::string document =
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration "
-        "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>";
+  const std::string& feature = request_.unsupported;
+  const std::string& method = head().method;
+  if ((feature == "cors" && method == "OPTIONS") || feature == "post-object") {
+    co_return co_await Fail(MakeFailure(501, "NotImplemented",
+                                        "Cairn does not implement the '" + feature + "' feature"));
+  }
+  if (!request_.key.empty()) {
+    // Object subresources. Retention and legal holds need Object Lock, which no bucket has.
+    if (feature == "retention" || feature == "legal-hold") {
+      co_return co_await Fail(MakeFailure(400, "InvalidRequest",
+                                          "Bucket is missing Object Lock Configuration: Cairn "
+                                          "does not implement Object Lock"));
+    }
+    if (feature == "acl" && method == "GET") {
+      std::string document = OwnerOnlyAcl(tenant_);
+      co_return co_await SendXml(200, std::move(document));
+    }
+    co_return co_await Fail(MakeFailure(501, "NotImplemented",
+                                        "Cairn does not implement the '" + feature + "' feature"));
+  }
+  // Bucket subresources: a setting Cairn does not implement is a setting no bucket has.
+  // Reading one answers what S3 answers for an unconfigured bucket (the NoSuch... code or
+  // an empty document SDKs and Terraform expect), deleting one succeeds (nothing to
+  // delete), and setting one is refused.
+  Result<bool> exists = co_await BucketExists();
+  if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
+  if (!*exists)
+    co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+  const UnconfiguredSetting* setting = FindUnconfiguredSetting(feature);
+  if (method == "GET" && feature == "acl") {
+    std::string document = OwnerOnlyAcl(tenant_);
     co_return co_await SendXml(200, std::move(document));
   }
-  if (head().method == "GET" && request_.unsupported == "acl") {
-    std::string document =
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AccessControlPolicy "
-        "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>" +
-        tenant_ + "</ID><DisplayName>" + tenant_ +
-        "</DisplayName></Owner><AccessControlList><Grant><Grantee "
-        "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-        "xsi:type=\"CanonicalUser\"><ID>" +
-        tenant_ + "</ID><DisplayName>" + tenant_ +
-        "</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant>"
-        "</AccessControlList></AccessControlPolicy>";
-    co_return co_await SendXml(200, std::move(document));
+  if (method == "GET" && setting != nullptr) {
+    if (!setting->empty_document.empty()) {
+      std::string document = std::string(setting->empty_document);
+      co_return co_await SendXml(200, std::move(document));
+    }
+    co_return co_await Fail(MakeFailure(404, std::string(setting->missing_code),
+                                        std::string(setting->missing_message)));
+  }
+  if (method == "DELETE" && setting != nullptr && setting->deletable) {
+    co_return co_await SendEmpty(204);
   }
   co_await Fail(MakeFailure(501, "NotImplemented",
-                            "Cairn does not implement the '" + request_.unsupported + "' feature"));
+                            "Cairn does not implement the bucket's '" + feature + "' setting"));
 }
 
 std::string MetricMethod(const std::string& method) {

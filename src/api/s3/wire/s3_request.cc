@@ -25,7 +25,7 @@ constexpr std::string_view kUnsupportedBucketSubresources[] = {
     "policyStatus",      "publicAccessBlock",
     "replication",       "requestPayment",
     "tagging",           "versioning",
-    "versions",          "website",
+    "website",
 };
 constexpr std::string_view kUnsupportedObjectSubresources[] = {
     "acl", "attributes", "legal-hold", "restore", "retention", "select", "torrent",
@@ -51,6 +51,8 @@ constexpr std::string_view kInterpretedParameters[] = {
     "upload-id-marker",
     "max-uploads",
     "versionId",
+    "version-id-marker",
+    "max-buckets",
 };
 
 S3Error Error(S3ErrorCode code, std::string message, std::string resource = {}) {
@@ -206,6 +208,8 @@ std::optional<S3Error> ParseListingParameters(const Query& query, S3Request* req
   };
   string_parameter("prefix", &request->prefix);
   string_parameter("delimiter", &request->delimiter);
+  // An empty delimiter is no delimiter; S3 does not echo it.
+  if (request->delimiter && request->delimiter->empty()) request->delimiter.reset();
   if (!error) error = ParseEncodingType(query, request);
   switch (request->operation) {
     case S3Operation::kListObjects:
@@ -229,6 +233,25 @@ std::optional<S3Error> ParseListingParameters(const Query& query, S3Request* req
       string_parameter("key-marker", &request->key_marker);
       string_parameter("upload-id-marker", &request->upload_id_marker);
       if (!error) error = ParseCount(query, "max-uploads", &request->max_uploads, resource);
+      break;
+    case S3Operation::kListObjectVersions:
+      string_parameter("key-marker", &request->key_marker);
+      string_parameter("version-id-marker", &request->version_id_marker);
+      if (!error) error = ParseCount(query, "max-keys", &request->max_keys, resource);
+      // Every object has the one version "null"; a marker naming any other cannot be one
+      // this server handed out.
+      if (!error && request->version_id_marker) {
+        if (!request->key_marker) {
+          error = Error(S3ErrorCode::kInvalidArgument, "a version-id-marker needs a key-marker",
+                        resource);
+        } else if (*request->version_id_marker != "null") {
+          error = Error(S3ErrorCode::kInvalidArgument,
+                        "version-id-marker '" + request->version_id_marker->substr(0, 64) +
+                            "' is not a version of this bucket (Cairn keeps one version, "
+                            "\"null\", per key)",
+                        resource);
+        }
+      }
       break;
     default:
       break;
@@ -369,6 +392,7 @@ std::optional<S3Error> RouteBucket(const Query& query, std::string_view method,
   };
   if (query.Has("delete")) return only("POST", S3Operation::kDeleteObjects);
   if (query.Has("location")) return only("GET", S3Operation::kGetBucketLocation);
+  if (query.Has("versions")) return only("GET", S3Operation::kListObjectVersions);
   if (query.Has("uploads")) {
     if (method == "POST") {
       return Error(S3ErrorCode::kInvalidRequest, "CreateMultipartUpload needs an object key",
@@ -473,6 +497,7 @@ std::optional<S3Error> ParseOperationParameters(const Query& query, const http::
     case S3Operation::kListObjects:
     case S3Operation::kListObjectsV2:
     case S3Operation::kListMultipartUploads:
+    case S3Operation::kListObjectVersions:
       return ParseListingParameters(query, request);
     case S3Operation::kListParts:
       return ParseListPartsParameters(query, request);
@@ -501,6 +526,7 @@ bool IsKeyOperation(S3Operation operation) {
     case S3Operation::kListObjectsV2:
     case S3Operation::kDeleteObjects:
     case S3Operation::kListMultipartUploads:
+    case S3Operation::kListObjectVersions:
     case S3Operation::kNotImplemented:
       return false;
     default:
@@ -552,6 +578,8 @@ std::string_view S3OperationName(S3Operation operation) {
       return "ListParts";
     case S3Operation::kListMultipartUploads:
       return "ListMultipartUploads";
+    case S3Operation::kListObjectVersions:
+      return "ListObjectVersions";
     case S3Operation::kGetObjectTagging:
       return "GetObjectTagging";
     case S3Operation::kPutObjectTagging:
@@ -687,6 +715,25 @@ S3Result<S3Request> ParseS3Request(const http::RequestHead& head,
   if (request.bucket.empty()) {
     if (method != "GET") return MethodNotAllowed(request, method);
     request.operation = S3Operation::kListBuckets;
+    std::optional<S3Error> list_error;
+    auto string_parameter = [&](std::string_view name, std::optional<std::string>* out) {
+      if (!list_error) list_error = ParseStringParameter(query, name, out, request.resource);
+    };
+    string_parameter("prefix", &request.prefix);
+    string_parameter("continuation-token", &request.continuation_token);
+    if (!list_error && query.Has("max-buckets")) {
+      const std::string* text = query.Get("max-buckets");
+      std::optional<uint64_t> value = ParseUnsigned(*text);
+      if (!value || *value < 1 || *value > 10000) {
+        list_error =
+            Error(S3ErrorCode::kInvalidArgument,
+                  "max-buckets '" + text->substr(0, 32) + "' is not an integer between 1 and 10000",
+                  request.resource);
+      } else {
+        request.max_buckets = static_cast<int>(*value);
+      }
+    }
+    if (list_error) return *list_error;
   } else if (request.key.empty()) {
     error = RouteBucket(query, method, &request);
   } else {

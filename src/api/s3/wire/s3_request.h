@@ -40,6 +40,7 @@ enum class S3Operation {
   kAbortMultipartUpload,     // DELETE /bucket/key?uploadId=U
   kListParts,                // GET /bucket/key?uploadId=U
   kListMultipartUploads,     // GET /bucket?uploads
+  kListObjectVersions,       // GET /bucket?versions (unversioned: one "null" version per key)
   kGetObjectTagging,
   kPutObjectTagging,
   kDeleteObjectTagging,
@@ -92,12 +93,14 @@ struct S3Request {
   std::optional<std::string> marker;              // V1
   std::optional<std::string> continuation_token;  // V2
   std::optional<std::string> start_after;         // V2
-  std::optional<std::string> key_marker;          // ListMultipartUploads
+  std::optional<std::string> key_marker;          // ListMultipartUploads, ListObjectVersions
   std::optional<std::string> upload_id_marker;    // ListMultipartUploads
+  std::optional<std::string> version_id_marker;   // ListObjectVersions: "null" only
   // max-keys / max-uploads / max-parts: values above 1000 are lowered to 1000, as S3 does.
   int max_keys = kMaxListEntries;
   int max_uploads = kMaxListEntries;
   int max_parts = kMaxListEntries;
+  int max_buckets = 0;  // ListBuckets max-buckets (1..10000); 0: all buckets, unpaginated
   bool encoding_type_url = false;  // encoding-type=url
   bool fetch_owner = false;        // V2 fetch-owner=true
 

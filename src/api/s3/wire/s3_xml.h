@@ -52,6 +52,8 @@ struct BucketEntry {
 struct ListAllMyBucketsResult {
   Owner owner;
   std::vector<BucketEntry> buckets;
+  std::optional<std::string> continuation_token;  // set when more buckets follow
+  std::optional<std::string> prefix;              // echoed when the request had one
 };
 std::string RenderListAllMyBuckets(const ListAllMyBucketsResult& result);
 
@@ -92,6 +94,16 @@ struct ListBucketResultV2 {
 };
 // KeyCount is computed: contents plus common prefixes.
 std::string RenderListBucketResultV2(const ListBucketResultV2& result);
+
+// ListObjectVersions of an unversioned bucket: each object is its one version, "null",
+// and the latest; no delete markers.
+struct ListVersionsResult {
+  ListObjectsCommon common;
+  std::optional<std::string> key_marker;
+  std::optional<std::string> version_id_marker;
+  std::optional<std::string> next_key_marker;  // with NextVersionIdMarker "null"
+};
+std::string RenderListVersionsResult(const ListVersionsResult& result);
 
 // An empty region renders <LocationConstraint/> (us-east-1, as S3 does).
 std::string RenderLocationConstraint(std::string_view region);
@@ -177,8 +189,9 @@ struct Tag {
 std::string RenderTagging(const std::vector<Tag>& tags);
 
 // encoding-type=url as S3 applies it: UTF-8 bytes percent-encoded with upper-case hex,
-// except ASCII letters, digits and "-_.*/" which stay literal; a space becomes '+'. So a
-// client decodes with form decoding (botocore's unquote_plus, Java's URLDecoder).
+// except ASCII letters, digits and "-_.*/" which stay literal; a space becomes "%20" (as S3
+// answers), which both form decoding (botocore's unquote_plus) and plain percent-decoding
+// turn back into a space.
 std::string UrlEncodeForListing(std::string_view text);
 
 // ---- Parsing --------------------------------------------------------------------------
@@ -190,8 +203,8 @@ struct CompletedPart {
   std::vector<std::pair<std::string, std::string>> checksums;
 };
 // <CompleteMultipartUpload><Part><PartNumber/><ETag/>...</Part>...</CompleteMultipartUpload>
-// At least one part; part numbers 1..10000 (InvalidArgument otherwise) in strictly
-// ascending order (InvalidPartOrder otherwise).
+// At least one part; part numbers 1..10000 (InvalidArgument otherwise) in
+// ascending order, a number repeated in a row allowed (InvalidPartOrder otherwise).
 S3Result<std::vector<CompletedPart>> ParseCompleteMultipartUpload(std::string_view body,
                                                                   size_t max_bytes);
 

@@ -220,7 +220,8 @@ S3Result<std::vector<CompletedPart>> ParseCompleteMultipartUpload(std::string_vi
   for (const pugi::xml_node& node : Children(*root, "Part")) {
     S3Result<CompletedPart> part = ParsePart(node);
     if (!part.ok()) return part.error();
-    if (!parts.empty() && part->part_number <= parts.back().part_number) {
+    // Equal numbers in a row are allowed (the service keeps the last entry of each).
+    if (!parts.empty() && part->part_number < parts.back().part_number) {
       return MakeS3Error(S3ErrorCode::kInvalidPartOrder,
                          "The list of parts was not in ascending order: part " +
                              std::to_string(part->part_number) + " follows part " +

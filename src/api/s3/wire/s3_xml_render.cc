@@ -119,9 +119,12 @@ void WriteCommonPrefixes(XmlWriter& writer, const std::vector<std::string>& pref
   }
 }
 
-void WriteListHeader(XmlWriter& writer, const ListObjectsCommon& common) {
+// ListObjects (V1) returns Prefix as given even with encoding-type=url (SDKs decode only
+// V1's Marker, NextMarker and Delimiter); V2 and ListObjectVersions encode it.
+void WriteListHeader(XmlWriter& writer, const ListObjectsCommon& common,
+                     bool encode_prefix = true) {
   writer.Element("Name", common.bucket);
-  writer.Element("Prefix", MaybeEncode(common.prefix, common.encoding_type_url));
+  writer.Element("Prefix", MaybeEncode(common.prefix, encode_prefix && common.encoding_type_url));
 }
 
 void WriteListTrailer(XmlWriter& writer, const ListObjectsCommon& common) {
@@ -147,8 +150,6 @@ std::string UrlEncodeForListing(std::string_view text) {
                    c == '-' || c == '_' || c == '.' || c == '*' || c == '/';
     if (literal) {
       out += c;
-    } else if (c == ' ') {
-      out += '+';
     } else {
       out += '%';
       out += kHex[byte >> 4];
@@ -181,6 +182,8 @@ std::string RenderListAllMyBuckets(const ListAllMyBucketsResult& result) {
     writer.Close("Bucket");
   }
   writer.Close("Buckets");
+  if (result.continuation_token) writer.Element("ContinuationToken", *result.continuation_token);
+  if (result.prefix) writer.Element("Prefix", *result.prefix);
   writer.Close("ListAllMyBucketsResult");
   return std::move(writer).Finish();
 }
@@ -189,7 +192,7 @@ std::string RenderListBucketResultV1(const ListBucketResultV1& result) {
   const ListObjectsCommon& common = result.common;
   XmlWriter writer;
   writer.OpenRoot("ListBucketResult");
-  WriteListHeader(writer, common);
+  WriteListHeader(writer, common, /*encode_prefix=*/false);
   writer.Element("Marker", MaybeEncode(result.marker.value_or(""), common.encoding_type_url));
   if (result.next_marker) {
     writer.Element("NextMarker", MaybeEncode(*result.next_marker, common.encoding_type_url));
@@ -218,6 +221,39 @@ std::string RenderListBucketResultV2(const ListBucketResultV2& result) {
                  static_cast<uint64_t>(common.contents.size() + common.common_prefixes.size()));
   WriteListTrailer(writer, common);
   writer.Close("ListBucketResult");
+  return std::move(writer).Finish();
+}
+
+std::string RenderListVersionsResult(const ListVersionsResult& result) {
+  const ListObjectsCommon& common = result.common;
+  const bool encode = common.encoding_type_url;
+  XmlWriter writer;
+  writer.OpenRoot("ListVersionsResult");
+  WriteListHeader(writer, common);
+  writer.Element("KeyMarker", MaybeEncode(result.key_marker.value_or(""), encode));
+  writer.Element("VersionIdMarker", result.version_id_marker.value_or(""));
+  if (result.next_key_marker) {
+    writer.Element("NextKeyMarker", MaybeEncode(*result.next_key_marker, encode));
+    writer.Element("NextVersionIdMarker", "null");
+  }
+  writer.Element("MaxKeys", common.max_keys);
+  if (common.delimiter) writer.Element("Delimiter", MaybeEncode(*common.delimiter, encode));
+  if (encode) writer.Element("EncodingType", "url");
+  writer.BoolElement("IsTruncated", common.is_truncated);
+  for (const ObjectEntry& entry : common.contents) {
+    writer.Open("Version");
+    writer.Element("Key", MaybeEncode(entry.key, encode));
+    writer.Element("VersionId", "null");
+    writer.BoolElement("IsLatest", true);
+    writer.Element("LastModified", FormatTimestamp(entry.last_modified));
+    writer.Element("ETag", Quoted(entry.etag));
+    writer.Element("Size", entry.size);
+    if (entry.owner) WriteOwner(writer, "Owner", *entry.owner);
+    writer.Element("StorageClass", entry.storage_class);
+    writer.Close("Version");
+  }
+  WriteCommonPrefixes(writer, common.common_prefixes, encode);
+  writer.Close("ListVersionsResult");
   return std::move(writer).Finish();
 }
 
