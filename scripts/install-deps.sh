@@ -9,6 +9,9 @@ packages=(
   curl python3 python3-pytest python3-requests
   # The real S3 clients the S3 suite drives.
   awscli python3-boto3 s3cmd rclone s3fs
+  # ceph s3-tests (../shared/third_party), its Python dependencies.
+  python3-munch python3-gevent python3-isodate python3-tz python3-lxml python3-httplib2 python3-yaml python3-dateutil
+  python3-pytest-xdist
 )
 # Node.js for the JavaScript AWS SDK tests: Debian's, unless a node is already installed.
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
