@@ -689,7 +689,8 @@ Result<meta::CommitResult> ObjectService::Copy(const meta::ObjectRecord& source,
     bool replaces_tags = false;
     for (const auto& [name, value] : merged) replaces_tags |= name.rfind(kTagPrefix, 0) == 0;
     for (const auto& [name, value] : source.user_metadata) {
-      if ((!replaces_tags && name.rfind(kTagPrefix, 0) == 0) || name == kPartLayoutField) {
+      if ((!replaces_tags && name.rfind(kTagPrefix, 0) == 0) || name == kPartLayoutField ||
+          name == kChecksumField) {
         merged[name] = value;
       }
     }

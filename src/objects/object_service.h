@@ -75,6 +75,11 @@ inline constexpr std::string_view kStoredHeaderPrefix = "\x01h:";
 // A multipart object's part sizes, run-length encoded ("size*count,size*count"), so a GET
 // of one part (?partNumber=N) can find its bytes after the parts themselves are gone.
 inline constexpr std::string_view kPartLayoutField = "\x01upload:parts";
+// The full-object checksum a client sent and the server verified (S3 x-amz-checksum-*):
+// "<algorithm header name>:<base64 value>", e.g. "x-amz-checksum-crc32:AAAAAA==".
+inline constexpr std::string_view kChecksumField =
+    "\x01"
+    "checksum";
 // Whether a user-metadata name is internal (tags, multipart bookkeeping).
 inline bool IsInternalMetadata(std::string_view name) { return !name.empty() && name[0] == '\x01'; }
 
@@ -140,6 +145,12 @@ class Upload {
   // Commit. Null if this upload computes no MD5. Call before the first Write.
   std::shared_ptr<Md5Hasher> TakeMd5();
   void SetMd5(std::string raw_digest) { md5_digest_ = std::move(raw_digest); }
+
+  // Adds an entry to the object's user metadata before Commit (a value known only once the
+  // body has been read, such as a trailing checksum).
+  void SetMetadata(const std::string& name, std::string value) {
+    request_.user_metadata[name] = std::move(value);
+  }
 
   uint64_t size_bytes() const { return size_bytes_; }
   // Chunks (and their bytes) that were already stored and so were not written again.

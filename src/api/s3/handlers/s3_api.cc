@@ -484,6 +484,15 @@ std::optional<Failure> RefuseUnsupportedHeaders(const http::RequestHead& request
   return std::nullopt;
 }
 
+// A decimal header value without sign or spaces; nullopt when it is not one.
+std::optional<uint64_t> ParseDecimal(std::string_view text) {
+  uint64_t value = 0;
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
 // One part of an object for GET ?partNumber=N.
 struct PartRange {
   uint64_t first = 0;
@@ -671,6 +680,7 @@ class S3Call {
   Awaitable<void> ListParts();
   Awaitable<void> ListMultipartUploads();
   Awaitable<void> Tagging();
+  Awaitable<void> GetObjectAttributes();
   Awaitable<void> NotImplemented();
   // Resolves the copy source (same tenant) or sends the error; nullopt on failure.
   Awaitable<std::optional<meta::ObjectRecord>> CopySource();
@@ -911,6 +921,8 @@ Awaitable<void> S3Call::Dispatch() {
     case Op::kPutObjectTagging:
     case Op::kDeleteObjectTagging:
       co_return co_await Tagging();
+    case Op::kGetObjectAttributes:
+      co_return co_await GetObjectAttributes();
     case Op::kNotImplemented:
       co_return co_await NotImplemented();
   }
@@ -1238,12 +1250,24 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
     co_await pipeline.Abort();
     co_return co_await Fail(failure);
   }
+  // The verified checksum is kept and returned to readers that ask (x-amz-checksum-mode).
+  if (header_checksum) {
+    upload->SetMetadata(std::string(objects::kChecksumField),
+                        std::string(sig::ChecksumHeaderName(header_checksum->algorithm())) + ":" +
+                            header_checksum_value);
+  } else if (decoder && decoder->trailer_checksum_value() && !verified_.trailers.empty()) {
+    upload->SetMetadata(std::string(objects::kChecksumField),
+                        verified_.trailers.front() + ":" + *decoder->trailer_checksum_value());
+  }
   Result<meta::CommitResult> committed = co_await pipeline.Commit();
   if (!committed.ok()) co_return co_await Fail(FromStatus(committed.status()));
   http::HeaderList headers;
   headers.emplace_back("ETag", Quoted(committed->object.etag));
   if (decoder && decoder->trailer_checksum_value() && !verified_.trailers.empty()) {
     headers.emplace_back(verified_.trailers.front(), *decoder->trailer_checksum_value());
+  } else if (header_checksum) {
+    headers.emplace_back(std::string(sig::ChecksumHeaderName(header_checksum->algorithm())),
+                         header_checksum_value);
   }
   (void)is_part;
   co_await SendEmpty(200, std::move(headers));
@@ -1478,6 +1502,21 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
     std::erase_if(response.headers,
                   [&](const auto& header) { return header.first == override_header.first; });
     response.headers.push_back(override_header);
+  }
+  // The stored full-object checksum, for a reader that asks for it and reads it whole.
+  if (const std::string* mode = head().Header("x-amz-checksum-mode");
+      mode != nullptr && request_.part_number == 0 && head().Header("range") == nullptr) {
+    std::string lower = *mode;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto stored = object.user_metadata.find(std::string(objects::kChecksumField));
+    if (lower == "enabled" && stored != object.user_metadata.end()) {
+      const size_t colon = stored->second.find(':');
+      if (colon != std::string::npos) {
+        response.headers.emplace_back(stored->second.substr(0, colon),
+                                      stored->second.substr(colon + 1));
+        response.headers.emplace_back("x-amz-checksum-type", "FULL_OBJECT");
+      }
+    }
   }
   Result<BodySelection> selection = Status(InternalError("no selection"));
   if (request_.part_number > 0) {
@@ -1813,6 +1852,124 @@ Awaitable<void> S3Call::Tagging() {
   Result<meta::ObjectRecord> updated = co_await deps_.pool->Run(std::move(update_work));
   if (!updated.ok()) co_return co_await Fail(FromStatus(updated.status()));
   co_await SendEmpty(request_.operation == wire::S3Operation::kPutObjectTagging ? 200 : 204);
+}
+
+Awaitable<void> S3Call::GetObjectAttributes() {
+  // x-amz-object-attributes: which of ETag, Checksum, ObjectParts, StorageClass, ObjectSize.
+  const std::string* wanted_header = head().Header("x-amz-object-attributes");
+  if (wanted_header == nullptr || wanted_header->empty()) {
+    co_return co_await Fail(
+        MakeFailure(400, "InvalidArgument", "x-amz-object-attributes names no attribute"));
+  }
+  std::vector<std::string> wanted;
+  {
+    size_t start = 0;
+    for (;;) {
+      size_t comma = wanted_header->find(',', start);
+      std::string item = wanted_header->substr(
+          start, comma == std::string::npos ? std::string::npos : comma - start);
+      size_t begin = item.find_first_not_of(' ');
+      size_t end = item.find_last_not_of(' ');
+      item = begin == std::string::npos ? std::string() : item.substr(begin, end - begin + 1);
+      if (item != "ETag" && item != "Checksum" && item != "ObjectParts" && item != "StorageClass" &&
+          item != "ObjectSize") {
+        co_return co_await Fail(
+            MakeFailure(400, "InvalidArgument",
+                        "x-amz-object-attributes: unknown attribute '" + item.substr(0, 64) + "'"));
+      }
+      wanted.push_back(item);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  auto wants = [&wanted](std::string_view name) {
+    return std::find(wanted.begin(), wanted.end(), name) != wanted.end();
+  };
+  int max_parts = 1000, part_marker = 0;
+  if (const std::string* text = head().Header("x-amz-max-parts")) {
+    auto value = ParseDecimal(*text);
+    if (!value || *value > 1000) {
+      co_return co_await Fail(
+          MakeFailure(400, "InvalidArgument", "x-amz-max-parts is not an integer from 0 to 1000"));
+    }
+    max_parts = static_cast<int>(*value);
+  }
+  if (const std::string* text = head().Header("x-amz-part-number-marker")) {
+    auto value = ParseDecimal(*text);
+    if (!value || *value > 10000) {
+      co_return co_await Fail(MakeFailure(
+          400, "InvalidArgument", "x-amz-part-number-marker is not an integer from 0 to 10000"));
+    }
+    part_marker = static_cast<int>(*value);
+  }
+  auto* objects = deps_.objects;
+  std::string tenant = tenant_, bucket = request_.bucket, key = request_.key;
+  auto work = [objects, tenant, bucket, key]() -> Result<meta::ObjectRecord> {
+    auto object = objects->StatByKey(tenant, bucket, key);
+    if (!object.ok()) return BucketOrKeyMissing(objects, tenant, bucket, object.status());
+    return object;
+  };
+  Result<meta::ObjectRecord> found = co_await deps_.pool->Run(std::move(work));
+  if (!found.ok()) co_return co_await Fail(FromStatus(found.status()));
+  const meta::ObjectRecord& object = *found;
+
+  std::string document =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<GetObjectAttributesResponse "
+      "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+  if (wants("ETag")) document += "<ETag>" + EscapeXmlText(object.etag) + "</ETag>";
+  auto checksum = object.user_metadata.find(std::string(objects::kChecksumField));
+  if (wants("Checksum") && checksum != object.user_metadata.end()) {
+    const size_t colon = checksum->second.find(':');
+    std::optional<sig::ChecksumAlgorithm> algorithm =
+        colon == std::string::npos
+            ? std::nullopt
+            : sig::ChecksumAlgorithmFromHeader(checksum->second.substr(0, colon));
+    if (algorithm) {
+      std::string element = "Checksum";
+      for (char c : sig::ChecksumAlgorithmName(*algorithm)) {
+        element += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      }
+      document += "<Checksum><" + element + ">" +
+                  EscapeXmlText(checksum->second.substr(colon + 1)) + "</" + element +
+                  "><ChecksumType>FULL_OBJECT</ChecksumType></Checksum>";
+    }
+  }
+  if (wants("ObjectParts") &&
+      object.user_metadata.count(std::string(objects::kPartLayoutField)) > 0) {
+    Result<PartRange> first = FindPart(object, 1);
+    if (first.ok()) {
+      const int total = first->count;
+      // The wire name of TotalPartsCount is PartsCount.
+      document += "<ObjectParts><PartsCount>" + std::to_string(total) +
+                  "</PartsCount><PartNumberMarker>" + std::to_string(part_marker) +
+                  "</PartNumberMarker>";
+      std::string parts;
+      int last = part_marker;
+      for (int number = part_marker + 1; number <= total && number - part_marker <= max_parts;
+           ++number) {
+        Result<PartRange> part = FindPart(object, number);
+        if (!part.ok()) break;
+        parts += "<Part><PartNumber>" + std::to_string(number) + "</PartNumber><Size>" +
+                 std::to_string(part->length) + "</Size></Part>";
+        last = number;
+      }
+      const bool truncated = last < total;
+      document += "<NextPartNumberMarker>" + std::to_string(last) +
+                  "</NextPartNumberMarker><MaxParts>" + std::to_string(max_parts) +
+                  "</MaxParts><IsTruncated>" + (truncated ? "true" : "false") + "</IsTruncated>" +
+                  parts + "</ObjectParts>";
+    }
+  }
+  if (wants("StorageClass")) {
+    document += "<StorageClass>" + S3StorageClassName(object.storage_class) + "</StorageClass>";
+  }
+  if (wants("ObjectSize")) {
+    document += "<ObjectSize>" + std::to_string(object.size_bytes) + "</ObjectSize>";
+  }
+  document += "</GetObjectAttributesResponse>";
+  http::HeaderList headers;
+  headers.emplace_back("Last-Modified", FormatHttpDate(object.created_at_ms));
+  co_await SendXml(200, std::move(document), std::move(headers));
 }
 
 Awaitable<void> S3Call::NotImplemented() {

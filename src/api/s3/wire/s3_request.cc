@@ -28,7 +28,7 @@ constexpr std::string_view kUnsupportedBucketSubresources[] = {
     "website",
 };
 constexpr std::string_view kUnsupportedObjectSubresources[] = {
-    "acl", "attributes", "legal-hold", "restore", "retention", "select", "torrent",
+    "acl", "legal-hold", "restore", "retention", "select", "torrent",
 };
 
 // Query parameters whose value Cairn interprets: a repeated one is ambiguous (which one
@@ -433,6 +433,11 @@ std::optional<S3Error> RouteObject(const Query& query, const http::RequestHead& 
       return std::nullopt;
     }
   }
+  if (query.Has("attributes")) {
+    if (method != "GET") return MethodNotAllowed(*request, method);
+    request->operation = S3Operation::kGetObjectAttributes;
+    return std::nullopt;
+  }
   const bool copy = FindHeader(head, "x-amz-copy-source") != nullptr;
   if (query.Has("tagging")) {
     if (method == "GET")
@@ -586,6 +591,8 @@ std::string_view S3OperationName(S3Operation operation) {
       return "PutObjectTagging";
     case S3Operation::kDeleteObjectTagging:
       return "DeleteObjectTagging";
+    case S3Operation::kGetObjectAttributes:
+      return "GetObjectAttributes";
     case S3Operation::kNotImplemented:
       return "NotImplemented";
   }

@@ -44,6 +44,7 @@ enum class S3Operation {
   kGetObjectTagging,
   kPutObjectTagging,
   kDeleteObjectTagging,
+  kGetObjectAttributes,  // GET /bucket/key?attributes
   // A well-formed request for an S3 feature Cairn does not implement (?acl, ?versioning,
   // ...). S3Request::unsupported names it, so the caller can answer 501 NotImplemented or
   // a harmless default (an empty ACL, "versioning never enabled").
