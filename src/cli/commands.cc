@@ -183,6 +183,13 @@ void AddServe(CLI::App& app) {
                    "runs with background GC")
       ->envname("CAIRN_MULTIPART_EXPIRY")
       ->capture_default_str();
+  serve
+      ->add_option("--access-log", config->access_log,
+                   "One line per request on standard error (method, bucket/key, status, bytes, "
+                   "duration, request id, key id; never a secret): on or off")
+      ->envname("CAIRN_ACCESS_LOG")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   serve->footer(
       "Environment: CAIRN_ADMIN_KEY sets the bootstrap admin API key (otherwise one is "
       "generated on first start, printed once and saved in <data-dir>/admin.key); "

@@ -62,6 +62,14 @@ class Exchange {
   virtual Awaitable<Status> BeginBody(ResponseHead head, uint64_t content_length,
                                       bool head_only) = 0;
   virtual Awaitable<Status> WriteBody(std::string_view piece) = 0;
+
+  // What the exchange has carried so far, for the access log: request body bytes handed
+  // to the handler by ReadBody (after chunked decoding), response body bytes written
+  // (none for HEAD), and the status of the response head sent or being sent (0 before
+  // any; the server's own when it answered a broken body itself).
+  virtual uint64_t request_body_bytes() const = 0;
+  virtual uint64_t response_body_bytes() const = 0;
+  virtual int response_status() const = 0;
 };
 
 // True if `value` may be sent as a header field value: no CR, LF, NUL or other control

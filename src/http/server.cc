@@ -150,9 +150,13 @@ class BeastExchange : public Exchange {
     }
     if (BodyDone() || size == 0) co_return size_t{0};
     if (!parser_->chunked() && parser_->content_length()) {
-      co_return co_await ReadFixedLengthBody(buffer, size);
+      Result<size_t> got = co_await ReadFixedLengthBody(buffer, size);
+      if (got.ok()) request_body_bytes_ += *got;
+      co_return got;
     }
-    co_return co_await ReadChunkedBody(buffer, size);
+    Result<size_t> got = co_await ReadChunkedBody(buffer, size);
+    if (got.ok()) request_body_bytes_ += *got;
+    co_return got;
   }
 
   // Chunked bodies go through the parser, fed by hand rather than by http::async_read: the
@@ -258,6 +262,7 @@ class BeastExchange : public Exchange {
       server_answered_ = true;
       std::pair<ResponseHead, std::string> rendered =
           listener_->error_renderer(status, code, message);
+      response_status_ = rendered.first.status;
       bhttp::response<bhttp::string_body> response{
           static_cast<bhttp::status>(rendered.first.status), 11};
       for (const auto& header : rendered.first.headers) {
@@ -270,6 +275,7 @@ class BeastExchange : public Exchange {
       session_->stream.expires_after(std::chrono::seconds(options_.io_timeout_seconds));
       co_await bhttp::async_write(session_->stream, response,
                                   asio::redirect_error(use_awaitable, ec));
+      if (!ec) response_body_bytes_ += response.body().size();
     }
     co_return failure;
   }
@@ -404,6 +410,7 @@ class BeastExchange : public Exchange {
     beast::error_code ec;
     session_->stream.expires_after(std::chrono::seconds(options_.io_timeout_seconds));
     responded_ = true;
+    response_status_ = head.status;
     if (head_only) {
       bhttp::response_serializer<bhttp::buffer_body> serializer(response);
       co_await bhttp::async_write_header(session_->stream, serializer,
@@ -416,6 +423,7 @@ class BeastExchange : public Exchange {
       broken_ = true;
       co_return UnavailableError("writing response failed: " + ec.message());
     }
+    if (!head_only) response_body_bytes_ += body.size();
     complete_ = true;
     co_return OkStatus();
   }
@@ -437,6 +445,7 @@ class BeastExchange : public Exchange {
         std::make_unique<bhttp::response_serializer<bhttp::buffer_body>>(*streaming_response_);
     remaining_ = head_only ? 0 : content_length;
     responded_ = true;
+    response_status_ = head.status;
     beast::error_code ec;
     session_->stream.expires_after(std::chrono::seconds(options_.io_timeout_seconds));
     co_await bhttp::async_write_header(session_->stream, *serializer_,
@@ -469,11 +478,15 @@ class BeastExchange : public Exchange {
       broken_ = true;
       co_return UnavailableError("writing response body failed: " + ec.message());
     }
+    response_body_bytes_ += piece.size();
     if (remaining_ == 0) complete_ = true;
     co_return OkStatus();
   }
 
   bool responded() const { return responded_; }
+  uint64_t request_body_bytes() const override { return request_body_bytes_; }
+  uint64_t response_body_bytes() const override { return response_body_bytes_; }
+  int response_status() const override { return response_status_; }
 
   // The last line of defence against response splitting: a header value with CR, LF or
   // NUL is never written. Handlers validate what clients send before echoing it; this
@@ -515,6 +528,9 @@ class BeastExchange : public Exchange {
   bool complete_ = false;
   bool server_answered_ = false;                   // FailBody sent the response
   uint64_t body_received_ = 0;                     // body bytes read from the socket so far
+  uint64_t request_body_bytes_ = 0;                // body bytes handed to the handler
+  uint64_t response_body_bytes_ = 0;               // response body bytes written
+  int response_status_ = 0;                        // of the response head sent, if any
   std::chrono::steady_clock::duration waited_{0};  // time spent waiting for them
   uint64_t remaining_ = 0;
   std::optional<uint64_t> fixed_remaining_;  // set once a fixed-length body is being read

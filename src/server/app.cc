@@ -566,6 +566,10 @@ int Serve(const ServeConfig& config) {
     fprintf(stderr, "cairn: %s\n", listen.status().ToString().c_str());
     return 2;
   }
+  if (config.access_log != "on" && config.access_log != "off") {
+    fprintf(stderr, "cairn: --access-log must be on or off\n");
+    return 2;
+  }
   int64_t backup_interval_ms = 0, multipart_expiry_ms = 0;
   if (!ParseDurationOrOff("--backup-meta", config.backup_meta_interval, backup::ParseDurationMs,
                           &backup_interval_ms) ||
@@ -699,6 +703,7 @@ int Serve(const ServeConfig& config) {
   deps.rate_limiter = &rate_limiter;
   deps.upload_memory = &upload_memory;
   deps.max_object_bytes = max_object_bytes;
+  deps.access_log = config.access_log == "on";
   deps.readiness = [meta_store, chunk_store]() -> Status {
     Status status = meta_store->Ping();
     if (!status.ok()) return status.WithContext("metadata store");
@@ -745,6 +750,7 @@ int Serve(const ServeConfig& config) {
     s3_deps.virtual_host_bases = config.s3_domains;
     s3_deps.region = config.s3_region;
     s3_deps.secrets = stores.secrets.get();
+    s3_deps.access_log = config.access_log == "on";
     s3_api = std::make_unique<api::S3Api>(std::move(s3_deps));
     http::ListenerOptions s3_listener;
     s3_listener.host = s3_address->first;

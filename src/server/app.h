@@ -82,6 +82,9 @@ struct ServeConfig {
   std::string scrub_interval = "30d";
   // Incomplete multipart uploads older than this are aborted by the GC loop ("0" = never).
   std::string multipart_expiry = "7d";
+  // "on": one line per request of either API on standard error (api/common/access_log.h);
+  // "off": none.
+  std::string access_log = "on";
 };
 
 // Runs `cairn serve` until SIGTERM/SIGINT; returns the process exit code.

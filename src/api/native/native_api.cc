@@ -4,6 +4,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "api/common/access_log.h"
 #include "api/common/download.h"
 #include "api/common/error_log.h"
 #include "api/common/upload_pipeline.h"
@@ -57,11 +58,20 @@ HttpError MapStatus(const Status& status) {
   }
 }
 
-// Per-request context: what the metrics need once the request ends.
+// Per-request context: what the metrics and the access log need once the request ends.
 struct Call {
+  explicit Call(Exchange& exchange) : exchange(exchange), request_id(RandomRequestId()) {}
+
   Exchange& exchange;
+  std::string request_id;  // sent as X-Request-Id with every response
   std::string namespace_name;
+  std::string tenant;
+  std::string key;
+  std::string key_id;  // of the authenticated credential (never its secret)
   int status = 0;
+
+  // Every response carries the request id, which the access log line shows too.
+  void Stamp(ResponseHead& head) const { head.headers.emplace_back("X-Request-Id", request_id); }
 };
 
 Awaitable<void> SendJson(Call& call, int status, const Json& body, http::HeaderList extra_headers) {
@@ -69,6 +79,7 @@ Awaitable<void> SendJson(Call& call, int status, const Json& body, http::HeaderL
   head.status = status;
   head.headers = std::move(extra_headers);
   head.headers.emplace_back("Content-Type", "application/json");
+  call.Stamp(head);
   call.status = status;
   (void)co_await call.exchange.Respond(std::move(head), body.dump() + "\n");
 }
@@ -78,6 +89,7 @@ Awaitable<void> SendError(Call& call, const Status& status, http::HeaderList ext
   std::pair<ResponseHead, std::string> rendered =
       RenderJsonError(error.status, error.code, status.message());
   for (auto& header : extra) rendered.first.headers.push_back(std::move(header));
+  call.Stamp(rendered.first);
   call.status = error.status;
   LogServerError("native", error.status, error.code, status.message());
   (void)co_await call.exchange.Respond(std::move(rendered.first), std::move(rendered.second));
@@ -119,6 +131,7 @@ Awaitable<void> SendMethodError(Call& call, int status, const char* code, std::s
                                 std::string allow) {
   std::pair<ResponseHead, std::string> rendered = RenderJsonError(status, code, message);
   if (!allow.empty()) rendered.first.headers.emplace_back("Allow", std::move(allow));
+  call.Stamp(rendered.first);
   call.status = status;
   (void)co_await call.exchange.Respond(std::move(rendered.first), std::move(rendered.second));
 }
@@ -295,6 +308,7 @@ Awaitable<bool> Router::Admit(const std::string& tenant, meta::Scope scope) {
     }
     co_return false;
   }
+  call_.key_id = principal->subject;
   Status status = ValidateName("tenant", tenant);
   if (status.ok()) status = auth::Authenticator::Authorize(*principal, tenant, scope);
   if (!status.ok()) {
@@ -310,6 +324,7 @@ Awaitable<bool> Router::Admit(const std::string& tenant, meta::Scope scope) {
     std::pair<ResponseHead, std::string> rendered = RenderJsonError(
         429, "RateLimited", "request rate limit exceeded for tenant '" + tenant + "'");
     rendered.first.headers.emplace_back("Retry-After", std::to_string(retry_after));
+    call_.Stamp(rendered.first);
     call_.status = 429;
     (void)co_await call_.exchange.Respond(std::move(rendered.first), std::move(rendered.second));
     co_return false;
@@ -322,9 +337,11 @@ Awaitable<void> Router::Upload() {
   upload_request.tenant = HeaderOr(request(), "x-tenant");
   upload_request.namespace_name = HeaderOr(request(), "x-namespace");
   call_.namespace_name = upload_request.namespace_name;
+  call_.tenant = upload_request.tenant;
   auto key = http::PercentDecode(HeaderOr(request(), "x-key"), false);
   if (!key.ok()) co_return co_await SendError(call_, key.status());
   upload_request.key = std::move(key).value();
+  call_.key = upload_request.key;
   if (upload_request.tenant.empty() || upload_request.namespace_name.empty() ||
       upload_request.key.empty()) {
     co_return co_await SendError(
@@ -431,6 +448,8 @@ Awaitable<void> Router::Upload() {
 Awaitable<void> Router::Download(std::optional<ObjectId> id, std::string namespace_name,
                                  std::string tenant, std::string key) {
   call_.namespace_name = namespace_name;
+  call_.tenant = tenant;
+  call_.key = key;
   if (tenant.empty()) {
     co_return co_await SendError(call_, InvalidArgumentError("X-Tenant header is required"));
   }
@@ -457,10 +476,12 @@ Awaitable<void> Router::Download(std::optional<ObjectId> id, std::string namespa
   std::shared_ptr<objects::ObjectReader> reader = *opened;
   const meta::ObjectRecord& object = reader->object();
   call_.namespace_name = object.namespace_name;
+  call_.key = object.key;
 
   ResponseHead head;
   const std::string etag = QuotedEtag(object);
   head.headers = ObjectHeaders(object, etag);
+  call_.Stamp(head);
   if (const std::string* none_match = request().Header("if-none-match")) {
     if (NoneMatchHits(*none_match, etag)) {
       head.status = 304;
@@ -486,6 +507,8 @@ Awaitable<void> Router::Download(std::optional<ObjectId> id, std::string namespa
 Awaitable<void> Router::Delete(std::optional<ObjectId> id, std::string namespace_name,
                                std::string tenant, std::string key) {
   call_.namespace_name = namespace_name;
+  call_.tenant = tenant;
+  call_.key = key;
   if (tenant.empty()) {
     co_return co_await SendError(call_, InvalidArgumentError("X-Tenant header is required"));
   }
@@ -497,9 +520,11 @@ Awaitable<void> Router::Delete(std::optional<ObjectId> id, std::string namespace
   Result<meta::ObjectRecord> deleted = co_await deps_.pool->Run(std::move(remove_work));
   if (!deleted.ok()) co_return co_await SendError(call_, deleted.status());
   call_.namespace_name = deleted->namespace_name;
+  call_.key = deleted->key;
   call_.status = 204;
   ResponseHead head;
   head.status = 204;
+  call_.Stamp(head);
   (void)co_await call_.exchange.Respond(std::move(head), "");
 }
 
@@ -537,6 +562,7 @@ Awaitable<void> Router::List() {
     list_request.tenant = HeaderOr(request(), "x-tenant");
   }
   call_.namespace_name = list_request.namespace_name;
+  call_.tenant = list_request.tenant;
   if (list_request.tenant.empty() || list_request.namespace_name.empty()) {
     co_return co_await SendError(
         call_, InvalidArgumentError("namespace and tenant query parameters are required"));
@@ -556,6 +582,7 @@ Awaitable<void> Router::Usage() {
   for (const auto& entry : *query) {
     if (entry.first == "tenant") tenant = entry.second;
   }
+  call_.tenant = tenant;
   if (tenant.empty()) {
     co_return co_await SendError(call_, InvalidArgumentError("tenant is required"));
   }
@@ -585,6 +612,7 @@ Awaitable<void> Router::Metrics() {
   call_.status = 200;
   ResponseHead head;
   head.headers = Headers("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  call_.Stamp(head);
   (void)co_await call_.exchange.Respond(std::move(head), std::move(text));
 }
 
@@ -684,11 +712,30 @@ NativeApi::NativeApi(NativeApiDependencies dependencies) : deps_(std::move(depen
 
 Awaitable<void> NativeApi::Handle(Exchange& exchange) {
   const auto start = std::chrono::steady_clock::now();
-  Call call{exchange, "", 0};
+  Call call(exchange);
   Router router(deps_, call);
   co_await router.Route();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (deps_.access_log) {
+    const http::RequestHead& head = exchange.request();
+    AccessLogEntry entry;
+    entry.api = "native";
+    entry.request_id = call.request_id;
+    entry.method = head.method;
+    entry.path = head.path;
+    entry.bucket = call.namespace_name;
+    entry.tenant = call.tenant;
+    entry.key = call.key;
+    // The status that went out: the server's own if it answered a broken body itself.
+    entry.status = exchange.response_status() != 0 ? exchange.response_status() : call.status;
+    entry.bytes_in = exchange.request_body_bytes();
+    entry.bytes_out = exchange.response_body_bytes();
+    entry.seconds = seconds;
+    entry.key_id = call.key_id;
+    entry.peer = head.peer;
+    LogAccess(entry);
+  }
   const std::string method = MetricMethod(exchange.request().method);
   // Only well-formed names become label values, so clients cannot flood the label space
   // with garbage.

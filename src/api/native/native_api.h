@@ -31,6 +31,8 @@ struct NativeApiDependencies {
   std::function<Status()> readiness;
   // Extra Prometheus text appended to /metrics (blocking; gauges from the store).
   std::function<std::string()> extra_metrics;
+  // One access log line per request (api/common/access_log.h).
+  bool access_log = false;
 };
 
 class NativeApi {

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "api/common/access_log.h"
 #include "api/common/download.h"
 #include "api/common/error_log.h"
 #include "api/common/range.h"
@@ -639,6 +640,13 @@ class S3Call {
   Awaitable<void> Run();
   int status() const { return status_; }
   const std::string& bucket_label() const { return bucket_; }
+  // For the access log.
+  const std::string& request_id() const { return request_id_; }
+  std::string_view operation_name() const {
+    return parsed_ ? wire::S3OperationName(request_.operation) : std::string_view();
+  }
+  const wire::S3Request& request() const { return request_; }
+  const std::string& access_key() const { return access_key_; }
 
  private:
   const http::RequestHead& head() const { return exchange_.request(); }
@@ -696,6 +704,8 @@ class S3Call {
   meta::Scope scope_ = meta::Scope::kRead;
   std::string bucket_;
   int status_ = 0;
+  bool parsed_ = false;     // request_ holds the parsed request
+  std::string access_key_;  // of a key that exists, once its request was checked
 };
 
 Awaitable<void> S3Call::Fail(Failure failure) {
@@ -808,6 +818,7 @@ Awaitable<void> S3Call::Authenticate(bool* ok) {
     return {std::move(verified), std::move(found)};
   };
   auto outcome = co_await deps_.pool->Run(std::move(verify_work));
+  if (outcome.second) access_key_ = outcome.second->access_key;
   if (!outcome.first.ok()) co_return co_await Fail(FromSigV4(outcome.first.status()));
   if (!outcome.second || outcome.second->tenants.empty()) {
     co_return co_await Fail(MakeFailure(403, "InvalidAccessKeyId", "unknown access key"));
@@ -843,6 +854,7 @@ Awaitable<void> S3Call::Run() {
     co_return co_await Fail(FromS3Error(parsed.error()));
   }
   request_ = std::move(parsed).value();
+  parsed_ = true;
   bool authenticated = false;
   co_await Authenticate(&authenticated);
   if (!authenticated) co_return;
@@ -2042,6 +2054,23 @@ Awaitable<void> S3Api::Handle(Exchange& exchange) {
   co_await call.Run();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (state_->deps.access_log) {
+    AccessLogEntry entry;
+    entry.api = "s3";
+    entry.request_id = call.request_id();
+    entry.operation = call.operation_name();
+    entry.method = exchange.request().method;
+    entry.bucket = call.request().bucket;
+    entry.key = call.request().key;
+    // The status that went out: the server's own if it answered a broken body itself.
+    entry.status = exchange.response_status() != 0 ? exchange.response_status() : call.status();
+    entry.bytes_in = exchange.request_body_bytes();
+    entry.bytes_out = exchange.response_body_bytes();
+    entry.seconds = seconds;
+    entry.key_id = call.access_key();
+    entry.peer = exchange.request().peer;
+    LogAccess(entry);
+  }
   const std::string method = MetricMethod(exchange.request().method);
   metrics::Labels labels;
   labels.emplace_back("method", method);

@@ -43,6 +43,8 @@ struct S3ApiDependencies {
   std::string region = "us-east-1";
   // Opens the stored (sealed) S3 secrets; null: they are stored in plaintext (tests).
   const auth::SecretBox* secrets = nullptr;
+  // One access log line per request (api/common/access_log.h).
+  bool access_log = false;
 };
 
 class S3Api {
