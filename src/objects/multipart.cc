@@ -117,6 +117,11 @@ Result<MultipartUpload> MultipartService::Get(const std::string& tenant, const s
   upload.content_type = record->content_type;
   upload.user_metadata = record->user_metadata;
   upload.user_metadata.erase(kTargetKeyField);
+  if (auto checksum = upload.user_metadata.find(kUploadChecksumField);
+      checksum != upload.user_metadata.end()) {
+    upload.checksum = checksum->second;
+    upload.user_metadata.erase(checksum);
+  }
   upload.created_at_ms = record->created_at_ms;
   upload.record_id = record->id;
   return upload;
@@ -187,8 +192,12 @@ Result<PartInfo> MultipartService::CopyPart(const MultipartUpload& upload, int p
       return status;
     }
     ASSIGN_OR_RETURN(meta::CommitResult committed, part->Commit());
-    return PartInfo{part_number, committed.object.etag, committed.object.size_bytes,
-                    committed.object.updated_at_ms, committed.object.id};
+    return PartInfo{part_number,
+                    committed.object.etag,
+                    committed.object.size_bytes,
+                    committed.object.updated_at_ms,
+                    committed.object.id,
+                    {}};
   }
 
   // Aligned: link the chunks. Only the MD5 for the part's ETag needs the bytes, and only
@@ -229,7 +238,7 @@ Result<PartInfo> MultipartService::CopyPart(const MultipartUpload& upload, int p
   part.updated_at_ms = now;
   ASSIGN_OR_RETURN(meta::CommitResult committed,
                    objects_->meta_store()->PutCommitted(part, *linked, now));
-  return PartInfo{part_number, etag, length, now, committed.object.id};
+  return PartInfo{part_number, etag, length, now, committed.object.id, {}};
 }
 
 Result<std::vector<PartInfo>> MultipartService::AllParts(const MultipartUpload& upload) {
@@ -243,7 +252,16 @@ Result<std::vector<PartInfo>> MultipartService::AllParts(const MultipartUpload& 
   for (const auto& object : page.objects) {
     const int number = atoi(object.key.c_str() + request.prefix.size());
     parts.push_back(
-        PartInfo{number, object.etag, object.size_bytes, object.updated_at_ms, object.id});
+        PartInfo{number, object.etag, object.size_bytes, object.updated_at_ms, object.id, {}});
+  }
+  if (!upload.checksum.empty()) {
+    // Listings leave user metadata out: each part's checksum is in its record.
+    for (PartInfo& part : parts) {
+      ASSIGN_OR_RETURN(meta::ObjectRecord record,
+                       objects_->meta_store()->GetObject(upload.tenant, part.object_id));
+      auto checksum = record.user_metadata.find(std::string(kChecksumField));
+      if (checksum != record.user_metadata.end()) part.checksum = checksum->second;
+    }
   }
   return parts;
 }
@@ -274,8 +292,9 @@ Status MultipartService::GoneOr(const MultipartUpload& upload, Status status) {
 }
 
 Result<meta::CommitResult> MultipartService::Complete(const MultipartUpload& upload,
-                                                      const std::vector<CompletedPartSpec>& specs) {
-  Result<meta::CommitResult> result = CompleteOnce(upload, specs);
+                                                      const std::vector<CompletedPartSpec>& specs,
+                                                      const CompletionHooks& hooks) {
+  Result<meta::CommitResult> result = CompleteOnce(upload, specs, hooks);
   // Abort removes the upload's record before its parts, so a part that went missing, or a
   // part or the record gone at commit, means the upload went first: the answer is
   // NoSuchUpload, never InvalidPart.
@@ -284,7 +303,8 @@ Result<meta::CommitResult> MultipartService::Complete(const MultipartUpload& upl
 }
 
 Result<meta::CommitResult> MultipartService::CompleteOnce(
-    const MultipartUpload& upload, const std::vector<CompletedPartSpec>& listed) {
+    const MultipartUpload& upload, const std::vector<CompletedPartSpec>& listed,
+    const CompletionHooks& hooks) {
   if (listed.empty()) return PartError("InvalidRequest", "the part list is empty");
   // Ascending; a part number listed twice in a row counts once, with its last entry (as
   // S3 does: a client that re-sent a part may list both answers).
@@ -343,8 +363,9 @@ Result<meta::CommitResult> MultipartService::CompleteOnce(
   // The whole-content SHA-256 needs one read pass; the data itself is not written again.
   Sha256Hasher content;
   RETURN_IF_ERROR(ReadChunks(objects_, upload.record_id, upload.storage_class, chunks, 0, size,
-                             [&content](std::string_view bytes) {
+                             [&content, &hooks](std::string_view bytes) {
                                content.Update(bytes);
+                               if (hooks.observe) hooks.observe(bytes);
                                return OkStatus();
                              }));
   Md5Hasher md5_of_md5s;
@@ -369,6 +390,10 @@ Result<meta::CommitResult> MultipartService::CompleteOnce(
     layout_text += std::to_string(run.first) + "*" + std::to_string(run.second);
   }
   object.user_metadata[std::string(kPartLayoutField)] = layout_text;
+  if (hooks.finish) {
+    ASSIGN_OR_RETURN(auto extra, hooks.finish());
+    for (auto& entry : extra) object.user_metadata[entry.first] = entry.second;
+  }
   const TimestampMs now = objects_->clock()->NowMs();
   object.created_at_ms = now;
   object.updated_at_ms = now;
@@ -498,7 +523,7 @@ Status MultipartService::ExpireTenant(const std::string& tenant, TimestampMs cut
     for (const auto& record : page.objects) {
       const std::string upload_id = record.key.substr(0, record.key.find('/'));
       if (record.created_at_ms < cutoff_ms && !kept.contains(upload_id)) {
-        orphans.push_back(PartInfo{0, record.etag, record.size_bytes, 0, record.id});
+        orphans.push_back(PartInfo{0, record.etag, record.size_bytes, 0, record.id, {}});
       }
     }
     RETURN_IF_ERROR(DeleteParts(tenant, orphans, now));

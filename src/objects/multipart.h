@@ -13,6 +13,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +37,22 @@ struct MultipartUpload {
   std::map<std::string, std::string> user_metadata;  // may include tags
   TimestampMs created_at_ms = 0;
   ObjectId record_id;  // the ".uploads" object
+  // The checksum the API asked for at creation, opaque here ("" for none); kept in the
+  // upload's record under kUploadChecksumField.
+  std::string checksum;
+};
+
+// Where Create finds (in its metadata argument) and Get returns (in
+// MultipartUpload::checksum) the upload's checksum request.
+inline constexpr char kUploadChecksumField[] = "\x01upload:checksum";
+
+// Extra work for Complete's read pass over the final object's bytes: `observe` sees every
+// byte in order, then `finish` returns entries for the object's metadata (a full-object
+// checksum of the whole content, say) or an error that fails the Complete. Both run
+// before the commit.
+struct CompletionHooks {
+  std::function<void(std::string_view)> observe;
+  std::function<Result<std::map<std::string, std::string>>()> finish;  // an error: nothing done
 };
 
 struct PartInfo {
@@ -43,6 +61,8 @@ struct PartInfo {
   uint64_t size_bytes = 0;
   TimestampMs last_modified_ms = 0;
   ObjectId object_id;
+  // The part's objects::kChecksumField entry; read only for uploads with a checksum.
+  std::string checksum;
 };
 
 struct CompletedPartSpec {
@@ -83,7 +103,8 @@ class MultipartService {
   // kInvalidArgument (InvalidPart / InvalidPartOrder / EntityTooSmall, named in the message
   // prefix "InvalidPart:" etc.) when the list does not match the stored parts.
   Result<meta::CommitResult> Complete(const MultipartUpload& upload,
-                                      const std::vector<CompletedPartSpec>& parts);
+                                      const std::vector<CompletedPartSpec>& parts,
+                                      const CompletionHooks& hooks = {});
   // After a Complete: the object at (bucket, key) if it was completed from `upload_id` with
   // this part list, so a retried Complete (the first answer lost) gets the same answer;
   // kNotFound otherwise (also once the object was replaced or deleted).
@@ -107,7 +128,8 @@ class MultipartService {
  private:
   Result<std::vector<PartInfo>> AllParts(const MultipartUpload& upload);
   Result<meta::CommitResult> CompleteOnce(const MultipartUpload& upload,
-                                          const std::vector<CompletedPartSpec>& parts);
+                                          const std::vector<CompletedPartSpec>& parts,
+                                          const CompletionHooks& hooks);
   // kNotFound ("NoSuchUpload") if the upload's record is gone, else `status`.
   Status GoneOr(const MultipartUpload& upload, Status status);
   Status DeleteParts(const std::string& tenant, const std::vector<PartInfo>& parts,

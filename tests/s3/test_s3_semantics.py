@@ -21,10 +21,13 @@ requests where botocore hides the wire):
 Every test removes the buckets it creates (objects and uploads included)."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import gzip
 import json
 import urllib.parse
+import zlib
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -692,3 +695,96 @@ def test_put_without_content_length_is_411(s3, s3env, bucket, payload_hash):
     assert h.parse_status(reply) == 411 and b"<Code>MissingContentLength</Code>" in reply, \
         reply[:600]
     assert_absent(s3, bucket, "nolen")
+
+
+# ---------------------------------------------------------------------------------------
+# 11. Checksums are kept and returned
+# ---------------------------------------------------------------------------------------
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def test_put_checksum_is_kept_and_returned_when_asked(s3, bucket):
+    body = s3kit.data(3000, "checksum put")
+    digest = b64(hashlib.sha256(body).digest())
+    r = s3.put_object(Bucket=bucket, Key="k", Body=body, ChecksumSHA256=digest)
+    assert r["ChecksumSHA256"] == digest
+    assert "ChecksumSHA256" not in s3.head_object(Bucket=bucket, Key="k")
+    head = s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == digest
+    got = s3.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert got["ChecksumSHA256"] == digest and got["Body"].read() == body
+    # a range is not the whole object: no whole-object checksum with it
+    assert "ChecksumSHA256" not in s3.get_object(Bucket=bucket, Key="k", Range="bytes=0-9",
+                                                 ChecksumMode="ENABLED")
+    attributes = s3.get_object_attributes(Bucket=bucket, Key="k",
+                                          ObjectAttributes=["Checksum", "ObjectSize", "ETag"])
+    assert attributes["Checksum"]["ChecksumSHA256"] == digest
+    assert attributes["ObjectSize"] == len(body)
+    assert attributes["ETag"] == s3kit.md5_hex(body)
+    expect_error(400, "BadDigest", s3.put_object, Bucket=bucket, Key="k2", Body=body,
+                 ChecksumSHA256=b64(hashlib.sha256(b"other").digest()))
+    assert_absent(s3, bucket, "k2")
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "SHA256"])
+def test_multipart_composite_checksum(s3, bucket, algorithm):
+    sizes = [5 * MiB, 1234]
+    upload, parts, whole = multipart(s3, bucket, "mp", sizes, "composite",
+                                     ChecksumAlgorithm=algorithm)
+    listed = s3.list_parts(Bucket=bucket, Key="mp", UploadId=upload)
+    assert listed["ChecksumAlgorithm"] == algorithm
+    element = f"Checksum{algorithm}"
+    part_values = [p[element] for p in listed["Parts"]]
+    assert len(part_values) == 2 and all(part_values)
+    # the server computed each part's checksum; the composite is over their raw bytes
+    if algorithm == "SHA256":
+        assert part_values[0] == b64(hashlib.sha256(whole[:5 * MiB]).digest())
+        composite = hashlib.sha256(b"".join(base64.b64decode(v) for v in part_values))
+        expected = f"{b64(composite.digest())}-2"
+    else:
+        assert part_values[1] == b64(zlib.crc32(whole[5 * MiB:]).to_bytes(4, "big"))
+        raw = b"".join(base64.b64decode(v) for v in part_values)
+        expected = f"{b64(zlib.crc32(raw).to_bytes(4, 'big'))}-2"
+    with_checksums = [dict(p, **{element: v}) for p, v in zip(parts, part_values)]
+    wrong = [dict(with_checksums[0], **{element: part_values[1]}), with_checksums[1]]
+    expect_error(400, "InvalidPart", complete, s3=s3, bucket=bucket, key="mp", upload=upload,
+                 parts=wrong)
+    done = complete(s3, bucket, "mp", upload, with_checksums)
+    assert done[element] == expected
+    head = s3.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
+    assert head[element] == expected
+    assert head["ResponseMetadata"]["HTTPHeaders"]["x-amz-checksum-type"] == "COMPOSITE"
+    assert body_of(s3, bucket, "mp") == whole
+
+
+def test_multipart_full_object_crc64(s3, bucket):
+    upload, parts, whole = multipart(s3, bucket, "full", [5 * MiB, 777], "full object",
+                                     ChecksumAlgorithm="CRC64NVME")
+    done = complete(s3, bucket, "full", upload, parts)
+    head = s3.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    assert head["ResponseMetadata"]["HTTPHeaders"]["x-amz-checksum-type"] == "FULL_OBJECT"
+    value = head["ResponseMetadata"]["HTTPHeaders"]["x-amz-checksum-crc64nvme"]
+    assert "-" not in value and len(base64.b64decode(value)) == 8
+    # the same bytes in one PUT carry the same full-object CRC
+    r = s3.put_object(Bucket=bucket, Key="single", Body=whole, ChecksumAlgorithm="CRC64NVME") \
+        if "CRC64NVME" in s3.meta.service_model.shape_for("ChecksumAlgorithm").enum else None
+    if r is not None:
+        assert r["ChecksumCRC64NVME"] == value
+    del done
+
+
+def test_part_with_another_checksum_algorithm_is_refused(s3, s3env, bucket):
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="x", ChecksumAlgorithm="SHA256")
+    body = b"x" * 100
+    expect_error(400, "InvalidRequest", s3.upload_part, Bucket=bucket, Key="x",
+                 UploadId=upload["UploadId"], PartNumber=1, Body=body,
+                 ChecksumCRC32=b64(zlib.crc32(body).to_bytes(4, "big")))
+    # a SHA checksum cannot be FULL_OBJECT, a CRC64NVME one only is (raw: the Debian
+    # botocore has no ChecksumType parameter)
+    for algorithm, kind in (("SHA256", "FULL_OBJECT"), ("CRC64NVME", "COMPOSITE"),
+                            ("MD5", "COMPOSITE")):
+        r = raw(s3env, "POST", f"/{bucket}/y?uploads",
+                headers={"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": kind})
+        assert r.status == 400 and s3kit.s3_error_code(r.body) == "InvalidRequest", r.body
+    assert not s3.list_multipart_uploads(Bucket=bucket, Prefix="y").get("Uploads")

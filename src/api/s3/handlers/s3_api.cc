@@ -494,6 +494,82 @@ std::optional<uint64_t> ParseDecimal(std::string_view text) {
   return value;
 }
 
+// The checksum a multipart upload asked for (x-amz-checksum-algorithm and -type at
+// CreateMultipartUpload), kept in the upload as "<ALGORITHM>:<TYPE>".
+struct UploadChecksum {
+  sig::ChecksumAlgorithm algorithm = sig::ChecksumAlgorithm::kCrc32;
+  bool composite = true;  // COMPOSITE (checksum of the parts' checksums) or FULL_OBJECT
+};
+
+std::optional<UploadChecksum> ParseUploadChecksum(const std::string& text) {
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  Result<sig::ChecksumAlgorithm> algorithm = sig::ParseChecksumAlgorithm(text.substr(0, colon));
+  if (!algorithm.ok()) return std::nullopt;
+  return UploadChecksum{*algorithm, text.substr(colon + 1) == "COMPOSITE"};
+}
+
+// "ChecksumCRC32" etc.: the XML element of an algorithm.
+std::string ChecksumElement(sig::ChecksumAlgorithm algorithm) {
+  return "Checksum" + std::string(sig::ChecksumAlgorithmName(algorithm));
+}
+
+// A stored objects::kChecksumField value ("x-amz-checksum-crc32:<value>") split into
+// header name and value; a composite value ends in "-<parts>".
+std::optional<std::pair<std::string, std::string>> SplitStoredChecksum(const std::string& text) {
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  return std::make_pair(text.substr(0, colon), text.substr(colon + 1));
+}
+
+// For a Complete of an upload with a checksum: checks the checksums the client listed
+// against the parts' (InvalidPart when one differs) and returns the COMPOSITE value, the
+// checksum of the parts' raw checksums in order, "-<number of parts>" (FULL_OBJECT
+// uploads still get their parts checked; their value is computed over the content).
+Result<std::string> CompositeChecksum(objects::MultipartService* multipart,
+                                      const objects::MultipartUpload& upload,
+                                      const UploadChecksum& wanted,
+                                      const std::vector<wire::CompletedPart>& listed) {
+  bool truncated = false;
+  ASSIGN_OR_RETURN(std::vector<objects::PartInfo> parts,
+                   multipart->ListParts(upload, 0, objects::kMaxPartNumber, &truncated));
+  std::map<int, const objects::PartInfo*> by_number;
+  for (const auto& part : parts) by_number[part.part_number] = &part;
+  // As Complete counts them: a number listed twice in a row once, with its last entry.
+  std::vector<const wire::CompletedPart*> unique;
+  for (const auto& entry : listed) {
+    if (!unique.empty() && unique.back()->part_number == entry.part_number) {
+      unique.back() = &entry;
+    } else {
+      unique.push_back(&entry);
+    }
+  }
+  sig::Checksummer of_checksums(wanted.algorithm);
+  const std::string element = ChecksumElement(wanted.algorithm);
+  for (const wire::CompletedPart* entry : unique) {
+    auto found = by_number.find(entry->part_number);
+    if (found == by_number.end()) continue;  // Complete itself answers InvalidPart
+    std::optional<std::pair<std::string, std::string>> stored =
+        SplitStoredChecksum(found->second->checksum);
+    if (!stored) {
+      return InvalidArgumentError(
+          "InvalidPart: part " + std::to_string(entry->part_number) + " has no " +
+          std::string(sig::ChecksumAlgorithmName(wanted.algorithm)) + " checksum");
+    }
+    for (const auto& given : entry->checksums) {
+      if (given.first == element && given.second != stored->second) {
+        return InvalidArgumentError("InvalidPart: the " + element + " listed for part " +
+                                    std::to_string(entry->part_number) +
+                                    " is not the part's checksum");
+      }
+    }
+    Result<std::string> raw = sig::Base64Decode(stored->second);
+    if (!raw.ok()) return InternalError("the stored checksum of a part is not Base64");
+    of_checksums.Update(*raw);
+  }
+  return of_checksums.FinishBase64() + "-" + std::to_string(unique.size());
+}
+
 // One part of an object for GET ?partNumber=N.
 struct PartRange {
   uint64_t first = 0;
@@ -665,7 +741,10 @@ class S3Call {
   Awaitable<Result<std::string>> ReadSmallBody();
   // Streams the request body into `upload`, decoding aws-chunked framing and checking
   // signatures and checksums; commits only if all of them hold.
-  Awaitable<void> StreamUpload(std::shared_ptr<objects::Upload> upload, bool is_part);
+  // `required`: the checksum algorithm of the part's multipart upload; a part sent with
+  // another is refused, one sent without gets it computed and kept.
+  Awaitable<void> StreamUpload(std::shared_ptr<objects::Upload> upload, bool is_part,
+                               std::optional<sig::ChecksumAlgorithm> required);
   Awaitable<Result<bool>> BucketExists();
 
   Awaitable<void> Authenticate(bool* ok);
@@ -1147,7 +1226,8 @@ Awaitable<void> S3Call::ListObjects(bool v2) {
   co_await SendXml(200, std::move(document));
 }
 
-Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bool is_part) {
+Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bool is_part,
+                                     std::optional<sig::ChecksumAlgorithm> required) {
   std::optional<sig::AwsChunkedDecoder> decoder;
   if (sig::IsStreaming(verified_.payload_mode)) {
     auto options = sig::AwsChunkedOptionsFor(verified_);
@@ -1162,6 +1242,27 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
     if (algorithm && !decoder) {
       header_checksum.emplace(*algorithm);
       header_checksum_value = header.second;
+    }
+  }
+  bool computed_checksum = false;
+  if (required) {
+    std::optional<sig::ChecksumAlgorithm> sent;
+    if (header_checksum) {
+      sent = header_checksum->algorithm();
+    } else if (decoder && !verified_.trailers.empty()) {
+      sent = sig::ChecksumAlgorithmFromHeader(verified_.trailers.front());
+    }
+    if (sent && *sent != *required) {
+      upload->Abort();
+      co_return co_await Fail(MakeFailure(
+          400, "InvalidRequest",
+          "Checksum Type mismatch occurred, expected checksum Type: " +
+              std::string(sig::ChecksumAlgorithmName(*required)) +
+              ", actual checksum Type: " + std::string(sig::ChecksumAlgorithmName(*sent))));
+    }
+    if (!sent) {
+      header_checksum.emplace(*required);
+      computed_checksum = true;
     }
   }
   // S3 caps a part at 5 GiB; an object at the server's limit.
@@ -1253,10 +1354,15 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
       failed = true;
     }
   }
-  if (!failed && header_checksum && header_checksum->FinishBase64() != header_checksum_value) {
-    failure =
-        MakeFailure(400, "BadDigest", "the checksum you specified did not match what was received");
-    failed = true;
+  if (!failed && header_checksum) {
+    std::string received_checksum = header_checksum->FinishBase64();
+    if (computed_checksum) {
+      header_checksum_value = received_checksum;
+    } else if (received_checksum != header_checksum_value) {
+      failure = MakeFailure(400, "BadDigest",
+                            "the checksum you specified did not match what was received");
+      failed = true;
+    }
   }
   if (failed) {
     co_await pipeline.Abort();
@@ -1346,7 +1452,7 @@ Awaitable<void> S3Call::PutObject() {
   auto begun = deps_.objects->BeginUpload(std::move(upload_request));
   if (!begun.ok()) co_return co_await Fail(FromStatus(begun.status()));
   std::shared_ptr<objects::Upload> upload = std::move(begun).value();
-  co_await StreamUpload(upload, false);
+  co_await StreamUpload(upload, false, std::nullopt);
 }
 
 Awaitable<std::optional<meta::ObjectRecord>> S3Call::CopySource() {
@@ -1524,9 +1630,11 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
     if (lower == "enabled" && stored != object.user_metadata.end()) {
       const size_t colon = stored->second.find(':');
       if (colon != std::string::npos) {
-        response.headers.emplace_back(stored->second.substr(0, colon),
-                                      stored->second.substr(colon + 1));
-        response.headers.emplace_back("x-amz-checksum-type", "FULL_OBJECT");
+        const std::string value = stored->second.substr(colon + 1);
+        response.headers.emplace_back(stored->second.substr(0, colon), value);
+        response.headers.emplace_back("x-amz-checksum-type", value.find('-') != std::string::npos
+                                                                 ? "COMPOSITE"
+                                                                 : "FULL_OBJECT");
       }
     }
   }
@@ -1634,6 +1742,33 @@ Awaitable<void> S3Call::CreateMultipartUpload() {
       co_return co_await Fail(MakeFailure(400, "InvalidTag", tags.status().message()));
     metadata = WithTags(std::move(metadata), *tags);
   }
+  http::HeaderList answer_headers;
+  if (const std::string* algorithm_text = head().Header("x-amz-checksum-algorithm")) {
+    Result<sig::ChecksumAlgorithm> algorithm = sig::ParseChecksumAlgorithm(*algorithm_text);
+    if (!algorithm.ok())
+      co_return co_await Fail(MakeFailure(400, "InvalidRequest", algorithm.status().message()));
+    const bool crc64 = *algorithm == sig::ChecksumAlgorithm::kCrc64Nvme;
+    const bool sha = *algorithm == sig::ChecksumAlgorithm::kSha1 ||
+                     *algorithm == sig::ChecksumAlgorithm::kSha256;
+    const std::string type =
+        HeaderOr(head(), "x-amz-checksum-type", crc64 ? "FULL_OBJECT" : "COMPOSITE");
+    if ((type != "COMPOSITE" && type != "FULL_OBJECT") || (type == "FULL_OBJECT" && sha) ||
+        (type == "COMPOSITE" && crc64)) {
+      co_return co_await Fail(MakeFailure(
+          400, "InvalidRequest",
+          "checksum type '" + type.substr(0, 32) + "' is not valid with algorithm " +
+              std::string(sig::ChecksumAlgorithmName(*algorithm)) +
+              " (COMPOSITE: CRC32, CRC32C, SHA1, SHA256; FULL_OBJECT: CRC32, CRC32C, CRC64NVME)"));
+    }
+    metadata[objects::kUploadChecksumField] =
+        std::string(sig::ChecksumAlgorithmName(*algorithm)) + ":" + type;
+    answer_headers.emplace_back("x-amz-checksum-algorithm",
+                                std::string(sig::ChecksumAlgorithmName(*algorithm)));
+    answer_headers.emplace_back("x-amz-checksum-type", type);
+  } else if (head().Header("x-amz-checksum-type") != nullptr) {
+    co_return co_await Fail(
+        MakeFailure(400, "InvalidRequest", "x-amz-checksum-type needs x-amz-checksum-algorithm"));
+  }
   auto* multipart = deps_.multipart;
   const std::string storage_class_name = HeaderOr(head(), "x-amz-storage-class");
   const std::optional<StorageClass> requested_class = StorageClassFromS3(storage_class_name);
@@ -1648,7 +1783,7 @@ Awaitable<void> S3Call::CreateMultipartUpload() {
   if (!upload.ok()) co_return co_await Fail(FromStatus(upload.status()));
   std::string document =
       wire::RenderInitiateMultipartUploadResult(request_.bucket, request_.key, upload->upload_id);
-  co_await SendXml(200, std::move(document));
+  co_await SendXml(200, std::move(document), std::move(answer_headers));
 }
 
 Awaitable<std::optional<objects::MultipartUpload>> S3Call::FindUpload() {
@@ -1697,7 +1832,10 @@ Awaitable<void> S3Call::UploadPart(bool copy) {
   auto begun = deps_.multipart->BeginPart(*upload, part_number, expected_size);
   if (!begun.ok()) co_return co_await Fail(FromStatus(begun.status()));
   std::shared_ptr<objects::Upload> part = std::move(begun).value();
-  co_await StreamUpload(part, true);
+  std::optional<UploadChecksum> upload_checksum = ParseUploadChecksum(upload->checksum);
+  std::optional<sig::ChecksumAlgorithm> required;
+  if (upload_checksum) required = upload_checksum->algorithm;
+  co_await StreamUpload(part, true, required);
 }
 
 Awaitable<void> S3Call::CompleteMultipartUpload() {
@@ -1710,11 +1848,50 @@ Awaitable<void> S3Call::CompleteMultipartUpload() {
   auto* multipart = deps_.multipart;
   std::string tenant = tenant_, bucket = request_.bucket, key = request_.key,
               upload_id = request_.upload_id;
-  auto work = [multipart, tenant, bucket, key, upload_id, specs]() -> Result<meta::ObjectRecord> {
+  std::vector<wire::CompletedPart> listed = *parsed;
+  // The whole object's checksum, when the client states it (x-amz-checksum-<algorithm>).
+  std::vector<std::pair<std::string, std::string>> stated;
+  for (const auto& header : head().headers) {
+    if (sig::ChecksumAlgorithmFromHeader(header.first)) stated.push_back(header);
+  }
+  auto work = [multipart, tenant, bucket, key, upload_id, specs, listed,
+               stated]() -> Result<meta::ObjectRecord> {
     Result<objects::MultipartUpload> upload = multipart->Get(tenant, bucket, key, upload_id);
     Status failure = upload.status();
     if (upload.ok()) {
-      Result<meta::CommitResult> completed = multipart->Complete(*upload, specs);
+      objects::CompletionHooks hooks;
+      std::shared_ptr<sig::Checksummer> whole;
+      std::optional<UploadChecksum> wanted = ParseUploadChecksum(upload->checksum);
+      if (wanted) {
+        Result<std::string> checksum = CompositeChecksum(multipart, *upload, *wanted, listed);
+        if (!checksum.ok()) return checksum.status();
+        const std::string field(objects::kChecksumField);
+        const std::string header(sig::ChecksumHeaderName(wanted->algorithm));
+        // A stated checksum must be the object's (with or without the "-<parts>" suffix
+        // of a composite one).
+        std::optional<std::string> expected;
+        for (const auto& entry : stated) {
+          if (entry.first == header) expected = entry.second;
+        }
+        auto keep = [field, header, expected](
+                        const std::string& value) -> Result<std::map<std::string, std::string>> {
+          if (expected && *expected != value && *expected != value.substr(0, value.find('-'))) {
+            return InvalidArgumentError(
+                "BadDigest: the checksum you specified did not match the object's");
+          }
+          return std::map<std::string, std::string>{{field, header + ":" + value}};
+        };
+        if (wanted->composite) {
+          std::string value = *checksum;
+          hooks.finish = [keep, value]() { return keep(value); };
+        } else {
+          // FULL_OBJECT: a CRC of the whole content, from Complete's read pass.
+          whole = std::make_shared<sig::Checksummer>(wanted->algorithm);
+          hooks.observe = [whole](std::string_view bytes) { whole->Update(bytes); };
+          hooks.finish = [keep, whole]() { return keep(whole->FinishBase64()); };
+        }
+      }
+      Result<meta::CommitResult> completed = multipart->Complete(*upload, specs, hooks);
       if (completed.ok()) return completed->object;
       failure = completed.status();
     }
@@ -1734,6 +1911,19 @@ Awaitable<void> S3Call::CompleteMultipartUpload() {
   result.bucket = request_.bucket;
   result.key = request_.key;
   result.etag = completed->etag;
+  auto checksum = completed->user_metadata.find(std::string(objects::kChecksumField));
+  if (checksum != completed->user_metadata.end()) {
+    std::optional<std::pair<std::string, std::string>> stored =
+        SplitStoredChecksum(checksum->second);
+    std::optional<sig::ChecksumAlgorithm> algorithm;
+    if (stored) algorithm = sig::ChecksumAlgorithmFromHeader(stored->first);
+    if (algorithm) {
+      result.checksum_element = ChecksumElement(*algorithm);
+      result.checksum_value = stored->second;
+      result.checksum_type =
+          stored->second.find('-') != std::string::npos ? "COMPOSITE" : "FULL_OBJECT";
+    }
+  }
   std::string document = wire::RenderCompleteMultipartUploadResult(result);
   co_await SendXml(200, std::move(document));
 }
@@ -1771,8 +1961,22 @@ Awaitable<void> S3Call::ListParts() {
   result.part_number_marker = marker;
   result.max_parts = limit;
   result.is_truncated = listed.second;
+  std::optional<UploadChecksum> upload_checksum = ParseUploadChecksum(upload->checksum);
+  if (upload_checksum) {
+    result.checksum_algorithm = std::string(sig::ChecksumAlgorithmName(upload_checksum->algorithm));
+    result.checksum_type = upload_checksum->composite ? "COMPOSITE" : "FULL_OBJECT";
+  }
   for (const auto& part : *listed.first) {
-    result.parts.push_back({part.part_number, part.last_modified_ms, part.etag, part.size_bytes});
+    wire::PartEntry entry{
+        part.part_number, part.last_modified_ms, part.etag, part.size_bytes, {}, {}};
+    std::optional<std::pair<std::string, std::string>> stored = SplitStoredChecksum(part.checksum);
+    std::optional<sig::ChecksumAlgorithm> algorithm;
+    if (stored) algorithm = sig::ChecksumAlgorithmFromHeader(stored->first);
+    if (algorithm) {
+      entry.checksum_element = ChecksumElement(*algorithm);
+      entry.checksum_value = stored->second;
+    }
+    result.parts.push_back(std::move(entry));
     result.next_part_number_marker = part.part_number;
   }
   std::string document = wire::RenderListPartsResult(result);
@@ -1943,7 +2147,9 @@ Awaitable<void> S3Call::GetObjectAttributes() {
       }
       document += "<Checksum><" + element + ">" +
                   EscapeXmlText(checksum->second.substr(colon + 1)) + "</" + element +
-                  "><ChecksumType>FULL_OBJECT</ChecksumType></Checksum>";
+                  "><ChecksumType>" +
+                  (checksum->second.find('-') != std::string::npos ? "COMPOSITE" : "FULL_OBJECT") +
+                  "</ChecksumType></Checksum>";
     }
   }
   if (wants("ObjectParts") &&

@@ -116,6 +116,11 @@ struct CompleteMultipartUploadResult {
   std::string bucket;
   std::string key;
   std::string etag;  // "md5-of-part-md5s-N"; rendered quoted
+  // The object's checksum, when the upload asked for one: element ("ChecksumCRC32"),
+  // value, and type ("COMPOSITE" or "FULL_OBJECT").
+  std::string checksum_element;
+  std::string checksum_value;
+  std::string checksum_type;
 };
 std::string RenderCompleteMultipartUploadResult(const CompleteMultipartUploadResult& result);
 
@@ -143,6 +148,8 @@ struct PartEntry {
   TimestampMs last_modified = 0;
   std::string etag;
   uint64_t size = 0;
+  std::string checksum_element;  // e.g. "ChecksumCRC32" with its value; empty: none
+  std::string checksum_value;
 };
 struct ListPartsResult {
   std::string bucket;
@@ -154,6 +161,8 @@ struct ListPartsResult {
   int next_part_number_marker = 0;
   int max_parts = 1000;
   bool is_truncated = false;
+  std::string checksum_algorithm;  // "CRC32", ...; empty: the upload asked for none
+  std::string checksum_type;       // "COMPOSITE" or "FULL_OBJECT"
   std::vector<PartEntry> parts;
 };
 std::string RenderListPartsResult(const ListPartsResult& result);

@@ -283,6 +283,10 @@ std::string RenderCompleteMultipartUploadResult(const CompleteMultipartUploadRes
   writer.Element("Bucket", result.bucket);
   writer.Element("Key", result.key);
   writer.Element("ETag", Quoted(result.etag));
+  if (!result.checksum_element.empty()) {
+    writer.Element(result.checksum_element, result.checksum_value);
+    writer.Element("ChecksumType", result.checksum_type);
+  }
   writer.Close("CompleteMultipartUploadResult");
   return std::move(writer).Finish();
 }
@@ -341,12 +345,17 @@ std::string RenderListPartsResult(const ListPartsResult& result) {
   writer.Element("NextPartNumberMarker", result.next_part_number_marker);
   writer.Element("MaxParts", result.max_parts);
   writer.BoolElement("IsTruncated", result.is_truncated);
+  if (!result.checksum_algorithm.empty()) {
+    writer.Element("ChecksumAlgorithm", result.checksum_algorithm);
+    writer.Element("ChecksumType", result.checksum_type);
+  }
   for (const PartEntry& part : result.parts) {
     writer.Open("Part");
     writer.Element("PartNumber", part.part_number);
     writer.Element("LastModified", FormatTimestamp(part.last_modified));
     writer.Element("ETag", Quoted(part.etag));
     writer.Element("Size", part.size);
+    if (!part.checksum_element.empty()) writer.Element(part.checksum_element, part.checksum_value);
     writer.Close("Part");
   }
   writer.Close("ListPartsResult");
