@@ -20,6 +20,7 @@
 // reached or is busy beyond its timeout, kInternal otherwise; messages name the input.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -173,6 +174,11 @@ struct NamespaceRecord {
   TimestampMs created_at_ms = 0;
   bool operator==(const NamespaceRecord&) const = default;
 };
+
+// Limits of a namespace setting (MetaStore::SetNamespaceSetting): its name is 1..64 bytes
+// of [a-z0-9-]; its value is UTF-8 text without NUL of at most 1 MiB.
+inline constexpr size_t kMaxNamespaceSettingNameBytes = 64;
+inline constexpr size_t kMaxNamespaceSettingValueBytes = size_t{1} << 20;
 
 // An S3 access key. SigV4 needs the secret itself, so it is stored, encrypted by the
 // caller (auth/secret_box.h): the store keeps whatever text it is given.
@@ -442,10 +448,28 @@ class MetaStore {
   virtual Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) {
     return NotSupported("GetNamespace");
   }
-  // Removes an explicit namespace. kFailedPrecondition while it holds COMMITTED objects;
-  // kNotFound if it does not exist at all.
+  // Removes an explicit namespace, and its settings in the same transaction (a namespace
+  // created again under the same name starts with none). kFailedPrecondition while it holds
+  // COMMITTED objects; kNotFound if it does not exist at all.
   virtual Status DeleteNamespace(const std::string& tenant, const std::string& name) {
     return NotSupported("DeleteNamespace");
+  }
+  // Per-namespace settings for the S3 API (canned ACL, policy, CORS, tags): setting name ->
+  // opaque text. Empty when none (also for a namespace that does not exist).
+  virtual Result<std::map<std::string, std::string>> GetNamespaceSettings(const std::string& tenant,
+                                                                          const std::string& name) {
+    return NotSupported("GetNamespaceSettings");
+  }
+  // Sets (`value`) or removes (nullopt) one setting, in one transaction. Creates the
+  // namespace's row (created_at_ms = now) if it had none (a bucket that existed only through
+  // its objects), so that DeleteNamespace always removes the settings with it.
+  // kInvalidArgument, naming the input, unless tenant and name are UTF-8 text without NUL,
+  // `setting` is 1..64 bytes of [a-z0-9-] and `value` is UTF-8 text without NUL of at most
+  // 1 MiB (kMaxNamespaceSetting*); nothing changes then.
+  virtual Status SetNamespaceSetting(const std::string& tenant, const std::string& name,
+                                     const std::string& setting,
+                                     const std::optional<std::string>& value, TimestampMs now) {
+    return NotSupported("SetNamespaceSetting");
   }
 
   // ---- S3 credentials ---------------------------------------------------------------

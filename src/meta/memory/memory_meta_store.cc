@@ -12,6 +12,7 @@ namespace {
 using internal::CheckApiKey;
 using internal::CheckChunkTotal;
 using internal::CheckListRequest;
+using internal::CheckNamespaceSetting;
 using internal::CheckPutCommitted;
 using internal::CheckSequence;
 using internal::CheckUserMetadata;
@@ -691,6 +692,35 @@ Status MemoryMetaStore::DeleteNamespace(const std::string& tenant, const std::st
   }
   if (namespaces_.erase({tenant, name}) == 0) {
     return NotFoundError("namespace '" + name + "' of tenant '" + tenant + "' does not exist");
+  }
+  namespace_settings_.erase({tenant, name});
+  return OkStatus();
+}
+
+Result<std::map<std::string, std::string>> MemoryMetaStore::GetNamespaceSettings(
+    const std::string& tenant, const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = namespace_settings_.find({tenant, name});
+  if (it == namespace_settings_.end()) return std::map<std::string, std::string>();
+  return it->second;
+}
+
+Status MemoryMetaStore::SetNamespaceSetting(const std::string& tenant, const std::string& name,
+                                            const std::string& setting,
+                                            const std::optional<std::string>& value,
+                                            TimestampMs now) {
+  RETURN_IF_ERROR(CheckNamespaceSetting(tenant, name, setting, value));
+  std::lock_guard lock(mu_);
+  const std::pair<std::string, std::string> key(tenant, name);
+  namespaces_.try_emplace(key, NamespaceRecord{tenant, name, now});
+  if (value) {
+    namespace_settings_[key][setting] = *value;
+    return OkStatus();
+  }
+  auto it = namespace_settings_.find(key);
+  if (it != namespace_settings_.end()) {
+    it->second.erase(setting);
+    if (it->second.empty()) namespace_settings_.erase(it);
   }
   return OkStatus();
 }

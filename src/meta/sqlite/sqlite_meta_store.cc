@@ -38,6 +38,7 @@ using internal::EncodeTenants;
 using internal::CheckApiKey;
 using internal::CheckChunkTotal;
 using internal::CheckListRequest;
+using internal::CheckNamespaceSetting;
 using internal::CheckPutCommitted;
 using internal::CheckSequence;
 using internal::CheckUserMetadata;
@@ -151,6 +152,18 @@ CREATE TABLE store_identity (
   id            INTEGER PRIMARY KEY CHECK (id = 1),
   store_id      TEXT NOT NULL,
   created_at_ms INTEGER NOT NULL
+);
+)sql",
+    // Version 6: per-namespace settings for the S3 API (canned ACL, policy, CORS, tags),
+    // opaque text by setting name. A namespace with settings always has a namespaces row,
+    // and DeleteNamespace removes both in one transaction.
+    R"sql(
+CREATE TABLE namespace_settings (
+  tenant    TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  name      TEXT NOT NULL,
+  value     TEXT NOT NULL,
+  PRIMARY KEY (tenant, namespace, name)
 );
 )sql",
 };
@@ -672,6 +685,11 @@ class SqliteMetaStore final : public MetaStore {
   Result<std::vector<NamespaceRecord>> ListNamespaces(const std::string& tenant) override;
   Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) override;
   Status DeleteNamespace(const std::string& tenant, const std::string& name) override;
+  Result<std::map<std::string, std::string>> GetNamespaceSettings(const std::string& tenant,
+                                                                  const std::string& name) override;
+  Status SetNamespaceSetting(const std::string& tenant, const std::string& name,
+                             const std::string& setting, const std::optional<std::string>& value,
+                             TimestampMs now) override;
   Status CreateS3Key(const S3KeyRecord& key) override;
   Result<S3KeyRecord> GetS3Key(const std::string& access_key) override;
   Result<std::vector<S3KeyRecord>> ListS3Keys() override;
@@ -2140,13 +2158,66 @@ Status SqliteMetaStore::DeleteNamespace(const std::string& tenant, const std::st
       ASSIGN_OR_RETURN(bool busy, stmt.Text(1, tenant).Text(2, name).Step());
       if (busy) return FailedPreconditionError("namespace '" + name + "' is not empty");
     }
-    ASSIGN_OR_RETURN(Statement stmt,
-                     c.Prepare("DELETE FROM namespaces WHERE tenant = ?1 AND name = ?2"));
-    RETURN_IF_ERROR(stmt.Text(1, tenant).Text(2, name).Run());
-    if (c.Changes() == 0) {
-      return NotFoundError("namespace '" + name + "' of tenant '" + tenant + "' does not exist");
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("DELETE FROM namespaces WHERE tenant = ?1 AND name = ?2"));
+      RETURN_IF_ERROR(stmt.Text(1, tenant).Text(2, name).Run());
+      if (c.Changes() == 0) {
+        return NotFoundError("namespace '" + name + "' of tenant '" + tenant + "' does not exist");
+      }
+    }
+    // Its settings go with it: a namespace created again under this name starts with none.
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("DELETE FROM namespace_settings "
+                                               "WHERE tenant = ?1 AND namespace = ?2"));
+    return stmt.Text(1, tenant).Text(2, name).Run();
+  });
+}
+
+Result<std::map<std::string, std::string>> SqliteMetaStore::GetNamespaceSettings(
+    const std::string& tenant, const std::string& name) {
+  std::map<std::string, std::string> settings;
+  Status status = Read("get the settings of namespace " + name, [&](Connection& c) -> Status {
+    settings.clear();
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT name, value FROM namespace_settings "
+                                               "WHERE tenant = ?1 AND namespace = ?2"));
+    stmt.Text(1, tenant).Text(2, name);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      settings.emplace(stmt.ColumnText(0), stmt.ColumnText(1));
     }
     return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return settings;
+}
+
+// One writer at a time (the store's writer connection under BEGIN IMMEDIATE, and SQLite's
+// database lock against other processes), so the namespace row made here cannot be deleted
+// before the setting is written.
+Status SqliteMetaStore::SetNamespaceSetting(const std::string& tenant, const std::string& name,
+                                            const std::string& setting,
+                                            const std::optional<std::string>& value,
+                                            TimestampMs now) {
+  RETURN_IF_ERROR(CheckNamespaceSetting(tenant, name, setting, value));
+  return Write("set setting " + setting + " of namespace " + name, [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("INSERT INTO namespaces (tenant, name, created_at_ms) "
+                                 "VALUES (?1, ?2, ?3) ON CONFLICT (tenant, name) DO NOTHING"));
+      RETURN_IF_ERROR(stmt.Text(1, tenant).Text(2, name).Int(3, now).Run());
+    }
+    if (!value) {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("DELETE FROM namespace_settings "
+                                 "WHERE tenant = ?1 AND namespace = ?2 AND name = ?3"));
+      return stmt.Text(1, tenant).Text(2, name).Text(3, setting).Run();
+    }
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("INSERT INTO namespace_settings (tenant, namespace, name, value) "
+                               "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant, namespace, name) "
+                               "DO UPDATE SET value = excluded.value"));
+    return stmt.Text(1, tenant).Text(2, name).Text(3, setting).Text(4, *value).Run();
   });
 }
 
