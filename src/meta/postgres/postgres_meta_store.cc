@@ -873,6 +873,7 @@ class PostgresMetaStore final : public MetaStore {
   Result<SnapshotCounts> ImportSnapshot(SnapshotSource& source) override;
 
  private:
+  static Status ExportNamespaceSettings(Connection& c, SnapshotVisitor& visitor);
   static Status ExportChunks(Connection& c, SnapshotVisitor& visitor, TimestampMs now_ms);
   static Status ExportObjects(Connection& c, SnapshotVisitor& visitor);
 
@@ -2379,7 +2380,8 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
               Rows rows,
               c.Exec("SELECT (SELECT COUNT(*) FROM api_keys), (SELECT COUNT(*) FROM s3_keys), "
                      "(SELECT COUNT(*) FROM namespaces), (SELECT COUNT(*) FROM chunks), "
-                     "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED')"));
+                     "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED'), "
+                     "(SELECT COUNT(*) FROM namespace_settings)"));
           if (rows.empty()) return InternalError("snapshot counts returned no row");
           int64_t value = 0;
           ASSIGN_OR_RETURN(value, rows.Int(0, 0));
@@ -2392,6 +2394,8 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
           counts.chunks = static_cast<uint64_t>(value);
           ASSIGN_OR_RETURN(value, rows.Int(0, 4));
           counts.objects = static_cast<uint64_t>(value);
+          ASSIGN_OR_RETURN(value, rows.Int(0, 5));
+          counts.namespace_settings = static_cast<uint64_t>(value);
         }
         RETURN_IF_ERROR(visitor.Begin(counts));
         {
@@ -2417,10 +2421,34 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
             RETURN_IF_ERROR(visitor.Visit(record));
           }
         }
+        RETURN_IF_ERROR(ExportNamespaceSettings(c, visitor));
         RETURN_IF_ERROR(ExportChunks(c, visitor, now_ms));
         return ExportObjects(c, visitor);
       },
       /*retry=*/false);
+}
+
+// In (tenant, namespace, name) order, a page at a time: a value may be 1 MiB, so pages are
+// short.
+Status PostgresMetaStore::ExportNamespaceSettings(Connection& c, SnapshotVisitor& visitor) {
+  constexpr int kPageRows = 32;
+  std::string after_tenant, after_namespace, after_name;  // ("", "", "") sorts first
+  while (true) {
+    ASSIGN_OR_RETURN(Rows rows,
+                     c.Exec("SELECT tenant, namespace, name, value FROM "
+                            "namespace_settings WHERE (tenant, namespace, name) > "
+                            "($1, $2, $3) ORDER BY tenant, namespace, name LIMIT " +
+                                std::to_string(kPageRows),
+                            Params().Text(after_tenant).Text(after_namespace).Text(after_name)));
+    for (int i = 0; i < rows.size(); ++i) {
+      RETURN_IF_ERROR(visitor.Visit(NamespaceSettingRecord{rows.Text(i, 0), rows.Text(i, 1),
+                                                           rows.Text(i, 2), rows.Text(i, 3)}));
+    }
+    if (rows.size() < kPageRows) return OkStatus();
+    after_tenant = rows.Text(rows.size() - 1, 0);
+    after_namespace = rows.Text(rows.size() - 1, 1);
+    after_name = rows.Text(rows.size() - 1, 2);
+  }
 }
 
 // Counts are recomputed from the snapshot's COMMITTED objects (see SnapshotCounts).
@@ -2562,14 +2590,15 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
       "load snapshot", Mode::kWrite,
       [&](Connection& c) -> Status {
         RETURN_IF_ERROR(
-            c.Script("LOCK TABLE objects, object_chunks, chunks, api_keys, s3_keys, namespaces "
-                     "IN EXCLUSIVE MODE"));
+            c.Script("LOCK TABLE objects, object_chunks, chunks, api_keys, s3_keys, namespaces, "
+                     "namespace_settings IN EXCLUSIVE MODE"));
         {
           ASSIGN_OR_RETURN(
               Rows rows,
               c.Exec("SELECT EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM chunks) "
                      "OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 FROM s3_keys) "
-                     "OR EXISTS (SELECT 1 FROM namespaces)"));
+                     "OR EXISTS (SELECT 1 FROM namespaces) "
+                     "OR EXISTS (SELECT 1 FROM namespace_settings)"));
           ASSIGN_OR_RETURN(int64_t busy, rows.Int(0, 0));
           if (busy != 0) {
             return FailedPreconditionError(
@@ -2587,6 +2616,9 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
             {"text", "text", "text", "text", "bigint", "boolean", "text"});
         BatchInsert namespaces("INSERT INTO namespaces (tenant, name, created_at_ms)",
                                {"text", "text", "bigint"});
+        BatchInsert namespace_settings(
+            "INSERT INTO namespace_settings (tenant, namespace, name, value)",
+            {"text", "text", "text", "text"});
         BatchInsert chunks(
             "INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, zero_since_ms, "
             "block_checksums, damaged_ms)",
@@ -2598,8 +2630,8 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
                                   {"bytea", "integer", "bytea", "bigint"});
         // object_chunks rows need their object row first (foreign key).
         auto flush_all = [&]() -> Status {
-          for (BatchInsert* batch :
-               {&api_keys, &s3_keys, &namespaces, &chunks, &objects, &object_chunks}) {
+          for (BatchInsert* batch : {&api_keys, &s3_keys, &namespaces, &namespace_settings, &chunks,
+                                     &objects, &object_chunks}) {
             RETURN_IF_ERROR(batch->Flush(c));
           }
           return OkStatus();
@@ -2644,6 +2676,16 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
             namespaces.Row(128).Text(ns->tenant).Text(ns->name).Int(ns->created_at_ms);
             ++counts.namespaces;
             if (namespaces.Full()) RETURN_IF_ERROR(namespaces.Flush(c));
+          } else if (const auto* setting = std::get_if<NamespaceSettingRecord>(&*record)) {
+            RETURN_IF_ERROR(CheckNamespaceSetting(setting->tenant, setting->namespace_name,
+                                                  setting->name, setting->value));
+            namespace_settings.Row(128 + setting->value.size())
+                .Text(setting->tenant)
+                .Text(setting->namespace_name)
+                .Text(setting->name)
+                .Text(setting->value);
+            ++counts.namespace_settings;
+            if (namespace_settings.Full()) RETURN_IF_ERROR(namespace_settings.Flush(c));
           } else if (const auto* chunk = std::get_if<ChunkRecord>(&*record)) {
             Params& row = chunks.Row(96 + chunk->block_checksums.size());
             row.Class(chunk->storage_class)
@@ -2717,6 +2759,16 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
           return InvalidArgumentError("snapshot is inconsistent: " + std::to_string(disagreements) +
                                       " chunk reference counts disagree with the objects' "
                                       "chunk lists");
+        }
+        // Every setting belongs to a namespace row, so that DeleteNamespace removes it.
+        ASSIGN_OR_RETURN(Rows orphan_rows,
+                         c.Exec("SELECT COUNT(*) FROM namespace_settings AS s WHERE NOT EXISTS "
+                                "(SELECT 1 FROM namespaces AS n WHERE n.tenant = s.tenant AND "
+                                "n.name = s.namespace)"));
+        ASSIGN_OR_RETURN(int64_t orphans, orphan_rows.Int(0, 0));
+        if (orphans != 0) {
+          return InvalidArgumentError("snapshot is inconsistent: " + std::to_string(orphans) +
+                                      " namespace settings have no namespace record");
         }
         // Fresh statistics, or the first queries on the loaded tables are planned as if
         // they were empty (a sequential scan per chunk in the next dump, for one).

@@ -2334,7 +2334,8 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
           c.Prepare("SELECT (SELECT COUNT(*) FROM api_keys), "
                     "(SELECT COUNT(*) FROM s3_keys), (SELECT COUNT(*) FROM namespaces), "
                     "(SELECT COUNT(*) FROM chunks), "
-                    "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED')"));
+                    "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED'), "
+                    "(SELECT COUNT(*) FROM namespace_settings)"));
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) return InternalError("snapshot counts returned no row");
       counts.api_keys = static_cast<uint64_t>(stmt.ColumnInt(0));
@@ -2342,6 +2343,7 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
       counts.namespaces = static_cast<uint64_t>(stmt.ColumnInt(2));
       counts.chunks = static_cast<uint64_t>(stmt.ColumnInt(3));
       counts.objects = static_cast<uint64_t>(stmt.ColumnInt(4));
+      counts.namespace_settings = static_cast<uint64_t>(stmt.ColumnInt(5));
     }
     RETURN_IF_ERROR(visitor.Begin(counts));
     {
@@ -2371,6 +2373,17 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
         if (!row) break;
         RETURN_IF_ERROR(visitor.Visit(
             NamespaceRecord{stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnInt(2)}));
+      }
+    }
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT tenant, namespace, name, value FROM namespace_settings "
+                                 "ORDER BY tenant, namespace, name"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        RETURN_IF_ERROR(visitor.Visit(NamespaceSettingRecord{
+            stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2), stmt.ColumnText(3)}));
       }
     }
     {
@@ -2479,6 +2492,18 @@ Status SqliteMetaStore::ImportRecord(Connection& c, const SnapshotRecord& record
                                                "created_at_ms) VALUES (?1, ?2, ?3)"));
     return stmt.Text(1, ns->tenant).Text(2, ns->name).Int(3, ns->created_at_ms).Run();
   }
+  if (const auto* setting = std::get_if<NamespaceSettingRecord>(&record)) {
+    RETURN_IF_ERROR(CheckNamespaceSetting(setting->tenant, setting->namespace_name, setting->name,
+                                          setting->value));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("INSERT INTO namespace_settings (tenant, namespace, name, value) "
+                               "VALUES (?1, ?2, ?3, ?4)"));
+    return stmt.Text(1, setting->tenant)
+        .Text(2, setting->namespace_name)
+        .Text(3, setting->name)
+        .Text(4, setting->value)
+        .Run();
+  }
   if (const auto* chunk = std::get_if<ChunkRecord>(&record)) {
     ASSIGN_OR_RETURN(Statement stmt,
                      c.Prepare("INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, "
@@ -2523,7 +2548,8 @@ Result<SnapshotCounts> SqliteMetaStore::ImportSnapshot(SnapshotSource& source) {
       ASSIGN_OR_RETURN(Statement stmt,
                        c.Prepare("SELECT EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM "
                                  "chunks) OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 "
-                                 "FROM s3_keys) OR EXISTS (SELECT 1 FROM namespaces)"));
+                                 "FROM s3_keys) OR EXISTS (SELECT 1 FROM namespaces) OR EXISTS "
+                                 "(SELECT 1 FROM namespace_settings)"));
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (row && stmt.ColumnInt(0) != 0) {
         return FailedPreconditionError("the metadata store " + c.path() +
@@ -2534,22 +2560,31 @@ Result<SnapshotCounts> SqliteMetaStore::ImportSnapshot(SnapshotSource& source) {
       ASSIGN_OR_RETURN(std::optional<SnapshotRecord> record, source.Next());
       if (!record) break;
       RETURN_IF_ERROR(ImportRecord(c, *record));
-      switch (record->index()) {
-        case 0:
-          ++counts.api_keys;
-          break;
-        case 1:
-          ++counts.s3_keys;
-          break;
-        case 2:
-          ++counts.namespaces;
-          break;
-        case 3:
-          ++counts.chunks;
-          break;
-        default:
-          ++counts.objects;
-          break;
+      if (std::holds_alternative<ApiKeyRecord>(*record)) {
+        ++counts.api_keys;
+      } else if (std::holds_alternative<S3KeyRecord>(*record)) {
+        ++counts.s3_keys;
+      } else if (std::holds_alternative<NamespaceRecord>(*record)) {
+        ++counts.namespaces;
+      } else if (std::holds_alternative<NamespaceSettingRecord>(*record)) {
+        ++counts.namespace_settings;
+      } else if (std::holds_alternative<ChunkRecord>(*record)) {
+        ++counts.chunks;
+      } else {
+        ++counts.objects;
+      }
+    }
+    // Every setting belongs to a namespace row, so that DeleteNamespace removes it.
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT COUNT(*) FROM namespace_settings AS s WHERE NOT EXISTS "
+                                 "(SELECT 1 FROM namespaces AS n WHERE n.tenant = s.tenant AND "
+                                 "n.name = s.namespace)"));
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      const int64_t orphans = row ? stmt.ColumnInt(0) : 0;
+      if (orphans != 0) {
+        return InvalidArgumentError("snapshot is inconsistent: " + std::to_string(orphans) +
+                                    " namespace settings have no namespace record");
       }
     }
     // The loaded counts must be exactly the references of the loaded objects, or fsck
