@@ -25,8 +25,9 @@ std::string MetaUrl(const server::StoreConfig& config) {
 
 std::string Describe(const meta::SnapshotCounts& c) {
   return std::to_string(c.objects) + " objects, " + std::to_string(c.chunks) + " chunks, " +
-         std::to_string(c.namespaces) + " namespaces, " + std::to_string(c.api_keys) +
-         " API keys, " + std::to_string(c.s3_keys) + " S3 keys";
+         std::to_string(c.namespaces) + " namespaces, " + std::to_string(c.namespace_settings) +
+         " namespace settings, " + std::to_string(c.api_keys) + " API keys, " +
+         std::to_string(c.s3_keys) + " S3 keys";
 }
 
 // Opens only the metadata store: dump and load never touch the chunk roots.

@@ -53,6 +53,57 @@ inline Status CheckPutCommitted(const ObjectRecord& object, const std::vector<Ch
   return CheckUserMetadata(object);
 }
 
+// Text every engine can store (PostgreSQL text holds neither NUL nor invalid UTF-8).
+inline bool IsStorableText(std::string_view text) {
+  return text.find('\0') == std::string_view::npos && IsValidUtf8(text);
+}
+
+// `text` for a message: quoted when it is printable UTF-8, else (a prefix of) its hex.
+inline std::string Printable(std::string_view text) {
+  const bool printable = IsStorableText(text) && std::none_of(text.begin(), text.end(), [](char c) {
+                           return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+                         });
+  if (printable && text.size() <= 128) return "'" + std::string(text) + "'";
+  return "(hex " + HexEncode(text.substr(0, 32)) + (text.size() > 32 ? "...)" : ")");
+}
+
+// The inputs of SetNamespaceSetting (and of a snapshot's setting records).
+inline Status CheckNamespaceSetting(std::string_view tenant, std::string_view name,
+                                    std::string_view setting,
+                                    const std::optional<std::string>& value) {
+  if (!IsStorableText(tenant)) {
+    return InvalidArgumentError("tenant " + Printable(tenant) +
+                                " of a namespace setting is not UTF-8 text without NUL");
+  }
+  if (!IsStorableText(name)) {
+    return InvalidArgumentError("namespace name " + Printable(name) + " of tenant '" +
+                                std::string(tenant) + "' is not UTF-8 text without NUL");
+  }
+  const std::string where = " of namespace '" + std::string(name) + "'";
+  if (setting.empty() || setting.size() > kMaxNamespaceSettingNameBytes) {
+    return InvalidArgumentError("namespace setting name " + Printable(setting) + where + " is " +
+                                std::to_string(setting.size()) + " bytes; it must be 1.." +
+                                std::to_string(kMaxNamespaceSettingNameBytes));
+  }
+  for (char c : setting) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+      return InvalidArgumentError("namespace setting name " + Printable(setting) + where +
+                                  " may contain only a-z, 0-9 and '-'");
+    }
+  }
+  if (!value) return OkStatus();
+  if (value->size() > kMaxNamespaceSettingValueBytes) {
+    return InvalidArgumentError("the value of setting '" + std::string(setting) + "'" + where +
+                                " is " + std::to_string(value->size()) + " bytes; the limit is " +
+                                std::to_string(kMaxNamespaceSettingValueBytes));
+  }
+  if (!IsStorableText(*value)) {
+    return InvalidArgumentError("the value of setting '" + std::string(setting) + "'" + where +
+                                " is not UTF-8 text without NUL");
+  }
+  return OkStatus();
+}
+
 inline Status CheckListRequest(const ListRequest& request) {
   if (request.limit < 1 || request.limit > kMaxListLimit) {
     return InvalidArgumentError("list limit " + std::to_string(request.limit) +

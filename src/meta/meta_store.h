@@ -20,6 +20,7 @@
 // reached or is busy beyond its timeout, kInternal otherwise; messages name the input.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -174,6 +175,21 @@ struct NamespaceRecord {
   bool operator==(const NamespaceRecord&) const = default;
 };
 
+// Limits of a namespace setting (MetaStore::SetNamespaceSetting): its name is 1..64 bytes
+// of [a-z0-9-]; its value is UTF-8 text without NUL of at most 1 MiB.
+inline constexpr size_t kMaxNamespaceSettingNameBytes = 64;
+inline constexpr size_t kMaxNamespaceSettingValueBytes = size_t{1} << 20;
+
+// One setting of a namespace, as a snapshot carries it (its namespace always has a
+// NamespaceRecord in the same snapshot).
+struct NamespaceSettingRecord {
+  std::string tenant;
+  std::string namespace_name;
+  std::string name;
+  std::string value;
+  bool operator==(const NamespaceSettingRecord&) const = default;
+};
+
 // An S3 access key. SigV4 needs the secret itself, so it is stored, encrypted by the
 // caller (auth/secret_box.h): the store keeps whatever text it is given.
 struct S3KeyRecord {
@@ -211,15 +227,17 @@ struct FsckReferenceRow {
 //
 // A snapshot is the store's visible state at one instant, engine-neutral: COMMITTED objects
 // (hidden namespaces such as multipart uploads included) with their chunk lists, every chunk
-// row, explicit namespaces, API keys and S3 keys. WRITING and DELETING objects are left out:
-// an upload in flight can never complete against a restored store, and a DELETING object is
-// invisible and holds no references. Chunk reference counts are therefore the number of
-// references from the snapshot's objects; a chunk whose count that makes zero keeps (or, if
-// it had none, gets the snapshot time as) its zero_since_ms, so GC reclaims it as usual.
+// row, explicit namespaces and their settings, API keys and S3 keys. WRITING and DELETING
+// objects are left out: an upload in flight can never complete against a restored store,
+// and a DELETING object is invisible and holds no references. Chunk reference counts are
+// therefore the number of references from the snapshot's objects; a chunk whose count that
+// makes zero keeps (or, if it had none, gets the snapshot time as) its zero_since_ms, so GC
+// reclaims it as usual.
 struct SnapshotCounts {
   uint64_t api_keys = 0;
   uint64_t s3_keys = 0;
   uint64_t namespaces = 0;
+  uint64_t namespace_settings = 0;
   uint64_t chunks = 0;
   uint64_t objects = 0;
   bool operator==(const SnapshotCounts&) const = default;
@@ -231,12 +249,14 @@ struct SnapshotObject {
   bool operator==(const SnapshotObject&) const = default;
 };
 
-using SnapshotRecord =
-    std::variant<ApiKeyRecord, S3KeyRecord, NamespaceRecord, ChunkRecord, SnapshotObject>;
+// The alternatives are in file order (snapshot.h): index() is the record's kind.
+using SnapshotRecord = std::variant<ApiKeyRecord, S3KeyRecord, NamespaceRecord,
+                                    NamespaceSettingRecord, ChunkRecord, SnapshotObject>;
 
 // Receives a snapshot from ExportSnapshot: Begin once, then every API key, S3 key,
-// namespace, chunk and object, in that order (within a kind, in the engine's key order). A
-// non-OK status from any call stops the export and is returned by it.
+// namespace, namespace setting, chunk and object, in that order (within a kind, in the
+// engine's key order: settings by tenant, namespace and name, byte-wise). A non-OK status
+// from any call stops the export and is returned by it.
 class SnapshotVisitor {
  public:
   virtual ~SnapshotVisitor() = default;
@@ -442,10 +462,28 @@ class MetaStore {
   virtual Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) {
     return NotSupported("GetNamespace");
   }
-  // Removes an explicit namespace. kFailedPrecondition while it holds COMMITTED objects;
-  // kNotFound if it does not exist at all.
+  // Removes an explicit namespace, and its settings in the same transaction (a namespace
+  // created again under the same name starts with none). kFailedPrecondition while it holds
+  // COMMITTED objects; kNotFound if it does not exist at all.
   virtual Status DeleteNamespace(const std::string& tenant, const std::string& name) {
     return NotSupported("DeleteNamespace");
+  }
+  // Per-namespace settings for the S3 API (canned ACL, policy, CORS, tags): setting name ->
+  // opaque text. Empty when none (also for a namespace that does not exist).
+  virtual Result<std::map<std::string, std::string>> GetNamespaceSettings(const std::string& tenant,
+                                                                          const std::string& name) {
+    return NotSupported("GetNamespaceSettings");
+  }
+  // Sets (`value`) or removes (nullopt) one setting, in one transaction. Creates the
+  // namespace's row (created_at_ms = now) if it had none (a bucket that existed only through
+  // its objects), so that DeleteNamespace always removes the settings with it.
+  // kInvalidArgument, naming the input, unless tenant and name are UTF-8 text without NUL,
+  // `setting` is 1..64 bytes of [a-z0-9-] and `value` is UTF-8 text without NUL of at most
+  // 1 MiB (kMaxNamespaceSetting*); nothing changes then.
+  virtual Status SetNamespaceSetting(const std::string& tenant, const std::string& name,
+                                     const std::string& setting,
+                                     const std::optional<std::string>& value, TimestampMs now) {
+    return NotSupported("SetNamespaceSetting");
   }
 
   // ---- S3 credentials ---------------------------------------------------------------
@@ -483,11 +521,11 @@ class MetaStore {
   virtual Status ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) {
     return NotSupported("ExportSnapshot");
   }
-  // Loads a snapshot into an EMPTY store (no object, chunk, namespace, API key or S3 key
-  // rows) in one transaction: kFailedPrecondition (nothing changed) if the store is not
-  // empty; on any error from `source`, a record the store refuses, or chunk reference
-  // counts that disagree with the objects' chunk lists, nothing is changed. Returns what
-  // was loaded.
+  // Loads a snapshot into an EMPTY store (no object, chunk, namespace, namespace setting,
+  // API key or S3 key rows) in one transaction: kFailedPrecondition (nothing changed) if
+  // the store is not empty; on any error from `source`, a record the store refuses, chunk
+  // reference counts that disagree with the objects' chunk lists, or a setting whose
+  // namespace the snapshot does not hold, nothing is changed. Returns what was loaded.
   virtual Result<SnapshotCounts> ImportSnapshot(SnapshotSource& source) {
     return NotSupported("ImportSnapshot");
   }

@@ -3,7 +3,9 @@
 #include "core/block_checksums.h"
 
 #include <nlohmann/json.hpp>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 namespace cairn::meta {
 namespace {
@@ -15,9 +17,18 @@ using OutJson = nlohmann::ordered_json;
 constexpr size_t kFlushBytes = 1 << 20;
 constexpr size_t kReadBlockBytes = 1 << 20;
 
-// Record kinds in file order.
-enum Kind { kApiKey = 0, kS3Key, kNamespace, kChunk, kObject };
-constexpr const char* kKindNames[] = {"api_key", "s3_key", "namespace", "chunk", "object"};
+// Record kinds in file order; a kind is the index of its SnapshotRecord alternative.
+enum Kind { kApiKey = 0, kS3Key, kNamespace, kNamespaceSetting, kChunk, kObject };
+constexpr const char* kKindNames[] = {"api_key",           "s3_key", "namespace",
+                                      "namespace_setting", "chunk",  "object"};
+static_assert(std::variant_size_v<SnapshotRecord> == std::size(kKindNames));
+static_assert(std::is_same_v<std::variant_alternative_t<kNamespaceSetting, SnapshotRecord>,
+                             NamespaceSettingRecord>);
+static_assert(std::is_same_v<std::variant_alternative_t<kObject, SnapshotRecord>, SnapshotObject>);
+
+// The first version with namespace_setting records. A snapshot without any is written as
+// version 1, byte for byte what binaries before them wrote, so that they can load it.
+constexpr int kSettingsFormatVersion = 2;
 
 // ---- base64 (RFC 4648, with padding) for inline object data -----------------------------
 
@@ -86,11 +97,11 @@ OutJson TextValue(const std::string& text) {
 }
 
 OutJson CountsJson(const SnapshotCounts& c) {
-  return OutJson{{"api_keys", c.api_keys},
-                 {"s3_keys", c.s3_keys},
-                 {"namespaces", c.namespaces},
-                 {"chunks", c.chunks},
-                 {"objects", c.objects}};
+  OutJson out{{"api_keys", c.api_keys}, {"s3_keys", c.s3_keys}, {"namespaces", c.namespaces}};
+  if (c.namespace_settings != 0) out["namespace_settings"] = c.namespace_settings;  // version 2
+  out["chunks"] = c.chunks;
+  out["objects"] = c.objects;
+  return out;
 }
 
 OutJson TenantsJson(const std::vector<std::string>& tenants) {
@@ -122,6 +133,14 @@ OutJson RecordJson(const NamespaceRecord& r) {
                  {"tenant", TextValue(r.tenant)},
                  {"name", TextValue(r.name)},
                  {"created_at_ms", r.created_at_ms}};
+}
+
+OutJson RecordJson(const NamespaceSettingRecord& r) {
+  return OutJson{{"type", kKindNames[kNamespaceSetting]},
+                 {"tenant", TextValue(r.tenant)},
+                 {"namespace", TextValue(r.namespace_name)},
+                 {"name", TextValue(r.name)},
+                 {"value", TextValue(r.value)}};
 }
 
 OutJson RecordJson(const ChunkRecord& r) {
@@ -243,6 +262,9 @@ Result<SnapshotCounts> GetCounts(const Json& json) {
   ASSIGN_OR_RETURN(c.api_keys, GetSize(*value, "api_keys"));
   ASSIGN_OR_RETURN(c.s3_keys, GetSize(*value, "s3_keys"));
   ASSIGN_OR_RETURN(c.namespaces, GetSize(*value, "namespaces"));
+  if (value->contains("namespace_settings")) {  // version 2, when there are any
+    ASSIGN_OR_RETURN(c.namespace_settings, GetSize(*value, "namespace_settings"));
+  }
   ASSIGN_OR_RETURN(c.chunks, GetSize(*value, "chunks"));
   ASSIGN_OR_RETURN(c.objects, GetSize(*value, "objects"));
   return c;
@@ -279,6 +301,15 @@ Result<SnapshotRecord> ParseNamespace(const Json& json) {
   ASSIGN_OR_RETURN(r.tenant, GetText(json, "tenant"));
   ASSIGN_OR_RETURN(r.name, GetText(json, "name"));
   ASSIGN_OR_RETURN(r.created_at_ms, GetInt(json, "created_at_ms"));
+  return SnapshotRecord(std::move(r));
+}
+
+Result<SnapshotRecord> ParseNamespaceSetting(const Json& json) {
+  NamespaceSettingRecord r;
+  ASSIGN_OR_RETURN(r.tenant, GetText(json, "tenant"));
+  ASSIGN_OR_RETURN(r.namespace_name, GetText(json, "namespace"));
+  ASSIGN_OR_RETURN(r.name, GetText(json, "name"));
+  ASSIGN_OR_RETURN(r.value, GetText(json, "value"));
   return SnapshotRecord(std::move(r));
 }
 
@@ -366,6 +397,8 @@ uint64_t& CountOf(SnapshotCounts& counts, int kind) {
       return counts.s3_keys;
     case kNamespace:
       return counts.namespaces;
+    case kNamespaceSetting:
+      return counts.namespace_settings;
     case kChunk:
       return counts.chunks;
     default:
@@ -375,7 +408,8 @@ uint64_t& CountOf(SnapshotCounts& counts, int kind) {
 
 std::string DescribeCounts(const SnapshotCounts& c) {
   return std::to_string(c.api_keys) + " api keys, " + std::to_string(c.s3_keys) + " s3 keys, " +
-         std::to_string(c.namespaces) + " namespaces, " + std::to_string(c.chunks) + " chunks, " +
+         std::to_string(c.namespaces) + " namespaces, " + std::to_string(c.namespace_settings) +
+         " namespace settings, " + std::to_string(c.chunks) + " chunks, " +
          std::to_string(c.objects) + " objects";
 }
 
@@ -393,6 +427,7 @@ Status SnapshotWriter::Begin(const SnapshotCounts& counts) {
   if (begun_) return InternalError("snapshot writer: Begin called twice");
   begun_ = true;
   header_.counts = counts;
+  header_.version = counts.namespace_settings != 0 ? kSettingsFormatVersion : 1;
   OutJson header{{"format", kSnapshotFormatName},
                  {"version", header_.version},
                  {"engine", header_.engine},
@@ -504,9 +539,9 @@ Result<SnapshotHeader> SnapshotReader::Header() {
   SnapshotHeader header;
   Result<int64_t> version = GetInt(json, "version");
   if (!version.ok()) return Fail(version.status());
-  if (*version != kSnapshotFormatVersion) {
+  if (*version < 1 || *version > kSnapshotFormatVersion) {
     return FailedPreconditionError("snapshot format version " + std::to_string(*version) +
-                                   " is not supported (this binary reads version " +
+                                   " is not supported (this binary reads versions 1 to " +
                                    std::to_string(kSnapshotFormatVersion) + ")");
   }
   header.version = static_cast<int>(*version);
@@ -567,6 +602,10 @@ Result<std::optional<SnapshotRecord>> SnapshotReader::Next() {
     if (*type == kKindNames[i]) kind = i;
   }
   if (kind < 0) return Fail(InvalidArgumentError("unknown record type '" + *type + "'"));
+  if (kind == kNamespaceSetting && header_->version < kSettingsFormatVersion) {
+    return Fail(InvalidArgumentError("a " + *type + " record in a version " +
+                                     std::to_string(header_->version) + " snapshot"));
+  }
   if (kind < last_kind_) {
     return Fail(InvalidArgumentError("a " + *type + " record after the " + kKindNames[last_kind_] +
                                      " records"));
@@ -582,6 +621,9 @@ Result<std::optional<SnapshotRecord>> SnapshotReader::Next() {
       break;
     case kNamespace:
       record = ParseNamespace(json);
+      break;
+    case kNamespaceSetting:
+      record = ParseNamespaceSetting(json);
       break;
     case kChunk:
       record = ParseChunk(json);

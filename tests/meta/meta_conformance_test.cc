@@ -134,6 +134,17 @@ std::string Str(const ApiKeyRecord& k) {
          " desc=" + Quote(k.description) + "}";
 }
 
+std::string Str(const NamespaceRecord& n) {
+  return "{" + Quote(n.tenant) + " " + Quote(n.name) +
+         " created=" + std::to_string(n.created_at_ms) + "}";
+}
+
+std::string Str(const std::map<std::string, std::string>& settings) {
+  std::string out = "[";
+  for (const auto& [name, value] : settings) out += Quote(name) + ":" + Quote(value) + ", ";
+  return out + "]";
+}
+
 template <typename T>
 std::string Str(const std::vector<T>& items) {
   std::string out = "[";
@@ -1384,6 +1395,280 @@ TEST_P(MetaStoreTest, UserMetadataRoundTripsAndMustBeUtf8) {
   EXPECT_EQ(fetched.user_metadata, meta);
 }
 
+// ---- namespace settings -----------------------------------------------------------------
+
+using Settings = std::map<std::string, std::string>;
+
+TEST_P(MetaStoreTest, NamespaceSettingsAreEmptyUntilSet) {
+  EXPECT_EQ(Str(store().GetNamespaceSettings("t1", "nowhere")), "OK []");
+  ASSERT_OK(store().CreateNamespace({"t1", "explicit", 10}));
+  Put(Id(1), "t1", "implied", "k", {}, 20);
+  for (const char* name : {"nowhere", "explicit", "implied"}) {
+    ASSERT_OK_AND_ASSIGN(Settings settings, store().GetNamespaceSettings("t1", name));
+    EXPECT_TRUE(settings.empty()) << name;
+  }
+  // Reading creates nothing.
+  EXPECT_CODE(store().GetNamespace("t1", "nowhere"), kNotFound);
+}
+
+TEST_P(MetaStoreTest, NamespaceSettingsCanBeSetOverwrittenAndRemoved) {
+  ASSERT_OK(store().CreateNamespace({"t1", "b", 10}));
+  const std::string policy =
+      "{\"Statement\": [{\"Effect\": \"Allow\",\n \"Sid\": \"caf\xc3\xa9 \xf0\x9f\x98\x80\"}]}";
+  const std::string largest(kMaxNamespaceSettingValueBytes, 'x');
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", "acl", "private", 20));
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", "policy", policy, 21));
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", "cors", largest, 22));
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", "tags", "", 23));  // empty is a value
+  const std::string longest_name(kMaxNamespaceSettingNameBytes, 'z');
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", longest_name, "0-9-a", 24));
+  EXPECT_EQ(store().GetNamespaceSettings("t1", "b").value(), (Settings{{"acl", "private"},
+                                                                       {"cors", largest},
+                                                                       {"policy", policy},
+                                                                       {"tags", ""},
+                                                                       {longest_name, "0-9-a"}}));
+
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", "acl", "public-read", 30));  // overwrite
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", "cors", std::nullopt, 31));  // remove
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", "cors", std::nullopt, 32));  // again: no-op
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", "never-set", std::nullopt, 33));
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", longest_name, std::nullopt, 34));
+  EXPECT_EQ(store().GetNamespaceSettings("t1", "b").value(),
+            (Settings{{"acl", "public-read"}, {"policy", policy}, {"tags", ""}}));
+  // Settings leave the namespace itself alone.
+  EXPECT_EQ(store().GetNamespace("t1", "b").value(), (NamespaceRecord{"t1", "b", 10}));
+}
+
+// A bucket that exists only through its objects gets a namespace row with its first
+// setting, and so does a namespace that did not exist: then DeleteNamespace finds the row
+// and removes the settings with it.
+TEST_P(MetaStoreTest, SettingANamespaceSettingMakesTheNamespaceExplicit) {
+  Put(Id(1), "t1", "implied", "k", {}, 100);
+  EXPECT_EQ(store().GetNamespace("t1", "implied")->created_at_ms, 100);
+  ASSERT_OK(store().SetNamespaceSetting("t1", "implied", "acl", "private", 500));
+  EXPECT_EQ(store().GetNamespace("t1", "implied").value(), (NamespaceRecord{"t1", "implied", 500}));
+  ASSERT_OK(store().SetNamespaceSetting("t1", "fresh", "tags", "<Tagging/>", 600));
+  EXPECT_EQ(store().GetNamespace("t1", "fresh").value(), (NamespaceRecord{"t1", "fresh", 600}));
+  // A removal makes the namespace explicit too (every call does).
+  ASSERT_OK(store().SetNamespaceSetting("t1", "bare", "acl", std::nullopt, 700));
+  EXPECT_EQ(store().GetNamespace("t1", "bare").value(), (NamespaceRecord{"t1", "bare", 700}));
+  EXPECT_EQ(Str(store().GetNamespaceSettings("t1", "bare")), "OK []");
+  ASSERT_OK_AND_ASSIGN(std::vector<NamespaceRecord> listed, store().ListNamespaces("t1"));
+  EXPECT_EQ(listed, (std::vector<NamespaceRecord>{
+                        {"t1", "bare", 700}, {"t1", "fresh", 600}, {"t1", "implied", 500}}));
+  // The row outlives the objects, and later settings do not move its creation time.
+  ASSERT_OK(store().SetNamespaceSetting("t1", "implied", "acl", "public-read", 800));
+  ASSERT_OK(store().DeleteObject("t1", Id(1), 900));
+  EXPECT_EQ(store().GetNamespace("t1", "implied").value(), (NamespaceRecord{"t1", "implied", 500}));
+  ASSERT_OK(store().DeleteNamespace("t1", "implied"));
+  EXPECT_CODE(store().GetNamespace("t1", "implied"), kNotFound);
+  EXPECT_EQ(Str(store().GetNamespaceSettings("t1", "implied")), "OK []");
+}
+
+TEST_P(MetaStoreTest, DeleteNamespaceRemovesItsSettings) {
+  ASSERT_OK(store().CreateNamespace({"t1", "b", 10}));
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", "acl", "private", 20));
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", "policy", "{}", 20));
+  Put(Id(1), "t1", "b", "k", {}, 30);
+  // Refused while it holds objects: the settings stay.
+  EXPECT_CODE(store().DeleteNamespace("t1", "b"), kFailedPrecondition);
+  EXPECT_EQ(store().GetNamespaceSettings("t1", "b")->size(), 2u);
+  ASSERT_OK(store().DeleteObject("t1", Id(1), 40));
+  ASSERT_OK(store().DeleteNamespace("t1", "b"));
+  EXPECT_EQ(Str(store().GetNamespaceSettings("t1", "b")), "OK []");
+  EXPECT_CODE(store().DeleteNamespace("t1", "b"), kNotFound);
+  // Re-created under the same name, it starts with none.
+  ASSERT_OK(store().CreateNamespace({"t1", "b", 50}));
+  EXPECT_EQ(Str(store().GetNamespaceSettings("t1", "b")), "OK []");
+  // And a namespace made by a setting goes the same way.
+  ASSERT_OK(store().SetNamespaceSetting("t1", "c", "acl", "private", 60));
+  ASSERT_OK(store().DeleteNamespace("t1", "c"));
+  EXPECT_EQ(Str(store().GetNamespaceSettings("t1", "c")), "OK []");
+  EXPECT_CODE(store().GetNamespace("t1", "c"), kNotFound);
+}
+
+TEST_P(MetaStoreTest, NamespaceSettingsAreIsolatedByTenantAndNamespace) {
+  ASSERT_OK(store().SetNamespaceSetting("t1", "a", "acl", "t1/a", 1));
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", "acl", "t1/b", 1));
+  ASSERT_OK(store().SetNamespaceSetting("t2", "a", "acl", "t2/a", 1));
+  ASSERT_OK(store().SetNamespaceSetting("t1", "ab", "acl", "t1/ab", 1));  // a prefix of no one
+  ASSERT_OK(store().SetNamespaceSetting("t1", "a", "policy", "t1/a policy", 1));
+  EXPECT_EQ(store().GetNamespaceSettings("t1", "a").value(),
+            (Settings{{"acl", "t1/a"}, {"policy", "t1/a policy"}}));
+  EXPECT_EQ(store().GetNamespaceSettings("t1", "b").value(), (Settings{{"acl", "t1/b"}}));
+  EXPECT_EQ(store().GetNamespaceSettings("t2", "a").value(), (Settings{{"acl", "t2/a"}}));
+  EXPECT_EQ(Str(store().GetNamespaceSettings("t2", "b")), "OK []");
+  EXPECT_CODE(store().GetNamespace("t2", "b"), kNotFound);
+
+  ASSERT_OK(store().SetNamespaceSetting("t1", "a", "acl", std::nullopt, 2));
+  ASSERT_OK(store().DeleteNamespace("t2", "a"));
+  EXPECT_EQ(store().GetNamespaceSettings("t1", "a").value(), (Settings{{"policy", "t1/a policy"}}));
+  EXPECT_EQ(store().GetNamespaceSettings("t1", "b").value(), (Settings{{"acl", "t1/b"}}));
+  EXPECT_EQ(store().GetNamespaceSettings("t1", "ab").value(), (Settings{{"acl", "t1/ab"}}));
+  EXPECT_EQ(Str(store().GetNamespaceSettings("t2", "a")), "OK []");
+}
+
+TEST_P(MetaStoreTest, InvalidNamespaceSettingsAreRefusedAndChangeNothing) {
+  ASSERT_OK(store().CreateNamespace({"t1", "b", 10}));
+  ASSERT_OK(store().SetNamespaceSetting("t1", "b", "acl", "private", 20));
+  struct Case {
+    std::string tenant, name, setting;
+    std::optional<std::string> value;
+    std::string named;  // what the message must mention
+  };
+  const std::string nul("a\0b", 3);
+  const std::vector<Case> cases = {
+      {"t1", "b", "", "x", "setting name"},
+      {"t1", "b", std::string(kMaxNamespaceSettingNameBytes + 1, 'a'), "x", "setting name"},
+      {"t1", "b", "Policy", "x", "'Policy'"},
+      {"t1", "b", "a_b", "x", "'a_b'"},
+      {"t1", "b", "a.b", std::nullopt, "'a.b'"},
+      {"t1", "b", "a b", "x", "'a b'"},
+      {"t1", "b", "acl/x", "x", "'acl/x'"},
+      {"t1", "b", "\xc3\xa9", "x", "setting name"},
+      {"t1", "b", nul, "x", "setting name"},
+      {"t1", "b", "acl", std::string(kMaxNamespaceSettingValueBytes + 1, 'x'), "'acl'"},
+      {"t1", "b", "acl", "caf\xe9", "'acl'"},
+      {"t1", "b", "acl", nul, "'acl'"},
+      {"t\xff", "b", "acl", "x", "tenant"},
+      {"t1", nul, "acl", "x", "namespace"},
+      {"t1", "new\xff", "acl", "x", "namespace"},
+      {"t1", "new", "BAD", "x", "'BAD'"},  // would create "new"
+  };
+  for (const Case& c : cases) {
+    const Status status = store().SetNamespaceSetting(c.tenant, c.name, c.setting, c.value, 30);
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << Quote(c.setting);
+    EXPECT_NE(status.message().find(c.named), std::string::npos)
+        << Quote(c.setting) << ": " << status.ToString();
+  }
+  EXPECT_EQ(store().GetNamespaceSettings("t1", "b").value(), (Settings{{"acl", "private"}}));
+  EXPECT_EQ(store().GetNamespace("t1", "b").value(), (NamespaceRecord{"t1", "b", 10}));
+  EXPECT_CODE(store().GetNamespace("t1", "new"), kNotFound);
+  EXPECT_EQ(Str(store().ListNamespaces("t1")),
+            Str(Result(std::vector<NamespaceRecord>{{"t1", "b", 10}})));
+  // Names no setting can have are simply not found.
+  EXPECT_EQ(Str(store().GetNamespaceSettings("t\xff", "b")), "OK []");
+  EXPECT_EQ(Str(store().GetNamespaceSettings("t1", nul)), "OK []");
+}
+
+// Several writers (a second store on the same database for the SQL engines, as another
+// node or process would be) set the same setting at once, and their own ones, on a
+// namespace none of them created: every call succeeds, the namespace gets one row, and what
+// stays is a value some writer set last.
+TEST_P(MetaStoreTest, ConcurrentSettersAllSucceedAndTheLastValueWins) {
+  std::unique_ptr<MetaStore> second;
+  if (IsSqlite() || IsPostgres()) {
+    ASSERT_OK_AND_ASSIGN(second,
+                         OpenMetaStore(IsSqlite() ? "sqlite://" + db_path_ : postgres_->url()));
+  }
+  constexpr int kThreads = 8;
+  constexpr int kRounds = 15;
+  std::vector<std::thread> threads;
+  std::vector<Status> failures[kThreads];
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      MetaStore& node = (second && t % 2 == 1) ? *second : store();
+      for (int round = 0; round < kRounds; ++round) {
+        const std::string value = "t" + std::to_string(t) + "-r" + std::to_string(round);
+        for (const std::string& setting : {std::string("policy"), "own-" + std::to_string(t)}) {
+          Status status = node.SetNamespaceSetting("t1", "race", setting, value, 100 + t);
+          if (!status.ok()) failures[t].push_back(status);
+        }
+        if (round % 5 == 4) {
+          Status status = node.SetNamespaceSetting("t1", "race", "acl", std::nullopt, 100 + t);
+          if (!status.ok()) failures[t].push_back(status);
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::set<std::string> last_values;
+  Settings expected;
+  for (int t = 0; t < kThreads; ++t) {
+    for (const Status& failure : failures[t])
+      ADD_FAILURE() << "thread " << t << ": " << failure.ToString();
+    const std::string last = "t" + std::to_string(t) + "-r" + std::to_string(kRounds - 1);
+    last_values.insert(last);
+    expected["own-" + std::to_string(t)] = last;
+  }
+  for (MetaStore* node : {&store(), second.get()}) {
+    if (node == nullptr) continue;
+    ASSERT_OK_AND_ASSIGN(Settings settings, node->GetNamespaceSettings("t1", "race"));
+    ASSERT_EQ(settings.count("policy"), 1u);
+    EXPECT_EQ(last_values.count(settings["policy"]), 1u) << settings["policy"];
+    expected["policy"] = settings["policy"];
+    EXPECT_EQ(settings, expected);
+    ASSERT_OK_AND_ASSIGN(std::vector<NamespaceRecord> listed, node->ListNamespaces("t1"));
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].name, "race");
+    EXPECT_GE(listed[0].created_at_ms, 100);
+    EXPECT_LT(listed[0].created_at_ms, 100 + kThreads);
+  }
+}
+
+// DeleteNamespace racing SetNamespaceSetting (on another node for the SQL engines) never
+// leaves a setting behind without its namespace: either the delete came second (namespace
+// and settings gone) or the set did (the namespace is back, with that one setting).
+TEST_P(MetaStoreTest, DeleteNamespaceRacingASetterLeavesNoSettingBehind) {
+  std::unique_ptr<MetaStore> second;
+  if (IsSqlite() || IsPostgres()) {
+    ASSERT_OK_AND_ASSIGN(second,
+                         OpenMetaStore(IsSqlite() ? "sqlite://" + db_path_ : postgres_->url()));
+  }
+  MetaStore& other = second ? *second : store();
+  int deleted_last = 0, set_last = 0;
+  for (int round = 0; round < 30; ++round) {
+    const std::string name = "b" + std::to_string(round);
+    ASSERT_OK(store().CreateNamespace({"t1", name, 1}));
+    ASSERT_OK(store().SetNamespaceSetting("t1", name, "acl", "private", 2));
+    ASSERT_OK(store().SetNamespaceSetting("t1", name, "policy", "{}", 2));
+    Status deleted, set;
+    std::atomic<int> ready{0};
+    auto wait_for_both = [&ready] {
+      ++ready;
+      while (ready < 2) std::this_thread::yield();
+    };
+    std::thread deleter([&] {
+      wait_for_both();
+      deleted = store().DeleteNamespace("t1", name);
+    });
+    std::thread setter([&] {
+      wait_for_both();
+      set = other.SetNamespaceSetting("t1", name, "tags", "new", 3);
+    });
+    deleter.join();
+    setter.join();
+    ASSERT_OK(deleted);
+    ASSERT_OK(set);
+    Result<NamespaceRecord> after = store().GetNamespace("t1", name);
+    ASSERT_OK_AND_ASSIGN(Settings settings, store().GetNamespaceSettings("t1", name));
+    if (after.ok()) {
+      ++set_last;
+      EXPECT_EQ(after.value(), (NamespaceRecord{"t1", name, 3}));
+      EXPECT_EQ(settings, (Settings{{"tags", "new"}})) << "round " << round;
+    } else {
+      ++deleted_last;
+      EXPECT_EQ(after.status().code(), StatusCode::kNotFound) << after.status().ToString();
+      EXPECT_TRUE(settings.empty()) << "round " << round << ": " << settings.size();
+    }
+  }
+  if (IsPostgres()) {  // and not a row left over anywhere
+    EXPECT_EQ(
+        RawPostgres(postgres_->url())
+            .Query("SELECT count(*) FROM namespace_settings AS s WHERE NOT EXISTS (SELECT 1 "
+                   "FROM namespaces AS n WHERE n.tenant = s.tenant AND n.name = s.namespace)"),
+        "0");
+  }
+  if (IsSqlite()) {
+    EXPECT_EQ(RawSqlite(db_path_).Query(
+                  "SELECT count(*) FROM namespace_settings AS s WHERE NOT EXISTS (SELECT 1 "
+                  "FROM namespaces AS n WHERE n.tenant = s.tenant AND n.name = s.namespace)"),
+              "0");
+  }
+  std::cerr << "delete came second " << deleted_last << " times, the set " << set_last
+            << " times\n";
+}
+
 // ---- concurrency ----------------------------------------------------------------------
 
 // Many threads (more than any engine keeps reader connections for) each read back what
@@ -1620,12 +1905,44 @@ TEST_F(SqliteTest, MigrationsAreIdempotentAndConfigureTheDatabase) {
   EXPECT_EQ(raw.Query("PRAGMA user_version"), std::to_string(SqliteSchemaVersion()));
   EXPECT_GE(SqliteSchemaVersion(), 1);
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
-  for (const char* table : {"objects", "object_chunks", "chunks", "api_keys"}) {
+  for (const char* table :
+       {"objects", "object_chunks", "chunks", "api_keys", "namespaces", "namespace_settings"}) {
     EXPECT_EQ(raw.Query("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
                         {RawSqlite::Text(table)}),
               "1")
         << table;
   }
+}
+
+// A database written by a binary of schema version 5 (before namespace settings) gains the
+// table at open, in place, and keeps what it held.
+TEST_F(SqliteTest, UpgradesAVersion5DatabaseInPlace) {
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+    ASSERT_OK(store->PutCommitted(NewObject(Id(1), "t1", "implied", "k"), {C(1)}, 100));
+    ASSERT_OK(store->CreateNamespace({"t1", "explicit", 50}));
+  }
+  {
+    RawSqlite raw(Path());
+    raw.Exec("DROP TABLE namespace_settings");  // version 6
+    raw.Exec("PRAGMA user_version = 5");
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  RawSqlite raw(Path());
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), std::to_string(SqliteSchemaVersion()));
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM sqlite_schema WHERE name = 'namespace_settings'"), "1");
+  EXPECT_OK(store->GetObject("t1", Id(1)));
+  EXPECT_EQ(Str(store->GetNamespaceSettings("t1", "explicit")), "OK []");
+  ASSERT_OK(store->SetNamespaceSetting("t1", "explicit", "acl", "private", 200));
+  ASSERT_OK(store->SetNamespaceSetting("t1", "implied", "acl", "public-read", 200));
+  EXPECT_EQ(store->GetNamespaceSettings("t1", "explicit").value(),
+            (std::map<std::string, std::string>{{"acl", "private"}}));
+  EXPECT_EQ(store->GetNamespace("t1", "explicit")->created_at_ms, 50);
+  EXPECT_EQ(store->GetNamespace("t1", "implied")->created_at_ms, 200);
+  ASSERT_OK(store->DeleteNamespace("t1", "explicit"));
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM namespace_settings"), "1");
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> problems, store->CheckIntegrity());
+  EXPECT_TRUE(problems.empty()) << problems.front();
 }
 
 // The listings whose plans are guarded: first page, a cursor in the middle and near the

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -389,6 +392,106 @@ TEST_F(MetaS3PostgresTest, ConcurrentCreationsOfOneNamespaceOrKeyExactlyOneSucce
   EXPECT_EQ(b->ListS3Keys()->size(), 10u);
 }
 
+// A call run on its own thread, to see whether it waits on a lock.
+class Background {
+ public:
+  explicit Background(std::function<Status()> call)
+      : thread_([this, call = std::move(call)] {
+          result_ = call();
+          done_ = true;
+        }) {}
+  ~Background() {
+    if (thread_.joinable()) thread_.join();
+  }
+  // Whether it is still running after `ms` milliseconds.
+  bool StillWaitingAfter(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return !done_;
+  }
+  Status Wait() {
+    thread_.join();
+    return result_;
+  }
+
+ private:
+  Status result_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+using Settings = std::map<std::string, std::string>;
+
+// The two orders of DeleteNamespace and SetNamespaceSetting on one namespace, each forced
+// by a third connection that holds a settings row lock, so the first of the two stops with
+// the namespace row locked and the second has to wait for it. Neither order leaves a
+// setting without its namespace row.
+TEST_F(MetaS3PostgresTest, ASetterWaitingOnADeleteRecreatesTheNamespaceWithOnlyItsSetting) {
+  std::unique_ptr<MetaStore> a = Node(), b = Node();
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->CreateNamespace({"acme", "b", 1}).ok());
+  ASSERT_TRUE(a->SetNamespaceSetting("acme", "b", "acl", "private", 2).ok());
+  ASSERT_TRUE(a->SetNamespaceSetting("acme", "b", "policy", "{}", 2).ok());
+  pgtest::RawPostgres blocker(database_->url());
+  blocker.Exec("BEGIN");
+  blocker.Exec("SELECT 1 FROM namespace_settings WHERE name = 'acl' FOR UPDATE");
+  // The delete takes the namespace row, then waits at the settings.
+  Background deleter([&] { return a->DeleteNamespace("acme", "b"); });
+  ASSERT_TRUE(deleter.StillWaitingAfter(500));
+  // The setter waits for the deleted row.
+  Background setter([&] { return b->SetNamespaceSetting("acme", "b", "tags", "new", 3); });
+  ASSERT_TRUE(setter.StillWaitingAfter(500));
+  blocker.Exec("COMMIT");
+  EXPECT_TRUE(deleter.Wait().ok());
+  EXPECT_TRUE(setter.Wait().ok());
+  // As if the set had come after the delete: a new namespace with just that setting.
+  EXPECT_EQ(a->GetNamespace("acme", "b").value(), (NamespaceRecord{"acme", "b", 3}));
+  EXPECT_EQ(a->GetNamespaceSettings("acme", "b").value(), (Settings{{"tags", "new"}}));
+}
+
+TEST_F(MetaS3PostgresTest, ADeleteWaitingOnASetterRemovesItsSetting) {
+  std::unique_ptr<MetaStore> a = Node(), b = Node();
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->CreateNamespace({"acme", "b", 1}).ok());
+  ASSERT_TRUE(a->SetNamespaceSetting("acme", "b", "tags", "old", 2).ok());
+  pgtest::RawPostgres blocker(database_->url());
+  blocker.Exec("BEGIN");
+  blocker.Exec("SELECT 1 FROM namespace_settings WHERE name = 'tags' FOR UPDATE");
+  // The setter locks the namespace row, then waits at its setting.
+  Background setter([&] { return b->SetNamespaceSetting("acme", "b", "tags", "new", 3); });
+  ASSERT_TRUE(setter.StillWaitingAfter(500));
+  // The delete waits for the namespace row.
+  Background deleter([&] { return a->DeleteNamespace("acme", "b"); });
+  ASSERT_TRUE(deleter.StillWaitingAfter(500));
+  blocker.Exec("COMMIT");
+  EXPECT_TRUE(setter.Wait().ok());
+  EXPECT_TRUE(deleter.Wait().ok());
+  // The delete came second and took the setter's setting with the namespace.
+  EXPECT_EQ(a->GetNamespace("acme", "b").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(a->GetNamespaceSettings("acme", "b")->empty());
+  EXPECT_EQ(pgtest::RawPostgres(database_->url()).Query("SELECT count(*) FROM namespace_settings"),
+            "0");
+}
+
+// Two nodes setting the same setting of a namespace that has no row yet, released
+// together: both succeed, and one of the two values stays.
+TEST_F(MetaS3PostgresTest, TwoNodesSettingOneSettingAtOnceBothSucceed) {
+  std::unique_ptr<MetaStore> a = Node(), b = Node();
+  ASSERT_TRUE(a && b);
+  for (int round = 0; round < 20; ++round) {
+    const std::string name = "bucket" + std::to_string(round);
+    Status first, second;
+    Race([&] { first = a->SetNamespaceSetting("acme", name, "policy", "from a", 1); },
+         [&] { second = b->SetNamespaceSetting("acme", name, "policy", "from b", 2); });
+    ASSERT_TRUE(first.ok()) << first.ToString();
+    ASSERT_TRUE(second.ok()) << second.ToString();
+    Result<Settings> settings = a->GetNamespaceSettings("acme", name);
+    ASSERT_TRUE(settings.ok());
+    ASSERT_EQ(settings->size(), 1u);
+    EXPECT_TRUE(settings->at("policy") == "from a" || settings->at("policy") == "from b");
+  }
+  EXPECT_EQ(a->ListNamespaces("acme")->size(), 20u);
+}
+
 // A database created by a binary of schema version 2 (before S3) gains the S3 tables and
 // the later indexes at open and keeps its objects.
 TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
@@ -402,7 +505,8 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
     raw.Exec("DROP TABLE namespaces, s3_keys");
     raw.Exec("DROP INDEX objects_committed_created");  // version 4
     raw.Exec("ALTER TABLE chunks DROP COLUMN block_checksums, DROP COLUMN damaged_ms");  // 5
-    raw.Exec("DROP TABLE store_identity");  // version 6
+    raw.Exec("DROP TABLE store_identity");      // version 6
+    raw.Exec("DROP TABLE namespace_settings");  // version 7
     raw.Exec("DELETE FROM schema_version WHERE version > 2");
   }
   std::unique_ptr<MetaStore> store = Node();
@@ -418,6 +522,38 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
   EXPECT_TRUE(store->CreateS3Key(key).ok());
   EXPECT_TRUE(store->CreateNamespace({"acme", "empty", 5}).ok());
   EXPECT_EQ(store->ListNamespaces("acme")->size(), 2u);
+  EXPECT_TRUE(store->SetNamespaceSetting("acme", "ns", "acl", "private", 20).ok());
+  EXPECT_EQ(store->GetNamespaceSettings("acme", "ns").value(),
+            (std::map<std::string, std::string>{{"acl", "private"}}));
+}
+
+// A database of schema version 6 (before namespace settings), with an explicit namespace,
+// gains the table in place.
+TEST_F(MetaS3PostgresTest, MigratesAVersion6Database) {
+  {
+    std::unique_ptr<MetaStore> store = Node();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->CreateNamespace({"acme", "b", 5}).ok());
+    ASSERT_TRUE(store->PutCommitted(Object(1, "implied", "k"), {Chunk(1)}, 10).ok());
+  }
+  {
+    pgtest::RawPostgres raw(database_->url());
+    raw.Exec("DROP TABLE namespace_settings");
+    raw.Exec("DELETE FROM schema_version WHERE version > 6");
+  }
+  std::unique_ptr<MetaStore> store = Node();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(pgtest::RawPostgres(database_->url()).Query("SELECT MAX(version) FROM schema_version"),
+            std::to_string(PostgresSchemaVersion()));
+  EXPECT_TRUE(store->GetNamespaceSettings("acme", "b")->empty());
+  EXPECT_TRUE(store->SetNamespaceSetting("acme", "b", "policy", "{}", 20).ok());
+  EXPECT_TRUE(store->SetNamespaceSetting("acme", "implied", "acl", "private", 20).ok());
+  EXPECT_EQ(store->GetNamespace("acme", "b")->created_at_ms, 5);
+  EXPECT_EQ(store->GetNamespace("acme", "implied")->created_at_ms, 20);
+  EXPECT_EQ(store->GetNamespaceSettings("acme", "b")->size(), 1u);
+  auto problems = store->CheckIntegrity();
+  ASSERT_TRUE(problems.ok()) << problems.status().ToString();
+  EXPECT_TRUE(problems->empty()) << problems->front();
 }
 
 // Text PostgreSQL cannot hold (NUL, invalid UTF-8) is the caller's input error when

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -104,6 +105,14 @@ ObjectRecord Object(int n, const std::string& tenant, const std::string& ns, con
   return r;
 }
 
+// The settings Populate gives acme/photos.
+std::map<std::string, std::string> PopulatedSettings() {
+  return {{"acl", "public-read"},
+          {"cors", std::string(300 << 10, 'c')},
+          {"policy",
+           "{\"Version\": \"2012-10-17\",\n \"Sid\": \"caf\xc3\xa9 \\\" \xf0\x9f\x98\x80\"}"}};
+}
+
 // A store holding every kind of row, plus rows a snapshot must leave out (an upload in
 // progress, a deleted object) and a chunk awaiting GC.
 void Populate(MetaStore& store) {
@@ -175,6 +184,20 @@ void Populate(MetaStore& store) {
   gone.size_bytes = freed.size_bytes;
   ASSERT_TRUE(store.PutCommitted(gone, {freed}, kNow - 300).ok());
   ASSERT_TRUE(store.DeleteObject("acme", gone.id, kNow - 200).ok());
+
+  // Namespace settings: on an explicit bucket, on one that existed through its objects
+  // (the setting gives it a row) and, more than a page of them (PostgreSQL exports 32 at a
+  // time), on a bucket of another tenant.
+  for (const auto& [setting, value] : PopulatedSettings()) {
+    ASSERT_TRUE(store.SetNamespaceSetting("acme", "photos", setting, value, kNow - 100).ok());
+  }
+  ASSERT_TRUE(store.SetNamespaceSetting("acme", "archive", "tags", "<Tagging/>", kNow - 100).ok());
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(store
+                    .SetNamespaceSetting("beta", "backup", "s-" + std::to_string(100 + i),
+                                         std::string(100 * i, 'v'), kNow - 90)
+                    .ok());
+  }
 }
 
 Result<std::string> DumpToString(MetaStore& store, const std::string& engine) {
@@ -210,6 +233,30 @@ std::string Body(const std::string& snapshot) {
   const size_t start = snapshot.find('\n') + 1;
   const size_t end = snapshot.rfind('\n', snapshot.size() - 2) + 1;
   return snapshot.substr(start, end - start);
+}
+
+std::string Join(const std::vector<std::string>& lines);
+
+// `lines` (header, records, trailer) with the namespace count in header and trailer changed
+// by `namespaces_delta` and the trailer's checksum computed again: a well-formed file, for
+// the checks that look past the format.
+std::string Rechecksummed(std::vector<std::string> lines, int namespaces_delta) {
+  auto adjust = [&](std::string& line) {
+    const std::string field = "\"namespaces\":";
+    const size_t at = line.find(field);
+    if (at == std::string::npos) return;
+    const size_t start = at + field.size();
+    const size_t end = line.find_first_of(",}", start);
+    const int count = std::stoi(line.substr(start, end - start)) + namespaces_delta;
+    line.replace(start, end - start, std::to_string(count));
+  };
+  adjust(lines.front());
+  adjust(lines.back());
+  std::vector<std::string> body(lines.begin(), lines.end() - 1);
+  std::string& trailer = lines.back();
+  const size_t at = trailer.find("\"sha256\":\"") + 10;
+  trailer.replace(at, 64, Sha256Of(Join(body)).ToHex());
+  return Join(lines);
 }
 
 std::vector<std::string> Lines(const std::string& text) {
@@ -262,7 +309,8 @@ TEST_P(SnapshotEngines, RoundTripKeepsEveryVisibleRecordAndDropsTheRest) {
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->api_keys, 2u);
   EXPECT_EQ(loaded->s3_keys, 1u);
-  EXPECT_EQ(loaded->namespaces, 2u);
+  EXPECT_EQ(loaded->namespaces, 4u);  // two explicit, two made explicit by a setting
+  EXPECT_EQ(loaded->namespace_settings, 3u + 1u + 40u);
   EXPECT_EQ(loaded->objects, 6u);  // not the WRITING upload, not the deleted object
   EXPECT_EQ(loaded->chunks, 6u);   // hot: a, b, upload-only, freed; cold: a, c
 
@@ -297,7 +345,22 @@ TEST_P(SnapshotEngines, RoundTripKeepsEveryVisibleRecordAndDropsTheRest) {
   EXPECT_EQ(s3->secret, std::string(40, 's'));
   Result<std::vector<NamespaceRecord>> namespaces = t.ListNamespaces("acme");
   ASSERT_TRUE(namespaces.ok());
-  EXPECT_GE(namespaces->size(), 3u);  // empty-bucket and photos explicit, archive implicit
+  EXPECT_GE(namespaces->size(), 3u);  // empty-bucket, photos and archive explicit
+  EXPECT_EQ(t.GetNamespace("acme", "archive")->created_at_ms, kNow - 100);
+
+  // Settings, with their namespaces: deleting one takes its settings along.
+  EXPECT_EQ(t.GetNamespaceSettings("acme", "photos").value(), PopulatedSettings());
+  EXPECT_EQ(t.GetNamespaceSettings("acme", "archive").value(),
+            (std::map<std::string, std::string>{{"tags", "<Tagging/>"}}));
+  Result<std::map<std::string, std::string>> many = t.GetNamespaceSettings("beta", "backup");
+  ASSERT_TRUE(many.ok());
+  ASSERT_EQ(many->size(), 40u);
+  EXPECT_EQ(many->at("s-139"), std::string(3900, 'v'));
+  EXPECT_TRUE(t.GetNamespaceSettings("acme", "empty-bucket")->empty());
+  ASSERT_TRUE(t.DeleteNamespace("acme", "empty-bucket").ok());
+  ASSERT_TRUE(t.DeleteObject("acme", IdOf(4), kNow).ok());  // archive's only object
+  ASSERT_TRUE(t.DeleteNamespace("acme", "archive").ok());
+  EXPECT_TRUE(t.GetNamespaceSettings("acme", "archive")->empty());
 
   // Reference counts are exactly what fsck recomputes, and unreferenced chunks keep (or
   // get the snapshot time as) the time GC measures the grace period from.
@@ -356,6 +419,7 @@ TEST_P(SnapshotEngines, DamagedFilesAreRefusedAndLoadNothing) {
     std::string what;
     std::string text;
     StatusCode code;
+    std::string mentions = std::string();  // in the message, when set
   };
   std::vector<Case> cases;
   {
@@ -378,12 +442,33 @@ TEST_P(SnapshotEngines, DamagedFilesAreRefusedAndLoadNothing) {
   cases.push_back({"garbage after the trailer", *dump + "{}\n", StatusCode::kDataLoss});
   {
     std::vector<std::string> newer = lines;
-    const size_t at = newer[0].find("\"version\":1");
+    const size_t at = newer[0].find("\"version\":2");
     ASSERT_NE(at, std::string::npos);
-    newer[0].replace(at, 11, "\"version\":2");
+    newer[0].replace(at, 11, "\"version\":" + std::to_string(kSnapshotFormatVersion + 1));
     cases.push_back({"newer version", Join(newer), StatusCode::kFailedPrecondition});
   }
+  {
+    // A setting whose namespace the file does not hold (a correct checksum and counts):
+    // loaded, DeleteNamespace could never remove it.
+    std::vector<std::string> orphaned;
+    for (const std::string& line : lines) {
+      if (line.find("\"type\":\"namespace\",\"tenant\":\"acme\",\"name\":\"photos\"") ==
+          std::string::npos) {
+        orphaned.push_back(line);
+      }
+    }
+    ASSERT_EQ(orphaned.size(), lines.size() - 1);
+    cases.push_back({"setting without its namespace", Rechecksummed(orphaned, -1),
+                     StatusCode::kInvalidArgument, "no namespace record"});
+  }
   cases.push_back({"not a snapshot", "id,key\n1,a\n", StatusCode::kFailedPrecondition});
+  {
+    // Settings in a file that says version 1 (which has none).
+    std::vector<std::string> old = lines;
+    old[0].replace(old[0].find("\"version\":2"), 11, "\"version\":1");
+    cases.push_back({"settings in version 1", Rechecksummed(old, 0), StatusCode::kInvalidArgument,
+                     "namespace_setting record in a version 1 snapshot"});
+  }
   cases.push_back({"empty", "", StatusCode::kDataLoss});
 
   for (const Case& c : cases) {
@@ -391,6 +476,8 @@ TEST_P(SnapshotEngines, DamagedFilesAreRefusedAndLoadNothing) {
     ASSERT_TRUE(target.store);
     Result<SnapshotCounts> loaded = LoadFromString(*target.store, c.text);
     EXPECT_EQ(loaded.status().code(), c.code) << c.what << ": " << loaded.status().ToString();
+    EXPECT_NE(loaded.status().message().find(c.mentions), std::string::npos)
+        << c.what << ": " << loaded.status().ToString();
     EXPECT_TRUE(IsEmpty(*target.store)) << c.what;
   }
 }
@@ -459,13 +546,67 @@ TEST(SnapshotFormat, HeaderAndTrailerCarryCountsAndChecksum) {
   Result<std::string> dump = DumpToString(source, "memory");
   ASSERT_TRUE(dump.ok());
   const std::vector<std::string> lines = Lines(*dump);
-  EXPECT_EQ(lines.front().rfind("{\"format\":\"cairn-meta-snapshot\",\"version\":1,", 0), 0u)
+  // Settings make it version 2, with their count.
+  EXPECT_EQ(lines.front().rfind("{\"format\":\"cairn-meta-snapshot\",\"version\":2,", 0), 0u)
       << lines.front();
   const std::string& trailer = lines.back();
   EXPECT_EQ(trailer.rfind("{\"type\":\"end\"", 0), 0u) << trailer;
   const std::string hashed = dump->substr(0, dump->size() - trailer.size() - 1);
   EXPECT_NE(trailer.find(Sha256Of(hashed).ToHex()), std::string::npos);
   EXPECT_NE(trailer.find("\"objects\":6"), std::string::npos) << trailer;
+  for (const std::string& line : {lines.front(), trailer}) {
+    EXPECT_NE(line.find("\"namespaces\":4,\"namespace_settings\":44,\"chunks\":6,"),
+              std::string::npos)
+        << line;
+  }
+  EXPECT_NE(dump->find("\n{\"type\":\"namespace_setting\",\"tenant\":\"acme\",\"namespace\":"
+                       "\"photos\",\"name\":\"acl\",\"value\":\"public-read\"}\n"),
+            std::string::npos);
+}
+
+// A store without settings is written exactly as before settings existed (version 1, no
+// count for them), so older binaries still load it; and such a file, as they wrote it,
+// loads.
+TEST(SnapshotFormat, WithoutSettingsTheFileIsVersion1AsBefore) {
+  MemoryMetaStore source;
+  ASSERT_TRUE(source.CreateNamespace(NamespaceRecord{"acme", "b", kNow}).ok());
+  Result<std::string> dump = DumpToString(source, "memory");
+  ASSERT_TRUE(dump.ok());
+  const std::vector<std::string> lines = Lines(*dump);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].rfind("{\"format\":\"cairn-meta-snapshot\",\"version\":1,", 0), 0u)
+      << lines[0];
+  EXPECT_EQ(dump->find("namespace_setting"), std::string::npos) << *dump;
+
+  // Written by a binary of version 1, before settings.
+  const std::string body =
+      "{\"format\":\"cairn-meta-snapshot\",\"version\":1,\"engine\":\"sqlite\","
+      "\"created_at\":\"2023-11-14T22:13:20.000Z\",\"created_at_ms\":1700000000000,"
+      "\"counts\":{\"api_keys\":0,\"s3_keys\":0,\"namespaces\":1,\"chunks\":0,\"objects\":1}}\n"
+      "{\"type\":\"namespace\",\"tenant\":\"acme\",\"name\":\"b\",\"created_at_ms\":5}\n"
+      "{\"type\":\"object\",\"id\":\"00000000-0000-4000-8000-000000000001\",\"tenant\":\"acme\","
+      "\"namespace\":\"b\",\"key\":\"k\",\"state\":\"COMMITTED\",\"storage_class\":\"hot\","
+      "\"size_bytes\":2,\"content_hash\":\"" +
+      DigestOf("hi").ToHex() +
+      "\",\"etag\":\"e\",\"content_type\":\"text/plain\",\"user_metadata\":{},"
+      "\"created_at_ms\":6,\"updated_at_ms\":6,\"chunks\":[],\"inline_data\":\"aGk=\"}\n";
+  const std::string old = body +
+                          "{\"type\":\"end\",\"counts\":{\"api_keys\":0,\"s3_keys\":0,"
+                          "\"namespaces\":1,\"chunks\":0,\"objects\":1},\"sha256\":\"" +
+                          Sha256Of(body).ToHex() + "\"}\n";
+  for (const std::string name : {"memory", "sqlite"}) {
+    Engine target = MakeEngine(name);
+    ASSERT_TRUE(target.store);
+    Result<SnapshotCounts> loaded = LoadFromString(*target.store, old);
+    ASSERT_TRUE(loaded.ok()) << name << ": " << loaded.status().ToString();
+    EXPECT_EQ(loaded->namespaces, 1u);
+    EXPECT_EQ(loaded->namespace_settings, 0u);
+    EXPECT_EQ(target.store->GetNamespace("acme", "b")->created_at_ms, 5);
+    EXPECT_TRUE(target.store->GetNamespaceSettings("acme", "b")->empty());
+    Result<ObjectRecord> object = target.store->GetObjectByKey("acme", "b", "k");
+    ASSERT_TRUE(object.ok()) << object.status().ToString();
+    EXPECT_EQ(object->inline_data, "hi");
+  }
 }
 
 // ---- consistency under concurrent writes --------------------------------------------------

@@ -289,13 +289,15 @@ TEST_F(StoreIdentityTest, FsckReportsADamagedSqliteDatabaseAndRepairsNothing) {
   for (int i = 0; i < 200; ++i) Put(meta_.get(), "k" + std::to_string(i), std::string(100, 'a'));
   meta_.reset();  // closes the database (checkpoints the WAL)
   {
-    // Garbles a page in the middle of the file: index or table, integrity_check sees it.
+    // Garbles a whole page in the middle of the file, its header included: whichever table
+    // or index it belongs to (an empty one too, where a few bytes past the header would
+    // land in unused space), integrity_check sees it.
     std::fstream f(root_ + "/meta.db", std::ios::in | std::ios::out | std::ios::binary);
     f.seekg(0, std::ios::end);
     const std::streamoff size = f.tellg();
     ASSERT_GT(size, 3 * 4096);
-    f.seekp((size / 4096 / 2) * 4096 + 100);
-    for (int i = 0; i < 200; ++i) f.put(static_cast<char>(0xA5));
+    f.seekp((size / 4096 / 2) * 4096);
+    for (int i = 0; i < 4096; ++i) f.put(static_cast<char>(0xA5));
   }
   auto reopened = meta::OpenMetaStore("sqlite://" + root_ + "/meta.db");
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();

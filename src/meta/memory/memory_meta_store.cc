@@ -12,6 +12,7 @@ namespace {
 using internal::CheckApiKey;
 using internal::CheckChunkTotal;
 using internal::CheckListRequest;
+using internal::CheckNamespaceSetting;
 using internal::CheckPutCommitted;
 using internal::CheckSequence;
 using internal::CheckUserMetadata;
@@ -692,6 +693,35 @@ Status MemoryMetaStore::DeleteNamespace(const std::string& tenant, const std::st
   if (namespaces_.erase({tenant, name}) == 0) {
     return NotFoundError("namespace '" + name + "' of tenant '" + tenant + "' does not exist");
   }
+  namespace_settings_.erase({tenant, name});
+  return OkStatus();
+}
+
+Result<std::map<std::string, std::string>> MemoryMetaStore::GetNamespaceSettings(
+    const std::string& tenant, const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = namespace_settings_.find({tenant, name});
+  if (it == namespace_settings_.end()) return std::map<std::string, std::string>();
+  return it->second;
+}
+
+Status MemoryMetaStore::SetNamespaceSetting(const std::string& tenant, const std::string& name,
+                                            const std::string& setting,
+                                            const std::optional<std::string>& value,
+                                            TimestampMs now) {
+  RETURN_IF_ERROR(CheckNamespaceSetting(tenant, name, setting, value));
+  std::lock_guard lock(mu_);
+  const std::pair<std::string, std::string> key(tenant, name);
+  namespaces_.try_emplace(key, NamespaceRecord{tenant, name, now});
+  if (value) {
+    namespace_settings_[key][setting] = *value;
+    return OkStatus();
+  }
+  auto it = namespace_settings_.find(key);
+  if (it != namespace_settings_.end()) {
+    it->second.erase(setting);
+    if (it->second.empty()) namespace_settings_.erase(it);
+  }
   return OkStatus();
 }
 
@@ -761,11 +791,19 @@ Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
   counts.api_keys = api_keys_.size();
   counts.s3_keys = s3_keys_.size();
   counts.namespaces = namespaces_.size();
+  for (const auto& [key, settings] : namespace_settings_) {
+    counts.namespace_settings += settings.size();
+  }
   counts.chunks = chunks.size();
   RETURN_IF_ERROR(visitor.Begin(counts));
   for (const auto& [id, key] : api_keys_) RETURN_IF_ERROR(visitor.Visit(key));
   for (const auto& [id, key] : s3_keys_) RETURN_IF_ERROR(visitor.Visit(key));
   for (const auto& [id, record] : namespaces_) RETURN_IF_ERROR(visitor.Visit(record));
+  for (const auto& [key, settings] : namespace_settings_) {
+    for (const auto& [setting, value] : settings) {
+      RETURN_IF_ERROR(visitor.Visit(NamespaceSettingRecord{key.first, key.second, setting, value}));
+    }
+  }
   for (const ChunkRecord& chunk : chunks) RETURN_IF_ERROR(visitor.Visit(chunk));
   for (const auto& [id, object] : objects_) {
     if (object.record.state != ObjectState::kCommitted) continue;
@@ -779,7 +817,7 @@ Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
 Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
   std::lock_guard lock(mu_);
   if (!objects_.empty() || !chunks_.empty() || !api_keys_.empty() || !namespaces_.empty() ||
-      !s3_keys_.empty()) {
+      !namespace_settings_.empty() || !s3_keys_.empty()) {
     return FailedPreconditionError(
         "the metadata store is not empty; load a snapshot only into a "
         "fresh store");
@@ -788,6 +826,7 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
   std::map<ChunkKey, ChunkRecord> chunks;
   std::map<std::string, ApiKeyRecord> api_keys;
   std::map<std::pair<std::string, std::string>, NamespaceRecord> namespaces;
+  std::map<std::pair<std::string, std::string>, std::map<std::string, std::string>> settings;
   std::map<std::string, S3KeyRecord> s3_keys;
   std::set<std::tuple<std::string, std::string, std::string>> keys;
   SnapshotCounts counts;
@@ -810,6 +849,22 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
         return AlreadyExistsError("namespace '" + ns->name + "' appears twice");
       }
       ++counts.namespaces;
+    } else if (auto* setting = std::get_if<NamespaceSettingRecord>(&*next)) {
+      RETURN_IF_ERROR(CheckNamespaceSetting(setting->tenant, setting->namespace_name, setting->name,
+                                            setting->value));
+      // Namespaces come first in a snapshot: a setting's namespace is known by now.
+      if (!namespaces.contains({setting->tenant, setting->namespace_name})) {
+        return InvalidArgumentError("snapshot is inconsistent: setting '" + setting->name +
+                                    "' of namespace '" + setting->namespace_name +
+                                    "' has no namespace record");
+      }
+      if (!settings[{setting->tenant, setting->namespace_name}]
+               .emplace(setting->name, setting->value)
+               .second) {
+        return AlreadyExistsError("setting '" + setting->name + "' of namespace '" +
+                                  setting->namespace_name + "' appears twice");
+      }
+      ++counts.namespace_settings;
     } else if (auto* chunk = std::get_if<ChunkRecord>(&*next)) {
       if (!chunks.emplace(ChunkKey{chunk->storage_class, chunk->digest}, *chunk).second) {
         return AlreadyExistsError("chunk " + chunk->digest.ToHex() + " appears twice");
@@ -854,6 +909,7 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
   chunks_ = std::move(chunks);
   api_keys_ = std::move(api_keys);
   namespaces_ = std::move(namespaces);
+  namespace_settings_ = std::move(settings);
   s3_keys_ = std::move(s3_keys);
   return counts;
 }

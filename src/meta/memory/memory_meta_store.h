@@ -87,6 +87,11 @@ class MemoryMetaStore final : public MetaStore {
   Result<std::vector<NamespaceRecord>> ListNamespaces(const std::string& tenant) override;
   Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) override;
   Status DeleteNamespace(const std::string& tenant, const std::string& name) override;
+  Result<std::map<std::string, std::string>> GetNamespaceSettings(const std::string& tenant,
+                                                                  const std::string& name) override;
+  Status SetNamespaceSetting(const std::string& tenant, const std::string& name,
+                             const std::string& setting, const std::optional<std::string>& value,
+                             TimestampMs now) override;
   Status CreateS3Key(const S3KeyRecord& key) override;
   Result<S3KeyRecord> GetS3Key(const std::string& access_key) override;
   Result<std::vector<S3KeyRecord>> ListS3Keys() override;
@@ -135,6 +140,10 @@ class MemoryMetaStore final : public MetaStore {
   std::map<ChunkKey, ChunkRecord> chunks_;
   std::map<std::string, ApiKeyRecord> api_keys_;
   std::map<std::pair<std::string, std::string>, NamespaceRecord> namespaces_;
+  // (tenant, namespace) -> setting name -> value; a key here always has a namespaces_ row,
+  // and no entry is an empty map.
+  std::map<std::pair<std::string, std::string>, std::map<std::string, std::string>>
+      namespace_settings_;
   std::map<std::string, S3KeyRecord> s3_keys_;
   std::optional<std::string> store_identity_;
 };

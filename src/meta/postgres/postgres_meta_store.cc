@@ -22,6 +22,10 @@
 //    same upload the second finds the parts DELETING and fails with kNotFound.
 //  * Namespaces and S3 keys take no locks beyond the rows their statements touch (INSERT ...
 //    ON CONFLICT DO NOTHING makes concurrent creations one success; see DeleteNamespace).
+//  * A namespace setting is written under the lock of its namespace row, which
+//    SetNamespaceSetting upserts first (created if missing), and DeleteNamespace deletes
+//    that row before the settings, so no setting outlives its namespace (see
+//    SetNamespaceSetting); settings themselves are upserted, so concurrent setters never fail.
 //  * Chunk counts change only through single-row INSERT ... ON CONFLICT DO UPDATE (taking a
 //    reference) or UPDATEs of rows first locked in digest order (dropping references), so
 //    counts are never lost. Rows are locked in digest order within each batch; PutCommitted
@@ -81,6 +85,7 @@ using internal::EncodeTenants;
 using internal::CheckApiKey;
 using internal::CheckChunkTotal;
 using internal::CheckListRequest;
+using internal::CheckNamespaceSetting;
 using internal::CheckPutCommitted;
 using internal::CheckSequence;
 using internal::CheckUserMetadata;
@@ -200,6 +205,18 @@ CREATE TABLE store_identity (
   id            integer PRIMARY KEY CHECK (id = 1),
   store_id      text NOT NULL,
   created_at_ms bigint NOT NULL
+);
+)sql",
+    // Version 7: per-namespace settings for the S3 API (canned ACL, policy, CORS, tags),
+    // opaque text by setting name, as in the SQLite schema. A namespace with settings always
+    // has a namespaces row, and DeleteNamespace removes both in one transaction.
+    R"sql(
+CREATE TABLE namespace_settings (
+  tenant    text COLLATE "C" NOT NULL,
+  namespace text COLLATE "C" NOT NULL,
+  name      text COLLATE "C" NOT NULL,
+  value     text NOT NULL,
+  PRIMARY KEY (tenant, namespace, name)
 );
 )sql",
 };
@@ -841,6 +858,11 @@ class PostgresMetaStore final : public MetaStore {
   Result<std::vector<NamespaceRecord>> ListNamespaces(const std::string& tenant) override;
   Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) override;
   Status DeleteNamespace(const std::string& tenant, const std::string& name) override;
+  Result<std::map<std::string, std::string>> GetNamespaceSettings(const std::string& tenant,
+                                                                  const std::string& name) override;
+  Status SetNamespaceSetting(const std::string& tenant, const std::string& name,
+                             const std::string& setting, const std::optional<std::string>& value,
+                             TimestampMs now) override;
   Status CreateS3Key(const S3KeyRecord& key) override;
   Result<S3KeyRecord> GetS3Key(const std::string& access_key) override;
   Result<std::vector<S3KeyRecord>> ListS3Keys() override;
@@ -851,6 +873,7 @@ class PostgresMetaStore final : public MetaStore {
   Result<SnapshotCounts> ImportSnapshot(SnapshotSource& source) override;
 
  private:
+  static Status ExportNamespaceSettings(Connection& c, SnapshotVisitor& visitor);
   static Status ExportChunks(Connection& c, SnapshotVisitor& visitor, TimestampMs now_ms);
   static Status ExportObjects(Connection& c, SnapshotVisitor& visitor);
 
@@ -2146,7 +2169,8 @@ Result<NamespaceRecord> PostgresMetaStore::GetNamespace(const std::string& tenan
 
 // Not serialized against commits into the namespace: one that commits after the emptiness
 // check leaves an implied namespace behind, exactly as if it had run after the delete (a
-// commit never needs the explicit row).
+// commit never needs the explicit row). The settings go in the same transaction, after the
+// row: see SetNamespaceSetting for why that order leaves none behind.
 Status PostgresMetaStore::DeleteNamespace(const std::string& tenant, const std::string& name) {
   if (!IsStorableText(tenant) || !IsStorableText(name)) return NoSuchNamespace(tenant, name);
   return Write("delete namespace " + name, [&](Connection& c) -> Status {
@@ -2156,10 +2180,74 @@ Status PostgresMetaStore::DeleteNamespace(const std::string& tenant, const std::
                                          Params().Text(tenant).Text(name)));
       if (!rows.empty()) return FailedPreconditionError("namespace '" + name + "' is not empty");
     }
-    ASSIGN_OR_RETURN(Rows rows, c.Exec("DELETE FROM namespaces WHERE tenant = $1 AND name = $2",
+    {
+      ASSIGN_OR_RETURN(Rows rows, c.Exec("DELETE FROM namespaces WHERE tenant = $1 AND name = $2",
+                                         Params().Text(tenant).Text(name)));
+      if (rows.Affected() == 0) return NoSuchNamespace(tenant, name);
+    }
+    return c
+        .Exec("DELETE FROM namespace_settings WHERE tenant = $1 AND namespace = $2",
+              Params().Text(tenant).Text(name))
+        .status();
+  });
+}
+
+Result<std::map<std::string, std::string>> PostgresMetaStore::GetNamespaceSettings(
+    const std::string& tenant, const std::string& name) {
+  std::map<std::string, std::string> settings;
+  if (!IsStorableText(tenant) || !IsStorableText(name)) return settings;  // none can exist
+  Status status = Read("get the settings of namespace " + name, [&](Connection& c) -> Status {
+    settings.clear();
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT name, value FROM namespace_settings "
+                                       "WHERE tenant = $1 AND namespace = $2",
                                        Params().Text(tenant).Text(name)));
-    if (rows.Affected() == 0) return NoSuchNamespace(tenant, name);
+    for (int i = 0; i < rows.size(); ++i) settings.emplace(rows.Text(i, 0), rows.Text(i, 1));
     return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return settings;
+}
+
+// Why no setting outlives its namespace row, with DeleteNamespace on another node:
+//  - The first statement upserts the namespace row. DO UPDATE (a no-op), not DO NOTHING:
+//    it also locks an existing row until COMMIT, and under READ COMMITTED it always ends in
+//    an insert or an update, never in an error.
+//  - DeleteNamespace deletes the row first and the settings second. If it reaches the row
+//    while a setter holds its lock, it waits for the setter's COMMIT, then deletes the row,
+//    and its settings DELETE, a later statement with a newer snapshot, sees and removes the
+//    setter's setting. If the setter comes second, its upsert waits for DeleteNamespace to
+//    commit, finds the row gone and inserts a fresh one: the namespace is re-created with
+//    this one setting, as if the set had run after the delete.
+//  - Deleting the settings before the row would be wrong: a setter could commit between the
+//    two statements and leave a setting with no row.
+// Two setters of one namespace queue on its row lock; the setting is upserted as well, so
+// setting the same name at once on several nodes never fails: the last COMMIT wins.
+Status PostgresMetaStore::SetNamespaceSetting(const std::string& tenant, const std::string& name,
+                                              const std::string& setting,
+                                              const std::optional<std::string>& value,
+                                              TimestampMs now) {
+  RETURN_IF_ERROR(CheckNamespaceSetting(tenant, name, setting, value));
+  return Write("set setting " + setting + " of namespace " + name, [&](Connection& c) -> Status {
+    RETURN_IF_ERROR(c.Exec("INSERT INTO namespaces (tenant, name, created_at_ms) "
+                           "VALUES ($1, $2, $3::bigint) ON CONFLICT (tenant, name) "
+                           "DO UPDATE SET created_at_ms = namespaces.created_at_ms",
+                           Params().Text(tenant).Text(name).Int(now))
+                        .status());
+    if (!value) {
+      return c
+          .Exec(
+              "DELETE FROM namespace_settings "
+              "WHERE tenant = $1 AND namespace = $2 AND name = $3",
+              Params().Text(tenant).Text(name).Text(setting))
+          .status();
+    }
+    return c
+        .Exec(
+            "INSERT INTO namespace_settings (tenant, namespace, name, value) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, namespace, name) "
+            "DO UPDATE SET value = excluded.value",
+            Params().Text(tenant).Text(name).Text(setting).Text(*value))
+        .status();
   });
 }
 
@@ -2292,7 +2380,8 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
               Rows rows,
               c.Exec("SELECT (SELECT COUNT(*) FROM api_keys), (SELECT COUNT(*) FROM s3_keys), "
                      "(SELECT COUNT(*) FROM namespaces), (SELECT COUNT(*) FROM chunks), "
-                     "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED')"));
+                     "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED'), "
+                     "(SELECT COUNT(*) FROM namespace_settings)"));
           if (rows.empty()) return InternalError("snapshot counts returned no row");
           int64_t value = 0;
           ASSIGN_OR_RETURN(value, rows.Int(0, 0));
@@ -2305,6 +2394,8 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
           counts.chunks = static_cast<uint64_t>(value);
           ASSIGN_OR_RETURN(value, rows.Int(0, 4));
           counts.objects = static_cast<uint64_t>(value);
+          ASSIGN_OR_RETURN(value, rows.Int(0, 5));
+          counts.namespace_settings = static_cast<uint64_t>(value);
         }
         RETURN_IF_ERROR(visitor.Begin(counts));
         {
@@ -2330,10 +2421,34 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
             RETURN_IF_ERROR(visitor.Visit(record));
           }
         }
+        RETURN_IF_ERROR(ExportNamespaceSettings(c, visitor));
         RETURN_IF_ERROR(ExportChunks(c, visitor, now_ms));
         return ExportObjects(c, visitor);
       },
       /*retry=*/false);
+}
+
+// In (tenant, namespace, name) order, a page at a time: a value may be 1 MiB, so pages are
+// short.
+Status PostgresMetaStore::ExportNamespaceSettings(Connection& c, SnapshotVisitor& visitor) {
+  constexpr int kPageRows = 32;
+  std::string after_tenant, after_namespace, after_name;  // ("", "", "") sorts first
+  while (true) {
+    ASSIGN_OR_RETURN(Rows rows,
+                     c.Exec("SELECT tenant, namespace, name, value FROM "
+                            "namespace_settings WHERE (tenant, namespace, name) > "
+                            "($1, $2, $3) ORDER BY tenant, namespace, name LIMIT " +
+                                std::to_string(kPageRows),
+                            Params().Text(after_tenant).Text(after_namespace).Text(after_name)));
+    for (int i = 0; i < rows.size(); ++i) {
+      RETURN_IF_ERROR(visitor.Visit(NamespaceSettingRecord{rows.Text(i, 0), rows.Text(i, 1),
+                                                           rows.Text(i, 2), rows.Text(i, 3)}));
+    }
+    if (rows.size() < kPageRows) return OkStatus();
+    after_tenant = rows.Text(rows.size() - 1, 0);
+    after_namespace = rows.Text(rows.size() - 1, 1);
+    after_name = rows.Text(rows.size() - 1, 2);
+  }
 }
 
 // Counts are recomputed from the snapshot's COMMITTED objects (see SnapshotCounts).
@@ -2475,14 +2590,15 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
       "load snapshot", Mode::kWrite,
       [&](Connection& c) -> Status {
         RETURN_IF_ERROR(
-            c.Script("LOCK TABLE objects, object_chunks, chunks, api_keys, s3_keys, namespaces "
-                     "IN EXCLUSIVE MODE"));
+            c.Script("LOCK TABLE objects, object_chunks, chunks, api_keys, s3_keys, namespaces, "
+                     "namespace_settings IN EXCLUSIVE MODE"));
         {
           ASSIGN_OR_RETURN(
               Rows rows,
               c.Exec("SELECT EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM chunks) "
                      "OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 FROM s3_keys) "
-                     "OR EXISTS (SELECT 1 FROM namespaces)"));
+                     "OR EXISTS (SELECT 1 FROM namespaces) "
+                     "OR EXISTS (SELECT 1 FROM namespace_settings)"));
           ASSIGN_OR_RETURN(int64_t busy, rows.Int(0, 0));
           if (busy != 0) {
             return FailedPreconditionError(
@@ -2500,6 +2616,9 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
             {"text", "text", "text", "text", "bigint", "boolean", "text"});
         BatchInsert namespaces("INSERT INTO namespaces (tenant, name, created_at_ms)",
                                {"text", "text", "bigint"});
+        BatchInsert namespace_settings(
+            "INSERT INTO namespace_settings (tenant, namespace, name, value)",
+            {"text", "text", "text", "text"});
         BatchInsert chunks(
             "INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, zero_since_ms, "
             "block_checksums, damaged_ms)",
@@ -2511,8 +2630,8 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
                                   {"bytea", "integer", "bytea", "bigint"});
         // object_chunks rows need their object row first (foreign key).
         auto flush_all = [&]() -> Status {
-          for (BatchInsert* batch :
-               {&api_keys, &s3_keys, &namespaces, &chunks, &objects, &object_chunks}) {
+          for (BatchInsert* batch : {&api_keys, &s3_keys, &namespaces, &namespace_settings, &chunks,
+                                     &objects, &object_chunks}) {
             RETURN_IF_ERROR(batch->Flush(c));
           }
           return OkStatus();
@@ -2557,6 +2676,16 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
             namespaces.Row(128).Text(ns->tenant).Text(ns->name).Int(ns->created_at_ms);
             ++counts.namespaces;
             if (namespaces.Full()) RETURN_IF_ERROR(namespaces.Flush(c));
+          } else if (const auto* setting = std::get_if<NamespaceSettingRecord>(&*record)) {
+            RETURN_IF_ERROR(CheckNamespaceSetting(setting->tenant, setting->namespace_name,
+                                                  setting->name, setting->value));
+            namespace_settings.Row(128 + setting->value.size())
+                .Text(setting->tenant)
+                .Text(setting->namespace_name)
+                .Text(setting->name)
+                .Text(setting->value);
+            ++counts.namespace_settings;
+            if (namespace_settings.Full()) RETURN_IF_ERROR(namespace_settings.Flush(c));
           } else if (const auto* chunk = std::get_if<ChunkRecord>(&*record)) {
             Params& row = chunks.Row(96 + chunk->block_checksums.size());
             row.Class(chunk->storage_class)
@@ -2630,6 +2759,16 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
           return InvalidArgumentError("snapshot is inconsistent: " + std::to_string(disagreements) +
                                       " chunk reference counts disagree with the objects' "
                                       "chunk lists");
+        }
+        // Every setting belongs to a namespace row, so that DeleteNamespace removes it.
+        ASSIGN_OR_RETURN(Rows orphan_rows,
+                         c.Exec("SELECT COUNT(*) FROM namespace_settings AS s WHERE NOT EXISTS "
+                                "(SELECT 1 FROM namespaces AS n WHERE n.tenant = s.tenant AND "
+                                "n.name = s.namespace)"));
+        ASSIGN_OR_RETURN(int64_t orphans, orphan_rows.Int(0, 0));
+        if (orphans != 0) {
+          return InvalidArgumentError("snapshot is inconsistent: " + std::to_string(orphans) +
+                                      " namespace settings have no namespace record");
         }
         // Fresh statistics, or the first queries on the loaded tables are planned as if
         // they were empty (a sequential scan per chunk in the next dump, for one).

@@ -38,6 +38,7 @@ using internal::EncodeTenants;
 using internal::CheckApiKey;
 using internal::CheckChunkTotal;
 using internal::CheckListRequest;
+using internal::CheckNamespaceSetting;
 using internal::CheckPutCommitted;
 using internal::CheckSequence;
 using internal::CheckUserMetadata;
@@ -151,6 +152,18 @@ CREATE TABLE store_identity (
   id            INTEGER PRIMARY KEY CHECK (id = 1),
   store_id      TEXT NOT NULL,
   created_at_ms INTEGER NOT NULL
+);
+)sql",
+    // Version 6: per-namespace settings for the S3 API (canned ACL, policy, CORS, tags),
+    // opaque text by setting name. A namespace with settings always has a namespaces row,
+    // and DeleteNamespace removes both in one transaction.
+    R"sql(
+CREATE TABLE namespace_settings (
+  tenant    TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  name      TEXT NOT NULL,
+  value     TEXT NOT NULL,
+  PRIMARY KEY (tenant, namespace, name)
 );
 )sql",
 };
@@ -672,6 +685,11 @@ class SqliteMetaStore final : public MetaStore {
   Result<std::vector<NamespaceRecord>> ListNamespaces(const std::string& tenant) override;
   Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) override;
   Status DeleteNamespace(const std::string& tenant, const std::string& name) override;
+  Result<std::map<std::string, std::string>> GetNamespaceSettings(const std::string& tenant,
+                                                                  const std::string& name) override;
+  Status SetNamespaceSetting(const std::string& tenant, const std::string& name,
+                             const std::string& setting, const std::optional<std::string>& value,
+                             TimestampMs now) override;
   Status CreateS3Key(const S3KeyRecord& key) override;
   Result<S3KeyRecord> GetS3Key(const std::string& access_key) override;
   Result<std::vector<S3KeyRecord>> ListS3Keys() override;
@@ -2140,13 +2158,66 @@ Status SqliteMetaStore::DeleteNamespace(const std::string& tenant, const std::st
       ASSIGN_OR_RETURN(bool busy, stmt.Text(1, tenant).Text(2, name).Step());
       if (busy) return FailedPreconditionError("namespace '" + name + "' is not empty");
     }
-    ASSIGN_OR_RETURN(Statement stmt,
-                     c.Prepare("DELETE FROM namespaces WHERE tenant = ?1 AND name = ?2"));
-    RETURN_IF_ERROR(stmt.Text(1, tenant).Text(2, name).Run());
-    if (c.Changes() == 0) {
-      return NotFoundError("namespace '" + name + "' of tenant '" + tenant + "' does not exist");
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("DELETE FROM namespaces WHERE tenant = ?1 AND name = ?2"));
+      RETURN_IF_ERROR(stmt.Text(1, tenant).Text(2, name).Run());
+      if (c.Changes() == 0) {
+        return NotFoundError("namespace '" + name + "' of tenant '" + tenant + "' does not exist");
+      }
+    }
+    // Its settings go with it: a namespace created again under this name starts with none.
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("DELETE FROM namespace_settings "
+                                               "WHERE tenant = ?1 AND namespace = ?2"));
+    return stmt.Text(1, tenant).Text(2, name).Run();
+  });
+}
+
+Result<std::map<std::string, std::string>> SqliteMetaStore::GetNamespaceSettings(
+    const std::string& tenant, const std::string& name) {
+  std::map<std::string, std::string> settings;
+  Status status = Read("get the settings of namespace " + name, [&](Connection& c) -> Status {
+    settings.clear();
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT name, value FROM namespace_settings "
+                                               "WHERE tenant = ?1 AND namespace = ?2"));
+    stmt.Text(1, tenant).Text(2, name);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      settings.emplace(stmt.ColumnText(0), stmt.ColumnText(1));
     }
     return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return settings;
+}
+
+// One writer at a time (the store's writer connection under BEGIN IMMEDIATE, and SQLite's
+// database lock against other processes), so the namespace row made here cannot be deleted
+// before the setting is written.
+Status SqliteMetaStore::SetNamespaceSetting(const std::string& tenant, const std::string& name,
+                                            const std::string& setting,
+                                            const std::optional<std::string>& value,
+                                            TimestampMs now) {
+  RETURN_IF_ERROR(CheckNamespaceSetting(tenant, name, setting, value));
+  return Write("set setting " + setting + " of namespace " + name, [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("INSERT INTO namespaces (tenant, name, created_at_ms) "
+                                 "VALUES (?1, ?2, ?3) ON CONFLICT (tenant, name) DO NOTHING"));
+      RETURN_IF_ERROR(stmt.Text(1, tenant).Text(2, name).Int(3, now).Run());
+    }
+    if (!value) {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("DELETE FROM namespace_settings "
+                                 "WHERE tenant = ?1 AND namespace = ?2 AND name = ?3"));
+      return stmt.Text(1, tenant).Text(2, name).Text(3, setting).Run();
+    }
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("INSERT INTO namespace_settings (tenant, namespace, name, value) "
+                               "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant, namespace, name) "
+                               "DO UPDATE SET value = excluded.value"));
+    return stmt.Text(1, tenant).Text(2, name).Text(3, setting).Text(4, *value).Run();
   });
 }
 
@@ -2263,7 +2334,8 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
           c.Prepare("SELECT (SELECT COUNT(*) FROM api_keys), "
                     "(SELECT COUNT(*) FROM s3_keys), (SELECT COUNT(*) FROM namespaces), "
                     "(SELECT COUNT(*) FROM chunks), "
-                    "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED')"));
+                    "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED'), "
+                    "(SELECT COUNT(*) FROM namespace_settings)"));
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) return InternalError("snapshot counts returned no row");
       counts.api_keys = static_cast<uint64_t>(stmt.ColumnInt(0));
@@ -2271,6 +2343,7 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
       counts.namespaces = static_cast<uint64_t>(stmt.ColumnInt(2));
       counts.chunks = static_cast<uint64_t>(stmt.ColumnInt(3));
       counts.objects = static_cast<uint64_t>(stmt.ColumnInt(4));
+      counts.namespace_settings = static_cast<uint64_t>(stmt.ColumnInt(5));
     }
     RETURN_IF_ERROR(visitor.Begin(counts));
     {
@@ -2300,6 +2373,17 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
         if (!row) break;
         RETURN_IF_ERROR(visitor.Visit(
             NamespaceRecord{stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnInt(2)}));
+      }
+    }
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT tenant, namespace, name, value FROM namespace_settings "
+                                 "ORDER BY tenant, namespace, name"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        RETURN_IF_ERROR(visitor.Visit(NamespaceSettingRecord{
+            stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2), stmt.ColumnText(3)}));
       }
     }
     {
@@ -2408,6 +2492,18 @@ Status SqliteMetaStore::ImportRecord(Connection& c, const SnapshotRecord& record
                                                "created_at_ms) VALUES (?1, ?2, ?3)"));
     return stmt.Text(1, ns->tenant).Text(2, ns->name).Int(3, ns->created_at_ms).Run();
   }
+  if (const auto* setting = std::get_if<NamespaceSettingRecord>(&record)) {
+    RETURN_IF_ERROR(CheckNamespaceSetting(setting->tenant, setting->namespace_name, setting->name,
+                                          setting->value));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("INSERT INTO namespace_settings (tenant, namespace, name, value) "
+                               "VALUES (?1, ?2, ?3, ?4)"));
+    return stmt.Text(1, setting->tenant)
+        .Text(2, setting->namespace_name)
+        .Text(3, setting->name)
+        .Text(4, setting->value)
+        .Run();
+  }
   if (const auto* chunk = std::get_if<ChunkRecord>(&record)) {
     ASSIGN_OR_RETURN(Statement stmt,
                      c.Prepare("INSERT INTO chunks (storage_class, digest, size_bytes, ref_count, "
@@ -2452,7 +2548,8 @@ Result<SnapshotCounts> SqliteMetaStore::ImportSnapshot(SnapshotSource& source) {
       ASSIGN_OR_RETURN(Statement stmt,
                        c.Prepare("SELECT EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM "
                                  "chunks) OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 "
-                                 "FROM s3_keys) OR EXISTS (SELECT 1 FROM namespaces)"));
+                                 "FROM s3_keys) OR EXISTS (SELECT 1 FROM namespaces) OR EXISTS "
+                                 "(SELECT 1 FROM namespace_settings)"));
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (row && stmt.ColumnInt(0) != 0) {
         return FailedPreconditionError("the metadata store " + c.path() +
@@ -2463,22 +2560,31 @@ Result<SnapshotCounts> SqliteMetaStore::ImportSnapshot(SnapshotSource& source) {
       ASSIGN_OR_RETURN(std::optional<SnapshotRecord> record, source.Next());
       if (!record) break;
       RETURN_IF_ERROR(ImportRecord(c, *record));
-      switch (record->index()) {
-        case 0:
-          ++counts.api_keys;
-          break;
-        case 1:
-          ++counts.s3_keys;
-          break;
-        case 2:
-          ++counts.namespaces;
-          break;
-        case 3:
-          ++counts.chunks;
-          break;
-        default:
-          ++counts.objects;
-          break;
+      if (std::holds_alternative<ApiKeyRecord>(*record)) {
+        ++counts.api_keys;
+      } else if (std::holds_alternative<S3KeyRecord>(*record)) {
+        ++counts.s3_keys;
+      } else if (std::holds_alternative<NamespaceRecord>(*record)) {
+        ++counts.namespaces;
+      } else if (std::holds_alternative<NamespaceSettingRecord>(*record)) {
+        ++counts.namespace_settings;
+      } else if (std::holds_alternative<ChunkRecord>(*record)) {
+        ++counts.chunks;
+      } else {
+        ++counts.objects;
+      }
+    }
+    // Every setting belongs to a namespace row, so that DeleteNamespace removes it.
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT COUNT(*) FROM namespace_settings AS s WHERE NOT EXISTS "
+                                 "(SELECT 1 FROM namespaces AS n WHERE n.tenant = s.tenant AND "
+                                 "n.name = s.namespace)"));
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      const int64_t orphans = row ? stmt.ColumnInt(0) : 0;
+      if (orphans != 0) {
+        return InvalidArgumentError("snapshot is inconsistent: " + std::to_string(orphans) +
+                                    " namespace settings have no namespace record");
       }
     }
     // The loaded counts must be exactly the references of the loaded objects, or fsck
