@@ -440,7 +440,7 @@ class MultipartTest : public ObjectServiceTest {
     EXPECT_TRUE((*part)->Write(bytes).ok());
     auto committed = (*part)->Commit();
     EXPECT_TRUE(committed.ok()) << committed.status().ToString();
-    return PartInfo{number, committed->object.etag, bytes.size(), 0, committed->object.id};
+    return PartInfo{number, committed->object.etag, bytes.size(), 0, committed->object.id, {}};
   }
   Status Remove(const ObjectId& id) {
     return meta_->DeleteObject("acme", id, clock_.NowMs()).status();

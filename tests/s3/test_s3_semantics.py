@@ -336,8 +336,6 @@ SETTERS = {  # setter -> (arguments, the getter that must still say "not configu
                                            "get_bucket_lifecycle_configuration"),
     "put_bucket_versioning": ({"VersioningConfiguration": {"Status": "Enabled"}},
                               "get_bucket_versioning"),
-    "put_bucket_tagging": ({"Tagging": {"TagSet": [{"Key": "a", "Value": "1"}]}},
-                           "get_bucket_tagging"),
     "put_bucket_cors": ({"CORSConfiguration": {"CORSRules": [
         {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}, "get_bucket_cors"),
     "put_bucket_encryption": ({"ServerSideEncryptionConfiguration": {"Rules": [
@@ -788,3 +786,36 @@ def test_part_with_another_checksum_algorithm_is_refused(s3, s3env, bucket):
                 headers={"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": kind})
         assert r.status == 400 and s3kit.s3_error_code(r.body) == "InvalidRequest", r.body
     assert not s3.list_multipart_uploads(Bucket=bucket, Prefix="y").get("Uploads")
+
+
+# ---------------------------------------------------------------------------------------
+# 12. Bucket tagging
+# ---------------------------------------------------------------------------------------
+def test_bucket_tagging_round_trip(s3, buckets, bucket):
+    tags = [{"Key": f"k{i}", "Value": f"v {i} é"} for i in range(50)]
+    assert ok(s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags}), 204)
+    got = s3.get_bucket_tagging(Bucket=bucket)["TagSet"]
+    assert sorted((t["Key"], t["Value"]) for t in got) == \
+        sorted((t["Key"], t["Value"]) for t in tags)
+    # replaced as a whole
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "only", "Value": "1"}]})
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "only", "Value": "1"}]
+    too_many = [{"Key": f"k{i}", "Value": "v"} for i in range(51)]
+    expect_error(400, "InvalidTag", s3.put_bucket_tagging, Bucket=bucket,
+                 Tagging={"TagSet": too_many})
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "only", "Value": "1"}]
+    assert ok(s3.delete_bucket_tagging(Bucket=bucket), 204)
+    expect_error(404, "NoSuchTagSet", s3.get_bucket_tagging, Bucket=bucket)
+    # a deleted bucket's tags do not come back with a new bucket of that name
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "gone", "Value": "1"}]})
+    s3.delete_bucket(Bucket=bucket)
+    s3.create_bucket(Bucket=bucket)
+    expect_error(404, "NoSuchTagSet", s3.get_bucket_tagging, Bucket=bucket)
+
+
+def test_bucket_tags_of_a_bucket_known_only_by_its_objects(s3, s3env, buckets):
+    name = s3kit.unique_bucket("implicit")
+    buckets.append(name)
+    s3env.native.put(b"x", tenant=s3env.main.tenant, namespace=name, key="k")
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
+    assert s3.get_bucket_tagging(Bucket=name)["TagSet"] == [{"Key": "a", "Value": "b"}]

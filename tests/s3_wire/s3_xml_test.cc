@@ -204,7 +204,8 @@ TEST(RenderMultipart, InitiateAndComplete) {
   EXPECT_EQ(Text(root, "Key"), "k&1");
   EXPECT_EQ(Text(root, "UploadId"), "u-1");
 
-  CompleteMultipartUploadResult complete{"http://localhost:9000/b/k", "b", "k", "abc-3"};
+  CompleteMultipartUploadResult complete{
+      "http://localhost:9000/b/k", "b", "k", "abc-3", {}, {}, {}};
   pugi::xml_document complete_document;
   pugi::xml_node complete_root =
       Root(complete_document, RenderCompleteMultipartUploadResult(complete),
@@ -254,7 +255,8 @@ TEST(RenderListPartsResult, AllFields) {
   result.next_part_number_marker = 3;
   result.max_parts = 2;
   result.is_truncated = true;
-  result.parts = {{2, kTime, "e2", 5 << 20}, {3, kTime, "e3", 10}};
+  result.parts = {{2, kTime, "e2", 5 << 20, {}, {}},
+                  {3, kTime, "e3", 10, "ChecksumCRC32", "AAAAAA=="}};
   pugi::xml_document document;
   pugi::xml_node root = Root(document, RenderListPartsResult(result), "ListPartsResult");
   EXPECT_EQ(Text(root, "Bucket"), "b");
@@ -272,6 +274,9 @@ TEST(RenderListPartsResult, AllFields) {
   EXPECT_EQ(Text(root, "Part/ETag"), "\"e2\"");
   EXPECT_EQ(Text(root, "Part/Size"), "5242880");
   EXPECT_EQ(Text(root.child("Part").next_sibling("Part"), "PartNumber"), "3");
+  EXPECT_FALSE(root.child("Part").child("ChecksumCRC32"));
+  EXPECT_EQ(Text(root.child("Part").next_sibling("Part"), "ChecksumCRC32"), "AAAAAA==");
+  EXPECT_FALSE(root.child("ChecksumAlgorithm"));
 }
 
 TEST(RenderListMultipartUploadsResult, AllFieldsAndEncoding) {

@@ -339,7 +339,6 @@ constexpr std::string_view kXmlDeclaration = "<?xml version=\"1.0\" encoding=\"U
 
 const UnconfiguredSetting* FindUnconfiguredSetting(std::string_view subresource) {
   static const UnconfiguredSetting kSettings[] = {
-      {"tagging", "NoSuchTagSet", "The TagSet does not exist", "", true},
       {"lifecycle", "NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist",
        "", true},
       {"encryption", "ServerSideEncryptionConfigurationNotFoundError",
@@ -768,6 +767,9 @@ class S3Call {
   Awaitable<void> ListMultipartUploads();
   Awaitable<void> Tagging();
   Awaitable<void> GetObjectAttributes();
+  // Get/Put/DeleteBucketTagging, kept as the bucket's "tagging" setting (the tag set as
+  // S3 renders it). The bucket is known to exist.
+  Awaitable<void> BucketTagging();
   Awaitable<void> NotImplemented();
   // Resolves the copy source (same tenant) or sends the error; nullopt on failure.
   Awaitable<std::optional<meta::ObjectRecord>> CopySource();
@@ -2070,6 +2072,43 @@ Awaitable<void> S3Call::Tagging() {
   co_await SendEmpty(request_.operation == wire::S3Operation::kPutObjectTagging ? 200 : 204);
 }
 
+Awaitable<void> S3Call::BucketTagging() {
+  meta::MetaStore* meta_store = store();
+  std::string tenant = tenant_, bucket = request_.bucket;
+  const std::string& method = head().method;
+  if (method == "GET") {
+    auto work = [meta_store, tenant, bucket]() {
+      return meta_store->GetNamespaceSettings(tenant, bucket);
+    };
+    Result<std::map<std::string, std::string>> settings = co_await deps_.pool->Run(std::move(work));
+    if (!settings.ok()) co_return co_await Fail(FromStatus(settings.status()));
+    auto found = settings->find("tagging");
+    if (found == settings->end()) {
+      co_return co_await Fail(MakeFailure(404, "NoSuchTagSet", "The TagSet does not exist"));
+    }
+    std::string document = found->second;
+    co_return co_await SendXml(200, std::move(document));
+  }
+  std::optional<std::string> value;
+  if (method == "PUT") {
+    Result<std::string> body = co_await ReadSmallBody();
+    if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+    auto parsed = wire::ParseTagging(*body, kMaxXmlBodyBytes, wire::kMaxBucketTags);
+    if (!parsed.ok()) co_return co_await Fail(FromS3Error(parsed.error()));
+    value = wire::RenderTagging(*parsed);
+  } else if (method != "DELETE") {
+    co_return co_await Fail(
+        MakeFailure(405, "MethodNotAllowed", "bucket tagging takes GET, PUT or DELETE"));
+  }
+  const TimestampMs now = NowMs();
+  auto work = [meta_store, tenant, bucket, value, now]() {
+    return meta_store->SetNamespaceSetting(tenant, bucket, "tagging", value, now);
+  };
+  Status stored = co_await deps_.pool->Run(std::move(work));
+  if (!stored.ok()) co_return co_await Fail(FromStatus(stored));
+  co_await SendEmpty(204);  // S3 answers both PutBucketTagging and DeleteBucketTagging so
+}
+
 Awaitable<void> S3Call::GetObjectAttributes() {
   // x-amz-object-attributes: which of ETag, Checksum, ObjectParts, StorageClass, ObjectSize.
   const std::string* wanted_header = head().Header("x-amz-object-attributes");
@@ -2219,6 +2258,7 @@ Awaitable<void> S3Call::NotImplemented() {
   if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
   if (!*exists)
     co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+  if (feature == "tagging") co_return co_await BucketTagging();
   const UnconfiguredSetting* setting = FindUnconfiguredSetting(feature);
   if (method == "GET" && feature == "acl") {
     std::string document = OwnerOnlyAcl(tenant_);

@@ -32,6 +32,7 @@ namespace cairn::s3 {
 inline constexpr size_t kDefaultMaxXmlBodyBytes = 1 << 20;  // 1 MiB
 inline constexpr size_t kMaxDeleteObjects = 1000;
 inline constexpr size_t kMaxObjectTags = 10;
+inline constexpr size_t kMaxBucketTags = 50;
 inline constexpr size_t kMaxTagKeyCharacters = 128;    // Unicode characters, not bytes
 inline constexpr size_t kMaxTagValueCharacters = 256;  // Unicode characters, not bytes
 
@@ -230,9 +231,10 @@ struct DeleteRequest {
 S3Result<DeleteRequest> ParseDelete(std::string_view body, size_t max_bytes);
 
 // <Tagging><TagSet><Tag><Key/><Value/></Tag>...</TagSet></Tagging>. InvalidTag for more
-// than 10 tags, an empty key, a key over 128 or a value over 256 characters, a duplicate
-// key, or a key in the reserved "aws:" namespace.
-S3Result<std::vector<Tag>> ParseTagging(std::string_view body, size_t max_bytes);
+// than `max_tags` tags (10 on objects, 50 on buckets), an empty key, a key over 128 or a
+// value over 256 characters, a duplicate key, or a key in the reserved "aws:" namespace.
+S3Result<std::vector<Tag>> ParseTagging(std::string_view body, size_t max_bytes,
+                                        size_t max_tags = kMaxObjectTags);
 
 // <CreateBucketConfiguration><LocationConstraint/></CreateBucketConfiguration>. An empty
 // body is allowed (no configuration) and yields nullopt, as does an empty constraint.

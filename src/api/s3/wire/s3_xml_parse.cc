@@ -264,16 +264,17 @@ S3Result<DeleteRequest> ParseDelete(std::string_view body, size_t max_bytes) {
   return request;
 }
 
-S3Result<std::vector<Tag>> ParseTagging(std::string_view body, size_t max_bytes) {
+S3Result<std::vector<Tag>> ParseTagging(std::string_view body, size_t max_bytes, size_t max_tags) {
   pugi::xml_document document;
   S3Result<pugi::xml_node> root = Load(body, max_bytes, "Tagging", &document);
   if (!root.ok()) return root.error();
   std::vector<pugi::xml_node> tag_sets = Children(*root, "TagSet");
   if (tag_sets.size() != 1) return Malformed("<Tagging> needs exactly one <TagSet>");
   std::vector<pugi::xml_node> nodes = Children(tag_sets.front(), "Tag");
-  if (nodes.size() > kMaxObjectTags) {
-    return InvalidTag("Object tags cannot be greater than 10; the request has " +
-                      std::to_string(nodes.size()));
+  if (nodes.size() > max_tags) {
+    return InvalidTag(std::string(max_tags == kMaxObjectTags ? "Object" : "Bucket") +
+                      " tags cannot be greater than " + std::to_string(max_tags) +
+                      "; the request has " + std::to_string(nodes.size()));
   }
   std::vector<Tag> tags;
   std::set<std::string> seen;
