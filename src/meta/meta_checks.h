@@ -19,6 +19,11 @@ namespace cairn::meta::internal {
 
 inline constexpr uint32_t kMaxListLimit = 10000;
 
+// CreateNamespace when another tenant's explicit namespace has the name.
+inline Status NameTakenError(const std::string& name) {
+  return PermissionDeniedError("namespace name '" + name + "' is taken by another tenant");
+}
+
 // User metadata and API key tenants are stored as JSON text, which must be UTF-8; they
 // come from HTTP headers and tokens, so a bad byte is the caller's input error.
 inline Status CheckUserMetadata(const ObjectRecord& object) {

@@ -451,7 +451,10 @@ class MetaStore {
   }
 
   // ---- Namespaces (S3 buckets) --------------------------------------------------------
-  // kAlreadyExists if it was created explicitly before (holding objects is not enough).
+  // kAlreadyExists if it was created explicitly before (holding objects is not enough);
+  // kPermissionDenied if another tenant has an explicit namespace of this name (S3 bucket
+  // names are global; namespaces that only hold objects, e.g. written through the native
+  // API, do not take a name).
   virtual Status CreateNamespace(const NamespaceRecord& record) {
     return NotSupported("CreateNamespace");
   }
@@ -461,6 +464,11 @@ class MetaStore {
   }
   virtual Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) {
     return NotSupported("GetNamespace");
+  }
+  // The tenants with an explicit namespace of this name, in byte order: one, unless a
+  // namespace setting made rows for a name that another tenant also holds objects under.
+  virtual Result<std::vector<std::string>> NamespaceOwners(const std::string& name) {
+    return NotSupported("NamespaceOwners");
   }
   // Removes an explicit namespace, and its settings in the same transaction (a namespace
   // created again under the same name starts with none). kFailedPrecondition while it holds

@@ -1395,6 +1395,33 @@ TEST_P(MetaStoreTest, UserMetadataRoundTripsAndMustBeUtf8) {
   EXPECT_EQ(fetched.user_metadata, meta);
 }
 
+// ---- global namespace names ----------------------------------------------------------------
+
+TEST_P(MetaStoreTest, ExplicitNamespaceNamesAreGlobal) {
+  EXPECT_EQ(Str(store().NamespaceOwners("shared")), "OK []");
+  ASSERT_OK(store().CreateNamespace({"t1", "shared", 10}));
+  EXPECT_CODE(store().CreateNamespace({"t2", "shared", 11}), kPermissionDenied);
+  EXPECT_CODE(store().CreateNamespace({"t1", "shared", 12}), kAlreadyExists);
+  EXPECT_CODE(store().GetNamespace("t2", "shared"), kNotFound);  // nothing made for t2
+  ASSERT_OK_AND_ASSIGN(auto owners, store().NamespaceOwners("shared"));
+  EXPECT_EQ(owners, std::vector<std::string>{"t1"});
+  // Objects alone take no name: t2 may hold objects under it, and t3 may still not create.
+  Put(Id(1), "t2", "implied", "k", {}, 20);
+  EXPECT_EQ(Str(store().NamespaceOwners("implied")), "OK []");
+  ASSERT_OK(store().CreateNamespace({"t3", "implied", 21}));
+  ASSERT_OK_AND_ASSIGN(owners, store().NamespaceOwners("implied"));
+  EXPECT_EQ(owners, std::vector<std::string>{"t3"});
+  // A setting on t2's implied namespace makes its row: two owners, in byte order.
+  ASSERT_OK(store().SetNamespaceSetting("t2", "implied", "acl", "private", 22));
+  ASSERT_OK_AND_ASSIGN(owners, store().NamespaceOwners("implied"));
+  EXPECT_EQ(owners, (std::vector<std::string>{"t2", "t3"}));
+  // Deleting the owner's namespace frees the name.
+  ASSERT_OK(store().DeleteNamespace("t1", "shared"));
+  ASSERT_OK(store().CreateNamespace({"t2", "shared", 30}));
+  ASSERT_OK_AND_ASSIGN(owners, store().NamespaceOwners("shared"));
+  EXPECT_EQ(owners, std::vector<std::string>{"t2"});
+}
+
 // ---- namespace settings -----------------------------------------------------------------
 
 using Settings = std::map<std::string, std::string>;
@@ -1924,6 +1951,7 @@ TEST_F(SqliteTest, UpgradesAVersion5DatabaseInPlace) {
   }
   {
     RawSqlite raw(Path());
+    raw.Exec("DROP INDEX namespaces_by_name");  // version 7
     raw.Exec("DROP TABLE namespace_settings");  // version 6
     raw.Exec("PRAGMA user_version = 5");
   }

@@ -86,7 +86,9 @@ TEST_P(MetaS3Test, NamespacesAreExplicitOrImpliedByObjects) {
   ASSERT_TRUE(store_->CreateNamespace({"acme", "empty", 5}).ok());
   EXPECT_EQ(store_->CreateNamespace({"acme", "empty", 6}).code(), StatusCode::kAlreadyExists);
   ASSERT_TRUE(store_->PutCommitted(Object(1, "implied", "k"), {Chunk(1)}, 10).ok());
-  ASSERT_TRUE(store_->CreateNamespace({"other", "empty", 7}).ok());
+  // Explicit names are global: another tenant cannot take "empty", and has its own.
+  EXPECT_EQ(store_->CreateNamespace({"other", "empty", 7}).code(), StatusCode::kPermissionDenied);
+  ASSERT_TRUE(store_->CreateNamespace({"other", "its-own", 7}).ok());
 
   auto names = store_->ListNamespaces("acme");
   ASSERT_TRUE(names.ok());
@@ -538,7 +540,8 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion6Database) {
   }
   {
     pgtest::RawPostgres raw(database_->url());
-    raw.Exec("DROP TABLE namespace_settings");
+    raw.Exec("DROP INDEX namespaces_by_name");  // version 8
+    raw.Exec("DROP TABLE namespace_settings");  // version 7
     raw.Exec("DELETE FROM schema_version WHERE version > 6");
   }
   std::unique_ptr<MetaStore> store = Node();

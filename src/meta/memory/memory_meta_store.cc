@@ -646,6 +646,11 @@ Result<ObjectRecord> MemoryMetaStore::UpdateUserMetadata(
 
 Status MemoryMetaStore::CreateNamespace(const NamespaceRecord& record) {
   std::lock_guard lock(mu_);
+  for (const auto& [key, existing] : namespaces_) {
+    if (key.second == record.name && key.first != record.tenant) {
+      return internal::NameTakenError(record.name);
+    }
+  }
   auto [it, inserted] = namespaces_.try_emplace({record.tenant, record.name}, record);
   if (!inserted) {
     return AlreadyExistsError("namespace '" + record.name + "' of tenant '" + record.tenant +
@@ -670,6 +675,15 @@ Result<std::vector<NamespaceRecord>> MemoryMetaStore::ListNamespaces(const std::
   }
   std::vector<NamespaceRecord> out;
   for (auto& [name, record] : found) out.push_back(std::move(record));
+  return out;
+}
+
+Result<std::vector<std::string>> MemoryMetaStore::NamespaceOwners(const std::string& name) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [key, record] : namespaces_) {
+    if (key.second == name && out.size() < 16) out.push_back(key.first);
+  }
   return out;
 }
 

@@ -89,6 +89,7 @@ using internal::CheckNamespaceSetting;
 using internal::CheckPutCommitted;
 using internal::CheckSequence;
 using internal::CheckUserMetadata;
+using internal::NameTakenError;
 using internal::PrefixSuccessor;
 using internal::Utf8Ceiling;
 
@@ -219,6 +220,11 @@ CREATE TABLE namespace_settings (
   PRIMARY KEY (tenant, namespace, name)
 );
 )sql",
+    // Version 8: S3 bucket names are global among explicit namespaces; requests from other
+    // tenants and anonymous ones find a bucket's owner by its name.
+    R"sql(
+CREATE INDEX namespaces_by_name ON namespaces (name, tenant);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -226,6 +232,7 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 // form, which PostgreSQL keeps in a separate space.
 constexpr int kLockSpace = 0x43414952;  // "CAIR"
 constexpr int kMigrationLock = 1;
+constexpr int kNamespaceNameLock = 2;  // with a hash of the name: CreateNamespace
 
 // Column order read by ReadObject.
 #define CAIRN_OBJECT_COLUMNS                                                           \
@@ -857,6 +864,7 @@ class PostgresMetaStore final : public MetaStore {
   Status CreateNamespace(const NamespaceRecord& record) override;
   Result<std::vector<NamespaceRecord>> ListNamespaces(const std::string& tenant) override;
   Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) override;
+  Result<std::vector<std::string>> NamespaceOwners(const std::string& name) override;
   Status DeleteNamespace(const std::string& tenant, const std::string& name) override;
   Result<std::map<std::string, std::string>> GetNamespaceSettings(const std::string& tenant,
                                                                   const std::string& name) override;
@@ -2096,6 +2104,17 @@ Status PostgresMetaStore::CreateNamespace(const NamespaceRecord& record) {
   RETURN_IF_ERROR(CheckText("tenant of namespace " + record.name, record.tenant));
   RETURN_IF_ERROR(CheckText("namespace name", record.name));
   return Write("create namespace " + record.name, [&](Connection& c) -> Status {
+    // Names are global: a transaction-scoped lock on the name serializes two tenants
+    // creating it at once, so the check below and the insert cannot interleave.
+    ASSIGN_OR_RETURN(Rows locked, c.Exec("SELECT pg_advisory_xact_lock($1::int4, hashtext($2))",
+                                         Params().Int(kNamespaceNameLock).Text(record.name)));
+    (void)locked;
+    {
+      ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT 1 FROM namespaces WHERE name = $1 AND "
+                                         "tenant <> $2 LIMIT 1",
+                                         Params().Text(record.name).Text(record.tenant)));
+      if (!rows.empty()) return NameTakenError(record.name);
+    }
     // ON CONFLICT: two nodes creating one bucket at once get one success, not an error.
     ASSIGN_OR_RETURN(
         Rows rows,
@@ -2165,6 +2184,21 @@ Result<NamespaceRecord> PostgresMetaStore::GetNamespace(const std::string& tenan
   });
   if (!status.ok()) return status;
   return record;
+}
+
+Result<std::vector<std::string>> PostgresMetaStore::NamespaceOwners(const std::string& name) {
+  std::vector<std::string> out;
+  if (!IsStorableText(name)) return out;
+  Status status = Read("find owners of namespace " + name, [&](Connection& c) -> Status {
+    out.clear();
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT tenant FROM namespaces WHERE name = $1 "
+                                       "ORDER BY tenant LIMIT 16",
+                                       Params().Text(name)));
+    for (int i = 0; i < rows.size(); ++i) out.push_back(rows.Text(i, 0));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
 }
 
 // Not serialized against commits into the namespace: one that commits after the emptiness

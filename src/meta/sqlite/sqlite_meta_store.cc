@@ -42,6 +42,7 @@ using internal::CheckNamespaceSetting;
 using internal::CheckPutCommitted;
 using internal::CheckSequence;
 using internal::CheckUserMetadata;
+using internal::NameTakenError;
 using internal::PrefixSuccessor;
 
 // ---- schema ---------------------------------------------------------------------------
@@ -165,6 +166,11 @@ CREATE TABLE namespace_settings (
   value     TEXT NOT NULL,
   PRIMARY KEY (tenant, namespace, name)
 );
+)sql",
+    // Version 7: S3 bucket names are global among explicit namespaces; requests from other
+    // tenants and anonymous ones find a bucket's owner by its name.
+    R"sql(
+CREATE INDEX namespaces_by_name ON namespaces (name, tenant);
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -684,6 +690,7 @@ class SqliteMetaStore final : public MetaStore {
   Status CreateNamespace(const NamespaceRecord& record) override;
   Result<std::vector<NamespaceRecord>> ListNamespaces(const std::string& tenant) override;
   Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) override;
+  Result<std::vector<std::string>> NamespaceOwners(const std::string& name) override;
   Status DeleteNamespace(const std::string& tenant, const std::string& name) override;
   Result<std::map<std::string, std::string>> GetNamespaceSettings(const std::string& tenant,
                                                                   const std::string& name) override;
@@ -2092,10 +2099,36 @@ Status SqliteMetaStore::CreateNamespace(const NamespaceRecord& record) {
                                   "' already exists");
       }
     }
+    {
+      // The write transaction holds the database lock, so no other tenant can take the
+      // name between this check and the insert.
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("SELECT 1 FROM namespaces WHERE name = ?1 AND tenant <> ?2"));
+      ASSIGN_OR_RETURN(bool taken, stmt.Text(1, record.name).Text(2, record.tenant).Step());
+      if (taken) return NameTakenError(record.name);
+    }
     ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO namespaces (tenant, name, "
                                                "created_at_ms) VALUES (?1, ?2, ?3)"));
     return stmt.Text(1, record.tenant).Text(2, record.name).Int(3, record.created_at_ms).Run();
   });
+}
+
+Result<std::vector<std::string>> SqliteMetaStore::NamespaceOwners(const std::string& name) {
+  std::vector<std::string> out;
+  Status status = Read("find owners of namespace " + name, [&](Connection& c) -> Status {
+    out.clear();
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT tenant FROM namespaces WHERE name = ?1 "
+                                               "ORDER BY tenant LIMIT 16"));
+    stmt.Text(1, name);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      out.push_back(stmt.ColumnText(0));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
 }
 
 Result<std::vector<NamespaceRecord>> SqliteMetaStore::ListNamespaces(const std::string& tenant) {
