@@ -1134,5 +1134,106 @@ TEST(BucketPolicyIsPublic, AnyPublicStatementMakesThePolicyPublic) {
       {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}])json"));
 }
 
+// ---------------------------------------------------------------------------------------
+// Ceph s3-tests bucket policy scenarios, as unit cases (the documents those tests put).
+
+TEST(BucketPolicyS3Tests, ListBucketOnBucketAndObjects) {
+  // test_bucket_policy, test_get_publicpolicy_acl_bucket_policy_status
+  BucketPolicy policy = MustParse(Doc(R"json([{"Effect": "Allow", "Principal": {"AWS": "*"},
+      "Action": "s3:ListBucket",
+      "Resource": ["arn:aws:s3:::photos", "arn:aws:s3:::photos/*"]}])json"));
+  EXPECT_EQ(policy.Evaluate(Request("s3:ListBucket", "arn:aws:s3:::photos", "alt")),
+            Decision::kAllow);
+  EXPECT_TRUE(policy.IsPublic());
+}
+
+TEST(BucketPolicyS3Tests, WildcardBucketsCopyToAnotherBucket) {
+  // test_bucket_policy_another_bucket: the same document goes on two buckets.
+  const std::string json = Doc(R"json([{"Effect": "Allow", "Principal": {"AWS": "*"},
+      "Action": "s3:ListBucket", "Resource": ["arn:aws:s3:::*", "arn:aws:s3:::*/*"]}])json");
+  EXPECT_TRUE(BucketPolicy::Parse(json, "photos").ok());
+  EXPECT_TRUE(BucketPolicy::Parse(json, "videos").ok());
+}
+
+TEST(BucketPolicyS3Tests, MultipartNeedsTheObjectResource) {
+  // test_bucket_policy_multipart
+  BucketPolicy bucket_only = MustParse(Doc(R"json([{"Effect": "Allow", "Principal": {"AWS": "*"},
+      "Action": "s3:PutObject", "Resource": "arn:aws:s3:::photos"}])json"));
+  EXPECT_EQ(bucket_only.Evaluate(Request("s3:PutObject", "arn:aws:s3:::photos/mpobj", "alt")),
+            Decision::kNone);
+  BucketPolicy object = MustParse(Doc(R"json([{"Effect": "Allow", "Principal": {"AWS": "*"},
+      "Action": "s3:PutObject", "Resource": "arn:aws:s3:::photos/mpobj"}])json"));
+  EXPECT_EQ(object.Evaluate(Request("s3:PutObject", "arn:aws:s3:::photos/mpobj", "alt")),
+            Decision::kAllow);
+}
+
+TEST(BucketPolicyS3Tests, RefererIfExists) {
+  // test_bucket_policy_set_condition_operator_end_with_IfExists
+  BucketPolicy policy = MustParse(R"json({"Version": "2012-10-17", "Statement": [{
+      "Sid": "Allow Public Access to All Objects", "Effect": "Allow", "Principal": "*",
+      "Action": "s3:GetObject",
+      "Condition": {"StringLikeIfExists": {"aws:Referer": "http://www.example.com/*"}},
+      "Resource": "arn:aws:s3:::photos/*"}]})json");
+  auto from = [&](const char* referer) {
+    return policy.Evaluate(GetObject(ConditionContext().Set("aws:Referer", referer)));
+  };
+  EXPECT_EQ(from("http://www.example.com/"), Decision::kAllow);
+  EXPECT_EQ(from("http://www.example.com/index.html"), Decision::kAllow);
+  EXPECT_EQ(from("http://example.com"), Decision::kNone);
+  EXPECT_EQ(policy.Evaluate(GetObject()), Decision::kAllow);
+}
+
+TEST(BucketPolicyS3Tests, TagAndHeaderConditions) {
+  // test_bucket_policy_get_obj_existing_tag
+  BucketPolicy tag = MustParse(AllowAll(
+      "s3:GetObject",
+      R"json("Condition": {"StringEquals": {"s3:ExistingObjectTag/security": "public"}})json"));
+  EXPECT_EQ(tag.Evaluate(GetObject(
+                ConditionContext().Set("s3:ExistingObjectTag/security", "public"), "alt")),
+            Decision::kAllow);
+  EXPECT_EQ(tag.Evaluate(GetObject(
+                ConditionContext().Set("s3:ExistingObjectTag/security", "private"), "alt")),
+            Decision::kNone);
+  EXPECT_EQ(tag.Evaluate(GetObject({}, "alt")), Decision::kNone);
+  // test_bucket_policy_put_obj_copy_source
+  BucketPolicy copy = MustParse(AllowAll(
+      "s3:PutObject",
+      R"json("Condition": {"StringLike": {"s3:x-amz-copy-source": "source/public/*"}})json"));
+  auto put = [&](const char* source) {
+    return copy.Evaluate(Request("s3:PutObject", "arn:aws:s3:::photos/new", "alt", "",
+                                 ConditionContext().Set("s3:x-amz-copy-source", source)));
+  };
+  EXPECT_EQ(put("source/public/foo"), Decision::kAllow);
+  EXPECT_EQ(put("source/private/foo"), Decision::kNone);
+  // test_bucket_policy_put_obj_s3_noenc: deny uploads without SSE.
+  BucketPolicy sse = MustParse(Doc(R"json([{"Effect": "Deny", "Principal": {"AWS": "*"},
+      "Action": "s3:PutObject", "Resource": "arn:aws:s3:::photos/*",
+      "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}}}])json"));
+  EXPECT_EQ(sse.Evaluate(Request("s3:PutObject", "arn:aws:s3:::photos/testobj", "main")),
+            Decision::kDeny);
+  EXPECT_EQ(
+      sse.Evaluate(Request("s3:PutObject", "arn:aws:s3:::photos/testobj", "main", "",
+                           ConditionContext().Set("s3:x-amz-server-side-encryption", "AES256"))),
+      Decision::kNone);
+}
+
+TEST(BucketPolicyS3Tests, PolicyStatus) {
+  // test_get_nonpublicpolicy_acl_bucket_policy_status
+  EXPECT_FALSE(MustParse(Doc(R"json([{"Effect": "Allow", "Principal": {"AWS": "*"},
+      "Action": "s3:ListBucket", "Resource": ["arn:aws:s3:::photos", "arn:aws:s3:::photos/*"],
+      "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/32"}}}])json"))
+                   .IsPublic());
+  // test_get_nonpublicpolicy_principal_bucket_policy_status
+  EXPECT_FALSE(MustParse(Doc(R"json([{"Effect": "Allow",
+      "Principal": {"AWS": "arn:aws:iam::s3tenant1:root"}, "Action": "s3:ListBucket",
+      "Resource": ["arn:aws:s3:::photos", "arn:aws:s3:::photos/*"]}])json"))
+                   .IsPublic());
+  // test_bucket_policy_allow_notprincipal: refused with 400 MalformedPolicy.
+  ExpectInvalid(Doc(R"json([{"Effect": "Allow",
+      "NotPrincipal": {"AWS": "arn:aws:iam::s3tenant1:root"}, "Action": "s3:ListBucket",
+      "Resource": ["arn:aws:s3:::photos", "arn:aws:s3:::photos/*"]}])json"),
+                "NotPrincipal is not supported");
+}
+
 }  // namespace
 }  // namespace cairn::s3
