@@ -80,6 +80,10 @@ inline constexpr std::string_view kPartLayoutField = "\x01upload:parts";
 inline constexpr std::string_view kChecksumField =
     "\x01"
     "checksum";
+// An object's ACL when it is not private (api/s3/handlers/s3_access.h SerializeAcl).
+inline constexpr std::string_view kAclField =
+    "\x01"
+    "acl";
 // Whether a user-metadata name is internal (tags, multipart bookkeeping).
 inline bool IsInternalMetadata(std::string_view name) { return !name.empty() && name[0] == '\x01'; }
 

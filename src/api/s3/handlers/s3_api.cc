@@ -9,6 +9,10 @@
 #include "api/common/error_log.h"
 #include "api/common/range.h"
 #include "api/common/upload_pipeline.h"
+#include "api/s3/access/cors.h"
+#include "api/s3/access/policy.h"
+#include "api/s3/handlers/s3_access.h"
+#include "api/s3/handlers/s3_failure.h"
 #include "api/s3/sigv4/aws_chunked.h"
 #include "api/s3/sigv4/checksum.h"
 #include "api/s3/sigv4/sigv4.h"
@@ -46,23 +50,6 @@ std::string NewRequestId() {
   char text[17];
   snprintf(text, sizeof(text), "%016llX", static_cast<unsigned long long>(value));
   return text;
-}
-
-// One S3 failure: status, code and message.
-struct Failure {
-  int status = 500;
-  std::string code = "InternalError";
-  std::string message;
-};
-
-// Coroutine call sites build failures through this function: GCC 12 destroys a braced
-// aggregate temporary inside a co_await expression twice.
-Failure MakeFailure(int status, std::string code, std::string message) {
-  Failure failure;
-  failure.status = status;
-  failure.code = std::move(code);
-  failure.message = std::move(message);
-  return failure;
 }
 
 Failure FromS3Error(const wire::S3Error& error) {
@@ -347,21 +334,10 @@ const UnconfiguredSetting* FindUnconfiguredSetting(std::string_view subresource)
        "", true},
       {"object-lock", "ObjectLockConfigurationNotFoundError",
        "Object Lock configuration does not exist for this bucket", "", false},
-      {"policy", "NoSuchBucketPolicy", "The bucket policy does not exist", "", true},
-      {"policyStatus", "NoSuchBucketPolicy", "The bucket policy does not exist", "", false},
-      {"cors", "NoSuchCORSConfiguration", "The CORS configuration does not exist", "", true},
       {"replication", "ReplicationConfigurationNotFoundError",
        "The replication configuration was not found", "", true},
       {"website", "NoSuchWebsiteConfiguration",
        "The specified bucket does not have a website configuration", "", true},
-      // What every bucket has: the owner owns every object and ACLs are disabled.
-      {"ownershipControls", "", "",
-       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<OwnershipControls "
-       "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ObjectOwnership>"
-       "BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>",
-       false},
-      {"publicAccessBlock", "NoSuchPublicAccessBlockConfiguration",
-       "The public access block configuration was not found", "", true},
       {"logging", "", "",
        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<BucketLoggingStatus "
        "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
@@ -388,20 +364,6 @@ const UnconfiguredSetting* FindUnconfiguredSetting(std::string_view subresource)
     if (setting.subresource == subresource) return &setting;
   }
   return nullptr;
-}
-
-// The ACL of every bucket and object: its owner has full control, nobody else anything.
-std::string OwnerOnlyAcl(const std::string& owner) {
-  std::string id = EscapeXmlText(owner);
-  return std::string(kXmlDeclaration) +
-         "<AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>" + id +
-         "</ID><DisplayName>" + id +
-         "</DisplayName></Owner><AccessControlList><Grant><Grantee "
-         "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-         "xsi:type=\"CanonicalUser\"><ID>" +
-         id + "</ID><DisplayName>" + id +
-         "</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant>"
-         "</AccessControlList></AccessControlPolicy>";
 }
 
 // Request headers that ask for a feature Cairn does not have. Never accepted and
@@ -456,24 +418,6 @@ std::optional<Failure> RefuseUnsupportedHeaders(const http::RequestHead& request
         return MakeFailure(501, "NotImplemented",
                            "Cairn does not implement Object Lock; the bucket was not created");
       }
-    }
-    if ((object_write || op == Op::kCreateBucket) && name.rfind("x-amz-grant-", 0) == 0) {
-      return MakeFailure(501, "NotImplemented",
-                         "Cairn does not implement ACL grants (" + name +
-                             "); every bucket and object is private to its owner");
-    }
-    if ((object_write || op == Op::kCreateBucket) && name == "x-amz-acl" && value != "private" &&
-        value != "bucket-owner-full-control") {
-      return MakeFailure(501, "NotImplemented",
-                         "Cairn does not implement the canned ACL '" + value.substr(0, 64) +
-                             "'; every bucket and object is private to its owner");
-    }
-    if (op == Op::kCreateBucket && name == "x-amz-object-ownership" &&
-        value != "BucketOwnerEnforced") {
-      return MakeFailure(501, "NotImplemented",
-                         "Cairn supports only object ownership 'BucketOwnerEnforced' (ACLs "
-                         "disabled), not '" +
-                             value.substr(0, 64) + "'");
     }
     if (object_write && name == "x-amz-website-redirect-location") {
       return MakeFailure(501, "NotImplemented",
@@ -747,6 +691,30 @@ class S3Call {
   Awaitable<Result<bool>> BucketExists();
 
   Awaitable<void> Authenticate(bool* ok);
+  // Finds the bucket's owner (the caller's tenant, another tenant for a bucket shared
+  // through an ACL or policy, or the owner of the name for an anonymous request) and its
+  // settings; then decides whether the caller may do this. Sends the failure otherwise.
+  Awaitable<void> ResolveBucket(bool* ok);
+  std::optional<Failure> Authorize();
+  // For operations on an object that a non-owner asks for: the object's ACL decides.
+  std::optional<Failure> ObjectAccessFailure(const meta::ObjectRecord& object) const;
+  // A missing object answers 404 only to a caller who may list the bucket (S3), else 403.
+  Failure MissingObject(Failure not_found) const;
+  // The bucket policy's decision on this request; `object` adds s3:ExistingObjectTag/*.
+  wire::Decision EvaluatePolicy(const meta::ObjectRecord* object) const;
+  Awaitable<void> BucketPolicy();
+  Awaitable<void> BucketCors();
+  Awaitable<void> CorsPreflight();
+  // The ACL a write asked for (x-amz-acl, x-amz-grant-*) applied to new object metadata.
+  void ApplyWriteAcl(std::map<std::string, std::string>* metadata) const;
+  // Stores (or removes) one bucket setting of the bucket's owner.
+  Awaitable<Status> StoreSetting(std::string name, std::optional<std::string> value);
+  // The request's object, once the caller may see it; sends the failure otherwise.
+  Awaitable<std::optional<meta::ObjectRecord>> StatObject();
+  Awaitable<void> BucketAcl();
+  Awaitable<void> ObjectAcl();
+  Awaitable<void> PublicAccessBlockSetting();
+  Awaitable<void> OwnershipControls();
   Awaitable<void> Dispatch();
   Awaitable<void> ListBuckets();
   Awaitable<void> CreateBucket();
@@ -781,7 +749,18 @@ class S3Call {
   std::string request_id_;
   wire::S3Request request_;
   sig::VerifiedRequest verified_;
-  std::string tenant_;
+  std::string tenant_;  // the bucket's owner, whose namespace the request works in
+  // The caller's own tenant; nullopt for an anonymous request.
+  std::optional<std::string> requester_;
+  std::map<std::string, std::string> settings_;  // of the bucket, once resolved
+  bool owner_request_ = true;                    // the caller owns the bucket
+  uint8_t object_permission_ = 0;             // kAcl* bits the object's ACL must grant (non-owners)
+  bool may_list_ = true;                      // a non-owner may list the bucket (404 vs 403)
+  std::optional<wire::AclGrants> write_acl_;  // asked for by a write
+  std::optional<wire::BucketPolicy> policy_;  // the bucket's, once resolved
+  std::string policy_action_;                 // what this request is, in policy terms
+  bool policy_restricted_ = false;            // RestrictPublicBuckets with a public policy
+  http::HeaderList cors_headers_;             // Access-Control-* for a request with an Origin
   meta::Scope scope_ = meta::Scope::kRead;
   std::string bucket_;
   int status_ = 0;
@@ -793,6 +772,7 @@ Awaitable<void> S3Call::Fail(Failure failure) {
   std::pair<ResponseHead, std::string> rendered =
       RenderFailure(failure, request_.resource, request_id_);
   status_ = failure.status;
+  for (const auto& header : cors_headers_) rendered.first.headers.push_back(header);
   LogServerError("s3", failure.status, failure.code, failure.message);
   if (head().method == "HEAD") rendered.second.clear();
   (void)co_await exchange_.Respond(std::move(rendered.first), std::move(rendered.second));
@@ -803,6 +783,7 @@ Awaitable<void> S3Call::SendXml(int status, std::string body, http::HeaderList h
   response.status = status;
   response.headers = std::move(headers);
   response.headers.emplace_back("Content-Type", std::string(kXmlType));
+  for (const auto& header : cors_headers_) response.headers.push_back(header);
   response.headers.emplace_back("x-amz-request-id", request_id_);
   status_ = status;
   (void)co_await exchange_.Respond(std::move(response), std::move(body));
@@ -813,6 +794,7 @@ Awaitable<void> S3Call::SendEmpty(int status, http::HeaderList headers) {
   response.status = status;
   response.headers = std::move(headers);
   response.headers.emplace_back("x-amz-request-id", request_id_);
+  for (const auto& header : cors_headers_) response.headers.push_back(header);
   status_ = status;
   (void)co_await exchange_.Respond(std::move(response), "");
 }
@@ -872,6 +854,18 @@ Awaitable<void> S3Call::Authenticate(bool* ok) {
   if (!query.ok())
     co_return co_await Fail(MakeFailure(400, "InvalidURI", query.status().message()));
   signing.query = std::move(query).value();
+  {
+    auto kind = sig::DetectAuthKind(signing);
+    if (kind.ok() && *kind == sig::AuthKind::kAnonymous) {
+      // No credentials: the bucket's ACL or policy decides (ResolveBucket); the body is
+      // unsigned, so only Content-MD5 and checksums can vouch for it.
+      verified_.kind = sig::AuthKind::kAnonymous;
+      verified_.payload_mode = sig::PayloadMode::kUnsigned;
+      scope_ = meta::Scope::kWrite;
+      *ok = true;
+      co_return;
+    }
+  }
 
   S3Api::State* state = state_;
   auto verify_work = [state, signing]()
@@ -914,7 +908,95 @@ Awaitable<void> S3Call::Authenticate(bool* ok) {
   verified_ = std::move(outcome.first).value();
   const meta::S3KeyRecord& key = *outcome.second;
   tenant_ = key.tenants.front();
+  requester_ = tenant_;
   scope_ = key.scope;
+  *ok = true;
+}
+
+namespace {
+
+struct BucketOwner {
+  std::string owner;  // empty: no tenant may be asked (anonymous: no such bucket)
+  std::map<std::string, std::string> settings;
+  bool ambiguous = false;  // several tenants hold the name explicitly
+};
+
+// Whose bucket `bucket` is for this caller. A caller's own namespace (explicit, or implied
+// by objects) always wins; otherwise the one tenant that created the name explicitly.
+Result<BucketOwner> FindBucketOwner(meta::MetaStore* store, objects::ObjectService* objects,
+                                    const std::optional<std::string>& requester,
+                                    const std::string& bucket) {
+  BucketOwner found;
+  if (requester) {
+    ASSIGN_OR_RETURN(found.settings, store->GetNamespaceSettings(*requester, bucket));
+    found.owner = *requester;
+    if (!found.settings.empty()) return found;  // settings imply the caller's own row
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> owners, store->NamespaceOwners(bucket));
+  if (requester) {
+    if (owners.empty() || std::find(owners.begin(), owners.end(), *requester) != owners.end()) {
+      return found;
+    }
+    if (objects->GetNamespace(*requester, bucket).ok()) return found;  // implied, own
+  }
+  if (owners.empty()) {
+    found.owner.clear();
+    return found;
+  }
+  if (owners.size() > 1) {
+    found.ambiguous = true;
+    return found;
+  }
+  found.owner = owners.front();
+  ASSIGN_OR_RETURN(found.settings, store->GetNamespaceSettings(found.owner, bucket));
+  return found;
+}
+
+}  // namespace
+
+Awaitable<void> S3Call::ResolveBucket(bool* ok) {
+  *ok = false;
+  using Op = wire::S3Operation;
+  const Op op = request_.operation;
+  const bool anonymous = !requester_.has_value();
+  if (request_.bucket.empty() || op == Op::kListBuckets || op == Op::kCreateBucket) {
+    if (anonymous) {
+      co_return co_await Fail(
+          MakeFailure(403, "AccessDenied", "anonymous requests may not list or create buckets"));
+    }
+  } else {
+    meta::MetaStore* meta_store = store();
+    auto* objects = deps_.objects;
+    std::optional<std::string> requester = requester_;
+    std::string bucket = request_.bucket;
+    auto work = [meta_store, objects, requester, bucket]() {
+      return FindBucketOwner(meta_store, objects, requester, bucket);
+    };
+    Result<BucketOwner> found = co_await deps_.pool->Run(std::move(work));
+    if (!found.ok()) co_return co_await Fail(FromStatus(found.status()));
+    if (found->ambiguous) {
+      co_return co_await Fail(
+          MakeFailure(403, "AccessDenied", "more than one tenant holds a bucket of this name"));
+    }
+    if (found->owner.empty()) {
+      co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+    }
+    tenant_ = found->owner;
+    settings_ = std::move(found->settings);
+    owner_request_ = requester_ == tenant_;
+    auto cors = settings_.find(std::string(kCorsSetting));
+    const std::string* origin = head().Header("origin");
+    if (cors != settings_.end() && origin != nullptr && head().method != "OPTIONS") {
+      Result<wire::CorsConfiguration> config = wire::CorsConfiguration::Parse(cors->second);
+      if (config.ok()) {
+        const std::string* asked = head().Header("access-control-request-method");
+        wire::CorsHeaders headers = config->ResponseHeaders(
+            *origin, head().method, asked ? std::optional<std::string_view>(*asked) : std::nullopt);
+        cors_headers_.assign(headers.begin(), headers.end());
+      }
+    }
+  }
+  // Requests are counted against the tenant whose data they reach.
   const int64_t retry_after = deps_.rate_limiter->Acquire(tenant_, NowMs());
   if (retry_after > 0) {
     metrics::Labels labels;
@@ -923,7 +1005,198 @@ Awaitable<void> S3Call::Authenticate(bool* ok) {
     co_return co_await Fail(
         MakeFailure(503, "SlowDown", "request rate limit exceeded for this tenant"));
   }
+  if (std::optional<Failure> denied = Authorize()) co_return co_await Fail(std::move(*denied));
   *ok = true;
+}
+
+std::optional<Failure> S3Call::Authorize() {
+  using Op = wire::S3Operation;
+  const Op op = request_.operation;
+  const bool anonymous = !requester_.has_value();
+  auto setting = [this](std::string_view name) -> const std::string* {
+    auto it = settings_.find(std::string(name));
+    return it == settings_.end() ? nullptr : &it->second;
+  };
+  wire::PublicAccessBlock block;
+  if (const std::string* stored = setting(kPublicAccessBlockSetting)) {
+    auto parsed = wire::ParsePublicAccessBlock(*stored, kMaxXmlBodyBytes);
+    if (parsed.ok()) block = *parsed;
+  }
+  const std::string* ownership = setting(kOwnershipSetting);
+  const bool acls_disabled = ownership != nullptr && *ownership == "BucketOwnerEnforced";
+
+  // The ACL a write asks for: validated before anything is stored.
+  const bool acl_write = op == Op::kPutObject || op == Op::kCopyObject ||
+                         op == Op::kCreateMultipartUpload || op == Op::kCreateBucket;
+  if (acl_write) {
+    auto asked = AclFromHeaders(head(), tenant_);
+    if (asked) {
+      if (auto* failure = std::get_if<Failure>(&*asked)) return *failure;
+      write_acl_ = std::get<wire::AclGrants>(*asked);
+      if (acls_disabled && *write_acl_ != wire::AclGrants{}) {
+        return MakeFailure(400, "AccessControlListNotSupported",
+                           "The bucket does not allow ACLs (object ownership "
+                           "BucketOwnerEnforced)");
+      }
+      if (block.block_public_acls && IsPublicAcl(*write_acl_)) {
+        return MakeFailure(403, "AccessDenied",
+                           "the bucket's public access block forbids public ACLs");
+      }
+    }
+  }
+  if (request_.bucket.empty() || op == Op::kListBuckets || op == Op::kCreateBucket) {
+    return std::nullopt;
+  }
+  // A CORS preflight carries no credentials by design; the CORS rules decide.
+  if (head().method == "OPTIONS") return std::nullopt;
+
+  const AccessNeed need = AccessFor(op, request_.unsupported, head().method, !request_.key.empty());
+  policy_action_ = need.action;
+  wire::Decision decision = wire::Decision::kNone;
+  if (const std::string* stored = setting(kPolicySetting)) {
+    Result<wire::BucketPolicy> parsed = wire::BucketPolicy::Parse(*stored, request_.bucket);
+    if (parsed.ok()) {
+      policy_ = std::move(parsed).value();
+      policy_restricted_ = block.restrict_public_buckets && policy_->IsPublic();
+      decision = EvaluatePolicy(nullptr);
+    } else if (!owner_request_) {
+      return MakeFailure(403, "AccessDenied", "the bucket policy cannot be read");
+    }
+  }
+  const bool policy_call = request_.unsupported == "policy";
+  if (decision == wire::Decision::kDeny && !(owner_request_ && policy_call)) {
+    // An explicit Deny binds the owner too, except for the calls that mend the policy.
+    return MakeFailure(403, "AccessDenied",
+                       "Access Denied (explicitly denied by the bucket policy)");
+  }
+  if (owner_request_) return std::nullopt;
+  if (policy_call) return MakeFailure(403, "AccessDenied", "only the bucket's owner may do this");
+  if (decision == wire::Decision::kAllow && !policy_restricted_) return std::nullopt;
+  const bool ignore_acls = acls_disabled || block.ignore_public_acls;
+  wire::AclGrants bucket_acl;
+  if (const std::string* stored = setting(kAclSetting)) bucket_acl = ParseStoredAcl(*stored);
+  may_list_ = AclAllows(bucket_acl, !anonymous, wire::kAclRead, ignore_acls);
+  if (!may_list_ && policy_ && !policy_restricted_) {
+    wire::PolicyRequest list;
+    list.action = "s3:ListBucket";
+    list.resource = "arn:aws:s3:::" + request_.bucket;
+    list.account = requester_;
+    may_list_ = policy_->Evaluate(list) == wire::Decision::kAllow;
+  }
+  auto denied = [] { return MakeFailure(403, "AccessDenied", "Access Denied"); };
+  switch (need.target) {
+    case AccessTarget::kOwnerOnly:
+      return denied();
+    case AccessTarget::kBucketAcl:
+      if (!AclAllows(bucket_acl, !anonymous, need.permission, ignore_acls)) return denied();
+      return std::nullopt;
+    case AccessTarget::kObjectAcl:
+      object_permission_ = need.permission;
+      return std::nullopt;
+  }
+  return denied();
+}
+
+wire::Decision S3Call::EvaluatePolicy(const meta::ObjectRecord* object) const {
+  if (!policy_ || policy_action_.empty()) return wire::Decision::kNone;
+  wire::ConditionContext context;
+  std::string ip = head().peer;
+  if (!ip.empty() && ip.front() == '[') {
+    ip = ip.substr(1, ip.find(']') == std::string::npos ? std::string::npos : ip.find(']') - 1);
+  } else if (std::count(ip.begin(), ip.end(), ':') == 1) {
+    ip = ip.substr(0, ip.find(':'));
+  }
+  context.Set("aws:SourceIp", ip);
+  context.Set("aws:SecureTransport", std::string("false"));
+  const TimestampMs now = NowMs();
+  context.Set("aws:EpochTime", std::to_string(now / 1000));
+  context.Set("aws:CurrentTime", FormatTimestamp(now));
+  if (requester_) context.Set("aws:PrincipalAccount", *requester_);
+  for (const auto& [header, key] :
+       {std::pair<std::string_view, std::string_view>{"user-agent", "aws:UserAgent"},
+        {"referer", "aws:Referer"},
+        {"x-amz-acl", "s3:x-amz-acl"},
+        {"x-amz-copy-source", "s3:x-amz-copy-source"},
+        {"x-amz-metadata-directive", "s3:x-amz-metadata-directive"},
+        {"x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"},
+        {"x-amz-storage-class", "s3:x-amz-storage-class"},
+        {"x-amz-content-sha256", "s3:x-amz-content-sha256"}}) {
+    if (const std::string* value = head().Header(header)) context.Set(key, *value);
+  }
+  auto query = http::ParseQuery(head().query);
+  if (query.ok()) {
+    for (const auto& [name, value] : *query) {
+      if (name == "prefix" || name == "delimiter" || name == "max-keys") {
+        context.Set("s3:" + name, value);
+      }
+    }
+  }
+  if (const std::string* tagging = head().Header("x-amz-tagging")) {
+    auto tags = ParseTaggingHeader(*tagging);
+    if (tags.ok()) {
+      std::vector<std::string> keys;
+      for (const wire::Tag& tag : *tags) {
+        context.Set("s3:RequestObjectTag/" + tag.key, tag.value);
+        keys.push_back(tag.key);
+      }
+      context.Set("s3:RequestObjectTagKeys", std::move(keys));
+    }
+  }
+  if (object != nullptr) {
+    for (const wire::Tag& tag : TagsOf(object->user_metadata)) {
+      context.Set("s3:ExistingObjectTag/" + tag.key, tag.value);
+    }
+  }
+  context.Set("s3:authType",
+              std::string(verified_.kind == sig::AuthKind::kPresigned ? "REST-QUERY-STRING"
+                                                                      : "REST-HEADER"));
+  wire::PolicyRequest request;
+  request.action = policy_action_;
+  request.resource =
+      "arn:aws:s3:::" + request_.bucket + (request_.key.empty() ? "" : "/" + request_.key);
+  request.account = requester_;
+  request.conditions = context.AsLookup();
+  return policy_->Evaluate(request);
+}
+
+std::optional<Failure> S3Call::ObjectAccessFailure(const meta::ObjectRecord& object) const {
+  if (object_permission_ == 0) return std::nullopt;
+  if (policy_) {
+    // Now with the object's tags (s3:ExistingObjectTag conditions).
+    const wire::Decision decision = EvaluatePolicy(&object);
+    if (decision == wire::Decision::kDeny) return MakeFailure(403, "AccessDenied", "Access Denied");
+    if (decision == wire::Decision::kAllow && !policy_restricted_) return std::nullopt;
+  }
+  wire::AclGrants acl;
+  auto stored = object.user_metadata.find(std::string(objects::kAclField));
+  if (stored != object.user_metadata.end()) acl = ParseStoredAcl(stored->second);
+  auto ownership = settings_.find(std::string(kOwnershipSetting));
+  const bool acls_disabled =
+      ownership != settings_.end() && ownership->second == "BucketOwnerEnforced";
+  bool ignore_public = false;
+  auto block = settings_.find(std::string(kPublicAccessBlockSetting));
+  if (block != settings_.end()) {
+    auto parsed = wire::ParsePublicAccessBlock(block->second, kMaxXmlBodyBytes);
+    ignore_public = parsed.ok() && parsed->ignore_public_acls;
+  }
+  if (AclAllows(acl, requester_.has_value(), object_permission_, acls_disabled || ignore_public)) {
+    return std::nullopt;
+  }
+  return MakeFailure(403, "AccessDenied", "Access Denied");
+}
+
+Failure S3Call::MissingObject(Failure not_found) const {
+  if (object_permission_ != 0 && !may_list_) {
+    return MakeFailure(403, "AccessDenied", "Access Denied");
+  }
+  return not_found;
+}
+
+void S3Call::ApplyWriteAcl(std::map<std::string, std::string>* metadata) const {
+  metadata->erase(std::string(objects::kAclField));
+  if (write_acl_ && *write_acl_ != wire::AclGrants{}) {
+    (*metadata)[std::string(objects::kAclField)] = SerializeAcl(*write_acl_);
+  }
 }
 
 Awaitable<void> S3Call::Run() {
@@ -939,6 +1212,9 @@ Awaitable<void> S3Call::Run() {
   bool authenticated = false;
   co_await Authenticate(&authenticated);
   if (!authenticated) co_return;
+  bool allowed = false;
+  co_await ResolveBucket(&allowed);
+  if (!allowed) co_return;
   if (ValidateName("bucket", request_.bucket).ok()) bucket_ = request_.bucket;
   co_await Dispatch();
 }
@@ -1062,10 +1338,40 @@ Awaitable<void> S3Call::CreateBucket() {
     auto config = wire::ParseCreateBucketConfiguration(*body, kMaxXmlBodyBytes);
     if (!config.ok()) co_return co_await Fail(FromS3Error(config.error()));
   }
+  std::optional<std::string> ownership;
+  if (const std::string* asked = head().Header("x-amz-object-ownership")) {
+    if (*asked != "BucketOwnerEnforced") {
+      co_return co_await Fail(MakeFailure(
+          501, "NotImplemented",
+          "Cairn supports object ownership 'BucketOwnerEnforced' only (the bucket's owner owns "
+          "every object), not '" +
+              asked->substr(0, 64) + "'"));
+    }
+    if (write_acl_ && *write_acl_ != wire::AclGrants{}) {
+      co_return co_await Fail(
+          MakeFailure(400, "InvalidBucketAclWithObjectOwnership",
+                      "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced "
+                      "setting"));
+    }
+    ownership = *asked;
+  }
   auto* objects = deps_.objects;
   std::string tenant = tenant_, bucket = request_.bucket;
   auto work = [objects, tenant, bucket]() { return objects->CreateNamespace(tenant, bucket); };
   Status created = co_await deps_.pool->Run(std::move(work));
+  if (created.code() == StatusCode::kPermissionDenied) {
+    co_return co_await Fail(MakeFailure(
+        409, "BucketAlreadyExists",
+        "The requested bucket name is not available. The bucket namespace is shared by all "
+        "users of the system. Please select a different name and try again."));
+  }
+  if (created.code() == StatusCode::kAlreadyExists && (write_acl_ || ownership)) {
+    // Settings change through their own calls (PutBucketAcl, ...), never a re-create.
+    co_return co_await Fail(
+        MakeFailure(409, "BucketAlreadyExists",
+                    "the bucket exists; change its ACL or ownership with PutBucketAcl or "
+                    "PutBucketOwnershipControls"));
+  }
   if (created.code() == StatusCode::kAlreadyExists && deps_.region == "us-east-1") {
     // us-east-1 answers a repeated CreateBucket of one's own bucket with success (and
     // changes nothing); every other region with BucketAlreadyOwnedByYou.
@@ -1079,9 +1385,36 @@ Awaitable<void> S3Call::CreateBucket() {
                     "your previous request to create the named bucket succeeded"));
   }
   if (!created.ok()) co_return co_await Fail(FromStatus(created));
+  // A crash between the two commits leaves the bucket private: never more open than asked.
+  if (write_acl_ && *write_acl_ != wire::AclGrants{}) {
+    Status stored = co_await StoreSetting(std::string(kAclSetting), SerializeAcl(*write_acl_));
+    if (!stored.ok()) co_return co_await Fail(FromStatus(stored));
+  }
+  if (ownership) {
+    Status stored = co_await StoreSetting(std::string(kOwnershipSetting), ownership);
+    if (!stored.ok()) co_return co_await Fail(FromStatus(stored));
+  }
   http::HeaderList headers;
   headers.emplace_back("Location", "/" + request_.bucket);
   co_await SendEmpty(200, std::move(headers));
+}
+
+Awaitable<Status> S3Call::StoreSetting(std::string name, std::optional<std::string> value) {
+  meta::MetaStore* meta_store = store();
+  std::string tenant = tenant_, bucket = request_.bucket;
+  const TimestampMs now = NowMs();
+  auto work = [meta_store, tenant, bucket, name, value, now]() {
+    return meta_store->SetNamespaceSetting(tenant, bucket, name, value, now);
+  };
+  Status stored = co_await deps_.pool->Run(std::move(work));
+  if (stored.ok()) {
+    if (value) {
+      settings_[name] = *value;
+    } else {
+      settings_.erase(name);
+    }
+  }
+  co_return stored;
 }
 
 Awaitable<void> S3Call::HeadBucket() {
@@ -1409,6 +1742,7 @@ Awaitable<void> S3Call::PutObject() {
   upload_request.storage_class = *storage_class;
   upload_request.content_type = HeaderOr(head(), "content-type", "binary/octet-stream");
   upload_request.user_metadata = UserMetadataFromHeaders(head());
+  ApplyWriteAcl(&upload_request.user_metadata);
   if (const std::string* tagging = head().Header("x-amz-tagging")) {
     auto tags = ParseTaggingHeader(*tagging);
     if (!tags.ok())
@@ -1460,13 +1794,69 @@ Awaitable<void> S3Call::PutObject() {
 Awaitable<std::optional<meta::ObjectRecord>> S3Call::CopySource() {
   const wire::CopySource& source = *request_.copy_source;
   auto* objects = deps_.objects;
+  meta::MetaStore* meta_store = store();
+  std::optional<std::string> requester = requester_;
   std::string tenant = tenant_, bucket = source.bucket, key = source.key;
-  auto work = [objects, tenant, bucket, key]() -> Result<meta::ObjectRecord> {
-    auto source = objects->StatByKey(tenant, bucket, key);
-    if (source.ok()) return source;
-    return BucketOrKeyMissing(objects, tenant, bucket, source.status());
+  const bool same_bucket = source.bucket == request_.bucket;
+  // The source may be another tenant's object that its ACL lets the caller read.
+  struct Found {
+    Result<meta::ObjectRecord> object = Status(InternalError("not found yet"));
+    std::string owner;
+    std::map<std::string, std::string> settings;
   };
-  Result<meta::ObjectRecord> found = co_await deps_.pool->Run(std::move(work));
+  auto work = [objects, meta_store, requester, tenant, bucket, key, same_bucket]() -> Found {
+    Found found;
+    found.owner = tenant;
+    if (!same_bucket) {
+      Result<BucketOwner> owner = FindBucketOwner(meta_store, objects, requester, bucket);
+      if (!owner.ok()) {
+        found.object = owner.status();
+        return found;
+      }
+      if (owner->ambiguous) {
+        found.object = PermissionDeniedError("more than one tenant holds the source bucket");
+        return found;
+      }
+      if (owner->owner.empty()) {
+        found.object = NotFoundError("NoSuchBucket: the bucket '" + bucket + "' does not exist");
+        return found;
+      }
+      found.owner = owner->owner;
+      found.settings = std::move(owner->settings);
+    }
+    found.object = objects->StatByKey(found.owner, bucket, key);
+    if (!found.object.ok()) {
+      found.object = BucketOrKeyMissing(objects, found.owner, bucket, found.object.status());
+    }
+    return found;
+  };
+  Found lookup = co_await deps_.pool->Run(std::move(work));
+  Result<meta::ObjectRecord>& found = lookup.object;
+  const bool foreign = !same_bucket && requester_ != lookup.owner;
+  if (foreign) {
+    // What S3 checks for a source in another account's bucket: READ on the object (a
+    // missing one is 404 only to a caller who may list that bucket).
+    auto ownership = lookup.settings.find(std::string(kOwnershipSetting));
+    bool ignore = ownership != lookup.settings.end() && ownership->second == "BucketOwnerEnforced";
+    auto block = lookup.settings.find(std::string(kPublicAccessBlockSetting));
+    if (block != lookup.settings.end()) {
+      auto parsed = wire::ParsePublicAccessBlock(block->second, kMaxXmlBodyBytes);
+      ignore = ignore || (parsed.ok() && parsed->ignore_public_acls);
+    }
+    wire::AclGrants acl;
+    if (found.ok()) {
+      auto stored = found->user_metadata.find(std::string(objects::kAclField));
+      if (stored != found->user_metadata.end()) acl = ParseStoredAcl(stored->second);
+    } else if (found.status().code() == StatusCode::kNotFound) {
+      auto stored = lookup.settings.find(std::string(kAclSetting));
+      if (stored != lookup.settings.end()) acl = ParseStoredAcl(stored->second);
+    }
+    if ((found.ok() || found.status().code() == StatusCode::kNotFound) &&
+        !AclAllows(acl, requester_.has_value(), wire::kAclRead, ignore)) {
+      co_await Fail(MakeFailure(403, "AccessDenied", "Access Denied"));
+      co_return std::nullopt;
+    }
+  }
   if (!found.ok()) {
     co_await Fail(FromStatus(found.status(), "NoSuchKey"));
     co_return std::nullopt;
@@ -1519,6 +1909,13 @@ Awaitable<void> S3Call::CopyObject() {
       co_return co_await Fail(MakeFailure(400, "InvalidTag", tags.status().message()));
     copy.user_metadata = WithTags(copy.user_metadata.value_or(source->user_metadata), *tags);
   }
+  {
+    // An ACL is never copied: the copy gets the one this request asks for, or private.
+    std::map<std::string, std::string> metadata =
+        copy.user_metadata.value_or(source->user_metadata);
+    ApplyWriteAcl(&metadata);
+    copy.user_metadata = std::move(metadata);
+  }
   auto* objects = deps_.objects;
   meta::ObjectRecord from = *source;
   auto work = [objects, from, copy]() { return objects->Copy(from, copy); };
@@ -1556,10 +1953,13 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
     if (opened.status().message() == "NoSuchBucket") {
       co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
     }
-    co_return co_await Fail(FromStatus(opened.status()));
+    co_return co_await Fail(MissingObject(FromStatus(opened.status())));
   }
   std::shared_ptr<objects::ObjectReader> reader = *opened;
   const meta::ObjectRecord& object = reader->object();
+  if (std::optional<Failure> denied = ObjectAccessFailure(object)) {
+    co_return co_await Fail(std::move(*denied));
+  }
 
   // Conditions, in S3's order of precedence.
   const std::string* if_match = head().Header("if-match");
@@ -1611,6 +2011,7 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
   }
   ResponseHead response;
   response.headers = ObjectHeaders(object);
+  for (const auto& header : cors_headers_) response.headers.push_back(header);
   response.headers.emplace_back("x-amz-request-id", request_id_);
   if (not_modified) {
     response.status = 304;
@@ -1738,6 +2139,7 @@ Awaitable<void> S3Call::CreateMultipartUpload() {
   if (!*exists)
     co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
   std::map<std::string, std::string> metadata = UserMetadataFromHeaders(head());
+  ApplyWriteAcl(&metadata);
   if (const std::string* tagging = head().Header("x-amz-tagging")) {
     auto tags = ParseTaggingHeader(*tagging);
     if (!tags.ok())
@@ -2042,14 +2444,9 @@ Awaitable<void> S3Call::ListMultipartUploads() {
 
 Awaitable<void> S3Call::Tagging() {
   auto* objects = deps_.objects;
-  std::string tenant = tenant_, bucket = request_.bucket, key = request_.key;
-  auto stat_work = [objects, tenant, bucket, key]() -> Result<meta::ObjectRecord> {
-    auto found = objects->StatByKey(tenant, bucket, key);
-    if (found.ok()) return found;
-    return BucketOrKeyMissing(objects, tenant, bucket, found.status());
-  };
-  Result<meta::ObjectRecord> object = co_await deps_.pool->Run(std::move(stat_work));
-  if (!object.ok()) co_return co_await Fail(FromStatus(object.status()));
+  std::string tenant = tenant_;
+  std::optional<meta::ObjectRecord> object = co_await StatObject();
+  if (!object) co_return;
   if (request_.operation == wire::S3Operation::kGetObjectTagging) {
     std::string document = wire::RenderTagging(TagsOf(object->user_metadata));
     co_return co_await SendXml(200, std::move(document));
@@ -2070,6 +2467,305 @@ Awaitable<void> S3Call::Tagging() {
   Result<meta::ObjectRecord> updated = co_await deps_.pool->Run(std::move(update_work));
   if (!updated.ok()) co_return co_await Fail(FromStatus(updated.status()));
   co_await SendEmpty(request_.operation == wire::S3Operation::kPutObjectTagging ? 200 : 204);
+}
+
+Awaitable<std::optional<meta::ObjectRecord>> S3Call::StatObject() {
+  auto* objects = deps_.objects;
+  std::string tenant = tenant_, bucket = request_.bucket, key = request_.key;
+  auto work = [objects, tenant, bucket, key]() -> Result<meta::ObjectRecord> {
+    auto found = objects->StatByKey(tenant, bucket, key);
+    if (found.ok()) return found;
+    return BucketOrKeyMissing(objects, tenant, bucket, found.status());
+  };
+  Result<meta::ObjectRecord> object = co_await deps_.pool->Run(std::move(work));
+  if (!object.ok()) {
+    co_await Fail(MissingObject(FromStatus(object.status())));
+    co_return std::nullopt;
+  }
+  if (std::optional<Failure> denied = ObjectAccessFailure(*object)) {
+    co_await Fail(std::move(*denied));
+    co_return std::nullopt;
+  }
+  co_return std::move(object).value();
+}
+
+namespace {
+
+// The ACL a PutBucketAcl / PutObjectAcl asks for: x-amz-acl or x-amz-grant-* headers, or an
+// AccessControlPolicy body (not both).
+std::variant<wire::AclGrants, Failure> RequestedAcl(const http::RequestHead& head,
+                                                    const std::string& body,
+                                                    const std::string& owner) {
+  auto from_headers = AclFromHeaders(head, owner);
+  const bool has_body = body.find_first_not_of(" \t\r\n") != std::string::npos;
+  if (from_headers && has_body) {
+    return MakeFailure(400, "UnexpectedContent",
+                       "This request does not support content together with ACL headers");
+  }
+  if (from_headers) {
+    if (auto* failure = std::get_if<Failure>(&*from_headers)) return *failure;
+    return std::get<wire::AclGrants>(*from_headers);
+  }
+  if (!has_body) {
+    return MakeFailure(400, "MissingSecurityHeader",
+                       "Your request was missing a required header: x-amz-acl, x-amz-grant-* or "
+                       "an AccessControlPolicy body");
+  }
+  auto parsed = wire::ParseAccessControlPolicy(body, kMaxXmlBodyBytes, owner);
+  if (!parsed.ok()) return FromS3Error(parsed.error());
+  return *parsed;
+}
+
+}  // namespace
+
+Awaitable<void> S3Call::BucketAcl() {
+  const std::string& method = head().method;
+  auto current = settings_.find(std::string(kAclSetting));
+  if (method == "GET") {
+    wire::AclGrants acl;
+    if (current != settings_.end()) acl = ParseStoredAcl(current->second);
+    std::string document = wire::RenderAccessControlPolicy(acl, wire::Owner{tenant_, tenant_});
+    co_return co_await SendXml(200, std::move(document));
+  }
+  if (method != "PUT") {
+    co_return co_await Fail(MakeFailure(405, "MethodNotAllowed", "an ACL takes GET or PUT"));
+  }
+  Result<std::string> body = co_await ReadSmallBody();
+  if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+  auto asked = RequestedAcl(head(), *body, tenant_);
+  if (auto* failure = std::get_if<Failure>(&asked)) co_return co_await Fail(std::move(*failure));
+  const wire::AclGrants acl = std::get<wire::AclGrants>(asked);
+  auto ownership = settings_.find(std::string(kOwnershipSetting));
+  if (ownership != settings_.end() && ownership->second == "BucketOwnerEnforced" &&
+      acl != wire::AclGrants{}) {
+    co_return co_await Fail(
+        MakeFailure(400, "AccessControlListNotSupported", "The bucket does not allow ACLs"));
+  }
+  auto block = settings_.find(std::string(kPublicAccessBlockSetting));
+  if (block != settings_.end() && IsPublicAcl(acl)) {
+    auto parsed = wire::ParsePublicAccessBlock(block->second, kMaxXmlBodyBytes);
+    if (parsed.ok() && parsed->block_public_acls) {
+      co_return co_await Fail(
+          MakeFailure(403, "AccessDenied", "the bucket's public access block forbids public ACLs"));
+    }
+  }
+  std::optional<std::string> value;
+  if (acl != wire::AclGrants{}) value = SerializeAcl(acl);
+  Status stored = co_await StoreSetting(std::string(kAclSetting), value);
+  if (!stored.ok()) co_return co_await Fail(FromStatus(stored));
+  co_await SendEmpty(200);
+}
+
+Awaitable<void> S3Call::ObjectAcl() {
+  const std::string& method = head().method;
+  if (method != "GET" && method != "PUT") {
+    co_return co_await Fail(MakeFailure(405, "MethodNotAllowed", "an ACL takes GET or PUT"));
+  }
+  std::optional<meta::ObjectRecord> object = co_await StatObject();
+  if (!object) co_return;
+  if (method == "GET") {
+    wire::AclGrants acl;
+    auto stored = object->user_metadata.find(std::string(objects::kAclField));
+    if (stored != object->user_metadata.end()) acl = ParseStoredAcl(stored->second);
+    std::string document = wire::RenderAccessControlPolicy(acl, wire::Owner{tenant_, tenant_});
+    co_return co_await SendXml(200, std::move(document));
+  }
+  Result<std::string> body = co_await ReadSmallBody();
+  if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+  auto asked = RequestedAcl(head(), *body, tenant_);
+  if (auto* failure = std::get_if<Failure>(&asked)) co_return co_await Fail(std::move(*failure));
+  write_acl_ = std::get<wire::AclGrants>(asked);
+  auto ownership = settings_.find(std::string(kOwnershipSetting));
+  if (ownership != settings_.end() && ownership->second == "BucketOwnerEnforced" &&
+      *write_acl_ != wire::AclGrants{}) {
+    co_return co_await Fail(
+        MakeFailure(400, "AccessControlListNotSupported", "The bucket does not allow ACLs"));
+  }
+  auto block = settings_.find(std::string(kPublicAccessBlockSetting));
+  if (block != settings_.end() && IsPublicAcl(*write_acl_)) {
+    auto parsed = wire::ParsePublicAccessBlock(block->second, kMaxXmlBodyBytes);
+    if (parsed.ok() && parsed->block_public_acls) {
+      co_return co_await Fail(
+          MakeFailure(403, "AccessDenied", "the bucket's public access block forbids public ACLs"));
+    }
+  }
+  std::map<std::string, std::string> metadata = object->user_metadata;
+  ApplyWriteAcl(&metadata);
+  auto* objects = deps_.objects;
+  std::string tenant = tenant_;
+  ObjectId id = object->id;
+  auto work = [objects, tenant, id, metadata]() {
+    return objects->UpdateUserMetadata(tenant, id, metadata);
+  };
+  Result<meta::ObjectRecord> updated = co_await deps_.pool->Run(std::move(work));
+  if (!updated.ok()) co_return co_await Fail(FromStatus(updated.status()));
+  co_await SendEmpty(200);
+}
+
+Awaitable<void> S3Call::PublicAccessBlockSetting() {
+  const std::string& method = head().method;
+  auto current = settings_.find(std::string(kPublicAccessBlockSetting));
+  if (method == "GET") {
+    if (current == settings_.end()) {
+      co_return co_await Fail(MakeFailure(404, "NoSuchPublicAccessBlockConfiguration",
+                                          "The public access block configuration was not found"));
+    }
+    std::string document = current->second;
+    co_return co_await SendXml(200, std::move(document));
+  }
+  std::optional<std::string> value;
+  if (method == "PUT") {
+    Result<std::string> body = co_await ReadSmallBody();
+    if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+    auto parsed = wire::ParsePublicAccessBlock(*body, kMaxXmlBodyBytes);
+    if (!parsed.ok()) co_return co_await Fail(FromS3Error(parsed.error()));
+    value = wire::RenderPublicAccessBlock(*parsed);
+  } else if (method != "DELETE") {
+    co_return co_await Fail(
+        MakeFailure(405, "MethodNotAllowed", "publicAccessBlock takes GET, PUT or DELETE"));
+  }
+  Status stored = co_await StoreSetting(std::string(kPublicAccessBlockSetting), value);
+  if (!stored.ok()) co_return co_await Fail(FromStatus(stored));
+  co_await SendEmpty(method == "PUT" ? 200 : 204);
+}
+
+Awaitable<void> S3Call::OwnershipControls() {
+  const std::string& method = head().method;
+  auto current = settings_.find(std::string(kOwnershipSetting));
+  if (method == "GET") {
+    if (current == settings_.end()) {
+      co_return co_await Fail(MakeFailure(404, "OwnershipControlsNotFoundError",
+                                          "The bucket ownership controls were not found"));
+    }
+    std::string document = wire::RenderOwnershipControls(current->second);
+    co_return co_await SendXml(200, std::move(document));
+  }
+  std::optional<std::string> value;
+  if (method == "PUT") {
+    Result<std::string> body = co_await ReadSmallBody();
+    if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+    auto parsed = wire::ParseOwnershipControls(*body, kMaxXmlBodyBytes);
+    if (!parsed.ok()) co_return co_await Fail(FromS3Error(parsed.error()));
+    if (*parsed != "BucketOwnerEnforced") {
+      co_return co_await Fail(MakeFailure(
+          501, "NotImplemented",
+          "Cairn supports object ownership 'BucketOwnerEnforced' only (the bucket's owner owns "
+          "every object), not '" +
+              *parsed + "'"));
+    }
+    value = *parsed;
+  } else if (method != "DELETE") {
+    co_return co_await Fail(
+        MakeFailure(405, "MethodNotAllowed", "ownershipControls takes GET, PUT or DELETE"));
+  }
+  Status stored = co_await StoreSetting(std::string(kOwnershipSetting), value);
+  if (!stored.ok()) co_return co_await Fail(FromStatus(stored));
+  co_await SendEmpty(method == "PUT" ? 200 : 204);
+}
+
+Awaitable<void> S3Call::BucketPolicy() {
+  const std::string& method = head().method;
+  auto current = settings_.find(std::string(kPolicySetting));
+  if (method == "GET") {
+    if (current == settings_.end()) {
+      co_return co_await Fail(
+          MakeFailure(404, "NoSuchBucketPolicy", "The bucket policy does not exist"));
+    }
+    ResponseHead response;
+    response.status = 200;
+    response.headers.emplace_back("Content-Type", "application/json");
+    response.headers.emplace_back("x-amz-request-id", request_id_);
+    for (const auto& header : cors_headers_) response.headers.push_back(header);
+    status_ = 200;
+    std::string body = current->second;
+    (void)co_await exchange_.Respond(std::move(response), std::move(body));
+    co_return;
+  }
+  std::optional<std::string> value;
+  if (method == "PUT") {
+    Result<std::string> body = co_await ReadSmallBody();
+    if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+    Result<wire::BucketPolicy> parsed = wire::BucketPolicy::Parse(*body, request_.bucket);
+    if (!parsed.ok()) {
+      co_return co_await Fail(MakeFailure(400, "MalformedPolicy", parsed.status().message()));
+    }
+    auto block = settings_.find(std::string(kPublicAccessBlockSetting));
+    if (block != settings_.end() && parsed->IsPublic()) {
+      auto blocked = wire::ParsePublicAccessBlock(block->second, kMaxXmlBodyBytes);
+      if (blocked.ok() && blocked->block_public_policy) {
+        co_return co_await Fail(
+            MakeFailure(403, "AccessDenied",
+                        "the bucket's public access block forbids a public bucket policy"));
+      }
+    }
+    value = std::move(body).value();
+  } else if (method != "DELETE") {
+    co_return co_await Fail(
+        MakeFailure(405, "MethodNotAllowed", "a bucket policy takes GET, PUT or DELETE"));
+  }
+  Status stored = co_await StoreSetting(std::string(kPolicySetting), value);
+  if (!stored.ok()) co_return co_await Fail(FromStatus(stored));
+  co_await SendEmpty(204);
+}
+
+Awaitable<void> S3Call::BucketCors() {
+  const std::string& method = head().method;
+  auto current = settings_.find(std::string(kCorsSetting));
+  if (method == "GET") {
+    if (current == settings_.end()) {
+      co_return co_await Fail(
+          MakeFailure(404, "NoSuchCORSConfiguration", "The CORS configuration does not exist"));
+    }
+    std::string document = current->second;
+    co_return co_await SendXml(200, std::move(document));
+  }
+  std::optional<std::string> value;
+  if (method == "PUT") {
+    Result<std::string> body = co_await ReadSmallBody();
+    if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+    wire::CorsParseError error = wire::CorsParseError::kNone;
+    Result<wire::CorsConfiguration> parsed = wire::CorsConfiguration::Parse(*body, &error);
+    if (!parsed.ok()) {
+      std::string code = error == wire::CorsParseError::kInvalidRequest ? "InvalidRequest"
+                         : error == wire::CorsParseError::kMaxMessageLengthExceeded
+                             ? "MaxMessageLengthExceeded"
+                             : "MalformedXML";
+      co_return co_await Fail(MakeFailure(400, std::move(code), parsed.status().message()));
+    }
+    value = parsed->Render();
+  } else if (method != "DELETE") {
+    co_return co_await Fail(
+        MakeFailure(405, "MethodNotAllowed", "a CORS configuration takes GET, PUT or DELETE"));
+  }
+  Status stored = co_await StoreSetting(std::string(kCorsSetting), value);
+  if (!stored.ok()) co_return co_await Fail(FromStatus(stored));
+  co_await SendEmpty(method == "PUT" ? 200 : 204);
+}
+
+Awaitable<void> S3Call::CorsPreflight() {
+  auto header = [this](std::string_view name) -> std::optional<std::string_view> {
+    const std::string* value = head().Header(name);
+    if (value == nullptr) return std::nullopt;
+    return std::string_view(*value);
+  };
+  auto current = settings_.find(std::string(kCorsSetting));
+  Result<wire::CorsHeaders> answer = Status(InternalError("no CORS answer"));
+  if (current == settings_.end()) {
+    answer = wire::PreflightWithoutConfiguration(header("origin"),
+                                                 header("access-control-request-method"));
+  } else {
+    Result<wire::CorsConfiguration> config = wire::CorsConfiguration::Parse(current->second);
+    if (!config.ok()) co_return co_await Fail(FromStatus(config.status()));
+    answer = config->Preflight(header("origin"), header("access-control-request-method"),
+                               header("access-control-request-headers"));
+  }
+  if (!answer.ok()) {
+    const bool bad = answer.status().code() == StatusCode::kInvalidArgument;
+    co_return co_await Fail(MakeFailure(bad ? 400 : 403, bad ? "BadRequest" : "AccessForbidden",
+                                        answer.status().message()));
+  }
+  http::HeaderList headers(answer->begin(), answer->end());
+  co_await SendEmpty(200, std::move(headers));
 }
 
 Awaitable<void> S3Call::BucketTagging() {
@@ -2165,7 +2861,10 @@ Awaitable<void> S3Call::GetObjectAttributes() {
     return object;
   };
   Result<meta::ObjectRecord> found = co_await deps_.pool->Run(std::move(work));
-  if (!found.ok()) co_return co_await Fail(FromStatus(found.status()));
+  if (!found.ok()) co_return co_await Fail(MissingObject(FromStatus(found.status())));
+  if (std::optional<Failure> denied = ObjectAccessFailure(*found)) {
+    co_return co_await Fail(std::move(*denied));
+  }
   const meta::ObjectRecord& object = *found;
 
   std::string document =
@@ -2232,7 +2931,14 @@ Awaitable<void> S3Call::GetObjectAttributes() {
 Awaitable<void> S3Call::NotImplemented() {
   const std::string& feature = request_.unsupported;
   const std::string& method = head().method;
-  if ((feature == "cors" && method == "OPTIONS") || feature == "post-object") {
+  if (method == "OPTIONS") {
+    Result<bool> exists = co_await BucketExists();
+    if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
+    if (!*exists)
+      co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+    co_return co_await CorsPreflight();
+  }
+  if (feature == "post-object") {
     co_return co_await Fail(MakeFailure(501, "NotImplemented",
                                         "Cairn does not implement the '" + feature + "' feature"));
   }
@@ -2243,10 +2949,7 @@ Awaitable<void> S3Call::NotImplemented() {
                                           "Bucket is missing Object Lock Configuration: Cairn "
                                           "does not implement Object Lock"));
     }
-    if (feature == "acl" && method == "GET") {
-      std::string document = OwnerOnlyAcl(tenant_);
-      co_return co_await SendXml(200, std::move(document));
-    }
+    if (feature == "acl") co_return co_await ObjectAcl();
     co_return co_await Fail(MakeFailure(501, "NotImplemented",
                                         "Cairn does not implement the '" + feature + "' feature"));
   }
@@ -2259,11 +2962,23 @@ Awaitable<void> S3Call::NotImplemented() {
   if (!*exists)
     co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
   if (feature == "tagging") co_return co_await BucketTagging();
-  const UnconfiguredSetting* setting = FindUnconfiguredSetting(feature);
-  if (method == "GET" && feature == "acl") {
-    std::string document = OwnerOnlyAcl(tenant_);
+  if (feature == "acl") co_return co_await BucketAcl();
+  if (feature == "policy") co_return co_await BucketPolicy();
+  if (feature == "cors") co_return co_await BucketCors();
+  if (feature == "policyStatus" && method == "GET") {
+    // Public through its policy or, as Ceph reports it, through a public bucket ACL.
+    auto acl = settings_.find(std::string(kAclSetting));
+    const bool is_public = (policy_ && policy_->IsPublic()) ||
+                           (acl != settings_.end() && IsPublicAcl(ParseStoredAcl(acl->second)));
+    std::string document = std::string(kXmlDeclaration) +
+                           "<PolicyStatus xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                           "<IsPublic>" +
+                           (is_public ? "true" : "false") + "</IsPublic></PolicyStatus>";
     co_return co_await SendXml(200, std::move(document));
   }
+  if (feature == "publicAccessBlock") co_return co_await PublicAccessBlockSetting();
+  if (feature == "ownershipControls") co_return co_await OwnershipControls();
+  const UnconfiguredSetting* setting = FindUnconfiguredSetting(feature);
   if (method == "GET" && setting != nullptr) {
     if (!setting->empty_document.empty()) {
       std::string document = std::string(setting->empty_document);

@@ -42,6 +42,10 @@ CodeInfo Info(S3ErrorCode code) {
       return {"InvalidRequest", 400};
     case S3ErrorCode::kInvalidStorageClass:
       return {"InvalidStorageClass", 400};
+    case S3ErrorCode::kMalformedACLError:
+      return {"MalformedACLError", 400};
+    case S3ErrorCode::kUnresolvableGrantByEmailAddress:
+      return {"UnresolvableGrantByEmailAddress", 400};
     case S3ErrorCode::kInvalidTag:
       return {"InvalidTag", 400};
     case S3ErrorCode::kInvalidURI:

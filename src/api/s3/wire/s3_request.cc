@@ -646,13 +646,8 @@ S3Result<S3Request> ParseS3Request(const http::RequestHead& head,
                                    const S3AddressingOptions& options) {
   S3Request request;
   const std::string& method = head.method;
-  if (method == "OPTIONS") {  // CORS preflight
-    request.operation = S3Operation::kNotImplemented;
-    request.unsupported = "cors";
-    return request;
-  }
   if (method != "GET" && method != "HEAD" && method != "PUT" && method != "POST" &&
-      method != "DELETE") {
+      method != "DELETE" && method != "OPTIONS") {
     return Error(S3ErrorCode::kMethodNotAllowed, "method '" + method + "' is not allowed by S3",
                  head.path);
   }
@@ -718,6 +713,12 @@ S3Result<S3Request> ParseS3Request(const http::RequestHead& head,
                  request.resource);
   }
 
+  if (method == "OPTIONS") {  // a CORS preflight, for the bucket (and object) it names
+    if (request.bucket.empty()) return MethodNotAllowed(request, method);
+    request.operation = S3Operation::kNotImplemented;
+    request.unsupported = "cors";
+    return request;
+  }
   std::optional<S3Error> error;
   if (request.bucket.empty()) {
     if (method != "GET") return MethodNotAllowed(request, method);

@@ -238,6 +238,45 @@ S3Result<std::vector<Tag>> ParseTagging(std::string_view body, size_t max_bytes,
 
 // <CreateBucketConfiguration><LocationConstraint/></CreateBucketConfiguration>. An empty
 // body is allowed (no configuration) and yields nullopt, as does an empty constraint.
+// ---- Access control documents -----------------------------------------------------------
+
+// Permission bits of an ACL grant. FULL_CONTROL is all four.
+inline constexpr uint8_t kAclRead = 1, kAclWrite = 2, kAclReadAcp = 4, kAclWriteAcp = 8,
+                         kAclFullControl = 15;
+
+// An ACL as Cairn keeps it: what the bucket's owner, everyone (the AllUsers group) and
+// every signed-in account (AuthenticatedUsers) may do. Grants to other accounts are not
+// supported (ParseAccessControlPolicy refuses them).
+struct AclGrants {
+  uint8_t owner = kAclFullControl;
+  uint8_t all_users = 0;
+  uint8_t authenticated_users = 0;
+  bool operator==(const AclGrants&) const = default;
+};
+
+// <AccessControlPolicy> (PutBucketAcl, PutObjectAcl). Grantees: the owner (CanonicalUser
+// with `owner_id`), the AllUsers and AuthenticatedUsers groups. Another account's id is
+// NotImplemented, an e-mail address UnresolvableGrantByEmailAddress, an unknown group or
+// permission MalformedACLError, an <Owner> other than `owner_id` AccessDenied.
+S3Result<AclGrants> ParseAccessControlPolicy(std::string_view body, size_t max_bytes,
+                                             std::string_view owner_id);
+std::string RenderAccessControlPolicy(const AclGrants& grants, const Owner& owner);
+
+struct PublicAccessBlock {
+  bool block_public_acls = false;
+  bool ignore_public_acls = false;
+  bool block_public_policy = false;
+  bool restrict_public_buckets = false;
+  bool operator==(const PublicAccessBlock&) const = default;
+};
+S3Result<PublicAccessBlock> ParsePublicAccessBlock(std::string_view body, size_t max_bytes);
+std::string RenderPublicAccessBlock(const PublicAccessBlock& block);
+
+// <OwnershipControls> with one rule: "BucketOwnerEnforced", "BucketOwnerPreferred" or
+// "ObjectWriter".
+S3Result<std::string> ParseOwnershipControls(std::string_view body, size_t max_bytes);
+std::string RenderOwnershipControls(std::string_view ownership);
+
 S3Result<std::optional<std::string>> ParseCreateBucketConfiguration(std::string_view body,
                                                                     size_t max_bytes);
 

@@ -315,4 +315,152 @@ S3Result<std::optional<std::string>> ParseCreateBucketConfiguration(std::string_
   return std::optional<std::string>(std::string(region));
 }
 
+namespace {
+
+S3Error MalformedAcl(std::string why) {
+  return MakeS3Error(S3ErrorCode::kMalformedACLError,
+                     "The XML you provided was not well-formed or did not validate against our "
+                     "published schema: " +
+                         why);
+}
+
+std::optional<uint8_t> PermissionBits(std::string_view name) {
+  if (name == "READ") return kAclRead;
+  if (name == "WRITE") return kAclWrite;
+  if (name == "READ_ACP") return kAclReadAcp;
+  if (name == "WRITE_ACP") return kAclWriteAcp;
+  if (name == "FULL_CONTROL") return kAclFullControl;
+  return std::nullopt;
+}
+
+// The xsi:type of a <Grantee>, whatever prefix the document bound the XSI namespace to.
+std::string GranteeType(const pugi::xml_node& grantee) {
+  for (pugi::xml_attribute attribute : grantee.attributes()) {
+    std::string_view name = attribute.name();
+    size_t colon = name.find(':');
+    if (colon != std::string_view::npos && name.substr(colon + 1) == "type" &&
+        name.substr(0, colon) != "xmlns") {
+      return attribute.value();
+    }
+  }
+  return "";
+}
+
+S3Result<bool> ParseBool(const pugi::xml_node& parent, std::string_view name) {
+  S3Result<std::optional<std::string>> text = OptionalField(parent, name);
+  if (!text.ok()) return text.error();
+  if (!text->has_value()) return false;
+  std::string_view value = TrimWhitespace(**text);
+  if (value == "true" || value == "TRUE" || value == "True") return true;
+  if (value == "false" || value == "FALSE" || value == "False") return false;
+  return Malformed("<" + std::string(name) + "> must be true or false, not '" +
+                   std::string(value.substr(0, 16)) + "'");
+}
+
+}  // namespace
+
+S3Result<AclGrants> ParseAccessControlPolicy(std::string_view body, size_t max_bytes,
+                                             std::string_view owner_id) {
+  pugi::xml_document document;
+  S3Result<pugi::xml_node> root = Load(body, max_bytes, "AccessControlPolicy", &document);
+  if (!root.ok()) return S3Error(MalformedAcl(root.error().message));
+  std::vector<pugi::xml_node> owners = Children(*root, "Owner");
+  if (owners.size() > 1) return MalformedAcl("more than one <Owner>");
+  if (owners.size() == 1) {
+    S3Result<std::optional<std::string>> id = OptionalField(owners.front(), "ID");
+    if (!id.ok()) return MalformedAcl(id.error().message);
+    if (id->has_value() && TrimWhitespace(**id) != owner_id) {
+      return MakeS3Error(S3ErrorCode::kAccessDenied,
+                         "the ACL's <Owner> is not the bucket's owner; ownership cannot change");
+    }
+  }
+  std::vector<pugi::xml_node> lists = Children(*root, "AccessControlList");
+  if (lists.size() > 1) return MalformedAcl("more than one <AccessControlList>");
+  AclGrants grants;
+  grants.owner = 0;
+  if (lists.empty()) return grants;
+  std::vector<pugi::xml_node> grant_nodes = Children(lists.front(), "Grant");
+  if (grant_nodes.size() > 100) return MalformedAcl("an ACL has at most 100 grants");
+  for (const pugi::xml_node& grant : grant_nodes) {
+    S3Result<std::string> permission_text = RequiredField(grant, "Permission");
+    if (!permission_text.ok()) return MalformedAcl(permission_text.error().message);
+    std::optional<uint8_t> permission = PermissionBits(TrimWhitespace(*permission_text));
+    if (!permission) {
+      return MalformedAcl("unknown permission '" + permission_text->substr(0, 32) + "'");
+    }
+    std::vector<pugi::xml_node> grantees = Children(grant, "Grantee");
+    if (grantees.size() != 1) return MalformedAcl("a <Grant> needs exactly one <Grantee>");
+    const pugi::xml_node& grantee = grantees.front();
+    const std::string type = GranteeType(grantee);
+    S3Result<std::optional<std::string>> id = OptionalField(grantee, "ID");
+    S3Result<std::optional<std::string>> uri = OptionalField(grantee, "URI");
+    S3Result<std::optional<std::string>> email = OptionalField(grantee, "EmailAddress");
+    if (!id.ok() || !uri.ok() || !email.ok()) return MalformedAcl("a repeated grantee field");
+    if (type == "CanonicalUser" && id->has_value()) {
+      if (TrimWhitespace(**id) != owner_id) {
+        return MakeS3Error(S3ErrorCode::kNotImplemented,
+                           "Cairn does not implement ACL grants to other accounts ('" +
+                               (**id).substr(0, 64) +
+                               "'); grant to the AllUsers or AuthenticatedUsers group, or use "
+                               "a bucket policy");
+      }
+      grants.owner |= *permission;
+    } else if (type == "Group" && uri->has_value()) {
+      std::string_view group = TrimWhitespace(**uri);
+      if (group == "http://acs.amazonaws.com/groups/global/AllUsers") {
+        grants.all_users |= *permission;
+      } else if (group == "http://acs.amazonaws.com/groups/global/AuthenticatedUsers") {
+        grants.authenticated_users |= *permission;
+      } else if (group == "http://acs.amazonaws.com/groups/s3/LogDelivery") {
+        return MakeS3Error(S3ErrorCode::kNotImplemented,
+                           "Cairn does not implement server access logging (LogDelivery group)");
+      } else {
+        return MalformedAcl("unknown group '" + std::string(group.substr(0, 80)) + "'");
+      }
+    } else if (type == "AmazonCustomerByEmail" && email->has_value()) {
+      return MakeS3Error(S3ErrorCode::kUnresolvableGrantByEmailAddress,
+                         "The e-mail address you provided does not match any account on record "
+                         "(Cairn accounts have no e-mail addresses)");
+    } else {
+      return MalformedAcl("a <Grantee> of type '" + type.substr(0, 32) +
+                          "' needs its ID, URI or EmailAddress");
+    }
+  }
+  return grants;
+}
+
+S3Result<PublicAccessBlock> ParsePublicAccessBlock(std::string_view body, size_t max_bytes) {
+  pugi::xml_document document;
+  S3Result<pugi::xml_node> root =
+      Load(body, max_bytes, "PublicAccessBlockConfiguration", &document);
+  if (!root.ok()) return root.error();
+  PublicAccessBlock block;
+  bool* fields[] = {&block.block_public_acls, &block.ignore_public_acls, &block.block_public_policy,
+                    &block.restrict_public_buckets};
+  const char* names[] = {"BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                         "RestrictPublicBuckets"};
+  for (size_t i = 0; i < 4; ++i) {
+    S3Result<bool> value = ParseBool(*root, names[i]);
+    if (!value.ok()) return value.error();
+    *fields[i] = *value;
+  }
+  return block;
+}
+
+S3Result<std::string> ParseOwnershipControls(std::string_view body, size_t max_bytes) {
+  pugi::xml_document document;
+  S3Result<pugi::xml_node> root = Load(body, max_bytes, "OwnershipControls", &document);
+  if (!root.ok()) return root.error();
+  std::vector<pugi::xml_node> rules = Children(*root, "Rule");
+  if (rules.size() != 1) return Malformed("<OwnershipControls> needs exactly one <Rule>");
+  S3Result<std::string> ownership = RequiredField(rules.front(), "ObjectOwnership");
+  if (!ownership.ok()) return ownership.error();
+  std::string_view value = TrimWhitespace(*ownership);
+  if (value != "BucketOwnerEnforced" && value != "BucketOwnerPreferred" &&
+      value != "ObjectWriter") {
+    return Malformed("unknown ObjectOwnership '" + std::string(value.substr(0, 32)) + "'");
+  }
+  return std::string(value);
+}
+
 }  // namespace cairn::s3

@@ -2,6 +2,7 @@
 // writes a carriage return in text literally, and XML end-of-line handling would turn it
 // into a line feed at the client, changing the key. Writing directly also keeps a
 // 1000-entry listing to one pass with no DOM.
+#include <functional>
 #include <string>
 
 #include "api/s3/wire/s3_xml.h"
@@ -37,6 +38,8 @@ class XmlWriter {
     out_ += '>';
   }
   void Text(std::string_view text) { Escape(text); }
+  // Markup written as given (attributes the helpers above cannot express).
+  void Raw(std::string_view markup) { out_ += markup; }
   void Element(std::string_view name, std::string_view text) {
     Open(name);
     Escape(text);
@@ -403,6 +406,81 @@ std::string RenderTagging(const std::vector<Tag>& tags) {
   }
   writer.Close("TagSet");
   writer.Close("Tagging");
+  return std::move(writer).Finish();
+}
+
+namespace {
+
+constexpr std::string_view kAllUsersUri = "http://acs.amazonaws.com/groups/global/AllUsers";
+constexpr std::string_view kAuthenticatedUsersUri =
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+
+// One <Grant> per permission, as S3 lists them (FULL_CONTROL alone when all are held).
+void WriteGrants(XmlWriter& writer, uint8_t permissions, const std::string& grantee_open,
+                 const std::function<void(XmlWriter&)>& grantee_body) {
+  static constexpr std::pair<uint8_t, std::string_view> kPermissions[] = {
+      {kAclRead, "READ"},
+      {kAclWrite, "WRITE"},
+      {kAclReadAcp, "READ_ACP"},
+      {kAclWriteAcp, "WRITE_ACP"}};
+  auto grant = [&](std::string_view permission) {
+    writer.Open("Grant");
+    writer.Raw(grantee_open);
+    grantee_body(writer);
+    writer.Close("Grantee");
+    writer.Element("Permission", permission);
+    writer.Close("Grant");
+  };
+  if ((permissions & kAclFullControl) == kAclFullControl) {
+    grant("FULL_CONTROL");
+    return;
+  }
+  for (const auto& [bit, name] : kPermissions) {
+    if (permissions & bit) grant(name);
+  }
+}
+
+}  // namespace
+
+std::string RenderAccessControlPolicy(const AclGrants& grants, const Owner& owner) {
+  XmlWriter writer;
+  writer.OpenRoot("AccessControlPolicy");
+  WriteOwner(writer, "Owner", owner);
+  writer.Open("AccessControlList");
+  const std::string xsi =
+      "<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"";
+  // Group grants first, then the owner's (the order Ceph's RGW lists them in).
+  WriteGrants(writer, grants.all_users, xsi + "Group\">",
+              [](XmlWriter& w) { w.Element("URI", kAllUsersUri); });
+  WriteGrants(writer, grants.authenticated_users, xsi + "Group\">",
+              [](XmlWriter& w) { w.Element("URI", kAuthenticatedUsersUri); });
+  WriteGrants(writer, grants.owner, xsi + "CanonicalUser\">", [&](XmlWriter& w) {
+    w.Element("ID", owner.id);
+    w.Element("DisplayName", owner.display_name);
+  });
+  writer.Close("AccessControlList");
+  writer.Close("AccessControlPolicy");
+  return std::move(writer).Finish();
+}
+
+std::string RenderPublicAccessBlock(const PublicAccessBlock& block) {
+  XmlWriter writer;
+  writer.OpenRoot("PublicAccessBlockConfiguration");
+  writer.BoolElement("BlockPublicAcls", block.block_public_acls);
+  writer.BoolElement("IgnorePublicAcls", block.ignore_public_acls);
+  writer.BoolElement("BlockPublicPolicy", block.block_public_policy);
+  writer.BoolElement("RestrictPublicBuckets", block.restrict_public_buckets);
+  writer.Close("PublicAccessBlockConfiguration");
+  return std::move(writer).Finish();
+}
+
+std::string RenderOwnershipControls(std::string_view ownership) {
+  XmlWriter writer;
+  writer.OpenRoot("OwnershipControls");
+  writer.Open("Rule");
+  writer.Element("ObjectOwnership", ownership);
+  writer.Close("Rule");
+  writer.Close("OwnershipControls");
   return std::move(writer).Finish();
 }
 
