@@ -55,6 +55,15 @@ OUT_OF_SCOPE_NAMES = re.compile(
     # conditional writes on versioned buckets
     r"current_object|object_current")
 
+# Tests that grant ACL permissions to another account by its canonical id. The issue that
+# set this measurement's scope leaves such grants out (AWS itself disables ACLs by
+# default); Cairn refuses them with 501, and canned ACLs and group grants are in scope.
+OTHER_ACCOUNT_GRANTS = {
+    "test_bucket_acl_grant_nonexist_user",
+    "test_object_acl_full_control_verify_attributes",
+    "test_object_copy_not_owned_object_bucket",
+}
+
 # Families, first match wins: features first (a test of the basic families that needs
 # ACLs, policies, CORS, SigV2 or checksums is counted with that feature), then the basic
 # families, which must pass in full.
@@ -185,7 +194,8 @@ def write_config(path: Path, port: int, main: s3kit.S3Creds, alt: s3kit.S3Creds,
 def in_scope(name: str, markers: set[str]) -> bool:
     if markers & set(OUT_OF_SCOPE_MARKERS):
         return False
-    return not OUT_OF_SCOPE_NAMES.search(name.split("[")[0])
+    bare = name.split("[")[0]
+    return bare not in OTHER_ACCOUNT_GRANTS and not OUT_OF_SCOPE_NAMES.search(bare)
 
 
 def collect_markers(suite: Path, env: dict, selection: list[str]) -> dict[str, set[str]]:

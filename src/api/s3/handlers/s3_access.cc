@@ -203,10 +203,12 @@ AccessNeed AccessFor(Op op, std::string_view feature, std::string_view method, b
       return object(s3::kAclRead, "s3:GetObjectAttributes");
     case Op::kGetObjectTagging:
       return object(s3::kAclRead, "s3:GetObjectTagging");
+    // No ACL permission grants tagging short of FULL_CONTROL; checked on the object so
+    // that a policy may condition it on the object's tags.
     case Op::kPutObjectTagging:
-      return owner("s3:PutObjectTagging");
+      return object(s3::kAclFullControl, "s3:PutObjectTagging");
     case Op::kDeleteObjectTagging:
-      return owner("s3:DeleteObjectTagging");
+      return object(s3::kAclFullControl, "s3:DeleteObjectTagging");
     case Op::kNotImplemented:
       break;
   }

@@ -856,7 +856,9 @@ Awaitable<void> S3Call::Authenticate(bool* ok) {
   signing.query = std::move(query).value();
   {
     auto kind = sig::DetectAuthKind(signing);
-    if (kind.ok() && *kind == sig::AuthKind::kAnonymous) {
+    // A CORS preflight never carries credentials (a browser sends it before the request
+    // it asks about, presigned or not): the bucket's CORS rules alone answer it.
+    if (head().method == "OPTIONS" || (kind.ok() && *kind == sig::AuthKind::kAnonymous)) {
       // No credentials: the bucket's ACL or policy decides (ResolveBucket); the body is
       // unsigned, so only Content-MD5 and checksums can vouch for it.
       verified_.kind = sig::AuthKind::kAnonymous;
@@ -1081,6 +1083,10 @@ std::optional<Failure> S3Call::Authorize() {
     list.action = "s3:ListBucket";
     list.resource = "arn:aws:s3:::" + request_.bucket;
     list.account = requester_;
+    // As if the caller listed the key itself: a grant limited by s3:prefix covers it.
+    wire::ConditionContext context;
+    context.Set("s3:prefix", request_.key);
+    list.conditions = context.AsLookup();
     may_list_ = policy_->Evaluate(list) == wire::Decision::kAllow;
   }
   auto denied = [] { return MakeFailure(403, "AccessDenied", "Access Denied"); };
@@ -1843,6 +1849,30 @@ Awaitable<std::optional<meta::ObjectRecord>> S3Call::CopySource() {
       auto parsed = wire::ParsePublicAccessBlock(block->second, kMaxXmlBodyBytes);
       ignore = ignore || (parsed.ok() && parsed->ignore_public_acls);
     }
+    wire::Decision decision = wire::Decision::kNone;
+    auto policy = lookup.settings.find(std::string(kPolicySetting));
+    if (policy != lookup.settings.end()) {
+      Result<wire::BucketPolicy> parsed = wire::BucketPolicy::Parse(policy->second, source.bucket);
+      if (parsed.ok()) {
+        wire::ConditionContext context;
+        if (found.ok()) {
+          for (const wire::Tag& tag : TagsOf(found->user_metadata)) {
+            context.Set("s3:ExistingObjectTag/" + tag.key, tag.value);
+          }
+        }
+        wire::PolicyRequest read;
+        read.action = "s3:GetObject";
+        read.resource = "arn:aws:s3:::" + source.bucket + "/" + source.key;
+        read.account = requester_;
+        read.conditions = context.AsLookup();
+        decision = parsed->Evaluate(read);
+      }
+    }
+    if (decision == wire::Decision::kDeny) {
+      co_await Fail(MakeFailure(403, "AccessDenied", "Access Denied"));
+      co_return std::nullopt;
+    }
+    if (decision == wire::Decision::kAllow) ignore = true;  // granted: no ACL check below
     wire::AclGrants acl;
     if (found.ok()) {
       auto stored = found->user_metadata.find(std::string(objects::kAclField));
@@ -1851,7 +1881,8 @@ Awaitable<std::optional<meta::ObjectRecord>> S3Call::CopySource() {
       auto stored = lookup.settings.find(std::string(kAclSetting));
       if (stored != lookup.settings.end()) acl = ParseStoredAcl(stored->second);
     }
-    if ((found.ok() || found.status().code() == StatusCode::kNotFound) &&
+    if (decision != wire::Decision::kAllow &&
+        (found.ok() || found.status().code() == StatusCode::kNotFound) &&
         !AclAllows(acl, requester_.has_value(), wire::kAclRead, ignore)) {
       co_await Fail(MakeFailure(403, "AccessDenied", "Access Denied"));
       co_return std::nullopt;
