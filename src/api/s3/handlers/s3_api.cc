@@ -868,6 +868,7 @@ Awaitable<void> S3Call::Authenticate(bool* ok) {
   signing.raw_path = head().path;
   signing.headers = head().headers;
   signing.now_ms = NowMs();
+  if (request_.virtual_hosted) signing.virtual_host_bucket = request_.bucket;  // SigV2 signs it
   auto query = sig::ParseRawQuery(head().query);
   if (!query.ok())
     co_return co_await Fail(MakeFailure(400, "InvalidURI", query.status().message()));
