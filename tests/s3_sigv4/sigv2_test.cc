@@ -354,11 +354,11 @@ TEST(SigV2CanonicalTest, AmzHeaderFolding) {
             "x-amz-meta-a:first,second\n"
             "x-amz-meta-b:two  words\n"
             "x-amz-meta-folded:line one line two\n");
-  // Presigned URLs: x-amz-* query parameters count too, x-amz-date never does.
+  // Presigned URLs: x-amz-* query parameters count too, over headers of the same name;
+  // x-amz-date never does.
   r.headers = {{"x-amz-date", "Tue, 27 Mar 2007 21:20:26 +0000"}, {"x-amz-meta-a", "h"}};
   r.query = {{"x-amz-acl", "private"}, {"X-Amz-Meta-A", "q"}, {"prefix", "p"}};
-  EXPECT_EQ(CanonicalizedAmzHeadersV2(r, SigV2Form::kQuery),
-            "x-amz-acl:private\nx-amz-meta-a:h,q\n");
+  EXPECT_EQ(CanonicalizedAmzHeadersV2(r, SigV2Form::kQuery), "x-amz-acl:private\nx-amz-meta-a:q\n");
   EXPECT_EQ(CanonicalizedAmzHeadersV2(r, SigV2Form::kHeader),
             "x-amz-date:Tue, 27 Mar 2007 21:20:26 +0000\nx-amz-meta-a:h\n");
 }
@@ -632,6 +632,11 @@ TEST(SigV2PresignedTest, HeadersCarriedInTheQuery) {
       {{"content-type", "text/plain"}, {"x-amz-acl", "private"}, {"x-amz-meta-color", "blue"}});
   EXPECT_EQ(StringToSignV2(moved, SigV2Form::kQuery, "1700003600"), expected);
   EXPECT_TRUE(Verify(moved).ok());
+  // Headers that repeat them with other values are ignored: the URL is what was signed.
+  SigningRequest repeated = moved;
+  repeated.headers.emplace_back("x-amz-meta-color", "red");
+  repeated.headers.emplace_back("content-type", "text/html");
+  EXPECT_TRUE(Verify(repeated).ok());
   moved.query[1].second = "public-read";
   EXPECT_EQ(Verify(moved).error(), SigV4Error::kSignatureDoesNotMatch);
   // A Content-Type header other than the signed one does not pass.

@@ -94,22 +94,75 @@ SigV4Result<std::optional<std::string>> SingleHeader(const SigningRequest& reque
 }
 
 // The Content-MD5 or Content-Type line: the header's value; for query authentication the
-// query parameter of that (lower-case) name when the header is absent.
+// query parameter of that (lower-case) name instead when there is one.
 std::string PositionalValue(const SigningRequest& request, SigV2Form form,
                             std::string_view lower_name) {
-  auto values = Headers(request, lower_name);
-  if (!values.empty()) return std::string(Trim(values.front()));
   if (form == SigV2Form::kQuery) {
     for (const auto& [name, value] : request.query) {
       if (Lower(name) == lower_name) return std::string(Trim(value));
     }
   }
-  return "";
+  auto values = Headers(request, lower_name);
+  return values.empty() ? std::string() : std::string(Trim(values.front()));
 }
 
 bool ValidAccessKey(std::string_view key) {
   return !key.empty() && key.size() <= 128 &&
          std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+// The CanonicalizedResource with `path` in place of the request's path.
+std::string ResourceWithPath(const SigningRequest& request, std::string_view path) {
+  std::string out;
+  if (!request.virtual_host_bucket.empty()) {
+    out.push_back('/');
+    out += request.virtual_host_bucket;
+  }
+  out += path.empty() ? std::string_view("/") : path;
+  std::vector<const std::pair<std::string, std::string>*> signed_pairs;
+  for (const auto& pair : request.query) {
+    if (IsSignedSubresourceV2(pair.first)) signed_pairs.push_back(&pair);
+  }
+  std::stable_sort(signed_pairs.begin(), signed_pairs.end(),
+                   [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (size_t i = 0; i < signed_pairs.size(); ++i) {
+    out.push_back(i == 0 ? '?' : '&');
+    out += signed_pairs[i]->first;
+    if (!signed_pairs[i]->second.empty()) {
+      out.push_back('=');
+      out += signed_pairs[i]->second;
+    }
+  }
+  return out;
+}
+
+std::string StringToSignWithResource(const SigningRequest& request, SigV2Form form,
+                                     std::string_view date_line, bool omit_amz_date,
+                                     std::string_view resource) {
+  std::string out = request.method;
+  out.push_back('\n');
+  out += PositionalValue(request, form, "content-md5");
+  out.push_back('\n');
+  out += PositionalValue(request, form, "content-type");
+  out.push_back('\n');
+  out += date_line;
+  out.push_back('\n');
+  out += CanonicalizedAmzHeadersV2(request, form, omit_amz_date);
+  out += resource;
+  return out;
+}
+
+// The resources a client may have signed: the one the request names and, for a
+// path-style request to a bucket ("/bucket"), the same with a trailing slash, which
+// botocore signs for every bucket operation (as the AWS virtual-hosted examples do).
+std::vector<std::string> Resources(const SigningRequest& request) {
+  std::vector<std::string> resources{CanonicalizedResourceV2(request)};
+  const std::string& path = request.raw_path;
+  if (request.virtual_host_bucket.empty() && path.size() > 1 && path.front() == '/' &&
+      path.find('/', 1) == std::string::npos) {
+    resources.push_back(ResourceWithPath(request, path + "/"));
+  }
+  return resources;
 }
 
 // Date and x-amz-date: the IMF-fixdate form ("Tue, 27 Mar 2007 19:36:42 +0000" or
@@ -122,19 +175,25 @@ Result<TimestampMs> ParseRequestDate(std::string_view text) {
   return http.status();
 }
 
-// Expected signatures for a header-signed request, in order of likelihood (see sigv2.h
-// for the three Date lines used when x-amz-date is present).
+// The strings a client may have signed for a header-signed request: each resource of
+// Resources() with each Date line (see sigv2.h for the three used with x-amz-date).
 std::vector<std::string> HeaderStringsToSign(const SigningRequest& request,
                                              const std::optional<std::string>& amz_date,
                                              const std::optional<std::string>& date) {
   std::vector<std::string> strings;
-  if (!amz_date) {
-    strings.push_back(StringToSignV2(request, SigV2Form::kHeader, date.value_or("")));
-    return strings;
+  for (const std::string& resource : Resources(request)) {
+    auto add = [&](std::string_view date_line, bool omit_amz_date) {
+      strings.push_back(StringToSignWithResource(request, SigV2Form::kHeader, date_line,
+                                                 omit_amz_date, resource));
+    };
+    if (!amz_date) {
+      add(date.value_or(""), false);
+      continue;
+    }
+    add("", false);
+    if (date) add(*date, false);
+    add(*amz_date, true);
   }
-  strings.push_back(StringToSignV2(request, SigV2Form::kHeader, ""));
-  if (date) strings.push_back(StringToSignV2(request, SigV2Form::kHeader, *date));
-  strings.push_back(StringToSignV2(request, SigV2Form::kHeader, *amz_date, true));
   return strings;
 }
 
@@ -224,10 +283,16 @@ std::string CanonicalizedAmzHeadersV2(const SigningRequest& request, SigV2Form f
       it->second += UnfoldValue(value);
     }
   };
-  for (const auto& [name, value] : request.headers) add(name, value);
   if (form == SigV2Form::kQuery) {
     for (const auto& [name, value] : request.query) add(name, value);
   }
+  // A header also given as a query parameter is the query's (the URL is what was signed).
+  std::map<std::string, std::string> from_query;
+  from_query.swap(folded);
+  for (const auto& [name, value] : request.headers) {
+    if (from_query.count(Lower(name)) == 0) add(name, value);
+  }
+  folded.merge(from_query);
   std::string out;
   for (const auto& [name, value] : folded) {
     out += name;
@@ -239,44 +304,14 @@ std::string CanonicalizedAmzHeadersV2(const SigningRequest& request, SigV2Form f
 }
 
 std::string CanonicalizedResourceV2(const SigningRequest& request) {
-  std::string out;
-  if (!request.virtual_host_bucket.empty()) {
-    out.push_back('/');
-    out += request.virtual_host_bucket;
-  }
-  out += request.raw_path.empty() ? std::string_view("/") : std::string_view(request.raw_path);
-  std::vector<const std::pair<std::string, std::string>*> signed_pairs;
-  for (const auto& pair : request.query) {
-    if (IsSignedSubresourceV2(pair.first)) signed_pairs.push_back(&pair);
-  }
-  std::stable_sort(signed_pairs.begin(), signed_pairs.end(),
-                   [](const auto* a, const auto* b) { return a->first < b->first; });
-  for (size_t i = 0; i < signed_pairs.size(); ++i) {
-    out.push_back(i == 0 ? '?' : '&');
-    out += signed_pairs[i]->first;
-    if (!signed_pairs[i]->second.empty()) {
-      out.push_back('=');
-      out += signed_pairs[i]->second;
-    }
-  }
-  return out;
+  return ResourceWithPath(request, request.raw_path);
 }
 
 std::string StringToSignV2(const SigningRequest& request, SigV2Form form,
                            std::string_view date_line, bool omit_amz_date) {
-  std::string out = request.method;
-  out.push_back('\n');
-  out += PositionalValue(request, form, "content-md5");
-  out.push_back('\n');
-  out += PositionalValue(request, form, "content-type");
-  out.push_back('\n');
-  out += date_line;
-  out.push_back('\n');
-  out += CanonicalizedAmzHeadersV2(request, form, omit_amz_date);
-  out += CanonicalizedResourceV2(request);
-  return out;
+  return StringToSignWithResource(request, form, date_line, omit_amz_date,
+                                  CanonicalizedResourceV2(request));
 }
-
 SigV4Result<ParsedAuthorizationV2> ParseAuthorizationV2(std::string_view header) {
   header = Trim(header);
   auto invalid = [] {
@@ -404,7 +439,10 @@ SigV4Result<VerifiedRequest> VerifyRequestV2(const SigningRequest& request, Auth
     }
     verified.access_key = params->access_key;
     provided_signature = params->signature;
-    strings_to_sign.push_back(StringToSignV2(request, SigV2Form::kQuery, params->expires_text));
+    for (const std::string& resource : Resources(request)) {
+      strings_to_sign.push_back(StringToSignWithResource(request, SigV2Form::kQuery,
+                                                         params->expires_text, false, resource));
+    }
   } else {
     return SigV4Status(SigV4Error::kInternalError, "not a Signature Version 2 request");
   }

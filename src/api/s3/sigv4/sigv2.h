@@ -38,9 +38,11 @@ std::string HmacSha1Base64(std::string_view key, std::string_view data);
 // CanonicalizedResource (acl, uploadId, versionId, response-content-type, ...).
 bool IsSignedSubresourceV2(std::string_view name);
 
-// How the request carries its signature: the x-amz-* lines of a presigned URL also take
-// x-amz-* query parameters (clients move signed x-amz-* headers there) and never
-// x-amz-date (query authentication ignores the request's dates).
+// How the request carries its signature. For a presigned URL (kQuery) the x-amz-* query
+// parameters count as x-amz-* headers and the content-md5 and content-type parameters as
+// those headers (clients move signed headers into the URL), a parameter overriding a
+// header of the same name, and x-amz-date never counts (query authentication ignores the
+// request's dates).
 enum class SigV2Form { kHeader, kQuery };
 
 // "name:value\n" per x-amz-* header: names lower-cased and sorted, values trimmed (folded
@@ -55,9 +57,7 @@ std::string CanonicalizedAmzHeadersV2(const SigningRequest& request, SigV2Form f
 std::string CanonicalizedResourceV2(const SigningRequest& request);
 
 // The whole string to sign with the given Date line (the Date header, x-amz-date, or
-// Expires for query authentication). Content-MD5 and Content-Type come from the headers;
-// for kQuery, from the content-md5 and content-type query parameters when the header is
-// absent.
+// Expires for query authentication).
 std::string StringToSignV2(const SigningRequest& request, SigV2Form form,
                            std::string_view date_line, bool omit_amz_date = false);
 
