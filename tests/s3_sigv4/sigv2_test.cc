@@ -96,6 +96,9 @@ TEST(SigV2AwsExamplesTest, ObjectGet) {
   auto verified = Verify(request);
   ASSERT_TRUE(verified.ok());
   EXPECT_EQ(verified->kind, AuthKind::kHeaderV2);
+  EXPECT_TRUE(!IsPresigned(verified->kind) && IsSigV2(verified->kind));
+  EXPECT_FALSE(IsSigV2(AuthKind::kHeader) || IsSigV2(AuthKind::kPresigned));
+  EXPECT_TRUE(IsPresigned(AuthKind::kPresigned));
   EXPECT_EQ(verified->request_time_ms, request.now_ms);
   EXPECT_FALSE(verified->expires_at_ms.has_value());
   EXPECT_EQ(SignRequestV2(request, ExampleCredentials()).value(),
@@ -265,6 +268,7 @@ TEST(SigV2AwsExamplesTest, QueryStringAuthentication) {
   auto verified = Verify(request);
   ASSERT_TRUE(verified.ok()) << verified.status().message();
   EXPECT_EQ(verified->kind, AuthKind::kPresignedV2);
+  EXPECT_TRUE(IsPresigned(verified->kind) && IsSigV2(verified->kind));
   EXPECT_EQ(verified->access_key, kAccessKey);
   EXPECT_EQ(verified->expires_at_ms, 1175139620000);
   EXPECT_EQ(verified->payload_mode, PayloadMode::kUnsigned);

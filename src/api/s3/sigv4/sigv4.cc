@@ -898,9 +898,7 @@ SigV4Result<VerifiedRequest> VerifyRequest(const SigningRequest& request,
                                            const VerifyOptions& options) {
   auto kind = DetectAuthKind(request);
   if (!kind.ok()) return kind.status();
-  if (kind.value() == AuthKind::kHeaderV2 || kind.value() == AuthKind::kPresignedV2) {
-    return VerifyRequestV2(request, kind.value(), lookup, options);
-  }
+  if (IsSigV2(kind.value())) return VerifyRequestV2(request, kind.value(), lookup, options);
   VerifiedRequest verified;
   verified.kind = kind.value();
   std::string provided_signature;

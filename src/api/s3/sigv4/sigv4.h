@@ -251,6 +251,13 @@ enum class AuthKind {
   kHeaderV2,     // Authorization: AWS AKID:signature (sigv2.h)
   kPresignedV2,  // AWSAccessKeyId=...&Expires=...&Signature=... (sigv2.h)
 };
+// Query-string authentication (V4 or V2): S3's "REST-QUERY-STRING" auth type.
+inline bool IsPresigned(AuthKind kind) {
+  return kind == AuthKind::kPresigned || kind == AuthKind::kPresignedV2;
+}
+inline bool IsSigV2(AuthKind kind) {
+  return kind == AuthKind::kHeaderV2 || kind == AuthKind::kPresignedV2;
+}
 // kInvalidArgument when an Authorization header comes with presigned parameters (V4 or
 // V2). An Authorization header that is not "AWS ..." is kHeader (its parser names what is
 // wrong with it).
