@@ -1,9 +1,10 @@
-// Fuzz target for the SigV4 parsers and the verifier.
+// Fuzz target for the SigV4 and SigV2 parsers and the verifier.
 //
 // The input is split on '\n' into: an Authorization header value, a raw request path, a
 // raw query string, an x-amz-date value and an x-amz-content-sha256 value. Each parser
 // sees its part; parts that parse must survive a round trip, and the whole request goes
-// through VerifyRequest with a fixed key. Any broken invariant aborts.
+// through VerifyRequest with a fixed key (an "AWS ..." header or AWSAccessKeyId/Signature
+// parameters take the SigV2 path). Any broken invariant aborts.
 
 #include <cstdint>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/s3/sigv4/sigv2.h"
 #include "api/s3/sigv4/sigv4.h"
 
 namespace {
@@ -58,6 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
   auto parts = SplitLines(input, 5);
   CheckAuthorizationRoundTrip(parts[0]);
+  auto v2 = s3::ParseAuthorizationV2(parts[0]);
+  if (v2.ok() && (v2->access_key.empty() || v2->signature.empty())) abort();
 
   auto uri = s3::CanonicalUri(parts[1]);
   if (uri.ok()) {
@@ -69,6 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto again = s3::ParseRawQuery(s3::EncodeQuery(*query));
     if (!again.ok() || *again != *query) abort();
     s3::ParsePresignedQuery(*query).status().IgnoreError();
+    s3::ParsePresignedQueryV2(*query).status().IgnoreError();
   }
   auto amz_date = s3::ParseAmzDate(parts[3]);
   if (amz_date.ok() && s3::FormatAmzDate(*amz_date) != parts[3]) abort();

@@ -593,12 +593,17 @@ TEST(VerifyTest, AuthKinds) {
   both.query.emplace_back("X-Amz-Algorithm", "AWS4-HMAC-SHA256");
   ExpectError(both, SigV4Error::kInvalidArgument);
 
+  // Signature Version 2 goes to its own verifier (sigv2_test.cc).
   SigningRequest v2 = GetObjectExample();
   v2.headers.emplace_back("authorization", "AWS AKIAIOSFODNN7EXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg=");
-  ExpectError(v2, SigV4Error::kInvalidRequest);
+  EXPECT_EQ(DetectAuthKind(v2).value(), AuthKind::kHeaderV2);
+  ExpectError(v2, SigV4Error::kSignatureDoesNotMatch);  // it signs another request
   SigningRequest v2_query = GetObjectExample();
   v2_query.query = {{"AWSAccessKeyId", "AK"}, {"Signature", "x"}, {"Expires", "1"}};
-  ExpectError(v2_query, SigV4Error::kInvalidRequest);
+  EXPECT_EQ(DetectAuthKind(v2_query).value(), AuthKind::kPresignedV2);
+  ExpectError(v2_query, SigV4Error::kAccessDenied);  // expired in 1970
+  v2_query.headers.emplace_back("authorization", "AWS AK:x");
+  ExpectError(v2_query, SigV4Error::kInvalidArgument);
 
   SigningRequest twice = SignedGetObject();
   twice.headers.push_back(twice.headers.back());

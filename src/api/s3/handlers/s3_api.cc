@@ -850,6 +850,7 @@ Awaitable<void> S3Call::Authenticate(bool* ok) {
   signing.raw_path = head().path;
   signing.headers = head().headers;
   signing.now_ms = NowMs();
+  if (request_.virtual_hosted) signing.virtual_host_bucket = request_.bucket;  // SigV2 signs it
   auto query = sig::ParseRawQuery(head().query);
   if (!query.ok())
     co_return co_await Fail(MakeFailure(400, "InvalidURI", query.status().message()));
@@ -1154,7 +1155,7 @@ wire::Decision S3Call::EvaluatePolicy(const meta::ObjectRecord* object) const {
     }
   }
   context.Set("s3:authType",
-              std::string(verified_.kind == sig::AuthKind::kPresigned ? "REST-QUERY-STRING"
+              std::string(sig::IsPresigned(verified_.kind) ? "REST-QUERY-STRING"
                                                                       : "REST-HEADER"));
   wire::PolicyRequest request;
   request.action = policy_action_;

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "api/s3/sigv4/checksum.h"
+#include "api/s3/sigv4/sigv2.h"
 #include "core/hashing.h"
 
 namespace cairn::api::s3 {
@@ -779,19 +780,11 @@ SigV4Result<AuthKind> DetectAuthKind(const SigningRequest& request) {
   }
   if (!authorization.empty()) {
     std::string_view value = TrimSpaces(authorization[0]);
-    if (value.substr(0, 4) == "AWS ") {
-      return SigV4Status(SigV4Error::kInvalidRequest,
-                         "The authorization mechanism you have provided is not supported. "
-                         "Please use AWS4-HMAC-SHA256.");
-    }
+    if (value.substr(0, 4) == "AWS ") return AuthKind::kHeaderV2;
     return AuthKind::kHeader;
   }
   if (presigned) return AuthKind::kPresigned;
-  if (v2_query) {
-    return SigV4Status(SigV4Error::kInvalidRequest,
-                       "Signature Version 2 query authentication is not supported. Please "
-                       "use AWS4-HMAC-SHA256.");
-  }
+  if (v2_query) return AuthKind::kPresignedV2;
   return AuthKind::kAnonymous;
 }
 
@@ -905,6 +898,7 @@ SigV4Result<VerifiedRequest> VerifyRequest(const SigningRequest& request,
                                            const VerifyOptions& options) {
   auto kind = DetectAuthKind(request);
   if (!kind.ok()) return kind.status();
+  if (IsSigV2(kind.value())) return VerifyRequestV2(request, kind.value(), lookup, options);
   VerifiedRequest verified;
   verified.kind = kind.value();
   std::string provided_signature;
@@ -1009,6 +1003,9 @@ SigV4Result<VerifiedRequest> VerifyRequest(const SigningRequest& request,
       provided_signature = params->signature;
       break;
     }
+    case AuthKind::kHeaderV2:
+    case AuthKind::kPresignedV2:
+      return SigV4Status(SigV4Error::kInternalError, "a V2 request reached the V4 verifier");
   }
   SigV4Status payload_status = ReadPayloadHeaders(request, verified);
   if (!payload_status.ok()) return payload_status;

@@ -137,6 +137,9 @@ struct SigningRequest {
   std::vector<std::pair<std::string, std::string>> query;    // percent-decoded
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
   TimestampMs now_ms = 0;                                    // the server's clock
+  // SigV2 only: the bucket a virtual-hosted request addresses through its Host (V2 signs
+  // it as part of the resource); empty for path-style requests.
+  std::string virtual_host_bucket;
 };
 
 // "name:value\n" for each signed header (values of repeated headers joined with ','),
@@ -242,12 +245,22 @@ SigV4Result<PresignedParameters> ParsePresignedQuery(
 // ---- Verification ----------------------------------------------------------------------
 
 enum class AuthKind {
-  kAnonymous,  // neither an Authorization header nor X-Amz-Algorithm
-  kHeader,     // Authorization: AWS4-HMAC-SHA256 ...
-  kPresigned,  // X-Amz-Algorithm=AWS4-HMAC-SHA256&...
+  kAnonymous,    // neither an Authorization header nor X-Amz-Algorithm
+  kHeader,       // Authorization: AWS4-HMAC-SHA256 ...
+  kPresigned,    // X-Amz-Algorithm=AWS4-HMAC-SHA256&...
+  kHeaderV2,     // Authorization: AWS AKID:signature (sigv2.h)
+  kPresignedV2,  // AWSAccessKeyId=...&Expires=...&Signature=... (sigv2.h)
 };
-// kInvalidArgument when both are present, kInvalidRequest for Signature Version 2 or any
-// other scheme.
+// Query-string authentication (V4 or V2): S3's "REST-QUERY-STRING" auth type.
+inline bool IsPresigned(AuthKind kind) {
+  return kind == AuthKind::kPresigned || kind == AuthKind::kPresignedV2;
+}
+inline bool IsSigV2(AuthKind kind) {
+  return kind == AuthKind::kHeaderV2 || kind == AuthKind::kPresignedV2;
+}
+// kInvalidArgument when an Authorization header comes with presigned parameters (V4 or
+// V2). An Authorization header that is not "AWS ..." is kHeader (its parser names what is
+// wrong with it).
 SigV4Result<AuthKind> DetectAuthKind(const SigningRequest& request);
 
 // What x-amz-content-sha256 says about the body.
@@ -294,7 +307,8 @@ struct VerifyOptions {
   SigningKeyCache* key_cache = nullptr;  // optional
 };
 
-// Verifies a header-signed or presigned request. Checks, in order: the auth scheme and
+// Verifies a header-signed or presigned request; Signature Version 2 requests go to
+// VerifyRequestV2 (sigv2.h). Checks, in order: the auth scheme and
 // its syntax, the scope (service, region, date equal to the request date), the request
 // time (within max_skew of now, RequestTimeTooSkewed; presigned: not expired, AccessDenied),
 // that host is signed, the payload mode, the access key, and then the signature in
