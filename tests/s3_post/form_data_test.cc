@@ -210,9 +210,8 @@ TEST(FormDataParser, RefusesMalformedBodies) {
       {"folded header", dash + "\r\nContent-Disposition: form-data;\r\n name=a\r\n\r\nv\r\n"},
       {"bare LF after a boundary", dash + "\nContent-Disposition: form-data; name=a\n\nv\n"},
       {"junk after a boundary", dash + "junk\r\nContent-Disposition: form-data; name=a\r\n\r\n"},
-      {"NUL in a header", dash +
-                              std::string("\r\nContent-Disposition: form-data; name=\"a\0\"", 46) +
-                              "\r\n\r\nv\r\n"},
+      {"NUL in a header", dash + "\r\nContent-Disposition: form-data; name=\"a" +
+                              std::string(1, '\0') + "\"\r\n\r\nv\r\n"},
   };
   for (const MalformedCase& c : cases) {
     Parsed parsed = ParseWhole(c.body);
