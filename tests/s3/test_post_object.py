@@ -447,6 +447,14 @@ def test_malformed_requests(s3env, s3, bucket):
     body = encode_form([("key", "k"), ("x-amz-meta-a", "1\r\nSet-Cookie: x=y")]
                        + v2_fields(s3env.main, policy), ("f", b"x"))
     assert_error(post(s3env, bucket, body), 400, "InvalidArgument")
+    # Metadata is bounded as a PutObject's headers bound it.
+    policy = policy_document([{"bucket": bucket}, {"key": "k"},
+                              ["starts-with", "$x-amz-meta-", ""]]
+                             + [["starts-with", f"$x-amz-meta-m{i}", ""] for i in range(2)])
+    body = encode_form([("key", "k"), ("x-amz-meta-m0", "v" * 10000),
+                        ("x-amz-meta-m1", "v" * 10000)] + v2_fields(s3env.main, policy),
+                       ("f", b"x"))
+    assert_error(post(s3env, bucket, body), 400, "MetadataTooLarge")
     assert_absent(s3, bucket, "k")
     # A missing bucket.
     body = encode_form([("key", "k")] + v2_fields(s3env.main, policy_document(

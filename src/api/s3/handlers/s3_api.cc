@@ -2251,6 +2251,9 @@ Awaitable<void> S3Call::GetObjectAttributes() {
 // Fields are read in pieces of this size until the file part starts: nothing larger is
 // held for a client whose credentials are not checked yet.
 constexpr size_t kFormReadBytes = 64 * 1024;
+// A PutObject's metadata is bounded by the request header limit (16 KiB by default); a
+// form's fields may be larger, so its metadata gets that bound explicitly.
+constexpr size_t kMaxFormMetadataBytes = 16 * 1024;
 
 Failure FromPostError(const post::PostError& error) {
   return MakeFailure(error.status, error.code, error.message);
@@ -2437,6 +2440,16 @@ Awaitable<void> S3Call::StorePostFile(post::FormDataParser& parser, const post::
   // S3 takes the type from the Content-Type field, not from the file part's header.
   upload_request.content_type = HeaderOr(form, "content-type", "binary/octet-stream");
   upload_request.user_metadata = UserMetadataFromHeaders(form);
+  size_t metadata_bytes = 0;
+  for (const auto& entry : upload_request.user_metadata) {
+    metadata_bytes += entry.first.size() + entry.second.size();
+  }
+  if (metadata_bytes > kMaxFormMetadataBytes) {
+    co_return co_await Fail(MakeFailure(400, "MetadataTooLarge",
+                                        "Your metadata headers exceed the maximum allowed "
+                                        "metadata size (" +
+                                            std::to_string(kMaxFormMetadataBytes) + " bytes)"));
+  }
   if (const std::string* tagging = form.Header("tagging")) {
     wire::S3Result<std::vector<wire::Tag>> tags = wire::ParseTagging(*tagging, kMaxXmlBodyBytes);
     if (!tags.ok()) co_return co_await Fail(FromS3Error(tags.error()));
