@@ -81,7 +81,14 @@ TEST(ParseS3Request, MapsEveryOperation) {
       {"GET", "/photos/a.txt?acl", {}, S3Operation::kNotImplemented, "acl"},
       {"PUT", "/photos/a.txt?retention", {}, S3Operation::kNotImplemented, "retention"},
       {"POST", "/photos/a.txt?select&select-type=2", {}, S3Operation::kNotImplemented, "select"},
-      {"POST", "/photos", {}, S3Operation::kNotImplemented, "post-object"},
+      {"POST",
+       "/photos",
+       {{"content-type", "multipart/form-data; boundary=x"}},
+       S3Operation::kPostObject},
+      {"POST",
+       "/photos",
+       {{"content-type", "Multipart/Form-Data ;boundary=x"}},
+       S3Operation::kPostObject},
       {"OPTIONS", "/photos/a.txt", {}, S3Operation::kNotImplemented, "cors"},
       // Unrelated query parameters (presigned URLs carry X-Amz-*) change nothing.
       {"GET", "/photos/a.txt?X-Amz-Signature=abc&X-Amz-Expires=60", {}, S3Operation::kGetObject},
@@ -114,6 +121,16 @@ TEST(ParseS3Request, RejectsBadRequestsWithTheRightCode) {
       {"PUT", "/photos?location", {}, S3ErrorCode::kMethodNotAllowed},
       {"PUT", "/photos?uploads", {}, S3ErrorCode::kMethodNotAllowed},
       {"POST", "/photos?uploads", {}, S3ErrorCode::kInvalidRequest},
+      // A form upload must be multipart/form-data (S3 answers 412 PreconditionFailed).
+      {"POST", "/photos", {}, S3ErrorCode::kPreconditionFailed},
+      {"POST",
+       "/photos",
+       {{"content-type", "application/x-www-form-urlencoded"}},
+       S3ErrorCode::kPreconditionFailed},
+      {"POST",
+       "/photos",
+       {{"content-type", "multipart/mixed; boundary=x"}},
+       S3ErrorCode::kPreconditionFailed},
       {"GET", "/photos/a.txt?uploads", {}, S3ErrorCode::kMethodNotAllowed},
       {"POST", "/photos/a.txt?tagging", {}, S3ErrorCode::kMethodNotAllowed},
       {"HEAD", "/photos/a.txt?uploadId=u", {}, S3ErrorCode::kMethodNotAllowed},
@@ -269,6 +286,12 @@ TEST(ParseS3Request, VirtualHostedStyle) {
   auto list = Parse("GET", "/?list-type=2&prefix=p", "photos.s3.local:9000");
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(list->operation, S3Operation::kListObjectsV2);
+  auto form =
+      Parse("POST", "/", "photos.s3.local", {{"content-type", "multipart/form-data; boundary=b"}});
+  ASSERT_TRUE(form.ok());
+  EXPECT_EQ(form->operation, S3Operation::kPostObject);
+  EXPECT_EQ(form->bucket, "photos");
+  EXPECT_TRUE(form->key.empty());
   auto create = Parse("PUT", "/", "new-bucket.s3.local");
   ASSERT_TRUE(create.ok());
   EXPECT_EQ(create->operation, S3Operation::kCreateBucket);

@@ -185,6 +185,7 @@ AccessNeed AccessFor(Op op, std::string_view feature, std::string_view method, b
     case Op::kListParts:
       return bucket(s3::kAclRead, "s3:ListMultipartUploadParts");
     case Op::kPutObject:
+    case Op::kPostObject:
     case Op::kCopyObject:
     case Op::kCreateMultipartUpload:
     case Op::kUploadPart:

@@ -13,6 +13,8 @@
 #include "api/s3/access/policy.h"
 #include "api/s3/handlers/s3_access.h"
 #include "api/s3/handlers/s3_failure.h"
+#include "api/s3/post/form_data.h"
+#include "api/s3/post/post_policy.h"
 #include "api/s3/sigv4/aws_chunked.h"
 #include "api/s3/sigv4/checksum.h"
 #include "api/s3/sigv4/sigv4.h"
@@ -35,6 +37,7 @@ constexpr uint64_t kMaxPartBytes = uint64_t{5} << 30;
 
 namespace sig = cairn::api::s3;
 namespace wire = cairn::s3;
+namespace post = cairn::api::s3::post;
 using http::Awaitable;
 using http::Exchange;
 using http::ResponseHead;
@@ -738,6 +741,12 @@ class S3Call {
   // Get/Put/DeleteBucketTagging, kept as the bucket's "tagging" setting (the tag set as
   // S3 renders it). The bucket is known to exist.
   Awaitable<void> BucketTagging();
+  // POST Object, an HTML form upload (see PostObject's comment).
+  Awaitable<void> PostObject();
+  Awaitable<void> AuthenticatePostForm(const post::PostCredentials& credentials, bool* ok);
+  Awaitable<void> StorePostFile(post::FormDataParser& parser, const post::FormValues& values,
+                                const std::string& key, const post::PostPolicy& policy,
+                                std::shared_ptr<std::string> first_bytes);
   Awaitable<void> NotImplemented();
   // Resolves the copy source (same tenant) or sends the error; nullopt on failure.
   Awaitable<std::optional<meta::ObjectRecord>> CopySource();
@@ -1155,8 +1164,7 @@ wire::Decision S3Call::EvaluatePolicy(const meta::ObjectRecord* object) const {
     }
   }
   context.Set("s3:authType",
-              std::string(sig::IsPresigned(verified_.kind) ? "REST-QUERY-STRING"
-                                                                      : "REST-HEADER"));
+              std::string(sig::IsPresigned(verified_.kind) ? "REST-QUERY-STRING" : "REST-HEADER"));
   wire::PolicyRequest request;
   request.action = policy_action_;
   request.resource =
@@ -1216,6 +1224,11 @@ Awaitable<void> S3Call::Run() {
   }
   request_ = std::move(parsed).value();
   parsed_ = true;
+  if (request_.operation == wire::S3Operation::kPostObject) {
+    // A form upload carries its credentials in the form, not in the request's headers.
+    if (ValidateName("bucket", request_.bucket).ok()) bucket_ = request_.bucket;
+    co_return co_await PostObject();
+  }
   bool authenticated = false;
   co_await Authenticate(&authenticated);
   if (!authenticated) co_return;
@@ -1299,6 +1312,8 @@ Awaitable<void> S3Call::Dispatch() {
       co_return co_await Tagging();
     case Op::kGetObjectAttributes:
       co_return co_await GetObjectAttributes();
+    case Op::kPostObject:
+      co_return co_await PostObject();
     case Op::kNotImplemented:
       co_return co_await NotImplemented();
   }
@@ -2958,6 +2973,377 @@ Awaitable<void> S3Call::GetObjectAttributes() {
   http::HeaderList headers;
   headers.emplace_back("Last-Modified", FormatHttpDate(object.created_at_ms));
   co_await SendXml(200, std::move(document), std::move(headers));
+}
+
+// ---- POST Object: HTML form uploads ----------------------------------------------------
+
+// Fields are read in pieces of this size until the file part starts: nothing larger is
+// held for a client whose credentials are not checked yet.
+constexpr size_t kFormReadBytes = 64 * 1024;
+// A PutObject's metadata is bounded by the request header limit (16 KiB by default); a
+// form's fields may be larger, so its metadata gets that bound explicitly.
+constexpr size_t kMaxFormMetadataBytes = 16 * 1024;
+
+Failure FromPostError(const post::PostError& error) {
+  return MakeFailure(error.status, error.code, error.message);
+}
+
+Failure BodyReadFailure(const Status& status) {
+  return status.code() == StatusCode::kDeadlineExceeded
+             ? FromStatus(status)
+             : MakeFailure(400, "IncompleteBody", status.message());
+}
+
+// The form's fields as the headers a PutObject would carry (acl as x-amz-acl), so that
+// the same header checks and metadata rules apply to both.
+http::RequestHead FormAsHeaders(const post::FormValues& values) {
+  http::RequestHead form;
+  form.method = "POST";
+  for (const auto& entry : values) {
+    form.headers.emplace_back(entry.first == "acl" ? "x-amz-acl" : entry.first, entry.second);
+  }
+  return form;
+}
+
+// Fields that GET and HEAD return as headers must be sendable as headers (a form field,
+// unlike a request header, can hold CR and LF).
+std::optional<Failure> RefuseUnsafeFormHeaders(const post::FormValues& values) {
+  for (const auto& entry : values) {
+    bool returned = entry.first == "content-type" || entry.first.rfind("x-amz-meta-", 0) == 0;
+    for (const auto& stored : kStoredHeaders) returned = returned || entry.first == stored.first;
+    if (returned && !http::IsSafeHeaderValue(entry.second)) {
+      return MakeFailure(400, "InvalidArgument",
+                         "the form field '" + entry.first.substr(0, 64) +
+                             "' holds a character an HTTP header cannot carry");
+    }
+  }
+  return std::nullopt;
+}
+
+// POST Object. The form's fields come before its file part; once the file part starts,
+// the form's credentials and policy are checked, before a byte of the file is stored. The
+// file then streams into the same upload use case as PutObject, checked against the
+// policy's content-length-range as it arrives, and is committed only once all of it
+// arrived and every check held: an error leaves nothing visible.
+Awaitable<void> S3Call::PostObject() {
+  std::string boundary;
+  std::optional<post::PostError> bad =
+      post::ParseFormBoundary(HeaderOr(head(), "content-type"), &boundary);
+  if (bad) co_return co_await Fail(FromPostError(*bad));
+  post::FormDataParser parser(boundary);
+  std::unique_ptr<char[]> buffer(new char[kFormReadBytes]);
+  auto first_bytes = std::make_shared<std::string>();
+  while (!parser.file_started()) {
+    Result<size_t> got = co_await exchange_.ReadBody(buffer.get(), kFormReadBytes);
+    if (!got.ok()) co_return co_await Fail(BodyReadFailure(got.status()));
+    if (*got == 0) {
+      bad = parser.Finish();  // no file part: always an error
+      if (!bad) bad = post::PostError{400, "MalformedPOSTRequest", "no file part"};
+      co_return co_await Fail(FromPostError(*bad));
+    }
+    bad = parser.Feed(std::string_view(buffer.get(), *got), first_bytes.get());
+    if (bad) co_return co_await Fail(FromPostError(*bad));
+  }
+  buffer.reset();
+  const post::FormValues values = post::CollectFormValues(parser.fields(), parser.file().filename);
+  std::string key;
+  bad = post::FindObjectKey(values, &key);
+  if (bad) co_return co_await Fail(FromPostError(*bad));
+  post::PostCredentials credentials;
+  bad = post::ParsePostCredentials(values, &credentials);
+  if (bad) co_return co_await Fail(FromPostError(*bad));
+  post::PostPolicy policy;
+  if (credentials.kind == post::PostAuthKind::kAnonymous) {
+    // No policy and no signature: the bucket's ACL or policy must let anyone write.
+    requester_.reset();
+    scope_ = meta::Scope::kWrite;
+    bool allowed = false;
+    co_await ResolveBucket(&allowed);
+    if (!allowed) co_return;
+  } else {
+    bool authenticated = false;
+    co_await AuthenticatePostForm(credentials, &authenticated);
+    if (!authenticated) co_return;
+    bad = post::ParsePostPolicy(credentials.policy, &policy);
+    if (bad) co_return co_await Fail(FromPostError(*bad));
+    bad = post::CheckPostPolicy(policy, values, request_.bucket, NowMs());
+    if (bad) co_return co_await Fail(FromPostError(*bad));
+  }
+  co_await StorePostFile(parser, values, key, policy, first_bytes);
+}
+
+// The form's access key, as Authenticate treats a request's: the secret verifies the
+// policy's signature, a revoked key is reported as revoked only to a form its secret
+// signs, the key's first tenant owns the bucket, it must be allowed to write, and the
+// tenant's rate limit applies. Sends the failure itself; *ok tells whether it passed.
+Awaitable<void> S3Call::AuthenticatePostForm(const post::PostCredentials& credentials, bool* ok) {
+  *ok = false;
+  S3Api::State* state = state_;
+  const int64_t now = NowMs();
+  auto verify_work = [state, credentials, now]() -> std::pair<Result<meta::S3KeyRecord>, bool> {
+    Result<meta::S3KeyRecord> record = state->LookupKey(credentials.access_key, now);
+    const bool matches =
+        record.ok() && post::PostSignatureMatches(credentials, record->secret, &state->key_cache);
+    return {std::move(record), matches};
+  };
+  std::pair<Result<meta::S3KeyRecord>, bool> outcome =
+      co_await deps_.pool->Run(std::move(verify_work));
+  const std::string unknown_key =
+      "The AWS access key Id you provided does not exist in our records.";
+  if (!outcome.first.ok()) {
+    const StatusCode code = outcome.first.status().code();
+    if (code == StatusCode::kNotFound || code == StatusCode::kInvalidArgument) {
+      co_return co_await Fail(MakeFailure(403, "InvalidAccessKeyId", unknown_key));
+    }
+    if (code == StatusCode::kUnavailable) {
+      co_return co_await Fail(
+          MakeFailure(503, "ServiceUnavailable", "the key store is unavailable"));
+    }
+    co_return co_await Fail(MakeFailure(500, "InternalError", "the access key could not be read"));
+  }
+  const meta::S3KeyRecord& record = *outcome.first;
+  access_key_ = record.access_key;
+  if (!outcome.second) {
+    if (record.revoked)
+      co_return co_await Fail(MakeFailure(403, "InvalidAccessKeyId", unknown_key));
+    co_return co_await Fail(MakeFailure(403, "SignatureDoesNotMatch",
+                                        "The request signature we calculated does not match the "
+                                        "signature you provided. Check your key and signing "
+                                        "method."));
+  }
+  if (record.revoked) {
+    co_return co_await Fail(MakeFailure(403, "InvalidAccessKeyId",
+                                        "The AWS access key Id you provided is inactive: access "
+                                        "key " +
+                                            record.access_key + " was revoked"));
+  }
+  if (record.tenants.empty()) {
+    co_return co_await Fail(MakeFailure(403, "InvalidAccessKeyId", "unknown access key"));
+  }
+  tenant_ = record.tenants.front();
+  requester_ = tenant_;
+  scope_ = record.scope;
+  if (static_cast<int>(scope_) < static_cast<int>(meta::Scope::kWrite)) {
+    co_return co_await Fail(MakeFailure(403, "AccessDenied", "this access key may not write"));
+  }
+  // The bucket's owner, its ACL and policy, and the rate limit, as for any request.
+  co_await ResolveBucket(ok);
+}
+
+// An anonymous form (no policy, no signature) may write only to a bucket that grants
+// public write access; on success this sets tenant_ to the bucket's owner and returns
+// nullopt. Cairn has no public-write bucket ACL or bucket policy yet, so every anonymous
+// form is refused.
+// Streams the form's file into an upload (see PostObject). `first_bytes`: the file's
+// content that arrived with the fields.
+Awaitable<void> S3Call::StorePostFile(post::FormDataParser& parser, const post::FormValues& values,
+                                      const std::string& key, const post::PostPolicy& policy,
+                                      std::shared_ptr<std::string> first_bytes) {
+  Result<bool> exists = co_await BucketExists();
+  if (!exists.ok()) co_return co_await Fail(FromStatus(exists.status()));
+  if (!*exists)
+    co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+  // The fields are the headers of a PutObject: the same refusals (the acl field's canned
+  // ACL included), the same metadata.
+  const http::RequestHead form = FormAsHeaders(values);
+  std::optional<Failure> refused =
+      RefuseUnsupportedHeaders(form, wire::S3Operation::kPutObject, tenant_);
+  if (!refused) refused = RefuseUnsafeFormHeaders(values);
+  if (refused) co_return co_await Fail(std::move(*refused));
+  // The form's acl field, as x-amz-acl of a PutObject.
+  if (auto asked = AclFromHeaders(form, tenant_)) {
+    if (auto* failure = std::get_if<Failure>(&*asked)) co_return co_await Fail(std::move(*failure));
+    write_acl_ = std::get<wire::AclGrants>(*asked);
+    auto block = settings_.find(std::string(kPublicAccessBlockSetting));
+    if (block != settings_.end() && IsPublicAcl(*write_acl_)) {
+      auto parsed = wire::ParsePublicAccessBlock(block->second, kMaxXmlBodyBytes);
+      if (parsed.ok() && parsed->block_public_acls) {
+        co_return co_await Fail(MakeFailure(
+            403, "AccessDenied", "the bucket's public access block forbids public ACLs"));
+      }
+    }
+  }
+  objects::UploadRequest upload_request;
+  upload_request.tenant = tenant_;
+  upload_request.namespace_name = request_.bucket;
+  upload_request.key = key;
+  const std::string storage_class_name = HeaderOr(form, "x-amz-storage-class");
+  const std::optional<StorageClass> storage_class = StorageClassFromS3(storage_class_name);
+  if (!storage_class) co_return co_await Fail(InvalidStorageClass(storage_class_name));
+  upload_request.storage_class = *storage_class;
+  // S3 takes the type from the Content-Type field, not from the file part's header.
+  upload_request.content_type = HeaderOr(form, "content-type", "binary/octet-stream");
+  upload_request.user_metadata = UserMetadataFromHeaders(form);
+  ApplyWriteAcl(&upload_request.user_metadata);
+  size_t metadata_bytes = 0;
+  for (const auto& entry : upload_request.user_metadata) {
+    metadata_bytes += entry.first.size() + entry.second.size();
+  }
+  if (metadata_bytes > kMaxFormMetadataBytes) {
+    co_return co_await Fail(MakeFailure(400, "MetadataTooLarge",
+                                        "Your metadata headers exceed the maximum allowed "
+                                        "metadata size (" +
+                                            std::to_string(kMaxFormMetadataBytes) + " bytes)"));
+  }
+  if (const std::string* tagging = form.Header("tagging")) {
+    wire::S3Result<std::vector<wire::Tag>> tags = wire::ParseTagging(*tagging, kMaxXmlBodyBytes);
+    if (!tags.ok()) co_return co_await Fail(FromS3Error(tags.error()));
+    upload_request.user_metadata = WithTags(std::move(upload_request.user_metadata), *tags);
+  }
+  if (const std::string* md5 = form.Header("content-md5")) {
+    auto raw = sig::Base64Decode(*md5);
+    if (!raw.ok() || raw->size() != 16) {
+      co_return co_await Fail(MakeFailure(400, "InvalidDigest", "the Content-MD5 is not valid"));
+    }
+    upload_request.expected_md5 = *raw;
+  }
+  // A checksum field (x-amz-checksum-<algorithm>) is verified over the file and kept; an
+  // x-amz-checksum-algorithm field alone asks for one to be computed and kept.
+  std::optional<sig::Checksummer> checksum;
+  std::string checksum_value;
+  bool computed_checksum = false;
+  for (const auto& entry : values) {
+    std::optional<sig::ChecksumAlgorithm> algorithm = sig::ChecksumAlgorithmFromHeader(entry.first);
+    if (!algorithm) continue;
+    if (checksum) {
+      co_return co_await Fail(
+          MakeFailure(400, "InvalidRequest", "Expecting a single x-amz-checksum- field"));
+    }
+    checksum.emplace(*algorithm);
+    checksum_value = entry.second;
+  }
+  if (const std::string* named = form.Header("x-amz-checksum-algorithm")) {
+    Result<sig::ChecksumAlgorithm> algorithm = sig::ParseChecksumAlgorithm(*named);
+    if (!algorithm.ok() || (checksum && checksum->algorithm() != *algorithm)) {
+      co_return co_await Fail(MakeFailure(
+          400, "InvalidRequest",
+          "Value for x-amz-checksum-algorithm is invalid or does not match the checksum sent"));
+    }
+    if (!checksum) {
+      checksum.emplace(*algorithm);
+      computed_checksum = true;
+    }
+  }
+  auto begun = deps_.objects->BeginUpload(std::move(upload_request));
+  if (!begun.ok()) co_return co_await Fail(FromStatus(begun.status()));
+  std::shared_ptr<objects::Upload> upload = std::move(begun).value();
+  std::shared_ptr<api::UploadMemory::Reservation> memory;
+  if (deps_.upload_memory != nullptr) {
+    const uint64_t wanted =
+        api::UploadBufferBytes(head(), deps_.objects->options().chunk_size_bytes, true);
+    Result<std::shared_ptr<api::UploadMemory::Reservation>> reserved =
+        co_await deps_.upload_memory->Reserve(wanted);
+    if (!reserved.ok()) {
+      upload->Abort();
+      co_return co_await Fail(MakeFailure(503, "SlowDown", reserved.status().message()));
+    }
+    memory = *reserved;
+  }
+  // One piece of the body is read while the file bytes parsed out of the previous one
+  // are hashed (two buffers of file bytes in turn, as StreamUpload decodes aws-chunked).
+  auto executor = co_await boost::asio::this_coro::executor;
+  api::UploadPipeline pipeline(deps_.pool, upload, executor);
+  const size_t piece_bytes = api::UploadPieceBytes(head());
+  std::unique_ptr<char[]> piece(new char[piece_bytes]);
+  std::shared_ptr<std::string> file_pieces[2] = {std::move(first_bytes),
+                                                 std::make_shared<std::string>()};
+  int turn = 0;
+  bool pending = !file_pieces[0]->empty();  // file bytes that came with the fields
+  Failure failure;
+  bool failed = false;
+  for (;;) {
+    if (!pending) {
+      Result<size_t> got = co_await exchange_.ReadBody(piece.get(), piece_bytes);
+      if (!got.ok()) {
+        failure = BodyReadFailure(got.status());
+        failed = true;
+        break;
+      }
+      if (*got == 0) break;
+      if (parser.file_complete()) continue;  // fields after the file are ignored
+      file_pieces[turn]->clear();
+      std::optional<post::PostError> bad =
+          parser.Feed(std::string_view(piece.get(), *got), file_pieces[turn].get());
+      if (bad) {
+        failure = FromPostError(*bad);
+        failed = true;
+        break;
+      }
+    }
+    pending = false;
+    std::shared_ptr<std::string> bytes = file_pieces[turn];
+    if (bytes->empty()) continue;
+    std::optional<post::PostError> too_large =
+        post::CheckFileSize(policy, parser.file_size(), false);
+    if (too_large) {
+      failure = FromPostError(*too_large);
+      failed = true;
+      break;
+    }
+    if (parser.file_size() > deps_.max_object_bytes) {
+      failure = FromStatus(api::ObjectTooLarge(parser.file_size(), deps_.max_object_bytes));
+      failed = true;
+      break;
+    }
+    if (checksum) checksum->Update(*bytes);
+    Status written = co_await pipeline.Write(bytes, *bytes);
+    if (!written.ok()) {
+      failure = FromStatus(written);
+      failed = true;
+      break;
+    }
+    turn = 1 - turn;
+  }
+  if (!failed) {
+    std::optional<post::PostError> bad = parser.Finish();
+    if (!bad) bad = post::CheckFileSize(policy, parser.file_size(), true);
+    if (bad) {
+      failure = FromPostError(*bad);
+      failed = true;
+    }
+  }
+  if (!failed && checksum) {
+    std::string received = checksum->FinishBase64();
+    if (computed_checksum) {
+      checksum_value = received;
+    } else if (received != checksum_value) {
+      failure = MakeFailure(400, "BadDigest",
+                            "the checksum you specified did not match what was received");
+      failed = true;
+    }
+  }
+  if (failed) {
+    co_await pipeline.Abort();
+    co_return co_await Fail(failure);
+  }
+  if (checksum) {
+    upload->SetMetadata(
+        std::string(objects::kChecksumField),
+        std::string(sig::ChecksumHeaderName(checksum->algorithm())) + ":" + checksum_value);
+  }
+  Result<meta::CommitResult> committed = co_await pipeline.Commit();
+  if (!committed.ok()) co_return co_await Fail(FromStatus(committed.status()));
+  const std::string etag = committed->object.etag;
+  http::HeaderList headers;
+  headers.emplace_back("ETag", Quoted(etag));
+  if (checksum) {
+    headers.emplace_back(std::string(sig::ChecksumHeaderName(checksum->algorithm())),
+                         checksum_value);
+  }
+  const std::string location =
+      (request_.virtual_hosted ? "/" : "/" + request_.bucket + "/") + sig::UriEncode(key, false);
+  std::optional<std::string> redirect = post::SuccessRedirect(values, request_.bucket, key, etag);
+  if (redirect) {
+    headers.emplace_back("Location", *redirect);
+    co_return co_await SendEmpty(303, std::move(headers));
+  }
+  headers.emplace_back("Location", location);
+  const int status = post::SuccessStatus(values);
+  if (status == 201) {
+    std::string document = post::RenderPostResponse(location, request_.bucket, key, etag);
+    co_return co_await SendXml(201, std::move(document), std::move(headers));
+  }
+  co_await SendEmpty(status, std::move(headers));
 }
 
 Awaitable<void> S3Call::NotImplemented() {

@@ -85,6 +85,27 @@ const std::string* FindHeader(const http::RequestHead& head, std::string_view lo
   return nullptr;
 }
 
+// Whether a Content-Type names multipart/form-data (case-insensitive, parameters ignored).
+bool IsFormDataContentType(const std::string* content_type) {
+  if (content_type == nullptr) return false;
+  std::string_view media_type(*content_type);
+  media_type = media_type.substr(0, media_type.find(';'));
+  while (!media_type.empty() && (media_type.back() == ' ' || media_type.back() == '\t')) {
+    media_type.remove_suffix(1);
+  }
+  while (!media_type.empty() && (media_type.front() == ' ' || media_type.front() == '\t')) {
+    media_type.remove_prefix(1);
+  }
+  constexpr std::string_view kFormData = "multipart/form-data";
+  if (media_type.size() != kFormData.size()) return false;
+  for (size_t i = 0; i < kFormData.size(); ++i) {
+    char c = media_type[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kFormData[i]) return false;
+  }
+  return true;
+}
+
 // The decoded query, with lookups by name. Names are case-sensitive, as in S3.
 class Query {
  public:
@@ -372,8 +393,8 @@ S3Error MethodNotAllowed(const S3Request& request, std::string_view method) {
 }
 
 // Picks the operation for a request on the bucket itself (no key).
-std::optional<S3Error> RouteBucket(const Query& query, std::string_view method,
-                                   S3Request* request) {
+std::optional<S3Error> RouteBucket(const Query& query, const http::RequestHead& head,
+                                   std::string_view method, S3Request* request) {
   for (std::string_view name : kUnsupportedBucketSubresources) {
     if (query.Has(name)) {
       request->operation = S3Operation::kNotImplemented;
@@ -416,9 +437,14 @@ std::optional<S3Error> RouteBucket(const Query& query, std::string_view method,
     request->operation = S3Operation::kCreateBucket;
   } else if (method == "DELETE") {
     request->operation = S3Operation::kDeleteBucket;
-  } else {  // POST without ?delete: an HTML form upload
-    request->operation = S3Operation::kNotImplemented;
-    request->unsupported = "post-object";
+  } else {  // POST without ?delete: an HTML form upload (POST Object)
+    if (!IsFormDataContentType(FindHeader(head, "content-type"))) {
+      return Error(S3ErrorCode::kPreconditionFailed,
+                   "At least one of the pre-conditions you specified did not hold: Bucket POST "
+                   "must be of the enclosure-type multipart/form-data",
+                   request->resource);
+    }
+    request->operation = S3Operation::kPostObject;
   }
   return std::nullopt;
 }
@@ -532,6 +558,7 @@ bool IsKeyOperation(S3Operation operation) {
     case S3Operation::kDeleteObjects:
     case S3Operation::kListMultipartUploads:
     case S3Operation::kListObjectVersions:
+    case S3Operation::kPostObject:  // the key is a form field
     case S3Operation::kNotImplemented:
       return false;
     default:
@@ -593,6 +620,8 @@ std::string_view S3OperationName(S3Operation operation) {
       return "DeleteObjectTagging";
     case S3Operation::kGetObjectAttributes:
       return "GetObjectAttributes";
+    case S3Operation::kPostObject:
+      return "PostObject";
     case S3Operation::kNotImplemented:
       return "NotImplemented";
   }
@@ -743,7 +772,7 @@ S3Result<S3Request> ParseS3Request(const http::RequestHead& head,
     }
     if (list_error) return *list_error;
   } else if (request.key.empty()) {
-    error = RouteBucket(query, method, &request);
+    error = RouteBucket(query, head, method, &request);
   } else {
     error = RouteObject(query, head, method, &request);
   }

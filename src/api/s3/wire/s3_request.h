@@ -45,6 +45,7 @@ enum class S3Operation {
   kPutObjectTagging,
   kDeleteObjectTagging,
   kGetObjectAttributes,  // GET /bucket/key?attributes
+  kPostObject,           // POST /bucket, multipart/form-data: an HTML form upload
   // A well-formed request for an S3 feature Cairn does not implement (?acl, ?versioning,
   // ...). S3Request::unsupported names it, so the caller can answer 501 NotImplemented or
   // a harmless default (an empty ACL, "versioning never enabled").
@@ -79,7 +80,7 @@ inline constexpr int kMaxPartNumber = 10000;
 struct S3Request {
   S3Operation operation = S3Operation::kListBuckets;
   // Set when operation == kNotImplemented: the query subresource ("acl", "versioning", ...)
-  // or the feature ("post-object") the request asked for.
+  // the request asked for.
   std::string unsupported;
   bool virtual_hosted = false;
   std::string bucket;  // empty only for ListBuckets (and service-level kNotImplemented)
@@ -124,6 +125,7 @@ struct S3Request {
 //   InvalidRequest    an object operation without a key (e.g. "?uploads" on the bucket root
 //                     via PUT)
 //   MethodNotAllowed  a method the addressed resource does not support
+//   PreconditionFailed a POST to a bucket (a form upload) that is not multipart/form-data
 //   NotImplemented    versionId other than "null" (Cairn keeps no versions)
 S3Result<S3Request> ParseS3Request(const http::RequestHead& head,
                                    const S3AddressingOptions& options);
