@@ -878,9 +878,6 @@ def test_cross_tenant_copy_needs_read_on_the_source(s3, s3env, s3_other, new_buc
     assert keys_of(s3, private) == ["authed", "public", "secret"]
 
 
-@pytest.mark.xfail(strict=True, reason="cross-tenant CopyObject/UploadPartCopy checks only the "
-                   "source object's ACL: a bucket policy granting s3:GetObject on the source "
-                   "is ignored (GetObject itself works)")
 def test_cross_tenant_copy_with_read_granted_by_policy(s3, s3env, s3_other, bucket,
                                                        other_buckets):
     s3.put_object(Bucket=bucket, Key="k", Body=b"shared by policy")
@@ -894,8 +891,6 @@ def test_cross_tenant_copy_with_read_granted_by_policy(s3, s3env, s3_other, buck
     assert body_of(s3_other, own, "copy") == b"shared by policy"
 
 
-@pytest.mark.xfail(strict=True, reason="CopyObject/UploadPartCopy inside one's own buckets "
-                   "ignore an explicit Deny of s3:GetObject on the source")
 def test_copy_source_denied_by_policy(s3, bucket):
     s3.put_object(Bucket=bucket, Key="secret/x", Body=b"s")
     s3.put_bucket_policy(Bucket=bucket, Policy=policy(statement(
@@ -1097,9 +1092,6 @@ def test_bucket_owner_enforced_ignores_existing_grants(s3, s3_other, s3_anon, ne
     assert body_of(s3, name, "public") == b"p"
 
 
-@pytest.mark.xfail(strict=True, reason="with BucketOwnerEnforced, GetBucketAcl/GetObjectAcl "
-                   "still render the stored (ignored) group grants; S3 answers the "
-                   "bucket-owner-full-control ACL")
 def test_bucket_owner_enforced_acl_reads_show_owner_full_control(s3, s3env, new_bucket):
     owner = s3env.main.tenant
     name = new_bucket("public-read")
@@ -1189,8 +1181,6 @@ def test_public_policy_lets_anyone_get(s3, s3env, s3_other, s3_anon, bucket):
     assert body_of(s3, bucket, "k") == b"published"
 
 
-@pytest.mark.xfail(strict=True, reason="a missing key answers 404 NoSuchKey to a caller whom "
-                   "a policy grants s3:GetObject but not s3:ListBucket; S3 answers 403")
 def test_missing_key_under_a_get_only_policy_is_403(s3, s3_anon, s3_other, bucket):
     s3.put_bucket_policy(Bucket=bucket, Policy=public_get_policy(bucket))
     denied(s3_anon.get_object, Bucket=bucket, Key="missing")
@@ -1270,9 +1260,6 @@ def test_deny_binds_single_deletes(s3, s3_anon, new_bucket):
     assert keys_of(s3, name) == ["keep", "new"]
 
 
-@pytest.mark.xfail(strict=True, reason="DeleteObjects is checked against the bucket ARN only, "
-                   "so a Deny of s3:DeleteObject on bucket/* lets it delete (anonymous "
-                   "callers and the owner alike)")
 def test_deny_binds_multi_object_delete(s3, s3_anon, new_bucket):
     name = new_bucket("public-read-write")
     for key in ("keep", "keep-too"):
@@ -1288,9 +1275,6 @@ def test_deny_binds_multi_object_delete(s3, s3_anon, new_bucket):
     assert remaining == ["keep", "keep-too"]
 
 
-@pytest.mark.xfail(strict=True, reason="DeleteObjects is checked against the bucket ARN only, "
-                   "so an Allow of s3:DeleteObject on bucket/* does not let another account "
-                   "use it (DeleteObject works)")
 def test_policy_allowed_delete_works_for_multi_object_delete(s3, s3env, s3_other, bucket):
     for key in ("a", "b"):
         s3.put_object(Bucket=bucket, Key=key, Body=b"x")
@@ -1355,8 +1339,6 @@ def test_policy_condition_on_existing_object_tags(s3, s3_anon, s3_other, bucket)
     assert body_of(s3_anon, bucket, "closed") == b"c"
 
 
-@pytest.mark.xfail(strict=True, reason="a Deny conditioned on s3:ExistingObjectTag does not "
-                   "apply when an Allow statement grants the same GetObject")
 def test_deny_by_existing_object_tag_beats_an_allow(s3, s3_anon, s3_other, bucket):
     s3.put_object(Bucket=bucket, Key="classified", Body=b"c", Tagging="classified=yes")
     s3.put_object(Bucket=bucket, Key="plain", Body=b"p")
@@ -1369,8 +1351,6 @@ def test_deny_by_existing_object_tag_beats_an_allow(s3, s3_anon, s3_other, bucke
     denied(s3_other.get_object, Bucket=bucket, Key="classified")
 
 
-@pytest.mark.xfail(strict=True, reason="a Deny conditioned on s3:ExistingObjectTag does not "
-                   "bind the bucket's owner")
 def test_deny_by_existing_object_tag_binds_the_owner(s3, bucket):
     s3.put_object(Bucket=bucket, Key="classified", Body=b"c", Tagging="classified=yes")
     s3.put_object(Bucket=bucket, Key="plain", Body=b"p")

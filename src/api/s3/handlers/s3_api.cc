@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <set>
 
 #include "api/common/access_log.h"
 #include "api/common/download.h"
@@ -704,7 +705,8 @@ class S3Call {
   // A missing object answers 404 only to a caller who may list the bucket (S3), else 403.
   Failure MissingObject(Failure not_found) const;
   // The bucket policy's decision on this request; `object` adds s3:ExistingObjectTag/*.
-  wire::Decision EvaluatePolicy(const meta::ObjectRecord* object) const;
+  // `key` overrides the request's key (each key of DeleteObjects).
+  wire::Decision EvaluatePolicy(const meta::ObjectRecord* object, const std::string* key) const;
   Awaitable<void> BucketPolicy();
   Awaitable<void> BucketCors();
   Awaitable<void> CorsPreflight();
@@ -763,8 +765,9 @@ class S3Call {
   std::optional<std::string> requester_;
   std::map<std::string, std::string> settings_;  // of the bucket, once resolved
   bool owner_request_ = true;                    // the caller owns the bucket
-  uint8_t object_permission_ = 0;             // kAcl* bits the object's ACL must grant (non-owners)
-  bool may_list_ = true;                      // a non-owner may list the bucket (404 vs 403)
+  uint8_t object_permission_ = 0;  // kAcl* bits the object's ACL must grant (non-owners)
+  bool may_list_ = true;           // a non-owner may list the bucket (404 vs 403)
+  bool may_delete_ = false;        // a non-owner's DeleteObjects: the bucket ACL grants WRITE
   std::optional<wire::AclGrants> write_acl_;  // asked for by a write
   std::optional<wire::BucketPolicy> policy_;  // the bucket's, once resolved
   std::string policy_action_;                 // what this request is, in policy terms
@@ -1064,13 +1067,17 @@ std::optional<Failure> S3Call::Authorize() {
 
   const AccessNeed need = AccessFor(op, request_.unsupported, head().method, !request_.key.empty());
   policy_action_ = need.action;
+  // Decided later, with what only the handler knows: an object's tags (and its ACL), or
+  // each key of a multi-object delete.
+  const bool on_object = need.target == AccessTarget::kObjectAcl;
+  const bool per_key = op == Op::kDeleteObjects;
   wire::Decision decision = wire::Decision::kNone;
   if (const std::string* stored = setting(kPolicySetting)) {
     Result<wire::BucketPolicy> parsed = wire::BucketPolicy::Parse(*stored, request_.bucket);
     if (parsed.ok()) {
       policy_ = std::move(parsed).value();
       policy_restricted_ = block.restrict_public_buckets && policy_->IsPublic();
-      decision = EvaluatePolicy(nullptr);
+      if (!on_object && !per_key) decision = EvaluatePolicy(nullptr, nullptr);
     } else if (!owner_request_) {
       return MakeFailure(403, "AccessDenied", "the bucket policy cannot be read");
     }
@@ -1081,12 +1088,14 @@ std::optional<Failure> S3Call::Authorize() {
     return MakeFailure(403, "AccessDenied",
                        "Access Denied (explicitly denied by the bucket policy)");
   }
-  if (owner_request_) return std::nullopt;
-  if (policy_call) return MakeFailure(403, "AccessDenied", "only the bucket's owner may do this");
-  if (decision == wire::Decision::kAllow && !policy_restricted_) return std::nullopt;
   const bool ignore_acls = acls_disabled || block.ignore_public_acls;
   wire::AclGrants bucket_acl;
   if (const std::string* stored = setting(kAclSetting)) bucket_acl = ParseStoredAcl(*stored);
+  if (owner_request_) {
+    if (on_object && policy_) object_permission_ = need.permission;  // a Deny may still apply
+    return std::nullopt;
+  }
+  if (policy_call) return MakeFailure(403, "AccessDenied", "only the bucket's owner may do this");
   may_list_ = AclAllows(bucket_acl, !anonymous, wire::kAclRead, ignore_acls);
   if (!may_list_ && policy_ && !policy_restricted_) {
     wire::PolicyRequest list;
@@ -1099,6 +1108,16 @@ std::optional<Failure> S3Call::Authorize() {
     list.conditions = context.AsLookup();
     may_list_ = policy_->Evaluate(list) == wire::Decision::kAllow;
   }
+  if (on_object) {
+    object_permission_ = need.permission;
+    return std::nullopt;
+  }
+  if (per_key) {
+    may_delete_ = AclAllows(bucket_acl, !anonymous, wire::kAclWrite, ignore_acls);
+    if (!may_delete_ && !policy_) return MakeFailure(403, "AccessDenied", "Access Denied");
+    return std::nullopt;
+  }
+  if (decision == wire::Decision::kAllow && !policy_restricted_) return std::nullopt;
   auto denied = [] { return MakeFailure(403, "AccessDenied", "Access Denied"); };
   switch (need.target) {
     case AccessTarget::kOwnerOnly:
@@ -1107,13 +1126,13 @@ std::optional<Failure> S3Call::Authorize() {
       if (!AclAllows(bucket_acl, !anonymous, need.permission, ignore_acls)) return denied();
       return std::nullopt;
     case AccessTarget::kObjectAcl:
-      object_permission_ = need.permission;
-      return std::nullopt;
+      break;
   }
   return denied();
 }
 
-wire::Decision S3Call::EvaluatePolicy(const meta::ObjectRecord* object) const {
+wire::Decision S3Call::EvaluatePolicy(const meta::ObjectRecord* object,
+                                      const std::string* key) const {
   if (!policy_ || policy_action_.empty()) return wire::Decision::kNone;
   wire::ConditionContext context;
   std::string ip = head().peer;
@@ -1167,8 +1186,9 @@ wire::Decision S3Call::EvaluatePolicy(const meta::ObjectRecord* object) const {
               std::string(sig::IsPresigned(verified_.kind) ? "REST-QUERY-STRING" : "REST-HEADER"));
   wire::PolicyRequest request;
   request.action = policy_action_;
+  const std::string& resource_key = key != nullptr ? *key : request_.key;
   request.resource =
-      "arn:aws:s3:::" + request_.bucket + (request_.key.empty() ? "" : "/" + request_.key);
+      "arn:aws:s3:::" + request_.bucket + (resource_key.empty() ? "" : "/" + resource_key);
   request.account = requester_;
   request.conditions = context.AsLookup();
   return policy_->Evaluate(request);
@@ -1178,10 +1198,12 @@ std::optional<Failure> S3Call::ObjectAccessFailure(const meta::ObjectRecord& obj
   if (object_permission_ == 0) return std::nullopt;
   if (policy_) {
     // Now with the object's tags (s3:ExistingObjectTag conditions).
-    const wire::Decision decision = EvaluatePolicy(&object);
+    const wire::Decision decision = EvaluatePolicy(&object, nullptr);
     if (decision == wire::Decision::kDeny) return MakeFailure(403, "AccessDenied", "Access Denied");
+    if (owner_request_) return std::nullopt;
     if (decision == wire::Decision::kAllow && !policy_restricted_) return std::nullopt;
   }
+  if (owner_request_) return std::nullopt;
   wire::AclGrants acl;
   auto stored = object.user_metadata.find(std::string(objects::kAclField));
   if (stored != object.user_metadata.end()) acl = ParseStoredAcl(stored->second);
@@ -1855,7 +1877,36 @@ Awaitable<std::optional<meta::ObjectRecord>> S3Call::CopySource() {
   Found lookup = co_await deps_.pool->Run(std::move(work));
   Result<meta::ObjectRecord>& found = lookup.object;
   const bool foreign = !same_bucket && requester_ != lookup.owner;
-  if (foreign) {
+  const std::map<std::string, std::string>& source_settings =
+      same_bucket ? settings_ : lookup.settings;
+  // The source bucket's policy on reading the source (s3:GetObject): a Deny binds its
+  // owner too; an Allow lets another tenant read it.
+  wire::Decision decision = wire::Decision::kNone;
+  auto policy = source_settings.find(std::string(kPolicySetting));
+  if (policy != source_settings.end()) {
+    Result<wire::BucketPolicy> parsed = wire::BucketPolicy::Parse(policy->second, source.bucket);
+    if (parsed.ok()) {
+      wire::ConditionContext context;
+      if (found.ok()) {
+        for (const wire::Tag& tag : TagsOf(found->user_metadata)) {
+          context.Set("s3:ExistingObjectTag/" + tag.key, tag.value);
+        }
+      }
+      wire::PolicyRequest read;
+      read.action = "s3:GetObject";
+      read.resource = "arn:aws:s3:::" + source.bucket + "/" + source.key;
+      read.account = requester_;
+      read.conditions = context.AsLookup();
+      decision = parsed->Evaluate(read);
+    } else if (foreign) {
+      decision = wire::Decision::kDeny;  // an unreadable policy grants nothing
+    }
+  }
+  if (decision == wire::Decision::kDeny) {
+    co_await Fail(MakeFailure(403, "AccessDenied", "Access Denied"));
+    co_return std::nullopt;
+  }
+  if (foreign && decision != wire::Decision::kAllow) {
     // What S3 checks for a source in another account's bucket: READ on the object (a
     // missing one is 404 only to a caller who may list that bucket).
     auto ownership = lookup.settings.find(std::string(kOwnershipSetting));
@@ -1865,30 +1916,6 @@ Awaitable<std::optional<meta::ObjectRecord>> S3Call::CopySource() {
       auto parsed = wire::ParsePublicAccessBlock(block->second, kMaxXmlBodyBytes);
       ignore = ignore || (parsed.ok() && parsed->ignore_public_acls);
     }
-    wire::Decision decision = wire::Decision::kNone;
-    auto policy = lookup.settings.find(std::string(kPolicySetting));
-    if (policy != lookup.settings.end()) {
-      Result<wire::BucketPolicy> parsed = wire::BucketPolicy::Parse(policy->second, source.bucket);
-      if (parsed.ok()) {
-        wire::ConditionContext context;
-        if (found.ok()) {
-          for (const wire::Tag& tag : TagsOf(found->user_metadata)) {
-            context.Set("s3:ExistingObjectTag/" + tag.key, tag.value);
-          }
-        }
-        wire::PolicyRequest read;
-        read.action = "s3:GetObject";
-        read.resource = "arn:aws:s3:::" + source.bucket + "/" + source.key;
-        read.account = requester_;
-        read.conditions = context.AsLookup();
-        decision = parsed->Evaluate(read);
-      }
-    }
-    if (decision == wire::Decision::kDeny) {
-      co_await Fail(MakeFailure(403, "AccessDenied", "Access Denied"));
-      co_return std::nullopt;
-    }
-    if (decision == wire::Decision::kAllow) ignore = true;  // granted: no ACL check below
     wire::AclGrants acl;
     if (found.ok()) {
       auto stored = found->user_metadata.find(std::string(objects::kAclField));
@@ -1897,8 +1924,7 @@ Awaitable<std::optional<meta::ObjectRecord>> S3Call::CopySource() {
       auto stored = lookup.settings.find(std::string(kAclSetting));
       if (stored != lookup.settings.end()) acl = ParseStoredAcl(stored->second);
     }
-    if (decision != wire::Decision::kAllow &&
-        (found.ok() || found.status().code() == StatusCode::kNotFound) &&
+    if ((found.ok() || found.status().code() == StatusCode::kNotFound) &&
         !AclAllows(acl, requester_.has_value(), wire::kAclRead, ignore)) {
       co_await Fail(MakeFailure(403, "AccessDenied", "Access Denied"));
       co_return std::nullopt;
@@ -2158,10 +2184,25 @@ Awaitable<void> S3Call::DeleteObjects() {
   auto* objects = deps_.objects;
   std::string tenant = tenant_, bucket = request_.bucket;
   wire::DeleteRequest delete_request = std::move(parsed).value();
-  auto work = [objects, tenant, bucket, delete_request]() {
+  // Each key as its own DeleteObject: the policy (a Deny binds the owner too), then for
+  // others the bucket's ACL.
+  std::set<std::string> refused;
+  for (const auto& item : delete_request.objects) {
+    const wire::Decision decision =
+        policy_ ? EvaluatePolicy(nullptr, &item.key) : wire::Decision::kNone;
+    const bool allowed = decision != wire::Decision::kDeny &&
+                         (owner_request_ || may_delete_ ||
+                          (decision == wire::Decision::kAllow && !policy_restricted_));
+    if (!allowed) refused.insert(item.key);
+  }
+  auto work = [objects, tenant, bucket, delete_request, refused]() {
     wire::DeleteResult result;
     result.quiet = delete_request.quiet;
     for (const auto& item : delete_request.objects) {
+      if (refused.count(item.key) != 0) {
+        result.errors.push_back({item.key, "AccessDenied", "Access Denied"});
+        continue;
+      }
       if (!ValidateKey(item.key).ok()) {
         result.errors.push_back({item.key, "InvalidArgument", "invalid key"});
         continue;
@@ -2568,9 +2609,13 @@ std::variant<wire::AclGrants, Failure> RequestedAcl(const http::RequestHead& hea
 Awaitable<void> S3Call::BucketAcl() {
   const std::string& method = head().method;
   auto current = settings_.find(std::string(kAclSetting));
+  auto enforced = settings_.find(std::string(kOwnershipSetting));
+  const bool acls_disabled =
+      enforced != settings_.end() && enforced->second == "BucketOwnerEnforced";
   if (method == "GET") {
+    // With ACLs disabled only the owner's full control is in force, and shown.
     wire::AclGrants acl;
-    if (current != settings_.end()) acl = ParseStoredAcl(current->second);
+    if (current != settings_.end() && !acls_disabled) acl = ParseStoredAcl(current->second);
     std::string document = wire::RenderAccessControlPolicy(acl, wire::Owner{tenant_, tenant_});
     co_return co_await SendXml(200, std::move(document));
   }
@@ -2613,7 +2658,12 @@ Awaitable<void> S3Call::ObjectAcl() {
   if (method == "GET") {
     wire::AclGrants acl;
     auto stored = object->user_metadata.find(std::string(objects::kAclField));
-    if (stored != object->user_metadata.end()) acl = ParseStoredAcl(stored->second);
+    auto enforced = settings_.find(std::string(kOwnershipSetting));
+    const bool acls_disabled =
+        enforced != settings_.end() && enforced->second == "BucketOwnerEnforced";
+    if (stored != object->user_metadata.end() && !acls_disabled) {
+      acl = ParseStoredAcl(stored->second);
+    }
     std::string document = wire::RenderAccessControlPolicy(acl, wire::Owner{tenant_, tenant_});
     co_return co_await SendXml(200, std::move(document));
   }
