@@ -388,10 +388,10 @@ def test_bad_signatures_and_keys(s3env, s3, bucket):
                  if n == "policy" else v) for n, v in good]
     r = post(s3env, bucket, encode_form([("key", "k")] + tampered, ("f", b"x")))
     assert_error(r, 403, "SignatureDoesNotMatch")
-    # The other tenant's key cannot write into this tenant's bucket: it has no such bucket.
+    # The other tenant's key cannot write into this tenant's private bucket.
     other = v2_fields(s3env.other, policy)
     r = post(s3env, bucket, encode_form([("key", "k")] + other, ("f", b"x")))
-    assert_error(r, 404, "NoSuchBucket")
+    assert_error(r, 403, "AccessDenied")
     assert_absent(s3, bucket, "k")
 
 
