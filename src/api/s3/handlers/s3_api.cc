@@ -48,14 +48,6 @@ constexpr size_t kMaxXmlBodyBytes = 2 * 1024 * 1024;
 constexpr int64_t kKeyCacheTtlMs = 1000;
 constexpr std::string_view kXmlType = "application/xml";
 
-std::string NewRequestId() {
-  uint64_t value;
-  platform::FillRandom(&value, sizeof(value));
-  char text[17];
-  snprintf(text, sizeof(text), "%016llX", static_cast<unsigned long long>(value));
-  return text;
-}
-
 Failure FromS3Error(const wire::S3Error& error) {
   return {error.http_status(), std::string(error.code_name()), error.message};
 }
@@ -658,7 +650,7 @@ namespace {
 class S3Call {
  public:
   S3Call(S3Api::State* state, Exchange& exchange)
-      : state_(state), deps_(state->deps), exchange_(exchange), request_id_(NewRequestId()) {}
+      : state_(state), deps_(state->deps), exchange_(exchange), request_id_(RandomRequestId()) {}
 
   Awaitable<void> Run();
   int status() const { return status_; }
@@ -3515,7 +3507,7 @@ Awaitable<void> S3Api::Handle(Exchange& exchange) {
 
 std::pair<ResponseHead, std::string> RenderS3ServerError(int status, const std::string& code,
                                                          const std::string& message) {
-  return RenderFailure(MakeFailure(status, code, message), "", NewRequestId());
+  return RenderFailure(MakeFailure(status, code, message), "", RandomRequestId());
 }
 
 GeneratedS3Key GenerateS3Key() {
