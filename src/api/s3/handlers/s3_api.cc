@@ -24,6 +24,7 @@
 #include "api/s3/wire/s3_xml.h"
 #include "auth/base64url.h"
 #include "auth/secret_box.h"
+#include "core/text.h"
 #include "platform/clock.h"
 
 // GCC 12 coroutine pitfalls, avoided throughout this file (see native_api.cc): lambdas
@@ -172,16 +173,8 @@ std::string Unquoted(std::string etag) {
 
 // Whether an If-Match / If-None-Match list names `etag` ("*" names any).
 bool EtagListMatches(const std::string& header, const std::string& etag) {
-  size_t start = 0;
-  while (start <= header.size()) {
-    size_t comma = header.find(',', start);
-    std::string item =
-        header.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
+  for (const std::string& item : SplitCommaList(header)) {
     if (item == "*" || Unquoted(item) == etag) return true;
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   return false;
 }
@@ -231,20 +224,11 @@ std::map<std::string, std::string> UserMetadataFromHeaders(const http::RequestHe
     if (stored.first == "content-encoding" && kept.find("aws-chunked") != std::string::npos) {
       // "aws-chunked" names the request's framing, not the object's encoding: S3 drops it
       // and keeps the rest as given.
-      std::vector<std::string> items;
-      size_t start = 0;
-      for (;;) {
-        size_t comma = kept.find(',', start);
-        std::string item = kept.substr(start, comma == std::string::npos ? comma : comma - start);
-        size_t begin = item.find_first_not_of(' ');
-        size_t end = item.find_last_not_of(' ');
-        item = begin == std::string::npos ? std::string() : item.substr(begin, end - begin + 1);
-        if (!item.empty() && item != "aws-chunked") items.push_back(item);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
+      const std::vector<std::string> items = SplitCommaList(kept);
       kept.clear();
-      for (const std::string& item : items) kept += (kept.empty() ? "" : ", ") + item;
+      for (const std::string& item : items) {
+        if (!item.empty() && item != "aws-chunked") kept += (kept.empty() ? "" : ", ") + item;
+      }
     }
     if (!kept.empty())
       metadata[std::string(objects::kStoredHeaderPrefix) + std::string(stored.first)] = kept;
@@ -2901,25 +2885,13 @@ Awaitable<void> S3Call::GetObjectAttributes() {
     co_return co_await Fail(
         MakeFailure(400, "InvalidArgument", "x-amz-object-attributes names no attribute"));
   }
-  std::vector<std::string> wanted;
-  {
-    size_t start = 0;
-    for (;;) {
-      size_t comma = wanted_header->find(',', start);
-      std::string item = wanted_header->substr(
-          start, comma == std::string::npos ? std::string::npos : comma - start);
-      size_t begin = item.find_first_not_of(' ');
-      size_t end = item.find_last_not_of(' ');
-      item = begin == std::string::npos ? std::string() : item.substr(begin, end - begin + 1);
-      if (item != "ETag" && item != "Checksum" && item != "ObjectParts" && item != "StorageClass" &&
-          item != "ObjectSize") {
-        co_return co_await Fail(
-            MakeFailure(400, "InvalidArgument",
-                        "x-amz-object-attributes: unknown attribute '" + item.substr(0, 64) + "'"));
-      }
-      wanted.push_back(item);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
+  const std::vector<std::string> wanted = SplitCommaList(*wanted_header);
+  for (const std::string& item : wanted) {
+    if (item != "ETag" && item != "Checksum" && item != "ObjectParts" && item != "StorageClass" &&
+        item != "ObjectSize") {
+      co_return co_await Fail(
+          MakeFailure(400, "InvalidArgument",
+                      "x-amz-object-attributes: unknown attribute '" + item.substr(0, 64) + "'"));
     }
   }
   auto wants = [&wanted](std::string_view name) {

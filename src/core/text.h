@@ -1,0 +1,29 @@
+// Small ASCII text helpers shared across layers. Pure functions; no locale.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cairn {
+
+// The items of a comma-separated list (an HTTP list header, say), each with the spaces
+// and tabs around it trimmed. Drops nothing: "" gives one empty item and "a,,b" three, so
+// callers filter empty items where they mean to.
+inline std::vector<std::string> SplitCommaList(std::string_view list) {
+  std::vector<std::string> items;
+  for (;;) {
+    const size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    const size_t begin = item.find_first_not_of(" \t");
+    item = begin == std::string_view::npos
+               ? std::string_view()
+               : item.substr(begin, item.find_last_not_of(" \t") - begin + 1);
+    items.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return items;
+}
+
+}  // namespace cairn
