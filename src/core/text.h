@@ -7,6 +7,16 @@
 
 namespace cairn {
 
+// ASCII lower case; every other byte as it is (no locale).
+inline char ToLowerAscii(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+inline std::string ToLowerAscii(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = ToLowerAscii(c);
+  return out;
+}
+
 // The items of a comma-separated list (an HTTP list header, say), each with the spaces
 // and tabs around it trimmed. Drops nothing: "" gives one empty item and "a,,b" three, so
 // callers filter empty items where they mean to.

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <set>
 
+#include "core/text.h"
+
 namespace cairn::objects {
 namespace {
 
@@ -19,11 +21,6 @@ std::string PartKey(const std::string& upload_id, int part_number) {
   char number[8];
   snprintf(number, sizeof(number), "%05d", part_number);
   return upload_id + "/" + number;
-}
-
-std::string Lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
 }
 
 Status PartError(std::string_view code, std::string message) {
@@ -329,9 +326,9 @@ Result<meta::CommitResult> MultipartService::CompleteOnce(
   std::vector<std::pair<uint64_t, int>> layout;  // (part size, how many in a row)
   for (size_t i = 0; i < specs.size(); ++i) {
     auto it = by_number.find(specs[i].part_number);
-    std::string wanted = Lower(specs[i].etag);
+    std::string wanted = ToLowerAscii(specs[i].etag);
     wanted.erase(std::remove(wanted.begin(), wanted.end(), '"'), wanted.end());
-    if (it == by_number.end() || Lower(it->second->etag) != wanted) {
+    if (it == by_number.end() || ToLowerAscii(it->second->etag) != wanted) {
       return PartError("InvalidPart", "part " + std::to_string(specs[i].part_number) +
                                           " was not uploaded or its ETag does not match");
     }
@@ -425,7 +422,7 @@ Result<meta::ObjectRecord> MultipartService::CompletedFrom(
   }
   std::string md5_concatenation;
   for (const CompletedPartSpec& spec : unique) {
-    std::string hex = Lower(spec.etag);
+    std::string hex = ToLowerAscii(spec.etag);
     hex.erase(std::remove(hex.begin(), hex.end(), '"'), hex.end());
     auto md5 = HexDecode(hex);
     if (!md5.ok() || md5->size() != 16) {

@@ -31,6 +31,7 @@
 #include <utility>
 
 #include "api/s3/access/condition_values.h"
+#include "core/text.h"
 #include "core/types.h"
 
 namespace cairn::s3 {
@@ -136,18 +137,10 @@ constexpr std::string_view kS3Actions[] = {
 // ---------------------------------------------------------------------------------------
 // Text helpers
 
-char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string ToLower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = Lower(c);
-  return out;
-}
-
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
+    if (ToLowerAscii(a[i]) != ToLowerAscii(b[i])) return false;
   }
   return true;
 }
@@ -924,7 +917,7 @@ constexpr std::string_view kPinningKeys[] = {
 
 bool ConditionPins(const PolicyCondition& condition) {
   if (condition.if_exists || condition.set == ConditionSet::kForAllValues) return false;
-  std::string key = ToLower(condition.key);
+  std::string key = ToLowerAscii(condition.key);
   if (key == "aws:sourceip") {
     if (condition.op != ConditionOperator::kIpAddress) return false;
     return std::all_of(condition.values.begin(), condition.values.end(),
@@ -995,7 +988,9 @@ bool PolicyWildcardMatch(std::string_view pattern, std::string_view text, bool i
   size_t t = 0;
   size_t star = std::string_view::npos;
   size_t resume = 0;
-  auto same = [&](char a, char b) { return ignore_case ? Lower(a) == Lower(b) : a == b; };
+  auto same = [&](char a, char b) {
+    return ignore_case ? ToLowerAscii(a) == ToLowerAscii(b) : a == b;
+  };
   while (t < text.size()) {
     if (p < pattern.size() && pattern[p] == '*') {
       star = p++;
@@ -1020,7 +1015,7 @@ bool PolicyWildcardMatch(std::string_view pattern, std::string_view text, bool i
 
 std::string ConditionContext::NormalizeKey(std::string_view key) {
   size_t slash = key.find('/');
-  std::string out = ToLower(key.substr(0, slash));
+  std::string out = ToLowerAscii(key.substr(0, slash));
   if (slash != std::string_view::npos) out += key.substr(slash);
   return out;
 }

@@ -392,9 +392,7 @@ std::optional<Failure> RefuseUnsupportedHeaders(const http::RequestHead& request
                              "): Cairn does not implement Object Lock");
     }
     if (name == "x-amz-bucket-object-lock-enabled" && op == Op::kCreateBucket) {
-      std::string lower = value;
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (lower != "false") {
+      if (ToLowerAscii(value) != "false") {
         return MakeFailure(501, "NotImplemented",
                            "Cairn does not implement Object Lock; the bucket was not created");
       }
@@ -2076,8 +2074,7 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
   // The stored full-object checksum, for a reader that asks for it and reads it whole.
   if (const std::string* mode = head().Header("x-amz-checksum-mode");
       mode != nullptr && request_.part_number == 0 && head().Header("range") == nullptr) {
-    std::string lower = *mode;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string lower = ToLowerAscii(*mode);
     auto stored = object.user_metadata.find(std::string(objects::kChecksumField));
     if (lower == "enabled" && stored != object.user_metadata.end()) {
       const size_t colon = stored->second.find(':');

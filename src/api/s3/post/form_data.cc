@@ -1,4 +1,5 @@
 #include "api/s3/post/form_data.h"
+#include "core/text.h"
 
 #include <algorithm>
 
@@ -8,12 +9,10 @@ namespace {
 constexpr std::string_view kCrlf = "\r\n";
 constexpr size_t kMaxBoundaryBytes = 70;  // RFC 2046 section 5.1.1
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
 bool IEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
+    if (ToLowerAscii(a[i]) != ToLowerAscii(b[i])) return false;
   }
   return true;
 }
@@ -49,7 +48,7 @@ std::vector<std::pair<std::string, std::string>> HeaderParameters(std::string_vi
     size_t name_end = pos;
     while (name_end < value.size() && value[name_end] != '=' && value[name_end] != ';') ++name_end;
     std::string name(Trim(value.substr(pos, name_end - pos)));
-    for (char& c : name) c = Lower(c);
+    for (char& c : name) c = ToLowerAscii(c);
     std::string parameter_value;
     pos = name_end;
     if (pos < value.size() && value[pos] == '=') {
