@@ -457,14 +457,7 @@ Result<std::string> CompositeChecksum(objects::MultipartService* multipart,
   std::map<int, const objects::PartInfo*> by_number;
   for (const auto& part : parts) by_number[part.part_number] = &part;
   // As Complete counts them: a number listed twice in a row once, with its last entry.
-  std::vector<const wire::CompletedPart*> unique;
-  for (const auto& entry : listed) {
-    if (!unique.empty() && unique.back()->part_number == entry.part_number) {
-      unique.back() = &entry;
-    } else {
-      unique.push_back(&entry);
-    }
-  }
+  const std::vector<const wire::CompletedPart*> unique = objects::LastEntryPerPartNumber(listed);
   sig::Checksummer of_checksums(wanted.algorithm);
   const std::string element = ChecksumElement(wanted.algorithm);
   for (const wire::CompletedPart* entry : unique) {
