@@ -2070,13 +2070,13 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
     const std::string lower = ToLowerAscii(*mode);
     auto stored = object.user_metadata.find(std::string(objects::kChecksumField));
     if (lower == "enabled" && stored != object.user_metadata.end()) {
-      const size_t colon = stored->second.find(':');
-      if (colon != std::string::npos) {
-        const std::string value = stored->second.substr(colon + 1);
-        response.headers.emplace_back(stored->second.substr(0, colon), value);
-        response.headers.emplace_back("x-amz-checksum-type", value.find('-') != std::string::npos
-                                                                 ? "COMPOSITE"
-                                                                 : "FULL_OBJECT");
+      std::optional<std::pair<std::string, std::string>> split =
+          SplitStoredChecksum(stored->second);
+      if (split) {
+        response.headers.emplace_back(split->first, split->second);
+        response.headers.emplace_back(
+            "x-amz-checksum-type",
+            split->second.find('-') != std::string::npos ? "COMPOSITE" : "FULL_OBJECT");
       }
     }
   }
@@ -2924,18 +2924,13 @@ Awaitable<void> S3Call::GetObjectAttributes() {
   if (wants("ETag")) document += "<ETag>" + EscapeXmlText(object.etag) + "</ETag>";
   auto checksum = object.user_metadata.find(std::string(objects::kChecksumField));
   if (wants("Checksum") && checksum != object.user_metadata.end()) {
-    const size_t colon = checksum->second.find(':');
-    std::optional<sig::ChecksumAlgorithm> algorithm =
-        colon == std::string::npos
-            ? std::nullopt
-            : sig::ChecksumAlgorithmFromHeader(checksum->second.substr(0, colon));
+    std::optional<std::pair<std::string, std::string>> stored =
+        SplitStoredChecksum(checksum->second);
+    std::optional<sig::ChecksumAlgorithm> algorithm;
+    if (stored) algorithm = sig::ChecksumAlgorithmFromHeader(stored->first);
     if (algorithm) {
-      std::string element = "Checksum";
-      for (char c : sig::ChecksumAlgorithmName(*algorithm)) {
-        element += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      }
-      document += "<Checksum><" + element + ">" +
-                  EscapeXmlText(checksum->second.substr(colon + 1)) + "</" + element +
+      const std::string element = ChecksumElement(*algorithm);  // the names are upper case
+      document += "<Checksum><" + element + ">" + EscapeXmlText(stored->second) + "</" + element +
                   "><ChecksumType>" +
                   (checksum->second.find('-') != std::string::npos ? "COMPOSITE" : "FULL_OBJECT") +
                   "</ChecksumType></Checksum>";
