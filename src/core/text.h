@@ -17,6 +17,15 @@ inline std::string ToLowerAscii(std::string_view text) {
   return out;
 }
 
+// Whether `a` and `b` are the same but for ASCII case.
+inline bool EqualsIgnoreCaseAscii(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (ToLowerAscii(a[i]) != ToLowerAscii(b[i])) return false;
+  }
+  return true;
+}
+
 // The items of a comma-separated list (an HTTP list header, say), each with the spaces
 // and tabs around it trimmed. Drops nothing: "" gives one empty item and "a,,b" three, so
 // callers filter empty items where they mean to.

@@ -137,16 +137,9 @@ constexpr std::string_view kS3Actions[] = {
 // ---------------------------------------------------------------------------------------
 // Text helpers
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (ToLowerAscii(a[i]) != ToLowerAscii(b[i])) return false;
-  }
-  return true;
-}
-
 bool StartsWithIgnoreCase(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && EqualsIgnoreCase(text.substr(0, prefix.size()), prefix);
+  return text.size() >= prefix.size() &&
+         EqualsIgnoreCaseAscii(text.substr(0, prefix.size()), prefix);
 }
 
 bool HasWildcard(std::string_view text) {
@@ -326,12 +319,12 @@ std::optional<ParsedOperator> ParseOperator(std::string_view text) {
   }
   constexpr std::string_view kIfExists = "IfExists";
   if (text.size() > kIfExists.size() &&
-      EqualsIgnoreCase(text.substr(text.size() - kIfExists.size()), kIfExists)) {
+      EqualsIgnoreCaseAscii(text.substr(text.size() - kIfExists.size()), kIfExists)) {
     parsed.if_exists = true;
     text.remove_suffix(kIfExists.size());
   }
   for (const OperatorInfo& info : kOperators) {
-    if (EqualsIgnoreCase(info.name, text)) {
+    if (EqualsIgnoreCaseAscii(info.name, text)) {
       parsed.op = info.op;
       return parsed;
     }
@@ -406,13 +399,13 @@ Compared Compare(ConditionOperator op, ValueKind kind, std::string_view request,
       }
       if (op == ConditionOperator::kStringEqualsIgnoreCase ||
           op == ConditionOperator::kStringNotEqualsIgnoreCase) {
-        return FromBool(EqualsIgnoreCase(request, policy));
+        return FromBool(EqualsIgnoreCaseAscii(request, policy));
       }
       return FromBool(request == policy);
     case ValueKind::kBinary:
       return FromBool(request == policy);
     case ValueKind::kBool:
-      return FromBool(EqualsIgnoreCase(request, policy));
+      return FromBool(EqualsIgnoreCaseAscii(request, policy));
     case ValueKind::kNumeric: {
       auto a = ParsePolicyNumber(request);
       auto b = ParsePolicyNumber(policy);
@@ -469,7 +462,7 @@ bool ConditionHolds(const PolicyCondition& condition, const std::vector<std::str
   if (info.kind == ValueKind::kNull) {
     bool absent = values.empty();
     for (const std::string& policy : condition.values) {
-      if (EqualsIgnoreCase(policy, "true") == absent) return true;
+      if (EqualsIgnoreCaseAscii(policy, "true") == absent) return true;
     }
     return false;
   }
@@ -693,7 +686,7 @@ Status PolicyParser::CheckConditionValue(const PolicyCondition& condition,
       break;
     case ValueKind::kBool:
     case ValueKind::kNull:
-      if (!EqualsIgnoreCase(value, "true") && !EqualsIgnoreCase(value, "false")) {
+      if (!EqualsIgnoreCaseAscii(value, "true") && !EqualsIgnoreCaseAscii(value, "false")) {
         return bad("true or false");
       }
       break;
@@ -979,7 +972,7 @@ bool IsKnownS3Action(std::string_view action) {
   if (!StartsWithIgnoreCase(action, "s3:")) return false;
   action.remove_prefix(3);
   return std::any_of(std::begin(kS3Actions), std::end(kS3Actions),
-                     [&](std::string_view known) { return EqualsIgnoreCase(known, action); });
+                     [&](std::string_view known) { return EqualsIgnoreCaseAscii(known, action); });
 }
 
 bool PolicyWildcardMatch(std::string_view pattern, std::string_view text, bool ignore_case) {
