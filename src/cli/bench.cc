@@ -20,6 +20,7 @@
 
 #include "api/s3/sigv4/sigv4.h"
 #include "client/http_client.h"
+#include "core/text.h"
 #include "http/exchange.h"
 
 namespace cairn::cli {
@@ -40,8 +41,7 @@ Result<uint64_t> ParseBytes(std::string_view text) {
   }
   if (digits == 0) return InvalidArgumentError("size '" + std::string(text) + "' has no number");
   uint64_t value = std::stoull(std::string(text.substr(0, digits)));
-  std::string unit(text.substr(digits));
-  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string unit = ToLowerAscii(text.substr(digits));
   uint64_t scale = 1;
   if (unit.empty() || unit == "b") {
     scale = 1;

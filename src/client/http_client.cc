@@ -1,4 +1,5 @@
 #include "client/http_client.h"
+#include "core/text.h"
 
 #include <utility>  // Boost 1.74 headers need it first.
 
@@ -20,17 +21,6 @@ namespace {
 
 constexpr size_t kPieceBytes = 256 * 1024;
 constexpr size_t kKeptBodyBytes = 1 << 20;
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -61,7 +51,7 @@ Result<Endpoint> ParseEndpoint(std::string_view url) {
 
 const std::string* HttpResponse::Header(std::string_view name) const {
   for (const auto& header : headers) {
-    if (IEquals(header.first, name)) return &header.second;
+    if (EqualsIgnoreCaseAscii(header.first, name)) return &header.second;
   }
   return nullptr;
 }

@@ -1,5 +1,6 @@
 #include <utility>  // Boost 1.74 coroutine headers need it first.
 
+#include "core/text.h"
 #include "http/server.h"
 
 #include <atomic>
@@ -549,9 +550,9 @@ RequestHead MakeHead(const bhttp::request_parser<bhttp::buffer_body>& parser,
   head.path = head.target.substr(0, question);
   if (question != std::string::npos) head.query = head.target.substr(question + 1);
   for (const auto& field : message) {
-    std::string name(field.name_string());
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    head.headers.emplace_back(std::move(name), std::string(field.value()));
+    const auto name = field.name_string();  // a Boost string_view
+    head.headers.emplace_back(ToLowerAscii(std::string_view(name.data(), name.size())),
+                              std::string(field.value()));
   }
   if (parser.content_length()) head.content_length = *parser.content_length();
   head.chunked = parser.chunked();

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <set>
 
+#include "core/text.h"
+
 namespace cairn::objects {
 namespace {
 
@@ -19,11 +21,6 @@ std::string PartKey(const std::string& upload_id, int part_number) {
   char number[8];
   snprintf(number, sizeof(number), "%05d", part_number);
   return upload_id + "/" + number;
-}
-
-std::string Lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
 }
 
 Status PartError(std::string_view code, std::string message) {
@@ -306,19 +303,13 @@ Result<meta::CommitResult> MultipartService::CompleteOnce(
     const MultipartUpload& upload, const std::vector<CompletedPartSpec>& listed,
     const CompletionHooks& hooks) {
   if (listed.empty()) return PartError("InvalidRequest", "the part list is empty");
-  // Ascending; a part number listed twice in a row counts once, with its last entry (as
-  // S3 does: a client that re-sent a part may list both answers).
-  std::vector<CompletedPartSpec> specs;
-  for (const CompletedPartSpec& spec : listed) {
-    if (!specs.empty() && spec.part_number < specs.back().part_number) {
+  // Ascending; a part number listed twice in a row counts once, with its last entry.
+  for (size_t i = 1; i < listed.size(); ++i) {
+    if (listed[i].part_number < listed[i - 1].part_number) {
       return PartError("InvalidPartOrder", "parts must be listed in ascending order");
     }
-    if (!specs.empty() && spec.part_number == specs.back().part_number) {
-      specs.back() = spec;
-    } else {
-      specs.push_back(spec);
-    }
   }
+  const std::vector<const CompletedPartSpec*> specs = LastEntryPerPartNumber(listed);
   ASSIGN_OR_RETURN(std::vector<PartInfo> stored, AllParts(upload));
   std::map<int, const PartInfo*> by_number;
   for (const auto& part : stored) by_number[part.part_number] = &part;
@@ -328,11 +319,11 @@ Result<meta::CommitResult> MultipartService::CompleteOnce(
   uint64_t size = 0;
   std::vector<std::pair<uint64_t, int>> layout;  // (part size, how many in a row)
   for (size_t i = 0; i < specs.size(); ++i) {
-    auto it = by_number.find(specs[i].part_number);
-    std::string wanted = Lower(specs[i].etag);
+    auto it = by_number.find(specs[i]->part_number);
+    std::string wanted = ToLowerAscii(specs[i]->etag);
     wanted.erase(std::remove(wanted.begin(), wanted.end(), '"'), wanted.end());
-    if (it == by_number.end() || Lower(it->second->etag) != wanted) {
-      return PartError("InvalidPart", "part " + std::to_string(specs[i].part_number) +
+    if (it == by_number.end() || ToLowerAscii(it->second->etag) != wanted) {
+      return PartError("InvalidPart", "part " + std::to_string(specs[i]->part_number) +
                                           " was not uploaded or its ETag does not match");
     }
     const PartInfo& part = *it->second;
@@ -415,17 +406,10 @@ Result<meta::ObjectRecord> MultipartService::CompletedFrom(
   }
   // The same part list gives the same ETag: MD5 of the parts' MD5s, and their count (a
   // part number listed twice in a row counted once, with its last entry, as Complete does).
-  std::vector<CompletedPartSpec> unique;
-  for (const CompletedPartSpec& spec : specs) {
-    if (!unique.empty() && unique.back().part_number == spec.part_number) {
-      unique.back() = spec;
-    } else {
-      unique.push_back(spec);
-    }
-  }
+  const std::vector<const CompletedPartSpec*> unique = LastEntryPerPartNumber(specs);
   std::string md5_concatenation;
-  for (const CompletedPartSpec& spec : unique) {
-    std::string hex = Lower(spec.etag);
+  for (const CompletedPartSpec* spec : unique) {
+    std::string hex = ToLowerAscii(spec->etag);
     hex.erase(std::remove(hex.begin(), hex.end(), '"'), hex.end());
     auto md5 = HexDecode(hex);
     if (!md5.ok() || md5->size() != 16) {

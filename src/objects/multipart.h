@@ -70,6 +70,23 @@ struct CompletedPartSpec {
   std::string etag;  // without quotes
 };
 
+// The entries of a Complete's part list as Complete counts them, in order: a part number
+// listed twice in a row counts once, with its last entry (as S3 does: a client that
+// re-sent a part may list both answers). `Part` is any type with a `part_number`
+// (CompletedPartSpec, the S3 wire's CompletedPart); the pointers are into `listed`.
+template <typename Part>
+std::vector<const Part*> LastEntryPerPartNumber(const std::vector<Part>& listed) {
+  std::vector<const Part*> unique;
+  for (const Part& entry : listed) {
+    if (!unique.empty() && unique.back()->part_number == entry.part_number) {
+      unique.back() = &entry;
+    } else {
+      unique.push_back(&entry);
+    }
+  }
+  return unique;
+}
+
 struct MultipartExpiryStats {
   uint64_t expired_uploads = 0;  // aborted because they were older than the cutoff
   uint64_t orphaned_parts = 0;   // parts of uploads that no longer exist, removed

@@ -134,6 +134,17 @@ def unpack(archive: Path, into: Path) -> Path:
 
 def write_config(path: Path, port: int, main: s3kit.S3Creds, alt: s3kit.S3Creds,
                  tenant: s3kit.S3Creds) -> None:
+    accounts = ""
+    for name, creds in (("main", main), ("alt", alt), ("tenant", tenant)):
+        accounts += f"[s3 {name}]\n"
+        accounts += f"display_name = {creds.tenant}\nuser_id = {creds.tenant}\n"
+        accounts += f"email = {name}@example.com\n"
+        if name == "main":
+            accounts += "api_name =\n"
+        accounts += f"access_key = {creds.access_key}\nsecret_key = {creds.secret_key}\n"
+        if name == "tenant":
+            accounts += f"tenant = {creds.tenant}\n"
+        accounts += "\n"
     path.write_text(textwrap.dedent(f"""\
         [DEFAULT]
         host = 127.0.0.1
@@ -146,29 +157,7 @@ def write_config(path: Path, port: int, main: s3kit.S3Creds, alt: s3kit.S3Creds,
         iam name prefix = s3-tests-
         iam path prefix = /s3-tests/
 
-        [s3 main]
-        display_name = {main.tenant}
-        user_id = {main.tenant}
-        email = main@example.com
-        api_name =
-        access_key = {main.access_key}
-        secret_key = {main.secret_key}
-
-        [s3 alt]
-        display_name = {alt.tenant}
-        user_id = {alt.tenant}
-        email = alt@example.com
-        access_key = {alt.access_key}
-        secret_key = {alt.secret_key}
-
-        [s3 tenant]
-        display_name = {tenant.tenant}
-        user_id = {tenant.tenant}
-        email = tenant@example.com
-        access_key = {tenant.access_key}
-        secret_key = {tenant.secret_key}
-        tenant = {tenant.tenant}
-
+        """) + accounts + textwrap.dedent(f"""\
         [iam]
         email = iam@example.com
         user_id = iam

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <pugixml.hpp>
 
+#include "core/text.h"
 #include "core/types.h"
 
 namespace cairn::s3 {
@@ -30,14 +31,6 @@ ParseFailure Malformed(std::string why) {
 
 ParseFailure InvalidRequest(std::string message) {
   return {CorsParseError::kInvalidRequest, std::move(message)};
-}
-
-char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string ToLower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = Lower(c);
-  return out;
 }
 
 std::string_view Trim(std::string_view text) {
@@ -252,10 +245,10 @@ const std::string* MatchingOrigin(const CorsRule& rule, std::string_view origin)
 
 bool HeadersAllowed(const CorsRule& rule, const std::vector<std::string>& request_headers) {
   for (const std::string& header : request_headers) {
-    std::string lower = ToLower(header);
+    std::string lower = ToLowerAscii(header);
     bool allowed = std::any_of(
         rule.allowed_headers.begin(), rule.allowed_headers.end(),
-        [&](const std::string& pattern) { return WildcardMatch(ToLower(pattern), lower); });
+        [&](const std::string& pattern) { return WildcardMatch(ToLowerAscii(pattern), lower); });
     if (!allowed) return false;
   }
   return true;
@@ -441,7 +434,7 @@ std::vector<std::string> SplitRequestHeaders(std::string_view field) {
   while (!field.empty()) {
     size_t comma = field.find(',');
     std::string_view item = Trim(field.substr(0, comma));
-    if (!item.empty()) headers.push_back(ToLower(item));
+    if (!item.empty()) headers.push_back(ToLowerAscii(item));
     if (comma == std::string_view::npos) break;
     field.remove_prefix(comma + 1);
   }

@@ -31,6 +31,7 @@
 #include <utility>
 
 #include "api/s3/access/condition_values.h"
+#include "core/text.h"
 #include "core/types.h"
 
 namespace cairn::s3 {
@@ -136,24 +137,9 @@ constexpr std::string_view kS3Actions[] = {
 // ---------------------------------------------------------------------------------------
 // Text helpers
 
-char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string ToLower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = Lower(c);
-  return out;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
-}
-
 bool StartsWithIgnoreCase(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && EqualsIgnoreCase(text.substr(0, prefix.size()), prefix);
+  return text.size() >= prefix.size() &&
+         EqualsIgnoreCaseAscii(text.substr(0, prefix.size()), prefix);
 }
 
 bool HasWildcard(std::string_view text) {
@@ -333,12 +319,12 @@ std::optional<ParsedOperator> ParseOperator(std::string_view text) {
   }
   constexpr std::string_view kIfExists = "IfExists";
   if (text.size() > kIfExists.size() &&
-      EqualsIgnoreCase(text.substr(text.size() - kIfExists.size()), kIfExists)) {
+      EqualsIgnoreCaseAscii(text.substr(text.size() - kIfExists.size()), kIfExists)) {
     parsed.if_exists = true;
     text.remove_suffix(kIfExists.size());
   }
   for (const OperatorInfo& info : kOperators) {
-    if (EqualsIgnoreCase(info.name, text)) {
+    if (EqualsIgnoreCaseAscii(info.name, text)) {
       parsed.op = info.op;
       return parsed;
     }
@@ -413,13 +399,13 @@ Compared Compare(ConditionOperator op, ValueKind kind, std::string_view request,
       }
       if (op == ConditionOperator::kStringEqualsIgnoreCase ||
           op == ConditionOperator::kStringNotEqualsIgnoreCase) {
-        return FromBool(EqualsIgnoreCase(request, policy));
+        return FromBool(EqualsIgnoreCaseAscii(request, policy));
       }
       return FromBool(request == policy);
     case ValueKind::kBinary:
       return FromBool(request == policy);
     case ValueKind::kBool:
-      return FromBool(EqualsIgnoreCase(request, policy));
+      return FromBool(EqualsIgnoreCaseAscii(request, policy));
     case ValueKind::kNumeric: {
       auto a = ParsePolicyNumber(request);
       auto b = ParsePolicyNumber(policy);
@@ -476,7 +462,7 @@ bool ConditionHolds(const PolicyCondition& condition, const std::vector<std::str
   if (info.kind == ValueKind::kNull) {
     bool absent = values.empty();
     for (const std::string& policy : condition.values) {
-      if (EqualsIgnoreCase(policy, "true") == absent) return true;
+      if (EqualsIgnoreCaseAscii(policy, "true") == absent) return true;
     }
     return false;
   }
@@ -700,7 +686,7 @@ Status PolicyParser::CheckConditionValue(const PolicyCondition& condition,
       break;
     case ValueKind::kBool:
     case ValueKind::kNull:
-      if (!EqualsIgnoreCase(value, "true") && !EqualsIgnoreCase(value, "false")) {
+      if (!EqualsIgnoreCaseAscii(value, "true") && !EqualsIgnoreCaseAscii(value, "false")) {
         return bad("true or false");
       }
       break;
@@ -924,7 +910,7 @@ constexpr std::string_view kPinningKeys[] = {
 
 bool ConditionPins(const PolicyCondition& condition) {
   if (condition.if_exists || condition.set == ConditionSet::kForAllValues) return false;
-  std::string key = ToLower(condition.key);
+  std::string key = ToLowerAscii(condition.key);
   if (key == "aws:sourceip") {
     if (condition.op != ConditionOperator::kIpAddress) return false;
     return std::all_of(condition.values.begin(), condition.values.end(),
@@ -986,7 +972,7 @@ bool IsKnownS3Action(std::string_view action) {
   if (!StartsWithIgnoreCase(action, "s3:")) return false;
   action.remove_prefix(3);
   return std::any_of(std::begin(kS3Actions), std::end(kS3Actions),
-                     [&](std::string_view known) { return EqualsIgnoreCase(known, action); });
+                     [&](std::string_view known) { return EqualsIgnoreCaseAscii(known, action); });
 }
 
 bool PolicyWildcardMatch(std::string_view pattern, std::string_view text, bool ignore_case) {
@@ -995,7 +981,9 @@ bool PolicyWildcardMatch(std::string_view pattern, std::string_view text, bool i
   size_t t = 0;
   size_t star = std::string_view::npos;
   size_t resume = 0;
-  auto same = [&](char a, char b) { return ignore_case ? Lower(a) == Lower(b) : a == b; };
+  auto same = [&](char a, char b) {
+    return ignore_case ? ToLowerAscii(a) == ToLowerAscii(b) : a == b;
+  };
   while (t < text.size()) {
     if (p < pattern.size() && pattern[p] == '*') {
       star = p++;
@@ -1020,7 +1008,7 @@ bool PolicyWildcardMatch(std::string_view pattern, std::string_view text, bool i
 
 std::string ConditionContext::NormalizeKey(std::string_view key) {
   size_t slash = key.find('/');
-  std::string out = ToLower(key.substr(0, slash));
+  std::string out = ToLowerAscii(key.substr(0, slash));
   if (slash != std::string_view::npos) out += key.substr(slash);
   return out;
 }

@@ -24,6 +24,7 @@
 #include "api/s3/wire/s3_xml.h"
 #include "auth/base64url.h"
 #include "auth/secret_box.h"
+#include "core/text.h"
 #include "platform/clock.h"
 
 // GCC 12 coroutine pitfalls, avoided throughout this file (see native_api.cc): lambdas
@@ -47,14 +48,6 @@ constexpr size_t kTransferBufferBytes = 256 * 1024;
 constexpr size_t kMaxXmlBodyBytes = 2 * 1024 * 1024;
 constexpr int64_t kKeyCacheTtlMs = 1000;
 constexpr std::string_view kXmlType = "application/xml";
-
-std::string NewRequestId() {
-  uint64_t value;
-  platform::FillRandom(&value, sizeof(value));
-  char text[17];
-  snprintf(text, sizeof(text), "%016llX", static_cast<unsigned long long>(value));
-  return text;
-}
 
 Failure FromS3Error(const wire::S3Error& error) {
   return {error.http_status(), std::string(error.code_name()), error.message};
@@ -180,16 +173,8 @@ std::string Unquoted(std::string etag) {
 
 // Whether an If-Match / If-None-Match list names `etag` ("*" names any).
 bool EtagListMatches(const std::string& header, const std::string& etag) {
-  size_t start = 0;
-  while (start <= header.size()) {
-    size_t comma = header.find(',', start);
-    std::string item =
-        header.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
+  for (const std::string& item : SplitCommaList(header)) {
     if (item == "*" || Unquoted(item) == etag) return true;
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   return false;
 }
@@ -239,20 +224,11 @@ std::map<std::string, std::string> UserMetadataFromHeaders(const http::RequestHe
     if (stored.first == "content-encoding" && kept.find("aws-chunked") != std::string::npos) {
       // "aws-chunked" names the request's framing, not the object's encoding: S3 drops it
       // and keeps the rest as given.
-      std::vector<std::string> items;
-      size_t start = 0;
-      for (;;) {
-        size_t comma = kept.find(',', start);
-        std::string item = kept.substr(start, comma == std::string::npos ? comma : comma - start);
-        size_t begin = item.find_first_not_of(' ');
-        size_t end = item.find_last_not_of(' ');
-        item = begin == std::string::npos ? std::string() : item.substr(begin, end - begin + 1);
-        if (!item.empty() && item != "aws-chunked") items.push_back(item);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
+      const std::vector<std::string> items = SplitCommaList(kept);
       kept.clear();
-      for (const std::string& item : items) kept += (kept.empty() ? "" : ", ") + item;
+      for (const std::string& item : items) {
+        if (!item.empty() && item != "aws-chunked") kept += (kept.empty() ? "" : ", ") + item;
+      }
     }
     if (!kept.empty())
       metadata[std::string(objects::kStoredHeaderPrefix) + std::string(stored.first)] = kept;
@@ -416,9 +392,7 @@ std::optional<Failure> RefuseUnsupportedHeaders(const http::RequestHead& request
                              "): Cairn does not implement Object Lock");
     }
     if (name == "x-amz-bucket-object-lock-enabled" && op == Op::kCreateBucket) {
-      std::string lower = value;
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (lower != "false") {
+      if (ToLowerAscii(value) != "false") {
         return MakeFailure(501, "NotImplemented",
                            "Cairn does not implement Object Lock; the bucket was not created");
       }
@@ -483,14 +457,7 @@ Result<std::string> CompositeChecksum(objects::MultipartService* multipart,
   std::map<int, const objects::PartInfo*> by_number;
   for (const auto& part : parts) by_number[part.part_number] = &part;
   // As Complete counts them: a number listed twice in a row once, with its last entry.
-  std::vector<const wire::CompletedPart*> unique;
-  for (const auto& entry : listed) {
-    if (!unique.empty() && unique.back()->part_number == entry.part_number) {
-      unique.back() = &entry;
-    } else {
-      unique.push_back(&entry);
-    }
-  }
+  const std::vector<const wire::CompletedPart*> unique = objects::LastEntryPerPartNumber(listed);
   sig::Checksummer of_checksums(wanted.algorithm);
   const std::string element = ChecksumElement(wanted.algorithm);
   for (const wire::CompletedPart* entry : unique) {
@@ -658,7 +625,7 @@ namespace {
 class S3Call {
  public:
   S3Call(S3Api::State* state, Exchange& exchange)
-      : state_(state), deps_(state->deps), exchange_(exchange), request_id_(NewRequestId()) {}
+      : state_(state), deps_(state->deps), exchange_(exchange), request_id_(RandomRequestId()) {}
 
   Awaitable<void> Run();
   int status() const { return status_; }
@@ -2100,17 +2067,16 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
   // The stored full-object checksum, for a reader that asks for it and reads it whole.
   if (const std::string* mode = head().Header("x-amz-checksum-mode");
       mode != nullptr && request_.part_number == 0 && head().Header("range") == nullptr) {
-    std::string lower = *mode;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string lower = ToLowerAscii(*mode);
     auto stored = object.user_metadata.find(std::string(objects::kChecksumField));
     if (lower == "enabled" && stored != object.user_metadata.end()) {
-      const size_t colon = stored->second.find(':');
-      if (colon != std::string::npos) {
-        const std::string value = stored->second.substr(colon + 1);
-        response.headers.emplace_back(stored->second.substr(0, colon), value);
-        response.headers.emplace_back("x-amz-checksum-type", value.find('-') != std::string::npos
-                                                                 ? "COMPOSITE"
-                                                                 : "FULL_OBJECT");
+      std::optional<std::pair<std::string, std::string>> split =
+          SplitStoredChecksum(stored->second);
+      if (split) {
+        response.headers.emplace_back(split->first, split->second);
+        response.headers.emplace_back(
+            "x-amz-checksum-type",
+            split->second.find('-') != std::string::npos ? "COMPOSITE" : "FULL_OBJECT");
       }
     }
   }
@@ -2909,25 +2875,13 @@ Awaitable<void> S3Call::GetObjectAttributes() {
     co_return co_await Fail(
         MakeFailure(400, "InvalidArgument", "x-amz-object-attributes names no attribute"));
   }
-  std::vector<std::string> wanted;
-  {
-    size_t start = 0;
-    for (;;) {
-      size_t comma = wanted_header->find(',', start);
-      std::string item = wanted_header->substr(
-          start, comma == std::string::npos ? std::string::npos : comma - start);
-      size_t begin = item.find_first_not_of(' ');
-      size_t end = item.find_last_not_of(' ');
-      item = begin == std::string::npos ? std::string() : item.substr(begin, end - begin + 1);
-      if (item != "ETag" && item != "Checksum" && item != "ObjectParts" && item != "StorageClass" &&
-          item != "ObjectSize") {
-        co_return co_await Fail(
-            MakeFailure(400, "InvalidArgument",
-                        "x-amz-object-attributes: unknown attribute '" + item.substr(0, 64) + "'"));
-      }
-      wanted.push_back(item);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
+  const std::vector<std::string> wanted = SplitCommaList(*wanted_header);
+  for (const std::string& item : wanted) {
+    if (item != "ETag" && item != "Checksum" && item != "ObjectParts" && item != "StorageClass" &&
+        item != "ObjectSize") {
+      co_return co_await Fail(
+          MakeFailure(400, "InvalidArgument",
+                      "x-amz-object-attributes: unknown attribute '" + item.substr(0, 64) + "'"));
     }
   }
   auto wants = [&wanted](std::string_view name) {
@@ -2970,18 +2924,13 @@ Awaitable<void> S3Call::GetObjectAttributes() {
   if (wants("ETag")) document += "<ETag>" + EscapeXmlText(object.etag) + "</ETag>";
   auto checksum = object.user_metadata.find(std::string(objects::kChecksumField));
   if (wants("Checksum") && checksum != object.user_metadata.end()) {
-    const size_t colon = checksum->second.find(':');
-    std::optional<sig::ChecksumAlgorithm> algorithm =
-        colon == std::string::npos
-            ? std::nullopt
-            : sig::ChecksumAlgorithmFromHeader(checksum->second.substr(0, colon));
+    std::optional<std::pair<std::string, std::string>> stored =
+        SplitStoredChecksum(checksum->second);
+    std::optional<sig::ChecksumAlgorithm> algorithm;
+    if (stored) algorithm = sig::ChecksumAlgorithmFromHeader(stored->first);
     if (algorithm) {
-      std::string element = "Checksum";
-      for (char c : sig::ChecksumAlgorithmName(*algorithm)) {
-        element += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      }
-      document += "<Checksum><" + element + ">" +
-                  EscapeXmlText(checksum->second.substr(colon + 1)) + "</" + element +
+      const std::string element = ChecksumElement(*algorithm);  // the names are upper case
+      document += "<Checksum><" + element + ">" + EscapeXmlText(stored->second) + "</" + element +
                   "><ChecksumType>" +
                   (checksum->second.find('-') != std::string::npos ? "COMPOSITE" : "FULL_OBJECT") +
                   "</ChecksumType></Checksum>";
@@ -3515,7 +3464,7 @@ Awaitable<void> S3Api::Handle(Exchange& exchange) {
 
 std::pair<ResponseHead, std::string> RenderS3ServerError(int status, const std::string& code,
                                                          const std::string& message) {
-  return RenderFailure(MakeFailure(status, code, message), "", NewRequestId());
+  return RenderFailure(MakeFailure(status, code, message), "", RandomRequestId());
 }
 
 GeneratedS3Key GenerateS3Key() {

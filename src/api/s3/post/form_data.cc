@@ -1,4 +1,5 @@
 #include "api/s3/post/form_data.h"
+#include "core/text.h"
 
 #include <algorithm>
 
@@ -7,16 +8,6 @@ namespace {
 
 constexpr std::string_view kCrlf = "\r\n";
 constexpr size_t kMaxBoundaryBytes = 70;  // RFC 2046 section 5.1.1
-
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
-}
 
 std::string_view Trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -49,7 +40,7 @@ std::vector<std::pair<std::string, std::string>> HeaderParameters(std::string_vi
     size_t name_end = pos;
     while (name_end < value.size() && value[name_end] != '=' && value[name_end] != ';') ++name_end;
     std::string name(Trim(value.substr(pos, name_end - pos)));
-    for (char& c : name) c = Lower(c);
+    for (char& c : name) c = ToLowerAscii(c);
     std::string parameter_value;
     pos = name_end;
     if (pos < value.size() && value[pos] == '=') {
@@ -88,7 +79,7 @@ constexpr std::string_view kTooLarge = "MaxPostPreDataLengthExceededError";
 
 bool IsFormDataContentType(std::string_view content_type) {
   std::string_view media_type = Trim(content_type.substr(0, content_type.find(';')));
-  return IEquals(media_type, "multipart/form-data");
+  return EqualsIgnoreCaseAscii(media_type, "multipart/form-data");
 }
 
 std::optional<PostError> ParseFormBoundary(std::string_view content_type, std::string* boundary) {
@@ -305,7 +296,7 @@ std::optional<PostError> FormDataParser::ParsePartHeader(std::string_view line) 
   }
   std::string_view name = Trim(line.substr(0, colon));
   std::string_view value = Trim(line.substr(colon + 1));
-  if (IEquals(name, "content-disposition")) {
+  if (EqualsIgnoreCaseAscii(name, "content-disposition")) {
     if (part_has_disposition_) {
       return MakeError(std::string(kMalformed),
                        "The body of your POST request is not well-formed multipart/form-data: "
@@ -313,7 +304,7 @@ std::optional<PostError> FormDataParser::ParsePartHeader(std::string_view line) 
     }
     std::string_view disposition;
     auto parameters = HeaderParameters(value, &disposition);
-    if (!IEquals(disposition, "form-data")) {
+    if (!EqualsIgnoreCaseAscii(disposition, "form-data")) {
       return MakeError(std::string(kMalformed),
                        "The body of your POST request is not well-formed multipart/form-data: "
                        "a part's Content-Disposition is not form-data");
@@ -326,7 +317,7 @@ std::optional<PostError> FormDataParser::ParsePartHeader(std::string_view line) 
         part_filename_ = std::move(parameter.second);
       }
     }
-  } else if (IEquals(name, "content-type")) {
+  } else if (EqualsIgnoreCaseAscii(name, "content-type")) {
     part_content_type_ = std::string(value);
   }
   return std::nullopt;
@@ -338,7 +329,7 @@ std::optional<PostError> FormDataParser::EndPartHeaders() {
                      "The body of your POST request is not well-formed multipart/form-data: a "
                      "part has no Content-Disposition: form-data header with a name");
   }
-  if (IEquals(part_name_, "file")) {
+  if (EqualsIgnoreCaseAscii(part_name_, "file")) {
     file_.name = part_name_;
     file_.filename = part_filename_;
     file_.content_type = part_content_type_;

@@ -10,6 +10,7 @@
 #include "api/s3/sigv4/checksum.h"
 #include "api/s3/sigv4/sigv2.h"
 #include "core/hashing.h"
+#include "core/text.h"
 
 namespace cairn::api::s3::post {
 namespace {
@@ -17,14 +18,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kFilenameVariable = "${filename}";
-
-std::string LowerCase(std::string_view text) {
-  std::string lower(text);
-  for (char& c : lower) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return lower;
-}
 
 PostError MakeError(int status, std::string code, std::string message) {
   PostError error;
@@ -125,7 +118,7 @@ FormValues CollectFormValues(const std::vector<FormField>& fields, std::string_v
          at = value.find(kFilenameVariable, at + base.size())) {
       value.replace(at, kFilenameVariable.size(), base);
     }
-    std::string name = LowerCase(field.name);
+    std::string name = ToLowerAscii(field.name);
     auto it = values.find(name);
     if (it == values.end()) {
       values.emplace(std::move(name), std::move(value));
@@ -249,7 +242,7 @@ std::optional<PostError> ParseCondition(const json& item, PolicyCondition* condi
                            "' must be a string.");
     }
     condition->kind = PolicyCondition::Kind::kEq;
-    condition->field = LowerCase(entry.key());
+    condition->field = ToLowerAscii(entry.key());
     condition->value = *value;
     condition->text = ConditionText("eq", entry.key(), *value);
     return std::nullopt;
@@ -260,7 +253,7 @@ std::optional<PostError> ParseCondition(const json& item, PolicyCondition* condi
   if (item.empty() || !item[0].is_string()) {
     return InvalidPolicy("Invalid Condition: a condition list must start with its operation.");
   }
-  const std::string operation = LowerCase(item[0].get<std::string>());
+  const std::string operation = ToLowerAscii(item[0].get<std::string>());
   if (operation == "content-length-range") {
     std::optional<uint64_t> min, max;
     if (item.size() == 3) {
@@ -294,7 +287,7 @@ std::optional<PostError> ParseCondition(const json& item, PolicyCondition* condi
   }
   condition->kind =
       operation == "eq" ? PolicyCondition::Kind::kEq : PolicyCondition::Kind::kStartsWith;
-  condition->field = LowerCase(std::string_view(field).substr(1));
+  condition->field = ToLowerAscii(std::string_view(field).substr(1));
   condition->value = *value;
   condition->text = ConditionText(operation, std::string_view(field).substr(1), *value);
   return std::nullopt;
@@ -398,7 +391,7 @@ std::optional<std::string> SuccessRedirect(const FormValues& values, std::string
   const std::string* url = Find(values, "success_action_redirect");
   if (url == nullptr || url->empty()) url = Find(values, "redirect");
   if (url == nullptr) return std::nullopt;
-  const std::string lower = LowerCase(url->substr(0, 8));
+  const std::string lower = ToLowerAscii(url->substr(0, 8));
   if (lower.rfind("http://", 0) != 0 && lower.rfind("https://", 0) != 0) return std::nullopt;
   for (char c : *url) {
     const auto byte = static_cast<unsigned char>(c);

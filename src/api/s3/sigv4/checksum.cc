@@ -1,4 +1,5 @@
 #include "api/s3/sigv4/checksum.h"
+#include "core/text.h"
 
 #include <openssl/evp.h>
 #include <zlib.h>
@@ -76,16 +77,6 @@ const EVP_MD* DigestFor(ChecksumAlgorithm algorithm) {
   }
 }
 
-char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
-  }
-  return true;
-}
-
 constexpr char kBase64Alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -118,7 +109,7 @@ std::string_view ChecksumAlgorithmName(ChecksumAlgorithm algorithm) {
 
 Result<ChecksumAlgorithm> ParseChecksumAlgorithm(std::string_view name) {
   for (ChecksumAlgorithm algorithm : kAllChecksumAlgorithms) {
-    if (EqualsIgnoreCase(name, ChecksumAlgorithmName(algorithm))) return algorithm;
+    if (EqualsIgnoreCaseAscii(name, ChecksumAlgorithmName(algorithm))) return algorithm;
   }
   if (name.size() > 32) name = name.substr(0, 32);
   return InvalidArgumentError("unknown checksum algorithm '" + std::string(name) +
@@ -143,7 +134,7 @@ std::string_view ChecksumHeaderName(ChecksumAlgorithm algorithm) {
 
 std::optional<ChecksumAlgorithm> ChecksumAlgorithmFromHeader(std::string_view header_name) {
   for (ChecksumAlgorithm algorithm : kAllChecksumAlgorithms) {
-    if (EqualsIgnoreCase(header_name, ChecksumHeaderName(algorithm))) return algorithm;
+    if (EqualsIgnoreCaseAscii(header_name, ChecksumHeaderName(algorithm))) return algorithm;
   }
   return std::nullopt;
 }

@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 
+#include "core/text.h"
 #include "core/types.h"
 
 namespace cairn::s3 {
@@ -59,14 +60,6 @@ S3Error Error(S3ErrorCode code, std::string message, std::string resource = {}) 
   return MakeS3Error(code, std::move(message), std::move(resource));
 }
 
-std::string ToLower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 // Unsigned decimal of at most 18 digits (no sign, no spaces), or nullopt.
@@ -99,9 +92,7 @@ bool IsFormDataContentType(const std::string* content_type) {
   constexpr std::string_view kFormData = "multipart/form-data";
   if (media_type.size() != kFormData.size()) return false;
   for (size_t i = 0; i < kFormData.size(); ++i) {
-    char c = media_type[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != kFormData[i]) return false;
+    if (ToLowerAscii(media_type[i]) != kFormData[i]) return false;
   }
   return true;
 }
@@ -138,7 +129,7 @@ class Query {
 std::optional<std::string> VirtualHostBucket(const std::string* host_header,
                                              const S3AddressingOptions& options) {
   if (host_header == nullptr) return std::nullopt;
-  std::string host = ToLower(*host_header);
+  std::string host = ToLowerAscii(*host_header);
   if (host.empty() || host.front() == '[') return std::nullopt;  // IPv6 literal
   size_t colon = host.rfind(':');
   if (colon != std::string::npos) host.resize(colon);
@@ -146,7 +137,7 @@ std::optional<std::string> VirtualHostBucket(const std::string* host_header,
   std::optional<std::string> best;
   size_t best_base_size = 0;
   for (const std::string& configured : options.virtual_host_bases) {
-    std::string base = ToLower(configured);
+    std::string base = ToLowerAscii(configured);
     if (base.empty() || host.size() <= base.size() + 1) continue;
     if (host.compare(host.size() - base.size(), base.size(), base) != 0) continue;
     if (host[host.size() - base.size() - 1] != '.') continue;
@@ -242,7 +233,7 @@ std::optional<S3Error> ParseListingParameters(const Query& query, S3Request* req
       string_parameter("start-after", &request->start_after);
       if (!error) error = ParseCount(query, "max-keys", &request->max_keys, resource);
       if (const std::string* fetch = query.Get("fetch-owner"); !error && fetch != nullptr) {
-        std::string value = ToLower(*fetch);
+        std::string value = ToLowerAscii(*fetch);
         if (value != "true" && value != "false") {
           error = Error(S3ErrorCode::kInvalidArgument,
                         "fetch-owner '" + *fetch + "' is neither true nor false", resource);

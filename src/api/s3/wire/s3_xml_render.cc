@@ -101,16 +101,23 @@ void WriteOwner(XmlWriter& writer, std::string_view element, const Owner& owner)
   writer.Close(element);
 }
 
-void WriteContents(XmlWriter& writer, const ListObjectsCommon& common) {
+// The listed objects: <Contents> entries, or for ListObjectVersions <Version> entries
+// (each the one, latest, "null" version of its key).
+void WriteContents(XmlWriter& writer, const ListObjectsCommon& common, bool as_versions) {
+  const std::string_view element = as_versions ? "Version" : "Contents";
   for (const ObjectEntry& entry : common.contents) {
-    writer.Open("Contents");
+    writer.Open(element);
     writer.Element("Key", MaybeEncode(entry.key, common.encoding_type_url));
+    if (as_versions) {
+      writer.Element("VersionId", "null");
+      writer.BoolElement("IsLatest", true);
+    }
     writer.Element("LastModified", FormatTimestamp(entry.last_modified));
     writer.Element("ETag", Quoted(entry.etag));
     writer.Element("Size", entry.size);
     if (entry.owner) WriteOwner(writer, "Owner", *entry.owner);
     writer.Element("StorageClass", entry.storage_class);
-    writer.Close("Contents");
+    writer.Close(element);
   }
 }
 
@@ -130,14 +137,15 @@ void WriteListHeader(XmlWriter& writer, const ListObjectsCommon& common,
   writer.Element("Prefix", MaybeEncode(common.prefix, encode_prefix && common.encoding_type_url));
 }
 
-void WriteListTrailer(XmlWriter& writer, const ListObjectsCommon& common) {
+void WriteListTrailer(XmlWriter& writer, const ListObjectsCommon& common,
+                      bool as_versions = false) {
   writer.Element("MaxKeys", common.max_keys);
   if (common.delimiter) {
     writer.Element("Delimiter", MaybeEncode(*common.delimiter, common.encoding_type_url));
   }
   if (common.encoding_type_url) writer.Element("EncodingType", "url");
   writer.BoolElement("IsTruncated", common.is_truncated);
-  WriteContents(writer, common);
+  WriteContents(writer, common, as_versions);
   WriteCommonPrefixes(writer, common.common_prefixes, common.encoding_type_url);
 }
 
@@ -239,23 +247,7 @@ std::string RenderListVersionsResult(const ListVersionsResult& result) {
     writer.Element("NextKeyMarker", MaybeEncode(*result.next_key_marker, encode));
     writer.Element("NextVersionIdMarker", "null");
   }
-  writer.Element("MaxKeys", common.max_keys);
-  if (common.delimiter) writer.Element("Delimiter", MaybeEncode(*common.delimiter, encode));
-  if (encode) writer.Element("EncodingType", "url");
-  writer.BoolElement("IsTruncated", common.is_truncated);
-  for (const ObjectEntry& entry : common.contents) {
-    writer.Open("Version");
-    writer.Element("Key", MaybeEncode(entry.key, encode));
-    writer.Element("VersionId", "null");
-    writer.BoolElement("IsLatest", true);
-    writer.Element("LastModified", FormatTimestamp(entry.last_modified));
-    writer.Element("ETag", Quoted(entry.etag));
-    writer.Element("Size", entry.size);
-    if (entry.owner) WriteOwner(writer, "Owner", *entry.owner);
-    writer.Element("StorageClass", entry.storage_class);
-    writer.Close("Version");
-  }
-  WriteCommonPrefixes(writer, common.common_prefixes, encode);
+  WriteListTrailer(writer, common, /*as_versions=*/true);
   writer.Close("ListVersionsResult");
   return std::move(writer).Finish();
 }
