@@ -2932,7 +2932,7 @@ Awaitable<void> S3Call::GetObjectAttributes() {
       const std::string element = ChecksumElement(*algorithm);  // the names are upper case
       document += "<Checksum><" + element + ">" + EscapeXmlText(stored->second) + "</" + element +
                   "><ChecksumType>" +
-                  (checksum->second.find('-') != std::string::npos ? "COMPOSITE" : "FULL_OBJECT") +
+                  (stored->second.find('-') != std::string::npos ? "COMPOSITE" : "FULL_OBJECT") +
                   "</ChecksumType></Checksum>";
     }
   }
