@@ -49,9 +49,9 @@ echo "== S3 compatibility tests (aws cli, boto3, JavaScript SDK, s3cmd, rclone, 
 if [ ! -d tests/s3/js/node_modules ]; then
   (cd tests/s3/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
-(cd tests/s3 && /usr/bin/python3 -m pytest -q)
+(cd tests/s3 && /usr/bin/python3 -m pytest -q -n 2)
 echo "== S3 compatibility tests again, on PostgreSQL"
-(cd tests/s3 && CAIRN_TEST_META=postgres /usr/bin/python3 -m pytest -q)
+(cd tests/s3 && CAIRN_TEST_META=postgres /usr/bin/python3 -m pytest -q -n 2)
 # ceph s3-tests from ../shared/third_party, unpacked at run time; the families that pass in
 # full must stay so, and the in-scope pass rate must not fall (docs/s3-compatibility.md).
 s3tests_gate=(--require-families conditionals,ranges,listing,tagging,buckets,copy,cors,post_form
