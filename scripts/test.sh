@@ -10,6 +10,8 @@ scripts/install-deps.sh
 
 echo "== clang-format"
 scripts/check-format.sh
+echo "== coroutine rules (docs/architecture.md)"
+/usr/bin/python3 scripts/check-coroutines.py
 
 echo "== build (release)"
 scripts/build.sh
