@@ -12,6 +12,8 @@ echo "== clang-format"
 scripts/check-format.sh
 echo "== coroutine rules (docs/architecture.md)"
 /usr/bin/python3 scripts/check-coroutines.py
+echo "== layering: a library includes only what it links"
+/usr/bin/python3 scripts/check-layering.py
 
 echo "== build (release)"
 scripts/build.sh
