@@ -119,6 +119,7 @@ void AddServe(CLI::App& app) {
   serve
       ->add_option("--blocking-threads", config->blocking_threads,
                    "Threads for disk and database work")
+      ->check(CLI::Range(1, 1024))
       ->envname("CAIRN_BLOCKING_THREADS")
       ->capture_default_str();
   serve

@@ -24,7 +24,11 @@ namespace cairn::http {
 
 class BlockingPool {
  public:
-  explicit BlockingPool(size_t threads) : pool_(threads) {}
+  // threads == 0 runs each function inline on the calling thread (for single-threaded
+  // tests and fuzzing, see HttpServer::RunOneFor): the coroutine still awaits, but no
+  // thread hand-off happens.
+  explicit BlockingPool(size_t threads)
+      : pool_(threads == 0 ? 1 : threads), inline_(threads == 0) {}
   ~BlockingPool() { pool_.join(); }
   void Stop() { pool_.join(); }
 
@@ -37,6 +41,7 @@ class BlockingPool {
     using R = std::invoke_result_t<F>;
     auto task = std::make_shared<Task<R>>();
     task->work = std::move(f);
+    if (inline_) return RunInline<R>(std::move(task));
     return RunTask<R>(&pool_, std::move(task));
   }
 
@@ -61,6 +66,11 @@ class BlockingPool {
     using R = std::invoke_result_t<F>;
     auto job = std::make_shared<Job<R>>(executor);
     job->work = std::move(f);
+    if (inline_) {
+      job->result.emplace(job->work());
+      job->done = true;
+      return job;
+    }
     boost::asio::post(pool_, [job, executor]() {
       job->result.emplace(job->work());
       boost::asio::post(executor, [job]() {
@@ -94,6 +104,7 @@ class BlockingPool {
   static boost::asio::awaitable<R> RunTask(boost::asio::thread_pool* pool,
                                            std::shared_ptr<Task<R>> task) {
     Task<R>* raw = task.get();
+    // coroutine-ok: the initiation lambda captures raw pointers only (nothing to destroy).
     co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(
         [pool, raw](auto handler) {
           auto caller = boost::asio::get_associated_executor(handler);
@@ -106,7 +117,14 @@ class BlockingPool {
     co_return std::move(*raw->result);
   }
 
+  template <typename R>
+  static boost::asio::awaitable<R> RunInline(std::shared_ptr<Task<R>> task) {
+    task->result.emplace(task->work());
+    co_return std::move(*task->result);
+  }
+
   boost::asio::thread_pool pool_;
+  const bool inline_;
 };
 
 }  // namespace cairn::http

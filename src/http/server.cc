@@ -24,6 +24,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <unistd.h>
+
 namespace cairn::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -804,6 +806,34 @@ void HttpServer::Run(size_t io_threads, int drain_timeout_seconds) {
   }
   RunLoop(impl_->io_context);
   for (auto& thread : threads) thread.join();
+}
+
+void HttpServer::Adopt(size_t listener, int fd) {
+  tcp::socket socket(impl_->io_context);
+  beast::error_code ec;
+  // Asio does not check the descriptor's family: a Unix-domain stream socket reads,
+  // writes and shuts down as a TCP one does (it only has no peer address).
+  socket.assign(tcp::v4(), fd, ec);
+  if (ec || listener >= impl_->listeners.size()) {
+    ::close(fd);
+    return;
+  }
+  asio::co_spawn(impl_->io_context,
+                 RunSession(impl_.get(), impl_->listeners[listener].get(), std::move(socket)),
+                 asio::detached);
+}
+
+size_t HttpServer::RunOneFor(std::chrono::milliseconds timeout) {
+  asio::io_context& loop = impl_->io_context;
+  if (loop.stopped()) loop.restart();  // out of work last time: nothing was connected
+  try {
+    return loop.run_one_for(timeout);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "cairn: a connection failed and was closed: %s\n", e.what());
+  } catch (...) {
+    fprintf(stderr, "cairn: a connection failed and was closed (unknown exception)\n");
+  }
+  return 1;
 }
 
 void HttpServer::RequestStop() {

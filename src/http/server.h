@@ -11,6 +11,7 @@
 // Thread-safety: RequestStop may be called from any thread; the rest from one.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -55,6 +56,16 @@ class HttpServer {
   // Serves on `io_threads` threads until a stop has drained every connection.
   void Run(size_t io_threads, int drain_timeout_seconds);
   void RequestStop();
+
+  // Single-threaded driving, for tests and fuzzing without TCP (instead of Run): Adopt
+  // serves `fd`, an already connected stream socket (one end of a socketpair, say), as a
+  // connection accepted by the listener with index `listener` (AddListener order), on
+  // the first event loop; it owns and closes fd. RunOneFor then runs that loop on the
+  // calling thread until one handler has run or `timeout` has passed, and returns how
+  // many ran (0 when nothing was ready). An exception escaping a handler ends only its
+  // connection, as under Run.
+  void Adopt(size_t listener, int fd);
+  size_t RunOneFor(std::chrono::milliseconds timeout);
 
   struct Impl;
 

@@ -108,8 +108,17 @@ uint64_t DirectoryBytes(const std::string& dir) {
   return total;
 }
 
-// One complete server: stores, use cases, both APIs, and the HTTP server running on a
-// thread of its own.
+int HangTimeoutMs() {
+  static const int timeout_ms = [] {
+    const char* text = getenv("CAIRN_FUZZ_HANG_SECONDS");
+    const int seconds = text != nullptr ? atoi(text) : 0;
+    return (seconds > 0 ? seconds : 10) * 1000;
+  }();
+  return timeout_ms;
+}
+
+// One complete server: stores, use cases, both APIs, and the HTTP server, all driven by
+// the calling thread (see Exchange): the blocking pool runs its work inline.
 class Server {
  public:
   Server() {
@@ -129,7 +138,7 @@ class Server {
     authenticator_ =
         std::make_unique<auth::Authenticator>(stores_.meta.get(), std::string(kJwtSecret));
     api::DeclareRequestMetrics(&registry_);
-    pool_ = std::make_unique<http::BlockingPool>(4);
+    pool_ = std::make_unique<http::BlockingPool>(0);  // inline
     multipart_ = std::make_unique<objects::MultipartService>(objects_.get());
 
     meta::MetaStore* meta_store = stores_.meta.get();
@@ -153,6 +162,8 @@ class Server {
     s3_api_ = std::make_unique<api::S3Api>(std::move(s3_deps));
 
     auto listen = [this](http::RequestHandler handler, http::ErrorRenderer renderer) {
+      // The listeners' sockets are never accepted on (Exchange adopts its connections);
+      // a listener carries the handler and the limits.
       http::ListenerOptions listener;  // 127.0.0.1, any free port, the server's defaults
       listener.port = 0;
       return CheckOk(http_.AddListener(listener, std::move(handler), std::move(renderer)),
@@ -164,12 +175,9 @@ class Server {
     api::S3Api* s3_api = s3_api_.get();
     s3_port_ = listen([s3_api](http::Exchange& exchange) { return s3_api->Handle(exchange); },
                       api::RenderS3ServerError);
-    thread_ = std::thread([this] { http_.Run(/*io_threads=*/1, /*drain_timeout_seconds=*/5); });
   }
 
   ~Server() {
-    http_.RequestStop();
-    thread_.join();
     stores_.meta->WaitForAsyncWrites();
     pool_->Stop();
     s3_api_.reset();
@@ -186,6 +194,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  std::string Exchange(Api api, std::string_view request);
+  // The listener's port, for Host headers (nothing connects to it).
   uint16_t port(Api api) const { return api == Api::kNative ? native_port_ : s3_port_; }
   const std::string& dir() const { return dir_; }
   const std::string& admin_key() const { return admin_key_; }
@@ -235,11 +245,10 @@ class Server {
   std::unique_ptr<api::NativeApi> native_;
   std::unique_ptr<api::S3Api> s3_api_;
   http::HttpServer http_;
-  uint16_t native_port_ = 0;
-  uint16_t s3_port_ = 0;
   std::string admin_key_;
   std::string reader_key_;
-  std::thread thread_;
+  uint16_t native_port_ = 0;
+  uint16_t s3_port_ = 0;
 };
 
 Server* g_server = nullptr;
@@ -262,43 +271,18 @@ Server& GetServer() {
   return *g_server;
 }
 
-int HangTimeoutMs() {
-  static const int timeout_ms = [] {
-    const char* text = getenv("CAIRN_FUZZ_HANG_SECONDS");
-    const int seconds = text != nullptr ? atoi(text) : 0;
-    return (seconds > 0 ? seconds : 10) * 1000;
-  }();
-  return timeout_ms;
-}
-
-// Sends `request` on a fresh connection, half-closes it, and reads until the server
-// closes. Returns what the server sent (the first kMaxResponseBytesKept bytes).
-std::string Exchange(uint16_t port, std::string_view request) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) Die(std::string("socket: ") + strerror(errno));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  // Non-blocking, so that a signal (libFuzzer's timeout alarm) cannot interrupt it halfway.
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    if (errno != EINPROGRESS && errno != EINTR) {
-      Die(std::string("connect: ") + strerror(errno) + " (is the server still running?)");
-    }
-    pollfd connecting{fd, POLLOUT, 0};
-    int error = 0;
-    socklen_t length = sizeof(error);
-    while (::poll(&connecting, 1, HangTimeoutMs()) < 0 && errno == EINTR) {
-    }
-    if (!(connecting.revents & POLLOUT) ||
-        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0) {
-      Die(std::string("connect: ") + strerror(error) + " (is the server still running?)");
-    }
+// Sends `request` on a fresh connection to the listener of `api`, half-closes it, and
+// reads until the server closes. The connection is a socketpair whose server end the
+// HttpServer adopts; this thread runs the server's event loop between its own reads and
+// writes, so no TCP handshake and no thread hand-off costs time. Returns what the server
+// sent (the first kMaxResponseBytesKept bytes).
+std::string Server::Exchange(Api api, std::string_view request) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+    Die(std::string("socketpair: ") + strerror(errno));
   }
-  // A reset instead of TIME_WAIT on close: thousands of connections a second would
-  // otherwise run out of ephemeral ports.
-  linger no_linger{1, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &no_linger, sizeof(no_linger));
+  const int fd = fds[0];
+  http_.Adopt(api == Api::kNative ? 0 : 1, fds[1]);
   std::string response;
   size_t sent = 0;
   bool write_closed = false;
@@ -306,45 +290,45 @@ std::string Exchange(uint16_t port, std::string_view request) {
       std::chrono::steady_clock::now() + std::chrono::milliseconds(HangTimeoutMs());
   char buffer[16384];
   for (;;) {
-    if (sent == request.size() && !write_closed) {
+    bool progressed = false;
+    if (!write_closed && sent == request.size()) {
       ::shutdown(fd, SHUT_WR);
       write_closed = true;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now())
-                          .count();
-    if (left <= 0) {
+    if (!write_closed) {
+      ssize_t n =
+          ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        sent += static_cast<size_t>(n);
+        progressed = true;
+      } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        write_closed = true;  // the server closed early (a 400, say); read what it sent
+      }
+    }
+    ssize_t n = ::recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
+    if (n == 0) break;
+    if (n < 0 && errno != EAGAIN && errno != EINTR) break;  // a reset also ends the exchange
+    if (n > 0) {
+      progressed = true;
+      if (response.size() < kMaxResponseBytesKept) {
+        response.append(buffer, static_cast<size_t>(n));
+      }
+    }
+    // Only a server handler can change what this end may read or write next, so when
+    // this end is stuck, waiting for the server's next handler loses nothing.
+    if (http_.RunOneFor(std::chrono::milliseconds(progressed ? 0 : 20)) > 0) continue;
+    if (!progressed && std::chrono::steady_clock::now() > deadline) {
       Die("hang: the server neither answered nor closed the connection within " +
           std::to_string(HangTimeoutMs() / 1000) + " s (sent " + std::to_string(sent) + " of " +
           std::to_string(request.size()) + " bytes, received " + std::to_string(response.size()) +
           ")");
     }
-    pollfd poll_fd{fd, static_cast<short>(POLLIN | (write_closed ? 0 : POLLOUT)), 0};
-    int ready = ::poll(&poll_fd, 1, static_cast<int>(left));
-    if (ready < 0 && errno != EINTR) Die(std::string("poll: ") + strerror(errno));
-    if (ready <= 0) continue;
-    if (!write_closed && (poll_fd.revents & POLLOUT)) {
-      ssize_t n =
-          ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        sent += static_cast<size_t>(n);
-      } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        write_closed = true;  // the server closed early (a 400, say); read what it sent
-      }
-    }
-    if (poll_fd.revents & (POLLIN | POLLHUP | POLLERR)) {
-      ssize_t n = ::recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
-      if (n == 0) break;
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) continue;
-        break;  // a reset also ends the exchange
-      }
-      if (response.size() < kMaxResponseBytesKept) {
-        response.append(buffer, static_cast<size_t>(n));
-      }
-    }
   }
   ::close(fd);
+  // The server's side finishes (its lingering close, the session's bookkeeping) before
+  // the next connection.
+  for (int i = 0; i < 10000 && http_.RunOneFor(std::chrono::milliseconds(0)) > 0; ++i) {
+  }
   static const bool verbose = getenv("CAIRN_FUZZ_VERBOSE") != nullptr;
   if (verbose) {  // for checking what seeds reach: each request and the head of its answer
     fprintf(stderr, ">>> %.*s\n<<< %.*s\n", static_cast<int>(std::min<size_t>(request.size(), 600)),
@@ -698,7 +682,7 @@ void RunStructured(Api api, Server& server, std::string_view rest) {
     const bool twice = (spec->flags & 0x80) != 0;  // the same request again, kept alive
     std::string request = BuildRequest(api, server, std::move(*spec));
     if (twice) request += request;
-    Learn(Exchange(server.port(api), request), &learnt);
+    Learn(server.Exchange(api, request), &learnt);
   }
 }
 
@@ -721,7 +705,7 @@ void RunInput(Api api, const uint8_t* data, size_t size) {
   const uint8_t mode = static_cast<uint8_t>(input[0]);
   input.remove_prefix(1);
   if ((mode & 3) == 0) {
-    Exchange(server->port(api), input);  // raw bytes, exactly as given
+    server->Exchange(api, input);  // raw bytes, exactly as given
   } else {
     RunStructured(api, *server, input);
   }

@@ -1,8 +1,9 @@
 // Whole-path fuzzing of Cairn's HTTP APIs: the real HttpServer, the real native and S3
 // handlers, a real SQLite metadata store and chunk store in a temporary directory, all in
-// this process. Each fuzz input becomes the raw bytes of one or more HTTP requests sent
-// over loopback TCP connections, so every byte goes through Beast's parser and the
-// handlers exactly as a hostile client's would. README.md beside this file describes the
+// this process and on one thread. Each fuzz input becomes the raw bytes of one or more
+// HTTP requests, each sent over a connection of its own (a socketpair the server adopts),
+// so every byte goes through Beast's parser and the handlers exactly as a hostile
+// client's would. README.md beside this file describes the
 // input format.
 #pragma once
 
