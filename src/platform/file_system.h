@@ -90,4 +90,15 @@ class FileSystem {
 // The real POSIX file system. Never null; lives for the whole process.
 FileSystem* DefaultFileSystem();
 
+// Writes a small private file (a key, a marker) so that a crash leaves either no file or
+// the whole one, never a torn or empty one: a temp file beside `path` made 0600 before
+// anything is written, fsync, rename into place, fsync of the directory. With `replace`
+// false the rename never replaces: kAlreadyExists if `path` exists (another process won
+// the race) and nothing changes. The temp file is removed on failure.
+Status WriteFileAtomically(FileSystem* file_system, const std::string& path,
+                           std::string_view contents, bool replace);
+
+// The directory part of `path` ("." for a bare name, "/" for a file in the root).
+std::string ParentDirectory(const std::string& path);
+
 }  // namespace cairn::platform

@@ -72,15 +72,11 @@ class BootstrapLock {
   int fd_;
 };
 
+// A crash leaves no key file or the whole one: a torn admin.key would lock the operator
+// out of a key the metadata already holds.
 Status WriteSecretFile(const std::string& path, const std::string& contents) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return InternalError("cannot create " + path);
-  bool ok =
-      ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&
-      ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return InternalError("cannot write " + path);
-  return OkStatus();
+  return platform::WriteFileAtomically(platform::DefaultFileSystem(), path, contents,
+                                       /*replace=*/false);
 }
 
 meta::ApiKeyRecord AdminRecord(const auth::ParsedApiKey& key, TimestampMs now) {

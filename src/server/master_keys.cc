@@ -12,34 +12,16 @@ namespace {
 constexpr char kMasterKeyEnv[] = "CAIRN_MASTER_KEY";
 constexpr size_t kMaxKeyFileBytes = 4096;
 
-std::string ParentOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 const char* MasterKeyFromEnvironment() {
   const char* text = getenv(kMasterKeyEnv);
   return text != nullptr && *text != '\0' ? text : nullptr;
 }
 
-// temp file (0600) -> fsync -> rename without replacing -> fsync of the directory.
+// Never replaces: a key file that appeared meanwhile (another node) wins.
 Status CreateKeyFile(platform::FileSystem* file_system, const std::string& path,
                      const auth::MasterKey& key) {
-  const std::string temp = path + ".tmp." + std::to_string(getpid());
-  file_system->RemoveFile(temp).IgnoreError();  // left by a crash of a process with our pid
-  ASSIGN_OR_RETURN(auto file, file_system->NewWritableFile(temp));
-  Status written = file_system->MakePrivate(temp);
-  if (written.ok()) written = file->Append(auth::MasterKeyFileText(key));
-  if (written.ok()) written = file->Sync();
-  Status closed = file->Close();
-  if (written.ok()) written = closed;
-  if (written.ok()) written = file_system->RenameNoReplace(temp, path);
-  if (!written.ok()) {
-    file_system->RemoveFile(temp).IgnoreError();
-    return written;
-  }
-  return file_system->SyncDirectory(ParentOf(path));
+  return platform::WriteFileAtomically(file_system, path, auth::MasterKeyFileText(key),
+                                       /*replace=*/false);
 }
 
 std::string JoinIds(const std::vector<std::string>& ids) {

@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -440,6 +441,40 @@ TEST(PowerCutTest, DetectsLossWhenNewDirectoriesAreNotSyncedInTheirParent) {
   for (uint32_t seed = 1; seed <= 3; ++seed) {
     EXPECT_FALSE(CutAndCheck(seed, std::nullopt, Broken::kParentSyncOfNewDirectories).empty())
         << "seed " << seed;
+  }
+}
+
+// A key file written with WriteFileAtomically is, after a cut at any call and a reboot
+// (with or without unsynced changes reaching the disk), either the old file or the whole
+// new one, and the new one whenever the write returned OK.
+TEST(PowerCutTest, AtomicFileWriteIsOldOrNewAtAnyCut) {
+  const std::string old_text = "old key\n";
+  const std::string new_text = std::string(5000, 'n') + "\n";
+  for (uint64_t cut = 0; cut < 16; ++cut) {
+    for (std::optional<uint32_t> keep : {std::optional<uint32_t>(), std::optional<uint32_t>(7)}) {
+      const std::string scratch = MakeScratch();
+      const std::string disk = scratch + "/disk";
+      fs::create_directories(disk);
+      { std::ofstream(disk + "/master.key") << old_text; }
+      auto file_system =
+          platform::PowerCutFileSystem::Create(platform::DefaultFileSystem(), disk).value();
+      file_system->CutAfter(cut);
+      const std::string path = disk + "/master.key";
+      Status written = platform::WriteFileAtomically(file_system.get(), path, new_text,
+                                                     /*replace=*/true);
+      ASSERT_TRUE(file_system->Reboot(keep).ok());
+      std::ifstream in(path);
+      std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      EXPECT_TRUE(got == old_text || got == new_text) << "cut " << cut << ": " << got.size();
+      if (written.ok()) {
+        EXPECT_EQ(got, new_text) << "cut " << cut;
+      }
+      if (cut == 15) {  // past the write's last call: no cut happened
+        EXPECT_TRUE(written.ok()) << written.ToString();
+      }
+      file_system.reset();
+      fs::remove_all(scratch);
+    }
   }
 }
 
