@@ -8,7 +8,8 @@ PUBLIC, transitively: what the compiler would see if each target had only its ow
 dependencies' include directories. Headers of no target (none today) may not be included.
 
 Usage: check-layering.py [--graph]    (from the repository root)
-  --graph  prints each target's direct links, for comparing with the diagram.
+  --graph  prints each target's direct links: the block of docs/architecture.md between
+           the link-lists markers, which must match it.
 """
 from __future__ import annotations
 
@@ -58,13 +59,24 @@ def main(argv: list[str]) -> int:
                 public_closure(dep, seen)
         return seen
 
+    graph = []
+    for target in sorted(sources):
+        deps = sorted(public.get(target, set()) | private.get(target, set()))
+        graph.append(f"{target}: {' '.join(deps)}".rstrip())
     if "--graph" in argv:
-        for target in sorted(sources):
-            deps = sorted(public.get(target, set()) | private.get(target, set()))
-            print(f"{target}: {' '.join(deps)}")
+        print("\n".join(graph))
         return 0
 
     problems = []
+    doc = Path("docs/architecture.md").read_text()
+    block = re.search(r"<!-- link-lists:begin -->\s*```\n(.*?)```\s*<!-- link-lists:end -->", doc,
+                      re.S)
+    documented = [line.rstrip() for line in block.group(1).splitlines()] if block else []
+    if documented != graph:
+        problems.append("docs/architecture.md's link lists differ from the CMake files; "
+                        "replace the block with the output of scripts/check-layering.py --graph:\n"
+                        + "\n".join(f"  - {line}" for line in documented if line not in graph)
+                        + "\n" + "\n".join(f"  + {line}" for line in graph if line not in documented))
     for target, files in sorted(sources.items()):
         allowed = {target}
         for dep in public.get(target, set()) | private.get(target, set()):
