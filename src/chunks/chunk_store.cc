@@ -423,25 +423,27 @@ Result<std::string> ChunkStore::WriteStoreIdIfAbsent(StorageClass storage_class,
   const std::string path = StoreIdPath(storage_class);
   ASSIGN_OR_RETURN(auto existing, ReadStoreId(storage_class));
   if (existing) return *existing;
-  // The temp file lives in tmp/, so GC removes it if this process dies before the rename
-  // (it is locked while written, like any chunk being written).
+  // The temp file lives in tmp/, so GC removes it if this process dies before the rename.
+  // It is locked while open, like any chunk being written, and stays open until renamed:
+  // another node starting at the same time removes the unlocked temp files it finds.
   const std::string temp_path = root + "/tmp/" + RandomName();
-  {
-    ASSIGN_OR_RETURN(auto file, file_system_->NewWritableFile(temp_path));
-    Status written = file_system_->MakePrivate(temp_path);
-    if (written.ok()) written = file->Append(id + "\n");
-    if (written.ok()) written = file->Sync();
-    if (written.ok()) written = file->Close();
-    if (!written.ok()) {
-      (void)file_system_->RemoveFile(temp_path);
-      return written.WithContext("writing the store identity of " + root);
-    }
+  ASSIGN_OR_RETURN(auto file, file_system_->NewWritableFile(temp_path));
+  Status written = file_system_->MakePrivate(temp_path);
+  if (written.ok()) written = file->Append(id + "\n");
+  if (written.ok()) written = file->Sync();
+  if (!written.ok()) {
+    file->Close().IgnoreError();
+    (void)file_system_->RemoveFile(temp_path);
+    return written.WithContext("writing the store identity of " + root);
   }
   Status renamed = file_system_->RenameNoReplace(temp_path, path);
+  if (!renamed.ok()) (void)file_system_->RemoveFile(temp_path);
+  Status closed = file->Close();
   if (!renamed.ok()) {
-    (void)file_system_->RemoveFile(temp_path);
     // Another process gave the root its identity first: that one counts.
     if (renamed.code() != StatusCode::kAlreadyExists) return renamed;
+  } else {
+    RETURN_IF_ERROR(closed);
   }
   RETURN_IF_ERROR(file_system_->SyncDirectory(root));
   ASSIGN_OR_RETURN(auto now_there, ReadStoreId(storage_class));
