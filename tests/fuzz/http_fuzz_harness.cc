@@ -429,8 +429,14 @@ void Substitute(std::string* text, const Learnt& learnt) {
   if (!learnt.etags.empty()) ReplaceAll(text, "@etag", learnt.etags.back());
 }
 
+// The text between the last `open` and the `close` after it. Searched forward: rfind
+// compares at every position, and libFuzzer hooks each of those memcmp calls, which cost a
+// fifth of the campaign's time on responses with large bodies.
 std::string Between(const std::string& text, std::string_view open, std::string_view close) {
-  size_t start = text.rfind(open);
+  size_t start = std::string::npos;
+  for (size_t at = text.find(open); at != std::string::npos; at = text.find(open, at + 1)) {
+    start = at;
+  }
   if (start == std::string::npos) return {};
   start += open.size();
   size_t end = text.find(close, start);
