@@ -7,7 +7,7 @@
 #include <cctype>
 #include <memory>
 
-#include "auth/base64url.h"
+#include "core/base64.h"
 #include "core/hashing.h"
 
 namespace cairn::auth {
@@ -55,7 +55,7 @@ std::optional<std::string> DecodeBase64(std::string_view text) {
   while (!url.empty() && url.back() == '=') url.pop_back();
   std::replace(url.begin(), url.end(), '+', '-');
   std::replace(url.begin(), url.end(), '/', '_');
-  auto decoded = Base64UrlDecode(url);
+  auto decoded = Base64Decode(url, kBase64Url);
   if (!decoded.ok()) return std::nullopt;
   return std::move(decoded).value();
 }
@@ -169,7 +169,7 @@ Result<std::string> SecretBox::Seal(std::string_view access_key, std::string_vie
       EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes,
                           out + kNonceBytes + secret.size()) == 1;
   if (!ok) return InternalError("cannot encrypt the secret of S3 key " + std::string(access_key));
-  return std::string(kSealedPrefix) + primary_.id + ":" + Base64UrlEncode(sealed);
+  return std::string(kSealedPrefix) + primary_.id + ":" + Base64Encode(sealed, kBase64Url);
 }
 
 Result<std::string> SecretBox::Open(std::string_view access_key, std::string_view stored) const {
@@ -184,7 +184,7 @@ Result<std::string> SecretBox::Open(std::string_view access_key, std::string_vie
     return FailedPreconditionError(what + " is encrypted with master key " + *id +
                                    ", which this process does not have (it has " + held + ")");
   }
-  auto sealed = Base64UrlDecode(stored.substr(kSealedPrefix.size() + id->size() + 1));
+  auto sealed = Base64Decode(stored.substr(kSealedPrefix.size() + id->size() + 1), kBase64Url);
   if (!sealed.ok() || sealed->size() < kNonceBytes + kTagBytes) {
     return DataLossError(what + " is damaged (not a sealed secret)");
   }

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "api/s3/sigv4/checksum.h"
 #include "api/s3/sigv4/sigv2.h"
+#include "core/base64.h"
 #include "core/hashing.h"
 #include "core/text.h"
 

@@ -4,6 +4,7 @@
 #include <map>
 #include <utility>
 
+#include "core/base64.h"
 #include "core/hashing.h"
 
 namespace cairn::api::s3 {

@@ -8,7 +8,7 @@
 #include <map>
 #include <optional>
 
-#include "api/s3/sigv4/checksum.h"
+#include "core/base64.h"
 #include "core/hashing.h"
 
 namespace cairn::api::s3 {
