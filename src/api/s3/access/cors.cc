@@ -188,38 +188,11 @@ std::optional<ParseFailure> ParseRule(const pugi::xml_node& node, size_t index, 
   return std::nullopt;
 }
 
-std::string Escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 void AppendElement(std::string* out, std::string_view name, std::string_view value) {
   *out += '<';
   *out += name;
   *out += '>';
-  *out += Escape(value);
+  AppendXmlText(out, value, {.escape_apostrophe = true});
   *out += "</";
   *out += name;
   *out += '>';

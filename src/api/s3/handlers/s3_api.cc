@@ -101,34 +101,6 @@ Failure FromStatus(const Status& status, std::string_view not_found = "NoSuchKey
   }
 }
 
-std::string EscapeXmlText(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        // Control characters cannot appear in XML 1.0 text; messages never need them.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') {
-          out += '?';
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  return out;
-}
-
 // A missing object in a missing bucket is reported as the bucket (S3 does the same).
 Status BucketOrKeyMissing(objects::ObjectService* objects, const std::string& tenant,
                           const std::string& bucket, Status status) {
