@@ -6,6 +6,7 @@
 #include <charconv>
 #include <pugixml.hpp>
 
+#include "api/s3/wire/s3_xml.h"
 #include "core/text.h"
 #include "core/types.h"
 
@@ -51,48 +52,6 @@ bool HasControl(std::string_view text) {
 bool IsTokenChar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-// The predefined entities and character references to characters XML allows; anything
-// else after '&' would name an entity only a DTD could declare.
-bool IsAllowedReference(std::string_view text, size_t at) {
-  size_t end = text.find(';', at);
-  if (end == std::string_view::npos || end - at > 12) return false;
-  std::string_view name = text.substr(at + 1, end - at - 1);
-  if (name == "amp" || name == "lt" || name == "gt" || name == "quot" || name == "apos") {
-    return true;
-  }
-  if (name.size() < 2 || name[0] != '#') return false;
-  std::string_view digits = name.substr(1);
-  int base = 10;
-  if (digits[0] == 'x') {
-    digits.remove_prefix(1);
-    base = 16;
-  }
-  if (digits.empty()) return false;
-  uint32_t code_point = 0;
-  auto [ptr, error] =
-      std::from_chars(digits.data(), digits.data() + digits.size(), code_point, base);
-  if (error != std::errc() || ptr != digits.data() + digits.size()) return false;
-  return code_point != 0 && code_point <= 0x10FFFF &&
-         !(code_point >= 0xD800 && code_point <= 0xDFFF);
-}
-
-std::optional<ParseFailure> PreScan(std::string_view body) {
-  if (!IsValidUtf8(body)) return Malformed("the document is not valid UTF-8");
-  for (size_t i = 0; i < body.size(); ++i) {
-    char c = body[i];
-    if (c == '\0') return Malformed("the document contains a NUL byte");
-    if (c == '<' && i + 1 < body.size() && body[i + 1] == '!') {
-      std::string_view rest = body.substr(i + 2);
-      if (rest.substr(0, 2) != "--" && rest.substr(0, 7) != "[CDATA[") {
-        return Malformed("DOCTYPE and other markup declarations are not allowed");
-      }
-    } else if (c == '&' && !IsAllowedReference(body, i)) {
-      return Malformed("only the predefined entities and character references are allowed");
-    }
-  }
-  return std::nullopt;
 }
 
 // The text of a leaf element, trimmed; nullopt if it has child elements.
@@ -284,7 +243,9 @@ Result<CorsConfiguration> CorsConfiguration::Parse(std::string_view xml, CorsPar
                  "The CORS configuration is " + std::to_string(xml.size()) +
                      " bytes; the limit is " + std::to_string(kMaxCorsConfigurationBytes)});
   }
-  if (auto failure = PreScan(xml)) return fail(std::move(*failure));
+  if (auto scan = PreScanXml(xml)) {
+    return fail({CorsParseError::kMalformedXML, std::move(scan->message)});
+  }
 
   pugi::xml_document document;
   // parse_fragment keeps text outside the root element as nodes (refused below) instead of

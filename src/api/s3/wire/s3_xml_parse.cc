@@ -50,26 +50,6 @@ bool IsAllowedReference(std::string_view text, size_t at) {
          !(code_point >= 0xD800 && code_point <= 0xDFFF);
 }
 
-// Rejects what pugixml would accept but an S3 request body must not contain: bytes that
-// are not UTF-8, NUL (pugixml would cut the text there), markup declarations (DOCTYPE,
-// ENTITY) and references to undeclared entities.
-std::optional<S3Error> PreScan(std::string_view body) {
-  if (!IsValidUtf8(body)) return Malformed("the document is not valid UTF-8");
-  for (size_t i = 0; i < body.size(); ++i) {
-    char c = body[i];
-    if (c == '\0') return Malformed("the document contains a NUL byte");
-    if (c == '<' && i + 1 < body.size() && body[i + 1] == '!') {
-      std::string_view rest = body.substr(i + 2);
-      if (rest.substr(0, 2) != "--" && rest.substr(0, 7) != "[CDATA[") {
-        return Malformed("DOCTYPE and other markup declarations are not allowed");
-      }
-    } else if (c == '&' && !IsAllowedReference(body, i)) {
-      return Malformed("only the predefined entities and character references are allowed");
-    }
-  }
-  return std::nullopt;
-}
-
 std::string_view TrimWhitespace(std::string_view text) {
   constexpr std::string_view kWhitespace = " \t\r\n";
   size_t first = text.find_first_not_of(kWhitespace);
@@ -93,7 +73,7 @@ S3Result<pugi::xml_node> Load(std::string_view body, size_t max_bytes, std::stri
                            std::to_string(body.size()) + " bytes; the limit is " +
                            std::to_string(max_bytes));
   }
-  if (auto error = PreScan(body)) return *error;
+  if (auto error = PreScanXml(body)) return *error;
   // parse_ws_pcdata keeps whitespace-only text: " " is a valid key. parse_fragment keeps
   // text outside the root as nodes, so the check below can see (and reject) it.
   pugi::xml_parse_result parsed = document->load_buffer(
@@ -210,6 +190,23 @@ S3Result<CompletedPart> ParsePart(const pugi::xml_node& node) {
 }
 
 }  // namespace
+
+std::optional<S3Error> PreScanXml(std::string_view body) {
+  if (!IsValidUtf8(body)) return Malformed("the document is not valid UTF-8");
+  for (size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (c == '\0') return Malformed("the document contains a NUL byte");
+    if (c == '<' && i + 1 < body.size() && body[i + 1] == '!') {
+      std::string_view rest = body.substr(i + 2);
+      if (rest.substr(0, 2) != "--" && rest.substr(0, 7) != "[CDATA[") {
+        return Malformed("DOCTYPE and other markup declarations are not allowed");
+      }
+    } else if (c == '&' && !IsAllowedReference(body, i)) {
+      return Malformed("only the predefined entities and character references are allowed");
+    }
+  }
+  return std::nullopt;
+}
 
 S3Result<std::vector<CompletedPart>> ParseCompleteMultipartUpload(std::string_view body,
                                                                   size_t max_bytes) {
