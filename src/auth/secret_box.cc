@@ -9,6 +9,7 @@
 
 #include "core/base64.h"
 #include "core/hashing.h"
+#include "core/text.h"
 
 namespace cairn::auth {
 namespace {
@@ -60,16 +61,6 @@ std::optional<std::string> DecodeBase64(std::string_view text) {
   return std::move(decoded).value();
 }
 
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
 }  // namespace
 
 Result<MasterKey> MasterKeyFromBytes(std::string bytes) {
@@ -84,7 +75,7 @@ Result<MasterKey> MasterKeyFromBytes(std::string bytes) {
 }
 
 Result<MasterKey> ParseMasterKey(std::string_view text, std::string_view source) {
-  text = Trim(text);
+  text = TrimAscii(text, kAsciiWhitespace);
   std::optional<std::string> bytes =
       text.size() == 2 * kMasterKeyBytes ? DecodeHex(text) : DecodeBase64(text);
   if (!bytes || bytes->size() != kMasterKeyBytes) {

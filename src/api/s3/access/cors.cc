@@ -34,13 +34,6 @@ ParseFailure InvalidRequest(std::string message) {
   return {CorsParseError::kInvalidRequest, std::move(message)};
 }
 
-std::string_view Trim(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\r\n";
-  size_t first = text.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
-}
-
 bool HasControl(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](char c) {
     unsigned char u = static_cast<unsigned char>(c);
@@ -69,7 +62,7 @@ std::optional<std::string> LeafText(const pugi::xml_node& element) {
         return std::nullopt;
     }
   }
-  return std::string(Trim(text));
+  return std::string(TrimAscii(text, kXmlWhitespace));
 }
 
 std::optional<ParseFailure> CheckWildcards(std::string_view element, const std::string& value) {
@@ -367,7 +360,8 @@ std::vector<std::string> SplitRequestHeaders(std::string_view field) {
   std::vector<std::string> headers;
   while (!field.empty()) {
     size_t comma = field.find(',');
-    std::string_view item = Trim(field.substr(0, comma));
+    // SP, HTAB, CR and LF, as before (the same set as XML whitespace).
+    std::string_view item = TrimAscii(field.substr(0, comma), kXmlWhitespace);
     if (!item.empty()) headers.push_back(ToLowerAscii(item));
     if (comma == std::string_view::npos) break;
     field.remove_prefix(comma + 1);

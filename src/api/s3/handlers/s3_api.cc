@@ -2523,7 +2523,7 @@ std::variant<wire::AclGrants, Failure> RequestedAcl(const http::RequestHead& hea
                                                     const std::string& body,
                                                     const std::string& owner) {
   auto from_headers = AclFromHeaders(head, owner);
-  const bool has_body = body.find_first_not_of(" \t\r\n") != std::string::npos;
+  const bool has_body = !TrimAscii(body, kXmlWhitespace).empty();
   if (from_headers && has_body) {
     return MakeFailure(400, "UnexpectedContent",
                        "This request does not support content together with ACL headers");
