@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "auth/base64url.h"
+#include "core/base64.h"
 #include "core/hashing.h"
 
 namespace cairn::auth {
@@ -46,7 +46,7 @@ Result<GeneratedApiKey> GenerateApiKey(std::string_view random_bytes) {
   }
   GeneratedApiKey key;
   key.key_id = HexEncode(random_bytes.substr(0, kApiKeyIdBytes));
-  key.secret = Base64UrlEncode(random_bytes.substr(kApiKeyIdBytes));
+  key.secret = Base64Encode(random_bytes.substr(kApiKeyIdBytes), kBase64Url);
   key.full_text = std::string(kApiKeyPrefix) + key.key_id + "_" + key.secret;
   return key;
 }
@@ -71,7 +71,7 @@ Result<ParsedApiKey> ParseApiKey(std::string_view text) {
   }
   // Base64url has '_' in its alphabet, so the fixed layout (not a split on '_') is what
   // separates the parts. Canonical decoding keeps one key from having several spellings.
-  Result<std::string> secret_bytes = Base64UrlDecode(secret);
+  Result<std::string> secret_bytes = Base64Decode(secret, kBase64Url);
   if (!secret_bytes.ok() || secret_bytes->size() != kApiKeySecretBytes) return malformed;
   return ParsedApiKey{std::string(key_id), std::string(secret)};
 }

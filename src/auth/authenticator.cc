@@ -6,6 +6,7 @@
 #include "auth/api_key.h"
 #include "auth/jwt.h"
 #include "core/hashing.h"
+#include "core/text.h"
 
 namespace cairn::auth {
 namespace {
@@ -18,32 +19,20 @@ constexpr char kInvalidApiKey[] = "invalid API key";
 
 Status Reject(std::string message) { return UnauthenticatedError(std::move(message)); }
 
-bool IsBlank(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && IsBlank(text.front())) text.remove_prefix(1);
-  while (!text.empty() && IsBlank(text.back())) text.remove_suffix(1);
-  return text;
-}
-
-bool EqualsIgnoreAsciiCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-           return lower(x) == lower(y);
-         });
-}
-
 // The token of "Bearer <token>" (the scheme is case-insensitive, RFC 7235).
 Result<std::string_view> BearerToken(std::string_view header) {
-  size_t blank = header.find_first_of(" \t");
+  size_t blank = header.find_first_of(kHttpWhitespace);
   std::string_view scheme = header.substr(0, blank);
-  if (!EqualsIgnoreAsciiCase(scheme, "Bearer")) {
+  if (!EqualsIgnoreCaseAscii(scheme, "Bearer")) {
     return Reject("unsupported authorization scheme; use 'Bearer'");
   }
-  std::string_view token =
-      blank == std::string_view::npos ? std::string_view() : Trim(header.substr(blank));
+  std::string_view token = blank == std::string_view::npos
+                               ? std::string_view()
+                               : TrimAscii(header.substr(blank), kHttpWhitespace);
   if (token.empty()) return Reject("empty bearer token");
-  if (std::any_of(token.begin(), token.end(), IsBlank)) return Reject("malformed bearer token");
+  if (token.find_first_of(kHttpWhitespace) != std::string_view::npos) {
+    return Reject("malformed bearer token");
+  }
   return token;
 }
 
@@ -75,8 +64,8 @@ std::optional<Result<Principal>> Authenticator::TryAuthenticateCached(
 std::optional<Result<Principal>> Authenticator::AuthenticateAny(
     std::string_view authorization_header, std::string_view x_api_key_header, TimestampMs now_ms,
     bool cache_only) {
-  authorization_header = Trim(authorization_header);
-  x_api_key_header = Trim(x_api_key_header);
+  authorization_header = TrimAscii(authorization_header, kHttpWhitespace);
+  x_api_key_header = TrimAscii(x_api_key_header, kHttpWhitespace);
 
   std::optional<std::string_view> bearer;
   if (!authorization_header.empty()) {

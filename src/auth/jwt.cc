@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
-#include "auth/base64url.h"
+#include "core/base64.h"
 #include "core/hashing.h"
 
 namespace cairn::auth {
@@ -110,7 +110,7 @@ Result<Principal> VerifyJwtUnguarded(std::string_view token, std::string_view se
 
   // The header is read before the signature is checked only to refuse other algorithms
   // (notably "none") with a clear message; nothing in it changes how we verify.
-  Result<std::string> header_bytes = Base64UrlDecode(header_text);
+  Result<std::string> header_bytes = Base64Decode(header_text, kBase64Url);
   if (!header_bytes.ok()) return Reject("malformed JWT header");
   std::optional<json> header = ParseObject(*header_bytes);
   if (!header) return Reject("malformed JWT header");
@@ -121,13 +121,13 @@ Result<Principal> VerifyJwtUnguarded(std::string_view token, std::string_view se
   // RFC 7515 section 4.1.11: extensions we do not understand must not be ignored.
   if (header->contains("crit")) return Reject("JWT header has unsupported critical extensions");
 
-  Result<std::string> signature = Base64UrlDecode(signature_text);
+  Result<std::string> signature = Base64Decode(signature_text, kBase64Url);
   if (!signature.ok()) return Reject("malformed JWT signature");
   std::string expected = HmacSha256(secret, token.substr(0, second_dot));
   if (!ConstantTimeEquals(*signature, expected)) return Reject("JWT signature is invalid");
 
   // From here on the content was produced by someone holding the secret.
-  Result<std::string> payload_bytes = Base64UrlDecode(payload_text);
+  Result<std::string> payload_bytes = Base64Decode(payload_text, kBase64Url);
   if (!payload_bytes.ok()) return Reject("malformed JWT payload");
   std::optional<json> claims = ParseObject(*payload_bytes);
   if (!claims) return Reject("malformed JWT payload: not a JSON object");
@@ -146,8 +146,9 @@ Status ValidateJwtSecret(std::string_view secret) {
 }
 
 std::string SignJwtPayload(std::string_view payload_json, std::string_view secret) {
-  std::string signing_input = Base64UrlEncode(kHeaderJson) + "." + Base64UrlEncode(payload_json);
-  std::string signature = Base64UrlEncode(HmacSha256(secret, signing_input));
+  std::string signing_input =
+      Base64Encode(kHeaderJson, kBase64Url) + "." + Base64Encode(payload_json, kBase64Url);
+  std::string signature = Base64Encode(HmacSha256(secret, signing_input), kBase64Url);
   return signing_input + "." + signature;
 }
 

@@ -7,8 +7,9 @@
 #include <cctype>
 #include <memory>
 
-#include "auth/base64url.h"
+#include "core/base64.h"
 #include "core/hashing.h"
+#include "core/text.h"
 
 namespace cairn::auth {
 namespace {
@@ -55,19 +56,9 @@ std::optional<std::string> DecodeBase64(std::string_view text) {
   while (!url.empty() && url.back() == '=') url.pop_back();
   std::replace(url.begin(), url.end(), '+', '-');
   std::replace(url.begin(), url.end(), '/', '_');
-  auto decoded = Base64UrlDecode(url);
+  auto decoded = Base64Decode(url, kBase64Url);
   if (!decoded.ok()) return std::nullopt;
   return std::move(decoded).value();
-}
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  return text;
 }
 
 }  // namespace
@@ -84,7 +75,7 @@ Result<MasterKey> MasterKeyFromBytes(std::string bytes) {
 }
 
 Result<MasterKey> ParseMasterKey(std::string_view text, std::string_view source) {
-  text = Trim(text);
+  text = TrimAscii(text, kAsciiWhitespace);
   std::optional<std::string> bytes =
       text.size() == 2 * kMasterKeyBytes ? DecodeHex(text) : DecodeBase64(text);
   if (!bytes || bytes->size() != kMasterKeyBytes) {
@@ -169,7 +160,7 @@ Result<std::string> SecretBox::Seal(std::string_view access_key, std::string_vie
       EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes,
                           out + kNonceBytes + secret.size()) == 1;
   if (!ok) return InternalError("cannot encrypt the secret of S3 key " + std::string(access_key));
-  return std::string(kSealedPrefix) + primary_.id + ":" + Base64UrlEncode(sealed);
+  return std::string(kSealedPrefix) + primary_.id + ":" + Base64Encode(sealed, kBase64Url);
 }
 
 Result<std::string> SecretBox::Open(std::string_view access_key, std::string_view stored) const {
@@ -184,7 +175,7 @@ Result<std::string> SecretBox::Open(std::string_view access_key, std::string_vie
     return FailedPreconditionError(what + " is encrypted with master key " + *id +
                                    ", which this process does not have (it has " + held + ")");
   }
-  auto sealed = Base64UrlDecode(stored.substr(kSealedPrefix.size() + id->size() + 1));
+  auto sealed = Base64Decode(stored.substr(kSealedPrefix.size() + id->size() + 1), kBase64Url);
   if (!sealed.ok() || sealed->size() < kNonceBytes + kTagBytes) {
     return DataLossError(what + " is damaged (not a sealed secret)");
   }

@@ -30,6 +30,7 @@
 #include "auth/api_key.h"
 #include "auth/authenticator.h"
 #include "auth/jwt.h"
+#include "core/base64.h"
 #include "core/hashing.h"
 #include "http/server.h"
 #include "objects/multipart.h"
@@ -472,7 +473,7 @@ void ComputeMagicValues(RequestSpec* spec) {
     if (header.value == "@md5") {
       Md5Hasher md5;
       md5.Update(spec->body);
-      header.value = s3::Base64Encode(md5.Finish());
+      header.value = Base64Encode(md5.Finish());
     } else if (header.value == "@sha256") {
       header.value = Sha256Of(spec->body).ToHex();
     } else if (header.value == "@checksum") {

@@ -564,6 +564,28 @@ TEST(SnapshotFormat, HeaderAndTrailerCarryCountsAndChecksum) {
             std::string::npos);
 }
 
+// A snapshot as a binary of version 1 (before settings) wrote it: one namespace and one
+// inline object of the given inline_data text.
+std::string Version1Snapshot(std::string_view inline_data) {
+  const std::string body =
+      "{\"format\":\"cairn-meta-snapshot\",\"version\":1,\"engine\":\"sqlite\","
+      "\"created_at\":\"2023-11-14T22:13:20.000Z\",\"created_at_ms\":1700000000000,"
+      "\"counts\":{\"api_keys\":0,\"s3_keys\":0,\"namespaces\":1,\"chunks\":0,\"objects\":1}}\n"
+      "{\"type\":\"namespace\",\"tenant\":\"acme\",\"name\":\"b\",\"created_at_ms\":5}\n"
+      "{\"type\":\"object\",\"id\":\"00000000-0000-4000-8000-000000000001\",\"tenant\":\"acme\","
+      "\"namespace\":\"b\",\"key\":\"k\",\"state\":\"COMMITTED\",\"storage_class\":\"hot\","
+      "\"size_bytes\":2,\"content_hash\":\"" +
+      DigestOf("hi").ToHex() +
+      "\",\"etag\":\"e\",\"content_type\":\"text/plain\",\"user_metadata\":{},"
+      "\"created_at_ms\":6,\"updated_at_ms\":6,\"chunks\":[],\"inline_data\":\"" +
+      std::string(inline_data) + "\"}\n";
+  const std::string old = body +
+                          "{\"type\":\"end\",\"counts\":{\"api_keys\":0,\"s3_keys\":0,"
+                          "\"namespaces\":1,\"chunks\":0,\"objects\":1},\"sha256\":\"" +
+                          Sha256Of(body).ToHex() + "\"}\n";
+  return old;
+}
+
 // A store without settings is written exactly as before settings existed (version 1, no
 // count for them), so older binaries still load it; and such a file, as they wrote it,
 // loads.
@@ -579,21 +601,7 @@ TEST(SnapshotFormat, WithoutSettingsTheFileIsVersion1AsBefore) {
   EXPECT_EQ(dump->find("namespace_setting"), std::string::npos) << *dump;
 
   // Written by a binary of version 1, before settings.
-  const std::string body =
-      "{\"format\":\"cairn-meta-snapshot\",\"version\":1,\"engine\":\"sqlite\","
-      "\"created_at\":\"2023-11-14T22:13:20.000Z\",\"created_at_ms\":1700000000000,"
-      "\"counts\":{\"api_keys\":0,\"s3_keys\":0,\"namespaces\":1,\"chunks\":0,\"objects\":1}}\n"
-      "{\"type\":\"namespace\",\"tenant\":\"acme\",\"name\":\"b\",\"created_at_ms\":5}\n"
-      "{\"type\":\"object\",\"id\":\"00000000-0000-4000-8000-000000000001\",\"tenant\":\"acme\","
-      "\"namespace\":\"b\",\"key\":\"k\",\"state\":\"COMMITTED\",\"storage_class\":\"hot\","
-      "\"size_bytes\":2,\"content_hash\":\"" +
-      DigestOf("hi").ToHex() +
-      "\",\"etag\":\"e\",\"content_type\":\"text/plain\",\"user_metadata\":{},"
-      "\"created_at_ms\":6,\"updated_at_ms\":6,\"chunks\":[],\"inline_data\":\"aGk=\"}\n";
-  const std::string old = body +
-                          "{\"type\":\"end\",\"counts\":{\"api_keys\":0,\"s3_keys\":0,"
-                          "\"namespaces\":1,\"chunks\":0,\"objects\":1},\"sha256\":\"" +
-                          Sha256Of(body).ToHex() + "\"}\n";
+  const std::string old = Version1Snapshot("aGk=");
   for (const std::string name : {"memory", "sqlite"}) {
     Engine target = MakeEngine(name);
     ASSERT_TRUE(target.store);
@@ -606,6 +614,18 @@ TEST(SnapshotFormat, WithoutSettingsTheFileIsVersion1AsBefore) {
     Result<ObjectRecord> object = target.store->GetObjectByKey("acme", "b", "k");
     ASSERT_TRUE(object.ok()) << object.status().ToString();
     EXPECT_EQ(object->inline_data, "hi");
+  }
+}
+
+// Cairn writes only canonical Base64; text whose last character has non-zero unused bits
+// ("aGl=" would otherwise decode to "hi" like "aGk=") is refused.
+TEST(SnapshotFormat, InlineDataMustBeCanonicalBase64) {
+  for (const std::string_view text : {"aGl=", "aGk", "aG k="}) {
+    MemoryMetaStore target;
+    Result<SnapshotCounts> loaded = LoadFromString(target, Version1Snapshot(text));
+    ASSERT_FALSE(loaded.ok()) << text;
+    EXPECT_NE(loaded.status().ToString().find("inline_data"), std::string::npos)
+        << loaded.status().ToString();
   }
 }
 

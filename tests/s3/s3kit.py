@@ -72,15 +72,17 @@ _ACCESS_LINE = re.compile(r"^\s*access_key:\s*(\S+)\s*$", re.MULTILINE)
 _SECRET_LINE = re.compile(r"^\s*secret_key:\s*(\S+)\s*$", re.MULTILINE)
 
 
-def create_s3_key(data_dir: Path, tenant: str) -> S3Creds:
-    """`cairn keys create --s3 --tenant T --data-dir D`, parsed from its two output lines."""
-    r = h.run_cli(data_dir, ["keys", "create"], ["--s3", "--tenant", tenant],
-                  allow_secret_in_stdout=True)
+def create_s3_key(data_dir: Path, tenant: str, *, scope: Optional[str] = None) -> S3Creds:
+    """`cairn keys create --s3 --tenant T [--scope S] --data-dir D`, parsed from its two
+    output lines."""
+    args = ["--s3", "--tenant", tenant] + (["--scope", scope] if scope else [])
+    r = h.run_cli(data_dir, ["keys", "create"], args, allow_secret_in_stdout=True)
     assert r.returncode == 0, h.cli_summary(r).replace(r.stdout, "<stdout hidden>")
     access, secret = _ACCESS_LINE.search(r.stdout), _SECRET_LINE.search(r.stdout)
     assert access and secret, ("`cairn keys create --s3` did not print 'access_key: ...' and "
                                f"'secret_key: ...' lines ({len(r.stdout)} bytes of stdout)")
-    h.register_secret(secret.group(1), f"S3 secret of key {access.group(1)}")
+    what = f"{scope} key" if scope else "key"
+    h.register_secret(secret.group(1), f"S3 secret of {what} {access.group(1)}")
     assert secret.group(1) not in r.stderr
     return S3Creds(access.group(1), secret.group(1), tenant)
 
@@ -287,6 +289,61 @@ def error_code(exc) -> str:
 
 def http_status(exc) -> int:
     return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+
+
+def expect_error(status: int, code: Optional[str], fn, **kwargs):
+    """`fn(**kwargs)` fails with this HTTP status and S3 code (code None: a HEAD, which
+    has no body, so only the status is checked); returns the ClientError."""
+    import pytest
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as info:
+        fn(**kwargs)
+    e = info.value
+    got = (http_status(e), error_code(e))
+    want_code = code if code is not None else got[1]
+    assert got == (status, want_code), \
+        f"{fn.__name__}: expected {status} {code}, got {got[0]} {got[1]}: {e.response}"
+    return e
+
+
+def ok(response: dict, status: int = 200) -> dict:
+    """A boto3 response, checked for its HTTP status."""
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == status, response["ResponseMetadata"]
+    return response
+
+
+def assert_absent(client, bucket: str, key: str) -> None:
+    expect_error(404, None, client.head_object, Bucket=bucket, Key=key)
+
+
+def assert_no_bucket(client, name: str) -> None:
+    expect_error(404, None, client.head_bucket, Bucket=name)
+
+
+def drop_bucket(client, name: str, *, gone_statuses: Iterable[int] = (404,),
+                max_pages: int = 50) -> None:
+    """Removes the bucket's policy (a Deny may bind its owner), uploads and objects, then
+    the bucket. A ClientError with a status in `gone_statuses` (the bucket is gone, or
+    not the client's to touch) ends it quietly."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client.delete_bucket_policy(Bucket=name)
+        for _ in range(max_pages):
+            uploads = client.list_multipart_uploads(Bucket=name).get("Uploads", [])
+            for u in uploads:
+                client.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
+            listing = client.list_objects_v2(Bucket=name)
+            keys = [{"Key": o["Key"]} for o in listing.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+            if not uploads and not keys:
+                break
+        client.delete_bucket(Bucket=name)
+    except ClientError as e:
+        if http_status(e) not in gone_statuses:
+            raise
 
 
 def run_tool(cmd: list, env: dict, *, timeout: float = TOOL_TIMEOUT_S, cwd=None,
@@ -566,6 +623,15 @@ def s3_error_code(body: bytes) -> Optional[str]:
     return node.text if node is not None else None
 
 
+def xml_of(response: RawResponse) -> ET.Element:
+    """The XML of a 200 response with S3's namespace stripped from the tags."""
+    assert response.status == 200, response.describe()
+    root = ET.fromstring(response.body)
+    for node in root.iter():
+        node.tag = node.tag.rsplit("}", 1)[-1]
+    return root
+
+
 def quote_key(key: str) -> str:
     """A key as an S3 path (SigV4 URI encoding: unreserved kept, '/' kept)."""
     return urllib.parse.quote(key, safe="/~")
@@ -641,6 +707,27 @@ def crc32_b64(data: bytes) -> str:
 
 def sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def write_s3cmd_config(path: Path, deployment: S3Deployment, *, signature_v2: bool) -> Path:
+    """An s3cmd configuration (mode 0600) for tenant `main` of the deployment, path-style
+    over plain HTTP."""
+    path.write_text("\n".join([
+        "[default]",
+        f"access_key = {deployment.main.access_key}",
+        f"secret_key = {deployment.main.secret_key}",
+        f"host_base = 127.0.0.1:{deployment.port}",
+        f"host_bucket = 127.0.0.1:{deployment.port}",
+        "bucket_location = us-east-1",
+        "use_https = False",
+        f"signature_v2 = {signature_v2}",
+        "check_ssl_certificate = False",
+        "guess_mime_type = False",
+        "socket_timeout = 60",
+        "",
+    ]))
+    os.chmod(path, 0o600)
+    return path
 
 
 def require_tool(path_or_name: str, package: str) -> str:

@@ -27,11 +27,6 @@ def client_error(call, *args, **kwargs) -> ClientError:
     return info.value
 
 
-def assert_absent(s3, bucket, key):
-    e = client_error(s3.head_object, Bucket=bucket, Key=key)
-    assert s3kit.http_status(e) == 404, e.response
-
-
 # ---------------------------------------------------------------------------------------
 # 1. x-amz-storage-class
 # ---------------------------------------------------------------------------------------
@@ -52,7 +47,7 @@ def assert_invalid_storage_class(e: ClientError):
 def test_unknown_storage_class_is_refused(s3, bucket, name):
     e = client_error(s3.put_object, Bucket=bucket, Key="k", Body=b"x", StorageClass=name)
     assert_invalid_storage_class(e)
-    assert_absent(s3, bucket, "k")
+    s3kit.assert_absent(s3, bucket, "k")
     e = client_error(s3.create_multipart_upload, Bucket=bucket, Key="m", StorageClass=name)
     assert_invalid_storage_class(e)
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
@@ -60,7 +55,7 @@ def test_unknown_storage_class_is_refused(s3, bucket, name):
     e = client_error(s3.copy_object, Bucket=bucket, Key="copy", StorageClass=name,
                      CopySource={"Bucket": bucket, "Key": "src"})
     assert_invalid_storage_class(e)
-    assert_absent(s3, bucket, "copy")
+    s3kit.assert_absent(s3, bucket, "copy")
 
 
 @pytest.mark.parametrize("name,shown", sorted(GOOD_CLASSES.items()))
@@ -104,7 +99,7 @@ def test_complete_after_abort_is_no_such_upload(s3, bucket):
     s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id)
     e = client_error(complete, s3, bucket, "k", upload_id, done)
     assert s3kit.http_status(e) == 404 and s3kit.error_code(e) == "NoSuchUpload", e.response
-    assert_absent(s3, bucket, "k")
+    s3kit.assert_absent(s3, bucket, "k")
     e = client_error(s3.abort_multipart_upload, Bucket=bucket, Key="k", UploadId=upload_id)
     assert s3kit.error_code(e) == "NoSuchUpload", e.response
 
@@ -167,7 +162,7 @@ def test_complete_racing_abort_loser_gets_no_such_upload(s3env, bucket):
         else:
             assert results["complete"] == loser, (round_number, results)
             assert results["abort"] == "ok", (round_number, results)
-            assert_absent(s3, bucket, key)
+            s3kit.assert_absent(s3, bucket, key)
             outcomes["abort"] += 1
         assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     print(f"race outcomes: {outcomes}")
@@ -332,7 +327,7 @@ def test_abandoned_upload_expires_and_its_chunks_are_reclaimed(expiring):
     assert s3kit.error_code(e) == "NoSuchUpload", e.response
     e = client_error(complete, s3, bucket, "left", upload_id, [{"PartNumber": 1, "ETag": etag}])
     assert s3kit.error_code(e) == "NoSuchUpload", e.response
-    assert_absent(s3, bucket, "left")
+    s3kit.assert_absent(s3, bucket, "left")
     assert metric(expiring, "cairn_multipart_expired_uploads_total") >= 1
     assert "multipart expiry: aborted 1 uploads" in expiring.server.all_logs()
 

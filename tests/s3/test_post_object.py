@@ -22,7 +22,6 @@ import pytest
 
 requests = pytest.importorskip("requests", reason="python3-requests is not installed")
 pytest.importorskip("boto3", reason="python3-boto3 is not installed")
-from botocore.exceptions import ClientError  # noqa: E402
 
 import s3kit  # noqa: E402
 from s3kit import MiB  # noqa: E402
@@ -109,12 +108,6 @@ def assert_error(r: requests.Response, status: int, code: str, in_message: str =
     got = error_of(r)
     assert got[0] == status and got[1] == code, f"expected {status} {code}, got {got}"
     assert in_message in got[2], got
-
-
-def assert_absent(s3, bucket, key):
-    with pytest.raises(ClientError) as info:
-        s3.head_object(Bucket=bucket, Key=key)
-    assert s3kit.http_status(info.value) == 404, info.value.response
 
 
 def body_of(s3, bucket, key) -> bytes:
@@ -247,7 +240,7 @@ def test_ignored_and_trailing_fields(s3env, s3, bucket):
     got = s3.get_object(Bucket=bucket, Key="k")
     assert got["Body"].read() == b"content"
     assert got["Metadata"] == {}
-    assert_absent(s3, bucket, "other")
+    s3kit.assert_absent(s3, bucket, "other")
 
 
 def test_checksum_fields(s3env, s3, bucket):
@@ -260,7 +253,7 @@ def test_checksum_fields(s3env, s3, bucket):
         r = post(s3env, bucket, encode_form(fields, ("f", payload)))
         assert r.status_code == status, error_of(r)
     assert error_of(r)[1] == "BadDigest"
-    assert_absent(s3, bucket, "bad")
+    s3kit.assert_absent(s3, bucket, "bad")
     got = s3.get_object(Bucket=bucket, Key="good", ChecksumMode="ENABLED")
     assert got["ChecksumSHA256"] == good
     # x-amz-checksum-algorithm alone: computed and kept.
@@ -303,7 +296,7 @@ def test_content_length_range(s3env, s3, bucket):
     # Far over the maximum: refused as it streams, without reading the rest.
     assert_error(send("huge", 8 * MiB), 400, "EntityTooLarge")
     for key in ("small", "large", "huge"):
-        assert_absent(s3, bucket, key)
+        s3kit.assert_absent(s3, bucket, key)
     assert send("edge-low", 10).status_code == 204
     assert send("edge-high", 100000).status_code == 204
 
@@ -336,8 +329,8 @@ def test_expired_and_malformed_policies(s3env, s3, bucket):
                                                            ["content-length-range", 5]]}):
         assert_error(send(raw(document)), 400, "InvalidPolicyDocument")
     assert_error(send(base64.b64encode(b"{not json").decode()), 400, "InvalidPolicyDocument")
-    assert_absent(s3, bucket, "k")
-    assert_absent(s3, bucket, "k4")
+    s3kit.assert_absent(s3, bucket, "k")
+    s3kit.assert_absent(s3, bucket, "k4")
 
 
 def test_policy_conditions_refuse(s3env, s3, bucket):
@@ -362,8 +355,8 @@ def test_policy_conditions_refuse(s3env, s3, bucket):
     s3.create_bucket(Bucket=other)
     assert_error(send(base, [("key", "ok/k"), ("bucket", bucket)], url_bucket=other), 403,
                  "AccessDenied", '["eq", "$bucket", "' + bucket + '"]')
-    assert_absent(s3, bucket, "ok/k")
-    assert_absent(s3, other, "ok/k")
+    s3kit.assert_absent(s3, bucket, "ok/k")
+    s3kit.assert_absent(s3, other, "ok/k")
 
 
 def test_bad_signatures_and_keys(s3env, s3, bucket):
@@ -392,7 +385,7 @@ def test_bad_signatures_and_keys(s3env, s3, bucket):
     other = v2_fields(s3env.other, policy)
     r = post(s3env, bucket, encode_form([("key", "k")] + other, ("f", b"x")))
     assert_error(r, 403, "AccessDenied")
-    assert_absent(s3, bucket, "k")
+    s3kit.assert_absent(s3, bucket, "k")
 
 
 def test_missing_and_misplaced_fields(s3env, s3, bucket):
@@ -412,13 +405,13 @@ def test_missing_and_misplaced_fields(s3env, s3, bucket):
     # Credentials after the file: an anonymous form, refused.
     body = encode_form([("key", "k")], ("f", b"x"), after=signed)
     assert_error(post(s3env, bucket, body), 403, "AccessDenied")
-    assert_absent(s3, bucket, "k")
+    s3kit.assert_absent(s3, bucket, "k")
 
 
 def test_anonymous_form_is_refused(s3env, s3, bucket):
     body = encode_form([("key", "anon"), ("acl", "public-read")], ("f", b"x"))
     assert_error(post(s3env, bucket, body), 403, "AccessDenied")
-    assert_absent(s3, bucket, "anon")
+    s3kit.assert_absent(s3, bucket, "anon")
 
 
 def test_malformed_requests(s3env, s3, bucket):
@@ -455,7 +448,7 @@ def test_malformed_requests(s3env, s3, bucket):
                         ("x-amz-meta-m1", "v" * 10000)] + v2_fields(s3env.main, policy),
                        ("f", b"x"))
     assert_error(post(s3env, bucket, body), 400, "MetadataTooLarge")
-    assert_absent(s3, bucket, "k")
+    s3kit.assert_absent(s3, bucket, "k")
     # A missing bucket.
     body = encode_form([("key", "k")] + v2_fields(s3env.main, policy_document(
         [{"bucket": "no-such-bucket-here"}, {"key": "k"}])), ("f", b"x"))
@@ -477,7 +470,7 @@ def test_truncated_body_stores_nothing(s3env, s3, bucket):
         except OSError:
             pass
     time.sleep(0.2)
-    assert_absent(s3, bucket, "cut")
+    s3kit.assert_absent(s3, bucket, "cut")
 
 
 # ---------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -37,13 +36,12 @@ pytest.importorskip("boto3", reason="python3-boto3 is not installed")
 from botocore.exceptions import ClientError  # noqa: E402
 
 import s3kit  # noqa: E402
-from s3kit import h  # noqa: E402
+from s3kit import assert_absent, assert_no_bucket, expect_error, ok, xml_of  # noqa: E402
 
 pytestmark = pytest.mark.time_limit(60)
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
-MAX_PAGES = 20
 ORIGIN = "https://app.example.com"
 
 # Group grants of each canned ACL (the owner's FULL_CONTROL comes on top of these).
@@ -61,34 +59,13 @@ CANNED_GROUP_GRANTS = {
 # ---------------------------------------------------------------------------------------
 # Fixtures and helpers
 # ---------------------------------------------------------------------------------------
-def drop_bucket(client, name: str) -> None:
-    """Removes the bucket's policy (a Deny may bind its owner), uploads and objects, then
-    the bucket; a bucket that is gone (or not the client's) is fine."""
-    try:
-        client.delete_bucket_policy(Bucket=name)
-        for _ in range(MAX_PAGES):
-            uploads = client.list_multipart_uploads(Bucket=name).get("Uploads", [])
-            for u in uploads:
-                client.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
-            listing = client.list_objects_v2(Bucket=name)
-            keys = [{"Key": o["Key"]} for o in listing.get("Contents", [])]
-            if keys:
-                client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
-            if not uploads and not keys:
-                break
-        client.delete_bucket(Bucket=name)
-    except ClientError as e:
-        if s3kit.http_status(e) not in (403, 404):
-            raise
-
-
 @pytest.fixture
 def buckets(s3):
     """Names of tenant `main`'s buckets, removed after the test."""
     names: list[str] = []
     yield names
     for name in names:
-        drop_bucket(s3, name)
+        s3kit.drop_bucket(s3, name, gone_statuses=(403, 404))
 
 
 @pytest.fixture
@@ -97,7 +74,7 @@ def other_buckets(s3_other):
     names: list[str] = []
     yield names
     for name in names:
-        drop_bucket(s3_other, name)
+        s3kit.drop_bucket(s3_other, name, gone_statuses=(403, 404))
 
 
 @pytest.fixture
@@ -143,27 +120,7 @@ def visitor(request, s3_other, s3_anon):
 @pytest.fixture(scope="module")
 def reader(s3env):
     """A read-scope S3 key of tenant `main` (`cairn keys create --s3 --scope read`)."""
-    r = h.run_cli(s3env.data_dir, ["keys", "create"],
-                  ["--s3", "--tenant", s3env.main.tenant, "--scope", "read"],
-                  allow_secret_in_stdout=True)
-    assert r.returncode == 0, h.cli_summary(r).replace(r.stdout, "<stdout hidden>")
-    access, secret = s3kit._ACCESS_LINE.search(r.stdout), s3kit._SECRET_LINE.search(r.stdout)
-    assert access and secret, "`cairn keys create --s3 --scope read` printed no key pair"
-    h.register_secret(secret.group(1), f"S3 secret of read key {access.group(1)}")
-    return s3kit.S3Creds(access.group(1), secret.group(1), s3env.main.tenant)
-
-
-def expect_error(status: int, code, fn, **kwargs) -> ClientError:
-    """`fn(**kwargs)` fails with this HTTP status and S3 code (code None: a HEAD, which
-    has no body, so only the status is checked)."""
-    with pytest.raises(ClientError) as info:
-        fn(**kwargs)
-    e = info.value
-    got = (s3kit.http_status(e), s3kit.error_code(e))
-    want_code = code if code is not None else got[1]
-    assert got == (status, want_code), \
-        f"{fn.__name__}: expected {status} {code}, got {got[0]} {got[1]}: {e.response}"
-    return e
+    return s3kit.create_s3_key(s3env.data_dir, s3env.main.tenant, scope="read")
 
 
 def denied(fn, **kwargs) -> None:
@@ -172,25 +129,12 @@ def denied(fn, **kwargs) -> None:
                  **kwargs)
 
 
-def ok(response: dict, status: int = 200) -> dict:
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == status, response["ResponseMetadata"]
-    return response
-
-
 def body_of(client, bucket: str, key: str) -> bytes:
     return client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
 def keys_of(client, bucket: str, **kwargs) -> list:
     return [o["Key"] for o in client.list_objects_v2(Bucket=bucket, **kwargs).get("Contents", [])]
-
-
-def assert_absent(s3, bucket: str, key: str) -> None:
-    expect_error(404, None, s3.head_object, Bucket=bucket, Key=key)
-
-
-def assert_no_bucket(s3, name: str) -> None:
-    expect_error(404, None, s3.head_bucket, Bucket=name)
 
 
 def anon(s3env, method: str, path: str, headers: dict = None,
@@ -292,14 +236,6 @@ def multipart_upload(client, bucket: str, key: str, body: bytes, **kwargs) -> di
 
 def content_md5(body: bytes) -> dict:
     return {"Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
-
-
-def raw_xml(response: s3kit.RawResponse) -> ET.Element:
-    assert response.status == 200, response.describe()
-    root = ET.fromstring(response.body)
-    for node in root.iter():
-        node.tag = node.tag.rsplit("}", 1)[-1]
-    return root
 
 
 # ---------------------------------------------------------------------------------------
@@ -768,7 +704,7 @@ def test_public_read_write_bucket_through_raw_unsigned_requests(s3, s3env, new_b
     r = anon(s3env, "PUT", f"/{name}/raw", body=b"written anonymously")
     assert r.status == 200, r.describe()
     assert body_of(s3, name, "raw") == b"written anonymously"
-    root = raw_xml(anon(s3env, "GET", f"/{name}?list-type=2"))
+    root = xml_of(anon(s3env, "GET", f"/{name}?list-type=2"))
     assert [k.text for k in root.findall("Contents/Key")] == ["raw"]
     r = anon(s3env, "GET", f"/{name}/raw")
     assert (r.status, r.code) == (403, "AccessDenied"), r.describe()

@@ -36,12 +36,6 @@ def ls3(limited):
     return limited.boto()
 
 
-def assert_absent(s3, bucket, key):
-    with pytest.raises(ClientError) as info:
-        s3.head_object(Bucket=bucket, Key=key)
-    assert s3kit.http_status(info.value) == 404
-
-
 @pytest.mark.parametrize("value", INJECTIONS)
 def test_presigned_response_overrides_with_control_characters_are_refused(ls3, limited, value):
     bucket = s3kit.unique_bucket("inj")
@@ -84,7 +78,7 @@ def test_objects_and_parts_over_the_limit_are_entity_too_large(ls3):
     with pytest.raises(ClientError) as info:
         ls3.put_object(Bucket=bucket, Key="over", Body=b"o" * (12 * MiB + 1))
     assert s3kit.error_code(info.value) == "EntityTooLarge"
-    assert_absent(ls3, bucket, "over")
+    s3kit.assert_absent(ls3, bucket, "over")
     ls3.put_object(Bucket=bucket, Key="exact", Body=b"e" * (12 * MiB))
     # Each part fits, the whole does not: refused at completion, nothing created.
     upload = ls3.create_multipart_upload(Bucket=bucket, Key="parts")["UploadId"]
@@ -97,7 +91,7 @@ def test_objects_and_parts_over_the_limit_are_entity_too_large(ls3):
         ls3.complete_multipart_upload(Bucket=bucket, Key="parts", UploadId=upload,
                                       MultipartUpload={"Parts": parts})
     assert s3kit.error_code(info.value) == "EntityTooLarge"
-    assert_absent(ls3, bucket, "parts")
+    s3kit.assert_absent(ls3, bucket, "parts")
     # A part over the limit is refused on upload.
     with pytest.raises(ClientError) as info:
         ls3.upload_part(Bucket=bucket, Key="parts", UploadId=upload, PartNumber=4,
@@ -119,7 +113,7 @@ def test_content_length_of_u64_max_is_refused_at_once(ls3, limited):
                          half_close=False)
     assert h.parse_status(raw) == 400 and b"<Code>EntityTooLarge</Code>" in raw, raw[:400]
     assert time.monotonic() - started < 5
-    assert_absent(ls3, bucket, "huge")
+    s3kit.assert_absent(ls3, bucket, "huge")
 
 
 @pytest.mark.time_limit(120)
@@ -151,4 +145,4 @@ def test_trickling_put_gets_request_timeout(ls3, limited):
     elapsed = time.monotonic() - started
     assert h.parse_status(reply) == 400 and b"<Code>RequestTimeout</Code>" in reply, reply[:400]
     assert 9 <= elapsed <= 20, elapsed
-    assert_absent(ls3, bucket, "slow")
+    s3kit.assert_absent(ls3, bucket, "slow")

@@ -33,10 +33,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 pytest.importorskip("boto3", reason="python3-boto3 is not installed")
-from botocore.exceptions import ClientError  # noqa: E402
 
 import s3kit  # noqa: E402
-from s3kit import MiB, h  # noqa: E402
+from s3kit import MiB, assert_absent, assert_no_bucket, expect_error, h, ok, xml_of  # noqa: E402
 
 AWS = "/usr/bin/aws"
 MAX_PAGES = 50  # bound for every pagination loop
@@ -45,32 +44,13 @@ MAX_PAGES = 50  # bound for every pagination loop
 # ---------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------
-def drop_bucket(s3, name: str) -> None:
-    """Aborts the bucket's uploads, deletes its objects and the bucket (gone is fine)."""
-    try:
-        for _ in range(MAX_PAGES):
-            uploads = s3.list_multipart_uploads(Bucket=name).get("Uploads", [])
-            for u in uploads:
-                s3.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
-            listing = s3.list_objects_v2(Bucket=name)
-            keys = [{"Key": o["Key"]} for o in listing.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
-            if not uploads and not keys:
-                break
-        s3.delete_bucket(Bucket=name)
-    except ClientError as e:
-        if s3kit.http_status(e) != 404:
-            raise
-
-
 @pytest.fixture
 def buckets(s3):
     """Names registered here are removed after the test (whether or not they exist)."""
     names: list[str] = []
     yield names
     for name in names:
-        drop_bucket(s3, name)
+        s3kit.drop_bucket(s3, name, max_pages=MAX_PAGES)
 
 
 @pytest.fixture
@@ -82,47 +62,12 @@ def bucket(s3, buckets):
     return name
 
 
-def expect_error(status: int, code, fn, **kwargs) -> ClientError:
-    """`fn(**kwargs)` fails with this HTTP status and S3 code (code None: a HEAD, which
-    has no body, so only the status is checked)."""
-    with pytest.raises(ClientError) as info:
-        fn(**kwargs)
-    e = info.value
-    got = (s3kit.http_status(e), s3kit.error_code(e))
-    want_code = code if code is not None else got[1]
-    assert got == (status, want_code), \
-        f"{fn.__name__}: expected {status} {code}, got {got[0]} {got[1]}: {e.response}"
-    return e
-
-
-def ok(response: dict, status: int = 200) -> dict:
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == status, response["ResponseMetadata"]
-    return response
-
-
-def assert_absent(s3, bucket: str, key: str) -> None:
-    expect_error(404, None, s3.head_object, Bucket=bucket, Key=key)
-
-
-def assert_no_bucket(s3, name: str) -> None:
-    expect_error(404, None, s3.head_bucket, Bucket=name)
-
-
 def raw(s3env, method: str, path: str, *, headers: dict = None, body: bytes = b"",
         payload_hash: str = None) -> s3kit.RawResponse:
     """One SigV4-signed request of tenant `main`, sent byte for byte."""
     req = s3kit.sign(s3env.main, method, s3env.port, path, headers=headers, body=body,
                      payload_hash=payload_hash)
     return s3kit.send_signed(req, s3env.port)
-
-
-def xml_of(response: s3kit.RawResponse) -> ET.Element:
-    """The response's XML with S3's namespace stripped from the tags."""
-    assert response.status == 200, response.describe()
-    root = ET.fromstring(response.body)
-    for node in root.iter():
-        node.tag = node.tag.rsplit("}", 1)[-1]
-    return root
 
 
 def multipart(s3, bucket: str, key: str, sizes: list, seed: str, **create_kwargs):
@@ -150,14 +95,7 @@ def body_of(s3, bucket, key, **kwargs) -> bytes:
 @pytest.fixture(scope="module")
 def reader(s3env):
     """A read-scope S3 key of tenant `main` (`cairn keys create --s3 --scope read`)."""
-    r = h.run_cli(s3env.data_dir, ["keys", "create"],
-                  ["--s3", "--tenant", s3env.main.tenant, "--scope", "read"],
-                  allow_secret_in_stdout=True)
-    assert r.returncode == 0, h.cli_summary(r).replace(r.stdout, "<stdout hidden>")
-    access, secret = s3kit._ACCESS_LINE.search(r.stdout), s3kit._SECRET_LINE.search(r.stdout)
-    assert access and secret, "`cairn keys create --s3 --scope read` printed no key pair"
-    h.register_secret(secret.group(1), f"S3 secret of read key {access.group(1)}")
-    return s3kit.S3Creds(access.group(1), secret.group(1), s3env.main.tenant)
+    return s3kit.create_s3_key(s3env.data_dir, s3env.main.tenant, scope="read")
 
 
 # ---------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ objects keep the MD5 rclone stores in metadata), lsf, delete, rmdir.
 Contents are checked by SHA-256 locally and through the native API."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -35,22 +34,8 @@ def local_hashes(root) -> dict:
 @pytest.fixture(scope="module")
 def s3cmd(s3env, tmp_path_factory):
     exe = s3kit.require_tool("s3cmd", "the Debian package s3cmd")
-    config = tmp_path_factory.mktemp("s3cmd") / "s3cfg"
-    config.write_text("\n".join([
-        "[default]",
-        f"access_key = {s3env.main.access_key}",
-        f"secret_key = {s3env.main.secret_key}",
-        f"host_base = 127.0.0.1:{s3env.port}",
-        f"host_bucket = 127.0.0.1:{s3env.port}",
-        "bucket_location = us-east-1",
-        "use_https = False",
-        "signature_v2 = False",
-        "check_ssl_certificate = False",
-        "guess_mime_type = False",
-        "socket_timeout = 60",
-        "",
-    ]))
-    os.chmod(config, 0o600)
+    config = s3kit.write_s3cmd_config(tmp_path_factory.mktemp("s3cmd") / "s3cfg", s3env,
+                                      signature_v2=False)
     env = s3env.env()
 
     def run(*args, check: bool = True, timeout: float = 180.0):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import os
 import time
 import urllib.parse
 
@@ -512,22 +511,8 @@ def test_virtual_hosted_v2(s3env, v2bucket):
 @pytest.fixture(scope="module")
 def s3cmd_v2(s3env, tmp_path_factory):
     exe = s3kit.require_tool("s3cmd", "the Debian package s3cmd")
-    config = tmp_path_factory.mktemp("s3cmd-v2") / "s3cfg"
-    config.write_text("\n".join([
-        "[default]",
-        f"access_key = {s3env.main.access_key}",
-        f"secret_key = {s3env.main.secret_key}",
-        f"host_base = 127.0.0.1:{s3env.port}",
-        f"host_bucket = 127.0.0.1:{s3env.port}",
-        "bucket_location = us-east-1",
-        "use_https = False",
-        "signature_v2 = True",
-        "check_ssl_certificate = False",
-        "guess_mime_type = False",
-        "socket_timeout = 60",
-        "",
-    ]))
-    os.chmod(config, 0o600)
+    config = s3kit.write_s3cmd_config(tmp_path_factory.mktemp("s3cmd-v2") / "s3cfg", s3env,
+                                      signature_v2=True)
     env = s3env.env()
 
     def run(*args, check: bool = True, debug: bool = False, timeout: float = 180.0):

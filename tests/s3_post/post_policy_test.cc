@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "api/s3/sigv4/checksum.h"
+#include "core/base64.h"
 
 namespace cairn::api::s3::post {
 namespace {

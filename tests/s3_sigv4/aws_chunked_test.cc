@@ -14,6 +14,7 @@
 
 #include "api/s3/sigv4/aws_chunked.h"
 #include "aws_chunked_encoder.h"
+#include "core/base64.h"
 
 namespace cairn::api::s3 {
 namespace {

@@ -2,14 +2,10 @@
 
 #include <cstdint>
 
+#include "core/text.h"
+
 namespace cairn::api {
 namespace {
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
 
 // A position or length is 1*DIGIT with no upper bound (RFC 9110 section 14.1.1), so a
 // number too large for 64 bits is still valid syntax: it saturates at UINT64_MAX, which is
@@ -35,15 +31,15 @@ std::optional<uint64_t> ParseNumber(std::string_view text) {
 }  // namespace
 
 Result<std::optional<ByteRange>> ParseRange(std::string_view header, uint64_t size) {
-  header = Trim(header);
+  header = TrimAscii(header, kHttpWhitespace);
   constexpr std::string_view kUnit = "bytes=";
   if (header.substr(0, kUnit.size()) != kUnit) return std::optional<ByteRange>();
-  std::string_view spec = Trim(header.substr(kUnit.size()));
+  std::string_view spec = TrimAscii(header.substr(kUnit.size()), kHttpWhitespace);
   if (spec.find(',') != std::string_view::npos) return std::optional<ByteRange>();
   size_t dash = spec.find('-');
   if (dash == std::string_view::npos) return std::optional<ByteRange>();
-  std::string_view first_text = Trim(spec.substr(0, dash));
-  std::string_view last_text = Trim(spec.substr(dash + 1));
+  std::string_view first_text = TrimAscii(spec.substr(0, dash), kHttpWhitespace);
+  std::string_view last_text = TrimAscii(spec.substr(dash + 1), kHttpWhitespace);
   ByteRange range;
   if (first_text.empty()) {  // suffix: the last N bytes
     auto suffix = ParseNumber(last_text);

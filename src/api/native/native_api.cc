@@ -8,7 +8,7 @@
 #include "api/common/download.h"
 #include "api/common/error_log.h"
 #include "api/common/upload_pipeline.h"
-#include "auth/base64url.h"
+#include "core/base64.h"
 
 namespace cairn::api {
 namespace {
@@ -162,15 +162,10 @@ std::string HeaderOr(const http::RequestHead& request, std::string_view name,
   return value ? *value : fallback;
 }
 
-// Standard Base64 with padding (Content-MD5), through the base64url decoder.
-Result<std::string> StandardBase64Decode(std::string text) {
-  while (!text.empty() && text.back() == '=') text.pop_back();
-  for (char& c : text) {
-    if (c == '-' || c == '_') return InvalidArgumentError("not standard Base64");
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return auth::Base64UrlDecode(text);
+// Standard Base64 (Content-MD5); the '=' padding may be left out.
+Result<std::string> StandardBase64Decode(std::string_view text) {
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  return Base64Decode(text, {Base64Alphabet::kStandard, /*padding=*/false});
 }
 
 std::string QuotedEtag(const meta::ObjectRecord& object) {
@@ -210,7 +205,7 @@ Json ListJson(const meta::ListPage& page) {
   for (const auto& object : page.objects) items.push_back(ObjectJson(object));
   Json body{{"objects", std::move(items)}, {"truncated", page.truncated}};
   if (page.truncated && !page.objects.empty()) {
-    body["next_cursor"] = auth::Base64UrlEncode(page.objects.back().key);
+    body["next_cursor"] = Base64Encode(page.objects.back().key, kBase64Url);
   } else {
     body["next_cursor"] = nullptr;
   }
@@ -551,7 +546,7 @@ Awaitable<void> Router::List() {
       }
       list_request.limit = static_cast<uint32_t>(parsed);
     } else if (name == "cursor") {
-      auto decoded = auth::Base64UrlDecode(value);
+      auto decoded = Base64Decode(value, kBase64Url);
       if (!decoded.ok()) {
         co_return co_await SendError(call_, InvalidArgumentError("malformed cursor"));
       }

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <pugixml.hpp>
 
+#include "api/s3/wire/s3_xml.h"
 #include "core/text.h"
 #include "core/types.h"
 
@@ -33,13 +34,6 @@ ParseFailure InvalidRequest(std::string message) {
   return {CorsParseError::kInvalidRequest, std::move(message)};
 }
 
-std::string_view Trim(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\r\n";
-  size_t first = text.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
-}
-
 bool HasControl(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](char c) {
     unsigned char u = static_cast<unsigned char>(c);
@@ -51,48 +45,6 @@ bool HasControl(std::string_view text) {
 bool IsTokenChar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-// The predefined entities and character references to characters XML allows; anything
-// else after '&' would name an entity only a DTD could declare.
-bool IsAllowedReference(std::string_view text, size_t at) {
-  size_t end = text.find(';', at);
-  if (end == std::string_view::npos || end - at > 12) return false;
-  std::string_view name = text.substr(at + 1, end - at - 1);
-  if (name == "amp" || name == "lt" || name == "gt" || name == "quot" || name == "apos") {
-    return true;
-  }
-  if (name.size() < 2 || name[0] != '#') return false;
-  std::string_view digits = name.substr(1);
-  int base = 10;
-  if (digits[0] == 'x') {
-    digits.remove_prefix(1);
-    base = 16;
-  }
-  if (digits.empty()) return false;
-  uint32_t code_point = 0;
-  auto [ptr, error] =
-      std::from_chars(digits.data(), digits.data() + digits.size(), code_point, base);
-  if (error != std::errc() || ptr != digits.data() + digits.size()) return false;
-  return code_point != 0 && code_point <= 0x10FFFF &&
-         !(code_point >= 0xD800 && code_point <= 0xDFFF);
-}
-
-std::optional<ParseFailure> PreScan(std::string_view body) {
-  if (!IsValidUtf8(body)) return Malformed("the document is not valid UTF-8");
-  for (size_t i = 0; i < body.size(); ++i) {
-    char c = body[i];
-    if (c == '\0') return Malformed("the document contains a NUL byte");
-    if (c == '<' && i + 1 < body.size() && body[i + 1] == '!') {
-      std::string_view rest = body.substr(i + 2);
-      if (rest.substr(0, 2) != "--" && rest.substr(0, 7) != "[CDATA[") {
-        return Malformed("DOCTYPE and other markup declarations are not allowed");
-      }
-    } else if (c == '&' && !IsAllowedReference(body, i)) {
-      return Malformed("only the predefined entities and character references are allowed");
-    }
-  }
-  return std::nullopt;
 }
 
 // The text of a leaf element, trimmed; nullopt if it has child elements.
@@ -110,7 +62,7 @@ std::optional<std::string> LeafText(const pugi::xml_node& element) {
         return std::nullopt;
     }
   }
-  return std::string(Trim(text));
+  return std::string(TrimAscii(text, kXmlWhitespace));
 }
 
 std::optional<ParseFailure> CheckWildcards(std::string_view element, const std::string& value) {
@@ -188,38 +140,11 @@ std::optional<ParseFailure> ParseRule(const pugi::xml_node& node, size_t index, 
   return std::nullopt;
 }
 
-std::string Escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 void AppendElement(std::string* out, std::string_view name, std::string_view value) {
   *out += '<';
   *out += name;
   *out += '>';
-  *out += Escape(value);
+  AppendXmlText(out, value, {.escape_apostrophe = true});
   *out += "</";
   *out += name;
   *out += '>';
@@ -311,7 +236,9 @@ Result<CorsConfiguration> CorsConfiguration::Parse(std::string_view xml, CorsPar
                  "The CORS configuration is " + std::to_string(xml.size()) +
                      " bytes; the limit is " + std::to_string(kMaxCorsConfigurationBytes)});
   }
-  if (auto failure = PreScan(xml)) return fail(std::move(*failure));
+  if (auto scan = PreScanXml(xml)) {
+    return fail({CorsParseError::kMalformedXML, std::move(scan->message)});
+  }
 
   pugi::xml_document document;
   // parse_fragment keeps text outside the root element as nodes (refused below) instead of
@@ -433,7 +360,8 @@ std::vector<std::string> SplitRequestHeaders(std::string_view field) {
   std::vector<std::string> headers;
   while (!field.empty()) {
     size_t comma = field.find(',');
-    std::string_view item = Trim(field.substr(0, comma));
+    // SP, HTAB, CR and LF, as before (the same set as XML whitespace).
+    std::string_view item = TrimAscii(field.substr(0, comma), kXmlWhitespace);
     if (!item.empty()) headers.push_back(ToLowerAscii(item));
     if (comma == std::string_view::npos) break;
     field.remove_prefix(comma + 1);

@@ -1037,7 +1037,7 @@ Result<BucketPolicy> BucketPolicy::Parse(std::string_view json_text, std::string
                    " bytes; policies must be " + std::to_string(kMaxBucketPolicyBytes) +
                    " bytes or smaller");
   }
-  if (json_text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+  if (TrimAscii(json_text, kJsonWhitespace).empty()) {
     return Invalid("the document is empty");
   }
   if (!IsValidUtf8(json_text)) return Invalid("the document is not valid UTF-8");

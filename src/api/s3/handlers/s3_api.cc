@@ -22,8 +22,8 @@
 #include "api/s3/wire/s3_error.h"
 #include "api/s3/wire/s3_request.h"
 #include "api/s3/wire/s3_xml.h"
-#include "auth/base64url.h"
 #include "auth/secret_box.h"
+#include "core/base64.h"
 #include "core/text.h"
 #include "platform/clock.h"
 
@@ -99,34 +99,6 @@ Failure FromStatus(const Status& status, std::string_view not_found = "NoSuchKey
     default:
       return {500, "InternalError", message};
   }
-}
-
-std::string EscapeXmlText(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        // Control characters cannot appear in XML 1.0 text; messages never need them.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') {
-          out += '?';
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  return out;
 }
 
 // A missing object in a missing bucket is reported as the bucket (S3 does the same).
@@ -477,7 +449,7 @@ Result<std::string> CompositeChecksum(objects::MultipartService* multipart,
                                     " is not the part's checksum");
       }
     }
-    Result<std::string> raw = sig::Base64Decode(stored->second);
+    Result<std::string> raw = Base64Decode(stored->second);
     if (!raw.ok()) return InternalError("the stored checksum of a part is not Base64");
     of_checksums.Update(*raw);
   }
@@ -1321,7 +1293,7 @@ Awaitable<void> S3Call::ListBuckets() {
   // Pages in name order: the continuation token is the last name of the previous page.
   std::string after;
   if (request_.continuation_token) {
-    auto decoded = auth::Base64UrlDecode(*request_.continuation_token);
+    auto decoded = Base64Decode(*request_.continuation_token, kBase64Url);
     if (!decoded.ok()) {
       co_return co_await Fail(
           MakeFailure(400, "InvalidArgument", "the continuation token is not valid"));
@@ -1333,7 +1305,7 @@ Awaitable<void> S3Call::ListBuckets() {
     if (name.name.rfind(prefix, 0) != 0 || (!after.empty() && name.name <= after)) continue;
     if (request_.max_buckets > 0 &&
         result.buckets.size() == static_cast<size_t>(request_.max_buckets)) {
-      result.continuation_token = auth::Base64UrlEncode(result.buckets.back().name);
+      result.continuation_token = Base64Encode(result.buckets.back().name, kBase64Url);
       break;
     }
     result.buckets.push_back({name.name, name.created_at_ms});
@@ -1501,7 +1473,7 @@ Awaitable<void> S3Call::ListObjects(bool v2) {
   const std::string delimiter = request_.delimiter.value_or("");
   std::string cursor;
   if (v2 && request_.continuation_token) {
-    auto decoded = auth::Base64UrlDecode(*request_.continuation_token);
+    auto decoded = Base64Decode(*request_.continuation_token, kBase64Url);
     if (!decoded.ok()) {
       co_return co_await Fail(
           MakeFailure(400, "InvalidArgument", "the continuation token is not valid"));
@@ -1559,7 +1531,7 @@ Awaitable<void> S3Call::ListObjects(bool v2) {
     result.continuation_token = request_.continuation_token;
     result.start_after = request_.start_after;
     if (listing->truncated) {
-      result.next_continuation_token = auth::Base64UrlEncode(listing->next_cursor);
+      result.next_continuation_token = Base64Encode(listing->next_cursor, kBase64Url);
     }
     std::string document = wire::RenderListBucketResultV2(result);
     co_return co_await SendXml(200, std::move(document));
@@ -1761,7 +1733,7 @@ Awaitable<void> S3Call::PutObject() {
     upload_request.user_metadata = WithTags(std::move(upload_request.user_metadata), *tags);
   }
   if (const std::string* md5 = head().Header("content-md5")) {
-    auto raw = sig::Base64Decode(*md5);
+    auto raw = Base64Decode(*md5);
     if (!raw.ok() || raw->size() != 16) {
       co_return co_await Fail(MakeFailure(400, "InvalidDigest", "the Content-MD5 is not valid"));
     }
@@ -2551,7 +2523,7 @@ std::variant<wire::AclGrants, Failure> RequestedAcl(const http::RequestHead& hea
                                                     const std::string& body,
                                                     const std::string& owner) {
   auto from_headers = AclFromHeaders(head, owner);
-  const bool has_body = body.find_first_not_of(" \t\r\n") != std::string::npos;
+  const bool has_body = !TrimAscii(body, kXmlWhitespace).empty();
   if (from_headers && has_body) {
     return MakeFailure(400, "UnexpectedContent",
                        "This request does not support content together with ACL headers");
@@ -3190,7 +3162,7 @@ Awaitable<void> S3Call::StorePostFile(post::FormDataParser& parser, const post::
     upload_request.user_metadata = WithTags(std::move(upload_request.user_metadata), *tags);
   }
   if (const std::string* md5 = form.Header("content-md5")) {
-    auto raw = sig::Base64Decode(*md5);
+    auto raw = Base64Decode(*md5);
     if (!raw.ok() || raw->size() != 16) {
       co_return co_await Fail(MakeFailure(400, "InvalidDigest", "the Content-MD5 is not valid"));
     }

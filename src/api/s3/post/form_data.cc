@@ -9,12 +9,6 @@ namespace {
 constexpr std::string_view kCrlf = "\r\n";
 constexpr size_t kMaxBoundaryBytes = 70;  // RFC 2046 section 5.1.1
 
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 bool HasControl(std::string_view text) {
   for (char c : text) {
     const auto byte = static_cast<unsigned char>(c);
@@ -30,7 +24,7 @@ std::vector<std::pair<std::string, std::string>> HeaderParameters(std::string_vi
                                                                   std::string_view* first) {
   std::vector<std::pair<std::string, std::string>> parameters;
   size_t semicolon = value.find(';');
-  *first = Trim(value.substr(0, semicolon));
+  *first = TrimAscii(value.substr(0, semicolon), kHttpWhitespace);
   size_t pos = semicolon == std::string_view::npos ? value.size() : semicolon + 1;
   while (pos < value.size()) {
     while (pos < value.size() && (value[pos] == ' ' || value[pos] == '\t' || value[pos] == ';')) {
@@ -39,7 +33,7 @@ std::vector<std::pair<std::string, std::string>> HeaderParameters(std::string_vi
     if (pos >= value.size()) break;
     size_t name_end = pos;
     while (name_end < value.size() && value[name_end] != '=' && value[name_end] != ';') ++name_end;
-    std::string name(Trim(value.substr(pos, name_end - pos)));
+    std::string name(TrimAscii(value.substr(pos, name_end - pos), kHttpWhitespace));
     for (char& c : name) c = ToLowerAscii(c);
     std::string parameter_value;
     pos = name_end;
@@ -55,7 +49,7 @@ std::vector<std::pair<std::string, std::string>> HeaderParameters(std::string_vi
       } else {
         size_t end = value.find(';', pos);
         if (end == std::string_view::npos) end = value.size();
-        parameter_value = std::string(Trim(value.substr(pos, end - pos)));
+        parameter_value = std::string(TrimAscii(value.substr(pos, end - pos), kHttpWhitespace));
         pos = end;
       }
     }
@@ -78,7 +72,8 @@ constexpr std::string_view kTooLarge = "MaxPostPreDataLengthExceededError";
 }  // namespace
 
 bool IsFormDataContentType(std::string_view content_type) {
-  std::string_view media_type = Trim(content_type.substr(0, content_type.find(';')));
+  std::string_view media_type =
+      TrimAscii(content_type.substr(0, content_type.find(';')), kHttpWhitespace);
   return EqualsIgnoreCaseAscii(media_type, "multipart/form-data");
 }
 
@@ -289,13 +284,14 @@ std::optional<PostError> FormDataParser::ParsePartHeader(std::string_view line) 
                      "part header holds a control character");
   }
   size_t colon = line.find(':');
-  if (colon == std::string_view::npos || Trim(line.substr(0, colon)).empty()) {
+  if (colon == std::string_view::npos ||
+      TrimAscii(line.substr(0, colon), kHttpWhitespace).empty()) {
     return MakeError(std::string(kMalformed),
                      "The body of your POST request is not well-formed multipart/form-data: a "
                      "part header line has no name");
   }
-  std::string_view name = Trim(line.substr(0, colon));
-  std::string_view value = Trim(line.substr(colon + 1));
+  std::string_view name = TrimAscii(line.substr(0, colon), kHttpWhitespace);
+  std::string_view value = TrimAscii(line.substr(colon + 1), kHttpWhitespace);
   if (EqualsIgnoreCaseAscii(name, "content-disposition")) {
     if (part_has_disposition_) {
       return MakeError(std::string(kMalformed),

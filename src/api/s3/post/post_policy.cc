@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "api/s3/sigv4/checksum.h"
 #include "api/s3/sigv4/sigv2.h"
+#include "core/base64.h"
 #include "core/hashing.h"
 #include "core/text.h"
 
@@ -412,33 +412,7 @@ std::optional<std::string> SuccessRedirect(const FormValues& values, std::string
 std::string RenderPostResponse(std::string_view location, std::string_view bucket,
                                std::string_view key, std::string_view etag) {
   auto escape = [](std::string_view text) {
-    std::string out;
-    for (char c : text) {
-      switch (c) {
-        case '&':
-          out += "&amp;";
-          break;
-        case '<':
-          out += "&lt;";
-          break;
-        case '>':
-          out += "&gt;";
-          break;
-        case '"':
-          out += "&quot;";
-          break;
-        case '\r':
-          out += "&#13;";
-          break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') {
-            out += "&#" + std::to_string(static_cast<int>(c)) + ";";
-          } else {
-            out.push_back(c);
-          }
-      }
-    }
-    return out;
+    return EscapeXmlText(text, {.control = XmlTextOptions::Control::kReference});
   };
   return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse><Location>" + escape(location) +
          "</Location><Bucket>" + escape(bucket) + "</Bucket><Key>" + escape(key) + "</Key><ETag>" +

@@ -4,7 +4,9 @@
 #include <map>
 #include <utility>
 
+#include "core/base64.h"
 #include "core/hashing.h"
+#include "core/text.h"
 
 namespace cairn::api::s3 {
 namespace {
@@ -23,20 +25,6 @@ int HexDigit(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-std::string_view TrimSpaces(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 bool IsSigned(PayloadMode mode) {
@@ -179,14 +167,15 @@ SigV4Status AwsChunkedDecoder::State::ProcessChunkHeader(std::string_view header
     std::string_view extension = extensions.substr(0, next);
     extensions = next == std::string_view::npos ? std::string_view() : extensions.substr(next);
     size_t eq = extension.find('=');
-    std::string_view name = TrimSpaces(extension.substr(0, eq));
+    std::string_view name = TrimAscii(extension.substr(0, eq), kHttpWhitespace);
     if (name.empty()) return Fail(SigV4Error::kInvalidRequest, where + ": empty chunk extension");
     if (name == kChunkSignatureExtension) {
       if (signature) {
         return Fail(SigV4Error::kInvalidRequest, where + ": chunk-signature appears twice");
       }
-      signature =
-          eq == std::string_view::npos ? std::string_view() : TrimSpaces(extension.substr(eq + 1));
+      signature = eq == std::string_view::npos
+                      ? std::string_view()
+                      : TrimAscii(extension.substr(eq + 1), kHttpWhitespace);
     }
     // Any other extension carries nothing S3 defines; it is ignored.
   }
@@ -238,8 +227,8 @@ SigV4Status AwsChunkedDecoder::State::ProcessTrailerLine(std::string_view traile
   if (colon == std::string_view::npos) {
     return Fail(SigV4Error::kMalformedTrailerError, "a trailer line is not name:value");
   }
-  std::string name = Lower(TrimSpaces(trailer_line.substr(0, colon)));
-  std::string value(TrimSpaces(trailer_line.substr(colon + 1)));
+  std::string name = ToLowerAscii(TrimAscii(trailer_line.substr(0, colon), kHttpWhitespace));
+  std::string value(TrimAscii(trailer_line.substr(colon + 1), kHttpWhitespace));
   if (name == kTrailerSignatureName) {
     if (options.mode != PayloadMode::kStreamingSignedTrailer) {
       return Fail(SigV4Error::kMalformedTrailerError,

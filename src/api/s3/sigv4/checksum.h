@@ -58,10 +58,4 @@ class Checksummer {
   std::unique_ptr<State> state_;
 };
 
-// Standard Base64 (RFC 4648 section 4) with padding.
-std::string Base64Encode(std::string_view bytes);
-// Strict: canonical padded Base64 only (no whitespace, no missing padding, zero unused
-// bits); InvalidArgument otherwise.
-Result<std::string> Base64Decode(std::string_view text);
-
 }  // namespace cairn::api::s3

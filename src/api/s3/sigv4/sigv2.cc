@@ -8,8 +8,9 @@
 #include <map>
 #include <optional>
 
-#include "api/s3/sigv4/checksum.h"
+#include "core/base64.h"
 #include "core/hashing.h"
+#include "core/text.h"
 
 namespace cairn::api::s3 {
 namespace {
@@ -21,24 +22,6 @@ constexpr std::string_view kSignatureMismatchMessage =
     "Check your key and signing method.";
 constexpr std::string_view kNeedsDateMessage =
     "AWS authentication requires a valid Date or x-amz-date header";
-
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
-  while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
-  return text;
-}
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 bool StartsWithAmz(std::string_view lower_name) { return lower_name.substr(0, 6) == "x-amz-"; }
 
@@ -58,13 +41,13 @@ std::string Quote(std::string_view text) {
 // A header value as V2 signs it: trimmed, and a folded line (a line break with the
 // whitespace around it) unfolded into one space. Other inner whitespace is kept as sent.
 std::string UnfoldValue(std::string_view value) {
-  value = Trim(value);
+  value = TrimAscii(value, kAsciiWhitespace);
   std::string out;
   out.reserve(value.size());
   for (size_t i = 0; i < value.size();) {
     if (value[i] == '\r' || value[i] == '\n') {
       while (!out.empty() && (out.back() == ' ' || out.back() == '\t')) out.pop_back();
-      while (i < value.size() && IsSpace(value[i])) ++i;
+      while (i < value.size() && IsAsciiWhitespace(value[i])) ++i;
       out.push_back(' ');
       continue;
     }
@@ -76,7 +59,7 @@ std::string UnfoldValue(std::string_view value) {
 std::vector<std::string_view> Headers(const SigningRequest& request, std::string_view lower_name) {
   std::vector<std::string_view> values;
   for (const auto& [name, value] : request.headers) {
-    if (Lower(name) == lower_name) values.push_back(value);
+    if (ToLowerAscii(name) == lower_name) values.push_back(value);
   }
   return values;
 }
@@ -90,7 +73,7 @@ SigV4Result<std::optional<std::string>> SingleHeader(const SigningRequest& reque
                        "the " + std::string(lower_name) + " header appears more than once");
   }
   if (values.empty()) return std::optional<std::string>();
-  return std::optional<std::string>(std::string(Trim(values[0])));
+  return std::optional<std::string>(std::string(TrimAscii(values[0], kAsciiWhitespace)));
 }
 
 // The Content-MD5 or Content-Type line: the header's value; for query authentication the
@@ -99,11 +82,11 @@ std::string PositionalValue(const SigningRequest& request, SigV2Form form,
                             std::string_view lower_name) {
   if (form == SigV2Form::kQuery) {
     for (const auto& [name, value] : request.query) {
-      if (Lower(name) == lower_name) return std::string(Trim(value));
+      if (ToLowerAscii(name) == lower_name) return std::string(TrimAscii(value, kAsciiWhitespace));
     }
   }
   auto values = Headers(request, lower_name);
-  return values.empty() ? std::string() : std::string(Trim(values.front()));
+  return values.empty() ? std::string() : std::string(TrimAscii(values.front(), kAsciiWhitespace));
 }
 
 bool ValidAccessKey(std::string_view key) {
@@ -204,14 +187,16 @@ SigV4Status RefuseAwsChunked(const SigningRequest& request) {
       "aws-chunked request bodies need Signature Version 4 (AWS4-HMAC-SHA256); this request "
       "is signed with Signature Version 2";
   for (const auto& [name, value] : request.headers) {
-    std::string lower = Lower(name);
-    if (lower == "x-amz-content-sha256" && Trim(value).substr(0, 10) == "STREAMING-") {
+    std::string lower = ToLowerAscii(name);
+    if (lower == "x-amz-content-sha256" &&
+        TrimAscii(value, kAsciiWhitespace).substr(0, 10) == "STREAMING-") {
       return SigV4Status(SigV4Error::kInvalidRequest, std::string(kMessage));
     }
     if (lower == "x-amz-decoded-content-length" || lower == "x-amz-trailer") {
       return SigV4Status(SigV4Error::kInvalidRequest, std::string(kMessage));
     }
-    if (lower == "content-encoding" && Lower(value).find("aws-chunked") != std::string::npos) {
+    if (lower == "content-encoding" &&
+        ToLowerAscii(value).find("aws-chunked") != std::string::npos) {
       return SigV4Status(SigV4Error::kInvalidRequest, std::string(kMessage));
     }
   }
@@ -274,7 +259,7 @@ std::string CanonicalizedAmzHeadersV2(const SigningRequest& request, SigV2Form f
                                       bool omit_amz_date) {
   std::map<std::string, std::string> folded;  // sorted by lower-case name
   auto add = [&](std::string_view name, std::string_view value) {
-    std::string lower = Lower(name);
+    std::string lower = ToLowerAscii(name);
     if (!StartsWithAmz(lower)) return;
     if (lower == "x-amz-date" && (omit_amz_date || form == SigV2Form::kQuery)) return;
     auto [it, inserted] = folded.try_emplace(std::move(lower), UnfoldValue(value));
@@ -290,7 +275,7 @@ std::string CanonicalizedAmzHeadersV2(const SigningRequest& request, SigV2Form f
   std::map<std::string, std::string> from_query;
   from_query.swap(folded);
   for (const auto& [name, value] : request.headers) {
-    if (from_query.count(Lower(name)) == 0) add(name, value);
+    if (from_query.count(ToLowerAscii(name)) == 0) add(name, value);
   }
   folded.merge(from_query);
   std::string out;
@@ -313,13 +298,13 @@ std::string StringToSignV2(const SigningRequest& request, SigV2Form form,
                                   CanonicalizedResourceV2(request));
 }
 SigV4Result<ParsedAuthorizationV2> ParseAuthorizationV2(std::string_view header) {
-  header = Trim(header);
+  header = TrimAscii(header, kAsciiWhitespace);
   auto invalid = [] {
     return SigV4Status(SigV4Error::kInvalidArgument,
                        "AWS authorization header is invalid. Expected AwsAccessKeyId:signature");
   };
   if (header.substr(0, 4) != "AWS ") return invalid();
-  std::string_view credentials = Trim(header.substr(4));
+  std::string_view credentials = TrimAscii(header.substr(4), kAsciiWhitespace);
   size_t colon = credentials.find(':');
   if (colon == std::string_view::npos) return invalid();
   std::string_view key = credentials.substr(0, colon);
@@ -357,10 +342,10 @@ SigV4Result<PresignedParametersV2> ParsePresignedQueryV2(const QueryPairs& query
     return SigV4Status(SigV4Error::kAccessDenied, "AWSAccessKeyId is empty or malformed");
   }
   // A '+' left unescaped in the URL arrives as a space; Base64 has no spaces.
-  std::string signature(Trim(*values[1]));
+  std::string signature(TrimAscii(*values[1], kAsciiWhitespace));
   std::replace(signature.begin(), signature.end(), ' ', '+');
   if (signature.empty()) return SigV4Status(SigV4Error::kAccessDenied, "Signature is empty");
-  std::string_view expires = Trim(*values[2]);
+  std::string_view expires = TrimAscii(*values[2], kAsciiWhitespace);
   int64_t seconds = 0;
   auto [end, error] = std::from_chars(expires.data(), expires.data() + expires.size(), seconds);
   if (expires.empty() || expires.size() > 18 || error != std::errc() ||
@@ -433,7 +418,7 @@ SigV4Result<VerifiedRequest> VerifyRequestV2(const SigningRequest& request, Auth
     if (!token.ok()) return token.status();
     verified.security_token = token.value();
     for (const auto& [name, value] : request.query) {
-      if (!verified.security_token && Lower(name) == "x-amz-security-token") {
+      if (!verified.security_token && ToLowerAscii(name) == "x-amz-security-token") {
         verified.security_token = value;
       }
     }
@@ -485,9 +470,9 @@ Result<std::string> SignRequestV2(const SigningRequest& request,
   }
   std::optional<std::string> amz_date, date;
   for (const auto& [name, value] : request.headers) {
-    std::string lower = Lower(name);
-    if (lower == "x-amz-date") amz_date = std::string(Trim(value));
-    if (lower == "date") date = std::string(Trim(value));
+    std::string lower = ToLowerAscii(name);
+    if (lower == "x-amz-date") amz_date = std::string(TrimAscii(value, kAsciiWhitespace));
+    if (lower == "date") date = std::string(TrimAscii(value, kAsciiWhitespace));
   }
   if (!amz_date && !date) return InvalidArgumentError("signing: the request has no date");
   RETURN_IF_ERROR(ParseRequestDate(amz_date ? *amz_date : *date).status());

@@ -10,6 +10,7 @@
 #include "api/s3/sigv4/checksum.h"
 #include "api/s3/sigv4/sigv2.h"
 #include "core/hashing.h"
+#include "core/text.h"
 
 namespace cairn::api::s3 {
 namespace {
@@ -42,24 +43,6 @@ bool IsLowerHex(std::string_view text, size_t length) {
 bool IsDigits(std::string_view text) {
   return !text.empty() &&
          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-std::string_view TrimSpaces(std::string_view text) {
-  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
-  while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
-  return text;
-}
-
-std::string AsciiLower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 // Echoes client input into an error message: bounded, printable ASCII only.
@@ -147,21 +130,10 @@ bool ValidHeaderName(std::string_view name) {
   });
 }
 
-bool SameName(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 std::vector<std::string_view> HeaderValues(const SigningRequest& request, std::string_view name) {
   std::vector<std::string_view> values;
   for (const auto& [header, value] : request.headers) {
-    if (SameName(header, name)) values.push_back(value);
+    if (EqualsIgnoreCaseAscii(header, name)) values.push_back(value);
   }
   return values;
 }
@@ -175,7 +147,7 @@ SigV4Result<std::optional<std::string>> SingleHeader(const SigningRequest& reque
                        "the " + std::string(name) + " header appears more than once");
   }
   if (values.empty()) return std::optional<std::string>();
-  return std::optional<std::string>(std::string(TrimSpaces(values[0])));
+  return std::optional<std::string>(std::string(TrimAscii(values[0], kAsciiWhitespace)));
 }
 
 bool Contains(const std::vector<std::string>& names, std::string_view name) {
@@ -378,12 +350,12 @@ std::string CanonicalQueryString(const QueryPairs& query, bool exclude_signature
 }
 
 std::string CanonicalHeaderValue(std::string_view value) {
-  value = TrimSpaces(value);
+  value = TrimAscii(value, kAsciiWhitespace);
   std::string out;
   out.reserve(value.size());
   bool in_space = false;
   for (char c : value) {
-    if (IsSpace(c)) {
+    if (IsAsciiWhitespace(c)) {
       in_space = true;
       continue;
     }
@@ -639,7 +611,7 @@ SigV4Result<std::vector<std::string>> ParseSignedHeaders(std::string_view text, 
 
 SigV4Result<ParsedAuthorization> ParseAuthorization(std::string_view header) {
   constexpr SigV4Error kMalformed = SigV4Error::kAuthorizationHeaderMalformed;
-  header = TrimSpaces(header);
+  header = TrimAscii(header, kAsciiWhitespace);
   size_t space = header.find(' ');
   std::string_view algorithm = header.substr(0, space);
   if (algorithm != kSigV4Algorithm) {
@@ -655,7 +627,7 @@ SigV4Result<ParsedAuthorization> ParseAuthorization(std::string_view header) {
   std::optional<std::string_view> credential, signed_headers, signature;
   while (true) {
     size_t comma = rest.find(',');
-    std::string_view field = TrimSpaces(rest.substr(0, comma));
+    std::string_view field = TrimAscii(rest.substr(0, comma), kAsciiWhitespace);
     size_t eq = field.find('=');
     if (eq == std::string_view::npos) {
       return SigV4Status(
@@ -779,7 +751,7 @@ SigV4Result<AuthKind> DetectAuthKind(const SigningRequest& request) {
                        "the Authorization header appears more than once");
   }
   if (!authorization.empty()) {
-    std::string_view value = TrimSpaces(authorization[0]);
+    std::string_view value = TrimAscii(authorization[0], kAsciiWhitespace);
     if (value.substr(0, 4) == "AWS ") return AuthKind::kHeaderV2;
     return AuthKind::kHeader;
   }
@@ -857,7 +829,7 @@ SigV4Status ReadPayloadHeaders(const SigningRequest& request, VerifiedRequest& v
   std::string_view list = **trailer;
   while (!list.empty()) {
     size_t comma = list.find(',');
-    std::string name = AsciiLower(TrimSpaces(list.substr(0, comma)));
+    std::string name = ToLowerAscii(TrimAscii(list.substr(0, comma), kAsciiWhitespace));
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
     if (name.empty()) continue;
     if (!ChecksumAlgorithmFromHeader(name)) {
@@ -1054,7 +1026,7 @@ namespace {
 
 std::vector<std::string> SortedHeaderNames(const SigningRequest& request) {
   std::vector<std::string> names;
-  for (const auto& [name, value] : request.headers) names.push_back(AsciiLower(name));
+  for (const auto& [name, value] : request.headers) names.push_back(ToLowerAscii(name));
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
   return names;
@@ -1078,14 +1050,18 @@ Result<SignedRequest> SignRequest(const SigningRequest& request,
   SignedRequest signed_request;
   std::optional<std::string> amz_date;
   for (const auto& [name, value] : request.headers) {
-    if (SameName(name, "x-amz-date")) amz_date = std::string(TrimSpaces(value));
+    if (EqualsIgnoreCaseAscii(name, "x-amz-date")) {
+      amz_date = std::string(TrimAscii(value, kAsciiWhitespace));
+    }
   }
   if (amz_date) {
     RETURN_IF_ERROR(ParseAmzDate(*amz_date).status());
     signed_request.amz_date = *amz_date;
   } else {
     for (const auto& [name, value] : request.headers) {
-      if (SameName(name, "date")) amz_date = std::string(TrimSpaces(value));
+      if (EqualsIgnoreCaseAscii(name, "date")) {
+        amz_date = std::string(TrimAscii(value, kAsciiWhitespace));
+      }
     }
     if (!amz_date) return InvalidArgumentError("signing: the request has no x-amz-date or date");
     ASSIGN_OR_RETURN(TimestampMs time, ParseHttpDate(*amz_date));
@@ -1093,7 +1069,9 @@ Result<SignedRequest> SignRequest(const SigningRequest& request,
   }
   std::optional<std::string> payload_hash;
   for (const auto& [name, value] : request.headers) {
-    if (SameName(name, "x-amz-content-sha256")) payload_hash = std::string(TrimSpaces(value));
+    if (EqualsIgnoreCaseAscii(name, "x-amz-content-sha256")) {
+      payload_hash = std::string(TrimAscii(value, kAsciiWhitespace));
+    }
   }
   if (!payload_hash)
     return InvalidArgumentError("signing: the request has no x-amz-content-sha256");

@@ -82,19 +82,8 @@ const std::string* FindHeader(const http::RequestHead& head, std::string_view lo
 bool IsFormDataContentType(const std::string* content_type) {
   if (content_type == nullptr) return false;
   std::string_view media_type(*content_type);
-  media_type = media_type.substr(0, media_type.find(';'));
-  while (!media_type.empty() && (media_type.back() == ' ' || media_type.back() == '\t')) {
-    media_type.remove_suffix(1);
-  }
-  while (!media_type.empty() && (media_type.front() == ' ' || media_type.front() == '\t')) {
-    media_type.remove_prefix(1);
-  }
-  constexpr std::string_view kFormData = "multipart/form-data";
-  if (media_type.size() != kFormData.size()) return false;
-  for (size_t i = 0; i < kFormData.size(); ++i) {
-    if (ToLowerAscii(media_type[i]) != kFormData[i]) return false;
-  }
-  return true;
+  media_type = TrimAscii(media_type.substr(0, media_type.find(';')), kHttpWhitespace);
+  return EqualsIgnoreCaseAscii(media_type, "multipart/form-data");
 }
 
 // The decoded query, with lookups by name. Names are case-sensitive, as in S3.

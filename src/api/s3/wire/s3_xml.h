@@ -206,6 +206,13 @@ std::string UrlEncodeForListing(std::string_view text);
 
 // ---- Parsing --------------------------------------------------------------------------
 
+// The check every parser here runs before pugixml sees a body, for other XML readers of
+// the S3 API (CORS configurations) too: MalformedXML for what pugixml would accept but a
+// request body must not contain: bytes that are not UTF-8, NUL (pugixml would cut the text
+// there), markup declarations (DOCTYPE, ENTITY) and references other than XML's five
+// predefined entities and character references to characters XML allows.
+std::optional<S3Error> PreScanXml(std::string_view body);
+
 struct CompletedPart {
   int part_number = 0;
   std::string etag;  // surrounding quotes removed

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "api/s3/wire/s3_xml.h"
+#include "core/text.h"
 
 namespace cairn::s3 {
 namespace {
@@ -50,34 +51,6 @@ bool IsAllowedReference(std::string_view text, size_t at) {
          !(code_point >= 0xD800 && code_point <= 0xDFFF);
 }
 
-// Rejects what pugixml would accept but an S3 request body must not contain: bytes that
-// are not UTF-8, NUL (pugixml would cut the text there), markup declarations (DOCTYPE,
-// ENTITY) and references to undeclared entities.
-std::optional<S3Error> PreScan(std::string_view body) {
-  if (!IsValidUtf8(body)) return Malformed("the document is not valid UTF-8");
-  for (size_t i = 0; i < body.size(); ++i) {
-    char c = body[i];
-    if (c == '\0') return Malformed("the document contains a NUL byte");
-    if (c == '<' && i + 1 < body.size() && body[i + 1] == '!') {
-      std::string_view rest = body.substr(i + 2);
-      if (rest.substr(0, 2) != "--" && rest.substr(0, 7) != "[CDATA[") {
-        return Malformed("DOCTYPE and other markup declarations are not allowed");
-      }
-    } else if (c == '&' && !IsAllowedReference(body, i)) {
-      return Malformed("only the predefined entities and character references are allowed");
-    }
-  }
-  return std::nullopt;
-}
-
-std::string_view TrimWhitespace(std::string_view text) {
-  constexpr std::string_view kWhitespace = " \t\r\n";
-  size_t first = text.find_first_not_of(kWhitespace);
-  if (first == std::string_view::npos) return {};
-  size_t last = text.find_last_not_of(kWhitespace);
-  return text.substr(first, last - first + 1);
-}
-
 std::string_view LocalName(const pugi::xml_node& node) {
   std::string_view name = node.name();
   size_t colon = name.find(':');
@@ -93,7 +66,7 @@ S3Result<pugi::xml_node> Load(std::string_view body, size_t max_bytes, std::stri
                            std::to_string(body.size()) + " bytes; the limit is " +
                            std::to_string(max_bytes));
   }
-  if (auto error = PreScan(body)) return *error;
+  if (auto error = PreScanXml(body)) return *error;
   // parse_ws_pcdata keeps whitespace-only text: " " is a valid key. parse_fragment keeps
   // text outside the root as nodes, so the check below can see (and reject) it.
   pugi::xml_parse_result parsed = document->load_buffer(
@@ -109,7 +82,9 @@ S3Result<pugi::xml_node> Load(std::string_view body, size_t max_bytes, std::stri
     if (node.type() == pugi::node_element) {
       ++elements;
     } else if (node.type() == pugi::node_pcdata || node.type() == pugi::node_cdata) {
-      if (!TrimWhitespace(node.value()).empty()) return Malformed("text outside the root element");
+      if (!TrimAscii(node.value(), kXmlWhitespace).empty()) {
+        return Malformed("text outside the root element");
+      }
     }
   }
   if (elements != 1) return Malformed("the document must have exactly one root element");
@@ -182,7 +157,7 @@ S3Error InvalidTag(std::string why) {
 S3Result<CompletedPart> ParsePart(const pugi::xml_node& node) {
   S3Result<std::string> number_text = RequiredField(node, "PartNumber");
   if (!number_text.ok()) return number_text.error();
-  std::string_view digits = TrimWhitespace(*number_text);
+  std::string_view digits = TrimAscii(*number_text, kXmlWhitespace);
   int number = 0;
   auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
   if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() ||
@@ -193,7 +168,7 @@ S3Result<CompletedPart> ParsePart(const pugi::xml_node& node) {
   }
   S3Result<std::string> etag = RequiredField(node, "ETag");
   if (!etag.ok()) return etag.error();
-  std::string_view trimmed = TrimWhitespace(*etag);
+  std::string_view trimmed = TrimAscii(*etag, kXmlWhitespace);
   if (trimmed.size() >= 2 && trimmed.front() == '"' && trimmed.back() == '"') {
     trimmed = trimmed.substr(1, trimmed.size() - 2);
   }
@@ -204,12 +179,29 @@ S3Result<CompletedPart> ParsePart(const pugi::xml_node& node) {
     if (name.substr(0, 8) != "Checksum") continue;
     S3Result<std::string> value = TextOf(child);
     if (!value.ok()) return value.error();
-    part.checksums.emplace_back(std::string(name), std::string(TrimWhitespace(*value)));
+    part.checksums.emplace_back(std::string(name), std::string(TrimAscii(*value, kXmlWhitespace)));
   }
   return part;
 }
 
 }  // namespace
+
+std::optional<S3Error> PreScanXml(std::string_view body) {
+  if (!IsValidUtf8(body)) return Malformed("the document is not valid UTF-8");
+  for (size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (c == '\0') return Malformed("the document contains a NUL byte");
+    if (c == '<' && i + 1 < body.size() && body[i + 1] == '!') {
+      std::string_view rest = body.substr(i + 2);
+      if (rest.substr(0, 2) != "--" && rest.substr(0, 7) != "[CDATA[") {
+        return Malformed("DOCTYPE and other markup declarations are not allowed");
+      }
+    } else if (c == '&' && !IsAllowedReference(body, i)) {
+      return Malformed("only the predefined entities and character references are allowed");
+    }
+  }
+  return std::nullopt;
+}
 
 S3Result<std::vector<CompletedPart>> ParseCompleteMultipartUpload(std::string_view body,
                                                                   size_t max_bytes) {
@@ -241,7 +233,7 @@ S3Result<DeleteRequest> ParseDelete(std::string_view body, size_t max_bytes) {
   S3Result<std::optional<std::string>> quiet = OptionalField(*root, "Quiet");
   if (!quiet.ok()) return quiet.error();
   if (quiet->has_value()) {
-    std::string_view value = TrimWhitespace(**quiet);
+    std::string_view value = TrimAscii(**quiet, kXmlWhitespace);
     if (value == "true" || value == "True" || value == "TRUE") {
       request.quiet = true;
     } else if (value != "false" && value != "False" && value != "FALSE") {
@@ -303,14 +295,14 @@ S3Result<std::vector<Tag>> ParseTagging(std::string_view body, size_t max_bytes,
 
 S3Result<std::optional<std::string>> ParseCreateBucketConfiguration(std::string_view body,
                                                                     size_t max_bytes) {
-  if (TrimWhitespace(body).empty()) return std::optional<std::string>();
+  if (TrimAscii(body, kXmlWhitespace).empty()) return std::optional<std::string>();
   pugi::xml_document document;
   S3Result<pugi::xml_node> root = Load(body, max_bytes, "CreateBucketConfiguration", &document);
   if (!root.ok()) return root.error();
   S3Result<std::optional<std::string>> location = OptionalField(*root, "LocationConstraint");
   if (!location.ok()) return location.error();
   if (!location->has_value()) return std::optional<std::string>();
-  std::string_view region = TrimWhitespace(**location);
+  std::string_view region = TrimAscii(**location, kXmlWhitespace);
   if (region.empty()) return std::optional<std::string>();
   return std::optional<std::string>(std::string(region));
 }
@@ -350,7 +342,7 @@ S3Result<bool> ParseBool(const pugi::xml_node& parent, std::string_view name) {
   S3Result<std::optional<std::string>> text = OptionalField(parent, name);
   if (!text.ok()) return text.error();
   if (!text->has_value()) return false;
-  std::string_view value = TrimWhitespace(**text);
+  std::string_view value = TrimAscii(**text, kXmlWhitespace);
   if (value == "true" || value == "TRUE" || value == "True") return true;
   if (value == "false" || value == "FALSE" || value == "False") return false;
   return Malformed("<" + std::string(name) + "> must be true or false, not '" +
@@ -369,7 +361,7 @@ S3Result<AclGrants> ParseAccessControlPolicy(std::string_view body, size_t max_b
   if (owners.size() == 1) {
     S3Result<std::optional<std::string>> id = OptionalField(owners.front(), "ID");
     if (!id.ok()) return MalformedAcl(id.error().message);
-    if (id->has_value() && TrimWhitespace(**id) != owner_id) {
+    if (id->has_value() && TrimAscii(**id, kXmlWhitespace) != owner_id) {
       return MakeS3Error(S3ErrorCode::kAccessDenied,
                          "the ACL's <Owner> is not the bucket's owner; ownership cannot change");
     }
@@ -384,7 +376,7 @@ S3Result<AclGrants> ParseAccessControlPolicy(std::string_view body, size_t max_b
   for (const pugi::xml_node& grant : grant_nodes) {
     S3Result<std::string> permission_text = RequiredField(grant, "Permission");
     if (!permission_text.ok()) return MalformedAcl(permission_text.error().message);
-    std::optional<uint8_t> permission = PermissionBits(TrimWhitespace(*permission_text));
+    std::optional<uint8_t> permission = PermissionBits(TrimAscii(*permission_text, kXmlWhitespace));
     if (!permission) {
       return MalformedAcl("unknown permission '" + permission_text->substr(0, 32) + "'");
     }
@@ -397,7 +389,7 @@ S3Result<AclGrants> ParseAccessControlPolicy(std::string_view body, size_t max_b
     S3Result<std::optional<std::string>> email = OptionalField(grantee, "EmailAddress");
     if (!id.ok() || !uri.ok() || !email.ok()) return MalformedAcl("a repeated grantee field");
     if (type == "CanonicalUser" && id->has_value()) {
-      if (TrimWhitespace(**id) != owner_id) {
+      if (TrimAscii(**id, kXmlWhitespace) != owner_id) {
         return MakeS3Error(S3ErrorCode::kNotImplemented,
                            "Cairn does not implement ACL grants to other accounts ('" +
                                (**id).substr(0, 64) +
@@ -406,7 +398,7 @@ S3Result<AclGrants> ParseAccessControlPolicy(std::string_view body, size_t max_b
       }
       grants.owner |= *permission;
     } else if (type == "Group" && uri->has_value()) {
-      std::string_view group = TrimWhitespace(**uri);
+      std::string_view group = TrimAscii(**uri, kXmlWhitespace);
       if (group == "http://acs.amazonaws.com/groups/global/AllUsers") {
         grants.all_users |= *permission;
       } else if (group == "http://acs.amazonaws.com/groups/global/AuthenticatedUsers") {
@@ -455,7 +447,7 @@ S3Result<std::string> ParseOwnershipControls(std::string_view body, size_t max_b
   if (rules.size() != 1) return Malformed("<OwnershipControls> needs exactly one <Rule>");
   S3Result<std::string> ownership = RequiredField(rules.front(), "ObjectOwnership");
   if (!ownership.ok()) return ownership.error();
-  std::string_view value = TrimWhitespace(*ownership);
+  std::string_view value = TrimAscii(*ownership, kXmlWhitespace);
   if (value != "BucketOwnerEnforced" && value != "BucketOwnerPreferred" &&
       value != "ObjectWriter") {
     return Malformed("unknown ObjectOwnership '" + std::string(value.substr(0, 32)) + "'");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "api/s3/wire/s3_xml.h"
+#include "core/text.h"
 
 namespace cairn::s3 {
 namespace {
@@ -53,32 +54,10 @@ class XmlWriter {
   std::string Finish() && { return std::move(out_); }
 
  private:
+  // Tab and line feed survive XML parsing as they are; every other control byte is written
+  // as a character reference (see s3_xml.h).
   void Escape(std::string_view text) {
-    for (char c : text) {
-      auto byte = static_cast<unsigned char>(c);
-      switch (c) {
-        case '&':
-          out_ += "&amp;";
-          break;
-        case '<':
-          out_ += "&lt;";
-          break;
-        case '>':
-          out_ += "&gt;";
-          break;
-        case '"':
-          out_ += "&quot;";
-          break;
-        default:
-          // Tab and line feed survive XML parsing as they are; every other control byte is
-          // written as a character reference (see s3_xml.h).
-          if (byte < 0x20 && c != '\t' && c != '\n') {
-            out_ += "&#" + std::to_string(byte) + ";";
-          } else {
-            out_ += c;
-          }
-      }
-    }
+    AppendXmlText(&out_, text, {.control = XmlTextOptions::Control::kReference});
   }
 
   std::string out_;
