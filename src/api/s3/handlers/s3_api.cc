@@ -2800,7 +2800,7 @@ Awaitable<void> S3Call::BucketPolicy() {
                         "the bucket's public access block forbids a public bucket policy"));
       }
     }
-    value = std::move(body).value();
+    value = std::move(body.text);
   } else if (method != "DELETE") {
     co_return co_await Fail(
         MakeFailure(405, "MethodNotAllowed", "a bucket policy takes GET, PUT or DELETE"));
