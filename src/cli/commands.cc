@@ -14,6 +14,7 @@
 #include "platform/file_system.h"
 #include "scrub/scrubber.h"
 #include "server/app.h"
+#include "server/key_admin.h"
 
 namespace cairn::cli {
 namespace {
@@ -527,72 +528,39 @@ void AddKeys(CLI::App& app) {
       exit_code = 2;
       return;
     }
-    for (const auto& tenant : create_options->tenants) {
-      Status valid = tenant == "*" ? OkStatus() : ValidateName("tenant", tenant);
-      if (!valid.ok()) {
-        fprintf(stderr, "cairn keys create: %s\n", valid.message().c_str());
-        exit_code = 2;
-        return;
-      }
+    server::KeyGrant grant;
+    grant.tenants = create_options->tenants;
+    grant.scope = *scope;
+    grant.description = create_options->description;
+    // An S3 key without write access is rarely wanted; --scope read still makes one.
+    if (create_options->s3 && !create->count("--scope")) grant.scope = meta::Scope::kWrite;
+    Status valid = server::ValidateGrant(grant, create_options->s3);
+    if (!valid.ok()) {
+      fprintf(stderr, "cairn keys create: %s\n", valid.message().c_str());
+      exit_code = 2;
+      return;
     }
     auto stores = Open(*store);
     if (!stores) return;
+    const TimestampMs now = platform::SystemClock()->NowMs();
     if (create_options->s3) {
-      if (create_options->tenants.front() == "*") {
-        fprintf(stderr, "cairn keys create --s3: the first tenant must be a real tenant\n");
-        exit_code = 2;
-        return;
-      }
-      api::GeneratedS3Key generated = api::GenerateS3Key();
-      meta::S3KeyRecord record;
-      record.access_key = generated.access_key;
-      // Sealed with a key the servers lack, the new key would be useless to them.
-      Status same_key = server::CheckS3SecretsOpen(stores->meta.get(), *stores->secrets);
-      auto sealed = same_key.ok() ? stores->secrets->Seal(generated.access_key, generated.secret)
-                                  : Result<std::string>(same_key);
-      if (!sealed.ok()) {
-        fprintf(stderr, "cairn keys create: %s\n", sealed.status().ToString().c_str());
-        exit_code = 1;
-        return;
-      }
-      record.secret = std::move(sealed).value();
-      record.tenants = create_options->tenants;
-      // An S3 key without write access is rarely wanted; --scope read still makes one.
-      record.scope = create_options->scope == "read" && !create->count("--scope")
-                         ? meta::Scope::kWrite
-                         : *scope;
-      record.created_at_ms = platform::SystemClock()->NowMs();
-      record.description = create_options->description;
-      Status created = stores->meta->CreateS3Key(record);
+      auto created = server::CreateS3Key(stores->meta.get(), *stores->secrets, grant, now);
       if (!created.ok()) {
-        fprintf(stderr, "cairn keys create: %s\n", created.ToString().c_str());
+        fprintf(stderr, "cairn keys create: %s\n", created.status().ToString().c_str());
         exit_code = 1;
         return;
       }
-      printf("access_key: %s\nsecret_key: %s\n", generated.access_key.c_str(),
-             generated.secret.c_str());
+      printf("access_key: %s\nsecret_key: %s\n", created->access_key.c_str(),
+             created->secret.c_str());
       return;
     }
-    auto key = auth::GenerateApiKey();
-    if (!key.ok()) {
-      fprintf(stderr, "cairn keys create: %s\n", key.status().ToString().c_str());
-      exit_code = 1;
-      return;
-    }
-    meta::ApiKeyRecord record;
-    record.key_id = key->key_id;
-    record.secret_hash = auth::HashSecret(key->secret);
-    record.tenants = create_options->tenants;
-    record.scope = *scope;
-    record.created_at_ms = platform::SystemClock()->NowMs();
-    record.description = create_options->description;
-    Status created = stores->meta->CreateApiKey(record);
+    auto created = server::CreateApiKey(stores->meta.get(), grant, now);
     if (!created.ok()) {
-      fprintf(stderr, "cairn keys create: %s\n", created.ToString().c_str());
+      fprintf(stderr, "cairn keys create: %s\n", created.status().ToString().c_str());
       exit_code = 1;
       return;
     }
-    printf("%s\n", key->full_text.c_str());
+    printf("%s\n", created->full_text.c_str());
   });
 
   CLI::App* list = keys->add_subcommand("list", "List API keys (never their secrets)");
@@ -600,29 +568,19 @@ void AddKeys(CLI::App& app) {
   list->callback([store] {
     auto stores = Open(*store);
     if (!stores) return;
-    auto keys_list = stores->meta->ListApiKeys();
+    auto keys_list = server::ListKeys(stores->meta.get());
     if (!keys_list.ok()) {
       fprintf(stderr, "cairn keys list: %s\n", keys_list.status().ToString().c_str());
       exit_code = 1;
       return;
     }
     printf("%-16s  %-6s  %-8s  %-24s  %s\n", "KEY ID", "SCOPE", "STATE", "CREATED", "TENANTS");
-    for (const auto& key : *keys_list) {
+    for (const server::KeyInfo& key : *keys_list) {
       std::string tenants;
       for (const auto& tenant : key.tenants) tenants += (tenants.empty() ? "" : ",") + tenant;
-      printf("%-16s  %-6s  %-8s  %-24s  %s\n", key.key_id.c_str(),
+      printf("%-16s  %-6s  %-8s  %-24s  %s%s\n", key.id.c_str(),
              std::string(meta::ScopeName(key.scope)).c_str(), key.revoked ? "revoked" : "active",
-             FormatTimestamp(key.created_at_ms).c_str(), tenants.c_str());
-    }
-    auto s3_keys = stores->meta->ListS3Keys();
-    if (s3_keys.ok()) {
-      for (const auto& key : *s3_keys) {
-        std::string tenants;
-        for (const auto& tenant : key.tenants) tenants += (tenants.empty() ? "" : ",") + tenant;
-        printf("%-16s  %-6s  %-8s  %-24s  %s (S3)\n", key.access_key.c_str(),
-               std::string(meta::ScopeName(key.scope)).c_str(), key.revoked ? "revoked" : "active",
-               FormatTimestamp(key.created_at_ms).c_str(), tenants.c_str());
-      }
+             FormatTimestamp(key.created_at_ms).c_str(), tenants.c_str(), key.s3 ? " (S3)" : "");
     }
   });
 
@@ -631,18 +589,15 @@ void AddKeys(CLI::App& app) {
   AddStoreOptions(revoke, store.get());
   revoke->add_option("key_id", *revoke_id, "The 16-hex id (or the whole key)")->required();
   revoke->callback([store, revoke_id] {
-    std::string key_id = *revoke_id;
-    if (auto parsed = auth::ParseApiKey(key_id); parsed.ok()) key_id = parsed->key_id;
     auto stores = Open(*store);
     if (!stores) return;
-    Status revoked = stores->meta->RevokeApiKey(key_id);
-    if (revoked.code() == StatusCode::kNotFound) revoked = stores->meta->RevokeS3Key(key_id);
+    auto revoked = server::RevokeKey(stores->meta.get(), *revoke_id);
     if (!revoked.ok()) {
-      fprintf(stderr, "cairn keys revoke: %s\n", revoked.ToString().c_str());
+      fprintf(stderr, "cairn keys revoke: %s\n", revoked.status().ToString().c_str());
       exit_code = 1;
       return;
     }
-    printf("revoked %s\n", key_id.c_str());
+    printf("revoked %s\n", revoked->c_str());
   });
 
   CLI::App* rotate = keys->add_subcommand(
@@ -688,35 +643,25 @@ void AddStatus(CLI::App& app) {
   status->callback([store] {
     auto stores = Open(*store);
     if (!stores) return;
-    auto counts = stores->meta->CountObjects();
-    auto bytes = stores->meta->StorageBytes();
-    auto chunks = stores->meta->ListChunks();
-    if (!counts.ok() || !bytes.ok() || !chunks.ok()) {
-      fprintf(stderr, "cairn status: cannot read the metadata store\n");
+    auto summary = server::SummarizeStore(stores->meta.get(), stores->chunks.get());
+    if (!summary.ok()) {
+      fprintf(stderr, "cairn status: cannot read the metadata store: %s\n",
+              summary.status().ToString().c_str());
       exit_code = 1;
       return;
     }
-    std::map<std::string, uint64_t> by_state;
-    for (const auto& row : *counts)
-      by_state[std::string(ObjectStateName(row.state))] += row.objects;
     printf("objects:");
-    for (const auto& [state, count] : by_state) {
+    for (const auto& [state, count] : summary->objects_by_state) {
       printf(" %s=%llu", state.c_str(), static_cast<unsigned long long>(count));
     }
     printf("\n");
-    uint64_t logical = 0, physical = 0, chunk_count = 0, unreferenced = 0;
-    for (const auto& row : *bytes) logical += row.logical_bytes;
-    for (const auto& chunk : *chunks) {
-      ++chunk_count;
-      physical += chunk.size_bytes;
-      if (chunk.ref_count == 0) ++unreferenced;
-    }
     printf("logical bytes: %llu\nchunks: %llu (%llu bytes, %llu awaiting GC)\n",
-           static_cast<unsigned long long>(logical), static_cast<unsigned long long>(chunk_count),
-           static_cast<unsigned long long>(physical),
-           static_cast<unsigned long long>(unreferenced));
-    Status writable = stores->chunks->CheckWritable();
-    printf("storage roots: %s\n", writable.ok() ? "writable" : writable.ToString().c_str());
+           static_cast<unsigned long long>(summary->logical_bytes),
+           static_cast<unsigned long long>(summary->chunks),
+           static_cast<unsigned long long>(summary->chunk_bytes),
+           static_cast<unsigned long long>(summary->unreferenced_chunks));
+    printf("storage roots: %s\n",
+           summary->writable.ok() ? "writable" : summary->writable.ToString().c_str());
     PrintScrubStatus(store->data_dir);
   });
 }

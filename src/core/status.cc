@@ -51,7 +51,38 @@ Status Status::WithContext(std::string_view context) const {
   std::string message(context);
   message += ": ";
   message += message_;
-  return Status(code_, std::move(message));
+  return Status(code_, reason_, std::move(message));
+}
+
+Status Status::WithReason(ErrorReason reason) const {
+  if (ok()) return *this;
+  return Status(code_, reason, message_);
+}
+
+std::string_view ErrorReasonName(ErrorReason reason) {
+  switch (reason) {
+    case ErrorReason::kNone:
+      return "None";
+    case ErrorReason::kNoSuchNamespace:
+      return "NoSuchNamespace";
+    case ErrorReason::kNoSuchUpload:
+      return "NoSuchUpload";
+    case ErrorReason::kBadDigest:
+      return "BadDigest";
+    case ErrorReason::kContentHashMismatch:
+      return "ContentHashMismatch";
+    case ErrorReason::kBodyLengthMismatch:
+      return "BodyLengthMismatch";
+    case ErrorReason::kEntityTooSmall:
+      return "EntityTooSmall";
+    case ErrorReason::kInvalidPart:
+      return "InvalidPart";
+    case ErrorReason::kInvalidPartOrder:
+      return "InvalidPartOrder";
+    case ErrorReason::kEmptyPartList:
+      return "EmptyPartList";
+  }
+  return "Unknown";
 }
 
 }  // namespace cairn

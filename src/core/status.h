@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,27 +48,52 @@ enum class StatusCode {
 
 std::string_view StatusCodeName(StatusCode code);
 
+// Why a use case failed, where the edges need more than the StatusCode says. Each edge maps
+// a reason to its own vocabulary in one place (the S3 edge to S3 error codes, the native
+// edge to HTTP statuses, a filesystem to errno); no edge parses message text. kNone means
+// the code says it all.
+enum class ErrorReason : uint8_t {
+  kNone = 0,
+  kNoSuchNamespace,      // the bucket / namespace does not exist (kNotFound)
+  kNoSuchUpload,         // no such multipart upload, or not for this key (kNotFound)
+  kBadDigest,            // a Content-MD5 or checksum the client sent does not match the body
+  kContentHashMismatch,  // the declared SHA-256 of the content does not match the body
+  kBodyLengthMismatch,   // the body is shorter or longer than its declared length
+  kEntityTooSmall,       // a multipart part below the minimum size
+  kInvalidPart,          // a listed part that does not exist or whose ETag differs
+  kInvalidPartOrder,     // parts not listed in ascending order
+  kEmptyPartList,        // a Complete that lists no part
+};
+
+std::string_view ErrorReasonName(ErrorReason reason);
+
 class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, ErrorReason reason, std::string message)
+      : code_(code), reason_(reason), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
+  ErrorReason reason() const { return reason_; }
   const std::string& message() const { return message_; }
   // "NotFound: object 1234 does not exist"
   std::string ToString() const;
 
   // Returns a copy whose message is "context: message"; OK stays OK.
   Status WithContext(std::string_view context) const;
+  // Returns a copy that carries `reason`; OK stays OK.
+  Status WithReason(ErrorReason reason) const;
 
   // Marks a status as deliberately ignored.
   void IgnoreError() const {}
 
  private:
   StatusCode code_ = StatusCode::kOk;
+  ErrorReason reason_ = ErrorReason::kNone;
   std::string message_;
 };
 

@@ -375,9 +375,11 @@ class BeastExchange : public Exchange {
         broken_ = true;
         if (ec == beast::error::timeout) co_return BodyReadError(ec, rate_bound);
         co_return Status(InvalidArgumentError(
-            "request body ended after " +
-            std::to_string(*parser_->content_length() - *fixed_remaining_ + got) + " of " +
-            std::to_string(*parser_->content_length()) + " declared bytes: " + ec.message()));
+                             "request body ended after " +
+                             std::to_string(*parser_->content_length() - *fixed_remaining_ + got) +
+                             " of " + std::to_string(*parser_->content_length()) +
+                             " declared bytes: " + ec.message())
+                             .WithReason(ErrorReason::kBodyLengthMismatch));
       }
     }
     body_received_ += got;

@@ -23,8 +23,12 @@ std::string PartKey(const std::string& upload_id, int part_number) {
   return upload_id + "/" + number;
 }
 
-Status PartError(std::string_view code, std::string message) {
-  return InvalidArgumentError(std::string(code) + ": " + message);
+Status PartError(ErrorReason reason, std::string message) {
+  return InvalidArgumentError(std::move(message)).WithReason(reason);
+}
+
+Status NoSuchUpload(std::string message) {
+  return NotFoundError(std::move(message)).WithReason(ErrorReason::kNoSuchUpload);
 }
 
 // Streams bytes [first, first + length) of the concatenated `chunks` to `sink`, each
@@ -91,19 +95,19 @@ Result<MultipartUpload> MultipartService::Get(const std::string& tenant, const s
                                               const std::string& upload_id) {
   auto id = ObjectId::Parse(upload_id);
   if (!id.ok() || ValidateName("bucket", bucket).code() != StatusCode::kOk) {
-    return NotFoundError("no multipart upload " + upload_id.substr(0, 64));
+    return NoSuchUpload("no multipart upload " + upload_id.substr(0, 64));
   }
   auto record =
       objects_->meta_store()->GetObjectByKey(tenant, kUploadsNamespace, bucket + "/" + upload_id);
   if (!record.ok()) {
     if (record.status().code() == StatusCode::kNotFound) {
-      return NotFoundError("no multipart upload " + upload_id);
+      return NoSuchUpload("no multipart upload " + upload_id);
     }
     return record.status();
   }
   auto target = record->user_metadata.find(kTargetKeyField);
   if (target == record->user_metadata.end() || target->second != key) {
-    return NotFoundError("multipart upload " + upload_id + " is not for this key");
+    return NoSuchUpload("multipart upload " + upload_id + " is not for this key");
   }
   MultipartUpload upload;
   upload.upload_id = upload_id;
@@ -282,8 +286,8 @@ Result<std::vector<PartInfo>> MultipartService::ListParts(const MultipartUpload&
 Status MultipartService::GoneOr(const MultipartUpload& upload, Status status) {
   auto record = objects_->meta_store()->GetObject(upload.tenant, upload.record_id);
   if (!record.ok() && record.status().code() == StatusCode::kNotFound) {
-    return NotFoundError("multipart upload " + upload.upload_id +
-                         " was aborted or completed meanwhile");
+    return NoSuchUpload("multipart upload " + upload.upload_id +
+                        " was aborted or completed meanwhile");
   }
   return status;
 }
@@ -302,11 +306,11 @@ Result<meta::CommitResult> MultipartService::Complete(const MultipartUpload& upl
 Result<meta::CommitResult> MultipartService::CompleteOnce(
     const MultipartUpload& upload, const std::vector<CompletedPartSpec>& listed,
     const CompletionHooks& hooks) {
-  if (listed.empty()) return PartError("InvalidRequest", "the part list is empty");
+  if (listed.empty()) return PartError(ErrorReason::kEmptyPartList, "the part list is empty");
   // Ascending; a part number listed twice in a row counts once, with its last entry.
   for (size_t i = 1; i < listed.size(); ++i) {
     if (listed[i].part_number < listed[i - 1].part_number) {
-      return PartError("InvalidPartOrder", "parts must be listed in ascending order");
+      return PartError(ErrorReason::kInvalidPartOrder, "parts must be listed in ascending order");
     }
   }
   const std::vector<const CompletedPartSpec*> specs = LastEntryPerPartNumber(listed);
@@ -323,13 +327,15 @@ Result<meta::CommitResult> MultipartService::CompleteOnce(
     std::string wanted = ToLowerAscii(specs[i]->etag);
     wanted.erase(std::remove(wanted.begin(), wanted.end(), '"'), wanted.end());
     if (it == by_number.end() || ToLowerAscii(it->second->etag) != wanted) {
-      return PartError("InvalidPart", "part " + std::to_string(specs[i]->part_number) +
-                                          " was not uploaded or its ETag does not match");
+      return PartError(ErrorReason::kInvalidPart,
+                       "part " + std::to_string(specs[i]->part_number) +
+                           " was not uploaded or its ETag does not match");
     }
     const PartInfo& part = *it->second;
     if (i + 1 < specs.size() && part.size_bytes < kMinPartSizeBytes) {
-      return PartError("EntityTooSmall", "part " + std::to_string(part.part_number) +
-                                             " is smaller than 5 MiB and is not the last");
+      return PartError(ErrorReason::kEntityTooSmall,
+                       "part " + std::to_string(part.part_number) +
+                           " is smaller than 5 MiB and is not the last");
     }
     ASSIGN_OR_RETURN(std::vector<meta::ChunkRef> part_chunks,
                      objects_->meta_store()->GetChunks(part.object_id));
@@ -402,7 +408,7 @@ Result<meta::ObjectRecord> MultipartService::CompletedFrom(
                    objects_->meta_store()->GetObjectByKey(tenant, bucket, key));
   auto from = object.user_metadata.find(kCompletedFromField);
   if (from == object.user_metadata.end() || from->second != upload_id || specs.empty()) {
-    return NotFoundError("no multipart upload " + upload_id.substr(0, 64));
+    return NoSuchUpload("no multipart upload " + upload_id.substr(0, 64));
   }
   // The same part list gives the same ETag: MD5 of the parts' MD5s, and their count (a
   // part number listed twice in a row counted once, with its last entry, as Complete does).
@@ -413,15 +419,15 @@ Result<meta::ObjectRecord> MultipartService::CompletedFrom(
     hex.erase(std::remove(hex.begin(), hex.end(), '"'), hex.end());
     auto md5 = HexDecode(hex);
     if (!md5.ok() || md5->size() != 16) {
-      return NotFoundError("no multipart upload " + upload_id.substr(0, 64));
+      return NoSuchUpload("no multipart upload " + upload_id.substr(0, 64));
     }
     md5_concatenation += *md5;
   }
   Md5Hasher md5_of_md5s;
   md5_of_md5s.Update(md5_concatenation);
   if (object.etag != HexEncode(md5_of_md5s.Finish()) + "-" + std::to_string(unique.size())) {
-    return NotFoundError("multipart upload " + upload_id.substr(0, 64) +
-                         " was completed with a different part list");
+    return NoSuchUpload("multipart upload " + upload_id.substr(0, 64) +
+                        " was completed with a different part list");
   }
   return object;
 }

@@ -49,7 +49,8 @@ Status Upload::Write(std::string_view bytes) {
   size_bytes_ += bytes.size();
   if (request_.expected_size && size_bytes_ > *request_.expected_size) {
     Abort();
-    return InvalidArgumentError("body is longer than its declared length");
+    return InvalidArgumentError("body is longer than its declared length")
+        .WithReason(ErrorReason::kBodyLengthMismatch);
   }
   if (!chunked_) {
     if (request_.allow_inline &&
@@ -289,7 +290,8 @@ bool Upload::CommitAsync(std::function<void(Result<meta::CommitResult>)> done) {
 Status Upload::CheckSize() const {
   if (request_.expected_size && size_bytes_ != *request_.expected_size) {
     return InvalidArgumentError("body ended after " + std::to_string(size_bytes_) + " of " +
-                                std::to_string(*request_.expected_size) + " declared bytes");
+                                std::to_string(*request_.expected_size) + " declared bytes")
+        .WithReason(ErrorReason::kBodyLengthMismatch);
   }
   return OkStatus();
 }
@@ -299,13 +301,13 @@ Status Upload::CheckDigests(const meta::ObjectRecord& record) const {
     return InternalError("upload " + id_.ToString() + " reached commit without its MD5");
   }
   if (request_.expected_md5 && HexEncode(*request_.expected_md5) != record.etag) {
-    return InvalidArgumentError(
-        "BadDigest: the Content-MD5 you specified did not match what "
-        "was received");
+    return InvalidArgumentError("the Content-MD5 you specified did not match what was received")
+        .WithReason(ErrorReason::kBadDigest);
   }
   if (request_.expected_sha256 && *request_.expected_sha256 != record.content_hash) {
     return InvalidArgumentError("content SHA-256 is " + record.content_hash.ToHex() +
-                                ", not the declared " + request_.expected_sha256->ToHex());
+                                ", not the declared " + request_.expected_sha256->ToHex())
+        .WithReason(ErrorReason::kContentHashMismatch);
   }
   return OkStatus();
 }
@@ -334,18 +336,24 @@ ObjectReader::ObjectReader(ObjectService* service, meta::ObjectRecord object,
   }
 }
 
-Status ObjectReader::Damaged(size_t index, const std::string& why) {
+Status ObjectReader::Damaged(size_t index, ChunkDamage damage, const std::string& why) {
   const meta::ChunkRef& chunk = chunks_[index];
   uint64_t IntegrityCounters::*counter = &IntegrityCounters::checksum_mismatch;
   bool quarantine = true;
-  if (why.starts_with("missing")) {
-    counter = &IntegrityCounters::missing;
-    quarantine = false;
-  } else if (why.starts_with("short") || why.starts_with("size")) {
-    counter = &IntegrityCounters::short_file;
-  } else if (why.starts_with("unreadable")) {
-    counter = &IntegrityCounters::unreadable;
-    quarantine = false;  // an I/O error may pass; the bytes were not shown to be wrong
+  switch (damage) {
+    case ChunkDamage::kMissing:
+      counter = &IntegrityCounters::missing;
+      quarantine = false;
+      break;
+    case ChunkDamage::kWrongSize:
+      counter = &IntegrityCounters::short_file;
+      break;
+    case ChunkDamage::kUnreadable:
+      counter = &IntegrityCounters::unreadable;
+      quarantine = false;  // an I/O error may pass; the bytes were not shown to be wrong
+      break;
+    case ChunkDamage::kWrongContent:
+      break;
   }
   const int fd = (open_index_ == index && open_file_) ? open_file_->NativeHandle() : -1;
   service_->ReportDamagedChunk(object_.storage_class, chunk.digest, object_.id.ToString(), why,
@@ -366,8 +374,9 @@ Status ObjectReader::OpenChunkFile(size_t index) {
   open_index_ = SIZE_MAX;
   auto file = service_->chunk_store()->OpenChunk(object_.storage_class, chunks_[index].digest);
   if (!file.ok()) {
-    if (file.status().code() == StatusCode::kNotFound) return Damaged(index, "missing file");
-    return Damaged(index, "unreadable: " + file.status().message());
+    if (file.status().code() == StatusCode::kNotFound)
+      return Damaged(index, ChunkDamage::kMissing, "missing file");
+    return Damaged(index, ChunkDamage::kUnreadable, "unreadable: " + file.status().message());
   }
   open_file_ = std::move(file).value();
   open_index_ = index;
@@ -386,8 +395,9 @@ Status ObjectReader::VerifyWholeChunk(size_t index) {
     const size_t want =
         static_cast<size_t>(std::min<uint64_t>(kChecksumBlockBytes, chunk.size_bytes - offset));
     auto got = open_file_->ReadAt(offset, want, block_.get());
-    if (!got.ok()) return Damaged(index, "unreadable: " + got.status().message());
-    if (*got != want) return Damaged(index, "short file");
+    if (!got.ok())
+      return Damaged(index, ChunkDamage::kUnreadable, "unreadable: " + got.status().message());
+    if (*got != want) return Damaged(index, ChunkDamage::kWrongSize, "short file");
     const std::string_view block(block_.get(), want);
     hasher.Update(block);
     const uint32_t crc = Crc32c(block);
@@ -397,8 +407,10 @@ Status ObjectReader::VerifyWholeChunk(size_t index) {
   }
   // A longer file is as wrong as a shorter one.
   auto size = open_file_->Size();
-  if (size.ok() && *size != chunk.size_bytes) return Damaged(index, "size differs from record");
-  if (hasher.Finish() != chunk.digest) return Damaged(index, "content does not hash to its name");
+  if (size.ok() && *size != chunk.size_bytes)
+    return Damaged(index, ChunkDamage::kWrongSize, "size differs from record");
+  if (hasher.Finish() != chunk.digest)
+    return Damaged(index, ChunkDamage::kWrongContent, "content does not hash to its name");
   chunk.block_checksums = std::move(checksums);
   return OkStatus();
 }
@@ -419,11 +431,14 @@ Result<size_t> ObjectReader::LoadBlock(size_t index, uint64_t block, char* desti
   const size_t want =
       static_cast<size_t>(std::min<uint64_t>(kChecksumBlockBytes, chunk.size_bytes - start));
   auto got = open_file_->ReadAt(start, want, destination);
-  if (!got.ok()) return Damaged(index, "unreadable: " + got.status().message());
-  if (*got != want) return Damaged(index, "short file at block " + std::to_string(block));
+  if (!got.ok())
+    return Damaged(index, ChunkDamage::kUnreadable, "unreadable: " + got.status().message());
+  if (*got != want)
+    return Damaged(index, ChunkDamage::kWrongSize, "short file at block " + std::to_string(block));
   if (Crc32c(std::string_view(destination, want)) !=
       BlockChecksumAt(chunk.block_checksums, block)) {
-    return Damaged(index, "checksum mismatch in block " + std::to_string(block));
+    return Damaged(index, ChunkDamage::kWrongContent,
+                   "checksum mismatch in block " + std::to_string(block));
   }
   return want;
 }
@@ -461,13 +476,15 @@ Status ObjectReader::Prepare(uint64_t offset, uint64_t length, bool read_ahead) 
     auto size = service_->chunk_store()->file_system()->FileSize(
         service_->chunk_store()->PathOf(object_.storage_class, chunk.digest));
     if (!size.ok()) {
-      if (size.status().code() == StatusCode::kNotFound) return Damaged(index, "missing file");
-      return Damaged(index, "unreadable: " + size.status().message());
+      if (size.status().code() == StatusCode::kNotFound)
+        return Damaged(index, ChunkDamage::kMissing, "missing file");
+      return Damaged(index, ChunkDamage::kUnreadable, "unreadable: " + size.status().message());
     }
     if (*size != chunk.size_bytes) {
       RETURN_IF_ERROR(OpenChunkFile(index));  // so the quarantine moves this very file
-      return Damaged(index, "size " + std::to_string(*size) + " differs from the recorded " +
-                                std::to_string(chunk.size_bytes));
+      return Damaged(index, ChunkDamage::kWrongSize,
+                     "size " + std::to_string(*size) + " differs from the recorded " +
+                         std::to_string(chunk.size_bytes));
     }
   }
   if (read_ahead) {

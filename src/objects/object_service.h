@@ -239,7 +239,9 @@ class ObjectReader {
   // chunks stored without them, and to re-check a chunk marked damaged).
   Status VerifyWholeChunk(size_t index);
   // Reports chunk `index` damaged (`why`) and returns the kDataLoss to fail with.
-  Status Damaged(size_t index, const std::string& why);
+  // What verification found wrong with a chunk: decides the counter and the quarantine.
+  enum class ChunkDamage { kMissing, kWrongSize, kUnreadable, kWrongContent };
+  Status Damaged(size_t index, ChunkDamage damage, const std::string& why);
 
   ObjectService* service_;
   meta::ObjectRecord object_;

@@ -30,6 +30,7 @@
 #include "platform/clock.h"
 #include "platform/file_system.h"
 #include "scrub/scrubber.h"
+#include "server/key_admin.h"
 
 namespace cairn::server {
 namespace {
@@ -79,43 +80,24 @@ Status WriteSecretFile(const std::string& path, const std::string& contents) {
                                        /*replace=*/false);
 }
 
-meta::ApiKeyRecord AdminRecord(const auth::ParsedApiKey& key, TimestampMs now) {
-  meta::ApiKeyRecord record;
-  record.key_id = key.key_id;
-  record.secret_hash = auth::HashSecret(key.secret);
-  record.tenants = {"*"};
-  record.scope = meta::Scope::kAdmin;
-  record.created_at_ms = now;
-  record.description = "bootstrap admin key";
-  return record;
-}
-
 // Installs the bootstrap admin key: the one in CAIRN_ADMIN_KEY, or on first start a new
 // one that is printed once and kept in <data-dir>/admin.key (mode 0600).
 Status BootstrapAdminKey(meta::MetaStore* store, const ServeConfig& config) {
   const TimestampMs now = platform::SystemClock()->NowMs();
+  KeyGrant grant{{"*"}, meta::Scope::kAdmin, "bootstrap admin key"};
   if (config.admin_key) {
     ASSIGN_OR_RETURN(auth::ParsedApiKey parsed, auth::ParseApiKey(*config.admin_key));
-    // Twice at most: another node sharing the database may create the key between our
-    // lookup and our insert; then its row is checked like any existing one.
-    for (int attempt = 0;; ++attempt) {
-      auto existing = store->GetApiKey(parsed.key_id);
-      if (existing.ok()) {
-        if (existing->secret_hash != auth::HashSecret(parsed.secret) || existing->revoked) {
-          return FailedPreconditionError(
-              "CAIRN_ADMIN_KEY names an existing key id with another secret or a revoked key");
-        }
-        return OkStatus();
-      }
-      Status created = store->CreateApiKey(AdminRecord(parsed, now));
-      if (created.code() != StatusCode::kAlreadyExists || attempt > 0) return created;
+    Status ensured = EnsureApiKey(store, parsed, grant, now);
+    if (ensured.code() == StatusCode::kFailedPrecondition) {
+      return FailedPreconditionError(
+          "CAIRN_ADMIN_KEY names an existing key id with another secret or a revoked key");
     }
+    return ensured;
   }
   const std::string path = config.store.data_dir + "/" + kAdminKeyFile;
   ASSIGN_OR_RETURN(bool exists, platform::DefaultFileSystem()->Exists(path));
   if (exists) return OkStatus();
-  ASSIGN_OR_RETURN(auth::GeneratedApiKey key, auth::GenerateApiKey());
-  RETURN_IF_ERROR(store->CreateApiKey(AdminRecord({key.key_id, key.secret}, now)));
+  ASSIGN_OR_RETURN(CreatedApiKey key, CreateApiKey(store, grant, now));
   RETURN_IF_ERROR(WriteSecretFile(path, key.full_text + "\n"));
   printf("admin API key: %s\n", key.full_text.c_str());
   printf("  (shown once; also saved in %s, mode 0600)\n", path.c_str());
@@ -129,41 +111,25 @@ Status BootstrapS3Key(meta::MetaStore* store, const auth::SecretBox& secrets,
                       const ServeConfig& config) {
   const TimestampMs now = platform::SystemClock()->NowMs();
   RETURN_IF_ERROR(ValidateName("S3 tenant", config.s3_tenant));
-  meta::S3KeyRecord record;
-  record.tenants = {config.s3_tenant};
-  record.scope = meta::Scope::kAdmin;
-  record.created_at_ms = now;
-  record.description = "bootstrap S3 key";
+  KeyGrant grant{{config.s3_tenant}, meta::Scope::kAdmin, "bootstrap S3 key"};
   if (config.s3_access_key || config.s3_secret_key) {
     if (!config.s3_access_key || !config.s3_secret_key || config.s3_access_key->size() < 3 ||
         config.s3_secret_key->size() < 8) {
       return InvalidArgumentError(
           "set both CAIRN_S3_ACCESS_KEY (3+ characters) and CAIRN_S3_SECRET_KEY (8+)");
     }
-    record.access_key = *config.s3_access_key;
-    ASSIGN_OR_RETURN(record.secret, secrets.Seal(record.access_key, *config.s3_secret_key));
-    // Twice at most, as for the admin key: another node may insert it concurrently.
-    for (int attempt = 0;; ++attempt) {
-      auto existing = store->GetS3Key(*config.s3_access_key);
-      if (existing.ok()) {
-        ASSIGN_OR_RETURN(std::string secret, secrets.Open(existing->access_key, existing->secret));
-        if (secret != *config.s3_secret_key || existing->revoked) {
-          return FailedPreconditionError(
-              "CAIRN_S3_ACCESS_KEY names an existing key with another secret or a revoked key");
-        }
-        return OkStatus();
-      }
-      Status created = store->CreateS3Key(record);
-      if (created.code() != StatusCode::kAlreadyExists || attempt > 0) return created;
+    Status ensured =
+        EnsureS3Key(store, secrets, *config.s3_access_key, *config.s3_secret_key, grant, now);
+    if (ensured.code() == StatusCode::kFailedPrecondition) {
+      return FailedPreconditionError(
+          "CAIRN_S3_ACCESS_KEY names an existing key with another secret or a revoked key");
     }
+    return ensured;
   }
   const std::string path = config.store.data_dir + "/" + kS3KeyFile;
   ASSIGN_OR_RETURN(bool exists, platform::DefaultFileSystem()->Exists(path));
   if (exists) return OkStatus();
-  api::GeneratedS3Key key = api::GenerateS3Key();
-  record.access_key = key.access_key;
-  ASSIGN_OR_RETURN(record.secret, secrets.Seal(key.access_key, key.secret));
-  RETURN_IF_ERROR(store->CreateS3Key(record));
+  ASSIGN_OR_RETURN(CreatedS3Key key, CreateS3Key(store, secrets, grant, now));
   RETURN_IF_ERROR(WriteSecretFile(
       path, "access_key: " + key.access_key + "\nsecret_key: " + key.secret + "\n"));
   printf("S3 access key: %s\nS3 secret key: %s\n  (tenant '%s'; shown once; also saved in %s)\n",

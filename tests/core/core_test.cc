@@ -13,6 +13,23 @@
 namespace cairn {
 namespace {
 
+TEST(Status, ReasonSurvivesContextAndResult) {
+  Status plain = InvalidArgumentError("bad input");
+  EXPECT_EQ(plain.reason(), ErrorReason::kNone);
+  Status typed = plain.WithReason(ErrorReason::kBadDigest);
+  EXPECT_EQ(typed.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(typed.reason(), ErrorReason::kBadDigest);
+  EXPECT_EQ(typed.message(), "bad input");  // the reason is not spelled into the text
+  Status wrapped = typed.WithContext("upload 7");
+  EXPECT_EQ(wrapped.reason(), ErrorReason::kBadDigest);
+  EXPECT_EQ(wrapped.message(), "upload 7: bad input");
+  Result<int> result = wrapped;
+  EXPECT_EQ(result.status().reason(), ErrorReason::kBadDigest);
+  EXPECT_TRUE(OkStatus().WithReason(ErrorReason::kBadDigest).ok());
+  EXPECT_EQ(OkStatus().WithReason(ErrorReason::kBadDigest).reason(), ErrorReason::kNone);
+  EXPECT_EQ(ErrorReasonName(ErrorReason::kNoSuchUpload), "NoSuchUpload");
+}
+
 TEST(ObjectId, RoundTripsCanonicalText) {
   std::array<uint8_t, 16> random{};
   for (int i = 0; i < 16; ++i) random[i] = static_cast<uint8_t>(i * 17);

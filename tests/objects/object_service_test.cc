@@ -181,14 +181,33 @@ TEST_F(ObjectServiceTest, WrongDeclaredHashOrLengthStoresNothing) {
   auto upload = service_->BeginUpload(request);
   ASSERT_TRUE(upload.ok());
   ASSERT_TRUE((*upload)->Write(bytes).ok());
-  EXPECT_EQ((*upload)->Commit().status().code(), StatusCode::kInvalidArgument);
+  Status committed = (*upload)->Commit().status();
+  EXPECT_EQ(committed.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(committed.reason(), ErrorReason::kContentHashMismatch) << committed.ToString();
+
+  request.key = "bad-md5";
+  request.expected_sha256.reset();
+  request.expected_md5 = std::string(16, '\x5a');
+  upload = service_->BeginUpload(request);
+  ASSERT_TRUE((*upload)->Write(bytes).ok());
+  committed = (*upload)->Commit().status();
+  EXPECT_EQ(committed.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(committed.reason(), ErrorReason::kBadDigest) << committed.ToString();
 
   request.key = "short-body";
-  request.expected_sha256.reset();
+  request.expected_md5.reset();
   request.expected_size = bytes.size() + 10;
   upload = service_->BeginUpload(request);
   ASSERT_TRUE((*upload)->Write(bytes).ok());
-  EXPECT_EQ((*upload)->Commit().status().code(), StatusCode::kInvalidArgument);
+  committed = (*upload)->Commit().status();
+  EXPECT_EQ(committed.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(committed.reason(), ErrorReason::kBodyLengthMismatch) << committed.ToString();
+
+  request.key = "long-body";
+  request.expected_size = bytes.size() - 1;
+  upload = service_->BeginUpload(request);
+  Status written = (*upload)->Write(bytes);
+  EXPECT_EQ(written.reason(), ErrorReason::kBodyLengthMismatch) << written.ToString();
 
   EXPECT_TRUE(service_->List({"acme", "models", "", "", 100})->objects.empty());
   clock_.Advance(1);  // the cutoff is exclusive
@@ -465,13 +484,14 @@ TEST_F(MultipartTest, CompleteAfterAnAbortBeganIsNoSuchUploadNeverInvalidPart) {
   ASSERT_TRUE(Remove(one.object_id).ok());
   completed = multipart_.Complete(second, {{1, one.etag}, {2, two.etag}});
   EXPECT_EQ(completed.status().code(), StatusCode::kNotFound) << completed.status().ToString();
+  EXPECT_EQ(completed.status().reason(), ErrorReason::kNoSuchUpload);
   EXPECT_EQ(service_->StatByKey("acme", "models", "b").status().code(), StatusCode::kNotFound);
 
   // A live upload with a part missing is still InvalidPart.
   MultipartUpload third = Start("c");
   completed = multipart_.Complete(third, {{1, one.etag}});
   EXPECT_EQ(completed.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(completed.status().message().rfind("InvalidPart:", 0), 0u);
+  EXPECT_EQ(completed.status().reason(), ErrorReason::kInvalidPart);
 }
 
 TEST_F(MultipartTest, ExpiryAbortsOldUploadsAndOrphanedPartsAndGcReclaimsTheirChunks) {

@@ -57,23 +57,34 @@ Failure FromSigV4(const sig::SigV4Status& status) {
   return {status.http_status(), std::string(status.s3_code()), status.message()};
 }
 
-// Maps a use-case error to S3. `not_found` names the S3 code for a missing object/bucket.
+// Maps a use-case error to S3: its reason first, then its code. `not_found` names the S3
+// code for a missing thing the reason does not name (an object, unless the caller knows).
 Failure FromStatus(const Status& status, std::string_view not_found = "NoSuchKey") {
   const std::string& message = status.message();
-  // Use cases name S3-specific conditions with a "Code: " prefix.
-  if (message.rfind("NoSuchBucket:", 0) == 0) return {404, "NoSuchBucket", message.substr(14)};
-  for (std::string_view code : {"BadDigest", "InvalidPart", "InvalidPartOrder", "EntityTooSmall",
-                                "InvalidRequest", "XAmzContentSHA256Mismatch"}) {
-    if (message.rfind(std::string(code) + ":", 0) == 0) {
-      return {400, std::string(code), message.substr(code.size() + 2)};
-    }
+  switch (status.reason()) {
+    case ErrorReason::kNoSuchNamespace:
+      return {404, "NoSuchBucket", message};
+    case ErrorReason::kNoSuchUpload:
+      return {404, "NoSuchUpload", message};
+    case ErrorReason::kBadDigest:
+      return {400, "BadDigest", message};
+    case ErrorReason::kContentHashMismatch:
+      return {400, "XAmzContentSHA256Mismatch", message};
+    case ErrorReason::kBodyLengthMismatch:
+      return {400, "IncompleteBody", message};
+    case ErrorReason::kEntityTooSmall:
+      return {400, "EntityTooSmall", message};
+    case ErrorReason::kInvalidPart:
+      return {400, "InvalidPart", message};
+    case ErrorReason::kInvalidPartOrder:
+      return {400, "InvalidPartOrder", message};
+    case ErrorReason::kEmptyPartList:
+      return {400, "InvalidRequest", message};
+    case ErrorReason::kNone:
+      break;
   }
   switch (status.code()) {
     case StatusCode::kInvalidArgument:
-      if (message.find("content SHA-256") != std::string::npos) {
-        return {400, "XAmzContentSHA256Mismatch", message};
-      }
-      if (message.find("declared") != std::string::npos) return {400, "IncompleteBody", message};
       return {400, "InvalidArgument", message};
     case StatusCode::kNotFound:
       return {404, std::string(not_found), message};
@@ -101,11 +112,26 @@ Failure FromStatus(const Status& status, std::string_view not_found = "NoSuchKey
   }
 }
 
+// A small request document (an XML body), or the S3 failure met while reading it.
+struct SmallBody {
+  std::string text;
+  std::optional<Failure> failure;
+
+  bool ok() const { return !failure.has_value(); }
+  std::string& operator*() { return text; }
+  std::string* operator->() { return &text; }
+};
+
+Status NoSuchBucket(const std::string& bucket) {
+  return NotFoundError("the bucket '" + bucket + "' does not exist")
+      .WithReason(ErrorReason::kNoSuchNamespace);
+}
+
 // A missing object in a missing bucket is reported as the bucket (S3 does the same).
 Status BucketOrKeyMissing(objects::ObjectService* objects, const std::string& tenant,
                           const std::string& bucket, Status status) {
   if (status.code() == StatusCode::kNotFound && !objects->GetNamespace(tenant, bucket).ok()) {
-    return NotFoundError("NoSuchBucket: the bucket '" + bucket + "' does not exist");
+    return NoSuchBucket(bucket);
   }
   return status;
 }
@@ -624,7 +650,7 @@ class S3Call {
   }
   Awaitable<void> SendEmpty(int status) { return SendEmpty(status, http::HeaderList()); }
   // Reads a small request body (XML documents) completely.
-  Awaitable<Result<std::string>> ReadSmallBody();
+  Awaitable<SmallBody> ReadSmallBody();
   // Streams the request body into `upload`, decoding aws-chunked framing and checking
   // signatures and checksums; commits only if all of them hold.
   // `required`: the checksum algorithm of the part's multipart upload; a part sent with
@@ -750,33 +776,46 @@ Awaitable<void> S3Call::SendEmpty(int status, http::HeaderList headers) {
   (void)co_await exchange_.Respond(std::move(response), "");
 }
 
-Awaitable<Result<std::string>> S3Call::ReadSmallBody() {
-  std::string body;
+Awaitable<SmallBody> S3Call::ReadSmallBody() {
+  SmallBody read;
+  std::string& body = read.text;
   std::unique_ptr<char[]> buffer(new char[64 * 1024]);
   for (;;) {
     Result<size_t> got = co_await exchange_.ReadBody(buffer.get(), 64 * 1024);
-    if (!got.ok()) co_return got.status();
+    if (!got.ok()) {
+      read.failure = FromStatus(got.status());
+      co_return read;
+    }
     if (*got == 0) break;
     body.append(buffer.get(), *got);
     if (body.size() > kMaxXmlBodyBytes) {
-      co_return Status(PayloadTooLargeError("request document is larger than 2 MiB"));
+      read.failure = FromStatus(PayloadTooLargeError("request document is larger than 2 MiB"));
+      co_return read;
     }
   }
   if (verified_.payload_mode == sig::PayloadMode::kSha256) {
     sig::SigV4Status checked = sig::CheckPayloadSha256(verified_, Sha256Of(body));
-    if (!checked.ok())
-      co_return Status(InvalidArgumentError("XAmzContentSHA256Mismatch: " + checked.message()));
+    if (!checked.ok()) {
+      read.failure = FromSigV4(checked);
+      co_return read;
+    }
   } else if (sig::IsStreaming(verified_.payload_mode)) {
     auto options = sig::AwsChunkedOptionsFor(verified_);
-    if (!options.ok()) co_return options.status().ToStatus();
+    if (!options.ok()) {
+      read.failure = FromSigV4(options.status());
+      co_return read;
+    }
     sig::AwsChunkedDecoder decoder(*options);
     std::string decoded;
     sig::SigV4Status fed = decoder.Feed(body, &decoded);
     if (fed.ok()) fed = decoder.Finish();
-    if (!fed.ok()) co_return fed.ToStatus();
+    if (!fed.ok()) {
+      read.failure = FromSigV4(fed);
+      co_return read;
+    }
     body = std::move(decoded);
   }
-  co_return body;
+  co_return read;
 }
 
 Awaitable<Result<bool>> S3Call::BucketExists() {
@@ -1315,8 +1354,8 @@ Awaitable<void> S3Call::ListBuckets() {
 }
 
 Awaitable<void> S3Call::CreateBucket() {
-  Result<std::string> body = co_await ReadSmallBody();
-  if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+  SmallBody body = co_await ReadSmallBody();
+  if (!body.ok()) co_return co_await Fail(*body.failure);
   if (!body->empty()) {
     auto config = wire::ParseCreateBucketConfiguration(*body, kMaxXmlBodyBytes);
     if (!config.ok()) co_return co_await Fail(FromS3Error(config.error()));
@@ -1801,7 +1840,7 @@ Awaitable<std::optional<meta::ObjectRecord>> S3Call::CopySource() {
         return found;
       }
       if (owner->owner.empty()) {
-        found.object = NotFoundError("NoSuchBucket: the bucket '" + bucket + "' does not exist");
+        found.object = NoSuchBucket(bucket);
         return found;
       }
       found.owner = owner->owner;
@@ -1946,7 +1985,7 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
     if (!object.ok()) {
       if (object.status().code() == StatusCode::kNotFound &&
           !objects->GetNamespace(tenant, bucket).ok()) {
-        return NotFoundError("NoSuchBucket");
+        return NoSuchBucket(bucket);
       }
       return object.status();
     }
@@ -1962,8 +2001,8 @@ Awaitable<void> S3Call::GetObject(bool head_only) {
     opened = co_await deps_.pool->Run(std::move(work));
   }
   if (!opened.ok()) {
-    if (opened.status().message() == "NoSuchBucket") {
-      co_return co_await Fail(MakeFailure(404, "NoSuchBucket", "the bucket does not exist"));
+    if (opened.status().reason() == ErrorReason::kNoSuchNamespace) {
+      co_return co_await Fail(FromStatus(opened.status()));
     }
     co_return co_await Fail(MissingObject(FromStatus(opened.status())));
   }
@@ -2102,7 +2141,7 @@ Awaitable<void> S3Call::DeleteObject() {
     Status status = BucketOrKeyMissing(objects, tenant, bucket, deleted.status());
     // Deleting a missing key of an existing bucket succeeds, as in S3.
     const bool missing_key =
-        status.code() == StatusCode::kNotFound && status.message().rfind("NoSuchBucket:", 0) != 0;
+        status.code() == StatusCode::kNotFound && status.reason() != ErrorReason::kNoSuchNamespace;
     return missing_key ? OkStatus() : status;
   };
   Status deleted = co_await deps_.pool->Run(std::move(work));
@@ -2111,8 +2150,8 @@ Awaitable<void> S3Call::DeleteObject() {
 }
 
 Awaitable<void> S3Call::DeleteObjects() {
-  Result<std::string> body = co_await ReadSmallBody();
-  if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+  SmallBody body = co_await ReadSmallBody();
+  if (!body.ok()) co_return co_await Fail(*body.failure);
   auto parsed = wire::ParseDelete(*body, kMaxXmlBodyBytes);
   if (!parsed.ok()) co_return co_await Fail(FromS3Error(parsed.error()));
   Result<bool> exists = co_await BucketExists();
@@ -2269,8 +2308,8 @@ Awaitable<void> S3Call::UploadPart(bool copy) {
 }
 
 Awaitable<void> S3Call::CompleteMultipartUpload() {
-  Result<std::string> body = co_await ReadSmallBody();
-  if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+  SmallBody body = co_await ReadSmallBody();
+  if (!body.ok()) co_return co_await Fail(*body.failure);
   auto parsed = wire::ParseCompleteMultipartUpload(*body, kMaxXmlBodyBytes);
   if (!parsed.ok()) co_return co_await Fail(FromS3Error(parsed.error()));
   std::vector<objects::CompletedPartSpec> specs;
@@ -2306,8 +2345,8 @@ Awaitable<void> S3Call::CompleteMultipartUpload() {
         auto keep = [field, header, expected](
                         const std::string& value) -> Result<std::map<std::string, std::string>> {
           if (expected && *expected != value && *expected != value.substr(0, value.find('-'))) {
-            return InvalidArgumentError(
-                "BadDigest: the checksum you specified did not match the object's");
+            return InvalidArgumentError("the checksum you specified did not match the object's")
+                .WithReason(ErrorReason::kBadDigest);
           }
           return std::map<std::string, std::string>{{field, header + ":" + value}};
         };
@@ -2479,8 +2518,8 @@ Awaitable<void> S3Call::Tagging() {
   }
   std::vector<wire::Tag> tags;
   if (request_.operation == wire::S3Operation::kPutObjectTagging) {
-    Result<std::string> body = co_await ReadSmallBody();
-    if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+    SmallBody body = co_await ReadSmallBody();
+    if (!body.ok()) co_return co_await Fail(*body.failure);
     auto parsed = wire::ParseTagging(*body, kMaxXmlBodyBytes);
     if (!parsed.ok()) co_return co_await Fail(FromS3Error(parsed.error()));
     tags = std::move(parsed).value();
@@ -2560,8 +2599,8 @@ Awaitable<void> S3Call::BucketAcl() {
   if (method != "PUT") {
     co_return co_await Fail(MakeFailure(405, "MethodNotAllowed", "an ACL takes GET or PUT"));
   }
-  Result<std::string> body = co_await ReadSmallBody();
-  if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+  SmallBody body = co_await ReadSmallBody();
+  if (!body.ok()) co_return co_await Fail(*body.failure);
   auto asked = RequestedAcl(head(), *body, tenant_);
   if (auto* failure = std::get_if<Failure>(&asked)) co_return co_await Fail(std::move(*failure));
   const wire::AclGrants acl = std::get<wire::AclGrants>(asked);
@@ -2605,8 +2644,8 @@ Awaitable<void> S3Call::ObjectAcl() {
     std::string document = wire::RenderAccessControlPolicy(acl, wire::Owner{tenant_, tenant_});
     co_return co_await SendXml(200, std::move(document));
   }
-  Result<std::string> body = co_await ReadSmallBody();
-  if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+  SmallBody body = co_await ReadSmallBody();
+  if (!body.ok()) co_return co_await Fail(*body.failure);
   auto asked = RequestedAcl(head(), *body, tenant_);
   if (auto* failure = std::get_if<Failure>(&asked)) co_return co_await Fail(std::move(*failure));
   write_acl_ = std::get<wire::AclGrants>(asked);
@@ -2650,8 +2689,8 @@ Awaitable<void> S3Call::PublicAccessBlockSetting() {
   }
   std::optional<std::string> value;
   if (method == "PUT") {
-    Result<std::string> body = co_await ReadSmallBody();
-    if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+    SmallBody body = co_await ReadSmallBody();
+    if (!body.ok()) co_return co_await Fail(*body.failure);
     auto parsed = wire::ParsePublicAccessBlock(*body, kMaxXmlBodyBytes);
     if (!parsed.ok()) co_return co_await Fail(FromS3Error(parsed.error()));
     value = wire::RenderPublicAccessBlock(*parsed);
@@ -2677,8 +2716,8 @@ Awaitable<void> S3Call::OwnershipControls() {
   }
   std::optional<std::string> value;
   if (method == "PUT") {
-    Result<std::string> body = co_await ReadSmallBody();
-    if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+    SmallBody body = co_await ReadSmallBody();
+    if (!body.ok()) co_return co_await Fail(*body.failure);
     auto parsed = wire::ParseOwnershipControls(*body, kMaxXmlBodyBytes);
     if (!parsed.ok()) co_return co_await Fail(FromS3Error(parsed.error()));
     if (*parsed != "BucketOwnerEnforced") {
@@ -2718,8 +2757,8 @@ Awaitable<void> S3Call::BucketPolicy() {
   }
   std::optional<std::string> value;
   if (method == "PUT") {
-    Result<std::string> body = co_await ReadSmallBody();
-    if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+    SmallBody body = co_await ReadSmallBody();
+    if (!body.ok()) co_return co_await Fail(*body.failure);
     Result<wire::BucketPolicy> parsed = wire::BucketPolicy::Parse(*body, request_.bucket);
     if (!parsed.ok()) {
       co_return co_await Fail(MakeFailure(400, "MalformedPolicy", parsed.status().message()));
@@ -2733,7 +2772,7 @@ Awaitable<void> S3Call::BucketPolicy() {
                         "the bucket's public access block forbids a public bucket policy"));
       }
     }
-    value = std::move(body).value();
+    value = std::move(body.text);
   } else if (method != "DELETE") {
     co_return co_await Fail(
         MakeFailure(405, "MethodNotAllowed", "a bucket policy takes GET, PUT or DELETE"));
@@ -2756,8 +2795,8 @@ Awaitable<void> S3Call::BucketCors() {
   }
   std::optional<std::string> value;
   if (method == "PUT") {
-    Result<std::string> body = co_await ReadSmallBody();
-    if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+    SmallBody body = co_await ReadSmallBody();
+    if (!body.ok()) co_return co_await Fail(*body.failure);
     wire::CorsParseError error = wire::CorsParseError::kNone;
     Result<wire::CorsConfiguration> parsed = wire::CorsConfiguration::Parse(*body, &error);
     if (!parsed.ok()) {
@@ -2822,8 +2861,8 @@ Awaitable<void> S3Call::BucketTagging() {
   }
   std::optional<std::string> value;
   if (method == "PUT") {
-    Result<std::string> body = co_await ReadSmallBody();
-    if (!body.ok()) co_return co_await Fail(FromStatus(body.status()));
+    SmallBody body = co_await ReadSmallBody();
+    if (!body.ok()) co_return co_await Fail(*body.failure);
     auto parsed = wire::ParseTagging(*body, kMaxXmlBodyBytes, wire::kMaxBucketTags);
     if (!parsed.ok()) co_return co_await Fail(FromS3Error(parsed.error()));
     value = wire::RenderTagging(*parsed);
