@@ -464,15 +464,17 @@ Result<std::string> CompositeChecksum(objects::MultipartService* multipart,
     std::optional<std::pair<std::string, std::string>> stored =
         SplitStoredChecksum(found->second->checksum);
     if (!stored) {
-      return InvalidArgumentError(
-          "InvalidPart: part " + std::to_string(entry->part_number) + " has no " +
-          std::string(sig::ChecksumAlgorithmName(wanted.algorithm)) + " checksum");
+      return InvalidArgumentError("part " + std::to_string(entry->part_number) + " has no " +
+                                  std::string(sig::ChecksumAlgorithmName(wanted.algorithm)) +
+                                  " checksum")
+          .WithReason(ErrorReason::kInvalidPart);
     }
     for (const auto& given : entry->checksums) {
       if (given.first == element && given.second != stored->second) {
-        return InvalidArgumentError("InvalidPart: the " + element + " listed for part " +
+        return InvalidArgumentError("the " + element + " listed for part " +
                                     std::to_string(entry->part_number) +
-                                    " is not the part's checksum");
+                                    " is not the part's checksum")
+            .WithReason(ErrorReason::kInvalidPart);
       }
     }
     Result<std::string> raw = Base64Decode(stored->second);
