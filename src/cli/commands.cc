@@ -225,6 +225,7 @@ nlohmann::json FsckJson(const gc::FsckReport& report) {
           {"stale_temp_files", report.stale_temp_files},
           {"stray_files", report.stray_files},
           {"affected_objects", report.affected_objects},
+          {"affected_owners", report.affected_owners},
           {"repairs", report.repairs},
           {"objects_checked", report.objects_checked},
           {"chunks_checked", report.chunks_checked}};
@@ -309,6 +310,7 @@ void AddFsck(CLI::App& app) {
       print("missing chunk", report->missing_chunks);
       print("corrupt chunk", report->corrupt_chunks);
       print("affected object", report->affected_objects);
+      print("affected owner", report->affected_owners);
       print("orphaned chunk", report->orphaned_chunks);
       print("wrong reference count", report->wrong_ref_counts);
       print("stale temp file", report->stale_temp_files);

@@ -211,8 +211,9 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
     }
     // Unreferenced chunks are GC's business; chunks referenced only by uploads that have
     // not committed (in flight, or crashed and awaiting the stalled-upload reaper) may
-    // not have their file yet. Neither is a loss.
-    if (ref.committed_ref_count == 0) continue;
+    // not have their file yet. Neither is a loss. A generic owner's list names stored
+    // chunks, so its references need the file as a committed object's do.
+    if (ref.committed_ref_count == 0 && ref.owner_ref_count == 0) continue;
     ++report.chunks_checked;
     if (!files[ref.storage_class].count(ref.digest)) {
       report.missing_chunks.push_back(label);
@@ -235,6 +236,11 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
         for (const ObjectId& id : ids) {
           report.affected_objects.push_back(id.ToString() + ": " + Label(storage_class, digest) +
                                             " " + what);
+        }
+        ASSIGN_OR_RETURN(auto owners, meta_store->FindOwnersWithChunks(storage_class, {digest}));
+        for (const meta::ChunkOwner& owner : owners) {
+          report.affected_owners.push_back(owner.kind + ":" + owner.id + ": " +
+                                           Label(storage_class, digest) + " " + what);
         }
       }
     }
@@ -259,7 +265,8 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
 
   if (!options.repair) return report;
 
-  // Repair never deletes a chunk file and never drops an object. A corrupt file is
+  // Repair never deletes a chunk file and never drops an object or an owner's reference
+  // (counts are recomputed from objects plus owners). A corrupt file is
   // quarantined (a read then fails cleanly instead of meeting bad bytes); the objects
   // using it stay recorded, and the next upload of the same content writes the chunk
   // again and heals them. A missing chunk whose intact copy sits in the quarantine

@@ -89,6 +89,9 @@ struct FsckReport {
   // "<object id>: <label> missing|corrupt": COMMITTED objects that cannot be read whole.
   // They stay recorded (a later upload of the same content heals them).
   std::vector<std::string> affected_objects;
+  // "<kind>:<id>: <label> missing|corrupt": generic chunk owners (files of a filesystem
+  // front end, ...) whose chunk list names such a chunk. Their references stay too.
+  std::vector<std::string> affected_owners;
   std::vector<std::string> repairs;  // what --repair did (or refused to do)
   uint64_t chunks_checked = 0;
   uint64_t objects_checked = 0;

@@ -109,6 +109,53 @@ inline Status CheckNamespaceSetting(std::string_view tenant, std::string_view na
   return OkStatus();
 }
 
+// The kind of a generic chunk owner: 1..32 bytes of [a-z0-9-] starting with a letter, and
+// not "object" (objects hold their references through their own chunk lists).
+inline Status CheckOwnerKind(std::string_view kind) {
+  if (kind.empty() || kind.size() > kMaxOwnerKindBytes) {
+    return InvalidArgumentError("owner kind " + Printable(kind) + " is " +
+                                std::to_string(kind.size()) + " bytes; it must be 1.." +
+                                std::to_string(kMaxOwnerKindBytes));
+  }
+  if (!(kind[0] >= 'a' && kind[0] <= 'z')) {
+    return InvalidArgumentError("owner kind " + Printable(kind) + " must start with a-z");
+  }
+  for (char c : kind) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+      return InvalidArgumentError("owner kind " + Printable(kind) +
+                                  " may contain only a-z, 0-9 and '-'");
+    }
+  }
+  if (kind == kObjectOwnerKind) {
+    return InvalidArgumentError(
+        "owner kind 'object' is reserved: objects hold their chunk references themselves");
+  }
+  return OkStatus();
+}
+
+// An owner's kind (above) and id: 1..1024 bytes of UTF-8 without control bytes.
+inline Status CheckChunkOwner(const ChunkOwner& owner) {
+  RETURN_IF_ERROR(CheckOwnerKind(owner.kind));
+  if (owner.id.empty() || owner.id.size() > kMaxOwnerIdBytes) {
+    return InvalidArgumentError("owner id " + Printable(owner.id) + " of kind '" + owner.kind +
+                                "' is " + std::to_string(owner.id.size()) +
+                                " bytes; it must be 1.." + std::to_string(kMaxOwnerIdBytes));
+  }
+  const bool control = std::any_of(owner.id.begin(), owner.id.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  if (control || !IsValidUtf8(owner.id)) {
+    return InvalidArgumentError("owner id " + Printable(owner.id) + " of kind '" + owner.kind +
+                                "' is not UTF-8 text without control bytes");
+  }
+  return OkStatus();
+}
+
+// The owner for messages: kind:'id'.
+inline std::string DescribeOwner(const ChunkOwner& owner) {
+  return owner.kind + ":" + Printable(owner.id);
+}
+
 inline Status CheckListRequest(const ListRequest& request) {
   if (request.limit < 1 || request.limit > kMaxListLimit) {
     return InvalidArgumentError("list limit " + std::to_string(request.limit) +

@@ -10,9 +10,16 @@
 //   DELETING   invisible; its chunk references were dropped in the same transaction that
 //              set this state. GC purges the row after the grace period (= DELETED).
 // Chunks. A row per (storage_class, digest) with a reference count = the number of
-// object_chunks rows of WRITING or COMMITTED objects that name it. `zero_since_ms` is the
-// time the count last became zero; GC may delete a chunk whose count is zero and whose
-// zero_since_ms is older than the grace cutoff.
+// references held by live owners of any kind: object_chunks rows of WRITING or COMMITTED
+// objects, plus owner_chunks rows of generic owners (ChunkOwner below: a file of a
+// filesystem front end, say) that name it. `zero_since_ms` is the time the count last
+// became zero; GC may delete a chunk whose count is zero, whose zero_since_ms is older
+// than the grace cutoff and that no owner_chunks row names.
+// Owners. A generic owner (kind, id) holds an ordered chunk list, each entry with its
+// storage class; SetOwnerChunks replaces it whole, DropOwnerChunks empties it. Every path
+// that counts references (the methods below, fsck's check and repair, GC, usage and
+// snapshots) counts these lists as it counts objects', so adding an owner kind never makes
+// a repair drop live references or GC delete a chunk that an owner still names.
 //
 // Thread-safety: every method may be called from any thread concurrently. Each method is
 // one transaction: it either fully happens or not at all.
@@ -20,6 +27,7 @@
 // reached or is busy beyond its timeout, kInternal otherwise; messages name the input.
 #pragma once
 
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -27,6 +35,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -74,6 +83,34 @@ struct ChunkRef {
   // (0: not known to be damaged). Never set by the caller of AddChunk/PutCommitted.
   TimestampMs damaged_ms = 0;
   bool operator==(const ChunkRef&) const = default;
+};
+
+// A holder of chunk references other than an object. `kind` is a short lowercase name
+// (1..32 bytes of [a-z0-9-], starting with a letter) naming what the owner is, e.g. a file
+// of the filesystem front end; "object" is reserved (objects hold their references through
+// their own chunk lists). `id` names the owner within its kind: 1..1024 bytes of UTF-8
+// without control bytes. Owners compare by kind, then id, byte-wise.
+inline constexpr size_t kMaxOwnerKindBytes = 32;
+inline constexpr size_t kMaxOwnerIdBytes = 1024;
+inline constexpr std::string_view kObjectOwnerKind = "object";
+
+struct ChunkOwner {
+  std::string kind;
+  std::string id;
+  auto operator<=>(const ChunkOwner&) const = default;
+  bool operator==(const ChunkOwner&) const = default;
+};
+
+// One entry of an owner's chunk list. Unlike an object's chunks, which all share the
+// object's class, each entry names the storage class its chunk lives in, so a front end
+// can read it back.
+struct OwnerChunk {
+  OwnerChunk() = default;
+  OwnerChunk(StorageClass storage_class_in, ChunkRef chunk_in)
+      : storage_class(storage_class_in), chunk(std::move(chunk_in)) {}
+  StorageClass storage_class = StorageClass::kHot;
+  ChunkRef chunk;  // digest and length; block_checksums and damaged_ms as ChunkRef says
+  bool operator==(const OwnerChunk&) const = default;
 };
 
 struct ChunkRecord {
@@ -135,6 +172,16 @@ struct UsageRow {
   uint64_t objects = 0;
   uint64_t logical_bytes = 0;   // sum of committed objects' sizes
   uint64_t physical_bytes = 0;  // distinct chunks referenced by these objects + inline bytes
+};
+
+// Usage of the owners of one kind in one storage class (MetaStore::OwnerUsage).
+struct OwnerUsageRow {
+  std::string kind;
+  StorageClass storage_class = StorageClass::kHot;
+  uint64_t owners = 0;          // owners of the kind with at least one chunk in the class
+  uint64_t logical_bytes = 0;   // sum of the lengths of their chunk-list entries
+  uint64_t physical_bytes = 0;  // distinct chunks named by those entries
+  bool operator==(const OwnerUsageRow&) const = default;
 };
 
 struct ObjectCountRow {
@@ -215,24 +262,28 @@ struct FsckReferenceRow {
   StorageClass storage_class = StorageClass::kHot;
   Digest digest;
   int64_t recorded_ref_count = 0;  // chunks.ref_count (0 if no chunk row exists)
-  int64_t actual_ref_count = 0;    // object_chunks rows of WRITING/COMMITTED objects
+  // object_chunks rows of WRITING/COMMITTED objects plus owner_chunks rows naming it.
+  int64_t actual_ref_count = 0;
   // The part of actual_ref_count from COMMITTED objects: a chunk referenced only by
   // uploads in progress (or crashed ones awaiting GC) may legitimately have no file yet.
   int64_t committed_ref_count = 0;
   uint64_t size_bytes = 0;
   bool has_chunk_row = false;
+  // The part of actual_ref_count from generic owners (owner_chunks rows). An owner's list
+  // names chunks that are stored, so like a committed reference it needs the file.
+  int64_t owner_ref_count = 0;
 };
 
 // ---- Snapshots (cairn meta dump / load, rotating backups) ------------------------------
 //
 // A snapshot is the store's visible state at one instant, engine-neutral: COMMITTED objects
-// (hidden namespaces such as multipart uploads included) with their chunk lists, every chunk
-// row, explicit namespaces and their settings, API keys and S3 keys. WRITING and DELETING
-// objects are left out: an upload in flight can never complete against a restored store,
-// and a DELETING object is invisible and holds no references. Chunk reference counts are
-// therefore the number of references from the snapshot's objects; a chunk whose count that
-// makes zero keeps (or, if it had none, gets the snapshot time as) its zero_since_ms, so GC
-// reclaims it as usual.
+// (hidden namespaces such as multipart uploads included) with their chunk lists, generic
+// owners with theirs, every chunk row, explicit namespaces and their settings, API keys and
+// S3 keys. WRITING and DELETING objects are left out: an upload in flight can never
+// complete against a restored store, and a DELETING object is invisible and holds no
+// references. Chunk reference counts are therefore the number of references from the
+// snapshot's objects and owners; a chunk whose count that makes zero keeps (or, if it had
+// none, gets the snapshot time as) its zero_since_ms, so GC reclaims it as usual.
 struct SnapshotCounts {
   uint64_t api_keys = 0;
   uint64_t s3_keys = 0;
@@ -240,6 +291,7 @@ struct SnapshotCounts {
   uint64_t namespace_settings = 0;
   uint64_t chunks = 0;
   uint64_t objects = 0;
+  uint64_t owners = 0;  // generic owners with a non-empty chunk list
   bool operator==(const SnapshotCounts&) const = default;
 };
 
@@ -249,14 +301,22 @@ struct SnapshotObject {
   bool operator==(const SnapshotObject&) const = default;
 };
 
+// A generic owner and its chunk list (class, digest and length of each entry).
+struct SnapshotOwner {
+  ChunkOwner owner;
+  std::vector<OwnerChunk> chunks;  // not empty
+  bool operator==(const SnapshotOwner&) const = default;
+};
+
 // The alternatives are in file order (snapshot.h): index() is the record's kind.
-using SnapshotRecord = std::variant<ApiKeyRecord, S3KeyRecord, NamespaceRecord,
-                                    NamespaceSettingRecord, ChunkRecord, SnapshotObject>;
+using SnapshotRecord =
+    std::variant<ApiKeyRecord, S3KeyRecord, NamespaceRecord, NamespaceSettingRecord, ChunkRecord,
+                 SnapshotObject, SnapshotOwner>;
 
 // Receives a snapshot from ExportSnapshot: Begin once, then every API key, S3 key,
-// namespace, namespace setting, chunk and object, in that order (within a kind, in the
-// engine's key order: settings by tenant, namespace and name, byte-wise). A non-OK status
-// from any call stops the export and is returned by it.
+// namespace, namespace setting, chunk, object and owner, in that order (within a kind, in
+// the engine's key order: settings by tenant, namespace and name, owners by kind and id,
+// byte-wise). A non-OK status from any call stops the export and is returned by it.
 class SnapshotVisitor {
  public:
   virtual ~SnapshotVisitor() = default;
@@ -392,7 +452,8 @@ class MetaStore {
                                               TimestampMs now_ms) = 0;
   // DELETING objects with updated_at_ms < cutoff_ms: rows deleted. Returns how many.
   virtual Result<uint64_t> PurgeDeletedObjects(TimestampMs cutoff_ms, uint32_t limit) = 0;
-  // For up to `limit` chunks with ref_count == 0 and zero_since_ms < cutoff_ms, in ONE write
+  // For up to `limit` chunks with ref_count == 0, zero_since_ms < cutoff_ms and no
+  // owner_chunks row naming them (a guard against a wrong count), in ONE write
   // transaction: calls remove_file(chunk); when it returns OK the chunk row is deleted in
   // the same transaction. Because the transaction holds the write lock while files are
   // removed, a concurrent AddChunk/PutCommitted on the same digest either happens before
@@ -411,11 +472,13 @@ class MetaStore {
                                  TimestampMs damaged_ms) = 0;
 
   // ---- Consistency checks (fsck) ----------------------------------------------------
-  // Every chunk row, and every digest named by object_chunks, with recorded and actual
-  // reference counts.
+  // Every chunk row, and every digest named by object_chunks of live objects or by
+  // owner_chunks, with recorded and actual reference counts (references of every owner
+  // kind).
   virtual Result<std::vector<FsckReferenceRow>> CheckReferences() = 0;
-  // Sets every chunk's ref_count to its actual count (creating missing chunk rows, with
-  // zero_since_ms = now_ms for counts that become zero). Returns rows changed.
+  // Sets every chunk's ref_count to its actual count, from objects plus generic owners
+  // (creating missing chunk rows, with zero_since_ms = now_ms for counts that become zero).
+  // Never drops an owner's references. Returns rows changed.
   virtual Result<uint64_t> RepairReferences(TimestampMs now_ms) = 0;
   // Whether a chunk row exists for (class, digest), for the file-vs-row checks.
   virtual Result<std::vector<ChunkRecord>> ListChunks() = 0;
@@ -430,6 +493,47 @@ class MetaStore {
   virtual Result<std::vector<ObjectId>> DropObjectsWithChunks(StorageClass storage_class,
                                                               const std::vector<Digest>& lost,
                                                               TimestampMs now_ms) = 0;
+
+  // ---- Generic chunk owners ------------------------------------------------------------
+  // Owners other than objects (ChunkOwner above). Each method is one transaction, with the
+  // locking of the object paths; references are taken and dropped exactly as for objects
+  // (a chunk whose count reaches zero gets zero_since_ms = now_ms and becomes a GC
+  // candidate after the grace period, as when an object is deleted). Every method answers
+  // kInvalidArgument, changing nothing, for an owner whose kind or id breaks the rules of
+  // ChunkOwner (the reserved kind "object" included).
+  //
+  // An owner that deduplicates onto an existing chunk file must hold its reference before
+  // it trusts the file, as an upload's AddChunk does: GC removes a file only while no
+  // reference exists, inside the transaction that deletes the row.
+  //
+  // Replaces the owner's whole chunk list with `chunks` (in order; an empty list drops
+  // them all): a reference is taken on each new entry (the chunk row created if absent,
+  // block checksums recorded on a row that has none) and every reference of the old list
+  // is dropped, atomically.
+  virtual Status SetOwnerChunks(const ChunkOwner& owner, const std::vector<OwnerChunk>& chunks,
+                                TimestampMs now_ms) {
+    return NotSupported("SetOwnerChunks");
+  }
+  // Drops every reference of the owner (nothing to do is not an error).
+  virtual Status DropOwnerChunks(const ChunkOwner& owner, TimestampMs now_ms) {
+    return NotSupported("DropOwnerChunks");
+  }
+  // The owner's chunk list in order, each entry with its class and its chunk row's block
+  // checksums and damage mark; empty for an owner that holds nothing.
+  virtual Result<std::vector<OwnerChunk>> GetOwnerChunks(const ChunkOwner& owner) {
+    return NotSupported("GetOwnerChunks");
+  }
+  // The owners whose list names a chunk of `digests` in `storage_class`, ordered by kind
+  // and id (fsck names the owners a missing or corrupt chunk affects).
+  virtual Result<std::vector<ChunkOwner>> FindOwnersWithChunks(StorageClass storage_class,
+                                                               const std::vector<Digest>& digests) {
+    return NotSupported("FindOwnersWithChunks");
+  }
+  // What the owners of `kind` hold, one row per storage class in which they hold chunks
+  // (classes by name). kInvalidArgument for a kind that breaks the rules.
+  virtual Result<std::vector<OwnerUsageRow>> OwnerUsage(const std::string& kind) {
+    return NotSupported("OwnerUsage");
+  }
 
   // ---- Composition and metadata updates (S3) -----------------------------------------
   // PutCommitted, and in the same transaction each object of `also_delete` (COMMITTED and
@@ -529,11 +633,12 @@ class MetaStore {
   virtual Status ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) {
     return NotSupported("ExportSnapshot");
   }
-  // Loads a snapshot into an EMPTY store (no object, chunk, namespace, namespace setting,
-  // API key or S3 key rows) in one transaction: kFailedPrecondition (nothing changed) if
-  // the store is not empty; on any error from `source`, a record the store refuses, chunk
-  // reference counts that disagree with the objects' chunk lists, or a setting whose
-  // namespace the snapshot does not hold, nothing is changed. Returns what was loaded.
+  // Loads a snapshot into an EMPTY store (no object, chunk, owner chunk, namespace,
+  // namespace setting, API key or S3 key rows) in one transaction: kFailedPrecondition
+  // (nothing changed) if the store is not empty; on any error from `source`, a record the
+  // store refuses, chunk reference counts that disagree with the objects' and owners' chunk
+  // lists, or a setting whose namespace the snapshot does not hold, nothing is changed.
+  // Returns what was loaded.
   virtual Result<SnapshotCounts> ImportSnapshot(SnapshotSource& source) {
     return NotSupported("ImportSnapshot");
   }

@@ -19,17 +19,22 @@ constexpr size_t kFlushBytes = 1 << 20;
 constexpr size_t kReadBlockBytes = 1 << 20;
 
 // Record kinds in file order; a kind is the index of its SnapshotRecord alternative.
-enum Kind { kApiKey = 0, kS3Key, kNamespace, kNamespaceSetting, kChunk, kObject };
-constexpr const char* kKindNames[] = {"api_key",           "s3_key", "namespace",
-                                      "namespace_setting", "chunk",  "object"};
+enum Kind { kApiKey = 0, kS3Key, kNamespace, kNamespaceSetting, kChunk, kObject, kOwner };
+constexpr const char* kKindNames[] = {"api_key", "s3_key", "namespace", "namespace_setting",
+                                      "chunk",   "object", "owner"};
 static_assert(std::variant_size_v<SnapshotRecord> == std::size(kKindNames));
 static_assert(std::is_same_v<std::variant_alternative_t<kNamespaceSetting, SnapshotRecord>,
                              NamespaceSettingRecord>);
 static_assert(std::is_same_v<std::variant_alternative_t<kObject, SnapshotRecord>, SnapshotObject>);
+static_assert(std::is_same_v<std::variant_alternative_t<kOwner, SnapshotRecord>, SnapshotOwner>);
 
 // The first version with namespace_setting records. A snapshot without any is written as
 // version 1, byte for byte what binaries before them wrote, so that they can load it.
 constexpr int kSettingsFormatVersion = 2;
+// The first version with owner records; written only when there are owners, so a snapshot
+// without any stays readable by binaries that know versions 1 and 2 only.
+constexpr int kOwnersFormatVersion = 3;
+static_assert(kOwnersFormatVersion == kSnapshotFormatVersion);
 
 // ---- field encodings ----------------------------------------------------------------------
 
@@ -43,6 +48,7 @@ OutJson CountsJson(const SnapshotCounts& c) {
   if (c.namespace_settings != 0) out["namespace_settings"] = c.namespace_settings;  // version 2
   out["chunks"] = c.chunks;
   out["objects"] = c.objects;
+  if (c.owners != 0) out["owners"] = c.owners;  // version 3
   return out;
 }
 
@@ -119,6 +125,18 @@ OutJson RecordJson(const SnapshotObject& s) {
               {"chunks", std::move(chunks)}};
   if (r.inline_data) out["inline_data"] = Base64Encode(*r.inline_data);
   return out;
+}
+
+OutJson RecordJson(const SnapshotOwner& s) {
+  OutJson chunks = OutJson::array();
+  for (const OwnerChunk& entry : s.chunks) {
+    chunks.push_back(OutJson{StorageClassName(entry.storage_class), entry.chunk.digest.ToHex(),
+                             entry.chunk.size_bytes});
+  }
+  return OutJson{{"type", kKindNames[kOwner]},
+                 {"kind", TextValue(s.owner.kind)},
+                 {"id", TextValue(s.owner.id)},
+                 {"chunks", std::move(chunks)}};
 }
 
 // ---- field decodings ----------------------------------------------------------------------
@@ -209,6 +227,9 @@ Result<SnapshotCounts> GetCounts(const Json& json) {
   }
   ASSIGN_OR_RETURN(c.chunks, GetSize(*value, "chunks"));
   ASSIGN_OR_RETURN(c.objects, GetSize(*value, "objects"));
+  if (value->contains("owners")) {  // version 3, when there are any
+    ASSIGN_OR_RETURN(c.owners, GetSize(*value, "owners"));
+  }
   return c;
 }
 
@@ -331,6 +352,34 @@ Result<SnapshotRecord> ParseObject(const Json& json) {
   return SnapshotRecord(std::move(s));
 }
 
+Result<SnapshotRecord> ParseOwner(const Json& json) {
+  SnapshotOwner s;
+  ASSIGN_OR_RETURN(s.owner.kind, GetText(json, "kind"));
+  ASSIGN_OR_RETURN(s.owner.id, GetText(json, "id"));
+  ASSIGN_OR_RETURN(const Json* chunks, Field(json, "chunks"));
+  if (!chunks->is_array() || chunks->empty()) {
+    return InvalidArgumentError("field 'chunks' of an owner is not a non-empty array");
+  }
+  s.chunks.reserve(chunks->size());
+  for (const Json& item : *chunks) {
+    if (!item.is_array() || item.size() != 3 || !item[0].is_string() || !item[1].is_string() ||
+        !item[2].is_number_unsigned()) {
+      return InvalidArgumentError("a chunk of owner " + s.owner.kind +
+                                  " is not [storage_class, digest, size]");
+    }
+    OwnerChunk entry;
+    ASSIGN_OR_RETURN(entry.storage_class, ParseStorageClass(item[0].get<std::string>()));
+    Result<Digest> digest = Digest::FromHex(item[1].get<std::string>());
+    if (!digest.ok()) {
+      return InvalidArgumentError("a chunk digest of owner " + s.owner.kind + " is not hex");
+    }
+    entry.chunk.digest = *digest;
+    entry.chunk.size_bytes = item[2].get<uint64_t>();
+    s.chunks.push_back(std::move(entry));
+  }
+  return SnapshotRecord(std::move(s));
+}
+
 uint64_t& CountOf(SnapshotCounts& counts, int kind) {
   switch (kind) {
     case kApiKey:
@@ -343,6 +392,8 @@ uint64_t& CountOf(SnapshotCounts& counts, int kind) {
       return counts.namespace_settings;
     case kChunk:
       return counts.chunks;
+    case kOwner:
+      return counts.owners;
     default:
       return counts.objects;
   }
@@ -352,7 +403,7 @@ std::string DescribeCounts(const SnapshotCounts& c) {
   return std::to_string(c.api_keys) + " api keys, " + std::to_string(c.s3_keys) + " s3 keys, " +
          std::to_string(c.namespaces) + " namespaces, " + std::to_string(c.namespace_settings) +
          " namespace settings, " + std::to_string(c.chunks) + " chunks, " +
-         std::to_string(c.objects) + " objects";
+         std::to_string(c.objects) + " objects, " + std::to_string(c.owners) + " owners";
 }
 
 }  // namespace
@@ -369,7 +420,10 @@ Status SnapshotWriter::Begin(const SnapshotCounts& counts) {
   if (begun_) return InternalError("snapshot writer: Begin called twice");
   begun_ = true;
   header_.counts = counts;
-  header_.version = counts.namespace_settings != 0 ? kSettingsFormatVersion : 1;
+  // The oldest version that can hold what the snapshot holds, so older binaries load it.
+  header_.version = counts.owners != 0               ? kOwnersFormatVersion
+                    : counts.namespace_settings != 0 ? kSettingsFormatVersion
+                                                     : 1;
   OutJson header{{"format", kSnapshotFormatName},
                  {"version", header_.version},
                  {"engine", header_.engine},
@@ -544,7 +598,8 @@ Result<std::optional<SnapshotRecord>> SnapshotReader::Next() {
     if (*type == kKindNames[i]) kind = i;
   }
   if (kind < 0) return Fail(InvalidArgumentError("unknown record type '" + *type + "'"));
-  if (kind == kNamespaceSetting && header_->version < kSettingsFormatVersion) {
+  if ((kind == kNamespaceSetting && header_->version < kSettingsFormatVersion) ||
+      (kind == kOwner && header_->version < kOwnersFormatVersion)) {
     return Fail(InvalidArgumentError("a " + *type + " record in a version " +
                                      std::to_string(header_->version) + " snapshot"));
   }
@@ -569,6 +624,9 @@ Result<std::optional<SnapshotRecord>> SnapshotReader::Next() {
       break;
     case kChunk:
       record = ParseChunk(json);
+      break;
+    case kOwner:
+      record = ParseOwner(json);
       break;
     default:
       record = ParseObject(json);

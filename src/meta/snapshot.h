@@ -2,17 +2,20 @@
 // `cairn serve --backup-meta` rotates. Engine-neutral, so a snapshot taken from one engine
 // loads into any other.
 //
-// Format (version 2): UTF-8 JSON Lines.
-//   line 1      header  {"format":"cairn-meta-snapshot","version":2,"engine":"sqlite",
+// Format (version 3): UTF-8 JSON Lines.
+//   line 1      header  {"format":"cairn-meta-snapshot","version":3,"engine":"sqlite",
 //                        "created_at":"<RFC 3339>","created_at_ms":N,"counts":{...},
 //                        "store_id":"<uuid>"}   (store_id only once the store has one)
 //   then        records {"type":"api_key"|"s3_key"|"namespace"|"namespace_setting"|
-//                        "chunk"|"object",...}, in that order of kinds, one per line
+//                        "chunk"|"object"|"owner",...}, in that order of kinds, one per line
 //   last line   trailer {"type":"end","counts":{...},"sha256":"<hex>"}
-// Version 2 added namespace_setting records and their count ("namespace_settings"). A
-// snapshot without settings is written as version 1, exactly as before them, so older
-// binaries still load it; one with settings says version 2, which they refuse up front
-// instead of dropping the settings. Both versions are read.
+// Version 2 added namespace_setting records and their count ("namespace_settings");
+// version 3 added owner records ({"type":"owner","kind":..,"id":..,"chunks":[[class,
+// digest, size],...]}: a generic chunk owner and its list) and their count ("owners").
+// A snapshot is written with the oldest version that holds its records: without owners
+// and settings as version 1, exactly as before them, without owners as version 2, so
+// older binaries still load it; a newer version is refused by them up front instead of
+// dropping records. Versions 1 to 3 are read.
 // The trailer's sha256 covers every byte before it (header and records, newlines included),
 // and both header and trailer carry the record counts, so a truncated, reordered or
 // corrupted file is refused. Binary fields are hex (ids as UUID text, digests and secret
@@ -35,13 +38,13 @@
 namespace cairn::meta {
 
 // The newest format version this binary reads and writes.
-inline constexpr int kSnapshotFormatVersion = 2;
+inline constexpr int kSnapshotFormatVersion = 3;
 inline constexpr std::string_view kSnapshotFormatName = "cairn-meta-snapshot";
 // Longest record line a reader accepts (an object of ~3 million chunks).
 inline constexpr size_t kMaxSnapshotLineBytes = 256u << 20;
 
 struct SnapshotHeader {
-  int version = kSnapshotFormatVersion;  // as written: 1 unless there are settings (above)
+  int version = kSnapshotFormatVersion;  // as written: the oldest that fits (above)
   std::string engine;  // where the snapshot was taken: "sqlite", "postgres", "memory"
   TimestampMs created_at_ms = 0;
   SnapshotCounts counts;

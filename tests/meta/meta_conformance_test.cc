@@ -38,6 +38,7 @@
 #include "meta/meta_checks.h"
 #include "meta/meta_store.h"
 #include "meta/postgres/postgres_meta_store.h"
+#include "meta/snapshot.h"
 #include "meta/sqlite/sqlite_meta_store.h"
 #include "postgres_test_database.h"
 
@@ -121,8 +122,22 @@ std::string Str(const FsckReferenceRow& f) {
   return "{" + std::string(StorageClassName(f.storage_class)) + " " + Str(f.digest) +
          " recorded=" + std::to_string(f.recorded_ref_count) +
          " actual=" + std::to_string(f.actual_ref_count) +
-         " committed=" + std::to_string(f.committed_ref_count) + " size=" + Str(f.size_bytes) +
+         " committed=" + std::to_string(f.committed_ref_count) +
+         " owners=" + std::to_string(f.owner_ref_count) + " size=" + Str(f.size_bytes) +
          (f.has_chunk_row ? " row" : " no-row") + "}";
+}
+
+std::string Str(const ChunkOwner& o) { return o.kind + ":" + Quote(o.id); }
+
+std::string Str(const OwnerChunk& e) {
+  return std::string(StorageClassName(e.storage_class)) + "(" + Str(e.chunk.digest) + "," +
+         Str(e.chunk.size_bytes) + (e.chunk.damaged_ms != 0 ? ",damaged" : "") + ")";
+}
+
+std::string Str(const OwnerUsageRow& u) {
+  return "{" + u.kind + " " + std::string(StorageClassName(u.storage_class)) +
+         " owners=" + Str(u.owners) + " logical=" + Str(u.logical_bytes) +
+         " physical=" + Str(u.physical_bytes) + "}";
 }
 
 std::string Str(const ApiKeyRecord& k) {
@@ -427,6 +442,20 @@ class MetaStoreTest : public ::testing::TestWithParam<std::string> {
 
   MetaStore& store() { return *store_; }
 
+  // Another empty store of the same engine (a second file, a second database).
+  std::unique_ptr<MetaStore> OpenFresh() {
+    std::string url = "memory:";
+    if (IsSqlite()) {
+      url = "sqlite://" + (dir_.path() / ("fresh" + std::to_string(++fresh_) + ".db")).string();
+    } else if (IsPostgres()) {
+      fresh_databases_.push_back(std::make_unique<PostgresDatabase>());
+      url = fresh_databases_.back()->url();
+    }
+    Result<std::unique_ptr<MetaStore>> opened = OpenMetaStore(url);
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    return opened.ok() ? std::move(opened).value() : nullptr;
+  }
+
   // Begin + chunks + commit in one go; returns the committed object.
   ObjectRecord Upload(const ObjectId& id, const std::string& tenant, const std::string& ns,
                       const std::string& key, const std::vector<ChunkRef>& chunks,
@@ -497,6 +526,8 @@ class MetaStoreTest : public ::testing::TestWithParam<std::string> {
   TempDir dir_;
   std::string db_path_;
   std::unique_ptr<PostgresDatabase> postgres_;
+  std::vector<std::unique_ptr<PostgresDatabase>> fresh_databases_;
+  int fresh_ = 0;
   std::unique_ptr<MetaStore> store_;
 };
 
@@ -1342,6 +1373,256 @@ ApiKeyRecord Key(const std::string& id, std::vector<std::string> tenants, Scope 
   return key;
 }
 
+// ---- generic chunk owners -----------------------------------------------------------
+//
+// Owners of the test-only kind "test" stand in for the files of a filesystem front end.
+
+ChunkOwner Owner(const std::string& id) { return ChunkOwner{"test", id}; }
+OwnerChunk Hot(const ChunkRef& chunk) { return OwnerChunk{StorageClass::kHot, chunk}; }
+OwnerChunk Cold(const ChunkRef& chunk) { return OwnerChunk{StorageClass::kCold, chunk}; }
+
+// Every chunk's recorded count equals the references of objects plus owners.
+void ExpectCountsExact(MetaStore& store) {
+  Result<std::vector<FsckReferenceRow>> refs = store.CheckReferences();
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  for (const FsckReferenceRow& row : *refs) {
+    EXPECT_TRUE(row.has_chunk_row) << Str(row);
+    EXPECT_EQ(row.recorded_ref_count, row.actual_ref_count) << Str(row);
+  }
+}
+
+TEST_P(MetaStoreTest, AChunkSharedByAnObjectAndAnOwnerSurvivesTheObjectsDeleteAndGc) {
+  Put(Id(1), "t1", "ns", "k1", {C(1), C(2)}, 100);
+  ASSERT_OK(store().SetOwnerChunks(Owner("file-1"), {Hot(C(1)), Cold(C(3))}, 110));
+  EXPECT_EQ(Refs(kHot, C(1)), 2);
+  EXPECT_EQ(Refs(kCold, C(3)), 1);
+
+  ASSERT_OK(store().DeleteObject("t1", Id(1), 200));
+  EXPECT_EQ(Refs(kHot, C(1)), 1);
+  EXPECT_EQ(Refs(kHot, C(2)), 0);
+  ASSERT_OK(store().PurgeDeletedObjects(1000000, 100));
+  std::vector<std::string> removed_files;
+  auto remove = [&](const ChunkRecord& chunk) -> Status {
+    removed_files.push_back(Str(chunk));
+    return OkStatus();
+  };
+  ASSERT_OK_AND_ASSIGN(std::vector<ChunkRecord> removed,
+                       store().CollectGarbageChunks(1000000, 100, remove));
+  EXPECT_EQ(Str(removed), Str(std::vector<ChunkRecord>{{kHot, D(2), 200, 0, 200}}));
+  EXPECT_EQ(removed_files.size(), 1u);
+  EXPECT_EQ(Str(*Chunk(kHot, C(1))), Str(ChunkRecord{kHot, D(1), 100, 1, 0}));
+  EXPECT_EQ(Str(*Chunk(kCold, C(3))), Str(ChunkRecord{kCold, D(3), 300, 1, 0}));
+  EXPECT_EQ(Str(store().GetOwnerChunks(Owner("file-1"))),
+            Str(Result(std::vector<OwnerChunk>{Hot(C(1)), Cold(C(3))})));
+  ExpectCountsExact(store());
+}
+
+TEST_P(MetaStoreTest, SetOwnerChunksReplacesTheWholeListAtomically) {
+  ChunkRef checked = C(1);
+  checked.block_checksums = std::string(4, 'k');
+  ASSERT_OK(store().SetOwnerChunks(Owner("f"), {Hot(checked), Hot(C(2)), Hot(C(1))}, 100));
+  EXPECT_EQ(Refs(kHot, C(1)), 2);
+  EXPECT_EQ(Refs(kHot, C(2)), 1);
+  ASSERT_OK_AND_ASSIGN(std::vector<OwnerChunk> listed, store().GetOwnerChunks(Owner("f")));
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_EQ(listed[0].chunk.block_checksums, std::string(4, 'k'));  // from the chunk row
+  EXPECT_EQ(listed[2].chunk.block_checksums, std::string(4, 'k'));
+
+  // Another owner of the same id in another kind, and another id of the kind, are apart.
+  ASSERT_OK(store().SetOwnerChunks(ChunkOwner{"test2", "f"}, {Hot(C(2))}, 100));
+  ASSERT_OK(store().SetOwnerChunks(Owner("g"), {Cold(C(2))}, 100));
+
+  ASSERT_OK(store().SetOwnerChunks(Owner("f"), {Hot(C(2)), Hot(C(3))}, 200));
+  EXPECT_EQ(Str(*Chunk(kHot, C(1))), Str(ChunkRecord{kHot, D(1), 100, 0, 200}));
+  EXPECT_EQ(Refs(kHot, C(2)), 2);  // f and test2:f
+  EXPECT_EQ(Refs(kHot, C(3)), 1);
+  EXPECT_EQ(Refs(kCold, C(2)), 1);
+  EXPECT_EQ(Str(store().GetOwnerChunks(Owner("f"))),
+            Str(Result(std::vector<OwnerChunk>{Hot(C(2)), Hot(C(3))})));
+  EXPECT_EQ(Str(store().GetOwnerChunks(ChunkOwner{"test2", "f"})),
+            Str(Result(std::vector<OwnerChunk>{Hot(C(2))})));
+  EXPECT_EQ(Str(store().GetOwnerChunks(Owner("nobody"))), "OK []");
+
+  // A damage mark shows through the owner's list as through an object's.
+  ASSERT_OK(store().SetChunkDamaged(kHot, D(3), 250));
+  ASSERT_OK_AND_ASSIGN(listed, store().GetOwnerChunks(Owner("f")));
+  EXPECT_EQ(listed[1].chunk.damaged_ms, 250);
+
+  // Owners that break the rules change nothing.
+  const std::vector<ChunkOwner> bad = {{"object", "f"},
+                                       {"", "f"},
+                                       {"Test", "f"},
+                                       {"9test", "f"},
+                                       {"te_st", "f"},
+                                       {std::string(33, 'k'), "f"},
+                                       {"test", ""},
+                                       {"test", "a\nb"},
+                                       {"test", std::string("a\0b", 3)},
+                                       {"test", "\xff\xfe"},
+                                       {"test", std::string(1025, 'i')}};
+  for (const ChunkOwner& owner : bad) {
+    SCOPED_TRACE(Str(owner));
+    EXPECT_CODE(store().SetOwnerChunks(owner, {Hot(C(9))}, 300), kInvalidArgument);
+    EXPECT_CODE(store().DropOwnerChunks(owner, 300), kInvalidArgument);
+    EXPECT_CODE(store().GetOwnerChunks(owner), kInvalidArgument);
+  }
+  EXPECT_FALSE(Chunk(kHot, C(9)).has_value());
+  EXPECT_OK(store().SetOwnerChunks(ChunkOwner{"test", std::string(1024, 'i')}, {}, 300));
+  EXPECT_OK(store().SetOwnerChunks(ChunkOwner{std::string(32, 'k'), "caf\xc3\xa9"}, {}, 300));
+  EXPECT_CODE(store().OwnerUsage("object"), kInvalidArgument);
+  ExpectCountsExact(store());
+}
+
+TEST_P(MetaStoreTest, DropOwnerChunksMakesItsChunksCollectable) {
+  ASSERT_OK(store().SetOwnerChunks(Owner("f"), {Hot(C(1)), Cold(C(1)), Hot(C(1))}, 100));
+  Put(Id(1), "t1", "ns", "k1", {C(2)}, 100);
+  ASSERT_OK(store().SetOwnerChunks(Owner("g"), {Hot(C(2))}, 100));
+  auto ok = [](const ChunkRecord&) { return OkStatus(); };
+  ASSERT_OK_AND_ASSIGN(std::vector<ChunkRecord> removed,
+                       store().CollectGarbageChunks(1000000, 100, ok));
+  EXPECT_TRUE(removed.empty());
+
+  ASSERT_OK(store().DropOwnerChunks(Owner("f"), 300));
+  ASSERT_OK(store().DropOwnerChunks(Owner("g"), 300));
+  ASSERT_OK(store().DropOwnerChunks(Owner("f"), 301));  // nothing left: not an error
+  EXPECT_EQ(Str(store().GetOwnerChunks(Owner("f"))), "OK []");
+  EXPECT_EQ(Str(*Chunk(kHot, C(1))), Str(ChunkRecord{kHot, D(1), 100, 0, 300}));
+  EXPECT_EQ(Str(*Chunk(kCold, C(1))), Str(ChunkRecord{kCold, D(1), 100, 0, 300}));
+  EXPECT_EQ(Refs(kHot, C(2)), 1);  // the object's reference stays
+
+  ASSERT_OK_AND_ASSIGN(removed, store().CollectGarbageChunks(300, 100, ok));
+  EXPECT_TRUE(removed.empty());  // within the grace period
+  ASSERT_OK_AND_ASSIGN(removed, store().CollectGarbageChunks(301, 100, ok));
+  EXPECT_EQ(Str(removed),
+            Str(std::vector<ChunkRecord>{{kCold, D(1), 100, 0, 300}, {kHot, D(1), 100, 0, 300}}));
+  EXPECT_TRUE(Chunk(kHot, C(2)).has_value());
+  ExpectCountsExact(store());
+}
+
+TEST_P(MetaStoreTest, RepairReferencesRecountsOwnersAndNeverDropsTheirReferences) {
+  Put(Id(1), "t1", "ns", "k1", {C(1)}, 100);
+  ASSERT_OK(store().SetOwnerChunks(Owner("f"), {Hot(C(1)), Hot(C(2)), Cold(C(3))}, 100));
+  ASSERT_OK(store().SetOwnerChunks(Owner("g"), {Hot(C(2))}, 100));
+
+  Damage(kHot, C(1), 1);              // the object's reference only: too low
+  Damage(kHot, C(2), 0);              // as if no owner held it
+  Damage(kCold, C(3), std::nullopt);  // row lost while an owner names it
+
+  EXPECT_EQ(Str(store().CheckReferences()),
+            Str(Result(std::vector<FsckReferenceRow>{{kCold, D(3), 0, 1, 0, 300, false, 1},
+                                                     {kHot, D(1), 1, 2, 1, 100, true, 1},
+                                                     {kHot, D(2), 0, 2, 0, 200, true, 2}})));
+  // A count of zero is no licence to collect a chunk an owner names.
+  auto remove = [](const ChunkRecord& chunk) -> Status {
+    ADD_FAILURE() << "removed " << Str(chunk);
+    return OkStatus();
+  };
+  ASSERT_OK_AND_ASSIGN(std::vector<ChunkRecord> removed,
+                       store().CollectGarbageChunks(1LL << 50, 100, remove));
+  EXPECT_TRUE(removed.empty());
+
+  EXPECT_EQ(Str(store().RepairReferences(500)), "OK 3");
+  EXPECT_EQ(Str(store().ListChunks()),
+            Str(Result(std::vector<ChunkRecord>{
+                {kCold, D(3), 300, 1, 0}, {kHot, D(1), 100, 2, 0}, {kHot, D(2), 200, 2, 0}})));
+  EXPECT_EQ(Str(store().RepairReferences(600)), "OK 0");
+  EXPECT_EQ(Str(store().GetOwnerChunks(Owner("f"))),
+            Str(Result(std::vector<OwnerChunk>{Hot(C(1)), Hot(C(2)), Cold(C(3))})));
+  ExpectCountsExact(store());
+  // Dropping after the repair lands exactly on zero.
+  ASSERT_OK(store().DropOwnerChunks(Owner("f"), 700));
+  ASSERT_OK(store().DropOwnerChunks(Owner("g"), 700));
+  EXPECT_EQ(Refs(kHot, C(2)), 0);
+  EXPECT_EQ(Refs(kCold, C(3)), 0);
+  EXPECT_EQ(Refs(kHot, C(1)), 1);
+  ExpectCountsExact(store());
+}
+
+TEST_P(MetaStoreTest, FindOwnersWithChunksNamesOwnersByClassAndDigest) {
+  ASSERT_OK(store().SetOwnerChunks(Owner("b"), {Hot(C(1)), Hot(C(2))}, 100));
+  ASSERT_OK(store().SetOwnerChunks(Owner("a"), {Hot(C(2)), Hot(C(2))}, 100));
+  ASSERT_OK(store().SetOwnerChunks(ChunkOwner{"other", "z"}, {Hot(C(2))}, 100));
+  ASSERT_OK(store().SetOwnerChunks(Owner("c"), {Cold(C(2))}, 100));  // other class
+  Put(Id(1), "t1", "ns", "k1", {C(2)}, 100);                         // an object: not an owner
+  EXPECT_EQ(Str(store().FindOwnersWithChunks(kHot, {D(2), D(9)})),
+            Str(Result(std::vector<ChunkOwner>{ChunkOwner{"other", "z"}, ChunkOwner{"test", "a"},
+                                               ChunkOwner{"test", "b"}})));
+  EXPECT_EQ(Str(store().FindOwnersWithChunks(kCold, {D(2)})),
+            Str(Result(std::vector<ChunkOwner>{ChunkOwner{"test", "c"}})));
+  EXPECT_EQ(Str(store().FindOwnersWithChunks(kHot, {D(9)})), "OK []");
+}
+
+TEST_P(MetaStoreTest, OwnerUsageCountsLogicalAndDistinctPhysicalBytesPerClass) {
+  ASSERT_OK(store().SetOwnerChunks(Owner("a"), {Hot(C(1)), Hot(C(1)), Cold(C(2))}, 100));
+  ASSERT_OK(store().SetOwnerChunks(Owner("b"), {Hot(C(1)), Hot(C(3))}, 100));
+  ASSERT_OK(store().SetOwnerChunks(ChunkOwner{"other", "a"}, {Hot(C(4))}, 100));
+  Put(Id(1), "t1", "ns", "k1", {C(1)}, 100);  // objects are not counted here
+  EXPECT_EQ(Str(store().OwnerUsage("test")),
+            Str(Result(std::vector<OwnerUsageRow>{{"test", kCold, 1, 200, 200},
+                                                  {"test", kHot, 2, 600, 400}})));
+  EXPECT_EQ(Str(store().OwnerUsage("other")),
+            Str(Result(std::vector<OwnerUsageRow>{{"other", kHot, 1, 400, 400}})));
+  EXPECT_EQ(Str(store().OwnerUsage("none")), "OK []");
+  // Object usage is unchanged by owners.
+  EXPECT_EQ(Str(store().Usage("t1")),
+            Str(Result(std::vector<UsageRow>{{"ns", kHot, 1, 100, 100}})));
+}
+
+TEST_P(MetaStoreTest, SnapshotsCarryOwnersAndTheirReferences) {
+  Put(Id(1), "t1", "ns", "k1", {C(1), C(2)}, 100);
+  ASSERT_OK(store().SetOwnerChunks(Owner("f"), {Hot(C(1)), Cold(C(3)), Hot(C(1))}, 100));
+  ASSERT_OK(store().SetOwnerChunks(ChunkOwner{"other", "caf\xc3\xa9"}, {Hot(C(4))}, 100));
+  ASSERT_OK(store().SetOwnerChunks(Owner("gone"), {Hot(C(5))}, 100));
+  ASSERT_OK(store().DropOwnerChunks(Owner("gone"), 150));
+
+  auto dump = [](MetaStore& from) -> Result<std::string> {
+    std::string out;
+    ASSIGN_OR_RETURN(SnapshotCounts counts,
+                     DumpSnapshot(from, "test", 1000, [&out](std::string_view bytes) {
+                       out.append(bytes);
+                       return OkStatus();
+                     }));
+    if (counts.owners != 2) return InternalError("dumped " + std::to_string(counts.owners));
+    return out;
+  };
+  ASSERT_OK_AND_ASSIGN(std::string text, dump(store()));
+  EXPECT_EQ(text.rfind("{\"format\":\"cairn-meta-snapshot\",\"version\":3,", 0), 0u) << text;
+  EXPECT_NE(text.find("{\"type\":\"owner\",\"kind\":\"test\",\"id\":\"f\",\"chunks\":[[\"hot\","),
+            std::string::npos)
+      << text;
+
+  std::unique_ptr<MetaStore> restored = OpenFresh();
+  ASSERT_TRUE(restored);
+  auto text_ptr = std::make_shared<const std::string>(text);
+  auto offset = std::make_shared<size_t>(0);
+  SnapshotReader reader([text_ptr, offset](char* buffer, size_t capacity) -> Result<size_t> {
+    const size_t n = std::min(capacity, text_ptr->size() - *offset);
+    std::copy_n(text_ptr->data() + *offset, n, buffer);
+    *offset += n;
+    return n;
+  });
+  ASSERT_OK_AND_ASSIGN(SnapshotCounts loaded, restored->ImportSnapshot(reader));
+  EXPECT_EQ(loaded.owners, 2u);
+  EXPECT_EQ(loaded.objects, 1u);
+  EXPECT_EQ(Str(restored->GetOwnerChunks(Owner("f"))),
+            Str(Result(std::vector<OwnerChunk>{Hot(C(1)), Cold(C(3)), Hot(C(1))})));
+  EXPECT_EQ(Str(restored->GetOwnerChunks(ChunkOwner{"other", "caf\xc3\xa9"})),
+            Str(Result(std::vector<OwnerChunk>{Hot(C(4))})));
+  EXPECT_EQ(Str(restored->GetOwnerChunks(Owner("gone"))), "OK []");
+  ExpectCountsExact(*restored);
+  ASSERT_OK_AND_ASSIGN(std::vector<ChunkRecord> chunks, restored->ListChunks());
+  EXPECT_EQ(Str(chunks), Str(std::vector<ChunkRecord>{{kCold, D(3), 300, 1, 0},
+                                                      {kHot, D(1), 100, 3, 0},
+                                                      {kHot, D(2), 200, 1, 0},
+                                                      {kHot, D(4), 400, 1, 0},
+                                                      {kHot, D(5), 500, 0, 150}}));
+  // The restored store dumps the same records, and a second load into it is refused.
+  ASSERT_OK_AND_ASSIGN(std::string again, dump(*restored));
+  EXPECT_EQ(again.substr(again.find('\n')), text.substr(text.find('\n')));
+  SnapshotReader second([](char*, size_t) -> Result<size_t> { return size_t{0}; });
+  EXPECT_CODE(restored->ImportSnapshot(second), kFailedPrecondition);
+}
+
 TEST_P(MetaStoreTest, ApiKeysCanBeCreatedReadListedAndRevoked) {
   ApiKeyRecord k1 = Key("k1", {"t1", "t2"}, Scope::kWrite);
   ApiKeyRecord k0 = Key("k0", {"*"}, Scope::kAdmin);
@@ -1951,6 +2232,7 @@ TEST_F(SqliteTest, UpgradesAVersion5DatabaseInPlace) {
   }
   {
     RawSqlite raw(Path());
+    raw.Exec("DROP TABLE owner_chunks");        // version 8
     raw.Exec("DROP INDEX namespaces_by_name");  // version 7
     raw.Exec("DROP TABLE namespace_settings");  // version 6
     raw.Exec("PRAGMA user_version = 5");
@@ -1969,6 +2251,34 @@ TEST_F(SqliteTest, UpgradesAVersion5DatabaseInPlace) {
   EXPECT_EQ(store->GetNamespace("t1", "implied")->created_at_ms, 200);
   ASSERT_OK(store->DeleteNamespace("t1", "explicit"));
   EXPECT_EQ(raw.Query("SELECT count(*) FROM namespace_settings"), "1");
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> problems, store->CheckIntegrity());
+  EXPECT_TRUE(problems.empty()) << problems.front();
+}
+
+// A version 7 database (before generic owners) gains owner_chunks in place: its objects and
+// counts are untouched, and owners work at once.
+TEST_F(SqliteTest, UpgradesAVersion7DatabaseInPlace) {
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+    ASSERT_OK(store->PutCommitted(NewObject(Id(1), "t1", "ns", "k"), {C(1), C(2)}, 100));
+  }
+  {
+    RawSqlite raw(Path());
+    raw.Exec("DROP TABLE owner_chunks");
+    raw.Exec("PRAGMA user_version = 7");
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  RawSqlite raw(Path());
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), std::to_string(SqliteSchemaVersion()));
+  EXPECT_EQ(SqliteSchemaVersion(), 8);
+  EXPECT_OK(store->GetObject("t1", Id(1)));
+  ASSERT_OK(store->SetOwnerChunks(ChunkOwner{"test", "f"}, {OwnerChunk{kHot, C(1)}}, 200));
+  ASSERT_OK_AND_ASSIGN(std::vector<FsckReferenceRow> refs, store->CheckReferences());
+  ASSERT_EQ(refs.size(), 2u);
+  EXPECT_EQ(refs[0].recorded_ref_count, 2);
+  EXPECT_EQ(refs[0].actual_ref_count, 2);
+  EXPECT_EQ(refs[1].recorded_ref_count, 1);
+  EXPECT_EQ(refs[1].actual_ref_count, 1);
   ASSERT_OK_AND_ASSIGN(std::vector<std::string> problems, store->CheckIntegrity());
   EXPECT_TRUE(problems.empty()) << problems.front();
 }
@@ -2547,6 +2857,164 @@ TEST_F(PostgresTest, ConcurrentAddChunkAndGcOnSeveralNodesNeverLoseAReferencedFi
   ASSERT_OK_AND_ASSIGN(std::vector<FsckReferenceRow> refs, uploader->CheckReferences());
   for (const FsckReferenceRow& row : refs) {
     EXPECT_EQ(row.recorded_ref_count, row.actual_ref_count) << Str(row);
+  }
+}
+
+// The reference count of a chunk row, -1 without one.
+int64_t ChunkRefs(MetaStore& store, StorageClass storage_class, const ChunkRef& chunk) {
+  Result<std::vector<ChunkRecord>> rows = store.ListChunks();
+  EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+  if (!rows.ok()) return -1;
+  for (const ChunkRecord& row : *rows) {
+    if (row.storage_class == storage_class && row.digest == chunk.digest) return row.ref_count;
+  }
+  return -1;
+}
+
+// A version 8 database (before generic owners) gains owner_chunks in place, and a store
+// opened on it works with owners at once.
+TEST_F(PostgresTest, UpgradesAVersion8DatabaseInPlace) {
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+    ASSERT_OK(store->PutCommitted(NewObject(Id(1), "t1", "ns", "k"), {C(1), C(2)}, 100));
+  }
+  {
+    RawPostgres raw = Raw();
+    raw.Exec("DROP TABLE owner_chunks");
+    raw.Exec("DELETE FROM schema_version WHERE version > 8");
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  EXPECT_EQ(PostgresSchemaVersion(), 9);
+  EXPECT_EQ(Raw().Query("SELECT MAX(version) FROM schema_version"),
+            std::to_string(PostgresSchemaVersion()));
+  EXPECT_OK(store->GetObject("t1", Id(1)));
+  ASSERT_OK(store->SetOwnerChunks(ChunkOwner{"test", "f"}, {OwnerChunk{kHot, C(1)}}, 200));
+  ASSERT_OK_AND_ASSIGN(std::vector<FsckReferenceRow> refs, store->CheckReferences());
+  ASSERT_EQ(refs.size(), 2u);
+  EXPECT_EQ(refs[0].recorded_ref_count, 2);
+  EXPECT_EQ(refs[0].actual_ref_count, 2);
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> problems, store->CheckIntegrity());
+  EXPECT_TRUE(problems.empty()) << problems.front();
+}
+
+// Two nodes replace owners' chunk lists while two others collect garbage. An owner holds its
+// reference before it trusts a chunk's file (the rule of meta_store.h), so a collector must
+// never remove the file of a chunk some owner holds, and the counts stay exact even where
+// both writer nodes replace the same owners' lists at once (the per-owner lock).
+TEST_F(PostgresTest, OwnersWrittenOnTwoNodesWhileTwoOthersCollectNeverLoseALiveChunk) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> writer_a, Open());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> writer_b, Open());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> gc_a, Open());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> gc_b, Open());
+  std::mutex mu;
+  std::map<int, bool> file_present;  // chunk number -> file on "disk"
+  std::map<int, int> held;           // chunk number -> owner references the test relies on
+  std::atomic<bool> stop{false};
+  std::atomic<int> removed{0};
+  std::atomic<int> violations{0};
+
+  auto collector = [&](MetaStore* store) {
+    while (!stop) {
+      auto remove = [&](const ChunkRecord& chunk) -> Status {
+        const int n = chunk.digest.bytes[1];
+        {
+          std::lock_guard lock(mu);
+          if (held[n] > 0) ++violations;
+          file_present[n] = false;
+        }
+        ++removed;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return OkStatus();
+      };
+      Result<std::vector<ChunkRecord>> pass = store->CollectGarbageChunks(1LL << 60, 2, remove);
+      EXPECT_OK(pass);
+    }
+  };
+  std::thread a(collector, gc_a.get());
+  std::thread b(collector, gc_b.get());
+
+  // Each writer thread keeps a few owners of its own, whose lists the test tracks (chunks
+  // 1..6, in both classes), and replaces two shared owners' lists too (chunks 20..23,
+  // untracked: only the final counts are checked).
+  constexpr int kRounds = 60;
+  auto writer = [&](MetaStore* store, int t) {
+    std::mt19937 rng(1234 + t);
+    std::map<int, std::vector<int>> lists;  // owner number -> chunk numbers it holds
+    for (int i = 0; i < kRounds; ++i) {
+      const int owner = i % 3;
+      const ChunkOwner own{"test", "w" + std::to_string(t) + "-" + std::to_string(owner)};
+      std::vector<int> next;
+      std::vector<OwnerChunk> entries;
+      const int length = static_cast<int>(rng() % 4);  // 0: the list is dropped
+      for (int k = 0; k < length; ++k) {
+        const int n = 1 + static_cast<int>(rng() % 6);
+        next.push_back(n);
+        entries.push_back(OwnerChunk{n % 2 == 0 ? kHot : kCold, C(n)});
+      }
+      {
+        // The old list's chunks stop being relied on before their references go.
+        std::lock_guard lock(mu);
+        for (int n : lists[owner]) --held[n];
+      }
+      if (entries.empty()) {
+        EXPECT_OK(store->DropOwnerChunks(own, 1));
+      } else {
+        EXPECT_OK(store->SetOwnerChunks(own, entries, 1));
+      }
+      {
+        std::lock_guard lock(mu);
+        for (int n : next) {
+          ++held[n];
+          file_present[n] = true;  // found it, or wrote it again
+        }
+      }
+      lists[owner] = next;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      {
+        std::lock_guard lock(mu);
+        for (const auto& entry : lists) {
+          for (int n : entry.second)
+            EXPECT_TRUE(file_present[n]) << "thread " << t << " chunk " << n;
+        }
+      }
+      const ChunkOwner shared{"test", "shared-" + std::to_string(i % 2)};
+      std::vector<OwnerChunk> shared_entries;
+      for (int k = 0; k < static_cast<int>(rng() % 3); ++k) {
+        shared_entries.push_back(OwnerChunk{kHot, C(20 + static_cast<int>(rng() % 4))});
+      }
+      EXPECT_OK(store->SetOwnerChunks(shared, shared_entries, 1));
+    }
+    for (const auto& entry : lists) {
+      {
+        std::lock_guard lock(mu);
+        for (int n : entry.second) --held[n];
+      }
+      EXPECT_OK(store->DropOwnerChunks(
+          ChunkOwner{"test", "w" + std::to_string(t) + "-" + std::to_string(entry.first)}, 1));
+    }
+  };
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back(writer, (t % 2 == 0 ? writer_a : writer_b).get(), t);
+  for (std::thread& thread : writers) thread.join();
+  stop = true;
+  a.join();
+  b.join();
+  EXPECT_EQ(violations.load(), 0);
+  EXPECT_GT(removed.load(), 0);
+  ASSERT_OK_AND_ASSIGN(std::vector<FsckReferenceRow> refs, writer_a->CheckReferences());
+  for (const FsckReferenceRow& row : refs) {
+    EXPECT_TRUE(row.has_chunk_row) << Str(row);
+    EXPECT_EQ(row.recorded_ref_count, row.actual_ref_count) << Str(row);
+    EXPECT_GE(row.recorded_ref_count, 0) << Str(row);
+  }
+  // What the shared owners hold is still there to read.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::vector<OwnerChunk> listed,
+                         gc_b->GetOwnerChunks(ChunkOwner{"test", "shared-" + std::to_string(i)}));
+    for (const OwnerChunk& entry : listed) {
+      EXPECT_GT(ChunkRefs(*gc_b, entry.storage_class, entry.chunk), 0) << Str(entry);
+    }
   }
 }
 

@@ -509,6 +509,7 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
     raw.Exec("ALTER TABLE chunks DROP COLUMN block_checksums, DROP COLUMN damaged_ms");  // 5
     raw.Exec("DROP TABLE store_identity");      // version 6
     raw.Exec("DROP TABLE namespace_settings");  // version 7
+    raw.Exec("DROP TABLE owner_chunks");        // version 9
     raw.Exec("DELETE FROM schema_version WHERE version > 2");
   }
   std::unique_ptr<MetaStore> store = Node();
@@ -540,6 +541,7 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion6Database) {
   }
   {
     pgtest::RawPostgres raw(database_->url());
+    raw.Exec("DROP TABLE owner_chunks");        // version 9
     raw.Exec("DROP INDEX namespaces_by_name");  // version 8
     raw.Exec("DROP TABLE namespace_settings");  // version 7
     raw.Exec("DELETE FROM schema_version WHERE version > 6");

@@ -482,6 +482,52 @@ TEST_P(SnapshotEngines, DamagedFilesAreRefusedAndLoadNothing) {
   }
 }
 
+// Generic chunk owners (the test-only kind "test") travel with their lists, their classes
+// and the references they hold, between every pair of engines.
+TEST_P(SnapshotEngines, OwnersRoundTripWithTheirReferences) {
+  Engine source = MakeEngine(GetParam().from);
+  Engine target = MakeEngine(GetParam().to);
+  ASSERT_TRUE(source.store && target.store);
+  Populate(*source.store);
+  const ChunkRef a{DigestOf("a"), 4 << 20};
+  const ChunkRef own{DigestOf("owned only"), 900};
+  const std::vector<OwnerChunk> file = {
+      {StorageClass::kHot, a}, {StorageClass::kCold, own}, {StorageClass::kHot, a}};
+  ASSERT_TRUE(source.store->SetOwnerChunks({"test", "file 1"}, file, kNow - 50).ok());
+  ASSERT_TRUE(
+      source.store
+          ->SetOwnerChunks({"test", "dir/caf\xc3\xa9"}, {{StorageClass::kHot, own}}, kNow - 50)
+          .ok());
+
+  Result<std::string> dump = DumpToString(*source.store, source.name);
+  ASSERT_TRUE(dump.ok()) << dump.status().ToString();
+  EXPECT_EQ(dump->rfind("{\"format\":\"cairn-meta-snapshot\",\"version\":3,", 0), 0u);
+  Result<SnapshotCounts> loaded = LoadFromString(*target.store, *dump);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->owners, 2u);
+  EXPECT_EQ(loaded->objects, 6u);
+  Result<std::string> again = DumpToString(*target.store, target.name);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(Body(*again), Body(*dump));
+
+  Result<std::vector<OwnerChunk>> listed = target.store->GetOwnerChunks({"test", "file 1"});
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 3u);
+  EXPECT_EQ((*listed)[1].storage_class, StorageClass::kCold);
+  EXPECT_EQ((*listed)[1].chunk.digest, own.digest);
+  EXPECT_EQ((*listed)[1].chunk.size_bytes, 900u);
+  Result<std::vector<FsckReferenceRow>> references = target.store->CheckReferences();
+  ASSERT_TRUE(references.ok());
+  for (const FsckReferenceRow& row : *references) {
+    EXPECT_TRUE(row.has_chunk_row) << row.digest.ToHex();
+    EXPECT_EQ(row.recorded_ref_count, row.actual_ref_count) << row.digest.ToHex();
+    if (row.digest == a.digest && row.storage_class == StorageClass::kHot) {
+      EXPECT_EQ(row.actual_ref_count, 3 + 2);  // big.bin twice, the copy, the file twice
+      EXPECT_EQ(row.owner_ref_count, 2);
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Pairs, SnapshotEngines,
                          ::testing::Values(Pair{"memory", "memory"}, Pair{"memory", "sqlite"},
                                            Pair{"sqlite", "memory"}, Pair{"sqlite", "sqlite"},
@@ -627,6 +673,43 @@ TEST(SnapshotFormat, InlineDataMustBeCanonicalBase64) {
     EXPECT_NE(loaded.status().ToString().find("inline_data"), std::string::npos)
         << loaded.status().ToString();
   }
+}
+
+// Owners make a snapshot version 3, with their count; without owners a snapshot keeps the
+// version it had before them (above), and a version 2 file holding an owner is refused.
+TEST(SnapshotFormat, OwnersMakeItVersion3AndOnlyThen) {
+  MemoryMetaStore source;
+  ASSERT_TRUE(source.SetNamespaceSetting("acme", "b", "acl", "private", kNow).ok());
+  Result<std::string> without = DumpToString(source, "memory");
+  ASSERT_TRUE(without.ok());
+  EXPECT_EQ(without->rfind("{\"format\":\"cairn-meta-snapshot\",\"version\":2,", 0), 0u);
+  EXPECT_EQ(without->find("owner"), std::string::npos) << *without;
+
+  const ChunkRef chunk{DigestOf("x"), 10};
+  ASSERT_TRUE(source.SetOwnerChunks({"test", "f"}, {{StorageClass::kCold, chunk}}, kNow).ok());
+  Result<std::string> with = DumpToString(source, "memory");
+  ASSERT_TRUE(with.ok());
+  std::vector<std::string> lines = Lines(*with);
+  EXPECT_EQ(lines.front().rfind("{\"format\":\"cairn-meta-snapshot\",\"version\":3,", 0), 0u)
+      << lines.front();
+  for (const std::string& line : {lines.front(), lines.back()}) {
+    EXPECT_NE(line.find("\"chunks\":1,\"objects\":0,\"owners\":1}"), std::string::npos) << line;
+  }
+  EXPECT_NE(
+      with->find("\n{\"type\":\"owner\",\"kind\":\"test\",\"id\":\"f\",\"chunks\":[[\"cold\",\"" +
+                 chunk.digest.ToHex() + "\",10]]}\n"),
+      std::string::npos)
+      << *with;
+
+  // The same file claiming version 2: the owner record is refused, nothing is loaded.
+  lines.front().replace(lines.front().find("\"version\":3"), 11, "\"version\":2");
+  MemoryMetaStore target;
+  Result<SnapshotCounts> loaded = LoadFromString(target, Rechecksummed(lines, 0));
+  EXPECT_EQ(loaded.status().code(), StatusCode::kInvalidArgument) << loaded.status().ToString();
+  EXPECT_NE(loaded.status().message().find("owner record in a version 2 snapshot"),
+            std::string::npos)
+      << loaded.status().ToString();
+  EXPECT_TRUE(IsEmpty(target));
 }
 
 // ---- consistency under concurrent writes --------------------------------------------------

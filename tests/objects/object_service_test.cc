@@ -301,6 +301,61 @@ TEST_F(ObjectServiceTest, FsckFindsMissingCorruptAndOrphanedChunksAndRepairs) {
   EXPECT_EQ(ReadAll(*service_->Stat("acme", victim->object.id)), bytes);
 }
 
+// A file of the filesystem front end (here the test-only owner kind "test") shares an
+// object's chunks: GC after the object's delete keeps them, fsck names the owner when one
+// goes missing, and --repair recounts without dropping the owner's references.
+TEST_F(ObjectServiceTest, GcAndFsckCountAGenericOwnersReferences) {
+  std::string bytes = RandomBytes(3 * kChunk, 9);
+  auto object = Put("shared", bytes);
+  ASSERT_TRUE(object.ok());
+  auto chunks = meta_->GetChunks(object->object.id);
+  ASSERT_EQ(chunks->size(), 3u);
+  const meta::ChunkOwner file{"test", "file-1"};
+  ASSERT_TRUE(
+      meta_
+          ->SetOwnerChunks(file,
+                           {{StorageClass::kHot, (*chunks)[0]}, {StorageClass::kHot, (*chunks)[1]}},
+                           clock_.NowMs())
+          .ok());
+  ASSERT_TRUE(service_->Delete("acme", object->object.id).ok());
+  clock_.Advance(1000);
+  auto gc_stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, GcWithGrace(0));
+  ASSERT_TRUE(gc_stats.ok()) << gc_stats.status().ToString();
+  // The object's third chunk is gone; the two the file names stay.
+  EXPECT_FALSE(std::filesystem::exists(chunks_->PathOf(StorageClass::kHot, (*chunks)[2].digest)));
+  EXPECT_TRUE(std::filesystem::exists(chunks_->PathOf(StorageClass::kHot, (*chunks)[0].digest)));
+  EXPECT_TRUE(std::filesystem::exists(chunks_->PathOf(StorageClass::kHot, (*chunks)[1].digest)));
+  EXPECT_TRUE(Fsck().ok());
+
+  std::filesystem::remove(chunks_->PathOf(StorageClass::kHot, (*chunks)[1].digest));
+  gc::FsckReport report = Fsck();
+  EXPECT_EQ(report.missing_chunks.size(), 1u);
+  EXPECT_TRUE(report.affected_objects.empty());
+  ASSERT_EQ(report.affected_owners.size(), 1u);
+  EXPECT_EQ(report.affected_owners[0].rfind("test:file-1: hot/", 0), 0u)
+      << report.affected_owners[0];
+
+  gc::FsckOptions repair{true, true, 0};
+  repair.store_identity_verified = true;
+  auto repaired = gc::RunFsck(meta_.get(), chunks_.get(), &clock_, repair);
+  ASSERT_TRUE(repaired.ok());
+  auto listed = meta_->GetOwnerChunks(file);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 2u);
+  auto references = meta_->CheckReferences();
+  ASSERT_TRUE(references.ok());
+  for (const meta::FsckReferenceRow& row : *references) {
+    EXPECT_EQ(row.recorded_ref_count, row.actual_ref_count);
+    EXPECT_EQ(row.recorded_ref_count, 1);
+    EXPECT_EQ(row.owner_ref_count, 1);
+  }
+  // Dropping the file's list makes its chunks garbage like any other.
+  ASSERT_TRUE(meta_->DropOwnerChunks(file, clock_.NowMs()).ok());
+  clock_.Advance(1000);
+  ASSERT_TRUE(gc::RunGc(meta_.get(), chunks_.get(), &clock_, GcWithGrace(0)).ok());
+  EXPECT_EQ(*meta_->CountChunks(), 0u);
+}
+
 }  // namespace
 }  // namespace cairn::objects
 

@@ -10,6 +10,7 @@ namespace cairn::meta {
 namespace {
 
 using internal::CheckApiKey;
+using internal::CheckChunkOwner;
 using internal::CheckChunkTotal;
 using internal::CheckListRequest;
 using internal::CheckNamespaceSetting;
@@ -99,13 +100,25 @@ void MemoryMetaStore::TakeReference(StorageClass storage_class, const ChunkRef& 
   row.zero_since_ms = row.ref_count == 0 ? now_ms : 0;
 }
 
+void MemoryMetaStore::DropReference(StorageClass storage_class, const Digest& digest,
+                                    TimestampMs now_ms) {
+  auto it = chunks_.find(ChunkKey{storage_class, digest});
+  if (it == chunks_.end()) return;  // damaged metadata; fsck reports it
+  ChunkRecord& row = it->second;
+  row.ref_count -= 1;
+  row.zero_since_ms = row.ref_count == 0 ? now_ms : 0;
+}
+
 void MemoryMetaStore::DropReferences(const StoredObject& object, TimestampMs now_ms) {
   for (const ChunkRef& chunk : object.chunks) {
-    auto it = chunks_.find(ChunkKey{object.record.storage_class, chunk.digest});
-    if (it == chunks_.end()) continue;  // damaged metadata; fsck reports it
-    ChunkRecord& row = it->second;
-    row.ref_count -= 1;
-    row.zero_since_ms = row.ref_count == 0 ? now_ms : 0;
+    DropReference(object.record.storage_class, chunk.digest, now_ms);
+  }
+}
+
+void MemoryMetaStore::DropReferences(const std::vector<OwnerChunk>& owner_chunks,
+                                     TimestampMs now_ms) {
+  for (const OwnerChunk& entry : owner_chunks) {
+    DropReference(entry.storage_class, entry.chunk.digest, now_ms);
   }
 }
 
@@ -129,6 +142,14 @@ MemoryMetaStore::CountActualReferences() const {
       refs.count += 1;
       if (object.record.state == ObjectState::kCommitted) refs.committed += 1;
       refs.size_bytes = std::max(refs.size_bytes, chunk.size_bytes);
+    }
+  }
+  for (const auto& [owner, entries] : owners_) {
+    for (const OwnerChunk& entry : entries) {
+      ActualRefs& refs = actual[ChunkKey{entry.storage_class, entry.chunk.digest}];
+      refs.count += 1;
+      refs.owners += 1;
+      refs.size_bytes = std::max(refs.size_bytes, entry.chunk.size_bytes);
     }
   }
   return actual;
@@ -426,9 +447,16 @@ Result<std::vector<ChunkRecord>> MemoryMetaStore::CollectGarbageChunks(
     TimestampMs cutoff_ms, uint32_t limit,
     const std::function<Status(const ChunkRecord&)>& remove_file) {
   std::lock_guard lock(mu_);
+  // A chunk an owner's list names is never a candidate, whatever its count says.
+  std::set<ChunkKey> owned;
+  for (const auto& [owner, entries] : owners_) {
+    for (const OwnerChunk& entry : entries) owned.emplace(entry.storage_class, entry.chunk.digest);
+  }
   std::vector<ChunkRecord> candidates;
   for (const auto& [key, row] : chunks_) {
-    if (row.ref_count == 0 && row.zero_since_ms < cutoff_ms) candidates.push_back(row);
+    if (row.ref_count == 0 && row.zero_since_ms < cutoff_ms && !owned.contains(key)) {
+      candidates.push_back(row);
+    }
   }
   std::sort(candidates.begin(), candidates.end(), [](const ChunkRecord& a, const ChunkRecord& b) {
     if (a.zero_since_ms != b.zero_since_ms) return a.zero_since_ms < b.zero_since_ms;
@@ -453,15 +481,14 @@ Result<std::vector<FsckReferenceRow>> MemoryMetaStore::CheckReferences() {
   std::vector<FsckReferenceRow> rows;
   for (const auto& [key, chunk] : chunks_) {
     auto it = actual.find(key);
-    rows.push_back(FsckReferenceRow{chunk.storage_class, chunk.digest, chunk.ref_count,
-                                    it == actual.end() ? 0 : it->second.count,
-                                    it == actual.end() ? 0 : it->second.committed, chunk.size_bytes,
-                                    true});
+    const ActualRefs refs = it == actual.end() ? ActualRefs() : it->second;
+    rows.push_back(FsckReferenceRow{chunk.storage_class, chunk.digest, chunk.ref_count, refs.count,
+                                    refs.committed, chunk.size_bytes, true, refs.owners});
   }
   for (const auto& [key, refs] : actual) {
     if (chunks_.contains(key)) continue;
     rows.push_back(FsckReferenceRow{key.first, key.second, 0, refs.count, refs.committed,
-                                    refs.size_bytes, false});
+                                    refs.size_bytes, false, refs.owners});
   }
   std::sort(rows.begin(), rows.end(), [](const FsckReferenceRow& a, const FsckReferenceRow& b) {
     return ChunkOrderLess(a.storage_class, a.digest, b.storage_class, b.digest);
@@ -533,6 +560,93 @@ Result<std::vector<ObjectId>> MemoryMetaStore::DropObjectsWithChunks(
     dropped.push_back(id);
   }
   return dropped;
+}
+
+// ---- generic owners ---------------------------------------------------------------------
+
+Status MemoryMetaStore::SetOwnerChunks(const ChunkOwner& owner,
+                                       const std::vector<OwnerChunk>& chunks, TimestampMs now_ms) {
+  RETURN_IF_ERROR(CheckChunkOwner(owner));
+  std::lock_guard lock(mu_);
+  // As when an object is replaced: the old list's references are dropped, then the new
+  // list's taken (a chunk on both lists ends where it was).
+  auto it = owners_.find(owner);
+  if (it != owners_.end()) {
+    DropReferences(it->second, now_ms);
+    owners_.erase(it);
+  }
+  if (chunks.empty()) return OkStatus();
+  std::vector<OwnerChunk> entries;
+  entries.reserve(chunks.size());
+  for (const OwnerChunk& entry : chunks) {
+    TakeReference(entry.storage_class, entry.chunk, now_ms);
+    entries.emplace_back(entry.storage_class, ChunkRef{entry.chunk.digest, entry.chunk.size_bytes});
+  }
+  owners_.emplace(owner, std::move(entries));
+  return OkStatus();
+}
+
+Status MemoryMetaStore::DropOwnerChunks(const ChunkOwner& owner, TimestampMs now_ms) {
+  return SetOwnerChunks(owner, {}, now_ms);
+}
+
+Result<std::vector<OwnerChunk>> MemoryMetaStore::GetOwnerChunks(const ChunkOwner& owner) {
+  RETURN_IF_ERROR(CheckChunkOwner(owner));
+  std::lock_guard lock(mu_);
+  auto it = owners_.find(owner);
+  if (it == owners_.end()) return std::vector<OwnerChunk>();
+  std::vector<OwnerChunk> out = it->second;
+  for (OwnerChunk& entry : out) {
+    auto row = chunks_.find(ChunkKey{entry.storage_class, entry.chunk.digest});
+    if (row == chunks_.end()) continue;
+    entry.chunk.block_checksums = row->second.block_checksums;
+    entry.chunk.damaged_ms = row->second.damaged_ms;
+  }
+  return out;
+}
+
+Result<std::vector<ChunkOwner>> MemoryMetaStore::FindOwnersWithChunks(
+    StorageClass storage_class, const std::vector<Digest>& digests) {
+  std::lock_guard lock(mu_);
+  const std::set<Digest> wanted(digests.begin(), digests.end());
+  std::vector<ChunkOwner> found;  // owners_ iterates in (kind, id) order
+  for (const auto& [owner, entries] : owners_) {
+    if (std::any_of(entries.begin(), entries.end(), [&](const OwnerChunk& entry) {
+          return entry.storage_class == storage_class && wanted.contains(entry.chunk.digest);
+        })) {
+      found.push_back(owner);
+    }
+  }
+  return found;
+}
+
+Result<std::vector<OwnerUsageRow>> MemoryMetaStore::OwnerUsage(const std::string& kind) {
+  RETURN_IF_ERROR(internal::CheckOwnerKind(kind));
+  std::lock_guard lock(mu_);
+  struct Group {
+    OwnerUsageRow row;
+    std::map<Digest, uint64_t> distinct_chunks;
+  };
+  std::map<std::string_view, Group> groups;  // by class name
+  for (const auto& [owner, entries] : owners_) {
+    if (owner.kind != kind) continue;
+    std::set<StorageClass> classes;
+    for (const OwnerChunk& entry : entries) {
+      Group& group = groups[StorageClassName(entry.storage_class)];
+      group.row.kind = kind;
+      group.row.storage_class = entry.storage_class;
+      group.row.logical_bytes += entry.chunk.size_bytes;
+      uint64_t& size = group.distinct_chunks[entry.chunk.digest];
+      size = std::max(size, entry.chunk.size_bytes);
+      if (classes.insert(entry.storage_class).second) group.row.owners += 1;
+    }
+  }
+  std::vector<OwnerUsageRow> rows;
+  for (auto& [name, group] : groups) {
+    for (const auto& [digest, size] : group.distinct_chunks) group.row.physical_bytes += size;
+    rows.push_back(group.row);
+  }
+  return rows;
 }
 
 void MemoryMetaStore::DamageChunkRowForTest(StorageClass storage_class, const Digest& digest,
@@ -787,6 +901,12 @@ Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
       ++committed[ChunkKey{object.record.storage_class, chunk.digest}];
     }
   }
+  for (const auto& [owner, entries] : owners_) {
+    for (const OwnerChunk& entry : entries) {
+      ++committed[ChunkKey{entry.storage_class, entry.chunk.digest}];
+    }
+  }
+  counts.owners = owners_.size();
   std::vector<ChunkRecord> chunks;
   for (const auto& [key, row] : chunks_) {
     ChunkRecord out = row;
@@ -823,6 +943,9 @@ Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
     if (object.record.state != ObjectState::kCommitted) continue;
     RETURN_IF_ERROR(visitor.Visit(SnapshotObject{object.record, object.chunks}));
   }
+  for (const auto& [owner, entries] : owners_) {
+    RETURN_IF_ERROR(visitor.Visit(SnapshotOwner{owner, entries}));
+  }
   return OkStatus();
 }
 
@@ -830,8 +953,8 @@ Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
 // every check passed, so a failure leaves the store as it was.
 Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
   std::lock_guard lock(mu_);
-  if (!objects_.empty() || !chunks_.empty() || !api_keys_.empty() || !namespaces_.empty() ||
-      !namespace_settings_.empty() || !s3_keys_.empty()) {
+  if (!objects_.empty() || !chunks_.empty() || !owners_.empty() || !api_keys_.empty() ||
+      !namespaces_.empty() || !namespace_settings_.empty() || !s3_keys_.empty()) {
     return FailedPreconditionError(
         "the metadata store is not empty; load a snapshot only into a "
         "fresh store");
@@ -842,6 +965,7 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
   std::map<std::pair<std::string, std::string>, NamespaceRecord> namespaces;
   std::map<std::pair<std::string, std::string>, std::map<std::string, std::string>> settings;
   std::map<std::string, S3KeyRecord> s3_keys;
+  std::map<ChunkOwner, std::vector<OwnerChunk>> owners;
   std::set<std::tuple<std::string, std::string, std::string>> keys;
   SnapshotCounts counts;
   while (true) {
@@ -884,6 +1008,22 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
         return AlreadyExistsError("chunk " + chunk->digest.ToHex() + " appears twice");
       }
       ++counts.chunks;
+    } else if (auto* owned = std::get_if<SnapshotOwner>(&*next)) {
+      RETURN_IF_ERROR(CheckChunkOwner(owned->owner));
+      if (owned->chunks.empty()) {
+        return InvalidArgumentError("owner " + internal::DescribeOwner(owned->owner) +
+                                    " has an empty chunk list");
+      }
+      std::vector<OwnerChunk> entries;
+      for (const OwnerChunk& entry : owned->chunks) {
+        entries.emplace_back(entry.storage_class,
+                             ChunkRef{entry.chunk.digest, entry.chunk.size_bytes});
+      }
+      if (!owners.emplace(owned->owner, std::move(entries)).second) {
+        return AlreadyExistsError("owner " + internal::DescribeOwner(owned->owner) +
+                                  " appears twice");
+      }
+      ++counts.owners;
     } else {
       SnapshotObject& object = std::get<SnapshotObject>(*next);
       const ObjectRecord& r = object.object;
@@ -907,6 +1047,11 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
       ++references[ChunkKey{object.record.storage_class, chunk.digest}];
     }
   }
+  for (const auto& [owner, entries] : owners) {
+    for (const OwnerChunk& entry : entries) {
+      ++references[ChunkKey{entry.storage_class, entry.chunk.digest}];
+    }
+  }
   uint64_t disagreements = 0;
   for (const auto& [key, row] : chunks) {
     auto it = references.find(key);
@@ -917,10 +1062,12 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
   }
   if (disagreements > 0) {
     return InvalidArgumentError("snapshot is inconsistent: " + std::to_string(disagreements) +
-                                " chunk reference counts disagree with the objects' chunk lists");
+                                " chunk reference counts disagree with the objects' and "
+                                "owners' chunk lists");
   }
   objects_ = std::move(objects);
   chunks_ = std::move(chunks);
+  owners_ = std::move(owners);
   api_keys_ = std::move(api_keys);
   namespaces_ = std::move(namespaces);
   namespace_settings_ = std::move(settings);

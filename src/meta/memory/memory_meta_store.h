@@ -11,7 +11,10 @@
 //     resolved the object just before a delete can finish during the grace period); those
 //     rows are not references and are dropped when the object is purged.
 //   - Ordering of multi-row results: storage classes compare by name ("cold" < "hot"),
-//     digests and ids byte-wise. GC candidates are taken oldest first.
+//     digests and ids byte-wise, owners by kind then id. GC candidates are taken oldest
+//     first.
+//   - SetOwnerChunks drops the old list's references before it takes the new list's (as
+//     replacing an object at its key does); an owner with an empty list does not exist.
 #pragma once
 
 #include <map>
@@ -76,6 +79,14 @@ class MemoryMetaStore final : public MetaStore {
                                                       const std::vector<Digest>& lost,
                                                       TimestampMs now_ms) override;
 
+  Status SetOwnerChunks(const ChunkOwner& owner, const std::vector<OwnerChunk>& chunks,
+                        TimestampMs now_ms) override;
+  Status DropOwnerChunks(const ChunkOwner& owner, TimestampMs now_ms) override;
+  Result<std::vector<OwnerChunk>> GetOwnerChunks(const ChunkOwner& owner) override;
+  Result<std::vector<ChunkOwner>> FindOwnersWithChunks(StorageClass storage_class,
+                                                       const std::vector<Digest>& digests) override;
+  Result<std::vector<OwnerUsageRow>> OwnerUsage(const std::string& kind) override;
+
   Result<CommitResult> PutCommittedAndDelete(const ObjectRecord& object,
                                              const std::vector<ChunkRef>& chunks,
                                              const std::vector<ObjectId>& also_delete,
@@ -124,14 +135,20 @@ class MemoryMetaStore final : public MetaStore {
   // All helpers require mu_.
   StoredObject* FindCommittedAtKey(const std::string& tenant, const std::string& namespace_name,
                                    const std::string& key);
+  // The reference rule, shared by objects and generic owners: one reference per list
+  // entry, taken and dropped by these two.
   void TakeReference(StorageClass storage_class, const ChunkRef& chunk, TimestampMs now_ms);
+  void DropReference(StorageClass storage_class, const Digest& digest, TimestampMs now_ms);
   void DropReferences(const StoredObject& object, TimestampMs now_ms);
+  void DropReferences(const std::vector<OwnerChunk>& owner_chunks, TimestampMs now_ms);
   // Makes the COMMITTED object at `incoming`'s key, if any, DELETING. Returns its id.
   std::optional<ObjectId> RetireObjectAtKey(const ObjectRecord& incoming, TimestampMs now_ms);
-  // Live (WRITING/COMMITTED) references per chunk, with the largest size recorded.
+  // Live references per chunk (WRITING/COMMITTED objects and generic owners), with the
+  // largest size recorded.
   struct ActualRefs {
     int64_t count = 0;
     int64_t committed = 0;
+    int64_t owners = 0;
     uint64_t size_bytes = 0;
   };
   std::map<ChunkKey, ActualRefs> CountActualReferences() const;
@@ -139,6 +156,8 @@ class MemoryMetaStore final : public MetaStore {
   std::mutex mu_;
   std::map<ObjectId, StoredObject> objects_;
   std::map<ChunkKey, ChunkRecord> chunks_;
+  // Generic owners' chunk lists (entries keep class, digest and length); never empty.
+  std::map<ChunkOwner, std::vector<OwnerChunk>> owners_;
   std::map<std::string, ApiKeyRecord> api_keys_;
   std::map<std::pair<std::string, std::string>, NamespaceRecord> namespaces_;
   // (tenant, namespace) -> setting name -> value; a key here always has a namespaces_ row,

@@ -26,9 +26,15 @@
 //    SetNamespaceSetting upserts first (created if missing), and DeleteNamespace deletes
 //    that row before the settings, so no setting outlives its namespace (see
 //    SetNamespaceSetting); settings themselves are upserted, so concurrent setters never fail.
+//  * A generic owner's list (SetOwnerChunks, DropOwnerChunks) is replaced under a
+//    transaction-scoped advisory lock on a hash of (kind, id): two nodes replacing one
+//    owner's list run one after the other, and the second drops the references of the list
+//    the first committed, never of one it read before (no reference dropped twice or
+//    leaked). Its references go through the same statements as objects' below.
 //  * Chunk counts change only through single-row INSERT ... ON CONFLICT DO UPDATE (taking a
-//    reference) or UPDATEs of rows first locked in digest order (dropping references), so
-//    counts are never lost. Rows are locked in digest order within each batch; PutCommitted
+//    reference) or UPDATEs of rows first locked in (class, digest) order (dropping
+//    references), for objects and owners alike, so counts are never lost. Rows are locked
+//    in that order within each batch; PutCommitted
 //    locks two batches (the replaced object's chunks, then its own; PutCommittedAndDelete
 //    one more per retired part first), so two of them can
 //    still deadlock in rare interleavings: PostgreSQL aborts one with 40P01 and that
@@ -38,7 +44,9 @@
 //    row lock is the "write lock" of the contract: a concurrent AddChunk on the digest either
 //    committed first (count > 0: the candidate predicate, re-checked under the lock,
 //    excludes the row) or its upsert waits on the row lock and, once the delete commits,
-//    inserts a fresh row with count 1 (the uploader then finds no file and writes it). A row
+//    inserts a fresh row with count 1 (the uploader then finds no file and writes it); an
+//    owner's SetOwnerChunks takes its references through the same upsert. A candidate is
+//    also never named by an owner_chunks row (a guard against a wrong count). A row
 //    some other transaction holds is skipped, not waited for, so GC on several nodes splits
 //    the work and never waits. ReapStalledUploads and PurgeDeletedObjects use SKIP LOCKED
 //    too, so an upload that is adding a chunk right now is never reaped under it.
@@ -83,6 +91,7 @@ using internal::EncodeMetadata;
 using internal::EncodeTenants;
 
 using internal::CheckApiKey;
+using internal::CheckChunkOwner;
 using internal::CheckChunkTotal;
 using internal::CheckListRequest;
 using internal::CheckNamespaceSetting;
@@ -225,14 +234,69 @@ CREATE TABLE namespace_settings (
     R"sql(
 CREATE INDEX namespaces_by_name ON namespaces (name, tenant);
 )sql",
+    // Version 9: chunk references held by owners other than objects (files of a filesystem
+    // front end, ...), as in the SQLite schema: each row is one reference, counted in
+    // chunks.ref_count like an object_chunks row of a live object, and names its own
+    // storage class. The index answers GC's guard, fsck's "which owners use this chunk" and
+    // the recount.
+    R"sql(
+CREATE TABLE owner_chunks (
+  owner_kind    text COLLATE "C" NOT NULL,
+  owner_id      text COLLATE "C" NOT NULL,
+  seq           integer NOT NULL,
+  storage_class text COLLATE "C" NOT NULL CHECK (storage_class IN ('hot', 'cold')),
+  digest        bytea NOT NULL,
+  size_bytes    bigint NOT NULL,
+  PRIMARY KEY (owner_kind, owner_id, seq)
+);
+CREATE INDEX owner_chunks_chunk ON owner_chunks (storage_class, digest);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+// The reference rule, one statement shape for every owner kind: `refs` is a SELECT of
+// (storage_class, digest, n), the references one holder has per chunk ($1 and $2 name the
+// holder). The chunk rows are first locked in (class, digest) order, the order every
+// transaction locks them in, then each count drops by its n; $3 is now_ms, the zero time
+// of a count that reaches zero.
+#define CAIRN_LOCK_REFERENCED(refs)                               \
+  "SELECT 1 FROM chunks AS c JOIN (" refs                         \
+  ") AS r "                                                       \
+  "ON c.storage_class = r.storage_class AND c.digest = r.digest " \
+  "ORDER BY c.storage_class, c.digest FOR UPDATE OF c"
+#define CAIRN_DROP_REFERENCES(refs)                                                  \
+  "UPDATE chunks SET ref_count = chunks.ref_count - r.n, "                           \
+  "zero_since_ms = CASE WHEN chunks.ref_count - r.n = 0 THEN $3::bigint ELSE 0 END " \
+  "FROM (" refs                                                                      \
+  ") AS r "                                                                          \
+  "WHERE chunks.storage_class = r.storage_class AND chunks.digest = r.digest"
+// The references of one object ($1 its id, $2 its class) and of one owner ($1 kind, $2 id).
+#define CAIRN_OBJECT_REFERENCES                                                 \
+  "SELECT $2::text AS storage_class, digest, COUNT(*) AS n FROM object_chunks " \
+  "WHERE object_id = $1 GROUP BY digest"
+#define CAIRN_OWNER_REFERENCES                                     \
+  "SELECT storage_class, digest, COUNT(*) AS n FROM owner_chunks " \
+  "WHERE owner_kind = $1 AND owner_id = $2 GROUP BY storage_class, digest"
+// Live references per chunk from both kinds of holder: (storage_class, digest, n,
+// size_bytes, committed, owners).
+#define CAIRN_LIVE_REFERENCES                                                                 \
+  "SELECT storage_class, digest, COUNT(*) AS n, MAX(size_bytes) AS size_bytes, "              \
+  "       COUNT(*) FILTER (WHERE committed) AS committed, "                                   \
+  "       COUNT(*) FILTER (WHERE owned) AS owners FROM ("                                     \
+  "  SELECT o.storage_class AS storage_class, oc.digest AS digest, "                          \
+  "         oc.size_bytes AS size_bytes, o.state = 'COMMITTED' AS committed, false AS owned " \
+  "  FROM object_chunks AS oc JOIN objects AS o ON o.id = oc.object_id "                      \
+  "  WHERE o.state IN ('WRITING', 'COMMITTED') "                                              \
+  "  UNION ALL "                                                                              \
+  "  SELECT storage_class, digest, size_bytes, false, true FROM owner_chunks) AS l "          \
+  "GROUP BY storage_class, digest"
 
 // Advisory lock keys. Migrations use the two-int4 form; per-key commit locks the one-int8
 // form, which PostgreSQL keeps in a separate space.
 constexpr int kLockSpace = 0x43414952;  // "CAIR"
 constexpr int kMigrationLock = 1;
 constexpr int kNamespaceNameLock = 2;  // with a hash of the name: CreateNamespace
+constexpr int kOwnerLock = 3;          // with a hash of (kind, id): an owner's chunk list
 
 // Column order read by ReadObject.
 #define CAIRN_OBJECT_COLUMNS                                                           \
@@ -849,6 +913,14 @@ class PostgresMetaStore final : public MetaStore {
                                                       const std::vector<Digest>& lost,
                                                       TimestampMs now_ms) override;
 
+  Status SetOwnerChunks(const ChunkOwner& owner, const std::vector<OwnerChunk>& chunks,
+                        TimestampMs now_ms) override;
+  Status DropOwnerChunks(const ChunkOwner& owner, TimestampMs now_ms) override;
+  Result<std::vector<OwnerChunk>> GetOwnerChunks(const ChunkOwner& owner) override;
+  Result<std::vector<ChunkOwner>> FindOwnersWithChunks(StorageClass storage_class,
+                                                       const std::vector<Digest>& digests) override;
+  Result<std::vector<OwnerUsageRow>> OwnerUsage(const std::string& kind) override;
+
   Status CreateApiKey(const ApiKeyRecord& key) override;
   Result<ApiKeyRecord> GetApiKey(const std::string& key_id) override;
   Result<std::vector<ApiKeyRecord>> ListApiKeys() override;
@@ -950,10 +1022,35 @@ class PostgresMetaStore final : public MetaStore {
   static Status LockKey(Connection& c, const ObjectRecord& r);
   static Status InsertObject(Connection& c, const ObjectRecord& r, ObjectState state,
                              bool* inserted);
+  // References to take, per (class name, digest): the order in which every transaction
+  // takes and locks chunk rows.
+  struct ReferenceCounts {
+    struct Entry {
+      uint64_t size_bytes = 0;
+      int64_t references = 0;
+      const std::string* block_checksums = nullptr;
+    };
+    std::map<std::pair<std::string_view, Digest>, Entry> entries;
+    void Add(StorageClass storage_class, const ChunkRef& chunk) {
+      Entry& entry = entries[{StorageClassName(storage_class), chunk.digest}];
+      entry.size_bytes = chunk.size_bytes;
+      entry.references += 1;
+      if (!chunk.block_checksums.empty()) entry.block_checksums = &chunk.block_checksums;
+    }
+  };
+  // The reference rule, shared by objects and generic owners: each list entry holds one
+  // reference, taken and dropped by these.
+  static Status TakeReferences(Connection& c, const ReferenceCounts& counts, TimestampMs now_ms);
   static Status TakeReferences(Connection& c, StorageClass storage_class,
                                const std::vector<ChunkRef>& chunks, TimestampMs now_ms);
+  static Status TakeReferences(Connection& c, const std::vector<OwnerChunk>& chunks,
+                               TimestampMs now_ms);
   static Status DropReferences(Connection& c, const ObjectId& id, StorageClass storage_class,
                                TimestampMs now_ms);
+  static Status DropReferences(Connection& c, const ChunkOwner& owner, TimestampMs now_ms);
+  static Status ReplaceOwnerChunks(Connection& c, const ChunkOwner& owner,
+                                   const std::vector<OwnerChunk>& chunks, TimestampMs now_ms);
+  static Status ExportOwners(Connection& c, SnapshotVisitor& visitor);
   // The caller holds the object's row lock and has checked it is live.
   static Status MarkDeleting(Connection& c, const ObjectId& id, StorageClass storage_class,
                              TimestampMs now_ms);
@@ -1019,21 +1116,24 @@ Status PostgresMetaStore::InsertObject(Connection& c, const ObjectRecord& r, Obj
 // adding n references at once equals adding them one by one).
 Status PostgresMetaStore::TakeReferences(Connection& c, StorageClass storage_class,
                                          const std::vector<ChunkRef>& chunks, TimestampMs now_ms) {
-  struct Entry {
-    uint64_t size_bytes = 0;
-    int64_t references = 0;
-    const std::string* block_checksums = nullptr;
-  };
-  std::map<Digest, Entry> counts;
-  for (const ChunkRef& chunk : chunks) {
-    Entry& entry = counts[chunk.digest];
-    entry.size_bytes = chunk.size_bytes;
-    entry.references += 1;
-    if (!chunk.block_checksums.empty()) entry.block_checksums = &chunk.block_checksums;
-  }
-  for (const auto& [digest, entry] : counts) {
+  ReferenceCounts counts;
+  for (const ChunkRef& chunk : chunks) counts.Add(storage_class, chunk);
+  return TakeReferences(c, counts, now_ms);
+}
+
+Status PostgresMetaStore::TakeReferences(Connection& c, const std::vector<OwnerChunk>& chunks,
+                                         TimestampMs now_ms) {
+  ReferenceCounts counts;
+  for (const OwnerChunk& entry : chunks) counts.Add(entry.storage_class, entry.chunk);
+  return TakeReferences(c, counts, now_ms);
+}
+
+Status PostgresMetaStore::TakeReferences(Connection& c, const ReferenceCounts& counts,
+                                         TimestampMs now_ms) {
+  for (const auto& [key, entry] : counts.entries) {
+    const Digest& digest = key.second;
     Params params;
-    params.Class(storage_class)
+    params.Text(key.first)
         .Hash(digest)
         .Int(static_cast<int64_t>(entry.size_bytes))
         .Int(entry.references)
@@ -1057,24 +1157,65 @@ Status PostgresMetaStore::TakeReferences(Connection& c, StorageClass storage_cla
   return OkStatus();
 }
 
-// Locks the object's chunk rows in digest order, then decrements each distinct digest by
-// the number of times the object names it, in one statement.
+// Locks the object's chunk rows in (class, digest) order, then decrements each distinct
+// digest by the number of times the object names it, in one statement.
 Status PostgresMetaStore::DropReferences(Connection& c, const ObjectId& id,
                                          StorageClass storage_class, TimestampMs now_ms) {
-  RETURN_IF_ERROR(c.Exec("SELECT 1 FROM chunks WHERE storage_class = $2 AND digest IN "
-                         "(SELECT digest FROM object_chunks WHERE object_id = $1) "
-                         "ORDER BY digest FOR UPDATE",
-                         Params().Id(id).Class(storage_class))
+  RETURN_IF_ERROR(
+      c.Exec(CAIRN_LOCK_REFERENCED(CAIRN_OBJECT_REFERENCES), Params().Id(id).Class(storage_class))
+          .status());
+  return c
+      .Exec(CAIRN_DROP_REFERENCES(CAIRN_OBJECT_REFERENCES),
+            Params().Id(id).Class(storage_class).Int(now_ms))
+      .status();
+}
+
+// The same for a generic owner, whose entries name their own classes.
+Status PostgresMetaStore::DropReferences(Connection& c, const ChunkOwner& owner,
+                                         TimestampMs now_ms) {
+  RETURN_IF_ERROR(c.Exec(CAIRN_LOCK_REFERENCED(CAIRN_OWNER_REFERENCES),
+                         Params().Text(owner.kind).Text(owner.id))
                       .status());
   return c
-      .Exec(
-          "UPDATE chunks SET ref_count = chunks.ref_count - r.n, "
-          "zero_since_ms = CASE WHEN chunks.ref_count - r.n = 0 THEN $3::bigint ELSE 0 END "
-          "FROM (SELECT digest, COUNT(*) AS n FROM object_chunks WHERE object_id = $1 "
-          "GROUP BY digest) AS r "
-          "WHERE chunks.storage_class = $2 AND chunks.digest = r.digest",
-          Params().Id(id).Class(storage_class).Int(now_ms))
+      .Exec(CAIRN_DROP_REFERENCES(CAIRN_OWNER_REFERENCES),
+            Params().Text(owner.kind).Text(owner.id).Int(now_ms))
       .status();
+}
+
+// Under the owner's advisory lock (so two nodes replacing one owner's list run one after
+// the other, and each drops the list the other committed, never one it read before):
+// drops the old list's references and rows, then records `chunks` in one statement and
+// takes their references.
+Status PostgresMetaStore::ReplaceOwnerChunks(Connection& c, const ChunkOwner& owner,
+                                             const std::vector<OwnerChunk>& chunks,
+                                             TimestampMs now_ms) {
+  RETURN_IF_ERROR(c.Exec("SELECT pg_advisory_xact_lock($1::int4, hashtext($2 || chr(10) || $3))",
+                         Params().Int(kOwnerLock).Text(owner.kind).Text(owner.id))
+                      .status());
+  RETURN_IF_ERROR(DropReferences(c, owner, now_ms));
+  RETURN_IF_ERROR(c.Exec("DELETE FROM owner_chunks WHERE owner_kind = $1 AND owner_id = $2",
+                         Params().Text(owner.kind).Text(owner.id))
+                      .status());
+  if (chunks.empty()) return OkStatus();
+  // Arrays in text form: class names, digests as hex and sizes need no quoting.
+  std::string classes = "{", digests = "{", sizes = "{";
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const char* separator = i == 0 ? "" : ",";
+    classes += separator + std::string(StorageClassName(chunks[i].storage_class));
+    digests += separator + chunks[i].chunk.digest.ToHex();
+    sizes += separator + std::to_string(chunks[i].chunk.size_bytes);
+  }
+  classes += "}";
+  digests += "}";
+  sizes += "}";
+  RETURN_IF_ERROR(
+      c.Exec("INSERT INTO owner_chunks (owner_kind, owner_id, seq, storage_class, digest, "
+             "size_bytes) SELECT $1, $2, u.ord - 1, u.class, decode(u.digest, 'hex'), u.size "
+             "FROM unnest($3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY "
+             "AS u(class, digest, size, ord)",
+             Params().Text(owner.kind).Text(owner.id).Text(classes).Text(digests).Text(sizes))
+          .status());
+  return TakeReferences(c, chunks, now_ms);
 }
 
 Status PostgresMetaStore::MarkDeleting(Connection& c, const ObjectId& id,
@@ -1790,6 +1931,9 @@ Result<std::vector<ChunkRecord>> PostgresMetaStore::CollectGarbageChunks(
             Rows rows, c.Exec("SELECT storage_class, digest, size_bytes, ref_count, zero_since_ms, "
                               "block_checksums, damaged_ms "
                               "FROM chunks WHERE ref_count = 0 AND zero_since_ms < $1::bigint "
+                              "AND NOT EXISTS (SELECT 1 FROM owner_chunks AS oc WHERE "
+                              "oc.storage_class = chunks.storage_class AND "
+                              "oc.digest = chunks.digest) "
                               "ORDER BY zero_since_ms, storage_class, digest LIMIT $2::bigint "
                               "FOR UPDATE SKIP LOCKED",
                               Params().Int(cutoff_ms).Int(limit)));
@@ -1809,24 +1953,20 @@ Result<std::vector<ChunkRecord>> PostgresMetaStore::CollectGarbageChunks(
   return removed;
 }
 
-// Every chunk row with its live reference count, then every live (class, digest) named by
-// object_chunks that has no chunk row, in (class name, digest) order.
+// Every chunk row with its live reference count (objects and generic owners), then every
+// live (class, digest) named by object_chunks or owner_chunks that has no chunk row, in
+// (class name, digest) order.
 Result<std::vector<FsckReferenceRow>> PostgresMetaStore::ReferenceRows(Connection& c) {
   ASSIGN_OR_RETURN(
       Rows result,
-      c.Exec("WITH actual AS ("
-             "  SELECT o.storage_class AS storage_class, oc.digest AS digest, "
-             "         COUNT(*) AS n, MAX(oc.size_bytes) AS size_bytes, "
-             "         COUNT(*) FILTER (WHERE o.state = 'COMMITTED') AS committed "
-             "  FROM object_chunks AS oc JOIN objects AS o ON o.id = oc.object_id "
-             "  WHERE o.state IN ('WRITING', 'COMMITTED') "
-             "  GROUP BY o.storage_class, oc.digest) "
+      c.Exec("WITH actual AS (" CAIRN_LIVE_REFERENCES ") "
              "SELECT c.storage_class, c.digest, c.ref_count, COALESCE(a.n, 0), "
-             "       c.size_bytes, true, COALESCE(a.committed, 0) "
+             "       c.size_bytes, true, COALESCE(a.committed, 0), COALESCE(a.owners, 0) "
              "FROM chunks AS c LEFT JOIN actual AS a "
              "  ON a.storage_class = c.storage_class AND a.digest = c.digest "
              "UNION ALL "
-             "SELECT a.storage_class, a.digest, 0::bigint, a.n, a.size_bytes, false, a.committed "
+             "SELECT a.storage_class, a.digest, 0::bigint, a.n, a.size_bytes, false, a.committed, "
+             "       a.owners "
              "FROM actual AS a "
              "WHERE NOT EXISTS (SELECT 1 FROM chunks AS c "
              "  WHERE c.storage_class = a.storage_class AND c.digest = a.digest) "
@@ -1843,6 +1983,7 @@ Result<std::vector<FsckReferenceRow>> PostgresMetaStore::ReferenceRows(Connectio
     ASSIGN_OR_RETURN(int64_t has_row, result.Int(i, 5));
     ref.has_chunk_row = has_row != 0;
     ASSIGN_OR_RETURN(ref.committed_ref_count, result.Int(i, 6));
+    ASSIGN_OR_RETURN(ref.owner_ref_count, result.Int(i, 7));
     rows.push_back(ref);
   }
   return rows;
@@ -2415,7 +2556,9 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
               c.Exec("SELECT (SELECT COUNT(*) FROM api_keys), (SELECT COUNT(*) FROM s3_keys), "
                      "(SELECT COUNT(*) FROM namespaces), (SELECT COUNT(*) FROM chunks), "
                      "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED'), "
-                     "(SELECT COUNT(*) FROM namespace_settings)"));
+                     "(SELECT COUNT(*) FROM namespace_settings), "
+                     "(SELECT COUNT(*) FROM (SELECT DISTINCT owner_kind, owner_id "
+                     "FROM owner_chunks) AS d)"));
           if (rows.empty()) return InternalError("snapshot counts returned no row");
           int64_t value = 0;
           ASSIGN_OR_RETURN(value, rows.Int(0, 0));
@@ -2430,6 +2573,8 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
           counts.objects = static_cast<uint64_t>(value);
           ASSIGN_OR_RETURN(value, rows.Int(0, 5));
           counts.namespace_settings = static_cast<uint64_t>(value);
+          ASSIGN_OR_RETURN(value, rows.Int(0, 6));
+          counts.owners = static_cast<uint64_t>(value);
         }
         RETURN_IF_ERROR(visitor.Begin(counts));
         {
@@ -2457,7 +2602,8 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
         }
         RETURN_IF_ERROR(ExportNamespaceSettings(c, visitor));
         RETURN_IF_ERROR(ExportChunks(c, visitor, now_ms));
-        return ExportObjects(c, visitor);
+        RETURN_IF_ERROR(ExportObjects(c, visitor));
+        return ExportOwners(c, visitor);
       },
       /*retry=*/false);
 }
@@ -2485,7 +2631,8 @@ Status PostgresMetaStore::ExportNamespaceSettings(Connection& c, SnapshotVisitor
   }
 }
 
-// Counts are recomputed from the snapshot's COMMITTED objects (see SnapshotCounts).
+// Counts are recomputed from the snapshot's COMMITTED objects and owners (see
+// SnapshotCounts).
 Status PostgresMetaStore::ExportChunks(Connection& c, SnapshotVisitor& visitor,
                                        TimestampMs now_ms) {
   std::string after_class;
@@ -2498,7 +2645,9 @@ Status PostgresMetaStore::ExportChunks(Connection& c, SnapshotVisitor& visitor,
         "SELECT p.storage_class, p.digest, p.size_bytes, "
         "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o ON o.id = oc.object_id "
         "WHERE oc.digest = p.digest AND o.storage_class = p.storage_class AND "
-        "o.state = 'COMMITTED'), p.ref_count, p.zero_since_ms, p.block_checksums, p.damaged_ms "
+        "o.state = 'COMMITTED') + (SELECT COUNT(*) FROM owner_chunks AS w WHERE "
+        "w.storage_class = p.storage_class AND w.digest = p.digest), "
+        "p.ref_count, p.zero_since_ms, p.block_checksums, p.damaged_ms "
         "FROM (SELECT * FROM chunks AS c "
         "WHERE (c.storage_class, c.digest) > ($1::text, $2::bytea) "
         "ORDER BY c.storage_class, c.digest LIMIT " +
@@ -2571,6 +2720,48 @@ Status PostgresMetaStore::ExportObjects(Connection& c, SnapshotVisitor& visitor)
   }
 }
 
+// Owners in (kind, id) order, a page of owners at a time, each page with its rows.
+Status PostgresMetaStore::ExportOwners(Connection& c, SnapshotVisitor& visitor) {
+  std::string after_kind, after_id;  // ("", "") sorts before every owner
+  while (true) {
+    ASSIGN_OR_RETURN(Rows owners,
+                     c.Exec("SELECT owner_kind, owner_id FROM owner_chunks "
+                            "WHERE (owner_kind, owner_id) > ($1, $2) "
+                            "GROUP BY owner_kind, owner_id ORDER BY owner_kind, owner_id LIMIT " +
+                                std::to_string(kExportPageRows),
+                            Params().Text(after_kind).Text(after_id)));
+    if (owners.empty()) return OkStatus();
+    const std::string last_kind = owners.Text(owners.size() - 1, 0);
+    const std::string last_id = owners.Text(owners.size() - 1, 1);
+    ASSIGN_OR_RETURN(
+        Rows rows, c.Exec("SELECT owner_kind, owner_id, storage_class, digest, size_bytes "
+                          "FROM owner_chunks WHERE (owner_kind, owner_id) > ($1, $2) AND "
+                          "(owner_kind, owner_id) <= ($3, $4) "
+                          "ORDER BY owner_kind, owner_id, seq",
+                          Params().Text(after_kind).Text(after_id).Text(last_kind).Text(last_id)));
+    std::optional<SnapshotOwner> current;
+    for (int i = 0; i <= rows.size(); ++i) {
+      ChunkOwner owner;
+      if (i < rows.size()) owner = ChunkOwner{rows.Text(i, 0), rows.Text(i, 1)};
+      if (current && (i == rows.size() || owner != current->owner)) {
+        RETURN_IF_ERROR(visitor.Visit(*current));
+        current.reset();
+      }
+      if (i == rows.size()) break;
+      if (!current) current = SnapshotOwner{std::move(owner), {}};
+      OwnerChunk entry;
+      ASSIGN_OR_RETURN(entry.storage_class, rows.Class(i, 2));
+      ASSIGN_OR_RETURN(entry.chunk.digest, rows.Hash(i, 3));
+      ASSIGN_OR_RETURN(int64_t size, rows.Int(i, 4));
+      entry.chunk.size_bytes = static_cast<uint64_t>(size);
+      current->chunks.push_back(std::move(entry));
+    }
+    if (owners.size() < kExportPageRows) return OkStatus();
+    after_kind = last_kind;
+    after_id = last_id;
+  }
+}
+
 // Rows for one table, sent as multi-row INSERTs of up to kImportBatchRows rows (or about
 // kImportBatchBytes of parameters): one round trip per batch instead of per row.
 class BatchInsert {
@@ -2624,15 +2815,16 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
       "load snapshot", Mode::kWrite,
       [&](Connection& c) -> Status {
         RETURN_IF_ERROR(
-            c.Script("LOCK TABLE objects, object_chunks, chunks, api_keys, s3_keys, namespaces, "
-                     "namespace_settings IN EXCLUSIVE MODE"));
+            c.Script("LOCK TABLE objects, object_chunks, chunks, owner_chunks, api_keys, s3_keys, "
+                     "namespaces, namespace_settings IN EXCLUSIVE MODE"));
         {
           ASSIGN_OR_RETURN(
               Rows rows,
               c.Exec("SELECT EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM chunks) "
                      "OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 FROM s3_keys) "
                      "OR EXISTS (SELECT 1 FROM namespaces) "
-                     "OR EXISTS (SELECT 1 FROM namespace_settings)"));
+                     "OR EXISTS (SELECT 1 FROM namespace_settings) "
+                     "OR EXISTS (SELECT 1 FROM owner_chunks)"));
           ASSIGN_OR_RETURN(int64_t busy, rows.Int(0, 0));
           if (busy != 0) {
             return FailedPreconditionError(
@@ -2662,10 +2854,14 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
                              "text", "text", "text", "bigint", "bigint", "bytea"});
         BatchInsert object_chunks("INSERT INTO object_chunks (object_id, seq, digest, size_bytes)",
                                   {"bytea", "integer", "bytea", "bigint"});
+        BatchInsert owner_chunks(
+            "INSERT INTO owner_chunks (owner_kind, owner_id, seq, storage_class, digest, "
+            "size_bytes)",
+            {"text", "text", "integer", "text", "bytea", "bigint"});
         // object_chunks rows need their object row first (foreign key).
         auto flush_all = [&]() -> Status {
           for (BatchInsert* batch : {&api_keys, &s3_keys, &namespaces, &namespace_settings, &chunks,
-                                     &objects, &object_chunks}) {
+                                     &objects, &object_chunks, &owner_chunks}) {
             RETURN_IF_ERROR(batch->Flush(c));
           }
           return OkStatus();
@@ -2735,6 +2931,24 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
             row.Int(chunk->damaged_ms);
             ++counts.chunks;
             if (chunks.Full()) RETURN_IF_ERROR(chunks.Flush(c));
+          } else if (const auto* owned = std::get_if<SnapshotOwner>(&*record)) {
+            RETURN_IF_ERROR(CheckChunkOwner(owned->owner));
+            if (owned->chunks.empty()) {
+              return InvalidArgumentError("owner " + internal::DescribeOwner(owned->owner) +
+                                          " has an empty chunk list");
+            }
+            for (size_t i = 0; i < owned->chunks.size(); ++i) {
+              const OwnerChunk& entry = owned->chunks[i];
+              owner_chunks.Row(96 + owned->owner.id.size())
+                  .Text(owned->owner.kind)
+                  .Text(owned->owner.id)
+                  .Int(static_cast<int64_t>(i))
+                  .Class(entry.storage_class)
+                  .Hash(entry.chunk.digest)
+                  .Int(static_cast<int64_t>(entry.chunk.size_bytes));
+              if (owner_chunks.Full()) RETURN_IF_ERROR(owner_chunks.Flush(c));
+            }
+            ++counts.owners;
           } else {
             const SnapshotObject& object = std::get<SnapshotObject>(*record);
             const ObjectRecord& r = object.object;
@@ -2777,22 +2991,27 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
           }
         }
         RETURN_IF_ERROR(flush_all());
-        // The loaded counts must be exactly the references of the loaded objects, or fsck
-        // would find the restored store unclean.
+        // The loaded counts must be exactly the references of the loaded objects and
+        // owners, or fsck would find the restored store unclean.
         ASSIGN_OR_RETURN(
             Rows rows,
             c.Exec("SELECT (SELECT COUNT(*) FROM chunks AS c WHERE c.ref_count <> "
                    "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o "
                    "ON o.id = oc.object_id WHERE oc.digest = c.digest AND "
-                   "o.storage_class = c.storage_class)) + "
+                   "o.storage_class = c.storage_class) + "
+                   "(SELECT COUNT(*) FROM owner_chunks AS w WHERE w.storage_class = "
+                   "c.storage_class AND w.digest = c.digest)) + "
                    "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o "
                    "ON o.id = oc.object_id WHERE NOT EXISTS (SELECT 1 FROM chunks AS c "
-                   "WHERE c.storage_class = o.storage_class AND c.digest = oc.digest))"));
+                   "WHERE c.storage_class = o.storage_class AND c.digest = oc.digest)) + "
+                   "(SELECT COUNT(*) FROM owner_chunks AS w WHERE NOT EXISTS (SELECT 1 FROM "
+                   "chunks AS c WHERE c.storage_class = w.storage_class AND "
+                   "c.digest = w.digest))"));
         ASSIGN_OR_RETURN(int64_t disagreements, rows.Int(0, 0));
         if (disagreements != 0) {
           return InvalidArgumentError("snapshot is inconsistent: " + std::to_string(disagreements) +
-                                      " chunk reference counts disagree with the objects' "
-                                      "chunk lists");
+                                      " chunk reference counts disagree with the objects' and "
+                                      "owners' chunk lists");
         }
         // Every setting belongs to a namespace row, so that DeleteNamespace removes it.
         ASSIGN_OR_RETURN(Rows orphan_rows,
@@ -2806,11 +3025,109 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
         }
         // Fresh statistics, or the first queries on the loaded tables are planned as if
         // they were empty (a sequential scan per chunk in the next dump, for one).
-        return c.Script("ANALYZE objects, object_chunks, chunks");
+        return c.Script("ANALYZE objects, object_chunks, chunks, owner_chunks");
       },
       /*retry=*/false);
   if (!status.ok()) return status;
   return counts;
+}
+
+// ---- generic owners ---------------------------------------------------------------------
+
+Status PostgresMetaStore::SetOwnerChunks(const ChunkOwner& owner,
+                                         const std::vector<OwnerChunk>& chunks,
+                                         TimestampMs now_ms) {
+  RETURN_IF_ERROR(CheckChunkOwner(owner));
+  return Write("set the chunks of owner " + internal::DescribeOwner(owner),
+               [&](Connection& c) { return ReplaceOwnerChunks(c, owner, chunks, now_ms); });
+}
+
+Status PostgresMetaStore::DropOwnerChunks(const ChunkOwner& owner, TimestampMs now_ms) {
+  RETURN_IF_ERROR(CheckChunkOwner(owner));
+  return Write("drop the chunks of owner " + internal::DescribeOwner(owner),
+               [&](Connection& c) { return ReplaceOwnerChunks(c, owner, {}, now_ms); });
+}
+
+Result<std::vector<OwnerChunk>> PostgresMetaStore::GetOwnerChunks(const ChunkOwner& owner) {
+  RETURN_IF_ERROR(CheckChunkOwner(owner));
+  std::vector<OwnerChunk> chunks;
+  Status status = Read(
+      "get the chunks of owner " + internal::DescribeOwner(owner), [&](Connection& c) -> Status {
+        chunks.clear();
+        ASSIGN_OR_RETURN(
+            Rows rows,
+            c.Exec("SELECT oc.storage_class, oc.digest, oc.size_bytes, c.block_checksums, "
+                   "COALESCE(c.damaged_ms, 0) FROM owner_chunks AS oc "
+                   "LEFT JOIN chunks AS c ON c.storage_class = oc.storage_class AND "
+                   "c.digest = oc.digest WHERE oc.owner_kind = $1 AND oc.owner_id = $2 "
+                   "ORDER BY oc.seq",
+                   Params().Text(owner.kind).Text(owner.id)));
+        for (int i = 0; i < rows.size(); ++i) {
+          OwnerChunk entry;
+          ASSIGN_OR_RETURN(entry.storage_class, rows.Class(i, 0));
+          ASSIGN_OR_RETURN(entry.chunk.digest, rows.Hash(i, 1));
+          ASSIGN_OR_RETURN(int64_t size, rows.Int(i, 2));
+          entry.chunk.size_bytes = static_cast<uint64_t>(size);
+          if (!rows.IsNull(i, 3)) entry.chunk.block_checksums = rows.Bytes(i, 3);
+          ASSIGN_OR_RETURN(entry.chunk.damaged_ms, rows.Int(i, 4));
+          chunks.push_back(std::move(entry));
+        }
+        return OkStatus();
+      });
+  if (!status.ok()) return status;
+  return chunks;
+}
+
+Result<std::vector<ChunkOwner>> PostgresMetaStore::FindOwnersWithChunks(
+    StorageClass storage_class, const std::vector<Digest>& digests) {
+  std::set<ChunkOwner> hits;  // ordered by (kind, id), like the model
+  Status status = Read("find owners with chunks", [&](Connection& c) -> Status {
+    hits.clear();
+    for (const Digest& digest : std::set<Digest>(digests.begin(), digests.end())) {
+      ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT DISTINCT owner_kind, owner_id FROM owner_chunks "
+                                         "WHERE storage_class = $1 AND digest = $2",
+                                         Params().Class(storage_class).Hash(digest)));
+      for (int i = 0; i < rows.size(); ++i)
+        hits.insert(ChunkOwner{rows.Text(i, 0), rows.Text(i, 1)});
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return std::vector<ChunkOwner>(hits.begin(), hits.end());
+}
+
+Result<std::vector<OwnerUsageRow>> PostgresMetaStore::OwnerUsage(const std::string& kind) {
+  RETURN_IF_ERROR(internal::CheckOwnerKind(kind));
+  std::vector<OwnerUsageRow> rows;
+  Status status = Read("usage of owners of kind " + kind, [&](Connection& c) -> Status {
+    rows.clear();
+    // Per class: owners, logical bytes (every entry), physical bytes (each distinct digest
+    // once, MAX keeping one size per digest even if damaged rows disagree).
+    ASSIGN_OR_RETURN(
+        Rows result,
+        c.Exec("SELECT storage_class, COUNT(DISTINCT owner_id), SUM(size_bytes)::bigint, "
+               "(SELECT SUM(size)::bigint FROM (SELECT MAX(d.size_bytes) AS size FROM "
+               "owner_chunks AS d WHERE d.owner_kind = $1 AND "
+               "d.storage_class = oc.storage_class GROUP BY d.digest) AS p) "
+               "FROM owner_chunks AS oc WHERE owner_kind = $1 "
+               "GROUP BY storage_class ORDER BY storage_class",
+               Params().Text(kind)));
+    for (int i = 0; i < result.size(); ++i) {
+      OwnerUsageRow usage;
+      usage.kind = kind;
+      ASSIGN_OR_RETURN(usage.storage_class, result.Class(i, 0));
+      ASSIGN_OR_RETURN(int64_t owners, result.Int(i, 1));
+      ASSIGN_OR_RETURN(int64_t logical, result.Int(i, 2));
+      ASSIGN_OR_RETURN(int64_t physical, result.Int(i, 3));
+      usage.owners = static_cast<uint64_t>(owners);
+      usage.logical_bytes = static_cast<uint64_t>(logical);
+      usage.physical_bytes = static_cast<uint64_t>(physical);
+      rows.push_back(std::move(usage));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
 }
 
 // Applies the pending steps and records them in one transaction, so a crash mid-migration
@@ -2921,5 +3238,10 @@ Result<std::unique_ptr<MetaStore>> OpenPostgresMetaStore(const std::string& url,
 
 #undef CAIRN_OBJECT_COLUMNS
 #undef CAIRN_LIST_COLUMNS
+#undef CAIRN_LOCK_REFERENCED
+#undef CAIRN_DROP_REFERENCES
+#undef CAIRN_OBJECT_REFERENCES
+#undef CAIRN_OWNER_REFERENCES
+#undef CAIRN_LIVE_REFERENCES
 #undef CAIRN_WALK_COLUMNS
 #undef CAIRN_WALK_DIR

@@ -36,6 +36,7 @@ using internal::EncodeMetadata;
 using internal::EncodeTenants;
 
 using internal::CheckApiKey;
+using internal::CheckChunkOwner;
 using internal::CheckChunkTotal;
 using internal::CheckListRequest;
 using internal::CheckNamespaceSetting;
@@ -172,8 +173,55 @@ CREATE TABLE namespace_settings (
     R"sql(
 CREATE INDEX namespaces_by_name ON namespaces (name, tenant);
 )sql",
+    // Version 8: chunk references held by owners other than objects (files of a filesystem
+    // front end, ...): each row is one reference, counted in chunks.ref_count like an
+    // object_chunks row of a live object. An entry names its own storage class, so the
+    // owner can read the chunk back. The index answers GC's guard, fsck's "which owners
+    // use this chunk" and the recount.
+    R"sql(
+CREATE TABLE owner_chunks (
+  owner_kind    TEXT NOT NULL,
+  owner_id      TEXT NOT NULL,
+  seq           INTEGER NOT NULL,
+  storage_class TEXT NOT NULL CHECK (storage_class IN ('hot', 'cold')),
+  digest        BLOB NOT NULL,
+  size_bytes    INTEGER NOT NULL,
+  PRIMARY KEY (owner_kind, owner_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX owner_chunks_chunk ON owner_chunks (storage_class, digest);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+// The reference rule, one statement shape for every owner kind: `refs` is a SELECT of
+// (storage_class, digest, n), the references one owner holds per chunk (?1 and ?2 name the
+// owner), and each chunk's count drops by its n; ?3 is now_ms, the zero time of a count
+// that reaches zero.
+#define CAIRN_DROP_REFERENCES(refs)                                          \
+  "UPDATE chunks SET ref_count = chunks.ref_count - r.n, "                   \
+  "zero_since_ms = CASE WHEN chunks.ref_count - r.n = 0 THEN ?3 ELSE 0 END " \
+  "FROM (" refs                                                              \
+  ") AS r "                                                                  \
+  "WHERE chunks.storage_class = r.storage_class AND chunks.digest = r.digest"
+// The references of one object (?1 its id, ?2 its class) and of one owner (?1 kind, ?2 id).
+#define CAIRN_OBJECT_REFERENCES                                                                \
+  "SELECT ?2 AS storage_class, digest, COUNT(*) AS n FROM object_chunks WHERE object_id = ?1 " \
+  "GROUP BY digest"
+#define CAIRN_OWNER_REFERENCES                                     \
+  "SELECT storage_class, digest, COUNT(*) AS n FROM owner_chunks " \
+  "WHERE owner_kind = ?1 AND owner_id = ?2 GROUP BY storage_class, digest"
+// Live references per chunk from both kinds of holder: (storage_class, digest, n,
+// size_bytes, committed, owners).
+#define CAIRN_LIVE_REFERENCES                                                             \
+  "SELECT storage_class, digest, COUNT(*) AS n, MAX(size_bytes) AS size_bytes, "          \
+  "       SUM(committed) AS committed, SUM(owned) AS owners FROM ("                       \
+  "  SELECT o.storage_class AS storage_class, oc.digest AS digest, "                      \
+  "         oc.size_bytes AS size_bytes, o.state = 'COMMITTED' AS committed, 0 AS owned " \
+  "  FROM object_chunks AS oc JOIN objects AS o ON o.id = oc.object_id "                  \
+  "  WHERE o.state IN ('WRITING', 'COMMITTED') "                                          \
+  "  UNION ALL "                                                                          \
+  "  SELECT storage_class, digest, size_bytes, 0, 1 FROM owner_chunks) "                  \
+  "GROUP BY storage_class, digest"
 
 // Column order read by ReadObject.
 #define CAIRN_OBJECT_COLUMNS                                                           \
@@ -680,6 +728,14 @@ class SqliteMetaStore final : public MetaStore {
                                                       const std::vector<Digest>& lost,
                                                       TimestampMs now_ms) override;
 
+  Status SetOwnerChunks(const ChunkOwner& owner, const std::vector<OwnerChunk>& chunks,
+                        TimestampMs now_ms) override;
+  Status DropOwnerChunks(const ChunkOwner& owner, TimestampMs now_ms) override;
+  Result<std::vector<OwnerChunk>> GetOwnerChunks(const ChunkOwner& owner) override;
+  Result<std::vector<ChunkOwner>> FindOwnersWithChunks(StorageClass storage_class,
+                                                       const std::vector<Digest>& digests) override;
+  Result<std::vector<OwnerUsageRow>> OwnerUsage(const std::string& kind) override;
+
   Result<CommitResult> PutCommittedAndDelete(const ObjectRecord& object,
                                              const std::vector<ChunkRef>& chunks,
                                              const std::vector<ObjectId>& also_delete,
@@ -714,6 +770,7 @@ class SqliteMetaStore final : public MetaStore {
  private:
   static Status ImportRecord(Connection& c, const SnapshotRecord& record);
   static Status ExportObjects(Connection& c, SnapshotVisitor& visitor);
+  static Status ExportOwners(Connection& c, SnapshotVisitor& visitor);
   // One write transaction on the writer connection. BEGIN IMMEDIATE takes the database
   // write lock up front, so the transaction cannot fail half-way on lock upgrade when
   // another process (e.g. an offline fsck) also writes.
@@ -971,6 +1028,9 @@ class SqliteMetaStore final : public MetaStore {
                               TimestampMs now_ms);
   static Status DropReferences(Connection& c, const ObjectId& id, StorageClass storage_class,
                                TimestampMs now_ms);
+  static Status DropReferences(Connection& c, const ChunkOwner& owner, TimestampMs now_ms);
+  static Status ReplaceOwnerChunks(Connection& c, const ChunkOwner& owner,
+                                   const std::vector<OwnerChunk>& chunks, TimestampMs now_ms);
   static Status PutCommittedIn(Connection& c, const ObjectRecord& object,
                                const std::vector<ChunkRef>& chunks, TimestampMs now_ms,
                                CommitResult* result);
@@ -1072,14 +1132,42 @@ Status SqliteMetaStore::TakeReference(Connection& c, StorageClass storage_class,
 // of times the object names it.
 Status SqliteMetaStore::DropReferences(Connection& c, const ObjectId& id,
                                        StorageClass storage_class, TimestampMs now_ms) {
-  ASSIGN_OR_RETURN(
-      Statement stmt,
-      c.Prepare("UPDATE chunks SET ref_count = chunks.ref_count - r.n, "
-                "zero_since_ms = CASE WHEN chunks.ref_count - r.n = 0 THEN ?3 ELSE 0 END "
-                "FROM (SELECT digest, COUNT(*) AS n FROM object_chunks WHERE object_id = ?1 "
-                "GROUP BY digest) AS r "
-                "WHERE chunks.storage_class = ?2 AND chunks.digest = r.digest"));
+  ASSIGN_OR_RETURN(Statement stmt, c.Prepare(CAIRN_DROP_REFERENCES(CAIRN_OBJECT_REFERENCES)));
   return stmt.Id(1, id).Class(2, storage_class).Int(3, now_ms).Run();
+}
+
+// The same for a generic owner, whose entries name their own classes.
+Status SqliteMetaStore::DropReferences(Connection& c, const ChunkOwner& owner, TimestampMs now_ms) {
+  ASSIGN_OR_RETURN(Statement stmt, c.Prepare(CAIRN_DROP_REFERENCES(CAIRN_OWNER_REFERENCES)));
+  return stmt.Text(1, owner.kind).Text(2, owner.id).Int(3, now_ms).Run();
+}
+
+// Drops the owner's references and rows, then records `chunks` and takes their references
+// (the order of an object replaced at its key: old references first).
+Status SqliteMetaStore::ReplaceOwnerChunks(Connection& c, const ChunkOwner& owner,
+                                           const std::vector<OwnerChunk>& chunks,
+                                           TimestampMs now_ms) {
+  RETURN_IF_ERROR(DropReferences(c, owner, now_ms));
+  {
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("DELETE FROM owner_chunks WHERE owner_kind = ?1 "
+                                               "AND owner_id = ?2"));
+    RETURN_IF_ERROR(stmt.Text(1, owner.kind).Text(2, owner.id).Run());
+  }
+  ASSIGN_OR_RETURN(Statement insert,
+                   c.Prepare("INSERT INTO owner_chunks (owner_kind, owner_id, seq, storage_class, "
+                             "digest, size_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const OwnerChunk& entry = chunks[i];
+    RETURN_IF_ERROR(insert.Text(1, owner.kind)
+                        .Text(2, owner.id)
+                        .Int(3, static_cast<int64_t>(i))
+                        .Class(4, entry.storage_class)
+                        .Hash(5, entry.chunk.digest)
+                        .Int(6, static_cast<int64_t>(entry.chunk.size_bytes))
+                        .Run());
+    RETURN_IF_ERROR(TakeReference(c, entry.storage_class, entry.chunk, now_ms));
+  }
+  return OkStatus();
 }
 
 Status SqliteMetaStore::MarkDeleting(Connection& c, const ObjectId& id, StorageClass storage_class,
@@ -1774,7 +1862,9 @@ Result<std::vector<ChunkRecord>> SqliteMetaStore::CollectGarbageChunks(
                        c.Prepare("SELECT storage_class, digest, size_bytes, ref_count, "
                                  "zero_since_ms, block_checksums, damaged_ms FROM chunks "
                                  "WHERE ref_count = 0 AND "
-                                 "zero_since_ms < ?1 "
+                                 "zero_since_ms < ?1 AND NOT EXISTS (SELECT 1 FROM owner_chunks "
+                                 "AS oc WHERE oc.storage_class = chunks.storage_class AND "
+                                 "oc.digest = chunks.digest) "
                                  "ORDER BY zero_since_ms, storage_class, digest LIMIT ?2"));
       stmt.Int(1, cutoff_ms).Int(2, limit);
       while (true) {
@@ -1798,24 +1888,20 @@ Result<std::vector<ChunkRecord>> SqliteMetaStore::CollectGarbageChunks(
   return removed;
 }
 
-// Every chunk row with its live reference count, then every live (class, digest) named by
-// object_chunks that has no chunk row, in (class name, digest) order.
+// Every chunk row with its live reference count (objects and generic owners), then every
+// live (class, digest) named by object_chunks or owner_chunks that has no chunk row, in
+// (class name, digest) order.
 Result<std::vector<FsckReferenceRow>> SqliteMetaStore::ReferenceRows(Connection& c) {
   ASSIGN_OR_RETURN(
       Statement stmt,
-      c.Prepare("WITH actual AS ("
-                "  SELECT o.storage_class AS storage_class, oc.digest AS digest, "
-                "         COUNT(*) AS n, MAX(oc.size_bytes) AS size_bytes, "
-                "         SUM(o.state = 'COMMITTED') AS committed "
-                "  FROM object_chunks AS oc JOIN objects AS o ON o.id = oc.object_id "
-                "  WHERE o.state IN ('WRITING', 'COMMITTED') "
-                "  GROUP BY o.storage_class, oc.digest) "
+      c.Prepare("WITH actual AS (" CAIRN_LIVE_REFERENCES ") "
                 "SELECT c.storage_class, c.digest, c.ref_count, COALESCE(a.n, 0), "
-                "       c.size_bytes, 1, COALESCE(a.committed, 0) "
+                "       c.size_bytes, 1, COALESCE(a.committed, 0), COALESCE(a.owners, 0) "
                 "FROM chunks AS c LEFT JOIN actual AS a "
                 "  ON a.storage_class = c.storage_class AND a.digest = c.digest "
                 "UNION ALL "
-                "SELECT a.storage_class, a.digest, 0, a.n, a.size_bytes, 0, a.committed "
+                "SELECT a.storage_class, a.digest, 0, a.n, a.size_bytes, 0, a.committed, "
+                "       a.owners "
                 "FROM actual AS a "
                 "WHERE NOT EXISTS (SELECT 1 FROM chunks AS c "
                 "  WHERE c.storage_class = a.storage_class AND c.digest = a.digest) "
@@ -1832,6 +1918,7 @@ Result<std::vector<FsckReferenceRow>> SqliteMetaStore::ReferenceRows(Connection&
     ref.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(4));
     ref.has_chunk_row = stmt.ColumnInt(5) != 0;
     ref.committed_ref_count = stmt.ColumnInt(6);
+    ref.owner_ref_count = stmt.ColumnInt(7);
     rows.push_back(ref);
   }
   return rows;
@@ -1966,6 +2053,108 @@ Result<std::vector<ObjectId>> SqliteMetaStore::DropObjectsWithChunks(
   });
   if (!status.ok()) return status;
   return dropped;
+}
+
+// ---- generic owners ---------------------------------------------------------------------
+
+Status SqliteMetaStore::SetOwnerChunks(const ChunkOwner& owner,
+                                       const std::vector<OwnerChunk>& chunks, TimestampMs now_ms) {
+  RETURN_IF_ERROR(CheckChunkOwner(owner));
+  return Write("set the chunks of owner " + internal::DescribeOwner(owner),
+               [&](Connection& c) { return ReplaceOwnerChunks(c, owner, chunks, now_ms); });
+}
+
+Status SqliteMetaStore::DropOwnerChunks(const ChunkOwner& owner, TimestampMs now_ms) {
+  RETURN_IF_ERROR(CheckChunkOwner(owner));
+  return FreeingWrite("drop the chunks of owner " + internal::DescribeOwner(owner),
+                      [&](Connection& c) { return ReplaceOwnerChunks(c, owner, {}, now_ms); });
+}
+
+Result<std::vector<OwnerChunk>> SqliteMetaStore::GetOwnerChunks(const ChunkOwner& owner) {
+  RETURN_IF_ERROR(CheckChunkOwner(owner));
+  std::vector<OwnerChunk> chunks;
+  Status status = Read(
+      "get the chunks of owner " + internal::DescribeOwner(owner), [&](Connection& c) -> Status {
+        chunks.clear();
+        ASSIGN_OR_RETURN(Statement stmt,
+                         c.Prepare("SELECT oc.storage_class, oc.digest, oc.size_bytes, "
+                                   "c.block_checksums, c.damaged_ms FROM owner_chunks AS oc "
+                                   "LEFT JOIN chunks AS c ON c.storage_class = "
+                                   "oc.storage_class AND c.digest = oc.digest "
+                                   "WHERE oc.owner_kind = ?1 AND oc.owner_id = ?2 "
+                                   "ORDER BY oc.seq"));
+        stmt.Text(1, owner.kind).Text(2, owner.id);
+        while (true) {
+          ASSIGN_OR_RETURN(bool row, stmt.Step());
+          if (!row) break;
+          OwnerChunk entry;
+          ASSIGN_OR_RETURN(entry.storage_class, stmt.ColumnClass(0));
+          ASSIGN_OR_RETURN(entry.chunk.digest, stmt.ColumnDigest(1));
+          entry.chunk.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(2));
+          if (!stmt.IsNull(3)) entry.chunk.block_checksums = stmt.ColumnBlob(3);
+          entry.chunk.damaged_ms = stmt.ColumnInt(4);
+          chunks.push_back(std::move(entry));
+        }
+        return OkStatus();
+      });
+  if (!status.ok()) return status;
+  return chunks;
+}
+
+Result<std::vector<ChunkOwner>> SqliteMetaStore::FindOwnersWithChunks(
+    StorageClass storage_class, const std::vector<Digest>& digests) {
+  std::set<ChunkOwner> hits;  // ordered by (kind, id), like the model
+  Status status = Read("find owners with chunks", [&](Connection& c) -> Status {
+    hits.clear();
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT DISTINCT owner_kind, owner_id FROM owner_chunks "
+                               "WHERE storage_class = ?1 AND digest = ?2"));
+    for (const Digest& digest : std::set<Digest>(digests.begin(), digests.end())) {
+      stmt.Reset();
+      stmt.Class(1, storage_class).Hash(2, digest);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        hits.insert(ChunkOwner{stmt.ColumnText(0), stmt.ColumnText(1)});
+      }
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return std::vector<ChunkOwner>(hits.begin(), hits.end());
+}
+
+Result<std::vector<OwnerUsageRow>> SqliteMetaStore::OwnerUsage(const std::string& kind) {
+  RETURN_IF_ERROR(internal::CheckOwnerKind(kind));
+  std::vector<OwnerUsageRow> rows;
+  Status status = Read("usage of owners of kind " + kind, [&](Connection& c) -> Status {
+    rows.clear();
+    // Per class: owners, logical bytes (every entry), physical bytes (each distinct digest
+    // once, MAX keeping one size per digest even if damaged rows disagree).
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("SELECT storage_class, COUNT(DISTINCT owner_id), SUM(size_bytes), "
+                  "(SELECT SUM(size) FROM (SELECT MAX(d.size_bytes) AS size FROM owner_chunks "
+                  "AS d WHERE d.owner_kind = ?1 AND d.storage_class = oc.storage_class "
+                  "GROUP BY d.digest)) "
+                  "FROM owner_chunks AS oc WHERE owner_kind = ?1 "
+                  "GROUP BY storage_class ORDER BY storage_class"));
+    stmt.Text(1, kind);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      OwnerUsageRow usage;
+      usage.kind = kind;
+      ASSIGN_OR_RETURN(usage.storage_class, stmt.ColumnClass(0));
+      usage.owners = static_cast<uint64_t>(stmt.ColumnInt(1));
+      usage.logical_bytes = static_cast<uint64_t>(stmt.ColumnInt(2));
+      usage.physical_bytes = static_cast<uint64_t>(stmt.ColumnInt(3));
+      rows.push_back(std::move(usage));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
 }
 
 Status SqliteMetaStore::CreateApiKey(const ApiKeyRecord& key) {
@@ -2368,7 +2557,9 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
                     "(SELECT COUNT(*) FROM s3_keys), (SELECT COUNT(*) FROM namespaces), "
                     "(SELECT COUNT(*) FROM chunks), "
                     "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED'), "
-                    "(SELECT COUNT(*) FROM namespace_settings)"));
+                    "(SELECT COUNT(*) FROM namespace_settings), "
+                    "(SELECT COUNT(*) FROM (SELECT DISTINCT owner_kind, owner_id FROM "
+                    "owner_chunks))"));
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) return InternalError("snapshot counts returned no row");
       counts.api_keys = static_cast<uint64_t>(stmt.ColumnInt(0));
@@ -2377,6 +2568,7 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
       counts.chunks = static_cast<uint64_t>(stmt.ColumnInt(3));
       counts.objects = static_cast<uint64_t>(stmt.ColumnInt(4));
       counts.namespace_settings = static_cast<uint64_t>(stmt.ColumnInt(5));
+      counts.owners = static_cast<uint64_t>(stmt.ColumnInt(6));
     }
     RETURN_IF_ERROR(visitor.Begin(counts));
     {
@@ -2420,14 +2612,16 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
       }
     }
     {
-      // Counts are recomputed from the COMMITTED objects the snapshot holds (see
-      // SnapshotCounts in meta_store.h); a count that becomes zero keeps its zero time, or
-      // gets now_ms if it had none.
+      // Counts are recomputed from the COMMITTED objects and the owners the snapshot holds
+      // (see SnapshotCounts in meta_store.h); a count that becomes zero keeps its zero time,
+      // or gets now_ms if it had none.
       ASSIGN_OR_RETURN(Statement stmt,
                        c.Prepare("SELECT c.storage_class, c.digest, c.size_bytes, "
                                  "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o "
                                  "ON o.id = oc.object_id WHERE oc.digest = c.digest AND "
-                                 "o.storage_class = c.storage_class AND o.state = 'COMMITTED'), "
+                                 "o.storage_class = c.storage_class AND o.state = 'COMMITTED') + "
+                                 "(SELECT COUNT(*) FROM owner_chunks AS w WHERE "
+                                 "w.storage_class = c.storage_class AND w.digest = c.digest), "
                                  "c.ref_count, c.zero_since_ms, c.block_checksums, c.damaged_ms "
                                  "FROM chunks AS c ORDER BY c.storage_class, c.digest"));
       while (true) {
@@ -2450,8 +2644,34 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
         RETURN_IF_ERROR(visitor.Visit(chunk));
       }
     }
-    return ExportObjects(c, visitor);
+    RETURN_IF_ERROR(ExportObjects(c, visitor));
+    return ExportOwners(c, visitor);
   });
+}
+
+// Owners in (kind, id) order, each with its entries in order, from one statement.
+Status SqliteMetaStore::ExportOwners(Connection& c, SnapshotVisitor& visitor) {
+  ASSIGN_OR_RETURN(Statement stmt,
+                   c.Prepare("SELECT owner_kind, owner_id, storage_class, digest, size_bytes "
+                             "FROM owner_chunks ORDER BY owner_kind, owner_id, seq"));
+  std::optional<SnapshotOwner> current;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    ChunkOwner owner;
+    if (row) owner = ChunkOwner{stmt.ColumnText(0), stmt.ColumnText(1)};
+    if (current && (!row || owner != current->owner)) {
+      RETURN_IF_ERROR(visitor.Visit(*current));
+      current.reset();
+    }
+    if (!row) break;
+    if (!current) current = SnapshotOwner{std::move(owner), {}};
+    OwnerChunk entry;
+    ASSIGN_OR_RETURN(entry.storage_class, stmt.ColumnClass(2));
+    ASSIGN_OR_RETURN(entry.chunk.digest, stmt.ColumnDigest(3));
+    entry.chunk.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(4));
+    current->chunks.push_back(std::move(entry));
+  }
+  return OkStatus();
 }
 
 // Objects in id order, merged with their chunk rows read in (object id, seq) order by a
@@ -2555,6 +2775,37 @@ Status SqliteMetaStore::ImportRecord(Connection& c, const SnapshotRecord& record
     }
     return stmt.Run();
   }
+  if (const auto* owned = std::get_if<SnapshotOwner>(&record)) {
+    RETURN_IF_ERROR(CheckChunkOwner(owned->owner));
+    if (owned->chunks.empty()) {
+      return InvalidArgumentError("owner " + internal::DescribeOwner(owned->owner) +
+                                  " has an empty chunk list");
+    }
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT 1 FROM owner_chunks WHERE owner_kind = "
+                                                 "?1 AND owner_id = ?2 LIMIT 1"));
+      ASSIGN_OR_RETURN(bool taken, stmt.Text(1, owned->owner.kind).Text(2, owned->owner.id).Step());
+      if (taken) {
+        return AlreadyExistsError("owner " + internal::DescribeOwner(owned->owner) +
+                                  " appears twice");
+      }
+    }
+    ASSIGN_OR_RETURN(Statement insert,
+                     c.Prepare("INSERT INTO owner_chunks (owner_kind, owner_id, seq, "
+                               "storage_class, digest, size_bytes) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+    for (size_t i = 0; i < owned->chunks.size(); ++i) {
+      const OwnerChunk& entry = owned->chunks[i];
+      RETURN_IF_ERROR(insert.Text(1, owned->owner.kind)
+                          .Text(2, owned->owner.id)
+                          .Int(3, static_cast<int64_t>(i))
+                          .Class(4, entry.storage_class)
+                          .Hash(5, entry.chunk.digest)
+                          .Int(6, static_cast<int64_t>(entry.chunk.size_bytes))
+                          .Run());
+    }
+    return OkStatus();
+  }
   const SnapshotObject& object = std::get<SnapshotObject>(record);
   RETURN_IF_ERROR(CheckPutCommitted(object.object, object.chunks));
   RETURN_IF_ERROR(InsertObject(c, object.object, ObjectState::kCommitted));
@@ -2582,7 +2833,8 @@ Result<SnapshotCounts> SqliteMetaStore::ImportSnapshot(SnapshotSource& source) {
                        c.Prepare("SELECT EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM "
                                  "chunks) OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 "
                                  "FROM s3_keys) OR EXISTS (SELECT 1 FROM namespaces) OR EXISTS "
-                                 "(SELECT 1 FROM namespace_settings)"));
+                                 "(SELECT 1 FROM namespace_settings) OR EXISTS (SELECT 1 FROM "
+                                 "owner_chunks)"));
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (row && stmt.ColumnInt(0) != 0) {
         return FailedPreconditionError("the metadata store " + c.path() +
@@ -2603,6 +2855,8 @@ Result<SnapshotCounts> SqliteMetaStore::ImportSnapshot(SnapshotSource& source) {
         ++counts.namespace_settings;
       } else if (std::holds_alternative<ChunkRecord>(*record)) {
         ++counts.chunks;
+      } else if (std::holds_alternative<SnapshotOwner>(*record)) {
+        ++counts.owners;
       } else {
         ++counts.objects;
       }
@@ -2620,23 +2874,28 @@ Result<SnapshotCounts> SqliteMetaStore::ImportSnapshot(SnapshotSource& source) {
                                     " namespace settings have no namespace record");
       }
     }
-    // The loaded counts must be exactly the references of the loaded objects, or fsck
-    // would find the restored store unclean.
+    // The loaded counts must be exactly the references of the loaded objects and owners,
+    // or fsck would find the restored store unclean.
     ASSIGN_OR_RETURN(
         Statement stmt,
         c.Prepare("SELECT (SELECT COUNT(*) FROM chunks AS c WHERE c.ref_count <> "
                   "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o "
                   "ON o.id = oc.object_id WHERE oc.digest = c.digest AND "
-                  "o.storage_class = c.storage_class)) + "
+                  "o.storage_class = c.storage_class) + "
+                  "(SELECT COUNT(*) FROM owner_chunks AS w WHERE w.storage_class = "
+                  "c.storage_class AND w.digest = c.digest)) + "
                   "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o "
                   "ON o.id = oc.object_id WHERE NOT EXISTS (SELECT 1 FROM chunks AS c "
-                  "WHERE c.storage_class = o.storage_class AND c.digest = oc.digest))"));
+                  "WHERE c.storage_class = o.storage_class AND c.digest = oc.digest)) + "
+                  "(SELECT COUNT(*) FROM owner_chunks AS w WHERE NOT EXISTS (SELECT 1 FROM "
+                  "chunks AS c WHERE c.storage_class = w.storage_class AND "
+                  "c.digest = w.digest))"));
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     const int64_t disagreements = row ? stmt.ColumnInt(0) : 0;
     if (disagreements != 0) {
       return InvalidArgumentError("snapshot is inconsistent: " + std::to_string(disagreements) +
-                                  " chunk reference counts disagree with the objects' chunk "
-                                  "lists");
+                                  " chunk reference counts disagree with the objects' and "
+                                  "owners' chunk lists");
     }
     return OkStatus();
   });
@@ -2683,3 +2942,7 @@ Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path,
 
 #undef CAIRN_OBJECT_COLUMNS
 #undef CAIRN_LIST_COLUMNS
+#undef CAIRN_DROP_REFERENCES
+#undef CAIRN_OBJECT_REFERENCES
+#undef CAIRN_OWNER_REFERENCES
+#undef CAIRN_LIVE_REFERENCES
