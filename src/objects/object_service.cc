@@ -24,7 +24,14 @@ std::string EtagWithoutMd5(const Digest& content_hash) {
 // ---- Upload ---------------------------------------------------------------------------
 
 Upload::Upload(ObjectService* service, UploadRequest request)
-    : service_(service), request_(std::move(request)), id_(platform::NewObjectId()) {
+    : service_(service),
+      request_(std::move(request)),
+      id_(platform::NewObjectId()),
+      ingest_(service->chunk_store(), service->chunk_health(), request_.storage_class,
+              "object " + id_.ToString(), [this](const meta::ChunkRef& chunk) {
+                return service_->meta_store()->AddChunk(id_, next_sequence_++, chunk,
+                                                        service_->clock()->NowMs());
+              }) {
   if (request_.compute_md5 || request_.expected_md5) md5_hasher_.emplace();
 }
 
@@ -100,22 +107,13 @@ Status Upload::SealChunk() {
   SealedChunk chunk;
   chunk.digest = hasher_.FinishPart();
   chunk.bytes = std::move(chunk_);
-  chunk_ = AlignedBuffer();
-  {
-    std::lock_guard<std::mutex> lock(spare_mutex_);
-    if (!spare_buffers_.empty()) {
-      chunk_ = std::move(spare_buffers_.back());
-      spare_buffers_.pop_back();
-    }
-  }
-  chunk_.clear();
+  chunk_ = buffers_.Take();
   if (defer_storage_) {
     sealed_.push_back(std::move(chunk));
     return OkStatus();
   }
-  Status status = StoreChunk(chunk);
-  std::lock_guard<std::mutex> lock(spare_mutex_);
-  spare_buffers_.push_back(std::move(chunk.bytes));
+  Status status = ingest_.Store(chunk);
+  buffers_.Give(std::move(chunk.bytes));
   return status;
 }
 
@@ -126,56 +124,7 @@ std::vector<SealedChunk> Upload::TakeSealedChunks() {
 }
 
 Status Upload::StoreChunks(std::vector<SealedChunk> chunks) {
-  Status status;
-  for (SealedChunk& chunk : chunks) {
-    if (status.ok()) status = StoreChunk(chunk);
-    std::lock_guard<std::mutex> lock(spare_mutex_);
-    // Two spares cover the steady state (one chunk gathered while one is stored).
-    if (spare_buffers_.size() < 2) spare_buffers_.push_back(std::move(chunk.bytes));
-  }
-  return status;
-}
-
-Status Upload::StoreChunk(const SealedChunk& chunk) {
-  meta::ChunkRef ref{chunk.digest, chunk.bytes.size(), BlockChecksums(chunk.bytes.view())};
-  RETURN_IF_ERROR(
-      service_->meta_store()->AddChunk(id_, next_sequence_++, ref, service_->clock()->NowMs()));
-  // The reference is taken: from here on GC cannot remove this digest, so an existing
-  // file can be trusted to stay. It is not trusted to be right, though: a copy that does
-  // not hold exactly these bytes (bit rot, a truncated or hand-edited file) is replaced by
-  // a fresh one, which heals every object that shares it.
-  chunks::ChunkStore* store = service_->chunk_store();
-  bool known_durable = false;
-  ASSIGN_OR_RETURN(
-      chunks::ChunkStore::Comparison existing,
-      store->Compare(request_.storage_class, ref.digest, chunk.bytes.view(), &known_durable));
-  if (existing == chunks::ChunkStore::Comparison::kSame) {
-    // The file may have been renamed into place by an upload that failed or has not
-    // committed yet, which never synced its directory: this commit must sync it too,
-    // unless this store synced that directory after the file got its name.
-    if (!known_durable) {
-      const std::string path = store->PathOf(request_.storage_class, ref.digest);
-      directories_to_sync_.insert(path.substr(0, path.rfind('/')));
-    }
-    ++deduplicated_chunks_;
-    deduplicated_bytes_ += ref.size_bytes;
-    return OkStatus();
-  }
-  const bool healing = existing == chunks::ChunkStore::Comparison::kDiffers;
-  if (healing) {
-    service_->ReportDamagedChunk(request_.storage_class, ref.digest, id_.ToString(),
-                                 "the stored copy differs from uploaded bytes of the same hash",
-                                 &IntegrityCounters::checksum_mismatch, /*quarantine=*/true);
-  }
-  RETURN_IF_ERROR(
-      store->WriteChunk(request_.storage_class, ref.digest, chunk.bytes, &directories_to_sync_));
-  if (healing) {
-    // Readers of a damaged-marked chunk verify it in full before they trust it, so the
-    // mark may be cleared as soon as the fresh copy is in place.
-    service_->meta_store()->SetChunkDamaged(request_.storage_class, ref.digest, 0).IgnoreError();
-    service_->CountHealedChunk();
-  }
-  return OkStatus();
+  return ingest_.StoreAll(std::move(chunks), &buffers_);
 }
 
 meta::ObjectRecord Upload::BaseRecord(ObjectState state) {
@@ -245,7 +194,7 @@ Result<meta::CommitResult> Upload::Commit() {
     finished_ = true;
     return service_->meta_store()->PutCommitted(record, {}, now);
   }
-  Status synced = service_->chunk_store()->SyncDirectories(directories_to_sync_);
+  Status synced = ingest_.SyncDirectories();
   if (!synced.ok()) {
     Abort();
     return synced;
@@ -546,7 +495,11 @@ Result<size_t> ObjectReader::Read(uint64_t offset, size_t length, char* buffer) 
 
 ObjectService::ObjectService(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_store,
                              platform::Clock* clock, ObjectServiceOptions options)
-    : meta_store_(meta_store), chunk_store_(chunk_store), clock_(clock), options_(options) {}
+    : meta_store_(meta_store),
+      chunk_store_(chunk_store),
+      clock_(clock),
+      options_(options),
+      health_(meta_store, chunk_store, clock) {}
 
 Result<std::unique_ptr<Upload>> ObjectService::BeginUpload(UploadRequest request) {
   if (request.internal_namespace && request.namespace_name.starts_with('.')) {
@@ -596,45 +549,8 @@ void ObjectService::ReportDamagedChunk(StorageClass storage_class, const Digest&
                                        const std::string& object_id, const std::string& why,
                                        uint64_t IntegrityCounters::*counter, bool quarantine,
                                        int checked_fd) {
-  {
-    std::lock_guard<std::mutex> lock(counters_mutex_);
-    counters_.*counter += 1;
-  }
-  const TimestampMs now = clock_->NowMs();
-  const std::string label = std::string(StorageClassName(storage_class)) + "/" + digest.ToHex();
-  std::string action = "left in place";
-  if (quarantine) {
-    // Only the file that was checked: an upload may have installed a fresh copy meanwhile.
-    bool same_file = true;
-    if (checked_fd >= 0) {
-      struct stat checked, current;
-      same_file = ::fstat(checked_fd, &checked) == 0 &&
-                  ::stat(chunk_store_->PathOf(storage_class, digest).c_str(), &current) == 0 &&
-                  checked.st_ino == current.st_ino && checked.st_dev == current.st_dev;
-    }
-    if (same_file) {
-      auto moved = chunk_store_->Quarantine(storage_class, digest, now);
-      action = moved.ok() ? "moved to " + *moved
-                          : "could not be quarantined: " + moved.status().message();
-    } else {
-      action = "already replaced by a fresh copy";
-    }
-  }
-  Status marked =
-      meta_store_->SetChunkDamaged(storage_class, digest, std::max<TimestampMs>(1, now));
-  fprintf(stderr, "cairn: integrity: chunk %s (object %s): %s; file %s; %s\n", label.c_str(),
-          object_id.c_str(), why.c_str(), action.c_str(),
-          marked.ok() ? "marked damaged" : ("not marked: " + marked.message()).c_str());
-}
-
-void ObjectService::CountHealedChunk() {
-  std::lock_guard<std::mutex> lock(counters_mutex_);
-  counters_.healed += 1;
-}
-
-IntegrityCounters ObjectService::integrity_counters() const {
-  std::lock_guard<std::mutex> lock(counters_mutex_);
-  return counters_;
+  health_.ReportDamaged(storage_class, digest, "object " + object_id, why, counter, quarantine,
+                        checked_fd);
 }
 
 Result<meta::ObjectRecord> ObjectService::Delete(const std::string& tenant, const ObjectId& id) {

@@ -2,12 +2,11 @@
 //
 // Upload is a stream: BeginUpload, then Write as bytes arrive, then Commit. Bytes up to
 // the inline threshold are kept in memory and committed inline in the metadata store;
-// past it, the object becomes a WRITING row and its bytes are cut into chunks of at most
-// `chunk_size_bytes`, each gathered in memory. For each chunk, in this order:
-//   1. the chunk is hashed (SHA-256, in the same pass as the whole content's SHA-256);
-//   2. MetaStore::AddChunk takes a reference on its digest (GC can no longer remove it);
-//   3. if the chunk file already exists nothing is written (dedup), otherwise the chunk is
-//      written to a temp file, fsynced and renamed into place.
+// past it, the object becomes a WRITING row and its bytes are cut into chunks at fixed
+// 4 MiB offsets (`chunk_size_bytes`, the chunking rule of ingest/chunk_ingest.h), each
+// gathered in memory and hashed (SHA-256, in the same pass as the whole content's).
+// The chunks are stored by ingest::ChunkIngest with the object as their owner: the
+// reference is MetaStore::AddChunk, then the dedup check, then temp file, fsync, rename.
 // Commit fsyncs the fan-out directories, verifies the expected size, SHA-256 and MD5, then
 // commits the object in one metadata transaction. Memory per upload is bounded by one
 // chunk (the inline threshold is smaller), whatever the object size.
@@ -31,6 +30,8 @@
 #include "core/block_checksums.h"
 #include "core/hashing.h"
 #include "core/sha256_pair.h"
+#include "ingest/chunk_health.h"
+#include "ingest/chunk_ingest.h"
 #include "meta/meta_store.h"
 #include "platform/clock.h"
 
@@ -102,11 +103,8 @@ struct CopyRequest {
 
 class ObjectService;
 
-// A full chunk, hashed, waiting to be stored.
-struct SealedChunk {
-  Digest digest;
-  AlignedBuffer bytes;  // page-aligned: a full chunk can be written with direct I/O
-};
+using SealedChunk = ingest::SealedChunk;
+using IntegrityCounters = ingest::IntegrityCounters;
 
 // One upload in progress. Destroying it without Commit aborts it.
 //
@@ -158,8 +156,8 @@ class Upload {
 
   uint64_t size_bytes() const { return size_bytes_; }
   // Chunks (and their bytes) that were already stored and so were not written again.
-  uint64_t deduplicated_chunks() const { return deduplicated_chunks_; }
-  uint64_t deduplicated_bytes() const { return deduplicated_bytes_; }
+  uint64_t deduplicated_chunks() const { return ingest_.deduplicated_chunks(); }
+  uint64_t deduplicated_bytes() const { return ingest_.deduplicated_bytes(); }
 
  private:
   friend class ObjectService;
@@ -168,7 +166,6 @@ class Upload {
   // Appends to the current chunk, sealing each chunk as it fills.
   Status AppendChunked(std::string_view bytes);
   Status SealChunk();
-  Status StoreChunk(const SealedChunk& chunk);
   Status CheckSize() const;
   Status CheckDigests(const meta::ObjectRecord& record) const;
   // The record's identity and request fields, timestamped now.
@@ -196,16 +193,13 @@ class Upload {
   std::optional<std::string> md5_digest_;  // from SetMd5
   uint64_t size_bytes_ = 0;
 
-  // Storing side.
+  // Storing side: the object is the chunks' owner; its reference is AddChunk with the
+  // next sequence number.
   uint32_t next_sequence_ = 0;
-  std::set<std::string> directories_to_sync_;
-  uint64_t deduplicated_chunks_ = 0;
-  uint64_t deduplicated_bytes_ = 0;
-
-  // Chunk buffers handed back by the storing side for reuse (no fresh 4 MiB allocation,
-  // and its page faults, per chunk).
-  std::mutex spare_mutex_;
-  std::vector<AlignedBuffer> spare_buffers_;  // GUARDED_BY(spare_mutex_)
+  ingest::ChunkIngest ingest_;
+  // Chunk buffers handed back by the storing side for reuse. Two spares cover the steady
+  // state (one chunk gathered while one is stored).
+  ingest::ChunkBuffers buffers_{2};
 };
 
 // Sequential or ranged reads of one committed object. Every byte it returns was verified
@@ -254,15 +248,6 @@ class ObjectReader {
   size_t block_chunk_ = SIZE_MAX;
   uint64_t block_index_ = 0;
   size_t block_length_ = 0;
-};
-
-// Counts of chunk checks that failed, by reason (for metrics).
-struct IntegrityCounters {
-  uint64_t checksum_mismatch = 0;  // a block or the whole chunk did not match
-  uint64_t missing = 0;            // no file
-  uint64_t short_file = 0;         // the file is shorter (or longer) than recorded
-  uint64_t unreadable = 0;         // an I/O error
-  uint64_t healed = 0;             // uploads that replaced a bad copy with a verified one
 };
 
 struct UsageReport {
@@ -322,15 +307,15 @@ class ObjectService {
   Status DeleteNamespace(const std::string& tenant, const std::string& name);
 
   // A chunk failed a check (`why`, for the log; `counter` names the reason): moves its file
-  // to the quarantine directory (if `quarantine` and the file is still the one checked,
-  // `checked_inode` when known), marks its row damaged, logs and counts. Reads and uploads
-  // call it; it never fails (what it cannot do is logged).
+  // (ingest::ChunkHealth) to the quarantine directory (if `quarantine` and the file is still the
+  // one checked, `checked_inode` when known), marks its row damaged, logs and counts. Reads and
+  // uploads call it; it never fails (what it cannot do is logged).
   void ReportDamagedChunk(StorageClass storage_class, const Digest& digest,
                           const std::string& object_id, const std::string& why,
                           uint64_t IntegrityCounters::*counter, bool quarantine,
                           int checked_fd = -1);
-  void CountHealedChunk();
-  IntegrityCounters integrity_counters() const;
+  IntegrityCounters integrity_counters() const { return health_.counters(); }
+  ingest::ChunkHealth* chunk_health() { return &health_; }
 
   meta::MetaStore* meta_store() const { return meta_store_; }
   chunks::ChunkStore* chunk_store() const { return chunk_store_; }
@@ -342,8 +327,7 @@ class ObjectService {
   chunks::ChunkStore* chunk_store_;
   platform::Clock* clock_;
   ObjectServiceOptions options_;
-  mutable std::mutex counters_mutex_;
-  IntegrityCounters counters_;  // GUARDED_BY(counters_mutex_)
+  ingest::ChunkHealth health_;
 };
 
 }  // namespace cairn::objects
