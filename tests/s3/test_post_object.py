@@ -190,6 +190,33 @@ def test_success_codes_and_redirects(s3env, s3, bucket):
         assert body_of(s3, bucket, key) == b"data"
 
 
+def test_form_acl_obeys_the_bucket(s3env, s3, bucket):
+    """The form's acl field is refused where a PutObject's x-amz-acl would be: a bucket
+    whose ownership is BucketOwnerEnforced (ACLs disabled) takes only private, and a public
+    access block that blocks public ACLs refuses public-read; nothing is stored either way."""
+    def send(key, acl):
+        conditions = [{"bucket": bucket}, {"key": key}, {"acl": acl}]
+        body = encode_form([("key", key), ("acl", acl)] + v4_fields(s3env.main, conditions),
+                           ("f.txt", b"data"))
+        return post(s3env, bucket, body)
+
+    s3.put_bucket_ownership_controls(
+        Bucket=bucket,
+        OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    assert_error(send("enforced-public", "public-read"), 400, "AccessControlListNotSupported")
+    r = send("enforced-private", "private")
+    assert r.status_code == 204, error_of(r)
+    s3.delete_bucket_ownership_controls(Bucket=bucket)
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": False,
+                                        "BlockPublicPolicy": False,
+                                        "RestrictPublicBuckets": False})
+    assert_error(send("blocked-public", "public-read"), 403, "AccessDenied")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == ["enforced-private"]
+
+
 # ---------------------------------------------------------------------------------------
 # Signature Version 2 and the form's fields, by hand
 # ---------------------------------------------------------------------------------------

@@ -667,6 +667,11 @@ class S3Call {
   // settings; then decides whether the caller may do this. Sends the failure otherwise.
   Awaitable<void> ResolveBucket(bool* ok);
   std::optional<Failure> Authorize();
+  // Whether the bucket takes the ACL a write asks for: not with object ownership
+  // BucketOwnerEnforced (ACLs disabled) unless it is private, and not a public one under a
+  // public access block that blocks public ACLs. PutObject, CopyObject, multipart, the POST
+  // form and CreateBucket all ask the same.
+  std::optional<Failure> RefuseWriteAcl(const wire::AclGrants& acl) const;
   // For operations on an object that a non-owner asks for: the object's ACL decides.
   std::optional<Failure> ObjectAccessFailure(const meta::ObjectRecord& object) const;
   // A missing object answers 404 only to a caller who may list the bucket (S3), else 403.
@@ -1004,6 +1009,24 @@ Awaitable<void> S3Call::ResolveBucket(bool* ok) {
   *ok = true;
 }
 
+std::optional<Failure> S3Call::RefuseWriteAcl(const wire::AclGrants& acl) const {
+  if (acl == wire::AclGrants{}) return std::nullopt;  // private: always allowed
+  auto ownership = settings_.find(std::string(kOwnershipSetting));
+  if (ownership != settings_.end() && ownership->second == "BucketOwnerEnforced") {
+    return MakeFailure(400, "AccessControlListNotSupported",
+                       "The bucket does not allow ACLs (object ownership BucketOwnerEnforced)");
+  }
+  auto block = settings_.find(std::string(kPublicAccessBlockSetting));
+  if (block != settings_.end() && IsPublicAcl(acl)) {
+    auto parsed = wire::ParsePublicAccessBlock(block->second, kMaxXmlBodyBytes);
+    if (parsed.ok() && parsed->block_public_acls) {
+      return MakeFailure(403, "AccessDenied",
+                         "the bucket's public access block forbids public ACLs");
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<Failure> S3Call::Authorize() {
   using Op = wire::S3Operation;
   const Op op = request_.operation;
@@ -1028,15 +1051,7 @@ std::optional<Failure> S3Call::Authorize() {
     if (asked) {
       if (auto* failure = std::get_if<Failure>(&*asked)) return *failure;
       write_acl_ = std::get<wire::AclGrants>(*asked);
-      if (acls_disabled && *write_acl_ != wire::AclGrants{}) {
-        return MakeFailure(400, "AccessControlListNotSupported",
-                           "The bucket does not allow ACLs (object ownership "
-                           "BucketOwnerEnforced)");
-      }
-      if (block.block_public_acls && IsPublicAcl(*write_acl_)) {
-        return MakeFailure(403, "AccessDenied",
-                           "the bucket's public access block forbids public ACLs");
-      }
+      if (auto refused = RefuseWriteAcl(*write_acl_)) return refused;
     }
   }
   if (request_.bucket.empty() || op == Op::kListBuckets || op == Op::kCreateBucket) {
@@ -2606,20 +2621,7 @@ Awaitable<void> S3Call::BucketAcl() {
   auto asked = RequestedAcl(head(), *body, tenant_);
   if (auto* failure = std::get_if<Failure>(&asked)) co_return co_await Fail(std::move(*failure));
   const wire::AclGrants acl = std::get<wire::AclGrants>(asked);
-  auto ownership = settings_.find(std::string(kOwnershipSetting));
-  if (ownership != settings_.end() && ownership->second == "BucketOwnerEnforced" &&
-      acl != wire::AclGrants{}) {
-    co_return co_await Fail(
-        MakeFailure(400, "AccessControlListNotSupported", "The bucket does not allow ACLs"));
-  }
-  auto block = settings_.find(std::string(kPublicAccessBlockSetting));
-  if (block != settings_.end() && IsPublicAcl(acl)) {
-    auto parsed = wire::ParsePublicAccessBlock(block->second, kMaxXmlBodyBytes);
-    if (parsed.ok() && parsed->block_public_acls) {
-      co_return co_await Fail(
-          MakeFailure(403, "AccessDenied", "the bucket's public access block forbids public ACLs"));
-    }
-  }
+  if (auto refused = RefuseWriteAcl(acl)) co_return co_await Fail(std::move(*refused));
   std::optional<std::string> value;
   if (acl != wire::AclGrants{}) value = SerializeAcl(acl);
   Status stored = co_await StoreSetting(std::string(kAclSetting), value);
@@ -3166,14 +3168,7 @@ Awaitable<void> S3Call::StorePostFile(post::FormDataParser& parser, const post::
   if (auto asked = AclFromHeaders(form, tenant_)) {
     if (auto* failure = std::get_if<Failure>(&*asked)) co_return co_await Fail(std::move(*failure));
     write_acl_ = std::get<wire::AclGrants>(*asked);
-    auto block = settings_.find(std::string(kPublicAccessBlockSetting));
-    if (block != settings_.end() && IsPublicAcl(*write_acl_)) {
-      auto parsed = wire::ParsePublicAccessBlock(block->second, kMaxXmlBodyBytes);
-      if (parsed.ok() && parsed->block_public_acls) {
-        co_return co_await Fail(MakeFailure(
-            403, "AccessDenied", "the bucket's public access block forbids public ACLs"));
-      }
-    }
+    if (auto refused = RefuseWriteAcl(*write_acl_)) co_return co_await Fail(std::move(*refused));
   }
   objects::UploadRequest upload_request;
   upload_request.tenant = tenant_;
