@@ -10,11 +10,7 @@
 #include "core/hashing.h"
 
 namespace cairn::auth {
-namespace {
-
-bool IsLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-
-}  // namespace
+namespace {}  // namespace
 
 Result<std::string> RandomBytes(size_t n) {
   int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -66,9 +62,7 @@ Result<ParsedApiKey> ParseApiKey(std::string_view text) {
   std::string_view separator = text.substr(kApiKeyPrefix.size() + kApiKeyIdLength, 1);
   std::string_view secret = text.substr(kApiKeyPrefix.size() + kApiKeyIdLength + 1);
   if (separator != "_") return malformed;
-  for (char c : key_id) {
-    if (!IsLowerHex(c)) return malformed;
-  }
+  if (!IsLowerHex(key_id, kApiKeyIdLength)) return malformed;
   // Base64url has '_' in its alphabet, so the fixed layout (not a split on '_') is what
   // separates the parts. Canonical decoding keeps one key from having several spellings.
   Result<std::string> secret_bytes = Base64Decode(secret, kBase64Url);

@@ -10,6 +10,7 @@
 #include "core/base64.h"
 #include "core/hashing.h"
 #include "core/text.h"
+#include "core/types.h"
 
 namespace cairn::auth {
 namespace {
@@ -31,24 +32,6 @@ struct CipherContextFree {
   void operator()(EVP_CIPHER_CTX* context) const { EVP_CIPHER_CTX_free(context); }
 };
 using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, CipherContextFree>;
-
-std::optional<std::string> DecodeHex(std::string_view text) {
-  if (text.size() % 2 != 0) return std::nullopt;
-  std::string out;
-  for (size_t i = 0; i < text.size(); i += 2) {
-    int value = 0;
-    for (char c : text.substr(i, 2)) {
-      int digit = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
-                  : (c >= 'a' && c <= 'f')                    ? c - 'a' + 10
-                  : (c >= 'A' && c <= 'F')                    ? c - 'A' + 10
-                                                              : -1;
-      if (digit < 0) return std::nullopt;
-      value = value * 16 + digit;
-    }
-    out.push_back(static_cast<char>(value));
-  }
-  return out;
-}
 
 // Base64 with either alphabet, padded or not.
 std::optional<std::string> DecodeBase64(std::string_view text) {
@@ -76,8 +59,12 @@ Result<MasterKey> MasterKeyFromBytes(std::string bytes) {
 
 Result<MasterKey> ParseMasterKey(std::string_view text, std::string_view source) {
   text = TrimAscii(text, kAsciiWhitespace);
-  std::optional<std::string> bytes =
-      text.size() == 2 * kMasterKeyBytes ? DecodeHex(text) : DecodeBase64(text);
+  std::optional<std::string> bytes;
+  if (text.size() == 2 * kMasterKeyBytes) {
+    if (auto decoded = HexDecode(text); decoded.ok()) bytes = std::move(decoded).value();
+  } else {
+    bytes = DecodeBase64(text);
+  }
   if (!bytes || bytes->size() != kMasterKeyBytes) {
     return InvalidArgumentError(std::string(source) +
                                 ": a master key is 64 hex digits or the base64 of 32 bytes "
@@ -95,13 +82,9 @@ Result<MasterKey> GenerateMasterKey() {
 }
 
 std::string MasterKeyFileText(const MasterKey& key) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string text;
-  for (unsigned char c : key.bytes) {
-    text.push_back(kHex[c >> 4]);
-    text.push_back(kHex[c & 15]);
-  }
-  return text + "\n";
+  return HexEncode(
+             std::string_view(reinterpret_cast<const char*>(key.bytes.data()), key.bytes.size())) +
+         "\n";
 }
 
 bool IsSealedSecret(std::string_view stored) {

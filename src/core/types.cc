@@ -1,22 +1,29 @@
 #include "core/types.h"
 
+#include <algorithm>
 #include <ctime>
 
 namespace cairn {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool IsNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
 }  // namespace
+
+int HexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool IsLowerHex(std::string_view text, size_t length) {
+  return text.size() == length && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
 
 std::string HexEncode(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -33,7 +40,7 @@ Result<std::string> HexDecode(std::string_view hex) {
   if (hex.size() % 2 != 0) return InvalidArgumentError("hex text has an odd length");
   std::string out(hex.size() / 2, '\0');
   for (size_t i = 0; i < out.size(); ++i) {
-    int hi = HexValue(hex[2 * i]), lo = HexValue(hex[2 * i + 1]);
+    int hi = HexDigitValue(hex[2 * i]), lo = HexDigitValue(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return InvalidArgumentError("hex text has a non-hex character");
     out[i] = static_cast<char>(hi << 4 | lo);
   }
@@ -48,7 +55,7 @@ Result<Digest> Digest::FromHex(std::string_view hex) {
   if (hex.size() != 64) return InvalidArgumentError("digest must be 64 hex characters");
   Digest d;
   for (size_t i = 0; i < 32; ++i) {
-    int hi = HexValue(hex[2 * i]), lo = HexValue(hex[2 * i + 1]);
+    int hi = HexDigitValue(hex[2 * i]), lo = HexDigitValue(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return InvalidArgumentError("digest has a non-hex character");
     d.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
   }
@@ -72,7 +79,7 @@ Result<ObjectId> ObjectId::Parse(std::string_view text) {
       ++i;
       continue;
     }
-    int hi = HexValue(text[i]), lo = HexValue(text[i + 1]);
+    int hi = HexDigitValue(text[i]), lo = HexDigitValue(text[i + 1]);
     if (hi < 0 || lo < 0) return InvalidArgumentError("object id is not a UUID");
     id.bytes[out++] = static_cast<uint8_t>(hi << 4 | lo);
     i += 2;

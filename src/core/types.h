@@ -65,5 +65,9 @@ std::string FormatHttpDate(TimestampMs ms);
 std::string HexEncode(std::string_view bytes);
 // Lower- or upper-case hex to bytes; kInvalidArgument for odd lengths or non-hex.
 Result<std::string> HexDecode(std::string_view hex);
+// The value of one hex digit (either case), or -1.
+int HexDigitValue(char c);
+// Whether `text` is exactly `length` lower-case hex digits.
+bool IsLowerHex(std::string_view text, size_t length);
 
 }  // namespace cairn

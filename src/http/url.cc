@@ -1,14 +1,8 @@
+#include "core/types.h"
 #include "http/exchange.h"
 
 namespace cairn::http {
 namespace {
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool IsUnreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -33,7 +27,7 @@ Result<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
       if (i + 2 >= text.size()) {
         return InvalidArgumentError("truncated percent-escape in URL");
       }
-      int hi = HexDigit(text[i + 1]), lo = HexDigit(text[i + 2]);
+      int hi = HexDigitValue(text[i + 1]), lo = HexDigitValue(text[i + 2]);
       if (hi < 0 || lo < 0) return InvalidArgumentError("invalid percent-escape in URL");
       out.push_back(static_cast<char>(hi << 4 | lo));
       i += 2;

@@ -74,6 +74,23 @@ TEST(Names, TenantAndNamespaceRules) {
   EXPECT_FALSE(ValidateName("tenant", std::string(64, 'a')).ok());
 }
 
+TEST(Hex, DigitsCodecAndLowerCaseCheck) {
+  EXPECT_EQ(HexDigitValue('0'), 0);
+  EXPECT_EQ(HexDigitValue('9'), 9);
+  EXPECT_EQ(HexDigitValue('a'), 10);
+  EXPECT_EQ(HexDigitValue('F'), 15);
+  EXPECT_EQ(HexDigitValue('g'), -1);
+  EXPECT_EQ(HexDigitValue('\0'), -1);
+  EXPECT_EQ(HexEncode(std::string("\x00\xff\x10", 3)), "00ff10");
+  EXPECT_EQ(HexDecode("00Ff10").value(), std::string("\x00\xff\x10", 3));
+  EXPECT_FALSE(HexDecode("0").ok());
+  EXPECT_FALSE(HexDecode("0g").ok());
+  EXPECT_TRUE(IsLowerHex("00ff10", 6));
+  EXPECT_FALSE(IsLowerHex("00FF10", 6));  // upper case
+  EXPECT_FALSE(IsLowerHex("00ff10", 4));  // length
+  EXPECT_FALSE(IsLowerHex("00ff1z", 6));
+}
+
 TEST(Hashing, KnownVectors) {
   EXPECT_EQ(Sha256Of("").ToHex(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");

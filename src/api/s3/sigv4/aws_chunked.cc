@@ -14,19 +14,6 @@ namespace {
 constexpr std::string_view kChunkSignatureExtension = "chunk-signature";
 constexpr std::string_view kTrailerSignatureName = "x-amz-trailer-signature";
 
-bool IsLowerHex64(std::string_view text) {
-  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 bool IsSigned(PayloadMode mode) {
   return mode == PayloadMode::kStreamingSigned || mode == PayloadMode::kStreamingSignedTrailer;
 }
@@ -143,9 +130,9 @@ SigV4Status AwsChunkedDecoder::State::ProcessChunkHeader(std::string_view header
   const std::string where = "aws-chunked chunk " + std::to_string(chunk_index);
   size_t digits = 0;
   uint64_t size = 0;
-  while (digits < header.size() && HexDigit(header[digits]) >= 0) {
+  while (digits < header.size() && HexDigitValue(header[digits]) >= 0) {
     if (digits >= 16) return Fail(SigV4Error::kInvalidRequest, where + ": chunk size too long");
-    size = size * 16 + static_cast<uint64_t>(HexDigit(header[digits]));
+    size = size * 16 + static_cast<uint64_t>(HexDigitValue(header[digits]));
     ++digits;
   }
   if (digits == 0) {
@@ -183,7 +170,7 @@ SigV4Status AwsChunkedDecoder::State::ProcessChunkHeader(std::string_view header
     if (!signature) {
       return Fail(SigV4Error::kSignatureDoesNotMatch, where + ": chunk-signature is missing");
     }
-    if (!IsLowerHex64(*signature)) {
+    if (!IsLowerHex(*signature, 64)) {
       return Fail(SigV4Error::kSignatureDoesNotMatch,
                   where + ": chunk-signature is not 64 lower-case hex characters");
     }
@@ -234,7 +221,7 @@ SigV4Status AwsChunkedDecoder::State::ProcessTrailerLine(std::string_view traile
       return Fail(SigV4Error::kMalformedTrailerError,
                   "x-amz-trailer-signature sent without a signed-trailer payload mode");
     }
-    if (!IsLowerHex64(value)) {
+    if (!IsLowerHex(value, 64)) {
       return Fail(SigV4Error::kSignatureDoesNotMatch,
                   "x-amz-trailer-signature is not 64 lower-case hex characters");
     }
@@ -307,7 +294,7 @@ AwsChunkedDecoder::AwsChunkedDecoder(AwsChunkedOptions options)
     s.Fail(SigV4Error::kInvalidRequest, "a trailer checksum needs a *-TRAILER payload mode")
         .IgnoreError();
   } else if (IsSigned(s.options.mode) &&
-             (s.options.signing_key.empty() || !IsLowerHex64(s.options.seed_signature))) {
+             (s.options.signing_key.empty() || !IsLowerHex(s.options.seed_signature, 64))) {
     s.Fail(SigV4Error::kInternalError, "aws-chunked decoder has no signing context").IgnoreError();
   }
 }

@@ -27,19 +27,6 @@ bool IsUnreserved(unsigned char c) {
          c == '.' || c == '_' || c == '~';
 }
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool IsLowerHex(std::string_view text, size_t length) {
-  if (text.size() != length) return false;
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 bool IsDigits(std::string_view text) {
   return !text.empty() &&
          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -270,8 +257,8 @@ Result<std::string> PercentDecode(std::string_view text) {
       out.push_back(text[i]);
       continue;
     }
-    int hi = i + 2 < text.size() ? HexDigit(text[i + 1]) : -1;
-    int lo = i + 2 < text.size() ? HexDigit(text[i + 2]) : -1;
+    int hi = i + 2 < text.size() ? HexDigitValue(text[i + 1]) : -1;
+    int lo = i + 2 < text.size() ? HexDigitValue(text[i + 2]) : -1;
     if (hi < 0 || lo < 0) {
       return InvalidArgumentError("bad percent escape at offset " + std::to_string(i) + " of " +
                                   Quote(text));

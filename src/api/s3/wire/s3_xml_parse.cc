@@ -7,6 +7,7 @@
 
 #include "api/s3/wire/s3_xml.h"
 #include "core/text.h"
+#include "core/types.h"
 
 namespace cairn::s3 {
 namespace {
@@ -16,10 +17,6 @@ S3Error Malformed(std::string why) {
                      "The XML you provided was not well-formed or did not validate against "
                      "our published schema: " +
                          why);
-}
-
-bool IsHexDigit(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 // Checks "&...;" at text[at]: one of XML's predefined entities, or a character reference
@@ -41,7 +38,7 @@ bool IsAllowedReference(std::string_view text, size_t at) {
   }
   if (digits.empty() || digits.size() > 8) return false;
   for (char c : digits) {
-    if (base == 10 ? !(c >= '0' && c <= '9') : !IsHexDigit(c)) return false;
+    if (base == 10 ? !(c >= '0' && c <= '9') : HexDigitValue(c) < 0) return false;
   }
   uint32_t code_point = 0;
   auto [ptr, error] =
