@@ -56,26 +56,6 @@ std::string UnfoldValue(std::string_view value) {
   return out;
 }
 
-std::vector<std::string_view> Headers(const SigningRequest& request, std::string_view lower_name) {
-  std::vector<std::string_view> values;
-  for (const auto& [name, value] : request.headers) {
-    if (ToLowerAscii(name) == lower_name) values.push_back(value);
-  }
-  return values;
-}
-
-// nullopt when absent; kInvalidArgument when repeated.
-SigV4Result<std::optional<std::string>> SingleHeader(const SigningRequest& request,
-                                                     std::string_view lower_name) {
-  auto values = Headers(request, lower_name);
-  if (values.size() > 1) {
-    return SigV4Status(SigV4Error::kInvalidArgument,
-                       "the " + std::string(lower_name) + " header appears more than once");
-  }
-  if (values.empty()) return std::optional<std::string>();
-  return std::optional<std::string>(std::string(TrimAscii(values[0], kAsciiWhitespace)));
-}
-
 // The Content-MD5 or Content-Type line: the header's value; for query authentication the
 // query parameter of that (lower-case) name instead when there is one.
 std::string PositionalValue(const SigningRequest& request, SigV2Form form,
@@ -85,7 +65,7 @@ std::string PositionalValue(const SigningRequest& request, SigV2Form form,
       if (ToLowerAscii(name) == lower_name) return std::string(TrimAscii(value, kAsciiWhitespace));
     }
   }
-  auto values = Headers(request, lower_name);
+  auto values = HeaderValues(request, lower_name);
   return values.empty() ? std::string() : std::string(TrimAscii(values.front(), kAsciiWhitespace));
 }
 
@@ -365,7 +345,7 @@ SigV4Result<VerifiedRequest> VerifyRequestV2(const SigningRequest& request, Auth
   std::string provided_signature;
   std::vector<std::string> strings_to_sign;
   if (kind == AuthKind::kHeaderV2) {
-    auto authorization = Headers(request, "authorization");
+    auto authorization = HeaderValues(request, "authorization");
     if (authorization.size() != 1) {
       return SigV4Status(SigV4Error::kInvalidArgument,
                          "a V2 request needs exactly one Authorization header");

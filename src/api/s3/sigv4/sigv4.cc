@@ -117,6 +117,12 @@ bool ValidHeaderName(std::string_view name) {
   });
 }
 
+bool Contains(const std::vector<std::string>& names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+}  // namespace
+
 std::vector<std::string_view> HeaderValues(const SigningRequest& request, std::string_view name) {
   std::vector<std::string_view> values;
   for (const auto& [header, value] : request.headers) {
@@ -125,7 +131,6 @@ std::vector<std::string_view> HeaderValues(const SigningRequest& request, std::s
   return values;
 }
 
-// nullopt when absent; an error when repeated.
 SigV4Result<std::optional<std::string>> SingleHeader(const SigningRequest& request,
                                                      std::string_view name) {
   auto values = HeaderValues(request, name);
@@ -136,12 +141,6 @@ SigV4Result<std::optional<std::string>> SingleHeader(const SigningRequest& reque
   if (values.empty()) return std::optional<std::string>();
   return std::optional<std::string>(std::string(TrimAscii(values[0], kAsciiWhitespace)));
 }
-
-bool Contains(const std::vector<std::string>& names, std::string_view name) {
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-}  // namespace
 
 // ---- Errors ----------------------------------------------------------------------------
 

@@ -142,6 +142,12 @@ struct SigningRequest {
   std::string virtual_host_bucket;
 };
 
+// The values of every header named `name` (ASCII case-insensitive), in arrival order.
+std::vector<std::string_view> HeaderValues(const SigningRequest& request, std::string_view name);
+// The one header named `name`, trimmed: nullopt when absent, kInvalidArgument when repeated.
+SigV4Result<std::optional<std::string>> SingleHeader(const SigningRequest& request,
+                                                     std::string_view name);
+
 // "name:value\n" for each signed header (values of repeated headers joined with ','),
 // or SignatureDoesNotMatch naming a signed header the request does not carry.
 SigV4Result<std::string> CanonicalHeaders(const SigningRequest& request,
