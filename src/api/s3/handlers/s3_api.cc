@@ -621,6 +621,40 @@ struct S3Api::State {
 
 namespace {
 
+// How a request body becomes the object's bytes: the part that differs between PutObject /
+// UploadPart (a plain or aws-chunked body) and POST Object (the form's file part). The
+// loop that reads, checks, hashes and stores is S3Call::ReceiveBody, written once.
+class BodyContent {
+ public:
+  virtual ~BodyContent() = default;
+  // Appends the content carried by `raw` to `content` (it may add nothing).
+  virtual std::optional<Failure> Feed(std::string_view raw, std::string* content) = 0;
+  // Checks the content received so far (`total` bytes) before its last piece is stored.
+  virtual std::optional<Failure> Check(uint64_t /*total*/) { return std::nullopt; }
+  // After the last raw byte: whether the body was complete and valid.
+  virtual std::optional<Failure> Finish() = 0;
+};
+
+// The whole-body checksum of an upload (x-amz-checksum-*): verified against the value the
+// client sent, or, when `computed`, computed and kept.
+struct BodyChecksum {
+  std::optional<sig::Checksummer> hasher;
+  std::string value;  // the client's value; the computed one after Finish
+  bool computed = false;
+
+  std::optional<Failure> Finish() {
+    if (!hasher) return std::nullopt;
+    std::string received = hasher->FinishBase64();
+    if (computed) {
+      value = std::move(received);
+    } else if (received != value) {
+      return MakeFailure(400, "BadDigest",
+                         "the checksum you specified did not match what was received");
+    }
+    return std::nullopt;
+  }
+};
+
 // Per-request context and handlers.
 class S3Call {
  public:
@@ -659,6 +693,15 @@ class S3Call {
   // another is refused, one sent without gets it computed and kept.
   Awaitable<void> StreamUpload(std::shared_ptr<objects::Upload> upload, bool is_part,
                                std::optional<sig::ChecksumAlgorithm> required);
+  // Reads the body, turns it into content (`content`; null: the body is the content),
+  // hashes it into `checksum` and writes it into `pipeline`, two pieces in turn: the
+  // pipeline hashes one while the next is received and decoded. `first` is content that
+  // arrived before (a form's file bytes read with its fields). Refuses content beyond
+  // `max_bytes`. On a failure the pipeline is aborted and the failure returned; on success
+  // the caller commits.
+  Awaitable<std::optional<Failure>> ReceiveBody(api::UploadPipeline& pipeline, BodyContent* content,
+                                                std::shared_ptr<std::string> first,
+                                                BodyChecksum& checksum, uint64_t max_bytes);
   Awaitable<Result<bool>> BucketExists();
 
   Awaitable<void> Authenticate(bool* ok);
@@ -1600,6 +1643,98 @@ Awaitable<void> S3Call::ListObjects(bool v2) {
   co_await SendXml(200, std::move(document));
 }
 
+// aws-chunked framing: each piece decoded (and its chunk signature checked) as it arrives.
+class AwsChunkedContent : public BodyContent {
+ public:
+  explicit AwsChunkedContent(sig::AwsChunkedDecoder* decoder) : decoder_(decoder) {}
+  std::optional<Failure> Feed(std::string_view raw, std::string* content) override {
+    sig::SigV4Status fed = decoder_->Feed(raw, content);
+    if (!fed.ok()) return FromSigV4(fed);
+    return std::nullopt;
+  }
+  std::optional<Failure> Finish() override {
+    sig::SigV4Status finished = decoder_->Finish();
+    if (!finished.ok()) return FromSigV4(finished);
+    return std::nullopt;
+  }
+
+ private:
+  sig::AwsChunkedDecoder* decoder_;
+};
+
+Failure BodyReadFailure(const Status& status) {
+  return status.code() == StatusCode::kDeadlineExceeded
+             ? FromStatus(status)
+             : MakeFailure(400, "IncompleteBody", status.message());
+}
+
+Awaitable<std::optional<Failure>> S3Call::ReceiveBody(api::UploadPipeline& pipeline,
+                                                      BodyContent* content,
+                                                      std::shared_ptr<std::string> first,
+                                                      BodyChecksum& checksum, uint64_t max_bytes) {
+  const size_t piece_bytes = api::UploadPieceBytes(head());
+  // Raw pieces alternate when they are stored as they are; decoded content alternates
+  // when there is decoding (the raw piece is then consumed at once, so one is enough).
+  std::shared_ptr<char[]> raw_pieces[2];
+  std::shared_ptr<std::string> content_pieces[2] = {std::move(first), nullptr};
+  bool pending = content_pieces[0] && !content_pieces[0]->empty();
+  int turn = 0;
+  uint64_t received = 0;
+  std::optional<Failure> failure;
+  // Bounded by the body: each round consumes at least one byte or ends.
+  for (;;) {
+    std::string_view piece;
+    std::shared_ptr<const void> owner;  // keeps the piece alive until the pipeline is done
+    if (pending) {
+      pending = false;
+      piece = *content_pieces[0];
+      owner = content_pieces[0];
+    } else {
+      const int raw_turn = content != nullptr ? 0 : turn;
+      if (!raw_pieces[raw_turn]) raw_pieces[raw_turn].reset(new char[piece_bytes]);
+      std::shared_ptr<char[]> buffer = raw_pieces[raw_turn];
+      Result<size_t> got = co_await exchange_.ReadBody(buffer.get(), piece_bytes);
+      if (!got.ok()) {
+        failure = BodyReadFailure(got.status());
+        break;
+      }
+      if (*got == 0) break;
+      piece = std::string_view(buffer.get(), *got);
+      owner = buffer;
+      if (content != nullptr) {
+        if (!content_pieces[turn]) content_pieces[turn] = std::make_shared<std::string>();
+        std::shared_ptr<std::string> decoded = content_pieces[turn];
+        decoded->clear();
+        failure = content->Feed(piece, decoded.get());
+        if (failure) break;
+        piece = *decoded;
+        owner = decoded;
+      }
+    }
+    if (piece.empty()) continue;
+    received += piece.size();
+    if (content != nullptr) {
+      failure = content->Check(received);
+      if (failure) break;
+    }
+    if (received > max_bytes) {  // a chunked body has no declared length to refuse early
+      failure = FromStatus(api::ObjectTooLarge(received, max_bytes));
+      break;
+    }
+    if (checksum.hasher) checksum.hasher->Update(piece);
+    Status written = co_await pipeline.Write(owner, piece);
+    if (!written.ok()) {
+      failure = FromStatus(written);
+      break;
+    }
+    turn = 1 - turn;
+  }
+  if (!failure && content != nullptr) failure = content->Finish();
+  if (!failure) failure = checksum.Finish();
+  if (failure) co_await pipeline.Abort();
+  co_return failure;
+}
+
 Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bool is_part,
                                      std::optional<sig::ChecksumAlgorithm> required) {
   std::optional<sig::AwsChunkedDecoder> decoder;
@@ -1609,20 +1744,18 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
     decoder.emplace(*options);
   }
   // A checksum sent as a plain header (not a trailer) is verified over the payload too.
-  std::optional<sig::Checksummer> header_checksum;
-  std::string header_checksum_value;
+  BodyChecksum checksum;
   for (const auto& header : head().headers) {
     auto algorithm = sig::ChecksumAlgorithmFromHeader(header.first);
     if (algorithm && !decoder) {
-      header_checksum.emplace(*algorithm);
-      header_checksum_value = header.second;
+      checksum.hasher.emplace(*algorithm);
+      checksum.value = header.second;
     }
   }
-  bool computed_checksum = false;
   if (required) {
     std::optional<sig::ChecksumAlgorithm> sent;
-    if (header_checksum) {
-      sent = header_checksum->algorithm();
+    if (checksum.hasher) {
+      sent = checksum.hasher->algorithm();
     } else if (decoder && !verified_.trailers.empty()) {
       sent = sig::ChecksumAlgorithmFromHeader(verified_.trailers.front());
     }
@@ -1635,8 +1768,8 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
               ", actual checksum Type: " + std::string(sig::ChecksumAlgorithmName(*sent))));
     }
     if (!sent) {
-      header_checksum.emplace(*required);
-      computed_checksum = true;
+      checksum.hasher.emplace(*required);
+      checksum.computed = true;
     }
   }
   // S3 caps a part at 5 GiB; an object at the server's limit.
@@ -1667,86 +1800,20 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
     }
     memory = *reserved;
   }
-  // Two pieces (and, for aws-chunked bodies, two decoded pieces) in turn: the pipeline
-  // hashes one while the next is received and decoded.
   auto executor = co_await boost::asio::this_coro::executor;
   api::UploadPipeline pipeline(deps_.pool, upload, executor);
-  const size_t piece_bytes = api::UploadPieceBytes(head());
-  std::shared_ptr<char[]> pieces[2];
-  std::shared_ptr<std::string> decoded_pieces[2];
-  int turn = 0;
-  uint64_t received = 0;
-  Failure failure;
-  bool failed = false;
-  for (;;) {
-    if (!pieces[turn]) pieces[turn].reset(new char[piece_bytes]);  // small bodies need one
-    std::shared_ptr<char[]> buffer = pieces[turn];
-    Result<size_t> got = co_await exchange_.ReadBody(buffer.get(), piece_bytes);
-    if (!got.ok()) {
-      failure = got.status().code() == StatusCode::kDeadlineExceeded
-                    ? FromStatus(got.status())
-                    : MakeFailure(400, "IncompleteBody", got.status().message());
-      failed = true;
-      break;
-    }
-    if (*got == 0) break;
-    std::string_view piece(buffer.get(), *got);
-    std::shared_ptr<const void> owner = buffer;
-    if (decoder) {
-      if (!decoded_pieces[turn]) decoded_pieces[turn] = std::make_shared<std::string>();
-      std::shared_ptr<std::string> decoded = decoded_pieces[turn];
-      decoded->clear();
-      sig::SigV4Status fed = decoder->Feed(piece, decoded.get());
-      if (!fed.ok()) {
-        failure = FromSigV4(fed);
-        failed = true;
-        break;
-      }
-      piece = *decoded;
-      owner = decoded;
-    }
-    if (header_checksum) header_checksum->Update(piece);
-    if (piece.empty()) continue;
-    received += piece.size();
-    if (received > max_bytes) {  // a chunked body has no declared length to refuse early
-      failure = FromStatus(api::ObjectTooLarge(received, max_bytes));
-      failed = true;
-      break;
-    }
-    Status written = co_await pipeline.Write(owner, piece);
-    if (!written.ok()) {
-      failure = FromStatus(written);
-      failed = true;
-      break;
-    }
-    turn = 1 - turn;
-  }
-  if (!failed && decoder) {
-    sig::SigV4Status finished = decoder->Finish();
-    if (!finished.ok()) {
-      failure = FromSigV4(finished);
-      failed = true;
-    }
-  }
-  if (!failed && header_checksum) {
-    std::string received_checksum = header_checksum->FinishBase64();
-    if (computed_checksum) {
-      header_checksum_value = received_checksum;
-    } else if (received_checksum != header_checksum_value) {
-      failure = MakeFailure(400, "BadDigest",
-                            "the checksum you specified did not match what was received");
-      failed = true;
-    }
-  }
-  if (failed) {
-    co_await pipeline.Abort();
-    co_return co_await Fail(failure);
-  }
+  std::optional<AwsChunkedContent> chunked;
+  if (decoder) chunked.emplace(&*decoder);
+  BodyContent* content = chunked ? &*chunked : nullptr;
+  std::shared_ptr<std::string> no_first_content;
+  std::optional<Failure> failure =
+      co_await ReceiveBody(pipeline, content, no_first_content, checksum, max_bytes);
+  if (failure) co_return co_await Fail(std::move(*failure));
   // The verified checksum is kept and returned to readers that ask (x-amz-checksum-mode).
-  if (header_checksum) {
-    upload->SetMetadata(std::string(objects::kChecksumField),
-                        std::string(sig::ChecksumHeaderName(header_checksum->algorithm())) + ":" +
-                            header_checksum_value);
+  if (checksum.hasher) {
+    upload->SetMetadata(
+        std::string(objects::kChecksumField),
+        std::string(sig::ChecksumHeaderName(checksum.hasher->algorithm())) + ":" + checksum.value);
   } else if (decoder && decoder->trailer_checksum_value() && !verified_.trailers.empty()) {
     upload->SetMetadata(std::string(objects::kChecksumField),
                         verified_.trailers.front() + ":" + *decoder->trailer_checksum_value());
@@ -1757,11 +1824,10 @@ Awaitable<void> S3Call::StreamUpload(std::shared_ptr<objects::Upload> upload, bo
   headers.emplace_back("ETag", Quoted(committed->object.etag));
   if (decoder && decoder->trailer_checksum_value() && !verified_.trailers.empty()) {
     headers.emplace_back(verified_.trailers.front(), *decoder->trailer_checksum_value());
-  } else if (header_checksum) {
-    headers.emplace_back(std::string(sig::ChecksumHeaderName(header_checksum->algorithm())),
-                         header_checksum_value);
+  } else if (checksum.hasher) {
+    headers.emplace_back(std::string(sig::ChecksumHeaderName(checksum.hasher->algorithm())),
+                         checksum.value);
   }
-  (void)is_part;
   co_await SendEmpty(200, std::move(headers));
 }
 
@@ -3002,12 +3068,6 @@ Failure FromPostError(const post::PostError& error) {
   return MakeFailure(error.status, error.code, error.message);
 }
 
-Failure BodyReadFailure(const Status& status) {
-  return status.code() == StatusCode::kDeadlineExceeded
-             ? FromStatus(status)
-             : MakeFailure(400, "IncompleteBody", status.message());
-}
-
 // The form's fields as the headers a PutObject would carry (acl as x-amz-acl), so that
 // the same header checks and metadata rules apply to both.
 http::RequestHead FormAsHeaders(const post::FormValues& values) {
@@ -3150,6 +3210,36 @@ Awaitable<void> S3Call::AuthenticatePostForm(const post::PostCredentials& creden
 // form is refused.
 // Streams the form's file into an upload (see PostObject). `first_bytes`: the file's
 // content that arrived with the fields.
+// A form's file part: the bytes between its boundaries, checked against the policy's
+// content-length-range as they come; whatever follows the file is read and ignored.
+class FormFileContent : public BodyContent {
+ public:
+  FormFileContent(post::FormDataParser* parser, const post::PostPolicy* policy)
+      : parser_(parser), policy_(policy) {}
+  std::optional<Failure> Feed(std::string_view raw, std::string* content) override {
+    if (parser_->file_complete()) return std::nullopt;  // fields after the file are ignored
+    std::optional<post::PostError> bad = parser_->Feed(raw, content);
+    if (bad) return FromPostError(*bad);
+    return std::nullopt;
+  }
+  std::optional<Failure> Check(uint64_t) override {
+    std::optional<post::PostError> too_large =
+        post::CheckFileSize(*policy_, parser_->file_size(), false);
+    if (too_large) return FromPostError(*too_large);
+    return std::nullopt;
+  }
+  std::optional<Failure> Finish() override {
+    std::optional<post::PostError> bad = parser_->Finish();
+    if (!bad) bad = post::CheckFileSize(*policy_, parser_->file_size(), true);
+    if (bad) return FromPostError(*bad);
+    return std::nullopt;
+  }
+
+ private:
+  post::FormDataParser* parser_;
+  const post::PostPolicy* policy_;
+};
+
 Awaitable<void> S3Call::StorePostFile(post::FormDataParser& parser, const post::FormValues& values,
                                       const std::string& key, const post::PostPolicy& policy,
                                       std::shared_ptr<std::string> first_bytes) {
@@ -3206,29 +3296,27 @@ Awaitable<void> S3Call::StorePostFile(post::FormDataParser& parser, const post::
   }
   // A checksum field (x-amz-checksum-<algorithm>) is verified over the file and kept; an
   // x-amz-checksum-algorithm field alone asks for one to be computed and kept.
-  std::optional<sig::Checksummer> checksum;
-  std::string checksum_value;
-  bool computed_checksum = false;
+  BodyChecksum checksum;
   for (const auto& entry : values) {
     std::optional<sig::ChecksumAlgorithm> algorithm = sig::ChecksumAlgorithmFromHeader(entry.first);
     if (!algorithm) continue;
-    if (checksum) {
+    if (checksum.hasher) {
       co_return co_await Fail(
           MakeFailure(400, "InvalidRequest", "Expecting a single x-amz-checksum- field"));
     }
-    checksum.emplace(*algorithm);
-    checksum_value = entry.second;
+    checksum.hasher.emplace(*algorithm);
+    checksum.value = entry.second;
   }
   if (const std::string* named = form.Header("x-amz-checksum-algorithm")) {
     Result<sig::ChecksumAlgorithm> algorithm = sig::ParseChecksumAlgorithm(*named);
-    if (!algorithm.ok() || (checksum && checksum->algorithm() != *algorithm)) {
+    if (!algorithm.ok() || (checksum.hasher && checksum.hasher->algorithm() != *algorithm)) {
       co_return co_await Fail(MakeFailure(
           400, "InvalidRequest",
           "Value for x-amz-checksum-algorithm is invalid or does not match the checksum sent"));
     }
-    if (!checksum) {
-      checksum.emplace(*algorithm);
-      computed_checksum = true;
+    if (!checksum.hasher) {
+      checksum.hasher.emplace(*algorithm);
+      checksum.computed = true;
     }
   }
   auto begun = deps_.objects->BeginUpload(std::move(upload_request));
@@ -3247,95 +3335,26 @@ Awaitable<void> S3Call::StorePostFile(post::FormDataParser& parser, const post::
     memory = *reserved;
   }
   // One piece of the body is read while the file bytes parsed out of the previous one
-  // are hashed (two buffers of file bytes in turn, as StreamUpload decodes aws-chunked).
+  // are hashed.
   auto executor = co_await boost::asio::this_coro::executor;
   api::UploadPipeline pipeline(deps_.pool, upload, executor);
-  const size_t piece_bytes = api::UploadPieceBytes(head());
-  std::unique_ptr<char[]> piece(new char[piece_bytes]);
-  std::shared_ptr<std::string> file_pieces[2] = {std::move(first_bytes),
-                                                 std::make_shared<std::string>()};
-  int turn = 0;
-  bool pending = !file_pieces[0]->empty();  // file bytes that came with the fields
-  Failure failure;
-  bool failed = false;
-  for (;;) {
-    if (!pending) {
-      Result<size_t> got = co_await exchange_.ReadBody(piece.get(), piece_bytes);
-      if (!got.ok()) {
-        failure = BodyReadFailure(got.status());
-        failed = true;
-        break;
-      }
-      if (*got == 0) break;
-      if (parser.file_complete()) continue;  // fields after the file are ignored
-      file_pieces[turn]->clear();
-      std::optional<post::PostError> bad =
-          parser.Feed(std::string_view(piece.get(), *got), file_pieces[turn].get());
-      if (bad) {
-        failure = FromPostError(*bad);
-        failed = true;
-        break;
-      }
-    }
-    pending = false;
-    std::shared_ptr<std::string> bytes = file_pieces[turn];
-    if (bytes->empty()) continue;
-    std::optional<post::PostError> too_large =
-        post::CheckFileSize(policy, parser.file_size(), false);
-    if (too_large) {
-      failure = FromPostError(*too_large);
-      failed = true;
-      break;
-    }
-    if (parser.file_size() > deps_.max_object_bytes) {
-      failure = FromStatus(api::ObjectTooLarge(parser.file_size(), deps_.max_object_bytes));
-      failed = true;
-      break;
-    }
-    if (checksum) checksum->Update(*bytes);
-    Status written = co_await pipeline.Write(bytes, *bytes);
-    if (!written.ok()) {
-      failure = FromStatus(written);
-      failed = true;
-      break;
-    }
-    turn = 1 - turn;
-  }
-  if (!failed) {
-    std::optional<post::PostError> bad = parser.Finish();
-    if (!bad) bad = post::CheckFileSize(policy, parser.file_size(), true);
-    if (bad) {
-      failure = FromPostError(*bad);
-      failed = true;
-    }
-  }
-  if (!failed && checksum) {
-    std::string received = checksum->FinishBase64();
-    if (computed_checksum) {
-      checksum_value = received;
-    } else if (received != checksum_value) {
-      failure = MakeFailure(400, "BadDigest",
-                            "the checksum you specified did not match what was received");
-      failed = true;
-    }
-  }
-  if (failed) {
-    co_await pipeline.Abort();
-    co_return co_await Fail(failure);
-  }
-  if (checksum) {
+  FormFileContent file(&parser, &policy);
+  std::optional<Failure> failure = co_await ReceiveBody(pipeline, &file, std::move(first_bytes),
+                                                        checksum, deps_.max_object_bytes);
+  if (failure) co_return co_await Fail(std::move(*failure));
+  if (checksum.hasher) {
     upload->SetMetadata(
         std::string(objects::kChecksumField),
-        std::string(sig::ChecksumHeaderName(checksum->algorithm())) + ":" + checksum_value);
+        std::string(sig::ChecksumHeaderName(checksum.hasher->algorithm())) + ":" + checksum.value);
   }
   Result<meta::CommitResult> committed = co_await pipeline.Commit();
   if (!committed.ok()) co_return co_await Fail(FromStatus(committed.status()));
   const std::string etag = committed->object.etag;
   http::HeaderList headers;
   headers.emplace_back("ETag", Quoted(etag));
-  if (checksum) {
-    headers.emplace_back(std::string(sig::ChecksumHeaderName(checksum->algorithm())),
-                         checksum_value);
+  if (checksum.hasher) {
+    headers.emplace_back(std::string(sig::ChecksumHeaderName(checksum.hasher->algorithm())),
+                         checksum.value);
   }
   const std::string location =
       (request_.virtual_hosted ? "/" : "/" + request_.bucket + "/") + sig::UriEncode(key, false);
