@@ -261,6 +261,10 @@ class Router {
 
   // Authenticates and authorizes for `tenant`; on failure the error is sent.
   Awaitable<bool> Admit(const std::string& tenant, meta::Scope scope);
+  // Records the object a call addresses (for the access log), then requires a tenant and
+  // admits the caller for it; on failure the error is sent.
+  Awaitable<bool> AdmitObjectCall(const std::string& namespace_name, const std::string& tenant,
+                                  const std::string& key, meta::Scope scope);
   Awaitable<void> Upload();
   Awaitable<void> Download(std::optional<ObjectId> id, std::string namespace_name,
                            std::string tenant, std::string key);
@@ -274,6 +278,19 @@ class Router {
   const NativeApiDependencies& deps_;
   Call& call_;
 };
+
+Awaitable<bool> Router::AdmitObjectCall(const std::string& namespace_name,
+                                        const std::string& tenant, const std::string& key,
+                                        meta::Scope scope) {
+  call_.namespace_name = namespace_name;
+  call_.tenant = tenant;
+  call_.key = key;
+  if (tenant.empty()) {
+    co_await SendError(call_, InvalidArgumentError("X-Tenant header is required"));
+    co_return false;
+  }
+  co_return co_await Admit(tenant, scope);
+}
 
 Awaitable<bool> Router::Admit(const std::string& tenant, meta::Scope scope) {
   auto* authenticator = deps_.authenticator;
@@ -442,13 +459,7 @@ Awaitable<void> Router::Upload() {
 
 Awaitable<void> Router::Download(std::optional<ObjectId> id, std::string namespace_name,
                                  std::string tenant, std::string key) {
-  call_.namespace_name = namespace_name;
-  call_.tenant = tenant;
-  call_.key = key;
-  if (tenant.empty()) {
-    co_return co_await SendError(call_, InvalidArgumentError("X-Tenant header is required"));
-  }
-  if (!co_await Admit(tenant, meta::Scope::kRead)) co_return;
+  if (!co_await AdmitObjectCall(namespace_name, tenant, key, meta::Scope::kRead)) co_return;
   auto* objects = deps_.objects;
   auto open_work = [objects, id, tenant, namespace_name,
                     key]() -> Result<std::shared_ptr<objects::ObjectReader>> {
@@ -501,13 +512,7 @@ Awaitable<void> Router::Download(std::optional<ObjectId> id, std::string namespa
 
 Awaitable<void> Router::Delete(std::optional<ObjectId> id, std::string namespace_name,
                                std::string tenant, std::string key) {
-  call_.namespace_name = namespace_name;
-  call_.tenant = tenant;
-  call_.key = key;
-  if (tenant.empty()) {
-    co_return co_await SendError(call_, InvalidArgumentError("X-Tenant header is required"));
-  }
-  if (!co_await Admit(tenant, meta::Scope::kWrite)) co_return;
+  if (!co_await AdmitObjectCall(namespace_name, tenant, key, meta::Scope::kWrite)) co_return;
   auto* objects = deps_.objects;
   auto remove_work = [objects, id, tenant, namespace_name, key]() -> Result<meta::ObjectRecord> {
     return id ? objects->Delete(tenant, *id) : objects->DeleteByKey(tenant, namespace_name, key);

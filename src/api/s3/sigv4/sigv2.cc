@@ -417,18 +417,7 @@ SigV4Result<VerifiedRequest> VerifyRequestV2(const SigningRequest& request, Auth
   verified.payload_sha256 = std::string(kUnsignedPayload);
 
   auto secret = lookup(verified.access_key);
-  if (!secret.ok()) {
-    switch (secret.status().code()) {
-      case StatusCode::kNotFound:
-        return SigV4Status(SigV4Error::kInvalidAccessKeyId,
-                           "The AWS access key Id you provided does not exist in our records.");
-      case StatusCode::kUnavailable:
-        return SigV4Status(SigV4Error::kServiceUnavailable,
-                           "the credential store is unavailable; retry later");
-      default:
-        return SigV4Status(SigV4Error::kInternalError, "credential lookup failed");
-    }
-  }
+  if (!secret.ok()) return CredentialLookupFailure(secret.status());
   // Every candidate is computed and compared, so the time taken does not tell which one
   // (if any) matched.
   bool matched = false;

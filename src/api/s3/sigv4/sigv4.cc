@@ -142,6 +142,19 @@ SigV4Result<std::optional<std::string>> SingleHeader(const SigningRequest& reque
   return std::optional<std::string>(std::string(TrimAscii(values[0], kAsciiWhitespace)));
 }
 
+SigV4Status CredentialLookupFailure(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kNotFound:
+      return SigV4Status(SigV4Error::kInvalidAccessKeyId,
+                         "The AWS access key Id you provided does not exist in our records.");
+    case StatusCode::kUnavailable:
+      return SigV4Status(SigV4Error::kServiceUnavailable,
+                         "the credential store is unavailable; retry later");
+    default:
+      return SigV4Status(SigV4Error::kInternalError, "credential lookup failed");
+  }
+}
+
 // ---- Errors ----------------------------------------------------------------------------
 
 std::string_view SigV4ErrorCode(SigV4Error error) {
@@ -969,18 +982,7 @@ SigV4Result<VerifiedRequest> VerifyRequest(const SigningRequest& request,
   if (!payload_status.ok()) return payload_status;
 
   auto secret = lookup(verified.access_key);
-  if (!secret.ok()) {
-    switch (secret.status().code()) {
-      case StatusCode::kNotFound:
-        return SigV4Status(SigV4Error::kInvalidAccessKeyId,
-                           "The AWS access key Id you provided does not exist in our records.");
-      case StatusCode::kUnavailable:
-        return SigV4Status(SigV4Error::kServiceUnavailable,
-                           "the credential store is unavailable; retry later");
-      default:
-        return SigV4Status(SigV4Error::kInternalError, "credential lookup failed");
-    }
-  }
+  if (!secret.ok()) return CredentialLookupFailure(secret.status());
   verified.signing_key = options.key_cache != nullptr
                              ? options.key_cache->Get(*secret, verified.scope)
                              : DeriveSigningKey(*secret, verified.scope);

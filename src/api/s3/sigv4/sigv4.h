@@ -148,6 +148,10 @@ std::vector<std::string_view> HeaderValues(const SigningRequest& request, std::s
 SigV4Result<std::optional<std::string>> SingleHeader(const SigningRequest& request,
                                                      std::string_view name);
 
+// What a failed lookup of an access key's secret answers: InvalidAccessKeyId for an unknown
+// key, ServiceUnavailable when the credential store is down, InternalError otherwise.
+SigV4Status CredentialLookupFailure(const Status& status);
+
 // "name:value\n" for each signed header (values of repeated headers joined with ','),
 // or SignatureDoesNotMatch naming a signed header the request does not carry.
 SigV4Result<std::string> CanonicalHeaders(const SigningRequest& request,
