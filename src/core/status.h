@@ -133,18 +133,13 @@ inline Status UnavailableError(std::string m) {
 inline Status DataLossError(std::string m) { return Status(StatusCode::kDataLoss, std::move(m)); }
 inline Status InternalError(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
 
-// Result<T> holds a T or a non-OK Status.
-template <typename T>
-class [[nodiscard]] Result {
+// ValueOrError<T, E>: a T, or the error E that stands in its place. The shared body of
+// Result<T> (E = Status) and of the S3 edge's results (S3Result, SigV4Result), each of which
+// names its error in its own vocabulary.
+template <typename T, typename E>
+class ValueOrError {
  public:
-  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
-  Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
-    assert(!status_.ok() && "Result constructed from an OK status without a value");
-    if (status_.ok()) status_ = InternalError("Result built from OK status without a value");
-  }
-
   bool ok() const { return value_.has_value(); }
-  const Status& status() const { return status_; }
 
   T& value() & {
     assert(ok());
@@ -163,9 +158,27 @@ class [[nodiscard]] Result {
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
- private:
+ protected:
+  explicit ValueOrError(T value) : value_(std::move(value)) {}
+  explicit ValueOrError(E error, std::nullopt_t) : error_(std::move(error)) {}
+
   std::optional<T> value_;
-  Status status_;
+  E error_;  // meaningful only when !ok()
+};
+
+// Result<T> holds a T or a non-OK Status.
+template <typename T>
+class [[nodiscard]] Result : public ValueOrError<T, Status> {
+ public:
+  Result(T value) : ValueOrError<T, Status>(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Status status)                                           // NOLINT: implicit by design
+      : ValueOrError<T, Status>(std::move(status), std::nullopt) {
+    assert(!this->error_.ok() && "Result constructed from an OK status without a value");
+    if (this->error_.ok())
+      this->error_ = InternalError("Result built from OK status without a value");
+  }
+
+  const Status& status() const { return this->error_; }
 };
 
 }  // namespace cairn

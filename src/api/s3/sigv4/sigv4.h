@@ -70,27 +70,17 @@ class [[nodiscard]] SigV4Status {
 };
 
 template <typename T>
-class [[nodiscard]] SigV4Result {
+class [[nodiscard]] SigV4Result : public ValueOrError<T, SigV4Status> {
  public:
-  SigV4Result(T value) : value_(std::move(value)) {}              // NOLINT: implicit by design
-  SigV4Result(SigV4Status status) : status_(std::move(status)) {  // NOLINT
-    if (status_.ok()) status_ = SigV4Status(SigV4Error::kInternalError, "no value");
+  SigV4Result(T value)  // NOLINT: implicit by design
+      : ValueOrError<T, SigV4Status>(std::move(value)) {}
+  SigV4Result(SigV4Status status)  // NOLINT: implicit by design
+      : ValueOrError<T, SigV4Status>(std::move(status), std::nullopt) {
+    if (this->error_.ok()) this->error_ = SigV4Status(SigV4Error::kInternalError, "no value");
   }
 
-  bool ok() const { return value_.has_value(); }
-  const SigV4Status& status() const { return status_; }
-  SigV4Error error() const { return status_.error(); }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& operator*() & { return *value_; }
-  const T& operator*() const& { return *value_; }
-
- private:
-  std::optional<T> value_;
-  SigV4Status status_;
+  const SigV4Status& status() const { return this->error_; }
+  SigV4Error error() const { return this->error_.error(); }
 };
 
 inline constexpr std::string_view kSigV4Algorithm = "AWS4-HMAC-SHA256";

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <utility>
 
+#include "core/status.h"
+
 namespace cairn::s3 {
 
 // The subset of S3's error codes Cairn produces. Names and statuses follow the
@@ -70,35 +72,14 @@ inline S3Error MakeS3Error(S3ErrorCode code, std::string message, std::string re
 
 // S3Result<T> holds a T or an S3Error; the S3 counterpart of cairn::Result.
 template <typename T>
-class [[nodiscard]] S3Result {
+class [[nodiscard]] S3Result : public ValueOrError<T, S3Error> {
  public:
-  S3Result(T value) : value_(std::move(value)) {}        // NOLINT: implicit by design
-  S3Result(S3Error error) : error_(std::move(error)) {}  // NOLINT: implicit by design
+  S3Result(T value) : ValueOrError<T, S3Error>(std::move(value)) {}  // NOLINT: implicit by design
+  S3Result(S3Error error)                                            // NOLINT: implicit by design
+      : ValueOrError<T, S3Error>(std::move(error), std::nullopt) {}
 
-  bool ok() const { return value_.has_value(); }
   // Meaningful only when !ok().
-  const S3Error& error() const { return error_; }
-
-  T& value() & {
-    assert(ok());
-    return *value_;
-  }
-  const T& value() const& {
-    assert(ok());
-    return *value_;
-  }
-  T&& value() && {
-    assert(ok());
-    return std::move(*value_);
-  }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-
- private:
-  std::optional<T> value_;
-  S3Error error_;
+  const S3Error& error() const { return this->error_; }
 };
 
 }  // namespace cairn::s3
