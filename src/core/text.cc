@@ -39,4 +39,16 @@ void AppendXmlText(std::string* out, std::string_view text, XmlTextOptions optio
   }
 }
 
+std::string QuoteForMessage(std::string_view text) {
+  constexpr size_t kMax = 64;
+  std::string out = "'";
+  for (size_t i = 0; i < text.size() && i < kMax; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
+  }
+  if (text.size() > kMax) out += "...";
+  out += "'";
+  return out;
+}
+
 }  // namespace cairn

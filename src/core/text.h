@@ -26,6 +26,10 @@ inline bool EqualsIgnoreCaseAscii(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Client input echoed into an error message: in single quotes, at most 64 bytes (then
+// "..."), every byte outside printable ASCII shown as '?'.
+std::string QuoteForMessage(std::string_view text);
+
 // Character sets for TrimAscii.
 inline constexpr std::string_view kAsciiWhitespace = " \t\n\v\f\r";  // C isspace()
 inline constexpr std::string_view kHttpWhitespace = " \t";           // RFC 9110 OWS: SP, HTAB

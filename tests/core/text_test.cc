@@ -19,6 +19,13 @@ TEST(TrimAsciiTest, TrimsOnlyTheGivenSetAtTheEnds) {
   EXPECT_EQ(TrimAscii("x", kAsciiWhitespace), "x");
 }
 
+TEST(QuoteForMessageTest, BoundsAndHidesUnprintableBytes) {
+  EXPECT_EQ(QuoteForMessage("abc"), "'abc'");
+  EXPECT_EQ(QuoteForMessage(std::string_view("a\r\n\0\x7f\xc3\xa9", 7)),
+            "'a" + std::string(6, '?') + "'");
+  EXPECT_EQ(QuoteForMessage(std::string(70, 'x')), "'" + std::string(64, 'x') + "...'");
+}
+
 TEST(SplitCommaListTest, TrimsItemsAndKeepsEmptyOnes) {
   EXPECT_EQ(SplitCommaList(" a ,\tb,,c "), (std::vector<std::string>{"a", "b", "", "c"}));
   EXPECT_EQ(SplitCommaList(""), (std::vector<std::string>{""}));

@@ -25,19 +25,6 @@ constexpr std::string_view kNeedsDateMessage =
 
 bool StartsWithAmz(std::string_view lower_name) { return lower_name.substr(0, 6) == "x-amz-"; }
 
-// Echoes client input into an error message: bounded, printable ASCII only.
-std::string Quote(std::string_view text) {
-  constexpr size_t kMax = 64;
-  std::string out = "'";
-  for (size_t i = 0; i < text.size() && i < kMax; ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
-  }
-  if (text.size() > kMax) out += "...";
-  out += "'";
-  return out;
-}
-
 // A header value as V2 signs it: trimmed, and a folded line (a line break with the
 // whitespace around it) unfolded into one space. Other inner whitespace is kept as sent.
 std::string UnfoldValue(std::string_view value) {
@@ -330,8 +317,9 @@ SigV4Result<PresignedParametersV2> ParsePresignedQueryV2(const QueryPairs& query
   auto [end, error] = std::from_chars(expires.data(), expires.data() + expires.size(), seconds);
   if (expires.empty() || expires.size() > 18 || error != std::errc() ||
       end != expires.data() + expires.size() || expires.front() == '-') {
-    return SigV4Status(SigV4Error::kAccessDenied,
-                       "Invalid date (should be seconds since epoch): Expires " + Quote(expires));
+    return SigV4Status(
+        SigV4Error::kAccessDenied,
+        "Invalid date (should be seconds since epoch): Expires " + QuoteForMessage(expires));
   }
   return PresignedParametersV2{std::string(*values[0]), std::move(signature), seconds,
                                std::string(expires)};
@@ -370,7 +358,7 @@ SigV4Result<VerifiedRequest> VerifyRequestV2(const SigningRequest& request, Auth
     int64_t skew = request.now_ms - verified.request_time_ms;
     if (skew > options.max_skew_ms || -skew > options.max_skew_ms) {
       return SigV4Status(SigV4Error::kRequestTimeTooSkewed,
-                         "The difference between the request time " + Quote(*timestamp) +
+                         "The difference between the request time " + QuoteForMessage(*timestamp) +
                              " and the current time is too large (" + std::to_string(skew / 1000) +
                              " s)");
     }

@@ -32,19 +32,6 @@ bool IsDigits(std::string_view text) {
          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// Echoes client input into an error message: bounded, printable ASCII only.
-std::string Quote(std::string_view text) {
-  constexpr size_t kMax = 64;
-  std::string out = "'";
-  for (size_t i = 0; i < text.size() && i < kMax; ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
-  }
-  if (text.size() > kMax) out += "...";
-  out += "'";
-  return out;
-}
-
 std::optional<int64_t> ParseSmallNumber(std::string_view text) {
   if (!IsDigits(text) || text.size() > 18) return std::nullopt;
   int64_t value = 0;
@@ -273,7 +260,7 @@ Result<std::string> PercentDecode(std::string_view text) {
     int lo = i + 2 < text.size() ? HexDigitValue(text[i + 2]) : -1;
     if (hi < 0 || lo < 0) {
       return InvalidArgumentError("bad percent escape at offset " + std::to_string(i) + " of " +
-                                  Quote(text));
+                                  QuoteForMessage(text));
     }
     out.push_back(static_cast<char>(hi * 16 + lo));
     i += 2;
@@ -372,7 +359,7 @@ SigV4Result<std::string> CanonicalHeaders(const SigningRequest& request,
     auto values = HeaderValues(request, name);
     if (values.empty()) {
       return SigV4Status(SigV4Error::kSignatureDoesNotMatch,
-                         "signed header " + Quote(name) + " is not in the request");
+                         "signed header " + QuoteForMessage(name) + " is not in the request");
     }
     out += name;
     out.push_back(':');
@@ -507,12 +494,14 @@ std::string FormatAmzDate(TimestampMs ms) {
 Result<TimestampMs> ParseAmzDate(std::string_view text) {
   if (text.size() != 16 || text[8] != 'T' || text[15] != 'Z' || !IsDigits(text.substr(0, 8)) ||
       !IsDigits(text.substr(9, 6))) {
-    return InvalidArgumentError("date " + Quote(text) + " is not in the form YYYYMMDDTHHMMSSZ");
+    return InvalidArgumentError("date " + QuoteForMessage(text) +
+                                " is not in the form YYYYMMDDTHHMMSSZ");
   }
   auto ms = FromUtcFields(Digits(text.substr(0, 4)), Digits(text.substr(4, 2)),
                           Digits(text.substr(6, 2)), Digits(text.substr(9, 2)),
                           Digits(text.substr(11, 2)), Digits(text.substr(13, 2)));
-  if (!ms.ok()) return InvalidArgumentError("date " + Quote(text) + " is not a valid time");
+  if (!ms.ok())
+    return InvalidArgumentError("date " + QuoteForMessage(text) + " is not a valid time");
   return ms;
 }
 
@@ -521,7 +510,7 @@ Result<TimestampMs> ParseHttpDate(std::string_view text) {
   static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   auto bad = [&] {
-    return InvalidArgumentError("date " + Quote(text) +
+    return InvalidArgumentError("date " + QuoteForMessage(text) +
                                 " is not an HTTP date like 'Fri, 24 May 2013 00:00:00 GMT'");
   };
   // "Fri, 24 May 2013 00:00:00 GMT"; RFC 2822's "+0000"/"-0000" zone (which Python's
@@ -557,7 +546,7 @@ SigV4Result<Credential> ParseCredential(std::string_view text, SigV4Error error)
   for (int i = 3; i >= 0; --i) {
     size_t slash = rest.rfind('/');
     if (slash == std::string_view::npos) {
-      return SigV4Status(error, "credential " + Quote(text) +
+      return SigV4Status(error, "credential " + QuoteForMessage(text) +
                                     " is not <access key>/<YYYYMMDD>/<region>/<service>/"
                                     "aws4_request");
     }
@@ -569,17 +558,18 @@ SigV4Result<Credential> ParseCredential(std::string_view text, SigV4Error error)
     return SigV4Status(error, "credential has an empty or malformed access key id");
   }
   if (!ValidScopeDate(parts[0])) {
-    return SigV4Status(error, "credential date " + Quote(parts[0]) + " is not a YYYYMMDD date");
+    return SigV4Status(error,
+                       "credential date " + QuoteForMessage(parts[0]) + " is not a YYYYMMDD date");
   }
   if (!ValidRegion(parts[1])) {
-    return SigV4Status(error, "credential region " + Quote(parts[1]) + " is malformed");
+    return SigV4Status(error, "credential region " + QuoteForMessage(parts[1]) + " is malformed");
   }
   if (!ValidService(parts[2])) {
-    return SigV4Status(error, "credential service " + Quote(parts[2]) + " is malformed");
+    return SigV4Status(error, "credential service " + QuoteForMessage(parts[2]) + " is malformed");
   }
   if (parts[3] != kScopeTerminator) {
-    return SigV4Status(error,
-                       "credential scope must end with aws4_request, not " + Quote(parts[3]));
+    return SigV4Status(
+        error, "credential scope must end with aws4_request, not " + QuoteForMessage(parts[3]));
   }
   credential.access_key = std::string(rest);
   credential.scope = {std::string(parts[0]), std::string(parts[1]), std::string(parts[2])};
@@ -594,12 +584,13 @@ SigV4Result<std::vector<std::string>> ParseSignedHeaders(std::string_view text, 
     size_t semi = text.find(';', start);
     std::string_view name = text.substr(start, semi - start);
     if (!ValidHeaderName(name)) {
-      return SigV4Status(error,
-                         "SignedHeaders entry " + Quote(name) + " is not a lower-case header name");
+      return SigV4Status(error, "SignedHeaders entry " + QuoteForMessage(name) +
+                                    " is not a lower-case header name");
     }
     if (!names.empty() && !(names.back() < name)) {
-      return SigV4Status(error, "SignedHeaders must be sorted and unique; " + Quote(name) +
-                                    " follows " + Quote(names.back()));
+      return SigV4Status(error, "SignedHeaders must be sorted and unique; " +
+                                    QuoteForMessage(name) + " follows " +
+                                    QuoteForMessage(names.back()));
     }
     names.emplace_back(name);
     if (semi == std::string_view::npos) break;
@@ -614,8 +605,8 @@ SigV4Result<ParsedAuthorization> ParseAuthorization(std::string_view header) {
   size_t space = header.find(' ');
   std::string_view algorithm = header.substr(0, space);
   if (algorithm != kSigV4Algorithm) {
-    return SigV4Status(kMalformed, "unsupported authorization algorithm " + Quote(algorithm) +
-                                       "; expected AWS4-HMAC-SHA256");
+    return SigV4Status(kMalformed, "unsupported authorization algorithm " +
+                                       QuoteForMessage(algorithm) + "; expected AWS4-HMAC-SHA256");
   }
   if (space == std::string_view::npos) {
     return SigV4Status(kMalformed,
@@ -629,8 +620,8 @@ SigV4Result<ParsedAuthorization> ParseAuthorization(std::string_view header) {
     std::string_view field = TrimAscii(rest.substr(0, comma), kAsciiWhitespace);
     size_t eq = field.find('=');
     if (eq == std::string_view::npos) {
-      return SigV4Status(
-          kMalformed, "Authorization field " + Quote(field.substr(0, 32)) + " is not name=value");
+      return SigV4Status(kMalformed, "Authorization field " + QuoteForMessage(field.substr(0, 32)) +
+                                         " is not name=value");
     }
     std::string_view name = field.substr(0, eq), value = field.substr(eq + 1);
     std::optional<std::string_view>* slot = nullptr;
@@ -641,7 +632,7 @@ SigV4Result<ParsedAuthorization> ParseAuthorization(std::string_view header) {
     } else if (name == "Signature") {
       slot = &signature;
     } else {
-      return SigV4Status(kMalformed, "unknown Authorization field " + Quote(name));
+      return SigV4Status(kMalformed, "unknown Authorization field " + QuoteForMessage(name));
     }
     if (slot->has_value()) {
       return SigV4Status(kMalformed,
@@ -697,8 +688,8 @@ SigV4Result<PresignedParameters> ParsePresignedQuery(const QueryPairs& query) {
     }
   }
   if (*values[0] != kSigV4Algorithm) {
-    return SigV4Status(kQueryError,
-                       "X-Amz-Algorithm only supports AWS4-HMAC-SHA256, not " + Quote(*values[0]));
+    return SigV4Status(kQueryError, "X-Amz-Algorithm only supports AWS4-HMAC-SHA256, not " +
+                                        QuoteForMessage(*values[0]));
   }
   PresignedParameters params;
   auto credential = ParseCredential(*values[1], kQueryError);
@@ -713,7 +704,7 @@ SigV4Result<PresignedParameters> ParsePresignedQuery(const QueryPairs& query) {
     return SigV4Status(kQueryError,
                        "X-Amz-Expires must be a number of seconds from 1 to "
                        "604800, not " +
-                           Quote(*values[3]));
+                           QuoteForMessage(*values[3]));
   }
   params.expires_seconds = *expires;
   auto signed_headers = ParseSignedHeaders(*values[4], kQueryError);
@@ -791,7 +782,7 @@ SigV4Result<PayloadMode> ParsePayloadMode(std::string_view value) {
                      "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
                      "STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER], "
                      "STREAMING-UNSIGNED-PAYLOAD-TRAILER or a lower-case hex SHA-256, not " +
-                         Quote(value));
+                         QuoteForMessage(value));
 }
 
 namespace {
@@ -806,7 +797,7 @@ SigV4Status ReadPayloadHeaders(const SigningRequest& request, VerifiedRequest& v
     if (!length) {
       return SigV4Status(
           SigV4Error::kInvalidArgument,
-          "x-amz-decoded-content-length " + Quote(**decoded_length) + " is not a number");
+          "x-amz-decoded-content-length " + QuoteForMessage(**decoded_length) + " is not a number");
     }
     verified.decoded_content_length = static_cast<uint64_t>(*length);
   }
@@ -833,7 +824,7 @@ SigV4Status ReadPayloadHeaders(const SigningRequest& request, VerifiedRequest& v
     if (name.empty()) continue;
     if (!ChecksumAlgorithmFromHeader(name)) {
       return SigV4Status(SigV4Error::kInvalidRequest,
-                         "x-amz-trailer names " + Quote(name) +
+                         "x-amz-trailer names " + QuoteForMessage(name) +
                              "; only one x-amz-checksum-* trailer is supported");
     }
     verified.trailers.push_back(std::move(name));
@@ -848,16 +839,17 @@ SigV4Status ReadPayloadHeaders(const SigningRequest& request, VerifiedRequest& v
 SigV4Status CheckScope(const CredentialScope& scope, std::string_view amz_date,
                        const VerifyOptions& options, SigV4Error error) {
   if (scope.service != options.service) {
-    return SigV4Status(error, "credential scope service " + Quote(scope.service) +
-                                  " is wrong; expecting " + Quote(options.service));
+    return SigV4Status(error, "credential scope service " + QuoteForMessage(scope.service) +
+                                  " is wrong; expecting " + QuoteForMessage(options.service));
   }
   if (!options.region.empty() && scope.region != options.region) {
-    return SigV4Status(error, "the region " + Quote(scope.region) + " is wrong; expecting " +
-                                  Quote(options.region));
+    return SigV4Status(error, "the region " + QuoteForMessage(scope.region) +
+                                  " is wrong; expecting " + QuoteForMessage(options.region));
   }
   if (scope.date != amz_date.substr(0, 8)) {
-    return SigV4Status(error, "credential date " + Quote(scope.date) +
-                                  " is not the date of the request time " + Quote(amz_date));
+    return SigV4Status(error, "credential date " + QuoteForMessage(scope.date) +
+                                  " is not the date of the request time " +
+                                  QuoteForMessage(amz_date));
   }
   return SigV4Status();
 }
@@ -913,10 +905,10 @@ SigV4Result<VerifiedRequest> VerifyRequest(const SigningRequest& request,
       if (!scope_status.ok()) return scope_status;
       int64_t skew = request.now_ms - verified.request_time_ms;
       if (skew > options.max_skew_ms || -skew > options.max_skew_ms) {
-        return SigV4Status(SigV4Error::kRequestTimeTooSkewed,
-                           "The difference between the request time " + Quote(verified.amz_date) +
-                               " and the current time is too large (" +
-                               std::to_string(skew / 1000) + " s)");
+        return SigV4Status(
+            SigV4Error::kRequestTimeTooSkewed,
+            "The difference between the request time " + QuoteForMessage(verified.amz_date) +
+                " and the current time is too large (" + std::to_string(skew / 1000) + " s)");
       }
       if (!Contains(parsed->signed_headers, "host")) {
         return SigV4Status(SigV4Error::kAuthorizationHeaderMalformed,
