@@ -6,10 +6,7 @@
 #include "api/native/native_api.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <chrono>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,7 +14,7 @@
 #include "auth/api_key.h"
 #include "core/hashing.h"
 #include "fake_exchange.h"
-#include "server/app.h"
+#include "test_store.h"
 
 namespace cairn::api {
 namespace {
@@ -31,67 +28,23 @@ std::string Sha256Hex(std::string_view bytes) { return Sha256Of(bytes).ToHex(); 
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 class NativeApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "cairn-api-edge-XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    server::StoreConfig config;
-    config.data_dir = dir_;
-    auto stores = server::OpenStores(config);
-    ASSERT_TRUE(stores.ok()) << stores.status().ToString();
-    stores_ = std::move(stores).value();
-    admin_key_ = AddKey({"*"}, meta::Scope::kAdmin);
-    reader_key_ = AddKey({"t1"}, meta::Scope::kRead);
-    objects_ = std::make_unique<objects::ObjectService>(stores_.meta.get(), stores_.chunks.get(),
-                                                        platform::SystemClock(),
-                                                        objects::ObjectServiceOptions{});
-    authenticator_ = std::make_unique<auth::Authenticator>(stores_.meta.get(), std::nullopt);
+    admin_key_ = store_.AddApiKey({"*"}, meta::Scope::kAdmin);
+    reader_key_ = store_.AddApiKey({"t1"}, meta::Scope::kRead);
+    authenticator_ = std::make_unique<auth::Authenticator>(store_.meta(), std::nullopt);
     DeclareRequestMetrics(&registry_);
-    pool_ = std::make_unique<http::BlockingPool>(0);  // inline
     NativeApiDependencies deps;
-    deps.objects = objects_.get();
+    deps.objects = store_.objects();
     deps.authenticator = authenticator_.get();
     deps.metrics = &registry_;
-    deps.pool = pool_.get();
+    deps.pool = store_.pool();
     deps.rate_limiter = &rate_limiter_;
     deps.max_object_bytes = 64 * kMiB;
     deps.readiness = [] { return OkStatus(); };
     deps.extra_metrics = [] { return std::string(); };
     api_ = std::make_unique<NativeApi>(std::move(deps));
-  }
-
-  void TearDown() override {
-    if (stores_.meta) stores_.meta->WaitForAsyncWrites();
-    if (pool_) pool_->Stop();
-    api_.reset();
-    pool_.reset();
-    authenticator_.reset();
-    objects_.reset();
-    stores_ = {};
-    std::error_code error;
-    std::filesystem::remove_all(dir_, error);
-  }
-
-  std::string AddKey(std::vector<std::string> tenants, meta::Scope scope) {
-    auto key = auth::GenerateApiKey();
-    EXPECT_TRUE(key.ok());
-    meta::ApiKeyRecord record;
-    record.key_id = key->key_id;
-    record.secret_hash = auth::HashSecret(key->secret);
-    record.tenants = std::move(tenants);
-    record.scope = scope;
-    record.created_at_ms = NowMs();
-    EXPECT_TRUE(stores_.meta->CreateApiKey(record).ok());
-    return key->full_text;
   }
 
   void Run(FakeExchange& exchange) {
@@ -136,13 +89,10 @@ class NativeApiTest : public ::testing::Test {
 
   std::unique_ptr<FakeExchange> List() { return Get("/v1/objects?namespace=ns&tenant=t1"); }
 
-  std::string dir_;
-  server::Stores stores_;
-  std::unique_ptr<objects::ObjectService> objects_;
+  testing::TestStore store_;
   std::unique_ptr<auth::Authenticator> authenticator_;
   metrics::Registry registry_;
   RateLimiter rate_limiter_{0};
-  std::unique_ptr<http::BlockingPool> pool_;
   std::unique_ptr<NativeApi> api_;
   std::string admin_key_;
   std::string reader_key_;

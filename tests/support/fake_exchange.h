@@ -10,9 +10,13 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "core/status.h"
 #include "http/exchange.h"
@@ -76,6 +80,28 @@ http::RequestHead MakeHead(std::string method, std::string target, http::HeaderL
 // Runs `handler` on a fresh io_context until it completes; rethrows what it threw.
 void RunHandler(const std::function<http::Awaitable<void>(http::Exchange&)>& handler,
                 http::Exchange& exchange);
+
+// Awaits `awaitable` and keeps its value in `*out` (co_spawn needs a default-constructible
+// result; Result<T> is not).
+template <typename T>
+http::Awaitable<void> AwaitInto(http::Awaitable<T> awaitable, std::optional<T>* out) {
+  T value = co_await std::move(awaitable);
+  out->emplace(std::move(value));
+}
+
+// Runs `awaitable` on a fresh io_context until it completes; returns its value.
+template <typename T>
+T RunAwaitable(http::Awaitable<T> awaitable) {
+  boost::asio::io_context context;
+  std::exception_ptr thrown;
+  std::optional<T> value;
+  boost::asio::co_spawn(context, AwaitInto(std::move(awaitable), &value),
+                        [&](std::exception_ptr error) { thrown = error; });
+  context.run();
+  if (thrown) std::rethrow_exception(thrown);
+  if (!value.has_value()) throw std::runtime_error("the coroutine did not complete");
+  return std::move(*value);
+}
 
 // `size` deterministic pseudo-random bytes (the same for the same seed).
 std::string RandomBytes(size_t size, uint64_t seed = 1);
