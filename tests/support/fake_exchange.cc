@@ -7,7 +7,6 @@
 #include <boost/asio/io_context.hpp>
 #include <cctype>
 #include <cstring>
-#include <random>
 
 namespace cairn::testing {
 namespace {
@@ -137,21 +136,6 @@ void RunHandler(const std::function<http::Awaitable<void>(http::Exchange&)>& han
   context.run();
   if (thrown) std::rethrow_exception(thrown);
   if (!done) throw std::runtime_error("the handler did not complete");
-}
-
-std::string RandomBytes(size_t size, uint64_t seed) {
-  std::mt19937_64 generator(seed);
-  std::string out(size, '\0');
-  for (size_t i = 0; i < size; ++i) out[i] = static_cast<char>(generator() & 0xff);
-  return out;
-}
-
-std::vector<std::string> Pieces(std::string_view data, size_t piece) {
-  std::vector<std::string> out;
-  for (size_t at = 0; at < data.size(); at += piece) {
-    out.emplace_back(data.substr(at, piece));
-  }
-  return out;
 }
 
 }  // namespace cairn::testing

@@ -20,6 +20,7 @@
 
 #include "core/status.h"
 #include "http/exchange.h"
+#include "random_bytes.h"
 
 namespace cairn::testing {
 
@@ -102,11 +103,5 @@ T RunAwaitable(http::Awaitable<T> awaitable) {
   if (!value.has_value()) throw std::runtime_error("the coroutine did not complete");
   return std::move(*value);
 }
-
-// `size` deterministic pseudo-random bytes (the same for the same seed).
-std::string RandomBytes(size_t size, uint64_t seed = 1);
-
-// Splits `data` into pieces of `piece` bytes (the last one shorter).
-std::vector<std::string> Pieces(std::string_view data, size_t piece);
 
 }  // namespace cairn::testing
