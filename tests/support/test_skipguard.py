@@ -38,7 +38,8 @@ def test_xfails():
 """
 
 
-def run_suite(tmp_path: Path, allowlist: str, *args: str) -> subprocess.CompletedProcess:
+def run_suite(tmp_path: Path, allowlist: str, *args: str,
+              engine: str | None = None) -> subprocess.CompletedProcess:
     suite = tmp_path / "selfsuite"
     suite.mkdir(exist_ok=True)
     (suite / "conftest.py").write_text(CONFTEST)
@@ -48,6 +49,9 @@ def run_suite(tmp_path: Path, allowlist: str, *args: str) -> subprocess.Complete
     listing.write_text(allowlist)
     env = dict(os.environ, CAIRN_SKIP_ALLOWLIST=str(listing))
     env.pop("CAIRN_SKIP_GUARD", None)
+    env.pop("CAIRN_TEST_META", None)
+    if engine is not None:
+        env["CAIRN_TEST_META"] = engine
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            *args], cwd=suite, env=env, capture_output=True, text=True,
                           timeout=120)
@@ -71,14 +75,7 @@ def test_an_engine_entry_applies_to_that_engine_only(tmp_path):
     listing = "selfsuite[postgres]::test_demo.py::*  # PostgreSQL pass only\n"
     r = run_suite(tmp_path, listing)
     assert r.returncode == 1, r.stdout + r.stderr
-    os.environ["CAIRN_TEST_META"], saved = "postgres", os.environ.get("CAIRN_TEST_META")
-    try:
-        r = run_suite(tmp_path, listing)
-    finally:
-        if saved is None:
-            del os.environ["CAIRN_TEST_META"]
-        else:
-            os.environ["CAIRN_TEST_META"] = saved
+    r = run_suite(tmp_path, listing, engine="postgres")
     assert r.returncode == 0, r.stdout + r.stderr
 
 
