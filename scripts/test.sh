@@ -31,14 +31,20 @@ trap 'exit 130' INT TERM HUP
 CAIRN_TEST_POSTGRES_URL="$("$root/scripts/postgres-test-server.sh" start "$pg_dir" | tail -n 1)"
 export CAIRN_TEST_POSTGRES_URL
 
+echo "== skip guard self-test (tests/skip-allowlist.txt, tests/README.md)"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/support
+
 echo "== unit and conformance tests"
-ctest --test-dir build --output-on-failure -j 2
+ctest --test-dir build --output-on-failure -j 2 --output-junit "$root/build/ctest-junit.xml"
+echo "== skipped unit tests must be on tests/skip-allowlist.txt"
+/usr/bin/python3 scripts/check-gtest-skips.py "$root/build/ctest-junit.xml"
 
 echo "== build (ASan+UBSan)"
 scripts/build.sh --sanitize
 echo "== unit and conformance tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -j 2
+  ctest --test-dir build-asan --output-on-failure -j 2 --output-junit "$root/build-asan/ctest-junit.xml"
+/usr/bin/python3 scripts/check-gtest-skips.py "$root/build-asan/ctest-junit.xml"
 
 echo "== integration tests (real server, real sockets)"
 export CAIRN_BIN="$root/build/cairn"

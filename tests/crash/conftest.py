@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 import cairn_harness as h  # noqa: E402
+import skipguard  # noqa: E402  (fails the run on a skip not on tests/skip-allowlist.txt)
+
+
+def pytest_configure(config):
+    skipguard.register(config)
+
 
 CRASH_TEST_LIMIT_S = float(os.environ.get("CAIRN_CRASH_TIME_LIMIT", 1200))
 

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 import cairn_harness as h  # noqa: E402
+import skipguard  # noqa: E402  (fails the run on a skip not on tests/skip-allowlist.txt)
 
 DEFAULT_TEST_TIMEOUT_S = 300.0
 
@@ -29,6 +31,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    skipguard.register(config)
     config.addinivalue_line("markers", "large: multi-GiB tests; run with -m large")
     config.addinivalue_line("markers",
                             "time_limit(seconds): watchdog limit for one test")

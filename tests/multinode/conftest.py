@@ -10,9 +10,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 import cairn_harness as h  # noqa: E402
+import skipguard  # noqa: E402  (fails the run on a skip not on tests/skip-allowlist.txt)
 import multinode as m  # noqa: E402
+
+
+def pytest_configure(config):
+    skipguard.register(config)
+
 
 DEFAULT_TEST_TIMEOUT_S = 300.0
 

@@ -11,17 +11,14 @@
 #include "objects/multipart.h"
 #include "platform/fault_injection.h"
 
+#include "random_bytes.h"
+
 namespace cairn::objects {
 namespace {
 
 constexpr uint64_t kChunk = 64 * 1024;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out(n, '\0');
-  for (auto& c : out) c = static_cast<char>(rng());
-  return out;
-}
+using ::cairn::testing::RandomBytes;
 
 gc::GcOptions GcWithGrace(int64_t grace_ms) {
   gc::GcOptions options;

@@ -22,15 +22,18 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 pytest.register_assert_rewrite("s3kit", "s3model")
 
 import s3kit  # noqa: E402
+import skipguard  # noqa: E402  (fails the run on a skip not on tests/skip-allowlist.txt)
 from s3kit import h  # noqa: E402
 
 DEFAULT_TEST_TIMEOUT_S = float(os.environ.get("CAIRN_S3_TEST_TIMEOUT", "300"))
 
 
 def pytest_configure(config):
+    skipguard.register(config)
     config.addinivalue_line("markers", "slow: long-running (still part of the default run)")
     config.addinivalue_line("markers", "time_limit(seconds): watchdog limit for one test")
 

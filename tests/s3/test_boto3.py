@@ -276,14 +276,14 @@ def test_conditional_head(s3, conditional_object):
 
 def test_conditional_put_if_none_match(s3, bucket):
     """PutObject with If-None-Match: * creates a key only if it does not exist (412
-    PreconditionFailed otherwise). A server that does not support it must say so (501),
-    never ignore the header and overwrite."""
+    PreconditionFailed otherwise). Cairn supports it: a 501 NotImplemented is a failure
+    (it used to skip this test, hiding the regression)."""
     with extra_headers(s3, "PutObject", {"If-None-Match": "*"}):
         try:
             s3.put_object(Bucket=bucket, Key="once", Body=b"first")
         except ClientError as e:
             if s3kit.http_status(e) == 501:
-                pytest.skip("conditional PUT (If-None-Match: *) answered 501 NotImplemented")
+                pytest.fail("conditional PUT (If-None-Match: *) answered 501 NotImplemented")
             raise
         err = expect_error("PreconditionFailed", s3.put_object, Bucket=bucket, Key="once",
                            Body=b"second")

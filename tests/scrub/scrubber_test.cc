@@ -15,17 +15,14 @@
 #include "platform/clock.h"
 #include "platform/file_system.h"
 
+#include "random_bytes.h"
+
 namespace cairn::scrub {
 namespace {
 
 constexpr uint64_t kChunk = 64 * 1024;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out(n, '\0');
-  for (auto& c : out) c = static_cast<char>(rng());
-  return out;
-}
+using ::cairn::testing::RandomBytes;
 
 class ScrubberTest : public ::testing::Test {
  protected:
