@@ -5,15 +5,15 @@
 #include "ingest/chunk_ingest.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "gc/collector.h"
 #include "objects/object_service.h"
+#include "random_bytes.h"
+#include "test_store.h"
 
 namespace cairn::ingest {
 namespace {
@@ -21,12 +21,7 @@ namespace {
 constexpr uint64_t kChunk = 64 * 1024;
 constexpr int64_t kGraceMs = 60'000;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out(n, '\0');
-  for (auto& c : out) c = static_cast<char>(rng());
-  return out;
-}
+using testing::RandomBytes;
 
 AlignedBuffer BufferOf(std::string_view bytes) {
   AlignedBuffer buffer(bytes.size());
@@ -42,8 +37,7 @@ std::string ReadFile(const std::string& path) {
 class ChunkIngestTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/cairn-ingest-XXXXXX";
-    root_ = mkdtemp(pattern);
+    root_ = dir_.path();
     chunks_ = std::move(
         chunks::ChunkStore::Open(platform::DefaultFileSystem(), {root_ + "/hot", root_ + "/cold"})
             .value());
@@ -54,7 +48,6 @@ class ChunkIngestTest : public ::testing::Test {
     service_ =
         std::make_unique<objects::ObjectService>(meta_.get(), chunks_.get(), &clock_, options);
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   // An ingest for a file-like owner whose reference is "append to my chunk list".
   std::unique_ptr<ChunkIngest> OwnerIngest(const meta::ChunkOwner& owner,
@@ -85,6 +78,7 @@ class ChunkIngestTest : public ::testing::Test {
     return gc::RunGc(meta_.get(), chunks_.get(), &clock_, options);
   }
 
+  testing::TempDir dir_;
   std::string root_;
   platform::FakeClock clock_{1'700'000'000'000};
   std::unique_ptr<chunks::ChunkStore> chunks_;
