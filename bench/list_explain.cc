@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "meta/engines/open_meta_store.h"
 #include "meta/meta_store.h"
 
 int main(int argc, char** argv) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "backup/backup.h"
+#include "meta/engines/open_meta_store.h"
 #include "meta/snapshot.h"
 #include "platform/clock.h"
 #include "platform/file_system.h"

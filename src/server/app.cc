@@ -25,6 +25,7 @@
 #include "gc/collector.h"
 #include "gc/store_identity.h"
 #include "http/server.h"
+#include "meta/engines/open_meta_store.h"
 #include "meta/snapshot.h"
 #include "objects/multipart.h"
 #include "platform/clock.h"

@@ -22,6 +22,7 @@
 #include "auth/principal.h"
 #include "core/base64.h"
 #include "core/hashing.h"
+#include "meta/engines/open_meta_store.h"
 #include "meta/meta_store.h"
 
 namespace cairn::auth {

@@ -3,6 +3,7 @@
 // already stored is not written again whichever door stored it, a damaged copy is healed,
 // and GC keeps a chunk as long as any owner of any kind names it.
 #include "ingest/chunk_ingest.h"
+#include "meta/engines/open_meta_store.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

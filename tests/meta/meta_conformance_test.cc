@@ -34,6 +34,7 @@
 
 #include "core/status.h"
 #include "core/types.h"
+#include "meta/engines/open_meta_store.h"
 #include "meta/memory/memory_meta_store.h"
 #include "meta/meta_checks.h"
 #include "meta/meta_store.h"

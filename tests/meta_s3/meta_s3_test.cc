@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "meta/engines/open_meta_store.h"
 #include "meta/meta_store.h"
 #include "meta/postgres/postgres_meta_store.h"
 #include "postgres_test_database.h"

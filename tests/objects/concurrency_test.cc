@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "meta/engines/open_meta_store.h"
 #include "objects/object_service.h"
 
 namespace cairn::objects {

@@ -1,6 +1,7 @@
 // The store identity rule (gc/store_identity.h) and what GC and fsck do with orphans,
 // quarantined files and the deletion cap.
 #include "gc/store_identity.h"
+#include "meta/engines/open_meta_store.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -14,6 +14,7 @@
 // copy also keeps what SQLite wrote without syncing, such as AddChunk's references under
 // synchronous=NORMAL; losing those is CommitUpload's size check's business, not tested
 // here.)
+#include "meta/engines/open_meta_store.h"
 #include "platform/power_cut_file_system.h"
 
 #include <gtest/gtest.h>

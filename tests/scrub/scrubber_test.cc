@@ -1,4 +1,5 @@
 #include "scrub/scrubber.h"
+#include "meta/engines/open_meta_store.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
