@@ -81,6 +81,7 @@
 
 #include "meta/encoding.h"
 #include "meta/meta_checks.h"
+#include "meta/row_decoding.h"
 
 namespace cairn::meta {
 namespace {
@@ -493,6 +494,28 @@ class Rows {
   PGresult* result_;
 };
 
+// Row `row` of a result as the shared row decoders (meta/row_decoding.h) read it.
+class PgRow {
+ public:
+  PgRow(const Rows& rows, int row) : rows_(rows), row_(row) {}
+  bool IsNull(int column) const { return rows_.IsNull(row_, column); }
+  std::string Text(int column) const { return rows_.Text(row_, column); }
+  std::string Bytes(int column) const { return rows_.Bytes(row_, column); }
+  Result<int64_t> Int(int column) const { return rows_.Int(row_, column); }
+  Result<Digest> Hash(int column) const { return rows_.Hash(row_, column); }
+  Result<StorageClass> Class(int column) const { return rows_.Class(row_, column); }
+  Result<ObjectId> Id(int column) const { return rows_.Id(row_, column); }
+
+ private:
+  const Rows& rows_;
+  int row_;
+};
+
+Result<ObjectRecord> ReadObject(const Rows& rows, int i) { return DecodeObjectRow(PgRow(rows, i)); }
+Result<ChunkRecord> ReadChunk(const Rows& rows, int i) { return DecodeChunkRow(PgRow(rows, i)); }
+Result<ApiKeyRecord> ReadApiKey(const Rows& rows, int i) { return DecodeApiKeyRow(PgRow(rows, i)); }
+Result<S3KeyRecord> ReadS3Key(const Rows& rows, int i) { return DecodeS3KeyRow(PgRow(rows, i)); }
+
 // ---- connections ----------------------------------------------------------------------
 
 // One libpq connection, used by one thread at a time (the pool hands it out).
@@ -785,78 +808,9 @@ class Pool {
 
 // Storage failures get the operation prepended; the store's own NotFound etc. already name
 // their input.
-Status Annotate(Status status, std::string_view context) {
-  if (status.code() == StatusCode::kInternal || status.code() == StatusCode::kUnavailable) {
-    return status.WithContext(context);
-  }
-  return status;
-}
-
 // ---- encodings ------------------------------------------------------------------------
 
 // Reads a row selected with CAIRN_OBJECT_COLUMNS or CAIRN_LIST_COLUMNS.
-Result<ObjectRecord> ReadObject(const Rows& rows, int i) {
-  ObjectRecord r;
-  ASSIGN_OR_RETURN(r.id, rows.Id(i, 0));
-  r.tenant = rows.Text(i, 1);
-  r.namespace_name = rows.Text(i, 2);
-  r.key = rows.Text(i, 3);
-  Result<ObjectState> state = ParseObjectState(rows.Text(i, 4));
-  if (!state.ok()) return InternalError("object " + r.id.ToString() + ": stored state invalid");
-  r.state = *state;
-  ASSIGN_OR_RETURN(r.storage_class, rows.Class(i, 5));
-  ASSIGN_OR_RETURN(int64_t size, rows.Int(i, 6));
-  r.size_bytes = static_cast<uint64_t>(size);
-  ASSIGN_OR_RETURN(r.content_hash, rows.Hash(i, 7));
-  r.etag = rows.Text(i, 8);
-  r.content_type = rows.Text(i, 9);
-  if (!rows.IsNull(i, 10)) {
-    Result<std::map<std::string, std::string>> metadata = DecodeMetadata(rows.Text(i, 10));
-    if (!metadata.ok()) return metadata.status().WithContext("object " + r.id.ToString());
-    r.user_metadata = std::move(metadata).value();
-  }
-  ASSIGN_OR_RETURN(r.created_at_ms, rows.Int(i, 11));
-  ASSIGN_OR_RETURN(r.updated_at_ms, rows.Int(i, 12));
-  if (!rows.IsNull(i, 13)) r.inline_data = rows.Bytes(i, 13);
-  return r;
-}
-
-Result<ChunkRecord> ReadChunk(const Rows& rows, int i) {
-  ChunkRecord chunk;
-  ASSIGN_OR_RETURN(chunk.storage_class, rows.Class(i, 0));
-  ASSIGN_OR_RETURN(chunk.digest, rows.Hash(i, 1));
-  ASSIGN_OR_RETURN(int64_t size, rows.Int(i, 2));
-  chunk.size_bytes = static_cast<uint64_t>(size);
-  ASSIGN_OR_RETURN(chunk.ref_count, rows.Int(i, 3));
-  ASSIGN_OR_RETURN(chunk.zero_since_ms, rows.Int(i, 4));
-  if (!rows.IsNull(i, 5)) chunk.block_checksums = rows.Bytes(i, 5);
-  ASSIGN_OR_RETURN(chunk.damaged_ms, rows.Int(i, 6));
-  return chunk;
-}
-
-Result<ApiKeyRecord> ReadApiKey(const Rows& rows, int i) {
-  ApiKeyRecord key;
-  key.key_id = rows.Text(i, 0);
-  ASSIGN_OR_RETURN(key.secret_hash, rows.Hash(i, 1));
-  ASSIGN_OR_RETURN(key.tenants, DecodeTenants(rows.Text(i, 2)));
-  Result<Scope> scope = ParseScope(rows.Text(i, 3));
-  if (!scope.ok()) return InternalError("api key " + key.key_id + ": stored scope invalid");
-  key.scope = *scope;
-  ASSIGN_OR_RETURN(key.created_at_ms, rows.Int(i, 4));
-  ASSIGN_OR_RETURN(int64_t revoked, rows.Int(i, 5));
-  key.revoked = revoked != 0;
-  key.description = rows.Text(i, 6);
-  return key;
-}
-
-Status NotWriting(const ObjectId& id) {
-  return NotFoundError("no upload in progress with id " + id.ToString());
-}
-
-Status NoSuchObject(const ObjectId& id) {
-  return NotFoundError("object " + id.ToString() + " not found");
-}
-
 // ---- the engine -----------------------------------------------------------------------
 
 enum class Mode { kRead, kWrite };
@@ -966,7 +920,7 @@ class PostgresMetaStore final : public MetaStore {
     const int attempts = retry ? std::max(1, options_.max_attempts) : 1;
     for (int attempt = 1; attempt <= attempts; ++attempt) {
       Result<std::unique_ptr<Connection>> acquired = pool_->Acquire();
-      if (!acquired.ok()) return Annotate(acquired.status(), context);
+      if (!acquired.ok()) return AnnotateStorageError(acquired.status(), context);
       std::unique_ptr<Connection> conn = std::move(acquired).value();
       bool retryable = false;
       last = RunOnce(*conn, mode, fn, &retryable);
@@ -976,7 +930,7 @@ class PostgresMetaStore final : public MetaStore {
         std::this_thread::sleep_for(std::chrono::milliseconds(5 * attempt));
       }
     }
-    return Annotate(std::move(last), context);
+    return AnnotateStorageError(std::move(last), context);
   }
 
   template <typename Fn>
@@ -1343,7 +1297,7 @@ Status PostgresMetaStore::AddChunk(const ObjectId& id, uint32_t sequence, const 
     ASSIGN_OR_RETURN(Rows object, c.Exec("SELECT storage_class FROM objects "
                                          "WHERE id = $1 AND state = 'WRITING' FOR UPDATE",
                                          Params().Id(id)));
-    if (object.empty()) return NotWriting(id);
+    if (object.empty()) return NotWritingError(id);
     ASSIGN_OR_RETURN(StorageClass storage_class, object.Class(0, 0));
     {
       // MAX over the primary key is one index probe, unlike COUNT(*).
@@ -1383,7 +1337,7 @@ Result<CommitResult> PostgresMetaStore::CommitUpload(const ObjectId& id,
     ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects "
                                        "WHERE id = $1 AND state = 'WRITING' FOR UPDATE",
                                        Params().Id(id)));
-    if (rows.empty()) return NotWriting(id);
+    if (rows.empty()) return NotWritingError(id);
     ASSIGN_OR_RETURN(ObjectRecord record, ReadObject(rows, 0));
     {
       ASSIGN_OR_RETURN(Rows sum, c.Exec("SELECT COALESCE(SUM(size_bytes), 0)::bigint "
@@ -1451,7 +1405,7 @@ Status PostgresMetaStore::PutCommittedIn(Connection& c, const ObjectRecord& obje
     ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT storage_class FROM objects WHERE id = $1 AND "
                                        "tenant = $2 AND state = 'COMMITTED' FOR UPDATE",
                                        Params().Id(id).Text(object.tenant)));
-    if (rows.empty()) return NoSuchObject(id);  // rolls back: nothing changes
+    if (rows.empty()) return NoSuchObjectError(id);  // rolls back: nothing changes
     ASSIGN_OR_RETURN(StorageClass storage_class, rows.Class(0, 0));
     retiring.emplace_back(id, storage_class);
   }
@@ -1498,7 +1452,7 @@ Status PostgresMetaStore::AbortUpload(const ObjectId& id, TimestampMs now_ms) {
     ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT storage_class FROM objects "
                                        "WHERE id = $1 AND state = 'WRITING' FOR UPDATE",
                                        Params().Id(id)));
-    if (rows.empty()) return NotWriting(id);
+    if (rows.empty()) return NotWritingError(id);
     ASSIGN_OR_RETURN(StorageClass storage_class, rows.Class(0, 0));
     RETURN_IF_ERROR(DropReferences(c, id, storage_class, now_ms));
     // object_chunks rows go by ON DELETE CASCADE.
@@ -1507,13 +1461,13 @@ Status PostgresMetaStore::AbortUpload(const ObjectId& id, TimestampMs now_ms) {
 }
 
 Result<ObjectRecord> PostgresMetaStore::GetObject(const std::string& tenant, const ObjectId& id) {
-  if (!IsStorableText(tenant)) return NoSuchObject(id);
+  if (!IsStorableText(tenant)) return NoSuchObjectError(id);
   ObjectRecord record;
   Status status = Read("get object " + id.ToString(), [&](Connection& c) -> Status {
     ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects "
                                        "WHERE id = $1 AND state = 'COMMITTED' AND tenant = $2",
                                        Params().Id(id).Text(tenant)));
-    if (rows.empty()) return NoSuchObject(id);
+    if (rows.empty()) return NoSuchObjectError(id);
     ASSIGN_OR_RETURN(record, ReadObject(rows, 0));
     return OkStatus();
   });
@@ -1551,7 +1505,7 @@ Result<std::vector<ChunkRef>> PostgresMetaStore::GetChunks(const ObjectId& id) {
     chunks.clear();
     {
       ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT 1 FROM objects WHERE id = $1", Params().Id(id)));
-      if (rows.empty()) return NoSuchObject(id);
+      if (rows.empty()) return NoSuchObjectError(id);
     }
     ASSIGN_OR_RETURN(
         Rows rows,
@@ -1765,13 +1719,13 @@ Result<std::vector<StatementPlan>> PostgresMetaStore::ExplainList(const ListRequ
 
 Result<ObjectRecord> PostgresMetaStore::DeleteObject(const std::string& tenant, const ObjectId& id,
                                                      TimestampMs now_ms) {
-  if (!IsStorableText(tenant)) return NoSuchObject(id);
+  if (!IsStorableText(tenant)) return NoSuchObjectError(id);
   ObjectRecord before;
   Status status = Write("delete object " + id.ToString(), [&](Connection& c) -> Status {
     ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects WHERE id = $1 "
                                        "AND state = 'COMMITTED' AND tenant = $2 FOR UPDATE",
                                        Params().Id(id).Text(tenant)));
-    if (rows.empty()) return NoSuchObject(id);
+    if (rows.empty()) return NoSuchObjectError(id);
     ASSIGN_OR_RETURN(before, ReadObject(rows, 0));
     return MarkDeleting(c, id, before.storage_class, now_ms);
   });
@@ -2220,7 +2174,7 @@ Result<ObjectRecord> PostgresMetaStore::UpdateUserMetadata(
   checked.id = id;
   checked.user_metadata = user_metadata;
   RETURN_IF_ERROR(CheckUserMetadata(checked));
-  if (!IsStorableText(tenant)) return NoSuchObject(id);
+  if (!IsStorableText(tenant)) return NoSuchObjectError(id);
   ASSIGN_OR_RETURN(std::string metadata, EncodeMetadata(user_metadata));
   ObjectRecord updated;
   Status status = Write("update metadata of object " + id.ToString(), [&](Connection& c) -> Status {
@@ -2229,7 +2183,7 @@ Result<ObjectRecord> PostgresMetaStore::UpdateUserMetadata(
                                        "tenant = $2 AND state = 'COMMITTED' "
                                        "RETURNING " CAIRN_OBJECT_COLUMNS,
                                        Params().Id(id).Text(tenant).Text(metadata).Int(now_ms)));
-    if (rows.empty()) return NoSuchObject(id);
+    if (rows.empty()) return NoSuchObjectError(id);
     ASSIGN_OR_RETURN(updated, ReadObject(rows, 0));
     return OkStatus();
   });
@@ -2428,21 +2382,6 @@ Status PostgresMetaStore::SetNamespaceSetting(const std::string& tenant, const s
 
 constexpr const char* kS3KeyColumns =
     "SELECT access_key, secret, tenants, scope, created_at_ms, revoked, description FROM s3_keys";
-
-Result<S3KeyRecord> ReadS3Key(const Rows& rows, int i) {
-  S3KeyRecord key;
-  key.access_key = rows.Text(i, 0);
-  key.secret = rows.Text(i, 1);
-  ASSIGN_OR_RETURN(key.tenants, DecodeTenants(rows.Text(i, 2)));
-  Result<Scope> scope = ParseScope(rows.Text(i, 3));
-  if (!scope.ok()) return InternalError("S3 key " + key.access_key + ": stored scope invalid");
-  key.scope = *scope;
-  ASSIGN_OR_RETURN(key.created_at_ms, rows.Int(i, 4));
-  ASSIGN_OR_RETURN(int64_t revoked, rows.Int(i, 5));
-  key.revoked = revoked != 0;
-  key.description = rows.Text(i, 6);
-  return key;
-}
 
 Status NoSuchS3Key(const std::string& access_key) {
   return NotFoundError("no S3 access key " + access_key);
@@ -3229,7 +3168,7 @@ Result<std::unique_ptr<MetaStore>> OpenPostgresMetaStore(const std::string& url,
                                      (encoding != nullptr ? encoding : "an unknown encoding") +
                                      "; cairn needs UTF8");
     }
-    RETURN_IF_ERROR(Annotate(Migrate(*conn, label), "migrating"));
+    RETURN_IF_ERROR(AnnotateStorageError(Migrate(*conn, label), "migrating"));
   }
   return std::unique_ptr<MetaStore>(new PostgresMetaStore(std::move(pool), options));
 }

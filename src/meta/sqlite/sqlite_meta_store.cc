@@ -26,6 +26,7 @@
 
 #include "meta/encoding.h"
 #include "meta/meta_checks.h"
+#include "meta/row_decoding.h"
 
 namespace cairn::meta {
 namespace {
@@ -509,76 +510,28 @@ Status RunTransaction(Connection& conn, std::string_view begin, Fn&& fn) {
   return status;
 }
 
-// Storage failures get the operation prepended; the store's own NotFound etc. already
-// name their input.
-Status Annotate(Status status, std::string_view context) {
-  if (status.code() == StatusCode::kInternal || status.code() == StatusCode::kUnavailable) {
-    return status.WithContext(context);
-  }
-  return status;
-}
-
 // ---- encodings ------------------------------------------------------------------------
 
-// Reads a row selected with CAIRN_OBJECT_COLUMNS or CAIRN_LIST_COLUMNS.
-Result<ObjectRecord> ReadObject(const Statement& stmt) {
-  ObjectRecord r;
-  ASSIGN_OR_RETURN(r.id, stmt.ColumnId(0));
-  r.tenant = stmt.ColumnText(1);
-  r.namespace_name = stmt.ColumnText(2);
-  r.key = stmt.ColumnText(3);
-  Result<ObjectState> state = ParseObjectState(stmt.ColumnText(4));
-  if (!state.ok()) return InternalError("object " + r.id.ToString() + ": stored state invalid");
-  r.state = *state;
-  ASSIGN_OR_RETURN(r.storage_class, stmt.ColumnClass(5));
-  r.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(6));
-  ASSIGN_OR_RETURN(r.content_hash, stmt.ColumnDigest(7));
-  r.etag = stmt.ColumnText(8);
-  r.content_type = stmt.ColumnText(9);
-  if (!stmt.IsNull(10)) {
-    Result<std::map<std::string, std::string>> metadata = DecodeMetadata(stmt.ColumnText(10));
-    if (!metadata.ok()) return metadata.status().WithContext("object " + r.id.ToString());
-    r.user_metadata = std::move(metadata).value();
-  }
-  r.created_at_ms = stmt.ColumnInt(11);
-  r.updated_at_ms = stmt.ColumnInt(12);
-  if (!stmt.IsNull(13)) r.inline_data = stmt.ColumnBlob(13);
-  return r;
-}
+// A statement's current row as the shared row decoders (meta/row_decoding.h) read it.
+class SqliteRow {
+ public:
+  explicit SqliteRow(const Statement& stmt) : stmt_(stmt) {}
+  bool IsNull(int column) const { return stmt_.IsNull(column); }
+  std::string Text(int column) const { return stmt_.ColumnText(column); }
+  std::string Bytes(int column) const { return stmt_.ColumnBlob(column); }
+  Result<int64_t> Int(int column) const { return stmt_.ColumnInt(column); }
+  Result<Digest> Hash(int column) const { return stmt_.ColumnDigest(column); }
+  Result<StorageClass> Class(int column) const { return stmt_.ColumnClass(column); }
+  Result<ObjectId> Id(int column) const { return stmt_.ColumnId(column); }
 
-Result<ChunkRecord> ReadChunk(const Statement& stmt) {
-  ChunkRecord chunk;
-  ASSIGN_OR_RETURN(chunk.storage_class, stmt.ColumnClass(0));
-  ASSIGN_OR_RETURN(chunk.digest, stmt.ColumnDigest(1));
-  chunk.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(2));
-  chunk.ref_count = stmt.ColumnInt(3);
-  chunk.zero_since_ms = stmt.ColumnInt(4);
-  if (!stmt.IsNull(5)) chunk.block_checksums = stmt.ColumnBlob(5);
-  chunk.damaged_ms = stmt.ColumnInt(6);
-  return chunk;
-}
+ private:
+  const Statement& stmt_;
+};
 
-Result<ApiKeyRecord> ReadApiKey(const Statement& stmt) {
-  ApiKeyRecord key;
-  key.key_id = stmt.ColumnText(0);
-  ASSIGN_OR_RETURN(key.secret_hash, stmt.ColumnDigest(1));
-  ASSIGN_OR_RETURN(key.tenants, DecodeTenants(stmt.ColumnText(2)));
-  Result<Scope> scope = ParseScope(stmt.ColumnText(3));
-  if (!scope.ok()) return InternalError("api key " + key.key_id + ": stored scope invalid");
-  key.scope = *scope;
-  key.created_at_ms = stmt.ColumnInt(4);
-  key.revoked = stmt.ColumnInt(5) != 0;
-  key.description = stmt.ColumnText(6);
-  return key;
-}
-
-Status NotWriting(const ObjectId& id) {
-  return NotFoundError("no upload in progress with id " + id.ToString());
-}
-
-Status NoSuchObject(const ObjectId& id) {
-  return NotFoundError("object " + id.ToString() + " not found");
-}
+Result<ObjectRecord> ReadObject(const Statement& stmt) { return DecodeObjectRow(SqliteRow(stmt)); }
+Result<ChunkRecord> ReadChunk(const Statement& stmt) { return DecodeChunkRow(SqliteRow(stmt)); }
+Result<ApiKeyRecord> ReadApiKey(const Statement& stmt) { return DecodeApiKeyRow(SqliteRow(stmt)); }
+Result<S3KeyRecord> ReadS3Key(const Statement& stmt) { return DecodeS3KeyRow(SqliteRow(stmt)); }
 
 // ---- the engine -----------------------------------------------------------------------
 
@@ -816,10 +769,11 @@ class SqliteMetaStore final : public MetaStore {
       reserve_released_.store(false);
       return OkStatus();
     }
-    return Annotate(ResourceExhaustedError("the disk of metadata database " + path_ +
-                                           " is full; its reserve is kept for deletes and GC "
-                                           "until space is freed"),
-                    context);
+    return AnnotateStorageError(
+        ResourceExhaustedError("the disk of metadata database " + path_ +
+                               " is full; its reserve is kept for deletes and GC "
+                               "until space is freed"),
+        context);
   }
 
   template <typename Fn>
@@ -836,7 +790,7 @@ class SqliteMetaStore final : public MetaStore {
       }
       LeadOneBatch(lock);
     }
-    return Annotate(std::move(pending.result), context);
+    return AnnotateStorageError(std::move(pending.result), context);
   }
 
   struct PendingWrite {
@@ -969,7 +923,7 @@ class SqliteMetaStore final : public MetaStore {
     Connection* conn = AcquireReader();
     Status status = RunTransaction(*conn, "BEGIN", fn);
     ReleaseReader(conn);
-    return Annotate(std::move(status), context);
+    return AnnotateStorageError(std::move(status), context);
   }
 
   Connection* AcquireReader() {
@@ -1319,7 +1273,7 @@ Status SqliteMetaStore::AddChunk(const ObjectId& id, uint32_t sequence, const Ch
       ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT storage_class FROM objects "
                                                  "WHERE id = ?1 AND state = 'WRITING'"));
       ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Step());
-      if (!found) return NotWriting(id);
+      if (!found) return NotWritingError(id);
       ASSIGN_OR_RETURN(storage_class, stmt.ColumnClass(0));
     }
     {
@@ -1363,7 +1317,7 @@ Result<CommitResult> SqliteMetaStore::CommitUpload(const ObjectId& id,
   CommitResult result;
   Status status = Write("commit upload " + id.ToString(), [&](Connection& c) -> Status {
     ASSIGN_OR_RETURN(std::optional<ObjectRecord> found, FindWriting(c, id));
-    if (!found) return NotWriting(id);
+    if (!found) return NotWritingError(id);
     ObjectRecord& record = *found;
     {
       ASSIGN_OR_RETURN(Statement stmt,
@@ -1480,7 +1434,8 @@ bool SqliteMetaStore::PutCommittedAsync(ObjectRecord&& object, TimestampMs now_m
       return;
     }
     // The context is only built for a failure: this runs once per small PUT.
-    put->done(Annotate(std::move(write->result), "put object " + put->object.id.ToString()));
+    put->done(
+        AnnotateStorageError(std::move(write->result), "put object " + put->object.id.ToString()));
   };
   queue_.push_back(pending);
   ++async_writes_;
@@ -1503,7 +1458,7 @@ Result<CommitResult> SqliteMetaStore::PutCommittedAndDelete(
                          c.Prepare("SELECT storage_class FROM objects WHERE id = ?1 "
                                    "AND state = 'COMMITTED' AND tenant = ?2"));
         ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Text(2, object.tenant).Step());
-        if (!found) return NoSuchObject(id);
+        if (!found) return NoSuchObjectError(id);
         ASSIGN_OR_RETURN(storage_class, stmt.ColumnClass(0));
       }
       RETURN_IF_ERROR(MarkDeleting(c, id, storage_class, now_ms));
@@ -1521,7 +1476,7 @@ Status SqliteMetaStore::AbortUpload(const ObjectId& id, TimestampMs now_ms) {
       ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT storage_class FROM objects "
                                                  "WHERE id = ?1 AND state = 'WRITING'"));
       ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Step());
-      if (!found) return NotWriting(id);
+      if (!found) return NotWritingError(id);
       ASSIGN_OR_RETURN(storage_class, stmt.ColumnClass(0));
     }
     RETURN_IF_ERROR(DropReferences(c, id, storage_class, now_ms));
@@ -1537,7 +1492,7 @@ Result<ObjectRecord> SqliteMetaStore::GetObject(const std::string& tenant, const
                      c.Prepare("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects WHERE id = ?1 AND "
                                "state = 'COMMITTED' AND tenant = ?2"));
     ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Text(2, tenant).Step());
-    if (!found) return NoSuchObject(id);
+    if (!found) return NoSuchObjectError(id);
     ASSIGN_OR_RETURN(record, ReadObject(stmt));
     return OkStatus();
   });
@@ -1573,7 +1528,7 @@ Result<std::vector<ChunkRef>> SqliteMetaStore::GetChunks(const ObjectId& id) {
     {
       ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT 1 FROM objects WHERE id = ?1"));
       ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Step());
-      if (!found) return NoSuchObject(id);
+      if (!found) return NoSuchObjectError(id);
     }
     ASSIGN_OR_RETURN(Statement stmt,
                      c.Prepare("SELECT oc.digest, oc.size_bytes, c.block_checksums, c.damaged_ms "
@@ -1697,7 +1652,7 @@ Result<ObjectRecord> SqliteMetaStore::DeleteObject(const std::string& tenant, co
                        c.Prepare("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects WHERE id = ?1 "
                                  "AND state = 'COMMITTED' AND tenant = ?2"));
       ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Text(2, tenant).Step());
-      if (!found) return NoSuchObject(id);
+      if (!found) return NoSuchObjectError(id);
       ASSIGN_OR_RETURN(before, ReadObject(stmt));
     }
     return MarkDeleting(c, id, before.storage_class, now_ms);
@@ -2264,12 +2219,12 @@ Result<ObjectRecord> SqliteMetaStore::UpdateUserMetadata(
                        c.Prepare("UPDATE objects SET user_metadata = ?3, updated_at_ms = ?4 "
                                  "WHERE id = ?1 AND tenant = ?2 AND state = 'COMMITTED'"));
       RETURN_IF_ERROR(stmt.Id(1, id).Text(2, tenant).Text(3, encoded).Int(4, now_ms).Run());
-      if (c.Changes() == 0) return NoSuchObject(id);
+      if (c.Changes() == 0) return NoSuchObjectError(id);
     }
     ASSIGN_OR_RETURN(Statement stmt,
                      c.Prepare("SELECT " CAIRN_OBJECT_COLUMNS " FROM objects WHERE id = ?1"));
     ASSIGN_OR_RETURN(bool found, stmt.Id(1, id).Step());
-    if (!found) return NoSuchObject(id);
+    if (!found) return NoSuchObjectError(id);
     ASSIGN_OR_RETURN(updated, ReadObject(stmt));
     return OkStatus();
   });
@@ -2445,18 +2400,6 @@ Status SqliteMetaStore::SetNamespaceSetting(const std::string& tenant, const std
 
 constexpr const char* kS3KeyColumns =
     "SELECT access_key, secret, tenants, scope, created_at_ms, revoked, description FROM s3_keys";
-
-Result<S3KeyRecord> ReadS3Key(const Statement& stmt) {
-  S3KeyRecord key;
-  key.access_key = stmt.ColumnText(0);
-  key.secret = stmt.ColumnText(1);
-  ASSIGN_OR_RETURN(key.tenants, DecodeTenants(stmt.ColumnText(2)));
-  ASSIGN_OR_RETURN(key.scope, ParseScope(stmt.ColumnText(3)));
-  key.created_at_ms = stmt.ColumnInt(4);
-  key.revoked = stmt.ColumnInt(5) != 0;
-  key.description = stmt.ColumnText(6);
-  return key;
-}
 
 Status SqliteMetaStore::CreateS3Key(const S3KeyRecord& key) {
   ASSIGN_OR_RETURN(std::string tenants, EncodeTenants(key.tenants));
@@ -2914,7 +2857,7 @@ Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path,
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
                    Connection::Open(path, /*writer=*/true, options.busy_timeout_ms));
-  RETURN_IF_ERROR(Annotate(Migrate(*writer), "migrating"));
+  RETURN_IF_ERROR(AnnotateStorageError(Migrate(*writer), "migrating"));
   writer->FinishOpening();
   // Checkpoints only (see SqliteMetaStore::OnWalCommit); opened like the writer, so that it
   // syncs the WAL before copying pages and the database file after.
