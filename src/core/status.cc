@@ -81,6 +81,26 @@ std::string_view ErrorReasonName(ErrorReason reason) {
       return "InvalidPartOrder";
     case ErrorReason::kEmptyPartList:
       return "EmptyPartList";
+    case ErrorReason::kNotADirectory:
+      return "NotADirectory";
+    case ErrorReason::kIsADirectory:
+      return "IsADirectory";
+    case ErrorReason::kDirectoryNotEmpty:
+      return "DirectoryNotEmpty";
+    case ErrorReason::kNameTooLong:
+      return "NameTooLong";
+    case ErrorReason::kTooManyLinks:
+      return "TooManyLinks";
+    case ErrorReason::kNoSuchAttribute:
+      return "NoSuchAttribute";
+    case ErrorReason::kNotPermitted:
+      return "NotPermitted";
+    case ErrorReason::kCrossDevice:
+      return "CrossDevice";
+    case ErrorReason::kFileTooLarge:
+      return "FileTooLarge";
+    case ErrorReason::kValueTooLarge:
+      return "ValueTooLarge";
   }
   return "Unknown";
 }

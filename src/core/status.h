@@ -63,6 +63,17 @@ enum class ErrorReason : uint8_t {
   kInvalidPart,          // a listed part that does not exist or whose ETag differs
   kInvalidPartOrder,     // parts not listed in ascending order
   kEmptyPartList,        // a Complete that lists no part
+  // The filesystem's reasons (the FUSE edge maps them to errno).
+  kNotADirectory,      // a path step or rename target that must be a directory is not
+  kIsADirectory,       // a directory where a non-directory is required
+  kDirectoryNotEmpty,  // rmdir or rename over a directory that has entries
+  kNameTooLong,        // a file name over 255 bytes
+  kTooManyLinks,       // a link count would pass its limit
+  kNoSuchAttribute,    // an extended attribute that does not exist
+  kNotPermitted,       // the operation is not allowed for this caller or file (EPERM)
+  kCrossDevice,        // a rename or link across volumes or confinement boundaries
+  kFileTooLarge,       // a size past the volume's maximum file size
+  kValueTooLarge,      // an extended attribute name or value over its limit
 };
 
 std::string_view ErrorReasonName(ErrorReason reason);

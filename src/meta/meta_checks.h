@@ -13,6 +13,7 @@
 
 #include "core/status.h"
 #include "core/types.h"
+#include "meta/file_tree.h"
 #include "meta/meta_store.h"
 
 namespace cairn::meta::internal {
@@ -154,6 +155,36 @@ inline Status CheckChunkOwner(const ChunkOwner& owner) {
 // The owner for messages: kind:'id'.
 inline std::string DescribeOwner(const ChunkOwner& owner) {
   return owner.kind + ":" + Printable(owner.id);
+}
+
+// A volume's name (1..64 bytes of [A-Za-z0-9._-]) and uuid (canonical UUID text).
+inline Status CheckVolumeRecord(const VolumeRecord& volume) {
+  const bool name_ok = !volume.name.empty() && volume.name.size() <= 64 &&
+                       std::all_of(volume.name.begin(), volume.name.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+                       });
+  if (!name_ok) {
+    return InvalidArgumentError("volume name " + Printable(volume.name) +
+                                " is not 1..64 bytes of letters, digits, '.', '_' and '-'");
+  }
+  if (!ObjectId::Parse(volume.uuid).ok()) {
+    return InvalidArgumentError("volume uuid " + Printable(volume.uuid) + " is not a UUID");
+  }
+  return OkStatus();
+}
+
+inline Status NoVolumeError() {
+  return FailedPreconditionError(
+      "this metadata store holds no filesystem volume; "
+      "create one with 'cairn format'");
+}
+
+// The snapshot format does not carry the fs_* tables yet: a snapshot that silently left a
+// volume's tree out would restore its files' chunks with no names, so it is refused.
+inline Status SnapshotOfVolumeError(const std::string& volume) {
+  return FailedPreconditionError("this metadata store holds filesystem volume '" + volume +
+                                 "', which snapshots do not carry yet; no snapshot was written");
 }
 
 inline Status CheckListRequest(const ListRequest& request) {

@@ -115,9 +115,9 @@ void MemoryMetaStore::DropReferences(const StoredObject& object, TimestampMs now
   }
 }
 
-void MemoryMetaStore::DropReferences(const std::vector<OwnerChunk>& owner_chunks,
+void MemoryMetaStore::DropReferences(const std::map<uint64_t, OwnerChunk>& owner_chunks,
                                      TimestampMs now_ms) {
-  for (const OwnerChunk& entry : owner_chunks) {
+  for (const auto& [seq, entry] : owner_chunks) {
     DropReference(entry.storage_class, entry.chunk.digest, now_ms);
   }
 }
@@ -145,7 +145,7 @@ MemoryMetaStore::CountActualReferences() const {
     }
   }
   for (const auto& [owner, entries] : owners_) {
-    for (const OwnerChunk& entry : entries) {
+    for (const auto& [seq, entry] : entries) {
       ActualRefs& refs = actual[ChunkKey{entry.storage_class, entry.chunk.digest}];
       refs.count += 1;
       refs.owners += 1;
@@ -450,7 +450,7 @@ Result<std::vector<ChunkRecord>> MemoryMetaStore::CollectGarbageChunks(
   // A chunk an owner's list names is never a candidate, whatever its count says.
   std::set<ChunkKey> owned;
   for (const auto& [owner, entries] : owners_) {
-    for (const OwnerChunk& entry : entries) owned.emplace(entry.storage_class, entry.chunk.digest);
+    for (const auto& [seq, entry] : entries) owned.emplace(entry.storage_class, entry.chunk.digest);
   }
   std::vector<ChunkRecord> candidates;
   for (const auto& [key, row] : chunks_) {
@@ -576,11 +576,12 @@ Status MemoryMetaStore::SetOwnerChunks(const ChunkOwner& owner,
     owners_.erase(it);
   }
   if (chunks.empty()) return OkStatus();
-  std::vector<OwnerChunk> entries;
-  entries.reserve(chunks.size());
+  std::map<uint64_t, OwnerChunk> entries;
   for (const OwnerChunk& entry : chunks) {
     TakeReference(entry.storage_class, entry.chunk, now_ms);
-    entries.emplace_back(entry.storage_class, ChunkRef{entry.chunk.digest, entry.chunk.size_bytes});
+    entries.emplace(
+        entries.size(),
+        OwnerChunk(entry.storage_class, ChunkRef{entry.chunk.digest, entry.chunk.size_bytes}));
   }
   owners_.emplace(owner, std::move(entries));
   return OkStatus();
@@ -595,7 +596,8 @@ Result<std::vector<OwnerChunk>> MemoryMetaStore::GetOwnerChunks(const ChunkOwner
   std::lock_guard lock(mu_);
   auto it = owners_.find(owner);
   if (it == owners_.end()) return std::vector<OwnerChunk>();
-  std::vector<OwnerChunk> out = it->second;
+  std::vector<OwnerChunk> out;
+  for (const auto& [seq, entry] : it->second) out.push_back(entry);
   for (OwnerChunk& entry : out) {
     auto row = chunks_.find(ChunkKey{entry.storage_class, entry.chunk.digest});
     if (row == chunks_.end()) continue;
@@ -611,7 +613,8 @@ Result<std::vector<ChunkOwner>> MemoryMetaStore::FindOwnersWithChunks(
   const std::set<Digest> wanted(digests.begin(), digests.end());
   std::vector<ChunkOwner> found;  // owners_ iterates in (kind, id) order
   for (const auto& [owner, entries] : owners_) {
-    if (std::any_of(entries.begin(), entries.end(), [&](const OwnerChunk& entry) {
+    if (std::any_of(entries.begin(), entries.end(), [&](const auto& seq_and_entry) {
+          const OwnerChunk& entry = seq_and_entry.second;
           return entry.storage_class == storage_class && wanted.contains(entry.chunk.digest);
         })) {
       found.push_back(owner);
@@ -631,7 +634,7 @@ Result<std::vector<OwnerUsageRow>> MemoryMetaStore::OwnerUsage(const std::string
   for (const auto& [owner, entries] : owners_) {
     if (owner.kind != kind) continue;
     std::set<StorageClass> classes;
-    for (const OwnerChunk& entry : entries) {
+    for (const auto& [seq, entry] : entries) {
       Group& group = groups[StorageClassName(entry.storage_class)];
       group.row.kind = kind;
       group.row.storage_class = entry.storage_class;
@@ -891,6 +894,7 @@ namespace cairn::meta {
 
 Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) {
   std::lock_guard lock(mu_);
+  if (volume_) return internal::SnapshotOfVolumeError(volume_->name);
   // Committed references per chunk: the counts a restored store must hold.
   std::map<ChunkKey, int64_t> committed;
   SnapshotCounts counts;
@@ -902,7 +906,7 @@ Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
     }
   }
   for (const auto& [owner, entries] : owners_) {
-    for (const OwnerChunk& entry : entries) {
+    for (const auto& [seq, entry] : entries) {
       ++committed[ChunkKey{entry.storage_class, entry.chunk.digest}];
     }
   }
@@ -944,7 +948,9 @@ Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
     RETURN_IF_ERROR(visitor.Visit(SnapshotObject{object.record, object.chunks}));
   }
   for (const auto& [owner, entries] : owners_) {
-    RETURN_IF_ERROR(visitor.Visit(SnapshotOwner{owner, entries}));
+    SnapshotOwner record{owner, {}};
+    for (const auto& [seq, entry] : entries) record.chunks.push_back(entry);
+    RETURN_IF_ERROR(visitor.Visit(record));
   }
   return OkStatus();
 }
@@ -954,7 +960,7 @@ Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
 Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
   std::lock_guard lock(mu_);
   if (!objects_.empty() || !chunks_.empty() || !owners_.empty() || !api_keys_.empty() ||
-      !namespaces_.empty() || !namespace_settings_.empty() || !s3_keys_.empty()) {
+      !namespaces_.empty() || !namespace_settings_.empty() || !s3_keys_.empty() || volume_) {
     return FailedPreconditionError(
         "the metadata store is not empty; load a snapshot only into a "
         "fresh store");
@@ -965,7 +971,7 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
   std::map<std::pair<std::string, std::string>, NamespaceRecord> namespaces;
   std::map<std::pair<std::string, std::string>, std::map<std::string, std::string>> settings;
   std::map<std::string, S3KeyRecord> s3_keys;
-  std::map<ChunkOwner, std::vector<OwnerChunk>> owners;
+  std::map<ChunkOwner, std::map<uint64_t, OwnerChunk>> owners;
   std::set<std::tuple<std::string, std::string, std::string>> keys;
   SnapshotCounts counts;
   while (true) {
@@ -1014,10 +1020,11 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
         return InvalidArgumentError("owner " + internal::DescribeOwner(owned->owner) +
                                     " has an empty chunk list");
       }
-      std::vector<OwnerChunk> entries;
+      std::map<uint64_t, OwnerChunk> entries;
       for (const OwnerChunk& entry : owned->chunks) {
-        entries.emplace_back(entry.storage_class,
-                             ChunkRef{entry.chunk.digest, entry.chunk.size_bytes});
+        entries.emplace(
+            entries.size(),
+            OwnerChunk(entry.storage_class, ChunkRef{entry.chunk.digest, entry.chunk.size_bytes}));
       }
       if (!owners.emplace(owned->owner, std::move(entries)).second) {
         return AlreadyExistsError("owner " + internal::DescribeOwner(owned->owner) +
@@ -1048,7 +1055,7 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
     }
   }
   for (const auto& [owner, entries] : owners) {
-    for (const OwnerChunk& entry : entries) {
+    for (const auto& [seq, entry] : entries) {
       ++references[ChunkKey{entry.storage_class, entry.chunk.digest}];
     }
   }

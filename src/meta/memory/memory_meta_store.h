@@ -24,11 +24,12 @@
 #include <utility>
 #include <vector>
 
+#include "meta/file_tree.h"
 #include "meta/meta_store.h"
 
 namespace cairn::meta {
 
-class MemoryMetaStore final : public MetaStore {
+class MemoryMetaStore final : public MetaStore, public FileTree {
  public:
   MemoryMetaStore() = default;
 
@@ -140,7 +141,7 @@ class MemoryMetaStore final : public MetaStore {
   void TakeReference(StorageClass storage_class, const ChunkRef& chunk, TimestampMs now_ms);
   void DropReference(StorageClass storage_class, const Digest& digest, TimestampMs now_ms);
   void DropReferences(const StoredObject& object, TimestampMs now_ms);
-  void DropReferences(const std::vector<OwnerChunk>& owner_chunks, TimestampMs now_ms);
+  void DropReferences(const std::map<uint64_t, OwnerChunk>& owner_chunks, TimestampMs now_ms);
   // Makes the COMMITTED object at `incoming`'s key, if any, DELETING. Returns its id.
   std::optional<ObjectId> RetireObjectAtKey(const ObjectRecord& incoming, TimestampMs now_ms);
   // Live references per chunk (WRITING/COMMITTED objects and generic owners), with the
@@ -156,8 +157,10 @@ class MemoryMetaStore final : public MetaStore {
   std::mutex mu_;
   std::map<ObjectId, StoredObject> objects_;
   std::map<ChunkKey, ChunkRecord> chunks_;
-  // Generic owners' chunk lists (entries keep class, digest and length); never empty.
-  std::map<ChunkOwner, std::vector<OwnerChunk>> owners_;
+  // Generic owners' chunk lists by sequence (entries keep class, digest and length); never
+  // empty. SetOwnerChunks numbers a list 0, 1, ...; a file's block rows use the block index,
+  // so a sparse file's list has gaps.
+  std::map<ChunkOwner, std::map<uint64_t, OwnerChunk>> owners_;
   std::map<std::string, ApiKeyRecord> api_keys_;
   std::map<std::pair<std::string, std::string>, NamespaceRecord> namespaces_;
   // (tenant, namespace) -> setting name -> value; a key here always has a namespaces_ row,
@@ -166,6 +169,23 @@ class MemoryMetaStore final : public MetaStore {
       namespace_settings_;
   std::map<std::string, S3KeyRecord> s3_keys_;
   std::optional<std::string> store_identity_;
+
+  // ---- FileTree (memory_file_tree.cc) ----------------------------------------------------
+ public:
+  Result<VolumeRecord> FormatVolume(const VolumeRecord& requested,
+                                    const InodeRecord& root) override;
+  Result<std::optional<VolumeRecord>> GetVolume() override;
+  Status Read(const std::function<Status(FileTreeTransaction&)>& body) override;
+  Status Write(const std::function<Status(FileTreeTransaction&)>& body,
+               TimestampMs now_ms) override;
+
+ private:
+  friend class MemoryFileTreeTransaction;
+  std::optional<VolumeRecord> volume_;
+  uint64_t last_inode_ = kRootInode;
+  std::map<uint64_t, InodeRecord> inodes_;
+  std::map<std::pair<uint64_t, std::string>, DentryRecord, std::less<>> dentries_;
+  std::map<std::pair<uint64_t, std::string>, std::string, std::less<>> xattrs_;
 };
 
 }  // namespace cairn::meta

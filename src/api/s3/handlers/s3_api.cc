@@ -80,7 +80,17 @@ Failure FromStatus(const Status& status, std::string_view not_found = "NoSuchKey
       return {400, "InvalidPartOrder", message};
     case ErrorReason::kEmptyPartList:
       return {400, "InvalidRequest", message};
-    case ErrorReason::kNone:
+    case ErrorReason::kNotADirectory:
+    case ErrorReason::kIsADirectory:
+    case ErrorReason::kDirectoryNotEmpty:
+    case ErrorReason::kNameTooLong:
+    case ErrorReason::kTooManyLinks:
+    case ErrorReason::kNoSuchAttribute:
+    case ErrorReason::kNotPermitted:
+    case ErrorReason::kCrossDevice:
+    case ErrorReason::kFileTooLarge:
+    case ErrorReason::kValueTooLarge:
+    case ErrorReason::kNone:  // the filesystem's reasons never reach S3; their code says it
       break;
   }
   switch (status.code()) {

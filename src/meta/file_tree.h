@@ -1,0 +1,174 @@
+// FileTree: the metadata of a filesystem volume (docs/filesystem.md), one use case of the
+// metadata store.
+//
+// An engine offers a transaction over primitive row operations (an inode, a directory
+// entry, a block row, an extended attribute). The POSIX rules (EEXIST, ENOTEMPTY, rename
+// into a subtree, link counts, ...) are written once above the engines, in src/fs, and run
+// inside one such transaction; an engine enforces no rule beyond its rows' own shape.
+//
+// One volume per metadata database. Block rows are chunk references: block `index` of inode
+// `ino` is the owner_chunks row of owner kind "file", id "<volume uuid>:<ino>", sequence
+// `index` (holes have no row). Taking, replacing and dropping a block row takes and drops
+// its chunk's reference as SetOwnerChunks does, in the same transaction, so GC, fsck, usage
+// and GetOwnerChunks count files as they count every other owner.
+//
+// Thread-safety: any thread; transactions may run concurrently (each engine serializes what
+// it must). A write transaction either happens whole or not at all.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "meta/records.h"
+
+namespace cairn::meta {
+
+inline constexpr std::string_view kFileOwnerKind = "file";
+inline constexpr uint64_t kRootInode = 1;
+inline constexpr size_t kMaxFileNameBytes = 255;
+inline constexpr uint32_t kFileTreeFormatVersion = 1;
+
+enum class FileType : uint8_t {
+  kRegular = 1,
+  kDirectory = 2,
+  kSymlink = 3,
+  kFifo = 4,
+  kSocket = 5,
+  kCharDevice = 6,
+  kBlockDevice = 7,
+};
+std::string_view FileTypeName(FileType type);
+// kInvalidArgument for a number that names no FileType (a damaged row).
+Result<FileType> FileTypeFromNumber(int64_t number);
+
+struct VolumeRecord {
+  std::string name;  // 1..64 bytes of [A-Za-z0-9._-]
+  std::string uuid;  // set by FormatVolume
+  TimestampMs created_ms = 0;
+  uint32_t trash_days = 0;
+  uint32_t format_version = kFileTreeFormatVersion;
+  bool operator==(const VolumeRecord&) const = default;
+};
+
+struct InodeRecord {
+  uint64_t ino = 0;
+  FileType type = FileType::kRegular;
+  uint32_t mode = 0;  // permission bits with setuid, setgid and sticky (07777); no type bits
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t nlink = 0;
+  uint64_t size = 0;
+  int64_t atime_ns = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  int64_t btime_ns = 0;  // creation
+  uint64_t rdev = 0;
+  std::string symlink_target;  // symlinks only
+  // Incremented on every PutInode of the row by the transaction (callers need not): a
+  // mount compares it to revalidate what it cached (close-to-open).
+  uint64_t change = 0;
+  bool operator==(const InodeRecord&) const = default;
+};
+
+struct DentryRecord {
+  uint64_t parent = 0;
+  std::string name;  // 1..255 bytes, no '/' nor NUL, not "." nor ".."
+  uint64_t ino = 0;
+  FileType type = FileType::kRegular;
+  bool operator==(const DentryRecord&) const = default;
+};
+
+struct BlockRecord {
+  uint64_t index = 0;
+  OwnerChunk chunk;
+  bool operator==(const BlockRecord&) const = default;
+};
+
+// The owner of a file's block rows.
+ChunkOwner FileChunkOwner(const std::string& volume_uuid, uint64_t ino);
+
+class FileTreeTransaction {
+ public:
+  virtual ~FileTreeTransaction() = default;
+
+  virtual const VolumeRecord& volume() const = 0;
+  // The transaction's clock (what the caller passed to Write; 0 for Read).
+  virtual TimestampMs now_ms() const = 0;
+
+  // ---- Inodes -------------------------------------------------------------------------
+  virtual Result<std::optional<InodeRecord>> GetInode(uint64_t ino) = 0;
+  // Inserts the row, or replaces it; sets `change` to the stored row's change + 1 (1 for a
+  // new row) and returns it.
+  virtual Result<uint64_t> PutInode(const InodeRecord& inode) = 0;
+  // Deletes the row with its xattrs and block rows (dropping their references). Directory
+  // entries naming it are the caller's business. Absent is not an error.
+  virtual Status DeleteInode(uint64_t ino) = 0;
+  // An inode number never handed out before in this volume (> kRootInode).
+  virtual Result<uint64_t> NewInodeNumber() = 0;
+
+  // ---- Directory entries ------------------------------------------------------------------
+  virtual Result<std::optional<DentryRecord>> GetDentry(uint64_t parent, std::string_view name) = 0;
+  // Inserts or replaces the entry (parent, name).
+  virtual Status PutDentry(const DentryRecord& entry) = 0;
+  // Absent is not an error.
+  virtual Status DeleteDentry(uint64_t parent, std::string_view name) = 0;
+  // Entries of `parent` whose name sorts byte-wise after `after`, in name order, at most
+  // `limit` (readdir pages through a large directory this way).
+  virtual Result<std::vector<DentryRecord>> ListDentries(uint64_t parent, std::string_view after,
+                                                         uint32_t limit) = 0;
+
+  // ---- Blocks -------------------------------------------------------------------------
+  // Block rows of `ino` with index in [first, first + count), by index; holes are absent.
+  virtual Result<std::vector<BlockRecord>> GetBlocks(uint64_t ino, uint64_t first,
+                                                     uint64_t count) = 0;
+  // Sets the block row: takes a reference on its chunk (creating the chunk row, as
+  // SetOwnerChunks does) and drops the replaced row's.
+  virtual Status PutBlock(uint64_t ino, const BlockRecord& block) = 0;
+  // Drops the block rows of `ino` with index >= first, with their references (truncate).
+  virtual Status DropBlocks(uint64_t ino, uint64_t first) = 0;
+
+  // ---- Extended attributes ----------------------------------------------------------------
+  virtual Result<std::optional<std::string>> GetXattr(uint64_t ino, std::string_view name) = 0;
+  virtual Status PutXattr(uint64_t ino, std::string_view name, std::string_view value) = 0;
+  // Absent is not an error.
+  virtual Status DeleteXattr(uint64_t ino, std::string_view name) = 0;
+  // Names in byte order.
+  virtual Result<std::vector<std::string>> ListXattrs(uint64_t ino) = 0;
+};
+
+class FileTree {
+ public:
+  virtual ~FileTree() = default;
+
+  // Creates the volume (`requested`, with its uuid chosen by the caller) and its root
+  // directory (`root`, whose ino is set to kRootInode), in one transaction. When a volume
+  // exists already: the same name returns it unchanged (formatting twice is harmless),
+  // another name is kAlreadyExists.
+  virtual Result<VolumeRecord> FormatVolume(const VolumeRecord& requested,
+                                            const InodeRecord& root) {
+    return NotSupportedByEngine("FormatVolume");
+  }
+  // The volume, or nullopt before FormatVolume.
+  virtual Result<std::optional<VolumeRecord>> GetVolume() {
+    return NotSupportedByEngine("GetVolume");
+  }
+  // Runs `body` in one read-only transaction (a consistent view). kFailedPrecondition
+  // before FormatVolume.
+  virtual Status Read(const std::function<Status(FileTreeTransaction&)>& body) {
+    return NotSupportedByEngine("FileTree::Read");
+  }
+  // Runs `body` in one write transaction: committed when it returns OK, rolled back (and its
+  // status returned) otherwise. An engine may run `body` again after a serialization
+  // failure, so `body` has no effect outside the transaction. kFailedPrecondition before
+  // FormatVolume.
+  virtual Status Write(const std::function<Status(FileTreeTransaction&)>& body,
+                       TimestampMs now_ms) {
+    return NotSupportedByEngine("FileTree::Write");
+  }
+};
+
+}  // namespace cairn::meta

@@ -1,0 +1,269 @@
+// The memory engine's FileTree: the reference the conformance suite checks SQLite and
+// PostgreSQL against. A transaction holds the store's mutex from start to end (so it is
+// serializable) and keeps an undo record of every row it touches, restored in reverse when
+// the body fails.
+#include <functional>
+#include <set>
+
+#include "meta/memory/memory_meta_store.h"
+#include "meta/meta_checks.h"
+
+namespace cairn::meta {
+
+class MemoryFileTreeTransaction final : public FileTreeTransaction {
+ public:
+  MemoryFileTreeTransaction(MemoryMetaStore& store, bool writable, TimestampMs now_ms)
+      : store_(store), writable_(writable), now_ms_(now_ms) {}
+
+  const VolumeRecord& volume() const override { return *store_.volume_; }
+  TimestampMs now_ms() const override { return now_ms_; }
+
+  Result<std::optional<InodeRecord>> GetInode(uint64_t ino) override {
+    auto it = store_.inodes_.find(ino);
+    if (it == store_.inodes_.end()) return std::optional<InodeRecord>();
+    return std::optional<InodeRecord>(it->second);
+  }
+
+  Result<uint64_t> PutInode(const InodeRecord& inode) override {
+    RETURN_IF_ERROR(CheckWritable("PutInode"));
+    if (inode.ino == 0) return InvalidArgumentError("inode number 0 is not valid");
+    Remember(store_.inodes_, inode.ino, saved_inodes_);
+    InodeRecord& row = store_.inodes_[inode.ino];
+    const uint64_t change = row.ino == 0 ? 1 : row.change + 1;
+    row = inode;
+    row.change = change;
+    return change;
+  }
+
+  Status DeleteInode(uint64_t ino) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteInode"));
+    Remember(store_.inodes_, ino, saved_inodes_);
+    store_.inodes_.erase(ino);
+    RETURN_IF_ERROR(DropBlocks(ino, 0));
+    auto first = store_.xattrs_.lower_bound(std::pair<uint64_t, std::string>(ino, ""));
+    std::vector<std::pair<uint64_t, std::string>> doomed;
+    for (auto it = first; it != store_.xattrs_.end() && it->first.first == ino; ++it) {
+      doomed.push_back(it->first);
+    }
+    for (const auto& key : doomed) {
+      Remember(store_.xattrs_, key, saved_xattrs_);
+      store_.xattrs_.erase(key);
+    }
+    return OkStatus();
+  }
+
+  Result<uint64_t> NewInodeNumber() override {
+    RETURN_IF_ERROR(CheckWritable("NewInodeNumber"));
+    if (!saved_last_inode_) {
+      saved_last_inode_ = true;
+      undo_.push_back([this, last = store_.last_inode_] { store_.last_inode_ = last; });
+    }
+    return ++store_.last_inode_;
+  }
+
+  Result<std::optional<DentryRecord>> GetDentry(uint64_t parent, std::string_view name) override {
+    auto it = store_.dentries_.find(std::pair<uint64_t, std::string>(parent, std::string(name)));
+    if (it == store_.dentries_.end()) return std::optional<DentryRecord>();
+    return std::optional<DentryRecord>(it->second);
+  }
+
+  Status PutDentry(const DentryRecord& entry) override {
+    RETURN_IF_ERROR(CheckWritable("PutDentry"));
+    auto key = std::pair<uint64_t, std::string>(entry.parent, entry.name);
+    Remember(store_.dentries_, key, saved_dentries_);
+    store_.dentries_[key] = entry;
+    return OkStatus();
+  }
+
+  Status DeleteDentry(uint64_t parent, std::string_view name) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteDentry"));
+    auto key = std::pair<uint64_t, std::string>(parent, std::string(name));
+    Remember(store_.dentries_, key, saved_dentries_);
+    store_.dentries_.erase(key);
+    return OkStatus();
+  }
+
+  Result<std::vector<DentryRecord>> ListDentries(uint64_t parent, std::string_view after,
+                                                 uint32_t limit) override {
+    std::vector<DentryRecord> out;
+    auto it = store_.dentries_.upper_bound(std::pair<uint64_t, std::string>(parent, after));
+    for (; it != store_.dentries_.end() && it->first.first == parent && out.size() < limit; ++it) {
+      out.push_back(it->second);
+    }
+    return out;
+  }
+
+  Result<std::vector<BlockRecord>> GetBlocks(uint64_t ino, uint64_t first,
+                                             uint64_t count) override {
+    std::vector<BlockRecord> out;
+    auto owner = store_.owners_.find(Owner(ino));
+    if (owner == store_.owners_.end() || count == 0) return out;
+    const uint64_t end = first + count < first ? UINT64_MAX : first + count;
+    for (auto it = owner->second.lower_bound(first); it != owner->second.end() && it->first < end;
+         ++it) {
+      BlockRecord block{it->first, it->second};
+      auto row = store_.chunks_.find({block.chunk.storage_class, block.chunk.chunk.digest});
+      if (row != store_.chunks_.end()) {
+        block.chunk.chunk.block_checksums = row->second.block_checksums;
+        block.chunk.chunk.damaged_ms = row->second.damaged_ms;
+      }
+      out.push_back(std::move(block));
+    }
+    return out;
+  }
+
+  Status PutBlock(uint64_t ino, const BlockRecord& block) override {
+    RETURN_IF_ERROR(CheckWritable("PutBlock"));
+    const ChunkOwner owner = Owner(ino);
+    RememberOwner(owner);
+    RememberChunk(block.chunk.storage_class, block.chunk.chunk.digest);
+    std::map<uint64_t, OwnerChunk>& entries = store_.owners_[owner];
+    // Take before drop, so rewriting a block with the same chunk never lets its count touch
+    // zero (and never resets its zero_since_ms).
+    store_.TakeReference(block.chunk.storage_class, block.chunk.chunk, now_ms_);
+    auto old = entries.find(block.index);
+    if (old != entries.end()) {
+      RememberChunk(old->second.storage_class, old->second.chunk.digest);
+      store_.DropReference(old->second.storage_class, old->second.chunk.digest, now_ms_);
+    }
+    entries[block.index] =
+        OwnerChunk(block.chunk.storage_class,
+                   ChunkRef{block.chunk.chunk.digest, block.chunk.chunk.size_bytes});
+    return OkStatus();
+  }
+
+  Status DropBlocks(uint64_t ino, uint64_t first) override {
+    RETURN_IF_ERROR(CheckWritable("DropBlocks"));
+    const ChunkOwner owner = Owner(ino);
+    auto it = store_.owners_.find(owner);
+    if (it == store_.owners_.end()) return OkStatus();
+    RememberOwner(owner);
+    std::map<uint64_t, OwnerChunk>& entries = it->second;
+    for (auto block = entries.lower_bound(first); block != entries.end();) {
+      RememberChunk(block->second.storage_class, block->second.chunk.digest);
+      store_.DropReference(block->second.storage_class, block->second.chunk.digest, now_ms_);
+      block = entries.erase(block);
+    }
+    if (entries.empty()) store_.owners_.erase(it);  // an owner with no entry does not exist
+    return OkStatus();
+  }
+
+  Result<std::optional<std::string>> GetXattr(uint64_t ino, std::string_view name) override {
+    auto it = store_.xattrs_.find(std::pair<uint64_t, std::string>(ino, std::string(name)));
+    if (it == store_.xattrs_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+
+  Status PutXattr(uint64_t ino, std::string_view name, std::string_view value) override {
+    RETURN_IF_ERROR(CheckWritable("PutXattr"));
+    auto key = std::pair<uint64_t, std::string>(ino, std::string(name));
+    Remember(store_.xattrs_, key, saved_xattrs_);
+    store_.xattrs_[key] = std::string(value);
+    return OkStatus();
+  }
+
+  Status DeleteXattr(uint64_t ino, std::string_view name) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteXattr"));
+    auto key = std::pair<uint64_t, std::string>(ino, std::string(name));
+    Remember(store_.xattrs_, key, saved_xattrs_);
+    store_.xattrs_.erase(key);
+    return OkStatus();
+  }
+
+  Result<std::vector<std::string>> ListXattrs(uint64_t ino) override {
+    std::vector<std::string> out;
+    for (auto it = store_.xattrs_.lower_bound(std::pair<uint64_t, std::string>(ino, ""));
+         it != store_.xattrs_.end() && it->first.first == ino; ++it) {
+      out.push_back(it->first.second);
+    }
+    return out;
+  }
+
+  // Restores every row the transaction touched, newest change first.
+  void RollBack() {
+    for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)();
+    undo_.clear();
+  }
+
+ private:
+  Status CheckWritable(std::string_view what) const {
+    if (writable_) return OkStatus();
+    return InternalError(std::string(what) + " inside a read-only file tree transaction");
+  }
+
+  ChunkOwner Owner(uint64_t ino) const { return FileChunkOwner(store_.volume_->uuid, ino); }
+
+  // Saves a row's value before the transaction first changes it (once per row).
+  template <typename Map, typename Key>
+  void Remember(Map& map, const Key& key, std::set<Key>& saved) {
+    if (!saved.insert(key).second) return;
+    auto it = map.find(key);
+    std::optional<typename Map::mapped_type> before;
+    if (it != map.end()) before = it->second;
+    undo_.push_back([&map, key, before = std::move(before)] {
+      if (before) {
+        map[key] = *before;
+      } else {
+        map.erase(key);
+      }
+    });
+  }
+  void RememberOwner(const ChunkOwner& owner) { Remember(store_.owners_, owner, saved_owners_); }
+  void RememberChunk(StorageClass storage_class, const Digest& digest) {
+    Remember(store_.chunks_, MemoryMetaStore::ChunkKey{storage_class, digest}, saved_chunks_);
+  }
+
+  MemoryMetaStore& store_;
+  const bool writable_;
+  const TimestampMs now_ms_;
+  std::vector<std::function<void()>> undo_;
+  bool saved_last_inode_ = false;
+  std::set<uint64_t> saved_inodes_;
+  std::set<std::pair<uint64_t, std::string>> saved_dentries_;
+  std::set<std::pair<uint64_t, std::string>> saved_xattrs_;
+  std::set<ChunkOwner> saved_owners_;
+  std::set<MemoryMetaStore::ChunkKey> saved_chunks_;
+};
+
+Result<VolumeRecord> MemoryMetaStore::FormatVolume(const VolumeRecord& requested,
+                                                   const InodeRecord& root) {
+  RETURN_IF_ERROR(internal::CheckVolumeRecord(requested));
+  std::lock_guard lock(mu_);
+  if (volume_) {
+    if (volume_->name == requested.name) return *volume_;
+    return AlreadyExistsError("this metadata store holds volume '" + volume_->name +
+                              "' already; it cannot also hold '" + requested.name + "'");
+  }
+  InodeRecord row = root;
+  row.ino = kRootInode;
+  row.type = FileType::kDirectory;
+  row.change = 1;
+  volume_ = requested;
+  inodes_[kRootInode] = row;
+  last_inode_ = kRootInode;
+  return *volume_;
+}
+
+Result<std::optional<VolumeRecord>> MemoryMetaStore::GetVolume() {
+  std::lock_guard lock(mu_);
+  return volume_;
+}
+
+Status MemoryMetaStore::Read(const std::function<Status(FileTreeTransaction&)>& body) {
+  std::lock_guard lock(mu_);
+  if (!volume_) return internal::NoVolumeError();
+  MemoryFileTreeTransaction transaction(*this, false, 0);
+  return body(transaction);
+}
+
+Status MemoryMetaStore::Write(const std::function<Status(FileTreeTransaction&)>& body,
+                              TimestampMs now_ms) {
+  std::lock_guard lock(mu_);
+  if (!volume_) return internal::NoVolumeError();
+  MemoryFileTreeTransaction transaction(*this, true, now_ms);
+  Status status = body(transaction);
+  if (!status.ok()) transaction.RollBack();
+  return status;
+}
+
+}  // namespace cairn::meta
