@@ -37,6 +37,7 @@
 #include "meta/accounting.h"
 #include "meta/chunk_references.h"
 #include "meta/credentials.h"
+#include "meta/file_tree.h"
 #include "meta/namespaces.h"
 #include "meta/object_catalog.h"
 #include "meta/records.h"
@@ -54,6 +55,10 @@ class MetaStore : public StoreInfo,
                   public Snapshots {
  public:
   ~MetaStore() override = default;
+  // The engine's filesystem metadata (file_tree.h), or nullptr for an engine without it.
+  // The tree shares the store's tables and transactions (a file's blocks are chunk
+  // references of this store); it lives as long as the store.
+  virtual FileTree* file_tree() { return nullptr; }
 };
 
 }  // namespace cairn::meta

@@ -172,6 +172,7 @@ class MemoryMetaStore final : public MetaStore, public FileTree {
 
   // ---- FileTree (memory_file_tree.cc) ----------------------------------------------------
  public:
+  FileTree* file_tree() override { return this; }
   Result<VolumeRecord> FormatVolume(const VolumeRecord& requested,
                                     const InodeRecord& root) override;
   Result<std::optional<VolumeRecord>> GetVolume() override;
