@@ -1,0 +1,131 @@
+// FileSystem: the POSIX rules of a Cairn volume, written once over meta::FileTree (so every
+// engine shares them). Each operation is one FileTree transaction that checks its rules and
+// updates the rows it changes; errors are Status values with a typed ErrorReason, which
+// fs/errno_map.h turns into an errno for the FUSE edge in one place.
+//
+// Permission checks (may this caller write this directory, chmod this file, ...) are left to
+// the kernel: a mount runs with `default_permissions`, which checks mode bits, ownership and
+// the sticky bit against the attributes this class returns before a request reaches it. What
+// the kernel cannot know stays here: names, types, emptiness, link counts, subtrees.
+//
+// Files unlinked while open: `Unlink`, `RemoveDirectory` and `Rename` leave an inode whose
+// last name went away as an orphan row with nlink 0 when `is_open(ino)` says a handle still
+// holds it; `ReleaseOrphan` deletes it (and its blocks' references) when the last handle
+// closes. Without a handle the inode goes at once.
+//
+// Thread-safety: any thread; each operation is its own transaction.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "meta/file_tree.h"
+
+namespace cairn::fs {
+
+// Who asks: the owner of what they create (the kernel checks their permissions).
+struct Caller {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+// What a setattr changes; absent fields stay.
+struct AttrChange {
+  std::optional<uint32_t> mode;  // permission bits (07777)
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  std::optional<uint64_t> size;  // a truncate or extend (zeros)
+  std::optional<int64_t> atime_ns;
+  std::optional<int64_t> mtime_ns;
+  std::optional<int64_t> ctime_ns;  // explicit ctime (FUSE sends one on some kernels)
+  // When `size` cuts through a stored block (size % kBlockBytes != 0 and that block's chunk
+  // is longer than the cut), the caller stores the block's first size % kBlockBytes bytes
+  // and passes that block here: bytes past the new end must never come back when the file
+  // grows again. SetAttr refuses such a cut without it (kInternal: a caller bug).
+  std::optional<meta::BlockRecord> boundary_block;
+};
+
+enum RenameFlags : uint32_t {
+  kRenameNoReplace = 1,  // RENAME_NOREPLACE
+  kRenameExchange = 2,   // RENAME_EXCHANGE
+};
+
+enum XattrFlags : uint32_t {
+  kXattrCreate = 1,   // XATTR_CREATE: fail with EEXIST if it exists
+  kXattrReplace = 2,  // XATTR_REPLACE: fail with ENODATA if it does not
+};
+
+inline constexpr uint32_t kMaxHardLinks = 65000;
+inline constexpr size_t kMaxXattrNameBytes = 255;
+inline constexpr size_t kMaxXattrValueBytes = 64 * 1024;
+inline constexpr uint64_t kMaxFileSizeBytes = uint64_t{1} << 42;  // 4 TiB
+inline constexpr uint64_t kBlockBytes = 4 * 1024 * 1024;          // the chunking rule
+
+struct Options {
+  // Whether a handle of this mount still holds `ino` open (see the header comment). Unset:
+  // nothing is ever held.
+  std::function<bool(uint64_t ino)> is_open;
+  // The clock, in ns since the epoch (tests set it).
+  std::function<int64_t()> now_ns;
+};
+
+class FileSystem {
+ public:
+  FileSystem(meta::FileTree* tree, Options options);
+
+  // The volume's root inode is meta::kRootInode.
+  Result<meta::InodeRecord> GetAttr(uint64_t ino);
+  Result<meta::InodeRecord> Lookup(uint64_t parent, std::string_view name);
+
+  // A regular file, directory, fifo, socket or device named `name` in `parent`: EEXIST if
+  // the name is taken. `mode` holds permission bits only (the kernel has applied the umask).
+  // A directory starts with nlink 2 and adds one to its parent's.
+  Result<meta::InodeRecord> MakeNode(uint64_t parent, std::string_view name, meta::FileType type,
+                                     uint32_t mode, uint64_t rdev, const Caller& caller);
+  Result<meta::InodeRecord> MakeSymlink(uint64_t parent, std::string_view name,
+                                        std::string_view target, const Caller& caller);
+  // A new name for a non-directory (EPERM for a directory, EMLINK past kMaxHardLinks).
+  Result<meta::InodeRecord> Link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
+  // Removes a non-directory's name (EISDIR for a directory).
+  Status Unlink(uint64_t parent, std::string_view name);
+  // Removes an empty directory (ENOTDIR, ENOTEMPTY).
+  Status RemoveDirectory(uint64_t parent, std::string_view name);
+  // rename(2) / renameat2(2) with RenameFlags. Moving a directory into its own subtree is
+  // EINVAL; replacing needs matching kinds (EISDIR / ENOTDIR) and an empty directory.
+  Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                std::string_view new_name, uint32_t flags);
+  Result<meta::InodeRecord> SetAttr(uint64_t ino, const AttrChange& change);
+  Result<std::string> ReadLink(uint64_t ino);
+  // Entries after `after` in name order, at most `limit` ("." and ".." are the edge's).
+  Result<std::vector<meta::DentryRecord>> ReadDirectory(uint64_t ino, std::string_view after,
+                                                        uint32_t limit);
+
+  Result<std::string> GetXattr(uint64_t ino, std::string_view name);
+  Status SetXattr(uint64_t ino, std::string_view name, std::string_view value, uint32_t flags);
+  Result<std::vector<std::string>> ListXattrs(uint64_t ino);
+  Status RemoveXattr(uint64_t ino, std::string_view name);
+
+  // The blocks of `ino` in [first, first + count) (holes absent).
+  Result<std::vector<meta::BlockRecord>> GetBlocks(uint64_t ino, uint64_t first, uint64_t count);
+  // Commits written data: sets each block row (whose chunks the caller has stored and
+  // holds references on), raises the size to at least `min_size` and sets mtime and ctime
+  // to now, in one transaction. Returns the inode.
+  Result<meta::InodeRecord> CommitWrite(uint64_t ino, const std::vector<meta::BlockRecord>& blocks,
+                                        uint64_t min_size);
+  // Deletes `ino` if it is an orphan (nlink 0) and no handle holds it any more.
+  Status ReleaseOrphan(uint64_t ino);
+
+ private:
+  int64_t NowNs() const;
+  bool IsOpen(uint64_t ino) const;
+
+  meta::FileTree* tree_;
+  Options options_;
+};
+
+}  // namespace cairn::fs
