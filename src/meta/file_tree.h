@@ -67,6 +67,10 @@ struct InodeRecord {
   int64_t ctime_ns = 0;
   int64_t btime_ns = 0;  // creation
   uint64_t rdev = 0;
+  // Directories: the directory holding their one entry (the root: itself), so a rename can
+  // tell whether it moves a directory into its own subtree. 0 for other types (a file may
+  // have several names).
+  uint64_t parent = 0;
   std::string symlink_target;  // symlinks only
   // Incremented on every PutInode of the row by the transaction (callers need not): a
   // mount compares it to revalidate what it cached (close-to-open).

@@ -237,6 +237,7 @@ Result<VolumeRecord> MemoryMetaStore::FormatVolume(const VolumeRecord& requested
   InodeRecord row = root;
   row.ino = kRootInode;
   row.type = FileType::kDirectory;
+  row.parent = kRootInode;
   row.change = 1;
   volume_ = requested;
   inodes_[kRootInode] = row;

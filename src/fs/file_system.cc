@@ -1,0 +1,630 @@
+#include "fs/file_system.h"
+
+#include <chrono>
+#include <utility>
+
+#include "core/text.h"
+
+namespace cairn::fs {
+namespace {
+
+using meta::DentryRecord;
+using meta::FileTreeTransaction;
+using meta::FileType;
+using meta::InodeRecord;
+
+constexpr size_t kMaxSymlinkBytes = 4095;
+// A rename walks up from its target directory to the root; a tree deeper than this is a
+// damaged one (a parent loop), not a legal one.
+constexpr int kMaxDepth = 1 << 16;
+
+Status Fail(StatusCode code, ErrorReason reason, std::string message) {
+  return Status(code, reason, std::move(message));
+}
+
+std::string Describe(uint64_t parent, std::string_view name) {
+  return QuoteForMessage(name) + " in directory " + std::to_string(parent);
+}
+
+// A name a directory entry may have.
+Status CheckName(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") {
+    return InvalidArgumentError(QuoteForMessage(name) + " is not a file name");
+  }
+  if (name.size() > meta::kMaxFileNameBytes) {
+    return Fail(StatusCode::kInvalidArgument, ErrorReason::kNameTooLong,
+                "a file name of " + std::to_string(name.size()) + " bytes is over the limit of " +
+                    std::to_string(meta::kMaxFileNameBytes));
+  }
+  if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
+    return InvalidArgumentError("file name " + QuoteForMessage(name) + " holds '/' or NUL");
+  }
+  return OkStatus();
+}
+
+Result<InodeRecord> LoadInode(FileTreeTransaction& tx, uint64_t ino) {
+  ASSIGN_OR_RETURN(std::optional<InodeRecord> inode, tx.GetInode(ino));
+  if (!inode) return NotFoundError("inode " + std::to_string(ino) + " does not exist");
+  return std::move(*inode);
+}
+
+Result<InodeRecord> LoadDirectory(FileTreeTransaction& tx, uint64_t ino) {
+  ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, ino));
+  if (inode.type != FileType::kDirectory) {
+    return Fail(StatusCode::kFailedPrecondition, ErrorReason::kNotADirectory,
+                "inode " + std::to_string(ino) + " is not a directory");
+  }
+  if (inode.nlink == 0) {  // removed while a handle held it: nothing may be created in it
+    return NotFoundError("directory " + std::to_string(ino) + " was removed");
+  }
+  return inode;
+}
+
+Result<DentryRecord> LoadEntry(FileTreeTransaction& tx, uint64_t parent, std::string_view name) {
+  ASSIGN_OR_RETURN(std::optional<DentryRecord> entry, tx.GetDentry(parent, name));
+  if (!entry) return NotFoundError(Describe(parent, name) + " does not exist");
+  return std::move(*entry);
+}
+
+Status NotEmpty(FileTreeTransaction& tx, uint64_t dir) {
+  ASSIGN_OR_RETURN(std::vector<DentryRecord> first, tx.ListDentries(dir, "", 1));
+  if (first.empty()) return OkStatus();
+  return Fail(StatusCode::kFailedPrecondition, ErrorReason::kDirectoryNotEmpty,
+              "directory " + std::to_string(dir) + " is not empty");
+}
+
+// Whether `dir` is `ancestor` or lies below it, walking up the directories' parent fields.
+Result<bool> IsWithin(FileTreeTransaction& tx, uint64_t dir, uint64_t ancestor) {
+  for (int depth = 0; depth < kMaxDepth; ++depth) {
+    if (dir == ancestor) return true;
+    if (dir == meta::kRootInode) return false;
+    ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, dir));
+    if (inode.parent == 0 || inode.parent == dir) {
+      return InternalError("directory " + std::to_string(dir) + " has no parent recorded");
+    }
+    dir = inode.parent;
+  }
+  return InternalError("the directory tree above " + std::to_string(dir) + " has a loop");
+}
+
+}  // namespace
+
+FileSystem::FileSystem(meta::FileTree* tree, Options options)
+    : tree_(tree), options_(std::move(options)) {}
+
+int64_t FileSystem::NowNs() const {
+  if (options_.now_ns) return options_.now_ns();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool FileSystem::IsOpen(uint64_t ino) const { return options_.is_open && options_.is_open(ino); }
+
+namespace {
+
+TimestampMs ToMs(int64_t ns) { return ns / 1000000; }
+
+// A name of `inode` went away: one link less; the inode goes with its last name unless a
+// handle still holds it (then it stays as an orphan until ReleaseOrphan).
+Status DropLink(FileTreeTransaction& tx, InodeRecord inode, int64_t now_ns, bool open) {
+  inode.nlink = inode.type == FileType::kDirectory || inode.nlink == 0 ? 0 : inode.nlink - 1;
+  inode.ctime_ns = now_ns;
+  if (inode.nlink == 0 && !open) return tx.DeleteInode(inode.ino);
+  return tx.PutInode(inode).status();
+}
+
+// A directory's contents changed: its mtime and ctime move, and its link count follows
+// `subdirs` (+1 a directory came in, -1 one left).
+Status Touch(FileTreeTransaction& tx, InodeRecord dir, int64_t now_ns, int subdirs) {
+  dir.mtime_ns = now_ns;
+  dir.ctime_ns = now_ns;
+  dir.nlink = static_cast<uint32_t>(static_cast<int64_t>(dir.nlink) + subdirs);
+  return tx.PutInode(dir).status();
+}
+
+}  // namespace
+
+Result<InodeRecord> FileSystem::GetAttr(uint64_t ino) {
+  InodeRecord out;
+  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, LoadInode(tx, ino));
+    return OkStatus();
+  }));
+  return out;
+}
+
+Result<InodeRecord> FileSystem::Lookup(uint64_t parent, std::string_view name) {
+  RETURN_IF_ERROR(CheckName(name));
+  InodeRecord out;
+  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(LoadDirectory(tx, parent).status());
+    ASSIGN_OR_RETURN(DentryRecord entry, LoadEntry(tx, parent, name));
+    ASSIGN_OR_RETURN(out, LoadInode(tx, entry.ino));
+    return OkStatus();
+  }));
+  return out;
+}
+
+Result<InodeRecord> FileSystem::MakeNode(uint64_t parent, std::string_view name, FileType type,
+                                         uint32_t mode, uint64_t rdev, const Caller& caller) {
+  RETURN_IF_ERROR(CheckName(name));
+  if (type == FileType::kSymlink) {
+    return InvalidArgumentError("a symlink is made with MakeSymlink, which takes its target");
+  }
+  if (type != FileType::kCharDevice && type != FileType::kBlockDevice) rdev = 0;
+  const int64_t now = NowNs();
+  InodeRecord out;
+  RETURN_IF_ERROR(tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, parent));
+        ASSIGN_OR_RETURN(std::optional<DentryRecord> taken, tx.GetDentry(parent, name));
+        if (taken) return AlreadyExistsError(Describe(parent, name) + " exists");
+        const bool is_dir = type == FileType::kDirectory;
+        if (is_dir && dir.nlink >= kMaxHardLinks) {
+          return Fail(StatusCode::kFailedPrecondition, ErrorReason::kTooManyLinks,
+                      "directory " + std::to_string(parent) + " holds too many directories");
+        }
+        InodeRecord inode;
+        ASSIGN_OR_RETURN(inode.ino, tx.NewInodeNumber());
+        inode.type = type;
+        inode.mode = mode & 07777;
+        inode.uid = caller.uid;
+        inode.gid = caller.gid;
+        // A setgid directory hands its group down, and its setgid bit to subdirectories.
+        if (dir.mode & 02000) {
+          inode.gid = dir.gid;
+          if (is_dir) inode.mode |= 02000;
+        }
+        inode.nlink = is_dir ? 2 : 1;
+        inode.atime_ns = inode.mtime_ns = inode.ctime_ns = inode.btime_ns = now;
+        inode.rdev = rdev;
+        inode.parent = is_dir ? parent : 0;
+        ASSIGN_OR_RETURN(inode.change, tx.PutInode(inode));
+        RETURN_IF_ERROR(tx.PutDentry(DentryRecord{parent, std::string(name), inode.ino, type}));
+        RETURN_IF_ERROR(Touch(tx, dir, now, is_dir ? 1 : 0));
+        out = std::move(inode);
+        return OkStatus();
+      },
+      ToMs(now)));
+  return out;
+}
+
+Result<InodeRecord> FileSystem::MakeSymlink(uint64_t parent, std::string_view name,
+                                            std::string_view target, const Caller& caller) {
+  RETURN_IF_ERROR(CheckName(name));
+  if (target.empty()) return InvalidArgumentError("a symlink needs a target");
+  if (target.size() > kMaxSymlinkBytes || target.find('\0') != std::string_view::npos) {
+    return Fail(StatusCode::kInvalidArgument, ErrorReason::kNameTooLong,
+                "a symlink target of " + std::to_string(target.size()) +
+                    " bytes is over the limit of " + std::to_string(kMaxSymlinkBytes) +
+                    " or holds NUL");
+  }
+  const int64_t now = NowNs();
+  InodeRecord out;
+  RETURN_IF_ERROR(tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, parent));
+        ASSIGN_OR_RETURN(std::optional<DentryRecord> taken, tx.GetDentry(parent, name));
+        if (taken) return AlreadyExistsError(Describe(parent, name) + " exists");
+        InodeRecord inode;
+        ASSIGN_OR_RETURN(inode.ino, tx.NewInodeNumber());
+        inode.type = FileType::kSymlink;
+        inode.mode = 0777;
+        inode.uid = caller.uid;
+        inode.gid = (dir.mode & 02000) ? dir.gid : caller.gid;
+        inode.nlink = 1;
+        inode.size = target.size();
+        inode.atime_ns = inode.mtime_ns = inode.ctime_ns = inode.btime_ns = now;
+        inode.symlink_target = std::string(target);
+        ASSIGN_OR_RETURN(inode.change, tx.PutInode(inode));
+        RETURN_IF_ERROR(
+            tx.PutDentry(DentryRecord{parent, std::string(name), inode.ino, FileType::kSymlink}));
+        RETURN_IF_ERROR(Touch(tx, dir, now, 0));
+        out = std::move(inode);
+        return OkStatus();
+      },
+      ToMs(now)));
+  return out;
+}
+
+Result<InodeRecord> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
+  RETURN_IF_ERROR(CheckName(new_name));
+  const int64_t now = NowNs();
+  InodeRecord out;
+  RETURN_IF_ERROR(tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, ino));
+        if (inode.type == FileType::kDirectory) {
+          return Fail(StatusCode::kPermissionDenied, ErrorReason::kNotPermitted,
+                      "inode " + std::to_string(ino) + " is a directory; it cannot be linked");
+        }
+        if (inode.nlink == 0) {  // unlinked while open: linkat of an O_TMPFILE is not offered
+          return NotFoundError("inode " + std::to_string(ino) + " has no name left to link");
+        }
+        if (inode.nlink >= kMaxHardLinks) {
+          return Fail(StatusCode::kFailedPrecondition, ErrorReason::kTooManyLinks,
+                      "inode " + std::to_string(ino) + " has " + std::to_string(inode.nlink) +
+                          " links already");
+        }
+        ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, new_parent));
+        ASSIGN_OR_RETURN(std::optional<DentryRecord> taken, tx.GetDentry(new_parent, new_name));
+        if (taken) return AlreadyExistsError(Describe(new_parent, new_name) + " exists");
+        inode.nlink += 1;
+        inode.ctime_ns = now;
+        ASSIGN_OR_RETURN(inode.change, tx.PutInode(inode));
+        RETURN_IF_ERROR(
+            tx.PutDentry(DentryRecord{new_parent, std::string(new_name), ino, inode.type}));
+        RETURN_IF_ERROR(Touch(tx, dir, now, 0));
+        out = std::move(inode);
+        return OkStatus();
+      },
+      ToMs(now)));
+  return out;
+}
+
+Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
+  RETURN_IF_ERROR(CheckName(name));
+  const int64_t now = NowNs();
+  return tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, parent));
+        ASSIGN_OR_RETURN(DentryRecord entry, LoadEntry(tx, parent, name));
+        ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, entry.ino));
+        if (inode.type == FileType::kDirectory) {
+          return Fail(StatusCode::kFailedPrecondition, ErrorReason::kIsADirectory,
+                      Describe(parent, name) + " is a directory; remove it with rmdir");
+        }
+        RETURN_IF_ERROR(tx.DeleteDentry(parent, name));
+        RETURN_IF_ERROR(DropLink(tx, inode, now, IsOpen(inode.ino)));
+        return Touch(tx, dir, now, 0);
+      },
+      ToMs(now));
+}
+
+Status FileSystem::RemoveDirectory(uint64_t parent, std::string_view name) {
+  if (name == ".") return InvalidArgumentError("rmdir of '.' is not allowed");
+  if (name == "..") {
+    return Fail(StatusCode::kFailedPrecondition, ErrorReason::kDirectoryNotEmpty,
+                "rmdir of '..': the parent is not empty");
+  }
+  RETURN_IF_ERROR(CheckName(name));
+  const int64_t now = NowNs();
+  return tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, parent));
+        ASSIGN_OR_RETURN(DentryRecord entry, LoadEntry(tx, parent, name));
+        ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, entry.ino));
+        if (inode.type != FileType::kDirectory) {
+          return Fail(StatusCode::kFailedPrecondition, ErrorReason::kNotADirectory,
+                      Describe(parent, name) + " is not a directory");
+        }
+        RETURN_IF_ERROR(NotEmpty(tx, inode.ino));
+        RETURN_IF_ERROR(tx.DeleteDentry(parent, name));
+        RETURN_IF_ERROR(DropLink(tx, inode, now, IsOpen(inode.ino)));
+        return Touch(tx, dir, now, -1);
+      },
+      ToMs(now));
+}
+
+Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                          std::string_view new_name, uint32_t flags) {
+  if ((flags & ~uint32_t{kRenameNoReplace | kRenameExchange}) != 0 ||
+      flags == (kRenameNoReplace | kRenameExchange)) {
+    return InvalidArgumentError("rename flags " + std::to_string(flags) +
+                                " are not supported (RENAME_NOREPLACE or RENAME_EXCHANGE)");
+  }
+  RETURN_IF_ERROR(CheckName(name));
+  RETURN_IF_ERROR(CheckName(new_name));
+  const int64_t now = NowNs();
+  return tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(InodeRecord from_dir, LoadDirectory(tx, parent));
+        ASSIGN_OR_RETURN(DentryRecord source, LoadEntry(tx, parent, name));
+        ASSIGN_OR_RETURN(InodeRecord to_dir, LoadDirectory(tx, new_parent));
+        ASSIGN_OR_RETURN(std::optional<DentryRecord> target, tx.GetDentry(new_parent, new_name));
+        ASSIGN_OR_RETURN(InodeRecord moved, LoadInode(tx, source.ino));
+        const bool same_dir = parent == new_parent;
+        const bool moved_is_dir = moved.type == FileType::kDirectory;
+        if (same_dir && name == new_name) return OkStatus();
+        // A directory may not move into itself or below itself.
+        if (moved_is_dir && !same_dir) {
+          ASSIGN_OR_RETURN(bool inside, IsWithin(tx, new_parent, moved.ino));
+          if (inside) {
+            return InvalidArgumentError("directory " + Describe(parent, name) +
+                                        " cannot move into its own subtree");
+          }
+        }
+
+        if (flags & kRenameExchange) {
+          if (!target) return NotFoundError(Describe(new_parent, new_name) + " does not exist");
+          ASSIGN_OR_RETURN(InodeRecord other, LoadInode(tx, target->ino));
+          const bool other_is_dir = other.type == FileType::kDirectory;
+          if (other_is_dir && !same_dir) {
+            ASSIGN_OR_RETURN(bool inside, IsWithin(tx, parent, other.ino));
+            if (inside) {
+              return InvalidArgumentError("directory " + Describe(new_parent, new_name) +
+                                          " cannot move into its own subtree");
+            }
+          }
+          RETURN_IF_ERROR(
+              tx.PutDentry(DentryRecord{parent, std::string(name), other.ino, other.type}));
+          RETURN_IF_ERROR(
+              tx.PutDentry(DentryRecord{new_parent, std::string(new_name), moved.ino, moved.type}));
+          if (moved.ino == other.ino) return OkStatus();  // two names of one file swap
+          moved.ctime_ns = other.ctime_ns = now;
+          if (moved_is_dir) moved.parent = new_parent;
+          if (other_is_dir) other.parent = parent;
+          RETURN_IF_ERROR(tx.PutInode(moved).status());
+          RETURN_IF_ERROR(tx.PutInode(other).status());
+          if (same_dir) return Touch(tx, from_dir, now, 0);
+          const int shift = (moved_is_dir ? 1 : 0) - (other_is_dir ? 1 : 0);
+          RETURN_IF_ERROR(Touch(tx, from_dir, now, -shift));
+          return Touch(tx, to_dir, now, shift);
+        }
+
+        int to_dir_subdirs = 0;
+        if (target) {
+          if (flags & kRenameNoReplace) {
+            return AlreadyExistsError(Describe(new_parent, new_name) + " exists");
+          }
+          // Two names of the same file: rename(2) does nothing and succeeds.
+          if (target->ino == moved.ino) return OkStatus();
+          ASSIGN_OR_RETURN(InodeRecord replaced, LoadInode(tx, target->ino));
+          const bool replaced_is_dir = replaced.type == FileType::kDirectory;
+          if (moved_is_dir && !replaced_is_dir) {
+            return Fail(StatusCode::kFailedPrecondition, ErrorReason::kNotADirectory,
+                        Describe(new_parent, new_name) +
+                            " is not a directory; a directory cannot replace it");
+          }
+          if (!moved_is_dir && replaced_is_dir) {
+            return Fail(StatusCode::kFailedPrecondition, ErrorReason::kIsADirectory,
+                        Describe(new_parent, new_name) +
+                            " is a directory; only a directory can replace it");
+          }
+          if (replaced_is_dir) {
+            RETURN_IF_ERROR(NotEmpty(tx, replaced.ino));
+            to_dir_subdirs -= 1;
+          }
+          RETURN_IF_ERROR(DropLink(tx, replaced, now, IsOpen(replaced.ino)));
+        }
+        RETURN_IF_ERROR(tx.DeleteDentry(parent, name));
+        RETURN_IF_ERROR(
+            tx.PutDentry(DentryRecord{new_parent, std::string(new_name), moved.ino, moved.type}));
+        moved.ctime_ns = now;
+        if (moved_is_dir) moved.parent = new_parent;
+        RETURN_IF_ERROR(tx.PutInode(moved).status());
+        if (same_dir) return Touch(tx, from_dir, now, to_dir_subdirs);
+        RETURN_IF_ERROR(Touch(tx, from_dir, now, moved_is_dir ? -1 : 0));
+        // to_dir was read before the replaced entry's DropLink, which never writes to_dir.
+        return Touch(tx, to_dir, now, to_dir_subdirs + (moved_is_dir ? 1 : 0));
+      },
+      ToMs(now));
+}
+
+Result<InodeRecord> FileSystem::SetAttr(uint64_t ino, const AttrChange& change) {
+  const int64_t now = NowNs();
+  InodeRecord out;
+  RETURN_IF_ERROR(tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, ino));
+        if (change.mode) inode.mode = *change.mode & 07777;
+        if (change.uid) inode.uid = *change.uid;
+        if (change.gid) inode.gid = *change.gid;
+        if (change.size) {
+          const uint64_t size = *change.size;
+          if (inode.type == FileType::kDirectory) {
+            return Fail(StatusCode::kFailedPrecondition, ErrorReason::kIsADirectory,
+                        "inode " + std::to_string(ino) + " is a directory; it has no size to set");
+          }
+          if (inode.type != FileType::kRegular) {
+            return InvalidArgumentError("inode " + std::to_string(ino) +
+                                        " is not a regular file; it has no size to set");
+          }
+          if (size > kMaxFileSizeBytes) {
+            return Fail(StatusCode::kOutOfRange, ErrorReason::kFileTooLarge,
+                        "size " + std::to_string(size) + " is over the largest file size " +
+                            std::to_string(kMaxFileSizeBytes));
+          }
+          if (size < inode.size) {
+            const uint64_t cut = size % kBlockBytes;
+            const uint64_t whole = size / kBlockBytes;
+            RETURN_IF_ERROR(tx.DropBlocks(ino, cut == 0 ? whole : whole + 1));
+            if (cut != 0) {
+              ASSIGN_OR_RETURN(std::vector<meta::BlockRecord> boundary,
+                               tx.GetBlocks(ino, whole, 1));
+              if (!boundary.empty() && boundary[0].chunk.chunk.size_bytes > cut) {
+                const auto& trimmed = change.boundary_block;
+                if (!trimmed || trimmed->index != whole || trimmed->chunk.chunk.size_bytes != cut) {
+                  return InternalError("truncating inode " + std::to_string(ino) + " to " +
+                                       std::to_string(size) +
+                                       " cuts a stored block, and no trimmed block was given");
+                }
+                RETURN_IF_ERROR(tx.PutBlock(ino, *trimmed));
+              }
+            }
+          }
+          if (size != inode.size) inode.mtime_ns = now;
+          inode.size = size;
+        }
+        if (change.atime_ns) inode.atime_ns = *change.atime_ns;
+        if (change.mtime_ns) inode.mtime_ns = *change.mtime_ns;
+        inode.ctime_ns = change.ctime_ns ? *change.ctime_ns : now;
+        ASSIGN_OR_RETURN(inode.change, tx.PutInode(inode));
+        out = std::move(inode);
+        return OkStatus();
+      },
+      ToMs(now)));
+  return out;
+}
+
+Result<std::string> FileSystem::ReadLink(uint64_t ino) {
+  ASSIGN_OR_RETURN(InodeRecord inode, GetAttr(ino));
+  if (inode.type != FileType::kSymlink) {
+    return InvalidArgumentError("inode " + std::to_string(ino) + " is not a symlink");
+  }
+  return inode.symlink_target;
+}
+
+Result<std::vector<DentryRecord>> FileSystem::ReadDirectory(uint64_t ino, std::string_view after,
+                                                            uint32_t limit) {
+  std::vector<DentryRecord> out;
+  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(InodeRecord dir, LoadInode(tx, ino));
+    if (dir.type != FileType::kDirectory) {
+      return Fail(StatusCode::kFailedPrecondition, ErrorReason::kNotADirectory,
+                  "inode " + std::to_string(ino) + " is not a directory");
+    }
+    ASSIGN_OR_RETURN(out, tx.ListDentries(ino, after, limit));
+    return OkStatus();
+  }));
+  return out;
+}
+
+namespace {
+
+Status CheckXattrName(std::string_view name) {
+  if (name.empty()) return InvalidArgumentError("an extended attribute needs a name");
+  if (name.size() > kMaxXattrNameBytes) {
+    return Status(StatusCode::kOutOfRange, ErrorReason::kNameTooLong,
+                  "an extended attribute name of " + std::to_string(name.size()) +
+                      " bytes is over the limit of " + std::to_string(kMaxXattrNameBytes));
+  }
+  if (name.find('\0') != std::string_view::npos) {
+    return InvalidArgumentError("an extended attribute name holds NUL");
+  }
+  return OkStatus();
+}
+
+Status NoAttribute(uint64_t ino, std::string_view name) {
+  return Fail(
+      StatusCode::kNotFound, ErrorReason::kNoSuchAttribute,
+      "inode " + std::to_string(ino) + " has no extended attribute " + QuoteForMessage(name));
+}
+
+}  // namespace
+
+Result<std::string> FileSystem::GetXattr(uint64_t ino, std::string_view name) {
+  RETURN_IF_ERROR(CheckXattrName(name));
+  std::string out;
+  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(LoadInode(tx, ino).status());
+    ASSIGN_OR_RETURN(std::optional<std::string> value, tx.GetXattr(ino, name));
+    if (!value) return NoAttribute(ino, name);
+    out = std::move(*value);
+    return OkStatus();
+  }));
+  return out;
+}
+
+Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_view value,
+                            uint32_t flags) {
+  RETURN_IF_ERROR(CheckXattrName(name));
+  if ((flags & ~uint32_t{kXattrCreate | kXattrReplace}) != 0) {
+    return InvalidArgumentError("setxattr flags " + std::to_string(flags) + " are not supported");
+  }
+  if (value.size() > kMaxXattrValueBytes) {
+    return Fail(StatusCode::kPayloadTooLarge, ErrorReason::kValueTooLarge,
+                "an extended attribute value of " + std::to_string(value.size()) +
+                    " bytes is over the limit of " + std::to_string(kMaxXattrValueBytes));
+  }
+  const int64_t now = NowNs();
+  return tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, ino));
+        ASSIGN_OR_RETURN(std::optional<std::string> old, tx.GetXattr(ino, name));
+        if (old && (flags & kXattrCreate)) {
+          return AlreadyExistsError("inode " + std::to_string(ino) + " has extended attribute " +
+                                    QuoteForMessage(name) + " already");
+        }
+        if (!old && (flags & kXattrReplace)) return NoAttribute(ino, name);
+        RETURN_IF_ERROR(tx.PutXattr(ino, name, value));
+        inode.ctime_ns = now;
+        return tx.PutInode(inode).status();
+      },
+      ToMs(now));
+}
+
+Result<std::vector<std::string>> FileSystem::ListXattrs(uint64_t ino) {
+  std::vector<std::string> out;
+  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(LoadInode(tx, ino).status());
+    ASSIGN_OR_RETURN(out, tx.ListXattrs(ino));
+    return OkStatus();
+  }));
+  return out;
+}
+
+Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {
+  RETURN_IF_ERROR(CheckXattrName(name));
+  const int64_t now = NowNs();
+  return tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, ino));
+        ASSIGN_OR_RETURN(std::optional<std::string> old, tx.GetXattr(ino, name));
+        if (!old) return NoAttribute(ino, name);
+        RETURN_IF_ERROR(tx.DeleteXattr(ino, name));
+        inode.ctime_ns = now;
+        return tx.PutInode(inode).status();
+      },
+      ToMs(now));
+}
+
+Result<std::vector<meta::BlockRecord>> FileSystem::GetBlocks(uint64_t ino, uint64_t first,
+                                                             uint64_t count) {
+  std::vector<meta::BlockRecord> out;
+  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, tx.GetBlocks(ino, first, count));
+    return OkStatus();
+  }));
+  return out;
+}
+
+Result<InodeRecord> FileSystem::CommitWrite(uint64_t ino,
+                                            const std::vector<meta::BlockRecord>& blocks,
+                                            uint64_t min_size) {
+  if (min_size > kMaxFileSizeBytes) {
+    return Fail(StatusCode::kOutOfRange, ErrorReason::kFileTooLarge,
+                "size " + std::to_string(min_size) + " is over the largest file size " +
+                    std::to_string(kMaxFileSizeBytes));
+  }
+  for (const meta::BlockRecord& block : blocks) {
+    if (block.chunk.chunk.size_bytes == 0 || block.chunk.chunk.size_bytes > kBlockBytes) {
+      return InvalidArgumentError("block " + std::to_string(block.index) + " of inode " +
+                                  std::to_string(ino) + " has " +
+                                  std::to_string(block.chunk.chunk.size_bytes) +
+                                  " bytes; a block holds 1.." + std::to_string(kBlockBytes));
+    }
+  }
+  const int64_t now = NowNs();
+  InodeRecord out;
+  RETURN_IF_ERROR(tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, ino));
+        if (inode.type != FileType::kRegular) {
+          return Fail(StatusCode::kFailedPrecondition, ErrorReason::kIsADirectory,
+                      "inode " + std::to_string(ino) + " is not a regular file");
+        }
+        for (const meta::BlockRecord& block : blocks) RETURN_IF_ERROR(tx.PutBlock(ino, block));
+        inode.size = std::max(inode.size, min_size);
+        inode.mtime_ns = inode.ctime_ns = now;
+        ASSIGN_OR_RETURN(inode.change, tx.PutInode(inode));
+        out = std::move(inode);
+        return OkStatus();
+      },
+      ToMs(now)));
+  return out;
+}
+
+Status FileSystem::ReleaseOrphan(uint64_t ino) {
+  const int64_t now = NowNs();
+  return tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(std::optional<InodeRecord> inode, tx.GetInode(ino));
+        if (!inode || inode->nlink != 0 || IsOpen(ino)) return OkStatus();
+        return tx.DeleteInode(ino);
+      },
+      ToMs(now));
+}
+
+}  // namespace cairn::fs

@@ -1,0 +1,439 @@
+// The POSIX rules of fs::FileSystem, checked through the errno a program would see, over the
+// memory engine's FileTree (the engines' own primitives have their conformance suite in
+// tests/meta). Block references are checked through the store's reference counts, as fsck
+// and GC see them.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/hashing.h"
+#include "fs/errno_map.h"
+#include "fs/file_system.h"
+#include "meta/memory/memory_meta_store.h"
+
+namespace cairn::fs {
+namespace {
+
+using meta::BlockRecord;
+using meta::FileType;
+using meta::InodeRecord;
+using meta::kRootInode;
+
+constexpr char kUuid[] = "0b6a3c1e-2f4d-4e5a-9b8c-7d6e5f4a3b2c";
+
+template <typename T>
+int ErrnoOf(const Result<T>& result) {
+  return ErrnoFor(result.status());
+}
+int ErrnoOf(const Status& status) { return ErrnoFor(status); }
+
+// An AttrChange with the given fields set (designated initializers would have to name all).
+AttrChange Change(std::function<void(AttrChange&)> set) {
+  AttrChange change;
+  set(change);
+  return change;
+}
+
+BlockRecord Block(uint64_t index, std::string_view bytes) {
+  return BlockRecord{
+      index, meta::OwnerChunk(StorageClass::kHot, meta::ChunkRef{Sha256Of(bytes), bytes.size()})};
+}
+
+class FileSystemTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    InodeRecord root;
+    root.mode = 0755;
+    root.nlink = 2;
+    ASSERT_TRUE(store_.FormatVolume(meta::VolumeRecord{"vol", kUuid}, root).ok());
+    Options options;
+    options.is_open = [this](uint64_t ino) { return open_.contains(ino); };
+    options.now_ns = [this] { return clock_ns_; };
+    fs_ = std::make_unique<FileSystem>(&store_, options);
+  }
+
+  InodeRecord Make(uint64_t parent, const std::string& name, FileType type = FileType::kRegular,
+                   uint32_t mode = 0644) {
+    auto made = fs_->MakeNode(parent, name, type, mode, 0, Caller{1000, 1000});
+    EXPECT_TRUE(made.ok()) << made.status().ToString();
+    return made.ok() ? made.value() : InodeRecord{};
+  }
+  InodeRecord Attr(uint64_t ino) {
+    auto attr = fs_->GetAttr(ino);
+    EXPECT_TRUE(attr.ok()) << attr.status().ToString();
+    return attr.ok() ? attr.value() : InodeRecord{};
+  }
+  std::vector<std::string> Names(uint64_t dir) {
+    std::vector<std::string> names;
+    auto page = fs_->ReadDirectory(dir, "", 10000);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    if (page.ok()) {
+      for (const auto& entry : page.value()) names.push_back(entry.name);
+    }
+    return names;
+  }
+  // Actual references per chunk digest, as fsck counts them.
+  std::map<std::string, int64_t> References() {
+    std::map<std::string, int64_t> out;
+    auto rows = store_.CheckReferences();
+    EXPECT_TRUE(rows.ok());
+    if (rows.ok()) {
+      for (const auto& row : rows.value()) {
+        EXPECT_EQ(row.recorded_ref_count, row.actual_ref_count) << row.digest.ToHex();
+        out[row.digest.ToHex()] = row.actual_ref_count;
+      }
+    }
+    return out;
+  }
+
+  meta::MemoryMetaStore store_;
+  std::unique_ptr<FileSystem> fs_;
+  std::set<uint64_t> open_;
+  int64_t clock_ns_ = 1'000'000'000'000;
+};
+
+TEST_F(FileSystemTest, CreatesFilesAndDirectoriesWithTheirLinkCountsAndTimes) {
+  clock_ns_ += 5;
+  InodeRecord dir = Make(kRootInode, "d", FileType::kDirectory, 0750);
+  EXPECT_EQ(dir.nlink, 2u);
+  EXPECT_EQ(dir.mode, 0750u);
+  EXPECT_EQ(dir.uid, 1000u);
+  EXPECT_EQ(Attr(kRootInode).nlink, 3u);
+  EXPECT_EQ(Attr(kRootInode).mtime_ns, clock_ns_);
+  InodeRecord file = Make(dir.ino, "f");
+  EXPECT_EQ(file.nlink, 1u);
+  EXPECT_EQ(file.size, 0u);
+  EXPECT_EQ(file.ctime_ns, clock_ns_);
+  EXPECT_EQ(Attr(dir.ino).nlink, 2u);  // a file adds no link to its directory
+  auto found = fs_->Lookup(dir.ino, "f");
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found.value().ino, file.ino);
+  EXPECT_EQ(ErrnoOf(fs_->Lookup(dir.ino, "g")), ENOENT);
+  // Type bits are not part of mode; only 07777 is kept.
+  EXPECT_EQ(Make(dir.ino, "m", FileType::kRegular, 0100644).mode, 0644u);
+}
+
+TEST_F(FileSystemTest, RefusesTakenBadAndLongNamesAndMissingOrNonDirectoryParents) {
+  InodeRecord file = Make(kRootInode, "f");
+  auto again = fs_->MakeNode(kRootInode, "f", FileType::kDirectory, 0755, 0, {});
+  EXPECT_EQ(ErrnoOf(again), EEXIST);
+  EXPECT_EQ(
+      ErrnoOf(fs_->MakeNode(kRootInode, std::string(256, 'a'), FileType::kRegular, 0644, 0, {})),
+      ENAMETOOLONG);
+  EXPECT_TRUE(
+      fs_->MakeNode(kRootInode, std::string(255, 'a'), FileType::kRegular, 0644, 0, {}).ok());
+  EXPECT_EQ(ErrnoOf(fs_->MakeNode(kRootInode, "a/b", FileType::kRegular, 0644, 0, {})), EINVAL);
+  EXPECT_EQ(ErrnoOf(fs_->MakeNode(kRootInode, "..", FileType::kRegular, 0644, 0, {})), EINVAL);
+  EXPECT_EQ(
+      ErrnoOf(fs_->MakeNode(kRootInode, std::string("a\0b", 3), FileType::kRegular, 0644, 0, {})),
+      EINVAL);
+  EXPECT_EQ(ErrnoOf(fs_->MakeNode(file.ino, "x", FileType::kRegular, 0644, 0, {})), ENOTDIR);
+  EXPECT_EQ(ErrnoOf(fs_->MakeNode(9999, "x", FileType::kRegular, 0644, 0, {})), ENOENT);
+  // Nothing of the refused calls was left behind.
+  EXPECT_EQ(Names(kRootInode), (std::vector<std::string>{std::string(255, 'a'), "f"}));
+}
+
+TEST_F(FileSystemTest, ASetgidDirectoryHandsDownItsGroupAndItsBitToSubdirectories) {
+  InodeRecord dir = Make(kRootInode, "shared", FileType::kDirectory, 02775);
+  ASSERT_TRUE(fs_->SetAttr(dir.ino, Change([](AttrChange& c) { c.gid = 4242; })).ok());
+  InodeRecord file = Make(dir.ino, "f");
+  InodeRecord sub = Make(dir.ino, "sub", FileType::kDirectory, 0755);
+  EXPECT_EQ(file.gid, 4242u);
+  EXPECT_EQ(file.mode & 02000, 0u);
+  EXPECT_EQ(sub.gid, 4242u);
+  EXPECT_EQ(sub.mode, 02755u);
+}
+
+TEST_F(FileSystemTest, SymlinksKeepTheirTargetAndOnlySymlinksCanBeRead) {
+  auto link = fs_->MakeSymlink(kRootInode, "l", "../some/where", Caller{7, 8});
+  ASSERT_TRUE(link.ok());
+  EXPECT_EQ(link.value().size, 13u);
+  EXPECT_EQ(link.value().type, FileType::kSymlink);
+  auto target = fs_->ReadLink(link.value().ino);
+  ASSERT_TRUE(target.ok());
+  EXPECT_EQ(target.value(), "../some/where");
+  EXPECT_EQ(ErrnoOf(fs_->ReadLink(Make(kRootInode, "f").ino)), EINVAL);
+  EXPECT_EQ(ErrnoOf(fs_->MakeSymlink(kRootInode, "long", std::string(4096, 'x'), {})),
+            ENAMETOOLONG);
+  EXPECT_EQ(ErrnoOf(fs_->MakeSymlink(kRootInode, "l", "x", {})), EEXIST);
+}
+
+TEST_F(FileSystemTest, HardLinksCountNamesAndTheLastUnlinkFreesTheBlocks) {
+  InodeRecord file = Make(kRootInode, "f");
+  ASSERT_TRUE(fs_->CommitWrite(file.ino, {Block(0, "hello")}, 5).ok());
+  const std::string hello = Sha256Of("hello").ToHex();
+  EXPECT_EQ(References()[hello], 1);
+  InodeRecord dir = Make(kRootInode, "d", FileType::kDirectory);
+  auto linked = fs_->Link(file.ino, dir.ino, "g");
+  ASSERT_TRUE(linked.ok());
+  EXPECT_EQ(linked.value().nlink, 2u);
+  EXPECT_EQ(ErrnoOf(fs_->Link(file.ino, dir.ino, "g")), EEXIST);
+  EXPECT_EQ(ErrnoOf(fs_->Link(dir.ino, kRootInode, "dl")), EPERM);
+  ASSERT_TRUE(fs_->Unlink(kRootInode, "f").ok());
+  EXPECT_EQ(Attr(file.ino).nlink, 1u);
+  EXPECT_EQ(References()[hello], 1);
+  EXPECT_EQ(ErrnoOf(fs_->Unlink(kRootInode, "f")), ENOENT);
+  EXPECT_EQ(ErrnoOf(fs_->Unlink(kRootInode, "d")), EISDIR);
+  ASSERT_TRUE(fs_->Unlink(dir.ino, "g").ok());
+  EXPECT_EQ(ErrnoOf(fs_->GetAttr(file.ino)), ENOENT);
+  EXPECT_EQ(References()[hello], 0);  // GC may take the chunk after its grace period
+}
+
+TEST_F(FileSystemTest, AFileUnlinkedWhileOpenKeepsItsBlocksUntilTheLastClose) {
+  InodeRecord file = Make(kRootInode, "f");
+  ASSERT_TRUE(fs_->CommitWrite(file.ino, {Block(0, "data")}, 4).ok());
+  open_.insert(file.ino);
+  ASSERT_TRUE(fs_->Unlink(kRootInode, "f").ok());
+  EXPECT_EQ(ErrnoOf(fs_->Lookup(kRootInode, "f")), ENOENT);
+  EXPECT_EQ(Attr(file.ino).nlink, 0u);
+  auto blocks = fs_->GetBlocks(file.ino, 0, 1);
+  ASSERT_TRUE(blocks.ok());
+  EXPECT_EQ(blocks.value().size(), 1u);
+  EXPECT_EQ(ErrnoOf(fs_->Link(file.ino, kRootInode, "back")), ENOENT);
+  ASSERT_TRUE(fs_->ReleaseOrphan(file.ino).ok());  // still open: stays
+  EXPECT_EQ(Attr(file.ino).nlink, 0u);
+  open_.erase(file.ino);
+  ASSERT_TRUE(fs_->ReleaseOrphan(file.ino).ok());
+  EXPECT_EQ(ErrnoOf(fs_->GetAttr(file.ino)), ENOENT);
+  EXPECT_EQ(References()[Sha256Of("data").ToHex()], 0);
+}
+
+TEST_F(FileSystemTest, RemoveDirectoryNeedsAnEmptyDirectory) {
+  InodeRecord dir = Make(kRootInode, "d", FileType::kDirectory);
+  Make(dir.ino, "f");
+  EXPECT_EQ(ErrnoOf(fs_->RemoveDirectory(kRootInode, "d")), ENOTEMPTY);
+  EXPECT_EQ(ErrnoOf(fs_->RemoveDirectory(dir.ino, "f")), ENOTDIR);
+  EXPECT_EQ(ErrnoOf(fs_->RemoveDirectory(dir.ino, ".")), EINVAL);
+  EXPECT_EQ(ErrnoOf(fs_->RemoveDirectory(dir.ino, "..")), ENOTEMPTY);
+  ASSERT_TRUE(fs_->Unlink(dir.ino, "f").ok());
+  EXPECT_EQ(Attr(kRootInode).nlink, 3u);
+  ASSERT_TRUE(fs_->RemoveDirectory(kRootInode, "d").ok());
+  EXPECT_EQ(Attr(kRootInode).nlink, 2u);
+  EXPECT_EQ(ErrnoOf(fs_->GetAttr(dir.ino)), ENOENT);
+  EXPECT_TRUE(Names(kRootInode).empty());
+}
+
+TEST_F(FileSystemTest, RenameReplacesMatchingKindsOnly) {
+  InodeRecord a = Make(kRootInode, "a");
+  InodeRecord b = Make(kRootInode, "b");
+  ASSERT_TRUE(fs_->CommitWrite(b.ino, {Block(0, "old b")}, 5).ok());
+  InodeRecord full = Make(kRootInode, "full", FileType::kDirectory);
+  Make(full.ino, "x");
+  InodeRecord empty = Make(kRootInode, "empty", FileType::kDirectory);
+  InodeRecord dir = Make(kRootInode, "dir", FileType::kDirectory);
+
+  EXPECT_EQ(ErrnoOf(fs_->Rename(kRootInode, "a", kRootInode, "empty", 0)), EISDIR);
+  EXPECT_EQ(ErrnoOf(fs_->Rename(kRootInode, "dir", kRootInode, "a", 0)), ENOTDIR);
+  EXPECT_EQ(ErrnoOf(fs_->Rename(kRootInode, "dir", kRootInode, "full", 0)), ENOTEMPTY);
+  EXPECT_EQ(ErrnoOf(fs_->Rename(kRootInode, "a", kRootInode, "b", kRenameNoReplace)), EEXIST);
+  EXPECT_EQ(ErrnoOf(fs_->Rename(kRootInode, "nope", kRootInode, "z", 0)), ENOENT);
+  EXPECT_EQ(ErrnoOf(fs_->Rename(kRootInode, "a", kRootInode, "b", 4)), EINVAL);
+  EXPECT_EQ(
+      ErrnoOf(fs_->Rename(kRootInode, "a", kRootInode, "b", kRenameNoReplace | kRenameExchange)),
+      EINVAL);
+
+  ASSERT_TRUE(fs_->Rename(kRootInode, "a", kRootInode, "b", 0).ok());
+  EXPECT_EQ(fs_->Lookup(kRootInode, "b").value().ino, a.ino);
+  EXPECT_EQ(ErrnoOf(fs_->GetAttr(b.ino)), ENOENT);  // the replaced file is gone
+  EXPECT_EQ(References()[Sha256Of("old b").ToHex()], 0);
+  const uint32_t root_links = Attr(kRootInode).nlink;
+  ASSERT_TRUE(fs_->Rename(kRootInode, "dir", kRootInode, "empty", 0).ok());
+  EXPECT_EQ(Attr(kRootInode).nlink, root_links - 1);
+  EXPECT_EQ(ErrnoOf(fs_->GetAttr(empty.ino)), ENOENT);
+  EXPECT_EQ(Names(kRootInode), (std::vector<std::string>{"b", "empty", "full"}));
+}
+
+TEST_F(FileSystemTest, ADirectoryCannotMoveIntoItsOwnSubtreeEvenAfterEarlierMoves) {
+  InodeRecord a = Make(kRootInode, "a", FileType::kDirectory);
+  InodeRecord b = Make(a.ino, "b", FileType::kDirectory);
+  InodeRecord c = Make(b.ino, "c", FileType::kDirectory);
+  EXPECT_EQ(ErrnoOf(fs_->Rename(kRootInode, "a", c.ino, "a", 0)), EINVAL);
+  EXPECT_EQ(ErrnoOf(fs_->Rename(kRootInode, "a", a.ino, "a", 0)), EINVAL);
+  // Move c up to the root, then a under c: allowed; then c under b: b is now below c.
+  ASSERT_TRUE(fs_->Rename(b.ino, "c", kRootInode, "c", 0).ok());
+  EXPECT_EQ(Attr(c.ino).parent, kRootInode);
+  ASSERT_TRUE(fs_->Rename(kRootInode, "a", c.ino, "a", 0).ok());
+  EXPECT_EQ(ErrnoOf(fs_->Rename(kRootInode, "c", b.ino, "c", 0)), EINVAL);
+  EXPECT_EQ(Attr(kRootInode).nlink, 3u);  // root holds c only
+  EXPECT_EQ(Attr(c.ino).nlink, 3u);       // c holds a
+  EXPECT_EQ(Attr(a.ino).nlink, 3u);       // a holds b
+  EXPECT_EQ(Attr(b.ino).nlink, 2u);
+}
+
+TEST_F(FileSystemTest, ExchangeSwapsTwoNamesAcrossDirectoriesAndKeepsLinkCounts) {
+  InodeRecord left = Make(kRootInode, "left", FileType::kDirectory);
+  InodeRecord right = Make(kRootInode, "right", FileType::kDirectory);
+  InodeRecord sub = Make(left.ino, "sub", FileType::kDirectory);
+  InodeRecord file = Make(right.ino, "file");
+  EXPECT_EQ(ErrnoOf(fs_->Rename(left.ino, "sub", right.ino, "none", kRenameExchange)), ENOENT);
+  ASSERT_TRUE(fs_->Rename(left.ino, "sub", right.ino, "file", kRenameExchange).ok());
+  EXPECT_EQ(fs_->Lookup(left.ino, "sub").value().ino, file.ino);
+  EXPECT_EQ(fs_->Lookup(right.ino, "file").value().ino, sub.ino);
+  EXPECT_EQ(Attr(left.ino).nlink, 2u);
+  EXPECT_EQ(Attr(right.ino).nlink, 3u);
+  EXPECT_EQ(Attr(sub.ino).parent, right.ino);
+  // A directory may not be exchanged into its own subtree.
+  InodeRecord deep = Make(sub.ino, "deep");
+  (void)deep;
+  EXPECT_EQ(ErrnoOf(fs_->Rename(kRootInode, "right", sub.ino, "deep", kRenameExchange)), EINVAL);
+}
+
+TEST_F(FileSystemTest, RenamingOneNameOfAFileOverAnotherChangesNothing) {
+  InodeRecord file = Make(kRootInode, "a");
+  ASSERT_TRUE(fs_->Link(file.ino, kRootInode, "b").ok());
+  ASSERT_TRUE(fs_->Rename(kRootInode, "a", kRootInode, "b", 0).ok());
+  EXPECT_EQ(Names(kRootInode), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(Attr(file.ino).nlink, 2u);
+}
+
+TEST_F(FileSystemTest, TruncateDropsWholeBlocksAndRequiresATrimmedBoundaryBlock) {
+  InodeRecord file = Make(kRootInode, "f");
+  const std::string full(kBlockBytes, 'x');
+  ASSERT_TRUE(fs_->CommitWrite(file.ino, {Block(0, full), Block(1, full), Block(5, "tail")},
+                               5 * kBlockBytes + 4)
+                  .ok());
+  EXPECT_EQ(Attr(file.ino).size, 5 * kBlockBytes + 4);
+  // Cutting block 1 in the middle without its trimmed copy is refused and changes nothing.
+  auto refused = fs_->SetAttr(file.ino, Change([](AttrChange& c) { c.size = kBlockBytes + 10; }));
+  EXPECT_EQ(refused.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(Attr(file.ino).size, 5 * kBlockBytes + 4);
+  EXPECT_EQ(fs_->GetBlocks(file.ino, 0, 10).value().size(), 3u);
+
+  const std::string head(10, 'x');
+  auto cut = fs_->SetAttr(file.ino, Change([&](AttrChange& c) {
+                            c.size = kBlockBytes + 10;
+                            c.boundary_block = Block(1, head);
+                          }));
+  ASSERT_TRUE(cut.ok()) << cut.status().ToString();
+  EXPECT_EQ(cut.value().size, kBlockBytes + 10);
+  auto blocks = fs_->GetBlocks(file.ino, 0, 10).value();
+  ASSERT_EQ(blocks.size(), 2u);
+  EXPECT_EQ(blocks[1].chunk.chunk.size_bytes, 10u);
+  auto refs = References();
+  EXPECT_EQ(refs[Sha256Of(full).ToHex()], 1);
+  EXPECT_EQ(refs[Sha256Of("tail").ToHex()], 0);
+  // Growing adds a hole, no block.
+  ASSERT_TRUE(fs_->SetAttr(file.ino, Change([](AttrChange& c) { c.size = 3 * kBlockBytes; })).ok());
+  EXPECT_EQ(fs_->GetBlocks(file.ino, 0, 10).value().size(), 2u);
+  EXPECT_EQ(ErrnoOf(fs_->SetAttr(kRootInode, Change([](AttrChange& c) { c.size = 0; }))), EISDIR);
+  EXPECT_EQ(ErrnoOf(fs_->SetAttr(file.ino,
+                                 Change([](AttrChange& c) { c.size = kMaxFileSizeBytes + 1; }))),
+            EFBIG);
+}
+
+TEST_F(FileSystemTest, SetAttrChangesOnlyWhatItIsGivenAndAlwaysTheCtime) {
+  InodeRecord file = Make(kRootInode, "f");
+  clock_ns_ += 1000;
+  auto changed = fs_->SetAttr(file.ino, Change([](AttrChange& c) {
+                                c.mode = 04755;
+                                c.mtime_ns = 42;
+                              }));
+  ASSERT_TRUE(changed.ok());
+  EXPECT_EQ(changed.value().mode, 04755u);
+  EXPECT_EQ(changed.value().uid, 1000u);
+  EXPECT_EQ(changed.value().mtime_ns, 42);
+  EXPECT_EQ(changed.value().atime_ns, file.atime_ns);
+  EXPECT_EQ(changed.value().ctime_ns, clock_ns_);
+  EXPECT_GT(changed.value().change, file.change);
+}
+
+TEST_F(FileSystemTest, ExtendedAttributesFollowCreateAndReplaceFlags) {
+  InodeRecord file = Make(kRootInode, "f");
+  const std::string binary("a\0b\xff", 4);
+  EXPECT_EQ(ErrnoOf(fs_->SetXattr(file.ino, "user.x", "1", kXattrReplace)), ENODATA);
+  ASSERT_TRUE(fs_->SetXattr(file.ino, "user.x", binary, kXattrCreate).ok());
+  EXPECT_EQ(ErrnoOf(fs_->SetXattr(file.ino, "user.x", "2", kXattrCreate)), EEXIST);
+  ASSERT_TRUE(fs_->SetXattr(file.ino, "user.a", "", 0).ok());
+  EXPECT_EQ(fs_->GetXattr(file.ino, "user.x").value(), binary);
+  EXPECT_EQ(fs_->ListXattrs(file.ino).value(), (std::vector<std::string>{"user.a", "user.x"}));
+  EXPECT_EQ(ErrnoOf(fs_->GetXattr(file.ino, "user.none")), ENODATA);
+  EXPECT_EQ(ErrnoOf(fs_->RemoveXattr(file.ino, "user.none")), ENODATA);
+  EXPECT_EQ(ErrnoOf(fs_->SetXattr(file.ino, std::string(256, 'n'), "v", 0)), ERANGE);
+  EXPECT_EQ(ErrnoOf(fs_->SetXattr(file.ino, "user.big", std::string(64 * 1024 + 1, 'v'), 0)),
+            E2BIG);
+  ASSERT_TRUE(fs_->RemoveXattr(file.ino, "user.x").ok());
+  EXPECT_EQ(fs_->ListXattrs(file.ino).value(), (std::vector<std::string>{"user.a"}));
+  // They go with the file.
+  ASSERT_TRUE(fs_->Unlink(kRootInode, "f").ok());
+  InodeRecord other = Make(kRootInode, "g");
+  EXPECT_TRUE(fs_->ListXattrs(other.ino).value().empty());
+}
+
+TEST_F(FileSystemTest, ReadDirectoryPagesThroughALargeDirectoryInByteOrder) {
+  std::set<std::string> expected;
+  for (int i = 0; i < 1000; ++i) {
+    std::string name = "n" + std::to_string(i * 7919 % 1000);
+    if (i % 3 == 0) name = "\xc3\xa9" + name;  // bytes above 0x7f sort after ASCII
+    if (i % 5 == 0) name = "N" + name;
+    Make(kRootInode, name);
+    expected.insert(name);
+  }
+  std::vector<std::string> seen;
+  std::string after;
+  for (int pages = 0; pages < 100; ++pages) {
+    auto page = fs_->ReadDirectory(kRootInode, after, 64);
+    ASSERT_TRUE(page.ok());
+    if (page.value().empty()) break;
+    for (const auto& entry : page.value()) seen.push_back(entry.name);
+    after = seen.back();
+  }
+  EXPECT_EQ(seen, std::vector<std::string>(expected.begin(), expected.end()));
+  EXPECT_EQ(ErrnoOf(fs_->ReadDirectory(Make(kRootInode, "file").ino, "", 10)), ENOTDIR);
+}
+
+TEST_F(FileSystemTest, CommitWriteRaisesTheSizeAndReplacesBlocks) {
+  InodeRecord file = Make(kRootInode, "f");
+  ASSERT_TRUE(fs_->CommitWrite(file.ino, {Block(0, "first")}, 5).ok());
+  auto second = fs_->CommitWrite(file.ino, {Block(0, "other")}, 3);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second.value().size, 5u);  // a write inside the file does not shrink it
+  auto refs = References();
+  EXPECT_EQ(refs[Sha256Of("first").ToHex()], 0);
+  EXPECT_EQ(refs[Sha256Of("other").ToHex()], 1);
+  // The blocks are chunk references of the file's owner, visible to every owner-aware path.
+  auto owned = store_.GetOwnerChunks(meta::FileChunkOwner(kUuid, file.ino));
+  ASSERT_TRUE(owned.ok());
+  ASSERT_EQ(owned.value().size(), 1u);
+  EXPECT_EQ(owned.value()[0].chunk.digest, Sha256Of("other"));
+  EXPECT_EQ(ErrnoOf(fs_->CommitWrite(kRootInode, {Block(0, "x")}, 1)), EISDIR);
+  EXPECT_EQ(ErrnoOf(fs_->CommitWrite(file.ino, {Block(0, "")}, 1)), EINVAL);
+}
+
+TEST_F(FileSystemTest, AFailedTransactionLeavesNoTrace) {
+  InodeRecord file = Make(kRootInode, "f");
+  ASSERT_TRUE(fs_->CommitWrite(file.ino, {Block(0, "kept")}, 4).ok());
+  const auto before = References();
+  Status failed = store_.Write(
+      [&](meta::FileTreeTransaction& tx) -> Status {
+        EXPECT_TRUE(tx.PutBlock(file.ino, Block(0, "dropped")).ok());
+        EXPECT_TRUE(tx.DeleteDentry(kRootInode, "f").ok());
+        EXPECT_TRUE(tx.NewInodeNumber().ok());
+        return AbortedError("the body gave up");
+      },
+      1);
+  EXPECT_EQ(failed.code(), StatusCode::kAborted);
+  EXPECT_EQ(References(), before);
+  EXPECT_EQ(fs_->Lookup(kRootInode, "f").value().ino, file.ino);
+  EXPECT_EQ(Make(kRootInode, "g").ino, file.ino + 1);  // the inode number was not spent
+}
+
+TEST_F(FileSystemTest, NothingWorksBeforeAVolumeIsFormatted) {
+  meta::MemoryMetaStore empty;
+  FileSystem fs(&empty, {});
+  EXPECT_EQ(fs.GetAttr(kRootInode).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrnoOf(fs.GetAttr(kRootInode)), EIO);
+  InodeRecord root;
+  EXPECT_EQ(store_.FormatVolume(meta::VolumeRecord{"other", kUuid}, root).status().code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_TRUE(store_.FormatVolume(meta::VolumeRecord{"vol", kUuid}, root).ok());
+  EXPECT_EQ(empty.FormatVolume(meta::VolumeRecord{"bad name", kUuid}, root).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace cairn::fs
