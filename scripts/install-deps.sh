@@ -12,6 +12,10 @@ packages=(
   # ceph s3-tests (../shared/third_party), its Python dependencies.
   python3-munch python3-gevent python3-isodate python3-tz python3-lxml python3-httplib2 python3-yaml python3-dateutil
   python3-pytest-xdist
+  # The POSIX suites of the filesystem tests (pjdfstest, xfstests' fsx and fsstress), built
+  # from ../shared/third_party at test time.
+  autoconf automake libtool libtool-bin xfslibs-dev libattr1-dev libacl1-dev libaio-dev
+  liburing-dev uuid-dev gawk bc
 )
 # Node.js for the JavaScript AWS SDK tests: Debian's, unless a node is already installed.
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
