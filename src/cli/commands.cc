@@ -8,6 +8,7 @@
 #include "auth/api_key.h"
 #include "auth/jwt.h"
 #include "cli/bench.h"
+#include "cli/fs_commands.h"
 #include "cli/meta_commands.h"
 #include "gc/collector.h"
 #include "platform/clock.h"
@@ -727,6 +728,7 @@ void RegisterCommands(CLI::App& app) {
   AddKeys(app);
   AddStatus(app);
   AddMetaCommands(app, AddStoreOptions, &exit_code);
+  AddFsCommands(app, AddStoreOptions, &exit_code);
 }
 
 int ExitCode() { return exit_code; }

@@ -277,7 +277,10 @@ void Upload::Abort() {
 
 ObjectReader::ObjectReader(ObjectService* service, meta::ObjectRecord object,
                            std::vector<meta::ChunkRef> chunks)
-    : service_(service), object_(std::move(object)), chunks_(std::move(chunks)) {
+    : service_(service),
+      object_(std::move(object)),
+      chunks_(std::move(chunks)),
+      owner_("object " + object_.id.ToString()) {
   uint64_t offset = 0;
   for (const auto& chunk : chunks_) {
     chunk_offsets_.push_back(offset);
@@ -305,15 +308,15 @@ Status ObjectReader::Damaged(size_t index, ChunkDamage damage, const std::string
       break;
   }
   const int fd = (open_index_ == index && open_file_) ? open_file_->NativeHandle() : -1;
-  service_->ReportDamagedChunk(object_.storage_class, chunk.digest, object_.id.ToString(), why,
-                               counter, quarantine, fd);
+  service_->ReportDamagedChunk(object_.storage_class, chunk.digest, owner_, why, counter,
+                               quarantine, fd);
   // Whatever happens next, this reader never serves this chunk from the file it holds.
   if (open_index_ == index) {
     open_file_.reset();
     open_index_ = SIZE_MAX;
   }
   chunks_[index].damaged_ms = std::max<TimestampMs>(1, service_->clock()->NowMs());
-  return DataLossError("chunk " + chunk.digest.ToHex() + " of object " + object_.id.ToString() +
+  return DataLossError("chunk " + chunk.digest.ToHex() + " of " + owner_ +
                        " failed verification (" + why + "); it was not served");
 }
 
@@ -367,7 +370,7 @@ Status ObjectReader::VerifyWholeChunk(size_t index) {
 Result<size_t> ObjectReader::LoadBlock(size_t index, uint64_t block, char* destination) {
   meta::ChunkRef& chunk = chunks_[index];
   if (chunk.damaged_ms != 0) {
-    return DataLossError("chunk " + chunk.digest.ToHex() + " of object " + object_.id.ToString() +
+    return DataLossError("chunk " + chunk.digest.ToHex() + " of " + owner_ +
                          " is damaged; it is not served");
   }
   if (!BlockChecksumsFit(chunk.block_checksums, chunk.size_bytes)) {
@@ -407,8 +410,8 @@ Status ObjectReader::Prepare(uint64_t offset, uint64_t length, bool read_ahead) 
       // over and over must not cost a log line and a database write each time).
       auto present = service_->chunk_store()->Contains(object_.storage_class, chunk.digest);
       if (present.ok() && !*present) {
-        return DataLossError("chunk " + chunk.digest.ToHex() + " of object " +
-                             object_.id.ToString() + " is damaged and has no copy yet");
+        return DataLossError("chunk " + chunk.digest.ToHex() + " of " + owner_ +
+                             " is damaged and has no copy yet");
       }
       const TimestampMs mark = chunk.damaged_ms;
       chunk.damaged_ms = 0;
@@ -535,22 +538,25 @@ Result<std::unique_ptr<ObjectReader>> ObjectService::OpenReader(const meta::Obje
   return std::unique_ptr<ObjectReader>(new ObjectReader(this, object, std::move(chunks)));
 }
 
-std::unique_ptr<ObjectReader> ObjectService::OpenChunkListReader(
-    const ObjectId& owner, StorageClass storage_class, std::vector<meta::ChunkRef> chunks) {
+std::unique_ptr<ObjectReader> ObjectService::OpenChunkListReader(const ObjectId& owner,
+                                                                 StorageClass storage_class,
+                                                                 std::vector<meta::ChunkRef> chunks,
+                                                                 std::string owner_name) {
   meta::ObjectRecord record;
   record.id = owner;
   record.storage_class = storage_class;
   for (const meta::ChunkRef& chunk : chunks) record.size_bytes += chunk.size_bytes;
-  return std::unique_ptr<ObjectReader>(
-      new ObjectReader(this, std::move(record), std::move(chunks)));
+  auto reader =
+      std::unique_ptr<ObjectReader>(new ObjectReader(this, std::move(record), std::move(chunks)));
+  if (!owner_name.empty()) reader->owner_ = std::move(owner_name);
+  return reader;
 }
 
 void ObjectService::ReportDamagedChunk(StorageClass storage_class, const Digest& digest,
-                                       const std::string& object_id, const std::string& why,
+                                       const std::string& owner, const std::string& why,
                                        uint64_t IntegrityCounters::*counter, bool quarantine,
                                        int checked_fd) {
-  health_.ReportDamaged(storage_class, digest, "object " + object_id, why, counter, quarantine,
-                        checked_fd);
+  health_.ReportDamaged(storage_class, digest, owner, why, counter, quarantine, checked_fd);
 }
 
 Result<meta::ObjectRecord> ObjectService::Delete(const std::string& tenant, const ObjectId& id) {

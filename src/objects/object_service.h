@@ -241,6 +241,7 @@ class ObjectReader {
   meta::ObjectRecord object_;
   std::vector<meta::ChunkRef> chunks_;
   std::vector<uint64_t> chunk_offsets_;  // start offset of each chunk
+  std::string owner_;                    // "object <id>" or what OpenChunkListReader named
   size_t open_index_ = SIZE_MAX;
   std::unique_ptr<platform::ReadableFile> open_file_;
   // The last verified block not handed out whole (reads that start or end inside a block).
@@ -276,10 +277,12 @@ class ObjectService {
                                        const std::string& key);
   Result<std::unique_ptr<ObjectReader>> OpenReader(const meta::ObjectRecord& object);
   // A reader over the concatenation of `chunks` (say, the parts of a multipart upload),
-  // verified like any object read; `owner` names it in reports.
+  // verified like any object read; `owner` names it in reports, or `owner_name` when given
+  // ("file <volume>:<ino>").
   std::unique_ptr<ObjectReader> OpenChunkListReader(const ObjectId& owner,
                                                     StorageClass storage_class,
-                                                    std::vector<meta::ChunkRef> chunks);
+                                                    std::vector<meta::ChunkRef> chunks,
+                                                    std::string owner_name = {});
   // Whether Stat, StatByKey, GetNamespace and OpenReader wait only for local files (see
   // MetaStore::point_reads_are_local), so an event loop may call them directly. Reading
   // through an ObjectReader is never in that set, except for inline objects.
@@ -311,7 +314,7 @@ class ObjectService {
   // one checked, `checked_inode` when known), marks its row damaged, logs and counts. Reads and
   // uploads call it; it never fails (what it cannot do is logged).
   void ReportDamagedChunk(StorageClass storage_class, const Digest& digest,
-                          const std::string& object_id, const std::string& why,
+                          const std::string& owner, const std::string& why,
                           uint64_t IntegrityCounters::*counter, bool quarantine,
                           int checked_fd = -1);
   IntegrityCounters integrity_counters() const { return health_.counters(); }

@@ -1,0 +1,310 @@
+#include "cli/fs_commands.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "mount/file_data.h"
+#include "mount/fuse_mount.h"
+#include "objects/object_service.h"
+#include "platform/clock.h"
+#include "platform/file_system.h"
+
+namespace cairn::cli {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::optional<server::Stores> OpenOrReport(const server::StoreConfig& config, int* exit_code) {
+  auto stores = server::OpenStores(config);
+  if (!stores.ok()) {
+    fprintf(stderr, "cairn: cannot open the stores: %s\n", stores.status().ToString().c_str());
+    *exit_code = 1;
+    return std::nullopt;
+  }
+  return std::move(stores).value();
+}
+
+meta::FileTree* TreeOrReport(server::Stores& stores, const std::string& meta_url, int* exit_code) {
+  meta::FileTree* tree = stores.meta->file_tree();
+  if (tree == nullptr) {
+    fprintf(stderr, "cairn: the metadata engine of %s keeps no filesystem\n", meta_url.c_str());
+    *exit_code = 1;
+  }
+  return tree;
+}
+
+void AddFormat(CLI::App& app,
+               const std::function<void(CLI::App*, server::StoreConfig*)>& add_store_options,
+               int* exit_code) {
+  struct Args {
+    server::StoreConfig store;
+    std::string name;
+    uint32_t trash_days = 7;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* command = app.add_subcommand(
+      "format",
+      "Create the filesystem volume of a metadata store (again with the same name: "
+      "nothing changes)");
+  add_store_options(command, &args->store);
+  command->add_option("META_URL", args->store.meta_url, "Metadata store URL")->required();
+  command->add_option("NAME", args->name, "Volume name: 1..64 of [A-Za-z0-9._-]")->required();
+  command->add_option("--trash-days", args->trash_days, "Days deleted files stay in .trash")
+      ->envname("CAIRN_TRASH_DAYS")
+      ->capture_default_str();
+  command->callback([args, exit_code] {
+    auto stores = OpenOrReport(args->store, exit_code);
+    if (!stores) return;
+    meta::FileTree* tree = TreeOrReport(*stores, args->store.meta_url, exit_code);
+    if (tree == nullptr) return;
+    const int64_t now = NowNs();
+    meta::VolumeRecord requested;
+    requested.name = args->name;
+    requested.uuid = platform::NewObjectId().ToString();
+    requested.created_ms = now / 1'000'000;
+    requested.trash_days = args->trash_days;
+    meta::InodeRecord root;
+    root.type = meta::FileType::kDirectory;
+    // Shared by the users and containers of every mount (as /tmp is, without the sticky
+    // bit): tighten with chmod after the first mount.
+    root.mode = 0777;
+    root.nlink = 2;
+    root.atime_ns = root.mtime_ns = root.ctime_ns = root.btime_ns = now;
+    Result<meta::VolumeRecord> volume = tree->FormatVolume(requested, root);
+    if (!volume.ok()) {
+      fprintf(stderr, "cairn format: %s\n", volume.status().ToString().c_str());
+      *exit_code = 1;
+      return;
+    }
+    printf("volume %s (uuid %s, trash %u days) in %s\n", volume->name.c_str(), volume->uuid.c_str(),
+           volume->trash_days, args->store.meta_url.c_str());
+  });
+}
+
+std::string SessionName(const std::string& mount_point) {
+  char host[HOST_NAME_MAX + 1] = {};
+  gethostname(host, sizeof(host) - 1);
+  char real[PATH_MAX] = {};
+  const char* path = realpath(mount_point.c_str(), real) != nullptr ? real : mount_point.c_str();
+  return std::string(host) + ":" + path;
+}
+
+// Runs the mount in this process; `ready` reports the outcome of mounting.
+int RunMount(const server::StoreConfig& store, mount::MountOptions options,
+             const mount::FileDataOptions& data_options,
+             const std::function<void(const Status&)>& ready) {
+  int exit_code = 0;
+  auto stores = server::OpenStores(store);
+  if (!stores.ok()) {
+    ready(stores.status().WithContext("opening the stores"));
+    return 1;
+  }
+  meta::FileTree* tree = stores->meta->file_tree();
+  if (tree == nullptr) {
+    ready(FailedPreconditionError("the metadata engine of " + store.meta_url +
+                                  " keeps no filesystem"));
+    return 1;
+  }
+  Result<std::optional<meta::VolumeRecord>> volume = tree->GetVolume();
+  if (!volume.ok() || !*volume) {
+    ready(volume.ok() ? FailedPreconditionError("no volume in " + store.meta_url +
+                                                ": run cairn format first")
+                      : volume.status());
+    return 1;
+  }
+  options.volume_name = (*volume)->name;
+  objects::ObjectService objects(stores->meta.get(), stores->chunks.get(), platform::SystemClock(),
+                                 objects::ObjectServiceOptions{});
+  std::unique_ptr<mount::FileData> data;
+  fs::Options fs_options;
+  fs_options.is_open = [&data](uint64_t ino) { return data && data->IsOpen(ino); };
+  fs_options.now_ns = NowNs;
+  fs::FileSystem file_system(tree, fs_options);
+  data = std::make_unique<mount::FileData>(&file_system, stores->meta.get(), stores->chunks.get(),
+                                           &objects, (*volume)->uuid,
+                                           SessionName(options.mount_point), data_options,
+                                           [] { return platform::SystemClock()->NowMs(); });
+  Status dropped = data->DropStaging();
+  if (!dropped.ok()) {
+    ready(dropped.WithContext("dropping what an earlier run of this mount staged"));
+    return 1;
+  }
+  mount::MountServices services;
+  services.file_system = &file_system;
+  services.file_data = data.get();
+  services.chunk_root = stores->chunks->RootOf(StorageClass::kHot);
+  Status served = mount::ServeMount(options, services, ready);
+  if (!served.ok()) {
+    fprintf(stderr, "cairn mount: %s\n", served.ToString().c_str());
+    exit_code = 1;
+  }
+  return exit_code;
+}
+
+void AddMount(CLI::App& app,
+              const std::function<void(CLI::App*, server::StoreConfig*)>& add_store_options,
+              int* exit_code) {
+  struct Args {
+    server::StoreConfig store;
+    mount::MountOptions mount;
+    uint64_t buffer_mib = 64;
+    bool background = false;
+    std::string log_file;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* command =
+      app.add_subcommand("mount", "Mount the filesystem volume of a metadata store (FUSE)");
+  add_store_options(command, &args->store);
+  command->add_option("META_URL", args->store.meta_url, "Metadata store URL")->required();
+  command->add_option("MOUNTPOINT", args->mount.mount_point, "An existing empty directory")
+      ->required();
+  command->add_option("--subdir", args->mount.subdir, "Mount only this directory of the volume")
+      ->envname("CAIRN_SUBDIR");
+  command
+      ->add_option("--attr-cache", args->mount.attr_cache_seconds,
+                   "Seconds the kernel keeps attributes")
+      ->envname("CAIRN_ATTR_CACHE")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  command
+      ->add_option("--entry-cache", args->mount.entry_cache_seconds,
+                   "Seconds the kernel keeps file names")
+      ->envname("CAIRN_ENTRY_CACHE")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  command
+      ->add_option("--dir-entry-cache", args->mount.dir_entry_cache_seconds,
+                   "Seconds the kernel keeps directory names")
+      ->envname("CAIRN_DIR_ENTRY_CACHE")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  command
+      ->add_option("--buffer-size", args->buffer_mib,
+                   "MiB of written data one file holds before it is stored")
+      ->envname("CAIRN_BUFFER_SIZE")
+      ->check(CLI::Range(4, 1 << 20))
+      ->capture_default_str();
+  command->add_flag("--read-only", args->mount.read_only, "Mount read-only (writes: EROFS)")
+      ->envname("CAIRN_READ_ONLY");
+  command->add_flag("-d,--background", args->background,
+                    "Return once mounted and serve in the background");
+  command->add_option("--log-file", args->log_file, "Where a background mount logs")
+      ->envname("CAIRN_LOG_FILE");
+  command->add_flag("--debug", args->mount.debug, "Log every FUSE request");
+  command->callback([args, exit_code] {
+    args->mount.allow_other = geteuid() == 0;
+    mount::FileDataOptions data_options;
+    data_options.buffer_bytes = args->buffer_mib << 20;
+    if (!args->background) {
+      *exit_code = RunMount(args->store, args->mount, data_options, [&](const Status& status) {
+        if (!status.ok()) {
+          fprintf(stderr, "cairn mount: %s\n", status.ToString().c_str());
+        } else {
+          fprintf(stderr, "cairn mount: %s mounted on %s\n", args->store.meta_url.c_str(),
+                  args->mount.mount_point.c_str());
+        }
+      });
+      return;
+    }
+    // Background: the child mounts and reports through a pipe; the parent returns with
+    // its outcome, so a script may use the mount as soon as the command returns.
+    int report[2];
+    if (pipe(report) != 0) {
+      perror("cairn mount: pipe");
+      *exit_code = 1;
+      return;
+    }
+    const pid_t child = fork();
+    if (child < 0) {
+      perror("cairn mount: fork");
+      *exit_code = 1;
+      return;
+    }
+    if (child > 0) {
+      close(report[1]);
+      std::string message;
+      char buffer[512];
+      ssize_t n;
+      while ((n = read(report[0], buffer, sizeof(buffer))) > 0) message.append(buffer, n);
+      close(report[0]);
+      if (message == "ok") {
+        printf("cairn mount: %s mounted on %s (pid %d)\n", args->store.meta_url.c_str(),
+               args->mount.mount_point.c_str(), static_cast<int>(child));
+        return;
+      }
+      fprintf(stderr, "cairn mount: %s\n",
+              message.empty() ? "the mount process died before mounting" : message.c_str());
+      waitpid(child, nullptr, 0);
+      *exit_code = 1;
+      return;
+    }
+    close(report[0]);
+    setsid();
+    const int null_in = open("/dev/null", O_RDONLY);
+    if (null_in >= 0) dup2(null_in, STDIN_FILENO);
+    const int log = args->log_file.empty()
+                        ? open("/dev/null", O_WRONLY)
+                        : open(args->log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (log >= 0) {
+      dup2(log, STDOUT_FILENO);
+    }
+    _exit(RunMount(args->store, args->mount, data_options, [&](const Status& status) {
+      const std::string message = status.ok() ? "ok" : status.ToString();
+      (void)!write(report[1], message.data(), message.size());
+      close(report[1]);
+      // The store's paths may be relative: the working directory stays.
+      if (log >= 0) dup2(log, STDERR_FILENO);
+    }));
+  });
+}
+
+void AddUmount(CLI::App& app, int* exit_code) {
+  auto mount_point = std::make_shared<std::string>();
+  auto lazy = std::make_shared<bool>(false);
+  CLI::App* command = app.add_subcommand("umount", "Unmount a mounted volume");
+  command->add_option("MOUNTPOINT", *mount_point, "Where it is mounted")->required();
+  command->add_flag("-z,--lazy", *lazy, "Detach now, finish when no longer busy");
+  command->callback([mount_point, lazy, exit_code] {
+    const pid_t child = fork();
+    if (child == 0) {
+      if (*lazy) {
+        execlp("fusermount3", "fusermount3", "-u", "-z", mount_point->c_str(), nullptr);
+      } else {
+        execlp("fusermount3", "fusermount3", "-u", mount_point->c_str(), nullptr);
+      }
+      perror("cairn umount: fusermount3");
+      _exit(127);
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) < 0 || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+      *exit_code = 1;
+    }
+  });
+}
+
+}  // namespace
+
+void AddFsCommands(CLI::App& app,
+                   const std::function<void(CLI::App*, server::StoreConfig*)>& add_store_options,
+                   int* exit_code) {
+  AddFormat(app, add_store_options, exit_code);
+  AddMount(app, add_store_options, exit_code);
+  AddUmount(app, exit_code);
+}
+
+}  // namespace cairn::cli

@@ -1,0 +1,365 @@
+#include "mount/file_data.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "ingest/chunk_ingest.h"
+
+namespace cairn::mount {
+namespace {
+
+using fs::kBlockBytes;
+
+Status TooLarge(uint64_t end) {
+  return Status(StatusCode::kOutOfRange, ErrorReason::kFileTooLarge,
+                "a write ending at byte " + std::to_string(end) +
+                    " is past the largest file size " + std::to_string(fs::kMaxFileSizeBytes));
+}
+
+}  // namespace
+
+FileData::FileData(fs::FileSystem* file_system, meta::MetaStore* meta_store,
+                   chunks::ChunkStore* chunk_store, objects::ObjectService* objects,
+                   std::string volume_uuid, std::string session, FileDataOptions options,
+                   std::function<TimestampMs()> now_ms)
+    : file_system_(file_system),
+      meta_store_(meta_store),
+      chunk_store_(chunk_store),
+      objects_(objects),
+      volume_uuid_(std::move(volume_uuid)),
+      session_(std::move(session)),
+      options_(options),
+      now_ms_(std::move(now_ms)),
+      staging_owner_{std::string(kStagingOwnerKind), volume_uuid_ + ":" + session_} {}
+
+Status FileData::DropStaging() {
+  std::lock_guard<std::mutex> lock(staging_mutex_);
+  staged_.clear();
+  return meta_store_->DropOwnerChunks(staging_owner_, now_ms_());
+}
+
+Status FileData::Stage(const meta::OwnerChunk& chunk) {
+  std::lock_guard<std::mutex> lock(staging_mutex_);
+  staged_.push_back(chunk);
+  Status status = meta_store_->SetOwnerChunks(staging_owner_, staged_, now_ms_());
+  if (!status.ok()) staged_.pop_back();
+  return status;
+}
+
+Status FileData::Unstage(const std::vector<meta::OwnerChunk>& chunks) {
+  std::lock_guard<std::mutex> lock(staging_mutex_);
+  for (const meta::OwnerChunk& chunk : chunks) {
+    auto it = std::find(staged_.begin(), staged_.end(), chunk);
+    if (it != staged_.end()) staged_.erase(it);
+  }
+  if (staged_.empty()) return meta_store_->DropOwnerChunks(staging_owner_, now_ms_());
+  return meta_store_->SetOwnerChunks(staging_owner_, staged_, now_ms_());
+}
+
+std::shared_ptr<FileData::Inode> FileData::Find(uint64_t ino) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = inodes_.find(ino);
+  return it == inodes_.end() ? nullptr : it->second;
+}
+
+void FileData::Open(const meta::InodeRecord& record) {
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::shared_ptr<Inode>& slot = inodes_[record.ino];
+    if (!slot) slot = std::make_shared<Inode>();
+    inode = slot;
+    ++inode->opens;
+  }
+  std::lock_guard<std::mutex> lock(inode->mutex);
+  // Close-to-open: a newer committed version (another mount's) replaces what was cached,
+  // unless this mount holds writes of its own not committed yet (they commit over it).
+  if (inode->change != record.change && inode->dirty.empty() && !inode->size_pending) {
+    inode->size = record.size;
+    inode->change = record.change;
+    inode->blocks.clear();
+    inode->reader.reset();
+    inode->reader_block = UINT64_MAX;
+  }
+}
+
+bool FileData::IsOpen(uint64_t ino) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = inodes_.find(ino);
+  return it != inodes_.end() && it->second->opens > 0;
+}
+
+Status FileData::Release(uint64_t ino) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return OkStatus();
+    if (--it->second->opens > 0) return OkStatus();
+    inodes_.erase(it);
+  }
+  // Outside mutex_: the transaction asks IsOpen.
+  return file_system_->ReleaseOrphan(ino);
+}
+
+Result<std::optional<meta::BlockRecord>> FileData::StoredBlock(uint64_t ino, Inode& inode,
+                                                               uint64_t index) {
+  auto it = inode.blocks.find(index);
+  if (it != inode.blocks.end()) return it->second;
+  // Rows are fetched a few at a time: sequential reads then cost one transaction per 16
+  // blocks (64 MiB).
+  constexpr uint64_t kRowsPerFetch = 16;
+  ASSIGN_OR_RETURN(std::vector<meta::BlockRecord> rows,
+                   file_system_->GetBlocks(ino, index, kRowsPerFetch));
+  for (uint64_t i = index; i < index + kRowsPerFetch; ++i) inode.blocks[i] = std::nullopt;
+  for (meta::BlockRecord& row : rows) inode.blocks[row.index] = std::move(row);
+  return inode.blocks[index];
+}
+
+Status FileData::ReadStored(uint64_t ino, Inode& inode, uint64_t index, uint64_t within,
+                            size_t length, char* out) {
+  ASSIGN_OR_RETURN(std::optional<meta::BlockRecord> block, StoredBlock(ino, inode, index));
+  size_t done = 0;
+  if (block) {
+    const uint64_t chunk_size = block->chunk.chunk.size_bytes;
+    if (inode.reader_block != index || !inode.reader) {
+      inode.reader = objects_->OpenChunkListReader(
+          ObjectId{}, block->chunk.storage_class, {block->chunk.chunk},
+          "file " + volume_uuid_ + ":" + std::to_string(ino) + " block " + std::to_string(index));
+      inode.reader_block = index;
+    }
+    while (done < length && within + done < chunk_size) {
+      Result<size_t> n = inode.reader->Read(within + done, length - done, out + done);
+      if (!n.ok()) {
+        inode.reader.reset();
+        inode.reader_block = UINT64_MAX;
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++counters_.read_errors;
+        return n.status();
+      }
+      if (*n == 0) break;
+      done += *n;
+    }
+  }
+  // A hole, or past the end of a chunk that a truncate extended.
+  std::memset(out + done, 0, length - done);
+  return OkStatus();
+}
+
+Status FileData::Write(uint64_t ino, uint64_t offset, std::string_view data) {
+  if (data.empty()) return OkStatus();
+  if (offset > fs::kMaxFileSizeBytes || data.size() > fs::kMaxFileSizeBytes - offset) {
+    return TooLarge(offset + data.size());
+  }
+  std::shared_ptr<Inode> inode = Find(ino);
+  if (!inode) return FailedPreconditionError("inode " + std::to_string(ino) + " is not open");
+  std::lock_guard<std::mutex> lock(inode->mutex);
+  uint64_t position = offset;
+  size_t taken = 0;
+  while (taken < data.size()) {
+    const uint64_t index = position / kBlockBytes;
+    const uint64_t within = position % kBlockBytes;
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(kBlockBytes - within, data.size() - taken));
+    auto it = inode->dirty.find(index);
+    if (it == inode->dirty.end()) {
+      AlignedBuffer buffer(kBlockBytes);
+      // The block's bytes as they stand, up to the file's end, so that a partial write
+      // keeps the rest (a write that covers them all needs none).
+      const uint64_t block_start = index * kBlockBytes;
+      const uint64_t existing = inode->size > block_start
+                                    ? std::min<uint64_t>(kBlockBytes, inode->size - block_start)
+                                    : 0;
+      const bool covered = within == 0 && n >= existing;
+      if (existing > 0 && !covered) {
+        RETURN_IF_ERROR(ReadStored(ino, *inode, index, 0, existing, buffer.data()));
+      } else if (existing > 0) {
+        std::memset(buffer.data(), 0, existing);
+      }
+      buffer.grow(existing);
+      it = inode->dirty.emplace(index, std::move(buffer)).first;
+      inode->dirty_bytes += kBlockBytes;
+    }
+    AlignedBuffer& buffer = it->second;
+    if (within > buffer.size()) {
+      std::memset(buffer.end(), 0, within - buffer.size());
+      buffer.grow(within - buffer.size());
+    }
+    std::memcpy(buffer.data() + within, data.data() + taken, n);
+    if (within + n > buffer.size()) buffer.grow(within + n - buffer.size());
+    position += n;
+    taken += n;
+  }
+  if (position > inode->size) {
+    inode->size = position;
+    inode->size_pending = true;
+  }
+  {
+    std::lock_guard<std::mutex> counters_lock(mutex_);
+    counters_.bytes_written += data.size();
+  }
+  if (inode->dirty_bytes >= options_.buffer_bytes) return FlushLocked(ino, *inode);
+  return OkStatus();
+}
+
+Result<size_t> FileData::Read(uint64_t ino, uint64_t offset, size_t length, char* out) {
+  std::shared_ptr<Inode> inode = Find(ino);
+  if (!inode) return FailedPreconditionError("inode " + std::to_string(ino) + " is not open");
+  std::lock_guard<std::mutex> lock(inode->mutex);
+  if (offset >= inode->size) return size_t{0};
+  length = static_cast<size_t>(std::min<uint64_t>(length, inode->size - offset));
+  size_t done = 0;
+  while (done < length) {
+    const uint64_t position = offset + done;
+    const uint64_t index = position / kBlockBytes;
+    const uint64_t within = position % kBlockBytes;
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kBlockBytes - within, length - done));
+    auto it = inode->dirty.find(index);
+    if (it != inode->dirty.end()) {
+      const AlignedBuffer& buffer = it->second;
+      const size_t have = within < buffer.size() ? std::min<size_t>(n, buffer.size() - within) : 0;
+      if (have > 0) std::memcpy(out + done, buffer.data() + within, have);
+      std::memset(out + done + have, 0, n - have);
+    } else {
+      RETURN_IF_ERROR(ReadStored(ino, *inode, index, within, n, out + done));
+    }
+    done += n;
+  }
+  std::lock_guard<std::mutex> counters_lock(mutex_);
+  counters_.bytes_read += done;
+  return done;
+}
+
+Result<meta::BlockRecord> FileData::StoreBlock(uint64_t ino, uint64_t index, AlignedBuffer* bytes,
+                                               std::vector<meta::OwnerChunk>* staged) {
+  meta::BlockRecord record;
+  record.index = index;
+  ingest::ChunkIngest ingest(chunk_store_, objects_->chunk_health(), options_.storage_class,
+                             "file " + volume_uuid_ + ":" + std::to_string(ino),
+                             [&](const meta::ChunkRef& ref) -> Status {
+                               record.chunk = meta::OwnerChunk(options_.storage_class, ref);
+                               RETURN_IF_ERROR(Stage(record.chunk));
+                               staged->push_back(record.chunk);
+                               return OkStatus();
+                             });
+  ingest::SealedChunk sealed = ingest::Seal(std::move(*bytes));
+  Status stored = ingest.Store(sealed);
+  *bytes = std::move(sealed.bytes);
+  RETURN_IF_ERROR(stored);
+  RETURN_IF_ERROR(ingest.SyncDirectories());
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (ingest.deduplicated_chunks() > 0) {
+    ++counters_.chunks_deduplicated;
+  } else {
+    ++counters_.chunks_stored;
+  }
+  return record;
+}
+
+Status FileData::Flush(uint64_t ino) {
+  std::shared_ptr<Inode> inode = Find(ino);
+  if (!inode) return OkStatus();
+  std::lock_guard<std::mutex> lock(inode->mutex);
+  return FlushLocked(ino, *inode);
+}
+
+Status FileData::FlushLocked(uint64_t ino, Inode& inode) {
+  if (inode.dirty.empty() && !inode.size_pending) return OkStatus();
+  std::vector<meta::OwnerChunk> staged;
+  std::vector<meta::BlockRecord> blocks;
+  Status status;
+  for (auto& [index, buffer] : inode.dirty) {
+    if (buffer.empty()) continue;  // a block that only a size change touched: nothing to store
+    Result<meta::BlockRecord> block = StoreBlock(ino, index, &buffer, &staged);
+    if (!block.ok()) {
+      status = block.status();
+      break;
+    }
+    blocks.push_back(std::move(block).value());
+  }
+  if (status.ok()) {
+    Result<meta::InodeRecord> committed = file_system_->CommitWrite(ino, blocks, inode.size);
+    if (committed.ok()) {
+      for (meta::BlockRecord& block : blocks) inode.blocks[block.index] = std::move(block);
+      if (inode.reader_block != UINT64_MAX && inode.dirty.count(inode.reader_block) > 0) {
+        inode.reader.reset();
+        inode.reader_block = UINT64_MAX;
+      }
+      inode.dirty.clear();
+      inode.dirty_bytes = 0;
+      inode.size_pending = false;
+      inode.change = committed->change;
+      inode.size = committed->size;
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++counters_.flushes;
+    } else {
+      status = committed.status();
+    }
+  }
+  // The block rows (if committed) hold the references now; on failure the dirty blocks stay
+  // for a retry and nothing refers to what was stored.
+  if (!staged.empty()) {
+    Status unstaged = Unstage(staged);
+    if (status.ok()) status = unstaged;
+  }
+  return status;
+}
+
+void FileData::Overlay(meta::InodeRecord* record) const {
+  std::shared_ptr<Inode> inode = Find(record->ino);
+  if (!inode) return;
+  std::lock_guard<std::mutex> lock(inode->mutex);
+  if (inode->size_pending || !inode->dirty.empty()) record->size = inode->size;
+}
+
+Result<meta::InodeRecord> FileData::SetAttr(uint64_t ino, fs::AttrChange change) {
+  std::shared_ptr<Inode> inode = Find(ino);
+  // truncate(2) by path needs no open handle: a state of its own for the call.
+  std::shared_ptr<Inode> scratch;
+  if (!inode) {
+    scratch = std::make_shared<Inode>();
+    inode = scratch;
+  }
+  std::lock_guard<std::mutex> lock(inode->mutex);
+  if (!change.size) {
+    ASSIGN_OR_RETURN(meta::InodeRecord record, file_system_->SetAttr(ino, change));
+    if (inode->size_pending || !inode->dirty.empty()) record.size = inode->size;
+    return record;
+  }
+  RETURN_IF_ERROR(FlushLocked(ino, *inode));
+  ASSIGN_OR_RETURN(meta::InodeRecord current, file_system_->GetAttr(ino));
+  const uint64_t size = *change.size;
+  std::vector<meta::OwnerChunk> staged;
+  if (current.type == meta::FileType::kRegular && size < current.size && size % kBlockBytes != 0) {
+    const uint64_t index = size / kBlockBytes;
+    const uint64_t cut = size % kBlockBytes;
+    inode->blocks.clear();
+    ASSIGN_OR_RETURN(std::optional<meta::BlockRecord> block, StoredBlock(ino, *inode, index));
+    if (block && block->chunk.chunk.size_bytes > cut) {
+      AlignedBuffer bytes(kBlockBytes);
+      RETURN_IF_ERROR(ReadStored(ino, *inode, index, 0, cut, bytes.data()));
+      bytes.grow(cut);
+      ASSIGN_OR_RETURN(meta::BlockRecord trimmed, StoreBlock(ino, index, &bytes, &staged));
+      change.boundary_block = std::move(trimmed);
+    }
+  }
+  Result<meta::InodeRecord> result = file_system_->SetAttr(ino, change);
+  if (!staged.empty()) {
+    Status unstaged = Unstage(staged);
+    if (result.ok() && !unstaged.ok()) return unstaged;
+  }
+  inode->blocks.clear();
+  inode->reader.reset();
+  inode->reader_block = UINT64_MAX;
+  if (result.ok()) {
+    inode->size = result->size;
+    inode->change = result->change;
+  }
+  return result;
+}
+
+FileDataCounters FileData::counters() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return counters_;
+}
+
+}  // namespace cairn::mount

@@ -1,0 +1,137 @@
+// FileData: the bytes of the files a mount has open (docs/filesystem.md, "Data").
+//
+// A file is a list of 4 MiB blocks, each one content-addressed chunk or a hole. Writes
+// gather in a per-inode buffer of dirty blocks (a partial write into a stored block first
+// reads that block, verified); Flush stores every dirty block through ingest::ChunkIngest
+// and commits the block rows with the size and mtime in one FileTree transaction, so a
+// file's chunks are named and deduplicated exactly as an object's.
+//
+// Between storing a chunk and committing its block row, the chunk is referenced by the
+// mount's staging owner (kind "fs-staging", id "<volume uuid>:<session>"; its list is the
+// chunks of every flush in flight), so GC cannot take a chunk that an existing file of the
+// same bytes let the flush skip writing. A flush's entries leave the list after its commit;
+// a mount that dies in between leaves them, and the next mount of the same session (host
+// and mount point) drops them (DropStaging).
+//
+// Reads verify every byte against the chunk's block checksums (objects::ObjectReader); a
+// mismatch is reported to ChunkHealth (quarantined, logged, counted) and fails with
+// kDataLoss, which the FUSE edge turns into EIO: no wrong byte reaches the page cache.
+//
+// What another mount changed is seen at the next open (close-to-open): Open drops the
+// cached block rows of an inode whose change counter moved.
+//
+// Thread-safety: any thread. Operations on one inode are serialized by its own mutex.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/aligned_buffer.h"
+#include "core/status.h"
+#include "fs/file_system.h"
+#include "objects/object_service.h"
+
+namespace cairn::mount {
+
+inline constexpr std::string_view kStagingOwnerKind = "fs-staging";
+
+struct FileDataOptions {
+  // Dirty bytes one file may hold before its writes flush (close and fsync flush always).
+  uint64_t buffer_bytes = uint64_t{64} << 20;
+  StorageClass storage_class = StorageClass::kHot;
+};
+
+struct FileDataCounters {
+  uint64_t bytes_written = 0;
+  uint64_t bytes_read = 0;
+  uint64_t flushes = 0;
+  uint64_t chunks_stored = 0;
+  uint64_t chunks_deduplicated = 0;
+  uint64_t read_errors = 0;
+};
+
+class FileData {
+ public:
+  FileData(fs::FileSystem* file_system, meta::MetaStore* meta_store,
+           chunks::ChunkStore* chunk_store, objects::ObjectService* objects,
+           std::string volume_uuid, std::string session, FileDataOptions options,
+           std::function<TimestampMs()> now_ms);
+
+  // Drops the staging references an earlier run of this session left (a crash between
+  // storing and committing).
+  Status DropStaging();
+
+  // A handle opened `inode` (its attributes as the open read them).
+  void Open(const meta::InodeRecord& inode);
+  // A handle of `ino` closed (the caller flushed it). When it was the last one, the
+  // inode's state goes and, if it is an orphan, the inode is deleted.
+  Status Release(uint64_t ino);
+  bool IsOpen(uint64_t ino) const;
+
+  Status Write(uint64_t ino, uint64_t offset, std::string_view data);
+  // Up to `length` bytes at `offset`; fewer only at the end of the file.
+  Result<size_t> Read(uint64_t ino, uint64_t offset, size_t length, char* out);
+  // Stores the dirty blocks and commits them (close, fsync).
+  Status Flush(uint64_t ino);
+  // Applies what this mount has not committed yet (the size of pending writes).
+  void Overlay(meta::InodeRecord* inode) const;
+  // fs::FileSystem::SetAttr, after flushing, with the trimmed boundary block a truncate
+  // needs (fs::AttrChange::boundary_block).
+  Result<meta::InodeRecord> SetAttr(uint64_t ino, fs::AttrChange change);
+
+  FileDataCounters counters() const;
+
+ private:
+  struct Inode {
+    std::mutex mutex;
+    uint64_t opens = 0;         // GUARDED_BY(FileData::mutex_)
+    uint64_t size = 0;          // as this mount sees it, pending writes included
+    uint64_t change = 0;        // the committed version the cached rows belong to
+    bool size_pending = false;  // size raised by writes not committed yet
+    uint64_t dirty_bytes = 0;
+    std::map<uint64_t, AlignedBuffer> dirty;                      // by block index
+    std::map<uint64_t, std::optional<meta::BlockRecord>> blocks;  // cached rows
+    // The reader of the last stored block read (sequential reads reuse its open file).
+    uint64_t reader_block = UINT64_MAX;
+    std::unique_ptr<objects::ObjectReader> reader;
+  };
+
+  std::shared_ptr<Inode> Find(uint64_t ino) const;
+  Status FlushLocked(uint64_t ino, Inode& inode);
+  Result<std::optional<meta::BlockRecord>> StoredBlock(uint64_t ino, Inode& inode, uint64_t index);
+  // Copies `length` bytes at `within` of block `index` as stored (zeros for a hole or past
+  // the chunk's end) into `out`.
+  Status ReadStored(uint64_t ino, Inode& inode, uint64_t index, uint64_t within, size_t length,
+                    char* out);
+  // Stores `bytes` as a chunk referenced by `ino`'s staging owner; returns its block row.
+  Result<meta::BlockRecord> StoreBlock(uint64_t ino, uint64_t index, AlignedBuffer* bytes,
+                                       std::vector<meta::OwnerChunk>* staged);
+  Status Stage(const meta::OwnerChunk& chunk);
+  Status Unstage(const std::vector<meta::OwnerChunk>& chunks);
+
+  fs::FileSystem* file_system_;
+  meta::MetaStore* meta_store_;
+  chunks::ChunkStore* chunk_store_;
+  objects::ObjectService* objects_;
+  const std::string volume_uuid_;
+  const std::string session_;
+  const FileDataOptions options_;
+  std::function<TimestampMs()> now_ms_;
+
+  const meta::ChunkOwner staging_owner_;
+  std::mutex staging_mutex_;
+  std::vector<meta::OwnerChunk> staged_;  // GUARDED_BY(staging_mutex_)
+
+  mutable std::mutex mutex_;
+  std::unordered_map<uint64_t, std::shared_ptr<Inode>> inodes_;  // GUARDED_BY(mutex_)
+  FileDataCounters counters_;                                    // GUARDED_BY(mutex_)
+};
+
+}  // namespace cairn::mount

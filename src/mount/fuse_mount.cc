@@ -1,0 +1,613 @@
+#define FUSE_USE_VERSION 312
+#include "mount/fuse_mount.h"
+
+#include <fuse3/fuse_lowlevel.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "fs/errno_map.h"
+
+namespace cairn::mount {
+namespace {
+
+using meta::DentryRecord;
+using meta::FileType;
+using meta::InodeRecord;
+
+constexpr uint32_t kReaddirPage = 512;
+
+// An open directory: the entries read so far, in name order; offset n + 3 is entries[n]
+// (1 and 2 are "." and "..").
+struct DirHandle {
+  std::mutex mutex;
+  uint64_t ino = 0;
+  uint64_t parent = 0;
+  std::vector<DentryRecord> entries;
+  bool complete = false;
+};
+
+struct Mount {
+  MountOptions options;
+  MountServices services;
+  uint64_t root = meta::kRootInode;  // the inode the mount's root shows (subdir)
+
+  uint64_t Inner(fuse_ino_t ino) const { return ino == FUSE_ROOT_ID ? root : ino; }
+  fuse_ino_t Outer(uint64_t ino) const { return ino == root ? FUSE_ROOT_ID : ino; }
+};
+
+Mount* Of(fuse_req_t req) { return static_cast<Mount*>(fuse_req_userdata(req)); }
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+mode_t TypeBits(FileType type) {
+  switch (type) {
+    case FileType::kRegular:
+      return S_IFREG;
+    case FileType::kDirectory:
+      return S_IFDIR;
+    case FileType::kSymlink:
+      return S_IFLNK;
+    case FileType::kFifo:
+      return S_IFIFO;
+    case FileType::kSocket:
+      return S_IFSOCK;
+    case FileType::kCharDevice:
+      return S_IFCHR;
+    case FileType::kBlockDevice:
+      return S_IFBLK;
+  }
+  return 0;
+}
+
+timespec ToTimespec(int64_t ns) {
+  timespec ts{};
+  ts.tv_sec = ns / 1'000'000'000;
+  ts.tv_nsec = ns % 1'000'000'000;
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1'000'000'000;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+int64_t FromTimespec(const timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+struct stat ToStat(const Mount& mount, const InodeRecord& inode) {
+  struct stat st {};
+  st.st_ino = mount.Outer(inode.ino);
+  st.st_mode = TypeBits(inode.type) | (inode.mode & 07777);
+  st.st_nlink = inode.nlink;
+  st.st_uid = inode.uid;
+  st.st_gid = inode.gid;
+  st.st_rdev = inode.rdev;
+  st.st_size = static_cast<off_t>(inode.type == FileType::kSymlink ? inode.symlink_target.size()
+                                                                   : inode.size);
+  st.st_blksize = 1 << 20;
+  st.st_blocks = static_cast<blkcnt_t>((inode.size + 511) / 512);
+  st.st_atim = ToTimespec(inode.atime_ns);
+  st.st_mtim = ToTimespec(inode.mtime_ns);
+  st.st_ctim = ToTimespec(inode.ctime_ns);
+  return st;
+}
+
+// Logs what a program will only see as an errno when it is not a plain POSIX answer.
+void ReplyError(fuse_req_t req, const Status& status, const char* op) {
+  const int err = fs::ErrnoFor(status);
+  if (err == EIO) fprintf(stderr, "cairn mount: %s: %s\n", op, status.ToString().c_str());
+  fuse_reply_err(req, err);
+}
+
+void ReplyEntry(fuse_req_t req, InodeRecord inode) {
+  Mount& mount = *Of(req);
+  mount.services.file_data->Overlay(&inode);
+  fuse_entry_param entry{};
+  entry.ino = mount.Outer(inode.ino);
+  entry.generation = 1;  // inode numbers are never reused
+  entry.attr = ToStat(mount, inode);
+  entry.attr_timeout = mount.options.attr_cache_seconds;
+  entry.entry_timeout = inode.type == FileType::kDirectory ? mount.options.dir_entry_cache_seconds
+                                                           : mount.options.entry_cache_seconds;
+  fuse_reply_entry(req, &entry);
+}
+
+fs::Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return fs::Caller{ctx->uid, ctx->gid};
+}
+
+// ---- Operations ------------------------------------------------------------------------
+
+void Init(void* userdata, fuse_conn_info* conn) {
+  // Large writes: fewer requests per byte (the kernel caps it at its max_pages).
+  conn->max_write = 1 << 20;
+  conn->max_readahead = 1 << 20;
+  // Locks are not offered yet: the kernel keeps BSD and POSIX locks local to this mount.
+  conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+  // Attributes of written files change by this mount's own writes: the kernel need not ask.
+  if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+}
+
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Mount& mount = *Of(req);
+  Result<InodeRecord> inode = mount.services.file_system->Lookup(mount.Inner(parent), name);
+  if (!inode.ok()) return ReplyError(req, inode.status(), "lookup");
+  ReplyEntry(req, std::move(inode).value());
+}
+
+void Forget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
+
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  Mount& mount = *Of(req);
+  Result<InodeRecord> inode = mount.services.file_system->GetAttr(mount.Inner(ino));
+  if (!inode.ok()) return ReplyError(req, inode.status(), "getattr");
+  mount.services.file_data->Overlay(&inode.value());
+  struct stat st = ToStat(mount, *inode);
+  fuse_reply_attr(req, &st, mount.options.attr_cache_seconds);
+}
+
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  Mount& mount = *Of(req);
+  fs::AttrChange change;
+  if (to_set & FUSE_SET_ATTR_MODE) change.mode = attr->st_mode & 07777;
+  if (to_set & FUSE_SET_ATTR_UID) change.uid = attr->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID) change.gid = attr->st_gid;
+  if (to_set & FUSE_SET_ATTR_SIZE) change.size = static_cast<uint64_t>(attr->st_size);
+  const int64_t now = NowNs();
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+    change.atime_ns = now;
+  } else if (to_set & FUSE_SET_ATTR_ATIME) {
+    change.atime_ns = FromTimespec(attr->st_atim);
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+    change.mtime_ns = now;
+  } else if (to_set & FUSE_SET_ATTR_MTIME) {
+    change.mtime_ns = FromTimespec(attr->st_mtim);
+  }
+  if (to_set & FUSE_SET_ATTR_CTIME) change.ctime_ns = FromTimespec(attr->st_ctim);
+  Result<InodeRecord> inode = mount.services.file_data->SetAttr(mount.Inner(ino), change);
+  if (!inode.ok()) return ReplyError(req, inode.status(), "setattr");
+  struct stat st = ToStat(mount, *inode);
+  fuse_reply_attr(req, &st, mount.options.attr_cache_seconds);
+}
+
+void ReadLink(fuse_req_t req, fuse_ino_t ino) {
+  Mount& mount = *Of(req);
+  Result<std::string> target = mount.services.file_system->ReadLink(mount.Inner(ino));
+  if (!target.ok()) return ReplyError(req, target.status(), "readlink");
+  fuse_reply_readlink(req, target->c_str());
+}
+
+void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  Mount& mount = *Of(req);
+  FileType type;
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+    case 0:
+      type = FileType::kRegular;
+      break;
+    case S_IFIFO:
+      type = FileType::kFifo;
+      break;
+    case S_IFSOCK:
+      type = FileType::kSocket;
+      break;
+    case S_IFCHR:
+      type = FileType::kCharDevice;
+      break;
+    case S_IFBLK:
+      type = FileType::kBlockDevice;
+      break;
+    default:
+      return (void)fuse_reply_err(req, EINVAL);
+  }
+  Result<InodeRecord> inode = mount.services.file_system->MakeNode(
+      mount.Inner(parent), name, type, mode & 07777, rdev, CallerOf(req));
+  if (!inode.ok()) return ReplyError(req, inode.status(), "mknod");
+  ReplyEntry(req, std::move(inode).value());
+}
+
+void MakeDirectory(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  Mount& mount = *Of(req);
+  Result<InodeRecord> inode = mount.services.file_system->MakeNode(
+      mount.Inner(parent), name, FileType::kDirectory, mode & 07777, 0, CallerOf(req));
+  if (!inode.ok()) return ReplyError(req, inode.status(), "mkdir");
+  ReplyEntry(req, std::move(inode).value());
+}
+
+void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Mount& mount = *Of(req);
+  Status status = mount.services.file_system->Unlink(mount.Inner(parent), name);
+  if (!status.ok()) return ReplyError(req, status, "unlink");
+  fuse_reply_err(req, 0);
+}
+
+void RemoveDirectory(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Mount& mount = *Of(req);
+  Status status = mount.services.file_system->RemoveDirectory(mount.Inner(parent), name);
+  if (!status.ok()) return ReplyError(req, status, "rmdir");
+  fuse_reply_err(req, 0);
+}
+
+void Symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  Mount& mount = *Of(req);
+  Result<InodeRecord> inode =
+      mount.services.file_system->MakeSymlink(mount.Inner(parent), name, target, CallerOf(req));
+  if (!inode.ok()) return ReplyError(req, inode.status(), "symlink");
+  ReplyEntry(req, std::move(inode).value());
+}
+
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+            const char* new_name, unsigned int flags) {
+  Mount& mount = *Of(req);
+  if (flags & ~static_cast<unsigned int>(fs::kRenameNoReplace | fs::kRenameExchange)) {
+    return (void)fuse_reply_err(req, EINVAL);  // RENAME_WHITEOUT: an overlayfs feature
+  }
+  Status status = mount.services.file_system->Rename(mount.Inner(parent), name,
+                                                     mount.Inner(new_parent), new_name, flags);
+  if (!status.ok()) return ReplyError(req, status, "rename");
+  fuse_reply_err(req, 0);
+}
+
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
+  Mount& mount = *Of(req);
+  Result<InodeRecord> inode =
+      mount.services.file_system->Link(mount.Inner(ino), mount.Inner(new_parent), new_name);
+  if (!inode.ok()) return ReplyError(req, inode.status(), "link");
+  ReplyEntry(req, std::move(inode).value());
+}
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Mount& mount = *Of(req);
+  Result<InodeRecord> inode = mount.services.file_system->GetAttr(mount.Inner(ino));
+  if (!inode.ok()) return ReplyError(req, inode.status(), "open");
+  mount.services.file_data->Open(*inode);
+  if ((fi->flags & O_TRUNC) != 0 && inode->type == FileType::kRegular) {
+    // libfuse asks the kernel for atomic O_TRUNC: the truncate is this open's to do, and
+    // it marks mtime and ctime even when the file was empty already.
+    fs::AttrChange change;
+    change.size = 0;
+    change.mtime_ns = NowNs();
+    change.ctime_ns = *change.mtime_ns;
+    Result<InodeRecord> truncated = mount.services.file_data->SetAttr(inode->ino, change);
+    if (!truncated.ok()) {
+      (void)mount.services.file_data->Release(inode->ino);
+      return ReplyError(req, truncated.status(), "open");
+    }
+  }
+  fi->keep_cache = 0;
+  if (fuse_reply_open(req, fi) != 0) (void)mount.services.file_data->Release(inode->ino);
+}
+
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  Mount& mount = *Of(req);
+  Result<InodeRecord> inode = mount.services.file_system->MakeNode(
+      mount.Inner(parent), name, FileType::kRegular, mode & 07777, 0, CallerOf(req));
+  if (!inode.ok() && inode.status().code() == StatusCode::kAlreadyExists &&
+      (fi->flags & O_EXCL) == 0) {
+    // Created by someone else since the kernel's lookup: open what is there.
+    inode = mount.services.file_system->Lookup(mount.Inner(parent), name);
+  }
+  if (!inode.ok()) return ReplyError(req, inode.status(), "create");
+  mount.services.file_data->Open(*inode);
+  InodeRecord record = std::move(inode).value();
+  mount.services.file_data->Overlay(&record);
+  fuse_entry_param entry{};
+  entry.ino = mount.Outer(record.ino);
+  entry.generation = 1;
+  entry.attr = ToStat(mount, record);
+  entry.attr_timeout = mount.options.attr_cache_seconds;
+  entry.entry_timeout = mount.options.entry_cache_seconds;
+  fi->keep_cache = 0;
+  if (fuse_reply_create(req, &entry, fi) != 0) {
+    // The caller went away (interrupted): the handle will never be released.
+    (void)mount.services.file_data->Release(record.ino);
+  }
+}
+
+void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info*) {
+  Mount& mount = *Of(req);
+  std::unique_ptr<char[]> buffer(new char[size]);
+  Result<size_t> n = mount.services.file_data->Read(mount.Inner(ino), static_cast<uint64_t>(offset),
+                                                    size, buffer.get());
+  if (!n.ok()) return ReplyError(req, n.status(), "read");
+  fuse_reply_buf(req, buffer.get(), *n);
+}
+
+void Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t offset,
+           fuse_file_info*) {
+  Mount& mount = *Of(req);
+  Status status = mount.services.file_data->Write(mount.Inner(ino), static_cast<uint64_t>(offset),
+                                                  std::string_view(data, size));
+  if (!status.ok()) return ReplyError(req, status, "write");
+  fuse_reply_write(req, size);
+}
+
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  Mount& mount = *Of(req);
+  Status status = mount.services.file_data->Flush(mount.Inner(ino));
+  if (!status.ok()) return ReplyError(req, status, "flush");
+  fuse_reply_err(req, 0);
+}
+
+void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  Mount& mount = *Of(req);
+  const uint64_t inner = mount.Inner(ino);
+  Status flushed = mount.services.file_data->Flush(inner);
+  if (!flushed.ok()) {
+    fprintf(stderr, "cairn mount: release of inode %llu lost unflushed writes: %s\n",
+            static_cast<unsigned long long>(inner), flushed.ToString().c_str());
+  }
+  Status released = mount.services.file_data->Release(inner);
+  if (!released.ok()) {
+    fprintf(stderr, "cairn mount: release of inode %llu: %s\n",
+            static_cast<unsigned long long>(inner), released.ToString().c_str());
+  }
+  fuse_reply_err(req, 0);
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+  Mount& mount = *Of(req);
+  Status status = mount.services.file_data->Flush(mount.Inner(ino));
+  if (!status.ok()) return ReplyError(req, status, "fsync");
+  fuse_reply_err(req, 0);
+}
+
+void OpenDirectory(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Mount& mount = *Of(req);
+  Result<InodeRecord> inode = mount.services.file_system->GetAttr(mount.Inner(ino));
+  if (!inode.ok()) return ReplyError(req, inode.status(), "opendir");
+  if (inode->type != FileType::kDirectory) return (void)fuse_reply_err(req, ENOTDIR);
+  auto handle = std::make_unique<DirHandle>();
+  handle->ino = inode->ino;
+  handle->parent = inode->parent;
+  fi->fh = reinterpret_cast<uint64_t>(handle.release());
+  fuse_reply_open(req, fi);
+}
+
+// Fills `buffer` from `offset` under the handle's lock. The reply is sent after the lock is
+// released: once the kernel has its answer it may release the handle (on another thread).
+Status FillDirectory(Mount& mount, fuse_req_t req, DirHandle* handle, off_t offset,
+                     std::vector<char>& buffer, size_t& used) {
+  std::lock_guard<std::mutex> lock(handle->mutex);
+  const size_t size = buffer.size();
+  auto add = [&](const char* name, uint64_t ino, mode_t type, off_t next) {
+    struct stat st {};
+    st.st_ino = mount.Outer(ino);
+    st.st_mode = type;
+    const size_t need = fuse_add_direntry(req, buffer.data() + used, size - used, name, &st, next);
+    if (need > size - used) return false;
+    used += need;
+    return true;
+  };
+  off_t position = offset;
+  if (position < 1) {
+    if (!add(".", handle->ino, S_IFDIR, 1)) return OkStatus();
+    position = 1;
+  }
+  if (position < 2) {
+    const uint64_t parent = handle->ino == mount.root ? handle->ino : handle->parent;
+    if (!add("..", parent, S_IFDIR, 2)) return OkStatus();
+    position = 2;
+  }
+  for (;;) {
+    const size_t index = static_cast<size_t>(position - 2);
+    if (index >= handle->entries.size()) {
+      if (handle->complete) break;
+      const std::string after = handle->entries.empty() ? "" : handle->entries.back().name;
+      Result<std::vector<DentryRecord>> page =
+          mount.services.file_system->ReadDirectory(handle->ino, after, kReaddirPage);
+      if (!page.ok()) {
+        if (used > 0) break;  // what fits is answered; the error comes with the next call
+        return page.status();
+      }
+      if (page->size() < kReaddirPage) handle->complete = true;
+      for (DentryRecord& entry : *page) handle->entries.push_back(std::move(entry));
+      continue;
+    }
+    const DentryRecord& entry = handle->entries[index];
+    if (!add(entry.name.c_str(), entry.ino, TypeBits(entry.type), position + 1)) break;
+    ++position;
+  }
+  return OkStatus();
+}
+
+void ReadDirectory(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+  Mount& mount = *Of(req);
+  std::vector<char> buffer(size);
+  size_t used = 0;
+  Status status =
+      FillDirectory(mount, req, reinterpret_cast<DirHandle*>(fi->fh), offset, buffer, used);
+  if (!status.ok()) return ReplyError(req, status, "readdir");
+  fuse_reply_buf(req, buffer.data(), used);
+}
+
+void ReleaseDirectory(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void StatFs(fuse_req_t req, fuse_ino_t) {
+  Mount& mount = *Of(req);
+  struct statvfs st {};
+  if (statvfs(mount.services.chunk_root.c_str(), &st) != 0) return (void)fuse_reply_err(req, errno);
+  // Inodes are rows: as many as the metadata can hold.
+  st.f_files = uint64_t{1} << 40;
+  st.f_ffree = st.f_files / 2;
+  st.f_favail = st.f_ffree;
+  st.f_namemax = meta::kMaxFileNameBytes;
+  fuse_reply_statfs(req, &st);
+}
+
+void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+              int flags) {
+  Mount& mount = *Of(req);
+  uint32_t ours = 0;
+  if (flags & XATTR_CREATE) ours |= fs::kXattrCreate;
+  if (flags & XATTR_REPLACE) ours |= fs::kXattrReplace;
+  Status status = mount.services.file_system->SetXattr(mount.Inner(ino), name,
+                                                       std::string_view(value, size), ours);
+  if (!status.ok()) return ReplyError(req, status, "setxattr");
+  fuse_reply_err(req, 0);
+}
+
+void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  Mount& mount = *Of(req);
+  Result<std::string> value = mount.services.file_system->GetXattr(mount.Inner(ino), name);
+  if (!value.ok()) return ReplyError(req, value.status(), "getxattr");
+  if (size == 0) return (void)fuse_reply_xattr(req, value->size());
+  if (value->size() > size) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, value->data(), value->size());
+}
+
+void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Mount& mount = *Of(req);
+  Result<std::vector<std::string>> names = mount.services.file_system->ListXattrs(mount.Inner(ino));
+  if (!names.ok()) return ReplyError(req, names.status(), "listxattr");
+  std::string list;
+  for (const std::string& name : *names) {
+    list += name;
+    list.push_back('\0');
+  }
+  if (size == 0) return (void)fuse_reply_xattr(req, list.size());
+  if (list.size() > size) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, list.data(), list.size());
+}
+
+void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Mount& mount = *Of(req);
+  Status status = mount.services.file_system->RemoveXattr(mount.Inner(ino), name);
+  if (!status.ok()) return ReplyError(req, status, "removexattr");
+  fuse_reply_err(req, 0);
+}
+
+fuse_lowlevel_ops Operations() {
+  fuse_lowlevel_ops ops{};
+  ops.init = Init;
+  ops.lookup = Lookup;
+  ops.forget = Forget;
+  ops.getattr = GetAttr;
+  ops.setattr = SetAttr;
+  ops.readlink = ReadLink;
+  ops.mknod = MakeNode;
+  ops.mkdir = MakeDirectory;
+  ops.unlink = Unlink;
+  ops.rmdir = RemoveDirectory;
+  ops.symlink = Symlink;
+  ops.rename = Rename;
+  ops.link = Link;
+  ops.open = Open;
+  ops.read = Read;
+  ops.write = Write;
+  ops.flush = Flush;
+  ops.release = Release;
+  ops.fsync = Fsync;
+  ops.opendir = OpenDirectory;
+  ops.readdir = ReadDirectory;
+  ops.releasedir = ReleaseDirectory;
+  ops.statfs = StatFs;
+  ops.setxattr = SetXattr;
+  ops.getxattr = GetXattr;
+  ops.listxattr = ListXattr;
+  ops.removexattr = RemoveXattr;
+  ops.create = Create;
+  return ops;
+}
+
+// Resolves `subdir` from the volume's root, each component a directory.
+Result<uint64_t> ResolveSubdir(fs::FileSystem* file_system, const std::string& subdir) {
+  uint64_t ino = meta::kRootInode;
+  size_t start = 0;
+  while (start < subdir.size()) {
+    size_t end = subdir.find('/', start);
+    if (end == std::string::npos) end = subdir.size();
+    const std::string name = subdir.substr(start, end - start);
+    start = end + 1;
+    if (name.empty() || name == ".") continue;
+    if (name == "..") return InvalidArgumentError("--subdir " + subdir + " may not hold \"..\"");
+    ASSIGN_OR_RETURN(InodeRecord inode, file_system->Lookup(ino, name));
+    if (inode.type != FileType::kDirectory) {
+      return InvalidArgumentError("--subdir " + subdir + ": " + name + " is not a directory");
+    }
+    ino = inode.ino;
+  }
+  return ino;
+}
+
+}  // namespace
+
+Status ServeMount(const MountOptions& options, const MountServices& services,
+                  const std::function<void(const Status&)>& ready) {
+  Mount mount;
+  mount.options = options;
+  mount.services = services;
+  Result<uint64_t> root = ResolveSubdir(services.file_system, options.subdir);
+  if (!root.ok()) {
+    ready(root.status());
+    return root.status();
+  }
+  mount.root = *root;
+
+  std::vector<std::string> words = {"cairn"};
+  std::string opts = "default_permissions,fsname=cairn:" + options.volume_name + ",subtype=cairn";
+  if (options.allow_other) opts += ",allow_other";
+  if (options.read_only) opts += ",ro";
+  words.push_back("-o");
+  words.push_back(opts);
+  if (options.debug) words.push_back("-d");
+  std::vector<char*> argv;
+  for (std::string& word : words) argv.push_back(word.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  const fuse_lowlevel_ops ops = Operations();
+  fuse_session* session = fuse_session_new(&args, &ops, sizeof(ops), &mount);
+  if (session == nullptr) {
+    Status status = InternalError("libfuse refused the mount options " + opts);
+    ready(status);
+    return status;
+  }
+  if (fuse_set_signal_handlers(session) != 0) {
+    fuse_session_destroy(session);
+    Status status = InternalError("cannot install the signal handlers of the mount");
+    ready(status);
+    return status;
+  }
+  if (fuse_session_mount(session, options.mount_point.c_str()) != 0) {
+    fuse_remove_signal_handlers(session);
+    fuse_session_destroy(session);
+    Status status = FailedPreconditionError("cannot mount on " + options.mount_point +
+                                            " (does it exist, and is /dev/fuse usable?)");
+    ready(status);
+    return status;
+  }
+  ready(OkStatus());
+  fuse_loop_config* config = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(config, 16);
+  const int loop = fuse_session_loop_mt(session, config);
+  fuse_loop_cfg_destroy(config);
+  fuse_session_unmount(session);
+  fuse_remove_signal_handlers(session);
+  fuse_session_destroy(session);
+  if (loop != 0 && loop != SIGINT && loop != SIGTERM && loop != SIGHUP) {
+    return InternalError("the FUSE session ended with error " + std::to_string(loop));
+  }
+  return OkStatus();
+}
+
+}  // namespace cairn::mount

@@ -1,0 +1,45 @@
+// The FUSE edge of a volume: libfuse 3's low-level API over fs::FileSystem (names, rules)
+// and FileData (bytes). Requests run on libfuse's worker threads and answer with the errno
+// that fs/errno_map.h gives each Status.
+//
+// The kernel checks permissions (default_permissions) and keeps attributes and entries for
+// the configured times; the mount is confined to `subdir` (its inode is the mount's root;
+// the kernel resolves ".." of the root to the mount point's parent, so nothing above is
+// reachable through this mount).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/status.h"
+#include "fs/file_system.h"
+#include "mount/file_data.h"
+
+namespace cairn::mount {
+
+struct MountOptions {
+  std::string mount_point;
+  std::string subdir;               // "" or "/": the volume's root
+  double attr_cache_seconds = 1.0;  // how long the kernel keeps attributes
+  double entry_cache_seconds = 1.0;
+  double dir_entry_cache_seconds = 1.0;
+  bool read_only = false;
+  bool allow_other = false;  // other users may use the mount (root only)
+  bool debug = false;        // libfuse's request log on stderr
+  std::string volume_name;   // fsname in /proc/mounts
+};
+
+struct MountServices {
+  fs::FileSystem* file_system = nullptr;
+  FileData* file_data = nullptr;
+  std::string chunk_root;  // statfs reports this filesystem's space
+};
+
+// Mounts and serves until unmounted (or SIGINT/SIGTERM, which unmount). `ready` runs once
+// the mount point is live, with OK or why the mount failed (so a daemonizing parent can
+// report it). Returns when the session ends.
+Status ServeMount(const MountOptions& options, const MountServices& services,
+                  const std::function<void(const Status&)>& ready);
+
+}  // namespace cairn::mount
