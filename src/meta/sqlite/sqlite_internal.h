@@ -228,7 +228,12 @@ Status RunTransaction(Connection& conn, std::string_view begin, Fn&& fn) {
   return status;
 }
 
-class SqliteMetaStore final : public MetaStore {
+class SqliteFileTreeTransaction;  // sqlite_file_tree.cc
+
+// The thread running a batch of write transactions, with the store it writes (see Enqueue).
+inline thread_local const void* t_writing_store = nullptr;
+
+class SqliteMetaStore final : public MetaStore, public FileTree {
  public:
   SqliteMetaStore(std::unique_ptr<Connection> writer, std::unique_ptr<Connection> checkpointer,
                   std::vector<std::unique_ptr<Connection>> readers, std::string path,
@@ -403,7 +408,17 @@ class SqliteMetaStore final : public MetaStore {
   Status ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) override;
   Result<SnapshotCounts> ImportSnapshot(SnapshotSource& source) override;
 
+  // ---- FileTree (sqlite_file_tree.cc) ----
+  FileTree* file_tree() override { return this; }
+  Result<VolumeRecord> FormatVolume(const VolumeRecord& requested,
+                                    const InodeRecord& root) override;
+  Result<std::optional<VolumeRecord>> GetVolume() override;
+  Status Read(const std::function<Status(FileTreeTransaction&)>& body) override;
+  Status Write(const std::function<Status(FileTreeTransaction&)>& body,
+               TimestampMs now_ms) override;
+
  private:
+  friend class SqliteFileTreeTransaction;
   static Status ImportRecord(Connection& c, const SnapshotRecord& record);
   static Status ExportObjects(Connection& c, SnapshotVisitor& visitor);
   static Status ExportOwners(Connection& c, SnapshotVisitor& visitor);
@@ -461,6 +476,14 @@ class SqliteMetaStore final : public MetaStore {
 
   template <typename Fn>
   Status Enqueue(std::string_view context, Fn& fn, bool durable) {
+    // A write transaction (a FileTree Write body, a GC callback) that calls back into the
+    // store would wait for its own batch forever: it fails instead.
+    if (t_writing_store == this) {
+      return AnnotateStorageError(
+          InternalError("a write transaction of metadata database " + path_ +
+                        " called back into the store, which would wait for itself"),
+          context);
+    }
     PendingWrite pending;
     pending.fn = [&fn](Connection& c) { return fn(c); };
     pending.durable = durable;
@@ -501,7 +524,9 @@ class SqliteMetaStore final : public MetaStore {
       queue_.pop_front();
     }
     lock.unlock();
+    t_writing_store = this;
     RunWriteBatch(batch);
+    t_writing_store = nullptr;
     std::vector<PendingWrite*> finished_async;
     lock.lock();
     // Only the writers of this batch are woken, and whoever leads the next one: waking
@@ -641,6 +666,13 @@ class SqliteMetaStore final : public MetaStore {
   static Status DropReferences(Connection& c, const ObjectId& id, StorageClass storage_class,
                                TimestampMs now_ms);
   static Status DropReferences(Connection& c, const ChunkOwner& owner, TimestampMs now_ms);
+  // Sets the owner's entry `seq`: takes the reference on its chunk, then drops the replaced
+  // entry's (so rewriting an entry with the same chunk never lets its count touch zero).
+  static Status PutOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
+                              const OwnerChunk& entry, TimestampMs now_ms);
+  // Deletes the owner's entries with seq in [first, last], dropping their references.
+  static Status DropOwnerEntries(Connection& c, const ChunkOwner& owner, uint64_t first,
+                                 uint64_t last, TimestampMs now_ms);
   static Status ReplaceOwnerChunks(Connection& c, const ChunkOwner& owner,
                                    const std::vector<OwnerChunk>& chunks, TimestampMs now_ms);
   static Status PutCommittedIn(Connection& c, const ObjectRecord& object,

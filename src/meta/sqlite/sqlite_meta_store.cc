@@ -191,6 +191,53 @@ CREATE TABLE owner_chunks (
 ) WITHOUT ROWID;
 CREATE INDEX owner_chunks_chunk ON owner_chunks (storage_class, digest);
 )sql",
+    // Version 9: the filesystem volume (meta/file_tree.h, sqlite_file_tree.cc). One volume
+    // per database: fs_volume has one row (id 1), with the next inode number to hand out.
+    // Unsigned numbers are stored as their int64 bit patterns. Names, symlink targets and
+    // xattrs are BLOBs, so any bytes are kept and ordered by memcmp (readdir pages by
+    // name). A file's blocks are owner_chunks rows (kind 'file', seq = block index). Types
+    // have no CHECK: a damaged number is reported by the reader, naming the row.
+    R"sql(
+CREATE TABLE fs_volume (
+  id             INTEGER PRIMARY KEY CHECK (id = 1),
+  name           TEXT NOT NULL,
+  uuid           TEXT NOT NULL,
+  created_ms     INTEGER NOT NULL,
+  trash_days     INTEGER NOT NULL,
+  format_version INTEGER NOT NULL,
+  next_ino       INTEGER NOT NULL
+);
+CREATE TABLE fs_inodes (
+  ino            INTEGER PRIMARY KEY,
+  type           INTEGER NOT NULL,
+  mode           INTEGER NOT NULL,
+  uid            INTEGER NOT NULL,
+  gid            INTEGER NOT NULL,
+  nlink          INTEGER NOT NULL,
+  size           INTEGER NOT NULL,
+  atime_ns       INTEGER NOT NULL,
+  mtime_ns       INTEGER NOT NULL,
+  ctime_ns       INTEGER NOT NULL,
+  btime_ns       INTEGER NOT NULL,
+  rdev           INTEGER NOT NULL,
+  parent         INTEGER NOT NULL,
+  symlink_target BLOB NOT NULL,
+  change         INTEGER NOT NULL
+);
+CREATE TABLE fs_dentries (
+  parent INTEGER NOT NULL,
+  name   BLOB NOT NULL,
+  ino    INTEGER NOT NULL,
+  type   INTEGER NOT NULL,
+  PRIMARY KEY (parent, name)
+) WITHOUT ROWID;
+CREATE TABLE fs_xattrs (
+  ino   INTEGER NOT NULL,
+  name  BLOB NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY (ino, name)
+) WITHOUT ROWID;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -471,6 +518,50 @@ Status SqliteMetaStore::ReplaceOwnerChunks(Connection& c, const ChunkOwner& owne
     RETURN_IF_ERROR(TakeReference(c, entry.storage_class, entry.chunk, now_ms));
   }
   return OkStatus();
+}
+
+// One entry of an owner, as the file tree's block rows need: the new reference is taken
+// before the old one is dropped.
+Status SqliteMetaStore::PutOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
+                                      const OwnerChunk& entry, TimestampMs now_ms) {
+  RETURN_IF_ERROR(TakeReference(c, entry.storage_class, entry.chunk, now_ms));
+  RETURN_IF_ERROR(DropOwnerEntries(c, owner, seq, seq, now_ms));
+  ASSIGN_OR_RETURN(Statement insert,
+                   c.Prepare("INSERT INTO owner_chunks (owner_kind, owner_id, seq, storage_class, "
+                             "digest, size_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+  return insert.Text(1, owner.kind)
+      .Text(2, owner.id)
+      .Int(3, static_cast<int64_t>(seq))
+      .Class(4, entry.storage_class)
+      .Hash(5, entry.chunk.digest)
+      .Int(6, static_cast<int64_t>(entry.chunk.size_bytes))
+      .Run();
+}
+
+// The reference rule of DropReferences for the owner's entries in a range of seq (?4..?5).
+Status SqliteMetaStore::DropOwnerEntries(Connection& c, const ChunkOwner& owner, uint64_t first,
+                                         uint64_t last, TimestampMs now_ms) {
+  {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare(CAIRN_DROP_REFERENCES(
+                         "SELECT storage_class, digest, COUNT(*) AS n FROM owner_chunks "
+                         "WHERE owner_kind = ?1 AND owner_id = ?2 AND seq >= ?4 AND seq <= ?5 "
+                         "GROUP BY storage_class, digest")));
+    RETURN_IF_ERROR(stmt.Text(1, owner.kind)
+                        .Text(2, owner.id)
+                        .Int(3, now_ms)
+                        .Int(4, static_cast<int64_t>(first))
+                        .Int(5, static_cast<int64_t>(last))
+                        .Run());
+  }
+  ASSIGN_OR_RETURN(Statement stmt,
+                   c.Prepare("DELETE FROM owner_chunks WHERE owner_kind = ?1 AND owner_id = ?2 "
+                             "AND seq >= ?3 AND seq <= ?4"));
+  return stmt.Text(1, owner.kind)
+      .Text(2, owner.id)
+      .Int(3, static_cast<int64_t>(first))
+      .Int(4, static_cast<int64_t>(last))
+      .Run();
 }
 
 Status SqliteMetaStore::MarkDeleting(Connection& c, const ObjectId& id, StorageClass storage_class,
@@ -1841,6 +1932,11 @@ Status SqliteMetaStore::ReplaceS3Secrets(const std::vector<S3SecretChange>& chan
 // Rows are stepped, never collected, so memory does not grow with the store.
 Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) {
   return Read("export snapshot", [&](Connection& c) -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT name FROM fs_volume"));
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (row) return internal::SnapshotOfVolumeError(stmt.ColumnText(0));
+    }
     SnapshotCounts counts;
     {
       ASSIGN_OR_RETURN(
@@ -2126,7 +2222,8 @@ Result<SnapshotCounts> SqliteMetaStore::ImportSnapshot(SnapshotSource& source) {
                                  "chunks) OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 "
                                  "FROM s3_keys) OR EXISTS (SELECT 1 FROM namespaces) OR EXISTS "
                                  "(SELECT 1 FROM namespace_settings) OR EXISTS (SELECT 1 FROM "
-                                 "owner_chunks)"));
+                                 "owner_chunks) OR EXISTS (SELECT 1 FROM fs_volume) OR "
+                                 "EXISTS (SELECT 1 FROM fs_inodes)"));
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (row && stmt.ColumnInt(0) != 0) {
         return FailedPreconditionError("the metadata store " + c.path() +
