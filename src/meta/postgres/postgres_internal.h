@@ -510,7 +510,12 @@ class Pool {
 
 enum class Mode { kRead, kWrite };
 
-class PostgresMetaStore final : public MetaStore {
+class PostgresFileTreeTransaction;  // postgres_file_tree.cc
+
+// The store whose FileTree write body the calling thread is running (see Transact).
+inline thread_local const void* t_writing_store = nullptr;
+
+class PostgresMetaStore final : public MetaStore, public FileTree {
  public:
   PostgresMetaStore(std::unique_ptr<Pool> pool, const PostgresMetaStoreOptions& options)
       : pool_(std::move(pool)), options_(options) {}
@@ -601,7 +606,17 @@ class PostgresMetaStore final : public MetaStore {
   Status ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) override;
   Result<SnapshotCounts> ImportSnapshot(SnapshotSource& source) override;
 
+  // ---- FileTree (postgres_file_tree.cc) ----
+  FileTree* file_tree() override { return this; }
+  Result<VolumeRecord> FormatVolume(const VolumeRecord& requested,
+                                    const InodeRecord& root) override;
+  Result<std::optional<VolumeRecord>> GetVolume() override;
+  Status Read(const std::function<Status(FileTreeTransaction&)>& body) override;
+  Status Write(const std::function<Status(FileTreeTransaction&)>& body,
+               TimestampMs now_ms) override;
+
  private:
+  friend class PostgresFileTreeTransaction;
   static Status ExportNamespaceSettings(Connection& c, SnapshotVisitor& visitor);
   static Status ExportChunks(Connection& c, SnapshotVisitor& visitor, TimestampMs now_ms);
   static Status ExportObjects(Connection& c, SnapshotVisitor& visitor);
@@ -611,6 +626,14 @@ class PostgresMetaStore final : public MetaStore {
   // it must reset whatever it reports; `retry` = false runs it at most once.
   template <typename Fn>
   Status Transact(std::string_view context, Mode mode, Fn&& fn, bool retry = true) {
+    // A FileTree Write body that calls back into the store would wait for a lock its own
+    // transaction holds (the fs_volume row), or for a pooled connection: it fails instead.
+    if (t_writing_store == this) {
+      return AnnotateStorageError(
+          InternalError("a write transaction of this metadata database called back into "
+                        "the store, which would wait for itself"),
+          context);
+    }
     Status last;
     const int attempts = retry ? std::max(1, options_.max_attempts) : 1;
     for (int attempt = 1; attempt <= attempts; ++attempt) {
@@ -697,6 +720,13 @@ class PostgresMetaStore final : public MetaStore {
   static Status DropReferences(Connection& c, const ObjectId& id, StorageClass storage_class,
                                TimestampMs now_ms);
   static Status DropReferences(Connection& c, const ChunkOwner& owner, TimestampMs now_ms);
+  // Sets the owner's entry `seq`: takes the reference on its chunk, then drops the replaced
+  // entry's (so rewriting an entry with the same chunk never lets its count touch zero).
+  static Status PutOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
+                              const OwnerChunk& entry, TimestampMs now_ms);
+  // Deletes the owner's entries with seq in [first, last], dropping their references.
+  static Status DropOwnerEntries(Connection& c, const ChunkOwner& owner, uint64_t first,
+                                 uint64_t last, TimestampMs now_ms);
   static Status ReplaceOwnerChunks(Connection& c, const ChunkOwner& owner,
                                    const std::vector<OwnerChunk>& chunks, TimestampMs now_ms);
   static Status ExportOwners(Connection& c, SnapshotVisitor& visitor);

@@ -39,6 +39,10 @@
 //    one more per retired part first), so two of them can
 //    still deadlock in rare interleavings: PostgreSQL aborts one with 40P01 and that
 //    transaction is retried from the start (bounded, max_attempts).
+//  * The filesystem tree (postgres_file_tree.cc): every FileTree Write first locks the one
+//    fs_volume row, so file tree writes from all nodes run one at a time and each sees the
+//    last one's commit; block rows are owner_chunks rows whose references go through the
+//    same statements (upsert to take, locked-in-order UPDATE to drop).
 //  * CollectGarbageChunks selects candidates FOR UPDATE SKIP LOCKED in one transaction,
 //    calls remove_file for each and deletes the row when it returns OK, then commits. The
 //    row lock is the "write lock" of the contract: a concurrent AddChunk on the digest either
@@ -252,6 +256,54 @@ CREATE TABLE owner_chunks (
   PRIMARY KEY (owner_kind, owner_id, seq)
 );
 CREATE INDEX owner_chunks_chunk ON owner_chunks (storage_class, digest);
+)sql",
+    // Version 10: the filesystem volume (meta/file_tree.h, postgres_file_tree.cc), as in
+    // the SQLite engine's version 9. One volume per database: fs_volume has one row (id 1),
+    // which every FileTree write locks first (so they run one at a time), with the next
+    // inode number to hand out. Unsigned numbers are stored as their int64 bit patterns.
+    // Names, symlink targets and xattrs are bytea, compared byte-wise. A file's blocks are
+    // owner_chunks rows (kind 'file', seq = block index), hence seq becomes bigint.
+    R"sql(
+ALTER TABLE owner_chunks ALTER COLUMN seq TYPE bigint;
+CREATE TABLE fs_volume (
+  id             integer PRIMARY KEY CHECK (id = 1),
+  name           text COLLATE "C" NOT NULL,
+  uuid           text COLLATE "C" NOT NULL,
+  created_ms     bigint NOT NULL,
+  trash_days     bigint NOT NULL,
+  format_version bigint NOT NULL,
+  next_ino       bigint NOT NULL
+);
+CREATE TABLE fs_inodes (
+  ino            bigint PRIMARY KEY,
+  type           bigint NOT NULL,
+  mode           bigint NOT NULL,
+  uid            bigint NOT NULL,
+  gid            bigint NOT NULL,
+  nlink          bigint NOT NULL,
+  size           bigint NOT NULL,
+  atime_ns       bigint NOT NULL,
+  mtime_ns       bigint NOT NULL,
+  ctime_ns       bigint NOT NULL,
+  btime_ns       bigint NOT NULL,
+  rdev           bigint NOT NULL,
+  parent         bigint NOT NULL,
+  symlink_target bytea NOT NULL,
+  change         bigint NOT NULL
+);
+CREATE TABLE fs_dentries (
+  parent bigint NOT NULL,
+  name   bytea NOT NULL,
+  ino    bigint NOT NULL,
+  type   bigint NOT NULL,
+  PRIMARY KEY (parent, name)
+);
+CREATE TABLE fs_xattrs (
+  ino   bigint NOT NULL,
+  name  bytea NOT NULL,
+  value bytea NOT NULL,
+  PRIMARY KEY (ino, name)
+);
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -485,6 +537,64 @@ Status PostgresMetaStore::ReplaceOwnerChunks(Connection& c, const ChunkOwner& ow
              Params().Text(owner.kind).Text(owner.id).Text(classes).Text(digests).Text(sizes))
           .status());
   return TakeReferences(c, chunks, now_ms);
+}
+
+// One entry of an owner, as the file tree's block rows need: the new reference is taken
+// before the old one is dropped. The caller serializes writers of the owner (the file
+// tree's writes hold the fs_volume row).
+Status PostgresMetaStore::PutOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
+                                        const OwnerChunk& entry, TimestampMs now_ms) {
+  RETURN_IF_ERROR(TakeReferences(c, std::vector<OwnerChunk>{entry}, now_ms));
+  RETURN_IF_ERROR(DropOwnerEntries(c, owner, seq, seq, now_ms));
+  return c
+      .Exec(
+          "INSERT INTO owner_chunks (owner_kind, owner_id, seq, storage_class, digest, "
+          "size_bytes) VALUES ($1, $2, $3::bigint, $4, $5::bytea, $6::bigint)",
+          Params()
+              .Text(owner.kind)
+              .Text(owner.id)
+              .Int(static_cast<int64_t>(seq))
+              .Class(entry.storage_class)
+              .Hash(entry.chunk.digest)
+              .Int(static_cast<int64_t>(entry.chunk.size_bytes)))
+      .status();
+}
+
+// DropReferences for the owner's entries with seq in a range: the chunk rows are locked in
+// (class, digest) order first, as every transaction locks them.
+Status PostgresMetaStore::DropOwnerEntries(Connection& c, const ChunkOwner& owner, uint64_t first,
+                                           uint64_t last, TimestampMs now_ms) {
+  RETURN_IF_ERROR(
+      c.Exec(CAIRN_LOCK_REFERENCED("SELECT storage_class, digest, COUNT(*) AS n FROM owner_chunks "
+                                   "WHERE owner_kind = $1 AND owner_id = $2 AND seq >= $3::bigint "
+                                   "AND seq <= $4::bigint GROUP BY storage_class, digest"),
+             Params()
+                 .Text(owner.kind)
+                 .Text(owner.id)
+                 .Int(static_cast<int64_t>(first))
+                 .Int(static_cast<int64_t>(last)))
+          .status());
+  RETURN_IF_ERROR(
+      c.Exec(CAIRN_DROP_REFERENCES("SELECT storage_class, digest, COUNT(*) AS n FROM owner_chunks "
+                                   "WHERE owner_kind = $1 AND owner_id = $2 AND seq >= $4::bigint "
+                                   "AND seq <= $5::bigint GROUP BY storage_class, digest"),
+             Params()
+                 .Text(owner.kind)
+                 .Text(owner.id)
+                 .Int(now_ms)
+                 .Int(static_cast<int64_t>(first))
+                 .Int(static_cast<int64_t>(last)))
+          .status());
+  return c
+      .Exec(
+          "DELETE FROM owner_chunks WHERE owner_kind = $1 AND owner_id = $2 AND "
+          "seq >= $3::bigint AND seq <= $4::bigint",
+          Params()
+              .Text(owner.kind)
+              .Text(owner.id)
+              .Int(static_cast<int64_t>(first))
+              .Int(static_cast<int64_t>(last)))
+      .status();
 }
 
 Status PostgresMetaStore::MarkDeleting(Connection& c, const ObjectId& id,
@@ -1803,6 +1913,10 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
   return Transact(
       "export snapshot", Mode::kRead,
       [&](Connection& c) -> Status {
+        {
+          ASSIGN_OR_RETURN(Rows volume, c.Exec("SELECT name FROM fs_volume"));
+          if (!volume.empty()) return internal::SnapshotOfVolumeError(volume.Text(0, 0));
+        }
         SnapshotCounts counts;
         {
           ASSIGN_OR_RETURN(
@@ -2070,7 +2184,7 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
       [&](Connection& c) -> Status {
         RETURN_IF_ERROR(
             c.Script("LOCK TABLE objects, object_chunks, chunks, owner_chunks, api_keys, s3_keys, "
-                     "namespaces, namespace_settings IN EXCLUSIVE MODE"));
+                     "namespaces, namespace_settings, fs_volume IN EXCLUSIVE MODE"));
         {
           ASSIGN_OR_RETURN(
               Rows rows,
@@ -2078,7 +2192,8 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
                      "OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 FROM s3_keys) "
                      "OR EXISTS (SELECT 1 FROM namespaces) "
                      "OR EXISTS (SELECT 1 FROM namespace_settings) "
-                     "OR EXISTS (SELECT 1 FROM owner_chunks)"));
+                     "OR EXISTS (SELECT 1 FROM owner_chunks) "
+                     "OR EXISTS (SELECT 1 FROM fs_volume) OR EXISTS (SELECT 1 FROM fs_inodes)"));
           ASSIGN_OR_RETURN(int64_t busy, rows.Int(0, 0));
           if (busy != 0) {
             return FailedPreconditionError(
