@@ -1,6 +1,7 @@
 // The POSIX rules of fs::FileSystem, checked through the errno a program would see, over
-// each engine's FileTree: the memory engine and a SQLite file in a fresh temp directory
-// (the engines' own primitives have their conformance suite in tests/meta). Block references are
+// each engine's FileTree: the memory engine, a SQLite file in a fresh temp directory and,
+// when CAIRN_TEST_POSTGRES_URL names a server, a fresh PostgreSQL database (the engines' own
+// primitives have their conformance suite in tests/meta). Block references are
 // checked through the store's reference counts, as fsck and GC see them.
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "fs/file_system.h"
 #include "meta/engines/open_meta_store.h"
 #include "meta/meta_store.h"
+#include "postgres_test_database.h"
 
 namespace cairn::fs {
 namespace {
@@ -71,14 +73,20 @@ class FileSystemTest : public ::testing::TestWithParam<std::string> {
  protected:
   // A fresh store of the engine under test (`file` names the SQLite database).
   std::unique_ptr<meta::MetaStore> OpenStore(const std::string& file) {
-    const std::string url =
-        GetParam() == "memory" ? "memory:" : "sqlite://" + (dir_.path() / file).string();
+    std::string url = "memory:";
+    if (GetParam() == "sqlite") {
+      url = "sqlite://" + (dir_.path() / file).string();
+    } else if (GetParam() == "postgres") {
+      databases_.push_back(std::make_unique<meta::pgtest::PostgresDatabase>());
+      url = databases_.back()->url();
+    }
     auto opened = meta::OpenMetaStore(url);
     EXPECT_TRUE(opened.ok()) << url << ": " << opened.status().ToString();
     return opened.ok() ? std::move(opened).value() : nullptr;
   }
 
   void SetUp() override {
+    if (GetParam() == "postgres") SKIP_WITHOUT_POSTGRES();
     owned_store_ = OpenStore("meta.db");
     ASSERT_NE(owned_store_, nullptr);
     store_ = owned_store_.get();
@@ -128,7 +136,15 @@ class FileSystemTest : public ::testing::TestWithParam<std::string> {
     return out;
   }
 
+  // The stores go first: their connections would otherwise keep the databases in use.
+  void TearDown() override {
+    fs_.reset();
+    owned_store_.reset();
+    databases_.clear();
+  }
+
   TempDir dir_;
+  std::vector<std::unique_ptr<meta::pgtest::PostgresDatabase>> databases_;
   std::unique_ptr<meta::MetaStore> owned_store_;
   meta::MetaStore* store_ = nullptr;
   meta::FileTree* tree_ = nullptr;
@@ -477,7 +493,7 @@ TEST_P(FileSystemTest, NothingWorksBeforeAVolumeIsFormatted) {
       StatusCode::kInvalidArgument);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, FileSystemTest, ::testing::Values("memory", "sqlite"),
+INSTANTIATE_TEST_SUITE_P(Engines, FileSystemTest, ::testing::Values("memory", "sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });

@@ -1,10 +1,12 @@
 // One conformance suite for every FileTree engine (meta/file_tree.h): each TEST_P runs
-// against "memory" (the reference) and against a SQLite file in a fresh temp directory.
+// against "memory" (the reference), against a SQLite file in a fresh temp directory and,
+// when CAIRN_TEST_POSTGRES_URL names a server (scripts/postgres-test-server.sh starts one),
+// against a fresh PostgreSQL database (skipped, visibly, without one).
 // Block references are checked through the MetaStore's public API (ListChunks,
 // GetOwnerChunks, CheckReferences), as GC and fsck see them. A randomized differential test
-// applies one op sequence to both engines and compares every result and the full state;
-// the SQLite-only tests cover what only a database has: two stores on one file, damaged
-// rows, the schema upgrade, and a transaction body calling back into its store.
+// applies one op sequence to every engine and compares every result and the full state;
+// the SQL engines' tests: two stores on one database see each other's commits, and a body
+// calling back into its store fails; SQLite only: damaged rows and the schema upgrade.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -29,11 +31,14 @@
 #include "meta/file_tree.h"
 #include "meta/meta_store.h"
 #include "meta/snapshot.h"
+#include "postgres_test_database.h"
 
 namespace cairn::meta {
 namespace {
 
 namespace stdfs = std::filesystem;
+
+using pgtest::PostgresDatabase;
 
 constexpr char kUuid[] = "0b6a3c1e-2f4d-4e5a-9b8c-7d6e5f4a3b2c";
 constexpr char kOtherUuid[] = "7d6e5f4a-3b2c-4e5a-9b8c-0b6a3c1e2f4d";
@@ -249,8 +254,16 @@ VolumeRecord Volume(const std::string& name = "vol", const std::string& uuid = k
   return volume;
 }
 
-std::string UrlFor(const std::string& engine, const TempDir& dir, const std::string& file) {
+// The store's URL for `engine`: memory, a SQLite `file` in `dir`, or a fresh PostgreSQL
+// database kept in `databases` (dropped with it).
+std::string UrlFor(const std::string& engine, const TempDir& dir, const std::string& file,
+                   std::vector<std::unique_ptr<PostgresDatabase>>* databases = nullptr) {
   if (engine == "memory") return "memory:";
+  if (engine == "postgres") {
+    if (databases == nullptr) std::abort();
+    databases->push_back(std::make_unique<PostgresDatabase>());
+    return databases->back()->url();
+  }
   return "sqlite://" + (dir.path() / file).string();
 }
 
@@ -308,17 +321,21 @@ std::string Dump(MetaStore& store, const std::set<uint64_t>& inos) {
 class FileTreeTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    if (GetParam() == "postgres") SKIP_WITHOUT_POSTGRES();
+    url_ = UrlFor(GetParam(), dir_, "meta.db", &databases_);
     Open();
     ASSERT_NE(store_, nullptr);
   }
-  void TearDown() override { store_.reset(); }
+  // The store goes first: its connections would otherwise keep the database in use.
+  void TearDown() override {
+    store_.reset();
+    databases_.clear();
+  }
 
-  bool IsSqlite() const { return GetParam() == "sqlite"; }
-  std::string Url() const { return UrlFor(GetParam(), dir_, "meta.db"); }
-  std::string DbPath() const { return (dir_.path() / "meta.db").string(); }
+  bool Persists() const { return GetParam() != "memory"; }
 
   void Open() {
-    store_ = OpenStore(Url());
+    store_ = OpenStore(url_);
     if (store_) tree_ = store_->file_tree();
     ASSERT_NE(tree_, nullptr) << "engine " << GetParam() << " has no FileTree";
   }
@@ -399,6 +416,8 @@ class FileTreeTest : public ::testing::TestWithParam<std::string> {
   }
 
   TempDir dir_;
+  std::vector<std::unique_ptr<PostgresDatabase>> databases_;
+  std::string url_;
   std::unique_ptr<MetaStore> store_;
   FileTree* tree_ = nullptr;
 };
@@ -557,7 +576,7 @@ TEST_P(FileTreeTest, InodeNumbersAreNewAndNotSpentByARolledBackTransaction) {
   for (int i = 0; i < 50; ++i) committed.push_back(NewIno());
   EXPECT_TRUE(std::is_sorted(committed.begin(), committed.end()));
   EXPECT_EQ(std::set<uint64_t>(committed.begin(), committed.end()).size(), committed.size());
-  if (IsSqlite()) {  // and across a reopen
+  if (Persists()) {  // and across a reopen
     store_.reset();
     Open();
     EXPECT_GT(NewIno(), committed.back());
@@ -965,8 +984,7 @@ TEST_P(FileTreeTest, SnapshotsRefuseAStoreWithAVolume) {
   // A snapshot of an empty store, to load into the formatted one.
   std::string empty_snapshot;
   {
-    TempDir other_dir;
-    std::unique_ptr<MetaStore> empty = OpenStore(UrlFor(GetParam(), other_dir, "empty.db"));
+    std::unique_ptr<MetaStore> empty = OpenStore(UrlFor(GetParam(), dir_, "empty.db", &databases_));
     ASSERT_NE(empty, nullptr);
     ASSERT_OK(DumpSnapshot(*empty, GetParam(), 100, [&](std::string_view bytes) {
       empty_snapshot.append(bytes);
@@ -994,7 +1012,7 @@ TEST_P(FileTreeTest, SnapshotsRefuseAStoreWithAVolume) {
   EXPECT_EQ(Owned(2), std::vector<Digest>{D(1)});
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, FileTreeTest, ::testing::Values("memory", "sqlite"),
+INSTANTIATE_TEST_SUITE_P(Engines, FileTreeTest, ::testing::Values("memory", "sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });
@@ -1086,13 +1104,19 @@ std::string Apply(FileTreeTransaction& tx, const Op& op) {
   }
 }
 
-TEST(FileTreeDifferentialTest, RandomOpsAgreeBetweenMemoryAndSqlite) {
+class FileTreeDifferentialTest : public ::testing::TestWithParam<std::string> {};
+
+// The engine under test against the memory engine.
+TEST_P(FileTreeDifferentialTest, RandomOpsAgreeWithTheMemoryEngine) {
+  if (GetParam() == "postgres") SKIP_WITHOUT_POSTGRES();
   TempDir dir;
+  std::vector<std::unique_ptr<PostgresDatabase>> databases;
+  const std::string url = UrlFor(GetParam(), dir, "meta.db", &databases);
   std::unique_ptr<MetaStore> memory = OpenStore("memory:");
-  std::unique_ptr<MetaStore> sqlite = OpenStore(UrlFor("sqlite", dir, "meta.db"));
+  std::unique_ptr<MetaStore> engine = OpenStore(url);
   ASSERT_NE(memory, nullptr);
-  ASSERT_NE(sqlite, nullptr);
-  for (MetaStore* store : {memory.get(), sqlite.get()}) {
+  ASSERT_NE(engine, nullptr);
+  for (MetaStore* store : {memory.get(), engine.get()}) {
     ASSERT_OK(store->file_tree()->FormatVolume(Volume(), RootTemplate()));
   }
   OpGenerator gen(424242);
@@ -1110,7 +1134,7 @@ TEST(FileTreeDifferentialTest, RandomOpsAgreeBetweenMemoryAndSqlite) {
     std::vector<std::string> logs[2];
     Status statuses[2];
     int e = 0;
-    for (MetaStore* store : {memory.get(), sqlite.get()}) {
+    for (MetaStore* store : {memory.get(), engine.get()}) {
       std::vector<std::string>& log = logs[e];
       statuses[e] = store->file_tree()->Write(
           [&](FileTreeTransaction& tx) -> Status {
@@ -1136,36 +1160,40 @@ TEST(FileTreeDifferentialTest, RandomOpsAgreeBetweenMemoryAndSqlite) {
       }
     }
     if (round % 50 == 0) {
-      ASSERT_EQ(Dump(*memory, all_inos), Dump(*sqlite, all_inos)) << "round " << round;
+      ASSERT_EQ(Dump(*memory, all_inos), Dump(*engine, all_inos)) << "round " << round;
     }
   }
   const std::string final_memory = Dump(*memory, all_inos);
-  EXPECT_EQ(final_memory, Dump(*sqlite, all_inos));
+  EXPECT_EQ(final_memory, Dump(*engine, all_inos));
   EXPECT_EQ(final_memory.find("disagrees"), std::string::npos) << final_memory;
   EXPECT_GT(rolled_back, 10);
   EXPECT_GT(all_inos.size(), 10u);
-  // What the SQLite engine committed survives a reopen.
-  sqlite.reset();
-  sqlite = OpenStore(UrlFor("sqlite", dir, "meta.db"));
-  ASSERT_NE(sqlite, nullptr);
-  EXPECT_EQ(final_memory, Dump(*sqlite, all_inos));
+  // What the engine committed survives a reopen.
+  engine.reset();
+  engine = OpenStore(url);
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(final_memory, Dump(*engine, all_inos));
 }
 
-// ---- SQLite only ----------------------------------------------------------------------------
+INSTANTIATE_TEST_SUITE_P(Engines, FileTreeDifferentialTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
-class SqliteFileTreeTest : public ::testing::Test {
- protected:
-  std::string Path() const { return (dir_.path() / "meta.db").string(); }
-  std::unique_ptr<MetaStore> Open() { return OpenStore("sqlite://" + Path()); }
+// ---- the SQL engines ----------------------------------------------------------------------
 
-  TempDir dir_;
-};
+class SqlFileTreeTest : public ::testing::TestWithParam<std::string> {};
 
-// Two mounts on one host open the same file: each sees what the other committed, and their
-// writes serialize without losing one.
-TEST_F(SqliteFileTreeTest, TwoStoresOnOneFileSeeEachOthersCommits) {
-  std::unique_ptr<MetaStore> a = Open();
-  std::unique_ptr<MetaStore> b = Open();
+// Two mounts open the same database (two processes on one host for SQLite, two nodes for
+// PostgreSQL): each sees what the other committed, and their writes serialize without
+// losing one.
+TEST_P(SqlFileTreeTest, TwoStoresSeeEachOthersCommitsAndLoseNoUpdate) {
+  if (GetParam() == "postgres") SKIP_WITHOUT_POSTGRES();
+  TempDir dir;
+  std::vector<std::unique_ptr<PostgresDatabase>> databases;
+  const std::string url = UrlFor(GetParam(), dir, "meta.db", &databases);
+  std::unique_ptr<MetaStore> a = OpenStore(url);
+  std::unique_ptr<MetaStore> b = OpenStore(url);
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   EXPECT_CODE(b->file_tree()->Read([](FileTreeTransaction&) { return OkStatus(); }),
@@ -1230,6 +1258,137 @@ TEST_F(SqliteFileTreeTest, TwoStoresOnOneFileSeeEachOthersCommits) {
   }
 }
 
+// A transaction body that calls back into its store would wait for itself; it fails instead.
+TEST_P(SqlFileTreeTest, ABodyCallingBackIntoTheStoreFailsInsteadOfWaitingForever) {
+  if (GetParam() == "postgres") SKIP_WITHOUT_POSTGRES();
+  TempDir dir;
+  std::vector<std::unique_ptr<PostgresDatabase>> databases;
+  std::unique_ptr<MetaStore> store = OpenStore(UrlFor(GetParam(), dir, "meta.db", &databases));
+  ASSERT_NE(store, nullptr);
+  FileTree* tree = store->file_tree();
+  ASSERT_OK(tree->FormatVolume(Volume(), RootTemplate()));
+  Status inner;
+  Status inner_write;
+  Status outer = tree->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        RETURN_IF_ERROR(tx.PutBlock(2, Block(0, 1)));
+        inner = store->SetOwnerChunks(ChunkOwner{"test", "x"}, {}, 100);
+        inner_write = tree->Write([](FileTreeTransaction&) { return OkStatus(); }, 100);
+        return inner;
+      },
+      100);
+  EXPECT_CODE(inner, kInternal);
+  EXPECT_CODE(inner_write, kInternal);
+  EXPECT_NE(inner.message().find("called back into the store"), std::string::npos)
+      << inner.ToString();
+  EXPECT_CODE(outer, kInternal);
+  // Nothing of it was committed, and the store still writes.
+  EXPECT_EQ(store->GetOwnerChunks(FileChunkOwner(kUuid, 2)).value().size(), 0u);
+  EXPECT_OK(tree->Write([](FileTreeTransaction& tx) { return tx.PutBlock(2, Block(0, 1)); }, 100));
+  EXPECT_EQ(store->GetOwnerChunks(FileChunkOwner(kUuid, 2)).value().size(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, SqlFileTreeTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+// ---- PostgreSQL only --------------------------------------------------------------------------
+
+class PostgresFileTreeTest : public ::testing::Test {
+ protected:
+  void SetUp() override { SKIP_WITHOUT_POSTGRES(); }
+  // The store goes first: its connections would otherwise keep the database in use.
+  void TearDown() override {
+    store_.reset();
+    database_.reset();
+  }
+  void Open() {
+    if (!database_) database_ = std::make_unique<PostgresDatabase>();
+    store_.reset();
+    store_ = OpenStore(database_->url());
+    ASSERT_NE(store_, nullptr);
+  }
+  pgtest::RawPostgres Raw() { return pgtest::RawPostgres(database_->url()); }
+
+  std::unique_ptr<PostgresDatabase> database_;
+  std::unique_ptr<MetaStore> store_;
+};
+
+TEST_F(PostgresFileTreeTest, DamagedRowsAreReportedNamingTheRow) {
+  Open();
+  FileTree* tree = store_->file_tree();
+  ASSERT_OK(tree->FormatVolume(Volume(), RootTemplate()));
+  ASSERT_OK(tree->Write(
+      [](FileTreeTransaction& tx) -> Status {
+        RETURN_IF_ERROR(tx.PutInode(Inode(2)).status());
+        return tx.PutDentry({kRootInode, "f", 2, FileType::kRegular});
+      },
+      100));
+  {
+    pgtest::RawPostgres raw = Raw();
+    raw.Exec("UPDATE fs_inodes SET type = 42 WHERE ino = 2");
+    raw.Exec("UPDATE fs_dentries SET type = 0 WHERE parent = 1");
+  }
+  EXPECT_OK(tree->Read([](FileTreeTransaction& tx) -> Status {
+    Result<std::optional<InodeRecord>> inode = tx.GetInode(2);
+    EXPECT_EQ(inode.status().code(), StatusCode::kDataLoss) << inode.status().ToString();
+    EXPECT_NE(inode.status().message().find("fs_inodes row 2"), std::string::npos)
+        << inode.status().ToString();
+    Result<std::optional<DentryRecord>> entry = tx.GetDentry(kRootInode, "f");
+    EXPECT_EQ(entry.status().code(), StatusCode::kDataLoss) << entry.status().ToString();
+    EXPECT_NE(entry.status().message().find("fs_dentries row (1, "), std::string::npos)
+        << entry.status().ToString();
+    return OkStatus();
+  }));
+}
+
+// A version 9 database (before the filesystem tables, with owner_chunks.seq an integer)
+// gains them at open, in place, and block indexes beyond 2^31 fit.
+TEST_F(PostgresFileTreeTest, UpgradesAVersion9DatabaseInPlace) {
+  Open();
+  ASSERT_OK(
+      store_->SetOwnerChunks(ChunkOwner{"test", "x"}, {OwnerChunk(kHot, ChunkRef{D(1), 5})}, 100));
+  store_.reset();
+  {
+    pgtest::RawPostgres raw = Raw();
+    raw.Exec("DROP TABLE fs_volume, fs_inodes, fs_dentries, fs_xattrs");
+    raw.Exec("ALTER TABLE owner_chunks ALTER COLUMN seq TYPE integer");
+    raw.Exec("DELETE FROM schema_version WHERE version > 9");
+  }
+  Open();
+  {
+    pgtest::RawPostgres raw = Raw();
+    EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "10");
+    EXPECT_EQ(raw.Query("SELECT data_type FROM information_schema.columns WHERE table_name = "
+                        "'owner_chunks' AND column_name = 'seq'"),
+              "bigint");
+  }
+  EXPECT_EQ(store_->GetOwnerChunks(ChunkOwner{"test", "x"}).value().size(), 1u);
+  FileTree* tree = store_->file_tree();
+  ASSERT_OK(tree->FormatVolume(Volume(), RootTemplate()));
+  const uint64_t far = (uint64_t{1} << 40) + 3;
+  ASSERT_OK(
+      tree->Write([&](FileTreeTransaction& tx) { return tx.PutBlock(2, Block(far, 1)); }, 100));
+  std::vector<BlockRecord> blocks;
+  ASSERT_OK(tree->Read([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(blocks, tx.GetBlocks(2, far - 1, 3));
+    return OkStatus();
+  }));
+  ASSERT_EQ(blocks.size(), 1u);
+  EXPECT_EQ(blocks[0].index, far);
+}
+
+// ---- SQLite only ----------------------------------------------------------------------------
+
+class SqliteFileTreeTest : public ::testing::Test {
+ protected:
+  std::string Path() const { return (dir_.path() / "meta.db").string(); }
+  std::unique_ptr<MetaStore> Open() { return OpenStore("sqlite://" + Path()); }
+
+  TempDir dir_;
+};
+
 TEST_F(SqliteFileTreeTest, DamagedRowsAreReportedNamingTheRow) {
   std::unique_ptr<MetaStore> store = Open();
   ASSERT_NE(store, nullptr);
@@ -1292,33 +1451,6 @@ TEST_F(SqliteFileTreeTest, UpgradesAVersion8DatabaseInPlace) {
   ASSERT_OK(chunks);
   ASSERT_EQ(chunks->size(), 1u);
   EXPECT_EQ(chunks->front().ref_count, 2);
-}
-
-// A transaction body that calls back into its store would wait for itself; it fails instead.
-TEST_F(SqliteFileTreeTest, ABodyCallingBackIntoTheStoreFailsInsteadOfWaitingForever) {
-  std::unique_ptr<MetaStore> store = Open();
-  ASSERT_NE(store, nullptr);
-  FileTree* tree = store->file_tree();
-  ASSERT_OK(tree->FormatVolume(Volume(), RootTemplate()));
-  Status inner;
-  Status inner_write;
-  Status outer = tree->Write(
-      [&](FileTreeTransaction& tx) -> Status {
-        RETURN_IF_ERROR(tx.PutBlock(2, Block(0, 1)));
-        inner = store->SetOwnerChunks(ChunkOwner{"test", "x"}, {}, 100);
-        inner_write = tree->Write([](FileTreeTransaction&) { return OkStatus(); }, 100);
-        return inner;
-      },
-      100);
-  EXPECT_CODE(inner, kInternal);
-  EXPECT_CODE(inner_write, kInternal);
-  EXPECT_NE(inner.message().find("called back into the store"), std::string::npos)
-      << inner.ToString();
-  EXPECT_CODE(outer, kInternal);
-  // Nothing of it was committed, and the store still writes.
-  EXPECT_EQ(store->GetOwnerChunks(FileChunkOwner(kUuid, 2)).value().size(), 0u);
-  EXPECT_OK(tree->Write([](FileTreeTransaction& tx) { return tx.PutBlock(2, Block(0, 1)); }, 100));
-  EXPECT_EQ(store->GetOwnerChunks(FileChunkOwner(kUuid, 2)).value().size(), 1u);
 }
 
 }  // namespace
