@@ -14,6 +14,15 @@
 //
 // Thread-safety: any thread; transactions may run concurrently (each engine serializes what
 // it must). A write transaction either happens whole or not at all.
+//
+// Transaction bodies must be short and must not call other methods of the same store
+// (MetaStore or FileTree, including a nested Read or Write): the engine holds its write
+// lock, or its connection, while the body runs, so such a call would wait for itself or
+// read around the transaction. The memory engine deadlocks; from a Write body, the SQLite
+// engine fails any inner write and the PostgreSQL engine any inner call with kInternal. Do
+// the I/O (chunk files, network) before or after the transaction, never inside it. A body
+// may run on another thread than the caller's (the SQLite engine runs queued writes in
+// batches), and more than once (PostgreSQL retries a deadlock).
 #pragma once
 
 #include <cstdint>

@@ -1,12 +1,16 @@
-// The POSIX rules of fs::FileSystem, checked through the errno a program would see, over the
-// memory engine's FileTree (the engines' own primitives have their conformance suite in
-// tests/meta). Block references are checked through the store's reference counts, as fsck
-// and GC see them.
+// The POSIX rules of fs::FileSystem, checked through the errno a program would see, over
+// each engine's FileTree: the memory engine, a SQLite file in a fresh temp directory and,
+// when CAIRN_TEST_POSTGRES_URL names a server, a fresh PostgreSQL database (the engines' own
+// primitives have their conformance suite in tests/meta). Block references are
+// checked through the store's reference counts, as fsck and GC see them.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -14,7 +18,9 @@
 #include "core/hashing.h"
 #include "fs/errno_map.h"
 #include "fs/file_system.h"
-#include "meta/memory/memory_meta_store.h"
+#include "meta/engines/open_meta_store.h"
+#include "meta/meta_store.h"
+#include "postgres_test_database.h"
 
 namespace cairn::fs {
 namespace {
@@ -44,17 +50,56 @@ BlockRecord Block(uint64_t index, std::string_view bytes) {
       index, meta::OwnerChunk(StorageClass::kHot, meta::ChunkRef{Sha256Of(bytes), bytes.size()})};
 }
 
-class FileSystemTest : public ::testing::Test {
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "cairn-fs-test-XXXXXX").string();
+    char* made = mkdtemp(pattern.data());
+    if (made == nullptr) std::abort();
+    path_ = made;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+class FileSystemTest : public ::testing::TestWithParam<std::string> {
  protected:
+  // A fresh store of the engine under test (`file` names the SQLite database).
+  std::unique_ptr<meta::MetaStore> OpenStore(const std::string& file) {
+    std::string url = "memory:";
+    if (GetParam() == "sqlite") {
+      url = "sqlite://" + (dir_.path() / file).string();
+    } else if (GetParam() == "postgres") {
+      databases_.push_back(std::make_unique<meta::pgtest::PostgresDatabase>());
+      url = databases_.back()->url();
+    }
+    auto opened = meta::OpenMetaStore(url);
+    EXPECT_TRUE(opened.ok()) << url << ": " << opened.status().ToString();
+    return opened.ok() ? std::move(opened).value() : nullptr;
+  }
+
   void SetUp() override {
+    if (GetParam() == "postgres") SKIP_WITHOUT_POSTGRES();
+    owned_store_ = OpenStore("meta.db");
+    ASSERT_NE(owned_store_, nullptr);
+    store_ = owned_store_.get();
+    tree_ = store_->file_tree();
+    ASSERT_NE(tree_, nullptr);
     InodeRecord root;
     root.mode = 0755;
     root.nlink = 2;
-    ASSERT_TRUE(store_.FormatVolume(meta::VolumeRecord{"vol", kUuid}, root).ok());
+    ASSERT_TRUE(tree_->FormatVolume(meta::VolumeRecord{"vol", kUuid}, root).ok());
     Options options;
     options.is_open = [this](uint64_t ino) { return open_.contains(ino); };
     options.now_ns = [this] { return clock_ns_; };
-    fs_ = std::make_unique<FileSystem>(&store_, options);
+    fs_ = std::make_unique<FileSystem>(tree_, options);
   }
 
   InodeRecord Make(uint64_t parent, const std::string& name, FileType type = FileType::kRegular,
@@ -80,7 +125,7 @@ class FileSystemTest : public ::testing::Test {
   // Actual references per chunk digest, as fsck counts them.
   std::map<std::string, int64_t> References() {
     std::map<std::string, int64_t> out;
-    auto rows = store_.CheckReferences();
+    auto rows = store_->CheckReferences();
     EXPECT_TRUE(rows.ok());
     if (rows.ok()) {
       for (const auto& row : rows.value()) {
@@ -91,13 +136,24 @@ class FileSystemTest : public ::testing::Test {
     return out;
   }
 
-  meta::MemoryMetaStore store_;
+  // The stores go first: their connections would otherwise keep the databases in use.
+  void TearDown() override {
+    fs_.reset();
+    owned_store_.reset();
+    databases_.clear();
+  }
+
+  TempDir dir_;
+  std::vector<std::unique_ptr<meta::pgtest::PostgresDatabase>> databases_;
+  std::unique_ptr<meta::MetaStore> owned_store_;
+  meta::MetaStore* store_ = nullptr;
+  meta::FileTree* tree_ = nullptr;
   std::unique_ptr<FileSystem> fs_;
   std::set<uint64_t> open_;
   int64_t clock_ns_ = 1'000'000'000'000;
 };
 
-TEST_F(FileSystemTest, CreatesFilesAndDirectoriesWithTheirLinkCountsAndTimes) {
+TEST_P(FileSystemTest, CreatesFilesAndDirectoriesWithTheirLinkCountsAndTimes) {
   clock_ns_ += 5;
   InodeRecord dir = Make(kRootInode, "d", FileType::kDirectory, 0750);
   EXPECT_EQ(dir.nlink, 2u);
@@ -118,7 +174,7 @@ TEST_F(FileSystemTest, CreatesFilesAndDirectoriesWithTheirLinkCountsAndTimes) {
   EXPECT_EQ(Make(dir.ino, "m", FileType::kRegular, 0100644).mode, 0644u);
 }
 
-TEST_F(FileSystemTest, RefusesTakenBadAndLongNamesAndMissingOrNonDirectoryParents) {
+TEST_P(FileSystemTest, RefusesTakenBadAndLongNamesAndMissingOrNonDirectoryParents) {
   InodeRecord file = Make(kRootInode, "f");
   auto again = fs_->MakeNode(kRootInode, "f", FileType::kDirectory, 0755, 0, {});
   EXPECT_EQ(ErrnoOf(again), EEXIST);
@@ -138,7 +194,7 @@ TEST_F(FileSystemTest, RefusesTakenBadAndLongNamesAndMissingOrNonDirectoryParent
   EXPECT_EQ(Names(kRootInode), (std::vector<std::string>{std::string(255, 'a'), "f"}));
 }
 
-TEST_F(FileSystemTest, ASetgidDirectoryHandsDownItsGroupAndItsBitToSubdirectories) {
+TEST_P(FileSystemTest, ASetgidDirectoryHandsDownItsGroupAndItsBitToSubdirectories) {
   InodeRecord dir = Make(kRootInode, "shared", FileType::kDirectory, 02775);
   ASSERT_TRUE(fs_->SetAttr(dir.ino, Change([](AttrChange& c) { c.gid = 4242; })).ok());
   InodeRecord file = Make(dir.ino, "f");
@@ -149,7 +205,7 @@ TEST_F(FileSystemTest, ASetgidDirectoryHandsDownItsGroupAndItsBitToSubdirectorie
   EXPECT_EQ(sub.mode, 02755u);
 }
 
-TEST_F(FileSystemTest, SymlinksKeepTheirTargetAndOnlySymlinksCanBeRead) {
+TEST_P(FileSystemTest, SymlinksKeepTheirTargetAndOnlySymlinksCanBeRead) {
   auto link = fs_->MakeSymlink(kRootInode, "l", "../some/where", Caller{7, 8});
   ASSERT_TRUE(link.ok());
   EXPECT_EQ(link.value().size, 13u);
@@ -163,7 +219,7 @@ TEST_F(FileSystemTest, SymlinksKeepTheirTargetAndOnlySymlinksCanBeRead) {
   EXPECT_EQ(ErrnoOf(fs_->MakeSymlink(kRootInode, "l", "x", {})), EEXIST);
 }
 
-TEST_F(FileSystemTest, HardLinksCountNamesAndTheLastUnlinkFreesTheBlocks) {
+TEST_P(FileSystemTest, HardLinksCountNamesAndTheLastUnlinkFreesTheBlocks) {
   InodeRecord file = Make(kRootInode, "f");
   ASSERT_TRUE(fs_->CommitWrite(file.ino, {Block(0, "hello")}, 5).ok());
   const std::string hello = Sha256Of("hello").ToHex();
@@ -184,7 +240,7 @@ TEST_F(FileSystemTest, HardLinksCountNamesAndTheLastUnlinkFreesTheBlocks) {
   EXPECT_EQ(References()[hello], 0);  // GC may take the chunk after its grace period
 }
 
-TEST_F(FileSystemTest, AFileUnlinkedWhileOpenKeepsItsBlocksUntilTheLastClose) {
+TEST_P(FileSystemTest, AFileUnlinkedWhileOpenKeepsItsBlocksUntilTheLastClose) {
   InodeRecord file = Make(kRootInode, "f");
   ASSERT_TRUE(fs_->CommitWrite(file.ino, {Block(0, "data")}, 4).ok());
   open_.insert(file.ino);
@@ -203,7 +259,7 @@ TEST_F(FileSystemTest, AFileUnlinkedWhileOpenKeepsItsBlocksUntilTheLastClose) {
   EXPECT_EQ(References()[Sha256Of("data").ToHex()], 0);
 }
 
-TEST_F(FileSystemTest, RemoveDirectoryNeedsAnEmptyDirectory) {
+TEST_P(FileSystemTest, RemoveDirectoryNeedsAnEmptyDirectory) {
   InodeRecord dir = Make(kRootInode, "d", FileType::kDirectory);
   Make(dir.ino, "f");
   EXPECT_EQ(ErrnoOf(fs_->RemoveDirectory(kRootInode, "d")), ENOTEMPTY);
@@ -218,7 +274,7 @@ TEST_F(FileSystemTest, RemoveDirectoryNeedsAnEmptyDirectory) {
   EXPECT_TRUE(Names(kRootInode).empty());
 }
 
-TEST_F(FileSystemTest, RenameReplacesMatchingKindsOnly) {
+TEST_P(FileSystemTest, RenameReplacesMatchingKindsOnly) {
   InodeRecord a = Make(kRootInode, "a");
   InodeRecord b = Make(kRootInode, "b");
   ASSERT_TRUE(fs_->CommitWrite(b.ino, {Block(0, "old b")}, 5).ok());
@@ -248,7 +304,7 @@ TEST_F(FileSystemTest, RenameReplacesMatchingKindsOnly) {
   EXPECT_EQ(Names(kRootInode), (std::vector<std::string>{"b", "empty", "full"}));
 }
 
-TEST_F(FileSystemTest, ADirectoryCannotMoveIntoItsOwnSubtreeEvenAfterEarlierMoves) {
+TEST_P(FileSystemTest, ADirectoryCannotMoveIntoItsOwnSubtreeEvenAfterEarlierMoves) {
   InodeRecord a = Make(kRootInode, "a", FileType::kDirectory);
   InodeRecord b = Make(a.ino, "b", FileType::kDirectory);
   InodeRecord c = Make(b.ino, "c", FileType::kDirectory);
@@ -265,7 +321,7 @@ TEST_F(FileSystemTest, ADirectoryCannotMoveIntoItsOwnSubtreeEvenAfterEarlierMove
   EXPECT_EQ(Attr(b.ino).nlink, 2u);
 }
 
-TEST_F(FileSystemTest, ExchangeSwapsTwoNamesAcrossDirectoriesAndKeepsLinkCounts) {
+TEST_P(FileSystemTest, ExchangeSwapsTwoNamesAcrossDirectoriesAndKeepsLinkCounts) {
   InodeRecord left = Make(kRootInode, "left", FileType::kDirectory);
   InodeRecord right = Make(kRootInode, "right", FileType::kDirectory);
   InodeRecord sub = Make(left.ino, "sub", FileType::kDirectory);
@@ -283,7 +339,7 @@ TEST_F(FileSystemTest, ExchangeSwapsTwoNamesAcrossDirectoriesAndKeepsLinkCounts)
   EXPECT_EQ(ErrnoOf(fs_->Rename(kRootInode, "right", sub.ino, "deep", kRenameExchange)), EINVAL);
 }
 
-TEST_F(FileSystemTest, RenamingOneNameOfAFileOverAnotherChangesNothing) {
+TEST_P(FileSystemTest, RenamingOneNameOfAFileOverAnotherChangesNothing) {
   InodeRecord file = Make(kRootInode, "a");
   ASSERT_TRUE(fs_->Link(file.ino, kRootInode, "b").ok());
   ASSERT_TRUE(fs_->Rename(kRootInode, "a", kRootInode, "b", 0).ok());
@@ -291,7 +347,7 @@ TEST_F(FileSystemTest, RenamingOneNameOfAFileOverAnotherChangesNothing) {
   EXPECT_EQ(Attr(file.ino).nlink, 2u);
 }
 
-TEST_F(FileSystemTest, TruncateDropsWholeBlocksAndRequiresATrimmedBoundaryBlock) {
+TEST_P(FileSystemTest, TruncateDropsWholeBlocksAndRequiresATrimmedBoundaryBlock) {
   InodeRecord file = Make(kRootInode, "f");
   const std::string full(kBlockBytes, 'x');
   ASSERT_TRUE(fs_->CommitWrite(file.ino, {Block(0, full), Block(1, full), Block(5, "tail")},
@@ -326,7 +382,7 @@ TEST_F(FileSystemTest, TruncateDropsWholeBlocksAndRequiresATrimmedBoundaryBlock)
             EFBIG);
 }
 
-TEST_F(FileSystemTest, SetAttrChangesOnlyWhatItIsGivenAndAlwaysTheCtime) {
+TEST_P(FileSystemTest, SetAttrChangesOnlyWhatItIsGivenAndAlwaysTheCtime) {
   InodeRecord file = Make(kRootInode, "f");
   clock_ns_ += 1000;
   auto changed = fs_->SetAttr(file.ino, Change([](AttrChange& c) {
@@ -342,7 +398,7 @@ TEST_F(FileSystemTest, SetAttrChangesOnlyWhatItIsGivenAndAlwaysTheCtime) {
   EXPECT_GT(changed.value().change, file.change);
 }
 
-TEST_F(FileSystemTest, ExtendedAttributesFollowCreateAndReplaceFlags) {
+TEST_P(FileSystemTest, ExtendedAttributesFollowCreateAndReplaceFlags) {
   InodeRecord file = Make(kRootInode, "f");
   const std::string binary("a\0b\xff", 4);
   EXPECT_EQ(ErrnoOf(fs_->SetXattr(file.ino, "user.x", "1", kXattrReplace)), ENODATA);
@@ -364,7 +420,7 @@ TEST_F(FileSystemTest, ExtendedAttributesFollowCreateAndReplaceFlags) {
   EXPECT_TRUE(fs_->ListXattrs(other.ino).value().empty());
 }
 
-TEST_F(FileSystemTest, ReadDirectoryPagesThroughALargeDirectoryInByteOrder) {
+TEST_P(FileSystemTest, ReadDirectoryPagesThroughALargeDirectoryInByteOrder) {
   std::set<std::string> expected;
   for (int i = 0; i < 1000; ++i) {
     std::string name = "n" + std::to_string(i * 7919 % 1000);
@@ -386,7 +442,7 @@ TEST_F(FileSystemTest, ReadDirectoryPagesThroughALargeDirectoryInByteOrder) {
   EXPECT_EQ(ErrnoOf(fs_->ReadDirectory(Make(kRootInode, "file").ino, "", 10)), ENOTDIR);
 }
 
-TEST_F(FileSystemTest, CommitWriteRaisesTheSizeAndReplacesBlocks) {
+TEST_P(FileSystemTest, CommitWriteRaisesTheSizeAndReplacesBlocks) {
   InodeRecord file = Make(kRootInode, "f");
   ASSERT_TRUE(fs_->CommitWrite(file.ino, {Block(0, "first")}, 5).ok());
   auto second = fs_->CommitWrite(file.ino, {Block(0, "other")}, 3);
@@ -396,7 +452,7 @@ TEST_F(FileSystemTest, CommitWriteRaisesTheSizeAndReplacesBlocks) {
   EXPECT_EQ(refs[Sha256Of("first").ToHex()], 0);
   EXPECT_EQ(refs[Sha256Of("other").ToHex()], 1);
   // The blocks are chunk references of the file's owner, visible to every owner-aware path.
-  auto owned = store_.GetOwnerChunks(meta::FileChunkOwner(kUuid, file.ino));
+  auto owned = store_->GetOwnerChunks(meta::FileChunkOwner(kUuid, file.ino));
   ASSERT_TRUE(owned.ok());
   ASSERT_EQ(owned.value().size(), 1u);
   EXPECT_EQ(owned.value()[0].chunk.digest, Sha256Of("other"));
@@ -404,11 +460,11 @@ TEST_F(FileSystemTest, CommitWriteRaisesTheSizeAndReplacesBlocks) {
   EXPECT_EQ(ErrnoOf(fs_->CommitWrite(file.ino, {Block(0, "")}, 1)), EINVAL);
 }
 
-TEST_F(FileSystemTest, AFailedTransactionLeavesNoTrace) {
+TEST_P(FileSystemTest, AFailedTransactionLeavesNoTrace) {
   InodeRecord file = Make(kRootInode, "f");
   ASSERT_TRUE(fs_->CommitWrite(file.ino, {Block(0, "kept")}, 4).ok());
   const auto before = References();
-  Status failed = store_.Write(
+  Status failed = tree_->Write(
       [&](meta::FileTreeTransaction& tx) -> Status {
         EXPECT_TRUE(tx.PutBlock(file.ino, Block(0, "dropped")).ok());
         EXPECT_TRUE(tx.DeleteDentry(kRootInode, "f").ok());
@@ -422,18 +478,25 @@ TEST_F(FileSystemTest, AFailedTransactionLeavesNoTrace) {
   EXPECT_EQ(Make(kRootInode, "g").ino, file.ino + 1);  // the inode number was not spent
 }
 
-TEST_F(FileSystemTest, NothingWorksBeforeAVolumeIsFormatted) {
-  meta::MemoryMetaStore empty;
-  FileSystem fs(&empty, {});
+TEST_P(FileSystemTest, NothingWorksBeforeAVolumeIsFormatted) {
+  std::unique_ptr<meta::MetaStore> empty = OpenStore("empty.db");
+  ASSERT_NE(empty, nullptr);
+  FileSystem fs(empty->file_tree(), {});
   EXPECT_EQ(fs.GetAttr(kRootInode).status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(ErrnoOf(fs.GetAttr(kRootInode)), EIO);
   InodeRecord root;
-  EXPECT_EQ(store_.FormatVolume(meta::VolumeRecord{"other", kUuid}, root).status().code(),
+  EXPECT_EQ(tree_->FormatVolume(meta::VolumeRecord{"other", kUuid}, root).status().code(),
             StatusCode::kAlreadyExists);
-  EXPECT_TRUE(store_.FormatVolume(meta::VolumeRecord{"vol", kUuid}, root).ok());
-  EXPECT_EQ(empty.FormatVolume(meta::VolumeRecord{"bad name", kUuid}, root).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(tree_->FormatVolume(meta::VolumeRecord{"vol", kUuid}, root).ok());
+  EXPECT_EQ(
+      empty->file_tree()->FormatVolume(meta::VolumeRecord{"bad name", kUuid}, root).status().code(),
+      StatusCode::kInvalidArgument);
 }
+
+INSTANTIATE_TEST_SUITE_P(Engines, FileSystemTest, ::testing::Values("memory", "sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 }  // namespace
 }  // namespace cairn::fs

@@ -508,9 +508,10 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
     raw.Exec("DROP TABLE namespaces, s3_keys");
     raw.Exec("DROP INDEX objects_committed_created");  // version 4
     raw.Exec("ALTER TABLE chunks DROP COLUMN block_checksums, DROP COLUMN damaged_ms");  // 5
-    raw.Exec("DROP TABLE store_identity");      // version 6
-    raw.Exec("DROP TABLE namespace_settings");  // version 7
-    raw.Exec("DROP TABLE owner_chunks");        // version 9
+    raw.Exec("DROP TABLE store_identity");                                // version 6
+    raw.Exec("DROP TABLE namespace_settings");                            // version 7
+    raw.Exec("DROP TABLE fs_volume, fs_inodes, fs_dentries, fs_xattrs");  // version 10
+    raw.Exec("DROP TABLE owner_chunks");                                  // version 9
     raw.Exec("DELETE FROM schema_version WHERE version > 2");
   }
   std::unique_ptr<MetaStore> store = Node();
@@ -542,9 +543,10 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion6Database) {
   }
   {
     pgtest::RawPostgres raw(database_->url());
-    raw.Exec("DROP TABLE owner_chunks");        // version 9
-    raw.Exec("DROP INDEX namespaces_by_name");  // version 8
-    raw.Exec("DROP TABLE namespace_settings");  // version 7
+    raw.Exec("DROP TABLE fs_volume, fs_inodes, fs_dentries, fs_xattrs");  // version 10
+    raw.Exec("DROP TABLE owner_chunks");                                  // version 9
+    raw.Exec("DROP INDEX namespaces_by_name");                            // version 8
+    raw.Exec("DROP TABLE namespace_settings");                            // version 7
     raw.Exec("DELETE FROM schema_version WHERE version > 6");
   }
   std::unique_ptr<MetaStore> store = Node();

@@ -11,6 +11,11 @@
 // the callback must not call back into this store on the same chunk (it would wait for
 // itself until the lock timeout).
 //
+// It is also a FileTree (meta/file_tree.h; postgres_file_tree.cc): tables fs_volume,
+// fs_inodes, fs_dentries and fs_xattrs (schema version 10), block rows in owner_chunks. Every
+// FileTree Write locks the fs_volume row first, so they run one at a time across nodes; a
+// body that calls back into the store fails with kInternal.
+//
 // libpq stays inside this directory; callers see only MetaStore.
 #pragma once
 

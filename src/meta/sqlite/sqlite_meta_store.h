@@ -7,7 +7,13 @@
 // open (PRAGMA user_version counts the applied steps).
 //
 // CollectGarbageChunks calls remove_file while holding the write transaction: the
-// callback must not call back into this store (it would wait for itself).
+// callback must not call back into this store (it would wait for itself; such a call fails
+// with kInternal). The same holds for FileTree transaction bodies.
+//
+// It is also a FileTree (meta/file_tree.h; sqlite_file_tree.cc): tables fs_volume,
+// fs_inodes, fs_dentries and fs_xattrs, block rows in owner_chunks. A FileTree Write is one
+// write of the queue above (so it shares its busy handling with other processes on the
+// host); a Read is one read transaction.
 //
 // sqlite3.h stays inside this directory; callers see only MetaStore.
 #pragma once

@@ -1,0 +1,414 @@
+// The PostgreSQL engine's FileTree (meta/file_tree.h): tables fs_volume, fs_inodes,
+// fs_dentries and fs_xattrs (schema version 10), block rows in owner_chunks.
+//
+// Concurrency, simply: every Write first locks the fs_volume row (SELECT ... FOR UPDATE),
+// so the file tree's write transactions, from any node, run one at a time; under READ
+// COMMITTED each later statement sees everything committed before the lock was granted, so
+// a body's reads are current and its read-modify-writes lose nothing. Chunk rows are shared
+// with objects and other owners: references are taken by upsert and dropped after locking
+// the rows in (class, digest) order, as everywhere in the engine; a deadlock with another
+// writer is retried by Transact (the body runs again, which the FileTree contract allows).
+// A Read is one REPEATABLE READ READ ONLY transaction: one snapshot throughout.
+//
+// Unsigned numbers are stored in bigint columns as their int64 bit patterns; block indexes
+// must stay below 2^63. Names, symlink targets and xattrs are bytea, ordered byte-wise.
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "meta/file_tree.h"
+#include "meta/meta_checks.h"
+#include "meta/postgres/postgres_internal.h"
+
+namespace cairn::meta::postgres_internal {
+namespace {
+
+constexpr uint64_t kMaxSeq = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+
+int64_t Signed(uint64_t value) { return static_cast<int64_t>(value); }
+uint64_t Unsigned(int64_t value) { return static_cast<uint64_t>(value); }
+
+// A damaged row's type number: kDataLoss naming the row.
+Result<FileType> StoredType(int64_t number, const std::string& row) {
+  Result<FileType> type = FileTypeFromNumber(number);
+  if (!type.ok()) return DataLossError(row + " is damaged: " + type.status().message());
+  return type;
+}
+
+std::string InodeRow(uint64_t ino) { return "fs_inodes row " + std::to_string(ino); }
+std::string DentryRow(uint64_t parent, std::string_view name) {
+  return "fs_dentries row (" + std::to_string(parent) + ", " +
+         internal::Printable(std::string(name)) + ")";
+}
+
+// The volume row (locked for the transaction when `lock`), or nullopt before FormatVolume.
+Result<std::optional<VolumeRecord>> LoadVolume(Connection& c, bool lock) {
+  ASSIGN_OR_RETURN(Rows rows,
+                   c.Exec(lock ? "SELECT name, uuid, created_ms, trash_days, format_version "
+                                 "FROM fs_volume WHERE id = 1 FOR UPDATE"
+                               : "SELECT name, uuid, created_ms, trash_days, format_version "
+                                 "FROM fs_volume WHERE id = 1"));
+  if (rows.empty()) return std::optional<VolumeRecord>();
+  VolumeRecord volume;
+  volume.name = rows.Text(0, 0);
+  volume.uuid = rows.Text(0, 1);
+  ASSIGN_OR_RETURN(volume.created_ms, rows.Int(0, 2));
+  ASSIGN_OR_RETURN(int64_t trash_days, rows.Int(0, 3));
+  ASSIGN_OR_RETURN(int64_t format_version, rows.Int(0, 4));
+  volume.trash_days = static_cast<uint32_t>(trash_days);
+  volume.format_version = static_cast<uint32_t>(format_version);
+  return std::optional<VolumeRecord>(std::move(volume));
+}
+
+// Inserts or replaces the inode row with `change` for a new row (the stored row's + 1 for
+// an existing one); returns the stored change.
+Result<uint64_t> UpsertInode(Connection& c, const InodeRecord& inode, uint64_t change) {
+  ASSIGN_OR_RETURN(
+      Rows rows,
+      c.Exec("INSERT INTO fs_inodes (ino, type, mode, uid, gid, nlink, size, atime_ns, mtime_ns, "
+             "ctime_ns, btime_ns, rdev, parent, symlink_target, change) VALUES ($1::bigint, "
+             "$2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint, $7::bigint, $8::bigint, "
+             "$9::bigint, $10::bigint, $11::bigint, $12::bigint, $13::bigint, $14::bytea, "
+             "$15::bigint) ON CONFLICT (ino) DO UPDATE SET "
+             "type = EXCLUDED.type, mode = EXCLUDED.mode, uid = EXCLUDED.uid, "
+             "gid = EXCLUDED.gid, nlink = EXCLUDED.nlink, size = EXCLUDED.size, "
+             "atime_ns = EXCLUDED.atime_ns, mtime_ns = EXCLUDED.mtime_ns, "
+             "ctime_ns = EXCLUDED.ctime_ns, btime_ns = EXCLUDED.btime_ns, rdev = EXCLUDED.rdev, "
+             "parent = EXCLUDED.parent, symlink_target = EXCLUDED.symlink_target, "
+             "change = fs_inodes.change + 1 RETURNING change",
+             Params()
+                 .Int(Signed(inode.ino))
+                 .Int(static_cast<int64_t>(inode.type))
+                 .Int(inode.mode)
+                 .Int(inode.uid)
+                 .Int(inode.gid)
+                 .Int(inode.nlink)
+                 .Int(Signed(inode.size))
+                 .Int(inode.atime_ns)
+                 .Int(inode.mtime_ns)
+                 .Int(inode.ctime_ns)
+                 .Int(inode.btime_ns)
+                 .Int(Signed(inode.rdev))
+                 .Int(Signed(inode.parent))
+                 .Bytes(inode.symlink_target)
+                 .Int(Signed(change))));
+  if (rows.empty()) return InternalError("storing " + InodeRow(inode.ino) + " returned no change");
+  ASSIGN_OR_RETURN(int64_t stored, rows.Int(0, 0));
+  return Unsigned(stored);
+}
+
+}  // namespace
+
+class PostgresFileTreeTransaction final : public FileTreeTransaction {
+ public:
+  PostgresFileTreeTransaction(Connection& c, VolumeRecord volume, bool writable, TimestampMs now_ms)
+      : c_(c), volume_(std::move(volume)), writable_(writable), now_ms_(now_ms) {}
+
+  const VolumeRecord& volume() const override { return volume_; }
+  TimestampMs now_ms() const override { return now_ms_; }
+
+  // ---- inodes ----
+  Result<std::optional<InodeRecord>> GetInode(uint64_t ino) override {
+    ASSIGN_OR_RETURN(Rows rows,
+                     c_.Exec("SELECT type, mode, uid, gid, nlink, size, atime_ns, mtime_ns, "
+                             "ctime_ns, btime_ns, rdev, parent, symlink_target, change "
+                             "FROM fs_inodes WHERE ino = $1::bigint",
+                             Params().Int(Signed(ino))));
+    if (rows.empty()) return std::optional<InodeRecord>();
+    int64_t v[14] = {};
+    for (int column = 0; column < 14; ++column) {
+      if (column == 12) continue;
+      ASSIGN_OR_RETURN(v[column], rows.Int(0, column));
+    }
+    InodeRecord inode;
+    inode.ino = ino;
+    ASSIGN_OR_RETURN(inode.type, StoredType(v[0], InodeRow(ino)));
+    inode.mode = static_cast<uint32_t>(v[1]);
+    inode.uid = static_cast<uint32_t>(v[2]);
+    inode.gid = static_cast<uint32_t>(v[3]);
+    inode.nlink = static_cast<uint32_t>(v[4]);
+    inode.size = Unsigned(v[5]);
+    inode.atime_ns = v[6];
+    inode.mtime_ns = v[7];
+    inode.ctime_ns = v[8];
+    inode.btime_ns = v[9];
+    inode.rdev = Unsigned(v[10]);
+    inode.parent = Unsigned(v[11]);
+    inode.symlink_target = rows.Bytes(0, 12);
+    inode.change = Unsigned(v[13]);
+    return std::optional<InodeRecord>(std::move(inode));
+  }
+
+  Result<uint64_t> PutInode(const InodeRecord& inode) override {
+    RETURN_IF_ERROR(CheckWritable("PutInode"));
+    if (inode.ino == 0) return InvalidArgumentError("inode number 0 is not valid");
+    return UpsertInode(c_, inode, 1);
+  }
+
+  Status DeleteInode(uint64_t ino) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteInode"));
+    RETURN_IF_ERROR(
+        c_.Exec("DELETE FROM fs_inodes WHERE ino = $1::bigint", Params().Int(Signed(ino)))
+            .status());
+    RETURN_IF_ERROR(DropBlocks(ino, 0));
+    return c_.Exec("DELETE FROM fs_xattrs WHERE ino = $1::bigint", Params().Int(Signed(ino)))
+        .status();
+  }
+
+  Result<uint64_t> NewInodeNumber() override {
+    RETURN_IF_ERROR(CheckWritable("NewInodeNumber"));
+    ASSIGN_OR_RETURN(Rows rows, c_.Exec("UPDATE fs_volume SET next_ino = next_ino + 1 "
+                                        "WHERE id = 1 RETURNING next_ino - 1"));
+    if (rows.empty()) return InternalError("the fs_volume row is missing");
+    ASSIGN_OR_RETURN(int64_t number, rows.Int(0, 0));
+    const uint64_t ino = Unsigned(number);
+    if (ino <= kRootInode) {
+      return DataLossError("fs_volume row is damaged: its next inode number " +
+                           std::to_string(ino) + " is not above the root's");
+    }
+    return ino;
+  }
+
+  // ---- directory entries ----
+  Result<std::optional<DentryRecord>> GetDentry(uint64_t parent, std::string_view name) override {
+    ASSIGN_OR_RETURN(Rows rows, c_.Exec("SELECT ino, type FROM fs_dentries "
+                                        "WHERE parent = $1::bigint AND name = $2::bytea",
+                                        Params().Int(Signed(parent)).Bytes(name)));
+    if (rows.empty()) return std::optional<DentryRecord>();
+    DentryRecord entry;
+    entry.parent = parent;
+    entry.name = std::string(name);
+    ASSIGN_OR_RETURN(int64_t ino, rows.Int(0, 0));
+    ASSIGN_OR_RETURN(int64_t type, rows.Int(0, 1));
+    entry.ino = Unsigned(ino);
+    ASSIGN_OR_RETURN(entry.type, StoredType(type, DentryRow(parent, name)));
+    return std::optional<DentryRecord>(std::move(entry));
+  }
+
+  Status PutDentry(const DentryRecord& entry) override {
+    RETURN_IF_ERROR(CheckWritable("PutDentry"));
+    return c_
+        .Exec(
+            "INSERT INTO fs_dentries (parent, name, ino, type) VALUES ($1::bigint, $2::bytea, "
+            "$3::bigint, $4::bigint) ON CONFLICT (parent, name) DO UPDATE SET "
+            "ino = EXCLUDED.ino, type = EXCLUDED.type",
+            Params()
+                .Int(Signed(entry.parent))
+                .Bytes(entry.name)
+                .Int(Signed(entry.ino))
+                .Int(static_cast<int64_t>(entry.type)))
+        .status();
+  }
+
+  Status DeleteDentry(uint64_t parent, std::string_view name) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteDentry"));
+    return c_
+        .Exec("DELETE FROM fs_dentries WHERE parent = $1::bigint AND name = $2::bytea",
+              Params().Int(Signed(parent)).Bytes(name))
+        .status();
+  }
+
+  Result<std::vector<DentryRecord>> ListDentries(uint64_t parent, std::string_view after,
+                                                 uint32_t limit) override {
+    std::vector<DentryRecord> out;
+    if (limit == 0) return out;
+    // bytea compares byte-wise, a shorter name first on a tie: the order the contract wants.
+    ASSIGN_OR_RETURN(Rows rows, c_.Exec("SELECT name, ino, type FROM fs_dentries WHERE "
+                                        "parent = $1::bigint AND name > $2::bytea ORDER BY name "
+                                        "LIMIT $3::bigint",
+                                        Params().Int(Signed(parent)).Bytes(after).Int(limit)));
+    for (int i = 0; i < rows.size(); ++i) {
+      DentryRecord entry;
+      entry.parent = parent;
+      entry.name = rows.Bytes(i, 0);
+      ASSIGN_OR_RETURN(int64_t ino, rows.Int(i, 1));
+      ASSIGN_OR_RETURN(int64_t type, rows.Int(i, 2));
+      entry.ino = Unsigned(ino);
+      ASSIGN_OR_RETURN(entry.type, StoredType(type, DentryRow(parent, entry.name)));
+      out.push_back(std::move(entry));
+    }
+    return out;
+  }
+
+  // ---- blocks ----
+  Result<std::vector<BlockRecord>> GetBlocks(uint64_t ino, uint64_t first,
+                                             uint64_t count) override {
+    std::vector<BlockRecord> out;
+    if (count == 0 || first > kMaxSeq) return out;
+    const uint64_t last = count - 1 > kMaxSeq - first ? kMaxSeq : first + (count - 1);
+    const ChunkOwner owner = Owner(ino);
+    ASSIGN_OR_RETURN(
+        Rows rows,
+        c_.Exec("SELECT oc.seq, oc.storage_class, oc.digest, oc.size_bytes, c.block_checksums, "
+                "c.damaged_ms FROM owner_chunks AS oc LEFT JOIN chunks AS c ON "
+                "c.storage_class = oc.storage_class AND c.digest = oc.digest WHERE "
+                "oc.owner_kind = $1 AND oc.owner_id = $2 AND oc.seq >= $3::bigint AND "
+                "oc.seq <= $4::bigint ORDER BY oc.seq",
+                Params().Text(owner.kind).Text(owner.id).Int(Signed(first)).Int(Signed(last))));
+    for (int i = 0; i < rows.size(); ++i) {
+      BlockRecord block;
+      ASSIGN_OR_RETURN(int64_t index, rows.Int(i, 0));
+      block.index = Unsigned(index);
+      ASSIGN_OR_RETURN(block.chunk.storage_class, rows.Class(i, 1));
+      ASSIGN_OR_RETURN(block.chunk.chunk.digest, rows.Hash(i, 2));
+      ASSIGN_OR_RETURN(int64_t size, rows.Int(i, 3));
+      block.chunk.chunk.size_bytes = Unsigned(size);
+      if (!rows.IsNull(i, 4)) block.chunk.chunk.block_checksums = rows.Bytes(i, 4);
+      ASSIGN_OR_RETURN(block.chunk.chunk.damaged_ms, rows.Int(i, 5));
+      out.push_back(std::move(block));
+    }
+    return out;
+  }
+
+  Status PutBlock(uint64_t ino, const BlockRecord& block) override {
+    RETURN_IF_ERROR(CheckWritable("PutBlock"));
+    if (block.index > kMaxSeq) {
+      return InvalidArgumentError("block index " + std::to_string(block.index) + " of inode " +
+                                  std::to_string(ino) + " is beyond 2^63 - 1");
+    }
+    return PostgresMetaStore::PutOwnerEntry(c_, Owner(ino), block.index, block.chunk, now_ms_);
+  }
+
+  Status DropBlocks(uint64_t ino, uint64_t first) override {
+    RETURN_IF_ERROR(CheckWritable("DropBlocks"));
+    if (first > kMaxSeq) return OkStatus();
+    return PostgresMetaStore::DropOwnerEntries(c_, Owner(ino), first, kMaxSeq, now_ms_);
+  }
+
+  // ---- extended attributes ----
+  Result<std::optional<std::string>> GetXattr(uint64_t ino, std::string_view name) override {
+    ASSIGN_OR_RETURN(Rows rows, c_.Exec("SELECT value FROM fs_xattrs WHERE ino = $1::bigint AND "
+                                        "name = $2::bytea",
+                                        Params().Int(Signed(ino)).Bytes(name)));
+    if (rows.empty()) return std::optional<std::string>();
+    return std::optional<std::string>(rows.Bytes(0, 0));
+  }
+
+  Status PutXattr(uint64_t ino, std::string_view name, std::string_view value) override {
+    RETURN_IF_ERROR(CheckWritable("PutXattr"));
+    return c_
+        .Exec(
+            "INSERT INTO fs_xattrs (ino, name, value) VALUES ($1::bigint, $2::bytea, "
+            "$3::bytea) ON CONFLICT (ino, name) DO UPDATE SET value = EXCLUDED.value",
+            Params().Int(Signed(ino)).Bytes(name).Bytes(value))
+        .status();
+  }
+
+  Status DeleteXattr(uint64_t ino, std::string_view name) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteXattr"));
+    return c_
+        .Exec("DELETE FROM fs_xattrs WHERE ino = $1::bigint AND name = $2::bytea",
+              Params().Int(Signed(ino)).Bytes(name))
+        .status();
+  }
+
+  Result<std::vector<std::string>> ListXattrs(uint64_t ino) override {
+    std::vector<std::string> out;
+    ASSIGN_OR_RETURN(Rows rows,
+                     c_.Exec("SELECT name FROM fs_xattrs WHERE ino = $1::bigint ORDER BY name",
+                             Params().Int(Signed(ino))));
+    for (int i = 0; i < rows.size(); ++i) out.push_back(rows.Bytes(i, 0));
+    return out;
+  }
+
+ private:
+  Status CheckWritable(std::string_view what) const {
+    if (writable_) return OkStatus();
+    return InternalError(std::string(what) + " inside a read-only file tree transaction");
+  }
+
+  ChunkOwner Owner(uint64_t ino) const { return FileChunkOwner(volume_.uuid, ino); }
+
+  Connection& c_;
+  const VolumeRecord volume_;
+  const bool writable_;
+  const TimestampMs now_ms_;
+};
+
+// ---- FileTree -------------------------------------------------------------------------
+
+// Two nodes formatting at once: the INSERT of the one row (id 1) makes the second wait for
+// the first's commit and then fail on the key; it runs again (kAborted is not retried by
+// Transact, so the loop is here) and finds the volume.
+Result<VolumeRecord> PostgresMetaStore::FormatVolume(const VolumeRecord& requested,
+                                                     const InodeRecord& root) {
+  RETURN_IF_ERROR(internal::CheckVolumeRecord(requested));
+  VolumeRecord volume;
+  Status status;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    status = Write("format volume " + requested.name, [&](Connection& c) -> Status {
+      ASSIGN_OR_RETURN(std::optional<VolumeRecord> existing, LoadVolume(c, /*lock=*/true));
+      if (existing) {
+        if (existing->name != requested.name) {
+          return AlreadyExistsError("this metadata store holds volume '" + existing->name +
+                                    "' already; it cannot also hold '" + requested.name + "'");
+        }
+        volume = *existing;
+        return OkStatus();
+      }
+      ASSIGN_OR_RETURN(Rows inserted,
+                       c.Exec("INSERT INTO fs_volume (id, name, uuid, created_ms, trash_days, "
+                              "format_version, next_ino) VALUES (1, $1, $2, $3::bigint, "
+                              "$4::bigint, $5::bigint, $6::bigint) ON CONFLICT (id) DO NOTHING",
+                              Params()
+                                  .Text(requested.name)
+                                  .Text(requested.uuid)
+                                  .Int(requested.created_ms)
+                                  .Int(requested.trash_days)
+                                  .Int(requested.format_version)
+                                  .Int(Signed(kRootInode + 1))));
+      if (inserted.Affected() == 0) return AbortedError("another node formatted meanwhile");
+      InodeRecord row = root;
+      row.ino = kRootInode;
+      row.type = FileType::kDirectory;
+      row.parent = kRootInode;
+      RETURN_IF_ERROR(
+          c.Exec("DELETE FROM fs_inodes WHERE ino = $1::bigint", Params().Int(Signed(kRootInode)))
+              .status());
+      RETURN_IF_ERROR(UpsertInode(c, row, 1).status());
+      volume = requested;
+      return OkStatus();
+    });
+    if (status.code() != StatusCode::kAborted) break;
+  }
+  if (!status.ok()) return status;
+  return volume;
+}
+
+Result<std::optional<VolumeRecord>> PostgresMetaStore::GetVolume() {
+  std::optional<VolumeRecord> volume;
+  Status status = Read("get the volume", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(volume, LoadVolume(c, /*lock=*/false));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return volume;
+}
+
+Status PostgresMetaStore::Read(const std::function<Status(FileTreeTransaction&)>& body) {
+  return Read("file tree read", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c, /*lock=*/false));
+    if (!volume) return internal::NoVolumeError();
+    PostgresFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/false, 0);
+    return body(transaction);
+  });
+}
+
+Status PostgresMetaStore::Write(const std::function<Status(FileTreeTransaction&)>& body,
+                                TimestampMs now_ms) {
+  return Write("file tree write", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c, /*lock=*/true));
+    if (!volume) return internal::NoVolumeError();
+    PostgresFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/true, now_ms);
+    t_writing_store = this;
+    Status status = body(transaction);
+    t_writing_store = nullptr;
+    return status;
+  });
+}
+
+}  // namespace cairn::meta::postgres_internal

@@ -1,0 +1,400 @@
+// The SQLite engine's FileTree (meta/file_tree.h): tables fs_volume, fs_inodes, fs_dentries
+// and fs_xattrs (schema version 9), block rows in owner_chunks.
+//
+// A Write is one write of the engine's queue (sqlite_internal.h): BEGIN IMMEDIATE on the
+// writer connection, or a SAVEPOINT inside a batch with other writes, rolled back alone
+// when the body fails. So other processes on the host wait for it as for any write
+// (busy_timeout, then kUnavailable), and it commits with the same fsync. A Read is one read
+// transaction on a reader connection: in WAL mode its snapshot is fixed by its first
+// SELECT (the volume row), so the body sees one state throughout.
+//
+// Unsigned numbers are stored in INTEGER columns as their int64 bit patterns, so every
+// value round-trips; block indexes (owner_chunks.seq) must stay below 2^63, which a 4 MiB
+// block size puts far beyond any file. Names, symlink targets and xattrs are BLOBs: any
+// bytes, ordered by memcmp.
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "meta/file_tree.h"
+#include "meta/meta_checks.h"
+#include "meta/sqlite/sqlite_internal.h"
+
+namespace cairn::meta::sqlite_internal {
+namespace {
+
+constexpr uint64_t kMaxSeq = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+
+int64_t Signed(uint64_t value) { return static_cast<int64_t>(value); }
+uint64_t Unsigned(int64_t value) { return static_cast<uint64_t>(value); }
+
+// A damaged row's type number: kDataLoss naming the row.
+Result<FileType> StoredType(int64_t number, const std::string& row) {
+  Result<FileType> type = FileTypeFromNumber(number);
+  if (!type.ok()) return DataLossError(row + " is damaged: " + type.status().message());
+  return type;
+}
+
+std::string InodeRow(uint64_t ino) { return "fs_inodes row " + std::to_string(ino); }
+std::string DentryRow(uint64_t parent, std::string_view name) {
+  return "fs_dentries row (" + std::to_string(parent) + ", " +
+         internal::Printable(std::string(name)) + ")";
+}
+
+// The volume row, or nullopt before FormatVolume.
+Result<std::optional<VolumeRecord>> LoadVolume(Connection& c) {
+  ASSIGN_OR_RETURN(Statement stmt,
+                   c.Prepare("SELECT name, uuid, created_ms, trash_days, format_version "
+                             "FROM fs_volume WHERE id = 1"));
+  ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return std::optional<VolumeRecord>();
+  VolumeRecord volume;
+  volume.name = stmt.ColumnText(0);
+  volume.uuid = stmt.ColumnText(1);
+  volume.created_ms = stmt.ColumnInt(2);
+  volume.trash_days = static_cast<uint32_t>(stmt.ColumnInt(3));
+  volume.format_version = static_cast<uint32_t>(stmt.ColumnInt(4));
+  return std::optional<VolumeRecord>(std::move(volume));
+}
+
+constexpr const char* kInsertInode =
+    "INSERT INTO fs_inodes (ino, type, mode, uid, gid, nlink, size, atime_ns, mtime_ns, "
+    "ctime_ns, btime_ns, rdev, parent, symlink_target, change) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+    "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (ino) DO UPDATE SET "
+    "type = excluded.type, mode = excluded.mode, uid = excluded.uid, gid = excluded.gid, "
+    "nlink = excluded.nlink, size = excluded.size, atime_ns = excluded.atime_ns, "
+    "mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, btime_ns = excluded.btime_ns, "
+    "rdev = excluded.rdev, parent = excluded.parent, symlink_target = excluded.symlink_target, "
+    "change = fs_inodes.change + 1 "
+    "RETURNING change";
+
+// Inserts or replaces the inode row with `change` for a new row (the stored row's + 1 for
+// an existing one); returns the stored change.
+Result<uint64_t> UpsertInode(Connection& c, const InodeRecord& inode, uint64_t change) {
+  ASSIGN_OR_RETURN(Statement stmt, c.Prepare(kInsertInode));
+  stmt.Int(1, Signed(inode.ino))
+      .Int(2, static_cast<int64_t>(inode.type))
+      .Int(3, inode.mode)
+      .Int(4, inode.uid)
+      .Int(5, inode.gid)
+      .Int(6, inode.nlink)
+      .Int(7, Signed(inode.size))
+      .Int(8, inode.atime_ns)
+      .Int(9, inode.mtime_ns)
+      .Int(10, inode.ctime_ns)
+      .Int(11, inode.btime_ns)
+      .Int(12, Signed(inode.rdev))
+      .Int(13, Signed(inode.parent))
+      .Blob(14, inode.symlink_target)
+      .Int(15, Signed(change));
+  ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return InternalError("storing " + InodeRow(inode.ino) + " returned no change");
+  const uint64_t stored = Unsigned(stmt.ColumnInt(0));
+  stmt.Reset();
+  return stored;
+}
+
+}  // namespace
+
+class SqliteFileTreeTransaction final : public FileTreeTransaction {
+ public:
+  SqliteFileTreeTransaction(Connection& c, VolumeRecord volume, bool writable, TimestampMs now_ms)
+      : c_(c), volume_(std::move(volume)), writable_(writable), now_ms_(now_ms) {}
+
+  const VolumeRecord& volume() const override { return volume_; }
+  TimestampMs now_ms() const override { return now_ms_; }
+
+  // ---- inodes ----
+  Result<std::optional<InodeRecord>> GetInode(uint64_t ino) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("SELECT type, mode, uid, gid, nlink, size, atime_ns, mtime_ns, "
+                                "ctime_ns, btime_ns, rdev, parent, symlink_target, change "
+                                "FROM fs_inodes WHERE ino = ?1"));
+    stmt.Int(1, Signed(ino));
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return std::optional<InodeRecord>();
+    InodeRecord inode;
+    inode.ino = ino;
+    ASSIGN_OR_RETURN(inode.type, StoredType(stmt.ColumnInt(0), InodeRow(ino)));
+    inode.mode = static_cast<uint32_t>(stmt.ColumnInt(1));
+    inode.uid = static_cast<uint32_t>(stmt.ColumnInt(2));
+    inode.gid = static_cast<uint32_t>(stmt.ColumnInt(3));
+    inode.nlink = static_cast<uint32_t>(stmt.ColumnInt(4));
+    inode.size = Unsigned(stmt.ColumnInt(5));
+    inode.atime_ns = stmt.ColumnInt(6);
+    inode.mtime_ns = stmt.ColumnInt(7);
+    inode.ctime_ns = stmt.ColumnInt(8);
+    inode.btime_ns = stmt.ColumnInt(9);
+    inode.rdev = Unsigned(stmt.ColumnInt(10));
+    inode.parent = Unsigned(stmt.ColumnInt(11));
+    inode.symlink_target = stmt.ColumnBlob(12);
+    inode.change = Unsigned(stmt.ColumnInt(13));
+    return std::optional<InodeRecord>(std::move(inode));
+  }
+
+  Result<uint64_t> PutInode(const InodeRecord& inode) override {
+    RETURN_IF_ERROR(CheckWritable("PutInode"));
+    if (inode.ino == 0) return InvalidArgumentError("inode number 0 is not valid");
+    return UpsertInode(c_, inode, 1);
+  }
+
+  Status DeleteInode(uint64_t ino) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteInode"));
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c_.Prepare("DELETE FROM fs_inodes WHERE ino = ?1"));
+      RETURN_IF_ERROR(stmt.Int(1, Signed(ino)).Run());
+    }
+    RETURN_IF_ERROR(DropBlocks(ino, 0));
+    ASSIGN_OR_RETURN(Statement stmt, c_.Prepare("DELETE FROM fs_xattrs WHERE ino = ?1"));
+    return stmt.Int(1, Signed(ino)).Run();
+  }
+
+  Result<uint64_t> NewInodeNumber() override {
+    RETURN_IF_ERROR(CheckWritable("NewInodeNumber"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("UPDATE fs_volume SET next_ino = next_ino + 1 WHERE id = 1 "
+                                "RETURNING next_ino - 1"));
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return InternalError("the fs_volume row is missing");
+    const uint64_t ino = Unsigned(stmt.ColumnInt(0));
+    stmt.Reset();
+    if (ino <= kRootInode) {
+      return DataLossError("fs_volume row is damaged: its next inode number " +
+                           std::to_string(ino) + " is not above the root's");
+    }
+    return ino;
+  }
+
+  // ---- directory entries ----
+  Result<std::optional<DentryRecord>> GetDentry(uint64_t parent, std::string_view name) override {
+    ASSIGN_OR_RETURN(Statement stmt, c_.Prepare("SELECT ino, type FROM fs_dentries "
+                                                "WHERE parent = ?1 AND name = ?2"));
+    stmt.Int(1, Signed(parent)).Blob(2, name);
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return std::optional<DentryRecord>();
+    DentryRecord entry;
+    entry.parent = parent;
+    entry.name = std::string(name);
+    entry.ino = Unsigned(stmt.ColumnInt(0));
+    ASSIGN_OR_RETURN(entry.type, StoredType(stmt.ColumnInt(1), DentryRow(parent, name)));
+    return std::optional<DentryRecord>(std::move(entry));
+  }
+
+  Status PutDentry(const DentryRecord& entry) override {
+    RETURN_IF_ERROR(CheckWritable("PutDentry"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("INSERT INTO fs_dentries (parent, name, ino, type) VALUES (?1, "
+                                "?2, ?3, ?4) ON CONFLICT (parent, name) DO UPDATE SET "
+                                "ino = excluded.ino, type = excluded.type"));
+    return stmt.Int(1, Signed(entry.parent))
+        .Blob(2, entry.name)
+        .Int(3, Signed(entry.ino))
+        .Int(4, static_cast<int64_t>(entry.type))
+        .Run();
+  }
+
+  Status DeleteDentry(uint64_t parent, std::string_view name) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteDentry"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("DELETE FROM fs_dentries WHERE parent = ?1 AND name = ?2"));
+    return stmt.Int(1, Signed(parent)).Blob(2, name).Run();
+  }
+
+  Result<std::vector<DentryRecord>> ListDentries(uint64_t parent, std::string_view after,
+                                                 uint32_t limit) override {
+    std::vector<DentryRecord> out;
+    if (limit == 0) return out;
+    // Names are BLOBs: `name > ?2` and ORDER BY compare with memcmp, shorter first on a tie.
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("SELECT name, ino, type FROM fs_dentries WHERE parent = ?1 AND "
+                                "name > ?2 ORDER BY name LIMIT ?3"));
+    stmt.Int(1, Signed(parent)).Blob(2, after).Int(3, limit);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      DentryRecord entry;
+      entry.parent = parent;
+      entry.name = stmt.ColumnBlob(0);
+      entry.ino = Unsigned(stmt.ColumnInt(1));
+      ASSIGN_OR_RETURN(entry.type, StoredType(stmt.ColumnInt(2), DentryRow(parent, entry.name)));
+      out.push_back(std::move(entry));
+    }
+    return out;
+  }
+
+  // ---- blocks ----
+  Result<std::vector<BlockRecord>> GetBlocks(uint64_t ino, uint64_t first,
+                                             uint64_t count) override {
+    std::vector<BlockRecord> out;
+    if (count == 0 || first > kMaxSeq) return out;
+    const uint64_t last = count - 1 > kMaxSeq - first ? kMaxSeq : first + (count - 1);
+    const ChunkOwner owner = Owner(ino);
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("SELECT oc.seq, oc.storage_class, oc.digest, oc.size_bytes, "
+                                "c.block_checksums, c.damaged_ms FROM owner_chunks AS oc "
+                                "LEFT JOIN chunks AS c ON c.storage_class = oc.storage_class "
+                                "AND c.digest = oc.digest WHERE oc.owner_kind = ?1 AND "
+                                "oc.owner_id = ?2 AND oc.seq >= ?3 AND oc.seq <= ?4 "
+                                "ORDER BY oc.seq"));
+    stmt.Text(1, owner.kind).Text(2, owner.id).Int(3, Signed(first)).Int(4, Signed(last));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      BlockRecord block;
+      block.index = Unsigned(stmt.ColumnInt(0));
+      ASSIGN_OR_RETURN(block.chunk.storage_class, stmt.ColumnClass(1));
+      ASSIGN_OR_RETURN(block.chunk.chunk.digest, stmt.ColumnDigest(2));
+      block.chunk.chunk.size_bytes = Unsigned(stmt.ColumnInt(3));
+      if (!stmt.IsNull(4)) block.chunk.chunk.block_checksums = stmt.ColumnBlob(4);
+      block.chunk.chunk.damaged_ms = stmt.ColumnInt(5);
+      out.push_back(std::move(block));
+    }
+    return out;
+  }
+
+  Status PutBlock(uint64_t ino, const BlockRecord& block) override {
+    RETURN_IF_ERROR(CheckWritable("PutBlock"));
+    if (block.index > kMaxSeq) {
+      return InvalidArgumentError("block index " + std::to_string(block.index) + " of inode " +
+                                  std::to_string(ino) + " is beyond 2^63 - 1");
+    }
+    return SqliteMetaStore::PutOwnerEntry(c_, Owner(ino), block.index, block.chunk, now_ms_);
+  }
+
+  Status DropBlocks(uint64_t ino, uint64_t first) override {
+    RETURN_IF_ERROR(CheckWritable("DropBlocks"));
+    if (first > kMaxSeq) return OkStatus();
+    return SqliteMetaStore::DropOwnerEntries(c_, Owner(ino), first, kMaxSeq, now_ms_);
+  }
+
+  // ---- extended attributes ----
+  Result<std::optional<std::string>> GetXattr(uint64_t ino, std::string_view name) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("SELECT value FROM fs_xattrs WHERE ino = ?1 AND name = ?2"));
+    stmt.Int(1, Signed(ino)).Blob(2, name);
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return std::optional<std::string>();
+    return std::optional<std::string>(stmt.ColumnBlob(0));
+  }
+
+  Status PutXattr(uint64_t ino, std::string_view name, std::string_view value) override {
+    RETURN_IF_ERROR(CheckWritable("PutXattr"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("INSERT INTO fs_xattrs (ino, name, value) VALUES (?1, ?2, ?3) "
+                                "ON CONFLICT (ino, name) DO UPDATE SET value = excluded.value"));
+    return stmt.Int(1, Signed(ino)).Blob(2, name).Blob(3, value).Run();
+  }
+
+  Status DeleteXattr(uint64_t ino, std::string_view name) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteXattr"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("DELETE FROM fs_xattrs WHERE ino = ?1 AND name = ?2"));
+    return stmt.Int(1, Signed(ino)).Blob(2, name).Run();
+  }
+
+  Result<std::vector<std::string>> ListXattrs(uint64_t ino) override {
+    std::vector<std::string> out;
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("SELECT name FROM fs_xattrs WHERE ino = ?1 ORDER BY name"));
+    stmt.Int(1, Signed(ino));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      out.push_back(stmt.ColumnBlob(0));
+    }
+    return out;
+  }
+
+ private:
+  Status CheckWritable(std::string_view what) const {
+    if (writable_) return OkStatus();
+    return InternalError(std::string(what) + " inside a read-only file tree transaction");
+  }
+
+  ChunkOwner Owner(uint64_t ino) const { return FileChunkOwner(volume_.uuid, ino); }
+
+  Connection& c_;
+  const VolumeRecord volume_;
+  const bool writable_;
+  const TimestampMs now_ms_;
+};
+
+// ---- FileTree -------------------------------------------------------------------------
+
+Result<VolumeRecord> SqliteMetaStore::FormatVolume(const VolumeRecord& requested,
+                                                   const InodeRecord& root) {
+  RETURN_IF_ERROR(internal::CheckVolumeRecord(requested));
+  VolumeRecord volume;
+  Status status = Write("format volume " + requested.name, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(std::optional<VolumeRecord> existing, LoadVolume(c));
+    if (existing) {
+      if (existing->name != requested.name) {
+        return AlreadyExistsError("this metadata store holds volume '" + existing->name +
+                                  "' already; it cannot also hold '" + requested.name + "'");
+      }
+      volume = *existing;
+      return OkStatus();
+    }
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("INSERT INTO fs_volume (id, name, uuid, created_ms, trash_days, "
+                                 "format_version, next_ino) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)"));
+      RETURN_IF_ERROR(stmt.Text(1, requested.name)
+                          .Text(2, requested.uuid)
+                          .Int(3, requested.created_ms)
+                          .Int(4, requested.trash_days)
+                          .Int(5, requested.format_version)
+                          .Int(6, Signed(kRootInode + 1))
+                          .Run());
+    }
+    InodeRecord row = root;
+    row.ino = kRootInode;
+    row.type = FileType::kDirectory;
+    row.parent = kRootInode;
+    // A leftover root row (there is none in a store formatted here) is overwritten whole.
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("DELETE FROM fs_inodes WHERE ino = ?1"));
+      RETURN_IF_ERROR(stmt.Int(1, Signed(kRootInode)).Run());
+    }
+    RETURN_IF_ERROR(UpsertInode(c, row, 1).status());
+    volume = requested;
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return volume;
+}
+
+Result<std::optional<VolumeRecord>> SqliteMetaStore::GetVolume() {
+  std::optional<VolumeRecord> volume;
+  Status status = Read("get the volume", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(volume, LoadVolume(c));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return volume;
+}
+
+Status SqliteMetaStore::Read(const std::function<Status(FileTreeTransaction&)>& body) {
+  return Read("file tree read", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c));
+    if (!volume) return internal::NoVolumeError();
+    SqliteFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/false, 0);
+    return body(transaction);
+  });
+}
+
+Status SqliteMetaStore::Write(const std::function<Status(FileTreeTransaction&)>& body,
+                              TimestampMs now_ms) {
+  return Write("file tree write", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c));
+    if (!volume) return internal::NoVolumeError();
+    SqliteFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/true, now_ms);
+    return body(transaction);
+  });
+}
+
+}  // namespace cairn::meta::sqlite_internal
