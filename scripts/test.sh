@@ -70,6 +70,9 @@ echo "== ceph s3-tests"
 /usr/bin/python3 tests/s3tests/run_s3tests.py "${s3tests_gate[@]}"
 echo "== ceph s3-tests again, on PostgreSQL"
 /usr/bin/python3 tests/s3tests/run_s3tests.py --engine postgres "${s3tests_gate[@]}"
+echo "== filesystem tests (cairn mount over FUSE: POSIX, subdir, read-only, kill -9,"
+echo "   pjdfstest, fsx and fsstress built from ../shared/third_party)"
+(cd tests/fs_posix && /usr/bin/python3 -m pytest -q)
 echo "== crash tests (kill -9)"
 (cd tests/crash && /usr/bin/python3 -m pytest -q)
 echo "== crash tests on PostgreSQL (fewer cycles)"
