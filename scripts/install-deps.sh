@@ -15,7 +15,7 @@ packages=(
   # The POSIX suites of the filesystem tests (pjdfstest, xfstests' fsx and fsstress), built
   # from ../shared/third_party at test time.
   autoconf automake libtool libtool-bin xfslibs-dev libattr1-dev libacl1-dev libaio-dev
-  liburing-dev uuid-dev gawk bc fuse3 libfuse3-dev
+  liburing-dev uuid-dev gawk bc perl fuse3 libfuse3-dev
 )
 # Node.js for the JavaScript AWS SDK tests: Debian's, unless a node is already installed.
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
