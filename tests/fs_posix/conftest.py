@@ -59,13 +59,17 @@ class Volume:
         self.mounts.append((point, pid))
         return point
 
-    def kill(self, point: Path):
-        """kill -9 of the mount process, then the kernel's side of the mount goes too."""
+    def kill(self, point: Path, before_unmount=None):
+        """kill -9 of the mount process, then the kernel's side of the mount goes too.
+        `before_unmount` runs in between: once the mount point is detached, a path under it
+        names the directory beneath, so writers must be gone by then."""
         for entry in list(self.mounts):
             if entry[0] == point:
                 os.kill(entry[1], 9)
                 wait_gone(entry[1])
                 self.mounts.remove(entry)
+        if before_unmount is not None:
+            before_unmount()
         subprocess.run(["fusermount3", "-u", "-z", str(point)], capture_output=True)
 
     def umount(self, point: Path):

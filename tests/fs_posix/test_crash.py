@@ -14,6 +14,7 @@ WRITER = r'''
 import hashlib, os, random, sys
 mnt, manifest, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rng = random.Random(seed)
+device = os.stat(mnt).st_dev  # the mount's: a write that lands anywhere else is not logged
 with open(manifest, "a") as log:
     for i in range(100000):
         name = f"c{seed}-{i}"
@@ -26,6 +27,8 @@ with open(manifest, "a") as log:
         if i % 2:
             os.fsync(fd)
         os.close(fd)  # close acknowledges too: the mount's flush stored and committed it
+        if os.stat(path).st_dev != device:
+            sys.exit(0)
         log.write(f"{name} {hashlib.sha256(data).hexdigest()}\n")
         log.flush()
         os.fsync(log.fileno())
@@ -42,12 +45,12 @@ def test_kill_9_loses_nothing_acknowledged(volume, tmp_path):
         writer = subprocess.Popen([sys.executable, str(script), str(mnt), str(manifest),
                                    str(cycle)], stderr=subprocess.DEVNULL)
         time.sleep(0.8 + 0.15 * (cycle % 5))
-        volume.kill(point)
-        try:
-            writer.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+
+        def stop_writer():
             writer.kill()
-            writer.wait()
+            writer.wait(timeout=30)
+
+        volume.kill(point, before_unmount=stop_writer)
     mnt = volume.mount(point)
     lines = manifest.read_text().splitlines()
     assert len(lines) > CYCLES, "the writer never got going"
