@@ -13,8 +13,10 @@
 #include <optional>
 #include <string>
 
+#include "core/version.h"
 #include "mount/file_data.h"
 #include "mount/fuse_mount.h"
+#include "mount/session.h"
 #include "objects/object_service.h"
 #include "platform/clock.h"
 #include "platform/file_system.h"
@@ -95,17 +97,14 @@ void AddFormat(CLI::App& app,
   });
 }
 
-std::string SessionName(const std::string& mount_point) {
-  char host[HOST_NAME_MAX + 1] = {};
-  gethostname(host, sizeof(host) - 1);
+std::string RealPath(const std::string& path) {
   char real[PATH_MAX] = {};
-  const char* path = realpath(mount_point.c_str(), real) != nullptr ? real : mount_point.c_str();
-  return std::string(host) + ":" + path;
+  return realpath(path.c_str(), real) != nullptr ? std::string(real) : path;
 }
 
 // Runs the mount in this process; `ready` reports the outcome of mounting.
 int RunMount(const server::StoreConfig& store, mount::MountOptions options,
-             const mount::FileDataOptions& data_options,
+             const mount::FileDataOptions& data_options, double heartbeat_seconds,
              const std::function<void(const Status&)>& ready) {
   int exit_code = 0;
   auto stores = server::OpenStores(store);
@@ -130,26 +129,44 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
   objects::ObjectService objects(stores->meta.get(), stores->chunks.get(), platform::SystemClock(),
                                  objects::ObjectServiceOptions{});
   std::unique_ptr<mount::FileData> data;
+  // The session id names this mount's change rows, orphans, locks and staging owner; it is
+  // chosen (at random) before anything is written.
+  fs::FileSystem reclaimer(tree, fs::Options{});
+  mount::SessionOptions session_options;
+  session_options.volume_uuid = (*volume)->uuid;
+  session_options.mount_point = RealPath(options.mount_point);
+  session_options.version = kCairnVersion;
+  session_options.read_only = options.read_only;
+  session_options.heartbeat_seconds = heartbeat_seconds;
+  Result<std::unique_ptr<mount::MountSession>> session =
+      mount::MountSession::Start(stores->meta.get(), &reclaimer, session_options);
+  if (!session.ok()) {
+    ready(session.status());
+    return 1;
+  }
   fs::Options fs_options;
   fs_options.is_open = [&data](uint64_t ino) { return data && data->IsOpen(ino); };
   fs_options.now_ns = NowNs;
+  fs_options.session = (*session)->id();
   fs::FileSystem file_system(tree, fs_options);
   data = std::make_unique<mount::FileData>(&file_system, stores->meta.get(), stores->chunks.get(),
                                            &objects, (*volume)->uuid,
-                                           SessionName(options.mount_point), data_options,
+                                           std::to_string((*session)->id()), data_options,
                                            [] { return platform::SystemClock()->NowMs(); });
-  Status dropped = data->DropStaging();
-  if (!dropped.ok()) {
-    ready(dropped.WithContext("dropping what an earlier run of this mount staged"));
-    return 1;
-  }
+  (*session)->StartHeartbeat();
   mount::MountServices services;
   services.file_system = &file_system;
   services.file_data = data.get();
+  services.session = session->get();
   services.chunk_root = stores->chunks->RootOf(StorageClass::kHot);
   Status served = mount::ServeMount(options, services, ready);
   if (!served.ok()) {
     fprintf(stderr, "cairn mount: %s\n", served.ToString().c_str());
+    exit_code = 1;
+  }
+  Status ended = (*session)->End();
+  if (!ended.ok()) {
+    fprintf(stderr, "cairn mount: ending the session: %s\n", ended.ToString().c_str());
     exit_code = 1;
   }
   return exit_code;
@@ -162,6 +179,7 @@ void AddMount(CLI::App& app,
     server::StoreConfig store;
     mount::MountOptions mount;
     uint64_t buffer_mib = 64;
+    double heartbeat_seconds = 5.0;
     bool background = false;
     std::string log_file;
   };
@@ -198,6 +216,12 @@ void AddMount(CLI::App& app,
       ->envname("CAIRN_BUFFER_SIZE")
       ->check(CLI::Range(4, 1 << 20))
       ->capture_default_str();
+  command
+      ->add_option("--heartbeat", args->heartbeat_seconds,
+                   "Seconds between the session's heartbeats; it is dead after 6 missed")
+      ->envname("CAIRN_HEARTBEAT")
+      ->check(CLI::Range(0.2, 300.0))
+      ->capture_default_str();
   command->add_flag("--read-only", args->mount.read_only, "Mount read-only (writes: EROFS)")
       ->envname("CAIRN_READ_ONLY");
   command->add_flag("-d,--background", args->background,
@@ -210,7 +234,7 @@ void AddMount(CLI::App& app,
     mount::FileDataOptions data_options;
     data_options.buffer_bytes = args->buffer_mib << 20;
     if (!args->background) {
-      *exit_code = RunMount(args->store, args->mount, data_options, [&](const Status& status) {
+      *exit_code = RunMount(args->store, args->mount, data_options, args->heartbeat_seconds, [&](const Status& status) {
         if (!status.ok()) {
           fprintf(stderr, "cairn mount: %s\n", status.ToString().c_str());
         } else {
@@ -261,8 +285,11 @@ void AddMount(CLI::App& app,
                         : open(args->log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (log >= 0) {
       dup2(log, STDOUT_FILENO);
+      // With a log file, everything goes there from the start (sessions reclaimed while
+      // mounting included); without one, errors reach the caller until the mount is live.
+      if (!args->log_file.empty()) dup2(log, STDERR_FILENO);
     }
-    _exit(RunMount(args->store, args->mount, data_options, [&](const Status& status) {
+    _exit(RunMount(args->store, args->mount, data_options, args->heartbeat_seconds, [&](const Status& status) {
       const std::string message = status.ok() ? "ok" : status.ToString();
       (void)!write(report[1], message.data(), message.size());
       close(report[1]);

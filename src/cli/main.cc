@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "core/version.h"
 
 int main(int argc, char** argv) {
   // Every file and directory Cairn creates (chunks, the SQLite database and its WAL,
@@ -16,7 +17,7 @@ int main(int argc, char** argv) {
   umask(077);
   CLI::App app{"Cairn: a content-addressable, deduplicating, crash-safe object store"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "cairn 0.1.0");
+  app.set_version_flag("--version", std::string("cairn ") + cairn::kCairnVersion);
   cairn::cli::RegisterCommands(app);
   try {
     app.parse(argc, argv);

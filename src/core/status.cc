@@ -101,6 +101,8 @@ std::string_view ErrorReasonName(ErrorReason reason) {
       return "FileTooLarge";
     case ErrorReason::kValueTooLarge:
       return "ValueTooLarge";
+    case ErrorReason::kLockConflict:
+      return "LockConflict";
   }
   return "Unknown";
 }

@@ -74,6 +74,7 @@ enum class ErrorReason : uint8_t {
   kCrossDevice,        // a rename or link across volumes or confinement boundaries
   kFileTooLarge,       // a size past the volume's maximum file size
   kValueTooLarge,      // an extended attribute name or value over its limit
+  kLockConflict,       // another owner holds a conflicting lock (EAGAIN)
 };
 
 std::string_view ErrorReasonName(ErrorReason reason);

@@ -28,6 +28,8 @@ int ErrnoFor(const Status& status) {
       return EFBIG;
     case ErrorReason::kValueTooLarge:
       return E2BIG;
+    case ErrorReason::kLockConflict:
+      return EAGAIN;
     default:
       break;
   }

@@ -1,6 +1,9 @@
 #include "fs/file_system.h"
 
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <set>
 #include <utility>
 
 #include "core/text.h"
@@ -87,6 +90,129 @@ Result<bool> IsWithin(FileTreeTransaction& tx, uint64_t dir, uint64_t ancestor) 
   return InternalError("the directory tree above " + std::to_string(dir) + " has a loop");
 }
 
+// Forwards to the engine's transaction and notes what changed (inodes, their data,
+// directory entries), so FileSystem::Write appends it to the change feed in the same
+// transaction: other mounts drop exactly those entries from their kernel caches.
+class RecordingTransaction final : public FileTreeTransaction {
+ public:
+  explicit RecordingTransaction(FileTreeTransaction& tx) : tx_(tx) {}
+
+  // The change rows to append: one per changed inode and per changed entry, paired up.
+  std::vector<meta::ChangeRecord> Changes(uint64_t session) const {
+    std::vector<meta::ChangeRecord> out;
+    auto ino = inodes_.begin();
+    auto entry = entries_.begin();
+    while (ino != inodes_.end() || entry != entries_.end()) {
+      meta::ChangeRecord change;
+      change.session = session;
+      if (ino != inodes_.end()) {
+        change.ino = ino->first;
+        change.data = ino->second;
+        ++ino;
+      }
+      if (entry != entries_.end()) {
+        change.parent = entry->first;
+        change.name = entry->second;
+        ++entry;
+      }
+      out.push_back(std::move(change));
+    }
+    return out;
+  }
+
+  const meta::VolumeRecord& volume() const override { return tx_.volume(); }
+  TimestampMs now_ms() const override { return tx_.now_ms(); }
+  Result<std::optional<InodeRecord>> GetInode(uint64_t ino) override { return tx_.GetInode(ino); }
+  Result<uint64_t> PutInode(const InodeRecord& inode) override {
+    NoteInode(inode.ino, false);
+    return tx_.PutInode(inode);
+  }
+  Status DeleteInode(uint64_t ino) override {
+    NoteInode(ino, true);
+    return tx_.DeleteInode(ino);
+  }
+  Result<uint64_t> NewInodeNumber() override {
+    ASSIGN_OR_RETURN(uint64_t ino, tx_.NewInodeNumber());
+    created_.insert(ino);
+    return ino;
+  }
+  Result<std::optional<DentryRecord>> GetDentry(uint64_t parent, std::string_view name) override {
+    return tx_.GetDentry(parent, name);
+  }
+  Status PutDentry(const DentryRecord& entry) override {
+    entries_.emplace(entry.parent, entry.name);
+    return tx_.PutDentry(entry);
+  }
+  Status DeleteDentry(uint64_t parent, std::string_view name) override {
+    entries_.emplace(parent, std::string(name));
+    return tx_.DeleteDentry(parent, name);
+  }
+  Result<std::vector<DentryRecord>> ListDentries(uint64_t parent, std::string_view after,
+                                                 uint32_t limit) override {
+    return tx_.ListDentries(parent, after, limit);
+  }
+  Result<std::vector<meta::BlockRecord>> GetBlocks(uint64_t ino, uint64_t first,
+                                                   uint64_t count) override {
+    return tx_.GetBlocks(ino, first, count);
+  }
+  Status PutBlock(uint64_t ino, const meta::BlockRecord& block) override {
+    NoteInode(ino, true);
+    return tx_.PutBlock(ino, block);
+  }
+  Status DropBlocks(uint64_t ino, uint64_t first) override {
+    NoteInode(ino, true);
+    return tx_.DropBlocks(ino, first);
+  }
+  Result<std::optional<std::string>> GetXattr(uint64_t ino, std::string_view name) override {
+    return tx_.GetXattr(ino, name);
+  }
+  Status PutXattr(uint64_t ino, std::string_view name, std::string_view value) override {
+    NoteInode(ino, false);
+    return tx_.PutXattr(ino, name, value);
+  }
+  Status DeleteXattr(uint64_t ino, std::string_view name) override {
+    NoteInode(ino, false);
+    return tx_.DeleteXattr(ino, name);
+  }
+  Result<std::vector<std::string>> ListXattrs(uint64_t ino) override { return tx_.ListXattrs(ino); }
+  Status PutSession(const meta::SessionRecord& session) override {
+    return tx_.PutSession(session);
+  }
+  Status DeleteSession(uint64_t id) override { return tx_.DeleteSession(id); }
+  Result<std::vector<meta::SessionRecord>> ListSessions() override { return tx_.ListSessions(); }
+  Status PutOrphan(const meta::OrphanRecord& orphan) override { return tx_.PutOrphan(orphan); }
+  Status DeleteOrphan(uint64_t ino) override { return tx_.DeleteOrphan(ino); }
+  Result<std::vector<meta::OrphanRecord>> ListOrphans() override { return tx_.ListOrphans(); }
+  Result<uint64_t> AppendChange(const meta::ChangeRecord& change) override {
+    return tx_.AppendChange(change);
+  }
+  Result<std::vector<meta::ChangeRecord>> ListChanges(uint64_t after, uint32_t limit) override {
+    return tx_.ListChanges(after, limit);
+  }
+  Result<uint64_t> LastChangeSeq() override { return tx_.LastChangeSeq(); }
+  Status TrimChanges(TimestampMs before_ms) override { return tx_.TrimChanges(before_ms); }
+  Result<std::vector<meta::LockRecord>> ListLocks(uint64_t ino) override {
+    return tx_.ListLocks(ino);
+  }
+  Status SetLocks(uint64_t ino, uint64_t session, uint64_t owner, meta::LockKind kind,
+                  const std::vector<meta::LockRecord>& locks) override {
+    return tx_.SetLocks(ino, session, owner, kind, locks);
+  }
+  Status DeleteSessionLocks(uint64_t session) override { return tx_.DeleteSessionLocks(session); }
+
+ private:
+  // An inode made in this transaction is in nobody's cache: only its entry is news.
+  void NoteInode(uint64_t ino, bool data) {
+    if (created_.count(ino) != 0) return;
+    inodes_[ino] |= data;
+  }
+
+  FileTreeTransaction& tx_;
+  std::map<uint64_t, bool> inodes_;  // ino -> its data changed
+  std::set<std::pair<uint64_t, std::string>> entries_;
+  std::set<uint64_t> created_;
+};
+
 }  // namespace
 
 FileSystem::FileSystem(meta::FileTree* tree, Options options)
@@ -101,16 +227,35 @@ int64_t FileSystem::NowNs() const {
 
 bool FileSystem::IsOpen(uint64_t ino) const { return options_.is_open && options_.is_open(ino); }
 
+Status FileSystem::Write(const std::function<Status(FileTreeTransaction&)>& body,
+                         TimestampMs now_ms) {
+  return tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        RecordingTransaction recording(tx);
+        RETURN_IF_ERROR(body(recording));
+        for (const meta::ChangeRecord& change : recording.Changes(options_.session)) {
+          RETURN_IF_ERROR(tx.AppendChange(change).status());
+        }
+        return OkStatus();
+      },
+      now_ms);
+}
+
 namespace {
 
 TimestampMs ToMs(int64_t ns) { return ns / 1000000; }
 
 // A name of `inode` went away: one link less; the inode goes with its last name unless a
 // handle still holds it (then it stays as an orphan until ReleaseOrphan).
-Status DropLink(FileTreeTransaction& tx, InodeRecord inode, int64_t now_ns, bool open) {
+// The orphan row names `session`, whose death (or last close) deletes the inode.
+Status DropLink(FileTreeTransaction& tx, InodeRecord inode, int64_t now_ns, bool open,
+                uint64_t session) {
   inode.nlink = inode.type == FileType::kDirectory || inode.nlink == 0 ? 0 : inode.nlink - 1;
   inode.ctime_ns = now_ns;
-  if (inode.nlink == 0 && !open) return tx.DeleteInode(inode.ino);
+  if (inode.nlink == 0) {
+    if (!open) return tx.DeleteInode(inode.ino);
+    RETURN_IF_ERROR(tx.PutOrphan({inode.ino, session}));
+  }
   return tx.PutInode(inode).status();
 }
 
@@ -155,7 +300,7 @@ Result<InodeRecord> FileSystem::MakeNode(uint64_t parent, std::string_view name,
   if (type != FileType::kCharDevice && type != FileType::kBlockDevice) rdev = 0;
   const int64_t now = NowNs();
   InodeRecord out;
-  RETURN_IF_ERROR(tree_->Write(
+  RETURN_IF_ERROR(Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, parent));
         ASSIGN_OR_RETURN(std::optional<DentryRecord> taken, tx.GetDentry(parent, name));
@@ -202,7 +347,7 @@ Result<InodeRecord> FileSystem::MakeSymlink(uint64_t parent, std::string_view na
   }
   const int64_t now = NowNs();
   InodeRecord out;
-  RETURN_IF_ERROR(tree_->Write(
+  RETURN_IF_ERROR(Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, parent));
         ASSIGN_OR_RETURN(std::optional<DentryRecord> taken, tx.GetDentry(parent, name));
@@ -232,7 +377,7 @@ Result<InodeRecord> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::str
   RETURN_IF_ERROR(CheckName(new_name));
   const int64_t now = NowNs();
   InodeRecord out;
-  RETURN_IF_ERROR(tree_->Write(
+  RETURN_IF_ERROR(Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, ino));
         if (inode.type == FileType::kDirectory) {
@@ -266,7 +411,7 @@ Result<InodeRecord> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::str
 Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
   RETURN_IF_ERROR(CheckName(name));
   const int64_t now = NowNs();
-  return tree_->Write(
+  return Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, parent));
         ASSIGN_OR_RETURN(DentryRecord entry, LoadEntry(tx, parent, name));
@@ -276,7 +421,7 @@ Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
                       Describe(parent, name) + " is a directory; remove it with rmdir");
         }
         RETURN_IF_ERROR(tx.DeleteDentry(parent, name));
-        RETURN_IF_ERROR(DropLink(tx, inode, now, IsOpen(inode.ino)));
+        RETURN_IF_ERROR(DropLink(tx, inode, now, IsOpen(inode.ino), options_.session));
         return Touch(tx, dir, now, 0);
       },
       ToMs(now));
@@ -290,7 +435,7 @@ Status FileSystem::RemoveDirectory(uint64_t parent, std::string_view name) {
   }
   RETURN_IF_ERROR(CheckName(name));
   const int64_t now = NowNs();
-  return tree_->Write(
+  return Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, parent));
         ASSIGN_OR_RETURN(DentryRecord entry, LoadEntry(tx, parent, name));
@@ -301,7 +446,7 @@ Status FileSystem::RemoveDirectory(uint64_t parent, std::string_view name) {
         }
         RETURN_IF_ERROR(NotEmpty(tx, inode.ino));
         RETURN_IF_ERROR(tx.DeleteDentry(parent, name));
-        RETURN_IF_ERROR(DropLink(tx, inode, now, IsOpen(inode.ino)));
+        RETURN_IF_ERROR(DropLink(tx, inode, now, IsOpen(inode.ino), options_.session));
         return Touch(tx, dir, now, -1);
       },
       ToMs(now));
@@ -317,7 +462,7 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
   RETURN_IF_ERROR(CheckName(name));
   RETURN_IF_ERROR(CheckName(new_name));
   const int64_t now = NowNs();
-  return tree_->Write(
+  return Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord from_dir, LoadDirectory(tx, parent));
         ASSIGN_OR_RETURN(DentryRecord source, LoadEntry(tx, parent, name));
@@ -386,7 +531,7 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
             RETURN_IF_ERROR(NotEmpty(tx, replaced.ino));
             to_dir_subdirs -= 1;
           }
-          RETURN_IF_ERROR(DropLink(tx, replaced, now, IsOpen(replaced.ino)));
+          RETURN_IF_ERROR(DropLink(tx, replaced, now, IsOpen(replaced.ino), options_.session));
         }
         RETURN_IF_ERROR(tx.DeleteDentry(parent, name));
         RETURN_IF_ERROR(
@@ -405,7 +550,7 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
 Result<InodeRecord> FileSystem::SetAttr(uint64_t ino, const AttrChange& change) {
   const int64_t now = NowNs();
   InodeRecord out;
-  RETURN_IF_ERROR(tree_->Write(
+  RETURN_IF_ERROR(Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, ino));
         if (change.mode) inode.mode = *change.mode & 07777;
@@ -529,7 +674,7 @@ Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_vie
                     " bytes is over the limit of " + std::to_string(kMaxXattrValueBytes));
   }
   const int64_t now = NowNs();
-  return tree_->Write(
+  return Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, ino));
         ASSIGN_OR_RETURN(std::optional<std::string> old, tx.GetXattr(ino, name));
@@ -558,7 +703,7 @@ Result<std::vector<std::string>> FileSystem::ListXattrs(uint64_t ino) {
 Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {
   RETURN_IF_ERROR(CheckXattrName(name));
   const int64_t now = NowNs();
-  return tree_->Write(
+  return Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, ino));
         ASSIGN_OR_RETURN(std::optional<std::string> old, tx.GetXattr(ino, name));
@@ -598,7 +743,7 @@ Result<InodeRecord> FileSystem::CommitWrite(uint64_t ino,
   }
   const int64_t now = NowNs();
   InodeRecord out;
-  RETURN_IF_ERROR(tree_->Write(
+  RETURN_IF_ERROR(Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, ino));
         if (inode.type != FileType::kRegular) {
@@ -618,13 +763,161 @@ Result<InodeRecord> FileSystem::CommitWrite(uint64_t ino,
 
 Status FileSystem::ReleaseOrphan(uint64_t ino) {
   const int64_t now = NowNs();
-  return tree_->Write(
+  return Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(std::optional<InodeRecord> inode, tx.GetInode(ino));
         if (!inode || inode->nlink != 0 || IsOpen(ino)) return OkStatus();
         return tx.DeleteInode(ino);
       },
       ToMs(now));
+}
+
+namespace {
+
+bool Overlaps(const meta::LockRecord& lock, uint64_t start, uint64_t end) {
+  return lock.start <= end && start <= lock.end;
+}
+
+bool Conflicts(const meta::LockRecord& held, uint64_t session, const LockRequest& request) {
+  if (held.kind != request.kind) return false;  // fcntl and flock locks ignore each other
+  if (held.session == session && held.owner == request.owner) return false;
+  if (!held.exclusive && request.type != LockRequest::kWrite) return false;
+  return Overlaps(held, request.start, request.end);
+}
+
+Status CheckLockRange(uint64_t ino, const LockRequest& request) {
+  if (request.start > request.end || request.end > kLockEnd) {
+    return InvalidArgumentError("lock range " + std::to_string(request.start) + ".." +
+                                std::to_string(request.end) + " of inode " +
+                                std::to_string(ino) + " is not valid");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<std::optional<meta::LockRecord>> FileSystem::TestLock(uint64_t ino,
+                                                             const LockRequest& request) {
+  RETURN_IF_ERROR(CheckLockRange(ino, request));
+  std::optional<meta::LockRecord> out;
+  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(std::vector<meta::LockRecord> held, tx.ListLocks(ino));
+    for (const meta::LockRecord& lock : held) {
+      if (Conflicts(lock, options_.session, request)) {
+        out = lock;
+        break;
+      }
+    }
+    return OkStatus();
+  }));
+  return out;
+}
+
+Status FileSystem::SetLock(uint64_t ino, const LockRequest& request) {
+  RETURN_IF_ERROR(CheckLockRange(ino, request));
+  const int64_t now = NowNs();
+  return tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(std::vector<meta::LockRecord> held, tx.ListLocks(ino));
+        std::vector<meta::LockRecord> mine;
+        for (const meta::LockRecord& lock : held) {
+          if (request.type != LockRequest::kUnlock && Conflicts(lock, options_.session, request)) {
+            return Status(StatusCode::kUnavailable, ErrorReason::kLockConflict,
+                          "inode " + std::to_string(ino) + " bytes " +
+                              std::to_string(lock.start) + ".." + std::to_string(lock.end) +
+                              " are locked by process " + std::to_string(lock.pid) +
+                              " of session " + std::to_string(lock.session));
+          }
+          if (lock.session == options_.session && lock.owner == request.owner &&
+              lock.kind == request.kind) {
+            mine.push_back(lock);
+          }
+        }
+        // The owner's locks outside the request's range stay (split where it cuts them);
+        // the range itself takes the new type, merged with touching locks of that type.
+        std::vector<meta::LockRecord> next;
+        for (const meta::LockRecord& lock : mine) {
+          if (!Overlaps(lock, request.start, request.end)) {
+            next.push_back(lock);
+            continue;
+          }
+          if (lock.start < request.start) {
+            meta::LockRecord left = lock;
+            left.end = request.start - 1;
+            next.push_back(left);
+          }
+          if (lock.end > request.end) {
+            meta::LockRecord right = lock;
+            right.start = request.end + 1;
+            next.push_back(right);
+          }
+        }
+        if (request.type != LockRequest::kUnlock) {
+          meta::LockRecord lock;
+          lock.ino = ino;
+          lock.session = options_.session;
+          lock.owner = request.owner;
+          lock.kind = request.kind;
+          lock.exclusive = request.type == LockRequest::kWrite;
+          lock.start = request.start;
+          lock.end = request.end;
+          lock.pid = request.pid;
+          std::vector<meta::LockRecord> merged;
+          for (const meta::LockRecord& other : next) {
+            const bool touches = other.end + 1 >= lock.start && lock.end + 1 >= other.start;
+            if (other.exclusive == lock.exclusive && touches) {
+              lock.start = std::min(lock.start, other.start);
+              lock.end = std::max(lock.end, other.end);
+            } else {
+              merged.push_back(other);
+            }
+          }
+          merged.push_back(lock);
+          next = std::move(merged);
+        }
+        if (next == mine) return OkStatus();
+        return tx.SetLocks(ino, options_.session, request.owner, request.kind, next);
+      },
+      ToMs(now));
+}
+
+Status FileSystem::ReleaseLocks(uint64_t ino, uint64_t owner, meta::LockKind kind) {
+  const int64_t now = NowNs();
+  return tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(std::vector<meta::LockRecord> held, tx.ListLocks(ino));
+        for (const meta::LockRecord& lock : held) {
+          if (lock.session == options_.session && lock.owner == owner && lock.kind == kind) {
+            return tx.SetLocks(ino, options_.session, owner, kind, {});
+          }
+        }
+        return OkStatus();
+      },
+      ToMs(now));
+}
+
+Result<uint64_t> FileSystem::ReclaimSession(uint64_t id) {
+  const int64_t now = NowNs();
+  uint64_t reclaimed = 0;
+  RETURN_IF_ERROR(Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        reclaimed = 0;
+        ASSIGN_OR_RETURN(std::vector<meta::OrphanRecord> orphans, tx.ListOrphans());
+        for (const meta::OrphanRecord& orphan : orphans) {
+          if (orphan.session != id) continue;
+          ASSIGN_OR_RETURN(std::optional<InodeRecord> inode, tx.GetInode(orphan.ino));
+          if (inode && inode->nlink == 0) {
+            RETURN_IF_ERROR(tx.DeleteInode(orphan.ino));
+            ++reclaimed;
+          } else {
+            RETURN_IF_ERROR(tx.DeleteOrphan(orphan.ino));
+          }
+        }
+        RETURN_IF_ERROR(tx.DeleteSessionLocks(id));
+        return tx.DeleteSession(id);
+      },
+      ToMs(now)));
+  return reclaimed;
 }
 
 }  // namespace cairn::fs

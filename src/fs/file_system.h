@@ -13,6 +13,12 @@
 // holds it; `ReleaseOrphan` deletes it (and its blocks' references) when the last handle
 // closes. Without a handle the inode goes at once.
 //
+// Every write also appends what it changed (inodes, their data, directory entries) to the
+// volume's change feed, in the same transaction, for the kernel caches of other mounts.
+//
+// Locks (fcntl byte ranges and flock) live in the metadata store, so they hold across mounts
+// and hosts; a lock belongs to (session, owner), the owner being the kernel's lock owner.
+//
 // Thread-safety: any thread; each operation is its own transaction.
 #pragma once
 
@@ -60,6 +66,18 @@ enum XattrFlags : uint32_t {
   kXattrReplace = 2,  // XATTR_REPLACE: fail with ENODATA if it does not
 };
 
+// A lock or unlock (fcntl F_SETLK/F_GETLK, flock). `end` is inclusive; flock locks cover
+// [0, kLockEnd].
+struct LockRequest {
+  uint64_t owner = 0;
+  meta::LockKind kind = meta::LockKind::kPosix;
+  enum Type { kRead, kWrite, kUnlock } type = kRead;
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint32_t pid = 0;
+};
+inline constexpr uint64_t kLockEnd = (uint64_t{1} << 63) - 1;
+
 inline constexpr uint32_t kMaxHardLinks = 65000;
 inline constexpr size_t kMaxXattrNameBytes = 255;
 inline constexpr size_t kMaxXattrValueBytes = 64 * 1024;
@@ -70,6 +88,9 @@ struct Options {
   // Whether a handle of this mount still holds `ino` open (see the header comment). Unset:
   // nothing is ever held.
   std::function<bool(uint64_t ino)> is_open;
+  // The mount's session (meta::SessionRecord): named by the change rows every write appends
+  // (so the mount skips its own) and by the orphans it keeps. 0: not a mount.
+  uint64_t session = 0;
   // The clock, in ns since the epoch (tests set it).
   std::function<int64_t()> now_ns;
 };
@@ -120,7 +141,21 @@ class FileSystem {
   // Deletes `ino` if it is an orphan (nlink 0) and no handle holds it any more.
   Status ReleaseOrphan(uint64_t ino);
 
+  // The first lock of another (session, owner) that `request` conflicts with, if any.
+  Result<std::optional<meta::LockRecord>> TestLock(uint64_t ino, const LockRequest& request);
+  // Takes, changes or releases (part of) a lock of this session's `request.owner`: a range
+  // is split and merged as fcntl does. A conflict is kUnavailable with kLockConflict.
+  Status SetLock(uint64_t ino, const LockRequest& request);
+  // Drops every lock of `owner` of `kind` on `ino` (close drops POSIX locks, the last
+  // release of a flock'd file its flock).
+  Status ReleaseLocks(uint64_t ino, uint64_t owner, meta::LockKind kind);
+
+  // Deletes what session `id` held and its row: its orphans, its locks. For a session that
+  // ended or died (its staging chunks are the mount's to drop). Returns the orphans deleted.
+  Result<uint64_t> ReclaimSession(uint64_t id);
+
  private:
+  Status Write(const std::function<Status(meta::FileTreeTransaction&)>& body, TimestampMs now_ms);
   int64_t NowNs() const;
   bool IsOpen(uint64_t ino) const;
 

@@ -101,6 +101,59 @@ struct BlockRecord {
   bool operator==(const BlockRecord&) const = default;
 };
 
+// A mount of the volume: one row per `cairn mount` process, alive while it renews
+// `expires_ms` (its heartbeat). What a dead session held (orphans, locks, its staging owner)
+// is reclaimed by whoever finds it dead (src/mount/session.h).
+struct SessionRecord {
+  uint64_t id = 0;       // random, 1..2^63-1, chosen by the mount
+  std::string host;      // the host's name, for people
+  std::string host_key;  // kernel boot id + pid namespace: equal keys share one process table
+  uint32_t pid = 0;
+  std::string mount_point;
+  std::string version;
+  bool read_only = false;
+  TimestampMs started_ms = 0;
+  TimestampMs heartbeat_ms = 0;
+  TimestampMs expires_ms = 0;
+  bool operator==(const SessionRecord&) const = default;
+};
+
+// An inode whose last name went away while `session` held it open (nlink 0): deleted when
+// that session closes it or dies.
+struct OrphanRecord {
+  uint64_t ino = 0;
+  uint64_t session = 0;
+  bool operator==(const OrphanRecord&) const = default;
+};
+
+// One thing a write transaction changed, for the kernel caches of other mounts.
+struct ChangeRecord {
+  uint64_t seq = 0;      // set by AppendChange: increasing in commit order, never reused
+  uint64_t session = 0;  // the mount that made it (0: a command, not a mount)
+  uint64_t ino = 0;      // the inode whose attributes changed (0: none)
+  bool data = false;     // its data changed too (cached pages are stale)
+  uint64_t parent = 0;   // the directory whose entry `name` changed (0: none)
+  std::string name;
+  TimestampMs at_ms = 0;
+  bool operator==(const ChangeRecord&) const = default;
+};
+
+enum class LockKind : uint8_t { kPosix = 1, kFlock = 2 };
+
+// A byte-range lock (POSIX, fcntl) or a whole-file lock (flock, start 0, end max) held by
+// `owner` (the kernel's lock owner) of mount `session`. `end` is inclusive.
+struct LockRecord {
+  uint64_t ino = 0;
+  uint64_t session = 0;
+  uint64_t owner = 0;
+  LockKind kind = LockKind::kPosix;
+  bool exclusive = false;  // a write lock
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint32_t pid = 0;  // the locking process, reported by F_GETLK
+  bool operator==(const LockRecord&) const = default;
+};
+
 // The owner of a file's block rows.
 ChunkOwner FileChunkOwner(const std::string& volume_uuid, uint64_t ino);
 
@@ -151,6 +204,41 @@ class FileTreeTransaction {
   virtual Status DeleteXattr(uint64_t ino, std::string_view name) = 0;
   // Names in byte order.
   virtual Result<std::vector<std::string>> ListXattrs(uint64_t ino) = 0;
+
+  // ---- Sessions (mounts) ----------------------------------------------------------------
+  // Inserts or replaces the row of `session.id`.
+  virtual Status PutSession(const SessionRecord& session) = 0;
+  // Deletes the row only (its orphans, locks and changes are the caller's). Absent is fine.
+  virtual Status DeleteSession(uint64_t id) = 0;
+  // By id.
+  virtual Result<std::vector<SessionRecord>> ListSessions() = 0;
+
+  // ---- Orphans (unlinked while open) -------------------------------------------------------
+  virtual Status PutOrphan(const OrphanRecord& orphan) = 0;
+  // Absent is not an error. DeleteInode deletes the inode's orphan row too.
+  virtual Status DeleteOrphan(uint64_t ino) = 0;
+  // By ino.
+  virtual Result<std::vector<OrphanRecord>> ListOrphans() = 0;
+
+  // ---- Change feed -----------------------------------------------------------------------
+  // Appends `change` (its seq and at_ms are set here: seq above every seq appended before,
+  // also after TrimChanges; at_ms = now_ms()); returns the seq.
+  virtual Result<uint64_t> AppendChange(const ChangeRecord& change) = 0;
+  // Changes with seq > after, by seq, at most `limit`.
+  virtual Result<std::vector<ChangeRecord>> ListChanges(uint64_t after, uint32_t limit) = 0;
+  // The highest seq ever appended (0: none), also when trimmed away.
+  virtual Result<uint64_t> LastChangeSeq() = 0;
+  // Deletes the changes appended before `before_ms`.
+  virtual Status TrimChanges(TimestampMs before_ms) = 0;
+
+  // ---- Locks ---------------------------------------------------------------------------
+  // Every lock on `ino`, of every session, by (session, owner, kind, start).
+  virtual Result<std::vector<LockRecord>> ListLocks(uint64_t ino) = 0;
+  // Replaces the locks of (ino, session, owner, kind) by `locks` (each with those fields).
+  virtual Status SetLocks(uint64_t ino, uint64_t session, uint64_t owner, LockKind kind,
+                          const std::vector<LockRecord>& locks) = 0;
+  // Drops every lock of `session` (its death, or its clean end).
+  virtual Status DeleteSessionLocks(uint64_t session) = 0;
 };
 
 class FileTree {

@@ -56,6 +56,23 @@ Status FileData::Unstage(const std::vector<meta::OwnerChunk>& chunks) {
   return meta_store_->SetOwnerChunks(staging_owner_, staged_, now_ms_());
 }
 
+void FileData::Invalidate(uint64_t ino) {
+  std::shared_ptr<Inode> inode = Find(ino);
+  if (!inode) return;
+  Result<meta::InodeRecord> record = file_system_->GetAttr(ino);
+  std::lock_guard<std::mutex> lock(inode->mutex);
+  if (!inode->dirty.empty() || inode->size_pending) return;
+  inode->blocks.clear();
+  inode->reader.reset();
+  inode->reader_block = UINT64_MAX;
+  if (record.ok()) {
+    inode->size = record->size;
+    inode->change = record->change;
+  } else {
+    inode->change = 0;  // unknown: the next open reloads it
+  }
+}
+
 std::shared_ptr<FileData::Inode> FileData::Find(uint64_t ino) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = inodes_.find(ino);

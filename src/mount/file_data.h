@@ -7,18 +7,19 @@
 // file's chunks are named and deduplicated exactly as an object's.
 //
 // Between storing a chunk and committing its block row, the chunk is referenced by the
-// mount's staging owner (kind "fs-staging", id "<volume uuid>:<session>"; its list is the
-// chunks of every flush in flight), so GC cannot take a chunk that an existing file of the
-// same bytes let the flush skip writing. A flush's entries leave the list after its commit;
-// a mount that dies in between leaves them, and the next mount of the same session (host
-// and mount point) drops them (DropStaging).
+// mount's staging owner (kind "fs-staging", id "<volume uuid>:<session id>"; its list is
+// the chunks of every flush in flight), so GC cannot take a chunk that an existing file of
+// the same bytes let the flush skip writing. A flush's entries leave the list after its
+// commit; a mount that dies in between leaves them until its session is reclaimed
+// (mount/session.h).
 //
 // Reads verify every byte against the chunk's block checksums (objects::ObjectReader); a
 // mismatch is reported to ChunkHealth (quarantined, logged, counted) and fails with
 // kDataLoss, which the FUSE edge turns into EIO: no wrong byte reaches the page cache.
 //
 // What another mount changed is seen at the next open (close-to-open): Open drops the
-// cached block rows of an inode whose change counter moved.
+// cached block rows of an inode whose change counter moved; the change feed drops them
+// sooner (Invalidate).
 //
 // Thread-safety: any thread. Operations on one inode are serialized by its own mutex.
 #pragma once
@@ -80,6 +81,9 @@ class FileData {
   Result<size_t> Read(uint64_t ino, uint64_t offset, size_t length, char* out);
   // Stores the dirty blocks and commits them (close, fsync).
   Status Flush(uint64_t ino);
+  // Another mount changed the data of `ino`: the cached block rows go (unless this mount
+  // holds writes of its own not committed yet, which commit over it).
+  void Invalidate(uint64_t ino);
   // Applies what this mount has not committed yet (the size of pending writes).
   void Overlay(meta::InodeRecord* inode) const;
   // fs::FileSystem::SetAttr, after flushing, with the trimmed boundary block a truncate

@@ -9,12 +9,18 @@
 
 #include <fcntl.h>
 
+#include <sys/file.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "fs/errno_map.h"
@@ -139,8 +145,9 @@ void Init(void* userdata, fuse_conn_info* conn) {
   // Large writes: fewer requests per byte (the kernel caps it at its max_pages).
   conn->max_write = 1 << 20;
   conn->max_readahead = 1 << 20;
-  // Locks are not offered yet: the kernel keeps BSD and POSIX locks local to this mount.
-  conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+  // Locks are the volume's (held across mounts), not the kernel's local ones.
+  if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
+  if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
   // Attributes of written files change by this mount's own writes: the kernel need not ask.
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
 }
@@ -340,16 +347,28 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t 
   fuse_reply_write(req, size);
 }
 
-void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Mount& mount = *Of(req);
   Status status = mount.services.file_data->Flush(mount.Inner(ino));
+  // close() drops the closing process's fcntl locks on the file, whatever else happened.
+  Status unlocked =
+      mount.services.file_system->ReleaseLocks(mount.Inner(ino), fi->lock_owner, meta::LockKind::kPosix);
   if (!status.ok()) return ReplyError(req, status, "flush");
+  if (!unlocked.ok()) return ReplyError(req, unlocked, "flush");
   fuse_reply_err(req, 0);
 }
 
-void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Mount& mount = *Of(req);
   const uint64_t inner = mount.Inner(ino);
+  if (fi->flock_release) {
+    Status unlocked =
+        mount.services.file_system->ReleaseLocks(inner, fi->lock_owner, meta::LockKind::kFlock);
+    if (!unlocked.ok()) {
+      fprintf(stderr, "cairn mount: dropping the flock of inode %llu: %s\n",
+              static_cast<unsigned long long>(inner), unlocked.ToString().c_str());
+    }
+  }
   Status flushed = mount.services.file_data->Flush(inner);
   if (!flushed.ok()) {
     fprintf(stderr, "cairn mount: release of inode %llu lost unflushed writes: %s\n",
@@ -498,6 +517,113 @@ void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   fuse_reply_err(req, 0);
 }
 
+// ---- Locks ------------------------------------------------------------------------------
+
+fs::LockRequest FromFlock(uint64_t owner, const struct flock& lock) {
+  fs::LockRequest request;
+  request.owner = owner;
+  request.kind = meta::LockKind::kPosix;
+  request.type = lock.l_type == F_WRLCK   ? fs::LockRequest::kWrite
+                 : lock.l_type == F_RDLCK ? fs::LockRequest::kRead
+                                          : fs::LockRequest::kUnlock;
+  // libfuse hands over the kernel's range: l_len 0 means "to the end of any file".
+  request.start = static_cast<uint64_t>(lock.l_start);
+  request.end = lock.l_len == 0 ? fs::kLockEnd
+                                : static_cast<uint64_t>(lock.l_start) +
+                                      static_cast<uint64_t>(lock.l_len) - 1;
+  request.pid = static_cast<uint32_t>(lock.l_pid);
+  return request;
+}
+
+// Takes the lock; with `wait`, retries until it is free or the caller is interrupted (the
+// holder may be another mount, so there is no wakeup to wait for).
+Status TakeLock(fuse_req_t req, uint64_t ino, const fs::LockRequest& request, bool wait) {
+  Mount& mount = *Of(req);
+  auto delay = std::chrono::milliseconds(2);
+  for (;;) {
+    Status status = mount.services.file_system->SetLock(ino, request);
+    if (status.reason() != ErrorReason::kLockConflict || !wait) return status;
+    if (fuse_req_interrupted(req)) {
+      return Status(StatusCode::kAborted, ErrorReason::kNone, "interrupted");
+    }
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(50));
+  }
+}
+
+void GetLock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock) {
+  Mount& mount = *Of(req);
+  Result<std::optional<meta::LockRecord>> held =
+      mount.services.file_system->TestLock(mount.Inner(ino), FromFlock(fi->lock_owner, *lock));
+  if (!held.ok()) return ReplyError(req, held.status(), "getlk");
+  struct flock out = *lock;
+  if (!held->has_value()) {
+    out.l_type = F_UNLCK;
+  } else {
+    const meta::LockRecord& other = **held;
+    out.l_type = other.exclusive ? F_WRLCK : F_RDLCK;
+    out.l_whence = SEEK_SET;
+    out.l_start = static_cast<off_t>(other.start);
+    out.l_len = other.end >= fs::kLockEnd ? 0 : static_cast<off_t>(other.end - other.start + 1);
+    out.l_pid = static_cast<pid_t>(other.pid);
+  }
+  fuse_reply_lock(req, &out);
+}
+
+void SetLock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock, int sleep) {
+  Mount& mount = *Of(req);
+  Status status = TakeLock(req, mount.Inner(ino), FromFlock(fi->lock_owner, *lock), sleep != 0);
+  if (status.code() == StatusCode::kAborted && status.message() == "interrupted") {
+    return (void)fuse_reply_err(req, EINTR);
+  }
+  if (!status.ok()) return ReplyError(req, status, "setlk");
+  fuse_reply_err(req, 0);
+}
+
+void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
+  Mount& mount = *Of(req);
+  fs::LockRequest request;
+  request.owner = fi->lock_owner;
+  request.kind = meta::LockKind::kFlock;
+  request.start = 0;
+  request.end = fs::kLockEnd;
+  request.pid = fuse_req_ctx(req)->pid;
+  switch (op & (LOCK_SH | LOCK_EX | LOCK_UN)) {
+    case LOCK_SH:
+      request.type = fs::LockRequest::kRead;
+      break;
+    case LOCK_EX:
+      request.type = fs::LockRequest::kWrite;
+      break;
+    case LOCK_UN:
+      request.type = fs::LockRequest::kUnlock;
+      break;
+    default:
+      return (void)fuse_reply_err(req, EINVAL);
+  }
+  Status status = TakeLock(req, mount.Inner(ino), request, (op & LOCK_NB) == 0);
+  if (status.code() == StatusCode::kAborted && status.message() == "interrupted") {
+    return (void)fuse_reply_err(req, EINTR);
+  }
+  if (!status.ok()) return ReplyError(req, status, "flock");
+  fuse_reply_err(req, 0);
+}
+
+// ---- Other mounts' changes ----------------------------------------------------------------
+
+// Drops what `change` made stale from the kernel's caches and this mount's block rows. The
+// kernel answers ENOENT for what it does not hold: nothing to drop.
+void Invalidate(Mount& mount, fuse_session* session, const meta::ChangeRecord& change) {
+  if (change.ino != 0) {
+    if (change.data) mount.services.file_data->Invalidate(change.ino);
+    fuse_lowlevel_notify_inval_inode(session, mount.Outer(change.ino), change.data ? 0 : -1, 0);
+  }
+  if (change.parent != 0 && !change.name.empty()) {
+    fuse_lowlevel_notify_inval_entry(session, mount.Outer(change.parent), change.name.data(),
+                                     change.name.size());
+  }
+}
+
 fuse_lowlevel_ops Operations() {
   fuse_lowlevel_ops ops{};
   ops.init = Init;
@@ -528,6 +654,9 @@ fuse_lowlevel_ops Operations() {
   ops.listxattr = ListXattr;
   ops.removexattr = RemoveXattr;
   ops.create = Create;
+  ops.getlk = GetLock;
+  ops.setlk = SetLock;
+  ops.flock = Flock;
   return ops;
 }
 
@@ -597,10 +726,42 @@ Status ServeMount(const MountOptions& options, const MountServices& services,
     return status;
   }
   ready(OkStatus());
+  // The change feed, read while the session serves; stopped before it is torn down.
+  std::mutex watch_mutex;
+  std::condition_variable watch_wake;
+  bool watch_stop = false;
+  std::thread watcher;
+  if (services.session != nullptr) {
+    watcher = std::thread([&] {
+      auto last_report = std::chrono::steady_clock::time_point();
+      std::unique_lock<std::mutex> lock(watch_mutex);
+      while (!watch_stop) {
+        lock.unlock();
+        Status polled = services.session->PollChanges(
+            [&](const meta::ChangeRecord& change) { Invalidate(mount, session, change); });
+        const auto now = std::chrono::steady_clock::now();
+        if (!polled.ok() && now - last_report > std::chrono::seconds(10)) {
+          fprintf(stderr, "cairn mount: reading the change feed: %s\n", polled.ToString().c_str());
+          last_report = now;
+        }
+        lock.lock();
+        watch_wake.wait_for(lock, std::chrono::milliseconds(kChangePollMs),
+                            [&] { return watch_stop; });
+      }
+    });
+  }
   fuse_loop_config* config = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(config, 16);
   const int loop = fuse_session_loop_mt(session, config);
   fuse_loop_cfg_destroy(config);
+  if (watcher.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(watch_mutex);
+      watch_stop = true;
+    }
+    watch_wake.notify_all();
+    watcher.join();
+  }
   fuse_session_unmount(session);
   fuse_remove_signal_handlers(session);
   fuse_session_destroy(session);

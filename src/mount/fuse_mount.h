@@ -3,7 +3,10 @@
 // that fs/errno_map.h gives each Status.
 //
 // The kernel checks permissions (default_permissions) and keeps attributes and entries for
-// the configured times; the mount is confined to `subdir` (its inode is the mount's root;
+// the configured times, except what another mount changed: a thread reads the volume's
+// change feed and drops those entries, attributes and pages from the kernel's caches
+// (fuse_lowlevel_notify_inval_entry / _inode). Locks (fcntl and flock) are the metadata
+// store's, so they hold across mounts; the mount is confined to `subdir` (its inode is the mount's root;
 // the kernel resolves ".." of the root to the mount point's parent, so nothing above is
 // reachable through this mount).
 #pragma once
@@ -15,8 +18,13 @@
 #include "core/status.h"
 #include "fs/file_system.h"
 #include "mount/file_data.h"
+#include "mount/session.h"
 
 namespace cairn::mount {
+
+// How often the change feed is read: the bound on how stale another mount's change stays in
+// this mount's kernel caches (plus one database read).
+inline constexpr int kChangePollMs = 10;
 
 struct MountOptions {
   std::string mount_point;
@@ -33,6 +41,9 @@ struct MountOptions {
 struct MountServices {
   fs::FileSystem* file_system = nullptr;
   FileData* file_data = nullptr;
+  // The change feed other mounts write: what they change leaves this mount's kernel caches
+  // (polled every kChangePollMs while mounted). Null: nothing is invalidated.
+  MountSession* session = nullptr;
   std::string chunk_root;  // statfs reports this filesystem's space
 };
 

@@ -99,7 +99,31 @@ class FileSystemTest : public ::testing::TestWithParam<std::string> {
     Options options;
     options.is_open = [this](uint64_t ino) { return open_.contains(ino); };
     options.now_ns = [this] { return clock_ns_; };
+    options.session = kSession;
     fs_ = std::make_unique<FileSystem>(tree_, options);
+  }
+
+  static constexpr uint64_t kSession = 7;
+  // Another mount of the same volume (its own session, nothing open).
+  std::unique_ptr<FileSystem> OtherMount(uint64_t session = 8) {
+    Options options;
+    options.now_ns = [this] { return clock_ns_; };
+    options.session = session;
+    return std::make_unique<FileSystem>(tree_, options);
+  }
+  std::vector<meta::ChangeRecord> ChangesAfter(uint64_t seq) {
+    std::vector<meta::ChangeRecord> out;
+    EXPECT_TRUE(tree_
+                    ->Read([&](meta::FileTreeTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(out, tx.ListChanges(seq, 1000));
+                      return OkStatus();
+                    })
+                    .ok());
+    return out;
+  }
+  uint64_t LastSeq() {
+    std::vector<meta::ChangeRecord> all = ChangesAfter(0);
+    return all.empty() ? 0 : all.back().seq;
   }
 
   InodeRecord Make(uint64_t parent, const std::string& name, FileType type = FileType::kRegular,
@@ -257,6 +281,144 @@ TEST_P(FileSystemTest, AFileUnlinkedWhileOpenKeepsItsBlocksUntilTheLastClose) {
   ASSERT_TRUE(fs_->ReleaseOrphan(file.ino).ok());
   EXPECT_EQ(ErrnoOf(fs_->GetAttr(file.ino)), ENOENT);
   EXPECT_EQ(References()[Sha256Of("data").ToHex()], 0);
+}
+
+TEST_P(FileSystemTest, TheOrphansOfADeadSessionAreReclaimedWithItsLocks) {
+  InodeRecord kept = Make(kRootInode, "kept");
+  InodeRecord gone = Make(kRootInode, "gone");
+  ASSERT_TRUE(fs_->CommitWrite(gone.ino, {Block(0, "orphan data")}, 11).ok());
+  open_.insert(gone.ino);
+  ASSERT_TRUE(fs_->Unlink(kRootInode, "gone").ok());
+  ASSERT_TRUE(fs_->SetLock(kept.ino, {1, meta::LockKind::kPosix, LockRequest::kWrite, 0, 9, 1})
+                  .ok());
+  ASSERT_TRUE(tree_
+                  ->Write(
+                      [](meta::FileTreeTransaction& tx) {
+                        return tx.PutSession({kSession, "h", "k", 1, "/m", "v", false, 0, 0, 0});
+                      },
+                      1)
+                  .ok());
+  // The mount dies with the handle open: another mount reclaims what it held.
+  std::unique_ptr<FileSystem> other = OtherMount();
+  Result<uint64_t> reclaimed = other->ReclaimSession(kSession);
+  ASSERT_TRUE(reclaimed.ok()) << reclaimed.status().ToString();
+  EXPECT_EQ(reclaimed.value(), 1u);
+  EXPECT_EQ(ErrnoOf(other->GetAttr(gone.ino)), ENOENT);
+  EXPECT_EQ(References()[Sha256Of("orphan data").ToHex()], 0);
+  EXPECT_TRUE(other->GetAttr(kept.ino).ok());
+  auto conflict = other->TestLock(kept.ino, {1, meta::LockKind::kPosix, LockRequest::kWrite, 0, 9});
+  ASSERT_TRUE(conflict.ok());
+  EXPECT_FALSE(conflict.value().has_value());  // its lock went with it
+  ASSERT_TRUE(tree_
+                  ->Read([](meta::FileTreeTransaction& tx) -> Status {
+                    EXPECT_TRUE(tx.ListSessions().value().empty());
+                    EXPECT_TRUE(tx.ListOrphans().value().empty());
+                    return OkStatus();
+                  })
+                  .ok());
+}
+
+TEST_P(FileSystemTest, EveryWriteTellsTheChangeFeedWhatItChanged) {
+  const uint64_t start = LastSeq();
+  InodeRecord dir = Make(kRootInode, "d", FileType::kDirectory, 0755);
+  std::vector<meta::ChangeRecord> made = ChangesAfter(start);
+  // The new entry and its parent's attributes; the new inode itself is nobody's news.
+  ASSERT_EQ(made.size(), 1u);
+  EXPECT_EQ(made[0].session, kSession);
+  EXPECT_EQ(made[0].ino, kRootInode);
+  EXPECT_FALSE(made[0].data);
+  EXPECT_EQ(made[0].parent, kRootInode);
+  EXPECT_EQ(made[0].name, "d");
+
+  InodeRecord file = Make(dir.ino, "f");
+  uint64_t seq = LastSeq();
+  ASSERT_TRUE(fs_->CommitWrite(file.ino, {Block(0, "bytes")}, 5).ok());
+  std::vector<meta::ChangeRecord> written = ChangesAfter(seq);
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_EQ(written[0].ino, file.ino);
+  EXPECT_TRUE(written[0].data);
+  EXPECT_EQ(written[0].parent, 0u);
+
+  seq = LastSeq();
+  std::unique_ptr<FileSystem> other = OtherMount();
+  ASSERT_TRUE(other->Rename(dir.ino, "f", kRootInode, "g", 0).ok());
+  std::vector<meta::ChangeRecord> renamed = ChangesAfter(seq);
+  std::set<std::pair<uint64_t, std::string>> entries;
+  std::set<uint64_t> inodes;
+  for (const meta::ChangeRecord& change : renamed) {
+    EXPECT_EQ(change.session, 8u);
+    if (change.parent != 0) entries.emplace(change.parent, change.name);
+    if (change.ino != 0) inodes.insert(change.ino);
+  }
+  EXPECT_EQ(entries, (std::set<std::pair<uint64_t, std::string>>{{dir.ino, "f"},
+                                                                 {kRootInode, "g"}}));
+  EXPECT_TRUE(inodes.contains(dir.ino));
+  EXPECT_TRUE(inodes.contains(kRootInode));
+
+  // A failed operation appends nothing.
+  seq = LastSeq();
+  EXPECT_EQ(ErrnoOf(fs_->MakeNode(kRootInode, "g", FileType::kRegular, 0644, 0, Caller{})),
+            EEXIST);
+  EXPECT_TRUE(ChangesAfter(seq).empty());
+
+  AttrChange chmod_change;
+  chmod_change.mode = 0600;
+  ASSERT_TRUE(fs_->SetAttr(file.ino, chmod_change).ok());
+  std::vector<meta::ChangeRecord> chmod = ChangesAfter(seq);
+  ASSERT_EQ(chmod.size(), 1u);
+  EXPECT_EQ(chmod[0].ino, file.ino);
+  EXPECT_FALSE(chmod[0].data);
+}
+
+TEST_P(FileSystemTest, LocksConflictAcrossMountsAndSplitAndMergeLikeFcntl) {
+  InodeRecord file = Make(kRootInode, "locked");
+  std::unique_ptr<FileSystem> other = OtherMount();
+  using meta::LockKind;
+  auto posix = [](uint64_t owner, LockRequest::Type type, uint64_t start, uint64_t end) {
+    return LockRequest{owner, LockKind::kPosix, type, start, end, 100};
+  };
+  ASSERT_TRUE(fs_->SetLock(file.ino, posix(1, LockRequest::kRead, 0, 99)).ok());
+  // Readers share; a writer of another mount (or owner) conflicts.
+  EXPECT_TRUE(other->SetLock(file.ino, posix(1, LockRequest::kRead, 50, 60)).ok());
+  EXPECT_EQ(ErrnoOf(other->SetLock(file.ino, posix(1, LockRequest::kWrite, 90, 200))), EAGAIN);
+  EXPECT_EQ(ErrnoOf(fs_->SetLock(file.ino, posix(2, LockRequest::kWrite, 55, 55))), EAGAIN);
+  auto held = fs_->TestLock(file.ino, posix(2, LockRequest::kWrite, 55, 55));
+  ASSERT_TRUE(held.ok() && held.value().has_value());
+  EXPECT_EQ(held.value()->session, kSession);  // the first conflicting lock: its own read lock
+  EXPECT_EQ(held.value()->end, 99u);
+  // The owner upgrades part of its own range: no conflict with itself.
+  ASSERT_TRUE(other->SetLock(file.ino, posix(1, LockRequest::kUnlock, 0, kLockEnd)).ok());
+  ASSERT_TRUE(fs_->SetLock(file.ino, posix(1, LockRequest::kWrite, 40, 59)).ok());
+  // Unlocking the middle splits; locking the gap again with the same type merges.
+  ASSERT_TRUE(fs_->SetLock(file.ino, posix(1, LockRequest::kUnlock, 10, 19)).ok());
+  EXPECT_TRUE(other->SetLock(file.ino, posix(1, LockRequest::kRead, 12, 15)).ok());
+  EXPECT_EQ(ErrnoOf(other->SetLock(file.ino, posix(1, LockRequest::kRead, 45, 45))), EAGAIN);
+  EXPECT_TRUE(other->SetLock(file.ino, posix(1, LockRequest::kWrite, 100, 100)).ok());
+  std::vector<meta::LockRecord> rows;
+  ASSERT_TRUE(tree_
+                  ->Read([&](meta::FileTreeTransaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(rows, tx.ListLocks(file.ino));
+                    return OkStatus();
+                  })
+                  .ok());
+  std::vector<std::string> mine;
+  for (const meta::LockRecord& lock : rows) {
+    if (lock.session != kSession) continue;
+    mine.push_back(std::to_string(lock.start) + "-" + std::to_string(lock.end) +
+                   (lock.exclusive ? "W" : "R"));
+  }
+  EXPECT_EQ(mine, (std::vector<std::string>{"0-9R", "20-39R", "40-59W", "60-99R"}));
+  // flock and fcntl locks ignore each other; two flocks conflict across mounts.
+  LockRequest flock{5, LockKind::kFlock, LockRequest::kWrite, 0, kLockEnd, 100};
+  ASSERT_TRUE(fs_->SetLock(file.ino, flock).ok());
+  EXPECT_EQ(ErrnoOf(other->SetLock(file.ino, flock)), EAGAIN);
+  ASSERT_TRUE(fs_->ReleaseLocks(file.ino, 5, LockKind::kFlock).ok());
+  EXPECT_TRUE(other->SetLock(file.ino, flock).ok());
+  // Closing drops the owner's fcntl locks.
+  ASSERT_TRUE(fs_->ReleaseLocks(file.ino, 1, LockKind::kPosix).ok());
+  EXPECT_TRUE(other->SetLock(file.ino, posix(1, LockRequest::kWrite, 0, 99)).ok());
+  EXPECT_EQ(ErrnoOf(fs_->SetLock(file.ino, posix(1, LockRequest::kRead, 5, 5))), EAGAIN);
+  EXPECT_EQ(ErrnoOf(fs_->SetLock(file.ino, posix(1, LockRequest::kRead, 9, 2))), EINVAL);
 }
 
 TEST_P(FileSystemTest, RemoveDirectoryNeedsAnEmptyDirectory) {

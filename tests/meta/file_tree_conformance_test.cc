@@ -122,6 +122,28 @@ std::string Str(const ChunkRecord& c) {
 }
 
 std::string Str(const std::string& s) { return Hex(s); }
+std::string Str(const SessionRecord& r) {
+  return "{" + std::to_string(r.id) + " " + r.host + " " + r.host_key + " pid=" +
+         std::to_string(r.pid) + " mnt=" + Hex(r.mount_point) + " v=" + r.version +
+         " ro=" + std::to_string(r.read_only) + " " + std::to_string(r.started_ms) + "," +
+         std::to_string(r.heartbeat_ms) + "," + std::to_string(r.expires_ms) + "}";
+}
+std::string Str(const OrphanRecord& r) {
+  return "{" + std::to_string(r.ino) + " held by " + std::to_string(r.session) + "}";
+}
+std::string Str(const ChangeRecord& r) {
+  return "{#" + std::to_string(r.seq) + " s=" + std::to_string(r.session) +
+         " ino=" + std::to_string(r.ino) + (r.data ? " data" : "") +
+         " entry=" + std::to_string(r.parent) + "/" + Hex(r.name) + " at=" + std::to_string(r.at_ms) +
+         "}";
+}
+std::string Str(const LockRecord& r) {
+  return "{ino=" + std::to_string(r.ino) + " s=" + std::to_string(r.session) +
+         " o=" + std::to_string(r.owner) + " k=" + std::to_string(static_cast<int>(r.kind)) +
+         (r.exclusive ? " W " : " R ") + std::to_string(r.start) + ".." + std::to_string(r.end) +
+         " pid=" + std::to_string(r.pid) + "}";
+}
+
 
 template <typename T>
 std::string Str(const std::vector<T>& items) {
@@ -851,6 +873,167 @@ TEST_P(FileTreeTest, XattrsAreSetListedInByteOrderAndDeleted) {
   }));
 }
 
+// ---- sessions, orphans, the change feed, locks ------------------------------------------
+
+TEST_P(FileTreeTest, SessionsRoundTripEveryFieldAndAreReplacedAndDeleted) {
+  Format();
+  SessionRecord a{12345, "host-a", "boot:pidns", 77, "/mnt/\xff data", "1.2.3", true, 10, 20, 30};
+  SessionRecord b{(uint64_t{1} << 63) - 1, "host-b", "k2", 1, "/m", "v", false, 1, 2, 3};
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.PutSession(b));
+    return tx.PutSession(a);
+  }));
+  EXPECT_CODE(W([&](FileTreeTransaction& tx) -> Status {
+                SessionRecord zero = a;
+                zero.id = 0;
+                return tx.PutSession(zero);
+              }),
+              kInvalidArgument);
+  EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+    EXPECT_EQ(Str(tx.ListSessions()), Str(std::vector<SessionRecord>{a, b}));
+    return OkStatus();
+  }));
+  a.heartbeat_ms = 500;
+  a.expires_ms = 900;
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.PutSession(a));
+    RETURN_IF_ERROR(tx.DeleteSession(b.id));
+    return tx.DeleteSession(999);  // absent: fine
+  }));
+  EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+    EXPECT_EQ(Str(tx.ListSessions()), Str(std::vector<SessionRecord>{a}));
+    return OkStatus();
+  }));
+}
+
+TEST_P(FileTreeTest, OrphansAreListedAndGoWithTheirInode) {
+  Format();
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    for (uint64_t ino : {2, 3, 4}) RETURN_IF_ERROR(tx.PutInode(Inode(ino)).status());
+    RETURN_IF_ERROR(tx.PutOrphan({3, 7}));
+    RETURN_IF_ERROR(tx.PutOrphan({2, 8}));
+    return tx.PutOrphan({4, 7});
+  }));
+  EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+    EXPECT_EQ(Str(tx.ListOrphans()),
+              Str(std::vector<OrphanRecord>{{2, 8}, {3, 7}, {4, 7}}));
+    return OkStatus();
+  }));
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.DeleteInode(3));
+    RETURN_IF_ERROR(tx.DeleteOrphan(2));
+    return tx.DeleteOrphan(99);
+  }));
+  EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+    EXPECT_EQ(Str(tx.ListOrphans()), Str(std::vector<OrphanRecord>{{4, 7}}));
+    EXPECT_TRUE(tx.GetInode(2).value().has_value());  // the inode stays: only its orphan row
+    return OkStatus();
+  }));
+}
+
+TEST_P(FileTreeTest, TheChangeFeedOrdersCommitsAndNeverReusesASeq) {
+  Format();
+  auto last = [&] {
+    uint64_t seq = 0;
+    EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(seq, tx.LastChangeSeq());
+      return OkStatus();
+    }));
+    return seq;
+  };
+  EXPECT_EQ(last(), 0u);
+  uint64_t first = 0, second = 0;
+  ASSERT_OK(W(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(first, tx.AppendChange({0, 5, 2, true, 0, "", 0}));
+        ASSIGN_OR_RETURN(second, tx.AppendChange({0, 5, 0, false, 1, "n\xff\x01", 0}));
+        return OkStatus();
+      },
+      1000));
+  EXPECT_GT(first, 0u);
+  EXPECT_GT(second, first);
+  EXPECT_EQ(last(), second);
+  // A rolled-back append is never seen.
+  EXPECT_CODE(W([&](FileTreeTransaction& tx) -> Status {
+                RETURN_IF_ERROR(tx.AppendChange({0, 5, 9, false, 0, "", 0}).status());
+                return AbortedError("no");
+              }),
+              kAborted);
+  uint64_t third = 0;
+  ASSERT_OK(W(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(third, tx.AppendChange({0, 6, 3, false, 0, "", 0}));
+        return OkStatus();
+      },
+      3000));
+  EXPECT_GT(third, second);
+  EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(std::vector<ChangeRecord> all, tx.ListChanges(0, 100));
+    EXPECT_EQ(Str(all), Str(std::vector<ChangeRecord>{{first, 5, 2, true, 0, "", 1000},
+                                                      {second, 5, 0, false, 1, "n\xff\x01", 1000},
+                                                      {third, 6, 3, false, 0, "", 3000}}));
+    EXPECT_EQ(tx.ListChanges(first, 1).value().size(), 1u);
+    EXPECT_EQ(tx.ListChanges(first, 1).value()[0].seq, second);
+    EXPECT_TRUE(tx.ListChanges(third, 100).value().empty());
+    return OkStatus();
+  }));
+  // Trimming everything keeps the counter: the next seq is still higher.
+  ASSERT_OK(W([&](FileTreeTransaction& tx) { return tx.TrimChanges(2000); }));
+  EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(std::vector<ChangeRecord> all, tx.ListChanges(0, 100));
+    EXPECT_EQ(all.size(), 1u);
+    return OkStatus();
+  }));
+  ASSERT_OK(W([&](FileTreeTransaction& tx) { return tx.TrimChanges(9000); }));
+  EXPECT_EQ(last(), third);
+  uint64_t fourth = 0;
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(fourth, tx.AppendChange({0, 6, 4, false, 0, "", 0}));
+    return OkStatus();
+  }));
+  EXPECT_GT(fourth, third);
+  if (Persists()) {  // the counter survives a restart
+    store_.reset();
+    Open();
+    EXPECT_EQ(last(), fourth);
+  }
+}
+
+TEST_P(FileTreeTest, LocksAreReplacedPerOwnerAndDroppedPerSession) {
+  Format();
+  auto lock = [](uint64_t session, uint64_t owner, LockKind kind, bool exclusive, uint64_t start,
+                 uint64_t end) {
+    return LockRecord{9, session, owner, kind, exclusive, start, end, 42};
+  };
+  const LockRecord a1 = lock(1, 10, LockKind::kPosix, true, 0, 99);
+  const LockRecord a2 = lock(1, 10, LockKind::kPosix, false, 200, UINT64_MAX >> 1);
+  const LockRecord f = lock(1, 10, LockKind::kFlock, true, 0, UINT64_MAX >> 1);
+  const LockRecord b = lock(2, 10, LockKind::kPosix, false, 100, 150);
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.SetLocks(9, 2, 10, LockKind::kPosix, {b}));
+    RETURN_IF_ERROR(tx.SetLocks(9, 1, 10, LockKind::kFlock, {f}));
+    RETURN_IF_ERROR(tx.SetLocks(9, 1, 10, LockKind::kPosix, {a2, a1}));
+    return tx.SetLocks(8, 1, 10, LockKind::kPosix, {lock(1, 10, LockKind::kPosix, true, 0, 0)});
+  }));
+  EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+    EXPECT_EQ(Str(tx.ListLocks(9)), Str(std::vector<LockRecord>{a1, a2, f, b}));
+    return OkStatus();
+  }));
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    return tx.SetLocks(9, 1, 10, LockKind::kPosix, {a1});  // replaces both
+  }));
+  EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+    EXPECT_EQ(Str(tx.ListLocks(9)), Str(std::vector<LockRecord>{a1, f, b}));
+    return OkStatus();
+  }));
+  ASSERT_OK(W([&](FileTreeTransaction& tx) { return tx.DeleteSessionLocks(1); }));
+  EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+    EXPECT_EQ(Str(tx.ListLocks(9)), Str(std::vector<LockRecord>{b}));
+    EXPECT_TRUE(tx.ListLocks(8).value().empty());
+    return OkStatus();
+  }));
+}
+
 // ---- transactions ----------------------------------------------------------------------
 
 TEST_P(FileTreeTest, AFailedWriteLeavesNothing) {
@@ -1352,6 +1535,8 @@ TEST_F(PostgresFileTreeTest, UpgradesAVersion9DatabaseInPlace) {
   store_.reset();
   {
     pgtest::RawPostgres raw = Raw();
+    raw.Exec("DROP TABLE fs_sessions, fs_orphans, fs_changes, fs_locks");
+    raw.Exec("DROP SEQUENCE fs_change_seq");
     raw.Exec("DROP TABLE fs_volume, fs_inodes, fs_dentries, fs_xattrs");
     raw.Exec("ALTER TABLE owner_chunks ALTER COLUMN seq TYPE integer");
     raw.Exec("DELETE FROM schema_version WHERE version > 9");
@@ -1359,7 +1544,7 @@ TEST_F(PostgresFileTreeTest, UpgradesAVersion9DatabaseInPlace) {
   Open();
   {
     pgtest::RawPostgres raw = Raw();
-    EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "10");
+    EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "11");
     EXPECT_EQ(raw.Query("SELECT data_type FROM information_schema.columns WHERE table_name = "
                         "'owner_chunks' AND column_name = 'seq'"),
               "bigint");
@@ -1431,7 +1616,8 @@ TEST_F(SqliteFileTreeTest, UpgradesAVersion8DatabaseInPlace) {
   }
   {
     RawSqlite raw(Path());
-    for (const char* table : {"fs_volume", "fs_inodes", "fs_dentries", "fs_xattrs"}) {
+    for (const char* table : {"fs_locks", "fs_changes", "fs_orphans", "fs_sessions", "fs_volume",
+                              "fs_inodes", "fs_dentries", "fs_xattrs"}) {
       raw.Exec(std::string("DROP TABLE ") + table);
     }
     raw.Exec("PRAGMA user_version = 8");
@@ -1440,8 +1626,8 @@ TEST_F(SqliteFileTreeTest, UpgradesAVersion8DatabaseInPlace) {
   ASSERT_NE(store, nullptr);
   {
     RawSqlite raw(Path());
-    EXPECT_EQ(raw.Query("PRAGMA user_version"), "9");
-    EXPECT_EQ(raw.Query("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'fs_%'"), "4");
+    EXPECT_EQ(raw.Query("PRAGMA user_version"), "10");
+    EXPECT_EQ(raw.Query("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'fs_%'"), "8");
   }
   EXPECT_EQ(store->GetOwnerChunks(ChunkOwner{"test", "x"}).value().size(), 1u);
   ASSERT_OK(store->file_tree()->FormatVolume(Volume(), RootTemplate()));

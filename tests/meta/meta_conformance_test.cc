@@ -2223,9 +2223,11 @@ TEST_F(SqliteTest, MigrationsAreIdempotentAndConfigureTheDatabase) {
   }
 }
 
-// What schema version 9 added (the filesystem volume), for the upgrade tests.
+// What schema versions 9 and 10 added (the filesystem volume, its sessions, orphans,
+// change feed and locks), for the upgrade tests.
 void DropFileTreeTables(RawSqlite& raw) {
-  for (const char* table : {"fs_volume", "fs_inodes", "fs_dentries", "fs_xattrs"}) {
+  for (const char* table : {"fs_locks", "fs_changes", "fs_orphans", "fs_sessions", "fs_volume",
+                            "fs_inodes", "fs_dentries", "fs_xattrs"}) {
     raw.Exec(std::string("DROP TABLE ") + table);
   }
 }
@@ -2240,7 +2242,7 @@ TEST_F(SqliteTest, UpgradesAVersion5DatabaseInPlace) {
   }
   {
     RawSqlite raw(Path());
-    DropFileTreeTables(raw);                    // version 9
+    DropFileTreeTables(raw);                    // versions 9, 10
     raw.Exec("DROP TABLE owner_chunks");        // version 8
     raw.Exec("DROP INDEX namespaces_by_name");  // version 7
     raw.Exec("DROP TABLE namespace_settings");  // version 6
@@ -2273,7 +2275,7 @@ TEST_F(SqliteTest, UpgradesAVersion7DatabaseInPlace) {
   }
   {
     RawSqlite raw(Path());
-    DropFileTreeTables(raw);  // version 9
+    DropFileTreeTables(raw);  // versions 9, 10
     raw.Exec("DROP TABLE owner_chunks");
     raw.Exec("PRAGMA user_version = 7");
   }
@@ -2890,6 +2892,8 @@ TEST_F(PostgresTest, UpgradesAVersion8DatabaseInPlace) {
   }
   {
     RawPostgres raw = Raw();
+    raw.Exec("DROP TABLE fs_sessions, fs_orphans, fs_changes, fs_locks");
+    raw.Exec("DROP SEQUENCE fs_change_seq");
     raw.Exec("DROP TABLE fs_volume, fs_inodes, fs_dentries, fs_xattrs");  // version 10
     raw.Exec("DROP TABLE owner_chunks");
     raw.Exec("DELETE FROM schema_version WHERE version > 8");

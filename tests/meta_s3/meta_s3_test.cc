@@ -510,6 +510,8 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
     raw.Exec("ALTER TABLE chunks DROP COLUMN block_checksums, DROP COLUMN damaged_ms");  // 5
     raw.Exec("DROP TABLE store_identity");                                // version 6
     raw.Exec("DROP TABLE namespace_settings");                            // version 7
+    raw.Exec("DROP TABLE fs_sessions, fs_orphans, fs_changes, fs_locks");
+    raw.Exec("DROP SEQUENCE fs_change_seq");
     raw.Exec("DROP TABLE fs_volume, fs_inodes, fs_dentries, fs_xattrs");  // version 10
     raw.Exec("DROP TABLE owner_chunks");                                  // version 9
     raw.Exec("DELETE FROM schema_version WHERE version > 2");
@@ -543,6 +545,8 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion6Database) {
   }
   {
     pgtest::RawPostgres raw(database_->url());
+    raw.Exec("DROP TABLE fs_sessions, fs_orphans, fs_changes, fs_locks");
+    raw.Exec("DROP SEQUENCE fs_change_seq");
     raw.Exec("DROP TABLE fs_volume, fs_inodes, fs_dentries, fs_xattrs");  // version 10
     raw.Exec("DROP TABLE owner_chunks");                                  // version 9
     raw.Exec("DROP INDEX namespaces_by_name");                            // version 8

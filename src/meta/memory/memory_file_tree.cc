@@ -2,7 +2,9 @@
 // PostgreSQL against. A transaction holds the store's mutex from start to end (so it is
 // serializable) and keeps an undo record of every row it touches, restored in reverse when
 // the body fails.
+#include <algorithm>
 #include <functional>
+#include <tuple>
 #include <set>
 
 #include "meta/memory/memory_meta_store.h"
@@ -39,6 +41,7 @@ class MemoryFileTreeTransaction final : public FileTreeTransaction {
     RETURN_IF_ERROR(CheckWritable("DeleteInode"));
     Remember(store_.inodes_, ino, saved_inodes_);
     store_.inodes_.erase(ino);
+    RETURN_IF_ERROR(DeleteOrphan(ino));
     RETURN_IF_ERROR(DropBlocks(ino, 0));
     auto first = store_.xattrs_.lower_bound(std::pair<uint64_t, std::string>(ino, ""));
     std::vector<std::pair<uint64_t, std::string>> doomed;
@@ -179,6 +182,125 @@ class MemoryFileTreeTransaction final : public FileTreeTransaction {
     return out;
   }
 
+  Status PutSession(const SessionRecord& session) override {
+    RETURN_IF_ERROR(CheckWritable("PutSession"));
+    if (session.id == 0) return InvalidArgumentError("session id 0 is not valid");
+    Remember(store_.sessions_, session.id, saved_sessions_);
+    store_.sessions_[session.id] = session;
+    return OkStatus();
+  }
+
+  Status DeleteSession(uint64_t id) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteSession"));
+    Remember(store_.sessions_, id, saved_sessions_);
+    store_.sessions_.erase(id);
+    return OkStatus();
+  }
+
+  Result<std::vector<SessionRecord>> ListSessions() override {
+    std::vector<SessionRecord> out;
+    for (const auto& [id, session] : store_.sessions_) out.push_back(session);
+    return out;
+  }
+
+  Status PutOrphan(const OrphanRecord& orphan) override {
+    RETURN_IF_ERROR(CheckWritable("PutOrphan"));
+    Remember(store_.orphans_, orphan.ino, saved_orphans_);
+    store_.orphans_[orphan.ino] = orphan;
+    return OkStatus();
+  }
+
+  Status DeleteOrphan(uint64_t ino) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteOrphan"));
+    Remember(store_.orphans_, ino, saved_orphans_);
+    store_.orphans_.erase(ino);
+    return OkStatus();
+  }
+
+  Result<std::vector<OrphanRecord>> ListOrphans() override {
+    std::vector<OrphanRecord> out;
+    for (const auto& [ino, orphan] : store_.orphans_) out.push_back(orphan);
+    return out;
+  }
+
+  Result<uint64_t> AppendChange(const ChangeRecord& change) override {
+    RETURN_IF_ERROR(CheckWritable("AppendChange"));
+    if (!saved_last_change_) {
+      saved_last_change_ = true;
+      undo_.push_back([this, last = store_.last_change_] { store_.last_change_ = last; });
+    }
+    const uint64_t seq = ++store_.last_change_;
+    Remember(store_.changes_, seq, saved_changes_);
+    ChangeRecord& row = store_.changes_[seq];
+    row = change;
+    row.seq = seq;
+    row.at_ms = now_ms_;
+    return seq;
+  }
+
+  Result<std::vector<ChangeRecord>> ListChanges(uint64_t after, uint32_t limit) override {
+    std::vector<ChangeRecord> out;
+    for (auto it = store_.changes_.upper_bound(after);
+         it != store_.changes_.end() && out.size() < limit; ++it) {
+      out.push_back(it->second);
+    }
+    return out;
+  }
+
+  Result<uint64_t> LastChangeSeq() override { return store_.last_change_; }
+
+  Status TrimChanges(TimestampMs before_ms) override {
+    RETURN_IF_ERROR(CheckWritable("TrimChanges"));
+    std::vector<uint64_t> doomed;
+    for (const auto& [seq, change] : store_.changes_) {
+      if (change.at_ms < before_ms) doomed.push_back(seq);
+    }
+    for (uint64_t seq : doomed) {
+      Remember(store_.changes_, seq, saved_changes_);
+      store_.changes_.erase(seq);
+    }
+    return OkStatus();
+  }
+
+  Result<std::vector<LockRecord>> ListLocks(uint64_t ino) override {
+    std::vector<LockRecord> out;
+    for (auto it = store_.locks_.lower_bound(MemoryMetaStore::LockKey{ino, 0, 0, 0});
+         it != store_.locks_.end() && std::get<0>(it->first) == ino; ++it) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+    }
+    std::sort(out.begin(), out.end(), [](const LockRecord& a, const LockRecord& b) {
+      return std::tie(a.session, a.owner, a.kind, a.start) <
+             std::tie(b.session, b.owner, b.kind, b.start);
+    });
+    return out;
+  }
+
+  Status SetLocks(uint64_t ino, uint64_t session, uint64_t owner, LockKind kind,
+                  const std::vector<LockRecord>& locks) override {
+    RETURN_IF_ERROR(CheckWritable("SetLocks"));
+    const MemoryMetaStore::LockKey key{ino, session, owner, static_cast<uint8_t>(kind)};
+    Remember(store_.locks_, key, saved_locks_);
+    if (locks.empty()) {
+      store_.locks_.erase(key);
+    } else {
+      store_.locks_[key] = locks;
+    }
+    return OkStatus();
+  }
+
+  Status DeleteSessionLocks(uint64_t session) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteSessionLocks"));
+    std::vector<MemoryMetaStore::LockKey> doomed;
+    for (const auto& [key, locks] : store_.locks_) {
+      if (std::get<1>(key) == session) doomed.push_back(key);
+    }
+    for (const auto& key : doomed) {
+      Remember(store_.locks_, key, saved_locks_);
+      store_.locks_.erase(key);
+    }
+    return OkStatus();
+  }
+
   // Restores every row the transaction touched, newest change first.
   void RollBack() {
     for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)();
@@ -223,6 +345,11 @@ class MemoryFileTreeTransaction final : public FileTreeTransaction {
   std::set<std::pair<uint64_t, std::string>> saved_xattrs_;
   std::set<ChunkOwner> saved_owners_;
   std::set<MemoryMetaStore::ChunkKey> saved_chunks_;
+  bool saved_last_change_ = false;
+  std::set<uint64_t> saved_sessions_;
+  std::set<uint64_t> saved_orphans_;
+  std::set<uint64_t> saved_changes_;
+  std::set<MemoryMetaStore::LockKey> saved_locks_;
 };
 
 Result<VolumeRecord> MemoryMetaStore::FormatVolume(const VolumeRecord& requested,

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <map>
+#include <tuple>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -187,6 +188,13 @@ class MemoryMetaStore final : public MetaStore, public FileTree {
   std::map<uint64_t, InodeRecord> inodes_;
   std::map<std::pair<uint64_t, std::string>, DentryRecord, std::less<>> dentries_;
   std::map<std::pair<uint64_t, std::string>, std::string, std::less<>> xattrs_;
+  std::map<uint64_t, SessionRecord> sessions_;
+  std::map<uint64_t, OrphanRecord> orphans_;
+  std::map<uint64_t, ChangeRecord> changes_;
+  uint64_t last_change_ = 0;
+  // (ino, session, owner, kind) -> its locks.
+  using LockKey = std::tuple<uint64_t, uint64_t, uint64_t, uint8_t>;
+  std::map<LockKey, std::vector<LockRecord>> locks_;
 };
 
 }  // namespace cairn::meta

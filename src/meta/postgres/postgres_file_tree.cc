@@ -1,5 +1,6 @@
 // The PostgreSQL engine's FileTree (meta/file_tree.h): tables fs_volume, fs_inodes,
-// fs_dentries and fs_xattrs (schema version 10), block rows in owner_chunks.
+// fs_dentries and fs_xattrs (schema version 10), fs_sessions, fs_orphans, fs_changes and
+// fs_locks (version 11), block rows in owner_chunks.
 //
 // Concurrency, simply: every Write first locks the fs_volume row (SELECT ... FOR UPDATE),
 // so the file tree's write transactions, from any node, run one at a time; under READ
@@ -155,6 +156,7 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
         c_.Exec("DELETE FROM fs_inodes WHERE ino = $1::bigint", Params().Int(Signed(ino)))
             .status());
     RETURN_IF_ERROR(DropBlocks(ino, 0));
+    RETURN_IF_ERROR(DeleteOrphan(ino));
     return c_.Exec("DELETE FROM fs_xattrs WHERE ino = $1::bigint", Params().Int(Signed(ino)))
         .status();
   }
@@ -313,6 +315,224 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
                              Params().Int(Signed(ino))));
     for (int i = 0; i < rows.size(); ++i) out.push_back(rows.Bytes(i, 0));
     return out;
+  }
+
+  // ---- sessions, orphans, changes, locks ----
+  Status PutSession(const SessionRecord& session) override {
+    RETURN_IF_ERROR(CheckWritable("PutSession"));
+    if (session.id == 0 || session.id > kMaxSeq) {
+      return InvalidArgumentError("session id " + std::to_string(session.id) + " is not valid");
+    }
+    return c_
+        .Exec("INSERT INTO fs_sessions (id, host, host_key, pid, mount_point, version, "
+              "read_only, started_ms, heartbeat_ms, expires_ms) VALUES ($1::bigint, $2, $3, "
+              "$4::bigint, $5::bytea, $6, $7::boolean, $8::bigint, $9::bigint, $10::bigint) "
+              "ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, host_key = "
+              "EXCLUDED.host_key, pid = EXCLUDED.pid, mount_point = EXCLUDED.mount_point, "
+              "version = EXCLUDED.version, read_only = EXCLUDED.read_only, started_ms = "
+              "EXCLUDED.started_ms, heartbeat_ms = EXCLUDED.heartbeat_ms, expires_ms = "
+              "EXCLUDED.expires_ms",
+              Params()
+                  .Int(Signed(session.id))
+                  .Text(session.host)
+                  .Text(session.host_key)
+                  .Int(session.pid)
+                  .Bytes(session.mount_point)
+                  .Text(session.version)
+                  .Text(session.read_only ? "true" : "false")
+                  .Int(session.started_ms)
+                  .Int(session.heartbeat_ms)
+                  .Int(session.expires_ms))
+        .status();
+  }
+
+  Status DeleteSession(uint64_t id) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteSession"));
+    return c_.Exec("DELETE FROM fs_sessions WHERE id = $1::bigint", Params().Int(Signed(id)))
+        .status();
+  }
+
+  Result<std::vector<SessionRecord>> ListSessions() override {
+    std::vector<SessionRecord> out;
+    ASSIGN_OR_RETURN(Rows rows,
+                     c_.Exec("SELECT id, host, host_key, pid, mount_point, version, "
+                             "read_only::int, started_ms, heartbeat_ms, expires_ms FROM "
+                             "fs_sessions ORDER BY id"));
+    for (int i = 0; i < rows.size(); ++i) {
+      SessionRecord session;
+      ASSIGN_OR_RETURN(int64_t id, rows.Int(i, 0));
+      session.id = Unsigned(id);
+      session.host = rows.Text(i, 1);
+      session.host_key = rows.Text(i, 2);
+      ASSIGN_OR_RETURN(int64_t pid, rows.Int(i, 3));
+      session.pid = static_cast<uint32_t>(pid);
+      session.mount_point = rows.Bytes(i, 4);
+      session.version = rows.Text(i, 5);
+      ASSIGN_OR_RETURN(int64_t read_only, rows.Int(i, 6));
+      session.read_only = read_only != 0;
+      ASSIGN_OR_RETURN(session.started_ms, rows.Int(i, 7));
+      ASSIGN_OR_RETURN(session.heartbeat_ms, rows.Int(i, 8));
+      ASSIGN_OR_RETURN(session.expires_ms, rows.Int(i, 9));
+      out.push_back(std::move(session));
+    }
+    return out;
+  }
+
+  Status PutOrphan(const OrphanRecord& orphan) override {
+    RETURN_IF_ERROR(CheckWritable("PutOrphan"));
+    return c_
+        .Exec("INSERT INTO fs_orphans (ino, session) VALUES ($1::bigint, $2::bigint) "
+              "ON CONFLICT (ino) DO UPDATE SET session = EXCLUDED.session",
+              Params().Int(Signed(orphan.ino)).Int(Signed(orphan.session)))
+        .status();
+  }
+
+  Status DeleteOrphan(uint64_t ino) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteOrphan"));
+    return c_.Exec("DELETE FROM fs_orphans WHERE ino = $1::bigint", Params().Int(Signed(ino)))
+        .status();
+  }
+
+  Result<std::vector<OrphanRecord>> ListOrphans() override {
+    std::vector<OrphanRecord> out;
+    ASSIGN_OR_RETURN(Rows rows, c_.Exec("SELECT ino, session FROM fs_orphans ORDER BY ino"));
+    for (int i = 0; i < rows.size(); ++i) {
+      ASSIGN_OR_RETURN(int64_t ino, rows.Int(i, 0));
+      ASSIGN_OR_RETURN(int64_t session, rows.Int(i, 1));
+      out.push_back(OrphanRecord{Unsigned(ino), Unsigned(session)});
+    }
+    return out;
+  }
+
+  Result<uint64_t> AppendChange(const ChangeRecord& change) override {
+    RETURN_IF_ERROR(CheckWritable("AppendChange"));
+    ASSIGN_OR_RETURN(Rows rows,
+                     c_.Exec("INSERT INTO fs_changes (session, ino, data, parent, name, at_ms) "
+                             "VALUES ($1::bigint, $2::bigint, $3::boolean, $4::bigint, $5::bytea, "
+                             "$6::bigint) RETURNING seq",
+                             Params()
+                                 .Int(Signed(change.session))
+                                 .Int(Signed(change.ino))
+                                 .Text(change.data ? "true" : "false")
+                                 .Int(Signed(change.parent))
+                                 .Bytes(change.name)
+                                 .Int(now_ms_)));
+    if (rows.empty()) return InternalError("appending to fs_changes returned no seq");
+    ASSIGN_OR_RETURN(int64_t seq, rows.Int(0, 0));
+    return Unsigned(seq);
+  }
+
+  Result<std::vector<ChangeRecord>> ListChanges(uint64_t after, uint32_t limit) override {
+    std::vector<ChangeRecord> out;
+    if (limit == 0 || after >= kMaxSeq) return out;
+    ASSIGN_OR_RETURN(Rows rows,
+                     c_.Exec("SELECT seq, session, ino, data::int, parent, name, at_ms FROM "
+                             "fs_changes WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint",
+                             Params().Int(Signed(after)).Int(limit)));
+    for (int i = 0; i < rows.size(); ++i) {
+      ChangeRecord change;
+      ASSIGN_OR_RETURN(int64_t seq, rows.Int(i, 0));
+      ASSIGN_OR_RETURN(int64_t session, rows.Int(i, 1));
+      ASSIGN_OR_RETURN(int64_t ino, rows.Int(i, 2));
+      ASSIGN_OR_RETURN(int64_t data, rows.Int(i, 3));
+      ASSIGN_OR_RETURN(int64_t parent, rows.Int(i, 4));
+      change.seq = Unsigned(seq);
+      change.session = Unsigned(session);
+      change.ino = Unsigned(ino);
+      change.data = data != 0;
+      change.parent = Unsigned(parent);
+      change.name = rows.Bytes(i, 5);
+      ASSIGN_OR_RETURN(change.at_ms, rows.Int(i, 6));
+      out.push_back(std::move(change));
+    }
+    return out;
+  }
+
+  Result<uint64_t> LastChangeSeq() override {
+    // The sequence, not max(seq): trimmed rows must not lower it. A sequence is read outside
+    // the snapshot, so this may name a change still being committed; a mount that starts
+    // there has cached nothing that change could make stale.
+    ASSIGN_OR_RETURN(Rows rows, c_.Exec("SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
+                                        "FROM fs_change_seq"));
+    if (rows.empty()) return uint64_t{0};
+    ASSIGN_OR_RETURN(int64_t seq, rows.Int(0, 0));
+    return Unsigned(seq);
+  }
+
+  Status TrimChanges(TimestampMs before_ms) override {
+    RETURN_IF_ERROR(CheckWritable("TrimChanges"));
+    return c_.Exec("DELETE FROM fs_changes WHERE at_ms < $1::bigint", Params().Int(before_ms))
+        .status();
+  }
+
+  Result<std::vector<LockRecord>> ListLocks(uint64_t ino) override {
+    std::vector<LockRecord> out;
+    ASSIGN_OR_RETURN(Rows rows,
+                     c_.Exec("SELECT session, owner, kind, start, end_incl, exclusive::int, pid "
+                             "FROM fs_locks WHERE ino = $1::bigint ORDER BY session, owner, "
+                             "kind, start",
+                             Params().Int(Signed(ino))));
+    for (int i = 0; i < rows.size(); ++i) {
+      LockRecord lock;
+      lock.ino = ino;
+      ASSIGN_OR_RETURN(int64_t session, rows.Int(i, 0));
+      ASSIGN_OR_RETURN(int64_t owner, rows.Int(i, 1));
+      ASSIGN_OR_RETURN(int64_t kind, rows.Int(i, 2));
+      ASSIGN_OR_RETURN(int64_t start, rows.Int(i, 3));
+      ASSIGN_OR_RETURN(int64_t end, rows.Int(i, 4));
+      ASSIGN_OR_RETURN(int64_t exclusive, rows.Int(i, 5));
+      ASSIGN_OR_RETURN(int64_t pid, rows.Int(i, 6));
+      if (kind != static_cast<int64_t>(LockKind::kPosix) &&
+          kind != static_cast<int64_t>(LockKind::kFlock)) {
+        return DataLossError("fs_locks row of inode " + std::to_string(ino) +
+                             " is damaged: lock kind " + std::to_string(kind));
+      }
+      lock.session = Unsigned(session);
+      lock.owner = Unsigned(owner);
+      lock.kind = static_cast<LockKind>(kind);
+      lock.start = Unsigned(start);
+      lock.end = Unsigned(end);
+      lock.exclusive = exclusive != 0;
+      lock.pid = static_cast<uint32_t>(pid);
+      out.push_back(lock);
+    }
+    return out;
+  }
+
+  Status SetLocks(uint64_t ino, uint64_t session, uint64_t owner, LockKind kind,
+                  const std::vector<LockRecord>& locks) override {
+    RETURN_IF_ERROR(CheckWritable("SetLocks"));
+    RETURN_IF_ERROR(c_.Exec("DELETE FROM fs_locks WHERE ino = $1::bigint AND session = "
+                            "$2::bigint AND owner = $3::bigint AND kind = $4::bigint",
+                            Params()
+                                .Int(Signed(ino))
+                                .Int(Signed(session))
+                                .Int(Signed(owner))
+                                .Int(static_cast<int64_t>(kind)))
+                        .status());
+    for (const LockRecord& lock : locks) {
+      RETURN_IF_ERROR(c_.Exec("INSERT INTO fs_locks (ino, session, owner, kind, start, end_incl, "
+                              "exclusive, pid) VALUES ($1::bigint, $2::bigint, $3::bigint, "
+                              "$4::bigint, $5::bigint, $6::bigint, $7::boolean, $8::bigint)",
+                              Params()
+                                  .Int(Signed(ino))
+                                  .Int(Signed(session))
+                                  .Int(Signed(owner))
+                                  .Int(static_cast<int64_t>(kind))
+                                  .Int(Signed(lock.start))
+                                  .Int(Signed(lock.end))
+                                  .Text(lock.exclusive ? "true" : "false")
+                                  .Int(lock.pid))
+                          .status());
+    }
+    return OkStatus();
+  }
+
+  Status DeleteSessionLocks(uint64_t session) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteSessionLocks"));
+    return c_
+        .Exec("DELETE FROM fs_locks WHERE session = $1::bigint", Params().Int(Signed(session)))
+        .status();
   }
 
  private:

@@ -305,6 +305,51 @@ CREATE TABLE fs_xattrs (
   PRIMARY KEY (ino, name)
 );
 )sql",
+    // Version 11: mounts (fs_sessions), inodes unlinked while open (fs_orphans), the change
+    // feed (fs_changes; its seq comes from fs_change_seq while the writer holds the
+    // fs_volume row, so seqs increase in commit order) and locks (fs_locks), as in the
+    // SQLite engine's version 10.
+    R"sql(
+CREATE TABLE fs_sessions (
+  id           bigint PRIMARY KEY,
+  host         text COLLATE "C" NOT NULL,
+  host_key     text COLLATE "C" NOT NULL,
+  pid          bigint NOT NULL,
+  mount_point  bytea NOT NULL,
+  version      text COLLATE "C" NOT NULL,
+  read_only    boolean NOT NULL,
+  started_ms   bigint NOT NULL,
+  heartbeat_ms bigint NOT NULL,
+  expires_ms   bigint NOT NULL
+);
+CREATE TABLE fs_orphans (
+  ino     bigint PRIMARY KEY,
+  session bigint NOT NULL
+);
+CREATE SEQUENCE fs_change_seq;
+CREATE TABLE fs_changes (
+  seq     bigint PRIMARY KEY DEFAULT nextval('fs_change_seq'),
+  session bigint NOT NULL,
+  ino     bigint NOT NULL,
+  data    boolean NOT NULL,
+  parent  bigint NOT NULL,
+  name    bytea NOT NULL,
+  at_ms   bigint NOT NULL
+);
+CREATE INDEX fs_changes_at ON fs_changes (at_ms);
+CREATE TABLE fs_locks (
+  ino       bigint NOT NULL,
+  session   bigint NOT NULL,
+  owner     bigint NOT NULL,
+  kind      bigint NOT NULL,
+  start     bigint NOT NULL,
+  end_incl  bigint NOT NULL,
+  exclusive boolean NOT NULL,
+  pid       bigint NOT NULL,
+  PRIMARY KEY (ino, session, owner, kind, start)
+);
+CREATE INDEX fs_locks_session ON fs_locks (session);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -1,5 +1,6 @@
 // The SQLite engine's FileTree (meta/file_tree.h): tables fs_volume, fs_inodes, fs_dentries
-// and fs_xattrs (schema version 9), block rows in owner_chunks.
+// and fs_xattrs (schema version 9), fs_sessions, fs_orphans, fs_changes and fs_locks
+// (version 10), block rows in owner_chunks.
 //
 // A Write is one write of the engine's queue (sqlite_internal.h): BEGIN IMMEDIATE on the
 // writer connection, or a SAVEPOINT inside a batch with other writes, rolled back alone
@@ -149,6 +150,7 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
       RETURN_IF_ERROR(stmt.Int(1, Signed(ino)).Run());
     }
     RETURN_IF_ERROR(DropBlocks(ino, 0));
+    RETURN_IF_ERROR(DeleteOrphan(ino));
     ASSIGN_OR_RETURN(Statement stmt, c_.Prepare("DELETE FROM fs_xattrs WHERE ino = ?1"));
     return stmt.Int(1, Signed(ino)).Run();
   }
@@ -307,6 +309,209 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
       out.push_back(stmt.ColumnBlob(0));
     }
     return out;
+  }
+
+  // ---- sessions, orphans, changes, locks ----
+  Status PutSession(const SessionRecord& session) override {
+    RETURN_IF_ERROR(CheckWritable("PutSession"));
+    if (session.id == 0 || session.id > kMaxSeq) {
+      return InvalidArgumentError("session id " + std::to_string(session.id) + " is not valid");
+    }
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        c_.Prepare("INSERT OR REPLACE INTO fs_sessions (id, host, host_key, pid, mount_point, "
+                   "version, read_only, started_ms, heartbeat_ms, expires_ms) VALUES (?1, ?2, "
+                   "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
+    return stmt.Int(1, Signed(session.id))
+        .Text(2, session.host)
+        .Text(3, session.host_key)
+        .Int(4, session.pid)
+        .Blob(5, session.mount_point)
+        .Text(6, session.version)
+        .Int(7, session.read_only ? 1 : 0)
+        .Int(8, session.started_ms)
+        .Int(9, session.heartbeat_ms)
+        .Int(10, session.expires_ms)
+        .Run();
+  }
+
+  Status DeleteSession(uint64_t id) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteSession"));
+    ASSIGN_OR_RETURN(Statement stmt, c_.Prepare("DELETE FROM fs_sessions WHERE id = ?1"));
+    return stmt.Int(1, Signed(id)).Run();
+  }
+
+  Result<std::vector<SessionRecord>> ListSessions() override {
+    std::vector<SessionRecord> out;
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("SELECT id, host, host_key, pid, mount_point, version, "
+                                "read_only, started_ms, heartbeat_ms, expires_ms FROM "
+                                "fs_sessions ORDER BY id"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      SessionRecord session;
+      session.id = Unsigned(stmt.ColumnInt(0));
+      session.host = stmt.ColumnText(1);
+      session.host_key = stmt.ColumnText(2);
+      session.pid = static_cast<uint32_t>(stmt.ColumnInt(3));
+      session.mount_point = stmt.ColumnBlob(4);
+      session.version = stmt.ColumnText(5);
+      session.read_only = stmt.ColumnInt(6) != 0;
+      session.started_ms = stmt.ColumnInt(7);
+      session.heartbeat_ms = stmt.ColumnInt(8);
+      session.expires_ms = stmt.ColumnInt(9);
+      out.push_back(std::move(session));
+    }
+    return out;
+  }
+
+  Status PutOrphan(const OrphanRecord& orphan) override {
+    RETURN_IF_ERROR(CheckWritable("PutOrphan"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("INSERT OR REPLACE INTO fs_orphans (ino, session) VALUES (?1, ?2)"));
+    return stmt.Int(1, Signed(orphan.ino)).Int(2, Signed(orphan.session)).Run();
+  }
+
+  Status DeleteOrphan(uint64_t ino) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteOrphan"));
+    ASSIGN_OR_RETURN(Statement stmt, c_.Prepare("DELETE FROM fs_orphans WHERE ino = ?1"));
+    return stmt.Int(1, Signed(ino)).Run();
+  }
+
+  Result<std::vector<OrphanRecord>> ListOrphans() override {
+    std::vector<OrphanRecord> out;
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("SELECT ino, session FROM fs_orphans ORDER BY ino"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      out.push_back(OrphanRecord{Unsigned(stmt.ColumnInt(0)), Unsigned(stmt.ColumnInt(1))});
+    }
+    return out;
+  }
+
+  Result<uint64_t> AppendChange(const ChangeRecord& change) override {
+    RETURN_IF_ERROR(CheckWritable("AppendChange"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("INSERT INTO fs_changes (session, ino, data, parent, name, "
+                                "at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq"));
+    stmt.Int(1, Signed(change.session))
+        .Int(2, Signed(change.ino))
+        .Int(3, change.data ? 1 : 0)
+        .Int(4, Signed(change.parent))
+        .Blob(5, change.name)
+        .Int(6, now_ms_);
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return InternalError("appending to fs_changes returned no seq");
+    const uint64_t seq = Unsigned(stmt.ColumnInt(0));
+    stmt.Reset();
+    return seq;
+  }
+
+  Result<std::vector<ChangeRecord>> ListChanges(uint64_t after, uint32_t limit) override {
+    std::vector<ChangeRecord> out;
+    if (limit == 0 || after >= kMaxSeq) return out;
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("SELECT seq, session, ino, data, parent, name, at_ms FROM "
+                                "fs_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+    stmt.Int(1, Signed(after)).Int(2, limit);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      ChangeRecord change;
+      change.seq = Unsigned(stmt.ColumnInt(0));
+      change.session = Unsigned(stmt.ColumnInt(1));
+      change.ino = Unsigned(stmt.ColumnInt(2));
+      change.data = stmt.ColumnInt(3) != 0;
+      change.parent = Unsigned(stmt.ColumnInt(4));
+      change.name = stmt.ColumnBlob(5);
+      change.at_ms = stmt.ColumnInt(6);
+      out.push_back(std::move(change));
+    }
+    return out;
+  }
+
+  Result<uint64_t> LastChangeSeq() override {
+    // AUTOINCREMENT keeps the highest seq in sqlite_sequence, also after trimming.
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("SELECT seq FROM sqlite_sequence WHERE name = 'fs_changes'"));
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return uint64_t{0};
+    return Unsigned(stmt.ColumnInt(0));
+  }
+
+  Status TrimChanges(TimestampMs before_ms) override {
+    RETURN_IF_ERROR(CheckWritable("TrimChanges"));
+    ASSIGN_OR_RETURN(Statement stmt, c_.Prepare("DELETE FROM fs_changes WHERE at_ms < ?1"));
+    return stmt.Int(1, before_ms).Run();
+  }
+
+  Result<std::vector<LockRecord>> ListLocks(uint64_t ino) override {
+    std::vector<LockRecord> out;
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("SELECT session, owner, kind, start, end_incl, exclusive, pid "
+                                "FROM fs_locks WHERE ino = ?1 ORDER BY session, owner, kind, "
+                                "start"));
+    stmt.Int(1, Signed(ino));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      LockRecord lock;
+      lock.ino = ino;
+      lock.session = Unsigned(stmt.ColumnInt(0));
+      lock.owner = Unsigned(stmt.ColumnInt(1));
+      const int64_t kind = stmt.ColumnInt(2);
+      if (kind != static_cast<int64_t>(LockKind::kPosix) &&
+          kind != static_cast<int64_t>(LockKind::kFlock)) {
+        return DataLossError("fs_locks row of inode " + std::to_string(ino) +
+                             " is damaged: lock kind " + std::to_string(kind));
+      }
+      lock.kind = static_cast<LockKind>(kind);
+      lock.start = Unsigned(stmt.ColumnInt(3));
+      lock.end = Unsigned(stmt.ColumnInt(4));
+      lock.exclusive = stmt.ColumnInt(5) != 0;
+      lock.pid = static_cast<uint32_t>(stmt.ColumnInt(6));
+      out.push_back(lock);
+    }
+    return out;
+  }
+
+  Status SetLocks(uint64_t ino, uint64_t session, uint64_t owner, LockKind kind,
+                  const std::vector<LockRecord>& locks) override {
+    RETURN_IF_ERROR(CheckWritable("SetLocks"));
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c_.Prepare("DELETE FROM fs_locks WHERE ino = ?1 AND session = ?2 AND "
+                                  "owner = ?3 AND kind = ?4"));
+      RETURN_IF_ERROR(stmt.Int(1, Signed(ino))
+                          .Int(2, Signed(session))
+                          .Int(3, Signed(owner))
+                          .Int(4, static_cast<int64_t>(kind))
+                          .Run());
+    }
+    for (const LockRecord& lock : locks) {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c_.Prepare("INSERT INTO fs_locks (ino, session, owner, kind, start, "
+                                  "end_incl, exclusive, pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                                  "?7, ?8)"));
+      RETURN_IF_ERROR(stmt.Int(1, Signed(ino))
+                          .Int(2, Signed(session))
+                          .Int(3, Signed(owner))
+                          .Int(4, static_cast<int64_t>(kind))
+                          .Int(5, Signed(lock.start))
+                          .Int(6, Signed(lock.end))
+                          .Int(7, lock.exclusive ? 1 : 0)
+                          .Int(8, lock.pid)
+                          .Run());
+    }
+    return OkStatus();
+  }
+
+  Status DeleteSessionLocks(uint64_t session) override {
+    RETURN_IF_ERROR(CheckWritable("DeleteSessionLocks"));
+    ASSIGN_OR_RETURN(Statement stmt, c_.Prepare("DELETE FROM fs_locks WHERE session = ?1"));
+    return stmt.Int(1, Signed(session)).Run();
   }
 
  private:

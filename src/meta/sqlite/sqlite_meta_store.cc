@@ -238,6 +238,51 @@ CREATE TABLE fs_xattrs (
   PRIMARY KEY (ino, name)
 ) WITHOUT ROWID;
 )sql",
+    // Version 10: the mounts of the volume (fs_sessions, renewed by heartbeats), inodes
+    // unlinked while a session held them open (fs_orphans), the change feed other mounts
+    // invalidate their kernel caches from (fs_changes: AUTOINCREMENT, so a seq is never
+    // handed out twice, also after the rows are trimmed) and byte-range and flock locks
+    // (fs_locks, `end` inclusive).
+    R"sql(
+CREATE TABLE fs_sessions (
+  id           INTEGER PRIMARY KEY,
+  host         TEXT NOT NULL,
+  host_key     TEXT NOT NULL,
+  pid          INTEGER NOT NULL,
+  mount_point  BLOB NOT NULL,
+  version      TEXT NOT NULL,
+  read_only    INTEGER NOT NULL,
+  started_ms   INTEGER NOT NULL,
+  heartbeat_ms INTEGER NOT NULL,
+  expires_ms   INTEGER NOT NULL
+);
+CREATE TABLE fs_orphans (
+  ino     INTEGER PRIMARY KEY,
+  session INTEGER NOT NULL
+);
+CREATE TABLE fs_changes (
+  seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+  session INTEGER NOT NULL,
+  ino     INTEGER NOT NULL,
+  data    INTEGER NOT NULL,
+  parent  INTEGER NOT NULL,
+  name    BLOB NOT NULL,
+  at_ms   INTEGER NOT NULL
+);
+CREATE INDEX fs_changes_at ON fs_changes (at_ms);
+CREATE TABLE fs_locks (
+  ino       INTEGER NOT NULL,
+  session   INTEGER NOT NULL,
+  owner     INTEGER NOT NULL,
+  kind      INTEGER NOT NULL,
+  start     INTEGER NOT NULL,
+  end_incl  INTEGER NOT NULL,
+  exclusive INTEGER NOT NULL,
+  pid       INTEGER NOT NULL,
+  PRIMARY KEY (ino, session, owner, kind, start)
+) WITHOUT ROWID;
+CREATE INDEX fs_locks_session ON fs_locks (session);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -90,6 +90,7 @@ Failure FromStatus(const Status& status, std::string_view not_found = "NoSuchKey
     case ErrorReason::kCrossDevice:
     case ErrorReason::kFileTooLarge:
     case ErrorReason::kValueTooLarge:
+    case ErrorReason::kLockConflict:
     case ErrorReason::kNone:  // the filesystem's reasons never reach S3; their code says it
       break;
   }
