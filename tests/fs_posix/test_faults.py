@@ -129,6 +129,9 @@ def test_full_chunk_store_fails_the_write_and_loses_nothing(small_fs, tmp_path, 
         name, data, error = failure
         assert error.errno == errno.ENOSPC, f"{name}: {error!r} (want ENOSPC)"
         assert len(stored) >= 3, "failed before the disk was nearly full"
+        # The refused chunk leaves no temp file behind to hold the space.
+        leftovers = [p for p in vol.data.glob("*/tmp/*")]
+        assert not leftovers, leftovers
 
         # More writes on the full disk: each fails, or (when it fit) is really there.
         for i in range(4):
@@ -276,6 +279,14 @@ def own_postgres():
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def postgres_processes(directory: Path) -> list[int]:
+    """The test server's postmaster and its children."""
+    postmaster = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True,
+                              timeout=10).stdout.split()
+    return [postmaster] + [int(c) for c in children]
+
+
 def test_lost_postgres_gives_eio_fast_and_the_mount_recovers(own_postgres, tmp_path):
     directory, url = own_postgres
     vol = Volume(tmp_path, meta_url=url)
@@ -307,6 +318,14 @@ def test_lost_postgres_gives_eio_fast_and_the_mount_recovers(own_postgres, tmp_p
                 os.close(held)
             assert failed.value.errno == errno.EIO, repr(failed.value)
             assert time.monotonic() - start < 2 * BOUND_S
+            # A new mount while the database is down says so and gives up, bounded.
+            second = tmp_path / "second"
+            second.mkdir()
+            start = time.monotonic()
+            refused = run("mount", "--data-dir", vol.data, url, second, "-d", check=False,
+                          timeout=BOUND_S + 20)
+            assert refused.returncode != 0 and not is_mounted(second), refused.stdout
+            assert time.monotonic() - start < BOUND_S
         finally:
             pg("resume", directory)
 
@@ -327,6 +346,21 @@ def test_lost_postgres_gives_eio_fast_and_the_mount_recovers(own_postgres, tmp_p
                          ("create", mnt / "after-restart")]:
             answer, took = probe(op, path, BOUND_S + 20)
             assert answer == "ok", f"{op} {path.name} after a restart: {answer}"
+        # A server that hangs without closing its connections (every process stopped, as a
+        # frozen host looks): calls still end with EIO in bounded time.
+        frozen = postgres_processes(directory)
+        try:
+            for p in frozen:
+                os.kill(p, signal.SIGSTOP)
+            for op, path in [("stat", mnt / "never-seen-2"), ("read", mnt / "after")]:
+                answer, took = probe(op, path, BOUND_S + 30)
+                assert answer == "EIO", f"{op} {path.name} with the database hung: {answer}"
+                assert took < BOUND_S, f"{op} {path.name} took {took:.1f}s with it hung"
+        finally:
+            for p in frozen:
+                os.kill(p, signal.SIGCONT)
+        answer, _ = probe("stat", mnt / "after", BOUND_S + 30)
+        assert answer == "ok", f"stat once the database answers again: {answer}"
         assert sorted(os.listdir(mnt)) == ["after", "after-restart", "before", "dir", "held"]
         vol.umount(mnt)
         mnt = vol.mount(tmp_path / "mnt")
