@@ -231,8 +231,20 @@ def test_corrupt_chunk_is_never_served(volume, tmp_path):
     assert len(reports) == 1, text
     assert "mismatch" in reports[0] and "quarantine" in reports[0], reports[0]
 
+    volume.umount(mnt)
+
+    # Where a user sees it: the damaged file was taken out of service (kept for an operator
+    # in quarantine/), the chunk is marked damaged, and fsck names it and exits 1. (The
+    # mount keeps no counter of its own that a user can read.)
+    quarantined = [p for p in volume.data.rglob(f"{digest(bad)}.*") if "quarantine" in p.parts]
+    assert len(quarantined) == 1, list(volume.data.rglob("*"))
+    assert quarantined[0].read_bytes() == bytes(raw)
+    report = run("fsck", "--data-dir", volume.data, "--meta", volume.meta_url, check=False)
+    assert report.returncode == 1 and digest(bad) in report.stdout, report.stdout + report.stderr
+
     # One handle reads through the damage and, once the same bytes are written again (a
     # fresh copy), reads them from the very same handle.
+    mnt = volume.mount(tmp_path / "mnt")
     with open(mnt / "bad", "rb") as held:
         with pytest.raises(OSError) as failed:
             held.read()
@@ -242,12 +254,11 @@ def test_corrupt_chunk_is_never_served(volume, tmp_path):
         assert digest(held.read()) == digest(bad)
     assert digest((mnt / "bad").read_bytes()) == digest(bad)
     volume.umount(mnt)
+    again = [line for line in log.read_text().splitlines()
+             if "integrity" in line and digest(bad) in line]
+    assert again == reports, "a known damage was reported again"
 
-    # What a user can see afterwards: the damaged file was taken out of service (kept for
-    # an operator in quarantine/); with the fresh copy in place fsck is clean.
-    quarantined = [p for p in volume.data.rglob(f"{digest(bad)}.*") if "quarantine" in p.parts]
-    assert len(quarantined) == 1, list(volume.data.rglob("*"))
-    assert quarantined[0].read_bytes() == bytes(raw)
+    # With the fresh copy in place fsck is clean again.
     report = volume.fsck().stdout
     assert report.strip().endswith("clean"), report
 
