@@ -35,18 +35,25 @@ def write_file(path: Path, data: bytes, fsync: bool) -> None:
     """Writes a whole file; raises OSError from whichever call failed (the fd is closed
     either way, and a failing close raises too)."""
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    step = "write"
     try:
         for at in range(0, len(data), MiB):
             os.write(fd, data[at:at + MiB])
+        step = "fsync"
         if fsync:
             os.fsync(fd)
-    except OSError:
+    except OSError as e:
+        e.step = step
         try:
             os.close(fd)
         except OSError:
             pass
         raise
-    os.close(fd)
+    try:
+        os.close(fd)
+    except OSError as e:
+        e.step = "close"
+        raise
 
 
 PROBE = r'''
@@ -128,6 +135,10 @@ def test_full_chunk_store_fails_the_write_and_loses_nothing(small_fs, tmp_path, 
         assert failure is not None, "the small file system never filled"
         name, data, error = failure
         assert error.errno == errno.ENOSPC, f"{name}: {error!r} (want ENOSPC)"
+        if buffer_mib == "4":  # the 4th MiB fills the block: that write() stores it
+            assert error.step == "write", f"{name}: {error.step} failed, not write"
+        else:
+            assert error.step == ("fsync" if int(name.split("-")[1]) % 2 else "close"), error.step
         assert len(stored) >= 3, "failed before the disk was nearly full"
         # The refused chunk leaves no temp file behind to hold the space.
         leftovers = [p for p in vol.data.glob("*/tmp/*")]
