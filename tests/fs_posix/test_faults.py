@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -104,7 +103,7 @@ def small_fs(tmp_path):
     point.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SMALL_MIB}m,mode=0700",
                               "tmpfs", str(point)], capture_output=True, text=True, timeout=30)
-    assert mounted.returncode == 0, f"cannot mount a tmpfs (the tests run as root): {mounted.stderr}"
+    assert mounted.returncode == 0, f"cannot mount a tmpfs (tests run as root): {mounted.stderr}"
     try:
         yield point
     finally:
