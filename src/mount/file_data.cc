@@ -138,21 +138,35 @@ Status FileData::ReadStored(uint64_t ino, Inode& inode, uint64_t index, uint64_t
   size_t done = 0;
   if (block) {
     const uint64_t chunk_size = block->chunk.chunk.size_bytes;
+    auto failed = [&](const Status& status) {
+      inode.reader.reset();
+      inode.reader_block = UINT64_MAX;
+      // The reader reported the damage (logged, counted, marked in the database); the mark
+      // on the cached block keeps later reads from reporting the same damage again.
+      if (status.code() == StatusCode::kDataLoss && inode.blocks[index]) {
+        inode.blocks[index]->chunk.chunk.damaged_ms = std::max<TimestampMs>(1, now_ms_());
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++counters_.read_errors;
+      return status;
+    };
     if (inode.reader_block != index || !inode.reader) {
       inode.reader = objects_->OpenChunkListReader(
           ObjectId{}, block->chunk.storage_class, {block->chunk.chunk},
           "file " + volume_uuid_ + ":" + std::to_string(ino) + " block " + std::to_string(index));
       inode.reader_block = index;
+      if (block->chunk.chunk.damaged_ms != 0) {
+        // Marked damaged: served again only once a fresh copy verifies in full; while there
+        // is none the read fails without another report (a program retrying must not cost
+        // a log line and a database write each time).
+        Status prepared = inode.reader->Prepare(0, chunk_size, false);
+        if (!prepared.ok()) return failed(prepared);
+        inode.blocks[index]->chunk.chunk.damaged_ms = 0;
+      }
     }
     while (done < length && within + done < chunk_size) {
       Result<size_t> n = inode.reader->Read(within + done, length - done, out + done);
-      if (!n.ok()) {
-        inode.reader.reset();
-        inode.reader_block = UINT64_MAX;
-        std::lock_guard<std::mutex> lock(mutex_);
-        ++counters_.read_errors;
-        return n.status();
-      }
+      if (!n.ok()) return failed(n.status());
       if (*n == 0) break;
       done += *n;
     }

@@ -39,10 +39,11 @@ def is_mounted(path: Path) -> bool:
 class Volume:
     """A volume: its data directory, its SQLite metadata and the mounts started on it."""
 
-    def __init__(self, base: Path, name: str = "vol"):
+    def __init__(self, base: Path, name: str = "vol", data: Path | None = None,
+                 meta_url: str | None = None):
         self.base = base
-        self.data = base / "data"
-        self.meta_url = f"sqlite://{self.data}/meta.db"
+        self.data = data or base / "data"
+        self.meta_url = meta_url or f"sqlite://{self.data}/meta.db"
         self.name = name
         self.mounts: list[tuple[Path, int]] = []
 
