@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "core/text.h"
 #include "core/version.h"
 #include "mount/file_data.h"
 #include "mount/fuse_mount.h"
@@ -153,7 +154,22 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
                                            &objects, (*volume)->uuid,
                                            std::to_string((*session)->id()), data_options,
                                            [] { return platform::SystemClock()->NowMs(); });
-  (*session)->StartHeartbeat();
+  // The trash's expiry: every mount tries once a minute (a purge is idempotent).
+  const uint32_t trash_days = (*volume)->trash_days;
+  int64_t last_purge_ns = 0;
+  (*session)->StartHeartbeat([&file_system, trash_days, &last_purge_ns, &options] {
+    const int64_t now = NowNs();
+    if (trash_days == 0 || options.read_only || now - last_purge_ns < 60'000'000'000) return;
+    last_purge_ns = now;
+    Result<uint64_t> purged = file_system.PurgeTrash(
+        now - static_cast<int64_t>(trash_days) * 86400 * 1'000'000'000, 100000);
+    if (!purged.ok()) {
+      fprintf(stderr, "cairn mount: purging the trash: %s\n", purged.status().ToString().c_str());
+    } else if (*purged > 0) {
+      fprintf(stderr, "cairn mount: purged %llu expired trash entries\n",
+              static_cast<unsigned long long>(*purged));
+    }
+  });
   mount::MountServices services;
   services.file_system = &file_system;
   services.file_data = data.get();
@@ -324,6 +340,160 @@ void AddUmount(CLI::App& app, int* exit_code) {
   });
 }
 
+std::string FormatTimeNs(int64_t ns) {
+  const time_t seconds = static_cast<time_t>(ns / 1'000'000'000);
+  tm parts{};
+  gmtime_r(&seconds, &parts);
+  char text[32];
+  strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
+// `cairn fs trash list|restore|purge`: what the volume's trash holds (fs/file_system.h).
+void AddFsTrash(CLI::App& app,
+                const std::function<void(CLI::App*, server::StoreConfig*)>& add_store_options,
+                int* exit_code) {
+  CLI::App* fs_command = app.add_subcommand("fs", "Filesystem volume tools");
+  fs_command->require_subcommand(1);
+  CLI::App* trash = fs_command->add_subcommand(
+      "trash", "List, restore or purge the files deleted or replaced in the volume");
+  trash->require_subcommand(1);
+
+  struct Args {
+    server::StoreConfig store;
+    std::vector<std::string> entries;
+    std::string to;
+    bool all = false;
+    double older_than_days = -1;
+  };
+  auto args = std::make_shared<Args>();
+  // Opens the store and the volume, then runs `body` with a FileSystem over it.
+  auto with_volume = [args, exit_code](
+                         const std::function<void(fs::FileSystem&, const meta::VolumeRecord&)>&
+                             body) {
+    auto stores = OpenOrReport(args->store, exit_code);
+    if (!stores) return;
+    meta::FileTree* tree = TreeOrReport(*stores, args->store.meta_url, exit_code);
+    if (tree == nullptr) return;
+    Result<std::optional<meta::VolumeRecord>> volume = tree->GetVolume();
+    if (!volume.ok() || !*volume) {
+      fprintf(stderr, "cairn fs trash: %s\n",
+              volume.ok() ? ("no volume in " + args->store.meta_url).c_str()
+                          : volume.status().ToString().c_str());
+      *exit_code = 1;
+      return;
+    }
+    fs::Options options;
+    options.now_ns = NowNs;
+    fs::FileSystem file_system(tree, options);
+    body(file_system, **volume);
+  };
+
+  CLI::App* list = trash->add_subcommand("list", "List the trash: hour, entry, size, origin");
+  add_store_options(list, &args->store);
+  list->add_option("META_URL", args->store.meta_url, "Metadata store URL")->required();
+  list->callback([args, exit_code, with_volume] {
+    with_volume([&](fs::FileSystem& file_system, const meta::VolumeRecord& volume) {
+      Result<std::vector<fs::TrashEntry>> entries = file_system.ListTrash();
+      if (!entries.ok()) {
+        fprintf(stderr, "cairn fs trash list: %s\n", entries.status().ToString().c_str());
+        *exit_code = 1;
+        return;
+      }
+      uint64_t bytes = 0;
+      printf("%-13s  %-20s  %12s  %s\n", "HOUR", "DELETED", "BYTES", "ENTRY (parent-ino-name)");
+      for (const fs::TrashEntry& entry : *entries) {
+        bytes += entry.inode.size;
+        printf("%-13s  %-20s  %12llu  %s%s\n", entry.hour.c_str(),
+               FormatTimeNs(entry.inode.ctime_ns).c_str(),
+               static_cast<unsigned long long>(entry.inode.size),
+               QuoteForMessage(entry.name).c_str(), entry.name_cut ? " (name cut)" : "");
+      }
+      printf("%zu entries, %llu bytes\n", entries->size(), static_cast<unsigned long long>(bytes));
+    });
+  });
+
+  CLI::App* restore = trash->add_subcommand(
+      "restore", "Put entries back where they were deleted (or into --to DIR)");
+  add_store_options(restore, &args->store);
+  restore->add_option("META_URL", args->store.meta_url, "Metadata store URL")->required();
+  restore->add_option("ENTRIES", args->entries, "HOUR/ENTRY as `list` prints them")->required();
+  restore->add_option("--to", args->to, "A directory of the volume (path from its root)");
+  restore->callback([args, exit_code, with_volume] {
+    with_volume([&](fs::FileSystem& file_system, const meta::VolumeRecord& volume) {
+      uint64_t to_parent = 0;
+      if (!args->to.empty()) {
+        uint64_t ino = meta::kRootInode;
+        std::string_view rest = args->to;
+        while (!rest.empty()) {
+          const size_t slash = rest.find('/');
+          const std::string_view part = rest.substr(0, slash);
+          rest = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+          if (part.empty() || part == ".") continue;
+          Result<meta::InodeRecord> step = file_system.Lookup(ino, part);
+          if (!step.ok() || step->type != meta::FileType::kDirectory) {
+            fprintf(stderr, "cairn fs trash restore: --to %s: %s is not a directory\n",
+                    args->to.c_str(), std::string(part).c_str());
+            *exit_code = 1;
+            return;
+          }
+          ino = step->ino;
+        }
+        to_parent = ino;
+      }
+      for (const std::string& item : args->entries) {
+        const size_t slash = item.find('/');
+        if (slash == std::string::npos) {
+          fprintf(stderr, "cairn fs trash restore: %s is not HOUR/ENTRY\n", item.c_str());
+          *exit_code = 1;
+          continue;
+        }
+        const std::string hour = item.substr(0, slash);
+        const std::string name = item.substr(slash + 1);
+        Status status = file_system.RestoreFromTrash(hour, name, to_parent);
+        if (!status.ok()) {
+          fprintf(stderr, "cairn fs trash restore: %s: %s\n", item.c_str(),
+                  status.ToString().c_str());
+          *exit_code = 1;
+          continue;
+        }
+        printf("restored %s\n", item.c_str());
+      }
+    });
+  });
+
+  CLI::App* purge = trash->add_subcommand(
+      "purge", "Delete trash hours for good: --all, or --older-than DAYS (default: trash days)");
+  add_store_options(purge, &args->store);
+  purge->add_option("META_URL", args->store.meta_url, "Metadata store URL")->required();
+  purge->add_flag("--all", args->all, "Everything in the trash");
+  purge->add_option("--older-than", args->older_than_days, "Hours that ended this many days ago")
+      ->check(CLI::Range(0.0, 36500.0));
+  purge->callback([args, exit_code, with_volume] {
+    if (args->all && args->older_than_days >= 0) {
+      fprintf(stderr, "cairn fs trash purge: give --all or --older-than, not both\n");
+      *exit_code = 1;
+      return;
+    }
+    with_volume([&](fs::FileSystem& file_system, const meta::VolumeRecord& volume) {
+      int64_t before = INT64_MAX;
+      if (!args->all) {
+        const double days =
+            args->older_than_days >= 0 ? args->older_than_days : static_cast<double>(volume.trash_days);
+        before = NowNs() - static_cast<int64_t>(days * 86400.0 * 1e9);
+      }
+      Result<uint64_t> purged = file_system.PurgeTrash(before, UINT64_MAX);
+      if (!purged.ok()) {
+        fprintf(stderr, "cairn fs trash purge: %s\n", purged.status().ToString().c_str());
+        *exit_code = 1;
+        return;
+      }
+      printf("purged %llu entries (their chunks go at the next gc after its grace)\n",
+             static_cast<unsigned long long>(*purged));
+    });
+  });
+}
+
 }  // namespace
 
 void AddFsCommands(CLI::App& app,
@@ -332,6 +502,7 @@ void AddFsCommands(CLI::App& app,
   AddFormat(app, add_store_options, exit_code);
   AddMount(app, add_store_options, exit_code);
   AddUmount(app, exit_code);
+  AddFsTrash(app, add_store_options, exit_code);
 }
 
 }  // namespace cairn::cli

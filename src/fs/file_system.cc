@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <map>
 #include <set>
 #include <utility>
@@ -268,6 +270,105 @@ Status Touch(FileTreeTransaction& tx, InodeRecord dir, int64_t now_ns, int subdi
   return tx.PutInode(dir).status();
 }
 
+// ---- the trash ----
+
+bool InTrash(const InodeRecord& dir) {
+  return dir.ino == kTrashInode || dir.parent == kTrashInode;
+}
+
+Status NotInTrash(const InodeRecord& dir) {
+  if (!InTrash(dir)) return OkStatus();
+  return Fail(StatusCode::kPermissionDenied, ErrorReason::kNotPermitted,
+              "directory " + std::to_string(dir.ino) +
+                  " is in the trash: nothing can be created or moved into it");
+}
+
+Status NotReserved(uint64_t parent, std::string_view name) {
+  if (parent != meta::kRootInode || name != kTrashName) return OkStatus();
+  return Fail(StatusCode::kPermissionDenied, ErrorReason::kNotPermitted,
+              "/.trash is the volume's trash: it cannot be made, replaced, moved or removed");
+}
+
+std::string HourName(int64_t now_ns) {
+  const time_t seconds = static_cast<time_t>(now_ns / 1'000'000'000);
+  tm parts{};
+  gmtime_r(&seconds, &parts);
+  char text[32];
+  strftime(text, sizeof(text), "%Y-%m-%d-%H", &parts);
+  return text;
+}
+
+// The first ns of an hour directory's hour; nullopt for a name that is no hour.
+std::optional<int64_t> HourStartNs(std::string_view hour) {
+  if (hour.size() != 13) return std::nullopt;
+  int year = 0, month = 0, day = 0, hours = 0;
+  char tail = 0;
+  const std::string text(hour);
+  if (sscanf(text.c_str(), "%4d-%2d-%2d-%2d%c", &year, &month, &day, &hours, &tail) != 4) {
+    return std::nullopt;
+  }
+  tm parts{};
+  parts.tm_year = year - 1900;
+  parts.tm_mon = month - 1;
+  parts.tm_mday = day;
+  parts.tm_hour = hours;
+  const time_t seconds = timegm(&parts);
+  if (seconds == static_cast<time_t>(-1)) return std::nullopt;
+  return static_cast<int64_t>(seconds) * 1'000'000'000;
+}
+
+// Whether the last name of `inode`, in `dir`, going away sends it to the trash.
+bool GoesToTrash(FileTreeTransaction& tx, const InodeRecord& dir, const InodeRecord& inode) {
+  return tx.volume().trash_days > 0 && inode.type != FileType::kDirectory && inode.nlink <= 1 &&
+         !InTrash(dir);
+}
+
+Result<InodeRecord> NewTrashDirectory(FileTreeTransaction& tx, uint64_t ino, uint64_t parent,
+                                      std::string_view name, int64_t now_ns) {
+  InodeRecord dir;
+  dir.ino = ino;
+  dir.type = FileType::kDirectory;
+  dir.mode = 0700;  // root's: the kernel keeps everyone else out (default_permissions)
+  dir.nlink = 2;
+  dir.parent = parent;
+  dir.atime_ns = dir.mtime_ns = dir.ctime_ns = dir.btime_ns = now_ns;
+  ASSIGN_OR_RETURN(dir.change, tx.PutInode(dir));
+  RETURN_IF_ERROR(tx.PutDentry(DentryRecord{parent, std::string(name), ino, FileType::kDirectory}));
+  ASSIGN_OR_RETURN(InodeRecord above, LoadInode(tx, parent));
+  RETURN_IF_ERROR(Touch(tx, above, now_ns, 1));
+  return dir;
+}
+
+// Files `inode`, whose last name (`name` in `parent`) was just removed, in this hour's trash
+// directory. It keeps its one link, so an open handle needs no orphan row.
+Status MoveToTrash(FileTreeTransaction& tx, InodeRecord inode, uint64_t parent,
+                   std::string_view name, int64_t now_ns) {
+  ASSIGN_OR_RETURN(std::optional<InodeRecord> trash, tx.GetInode(kTrashInode));
+  if (!trash) {
+    ASSIGN_OR_RETURN(trash, NewTrashDirectory(tx, kTrashInode, meta::kRootInode, kTrashName,
+                                              now_ns));
+  }
+  const std::string hour = HourName(now_ns);
+  ASSIGN_OR_RETURN(std::optional<DentryRecord> hour_entry, tx.GetDentry(kTrashInode, hour));
+  uint64_t hour_ino = 0;
+  if (hour_entry) {
+    hour_ino = hour_entry->ino;
+  } else {
+    ASSIGN_OR_RETURN(hour_ino, tx.NewInodeNumber());
+    RETURN_IF_ERROR(NewTrashDirectory(tx, hour_ino, kTrashInode, hour, now_ns).status());
+  }
+  std::string entry = std::to_string(parent) + "-" + std::to_string(inode.ino) + "-";
+  entry.append(name);
+  if (entry.size() > meta::kMaxFileNameBytes) entry.resize(meta::kMaxFileNameBytes);
+  RETURN_IF_ERROR(tx.PutDentry(DentryRecord{hour_ino, entry, inode.ino, inode.type}));
+  inode.nlink = 1;
+  inode.parent = hour_ino;  // a non-directory with a parent is in the trash (InTrashFile)
+  inode.ctime_ns = now_ns;
+  RETURN_IF_ERROR(tx.PutInode(inode).status());
+  ASSIGN_OR_RETURN(InodeRecord hour_dir, LoadInode(tx, hour_ino));
+  return Touch(tx, hour_dir, now_ns, 0);
+}
+
 }  // namespace
 
 Result<InodeRecord> FileSystem::GetAttr(uint64_t ino) {
@@ -303,6 +404,8 @@ Result<InodeRecord> FileSystem::MakeNode(uint64_t parent, std::string_view name,
   RETURN_IF_ERROR(Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, parent));
+        RETURN_IF_ERROR(NotInTrash(dir));
+        RETURN_IF_ERROR(NotReserved(parent, name));
         ASSIGN_OR_RETURN(std::optional<DentryRecord> taken, tx.GetDentry(parent, name));
         if (taken) return AlreadyExistsError(Describe(parent, name) + " exists");
         const bool is_dir = type == FileType::kDirectory;
@@ -350,6 +453,8 @@ Result<InodeRecord> FileSystem::MakeSymlink(uint64_t parent, std::string_view na
   RETURN_IF_ERROR(Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, parent));
+        RETURN_IF_ERROR(NotInTrash(dir));
+        RETURN_IF_ERROR(NotReserved(parent, name));
         ASSIGN_OR_RETURN(std::optional<DentryRecord> taken, tx.GetDentry(parent, name));
         if (taken) return AlreadyExistsError(Describe(parent, name) + " exists");
         InodeRecord inode;
@@ -384,7 +489,7 @@ Result<InodeRecord> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::str
           return Fail(StatusCode::kPermissionDenied, ErrorReason::kNotPermitted,
                       "inode " + std::to_string(ino) + " is a directory; it cannot be linked");
         }
-        if (inode.nlink == 0) {  // unlinked while open: linkat of an O_TMPFILE is not offered
+        if (inode.nlink == 0 || InTrashFile(inode)) {  // unlinked (linkat of an open file)
           return NotFoundError("inode " + std::to_string(ino) + " has no name left to link");
         }
         if (inode.nlink >= kMaxHardLinks) {
@@ -393,6 +498,8 @@ Result<InodeRecord> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::str
                           " links already");
         }
         ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, new_parent));
+        RETURN_IF_ERROR(NotInTrash(dir));
+        RETURN_IF_ERROR(NotReserved(new_parent, new_name));
         ASSIGN_OR_RETURN(std::optional<DentryRecord> taken, tx.GetDentry(new_parent, new_name));
         if (taken) return AlreadyExistsError(Describe(new_parent, new_name) + " exists");
         inode.nlink += 1;
@@ -410,6 +517,7 @@ Result<InodeRecord> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::str
 
 Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
   RETURN_IF_ERROR(CheckName(name));
+  RETURN_IF_ERROR(NotReserved(parent, name));
   const int64_t now = NowNs();
   return Write(
       [&](FileTreeTransaction& tx) -> Status {
@@ -421,7 +529,12 @@ Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
                       Describe(parent, name) + " is a directory; remove it with rmdir");
         }
         RETURN_IF_ERROR(tx.DeleteDentry(parent, name));
-        RETURN_IF_ERROR(DropLink(tx, inode, now, IsOpen(inode.ino), options_.session));
+        if (GoesToTrash(tx, dir, inode)) {
+          RETURN_IF_ERROR(MoveToTrash(tx, inode, parent, name, now));
+          ASSIGN_OR_RETURN(dir, LoadInode(tx, parent));  // the trash's first use touches the root
+        } else {
+          RETURN_IF_ERROR(DropLink(tx, inode, now, IsOpen(inode.ino), options_.session));
+        }
         return Touch(tx, dir, now, 0);
       },
       ToMs(now));
@@ -434,6 +547,7 @@ Status FileSystem::RemoveDirectory(uint64_t parent, std::string_view name) {
                 "rmdir of '..': the parent is not empty");
   }
   RETURN_IF_ERROR(CheckName(name));
+  RETURN_IF_ERROR(NotReserved(parent, name));
   const int64_t now = NowNs();
   return Write(
       [&](FileTreeTransaction& tx) -> Status {
@@ -461,12 +575,17 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
   }
   RETURN_IF_ERROR(CheckName(name));
   RETURN_IF_ERROR(CheckName(new_name));
+  RETURN_IF_ERROR(NotReserved(parent, name));
+  RETURN_IF_ERROR(NotReserved(new_parent, new_name));
   const int64_t now = NowNs();
   return Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord from_dir, LoadDirectory(tx, parent));
         ASSIGN_OR_RETURN(DentryRecord source, LoadEntry(tx, parent, name));
         ASSIGN_OR_RETURN(InodeRecord to_dir, LoadDirectory(tx, new_parent));
+        // Out of the trash is a restore; into it (or a swap with it) is refused.
+        RETURN_IF_ERROR(NotInTrash(to_dir));
+        if (flags & kRenameExchange) RETURN_IF_ERROR(NotInTrash(from_dir));
         ASSIGN_OR_RETURN(std::optional<DentryRecord> target, tx.GetDentry(new_parent, new_name));
         ASSIGN_OR_RETURN(InodeRecord moved, LoadInode(tx, source.ino));
         const bool same_dir = parent == new_parent;
@@ -531,17 +650,24 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
             RETURN_IF_ERROR(NotEmpty(tx, replaced.ino));
             to_dir_subdirs -= 1;
           }
-          RETURN_IF_ERROR(DropLink(tx, replaced, now, IsOpen(replaced.ino), options_.session));
+          if (GoesToTrash(tx, to_dir, replaced)) {
+            RETURN_IF_ERROR(tx.DeleteDentry(new_parent, new_name));
+            RETURN_IF_ERROR(MoveToTrash(tx, replaced, new_parent, new_name, now));
+          } else {
+            RETURN_IF_ERROR(DropLink(tx, replaced, now, IsOpen(replaced.ino), options_.session));
+          }
         }
         RETURN_IF_ERROR(tx.DeleteDentry(parent, name));
         RETURN_IF_ERROR(
             tx.PutDentry(DentryRecord{new_parent, std::string(new_name), moved.ino, moved.type}));
         moved.ctime_ns = now;
-        if (moved_is_dir) moved.parent = new_parent;
+        moved.parent = moved_is_dir ? new_parent : 0;  // out of the trash: a file again
         RETURN_IF_ERROR(tx.PutInode(moved).status());
+        // Read again: the trash's first use touches the root, which may be either directory.
+        ASSIGN_OR_RETURN(from_dir, LoadInode(tx, parent));
+        ASSIGN_OR_RETURN(to_dir, LoadInode(tx, new_parent));
         if (same_dir) return Touch(tx, from_dir, now, to_dir_subdirs);
         RETURN_IF_ERROR(Touch(tx, from_dir, now, moved_is_dir ? -1 : 0));
-        // to_dir was read before the replaced entry's DropLink, which never writes to_dir.
         return Touch(tx, to_dir, now, to_dir_subdirs + (moved_is_dir ? 1 : 0));
       },
       ToMs(now));
@@ -894,6 +1020,164 @@ Status FileSystem::ReleaseLocks(uint64_t ino, uint64_t owner, meta::LockKind kin
         return OkStatus();
       },
       ToMs(now));
+}
+
+namespace {
+
+// Splits "<parent>-<ino>-<name>"; false for a name of another shape.
+bool ParseTrashName(std::string_view entry, uint64_t* parent, uint64_t* ino, std::string* name) {
+  const size_t first = entry.find('-');
+  if (first == std::string_view::npos || first == 0) return false;
+  const size_t second = entry.find('-', first + 1);
+  if (second == std::string_view::npos || second == first + 1) return false;
+  auto number = [](std::string_view digits, uint64_t* out) {
+    if (digits.size() > 19) return false;
+    uint64_t value = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return false;
+      value = value * 10 + static_cast<uint64_t>(c - '0');
+    }
+    *out = value;
+    return true;
+  };
+  if (!number(entry.substr(0, first), parent)) return false;
+  if (!number(entry.substr(first + 1, second - first - 1), ino)) return false;
+  *name = std::string(entry.substr(second + 1));
+  return !name->empty();
+}
+
+}  // namespace
+
+Result<std::vector<TrashEntry>> FileSystem::ListTrash() {
+  std::vector<TrashEntry> out;
+  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+    out.clear();
+    std::string after_hour;
+    for (;;) {
+      ASSIGN_OR_RETURN(std::vector<DentryRecord> hours,
+                       tx.ListDentries(kTrashInode, after_hour, 256));
+      for (const DentryRecord& hour : hours) {
+        std::string after;
+        for (;;) {
+          ASSIGN_OR_RETURN(std::vector<DentryRecord> entries,
+                           tx.ListDentries(hour.ino, after, 1024));
+          for (const DentryRecord& entry : entries) {
+            TrashEntry item;
+            item.hour = hour.name;
+            item.name = entry.name;
+            ASSIGN_OR_RETURN(item.inode, LoadInode(tx, entry.ino));
+            uint64_t ino = 0;
+            if (ParseTrashName(entry.name, &item.original_parent, &ino, &item.original_name)) {
+              item.name_cut = entry.name.size() >= meta::kMaxFileNameBytes;
+            }
+            out.push_back(std::move(item));
+          }
+          if (entries.size() < 1024) break;
+          after = entries.back().name;
+        }
+      }
+      if (hours.size() < 256) break;
+      after_hour = hours.back().name;
+    }
+    return OkStatus();
+  }));
+  return out;
+}
+
+Status FileSystem::RestoreFromTrash(std::string_view hour, std::string_view name,
+                                    uint64_t to_parent, std::string_view to_name) {
+  uint64_t parent = 0;
+  uint64_t ino = 0;
+  std::string original;
+  if (!ParseTrashName(name, &parent, &ino, &original)) {
+    return InvalidArgumentError(QuoteForMessage(name) + " is not a trash entry's name");
+  }
+  if (name.size() >= meta::kMaxFileNameBytes && to_name.empty()) {
+    return InvalidArgumentError("the name of trash entry " + QuoteForMessage(name) +
+                                " was cut to 255 bytes: give the name to restore it as");
+  }
+  if (to_parent != 0) parent = to_parent;
+  const std::string target = to_name.empty() ? original : std::string(to_name);
+  RETURN_IF_ERROR(CheckName(target));
+  RETURN_IF_ERROR(NotReserved(parent, target));
+  const int64_t now = NowNs();
+  return Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(DentryRecord hour_entry, LoadEntry(tx, kTrashInode, hour));
+        ASSIGN_OR_RETURN(DentryRecord entry, LoadEntry(tx, hour_entry.ino, name));
+        ASSIGN_OR_RETURN(std::optional<InodeRecord> dir, tx.GetInode(parent));
+        if (!dir || dir->nlink == 0) {
+          return NotFoundError("directory " + std::to_string(parent) + " of trash entry " +
+                               QuoteForMessage(name) +
+                               " no longer exists: give a directory to restore it into");
+        }
+        ASSIGN_OR_RETURN(InodeRecord to_dir, LoadDirectory(tx, parent));
+        RETURN_IF_ERROR(NotInTrash(to_dir));
+        ASSIGN_OR_RETURN(std::optional<DentryRecord> taken, tx.GetDentry(parent, target));
+        if (taken) return AlreadyExistsError(Describe(parent, target) + " exists");
+        RETURN_IF_ERROR(tx.DeleteDentry(hour_entry.ino, name));
+        RETURN_IF_ERROR(tx.PutDentry(DentryRecord{parent, target, entry.ino, entry.type}));
+        ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, entry.ino));
+        inode.ctime_ns = now;
+        if (inode.type != FileType::kDirectory) inode.parent = 0;
+        RETURN_IF_ERROR(tx.PutInode(inode).status());
+        ASSIGN_OR_RETURN(InodeRecord hour_dir, LoadInode(tx, hour_entry.ino));
+        RETURN_IF_ERROR(Touch(tx, hour_dir, now, 0));
+        return Touch(tx, to_dir, now, 0);
+      },
+      ToMs(now));
+}
+
+Result<uint64_t> FileSystem::PurgeTrash(int64_t before_ns, uint64_t limit) {
+  constexpr uint32_t kBatch = 256;  // entries per transaction: each stays short
+  uint64_t purged = 0;
+  while (purged < limit) {
+    const int64_t now = NowNs();
+    uint64_t batch = 0;
+    bool done = true;
+    RETURN_IF_ERROR(Write(
+        [&](FileTreeTransaction& tx) -> Status {
+          batch = 0;
+          done = true;
+          ASSIGN_OR_RETURN(std::vector<DentryRecord> hours, tx.ListDentries(kTrashInode, "", 4096));
+          for (const DentryRecord& hour : hours) {
+            const std::optional<int64_t> start = HourStartNs(hour.name);
+            // An hour is over once its last ns passed; a name that is no hour stays.
+            if (!start || *start + int64_t{3600} * 1'000'000'000 > before_ns) continue;
+            const uint32_t room = static_cast<uint32_t>(
+                std::min<uint64_t>(kBatch - batch, limit - purged - batch));
+            ASSIGN_OR_RETURN(std::vector<DentryRecord> entries,
+                             tx.ListDentries(hour.ino, "", room + 1));
+            const bool emptied = entries.size() <= room;
+            if (!emptied) entries.resize(room);
+            for (const DentryRecord& entry : entries) {
+              ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, entry.ino));
+              RETURN_IF_ERROR(tx.DeleteDentry(hour.ino, entry.name));
+              if (inode.type == FileType::kDirectory) {  // put there by hand: must be empty
+                RETURN_IF_ERROR(NotEmpty(tx, inode.ino));
+                ASSIGN_OR_RETURN(InodeRecord hour_dir, LoadInode(tx, hour.ino));
+                RETURN_IF_ERROR(Touch(tx, hour_dir, now, -1));
+              }
+              RETURN_IF_ERROR(DropLink(tx, inode, now, IsOpen(inode.ino), options_.session));
+              ++batch;
+            }
+            if (!emptied) {
+              done = false;
+              break;
+            }
+            RETURN_IF_ERROR(tx.DeleteDentry(kTrashInode, hour.name));
+            ASSIGN_OR_RETURN(InodeRecord hour_dir, LoadInode(tx, hour.ino));
+            RETURN_IF_ERROR(DropLink(tx, hour_dir, now, false, options_.session));
+            ASSIGN_OR_RETURN(InodeRecord trash, LoadInode(tx, kTrashInode));
+            RETURN_IF_ERROR(Touch(tx, trash, now, -1));
+          }
+          return OkStatus();
+        },
+        ToMs(now)));
+    purged += batch;
+    if (done) break;
+  }
+  return purged;
 }
 
 Result<uint64_t> FileSystem::ReclaimSession(uint64_t id) {

@@ -78,6 +78,31 @@ struct LockRequest {
 };
 inline constexpr uint64_t kLockEnd = (uint64_t{1} << 63) - 1;
 
+// The trash (docs/filesystem.md, "Trash"): with a volume's trash_days > 0, a file or symlink
+// whose last name goes (unlink, or replaced by a rename) moves to
+// /.trash/<YYYY-MM-DD-HH of its deletion, UTC>/<parent ino>-<ino>-<name> instead (cut to 255
+// bytes), owned by root, mode 0700. Directories are removed as before (their files went to
+// the trash one by one). Nothing can be created or renamed into the trash; unlinking there
+// deletes for real; renaming out of it restores. PurgeTrash deletes the hours older than
+// trash_days. The trash directory has a fixed inode number, never handed out otherwise.
+inline constexpr uint64_t kTrashInode = uint64_t{1} << 62;
+inline constexpr std::string_view kTrashName = ".trash";
+
+// Whether a non-directory is in the trash (it records its hour directory as its parent):
+// it shows a link count of 0, as an unlinked file does.
+inline bool InTrashFile(const meta::InodeRecord& inode) {
+  return inode.type != meta::FileType::kDirectory && inode.parent != 0;
+}
+
+struct TrashEntry {
+  std::string hour;  // the hour directory, YYYY-MM-DD-HH (UTC)
+  std::string name;  // the entry's name in it
+  meta::InodeRecord inode;
+  uint64_t original_parent = 0;
+  std::string original_name;  // cut when the entry's name reached 255 bytes
+  bool name_cut = false;
+};
+
 inline constexpr uint32_t kMaxHardLinks = 65000;
 inline constexpr size_t kMaxXattrNameBytes = 255;
 inline constexpr size_t kMaxXattrValueBytes = 64 * 1024;
@@ -149,6 +174,17 @@ class FileSystem {
   // Drops every lock of `owner` of `kind` on `ino` (close drops POSIX locks, the last
   // release of a flock'd file its flock).
   Status ReleaseLocks(uint64_t ino, uint64_t owner, meta::LockKind kind);
+
+  // Every entry in the trash, by hour then name.
+  Result<std::vector<TrashEntry>> ListTrash();
+  // Moves trash entry `name` of `hour` back to its original directory and name, or to
+  // (`to_parent`, `to_name`) when given. EEXIST if the name is taken; ENOENT if the original
+  // directory is gone (then give a target).
+  Status RestoreFromTrash(std::string_view hour, std::string_view name, uint64_t to_parent = 0,
+                          std::string_view to_name = "");
+  // Deletes the trash hours that ended before `before_ns` (all of them with INT64_MAX), at
+  // most `limit` entries; returns how many went.
+  Result<uint64_t> PurgeTrash(int64_t before_ns, uint64_t limit);
 
   // Deletes what session `id` held and its row: its orphans, its locks. For a session that
   // ended or died (its staging chunks are the mount's to drop). Returns the orphans deleted.

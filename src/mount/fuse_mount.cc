@@ -100,7 +100,7 @@ struct stat ToStat(const Mount& mount, const InodeRecord& inode) {
   struct stat st {};
   st.st_ino = mount.Outer(inode.ino);
   st.st_mode = TypeBits(inode.type) | (inode.mode & 07777);
-  st.st_nlink = inode.nlink;
+  st.st_nlink = fs::InTrashFile(inode) ? 0 : inode.nlink;  // deleted, kept in the trash
   st.st_uid = inode.uid;
   st.st_gid = inode.gid;
   st.st_rdev = inode.rdev;

@@ -169,7 +169,8 @@ Result<int> MountSession::ReclaimDead() {
   return reclaimed;
 }
 
-void MountSession::StartHeartbeat() {
+void MountSession::StartHeartbeat(std::function<void()> each_beat) {
+  each_beat_ = std::move(each_beat);
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
 }
 
@@ -190,6 +191,7 @@ void MountSession::HeartbeatLoop() {
       fprintf(stderr, "cairn mount: reclaiming dead sessions failed: %s\n",
               reclaimed.status().ToString().c_str());
     }
+    if (each_beat_) each_beat_();
     lock.lock();
   }
 }

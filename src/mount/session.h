@@ -58,8 +58,9 @@ class MountSession {
 
   uint64_t id() const { return record_.id; }
 
-  // Starts the heartbeat thread.
-  void StartHeartbeat();
+  // Starts the heartbeat thread; `each_beat` (optional) runs after every renewal (the
+  // mount's housekeeping: the trash's expiry).
+  void StartHeartbeat(std::function<void()> each_beat = nullptr);
   // Hands each change of another session after the last one seen to `apply`, in order.
   Status PollChanges(const std::function<void(const meta::ChangeRecord&)>& apply);
   // Stops the heartbeat and removes the session (its locks, orphans, staging, row).
@@ -87,6 +88,7 @@ class MountSession {
   bool stopping_ = false;  // GUARDED_BY(mutex_)
   bool ended_ = false;     // GUARDED_BY(mutex_)
   std::thread heartbeat_;
+  std::function<void()> each_beat_;
 };
 
 }  // namespace cairn::mount

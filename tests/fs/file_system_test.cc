@@ -421,6 +421,87 @@ TEST_P(FileSystemTest, LocksConflictAcrossMountsAndSplitAndMergeLikeFcntl) {
   EXPECT_EQ(ErrnoOf(fs_->SetLock(file.ino, posix(1, LockRequest::kRead, 9, 2))), EINVAL);
 }
 
+TEST_P(FileSystemTest, TheTrashKeepsDeletedAndReplacedFilesUntilRestoredOrPurged) {
+  // A volume with a trash (the fixture's has none).
+  std::unique_ptr<meta::MetaStore> store = OpenStore("trash.db");
+  ASSERT_NE(store, nullptr);
+  InodeRecord root;
+  root.mode = 0777;
+  root.nlink = 2;
+  ASSERT_TRUE(store->file_tree()->FormatVolume(meta::VolumeRecord{"t", kUuid, 0, 7}, root).ok());
+  Options options;
+  options.now_ns = [this] { return clock_ns_; };
+  FileSystem fs(store->file_tree(), options);
+  auto make = [&](uint64_t parent, const std::string& name, FileType type = FileType::kRegular) {
+    auto made = fs.MakeNode(parent, name, type, 0644, 0, Caller{1000, 1000});
+    EXPECT_TRUE(made.ok()) << made.status().ToString();
+    return made.ok() ? made.value() : InodeRecord{};
+  };
+  InodeRecord dir = make(kRootInode, "d", FileType::kDirectory);
+  InodeRecord doc = make(dir.ino, "doc");
+  ASSERT_TRUE(fs.CommitWrite(doc.ino, {Block(0, "first draft")}, 11).ok());
+  InodeRecord linked = make(dir.ino, "two-names");
+  ASSERT_TRUE(fs.Link(linked.ino, kRootInode, "other-name").ok());
+
+  ASSERT_TRUE(fs.Unlink(dir.ino, "doc").ok());
+  ASSERT_TRUE(fs.Unlink(dir.ino, "two-names").ok());  // another name is left: no trash
+  InodeRecord next = make(dir.ino, "next");
+  InodeRecord old = make(dir.ino, "old");
+  ASSERT_TRUE(fs.Rename(dir.ino, "next", dir.ino, "old", 0).ok());  // "old" replaced
+  EXPECT_EQ(ErrnoOf(fs.Lookup(dir.ino, "doc")), ENOENT);
+
+  auto trash = fs.ListTrash();
+  ASSERT_TRUE(trash.ok()) << trash.status().ToString();
+  ASSERT_EQ(trash->size(), 2u);
+  std::map<std::string, TrashEntry> by_name;
+  for (const TrashEntry& entry : *trash) by_name[entry.original_name] = entry;
+  ASSERT_TRUE(by_name.contains("doc") && by_name.contains("old"));
+  EXPECT_EQ(by_name["doc"].original_parent, dir.ino);
+  EXPECT_EQ(by_name["doc"].inode.ino, doc.ino);
+  EXPECT_TRUE(InTrashFile(by_name["doc"].inode));  // shown with nlink 0
+  EXPECT_EQ(by_name["old"].inode.ino, old.ino);
+  // The data stays referenced while in the trash.
+  auto refs = store->CheckReferences();
+  ASSERT_TRUE(refs.ok());
+  ASSERT_EQ(refs->size(), 1u);
+  EXPECT_EQ(refs->at(0).actual_ref_count, 1);
+
+  // The trash is the volume's: nothing is made in it or moved into it, nor is it removed.
+  auto trash_dir = fs.Lookup(kRootInode, ".trash");
+  ASSERT_TRUE(trash_dir.ok());
+  EXPECT_EQ(trash_dir->ino, kTrashInode);
+  EXPECT_EQ(trash_dir->mode, 0700u);
+  EXPECT_EQ(ErrnoOf(fs.MakeNode(kTrashInode, "x", FileType::kRegular, 0644, 0, Caller{})), EPERM);
+  EXPECT_EQ(ErrnoOf(fs.Rename(kRootInode, "other-name", kTrashInode, "x", 0)), EPERM);
+  EXPECT_EQ(ErrnoOf(fs.RemoveDirectory(kRootInode, ".trash")), EPERM);
+  EXPECT_EQ(ErrnoOf(fs.MakeNode(dir.ino, ".trash", FileType::kRegular, 0644, 0, Caller{})), 0);
+  EXPECT_EQ(ErrnoOf(fs.Link(doc.ino, kRootInode, "relink")), ENOENT);
+
+  // Restore: back under its name; a taken name is EEXIST; another target works.
+  make(dir.ino, "doc");
+  EXPECT_EQ(ErrnoOf(fs.RestoreFromTrash(by_name["doc"].hour, by_name["doc"].name)), EEXIST);
+  ASSERT_TRUE(fs.RestoreFromTrash(by_name["doc"].hour, by_name["doc"].name, kRootInode,
+                                  "doc-restored")
+                  .ok());
+  auto restored = fs.Lookup(kRootInode, "doc-restored");
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ(restored->ino, doc.ino);
+  EXPECT_FALSE(InTrashFile(*restored));
+  EXPECT_EQ(restored->size, 11u);
+
+  // Purge: an hour that is not over yet stays; once trash_days passed it goes with its data.
+  auto kept = fs.PurgeTrash(clock_ns_, 1000);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept.value(), 0u);
+  auto purged = fs.PurgeTrash(clock_ns_ + int64_t{8} * 24 * 3600 * 1'000'000'000, 1000);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(purged.value(), 1u);
+  EXPECT_EQ(ErrnoOf(fs.GetAttr(old.ino)), ENOENT);
+  EXPECT_TRUE(fs.ListTrash()->empty());
+  EXPECT_TRUE(fs.GetAttr(doc.ino).ok());
+  (void)next;
+}
+
 TEST_P(FileSystemTest, RemoveDirectoryNeedsAnEmptyDirectory) {
   InodeRecord dir = Make(kRootInode, "d", FileType::kDirectory);
   Make(dir.ino, "f");

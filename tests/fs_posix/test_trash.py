@@ -1,0 +1,104 @@
+"""The trash: deleted and replaced files stay in /.trash for the volume's trash days, are
+listed and restored by `cairn fs trash`, and are gone for good after a purge."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+from conftest import run
+
+
+def trash_list(volume):
+    out = run("fs", "trash", "list", "--data-dir", volume.data, volume.meta_url).stdout
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("HOUR"), out
+    entries = []
+    for line in lines[1:-1]:
+        hour, _deleted, size, entry = line.split(maxsplit=3)
+        entries.append((hour, entry.strip("'\""), int(size)))
+    return entries, lines[-1]
+
+
+def test_deleted_and_replaced_files_wait_in_the_trash_until_restored_or_purged(volume, tmp_path):
+    mnt = volume.mount(tmp_path / "mnt")
+    os.mkdir(mnt / "docs")
+    report = os.urandom(300_000)
+    (mnt / "docs" / "report").write_bytes(report)
+    (mnt / "docs" / "notes").write_bytes(b"version 1")
+    (mnt / "docs" / "notes.new").write_bytes(b"version 2")
+    os.unlink(mnt / "docs" / "report")
+    os.rename(mnt / "docs" / "notes.new", mnt / "docs" / "notes")  # replaces version 1
+    assert sorted(os.listdir(mnt / "docs")) == ["notes"]
+
+    # Root sees them in the trash (hour directories, parent-ino-name entries).
+    hours = os.listdir(mnt / ".trash")
+    assert len(hours) == 1
+    names = sorted(os.listdir(mnt / ".trash" / hours[0]), key=lambda n: n.rsplit("-", 1)[1])
+    assert len(names) == 2 and names[0].endswith("-notes") and names[1].endswith("-report")
+    trashed = mnt / ".trash" / hours[0] / names[1]
+    assert trashed.read_bytes() == report
+    assert os.stat(trashed).st_nlink == 0  # deleted, as far as programs can tell
+    assert oct(os.stat(mnt / ".trash").st_mode & 0o777) == "0o700"
+    # Others cannot look in; nobody can put anything there.
+    denied = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             "ls", str(mnt / ".trash")], capture_output=True, text=True)
+    assert denied.returncode != 0 and "Permission denied" in denied.stderr
+    for action in (lambda: (mnt / ".trash" / "x").write_bytes(b""),
+                   lambda: os.rename(mnt / "docs" / "notes", mnt / ".trash" / hours[0] / "x"),
+                   lambda: os.rmdir(mnt / ".trash")):
+        try:
+            action()
+            raise AssertionError("the trash took a change")
+        except PermissionError:
+            pass
+
+    entries, total = trash_list(volume)
+    assert sorted((e[0], e[1]) for e in entries) == sorted((hours[0], n) for n in names)
+    assert dict((e[1], e[2]) for e in entries)[names[1]] == len(report)
+    assert total == f"2 entries, {len(report) + 9} bytes"
+
+    # Restore puts the file back under its name; a taken name is refused.
+    restored = run("fs", "trash", "restore", "--data-dir", volume.data, volume.meta_url,
+                   f"{hours[0]}/{names[1]}")
+    assert "restored" in restored.stdout
+    assert (mnt / "docs" / "report").read_bytes() == report
+    assert os.stat(mnt / "docs" / "report").st_nlink == 1
+    taken = run("fs", "trash", "restore", "--data-dir", volume.data, volume.meta_url,
+                f"{hours[0]}/{names[0]}", check=False)
+    assert taken.returncode == 1 and "exists" in taken.stderr
+    elsewhere = run("fs", "trash", "restore", "--data-dir", volume.data, volume.meta_url,
+                    f"{hours[0]}/{names[0]}", "--to", "/")
+    assert "restored" in elsewhere.stdout
+    assert (mnt / "notes").read_bytes() == b"version 1"
+    assert (mnt / "docs" / "notes").read_bytes() == b"version 2"
+
+    # Hours younger than the trash days stay; --all empties it and the files are gone.
+    os.unlink(mnt / "docs" / "report")
+    kept = run("fs", "trash", "purge", "--data-dir", volume.data, volume.meta_url)
+    assert "purged 0 entries" in kept.stdout
+    purged = run("fs", "trash", "purge", "--data-dir", volume.data, volume.meta_url, "--all")
+    assert "purged 1 entries" in purged.stdout
+    assert trash_list(volume)[1] == "0 entries, 0 bytes"
+    assert os.listdir(mnt / ".trash") == []
+    # Unlinking inside the trash deletes for good.
+    os.unlink(mnt / "notes")
+    hour = os.listdir(mnt / ".trash")[0]
+    for name in os.listdir(mnt / ".trash" / hour):
+        os.unlink(mnt / ".trash" / hour / name)
+    assert trash_list(volume)[1] == "0 entries, 0 bytes"
+    volume.umount(mnt)
+    assert volume.fsck().returncode == 0
+
+
+def test_a_volume_without_trash_deletes_at_once(tmp_path):
+    from conftest import Volume
+    vol = Volume(tmp_path)
+    vol.format("--trash-days", "0")
+    try:
+        mnt = vol.mount(tmp_path / "mnt")
+        (mnt / "f").write_bytes(b"x")
+        os.unlink(mnt / "f")
+        assert not os.path.exists(mnt / ".trash")
+        assert trash_list(vol)[1] == "0 entries, 0 bytes"
+    finally:
+        vol.close()
