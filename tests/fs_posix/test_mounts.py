@@ -11,6 +11,8 @@ import struct
 import threading
 import time
 
+from conftest import Volume
+
 # Long kernel caches on the observing mount: without invalidation it would not see any of
 # these changes for a minute, so seeing each within the deadline proves the feed works.
 LONG_CACHES = ("--attr-cache", "60", "--entry-cache", "60", "--dir-entry-cache", "60")
@@ -152,7 +154,16 @@ def test_locks_hold_across_mounts(volume, tmp_path):
         fb.close()
 
 
-def test_what_a_killed_mount_held_open_is_reclaimed_by_the_next(volume, tmp_path):
+def test_what_a_killed_mount_held_open_is_reclaimed_by_the_next(tmp_path):
+    volume = Volume(tmp_path)
+    volume.format("--trash-days", "0")  # an unlinked file must not wait in the trash
+    try:
+        check_reclaim(volume, tmp_path)
+    finally:
+        volume.close()
+
+
+def check_reclaim(volume, tmp_path):
     a = volume.mount(tmp_path / "a")
     data = os.urandom(3 * 1024 * 1024)
     (a / "held").write_bytes(data)
