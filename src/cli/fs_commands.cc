@@ -149,6 +149,7 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
   fs_options.is_open = [&data](uint64_t ino) { return data && data->IsOpen(ino); };
   fs_options.now_ns = NowNs;
   fs_options.session = (*session)->id();
+  fs_options.relaxed_commits = true;  // close survives the mount's death; fsync the machine's
   fs::FileSystem file_system(tree, fs_options);
   data = std::make_unique<mount::FileData>(&file_system, stores->meta.get(), stores->chunks.get(),
                                            &objects, (*volume)->uuid,

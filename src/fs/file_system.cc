@@ -177,12 +177,20 @@ class RecordingTransaction final : public FileTreeTransaction {
     return tx_.DeleteXattr(ino, name);
   }
   Result<std::vector<std::string>> ListXattrs(uint64_t ino) override { return tx_.ListXattrs(ino); }
+  Status SetOwnerChunks(const meta::ChunkOwner& owner,
+                        const std::vector<meta::OwnerChunk>& chunks) override {
+    return tx_.SetOwnerChunks(owner, chunks);
+  }
   Status PutSession(const meta::SessionRecord& session) override {
     return tx_.PutSession(session);
   }
   Status DeleteSession(uint64_t id) override { return tx_.DeleteSession(id); }
   Result<std::vector<meta::SessionRecord>> ListSessions() override { return tx_.ListSessions(); }
-  Status PutOrphan(const meta::OrphanRecord& orphan) override { return tx_.PutOrphan(orphan); }
+  Status PutOrphan(const meta::OrphanRecord& orphan) override {
+    orphaned_.push_back(orphan.ino);
+    return tx_.PutOrphan(orphan);
+  }
+  const std::vector<uint64_t>& orphaned() const { return orphaned_; }
   Status DeleteOrphan(uint64_t ino) override { return tx_.DeleteOrphan(ino); }
   Result<std::vector<meta::OrphanRecord>> ListOrphans() override { return tx_.ListOrphans(); }
   Result<uint64_t> AppendChange(const meta::ChangeRecord& change) override {
@@ -213,6 +221,7 @@ class RecordingTransaction final : public FileTreeTransaction {
   std::map<uint64_t, bool> inodes_;  // ino -> its data changed
   std::set<std::pair<uint64_t, std::string>> entries_;
   std::set<uint64_t> created_;
+  std::vector<uint64_t> orphaned_;
 };
 
 }  // namespace
@@ -231,17 +240,26 @@ bool FileSystem::IsOpen(uint64_t ino) const { return options_.is_open && options
 
 Status FileSystem::Write(const std::function<Status(FileTreeTransaction&)>& body,
                          TimestampMs now_ms) {
-  return tree_->Write(
-      [&](FileTreeTransaction& tx) -> Status {
-        RecordingTransaction recording(tx);
-        RETURN_IF_ERROR(body(recording));
-        for (const meta::ChangeRecord& change : recording.Changes(options_.session)) {
-          RETURN_IF_ERROR(tx.AppendChange(change).status());
-        }
-        return OkStatus();
-      },
-      now_ms);
+  std::vector<uint64_t> orphaned;
+  auto recorded = [&](FileTreeTransaction& tx) -> Status {
+    RecordingTransaction recording(tx);
+    RETURN_IF_ERROR(body(recording));
+    for (const meta::ChangeRecord& change : recording.Changes(options_.session)) {
+      RETURN_IF_ERROR(tx.AppendChange(change).status());
+    }
+    orphaned = recording.orphaned();
+    return OkStatus();
+  };
+  Status status = options_.relaxed_commits ? tree_->WriteRelaxed(recorded, now_ms)
+                                           : tree_->Write(recorded, now_ms);
+  if (status.ok() && !orphaned.empty()) {
+    std::lock_guard<std::mutex> lock(orphans_mutex_);
+    orphans_.insert(orphaned.begin(), orphaned.end());
+  }
+  return status;
 }
+
+Status FileSystem::Sync() { return tree_->Sync(); }
 
 namespace {
 
@@ -851,9 +869,17 @@ Result<std::vector<meta::BlockRecord>> FileSystem::GetBlocks(uint64_t ino, uint6
   return out;
 }
 
+Status FileSystem::SetStaging(const meta::ChunkOwner& owner,
+                              const std::vector<meta::OwnerChunk>& chunks) {
+  const int64_t now = NowNs();
+  auto body = [&](FileTreeTransaction& tx) { return tx.SetOwnerChunks(owner, chunks); };
+  return options_.relaxed_commits ? tree_->WriteRelaxed(body, ToMs(now))
+                                  : tree_->Write(body, ToMs(now));
+}
+
 Result<InodeRecord> FileSystem::CommitWrite(uint64_t ino,
                                             const std::vector<meta::BlockRecord>& blocks,
-                                            uint64_t min_size) {
+                                            uint64_t min_size, const StagingUpdate* staging) {
   if (min_size > kMaxFileSizeBytes) {
     return Fail(StatusCode::kOutOfRange, ErrorReason::kFileTooLarge,
                 "size " + std::to_string(min_size) + " is over the largest file size " +
@@ -877,6 +903,8 @@ Result<InodeRecord> FileSystem::CommitWrite(uint64_t ino,
                       "inode " + std::to_string(ino) + " is not a regular file");
         }
         for (const meta::BlockRecord& block : blocks) RETURN_IF_ERROR(tx.PutBlock(ino, block));
+        // The block rows hold the references now: the staging owner lets go in the same commit.
+        if (staging != nullptr) RETURN_IF_ERROR(tx.SetOwnerChunks(staging->owner, staging->chunks));
         inode.size = std::max(inode.size, min_size);
         inode.mtime_ns = inode.ctime_ns = now;
         ASSIGN_OR_RETURN(inode.change, tx.PutInode(inode));
@@ -888,14 +916,26 @@ Result<InodeRecord> FileSystem::CommitWrite(uint64_t ino,
 }
 
 Status FileSystem::ReleaseOrphan(uint64_t ino) {
+  {
+    std::lock_guard<std::mutex> lock(orphans_mutex_);
+    if (orphans_.count(ino) == 0) return OkStatus();  // never orphaned here: nothing to do
+  }
   const int64_t now = NowNs();
-  return Write(
+  bool settled = false;  // deleted, or no orphan any more
+  RETURN_IF_ERROR(Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(std::optional<InodeRecord> inode, tx.GetInode(ino));
-        if (!inode || inode->nlink != 0 || IsOpen(ino)) return OkStatus();
+        settled = !inode || inode->nlink != 0;
+        if (settled || IsOpen(ino)) return OkStatus();
+        settled = true;
         return tx.DeleteInode(ino);
       },
-      ToMs(now));
+      ToMs(now)));
+  if (settled) {
+    std::lock_guard<std::mutex> lock(orphans_mutex_);
+    orphans_.erase(ino);
+  }
+  return OkStatus();
 }
 
 namespace {

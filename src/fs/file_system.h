@@ -24,6 +24,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -116,6 +118,10 @@ struct Options {
   // The mount's session (meta::SessionRecord): named by the change rows every write appends
   // (so the mount skips its own) and by the orphans it keeps. 0: not a mount.
   uint64_t session = 0;
+  // Commit without waiting for the disk (meta::FileTree::WriteRelaxed); Sync makes what was
+  // committed durable. A mount sets it: close promises survival of the mount process, fsync
+  // of the machine.
+  bool relaxed_commits = false;
   // The clock, in ns since the epoch (tests set it).
   std::function<int64_t()> now_ns;
 };
@@ -161,10 +167,20 @@ class FileSystem {
   // Commits written data: sets each block row (whose chunks the caller has stored and
   // holds references on), raises the size to at least `min_size` and sets mtime and ctime
   // to now, in one transaction. Returns the inode.
+  // With `staging`, also sets that owner's chunk list in the same transaction.
+  struct StagingUpdate {
+    meta::ChunkOwner owner;
+    std::vector<meta::OwnerChunk> chunks;
+  };
   Result<meta::InodeRecord> CommitWrite(uint64_t ino, const std::vector<meta::BlockRecord>& blocks,
-                                        uint64_t min_size);
+                                        uint64_t min_size, const StagingUpdate* staging = nullptr);
+  // Sets the chunk list of a staging owner (a relaxed commit for a mount: it only has to be
+  // visible to GC; a crash loses only the staging of flushes never acknowledged).
+  Status SetStaging(const meta::ChunkOwner& owner, const std::vector<meta::OwnerChunk>& chunks);
   // Deletes `ino` if it is an orphan (nlink 0) and no handle holds it any more.
   Status ReleaseOrphan(uint64_t ino);
+  // Makes every commit so far durable (fsync).
+  Status Sync();
 
   // The first lock of another (session, owner) that `request` conflicts with, if any.
   Result<std::optional<meta::LockRecord>> TestLock(uint64_t ino, const LockRequest& request);
@@ -197,6 +213,9 @@ class FileSystem {
 
   meta::FileTree* tree_;
   Options options_;
+  // The inodes this instance left as orphans: only their last close needs a transaction.
+  std::mutex orphans_mutex_;
+  std::set<uint64_t> orphans_;  // GUARDED_BY(orphans_mutex_)
 };
 
 }  // namespace cairn::fs

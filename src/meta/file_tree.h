@@ -205,6 +205,13 @@ class FileTreeTransaction {
   // Names in byte order.
   virtual Result<std::vector<std::string>> ListXattrs(uint64_t ino) = 0;
 
+  // ---- Other owners ----------------------------------------------------------------------
+  // Replaces the chunk list of a generic owner (kind other than "file"; the rules of
+  // MetaStore::SetOwnerChunks) inside this transaction: a mount's staging owner lets go of
+  // a flush's chunks in the commit that names them.
+  virtual Status SetOwnerChunks(const ChunkOwner& owner,
+                                const std::vector<OwnerChunk>& chunks) = 0;
+
   // ---- Sessions (mounts) ----------------------------------------------------------------
   // Inserts or replaces the row of `session.id`.
   virtual Status PutSession(const SessionRecord& session) = 0;
@@ -270,6 +277,17 @@ class FileTree {
                        TimestampMs now_ms) {
     return NotSupportedByEngine("FileTree::Write");
   }
+  // As Write, but the commit need not reach the disk before it returns (SQLite:
+  // synchronous = NORMAL; PostgreSQL: synchronous_commit off): every reader sees it at once
+  // and a crash of this process keeps it; only a crash of the machine (or of the database
+  // server) before the next durable commit or Sync can lose it. A mount's close uses it;
+  // fsync calls Sync.
+  virtual Status WriteRelaxed(const std::function<Status(FileTreeTransaction&)>& body,
+                              TimestampMs now_ms) {
+    return Write(body, now_ms);
+  }
+  // Makes every commit made before it durable.
+  virtual Status Sync() { return OkStatus(); }
 };
 
 }  // namespace cairn::meta

@@ -41,19 +41,26 @@ Status FileData::DropStaging() {
 Status FileData::Stage(const meta::OwnerChunk& chunk) {
   std::lock_guard<std::mutex> lock(staging_mutex_);
   staged_.push_back(chunk);
-  Status status = meta_store_->SetOwnerChunks(staging_owner_, staged_, now_ms_());
+  Status status = file_system_->SetStaging(staging_owner_, staged_);
   if (!status.ok()) staged_.pop_back();
   return status;
 }
 
+std::vector<meta::OwnerChunk> FileData::Without(const std::vector<meta::OwnerChunk>& list,
+                                                const std::vector<meta::OwnerChunk>& chunks) {
+  std::vector<meta::OwnerChunk> out = list;
+  for (const meta::OwnerChunk& chunk : chunks) {
+    auto it = std::find(out.begin(), out.end(), chunk);
+    if (it != out.end()) out.erase(it);
+  }
+  return out;
+}
+
 Status FileData::Unstage(const std::vector<meta::OwnerChunk>& chunks) {
   std::lock_guard<std::mutex> lock(staging_mutex_);
-  for (const meta::OwnerChunk& chunk : chunks) {
-    auto it = std::find(staged_.begin(), staged_.end(), chunk);
-    if (it != staged_.end()) staged_.erase(it);
-  }
+  staged_ = Without(staged_, chunks);
   if (staged_.empty()) return meta_store_->DropOwnerChunks(staging_owner_, now_ms_());
-  return meta_store_->SetOwnerChunks(staging_owner_, staged_, now_ms_());
+  return file_system_->SetStaging(staging_owner_, staged_);
 }
 
 void FileData::Invalidate(uint64_t ino) {
@@ -308,8 +315,16 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode) {
     blocks.push_back(std::move(block).value());
   }
   if (status.ok()) {
-    Result<meta::InodeRecord> committed = file_system_->CommitWrite(ino, blocks, inode.size);
+    Result<meta::InodeRecord> committed = InternalError("not committed");
+    {
+      // The staging list leaves with the commit: no other flush changes it in between.
+      std::lock_guard<std::mutex> staging_lock(staging_mutex_);
+      fs::FileSystem::StagingUpdate update{staging_owner_, Without(staged_, staged)};
+      committed = file_system_->CommitWrite(ino, blocks, inode.size, &update);
+      if (committed.ok()) staged_ = std::move(update.chunks);
+    }
     if (committed.ok()) {
+      staged.clear();  // let go in the commit
       for (meta::BlockRecord& block : blocks) inode.blocks[block.index] = std::move(block);
       if (inode.reader_block != UINT64_MAX && inode.dirty.count(inode.reader_block) > 0) {
         inode.reader.reset();

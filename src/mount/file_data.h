@@ -119,6 +119,9 @@ class FileData {
                                        std::vector<meta::OwnerChunk>* staged);
   Status Stage(const meta::OwnerChunk& chunk);
   Status Unstage(const std::vector<meta::OwnerChunk>& chunks);
+  // `list` without one entry per element of `chunks`.
+  static std::vector<meta::OwnerChunk> Without(const std::vector<meta::OwnerChunk>& list,
+                                               const std::vector<meta::OwnerChunk>& chunks);
 
   fs::FileSystem* file_system_;
   meta::MetaStore* meta_store_;

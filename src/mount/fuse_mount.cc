@@ -382,10 +382,21 @@ void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_reply_err(req, 0);
 }
 
+// fsync: the file's data stored and committed, then every commit so far made durable (the
+// metadata commits of close do not wait for the disk).
 void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
   Mount& mount = *Of(req);
   Status status = mount.services.file_data->Flush(mount.Inner(ino));
+  if (status.ok()) status = mount.services.file_system->Sync();
   if (!status.ok()) return ReplyError(req, status, "fsync");
+  fuse_reply_err(req, 0);
+}
+
+// fsync of a directory: its entries (creates, renames, unlinks) made durable.
+void FsyncDirectory(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+  Mount& mount = *Of(req);
+  Status status = mount.services.file_system->Sync();
+  if (!status.ok()) return ReplyError(req, status, "fsyncdir");
   fuse_reply_err(req, 0);
 }
 
@@ -648,6 +659,7 @@ fuse_lowlevel_ops Operations() {
   ops.opendir = OpenDirectory;
   ops.readdir = ReadDirectory;
   ops.releasedir = ReleaseDirectory;
+  ops.fsyncdir = FsyncDirectory;
   ops.statfs = StatFs;
   ops.setxattr = SetXattr;
   ops.getxattr = GetXattr;

@@ -999,6 +999,72 @@ TEST_P(FileTreeTest, TheChangeFeedOrdersCommitsAndNeverReusesASeq) {
   }
 }
 
+TEST_P(FileTreeTest, ARelaxedWriteIsSeenAtOnceAndKeptAfterSync) {
+  Format();
+  ASSERT_OK(tree_->WriteRelaxed(
+      [&](FileTreeTransaction& tx) -> Status {
+        RETURN_IF_ERROR(tx.PutInode(Inode(2)).status());
+        return tx.PutDentry({kRootInode, "relaxed", 2, FileType::kRegular});
+      },
+      100));
+  EXPECT_TRUE(GetInode(2).has_value());
+  // A failed relaxed write leaves nothing, as a durable one.
+  EXPECT_CODE(tree_->WriteRelaxed(
+                  [&](FileTreeTransaction& tx) -> Status {
+                    RETURN_IF_ERROR(tx.PutInode(Inode(3)).status());
+                    return AbortedError("no");
+                  },
+                  100),
+              kAborted);
+  EXPECT_FALSE(GetInode(3).has_value());
+  const uint64_t before = NewIno();
+  ASSERT_OK(tree_->Sync());
+  EXPECT_GT(NewIno(), before);  // Sync may spend inode numbers; it never hands out an old one
+  if (Persists()) {
+    store_.reset();
+    Open();
+    EXPECT_TRUE(GetInode(2).has_value());
+    EXPECT_EQ(Names(kRootInode), std::vector<std::string>{"relaxed"});
+  }
+}
+
+TEST_P(FileTreeTest, AnOwnersChunkListIsReplacedInsideATransaction) {
+  Format();
+  const ChunkOwner staging{"fs-staging", "vol:1"};
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    return tx.SetOwnerChunks(staging, {OwnerChunk(kHot, ChunkRef{D(1), 5}),
+                                       OwnerChunk(kHot, ChunkRef{D(2), 6})});
+  }));
+  EXPECT_EQ(Refs(1), 1);
+  EXPECT_EQ(Refs(2), 1);
+  // The block row takes its reference in the same transaction as the staging lets go.
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.PutInode(Inode(2)).status());
+    RETURN_IF_ERROR(tx.PutBlock(2, Block(0, 1)));
+    return tx.SetOwnerChunks(staging, {OwnerChunk(kHot, ChunkRef{D(2), 6})});
+  }));
+  EXPECT_EQ(Refs(1), 1);
+  EXPECT_EQ(Refs(2), 1);
+  // A failed transaction restores the list and the counts.
+  EXPECT_CODE(W([&](FileTreeTransaction& tx) -> Status {
+                RETURN_IF_ERROR(tx.SetOwnerChunks(staging, {}));
+                return AbortedError("no");
+              }),
+              kAborted);
+  EXPECT_EQ(Refs(2), 1);
+  ASSERT_OK(W([&](FileTreeTransaction& tx) { return tx.SetOwnerChunks(staging, {}); }));
+  EXPECT_EQ(Refs(2), 0);
+  Result<std::vector<OwnerChunk>> left = store_->GetOwnerChunks(staging);
+  ASSERT_OK(left);
+  EXPECT_TRUE(left->empty());
+  // A file's blocks are not a generic owner's list.
+  EXPECT_CODE(W([&](FileTreeTransaction& tx) {
+                return tx.SetOwnerChunks(FileChunkOwner(kUuid, 2), {});
+              }),
+              kInvalidArgument);
+  ExpectCountsAgree();
+}
+
 TEST_P(FileTreeTest, LocksAreReplacedPerOwnerAndDroppedPerSession) {
   Format();
   auto lock = [](uint64_t session, uint64_t owner, LockKind kind, bool exclusive, uint64_t start,

@@ -182,6 +182,34 @@ class MemoryFileTreeTransaction final : public FileTreeTransaction {
     return out;
   }
 
+  Status SetOwnerChunks(const ChunkOwner& owner, const std::vector<OwnerChunk>& chunks) override {
+    RETURN_IF_ERROR(CheckWritable("SetOwnerChunks"));
+    RETURN_IF_ERROR(internal::CheckChunkOwner(owner));
+    if (owner.kind == kFileOwnerKind) {
+      return InvalidArgumentError("a file's blocks are set by PutBlock, not SetOwnerChunks");
+    }
+    RememberOwner(owner);
+    for (const OwnerChunk& entry : chunks) {
+      RememberChunk(entry.storage_class, entry.chunk.digest);
+      store_.TakeReference(entry.storage_class, entry.chunk, now_ms_);
+    }
+    auto it = store_.owners_.find(owner);
+    if (it != store_.owners_.end()) {
+      for (const auto& [seq, entry] : it->second) {
+        RememberChunk(entry.storage_class, entry.chunk.digest);
+        store_.DropReference(entry.storage_class, entry.chunk.digest, now_ms_);
+      }
+      store_.owners_.erase(it);
+    }
+    if (chunks.empty()) return OkStatus();
+    std::map<uint64_t, OwnerChunk>& entries = store_.owners_[owner];
+    for (const OwnerChunk& entry : chunks) {
+      entries.emplace(entries.size(), OwnerChunk(entry.storage_class, ChunkRef{entry.chunk.digest,
+                                                                               entry.chunk.size_bytes}));
+    }
+    return OkStatus();
+  }
+
   Status PutSession(const SessionRecord& session) override {
     RETURN_IF_ERROR(CheckWritable("PutSession"));
     if (session.id == 0) return InvalidArgumentError("session id 0 is not valid");

@@ -317,6 +317,18 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
     return out;
   }
 
+  // synchronous_commit off for this transaction only.
+  Status Relax() { return c_.Exec("SET LOCAL synchronous_commit = off").status(); }
+
+  Status SetOwnerChunks(const ChunkOwner& owner, const std::vector<OwnerChunk>& chunks) override {
+    RETURN_IF_ERROR(CheckWritable("SetOwnerChunks"));
+    RETURN_IF_ERROR(internal::CheckChunkOwner(owner));
+    if (owner.kind == kFileOwnerKind) {
+      return InvalidArgumentError("a file's blocks are set by PutBlock, not SetOwnerChunks");
+    }
+    return PostgresMetaStore::ReplaceOwnerChunks(c_, owner, chunks, now_ms_);
+  }
+
   // ---- sessions, orphans, changes, locks ----
   Status PutSession(const SessionRecord& session) override {
     RETURN_IF_ERROR(CheckWritable("PutSession"));
@@ -615,6 +627,26 @@ Status PostgresMetaStore::Read(const std::function<Status(FileTreeTransaction&)>
     if (!volume) return internal::NoVolumeError();
     PostgresFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/false, 0);
     return body(transaction);
+  });
+}
+
+Status PostgresMetaStore::WriteRelaxed(const std::function<Status(FileTreeTransaction&)>& body,
+                                       TimestampMs now_ms) {
+  return Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        // This transaction's commit returns before its WAL is flushed; a later durable
+        // commit (Sync) flushes the WAL up to itself, this one included.
+        RETURN_IF_ERROR(static_cast<PostgresFileTreeTransaction&>(tx).Relax());
+        return body(tx);
+      },
+      now_ms);
+}
+
+// A commit that has a transaction id writes a commit record and, with synchronous_commit on,
+// waits until the WAL is flushed up to it: every earlier commit is then durable too.
+Status PostgresMetaStore::Sync() {
+  return Write("file tree sync", [&](Connection& c) -> Status {
+    return c.Exec("SELECT txid_current()").status();
   });
 }
 

@@ -614,6 +614,9 @@ class PostgresMetaStore final : public MetaStore, public FileTree {
   Status Read(const std::function<Status(FileTreeTransaction&)>& body) override;
   Status Write(const std::function<Status(FileTreeTransaction&)>& body,
                TimestampMs now_ms) override;
+  Status WriteRelaxed(const std::function<Status(FileTreeTransaction&)>& body,
+                      TimestampMs now_ms) override;
+  Status Sync() override;
 
  private:
   friend class PostgresFileTreeTransaction;

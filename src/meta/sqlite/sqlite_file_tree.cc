@@ -311,6 +311,15 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
     return out;
   }
 
+  Status SetOwnerChunks(const ChunkOwner& owner, const std::vector<OwnerChunk>& chunks) override {
+    RETURN_IF_ERROR(CheckWritable("SetOwnerChunks"));
+    RETURN_IF_ERROR(internal::CheckChunkOwner(owner));
+    if (owner.kind == kFileOwnerKind) {
+      return InvalidArgumentError("a file's blocks are set by PutBlock, not SetOwnerChunks");
+    }
+    return SqliteMetaStore::ReplaceOwnerChunks(c_, owner, chunks, now_ms_);
+  }
+
   // ---- sessions, orphans, changes, locks ----
   Status PutSession(const SessionRecord& session) override {
     RETURN_IF_ERROR(CheckWritable("PutSession"));
@@ -600,6 +609,34 @@ Status SqliteMetaStore::Write(const std::function<Status(FileTreeTransaction&)>&
     SqliteFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/true, now_ms);
     return body(transaction);
   });
+}
+
+Status SqliteMetaStore::WriteRelaxed(const std::function<Status(FileTreeTransaction&)>& body,
+                                     TimestampMs now_ms) {
+  return Write(
+      "file tree write",
+      [&](Connection& c) -> Status {
+        ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c));
+        if (!volume) return internal::NoVolumeError();
+        SqliteFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/true, now_ms);
+        return body(transaction);
+      },
+      /*durable=*/false);
+}
+
+// A durable commit fsyncs the WAL, and with it every commit before it. It must change a
+// page (SQLite writes nothing for a transaction that changes nothing, nor for an UPDATE
+// that stores the same bytes), so it hands out one inode number, which nothing uses: the
+// numbers only have to be new.
+Status SqliteMetaStore::Sync() {
+  return Write(
+      "file tree sync",
+      [&](Connection& c) -> Status {
+        ASSIGN_OR_RETURN(Statement stmt,
+                         c.Prepare("UPDATE fs_volume SET next_ino = next_ino + 1 WHERE id = 1"));
+        return stmt.Run();
+      },
+      /*durable=*/true);
 }
 
 }  // namespace cairn::meta::sqlite_internal
