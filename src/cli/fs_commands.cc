@@ -251,14 +251,16 @@ void AddMount(CLI::App& app,
     mount::FileDataOptions data_options;
     data_options.buffer_bytes = args->buffer_mib << 20;
     if (!args->background) {
-      *exit_code = RunMount(args->store, args->mount, data_options, args->heartbeat_seconds, [&](const Status& status) {
-        if (!status.ok()) {
-          fprintf(stderr, "cairn mount: %s\n", status.ToString().c_str());
-        } else {
-          fprintf(stderr, "cairn mount: %s mounted on %s\n", args->store.meta_url.c_str(),
-                  args->mount.mount_point.c_str());
-        }
-      });
+      *exit_code =
+          RunMount(args->store, args->mount, data_options, args->heartbeat_seconds,
+                   [&](const Status& status) {
+                     if (!status.ok()) {
+                       fprintf(stderr, "cairn mount: %s\n", status.ToString().c_str());
+                     } else {
+                       fprintf(stderr, "cairn mount: %s mounted on %s\n",
+                               args->store.meta_url.c_str(), args->mount.mount_point.c_str());
+                     }
+                   });
       return;
     }
     // Background: the child mounts and reports through a pipe; the parent returns with
@@ -306,13 +308,14 @@ void AddMount(CLI::App& app,
       // mounting included); without one, errors reach the caller until the mount is live.
       if (!args->log_file.empty()) dup2(log, STDERR_FILENO);
     }
-    _exit(RunMount(args->store, args->mount, data_options, args->heartbeat_seconds, [&](const Status& status) {
-      const std::string message = status.ok() ? "ok" : status.ToString();
-      (void)!write(report[1], message.data(), message.size());
-      close(report[1]);
-      // The store's paths may be relative: the working directory stays.
-      if (log >= 0) dup2(log, STDERR_FILENO);
-    }));
+    _exit(RunMount(args->store, args->mount, data_options, args->heartbeat_seconds,
+                   [&](const Status& status) {
+                     const std::string message = status.ok() ? "ok" : status.ToString();
+                     (void)!write(report[1], message.data(), message.size());
+                     close(report[1]);
+                     // The store's paths may be relative: the working directory stays.
+                     if (log >= 0) dup2(log, STDERR_FILENO);
+                   }));
   });
 }
 
@@ -369,26 +372,26 @@ void AddFsTrash(CLI::App& app,
   };
   auto args = std::make_shared<Args>();
   // Opens the store and the volume, then runs `body` with a FileSystem over it.
-  auto with_volume = [args, exit_code](
-                         const std::function<void(fs::FileSystem&, const meta::VolumeRecord&)>&
-                             body) {
-    auto stores = OpenOrReport(args->store, exit_code);
-    if (!stores) return;
-    meta::FileTree* tree = TreeOrReport(*stores, args->store.meta_url, exit_code);
-    if (tree == nullptr) return;
-    Result<std::optional<meta::VolumeRecord>> volume = tree->GetVolume();
-    if (!volume.ok() || !*volume) {
-      fprintf(stderr, "cairn fs trash: %s\n",
-              volume.ok() ? ("no volume in " + args->store.meta_url).c_str()
-                          : volume.status().ToString().c_str());
-      *exit_code = 1;
-      return;
-    }
-    fs::Options options;
-    options.now_ns = NowNs;
-    fs::FileSystem file_system(tree, options);
-    body(file_system, **volume);
-  };
+  auto with_volume =
+      [args,
+       exit_code](const std::function<void(fs::FileSystem&, const meta::VolumeRecord&)>& body) {
+        auto stores = OpenOrReport(args->store, exit_code);
+        if (!stores) return;
+        meta::FileTree* tree = TreeOrReport(*stores, args->store.meta_url, exit_code);
+        if (tree == nullptr) return;
+        Result<std::optional<meta::VolumeRecord>> volume = tree->GetVolume();
+        if (!volume.ok() || !*volume) {
+          fprintf(stderr, "cairn fs trash: %s\n",
+                  volume.ok() ? ("no volume in " + args->store.meta_url).c_str()
+                              : volume.status().ToString().c_str());
+          *exit_code = 1;
+          return;
+        }
+        fs::Options options;
+        options.now_ns = NowNs;
+        fs::FileSystem file_system(tree, options);
+        body(file_system, **volume);
+      };
 
   CLI::App* list = trash->add_subcommand("list", "List the trash: hour, entry, size, origin");
   add_store_options(list, &args->store);
@@ -479,8 +482,8 @@ void AddFsTrash(CLI::App& app,
     with_volume([&](fs::FileSystem& file_system, const meta::VolumeRecord& volume) {
       int64_t before = INT64_MAX;
       if (!args->all) {
-        const double days =
-            args->older_than_days >= 0 ? args->older_than_days : static_cast<double>(volume.trash_days);
+        const double days = args->older_than_days >= 0 ? args->older_than_days
+                                                       : static_cast<double>(volume.trash_days);
         before = NowNs() - static_cast<int64_t>(days * 86400.0 * 1e9);
       }
       Result<uint64_t> purged = file_system.PurgeTrash(before, UINT64_MAX);

@@ -181,9 +181,7 @@ class RecordingTransaction final : public FileTreeTransaction {
                         const std::vector<meta::OwnerChunk>& chunks) override {
     return tx_.SetOwnerChunks(owner, chunks);
   }
-  Status PutSession(const meta::SessionRecord& session) override {
-    return tx_.PutSession(session);
-  }
+  Status PutSession(const meta::SessionRecord& session) override { return tx_.PutSession(session); }
   Status DeleteSession(uint64_t id) override { return tx_.DeleteSession(id); }
   Result<std::vector<meta::SessionRecord>> ListSessions() override { return tx_.ListSessions(); }
   Status PutOrphan(const meta::OrphanRecord& orphan) override {
@@ -290,9 +288,7 @@ Status Touch(FileTreeTransaction& tx, InodeRecord dir, int64_t now_ns, int subdi
 
 // ---- the trash ----
 
-bool InTrash(const InodeRecord& dir) {
-  return dir.ino == kTrashInode || dir.parent == kTrashInode;
-}
+bool InTrash(const InodeRecord& dir) { return dir.ino == kTrashInode || dir.parent == kTrashInode; }
 
 Status NotInTrash(const InodeRecord& dir) {
   if (!InTrash(dir)) return OkStatus();
@@ -363,8 +359,8 @@ Status MoveToTrash(FileTreeTransaction& tx, InodeRecord inode, uint64_t parent,
                    std::string_view name, int64_t now_ns) {
   ASSIGN_OR_RETURN(std::optional<InodeRecord> trash, tx.GetInode(kTrashInode));
   if (!trash) {
-    ASSIGN_OR_RETURN(trash, NewTrashDirectory(tx, kTrashInode, meta::kRootInode, kTrashName,
-                                              now_ns));
+    ASSIGN_OR_RETURN(trash,
+                     NewTrashDirectory(tx, kTrashInode, meta::kRootInode, kTrashName, now_ns));
   }
   const std::string hour = HourName(now_ns);
   ASSIGN_OR_RETURN(std::optional<DentryRecord> hour_entry, tx.GetDentry(kTrashInode, hour));
@@ -954,8 +950,8 @@ bool Conflicts(const meta::LockRecord& held, uint64_t session, const LockRequest
 Status CheckLockRange(uint64_t ino, const LockRequest& request) {
   if (request.start > request.end || request.end > kLockEnd) {
     return InvalidArgumentError("lock range " + std::to_string(request.start) + ".." +
-                                std::to_string(request.end) + " of inode " +
-                                std::to_string(ino) + " is not valid");
+                                std::to_string(request.end) + " of inode " + std::to_string(ino) +
+                                " is not valid");
   }
   return OkStatus();
 }
@@ -989,10 +985,10 @@ Status FileSystem::SetLock(uint64_t ino, const LockRequest& request) {
         for (const meta::LockRecord& lock : held) {
           if (request.type != LockRequest::kUnlock && Conflicts(lock, options_.session, request)) {
             return Status(StatusCode::kUnavailable, ErrorReason::kLockConflict,
-                          "inode " + std::to_string(ino) + " bytes " +
-                              std::to_string(lock.start) + ".." + std::to_string(lock.end) +
-                              " are locked by process " + std::to_string(lock.pid) +
-                              " of session " + std::to_string(lock.session));
+                          "inode " + std::to_string(ino) + " bytes " + std::to_string(lock.start) +
+                              ".." + std::to_string(lock.end) + " are locked by process " +
+                              std::to_string(lock.pid) + " of session " +
+                              std::to_string(lock.session));
           }
           if (lock.session == options_.session && lock.owner == request.owner &&
               lock.kind == request.kind) {
@@ -1184,8 +1180,8 @@ Result<uint64_t> FileSystem::PurgeTrash(int64_t before_ns, uint64_t limit) {
             const std::optional<int64_t> start = HourStartNs(hour.name);
             // An hour is over once its last ns passed; a name that is no hour stays.
             if (!start || *start + int64_t{3600} * 1'000'000'000 > before_ns) continue;
-            const uint32_t room = static_cast<uint32_t>(
-                std::min<uint64_t>(kBatch - batch, limit - purged - batch));
+            const uint32_t room =
+                static_cast<uint32_t>(std::min<uint64_t>(kBatch - batch, limit - purged - batch));
             ASSIGN_OR_RETURN(std::vector<DentryRecord> entries,
                              tx.ListDentries(hour.ino, "", room + 1));
             const bool emptied = entries.size() <= room;

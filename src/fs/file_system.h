@@ -25,8 +25,8 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -209,8 +209,7 @@ class FileTreeTransaction {
   // Replaces the chunk list of a generic owner (kind other than "file"; the rules of
   // MetaStore::SetOwnerChunks) inside this transaction: a mount's staging owner lets go of
   // a flush's chunks in the commit that names them.
-  virtual Status SetOwnerChunks(const ChunkOwner& owner,
-                                const std::vector<OwnerChunk>& chunks) = 0;
+  virtual Status SetOwnerChunks(const ChunkOwner& owner, const std::vector<OwnerChunk>& chunks) = 0;
 
   // ---- Sessions (mounts) ----------------------------------------------------------------
   // Inserts or replaces the row of `session.id`.

@@ -351,8 +351,8 @@ void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Mount& mount = *Of(req);
   Status status = mount.services.file_data->Flush(mount.Inner(ino));
   // close() drops the closing process's fcntl locks on the file, whatever else happened.
-  Status unlocked =
-      mount.services.file_system->ReleaseLocks(mount.Inner(ino), fi->lock_owner, meta::LockKind::kPosix);
+  Status unlocked = mount.services.file_system->ReleaseLocks(mount.Inner(ino), fi->lock_owner,
+                                                             meta::LockKind::kPosix);
   if (!status.ok()) return ReplyError(req, status, "flush");
   if (!unlocked.ok()) return ReplyError(req, unlocked, "flush");
   fuse_reply_err(req, 0);
@@ -539,9 +539,9 @@ fs::LockRequest FromFlock(uint64_t owner, const struct flock& lock) {
                                           : fs::LockRequest::kUnlock;
   // libfuse hands over the kernel's range: l_len 0 means "to the end of any file".
   request.start = static_cast<uint64_t>(lock.l_start);
-  request.end = lock.l_len == 0 ? fs::kLockEnd
-                                : static_cast<uint64_t>(lock.l_start) +
-                                      static_cast<uint64_t>(lock.l_len) - 1;
+  request.end = lock.l_len == 0
+                    ? fs::kLockEnd
+                    : static_cast<uint64_t>(lock.l_start) + static_cast<uint64_t>(lock.l_len) - 1;
   request.pid = static_cast<uint32_t>(lock.l_pid);
   return request;
 }

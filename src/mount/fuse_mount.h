@@ -6,8 +6,8 @@
 // the configured times, except what another mount changed: a thread reads the volume's
 // change feed and drops those entries, attributes and pages from the kernel's caches
 // (fuse_lowlevel_notify_inval_entry / _inode). Locks (fcntl and flock) are the metadata
-// store's, so they hold across mounts; the mount is confined to `subdir` (its inode is the mount's root;
-// the kernel resolves ".." of the root to the mount point's parent, so nothing above is
+// store's, so they hold across mounts; the mount is confined to `subdir` (its inode is the mount's
+// root; the kernel resolves ".." of the root to the mount point's parent, so nothing above is
 // reachable through this mount).
 #pragma once
 

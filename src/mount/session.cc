@@ -81,7 +81,8 @@ MountSession::MountSession(meta::MetaStore* meta_store, fs::FileSystem* file_sys
 
 MountSession::~MountSession() {
   Status ended = End();
-  if (!ended.ok()) fprintf(stderr, "cairn mount: ending the session: %s\n", ended.ToString().c_str());
+  if (!ended.ok())
+    fprintf(stderr, "cairn mount: ending the session: %s\n", ended.ToString().c_str());
 }
 
 Result<std::unique_ptr<MountSession>> MountSession::Start(meta::MetaStore* meta_store,
@@ -175,8 +176,8 @@ void MountSession::StartHeartbeat(std::function<void()> each_beat) {
 }
 
 void MountSession::HeartbeatLoop() {
-  const auto interval = std::chrono::milliseconds(
-      static_cast<int64_t>(options_.heartbeat_seconds * 1000.0));
+  const auto interval =
+      std::chrono::milliseconds(static_cast<int64_t>(options_.heartbeat_seconds * 1000.0));
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     wake_.wait_for(lock, interval, [this] { return stopping_; });

@@ -289,8 +289,8 @@ TEST_P(FileSystemTest, TheOrphansOfADeadSessionAreReclaimedWithItsLocks) {
   ASSERT_TRUE(fs_->CommitWrite(gone.ino, {Block(0, "orphan data")}, 11).ok());
   open_.insert(gone.ino);
   ASSERT_TRUE(fs_->Unlink(kRootInode, "gone").ok());
-  ASSERT_TRUE(fs_->SetLock(kept.ino, {1, meta::LockKind::kPosix, LockRequest::kWrite, 0, 9, 1})
-                  .ok());
+  ASSERT_TRUE(
+      fs_->SetLock(kept.ino, {1, meta::LockKind::kPosix, LockRequest::kWrite, 0, 9, 1}).ok());
   ASSERT_TRUE(tree_
                   ->Write(
                       [](meta::FileTreeTransaction& tx) {
@@ -350,15 +350,14 @@ TEST_P(FileSystemTest, EveryWriteTellsTheChangeFeedWhatItChanged) {
     if (change.parent != 0) entries.emplace(change.parent, change.name);
     if (change.ino != 0) inodes.insert(change.ino);
   }
-  EXPECT_EQ(entries, (std::set<std::pair<uint64_t, std::string>>{{dir.ino, "f"},
-                                                                 {kRootInode, "g"}}));
+  EXPECT_EQ(entries,
+            (std::set<std::pair<uint64_t, std::string>>{{dir.ino, "f"}, {kRootInode, "g"}}));
   EXPECT_TRUE(inodes.contains(dir.ino));
   EXPECT_TRUE(inodes.contains(kRootInode));
 
   // A failed operation appends nothing.
   seq = LastSeq();
-  EXPECT_EQ(ErrnoOf(fs_->MakeNode(kRootInode, "g", FileType::kRegular, 0644, 0, Caller{})),
-            EEXIST);
+  EXPECT_EQ(ErrnoOf(fs_->MakeNode(kRootInode, "g", FileType::kRegular, 0644, 0, Caller{})), EEXIST);
   EXPECT_TRUE(ChangesAfter(seq).empty());
 
   AttrChange chmod_change;
@@ -480,9 +479,9 @@ TEST_P(FileSystemTest, TheTrashKeepsDeletedAndReplacedFilesUntilRestoredOrPurged
   // Restore: back under its name; a taken name is EEXIST; another target works.
   make(dir.ino, "doc");
   EXPECT_EQ(ErrnoOf(fs.RestoreFromTrash(by_name["doc"].hour, by_name["doc"].name)), EEXIST);
-  ASSERT_TRUE(fs.RestoreFromTrash(by_name["doc"].hour, by_name["doc"].name, kRootInode,
-                                  "doc-restored")
-                  .ok());
+  ASSERT_TRUE(
+      fs.RestoreFromTrash(by_name["doc"].hour, by_name["doc"].name, kRootInode, "doc-restored")
+          .ok());
   auto restored = fs.Lookup(kRootInode, "doc-restored");
   ASSERT_TRUE(restored.ok());
   EXPECT_EQ(restored->ino, doc.ino);

@@ -123,8 +123,8 @@ std::string Str(const ChunkRecord& c) {
 
 std::string Str(const std::string& s) { return Hex(s); }
 std::string Str(const SessionRecord& r) {
-  return "{" + std::to_string(r.id) + " " + r.host + " " + r.host_key + " pid=" +
-         std::to_string(r.pid) + " mnt=" + Hex(r.mount_point) + " v=" + r.version +
+  return "{" + std::to_string(r.id) + " " + r.host + " " + r.host_key +
+         " pid=" + std::to_string(r.pid) + " mnt=" + Hex(r.mount_point) + " v=" + r.version +
          " ro=" + std::to_string(r.read_only) + " " + std::to_string(r.started_ms) + "," +
          std::to_string(r.heartbeat_ms) + "," + std::to_string(r.expires_ms) + "}";
 }
@@ -134,8 +134,8 @@ std::string Str(const OrphanRecord& r) {
 std::string Str(const ChangeRecord& r) {
   return "{#" + std::to_string(r.seq) + " s=" + std::to_string(r.session) +
          " ino=" + std::to_string(r.ino) + (r.data ? " data" : "") +
-         " entry=" + std::to_string(r.parent) + "/" + Hex(r.name) + " at=" + std::to_string(r.at_ms) +
-         "}";
+         " entry=" + std::to_string(r.parent) + "/" + Hex(r.name) +
+         " at=" + std::to_string(r.at_ms) + "}";
 }
 std::string Str(const LockRecord& r) {
   return "{ino=" + std::to_string(r.ino) + " s=" + std::to_string(r.session) +
@@ -143,7 +143,6 @@ std::string Str(const LockRecord& r) {
          (r.exclusive ? " W " : " R ") + std::to_string(r.start) + ".." + std::to_string(r.end) +
          " pid=" + std::to_string(r.pid) + "}";
 }
-
 
 template <typename T>
 std::string Str(const std::vector<T>& items) {
@@ -915,8 +914,7 @@ TEST_P(FileTreeTest, OrphansAreListedAndGoWithTheirInode) {
     return tx.PutOrphan({4, 7});
   }));
   EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
-    EXPECT_EQ(Str(tx.ListOrphans()),
-              Str(std::vector<OrphanRecord>{{2, 8}, {3, 7}, {4, 7}}));
+    EXPECT_EQ(Str(tx.ListOrphans()), Str(std::vector<OrphanRecord>{{2, 8}, {3, 7}, {4, 7}}));
     return OkStatus();
   }));
   ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
@@ -1032,8 +1030,8 @@ TEST_P(FileTreeTest, AnOwnersChunkListIsReplacedInsideATransaction) {
   Format();
   const ChunkOwner staging{"fs-staging", "vol:1"};
   ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
-    return tx.SetOwnerChunks(staging, {OwnerChunk(kHot, ChunkRef{D(1), 5}),
-                                       OwnerChunk(kHot, ChunkRef{D(2), 6})});
+    return tx.SetOwnerChunks(
+        staging, {OwnerChunk(kHot, ChunkRef{D(1), 5}), OwnerChunk(kHot, ChunkRef{D(2), 6})});
   }));
   EXPECT_EQ(Refs(1), 1);
   EXPECT_EQ(Refs(2), 1);
@@ -1058,10 +1056,9 @@ TEST_P(FileTreeTest, AnOwnersChunkListIsReplacedInsideATransaction) {
   ASSERT_OK(left);
   EXPECT_TRUE(left->empty());
   // A file's blocks are not a generic owner's list.
-  EXPECT_CODE(W([&](FileTreeTransaction& tx) {
-                return tx.SetOwnerChunks(FileChunkOwner(kUuid, 2), {});
-              }),
-              kInvalidArgument);
+  EXPECT_CODE(
+      W([&](FileTreeTransaction& tx) { return tx.SetOwnerChunks(FileChunkOwner(kUuid, 2), {}); }),
+      kInvalidArgument);
   ExpectCountsAgree();
 }
 
@@ -1693,7 +1690,9 @@ TEST_F(SqliteFileTreeTest, UpgradesAVersion8DatabaseInPlace) {
   {
     RawSqlite raw(Path());
     EXPECT_EQ(raw.Query("PRAGMA user_version"), "10");
-    EXPECT_EQ(raw.Query("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'fs_%'"), "8");
+    EXPECT_EQ(
+        raw.Query("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'fs_%'"),
+        "8");
   }
   EXPECT_EQ(store->GetOwnerChunks(ChunkOwner{"test", "x"}).value().size(), 1u);
   ASSERT_OK(store->file_tree()->FormatVolume(Volume(), RootTemplate()));

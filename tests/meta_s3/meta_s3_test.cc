@@ -508,8 +508,8 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
     raw.Exec("DROP TABLE namespaces, s3_keys");
     raw.Exec("DROP INDEX objects_committed_created");  // version 4
     raw.Exec("ALTER TABLE chunks DROP COLUMN block_checksums, DROP COLUMN damaged_ms");  // 5
-    raw.Exec("DROP TABLE store_identity");                                // version 6
-    raw.Exec("DROP TABLE namespace_settings");                            // version 7
+    raw.Exec("DROP TABLE store_identity");      // version 6
+    raw.Exec("DROP TABLE namespace_settings");  // version 7
     raw.Exec("DROP TABLE fs_sessions, fs_orphans, fs_changes, fs_locks");
     raw.Exec("DROP SEQUENCE fs_change_seq");
     raw.Exec("DROP TABLE fs_volume, fs_inodes, fs_dentries, fs_xattrs");  // version 10

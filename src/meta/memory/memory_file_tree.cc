@@ -4,8 +4,8 @@
 // the body fails.
 #include <algorithm>
 #include <functional>
-#include <tuple>
 #include <set>
+#include <tuple>
 
 #include "meta/memory/memory_meta_store.h"
 #include "meta/meta_checks.h"
@@ -204,8 +204,9 @@ class MemoryFileTreeTransaction final : public FileTreeTransaction {
     if (chunks.empty()) return OkStatus();
     std::map<uint64_t, OwnerChunk>& entries = store_.owners_[owner];
     for (const OwnerChunk& entry : chunks) {
-      entries.emplace(entries.size(), OwnerChunk(entry.storage_class, ChunkRef{entry.chunk.digest,
-                                                                               entry.chunk.size_bytes}));
+      entries.emplace(
+          entries.size(),
+          OwnerChunk(entry.storage_class, ChunkRef{entry.chunk.digest, entry.chunk.size_bytes}));
     }
     return OkStatus();
   }

@@ -18,10 +18,10 @@
 #pragma once
 
 #include <map>
-#include <tuple>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 

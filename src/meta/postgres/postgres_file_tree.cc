@@ -336,25 +336,26 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
       return InvalidArgumentError("session id " + std::to_string(session.id) + " is not valid");
     }
     return c_
-        .Exec("INSERT INTO fs_sessions (id, host, host_key, pid, mount_point, version, "
-              "read_only, started_ms, heartbeat_ms, expires_ms) VALUES ($1::bigint, $2, $3, "
-              "$4::bigint, $5::bytea, $6, $7::boolean, $8::bigint, $9::bigint, $10::bigint) "
-              "ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, host_key = "
-              "EXCLUDED.host_key, pid = EXCLUDED.pid, mount_point = EXCLUDED.mount_point, "
-              "version = EXCLUDED.version, read_only = EXCLUDED.read_only, started_ms = "
-              "EXCLUDED.started_ms, heartbeat_ms = EXCLUDED.heartbeat_ms, expires_ms = "
-              "EXCLUDED.expires_ms",
-              Params()
-                  .Int(Signed(session.id))
-                  .Text(session.host)
-                  .Text(session.host_key)
-                  .Int(session.pid)
-                  .Bytes(session.mount_point)
-                  .Text(session.version)
-                  .Text(session.read_only ? "true" : "false")
-                  .Int(session.started_ms)
-                  .Int(session.heartbeat_ms)
-                  .Int(session.expires_ms))
+        .Exec(
+            "INSERT INTO fs_sessions (id, host, host_key, pid, mount_point, version, "
+            "read_only, started_ms, heartbeat_ms, expires_ms) VALUES ($1::bigint, $2, $3, "
+            "$4::bigint, $5::bytea, $6, $7::boolean, $8::bigint, $9::bigint, $10::bigint) "
+            "ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, host_key = "
+            "EXCLUDED.host_key, pid = EXCLUDED.pid, mount_point = EXCLUDED.mount_point, "
+            "version = EXCLUDED.version, read_only = EXCLUDED.read_only, started_ms = "
+            "EXCLUDED.started_ms, heartbeat_ms = EXCLUDED.heartbeat_ms, expires_ms = "
+            "EXCLUDED.expires_ms",
+            Params()
+                .Int(Signed(session.id))
+                .Text(session.host)
+                .Text(session.host_key)
+                .Int(session.pid)
+                .Bytes(session.mount_point)
+                .Text(session.version)
+                .Text(session.read_only ? "true" : "false")
+                .Int(session.started_ms)
+                .Int(session.heartbeat_ms)
+                .Int(session.expires_ms))
         .status();
   }
 
@@ -366,10 +367,9 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
 
   Result<std::vector<SessionRecord>> ListSessions() override {
     std::vector<SessionRecord> out;
-    ASSIGN_OR_RETURN(Rows rows,
-                     c_.Exec("SELECT id, host, host_key, pid, mount_point, version, "
-                             "read_only::int, started_ms, heartbeat_ms, expires_ms FROM "
-                             "fs_sessions ORDER BY id"));
+    ASSIGN_OR_RETURN(Rows rows, c_.Exec("SELECT id, host, host_key, pid, mount_point, version, "
+                                        "read_only::int, started_ms, heartbeat_ms, expires_ms FROM "
+                                        "fs_sessions ORDER BY id"));
     for (int i = 0; i < rows.size(); ++i) {
       SessionRecord session;
       ASSIGN_OR_RETURN(int64_t id, rows.Int(i, 0));
@@ -393,9 +393,10 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
   Status PutOrphan(const OrphanRecord& orphan) override {
     RETURN_IF_ERROR(CheckWritable("PutOrphan"));
     return c_
-        .Exec("INSERT INTO fs_orphans (ino, session) VALUES ($1::bigint, $2::bigint) "
-              "ON CONFLICT (ino) DO UPDATE SET session = EXCLUDED.session",
-              Params().Int(Signed(orphan.ino)).Int(Signed(orphan.session)))
+        .Exec(
+            "INSERT INTO fs_orphans (ino, session) VALUES ($1::bigint, $2::bigint) "
+            "ON CONFLICT (ino) DO UPDATE SET session = EXCLUDED.session",
+            Params().Int(Signed(orphan.ino)).Int(Signed(orphan.session)))
         .status();
   }
 
@@ -542,8 +543,7 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
 
   Status DeleteSessionLocks(uint64_t session) override {
     RETURN_IF_ERROR(CheckWritable("DeleteSessionLocks"));
-    return c_
-        .Exec("DELETE FROM fs_locks WHERE session = $1::bigint", Params().Int(Signed(session)))
+    return c_.Exec("DELETE FROM fs_locks WHERE session = $1::bigint", Params().Int(Signed(session)))
         .status();
   }
 
@@ -645,9 +645,8 @@ Status PostgresMetaStore::WriteRelaxed(const std::function<Status(FileTreeTransa
 // A commit that has a transaction id writes a commit record and, with synchronous_commit on,
 // waits until the WAL is flushed up to it: every earlier commit is then durable too.
 Status PostgresMetaStore::Sync() {
-  return Write("file tree sync", [&](Connection& c) -> Status {
-    return c.Exec("SELECT txid_current()").status();
-  });
+  return Write("file tree sync",
+               [&](Connection& c) -> Status { return c.Exec("SELECT txid_current()").status(); });
 }
 
 Status PostgresMetaStore::Write(const std::function<Status(FileTreeTransaction&)>& body,

@@ -377,8 +377,9 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
 
   Status PutOrphan(const OrphanRecord& orphan) override {
     RETURN_IF_ERROR(CheckWritable("PutOrphan"));
-    ASSIGN_OR_RETURN(Statement stmt,
-                     c_.Prepare("INSERT OR REPLACE INTO fs_orphans (ino, session) VALUES (?1, ?2)"));
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        c_.Prepare("INSERT OR REPLACE INTO fs_orphans (ino, session) VALUES (?1, ?2)"));
     return stmt.Int(1, Signed(orphan.ino)).Int(2, Signed(orphan.session)).Run();
   }
 
