@@ -672,6 +672,19 @@ int Serve(const ServeConfig& config) {
     if (!status.ok()) return status.WithContext("metadata store");
     return chunk_store->CheckWritable();
   };
+  deps.storage_health = [meta_store, chunk_store]() {
+    api::StorageHealth health;
+    // Sessions only: the usage reads every inode row, too much for a probe.
+    auto volume = SummarizeVolume(meta_store, platform::SystemClock()->NowMs(), /*usage=*/false);
+    if (!volume.ok()) {
+      health.metadata = volume.status();
+    } else if (*volume) {
+      health.volume = (*volume)->volume.name;
+      health.mounts_alive = (*volume)->mounts_alive;
+    }
+    health.chunk_store = chunk_store->CheckWritable();
+    return health;
+  };
   deps.extra_metrics = [meta_store, &objects, &scrub_loop]() {
     return StoreGauges(meta_store) + IntegrityMetrics(objects) + scrub_loop.RenderMetrics();
   };
