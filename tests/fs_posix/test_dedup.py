@@ -198,6 +198,9 @@ def test_one_file_in_eleven_places_and_in_s3_takes_one_copy_until_gc_gives_it_ba
             f"the S3 upload added {after_upload - after_files} bytes on disk"
         st = status(volume)
         assert st["store_chunk_bytes"] == grown, st["text"]
+        print(f"data {SIZE} B; chunk files after 11 copies {grown} B, after the S3 upload "
+              f"{after_upload - before} B; status: {st['files']} files, {st['file_bytes']} B "
+              f"logical, {st['file_chunk_bytes']} B physical")
         assert (st["files"], st["file_bytes"], st["file_chunk_bytes"]) == \
             (COPIES + 1, (COPIES + 1) * SIZE, SIZE)
         # The tenant's usage counts its object's chunks as its own (physical = logical
@@ -231,6 +234,7 @@ def test_one_file_in_eleven_places_and_in_s3_takes_one_copy_until_gc_gives_it_ba
                 break
         freed_to = chunk_bytes_on_disk(volume.data)
         assert freed_to - before <= SLACK, f"{freed_to - before} bytes left after GC"
+        print(f"chunk files after deleting everything and GC: {freed_to - before} B")
         assert status(volume)["store_chunk_bytes"] == 0
     finally:
         if server is not None:
