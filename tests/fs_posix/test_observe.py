@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -171,4 +172,4 @@ def test_status_reports_a_mount_whose_heartbeat_expired(volume, tmp_path):
     assert re.search(r"^    expired host=\S+ mount_point=" + re.escape(os.path.realpath(mnt)),
                      out, re.M), out
     assert "warning: 1 mount session(s) expired" in out, out
-    os.system(f"fusermount3 -u -z {mnt}")
+    subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
