@@ -40,7 +40,7 @@ struct NativeApiDependencies {
   // OK when the metadata store and every storage root are usable (blocking).
   std::function<Status()> readiness;
   // The "storage" section of /health (blocking); null: /health has none.
-  std::function<StorageHealth()> storage_health;
+  std::function<StorageHealth()> storage_health = nullptr;
   // Extra Prometheus text appended to /metrics (blocking; gauges from the store).
   std::function<std::string()> extra_metrics;
   // One access log line per request (api/common/access_log.h).
