@@ -462,6 +462,44 @@ void AddScrub(CLI::App& app) {
   });
 }
 
+// The volume lines of `cairn status`: the volume, what its files hold and its mounts.
+void PrintVolumeStatus(meta::MetaStore* meta_store) {
+  const TimestampMs now = platform::SystemClock()->NowMs();
+  auto summary = server::SummarizeVolume(meta_store, now);
+  if (!summary.ok()) {
+    printf("volume: %s\n", summary.status().ToString().c_str());
+    exit_code = 1;
+    return;
+  }
+  if (!*summary) {
+    printf("volume: none\n");
+    return;
+  }
+  const server::VolumeSummary& volume = **summary;
+  auto number = [](uint64_t value) { return static_cast<unsigned long long>(value); };
+  printf("volume: %s (uuid %s, trash %u days)\n", volume.volume.name.c_str(),
+         volume.volume.uuid.c_str(), volume.volume.trash_days);
+  printf("  inodes: %llu, files: %llu (%llu logical bytes)\n", number(volume.usage.inodes),
+         number(volume.usage.files), number(volume.usage.file_bytes));
+  printf("  file chunks: %llu (%llu physical bytes, each chunk once, shared ones included)\n",
+         number(volume.usage.chunks), number(volume.usage.chunk_bytes));
+  printf("  mounts: %llu alive, %llu expired\n", number(volume.mounts_alive),
+         number(volume.mounts_expired));
+  for (const meta::SessionRecord& session : volume.sessions) {
+    const bool alive = now < session.expires_ms;
+    printf("    %s host=%s mount_point=%s version=%s pid=%u%s heartbeat %.1f s ago\n",
+           alive ? "alive  " : "expired", session.host.c_str(), session.mount_point.c_str(),
+           session.version.c_str(), session.pid, session.read_only ? " read-only" : "",
+           static_cast<double>(now - session.heartbeat_ms) / 1000.0);
+  }
+  if (volume.mounts_expired > 0) {
+    printf(
+        "  warning: %llu mount session(s) expired without ending (the mount died or lost "
+        "the metadata store); a mount reclaims them when it starts or beats\n",
+        number(volume.mounts_expired));
+  }
+}
+
 // The scrub lines of `cairn status`, from the state file the scrubbers keep.
 void PrintScrubStatus(const std::string& data_dir) {
   auto state = scrub::LoadScrubState(scrub::ScrubStatePath(data_dir));
@@ -665,6 +703,7 @@ void AddStatus(CLI::App& app) {
            static_cast<unsigned long long>(summary->unreferenced_chunks));
     printf("storage roots: %s\n",
            summary->writable.ok() ? "writable" : summary->writable.ToString().c_str());
+    PrintVolumeStatus(stores->meta.get());
     PrintScrubStatus(store->data_dir);
   });
 }

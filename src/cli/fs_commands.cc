@@ -17,6 +17,7 @@
 #include "core/version.h"
 #include "mount/file_data.h"
 #include "mount/fuse_mount.h"
+#include "mount/mount_metrics.h"
 #include "mount/session.h"
 #include "objects/object_service.h"
 #include "platform/clock.h"
@@ -106,6 +107,7 @@ std::string RealPath(const std::string& path) {
 // Runs the mount in this process; `ready` reports the outcome of mounting.
 int RunMount(const server::StoreConfig& store, mount::MountOptions options,
              const mount::FileDataOptions& data_options, double heartbeat_seconds,
+             const std::optional<std::pair<std::string, uint16_t>>& metrics_listen,
              const std::function<void(const Status&)>& ready) {
   int exit_code = 0;
   auto stores = server::OpenStores(store);
@@ -176,7 +178,24 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
   services.file_data = data.get();
   services.session = session->get();
   services.chunk_root = stores->chunks->RootOf(StorageClass::kHot);
-  Status served = mount::ServeMount(options, services, ready);
+  mount::MountMetrics metrics(data.get(), &objects);
+  std::unique_ptr<mount::MetricsEndpoint> endpoint;
+  Status served = OkStatus();
+  if (metrics_listen) {
+    services.metrics = &metrics;
+    Result<std::unique_ptr<mount::MetricsEndpoint>> started = mount::MetricsEndpoint::Start(
+        metrics_listen->first, metrics_listen->second, [&metrics] { return metrics.Render(); });
+    if (started.ok()) {
+      endpoint = std::move(started).value();
+      fprintf(stderr, "cairn mount: metrics on http://%s:%u/metrics\n",
+              metrics_listen->first.c_str(), static_cast<unsigned>(endpoint->port()));
+    } else {
+      served = started.status();
+      ready(served);
+    }
+  }
+  if (served.ok()) served = mount::ServeMount(options, services, ready);
+  endpoint.reset();  // before `metrics` and `data` go
   if (!served.ok()) {
     fprintf(stderr, "cairn mount: %s\n", served.ToString().c_str());
     exit_code = 1;
@@ -199,6 +218,7 @@ void AddMount(CLI::App& app,
     double heartbeat_seconds = 5.0;
     bool background = false;
     std::string log_file;
+    std::string metrics;
   };
   auto args = std::make_shared<Args>();
   CLI::App* command =
@@ -246,13 +266,28 @@ void AddMount(CLI::App& app,
   command->add_option("--log-file", args->log_file, "Where a background mount logs")
       ->envname("CAIRN_LOG_FILE");
   command->add_flag("--debug", args->mount.debug, "Log every FUSE request");
+  command
+      ->add_option("--metrics", args->metrics,
+                   "Serve Prometheus metrics on ADDR:PORT (GET /metrics; port 0: any free "
+                   "port; default: off)")
+      ->envname("CAIRN_METRICS");
   command->callback([args, exit_code] {
+    std::optional<std::pair<std::string, uint16_t>> metrics_listen;
+    if (!args->metrics.empty()) {
+      auto parsed = server::ParseListenAddress(args->metrics);
+      if (!parsed.ok()) {
+        fprintf(stderr, "cairn mount: --metrics: %s\n", parsed.status().ToString().c_str());
+        *exit_code = 2;
+        return;
+      }
+      metrics_listen = *parsed;
+    }
     args->mount.allow_other = geteuid() == 0;
     mount::FileDataOptions data_options;
     data_options.buffer_bytes = args->buffer_mib << 20;
     if (!args->background) {
       *exit_code =
-          RunMount(args->store, args->mount, data_options, args->heartbeat_seconds,
+          RunMount(args->store, args->mount, data_options, args->heartbeat_seconds, metrics_listen,
                    [&](const Status& status) {
                      if (!status.ok()) {
                        fprintf(stderr, "cairn mount: %s\n", status.ToString().c_str());
@@ -308,7 +343,7 @@ void AddMount(CLI::App& app,
       // mounting included); without one, errors reach the caller until the mount is live.
       if (!args->log_file.empty()) dup2(log, STDERR_FILENO);
     }
-    _exit(RunMount(args->store, args->mount, data_options, args->heartbeat_seconds,
+    _exit(RunMount(args->store, args->mount, data_options, args->heartbeat_seconds, metrics_listen,
                    [&](const Status& status) {
                      const std::string message = status.ok() ? "ok" : status.ToString();
                      (void)!write(report[1], message.data(), message.size());

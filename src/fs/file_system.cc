@@ -177,6 +177,7 @@ class RecordingTransaction final : public FileTreeTransaction {
     return tx_.DeleteXattr(ino, name);
   }
   Result<std::vector<std::string>> ListXattrs(uint64_t ino) override { return tx_.ListXattrs(ino); }
+  Result<meta::VolumeUsage> Usage() override { return tx_.Usage(); }
   Status SetOwnerChunks(const meta::ChunkOwner& owner,
                         const std::vector<meta::OwnerChunk>& chunks) override {
     return tx_.SetOwnerChunks(owner, chunks);

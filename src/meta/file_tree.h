@@ -154,6 +154,16 @@ struct LockRecord {
   bool operator==(const LockRecord&) const = default;
 };
 
+// What a volume holds (FileTreeTransaction::Usage).
+struct VolumeUsage {
+  uint64_t inodes = 0;       // every inode row: the root, directories, the trash, orphans
+  uint64_t files = 0;        // regular files among them
+  uint64_t file_bytes = 0;   // logical: the sum of the regular files' sizes
+  uint64_t chunks = 0;       // distinct chunks (class, digest) the volume's block rows name
+  uint64_t chunk_bytes = 0;  // physical: their sizes, each distinct chunk once
+  bool operator==(const VolumeUsage&) const = default;
+};
+
 // The owner of a file's block rows.
 ChunkOwner FileChunkOwner(const std::string& volume_uuid, uint64_t ino);
 
@@ -245,6 +255,13 @@ class FileTreeTransaction {
                           const std::vector<LockRecord>& locks) = 0;
   // Drops every lock of `session` (its death, or its clean end).
   virtual Status DeleteSessionLocks(uint64_t session) = 0;
+
+  // ---- Usage ---------------------------------------------------------------------------
+  // Counts the volume's inodes and sums its files' sizes and the distinct chunks of the
+  // block rows of owners "<volume uuid>:*" (a chunk also named by an object or another
+  // file counts once here, and is stored once). Reads every inode row: for status
+  // reports, not for a mount's hot path.
+  virtual Result<VolumeUsage> Usage() { return NotSupportedByEngine("FileTreeTransaction::Usage"); }
 };
 
 class FileTree {

@@ -128,6 +128,10 @@ Status FileData::Release(uint64_t ino) {
 Result<std::optional<meta::BlockRecord>> FileData::StoredBlock(uint64_t ino, Inode& inode,
                                                                uint64_t index) {
   auto it = inode.blocks.find(index);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++(it != inode.blocks.end() ? counters_.block_row_hits : counters_.block_row_misses);
+  }
   if (it != inode.blocks.end()) return it->second;
   // Rows are fetched a few at a time: sequential reads then cost one transaction per 16
   // blocks (64 MiB).

@@ -56,6 +56,10 @@ struct FileDataCounters {
   uint64_t chunks_stored = 0;
   uint64_t chunks_deduplicated = 0;
   uint64_t read_errors = 0;
+  // Lookups of a stored block's row (read, truncate) answered by the inode's cached rows,
+  // and those that read the metadata store (which then caches 16 rows at once).
+  uint64_t block_row_hits = 0;
+  uint64_t block_row_misses = 0;
 };
 
 class FileData {

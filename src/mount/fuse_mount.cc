@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "fs/errno_map.h"
+#include "mount/fuse_counting.h"
 
 namespace cairn::mount {
 namespace {
@@ -48,12 +49,14 @@ struct Mount {
   MountOptions options;
   MountServices services;
   uint64_t root = meta::kRootInode;  // the inode the mount's root shows (subdir)
+  CountedOperations counted;         // the operations, for the counting wrappers
 
   uint64_t Inner(fuse_ino_t ino) const { return ino == FUSE_ROOT_ID ? root : ino; }
   fuse_ino_t Outer(uint64_t ino) const { return ino == root ? FUSE_ROOT_ID : ino; }
 };
 
 Mount* Of(fuse_req_t req) { return static_cast<Mount*>(fuse_req_userdata(req)); }
+CountedOperations* CountedOf(fuse_req_t req) { return &Of(req)->counted; }
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -117,6 +120,7 @@ struct stat ToStat(const Mount& mount, const InodeRecord& inode) {
 // Logs what a program will only see as an errno when it is not a plain POSIX answer.
 void ReplyError(fuse_req_t req, const Status& status, const char* op) {
   const int err = fs::ErrnoFor(status);
+  if (MountMetrics* metrics = Of(req)->services.metrics) metrics->Error(err);
   if (err == EIO) fprintf(stderr, "cairn mount: %s: %s\n", op, status.ToString().c_str());
   fuse_reply_err(req, err);
 }
@@ -716,7 +720,9 @@ Status ServeMount(const MountOptions& options, const MountServices& services,
   std::vector<char*> argv;
   for (std::string& word : words) argv.push_back(word.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
-  const fuse_lowlevel_ops ops = Operations();
+  mount.counted = CountedOperations{Operations(), services.metrics};
+  const fuse_lowlevel_ops ops =
+      services.metrics != nullptr ? CountOperations<CountedOf>(mount.counted) : mount.counted.inner;
   fuse_session* session = fuse_session_new(&args, &ops, sizeof(ops), &mount);
   if (session == nullptr) {
     Status status = InternalError("libfuse refused the mount options " + opts);

@@ -18,6 +18,7 @@
 #include "core/status.h"
 #include "fs/file_system.h"
 #include "mount/file_data.h"
+#include "mount/mount_metrics.h"
 #include "mount/session.h"
 
 namespace cairn::mount {
@@ -45,6 +46,8 @@ struct MountServices {
   // (polled every kChangePollMs while mounted). Null: nothing is invalidated.
   MountSession* session = nullptr;
   std::string chunk_root;  // statfs reports this filesystem's space
+  // Counts and times every operation and error reply (--metrics). Null: nothing counted.
+  MountMetrics* metrics = nullptr;
 };
 
 // Mounts and serves until unmounted (or SIGINT/SIGTERM, which unmount). `ready` runs once

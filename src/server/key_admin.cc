@@ -152,4 +152,31 @@ Result<StoreSummary> SummarizeStore(meta::MetaStore* store, chunks::ChunkStore* 
   return summary;
 }
 
+Result<std::optional<VolumeSummary>> SummarizeVolume(meta::MetaStore* store, TimestampMs now_ms,
+                                                     bool usage) {
+  meta::FileTree* tree = store->file_tree();
+  if (tree == nullptr) return std::optional<VolumeSummary>();
+  ASSIGN_OR_RETURN(std::optional<meta::VolumeRecord> volume, tree->GetVolume());
+  if (!volume) return std::optional<VolumeSummary>();
+  VolumeSummary summary;
+  // One transaction: the usage and the sessions are one moment's.
+  RETURN_IF_ERROR(tree->Read([&](meta::FileTreeTransaction& tx) -> Status {
+                        summary.volume = tx.volume();
+                        if (usage) {
+                          ASSIGN_OR_RETURN(summary.usage, tx.Usage());
+                        }
+                        ASSIGN_OR_RETURN(summary.sessions, tx.ListSessions());
+                        return OkStatus();
+                      })
+                      .WithContext("reading volume " + volume->name));
+  for (const meta::SessionRecord& session : summary.sessions) {
+    if (now_ms < session.expires_ms) {
+      ++summary.mounts_alive;
+    } else {
+      ++summary.mounts_expired;
+    }
+  }
+  return std::optional<VolumeSummary>(std::move(summary));
+}
+
 }  // namespace cairn::server

@@ -14,6 +14,7 @@
 #include "chunks/chunk_store.h"
 #include "core/status.h"
 #include "core/types.h"
+#include "meta/file_tree.h"
 #include "meta/meta_store.h"
 
 namespace cairn::server {
@@ -88,5 +89,21 @@ struct StoreSummary {
 };
 
 Result<StoreSummary> SummarizeStore(meta::MetaStore* store, chunks::ChunkStore* chunks);
+
+// The filesystem volume as `cairn status` and the server's /health report it.
+struct VolumeSummary {
+  meta::VolumeRecord volume;
+  meta::VolumeUsage usage;
+  // Every session row, by id: a mount is alive while now < expires_ms; an expired row
+  // stays until a mount or `cairn fs` reclaims it.
+  std::vector<meta::SessionRecord> sessions;
+  uint64_t mounts_alive = 0;
+  uint64_t mounts_expired = 0;
+};
+
+// nullopt when the store keeps no filesystem or none was formatted; `now_ms` judges the
+// sessions. With `usage` false, the usage (which reads every inode row) is left at zero.
+Result<std::optional<VolumeSummary>> SummarizeVolume(meta::MetaStore* store, TimestampMs now_ms,
+                                                     bool usage = true);
 
 }  // namespace cairn::server

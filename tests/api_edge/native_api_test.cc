@@ -14,6 +14,8 @@
 #include "auth/api_key.h"
 #include "core/hashing.h"
 #include "fake_exchange.h"
+#include "meta/file_tree.h"
+#include "server/key_admin.h"
 #include "test_store.h"
 
 namespace cairn::api {
@@ -240,6 +242,80 @@ TEST_F(NativeApiTest, AReadOnlyKeyCannotUpload) {
   Run(up);
   EXPECT_EQ(up.status, 403);
   EXPECT_EQ(Get("/v1/objects/by-key/ns/t1/ro")->status, 404);
+}
+
+// /health without credentials: liveness, and the storage layer beneath as it is now.
+TEST_F(NativeApiTest, HealthReportsTheVolumeItsLiveMountsAndTheChunkStore) {
+  auto health = [&]() {
+    FakeExchange exchange(MakeHead("GET", "/health", {}));
+    Run(exchange);
+    EXPECT_EQ(exchange.status, 200);
+    return exchange.body;
+  };
+  // Without a storage section (a server that wires none): the old answer.
+  EXPECT_EQ(health(), "{\"status\":\"ok\"}\n");
+
+  TimestampMs now = 1'000'000;
+  Status chunk_store;
+  NativeApiDependencies deps;
+  deps.objects = store_.objects();
+  deps.authenticator = authenticator_.get();
+  deps.metrics = &registry_;
+  deps.pool = store_.pool();
+  deps.rate_limiter = &rate_limiter_;
+  deps.readiness = [] { return OkStatus(); };
+  deps.storage_health = [&] {
+    StorageHealth out;
+    auto volume = server::SummarizeVolume(store_.meta(), now, false);
+    if (!volume.ok()) {
+      out.metadata = volume.status();
+    } else if (*volume) {
+      out.volume = (*volume)->volume.name;
+      out.mounts_alive = (*volume)->mounts_alive;
+    }
+    out.chunk_store = chunk_store;
+    return out;
+  };
+  api_ = std::make_unique<NativeApi>(std::move(deps));
+  EXPECT_EQ(health(),
+            "{\"status\":\"ok\",\"storage\":{\"chunk_store\":{\"healthy\":true},"
+            "\"metadata\":{\"healthy\":true},\"mounts_alive\":0,\"volume\":null}}\n");
+
+  meta::FileTree* tree = store_.meta()->file_tree();
+  ASSERT_NE(tree, nullptr);
+  meta::VolumeRecord volume;
+  volume.name = "vol";
+  volume.uuid = "0b6a3c1e-2f4d-4e5a-9b8c-7d6e5f4a3b2c";
+  meta::InodeRecord root;
+  root.type = meta::FileType::kDirectory;
+  root.mode = 0777;
+  root.nlink = 2;
+  ASSERT_TRUE(tree->FormatVolume(volume, root).ok());
+  // Two mounts alive at `now`, one whose expiry passed.
+  ASSERT_TRUE(tree->Write(
+                      [&](meta::FileTreeTransaction& tx) -> Status {
+                        for (uint64_t id : {1, 2, 3}) {
+                          meta::SessionRecord session;
+                          session.id = id;
+                          session.host = "h";
+                          session.mount_point = "/m" + std::to_string(id);
+                          session.heartbeat_ms = now - 1000;
+                          session.expires_ms = id == 3 ? now : now + 30'000;
+                          RETURN_IF_ERROR(tx.PutSession(session));
+                        }
+                        return OkStatus();
+                      },
+                      now)
+                  .ok());
+  chunk_store = UnavailableError("storage root /nowhere is not writable");
+  EXPECT_EQ(health(),
+            "{\"status\":\"ok\",\"storage\":{\"chunk_store\":{\"error\":\"Unavailable: "
+            "storage root /nowhere is not writable\",\"healthy\":false},\"metadata\":{"
+            "\"healthy\":true},\"mounts_alive\":2,\"volume\":\"vol\"}}\n");
+  // Later, every heartbeat is past.
+  now += 60'000;
+  chunk_store = OkStatus();
+  EXPECT_NE(health().find("\"mounts_alive\":0,\"volume\":\"vol\""), std::string::npos);
 }
 
 TEST_F(NativeApiTest, UnknownObjectIs404) {

@@ -835,6 +835,64 @@ TEST_P(FileTreeTest, DeleteInodeDropsItsBlocksAndXattrsButNotItsEntries) {
   ExpectCountsAgree();
 }
 
+// ---- usage ------------------------------------------------------------------------------
+
+std::string Str(const VolumeUsage& u) {
+  return "{inodes=" + std::to_string(u.inodes) + " files=" + std::to_string(u.files) +
+         " file_bytes=" + std::to_string(u.file_bytes) + " chunks=" + std::to_string(u.chunks) +
+         " chunk_bytes=" + std::to_string(u.chunk_bytes) + "}";
+}
+
+TEST_P(FileTreeTest, UsageSumsFileSizesAndCountsEachOfTheVolumesChunksOnce) {
+  Format();
+  auto usage = [&] {
+    VolumeUsage out;
+    EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(out, tx.Usage());
+      return OkStatus();
+    }));
+    return Str(out);
+  };
+  EXPECT_EQ(usage(), Str(VolumeUsage{1, 0, 0, 0, 0}));  // the root
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    InodeRecord big = Inode(2);
+    big.size = 5000;
+    RETURN_IF_ERROR(tx.PutInode(big).status());
+    InodeRecord copy = Inode(3);
+    copy.size = 5000;
+    RETURN_IF_ERROR(tx.PutInode(copy).status());
+    RETURN_IF_ERROR(tx.PutInode(Inode(4, FileType::kDirectory)).status());
+    InodeRecord sparse = Inode(5);
+    sparse.size = 1 << 30;  // a hole: no block row
+    RETURN_IF_ERROR(tx.PutInode(sparse).status());
+    // Files 2 and 3 hold the same chunks (2 and 3); file 2 holds chunk 2 twice; chunk 3
+    // is also kept in the cold class (another chunk).
+    RETURN_IF_ERROR(tx.PutBlock(2, Block(0, 2)));
+    RETURN_IF_ERROR(tx.PutBlock(2, Block(1, 3)));
+    RETURN_IF_ERROR(tx.PutBlock(2, Block(2, 2)));
+    RETURN_IF_ERROR(tx.PutBlock(3, Block(0, 2)));
+    RETURN_IF_ERROR(tx.PutBlock(3, Block(1, 3, kCold)));
+    return OkStatus();
+  }));
+  // An object and another volume's file holding chunks: not this volume's.
+  ASSERT_OK(store_->SetOwnerChunks(
+      ChunkOwner{"test", "x"},
+      {OwnerChunk(kHot, ChunkRef{D(2), 2000}), OwnerChunk(kHot, ChunkRef{D(7), 7000})}, 100));
+  ASSERT_OK(store_->SetOwnerChunks(FileChunkOwner(kOtherUuid, 2),
+                                   {OwnerChunk(kHot, ChunkRef{D(8), 8000})}, 100));
+  ASSERT_OK(store_->SetOwnerChunks(ChunkOwner{"file", std::string(kUuid) + ";"},
+                                   {OwnerChunk(kHot, ChunkRef{D(9), 9000})}, 100));
+  // Inodes 1..5; files 2, 3, 5; chunks hot 2, hot 3, cold 3.
+  EXPECT_EQ(usage(),
+            Str(VolumeUsage{5, 3, 5000 + 5000 + (uint64_t{1} << 30), 3, 2000 + 3000 + 3000}));
+  // Deleting file 2 keeps what file 3 holds; deleting it too leaves nothing.
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status { return tx.DeleteInode(2); }));
+  EXPECT_EQ(usage(), Str(VolumeUsage{4, 2, 5000 + (uint64_t{1} << 30), 2, 2000 + 3000}));
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status { return tx.DeleteInode(3); }));
+  EXPECT_EQ(usage(), Str(VolumeUsage{3, 1, uint64_t{1} << 30, 0, 0}));
+  ExpectCountsAgree();
+}
+
 // ---- extended attributes ---------------------------------------------------------------
 
 TEST_P(FileTreeTest, XattrsAreSetListedInByteOrderAndDeleted) {

@@ -272,6 +272,7 @@ class Router {
                          std::string key);
   Awaitable<void> List();
   Awaitable<void> Usage();
+  Awaitable<void> Health();
   Awaitable<void> Ready();
   Awaitable<void> Metrics();
 
@@ -594,6 +595,27 @@ Awaitable<void> Router::Usage() {
   co_await SendJson(call_, 200, UsageJson(*report));
 }
 
+// Liveness: 200 while the process answers, whatever the storage section says of what is
+// beneath (a monitor alerts on it; /ready is what takes a node out of rotation).
+Awaitable<void> Router::Health() {
+  Json body = StatusJson("ok");
+  if (deps_.storage_health) {
+    auto storage_health = deps_.storage_health;
+    auto health_work = [storage_health]() { return storage_health(); };
+    StorageHealth health = co_await deps_.pool->Run(std::move(health_work));
+    auto part = [](const Status& status) {
+      Json out{{"healthy", status.ok()}};
+      if (!status.ok()) out["error"] = status.ToString();
+      return out;
+    };
+    body["storage"] = {{"volume", health.volume ? Json(*health.volume) : Json(nullptr)},
+                       {"mounts_alive", health.mounts_alive},
+                       {"metadata", part(health.metadata)},
+                       {"chunk_store", part(health.chunk_store)}};
+  }
+  co_await SendJson(call_, 200, body);
+}
+
 Awaitable<void> Router::Ready() {
   auto readiness = deps_.readiness;
   auto readiness_work = [readiness]() { return readiness(); };
@@ -627,7 +649,7 @@ Awaitable<void> Router::Route() {
   }
   if (path == "/health" || path == "/ready" || path == "/metrics" || path == "/v1/usage") {
     if (!read) co_return co_await MethodNotAllowed(call_, method, "GET, HEAD");
-    if (path == "/health") co_return co_await SendJson(call_, 200, StatusJson("ok"));
+    if (path == "/health") co_return co_await Health();
     if (path == "/ready") co_return co_await Ready();
     if (path == "/metrics") co_return co_await Metrics();
     co_return co_await Usage();

@@ -4,7 +4,9 @@
 // bytes between the socket and the pool. Thread-safety: Handle may run concurrently.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "api/common/rate_limiter.h"
@@ -16,6 +18,14 @@
 #include "objects/object_service.h"
 
 namespace cairn::api {
+
+// The storage layer as GET /health reports it.
+struct StorageHealth {
+  std::optional<std::string> volume;  // the filesystem volume's name; nullopt: none
+  uint64_t mounts_alive = 0;          // mounts of the volume whose heartbeat is current
+  Status metadata;                    // reading the volume and its mounts
+  Status chunk_store;                 // every storage root takes a new file
+};
 
 struct NativeApiDependencies {
   objects::ObjectService* objects = nullptr;
@@ -29,6 +39,8 @@ struct NativeApiDependencies {
   uint64_t max_object_bytes = kDefaultMaxObjectBytes;
   // OK when the metadata store and every storage root are usable (blocking).
   std::function<Status()> readiness;
+  // The "storage" section of /health (blocking); null: /health has none.
+  std::function<StorageHealth()> storage_health = nullptr;
   // Extra Prometheus text appended to /metrics (blocking; gauges from the store).
   std::function<std::string()> extra_metrics;
   // One access log line per request (api/common/access_log.h).

@@ -336,6 +336,30 @@ class MemoryFileTreeTransaction final : public FileTreeTransaction {
     undo_.clear();
   }
 
+  Result<VolumeUsage> Usage() override {
+    VolumeUsage usage;
+    for (const auto& [ino, inode] : store_.inodes_) {
+      ++usage.inodes;
+      if (inode.type != FileType::kRegular) continue;
+      ++usage.files;
+      usage.file_bytes += inode.size;
+    }
+    const std::string first = store_.volume_->uuid + ":";
+    const std::string end = store_.volume_->uuid + ";";
+    std::map<std::pair<StorageClass, Digest>, uint64_t> distinct;  // chunk -> largest size
+    for (auto it = store_.owners_.lower_bound(ChunkOwner{std::string(kFileOwnerKind), first});
+         it != store_.owners_.end() && it->first.kind == kFileOwnerKind && it->first.id < end;
+         ++it) {
+      for (const auto& [seq, entry] : it->second) {
+        uint64_t& size = distinct[{entry.storage_class, entry.chunk.digest}];
+        size = std::max(size, entry.chunk.size_bytes);
+      }
+    }
+    usage.chunks = distinct.size();
+    for (const auto& [chunk, size] : distinct) usage.chunk_bytes += size;
+    return usage;
+  }
+
  private:
   Status CheckWritable(std::string_view what) const {
     if (writable_) return OkStatus();

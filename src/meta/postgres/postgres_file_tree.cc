@@ -547,6 +547,38 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
         .status();
   }
 
+  // ---- usage ----
+  Result<VolumeUsage> Usage() override {
+    VolumeUsage usage;
+    ASSIGN_OR_RETURN(Rows inodes,
+                     c_.Exec("SELECT COUNT(*), COUNT(*) FILTER (WHERE type = $1::bigint), "
+                             "COALESCE(SUM(size) FILTER (WHERE type = $1::bigint), 0)::bigint "
+                             "FROM fs_inodes",
+                             Params().Int(static_cast<int64_t>(FileType::kRegular))));
+    if (inodes.empty()) return InternalError("counting the fs_inodes rows returned no row");
+    ASSIGN_OR_RETURN(int64_t count, inodes.Int(0, 0));
+    ASSIGN_OR_RETURN(int64_t files, inodes.Int(0, 1));
+    ASSIGN_OR_RETURN(int64_t bytes, inodes.Int(0, 2));
+    usage.inodes = Unsigned(count);
+    usage.files = Unsigned(files);
+    usage.file_bytes = Unsigned(bytes);
+    // The owners "<uuid>:<ino>" sort between "<uuid>:" and "<uuid>;" (owner_id is COLLATE
+    // "C", and ';' follows ':').
+    ASSIGN_OR_RETURN(
+        Rows chunks,
+        c_.Exec(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0)::bigint FROM (SELECT MAX(size_bytes) AS size "
+            "FROM owner_chunks WHERE owner_kind = $1 AND owner_id >= $2 AND owner_id < $3 "
+            "GROUP BY storage_class, digest) AS distinct_chunks",
+            Params().Text(kFileOwnerKind).Text(volume_.uuid + ":").Text(volume_.uuid + ";")));
+    if (chunks.empty()) return InternalError("summing the volume's chunks returned no row");
+    ASSIGN_OR_RETURN(int64_t distinct, chunks.Int(0, 0));
+    ASSIGN_OR_RETURN(int64_t chunk_bytes, chunks.Int(0, 1));
+    usage.chunks = Unsigned(distinct);
+    usage.chunk_bytes = Unsigned(chunk_bytes);
+    return usage;
+  }
+
  private:
   Status CheckWritable(std::string_view what) const {
     if (writable_) return OkStatus();

@@ -524,6 +524,35 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
     return stmt.Int(1, Signed(session)).Run();
   }
 
+  // ---- usage ----
+  Result<VolumeUsage> Usage() override {
+    VolumeUsage usage;
+    {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c_.Prepare("SELECT COUNT(*), COALESCE(SUM(type = ?1), 0), "
+                                  "COALESCE(SUM(CASE WHEN type = ?1 THEN size ELSE 0 END), 0) "
+                                  "FROM fs_inodes"));
+      stmt.Int(1, static_cast<int64_t>(FileType::kRegular));
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return InternalError("counting the fs_inodes rows returned no row");
+      usage.inodes = Unsigned(stmt.ColumnInt(0));
+      usage.files = Unsigned(stmt.ColumnInt(1));
+      usage.file_bytes = Unsigned(stmt.ColumnInt(2));
+    }
+    // The owners "<uuid>:<ino>" sort between "<uuid>:" and "<uuid>;" (';' follows ':').
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM (SELECT "
+                                "MAX(size_bytes) AS size FROM owner_chunks WHERE owner_kind = ?1 "
+                                "AND owner_id >= ?2 AND owner_id < ?3 "
+                                "GROUP BY storage_class, digest)"));
+    stmt.Text(1, kFileOwnerKind).Text(2, volume_.uuid + ":").Text(3, volume_.uuid + ";");
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return InternalError("summing the volume's chunks returned no row");
+    usage.chunks = Unsigned(stmt.ColumnInt(0));
+    usage.chunk_bytes = Unsigned(stmt.ColumnInt(1));
+    return usage;
+  }
+
  private:
   Status CheckWritable(std::string_view what) const {
     if (writable_) return OkStatus();
