@@ -2351,12 +2351,6 @@ Status SqliteMetaStore::ImportRecord(Connection& c, const SnapshotRecord& record
         .Int(6, static_cast<int64_t>(volume->next_ino))
         .Run();
   }
-  if (std::holds_alternative<InodeRecord>(record) || std::holds_alternative<DentryRecord>(record) ||
-      std::holds_alternative<SnapshotXattr>(record)) {
-    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT 1 FROM fs_volume"));
-    ASSIGN_OR_RETURN(bool has_volume, stmt.Step());
-    if (!has_volume) return internal::SnapshotWithoutVolumeError("a filesystem");
-  }
   if (const auto* inode = std::get_if<InodeRecord>(&record)) {
     if (inode->ino == 0) return InvalidArgumentError("inode number 0 is not valid");
     ASSIGN_OR_RETURN(Statement stmt,
@@ -2437,6 +2431,12 @@ Result<SnapshotCounts> SqliteMetaStore::ImportSnapshot(SnapshotSource& source) {
     while (true) {
       ASSIGN_OR_RETURN(std::optional<SnapshotRecord> record, source.Next());
       if (!record) break;
+      // Inodes, entries and xattrs belong to the volume record loaded before them.
+      if (counts.volumes == 0 && (std::holds_alternative<InodeRecord>(*record) ||
+                                  std::holds_alternative<DentryRecord>(*record) ||
+                                  std::holds_alternative<SnapshotXattr>(*record))) {
+        return internal::SnapshotWithoutVolumeError("a filesystem");
+      }
       RETURN_IF_ERROR(ImportRecord(c, *record));
       if (std::holds_alternative<ApiKeyRecord>(*record)) {
         ++counts.api_keys;
