@@ -247,7 +247,7 @@ void AddMount(CLI::App& app,
       ->envname("CAIRN_BACKUP_META")
       ->check([](const std::string& text) {
         Result<int64_t> ms = backup::ParseDurationMs(text);
-        return ms.ok() ? std::string() : "--backup-meta: " + ms.status().message();
+        return ms.ok() ? std::string() : ms.status().message();
       })
       ->capture_default_str();
   command
