@@ -311,12 +311,13 @@ struct DentryRecord {
 //
 // A snapshot is the store's visible state at one instant, engine-neutral: COMMITTED objects
 // (hidden namespaces such as multipart uploads included) with their chunk lists, generic
-// owners with theirs, every chunk row, explicit namespaces and their settings, API keys and
-// S3 keys. WRITING and DELETING objects are left out: an upload in flight can never
-// complete against a restored store, and a DELETING object is invisible and holds no
-// references. Chunk reference counts are therefore the number of references from the
-// snapshot's objects and owners; a chunk whose count that makes zero keeps (or, if it had
-// none, gets the snapshot time as) its zero_since_ms, so GC reclaims it as usual.
+// owners with theirs, every chunk row, explicit namespaces and their settings, API keys,
+// S3 keys and the filesystem volume's tree (SnapshotVolume below says what of it). WRITING
+// and DELETING objects are left out: an upload in flight can never complete against a
+// restored store, and a DELETING object is invisible and holds no references. Chunk reference
+// counts are therefore the number of references from the snapshot's objects and owners; a chunk
+// whose count that makes zero keeps (or, if it had none, gets the snapshot time as) its
+// zero_since_ms, so GC reclaims it as usual.
 struct SnapshotCounts {
   uint64_t api_keys = 0;
   uint64_t s3_keys = 0;
