@@ -149,6 +149,19 @@ Result<SnapshotFile> RunBackup(meta::MetaStore* store, platform::FileSystem* fil
                                platform::Clock* clock, const BackupOptions& options) {
   RETURN_IF_ERROR(file_system->CreateDirectories(options.directory));
   const TimestampMs now_ms = clock->NowMs();
+  if (options.min_age_ms > 0) {
+    // Names sort by time, so the newest is younger than min_age_ms exactly when its name
+    // sorts at or after the name a snapshot taken min_age_ms ago would have.
+    ASSIGN_OR_RETURN(std::vector<std::string> existing,
+                     ListBackups(file_system, options.directory));
+    const std::string threshold = options.directory + "/" + std::string(kBackupPrefix) +
+                                  CompactTimestamp(now_ms - options.min_age_ms);
+    if (!existing.empty() && existing.back() >= threshold) {
+      SnapshotFile skipped;
+      skipped.skipped = true;
+      return skipped;
+    }
+  }
   std::string path = options.directory + "/" + std::string(kBackupPrefix) +
                      CompactTimestamp(now_ms) + std::string(kBackupSuffix);
   ASSIGN_OR_RETURN(bool taken, file_system->Exists(path));

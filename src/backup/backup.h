@@ -1,6 +1,6 @@
 // Metadata snapshots as files: `cairn meta dump --out FILE` and the rotating backups of
-// `cairn serve --backup-meta INTERVAL`. The format is meta/snapshot.h; this layer only
-// adds durable, atomic files and rotation.
+// `cairn serve --backup-meta INTERVAL` and `cairn mount --backup-meta INTERVAL`. The format is
+// meta/snapshot.h; this layer only adds durable, atomic files and rotation.
 //
 // A snapshot file holds S3 secrets and API key hashes: it is created mode 0600.
 // Thread-safety: the functions may run concurrently with the server (the snapshot is one
@@ -28,6 +28,7 @@ namespace cairn::backup {
 Result<int64_t> ParseDurationMs(std::string_view text);
 
 struct SnapshotFile {
+  bool skipped = false;  // RunBackup found a snapshot younger than min_age_ms; path is empty
   std::string path;
   meta::SnapshotCounts counts;
   uint64_t size_bytes = 0;
@@ -44,10 +45,15 @@ struct BackupOptions {
   std::string directory;  // created if missing
   int keep = 24;          // newest snapshots kept (at least 1)
   std::string engine;     // recorded in the header
+  // When > 0, RunBackup writes nothing if the newest snapshot in the directory is younger
+  // than this: processes that share a directory (the mounts of one volume) then take
+  // turns instead of each writing its own.
+  int64_t min_age_ms = 0;
 };
 
 // Writes <directory>/meta-<UTC time>.jsonl, then removes the oldest snapshots beyond
-// `keep` and temp files abandoned by a crashed writer (unlocked ones).
+// `keep` and temp files abandoned by a crashed writer (unlocked ones). With min_age_ms,
+// may skip instead (SnapshotFile::skipped).
 Result<SnapshotFile> RunBackup(meta::MetaStore* store, platform::FileSystem* file_system,
                                platform::Clock* clock, const BackupOptions& options);
 

@@ -13,8 +13,10 @@
 #include <optional>
 #include <string>
 
+#include "backup/backup.h"
 #include "core/text.h"
 #include "core/version.h"
+#include "meta/snapshot.h"
 #include "mount/file_data.h"
 #include "mount/fuse_mount.h"
 #include "mount/mount_metrics.h"
@@ -104,11 +106,43 @@ std::string RealPath(const std::string& path) {
   return realpath(path.c_str(), real) != nullptr ? std::string(real) : path;
 }
 
+// --backup-meta of a mount: the rotating snapshots of `cairn serve --backup-meta`
+// (backup/backup.h), written by the mount process. The mounts of a volume share the
+// directory and take turns: each skips its turn while the newest snapshot there is younger
+// than half the interval, so they write one about every half to one interval together.
+struct MountBackupArgs {
+  std::string interval = "0";
+  std::string directory;  // default <data-dir>/backups
+  int keep = 24;
+  int64_t interval_ms = 0;  // parsed from `interval`
+};
+
+std::unique_ptr<backup::BackupLoop> StartMountBackups(const MountBackupArgs& args,
+                                                      const server::StoreConfig& store,
+                                                      meta::MetaStore* meta) {
+  if (args.interval_ms <= 0) return nullptr;
+  backup::BackupOptions options;
+  options.directory = args.directory.empty() ? store.data_dir + "/backups" : args.directory;
+  options.keep = args.keep;
+  options.engine = meta::SnapshotEngineOfUrl(store.meta_url);
+  options.min_age_ms = args.interval_ms / 2;
+  auto loop = std::make_unique<backup::BackupLoop>(
+      meta, platform::DefaultFileSystem(), platform::SystemClock(), options, args.interval_ms,
+      [](const Result<backup::SnapshotFile>& result) {
+        if (!result.ok()) {
+          fprintf(stderr, "cairn mount: metadata backup failed: %s\n",
+                  result.status().ToString().c_str());
+        }
+      });
+  loop->Start();
+  return loop;
+}
+
 // Runs the mount in this process; `ready` reports the outcome of mounting.
 int RunMount(const server::StoreConfig& store, mount::MountOptions options,
              const mount::FileDataOptions& data_options, double heartbeat_seconds,
              const std::optional<std::pair<std::string, uint16_t>>& metrics_listen,
-             const std::function<void(const Status&)>& ready) {
+             const std::function<void(const Status&)>& ready, const MountBackupArgs& backups = {}) {
   int exit_code = 0;
   auto stores = server::OpenStores(store);
   if (!stores.ok()) {
@@ -194,7 +228,12 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
       ready(served);
     }
   }
-  if (served.ok()) served = mount::ServeMount(options, services, ready);
+  std::unique_ptr<backup::BackupLoop> backup_loop;
+  if (served.ok()) {
+    backup_loop = StartMountBackups(backups, store, stores->meta.get());
+    served = mount::ServeMount(options, services, ready);
+  }
+  if (backup_loop) backup_loop->Stop();
   endpoint.reset();  // before `metrics` and `data` go
   if (!served.ok()) {
     fprintf(stderr, "cairn mount: %s\n", served.ToString().c_str());
@@ -219,10 +258,29 @@ void AddMount(CLI::App& app,
     bool background = false;
     std::string log_file;
     std::string metrics;
+    MountBackupArgs backups;
   };
   auto args = std::make_shared<Args>();
   CLI::App* command =
       app.add_subcommand("mount", "Mount the filesystem volume of a metadata store (FUSE)");
+  command
+      ->add_option("--backup-meta", args->backups.interval,
+                   "Write a metadata snapshot (the volume's tree included) this often, e.g. 15m "
+                   "or 1h (0 = off); the mounts of a volume take turns")
+      ->envname("CAIRN_BACKUP_META")
+      ->check([](const std::string& text) {
+        Result<int64_t> ms = backup::ParseDurationMs(text);
+        return ms.ok() ? std::string() : ms.status().message();
+      })
+      ->capture_default_str();
+  command
+      ->add_option("--backup-dir", args->backups.directory,
+                   "Directory of the metadata snapshots (default <data-dir>/backups)")
+      ->envname("CAIRN_BACKUP_DIR");
+  command->add_option("--backup-keep", args->backups.keep, "Newest metadata snapshots kept")
+      ->envname("CAIRN_BACKUP_KEEP")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   add_store_options(command, &args->store);
   command->add_option("META_URL", args->store.meta_url, "Metadata store URL")->required();
   command->add_option("MOUNTPOINT", args->mount.mount_point, "An existing empty directory")
@@ -283,19 +341,22 @@ void AddMount(CLI::App& app,
       metrics_listen = *parsed;
     }
     args->mount.allow_other = geteuid() == 0;
+    Result<int64_t> backup_ms = backup::ParseDurationMs(args->backups.interval);  // checked above
+    args->backups.interval_ms = backup_ms.ok() ? *backup_ms : 0;
     mount::FileDataOptions data_options;
     data_options.buffer_bytes = args->buffer_mib << 20;
     if (!args->background) {
-      *exit_code =
-          RunMount(args->store, args->mount, data_options, args->heartbeat_seconds, metrics_listen,
-                   [&](const Status& status) {
-                     if (!status.ok()) {
-                       fprintf(stderr, "cairn mount: %s\n", status.ToString().c_str());
-                     } else {
-                       fprintf(stderr, "cairn mount: %s mounted on %s\n",
-                               args->store.meta_url.c_str(), args->mount.mount_point.c_str());
-                     }
-                   });
+      *exit_code = RunMount(
+          args->store, args->mount, data_options, args->heartbeat_seconds, metrics_listen,
+          [&](const Status& status) {
+            if (!status.ok()) {
+              fprintf(stderr, "cairn mount: %s\n", status.ToString().c_str());
+            } else {
+              fprintf(stderr, "cairn mount: %s mounted on %s\n", args->store.meta_url.c_str(),
+                      args->mount.mount_point.c_str());
+            }
+          },
+          args->backups);
       return;
     }
     // Background: the child mounts and reports through a pipe; the parent returns with
@@ -343,14 +404,16 @@ void AddMount(CLI::App& app,
       // mounting included); without one, errors reach the caller until the mount is live.
       if (!args->log_file.empty()) dup2(log, STDERR_FILENO);
     }
-    _exit(RunMount(args->store, args->mount, data_options, args->heartbeat_seconds, metrics_listen,
-                   [&](const Status& status) {
-                     const std::string message = status.ok() ? "ok" : status.ToString();
-                     (void)!write(report[1], message.data(), message.size());
-                     close(report[1]);
-                     // The store's paths may be relative: the working directory stays.
-                     if (log >= 0) dup2(log, STDERR_FILENO);
-                   }));
+    _exit(RunMount(
+        args->store, args->mount, data_options, args->heartbeat_seconds, metrics_listen,
+        [&](const Status& status) {
+          const std::string message = status.ok() ? "ok" : status.ToString();
+          (void)!write(report[1], message.data(), message.size());
+          close(report[1]);
+          // The store's paths may be relative: the working directory stays.
+          if (log >= 0) dup2(log, STDERR_FILENO);
+        },
+        args->backups));
   });
 }
 

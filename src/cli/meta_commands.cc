@@ -28,7 +28,12 @@ std::string Describe(const meta::SnapshotCounts& c) {
   return std::to_string(c.objects) + " objects, " + std::to_string(c.chunks) + " chunks, " +
          std::to_string(c.namespaces) + " namespaces, " + std::to_string(c.namespace_settings) +
          " namespace settings, " + std::to_string(c.api_keys) + " API keys, " +
-         std::to_string(c.s3_keys) + " S3 keys";
+         std::to_string(c.s3_keys) + " S3 keys" +
+         (c.owners != 0 ? ", " + std::to_string(c.owners) + " chunk owners" : "") +
+         (c.volumes != 0 ? ", a filesystem volume of " + std::to_string(c.inodes) + " inodes, " +
+                               std::to_string(c.dentries) + " names and " +
+                               std::to_string(c.xattrs) + " xattrs"
+                         : "");
 }
 
 // Opens only the metadata store: dump and load never touch the chunk roots.

@@ -36,64 +36,11 @@
 
 namespace cairn::meta {
 
-inline constexpr std::string_view kFileOwnerKind = "file";
-inline constexpr uint64_t kRootInode = 1;
-inline constexpr size_t kMaxFileNameBytes = 255;
-inline constexpr uint32_t kFileTreeFormatVersion = 1;
-
-enum class FileType : uint8_t {
-  kRegular = 1,
-  kDirectory = 2,
-  kSymlink = 3,
-  kFifo = 4,
-  kSocket = 5,
-  kCharDevice = 6,
-  kBlockDevice = 7,
-};
+// kFileOwnerKind, FileType, VolumeRecord, InodeRecord and DentryRecord are in
+// meta/records.h (snapshots carry them).
 std::string_view FileTypeName(FileType type);
 // kInvalidArgument for a number that names no FileType (a damaged row).
 Result<FileType> FileTypeFromNumber(int64_t number);
-
-struct VolumeRecord {
-  std::string name;  // 1..64 bytes of [A-Za-z0-9._-]
-  std::string uuid;  // set by FormatVolume
-  TimestampMs created_ms = 0;
-  uint32_t trash_days = 0;
-  uint32_t format_version = kFileTreeFormatVersion;
-  bool operator==(const VolumeRecord&) const = default;
-};
-
-struct InodeRecord {
-  uint64_t ino = 0;
-  FileType type = FileType::kRegular;
-  uint32_t mode = 0;  // permission bits with setuid, setgid and sticky (07777); no type bits
-  uint32_t uid = 0;
-  uint32_t gid = 0;
-  uint32_t nlink = 0;
-  uint64_t size = 0;
-  int64_t atime_ns = 0;
-  int64_t mtime_ns = 0;
-  int64_t ctime_ns = 0;
-  int64_t btime_ns = 0;  // creation
-  uint64_t rdev = 0;
-  // Directories: the directory holding their one entry (the root: itself), so a rename can
-  // tell whether it moves a directory into its own subtree. 0 for other types (a file may
-  // have several names).
-  uint64_t parent = 0;
-  std::string symlink_target;  // symlinks only
-  // Incremented on every PutInode of the row by the transaction (callers need not): a
-  // mount compares it to revalidate what it cached (close-to-open).
-  uint64_t change = 0;
-  bool operator==(const InodeRecord&) const = default;
-};
-
-struct DentryRecord {
-  uint64_t parent = 0;
-  std::string name;  // 1..255 bytes, no '/' nor NUL, not "." nor ".."
-  uint64_t ino = 0;
-  FileType type = FileType::kRegular;
-  bool operator==(const DentryRecord&) const = default;
-};
 
 struct BlockRecord {
   uint64_t index = 0;

@@ -180,11 +180,54 @@ inline Status NoVolumeError() {
       "create one with 'cairn format'");
 }
 
-// The snapshot format does not carry the fs_* tables yet: a snapshot that silently left a
-// volume's tree out would restore its files' chunks with no names, so it is refused.
-inline Status SnapshotOfVolumeError(const std::string& volume) {
-  return FailedPreconditionError("this metadata store holds filesystem volume '" + volume +
-                                 "', which snapshots do not carry yet; no snapshot was written");
+// ---- Snapshots of a filesystem volume (records.h says what they hold) ----------------
+
+// Clears `owner.sequences` when they are 0, 1, 2, ... (what an empty list means).
+inline void DropDenseSequences(SnapshotOwner& owner) {
+  for (size_t i = 0; i < owner.sequences.size(); ++i) {
+    if (owner.sequences[i] != i) return;
+  }
+  owner.sequences.clear();
+}
+
+// The sequence number of entry `i` of a snapshot owner.
+inline uint64_t OwnerSequence(const SnapshotOwner& owner, size_t i) {
+  return owner.sequences.empty() ? i : owner.sequences[i];
+}
+
+// An owner record as a load accepts it: a valid owner, a non-empty list and, if given,
+// one increasing sequence number per entry.
+inline Status CheckSnapshotOwner(const SnapshotOwner& owned) {
+  if (owned.chunks.empty()) {
+    return InvalidArgumentError("owner " + DescribeOwner(owned.owner) + " has an empty chunk list");
+  }
+  if (!owned.sequences.empty()) {
+    bool increasing = owned.sequences.size() == owned.chunks.size();
+    for (size_t i = 1; increasing && i < owned.sequences.size(); ++i) {
+      increasing = owned.sequences[i - 1] < owned.sequences[i];
+    }
+    if (!increasing || owned.sequences.back() > static_cast<uint64_t>(INT64_MAX)) {
+      return InvalidArgumentError("owner " + DescribeOwner(owned.owner) +
+                                  " has sequence numbers that are not one increasing number "
+                                  "per chunk");
+    }
+  }
+  return OkStatus();
+}
+
+inline Status CheckSnapshotVolume(const SnapshotVolume& volume) {
+  RETURN_IF_ERROR(CheckVolumeRecord(volume.volume));
+  if (volume.next_ino <= kRootInode || volume.next_ino > static_cast<uint64_t>(INT64_MAX)) {
+    return InvalidArgumentError("next inode number " + std::to_string(volume.next_ino) +
+                                " of volume '" + volume.volume.name + "' is out of range");
+  }
+  return OkStatus();
+}
+
+// A filesystem record (inode, entry, xattr) of a snapshot whose volume record has not come.
+inline Status SnapshotWithoutVolumeError(const char* what) {
+  return InvalidArgumentError(std::string("snapshot is inconsistent: ") + what +
+                              " record without a volume record before it");
 }
 
 inline Status CheckListRequest(const ListRequest& request) {

@@ -249,16 +249,75 @@ struct FsckReferenceRow {
   int64_t owner_ref_count = 0;
 };
 
+// ---- Filesystem volume rows (meta/file_tree.h; here because snapshots carry them) ------
+
+inline constexpr std::string_view kFileOwnerKind = "file";
+inline constexpr uint64_t kRootInode = 1;
+inline constexpr size_t kMaxFileNameBytes = 255;
+inline constexpr uint32_t kFileTreeFormatVersion = 1;
+
+enum class FileType : uint8_t {
+  kRegular = 1,
+  kDirectory = 2,
+  kSymlink = 3,
+  kFifo = 4,
+  kSocket = 5,
+  kCharDevice = 6,
+  kBlockDevice = 7,
+};
+
+struct VolumeRecord {
+  std::string name;  // 1..64 bytes of [A-Za-z0-9._-]
+  std::string uuid;  // set by FormatVolume
+  TimestampMs created_ms = 0;
+  uint32_t trash_days = 0;
+  uint32_t format_version = kFileTreeFormatVersion;
+  bool operator==(const VolumeRecord&) const = default;
+};
+
+struct InodeRecord {
+  uint64_t ino = 0;
+  FileType type = FileType::kRegular;
+  uint32_t mode = 0;  // permission bits with setuid, setgid and sticky (07777); no type bits
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t nlink = 0;
+  uint64_t size = 0;
+  int64_t atime_ns = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  int64_t btime_ns = 0;  // creation
+  uint64_t rdev = 0;
+  // Directories: the directory holding their one entry (the root: itself), so a rename can
+  // tell whether it moves a directory into its own subtree. 0 for other types (a file may
+  // have several names).
+  uint64_t parent = 0;
+  std::string symlink_target;  // symlinks only
+  // Incremented on every PutInode of the row by the transaction (callers need not): a
+  // mount compares it to revalidate what it cached (close-to-open).
+  uint64_t change = 0;
+  bool operator==(const InodeRecord&) const = default;
+};
+
+struct DentryRecord {
+  uint64_t parent = 0;
+  std::string name;  // 1..255 bytes, no '/' nor NUL, not "." nor ".."
+  uint64_t ino = 0;
+  FileType type = FileType::kRegular;
+  bool operator==(const DentryRecord&) const = default;
+};
+
 // ---- Snapshots (cairn meta dump / load, rotating backups) ------------------------------
 //
 // A snapshot is the store's visible state at one instant, engine-neutral: COMMITTED objects
 // (hidden namespaces such as multipart uploads included) with their chunk lists, generic
-// owners with theirs, every chunk row, explicit namespaces and their settings, API keys and
-// S3 keys. WRITING and DELETING objects are left out: an upload in flight can never
-// complete against a restored store, and a DELETING object is invisible and holds no
-// references. Chunk reference counts are therefore the number of references from the
-// snapshot's objects and owners; a chunk whose count that makes zero keeps (or, if it had
-// none, gets the snapshot time as) its zero_since_ms, so GC reclaims it as usual.
+// owners with theirs, every chunk row, explicit namespaces and their settings, API keys,
+// S3 keys and the filesystem volume's tree (SnapshotVolume below says what of it). WRITING
+// and DELETING objects are left out: an upload in flight can never complete against a
+// restored store, and a DELETING object is invisible and holds no references. Chunk reference
+// counts are therefore the number of references from the snapshot's objects and owners; a chunk
+// whose count that makes zero keeps (or, if it had none, gets the snapshot time as) its
+// zero_since_ms, so GC reclaims it as usual.
 struct SnapshotCounts {
   uint64_t api_keys = 0;
   uint64_t s3_keys = 0;
@@ -267,6 +326,12 @@ struct SnapshotCounts {
   uint64_t chunks = 0;
   uint64_t objects = 0;
   uint64_t owners = 0;  // generic owners with a non-empty chunk list
+  // The filesystem volume, if the store holds one: its row (0 or 1), inodes, directory
+  // entries and extended attributes. A file's blocks are owners of kind "file".
+  uint64_t volumes = 0;
+  uint64_t inodes = 0;
+  uint64_t dentries = 0;
+  uint64_t xattrs = 0;
   bool operator==(const SnapshotCounts&) const = default;
 };
 
@@ -280,18 +345,51 @@ struct SnapshotObject {
 struct SnapshotOwner {
   ChunkOwner owner;
   std::vector<OwnerChunk> chunks;  // not empty
+  // The sequence number of each entry, increasing, when they are not 0, 1, 2, ... (empty
+  // then): a file's block rows are numbered by block index and skip its holes.
+  std::vector<uint64_t> sequences;
   bool operator==(const SnapshotOwner&) const = default;
 };
+
+// The filesystem volume's row, with the next inode number it will hand out.
+struct SnapshotVolume {
+  VolumeRecord volume;
+  uint64_t next_ino = 0;
+  bool operator==(const SnapshotVolume&) const = default;
+};
+
+struct SnapshotXattr {
+  uint64_t ino = 0;
+  std::string name;
+  std::string value;  // any bytes
+  bool operator==(const SnapshotXattr&) const = default;
+};
+
+// What a snapshot holds of a filesystem volume, and what it leaves out:
+//   - the volume row, every inode with a link (nlink > 0), every directory entry, every
+//     extended attribute of an exported inode, and the block rows of exported inodes (as
+//     owners of kind "file");
+//   - NOT the runtime state of live mounts: sessions, the change feed, locks and the
+//     mounts' staging owners (kind "fs-staging"). They describe processes that do not
+//     exist for a restored store, whose first mount starts with none of them;
+//   - NOT inodes unlinked while open (nlink 0, listed in the orphans of a session) nor
+//     their blocks and xattrs: without the session that held them open nothing could ever
+//     delete them, and no name reaches them. Their chunks' counts leave their references
+//     out, so GC reclaims what only they held, as for an upload in flight.
+inline constexpr std::string_view kFsStagingOwnerKind = "fs-staging";
 
 // The alternatives are in file order (snapshot.h): index() is the record's kind.
 using SnapshotRecord =
     std::variant<ApiKeyRecord, S3KeyRecord, NamespaceRecord, NamespaceSettingRecord, ChunkRecord,
-                 SnapshotObject, SnapshotOwner>;
+                 SnapshotObject, SnapshotOwner, SnapshotVolume, InodeRecord, DentryRecord,
+                 SnapshotXattr>;
 
 // Receives a snapshot from ExportSnapshot: Begin once, then every API key, S3 key,
-// namespace, namespace setting, chunk, object and owner, in that order (within a kind, in
-// the engine's key order: settings by tenant, namespace and name, owners by kind and id,
-// byte-wise). A non-OK status from any call stops the export and is returned by it.
+// namespace, namespace setting, chunk, object, owner, then the volume, its inodes,
+// directory entries and extended attributes, in that order (within a kind, in the engine's
+// key order: settings by tenant, namespace and name, owners by kind and id, inodes by ino,
+// entries by parent and name, xattrs by ino and name, byte-wise). A non-OK status from any call
+// stops the export and is returned by it.
 class SnapshotVisitor {
  public:
   virtual ~SnapshotVisitor() = default;

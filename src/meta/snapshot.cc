@@ -2,6 +2,7 @@
 
 #include "core/base64.h"
 #include "core/block_checksums.h"
+#include "meta/file_tree.h"
 
 #include <nlohmann/json.hpp>
 #include <type_traits>
@@ -19,14 +20,31 @@ constexpr size_t kFlushBytes = 1 << 20;
 constexpr size_t kReadBlockBytes = 1 << 20;
 
 // Record kinds in file order; a kind is the index of its SnapshotRecord alternative.
-enum Kind { kApiKey = 0, kS3Key, kNamespace, kNamespaceSetting, kChunk, kObject, kOwner };
+enum Kind {
+  kApiKey = 0,
+  kS3Key,
+  kNamespace,
+  kNamespaceSetting,
+  kChunk,
+  kObject,
+  kOwner,
+  kVolume,
+  kInode,
+  kDentry,
+  kXattr
+};
 constexpr const char* kKindNames[] = {"api_key", "s3_key", "namespace", "namespace_setting",
-                                      "chunk",   "object", "owner"};
+                                      "chunk",   "object", "owner",     "volume",
+                                      "inode",   "dentry", "xattr"};
 static_assert(std::variant_size_v<SnapshotRecord> == std::size(kKindNames));
 static_assert(std::is_same_v<std::variant_alternative_t<kNamespaceSetting, SnapshotRecord>,
                              NamespaceSettingRecord>);
 static_assert(std::is_same_v<std::variant_alternative_t<kObject, SnapshotRecord>, SnapshotObject>);
 static_assert(std::is_same_v<std::variant_alternative_t<kOwner, SnapshotRecord>, SnapshotOwner>);
+static_assert(std::is_same_v<std::variant_alternative_t<kVolume, SnapshotRecord>, SnapshotVolume>);
+static_assert(std::is_same_v<std::variant_alternative_t<kInode, SnapshotRecord>, InodeRecord>);
+static_assert(std::is_same_v<std::variant_alternative_t<kDentry, SnapshotRecord>, DentryRecord>);
+static_assert(std::is_same_v<std::variant_alternative_t<kXattr, SnapshotRecord>, SnapshotXattr>);
 
 // The first version with namespace_setting records. A snapshot without any is written as
 // version 1, byte for byte what binaries before them wrote, so that they can load it.
@@ -34,7 +52,14 @@ constexpr int kSettingsFormatVersion = 2;
 // The first version with owner records; written only when there are owners, so a snapshot
 // without any stays readable by binaries that know versions 1 and 2 only.
 constexpr int kOwnersFormatVersion = 3;
-static_assert(kOwnersFormatVersion == kSnapshotFormatVersion);
+// The first version with a filesystem volume (volume, inode, dentry and xattr records, and
+// the "sequences" of an owner's entries); written only when the store holds a volume.
+constexpr int kVolumeFormatVersion = 4;
+static_assert(kVolumeFormatVersion == kSnapshotFormatVersion);
+
+bool HasFileTree(const SnapshotCounts& c) {
+  return c.volumes != 0 || c.inodes != 0 || c.dentries != 0 || c.xattrs != 0;
+}
 
 // ---- field encodings ----------------------------------------------------------------------
 
@@ -49,6 +74,12 @@ OutJson CountsJson(const SnapshotCounts& c) {
   out["chunks"] = c.chunks;
   out["objects"] = c.objects;
   if (c.owners != 0) out["owners"] = c.owners;  // version 3
+  if (HasFileTree(c)) {                         // version 4
+    out["volumes"] = c.volumes;
+    out["inodes"] = c.inodes;
+    out["dentries"] = c.dentries;
+    out["xattrs"] = c.xattrs;
+  }
   return out;
 }
 
@@ -133,10 +164,57 @@ OutJson RecordJson(const SnapshotOwner& s) {
     chunks.push_back(OutJson{StorageClassName(entry.storage_class), entry.chunk.digest.ToHex(),
                              entry.chunk.size_bytes});
   }
-  return OutJson{{"type", kKindNames[kOwner]},
-                 {"kind", TextValue(s.owner.kind)},
-                 {"id", TextValue(s.owner.id)},
-                 {"chunks", std::move(chunks)}};
+  OutJson out{{"type", kKindNames[kOwner]},
+              {"kind", TextValue(s.owner.kind)},
+              {"id", TextValue(s.owner.id)},
+              {"chunks", std::move(chunks)}};
+  if (!s.sequences.empty()) out["sequences"] = s.sequences;  // version 4
+  return out;
+}
+
+OutJson RecordJson(const SnapshotVolume& s) {
+  return OutJson{{"type", kKindNames[kVolume]},
+                 {"name", TextValue(s.volume.name)},
+                 {"uuid", TextValue(s.volume.uuid)},
+                 {"created_ms", s.volume.created_ms},
+                 {"trash_days", s.volume.trash_days},
+                 {"format_version", s.volume.format_version},
+                 {"next_ino", s.next_ino}};
+}
+
+OutJson RecordJson(const InodeRecord& r) {
+  OutJson out{{"type", kKindNames[kInode]},
+              {"ino", r.ino},
+              {"file_type", FileTypeName(r.type)},
+              {"mode", r.mode},
+              {"uid", r.uid},
+              {"gid", r.gid},
+              {"nlink", r.nlink},
+              {"size", r.size},
+              {"atime_ns", r.atime_ns},
+              {"mtime_ns", r.mtime_ns},
+              {"ctime_ns", r.ctime_ns},
+              {"btime_ns", r.btime_ns},
+              {"rdev", r.rdev},
+              {"parent", r.parent},
+              {"change", r.change}};
+  if (r.type == FileType::kSymlink) out["symlink_target"] = TextValue(r.symlink_target);
+  return out;
+}
+
+OutJson RecordJson(const DentryRecord& r) {
+  return OutJson{{"type", kKindNames[kDentry]},
+                 {"parent", r.parent},
+                 {"name", TextValue(r.name)},
+                 {"ino", r.ino},
+                 {"file_type", FileTypeName(r.type)}};
+}
+
+OutJson RecordJson(const SnapshotXattr& r) {
+  return OutJson{{"type", kKindNames[kXattr]},
+                 {"ino", r.ino},
+                 {"name", TextValue(r.name)},
+                 {"value", Base64Encode(r.value)}};
 }
 
 // ---- field decodings ----------------------------------------------------------------------
@@ -185,6 +263,33 @@ Result<uint64_t> GetSize(const Json& json, const char* name) {
   return static_cast<uint64_t>(value);
 }
 
+// The full uint64 range (inode numbers, sizes, device numbers).
+Result<uint64_t> GetUnsigned(const Json& json, const char* name) {
+  ASSIGN_OR_RETURN(const Json* value, Field(json, name));
+  if (value->is_number_unsigned()) return value->get<uint64_t>();
+  if (value->is_number_integer() && value->get<int64_t>() >= 0) {
+    return static_cast<uint64_t>(value->get<int64_t>());
+  }
+  return InvalidArgumentError(std::string("field '") + name + "' is not a non-negative integer");
+}
+
+Result<uint32_t> GetUnsigned32(const Json& json, const char* name) {
+  ASSIGN_OR_RETURN(uint64_t value, GetUnsigned(json, name));
+  if (value > UINT32_MAX) {
+    return InvalidArgumentError(std::string("field '") + name + "' is above 2^32-1");
+  }
+  return static_cast<uint32_t>(value);
+}
+
+Result<FileType> GetFileType(const Json& json) {
+  ASSIGN_OR_RETURN(std::string text, GetText(json, "file_type"));
+  for (int n = static_cast<int>(FileType::kRegular); n <= static_cast<int>(FileType::kBlockDevice);
+       ++n) {
+    if (FileTypeName(static_cast<FileType>(n)) == text) return static_cast<FileType>(n);
+  }
+  return InvalidArgumentError("field 'file_type' names no file type: '" + text + "'");
+}
+
 Result<bool> GetBool(const Json& json, const char* name) {
   ASSIGN_OR_RETURN(const Json* value, Field(json, name));
   if (!value->is_boolean())
@@ -229,6 +334,12 @@ Result<SnapshotCounts> GetCounts(const Json& json) {
   ASSIGN_OR_RETURN(c.objects, GetSize(*value, "objects"));
   if (value->contains("owners")) {  // version 3, when there are any
     ASSIGN_OR_RETURN(c.owners, GetSize(*value, "owners"));
+  }
+  if (value->contains("volumes")) {  // version 4, when the store holds a volume
+    ASSIGN_OR_RETURN(c.volumes, GetSize(*value, "volumes"));
+    ASSIGN_OR_RETURN(c.inodes, GetSize(*value, "inodes"));
+    ASSIGN_OR_RETURN(c.dentries, GetSize(*value, "dentries"));
+    ASSIGN_OR_RETURN(c.xattrs, GetSize(*value, "xattrs"));
   }
   return c;
 }
@@ -377,7 +488,90 @@ Result<SnapshotRecord> ParseOwner(const Json& json) {
     entry.chunk.size_bytes = item[2].get<uint64_t>();
     s.chunks.push_back(std::move(entry));
   }
+  if (auto it = json.find("sequences"); it != json.end()) {
+    if (!it->is_array() || it->size() != s.chunks.size()) {
+      return InvalidArgumentError("field 'sequences' of owner " + s.owner.kind + " " + s.owner.id +
+                                  " is not an array as long as its chunks");
+    }
+    for (const Json& item : *it) {
+      if (!item.is_number_unsigned() ||
+          (!s.sequences.empty() && item.get<uint64_t>() <= s.sequences.back())) {
+        return InvalidArgumentError("field 'sequences' of owner " + s.owner.kind + " " +
+                                    s.owner.id + " is not increasing non-negative integers");
+      }
+      s.sequences.push_back(item.get<uint64_t>());
+    }
+  }
   return SnapshotRecord(std::move(s));
+}
+
+Result<SnapshotRecord> ParseVolume(const Json& json) {
+  SnapshotVolume s;
+  ASSIGN_OR_RETURN(s.volume.name, GetText(json, "name"));
+  ASSIGN_OR_RETURN(s.volume.uuid, GetText(json, "uuid"));
+  ASSIGN_OR_RETURN(s.volume.created_ms, GetInt(json, "created_ms"));
+  ASSIGN_OR_RETURN(s.volume.trash_days, GetUnsigned32(json, "trash_days"));
+  ASSIGN_OR_RETURN(s.volume.format_version, GetUnsigned32(json, "format_version"));
+  ASSIGN_OR_RETURN(s.next_ino, GetUnsigned(json, "next_ino"));
+  if (s.next_ino <= kRootInode) {
+    return InvalidArgumentError("next_ino " + std::to_string(s.next_ino) + " of volume '" +
+                                s.volume.name + "' is not above the root's");
+  }
+  return SnapshotRecord(std::move(s));
+}
+
+Result<SnapshotRecord> ParseInode(const Json& json) {
+  InodeRecord r;
+  ASSIGN_OR_RETURN(r.ino, GetUnsigned(json, "ino"));
+  if (r.ino == 0) return InvalidArgumentError("inode number 0 is not valid");
+  ASSIGN_OR_RETURN(r.type, GetFileType(json));
+  ASSIGN_OR_RETURN(r.mode, GetUnsigned32(json, "mode"));
+  ASSIGN_OR_RETURN(r.uid, GetUnsigned32(json, "uid"));
+  ASSIGN_OR_RETURN(r.gid, GetUnsigned32(json, "gid"));
+  ASSIGN_OR_RETURN(r.nlink, GetUnsigned32(json, "nlink"));
+  ASSIGN_OR_RETURN(r.size, GetUnsigned(json, "size"));
+  ASSIGN_OR_RETURN(r.atime_ns, GetInt(json, "atime_ns"));
+  ASSIGN_OR_RETURN(r.mtime_ns, GetInt(json, "mtime_ns"));
+  ASSIGN_OR_RETURN(r.ctime_ns, GetInt(json, "ctime_ns"));
+  ASSIGN_OR_RETURN(r.btime_ns, GetInt(json, "btime_ns"));
+  ASSIGN_OR_RETURN(r.rdev, GetUnsigned(json, "rdev"));
+  ASSIGN_OR_RETURN(r.parent, GetUnsigned(json, "parent"));
+  ASSIGN_OR_RETURN(r.change, GetUnsigned(json, "change"));
+  if (r.type == FileType::kSymlink) {
+    ASSIGN_OR_RETURN(r.symlink_target, GetText(json, "symlink_target"));
+  }
+  if (r.nlink == 0) {
+    return InvalidArgumentError("inode " + std::to_string(r.ino) +
+                                " has no link; snapshots hold linked inodes only");
+  }
+  return SnapshotRecord(std::move(r));
+}
+
+Result<SnapshotRecord> ParseDentry(const Json& json) {
+  DentryRecord r;
+  ASSIGN_OR_RETURN(r.parent, GetUnsigned(json, "parent"));
+  ASSIGN_OR_RETURN(r.name, GetText(json, "name"));
+  ASSIGN_OR_RETURN(r.ino, GetUnsigned(json, "ino"));
+  ASSIGN_OR_RETURN(r.type, GetFileType(json));
+  if (r.name.empty() || r.name.size() > kMaxFileNameBytes ||
+      r.name.find_first_of(std::string_view("/\0", 2)) != std::string::npos || r.name == "." ||
+      r.name == "..") {
+    return InvalidArgumentError("directory entry name " + HexEncode(r.name) + " (hex) in " +
+                                std::to_string(r.parent) + " is not a valid file name");
+  }
+  return SnapshotRecord(std::move(r));
+}
+
+Result<SnapshotRecord> ParseXattr(const Json& json) {
+  SnapshotXattr r;
+  ASSIGN_OR_RETURN(r.ino, GetUnsigned(json, "ino"));
+  ASSIGN_OR_RETURN(r.name, GetText(json, "name"));
+  ASSIGN_OR_RETURN(const Json* value, Field(json, "value"));
+  if (!value->is_string()) return InvalidArgumentError("field 'value' is not base64 text");
+  Result<std::string> bytes = Base64Decode(value->get<std::string>());
+  if (!bytes.ok()) return bytes.status().WithContext("field 'value' of xattr " + r.name);
+  r.value = std::move(bytes).value();
+  return SnapshotRecord(std::move(r));
 }
 
 uint64_t& CountOf(SnapshotCounts& counts, int kind) {
@@ -394,6 +588,14 @@ uint64_t& CountOf(SnapshotCounts& counts, int kind) {
       return counts.chunks;
     case kOwner:
       return counts.owners;
+    case kVolume:
+      return counts.volumes;
+    case kInode:
+      return counts.inodes;
+    case kDentry:
+      return counts.dentries;
+    case kXattr:
+      return counts.xattrs;
     default:
       return counts.objects;
   }
@@ -403,7 +605,9 @@ std::string DescribeCounts(const SnapshotCounts& c) {
   return std::to_string(c.api_keys) + " api keys, " + std::to_string(c.s3_keys) + " s3 keys, " +
          std::to_string(c.namespaces) + " namespaces, " + std::to_string(c.namespace_settings) +
          " namespace settings, " + std::to_string(c.chunks) + " chunks, " +
-         std::to_string(c.objects) + " objects, " + std::to_string(c.owners) + " owners";
+         std::to_string(c.objects) + " objects, " + std::to_string(c.owners) + " owners, " +
+         std::to_string(c.volumes) + " volumes, " + std::to_string(c.inodes) + " inodes, " +
+         std::to_string(c.dentries) + " directory entries, " + std::to_string(c.xattrs) + " xattrs";
 }
 
 }  // namespace
@@ -421,7 +625,8 @@ Status SnapshotWriter::Begin(const SnapshotCounts& counts) {
   begun_ = true;
   header_.counts = counts;
   // The oldest version that can hold what the snapshot holds, so older binaries load it.
-  header_.version = counts.owners != 0               ? kOwnersFormatVersion
+  header_.version = HasFileTree(counts)              ? kVolumeFormatVersion
+                    : counts.owners != 0             ? kOwnersFormatVersion
                     : counts.namespace_settings != 0 ? kSettingsFormatVersion
                                                      : 1;
   OutJson header{{"format", kSnapshotFormatName},
@@ -437,6 +642,13 @@ Status SnapshotWriter::Begin(const SnapshotCounts& counts) {
 Status SnapshotWriter::Visit(const SnapshotRecord& record) {
   if (!begun_) return InternalError("snapshot writer: a record before Begin");
   const int kind = static_cast<int>(record.index());
+  const auto* owner = std::get_if<SnapshotOwner>(&record);
+  if (owner != nullptr && !owner->sequences.empty() && header_.version < kVolumeFormatVersion) {
+    // Numbered entries outside a volume: no engine writes them, and an older reader could not
+    // tell them apart from a dense list.
+    return InternalError("owner " + owner->owner.kind + " " + owner->owner.id +
+                         " has numbered entries but the store holds no filesystem volume");
+  }
   ++CountOf(written_, kind);
   OutJson json = std::visit([](const auto& r) { return RecordJson(r); }, record);
   std::string line;
@@ -599,7 +811,9 @@ Result<std::optional<SnapshotRecord>> SnapshotReader::Next() {
   }
   if (kind < 0) return Fail(InvalidArgumentError("unknown record type '" + *type + "'"));
   if ((kind == kNamespaceSetting && header_->version < kSettingsFormatVersion) ||
-      (kind == kOwner && header_->version < kOwnersFormatVersion)) {
+      (kind == kOwner && header_->version < kOwnersFormatVersion) ||
+      (kind >= kVolume && header_->version < kVolumeFormatVersion) ||
+      (kind == kOwner && json.contains("sequences") && header_->version < kVolumeFormatVersion)) {
     return Fail(InvalidArgumentError("a " + *type + " record in a version " +
                                      std::to_string(header_->version) + " snapshot"));
   }
@@ -628,11 +842,27 @@ Result<std::optional<SnapshotRecord>> SnapshotReader::Next() {
     case kOwner:
       record = ParseOwner(json);
       break;
+    case kVolume:
+      if (read_.volumes != 0) return Fail(InvalidArgumentError("a second volume record"));
+      record = ParseVolume(json);
+      break;
+    case kInode:
+      record = ParseInode(json);
+      break;
+    case kDentry:
+      record = ParseDentry(json);
+      break;
+    case kXattr:
+      record = ParseXattr(json);
+      break;
     default:
       record = ParseObject(json);
       break;
   }
   if (!record.ok()) return Fail(record.status());
+  if (kind > kVolume && read_.volumes == 0) {
+    return Fail(InvalidArgumentError("a " + *type + " record without a volume record"));
+  }
   hasher_.Update(*line);
   hasher_.Update("\n");
   ++CountOf(read_, kind);

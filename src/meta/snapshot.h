@@ -2,20 +2,30 @@
 // `cairn serve --backup-meta` rotates. Engine-neutral, so a snapshot taken from one engine
 // loads into any other.
 //
-// Format (version 3): UTF-8 JSON Lines.
-//   line 1      header  {"format":"cairn-meta-snapshot","version":3,"engine":"sqlite",
+// Format (version 4): UTF-8 JSON Lines.
+//   line 1      header  {"format":"cairn-meta-snapshot","version":4,"engine":"sqlite",
 //                        "created_at":"<RFC 3339>","created_at_ms":N,"counts":{...},
 //                        "store_id":"<uuid>"}   (store_id only once the store has one)
 //   then        records {"type":"api_key"|"s3_key"|"namespace"|"namespace_setting"|
-//                        "chunk"|"object"|"owner",...}, in that order of kinds, one per line
+//                        "chunk"|"object"|"owner"|"volume"|"inode"|"dentry"|"xattr",...},
+//                        in that order of kinds, one per line
 //   last line   trailer {"type":"end","counts":{...},"sha256":"<hex>"}
 // Version 2 added namespace_setting records and their count ("namespace_settings");
 // version 3 added owner records ({"type":"owner","kind":..,"id":..,"chunks":[[class,
 // digest, size],...]}: a generic chunk owner and its list) and their count ("owners").
-// A snapshot is written with the oldest version that holds its records: without owners
+// version 4 added the filesystem volume (records.h says what of it a snapshot holds):
+// one {"type":"volume",name,uuid,created_ms,trash_days,format_version,next_ino} record,
+// then {"type":"inode",ino,file_type,mode,...,symlink_target (symlinks only)} by ino,
+// {"type":"dentry",parent,name,ino,file_type} by (parent, name) and
+// {"type":"xattr",ino,name,value (base64)} by (ino, name), with their counts ("volumes",
+// "inodes", "dentries", "xattrs"); an owner record may carry "sequences" (a file's block
+// indexes, when its list has holes). Every inode, entry and xattr record follows the
+// volume record.
+// A snapshot is written with the oldest version that holds its records: without a volume
+// as version 3 or older, without owners
 // and settings as version 1, exactly as before them, without owners as version 2, so
 // older binaries still load it; a newer version is refused by them up front instead of
-// dropping records. Versions 1 to 3 are read.
+// dropping records. Versions 1 to 4 are read.
 // The trailer's sha256 covers every byte before it (header and records, newlines included),
 // and both header and trailer carry the record counts, so a truncated, reordered or
 // corrupted file is refused. Binary fields are hex (ids as UUID text, digests and secret
@@ -38,7 +48,7 @@
 namespace cairn::meta {
 
 // The newest format version this binary reads and writes.
-inline constexpr int kSnapshotFormatVersion = 3;
+inline constexpr int kSnapshotFormatVersion = 4;
 inline constexpr std::string_view kSnapshotFormatName = "cairn-meta-snapshot";
 // Longest record line a reader accepts (an object of ~3 million chunks).
 inline constexpr size_t kMaxSnapshotLineBytes = 256u << 20;

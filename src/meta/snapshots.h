@@ -22,10 +22,10 @@ class Snapshots {
     return NotSupportedByEngine("ExportSnapshot");
   }
   // Loads a snapshot into an EMPTY store (no object, chunk, owner chunk, namespace,
-  // namespace setting, API key or S3 key rows) in one transaction: kFailedPrecondition
-  // (nothing changed) if the store is not empty; on any error from `source`, a record the
-  // store refuses, chunk reference counts that disagree with the objects' and owners' chunk
-  // lists, or a setting whose namespace the snapshot does not hold, nothing is changed.
+  // namespace setting, API key, S3 key, volume or inode rows) in one transaction:
+  // kFailedPrecondition (nothing changed) if the store is not empty; on any error from `source`, a
+  // record the store refuses, chunk reference counts that disagree with the objects' and owners'
+  // chunk lists, or a setting whose namespace the snapshot does not hold, nothing is changed.
   // Returns what was loaded.
   virtual Result<SnapshotCounts> ImportSnapshot(SnapshotSource& source) {
     return NotSupportedByEngine("ImportSnapshot");

@@ -1284,36 +1284,219 @@ TEST_P(FileTreeTest, ConcurrentWritesLoseNoUpdate) {
 
 // ---- what other parts of the store make of a volume -------------------------------------
 
-TEST_P(FileTreeTest, SnapshotsRefuseAStoreWithAVolume) {
-  // A snapshot of an empty store, to load into the formatted one.
+#define FT_CONCAT_INNER(a, b) a##b
+#define FT_CONCAT(a, b) FT_CONCAT_INNER(a, b)
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                       \
+  auto FT_CONCAT(assigned_, __LINE__) = (expr);                               \
+  ASSERT_TRUE(FT_CONCAT(assigned_, __LINE__).ok())                            \
+      << #expr << ": " << FT_CONCAT(assigned_, __LINE__).status().ToString(); \
+  lhs = std::move(FT_CONCAT(assigned_, __LINE__)).value()
+
+// A snapshot reader over `text`.
+SnapshotReader ReaderOf(std::shared_ptr<const std::string> text) {
+  auto offset = std::make_shared<size_t>(0);
+  return SnapshotReader([text, offset](char* buffer, size_t capacity) -> Result<size_t> {
+    const size_t n = std::min(capacity, text->size() - *offset);
+    std::copy_n(text->data() + *offset, n, buffer);
+    *offset += n;
+    return n;
+  });
+}
+
+Result<std::string> DumpText(MetaStore& store, const std::string& engine, TimestampMs now_ms) {
+  std::string out;
+  ASSIGN_OR_RETURN(SnapshotCounts counts,
+                   DumpSnapshot(store, engine, now_ms, [&](std::string_view bytes) {
+                     out.append(bytes);
+                     return OkStatus();
+                   }));
+  (void)counts;
+  return out;
+}
+
+// An owner's list as text: class, digest and size of each entry ("" for none).
+std::string OwnedText(MetaStore& store, const ChunkOwner& owner) {
+  Result<std::vector<OwnerChunk>> owned = store.GetOwnerChunks(owner);
+  if (!owned.ok()) return Str(owned.status());
+  std::string out;
+  for (const OwnerChunk& entry : *owned) {
+    out += std::string(StorageClassName(entry.storage_class)) + " " +
+           entry.chunk.digest.ToHex().substr(0, 12) + " " + std::to_string(entry.chunk.size_bytes) +
+           "; ";
+  }
+  return out;
+}
+
+// The records of a snapshot file: everything after its header line, before its trailer.
+std::string RecordsOf(const std::string& text) {
+  const size_t first = text.find('\n') + 1;
+  const size_t last = text.rfind("{\"type\":\"end\"");
+  return text.substr(first, last - first);
+}
+
+// A volume with a directory, a file with a hole between its blocks, a hard link, a
+// symlink with a binary target, xattrs with binary names and values, a FIFO, plus what a
+// snapshot leaves out: an inode unlinked while open (with a block and an xattr), a mount's
+// session, staging owner, change and lock.
+TEST_P(FileTreeTest, SnapshotsCarryTheVolumeIntoEveryEngine) {
+  constexpr TimestampMs kDumpMs = 9000;
+  Format();
+  uint64_t dir = 0, file = 0, link = 0, fifo = 0, unlinked = 0;
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(dir, tx.NewInodeNumber());
+    ASSIGN_OR_RETURN(file, tx.NewInodeNumber());
+    ASSIGN_OR_RETURN(link, tx.NewInodeNumber());
+    ASSIGN_OR_RETURN(fifo, tx.NewInodeNumber());
+    ASSIGN_OR_RETURN(unlinked, tx.NewInodeNumber());
+    InodeRecord d = Inode(dir, FileType::kDirectory);
+    d.nlink = 2;
+    d.parent = kRootInode;
+    d.mode = 01777;
+    RETURN_IF_ERROR(tx.PutInode(d).status());
+    InodeRecord f = Inode(file);
+    f.nlink = 2;  // two names
+    f.size = 3 * 1000;
+    f.mtime_ns = -5;  // before 1970
+    RETURN_IF_ERROR(tx.PutInode(f).status());
+    RETURN_IF_ERROR(tx.PutInode(f).status());  // change 2
+    InodeRecord l = Inode(link, FileType::kSymlink);
+    l.symlink_target = std::string("../t\xff\x01rget", 10);
+    RETURN_IF_ERROR(tx.PutInode(l).status());
+    InodeRecord p = Inode(fifo, FileType::kFifo);
+    p.rdev = UINT64_C(0x1234567890);
+    RETURN_IF_ERROR(tx.PutInode(p).status());
+    InodeRecord u = Inode(unlinked);
+    u.nlink = 0;
+    RETURN_IF_ERROR(tx.PutInode(u).status());
+    RETURN_IF_ERROR(tx.PutDentry({kRootInode, "dir", dir, FileType::kDirectory}));
+    RETURN_IF_ERROR(tx.PutDentry({dir, "file", file, FileType::kRegular}));
+    RETURN_IF_ERROR(tx.PutDentry({kRootInode, "hard\xc3\xa9", file, FileType::kRegular}));
+    RETURN_IF_ERROR(tx.PutDentry({dir, "\xff\x80link", link, FileType::kSymlink}));
+    RETURN_IF_ERROR(tx.PutDentry({kRootInode, "fifo", fifo, FileType::kFifo}));
+    RETURN_IF_ERROR(tx.PutBlock(file, Block(0, 1)));
+    RETURN_IF_ERROR(tx.PutBlock(file, Block(2, 2, kCold)));  // block 1 is a hole
+    RETURN_IF_ERROR(tx.PutBlock(file, Block(5, 1)));         // chunk 1 twice
+    RETURN_IF_ERROR(tx.PutBlock(unlinked, Block(0, 5)));
+    RETURN_IF_ERROR(tx.PutXattr(file, "user.bin", std::string("\0\x01\xff\xfe", 4)));
+    RETURN_IF_ERROR(tx.PutXattr(file, std::string("user.\xff", 6), ""));
+    RETURN_IF_ERROR(tx.PutXattr(dir, "trusted.x", std::string(3000, '\x80')));
+    RETURN_IF_ERROR(tx.PutXattr(unlinked, "user.gone", "x"));
+    SessionRecord session;
+    session.id = 42;
+    session.host = "h";
+    session.expires_ms = 1;
+    RETURN_IF_ERROR(tx.PutSession(session));
+    RETURN_IF_ERROR(tx.PutOrphan({unlinked, 42}));
+    RETURN_IF_ERROR(tx.AppendChange({0, 42, file, true, 0, "", 0}).status());
+    LockRecord lock{file, 42, 7, LockKind::kPosix, true, 0, 10, 99};
+    return tx.SetLocks(file, 42, 7, LockKind::kPosix, {lock});
+  }));
+  const ChunkOwner staging{"fs-staging", std::string(kUuid) + ":42"};
+  ASSERT_OK(store_->SetOwnerChunks(staging, {OwnerChunk(kHot, ChunkRef{D(6), 6000})}, 5000));
+  ASSERT_OK(store_->SetOwnerChunks(ChunkOwner{"test", "o"}, {Block(0, 2, kCold).chunk}, 5000));
+
+  ASSERT_OK_AND_ASSIGN(std::string text, DumpText(*store_, GetParam(), kDumpMs));
+  EXPECT_EQ(text.rfind("{\"format\":\"cairn-meta-snapshot\",\"version\":4,", 0), 0u) << text;
+  EXPECT_NE(text.find("\"volumes\":1,\"inodes\":5,\"dentries\":5,\"xattrs\":3}"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\"sequences\":[0,2,5]"), std::string::npos) << text;
+  EXPECT_EQ(text.find("fs-staging"), std::string::npos) << text;
+  EXPECT_EQ(text.find("user.gone"), std::string::npos) << text;
+
+  // What the restored store must show: the source without what the snapshot leaves out,
+  // dropped at the snapshot's time (so the chunks they alone held get the same zero time).
+  const uint64_t next_ino = NewIno();
+  ASSERT_OK(W(
+      [&](FileTreeTransaction& tx) -> Status {
+        RETURN_IF_ERROR(tx.DeleteInode(unlinked));
+        RETURN_IF_ERROR(tx.DeleteSessionLocks(42));
+        return tx.DeleteSession(42);
+      },
+      kDumpMs));
+  ASSERT_OK(store_->DropOwnerChunks(staging, kDumpMs));
+  const std::set<uint64_t> inos = {kRootInode, dir, file, link, fifo, unlinked};
+  const std::string expected = Dump(*store_, inos);
+  EXPECT_EQ(expected.find("disagrees"), std::string::npos) << expected;
+
+  std::vector<std::string> engines = {"memory", "sqlite"};
+  if (GetParam() == "postgres") engines.push_back("postgres");
+  auto shared = std::make_shared<const std::string>(text);
+  for (const std::string& engine : engines) {
+    SCOPED_TRACE("loaded into " + engine);
+    std::unique_ptr<MetaStore> restored =
+        OpenStore(UrlFor(engine, dir_, "restored-" + engine + ".db", &databases_));
+    ASSERT_NE(restored, nullptr);
+    SnapshotReader reader = ReaderOf(shared);
+    ASSERT_OK_AND_ASSIGN(SnapshotCounts loaded, restored->ImportSnapshot(reader));
+    EXPECT_EQ(loaded.volumes, 1u);
+    EXPECT_EQ(loaded.inodes, 5u);
+    EXPECT_EQ(loaded.dentries, 5u);
+    EXPECT_EQ(loaded.xattrs, 3u);
+    EXPECT_EQ(loaded.owners, 2u);
+    EXPECT_EQ(Dump(*restored, inos), expected);
+    EXPECT_EQ(OwnedText(*restored, FileChunkOwner(kUuid, file)),
+              OwnedText(*store_, FileChunkOwner(kUuid, file)));
+    EXPECT_EQ(OwnedText(*restored, ChunkOwner{"test", "o"}),
+              OwnedText(*store_, ChunkOwner{"test", "o"}));
+    EXPECT_EQ(OwnedText(*restored, staging), "");
+    // It dumps the same records again (the engine name and time are the header's), before
+    // anything is written to it.
+    ASSERT_OK_AND_ASSIGN(std::string again, DumpText(*restored, engine, kDumpMs));
+    EXPECT_EQ(RecordsOf(again), RecordsOf(text));
+    // No runtime state of the source's mounts, and inode numbers go on where they were.
+    ASSERT_OK(restored->file_tree()->Write(
+        [&](FileTreeTransaction& tx) -> Status {
+          EXPECT_EQ(Str(tx.ListSessions()), "[]");
+          EXPECT_EQ(Str(tx.ListOrphans()), "[]");
+          EXPECT_EQ(Str(tx.ListChanges(0, 100)), "[]");
+          EXPECT_EQ(Str(tx.ListLocks(file)), "[]");
+          // The number the source would have handed out next when the snapshot was taken.
+          EXPECT_EQ(Str(tx.NewInodeNumber()), Str(Result<uint64_t>(next_ino)));
+          return OkStatus();
+        },
+        kDumpMs));
+    // A second load into it is refused.
+    SnapshotReader second = ReaderOf(shared);
+    EXPECT_CODE(restored->ImportSnapshot(second), kFailedPrecondition);
+  }
+}
+
+TEST_P(FileTreeTest, ASnapshotLoadsOnlyIntoAnEmptyStoreAndNeedsItsVolumeRecordFirst) {
+  // A snapshot of an empty store does not load into a formatted one.
   std::string empty_snapshot;
   {
     std::unique_ptr<MetaStore> empty = OpenStore(UrlFor(GetParam(), dir_, "empty.db", &databases_));
     ASSERT_NE(empty, nullptr);
-    ASSERT_OK(DumpSnapshot(*empty, GetParam(), 100, [&](std::string_view bytes) {
-      empty_snapshot.append(bytes);
-      return OkStatus();
-    }));
+    ASSERT_OK_AND_ASSIGN(empty_snapshot, DumpText(*empty, GetParam(), 100));
   }
+  EXPECT_EQ(empty_snapshot.find("volumes"), std::string::npos) << empty_snapshot;
   Format();
   ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status { return tx.PutBlock(2, Block(0, 1)); }));
-  std::string written;
-  Result<SnapshotCounts> dumped = DumpSnapshot(*store_, GetParam(), 100, [&](std::string_view b) {
-    written.append(b);
-    return OkStatus();
-  });
-  EXPECT_CODE(dumped, kFailedPrecondition);
-  EXPECT_NE(dumped.status().message().find("'vol'"), std::string::npos)
-      << dumped.status().ToString();
-  size_t offset = 0;
-  SnapshotReader reader([&](char* buffer, size_t capacity) -> Result<size_t> {
-    const size_t n = std::min(capacity, empty_snapshot.size() - offset);
-    std::copy_n(empty_snapshot.data() + offset, n, buffer);
-    offset += n;
-    return n;
-  });
+  SnapshotReader reader = ReaderOf(std::make_shared<const std::string>(empty_snapshot));
   EXPECT_CODE(store_->ImportSnapshot(reader), kFailedPrecondition);
   EXPECT_EQ(Owned(2), std::vector<Digest>{D(1)});
+
+  // An engine refuses an inode record before the volume's, and leaves nothing behind.
+  struct Records : SnapshotSource {
+    std::vector<SnapshotRecord> records;
+    size_t next = 0;
+    Result<std::optional<SnapshotRecord>> Next() override {
+      if (next == records.size()) return std::optional<SnapshotRecord>();
+      return std::optional<SnapshotRecord>(records[next++]);
+    }
+  };
+  std::unique_ptr<MetaStore> fresh = OpenStore(UrlFor(GetParam(), dir_, "fresh.db", &databases_));
+  ASSERT_NE(fresh, nullptr);
+  Records source;
+  source.records = {Inode(5)};
+  EXPECT_CODE(fresh->ImportSnapshot(source), kInvalidArgument);
+  Records two;
+  SnapshotVolume volume{Volume(), 10};
+  two.records = {volume, volume};
+  EXPECT_CODE(fresh->ImportSnapshot(two), kInvalidArgument);
+  Result<std::optional<VolumeRecord>> none = fresh->file_tree()->GetVolume();
+  ASSERT_OK(none);
+  EXPECT_FALSE(none->has_value());
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, FileTreeTest, ::testing::Values("memory", "sqlite", "postgres"),

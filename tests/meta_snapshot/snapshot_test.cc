@@ -18,6 +18,7 @@
 
 #include "backup/backup.h"
 #include "core/hashing.h"
+#include "meta/file_tree.h"
 #include "meta/memory/memory_meta_store.h"
 #include "meta/meta_store.h"
 #include "meta/postgres/postgres_meta_store.h"
@@ -710,6 +711,93 @@ TEST(SnapshotFormat, OwnersMakeItVersion3AndOnlyThen) {
             std::string::npos)
       << loaded.status().ToString();
   EXPECT_TRUE(IsEmpty(target));
+}
+
+// A filesystem volume makes a snapshot version 4: the volume, inode, dentry and xattr
+// records follow the owners, a sparse file's owner numbers its entries, and a file that
+// claims version 3 is refused rather than loaded without its tree.
+TEST(SnapshotFormat, AVolumeMakesItVersion4AndOlderVersionsRefuseItsRecords) {
+  MemoryMetaStore source;
+  VolumeRecord volume;
+  volume.name = "vol";
+  volume.uuid = "0b6a3c1e-2f4d-4e5a-9b8c-7d6e5f4a3b2c";
+  InodeRecord root;
+  root.type = FileType::kDirectory;
+  root.nlink = 2;
+  root.mode = 0755;
+  ASSERT_TRUE(source.FormatVolume(volume, root).ok());
+  const ChunkRef chunk{DigestOf("x"), 10};
+  ASSERT_TRUE(source
+                  .Write(
+                      [&](FileTreeTransaction& tx) -> Status {
+                        ASSIGN_OR_RETURN(uint64_t ino, tx.NewInodeNumber());
+                        InodeRecord file;
+                        file.ino = ino;
+                        file.nlink = 1;
+                        file.size = 3 * 4 * 1024 * 1024;
+                        RETURN_IF_ERROR(tx.PutInode(file).status());
+                        RETURN_IF_ERROR(tx.PutDentry({kRootInode, "f", ino, FileType::kRegular}));
+                        RETURN_IF_ERROR(tx.PutXattr(ino, "user.x", std::string("\0\xff", 2)));
+                        return tx.PutBlock(ino, {2, {StorageClass::kHot, chunk}});
+                      },
+                      kNow)
+                  .ok());
+  Result<std::string> dump = DumpToString(source, "memory");
+  ASSERT_TRUE(dump.ok()) << dump.status().ToString();
+  std::vector<std::string> lines = Lines(*dump);
+  EXPECT_EQ(lines.front().rfind("{\"format\":\"cairn-meta-snapshot\",\"version\":4,", 0), 0u)
+      << lines.front();
+  EXPECT_NE(lines.back().find("\"owners\":1,\"volumes\":1,\"inodes\":2,\"dentries\":1,"
+                              "\"xattrs\":1}"),
+            std::string::npos)
+      << lines.back();
+  EXPECT_NE(dump->find("\"sequences\":[2]}"), std::string::npos) << *dump;
+  EXPECT_NE(dump->find("{\"type\":\"xattr\",\"ino\":2,\"name\":\"user.x\",\"value\":\"AP8=\"}"),
+            std::string::npos)
+      << *dump;
+  MemoryMetaStore copy;
+  Result<SnapshotCounts> loaded = LoadFromString(copy, *dump);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  Result<std::string> again = DumpToString(copy, "memory");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(Body(*again), Body(*dump));
+
+  lines.front().replace(lines.front().find("\"version\":4"), 11, "\"version\":3");
+  MemoryMetaStore target;
+  loaded = LoadFromString(target, Rechecksummed(lines, 0));
+  EXPECT_EQ(loaded.status().code(), StatusCode::kInvalidArgument) << loaded.status().ToString();
+  EXPECT_NE(loaded.status().message().find("owner record in a version 3 snapshot"),
+            std::string::npos)
+      << loaded.status().ToString();
+  EXPECT_TRUE(IsEmpty(target));
+  Result<std::optional<VolumeRecord>> none = target.GetVolume();
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST(Backup, AMinimumAgeSkipsARoundWhileTheNewestSnapshotIsYounger) {
+  TempDir dir;
+  MemoryMetaStore store;
+  platform::FakeClock clock(kNow);
+  backup::BackupOptions options;
+  options.directory = dir.path() + "/backups";
+  options.engine = "memory";
+  options.min_age_ms = 30'000;
+  auto first = backup::RunBackup(&store, platform::DefaultFileSystem(), &clock, options);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->skipped);
+  clock.Advance(29'999);  // another process's round, just too early
+  auto early = backup::RunBackup(&store, platform::DefaultFileSystem(), &clock, options);
+  ASSERT_TRUE(early.ok()) << early.status().ToString();
+  EXPECT_TRUE(early->skipped);
+  EXPECT_TRUE(early->path.empty());
+  clock.Advance(2);
+  auto later = backup::RunBackup(&store, platform::DefaultFileSystem(), &clock, options);
+  ASSERT_TRUE(later.ok()) << later.status().ToString();
+  EXPECT_FALSE(later->skipped);
+  auto kept = backup::ListBackups(platform::DefaultFileSystem(), options.directory);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, (std::vector<std::string>{first->path, later->path}));
 }
 
 // ---- consistency under concurrent writes --------------------------------------------------

@@ -894,7 +894,19 @@ namespace cairn::meta {
 
 Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) {
   std::lock_guard lock(mu_);
-  if (volume_) return internal::SnapshotOfVolumeError(volume_->name);
+  // The volume's runtime state stays out (records.h): staging owners, and unlinked inodes
+  // with their blocks and xattrs.
+  std::set<ChunkOwner> left_out;
+  std::set<uint64_t> unlinked;
+  for (const auto& [ino, inode] : inodes_) {
+    if (inode.nlink == 0) {
+      unlinked.insert(ino);
+      left_out.insert(FileChunkOwner(volume_->uuid, ino));
+    }
+  }
+  auto exported = [&](const ChunkOwner& owner) {
+    return owner.kind != kFsStagingOwnerKind && !left_out.contains(owner);
+  };
   // Committed references per chunk: the counts a restored store must hold.
   std::map<ChunkKey, int64_t> committed;
   SnapshotCounts counts;
@@ -906,11 +918,20 @@ Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
     }
   }
   for (const auto& [owner, entries] : owners_) {
+    if (!exported(owner)) continue;
+    ++counts.owners;
     for (const auto& [seq, entry] : entries) {
       ++committed[ChunkKey{entry.storage_class, entry.chunk.digest}];
     }
   }
-  counts.owners = owners_.size();
+  if (volume_) {
+    counts.volumes = 1;
+    counts.inodes = inodes_.size() - unlinked.size();
+    counts.dentries = dentries_.size();
+    for (const auto& [key, value] : xattrs_) {
+      if (!unlinked.contains(key.first)) ++counts.xattrs;
+    }
+  }
   std::vector<ChunkRecord> chunks;
   for (const auto& [key, row] : chunks_) {
     ChunkRecord out = row;
@@ -948,9 +969,25 @@ Status MemoryMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
     RETURN_IF_ERROR(visitor.Visit(SnapshotObject{object.record, object.chunks}));
   }
   for (const auto& [owner, entries] : owners_) {
-    SnapshotOwner record{owner, {}};
-    for (const auto& [seq, entry] : entries) record.chunks.push_back(entry);
+    if (!exported(owner)) continue;
+    SnapshotOwner record{owner, {}, {}};
+    for (const auto& [seq, entry] : entries) {
+      record.chunks.push_back(entry);
+      record.sequences.push_back(seq);
+    }
+    internal::DropDenseSequences(record);
     RETURN_IF_ERROR(visitor.Visit(record));
+  }
+  if (!volume_) return OkStatus();
+  RETURN_IF_ERROR(visitor.Visit(SnapshotVolume{*volume_, last_inode_ + 1}));
+  for (const auto& [ino, inode] : inodes_) {
+    if (!unlinked.contains(ino)) RETURN_IF_ERROR(visitor.Visit(inode));
+  }
+  for (const auto& [key, entry] : dentries_) RETURN_IF_ERROR(visitor.Visit(entry));
+  for (const auto& [key, value] : xattrs_) {
+    if (!unlinked.contains(key.first)) {
+      RETURN_IF_ERROR(visitor.Visit(SnapshotXattr{key.first, key.second, value}));
+    }
   }
   return OkStatus();
 }
@@ -973,6 +1010,10 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
   std::map<std::string, S3KeyRecord> s3_keys;
   std::map<ChunkOwner, std::map<uint64_t, OwnerChunk>> owners;
   std::set<std::tuple<std::string, std::string, std::string>> keys;
+  std::optional<SnapshotVolume> volume;
+  std::map<uint64_t, InodeRecord> inodes;
+  std::map<std::pair<uint64_t, std::string>, DentryRecord, std::less<>> dentries;
+  std::map<std::pair<uint64_t, std::string>, std::string, std::less<>> xattrs;
   SnapshotCounts counts;
   while (true) {
     ASSIGN_OR_RETURN(std::optional<SnapshotRecord> next, source.Next());
@@ -1016,14 +1057,12 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
       ++counts.chunks;
     } else if (auto* owned = std::get_if<SnapshotOwner>(&*next)) {
       RETURN_IF_ERROR(CheckChunkOwner(owned->owner));
-      if (owned->chunks.empty()) {
-        return InvalidArgumentError("owner " + internal::DescribeOwner(owned->owner) +
-                                    " has an empty chunk list");
-      }
+      RETURN_IF_ERROR(internal::CheckSnapshotOwner(*owned));
       std::map<uint64_t, OwnerChunk> entries;
-      for (const OwnerChunk& entry : owned->chunks) {
+      for (size_t i = 0; i < owned->chunks.size(); ++i) {
+        const OwnerChunk& entry = owned->chunks[i];
         entries.emplace(
-            entries.size(),
+            internal::OwnerSequence(*owned, i),
             OwnerChunk(entry.storage_class, ChunkRef{entry.chunk.digest, entry.chunk.size_bytes}));
       }
       if (!owners.emplace(owned->owner, std::move(entries)).second) {
@@ -1031,6 +1070,32 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
                                   " appears twice");
       }
       ++counts.owners;
+    } else if (auto* v = std::get_if<SnapshotVolume>(&*next)) {
+      RETURN_IF_ERROR(internal::CheckSnapshotVolume(*v));
+      if (volume) return InvalidArgumentError("snapshot holds a second volume record");
+      volume = *v;
+      ++counts.volumes;
+    } else if (auto* inode = std::get_if<InodeRecord>(&*next)) {
+      if (!volume) return internal::SnapshotWithoutVolumeError("an inode");
+      if (inode->ino == 0) return InvalidArgumentError("inode number 0 is not valid");
+      if (!inodes.emplace(inode->ino, *inode).second) {
+        return AlreadyExistsError("inode " + std::to_string(inode->ino) + " appears twice");
+      }
+      ++counts.inodes;
+    } else if (auto* entry = std::get_if<DentryRecord>(&*next)) {
+      if (!volume) return internal::SnapshotWithoutVolumeError("a directory entry");
+      if (!dentries.emplace(std::make_pair(entry->parent, entry->name), *entry).second) {
+        return AlreadyExistsError("directory entry '" + entry->name + "' of " +
+                                  std::to_string(entry->parent) + " appears twice");
+      }
+      ++counts.dentries;
+    } else if (auto* xattr = std::get_if<SnapshotXattr>(&*next)) {
+      if (!volume) return internal::SnapshotWithoutVolumeError("an xattr");
+      if (!xattrs.emplace(std::make_pair(xattr->ino, xattr->name), xattr->value).second) {
+        return AlreadyExistsError("xattr '" + xattr->name + "' of inode " +
+                                  std::to_string(xattr->ino) + " appears twice");
+      }
+      ++counts.xattrs;
     } else {
       SnapshotObject& object = std::get<SnapshotObject>(*next);
       const ObjectRecord& r = object.object;
@@ -1079,6 +1144,13 @@ Result<SnapshotCounts> MemoryMetaStore::ImportSnapshot(SnapshotSource& source) {
   namespaces_ = std::move(namespaces);
   namespace_settings_ = std::move(settings);
   s3_keys_ = std::move(s3_keys);
+  if (volume) {
+    volume_ = volume->volume;
+    last_inode_ = volume->next_ino - 1;
+    inodes_ = std::move(inodes);
+    dentries_ = std::move(dentries);
+    xattrs_ = std::move(xattrs);
+  }
   return counts;
 }
 

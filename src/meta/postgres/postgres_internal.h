@@ -733,6 +733,7 @@ class PostgresMetaStore final : public MetaStore, public FileTree {
   static Status ReplaceOwnerChunks(Connection& c, const ChunkOwner& owner,
                                    const std::vector<OwnerChunk>& chunks, TimestampMs now_ms);
   static Status ExportOwners(Connection& c, SnapshotVisitor& visitor);
+  static Status ExportFileTree(Connection& c, SnapshotVisitor& visitor);
   // The caller holds the object's row lock and has checked it is live.
   static Status MarkDeleting(Connection& c, const ObjectId& id, StorageClass storage_class,
                              TimestampMs now_ms);

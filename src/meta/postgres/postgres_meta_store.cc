@@ -1950,6 +1950,16 @@ constexpr int kExportPageRows = 500;
 constexpr int kImportBatchRows = 500;
 constexpr size_t kImportBatchBytes = 8u << 20;
 
+// The owner_chunks rows (AS w) a snapshot holds: not the mounts' staging owners, nor the
+// blocks of inodes unlinked while open (records.h says why). A file owner's id is
+// "<volume uuid>:<ino>"; the inode is found by its primary key, so a page of chunks costs
+// index probes, not a scan of fs_inodes (inode numbers handed out by NewInodeNumber have
+// fewer than 19 digits; an id that is not such a number names no orphan).
+#define CAIRN_SNAPSHOT_OWNER_ROW                                                              \
+  "(w.owner_kind <> 'fs-staging' AND NOT (w.owner_kind = 'file' AND EXISTS (SELECT 1 FROM "   \
+  "fs_inodes AS i WHERE i.nlink = 0 AND i.ino = (CASE WHEN split_part(w.owner_id, ':', 2) ~ " \
+  "'^[0-9]{1,18}$' THEN split_part(w.owner_id, ':', 2)::bigint END))))"
+
 // One REPEATABLE READ READ ONLY transaction: every page below reads the same snapshot, so
 // keyset pagination neither skips nor repeats rows whatever other nodes write meanwhile,
 // and no page holds more than kExportPageRows rows in memory. Never retried: the visitor
@@ -1958,10 +1968,7 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
   return Transact(
       "export snapshot", Mode::kRead,
       [&](Connection& c) -> Status {
-        {
-          ASSIGN_OR_RETURN(Rows volume, c.Exec("SELECT name FROM fs_volume"));
-          if (!volume.empty()) return internal::SnapshotOfVolumeError(volume.Text(0, 0));
-        }
+        static_assert(kFsStagingOwnerKind == "fs-staging" && kFileOwnerKind == "file");
         SnapshotCounts counts;
         {
           ASSIGN_OR_RETURN(
@@ -1971,7 +1978,12 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
                      "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED'), "
                      "(SELECT COUNT(*) FROM namespace_settings), "
                      "(SELECT COUNT(*) FROM (SELECT DISTINCT owner_kind, owner_id "
-                     "FROM owner_chunks) AS d)"));
+                     "FROM owner_chunks AS w WHERE " CAIRN_SNAPSHOT_OWNER_ROW ") AS d), "
+                     "(SELECT COUNT(*) FROM fs_volume), "
+                     "(SELECT COUNT(*) FROM fs_inodes WHERE nlink > 0), "
+                     "(SELECT COUNT(*) FROM fs_dentries), "
+                     "(SELECT COUNT(*) FROM fs_xattrs AS x JOIN fs_inodes AS i "
+                     "ON i.ino = x.ino WHERE i.nlink > 0)"));
           if (rows.empty()) return InternalError("snapshot counts returned no row");
           int64_t value = 0;
           ASSIGN_OR_RETURN(value, rows.Int(0, 0));
@@ -1988,6 +2000,14 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
           counts.namespace_settings = static_cast<uint64_t>(value);
           ASSIGN_OR_RETURN(value, rows.Int(0, 6));
           counts.owners = static_cast<uint64_t>(value);
+          ASSIGN_OR_RETURN(value, rows.Int(0, 7));
+          counts.volumes = static_cast<uint64_t>(value);
+          ASSIGN_OR_RETURN(value, rows.Int(0, 8));
+          counts.inodes = static_cast<uint64_t>(value);
+          ASSIGN_OR_RETURN(value, rows.Int(0, 9));
+          counts.dentries = static_cast<uint64_t>(value);
+          ASSIGN_OR_RETURN(value, rows.Int(0, 10));
+          counts.xattrs = static_cast<uint64_t>(value);
         }
         RETURN_IF_ERROR(visitor.Begin(counts));
         {
@@ -2016,7 +2036,8 @@ Status PostgresMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs n
         RETURN_IF_ERROR(ExportNamespaceSettings(c, visitor));
         RETURN_IF_ERROR(ExportChunks(c, visitor, now_ms));
         RETURN_IF_ERROR(ExportObjects(c, visitor));
-        return ExportOwners(c, visitor);
+        RETURN_IF_ERROR(ExportOwners(c, visitor));
+        return ExportFileTree(c, visitor);
       },
       /*retry=*/false);
 }
@@ -2059,7 +2080,8 @@ Status PostgresMetaStore::ExportChunks(Connection& c, SnapshotVisitor& visitor,
         "(SELECT COUNT(*) FROM object_chunks AS oc JOIN objects AS o ON o.id = oc.object_id "
         "WHERE oc.digest = p.digest AND o.storage_class = p.storage_class AND "
         "o.state = 'COMMITTED') + (SELECT COUNT(*) FROM owner_chunks AS w WHERE "
-        "w.storage_class = p.storage_class AND w.digest = p.digest), "
+        "w.storage_class = p.storage_class AND w.digest = p.digest AND " CAIRN_SNAPSHOT_OWNER_ROW
+        "), "
         "p.ref_count, p.zero_since_ms, p.block_checksums, p.damaged_ms "
         "FROM (SELECT * FROM chunks AS c "
         "WHERE (c.storage_class, c.digest) > ($1::text, $2::bytea) "
@@ -2137,19 +2159,20 @@ Status PostgresMetaStore::ExportObjects(Connection& c, SnapshotVisitor& visitor)
 Status PostgresMetaStore::ExportOwners(Connection& c, SnapshotVisitor& visitor) {
   std::string after_kind, after_id;  // ("", "") sorts before every owner
   while (true) {
-    ASSIGN_OR_RETURN(Rows owners,
-                     c.Exec("SELECT owner_kind, owner_id FROM owner_chunks "
-                            "WHERE (owner_kind, owner_id) > ($1, $2) "
-                            "GROUP BY owner_kind, owner_id ORDER BY owner_kind, owner_id LIMIT " +
-                                std::to_string(kExportPageRows),
-                            Params().Text(after_kind).Text(after_id)));
+    ASSIGN_OR_RETURN(
+        Rows owners,
+        c.Exec("SELECT owner_kind, owner_id FROM owner_chunks AS w "
+               "WHERE (owner_kind, owner_id) > ($1, $2) AND " CAIRN_SNAPSHOT_OWNER_ROW " "
+               "GROUP BY owner_kind, owner_id ORDER BY owner_kind, owner_id LIMIT " +
+                   std::to_string(kExportPageRows),
+               Params().Text(after_kind).Text(after_id)));
     if (owners.empty()) return OkStatus();
     const std::string last_kind = owners.Text(owners.size() - 1, 0);
     const std::string last_id = owners.Text(owners.size() - 1, 1);
     ASSIGN_OR_RETURN(
-        Rows rows, c.Exec("SELECT owner_kind, owner_id, storage_class, digest, size_bytes "
-                          "FROM owner_chunks WHERE (owner_kind, owner_id) > ($1, $2) AND "
-                          "(owner_kind, owner_id) <= ($3, $4) "
+        Rows rows, c.Exec("SELECT owner_kind, owner_id, storage_class, digest, size_bytes, seq "
+                          "FROM owner_chunks AS w WHERE (owner_kind, owner_id) > ($1, $2) AND "
+                          "(owner_kind, owner_id) <= ($3, $4) AND " CAIRN_SNAPSHOT_OWNER_ROW " "
                           "ORDER BY owner_kind, owner_id, seq",
                           Params().Text(after_kind).Text(after_id).Text(last_kind).Text(last_id)));
     std::optional<SnapshotOwner> current;
@@ -2157,21 +2180,140 @@ Status PostgresMetaStore::ExportOwners(Connection& c, SnapshotVisitor& visitor) 
       ChunkOwner owner;
       if (i < rows.size()) owner = ChunkOwner{rows.Text(i, 0), rows.Text(i, 1)};
       if (current && (i == rows.size() || owner != current->owner)) {
+        internal::DropDenseSequences(*current);
         RETURN_IF_ERROR(visitor.Visit(*current));
         current.reset();
       }
       if (i == rows.size()) break;
-      if (!current) current = SnapshotOwner{std::move(owner), {}};
+      if (!current) current = SnapshotOwner{std::move(owner), {}, {}};
       OwnerChunk entry;
       ASSIGN_OR_RETURN(entry.storage_class, rows.Class(i, 2));
       ASSIGN_OR_RETURN(entry.chunk.digest, rows.Hash(i, 3));
       ASSIGN_OR_RETURN(int64_t size, rows.Int(i, 4));
       entry.chunk.size_bytes = static_cast<uint64_t>(size);
       current->chunks.push_back(std::move(entry));
+      ASSIGN_OR_RETURN(int64_t seq, rows.Int(i, 5));
+      current->sequences.push_back(static_cast<uint64_t>(seq));
     }
     if (owners.size() < kExportPageRows) return OkStatus();
     after_kind = last_kind;
     after_id = last_id;
+  }
+}
+
+namespace {
+
+Result<FileType> ExportedType(const Rows& rows, int row, int column, const std::string& what) {
+  ASSIGN_OR_RETURN(int64_t number, rows.Int(row, column));
+  Result<FileType> type = FileTypeFromNumber(number);
+  if (!type.ok()) return DataLossError(what + " is damaged: " + type.status().message());
+  return type;
+}
+
+}  // namespace
+
+// The volume row, then its linked inodes, entries and their xattrs, a page at a time in key
+// order (keys are int64 bit patterns, so pages start above INT64_MIN, which no inode
+// number below 2^63 maps to). Sessions, orphans, the change feed and locks stay out
+// (records.h).
+Status PostgresMetaStore::ExportFileTree(Connection& c, SnapshotVisitor& visitor) {
+  {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT name, uuid, created_ms, trash_days, "
+                                       "format_version, next_ino FROM fs_volume WHERE id = 1"));
+    if (rows.empty()) return OkStatus();
+    SnapshotVolume volume;
+    volume.volume.name = rows.Text(0, 0);
+    volume.volume.uuid = rows.Text(0, 1);
+    ASSIGN_OR_RETURN(volume.volume.created_ms, rows.Int(0, 2));
+    ASSIGN_OR_RETURN(int64_t trash_days, rows.Int(0, 3));
+    ASSIGN_OR_RETURN(int64_t format_version, rows.Int(0, 4));
+    ASSIGN_OR_RETURN(int64_t next_ino, rows.Int(0, 5));
+    volume.volume.trash_days = static_cast<uint32_t>(trash_days);
+    volume.volume.format_version = static_cast<uint32_t>(format_version);
+    volume.next_ino = static_cast<uint64_t>(next_ino);
+    RETURN_IF_ERROR(visitor.Visit(volume));
+  }
+  const std::string page = " LIMIT " + std::to_string(kExportPageRows);
+  int64_t after_ino = INT64_MIN;
+  while (true) {
+    ASSIGN_OR_RETURN(Rows rows,
+                     c.Exec("SELECT ino, type, mode, uid, gid, nlink, size, atime_ns, mtime_ns, "
+                            "ctime_ns, btime_ns, rdev, parent, symlink_target, change FROM "
+                            "fs_inodes WHERE nlink > 0 AND ino > $1::bigint ORDER BY ino" +
+                                page,
+                            Params().Int(after_ino)));
+    for (int i = 0; i < rows.size(); ++i) {
+      int64_t v[15] = {};
+      for (int column : {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14}) {
+        ASSIGN_OR_RETURN(v[column], rows.Int(i, column));
+      }
+      InodeRecord inode;
+      inode.ino = static_cast<uint64_t>(v[0]);
+      ASSIGN_OR_RETURN(inode.type,
+                       ExportedType(rows, i, 1, "fs_inodes row " + std::to_string(inode.ino)));
+      inode.mode = static_cast<uint32_t>(v[2]);
+      inode.uid = static_cast<uint32_t>(v[3]);
+      inode.gid = static_cast<uint32_t>(v[4]);
+      inode.nlink = static_cast<uint32_t>(v[5]);
+      inode.size = static_cast<uint64_t>(v[6]);
+      inode.atime_ns = v[7];
+      inode.mtime_ns = v[8];
+      inode.ctime_ns = v[9];
+      inode.btime_ns = v[10];
+      inode.rdev = static_cast<uint64_t>(v[11]);
+      inode.parent = static_cast<uint64_t>(v[12]);
+      inode.symlink_target = rows.Bytes(i, 13);
+      inode.change = static_cast<uint64_t>(v[14]);
+      after_ino = v[0];
+      RETURN_IF_ERROR(visitor.Visit(inode));
+    }
+    if (rows.size() < kExportPageRows) break;
+  }
+  int64_t after_parent = INT64_MIN;
+  std::string after_name;
+  while (true) {
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT parent, name, ino, type FROM fs_dentries WHERE "
+                                       "(parent, name) > ($1::bigint, $2::bytea) "
+                                       "ORDER BY parent, name" +
+                                           page,
+                                       Params().Int(after_parent).Bytes(after_name)));
+    for (int i = 0; i < rows.size(); ++i) {
+      DentryRecord entry;
+      ASSIGN_OR_RETURN(after_parent, rows.Int(i, 0));
+      entry.parent = static_cast<uint64_t>(after_parent);
+      entry.name = rows.Bytes(i, 1);
+      after_name = entry.name;
+      ASSIGN_OR_RETURN(int64_t ino, rows.Int(i, 2));
+      entry.ino = static_cast<uint64_t>(ino);
+      ASSIGN_OR_RETURN(
+          entry.type,
+          ExportedType(rows, i, 3, "fs_dentries row of " + std::to_string(entry.parent)));
+      RETURN_IF_ERROR(visitor.Visit(entry));
+    }
+    if (rows.size() < kExportPageRows) break;
+  }
+  // Values may be large (64 KiB each): short pages.
+  constexpr int kXattrPageRows = 64;
+  after_ino = INT64_MIN;
+  after_name.clear();
+  while (true) {
+    ASSIGN_OR_RETURN(
+        Rows rows,
+        c.Exec("SELECT x.ino, x.name, x.value FROM fs_xattrs AS x JOIN fs_inodes AS i ON "
+               "i.ino = x.ino WHERE i.nlink > 0 AND (x.ino, x.name) > ($1::bigint, $2::bytea) "
+               "ORDER BY x.ino, x.name LIMIT " +
+                   std::to_string(kXattrPageRows),
+               Params().Int(after_ino).Bytes(after_name)));
+    for (int i = 0; i < rows.size(); ++i) {
+      SnapshotXattr xattr;
+      ASSIGN_OR_RETURN(after_ino, rows.Int(i, 0));
+      xattr.ino = static_cast<uint64_t>(after_ino);
+      xattr.name = rows.Bytes(i, 1);
+      after_name = xattr.name;
+      xattr.value = rows.Bytes(i, 2);
+      RETURN_IF_ERROR(visitor.Visit(xattr));
+    }
+    if (rows.size() < kXattrPageRows) return OkStatus();
   }
 }
 
@@ -2271,11 +2413,22 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
         BatchInsert owner_chunks(
             "INSERT INTO owner_chunks (owner_kind, owner_id, seq, storage_class, digest, "
             "size_bytes)",
-            {"text", "text", "integer", "text", "bytea", "bigint"});
+            {"text", "text", "bigint", "text", "bytea", "bigint"});
+        BatchInsert inodes(
+            "INSERT INTO fs_inodes (ino, type, mode, uid, gid, nlink, size, atime_ns, mtime_ns, "
+            "ctime_ns, btime_ns, rdev, parent, symlink_target, change)",
+            {"bigint", "bigint", "bigint", "bigint", "bigint", "bigint", "bigint", "bigint",
+             "bigint", "bigint", "bigint", "bigint", "bigint", "bytea", "bigint"});
+        BatchInsert dentries("INSERT INTO fs_dentries (parent, name, ino, type)",
+                             {"bigint", "bytea", "bigint", "bigint"});
+        BatchInsert xattrs("INSERT INTO fs_xattrs (ino, name, value)",
+                           {"bigint", "bytea", "bytea"});
+        bool has_volume = false;
         // object_chunks rows need their object row first (foreign key).
         auto flush_all = [&]() -> Status {
-          for (BatchInsert* batch : {&api_keys, &s3_keys, &namespaces, &namespace_settings, &chunks,
-                                     &objects, &object_chunks, &owner_chunks}) {
+          for (BatchInsert* batch :
+               {&api_keys, &s3_keys, &namespaces, &namespace_settings, &chunks, &objects,
+                &object_chunks, &owner_chunks, &inodes, &dentries, &xattrs}) {
             RETURN_IF_ERROR(batch->Flush(c));
           }
           return OkStatus();
@@ -2347,22 +2500,74 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
             if (chunks.Full()) RETURN_IF_ERROR(chunks.Flush(c));
           } else if (const auto* owned = std::get_if<SnapshotOwner>(&*record)) {
             RETURN_IF_ERROR(CheckChunkOwner(owned->owner));
-            if (owned->chunks.empty()) {
-              return InvalidArgumentError("owner " + internal::DescribeOwner(owned->owner) +
-                                          " has an empty chunk list");
-            }
+            RETURN_IF_ERROR(internal::CheckSnapshotOwner(*owned));
             for (size_t i = 0; i < owned->chunks.size(); ++i) {
               const OwnerChunk& entry = owned->chunks[i];
               owner_chunks.Row(96 + owned->owner.id.size())
                   .Text(owned->owner.kind)
                   .Text(owned->owner.id)
-                  .Int(static_cast<int64_t>(i))
+                  .Int(static_cast<int64_t>(internal::OwnerSequence(*owned, i)))
                   .Class(entry.storage_class)
                   .Hash(entry.chunk.digest)
                   .Int(static_cast<int64_t>(entry.chunk.size_bytes));
               if (owner_chunks.Full()) RETURN_IF_ERROR(owner_chunks.Flush(c));
             }
             ++counts.owners;
+          } else if (const auto* volume = std::get_if<SnapshotVolume>(&*record)) {
+            RETURN_IF_ERROR(internal::CheckSnapshotVolume(*volume));
+            if (has_volume) return InvalidArgumentError("snapshot holds a second volume record");
+            has_volume = true;
+            RETURN_IF_ERROR(
+                c.Exec("INSERT INTO fs_volume (id, name, uuid, created_ms, trash_days, "
+                       "format_version, next_ino) VALUES (1, $1, $2, $3::bigint, $4::bigint, "
+                       "$5::bigint, $6::bigint)",
+                       Params()
+                           .Text(volume->volume.name)
+                           .Text(volume->volume.uuid)
+                           .Int(volume->volume.created_ms)
+                           .Int(volume->volume.trash_days)
+                           .Int(volume->volume.format_version)
+                           .Int(static_cast<int64_t>(volume->next_ino)))
+                    .status());
+            ++counts.volumes;
+          } else if (const auto* inode = std::get_if<InodeRecord>(&*record)) {
+            if (!has_volume) return internal::SnapshotWithoutVolumeError("an inode");
+            if (inode->ino == 0) return InvalidArgumentError("inode number 0 is not valid");
+            inodes.Row(160 + inode->symlink_target.size())
+                .Int(static_cast<int64_t>(inode->ino))
+                .Int(static_cast<int64_t>(inode->type))
+                .Int(inode->mode)
+                .Int(inode->uid)
+                .Int(inode->gid)
+                .Int(inode->nlink)
+                .Int(static_cast<int64_t>(inode->size))
+                .Int(inode->atime_ns)
+                .Int(inode->mtime_ns)
+                .Int(inode->ctime_ns)
+                .Int(inode->btime_ns)
+                .Int(static_cast<int64_t>(inode->rdev))
+                .Int(static_cast<int64_t>(inode->parent))
+                .Bytes(inode->symlink_target)
+                .Int(static_cast<int64_t>(inode->change));
+            ++counts.inodes;
+            if (inodes.Full()) RETURN_IF_ERROR(inodes.Flush(c));
+          } else if (const auto* entry = std::get_if<DentryRecord>(&*record)) {
+            if (!has_volume) return internal::SnapshotWithoutVolumeError("a directory entry");
+            dentries.Row(64 + entry->name.size())
+                .Int(static_cast<int64_t>(entry->parent))
+                .Bytes(entry->name)
+                .Int(static_cast<int64_t>(entry->ino))
+                .Int(static_cast<int64_t>(entry->type));
+            ++counts.dentries;
+            if (dentries.Full()) RETURN_IF_ERROR(dentries.Flush(c));
+          } else if (const auto* xattr = std::get_if<SnapshotXattr>(&*record)) {
+            if (!has_volume) return internal::SnapshotWithoutVolumeError("an xattr");
+            xattrs.Row(64 + xattr->name.size() + xattr->value.size())
+                .Int(static_cast<int64_t>(xattr->ino))
+                .Bytes(xattr->name)
+                .Bytes(xattr->value);
+            ++counts.xattrs;
+            if (xattrs.Full()) RETURN_IF_ERROR(xattrs.Flush(c));
           } else {
             const SnapshotObject& object = std::get<SnapshotObject>(*record);
             const ObjectRecord& r = object.object;
@@ -2439,7 +2644,9 @@ Result<SnapshotCounts> PostgresMetaStore::ImportSnapshot(SnapshotSource& source)
         }
         // Fresh statistics, or the first queries on the loaded tables are planned as if
         // they were empty (a sequential scan per chunk in the next dump, for one).
-        return c.Script("ANALYZE objects, object_chunks, chunks, owner_chunks");
+        return c.Script(
+            "ANALYZE objects, object_chunks, chunks, owner_chunks, fs_inodes, fs_dentries, "
+            "fs_xattrs");
       },
       /*retry=*/false);
   if (!status.ok()) return status;
@@ -2666,3 +2873,4 @@ Result<std::unique_ptr<MetaStore>> OpenPostgresMetaStore(const std::string& url,
 #undef CAIRN_LIVE_REFERENCES
 #undef CAIRN_WALK_COLUMNS
 #undef CAIRN_WALK_DIR
+#undef CAIRN_SNAPSHOT_OWNER_ROW

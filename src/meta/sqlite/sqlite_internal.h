@@ -425,6 +425,7 @@ class SqliteMetaStore final : public MetaStore, public FileTree {
   static Status ImportRecord(Connection& c, const SnapshotRecord& record);
   static Status ExportObjects(Connection& c, SnapshotVisitor& visitor);
   static Status ExportOwners(Connection& c, SnapshotVisitor& visitor);
+  static Status ExportFileTree(Connection& c, SnapshotVisitor& visitor);
   // One write transaction on the writer connection. BEGIN IMMEDIATE takes the database
   // write lock up front, so the transaction cannot fail half-way on lock upgrade when
   // another process (e.g. an offline fsck) also writes.

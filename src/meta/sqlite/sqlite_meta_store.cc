@@ -1972,16 +1972,18 @@ Status SqliteMetaStore::ReplaceS3Secrets(const std::vector<S3SecretChange>& chan
 
 // ---- snapshots ----------------------------------------------------------------------------
 
+// The owner_chunks rows (AS w) a snapshot holds: not the mounts' staging owners, nor the
+// blocks of inodes unlinked while open (records.h says why).
+#define CAIRN_SNAPSHOT_OWNER_ROW                                                    \
+  "(w.owner_kind <> 'fs-staging' AND NOT (w.owner_kind = 'file' AND w.owner_id IN " \
+  "(SELECT v.uuid || ':' || i.ino FROM fs_volume AS v, fs_inodes AS i WHERE i.nlink = 0)))"
+
 // One read transaction: in WAL mode the snapshot is fixed by its first SELECT, and every
 // statement after it sees the same database state, whatever the server writes meanwhile.
 // Rows are stepped, never collected, so memory does not grow with the store.
 Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now_ms) {
+  static_assert(kFsStagingOwnerKind == "fs-staging" && kFileOwnerKind == "file");
   return Read("export snapshot", [&](Connection& c) -> Status {
-    {
-      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT name FROM fs_volume"));
-      ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (row) return internal::SnapshotOfVolumeError(stmt.ColumnText(0));
-    }
     SnapshotCounts counts;
     {
       ASSIGN_OR_RETURN(
@@ -1992,7 +1994,12 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
                     "(SELECT COUNT(*) FROM objects WHERE state = 'COMMITTED'), "
                     "(SELECT COUNT(*) FROM namespace_settings), "
                     "(SELECT COUNT(*) FROM (SELECT DISTINCT owner_kind, owner_id FROM "
-                    "owner_chunks))"));
+                    "owner_chunks AS w WHERE " CAIRN_SNAPSHOT_OWNER_ROW ")), "
+                    "(SELECT COUNT(*) FROM fs_volume), "
+                    "(SELECT COUNT(*) FROM fs_inodes WHERE nlink > 0), "
+                    "(SELECT COUNT(*) FROM fs_dentries), "
+                    "(SELECT COUNT(*) FROM fs_xattrs AS x JOIN fs_inodes AS i "
+                    "ON i.ino = x.ino WHERE i.nlink > 0)"));
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) return InternalError("snapshot counts returned no row");
       counts.api_keys = static_cast<uint64_t>(stmt.ColumnInt(0));
@@ -2002,6 +2009,10 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
       counts.objects = static_cast<uint64_t>(stmt.ColumnInt(4));
       counts.namespace_settings = static_cast<uint64_t>(stmt.ColumnInt(5));
       counts.owners = static_cast<uint64_t>(stmt.ColumnInt(6));
+      counts.volumes = static_cast<uint64_t>(stmt.ColumnInt(7));
+      counts.inodes = static_cast<uint64_t>(stmt.ColumnInt(8));
+      counts.dentries = static_cast<uint64_t>(stmt.ColumnInt(9));
+      counts.xattrs = static_cast<uint64_t>(stmt.ColumnInt(10));
     }
     RETURN_IF_ERROR(visitor.Begin(counts));
     {
@@ -2054,7 +2065,8 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
                                  "ON o.id = oc.object_id WHERE oc.digest = c.digest AND "
                                  "o.storage_class = c.storage_class AND o.state = 'COMMITTED') + "
                                  "(SELECT COUNT(*) FROM owner_chunks AS w WHERE "
-                                 "w.storage_class = c.storage_class AND w.digest = c.digest), "
+                                 "w.storage_class = c.storage_class AND w.digest = c.digest "
+                                 "AND " CAIRN_SNAPSHOT_OWNER_ROW "), "
                                  "c.ref_count, c.zero_since_ms, c.block_checksums, c.damaged_ms "
                                  "FROM chunks AS c ORDER BY c.storage_class, c.digest"));
       while (true) {
@@ -2078,31 +2090,116 @@ Status SqliteMetaStore::ExportSnapshot(SnapshotVisitor& visitor, TimestampMs now
       }
     }
     RETURN_IF_ERROR(ExportObjects(c, visitor));
-    return ExportOwners(c, visitor);
+    RETURN_IF_ERROR(ExportOwners(c, visitor));
+    return ExportFileTree(c, visitor);
   });
+}
+
+// The volume row, then its linked inodes, entries and their xattrs, each stepped in key
+// order. Sessions, orphans, the change feed and locks stay out (records.h).
+Status SqliteMetaStore::ExportFileTree(Connection& c, SnapshotVisitor& visitor) {
+  {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT name, uuid, created_ms, trash_days, format_version, "
+                               "next_ino FROM fs_volume WHERE id = 1"));
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return OkStatus();
+    SnapshotVolume volume;
+    volume.volume.name = stmt.ColumnText(0);
+    volume.volume.uuid = stmt.ColumnText(1);
+    volume.volume.created_ms = stmt.ColumnInt(2);
+    volume.volume.trash_days = static_cast<uint32_t>(stmt.ColumnInt(3));
+    volume.volume.format_version = static_cast<uint32_t>(stmt.ColumnInt(4));
+    volume.next_ino = static_cast<uint64_t>(stmt.ColumnInt(5));
+    RETURN_IF_ERROR(visitor.Visit(volume));
+  }
+  {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT ino, type, mode, uid, gid, nlink, size, atime_ns, "
+                               "mtime_ns, ctime_ns, btime_ns, rdev, parent, symlink_target, "
+                               "change FROM fs_inodes WHERE nlink > 0 ORDER BY ino"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      InodeRecord inode;
+      inode.ino = static_cast<uint64_t>(stmt.ColumnInt(0));
+      Result<FileType> type = FileTypeFromNumber(stmt.ColumnInt(1));
+      if (!type.ok()) {
+        return DataLossError("fs_inodes row " + std::to_string(inode.ino) +
+                             " is damaged: " + type.status().message());
+      }
+      inode.type = *type;
+      inode.mode = static_cast<uint32_t>(stmt.ColumnInt(2));
+      inode.uid = static_cast<uint32_t>(stmt.ColumnInt(3));
+      inode.gid = static_cast<uint32_t>(stmt.ColumnInt(4));
+      inode.nlink = static_cast<uint32_t>(stmt.ColumnInt(5));
+      inode.size = static_cast<uint64_t>(stmt.ColumnInt(6));
+      inode.atime_ns = stmt.ColumnInt(7);
+      inode.mtime_ns = stmt.ColumnInt(8);
+      inode.ctime_ns = stmt.ColumnInt(9);
+      inode.btime_ns = stmt.ColumnInt(10);
+      inode.rdev = static_cast<uint64_t>(stmt.ColumnInt(11));
+      inode.parent = static_cast<uint64_t>(stmt.ColumnInt(12));
+      inode.symlink_target = stmt.ColumnBlob(13);
+      inode.change = static_cast<uint64_t>(stmt.ColumnInt(14));
+      RETURN_IF_ERROR(visitor.Visit(inode));
+    }
+  }
+  {
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT parent, name, ino, type FROM fs_dentries "
+                                               "ORDER BY parent, name"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      DentryRecord entry;
+      entry.parent = static_cast<uint64_t>(stmt.ColumnInt(0));
+      entry.name = stmt.ColumnBlob(1);
+      entry.ino = static_cast<uint64_t>(stmt.ColumnInt(2));
+      Result<FileType> type = FileTypeFromNumber(stmt.ColumnInt(3));
+      if (!type.ok()) {
+        return DataLossError("fs_dentries row of " + std::to_string(entry.parent) +
+                             " is damaged: " + type.status().message());
+      }
+      entry.type = *type;
+      RETURN_IF_ERROR(visitor.Visit(entry));
+    }
+  }
+  ASSIGN_OR_RETURN(Statement stmt,
+                   c.Prepare("SELECT x.ino, x.name, x.value FROM fs_xattrs AS x JOIN fs_inodes "
+                             "AS i ON i.ino = x.ino WHERE i.nlink > 0 ORDER BY x.ino, x.name"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    RETURN_IF_ERROR(visitor.Visit(SnapshotXattr{static_cast<uint64_t>(stmt.ColumnInt(0)),
+                                                stmt.ColumnBlob(1), stmt.ColumnBlob(2)}));
+  }
+  return OkStatus();
 }
 
 // Owners in (kind, id) order, each with its entries in order, from one statement.
 Status SqliteMetaStore::ExportOwners(Connection& c, SnapshotVisitor& visitor) {
   ASSIGN_OR_RETURN(Statement stmt,
-                   c.Prepare("SELECT owner_kind, owner_id, storage_class, digest, size_bytes "
-                             "FROM owner_chunks ORDER BY owner_kind, owner_id, seq"));
+                   c.Prepare("SELECT owner_kind, owner_id, storage_class, digest, size_bytes, seq "
+                             "FROM owner_chunks AS w WHERE " CAIRN_SNAPSHOT_OWNER_ROW
+                             " ORDER BY owner_kind, owner_id, seq"));
   std::optional<SnapshotOwner> current;
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     ChunkOwner owner;
     if (row) owner = ChunkOwner{stmt.ColumnText(0), stmt.ColumnText(1)};
     if (current && (!row || owner != current->owner)) {
+      internal::DropDenseSequences(*current);
       RETURN_IF_ERROR(visitor.Visit(*current));
       current.reset();
     }
     if (!row) break;
-    if (!current) current = SnapshotOwner{std::move(owner), {}};
+    if (!current) current = SnapshotOwner{std::move(owner), {}, {}};
     OwnerChunk entry;
     ASSIGN_OR_RETURN(entry.storage_class, stmt.ColumnClass(2));
     ASSIGN_OR_RETURN(entry.chunk.digest, stmt.ColumnDigest(3));
     entry.chunk.size_bytes = static_cast<uint64_t>(stmt.ColumnInt(4));
     current->chunks.push_back(std::move(entry));
+    current->sequences.push_back(static_cast<uint64_t>(stmt.ColumnInt(5)));
   }
   return OkStatus();
 }
@@ -2210,10 +2307,7 @@ Status SqliteMetaStore::ImportRecord(Connection& c, const SnapshotRecord& record
   }
   if (const auto* owned = std::get_if<SnapshotOwner>(&record)) {
     RETURN_IF_ERROR(CheckChunkOwner(owned->owner));
-    if (owned->chunks.empty()) {
-      return InvalidArgumentError("owner " + internal::DescribeOwner(owned->owner) +
-                                  " has an empty chunk list");
-    }
+    RETURN_IF_ERROR(internal::CheckSnapshotOwner(*owned));
     {
       ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT 1 FROM owner_chunks WHERE owner_kind = "
                                                  "?1 AND owner_id = ?2 LIMIT 1"));
@@ -2231,13 +2325,72 @@ Status SqliteMetaStore::ImportRecord(Connection& c, const SnapshotRecord& record
       const OwnerChunk& entry = owned->chunks[i];
       RETURN_IF_ERROR(insert.Text(1, owned->owner.kind)
                           .Text(2, owned->owner.id)
-                          .Int(3, static_cast<int64_t>(i))
+                          .Int(3, static_cast<int64_t>(internal::OwnerSequence(*owned, i)))
                           .Class(4, entry.storage_class)
                           .Hash(5, entry.chunk.digest)
                           .Int(6, static_cast<int64_t>(entry.chunk.size_bytes))
                           .Run());
     }
     return OkStatus();
+  }
+  if (const auto* volume = std::get_if<SnapshotVolume>(&record)) {
+    RETURN_IF_ERROR(internal::CheckSnapshotVolume(*volume));
+    {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT 1 FROM fs_volume"));
+      ASSIGN_OR_RETURN(bool taken, stmt.Step());
+      if (taken) return InvalidArgumentError("snapshot holds a second volume record");
+    }
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("INSERT INTO fs_volume (id, name, uuid, created_ms, trash_days, "
+                               "format_version, next_ino) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)"));
+    return stmt.Text(1, volume->volume.name)
+        .Text(2, volume->volume.uuid)
+        .Int(3, volume->volume.created_ms)
+        .Int(4, volume->volume.trash_days)
+        .Int(5, volume->volume.format_version)
+        .Int(6, static_cast<int64_t>(volume->next_ino))
+        .Run();
+  }
+  if (const auto* inode = std::get_if<InodeRecord>(&record)) {
+    if (inode->ino == 0) return InvalidArgumentError("inode number 0 is not valid");
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("INSERT INTO fs_inodes (ino, type, mode, uid, gid, nlink, size, "
+                               "atime_ns, mtime_ns, ctime_ns, btime_ns, rdev, parent, "
+                               "symlink_target, change) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                               "?9, ?10, ?11, ?12, ?13, ?14, ?15)"));
+    return stmt.Int(1, static_cast<int64_t>(inode->ino))
+        .Int(2, static_cast<int64_t>(inode->type))
+        .Int(3, inode->mode)
+        .Int(4, inode->uid)
+        .Int(5, inode->gid)
+        .Int(6, inode->nlink)
+        .Int(7, static_cast<int64_t>(inode->size))
+        .Int(8, inode->atime_ns)
+        .Int(9, inode->mtime_ns)
+        .Int(10, inode->ctime_ns)
+        .Int(11, inode->btime_ns)
+        .Int(12, static_cast<int64_t>(inode->rdev))
+        .Int(13, static_cast<int64_t>(inode->parent))
+        .Blob(14, inode->symlink_target)
+        .Int(15, static_cast<int64_t>(inode->change))
+        .Run();
+  }
+  if (const auto* entry = std::get_if<DentryRecord>(&record)) {
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare("INSERT INTO fs_dentries (parent, name, ino, type) "
+                                               "VALUES (?1, ?2, ?3, ?4)"));
+    return stmt.Int(1, static_cast<int64_t>(entry->parent))
+        .Blob(2, entry->name)
+        .Int(3, static_cast<int64_t>(entry->ino))
+        .Int(4, static_cast<int64_t>(entry->type))
+        .Run();
+  }
+  if (const auto* xattr = std::get_if<SnapshotXattr>(&record)) {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("INSERT INTO fs_xattrs (ino, name, value) VALUES (?1, ?2, ?3)"));
+    return stmt.Int(1, static_cast<int64_t>(xattr->ino))
+        .Blob(2, xattr->name)
+        .Blob(3, xattr->value)
+        .Run();
   }
   const SnapshotObject& object = std::get<SnapshotObject>(record);
   RETURN_IF_ERROR(CheckPutCommitted(object.object, object.chunks));
@@ -2278,6 +2431,12 @@ Result<SnapshotCounts> SqliteMetaStore::ImportSnapshot(SnapshotSource& source) {
     while (true) {
       ASSIGN_OR_RETURN(std::optional<SnapshotRecord> record, source.Next());
       if (!record) break;
+      // Inodes, entries and xattrs belong to the volume record loaded before them.
+      if (counts.volumes == 0 && (std::holds_alternative<InodeRecord>(*record) ||
+                                  std::holds_alternative<DentryRecord>(*record) ||
+                                  std::holds_alternative<SnapshotXattr>(*record))) {
+        return internal::SnapshotWithoutVolumeError("a filesystem");
+      }
       RETURN_IF_ERROR(ImportRecord(c, *record));
       if (std::holds_alternative<ApiKeyRecord>(*record)) {
         ++counts.api_keys;
@@ -2291,6 +2450,14 @@ Result<SnapshotCounts> SqliteMetaStore::ImportSnapshot(SnapshotSource& source) {
         ++counts.chunks;
       } else if (std::holds_alternative<SnapshotOwner>(*record)) {
         ++counts.owners;
+      } else if (std::holds_alternative<SnapshotVolume>(*record)) {
+        ++counts.volumes;
+      } else if (std::holds_alternative<InodeRecord>(*record)) {
+        ++counts.inodes;
+      } else if (std::holds_alternative<DentryRecord>(*record)) {
+        ++counts.dentries;
+      } else if (std::holds_alternative<SnapshotXattr>(*record)) {
+        ++counts.xattrs;
       } else {
         ++counts.objects;
       }
@@ -2387,3 +2554,4 @@ Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path,
 #undef CAIRN_OBJECT_REFERENCES
 #undef CAIRN_OWNER_REFERENCES
 #undef CAIRN_LIVE_REFERENCES
+#undef CAIRN_SNAPSHOT_OWNER_ROW
