@@ -334,7 +334,9 @@ def test_random_bytes_on_the_socket(client, unchanged):
     assert results["sent"] == len(payloads), f"only {results['sent']} sent within 100 s"
     assert not results["5xx"], f"server errors on garbage: {results['5xx'][:3]}"
     r = h.new_session().get(client.base + "/health", timeout=5)
-    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    assert r.status_code == 200 and r.json()["status"] == "ok", h.describe(r, "/health")
+    storage = r.json()["storage"]
+    assert storage["metadata"] == {"healthy": True} and storage["chunk_store"] == {"healthy": True}
 
 
 def test_huge_chunked_trailer_closes_one_connection_not_the_server(server, client):
