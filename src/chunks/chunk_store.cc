@@ -34,9 +34,12 @@ std::string RandomName() {
 
 }  // namespace
 
-ChunkWriter::ChunkWriter(platform::FileSystem* file_system,
+ChunkWriter::ChunkWriter(ChunkStore* store, platform::FileSystem* file_system,
                          std::unique_ptr<platform::WritableFile> file, std::string chunks_root)
-    : file_system_(file_system), file_(std::move(file)), chunks_root_(std::move(chunks_root)) {
+    : store_(store),
+      file_system_(file_system),
+      file_(std::move(file)),
+      chunks_root_(std::move(chunks_root)) {
   buffer_.reserve(kWriteBufferBytes);
 }
 
@@ -71,17 +74,28 @@ Result<Digest> ChunkWriter::Finish() {
   return *digest_;
 }
 
-Status ChunkWriter::Install(std::set<std::string>* directories_to_sync) {
+Status ChunkWriter::Install(std::set<std::string>* directories_to_sync,
+                            std::set<std::string>* deferred_files) {
   if (!digest_.has_value()) return FailedPreconditionError("install before Finish");
   if (done_) return FailedPreconditionError("chunk already installed or discarded");
-  RETURN_IF_ERROR(file_->Sync());
   const std::string hex = digest_->ToHex();
   const std::string directory = FanOutDirectory(chunks_root_, hex);
-  RETURN_IF_ERROR(file_system_->CreateDirectories(directory));
+  if (deferred_files == nullptr) {
+    RETURN_IF_ERROR(file_->Sync());
+    RETURN_IF_ERROR(store_->EnsureFanOutDurable(directory));
+  } else {
+    // Both fan-out levels, top down; a new one's entry is synced with the rest later.
+    const std::string first = directory.substr(0, directory.rfind('/'));
+    ASSIGN_OR_RETURN(bool made, file_system_->CreateDirectoryUnsynced(first));
+    if (made) directories_to_sync->insert(chunks_root_);
+    ASSIGN_OR_RETURN(made, file_system_->CreateDirectoryUnsynced(directory));
+    if (made) directories_to_sync->insert(first);
+  }
   RETURN_IF_ERROR(file_system_->Rename(file_->path(), directory + "/" + hex));
   done_ = true;
   RETURN_IF_ERROR(file_->Close());
   directories_to_sync->insert(directory);
+  if (deferred_files != nullptr) deferred_files->insert(directory + "/" + hex);
   return OkStatus();
 }
 
@@ -128,7 +142,7 @@ Result<std::unique_ptr<ChunkWriter>> ChunkStore::NewWriter(StorageClass storage_
     auto file = file_system_->NewWritableFile(root + "/tmp/" + RandomName());
     if (file.ok()) {
       return std::unique_ptr<ChunkWriter>(
-          new ChunkWriter(file_system_, std::move(file).value(), root + "/chunks"));
+          new ChunkWriter(this, file_system_, std::move(file).value(), root + "/chunks"));
     }
     last = file.status();
     if (last.code() != StatusCode::kAborted && last.code() != StatusCode::kAlreadyExists) {
@@ -139,23 +153,57 @@ Result<std::unique_ptr<ChunkWriter>> ChunkStore::NewWriter(StorageClass storage_
 }
 
 Status ChunkStore::WriteChunk(StorageClass storage_class, const Digest& digest,
-                              std::string_view bytes, std::set<std::string>* directories_to_sync) {
+                              std::string_view bytes, std::set<std::string>* directories_to_sync,
+                              std::set<std::string>* deferred_files) {
   ASSIGN_OR_RETURN(std::unique_ptr<ChunkWriter> writer, NewWriter(storage_class));
   // Straight to the file: the bytes are already one contiguous buffer. A stored chunk is
-  // rarely read back at once, so a page-aligned buffer skips the page cache.
-  writer->file_->PreferDirectIo();
+  // rarely read back at once, so a page-aligned buffer skips the page cache. Not for a
+  // deferred write: a file just closed is often read again, and the copy into the page
+  // cache is what lets its sync wait.
+  if (deferred_files == nullptr) writer->file_->PreferDirectIo();
   RETURN_IF_ERROR(writer->file_->Append(bytes));
   writer->size_bytes_ = bytes.size();
   writer->digest_ = digest;
-  RETURN_IF_ERROR(writer->Install(directories_to_sync));  // on error the temp file goes
+  // On error the temp file goes.
+  RETURN_IF_ERROR(writer->Install(directories_to_sync, deferred_files));
   // These bytes are the chunk's by construction (the caller hashed them): remember the
   // file as verified, stamped as it is now, after the rename.
   const std::string path = PathOf(storage_class, digest);
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == bytes.size()) {
-    RememberVerified(path,
-                     FileStamp{static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
-                               Nanos(st.st_mtim), Nanos(st.st_ctim)});
+    const FileStamp stamp{static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+                          Nanos(st.st_mtim), Nanos(st.st_ctim)};
+    RememberVerified(path, stamp);
+    if (deferred_files == nullptr) RememberDataSynced(path, stamp);
+  }
+  return OkStatus();
+}
+
+Status ChunkStore::EnsureFanOutDurable(const std::string& directory) {
+  {
+    std::lock_guard<std::mutex> lock(synced_mutex_);
+    if (durable_fan_out_.count(directory) > 0) return OkStatus();
+  }
+  RETURN_IF_ERROR(file_system_->CreateDirectories(directory));
+  const std::string first = directory.substr(0, directory.rfind('/'));
+  RETURN_IF_ERROR(file_system_->SyncDirectory(first));
+  RETURN_IF_ERROR(file_system_->SyncDirectory(first.substr(0, first.rfind('/'))));
+  std::lock_guard<std::mutex> lock(synced_mutex_);
+  // 2 x 65,536 directories at most (two classes): no bound needed.
+  durable_fan_out_.insert(directory);
+  return OkStatus();
+}
+
+Status ChunkStore::SyncChunkFile(StorageClass storage_class, const Digest& digest) {
+  const std::string path = PathOf(storage_class, digest);
+  RETURN_IF_ERROR(EnsureFanOutDurable(path.substr(0, path.rfind('/'))));
+  struct stat st;
+  const bool stamped = ::stat(path.c_str(), &st) == 0;
+  RETURN_IF_ERROR(file_system_->SyncFile(path));
+  if (stamped) {
+    RememberDataSynced(
+        path, FileStamp{static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+                        Nanos(st.st_mtim), Nanos(st.st_ctim)});
   }
   return OkStatus();
 }
@@ -183,6 +231,12 @@ void ChunkStore::RememberVerified(const std::string& path, const FileStamp& stam
   std::lock_guard<std::mutex> lock(synced_mutex_);
   if (verified_.size() >= kMaxVerifiedFiles) verified_.clear();  // a bound, not a policy
   verified_[path] = stamp;
+}
+
+void ChunkStore::RememberDataSynced(const std::string& path, const FileStamp& stamp) {
+  std::lock_guard<std::mutex> lock(synced_mutex_);
+  if (data_synced_.size() >= kMaxVerifiedFiles) data_synced_.clear();  // a bound
+  data_synced_[path] = stamp;
 }
 
 bool ChunkStore::WasVerified(const std::string& path, const FileStamp& stamp) {
@@ -215,7 +269,9 @@ Result<ChunkStore::Comparison> ChunkStore::Compare(StorageClass storage_class, c
     if (known_durable != nullptr) {
       std::lock_guard<std::mutex> lock(synced_mutex_);
       auto it = synced_at_ns_.find(path.substr(0, path.rfind('/')));
-      *known_durable = it != synced_at_ns_.end() && stamp.ctime_ns + kClockSlackNs < it->second;
+      auto data = data_synced_.find(path);
+      *known_durable = it != synced_at_ns_.end() && stamp.ctime_ns + kClockSlackNs < it->second &&
+                       data != data_synced_.end() && data->second == stamp;
     }
     if (bytes.empty() || WasVerified(path, stamp)) return Comparison::kSame;
     void* mapped = ::mmap(nullptr, bytes.size(), PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
@@ -282,6 +338,18 @@ Status ChunkStore::SyncDirectories(const std::set<std::string>& directories) {
     synced = std::max(synced, started_ns);
   }
   return OkStatus();
+}
+
+Status ChunkStore::SyncDeferred(const std::set<std::string>& files,
+                                const std::set<std::string>& directories) {
+  for (const std::string& file : files) {
+    Status synced = file_system_->SyncFile(file);
+    // Gone: GC took it (no reference left) or it was quarantined; nothing to keep.
+    if (!synced.ok() && synced.code() != StatusCode::kNotFound) return synced;
+  }
+  // Recorded (synced_at_ns_) like any directory sync: Compare trusts a file only if this
+  // store also synced its data (data_synced_), which deferred files never are.
+  return SyncDirectories(directories);
 }
 
 Result<std::vector<Digest>> ChunkStore::ListChunks(StorageClass storage_class,
@@ -359,7 +427,7 @@ Result<bool> ChunkStore::RestoreFromQuarantine(StorageClass storage_class,
   }
   const std::string to = PathOf(storage_class, file.digest);
   const std::string directory = to.substr(0, to.rfind('/'));
-  RETURN_IF_ERROR(file_system_->CreateDirectories(directory));
+  RETURN_IF_ERROR(EnsureFanOutDurable(directory));
   RETURN_IF_ERROR(file_system_->Rename(file.path, to));
   // The chunk's new name first, as in Quarantine.
   RETURN_IF_ERROR(file_system_->SyncDirectory(directory));

@@ -10,6 +10,11 @@
 // Durability order for a new chunk: write temp file -> fdatasync -> rename into place ->
 // fsync the fan-out directory. The last step is left to the caller (SyncDirectories) so
 // that one upload syncs each directory once, just before its metadata commit.
+// A deferred write (a mount's close, which promises durability only at fsync) renames the
+// file into place unsynced and leaves both the data and the names to the caller
+// (SyncDeferred). So a file at a chunk's name is not always durable: whoever deduplicates
+// onto an existing file syncs it (data and directory) before committing a reference,
+// unless this store knows it durable (see Compare).
 //
 // The store knows nothing of reference counts; the metadata store decides when a chunk
 // may be removed. Thread-safety: all methods may be called concurrently; a ChunkWriter is
@@ -31,6 +36,8 @@
 
 namespace cairn::chunks {
 
+class ChunkStore;
+
 inline constexpr uint64_t kDefaultChunkSizeBytes = 4 * 1024 * 1024;
 
 // One chunk being written to a temp file. Destroying it without Install removes the
@@ -49,16 +56,21 @@ class ChunkWriter {
   // After Finish: fdatasync the temp file and rename it to its content address. Adds the
   // fan-out directory to `directories_to_sync`. Installing a chunk that already exists is
   // harmless (same name, same bytes).
-  Status Install(std::set<std::string>* directories_to_sync);
+  // With `deferred_files`, a deferred install: no fdatasync, fan-out directories created
+  // without syncing their parents (the parents join `directories_to_sync`), and the final
+  // path joins `deferred_files`.
+  Status Install(std::set<std::string>* directories_to_sync,
+                 std::set<std::string>* deferred_files = nullptr);
   // Removes the temp file (a dedup hit, or an abandoned upload).
   Status Discard();
 
  private:
   friend class ChunkStore;
-  ChunkWriter(platform::FileSystem* file_system, std::unique_ptr<platform::WritableFile> file,
-              std::string final_directory_prefix);
+  ChunkWriter(ChunkStore* store, platform::FileSystem* file_system,
+              std::unique_ptr<platform::WritableFile> file, std::string final_directory_prefix);
   Status Flush();
 
+  ChunkStore* store_;
   platform::FileSystem* file_system_;
   std::unique_ptr<platform::WritableFile> file_;
   std::string chunks_root_;
@@ -102,20 +114,27 @@ class ChunkStore {
   // temp file -> fdatasync -> rename to the content address (the fan-out directory is added
   // to `directories_to_sync`). On failure the temp file is removed. Storing a chunk that
   // already exists is harmless (same name, same bytes).
+  // With `deferred_files`, a deferred write (see the top of this file and Install).
   Status WriteChunk(StorageClass storage_class, const Digest& digest, std::string_view bytes,
-                    std::set<std::string>* directories_to_sync);
+                    std::set<std::string>* directories_to_sync,
+                    std::set<std::string>* deferred_files = nullptr);
   // Whether the chunk file exists.
   Result<bool> Contains(StorageClass storage_class, const Digest& digest);
   // How the stored file of a chunk compares with `bytes` (its expected content): what an
   // upload checks before it trusts an existing copy instead of writing its own.
-  // With `known_durable`, also says whether the file's name is known to be durable: this
-  // store synced its directory after the file was renamed into place (so a deduplicating
-  // upload need not sync that directory again).
+  // With `known_durable`, also says whether the file is known to be durable, bytes and
+  // name: this store synced the file's data (writing it, or SyncChunkFile) and then its
+  // directory after the file was renamed into place. Another process's deferred write is
+  // never known durable. A deduplicating upload syncs a file not known durable, and its
+  // directory.
   enum class Comparison { kMissing, kSame, kDiffers };
   Result<Comparison> Compare(StorageClass storage_class, const Digest& digest,
                              std::string_view bytes, bool* known_durable = nullptr);
   Result<std::unique_ptr<platform::ReadableFile>> OpenChunk(StorageClass storage_class,
                                                             const Digest& digest);
+  // fdatasync of an existing chunk file (one a deduplicating upload found), remembered for
+  // Compare's `known_durable`.
+  Status SyncChunkFile(StorageClass storage_class, const Digest& digest);
   // Removes a chunk file; OK if it was already absent.
   Status Remove(StorageClass storage_class, const Digest& digest);
   // Moves a chunk file out of service into <root>/quarantine/<digest>.<now_ms> (never
@@ -136,6 +155,8 @@ class ChunkStore {
   Status RemoveQuarantined(const std::string& path);
   // fsyncs each directory once.
   Status SyncDirectories(const std::set<std::string>& directories);
+  // Makes deferred writes durable: every file's data, then every directory.
+  Status SyncDeferred(const std::set<std::string>& files, const std::set<std::string>& directories);
 
   // Every chunk file of a class (name must be a digest; other files are reported as
   // InvalidArgument-free "strays" via `stray_paths` if given).
@@ -165,6 +186,7 @@ class ChunkStore {
   platform::FileSystem* file_system() const { return file_system_; }
 
  private:
+  friend class ChunkWriter;
   ChunkStore(platform::FileSystem* file_system, ChunkStoreOptions options);
 
   platform::FileSystem* file_system_;
@@ -187,7 +209,15 @@ class ChunkStore {
   };
   void RememberVerified(const std::string& path, const FileStamp& stamp);
   bool WasVerified(const std::string& path, const FileStamp& stamp);
+  void RememberDataSynced(const std::string& path, const FileStamp& stamp);
+  // Creates a fan-out directory if needed and makes its path durable (both levels synced
+  // into their parents): it may exist unsynced, made by another process's deferred write.
+  // Once per directory and process.
+  Status EnsureFanOutDurable(const std::string& directory);
+  std::set<std::string> durable_fan_out_;                // GUARDED_BY(synced_mutex_)
   std::unordered_map<std::string, FileStamp> verified_;  // GUARDED_BY(synced_mutex_)
+  // Chunk files whose data this store synced, with their stamp then. Bounded.
+  std::unordered_map<std::string, FileStamp> data_synced_;  // GUARDED_BY(synced_mutex_)
 };
 
 }  // namespace cairn::chunks

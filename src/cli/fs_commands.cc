@@ -317,6 +317,14 @@ void AddMount(CLI::App& app,
       ->envname("CAIRN_HEARTBEAT")
       ->check(CLI::Range(0.2, 300.0))
       ->capture_default_str();
+  command
+      ->add_option("--sync-interval", args->mount.sync_interval_seconds,
+                   "Seconds between the syncs that make closed files durable (close stores "
+                   "and commits without waiting for the disk; fsync waits). 0: only at fsync "
+                   "and unmount")
+      ->envname("CAIRN_SYNC_INTERVAL")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   command->add_flag("--read-only", args->mount.read_only, "Mount read-only (writes: EROFS)")
       ->envname("CAIRN_READ_ONLY");
   command->add_flag("-d,--background", args->background,
@@ -345,6 +353,7 @@ void AddMount(CLI::App& app,
     args->backups.interval_ms = backup_ms.ok() ? *backup_ms : 0;
     mount::FileDataOptions data_options;
     data_options.buffer_bytes = args->buffer_mib << 20;
+    data_options.deferred_durability = true;
     if (!args->background) {
       *exit_code = RunMount(
           args->store, args->mount, data_options, args->heartbeat_seconds, metrics_listen,

@@ -249,6 +249,7 @@ Status FileSystem::Write(const std::function<Status(FileTreeTransaction&)>& body
     orphaned = recording.orphaned();
     return OkStatus();
   };
+  if (options_.relaxed_commits) relaxed_commits_.fetch_add(1);
   Status status = options_.relaxed_commits ? tree_->WriteRelaxed(recorded, now_ms)
                                            : tree_->Write(recorded, now_ms);
   if (status.ok() && !orphaned.empty()) {
@@ -870,6 +871,7 @@ Status FileSystem::SetStaging(const meta::ChunkOwner& owner,
                               const std::vector<meta::OwnerChunk>& chunks) {
   const int64_t now = NowNs();
   auto body = [&](FileTreeTransaction& tx) { return tx.SetOwnerChunks(owner, chunks); };
+  if (options_.relaxed_commits) relaxed_commits_.fetch_add(1);
   return options_.relaxed_commits ? tree_->WriteRelaxed(body, ToMs(now))
                                   : tree_->Write(body, ToMs(now));
 }

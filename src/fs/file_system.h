@@ -22,6 +22,7 @@
 // Thread-safety: any thread; each operation is its own transaction.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -181,6 +182,8 @@ class FileSystem {
   Status ReleaseOrphan(uint64_t ino);
   // Makes every commit so far durable (fsync).
   Status Sync();
+  // Relaxed commits so far (a periodic sync skips when none came since the last).
+  uint64_t relaxed_commits() const { return relaxed_commits_.load(); }
 
   // The first lock of another (session, owner) that `request` conflicts with, if any.
   Result<std::optional<meta::LockRecord>> TestLock(uint64_t ino, const LockRequest& request);
@@ -212,6 +215,7 @@ class FileSystem {
   bool IsOpen(uint64_t ino) const;
 
   meta::FileTree* tree_;
+  std::atomic<uint64_t> relaxed_commits_{0};
   Options options_;
   // The inodes this instance left as orphans: only their last close needs a transaction.
   std::mutex orphans_mutex_;

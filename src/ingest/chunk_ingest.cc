@@ -41,8 +41,14 @@ Status ChunkIngest::Store(const SealedChunk& chunk) {
     // The file may have been renamed into place by a writer that failed or has not
     // committed yet, which never synced its directory: this owner's commit must sync it
     // too, unless this store synced that directory after the file got its name.
+    // Its bytes may not be durable either: a mount's deferred write renames unsynced.
     if (!known_durable) {
       const std::string path = chunk_store_->PathOf(storage_class_, ref.digest);
+      if (deferred_) {
+        deferred_files_.insert(path);
+      } else {
+        RETURN_IF_ERROR(chunk_store_->SyncChunkFile(storage_class_, ref.digest));
+      }
       directories_to_sync_.insert(path.substr(0, path.rfind('/')));
     }
     ++deduplicated_chunks_;
@@ -55,8 +61,9 @@ Status ChunkIngest::Store(const SealedChunk& chunk) {
                            "the stored copy differs from uploaded bytes of the same hash",
                            &IntegrityCounters::checksum_mismatch, /*quarantine=*/true);
   }
-  RETURN_IF_ERROR(
-      chunk_store_->WriteChunk(storage_class_, ref.digest, chunk.bytes, &directories_to_sync_));
+  RETURN_IF_ERROR(chunk_store_->WriteChunk(storage_class_, ref.digest, chunk.bytes,
+                                           &directories_to_sync_,
+                                           deferred_ ? &deferred_files_ : nullptr));
   if (healing) health_->Healed(storage_class_, ref.digest);
   return OkStatus();
 }

@@ -17,6 +17,13 @@
 // Before the owner commits, SyncDirectories fsyncs each fan-out directory that received (or
 // may not yet durably hold) one of its chunks' names, once. Only then may the owner's commit
 // make the chunks reachable: an acknowledged owner never names a chunk a crash can lose.
+// An existing file in step 3 that the store does not know durable (a mount's deferred
+// write may have put it there unsynced) has its data synced first, too.
+//
+// A deferred ingest (a mount's file, whose close promises no durability: fsync does) skips
+// every sync: new chunks are renamed in unsynced and TakeDeferred hands the files and
+// directories to sync to the owner, which syncs them (ChunkStore::SyncDeferred) before it
+// makes its commit durable.
 //
 // Thread-safety: a ChunkIngest belongs to one owner and serves one Store call at a time;
 // several ingests (of several owners) may run at once on any threads. ChunkBuffers is
@@ -87,6 +94,16 @@ class ChunkIngest {
   // once); call before the owner's commit.
   Status SyncDirectories();
 
+  // Makes this a deferred ingest (see above); call before the first Store.
+  void Defer() { deferred_ = true; }
+  // A deferred ingest's files and directories still to sync; leaves it empty.
+  void TakeDeferred(std::set<std::string>* files, std::set<std::string>* directories) {
+    files->merge(deferred_files_);
+    directories->merge(directories_to_sync_);
+    deferred_files_.clear();
+    directories_to_sync_.clear();
+  }
+
   StorageClass storage_class() const { return storage_class_; }
   // Chunks (and their bytes) that were already stored and so were not written again.
   uint64_t deduplicated_chunks() const { return deduplicated_chunks_; }
@@ -99,6 +116,8 @@ class ChunkIngest {
   std::string owner_;
   TakeReference take_reference_;
   std::set<std::string> directories_to_sync_;
+  bool deferred_ = false;
+  std::set<std::string> deferred_files_;  // deferred only
   uint64_t deduplicated_chunks_ = 0;
   uint64_t deduplicated_bytes_ = 0;
 };

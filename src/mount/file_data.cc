@@ -204,7 +204,8 @@ Status FileData::Write(uint64_t ino, uint64_t offset, std::string_view data) {
         static_cast<size_t>(std::min<uint64_t>(kBlockBytes - within, data.size() - taken));
     auto it = inode->dirty.find(index);
     if (it == inode->dirty.end()) {
-      AlignedBuffer buffer(kBlockBytes);
+      AlignedBuffer buffer = buffers_.Take();
+      if (buffer.capacity() < kBlockBytes) buffer = AlignedBuffer(kBlockBytes);
       // The block's bytes as they stand, up to the file's end, so that a partial write
       // keeps the rest (a write that covers them all needs none).
       const uint64_t block_start = index * kBlockBytes;
@@ -272,7 +273,8 @@ Result<size_t> FileData::Read(uint64_t ino, uint64_t offset, size_t length, char
 }
 
 Result<meta::BlockRecord> FileData::StoreBlock(uint64_t ino, uint64_t index, AlignedBuffer* bytes,
-                                               std::vector<meta::OwnerChunk>* staged) {
+                                               std::vector<meta::OwnerChunk>* staged,
+                                               Pending* pending) {
   meta::BlockRecord record;
   record.index = index;
   ingest::ChunkIngest ingest(chunk_store_, objects_->chunk_health(), options_.storage_class,
@@ -283,11 +285,16 @@ Result<meta::BlockRecord> FileData::StoreBlock(uint64_t ino, uint64_t index, Ali
                                staged->push_back(record.chunk);
                                return OkStatus();
                              });
+  if (options_.deferred_durability) ingest.Defer();
   ingest::SealedChunk sealed = ingest::Seal(std::move(*bytes));
   Status stored = ingest.Store(sealed);
   *bytes = std::move(sealed.bytes);
   RETURN_IF_ERROR(stored);
-  RETURN_IF_ERROR(ingest.SyncDirectories());
+  if (options_.deferred_durability) {
+    ingest.TakeDeferred(&pending->files, &pending->directories);
+  } else {
+    RETURN_IF_ERROR(ingest.SyncDirectories());
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   if (ingest.deduplicated_chunks() > 0) {
     ++counters_.chunks_deduplicated;
@@ -308,10 +315,11 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode) {
   if (inode.dirty.empty() && !inode.size_pending) return OkStatus();
   std::vector<meta::OwnerChunk> staged;
   std::vector<meta::BlockRecord> blocks;
+  Pending pending;
   Status status;
   for (auto& [index, buffer] : inode.dirty) {
     if (buffer.empty()) continue;  // a block that only a size change touched: nothing to store
-    Result<meta::BlockRecord> block = StoreBlock(ino, index, &buffer, &staged);
+    Result<meta::BlockRecord> block = StoreBlock(ino, index, &buffer, &staged, &pending);
     if (!block.ok()) {
       status = block.status();
       break;
@@ -334,8 +342,15 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode) {
         inode.reader.reset();
         inode.reader_block = UINT64_MAX;
       }
+      for (auto& [index, buffer] : inode.dirty) buffers_.Give(std::move(buffer));
       inode.dirty.clear();
       inode.dirty_bytes = 0;
+      if (!pending.files.empty() || !pending.directories.empty()) {
+        std::lock_guard<std::mutex> pending_lock(pending_mutex_);
+        Pending& mine = pending_[ino];
+        mine.files.merge(pending.files);
+        mine.directories.merge(pending.directories);
+      }
       inode.size_pending = false;
       inode.change = committed->change;
       inode.size = committed->size;
@@ -352,6 +367,57 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode) {
     if (status.ok()) status = unstaged;
   }
   return status;
+}
+
+Status FileData::SyncData(uint64_t ino) {
+  Pending pending;
+  {
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    auto it = pending_.find(ino);
+    if (it == pending_.end()) return OkStatus();
+    pending = std::move(it->second);
+    pending_.erase(it);
+  }
+  Status synced = chunk_store_->SyncDeferred(pending.files, pending.directories);
+  if (!synced.ok()) {
+    // Kept for the next attempt (the periodic sync retries too).
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    Pending& mine = pending_[ino];
+    mine.files.merge(pending.files);
+    mine.directories.merge(pending.directories);
+  }
+  return synced;
+}
+
+Result<bool> FileData::SyncAllData() {
+  std::unordered_map<uint64_t, Pending> all;
+  {
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    all.swap(pending_);
+  }
+  if (all.empty()) return false;
+  Pending merged;
+  for (auto& [ino, pending] : all) {
+    merged.files.merge(pending.files);
+    merged.directories.merge(pending.directories);
+  }
+  // Many files: one syncfs of the chunk store's file system is one device flush instead of
+  // one per file (it also writes what others left dirty there, which only costs time).
+  constexpr size_t kSyncfsFrom = 16;
+  Status synced = merged.files.size() >= kSyncfsFrom
+                      ? chunk_store_->file_system()->SyncFileSystem(
+                            chunk_store_->RootOf(options_.storage_class))
+                      : chunk_store_->SyncDeferred(merged.files, merged.directories);
+  if (!synced.ok()) {
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    for (auto& [ino, pending] : all) {
+      Pending& mine = pending_[ino];
+      mine.files.merge(pending.files);
+      mine.directories.merge(pending.directories);
+    }
+    return synced;
+  }
+  return true;
 }
 
 void FileData::Overlay(meta::InodeRecord* record) const {
@@ -379,6 +445,7 @@ Result<meta::InodeRecord> FileData::SetAttr(uint64_t ino, fs::AttrChange change)
   ASSIGN_OR_RETURN(meta::InodeRecord current, file_system_->GetAttr(ino));
   const uint64_t size = *change.size;
   std::vector<meta::OwnerChunk> staged;
+  Pending pending;
   if (current.type == meta::FileType::kRegular && size < current.size && size % kBlockBytes != 0) {
     const uint64_t index = size / kBlockBytes;
     const uint64_t cut = size % kBlockBytes;
@@ -388,11 +455,18 @@ Result<meta::InodeRecord> FileData::SetAttr(uint64_t ino, fs::AttrChange change)
       AlignedBuffer bytes(kBlockBytes);
       RETURN_IF_ERROR(ReadStored(ino, *inode, index, 0, cut, bytes.data()));
       bytes.grow(cut);
-      ASSIGN_OR_RETURN(meta::BlockRecord trimmed, StoreBlock(ino, index, &bytes, &staged));
+      ASSIGN_OR_RETURN(meta::BlockRecord trimmed,
+                       StoreBlock(ino, index, &bytes, &staged, &pending));
       change.boundary_block = std::move(trimmed);
     }
   }
   Result<meta::InodeRecord> result = file_system_->SetAttr(ino, change);
+  if (result.ok() && (!pending.files.empty() || !pending.directories.empty())) {
+    std::lock_guard<std::mutex> pending_lock(pending_mutex_);
+    Pending& mine = pending_[ino];
+    mine.files.merge(pending.files);
+    mine.directories.merge(pending.directories);
+  }
   if (!staged.empty()) {
     Status unstaged = Unstage(staged);
     if (result.ok() && !unstaged.ok()) return unstaged;

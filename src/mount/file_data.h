@@ -21,6 +21,12 @@
 // cached block rows of an inode whose change counter moved; the change feed drops them
 // sooner (Invalidate).
 //
+// With deferred durability (what `cairn mount` uses), a flush renames its new chunks into
+// place without fdatasync or directory fsync and commits relaxed: the file is complete for
+// every reader and survives the mount's death (the page cache is the kernel's), and becomes
+// durable against a power cut at fsync (SyncData: its chunks, then the caller's
+// FileSystem::Sync) or at the mount's next periodic sync (SyncAllData).
+//
 // Thread-safety: any thread. Operations on one inode are serialized by its own mutex.
 #pragma once
 
@@ -30,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -37,6 +44,7 @@
 #include "core/aligned_buffer.h"
 #include "core/status.h"
 #include "fs/file_system.h"
+#include "ingest/chunk_ingest.h"
 #include "objects/object_service.h"
 
 namespace cairn::mount {
@@ -47,6 +55,9 @@ struct FileDataOptions {
   // Dirty bytes one file may hold before its writes flush (close and fsync flush always).
   uint64_t buffer_bytes = uint64_t{64} << 20;
   StorageClass storage_class = StorageClass::kHot;
+  // Close stores chunks without syncing them (ingest::ChunkIngest::Defer); SyncData (fsync)
+  // and SyncAllData (the mount's periodic sync, unmount) make them durable.
+  bool deferred_durability = false;
 };
 
 struct FileDataCounters {
@@ -85,6 +96,11 @@ class FileData {
   Result<size_t> Read(uint64_t ino, uint64_t offset, size_t length, char* out);
   // Stores the dirty blocks and commits them (close, fsync).
   Status Flush(uint64_t ino);
+  // Makes the chunks that `ino`'s flushes stored deferred durable (fsync, after Flush and
+  // before FileSystem::Sync).
+  Status SyncData(uint64_t ino);
+  // The same for every inode; whether there was anything to sync.
+  Result<bool> SyncAllData();
   // Another mount changed the data of `ino`: the cached block rows go (unless this mount
   // holds writes of its own not committed yet, which commit over it).
   void Invalidate(uint64_t ino);
@@ -97,6 +113,12 @@ class FileData {
   FileDataCounters counters() const;
 
  private:
+  // Deferred chunk files and directories not synced yet, by the inode whose flush stored
+  // them.
+  struct Pending {
+    std::set<std::string> files;
+    std::set<std::string> directories;
+  };
   struct Inode {
     std::mutex mutex;
     uint64_t opens = 0;         // GUARDED_BY(FileData::mutex_)
@@ -120,7 +142,7 @@ class FileData {
                     char* out);
   // Stores `bytes` as a chunk referenced by `ino`'s staging owner; returns its block row.
   Result<meta::BlockRecord> StoreBlock(uint64_t ino, uint64_t index, AlignedBuffer* bytes,
-                                       std::vector<meta::OwnerChunk>* staged);
+                                       std::vector<meta::OwnerChunk>* staged, Pending* pending);
   Status Stage(const meta::OwnerChunk& chunk);
   Status Unstage(const std::vector<meta::OwnerChunk>& chunks);
   // `list` without one entry per element of `chunks`.
@@ -135,6 +157,12 @@ class FileData {
   const std::string session_;
   const FileDataOptions options_;
   std::function<TimestampMs()> now_ms_;
+
+  std::mutex pending_mutex_;
+  std::unordered_map<uint64_t, Pending> pending_;  // GUARDED_BY(pending_mutex_)
+  // Spare block buffers (a fresh 4 MiB allocation per block costs an mmap, page faults
+  // and a munmap with its TLB shootdown).
+  ingest::ChunkBuffers buffers_{4};
 
   const meta::ChunkOwner staging_owner_;
   std::mutex staging_mutex_;

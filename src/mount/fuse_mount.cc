@@ -386,11 +386,12 @@ void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_reply_err(req, 0);
 }
 
-// fsync: the file's data stored and committed, then every commit so far made durable (the
-// metadata commits of close do not wait for the disk).
+// fsync: the file's data stored and committed, its chunks synced, then every commit so far
+// made durable (close neither syncs chunks nor waits for the metadata's disk).
 void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
   Mount& mount = *Of(req);
   Status status = mount.services.file_data->Flush(mount.Inner(ino));
+  if (status.ok()) status = mount.services.file_data->SyncData(mount.Inner(ino));
   if (status.ok()) status = mount.services.file_system->Sync();
   if (!status.ok()) return ReplyError(req, status, "fsync");
   fuse_reply_err(req, 0);
@@ -768,17 +769,55 @@ Status ServeMount(const MountOptions& options, const MountServices& services,
       }
     });
   }
+  // The periodic sync: a power cut loses at most about this interval of closed files.
+  std::thread syncer;
+  uint64_t synced_commits = services.file_system->relaxed_commits();
+  auto sync_all = [&services, &synced_commits]() {
+    Result<bool> data = services.file_data->SyncAllData();
+    const uint64_t commits = services.file_system->relaxed_commits();
+    Status status = data.status();
+    if (status.ok() && (*data || commits != synced_commits)) {
+      status = services.file_system->Sync();
+      if (status.ok()) synced_commits = commits;
+    }
+    return status;
+  };
+  if (options.sync_interval_seconds > 0 && !options.read_only) {
+    syncer = std::thread([&] {
+      const auto interval =
+          std::chrono::milliseconds(static_cast<int64_t>(options.sync_interval_seconds * 1000));
+      auto last_report = std::chrono::steady_clock::time_point();
+      std::unique_lock<std::mutex> lock(watch_mutex);
+      while (!watch_stop) {
+        watch_wake.wait_for(lock, interval, [&] { return watch_stop; });
+        if (watch_stop) break;
+        lock.unlock();
+        Status synced = sync_all();
+        const auto now = std::chrono::steady_clock::now();
+        if (!synced.ok() && now - last_report > std::chrono::seconds(10)) {
+          fprintf(stderr, "cairn mount: periodic sync: %s\n", synced.ToString().c_str());
+          last_report = now;
+        }
+        lock.lock();
+      }
+    });
+  }
   fuse_loop_config* config = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(config, 16);
   const int loop = fuse_session_loop_mt(session, config);
   fuse_loop_cfg_destroy(config);
-  if (watcher.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(watch_mutex);
-      watch_stop = true;
+  {
+    std::lock_guard<std::mutex> lock(watch_mutex);
+    watch_stop = true;
+  }
+  watch_wake.notify_all();
+  if (watcher.joinable()) watcher.join();
+  if (syncer.joinable()) syncer.join();
+  if (!options.read_only) {
+    Status synced = sync_all();
+    if (!synced.ok()) {
+      fprintf(stderr, "cairn mount: the last sync before unmount: %s\n", synced.ToString().c_str());
     }
-    watch_wake.notify_all();
-    watcher.join();
   }
   fuse_session_unmount(session);
   fuse_remove_signal_handlers(session);

@@ -37,6 +37,9 @@ struct MountOptions {
   bool allow_other = false;  // other users may use the mount (root only)
   bool debug = false;        // libfuse's request log on stderr
   std::string volume_name;   // fsname in /proc/mounts
+  // What close committed without waiting for the disk (chunks, metadata) is made durable
+  // this often, and at unmount. 0: only at fsync and unmount.
+  double sync_interval_seconds = 1.0;
 };
 
 struct MountServices {

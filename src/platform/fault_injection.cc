@@ -93,6 +93,16 @@ Status FaultInjectingFileSystem::SyncDirectory(const std::string& path) {
   return base_->SyncDirectory(path);
 }
 
+Status FaultInjectingFileSystem::SyncFile(const std::string& path) {
+  RETURN_IF_ERROR(Check(FaultPoint::kSync));
+  return base_->SyncFile(path);
+}
+
+Status FaultInjectingFileSystem::SyncFileSystem(const std::string& path) {
+  RETURN_IF_ERROR(Check(FaultPoint::kSync));
+  return base_->SyncFileSystem(path);
+}
+
 Status FaultInjectingFileSystem::CheckWritable(const std::string& directory) {
   RETURN_IF_ERROR(Check(FaultPoint::kCreate));
   return base_->CheckWritable(directory);

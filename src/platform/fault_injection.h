@@ -41,6 +41,8 @@ class FaultInjectingFileSystem : public FileSystem {
   Status CreateDirectories(const std::string& path) override {
     return base_->CreateDirectories(path);
   }
+  Status SyncFile(const std::string& path) override;
+  Status SyncFileSystem(const std::string& path) override;
   Status RemoveFile(const std::string& path) override { return base_->RemoveFile(path); }
   Status RemoveFileIfUnlocked(const std::string& path) override {
     return base_->RemoveFileIfUnlocked(path);

@@ -67,6 +67,21 @@ class FileSystem {
   virtual Status SyncDirectory(const std::string& path) = 0;
   // mkdir -p; every directory it creates is made durable in its parent.
   virtual Status CreateDirectories(const std::string& path) = 0;
+  // One mkdir whose entry is NOT made durable (the caller syncs the parent later); true if
+  // it created the directory, false if it already existed. Implementations that cannot
+  // defer the sync make it durable at once.
+  virtual Result<bool> CreateDirectoryUnsynced(const std::string& path) {
+    RETURN_IF_ERROR(CreateDirectories(path));
+    return true;
+  }
+  // Makes the data of an existing file durable (fdatasync through a new descriptor).
+  virtual Status SyncFile(const std::string& path) {
+    return InternalError("cannot sync '" + path + "' by name on this file system");
+  }
+  // Makes everything written to the file system holding `path` durable (syncfs).
+  virtual Status SyncFileSystem(const std::string& path) {
+    return InternalError("cannot sync the file system of '" + path + "' on this file system");
+  }
   // kNotFound if absent.
   virtual Status RemoveFile(const std::string& path) = 0;
   // Removes `path` only if no writer holds its lock: kFailedPrecondition if one does.

@@ -224,6 +224,32 @@ class PosixFileSystem : public FileSystem {
     return OkStatus();
   }
 
+  Result<bool> CreateDirectoryUnsynced(const std::string& path) override {
+    if (::mkdir(path.c_str(), 0700) == 0) return true;
+    if (errno == EEXIST) return false;
+    return ErrnoStatus("mkdir", path, errno);
+  }
+
+  Status SyncFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    int rc = ::fdatasync(fd);
+    int error = errno;
+    ::close(fd);
+    if (rc != 0) return ErrnoStatus("fdatasync", path, error);
+    return OkStatus();
+  }
+
+  Status SyncFileSystem(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    int rc = ::syncfs(fd);
+    int error = errno;
+    ::close(fd);
+    if (rc != 0) return ErrnoStatus("syncfs of the file system holding", path, error);
+    return OkStatus();
+  }
+
   Status CreateDirectories(const std::string& path) override {
     if (path.empty()) return OkStatus();
     struct stat st;

@@ -252,6 +252,17 @@ Status PowerCutFileSystem::FileSync(uint64_t inode, uint64_t generation, const s
   return OkStatus();
 }
 
+Status PowerCutFileSystem::SyncFile(const std::string& path) {
+  POWER_CUT_STEP(path);
+  auto file = live_.find(path);
+  if (file == live_.end() || inodes_[file->second].directory) {
+    return NotFoundError("open '" + path + "': no such file");
+  }
+  Inode& node = inodes_[file->second];
+  node.synced_size = node.data.size();
+  return OkStatus();
+}
+
 Result<std::unique_ptr<ReadableFile>> PowerCutFileSystem::OpenReadable(const std::string& path) {
   uint64_t generation;
   {

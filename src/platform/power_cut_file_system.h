@@ -79,6 +79,7 @@ class PowerCutFileSystem : public FileSystem {
   Status Rename(const std::string& from, const std::string& to) override;
   Status SyncDirectory(const std::string& path) override;
   Status CreateDirectories(const std::string& path) override;
+  Status SyncFile(const std::string& path) override;
   Status RemoveFile(const std::string& path) override;
   Status RemoveFileIfUnlocked(const std::string& path) override;
   Result<bool> Exists(const std::string& path) override;
