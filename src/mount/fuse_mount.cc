@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "fs/errno_map.h"
@@ -45,11 +46,37 @@ struct DirHandle {
   bool complete = false;
 };
 
+// Inodes known to have no extended attributes: the kernel asks for security.capability
+// before every write (to drop it), and a file this mount created has none until a
+// setxattr, here or on another mount (whose change feed entry forgets the inode).
+class NoXattrs {
+ public:
+  void Add(uint64_t ino) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (inos_.size() >= kMax) inos_.clear();  // a bound, not a policy
+    inos_.insert(ino);
+  }
+  void Forget(uint64_t ino) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    inos_.erase(ino);
+  }
+  bool Has(uint64_t ino) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return inos_.count(ino) > 0;
+  }
+
+ private:
+  static constexpr size_t kMax = 1 << 16;
+  mutable std::mutex mutex_;
+  std::unordered_set<uint64_t> inos_;  // GUARDED_BY(mutex_)
+};
+
 struct Mount {
   MountOptions options;
   MountServices services;
   uint64_t root = meta::kRootInode;  // the inode the mount's root shows (subdir)
   CountedOperations counted;         // the operations, for the counting wrappers
+  NoXattrs no_xattrs;
 
   uint64_t Inner(fuse_ino_t ino) const { return ino == FUSE_ROOT_ID ? root : ino; }
   fuse_ino_t Outer(uint64_t ino) const { return ino == root ? FUSE_ROOT_ID : ino; }
@@ -311,11 +338,13 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   Mount& mount = *Of(req);
   Result<InodeRecord> inode = mount.services.file_system->MakeNode(
       mount.Inner(parent), name, FileType::kRegular, mode & 07777, 0, CallerOf(req));
+  const bool created = inode.ok();
   if (!inode.ok() && inode.status().code() == StatusCode::kAlreadyExists &&
       (fi->flags & O_EXCL) == 0) {
     // Created by someone else since the kernel's lookup: open what is there.
     inode = mount.services.file_system->Lookup(mount.Inner(parent), name);
   }
+  if (inode.ok() && created) mount.no_xattrs.Add(inode->ino);
   if (!inode.ok()) return ReplyError(req, inode.status(), "create");
   mount.services.file_data->Open(*inode);
   InodeRecord record = std::move(inode).value();
@@ -494,6 +523,7 @@ void StatFs(fuse_req_t req, fuse_ino_t) {
 void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
               int flags) {
   Mount& mount = *Of(req);
+  mount.no_xattrs.Forget(mount.Inner(ino));  // before: a racing getxattr may miss, not lie
   uint32_t ours = 0;
   if (flags & XATTR_CREATE) ours |= fs::kXattrCreate;
   if (flags & XATTR_REPLACE) ours |= fs::kXattrReplace;
@@ -505,6 +535,7 @@ void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* valu
 
 void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   Mount& mount = *Of(req);
+  if (mount.no_xattrs.Has(mount.Inner(ino))) return (void)fuse_reply_err(req, ENODATA);
   Result<std::string> value = mount.services.file_system->GetXattr(mount.Inner(ino), name);
   if (!value.ok()) return ReplyError(req, value.status(), "getxattr");
   if (size == 0) return (void)fuse_reply_xattr(req, value->size());
@@ -631,6 +662,7 @@ void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
 // kernel answers ENOENT for what it does not hold: nothing to drop.
 void Invalidate(Mount& mount, fuse_session* session, const meta::ChangeRecord& change) {
   if (change.ino != 0) {
+    mount.no_xattrs.Forget(change.ino);
     if (change.data) mount.services.file_data->Invalidate(change.ino);
     fuse_lowlevel_notify_inval_inode(session, mount.Outer(change.ino), change.data ? 0 : -1, 0);
   }

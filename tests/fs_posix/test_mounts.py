@@ -3,6 +3,7 @@ change feed), data follows close-to-open, locks hold across mounts, and what a k
 mount held (files unlinked while open) is reclaimed by the next mount."""
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import sqlite3
@@ -103,6 +104,38 @@ def test_a_file_closed_on_one_mount_is_read_whole_by_a_later_open_on_the_other(v
         wait_until(lambda: (held.seek(0), held.read(5))[1] == b"XXXXX")
         held.seek(0)
         assert held.read() == b"XXXXX" + first[5:]
+
+
+def test_an_extended_attribute_set_on_one_mount_is_read_on_the_mount_that_created_the_file(
+        volume, tmp_path):
+    """A mount answers getxattr of a file it created from memory (no attributes yet: the
+    kernel asks for security.capability before every write); a setxattr elsewhere must
+    still be seen, here and on the creating mount."""
+    a = volume.mount(tmp_path / "a")
+    b = volume.mount(tmp_path / "b")
+    with open(a / "tagged", "wb") as f:
+        f.write(b"x")
+    for mount in (a, b):
+        assert os.listxattr(mount / "tagged") == []
+        try:
+            os.getxattr(mount / "tagged", "user.color")
+            raise AssertionError("an attribute nobody set")
+        except OSError as error:
+            assert error.errno == errno.ENODATA
+    os.setxattr(b / "tagged", "user.color", b"blue")
+    wait_until(lambda: getxattr_or_none(a / "tagged", "user.color") == b"blue")
+    os.setxattr(a / "tagged", "user.size", b"7")  # this mount's own setxattr, at once
+    assert os.getxattr(a / "tagged", "user.size") == b"7"
+    with open(a / "tagged", "ab") as f:  # writes still work, attributes stay
+        f.write(b"y")
+    assert sorted(os.listxattr(a / "tagged")) == ["user.color", "user.size"]
+
+
+def getxattr_or_none(path, name):
+    try:
+        return os.getxattr(path, name)
+    except OSError:
+        return None
 
 
 def test_locks_hold_across_mounts(volume, tmp_path):

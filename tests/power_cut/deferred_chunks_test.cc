@@ -61,9 +61,9 @@ class DeferredChunksTest : public ::testing::Test {
   }
 
   std::unique_ptr<ingest::ChunkIngest> Ingest(chunks::ChunkStore* store) {
-    return std::make_unique<ingest::ChunkIngest>(
-        store, health_.get(), StorageClass::kHot, "test owner",
-        [](const meta::ChunkRef&) { return OkStatus(); });
+    return std::make_unique<ingest::ChunkIngest>(store, health_.get(), StorageClass::kHot,
+                                                 "test owner",
+                                                 [](const meta::ChunkRef&) { return OkStatus(); });
   }
 
   // Whether the chunk's file holds exactly `bytes` (after a reboot: what the disk kept).
