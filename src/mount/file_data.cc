@@ -64,6 +64,10 @@ Status FileData::Unstage(const std::vector<meta::OwnerChunk>& chunks) {
 }
 
 void FileData::Invalidate(uint64_t ino) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cached_change_.erase(ino);
+  }
   std::shared_ptr<Inode> inode = Find(ino);
   if (!inode) return;
   Result<meta::InodeRecord> record = file_system_->GetAttr(ino);
@@ -86,14 +90,25 @@ std::shared_ptr<FileData::Inode> FileData::Find(uint64_t ino) const {
   return it == inodes_.end() ? nullptr : it->second;
 }
 
-void FileData::Open(const meta::InodeRecord& record) {
+void FileData::NoteCached(uint64_t ino, uint64_t change) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (cached_change_.size() >= (1 << 16)) cached_change_.clear();  // a bound, not a policy
+  cached_change_[ino] = change;
+}
+
+bool FileData::Open(const meta::InodeRecord& record) {
   std::shared_ptr<Inode> inode;
+  bool keep = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     std::shared_ptr<Inode>& slot = inodes_[record.ino];
     if (!slot) slot = std::make_shared<Inode>();
     inode = slot;
     ++inode->opens;
+    auto cached = cached_change_.find(record.ino);
+    keep = cached != cached_change_.end() && cached->second == record.change;
+    if (cached_change_.size() >= (1 << 16)) cached_change_.clear();
+    cached_change_[record.ino] = record.change;
   }
   std::lock_guard<std::mutex> lock(inode->mutex);
   // Close-to-open: a newer committed version (another mount's) replaces what was cached,
@@ -105,6 +120,7 @@ void FileData::Open(const meta::InodeRecord& record) {
     inode->reader.reset();
     inode->reader_block = UINT64_MAX;
   }
+  return keep;
 }
 
 bool FileData::IsOpen(uint64_t ino) const {
@@ -354,6 +370,8 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode) {
       inode.size_pending = false;
       inode.change = committed->change;
       inode.size = committed->size;
+      // The kernel's page cache took these writes on their way here.
+      NoteCached(ino, committed->change);
       std::lock_guard<std::mutex> lock(mutex_);
       ++counters_.flushes;
     } else {
@@ -477,6 +495,7 @@ Result<meta::InodeRecord> FileData::SetAttr(uint64_t ino, fs::AttrChange change)
   if (result.ok()) {
     inode->size = result->size;
     inode->change = result->change;
+    NoteCached(ino, result->change);  // the kernel cut its cached pages itself
   }
   return result;
 }

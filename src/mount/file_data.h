@@ -84,8 +84,11 @@ class FileData {
   // storing and committing).
   Status DropStaging();
 
-  // A handle opened `inode` (its attributes as the open read them).
-  void Open(const meta::InodeRecord& inode);
+  // A handle opened `inode` (its attributes as the open read them). Returns whether the
+  // kernel may keep its page cache of the file: it was filled at this very version (by
+  // this mount's reads and writes since an earlier open or commit of it) and no other
+  // mount's change of the data has come through the feed since.
+  bool Open(const meta::InodeRecord& inode);
   // A handle of `ino` closed (the caller flushed it). When it was the last one, the
   // inode's state goes and, if it is an orphan, the inode is deleted.
   Status Release(uint64_t ino);
@@ -171,6 +174,10 @@ class FileData {
   mutable std::mutex mutex_;
   std::unordered_map<uint64_t, std::shared_ptr<Inode>> inodes_;  // GUARDED_BY(mutex_)
   FileDataCounters counters_;                                    // GUARDED_BY(mutex_)
+  // The data version (change counter) the kernel's page cache of each inode is known to
+  // match; bounded.
+  std::unordered_map<uint64_t, uint64_t> cached_change_;  // GUARDED_BY(mutex_)
+  void NoteCached(uint64_t ino, uint64_t change);         // REQUIRES(!mutex_)
 };
 
 }  // namespace cairn::mount

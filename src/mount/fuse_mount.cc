@@ -316,7 +316,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Mount& mount = *Of(req);
   Result<InodeRecord> inode = mount.services.file_system->GetAttr(mount.Inner(ino));
   if (!inode.ok()) return ReplyError(req, inode.status(), "open");
-  mount.services.file_data->Open(*inode);
+  const bool keep_cache = mount.services.file_data->Open(*inode);
   if ((fi->flags & O_TRUNC) != 0 && inode->type == FileType::kRegular) {
     // libfuse asks the kernel for atomic O_TRUNC: the truncate is this open's to do, and
     // it marks mtime and ctime even when the file was empty already.
@@ -330,7 +330,9 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       return ReplyError(req, truncated.status(), "open");
     }
   }
-  fi->keep_cache = 0;
+  // Kept when the kernel's pages are of this very version (FileData::Open); a truncating
+  // open starts from nothing anyway.
+  fi->keep_cache = keep_cache && (fi->flags & O_TRUNC) == 0 ? 1 : 0;
   if (fuse_reply_open(req, fi) != 0) (void)mount.services.file_data->Release(inode->ino);
 }
 
@@ -346,7 +348,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   }
   if (inode.ok() && created) mount.no_xattrs.Add(inode->ino);
   if (!inode.ok()) return ReplyError(req, inode.status(), "create");
-  mount.services.file_data->Open(*inode);
+  (void)mount.services.file_data->Open(*inode);  // new: nothing cached to keep
   InodeRecord record = std::move(inode).value();
   mount.services.file_data->Overlay(&record);
   fuse_entry_param entry{};

@@ -103,6 +103,27 @@ def test_metrics_move_with_writes_reads_dedup_and_errors(volume, tmp_path):
         pass
 
 
+def test_a_file_unchanged_since_this_mount_read_it_is_reread_from_the_page_cache(volume,
+                                                                               tmp_path):
+    """keep_cache: a second open of a file nobody changed reads the kernel's pages (no read
+    reaches the mount); after another mount changes it, the next open reads it again."""
+    port = free_port()
+    a = volume.mount(tmp_path / "a", "--metrics", f"127.0.0.1:{port}")
+    b = volume.mount(tmp_path / "b")
+    data = os.urandom(3 * MiB)
+    (a / "f").write_bytes(data)
+    assert (a / "f").read_bytes() == data
+    reads = scrape(port)['cairn_mount_operations_total{op="read"}']
+    for _ in range(3):
+        assert (a / "f").read_bytes() == data
+    assert scrape(port)['cairn_mount_operations_total{op="read"}'] == reads, \
+        "an unchanged file was read from the mount again"
+    changed = os.urandom(3 * MiB)
+    (b / "f").write_bytes(changed)
+    assert (a / "f").read_bytes() == changed  # close-to-open: no wait for the feed
+    assert scrape(port)['cairn_mount_operations_total{op="read"}'] > reads
+
+
 def test_metrics_are_off_by_default_and_a_bad_address_is_refused(volume, tmp_path):
     point = tmp_path / "bad"
     point.mkdir()
