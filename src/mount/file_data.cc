@@ -256,7 +256,7 @@ Status FileData::Write(uint64_t ino, uint64_t offset, std::string_view data) {
     std::lock_guard<std::mutex> counters_lock(mutex_);
     counters_.bytes_written += data.size();
   }
-  if (inode->dirty_bytes >= options_.buffer_bytes) return FlushLocked(ino, *inode);
+  if (inode->dirty_bytes >= options_.buffer_bytes) return FlushLocked(ino, *inode, true);
   return OkStatus();
 }
 
@@ -327,13 +327,26 @@ Status FileData::Flush(uint64_t ino) {
   return FlushLocked(ino, *inode);
 }
 
-Status FileData::FlushLocked(uint64_t ino, Inode& inode) {
+Status FileData::FlushLocked(uint64_t ino, Inode& inode, bool hold_tail) {
   if (inode.dirty.empty() && !inode.size_pending) return OkStatus();
+  // The held block (if any) and the size committed without it: its start, so that no
+  // reader elsewhere sees its range as zeros meanwhile (the commit only raises the size).
+  std::optional<uint64_t> held;
+  uint64_t commit_size = inode.size;
+  if (hold_tail && !inode.dirty.empty()) {
+    auto& [last, buffer] = *inode.dirty.rbegin();
+    if (buffer.size() < kBlockBytes && (last + 1) * kBlockBytes >= inode.size &&
+        inode.dirty.size() > 1) {
+      held = last;
+      if (inode.size_pending) commit_size = std::min(inode.size, last * kBlockBytes);
+    }
+  }
   std::vector<meta::OwnerChunk> staged;
   std::vector<meta::BlockRecord> blocks;
   Pending pending;
   Status status;
   for (auto& [index, buffer] : inode.dirty) {
+    if (held && index == *held) continue;
     if (buffer.empty()) continue;  // a block that only a size change touched: nothing to store
     Result<meta::BlockRecord> block = StoreBlock(ino, index, &buffer, &staged, &pending);
     if (!block.ok()) {
@@ -348,7 +361,7 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode) {
       // The staging list leaves with the commit: no other flush changes it in between.
       std::lock_guard<std::mutex> staging_lock(staging_mutex_);
       fs::FileSystem::StagingUpdate update{staging_owner_, Without(staged_, staged)};
-      committed = file_system_->CommitWrite(ino, blocks, inode.size, &update);
+      committed = file_system_->CommitWrite(ino, blocks, commit_size, &update);
       if (committed.ok()) staged_ = std::move(update.chunks);
     }
     if (committed.ok()) {
@@ -358,18 +371,33 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode) {
         inode.reader.reset();
         inode.reader_block = UINT64_MAX;
       }
-      for (auto& [index, buffer] : inode.dirty) buffers_.Give(std::move(buffer));
+      AlignedBuffer tail;
+      for (auto& [index, buffer] : inode.dirty) {
+        if (held && index == *held) {
+          tail = std::move(buffer);
+        } else {
+          buffers_.Give(std::move(buffer));
+        }
+      }
       inode.dirty.clear();
       inode.dirty_bytes = 0;
+      if (held) {
+        inode.dirty.emplace(*held, std::move(tail));
+        inode.dirty_bytes = kBlockBytes;
+      }
       if (!pending.files.empty() || !pending.directories.empty()) {
         std::lock_guard<std::mutex> pending_lock(pending_mutex_);
         Pending& mine = pending_[ino];
         mine.files.merge(pending.files);
         mine.directories.merge(pending.directories);
       }
-      inode.size_pending = false;
       inode.change = committed->change;
-      inode.size = committed->size;
+      if (held && inode.size > committed->size) {
+        inode.size_pending = true;  // the held block's bytes commit with it, later
+      } else {
+        inode.size_pending = false;
+        inode.size = committed->size;
+      }
       // The kernel's page cache took these writes on their way here.
       NoteCached(ino, committed->change);
       std::lock_guard<std::mutex> lock(mutex_);

@@ -137,7 +137,10 @@ class FileData {
   };
 
   std::shared_ptr<Inode> Find(uint64_t ino) const;
-  Status FlushLocked(uint64_t ino, Inode& inode);
+  // With `hold_tail` (a flush because the buffer is full, in the middle of writing), the
+  // file's last block stays in the buffer if it is not full yet: storing it now would only
+  // store it again, larger, at the next flush (and read it back first).
+  Status FlushLocked(uint64_t ino, Inode& inode, bool hold_tail = false);
   Result<std::optional<meta::BlockRecord>> StoredBlock(uint64_t ino, Inode& inode, uint64_t index);
   // Copies `length` bytes at `within` of block `index` as stored (zeros for a hole or past
   // the chunk's end) into `out`.

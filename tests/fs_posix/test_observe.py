@@ -124,6 +124,28 @@ def test_a_file_unchanged_since_this_mount_read_it_is_reread_from_the_page_cache
     assert scrape(port)['cairn_mount_operations_total{op="read"}'] > reads
 
 
+def test_a_write_larger_than_the_buffer_stores_each_block_once(volume, tmp_path):
+    """A full buffer flushes in the middle of a sequential write; the block being written
+    stays in the buffer (storing it half full would store it twice), and what another mount
+    sees meanwhile is a prefix of the data, never zeros where data goes."""
+    port = free_port()
+    a = volume.mount(tmp_path / "a", "--metrics", f"127.0.0.1:{port}", "--buffer-size", "8")
+    b = volume.mount(tmp_path / "b")
+    data = os.urandom(20 * MiB + 3)
+    before = scrape(port)["cairn_mount_chunks_stored_total"]
+    seen = []
+    with open(a / "big", "wb") as f:
+        for offset in range(0, len(data), MiB // 2):
+            f.write(data[offset:offset + MiB // 2])
+            if offset % (4 * MiB) == 0:
+                seen.append((b / "big").read_bytes() if os.path.exists(b / "big") else b"")
+    stored = scrape(port)["cairn_mount_chunks_stored_total"] - before
+    assert stored == 6, f"{stored} chunks stored for 6 blocks"
+    assert (b / "big").read_bytes() == data
+    for view in seen:
+        assert data.startswith(view), f"another mount saw {len(view)} bytes not a prefix"
+
+
 def test_metrics_are_off_by_default_and_a_bad_address_is_refused(volume, tmp_path):
     point = tmp_path / "bad"
     point.mkdir()
