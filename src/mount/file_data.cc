@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <system_error>
+#include <thread>
 
 #include "ingest/chunk_ingest.h"
 
@@ -290,7 +292,8 @@ Result<size_t> FileData::Read(uint64_t ino, uint64_t offset, size_t length, char
 
 Result<meta::BlockRecord> FileData::StoreBlock(uint64_t ino, uint64_t index, AlignedBuffer* bytes,
                                                std::vector<meta::OwnerChunk>* staged,
-                                               Pending* pending) {
+                                               Pending* pending,
+                                               const std::optional<Digest>& digest) {
   meta::BlockRecord record;
   record.index = index;
   ingest::ChunkIngest ingest(chunk_store_, objects_->chunk_health(), options_.storage_class,
@@ -302,7 +305,13 @@ Result<meta::BlockRecord> FileData::StoreBlock(uint64_t ino, uint64_t index, Ali
                                return OkStatus();
                              });
   if (options_.deferred_durability) ingest.Defer();
-  ingest::SealedChunk sealed = ingest::Seal(std::move(*bytes));
+  ingest::SealedChunk sealed;
+  if (digest) {
+    sealed.digest = *digest;
+    sealed.bytes = std::move(*bytes);
+  } else {
+    sealed = ingest::Seal(std::move(*bytes));
+  }
   Status stored = ingest.Store(sealed);
   *bytes = std::move(sealed.bytes);
   RETURN_IF_ERROR(stored);
@@ -345,10 +354,39 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode, bool hold_tail) {
   std::vector<meta::BlockRecord> blocks;
   Pending pending;
   Status status;
+  // Several blocks (a full buffer, a large write's close): hashed on two threads first,
+  // the write path's largest cost per byte; then stored in order.
+  std::map<uint64_t, Digest> digests;
+  {
+    std::vector<std::pair<uint64_t, const AlignedBuffer*>> todo;
+    for (const auto& [index, buffer] : inode.dirty) {
+      if ((!held || index != *held) && !buffer.empty()) todo.emplace_back(index, &buffer);
+    }
+    if (todo.size() > 1) {
+      std::vector<Digest> hashed(todo.size());
+      auto hash_from = [&](size_t first, size_t step) {
+        for (size_t i = first; i < todo.size(); i += step) {
+          hashed[i] = Sha256Of(todo[i].second->view());
+        }
+      };
+      std::thread helper;
+      try {
+        helper = std::thread(hash_from, 1, 2);
+      } catch (const std::system_error&) {
+        // No thread to be had (a process limit): hash them all here.
+      }
+      hash_from(0, helper.joinable() ? 2 : 1);
+      if (helper.joinable()) helper.join();
+      for (size_t i = 0; i < todo.size(); ++i) digests.emplace(todo[i].first, hashed[i]);
+    }
+  }
   for (auto& [index, buffer] : inode.dirty) {
     if (held && index == *held) continue;
     if (buffer.empty()) continue;  // a block that only a size change touched: nothing to store
-    Result<meta::BlockRecord> block = StoreBlock(ino, index, &buffer, &staged, &pending);
+    auto hashed = digests.find(index);
+    Result<meta::BlockRecord> block =
+        StoreBlock(ino, index, &buffer, &staged, &pending,
+                   hashed == digests.end() ? std::nullopt : std::optional<Digest>(hashed->second));
     if (!block.ok()) {
       status = block.status();
       break;

@@ -147,8 +147,10 @@ class FileData {
   Status ReadStored(uint64_t ino, Inode& inode, uint64_t index, uint64_t within, size_t length,
                     char* out);
   // Stores `bytes` as a chunk referenced by `ino`'s staging owner; returns its block row.
+  // `digest`: the SHA-256 of `bytes` if the caller has it already.
   Result<meta::BlockRecord> StoreBlock(uint64_t ino, uint64_t index, AlignedBuffer* bytes,
-                                       std::vector<meta::OwnerChunk>* staged, Pending* pending);
+                                       std::vector<meta::OwnerChunk>* staged, Pending* pending,
+                                       const std::optional<Digest>& digest = std::nullopt);
   Status Stage(const meta::OwnerChunk& chunk);
   Status Unstage(const std::vector<meta::OwnerChunk>& chunks);
   // `list` without one entry per element of `chunks`.
