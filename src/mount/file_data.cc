@@ -457,6 +457,12 @@ Status FileData::SyncData(uint64_t ino) {
   Pending pending;
   {
     std::lock_guard<std::mutex> lock(pending_mutex_);
+    auto failed = sync_failed_.find(ino);
+    if (failed != sync_failed_.end()) {
+      Status status = failed->second;
+      sync_failed_.erase(failed);
+      return status;
+    }
     auto it = pending_.find(ino);
     if (it == pending_.end()) return OkStatus();
     pending = std::move(it->second);
@@ -498,6 +504,7 @@ Result<bool> FileData::SyncAllData() {
       Pending& mine = pending_[ino];
       mine.files.merge(pending.files);
       mine.directories.merge(pending.directories);
+      if (sync_failed_.size() < (1 << 16)) sync_failed_.emplace(ino, synced);
     }
     return synced;
   }
