@@ -454,6 +454,7 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode, bool hold_tail) {
 }
 
 Status FileData::SyncData(uint64_t ino) {
+  std::lock_guard<std::mutex> sync_lock(sync_mutex_);
   Pending pending;
   {
     std::lock_guard<std::mutex> lock(pending_mutex_);
@@ -480,6 +481,7 @@ Status FileData::SyncData(uint64_t ino) {
 }
 
 Result<bool> FileData::SyncAllData() {
+  std::lock_guard<std::mutex> sync_lock(sync_mutex_);
   std::unordered_map<uint64_t, Pending> all;
   {
     std::lock_guard<std::mutex> lock(pending_mutex_);

@@ -166,6 +166,9 @@ class FileData {
   const FileDataOptions options_;
   std::function<TimestampMs()> now_ms_;
 
+  // Held through each SyncData and SyncAllData: an fsync that finds nothing pending
+  // because the periodic sync took it must wait for that sync to end (and see its error).
+  std::mutex sync_mutex_;
   std::mutex pending_mutex_;
   std::unordered_map<uint64_t, Pending> pending_;  // GUARDED_BY(pending_mutex_)
   // Inodes whose deferred data failed to sync (the periodic sync): the kernel reports a
