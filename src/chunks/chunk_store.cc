@@ -171,8 +171,7 @@ Status ChunkStore::WriteChunk(StorageClass storage_class, const Digest& digest,
   const std::string path = PathOf(storage_class, digest);
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == bytes.size()) {
-    const FileStamp stamp{static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
-                          Nanos(st.st_mtim), Nanos(st.st_ctim)};
+    const FileStamp stamp = FileStamp::Of(st);
     RememberVerified(path, stamp);
     if (deferred_files == nullptr) RememberDataSynced(path, stamp);
   }
@@ -201,9 +200,7 @@ Status ChunkStore::SyncChunkFile(StorageClass storage_class, const Digest& diges
   const bool stamped = ::stat(path.c_str(), &st) == 0;
   RETURN_IF_ERROR(file_system_->SyncFile(path));
   if (stamped) {
-    RememberDataSynced(
-        path, FileStamp{static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
-                        Nanos(st.st_mtim), Nanos(st.st_ctim)});
+    RememberDataSynced(path, FileStamp::Of(st));
   }
   return OkStatus();
 }
@@ -226,6 +223,11 @@ constexpr int64_t kClockSlackNs = 50 * 1000 * 1000;
 constexpr size_t kMaxVerifiedFiles = 1 << 17;
 
 }  // namespace
+
+ChunkStore::FileStamp ChunkStore::FileStamp::Of(const struct ::stat& st) {
+  return FileStamp{static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+                   Nanos(st.st_mtim), Nanos(st.st_ctim)};
+}
 
 void ChunkStore::RememberVerified(const std::string& path, const FileStamp& stamp) {
   std::lock_guard<std::mutex> lock(synced_mutex_);
@@ -264,8 +266,7 @@ Result<ChunkStore::Comparison> ChunkStore::Compare(StorageClass storage_class, c
     if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != bytes.size()) {
       return Comparison::kDiffers;
     }
-    const FileStamp stamp{static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
-                          Nanos(st.st_mtim), Nanos(st.st_ctim)};
+    const FileStamp stamp = FileStamp::Of(st);
     if (known_durable != nullptr) {
       std::lock_guard<std::mutex> lock(synced_mutex_);
       auto it = synced_at_ns_.find(path.substr(0, path.rfind('/')));

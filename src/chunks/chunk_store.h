@@ -34,6 +34,8 @@
 #include "core/types.h"
 #include "platform/file_system.h"
 
+struct stat;
+
 namespace cairn::chunks {
 
 class ChunkStore;
@@ -206,6 +208,7 @@ class ChunkStore {
     int64_t mtime_ns = 0;
     int64_t ctime_ns = 0;
     bool operator==(const FileStamp&) const = default;
+    static FileStamp Of(const struct ::stat& st);
   };
   void RememberVerified(const std::string& path, const FileStamp& stamp);
   bool WasVerified(const std::string& path, const FileStamp& stamp);

@@ -425,9 +425,7 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode, bool hold_tail) {
       }
       if (!pending.files.empty() || !pending.directories.empty()) {
         std::lock_guard<std::mutex> pending_lock(pending_mutex_);
-        Pending& mine = pending_[ino];
-        mine.files.merge(pending.files);
-        mine.directories.merge(pending.directories);
+        AddPendingLocked(ino, pending);
       }
       inode.change = committed->change;
       if (held && inode.size > committed->size) {
@@ -453,6 +451,12 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode, bool hold_tail) {
   return status;
 }
 
+void FileData::AddPendingLocked(uint64_t ino, Pending& pending) {
+  Pending& mine = pending_[ino];
+  mine.files.merge(pending.files);
+  mine.directories.merge(pending.directories);
+}
+
 Status FileData::SyncData(uint64_t ino) {
   std::lock_guard<std::mutex> sync_lock(sync_mutex_);
   Pending pending;
@@ -473,9 +477,7 @@ Status FileData::SyncData(uint64_t ino) {
   if (!synced.ok()) {
     // Kept for the next attempt (the periodic sync retries too).
     std::lock_guard<std::mutex> lock(pending_mutex_);
-    Pending& mine = pending_[ino];
-    mine.files.merge(pending.files);
-    mine.directories.merge(pending.directories);
+    AddPendingLocked(ino, pending);
   }
   return synced;
 }
@@ -503,9 +505,7 @@ Result<bool> FileData::SyncAllData() {
   if (!synced.ok()) {
     std::lock_guard<std::mutex> lock(pending_mutex_);
     for (auto& [ino, pending] : all) {
-      Pending& mine = pending_[ino];
-      mine.files.merge(pending.files);
-      mine.directories.merge(pending.directories);
+      AddPendingLocked(ino, pending);
       if (sync_failed_.size() < (1 << 16)) sync_failed_.emplace(ino, synced);
     }
     return synced;
@@ -556,9 +556,7 @@ Result<meta::InodeRecord> FileData::SetAttr(uint64_t ino, fs::AttrChange change)
   Result<meta::InodeRecord> result = file_system_->SetAttr(ino, change);
   if (result.ok() && (!pending.files.empty() || !pending.directories.empty())) {
     std::lock_guard<std::mutex> pending_lock(pending_mutex_);
-    Pending& mine = pending_[ino];
-    mine.files.merge(pending.files);
-    mine.directories.merge(pending.directories);
+    AddPendingLocked(ino, pending);
   }
   if (!staged.empty()) {
     Status unstaged = Unstage(staged);

@@ -175,6 +175,8 @@ class FileData {
   // writeback error once, so a later retry may succeed over lost pages. Their next fsync
   // fails with the error instead (then it is cleared, as a local file system does).
   std::unordered_map<uint64_t, Status> sync_failed_;  // GUARDED_BY(pending_mutex_)
+  // Adds `pending` to what `ino` has to sync.
+  void AddPendingLocked(uint64_t ino, Pending& pending);  // REQUIRES(pending_mutex_)
   // Spare block buffers (a fresh 4 MiB allocation per block costs an mmap, page faults
   // and a munmap with its TLB shootdown).
   ingest::ChunkBuffers buffers_{4};

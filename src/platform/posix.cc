@@ -177,6 +177,18 @@ std::string ParentOf(const std::string& path) {
   return path.substr(0, slash);
 }
 
+// Opens `path` read-only (plus `extra_flags`), runs `sync` on the descriptor, closes it.
+Status SyncThrough(const std::string& path, int extra_flags, int (*sync)(int),
+                   std::string_view open_what, std::string_view sync_what) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | extra_flags);
+  if (fd < 0) return ErrnoStatus(open_what, path, errno);
+  int rc = sync(fd);
+  int error = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoStatus(sync_what, path, error);
+  return OkStatus();
+}
+
 class PosixFileSystem : public FileSystem {
  public:
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
@@ -215,13 +227,7 @@ class PosixFileSystem : public FileSystem {
   }
 
   Status SyncDirectory(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus("open directory", path, errno);
-    int rc = ::fsync(fd);
-    int error = errno;
-    ::close(fd);
-    if (rc != 0) return ErrnoStatus("fsync directory", path, error);
-    return OkStatus();
+    return SyncThrough(path, O_DIRECTORY, ::fsync, "open directory", "fsync directory");
   }
 
   Result<bool> CreateDirectoryUnsynced(const std::string& path) override {
@@ -231,23 +237,11 @@ class PosixFileSystem : public FileSystem {
   }
 
   Status SyncFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus("open", path, errno);
-    int rc = ::fdatasync(fd);
-    int error = errno;
-    ::close(fd);
-    if (rc != 0) return ErrnoStatus("fdatasync", path, error);
-    return OkStatus();
+    return SyncThrough(path, 0, ::fdatasync, "open", "fdatasync");
   }
 
   Status SyncFileSystem(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus("open", path, errno);
-    int rc = ::syncfs(fd);
-    int error = errno;
-    ::close(fd);
-    if (rc != 0) return ErrnoStatus("syncfs of the file system holding", path, error);
-    return OkStatus();
+    return SyncThrough(path, 0, ::syncfs, "open", "syncfs of the file system holding");
   }
 
   Status CreateDirectories(const std::string& path) override {
