@@ -254,6 +254,7 @@ void AddMount(CLI::App& app,
     server::StoreConfig store;
     mount::MountOptions mount;
     uint64_t buffer_mib = 64;
+    unsigned max_uploads = 4;
     double heartbeat_seconds = 5.0;
     bool background = false;
     std::string log_file;
@@ -312,6 +313,14 @@ void AddMount(CLI::App& app,
       ->check(CLI::Range(4, 1 << 20))
       ->capture_default_str();
   command
+      ->add_option("--max-uploads", args->max_uploads,
+                   "Blocks stored in the background at once: a block a sequential write "
+                   "fills is stored while the writer goes on (0: each close stores its "
+                   "blocks itself)")
+      ->envname("CAIRN_MAX_UPLOADS")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+  command
       ->add_option("--heartbeat", args->heartbeat_seconds,
                    "Seconds between the session's heartbeats; it is dead after 6 missed")
       ->envname("CAIRN_HEARTBEAT")
@@ -353,6 +362,7 @@ void AddMount(CLI::App& app,
     args->backups.interval_ms = backup_ms.ok() ? *backup_ms : 0;
     mount::FileDataOptions data_options;
     data_options.buffer_bytes = args->buffer_mib << 20;
+    data_options.max_uploads = args->max_uploads;
     data_options.deferred_durability = true;
     if (!args->background) {
       *exit_code = RunMount(

@@ -26,17 +26,29 @@ void ChunkBuffers::Give(AlignedBuffer buffer) {
   if (spares_.size() < max_spares_) spares_.push_back(std::move(buffer));
 }
 
+void ChunkBuffers::Trim(size_t keep) {
+  std::vector<AlignedBuffer> gone;
+  std::lock_guard<std::mutex> lock(mutex_);
+  while (spares_.size() > keep) {
+    gone.push_back(std::move(spares_.back()));
+    spares_.pop_back();
+  }
+}
+
 Status ChunkIngest::Store(const SealedChunk& chunk) {
-  meta::ChunkRef ref{chunk.digest, chunk.bytes.size(), BlockChecksums(chunk.bytes.view())};
+  return Store(chunk.digest, chunk.bytes.view());
+}
+
+Status ChunkIngest::Store(const Digest& digest, std::string_view bytes) {
+  meta::ChunkRef ref{digest, bytes.size(), BlockChecksums(bytes)};
   RETURN_IF_ERROR(take_reference_(ref));
   // The reference is taken: from here on GC cannot remove this digest, so an existing
   // file can be trusted to stay. It is not trusted to be right, though: a copy that does
   // not hold exactly these bytes (bit rot, a truncated or hand-edited file) is replaced by
   // a fresh one, which heals every owner that shares it.
   bool known_durable = false;
-  ASSIGN_OR_RETURN(
-      chunks::ChunkStore::Comparison existing,
-      chunk_store_->Compare(storage_class_, ref.digest, chunk.bytes.view(), &known_durable));
+  ASSIGN_OR_RETURN(chunks::ChunkStore::Comparison existing,
+                   chunk_store_->Compare(storage_class_, ref.digest, bytes, &known_durable));
   if (existing == chunks::ChunkStore::Comparison::kSame) {
     // The file may have been renamed into place by a writer that failed or has not
     // committed yet, which never synced its directory: this owner's commit must sync it
@@ -61,8 +73,7 @@ Status ChunkIngest::Store(const SealedChunk& chunk) {
                            "the stored copy differs from uploaded bytes of the same hash",
                            &IntegrityCounters::checksum_mismatch, /*quarantine=*/true);
   }
-  RETURN_IF_ERROR(chunk_store_->WriteChunk(storage_class_, ref.digest, chunk.bytes,
-                                           &directories_to_sync_,
+  RETURN_IF_ERROR(chunk_store_->WriteChunk(storage_class_, ref.digest, bytes, &directories_to_sync_,
                                            deferred_ ? &deferred_files_ : nullptr));
   if (healing) health_->Healed(storage_class_, ref.digest);
   return OkStatus();

@@ -35,6 +35,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "chunks/chunk_store.h"
@@ -62,6 +63,8 @@ class ChunkBuffers {
   // A spare buffer (emptied), or an empty one without storage if none is kept.
   AlignedBuffer Take();
   void Give(AlignedBuffer buffer);
+  // Lets all but `keep` spares go (an idle user gives its memory back).
+  void Trim(size_t keep);
 
  private:
   const size_t max_spares_;
@@ -87,6 +90,9 @@ class ChunkIngest {
 
   // Steps 2-4 above for one chunk.
   Status Store(const SealedChunk& chunk);
+  // The same for bytes the caller keeps (`digest` is their SHA-256). Page-aligned bytes of
+  // a full chunk can be written with direct I/O.
+  Status Store(const Digest& digest, std::string_view bytes);
   // Stores `chunks` in order, stopping at the first error (returned), and gives every
   // buffer to `buffers` (if not null) for reuse.
   Status StoreAll(std::vector<SealedChunk> chunks, ChunkBuffers* buffers);

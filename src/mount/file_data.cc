@@ -32,7 +32,86 @@ FileData::FileData(fs::FileSystem* file_system, meta::MetaStore* meta_store,
       session_(std::move(session)),
       options_(options),
       now_ms_(std::move(now_ms)),
-      staging_owner_{std::string(kStagingOwnerKind), volume_uuid_ + ":" + session_} {}
+      buffers_(SparesFor(options.buffer_bytes)),
+      staging_owner_{std::string(kStagingOwnerKind), volume_uuid_ + ":" + session_} {
+  for (unsigned i = 0; i < options_.max_uploads; ++i) {
+    try {
+      uploaders_.emplace_back([this] { RunUploads(); });
+    } catch (const std::system_error&) {
+      break;  // no more threads to be had (a process limit): fewer uploads at once
+    }
+  }
+}
+
+FileData::~FileData() {
+  {
+    std::lock_guard<std::mutex> lock(upload_mutex_);
+    stopping_ = true;
+  }
+  upload_cv_.notify_all();
+  for (std::thread& uploader : uploaders_) uploader.join();
+}
+
+void FileData::RunUploads() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(upload_mutex_);
+      upload_cv_.wait(lock, [&] { return stopping_ || !upload_queue_.empty(); });
+      if (upload_queue_.empty()) return;  // stopping, with nothing left to do
+      task = std::move(upload_queue_.front());
+      upload_queue_.pop_front();
+    }
+    task();
+  }
+}
+
+void FileData::Upload::Wait() {
+  std::unique_lock<std::mutex> lock(mutex);
+  finished_cv.wait(lock, [&] { return finished; });
+}
+
+void FileData::StartUpload(uint64_t ino, Inode& inode, uint64_t index) {
+  auto upload = std::make_shared<Upload>();
+  // The buffer stays where it is, unchanged, until the upload is settled.
+  const std::string_view bytes = inode.dirty.at(index).view();
+  inode.uploads[index] = upload;
+  {
+    std::lock_guard<std::mutex> lock(upload_mutex_);
+    upload_queue_.push_back([this, upload, ino, index, bytes] {
+      Result<meta::BlockRecord> block =
+          StoreBlock(ino, index, bytes, &upload->staged, &upload->pending);
+      std::lock_guard<std::mutex> upload_lock(upload->mutex);
+      upload->block = std::move(block);
+      upload->finished = true;
+      upload->finished_cv.notify_all();
+    });
+  }
+  upload_cv_.notify_one();
+}
+
+void FileData::Settle(Inode& inode, uint64_t index) {
+  auto it = inode.uploads.find(index);
+  if (it == inode.uploads.end()) return;
+  std::shared_ptr<Upload> upload = std::move(it->second);
+  inode.uploads.erase(it);
+  upload->Wait();
+  inode.superseded.insert(inode.superseded.end(), upload->staged.begin(), upload->staged.end());
+}
+
+Status FileData::DropUploads(Inode& inode) {
+  while (!inode.uploads.empty()) Settle(inode, inode.uploads.begin()->first);
+  if (inode.superseded.empty()) return OkStatus();
+  std::vector<meta::OwnerChunk> superseded = std::move(inode.superseded);
+  inode.superseded.clear();
+  return Unstage(superseded);
+}
+
+size_t FileData::SparesFor(uint64_t buffer_bytes) {
+  constexpr uint64_t kMaxSpares = 64;  // 256 MiB
+  return static_cast<size_t>(
+      std::clamp<uint64_t>(buffer_bytes / kBlockBytes + 1, kIdleSpares, kMaxSpares));
+}
 
 Status FileData::DropStaging() {
   std::lock_guard<std::mutex> lock(staging_mutex_);
@@ -132,15 +211,24 @@ bool FileData::IsOpen(uint64_t ino) const {
 }
 
 Status FileData::Release(uint64_t ino) {
+  std::shared_ptr<Inode> inode;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = inodes_.find(ino);
     if (it == inodes_.end()) return OkStatus();
     if (--it->second->opens > 0) return OkStatus();
+    inode = std::move(it->second);
     inodes_.erase(it);
   }
+  Status dropped;
+  {
+    // Unflushed writes go with the inode; its uploads must not outlive their buffers.
+    std::lock_guard<std::mutex> lock(inode->mutex);
+    dropped = DropUploads(*inode);
+  }
   // Outside mutex_: the transaction asks IsOpen.
-  return file_system_->ReleaseOrphan(ino);
+  Status released = file_system_->ReleaseOrphan(ino);
+  return released.ok() ? dropped : released;
 }
 
 Result<std::optional<meta::BlockRecord>> FileData::StoredBlock(uint64_t ino, Inode& inode,
@@ -240,6 +328,7 @@ Status FileData::Write(uint64_t ino, uint64_t offset, std::string_view data) {
       it = inode->dirty.emplace(index, std::move(buffer)).first;
       inode->dirty_bytes += kBlockBytes;
     }
+    Settle(*inode, index);  // a block being stored changes again: that store is wasted
     AlignedBuffer& buffer = it->second;
     if (within > buffer.size()) {
       std::memset(buffer.end(), 0, within - buffer.size());
@@ -247,6 +336,11 @@ Status FileData::Write(uint64_t ino, uint64_t offset, std::string_view data) {
     }
     std::memcpy(buffer.data() + within, data.data() + taken, n);
     if (within + n > buffer.size()) buffer.grow(within + n - buffer.size());
+    // A write that ends a full block (the way a sequential writer moves on): store it
+    // while the writer fills the next.
+    if (within + n == kBlockBytes && buffer.size() == kBlockBytes && !uploaders_.empty()) {
+      StartUpload(ino, *inode, index);
+    }
     position += n;
     taken += n;
   }
@@ -290,10 +384,9 @@ Result<size_t> FileData::Read(uint64_t ino, uint64_t offset, size_t length, char
   return done;
 }
 
-Result<meta::BlockRecord> FileData::StoreBlock(uint64_t ino, uint64_t index, AlignedBuffer* bytes,
+Result<meta::BlockRecord> FileData::StoreBlock(uint64_t ino, uint64_t index, std::string_view bytes,
                                                std::vector<meta::OwnerChunk>* staged,
-                                               Pending* pending,
-                                               const std::optional<Digest>& digest) {
+                                               Pending* pending) {
   meta::BlockRecord record;
   record.index = index;
   ingest::ChunkIngest ingest(chunk_store_, objects_->chunk_health(), options_.storage_class,
@@ -305,16 +398,7 @@ Result<meta::BlockRecord> FileData::StoreBlock(uint64_t ino, uint64_t index, Ali
                                return OkStatus();
                              });
   if (options_.deferred_durability) ingest.Defer();
-  ingest::SealedChunk sealed;
-  if (digest) {
-    sealed.digest = *digest;
-    sealed.bytes = std::move(*bytes);
-  } else {
-    sealed = ingest::Seal(std::move(*bytes));
-  }
-  Status stored = ingest.Store(sealed);
-  *bytes = std::move(sealed.bytes);
-  RETURN_IF_ERROR(stored);
+  RETURN_IF_ERROR(ingest.Store(Sha256Of(bytes), bytes));
   if (options_.deferred_durability) {
     ingest.TakeDeferred(&pending->files, &pending->directories);
   } else {
@@ -338,58 +422,78 @@ Status FileData::Flush(uint64_t ino) {
 
 Status FileData::FlushLocked(uint64_t ino, Inode& inode, bool hold_tail) {
   if (inode.dirty.empty() && !inode.size_pending) return OkStatus();
-  // The held block (if any) and the size committed without it: its start, so that no
-  // reader elsewhere sees its range as zeros meanwhile (the commit only raises the size).
-  std::optional<uint64_t> held;
+  // Blocks from `hold_from` up stay dirty (a full buffer in the middle of writing), and the
+  // size is committed without them: their start, so that no reader elsewhere sees their
+  // range as zeros meanwhile (the commit only raises the size).
+  //  - With uploaders, the upper half of the buffer stays, its uploads running: the writer
+  //    goes on while they finish, instead of waiting for the last of them.
+  //  - Without, only the file's unfinished last block stays: storing it now would only
+  //    store it again, larger, at the next flush (and read it back first).
+  std::optional<uint64_t> hold_from;
   uint64_t commit_size = inode.size;
-  if (hold_tail && !inode.dirty.empty()) {
+  if (hold_tail && inode.dirty.size() > 1) {
     auto& [last, buffer] = *inode.dirty.rbegin();
-    if (buffer.size() < kBlockBytes && (last + 1) * kBlockBytes >= inode.size &&
-        inode.dirty.size() > 1) {
-      held = last;
-      if (inode.size_pending) commit_size = std::min(inode.size, last * kBlockBytes);
+    if (!uploaders_.empty()) {
+      hold_from = std::next(inode.dirty.begin(), inode.dirty.size() / 2)->first;
+    } else if (buffer.size() < kBlockBytes && (last + 1) * kBlockBytes >= inode.size) {
+      hold_from = last;
+    }
+    if (hold_from && inode.size_pending) {
+      commit_size = std::min(inode.size, *hold_from * kBlockBytes);
     }
   }
-  std::vector<meta::OwnerChunk> staged;
+  auto held = [&](uint64_t index) { return hold_from && index >= *hold_from; };
+  // What uploads staged for blocks written again since leaves the staging list with this
+  // commit (or with the unstaging after a failure).
+  std::vector<meta::OwnerChunk> staged = std::move(inode.superseded);
+  inode.superseded.clear();
   std::vector<meta::BlockRecord> blocks;
   Pending pending;
   Status status;
-  // Several blocks (a full buffer, a large write's close): hashed on two threads first,
-  // the write path's largest cost per byte; then stored in order.
-  std::map<uint64_t, Digest> digests;
-  {
-    std::vector<std::pair<uint64_t, const AlignedBuffer*>> todo;
+  auto storable = [&](uint64_t index, const AlignedBuffer& buffer) {
+    // Not a held block, nor one that only a size change touched (nothing to store).
+    return !held(index) && !buffer.empty();
+  };
+  // Several blocks (a full buffer, a large write's close): stored in parallel by the
+  // uploaders (hashing is the write path's largest cost per byte). One block is stored
+  // here, without the hand-off.
+  if (!uploaders_.empty()) {
+    size_t waiting = 0;
     for (const auto& [index, buffer] : inode.dirty) {
-      if ((!held || index != *held) && !buffer.empty()) todo.emplace_back(index, &buffer);
+      waiting += storable(index, buffer) && inode.uploads.count(index) == 0;
     }
-    if (todo.size() > 1) {
-      std::vector<Digest> hashed(todo.size());
-      auto hash_from = [&](size_t first, size_t step) {
-        for (size_t i = first; i < todo.size(); i += step) {
-          hashed[i] = Sha256Of(todo[i].second->view());
+    if (waiting > 1) {
+      for (const auto& [index, buffer] : inode.dirty) {
+        if (storable(index, buffer) && inode.uploads.count(index) == 0) {
+          StartUpload(ino, inode, index);
         }
-      };
-      std::thread helper;
-      try {
-        helper = std::thread(hash_from, 1, 2);
-      } catch (const std::system_error&) {
-        // No thread to be had (a process limit): hash them all here.
       }
-      hash_from(0, helper.joinable() ? 2 : 1);
-      if (helper.joinable()) helper.join();
-      for (size_t i = 0; i < todo.size(); ++i) digests.emplace(todo[i].first, hashed[i]);
     }
   }
+  // Every upload is waited for, also after an error: none may outlive this flush's view
+  // of its buffer. A failed flush leaves the blocks dirty and stores them again next time.
   for (auto& [index, buffer] : inode.dirty) {
-    if (held && index == *held) continue;
-    if (buffer.empty()) continue;  // a block that only a size change touched: nothing to store
-    auto hashed = digests.find(index);
-    Result<meta::BlockRecord> block =
-        StoreBlock(ino, index, &buffer, &staged, &pending,
-                   hashed == digests.end() ? std::nullopt : std::optional<Digest>(hashed->second));
+    if (held(index)) continue;
+    auto upload = inode.uploads.find(index);
+    if (upload != inode.uploads.end()) {
+      std::shared_ptr<Upload> done = std::move(upload->second);
+      inode.uploads.erase(upload);
+      done->Wait();
+      staged.insert(staged.end(), done->staged.begin(), done->staged.end());
+      pending.files.merge(done->pending.files);
+      pending.directories.merge(done->pending.directories);
+      if (!done->block.ok()) {
+        if (status.ok()) status = done->block.status();
+      } else if (status.ok()) {
+        blocks.push_back(std::move(done->block).value());
+      }
+      continue;
+    }
+    if (!status.ok() || !storable(index, buffer)) continue;
+    Result<meta::BlockRecord> block = StoreBlock(ino, index, buffer.view(), &staged, &pending);
     if (!block.ok()) {
       status = block.status();
-      break;
+      continue;
     }
     blocks.push_back(std::move(block).value());
   }
@@ -409,27 +513,23 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode, bool hold_tail) {
         inode.reader.reset();
         inode.reader_block = UINT64_MAX;
       }
-      AlignedBuffer tail;
-      for (auto& [index, buffer] : inode.dirty) {
-        if (held && index == *held) {
-          tail = std::move(buffer);
-        } else {
-          buffers_.Give(std::move(buffer));
+      // The held blocks stay where they are (their uploads read them in place).
+      for (auto it = inode.dirty.begin(); it != inode.dirty.end();) {
+        if (held(it->first)) {
+          ++it;
+          continue;
         }
+        buffers_.Give(std::move(it->second));
+        it = inode.dirty.erase(it);
       }
-      inode.dirty.clear();
-      inode.dirty_bytes = 0;
-      if (held) {
-        inode.dirty.emplace(*held, std::move(tail));
-        inode.dirty_bytes = kBlockBytes;
-      }
+      inode.dirty_bytes = inode.dirty.size() * kBlockBytes;
       if (!pending.files.empty() || !pending.directories.empty()) {
         std::lock_guard<std::mutex> pending_lock(pending_mutex_);
         AddPendingLocked(ino, pending);
       }
       inode.change = committed->change;
-      if (held && inode.size > committed->size) {
-        inode.size_pending = true;  // the held block's bytes commit with it, later
+      if (hold_from && inode.size > committed->size) {
+        inode.size_pending = true;  // the held blocks' bytes commit with them, later
       } else {
         inode.size_pending = false;
         inode.size = committed->size;
@@ -489,7 +589,10 @@ Result<bool> FileData::SyncAllData() {
     std::lock_guard<std::mutex> lock(pending_mutex_);
     all.swap(pending_);
   }
-  if (all.empty()) return false;
+  if (all.empty()) {
+    buffers_.Trim(kIdleSpares);
+    return false;
+  }
   Pending merged;
   for (auto& [ino, pending] : all) {
     merged.files.merge(pending.files);
@@ -549,7 +652,7 @@ Result<meta::InodeRecord> FileData::SetAttr(uint64_t ino, fs::AttrChange change)
       RETURN_IF_ERROR(ReadStored(ino, *inode, index, 0, cut, bytes.data()));
       bytes.grow(cut);
       ASSIGN_OR_RETURN(meta::BlockRecord trimmed,
-                       StoreBlock(ino, index, &bytes, &staged, &pending));
+                       StoreBlock(ino, index, bytes.view(), &staged, &pending));
       change.boundary_block = std::move(trimmed);
     }
   }

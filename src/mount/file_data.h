@@ -30,7 +30,9 @@
 // Thread-safety: any thread. Operations on one inode are serialized by its own mutex.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -39,7 +41,9 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "core/aligned_buffer.h"
 #include "core/status.h"
@@ -58,6 +62,10 @@ struct FileDataOptions {
   // Close stores chunks without syncing them (ingest::ChunkIngest::Defer); SyncData (fsync)
   // and SyncAllData (the mount's periodic sync, unmount) make them durable.
   bool deferred_durability = false;
+  // Blocks stored in the background at once (threads): a block a write fills to its end
+  // is hashed and stored while the writer goes on, and a flush of several blocks stores
+  // them in parallel. 0: every block is stored by the flush that commits it.
+  unsigned max_uploads = 0;
 };
 
 struct FileDataCounters {
@@ -79,6 +87,9 @@ class FileData {
            chunks::ChunkStore* chunk_store, objects::ObjectService* objects,
            std::string volume_uuid, std::string session, FileDataOptions options,
            std::function<TimestampMs()> now_ms);
+  ~FileData();
+  FileData(const FileData&) = delete;
+  FileData& operator=(const FileData&) = delete;
 
   // Drops the staging references an earlier run of this session left (a crash between
   // storing and committing).
@@ -122,6 +133,18 @@ class FileData {
     std::set<std::string> files;
     std::set<std::string> directories;
   };
+  // A dirty block being stored in the background. Its buffer stays in Inode::dirty,
+  // unchanged until the upload is settled (waited for): a write into it, a flush and a
+  // release settle it first.
+  struct Upload {
+    std::mutex mutex;
+    std::condition_variable finished_cv;
+    bool finished = false;  // GUARDED_BY(mutex)
+    Result<meta::BlockRecord> block = InternalError("upload not finished");
+    std::vector<meta::OwnerChunk> staged;  // what it added to the staging owner
+    Pending pending;
+    void Wait();
+  };
   struct Inode {
     std::mutex mutex;
     uint64_t opens = 0;         // GUARDED_BY(FileData::mutex_)
@@ -134,6 +157,10 @@ class FileData {
     // The reader of the last stored block read (sequential reads reuse its open file).
     uint64_t reader_block = UINT64_MAX;
     std::unique_ptr<objects::ObjectReader> reader;
+    std::map<uint64_t, std::shared_ptr<Upload>> uploads;  // by block index
+    // Staged by uploads whose block was written again before its flush: they leave the
+    // staging list with the next commit.
+    std::vector<meta::OwnerChunk> superseded;
   };
 
   std::shared_ptr<Inode> Find(uint64_t ino) const;
@@ -147,10 +174,16 @@ class FileData {
   Status ReadStored(uint64_t ino, Inode& inode, uint64_t index, uint64_t within, size_t length,
                     char* out);
   // Stores `bytes` as a chunk referenced by `ino`'s staging owner; returns its block row.
-  // `digest`: the SHA-256 of `bytes` if the caller has it already.
-  Result<meta::BlockRecord> StoreBlock(uint64_t ino, uint64_t index, AlignedBuffer* bytes,
-                                       std::vector<meta::OwnerChunk>* staged, Pending* pending,
-                                       const std::optional<Digest>& digest = std::nullopt);
+  Result<meta::BlockRecord> StoreBlock(uint64_t ino, uint64_t index, std::string_view bytes,
+                                       std::vector<meta::OwnerChunk>* staged, Pending* pending);
+  // Starts storing dirty block `index` in the background (max_uploads > 0).
+  void StartUpload(uint64_t ino, Inode& inode, uint64_t index);
+  // Waits for the upload of block `index` (if any) and drops its result: the block is
+  // about to change (its staged chunk leaves with the next commit).
+  void Settle(Inode& inode, uint64_t index);
+  // Waits for every upload of `inode` and drops the results (the inode goes).
+  Status DropUploads(Inode& inode);
+  void RunUploads();
   Status Stage(const meta::OwnerChunk& chunk);
   Status Unstage(const std::vector<meta::OwnerChunk>& chunks);
   // `list` without one entry per element of `chunks`.
@@ -177,9 +210,18 @@ class FileData {
   std::unordered_map<uint64_t, Status> sync_failed_;  // GUARDED_BY(pending_mutex_)
   // Adds `pending` to what `ino` has to sync.
   void AddPendingLocked(uint64_t ino, Pending& pending);  // REQUIRES(pending_mutex_)
-  // Spare block buffers (a fresh 4 MiB allocation per block costs an mmap, page faults
-  // and a munmap with its TLB shootdown).
-  ingest::ChunkBuffers buffers_{4};
+  // Spare block buffers, as many as one full write buffer (a fresh 4 MiB allocation per
+  // block costs an mmap, 1,024 page faults on first touch and a munmap with its TLB
+  // shootdown: half the CPU of a sequential write). An idle periodic sync trims them.
+  static size_t SparesFor(uint64_t buffer_bytes);
+  static constexpr size_t kIdleSpares = 4;
+  ingest::ChunkBuffers buffers_;
+
+  std::mutex upload_mutex_;
+  std::condition_variable upload_cv_;
+  std::deque<std::function<void()>> upload_queue_;  // GUARDED_BY(upload_mutex_)
+  bool stopping_ = false;                           // GUARDED_BY(upload_mutex_)
+  std::vector<std::thread> uploaders_;
 
   const meta::ChunkOwner staging_owner_;
   std::mutex staging_mutex_;

@@ -146,6 +146,42 @@ def test_a_write_larger_than_the_buffer_stores_each_block_once(volume, tmp_path)
         assert data.startswith(view), f"another mount saw {len(view)} bytes not a prefix"
 
 
+def test_a_block_written_again_while_it_is_stored_keeps_the_last_bytes(tmp_path):
+    """A write that fills a block starts storing it in the background (--max-uploads); a
+    write into that block before the close waits for it and makes it dirty again. The file
+    holds the last bytes written, and the chunks of the superseded versions are not kept
+    alive by the mount: GC takes them while it is still mounted."""
+    from conftest import Volume
+    vol = Volume(tmp_path)
+    vol.format("--trash-days", "0")
+    try:
+        a = vol.mount(tmp_path / "a", "--max-uploads", "2")
+        versions = [os.urandom(4 * MiB) for _ in range(5)]
+        tail = os.urandom(MiB)
+        fd = os.open(a / "f", os.O_CREAT | os.O_WRONLY, 0o600)
+        try:
+            for version in versions:
+                os.pwrite(fd, version, 0)  # fills block 0: an upload starts
+                os.pwrite(fd, tail, 4 * MiB)
+        finally:
+            os.close(fd)
+        want = versions[-1] + tail
+        assert (a / "f").read_bytes() == want
+        b = vol.mount(tmp_path / "b", "--max-uploads", "0")
+        assert (b / "f").read_bytes() == want
+        run("gc", "--data-dir", vol.data, "--meta", vol.meta_url, "--grace", "0",
+            "--allow-mass-delete")
+        chunks = [p for p in vol.data.glob("hot/chunks/*/*/*") if p.is_file()]
+        assert len(chunks) == 2, f"{len(chunks)} chunk files kept for a file of 2 blocks"
+        assert (b / "f").read_bytes() == want
+        vol.umount(b)
+        vol.umount(a)
+        report = vol.fsck().stdout
+        assert report.strip().endswith("clean"), report
+    finally:
+        vol.close()
+
+
 def test_metrics_are_off_by_default_and_a_bad_address_is_refused(volume, tmp_path):
     point = tmp_path / "bad"
     point.mkdir()
