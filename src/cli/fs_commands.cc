@@ -255,6 +255,7 @@ void AddMount(CLI::App& app,
     mount::MountOptions mount;
     uint64_t buffer_mib = 64;
     unsigned max_uploads = 4;
+    unsigned prefetch = 1;
     double heartbeat_seconds = 5.0;
     bool background = false;
     std::string log_file;
@@ -321,6 +322,13 @@ void AddMount(CLI::App& app,
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
   command
+      ->add_option("--prefetch", args->prefetch,
+                   "Blocks (4 MiB) read ahead of a sequential reader, in the background, "
+                   "each verified whole (0: none)")
+      ->envname("CAIRN_PREFETCH")
+      ->check(CLI::Range(0, 16))
+      ->capture_default_str();
+  command
       ->add_option("--heartbeat", args->heartbeat_seconds,
                    "Seconds between the session's heartbeats; it is dead after 6 missed")
       ->envname("CAIRN_HEARTBEAT")
@@ -363,6 +371,7 @@ void AddMount(CLI::App& app,
     mount::FileDataOptions data_options;
     data_options.buffer_bytes = args->buffer_mib << 20;
     data_options.max_uploads = args->max_uploads;
+    data_options.prefetch = args->prefetch;
     data_options.deferred_durability = true;
     if (!args->background) {
       *exit_code = RunMount(

@@ -34,7 +34,8 @@ FileData::FileData(fs::FileSystem* file_system, meta::MetaStore* meta_store,
       now_ms_(std::move(now_ms)),
       buffers_(SparesFor(options.buffer_bytes)),
       staging_owner_{std::string(kStagingOwnerKind), volume_uuid_ + ":" + session_} {
-  for (unsigned i = 0; i < options_.max_uploads; ++i) {
+  const unsigned threads = std::max(options_.max_uploads, options_.prefetch);
+  for (unsigned i = 0; i < threads; ++i) {
     try {
       uploaders_.emplace_back([this] { RunUploads(); });
     } catch (const std::system_error&) {
@@ -71,23 +72,81 @@ void FileData::Upload::Wait() {
   finished_cv.wait(lock, [&] { return finished; });
 }
 
+void FileData::Enqueue(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(upload_mutex_);
+    upload_queue_.push_back(std::move(task));
+  }
+  upload_cv_.notify_one();
+}
+
+void FileData::Prefetch::Wait() {
+  std::unique_lock<std::mutex> lock(mutex);
+  finished_cv.wait(lock, [&] { return finished; });
+}
+
+void FileData::StartPrefetch(uint64_t ino, Inode& inode, uint64_t index) {
+  for (uint64_t next = index + 1; next <= index + options_.prefetch; ++next) {
+    if (next * kBlockBytes >= inode.size) break;
+    if (inode.prefetched.count(next) > 0 || inode.dirty.count(next) > 0) continue;
+    Result<std::optional<meta::BlockRecord>> block = StoredBlock(ino, inode, next);
+    if (!block.ok() || !block->has_value() || (*block)->chunk.chunk.damaged_ms != 0) continue;
+    auto prefetch = std::make_shared<Prefetch>();
+    prefetch->digest = (*block)->chunk.chunk.digest;
+    prefetch->bytes = buffers_.Take();
+    if (prefetch->bytes.capacity() < kBlockBytes) prefetch->bytes = AlignedBuffer(kBlockBytes);
+    inode.prefetched[next] = prefetch;
+    std::unique_ptr<objects::ObjectReader> reader = objects_->OpenChunkListReader(
+        ObjectId{}, (*block)->chunk.storage_class, {(*block)->chunk.chunk},
+        "file " + volume_uuid_ + ":" + std::to_string(ino) + " block " + std::to_string(next));
+    const uint64_t size = (*block)->chunk.chunk.size_bytes;
+    Enqueue([prefetch, size, reader = std::shared_ptr<objects::ObjectReader>(std::move(reader))] {
+      Status status;
+      uint64_t done = 0;
+      while (done < size) {
+        Result<size_t> n = reader->Read(done, size - done, prefetch->bytes.data() + done);
+        if (!n.ok()) {
+          status = n.status();
+          break;
+        }
+        if (*n == 0) {
+          status = DataLossError("chunk ended early");
+          break;
+        }
+        done += *n;
+      }
+      if (status.ok()) prefetch->bytes.grow(done);
+      std::lock_guard<std::mutex> lock(prefetch->mutex);
+      prefetch->status = status;
+      prefetch->finished = true;
+      prefetch->finished_cv.notify_all();
+    });
+  }
+}
+
+void FileData::DropPrefetched(Inode& inode, uint64_t below) {
+  for (auto it = inode.prefetched.begin(); it != inode.prefetched.end() && it->first < below;) {
+    // One still being read keeps its buffer (freed when the read ends).
+    std::shared_ptr<Prefetch> prefetch = std::move(it->second);
+    it = inode.prefetched.erase(it);
+    std::unique_lock<std::mutex> lock(prefetch->mutex);
+    if (prefetch->finished) buffers_.Give(std::move(prefetch->bytes));
+  }
+}
+
 void FileData::StartUpload(uint64_t ino, Inode& inode, uint64_t index) {
   auto upload = std::make_shared<Upload>();
   // The buffer stays where it is, unchanged, until the upload is settled.
   const std::string_view bytes = inode.dirty.at(index).view();
   inode.uploads[index] = upload;
-  {
-    std::lock_guard<std::mutex> lock(upload_mutex_);
-    upload_queue_.push_back([this, upload, ino, index, bytes] {
-      Result<meta::BlockRecord> block =
-          StoreBlock(ino, index, bytes, &upload->staged, &upload->pending);
-      std::lock_guard<std::mutex> upload_lock(upload->mutex);
-      upload->block = std::move(block);
-      upload->finished = true;
-      upload->finished_cv.notify_all();
-    });
-  }
-  upload_cv_.notify_one();
+  Enqueue([this, upload, ino, index, bytes] {
+    Result<meta::BlockRecord> block =
+        StoreBlock(ino, index, bytes, &upload->staged, &upload->pending);
+    std::lock_guard<std::mutex> upload_lock(upload->mutex);
+    upload->block = std::move(block);
+    upload->finished = true;
+    upload->finished_cv.notify_all();
+  });
 }
 
 void FileData::Settle(Inode& inode, uint64_t index) {
@@ -225,6 +284,7 @@ Status FileData::Release(uint64_t ino) {
     // Unflushed writes go with the inode; its uploads must not outlive their buffers.
     std::lock_guard<std::mutex> lock(inode->mutex);
     dropped = DropUploads(*inode);
+    DropPrefetched(*inode);
   }
   // Outside mutex_: the transaction asks IsOpen.
   Status released = file_system_->ReleaseOrphan(ino);
@@ -267,6 +327,24 @@ Status FileData::ReadStored(uint64_t ino, Inode& inode, uint64_t index, uint64_t
       ++counters_.read_errors;
       return status;
     };
+    auto ahead = inode.prefetched.find(index);
+    if (ahead != inode.prefetched.end()) {
+      std::shared_ptr<Prefetch> prefetch = ahead->second;
+      prefetch->Wait();
+      if (prefetch->digest == block->chunk.chunk.digest && !prefetch->status.ok()) {
+        inode.prefetched.erase(ahead);  // its reader reported the damage
+        return failed(prefetch->status);
+      }
+      if (prefetch->digest == block->chunk.chunk.digest && prefetch->bytes.size() == chunk_size) {
+        if (within < chunk_size) {
+          done = std::min<size_t>(length, chunk_size - within);
+          std::memcpy(out, prefetch->bytes.data() + within, done);
+        }
+        std::memset(out + done, 0, length - done);
+        return OkStatus();
+      }
+      DropPrefetched(inode);  // read ahead of another version: the block is read here
+    }
     if (inode.reader_block != index || !inode.reader) {
       inode.reader = objects_->OpenChunkListReader(
           ObjectId{}, block->chunk.storage_class, {block->chunk.chunk},
@@ -338,7 +416,7 @@ Status FileData::Write(uint64_t ino, uint64_t offset, std::string_view data) {
     if (within + n > buffer.size()) buffer.grow(within + n - buffer.size());
     // A write that ends a full block (the way a sequential writer moves on): store it
     // while the writer fills the next.
-    if (within + n == kBlockBytes && buffer.size() == kBlockBytes && !uploaders_.empty()) {
+    if (within + n == kBlockBytes && buffer.size() == kBlockBytes && UploadsOn()) {
       StartUpload(ino, *inode, index);
     }
     position += n;
@@ -375,9 +453,15 @@ Result<size_t> FileData::Read(uint64_t ino, uint64_t offset, size_t length, char
       if (have > 0) std::memcpy(out + done, buffer.data() + within, have);
       std::memset(out + done + have, 0, n - have);
     } else {
+      if (options_.prefetch > 0 && position == inode->next_read &&
+          (within == 0 || inode->prefetched.empty())) {
+        DropPrefetched(*inode, index);  // what the reader went past
+        StartPrefetch(ino, *inode, index);
+      }
       RETURN_IF_ERROR(ReadStored(ino, *inode, index, within, n, out + done));
     }
     done += n;
+    inode->next_read = position + n;
   }
   std::lock_guard<std::mutex> counters_lock(mutex_);
   counters_.bytes_read += done;
@@ -433,7 +517,7 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode, bool hold_tail) {
   uint64_t commit_size = inode.size;
   if (hold_tail && inode.dirty.size() > 1) {
     auto& [last, buffer] = *inode.dirty.rbegin();
-    if (!uploaders_.empty()) {
+    if (UploadsOn()) {
       hold_from = std::next(inode.dirty.begin(), inode.dirty.size() / 2)->first;
     } else if (buffer.size() < kBlockBytes && (last + 1) * kBlockBytes >= inode.size) {
       hold_from = last;
@@ -457,7 +541,7 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode, bool hold_tail) {
   // Several blocks (a full buffer, a large write's close): stored in parallel by the
   // uploaders (hashing is the write path's largest cost per byte). One block is stored
   // here, without the hand-off.
-  if (!uploaders_.empty()) {
+  if (UploadsOn()) {
     size_t waiting = 0;
     for (const auto& [index, buffer] : inode.dirty) {
       waiting += storable(index, buffer) && inode.uploads.count(index) == 0;

@@ -66,6 +66,9 @@ struct FileDataOptions {
   // is hashed and stored while the writer goes on, and a flush of several blocks stores
   // them in parallel. 0: every block is stored by the flush that commits it.
   unsigned max_uploads = 0;
+  // Blocks read ahead of a sequential reader, in the background: each is read and
+  // verified whole into memory while the reader consumes the one before. 0: none.
+  unsigned prefetch = 0;
 };
 
 struct FileDataCounters {
@@ -145,6 +148,16 @@ class FileData {
     Pending pending;
     void Wait();
   };
+  // A stored block read ahead (whole, verified) for a sequential reader.
+  struct Prefetch {
+    std::mutex mutex;
+    std::condition_variable finished_cv;
+    bool finished = false;  // GUARDED_BY(mutex)
+    Digest digest;          // the chunk it read: a block row that names another is not it
+    Status status;
+    AlignedBuffer bytes;
+    void Wait();
+  };
   struct Inode {
     std::mutex mutex;
     uint64_t opens = 0;         // GUARDED_BY(FileData::mutex_)
@@ -157,7 +170,9 @@ class FileData {
     // The reader of the last stored block read (sequential reads reuse its open file).
     uint64_t reader_block = UINT64_MAX;
     std::unique_ptr<objects::ObjectReader> reader;
-    std::map<uint64_t, std::shared_ptr<Upload>> uploads;  // by block index
+    std::map<uint64_t, std::shared_ptr<Upload>> uploads;       // by block index
+    std::map<uint64_t, std::shared_ptr<Prefetch>> prefetched;  // by block index
+    uint64_t next_read = 0;  // where the last read ended (a read from 0 is sequential)
     // Staged by uploads whose block was written again before its flush: they leave the
     // staging list with the next commit.
     std::vector<meta::OwnerChunk> superseded;
@@ -184,6 +199,12 @@ class FileData {
   // Waits for every upload of `inode` and drops the results (the inode goes).
   Status DropUploads(Inode& inode);
   void RunUploads();
+  bool UploadsOn() const { return options_.max_uploads > 0 && !uploaders_.empty(); }
+  void Enqueue(std::function<void()> task);
+  // A sequential reader reached block `index`: the next blocks are read ahead.
+  void StartPrefetch(uint64_t ino, Inode& inode, uint64_t index);
+  // Returns the read-ahead buffers of blocks before `index` (or all) to the spares.
+  void DropPrefetched(Inode& inode, uint64_t below = UINT64_MAX);
   Status Stage(const meta::OwnerChunk& chunk);
   Status Unstage(const std::vector<meta::OwnerChunk>& chunks);
   // `list` without one entry per element of `chunks`.

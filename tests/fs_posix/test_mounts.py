@@ -106,6 +106,29 @@ def test_a_file_closed_on_one_mount_is_read_whole_by_a_later_open_on_the_other(v
         assert held.read() == b"XXXXX" + first[5:]
 
 
+def test_a_block_read_ahead_before_another_mount_rewrote_it_is_not_served(volume, tmp_path):
+    """--prefetch reads the next blocks of a sequential reader in the background. A block
+    read ahead, then rewritten by another mount, is read again at the next open: never the
+    old bytes."""
+    MiB = 1 << 20
+    a = volume.mount(tmp_path / "a", "--prefetch", "2")
+    b = volume.mount(tmp_path / "b")
+    old = os.urandom(12 * MiB)
+    (b / "f").write_bytes(old)
+    with open(a / "f", "rb", buffering=0) as held:  # keeps a's state of the inode
+        assert held.read(MiB) == old[:MiB]  # a sequential reader: blocks 1 and 2 go ahead
+        time.sleep(0.2)
+        new_block = os.urandom(4 * MiB)
+        with open(b / "f", "r+b") as f:
+            f.seek(4 * MiB)
+            f.write(new_block)
+        want = old[:4 * MiB] + new_block + old[8 * MiB:]
+        with open(a / "f", "rb") as again:  # close-to-open: b closed before this open
+            assert again.read() == want
+        held.seek(0)
+        assert held.read() == want
+
+
 def test_an_extended_attribute_set_on_one_mount_is_read_on_the_mount_that_created_the_file(
         volume, tmp_path):
     """A mount answers getxattr of a file it created from memory (no attributes yet: the
