@@ -104,6 +104,11 @@ void AddServe(CLI::App& app) {
       ->envname("CAIRN_S3_LISTEN")
       ->capture_default_str();
   serve
+      ->add_option("--console-listen", config->console_listen,
+                   "Web console address HOST:PORT (empty: off), e.g. 127.0.0.1:9001")
+      ->envname("CAIRN_CONSOLE_LISTEN")
+      ->capture_default_str();
+  serve
       ->add_option("--s3-domain", config->s3_domains,
                    "Base domain for virtual-hosted-style S3 requests (repeatable)")
       ->envname("CAIRN_S3_DOMAIN")

@@ -558,4 +558,29 @@ Result<std::vector<MultipartUpload>> MultipartService::ListUploads(const std::st
   return uploads;
 }
 
+Status DeleteBucket(ObjectService* objects, MultipartService* multipart, const std::string& tenant,
+                    const std::string& bucket) {
+  meta::ListRequest probe;
+  probe.tenant = tenant;
+  probe.namespace_name = bucket;
+  probe.limit = 1;
+  ASSIGN_OR_RETURN(meta::ListPage page, objects->meta_store()->ListObjects(probe));
+  if (!page.objects.empty()) return FailedPreconditionError("the bucket is not empty");
+  for (int round = 0; round < 1000; ++round) {  // 10,000 uploads a round
+    ASSIGN_OR_RETURN(std::vector<MultipartUpload> uploads,
+                     multipart->ListUploads(tenant, bucket, ""));
+    if (uploads.empty()) break;
+    for (const MultipartUpload& upload : uploads) {
+      Status aborted = multipart->Abort(upload);
+      if (!aborted.ok() && aborted.code() != StatusCode::kNotFound) return aborted;
+    }
+  }
+  Status status = objects->DeleteNamespace(tenant, bucket);
+  // A namespace that only ever existed through its objects has no row to remove.
+  if (status.code() == StatusCode::kNotFound && objects->GetNamespace(tenant, bucket).ok()) {
+    return OkStatus();
+  }
+  return status;
+}
+
 }  // namespace cairn::objects

@@ -158,4 +158,11 @@ class MultipartService {
   ObjectService* objects_;
 };
 
+// Deletes an empty bucket (namespace) of `tenant`, as S3's DeleteBucket does: incomplete
+// multipart uploads do not keep it alive (once no object is left they are aborted, their
+// parts left to GC); an object committed meanwhile makes the delete fail. kFailedPrecondition
+// when it holds objects, kNotFound when there is no such bucket.
+Status DeleteBucket(ObjectService* objects, MultipartService* multipart, const std::string& tenant,
+                    const std::string& bucket);
+
 }  // namespace cairn::objects

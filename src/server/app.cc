@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,8 @@
 #include <thread>
 #include <utility>
 
+#include "api/console/console.h"
+#include "api/console/console_http.h"
 #include "api/native/native_api.h"
 #include "api/s3/handlers/s3_api.h"
 #include "auth/api_key.h"
@@ -525,6 +528,77 @@ static bool ParseDurationOrOff(const char* flag, const std::string& text,
   return true;
 }
 
+api::console::ConsoleDependencies ConsoleDependenciesFor(objects::ObjectService* objects,
+                                                         objects::MultipartService* multipart,
+                                                         auth::Authenticator* authenticator,
+                                                         Stores* stores, std::string engine) {
+  api::console::ConsoleDependencies deps;
+  meta::MetaStore* meta_store = stores->meta.get();
+  chunks::ChunkStore* chunk_store = stores->chunks.get();
+  const auth::SecretBox* secrets = stores->secrets.get();
+  deps.objects = objects;
+  deps.multipart = multipart;
+  deps.authenticator = authenticator;
+  deps.secrets = secrets;
+  deps.now_ms = [] { return platform::SystemClock()->NowMs(); };
+  deps.list_keys = [meta_store]() -> Result<std::vector<api::console::KeyView>> {
+    ASSIGN_OR_RETURN(std::vector<KeyInfo> keys, ListKeys(meta_store));
+    std::vector<api::console::KeyView> out;
+    for (KeyInfo& key : keys) {
+      out.push_back(api::console::KeyView{std::move(key.id), key.s3, key.scope, key.revoked,
+                                          key.created_at_ms, std::move(key.tenants),
+                                          std::move(key.description)});
+    }
+    return out;
+  };
+  deps.create_key = [meta_store,
+                     secrets](const api::console::NewKey& key) -> Result<api::console::CreatedKey> {
+    KeyGrant grant{key.tenants, key.scope, key.description};
+    RETURN_IF_ERROR(ValidateGrant(grant, key.s3));
+    const TimestampMs now = platform::SystemClock()->NowMs();
+    if (key.s3) {
+      ASSIGN_OR_RETURN(CreatedS3Key created, CreateS3Key(meta_store, *secrets, grant, now));
+      return api::console::CreatedKey{created.access_key, created.secret};
+    }
+    ASSIGN_OR_RETURN(CreatedApiKey created, CreateApiKey(meta_store, grant, now));
+    return api::console::CreatedKey{created.key_id, created.full_text};
+  };
+  deps.revoke_key = [meta_store](const std::string& id) { return RevokeKey(meta_store, id); };
+  deps.store_figures = [meta_store, chunk_store, engine]() -> Result<api::console::StoreFigures> {
+    api::console::StoreFigures figures;
+    figures.engine = engine;
+    ASSIGN_OR_RETURN(StoreSummary summary, SummarizeStore(meta_store, chunk_store));
+    auto committed = summary.objects_by_state.find("COMMITTED");
+    figures.objects = committed == summary.objects_by_state.end() ? 0 : committed->second;
+    figures.logical_bytes = summary.logical_bytes;
+    figures.chunks = summary.chunks;
+    figures.chunk_bytes = summary.chunk_bytes;
+    figures.unreferenced_chunks = summary.unreferenced_chunks;
+    for (StorageClass storage_class : kAllStorageClasses) {
+      api::console::StorageRoot root;
+      root.storage_class = storage_class;
+      struct statvfs fs;
+      if (::statvfs(chunk_store->RootOf(storage_class).c_str(), &fs) == 0) {
+        root.free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+        root.total_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+      }
+      root.writable = summary.writable;
+      figures.roots.push_back(root);
+    }
+    figures.metadata = meta_store->Ping();
+    auto volume = SummarizeVolume(meta_store, platform::SystemClock()->NowMs(), /*usage=*/false);
+    if (volume.ok() && *volume) {
+      figures.volume = (*volume)->volume.name;
+      const TimestampMs now = platform::SystemClock()->NowMs();
+      for (const meta::SessionRecord& session : (*volume)->sessions) {
+        figures.mounts.push_back(api::console::Mount{session, now < session.expires_ms});
+      }
+    }
+    return figures;
+  };
+  return deps;
+}
+
 int Serve(const ServeConfig& config) {
   auto listen = ParseListenAddress(config.listen);
   if (!listen.ok()) {
@@ -765,6 +839,37 @@ int Serve(const ServeConfig& config) {
     s3_port = *bound;
     s3_host = s3_address->first;
   }
+  std::unique_ptr<api::console::Console> console;
+  std::unique_ptr<api::console::ConsoleApi> console_api;
+  uint16_t console_port = 0;
+  std::string console_host;
+  if (!config.console_listen.empty()) {
+    auto console_address = ParseListenAddress(config.console_listen);
+    if (!console_address.ok()) {
+      fprintf(stderr, "cairn: --console-listen: %s\n", console_address.status().ToString().c_str());
+      return 2;
+    }
+    std::string engine = config.store.meta_url.empty() ? "sqlite" : config.store.meta_url;
+    engine = engine.substr(0, engine.find(':'));
+    console = std::make_unique<api::console::Console>(
+        ConsoleDependenciesFor(&objects, &multipart, &authenticator, &stores, engine));
+    console_api = std::make_unique<api::console::ConsoleApi>(console.get(), &pool);
+    http::ListenerOptions console_listener;
+    console_listener.host = console_address->first;
+    console_listener.port = console_address->second;
+    console_listener.max_header_bytes = config.max_header_bytes;
+    console_listener.min_body_rate = min_body_rate;
+    api::console::ConsoleApi* handler = console_api.get();
+    auto bound = server.AddListener(
+        console_listener, [handler](http::Exchange& exchange) { return handler->Handle(exchange); },
+        api::RenderJsonError);
+    if (!bound.ok()) {
+      fprintf(stderr, "cairn: %s\n", bound.status().ToString().c_str());
+      return 1;
+    }
+    console_port = *bound;
+    console_host = console_address->first;
+  }
   GcLoop gc_loop(&stores, &registry, config, &multipart, multipart_expiry_ms);
   gc_loop.Start();
   scrub_loop.Start();
@@ -775,6 +880,10 @@ int Serve(const ServeConfig& config) {
   if (s3_port != 0) {
     printf("cairn: S3 API listening on http://%s:%u (region %s)\n", s3_host.c_str(), s3_port,
            config.s3_region.c_str());
+  }
+  if (console_port != 0) {
+    printf("cairn: web console on http://%s:%u (sign in with an API key or an S3 key pair)\n",
+           console_host.c_str(), console_port);
   }
   // Never the database password: logs are read by more people than the secret store.
   const std::string meta_url = config.store.meta_url.empty()

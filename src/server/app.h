@@ -8,10 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "api/console/console.h"
+#include "auth/authenticator.h"
 #include "auth/secret_box.h"
 #include "chunks/chunk_store.h"
 #include "core/status.h"
 #include "meta/meta_store.h"
+#include "objects/multipart.h"
+#include "objects/object_service.h"
 #include "server/master_keys.h"
 
 namespace cairn::server {
@@ -58,6 +62,7 @@ struct ServeConfig {
   size_t blocking_threads = 16;
   uint64_t inline_threshold_bytes = 32 * 1024;
   std::string s3_listen = "127.0.0.1:9000";             // empty: no S3 endpoint
+  std::string console_listen;                           // empty: no web console
   std::vector<std::string> s3_domains = {"localhost"};  // virtual-hosted-style bases
   std::string s3_region = "us-east-1";
   std::string s3_tenant = "default";
@@ -89,6 +94,13 @@ struct ServeConfig {
 
 // Runs `cairn serve` until SIGTERM/SIGINT; returns the process exit code.
 int Serve(const ServeConfig& config);
+
+// What the web console runs: the operations `cairn keys` and `cairn status` run
+// (key_admin.h) over these stores. `engine` names the metadata engine ("sqlite", ...).
+api::console::ConsoleDependencies ConsoleDependenciesFor(objects::ObjectService* objects,
+                                                         objects::MultipartService* multipart,
+                                                         auth::Authenticator* authenticator,
+                                                         Stores* stores, std::string engine);
 
 // Splits "host:port".
 Result<std::pair<std::string, uint16_t>> ParseListenAddress(const std::string& text);

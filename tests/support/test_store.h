@@ -44,6 +44,7 @@ class TestStore {
   objects::ObjectService* objects() { return objects_.get(); }
   http::BlockingPool* pool() { return pool_.get(); }
   const std::string& dir() const { return dir_.path(); }
+  server::Stores* stores() { return &stores_; }
 
  private:
   TempDir dir_;

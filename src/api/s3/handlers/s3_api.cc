@@ -1525,30 +1525,7 @@ Awaitable<void> S3Call::DeleteBucket() {
   auto* multipart = deps_.multipart;
   std::string tenant = tenant_, bucket = request_.bucket;
   auto work = [objects, multipart, tenant, bucket]() -> Status {
-    // As S3 does, incomplete multipart uploads do not keep a bucket alive: once no object
-    // is left, they are aborted (their parts reclaimed by GC) and the bucket goes. An
-    // upload completed meanwhile makes the bucket non-empty, and the delete fails below.
-    meta::ListRequest probe;
-    probe.tenant = tenant;
-    probe.namespace_name = bucket;
-    probe.limit = 1;
-    ASSIGN_OR_RETURN(meta::ListPage page, objects->meta_store()->ListObjects(probe));
-    if (!page.objects.empty()) return FailedPreconditionError("the bucket is not empty");
-    for (int round = 0; round < 1000; ++round) {  // 10,000 uploads a round
-      ASSIGN_OR_RETURN(std::vector<objects::MultipartUpload> uploads,
-                       multipart->ListUploads(tenant, bucket, ""));
-      if (uploads.empty()) break;
-      for (const objects::MultipartUpload& upload : uploads) {
-        Status aborted = multipart->Abort(upload);
-        if (!aborted.ok() && aborted.code() != StatusCode::kNotFound) return aborted;
-      }
-    }
-    Status status = objects->DeleteNamespace(tenant, bucket);
-    // A namespace that only ever existed through its objects has no row to remove.
-    if (status.code() == StatusCode::kNotFound && objects->GetNamespace(tenant, bucket).ok()) {
-      return OkStatus();
-    }
-    return status;
+    return objects::DeleteBucket(objects, multipart, tenant, bucket);
   };
   Status deleted = co_await deps_.pool->Run(std::move(work));
   if (deleted.code() == StatusCode::kFailedPrecondition) {

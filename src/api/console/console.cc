@@ -1,0 +1,746 @@
+#include "api/console/console.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "api/s3/wire/s3_request.h"
+#include "auth/api_key.h"
+#include "core/base64.h"
+#include "core/text.h"
+
+namespace cairn::api::console {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr uint32_t kDefaultListLimit = 200;
+constexpr uint32_t kMaxListLimit = 1000;
+constexpr size_t kMaxDeleteKeys = 1000;
+
+// No inline script or style anywhere: injected markup cannot run, and the page works in a
+// browser that allows only its own files.
+constexpr char kContentSecurityPolicy[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+void AddSecurityHeaders(http::HeaderList& headers) {
+  headers.emplace_back("Content-Security-Policy", kContentSecurityPolicy);
+  headers.emplace_back("X-Content-Type-Options", "nosniff");
+  headers.emplace_back("Referrer-Policy", "no-referrer");
+  headers.emplace_back("X-Frame-Options", "DENY");
+}
+
+Response JsonResponse(int status, const Json& body) {
+  Response response;
+  response.status = status;
+  response.headers.emplace_back("Content-Type", "application/json");
+  response.headers.emplace_back("Cache-Control", "no-store");
+  // Names a client sent may be invalid UTF-8: replaced in the answer, never a throw.
+  response.body = body.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  return response;
+}
+
+Response Empty(int status) {
+  Response response;
+  response.status = status;
+  response.headers.emplace_back("Cache-Control", "no-store");
+  return response;
+}
+
+Response Error(int status, const char* code, const std::string& message) {
+  return JsonResponse(status, Json{{"error", {{"code", code}, {"message", message}}}});
+}
+
+Response ErrorOf(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+      return Error(400, "InvalidArgument", status.message());
+    case StatusCode::kUnauthenticated:
+      return Error(401, "Unauthenticated", status.message());
+    case StatusCode::kPermissionDenied:
+      return Error(403, "PermissionDenied", status.message());
+    case StatusCode::kNotFound:
+      return Error(404, "NotFound", status.message());
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kAborted:
+    case StatusCode::kFailedPrecondition:
+      return Error(409, "Conflict", status.message());
+    case StatusCode::kUnavailable:
+      return Error(503, "Unavailable", status.message());
+    default:
+      return Error(500, "Internal", status.message());
+  }
+}
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
+    return "";  // the caller refuses to go on without randomness
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+bool SameSecret(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// The value of cookie `name` in a Cookie header ("a=1; b=2"), or "".
+std::string CookieValue(const std::string& header, std::string_view name) {
+  size_t pos = 0;
+  while (pos < header.size()) {
+    size_t end = header.find(';', pos);
+    if (end == std::string::npos) end = header.size();
+    std::string_view part(header.data() + pos, end - pos);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part.size() > name.size() && part.substr(0, name.size()) == name &&
+        part[name.size()] == '=') {
+      return std::string(part.substr(name.size() + 1));
+    }
+    pos = end + 1;
+  }
+  return "";
+}
+
+Json SessionJson(const std::string& key_id, const auth::Principal& principal,
+                 const std::string& csrf, TimestampMs expires_ms) {
+  return Json{{"csrf_token", csrf},
+              {"key_id", key_id},
+              {"tenants", principal.tenants},
+              {"scope", std::string(meta::ScopeName(principal.scope))},
+              {"expires_at", FormatTimestamp(expires_ms)}};
+}
+
+Json ObjectJson(const meta::ObjectRecord& object) {
+  return Json{{"id", object.id.ToString()},
+              {"namespace", object.namespace_name},
+              {"tenant_id", object.tenant},
+              {"key", object.key},
+              {"content_hash", "sha256:" + object.content_hash.ToHex()},
+              {"size_bytes", object.size_bytes},
+              {"storage_class", std::string(StorageClassName(object.storage_class))},
+              {"content_type", object.content_type},
+              {"etag", object.etag},
+              {"created_at", FormatTimestamp(object.created_at_ms)}};
+}
+
+// Decoded query parameters (the last of a repeated name wins), or why they are malformed.
+Result<std::map<std::string, std::string>> QueryOf(const Request& request) {
+  ASSIGN_OR_RETURN(auto pairs, http::ParseQuery(request.query));
+  std::map<std::string, std::string> out;
+  for (auto& pair : pairs) out[pair.first] = std::move(pair.second);
+  return out;
+}
+
+std::string Param(const std::map<std::string, std::string>& query, const std::string& name) {
+  auto it = query.find(name);
+  return it == query.end() ? "" : it->second;
+}
+
+Result<Json> BodyJson(const Request& request) {
+  Json body = Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) {
+    return InvalidArgumentError("the request body must be a JSON object");
+  }
+  return body;
+}
+
+// A string member of `body` ("" when absent); an error when it is there but not a string.
+Result<std::string> StringMember(const Json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return InvalidArgumentError(std::string(name) + " must be a string");
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+const std::string* Request::Header(std::string_view lower_name) const {
+  for (const auto& header : headers) {
+    if (header.first == lower_name) return &header.second;
+  }
+  return nullptr;
+}
+
+Console::Console(ConsoleDependencies dependencies) : deps_(std::move(dependencies)) {}
+
+size_t Console::session_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sessions_.size();
+}
+
+// One API call of a signed-in session.
+class Console::Call {
+ public:
+  Call(Console* console, const Request& request, Session session)
+      : console_(console), request_(request), session_(std::move(session)) {}
+
+  Response Run();
+
+ private:
+  // 403 unless the session's key has `scope` (and `tenant`, when given).
+  std::optional<Response> Refuse(meta::Scope scope, const std::string& tenant = "") const;
+  std::vector<std::string> KnownTenants() const;
+
+  Response Overview();
+  Response Tenants();
+  Response Buckets(const std::map<std::string, std::string>& query);
+  Response CreateBucket();
+  Response DeleteBucket(const std::map<std::string, std::string>& query);
+  Response Objects(const std::map<std::string, std::string>& query);
+  Response DeleteObjects();
+  Response Keys();
+  Response CreateKey();
+  Response RevokeKey(const std::string& id);
+
+  Console* console_;
+  const Request& request_;
+  Session session_;
+};
+
+Response Console::Serve(const Request& request) {
+  Response response;
+  try {
+    response = Route(request);
+  } catch (const std::exception& e) {
+    response = Error(500, "Internal", std::string("console call failed: ") + e.what());
+  }
+  AddSecurityHeaders(response.headers);
+  return response;
+}
+
+Response Console::Route(const Request& request) {
+  return [&]() -> Response {
+    if (request.path.rfind("/api/", 0) != 0) {
+      if (request.method != "GET" && request.method != "HEAD") {
+        return Error(405, "MethodNotAllowed", "the console's pages take GET only");
+      }
+      const Asset* asset = FindAsset(request.path);
+      if (asset == nullptr) return Error(404, "NotFound", "no such page");
+      Response page;
+      page.headers.emplace_back("Content-Type", std::string(asset->content_type));
+      page.headers.emplace_back("Cache-Control", "no-cache");
+      page.body = std::string(asset->bytes);
+      return page;
+    }
+    if (request.body.size() > kMaxBodyBytes) {
+      return Error(413, "PayloadTooLarge", "a console call's body is at most 64 KiB");
+    }
+    if (request.path == "/api/session" && request.method == "POST") return SignIn(request);
+    std::string id;
+    Result<Session> session = CurrentSession(request, &id);
+    if (!session.ok()) return ErrorOf(session.status());
+    // CSRF: a state change needs the session's token in a header (which a page of another
+    // origin cannot read nor set) and, when the browser names it, this console's origin.
+    if (request.method != "GET" && request.method != "HEAD") {
+      const std::string* token = request.Header("x-csrf-token");
+      if (token == nullptr || !SameSecret(*token, session->csrf_token)) {
+        return Error(403, "PermissionDenied",
+                     "the X-CSRF-Token header is missing or wrong (sign in again)");
+      }
+      const std::string* origin = request.Header("origin");
+      const std::string* host = request.Header("host");
+      if (origin != nullptr && (host == nullptr || *origin != "http://" + *host)) {
+        return Error(403, "PermissionDenied", "the request comes from another origin");
+      }
+    }
+    if (request.path == "/api/session") {
+      if (request.method == "GET") {
+        return JsonResponse(200,
+                            SessionJson(session->key_id, session->principal, session->csrf_token,
+                                        session->created_ms + kSessionLifetimeMs));
+      }
+      if (request.method == "DELETE") {
+        EndSession(id);
+        Response out = Empty(204);
+        out.headers.emplace_back("Set-Cookie", std::string(kCookieName) +
+                                                   "=; HttpOnly; SameSite=Strict; Path=/; "
+                                                   "Max-Age=0");
+        return out;
+      }
+      return Error(405, "MethodNotAllowed", "use GET, POST or DELETE on /api/session");
+    }
+    Call call(this, request, std::move(session).value());
+    return call.Run();
+  }();
+}
+
+Response Console::SignIn(const Request& request) {
+  Result<Json> body = BodyJson(request);
+  if (!body.ok()) return ErrorOf(body.status());
+  Result<std::string> api_key = StringMember(*body, "api_key");
+  Result<std::string> access = StringMember(*body, "access_key");
+  Result<std::string> secret = StringMember(*body, "secret_key");
+  if (!api_key.ok() || !access.ok() || !secret.ok()) {
+    return Error(400, "InvalidArgument", "api_key, access_key and secret_key must be strings");
+  }
+  Session session;
+  if (!api_key->empty()) {
+    // An API key only (not a JWT): a session must be revocable through its key.
+    if (!auth::ParseApiKey(*api_key).ok()) {
+      return Error(401, "Unauthenticated", "invalid API key");
+    }
+    Result<auth::Principal> principal =
+        deps_.authenticator->Authenticate("Bearer " + *api_key, "", deps_.now_ms());
+    if (!principal.ok()) {
+      if (principal.status().code() == StatusCode::kUnavailable) return ErrorOf(principal.status());
+      return Error(401, "Unauthenticated", principal.status().message());
+    }
+    session.key_id = principal->subject;
+    session.principal = std::move(principal).value();
+  } else if (!access->empty() && !secret->empty()) {
+    Result<meta::S3KeyRecord> key = deps_.objects->meta_store()->GetS3Key(*access);
+    if (!key.ok() && key.status().code() != StatusCode::kNotFound) return ErrorOf(key.status());
+    // One answer for an unknown key and a wrong secret: access keys cannot be probed.
+    Result<std::string> stored =
+        key.ok() ? deps_.secrets->Open(key->access_key, key->secret) : NotFoundError("");
+    if (!key.ok() || !stored.ok() || !SameSecret(*stored, *secret)) {
+      return Error(401, "Unauthenticated", "invalid access key or secret key");
+    }
+    if (key->revoked) {
+      return Error(401, "Unauthenticated", "the S3 key " + key->access_key + " was revoked");
+    }
+    session.key_id = key->access_key;
+    session.s3 = true;
+    session.principal.subject = key->access_key;
+    session.principal.tenants = key->tenants;
+    session.principal.scope = key->scope;
+  } else {
+    return Error(400, "InvalidArgument",
+                 "sign in with {\"api_key\"} or {\"access_key\", \"secret_key\"}");
+  }
+  const std::string id = RandomHex(32);
+  session.csrf_token = RandomHex(32);
+  if (id.empty() || session.csrf_token.empty()) {
+    return Error(500, "Internal", "no random bytes for a session");
+  }
+  const TimestampMs now = deps_.now_ms();
+  session.created_ms = now;
+  session.last_used_ms = now;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (sessions_.size() >= kMaxSessions) {
+      for (auto it = sessions_.begin(); it != sessions_.end();) {
+        const bool expired = now >= it->second.created_ms + kSessionLifetimeMs ||
+                             now >= it->second.last_used_ms + kSessionIdleMs;
+        it = expired ? sessions_.erase(it) : std::next(it);
+      }
+    }
+    if (sessions_.size() >= kMaxSessions) {
+      return Error(503, "Unavailable", "too many console sessions; sign out of some");
+    }
+    sessions_[id] = session;
+  }
+  Response response = JsonResponse(200, SessionJson(session.key_id, session.principal,
+                                                    session.csrf_token, now + kSessionLifetimeMs));
+  response.headers.emplace_back("Set-Cookie", std::string(kCookieName) + "=" + id +
+                                                  "; HttpOnly; SameSite=Strict; Path=/; Max-Age=" +
+                                                  std::to_string(kSessionLifetimeMs / 1000));
+  return response;
+}
+
+Result<Console::Session> Console::CurrentSession(const Request& request, std::string* id) {
+  const std::string* cookie = request.Header("cookie");
+  *id = cookie == nullptr ? "" : CookieValue(*cookie, kCookieName);
+  if (id->empty()) return UnauthenticatedError("not signed in");
+  const TimestampMs now = deps_.now_ms();
+  Session session;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = sessions_.find(*id);
+    if (it == sessions_.end()) return UnauthenticatedError("the session ended; sign in again");
+    if (now >= it->second.created_ms + kSessionLifetimeMs ||
+        now >= it->second.last_used_ms + kSessionIdleMs) {
+      sessions_.erase(it);
+      return UnauthenticatedError("the session expired; sign in again");
+    }
+    it->second.last_used_ms = now;
+    session = it->second;
+  }
+  // The key may have been revoked since: the session goes with it.
+  bool revoked = false;
+  if (session.s3) {
+    ASSIGN_OR_RETURN(meta::S3KeyRecord key, deps_.objects->meta_store()->GetS3Key(session.key_id));
+    revoked = key.revoked;
+  } else {
+    ASSIGN_OR_RETURN(meta::ApiKeyRecord key,
+                     deps_.objects->meta_store()->GetApiKey(session.key_id));
+    revoked = key.revoked;
+  }
+  if (revoked) {
+    EndSession(*id);
+    return UnauthenticatedError("the key of this session was revoked");
+  }
+  return session;
+}
+
+void Console::EndSession(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sessions_.erase(id);
+}
+
+std::optional<Response> Console::Call::Refuse(meta::Scope scope, const std::string& tenant) const {
+  if (!session_.principal.AllowsScope(scope)) {
+    return Error(403, "PermissionDenied",
+                 "this key's scope is " + std::string(meta::ScopeName(session_.principal.scope)) +
+                     "; the call needs " + std::string(meta::ScopeName(scope)));
+  }
+  if (!tenant.empty() && !session_.principal.AllowsTenant(tenant)) {
+    return Error(403, "PermissionDenied", "this key may not use tenant " + tenant);
+  }
+  return std::nullopt;
+}
+
+Response Console::Call::Run() {
+  Result<std::map<std::string, std::string>> query = QueryOf(request_);
+  if (!query.ok()) return ErrorOf(query.status());
+  const std::string& path = request_.path;
+  const std::string& method = request_.method;
+  auto only = [&](const char* allowed) {
+    return Error(405, "MethodNotAllowed", "use " + std::string(allowed) + " on " + path);
+  };
+  if (path == "/api/overview") return method == "GET" ? Overview() : only("GET");
+  if (path == "/api/tenants") return method == "GET" ? Tenants() : only("GET");
+  if (path == "/api/buckets") {
+    if (method == "GET") return Buckets(*query);
+    if (method == "POST") return CreateBucket();
+    if (method == "DELETE") return DeleteBucket(*query);
+    return only("GET, POST or DELETE");
+  }
+  if (path == "/api/objects") {
+    if (method == "GET") return Objects(*query);
+    if (method == "DELETE") return DeleteObjects();
+    return only("GET or DELETE");
+  }
+  if (path == "/api/keys") {
+    if (method == "GET") return Keys();
+    if (method == "POST") return CreateKey();
+    return only("GET or POST");
+  }
+  if (path.rfind("/api/keys/", 0) == 0) {
+    if (method != "DELETE") return only("DELETE");
+    Result<std::string> id = http::PercentDecode(path.substr(10), false);
+    if (!id.ok() || id->empty()) return Error(400, "InvalidArgument", "no key id");
+    return RevokeKey(*id);
+  }
+  return Error(404, "NotFound", "no such console call");
+}
+
+std::vector<std::string> Console::Call::KnownTenants() const {
+  const std::vector<std::string>& mine = session_.principal.tenants;
+  if (std::find(mine.begin(), mine.end(), "*") == mine.end()) return mine;
+  // A key of every tenant sees the tenants that keys name (a tenant has no row of its own).
+  std::set<std::string> all;
+  Result<std::vector<KeyView>> keys = console_->deps_.list_keys();
+  if (keys.ok()) {
+    for (const KeyView& key : *keys) {
+      for (const std::string& tenant : key.tenants) {
+        if (tenant != "*") all.insert(tenant);
+      }
+    }
+  }
+  return std::vector<std::string>(all.begin(), all.end());
+}
+
+Response Console::Call::Overview() {
+  if (auto refused = Refuse(meta::Scope::kRead)) return *refused;
+  const bool everything = session_.principal.AllowsTenant("*");
+  Json tenants = Json::array();
+  uint64_t objects = 0, logical = 0, physical = 0;
+  for (const std::string& tenant : KnownTenants()) {
+    Result<objects::UsageReport> usage = console_->deps_.objects->Usage(tenant);
+    if (!usage.ok()) return ErrorOf(usage.status());
+    tenants.push_back(Json{{"tenant", tenant},
+                           {"objects", usage->total_objects},
+                           {"logical_bytes", usage->total_logical_bytes},
+                           {"physical_bytes", usage->total_physical_bytes}});
+    objects += usage->total_objects;
+    logical += usage->total_logical_bytes;
+    physical += usage->total_physical_bytes;
+  }
+  Json out{{"tenants", tenants}};
+  Json roots = Json::array();
+  Json metadata{{"engine", ""}, {"healthy", true}};
+  Json volume = nullptr;
+  Result<StoreFigures> figures = console_->deps_.store_figures();
+  if (!figures.ok()) return ErrorOf(figures.status());
+  if (everything) {
+    // The store's own totals: physical bytes count each chunk once, whoever shares it.
+    objects = figures->objects;
+    logical = figures->logical_bytes;
+    physical = figures->chunk_bytes;
+    out["chunks"] = figures->chunks;
+    out["unreferenced_chunks"] = figures->unreferenced_chunks;
+    for (const StorageRoot& root : figures->roots) {
+      roots.push_back(Json{{"class", std::string(StorageClassName(root.storage_class))},
+                           {"free_bytes", root.free_bytes},
+                           {"total_bytes", root.total_bytes},
+                           {"writable", root.writable.ok()}});
+    }
+    metadata = Json{{"engine", figures->engine}, {"healthy", figures->metadata.ok()}};
+    if (figures->volume) {
+      Json mounts = Json::array();
+      for (const Mount& mount : figures->mounts) {
+        mounts.push_back(Json{{"host", mount.session.host},
+                              {"mount_point", mount.session.mount_point},
+                              {"version", mount.session.version},
+                              {"last_heartbeat", FormatTimestamp(mount.session.heartbeat_ms)},
+                              {"alive", mount.alive}});
+      }
+      volume = Json{{"name", *figures->volume}, {"mounts", mounts}};
+    }
+  } else {
+    out["chunks"] = nullptr;
+    out["unreferenced_chunks"] = nullptr;
+  }
+  out["objects"] = objects;
+  out["logical_bytes"] = logical;
+  out["physical_bytes"] = physical;
+  out["dedup_ratio"] = physical == 0 ? 1.0 : static_cast<double>(logical) / physical;
+  out["storage_roots"] = roots;
+  out["metadata"] = metadata;
+  out["volume"] = volume;
+  return JsonResponse(200, out);
+}
+
+Response Console::Call::Tenants() {
+  if (auto refused = Refuse(meta::Scope::kRead)) return *refused;
+  return JsonResponse(200, Json{{"tenants", KnownTenants()}});
+}
+
+Response Console::Call::Buckets(const std::map<std::string, std::string>& query) {
+  const std::string tenant = Param(query, "tenant");
+  if (tenant.empty()) return Error(400, "InvalidArgument", "tenant= is required");
+  if (auto refused = Refuse(meta::Scope::kRead, tenant)) return *refused;
+  objects::ObjectService* objects = console_->deps_.objects;
+  Result<std::vector<meta::NamespaceRecord>> names = objects->ListNamespaces(tenant);
+  if (!names.ok()) return ErrorOf(names.status());
+  Result<objects::UsageReport> usage = objects->Usage(tenant);
+  if (!usage.ok()) return ErrorOf(usage.status());
+  // Explicit buckets and those that exist only through their objects, with their figures.
+  std::map<std::string, Json> rows;
+  for (const meta::NamespaceRecord& record : *names) {
+    rows[record.name] = Json{{"name", record.name},
+                             {"created_at", FormatTimestamp(record.created_at_ms)},
+                             {"objects", 0},
+                             {"logical_bytes", 0}};
+  }
+  for (const meta::UsageRow& row : usage->rows) {
+    Json& entry = rows[row.namespace_name];
+    if (entry.is_null()) {
+      entry = Json{{"name", row.namespace_name},
+                   {"created_at", nullptr},
+                   {"objects", 0},
+                   {"logical_bytes", 0}};
+    }
+    entry["objects"] = entry["objects"].get<uint64_t>() + row.objects;
+    entry["logical_bytes"] = entry["logical_bytes"].get<uint64_t>() + row.logical_bytes;
+  }
+  Json list = Json::array();
+  for (auto& row : rows) list.push_back(std::move(row.second));
+  return JsonResponse(200, Json{{"buckets", list}});
+}
+
+Response Console::Call::CreateBucket() {
+  Result<Json> body = BodyJson(request_);
+  if (!body.ok()) return ErrorOf(body.status());
+  Result<std::string> tenant = StringMember(*body, "tenant");
+  Result<std::string> name = StringMember(*body, "name");
+  if (!tenant.ok() || !name.ok() || tenant->empty() || name->empty()) {
+    return Error(400, "InvalidArgument", "tenant and name (strings) are required");
+  }
+  if (auto refused = Refuse(meta::Scope::kWrite, *tenant)) return *refused;
+  if (!s3::IsValidS3BucketName(*name)) {
+    return Error(400, "InvalidArgument",
+                 "a bucket name is 3-63 characters of a-z, 0-9, '.' and '-', starting and "
+                 "ending with a letter or digit");
+  }
+  Status created = console_->deps_.objects->CreateNamespace(*tenant, *name);
+  if (created.code() == StatusCode::kPermissionDenied) {
+    return Error(409, "Conflict", "the bucket name " + *name + " is taken by another tenant");
+  }
+  if (created.code() == StatusCode::kAlreadyExists) {
+    return Error(409, "Conflict", "the bucket " + *name + " exists");
+  }
+  if (!created.ok()) return ErrorOf(created);
+  return JsonResponse(201, Json{{"name", *name}});
+}
+
+Response Console::Call::DeleteBucket(const std::map<std::string, std::string>& query) {
+  const std::string tenant = Param(query, "tenant");
+  const std::string name = Param(query, "name");
+  if (tenant.empty() || name.empty()) {
+    return Error(400, "InvalidArgument", "tenant= and name= are required");
+  }
+  if (auto refused = Refuse(meta::Scope::kWrite, tenant)) return *refused;
+  if (!name.empty() && name.front() == '.') return Error(404, "NotFound", "no such bucket");
+  Status deleted =
+      objects::DeleteBucket(console_->deps_.objects, console_->deps_.multipart, tenant, name);
+  if (deleted.code() == StatusCode::kFailedPrecondition) {
+    return Error(409, "Conflict", "the bucket " + name + " is not empty: delete its objects first");
+  }
+  if (deleted.code() == StatusCode::kNotFound) {
+    return Error(404, "NotFound", "the bucket " + name + " does not exist");
+  }
+  if (!deleted.ok()) return ErrorOf(deleted);
+  return Empty(204);
+}
+
+Response Console::Call::Objects(const std::map<std::string, std::string>& query) {
+  meta::ListRequest list;
+  list.tenant = Param(query, "tenant");
+  list.namespace_name = Param(query, "bucket");
+  list.prefix = Param(query, "prefix");
+  list.delimiter = Param(query, "delimiter");
+  // The cursor is opaque: the key to start after, base64url (it may end in a byte that is
+  // not UTF-8, past a folder's keys, which JSON could not carry).
+  const std::string cursor = Param(query, "cursor");
+  if (!cursor.empty()) {
+    Result<std::string> start_after = Base64Decode(cursor, kBase64Url);
+    if (!start_after.ok() || start_after->empty()) {
+      return Error(400, "InvalidArgument", "cursor= is not one this console gave");
+    }
+    list.start_after = std::move(start_after).value();
+  }
+  if (list.tenant.empty() || list.namespace_name.empty()) {
+    return Error(400, "InvalidArgument", "tenant= and bucket= are required");
+  }
+  if (list.namespace_name.front() == '.') return Error(404, "NotFound", "no such bucket");
+  if (list.delimiter.size() > 1) {
+    return Error(400, "InvalidArgument", "delimiter= is one character or empty");
+  }
+  if (auto refused = Refuse(meta::Scope::kRead, list.tenant)) return *refused;
+  list.limit = kDefaultListLimit;
+  const std::string limit = Param(query, "limit");
+  if (!limit.empty()) {
+    uint64_t value = 0;
+    auto parsed = std::from_chars(limit.data(), limit.data() + limit.size(), value);
+    if (parsed.ec != std::errc() || parsed.ptr != limit.data() + limit.size() || value < 1 ||
+        value > kMaxListLimit) {
+      return Error(400, "InvalidArgument", "limit= is 1..1000");
+    }
+    list.limit = static_cast<uint32_t>(value);
+  }
+  Result<meta::ListPage> page = console_->deps_.objects->List(list);
+  if (!page.ok()) return ErrorOf(page.status());
+  Json objects = Json::array();
+  for (const meta::ObjectRecord& object : page->objects) objects.push_back(ObjectJson(object));
+  Json next = nullptr;
+  if (page->truncated) {
+    std::string last;
+    if (!page->objects.empty()) last = page->objects.back().key;
+    if (!page->common_prefixes.empty() && page->common_prefixes.back() > last) {
+      // Past every key of the rolled-up prefix: the next page starts after it.
+      last = page->common_prefixes.back();
+      last.push_back('\xff');
+    }
+    if (!last.empty()) next = Base64Encode(last, kBase64Url);
+  }
+  return JsonResponse(
+      200, Json{{"prefixes", page->common_prefixes}, {"objects", objects}, {"next_cursor", next}});
+}
+
+Response Console::Call::DeleteObjects() {
+  Result<Json> body = BodyJson(request_);
+  if (!body.ok()) return ErrorOf(body.status());
+  Result<std::string> tenant = StringMember(*body, "tenant");
+  Result<std::string> bucket = StringMember(*body, "bucket");
+  if (!tenant.ok() || !bucket.ok() || tenant->empty() || bucket->empty()) {
+    return Error(400, "InvalidArgument", "tenant and bucket (strings) are required");
+  }
+  auto keys = body->find("keys");
+  if (keys == body->end() || !keys->is_array() || keys->empty() || keys->size() > kMaxDeleteKeys) {
+    return Error(400, "InvalidArgument", "keys is an array of 1..1000 strings");
+  }
+  for (const Json& key : *keys) {
+    if (!key.is_string()) return Error(400, "InvalidArgument", "keys holds strings only");
+  }
+  if (auto refused = Refuse(meta::Scope::kWrite, *tenant)) return *refused;
+  if (bucket->front() == '.') return Error(404, "NotFound", "no such bucket");
+  Json deleted = Json::array();
+  Json errors = Json::array();
+  for (const Json& key : *keys) {
+    const std::string name = key.get<std::string>();
+    Status status = console_->deps_.objects->DeleteByKey(*tenant, *bucket, name).status();
+    if (status.ok() || status.code() == StatusCode::kNotFound) {
+      deleted.push_back(name);
+    } else {
+      errors.push_back(Json{{"key", name}, {"message", status.message()}});
+    }
+  }
+  return JsonResponse(200, Json{{"deleted", deleted}, {"errors", errors}});
+}
+
+Response Console::Call::Keys() {
+  if (auto refused = Refuse(meta::Scope::kAdmin)) return *refused;
+  Result<std::vector<KeyView>> keys = console_->deps_.list_keys();
+  if (!keys.ok()) return ErrorOf(keys.status());
+  Json list = Json::array();
+  for (const KeyView& key : *keys) {
+    list.push_back(Json{{"id", key.id},
+                        {"kind", key.s3 ? "s3" : "api"},
+                        {"scope", std::string(meta::ScopeName(key.scope))},
+                        {"tenants", key.tenants},
+                        {"revoked", key.revoked},
+                        {"created_at", FormatTimestamp(key.created_at_ms)},
+                        {"description", key.description}});
+  }
+  return JsonResponse(200, Json{{"keys", list}});
+}
+
+Response Console::Call::CreateKey() {
+  if (auto refused = Refuse(meta::Scope::kAdmin)) return *refused;
+  Result<Json> body = BodyJson(request_);
+  if (!body.ok()) return ErrorOf(body.status());
+  Result<std::string> kind = StringMember(*body, "kind");
+  Result<std::string> scope_text = StringMember(*body, "scope");
+  Result<std::string> description = StringMember(*body, "description");
+  if (!kind.ok() || !scope_text.ok() || !description.ok() || (*kind != "api" && *kind != "s3")) {
+    return Error(400, "InvalidArgument",
+                 "kind is \"api\" or \"s3\"; scope and description strings");
+  }
+  Result<meta::Scope> scope = meta::ParseScope(*scope_text);
+  if (!scope.ok()) return Error(400, "InvalidArgument", "scope is read, write or admin");
+  NewKey key;
+  key.s3 = *kind == "s3";
+  key.scope = *scope;
+  key.description = *description;
+  auto tenants = body->find("tenants");
+  if (tenants == body->end() || !tenants->is_array()) {
+    return Error(400, "InvalidArgument", "tenants is an array of tenant names (or \"*\")");
+  }
+  for (const Json& tenant : *tenants) {
+    if (!tenant.is_string()) return Error(400, "InvalidArgument", "tenants holds strings only");
+    key.tenants.push_back(tenant.get<std::string>());
+  }
+  // A key may not hand out more than it has: its tenants only.
+  for (const std::string& tenant : key.tenants) {
+    if (!session_.principal.AllowsTenant(tenant)) {
+      return Error(403, "PermissionDenied", "this key may not grant tenant " + tenant);
+    }
+  }
+  Result<CreatedKey> created = console_->deps_.create_key(key);
+  if (!created.ok()) return ErrorOf(created.status());
+  return JsonResponse(201, Json{{"id", created->id}, {"secret", created->secret}});
+}
+
+Response Console::Call::RevokeKey(const std::string& id) {
+  if (auto refused = Refuse(meta::Scope::kAdmin)) return *refused;
+  Result<std::string> revoked = console_->deps_.revoke_key(id);
+  if (!revoked.ok()) return ErrorOf(revoked.status());
+  if (console_->deps_.authenticator != nullptr) console_->deps_.authenticator->Invalidate(*revoked);
+  return Empty(204);
+}
+
+}  // namespace cairn::api::console
