@@ -235,6 +235,7 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
   }
   if (backup_loop) backup_loop->Stop();
   endpoint.reset();  // before `metrics` and `data` go
+  data->Shutdown();  // its background stores end before the session does
   if (!served.ok()) {
     fprintf(stderr, "cairn mount: %s\n", served.ToString().c_str());
     exit_code = 1;

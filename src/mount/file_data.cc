@@ -44,13 +44,37 @@ FileData::FileData(fs::FileSystem* file_system, meta::MetaStore* meta_store,
   }
 }
 
-FileData::~FileData() {
+FileData::~FileData() { StopThreads(); }
+
+void FileData::StopThreads() {
   {
     std::lock_guard<std::mutex> lock(upload_mutex_);
     stopping_ = true;
   }
   upload_cv_.notify_all();
   for (std::thread& uploader : uploaders_) uploader.join();
+  uploaders_.clear();
+}
+
+void FileData::Shutdown() {
+  std::vector<std::shared_ptr<Inode>> all;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& entry : inodes_) all.push_back(entry.second);
+  }
+  // Files still open when the mount ends (a signal, an aborted connection): their unflushed
+  // blocks were never acknowledged; their uploads finish and let go of their staging now,
+  // while the session and the file system are still there.
+  for (const std::shared_ptr<Inode>& inode : all) {
+    std::lock_guard<std::mutex> lock(inode->mutex);
+    Status dropped = DropUploads(*inode);
+    if (!dropped.ok()) {
+      fprintf(stderr, "cairn mount: dropping the staging of unflushed blocks: %s\n",
+              dropped.ToString().c_str());
+    }
+    DropPrefetched(*inode);
+  }
+  StopThreads();
 }
 
 void FileData::RunUploads() {
@@ -86,12 +110,22 @@ void FileData::Prefetch::Wait() {
 }
 
 void FileData::StartPrefetch(uint64_t ino, Inode& inode, uint64_t index) {
+  // Only the window ahead of the reader stays (a reader that jumps back leaves blocks it
+  // will not reach), and all files together hold at most prefetch_budget_ buffers.
+  for (auto it = inode.prefetched.upper_bound(index + options_.prefetch);
+       it != inode.prefetched.end();) {
+    std::shared_ptr<Prefetch> dropped = std::move(it->second);
+    it = inode.prefetched.erase(it);
+    std::lock_guard<std::mutex> lock(dropped->mutex);
+    if (dropped->finished) buffers_.Give(std::move(dropped->bytes));
+  }
   for (uint64_t next = index + 1; next <= index + options_.prefetch; ++next) {
     if (next * kBlockBytes >= inode.size) break;
     if (inode.prefetched.count(next) > 0 || inode.dirty.count(next) > 0) continue;
+    if (prefetch_buffers_.load() >= prefetch_budget_) break;
     Result<std::optional<meta::BlockRecord>> block = StoredBlock(ino, inode, next);
     if (!block.ok() || !block->has_value() || (*block)->chunk.chunk.damaged_ms != 0) continue;
-    auto prefetch = std::make_shared<Prefetch>();
+    auto prefetch = std::make_shared<Prefetch>(&prefetch_buffers_);
     prefetch->digest = (*block)->chunk.chunk.digest;
     prefetch->bytes = buffers_.Take();
     if (prefetch->bytes.capacity() < kBlockBytes) prefetch->bytes = AlignedBuffer(kBlockBytes);
@@ -453,7 +487,7 @@ Result<size_t> FileData::Read(uint64_t ino, uint64_t offset, size_t length, char
       if (have > 0) std::memcpy(out + done, buffer.data() + within, have);
       std::memset(out + done + have, 0, n - have);
     } else {
-      if (options_.prefetch > 0 && position == inode->next_read &&
+      if (PrefetchOn() && position == inode->next_read &&
           (within == 0 || inode->prefetched.empty())) {
         DropPrefetched(*inode, index);  // what the reader went past
         StartPrefetch(ino, *inode, index);
@@ -752,6 +786,7 @@ Result<meta::InodeRecord> FileData::SetAttr(uint64_t ino, fs::AttrChange change)
   inode->blocks.clear();
   inode->reader.reset();
   inode->reader_block = UINT64_MAX;
+  DropPrefetched(*inode);  // read ahead of the size before
   if (result.ok()) {
     inode->size = result->size;
     inode->change = result->change;

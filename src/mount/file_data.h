@@ -30,6 +30,8 @@
 // Thread-safety: any thread. Operations on one inode are serialized by its own mutex.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -91,6 +93,10 @@ class FileData {
            std::string volume_uuid, std::string session, FileDataOptions options,
            std::function<TimestampMs()> now_ms);
   ~FileData();
+  // Ends the background threads, first letting every upload of a file still open finish
+  // and drop its staging (the mount ended without the file's flush). Call before the
+  // mount's session ends; nothing may call this object afterwards but IsOpen.
+  void Shutdown();
   FileData(const FileData&) = delete;
   FileData& operator=(const FileData&) = delete;
 
@@ -148,8 +154,14 @@ class FileData {
     Pending pending;
     void Wait();
   };
-  // A stored block read ahead (whole, verified) for a sequential reader.
+  // A stored block read ahead (whole, verified) for a sequential reader. Counted in
+  // `in_use` (the mount's prefetch budget) from its start until the last reference goes.
   struct Prefetch {
+    explicit Prefetch(std::atomic<size_t>* in_use) : in_use(in_use) { ++*in_use; }
+    ~Prefetch() { --*in_use; }
+    Prefetch(const Prefetch&) = delete;
+    Prefetch& operator=(const Prefetch&) = delete;
+    std::atomic<size_t>* in_use;
     std::mutex mutex;
     std::condition_variable finished_cv;
     bool finished = false;  // GUARDED_BY(mutex)
@@ -200,6 +212,8 @@ class FileData {
   Status DropUploads(Inode& inode);
   void RunUploads();
   bool UploadsOn() const { return options_.max_uploads > 0 && !uploaders_.empty(); }
+  bool PrefetchOn() const { return options_.prefetch > 0 && !uploaders_.empty(); }
+  void StopThreads();
   void Enqueue(std::function<void()> task);
   // A sequential reader reached block `index`: the next blocks are read ahead.
   void StartPrefetch(uint64_t ino, Inode& inode, uint64_t index);
@@ -243,6 +257,9 @@ class FileData {
   std::deque<std::function<void()>> upload_queue_;  // GUARDED_BY(upload_mutex_)
   bool stopping_ = false;                           // GUARDED_BY(upload_mutex_)
   std::vector<std::thread> uploaders_;
+  // Read-ahead buffers in use over all files, and their bound (4 per block read ahead).
+  std::atomic<size_t> prefetch_buffers_{0};
+  const size_t prefetch_budget_ = 4 * std::max<size_t>(1, options_.prefetch);
 
   const meta::ChunkOwner staging_owner_;
   std::mutex staging_mutex_;

@@ -849,8 +849,9 @@ int Serve(const ServeConfig& config) {
       fprintf(stderr, "cairn: --console-listen: %s\n", console_address.status().ToString().c_str());
       return 2;
     }
-    std::string engine = config.store.meta_url.empty() ? "sqlite" : config.store.meta_url;
-    engine = engine.substr(0, engine.find(':'));
+    const std::string engine = meta::SnapshotEngineOfUrl(
+        config.store.meta_url.empty() ? "sqlite://" + config.store.data_dir + "/meta.db"
+                                      : config.store.meta_url);
     console = std::make_unique<api::console::Console>(
         ConsoleDependenciesFor(&objects, &multipart, &authenticator, &stores, engine));
     console_api = std::make_unique<api::console::ConsoleApi>(console.get(), &pool);
@@ -869,6 +870,16 @@ int Serve(const ServeConfig& config) {
     }
     console_port = *bound;
     console_host = console_address->first;
+    // Only the names of this address answer (DNS rebinding); a wildcard address answers to
+    // any name, as it cannot know its own.
+    const std::string port_text = ":" + std::to_string(console_port);
+    if (console_host != "0.0.0.0" && console_host != "::" && !console_host.empty()) {
+      std::vector<std::string> hosts{console_host + port_text};
+      if (console_host == "127.0.0.1" || console_host == "::1") {
+        hosts.push_back("localhost" + port_text);
+      }
+      console->SetAllowedHosts(std::move(hosts));
+    }
   }
   GcLoop gc_loop(&stores, &registry, config, &multipart, multipart_expiry_ms);
   gc_loop.Start();

@@ -436,6 +436,45 @@ def test_sigterm_under_load_loses_nothing_acknowledged(volume, tmp_path):
     assert report.strip().endswith("clean"), report
 
 
+def test_sigterm_while_blocks_of_an_open_file_are_stored_leaves_no_staging(tmp_path):
+    """Full blocks of a file still open are stored in the background (--max-uploads). A
+    SIGTERM then ends the mount: those stores finish and let go of their staging before the
+    session ends, so nothing pins their chunks (GC takes them) and fsck is clean."""
+    import sqlite3
+    vol = Volume(tmp_path)
+    vol.format("--trash-days", "0")
+    try:
+        point = tmp_path / "mnt"
+        mnt = vol.mount(point, "--max-uploads", "2", "--buffer-size", "64")
+        ((_, pid),) = vol.mounts
+        fd = os.open(mnt / "open", os.O_CREAT | os.O_WRONLY, 0o600)
+        for i in range(24):  # 6 full blocks, stored while the file stays open
+            os.write(fd, os.urandom(1 << 20))
+        os.kill(pid, signal.SIGTERM)
+        wait_gone(pid, timeout=20)
+        vol.mounts.clear()
+        try:
+            os.close(fd)
+        except OSError:
+            pass  # the mount is gone: the close cannot reach it
+        subprocess.run(["fusermount3", "-u", "-z", str(point)], capture_output=True)
+        db = sqlite3.connect(vol.data / "meta.db")
+        try:
+            staged = db.execute(
+                "SELECT count(*) FROM owner_chunks WHERE owner_kind = 'fs-staging'").fetchone()[0]
+        finally:
+            db.close()
+        assert staged == 0, f"{staged} staging references left behind"
+        run("gc", "--data-dir", vol.data, "--meta", vol.meta_url, "--grace", "0",
+            "--allow-mass-delete")
+        chunks = [p for p in vol.data.glob("hot/chunks/*/*/*") if p.is_file()]
+        assert chunks == [], f"{len(chunks)} chunk files of a file never closed are kept"
+        report = vol.fsck().stdout
+        assert report.strip().endswith("clean"), report
+    finally:
+        vol.close()
+
+
 def test_sqlite_that_cannot_commit_gives_eio_and_the_mount_recovers(volume, tmp_path):
     """SQLite is a file beside the data, so "lost" is the file system under it refusing
     writes (full, remounted read-only, failing): an immutable write-ahead log (chattr +i

@@ -12,8 +12,14 @@ import cairn_harness as h
 def request(port, method, path, body=None, headers=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-        conn.request(method, path, body=data, headers=headers or {})
+        headers = dict(headers or {})
+        data = None
+        if isinstance(body, bytes):
+            data = body
+        elif body is not None:
+            data = json.dumps(body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=headers)
         response = conn.getresponse()
         payload = response.read()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, payload
@@ -40,6 +46,9 @@ def test_the_page_is_served_with_a_strict_policy_and_the_address_is_printed(serv
         status, headers, _ = request(port, "GET", asset)
         assert status == 200 and headers["content-type"].startswith(kind), asset
     assert request(port, "GET", "/etc/passwd")[0] == 404
+    # Another name for this address (DNS rebinding) gets nothing.
+    assert request(port, "GET", "/", headers={"Host": f"evil.example:{port}"})[0] == 421
+    assert request(port, "GET", "/", headers={"Host": f"localhost:{port}"})[0] == 200
     stdout = srv.log_files[-2].read_text()
     assert f"web console on http://127.0.0.1:{port}" in stdout
 
@@ -62,8 +71,7 @@ def test_a_session_needs_its_cookie_and_csrf_token_and_ends_at_sign_out(server_f
 
     bucket = {"tenant": "acme", "name": "console-made"}
     # Without the token (what a forged cross-site form could send): refused, nothing made.
-    status, _, _ = request(port, "POST", "/api/buckets", bucket,
-                           {"Cookie": session, "Content-Type": "application/json"})
+    status, _, _ = request(port, "POST", "/api/buckets", bucket, {"Cookie": session})
     assert status == 403
     status, _, body = request(port, "GET", "/api/buckets?tenant=acme", headers={"Cookie": session})
     assert json.loads(body)["buckets"] == []

@@ -31,8 +31,15 @@ class ConsoleTest : public ::testing::Test {
   ConsoleTest()
       : multipart_(store_.objects()),
         authenticator_(store_.meta(), std::nullopt),
-        console_(server::ConsoleDependenciesFor(store_.objects(), &multipart_, &authenticator_,
-                                                store_.stores(), "sqlite")) {}
+        console_(Dependencies()) {}
+
+  // As `cairn serve` wires it, on a clock the test moves.
+  api::console::ConsoleDependencies Dependencies() {
+    auto deps = server::ConsoleDependenciesFor(store_.objects(), &multipart_, &authenticator_,
+                                               store_.stores(), "sqlite");
+    deps.now_ms = [this] { return now_ms_; };
+    return deps;
+  }
 
   // A signed-in browser: its cookie and CSRF token.
   struct Browser {
@@ -48,6 +55,7 @@ class ConsoleTest : public ::testing::Test {
     request.path = target.substr(0, question);
     if (question != std::string::npos) request.query = target.substr(question + 1);
     request.headers.emplace_back("host", "127.0.0.1:9001");
+    if (!body.empty()) request.headers.emplace_back("content-type", "application/json");
     if (browser != nullptr) {
       request.headers.emplace_back("cookie", "other=1; cairn_console=" + browser->cookie);
       if (with_csrf) request.headers.emplace_back("x-csrf-token", browser->csrf);
@@ -85,6 +93,7 @@ class ConsoleTest : public ::testing::Test {
     ASSERT_TRUE((*upload)->Commit().ok());
   }
 
+  TimestampMs now_ms_ = 1'000'000'000'000;
   testing::TestStore store_;
   objects::MultipartService multipart_;
   auth::Authenticator authenticator_;
@@ -175,15 +184,77 @@ TEST_F(ConsoleTest, AStateChangeWithoutTheCsrfTokenOrFromAnotherOriginChangesNot
   cross.path = "/api/buckets";
   cross.headers = {{"host", "127.0.0.1:9001"},
                    {"origin", "http://evil.example"},
+                   {"content-type", "application/json"},
                    {"cookie", "cairn_console=" + browser.cookie},
                    {"x-csrf-token", browser.csrf}};
   cross.body = body;
   EXPECT_EQ(console_.Serve(cross).status, 403);
   EXPECT_TRUE(store_.objects()->ListNamespaces("acme")->empty());
 
+  // A cross-site form can send text/plain only (no preflight): refused.
   cross.headers[1].second = "http://127.0.0.1:9001";
+  cross.headers[2].second = "text/plain";
+  EXPECT_EQ(console_.Serve(cross).status, 415);
+  EXPECT_TRUE(store_.objects()->ListNamespaces("acme")->empty());
+  cross.headers[2].second = "application/json";
   EXPECT_EQ(console_.Serve(cross).status, 201);
   ASSERT_EQ(store_.objects()->ListNamespaces("acme")->size(), 1u);
+
+  // Signing in from another origin (login CSRF: the victim would work as the attacker).
+  Request signin;
+  signin.method = "POST";
+  signin.path = "/api/session";
+  signin.headers = {{"host", "127.0.0.1:9001"},
+                    {"origin", "http://evil.example"},
+                    {"content-type", "application/json"}};
+  signin.body = Json{{"api_key", store_.AddApiKey({"acme"}, meta::Scope::kRead)}}.dump();
+  EXPECT_EQ(console_.Serve(signin).status, 403);
+  signin.headers[2].second = "text/plain";
+  signin.headers[1].second = "http://127.0.0.1:9001";
+  EXPECT_EQ(console_.Serve(signin).status, 415);
+}
+
+TEST_F(ConsoleTest, OnlyTheConsolesOwnHostNamesAreAnswered) {
+  console_.SetAllowedHosts({"127.0.0.1:9001", "localhost:9001"});
+  EXPECT_EQ(Call("GET", "/", nullptr).status, 200);  // Host 127.0.0.1:9001
+  Request rebound;
+  rebound.method = "GET";
+  rebound.path = "/";
+  rebound.headers = {{"host", "evil.example:9001"}};
+  EXPECT_EQ(console_.Serve(rebound).status, 421);
+  rebound.headers = {};
+  EXPECT_EQ(console_.Serve(rebound).status, 421);
+  rebound.headers = {{"host", "localhost:9001"}};
+  EXPECT_EQ(console_.Serve(rebound).status, 200);
+}
+
+TEST_F(ConsoleTest, SessionsExpireAndOneKeyCannotFillTheTable) {
+  Browser idle = SignInWithKey({"acme"}, meta::Scope::kRead);
+  now_ms_ += Console::kSessionIdleMs - 1;
+  EXPECT_EQ(Call("GET", "/api/session", &idle).status, 200);  // used: the idle time restarts
+  now_ms_ += Console::kSessionIdleMs - 1;
+  EXPECT_EQ(Call("GET", "/api/session", &idle).status, 200);
+  now_ms_ += Console::kSessionIdleMs;
+  EXPECT_EQ(Call("GET", "/api/session", &idle).status, 401);
+
+  Browser busy = SignInWithKey({"acme"}, meta::Scope::kRead);
+  for (int hour = 0; hour < 12; ++hour) {
+    now_ms_ += Console::kSessionIdleMs - 1000;
+    ASSERT_EQ(Call("GET", "/api/session", &busy).status, 200) << hour;
+  }
+  now_ms_ += Console::kSessionIdleMs - 1000;  // 12 h from sign-in: over, however busy
+  EXPECT_EQ(Call("GET", "/api/session", &busy).status, 401);
+
+  // One key signing in over and over keeps at most kMaxSessionsPerKey sessions; another
+  // key's session is untouched.
+  Browser other = SignInWithKey({"acme"}, meta::Scope::kRead);
+  const std::string key = store_.AddApiKey({"acme"}, meta::Scope::kRead);
+  for (size_t i = 0; i < 3 * Console::kMaxSessionsPerKey; ++i) {
+    now_ms_ += 1;
+    SignIn(Json{{"api_key", key}});
+  }
+  EXPECT_LE(console_.session_count(), Console::kMaxSessionsPerKey + 1);
+  EXPECT_EQ(Call("GET", "/api/session", &other).status, 200);
 }
 
 TEST_F(ConsoleTest, SignOutEndsTheSessionOnTheServer) {
@@ -197,6 +268,49 @@ TEST_F(ConsoleTest, SignOutEndsTheSessionOnTheServer) {
   EXPECT_EQ(Call("GET", "/api/overview", &browser).status, 401);
   EXPECT_EQ(Call("GET", "/api/session", &browser).status, 401);
   EXPECT_EQ(Call("GET", "/api/overview", nullptr).status, 401);
+}
+
+TEST_F(ConsoleTest, AnAdminOfOneTenantSeesAndRevokesOnlyItsTenantsKeys) {
+  const std::string root_key = store_.AddApiKey({"*"}, meta::Scope::kAdmin);
+  Browser root = SignIn(Json{{"api_key", root_key}});
+  Browser acme_admin = SignInWithKey({"acme"}, meta::Scope::kAdmin);
+  Browser beta = SignInWithKey({"beta"}, meta::Scope::kRead);
+  const std::string root_id = BodyOf(Call("GET", "/api/session", &root))["key_id"];
+  const std::string beta_id = BodyOf(Call("GET", "/api/session", &beta))["key_id"];
+  Response listed = Call("GET", "/api/keys", &acme_admin);
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_EQ(listed.body.find(root_id), std::string::npos);
+  EXPECT_EQ(listed.body.find(beta_id), std::string::npos);
+  EXPECT_EQ(listed.body.find("beta"), std::string::npos);
+  EXPECT_EQ(Call("DELETE", "/api/keys/" + root_id, &acme_admin).status, 404);
+  EXPECT_EQ(Call("DELETE", "/api/keys/" + beta_id, &acme_admin).status, 404);
+  EXPECT_EQ(Call("DELETE", "/api/keys/" + root_key, &acme_admin).status, 404);
+  EXPECT_EQ(Call("GET", "/api/session", &root).status, 200);
+  EXPECT_EQ(Call("GET", "/api/session", &beta).status, 200);
+  // The admin of every tenant sees them all.
+  EXPECT_NE(Call("GET", "/api/keys", &root).body.find(beta_id), std::string::npos);
+}
+
+TEST_F(ConsoleTest, AnS3KeysSessionDoesNotGoAroundABucketPolicy) {
+  server::KeyGrant grant{{"acme"}, meta::Scope::kWrite, ""};
+  auto created = server::CreateS3Key(store_.meta(), *store_.stores()->secrets, grant, 1);
+  ASSERT_TRUE(created.ok());
+  PutObject("acme", "guarded", "keep.txt", "x");
+  ASSERT_TRUE(store_.meta()
+                  ->SetNamespaceSetting("acme", "guarded", "policy",
+                                        std::string(R"({"Version":"2012-10-17","Statement":[]})"),
+                                        now_ms_)
+                  .ok());
+  Browser s3 = SignIn(Json{{"access_key", created->access_key}, {"secret_key", created->secret}});
+  EXPECT_EQ(Call("GET", "/api/objects?tenant=acme&bucket=guarded", &s3).status, 403);
+  EXPECT_EQ(Call("DELETE", "/api/objects", &s3,
+                 Json{{"tenant", "acme"}, {"bucket", "guarded"}, {"keys", {"keep.txt"}}}.dump())
+                .status,
+            403);
+  EXPECT_TRUE(store_.objects()->StatByKey("acme", "guarded", "keep.txt").ok());
+  // An API key's session is not bound by bucket policies (as on the native API).
+  Browser api = SignInWithKey({"acme"}, meta::Scope::kRead);
+  EXPECT_EQ(Call("GET", "/api/objects?tenant=acme&bucket=guarded", &api).status, 200);
 }
 
 TEST_F(ConsoleTest, RevokingTheKeyEndsItsSessions) {

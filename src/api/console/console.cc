@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -191,6 +192,12 @@ class Console::Call {
  private:
   // 403 unless the session's key has `scope` (and `tenant`, when given).
   std::optional<Response> Refuse(meta::Scope scope, const std::string& tenant = "") const;
+  // Whether this session's tenants include every tenant of `key` (it may see and revoke it).
+  bool Covers(const KeyView& key) const;
+  // 403 for an S3 key's session on a bucket with a policy: the console does not evaluate
+  // bucket policies, and must not be a way around one that binds the key.
+  std::optional<Response> RefusePolicyBucket(const std::string& tenant,
+                                             const std::string& bucket) const;
   std::vector<std::string> KnownTenants() const;
 
   Response Overview();
@@ -214,7 +221,12 @@ Response Console::Serve(const Request& request) {
   try {
     response = Route(request);
   } catch (const std::exception& e) {
-    response = Error(500, "Internal", std::string("console call failed: ") + e.what());
+    // The detail is for the operator's log, not for the client.
+    fprintf(stderr, "cairn: console: %s %s failed: %s\n", request.method.c_str(),
+            request.path.c_str(), e.what());
+    response = Error(500, "Internal", "the console call failed; see the server's log");
+  } catch (...) {
+    response = Error(500, "Internal", "the console call failed; see the server's log");
   }
   AddSecurityHeaders(response.headers);
   return response;
@@ -222,6 +234,16 @@ Response Console::Serve(const Request& request) {
 
 Response Console::Route(const Request& request) {
   return [&]() -> Response {
+    // Only the names this console answers to: a page whose own name was rebound to this
+    // address (DNS rebinding) sends its name as Host, and gets nothing.
+    if (!deps_.allowed_hosts.empty()) {
+      const std::string* host = request.Header("host");
+      if (host == nullptr || std::find(deps_.allowed_hosts.begin(), deps_.allowed_hosts.end(),
+                                       *host) == deps_.allowed_hosts.end()) {
+        return Error(421, "MisdirectedRequest",
+                     "this console answers to " + deps_.allowed_hosts.front() + " only");
+      }
+    }
     if (request.path.rfind("/api/", 0) != 0) {
       if (request.method != "GET" && request.method != "HEAD") {
         return Error(405, "MethodNotAllowed", "the console's pages take GET only");
@@ -237,22 +259,32 @@ Response Console::Route(const Request& request) {
     if (request.body.size() > kMaxBodyBytes) {
       return Error(413, "PayloadTooLarge", "a console call's body is at most 64 KiB");
     }
-    if (request.path == "/api/session" && request.method == "POST") return SignIn(request);
-    std::string id;
-    Result<Session> session = CurrentSession(request, &id);
-    if (!session.ok()) return ErrorOf(session.status());
-    // CSRF: a state change needs the session's token in a header (which a page of another
-    // origin cannot read nor set) and, when the browser names it, this console's origin.
-    if (request.method != "GET" && request.method != "HEAD") {
-      const std::string* token = request.Header("x-csrf-token");
-      if (token == nullptr || !SameSecret(*token, session->csrf_token)) {
-        return Error(403, "PermissionDenied",
-                     "the X-CSRF-Token header is missing or wrong (sign in again)");
-      }
+    const bool changes = request.method != "GET" && request.method != "HEAD";
+    if (changes) {
+      // A page of another origin must not sign in nor change anything: its Origin differs
+      // from this console's, and a cross-site form cannot send a JSON body without a CORS
+      // preflight, which the console never grants.
       const std::string* origin = request.Header("origin");
       const std::string* host = request.Header("host");
       if (origin != nullptr && (host == nullptr || *origin != "http://" + *host)) {
         return Error(403, "PermissionDenied", "the request comes from another origin");
+      }
+      const std::string* type = request.Header("content-type");
+      if (!request.body.empty() && (type == nullptr || type->rfind("application/json", 0) != 0)) {
+        return Error(415, "UnsupportedMediaType", "a console call's body is application/json");
+      }
+    }
+    if (request.path == "/api/session" && request.method == "POST") return SignIn(request);
+    std::string id;
+    Result<Session> session = CurrentSession(request, &id);
+    if (!session.ok()) return ErrorOf(session.status());
+    // CSRF: a state change needs the session's token in a header, which a page of another
+    // origin can neither read nor set.
+    if (changes) {
+      const std::string* token = request.Header("x-csrf-token");
+      if (token == nullptr || !SameSecret(*token, session->csrf_token)) {
+        return Error(403, "PermissionDenied",
+                     "the X-CSRF-Token header is missing or wrong (sign in again)");
       }
     }
     if (request.path == "/api/session") {
@@ -330,15 +362,29 @@ Response Console::SignIn(const Request& request) {
   session.last_used_ms = now;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (sessions_.size() >= kMaxSessions) {
-      for (auto it = sessions_.begin(); it != sessions_.end();) {
-        const bool expired = now >= it->second.created_ms + kSessionLifetimeMs ||
-                             now >= it->second.last_used_ms + kSessionIdleMs;
-        it = expired ? sessions_.erase(it) : std::next(it);
-      }
+    // A sign-in replaces the browser's session, if it sent one.
+    if (const std::string* cookie = request.Header("cookie")) {
+      sessions_.erase(CookieValue(*cookie, kCookieName));
     }
+    // Bounded: at most kMaxSessionsPerKey per key and kMaxSessions in all; the least
+    // recently used goes first, so nobody is refused and one key cannot crowd out others.
+    auto oldest_of = [&](const std::string* key_id, size_t* count) {
+      auto oldest = sessions_.end();
+      for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+        if (key_id != nullptr && it->second.key_id != *key_id) continue;
+        ++*count;
+        if (oldest == sessions_.end() || it->second.last_used_ms < oldest->second.last_used_ms) {
+          oldest = it;
+        }
+      }
+      return oldest;
+    };
+    size_t mine = 0;
+    auto my_oldest = oldest_of(&session.key_id, &mine);
+    if (mine >= kMaxSessionsPerKey) sessions_.erase(my_oldest);
     if (sessions_.size() >= kMaxSessions) {
-      return Error(503, "Unavailable", "too many console sessions; sign out of some");
+      size_t all = 0;
+      sessions_.erase(oldest_of(nullptr, &all));
     }
     sessions_[id] = session;
   }
@@ -368,17 +414,22 @@ Result<Console::Session> Console::CurrentSession(const Request& request, std::st
     it->second.last_used_ms = now;
     session = it->second;
   }
-  // The key may have been revoked since: the session goes with it.
+  // The session acts with its key as the key is now: revoked (or gone) ends it, and its
+  // tenants and scope are read afresh.
   bool revoked = false;
-  if (session.s3) {
-    ASSIGN_OR_RETURN(meta::S3KeyRecord key, deps_.objects->meta_store()->GetS3Key(session.key_id));
-    revoked = key.revoked;
-  } else {
-    ASSIGN_OR_RETURN(meta::ApiKeyRecord key,
-                     deps_.objects->meta_store()->GetApiKey(session.key_id));
-    revoked = key.revoked;
-  }
-  if (revoked) {
+  // Both key kinds carry revoked, tenants and scope.
+  auto adopt = [&](const auto& key) -> Status {
+    if (!key.ok()) return key.status();
+    revoked = key->revoked;
+    session.principal.tenants = key->tenants;
+    session.principal.scope = key->scope;
+    return OkStatus();
+  };
+  meta::MetaStore* store = deps_.objects->meta_store();
+  Status read =
+      session.s3 ? adopt(store->GetS3Key(session.key_id)) : adopt(store->GetApiKey(session.key_id));
+  if (!read.ok() && read.code() != StatusCode::kNotFound) return read;
+  if (revoked || !read.ok()) {
     EndSession(*id);
     return UnauthenticatedError("the key of this session was revoked");
   }
@@ -388,6 +439,29 @@ Result<Console::Session> Console::CurrentSession(const Request& request, std::st
 void Console::EndSession(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
   sessions_.erase(id);
+}
+
+void Console::EndSessionsOf(const std::string& key_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    it = it->second.key_id == key_id ? sessions_.erase(it) : std::next(it);
+  }
+}
+
+Result<StoreFigures> Console::CachedStoreFigures() {
+  const TimestampMs now = deps_.now_ms();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (figures_ && now >= figures_ms_ && now - figures_ms_ < kFiguresCacheMs) return *figures_;
+  }
+  // Outside the lock: it reads the whole chunk table (two callers at once may both read).
+  Result<StoreFigures> figures = deps_.store_figures();
+  if (figures.ok()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    figures_ = *figures;
+    figures_ms_ = now;
+  }
+  return figures;
 }
 
 std::optional<Response> Console::Call::Refuse(meta::Scope scope, const std::string& tenant) const {
@@ -473,9 +547,11 @@ Response Console::Call::Overview() {
   Json roots = Json::array();
   Json metadata{{"engine", ""}, {"healthy", true}};
   Json volume = nullptr;
-  Result<StoreFigures> figures = console_->deps_.store_figures();
-  if (!figures.ok()) return ErrorOf(figures.status());
   if (everything) {
+    // Store-wide figures read the whole chunk table: only for a key of every tenant, and
+    // at most every few seconds however often the page asks.
+    Result<StoreFigures> figures = console_->CachedStoreFigures();
+    if (!figures.ok()) return ErrorOf(figures.status());
     // The store's own totals: physical bytes count each chunk once, whoever shares it.
     objects = figures->objects;
     logical = figures->logical_bytes;
@@ -585,6 +661,7 @@ Response Console::Call::DeleteBucket(const std::map<std::string, std::string>& q
   }
   if (auto refused = Refuse(meta::Scope::kWrite, tenant)) return *refused;
   if (!name.empty() && name.front() == '.') return Error(404, "NotFound", "no such bucket");
+  if (auto refused = RefusePolicyBucket(tenant, name)) return *refused;
   Status deleted =
       objects::DeleteBucket(console_->deps_.objects, console_->deps_.multipart, tenant, name);
   if (deleted.code() == StatusCode::kFailedPrecondition) {
@@ -621,6 +698,7 @@ Response Console::Call::Objects(const std::map<std::string, std::string>& query)
     return Error(400, "InvalidArgument", "delimiter= is one character or empty");
   }
   if (auto refused = Refuse(meta::Scope::kRead, list.tenant)) return *refused;
+  if (auto refused = RefusePolicyBucket(list.tenant, list.namespace_name)) return *refused;
   list.limit = kDefaultListLimit;
   const std::string limit = Param(query, "limit");
   if (!limit.empty()) {
@@ -668,6 +746,7 @@ Response Console::Call::DeleteObjects() {
   }
   if (auto refused = Refuse(meta::Scope::kWrite, *tenant)) return *refused;
   if (bucket->front() == '.') return Error(404, "NotFound", "no such bucket");
+  if (auto refused = RefusePolicyBucket(*tenant, *bucket)) return *refused;
   Json deleted = Json::array();
   Json errors = Json::array();
   for (const Json& key : *keys) {
@@ -688,6 +767,7 @@ Response Console::Call::Keys() {
   if (!keys.ok()) return ErrorOf(keys.status());
   Json list = Json::array();
   for (const KeyView& key : *keys) {
+    if (!Covers(key)) continue;  // another tenant's key: not even its id is shown
     list.push_back(Json{{"id", key.id},
                         {"kind", key.s3 ? "s3" : "api"},
                         {"scope", std::string(meta::ScopeName(key.scope))},
@@ -737,10 +817,47 @@ Response Console::Call::CreateKey() {
 
 Response Console::Call::RevokeKey(const std::string& id) {
   if (auto refused = Refuse(meta::Scope::kAdmin)) return *refused;
+  // By id only (never a whole key text in a URL), and only a key whose every tenant this
+  // session has: a key of another tenant (or of every tenant) is "not found" to it.
+  Result<std::vector<KeyView>> keys = console_->deps_.list_keys();
+  if (!keys.ok()) return ErrorOf(keys.status());
+  auto key = std::find_if(keys->begin(), keys->end(),
+                          [&](const KeyView& candidate) { return candidate.id == id; });
+  if (key == keys->end() || !Covers(*key)) {
+    return Error(404, "NotFound", "no key " + id + " that this session may manage");
+  }
   Result<std::string> revoked = console_->deps_.revoke_key(id);
   if (!revoked.ok()) return ErrorOf(revoked.status());
   if (console_->deps_.authenticator != nullptr) console_->deps_.authenticator->Invalidate(*revoked);
+  console_->EndSessionsOf(*revoked);
   return Empty(204);
+}
+
+bool Console::Call::Covers(const KeyView& key) const {
+  if (key.tenants.empty()) return false;
+  for (const std::string& tenant : key.tenants) {
+    // "*" is covered only by "*": AllowsTenant("*") holds just for keys of every tenant.
+    if (!session_.principal.AllowsTenant(tenant)) return false;
+  }
+  return true;
+}
+
+std::optional<Response> Console::Call::RefusePolicyBucket(const std::string& tenant,
+                                                          const std::string& bucket) const {
+  if (!session_.s3) return std::nullopt;
+  Result<std::map<std::string, std::string>> settings =
+      console_->deps_.objects->meta_store()->GetNamespaceSettings(tenant, bucket);
+  if (!settings.ok() && settings.status().code() != StatusCode::kNotFound) {
+    return ErrorOf(settings.status());
+  }
+  // The S3 API's name of the bucket policy setting (api/s3/handlers/s3_access.h).
+  if (settings.ok() && settings->count("policy") > 0) {
+    return Error(403, "PermissionDenied",
+                 "the bucket " + bucket +
+                     " has a bucket policy, which the console does not evaluate: use the S3 "
+                     "API with this key, or sign in with an API key");
+  }
+  return std::nullopt;
 }
 
 }  // namespace cairn::api::console

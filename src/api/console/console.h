@@ -105,6 +105,9 @@ struct ConsoleDependencies {
   std::function<Result<std::string>(const std::string& id)> revoke_key;
   std::function<Result<StoreFigures>()> store_figures;
   std::function<TimestampMs()> now_ms;
+  // The Host values the console answers to ("127.0.0.1:9001", "localhost:9001"); any other
+  // gets 421. Empty: any.
+  std::vector<std::string> allowed_hosts;
 };
 
 class Console {
@@ -120,9 +123,13 @@ class Console {
   static constexpr TimestampMs kSessionLifetimeMs = 12 * 3600 * 1000;
   static constexpr TimestampMs kSessionIdleMs = 3600 * 1000;
   static constexpr size_t kMaxSessions = 10000;
+  static constexpr size_t kMaxSessionsPerKey = 16;
+  static constexpr TimestampMs kFiguresCacheMs = 10 * 1000;
   static constexpr char kCookieName[] = "cairn_console";
 
   size_t session_count() const;
+  // The Host values to answer to, once the listener's port is known (before serving).
+  void SetAllowedHosts(std::vector<std::string> hosts) { deps_.allowed_hosts = std::move(hosts); }
 
  private:
   struct Session {
@@ -140,10 +147,14 @@ class Console {
   // The live session the request's cookie names (its key still valid), or why there is none.
   Result<Session> CurrentSession(const Request& request, std::string* id);
   void EndSession(const std::string& id);
+  void EndSessionsOf(const std::string& key_id);
+  Result<StoreFigures> CachedStoreFigures();
 
   ConsoleDependencies deps_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Session> sessions_;  // GUARDED_BY(mutex_), by cookie value
+  std::optional<StoreFigures> figures_;                // GUARDED_BY(mutex_)
+  TimestampMs figures_ms_ = 0;                         // GUARDED_BY(mutex_)
 };
 
 // The embedded page: "/", "/assets/app.js", "/assets/app.css". nullptr if unknown.

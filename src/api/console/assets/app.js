@@ -11,6 +11,27 @@
 
   const PAGE_SIZE = 200; // objects per listing call: a bucket may hold millions
   const DELETE_BATCH = 1000; // the most keys DELETE /api/objects takes at once
+  const DELETE_BATCH_BYTES = 48 * 1024; // a console call's body is at most 64 KiB
+
+  // Splits keys into batches the server takes: at most DELETE_BATCH keys, and a JSON body
+  // well under the server's limit (keys may be up to 1,024 bytes, escaped longer).
+  function deleteBatches(keys) {
+    const batches = [];
+    let batch = [];
+    let bytes = 0;
+    for (const key of keys) {
+      const size = JSON.stringify(key).length + 1;
+      if (batch.length && (batch.length >= DELETE_BATCH || bytes + size > DELETE_BATCH_BYTES)) {
+        batches.push(batch);
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(key);
+      bytes += size;
+    }
+    if (batch.length) batches.push(batch);
+    return batches;
+  }
   const STATUS_CLEAR_MS = 6000;
 
   // In memory only: a reload asks GET /api/session for the token again.
@@ -910,9 +931,9 @@
       const failures = [];
       let deleted = 0;
       await busy(deleteBtn, 'Deleting…', async () => {
-        for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+        for (const batch of deleteBatches(keys)) {
           const result = await api('DELETE', '/api/objects',
-            { tenant, bucket, keys: keys.slice(i, i + DELETE_BATCH) }, { signal });
+            { tenant, bucket, keys: batch }, { signal });
           for (const key of result.deleted || []) {
             const row = rows.get(key);
             if (row) row.tr.remove();
