@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "api/common/object_json.h"
 #include "api/s3/wire/s3_request.h"
 #include "auth/api_key.h"
 #include "core/base64.h"
@@ -121,19 +122,6 @@ Json SessionJson(const std::string& key_id, const auth::Principal& principal,
               {"tenants", principal.tenants},
               {"scope", std::string(meta::ScopeName(principal.scope))},
               {"expires_at", FormatTimestamp(expires_ms)}};
-}
-
-Json ObjectJson(const meta::ObjectRecord& object) {
-  return Json{{"id", object.id.ToString()},
-              {"namespace", object.namespace_name},
-              {"tenant_id", object.tenant},
-              {"key", object.key},
-              {"content_hash", "sha256:" + object.content_hash.ToHex()},
-              {"size_bytes", object.size_bytes},
-              {"storage_class", std::string(StorageClassName(object.storage_class))},
-              {"content_type", object.content_type},
-              {"etag", object.etag},
-              {"created_at", FormatTimestamp(object.created_at_ms)}};
 }
 
 // Decoded query parameters (the last of a repeated name wins), or why they are malformed.

@@ -7,6 +7,7 @@
 #include "api/common/access_log.h"
 #include "api/common/download.h"
 #include "api/common/error_log.h"
+#include "api/common/object_json.h"
 #include "api/common/upload_pipeline.h"
 #include "core/base64.h"
 
@@ -141,19 +142,6 @@ Awaitable<void> MethodNotAllowed(Call& call, const std::string& method, std::str
   return SendMethodError(call, 405, "MethodNotAllowed",
                          "method " + method.substr(0, 32) + " is not allowed here; use " + allow,
                          allow);
-}
-
-Json ObjectJson(const meta::ObjectRecord& object) {
-  return Json{{"id", object.id.ToString()},
-              {"namespace", object.namespace_name},
-              {"tenant_id", object.tenant},
-              {"key", object.key},
-              {"content_hash", "sha256:" + object.content_hash.ToHex()},
-              {"size_bytes", object.size_bytes},
-              {"storage_class", std::string(StorageClassName(object.storage_class))},
-              {"content_type", object.content_type},
-              {"etag", object.etag},
-              {"created_at", FormatTimestamp(object.created_at_ms)}};
 }
 
 std::string HeaderOr(const http::RequestHead& request, std::string_view name,
