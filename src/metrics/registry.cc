@@ -83,6 +83,18 @@ void Registry::Increment(std::string_view name, const Labels& labels, double val
   family.counters[labels] += value;
 }
 
+double Registry::SumCounter(std::string_view name,
+                            const std::function<bool(const Labels&)>& keep) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = families_.find(name);
+  if (it == families_.end()) return 0;
+  double sum = 0;
+  for (const auto& series : it->second.counters) {
+    if (keep(series.first)) sum += series.second;
+  }
+  return sum;
+}
+
 void Registry::Observe(std::string_view name, const Labels& labels, double value) {
   std::lock_guard<std::mutex> lock(mutex_);
   Family& family = FamilyLocked(name);

@@ -5,6 +5,7 @@
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -28,6 +29,8 @@ class Registry {
   void Observe(std::string_view name, const Labels& labels, double value);
 
   std::string Render() const;
+  // The sum of a counter family's series whose labels `keep` accepts (0 if none).
+  double SumCounter(std::string_view name, const std::function<bool(const Labels&)>& keep) const;
 
  private:
   struct HistogramSeries {

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -25,6 +26,7 @@
 #include "api/console/console_http.h"
 #include "api/native/native_api.h"
 #include "api/s3/handlers/s3_api.h"
+#include "api/s3/sigv4/sigv4.h"
 #include "auth/api_key.h"
 #include "backup/backup.h"
 #include "gc/collector.h"
@@ -586,6 +588,10 @@ api::console::ConsoleDependencies ConsoleDependenciesFor(objects::ObjectService*
       figures.roots.push_back(root);
     }
     figures.metadata = meta_store->Ping();
+    ASSIGN_OR_RETURN(std::vector<meta::ObjectCountRow> counts, meta_store->CountObjects());
+    std::set<std::string> tenants;
+    for (const meta::ObjectCountRow& row : counts) tenants.insert(row.tenant);
+    figures.tenants.assign(tenants.begin(), tenants.end());
     auto volume = SummarizeVolume(meta_store, platform::SystemClock()->NowMs(), /*usage=*/false);
     if (volume.ok() && *volume) {
       figures.volume = (*volume)->volume.name;
@@ -852,8 +858,92 @@ int Serve(const ServeConfig& config) {
     const std::string engine = meta::SnapshotEngineOfUrl(
         config.store.meta_url.empty() ? "sqlite://" + config.store.data_dir + "/meta.db"
                                       : config.store.meta_url);
-    console = std::make_unique<api::console::Console>(
-        ConsoleDependenciesFor(&objects, &multipart, &authenticator, &stores, engine));
+    api::console::ConsoleDependencies console_deps =
+        ConsoleDependenciesFor(&objects, &multipart, &authenticator, &stores, engine);
+    console_deps.max_object_bytes = max_object_bytes;
+    metrics::Registry* request_registry = &registry;
+    console_deps.request_totals = [request_registry]() {
+      auto status_in = [](const metrics::Labels& labels, char first) {
+        for (const auto& label : labels) {
+          if (label.first == "status") return !label.second.empty() && label.second[0] == first;
+        }
+        return false;
+      };
+      auto sum = [&](const std::function<bool(const metrics::Labels&)>& keep) {
+        return static_cast<uint64_t>(request_registry->SumCounter("cairn_requests_total", keep));
+      };
+      api::console::RequestTotals totals;
+      totals.requests = sum([](const metrics::Labels&) { return true; });
+      totals.client_errors = sum([&](const metrics::Labels& l) { return status_in(l, '4'); });
+      totals.server_errors = sum([&](const metrics::Labels& l) { return status_in(l, '5'); });
+      return totals;
+    };
+    // The console's GC and fsck are the server's own passes (its grace and caps); fsck
+    // only checks.
+    Stores* store_set = &stores;
+    console_deps.run_gc = [store_set, &config]() -> Result<api::console::JobOutcome> {
+      gc::GcOptions options;
+      options.grace_ms = config.gc_grace_seconds * 1000;
+      options.stalled_upload_ms = config.stalled_upload_seconds * 1000;
+      options.store_identity_verified = !store_set->store_id.empty();
+      options.max_delete_fraction = config.gc_max_delete_fraction;
+      ASSIGN_OR_RETURN(gc::GcStats stats, gc::RunGc(store_set->meta.get(), store_set->chunks.get(),
+                                                    platform::SystemClock(), options));
+      api::console::JobOutcome outcome;
+      outcome.counts = {{"reaped_uploads", stats.reaped_uploads},
+                        {"purged_objects", stats.purged_objects},
+                        {"deleted_chunks", stats.deleted_chunks},
+                        {"deleted_chunk_bytes", stats.deleted_chunk_bytes},
+                        {"quarantined_orphan_files", stats.quarantined_orphan_files}};
+      outcome.note = stats.capped;
+      return outcome;
+    };
+    console_deps.run_fsck = [store_set, &config]() -> Result<api::console::JobOutcome> {
+      gc::FsckOptions options;
+      options.repair = false;
+      options.grace_ms = config.gc_grace_seconds * 1000;
+      options.store_identity_verified = !store_set->store_id.empty();
+      ASSIGN_OR_RETURN(gc::FsckReport report,
+                       gc::RunFsck(store_set->meta.get(), store_set->chunks.get(),
+                                   platform::SystemClock(), options));
+      api::console::JobOutcome outcome;
+      outcome.counts = {{"chunks_checked", report.chunks_checked},
+                        {"objects_checked", report.objects_checked},
+                        {"missing_chunks", report.missing_chunks.size()},
+                        {"corrupt_chunks", report.corrupt_chunks.size()},
+                        {"orphaned_chunks", report.orphaned_chunks.size()},
+                        {"wrong_ref_counts", report.wrong_ref_counts.size()},
+                        {"affected_objects", report.affected_objects.size()}};
+      outcome.ok = report.ok();
+      if (!report.metadata_problems.empty()) outcome.note = report.metadata_problems.front();
+      return outcome;
+    };
+    if (s3_port != 0) {
+      // Share links: presigned GETs on the S3 listener, signed with the session's key.
+      meta::MetaStore* key_store = stores.meta.get();
+      const auth::SecretBox* secret_box = stores.secrets.get();
+      console_deps.presign = [key_store, secret_box, s3_host, s3_port, region = config.s3_region](
+                                 const api::console::ShareRequest& share) -> Result<std::string> {
+        ASSIGN_OR_RETURN(meta::S3KeyRecord key, key_store->GetS3Key(share.access_key));
+        ASSIGN_OR_RETURN(std::string secret, secret_box->Open(key.access_key, key.secret));
+        // A wildcard listener has no name of its own: the name the console was reached at.
+        std::string host = s3_host;
+        if (host == "0.0.0.0" || host == "::" || host.empty()) {
+          host = share.console_host.substr(0, share.console_host.rfind(':'));
+        }
+        const std::string authority = host + ":" + std::to_string(s3_port);
+        api::s3::SigningRequest request;
+        request.method = "GET";
+        request.raw_path = "/" + api::s3::UriEncode(share.bucket, true) + "/" +
+                           api::s3::UriEncode(share.key, false);
+        request.headers = {{"host", authority}};
+        request.now_ms = platform::SystemClock()->NowMs();
+        api::s3::SigningCredentials credentials{key.access_key, secret, region, "s3"};
+        ASSIGN_OR_RETURN(auto query, api::s3::Presign(request, credentials, share.expires_seconds));
+        return "http://" + authority + request.raw_path + "?" + api::s3::EncodeQuery(query);
+      };
+    }
+    console = std::make_unique<api::console::Console>(std::move(console_deps));
     console_api = std::make_unique<api::console::ConsoleApi>(console.get(), &pool);
     http::ListenerOptions console_listener;
     console_listener.host = console_address->first;

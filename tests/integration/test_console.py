@@ -102,3 +102,142 @@ def test_a_body_too_large_is_refused_before_it_is_read(server_factory):
         conn.close()
     # The server is fine afterwards.
     assert request(port, "GET", "/")[0] == 200
+
+
+def sign_in(port, credentials):
+    status, headers, body = request(port, "POST", "/api/session", credentials)
+    assert status == 200, body
+    return {"Cookie": headers["set-cookie"].split(";", 1)[0],
+            "X-CSRF-Token": json.loads(body)["csrf_token"]}
+
+
+def test_files_go_up_in_parts_come_down_and_are_shared_by_a_presigned_link(server_factory):
+    """The console's bodies over real sockets: a streamed upload, a multipart upload with a
+    resumed part list, a download and an inline preview with their safety headers, a share
+    link fetched without any session, and a GC job run to its end."""
+    import hashlib
+    import os
+    import time
+    import urllib.request
+
+    srv, port = start_console(server_factory)
+    admin = sign_in(port, {"api_key": srv.admin_key})
+    assert request(port, "POST", "/api/buckets", {"tenant": "acme", "name": "files"}, admin)[0] == 201
+    where = "tenant=acme&bucket=files"
+
+    # One streamed PUT; a body that breaks off leaves nothing.
+    small = os.urandom(3 * 1024 * 1024 + 17)
+    status, _, body = request(port, "PUT", f"/api/upload?{where}&key=dir/a%20b.bin", small,
+                              {**admin, "Content-Type": "application/x-thing"})
+    assert status == 201, body
+    assert json.loads(body)["content_hash"] == "sha256:" + hashlib.sha256(small).hexdigest()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest("PUT", f"/api/upload?{where}&key=cut.bin")
+        for name, value in {**admin, "Content-Length": str(8 * 1024 * 1024)}.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        conn.send(b"x" * 1024 * 1024)
+    finally:
+        conn.close()
+    # Without the token nothing goes up.
+    assert request(port, "PUT", f"/api/upload?{where}&key=forged", b"x",
+                   {"Cookie": admin["Cookie"]})[0] == 403
+
+    # Multipart: part 2 first, then a "resume" that asks what arrived and sends the rest.
+    part1, part2 = os.urandom(5 * 1024 * 1024), os.urandom(1234567)
+    status, _, body = request(port, "POST", "/api/uploads",
+                              {"tenant": "acme", "bucket": "files", "key": "big.bin",
+                               "content_type": "application/octet-stream"}, admin)
+    assert status == 201, body
+    upload = json.loads(body)["upload_id"]
+    named = f"{where}&key=big.bin&upload_id={upload}"
+    status, _, body = request(port, "PUT", f"/api/uploads/part?{named}&part=2", part2, admin)
+    assert status == 200, body
+    status, _, body = request(port, "GET", f"/api/uploads/parts?{named}", headers=admin)
+    arrived = {p["part"]: p["etag"] for p in json.loads(body)["parts"]}
+    assert list(arrived) == [2]
+    status, _, body = request(port, "PUT", f"/api/uploads/part?{named}&part=1", part1, admin)
+    assert status == 200, body
+    arrived[1] = json.loads(body)["etag"]
+    status, _, body = request(port, "POST", "/api/uploads/complete",
+                              {"tenant": "acme", "bucket": "files", "key": "big.bin",
+                               "upload_id": upload,
+                               "parts": [{"part": n, "etag": arrived[n]} for n in (1, 2)]},
+                              admin)
+    assert status == 201, body
+    assert json.loads(body)["size_bytes"] == len(part1) + len(part2)
+
+    status, _, body = request(port, "GET", f"/api/objects?{where}&delimiter=/", headers=admin)
+    listing = json.loads(body)
+    assert [o["key"] for o in listing["objects"]] == ["big.bin"], listing
+    assert listing["prefixes"] == ["dir/"]
+
+    # Download: the bytes, as an attachment, sandboxed; a range; no session, no bytes.
+    status, headers, body = request(port, "GET", f"/api/download?{where}&key=big.bin",
+                                    headers={"Cookie": admin["Cookie"]})
+    assert status == 200 and body == part1 + part2
+    assert headers["content-disposition"] == "attachment; filename*=UTF-8''big.bin"
+    assert headers["content-security-policy"].startswith("sandbox")
+    status, headers, body = request(port, "GET", f"/api/download?{where}&key=dir/a%20b.bin",
+                                    headers={"Cookie": admin["Cookie"], "Range": "bytes=10-19"})
+    assert status == 206 and body == small[10:20]
+    assert headers["content-disposition"] == "attachment; filename*=UTF-8''a%20b.bin"
+    assert request(port, "GET", f"/api/download?{where}&key=big.bin")[0] == 401
+    # A stored HTML page previews as plain text, never as a page.
+    page = b"<script>alert(1)</script>"
+    status, _, _ = request(port, "PUT", f"/api/upload?{where}&key=page.html", page,
+                           {**admin, "Content-Type": "text/html"})
+    assert status == 201
+    status, headers, body = request(
+        port, "GET", f"/api/download?{where}&key=page.html&disposition=inline",
+        headers={"Cookie": admin["Cookie"]})
+    assert status == 200 and body == page
+    assert headers["content-type"] == "text/plain; charset=utf-8"
+    assert headers["x-content-type-options"] == "nosniff"
+    # The cut upload never appeared.
+    assert request(port, "GET", f"/api/object?{where}&key=cut.bin", headers=admin)[0] == 404
+
+    # A share link needs an S3 key pair's session; fetched with no credentials at all.
+    status, _, body = request(port, "POST", "/api/share",
+                              {"tenant": "acme", "bucket": "files", "key": "big.bin",
+                               "expires_seconds": 600}, admin)
+    assert status == 409, body
+    status, _, body = request(port, "POST", "/api/keys",
+                              {"kind": "s3", "tenants": ["acme"], "scope": "read"}, admin)
+    assert status == 201, body
+    pair = json.loads(body)
+    s3 = sign_in(port, {"access_key": pair["id"], "secret_key": pair["secret"]})
+    status, _, body = request(port, "POST", "/api/share",
+                              {"tenant": "acme", "bucket": "files", "key": "dir/a b.bin",
+                               "expires_seconds": 600}, s3)
+    assert status == 200, body
+    url = json.loads(body)["url"]
+    assert url.startswith(srv.s3_url + "/files/dir/a%20b.bin?"), url
+    with urllib.request.urlopen(url, timeout=30) as shared:
+        assert shared.read() == small
+    # Revoking the key ends the link too (the S3 API reads a key's row at most a second
+    # late).
+    status, _, _ = request(port, "DELETE", f"/api/keys/{pair['id']}", headers=admin)
+    assert status == 204
+    time.sleep(1.2)
+    try:
+        urllib.request.urlopen(url, timeout=30)
+        raise AssertionError("a revoked key's link still works")
+    except urllib.error.HTTPError as e:
+        assert e.code == 403
+
+    # GC from the console, to its end (bounded wait).
+    status, _, body = request(port, "POST", "/api/jobs", {"kind": "gc"}, admin)
+    assert status == 202, body
+    deadline = time.monotonic() + 60
+    while True:
+        status, _, body = request(port, "GET", "/api/jobs", headers=admin)
+        job = json.loads(body)["jobs"][0]
+        if job["state"] != "running" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert job["state"] == "done", job
+    assert "deleted_chunks" in job["result"]
+    status, _, body = request(port, "GET", "/api/rates", headers=admin)
+    assert status == 200 and json.loads(body)["points"], body

@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "auth/authenticator.h"
@@ -38,6 +43,22 @@ class ConsoleTest : public ::testing::Test {
     auto deps = server::ConsoleDependenciesFor(store_.objects(), &multipart_, &authenticator_,
                                                store_.stores(), "sqlite");
     deps.now_ms = [this] { return now_ms_; };
+    deps.run_gc = [this]() -> Result<JobOutcome> {
+      std::unique_lock<std::mutex> lock(job_mutex_);
+      // Bounded: a test that forgets to release the job fails instead of hanging.
+      job_released_.wait_for(lock, std::chrono::seconds(30), [this] { return job_release_; });
+      JobOutcome outcome;
+      outcome.counts = {{"deleted_chunks", 3}};
+      return outcome;
+    };
+    deps.request_totals = [this] {
+      std::lock_guard<std::mutex> lock(job_mutex_);
+      return totals_;
+    };
+    deps.presign = [this](const ShareRequest& share) -> Result<std::string> {
+      shared_.push_back(share);
+      return std::string("http://127.0.0.1:9000/") + share.bucket + "/signed";
+    };
     return deps;
   }
 
@@ -81,6 +102,27 @@ class ConsoleTest : public ::testing::Test {
     return SignIn(Json{{"api_key", store_.AddApiKey(std::move(tenants), scope)}});
   }
 
+  Request StreamRequest(const std::string& method, const std::string& target,
+                        const Browser* browser, bool with_csrf = true) {
+    Request request;
+    request.method = method;
+    const size_t question = target.find('?');
+    request.path = target.substr(0, question);
+    if (question != std::string::npos) request.query = target.substr(question + 1);
+    request.headers.emplace_back("host", "127.0.0.1:9001");
+    if (browser != nullptr) {
+      request.headers.emplace_back("cookie", "cairn_console=" + browser->cookie);
+      if (with_csrf) request.headers.emplace_back("x-csrf-token", browser->csrf);
+    }
+    return request;
+  }
+
+  void ReleaseJob() {
+    std::lock_guard<std::mutex> lock(job_mutex_);
+    job_release_ = true;
+    job_released_.notify_all();
+  }
+
   void PutObject(const std::string& tenant, const std::string& bucket, const std::string& key,
                  const std::string& bytes) {
     objects::UploadRequest request;
@@ -94,6 +136,11 @@ class ConsoleTest : public ::testing::Test {
   }
 
   TimestampMs now_ms_ = 1'000'000'000'000;
+  std::mutex job_mutex_;
+  std::condition_variable job_released_;
+  bool job_release_ = false;  // GUARDED_BY(job_mutex_)
+  std::vector<ShareRequest> shared_;
+  RequestTotals totals_;  // GUARDED_BY(job_mutex_)
   testing::TestStore store_;
   objects::MultipartService multipart_;
   auth::Authenticator authenticator_;
@@ -480,6 +527,255 @@ TEST_F(ConsoleTest, HostileInputGetsAClearErrorNeverACrash) {
   no_cookie_value.path = "/api/overview";
   no_cookie_value.headers = {{"cookie", "cairn_console="}};
   EXPECT_EQ(console_.Serve(no_cookie_value).status, 401);
+}
+
+TEST_F(ConsoleTest, AStreamedCallIsAdmittedOnlyWithItsTokenAndRights) {
+  Browser writer = SignInWithKey({"acme"}, meta::Scope::kWrite);
+  Browser reader = SignInWithKey({"acme"}, meta::Scope::kRead);
+  const std::string target = "/api/upload?tenant=acme&bucket=docs&key=a%2Fb.txt";
+  EXPECT_TRUE(Console::IsStreamed("PUT", "/api/upload"));
+  EXPECT_TRUE(Console::IsStreamed("GET", "/api/download"));
+  EXPECT_FALSE(Console::IsStreamed("POST", "/api/upload"));
+
+  auto admitted = console_.AdmitStream(StreamRequest("PUT", target, &writer));
+  ASSERT_TRUE(std::holds_alternative<StreamCall>(admitted)) << std::get<Response>(admitted).body;
+  const StreamCall& call = std::get<StreamCall>(admitted);
+  EXPECT_EQ(call.kind, StreamCall::Kind::kUpload);
+  EXPECT_EQ(call.key, "a/b.txt");
+
+  auto status_of = [](const std::variant<Response, StreamCall>& answer) {
+    return std::holds_alternative<Response>(answer) ? std::get<Response>(answer).status : 0;
+  };
+  // No CSRF token, another origin, no session, a read key, another tenant: refused.
+  EXPECT_EQ(status_of(console_.AdmitStream(StreamRequest("PUT", target, &writer, false))), 403);
+  Request foreign = StreamRequest("PUT", target, &writer);
+  foreign.headers.emplace_back("origin", "http://evil.example");
+  EXPECT_EQ(status_of(console_.AdmitStream(foreign)), 403);
+  EXPECT_EQ(status_of(console_.AdmitStream(StreamRequest("PUT", target, nullptr))), 401);
+  EXPECT_EQ(status_of(console_.AdmitStream(StreamRequest("PUT", target, &reader))), 403);
+  EXPECT_EQ(status_of(console_.AdmitStream(
+                StreamRequest("PUT", "/api/upload?tenant=other&bucket=docs&key=x", &writer))),
+            403);
+  // A bucket name another tenant holds is not written into.
+  ASSERT_TRUE(store_.objects()->CreateNamespace("other", "theirs").ok());
+  EXPECT_EQ(status_of(console_.AdmitStream(
+                StreamRequest("PUT", "/api/upload?tenant=acme&bucket=theirs&key=x", &writer))),
+            409);
+  // A refusal carries the console's security headers.
+  auto refused = console_.AdmitStream(StreamRequest("PUT", target, &reader));
+  EXPECT_NE(HeaderOf(std::get<Response>(refused), "Content-Security-Policy"), nullptr);
+  // Reading needs no token (a GET changes nothing), and a read key may.
+  auto download = console_.AdmitStream(StreamRequest(
+      "GET", "/api/download?tenant=acme&bucket=docs&key=x&disposition=inline", &reader, false));
+  ASSERT_TRUE(std::holds_alternative<StreamCall>(download));
+  EXPECT_TRUE(std::get<StreamCall>(download).inline_disposition);
+  EXPECT_EQ(status_of(console_.AdmitStream(StreamRequest(
+                "GET", "/api/download?tenant=acme&bucket=docs&key=x&disposition=html", &reader))),
+            400);
+  EXPECT_EQ(status_of(console_.AdmitStream(
+                StreamRequest("GET", "/api/download?tenant=acme&bucket=docs", &reader))),
+            400);
+  // A part names an upload that exists for exactly that object.
+  EXPECT_EQ(status_of(console_.AdmitStream(StreamRequest(
+                "PUT", "/api/uploads/part?tenant=acme&bucket=docs&key=x&upload_id=nope&part=1",
+                &writer))),
+            404);
+  EXPECT_EQ(status_of(console_.AdmitStream(StreamRequest(
+                "PUT", "/api/uploads/part?tenant=acme&bucket=docs&key=x&upload_id=u&part=10001",
+                &writer))),
+            400);
+}
+
+TEST_F(ConsoleTest, AMultipartUploadFromThePageCompletesOnceAndCanBeResumed) {
+  Browser writer = SignInWithKey({"acme"}, meta::Scope::kWrite);
+  ASSERT_EQ(Call("POST", "/api/buckets", &writer, R"({"tenant":"acme","name":"docs"})").status,
+            201);
+  Response created = Call("POST", "/api/uploads", &writer,
+                          R"({"tenant":"acme","bucket":"docs","key":"big.bin",)"
+                          R"("content_type":"application/x-test"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = BodyOf(created)["upload_id"];
+  const std::string named = "tenant=acme&bucket=docs&key=big.bin&upload_id=" + id;
+  // The page's parts arrive through AdmitStream and the multipart service (as ConsoleApi
+  // streams them): part 2 first, then part 1, as a resumed upload would.
+  const std::string part1(objects::kMinPartSizeBytes, 'a');
+  const std::string part2 = "tail";
+  std::map<int, std::string> etags;
+  for (int number : {2, 1}) {
+    auto admitted = console_.AdmitStream(StreamRequest(
+        "PUT", "/api/uploads/part?" + named + "&part=" + std::to_string(number), &writer));
+    ASSERT_TRUE(std::holds_alternative<StreamCall>(admitted));
+    const StreamCall& call = std::get<StreamCall>(admitted);
+    auto part = multipart_.BeginPart(*call.upload, call.part, std::nullopt);
+    ASSERT_TRUE(part.ok()) << part.status().ToString();
+    ASSERT_TRUE((*part)->Write(number == 1 ? part1 : part2).ok());
+    auto committed = (*part)->Commit();
+    ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+    etags[number] = committed->object.etag;
+    // What arrived so far: a page resumes by sending the rest.
+    Response listed = Call("GET", "/api/uploads/parts?" + named, &writer);
+    ASSERT_EQ(listed.status, 200) << listed.body;
+    EXPECT_EQ(BodyOf(listed)["parts"].size(), number == 2 ? 1u : 2u);
+  }
+  Json complete{{"tenant", "acme"}, {"bucket", "docs"}, {"key", "big.bin"}, {"upload_id", id}};
+  complete["parts"] = Json::array({Json{{"part", 1}, {"etag", etags[1]}}});
+  // A list that leaves out a part the page sent completes with what it names; a wrong ETag
+  // is refused.
+  Json wrong = complete;
+  wrong["parts"][0]["etag"] = "0123";
+  EXPECT_EQ(Call("POST", "/api/uploads/complete", &writer, wrong.dump()).status, 400);
+  complete["parts"].push_back(Json{{"part", 2}, {"etag", etags[2]}});
+  Response done = Call("POST", "/api/uploads/complete", &writer, complete.dump());
+  ASSERT_EQ(done.status, 201) << done.body;
+  EXPECT_EQ(BodyOf(done)["size_bytes"], part1.size() + part2.size());
+  EXPECT_EQ(BodyOf(done)["content_type"], "application/x-test");
+  // The retried completion (the first answer lost) gets the same object.
+  Response again = Call("POST", "/api/uploads/complete", &writer, complete.dump());
+  ASSERT_EQ(again.status, 201) << again.body;
+  EXPECT_EQ(BodyOf(again)["id"], BodyOf(done)["id"]);
+  EXPECT_EQ(Call("DELETE", "/api/uploads?" + named, &writer).status, 404);
+  // Without the token nothing starts.
+  EXPECT_EQ(
+      Call("POST", "/api/uploads", &writer, R"({"tenant":"acme","bucket":"docs","key":"k"})", false)
+          .status,
+      403);
+}
+
+TEST_F(ConsoleTest, TheDetailPaneShowsMetadataTagsAndWhichChunksAreShared) {
+  // Large enough for chunks (not inline); the two copies share theirs.
+  const std::string shared(256 * 1024, 's');
+  PutObject("acme", "docs", "one", shared);
+  PutObject("acme", "docs", "two", shared);
+  PutObject("acme", "docs", "alone", std::string(256 * 1024, 'u'));
+  Browser reader = SignInWithKey({"acme"}, meta::Scope::kRead);
+  Response one = Call("GET", "/api/object?tenant=acme&bucket=docs&key=one", &reader);
+  ASSERT_EQ(one.status, 200) << one.body;
+  Json detail = BodyOf(one);
+  EXPECT_EQ(detail["size_bytes"], shared.size());
+  EXPECT_FALSE(detail["inline"].get<bool>());
+  ASSERT_GE(detail["chunks"].size(), 1u);
+  EXPECT_EQ(detail["chunk_count"], detail["chunks"].size());
+  for (const Json& chunk : detail["chunks"]) {
+    EXPECT_TRUE(chunk["shared"].get<bool>()) << chunk.dump();
+    EXPECT_GE(chunk["references"].get<uint64_t>(), 2u);
+  }
+  Response alone = Call("GET", "/api/object?tenant=acme&bucket=docs&key=alone", &reader);
+  ASSERT_EQ(alone.status, 200);
+  for (const Json& chunk : BodyOf(alone)["chunks"]) EXPECT_FALSE(chunk["shared"].get<bool>());
+  EXPECT_EQ(Call("GET", "/api/object?tenant=acme&bucket=docs&key=none", &reader).status, 404);
+  Browser other = SignInWithKey({"other"}, meta::Scope::kRead);
+  EXPECT_EQ(Call("GET", "/api/object?tenant=acme&bucket=docs&key=one", &other).status, 403);
+}
+
+TEST_F(ConsoleTest, AShareLinkNeedsAnS3SessionAndABoundedExpiry) {
+  PutObject("acme", "docs", "a b.txt", "hello");
+  Browser api = SignInWithKey({"acme"}, meta::Scope::kRead);
+  const std::string body =
+      R"({"tenant":"acme","bucket":"docs","key":"a b.txt","expires_seconds":3600})";
+  Response refused = Call("POST", "/api/share", &api, body);
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_NE(BodyOf(refused)["error"]["message"].get<std::string>().find("S3 key pair"),
+            std::string::npos);
+  EXPECT_TRUE(shared_.empty());
+
+  server::KeyGrant grant{{"acme"}, meta::Scope::kRead, ""};
+  auto created = server::CreateS3Key(store_.meta(), *store_.stores()->secrets, grant, 1);
+  ASSERT_TRUE(created.ok());
+  Browser s3 = SignIn(Json{{"access_key", created->access_key}, {"secret_key", created->secret}});
+  Response link = Call("POST", "/api/share", &s3, body);
+  ASSERT_EQ(link.status, 200) << link.body;
+  EXPECT_EQ(BodyOf(link)["url"], "http://127.0.0.1:9000/docs/signed");
+  ASSERT_EQ(shared_.size(), 1u);
+  EXPECT_EQ(shared_[0].access_key, created->access_key);
+  EXPECT_EQ(shared_[0].key, "a b.txt");
+  EXPECT_EQ(shared_[0].expires_seconds, 3600);
+  for (const char* expiry : {"0", "604801", "\"1\"", "1.5"}) {
+    std::string bad = R"({"tenant":"acme","bucket":"docs","key":"a b.txt","expires_seconds":)" +
+                      std::string(expiry) + "}";
+    EXPECT_EQ(Call("POST", "/api/share", &s3, bad).status, 400) << expiry;
+  }
+  EXPECT_EQ(Call("POST", "/api/share", &s3,
+                 R"({"tenant":"acme","bucket":"docs","key":"none","expires_seconds":60})")
+                .status,
+            404);
+  EXPECT_EQ(shared_.size(), 1u);
+}
+
+TEST_F(ConsoleTest, GcRunsAsAJobOneAtATimeForAnAdminOfEveryTenant) {
+  Browser tenant_admin = SignInWithKey({"acme"}, meta::Scope::kAdmin);
+  EXPECT_EQ(Call("POST", "/api/jobs", &tenant_admin, R"({"kind":"gc"})").status, 403);
+  EXPECT_EQ(Call("GET", "/api/jobs", &tenant_admin).status, 403);
+  Browser admin = SignInWithKey({"*"}, meta::Scope::kAdmin);
+  EXPECT_EQ(Call("POST", "/api/jobs", &admin, R"({"kind":"defrag"})").status, 400);
+  EXPECT_EQ(Call("POST", "/api/jobs", &admin, R"({"kind":"fsck"})").status, 501);
+  Response started = Call("POST", "/api/jobs", &admin, R"({"kind":"gc"})");
+  ASSERT_EQ(started.status, 202) << started.body;
+  EXPECT_EQ(BodyOf(started)["state"], "running");
+  EXPECT_EQ(Call("POST", "/api/jobs", &admin, R"({"kind":"gc"})").status, 409);
+  now_ms_ += 1500;
+  Json jobs = BodyOf(Call("GET", "/api/jobs", &admin));
+  ASSERT_EQ(jobs["jobs"].size(), 1u);
+  EXPECT_EQ(jobs["jobs"][0]["state"], "running");
+  EXPECT_EQ(jobs["jobs"][0]["elapsed_ms"], 1500);
+  ReleaseJob();
+  // Bounded wait for the job's thread to report.
+  Json job;
+  for (int i = 0; i < 500; ++i) {
+    job = BodyOf(Call("GET", "/api/jobs", &admin))["jobs"][0];
+    if (job["state"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(job["state"], "done");
+  EXPECT_EQ(job["result"]["deleted_chunks"], 3);
+  // Once done, another may start.
+  EXPECT_EQ(Call("POST", "/api/jobs", &admin, R"({"kind":"gc"})").status, 202);
+}
+
+TEST_F(ConsoleTest, RequestRatesArePerMinuteDeltasOfTheServersCounters) {
+  // The console sampled the counters (all zero) when it started.
+  {
+    std::lock_guard<std::mutex> lock(job_mutex_);
+    totals_ = RequestTotals{10, 2, 1};
+  }
+  now_ms_ += Console::kRateIntervalMs;
+  console_.SampleRates();
+  {
+    std::lock_guard<std::mutex> lock(job_mutex_);
+    totals_ = RequestTotals{15, 2, 1};
+  }
+  now_ms_ += Console::kRateIntervalMs / 2;
+  Browser admin = SignInWithKey({"*"}, meta::Scope::kRead);
+  Response rates = Call("GET", "/api/rates", &admin);
+  ASSERT_EQ(rates.status, 200) << rates.body;
+  Json points = BodyOf(rates)["points"];
+  ASSERT_EQ(points.size(), 2u) << points.dump();
+  EXPECT_EQ(points[0]["requests"], 10);
+  EXPECT_EQ(points[0]["client_errors"], 2);
+  EXPECT_EQ(points[0]["server_errors"], 1);
+  EXPECT_EQ(points[1]["requests"], 5);  // the minute running now
+  EXPECT_EQ(points[1]["server_errors"], 0);
+  // An hour of minutes at most.
+  for (size_t i = 0; i < Console::kRateSamples + 5; ++i) {
+    now_ms_ += Console::kRateIntervalMs;
+    console_.SampleRates();
+  }
+  admin = SignInWithKey({"*"}, meta::Scope::kRead);  // the first session idled out
+  EXPECT_EQ(BodyOf(Call("GET", "/api/rates", &admin))["points"].size(), Console::kRateSamples);
+  Browser tenant = SignInWithKey({"acme"}, meta::Scope::kAdmin);
+  EXPECT_EQ(Call("GET", "/api/rates", &tenant).status, 403);
+}
+
+TEST_F(ConsoleTest, AKeyOfEveryTenantSeesTenantsThatNoKeyNames) {
+  PutObject("lonely", "things", "k", "x");
+  Browser admin = SignInWithKey({"*"}, meta::Scope::kRead);
+  Json tenants = BodyOf(Call("GET", "/api/tenants", &admin))["tenants"];
+  EXPECT_NE(std::find(tenants.begin(), tenants.end(), "lonely"), tenants.end()) << tenants.dump();
+  Json overview = BodyOf(Call("GET", "/api/overview", &admin));
+  bool listed = false;
+  for (const Json& row : overview["tenants"]) listed |= row["tenant"] == "lonely";
+  EXPECT_TRUE(listed) << overview.dump();
+  Browser other = SignInWithKey({"acme"}, meta::Scope::kRead);
+  EXPECT_EQ(BodyOf(Call("GET", "/api/tenants", &other))["tenants"], Json::array({"acme"}));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -30,13 +31,6 @@ constexpr size_t kMaxDeleteKeys = 1000;
 constexpr char kContentSecurityPolicy[] =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-void AddSecurityHeaders(http::HeaderList& headers) {
-  headers.emplace_back("Content-Security-Policy", kContentSecurityPolicy);
-  headers.emplace_back("X-Content-Type-Options", "nosniff");
-  headers.emplace_back("Referrer-Policy", "no-referrer");
-  headers.emplace_back("X-Frame-Options", "DENY");
-}
 
 Response JsonResponse(int status, const Json& body) {
   Response response;
@@ -162,7 +156,91 @@ const std::string* Request::Header(std::string_view lower_name) const {
   return nullptr;
 }
 
-Console::Console(ConsoleDependencies dependencies) : deps_(std::move(dependencies)) {}
+Console::Console(ConsoleDependencies dependencies) : deps_(std::move(dependencies)) {
+  if (deps_.request_totals) {
+    SampleRates();
+    sampler_ = std::thread([this] { SampleLoop(); });
+  }
+}
+
+void Console::SampleLoop() {
+  std::unique_lock<std::mutex> lock(rates_mutex_);
+  // Ends when the console does.
+  while (!rates_wake_.wait_for(lock, std::chrono::milliseconds(kRateIntervalMs),
+                               [this] { return stopping_; })) {
+    lock.unlock();
+    SampleRates();
+    lock.lock();
+  }
+}
+
+void Console::SampleRates() {
+  if (!deps_.request_totals) return;
+  RequestTotals totals = deps_.request_totals();
+  const TimestampMs now = deps_.now_ms();
+  std::lock_guard<std::mutex> lock(rates_mutex_);
+  samples_.emplace_back(now, totals);
+  while (samples_.size() > kRateSamples) samples_.pop_front();
+}
+
+Response Console::Rates() {
+  if (!deps_.request_totals) {
+    return Error(501, "NotImplemented", "this server's console has no request counters");
+  }
+  // The minutes sampled, then the one running now.
+  std::vector<std::pair<TimestampMs, RequestTotals>> points;
+  {
+    std::lock_guard<std::mutex> lock(rates_mutex_);
+    points.assign(samples_.begin(), samples_.end());
+  }
+  points.emplace_back(deps_.now_ms(), deps_.request_totals());
+  Json list = Json::array();
+  for (size_t i = 1; i < points.size(); ++i) {
+    const RequestTotals& before = points[i - 1].second;
+    const RequestTotals& after = points[i].second;
+    auto delta = [](uint64_t a, uint64_t b) { return b >= a ? b - a : 0; };
+    list.push_back(Json{{"from", FormatTimestamp(points[i - 1].first)},
+                        {"to", FormatTimestamp(points[i].first)},
+                        {"requests", delta(before.requests, after.requests)},
+                        {"client_errors", delta(before.client_errors, after.client_errors)},
+                        {"server_errors", delta(before.server_errors, after.server_errors)}});
+  }
+  return JsonResponse(200, Json{{"interval_seconds", kRateIntervalMs / 1000}, {"points", list}});
+}
+
+Console::~Console() {
+  {
+    std::lock_guard<std::mutex> lock(rates_mutex_);
+    stopping_ = true;
+  }
+  rates_wake_.notify_all();
+  if (sampler_.joinable()) sampler_.join();
+  std::map<std::string, std::thread> workers;
+  {
+    std::lock_guard<std::mutex> lock(jobs_mutex_);
+    workers = std::move(workers_);
+  }
+  for (auto& worker : workers) worker.second.join();
+}
+
+void Console::AddSecurityHeaders(http::HeaderList& headers) {
+  headers.emplace_back("Content-Security-Policy", kContentSecurityPolicy);
+  headers.emplace_back("X-Content-Type-Options", "nosniff");
+  headers.emplace_back("Referrer-Policy", "no-referrer");
+  headers.emplace_back("X-Frame-Options", "DENY");
+}
+
+Response Console::ErrorResponse(const Status& status) {
+  Response response = ErrorOf(status);
+  AddSecurityHeaders(response.headers);
+  return response;
+}
+
+bool Console::IsStreamed(std::string_view method, std::string_view path) {
+  if (path == "/api/upload" || path == "/api/uploads/part") return method == "PUT";
+  if (path == "/api/download") return method == "GET" || method == "HEAD";
+  return false;
+}
 
 size_t Console::session_count() const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -198,7 +276,26 @@ class Console::Call {
   Response Keys();
   Response CreateKey();
   Response RevokeKey(const std::string& id);
+  Response ObjectDetail(const std::map<std::string, std::string>& query);
+  Response CreateUpload();
+  Response ListUploadParts(const std::map<std::string, std::string>& query);
+  Response CompleteUpload();
+  Response AbortUpload(const std::map<std::string, std::string>& query);
+  Response Share();
+  // 409 for a write into a bucket name that another tenant's bucket holds (bucket names
+  // are one space on the S3 API).
+  std::optional<Response> RefuseForeignBucket(const std::string& tenant,
+                                              const std::string& bucket) const;
+  // 403 unless the session may run store-wide operations (admin of every tenant).
+  std::optional<Response> RefuseOperations() const;
+  // The multipart upload the query names (tenant, bucket, key, upload_id), write scope.
+  Result<objects::MultipartUpload> NamedUpload(const std::map<std::string, std::string>& query,
+                                               std::optional<Response>* refused) const;
 
+ public:
+  std::variant<Response, StreamCall> AdmitStream();
+
+ private:
   Console* console_;
   const Request& request_;
   Session session_;
@@ -220,18 +317,45 @@ Response Console::Serve(const Request& request) {
   return response;
 }
 
+std::optional<Response> Console::CheckHost(const Request& request) const {
+  // Only the names this console answers to: a page whose own name was rebound to this
+  // address (DNS rebinding) sends its name as Host, and gets nothing.
+  if (deps_.allowed_hosts.empty()) return std::nullopt;
+  const std::string* host = request.Header("host");
+  if (host == nullptr || std::find(deps_.allowed_hosts.begin(), deps_.allowed_hosts.end(), *host) ==
+                             deps_.allowed_hosts.end()) {
+    return Error(421, "MisdirectedRequest",
+                 "this console answers to " + deps_.allowed_hosts.front() + " only");
+  }
+  return std::nullopt;
+}
+
+std::optional<Response> Console::CheckOrigin(const Request& request) {
+  // A page of another origin must not sign in nor change anything: its Origin differs
+  // from this console's, and a cross-site form cannot send a JSON body (nor any PUT)
+  // without a CORS preflight, which the console never grants.
+  const std::string* origin = request.Header("origin");
+  const std::string* host = request.Header("host");
+  if (origin != nullptr && (host == nullptr || *origin != "http://" + *host)) {
+    return Error(403, "PermissionDenied", "the request comes from another origin");
+  }
+  return std::nullopt;
+}
+
+std::optional<Response> Console::CheckCsrf(const Request& request, const Session& session) {
+  // CSRF: a state change needs the session's token in a header, which a page of another
+  // origin can neither read nor set.
+  const std::string* token = request.Header("x-csrf-token");
+  if (token == nullptr || !SameSecret(*token, session.csrf_token)) {
+    return Error(403, "PermissionDenied",
+                 "the X-CSRF-Token header is missing or wrong (sign in again)");
+  }
+  return std::nullopt;
+}
+
 Response Console::Route(const Request& request) {
   return [&]() -> Response {
-    // Only the names this console answers to: a page whose own name was rebound to this
-    // address (DNS rebinding) sends its name as Host, and gets nothing.
-    if (!deps_.allowed_hosts.empty()) {
-      const std::string* host = request.Header("host");
-      if (host == nullptr || std::find(deps_.allowed_hosts.begin(), deps_.allowed_hosts.end(),
-                                       *host) == deps_.allowed_hosts.end()) {
-        return Error(421, "MisdirectedRequest",
-                     "this console answers to " + deps_.allowed_hosts.front() + " only");
-      }
-    }
+    if (auto refused = CheckHost(request)) return *refused;
     if (request.path.rfind("/api/", 0) != 0) {
       if (request.method != "GET" && request.method != "HEAD") {
         return Error(405, "MethodNotAllowed", "the console's pages take GET only");
@@ -249,14 +373,7 @@ Response Console::Route(const Request& request) {
     }
     const bool changes = request.method != "GET" && request.method != "HEAD";
     if (changes) {
-      // A page of another origin must not sign in nor change anything: its Origin differs
-      // from this console's, and a cross-site form cannot send a JSON body without a CORS
-      // preflight, which the console never grants.
-      const std::string* origin = request.Header("origin");
-      const std::string* host = request.Header("host");
-      if (origin != nullptr && (host == nullptr || *origin != "http://" + *host)) {
-        return Error(403, "PermissionDenied", "the request comes from another origin");
-      }
+      if (auto refused = CheckOrigin(request)) return *refused;
       const std::string* type = request.Header("content-type");
       if (!request.body.empty() && (type == nullptr || type->rfind("application/json", 0) != 0)) {
         return Error(415, "UnsupportedMediaType", "a console call's body is application/json");
@@ -266,14 +383,8 @@ Response Console::Route(const Request& request) {
     std::string id;
     Result<Session> session = CurrentSession(request, &id);
     if (!session.ok()) return ErrorOf(session.status());
-    // CSRF: a state change needs the session's token in a header, which a page of another
-    // origin can neither read nor set.
     if (changes) {
-      const std::string* token = request.Header("x-csrf-token");
-      if (token == nullptr || !SameSecret(*token, session->csrf_token)) {
-        return Error(403, "PermissionDenied",
-                     "the X-CSRF-Token header is missing or wrong (sign in again)");
-      }
+      if (auto refused = CheckCsrf(request, *session)) return *refused;
     }
     if (request.path == "/api/session") {
       if (request.method == "GET") {
@@ -490,6 +601,36 @@ Response Console::Call::Run() {
     if (method == "POST") return CreateKey();
     return only("GET or POST");
   }
+  if (path == "/api/object") return method == "GET" ? ObjectDetail(*query) : only("GET");
+  if (path == "/api/uploads") {
+    if (method == "POST") return CreateUpload();
+    if (method == "DELETE") return AbortUpload(*query);
+    return only("POST or DELETE");
+  }
+  if (path == "/api/uploads/parts") return method == "GET" ? ListUploadParts(*query) : only("GET");
+  if (path == "/api/uploads/complete") return method == "POST" ? CompleteUpload() : only("POST");
+  if (path == "/api/share") return method == "POST" ? Share() : only("POST");
+  if (path == "/api/rates") {
+    if (method != "GET") return only("GET");
+    if (auto refused = Refuse(meta::Scope::kRead)) return *refused;
+    if (!session_.principal.AllowsTenant("*")) {
+      return Error(403, "PermissionDenied",
+                   "request rates are the whole server's: they need a key of every tenant");
+    }
+    return console_->Rates();
+  }
+  if (path == "/api/jobs") {
+    if (auto refused = RefuseOperations()) return *refused;
+    if (method == "GET") return console_->ListJobs();
+    if (method != "POST") return only("GET or POST");
+    Result<Json> body = BodyJson(request_);
+    if (!body.ok()) return ErrorOf(body.status());
+    Result<std::string> kind = StringMember(*body, "kind");
+    if (!kind.ok() || (*kind != "gc" && *kind != "fsck")) {
+      return Error(400, "InvalidArgument", "kind is \"gc\" or \"fsck\"");
+    }
+    return console_->StartJob(*kind);
+  }
   if (path.rfind("/api/keys/", 0) == 0) {
     if (method != "DELETE") return only("DELETE");
     Result<std::string> id = http::PercentDecode(path.substr(10), false);
@@ -502,7 +643,8 @@ Response Console::Call::Run() {
 std::vector<std::string> Console::Call::KnownTenants() const {
   const std::vector<std::string>& mine = session_.principal.tenants;
   if (std::find(mine.begin(), mine.end(), "*") == mine.end()) return mine;
-  // A key of every tenant sees the tenants that keys name (a tenant has no row of its own).
+  // A key of every tenant sees the tenants that keys name and those holding objects (a
+  // tenant has no row of its own).
   std::set<std::string> all;
   Result<std::vector<KeyView>> keys = console_->deps_.list_keys();
   if (keys.ok()) {
@@ -512,6 +654,8 @@ std::vector<std::string> Console::Call::KnownTenants() const {
       }
     }
   }
+  Result<StoreFigures> figures = console_->CachedStoreFigures();
+  if (figures.ok()) all.insert(figures->tenants.begin(), figures->tenants.end());
   return std::vector<std::string>(all.begin(), all.end());
 }
 
@@ -846,6 +990,408 @@ std::optional<Response> Console::Call::RefusePolicyBucket(const std::string& ten
                      "API with this key, or sign in with an API key");
   }
   return std::nullopt;
+}
+
+std::variant<Response, StreamCall> Console::AdmitStream(const Request& request) {
+  std::variant<Response, StreamCall> admitted = Error(500, "Internal", "not admitted");
+  try {
+    admitted = [&]() -> std::variant<Response, StreamCall> {
+      if (auto refused = CheckHost(request)) return *refused;
+      const bool changes = request.method == "PUT";
+      if (changes) {
+        if (auto refused = CheckOrigin(request)) return *refused;
+      }
+      std::string id;
+      Result<Session> session = CurrentSession(request, &id);
+      if (!session.ok()) return ErrorOf(session.status());
+      if (changes) {
+        if (auto refused = CheckCsrf(request, *session)) return *refused;
+      }
+      Call call(this, request, std::move(session).value());
+      return call.AdmitStream();
+    }();
+  } catch (const std::exception& e) {
+    fprintf(stderr, "cairn: console: %s %s failed: %s\n", request.method.c_str(),
+            request.path.c_str(), e.what());
+    admitted = Error(500, "Internal", "the console call failed; see the server's log");
+  }
+  if (auto* response = std::get_if<Response>(&admitted)) AddSecurityHeaders(response->headers);
+  return admitted;
+}
+
+std::variant<Response, StreamCall> Console::Call::AdmitStream() {
+  Result<std::map<std::string, std::string>> query = QueryOf(request_);
+  if (!query.ok()) return ErrorOf(query.status());
+  StreamCall call;
+  call.tenant = Param(*query, "tenant");
+  call.bucket = Param(*query, "bucket");
+  call.key = Param(*query, "key");
+  if (call.tenant.empty() || call.bucket.empty() || call.key.empty()) {
+    return Error(400, "InvalidArgument", "tenant=, bucket= and key= are required");
+  }
+  if (call.bucket.front() == '.') return Error(404, "NotFound", "no such bucket");
+  const bool download = request_.path == "/api/download";
+  if (auto refused = Refuse(download ? meta::Scope::kRead : meta::Scope::kWrite, call.tenant)) {
+    return *refused;
+  }
+  if (auto refused = RefusePolicyBucket(call.tenant, call.bucket)) return *refused;
+  if (download) {
+    call.kind = StreamCall::Kind::kDownload;
+    const std::string disposition = Param(*query, "disposition");
+    if (!disposition.empty() && disposition != "attachment" && disposition != "inline") {
+      return Error(400, "InvalidArgument", "disposition= is attachment or inline");
+    }
+    call.inline_disposition = disposition == "inline";
+    return call;
+  }
+  if (request_.path == "/api/uploads/part") {
+    call.kind = StreamCall::Kind::kPart;
+    const std::string part = Param(*query, "part");
+    int number = 0;
+    auto parsed = std::from_chars(part.data(), part.data() + part.size(), number);
+    if (parsed.ec != std::errc() || parsed.ptr != part.data() + part.size() || number < 1 ||
+        number > objects::kMaxPartNumber) {
+      return Error(400, "InvalidArgument", "part= is 1..10000");
+    }
+    call.part = number;
+    std::optional<Response> refused;
+    Result<objects::MultipartUpload> upload = NamedUpload(*query, &refused);
+    if (refused) return *refused;
+    if (!upload.ok()) return ErrorOf(upload.status());
+    call.upload = std::move(upload).value();
+    return call;
+  }
+  if (auto refused = RefuseForeignBucket(call.tenant, call.bucket)) return *refused;
+  call.kind = StreamCall::Kind::kUpload;
+  return call;
+}
+
+std::optional<Response> Console::Call::RefuseForeignBucket(const std::string& tenant,
+                                                           const std::string& bucket) const {
+  Result<std::vector<std::string>> owners =
+      console_->deps_.objects->meta_store()->NamespaceOwners(bucket);
+  if (!owners.ok()) return ErrorOf(owners.status());
+  if (!owners->empty() && std::find(owners->begin(), owners->end(), tenant) == owners->end()) {
+    return Error(409, "Conflict", "the bucket name " + bucket + " is taken by another tenant");
+  }
+  return std::nullopt;
+}
+
+Result<objects::MultipartUpload> Console::Call::NamedUpload(
+    const std::map<std::string, std::string>& query, std::optional<Response>* refused) const {
+  const std::string tenant = Param(query, "tenant");
+  const std::string bucket = Param(query, "bucket");
+  const std::string key = Param(query, "key");
+  const std::string upload_id = Param(query, "upload_id");
+  if (tenant.empty() || bucket.empty() || key.empty() || upload_id.empty()) {
+    *refused = Error(400, "InvalidArgument", "tenant=, bucket=, key= and upload_id= are required");
+    return InvalidArgumentError("incomplete");
+  }
+  if (bucket.front() == '.') {
+    *refused = Error(404, "NotFound", "no such bucket");
+    return NotFoundError("no such bucket");
+  }
+  if ((*refused = Refuse(meta::Scope::kWrite, tenant))) return PermissionDeniedError("refused");
+  if ((*refused = RefusePolicyBucket(tenant, bucket))) return PermissionDeniedError("refused");
+  Result<objects::MultipartUpload> upload =
+      console_->deps_.multipart->Get(tenant, bucket, key, upload_id);
+  if (!upload.ok() && upload.status().code() == StatusCode::kNotFound) {
+    *refused = Error(404, "NotFound", "no upload " + upload_id + " of " + key + " in " + bucket);
+  }
+  return upload;
+}
+
+Response Console::Call::ObjectDetail(const std::map<std::string, std::string>& query) {
+  const std::string tenant = Param(query, "tenant");
+  const std::string bucket = Param(query, "bucket");
+  const std::string key = Param(query, "key");
+  if (tenant.empty() || bucket.empty() || key.empty()) {
+    return Error(400, "InvalidArgument", "tenant=, bucket= and key= are required");
+  }
+  if (bucket.front() == '.') return Error(404, "NotFound", "no such bucket");
+  if (auto refused = Refuse(meta::Scope::kRead, tenant)) return *refused;
+  if (auto refused = RefusePolicyBucket(tenant, bucket)) return *refused;
+  objects::ObjectService* objects = console_->deps_.objects;
+  Result<meta::ObjectRecord> object = objects->StatByKey(tenant, bucket, key);
+  if (!object.ok()) return ErrorOf(object.status());
+  Json out = ObjectJson(*object);
+  Json metadata = Json::object();
+  Json tags = Json::object();
+  for (const auto& [name, value] : object->user_metadata) {
+    if (name.rfind(objects::kTagPrefix, 0) == 0) {
+      tags[name.substr(objects::kTagPrefix.size())] = value;
+    } else if (!name.empty() && name.front() != '\x01') {
+      metadata[name] = value;
+    }
+  }
+  out["metadata"] = metadata;
+  out["tags"] = tags;
+  out["inline"] = object->inline_data.has_value();
+  Json chunks = Json::array();
+  uint64_t total = 0;
+  if (!object->inline_data) {
+    meta::MetaStore* store = objects->meta_store();
+    Result<std::vector<meta::ChunkRef>> refs = store->GetChunks(object->id);
+    if (!refs.ok()) return ErrorOf(refs.status());
+    total = refs->size();
+    std::map<std::string, int> within;  // a chunk twice in this object is shared too
+    for (const meta::ChunkRef& ref : *refs) ++within[ref.digest.ToHex()];
+    // Each chunk's holders cost a lookup: the first chunks only, for a page to show.
+    constexpr size_t kShownChunks = 100;
+    for (size_t i = 0; i < refs->size() && i < kShownChunks; ++i) {
+      const meta::ChunkRef& ref = (*refs)[i];
+      Result<std::vector<ObjectId>> holders =
+          store->FindObjectsWithChunks(object->storage_class, {ref.digest});
+      Result<std::vector<meta::ChunkOwner>> owners =
+          store->FindOwnersWithChunks(object->storage_class, {ref.digest});
+      if (!holders.ok()) return ErrorOf(holders.status());
+      uint64_t references = holders->size() + (owners.ok() ? owners->size() : 0);
+      const int repeats = within[ref.digest.ToHex()];
+      if (repeats > 1) references += repeats - 1;
+      chunks.push_back(Json{{"digest", ref.digest.ToHex()},
+                            {"size_bytes", ref.size_bytes},
+                            {"references", references},
+                            {"shared", references > 1}});
+    }
+  }
+  out["chunks"] = chunks;
+  out["chunk_count"] = total;
+  return JsonResponse(200, out);
+}
+
+Response Console::Call::CreateUpload() {
+  Result<Json> body = BodyJson(request_);
+  if (!body.ok()) return ErrorOf(body.status());
+  Result<std::string> tenant = StringMember(*body, "tenant");
+  Result<std::string> bucket = StringMember(*body, "bucket");
+  Result<std::string> key = StringMember(*body, "key");
+  Result<std::string> type = StringMember(*body, "content_type");
+  if (!tenant.ok() || !bucket.ok() || !key.ok() || !type.ok() || tenant->empty() ||
+      bucket->empty() || key->empty()) {
+    return Error(400, "InvalidArgument", "tenant, bucket and key (strings) are required");
+  }
+  if (bucket->front() == '.') return Error(404, "NotFound", "no such bucket");
+  if (auto refused = Refuse(meta::Scope::kWrite, *tenant)) return *refused;
+  if (auto refused = RefusePolicyBucket(*tenant, *bucket)) return *refused;
+  if (auto refused = RefuseForeignBucket(*tenant, *bucket)) return *refused;
+  const std::string content_type = type->empty() ? "application/octet-stream" : *type;
+  if (content_type.size() > 256 || !http::IsSafeHeaderValue(content_type)) {
+    return Error(400, "InvalidArgument", "content_type is a header value of at most 256 bytes");
+  }
+  Result<objects::MultipartUpload> upload = console_->deps_.multipart->Create(
+      *tenant, *bucket, *key, StorageClass::kHot, content_type, {});
+  if (!upload.ok()) return ErrorOf(upload.status());
+  return JsonResponse(201, Json{{"upload_id", upload->upload_id}});
+}
+
+Response Console::Call::ListUploadParts(const std::map<std::string, std::string>& query) {
+  std::optional<Response> refused;
+  Result<objects::MultipartUpload> upload = NamedUpload(query, &refused);
+  if (refused) return *refused;
+  if (!upload.ok()) return ErrorOf(upload.status());
+  bool truncated = false;
+  Result<std::vector<objects::PartInfo>> parts =
+      console_->deps_.multipart->ListParts(*upload, 0, objects::kMaxPartNumber, &truncated);
+  if (!parts.ok()) return ErrorOf(parts.status());
+  Json list = Json::array();
+  for (const objects::PartInfo& part : *parts) {
+    list.push_back(
+        Json{{"part", part.part_number}, {"etag", part.etag}, {"size_bytes", part.size_bytes}});
+  }
+  return JsonResponse(200, Json{{"parts", list}});
+}
+
+Response Console::Call::CompleteUpload() {
+  Result<Json> body = BodyJson(request_);
+  if (!body.ok()) return ErrorOf(body.status());
+  std::map<std::string, std::string> query;
+  for (const char* name : {"tenant", "bucket", "key", "upload_id"}) {
+    Result<std::string> value = StringMember(*body, name);
+    if (!value.ok()) return ErrorOf(value.status());
+    query[name] = *value;
+  }
+  auto parts = body->find("parts");
+  if (parts == body->end() || !parts->is_array() || parts->empty() ||
+      parts->size() > static_cast<size_t>(objects::kMaxPartNumber)) {
+    return Error(400, "InvalidArgument", "parts is an array of 1..10000 {\"part\",\"etag\"}");
+  }
+  std::vector<objects::CompletedPartSpec> specs;
+  for (const Json& part : *parts) {
+    auto number = part.is_object() ? part.find("part") : part.end();
+    auto etag = part.is_object() ? part.find("etag") : part.end();
+    if (!part.is_object() || number == part.end() || !number->is_number_integer() ||
+        etag == part.end() || !etag->is_string()) {
+      return Error(400, "InvalidArgument",
+                   "each part is {\"part\": <1..10000>, \"etag\": \"...\"}");
+    }
+    const int64_t value = number->get<int64_t>();
+    if (value < 1 || value > objects::kMaxPartNumber) {
+      return Error(400, "InvalidArgument", "a part number is 1..10000");
+    }
+    specs.push_back({static_cast<int>(value), etag->get<std::string>()});
+  }
+  objects::MultipartService* multipart = console_->deps_.multipart;
+  // A retried completion whose first answer was lost gets the same answer.
+  auto completed_before = [&]() {
+    return multipart->CompletedFrom(query["tenant"], query["bucket"], query["key"],
+                                    query["upload_id"], specs);
+  };
+  std::optional<Response> refused;
+  Result<objects::MultipartUpload> upload = NamedUpload(query, &refused);
+  if (refused) {
+    if (upload.status().code() == StatusCode::kNotFound && query["bucket"].front() != '.') {
+      Result<meta::ObjectRecord> done = completed_before();
+      if (done.ok()) return JsonResponse(201, ObjectJson(*done));
+    }
+    return *refused;
+  }
+  if (!upload.ok()) return ErrorOf(upload.status());
+  Result<meta::CommitResult> committed = multipart->Complete(*upload, specs);
+  if (!committed.ok()) {
+    Result<meta::ObjectRecord> done = completed_before();
+    if (done.ok()) return JsonResponse(201, ObjectJson(*done));
+    return ErrorOf(committed.status());
+  }
+  return JsonResponse(201, ObjectJson(committed->object));
+}
+
+Response Console::Call::AbortUpload(const std::map<std::string, std::string>& query) {
+  std::optional<Response> refused;
+  Result<objects::MultipartUpload> upload = NamedUpload(query, &refused);
+  if (refused) return *refused;
+  if (!upload.ok()) return ErrorOf(upload.status());
+  Status aborted = console_->deps_.multipart->Abort(*upload);
+  if (!aborted.ok()) return ErrorOf(aborted);
+  return Empty(204);
+}
+
+Response Console::Call::Share() {
+  Result<Json> body = BodyJson(request_);
+  if (!body.ok()) return ErrorOf(body.status());
+  Result<std::string> tenant = StringMember(*body, "tenant");
+  Result<std::string> bucket = StringMember(*body, "bucket");
+  Result<std::string> key = StringMember(*body, "key");
+  auto expires = body->find("expires_seconds");
+  if (!tenant.ok() || !bucket.ok() || !key.ok() || tenant->empty() || bucket->empty() ||
+      key->empty() || expires == body->end() || !expires->is_number_integer()) {
+    return Error(400, "InvalidArgument",
+                 "tenant, bucket, key (strings) and expires_seconds (an integer) are required");
+  }
+  const int64_t seconds = expires->get<int64_t>();
+  if (seconds < 1 || seconds > 604800) {
+    return Error(400, "InvalidArgument", "expires_seconds is 1..604800 (7 days)");
+  }
+  if (bucket->front() == '.') return Error(404, "NotFound", "no such bucket");
+  if (auto refused = Refuse(meta::Scope::kRead, *tenant)) return *refused;
+  if (auto refused = RefusePolicyBucket(*tenant, *bucket)) return *refused;
+  if (!session_.s3) {
+    return Error(409, "Conflict",
+                 "a share link is a presigned S3 URL, signed with an S3 secret: sign in with "
+                 "an S3 key pair to share");
+  }
+  if (!console_->deps_.presign) {
+    return Error(501, "NotImplemented", "the S3 API is off on this server: no share links");
+  }
+  Result<meta::ObjectRecord> object = console_->deps_.objects->StatByKey(*tenant, *bucket, *key);
+  if (!object.ok()) return ErrorOf(object.status());
+  const std::string* host = request_.Header("host");
+  ShareRequest share{session_.key_id, *bucket, *key, seconds, host == nullptr ? "" : *host};
+  Result<std::string> url = console_->deps_.presign(share);
+  if (!url.ok()) return ErrorOf(url.status());
+  return JsonResponse(
+      200, Json{{"url", *url},
+                {"expires_at", FormatTimestamp(console_->deps_.now_ms() + seconds * 1000)}});
+}
+
+std::optional<Response> Console::Call::RefuseOperations() const {
+  if (auto refused = Refuse(meta::Scope::kAdmin)) return refused;
+  if (!session_.principal.AllowsTenant("*")) {
+    return Error(403, "PermissionDenied",
+                 "GC and fsck act on the whole store: they need an admin key of every tenant");
+  }
+  return std::nullopt;
+}
+
+Response Console::StartJob(const std::string& kind) {
+  std::function<Result<JobOutcome>()> run = kind == "gc" ? deps_.run_gc : deps_.run_fsck;
+  if (!run) return Error(501, "NotImplemented", kind + " cannot run from this server's console");
+  std::lock_guard<std::mutex> lock(jobs_mutex_);
+  for (const Job& job : jobs_) {
+    if (job.kind == kind && !job.outcome) {
+      return Error(409, "Conflict",
+                   "a " + kind + " job is running (job " + std::to_string(job.id) + ")");
+    }
+  }
+  // The last run of this kind has finished: its thread is joined at once.
+  auto previous = workers_.find(kind);
+  if (previous != workers_.end()) {
+    previous->second.join();
+    workers_.erase(previous);
+  }
+  Job job;
+  job.id = next_job_++;
+  job.kind = kind;
+  job.started_ms = deps_.now_ms();
+  jobs_.push_back(job);
+  constexpr size_t kKeptJobs = 20;
+  while (jobs_.size() > kKeptJobs) jobs_.erase(jobs_.begin());  // finished ones: one runs per kind
+  const uint64_t id = job.id;
+  workers_[kind] = std::thread([this, id, run]() {
+    Result<JobOutcome> outcome = run();
+    std::lock_guard<std::mutex> done_lock(jobs_mutex_);
+    for (Job& entry : jobs_) {
+      if (entry.id != id) continue;
+      entry.outcome = std::move(outcome);
+      entry.finished_ms = deps_.now_ms();
+    }
+  });
+  Json out = Json{{"id", std::to_string(job.id)},
+                  {"kind", kind},
+                  {"state", "running"},
+                  {"started_at", FormatTimestamp(job.started_ms)},
+                  {"finished_at", nullptr},
+                  {"elapsed_ms", 0},
+                  {"progress", Json::object()},
+                  {"result", nullptr},
+                  {"error", nullptr}};
+  return JsonResponse(202, out);
+}
+
+Response Console::ListJobs() {
+  const TimestampMs now = deps_.now_ms();
+  Json list = Json::array();
+  std::lock_guard<std::mutex> lock(jobs_mutex_);
+  for (auto it = jobs_.rbegin(); it != jobs_.rend(); ++it) {
+    const Job& job = *it;
+    Json entry{{"id", std::to_string(job.id)},
+               {"kind", job.kind},
+               {"started_at", FormatTimestamp(job.started_ms)},
+               {"progress", Json::object()},
+               {"result", nullptr},
+               {"error", nullptr}};
+    if (!job.outcome) {
+      entry["state"] = "running";
+      entry["finished_at"] = nullptr;
+      entry["elapsed_ms"] = now > job.started_ms ? now - job.started_ms : 0;
+    } else {
+      entry["finished_at"] = FormatTimestamp(job.finished_ms);
+      entry["elapsed_ms"] = job.finished_ms > job.started_ms ? job.finished_ms - job.started_ms : 0;
+      if (job.outcome->ok()) {
+        const JobOutcome& outcome = **job.outcome;
+        entry["state"] = "done";
+        Json result = Json::object();
+        for (const auto& [name, value] : outcome.counts) result[name] = value;
+        if (outcome.ok) result["ok"] = *outcome.ok;
+        if (!outcome.note.empty()) result["note"] = outcome.note;
+        entry["result"] = result;
+      } else {
+        entry["state"] = "failed";
+        entry["error"] = job.outcome->status().ToString();
+      }
+    }
+    list.push_back(entry);
+  }
+  return JsonResponse(200, Json{{"jobs", list}});
 }
 
 }  // namespace cairn::api::console

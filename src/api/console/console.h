@@ -10,13 +10,19 @@
 // Thread-safety: Serve may run on several threads at once.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "auth/authenticator.h"
@@ -92,7 +98,30 @@ struct StoreFigures {
   std::string engine;                 // "sqlite", "postgres", "memory"
   Status metadata;                    // reading the store
   std::optional<std::string> volume;  // the filesystem volume's name
+  std::vector<std::string> tenants;   // those holding objects (any state)
   std::vector<Mount> mounts;
+};
+
+// What a GC or fsck run reports, as the job list shows it.
+struct JobOutcome {
+  std::vector<std::pair<std::string, uint64_t>> counts;  // in display order
+  std::optional<bool> ok;                                // fsck: whether the store is sound
+  std::string note;                                      // GC: why a pass stopped early
+};
+
+struct ShareRequest {
+  std::string access_key;  // the session's S3 key
+  std::string bucket;
+  std::string key;
+  int64_t expires_seconds = 0;
+  std::string console_host;  // the Host the console was reached at (for a wildcard S3 address)
+};
+
+// The server's request counters since it started (from its metrics).
+struct RequestTotals {
+  uint64_t requests = 0;
+  uint64_t client_errors = 0;  // answered 4xx
+  uint64_t server_errors = 0;  // answered 5xx
 };
 
 struct ConsoleDependencies {
@@ -105,14 +134,34 @@ struct ConsoleDependencies {
   std::function<Result<std::string>(const std::string& id)> revoke_key;
   std::function<Result<StoreFigures>()> store_figures;
   std::function<TimestampMs()> now_ms;
+  // Operations (blocking, may take minutes); fsck never repairs. Unset: 501.
+  std::function<Result<JobOutcome>()> run_gc;
+  std::function<Result<JobOutcome>()> run_fsck;
+  // A presigned S3 GET URL for the share link; unset when the S3 API is off.
+  std::function<Result<std::string>(const ShareRequest&)> presign;
+  uint64_t max_object_bytes = 5ull << 40;
+  // Sampled every minute for the overview's request-rate chart; unset: no chart.
+  std::function<RequestTotals()> request_totals;
   // The Host values the console answers to ("127.0.0.1:9001", "localhost:9001"); any other
   // gets 421. Empty: any.
   std::vector<std::string> allowed_hosts;
 };
 
+// A call whose body streams (docs/console.md "Bodies"), once admitted: what it may touch.
+struct StreamCall {
+  enum class Kind { kUpload, kPart, kDownload } kind = Kind::kUpload;
+  std::string tenant;
+  std::string bucket;
+  std::string key;
+  std::optional<objects::MultipartUpload> upload;  // kPart
+  int part = 0;                                    // kPart
+  bool inline_disposition = false;                 // kDownload
+};
+
 class Console {
  public:
   explicit Console(ConsoleDependencies dependencies);
+  ~Console();  // waits for a running GC or fsck job
   Console(const Console&) = delete;
   Console& operator=(const Console&) = delete;
 
@@ -126,6 +175,24 @@ class Console {
   static constexpr size_t kMaxSessionsPerKey = 16;
   static constexpr TimestampMs kFiguresCacheMs = 10 * 1000;
   static constexpr char kCookieName[] = "cairn_console";
+  static constexpr TimestampMs kRateIntervalMs = 60 * 1000;
+  static constexpr size_t kRateSamples = 61;  // an hour of minutes
+
+  // Takes a sample of the request counters (the sampler thread does, every minute).
+  void SampleRates();
+
+  // Whether ConsoleApi streams this call's body itself (AdmitStream, then the body).
+  static bool IsStreamed(std::string_view method, std::string_view path);
+  // Host, origin, session, CSRF token and rights for a streamed call (its body not read):
+  // what it may touch, or the answer that refuses it.
+  std::variant<Response, StreamCall> AdmitStream(const Request& request);
+  // An error answer in the console's format, with its security headers.
+  static Response ErrorResponse(const Status& status);
+  static void AddSecurityHeaders(http::HeaderList& headers);
+
+  objects::ObjectService* objects() const { return deps_.objects; }
+  objects::MultipartService* multipart() const { return deps_.multipart; }
+  uint64_t max_object_bytes() const { return deps_.max_object_bytes; }
 
   size_t session_count() const;
   // The Host values to answer to, once the listener's port is known (before serving).
@@ -143,6 +210,9 @@ class Console {
   class Call;
 
   Response Route(const Request& request);
+  std::optional<Response> CheckHost(const Request& request) const;
+  static std::optional<Response> CheckOrigin(const Request& request);
+  static std::optional<Response> CheckCsrf(const Request& request, const Session& session);
   Response SignIn(const Request& request);
   // The live session the request's cookie names (its key still valid), or why there is none.
   Result<Session> CurrentSession(const Request& request, std::string* id);
@@ -150,7 +220,28 @@ class Console {
   void EndSessionsOf(const std::string& key_id);
   Result<StoreFigures> CachedStoreFigures();
 
+  struct Job {
+    uint64_t id = 0;
+    std::string kind;  // "gc" or "fsck"
+    TimestampMs started_ms = 0;
+    TimestampMs finished_ms = 0;  // 0 while running
+    std::optional<Result<JobOutcome>> outcome;
+  };
+  Response StartJob(const std::string& kind);
+  Response ListJobs();
+  Response Rates();
+  void SampleLoop();
+
   ConsoleDependencies deps_;
+  std::mutex jobs_mutex_;
+  std::vector<Job> jobs_;                       // GUARDED_BY(jobs_mutex_), oldest first, bounded
+  std::map<std::string, std::thread> workers_;  // GUARDED_BY(jobs_mutex_), by kind
+  uint64_t next_job_ = 1;                       // GUARDED_BY(jobs_mutex_)
+  std::mutex rates_mutex_;
+  std::condition_variable rates_wake_;
+  bool stopping_ = false;                                      // GUARDED_BY(rates_mutex_)
+  std::deque<std::pair<TimestampMs, RequestTotals>> samples_;  // GUARDED_BY(rates_mutex_)
+  std::thread sampler_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Session> sessions_;  // GUARDED_BY(mutex_), by cookie value
   std::optional<StoreFigures> figures_;                // GUARDED_BY(mutex_)

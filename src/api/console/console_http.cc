@@ -1,8 +1,63 @@
 #include "api/console/console_http.h"
 
+#include <nlohmann/json.hpp>
 #include <utility>
 
+#include "api/common/download.h"
+#include "api/common/object_json.h"
+#include "api/common/upload_pipeline.h"
+
+// GCC 12 coroutine rules (docs/architecture.md): work for the pool is a named lambda, no
+// structured bindings, and no temporary that owns memory inside a co_await expression.
+
 namespace cairn::api::console {
+namespace {
+
+http::Awaitable<void> Send(http::Exchange& exchange, Response response) {
+  http::ResponseHead out;
+  out.status = response.status;
+  out.headers = std::move(response.headers);
+  if (exchange.request().method == "HEAD") {
+    (void)co_await exchange.BeginBody(std::move(out), response.body.size(), true);
+    co_return;
+  }
+  (void)co_await exchange.Respond(std::move(out), std::move(response.body));
+}
+
+http::Awaitable<void> SendError(http::Exchange& exchange, const Status& status) {
+  Response response = Console::ErrorResponse(status);
+  co_await Send(exchange, std::move(response));
+}
+
+// RFC 5987 ext-value of a file name: UTF-8, percent-encoded but for attr-chars.
+std::string ExtValue(std::string_view name) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out = "UTF-8''";
+  for (unsigned char c : name) {
+    const bool plain =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        std::string_view("!#$&+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    if (plain) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+// What an inline preview may be labelled: images a browser decodes without running
+// anything; everything else is shown as plain text (never HTML or SVG).
+std::string PreviewType(const std::string& stored) {
+  for (const char* image : {"image/png", "image/jpeg", "image/gif", "image/webp"}) {
+    if (stored == image) return stored;
+  }
+  return "text/plain; charset=utf-8";
+}
+
+}  // namespace
 
 http::Awaitable<void> ConsoleApi::Handle(http::Exchange& exchange) {
   const http::RequestHead& head = exchange.request();
@@ -11,6 +66,10 @@ http::Awaitable<void> ConsoleApi::Handle(http::Exchange& exchange) {
   request->path = head.path;
   request->query = head.query;
   request->headers = head.headers;
+  if (Console::IsStreamed(head.method, head.path)) {
+    co_await Stream(exchange, request);
+    co_return;
+  }
   // A body larger than a console call takes is not read whole: its size is enough to
   // refuse it (and the connection closes, as the rest is not read).
   if (head.content_length.value_or(0) > Console::kMaxBodyBytes) {
@@ -28,14 +87,152 @@ http::Awaitable<void> ConsoleApi::Handle(http::Exchange& exchange) {
   Console* console = console_;
   auto work = [console, request]() { return console->Serve(*request); };
   Response response = co_await pool_->Run(std::move(work));
-  http::ResponseHead out;
-  out.status = response.status;
-  out.headers = std::move(response.headers);
-  if (head.method == "HEAD") {
-    (void)co_await exchange.BeginBody(std::move(out), response.body.size(), true);
+  co_await Send(exchange, std::move(response));
+}
+
+http::Awaitable<void> ConsoleApi::Stream(http::Exchange& exchange,
+                                         std::shared_ptr<Request> request) {
+  Console* console = console_;
+  auto admit_work = [console, request]() { return console->AdmitStream(*request); };
+  std::variant<Response, StreamCall> admitted = co_await pool_->Run(std::move(admit_work));
+  if (Response* refused = std::get_if<Response>(&admitted)) {
+    co_await Send(exchange, std::move(*refused));
     co_return;
   }
-  (void)co_await exchange.Respond(std::move(out), std::move(response.body));
+  StreamCall call = std::move(std::get<StreamCall>(admitted));
+  if (call.kind == StreamCall::Kind::kDownload) {
+    co_await Download(exchange, std::move(call));
+  } else {
+    co_await Upload(exchange, std::move(call));
+  }
+}
+
+http::Awaitable<void> ConsoleApi::Upload(http::Exchange& exchange, StreamCall call) {
+  const http::RequestHead& head = exchange.request();
+  const uint64_t max_bytes = console_->max_object_bytes();
+  if (!head.chunked && head.content_length.value_or(0) > max_bytes) {
+    co_return co_await SendError(exchange, ObjectTooLarge(*head.content_length, max_bytes));
+  }
+  objects::ObjectService* objects = console_->objects();
+  objects::MultipartService* multipart = console_->multipart();
+  std::optional<uint64_t> expected_size;
+  if (!head.chunked) expected_size = head.content_length.value_or(0);
+  const std::string* type = nullptr;
+  for (const auto& header : head.headers) {
+    if (header.first == "content-type") type = &header.second;
+  }
+  std::string content_type = type == nullptr ? "application/octet-stream" : *type;
+  auto begin_work = [objects, multipart, call, expected_size,
+                     content_type]() -> Result<std::shared_ptr<objects::Upload>> {
+    if (call.kind == StreamCall::Kind::kPart) {
+      ASSIGN_OR_RETURN(std::unique_ptr<objects::Upload> part,
+                       multipart->BeginPart(*call.upload, call.part, expected_size));
+      return std::shared_ptr<objects::Upload>(std::move(part));
+    }
+    objects::UploadRequest upload_request;
+    upload_request.tenant = call.tenant;
+    upload_request.namespace_name = call.bucket;
+    upload_request.key = call.key;
+    upload_request.content_type = content_type;
+    upload_request.expected_size = expected_size;
+    ASSIGN_OR_RETURN(std::unique_ptr<objects::Upload> upload,
+                     objects->BeginUpload(std::move(upload_request)));
+    return std::shared_ptr<objects::Upload>(std::move(upload));
+  };
+  Result<std::shared_ptr<objects::Upload>> begun = co_await pool_->Run(std::move(begin_work));
+  if (!begun.ok()) co_return co_await SendError(exchange, begun.status());
+  std::shared_ptr<objects::Upload> upload = *begun;
+  auto executor = co_await boost::asio::this_coro::executor;
+  UploadPipeline pipeline(pool_, upload, executor);
+  const size_t piece_bytes = UploadPieceBytes(head);
+  std::shared_ptr<char[]> pieces[2];
+  int turn = 0;
+  uint64_t received = 0;
+  // Bounded by the body: each round consumes at least one byte or ends.
+  for (;;) {
+    if (!pieces[turn]) pieces[turn].reset(new char[piece_bytes]);
+    std::shared_ptr<char[]> piece = pieces[turn];
+    Result<size_t> got = co_await exchange.ReadBody(piece.get(), piece_bytes);
+    if (!got.ok()) {
+      co_await pipeline.Abort();
+      co_return co_await SendError(exchange, got.status());
+    }
+    if (*got == 0) break;
+    received += *got;
+    if (received > max_bytes) {
+      co_await pipeline.Abort();
+      co_return co_await SendError(exchange, ObjectTooLarge(received, max_bytes));
+    }
+    std::string_view bytes(piece.get(), *got);
+    std::shared_ptr<const void> owner = piece;
+    Status written = co_await pipeline.Write(owner, bytes);
+    if (!written.ok()) co_return co_await SendError(exchange, written);
+    turn = 1 - turn;
+  }
+  Result<meta::CommitResult> committed = co_await pipeline.Commit();
+  if (!committed.ok()) co_return co_await SendError(exchange, committed.status());
+  nlohmann::json body;
+  int status = 201;
+  if (call.kind == StreamCall::Kind::kPart) {
+    status = 200;
+    body = nlohmann::json{{"part", call.part},
+                          {"etag", committed->object.etag},
+                          {"size_bytes", committed->object.size_bytes}};
+  } else {
+    body = ObjectJson(committed->object);
+  }
+  Response response;
+  response.status = status;
+  response.headers.emplace_back("Content-Type", "application/json");
+  response.headers.emplace_back("Cache-Control", "no-store");
+  Console::AddSecurityHeaders(response.headers);
+  response.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  co_await Send(exchange, std::move(response));
+}
+
+http::Awaitable<void> ConsoleApi::Download(http::Exchange& exchange, StreamCall call) {
+  objects::ObjectService* objects = console_->objects();
+  auto open_work = [objects, call]() -> Result<std::shared_ptr<objects::ObjectReader>> {
+    ASSIGN_OR_RETURN(meta::ObjectRecord object,
+                     objects->StatByKey(call.tenant, call.bucket, call.key));
+    ASSIGN_OR_RETURN(std::unique_ptr<objects::ObjectReader> reader, objects->OpenReader(object));
+    return std::shared_ptr<objects::ObjectReader>(std::move(reader));
+  };
+  Result<std::shared_ptr<objects::ObjectReader>> opened = co_await pool_->Run(std::move(open_work));
+  if (!opened.ok()) co_return co_await SendError(exchange, opened.status());
+  std::shared_ptr<objects::ObjectReader> reader = *opened;
+  const meta::ObjectRecord& object = reader->object();
+  http::ResponseHead head;
+  Console::AddSecurityHeaders(head.headers);
+  // Whatever the bytes are, a body opened on its own runs nothing.
+  for (auto& header : head.headers) {
+    if (header.first == "Content-Security-Policy") header.second = "sandbox; default-src 'none'";
+  }
+  head.headers.emplace_back("Cache-Control", "no-store");
+  head.headers.emplace_back("ETag", "\"" + object.etag + "\"");
+  if (call.inline_disposition) {
+    head.headers.emplace_back("Content-Type", PreviewType(object.content_type));
+    head.headers.emplace_back("Content-Disposition", "inline");
+  } else {
+    head.headers.emplace_back("Content-Type", object.content_type);
+    const size_t slash = object.key.find_last_of('/');
+    const std::string name = slash == std::string::npos ? object.key : object.key.substr(slash + 1);
+    head.headers.emplace_back(
+        "Content-Disposition",
+        "attachment; filename*=" + ExtValue(name.empty() ? "download" : name));
+  }
+  Result<BodySelection> selection =
+      SelectBody(exchange.request(), object.size_bytes, &head.headers);
+  if (!selection.ok()) {
+    Response response = Console::ErrorResponse(selection.status());
+    response.status = 416;
+    response.headers.emplace_back("Content-Range", "bytes */" + std::to_string(object.size_bytes));
+    co_return co_await Send(exchange, std::move(response));
+  }
+  const bool head_only = exchange.request().method == "HEAD";
+  Status sent = co_await SendObject(exchange, pool_, std::move(reader), std::move(head), *selection,
+                                    head_only);
+  if (!sent.ok()) co_await SendError(exchange, sent);
 }
 
 }  // namespace cairn::api::console

@@ -2,6 +2,8 @@
 // blocking pool, sends the answer. Thread-safety: Handle may run concurrently.
 #pragma once
 
+#include <memory>
+
 #include "api/console/console.h"
 #include "http/blocking_pool.h"
 #include "http/exchange.h"
@@ -14,6 +16,12 @@ class ConsoleApi {
   http::Awaitable<void> Handle(http::Exchange& exchange);
 
  private:
+  // The calls whose bodies stream (docs/console.md "Bodies"): admitted by the console
+  // first, then the body goes to or comes from the object service in bounded pieces.
+  http::Awaitable<void> Stream(http::Exchange& exchange, std::shared_ptr<Request> request);
+  http::Awaitable<void> Upload(http::Exchange& exchange, StreamCall call);
+  http::Awaitable<void> Download(http::Exchange& exchange, StreamCall call);
+
   Console* console_;
   http::BlockingPool* pool_;
 };
