@@ -270,6 +270,11 @@ void FileData::NoteCached(uint64_t ino, uint64_t change) {
   cached_change_[ino] = change;
 }
 
+void FileData::ForgetCached(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  cached_change_.erase(ino);
+}
+
 bool FileData::Open(const meta::InodeRecord& record) {
   std::shared_ptr<Inode> inode;
   bool keep = false;
@@ -314,12 +319,15 @@ Status FileData::Release(uint64_t ino) {
     inodes_.erase(it);
   }
   Status dropped;
+  bool lost_writes = false;
   {
     // Unflushed writes go with the inode; its uploads must not outlive their buffers.
     std::lock_guard<std::mutex> lock(inode->mutex);
     dropped = DropUploads(*inode);
     DropPrefetched(*inode);
+    lost_writes = !inode->dirty.empty() || inode->size_pending;
   }
+  if (lost_writes) ForgetCached(ino);
   // Outside mutex_: the transaction asks IsOpen.
   Status released = file_system_->ReleaseOrphan(ino);
   return released.ok() ? dropped : released;
@@ -413,6 +421,61 @@ Status FileData::Write(uint64_t ino, uint64_t offset, std::string_view data) {
   std::shared_ptr<Inode> inode = Find(ino);
   if (!inode) return FailedPreconditionError("inode " + std::to_string(ino) + " is not open");
   std::lock_guard<std::mutex> lock(inode->mutex);
+  // A buffer still full (its last flush failed) is flushed before this write's bytes go
+  // in: a failure fails the write with nothing of it taken, and the buffer stays bounded.
+  if (inode->dirty_bytes >= options_.buffer_bytes) {
+    RETURN_IF_ERROR(FlushLocked(ino, *inode, true));
+  }
+  // The blocks this write touches are made dirty (read in where it covers them in part)
+  // before any byte is copied: a failed read fails the write with none of it taken, and
+  // the blocks it added leave again (a covered one holds zeros, not the stored bytes).
+  std::vector<uint64_t> added;
+  for (uint64_t position = offset, end = offset + data.size(); position < end;) {
+    const uint64_t index = position / kBlockBytes;
+    const uint64_t within = position % kBlockBytes;
+    const uint64_t n = std::min<uint64_t>(kBlockBytes - within, end - position);
+    position += n;
+    if (inode->dirty.count(index) > 0) continue;
+    AlignedBuffer buffer = buffers_.Take();
+    if (buffer.capacity() < kBlockBytes) buffer = AlignedBuffer(kBlockBytes);
+    // The block's bytes as they stand, up to the file's end, so that a partial write
+    // keeps the rest (a write that covers them all needs none).
+    const uint64_t block_start = index * kBlockBytes;
+    const uint64_t existing =
+        inode->size > block_start ? std::min<uint64_t>(kBlockBytes, inode->size - block_start) : 0;
+    const bool covered = within == 0 && n >= existing;
+    if (existing > 0 && !covered) {
+      Status read = ReadStored(ino, *inode, index, 0, existing, buffer.data());
+      if (!read.ok()) {
+        buffers_.Give(std::move(buffer));
+        for (uint64_t undo : added) {
+          auto it = inode->dirty.find(undo);
+          buffers_.Give(std::move(it->second));
+          inode->dirty.erase(it);
+          inode->dirty_bytes -= kBlockBytes;
+        }
+        return read;
+      }
+    } else if (existing > 0) {
+      std::memset(buffer.data(), 0, existing);
+    }
+    buffer.grow(existing);
+    inode->dirty.emplace(index, std::move(buffer));
+    inode->dirty_bytes += kBlockBytes;
+    added.push_back(index);
+  }
+  // What this write replaces in blocks that were dirty before it: if the flush of the full
+  // buffer it causes fails, the write fails and leaves them as they were (bounded by the
+  // write's size).
+  struct Replaced {
+    uint64_t index;
+    size_t size;    // the buffer's size before
+    size_t within;  // where the saved bytes start
+    std::string bytes;
+  };
+  std::vector<Replaced> replaced;
+  const uint64_t size_before = inode->size;
+  const bool size_pending_before = inode->size_pending;
   uint64_t position = offset;
   size_t taken = 0;
   while (taken < data.size()) {
@@ -421,27 +484,13 @@ Status FileData::Write(uint64_t ino, uint64_t offset, std::string_view data) {
     const size_t n =
         static_cast<size_t>(std::min<uint64_t>(kBlockBytes - within, data.size() - taken));
     auto it = inode->dirty.find(index);
-    if (it == inode->dirty.end()) {
-      AlignedBuffer buffer = buffers_.Take();
-      if (buffer.capacity() < kBlockBytes) buffer = AlignedBuffer(kBlockBytes);
-      // The block's bytes as they stand, up to the file's end, so that a partial write
-      // keeps the rest (a write that covers them all needs none).
-      const uint64_t block_start = index * kBlockBytes;
-      const uint64_t existing = inode->size > block_start
-                                    ? std::min<uint64_t>(kBlockBytes, inode->size - block_start)
-                                    : 0;
-      const bool covered = within == 0 && n >= existing;
-      if (existing > 0 && !covered) {
-        RETURN_IF_ERROR(ReadStored(ino, *inode, index, 0, existing, buffer.data()));
-      } else if (existing > 0) {
-        std::memset(buffer.data(), 0, existing);
-      }
-      buffer.grow(existing);
-      it = inode->dirty.emplace(index, std::move(buffer)).first;
-      inode->dirty_bytes += kBlockBytes;
-    }
     Settle(*inode, index);  // a block being stored changes again: that store is wasted
     AlignedBuffer& buffer = it->second;
+    if (std::find(added.begin(), added.end(), index) == added.end()) {
+      const size_t kept = within < buffer.size() ? std::min(buffer.size() - within, n) : 0;
+      replaced.push_back(
+          Replaced{index, buffer.size(), within, std::string(buffer.data() + within, kept)});
+    }
     if (within > buffer.size()) {
       std::memset(buffer.end(), 0, within - buffer.size());
       buffer.grow(within - buffer.size());
@@ -460,11 +509,38 @@ Status FileData::Write(uint64_t ino, uint64_t offset, std::string_view data) {
     inode->size = position;
     inode->size_pending = true;
   }
+  if (inode->dirty_bytes >= options_.buffer_bytes) {
+    const uint64_t change_before = inode->change;
+    Status flushed = FlushLocked(ino, *inode, true);
+    // Committed (only the staging list's update failed after it): the bytes are written.
+    if (!flushed.ok() && inode->change == change_before) {
+      // Nothing committed: the write is undone, so that no later flush commits the bytes
+      // of a write that was refused. Its blocks' uploads end first (they read in place).
+      for (auto undo = replaced.rbegin(); undo != replaced.rend(); ++undo) {
+        auto it = inode->dirty.find(undo->index);
+        if (it == inode->dirty.end()) continue;
+        Settle(*inode, undo->index);
+        std::memcpy(it->second.data() + undo->within, undo->bytes.data(), undo->bytes.size());
+        it->second.clear();
+        it->second.grow(undo->size);
+      }
+      for (uint64_t index : added) {
+        auto it = inode->dirty.find(index);
+        if (it == inode->dirty.end()) continue;
+        Settle(*inode, index);
+        buffers_.Give(std::move(it->second));
+        inode->dirty.erase(it);
+        inode->dirty_bytes -= kBlockBytes;
+      }
+      inode->size = size_before;
+      inode->size_pending = size_pending_before;
+      return flushed;
+    }
+  }
   {
     std::lock_guard<std::mutex> counters_lock(mutex_);
     counters_.bytes_written += data.size();
   }
-  if (inode->dirty_bytes >= options_.buffer_bytes) return FlushLocked(ino, *inode, true);
   return OkStatus();
 }
 
@@ -666,6 +742,7 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode, bool hold_tail) {
     Status unstaged = Unstage(staged);
     if (status.ok()) status = unstaged;
   }
+  if (!status.ok()) ForgetCached(ino);
   return status;
 }
 

@@ -272,6 +272,9 @@ class FileData {
   // match; bounded.
   std::unordered_map<uint64_t, uint64_t> cached_change_;  // GUARDED_BY(mutex_)
   void NoteCached(uint64_t ino, uint64_t change);         // REQUIRES(!mutex_)
+  // The page cache may hold bytes that never committed (a failed flush, writes dropped at
+  // release): the next open must not keep it.
+  void ForgetCached(uint64_t ino);  // REQUIRES(!mutex_)
 };
 
 }  // namespace cairn::mount

@@ -199,6 +199,66 @@ def test_full_chunk_store_fails_the_write_and_loses_nothing(small_fs, tmp_path, 
         vol.close()
 
 
+def test_a_write_refused_for_a_full_disk_never_appears_later(small_fs, tmp_path):
+    """A write() that failed with ENOSPC (its buffer's flush could not store) must leave
+    nothing behind: once space is freed, closing the still-open file commits only what was
+    acknowledged, never the refused bytes."""
+    vol = Volume(tmp_path, data=small_fs / "data")
+    vol.format("--trash-days", "0")
+    try:
+        # A 4 MiB buffer: every write that fills it flushes, so write() itself reports.
+        mnt = vol.mount(tmp_path / "mnt", "--buffer-size", "4")
+        old = os.urandom(BLOCK)
+        write_file(mnt / "ghost", old, fsync=True)
+        assert (mnt / "ghost").read_bytes() == old  # in the kernel's page cache now
+        filled = []
+        for i in range(3 * SMALL_MIB // 4):  # bounded: the disk holds fewer 4 MiB files
+            try:
+                write_file(mnt / f"fill-{i}", os.urandom(BLOCK), fsync=True)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC, repr(e)
+                break
+            filled.append(f"fill-{i}")
+        assert len(filled) >= 3, "failed before the disk was nearly full"
+        fd = os.open(mnt / "victim", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+        acknowledged = b""
+        refused = None
+        try:
+            for i in range(16):  # bounded: the disk is full already
+                piece = os.urandom(MiB)
+                try:
+                    n = os.write(fd, piece)
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC, repr(e)
+                    refused = piece
+                    break
+                acknowledged += piece[:n]
+            assert refused is not None, "no write was refused on a full disk"
+            # Rewriting a cached file fails the same way; reopened, it shows its stored
+            # bytes, never the refused ones the page cache took on their way.
+            with pytest.raises(OSError) as failed:
+                with open(mnt / "ghost", "r+b") as f:
+                    f.write(os.urandom(len(old)))
+            assert failed.value.errno == errno.ENOSPC, repr(failed.value)
+            assert (mnt / "ghost").read_bytes() == old, "a refused rewrite is served from cache"
+            # Space comes back while the file is still open.
+            for name in filled[: len(filled) // 2 + 1]:
+                os.unlink(mnt / name)
+            run("gc", "--data-dir", vol.data, "--meta", vol.meta_url, "--grace", "0",
+                "--allow-mass-delete")
+        finally:
+            os.close(fd)  # a flush with room: it must not commit the refused write
+        assert (mnt / "victim").read_bytes() == acknowledged
+        vol.umount(mnt)
+        mnt = vol.mount(tmp_path / "mnt")
+        kept = (mnt / "victim").read_bytes()
+        assert len(kept) == len(acknowledged), (len(kept), len(acknowledged))
+        assert kept == acknowledged, "the file holds bytes of a refused write"
+        vol.umount(mnt)
+    finally:
+        vol.close()
+
+
 # ---- 2. A corrupt chunk -----------------------------------------------------------------
 
 def test_corrupt_chunk_is_never_served(volume, tmp_path):
