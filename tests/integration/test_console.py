@@ -207,6 +207,7 @@ def test_files_go_up_in_parts_come_down_and_are_shared_by_a_presigned_link(serve
                               {"kind": "s3", "tenants": ["acme"], "scope": "read"}, admin)
     assert status == 201, body
     pair = json.loads(body)
+    h.register_secret(pair["secret"], "the console's S3 key")
     s3 = sign_in(port, {"access_key": pair["id"], "secret_key": pair["secret"]})
     status, _, body = request(port, "POST", "/api/share",
                               {"tenant": "acme", "bucket": "files", "key": "dir/a b.bin",
@@ -241,3 +242,11 @@ def test_files_go_up_in_parts_come_down_and_are_shared_by_a_presigned_link(serve
     assert "deleted_chunks" in job["result"]
     status, _, body = request(port, "GET", "/api/rates", headers=admin)
     assert status == 200 and json.loads(body)["points"], body
+    # Every call has its access log line, with the session's key id and never a secret.
+    log = srv.log_files[-1].read_text()
+    lines = [line for line in log.splitlines() if line.startswith("cairn: console request")]
+    assert any("method=PUT path=/api/upload ns=files tenant=acme key=\"dir/a b.bin\" status=201"
+               in line and f"key_id={h.key_id_of(srv.admin_key)}" in line
+               for line in lines), lines[:5]
+    assert any("path=/api/share" in line and "status=409" in line for line in lines)
+    assert not h.find_leaked_secrets(log)

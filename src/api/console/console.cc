@@ -402,8 +402,11 @@ Response Console::Route(const Request& request) {
       }
       return Error(405, "MethodNotAllowed", "use GET, POST or DELETE on /api/session");
     }
+    const std::string key_id = session->key_id;
     Call call(this, request, std::move(session).value());
-    return call.Run();
+    Response response = call.Run();
+    response.key_id = key_id;
+    return response;
   }();
 }
 
@@ -489,6 +492,7 @@ Response Console::SignIn(const Request& request) {
   }
   Response response = JsonResponse(200, SessionJson(session.key_id, session.principal,
                                                     session.csrf_token, now + kSessionLifetimeMs));
+  response.key_id = session.key_id;
   response.headers.emplace_back("Set-Cookie", std::string(kCookieName) + "=" + id +
                                                   "; HttpOnly; SameSite=Strict; Path=/; Max-Age=" +
                                                   std::to_string(kSessionLifetimeMs / 1000));
@@ -1007,8 +1011,12 @@ std::variant<Response, StreamCall> Console::AdmitStream(const Request& request) 
       if (changes) {
         if (auto refused = CheckCsrf(request, *session)) return *refused;
       }
+      const std::string key_id = session->key_id;
       Call call(this, request, std::move(session).value());
-      return call.AdmitStream();
+      std::variant<Response, StreamCall> admitted = call.AdmitStream();
+      if (auto* response = std::get_if<Response>(&admitted)) response->key_id = key_id;
+      if (auto* stream = std::get_if<StreamCall>(&admitted)) stream->key_id = key_id;
+      return admitted;
     }();
   } catch (const std::exception& e) {
     fprintf(stderr, "cairn: console: %s %s failed: %s\n", request.method.c_str(),

@@ -50,6 +50,7 @@ struct Response {
   int status = 200;
   http::HeaderList headers;
   std::string body;
+  std::string key_id;  // the session's key, for the access log (never sent)
 };
 
 // One credential as the key list shows it (never a secret).
@@ -156,6 +157,7 @@ struct StreamCall {
   std::optional<objects::MultipartUpload> upload;  // kPart
   int part = 0;                                    // kPart
   bool inline_disposition = false;                 // kDownload
+  std::string key_id;                              // the session's key (access log)
 };
 
 class Console {

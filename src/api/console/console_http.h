@@ -12,18 +12,25 @@ namespace cairn::api::console {
 
 class ConsoleApi {
  public:
-  ConsoleApi(Console* console, http::BlockingPool* pool) : console_(console), pool_(pool) {}
+  // `access_log`: one line per call (api/common/access_log.h), as the other APIs write.
+  ConsoleApi(Console* console, http::BlockingPool* pool, bool access_log)
+      : console_(console), pool_(pool), access_log_(access_log) {}
   http::Awaitable<void> Handle(http::Exchange& exchange);
 
  private:
   // The calls whose bodies stream (docs/console.md "Bodies"): admitted by the console
   // first, then the body goes to or comes from the object service in bounded pieces.
-  http::Awaitable<void> Stream(http::Exchange& exchange, std::shared_ptr<Request> request);
+  // Returns the session's key id (for the access log), empty when refused before one.
+  http::Awaitable<std::string> Stream(http::Exchange& exchange, std::shared_ptr<Request> request);
   http::Awaitable<void> Upload(http::Exchange& exchange, StreamCall call);
   http::Awaitable<void> Download(http::Exchange& exchange, StreamCall call);
+  http::Awaitable<void> Answer(http::Exchange& exchange, std::shared_ptr<Request> request,
+                               std::string* key_id);
+  void Log(http::Exchange& exchange, const std::string& key_id, double seconds) const;
 
   Console* console_;
   http::BlockingPool* pool_;
+  bool access_log_;
 };
 
 }  // namespace cairn::api::console
