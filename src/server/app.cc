@@ -585,6 +585,12 @@ api::console::ConsoleDependencies ConsoleDependenciesFor(objects::ObjectService*
         root.total_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
       }
       root.writable = summary.writable;
+      auto per_class = summary.by_class.find(storage_class);
+      if (per_class != summary.by_class.end()) {
+        root.logical_bytes = per_class->second.logical_bytes;
+        root.chunks = per_class->second.chunks;
+        root.chunk_bytes = per_class->second.chunk_bytes;
+      }
       figures.roots.push_back(root);
     }
     figures.metadata = meta_store->Ping();

@@ -141,11 +141,16 @@ Result<StoreSummary> SummarizeStore(meta::MetaStore* store, chunks::ChunkStore* 
     summary.objects_by_state[std::string(ObjectStateName(row.state))] += row.objects;
   }
   ASSIGN_OR_RETURN(auto bytes, store->StorageBytes());
-  for (const auto& row : bytes) summary.logical_bytes += row.logical_bytes;
+  for (const auto& row : bytes) {
+    summary.logical_bytes += row.logical_bytes;
+    summary.by_class[row.storage_class].logical_bytes += row.logical_bytes;
+  }
   ASSIGN_OR_RETURN(auto listed, store->ListChunks());
   for (const auto& chunk : listed) {
     ++summary.chunks;
     summary.chunk_bytes += chunk.size_bytes;
+    ++summary.by_class[chunk.storage_class].chunks;
+    summary.by_class[chunk.storage_class].chunk_bytes += chunk.size_bytes;
     if (chunk.ref_count == 0) ++summary.unreferenced_chunks;
   }
   summary.writable = chunks->CheckWritable();

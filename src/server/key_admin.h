@@ -86,6 +86,12 @@ struct StoreSummary {
   uint64_t chunk_bytes = 0;          // physical: each stored chunk once
   uint64_t unreferenced_chunks = 0;  // awaiting GC
   Status writable;                   // the chunk store's roots
+  struct PerClass {
+    uint64_t logical_bytes = 0;
+    uint64_t chunks = 0;
+    uint64_t chunk_bytes = 0;
+  };
+  std::map<StorageClass, PerClass> by_class;
 };
 
 Result<StoreSummary> SummarizeStore(meta::MetaStore* store, chunks::ChunkStore* chunks);

@@ -776,6 +776,15 @@ TEST_F(ConsoleTest, AKeyOfEveryTenantSeesTenantsThatNoKeyNames) {
   bool listed = false;
   for (const Json& row : overview["tenants"]) listed |= row["tenant"] == "lonely";
   EXPECT_TRUE(listed) << overview.dump();
+  // Per storage class: the one-byte object is hot (and inline: no chunk).
+  bool hot = false;
+  for (const Json& root : overview["storage_roots"]) {
+    if (root["class"] != "hot") continue;
+    hot = true;
+    EXPECT_EQ(root["logical_bytes"], 1) << root.dump();
+    EXPECT_EQ(root["chunks"], 0) << root.dump();
+  }
+  EXPECT_TRUE(hot) << overview.dump();
   Browser other = SignInWithKey({"acme"}, meta::Scope::kRead);
   EXPECT_EQ(BodyOf(Call("GET", "/api/tenants", &other))["tenants"], Json::array({"acme"}));
 }

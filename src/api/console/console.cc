@@ -698,7 +698,10 @@ Response Console::Call::Overview() {
       roots.push_back(Json{{"class", std::string(StorageClassName(root.storage_class))},
                            {"free_bytes", root.free_bytes},
                            {"total_bytes", root.total_bytes},
-                           {"writable", root.writable.ok()}});
+                           {"writable", root.writable.ok()},
+                           {"logical_bytes", root.logical_bytes},
+                           {"chunks", root.chunks},
+                           {"physical_bytes", root.chunk_bytes}});
     }
     metadata = Json{{"engine", figures->engine}, {"healthy", figures->metadata.ok()}};
     if (figures->volume) {

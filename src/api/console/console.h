@@ -81,6 +81,9 @@ struct StorageRoot {
   uint64_t free_bytes = 0;
   uint64_t total_bytes = 0;
   Status writable;
+  uint64_t logical_bytes = 0;  // committed objects of this class
+  uint64_t chunks = 0;
+  uint64_t chunk_bytes = 0;  // physical: each stored chunk once
 };
 
 struct Mount {
