@@ -663,7 +663,9 @@ TEST_F(ConsoleTest, TheDetailPaneShowsMetadataTagsAndWhichChunksAreShared) {
   }
   Response alone = Call("GET", "/api/object?tenant=acme&bucket=docs&key=alone", &reader);
   ASSERT_EQ(alone.status, 200);
-  for (const Json& chunk : BodyOf(alone)["chunks"]) EXPECT_FALSE(chunk["shared"].get<bool>());
+  const Json alone_chunks = BodyOf(alone)["chunks"];
+  ASSERT_GE(alone_chunks.size(), 1u);
+  for (const Json& chunk : alone_chunks) EXPECT_FALSE(chunk["shared"].get<bool>());
   EXPECT_EQ(Call("GET", "/api/object?tenant=acme&bucket=docs&key=none", &reader).status, 404);
   Browser other = SignInWithKey({"other"}, meta::Scope::kRead);
   EXPECT_EQ(Call("GET", "/api/object?tenant=acme&bucket=docs&key=one", &other).status, 403);
