@@ -280,16 +280,24 @@ class SqliteMetaStore final : public MetaStore, public FileTree {
   // past kInlineCheckpointFrames the committing writer checkpoints what is left itself,
   // as SQLite would, by then little since the thread has copied most of it. The WAL stays
   // bounded by that (plus one batch).
+  // The thread is woken once per kBackgroundCheckpointFrames new frames, not at every
+  // commit past the first 1000: each checkpoint fdatasyncs the WAL and the database, and
+  // woken at every commit of a stream of small ones (a mount creating files) it ran one
+  // checkpoint per commit, two fdatasyncs per file, copying a few pages each time.
   static constexpr int kBackgroundCheckpointFrames = 1000;
   static constexpr int kInlineCheckpointFrames = 8000;
 
   // Called by SQLite on the writer's thread after each commit, with the WAL's page count.
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames) {
     auto* store = static_cast<SqliteMetaStore*>(self);
+    // Only the writer's thread runs this hook: no lock for the mark.
+    if (frames < store->wal_frames_at_wake_) store->wal_frames_at_wake_ = 0;  // rewound
     if (frames >= kInlineCheckpointFrames) {
       // Errors are left for the next one, as with SQLite's own automatic checkpoint.
       (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    } else if (frames >= kBackgroundCheckpointFrames) {
+    } else if (frames >= kBackgroundCheckpointFrames &&
+               frames - store->wal_frames_at_wake_ >= kBackgroundCheckpointFrames) {
+      store->wal_frames_at_wake_ = frames;
       {
         std::lock_guard lock(store->checkpoint_mu_);
         store->checkpoint_wanted_ = true;
@@ -704,6 +712,7 @@ class SqliteMetaStore final : public MetaStore, public FileTree {
   std::mutex checkpoint_mu_;
   std::condition_variable checkpoint_wake_;  // with checkpoint_mu_
   bool checkpoint_wanted_ = false;           // GUARDED_BY(checkpoint_mu_)
+  int wal_frames_at_wake_ = 0;               // the writer's thread only (OnWalCommit)
   bool checkpoint_stopping_ = false;         // GUARDED_BY(checkpoint_mu_)
   std::thread checkpointer_;
   bool writer_synchronous_full_ = true;  // GUARDED_BY(writer_mu_): the writer's PRAGMA
