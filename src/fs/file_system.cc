@@ -980,6 +980,12 @@ Result<std::optional<meta::LockRecord>> FileSystem::TestLock(uint64_t ino,
 
 Status FileSystem::SetLock(uint64_t ino, const LockRequest& request) {
   RETURN_IF_ERROR(CheckLockRange(ino, request));
+  if (request.type != LockRequest::kUnlock) {
+    // Before the transaction: a lock it takes is always known here (an entry whose
+    // transaction failed costs one needless release transaction, nothing else).
+    std::lock_guard<std::mutex> lock(locked_mutex_);
+    locked_.insert(ino);
+  }
   const int64_t now = NowNs();
   return tree_->Write(
       [&](FileTreeTransaction& tx) -> Status {
@@ -1047,6 +1053,10 @@ Status FileSystem::SetLock(uint64_t ino, const LockRequest& request) {
 }
 
 Status FileSystem::ReleaseLocks(uint64_t ino, uint64_t owner, meta::LockKind kind) {
+  {
+    std::lock_guard<std::mutex> lock(locked_mutex_);
+    if (locked_.count(ino) == 0) return OkStatus();  // this session never locked it
+  }
   const int64_t now = NowNs();
   return tree_->Write(
       [&](FileTreeTransaction& tx) -> Status {

@@ -220,6 +220,11 @@ class FileSystem {
   // The inodes this instance left as orphans: only their last close needs a transaction.
   std::mutex orphans_mutex_;
   std::set<uint64_t> orphans_;  // GUARDED_BY(orphans_mutex_)
+  // Inodes this session ever took a lock on: every close releases the closer's locks, and
+  // on any other inode this session holds none (a lock row names its session), so that
+  // needs no transaction.
+  std::mutex locked_mutex_;
+  std::set<uint64_t> locked_;  // GUARDED_BY(locked_mutex_)
 };
 
 }  // namespace cairn::fs
