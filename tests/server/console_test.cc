@@ -649,6 +649,9 @@ TEST_F(ConsoleTest, TheDetailPaneShowsMetadataTagsAndWhichChunksAreShared) {
   PutObject("acme", "docs", "one", shared);
   PutObject("acme", "docs", "two", shared);
   PutObject("acme", "docs", "alone", std::string(256 * 1024, 'u'));
+  // Another tenant's copy of the same bytes is not shown to acme: it would tell acme what
+  // another tenant stores.
+  PutObject("other", "theirs", "copy", std::string(256 * 1024, 'u'));
   Browser reader = SignInWithKey({"acme"}, meta::Scope::kRead);
   Response one = Call("GET", "/api/object?tenant=acme&bucket=docs&key=one", &reader);
   ASSERT_EQ(one.status, 200) << one.body;
@@ -666,6 +669,11 @@ TEST_F(ConsoleTest, TheDetailPaneShowsMetadataTagsAndWhichChunksAreShared) {
   const Json alone_chunks = BodyOf(alone)["chunks"];
   ASSERT_GE(alone_chunks.size(), 1u);
   for (const Json& chunk : alone_chunks) EXPECT_FALSE(chunk["shared"].get<bool>());
+  Browser everyone = SignInWithKey({"*"}, meta::Scope::kRead);
+  const Json seen_by_all =
+      BodyOf(Call("GET", "/api/object?tenant=acme&bucket=docs&key=alone", &everyone))["chunks"];
+  ASSERT_GE(seen_by_all.size(), 1u);
+  for (const Json& chunk : seen_by_all) EXPECT_TRUE(chunk["shared"].get<bool>());
   EXPECT_EQ(Call("GET", "/api/object?tenant=acme&bucket=docs&key=none", &reader).status, 404);
   Browser other = SignInWithKey({"other"}, meta::Scope::kRead);
   EXPECT_EQ(Call("GET", "/api/object?tenant=acme&bucket=docs&key=one", &other).status, 403);

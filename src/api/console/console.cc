@@ -1138,6 +1138,7 @@ Response Console::Call::ObjectDetail(const std::map<std::string, std::string>& q
   out["metadata"] = metadata;
   out["tags"] = tags;
   out["inline"] = object->inline_data.has_value();
+  const bool everything = session_.principal.AllowsTenant("*");
   Json chunks = Json::array();
   uint64_t total = 0;
   if (!object->inline_data) {
@@ -1153,10 +1154,19 @@ Response Console::Call::ObjectDetail(const std::map<std::string, std::string>& q
       const meta::ChunkRef& ref = (*refs)[i];
       Result<std::vector<ObjectId>> holders =
           store->FindObjectsWithChunks(object->storage_class, {ref.digest});
-      Result<std::vector<meta::ChunkOwner>> owners =
-          store->FindOwnersWithChunks(object->storage_class, {ref.digest});
       if (!holders.ok()) return ErrorOf(holders.status());
-      uint64_t references = holders->size() + (owners.ok() ? owners->size() : 0);
+      // Only what the session may see: that another tenant (or the filesystem) holds the
+      // same bytes would tell a tenant what others store. A key of every tenant sees all.
+      uint64_t references = 0;
+      if (everything) {
+        Result<std::vector<meta::ChunkOwner>> owners =
+            store->FindOwnersWithChunks(object->storage_class, {ref.digest});
+        references = holders->size() + (owners.ok() ? owners->size() : 0);
+      } else {
+        for (const ObjectId& holder : *holders) {
+          references += holder == object->id || store->GetObject(tenant, holder).ok();
+        }
+      }
       const int repeats = within[ref.digest.ToHex()];
       if (repeats > 1) references += repeats - 1;
       chunks.push_back(Json{{"digest", ref.digest.ToHex()},
