@@ -7,6 +7,8 @@ packages=(
   libgtest-dev libgmock-dev libpugixml-dev zlib1g-dev clang clang-format libclang-rt-14-dev e2fsprogs
   postgresql libpq-dev
   curl python3 python3-pytest python3-requests
+  # The web console's browser tests (tests/console_browser): driven by playwright-core.
+  chromium
   # The real S3 clients the S3 suite drives.
   awscli python3-boto3 s3cmd rclone s3fs
   # ceph s3-tests (../shared/third_party), its Python dependencies.

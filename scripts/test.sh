@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: install what is missing, build, and run every test: unit and
-# conformance tests (also under ASan+UBSan), then the black-box integration and crash
-# tests against the real server.
+# conformance tests (also under ASan+UBSan), then the black-box integration, web console
+# (in a real browser) and crash tests against the real server.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -49,6 +49,11 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 echo "== integration tests (real server, real sockets)"
 export CAIRN_BIN="$root/build/cairn"
 (cd tests/integration && CAIRN_RUN_LARGE=1 /usr/bin/python3 -m pytest -q)
+echo "== web console in a browser (Debian's chromium driven by playwright-core)"
+if [ ! -d tests/console_browser/node_modules ]; then
+  (cd tests/console_browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+(cd tests/console_browser && /usr/bin/python3 -m pytest -q)
 echo "== integration tests again, every server on its own PostgreSQL database"
 # The 2 GiB streaming test is about memory per connection, not the metadata engine: it
 # runs in the SQLite pass only.

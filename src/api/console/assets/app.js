@@ -261,6 +261,8 @@
         return { name: 'overview' };
       case 'keys':
         return { name: 'keys' };
+      case 'operations':
+        return { name: 'operations' };
       case 'buckets':
         if (parts.length < 3 || parts[2] === '') return { name: 'buckets', tenant: parts[1] || null };
         // Everything after the bucket is the prefix, slashes included.
@@ -337,6 +339,11 @@
 
   function seesAllTenants() {
     return state.session && Array.isArray(state.session.tenants) && state.session.tenants.includes('*');
+  }
+
+  // GC and fsck are the store's, not a tenant's: an admin key of every tenant only.
+  function runsOperations() {
+    return isAdmin() && seesAllTenants();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -447,6 +454,9 @@
     // A secret dialog may be open when the session ends: close it (which clears it).
     if (els.secretDialog.open) closeDialog(els.secretDialog);
     if (els.confirmDialog.open) closeDialog(els.confirmDialog);
+    // The next session may be another key's: it sees none of this one's uploads.
+    uploads.queue.length = 0;
+    if (uploads.list) uploads.list.replaceChildren();
     showSignIn(message ? 'You were signed out: ' + message : '');
   }
 
@@ -460,6 +470,7 @@
       el('span', { class: 'session-tenants', title: 'Tenants this key may use' }, tenantsText(session.tenants)));
     if (session.expires_at) info.setAttribute('title', 'Session ends at the latest ' + session.expires_at);
     els.navKeys.hidden = !isAdmin();
+    els.navOps.hidden = !runsOperations();
     els.boot.hidden = true;
     els.signin.hidden = true;
     els.shell.hidden = false;
@@ -516,6 +527,7 @@
     buckets: { title: 'Buckets', nav: 'buckets', render: renderBuckets },
     objects: { title: 'Objects', nav: 'buckets', render: renderObjects },
     keys: { title: 'Keys', nav: 'keys', render: renderKeys },
+    operations: { title: 'Operations', nav: 'operations', render: renderOperations },
     notfound: { title: 'Not found', nav: null, render: renderNotFound },
   };
 
@@ -808,6 +820,10 @@
     el('button', { type: 'submit', class: 'secondary' }, 'Search'));
     const toolbar = el('div', { class: 'toolbar' }, searchForm);
     view.append(toolbar);
+    // Uploads go into the folder on screen; they keep going if the view changes.
+    if (writable) view.append(uploadPanel(tenant, bucket, folder));
+    const detailArea = el('div', { class: 'detail-area' });
+    view.append(detailArea);
 
     const selected = new Set(); // keys of the checked objects
     const rows = new Map(); // key -> { tr, box }
@@ -869,7 +885,8 @@
     function objectRow(o) {
       const name = o.key.slice(folder.length) || o.key;
       const cells = [
-        el('span', { class: 'key', title: o.key }, name),
+        el('button', { type: 'button', class: 'link key', title: o.key,
+          onClick: (e) => openDetail(o.key, e.currentTarget) }, name),
         bytesCell(o.size_bytes), timeCell(o.created_at), badge(o.storage_class || '—', 'class'),
       ];
       let box = null;
@@ -885,6 +902,48 @@
       rows.set(o.key, { tr, box });
       return tr;
     }
+
+    // The object detail pane, above the list. Closing it gives focus back to the row.
+    async function openDetail(key, opener) {
+      await objectDetail(detailArea, { tenant, bucket, key, signal, writable,
+        onClose: () => {
+          detailArea.replaceChildren();
+          if (opener && opener.isConnected) opener.focus();
+        },
+        onDeleted: () => {
+          const row = rows.get(key);
+          if (row) row.tr.remove();
+          rows.delete(key);
+          selected.delete(key);
+          updateSelection();
+          updateSummary();
+        } });
+    }
+
+    // A finished upload shows in the list at once when it lands in this folder (or below).
+    function onUploaded(t2, b2, o) {
+      if (signal.aborted || t2 !== tenant || b2 !== bucket || !o.key.startsWith(folder)) return;
+      if (!listArea.contains(t.wrap)) listArea.replaceChildren(t.wrap);
+      const rest = o.key.slice(folder.length);
+      const slash = rest.indexOf('/');
+      if (slash >= 0) {
+        const p = folder + rest.slice(0, slash + 1);
+        if (!seenPrefixes.has(p)) {
+          seenPrefixes.add(p);
+          folderBody.appendChild(folderRow(p));
+        }
+      } else {
+        const old = rows.get(o.key);
+        selected.delete(o.key); // a new object under that key: not the one checked
+        const tr = objectRow(o);
+        if (old) old.tr.replaceWith(tr);
+        else objectBody.appendChild(tr);
+      }
+      updateSelection();
+      updateSummary();
+    }
+    uploads.listeners.add(onUploaded);
+    signal.addEventListener('abort', () => uploads.listeners.delete(onUploaded));
 
     async function loadPage() {
       const stop = loading(listArea, cursor ? 'Loading more…' : 'Loading…');
@@ -955,6 +1014,527 @@
     }
 
     await loadPage();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Uploads (docs/console.md "Bodies"): one PUT up to SINGLE_PUT_MAX, else a multipart
+  // upload of PART_BYTES parts, PARTS_IN_FLIGHT at a time. A part that fails is retried
+  // with backoff; a file whose part still fails can be resumed: the page asks the server
+  // which parts arrived and sends only the others.
+
+  const MiB = 1024 * 1024;
+  const SINGLE_PUT_MAX = 16 * MiB;
+  const PART_BYTES = 8 * MiB;
+  const PARTS_IN_FLIGHT = 2;
+  const PART_RETRIES = 3;
+  const RETRY_BASE_MS = 500;
+
+  // One list of uploads for the whole page: it outlives the view that started them.
+  const uploads = {
+    list: null, // the <ul>, made on first use
+    queue: [],
+    running: false,
+    listeners: new Set(), // (tenant, bucket, object JSON) => void, from the objects view
+  };
+
+  function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  // A request with upload progress (fetch has none). Resolves with the parsed JSON;
+  // rejects with an ApiError (status 0: the network).
+  function xhrSend(method, path, body, options) {
+    const opts = options || {};
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open(method, path);
+      xhr.setRequestHeader('Accept', 'application/json');
+      xhr.setRequestHeader('X-CSRF-Token', state.csrf || '');
+      xhr.setRequestHeader('Content-Type', opts.contentType || 'application/octet-stream');
+      if (opts.onProgress) xhr.upload.onprogress = (e) => opts.onProgress(e.loaded);
+      xhr.onerror = () => reject(new ApiError(0, 'Network', 'The upload was cut off (network error).'));
+      xhr.onabort = () => reject(new ApiError(0, 'Aborted', 'The upload was stopped.'));
+      xhr.onload = () => {
+        let data = null;
+        try {
+          data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+        } catch (_) {
+          data = null;
+        }
+        if (xhr.status >= 200 && xhr.status < 300) {
+          resolve(data);
+          return;
+        }
+        const info = data && data.error && typeof data.error === 'object' ? data.error : {};
+        const message = typeof info.message === 'string' && info.message
+          ? info.message : 'The server answered ' + xhr.status;
+        if (xhr.status === 401) sessionEnded(message);
+        reject(new ApiError(xhr.status, info.code || 'HTTP' + xhr.status, message));
+      };
+      xhr.send(body);
+    });
+  }
+
+  // Worth trying again: the network, a timeout, a busy or failing server. A refusal
+  // (403, 404, 413...) would only be refused again.
+  function retryable(err) {
+    return err instanceof ApiError && (err.status === 0 || err.status === 408 || err.status === 429 || err.status >= 500) &&
+      err.code !== 'Aborted';
+  }
+
+  function uploadPanel(tenant, bucket, folder) {
+    if (!uploads.list) uploads.list = el('ul', { class: 'upload-list', 'aria-label': 'Uploads' });
+    const where = folder ? bucket + '/' + folder : bucket;
+    const fileInput = el('input', { type: 'file', multiple: true, class: 'file-input', onChange: () => {
+      enqueueFiles(tenant, bucket, Array.from(fileInput.files).map((f) => ({ file: f, path: f.name })));
+      fileInput.value = '';
+    } });
+    const folderInput = el('input', { type: 'file', multiple: true, webkitdirectory: true, class: 'file-input', onChange: () => {
+      enqueueFiles(tenant, bucket, Array.from(folderInput.files).map((f) => ({ file: f, path: f.webkitRelativePath || f.name })));
+      folderInput.value = '';
+    } });
+    const hint = el('p', { class: 'muted drop-hint' }, 'Or drop files and folders here. They go into ', el('code', null, where), '.');
+    const zone = el('div', { class: 'dropzone' },
+      el('div', { class: 'toolbar upload-inputs' }, field('Upload files', fileInput), field('Upload a folder', folderInput)), hint);
+    zone.addEventListener('dragover', (e) => {
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'copy';
+      zone.classList.add('dragging');
+    });
+    zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
+    zone.addEventListener('drop', guarded(async (e) => {
+      e.preventDefault();
+      zone.classList.remove('dragging');
+      const files = await droppedFiles(e.dataTransfer);
+      enqueueFiles(tenant, bucket, files);
+    }));
+    // Keys: the folder on screen plus the file's path (a folder's files keep their tree).
+    function enqueueFiles(t, b, items) {
+      for (const item of items) startUpload(t, b, folder + item.path, item.file);
+    }
+    return section('Upload', zone, uploads.list);
+  }
+
+  // The files of a drop, folders walked (webkitGetAsEntry): [{ file, path }].
+  async function droppedFiles(transfer) {
+    const entries = [];
+    for (const item of Array.from(transfer.items || [])) {
+      const entry = item.kind === 'file' && item.webkitGetAsEntry ? item.webkitGetAsEntry() : null;
+      if (entry) entries.push(entry);
+    }
+    if (entries.length === 0) return Array.from(transfer.files || []).map((file) => ({ file, path: file.name }));
+    const out = [];
+    async function walk(entry, path) {
+      if (entry.isFile) {
+        const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+        out.push({ file, path: path + entry.name });
+      } else if (entry.isDirectory) {
+        const reader = entry.createReader();
+        // readEntries gives a batch at a time: read until it gives none.
+        for (;;) {
+          const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+          if (batch.length === 0) break;
+          for (const child of batch) await walk(child, path + entry.name + '/');
+        }
+      }
+    }
+    for (const entry of entries) await walk(entry, '');
+    return out;
+  }
+
+  function startUpload(tenant, bucket, key, file) {
+    const bar = el('progress', { max: String(Math.max(file.size, 1)), value: '0' });
+    bar.id = nextId('progress');
+    const label = el('label', { for: bar.id, class: 'upload-name' }, key);
+    const text = el('span', { class: 'upload-text' }, 'Waiting…');
+    const actions = el('span', { class: 'upload-actions' });
+    const item = el('li', { class: 'upload-item' }, label, bar, text, actions);
+    uploads.list.prepend(item);
+    const job = {
+      tenant, bucket, key, file, bar, text, actions, item,
+      uploadId: null, etags: new Map(), loaded: new Map(), // part -> bytes sent so far
+      state: 'waiting',
+    };
+    uploads.queue.push(job);
+    runUploads();
+  }
+
+  // Files go up one after the other (their parts two at a time).
+  async function runUploads() {
+    if (uploads.running) return;
+    uploads.running = true;
+    try {
+      while (uploads.queue.length) await runUpload(uploads.queue.shift());
+    } finally {
+      uploads.running = false;
+    }
+  }
+
+  function showProgress(job, sent) {
+    const size = job.file.size;
+    job.bar.value = Math.min(sent, size);
+    const percent = size ? Math.floor((Math.min(sent, size) / size) * 100) : 100;
+    job.text.textContent = fmtBytes(Math.min(sent, size)) + ' of ' + fmtBytes(size) + ' (' + percent + '%)';
+  }
+
+  async function runUpload(job) {
+    job.state = 'running';
+    job.actions.replaceChildren();
+    job.item.classList.remove('failed');
+    showProgress(job, 0);
+    const target = query({ tenant: job.tenant, bucket: job.bucket, key: job.key });
+    const contentType = job.file.type || 'application/octet-stream';
+    let object;
+    try {
+      if (job.file.size <= SINGLE_PUT_MAX) {
+        object = await xhrSend('PUT', '/api/upload?' + target, job.file,
+          { contentType, onProgress: (n) => showProgress(job, n) });
+      } else {
+        object = await multipart(job, contentType);
+      }
+    } catch (err) {
+      job.state = 'failed';
+      job.item.classList.add('failed');
+      job.text.textContent = 'failed — ' + (err.message || String(err));
+      if (!(err instanceof ApiError && err.status === 401)) {
+        job.actions.replaceChildren(button('Resume', () => {
+          if (job.state !== 'failed') return; // a second click
+          job.state = 'waiting';
+          job.actions.replaceChildren();
+          job.text.textContent = 'Waiting…';
+          uploads.queue.push(job);
+          runUploads();
+        }, 'secondary small', { 'aria-label': 'Resume the upload of ' + job.key }));
+      }
+      return;
+    }
+    job.state = 'done';
+    job.bar.value = job.bar.max;
+    job.text.textContent = fmtBytes(job.file.size) + ' — uploaded';
+    setStatus('Uploaded ' + job.key + '.');
+    for (const listener of uploads.listeners) listener(job.tenant, job.bucket, object);
+  }
+
+  async function multipart(job, contentType) {
+    const { tenant, bucket, key, file } = job;
+    let got = null;
+    if (job.uploadId) {
+      // A resume: keep what arrived whole, send the rest. An upload the server no longer
+      // knows (aborted, reaped by GC) starts again.
+      try {
+        got = await api('GET', '/api/uploads/parts?' + query({ tenant, bucket, key, upload_id: job.uploadId }));
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 404)) throw err;
+        job.uploadId = null;
+      }
+    }
+    job.etags.clear();
+    job.loaded.clear();
+    if (!job.uploadId) {
+      const made = await api('POST', '/api/uploads', { tenant, bucket, key, content_type: contentType });
+      job.uploadId = made.upload_id;
+    } else {
+      for (const p of got.parts || []) {
+        if (Number(p.size_bytes) === partSize(file.size, p.part)) {
+          job.etags.set(p.part, p.etag);
+          job.loaded.set(p.part, Number(p.size_bytes));
+        }
+      }
+    }
+    const count = Math.max(1, Math.ceil(file.size / PART_BYTES));
+    const todo = [];
+    for (let n = 1; n <= count; n += 1) if (!job.etags.has(n)) todo.push(n);
+    const sentSoFar = () => Array.from(job.loaded.values()).reduce((a, b) => a + b, 0);
+    showProgress(job, sentSoFar());
+    let failure = null;
+    async function worker() {
+      while (todo.length && !failure) {
+        const n = todo.shift();
+        try {
+          job.etags.set(n, await sendPart(job, n, () => showProgress(job, sentSoFar())));
+        } catch (err) {
+          failure = failure || err;
+        }
+      }
+    }
+    const workers = [];
+    for (let i = 0; i < PARTS_IN_FLIGHT; i += 1) workers.push(worker());
+    await Promise.all(workers);
+    if (failure) throw failure;
+    const parts = Array.from(job.etags.entries()).sort((a, b) => a[0] - b[0]).map(([part, etag]) => ({ part, etag }));
+    return api('POST', '/api/uploads/complete', { tenant, bucket, key, upload_id: job.uploadId, parts });
+  }
+
+  function partSize(total, n) {
+    return Math.max(0, Math.min(PART_BYTES, total - (n - 1) * PART_BYTES));
+  }
+
+  async function sendPart(job, n, progressed) {
+    const start = (n - 1) * PART_BYTES;
+    const blob = job.file.slice(start, start + PART_BYTES);
+    const path = '/api/uploads/part?' + query({
+      tenant: job.tenant, bucket: job.bucket, key: job.key, upload_id: job.uploadId, part: String(n),
+    });
+    for (let attempt = 0; ; attempt += 1) {
+      job.loaded.set(n, 0);
+      try {
+        const answer = await xhrSend('PUT', path, blob, { onProgress: (sent) => {
+          job.loaded.set(n, sent);
+          progressed();
+        } });
+        job.loaded.set(n, blob.size);
+        progressed();
+        return answer.etag;
+      } catch (err) {
+        job.loaded.set(n, 0);
+        progressed();
+        if (attempt >= PART_RETRIES || !retryable(err)) throw err;
+        await sleep(RETRY_BASE_MS * 2 ** attempt);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Object detail: GET /api/object, with download, preview, share link and delete.
+
+  const PREVIEW_BYTES = 64 * 1024;
+  const PREVIEW_IMAGES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+  const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-yaml|yaml|toml|x-sh|sql|csv|x-ndjson)\b)|\+(json|xml)\b/;
+  const SHARE_EXPIRIES = [['3600', '1 hour'], ['86400', '1 day'], ['604800', '7 days']];
+
+  function baseType(contentType) {
+    return String(contentType || '').split(';')[0].trim().toLowerCase();
+  }
+
+  function previewKind(o) {
+    const type = baseType(o.content_type);
+    if (PREVIEW_IMAGES.includes(type)) return 'image';
+    if (TEXT_TYPES.test(type)) return 'text';
+    // Unknown bytes: only a small object is worth a look.
+    if ((type === '' || type === 'application/octet-stream') && Number(o.size_bytes) <= PREVIEW_BYTES) return 'text';
+    return null;
+  }
+
+  function pairsTable(caption, object) {
+    const entries = Object.entries(object || {});
+    if (entries.length === 0) return note('None.');
+    return simpleTable(caption, [{ label: 'Name', rowHeader: true }, { label: 'Value' }],
+      entries.map(([k, v]) => [el('span', { class: 'key' }, k), el('span', { class: 'key' }, String(v))]));
+  }
+
+  async function objectDetail(area, ctx) {
+    const { tenant, bucket, key, signal } = ctx;
+    area.replaceChildren();
+    const stop = loading(area, 'Loading ' + key + '…');
+    let o;
+    try {
+      o = await api('GET', '/api/object?' + query({ tenant, bucket, key }), undefined, { signal });
+    } finally {
+      stop();
+    }
+    const where = query({ tenant, bucket, key });
+    const closeBtn = button('Close', ctx.onClose, 'secondary small', { 'aria-label': 'Close the details of ' + key });
+    const download = el('a', { class: 'button-link', href: '/api/download?' + where, download: key.split('/').pop() || 'object' }, 'Download');
+    const previewArea = el('div', { class: 'preview-area' });
+    const shareArea = el('div', { class: 'share-area' });
+    const kind = previewKind(o);
+    const previewBtn = kind ? button('Preview', () => showPreview(), 'secondary') : null;
+    const expiry = el('select', { name: 'expiry' }, SHARE_EXPIRIES.map(([v, t]) => el('option', { value: v }, t)));
+    const shareBtn = button('Create share link', () => share(), 'secondary');
+    const deleteBtn = ctx.writable ? button('Delete', () => remove(), 'danger') : null;
+
+    const facts = el('dl', { class: 'facts' },
+      el('dt', null, 'Key'), el('dd', null, el('span', { class: 'key' }, o.key)),
+      el('dt', null, 'Size'), el('dd', null, bytesCell(o.size_bytes), ' (' + fmtCount(o.size_bytes) + ' bytes)'),
+      el('dt', null, 'Content hash'), el('dd', null, el('code', { class: 'content-hash' }, o.content_hash || '—')),
+      el('dt', null, 'ETag'), el('dd', null, el('code', null, o.etag || '—')),
+      el('dt', null, 'Storage class'), el('dd', null, badge(o.storage_class || '—', 'class')),
+      el('dt', null, 'Content type'), el('dd', null, el('code', null, o.content_type || '—')),
+      el('dt', null, 'Created'), el('dd', null, timeCell(o.created_at)));
+
+    const chunks = Array.isArray(o.chunks) ? o.chunks : [];
+    const chunkTable = chunks.length === 0
+      ? note(Number(o.size_bytes) > 0 ? 'No chunks: a small object\'s bytes are kept inline with its metadata.' : 'No chunks: the object is empty.') : simpleTable('Chunks of ' + key, [
+      { label: 'Digest', rowHeader: true }, { label: 'Size', num: true }, { label: 'References', num: true }, { label: 'Shared' },
+    ], chunks.map((c) => [
+      el('code', { class: 'digest' }, c.digest), bytesCell(c.size_bytes), fmtCount(c.references),
+      c.shared ? badge('shared', 'ok') : badge('only here', 'plain'),
+    ]));
+
+    const headingId = nextId('h');
+    const pane = el('section', { class: 'panel detail', 'aria-labelledby': headingId },
+      el('div', { class: 'detail-head' }, el('h2', { id: headingId, tabindex: '-1', class: 'key' }, o.key), closeBtn),
+      facts,
+      el('div', { class: 'detail-actions' }, download, previewBtn, deleteBtn),
+      previewArea,
+      el('form', { class: 'inline-form share-form', onSubmit: (e) => {
+        e.preventDefault();
+        return share();
+      } }, field('Share link expires after', expiry), shareBtn),
+      shareArea,
+      el('h3', null, 'Metadata'), pairsTable('Metadata of ' + key, o.metadata),
+      el('h3', null, 'Tags'), pairsTable('Tags of ' + key, o.tags),
+      el('h3', null, 'Chunks'), chunkTable);
+    area.replaceChildren(pane);
+    pane.querySelector('h2').focus();
+
+    async function showPreview() {
+      previewArea.replaceChildren();
+      if (kind === 'image') {
+        previewArea.append(el('img', { class: 'preview-image', alt: 'Preview of ' + key,
+          src: '/api/download?' + query({ tenant, bucket, key, disposition: 'inline' }) }));
+        return;
+      }
+      const stopLoading = loading(previewArea, 'Loading the preview…');
+      let response;
+      try {
+        response = await fetch('/api/download?' + query({ tenant, bucket, key, disposition: 'inline' }),
+          { credentials: 'same-origin', cache: 'no-store', signal, headers: { Range: 'bytes=0-' + (PREVIEW_BYTES - 1) } });
+      } finally {
+        stopLoading();
+      }
+      if (!response.ok) {
+        previewArea.append(note('No preview: the server answered ' + response.status + '.'));
+        return;
+      }
+      const bytes = await response.arrayBuffer();
+      const textOf = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+      const cut = Number(o.size_bytes) > bytes.byteLength;
+      previewArea.append(el('pre', { class: 'preview-text', tabindex: '0', 'aria-label': 'Preview of ' + key }, textOf),
+        cut ? note('The first ' + fmtBytes(bytes.byteLength) + ' are shown.') : null);
+    }
+
+    async function share() {
+      shareArea.replaceChildren();
+      let made;
+      try {
+        made = await busy(shareBtn, 'Creating…', () => api('POST', '/api/share',
+          { tenant, bucket, key, expires_seconds: Number(expiry.value) }, { signal }));
+      } catch (err) {
+        if (err && err.name === 'AbortError') return;
+        if (err instanceof ApiError && err.status === 401) return;
+        shareArea.append(el('p', { class: 'form-error', role: 'alert' }, err.message || String(err)));
+        return;
+      }
+      const urlBox = el('input', { type: 'text', class: 'mono share-url', readonly: true, spellcheck: 'false' });
+      urlBox.value = made.url;
+      const copyStatus = el('p', { class: 'muted', role: 'status' });
+      const copyBtn = button('Copy', async () => {
+        try {
+          if (!navigator.clipboard || !window.isSecureContext) throw new Error('no clipboard');
+          await navigator.clipboard.writeText(made.url);
+          copyStatus.textContent = 'Copied to the clipboard.';
+        } catch (_) {
+          urlBox.focus();
+          urlBox.select();
+          copyStatus.textContent = 'The link is selected: press Ctrl+C (⌘C) to copy it.';
+        }
+      }, 'primary', { 'aria-label': 'Copy the share link' });
+      urlBox.id = nextId('share');
+      const hintId = nextId('hint');
+      urlBox.setAttribute('aria-describedby', hintId);
+      shareArea.append(el('label', { for: urlBox.id }, 'Share link'),
+        el('div', { class: 'copy-row' }, urlBox, copyBtn),
+        el('small', { id: hintId, class: 'hint' }, 'Anyone with this link can download the object until ' + made.expires_at + '.'),
+        copyStatus);
+      urlBox.focus();
+      urlBox.select();
+    }
+
+    async function remove() {
+      const ok = await confirmAction('Delete 1 object?', key +
+        ' will be deleted now; its space is reclaimed by garbage collection later. This cannot be undone.', 'Delete');
+      if (!ok) return;
+      hideAlert();
+      const result = await busy(deleteBtn, 'Deleting…', () => api('DELETE', '/api/objects', { tenant, bucket, keys: [key] }, { signal }));
+      const errors = (result && result.errors) || [];
+      if (errors.length) {
+        showAlert('The object could not be deleted:', errors.map((e) => e.key + ': ' + e.message));
+        return;
+      }
+      setStatus('Deleted ' + key + '.');
+      ctx.onDeleted();
+      ctx.onClose();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Operations: GC and fsck jobs (admin of every tenant)
+
+  const JOB_POLL_MS = 1000;
+
+  function fmtElapsed(ms) {
+    const s = Math.max(0, Number(ms) || 0) / 1000;
+    if (s < 60) return s.toFixed(1) + ' s';
+    const m = Math.floor(s / 60);
+    return m + ' min ' + Math.round(s - m * 60) + ' s';
+  }
+
+  function jobResult(job) {
+    if (job.state === 'failed') return el('span', { class: 'error-text' }, job.error || 'failed');
+    if (!job.result) return '—';
+    return el('ul', { class: 'counts' }, Object.entries(job.result).map(([k, v]) =>
+      el('li', null, k.replace(/_/g, ' ') + ': ', el('strong', null, typeof v === 'number' ? fmtCount(v) : String(v)))));
+  }
+
+  async function renderOperations(view, r, signal) {
+    view.append(pageHeader('Operations'));
+    if (!runsOperations()) {
+      view.append(note('Operations need an admin key of every tenant (*).'));
+      return;
+    }
+    const gcBtn = button('Run GC', () => startJob('gc', gcBtn), 'primary');
+    const fsckBtn = button('Run fsck (check only)', () => startJob('fsck', fsckBtn), 'secondary');
+    view.append(section('Run',
+      note('GC deletes unreferenced chunks and expired uploads. fsck checks every chunk and object and repairs nothing.'),
+      el('div', { class: 'detail-actions' }, gcBtn, fsckBtn)));
+    const listSection = section('Jobs');
+    const listBody = el('div', { 'aria-live': 'polite' });
+    listSection.append(listBody);
+    view.append(listSection);
+    let timer = 0;
+    const running = new Set(); // ids of jobs seen running, to say when they end
+    signal.addEventListener('abort', () => clearTimeout(timer));
+
+    async function startJob(kind, btn) {
+      hideAlert();
+      try {
+        await busy(btn, 'Starting…', () => api('POST', '/api/jobs', { kind }, { signal }));
+      } catch (err) {
+        report(err); // 409: one of that kind runs already
+        return;
+      }
+      setStatus((kind === 'gc' ? 'GC' : 'fsck') + ' started.');
+      await loadJobs();
+    }
+
+    async function loadJobs() {
+      clearTimeout(timer);
+      const data = await api('GET', '/api/jobs', undefined, { signal });
+      const jobs = Array.isArray(data.jobs) ? data.jobs : [];
+      if (jobs.length === 0) {
+        listBody.replaceChildren(note('No jobs since the server started.'));
+      } else {
+        const t = makeTable('GC and fsck jobs, newest first', [
+          { label: 'Job', rowHeader: true }, { label: 'State' }, { label: 'Started' }, { label: 'Elapsed', num: true }, { label: 'Result' },
+        ]);
+        for (const job of jobs) {
+          const stateBadge = job.state === 'done' ? badge('done', 'ok') : job.state === 'failed' ? badge('failed', 'bad') : badge('running', 'scope');
+          t.body.appendChild(t.row([
+            el('span', null, job.kind === 'gc' ? 'GC' : 'fsck', ' ', el('code', { class: 'muted' }, job.id)),
+            stateBadge, timeCell(job.started_at), fmtElapsed(job.elapsed_ms), jobResult(job),
+          ]));
+          if (job.state === 'running') running.add(job.id);
+          else if (running.delete(job.id)) setStatus((job.kind === 'gc' ? 'GC' : 'fsck') + ' ' + job.state + '.');
+        }
+        listBody.replaceChildren(t.wrap);
+      }
+      if (!signal.aborted && jobs.some((j) => j.state === 'running')) {
+        timer = setTimeout(() => loadJobs().catch(report), JOB_POLL_MS);
+      }
+    }
+
+    await loadJobs();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1074,7 +1654,7 @@
     const ids = {
       boot: 'boot', signin: 'signin', signinForm: 'signin-form', signinApi: 'signin-api', signinS3: 'signin-s3',
       signinError: 'signin-error', signinSubmit: 'signin-submit', shell: 'shell', sessionInfo: 'session-info',
-      signout: 'signout', navKeys: 'nav-keys', main: 'main', alert: 'alert', view: 'view',
+      signout: 'signout', navKeys: 'nav-keys', navOps: 'nav-ops', main: 'main', alert: 'alert', view: 'view',
       status: 'status', skip: 'skip-link', confirmDialog: 'confirm-dialog', confirmTitle: 'confirm-title',
       confirmText: 'confirm-text', confirmOk: 'confirm-ok', confirmCancel: 'confirm-cancel',
       secretDialog: 'secret-dialog', secretTitle: 'secret-title', secretIdLabel: 'secret-id-label',
