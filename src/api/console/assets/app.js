@@ -588,6 +588,50 @@
       el('span', { class: 'bar-text' }, fmtBytes(free) + ' free of ' + fmtBytes(total) + ' (' + percent + '% used)'));
   }
 
+  // Requests per minute as bars (errors drawn over them), with the totals as text for
+  // those who would rather read: built node by node, no markup from data.
+  function rateChart(points) {
+    if (points.length === 0) return note('No minute sampled yet.');
+    const svgNs = 'http://www.w3.org/2000/svg';
+    const width = 600, height = 120, gap = 1;
+    const top = Math.max(1, ...points.map((p) => p.requests || 0));
+    // An hour of minute slots, the latest at the right, whatever has been sampled so far.
+    const slots = Math.max(60, points.length);
+    const barWidth = Math.max(2, Math.floor(width / slots) - gap);
+    let requests = 0, clientErrors = 0, serverErrors = 0;
+    const svg = document.createElementNS(svgNs, 'svg');
+    svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
+    svg.setAttribute('class', 'rate-chart');
+    svg.setAttribute('role', 'img');
+    const bar = (x, value, cls) => {
+      const h = Math.round((value / top) * (height - 4));
+      const rect = document.createElementNS(svgNs, 'rect');
+      rect.setAttribute('x', String(x));
+      rect.setAttribute('y', String(height - h));
+      rect.setAttribute('width', String(barWidth));
+      rect.setAttribute('height', String(h));
+      rect.setAttribute('class', cls);
+      return rect;
+    };
+    points.forEach((p, i) => {
+      const x = (slots - points.length + i) * (barWidth + gap);
+      const errors = (p.client_errors || 0) + (p.server_errors || 0);
+      requests += p.requests || 0;
+      clientErrors += p.client_errors || 0;
+      serverErrors += p.server_errors || 0;
+      const g = document.createElementNS(svgNs, 'g');
+      const title = document.createElementNS(svgNs, 'title');
+      title.textContent = (p.to || '') + ': ' + (p.requests || 0) + ' requests, ' + errors + ' errors';
+      g.append(title, bar(x, p.requests || 0, 'rate-ok'), bar(x, errors, 'rate-error'));
+      svg.append(g);
+    });
+    const summary = fmtCount(requests) + ' requests in the last ' +
+      (points.length === 1 ? 'minute' : points.length + ' minutes') + '; ' +
+      fmtCount(clientErrors) + ' answered 4xx, ' + fmtCount(serverErrors) + ' answered 5xx';
+    svg.setAttribute('aria-label', 'Requests per minute: ' + summary);
+    return el('div', { class: 'rate' }, svg, el('p', { class: 'hint' }, summary + ' (errors in red).'));
+  }
+
   async function renderOverview(view, r, signal) {
     view.append(pageHeader('Overview', button('Refresh', () => route(false))));
     const done = loading(view);
@@ -625,11 +669,17 @@
     view.append(section('Storage roots', roots.length === 0
       ? note('No storage roots reported.')
       : simpleTable('Storage roots', [
-        { label: 'Class', rowHeader: true }, { label: 'Space' }, { label: 'Total', num: true }, { label: 'Writable' },
+        { label: 'Class', rowHeader: true }, { label: 'Space' }, { label: 'Total', num: true },
+        { label: 'Logical', num: true }, { label: 'Physical', num: true }, { label: 'Chunks', num: true },
+        { label: 'Writable' },
       ], roots.map((root) => [
         root.class, spaceBar(root.free_bytes, root.total_bytes), bytesCell(root.total_bytes),
+        bytesCell(root.logical_bytes || 0), bytesCell(root.physical_bytes || 0), fmtCount(root.chunks || 0),
         root.writable ? badge('writable', 'ok') : badge('not writable', 'bad'),
       ]))));
+
+    const rates = await api('GET', '/api/rates', undefined, { signal }).catch(() => null);
+    if (rates && Array.isArray(rates.points)) view.append(section('Requests, last hour', rateChart(rates.points)));
 
     const meta = data.metadata || {};
     view.append(section('Metadata',
