@@ -70,17 +70,8 @@ class ConsoleTest : public ::testing::Test {
 
   Response Call(const std::string& method, const std::string& target, const Browser* browser,
                 const std::string& body = "", bool with_csrf = true) {
-    Request request;
-    request.method = method;
-    const size_t question = target.find('?');
-    request.path = target.substr(0, question);
-    if (question != std::string::npos) request.query = target.substr(question + 1);
-    request.headers.emplace_back("host", "127.0.0.1:9001");
+    Request request = StreamRequest(method, target, browser, with_csrf);
     if (!body.empty()) request.headers.emplace_back("content-type", "application/json");
-    if (browser != nullptr) {
-      request.headers.emplace_back("cookie", "other=1; cairn_console=" + browser->cookie);
-      if (with_csrf) request.headers.emplace_back("x-csrf-token", browser->csrf);
-    }
     request.body = body;
     return console_.Serve(request);
   }
@@ -111,7 +102,7 @@ class ConsoleTest : public ::testing::Test {
     if (question != std::string::npos) request.query = target.substr(question + 1);
     request.headers.emplace_back("host", "127.0.0.1:9001");
     if (browser != nullptr) {
-      request.headers.emplace_back("cookie", "cairn_console=" + browser->cookie);
+      request.headers.emplace_back("cookie", "other=1; cairn_console=" + browser->cookie);
       if (with_csrf) request.headers.emplace_back("x-csrf-token", browser->csrf);
     }
     return request;

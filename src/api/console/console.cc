@@ -230,6 +230,12 @@ void Console::AddSecurityHeaders(http::HeaderList& headers) {
   headers.emplace_back("X-Frame-Options", "DENY");
 }
 
+Response Console::JsonAnswer(int status, const nlohmann::json& body) {
+  Response response = JsonResponse(status, body);
+  AddSecurityHeaders(response.headers);
+  return response;
+}
+
 Response Console::ErrorResponse(const Status& status) {
   Response response = ErrorOf(status);
   AddSecurityHeaders(response.headers);

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -193,6 +194,8 @@ class Console {
   std::variant<Response, StreamCall> AdmitStream(const Request& request);
   // An error answer in the console's format, with its security headers.
   static Response ErrorResponse(const Status& status);
+  // A JSON answer (no-store, invalid UTF-8 replaced), with its security headers.
+  static Response JsonAnswer(int status, const nlohmann::json& body);
   static void AddSecurityHeaders(http::HeaderList& headers);
 
   objects::ObjectService* objects() const { return deps_.objects; }

@@ -31,25 +31,6 @@ http::Awaitable<void> SendError(http::Exchange& exchange, const Status& status) 
   co_await Send(exchange, std::move(response));
 }
 
-// RFC 5987 ext-value of a file name: UTF-8, percent-encoded but for attr-chars.
-std::string ExtValue(std::string_view name) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out = "UTF-8''";
-  for (unsigned char c : name) {
-    const bool plain =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-        std::string_view("!#$&+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-    if (plain) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
 // What an inline preview may be labelled: images a browser decodes without running
 // anything; everything else is shown as plain text (never HTML or SVG).
 std::string PreviewType(const std::string& stored) {
@@ -230,12 +211,7 @@ http::Awaitable<void> ConsoleApi::Upload(http::Exchange& exchange, StreamCall ca
   } else {
     body = ObjectJson(committed->object);
   }
-  Response response;
-  response.status = status;
-  response.headers.emplace_back("Content-Type", "application/json");
-  response.headers.emplace_back("Cache-Control", "no-store");
-  Console::AddSecurityHeaders(response.headers);
-  response.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  Response response = Console::JsonAnswer(status, body);
   co_await Send(exchange, std::move(response));
 }
 
@@ -268,7 +244,7 @@ http::Awaitable<void> ConsoleApi::Download(http::Exchange& exchange, StreamCall 
     const std::string name = slash == std::string::npos ? object.key : object.key.substr(slash + 1);
     head.headers.emplace_back(
         "Content-Disposition",
-        "attachment; filename*=" + ExtValue(name.empty() ? "download" : name));
+        "attachment; filename*=UTF-8''" + http::PercentEncode(name.empty() ? "download" : name));
   }
   Result<BodySelection> selection =
       SelectBody(exchange.request(), object.size_bytes, &head.headers);
