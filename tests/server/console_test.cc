@@ -549,6 +549,12 @@ TEST_F(ConsoleTest, AStreamedCallIsAdmittedOnlyWithItsTokenAndRights) {
   EXPECT_EQ(status_of(console_.AdmitStream(
                 StreamRequest("PUT", "/api/upload?tenant=other&bucket=docs&key=x", &writer))),
             403);
+  // What the console does not do is refused, never ignored.
+  for (const char* header : {"content-encoding", "content-md5"}) {
+    Request asking = StreamRequest("PUT", target, &writer);
+    asking.headers.emplace_back(header, "gzip");
+    EXPECT_EQ(status_of(console_.AdmitStream(asking)), 400) << header;
+  }
   // A bucket name another tenant holds is not written into.
   ASSERT_TRUE(store_.objects()->CreateNamespace("other", "theirs").ok());
   EXPECT_EQ(status_of(console_.AdmitStream(

@@ -1052,6 +1052,19 @@ std::variant<Response, StreamCall> Console::Call::AdmitStream() {
     return *refused;
   }
   if (auto refused = RefusePolicyBucket(call.tenant, call.bucket)) return *refused;
+  // The bytes are stored as sent: a header asking for anything else is refused, never
+  // ignored.
+  if (!download) {
+    for (const char* unsupported : {"content-encoding", "content-md5"}) {
+      const std::string* value = request_.Header(unsupported);
+      if (value != nullptr &&
+          !(std::string_view(unsupported) == "content-encoding" && *value == "identity")) {
+        return Error(400, "InvalidArgument",
+                     std::string("console uploads do not support ") + unsupported +
+                         ": the bytes are stored as sent (use the S3 or native API)");
+      }
+    }
+  }
   if (download) {
     call.kind = StreamCall::Kind::kDownload;
     const std::string disposition = Param(*query, "disposition");
