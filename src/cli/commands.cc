@@ -701,11 +701,14 @@ void AddStatus(CLI::App& app) {
       printf(" %s=%llu", state.c_str(), static_cast<unsigned long long>(count));
     }
     printf("\n");
-    printf("logical bytes: %llu\nchunks: %llu (%llu bytes, %llu awaiting GC)\n",
-           static_cast<unsigned long long>(summary->logical_bytes),
-           static_cast<unsigned long long>(summary->chunks),
-           static_cast<unsigned long long>(summary->chunk_bytes),
-           static_cast<unsigned long long>(summary->unreferenced_chunks));
+    printf(
+        "logical bytes: %llu\ninline bytes: %llu (small objects kept in the metadata)\n"
+        "chunks: %llu (%llu bytes, %llu awaiting GC)\n",
+        static_cast<unsigned long long>(summary->logical_bytes),
+        static_cast<unsigned long long>(summary->inline_bytes),
+        static_cast<unsigned long long>(summary->chunks),
+        static_cast<unsigned long long>(summary->chunk_bytes),
+        static_cast<unsigned long long>(summary->unreferenced_chunks));
     printf("storage roots: %s\n",
            summary->writable.ok() ? "writable" : summary->writable.ToString().c_str());
     PrintVolumeStatus(stores->meta.get());

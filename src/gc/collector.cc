@@ -9,6 +9,13 @@
 namespace cairn::gc {
 namespace {
 
+void Report(const ProgressFn& on_progress, const char* phase, uint64_t done, uint64_t total = 0) {
+  if (on_progress) on_progress(Progress{phase, done, total});
+}
+
+// Within a phase, every this many items (a pass over a million chunks reports ~4,000 times).
+constexpr uint64_t kProgressEvery = 256;
+
 std::string Label(StorageClass storage_class, const Digest& digest) {
   return std::string(StorageClassName(storage_class)) + "/" + digest.ToHex();
 }
@@ -107,16 +114,20 @@ Result<GcStats> RunGc(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_sto
   const TimestampMs cutoff = now - options.grace_ms;
   // Bounded loops: each pass handles at most batch_size rows; stop when a pass is short.
   constexpr int kMaxBatches = 100000;
+  Report(options.on_progress, "reaping stalled uploads", 0);
   for (int i = 0; i < kMaxBatches; ++i) {
     ASSIGN_OR_RETURN(uint64_t n, meta_store->ReapStalledUploads(
                                      now - std::max(options.grace_ms, options.stalled_upload_ms),
                                      options.batch_size, clock->NowMs()));
     stats.reaped_uploads += n;
+    Report(options.on_progress, "reaping stalled uploads", stats.reaped_uploads);
     if (n < options.batch_size) break;
   }
+  Report(options.on_progress, "purging deleted objects", 0);
   for (int i = 0; i < kMaxBatches; ++i) {
     ASSIGN_OR_RETURN(uint64_t n, meta_store->PurgeDeletedObjects(cutoff, options.batch_size));
     stats.purged_objects += n;
+    Report(options.on_progress, "purging deleted objects", stats.purged_objects);
     if (n < options.batch_size) break;
   }
   ASSIGN_OR_RETURN(uint64_t store_size, meta_store->CountChunks());
@@ -124,6 +135,7 @@ Result<GcStats> RunGc(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_sto
       DeletionBudget(store_size, options.max_delete_fraction, options.allow_mass_delete);
   // Chunks whose count reached zero before the cutoff. The cutoff is re-read per batch
   // from the same `now` so a chunk freed during this run is left for the next one.
+  Report(options.on_progress, "removing unreferenced chunks", 0);
   for (int i = 0; i < kMaxBatches; ++i) {
     const uint32_t limit = static_cast<uint32_t>(std::min<uint64_t>(options.batch_size, budget));
     if (limit == 0) {
@@ -144,12 +156,15 @@ Result<GcStats> RunGc(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_sto
                          }));
     for (const auto& chunk : removed) stats.deleted_chunk_bytes += chunk.size_bytes;
     stats.deleted_chunks += removed.size();
+    Report(options.on_progress, "removing unreferenced chunks", stats.deleted_chunks);
     budget -= std::min<uint64_t>(budget, removed.size());
     if (removed.size() < limit) break;
   }
+  Report(options.on_progress, "sweeping temp files and the quarantine", 0);
   RETURN_IF_ERROR(SweepTempFiles(chunk_store, cutoff, &stats));
   RETURN_IF_ERROR(PurgeQuarantine(chunk_store, cutoff, &stats));
   if (options.sweep_orphans && options.store_identity_verified && stats.capped.empty()) {
+    Report(options.on_progress, "looking for orphaned chunk files", 0);
     RETURN_IF_ERROR(
         SweepOrphans(meta_store, chunk_store, now, cutoff, store_size, options, &stats));
   }
@@ -168,6 +183,7 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
   const TimestampMs now = clock->NowMs();
   const TimestampMs cutoff = now - options.grace_ms;
 
+  Report(options.on_progress, "checking the metadata store", 0);
   {
     auto problems = meta_store->CheckIntegrity();
     if (!problems.ok()) {
@@ -187,6 +203,7 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
     return report;
   }
 
+  Report(options.on_progress, "listing chunk files", 0);
   std::map<StorageClass, std::set<Digest>> files;
   uint64_t file_count = 0;
   for (StorageClass storage_class : kAllStorageClasses) {
@@ -194,13 +211,20 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
     files[storage_class] = std::set<Digest>(digests.begin(), digests.end());
     file_count += files[storage_class].size();
   }
+  Report(options.on_progress, "counting references", 0);
   ASSIGN_OR_RETURN(auto references, meta_store->CheckReferences());
 
   std::map<StorageClass, std::vector<Digest>> missing;
   std::map<StorageClass, std::vector<Digest>> corrupt;
   std::set<std::pair<StorageClass, Digest>> rows;
   bool counts_wrong = false;
+  const char* const checking = options.verify_content ? "re-hashing chunks" : "checking chunks";
+  uint64_t seen = 0;
+  Report(options.on_progress, checking, 0, references.size());
   for (const auto& ref : references) {
+    if (++seen % kProgressEvery == 0) {
+      Report(options.on_progress, checking, seen, references.size());
+    }
     if (ref.has_chunk_row) rows.insert({ref.storage_class, ref.digest});
     const std::string label = Label(ref.storage_class, ref.digest);
     if (ref.recorded_ref_count != ref.actual_ref_count || !ref.has_chunk_row) {
@@ -228,6 +252,7 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
       }
     }
   }
+  Report(options.on_progress, checking, references.size(), references.size());
   for (const auto* lost : {&missing, &corrupt}) {
     const char* what = lost == &missing ? "missing" : "corrupt";
     for (const auto& [storage_class, digests] : *lost) {
@@ -260,6 +285,7 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
       if (temp.modified_ms < cutoff) report.stale_temp_files.push_back(temp.path);
     }
   }
+  Report(options.on_progress, "counting objects", 0);
   ASSIGN_OR_RETURN(auto counts, meta_store->CountObjects());
   for (const auto& row : counts) report.objects_checked += row.objects;
 

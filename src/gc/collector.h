@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,16 @@
 #include "platform/clock.h"
 
 namespace cairn::gc {
+
+// Where a running pass is, for a caller that shows it (the console's job list): the phase
+// and how far into it. `total` is 0 when not known in advance. Called on the pass's thread
+// at each phase and every few hundred items within one; it must be cheap and not throw.
+struct Progress {
+  const char* phase = "";
+  uint64_t done = 0;
+  uint64_t total = 0;
+};
+using ProgressFn = std::function<void(const Progress&)>;
 
 struct GcStats {
   uint64_t reaped_uploads = 0;
@@ -59,6 +70,7 @@ struct GcOptions {
   // left alone (that many orphans means the metadata is wrong, not that they are garbage).
   double max_delete_fraction = 0.1;
   bool allow_mass_delete = false;
+  ProgressFn on_progress = nullptr;  // unset: nothing reported
 };
 
 Result<GcStats> RunGc(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_store,
@@ -73,6 +85,7 @@ struct FsckOptions {
   // The cap on orphans quarantined by one --repair, as for GC.
   double max_delete_fraction = 0.1;
   bool allow_mass_delete = false;
+  ProgressFn on_progress = nullptr;  // unset: nothing reported
 };
 
 struct FsckReport {

@@ -170,6 +170,7 @@ struct StorageBytesRow {
   StorageClass storage_class = StorageClass::kHot;
   std::string namespace_name;
   uint64_t logical_bytes = 0;  // committed objects' sizes
+  uint64_t inline_bytes = 0;   // of those, kept inline in the metadata (no chunk)
 };
 
 enum class Scope { kRead, kWrite, kAdmin };

@@ -575,6 +575,7 @@ api::console::ConsoleDependencies ConsoleDependenciesFor(objects::ObjectService*
     figures.logical_bytes = summary.logical_bytes;
     figures.chunks = summary.chunks;
     figures.chunk_bytes = summary.chunk_bytes;
+    figures.inline_bytes = summary.inline_bytes;
     figures.unreferenced_chunks = summary.unreferenced_chunks;
     for (StorageClass storage_class : kAllStorageClasses) {
       api::console::StorageRoot root;
@@ -590,6 +591,7 @@ api::console::ConsoleDependencies ConsoleDependenciesFor(objects::ObjectService*
         root.logical_bytes = per_class->second.logical_bytes;
         root.chunks = per_class->second.chunks;
         root.chunk_bytes = per_class->second.chunk_bytes;
+        root.inline_bytes = per_class->second.inline_bytes;
       }
       figures.roots.push_back(root);
     }
@@ -887,8 +889,17 @@ int Serve(const ServeConfig& config) {
     // The console's GC and fsck are the server's own passes (its grace and caps); fsck
     // only checks.
     Stores* store_set = &stores;
-    console_deps.run_gc = [store_set, &config]() -> Result<api::console::JobOutcome> {
+    // A pass's progress, as the console's job list shows it.
+    auto progress_of = [](const api::console::JobProgressFn& report) {
+      return [report](const gc::Progress& progress) {
+        report(api::console::JobProgress{progress.phase, progress.done, progress.total});
+      };
+    };
+    console_deps.run_gc =
+        [store_set, &config, progress_of](
+            const api::console::JobProgressFn& report) -> Result<api::console::JobOutcome> {
       gc::GcOptions options;
+      options.on_progress = progress_of(report);
       options.grace_ms = config.gc_grace_seconds * 1000;
       options.stalled_upload_ms = config.stalled_upload_seconds * 1000;
       options.store_identity_verified = !store_set->store_id.empty();
@@ -904,8 +915,11 @@ int Serve(const ServeConfig& config) {
       outcome.note = stats.capped;
       return outcome;
     };
-    console_deps.run_fsck = [store_set, &config]() -> Result<api::console::JobOutcome> {
+    console_deps.run_fsck =
+        [store_set, &config, progress_of](
+            const api::console::JobProgressFn& progress) -> Result<api::console::JobOutcome> {
       gc::FsckOptions options;
+      options.on_progress = progress_of(progress);
       options.repair = false;
       options.grace_ms = config.gc_grace_seconds * 1000;
       options.store_identity_verified = !store_set->store_id.empty();

@@ -143,7 +143,9 @@ Result<StoreSummary> SummarizeStore(meta::MetaStore* store, chunks::ChunkStore* 
   ASSIGN_OR_RETURN(auto bytes, store->StorageBytes());
   for (const auto& row : bytes) {
     summary.logical_bytes += row.logical_bytes;
+    summary.inline_bytes += row.inline_bytes;
     summary.by_class[row.storage_class].logical_bytes += row.logical_bytes;
+    summary.by_class[row.storage_class].inline_bytes += row.inline_bytes;
   }
   ASSIGN_OR_RETURN(auto listed, store->ListChunks());
   for (const auto& chunk : listed) {

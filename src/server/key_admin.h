@@ -84,12 +84,14 @@ struct StoreSummary {
   uint64_t logical_bytes = 0;                        // of committed objects
   uint64_t chunks = 0;
   uint64_t chunk_bytes = 0;          // physical: each stored chunk once
+  uint64_t inline_bytes = 0;         // physical too: small objects kept in the metadata
   uint64_t unreferenced_chunks = 0;  // awaiting GC
   Status writable;                   // the chunk store's roots
   struct PerClass {
     uint64_t logical_bytes = 0;
     uint64_t chunks = 0;
     uint64_t chunk_bytes = 0;
+    uint64_t inline_bytes = 0;
   };
   std::map<StorageClass, PerClass> by_class;
 };

@@ -250,3 +250,26 @@ def test_files_go_up_in_parts_come_down_and_are_shared_by_a_presigned_link(serve
                for line in lines), lines[:5]
     assert any("path=/api/share" in line and "status=409" in line for line in lines)
     assert not h.find_leaked_secrets(log)
+
+
+def test_the_overview_counts_small_inline_objects_and_shared_chunks_once(server_factory):
+    srv, port = start_console(server_factory)
+    client = h.Client(srv, srv.admin_key)
+    small = b"kept in the metadata row"               # under the inline threshold
+    large = h.pseudo_random_bytes(3 * h.MiB, "overview")  # chunked
+    client.put(small, tenant="acme", key="small.txt")
+    client.put(large, tenant="acme", key="large-1.bin")
+    client.put(large, tenant="acme", key="large-2.bin")  # the same chunks again
+    status, headers, body = request(port, "POST", "/api/session", {"api_key": srv.admin_key})
+    assert status == 200, body
+    session = headers["set-cookie"].split(";", 1)[0]
+    status, _, body = request(port, "GET", "/api/overview", headers={"Cookie": session})
+    assert status == 200, body
+    figures = json.loads(body)
+    assert figures["objects"] == 3
+    assert figures["logical_bytes"] == len(small) + 2 * len(large)
+    assert figures["inline_bytes"] == len(small)
+    # Physical: the small object's bytes plus the large one's chunks, stored once.
+    assert figures["physical_bytes"] == len(small) + len(large), figures
+    hot = [r for r in figures["storage_roots"] if r["class"] == "hot"][0]
+    assert hot["inline_bytes"] == len(small) and hot["physical_bytes"] == len(small) + len(large)

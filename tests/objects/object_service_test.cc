@@ -159,6 +159,48 @@ TEST_F(ObjectServiceTest, DeleteThenGcAfterGraceFreesSpaceAndFsckIsClean) {
   EXPECT_TRUE(Fsck().ok());
 }
 
+TEST_F(ObjectServiceTest, GcAndFsckReportWhereTheyAre) {
+  // 600 distinct chunks: fsck's re-hash phase reports within itself, not only at its ends.
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(Put("k" + std::to_string(i), RandomBytes(2 * kChunk, 100 + i)).ok());
+  }
+  std::vector<gc::Progress> seen;
+  auto record = [&seen](const gc::Progress& progress) { seen.push_back(progress); };
+  gc::FsckOptions fsck;
+  fsck.on_progress = record;
+  auto report = gc::RunFsck(meta_.get(), chunks_.get(), &clock_, fsck);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok());
+  std::vector<gc::Progress> rehash;
+  for (const auto& p : seen) {
+    if (std::string(p.phase) == "re-hashing chunks") rehash.push_back(p);
+  }
+  ASSERT_GE(rehash.size(), 3u);  // start, at least one step, end
+  EXPECT_EQ(rehash.front().done, 0u);
+  EXPECT_EQ(rehash.back().done, 600u);
+  EXPECT_EQ(rehash.back().total, 600u);
+  for (size_t i = 1; i < rehash.size(); ++i) EXPECT_GE(rehash[i].done, rehash[i - 1].done);
+  EXPECT_EQ(std::string(seen.back().phase), "counting objects");
+
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(service_->DeleteByKey("acme", "models", "k" + std::to_string(i)).ok());
+  }
+  clock_.Advance(10'000);
+  seen.clear();
+  gc::GcOptions gc_options;
+  gc_options.grace_ms = 0;
+  gc_options.allow_mass_delete = true;
+  gc_options.on_progress = record;
+  auto stats = gc::RunGc(meta_.get(), chunks_.get(), &clock_, gc_options);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->deleted_chunks, 600u);
+  uint64_t removed = 0;
+  for (const auto& p : seen) {
+    if (std::string(p.phase) == "removing unreferenced chunks") removed = p.done;
+  }
+  EXPECT_EQ(removed, 600u);
+}
+
 TEST_F(ObjectServiceTest, OverwriteReplacesAtomicallyAndOldIdDisappears) {
   auto first = Put("same", RandomBytes(3 * kChunk, 1));
   auto second = Put("same", "small new content");

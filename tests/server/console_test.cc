@@ -43,7 +43,8 @@ class ConsoleTest : public ::testing::Test {
     auto deps = server::ConsoleDependenciesFor(store_.objects(), &multipart_, &authenticator_,
                                                store_.stores(), "sqlite");
     deps.now_ms = [this] { return now_ms_; };
-    deps.run_gc = [this]() -> Result<JobOutcome> {
+    deps.run_gc = [this](const api::console::JobProgressFn& report) -> Result<JobOutcome> {
+      report({"removing unreferenced chunks", 7, 0});
       std::unique_lock<std::mutex> lock(job_mutex_);
       // Bounded: a test that forgets to release the job fails instead of hanging.
       job_released_.wait_for(lock, std::chrono::seconds(30), [this] { return job_release_; });
@@ -382,6 +383,13 @@ TEST_F(ConsoleTest, AKeySeesOnlyItsTenantsAndActsOnlyWithItsScope) {
   EXPECT_EQ(figures["objects"], 1);
   EXPECT_TRUE(figures["chunks"].is_null());  // store-wide figures: for keys of every tenant
   EXPECT_EQ(overview.body.find("beta"), std::string::npos);
+  // Store-wide, physical bytes count the small objects kept inline in the metadata too.
+  Browser everyone = SignInWithKey({"*"}, meta::Scope::kRead);
+  Json store = BodyOf(Call("GET", "/api/overview", &everyone));
+  EXPECT_EQ(store["objects"], 2);
+  EXPECT_EQ(store["inline_bytes"], 10);
+  EXPECT_EQ(store["physical_bytes"], 10);
+  EXPECT_EQ(store["dedup_ratio"], 1.0);
 
   // A read key changes nothing, whatever the page shows.
   EXPECT_EQ(Call("POST", "/api/buckets", &reader, Json{{"tenant", "acme"}, {"name", "new"}}.dump())
@@ -722,10 +730,18 @@ TEST_F(ConsoleTest, GcRunsAsAJobOneAtATimeForAnAdminOfEveryTenant) {
   EXPECT_EQ(BodyOf(started)["state"], "running");
   EXPECT_EQ(Call("POST", "/api/jobs", &admin, R"({"kind":"gc"})").status, 409);
   now_ms_ += 1500;
-  Json jobs = BodyOf(Call("GET", "/api/jobs", &admin));
+  // Bounded wait for the job's thread to report where it is.
+  Json jobs;
+  for (int i = 0; i < 500; ++i) {
+    jobs = BodyOf(Call("GET", "/api/jobs", &admin));
+    if (!jobs["jobs"][0]["progress"].is_null()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   ASSERT_EQ(jobs["jobs"].size(), 1u);
   EXPECT_EQ(jobs["jobs"][0]["state"], "running");
   EXPECT_EQ(jobs["jobs"][0]["elapsed_ms"], 1500);
+  EXPECT_EQ(jobs["jobs"][0]["progress"],
+            Json({{"phase", "removing unreferenced chunks"}, {"done", 7}, {"total", 0}}));
   ReleaseJob();
   // Bounded wait for the job's thread to report.
   Json job;
@@ -736,6 +752,7 @@ TEST_F(ConsoleTest, GcRunsAsAJobOneAtATimeForAnAdminOfEveryTenant) {
   }
   EXPECT_EQ(job["state"], "done");
   EXPECT_EQ(job["result"]["deleted_chunks"], 3);
+  EXPECT_TRUE(job["progress"].is_null());
   // Once done, another may start.
   EXPECT_EQ(Call("POST", "/api/jobs", &admin, R"({"kind":"gc"})").status, 202);
 }

@@ -694,10 +694,12 @@ Response Console::Call::Overview() {
     // at most every few seconds however often the page asks.
     Result<StoreFigures> figures = console_->CachedStoreFigures();
     if (!figures.ok()) return ErrorOf(figures.status());
-    // The store's own totals: physical bytes count each chunk once, whoever shares it.
+    // The store's own totals: physical bytes count each chunk once, whoever shares it,
+    // plus the small objects kept inline in the metadata.
     objects = figures->objects;
     logical = figures->logical_bytes;
-    physical = figures->chunk_bytes;
+    physical = figures->chunk_bytes + figures->inline_bytes;
+    out["inline_bytes"] = figures->inline_bytes;
     out["chunks"] = figures->chunks;
     out["unreferenced_chunks"] = figures->unreferenced_chunks;
     for (const StorageRoot& root : figures->roots) {
@@ -707,7 +709,8 @@ Response Console::Call::Overview() {
                            {"writable", root.writable.ok()},
                            {"logical_bytes", root.logical_bytes},
                            {"chunks", root.chunks},
-                           {"physical_bytes", root.chunk_bytes}});
+                           {"inline_bytes", root.inline_bytes},
+                           {"physical_bytes", root.chunk_bytes + root.inline_bytes}});
     }
     metadata = Json{{"engine", figures->engine}, {"healthy", figures->metadata.ok()}};
     if (figures->volume) {
@@ -724,6 +727,7 @@ Response Console::Call::Overview() {
   } else {
     out["chunks"] = nullptr;
     out["unreferenced_chunks"] = nullptr;
+    out["inline_bytes"] = nullptr;
   }
   out["objects"] = objects;
   out["logical_bytes"] = logical;
@@ -1353,7 +1357,8 @@ std::optional<Response> Console::Call::RefuseOperations() const {
 }
 
 Response Console::StartJob(const std::string& kind) {
-  std::function<Result<JobOutcome>()> run = kind == "gc" ? deps_.run_gc : deps_.run_fsck;
+  std::function<Result<JobOutcome>(const JobProgressFn&)> run =
+      kind == "gc" ? deps_.run_gc : deps_.run_fsck;
   if (!run) return Error(501, "NotImplemented", kind + " cannot run from this server's console");
   std::lock_guard<std::mutex> lock(jobs_mutex_);
   for (const Job& job : jobs_) {
@@ -1374,10 +1379,19 @@ Response Console::StartJob(const std::string& kind) {
   job.started_ms = deps_.now_ms();
   jobs_.push_back(job);
   constexpr size_t kKeptJobs = 20;
-  while (jobs_.size() > kKeptJobs) jobs_.erase(jobs_.begin());  // finished ones: one runs per kind
+  // Only finished jobs are dropped: a running one must stay visible, or the next start of
+  // its kind would not see it and would wait for its thread while holding this lock.
+  for (auto it = jobs_.begin(); jobs_.size() > kKeptJobs && it != jobs_.end();) {
+    it = it->outcome ? jobs_.erase(it) : it + 1;
+  }
   const uint64_t id = job.id;
   workers_[kind] = std::thread([this, id, run]() {
-    Result<JobOutcome> outcome = run();
+    Result<JobOutcome> outcome = run([this, id](const JobProgress& progress) {
+      std::lock_guard<std::mutex> progress_lock(jobs_mutex_);
+      for (Job& entry : jobs_) {
+        if (entry.id == id) entry.progress = progress;
+      }
+    });
     std::lock_guard<std::mutex> done_lock(jobs_mutex_);
     for (Job& entry : jobs_) {
       if (entry.id != id) continue;
@@ -1391,7 +1405,7 @@ Response Console::StartJob(const std::string& kind) {
                   {"started_at", FormatTimestamp(job.started_ms)},
                   {"finished_at", nullptr},
                   {"elapsed_ms", 0},
-                  {"progress", Json::object()},
+                  {"progress", nullptr},
                   {"result", nullptr},
                   {"error", nullptr}};
   return JsonResponse(202, out);
@@ -1406,12 +1420,17 @@ Response Console::ListJobs() {
     Json entry{{"id", std::to_string(job.id)},
                {"kind", job.kind},
                {"started_at", FormatTimestamp(job.started_ms)},
-               {"progress", Json::object()},
+               {"progress", nullptr},
                {"result", nullptr},
                {"error", nullptr}};
     if (!job.outcome) {
       entry["state"] = "running";
       entry["finished_at"] = nullptr;
+      if (!job.progress.phase.empty()) {
+        entry["progress"] = Json{{"phase", job.progress.phase},
+                                 {"done", job.progress.done},
+                                 {"total", job.progress.total}};
+      }
       entry["elapsed_ms"] = now > job.started_ms ? now - job.started_ms : 0;
     } else {
       entry["finished_at"] = FormatTimestamp(job.finished_ms);

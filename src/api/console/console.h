@@ -84,7 +84,8 @@ struct StorageRoot {
   Status writable;
   uint64_t logical_bytes = 0;  // committed objects of this class
   uint64_t chunks = 0;
-  uint64_t chunk_bytes = 0;  // physical: each stored chunk once
+  uint64_t chunk_bytes = 0;   // physical: each stored chunk once
+  uint64_t inline_bytes = 0;  // this class's small objects kept in the metadata
 };
 
 struct Mount {
@@ -97,7 +98,8 @@ struct StoreFigures {
   uint64_t objects = 0;  // committed
   uint64_t logical_bytes = 0;
   uint64_t chunks = 0;
-  uint64_t chunk_bytes = 0;  // physical: each stored chunk once
+  uint64_t chunk_bytes = 0;   // physical: each stored chunk once
+  uint64_t inline_bytes = 0;  // physical too: small objects kept in the metadata
   uint64_t unreferenced_chunks = 0;
   std::vector<StorageRoot> roots;
   std::string engine;                 // "sqlite", "postgres", "memory"
@@ -113,6 +115,14 @@ struct JobOutcome {
   std::optional<bool> ok;                                // fsck: whether the store is sound
   std::string note;                                      // GC: why a pass stopped early
 };
+
+// Where a running job is: its phase and how far into it (total 0: not known in advance).
+struct JobProgress {
+  std::string phase;
+  uint64_t done = 0;
+  uint64_t total = 0;
+};
+using JobProgressFn = std::function<void(const JobProgress&)>;
 
 struct ShareRequest {
   std::string access_key;  // the session's S3 key
@@ -140,8 +150,9 @@ struct ConsoleDependencies {
   std::function<Result<StoreFigures>()> store_figures;
   std::function<TimestampMs()> now_ms;
   // Operations (blocking, may take minutes); fsck never repairs. Unset: 501.
-  std::function<Result<JobOutcome>()> run_gc;
-  std::function<Result<JobOutcome>()> run_fsck;
+  // They report where they are through the function given.
+  std::function<Result<JobOutcome>(const JobProgressFn&)> run_gc;
+  std::function<Result<JobOutcome>(const JobProgressFn&)> run_fsck;
   // A presigned S3 GET URL for the share link; unset when the S3 API is off.
   std::function<Result<std::string>(const ShareRequest&)> presign;
   uint64_t max_object_bytes = 5ull << 40;
@@ -233,6 +244,7 @@ class Console {
     std::string kind;  // "gc" or "fsck"
     TimestampMs started_ms = 0;
     TimestampMs finished_ms = 0;  // 0 while running
+    JobProgress progress;         // the last reported
     std::optional<Result<JobOutcome>> outcome;
   };
   Response StartJob(const std::string& kind);

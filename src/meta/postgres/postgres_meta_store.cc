@@ -1282,7 +1282,8 @@ Result<std::vector<StorageBytesRow>> PostgresMetaStore::StorageBytes() {
   Status status = Read("storage bytes", [&](Connection& c) -> Status {
     rows.clear();
     ASSIGN_OR_RETURN(Rows result,
-                     c.Exec("SELECT storage_class, namespace, SUM(size_bytes)::bigint "
+                     c.Exec("SELECT storage_class, namespace, SUM(size_bytes)::bigint, "
+                            "SUM(COALESCE(octet_length(inline_data), 0))::bigint "
                             "FROM objects WHERE state = 'COMMITTED' "
                             "GROUP BY storage_class, namespace ORDER BY storage_class, namespace"));
     for (int i = 0; i < result.size(); ++i) {
@@ -1291,6 +1292,8 @@ Result<std::vector<StorageBytesRow>> PostgresMetaStore::StorageBytes() {
       bytes.namespace_name = result.Text(i, 1);
       ASSIGN_OR_RETURN(int64_t logical, result.Int(i, 2));
       bytes.logical_bytes = static_cast<uint64_t>(logical);
+      ASSIGN_OR_RETURN(int64_t inline_bytes, result.Int(i, 3));
+      bytes.inline_bytes = static_cast<uint64_t>(inline_bytes);
       rows.push_back(std::move(bytes));
     }
     return OkStatus();

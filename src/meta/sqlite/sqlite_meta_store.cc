@@ -1224,7 +1224,8 @@ Result<std::vector<StorageBytesRow>> SqliteMetaStore::StorageBytes() {
   std::vector<StorageBytesRow> rows;
   Status status = Read("storage bytes", [&](Connection& c) -> Status {
     ASSIGN_OR_RETURN(Statement stmt,
-                     c.Prepare("SELECT storage_class, namespace, SUM(size_bytes) FROM objects "
+                     c.Prepare("SELECT storage_class, namespace, SUM(size_bytes), "
+                               "SUM(COALESCE(length(inline_data), 0)) FROM objects "
                                "WHERE state = 'COMMITTED' GROUP BY storage_class, namespace "
                                "ORDER BY storage_class, namespace"));
     while (true) {
@@ -1234,6 +1235,7 @@ Result<std::vector<StorageBytesRow>> SqliteMetaStore::StorageBytes() {
       ASSIGN_OR_RETURN(bytes.storage_class, stmt.ColumnClass(0));
       bytes.namespace_name = stmt.ColumnText(1);
       bytes.logical_bytes = static_cast<uint64_t>(stmt.ColumnInt(2));
+      bytes.inline_bytes = static_cast<uint64_t>(stmt.ColumnInt(3));
       rows.push_back(std::move(bytes));
     }
     return OkStatus();
