@@ -121,6 +121,40 @@ def test_a_failed_part_is_resumed(cairn, screenshots, tmp_path):
     assert download_sha256(cairn, tenant, bucket, "twenty.bin") == (size, expected)
 
 
+def test_cancel_an_upload_stores_nothing(cairn, screenshots, tmp_path):
+    tenant, bucket = fresh("t"), fresh("ca-")
+    cairn.admin.bucket(tenant, bucket)
+    path = tmp_path / "cancelled.bin"
+    write_random_file(path, 20 * h.MiB)
+    result = run_script(cairn, screenshots, "cancel.mjs", CAIRN_API_KEY=cairn.admin_key,
+                        CAIRN_TENANT=tenant, CAIRN_BUCKET=bucket, CAIRN_FILE=path)
+    listed = cairn.admin.call("GET", "/api/objects" + h.query(tenant=tenant, bucket=bucket))
+    assert listed["objects"] == [], listed
+    # The upload and its stored parts are gone on the server.
+    r = cairn.admin.http.get(cairn.console_url + "/api/uploads/parts" +
+                             h.query(tenant=tenant, bucket=bucket, key="cancelled.bin",
+                                     upload_id=result["upload_id"]), timeout=h.HTTP_TIMEOUT)
+    assert r.status_code == 404, h.describe(r, "parts of a cancelled upload")
+
+
+def test_upload_a_folder(cairn, screenshots, tmp_path):
+    tenant, bucket = fresh("t"), fresh("fo-")
+    cairn.admin.bucket(tenant, bucket)
+    files = {"tree/a.txt": b"first file", "tree/sub/b.txt": b"second, deeper",
+             "tree/sub/deeper/c.bin": os.urandom(100 * h.KiB)}
+    for rel, data in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    run_script(cairn, screenshots, "folder.mjs", CAIRN_API_KEY=cairn.admin_key,
+               CAIRN_TENANT=tenant, CAIRN_BUCKET=bucket, CAIRN_DIR=tmp_path / "tree",
+               CAIRN_FILES=len(files))
+    listed = cairn.admin.call("GET", "/api/objects" + h.query(tenant=tenant, bucket=bucket))
+    assert sorted(o["key"] for o in listed["objects"]) == sorted(files), listed
+    for key, data in files.items():
+        assert download_sha256(cairn, tenant, bucket, key) == \
+            (len(data), hashlib.sha256(data).hexdigest())
+
+
 def test_browse_into_a_folder(cairn, screenshots):
     tenant, bucket = fresh("t"), fresh("br-")
     cairn.admin.bucket(tenant, bucket)

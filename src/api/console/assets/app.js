@@ -643,7 +643,9 @@
     view.append(el('section', { class: 'cards', 'aria-label': 'Totals' },
       card('Objects', fmtCount(data.objects)),
       card('Logical size', fmtBytes(data.logical_bytes), 'as written by clients'),
-      card('Physical size', fmtBytes(data.physical_bytes), 'stored, after deduplication'),
+      card('Physical size', fmtBytes(data.physical_bytes), storeWide && data.inline_bytes
+        ? 'stored, after deduplication; ' + fmtBytes(data.inline_bytes) + ' of it small objects in the metadata'
+        : 'stored, after deduplication'),
       card('Dedup ratio', fmtRatio(data.dedup_ratio, data.logical_bytes, data.physical_bytes), 'logical ÷ physical'),
       card('Chunks', storeWide ? fmtCount(data.chunks) : '—'),
       card('Awaiting GC', storeWide ? fmtCount(data.unreferenced_chunks) : '—', 'unreferenced chunks')));
@@ -1102,6 +1104,11 @@
       xhr.setRequestHeader('X-CSRF-Token', state.csrf || '');
       xhr.setRequestHeader('Content-Type', opts.contentType || 'application/octet-stream');
       if (opts.onProgress) xhr.upload.onprogress = (e) => opts.onProgress(e.loaded);
+      // An upload's requests in flight, so that Cancel can stop them.
+      if (opts.inFlight) {
+        opts.inFlight.add(xhr);
+        xhr.onloadend = () => opts.inFlight.delete(xhr);
+      }
       xhr.onerror = () => reject(new ApiError(0, 'Network', 'The upload was cut off (network error).'));
       xhr.onabort = () => reject(new ApiError(0, 'Aborted', 'The upload was stopped.'));
       xhr.onload = () => {
@@ -1203,10 +1210,48 @@
     const job = {
       tenant, bucket, key, file, bar, text, actions, item,
       uploadId: null, etags: new Map(), loaded: new Map(), // part -> bytes sent so far
-      state: 'waiting',
+      state: 'waiting', inFlight: new Set(),
     };
+    job.actions.replaceChildren(cancelButton(job));
     uploads.queue.push(job);
     runUploads();
+  }
+
+  function cancelButton(job) {
+    return button('Cancel', () => cancelUpload(job), 'secondary small', { 'aria-label': 'Cancel the upload of ' + job.key });
+  }
+
+  // Stops the upload: a waiting one leaves the queue, a running one's requests are cut off
+  // (a body that breaks off stores nothing), and the parts already stored are dropped on the
+  // server. A cancel that crosses the last byte's answer may leave the object stored.
+  async function cancelUpload(job) {
+    if (job.state === 'done' || job.state === 'cancelled') return;
+    const wasRunning = job.state === 'running';
+    job.state = 'cancelled';
+    const queued = uploads.queue.indexOf(job);
+    if (queued >= 0) uploads.queue.splice(queued, 1);
+    for (const xhr of Array.from(job.inFlight)) xhr.abort();
+    job.item.classList.remove('failed');
+    job.item.classList.add('cancelled');
+    job.actions.replaceChildren();
+    job.text.textContent = 'cancelled';
+    setStatus('Cancelled the upload of ' + job.key + '.');
+    // A running multipart upload drops its parts itself once its requests have stopped.
+    if (!wasRunning) await dropParts(job);
+  }
+
+  async function dropParts(job) {
+    if (!job.uploadId) return;
+    const uploadId = job.uploadId;
+    job.uploadId = null;
+    try {
+      await api('DELETE', '/api/uploads?' + query({ tenant: job.tenant, bucket: job.bucket, key: job.key, upload_id: uploadId }));
+    } catch (err) {
+      // Not fatal: GC reaps a stalled upload; say so rather than hide it.
+      if (!(err instanceof ApiError && err.status === 404)) {
+        job.text.textContent = 'cancelled — its parts stay until GC reaps them (' + (err.message || String(err)) + ')';
+      }
+    }
   }
 
   // Files go up one after the other (their parts two at a time).
@@ -1221,6 +1266,7 @@
   }
 
   function showProgress(job, sent) {
+    if (job.state === 'cancelled') return; // a request that ends after the cancel
     const size = job.file.size;
     job.bar.value = Math.min(sent, size);
     const percent = size ? Math.floor((Math.min(sent, size) / size) * 100) : 100;
@@ -1229,7 +1275,7 @@
 
   async function runUpload(job) {
     job.state = 'running';
-    job.actions.replaceChildren();
+    job.actions.replaceChildren(cancelButton(job));
     job.item.classList.remove('failed');
     showProgress(job, 0);
     const target = query({ tenant: job.tenant, bucket: job.bucket, key: job.key });
@@ -1238,11 +1284,15 @@
     try {
       if (job.file.size <= SINGLE_PUT_MAX) {
         object = await xhrSend('PUT', '/api/upload?' + target, job.file,
-          { contentType, onProgress: (n) => showProgress(job, n) });
+          { contentType, onProgress: (n) => showProgress(job, n), inFlight: job.inFlight });
       } else {
         object = await multipart(job, contentType);
       }
     } catch (err) {
+      if (job.state === 'cancelled') {
+        await dropParts(job);
+        return;
+      }
       job.state = 'failed';
       job.item.classList.add('failed');
       job.text.textContent = 'failed — ' + (err.message || String(err));
@@ -1250,15 +1300,17 @@
         job.actions.replaceChildren(button('Resume', () => {
           if (job.state !== 'failed') return; // a second click
           job.state = 'waiting';
-          job.actions.replaceChildren();
+          job.actions.replaceChildren(cancelButton(job));
           job.text.textContent = 'Waiting…';
           uploads.queue.push(job);
           runUploads();
-        }, 'secondary small', { 'aria-label': 'Resume the upload of ' + job.key }));
+        }, 'secondary small', { 'aria-label': 'Resume the upload of ' + job.key }), cancelButton(job));
       }
       return;
     }
+    if (job.state === 'cancelled') return; // cancelled as the last byte was answered
     job.state = 'done';
+    job.actions.replaceChildren();
     job.bar.value = job.bar.max;
     job.text.textContent = fmtBytes(job.file.size) + ' — uploaded';
     setStatus('Uploaded ' + job.key + '.');
@@ -1298,7 +1350,7 @@
     showProgress(job, sentSoFar());
     let failure = null;
     async function worker() {
-      while (todo.length && !failure) {
+      while (todo.length && !failure && job.state !== 'cancelled') {
         const n = todo.shift();
         try {
           job.etags.set(n, await sendPart(job, n, () => showProgress(job, sentSoFar())));
@@ -1311,6 +1363,7 @@
     for (let i = 0; i < PARTS_IN_FLIGHT; i += 1) workers.push(worker());
     await Promise.all(workers);
     if (failure) throw failure;
+    if (job.state === 'cancelled') throw new ApiError(0, 'Aborted', 'The upload was stopped.');
     const parts = Array.from(job.etags.entries()).sort((a, b) => a[0] - b[0]).map(([part, etag]) => ({ part, etag }));
     return api('POST', '/api/uploads/complete', { tenant, bucket, key, upload_id: job.uploadId, parts });
   }
@@ -1326,9 +1379,10 @@
       tenant: job.tenant, bucket: job.bucket, key: job.key, upload_id: job.uploadId, part: String(n),
     });
     for (let attempt = 0; ; attempt += 1) {
+      if (job.state === 'cancelled') throw new ApiError(0, 'Aborted', 'The upload was stopped.');
       job.loaded.set(n, 0);
       try {
-        const answer = await xhrSend('PUT', path, blob, { onProgress: (sent) => {
+        const answer = await xhrSend('PUT', path, blob, { inFlight: job.inFlight, onProgress: (sent) => {
           job.loaded.set(n, sent);
           progressed();
         } });
@@ -1520,8 +1574,21 @@
     return m + ' min ' + Math.round(s - m * 60) + ' s';
   }
 
+  // Where a running job is: its phase, and a bar when the phase knows its total.
+  function jobProgress(p) {
+    if (!p || typeof p.phase !== 'string') return '—';
+    const done = Number(p.done) || 0;
+    const total = Number(p.total) || 0;
+    const text = p.phase + (total > 0 ? ': ' + fmtCount(done) + ' of ' + fmtCount(total)
+      : done > 0 ? ': ' + fmtCount(done) : '');
+    if (total <= 0) return el('span', { class: 'job-progress' }, text);
+    const bar = el('progress', { max: String(total), value: String(Math.min(done, total)), 'aria-label': p.phase });
+    return el('span', { class: 'job-progress' }, text, ' ', bar);
+  }
+
   function jobResult(job) {
     if (job.state === 'failed') return el('span', { class: 'error-text' }, job.error || 'failed');
+    if (job.state === 'running') return jobProgress(job.progress);
     if (!job.result) return '—';
     return el('ul', { class: 'counts' }, Object.entries(job.result).map(([k, v]) =>
       el('li', null, k.replace(/_/g, ' ') + ': ', el('strong', null, typeof v === 'number' ? fmtCount(v) : String(v)))));
