@@ -964,8 +964,8 @@ int Serve(const ServeConfig& config) {
       };
     }
     console = std::make_unique<api::console::Console>(std::move(console_deps));
-    console_api =
-        std::make_unique<api::console::ConsoleApi>(console.get(), &pool, config.access_log == "on");
+    console_api = std::make_unique<api::console::ConsoleApi>(
+        console.get(), &pool, config.access_log == "on", &upload_memory);
     http::ListenerOptions console_listener;
     console_listener.host = console_address->first;
     console_listener.port = console_address->second;

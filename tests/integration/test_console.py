@@ -273,3 +273,52 @@ def test_the_overview_counts_small_inline_objects_and_shared_chunks_once(server_
     assert figures["physical_bytes"] == len(small) + len(large), figures
     hot = [r for r in figures["storage_roots"] if r["class"] == "hot"][0]
     assert hot["inline_bytes"] == len(small) and hot["physical_bytes"] == len(small) + len(large)
+
+
+def test_console_uploads_share_the_servers_upload_memory_budget(server_factory):
+    """With --upload-memory 8MiB, one stalled console upload holds the budget: a second one
+    waits its 10 s for room and is refused with 503, before anything is stored; once the
+    first is gone, uploads go through again."""
+    import socket
+    import time
+    port = h.free_port()
+    srv = server_factory(extra_args=["--console-listen", f"127.0.0.1:{port}",
+                                     "--upload-memory", "8MiB", "--min-body-rate", "0"])
+    status, headers, body = request(port, "POST", "/api/session", {"api_key": srv.admin_key})
+    assert status == 200, body
+    session = headers["set-cookie"].split(";", 1)[0]
+    csrf = json.loads(body)["csrf_token"]
+    assert request(port, "POST", "/api/buckets", {"tenant": "acme", "name": "budget"},
+                   {"Cookie": session, "X-CSRF-Token": csrf})[0] == 201
+
+    def head(key: str, length: int) -> bytes:
+        return (f"PUT /api/upload?tenant=acme&bucket=budget&key={key} HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{port}\r\nCookie: {session}\r\nX-CSRF-Token: {csrf}\r\n"
+                f"Content-Type: application/octet-stream\r\n"
+                f"Content-Length: {length}\r\n\r\n").encode()
+
+    big = 100 * h.MiB
+    holder = socket.create_connection(("127.0.0.1", port), timeout=30)
+    waiter = socket.create_connection(("127.0.0.1", port), timeout=30)
+    try:
+        holder.sendall(head("held", big) + b"h" * (4 * h.MiB))  # reserved, then stalls
+        time.sleep(0.5)
+        waiter.sendall(head("waiting", big))
+        started = time.monotonic()
+        status, headers, body = h.read_http_response(waiter, timeout=30)
+        waited = time.monotonic() - started
+        assert status == 503, body
+        assert headers.get("retry-after") == "1" and waited >= 8, (headers, waited)
+    finally:
+        holder.close()
+        waiter.close()
+    # Nothing of the refused upload is stored.
+    status, _, body = request(port, "GET", "/api/objects?tenant=acme&bucket=budget",
+                              headers={"Cookie": session})
+    assert status == 200 and json.loads(body)["objects"] == [], body
+    # The first connection is gone: its reservation is back.
+    status, _, body = request(port, "PUT", "/api/upload?tenant=acme&bucket=budget&key=after",
+                              b"after the budget came back",
+                              {"Cookie": session, "X-CSRF-Token": csrf,
+                               "Content-Type": "application/octet-stream"})
+    assert status == 201, body

@@ -67,8 +67,12 @@ Response ErrorOf(const Status& status) {
     case StatusCode::kAborted:
     case StatusCode::kFailedPrecondition:
       return Error(409, "Conflict", status.message());
-    case StatusCode::kUnavailable:
-      return Error(503, "Unavailable", status.message());
+    case StatusCode::kUnavailable: {
+      // Busy (the upload memory budget, a metadata store that is away): the page retries.
+      Response busy = Error(503, "Unavailable", status.message());
+      busy.headers.emplace_back("Retry-After", "1");
+      return busy;
+    }
     default:
       return Error(500, "Internal", status.message());
   }

@@ -152,6 +152,15 @@ http::Awaitable<void> ConsoleApi::Upload(http::Exchange& exchange, StreamCall ca
     if (header.first == "content-type") type = &header.second;
   }
   std::string content_type = type == nullptr ? "application/octet-stream" : *type;
+  // Memory first, as the other APIs: an upload that cannot get its buffers waits here, and
+  // is refused (503 SlowDown) if no room comes, before anything has begun.
+  std::shared_ptr<UploadMemory::Reservation> memory;
+  if (upload_memory_ != nullptr) {
+    Result<std::shared_ptr<UploadMemory::Reservation>> reserved = co_await upload_memory_->Reserve(
+        UploadBufferBytes(head, objects->options().chunk_size_bytes, /*decoded_copy=*/false));
+    if (!reserved.ok()) co_return co_await SendError(exchange, reserved.status());
+    memory = *reserved;
+  }
   auto begin_work = [objects, multipart, call, expected_size,
                      content_type]() -> Result<std::shared_ptr<objects::Upload>> {
     if (call.kind == StreamCall::Kind::kPart) {

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "api/common/upload_memory.h"
 #include "api/console/console.h"
 #include "http/blocking_pool.h"
 #include "http/exchange.h"
@@ -13,8 +14,11 @@ namespace cairn::api::console {
 class ConsoleApi {
  public:
   // `access_log`: one line per call (api/common/access_log.h), as the other APIs write.
-  ConsoleApi(Console* console, http::BlockingPool* pool, bool access_log)
-      : console_(console), pool_(pool), access_log_(access_log) {}
+  // `upload_memory`: the server's budget for upload buffers, shared with the other APIs
+  // (nullptr: none).
+  ConsoleApi(Console* console, http::BlockingPool* pool, bool access_log,
+             UploadMemory* upload_memory = nullptr)
+      : console_(console), pool_(pool), access_log_(access_log), upload_memory_(upload_memory) {}
   http::Awaitable<void> Handle(http::Exchange& exchange);
 
  private:
@@ -31,6 +35,7 @@ class ConsoleApi {
   Console* console_;
   http::BlockingPool* pool_;
   bool access_log_;
+  UploadMemory* upload_memory_;
 };
 
 }  // namespace cairn::api::console
