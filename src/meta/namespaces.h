@@ -32,6 +32,11 @@ class Namespaces {
   virtual Result<std::vector<std::string>> NamespaceOwners(const std::string& name) {
     return NotSupportedByEngine("NamespaceOwners");
   }
+  // The tenants with at least one explicit namespace, in byte order (a tenant has no row of
+  // its own: this and the objects' tenants are how an operator finds them).
+  virtual Result<std::vector<std::string>> NamespaceTenants() {
+    return NotSupportedByEngine("NamespaceTenants");
+  }
   // Removes an explicit namespace, and its settings in the same transaction (a namespace
   // created again under the same name starts with none). kFailedPrecondition while it holds
   // COMMITTED objects; kNotFound if it does not exist at all.

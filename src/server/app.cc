@@ -599,6 +599,9 @@ api::console::ConsoleDependencies ConsoleDependenciesFor(objects::ObjectService*
     ASSIGN_OR_RETURN(std::vector<meta::ObjectCountRow> counts, meta_store->CountObjects());
     std::set<std::string> tenants;
     for (const meta::ObjectCountRow& row : counts) tenants.insert(row.tenant);
+    // A tenant whose buckets are all empty holds no object but is still there.
+    ASSIGN_OR_RETURN(std::vector<std::string> with_buckets, meta_store->NamespaceTenants());
+    tenants.insert(with_buckets.begin(), with_buckets.end());
     figures.tenants.assign(tenants.begin(), tenants.end());
     auto volume = SummarizeVolume(meta_store, platform::SystemClock()->NowMs(), /*usage=*/false);
     if (volume.ok() && *volume) {

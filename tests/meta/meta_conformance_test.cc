@@ -1679,6 +1679,19 @@ TEST_P(MetaStoreTest, UserMetadataRoundTripsAndMustBeUtf8) {
 
 // ---- global namespace names ----------------------------------------------------------------
 
+TEST_P(MetaStoreTest, NamespaceTenantsAreThoseWithAnExplicitNamespace) {
+  EXPECT_EQ(Str(store().NamespaceTenants()), "OK []");
+  ASSERT_OK(store().CreateNamespace({"zeta", "empty-bucket", 10}));
+  ASSERT_OK(store().CreateNamespace({"alpha", "one", 11}));
+  ASSERT_OK(store().CreateNamespace({"alpha", "two", 12}));
+  Put(Id(1), "objects-only", "implied", "k", {}, 20);  // holds objects, no namespace row
+  ASSERT_OK_AND_ASSIGN(auto tenants, store().NamespaceTenants());
+  EXPECT_EQ(tenants, (std::vector<std::string>{"alpha", "zeta"}));
+  ASSERT_OK(store().DeleteNamespace("zeta", "empty-bucket"));
+  ASSERT_OK_AND_ASSIGN(tenants, store().NamespaceTenants());
+  EXPECT_EQ(tenants, std::vector<std::string>{"alpha"});
+}
+
 TEST_P(MetaStoreTest, ExplicitNamespaceNamesAreGlobal) {
   EXPECT_EQ(Str(store().NamespaceOwners("shared")), "OK []");
   ASSERT_OK(store().CreateNamespace({"t1", "shared", 10}));

@@ -415,6 +415,9 @@ TEST_F(ConsoleTest, BucketsAreCreatedAndDeletedOnlyWhenEmpty) {
     return Call("POST", "/api/buckets", &writer, Json{{"tenant", "acme"}, {"name", name}}.dump());
   };
   EXPECT_EQ(create("photos").status, 201);
+  // A tenant holding only an empty bucket is listed for a key of every tenant.
+  Browser everyone = SignInWithKey({"*"}, meta::Scope::kRead);
+  EXPECT_EQ(BodyOf(Call("GET", "/api/tenants", &everyone))["tenants"], Json({"acme"}));
   EXPECT_EQ(create("photos").status, 409);
   EXPECT_EQ(create("Bad_Name").status, 400);
   EXPECT_EQ(create(".uploads").status, 400);

@@ -657,8 +657,8 @@ Response Console::Call::Run() {
 std::vector<std::string> Console::Call::KnownTenants() const {
   const std::vector<std::string>& mine = session_.principal.tenants;
   if (std::find(mine.begin(), mine.end(), "*") == mine.end()) return mine;
-  // A key of every tenant sees the tenants that keys name and those holding objects (a
-  // tenant has no row of its own).
+  // A key of every tenant sees the tenants that keys name and those holding objects or
+  // buckets (a tenant has no row of its own).
   std::set<std::string> all;
   Result<std::vector<KeyView>> keys = console_->deps_.list_keys();
   if (keys.ok()) {

@@ -105,7 +105,7 @@ struct StoreFigures {
   std::string engine;                 // "sqlite", "postgres", "memory"
   Status metadata;                    // reading the store
   std::optional<std::string> volume;  // the filesystem volume's name
-  std::vector<std::string> tenants;   // those holding objects (any state)
+  std::vector<std::string> tenants;   // those holding objects (any state) or buckets
   std::vector<Mount> mounts;
 };
 

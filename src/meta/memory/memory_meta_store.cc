@@ -795,6 +795,15 @@ Result<std::vector<NamespaceRecord>> MemoryMetaStore::ListNamespaces(const std::
   return out;
 }
 
+Result<std::vector<std::string>> MemoryMetaStore::NamespaceTenants() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& entry : namespaces_) {
+    if (out.empty() || out.back() != entry.first.first) out.push_back(entry.first.first);
+  }
+  return out;
+}
+
 Result<std::vector<std::string>> MemoryMetaStore::NamespaceOwners(const std::string& name) {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;

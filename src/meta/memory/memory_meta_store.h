@@ -100,6 +100,7 @@ class MemoryMetaStore final : public MetaStore, public FileTree {
   Result<std::vector<NamespaceRecord>> ListNamespaces(const std::string& tenant) override;
   Result<NamespaceRecord> GetNamespace(const std::string& tenant, const std::string& name) override;
   Result<std::vector<std::string>> NamespaceOwners(const std::string& name) override;
+  Result<std::vector<std::string>> NamespaceTenants() override;
   Status DeleteNamespace(const std::string& tenant, const std::string& name) override;
   Result<std::map<std::string, std::string>> GetNamespaceSettings(const std::string& tenant,
                                                                   const std::string& name) override;

@@ -1701,6 +1701,18 @@ Status PostgresMetaStore::CreateNamespace(const NamespaceRecord& record) {
 // Explicit rows win; other namespaces exist while they hold committed objects, created
 // when their oldest committed object was. Both name columns are COLLATE "C", so the order
 // is byte-wise.
+Result<std::vector<std::string>> PostgresMetaStore::NamespaceTenants() {
+  std::vector<std::string> out;
+  Status status = Read("list the tenants of namespaces", [&](Connection& c) -> Status {
+    out.clear();
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT DISTINCT tenant FROM namespaces ORDER BY tenant"));
+    for (int i = 0; i < rows.size(); ++i) out.push_back(rows.Text(i, 0));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
 Result<std::vector<NamespaceRecord>> PostgresMetaStore::ListNamespaces(const std::string& tenant) {
   std::vector<NamespaceRecord> out;
   if (!IsStorableText(tenant)) return out;

@@ -1762,6 +1762,23 @@ Result<std::vector<std::string>> SqliteMetaStore::NamespaceOwners(const std::str
   return out;
 }
 
+Result<std::vector<std::string>> SqliteMetaStore::NamespaceTenants() {
+  std::vector<std::string> out;
+  Status status = Read("list the tenants of namespaces", [&](Connection& c) -> Status {
+    out.clear();
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT DISTINCT tenant FROM namespaces ORDER BY tenant"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      out.push_back(stmt.ColumnText(0));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
 Result<std::vector<NamespaceRecord>> SqliteMetaStore::ListNamespaces(const std::string& tenant) {
   std::vector<NamespaceRecord> out;
   Status status = Read("list namespaces of " + tenant, [&](Connection& c) -> Status {
