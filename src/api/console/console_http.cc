@@ -153,7 +153,7 @@ http::Awaitable<void> ConsoleApi::Upload(http::Exchange& exchange, StreamCall ca
   }
   std::string content_type = type == nullptr ? "application/octet-stream" : *type;
   // Memory first, as the other APIs: an upload that cannot get its buffers waits here, and
-  // is refused (503 SlowDown) if no room comes, before anything has begun.
+  // is refused (503 Unavailable, Retry-After) if no room comes, before anything has begun.
   std::shared_ptr<UploadMemory::Reservation> memory;
   if (upload_memory_ != nullptr) {
     Result<std::shared_ptr<UploadMemory::Reservation>> reserved = co_await upload_memory_->Reserve(

@@ -885,6 +885,16 @@ Result<CommitResult> SqliteMetaStore::PutCommitted(const ObjectRecord& object,
 
 namespace {
 
+// The first column of every row the statement gives, as text.
+Result<std::vector<std::string>> FirstColumnTexts(Statement& stmt) {
+  std::vector<std::string> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return out;
+    out.push_back(stmt.ColumnText(0));
+  }
+}
+
 // An asynchronous PutCommitted: the queued write and everything it needs after the caller
 // has moved on.
 struct AsyncPut {
@@ -1747,15 +1757,10 @@ Status SqliteMetaStore::CreateNamespace(const NamespaceRecord& record) {
 Result<std::vector<std::string>> SqliteMetaStore::NamespaceOwners(const std::string& name) {
   std::vector<std::string> out;
   Status status = Read("find owners of namespace " + name, [&](Connection& c) -> Status {
-    out.clear();
     ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT tenant FROM namespaces WHERE name = ?1 "
                                                "ORDER BY tenant LIMIT 16"));
     stmt.Text(1, name);
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      out.push_back(stmt.ColumnText(0));
-    }
+    ASSIGN_OR_RETURN(out, FirstColumnTexts(stmt));
     return OkStatus();
   });
   if (!status.ok()) return status;
@@ -1765,14 +1770,9 @@ Result<std::vector<std::string>> SqliteMetaStore::NamespaceOwners(const std::str
 Result<std::vector<std::string>> SqliteMetaStore::NamespaceTenants() {
   std::vector<std::string> out;
   Status status = Read("list the tenants of namespaces", [&](Connection& c) -> Status {
-    out.clear();
     ASSIGN_OR_RETURN(Statement stmt,
                      c.Prepare("SELECT DISTINCT tenant FROM namespaces ORDER BY tenant"));
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      out.push_back(stmt.ColumnText(0));
-    }
+    ASSIGN_OR_RETURN(out, FirstColumnTexts(stmt));
     return OkStatus();
   });
   if (!status.ok()) return status;
