@@ -228,6 +228,7 @@ nlohmann::json FsckJson(const gc::FsckReport& report) {
           {"corrupt_chunks", report.corrupt_chunks},
           {"orphaned_chunks", report.orphaned_chunks},
           {"wrong_ref_counts", report.wrong_ref_counts},
+          {"wrong_usage_counters", report.wrong_usage_counters},
           {"stale_temp_files", report.stale_temp_files},
           {"stray_files", report.stray_files},
           {"affected_objects", report.affected_objects},
@@ -319,6 +320,7 @@ void AddFsck(CLI::App& app) {
       print("affected owner", report->affected_owners);
       print("orphaned chunk", report->orphaned_chunks);
       print("wrong reference count", report->wrong_ref_counts);
+      print("wrong usage counter", report->wrong_usage_counters);
       print("stale temp file", report->stale_temp_files);
       print("stray file", report->stray_files);
       print("repaired", report->repairs);

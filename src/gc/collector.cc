@@ -160,6 +160,8 @@ Result<GcStats> RunGc(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_sto
     budget -= std::min<uint64_t>(budget, removed.size());
     if (removed.size() < limit) break;
   }
+  // Purges and reaps above appended counter changes; fold them while here.
+  RETURN_IF_ERROR(meta_store->CompactUsageCounters());
   Report(options.on_progress, "sweeping temp files and the quarantine", 0);
   RETURN_IF_ERROR(SweepTempFiles(chunk_store, cutoff, &stats));
   RETURN_IF_ERROR(PurgeQuarantine(chunk_store, cutoff, &stats));
@@ -173,8 +175,8 @@ Result<GcStats> RunGc(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_sto
 
 bool FsckReport::ok() const {
   return metadata_problems.empty() && missing_chunks.empty() && corrupt_chunks.empty() &&
-         orphaned_chunks.empty() && wrong_ref_counts.empty() && stale_temp_files.empty() &&
-         stray_files.empty();
+         orphaned_chunks.empty() && wrong_ref_counts.empty() && wrong_usage_counters.empty() &&
+         stale_temp_files.empty() && stray_files.empty();
 }
 
 Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_store,
@@ -288,8 +290,15 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
   Report(options.on_progress, "counting objects", 0);
   ASSIGN_OR_RETURN(auto counts, meta_store->CountObjects());
   for (const auto& row : counts) report.objects_checked += row.objects;
+  Report(options.on_progress, "recounting usage", 0);
+  ASSIGN_OR_RETURN(report.wrong_usage_counters, meta_store->CheckUsageCounters());
 
   if (!options.repair) return report;
+  if (!report.wrong_usage_counters.empty()) {
+    ASSIGN_OR_RETURN(uint64_t changed, meta_store->RepairUsageCounters());
+    report.repairs.push_back("recounted the usage of " + std::to_string(changed) +
+                             " (tenant, namespace, class) groups");
+  }
 
   // Repair never deletes a chunk file and never drops an object or an owner's reference
   // (counts are recomputed from objects plus owners). A corrupt file is

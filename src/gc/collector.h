@@ -97,6 +97,9 @@ struct FsckReport {
   std::vector<std::string> corrupt_chunks;    // "hot/<hex>": bytes do not hash to name
   std::vector<std::string> orphaned_chunks;   // "hot/<hex>": file without a row
   std::vector<std::string> wrong_ref_counts;  // "hot/<hex>: recorded N, actual M"
+  // Kept usage counters (objects, bytes per tenant, namespace and class) that disagree
+  // with a recount of the object rows; --repair rewrites them.
+  std::vector<std::string> wrong_usage_counters;
   std::vector<std::string> stale_temp_files;  // temp files older than the grace period
   std::vector<std::string> stray_files;       // files in chunks/ that are not chunks
   // "<object id>: <label> missing|corrupt": COMMITTED objects that cannot be read whole.

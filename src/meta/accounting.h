@@ -16,6 +16,19 @@ class Accounting {
   virtual Result<std::vector<UsageRow>> Usage(const std::string& tenant) = 0;
   virtual Result<std::vector<ObjectCountRow>> CountObjects() = 0;
   virtual Result<std::vector<StorageBytesRow>> StorageBytes() = 0;
+
+  // Engines that keep usage counters (SQLite, PostgreSQL: Usage, StorageBytes, CountObjects
+  // and the namespace list read them instead of every object row) recount the object rows
+  // and compare, in one snapshot: one line per (tenant, namespace, class) that differs.
+  // Empty when all agree or when the engine counts on every read.
+  virtual Result<std::vector<std::string>> CheckUsageCounters() {
+    return std::vector<std::string>{};
+  }
+  // Rewrites the counters from a recount; returns how many groups changed.
+  virtual Result<uint64_t> RepairUsageCounters() { return uint64_t{0}; }
+  // Folds the counters' change rows (PostgreSQL keeps insert-only deltas, so that commits
+  // in one namespace never wait on one row). Readers fold now and then; GC calls it too.
+  virtual Status CompactUsageCounters() { return OkStatus(); }
 };
 
 }  // namespace cairn::meta

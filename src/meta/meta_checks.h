@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -368,6 +370,36 @@ inline std::optional<std::string> Utf8Ceiling(std::string_view bound) {
     return out;
   }
   return std::nullopt;
+}
+
+// fsck's comparison of kept usage counters with a recount (both in any order): one line
+// per (tenant, namespace, class) whose figures differ, absent groups counting as zero.
+inline std::vector<std::string> CompareUsageCounters(const std::vector<UsageCounterRow>& recorded,
+                                                     const std::vector<UsageCounterRow>& actual) {
+  using Key = std::tuple<std::string, std::string, StorageClass>;
+  std::map<Key, std::pair<UsageCounterRow, UsageCounterRow>> groups;
+  for (const UsageCounterRow& row : recorded) {
+    groups[{row.tenant, row.namespace_name, row.storage_class}].first = row;
+  }
+  for (const UsageCounterRow& row : actual) {
+    groups[{row.tenant, row.namespace_name, row.storage_class}].second = row;
+  }
+  auto figures = [](const UsageCounterRow& row) {
+    return std::to_string(row.objects) + " objects, " + std::to_string(row.logical_bytes) +
+           " bytes, " + std::to_string(row.inline_bytes) + " inline";
+  };
+  std::vector<std::string> lines;
+  for (const auto& [key, pair] : groups) {
+    const auto& [kept, counted] = pair;
+    if (kept.objects == counted.objects && kept.logical_bytes == counted.logical_bytes &&
+        kept.inline_bytes == counted.inline_bytes) {
+      continue;
+    }
+    lines.push_back("usage of tenant '" + std::get<0>(key) + "' namespace '" + std::get<1>(key) +
+                    "' class " + std::string(StorageClassName(std::get<2>(key))) + ": kept " +
+                    figures(kept) + "; counted " + figures(counted));
+  }
+  return lines;
 }
 
 }  // namespace cairn::meta::internal

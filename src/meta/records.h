@@ -166,6 +166,18 @@ struct ObjectCountRow {
   uint64_t objects = 0;
 };
 
+// The kept usage counter of one (tenant, namespace, class): its COMMITTED objects, their
+// sizes and the bytes of those kept inline (Accounting::CheckUsageCounters).
+struct UsageCounterRow {
+  std::string tenant;
+  std::string namespace_name;
+  StorageClass storage_class = StorageClass::kHot;
+  int64_t objects = 0;  // signed: a damaged counter may have gone below zero
+  int64_t logical_bytes = 0;
+  int64_t inline_bytes = 0;
+  bool operator==(const UsageCounterRow&) const = default;
+};
+
 struct StorageBytesRow {
   StorageClass storage_class = StorageClass::kHot;
   std::string namespace_name;

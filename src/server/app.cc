@@ -936,6 +936,7 @@ int Serve(const ServeConfig& config) {
                         {"corrupt_chunks", report.corrupt_chunks.size()},
                         {"orphaned_chunks", report.orphaned_chunks.size()},
                         {"wrong_ref_counts", report.wrong_ref_counts.size()},
+                        {"wrong_usage_counters", report.wrong_usage_counters.size()},
                         {"affected_objects", report.affected_objects.size()}};
       outcome.ok = report.ok();
       if (!report.metadata_problems.empty()) outcome.note = report.metadata_problems.front();

@@ -843,7 +843,8 @@ def fsck_json(data_dir: Path, *extra: str) -> tuple[int, dict]:
             continue
     assert isinstance(report, dict), f"fsck --json did not print JSON:\n{cli_summary(r)}"
     for field in ("ok", "missing_chunks", "corrupt_chunks", "orphaned_chunks",
-                  "wrong_ref_counts", "stale_temp_files", "objects_checked",
+                  "wrong_ref_counts", "wrong_usage_counters", "stale_temp_files",
+                  "objects_checked",
                   "chunks_checked"):
         assert field in report, f"fsck --json lacks {field!r}: {report}"
     assert report["ok"] == (r.returncode == 0), f"ok={report['ok']} but exit {r.returncode}"

@@ -94,7 +94,7 @@ def fsck_after_restore(data_dir: Path, meta_url: str, allowed_orphans: set[str])
     of objects written after the snapshot); after --repair it is clean."""
     _, report = h.fsck_json(data_dir, "--meta", meta_url)
     problems = {k: report[k] for k in ("missing_chunks", "corrupt_chunks", "wrong_ref_counts",
-                                       "stale_temp_files") if report[k]}
+                                       "wrong_usage_counters", "stale_temp_files") if report[k]}
     assert not problems, f"fsck after restore: {report}"
     unexpected = set(report["orphaned_chunks"]) - allowed_orphans
     assert not unexpected, (f"orphans that are no chunk of a post-snapshot object: "
@@ -444,7 +444,8 @@ def test_dump_during_concurrent_uploads_is_consistent(server_factory, tmp_path):
         assert r.returncode == 0, h.cli_summary(r)
         # Only inspect: a --repair here would delete chunks later snapshots still need.
         _, report = h.fsck_json(data_dir, "--meta", url, "--skip-content")
-        for field in ("missing_chunks", "corrupt_chunks", "wrong_ref_counts"):
+        for field in ("missing_chunks", "corrupt_chunks", "wrong_ref_counts",
+                      "wrong_usage_counters"):
             assert not report[field], f"snapshot {i}: {field}: {report[field][:5]}"
         assert set(report["orphaned_chunks"]) <= allowed
     # The last snapshot, restored and repaired, serves every object it holds.

@@ -1839,6 +1839,8 @@ TEST_F(PostgresFileTreeTest, UpgradesAVersion9DatabaseInPlace) {
   store_.reset();
   {
     pgtest::RawPostgres raw = Raw();
+    raw.Exec("DROP TABLE usage_deltas");  // version 12
+    raw.Exec("DROP FUNCTION cairn_count_usage CASCADE");
     raw.Exec("DROP TABLE fs_sessions, fs_orphans, fs_changes, fs_locks");
     raw.Exec("DROP SEQUENCE fs_change_seq");
     raw.Exec("DROP TABLE fs_volume, fs_inodes, fs_dentries, fs_xattrs");
@@ -1848,7 +1850,7 @@ TEST_F(PostgresFileTreeTest, UpgradesAVersion9DatabaseInPlace) {
   Open();
   {
     pgtest::RawPostgres raw = Raw();
-    EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "11");
+    EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "12");
     EXPECT_EQ(raw.Query("SELECT data_type FROM information_schema.columns WHERE table_name = "
                         "'owner_chunks' AND column_name = 'seq'"),
               "bigint");
@@ -1920,6 +1922,11 @@ TEST_F(SqliteFileTreeTest, UpgradesAVersion8DatabaseInPlace) {
   }
   {
     RawSqlite raw(Path());
+    for (const char* trigger : {"usage_counters_insert", "usage_counters_delete",
+                                "usage_counters_update"}) {  // version 11
+      raw.Exec(std::string("DROP TRIGGER ") + trigger);
+    }
+    raw.Exec("DROP TABLE usage_counters");
     for (const char* table : {"fs_locks", "fs_changes", "fs_orphans", "fs_sessions", "fs_volume",
                               "fs_inodes", "fs_dentries", "fs_xattrs"}) {
       raw.Exec(std::string("DROP TABLE ") + table);
@@ -1930,7 +1937,7 @@ TEST_F(SqliteFileTreeTest, UpgradesAVersion8DatabaseInPlace) {
   ASSERT_NE(store, nullptr);
   {
     RawSqlite raw(Path());
-    EXPECT_EQ(raw.Query("PRAGMA user_version"), "10");
+    EXPECT_EQ(raw.Query("PRAGMA user_version"), "11");
     EXPECT_EQ(
         raw.Query("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'fs_%'"),
         "8");

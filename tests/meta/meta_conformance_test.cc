@@ -2238,11 +2238,89 @@ TEST_F(SqliteTest, MigrationsAreIdempotentAndConfigureTheDatabase) {
 
 // What schema versions 9 and 10 added (the filesystem volume, its sessions, orphans,
 // change feed and locks), for the upgrade tests.
+// Takes a database back to schema version 10: no usage counters.
+void DropUsageCounters(RawSqlite& raw) {
+  for (const char* trigger :
+       {"usage_counters_insert", "usage_counters_delete", "usage_counters_update"}) {
+    raw.Exec(std::string("DROP TRIGGER ") + trigger);
+  }
+  raw.Exec("DROP TABLE usage_counters");
+}
+
 void DropFileTreeTables(RawSqlite& raw) {
+  DropUsageCounters(raw);  // version 11
   for (const char* table : {"fs_locks", "fs_changes", "fs_orphans", "fs_sessions", "fs_volume",
                             "fs_inodes", "fs_dentries", "fs_xattrs"}) {
     raw.Exec(std::string("DROP TABLE ") + table);
   }
+}
+
+// A version 10 database gains its usage counters at open, counted from the rows it holds:
+// COMMITTED objects only, inline bytes apart; later changes keep them equal to a recount.
+TEST_F(SqliteTest, UpgradesAVersion10DatabaseWithUsageCountersFromItsRows) {
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+    ObjectRecord large = NewObject(Id(1), "t1", "ns", "a");
+    large.size_bytes = 300;
+    ASSERT_OK(store->PutCommitted(large, {C(1), C(2)}, 100));
+    ObjectRecord small = NewObject(Id(2), "t1", "ns", "b");
+    small.inline_data = "tiny";
+    small.size_bytes = 4;
+    ASSERT_OK(store->PutCommitted(small, {}, 110));
+    ObjectRecord gone = NewObject(Id(3), "t1", "gone", "c");
+    gone.size_bytes = 300;
+    ASSERT_OK(store->PutCommitted(gone, {C(3)}, 120));
+    ASSERT_OK(store->DeleteObject("t1", Id(3), 130));
+  }
+  {
+    RawSqlite raw(Path());
+    DropUsageCounters(raw);
+    raw.Exec("PRAGMA user_version = 10");
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  EXPECT_EQ(Str(store->CheckUsageCounters()), "OK []");
+  RawSqlite raw(Path());
+  EXPECT_EQ(raw.Query("SELECT objects || ' ' || inline_bytes || ' ' || first_created_ms "
+                      "FROM usage_counters"),
+            "2 4 100");
+  ObjectRecord later = NewObject(Id(4), "t1", "later", "d", StorageClass::kHot, 200);
+  later.size_bytes = 400;
+  ASSERT_OK(store->PutCommitted(later, {C(4)}, 200));
+  ASSERT_OK(store->DeleteObject("t1", Id(2), 210));
+  EXPECT_EQ(Str(store->CheckUsageCounters()), "OK []");
+  EXPECT_EQ(Str(store->ListNamespaces("t1")),
+            Str(Result<std::vector<NamespaceRecord>>(
+                std::vector<NamespaceRecord>{{"t1", "later", 200}, {"t1", "ns", 100}})));
+  // A group that empties is dropped; the namespace no longer exists.
+  ASSERT_OK(store->DeleteObject("t1", Id(4), 220));
+  EXPECT_EQ(raw.Query("SELECT COUNT(*) FROM usage_counters WHERE namespace = 'later'"), "0");
+  EXPECT_CODE(store->GetNamespace("t1", "later"), kNotFound);
+}
+
+// Counters that disagree with the rows (damage, a hand edit) are found by the check with
+// both figures, and the repair rewrites them from a recount.
+TEST_F(SqliteTest, DamagedUsageCountersAreFoundAndRepaired) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  ObjectRecord object = NewObject(Id(1), "t1", "ns", "a");
+  object.size_bytes = 100;
+  ASSERT_OK(store->PutCommitted(object, {C(1)}, 100));
+  {
+    RawSqlite raw(Path());
+    raw.Exec("UPDATE usage_counters SET objects = 6, logical_bytes = 600");
+    raw.Exec("INSERT INTO usage_counters VALUES ('t9', 'ghost', 'cold', 1, 1, 0, 5)");
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> wrong, store->CheckUsageCounters());
+  ASSERT_EQ(wrong.size(), 2u);
+  EXPECT_NE(wrong[0].find("tenant 't1' namespace 'ns' class hot: kept 6 objects, 600 bytes"),
+            std::string::npos)
+      << wrong[0];
+  EXPECT_NE(wrong[0].find("counted 1 objects"), std::string::npos) << wrong[0];
+  EXPECT_NE(wrong[1].find("'ghost'"), std::string::npos) << wrong[1];
+  EXPECT_EQ(Str(store->RepairUsageCounters()), "OK 2");
+  EXPECT_EQ(Str(store->CheckUsageCounters()), "OK []");
+  EXPECT_EQ(store->Usage("t1")->at(0).objects, 1u);
+  EXPECT_EQ(Str(store->Usage("t9")), "OK []");
+  EXPECT_EQ(Str(store->RepairUsageCounters()), "OK 0");
 }
 
 // A database written by a binary of schema version 5 (before namespace settings) gains the
@@ -2905,6 +2983,8 @@ TEST_F(PostgresTest, UpgradesAVersion8DatabaseInPlace) {
   }
   {
     RawPostgres raw = Raw();
+    raw.Exec("DROP TABLE usage_deltas");  // version 12
+    raw.Exec("DROP FUNCTION cairn_count_usage CASCADE");
     raw.Exec("DROP TABLE fs_sessions, fs_orphans, fs_changes, fs_locks");
     raw.Exec("DROP SEQUENCE fs_change_seq");
     raw.Exec("DROP TABLE fs_volume, fs_inodes, fs_dentries, fs_xattrs");  // version 10
@@ -2923,6 +3003,108 @@ TEST_F(PostgresTest, UpgradesAVersion8DatabaseInPlace) {
   EXPECT_EQ(refs[0].actual_ref_count, 2);
   ASSERT_OK_AND_ASSIGN(std::vector<std::string> problems, store->CheckIntegrity());
   EXPECT_TRUE(problems.empty()) << problems.front();
+}
+
+// A version 11 database gains its usage counters at open, counted from the rows it holds:
+// COMMITTED objects only, inline bytes apart; later changes keep them equal to a recount.
+TEST_F(PostgresTest, UpgradesAVersion11DatabaseWithUsageCountersFromItsRows) {
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+    ObjectRecord large = NewObject(Id(1), "t1", "ns", "a");
+    large.size_bytes = 300;
+    ASSERT_OK(store->PutCommitted(large, {C(1), C(2)}, 100));
+    ObjectRecord small = NewObject(Id(2), "t1", "ns", "b");
+    small.inline_data = "tiny";
+    small.size_bytes = 4;
+    ASSERT_OK(store->PutCommitted(small, {}, 110));
+    ObjectRecord gone = NewObject(Id(3), "t1", "gone", "c");
+    gone.size_bytes = 300;
+    ASSERT_OK(store->PutCommitted(gone, {C(3)}, 120));
+    ASSERT_OK(store->DeleteObject("t1", Id(3), 130));
+  }
+  {
+    RawPostgres raw = Raw();
+    raw.Exec("DROP TABLE usage_deltas");
+    raw.Exec("DROP FUNCTION cairn_count_usage CASCADE");
+    raw.Exec("DELETE FROM schema_version WHERE version > 11");
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  EXPECT_EQ(Str(store->CheckUsageCounters()), "OK []");
+  ASSERT_OK_AND_ASSIGN(std::vector<UsageRow> usage, store->Usage("t1"));
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].namespace_name, "ns");
+  EXPECT_EQ(usage[0].objects, 2u);
+  EXPECT_EQ(usage[0].logical_bytes, 304u);
+  ObjectRecord later = NewObject(Id(4), "t1", "later", "d", StorageClass::kHot, 200);
+  later.size_bytes = 400;
+  ASSERT_OK(store->PutCommitted(later, {C(4)}, 200));
+  ASSERT_OK(store->DeleteObject("t1", Id(2), 210));
+  ASSERT_OK(store->CompactUsageCounters());
+  EXPECT_EQ(Str(store->CheckUsageCounters()), "OK []");
+  EXPECT_EQ(Str(store->ListNamespaces("t1")),
+            Str(Result<std::vector<NamespaceRecord>>(
+                std::vector<NamespaceRecord>{{"t1", "later", 200}, {"t1", "ns", 100}})));
+}
+
+// Counters that disagree with the rows (damage, a hand edit) are found by the check with
+// both figures, and the repair rewrites them from a recount.
+TEST_F(PostgresTest, DamagedUsageCountersAreFoundAndRepaired) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  ObjectRecord object = NewObject(Id(1), "t1", "ns", "a");
+  object.size_bytes = 100;
+  ASSERT_OK(store->PutCommitted(object, {C(1)}, 100));
+  Raw().Exec(
+      "INSERT INTO usage_deltas (tenant, namespace, storage_class, objects, "
+      "logical_bytes, inline_bytes) VALUES ('t1', 'ns', 'hot', 5, 500, 0), "
+      "('t9', 'ghost', 'cold', 1, 1, 0)");
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> wrong, store->CheckUsageCounters());
+  ASSERT_EQ(wrong.size(), 2u);
+  EXPECT_NE(wrong[0].find("tenant 't1' namespace 'ns' class hot: kept 6 objects"),
+            std::string::npos)
+      << wrong[0];
+  EXPECT_NE(wrong[0].find("counted 1 objects"), std::string::npos) << wrong[0];
+  EXPECT_NE(wrong[1].find("'ghost'"), std::string::npos) << wrong[1];
+  EXPECT_EQ(Str(store->RepairUsageCounters()), "OK 2");
+  EXPECT_EQ(Str(store->CheckUsageCounters()), "OK []");
+  EXPECT_EQ(store->Usage("t1")->at(0).objects, 1u);
+  EXPECT_EQ(Str(store->Usage("t9")), "OK []");
+  EXPECT_EQ(Str(store->RepairUsageCounters()), "OK 0");
+}
+
+// Commits into one namespace from many threads never wait on one counter row, and the sum
+// stays exact while folds run beside them.
+TEST_F(PostgresTest, ConcurrentCommitsAndFoldsKeepUsageExact) {
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 40;
+  std::vector<std::unique_ptr<MetaStore>> nodes;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> node, Open());
+    nodes.push_back(std::move(node));
+  }
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      MetaStore* node = nodes[static_cast<size_t>(t) % 2].get();
+      for (int i = 0; i < kPerThread; ++i) {
+        ObjectRecord object = NewObject(Id(1000 + t * kPerThread + i), "t1", "hot-ns",
+                                        "k" + std::to_string(t) + "-" + std::to_string(i));
+        object.inline_data = "x";
+        object.size_bytes = 1;
+        if (!node->PutCommitted(object, {}, 100 + i).ok()) ++failures;
+        if (i % 10 == 0 && !nodes[2]->CompactUsageCounters().ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  ASSERT_OK_AND_ASSIGN(std::vector<UsageRow> usage, nodes[2]->Usage("t1"));
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].objects, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(usage[0].logical_bytes, static_cast<uint64_t>(kThreads * kPerThread));
+  ASSERT_OK(nodes[2]->CompactUsageCounters());
+  EXPECT_EQ(Raw().Query("SELECT COUNT(*) FROM usage_deltas"), "1");
+  EXPECT_EQ(Str(nodes[2]->CheckUsageCounters()), "OK []");
 }
 
 // Two nodes replace owners' chunk lists while two others collect garbage. An owner holds its

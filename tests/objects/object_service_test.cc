@@ -180,7 +180,7 @@ TEST_F(ObjectServiceTest, GcAndFsckReportWhereTheyAre) {
   EXPECT_EQ(rehash.back().done, 600u);
   EXPECT_EQ(rehash.back().total, 600u);
   for (size_t i = 1; i < rehash.size(); ++i) EXPECT_GE(rehash[i].done, rehash[i - 1].done);
-  EXPECT_EQ(std::string(seen.back().phase), "counting objects");
+  EXPECT_EQ(std::string(seen.back().phase), "recounting usage");
 
   for (int i = 0; i < 300; ++i) {
     ASSERT_TRUE(service_->DeleteByKey("acme", "models", "k" + std::to_string(i)).ok());

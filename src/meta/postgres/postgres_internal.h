@@ -7,6 +7,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -550,6 +551,9 @@ class PostgresMetaStore final : public MetaStore, public FileTree {
   Result<std::vector<UsageRow>> Usage(const std::string& tenant) override;
   Result<std::vector<ObjectCountRow>> CountObjects() override;
   Result<std::vector<StorageBytesRow>> StorageBytes() override;
+  Result<std::vector<std::string>> CheckUsageCounters() override;
+  Result<uint64_t> RepairUsageCounters() override;
+  Status CompactUsageCounters() override;
 
   Result<uint64_t> ReapStalledUploads(TimestampMs cutoff_ms, uint32_t limit,
                                       TimestampMs now_ms) override;
@@ -749,8 +753,13 @@ class PostgresMetaStore final : public MetaStore, public FileTree {
                                const std::vector<ObjectId>& also_delete, TimestampMs now_ms,
                                CommitResult* result);
 
+  // Readers of the usage counters fold their change rows first, at most every few seconds
+  // per process, so that a sum never reads more than a few seconds of commits.
+  void CompactUsageCountersNowAndThen();
+
   std::unique_ptr<Pool> pool_;
   const PostgresMetaStoreOptions options_;
+  std::atomic<int64_t> usage_compacted_at_ms_{0};  // steady clock
 };
 
 }  // namespace cairn::meta::postgres_internal

@@ -350,6 +350,53 @@ CREATE TABLE fs_locks (
 );
 CREATE INDEX fs_locks_session ON fs_locks (session);
 )sql",
+    // Version 12: kept usage counters of COMMITTED objects per (tenant, namespace, class),
+    // so that usage, bucket lists and the store's totals do not count a million rows. A
+    // trigger on objects appends one change row per counted row change, in the same
+    // transaction, whatever statement made it: insert-only, so commits into one namespace
+    // never wait on one counter row (an UPDATE would hold its lock until COMMIT). Readers
+    // sum a group's rows; CompactUsageCounters folds them into one row per group.
+    R"sql(
+CREATE TABLE usage_deltas (
+  id            bigserial PRIMARY KEY,
+  tenant        text COLLATE "C" NOT NULL,
+  namespace     text COLLATE "C" NOT NULL,
+  storage_class text COLLATE "C" NOT NULL,
+  objects       bigint NOT NULL,
+  logical_bytes bigint NOT NULL,
+  inline_bytes  bigint NOT NULL
+);
+CREATE INDEX usage_deltas_group ON usage_deltas (tenant, namespace, storage_class);
+CREATE FUNCTION cairn_count_usage() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+  IF TG_OP <> 'INSERT' THEN
+    IF OLD.state = 'COMMITTED' THEN
+      INSERT INTO usage_deltas (tenant, namespace, storage_class, objects, logical_bytes,
+                                inline_bytes)
+      VALUES (OLD.tenant, OLD.namespace, OLD.storage_class, -1, -OLD.size_bytes,
+              -COALESCE(octet_length(OLD.inline_data), 0));
+    END IF;
+  END IF;
+  IF TG_OP <> 'DELETE' THEN
+    IF NEW.state = 'COMMITTED' THEN
+      INSERT INTO usage_deltas (tenant, namespace, storage_class, objects, logical_bytes,
+                                inline_bytes)
+      VALUES (NEW.tenant, NEW.namespace, NEW.storage_class, 1, NEW.size_bytes,
+              COALESCE(octet_length(NEW.inline_data), 0));
+    END IF;
+  END IF;
+  RETURN NULL;
+END
+$body$;
+CREATE TRIGGER objects_count_usage
+  AFTER INSERT OR DELETE OR UPDATE OF tenant, namespace, state, storage_class, size_bytes,
+    inline_data ON objects
+  FOR EACH ROW EXECUTE FUNCTION cairn_count_usage();
+INSERT INTO usage_deltas (tenant, namespace, storage_class, objects, logical_bytes, inline_bytes)
+  SELECT tenant, namespace, storage_class, COUNT(*), SUM(size_bytes),
+         SUM(COALESCE(octet_length(inline_data), 0))
+  FROM objects WHERE state = 'COMMITTED' GROUP BY tenant, namespace, storage_class;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -1204,6 +1251,7 @@ Result<ObjectRecord> PostgresMetaStore::DeleteObject(const std::string& tenant, 
 }
 
 Result<std::vector<UsageRow>> PostgresMetaStore::Usage(const std::string& tenant) {
+  CompactUsageCountersNowAndThen();
   std::vector<UsageRow> rows;
   if (!IsStorableText(tenant)) return rows;
   Status status = Read("usage of tenant " + tenant, [&](Connection& c) -> Status {
@@ -1211,10 +1259,11 @@ Result<std::vector<UsageRow>> PostgresMetaStore::Usage(const std::string& tenant
     std::map<std::pair<std::string, std::string>, size_t> index;  // (namespace, class) -> row
     {
       ASSIGN_OR_RETURN(Rows result,
-                       c.Exec("SELECT namespace, storage_class, COUNT(*), SUM(size_bytes)::bigint, "
-                              "SUM(COALESCE(octet_length(inline_data), 0))::bigint FROM objects "
-                              "WHERE tenant = $1 AND state = 'COMMITTED' "
-                              "GROUP BY namespace, storage_class ORDER BY namespace, storage_class",
+                       c.Exec("SELECT namespace, storage_class, SUM(objects)::bigint, "
+                              "SUM(logical_bytes)::bigint, SUM(inline_bytes)::bigint "
+                              "FROM usage_deltas WHERE tenant = $1 "
+                              "GROUP BY namespace, storage_class HAVING SUM(objects) <> 0 "
+                              "ORDER BY namespace, storage_class",
                               Params().Text(tenant)));
       for (int i = 0; i < result.size(); ++i) {
         UsageRow usage;
@@ -1253,13 +1302,119 @@ Result<std::vector<UsageRow>> PostgresMetaStore::Usage(const std::string& tenant
   return rows;
 }
 
+namespace {
+
+// The counters as kept (the sum of each group's change rows) and as recounted from the
+// object rows.
+constexpr const char* kKeptUsageCounters =
+    "SELECT tenant, namespace, storage_class, SUM(objects)::bigint, SUM(logical_bytes)::bigint, "
+    "SUM(inline_bytes)::bigint FROM usage_deltas GROUP BY tenant, namespace, storage_class";
+constexpr const char* kRecountedUsageCounters =
+    "SELECT tenant, namespace, storage_class, COUNT(*), SUM(size_bytes)::bigint, "
+    "SUM(COALESCE(octet_length(inline_data), 0))::bigint FROM objects "
+    "WHERE state = 'COMMITTED' GROUP BY tenant, namespace, storage_class";
+
+Result<std::vector<UsageCounterRow>> ReadUsageCounters(Connection& c, const char* sql) {
+  ASSIGN_OR_RETURN(Rows result, c.Exec(sql));
+  std::vector<UsageCounterRow> rows;
+  for (int i = 0; i < result.size(); ++i) {
+    UsageCounterRow row;
+    row.tenant = result.Text(i, 0);
+    row.namespace_name = result.Text(i, 1);
+    ASSIGN_OR_RETURN(row.storage_class, result.Class(i, 2));
+    ASSIGN_OR_RETURN(row.objects, result.Int(i, 3));
+    ASSIGN_OR_RETURN(row.logical_bytes, result.Int(i, 4));
+    ASSIGN_OR_RETURN(row.inline_bytes, result.Int(i, 5));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> PostgresMetaStore::CheckUsageCounters() {
+  std::vector<std::string> lines;
+  Status status = Read("check usage counters", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(auto kept, ReadUsageCounters(c, kKeptUsageCounters));
+    ASSIGN_OR_RETURN(auto counted, ReadUsageCounters(c, kRecountedUsageCounters));
+    lines = internal::CompareUsageCounters(kept, counted);
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return lines;
+}
+
+Result<uint64_t> PostgresMetaStore::RepairUsageCounters() {
+  ASSIGN_OR_RETURN(std::vector<std::string> wrong, CheckUsageCounters());
+  if (wrong.empty()) return uint64_t{0};
+  RETURN_IF_ERROR(Write("repair usage counters", [&](Connection& c) -> Status {
+    // One statement, so one snapshot: it drops exactly the change rows it recounts over.
+    // A commit after that snapshot keeps its own change row, and its object is not in
+    // the recount.
+    return c
+        .Exec(
+            "WITH gone AS (DELETE FROM usage_deltas) "
+            "INSERT INTO usage_deltas (tenant, namespace, storage_class, objects, "
+            "logical_bytes, inline_bytes) SELECT tenant, namespace, storage_class, COUNT(*), "
+            "SUM(size_bytes), SUM(COALESCE(octet_length(inline_data), 0)) FROM objects "
+            "WHERE state = 'COMMITTED' GROUP BY tenant, namespace, storage_class")
+        .status();
+  }));
+  return static_cast<uint64_t>(wrong.size());
+}
+
+Status PostgresMetaStore::CompactUsageCounters() {
+  usage_compacted_at_ms_.store(SteadyNowMs());
+  return Write("fold usage counters", [&](Connection& c) -> Status {
+    // One statement, one snapshot: the change rows it deletes are exactly those it sums;
+    // rows of transactions that commit later are left for the next fold.
+    return c
+        .Exec(
+            "WITH gone AS (DELETE FROM usage_deltas RETURNING tenant, namespace, "
+            "storage_class, objects, logical_bytes, inline_bytes) "
+            "INSERT INTO usage_deltas (tenant, namespace, storage_class, objects, "
+            "logical_bytes, inline_bytes) SELECT tenant, namespace, storage_class, "
+            "SUM(objects), SUM(logical_bytes), SUM(inline_bytes) FROM gone "
+            "GROUP BY tenant, namespace, storage_class "
+            "HAVING SUM(objects) <> 0 OR SUM(logical_bytes) <> 0 OR SUM(inline_bytes) <> 0")
+        .status();
+  });
+}
+
+void PostgresMetaStore::CompactUsageCountersNowAndThen() {
+  constexpr int64_t kEveryMs = 5000;
+  const int64_t now = SteadyNowMs();
+  int64_t last = usage_compacted_at_ms_.load();
+  if (now - last < kEveryMs) return;
+  // One reader folds; the others read the rows as they are (still right, only longer).
+  if (!usage_compacted_at_ms_.compare_exchange_strong(last, now)) return;
+  // A failed fold changes nothing: the sums stay right.
+  CompactUsageCounters().IgnoreError();
+}
+
 Result<std::vector<ObjectCountRow>> PostgresMetaStore::CountObjects() {
+  CompactUsageCountersNowAndThen();
   std::vector<ObjectCountRow> rows;
   Status status = Read("count objects", [&](Connection& c) -> Status {
     rows.clear();
-    ASSIGN_OR_RETURN(Rows result, c.Exec("SELECT tenant, namespace, state, COUNT(*) FROM objects "
-                                         "GROUP BY tenant, namespace, state "
-                                         "ORDER BY tenant, namespace, state"));
+    // COMMITTED from the counters; the few objects on their way in or out by the state
+    // index.
+    ASSIGN_OR_RETURN(Rows result,
+                     c.Exec("SELECT tenant, namespace, state, SUM(n)::bigint FROM ("
+                            "SELECT tenant, namespace, 'COMMITTED' COLLATE \"C\" AS state, "
+                            "SUM(objects) AS n FROM usage_deltas "
+                            "GROUP BY tenant, namespace HAVING SUM(objects) <> 0 UNION ALL "
+                            "SELECT tenant, namespace, state, COUNT(*) FROM objects "
+                            "WHERE state IN ('WRITING', 'DELETING') "
+                            "GROUP BY tenant, namespace, state) AS counts "
+                            "GROUP BY tenant, namespace, state "
+                            "ORDER BY tenant, namespace, state"));
     for (int i = 0; i < result.size(); ++i) {
       ObjectCountRow count;
       count.tenant = result.Text(i, 0);
@@ -1278,14 +1433,15 @@ Result<std::vector<ObjectCountRow>> PostgresMetaStore::CountObjects() {
 }
 
 Result<std::vector<StorageBytesRow>> PostgresMetaStore::StorageBytes() {
+  CompactUsageCountersNowAndThen();
   std::vector<StorageBytesRow> rows;
   Status status = Read("storage bytes", [&](Connection& c) -> Status {
     rows.clear();
     ASSIGN_OR_RETURN(Rows result,
-                     c.Exec("SELECT storage_class, namespace, SUM(size_bytes)::bigint, "
-                            "SUM(COALESCE(octet_length(inline_data), 0))::bigint "
-                            "FROM objects WHERE state = 'COMMITTED' "
-                            "GROUP BY storage_class, namespace ORDER BY storage_class, namespace"));
+                     c.Exec("SELECT storage_class, namespace, SUM(logical_bytes)::bigint, "
+                            "SUM(inline_bytes)::bigint FROM usage_deltas "
+                            "GROUP BY storage_class, namespace HAVING SUM(objects) <> 0 "
+                            "ORDER BY storage_class, namespace"));
     for (int i = 0; i < result.size(); ++i) {
       StorageBytesRow bytes;
       ASSIGN_OR_RETURN(bytes.storage_class, result.Class(i, 0));
@@ -1714,6 +1870,7 @@ Result<std::vector<std::string>> PostgresMetaStore::NamespaceTenants() {
 }
 
 Result<std::vector<NamespaceRecord>> PostgresMetaStore::ListNamespaces(const std::string& tenant) {
+  CompactUsageCountersNowAndThen();
   std::vector<NamespaceRecord> out;
   if (!IsStorableText(tenant)) return out;
   Status status = Read("list namespaces of " + tenant, [&](Connection& c) -> Status {
@@ -1722,10 +1879,11 @@ Result<std::vector<NamespaceRecord>> PostgresMetaStore::ListNamespaces(const std
         Rows rows,
         c.Exec("SELECT name, created_at_ms FROM namespaces WHERE tenant = $1 "
                "UNION ALL "
-               "SELECT o.namespace, MIN(o.created_at_ms)::bigint FROM objects AS o "
-               "WHERE o.tenant = $1 AND o.state = 'COMMITTED' AND NOT EXISTS "
-               "(SELECT 1 FROM namespaces AS n WHERE n.tenant = $1 AND n.name = o.namespace) "
-               "GROUP BY o.namespace "
+               "SELECT d.namespace, COALESCE((SELECT MIN(o.created_at_ms) FROM objects AS o "
+               "WHERE o.tenant = $1 AND o.namespace = d.namespace AND o.state = 'COMMITTED'), 0) "
+               "FROM (SELECT namespace FROM usage_deltas WHERE tenant = $1 "
+               "GROUP BY namespace HAVING SUM(objects) <> 0) AS d WHERE NOT EXISTS "
+               "(SELECT 1 FROM namespaces AS n WHERE n.tenant = $1 AND n.name = d.namespace) "
                "ORDER BY 1",
                Params().Text(tenant)));
     for (int i = 0; i < rows.size(); ++i) {

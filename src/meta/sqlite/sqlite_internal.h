@@ -360,6 +360,8 @@ class SqliteMetaStore final : public MetaStore, public FileTree {
   Result<std::vector<UsageRow>> Usage(const std::string& tenant) override;
   Result<std::vector<ObjectCountRow>> CountObjects() override;
   Result<std::vector<StorageBytesRow>> StorageBytes() override;
+  Result<std::vector<std::string>> CheckUsageCounters() override;
+  Result<uint64_t> RepairUsageCounters() override;
 
   Result<uint64_t> ReapStalledUploads(TimestampMs cutoff_ms, uint32_t limit,
                                       TimestampMs now_ms) override;

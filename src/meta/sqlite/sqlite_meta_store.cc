@@ -283,6 +283,66 @@ CREATE TABLE fs_locks (
 ) WITHOUT ROWID;
 CREATE INDEX fs_locks_session ON fs_locks (session);
 )sql",
+    // Version 11: kept usage counters per (tenant, namespace, class) of COMMITTED objects,
+    // so that usage, bucket lists and the store's totals do not count a million rows.
+    // Triggers on objects keep them in the same transaction as the row change, whatever
+    // method made it; a group whose count reaches zero is dropped, so first_created_ms is
+    // the oldest creation time among the objects it held since it last became non-empty
+    // (the creation time of a namespace that exists only through its objects). fsck
+    // recounts and compares (CheckUsageCounters); --repair rewrites them.
+    R"sql(
+CREATE TABLE usage_counters (
+  tenant           TEXT NOT NULL,
+  namespace        TEXT NOT NULL,
+  storage_class    TEXT NOT NULL,
+  objects          INTEGER NOT NULL,
+  logical_bytes    INTEGER NOT NULL,
+  inline_bytes     INTEGER NOT NULL,
+  first_created_ms INTEGER NOT NULL,
+  PRIMARY KEY (tenant, namespace, storage_class)
+) WITHOUT ROWID;
+CREATE TRIGGER usage_counters_insert AFTER INSERT ON objects WHEN NEW.state = 'COMMITTED'
+BEGIN
+  INSERT INTO usage_counters VALUES (NEW.tenant, NEW.namespace, NEW.storage_class, 1,
+    NEW.size_bytes, COALESCE(length(NEW.inline_data), 0), NEW.created_at_ms)
+  ON CONFLICT DO UPDATE SET objects = objects + 1,
+    logical_bytes = logical_bytes + excluded.logical_bytes,
+    inline_bytes = inline_bytes + excluded.inline_bytes,
+    first_created_ms = MIN(first_created_ms, excluded.first_created_ms);
+END;
+CREATE TRIGGER usage_counters_delete AFTER DELETE ON objects WHEN OLD.state = 'COMMITTED'
+BEGIN
+  UPDATE usage_counters SET objects = objects - 1,
+    logical_bytes = logical_bytes - OLD.size_bytes,
+    inline_bytes = inline_bytes - COALESCE(length(OLD.inline_data), 0)
+  WHERE tenant = OLD.tenant AND namespace = OLD.namespace AND storage_class = OLD.storage_class;
+  DELETE FROM usage_counters WHERE tenant = OLD.tenant AND namespace = OLD.namespace
+    AND storage_class = OLD.storage_class AND objects = 0;
+END;
+CREATE TRIGGER usage_counters_update
+AFTER UPDATE OF tenant, namespace, state, storage_class, size_bytes, inline_data, created_at_ms
+ON objects WHEN OLD.state = 'COMMITTED' OR NEW.state = 'COMMITTED'
+BEGIN
+  UPDATE usage_counters SET objects = objects - 1,
+    logical_bytes = logical_bytes - OLD.size_bytes,
+    inline_bytes = inline_bytes - COALESCE(length(OLD.inline_data), 0)
+  WHERE OLD.state = 'COMMITTED' AND tenant = OLD.tenant AND namespace = OLD.namespace
+    AND storage_class = OLD.storage_class;
+  INSERT INTO usage_counters SELECT NEW.tenant, NEW.namespace, NEW.storage_class, 1,
+    NEW.size_bytes, COALESCE(length(NEW.inline_data), 0), NEW.created_at_ms
+  WHERE NEW.state = 'COMMITTED'
+  ON CONFLICT DO UPDATE SET objects = objects + 1,
+    logical_bytes = logical_bytes + excluded.logical_bytes,
+    inline_bytes = inline_bytes + excluded.inline_bytes,
+    first_created_ms = MIN(first_created_ms, excluded.first_created_ms);
+  DELETE FROM usage_counters WHERE tenant = OLD.tenant AND namespace = OLD.namespace
+    AND storage_class = OLD.storage_class AND objects = 0;
+END;
+INSERT INTO usage_counters
+  SELECT tenant, namespace, storage_class, COUNT(*), SUM(size_bytes),
+    SUM(COALESCE(length(inline_data), 0)), MIN(created_at_ms)
+  FROM objects WHERE state = 'COMMITTED' GROUP BY tenant, namespace, storage_class;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -1163,10 +1223,8 @@ Result<std::vector<UsageRow>> SqliteMetaStore::Usage(const std::string& tenant) 
     {
       ASSIGN_OR_RETURN(
           Statement stmt,
-          c.Prepare("SELECT namespace, storage_class, COUNT(*), SUM(size_bytes), "
-                    "SUM(COALESCE(length(inline_data), 0)) FROM objects "
-                    "WHERE tenant = ?1 AND state = 'COMMITTED' "
-                    "GROUP BY namespace, storage_class ORDER BY namespace, storage_class"));
+          c.Prepare("SELECT namespace, storage_class, objects, logical_bytes, inline_bytes "
+                    "FROM usage_counters WHERE tenant = ?1 ORDER BY namespace, storage_class"));
       stmt.Text(1, tenant);
       while (true) {
         ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -1205,11 +1263,76 @@ Result<std::vector<UsageRow>> SqliteMetaStore::Usage(const std::string& tenant) 
   return rows;
 }
 
+namespace {
+
+// The counters kept (usage_counters) or recounted from the object rows, in key order.
+constexpr const char* kKeptUsageCounters =
+    "SELECT tenant, namespace, storage_class, objects, logical_bytes, inline_bytes "
+    "FROM usage_counters";
+constexpr const char* kRecountedUsageCounters =
+    "SELECT tenant, namespace, storage_class, COUNT(*), SUM(size_bytes), "
+    "SUM(COALESCE(length(inline_data), 0)) FROM objects WHERE state = 'COMMITTED' "
+    "GROUP BY tenant, namespace, storage_class";
+
+Result<std::vector<UsageCounterRow>> ReadUsageCounters(Connection& c, const char* sql) {
+  ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
+  std::vector<UsageCounterRow> rows;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    UsageCounterRow counter;
+    counter.tenant = stmt.ColumnText(0);
+    counter.namespace_name = stmt.ColumnText(1);
+    ASSIGN_OR_RETURN(counter.storage_class, stmt.ColumnClass(2));
+    counter.objects = stmt.ColumnInt(3);
+    counter.logical_bytes = stmt.ColumnInt(4);
+    counter.inline_bytes = stmt.ColumnInt(5);
+    rows.push_back(std::move(counter));
+  }
+  return rows;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> SqliteMetaStore::CheckUsageCounters() {
+  std::vector<std::string> lines;
+  Status status = Read("check usage counters", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(auto kept, ReadUsageCounters(c, kKeptUsageCounters));
+    ASSIGN_OR_RETURN(auto counted, ReadUsageCounters(c, kRecountedUsageCounters));
+    lines = internal::CompareUsageCounters(kept, counted);
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return lines;
+}
+
+Result<uint64_t> SqliteMetaStore::RepairUsageCounters() {
+  uint64_t changed = 0;
+  Status status = Write("repair usage counters", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(auto kept, ReadUsageCounters(c, kKeptUsageCounters));
+    ASSIGN_OR_RETURN(auto counted, ReadUsageCounters(c, kRecountedUsageCounters));
+    changed = internal::CompareUsageCounters(kept, counted).size();
+    if (changed == 0) return OkStatus();
+    RETURN_IF_ERROR(c.Script(
+        "DELETE FROM usage_counters; "
+        "INSERT INTO usage_counters SELECT tenant, namespace, storage_class, COUNT(*), "
+        "SUM(size_bytes), SUM(COALESCE(length(inline_data), 0)), MIN(created_at_ms) "
+        "FROM objects WHERE state = 'COMMITTED' GROUP BY tenant, namespace, storage_class;"));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return changed;
+}
+
 Result<std::vector<ObjectCountRow>> SqliteMetaStore::CountObjects() {
   std::vector<ObjectCountRow> rows;
   Status status = Read("count objects", [&](Connection& c) -> Status {
     ASSIGN_OR_RETURN(Statement stmt,
-                     c.Prepare("SELECT tenant, namespace, state, COUNT(*) FROM objects "
+                     c.Prepare("SELECT tenant, namespace, state, SUM(n) FROM ("
+                               "SELECT tenant, namespace, 'COMMITTED' AS state, objects AS n "
+                               "FROM usage_counters UNION ALL "
+                               "SELECT tenant, namespace, state, 1 FROM objects "
+                               "WHERE state IN ('WRITING', 'DELETING')) "
                                "GROUP BY tenant, namespace, state "
                                "ORDER BY tenant, namespace, state"));
     while (true) {
@@ -1234,9 +1357,9 @@ Result<std::vector<StorageBytesRow>> SqliteMetaStore::StorageBytes() {
   std::vector<StorageBytesRow> rows;
   Status status = Read("storage bytes", [&](Connection& c) -> Status {
     ASSIGN_OR_RETURN(Statement stmt,
-                     c.Prepare("SELECT storage_class, namespace, SUM(size_bytes), "
-                               "SUM(COALESCE(length(inline_data), 0)) FROM objects "
-                               "WHERE state = 'COMMITTED' GROUP BY storage_class, namespace "
+                     c.Prepare("SELECT storage_class, namespace, SUM(logical_bytes), "
+                               "SUM(inline_bytes) FROM usage_counters "
+                               "GROUP BY storage_class, namespace "
                                "ORDER BY storage_class, namespace"));
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -1787,8 +1910,8 @@ Result<std::vector<NamespaceRecord>> SqliteMetaStore::ListNamespaces(const std::
     ASSIGN_OR_RETURN(Statement stmt,
                      c.Prepare("SELECT name, created_at_ms FROM namespaces WHERE tenant = ?1 "
                                "UNION ALL "
-                               "SELECT namespace, MIN(created_at_ms) FROM objects "
-                               "WHERE tenant = ?1 AND state = 'COMMITTED' AND namespace NOT IN "
+                               "SELECT namespace, MIN(first_created_ms) FROM usage_counters "
+                               "WHERE tenant = ?1 AND namespace NOT IN "
                                "(SELECT name FROM namespaces WHERE tenant = ?1) GROUP BY namespace "
                                "ORDER BY 1"));
     stmt.Text(1, tenant);
@@ -1817,8 +1940,8 @@ Result<NamespaceRecord> SqliteMetaStore::GetNamespace(const std::string& tenant,
       }
     }
     ASSIGN_OR_RETURN(Statement stmt,
-                     c.Prepare("SELECT created_at_ms FROM objects WHERE tenant = ?1 AND "
-                               "namespace = ?2 AND state = 'COMMITTED' LIMIT 1"));
+                     c.Prepare("SELECT first_created_ms FROM usage_counters WHERE tenant = ?1 "
+                               "AND namespace = ?2 ORDER BY first_created_ms LIMIT 1"));
     ASSIGN_OR_RETURN(bool found, stmt.Text(1, tenant).Text(2, name).Step());
     if (!found) {
       return NotFoundError("namespace '" + name + "' of tenant '" + tenant + "' does not exist");
