@@ -14,6 +14,10 @@ class Accounting {
 
   // ---- Accounting -------------------------------------------------------------------
   virtual Result<std::vector<UsageRow>> Usage(const std::string& tenant) = 0;
+  // The tenant's objects, logical and inline bytes per (namespace, class), without the
+  // physical bytes (which count distinct chunks over the object rows): read from the kept
+  // counters, so it costs the same for a million objects as for one. In key order.
+  virtual Result<std::vector<UsageCounterRow>> UsageCounts(const std::string& tenant) = 0;
   virtual Result<std::vector<ObjectCountRow>> CountObjects() = 0;
   virtual Result<std::vector<StorageBytesRow>> StorageBytes() = 0;
 

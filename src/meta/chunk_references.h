@@ -5,6 +5,10 @@
 // marks, the consistency checks of fsck, and the chunk lists of generic owners.
 #pragma once
 
+#include <map>
+#include <string_view>
+#include <vector>
+
 #include "meta/records.h"
 
 namespace cairn::meta {
@@ -50,6 +54,22 @@ class ChunkReferences {
   virtual Result<uint64_t> RepairReferences(TimestampMs now_ms) = 0;
   // Whether a chunk row exists for (class, digest), for the file-vs-row checks.
   virtual Result<std::vector<ChunkRecord>> ListChunks() = 0;
+  // Chunk rows per class (classes without chunks absent), summed by the engine: what a
+  // status page needs without holding every row in memory.
+  virtual Result<std::vector<ChunkTotalsRow>> ChunkTotals() {
+    ASSIGN_OR_RETURN(std::vector<ChunkRecord> chunks, ListChunks());
+    std::map<std::string_view, ChunkTotalsRow> totals;  // by class name, as the engines order
+    for (const ChunkRecord& chunk : chunks) {
+      ChunkTotalsRow& row = totals[StorageClassName(chunk.storage_class)];
+      row.storage_class = chunk.storage_class;
+      row.chunks += 1;
+      row.bytes += chunk.size_bytes;
+      if (chunk.ref_count == 0) row.unreferenced += 1;
+    }
+    std::vector<ChunkTotalsRow> rows;
+    for (const auto& [storage_class, row] : totals) rows.push_back(row);
+    return rows;
+  }
   // COMMITTED objects that reference a chunk of `digests` in `storage_class`, by id
   // (fsck reports which objects a missing or corrupt chunk affects).
   virtual Result<std::vector<ObjectId>> FindObjectsWithChunks(StorageClass storage_class,

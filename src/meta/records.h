@@ -166,6 +166,15 @@ struct ObjectCountRow {
   uint64_t objects = 0;
 };
 
+// The chunk rows of one storage class, summed (ChunkReferences::ChunkTotals).
+struct ChunkTotalsRow {
+  StorageClass storage_class = StorageClass::kHot;
+  uint64_t chunks = 0;
+  uint64_t bytes = 0;
+  uint64_t unreferenced = 0;  // ref_count 0: awaiting GC
+  bool operator==(const ChunkTotalsRow&) const = default;
+};
+
 // The kept usage counter of one (tenant, namespace, class): its COMMITTED objects, their
 // sizes and the bytes of those kept inline (Accounting::CheckUsageCounters).
 struct UsageCounterRow {

@@ -583,9 +583,22 @@ Result<meta::ListPage> ObjectService::List(const meta::ListRequest& request) {
   return meta_store_->ListObjects(request);
 }
 
-Result<UsageReport> ObjectService::Usage(const std::string& tenant) {
+Result<UsageReport> ObjectService::Usage(const std::string& tenant, bool physical) {
   RETURN_IF_ERROR(ValidateName("tenant", tenant));
-  ASSIGN_OR_RETURN(auto rows, meta_store_->Usage(tenant));
+  std::vector<meta::UsageRow> rows;
+  if (physical) {
+    ASSIGN_OR_RETURN(rows, meta_store_->Usage(tenant));
+  } else {
+    ASSIGN_OR_RETURN(std::vector<meta::UsageCounterRow> counts, meta_store_->UsageCounts(tenant));
+    for (const meta::UsageCounterRow& count : counts) {
+      meta::UsageRow row;
+      row.namespace_name = count.namespace_name;
+      row.storage_class = count.storage_class;
+      row.objects = static_cast<uint64_t>(std::max<int64_t>(0, count.objects));
+      row.logical_bytes = static_cast<uint64_t>(std::max<int64_t>(0, count.logical_bytes));
+      rows.push_back(std::move(row));
+    }
+  }
   UsageReport report;
   report.tenant = tenant;
   for (auto& row : rows) {

@@ -292,7 +292,10 @@ class ObjectService {
   Result<meta::ObjectRecord> DeleteByKey(const std::string& tenant,
                                          const std::string& namespace_name, const std::string& key);
   Result<meta::ListPage> List(const meta::ListRequest& request);
-  Result<UsageReport> Usage(const std::string& tenant);
+  // With `physical` false, only objects and logical bytes, read from the kept counters (the
+  // physical bytes count distinct chunks over the tenant's object rows): rows and totals
+  // then carry physical_bytes 0.
+  Result<UsageReport> Usage(const std::string& tenant, bool physical = true);
 
   // Copies `source` (a committed object) to a new key by linking its chunks: no data is
   // read or written, whatever the size.

@@ -70,6 +70,9 @@ class FakeMetaStore : public meta::MetaStore {
     return Unused();
   }
   Result<std::vector<meta::UsageRow>> Usage(const std::string&) override { return Unused(); }
+  Result<std::vector<meta::UsageCounterRow>> UsageCounts(const std::string&) override {
+    return Unused();
+  }
   Result<std::vector<meta::ObjectCountRow>> CountObjects() override { return Unused(); }
   Result<std::vector<meta::StorageBytesRow>> StorageBytes() override { return Unused(); }
   Result<uint64_t> ReapStalledUploads(TimestampMs, uint32_t, TimestampMs) override {

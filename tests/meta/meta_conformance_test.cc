@@ -109,6 +109,18 @@ std::string Str(const UsageRow& u) {
          " physical=" + Str(u.physical_bytes) + "}";
 }
 
+std::string Str(const UsageCounterRow& u) {
+  return "{" + Quote(u.tenant) + " " + Quote(u.namespace_name) + " " +
+         std::string(StorageClassName(u.storage_class)) + " objects=" + std::to_string(u.objects) +
+         " logical=" + std::to_string(u.logical_bytes) +
+         " inline=" + std::to_string(u.inline_bytes) + "}";
+}
+
+std::string Str(const ChunkTotalsRow& t) {
+  return "{" + std::string(StorageClassName(t.storage_class)) + " chunks=" + Str(t.chunks) +
+         " bytes=" + Str(t.bytes) + " unreferenced=" + Str(t.unreferenced) + "}";
+}
+
 std::string Str(const ObjectCountRow& c) {
   return "{" + Quote(c.tenant) + " " + Quote(c.namespace_name) + " " +
          std::string(ObjectStateName(c.state)) + " " + Str(c.objects) + "}";
@@ -1078,6 +1090,15 @@ TEST_P(MetaStoreTest, UsageCountsEachDistinctChunkOncePerClass) {
   };
   EXPECT_EQ(Str(usage), Str(expected));
   EXPECT_EQ(Str(store().Usage("t3")), "OK []");
+  // The same figures without physical bytes, from the kept counters.
+  ASSERT_OK_AND_ASSIGN(std::vector<UsageCounterRow> counts, store().UsageCounts("t1"));
+  std::vector<UsageCounterRow> expected_counts = {
+      {"t1", "a", kCold, 1, 100, 0},
+      {"t1", "a", kHot, 5, 603, 3},
+      {"t1", "b", kHot, 1, 100, 0},
+  };
+  EXPECT_EQ(Str(counts), Str(expected_counts));
+  EXPECT_EQ(Str(store().UsageCounts("t3")), "OK []");
 }
 
 TEST_P(MetaStoreTest, CountObjectsAndStorageBytesCoverEveryTenant) {
@@ -1096,6 +1117,9 @@ TEST_P(MetaStoreTest, CountObjectsAndStorageBytesCoverEveryTenant) {
   EXPECT_EQ(Str(store().StorageBytes()),
             Str(Result(std::vector<StorageBytesRow>{
                 {kCold, "a", 200}, {kHot, "a", 100}, {kHot, "b", 5}})));
+  // Chunk rows per class: the deleted object's chunk awaits GC.
+  EXPECT_EQ(Str(store().ChunkTotals()),
+            Str(Result(std::vector<ChunkTotalsRow>{{kCold, 1, 200, 0}, {kHot, 2, 400, 1}})));
 }
 
 // ---- garbage collection ---------------------------------------------------------------
@@ -3449,8 +3473,10 @@ class ModelComparison {
       case 16: {
         std::string tenant = Tenant();
         Same(m.Usage(tenant), s.Usage(tenant), "Usage");
+        Same(m.UsageCounts(tenant), s.UsageCounts(tenant), "UsageCounts");
         Same(m.CountObjects(), s.CountObjects(), "CountObjects");
         Same(m.StorageBytes(), s.StorageBytes(), "StorageBytes");
+        Same(m.ChunkTotals(), s.ChunkTotals(), "ChunkTotals");
         break;
       }
       case 17: {

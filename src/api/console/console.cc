@@ -225,6 +225,12 @@ Console::~Console() {
     workers = std::move(workers_);
   }
   for (auto& worker : workers) worker.second.join();
+  std::thread physical;
+  {
+    std::lock_guard<std::mutex> lock(physical_mutex_);
+    physical = std::move(physical_thread_);
+  }
+  if (physical.joinable()) physical.join();
 }
 
 void Console::AddSecurityHeaders(http::HeaderList& headers) {
@@ -577,6 +583,43 @@ Result<StoreFigures> Console::CachedStoreFigures() {
   return figures;
 }
 
+std::map<std::string, Console::PhysicalFigure> Console::TenantPhysical(
+    const std::vector<std::string>& tenants) {
+  std::unique_lock<std::mutex> lock(physical_mutex_);
+  // A recount already running may have started before the caller's last write: wait for
+  // the next one to finish when this call has to start it, else for the running one.
+  const uint64_t wanted = physical_finished_ + 1;
+  if (!physical_running_) {
+    if (physical_thread_.joinable()) physical_thread_.join();  // finished: only exiting
+    physical_running_ = true;
+    physical_thread_ = std::thread([this, tenants] {
+      const TimestampMs started = deps_.now_ms();
+      std::map<std::string, PhysicalFigure> fresh;
+      for (const std::string& tenant : tenants) {
+        const TimestampMs as_of = deps_.now_ms();
+        Result<objects::UsageReport> usage = deps_.objects->Usage(tenant);
+        if (usage.ok()) fresh[tenant] = PhysicalFigure{usage->total_physical_bytes, as_of};
+      }
+      std::lock_guard<std::mutex> done(physical_mutex_);
+      for (auto& [tenant, figure] : fresh) physical_[tenant] = figure;
+      physical_running_ = false;
+      physical_took_ms_ = deps_.now_ms() - started;
+      ++physical_finished_;
+      physical_done_.notify_all();
+    });
+  }
+  if (physical_took_ms_ <= kPhysicalWaitMs) {
+    physical_done_.wait_for(lock, std::chrono::milliseconds(kPhysicalWaitMs),
+                            [&] { return physical_finished_ >= wanted; });
+  }
+  std::map<std::string, PhysicalFigure> out;
+  for (const std::string& tenant : tenants) {
+    auto it = physical_.find(tenant);
+    if (it != physical_.end()) out[tenant] = it->second;
+  }
+  return out;
+}
+
 std::optional<Response> Console::Call::Refuse(meta::Scope scope, const std::string& tenant) const {
   if (!session_.principal.AllowsScope(scope)) {
     return Error(403, "PermissionDenied",
@@ -678,16 +721,29 @@ Response Console::Call::Overview() {
   const bool everything = session_.principal.AllowsTenant("*");
   Json tenants = Json::array();
   uint64_t objects = 0, logical = 0, physical = 0;
-  for (const std::string& tenant : KnownTenants()) {
-    Result<objects::UsageReport> usage = console_->deps_.objects->Usage(tenant);
+  bool physical_known = true;
+  const std::vector<std::string> known = KnownTenants();
+  const std::map<std::string, PhysicalFigure> physical_of = console_->TenantPhysical(known);
+  for (const std::string& tenant : known) {
+    // Objects and logical bytes from the kept counters: exact and instant.
+    Result<objects::UsageReport> usage = console_->deps_.objects->Usage(tenant, false);
     if (!usage.ok()) return ErrorOf(usage.status());
-    tenants.push_back(Json{{"tenant", tenant},
-                           {"objects", usage->total_objects},
-                           {"logical_bytes", usage->total_logical_bytes},
-                           {"physical_bytes", usage->total_physical_bytes}});
+    Json row{{"tenant", tenant},
+             {"objects", usage->total_objects},
+             {"logical_bytes", usage->total_logical_bytes},
+             {"physical_bytes", nullptr},
+             {"physical_as_of", nullptr}};
+    auto figure = physical_of.find(tenant);
+    if (figure != physical_of.end()) {
+      row["physical_bytes"] = figure->second.bytes;
+      row["physical_as_of"] = FormatTimestamp(figure->second.as_of_ms);
+      physical += figure->second.bytes;
+    } else {
+      physical_known = false;
+    }
+    tenants.push_back(std::move(row));
     objects += usage->total_objects;
     logical += usage->total_logical_bytes;
-    physical += usage->total_physical_bytes;
   }
   Json out{{"tenants", tenants}};
   Json roots = Json::array();
@@ -703,6 +759,7 @@ Response Console::Call::Overview() {
     objects = figures->objects;
     logical = figures->logical_bytes;
     physical = figures->chunk_bytes + figures->inline_bytes;
+    physical_known = true;
     out["inline_bytes"] = figures->inline_bytes;
     out["chunks"] = figures->chunks;
     out["unreferenced_chunks"] = figures->unreferenced_chunks;
@@ -735,8 +792,14 @@ Response Console::Call::Overview() {
   }
   out["objects"] = objects;
   out["logical_bytes"] = logical;
-  out["physical_bytes"] = physical;
-  out["dedup_ratio"] = physical == 0 ? 1.0 : static_cast<double>(logical) / physical;
+  if (physical_known) {
+    out["physical_bytes"] = physical;
+    out["dedup_ratio"] = physical == 0 ? 1.0 : static_cast<double>(logical) / physical;
+  } else {
+    // A tenant's first recount has not finished: no total rather than a wrong one.
+    out["physical_bytes"] = nullptr;
+    out["dedup_ratio"] = nullptr;
+  }
   out["storage_roots"] = roots;
   out["metadata"] = metadata;
   out["volume"] = volume;
@@ -755,7 +818,7 @@ Response Console::Call::Buckets(const std::map<std::string, std::string>& query)
   objects::ObjectService* objects = console_->deps_.objects;
   Result<std::vector<meta::NamespaceRecord>> names = objects->ListNamespaces(tenant);
   if (!names.ok()) return ErrorOf(names.status());
-  Result<objects::UsageReport> usage = objects->Usage(tenant);
+  Result<objects::UsageReport> usage = objects->Usage(tenant, /*physical=*/false);
   if (!usage.ok()) return ErrorOf(usage.status());
   // Explicit buckets and those that exist only through their objects, with their figures.
   std::map<std::string, Json> rows;

@@ -191,6 +191,10 @@ class Console {
   static constexpr size_t kMaxSessions = 10000;
   static constexpr size_t kMaxSessionsPerKey = 16;
   static constexpr TimestampMs kFiguresCacheMs = 10 * 1000;
+  // How long an overview waits for the tenants' physical bytes to be recounted before it
+  // shows the last finished count instead (with its time). It does not wait at all once a
+  // recount took longer than this: on a store that big the page would always wait.
+  static constexpr int kPhysicalWaitMs = 1000;
   static constexpr char kCookieName[] = "cairn_console";
   static constexpr TimestampMs kRateIntervalMs = 60 * 1000;
   static constexpr size_t kRateSamples = 61;  // an hour of minutes
@@ -238,6 +242,15 @@ class Console {
   void EndSession(const std::string& id);
   void EndSessionsOf(const std::string& key_id);
   Result<StoreFigures> CachedStoreFigures();
+  // Physical bytes of a tenant count distinct chunks over its object rows (seconds at a
+  // million objects), so they are recounted in the background, one recount at a time; a
+  // caller waits for the recount it started (or the one running) up to kPhysicalWaitMs,
+  // then takes the last finished figure of each tenant (absent: none finished yet).
+  struct PhysicalFigure {
+    uint64_t bytes = 0;
+    TimestampMs as_of_ms = 0;
+  };
+  std::map<std::string, PhysicalFigure> TenantPhysical(const std::vector<std::string>& tenants);
 
   struct Job {
     uint64_t id = 0;
@@ -266,6 +279,13 @@ class Console {
   std::unordered_map<std::string, Session> sessions_;  // GUARDED_BY(mutex_), by cookie value
   std::optional<StoreFigures> figures_;                // GUARDED_BY(mutex_)
   TimestampMs figures_ms_ = 0;                         // GUARDED_BY(mutex_)
+  std::mutex physical_mutex_;
+  std::condition_variable physical_done_;
+  std::map<std::string, PhysicalFigure> physical_;  // GUARDED_BY(physical_mutex_)
+  bool physical_running_ = false;                   // GUARDED_BY(physical_mutex_)
+  uint64_t physical_finished_ = 0;                  // GUARDED_BY(physical_mutex_), recounts
+  TimestampMs physical_took_ms_ = 0;                // GUARDED_BY(physical_mutex_), the last
+  std::thread physical_thread_;                     // GUARDED_BY(physical_mutex_)
 };
 
 // The embedded page: "/", "/assets/app.js", "/assets/app.css". nullptr if unknown.

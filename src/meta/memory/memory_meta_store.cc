@@ -376,6 +376,25 @@ Result<std::vector<UsageRow>> MemoryMetaStore::Usage(const std::string& tenant) 
   return rows;
 }
 
+Result<std::vector<UsageCounterRow>> MemoryMetaStore::UsageCounts(const std::string& tenant) {
+  std::lock_guard lock(mu_);
+  std::map<std::pair<std::string, std::string_view>, UsageCounterRow> groups;
+  for (const auto& [id, object] : objects_) {
+    const ObjectRecord& r = object.record;
+    if (r.state != ObjectState::kCommitted || r.tenant != tenant) continue;
+    UsageCounterRow& row = groups[{r.namespace_name, StorageClassName(r.storage_class)}];
+    row.tenant = tenant;
+    row.namespace_name = r.namespace_name;
+    row.storage_class = r.storage_class;
+    row.objects += 1;
+    row.logical_bytes += static_cast<int64_t>(r.size_bytes);
+    if (r.inline_data) row.inline_bytes += static_cast<int64_t>(r.inline_data->size());
+  }
+  std::vector<UsageCounterRow> rows;
+  for (auto& [key, row] : groups) rows.push_back(std::move(row));
+  return rows;
+}
+
 Result<std::vector<ObjectCountRow>> MemoryMetaStore::CountObjects() {
   std::lock_guard lock(mu_);
   std::map<std::tuple<std::string, std::string, std::string_view>, ObjectCountRow> groups;

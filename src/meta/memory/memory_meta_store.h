@@ -61,6 +61,7 @@ class MemoryMetaStore final : public MetaStore, public FileTree {
                                     TimestampMs now_ms) override;
 
   Result<std::vector<UsageRow>> Usage(const std::string& tenant) override;
+  Result<std::vector<UsageCounterRow>> UsageCounts(const std::string& tenant) override;
   Result<std::vector<ObjectCountRow>> CountObjects() override;
   Result<std::vector<StorageBytesRow>> StorageBytes() override;
 

@@ -1314,8 +1314,9 @@ constexpr const char* kRecountedUsageCounters =
     "SUM(COALESCE(octet_length(inline_data), 0))::bigint FROM objects "
     "WHERE state = 'COMMITTED' GROUP BY tenant, namespace, storage_class";
 
-Result<std::vector<UsageCounterRow>> ReadUsageCounters(Connection& c, const char* sql) {
-  ASSIGN_OR_RETURN(Rows result, c.Exec(sql));
+Result<std::vector<UsageCounterRow>> ReadUsageCounters(Connection& c, const char* sql,
+                                                       const Params& params = Params()) {
+  ASSIGN_OR_RETURN(Rows result, c.Exec(sql, params));
   std::vector<UsageCounterRow> rows;
   for (int i = 0; i < result.size(); ++i) {
     UsageCounterRow row;
@@ -1337,6 +1338,25 @@ int64_t SteadyNowMs() {
 }
 
 }  // namespace
+
+Result<std::vector<UsageCounterRow>> PostgresMetaStore::UsageCounts(const std::string& tenant) {
+  std::vector<UsageCounterRow> rows;
+  if (!IsStorableText(tenant)) return rows;
+  CompactUsageCountersNowAndThen();
+  Status status = Read("usage counts of tenant " + tenant, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(
+        rows, ReadUsageCounters(c,
+                                "SELECT tenant, namespace, storage_class, "
+                                "SUM(objects)::bigint, SUM(logical_bytes)::bigint, "
+                                "SUM(inline_bytes)::bigint FROM usage_deltas WHERE tenant = $1 "
+                                "GROUP BY tenant, namespace, storage_class "
+                                "HAVING SUM(objects) <> 0 ORDER BY namespace, storage_class",
+                                Params().Text(tenant)));
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
 
 Result<std::vector<std::string>> PostgresMetaStore::CheckUsageCounters() {
   std::vector<std::string> lines;
@@ -1650,6 +1670,30 @@ Result<std::vector<ChunkRecord>> PostgresMetaStore::ListChunks() {
   });
   if (!status.ok()) return status;
   return chunks;
+}
+
+Result<std::vector<ChunkTotalsRow>> PostgresMetaStore::ChunkTotals() {
+  std::vector<ChunkTotalsRow> out;
+  Status status = Read("sum chunks", [&](Connection& c) -> Status {
+    out.clear();
+    ASSIGN_OR_RETURN(Rows rows, c.Exec("SELECT storage_class, COUNT(*), SUM(size_bytes)::bigint, "
+                                       "COUNT(*) FILTER (WHERE ref_count = 0) FROM chunks "
+                                       "GROUP BY storage_class ORDER BY storage_class"));
+    for (int i = 0; i < rows.size(); ++i) {
+      ChunkTotalsRow totals;
+      ASSIGN_OR_RETURN(totals.storage_class, rows.Class(i, 0));
+      ASSIGN_OR_RETURN(int64_t chunks, rows.Int(i, 1));
+      ASSIGN_OR_RETURN(int64_t bytes, rows.Int(i, 2));
+      ASSIGN_OR_RETURN(int64_t unreferenced, rows.Int(i, 3));
+      totals.chunks = static_cast<uint64_t>(chunks);
+      totals.bytes = static_cast<uint64_t>(bytes);
+      totals.unreferenced = static_cast<uint64_t>(unreferenced);
+      out.push_back(totals);
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
 }
 
 Result<std::vector<ObjectId>> PostgresMetaStore::FindObjectsWithChunks(

@@ -361,6 +361,7 @@ class SqliteMetaStore final : public MetaStore, public FileTree {
   Result<std::vector<ObjectCountRow>> CountObjects() override;
   Result<std::vector<StorageBytesRow>> StorageBytes() override;
   Result<std::vector<std::string>> CheckUsageCounters() override;
+  Result<std::vector<UsageCounterRow>> UsageCounts(const std::string& tenant) override;
   Result<uint64_t> RepairUsageCounters() override;
 
   Result<uint64_t> ReapStalledUploads(TimestampMs cutoff_ms, uint32_t limit,
@@ -373,6 +374,7 @@ class SqliteMetaStore final : public MetaStore, public FileTree {
   Result<std::vector<FsckReferenceRow>> CheckReferences() override;
   Result<uint64_t> RepairReferences(TimestampMs now_ms) override;
   Result<std::vector<ChunkRecord>> ListChunks() override;
+  Result<std::vector<ChunkTotalsRow>> ChunkTotals() override;
   Result<std::vector<ObjectId>> FindObjectsWithChunks(StorageClass storage_class,
                                                       const std::vector<Digest>& digests) override;
   Result<std::vector<ObjectId>> DropObjectsWithChunks(StorageClass storage_class,

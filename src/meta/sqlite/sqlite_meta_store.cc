@@ -1294,6 +1294,33 @@ Result<std::vector<UsageCounterRow>> ReadUsageCounters(Connection& c, const char
 
 }  // namespace
 
+Result<std::vector<UsageCounterRow>> SqliteMetaStore::UsageCounts(const std::string& tenant) {
+  std::vector<UsageCounterRow> rows;
+  Status status = Read("usage counts of tenant " + tenant, [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT tenant, namespace, storage_class, objects, logical_bytes, "
+                               "inline_bytes FROM usage_counters WHERE tenant = ?1 "
+                               "ORDER BY namespace, storage_class"));
+    stmt.Text(1, tenant);
+    rows.clear();
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      UsageCounterRow counter;
+      counter.tenant = stmt.ColumnText(0);
+      counter.namespace_name = stmt.ColumnText(1);
+      ASSIGN_OR_RETURN(counter.storage_class, stmt.ColumnClass(2));
+      counter.objects = stmt.ColumnInt(3);
+      counter.logical_bytes = stmt.ColumnInt(4);
+      counter.inline_bytes = stmt.ColumnInt(5);
+      rows.push_back(std::move(counter));
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
+
 Result<std::vector<std::string>> SqliteMetaStore::CheckUsageCounters() {
   std::vector<std::string> lines;
   Status status = Read("check usage counters", [&](Connection& c) -> Status {
@@ -1573,6 +1600,30 @@ Result<std::vector<ChunkRecord>> SqliteMetaStore::ListChunks() {
   });
   if (!status.ok()) return status;
   return chunks;
+}
+
+Result<std::vector<ChunkTotalsRow>> SqliteMetaStore::ChunkTotals() {
+  std::vector<ChunkTotalsRow> rows;
+  Status status = Read("sum chunks", [&](Connection& c) -> Status {
+    rows.clear();
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT storage_class, COUNT(*), SUM(size_bytes), "
+                               "SUM(ref_count = 0) FROM chunks GROUP BY storage_class "
+                               "ORDER BY storage_class"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      ChunkTotalsRow totals;
+      ASSIGN_OR_RETURN(totals.storage_class, stmt.ColumnClass(0));
+      totals.chunks = static_cast<uint64_t>(stmt.ColumnInt(1));
+      totals.bytes = static_cast<uint64_t>(stmt.ColumnInt(2));
+      totals.unreferenced = static_cast<uint64_t>(stmt.ColumnInt(3));
+      rows.push_back(totals);
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
 }
 
 Result<std::vector<ObjectId>> SqliteMetaStore::FindObjectsWithChunks(

@@ -204,6 +204,8 @@
   }
 
   function fmtRatio(ratio, logical, physical) {
+    // No physical figure yet (still being counted): no ratio either.
+    if ((ratio === null || ratio === undefined) && (physical === null || physical === undefined)) return '—';
     let r = ratio === null || ratio === undefined ? NaN : Number(ratio);
     if (!Number.isFinite(r)) r = Number(physical) > 0 ? Number(logical) / Number(physical) : 1;
     return r.toFixed(2) + '×';
@@ -661,7 +663,11 @@
         { label: 'Logical', num: true }, { label: 'Physical', num: true }, { label: 'Dedup', num: true },
       ], tenants.map((t) => [
         el('a', { href: bucketsHash(t.tenant) }, t.tenant),
-        fmtCount(t.objects), bytesCell(t.logical_bytes), bytesCell(t.physical_bytes),
+        fmtCount(t.objects), bytesCell(t.logical_bytes),
+        // Physical bytes are recounted in the background: say when, or that it is running.
+        t.physical_bytes === null || t.physical_bytes === undefined
+          ? el('span', { title: 'being counted; reload in a moment' }, 'counting…')
+          : el('span', { title: 'counted ' + (t.physical_as_of || '') }, fmtBytes(t.physical_bytes)),
         fmtRatio(null, t.logical_bytes, t.physical_bytes),
       ]))));
 
