@@ -505,6 +505,8 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion2Database) {
   }
   {
     pgtest::RawPostgres raw(database_->url());
+    raw.Exec("DROP TABLE usage_deltas");  // version 12
+    raw.Exec("DROP FUNCTION cairn_count_usage CASCADE");
     raw.Exec("DROP TABLE namespaces, s3_keys");
     raw.Exec("DROP INDEX objects_committed_created");  // version 4
     raw.Exec("ALTER TABLE chunks DROP COLUMN block_checksums, DROP COLUMN damaged_ms");  // 5
@@ -545,6 +547,8 @@ TEST_F(MetaS3PostgresTest, MigratesAVersion6Database) {
   }
   {
     pgtest::RawPostgres raw(database_->url());
+    raw.Exec("DROP TABLE usage_deltas");  // version 12
+    raw.Exec("DROP FUNCTION cairn_count_usage CASCADE");
     raw.Exec("DROP TABLE fs_sessions, fs_orphans, fs_changes, fs_locks");
     raw.Exec("DROP SEQUENCE fs_change_seq");
     raw.Exec("DROP TABLE fs_volume, fs_inodes, fs_dentries, fs_xattrs");  // version 10
