@@ -372,6 +372,35 @@ inline std::optional<std::string> Utf8Ceiling(std::string_view bound) {
   return std::nullopt;
 }
 
+// Usage(): adds a group's distinct chunk bytes to its row, read from the kept counters
+// and indexed by (namespace, class name). Counters that drifted from the rows (damage that
+// fsck reports and repairs) must not hide a group: one they lack gets a row of its own
+// with zero objects, kept in (namespace, class) order.
+inline void AddUsagePhysicalBytes(std::vector<UsageRow>& rows,
+                                  std::map<std::pair<std::string, std::string>, size_t>& index,
+                                  const std::string& namespace_name, StorageClass storage_class,
+                                  int64_t bytes) {
+  const std::pair<std::string, std::string> key{namespace_name,
+                                                std::string(StorageClassName(storage_class))};
+  auto it = index.find(key);
+  if (it == index.end()) {
+    UsageRow missing;
+    missing.namespace_name = namespace_name;
+    missing.storage_class = storage_class;
+    it = index.emplace(key, rows.size()).first;
+    rows.push_back(std::move(missing));
+  }
+  rows[it->second].physical_bytes += static_cast<uint64_t>(std::max<int64_t>(bytes, 0));
+}
+
+// Puts rows back in (namespace, class name) order after AddUsagePhysicalBytes appended.
+inline void SortUsageRows(std::vector<UsageRow>& rows) {
+  std::sort(rows.begin(), rows.end(), [](const UsageRow& a, const UsageRow& b) {
+    return std::make_pair(std::string_view(a.namespace_name), StorageClassName(a.storage_class)) <
+           std::make_pair(std::string_view(b.namespace_name), StorageClassName(b.storage_class));
+  });
+}
+
 // fsck's comparison of kept usage counters with a recount (both in any order): one line
 // per (tenant, namespace, class) whose figures differ, absent groups counting as zero.
 inline std::vector<std::string> CompareUsageCounters(const std::vector<UsageCounterRow>& recorded,

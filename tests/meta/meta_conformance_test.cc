@@ -2347,6 +2347,37 @@ TEST_F(SqliteTest, DamagedUsageCountersAreFoundAndRepaired) {
   EXPECT_EQ(Str(store->RepairUsageCounters()), "OK 0");
 }
 
+// Counters that lost a group or went negative do not hide what the rows hold: Usage
+// still lists the group with its physical bytes, and no figure goes below zero.
+TEST_F(SqliteTest, UsageShowsGroupsItsCountersLost) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  ObjectRecord a = NewObject(Id(1), "t1", "a", "k");
+  a.size_bytes = 100;
+  ASSERT_OK(store->PutCommitted(a, {C(1)}, 100));
+  ObjectRecord b = NewObject(Id(2), "t1", "b", "k");
+  b.size_bytes = 200;
+  ASSERT_OK(store->PutCommitted(b, {C(2)}, 100));
+  {
+    RawSqlite raw(Path());
+    raw.Exec("DELETE FROM usage_counters WHERE namespace = 'a'");
+    raw.Exec("UPDATE usage_counters SET objects = -3, logical_bytes = -5 WHERE namespace = 'b'");
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<UsageRow> usage, store->Usage("t1"));
+  ASSERT_EQ(usage.size(), 2u);
+  EXPECT_EQ(usage[0].namespace_name, "a");
+  EXPECT_EQ(usage[0].objects, 0u);
+  EXPECT_EQ(usage[0].physical_bytes, 100u);
+  EXPECT_EQ(usage[1].namespace_name, "b");
+  EXPECT_EQ(usage[1].objects, 0u);
+  EXPECT_EQ(usage[1].logical_bytes, 0u);
+  EXPECT_EQ(usage[1].physical_bytes, 200u);
+  EXPECT_EQ(Str(store->RepairUsageCounters()), "OK 2");
+  ASSERT_OK_AND_ASSIGN(usage, store->Usage("t1"));
+  ASSERT_EQ(usage.size(), 2u);
+  EXPECT_EQ(usage[0].objects, 1u);
+  EXPECT_EQ(usage[1].logical_bytes, 200u);
+}
+
 // A database written by a binary of schema version 5 (before namespace settings) gains the
 // table at open, in place, and keeps what it held.
 TEST_F(SqliteTest, UpgradesAVersion5DatabaseInPlace) {
@@ -3095,6 +3126,35 @@ TEST_F(PostgresTest, DamagedUsageCountersAreFoundAndRepaired) {
   EXPECT_EQ(Str(store->RepairUsageCounters()), "OK 0");
 }
 
+// Counters that lost a group or went negative do not hide what the rows hold.
+TEST_F(PostgresTest, UsageShowsGroupsItsCountersLost) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  ObjectRecord a = NewObject(Id(1), "t1", "a", "k");
+  a.size_bytes = 100;
+  ASSERT_OK(store->PutCommitted(a, {C(1)}, 100));
+  ObjectRecord b = NewObject(Id(2), "t1", "b", "k");
+  b.size_bytes = 200;
+  ASSERT_OK(store->PutCommitted(b, {C(2)}, 100));
+  Raw().Exec(
+      "INSERT INTO usage_deltas (tenant, namespace, storage_class, objects, "
+      "logical_bytes, inline_bytes) VALUES ('t1', 'a', 'hot', -1, -100, 0), "
+      "('t1', 'b', 'hot', -4, -205, 0)");
+  ASSERT_OK_AND_ASSIGN(std::vector<UsageRow> usage, store->Usage("t1"));
+  ASSERT_EQ(usage.size(), 2u);
+  EXPECT_EQ(usage[0].namespace_name, "a");
+  EXPECT_EQ(usage[0].objects, 0u);
+  EXPECT_EQ(usage[0].physical_bytes, 100u);
+  EXPECT_EQ(usage[1].namespace_name, "b");
+  EXPECT_EQ(usage[1].objects, 0u);
+  EXPECT_EQ(usage[1].logical_bytes, 0u);
+  EXPECT_EQ(usage[1].physical_bytes, 200u);
+  EXPECT_EQ(Str(store->RepairUsageCounters()), "OK 2");
+  ASSERT_OK_AND_ASSIGN(usage, store->Usage("t1"));
+  ASSERT_EQ(usage.size(), 2u);
+  EXPECT_EQ(usage[0].objects, 1u);
+  EXPECT_EQ(usage[1].logical_bytes, 200u);
+}
+
 // Commits into one namespace from many threads never wait on one counter row, and the sum
 // stays exact while folds run beside them.
 TEST_F(PostgresTest, ConcurrentCommitsAndFoldsKeepUsageExact) {
@@ -3129,6 +3189,47 @@ TEST_F(PostgresTest, ConcurrentCommitsAndFoldsKeepUsageExact) {
   ASSERT_OK(nodes[2]->CompactUsageCounters());
   EXPECT_EQ(Raw().Query("SELECT COUNT(*) FROM usage_deltas"), "1");
   EXPECT_EQ(Str(nodes[2]->CheckUsageCounters()), "OK []");
+}
+
+// A repair on one node racing folds on another never counts a group twice: without the
+// lock they share, a fold committing during the repair's DELETE would leave its sum row
+// beside the recount.
+TEST_F(PostgresTest, ARepairRacingFoldsLeavesExactCounters) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> repairer, Open());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> folder, Open());
+  constexpr int kRounds = 25;
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < 4; ++i) {
+      ObjectRecord object = NewObject(Id(5000 + round * 4 + i), "t1", "ns",
+                                      "k" + std::to_string(round) + "-" + std::to_string(i));
+      object.inline_data = "xy";
+      object.size_bytes = 2;
+      ASSERT_OK(repairer->PutCommitted(object, {}, 100 + round));
+    }
+    Raw().Exec(
+        "INSERT INTO usage_deltas (tenant, namespace, storage_class, objects, logical_bytes, "
+        "inline_bytes) VALUES ('t1', 'ns', 'hot', 3, 3, 3)");
+    std::atomic<int> ready{0};
+    Status repaired, folded_first, folded_second;
+    std::thread fold([&] {
+      ready.fetch_add(1);
+      while (ready.load() < 2) std::this_thread::yield();
+      folded_first = folder->CompactUsageCounters();
+      folded_second = folder->CompactUsageCounters();
+    });
+    ready.fetch_add(1);
+    while (ready.load() < 2) std::this_thread::yield();
+    repaired = repairer->RepairUsageCounters().status();
+    fold.join();
+    ASSERT_OK(repaired);
+    ASSERT_OK(folded_first);
+    ASSERT_OK(folded_second);
+    ASSERT_EQ(Str(repairer->CheckUsageCounters()), "OK []") << "round " << round;
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<UsageRow> usage, folder->Usage("t1"));
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].objects, static_cast<uint64_t>(kRounds * 4));
+  EXPECT_EQ(usage[0].logical_bytes, static_cast<uint64_t>(kRounds * 8));
 }
 
 // Two nodes replace owners' chunk lists while two others collect garbage. An owner holds its

@@ -758,6 +758,8 @@ class PostgresMetaStore final : public MetaStore, public FileTree {
   // Readers of the usage counters fold their change rows first, at most every few seconds
   // per process, so that a sum never reads more than a few seconds of commits.
   void CompactUsageCountersNowAndThen();
+  // Folds the change rows; without `wait`, skips when another fold or repair holds the lock.
+  Status FoldUsageCounters(bool wait);
 
   std::unique_ptr<Pool> pool_;
   const PostgresMetaStoreOptions options_;

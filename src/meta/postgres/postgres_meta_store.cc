@@ -443,6 +443,7 @@ constexpr int kLockSpace = 0x43414952;  // "CAIR"
 constexpr int kMigrationLock = 1;
 constexpr int kNamespaceNameLock = 2;  // with a hash of the name: CreateNamespace
 constexpr int kOwnerLock = 3;          // with a hash of (kind, id): an owner's chunk list
+constexpr int kUsageLock = 4;          // after kLockSpace: folds and repairs of usage_deltas
 
 // Column order read by ReadObject.
 #define CAIRN_OBJECT_COLUMNS                                                           \
@@ -1272,9 +1273,10 @@ Result<std::vector<UsageRow>> PostgresMetaStore::Usage(const std::string& tenant
         ASSIGN_OR_RETURN(int64_t objects, result.Int(i, 2));
         ASSIGN_OR_RETURN(int64_t logical, result.Int(i, 3));
         ASSIGN_OR_RETURN(int64_t physical, result.Int(i, 4));
-        usage.objects = static_cast<uint64_t>(objects);
-        usage.logical_bytes = static_cast<uint64_t>(logical);
-        usage.physical_bytes = static_cast<uint64_t>(physical);
+        // Damaged counters may have gone negative: a figure is never below zero.
+        usage.objects = static_cast<uint64_t>(std::max<int64_t>(objects, 0));
+        usage.logical_bytes = static_cast<uint64_t>(std::max<int64_t>(logical, 0));
+        usage.physical_bytes = static_cast<uint64_t>(std::max<int64_t>(physical, 0));
         index[{usage.namespace_name, result.Text(i, 1)}] = rows.size();
         rows.push_back(std::move(usage));
       }
@@ -1291,11 +1293,11 @@ Result<std::vector<UsageRow>> PostgresMetaStore::Usage(const std::string& tenant
                             "GROUP BY namespace, storage_class",
                             Params().Text(tenant)));
     for (int i = 0; i < result.size(); ++i) {
-      auto it = index.find({result.Text(i, 0), result.Text(i, 1)});
-      if (it == index.end()) return InternalError("usage groups disagree within a snapshot");
+      ASSIGN_OR_RETURN(StorageClass storage_class, result.Class(i, 1));
       ASSIGN_OR_RETURN(int64_t bytes, result.Int(i, 2));
-      rows[it->second].physical_bytes += static_cast<uint64_t>(bytes);
+      internal::AddUsagePhysicalBytes(rows, index, result.Text(i, 0), storage_class, bytes);
     }
+    internal::SortUsageRows(rows);
     return OkStatus();
   });
   if (!status.ok()) return status;
@@ -1374,6 +1376,14 @@ Result<uint64_t> PostgresMetaStore::RepairUsageCounters() {
   ASSIGN_OR_RETURN(std::vector<std::string> wrong, CheckUsageCounters());
   if (wrong.empty()) return uint64_t{0};
   RETURN_IF_ERROR(Write("repair usage counters", [&](Connection& c) -> Status {
+    // Folds and repairs run one at a time: a fold committing beside the DELETE below would
+    // remove rows the DELETE then skips, while its own sum row, invisible to this
+    // statement's snapshot, would survive and count twice. The lock is a statement of its
+    // own so that the next statement's snapshot (READ COMMITTED) sees the last holder's
+    // work.
+    RETURN_IF_ERROR(c.Exec("SELECT pg_advisory_xact_lock($1::int4, $2::int4)",
+                           Params().Int(kLockSpace).Int(kUsageLock))
+                        .status());
     // One statement, so one snapshot: it drops exactly the change rows it recounts over.
     // A commit after that snapshot keeps its own change row, and its object is not in
     // the recount.
@@ -1391,7 +1401,25 @@ Result<uint64_t> PostgresMetaStore::RepairUsageCounters() {
 
 Status PostgresMetaStore::CompactUsageCounters() {
   usage_compacted_at_ms_.store(SteadyNowMs());
+  return FoldUsageCounters(/*wait=*/true);
+}
+
+Status PostgresMetaStore::FoldUsageCounters(bool wait) {
   return Write("fold usage counters", [&](Connection& c) -> Status {
+    // The lock RepairUsageCounters explains. A reader's fold does not wait for it: another
+    // node is already folding, and the sums are right unfolded.
+    if (wait) {
+      RETURN_IF_ERROR(c.Exec("SELECT pg_advisory_xact_lock($1::int4, $2::int4)",
+                             Params().Int(kLockSpace).Int(kUsageLock))
+                          .status());
+    } else {
+      ASSIGN_OR_RETURN(Rows locked,
+                       c.Exec("SELECT CASE WHEN pg_try_advisory_xact_lock($1::int4, $2::int4) "
+                              "THEN 1 ELSE 0 END",
+                              Params().Int(kLockSpace).Int(kUsageLock)));
+      ASSIGN_OR_RETURN(int64_t got, locked.Int(0, 0));
+      if (got != 1) return OkStatus();
+    }
     // One statement, one snapshot: the change rows it deletes are exactly those it sums;
     // rows of transactions that commit later are left for the next fold.
     return c
@@ -1415,7 +1443,7 @@ void PostgresMetaStore::CompactUsageCountersNowAndThen() {
   // One reader folds; the others read the rows as they are (still right, only longer).
   if (!usage_compacted_at_ms_.compare_exchange_strong(last, now)) return;
   // A failed fold changes nothing: the sums stay right.
-  CompactUsageCounters().IgnoreError();
+  FoldUsageCounters(/*wait=*/false).IgnoreError();
 }
 
 Result<std::vector<ObjectCountRow>> PostgresMetaStore::CountObjects() {

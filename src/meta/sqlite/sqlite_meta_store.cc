@@ -1232,9 +1232,10 @@ Result<std::vector<UsageRow>> SqliteMetaStore::Usage(const std::string& tenant) 
         UsageRow usage;
         usage.namespace_name = stmt.ColumnText(0);
         ASSIGN_OR_RETURN(usage.storage_class, stmt.ColumnClass(1));
-        usage.objects = static_cast<uint64_t>(stmt.ColumnInt(2));
-        usage.logical_bytes = static_cast<uint64_t>(stmt.ColumnInt(3));
-        usage.physical_bytes = static_cast<uint64_t>(stmt.ColumnInt(4));
+        // Damaged counters may have gone negative: a figure is never below zero.
+        usage.objects = static_cast<uint64_t>(std::max<int64_t>(stmt.ColumnInt(2), 0));
+        usage.logical_bytes = static_cast<uint64_t>(std::max<int64_t>(stmt.ColumnInt(3), 0));
+        usage.physical_bytes = static_cast<uint64_t>(std::max<int64_t>(stmt.ColumnInt(4), 0));
         index[{usage.namespace_name, stmt.ColumnText(1)}] = rows.size();
         rows.push_back(std::move(usage));
       }
@@ -1253,10 +1254,11 @@ Result<std::vector<UsageRow>> SqliteMetaStore::Usage(const std::string& tenant) 
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
-      auto it = index.find({stmt.ColumnText(0), stmt.ColumnText(1)});
-      if (it == index.end()) return InternalError("usage groups disagree within a snapshot");
-      rows[it->second].physical_bytes += static_cast<uint64_t>(stmt.ColumnInt(2));
+      ASSIGN_OR_RETURN(StorageClass storage_class, stmt.ColumnClass(1));
+      internal::AddUsagePhysicalBytes(rows, index, stmt.ColumnText(0), storage_class,
+                                      stmt.ColumnInt(2));
     }
+    internal::SortUsageRows(rows);
     return OkStatus();
   });
   if (!status.ok()) return status;
