@@ -388,6 +388,10 @@ void AddGc(CLI::App& app) {
       printf("capped: %s\n", stats->capped.c_str());
       fprintf(stderr, "cairn gc: %s\n", stats->capped.c_str());
     }
+    if (!stats->usage_fold_error.empty()) {
+      fprintf(stderr, "cairn gc: folding usage counters failed (next run retries): %s\n",
+              stats->usage_fold_error.c_str());
+    }
     // Unreferenced chunks beyond the cap are ordinary work for the next pass; orphans left
     // by the cap need a human, and a script running gc should notice.
     if (stats->orphans_left_by_cap > 0) exit_code = 3;

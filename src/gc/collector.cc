@@ -160,8 +160,11 @@ Result<GcStats> RunGc(meta::MetaStore* meta_store, chunks::ChunkStore* chunk_sto
     budget -= std::min<uint64_t>(budget, removed.size());
     if (removed.size() < limit) break;
   }
-  // Purges and reaps above appended counter changes; fold them while here.
-  RETURN_IF_ERROR(meta_store->CompactUsageCounters());
+  // Purges and reaps above appended counter changes; fold them while here. A failed fold
+  // is reported, not fatal: it leaves the counters right, only longer to sum.
+  if (Status folded = meta_store->CompactUsageCounters(); !folded.ok()) {
+    stats.usage_fold_error = folded.ToString();
+  }
   Report(options.on_progress, "sweeping temp files and the quarantine", 0);
   RETURN_IF_ERROR(SweepTempFiles(chunk_store, cutoff, &stats));
   RETURN_IF_ERROR(PurgeQuarantine(chunk_store, cutoff, &stats));

@@ -49,6 +49,9 @@ struct GcStats {
   std::string capped;
   // Orphans left alone because there were more than the cap allows (operator attention).
   uint64_t orphans_left_by_cap = 0;
+  // Why folding the usage counters' change rows failed, if it did. The pass goes on: the
+  // sums stay right unfolded, and the next pass folds them.
+  std::string usage_fold_error;
 };
 
 struct GcOptions {

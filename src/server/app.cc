@@ -257,6 +257,10 @@ class GcLoop {
           registry_->Increment("cairn_gc_capped_runs_total", {});
           fprintf(stderr, "cairn: gc: %s\n", stats->capped.c_str());
         }
+        if (!stats->usage_fold_error.empty()) {
+          fprintf(stderr, "cairn: gc: folding usage counters failed (next pass retries): %s\n",
+                  stats->usage_fold_error.c_str());
+        }
       } else {
         fprintf(stderr, "cairn: gc failed: %s\n", stats.status().ToString().c_str());
       }
@@ -916,6 +920,10 @@ int Serve(const ServeConfig& config) {
                         {"deleted_chunk_bytes", stats.deleted_chunk_bytes},
                         {"quarantined_orphan_files", stats.quarantined_orphan_files}};
       outcome.note = stats.capped;
+      if (!stats.usage_fold_error.empty()) {
+        outcome.note += std::string(outcome.note.empty() ? "" : "; ") +
+                        "folding usage counters failed: " + stats.usage_fold_error;
+      }
       return outcome;
     };
     console_deps.run_fsck =

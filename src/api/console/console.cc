@@ -225,11 +225,15 @@ Console::~Console() {
     workers = std::move(workers_);
   }
   for (auto& worker : workers) worker.second.join();
+  // No recount starts after this, and a running one stops at its next tenant: a server
+  // shutting down does not wait for a sweep over every tenant's chunks.
   std::thread physical;
   {
     std::lock_guard<std::mutex> lock(physical_mutex_);
+    physical_stopping_ = true;
     physical = std::move(physical_thread_);
   }
+  physical_done_.notify_all();
   if (physical.joinable()) physical.join();
 }
 
@@ -589,13 +593,17 @@ std::map<std::string, Console::PhysicalFigure> Console::TenantPhysical(
   // A recount already running may have started before the caller's last write: wait for
   // the next one to finish when this call has to start it, else for the running one.
   const uint64_t wanted = physical_finished_ + 1;
-  if (!physical_running_) {
+  if (!physical_running_ && !physical_stopping_) {
     if (physical_thread_.joinable()) physical_thread_.join();  // finished: only exiting
     physical_running_ = true;
     physical_thread_ = std::thread([this, tenants] {
       const TimestampMs started = deps_.now_ms();
       std::map<std::string, PhysicalFigure> fresh;
       for (const std::string& tenant : tenants) {
+        {
+          std::lock_guard<std::mutex> check(physical_mutex_);
+          if (physical_stopping_) break;
+        }
         const TimestampMs as_of = deps_.now_ms();
         Result<objects::UsageReport> usage = deps_.objects->Usage(tenant);
         if (usage.ok()) fresh[tenant] = PhysicalFigure{usage->total_physical_bytes, as_of};
@@ -608,9 +616,9 @@ std::map<std::string, Console::PhysicalFigure> Console::TenantPhysical(
       physical_done_.notify_all();
     });
   }
-  if (physical_took_ms_ <= kPhysicalWaitMs) {
+  if (physical_took_ms_ <= kPhysicalWaitMs && !physical_stopping_) {
     physical_done_.wait_for(lock, std::chrono::milliseconds(kPhysicalWaitMs),
-                            [&] { return physical_finished_ >= wanted; });
+                            [&] { return physical_finished_ >= wanted || physical_stopping_; });
   }
   std::map<std::string, PhysicalFigure> out;
   for (const std::string& tenant : tenants) {

@@ -286,6 +286,7 @@ class Console {
   uint64_t physical_finished_ = 0;                  // GUARDED_BY(physical_mutex_), recounts
   TimestampMs physical_took_ms_ = 0;                // GUARDED_BY(physical_mutex_), the last
   std::thread physical_thread_;                     // GUARDED_BY(physical_mutex_)
+  bool physical_stopping_ = false;                  // GUARDED_BY(physical_mutex_), set by ~Console
 };
 
 // The embedded page: "/", "/assets/app.js", "/assets/app.css". nullptr if unknown.
