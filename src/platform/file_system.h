@@ -50,7 +50,7 @@ struct DirEntry {
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
-  // Creates a new file (fails with kAlreadyExists if it exists), mode 0644. The file is
+  // Creates a new file (fails with kAlreadyExists if it exists), mode 0600. The file is
   // held under an exclusive advisory lock until the WritableFile is destroyed, so that
   // RemoveFileIfUnlocked (used by GC on temp files) never removes a file being written,
   // even from another process.

@@ -192,7 +192,7 @@ Status SyncThrough(const std::string& path, int extra_flags, int (*sync)(int),
 class PosixFileSystem : public FileSystem {
  public:
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return ErrnoStatus("create", path, errno);
     // Between open and flock a collector may have removed the fresh file; then the caller
     // sees kAborted and retries with a new name.
@@ -253,7 +253,7 @@ class PosixFileSystem : public FileSystem {
     }
     std::string parent = ParentOf(path);
     if (parent != path) RETURN_IF_ERROR(CreateDirectories(parent));
-    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
       return ErrnoStatus("mkdir", path, errno);
     }
     return SyncDirectory(parent);

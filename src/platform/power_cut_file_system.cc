@@ -21,7 +21,7 @@ Status PosixError(std::string_view operation, const std::string& path) {
 }
 
 Status WriteWholeFile(const std::string& path, std::string_view bytes) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return PosixError("create", path);
   while (!bytes.empty()) {
     ssize_t n = ::write(fd, bytes.data(), bytes.size());
@@ -324,7 +324,7 @@ Status PowerCutFileSystem::SyncDirectoryLocked(const std::string& path) {
 
 Status PowerCutFileSystem::CreateOneDirectory(const std::string& path) {
   POWER_CUT_STEP(path);
-  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return PosixError("mkdir", path);
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return PosixError("mkdir", path);
   const uint64_t inode = next_inode_++;
   inodes_[inode].directory = true;
   live_[path] = inode;
@@ -446,7 +446,7 @@ Status PowerCutFileSystem::Reboot(std::optional<uint32_t> keep_some_unsynced) {
     if (!directories.count(ParentOf(path))) continue;
     const Inode& node = inodes_.at(inode);
     if (node.directory) {
-      if (::mkdir(path.c_str(), 0755) != 0) return PosixError("reboot: mkdir", path);
+      if (::mkdir(path.c_str(), 0700) != 0) return PosixError("reboot: mkdir", path);
       directories.insert(path);
       inodes[inode].directory = true;
     } else {
