@@ -9,11 +9,13 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "backup/backup.h"
+#include "chunks/chunk_cache.h"
 #include "core/text.h"
 #include "core/version.h"
 #include "meta/snapshot.h"
@@ -142,7 +144,8 @@ std::unique_ptr<backup::BackupLoop> StartMountBackups(const MountBackupArgs& arg
 int RunMount(const server::StoreConfig& store, mount::MountOptions options,
              const mount::FileDataOptions& data_options, double heartbeat_seconds,
              const std::optional<std::pair<std::string, uint16_t>>& metrics_listen,
-             const std::function<void(const Status&)>& ready, const MountBackupArgs& backups = {}) {
+             const std::function<void(const Status&)>& ready, const MountBackupArgs& backups,
+             const chunks::ChunkCacheOptions& cache_options) {
   int exit_code = 0;
   auto stores = server::OpenStores(store);
   if (!stores.ok()) {
@@ -163,8 +166,19 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
     return 1;
   }
   options.volume_name = (*volume)->name;
+  std::unique_ptr<chunks::ChunkCache> cache;
+  if (!cache_options.directory.empty()) {
+    auto opened = chunks::ChunkCache::Open(platform::DefaultFileSystem(), cache_options);
+    if (!opened.ok()) {
+      ready(opened.status().WithContext("opening --cache-dir"));
+      return 1;
+    }
+    cache = std::move(opened).value();
+  }
+  objects::ObjectServiceOptions object_options;
+  object_options.read_cache = cache.get();
   objects::ObjectService objects(stores->meta.get(), stores->chunks.get(), platform::SystemClock(),
-                                 objects::ObjectServiceOptions{});
+                                 object_options);
   std::unique_ptr<mount::FileData> data;
   // The session id names this mount's change rows, orphans, locks and staging owner; it is
   // chosen (at random) before anything is written.
@@ -257,6 +271,8 @@ void AddMount(CLI::App& app,
     uint64_t buffer_mib = 64;
     unsigned max_uploads = 4;
     unsigned prefetch = 1;
+    std::string cache_dir;
+    uint64_t cache_mib = 0;  // 0: 1024 with --cache-dir
     double heartbeat_seconds = 5.0;
     bool background = false;
     std::string log_file;
@@ -330,6 +346,18 @@ void AddMount(CLI::App& app,
       ->check(CLI::Range(0, 16))
       ->capture_default_str();
   command
+      ->add_option("--cache-dir", args->cache_dir,
+                   "Keep local copies of the chunks read here (for chunk directories on a "
+                   "slower shared volume); each copy is hashed when made and checked block by "
+                   "block when read. One mount per directory. Default: no cache")
+      ->envname("CAIRN_CACHE_DIR");
+  command
+      ->add_option("--cache-size", args->cache_mib,
+                   "MiB the --cache-dir copies may take; least recently used go first "
+                   "(default 1024 with --cache-dir)")
+      ->envname("CAIRN_CACHE_SIZE")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
+  command
       ->add_option("--heartbeat", args->heartbeat_seconds,
                    "Seconds between the session's heartbeats; it is dead after 6 missed")
       ->envname("CAIRN_HEARTBEAT")
@@ -366,6 +394,18 @@ void AddMount(CLI::App& app,
       }
       metrics_listen = *parsed;
     }
+    chunks::ChunkCacheOptions cache_options;
+    if (args->cache_mib > 0 && args->cache_dir.empty()) {
+      fprintf(stderr, "cairn mount: --cache-size needs --cache-dir (where the copies go)\n");
+      *exit_code = 2;
+      return;
+    }
+    if (!args->cache_dir.empty()) {
+      std::error_code error;
+      cache_options.directory = std::filesystem::absolute(args->cache_dir, error).string();
+      if (error) cache_options.directory = args->cache_dir;
+      cache_options.capacity_bytes = (args->cache_mib == 0 ? 1024 : args->cache_mib) << 20;
+    }
     args->mount.allow_other = geteuid() == 0;
     Result<int64_t> backup_ms = backup::ParseDurationMs(args->backups.interval);  // checked above
     args->backups.interval_ms = backup_ms.ok() ? *backup_ms : 0;
@@ -385,7 +425,7 @@ void AddMount(CLI::App& app,
                       args->mount.mount_point.c_str());
             }
           },
-          args->backups);
+          args->backups, cache_options);
       return;
     }
     // Background: the child mounts and reports through a pipe; the parent returns with
@@ -442,7 +482,7 @@ void AddMount(CLI::App& app,
           // The store's paths may be relative: the working directory stays.
           if (log >= 0) dup2(log, STDERR_FILENO);
         },
-        args->backups));
+        args->backups, cache_options));
   });
 }
 

@@ -160,6 +160,34 @@ std::string MountMetrics::Render() const {
         &out, "cairn_mount_block_row_cache_hit_ratio", {},
         lookups == 0 ? 0.0 : static_cast<double>(c.block_row_hits) / static_cast<double>(lookups));
   }
+  if (objects_ != nullptr && objects_->options().read_cache != nullptr) {
+    const chunks::ChunkCacheStats s = objects_->options().read_cache->stats();
+    Counter(&out, "cairn_mount_chunk_cache_hits_total",
+            "Chunk opens served from a copy in --cache-dir.", s.hits);
+    Counter(&out, "cairn_mount_chunk_cache_misses_total",
+            "Chunk opens that found no copy in --cache-dir (read from the store).", s.misses);
+    Counter(&out, "cairn_mount_chunk_cache_fills_total",
+            "Chunks copied into --cache-dir (each hashed to its name on the way).", s.fills);
+    Counter(&out, "cairn_mount_chunk_cache_evictions_total",
+            "Copies removed, least recently used first, to stay within --cache-size.", s.evictions);
+    Counter(&out, "cairn_mount_chunk_cache_dropped_total",
+            "Copies that failed verification and were removed (read again from the store).",
+            s.dropped);
+    metrics::AppendHeader(&out, "cairn_mount_chunk_cache_bytes",
+                          "Bytes of chunk copies held in --cache-dir.", "gauge");
+    metrics::AppendSample(&out, "cairn_mount_chunk_cache_bytes", {}, static_cast<double>(s.bytes));
+    metrics::AppendHeader(&out, "cairn_mount_chunk_cache_capacity_bytes", "--cache-size in bytes.",
+                          "gauge");
+    metrics::AppendSample(&out, "cairn_mount_chunk_cache_capacity_bytes", {},
+                          static_cast<double>(s.capacity_bytes));
+    const uint64_t opens = s.hits + s.misses;
+    metrics::AppendHeader(&out, "cairn_mount_chunk_cache_hit_ratio",
+                          "Hits over chunk opens since the mount started (0 before the first).",
+                          "gauge");
+    metrics::AppendSample(
+        &out, "cairn_mount_chunk_cache_hit_ratio", {},
+        opens == 0 ? 0.0 : static_cast<double>(s.hits) / static_cast<double>(opens));
+  }
   if (objects_ != nullptr) {
     const objects::IntegrityCounters integrity = objects_->integrity_counters();
     const std::string failures = "cairn_chunk_verify_failures_total";

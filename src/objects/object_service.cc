@@ -290,6 +290,12 @@ ObjectReader::ObjectReader(ObjectService* service, meta::ObjectRecord object,
 
 Status ObjectReader::Damaged(size_t index, ChunkDamage damage, const std::string& why) {
   const meta::ChunkRef& chunk = chunks_[index];
+  if (open_index_ == index && open_cached_) {
+    // The cache's copy is wrong, which says nothing of the store's file: the caller drops
+    // the copy (DropCachedCopy) and reads the store's file instead.
+    return DataLossError("the cached copy of chunk " + chunk.digest.ToHex() +
+                         " failed verification (" + why + ")");
+  }
   uint64_t IntegrityCounters::*counter = &IntegrityCounters::checksum_mismatch;
   bool quarantine = true;
   switch (damage) {
@@ -320,11 +326,23 @@ Status ObjectReader::Damaged(size_t index, ChunkDamage damage, const std::string
                        " failed verification (" + why + "); it was not served");
 }
 
-Status ObjectReader::OpenChunkFile(size_t index) {
-  if (index == open_index_) return OkStatus();
+Status ObjectReader::OpenChunkFile(size_t index, bool from_store) {
+  if (index == open_index_ && !(from_store && open_cached_)) return OkStatus();
   open_file_.reset();
   open_index_ = SIZE_MAX;
-  auto file = service_->chunk_store()->OpenChunk(object_.storage_class, chunks_[index].digest);
+  open_cached_ = false;
+  const meta::ChunkRef& chunk = chunks_[index];
+  chunks::ChunkCache* cache = service_->options().read_cache;
+  const bool use_cache = cache != nullptr && !from_store && store_only_.count(index) == 0;
+  if (use_cache) {
+    if (auto copy = cache->OpenCopy(chunk.digest, chunk.size_bytes)) {
+      open_file_ = std::move(copy);
+      open_index_ = index;
+      open_cached_ = true;
+      return OkStatus();
+    }
+  }
+  auto file = service_->chunk_store()->OpenChunk(object_.storage_class, chunk.digest);
   if (!file.ok()) {
     if (file.status().code() == StatusCode::kNotFound)
       return Damaged(index, ChunkDamage::kMissing, "missing file");
@@ -332,11 +350,39 @@ Status ObjectReader::OpenChunkFile(size_t index) {
   }
   open_file_ = std::move(file).value();
   open_index_ = index;
+  if (use_cache) {
+    // Copied once, hashed on the way; served from the copy from now on. A store file that
+    // does not hash to its name is not copied, and the reads below report it.
+    auto copy = cache->Fill(chunk.digest, chunk.size_bytes, *open_file_);
+    if (copy.ok()) {
+      open_file_ = std::move(copy).value();
+      open_cached_ = true;
+    }
+  }
   return OkStatus();
 }
 
-Status ObjectReader::VerifyWholeChunk(size_t index) {
-  RETURN_IF_ERROR(OpenChunkFile(index));
+bool ObjectReader::DropCachedCopy(size_t index) {
+  if (open_index_ != index || !open_cached_) return false;
+  service_->options().read_cache->Drop(chunks_[index].digest);
+  store_only_.insert(index);
+  open_file_.reset();
+  open_index_ = SIZE_MAX;
+  open_cached_ = false;
+  return true;
+}
+
+Status ObjectReader::VerifyWholeChunk(size_t index, bool from_store) {
+  RETURN_IF_ERROR(OpenChunkFile(index, from_store));
+  Status verified = VerifyOpenChunk(index);
+  if (!verified.ok() && DropCachedCopy(index)) {
+    RETURN_IF_ERROR(OpenChunkFile(index, /*from_store=*/true));
+    verified = VerifyOpenChunk(index);
+  }
+  return verified;
+}
+
+Status ObjectReader::VerifyOpenChunk(size_t index) {
   meta::ChunkRef& chunk = chunks_[index];
   if (!block_) block_.reset(new char[kChecksumBlockBytes]);
   block_chunk_ = SIZE_MAX;  // the buffer is scratch here
@@ -368,6 +414,12 @@ Status ObjectReader::VerifyWholeChunk(size_t index) {
 }
 
 Result<size_t> ObjectReader::LoadBlock(size_t index, uint64_t block, char* destination) {
+  Result<size_t> loaded = LoadBlockOnce(index, block, destination);
+  if (!loaded.ok() && DropCachedCopy(index)) return LoadBlockOnce(index, block, destination);
+  return loaded;
+}
+
+Result<size_t> ObjectReader::LoadBlockOnce(size_t index, uint64_t block, char* destination) {
   meta::ChunkRef& chunk = chunks_[index];
   if (chunk.damaged_ms != 0) {
     return DataLossError("chunk " + chunk.digest.ToHex() + " of " + owner_ +
@@ -415,7 +467,7 @@ Status ObjectReader::Prepare(uint64_t offset, uint64_t length, bool read_ahead) 
       }
       const TimestampMs mark = chunk.damaged_ms;
       chunk.damaged_ms = 0;
-      Status verified = VerifyWholeChunk(index);
+      Status verified = VerifyWholeChunk(index, /*from_store=*/true);
       if (!verified.ok()) {
         chunk.damaged_ms = mark;
         return verified;
@@ -433,7 +485,7 @@ Status ObjectReader::Prepare(uint64_t offset, uint64_t length, bool read_ahead) 
       return Damaged(index, ChunkDamage::kUnreadable, "unreadable: " + size.status().message());
     }
     if (*size != chunk.size_bytes) {
-      RETURN_IF_ERROR(OpenChunkFile(index));  // so the quarantine moves this very file
+      RETURN_IF_ERROR(OpenChunkFile(index, /*from_store=*/true));  // the quarantine moves it
       return Damaged(index, ChunkDamage::kWrongSize,
                      "size " + std::to_string(*size) + " differs from the recorded " +
                          std::to_string(chunk.size_bytes));

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "chunks/chunk_cache.h"
 #include "chunks/chunk_store.h"
 #include "core/aligned_buffer.h"
 #include "core/block_checksums.h"
@@ -40,6 +41,10 @@ namespace cairn::objects {
 struct ObjectServiceOptions {
   uint64_t inline_threshold_bytes = 32 * 1024;
   uint64_t chunk_size_bytes = chunks::kDefaultChunkSizeBytes;
+  // Readers serve chunks from local copies here when set (`cairn mount --cache-dir`); not
+  // owned. Copies are checked block by block like the store's files, and one that fails
+  // is dropped and read from the store, never reported as store damage.
+  chunks::ChunkCache* read_cache = nullptr;
 };
 
 struct UploadRequest {
@@ -225,13 +230,23 @@ class ObjectReader {
   friend class ObjectService;
   ObjectReader(ObjectService* service, meta::ObjectRecord object,
                std::vector<meta::ChunkRef> chunks);
-  Status OpenChunkFile(size_t index);
+  // Opens chunk `index`: the cache's copy when there is a cache (filling it on a miss)
+  // unless `from_store` or the copy failed before, else the store's file.
+  Status OpenChunkFile(size_t index, bool from_store = false);
+  // When the file open for `index` is a cache copy: drops the copy, so that the next
+  // OpenChunkFile reads the store's file, and returns true. Its failure says nothing of
+  // the store's file.
+  bool DropCachedCopy(size_t index);
   // Loads block `block` of chunk `index` into `destination` (at least kChecksumBlockBytes)
   // and verifies it. Returns its length.
   Result<size_t> LoadBlock(size_t index, uint64_t block, char* destination);
   // Reads the whole chunk: SHA-256 against its name, and fills in its block checksums (for
   // chunks stored without them, and to re-check a chunk marked damaged).
-  Status VerifyWholeChunk(size_t index);
+  // `from_store`: the store's file even when the cache has a copy (clearing a damage mark
+  // is about the store's file).
+  Status VerifyWholeChunk(size_t index, bool from_store = false);
+  Status VerifyOpenChunk(size_t index);  // VerifyWholeChunk on the file open now
+  Result<size_t> LoadBlockOnce(size_t index, uint64_t block, char* destination);
   // Reports chunk `index` damaged (`why`) and returns the kDataLoss to fail with.
   // What verification found wrong with a chunk: decides the counter and the quarantine.
   enum class ChunkDamage { kMissing, kWrongSize, kUnreadable, kWrongContent };
@@ -244,6 +259,8 @@ class ObjectReader {
   std::string owner_;                    // "object <id>" or what OpenChunkListReader named
   size_t open_index_ = SIZE_MAX;
   std::unique_ptr<platform::ReadableFile> open_file_;
+  bool open_cached_ = false;     // open_file_ is a copy in the read cache
+  std::set<size_t> store_only_;  // chunks whose cache copy failed: read from the store
   // The last verified block not handed out whole (reads that start or end inside a block).
   std::unique_ptr<char[]> block_;
   size_t block_chunk_ = SIZE_MAX;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <random>
 
@@ -631,6 +632,84 @@ TEST_F(MultipartTest, ExpiryAbortsOldUploadsAndOrphanedPartsAndGcReclaimsTheirCh
   EXPECT_EQ(usage->incomplete_multipart_parts, 0u);
   for (const auto& row : usage->rows) EXPECT_NE(row.namespace_name[0], '.');
   EXPECT_TRUE(Fsck().ok());
+}
+
+}  // namespace
+}  // namespace cairn::objects
+
+namespace cairn::objects {
+namespace {
+
+void FlipByte(const std::string& path, uint64_t offset) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  file.get(c);
+  file.seekp(static_cast<std::streamoff>(offset));
+  file.put(static_cast<char>(c ^ 1));
+}
+
+Result<std::string> ReadThroughOrError(ObjectService& service, const meta::ObjectRecord& object) {
+  auto reader = service.OpenReader(object);
+  if (!reader.ok()) return reader.status();
+  std::string out(object.size_bytes, '\0');
+  uint64_t offset = 0;
+  while (offset < object.size_bytes) {
+    ASSIGN_OR_RETURN(size_t n, (*reader)->Read(offset, 5000, out.data() + offset));
+    if (n == 0) break;
+    offset += n;
+  }
+  return out;
+}
+
+std::string ReadThrough(ObjectService& service, const meta::ObjectRecord& object) {
+  Result<std::string> read = ReadThroughOrError(service, object);
+  return read.ok() ? *read : "error: " + read.status().ToString();
+}
+
+// A mount's read cache (--cache-dir): chunks are copied once and then served from the
+// copies; a bad copy is dropped and read again from the store without blaming the store;
+// a bad store file is never copied and fails the read as without a cache.
+TEST_F(ObjectServiceTest, ReadsThroughTheChunkCacheServeOnlyVerifiedBytes) {
+  const std::string bytes = RandomBytes(3 * kChunk, 21);
+  auto put = Put("cached", bytes);
+  ASSERT_TRUE(put.ok());
+  auto cache =
+      chunks::ChunkCache::Open(platform::DefaultFileSystem(), {stores_.root + "/cache", 1 << 20});
+  ASSERT_TRUE(cache.ok()) << cache.status().ToString();
+  ObjectServiceOptions options;
+  options.inline_threshold_bytes = 1024;
+  options.chunk_size_bytes = kChunk;
+  options.read_cache = cache->get();
+  ObjectService cached(meta_.get(), chunks_.get(), &clock_, options);
+
+  EXPECT_EQ(ReadThrough(cached, put->object), bytes);
+  EXPECT_EQ((*cache)->stats().fills, 3u);
+  EXPECT_EQ(ReadThrough(cached, put->object), bytes);
+  EXPECT_EQ((*cache)->stats().hits, 3u);
+
+  // A bit flip in a copy: the bytes still come out right, from the store, and the store's
+  // chunk is neither counted damaged nor quarantined.
+  auto chunks = meta_->GetChunks(put->object.id);
+  ASSERT_EQ(chunks->size(), 3u);
+  FlipByte(stores_.root + "/cache/" + (*chunks)[1].digest.ToHex(), 100);
+  EXPECT_EQ(ReadThrough(cached, put->object), bytes);
+  EXPECT_EQ((*cache)->stats().dropped, 1u);
+  EXPECT_EQ(cached.integrity_counters().checksum_mismatch, 0u);
+  EXPECT_TRUE(*chunks_->Contains(StorageClass::kHot, (*chunks)[1].digest));
+  EXPECT_EQ(ReadThrough(cached, put->object), bytes);
+  EXPECT_EQ((*cache)->stats().fills, 4u) << "a fresh copy replaced the bad one";
+
+  // A bit flip in the store's file of a chunk not yet copied: never copied, never served.
+  const std::string other = RandomBytes(2 * kChunk, 22);
+  auto second = Put("second", other);
+  ASSERT_TRUE(second.ok());
+  auto second_chunks = meta_->GetChunks(second->object.id);
+  FlipByte(chunks_->PathOf(StorageClass::kHot, (*second_chunks)[0].digest), 7);
+  auto read = ReadThroughOrError(cached, second->object);
+  EXPECT_EQ(read.status().code(), StatusCode::kDataLoss);
+  EXPECT_FALSE((*cache)->Contains((*second_chunks)[0].digest, (*second_chunks)[0].size_bytes));
+  EXPECT_EQ(cached.integrity_counters().checksum_mismatch, 1u);
 }
 
 }  // namespace
