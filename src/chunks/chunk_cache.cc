@@ -102,8 +102,7 @@ bool ChunkCache::Contains(const Digest& digest, uint64_t size) {
   return it != entries_.end() && it->second.size == size;
 }
 
-std::unique_ptr<platform::ReadableFile> ChunkCache::OpenCopy(const Digest& digest,
-                                                             uint64_t size) {
+std::unique_ptr<platform::ReadableFile> ChunkCache::OpenCopy(const Digest& digest, uint64_t size) {
   const std::string hex = digest.ToHex();
   std::lock_guard<std::mutex> guard(mutex_);
   auto it = entries_.find(hex);
@@ -156,8 +155,8 @@ Result<std::unique_ptr<platform::ReadableFile>> ChunkCache::Fill(const Digest& d
     Result<size_t> got = source.ReadAt(offset, want, piece.data());
     if (!got.ok()) return discard(got.status());
     if (*got != want) {
-      return discard(DataLossError("chunk " + hex + " is shorter than its " +
-                                   std::to_string(size) + " bytes"));
+      return discard(DataLossError("chunk " + hex + " is shorter than its " + std::to_string(size) +
+                                   " bytes"));
     }
     const std::string_view bytes(piece.data(), want);
     hasher.Update(bytes);

@@ -479,6 +479,13 @@ Status ObjectReader::Prepare(uint64_t offset, uint64_t length, bool read_ahead) 
     }
     auto size = service_->chunk_store()->file_system()->FileSize(
         service_->chunk_store()->PathOf(object_.storage_class, chunk.digest));
+    if ((!size.ok() || *size != chunk.size_bytes) && open_index_ == index && open_cached_) {
+      // What follows is about the store's file: a cache copy held open must not take the
+      // blame (Damaged) for it.
+      open_file_.reset();
+      open_index_ = SIZE_MAX;
+      open_cached_ = false;
+    }
     if (!size.ok()) {
       if (size.status().code() == StatusCode::kNotFound)
         return Damaged(index, ChunkDamage::kMissing, "missing file");
