@@ -317,20 +317,21 @@ Status ObjectReader::Damaged(size_t index, ChunkDamage damage, const std::string
   service_->ReportDamagedChunk(object_.storage_class, chunk.digest, owner_, why, counter,
                                quarantine, fd);
   // Whatever happens next, this reader never serves this chunk from the file it holds.
-  if (open_index_ == index) {
-    open_file_.reset();
-    open_index_ = SIZE_MAX;
-  }
+  if (open_index_ == index) CloseChunkFile();
   chunks_[index].damaged_ms = std::max<TimestampMs>(1, service_->clock()->NowMs());
   return DataLossError("chunk " + chunk.digest.ToHex() + " of " + owner_ +
                        " failed verification (" + why + "); it was not served");
 }
 
-Status ObjectReader::OpenChunkFile(size_t index, bool from_store) {
-  if (index == open_index_ && !(from_store && open_cached_)) return OkStatus();
+void ObjectReader::CloseChunkFile() {
   open_file_.reset();
   open_index_ = SIZE_MAX;
   open_cached_ = false;
+}
+
+Status ObjectReader::OpenChunkFile(size_t index, bool from_store) {
+  if (index == open_index_ && !(from_store && open_cached_)) return OkStatus();
+  CloseChunkFile();
   const meta::ChunkRef& chunk = chunks_[index];
   chunks::ChunkCache* cache = service_->options().read_cache;
   const bool use_cache = cache != nullptr && !from_store && store_only_.count(index) == 0;
@@ -366,9 +367,7 @@ bool ObjectReader::DropCachedCopy(size_t index) {
   if (open_index_ != index || !open_cached_) return false;
   service_->options().read_cache->Drop(chunks_[index].digest);
   store_only_.insert(index);
-  open_file_.reset();
-  open_index_ = SIZE_MAX;
-  open_cached_ = false;
+  CloseChunkFile();
   return true;
 }
 
@@ -482,9 +481,7 @@ Status ObjectReader::Prepare(uint64_t offset, uint64_t length, bool read_ahead) 
     if ((!size.ok() || *size != chunk.size_bytes) && open_index_ == index && open_cached_) {
       // What follows is about the store's file: a cache copy held open must not take the
       // blame (Damaged) for it.
-      open_file_.reset();
-      open_index_ = SIZE_MAX;
-      open_cached_ = false;
+      CloseChunkFile();
     }
     if (!size.ok()) {
       if (size.status().code() == StatusCode::kNotFound)

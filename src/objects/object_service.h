@@ -233,6 +233,7 @@ class ObjectReader {
   // Opens chunk `index`: the cache's copy when there is a cache (filling it on a miss)
   // unless `from_store` or the copy failed before, else the store's file.
   Status OpenChunkFile(size_t index, bool from_store = false);
+  void CloseChunkFile();
   // When the file open for `index` is a cache copy: drops the copy, so that the next
   // OpenChunkFile reads the store's file, and returns true. Its failure says nothing of
   // the store's file.

@@ -2347,22 +2347,21 @@ TEST_F(SqliteTest, DamagedUsageCountersAreFoundAndRepaired) {
   EXPECT_EQ(Str(store->RepairUsageCounters()), "OK 0");
 }
 
-// Counters that lost a group or went negative do not hide what the rows hold: Usage
-// still lists the group with its physical bytes, and no figure goes below zero.
-TEST_F(SqliteTest, UsageShowsGroupsItsCountersLost) {
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+// UsageShowsGroupsItsCountersLost on each engine: one object in namespace "a" (100 bytes,
+// chunk 1) and one in "b" (200 bytes, chunk 2) of tenant t1.
+void PutObjectsInNamespacesAAndB(MetaStore& store) {
   ObjectRecord a = NewObject(Id(1), "t1", "a", "k");
   a.size_bytes = 100;
-  ASSERT_OK(store->PutCommitted(a, {C(1)}, 100));
+  ASSERT_OK(store.PutCommitted(a, {C(1)}, 100));
   ObjectRecord b = NewObject(Id(2), "t1", "b", "k");
   b.size_bytes = 200;
-  ASSERT_OK(store->PutCommitted(b, {C(2)}, 100));
-  {
-    RawSqlite raw(Path());
-    raw.Exec("DELETE FROM usage_counters WHERE namespace = 'a'");
-    raw.Exec("UPDATE usage_counters SET objects = -3, logical_bytes = -5 WHERE namespace = 'b'");
-  }
-  ASSERT_OK_AND_ASSIGN(std::vector<UsageRow> usage, store->Usage("t1"));
+  ASSERT_OK(store.PutCommitted(b, {C(2)}, 100));
+}
+
+// After the test lost a's counters and drove b's negative: both groups still show with
+// their physical bytes and no negative figure, and a repair brings the counts back.
+void ExpectUsageShowsLostGroupsUntilRepaired(MetaStore& store) {
+  ASSERT_OK_AND_ASSIGN(std::vector<UsageRow> usage, store.Usage("t1"));
   ASSERT_EQ(usage.size(), 2u);
   EXPECT_EQ(usage[0].namespace_name, "a");
   EXPECT_EQ(usage[0].objects, 0u);
@@ -2371,11 +2370,24 @@ TEST_F(SqliteTest, UsageShowsGroupsItsCountersLost) {
   EXPECT_EQ(usage[1].objects, 0u);
   EXPECT_EQ(usage[1].logical_bytes, 0u);
   EXPECT_EQ(usage[1].physical_bytes, 200u);
-  EXPECT_EQ(Str(store->RepairUsageCounters()), "OK 2");
-  ASSERT_OK_AND_ASSIGN(usage, store->Usage("t1"));
+  EXPECT_EQ(Str(store.RepairUsageCounters()), "OK 2");
+  ASSERT_OK_AND_ASSIGN(usage, store.Usage("t1"));
   ASSERT_EQ(usage.size(), 2u);
   EXPECT_EQ(usage[0].objects, 1u);
   EXPECT_EQ(usage[1].logical_bytes, 200u);
+}
+
+// Counters that lost a group or went negative do not hide what the rows hold: Usage
+// still lists the group with its physical bytes, and no figure goes below zero.
+TEST_F(SqliteTest, UsageShowsGroupsItsCountersLost) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  ASSERT_NO_FATAL_FAILURE(PutObjectsInNamespacesAAndB(*store));
+  {
+    RawSqlite raw(Path());
+    raw.Exec("DELETE FROM usage_counters WHERE namespace = 'a'");
+    raw.Exec("UPDATE usage_counters SET objects = -3, logical_bytes = -5 WHERE namespace = 'b'");
+  }
+  ExpectUsageShowsLostGroupsUntilRepaired(*store);
 }
 
 // A database written by a binary of schema version 5 (before namespace settings) gains the
@@ -3129,30 +3141,12 @@ TEST_F(PostgresTest, DamagedUsageCountersAreFoundAndRepaired) {
 // Counters that lost a group or went negative do not hide what the rows hold.
 TEST_F(PostgresTest, UsageShowsGroupsItsCountersLost) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
-  ObjectRecord a = NewObject(Id(1), "t1", "a", "k");
-  a.size_bytes = 100;
-  ASSERT_OK(store->PutCommitted(a, {C(1)}, 100));
-  ObjectRecord b = NewObject(Id(2), "t1", "b", "k");
-  b.size_bytes = 200;
-  ASSERT_OK(store->PutCommitted(b, {C(2)}, 100));
+  ASSERT_NO_FATAL_FAILURE(PutObjectsInNamespacesAAndB(*store));
   Raw().Exec(
       "INSERT INTO usage_deltas (tenant, namespace, storage_class, objects, "
       "logical_bytes, inline_bytes) VALUES ('t1', 'a', 'hot', -1, -100, 0), "
       "('t1', 'b', 'hot', -4, -205, 0)");
-  ASSERT_OK_AND_ASSIGN(std::vector<UsageRow> usage, store->Usage("t1"));
-  ASSERT_EQ(usage.size(), 2u);
-  EXPECT_EQ(usage[0].namespace_name, "a");
-  EXPECT_EQ(usage[0].objects, 0u);
-  EXPECT_EQ(usage[0].physical_bytes, 100u);
-  EXPECT_EQ(usage[1].namespace_name, "b");
-  EXPECT_EQ(usage[1].objects, 0u);
-  EXPECT_EQ(usage[1].logical_bytes, 0u);
-  EXPECT_EQ(usage[1].physical_bytes, 200u);
-  EXPECT_EQ(Str(store->RepairUsageCounters()), "OK 2");
-  ASSERT_OK_AND_ASSIGN(usage, store->Usage("t1"));
-  ASSERT_EQ(usage.size(), 2u);
-  EXPECT_EQ(usage[0].objects, 1u);
-  EXPECT_EQ(usage[1].logical_bytes, 200u);
+  ExpectUsageShowsLostGroupsUntilRepaired(*store);
 }
 
 // Commits into one namespace from many threads never wait on one counter row, and the sum
