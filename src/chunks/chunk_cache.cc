@@ -68,7 +68,10 @@ Result<std::unique_ptr<ChunkCache>> ChunkCache::Open(platform::FileSystem* file_
     const std::string path = directory + "/" + entry.name;
     if (!IsDigestName(entry.name)) {
       // An unfinished copy of a process that died, or a stranger: only our temp files go.
-      if (EndsWith(entry.name, kTempSuffix)) file_system->RemoveFile(path).IgnoreError();
+      if (entry.name.size() > 66 && entry.name[0] == '.' &&
+          IsDigestName(entry.name.substr(1, 64)) && EndsWith(entry.name, kTempSuffix)) {
+        file_system->RemoveFile(path).IgnoreError();
+      }
       continue;
     }
     auto size = file_system->FileSize(path);

@@ -137,11 +137,13 @@ TEST_F(ChunkCacheTest, AReopenedCacheKeepsItsCopiesAndRemovesUnfinishedOnes) {
   cache_.reset();
   std::ofstream(dir_ + "/." + a.ToHex() + ".7.tmp") << "half";
   std::ofstream(dir_ + "/notes.txt") << "not ours";
+  std::ofstream(dir_ + "/draft.tmp") << "not ours either";
   Open(1 << 20);
   EXPECT_TRUE(cache_->Contains(a, 10));
   EXPECT_EQ(cache_->stats().files, 1u);
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/." + a.ToHex() + ".7.tmp"));
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/notes.txt")) << "a stranger's file stays";
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/draft.tmp")) << "only our temp names go";
   // Reopened smaller: the oldest copies go.
   Fill("third copy!");
   Open(11);
