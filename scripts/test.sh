@@ -65,16 +65,23 @@ if [ ! -d tests/s3/js/node_modules ]; then
   (cd tests/s3/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
 (cd tests/s3 && /usr/bin/python3 -m pytest -q -n 2)
-echo "== S3 compatibility tests again, on PostgreSQL"
-(cd tests/s3 && CAIRN_TEST_META=postgres /usr/bin/python3 -m pytest -q -n 2)
+echo "== S3 semantics again, on PostgreSQL (the engine-dependent files)"
+# The client-tool, signature and hostile-framing files test the HTTP front end, which is
+# the same whatever the engine; `CAIRN_TEST_META=postgres pytest tests/s3` runs them all.
+(cd tests/s3 && CAIRN_TEST_META=postgres /usr/bin/python3 -m pytest -q -n 2 \
+  test_s3_semantics.py test_listing_model.py test_isolation.py test_cross_api.py)
 # ceph s3-tests from ../shared/third_party, unpacked at run time; the families that pass in
 # full must stay so, and the in-scope pass rate must not fall (docs/s3-compatibility.md).
 s3tests_gate=(--require-families conditionals,ranges,listing,tagging,buckets,copy,cors,post_form
   --require-rate 0.85)
 echo "== ceph s3-tests"
 /usr/bin/python3 tests/s3tests/run_s3tests.py "${s3tests_gate[@]}"
-echo "== ceph s3-tests again, on PostgreSQL"
-/usr/bin/python3 tests/s3tests/run_s3tests.py --engine postgres "${s3tests_gate[@]}"
+echo "== ceph s3-tests again, on PostgreSQL (listing, multipart, copy, conditionals)"
+# The families whose answers come from the engine's queries; the whole suite on PostgreSQL
+# is `run_s3tests.py --engine postgres` (docs/s3-compatibility.md).
+/usr/bin/python3 tests/s3tests/run_s3tests.py --engine postgres \
+  -k "list or prefix or delimiter or marker or multipart or copy or _if_ or ifmatch" \
+  --require-families listing,copy,conditionals
 echo "== filesystem tests (cairn mount over FUSE: POSIX, subdir, read-only, kill -9,"
 echo "   pjdfstest, fsx and fsstress built from ../shared/third_party)"
 (cd tests/fs_posix && /usr/bin/python3 -m pytest -q)

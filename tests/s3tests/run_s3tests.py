@@ -333,6 +333,10 @@ def main() -> int:
                        stdout=subprocess.DEVNULL if not os.environ.get("CAIRN_S3TESTS_VERBOSE")
                        else None)
         results = parse_junit(junit)
+        if not results:
+            # A -k expression that selects nothing must not pass as a clean run.
+            print("FAIL: no s3-tests test ran", file=sys.stderr)
+            return 1
         # Some tests assume the account is theirs alone (ListBuckets counts every bucket):
         # what failed beside the other workers runs again, alone.
         failed_names = sorted(name for name, (outcome, _) in results.items()
