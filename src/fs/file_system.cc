@@ -389,7 +389,7 @@ Status MoveToTrash(FileTreeTransaction& tx, InodeRecord inode, uint64_t parent,
 
 Result<InodeRecord> FileSystem::GetAttr(uint64_t ino) {
   InodeRecord out;
-  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+  RETURN_IF_ERROR(tree_->ReadBrief([&](FileTreeTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, LoadInode(tx, ino));
     return OkStatus();
   }));
@@ -399,7 +399,7 @@ Result<InodeRecord> FileSystem::GetAttr(uint64_t ino) {
 Result<InodeRecord> FileSystem::Lookup(uint64_t parent, std::string_view name) {
   RETURN_IF_ERROR(CheckName(name));
   InodeRecord out;
-  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+  RETURN_IF_ERROR(tree_->ReadBrief([&](FileTreeTransaction& tx) -> Status {
     RETURN_IF_ERROR(LoadDirectory(tx, parent).status());
     ASSIGN_OR_RETURN(DentryRecord entry, LoadEntry(tx, parent, name));
     ASSIGN_OR_RETURN(out, LoadInode(tx, entry.ino));
@@ -756,7 +756,7 @@ Result<std::string> FileSystem::ReadLink(uint64_t ino) {
 Result<std::vector<DentryRecord>> FileSystem::ReadDirectory(uint64_t ino, std::string_view after,
                                                             uint32_t limit) {
   std::vector<DentryRecord> out;
-  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+  RETURN_IF_ERROR(tree_->ReadBrief([&](FileTreeTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(InodeRecord dir, LoadInode(tx, ino));
     if (dir.type != FileType::kDirectory) {
       return Fail(StatusCode::kFailedPrecondition, ErrorReason::kNotADirectory,
@@ -794,7 +794,7 @@ Status NoAttribute(uint64_t ino, std::string_view name) {
 Result<std::string> FileSystem::GetXattr(uint64_t ino, std::string_view name) {
   RETURN_IF_ERROR(CheckXattrName(name));
   std::string out;
-  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+  RETURN_IF_ERROR(tree_->ReadBrief([&](FileTreeTransaction& tx) -> Status {
     RETURN_IF_ERROR(LoadInode(tx, ino).status());
     ASSIGN_OR_RETURN(std::optional<std::string> value, tx.GetXattr(ino, name));
     if (!value) return NoAttribute(ino, name);
@@ -834,7 +834,7 @@ Status FileSystem::SetXattr(uint64_t ino, std::string_view name, std::string_vie
 
 Result<std::vector<std::string>> FileSystem::ListXattrs(uint64_t ino) {
   std::vector<std::string> out;
-  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+  RETURN_IF_ERROR(tree_->ReadBrief([&](FileTreeTransaction& tx) -> Status {
     RETURN_IF_ERROR(LoadInode(tx, ino).status());
     ASSIGN_OR_RETURN(out, tx.ListXattrs(ino));
     return OkStatus();
@@ -860,7 +860,7 @@ Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {
 Result<std::vector<meta::BlockRecord>> FileSystem::GetBlocks(uint64_t ino, uint64_t first,
                                                              uint64_t count) {
   std::vector<meta::BlockRecord> out;
-  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+  RETURN_IF_ERROR(tree_->ReadBrief([&](FileTreeTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, tx.GetBlocks(ino, first, count));
     return OkStatus();
   }));

@@ -232,6 +232,12 @@ class FileTree {
   virtual Status Read(const std::function<Status(FileTreeTransaction&)>& body) {
     return NotSupportedByEngine("FileTree::Read");
   }
+  // As Read, for a body that reads a few rows (one inode, one entry, a bounded page): an
+  // engine may run it where a long read would hold up writers (SQLite: on the writer's
+  // connection when it is idle, whose page cache survives the process's own commits).
+  virtual Status ReadBrief(const std::function<Status(FileTreeTransaction&)>& body) {
+    return Read(body);
+  }
   // Runs `body` in one write transaction: committed when it returns OK, rolled back (and its
   // status returned) otherwise. An engine may run `body` again after a serialization
   // failure, so `body` has no effect outside the transaction. kFailedPrecondition before

@@ -622,13 +622,38 @@ Result<std::optional<VolumeRecord>> SqliteMetaStore::GetVolume() {
   return volume;
 }
 
-Status SqliteMetaStore::Read(const std::function<Status(FileTreeTransaction&)>& body) {
-  return Read("file tree read", [&](Connection& c) -> Status {
+// The body of a file tree read, on any connection.
+static std::function<Status(Connection&)> FileTreeReader(
+    const std::function<Status(FileTreeTransaction&)>& body) {
+  return [&body](Connection& c) -> Status {
     ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c));
     if (!volume) return internal::NoVolumeError();
     SqliteFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/false, 0);
     return body(transaction);
-  });
+  };
+}
+
+Status SqliteMetaStore::Read(const std::function<Status(FileTreeTransaction&)>& body) {
+  return Read("file tree read", FileTreeReader(body));
+}
+
+// A brief read runs on the writer connection when no write holds it. In WAL mode a
+// connection drops its whole page cache when another connection has committed since its
+// last transaction, so a reader connection re-reads every B-tree page it needs after each
+// of the process's writes (a mount: every create, commit and unlink), while the writer's
+// cache survives its own commits. Same snapshot rules either way (BEGIN, then the first
+// SELECT fixes it). Never from inside a write of this store (this thread holds the writer
+// then), and never for long reads (a volume's usage, the trash), which would hold up
+// every write.
+Status SqliteMetaStore::ReadBrief(const std::function<Status(FileTreeTransaction&)>& body) {
+  if (t_writing_store != this) {
+    std::unique_lock writer_lock(writer_mu_, std::try_to_lock);
+    if (writer_lock.owns_lock()) {
+      return AnnotateStorageError(RunTransaction(*writer_, "BEGIN", FileTreeReader(body)),
+                                  "file tree read");
+    }
+  }
+  return Read(body);
 }
 
 Status SqliteMetaStore::Write(const std::function<Status(FileTreeTransaction&)>& body,

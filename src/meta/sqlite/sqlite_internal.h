@@ -427,6 +427,7 @@ class SqliteMetaStore final : public MetaStore, public FileTree {
                                     const InodeRecord& root) override;
   Result<std::optional<VolumeRecord>> GetVolume() override;
   Status Read(const std::function<Status(FileTreeTransaction&)>& body) override;
+  Status ReadBrief(const std::function<Status(FileTreeTransaction&)>& body) override;
   Status Write(const std::function<Status(FileTreeTransaction&)>& body,
                TimestampMs now_ms) override;
   Status WriteRelaxed(const std::function<Status(FileTreeTransaction&)>& body,
