@@ -73,6 +73,7 @@ void AddFormat(CLI::App& app,
   command->add_option("NAME", args->name, "Volume name: 1..64 of [A-Za-z0-9._-]")->required();
   command->add_option("--trash-days", args->trash_days, "Days deleted files stay in .trash")
       ->envname("CAIRN_TRASH_DAYS")
+      ->check(CLI::Range(uint32_t{0}, fs::kMaxTrashDays))
       ->capture_default_str();
   command->callback([args, exit_code] {
     auto stores = OpenOrReport(args->store, exit_code);
@@ -145,7 +146,7 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
              const mount::FileDataOptions& data_options, double heartbeat_seconds,
              const std::optional<std::pair<std::string, uint16_t>>& metrics_listen,
              const std::function<void(const Status&)>& ready, const MountBackupArgs& backups,
-             const chunks::ChunkCacheOptions& cache_options) {
+             const chunks::ChunkCacheOptions& cache_options, int64_t trash_days) {
   int exit_code = 0;
   auto stores = server::OpenStores(store);
   if (!stores.ok()) {
@@ -166,6 +167,27 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
     return 1;
   }
   options.volume_name = (*volume)->name;
+  // --trash-days sets the volume's value (what `cairn format --trash-days` set): the trash is
+  // one directory for the whole volume, so one value serves every mount of it.
+  if (trash_days >= 0 && static_cast<uint32_t>(trash_days) != (*volume)->trash_days) {
+    if (options.read_only) {
+      ready(FailedPreconditionError(
+          "--trash-days " + std::to_string(trash_days) + " would change volume " + (*volume)->name +
+          " (it keeps deleted files " + std::to_string((*volume)->trash_days) +
+          " days), which a read-only mount does not do"));
+      return 1;
+    }
+    fs::FileSystem setter(tree, fs::Options{});
+    Result<uint32_t> before = setter.SetTrashDays(static_cast<uint32_t>(trash_days));
+    if (!before.ok()) {
+      ready(before.status().WithContext("setting the volume's trash days"));
+      return 1;
+    }
+    fprintf(stderr,
+            "cairn mount: volume %s now keeps deleted files in .trash %lld days (was %u); "
+            "every mount of it follows\n",
+            (*volume)->name.c_str(), static_cast<long long>(trash_days), *before);
+  }
   std::unique_ptr<chunks::ChunkCache> cache;
   if (!cache_options.directory.empty()) {
     auto opened = chunks::ChunkCache::Open(platform::DefaultFileSystem(), cache_options);
@@ -205,13 +227,21 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
                                            &objects, (*volume)->uuid,
                                            std::to_string((*session)->id()), data_options,
                                            [] { return platform::SystemClock()->NowMs(); });
-  // The trash's expiry: every mount tries once a minute (a purge is idempotent).
-  const uint32_t trash_days = (*volume)->trash_days;
+  // The trash's expiry: every mount tries once a minute (a purge is idempotent), with the
+  // volume's days as they are then (another mount's --trash-days may have changed them).
   int64_t last_purge_ns = 0;
-  (*session)->StartHeartbeat([&file_system, trash_days, &last_purge_ns, &options] {
+  (*session)->StartHeartbeat([&file_system, tree, &last_purge_ns, &options] {
     const int64_t now = NowNs();
-    if (trash_days == 0 || options.read_only || now - last_purge_ns < 60'000'000'000) return;
+    if (options.read_only || now - last_purge_ns < 60'000'000'000) return;
     last_purge_ns = now;
+    Result<std::optional<meta::VolumeRecord>> current = tree->GetVolume();
+    if (!current.ok() || !*current) {
+      fprintf(stderr, "cairn mount: reading the volume's trash days: %s\n",
+              current.ok() ? "the volume is gone" : current.status().ToString().c_str());
+      return;
+    }
+    const uint32_t trash_days = (*current)->trash_days;
+    if (trash_days == 0) return;
     Result<uint64_t> purged = file_system.PurgeTrash(
         now - static_cast<int64_t>(trash_days) * 86400 * 1'000'000'000, 100000);
     if (!purged.ok()) {
@@ -272,7 +302,8 @@ void AddMount(CLI::App& app,
     unsigned max_uploads = 4;
     unsigned prefetch = 1;
     std::string cache_dir;
-    uint64_t cache_mib = 0;  // 0: 1024 with --cache-dir
+    uint64_t cache_mib = 0;   // 0: 1024 with --cache-dir
+    int64_t trash_days = -1;  // -1: as the volume has it
     double heartbeat_seconds = 5.0;
     bool background = false;
     std::string log_file;
@@ -371,6 +402,13 @@ void AddMount(CLI::App& app,
       ->envname("CAIRN_SYNC_INTERVAL")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
+  command
+      ->add_option("--trash-days", args->trash_days,
+                   "Set the volume's trash days (how long deleted files stay in .trash; 0: "
+                   "none) before mounting; every mount of the volume follows. Default: as "
+                   "the volume has it (cairn format --trash-days)")
+      ->envname("CAIRN_TRASH_DAYS")
+      ->check(CLI::Range(int64_t{0}, int64_t{fs::kMaxTrashDays}));
   command->add_flag("--read-only", args->mount.read_only, "Mount read-only (writes: EROFS)")
       ->envname("CAIRN_READ_ONLY");
   command->add_flag("-d,--background", args->background,
@@ -425,7 +463,7 @@ void AddMount(CLI::App& app,
                       args->mount.mount_point.c_str());
             }
           },
-          args->backups, cache_options);
+          args->backups, cache_options, args->trash_days);
       return;
     }
     // Background: the child mounts and reports through a pipe; the parent returns with
@@ -482,7 +520,7 @@ void AddMount(CLI::App& app,
           // The store's paths may be relative: the working directory stays.
           if (log >= 0) dup2(log, STDERR_FILENO);
         },
-        args->backups, cache_options));
+        args->backups, cache_options, args->trash_days));
   });
 }
 

@@ -138,6 +138,7 @@ class RecordingTransaction final : public FileTreeTransaction {
     created_.insert(ino);
     return ino;
   }
+  Status SetTrashDays(uint32_t days) override { return tx_.SetTrashDays(days); }
   Result<std::optional<DentryRecord>> GetDentry(uint64_t parent, std::string_view name) override {
     return tx_.GetDentry(parent, name);
   }
@@ -1175,6 +1176,21 @@ Status FileSystem::RestoreFromTrash(std::string_view hour, std::string_view name
         return Touch(tx, to_dir, now, 0);
       },
       ToMs(now));
+}
+
+Result<uint32_t> FileSystem::SetTrashDays(uint32_t days) {
+  if (days > kMaxTrashDays) {
+    return InvalidArgumentError("trash days " + std::to_string(days) + " is over the limit of " +
+                                std::to_string(kMaxTrashDays));
+  }
+  uint32_t before = 0;
+  RETURN_IF_ERROR(tree_->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        before = tx.volume().trash_days;
+        return tx.SetTrashDays(days);
+      },
+      ToMs(NowNs())));
+  return before;
 }
 
 Result<uint64_t> FileSystem::PurgeTrash(int64_t before_ns, uint64_t limit) {

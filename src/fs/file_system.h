@@ -90,6 +90,7 @@ inline constexpr uint64_t kLockEnd = (uint64_t{1} << 63) - 1;
 // trash_days. The trash directory has a fixed inode number, never handed out otherwise.
 inline constexpr uint64_t kTrashInode = uint64_t{1} << 62;
 inline constexpr std::string_view kTrashName = ".trash";
+inline constexpr uint32_t kMaxTrashDays = 3650;  // ten years
 
 // Whether a non-directory is in the trash (it records its hour directory as its parent):
 // it shows a link count of 0, as an unlinked file does.
@@ -204,6 +205,10 @@ class FileSystem {
   // Deletes the trash hours that ended before `before_ns` (all of them with INT64_MAX), at
   // most `limit` entries; returns how many went.
   Result<uint64_t> PurgeTrash(int64_t before_ns, uint64_t limit);
+  // Sets how many days the volume's trash keeps deleted files (0..kMaxTrashDays; 0: none
+  // from now on, what is there stays until purged). Every mount follows at its next delete.
+  // Returns the days before.
+  Result<uint32_t> SetTrashDays(uint32_t days);
 
   // Deletes what session `id` held and its row: its orphans, its locks. For a session that
   // ended or died (its staging chunks are the mount's to drop). Returns the orphans deleted.

@@ -132,6 +132,8 @@ class FileTreeTransaction {
   virtual Status DeleteInode(uint64_t ino) = 0;
   // An inode number never handed out before in this volume (> kRootInode).
   virtual Result<uint64_t> NewInodeNumber() = 0;
+  // Sets the volume's trash days (0: deleted files go at once); volume() shows it after.
+  virtual Status SetTrashDays(uint32_t days) = 0;
 
   // ---- Directory entries ------------------------------------------------------------------
   virtual Result<std::optional<DentryRecord>> GetDentry(uint64_t parent, std::string_view name) = 0;

@@ -85,6 +85,25 @@ class FileSystemTest : public ::testing::TestWithParam<std::string> {
     return opened.ok() ? std::move(opened).value() : nullptr;
   }
 
+  // A fresh store whose volume keeps a trash for 7 days (the fixture's has none).
+  std::unique_ptr<meta::MetaStore> OpenVolumeWithTrash(const std::string& file) {
+    std::unique_ptr<meta::MetaStore> store = OpenStore(file);
+    if (store == nullptr) return nullptr;
+    InodeRecord root;
+    root.mode = 0777;
+    root.nlink = 2;
+    Status formatted =
+        store->file_tree()->FormatVolume(meta::VolumeRecord{"t", kUuid, 0, 7}, root).status();
+    EXPECT_TRUE(formatted.ok()) << formatted.ToString();
+    return formatted.ok() ? std::move(store) : nullptr;
+  }
+  // Options on the fixture's clock.
+  Options ClockOptions() {
+    Options options;
+    options.now_ns = [this] { return clock_ns_; };
+    return options;
+  }
+
   void SetUp() override {
     if (GetParam() == "postgres") SKIP_WITHOUT_POSTGRES();
     owned_store_ = OpenStore("meta.db");
@@ -421,16 +440,9 @@ TEST_P(FileSystemTest, LocksConflictAcrossMountsAndSplitAndMergeLikeFcntl) {
 }
 
 TEST_P(FileSystemTest, TheTrashKeepsDeletedAndReplacedFilesUntilRestoredOrPurged) {
-  // A volume with a trash (the fixture's has none).
-  std::unique_ptr<meta::MetaStore> store = OpenStore("trash.db");
+  std::unique_ptr<meta::MetaStore> store = OpenVolumeWithTrash("trash.db");
   ASSERT_NE(store, nullptr);
-  InodeRecord root;
-  root.mode = 0777;
-  root.nlink = 2;
-  ASSERT_TRUE(store->file_tree()->FormatVolume(meta::VolumeRecord{"t", kUuid, 0, 7}, root).ok());
-  Options options;
-  options.now_ns = [this] { return clock_ns_; };
-  FileSystem fs(store->file_tree(), options);
+  FileSystem fs(store->file_tree(), ClockOptions());
   auto make = [&](uint64_t parent, const std::string& name, FileType type = FileType::kRegular) {
     auto made = fs.MakeNode(parent, name, type, 0644, 0, Caller{1000, 1000});
     EXPECT_TRUE(made.ok()) << made.status().ToString();
@@ -499,6 +511,29 @@ TEST_P(FileSystemTest, TheTrashKeepsDeletedAndReplacedFilesUntilRestoredOrPurged
   EXPECT_TRUE(fs.ListTrash()->empty());
   EXPECT_TRUE(fs.GetAttr(doc.ino).ok());
   (void)next;
+}
+
+// SetTrashDays changes where the next delete goes, within 0..kMaxTrashDays.
+TEST_P(FileSystemTest, TrashDaysDecideWhereTheNextDeleteGoes) {
+  std::unique_ptr<meta::MetaStore> store = OpenVolumeWithTrash("days.db");
+  ASSERT_NE(store, nullptr);
+  FileSystem fs(store->file_tree(), ClockOptions());
+  EXPECT_EQ(fs.SetTrashDays(kMaxTrashDays + 1).status().code(), StatusCode::kInvalidArgument);
+  Result<uint32_t> before = fs.SetTrashDays(0);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_EQ(*before, 7u);
+  ASSERT_TRUE(fs.MakeNode(kRootInode, "gone", FileType::kRegular, 0644, 0, Caller{0, 0}).ok());
+  ASSERT_TRUE(fs.Unlink(kRootInode, "gone").ok());
+  EXPECT_FALSE(fs.Lookup(kRootInode, std::string(kTrashName)).ok());  // no trash made
+  before = fs.SetTrashDays(kMaxTrashDays);
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(*before, 0u);
+  ASSERT_TRUE(fs.MakeNode(kRootInode, "kept", FileType::kRegular, 0644, 0, Caller{0, 0}).ok());
+  ASSERT_TRUE(fs.Unlink(kRootInode, "kept").ok());
+  Result<std::vector<TrashEntry>> trash = fs.ListTrash();
+  ASSERT_TRUE(trash.ok());
+  ASSERT_EQ(trash->size(), 1u);
+  EXPECT_NE((*trash)[0].name.find("kept"), std::string::npos);
 }
 
 TEST_P(FileSystemTest, RemoveDirectoryNeedsAnEmptyDirectory) {

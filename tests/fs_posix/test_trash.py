@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from conftest import run
+from conftest import is_mounted, run
 
 
 def trash_list(volume):
@@ -102,3 +102,37 @@ def test_a_volume_without_trash_deletes_at_once(tmp_path):
         assert trash_list(vol)[1] == "0 entries, 0 bytes"
     finally:
         vol.close()
+
+
+def test_mount_trash_days_sets_the_volume_for_every_mount(volume, tmp_path):
+    """`cairn mount --trash-days N` (as in a JuiceFS-style option list) sets the volume's
+    value: a mount started without the option follows it, a read-only mount may not change
+    it, and a value out of range is refused before anything is mounted."""
+    first = volume.mount(tmp_path / "a", "--trash-days", "0")
+    log = (volume.base / "mount-a.log").read_text()
+    assert "now keeps deleted files in .trash 0 days (was 7)" in log, log
+    other = volume.mount(tmp_path / "b")
+    (first / "f").write_bytes(b"x")
+    os.unlink(other / "f")  # the other mount deletes at once too
+    assert trash_list(volume)[1] == "0 entries, 0 bytes"
+
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "bad").mkdir()
+    refused = run("mount", "--data-dir", volume.data, volume.meta_url, tmp_path / "ro", "-d",
+                  "--read-only", "--trash-days", "5", check=False, timeout=60)
+    assert refused.returncode != 0 and "read-only mount" in refused.stderr, refused.stderr
+    for bad in ("-1", "3651", "seven"):
+        result = run("mount", "--data-dir", volume.data, volume.meta_url, tmp_path / "bad",
+                     "-d", "--trash-days", bad, check=False, timeout=60)
+        assert result.returncode != 0 and "--trash-days" in result.stderr, result.stderr
+        assert not is_mounted(tmp_path / "bad")
+
+    # Back on: the next delete, through either mount, goes to the trash.
+    volume.umount(first)
+    volume.mount(tmp_path / "a", "--trash-days", "2")
+    (other / "g").write_bytes(b"kept")
+    os.unlink(other / "g")
+    entries, total = trash_list(volume)
+    assert [e[1].rsplit("-", 1)[1] for e in entries] == ["g"] and total == "1 entries, 4 bytes"
+    # A read-only mount may name the value the volume has: nothing to change.
+    volume.umount(volume.mount(tmp_path / "c", "--read-only", "--trash-days", "2"))

@@ -1223,6 +1223,44 @@ TEST_P(FileTreeTest, AReadTransactionRefusesWrites) {
   EXPECT_EQ(Dump(*store_, {kRootInode, 2}), before);
 }
 
+// The trash days change with the write that sets them: seen by that transaction's volume()
+// and every later one, kept across a reopen, undone with a failed body, refused to a read.
+TEST_P(FileTreeTest, TrashDaysChangeWithTheirWriteOnly) {
+  Format();
+  EXPECT_OK(R([](FileTreeTransaction& tx) -> Status {
+    EXPECT_FALSE(tx.SetTrashDays(3).ok());
+    return OkStatus();
+  }));
+  ASSERT_OK(W([](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.SetTrashDays(30));
+    EXPECT_EQ(tx.volume().trash_days, 30u);
+    return OkStatus();
+  }));
+  EXPECT_OK(R([](FileTreeTransaction& tx) -> Status {
+    EXPECT_EQ(tx.volume().trash_days, 30u);
+    return OkStatus();
+  }));
+  Status failed = W([](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.SetTrashDays(0));
+    return InternalError("the body fails after setting the days");
+  });
+  EXPECT_CODE(failed, kInternal);
+  Result<std::optional<VolumeRecord>> volume = tree_->GetVolume();
+  ASSERT_OK(volume);
+  ASSERT_TRUE(volume->has_value());
+  EXPECT_EQ((*volume)->trash_days, 30u);
+  VolumeRecord expected = Volume();
+  expected.trash_days = 30;
+  EXPECT_EQ(**volume, expected);  // nothing else of the volume changed
+  if (Persists()) {
+    store_.reset();
+    Open();
+    volume = tree_->GetVolume();
+    ASSERT_OK(volume);
+    EXPECT_EQ((*volume)->trash_days, 30u);
+  }
+}
+
 // Threads writing at once lose no update, and reads between them see whole transactions.
 TEST_P(FileTreeTest, ConcurrentWritesLoseNoUpdate) {
   Format();

@@ -64,6 +64,14 @@ class MemoryFileTreeTransaction final : public FileTreeTransaction {
     return ++store_.last_inode_;
   }
 
+  Status SetTrashDays(uint32_t days) override {
+    RETURN_IF_ERROR(CheckWritable("SetTrashDays"));
+    undo_.push_back(
+        [this, before = store_.volume_->trash_days] { store_.volume_->trash_days = before; });
+    store_.volume_->trash_days = days;
+    return OkStatus();
+  }
+
   Result<std::optional<DentryRecord>> GetDentry(uint64_t parent, std::string_view name) override {
     auto it = store_.dentries_.find(std::pair<uint64_t, std::string>(parent, std::string(name)));
     if (it == store_.dentries_.end()) return std::optional<DentryRecord>();

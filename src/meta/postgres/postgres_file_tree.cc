@@ -176,6 +176,15 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
   }
 
   // ---- directory entries ----
+  Status SetTrashDays(uint32_t days) override {
+    RETURN_IF_ERROR(CheckWritable("SetTrashDays"));
+    RETURN_IF_ERROR(
+        c_.Exec("UPDATE fs_volume SET trash_days = $1::bigint WHERE id = 1", Params().Int(days))
+            .status());
+    volume_.trash_days = days;
+    return OkStatus();
+  }
+
   Result<std::optional<DentryRecord>> GetDentry(uint64_t parent, std::string_view name) override {
     ASSIGN_OR_RETURN(Rows rows, c_.Exec("SELECT ino, type FROM fs_dentries "
                                         "WHERE parent = $1::bigint AND name = $2::bytea",
@@ -588,7 +597,7 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
   ChunkOwner Owner(uint64_t ino) const { return FileChunkOwner(volume_.uuid, ino); }
 
   Connection& c_;
-  const VolumeRecord volume_;
+  VolumeRecord volume_;  // as loaded, with this transaction's SetTrashDays
   const bool writable_;
   const TimestampMs now_ms_;
 };

@@ -171,6 +171,15 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
     return ino;
   }
 
+  Status SetTrashDays(uint32_t days) override {
+    RETURN_IF_ERROR(CheckWritable("SetTrashDays"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("UPDATE fs_volume SET trash_days = ?1 WHERE id = 1"));
+    RETURN_IF_ERROR(stmt.Int(1, days).Run());
+    volume_.trash_days = days;
+    return OkStatus();
+  }
+
   // ---- directory entries ----
   Result<std::optional<DentryRecord>> GetDentry(uint64_t parent, std::string_view name) override {
     ASSIGN_OR_RETURN(Statement stmt, c_.Prepare("SELECT ino, type FROM fs_dentries "
@@ -562,7 +571,7 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
   ChunkOwner Owner(uint64_t ino) const { return FileChunkOwner(volume_.uuid, ino); }
 
   Connection& c_;
-  const VolumeRecord volume_;
+  VolumeRecord volume_;  // as loaded, with this transaction's SetTrashDays
   const bool writable_;
   const TimestampMs now_ms_;
 };
