@@ -1871,6 +1871,21 @@ TEST_P(SqlFileTreeTest, BriefReadsSeeEveryCommitAndNeverWaitForAWrite) {
   holder.join();
   EXPECT_EQ(size_of(a->file_tree(), 2), 123u);
   EXPECT_EQ(size_of(b->file_tree(), 2), 123u);
+  if (GetParam() != "sqlite") return;
+  // SQLite, inside a brief read's body (which may hold the writer's connection): a nested
+  // brief read answers, and a write fails at once instead of waiting for itself.
+  Status nested_write;
+  uint64_t nested = 0;
+  ASSERT_OK(a->file_tree()->ReadBrief([&](FileTreeTransaction&) -> Status {
+    nested = size_of(a->file_tree(), 2);
+    nested_write = put_size(a->file_tree(), 7);
+    return OkStatus();
+  }));
+  EXPECT_EQ(nested, 123u);
+  EXPECT_CODE(nested_write, kInternal);
+  EXPECT_EQ(size_of(a->file_tree(), 2), 123u);
+  ASSERT_OK(put_size(a->file_tree(), 7));  // and the store still writes
+  EXPECT_EQ(size_of(b->file_tree(), 2), 7u);
 }
 
 TEST_P(SqlFileTreeTest, ABodyCallingBackIntoTheStoreFailsInsteadOfWaitingForever) {

@@ -651,15 +651,17 @@ Status SqliteMetaStore::Read(const std::function<Status(FileTreeTransaction&)>& 
 // last transaction, so a reader connection re-reads every B-tree page it needs after each
 // of the process's writes (a mount: every create, commit and unlink), while the writer's
 // cache survives its own commits. Same snapshot rules either way (BEGIN, then the first
-// SELECT fixes it). Never from inside a write of this store (this thread holds the writer
-// then), and never for long reads (a volume's usage, the trash), which would hold up
-// every write.
+// SELECT fixes it). Never from inside a write or a brief read of this store (this thread
+// holds the writer then; a write from a brief read's body fails), and never for long reads (a
+// volume's usage, the trash), which would hold up every write.
 Status SqliteMetaStore::ReadBrief(const std::function<Status(FileTreeTransaction&)>& body) {
-  if (t_writing_store != this) {
+  if (t_writing_store != this && t_brief_reading_store != this) {
     std::unique_lock writer_lock(writer_mu_, std::try_to_lock);
     if (writer_lock.owns_lock()) {
-      return AnnotateStorageError(RunTransaction(*writer_, "BEGIN", FileTreeReader(body)),
-                                  "file tree read");
+      t_brief_reading_store = this;
+      Status status = RunTransaction(*writer_, "BEGIN", FileTreeReader(body));
+      t_brief_reading_store = nullptr;
+      return AnnotateStorageError(std::move(status), "file tree read");
     }
   }
   return Read(body);

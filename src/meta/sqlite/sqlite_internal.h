@@ -232,6 +232,9 @@ class SqliteFileTreeTransaction;  // sqlite_file_tree.cc
 
 // The thread running a batch of write transactions, with the store it writes (see Enqueue).
 inline thread_local const void* t_writing_store = nullptr;
+// The thread running a brief read on the writer connection, with its store (ReadBrief): it
+// holds the writer's mutex, so a write from inside its body would wait for itself.
+inline thread_local const void* t_brief_reading_store = nullptr;
 
 class SqliteMetaStore final : public MetaStore, public FileTree {
  public:
@@ -501,6 +504,11 @@ class SqliteMetaStore final : public MetaStore, public FileTree {
           InternalError("a write transaction of metadata database " + path_ +
                         " called back into the store, which would wait for itself"),
           context);
+    }
+    if (t_brief_reading_store == this) {
+      return AnnotateStorageError(InternalError("a brief read of metadata database " + path_ +
+                                                " wrote to the store, which would wait for itself"),
+                                  context);
     }
     PendingWrite pending;
     pending.fn = [&fn](Connection& c) { return fn(c); };
