@@ -1709,16 +1709,23 @@ INSTANTIATE_TEST_SUITE_P(Engines, FileTreeDifferentialTest, ::testing::Values("s
 
 // ---- the SQL engines ----------------------------------------------------------------------
 
-class SqlFileTreeTest : public ::testing::TestWithParam<std::string> {};
+class SqlFileTreeTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "postgres") SKIP_WITHOUT_POSTGRES();
+    url_ = UrlFor(GetParam(), dir_, "meta.db", &databases_);
+  }
+
+  TempDir dir_;
+  std::vector<std::unique_ptr<PostgresDatabase>> databases_;
+  std::string url_;  // the database each store of a test opens
+};
 
 // Two mounts open the same database (two processes on one host for SQLite, two nodes for
 // PostgreSQL): each sees what the other committed, and their writes serialize without
 // losing one.
 TEST_P(SqlFileTreeTest, TwoStoresSeeEachOthersCommitsAndLoseNoUpdate) {
-  if (GetParam() == "postgres") SKIP_WITHOUT_POSTGRES();
-  TempDir dir;
-  std::vector<std::unique_ptr<PostgresDatabase>> databases;
-  const std::string url = UrlFor(GetParam(), dir, "meta.db", &databases);
+  const std::string& url = url_;
   std::unique_ptr<MetaStore> a = OpenStore(url);
   std::unique_ptr<MetaStore> b = OpenStore(url);
   ASSERT_NE(a, nullptr);
@@ -1785,16 +1792,12 @@ TEST_P(SqlFileTreeTest, TwoStoresSeeEachOthersCommitsAndLoseNoUpdate) {
   }
 }
 
-// A transaction body that calls back into its store would wait for itself; it fails instead.
 // A brief read (SQLite: on the idle writer's connection, whose page cache outlives the
 // store's own commits) sees every commit at once: this store's, another store's on the same
 // database, and, from inside a write body, the state before that write. While another
 // thread holds a write open it neither waits for it nor sees it.
 TEST_P(SqlFileTreeTest, BriefReadsSeeEveryCommitAndNeverWaitForAWrite) {
-  if (GetParam() == "postgres") SKIP_WITHOUT_POSTGRES();
-  TempDir dir;
-  std::vector<std::unique_ptr<PostgresDatabase>> databases;
-  const std::string url = UrlFor(GetParam(), dir, "meta.db", &databases);
+  const std::string& url = url_;
   std::unique_ptr<MetaStore> a = OpenStore(url);
   std::unique_ptr<MetaStore> b = OpenStore(url);
   ASSERT_NE(a, nullptr);
@@ -1888,11 +1891,9 @@ TEST_P(SqlFileTreeTest, BriefReadsSeeEveryCommitAndNeverWaitForAWrite) {
   EXPECT_EQ(size_of(b->file_tree(), 2), 7u);
 }
 
+// A transaction body that calls back into its store would wait for itself; it fails instead.
 TEST_P(SqlFileTreeTest, ABodyCallingBackIntoTheStoreFailsInsteadOfWaitingForever) {
-  if (GetParam() == "postgres") SKIP_WITHOUT_POSTGRES();
-  TempDir dir;
-  std::vector<std::unique_ptr<PostgresDatabase>> databases;
-  std::unique_ptr<MetaStore> store = OpenStore(UrlFor(GetParam(), dir, "meta.db", &databases));
+  std::unique_ptr<MetaStore> store = OpenStore(url_);
   ASSERT_NE(store, nullptr);
   FileTree* tree = store->file_tree();
   ASSERT_OK(tree->FormatVolume(Volume(), RootTemplate()));
