@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -54,6 +55,9 @@ class ChunkReferences {
   virtual Result<uint64_t> RepairReferences(TimestampMs now_ms) = 0;
   // Whether a chunk row exists for (class, digest), for the file-vs-row checks.
   virtual Result<std::vector<ChunkRecord>> ListChunks() = 0;
+  // The row of one chunk (its count, length, block checksums and damage mark), or none.
+  virtual Result<std::optional<ChunkRecord>> GetChunk(StorageClass storage_class,
+                                                      const Digest& digest) = 0;
   // Chunk rows per class (classes without chunks absent), summed by the engine: what a
   // status page needs without holding every row in memory.
   virtual Result<std::vector<ChunkTotalsRow>> ChunkTotals() {

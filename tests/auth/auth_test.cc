@@ -86,6 +86,9 @@ class FakeMetaStore : public meta::MetaStore {
   Result<std::vector<meta::FsckReferenceRow>> CheckReferences() override { return Unused(); }
   Result<uint64_t> RepairReferences(TimestampMs) override { return Unused(); }
   Result<std::vector<meta::ChunkRecord>> ListChunks() override { return Unused(); }
+  Result<std::optional<meta::ChunkRecord>> GetChunk(StorageClass, const Digest&) override {
+    return Unused();
+  }
   Result<std::vector<ObjectId>> DropObjectsWithChunks(StorageClass, const std::vector<Digest>&,
                                                       TimestampMs) override {
     return Unused();

@@ -505,15 +505,23 @@ class MetaStoreTest : public ::testing::TestWithParam<std::string> {
     return put.ok() ? put->object : ObjectRecord{};
   }
 
-  // The chunk row for (class, digest), if any.
+  // The chunk row for (class, digest), if any; GetChunk must find the row ListChunks lists
+  // (so every test that looks at a row checks the point lookup too).
   std::optional<ChunkRecord> Chunk(StorageClass storage_class, const ChunkRef& chunk) {
     Result<std::vector<ChunkRecord>> rows = store().ListChunks();
     EXPECT_TRUE(rows.ok()) << rows.status().ToString();
     if (!rows.ok()) return std::nullopt;
+    std::optional<ChunkRecord> listed;
     for (const ChunkRecord& row : *rows) {
-      if (row.storage_class == storage_class && row.digest == chunk.digest) return row;
+      if (row.storage_class == storage_class && row.digest == chunk.digest) listed = row;
     }
-    return std::nullopt;
+    Result<std::optional<ChunkRecord>> got = store().GetChunk(storage_class, chunk.digest);
+    EXPECT_TRUE(got.ok()) << got.status().ToString();
+    if (got.ok()) {
+      EXPECT_TRUE(*got == listed) << "GetChunk " << (*got ? Str(**got) : "none") << ", ListChunks "
+                                  << (listed ? Str(*listed) : "none");
+    }
+    return listed;
   }
 
   int64_t Refs(StorageClass storage_class, const ChunkRef& chunk) {

@@ -1,6 +1,10 @@
 #include "api/native/native_api.h"
 
+#include <sys/statvfs.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -10,6 +14,7 @@
 #include "api/common/object_json.h"
 #include "api/common/upload_pipeline.h"
 #include "core/base64.h"
+#include "objects/chunk_service.h"
 
 namespace cairn::api {
 namespace {
@@ -22,6 +27,9 @@ using Json = nlohmann::json;
 constexpr size_t kTransferBufferBytes = 256 * 1024;
 constexpr uint32_t kDefaultListLimit = 100;
 constexpr uint32_t kMaxListLimit = 1000;
+constexpr char kEveryTenant[] = "*";
+// The largest chunk body the chunk door takes (the store's chunks are 4 MiB by default).
+constexpr uint64_t kMaxChunkBodyBytes = 64ull << 20;
 
 struct HttpError {
   int status;
@@ -247,7 +255,8 @@ class Router {
   const http::RequestHead& request() const { return call_.exchange.request(); }
   int64_t NowMs() const { return deps_.objects->clock()->NowMs(); }
 
-  // Authenticates and authorizes for `tenant`; on failure the error is sent.
+  // Authenticates and authorizes for `tenant` (kEveryTenant: a key for every tenant, not
+  // rate limited); on failure the error is sent.
   Awaitable<bool> Admit(const std::string& tenant, meta::Scope scope);
   // Records the object a call addresses (for the access log), then requires a tenant and
   // admits the caller for it; on failure the error is sent.
@@ -259,6 +268,8 @@ class Router {
   Awaitable<void> Delete(std::optional<ObjectId> id, std::string namespace_name, std::string tenant,
                          std::string key);
   Awaitable<void> List();
+  Awaitable<void> Chunk(StorageClass storage_class, Digest digest);
+  Awaitable<void> ChunkSpace(StorageClass storage_class);
   Awaitable<void> Usage();
   Awaitable<void> Health();
   Awaitable<void> Ready();
@@ -310,6 +321,17 @@ Awaitable<bool> Router::Admit(const std::string& tenant, meta::Scope scope) {
     co_return false;
   }
   call_.key_id = principal->subject;
+  if (tenant == kEveryTenant) {
+    // The chunk door names no tenant: chunks are shared by all, so only a key for every
+    // tenant may use it.
+    Status status = principal->AllowsTenant(kEveryTenant) && principal->AllowsScope(scope)
+                        ? OkStatus()
+                        : PermissionDeniedError(
+                              "the chunk API needs a key for every tenant (\"*\") with scope '" +
+                              std::string(meta::ScopeName(scope)) + "'");
+    if (!status.ok()) co_await SendError(call_, status);
+    co_return status.ok();
+  }
   Status status = ValidateName("tenant", tenant);
   if (status.ok()) status = auth::Authenticator::Authorize(*principal, tenant, scope);
   if (!status.ok()) {
@@ -564,6 +586,121 @@ Awaitable<void> Router::List() {
   co_await SendJson(call_, 200, ListJson(*page));
 }
 
+// The chunk door (objects/chunk_service.h): HEAD answers whether the server holds the
+// chunk (200, its copy verified and durable) or not (404: send it); PUT stores it; GET
+// reads it, verified. Only chunks that an owner already references exist here.
+Awaitable<void> Router::Chunk(StorageClass storage_class, Digest digest) {
+  const std::string method = request().method;
+  call_.key = digest.ToHex();
+  const meta::Scope scope = method == "GET" ? meta::Scope::kRead : meta::Scope::kWrite;
+  if (!co_await Admit(kEveryTenant, scope)) co_return;
+  objects::ChunkService chunks(deps_.objects);
+  if (method == "HEAD") {
+    auto have_work = [&chunks, storage_class, digest]() {
+      return chunks.Have(storage_class, digest);
+    };
+    Result<bool> have = co_await deps_.pool->Run(std::move(have_work));
+    if (!have.ok()) co_return co_await SendError(call_, have.status());
+    ResponseHead head;
+    head.status = *have ? 200 : 404;
+    call_.status = head.status;
+    call_.Stamp(head);
+    (void)co_await call_.exchange.Respond(std::move(head), "");
+    co_return;
+  }
+  if (method == "GET") {
+    auto open_work = [&chunks, storage_class,
+                      digest]() -> Result<std::shared_ptr<objects::ObjectReader>> {
+      Result<std::unique_ptr<objects::ObjectReader>> reader = chunks.Open(storage_class, digest);
+      if (!reader.ok()) return reader.status();
+      return std::shared_ptr<objects::ObjectReader>(std::move(reader).value());
+    };
+    Result<std::shared_ptr<objects::ObjectReader>> opened =
+        co_await deps_.pool->Run(std::move(open_work));
+    if (!opened.ok()) co_return co_await SendError(call_, opened.status());
+    ResponseHead head;
+    head.headers = Headers("Content-Type", "application/octet-stream");
+    head.headers.emplace_back("X-Content-SHA256", digest.ToHex());
+    const uint64_t size = (*opened)->object().size_bytes;
+    Result<BodySelection> selection = SelectBody(request(), size, &head.headers);
+    if (!selection.ok()) {
+      co_return co_await SendError(call_, selection.status(),
+                                   Headers("Content-Range", "bytes */" + std::to_string(size)));
+    }
+    call_.Stamp(head);
+    call_.status = selection->status;
+    Status sent = co_await SendObject(call_.exchange, deps_.pool, *opened, std::move(head),
+                                      *selection, /*head_only=*/false);
+    if (!sent.ok()) co_return co_await SendError(call_, sent);
+    co_return;
+  }
+  // PUT: the whole chunk in one body of a declared length, held once in memory (a chunk is
+  // what the store writes in one piece), within the server's upload memory.
+  if (request().chunked || !request().content_length) {
+    co_return co_await SendError(call_,
+                                 InvalidArgumentError("a chunk body needs a Content-Length"));
+  }
+  const uint64_t size = *request().content_length;
+  if (size > kMaxChunkBodyBytes) {
+    co_return co_await SendError(
+        call_,
+        PayloadTooLargeError("a chunk body is at most " + std::to_string(kMaxChunkBodyBytes) +
+                             " bytes, not " + std::to_string(size)));
+  }
+  std::shared_ptr<UploadMemory::Reservation> memory;
+  if (deps_.upload_memory != nullptr) {
+    Result<std::shared_ptr<UploadMemory::Reservation>> reserved =
+        co_await deps_.upload_memory->Reserve(std::max<uint64_t>(size, 1));
+    if (!reserved.ok()) co_return co_await SendError(call_, reserved.status());
+    memory = *reserved;
+  }
+  auto body = std::make_shared<std::string>(size, '\0');
+  uint64_t received = 0;
+  // Bounded by the declared length: each round reads at least one byte or ends.
+  while (received < size) {
+    Result<size_t> got = co_await call_.exchange.ReadBody(body->data() + received, size - received);
+    if (!got.ok()) co_return co_await SendError(call_, got.status());
+    if (*got == 0) break;
+    received += *got;
+  }
+  if (received != size) {
+    co_return co_await SendError(
+        call_, InvalidArgumentError("the chunk body ended after " + std::to_string(received) +
+                                    " of " + std::to_string(size) + " bytes"));
+  }
+  auto put_work = [&chunks, storage_class, digest, body]() {
+    return chunks.Put(storage_class, digest, *body);
+  };
+  Status stored = co_await deps_.pool->Run(std::move(put_work));
+  if (!stored.ok()) co_return co_await SendError(call_, stored);
+  ResponseHead head;
+  head.status = 204;
+  call_.status = 204;
+  call_.Stamp(head);
+  (void)co_await call_.exchange.Respond(std::move(head), "");
+}
+
+// The space of a class's storage root (what a remote mount's statfs reports).
+Awaitable<void> Router::ChunkSpace(StorageClass storage_class) {
+  if (!co_await Admit(kEveryTenant, meta::Scope::kRead)) co_return;
+  const std::string root = deps_.objects->chunk_store()->RootOf(storage_class);
+  auto space_work = [root]() -> Result<Json> {
+    struct statvfs st {};
+    if (statvfs(root.c_str(), &st) != 0) {
+      return UnavailableError("statfs of the " + root + " storage root: " + strerror(errno));
+    }
+    const uint64_t unit = st.f_frsize != 0 ? st.f_frsize : st.f_bsize;
+    Json body = Json::object();
+    body["total_bytes"] = static_cast<uint64_t>(st.f_blocks) * unit;
+    body["free_bytes"] = static_cast<uint64_t>(st.f_bfree) * unit;
+    body["available_bytes"] = static_cast<uint64_t>(st.f_bavail) * unit;
+    return body;
+  };
+  Result<Json> space = co_await deps_.pool->Run(std::move(space_work));
+  if (!space.ok()) co_return co_await SendError(call_, space.status());
+  co_await SendJson(call_, 200, *space);
+}
+
 Awaitable<void> Router::Usage() {
   auto query = http::ParseQuery(request().query);
   if (!query.ok()) co_return co_await SendError(call_, query.status());
@@ -679,6 +816,26 @@ Awaitable<void> Router::Route() {
     if (read) co_return co_await Download(*id, "", tenant, "");
     if (method == "DELETE") co_return co_await Delete(*id, "", tenant, "");
     co_return co_await MethodNotAllowed(call_, method, "GET, HEAD, DELETE");
+  }
+  constexpr std::string_view kChunks = "/v1/chunks/";
+  if (path.rfind(kChunks, 0) == 0) {
+    // {class}/{sha256 hex}
+    std::string_view rest = std::string_view(path).substr(kChunks.size());
+    const size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) {  // {class}: the space its root has
+      Result<StorageClass> space_class = ParseStorageClass(rest);
+      if (!space_class.ok()) co_return co_await SendError(call_, space_class.status());
+      if (!read) co_return co_await MethodNotAllowed(call_, method, "GET, HEAD");
+      co_return co_await ChunkSpace(*space_class);
+    }
+    Result<StorageClass> storage_class = ParseStorageClass(rest.substr(0, slash));
+    Result<Digest> digest = Digest::FromHex(rest.substr(slash + 1));
+    if (!storage_class.ok() || !digest.ok()) {
+      co_return co_await SendError(
+          call_, InvalidArgumentError("expected /v1/chunks/{hot|cold}/{64 hex characters}"));
+    }
+    if (read || method == "PUT") co_return co_await Chunk(*storage_class, *digest);
+    co_return co_await MethodNotAllowed(call_, method, "GET, HEAD, PUT");
   }
   co_await SendError(call_, NotFoundError("no route for " + method + " " + path.substr(0, 200)));
 }

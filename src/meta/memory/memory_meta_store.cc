@@ -545,6 +545,14 @@ Result<std::vector<ChunkRecord>> MemoryMetaStore::ListChunks() {
   return rows;
 }
 
+Result<std::optional<ChunkRecord>> MemoryMetaStore::GetChunk(StorageClass storage_class,
+                                                             const Digest& digest) {
+  std::lock_guard lock(mu_);
+  auto it = chunks_.find(ChunkKey{storage_class, digest});
+  if (it == chunks_.end()) return std::optional<ChunkRecord>();
+  return std::optional<ChunkRecord>(it->second);
+}
+
 Result<std::vector<ObjectId>> MemoryMetaStore::FindObjectsWithChunks(
     StorageClass storage_class, const std::vector<Digest>& digests) {
   std::lock_guard lock(mu_);

@@ -76,6 +76,8 @@ class MemoryMetaStore final : public MetaStore, public FileTree {
   Result<std::vector<FsckReferenceRow>> CheckReferences() override;
   Result<uint64_t> RepairReferences(TimestampMs now_ms) override;
   Result<std::vector<ChunkRecord>> ListChunks() override;
+  Result<std::optional<ChunkRecord>> GetChunk(StorageClass storage_class,
+                                              const Digest& digest) override;
   Result<std::vector<ObjectId>> FindObjectsWithChunks(StorageClass storage_class,
                                                       const std::vector<Digest>& digests) override;
   Result<std::vector<ObjectId>> DropObjectsWithChunks(StorageClass storage_class,

@@ -566,6 +566,8 @@ class PostgresMetaStore final : public MetaStore, public FileTree {
   Result<std::vector<FsckReferenceRow>> CheckReferences() override;
   Result<uint64_t> RepairReferences(TimestampMs now_ms) override;
   Result<std::vector<ChunkRecord>> ListChunks() override;
+  Result<std::optional<ChunkRecord>> GetChunk(StorageClass storage_class,
+                                              const Digest& digest) override;
   Result<std::vector<ChunkTotalsRow>> ChunkTotals() override;
   Result<std::vector<ObjectId>> FindObjectsWithChunks(StorageClass storage_class,
                                                       const std::vector<Digest>& digests) override;

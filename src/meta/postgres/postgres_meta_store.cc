@@ -1700,6 +1700,26 @@ Result<std::vector<ChunkRecord>> PostgresMetaStore::ListChunks() {
   return chunks;
 }
 
+Result<std::optional<ChunkRecord>> PostgresMetaStore::GetChunk(StorageClass storage_class,
+                                                               const Digest& digest) {
+  std::optional<ChunkRecord> found;
+  Status status = Read("get chunk", [&](Connection& c) -> Status {
+    found.reset();
+    ASSIGN_OR_RETURN(Rows rows,
+                     c.Exec("SELECT storage_class, digest, size_bytes, ref_count, zero_since_ms, "
+                            "block_checksums, damaged_ms FROM chunks "
+                            "WHERE storage_class = $1 AND digest = $2",
+                            Params().Class(storage_class).Hash(digest)));
+    if (rows.size() > 0) {
+      ASSIGN_OR_RETURN(ChunkRecord chunk, ReadChunk(rows, 0));
+      found = chunk;
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return found;
+}
+
 Result<std::vector<ChunkTotalsRow>> PostgresMetaStore::ChunkTotals() {
   std::vector<ChunkTotalsRow> out;
   Status status = Read("sum chunks", [&](Connection& c) -> Status {

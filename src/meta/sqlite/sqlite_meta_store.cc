@@ -1604,6 +1604,27 @@ Result<std::vector<ChunkRecord>> SqliteMetaStore::ListChunks() {
   return chunks;
 }
 
+Result<std::optional<ChunkRecord>> SqliteMetaStore::GetChunk(StorageClass storage_class,
+                                                             const Digest& digest) {
+  std::optional<ChunkRecord> found;
+  Status status = Read("get chunk", [&](Connection& c) -> Status {
+    found.reset();
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("SELECT storage_class, digest, size_bytes, ref_count, "
+                               "zero_since_ms, block_checksums, damaged_ms FROM chunks "
+                               "WHERE storage_class = ?1 AND digest = ?2"));
+    stmt.Class(1, storage_class).Hash(2, digest);
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (row) {
+      ASSIGN_OR_RETURN(ChunkRecord chunk, ReadChunk(stmt));
+      found = chunk;
+    }
+    return OkStatus();
+  });
+  if (!status.ok()) return status;
+  return found;
+}
+
 Result<std::vector<ChunkTotalsRow>> SqliteMetaStore::ChunkTotals() {
   std::vector<ChunkTotalsRow> rows;
   Status status = Read("sum chunks", [&](Connection& c) -> Status {
