@@ -16,12 +16,15 @@
 
 #include "backup/backup.h"
 #include "chunks/chunk_cache.h"
+#include "client/http_client.h"
 #include "core/text.h"
 #include "core/version.h"
+#include "meta/engines/open_meta_store.h"
 #include "meta/snapshot.h"
 #include "mount/file_data.h"
 #include "mount/fuse_mount.h"
 #include "mount/mount_metrics.h"
+#include "mount/remote_chunks.h"
 #include "mount/session.h"
 #include "objects/object_service.h"
 #include "platform/clock.h"
@@ -141,19 +144,54 @@ std::unique_ptr<backup::BackupLoop> StartMountBackups(const MountBackupArgs& arg
   return loop;
 }
 
+// --storage http://HOST:PORT and its API key.
+struct RemoteStorageArgs {
+  std::string url;
+  std::string key;
+};
+// How long one request to the --storage server may take before the operation fails (EIO)
+// instead of hanging.
+constexpr int kRemoteTimeoutSeconds = 10;
+
 // Runs the mount in this process; `ready` reports the outcome of mounting.
 int RunMount(const server::StoreConfig& store, mount::MountOptions options,
-             const mount::FileDataOptions& data_options, double heartbeat_seconds,
+             mount::FileDataOptions data_options, double heartbeat_seconds,
              const std::optional<std::pair<std::string, uint16_t>>& metrics_listen,
              const std::function<void(const Status&)>& ready, const MountBackupArgs& backups,
-             const chunks::ChunkCacheOptions& cache_options, int64_t trash_days) {
+             const chunks::ChunkCacheOptions& cache_options, int64_t trash_days,
+             const RemoteStorageArgs& remote_args) {
   int exit_code = 0;
-  auto stores = server::OpenStores(store);
-  if (!stores.ok()) {
-    ready(stores.status().WithContext("opening the stores"));
-    return 1;
+  // With --storage http:// only the metadata store is opened here: the chunks are the
+  // server's, and this host may not even have its chunk directories.
+  server::Stores stores;
+  std::unique_ptr<mount::RemoteChunks> remote;
+  if (remote_args.url.empty()) {
+    auto opened = server::OpenStores(store);
+    if (!opened.ok()) {
+      ready(opened.status().WithContext("opening the stores"));
+      return 1;
+    }
+    stores = std::move(opened).value();
+  } else {
+    if (!cache_options.directory.empty()) {
+      ready(InvalidArgumentError("--cache-dir is not supported with --storage http:// yet"));
+      return 1;
+    }
+    auto meta_store = meta::OpenMetaStore(store.meta_url);
+    if (!meta_store.ok()) {
+      ready(meta_store.status().WithContext("opening the metadata store"));
+      return 1;
+    }
+    stores.meta = std::move(meta_store).value();
+    auto connected =
+        mount::RemoteChunks::Connect(remote_args.url, remote_args.key, kRemoteTimeoutSeconds);
+    if (!connected.ok()) {
+      ready(connected.status());
+      return 1;
+    }
+    remote = std::move(connected).value();
   }
-  meta::FileTree* tree = stores->meta->file_tree();
+  meta::FileTree* tree = stores.meta->file_tree();
   if (tree == nullptr) {
     ready(FailedPreconditionError("the metadata engine of " + store.meta_url +
                                   " keeps no filesystem"));
@@ -199,8 +237,13 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
   }
   objects::ObjectServiceOptions object_options;
   object_options.read_cache = cache.get();
-  objects::ObjectService objects(stores->meta.get(), stores->chunks.get(), platform::SystemClock(),
-                                 object_options);
+  std::optional<objects::ObjectService> objects;  // local chunks only
+  if (stores.chunks) {
+    objects.emplace(stores.meta.get(), stores.chunks.get(), platform::SystemClock(),
+                    object_options);
+  }
+  objects::ObjectService* object_service = objects ? &*objects : nullptr;
+  data_options.remote = remote.get();
   std::unique_ptr<mount::FileData> data;
   // The session id names this mount's change rows, orphans, locks and staging owner; it is
   // chosen (at random) before anything is written.
@@ -212,7 +255,7 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
   session_options.read_only = options.read_only;
   session_options.heartbeat_seconds = heartbeat_seconds;
   Result<std::unique_ptr<mount::MountSession>> session =
-      mount::MountSession::Start(stores->meta.get(), &reclaimer, session_options);
+      mount::MountSession::Start(stores.meta.get(), &reclaimer, session_options);
   if (!session.ok()) {
     ready(session.status());
     return 1;
@@ -223,8 +266,8 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
   fs_options.session = (*session)->id();
   fs_options.relaxed_commits = true;  // close survives the mount's death; fsync the machine's
   fs::FileSystem file_system(tree, fs_options);
-  data = std::make_unique<mount::FileData>(&file_system, stores->meta.get(), stores->chunks.get(),
-                                           &objects, (*volume)->uuid,
+  data = std::make_unique<mount::FileData>(&file_system, stores.meta.get(), stores.chunks.get(),
+                                           object_service, (*volume)->uuid,
                                            std::to_string((*session)->id()), data_options,
                                            [] { return platform::SystemClock()->NowMs(); });
   // The trash's expiry: every mount tries once a minute (a purge is idempotent), with the
@@ -255,8 +298,20 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
   services.file_system = &file_system;
   services.file_data = data.get();
   services.session = session->get();
-  services.chunk_root = stores->chunks->RootOf(StorageClass::kHot);
-  mount::MountMetrics metrics(data.get(), &objects);
+  if (remote) {
+    mount::RemoteChunks* remote_chunks = remote.get();
+    services.space = [remote_chunks](struct statvfs* st) -> Status {
+      ASSIGN_OR_RETURN(mount::RemoteSpace space, remote_chunks->Space(StorageClass::kHot));
+      st->f_bsize = st->f_frsize = 4096;
+      st->f_blocks = space.total_bytes / 4096;
+      st->f_bfree = space.free_bytes / 4096;
+      st->f_bavail = space.available_bytes / 4096;
+      return OkStatus();
+    };
+  } else {
+    services.chunk_root = stores.chunks->RootOf(StorageClass::kHot);
+  }
+  mount::MountMetrics metrics(data.get(), object_service);
   std::unique_ptr<mount::MetricsEndpoint> endpoint;
   Status served = OkStatus();
   if (metrics_listen) {
@@ -274,7 +329,7 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
   }
   std::unique_ptr<backup::BackupLoop> backup_loop;
   if (served.ok()) {
-    backup_loop = StartMountBackups(backups, store, stores->meta.get());
+    backup_loop = StartMountBackups(backups, store, stores.meta.get());
     served = mount::ServeMount(options, services, ready);
   }
   if (backup_loop) backup_loop->Stop();
@@ -304,6 +359,7 @@ void AddMount(CLI::App& app,
     std::string cache_dir;
     uint64_t cache_mib = 0;   // 0: 1024 with --cache-dir
     int64_t trash_days = -1;  // -1: as the volume has it
+    RemoteStorageArgs remote;
     double heartbeat_seconds = 5.0;
     bool background = false;
     std::string log_file;
@@ -409,6 +465,22 @@ void AddMount(CLI::App& app,
                    "the volume has it (cairn format --trash-days)")
       ->envname("CAIRN_TRASH_DAYS")
       ->check(CLI::Range(int64_t{0}, int64_t{fs::kMaxTrashDays}));
+  command
+      ->add_option("--storage", args->remote.url,
+                   "Store and read the chunks through the Cairn server at http://HOST:PORT "
+                   "(which must use this metadata store) instead of the chunk directories; "
+                   "a chunk the server holds is never sent again. Default: the chunk "
+                   "directories (--data-dir, --hot-dir, --cold-dir)")
+      ->envname("CAIRN_STORAGE")
+      ->check([](const std::string& text) {
+        Result<client::Endpoint> endpoint = client::ParseEndpoint(text);
+        return endpoint.ok() ? std::string() : endpoint.status().message();
+      });
+  command
+      ->add_option("--storage-key", args->remote.key,
+                   "API key for --storage: a key for every tenant (\"*\") with write scope "
+                   "(prefer the environment variable: a command line is visible to others)")
+      ->envname("CAIRN_STORAGE_KEY");
   command->add_flag("--read-only", args->mount.read_only, "Mount read-only (writes: EROFS)")
       ->envname("CAIRN_READ_ONLY");
   command->add_flag("-d,--background", args->background,
@@ -463,7 +535,7 @@ void AddMount(CLI::App& app,
                       args->mount.mount_point.c_str());
             }
           },
-          args->backups, cache_options, args->trash_days);
+          args->backups, cache_options, args->trash_days, args->remote);
       return;
     }
     // Background: the child mounts and reports through a pipe; the parent returns with
@@ -520,7 +592,7 @@ void AddMount(CLI::App& app,
           // The store's paths may be relative: the working directory stays.
           if (log >= 0) dup2(log, STDERR_FILENO);
         },
-        args->backups, cache_options, args->trash_days));
+        args->backups, cache_options, args->trash_days, args->remote));
   });
 }
 

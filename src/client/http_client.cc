@@ -64,7 +64,7 @@ struct HttpClient::Impl {
     tcp::resolver resolver(io_context);
     auto results = resolver.resolve(endpoint.host, std::to_string(endpoint.port), ec);
     if (ec) return UnavailableError("cannot resolve " + endpoint.host + ": " + ec.message());
-    stream.expires_after(std::chrono::seconds(30));
+    stream.expires_after(std::chrono::seconds(std::min(30, endpoint.timeout_seconds)));
     stream.connect(results, ec);
     if (ec) {
       return UnavailableError("cannot connect to " + endpoint.host + ":" +
@@ -90,7 +90,7 @@ struct HttpClient::Impl {
     message.body().data = nullptr;
     message.body().more = size > 0;
     bhttp::request_serializer<bhttp::buffer_body> serializer(message);
-    stream.expires_after(std::chrono::seconds(120));
+    stream.expires_after(std::chrono::seconds(endpoint.timeout_seconds));
     bhttp::write_header(stream, serializer, ec);
     if (ec) return UnavailableError("sending request head: " + ec.message());
     uint64_t sent = 0;
@@ -108,7 +108,7 @@ struct HttpClient::Impl {
       message.body().data = const_cast<char*>(chunk.data());
       message.body().size = chunk.size();
       message.body().more = sent < size;
-      stream.expires_after(std::chrono::seconds(120));
+      stream.expires_after(std::chrono::seconds(endpoint.timeout_seconds));
       bhttp::write(stream, serializer, ec);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) return UnavailableError("sending request body: " + ec.message());
@@ -123,7 +123,7 @@ struct HttpClient::Impl {
     bhttp::response_parser<bhttp::buffer_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     if (request.method == "HEAD") parser.skip(true);
-    stream.expires_after(std::chrono::seconds(120));
+    stream.expires_after(std::chrono::seconds(endpoint.timeout_seconds));
     bhttp::read_header(stream, buffer, parser, ec);
     if (ec) return UnavailableError("reading response head: " + ec.message());
     HttpResponse response;
@@ -135,7 +135,7 @@ struct HttpClient::Impl {
     while (!parser.is_done()) {
       parser.get().body().data = scratch;
       parser.get().body().size = kPieceBytes;
-      stream.expires_after(std::chrono::seconds(120));
+      stream.expires_after(std::chrono::seconds(endpoint.timeout_seconds));
       bhttp::read(stream, buffer, parser, ec);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) return UnavailableError("reading response body: " + ec.message());

@@ -18,6 +18,9 @@ namespace cairn::client {
 struct Endpoint {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
+  // How long connecting, or any one read or write of a request, may take before it fails
+  // (kUnavailable) and the connection is dropped.
+  int timeout_seconds = 120;
 };
 
 // "http://host:port" (no TLS, no path).

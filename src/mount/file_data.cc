@@ -5,6 +5,8 @@
 #include <system_error>
 #include <thread>
 
+#include "core/block_checksums.h"
+#include "core/hashing.h"
 #include "ingest/chunk_ingest.h"
 
 namespace cairn::mount {
@@ -130,11 +132,9 @@ void FileData::StartPrefetch(uint64_t ino, Inode& inode, uint64_t index) {
     prefetch->bytes = buffers_.Take();
     if (prefetch->bytes.capacity() < kBlockBytes) prefetch->bytes = AlignedBuffer(kBlockBytes);
     inode.prefetched[next] = prefetch;
-    std::unique_ptr<objects::ObjectReader> reader = objects_->OpenChunkListReader(
-        ObjectId{}, (*block)->chunk.storage_class, {(*block)->chunk.chunk},
-        "file " + volume_uuid_ + ":" + std::to_string(ino) + " block " + std::to_string(next));
+    std::unique_ptr<ChunkReader> reader = OpenChunk(ino, next, **block);
     const uint64_t size = (*block)->chunk.chunk.size_bytes;
-    Enqueue([prefetch, size, reader = std::shared_ptr<objects::ObjectReader>(std::move(reader))] {
+    Enqueue([prefetch, size, reader = std::shared_ptr<ChunkReader>(std::move(reader))] {
       Status status;
       uint64_t done = 0;
       while (done < size) {
@@ -351,6 +351,76 @@ Result<std::optional<meta::BlockRecord>> FileData::StoredBlock(uint64_t ino, Ino
   return inode.blocks[index];
 }
 
+namespace {
+
+// A chunk in this host's chunk store, through the verified object reader.
+class LocalChunkReader : public ChunkReader {
+ public:
+  explicit LocalChunkReader(std::unique_ptr<objects::ObjectReader> reader)
+      : reader_(std::move(reader)) {}
+  Result<size_t> Read(uint64_t offset, size_t length, char* out) override {
+    return reader_->Read(offset, length, out);
+  }
+  Status Verify(uint64_t size) override { return reader_->Prepare(0, size, false); }
+
+ private:
+  std::unique_ptr<objects::ObjectReader> reader_;
+};
+
+// A chunk on a Cairn server: fetched in 1 MiB windows (whole checksum blocks, each
+// verified by RemoteChunks), the last window kept for the reads that follow it.
+class RemoteChunkReader : public ChunkReader {
+ public:
+  RemoteChunkReader(RemoteChunks* remote, StorageClass storage_class, meta::ChunkRef chunk)
+      : remote_(remote), storage_class_(storage_class), chunk_(std::move(chunk)) {}
+  Result<size_t> Read(uint64_t offset, size_t length, char* out) override {
+    if (offset >= chunk_.size_bytes || length == 0) return size_t{0};
+    if (window_.empty() || offset < window_start_ || offset >= window_start_ + window_.size()) {
+      const uint64_t start = offset / kWindowBytes * kWindowBytes;
+      const uint64_t size = std::min<uint64_t>(kWindowBytes, chunk_.size_bytes - start);
+      window_.clear();
+      std::string fetched(size, '\0');
+      RETURN_IF_ERROR(remote_->Read(storage_class_, chunk_, start, size, fetched.data()));
+      window_ = std::move(fetched);
+      window_start_ = start;
+    }
+    const uint64_t within = offset - window_start_;
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(length, window_.size() - within));
+    std::memcpy(out, window_.data() + within, n);
+    return n;
+  }
+  Status Verify(uint64_t size) override {
+    std::string scratch;
+    for (uint64_t at = 0; at < size; at += kWindowBytes) {
+      const uint64_t n = std::min<uint64_t>(kWindowBytes, size - at);
+      scratch.resize(n);
+      RETURN_IF_ERROR(remote_->Read(storage_class_, chunk_, at, n, scratch.data()));
+    }
+    return OkStatus();
+  }
+
+ private:
+  static constexpr uint64_t kWindowBytes = 1 << 20;
+  RemoteChunks* remote_;
+  StorageClass storage_class_;
+  meta::ChunkRef chunk_;
+  std::string window_;
+  uint64_t window_start_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ChunkReader> FileData::OpenChunk(uint64_t ino, uint64_t index,
+                                                 const meta::BlockRecord& block) {
+  if (options_.remote != nullptr) {
+    return std::make_unique<RemoteChunkReader>(options_.remote, block.chunk.storage_class,
+                                               block.chunk.chunk);
+  }
+  return std::make_unique<LocalChunkReader>(objects_->OpenChunkListReader(
+      ObjectId{}, block.chunk.storage_class, {block.chunk.chunk},
+      "file " + volume_uuid_ + ":" + std::to_string(ino) + " block " + std::to_string(index)));
+}
+
 Status FileData::ReadStored(uint64_t ino, Inode& inode, uint64_t index, uint64_t within,
                             size_t length, char* out) {
   ASSIGN_OR_RETURN(std::optional<meta::BlockRecord> block, StoredBlock(ino, inode, index));
@@ -388,15 +458,13 @@ Status FileData::ReadStored(uint64_t ino, Inode& inode, uint64_t index, uint64_t
       DropPrefetched(inode);  // read ahead of another version: the block is read here
     }
     if (inode.reader_block != index || !inode.reader) {
-      inode.reader = objects_->OpenChunkListReader(
-          ObjectId{}, block->chunk.storage_class, {block->chunk.chunk},
-          "file " + volume_uuid_ + ":" + std::to_string(ino) + " block " + std::to_string(index));
+      inode.reader = OpenChunk(ino, index, *block);
       inode.reader_block = index;
       if (block->chunk.chunk.damaged_ms != 0) {
         // Marked damaged: served again only once a fresh copy verifies in full; while there
         // is none the read fails without another report (a program retrying must not cost
         // a log line and a database write each time).
-        Status prepared = inode.reader->Prepare(0, chunk_size, false);
+        Status prepared = inode.reader->Verify(chunk_size);
         if (!prepared.ok()) return failed(prepared);
         inode.blocks[index]->chunk.chunk.damaged_ms = 0;
       }
@@ -583,6 +651,24 @@ Result<meta::BlockRecord> FileData::StoreBlock(uint64_t ino, uint64_t index, std
                                                Pending* pending) {
   meta::BlockRecord record;
   record.index = index;
+  if (options_.remote != nullptr) {
+    // The order is the same: the reference first, then the bytes (which the server takes
+    // only for a referenced chunk), and only if the server lacks them.
+    record.chunk =
+        meta::OwnerChunk(options_.storage_class,
+                         meta::ChunkRef(Sha256Of(bytes), bytes.size(), BlockChecksums(bytes)));
+    RETURN_IF_ERROR(Stage(record.chunk));
+    staged->push_back(record.chunk);
+    ASSIGN_OR_RETURN(bool have,
+                     options_.remote->Have(options_.storage_class, record.chunk.chunk.digest));
+    if (!have) {
+      RETURN_IF_ERROR(
+          options_.remote->Put(options_.storage_class, record.chunk.chunk.digest, bytes));
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++(have ? counters_.chunks_deduplicated : counters_.chunks_stored);
+    return record;
+  }
   ingest::ChunkIngest ingest(chunk_store_, objects_->chunk_health(), options_.storage_class,
                              "file " + volume_uuid_ + ":" + std::to_string(ino),
                              [&](const meta::ChunkRef& ref) -> Status {
@@ -768,6 +854,7 @@ Status FileData::SyncData(uint64_t ino) {
     pending = std::move(it->second);
     pending_.erase(it);
   }
+  if (chunk_store_ == nullptr) return OkStatus();  // remote chunks: durable when stored
   Status synced = chunk_store_->SyncDeferred(pending.files, pending.directories);
   if (!synced.ok()) {
     // Kept for the next attempt (the periodic sync retries too).
@@ -784,7 +871,7 @@ Result<bool> FileData::SyncAllData() {
     std::lock_guard<std::mutex> lock(pending_mutex_);
     all.swap(pending_);
   }
-  if (all.empty()) {
+  if (all.empty() || chunk_store_ == nullptr) {  // remote chunks: durable when stored
     buffers_.Trim(kIdleSpares);
     return false;
   }

@@ -51,6 +51,7 @@
 #include "core/status.h"
 #include "fs/file_system.h"
 #include "ingest/chunk_ingest.h"
+#include "mount/remote_chunks.h"
 #include "objects/object_service.h"
 
 namespace cairn::mount {
@@ -71,6 +72,21 @@ struct FileDataOptions {
   // Blocks read ahead of a sequential reader, in the background: each is read and
   // verified whole into memory while the reader consumes the one before. 0: none.
   unsigned prefetch = 0;
+  // Chunks through a Cairn server instead of the chunk store (`--storage http://`): stored
+  // durably there (HEAD, then PUT only if the server lacks the chunk) and read in verified
+  // ranges. The FileData is then built without a chunk store.
+  RemoteChunks* remote = nullptr;
+};
+
+// Verified reads of one stored chunk, from the chunk store or a remote server.
+class ChunkReader {
+ public:
+  virtual ~ChunkReader() = default;
+  // Up to `length` bytes at `offset`; 0 at the end of the chunk.
+  virtual Result<size_t> Read(uint64_t offset, size_t length, char* out) = 0;
+  // Checks the whole chunk (`size` bytes): a chunk marked damaged is served again only
+  // once a copy verifies in full.
+  virtual Status Verify(uint64_t size) = 0;
 };
 
 struct FileDataCounters {
@@ -181,7 +197,7 @@ class FileData {
     std::map<uint64_t, std::optional<meta::BlockRecord>> blocks;  // cached rows
     // The reader of the last stored block read (sequential reads reuse its open file).
     uint64_t reader_block = UINT64_MAX;
-    std::unique_ptr<objects::ObjectReader> reader;
+    std::unique_ptr<ChunkReader> reader;
     std::map<uint64_t, std::shared_ptr<Upload>> uploads;       // by block index
     std::map<uint64_t, std::shared_ptr<Prefetch>> prefetched;  // by block index
     uint64_t next_read = 0;  // where the last read ended (a read from 0 is sequential)
@@ -196,6 +212,9 @@ class FileData {
   // store it again, larger, at the next flush (and read it back first).
   Status FlushLocked(uint64_t ino, Inode& inode, bool hold_tail = false);
   Result<std::optional<meta::BlockRecord>> StoredBlock(uint64_t ino, Inode& inode, uint64_t index);
+  // A reader of the chunk of `block` (block `index` of `ino`, for reports).
+  std::unique_ptr<ChunkReader> OpenChunk(uint64_t ino, uint64_t index,
+                                         const meta::BlockRecord& block);
   // Copies `length` bytes at `within` of block `index` as stored (zeros for a hole or past
   // the chunk's end) into `out`.
   Status ReadStored(uint64_t ino, Inode& inode, uint64_t index, uint64_t within, size_t length,

@@ -513,7 +513,12 @@ void ReleaseDirectory(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 void StatFs(fuse_req_t req, fuse_ino_t) {
   Mount& mount = *Of(req);
   struct statvfs st {};
-  if (statvfs(mount.services.chunk_root.c_str(), &st) != 0) return (void)fuse_reply_err(req, errno);
+  if (mount.services.space) {
+    Status status = mount.services.space(&st);
+    if (!status.ok()) return (void)fuse_reply_err(req, fs::ErrnoFor(status));
+  } else if (statvfs(mount.services.chunk_root.c_str(), &st) != 0) {
+    return (void)fuse_reply_err(req, errno);
+  }
   // Inodes are rows: as many as the metadata can hold.
   st.f_files = uint64_t{1} << 40;
   st.f_ffree = st.f_files / 2;

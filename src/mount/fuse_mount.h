@@ -11,6 +11,8 @@
 // reachable through this mount).
 #pragma once
 
+#include <sys/statvfs.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -49,6 +51,8 @@ struct MountServices {
   // (polled every kChangePollMs while mounted). Null: nothing is invalidated.
   MountSession* session = nullptr;
   std::string chunk_root;  // statfs reports this filesystem's space
+  // Or, when set (remote chunks), this: fills the block counts of a statfs answer.
+  std::function<Status(struct statvfs*)> space;
   // Counts and times every operation and error reply (--metrics). Null: nothing counted.
   MountMetrics* metrics = nullptr;
 };

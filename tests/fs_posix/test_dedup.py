@@ -100,13 +100,13 @@ def status(volume) -> dict:
 class Server:
     """`cairn serve` on the volume's data directory and metadata, with an S3 key."""
 
-    def __init__(self, volume, base: Path):
+    def __init__(self, volume, base: Path, port: int | None = None):
         self.access, self.secret = "AKDEDUPTEST000000001", "dedup-secret-" + "s" * 27
-        self.port, self.s3_port = free_port(), free_port()
+        self.port, self.s3_port = port or free_port(), free_port()
         env = dict(os.environ, CAIRN_S3_ACCESS_KEY=self.access, CAIRN_S3_SECRET_KEY=self.secret)
         for name in ("AWS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
             env.pop(name, None)
-        self.log = open(base / "serve.log", "wb")
+        self.log = open(base / "serve.log", "ab")  # a restart adds to it
         self.proc = subprocess.Popen(
             [CAIRN, "serve", "--data-dir", str(volume.data), "--meta", volume.meta_url,
              "--listen", f"127.0.0.1:{self.port}", "--s3-listen", f"127.0.0.1:{self.s3_port}",

@@ -1,0 +1,83 @@
+// RemoteChunks: a mount's chunks through a Cairn server (`cairn mount --storage
+// http://HOST:PORT`), for hosts that share the volume's metadata store but not the chunk
+// directories. The server's chunk door (objects/chunk_service.h) takes only chunks that an
+// owner already references, so the mount stages its reference in the metadata store first,
+// asks whether the server holds the chunk (HEAD) and sends the bytes (PUT) only if not.
+// Reads fetch the 256 KiB checksum blocks they touch (GET with a Range) and verify each
+// against the block checksums the file's block row records: a wrong byte from the server
+// or the network is an EIO, never data.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "core/types.h"
+#include "meta/records.h"
+
+namespace cairn::client {
+class HttpClient;
+}
+
+namespace cairn::mount {
+
+struct RemoteSpace {
+  uint64_t total_bytes = 0;
+  uint64_t free_bytes = 0;
+  uint64_t available_bytes = 0;
+};
+
+class RemoteChunks {
+ public:
+  // `url` is http://HOST:PORT; `api_key` a key for every tenant with write scope. Checks
+  // both with one request, so a wrong address or key fails the mount, not its first write.
+  static Result<std::unique_ptr<RemoteChunks>> Connect(std::string_view url, std::string api_key,
+                                                       int timeout_seconds);
+  ~RemoteChunks();
+  RemoteChunks(const RemoteChunks&) = delete;
+  RemoteChunks& operator=(const RemoteChunks&) = delete;
+
+  // Whether the server holds the chunk (verified and durable there).
+  Result<bool> Have(StorageClass storage_class, const Digest& digest);
+  // Sends the chunk's bytes; durable on the server when this returns.
+  Status Put(StorageClass storage_class, const Digest& digest, std::string_view bytes);
+  // `length` bytes of `chunk` from `offset` into `out`, whole checksum blocks fetched and
+  // verified (kDataLoss when one does not match).
+  Status Read(StorageClass storage_class, const meta::ChunkRef& chunk, uint64_t offset,
+              size_t length, char* out);
+  // The server's space for the class (statfs).
+  Result<RemoteSpace> Space(StorageClass storage_class);
+
+  const std::string& url() const { return url_; }
+  uint64_t bytes_sent() const;
+  uint64_t bytes_received() const;
+
+ private:
+  RemoteChunks(std::string url, std::string api_key, int timeout_seconds);
+  struct Response {
+    int status = 0;
+    std::string body;
+  };
+  // One request on a pooled connection (one connection per concurrent caller).
+  Result<Response> Send(const std::string& method, const std::string& target, std::string_view body,
+                        const std::string& range);
+  static std::string Target(StorageClass storage_class, const Digest& digest);
+  // Fetches [offset, offset + length) of the chunk in whole checksum blocks, each verified
+  // when `checked`.
+  Status Fetch(const std::string& target, const meta::ChunkRef& chunk, uint64_t offset,
+               size_t length, char* out, bool checked);
+
+  std::string url_;
+  std::string api_key_;
+  int timeout_seconds_;
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<client::HttpClient>> idle_;  // GUARDED_BY(mutex_)
+  uint64_t bytes_sent_ = 0;                                // GUARDED_BY(mutex_)
+  uint64_t bytes_received_ = 0;                            // GUARDED_BY(mutex_)
+};
+
+}  // namespace cairn::mount
