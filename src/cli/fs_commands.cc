@@ -183,8 +183,13 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
       return 1;
     }
     stores.meta = std::move(meta_store).value();
-    auto connected =
-        mount::RemoteChunks::Connect(remote_args.url, remote_args.key, kRemoteTimeoutSeconds);
+    Result<std::optional<std::string>> store_id = stores.meta->GetStoreIdentity();
+    if (!store_id.ok()) {
+      ready(store_id.status().WithContext("reading the metadata store's identity"));
+      return 1;
+    }
+    auto connected = mount::RemoteChunks::Connect(remote_args.url, remote_args.key,
+                                                  store_id->value_or(""), kRemoteTimeoutSeconds);
     if (!connected.ok()) {
       ready(connected.status());
       return 1;

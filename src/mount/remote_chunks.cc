@@ -60,6 +60,7 @@ RemoteChunks::~RemoteChunks() = default;
 
 Result<std::unique_ptr<RemoteChunks>> RemoteChunks::Connect(std::string_view url,
                                                             std::string api_key,
+                                                            const std::string& store_id,
                                                             int timeout_seconds) {
   RETURN_IF_ERROR(client::ParseEndpoint(url).status().WithContext("--storage"));
   if (api_key.empty()) {
@@ -74,6 +75,13 @@ Result<std::unique_ptr<RemoteChunks>> RemoteChunks::Connect(std::string_view url
   // fails here.
   Result<RemoteSpace> space = remote->Space(StorageClass::kHot);
   if (!space.ok()) return space.status().WithContext("checking --storage " + std::string(url));
+  if (space->store_id != store_id) {
+    return FailedPreconditionError(
+        "the server at " + std::string(url) + " keeps its metadata in another store (store id " +
+        (space->store_id.empty() ? std::string("none") : space->store_id) +
+        "; this metadata store's is " + (store_id.empty() ? std::string("none") : store_id) +
+        "): --storage needs the server whose metadata store holds this volume");
+  }
   return remote;
 }
 
@@ -223,6 +231,9 @@ Result<RemoteSpace> RemoteChunks::Space(StorageClass storage_class) {
   space.total_bytes = parsed["total_bytes"].get<uint64_t>();
   space.free_bytes = parsed["free_bytes"].get<uint64_t>();
   space.available_bytes = parsed["available_bytes"].get<uint64_t>();
+  if (parsed.contains("store_id") && parsed["store_id"].is_string()) {
+    space.store_id = parsed["store_id"].get<std::string>();
+  }
   return space;
 }
 

@@ -29,13 +29,17 @@ struct RemoteSpace {
   uint64_t total_bytes = 0;
   uint64_t free_bytes = 0;
   uint64_t available_bytes = 0;
+  std::string store_id;  // the server's store identity (empty: none yet)
 };
 
 class RemoteChunks {
  public:
-  // `url` is http://HOST:PORT; `api_key` a key for every tenant with write scope. Checks
-  // both with one request, so a wrong address or key fails the mount, not its first write.
+  // `url` is http://HOST:PORT; `api_key` a key for every tenant with write scope;
+  // `store_id` the identity of the client's metadata store. Checks all three with one
+  // request, so a wrong address, key or server (one whose metadata is elsewhere: it would
+  // refuse every chunk) fails the mount, not its first write.
   static Result<std::unique_ptr<RemoteChunks>> Connect(std::string_view url, std::string api_key,
+                                                       const std::string& store_id,
                                                        int timeout_seconds);
   ~RemoteChunks();
   RemoteChunks(const RemoteChunks&) = delete;

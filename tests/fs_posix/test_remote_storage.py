@@ -208,6 +208,18 @@ def test_the_mount_refuses_a_wrong_key_or_server_before_mounting(served, tmp_pat
         (mnt / "f").write_bytes(b"data")
     assert failed.value.errno in (errno.EIO, errno.EACCES, errno.EPERM), repr(failed.value)
     volume.umount(mnt)
+    # A server of another store (its metadata is elsewhere, so it would refuse every chunk
+    # this mount references): refused before mounting.
+    (tmp_path / "other").mkdir()
+    other = Volume(tmp_path / "other")
+    other.format()
+    other_server = Server(other, other.base)
+    try:
+        result = remote_mount(volume, other_server, point, other_server.admin_key, check=False)
+        assert result.returncode != 0 and "another store" in result.stderr, result.stderr
+        assert not is_mounted(point)
+    finally:
+        other_server.stop()
     result = run("mount", "--data-dir", tmp_path / "x", volume.meta_url, point, "--storage",
                  "ftp://host", check=False)
     assert result.returncode != 0 and "http://HOST:PORT" in result.stderr, result.stderr

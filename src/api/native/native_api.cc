@@ -684,13 +684,19 @@ Awaitable<void> Router::Chunk(StorageClass storage_class, Digest digest) {
 Awaitable<void> Router::ChunkSpace(StorageClass storage_class) {
   if (!co_await Admit(kEveryTenant, meta::Scope::kRead)) co_return;
   const std::string root = deps_.objects->chunk_store()->RootOf(storage_class);
-  auto space_work = [root]() -> Result<Json> {
+  meta::MetaStore* meta_store = deps_.objects->meta_store();
+  auto space_work = [root, meta_store]() -> Result<Json> {
     struct statvfs st {};
     if (statvfs(root.c_str(), &st) != 0) {
       return UnavailableError("statfs of the " + root + " storage root: " + strerror(errno));
     }
+    // The store's identity, so a client can tell that this server keeps its metadata where
+    // the client keeps its own (gc/store_identity.h).
+    Result<std::optional<std::string>> store_id = meta_store->GetStoreIdentity();
+    if (!store_id.ok()) return store_id.status();
     const uint64_t unit = st.f_frsize != 0 ? st.f_frsize : st.f_bsize;
     Json body = Json::object();
+    body["store_id"] = store_id->has_value() ? Json(**store_id) : Json(nullptr);
     body["total_bytes"] = static_cast<uint64_t>(st.f_blocks) * unit;
     body["free_bytes"] = static_cast<uint64_t>(st.f_bfree) * unit;
     body["available_bytes"] = static_cast<uint64_t>(st.f_bavail) * unit;
