@@ -116,10 +116,7 @@ void FileData::StartPrefetch(uint64_t ino, Inode& inode, uint64_t index) {
   // will not reach), and all files together hold at most prefetch_budget_ buffers.
   for (auto it = inode.prefetched.upper_bound(index + options_.prefetch);
        it != inode.prefetched.end();) {
-    std::shared_ptr<Prefetch> dropped = std::move(it->second);
-    it = inode.prefetched.erase(it);
-    std::lock_guard<std::mutex> lock(dropped->mutex);
-    if (dropped->finished) buffers_.Give(std::move(dropped->bytes));
+    it = inode.prefetched.erase(it);  // its buffer returns when the last holder lets go
   }
   for (uint64_t next = index + 1; next <= index + options_.prefetch; ++next) {
     if (next * kBlockBytes >= inode.size) break;
@@ -127,7 +124,7 @@ void FileData::StartPrefetch(uint64_t ino, Inode& inode, uint64_t index) {
     if (prefetch_buffers_.load() >= prefetch_budget_) break;
     Result<std::optional<meta::BlockRecord>> block = StoredBlock(ino, inode, next);
     if (!block.ok() || !block->has_value() || (*block)->chunk.chunk.damaged_ms != 0) continue;
-    auto prefetch = std::make_shared<Prefetch>(&prefetch_buffers_);
+    auto prefetch = std::make_shared<Prefetch>(&prefetch_buffers_, &buffers_);
     prefetch->digest = (*block)->chunk.chunk.digest;
     prefetch->bytes = buffers_.Take();
     if (prefetch->bytes.capacity() < kBlockBytes) prefetch->bytes = AlignedBuffer(kBlockBytes);
@@ -159,12 +156,9 @@ void FileData::StartPrefetch(uint64_t ino, Inode& inode, uint64_t index) {
 }
 
 void FileData::DropPrefetched(Inode& inode, uint64_t below) {
+  // One still being read, or still being sent from, keeps its buffer until that ends.
   for (auto it = inode.prefetched.begin(); it != inode.prefetched.end() && it->first < below;) {
-    // One still being read keeps its buffer (freed when the read ends).
-    std::shared_ptr<Prefetch> prefetch = std::move(it->second);
     it = inode.prefetched.erase(it);
-    std::unique_lock<std::mutex> lock(prefetch->mutex);
-    if (prefetch->finished) buffers_.Give(std::move(prefetch->bytes));
   }
 }
 
@@ -422,7 +416,8 @@ std::unique_ptr<ChunkReader> FileData::OpenChunk(uint64_t ino, uint64_t index,
 }
 
 Status FileData::ReadStored(uint64_t ino, Inode& inode, uint64_t index, uint64_t within,
-                            size_t length, char* out) {
+                            size_t length, char* out, const char** view,
+                            std::shared_ptr<const void>* hold) {
   ASSIGN_OR_RETURN(std::optional<meta::BlockRecord> block, StoredBlock(ino, inode, index));
   size_t done = 0;
   if (block) {
@@ -448,6 +443,11 @@ Status FileData::ReadStored(uint64_t ino, Inode& inode, uint64_t index, uint64_t
         return failed(prefetch->status);
       }
       if (prefetch->digest == block->chunk.chunk.digest && prefetch->bytes.size() == chunk_size) {
+        if (hold != nullptr && within + length <= chunk_size) {
+          *view = prefetch->bytes.data() + within;
+          *hold = std::move(prefetch);
+          return OkStatus();
+        }
         if (within < chunk_size) {
           done = std::min<size_t>(length, chunk_size - within);
           std::memcpy(out, prefetch->bytes.data() + within, done);
@@ -616,30 +616,49 @@ Result<size_t> FileData::Read(uint64_t ino, uint64_t offset, size_t length, char
   std::shared_ptr<Inode> inode = Find(ino);
   if (!inode) return FailedPreconditionError("inode " + std::to_string(ino) + " is not open");
   std::lock_guard<std::mutex> lock(inode->mutex);
-  if (offset >= inode->size) return size_t{0};
-  length = static_cast<size_t>(std::min<uint64_t>(length, inode->size - offset));
+  return ReadLocked(ino, *inode, offset, length, out, nullptr, nullptr);
+}
+
+Result<std::string_view> FileData::ReadView(uint64_t ino, uint64_t offset, size_t length,
+                                            char* scratch, std::shared_ptr<const void>* hold) {
+  std::shared_ptr<Inode> inode = Find(ino);
+  if (!inode) return FailedPreconditionError("inode " + std::to_string(ino) + " is not open");
+  std::lock_guard<std::mutex> lock(inode->mutex);
+  const char* view = nullptr;
+  ASSIGN_OR_RETURN(size_t n, ReadLocked(ino, *inode, offset, length, scratch, &view, hold));
+  return std::string_view(view != nullptr ? view : scratch, n);
+}
+
+Result<size_t> FileData::ReadLocked(uint64_t ino, Inode& inode, uint64_t offset, size_t length,
+                                    char* out, const char** view,
+                                    std::shared_ptr<const void>* hold) {
+  if (offset >= inode.size) return size_t{0};
+  length = static_cast<size_t>(std::min<uint64_t>(length, inode.size - offset));
   size_t done = 0;
   while (done < length) {
     const uint64_t position = offset + done;
     const uint64_t index = position / kBlockBytes;
     const uint64_t within = position % kBlockBytes;
     const size_t n = static_cast<size_t>(std::min<uint64_t>(kBlockBytes - within, length - done));
-    auto it = inode->dirty.find(index);
-    if (it != inode->dirty.end()) {
+    auto it = inode.dirty.find(index);
+    if (it != inode.dirty.end()) {
       const AlignedBuffer& buffer = it->second;
       const size_t have = within < buffer.size() ? std::min<size_t>(n, buffer.size() - within) : 0;
       if (have > 0) std::memcpy(out + done, buffer.data() + within, have);
       std::memset(out + done + have, 0, n - have);
     } else {
-      if (PrefetchOn() && position == inode->next_read &&
-          (within == 0 || inode->prefetched.empty())) {
-        DropPrefetched(*inode, index);  // what the reader went past
-        StartPrefetch(ino, *inode, index);
+      if (PrefetchOn() && position == inode.next_read &&
+          (within == 0 || inode.prefetched.empty())) {
+        DropPrefetched(inode, index);  // what the reader went past
+        StartPrefetch(ino, inode, index);
       }
-      RETURN_IF_ERROR(ReadStored(ino, *inode, index, within, n, out + done));
+      // A read within one block may be answered from the read-ahead buffer itself.
+      const bool whole = done == 0 && n == length && hold != nullptr;
+      RETURN_IF_ERROR(ReadStored(ino, inode, index, within, n, out + done, whole ? view : nullptr,
+                                 whole ? hold : nullptr));
     }
     done += n;
-    inode->next_read = position + n;
+    inode.next_read = position + n;
   }
   std::lock_guard<std::mutex> counters_lock(mutex_);
   counters_.bytes_read += done;

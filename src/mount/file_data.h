@@ -133,6 +133,12 @@ class FileData {
   Status Write(uint64_t ino, uint64_t offset, std::string_view data);
   // Up to `length` bytes at `offset`; fewer only at the end of the file.
   Result<size_t> Read(uint64_t ino, uint64_t offset, size_t length, char* out);
+  // The same bytes without a copy where they already sit, verified, in a block read ahead:
+  // then a view of them, kept valid by `hold` (the read-ahead buffer goes back to the
+  // spares only when the last holder lets go). Otherwise they are copied into `scratch`
+  // (at least `length` bytes) and the view is of it.
+  Result<std::string_view> ReadView(uint64_t ino, uint64_t offset, size_t length, char* scratch,
+                                    std::shared_ptr<const void>* hold);
   // Stores the dirty blocks and commits them (close, fsync).
   Status Flush(uint64_t ino);
   // Makes the chunks that `ino`'s flushes stored deferred durable (fsync, after Flush and
@@ -172,12 +178,21 @@ class FileData {
   };
   // A stored block read ahead (whole, verified) for a sequential reader. Counted in
   // `in_use` (the mount's prefetch budget) from its start until the last reference goes.
+  // A block read ahead. Its buffer returns to the spares when the last holder lets go: the
+  // file's map, the reading task, a reply being sent from it (ReadView).
   struct Prefetch {
-    explicit Prefetch(std::atomic<size_t>* in_use) : in_use(in_use) { ++*in_use; }
-    ~Prefetch() { --*in_use; }
+    Prefetch(std::atomic<size_t>* in_use, ingest::ChunkBuffers* spares)
+        : in_use(in_use), spares(spares) {
+      ++*in_use;
+    }
+    ~Prefetch() {
+      if (bytes.capacity() > 0) spares->Give(std::move(bytes));
+      --*in_use;
+    }
     Prefetch(const Prefetch&) = delete;
     Prefetch& operator=(const Prefetch&) = delete;
     std::atomic<size_t>* in_use;
+    ingest::ChunkBuffers* spares;
     std::mutex mutex;
     std::condition_variable finished_cv;
     bool finished = false;  // GUARDED_BY(mutex)
@@ -216,9 +231,13 @@ class FileData {
   std::unique_ptr<ChunkReader> OpenChunk(uint64_t ino, uint64_t index,
                                          const meta::BlockRecord& block);
   // Copies `length` bytes at `within` of block `index` as stored (zeros for a hole or past
-  // the chunk's end) into `out`.
+  // the chunk's end) into `out`. With `hold`, bytes that sit whole in a block read ahead are
+  // not copied: `*view` points at them and `*hold` keeps them.
   Status ReadStored(uint64_t ino, Inode& inode, uint64_t index, uint64_t within, size_t length,
-                    char* out);
+                    char* out, const char** view = nullptr,
+                    std::shared_ptr<const void>* hold = nullptr);
+  Result<size_t> ReadLocked(uint64_t ino, Inode& inode, uint64_t offset, size_t length, char* out,
+                            const char** view, std::shared_ptr<const void>* hold);
   // Stores `bytes` as a chunk referenced by `ino`'s staging owner; returns its block row.
   Result<meta::BlockRecord> StoreBlock(uint64_t ino, uint64_t index, std::string_view bytes,
                                        std::vector<meta::OwnerChunk>* staged, Pending* pending);

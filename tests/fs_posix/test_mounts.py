@@ -129,6 +129,47 @@ def test_a_block_read_ahead_before_another_mount_rewrote_it_is_not_served(volume
         assert held.read() == want
 
 
+def test_parallel_sequential_readers_get_their_own_bytes(volume, tmp_path):
+    """Sequential reads are answered from the read-ahead buffers themselves, and those
+    buffers go back to a shared pool (4 per block read ahead, for all files) to be refilled
+    with other files' blocks. Eight readers of eight files at once, more than the pool
+    holds, with whole-MiB and odd-sized reads: each must get exactly its file's bytes."""
+    MiB = 1 << 20
+    a = volume.mount(tmp_path / "a", "--prefetch", "1")
+    contents = [os.urandom(18 * MiB + 12345) for _ in range(8)]
+    for i, data in enumerate(contents):
+        (a / f"f{i}").write_bytes(data)
+    volume.umount(tmp_path / "a")
+    a = volume.mount(tmp_path / "a", "--prefetch", "1")  # nothing in the kernel's cache
+    # As root the mount raises its kernel read-ahead to one request's worth (1 MiB).
+    device = os.stat(a).st_dev
+    setting = f"/sys/class/bdi/{os.major(device)}:{os.minor(device)}/read_ahead_kb"
+    if os.geteuid() == 0 and os.path.exists(setting):
+        with open(setting) as f:
+            assert f.read().strip() == "1024"
+    failures = []
+
+    def reader(i, size):
+        try:
+            got = bytearray()
+            with open(a / f"f{i}", "rb", buffering=0) as f:
+                while chunk := f.read(size):
+                    got += chunk
+            if bytes(got) != contents[i]:
+                failures.append(f"file {i} read in pieces of {size} differs")
+        except OSError as error:
+            failures.append(f"file {i}: {error}")
+
+    threads = [threading.Thread(target=reader, args=(i, MiB if i % 2 else 777777))
+               for i in range(len(contents))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+
+
 def test_an_extended_attribute_set_on_one_mount_is_read_on_the_mount_that_created_the_file(
         volume, tmp_path):
     """A mount answers getxattr of a file it created from memory (no attributes yet: the

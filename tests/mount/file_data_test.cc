@@ -1,0 +1,141 @@
+#include "mount/file_data.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "meta/engines/open_meta_store.h"
+#include "random_bytes.h"
+
+namespace cairn::mount {
+namespace {
+
+using ::cairn::testing::RandomBytes;
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+constexpr uint64_t kBlock = 4 * kMiB;  // the file's block: one chunk each
+
+// A mount's file data over a real chunk store and the memory engine, without FUSE: what the
+// kernel's read and write requests reach.
+class FileDataTest : public ::testing::Test {
+ protected:
+  FileDataTest() {
+    char pattern[] = "/tmp/cairn-file-data-XXXXXX";
+    root_ = mkdtemp(pattern);
+    chunks_ = std::move(
+        chunks::ChunkStore::Open(platform::DefaultFileSystem(), {root_ + "/hot", root_ + "/cold"})
+            .value());
+    meta_ = std::move(meta::OpenMetaStore("memory:").value());
+    meta::InodeRecord root;
+    root.mode = 0755;
+    root.nlink = 2;
+    EXPECT_TRUE(
+        meta_->file_tree()
+            ->FormatVolume(meta::VolumeRecord{"vol", "0f0e0d0c-0b0a-4908-8706-050403020100"}, root)
+            .ok());
+    objects_ = std::make_unique<objects::ObjectService>(meta_.get(), chunks_.get(), &clock_,
+                                                        objects::ObjectServiceOptions{});
+    fs::Options options;
+    options.is_open = [this](uint64_t ino) { return data_ && data_->IsOpen(ino); };
+    options.session = 1;
+    file_system_ = std::make_unique<fs::FileSystem>(meta_->file_tree(), options);
+  }
+  ~FileDataTest() override {
+    if (data_) data_->Shutdown();
+    data_.reset();
+    std::filesystem::remove_all(root_);
+  }
+
+  void StartData(FileDataOptions options) {
+    data_ = std::make_unique<FileData>(file_system_.get(), meta_.get(), chunks_.get(),
+                                       objects_.get(), "0f0e0d0c-0b0a-4908-8706-050403020100", "1",
+                                       options, [this] { return clock_.NowMs(); });
+  }
+
+  // A file named `name` holding `bytes`, written, flushed and closed.
+  meta::InodeRecord WriteFile(const std::string& name, const std::string& bytes) {
+    Result<meta::InodeRecord> made = file_system_->MakeNode(
+        meta::kRootInode, name, meta::FileType::kRegular, 0644, 0, fs::Caller{});
+    EXPECT_TRUE(made.ok()) << made.status().ToString();
+    data_->Open(*made);
+    EXPECT_TRUE(data_->Write(made->ino, 0, bytes).ok());
+    EXPECT_TRUE(data_->Flush(made->ino).ok());
+    EXPECT_TRUE(data_->Release(made->ino).ok());
+    Result<meta::InodeRecord> now = file_system_->GetAttr(made->ino);
+    EXPECT_TRUE(now.ok());
+    return *now;
+  }
+
+  std::string root_;
+  platform::FakeClock clock_{1'700'000'000'000};
+  std::unique_ptr<chunks::ChunkStore> chunks_;
+  std::unique_ptr<meta::MetaStore> meta_;
+  std::unique_ptr<objects::ObjectService> objects_;
+  std::unique_ptr<fs::FileSystem> file_system_;
+  std::unique_ptr<FileData> data_;
+};
+
+// A sequential read of a block read ahead is answered from the read-ahead buffer itself,
+// while the kernel's reply is still being sent. The reader moving on must not hand that
+// buffer to the next block's read-ahead until the reply lets go of it: the bytes of the
+// view stay the first block's whatever is read meanwhile.
+TEST_F(FileDataTest, AViewOfAReadAheadBlockOutlivesTheReaderMovingOn) {
+  FileDataOptions options;
+  options.prefetch = 1;
+  StartData(options);
+  const std::string bytes = RandomBytes(4 * kBlock, 11);
+  meta::InodeRecord file = WriteFile("f", bytes);
+  data_->Open(file);
+  std::string scratch(kMiB, '\0');
+  std::shared_ptr<const void> held;
+  std::string_view kept;
+  for (uint64_t at = 0; at < 4 * kBlock; at += kMiB) {
+    std::shared_ptr<const void> hold;
+    Result<std::string_view> view = data_->ReadView(file.ino, at, kMiB, scratch.data(), &hold);
+    ASSERT_TRUE(view.ok()) << view.status().ToString();
+    ASSERT_TRUE(*view == std::string_view(bytes).substr(at, kMiB)) << "wrong bytes at " << at;
+    if (at >= kBlock) {
+      // Blocks after the first were read ahead: answered without a copy.
+      EXPECT_NE(hold, nullptr) << "at " << at;
+      EXPECT_NE(view->data(), scratch.data()) << "at " << at;
+    }
+    if (at == kBlock) {
+      held = hold;
+      kept = *view;
+    }
+  }
+  // Blocks 2 and 3 were read ahead since, into buffers from the same spares.
+  EXPECT_TRUE(kept == std::string_view(bytes).substr(kBlock, kMiB))
+      << "the bytes of a view changed while it was held";
+  held.reset();
+  ASSERT_TRUE(data_->Release(file.ino).ok());
+}
+
+// Reads that cross blocks, start inside one or come without read-ahead are copied, and
+// every answer matches the file.
+TEST_F(FileDataTest, ReadsAtAnyOffsetMatchTheFile) {
+  FileDataOptions options;
+  options.prefetch = 1;
+  StartData(options);
+  const std::string bytes = RandomBytes(2 * kBlock + 12345, 12);
+  meta::InodeRecord file = WriteFile("g", bytes);
+  data_->Open(file);
+  std::string scratch(3 * kMiB, '\0');
+  for (uint64_t at : {uint64_t{0}, kBlock - 100, uint64_t{777}, kBlock + 1, 2 * kBlock,
+                      2 * kBlock + 12000, 2 * kBlock + 12345, 3 * kBlock}) {
+    std::shared_ptr<const void> hold;
+    Result<std::string_view> view =
+        data_->ReadView(file.ino, at, scratch.size(), scratch.data(), &hold);
+    ASSERT_TRUE(view.ok()) << view.status().ToString();
+    const std::string_view want =
+        at < bytes.size() ? std::string_view(bytes).substr(at, scratch.size()) : "";
+    EXPECT_TRUE(*view == want) << "wrong bytes at " << at << " (" << view->size() << " bytes)";
+  }
+  ASSERT_TRUE(data_->Release(file.ino).ok());
+}
+
+}  // namespace
+}  // namespace cairn::mount
