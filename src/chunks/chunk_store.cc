@@ -4,8 +4,11 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <ctime>
+#include <functional>
+#include <optional>
 
 #include "platform/clock.h"
 
@@ -19,9 +22,20 @@ int64_t Nanos(const struct timespec& t) {
 constexpr size_t kWriteBufferBytes = 1 << 20;
 constexpr int kCreateAttempts = 8;
 
-std::string FanOutDirectory(const std::string& chunks_root, const std::string& hex) {
-  return chunks_root + "/" + hex.substr(0, 2) + "/" + hex.substr(2, 2);
+constexpr const char* kLayoutFileName = "layout";
+constexpr int kNewFanOutLevels = 1;
+
+// One level of 256 directories for new roots: with two (65,536 directories) nearly every
+// chunk of a young store made its own directory, a second inode allocation per small file.
+std::string FanOutDirectory(const std::string& chunks_root, const std::string& hex, int levels) {
+  std::string directory = chunks_root;
+  for (int level = 0; level < levels; ++level) {
+    directory += "/" + hex.substr(static_cast<size_t>(level) * 2, 2);
+  }
+  return directory;
 }
+
+std::string Parent(const std::string& path) { return path.substr(0, path.rfind('/')); }
 
 std::string RandomName() {
   uint64_t value[2];
@@ -34,12 +48,13 @@ std::string RandomName() {
 
 }  // namespace
 
-ChunkWriter::ChunkWriter(ChunkStore* store, platform::FileSystem* file_system,
+ChunkWriter::ChunkWriter(ChunkStore* store, platform::FileSystem* file_system, int fan_out_levels,
                          std::unique_ptr<platform::WritableFile> file, std::string chunks_root)
     : store_(store),
       file_system_(file_system),
       file_(std::move(file)),
-      chunks_root_(std::move(chunks_root)) {
+      chunks_root_(std::move(chunks_root)),
+      fan_out_levels_(fan_out_levels) {
   buffer_.reserve(kWriteBufferBytes);
 }
 
@@ -79,17 +94,19 @@ Status ChunkWriter::Install(std::set<std::string>* directories_to_sync,
   if (!digest_.has_value()) return FailedPreconditionError("install before Finish");
   if (done_) return FailedPreconditionError("chunk already installed or discarded");
   const std::string hex = digest_->ToHex();
-  const std::string directory = FanOutDirectory(chunks_root_, hex);
+  const std::string directory = FanOutDirectory(chunks_root_, hex, fan_out_levels_);
   if (deferred_files == nullptr) {
     RETURN_IF_ERROR(file_->Sync());
     RETURN_IF_ERROR(store_->EnsureFanOutDurable(directory));
   } else {
-    // Both fan-out levels, top down; a new one's entry is synced with the rest later.
-    const std::string first = directory.substr(0, directory.rfind('/'));
-    ASSIGN_OR_RETURN(bool made, file_system_->CreateDirectoryUnsynced(first));
-    if (made) directories_to_sync->insert(chunks_root_);
-    ASSIGN_OR_RETURN(made, file_system_->CreateDirectoryUnsynced(directory));
-    if (made) directories_to_sync->insert(first);
+    // Each fan-out level, top down; a new one's entry is synced with the rest later.
+    std::string parent = chunks_root_;
+    for (int level = 0; level < fan_out_levels_; ++level) {
+      const std::string level_directory = FanOutDirectory(chunks_root_, hex, level + 1);
+      ASSIGN_OR_RETURN(bool made, file_system_->CreateDirectoryUnsynced(level_directory));
+      if (made) directories_to_sync->insert(parent);
+      parent = level_directory;
+    }
   }
   RETURN_IF_ERROR(file_system_->Rename(file_->path(), directory + "/" + hex));
   done_ = true;
@@ -119,11 +136,62 @@ Result<std::unique_ptr<ChunkStore>> ChunkStore::Open(platform::FileSystem* file_
   std::unique_ptr<ChunkStore> store(new ChunkStore(file_system, std::move(options)));
   for (StorageClass storage_class : kAllStorageClasses) {
     const std::string& root = store->RootOf(storage_class);
-    RETURN_IF_ERROR(file_system->CreateDirectories(root + "/chunks"));
     RETURN_IF_ERROR(file_system->CreateDirectories(root + "/tmp"));
+    RETURN_IF_ERROR(store->OpenLayout(storage_class));
+    RETURN_IF_ERROR(file_system->CreateDirectories(root + "/chunks"));
     RETURN_IF_ERROR(file_system->CreateDirectories(root + "/quarantine"));
   }
   return store;
+}
+
+Status ChunkStore::OpenLayout(StorageClass storage_class) {
+  const std::string& root = RootOf(storage_class);
+  const std::string path = root + "/" + kLayoutFileName;
+  // chunks/ is looked at before the layout file: a new root gets its layout file before its
+  // chunks/, so a chunks/ seen without one (read after) is an older root's.
+  ASSIGN_OR_RETURN(const bool had_chunks, file_system_->Exists(root + "/chunks"));
+  auto read = [&]() -> Result<std::optional<int>> {
+    auto file = file_system_->OpenReadable(path);
+    if (file.status().code() == StatusCode::kNotFound) return std::optional<int>();
+    if (!file.ok()) return file.status();
+    char buffer[64];
+    ASSIGN_OR_RETURN(size_t n, (*file)->ReadAt(0, sizeof(buffer), buffer));
+    const std::string text(buffer, n);
+    if (text == "fanout=1\n") return std::optional<int>(1);
+    if (text == "fanout=2\n") return std::optional<int>(2);
+    return DataLossError("chunk layout file '" + path +
+                         "' is damaged or of a newer version (expected \"fanout=1\" or "
+                         "\"fanout=2\"): the chunk files cannot be found without it");
+  };
+  ASSIGN_OR_RETURN(std::optional<int> levels, read());
+  if (!levels && had_chunks) levels = 2;
+  if (!levels) {
+    // A new root: temp file (0600) -> fsync -> rename -> fsync the root. Another process
+    // opening the same new root at once writes the same bytes, so either rename may win.
+    const std::string temp_path = root + "/tmp/" + RandomName();
+    ASSIGN_OR_RETURN(auto file, file_system_->NewWritableFile(temp_path));
+    Status written = file_system_->MakePrivate(temp_path);
+    if (written.ok()) written = file->Append("fanout=" + std::to_string(kNewFanOutLevels) + "\n");
+    if (written.ok()) written = file->Sync();
+    if (written.ok()) written = file_system_->Rename(temp_path, path);
+    if (!written.ok()) (void)file_system_->RemoveFile(temp_path);
+    Status closed = file->Close();
+    if (!written.ok()) return written.WithContext("writing the chunk layout of " + root);
+    RETURN_IF_ERROR(closed);
+    RETURN_IF_ERROR(file_system_->SyncDirectory(root));
+    ASSIGN_OR_RETURN(levels, read());
+    if (!levels) return InternalError("chunk layout file '" + path + "' vanished");
+  }
+  fan_out_levels_[static_cast<size_t>(storage_class)] = *levels;
+  return OkStatus();
+}
+
+int ChunkStore::LevelsOfPath(const std::string& path) const {
+  for (StorageClass storage_class : kAllStorageClasses) {
+    const std::string chunks_root = RootOf(storage_class) + "/chunks/";
+    if (path.compare(0, chunks_root.size(), chunks_root) == 0) return FanOutLevels(storage_class);
+  }
+  return 2;
 }
 
 const std::string& ChunkStore::RootOf(StorageClass storage_class) const {
@@ -132,17 +200,82 @@ const std::string& ChunkStore::RootOf(StorageClass storage_class) const {
 
 std::string ChunkStore::PathOf(StorageClass storage_class, const Digest& digest) const {
   const std::string hex = digest.ToHex();
-  return FanOutDirectory(RootOf(storage_class) + "/chunks", hex) + "/" + hex;
+  return FanOutDirectory(RootOf(storage_class) + "/chunks", hex, FanOutLevels(storage_class)) +
+         "/" + hex;
+}
+
+ChunkStore::~ChunkStore() {
+  {
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    spare_stop_ = true;
+  }
+  spare_cv_.notify_all();
+  if (spare_thread_.joinable()) spare_thread_.join();
+  for (auto& spares : spares_) {
+    for (std::unique_ptr<platform::WritableFile>& file : spares) {
+      file_system_->RemoveFile(file->path()).IgnoreError();  // else GC's, after its grace
+      file->Close().IgnoreError();
+    }
+  }
+}
+
+void ChunkStore::KeepSpareTempFiles(StorageClass storage_class, size_t count) {
+  {
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    spare_target_[static_cast<size_t>(storage_class)] = count;
+    if (!spare_thread_.joinable() && count > 0) {
+      spare_thread_ = std::thread([this] { RunSpares(); });
+    }
+  }
+  spare_cv_.notify_all();
+}
+
+void ChunkStore::RunSpares() {
+  std::unique_lock<std::mutex> lock(spare_mutex_);
+  while (!spare_stop_) {
+    // The class furthest below its target; none: wait for a writer to take one.
+    std::optional<StorageClass> wanted;
+    for (StorageClass storage_class : kAllStorageClasses) {
+      const size_t index = static_cast<size_t>(storage_class);
+      if (spares_[index].size() < spare_target_[index]) wanted = storage_class;
+    }
+    if (!wanted) {
+      spare_cv_.wait(lock);
+      continue;
+    }
+    lock.unlock();
+    auto file = file_system_->NewWritableFile(RootOf(*wanted) + "/tmp/" + RandomName());
+    lock.lock();
+    if (file.ok()) {
+      spares_[static_cast<size_t>(*wanted)].push_back(std::move(file).value());
+    } else {
+      // A full disk, a lost directory: the writers create their own (and see the error);
+      // tried again a little later.
+      spare_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return spare_stop_; });
+    }
+  }
 }
 
 Result<std::unique_ptr<ChunkWriter>> ChunkStore::NewWriter(StorageClass storage_class) {
   const std::string& root = RootOf(storage_class);
+  {
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    auto& spares = spares_[static_cast<size_t>(storage_class)];
+    if (!spares.empty()) {
+      std::unique_ptr<platform::WritableFile> file = std::move(spares.front());
+      spares.pop_front();
+      spare_cv_.notify_all();
+      return std::unique_ptr<ChunkWriter>(new ChunkWriter(
+          this, file_system_, FanOutLevels(storage_class), std::move(file), root + "/chunks"));
+    }
+  }
   Status last;
   for (int attempt = 0; attempt < kCreateAttempts; ++attempt) {
     auto file = file_system_->NewWritableFile(root + "/tmp/" + RandomName());
     if (file.ok()) {
       return std::unique_ptr<ChunkWriter>(
-          new ChunkWriter(this, file_system_, std::move(file).value(), root + "/chunks"));
+          new ChunkWriter(this, file_system_, FanOutLevels(storage_class), std::move(file).value(),
+                          root + "/chunks"));
     }
     last = file.status();
     if (last.code() != StatusCode::kAborted && last.code() != StatusCode::kAlreadyExists) {
@@ -184,11 +317,14 @@ Status ChunkStore::EnsureFanOutDurable(const std::string& directory) {
     if (durable_fan_out_.count(directory) > 0) return OkStatus();
   }
   RETURN_IF_ERROR(file_system_->CreateDirectories(directory));
-  const std::string first = directory.substr(0, directory.rfind('/'));
-  RETURN_IF_ERROR(file_system_->SyncDirectory(first));
-  RETURN_IF_ERROR(file_system_->SyncDirectory(first.substr(0, first.rfind('/'))));
+  // Every level's entry in its parent, up to chunks/.
+  std::string parent = directory;
+  for (int level = LevelsOfPath(directory); level > 0; --level) {
+    parent = Parent(parent);
+    RETURN_IF_ERROR(file_system_->SyncDirectory(parent));
+  }
   std::lock_guard<std::mutex> lock(synced_mutex_);
-  // 2 x 65,536 directories at most (two classes): no bound needed.
+  // 2 x 65,536 directories at most (two classes, older roots): no bound needed.
   durable_fan_out_.insert(directory);
   return OkStatus();
 }
@@ -353,36 +489,50 @@ Status ChunkStore::SyncDeferred(const std::set<std::string>& files,
   return SyncDirectories(directories);
 }
 
-Result<std::vector<Digest>> ChunkStore::ListChunks(StorageClass storage_class,
-                                                   std::vector<std::string>* stray_paths) {
+Status ChunkStore::WalkChunks(StorageClass storage_class,
+                              const std::function<bool(const Digest&)>& file,
+                              const std::function<void(const std::string&)>& stray) {
   const std::string chunks_root = RootOf(storage_class) + "/chunks";
-  std::vector<Digest> digests;
-  ASSIGN_OR_RETURN(auto level1, file_system_->ListDirectory(chunks_root));
-  for (const auto& first : level1) {
-    const std::string first_path = chunks_root + "/" + first.name;
-    if (!first.is_directory) {
-      if (stray_paths) stray_paths->push_back(first_path);
-      continue;
-    }
-    ASSIGN_OR_RETURN(auto level2, file_system_->ListDirectory(first_path));
-    for (const auto& second : level2) {
-      const std::string second_path = first_path + "/" + second.name;
-      if (!second.is_directory) {
-        if (stray_paths) stray_paths->push_back(second_path);
-        continue;
-      }
-      ASSIGN_OR_RETURN(auto files, file_system_->ListDirectory(second_path));
-      for (const auto& file : files) {
-        auto digest = Digest::FromHex(file.name);
-        const std::string prefix = first.name + second.name;
-        if (file.is_directory || !digest.ok() || file.name.compare(0, 4, prefix) != 0) {
-          if (stray_paths) stray_paths->push_back(second_path + "/" + file.name);
+  const int levels = FanOutLevels(storage_class);
+  // Depth first: `prefix` is the hex the directories on the way spelled.
+  std::function<Result<bool>(const std::string&, const std::string&, int)> walk =
+      [&](const std::string& directory, const std::string& prefix, int level) -> Result<bool> {
+    ASSIGN_OR_RETURN(auto entries, file_system_->ListDirectory(directory));
+    for (const auto& entry : entries) {
+      const std::string path = directory + "/" + entry.name;
+      if (level < levels) {
+        if (!entry.is_directory) {
+          stray(path);
           continue;
         }
-        digests.push_back(*digest);
+        ASSIGN_OR_RETURN(bool more, walk(path, prefix + entry.name, level + 1));
+        if (!more) return false;
+        continue;
       }
+      auto digest = Digest::FromHex(entry.name);
+      if (entry.is_directory || !digest.ok() || entry.name.compare(0, prefix.size(), prefix) != 0) {
+        stray(path);
+        continue;
+      }
+      if (!file(*digest)) return false;
     }
-  }
+    return true;
+  };
+  return walk(chunks_root, "", 0).status();
+}
+
+Result<std::vector<Digest>> ChunkStore::ListChunks(StorageClass storage_class,
+                                                   std::vector<std::string>* stray_paths) {
+  std::vector<Digest> digests;
+  RETURN_IF_ERROR(WalkChunks(
+      storage_class,
+      [&](const Digest& digest) {
+        digests.push_back(digest);
+        return true;
+      },
+      [&](const std::string& path) {
+        if (stray_paths) stray_paths->push_back(path);
+      }));
   return digests;
 }
 
@@ -443,21 +593,16 @@ Status ChunkStore::RemoveQuarantined(const std::string& path) {
 }
 
 Result<bool> ChunkStore::HoldsAnyChunk() {
+  bool found = false;
   for (StorageClass storage_class : kAllStorageClasses) {
-    const std::string chunks_root = RootOf(storage_class) + "/chunks";
-    ASSIGN_OR_RETURN(auto level1, file_system_->ListDirectory(chunks_root));
-    for (const auto& first : level1) {
-      if (!first.is_directory) continue;
-      ASSIGN_OR_RETURN(auto level2, file_system_->ListDirectory(chunks_root + "/" + first.name));
-      for (const auto& second : level2) {
-        if (!second.is_directory) continue;
-        ASSIGN_OR_RETURN(auto files, file_system_->ListDirectory(chunks_root + "/" + first.name +
-                                                                 "/" + second.name));
-        for (const auto& file : files) {
-          if (!file.is_directory && Digest::FromHex(file.name).ok()) return true;
-        }
-      }
-    }
+    RETURN_IF_ERROR(WalkChunks(
+        storage_class,
+        [&](const Digest&) {
+          found = true;
+          return false;  // one is enough
+        },
+        [](const std::string&) {}));
+    if (found) return true;
   }
   return false;
 }

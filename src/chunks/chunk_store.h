@@ -1,6 +1,11 @@
 // ChunkStore: content-addressed chunk files on disk, one root directory per storage class.
 //
-// Layout of a root:  chunks/ab/cd/<64 hex digest>   (two fan-out levels)
+// Layout of a root:  chunks/ab/<64 hex digest>      (one fan-out level: the `layout` file
+//                                                     says "fanout=1"; roots created since
+//                                                     it was introduced)
+//                    chunks/ab/cd/<64 hex digest>   (two levels: older roots, which have no
+//                                                     `layout` file and keep theirs)
+//                    layout                          (the fan-out, written before chunks/)
 //                    tmp/<random>.part               (chunks being written)
 //                    quarantine/<digest>.<ms>        (files taken out of service: failed a
 //                                                     check, or orphans awaiting deletion)
@@ -21,11 +26,15 @@
 // used by one thread at a time.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -68,7 +77,7 @@ class ChunkWriter {
 
  private:
   friend class ChunkStore;
-  ChunkWriter(ChunkStore* store, platform::FileSystem* file_system,
+  ChunkWriter(ChunkStore* store, platform::FileSystem* file_system, int fan_out_levels,
               std::unique_ptr<platform::WritableFile> file, std::string final_directory_prefix);
   Status Flush();
 
@@ -76,6 +85,7 @@ class ChunkWriter {
   platform::FileSystem* file_system_;
   std::unique_ptr<platform::WritableFile> file_;
   std::string chunks_root_;
+  int fan_out_levels_;
   std::string buffer_;
   Sha256Hasher hasher_;
   uint64_t size_bytes_ = 0;
@@ -108,8 +118,21 @@ class ChunkStore {
   static Result<std::unique_ptr<ChunkStore>> Open(platform::FileSystem* file_system,
                                                   ChunkStoreOptions options);
 
+  ~ChunkStore();
+  ChunkStore(const ChunkStore&) = delete;
+  ChunkStore& operator=(const ChunkStore&) = delete;
+
   const std::string& RootOf(StorageClass storage_class) const;
   std::string PathOf(StorageClass storage_class, const Digest& digest) const;
+
+  // Keeps up to `count` empty temp files of `storage_class` created ahead by a background
+  // thread, each locked as a writer's is (so GC leaves it alone; one left by a crash is
+  // an ordinary stale temp file). NewWriter then takes one instead of creating it: on ext4
+  // without a journal, creating a file after mass deletes costs most of a small chunk's
+  // store (the inode allocator steps over every recently freed inode), and this moves that
+  // off the writer's path. For a process that stores small chunks one after another (a
+  // mount). The spares are removed when the store goes.
+  void KeepSpareTempFiles(StorageClass storage_class, size_t count);
 
   Result<std::unique_ptr<ChunkWriter>> NewWriter(StorageClass storage_class);
   // Stores a chunk whose bytes are all in memory and whose digest the caller computed:
@@ -167,6 +190,9 @@ class ChunkStore {
   Result<std::vector<TempFileInfo>> ListTempFiles(StorageClass storage_class);
   // Removes a temp file unless a writer still holds it (then kFailedPrecondition).
   Status RemoveTempFile(const std::string& path);
+  // Whether a writer (or a spare kept by a live process) holds a temp file now: however
+  // old, it is not stale.
+  Result<bool> TempFileInUse(const std::string& path) { return file_system_->IsLocked(path); }
   Result<TimestampMs> ChunkModifiedTime(StorageClass storage_class, const Digest& digest);
   // Re-reads a chunk and returns the SHA-256 of its bytes.
   Result<Digest> Rehash(StorageClass storage_class, const Digest& digest);
@@ -184,6 +210,10 @@ class ChunkStore {
 
   // Each root and its tmp/ can take a new file (readiness).
   Status CheckWritable();
+  // Fan-out directory levels under chunks/ of a class's root (1, or 2 for older roots).
+  int FanOutLevels(StorageClass storage_class) const {
+    return fan_out_levels_[static_cast<size_t>(storage_class)];
+  }
 
   platform::FileSystem* file_system() const { return file_system_; }
 
@@ -193,6 +223,23 @@ class ChunkStore {
 
   platform::FileSystem* file_system_;
   ChunkStoreOptions options_;
+  int fan_out_levels_[2] = {2, 2};
+  // Reads, or for a new root writes, the root's layout (before chunks/ exists).
+  Status OpenLayout(StorageClass storage_class);
+  // The fan-out levels of the root whose chunks/ holds `path` (2 if none does).
+  int LevelsOfPath(const std::string& path) const;
+  // Calls `file(digest)` for each chunk file of a class, `stray(path)` for anything else.
+  Status WalkChunks(StorageClass storage_class, const std::function<bool(const Digest&)>& file,
+                    const std::function<void(const std::string&)>& stray);
+
+  // Spare temp files (KeepSpareTempFiles), by storage class index.
+  void RunSpares();
+  std::mutex spare_mutex_;
+  std::condition_variable spare_cv_;
+  std::deque<std::unique_ptr<platform::WritableFile>> spares_[2];  // GUARDED_BY(spare_mutex_)
+  size_t spare_target_[2] = {0, 0};                                // GUARDED_BY(spare_mutex_)
+  bool spare_stop_ = false;                                        // GUARDED_BY(spare_mutex_)
+  std::thread spare_thread_;
   // When each fan-out directory's last successful fsync by this store began (realtime
   // ns). A file whose inode changed (ctime: the rename) before that is durable by name.
   std::mutex synced_mutex_;

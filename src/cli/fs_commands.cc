@@ -172,6 +172,8 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
       return 1;
     }
     stores = std::move(opened).value();
+    // Files are stored one small chunk after another: their temp files are made ahead.
+    if (!options.read_only) stores.chunks->KeepSpareTempFiles(data_options.storage_class, 16);
   } else {
     if (!cache_options.directory.empty()) {
       ready(InvalidArgumentError("--cache-dir is not supported with --storage http:// yet"));

@@ -287,7 +287,12 @@ Result<FsckReport> RunFsck(meta::MetaStore* meta_store, chunks::ChunkStore* chun
   for (StorageClass storage_class : kAllStorageClasses) {
     ASSIGN_OR_RETURN(auto temp_files, chunk_store->ListTempFiles(storage_class));
     for (const auto& temp : temp_files) {
-      if (temp.modified_ms < cutoff) report.stale_temp_files.push_back(temp.path);
+      if (temp.modified_ms >= cutoff) continue;
+      // A live writer's or a mount's spare (made ahead, idle since): not stale.
+      Result<bool> in_use = chunk_store->TempFileInUse(temp.path);
+      if (in_use.ok() && *in_use) continue;
+      if (!in_use.ok() && in_use.status().code() == StatusCode::kNotFound) continue;
+      report.stale_temp_files.push_back(temp.path);
     }
   }
   Report(options.on_progress, "counting objects", 0);

@@ -86,6 +86,8 @@ class FileSystem {
   virtual Status RemoveFile(const std::string& path) = 0;
   // Removes `path` only if no writer holds its lock: kFailedPrecondition if one does.
   virtual Status RemoveFileIfUnlocked(const std::string& path) = 0;
+  // Whether a writer holds `path`'s lock now (false where there are no locks).
+  virtual Result<bool> IsLocked(const std::string& path) { return false; }
   virtual Result<bool> Exists(const std::string& path) = 0;
   virtual Result<std::vector<DirEntry>> ListDirectory(const std::string& path) = 0;
   // The later of the last content change (mtime) and the last inode change (ctime): a

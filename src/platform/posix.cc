@@ -277,6 +277,14 @@ class PosixFileSystem : public FileSystem {
     return status;
   }
 
+  Result<bool> IsLocked(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    const bool locked = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    ::close(fd);  // drops the shared lock, if it was taken
+    return locked;
+  }
+
   Result<bool> Exists(const std::string& path) override {
     struct stat st;
     if (::stat(path.c_str(), &st) == 0) return true;

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <sys/stat.h>
 #include <chrono>
+
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <thread>
 
 #include "core/aligned_buffer.h"
 #include "platform/clock.h"
@@ -192,6 +196,126 @@ TEST_F(ChunkStoreTest, CheckWritableFailsWhenARootIsNotADirectory) {
   Status status = store_->CheckWritable();
   EXPECT_FALSE(status.ok());
   EXPECT_NE(status.message().find("cold"), std::string::npos);
+}
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// A new root gets one fan-out level (256 directories: a young store no longer makes a
+// directory per chunk), recorded in its layout file before chunks/ exists.
+TEST_F(ChunkStoreTest, ANewRootHasOneFanOutLevelRecordedInItsLayoutFile) {
+  EXPECT_EQ(store_->FanOutLevels(StorageClass::kHot), 1);
+  EXPECT_EQ(store_->FanOutLevels(StorageClass::kCold), 1);
+  EXPECT_EQ(ReadWhole(root_ + "/hot/layout"), "fanout=1\n");
+  struct stat st;
+  ASSERT_EQ(::stat((root_ + "/hot/layout").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  Digest digest = Write(StorageClass::kHot, "one level");
+  const std::string hex = digest.ToHex();
+  EXPECT_EQ(store_->PathOf(StorageClass::kHot, digest),
+            root_ + "/hot/chunks/" + hex.substr(0, 2) + "/" + hex);
+  EXPECT_TRUE(std::filesystem::is_regular_file(store_->PathOf(StorageClass::kHot, digest)));
+  EXPECT_EQ(*store_->ListChunks(StorageClass::kHot), std::vector<Digest>{digest});
+  EXPECT_TRUE(*store_->HoldsAnyChunk());
+  // Reopened, it keeps its layout.
+  store_.reset();
+  auto reopened =
+      ChunkStore::Open(platform::DefaultFileSystem(), {root_ + "/hot", root_ + "/cold"});
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->FanOutLevels(StorageClass::kHot), 1);
+  EXPECT_TRUE(*(*reopened)->Contains(StorageClass::kHot, digest));
+}
+
+// A root made before the layout file existed (chunks/ but no layout file) keeps its two
+// levels: every chunk in it is found where it is, and new ones go beside them.
+TEST_F(ChunkStoreTest, AnOlderRootKeepsItsTwoFanOutLevels) {
+  const std::string old_root = root_ + "/old";
+  const std::string bytes = "stored by an older version";
+  const std::string hex = Sha256Of(bytes).ToHex();
+  const std::string old_path =
+      old_root + "/hot/chunks/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex;
+  std::filesystem::create_directories(std::filesystem::path(old_path).parent_path());
+  std::filesystem::create_directories(old_root + "/cold/chunks");
+  {
+    std::ofstream out(old_path, std::ios::binary);
+    out << bytes;
+  }
+  auto opened =
+      ChunkStore::Open(platform::DefaultFileSystem(), {old_root + "/hot", old_root + "/cold"});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  ChunkStore& old = **opened;
+  EXPECT_EQ(old.FanOutLevels(StorageClass::kHot), 2);
+  EXPECT_FALSE(std::filesystem::exists(old_root + "/hot/layout")) << "an older root is left as is";
+  EXPECT_EQ(old.PathOf(StorageClass::kHot, Sha256Of(bytes)), old_path);
+  EXPECT_EQ(*old.Rehash(StorageClass::kHot, Sha256Of(bytes)), Sha256Of(bytes));
+  EXPECT_EQ(*old.ListChunks(StorageClass::kHot), std::vector<Digest>{Sha256Of(bytes)});
+  std::set<std::string> directories;
+  ASSERT_TRUE(old.WriteChunk(StorageClass::kHot, Sha256Of("new"), "new", &directories).ok());
+  const std::string new_hex = Sha256Of("new").ToHex();
+  EXPECT_TRUE(std::filesystem::is_regular_file(old_root + "/hot/chunks/" + new_hex.substr(0, 2) +
+                                               "/" + new_hex.substr(2, 2) + "/" + new_hex));
+  EXPECT_EQ(old.ListChunks(StorageClass::kHot)->size(), 2u);
+}
+
+// A layout file this version cannot read stops the store from opening: guessing would
+// make every chunk look missing (and GC's orphan sweep see strays).
+TEST_F(ChunkStoreTest, ADamagedLayoutFileIsRefused) {
+  store_.reset();
+  {
+    std::ofstream out(root_ + "/hot/layout", std::ios::binary | std::ios::trunc);
+    out << "fanout=3\n";
+  }
+  auto opened = ChunkStore::Open(platform::DefaultFileSystem(), {root_ + "/hot", root_ + "/cold"});
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(opened.status().message().find("layout"), std::string::npos)
+      << opened.status().ToString();
+}
+
+TEST_F(ChunkStoreTest, MisplacedFilesInAOneLevelRootAreStrays) {
+  Digest digest = Write(StorageClass::kHot, "in place");
+  const std::string hex = Sha256Of("elsewhere").ToHex();
+  const std::string wrong_directory = hex.substr(0, 2) == "00" ? "01" : "00";
+  std::filesystem::create_directories(root_ + "/hot/chunks/" + wrong_directory);
+  { std::ofstream(root_ + "/hot/chunks/" + wrong_directory + "/" + hex) << "elsewhere"; }
+  { std::ofstream(root_ + "/hot/chunks/loose-file") << "x"; }
+  std::vector<std::string> strays;
+  auto listed = store_->ListChunks(StorageClass::kHot, &strays);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(*listed, std::vector<Digest>{digest});
+  EXPECT_EQ(strays.size(), 2u);
+}
+
+// Spare temp files are made ahead by a background thread, locked like a live writer's (GC
+// cannot take them), taken by writers, made again, and removed with the store.
+TEST_F(ChunkStoreTest, SpareTempFilesAreMadeAheadLockedTakenAndRemoved) {
+  store_->KeepSpareTempFiles(StorageClass::kHot, 3);
+  auto count = [&] { return store_->ListTempFiles(StorageClass::kHot)->size(); };
+  for (int i = 0; i < 500 && count() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(count(), 3u);
+  EXPECT_TRUE(store_->ListTempFiles(StorageClass::kCold)->empty());
+  auto spares = store_->ListTempFiles(StorageClass::kHot);
+  ASSERT_TRUE(spares.ok());
+  for (const TempFileInfo& temp : *spares) {
+    EXPECT_EQ(store_->RemoveTempFile(temp.path).code(), StatusCode::kFailedPrecondition)
+        << temp.path;
+  }
+  std::vector<Digest> written;
+  for (int i = 0; i < 10; ++i)
+    written.push_back(Write(StorageClass::kHot, "spare " + std::to_string(i)));
+  for (const Digest& digest : written) {
+    EXPECT_EQ(*store_->Rehash(StorageClass::kHot, digest), digest);
+  }
+  for (int i = 0; i < 500 && count() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(count(), 3u) << "made again after writers took them";
+  store_.reset();
+  EXPECT_TRUE(std::filesystem::is_empty(root_ + "/hot/tmp")) << "the spares go with the store";
 }
 
 }  // namespace

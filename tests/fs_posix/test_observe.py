@@ -171,7 +171,7 @@ def test_a_block_written_again_while_it_is_stored_keeps_the_last_bytes(tmp_path)
         assert (b / "f").read_bytes() == want
         run("gc", "--data-dir", vol.data, "--meta", vol.meta_url, "--grace", "0",
             "--allow-mass-delete")
-        chunks = [p for p in vol.data.glob("hot/chunks/*/*/*") if p.is_file()]
+        chunks = [p for p in (vol.data / "hot" / "chunks").rglob("*") if p.is_file()]
         assert len(chunks) == 2, f"{len(chunks)} chunk files kept for a file of 2 blocks"
         assert (b / "f").read_bytes() == want
         vol.umount(b)

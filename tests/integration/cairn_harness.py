@@ -141,6 +141,22 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def chunk_file(data_dir: Path, hex_digest: str, storage_class: str = "hot") -> Path:
+    """Where the chunk named `hex_digest` lives (or would) under a storage root: one fan-out
+    level when the root's layout file says "fanout=1", two in a root without one."""
+    root = Path(data_dir) / storage_class
+    layout = root / "layout"
+    levels = 2
+    if layout.exists():
+        text = layout.read_text()
+        assert text in ("fanout=1\n", "fanout=2\n"), f"unknown layout {text!r}"
+        levels = int(text.strip().split("=")[1])
+    path = root / "chunks"
+    for level in range(levels):
+        path = path / hex_digest[2 * level:2 * level + 2]
+    return path / hex_digest
+
+
 class PseudoRandomStream:
     """A read()-able body of `size` deterministic pseudo-random bytes, produced in blocks
     and never held in memory as a whole. `sha256` is complete once fully read; use

@@ -27,7 +27,7 @@ def chunk_path(data_dir: Path, data: bytes, index: int) -> Path:
     """The file of chunk `index` (4 MiB pieces) of `data` under chunks/."""
     piece = data[index * CHUNK:(index + 1) * CHUNK]
     hex_digest = hashlib.sha256(piece).hexdigest()
-    path = data_dir / "hot" / "chunks" / hex_digest[:2] / hex_digest[2:4] / hex_digest
+    path = h.chunk_file(data_dir, hex_digest)
     assert path.exists(), f"no chunk file {path}"
     return path
 

@@ -116,7 +116,7 @@ def test_gc_quarantines_an_orphan_and_deletes_it_after_the_grace_period(server_f
     d = srv.data_dir
     data = h.pseudo_random_bytes(10 * KiB, "orphan")
     digest = h.sha256_hex(data)
-    path = d / "hot" / "chunks" / digest[:2] / digest[2:4] / digest
+    path = h.chunk_file(d, digest)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     os.utime(path, (1, 1))
@@ -143,7 +143,7 @@ def test_mass_orphans_stop_gc_at_the_cap_unless_allowed(server_factory, tenant):
     for i in range(6):
         data = h.pseudo_random_bytes(4 * KiB, f"mass-{i}")
         digest = h.sha256_hex(data)
-        path = d / "hot" / "chunks" / digest[:2] / digest[2:4] / digest
+        path = h.chunk_file(d, digest)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         planted.append(path)

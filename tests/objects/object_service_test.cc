@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <random>
+#include <thread>
 
 #include "gc/collector.h"
 #include "objects/multipart.h"
@@ -299,6 +301,29 @@ TEST_F(ObjectServiceTest, LiveUploadSurvivesGcWithZeroGrace) {
   auto committed = (*upload)->Commit();
   ASSERT_TRUE(committed.ok()) << committed.status().ToString();
   EXPECT_EQ(ReadAll(committed->object), bytes);
+}
+
+// An old temp file nobody holds is stale (fsck reports it, --repair removes it); one a
+// live writer holds, or a mount's spare made ahead and idle since, is not, however old.
+TEST_F(ObjectServiceTest, FsckCallsOnlyUnheldOldTempFilesStale) {
+  chunks_->KeepSpareTempFiles(StorageClass::kHot, 2);
+  auto writer = chunks_->NewWriter(StorageClass::kHot);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Append("held").ok());
+  const std::string abandoned = chunks_->RootOf(StorageClass::kHot) + "/tmp/abandoned.part";
+  { std::ofstream(abandoned) << "left by a crash"; }
+  for (int i = 0; i < 500 && chunks_->ListTempFiles(StorageClass::kHot)->size() < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(chunks_->ListTempFiles(StorageClass::kHot)->size(), 4u);
+  clock_.Set(platform::SystemClock()->NowMs() + 86'400'000);  // a day later: all are old
+  gc::FsckOptions repair{true, true, 0};
+  repair.store_identity_verified = true;
+  auto report = gc::RunFsck(meta_.get(), chunks_.get(), &clock_, repair);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->stale_temp_files, std::vector<std::string>{abandoned});
+  EXPECT_FALSE(std::filesystem::exists(abandoned)) << "--repair removes what nobody holds";
+  EXPECT_EQ(chunks_->ListTempFiles(StorageClass::kHot)->size(), 3u) << "the held ones stay";
 }
 
 TEST_F(ObjectServiceTest, FsckFindsMissingCorruptAndOrphanedChunksAndRepairs) {
