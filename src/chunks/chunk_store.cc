@@ -110,6 +110,7 @@ Status ChunkWriter::Install(std::set<std::string>* directories_to_sync,
   }
   RETURN_IF_ERROR(file_system_->Rename(file_->path(), directory + "/" + hex));
   done_ = true;
+  store_->NudgeSpares();
   RETURN_IF_ERROR(file_->Close());
   directories_to_sync->insert(directory);
   if (deferred_files != nullptr) deferred_files->insert(directory + "/" + hex);
@@ -120,6 +121,7 @@ Status ChunkWriter::Discard() {
   if (done_) return OkStatus();
   done_ = true;
   Status status = file_system_->RemoveFile(file_->path());
+  store_->NudgeSpares();
   file_->Close().IgnoreError();
   if (status.code() == StatusCode::kNotFound) return OkStatus();
   return status;
@@ -223,9 +225,19 @@ void ChunkStore::KeepSpareTempFiles(StorageClass storage_class, size_t count) {
   {
     std::lock_guard<std::mutex> lock(spare_mutex_);
     spare_target_[static_cast<size_t>(storage_class)] = count;
+    spare_nudges_ += count;  // the first fill
     if (!spare_thread_.joinable() && count > 0) {
       spare_thread_ = std::thread([this] { RunSpares(); });
     }
+  }
+  spare_cv_.notify_all();
+}
+
+void ChunkStore::NudgeSpares() {
+  {
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    if (!spare_thread_.joinable()) return;
+    spare_nudges_ = std::min(spare_nudges_ + 1, spare_target_[0] + spare_target_[1]);
   }
   spare_cv_.notify_all();
 }
@@ -239,7 +251,7 @@ void ChunkStore::RunSpares() {
       const size_t index = static_cast<size_t>(storage_class);
       if (spares_[index].size() < spare_target_[index]) wanted = storage_class;
     }
-    if (!wanted) {
+    if (!wanted || spare_nudges_ == 0) {
       spare_cv_.wait(lock);
       continue;
     }
@@ -248,6 +260,7 @@ void ChunkStore::RunSpares() {
     lock.lock();
     if (file.ok()) {
       spares_[static_cast<size_t>(*wanted)].push_back(std::move(file).value());
+      --spare_nudges_;
     } else {
       // A full disk, a lost directory: the writers create their own (and see the error);
       // tried again a little later.
@@ -264,7 +277,8 @@ Result<std::unique_ptr<ChunkWriter>> ChunkStore::NewWriter(StorageClass storage_
     if (!spares.empty()) {
       std::unique_ptr<platform::WritableFile> file = std::move(spares.front());
       spares.pop_front();
-      spare_cv_.notify_all();
+      // Made again once this writer's file is renamed away (NudgeSpares): a file created
+      // now would hold tmp/'s lock while the writer's rename waits for it.
       return std::unique_ptr<ChunkWriter>(new ChunkWriter(
           this, file_system_, FanOutLevels(storage_class), std::move(file), root + "/chunks"));
     }

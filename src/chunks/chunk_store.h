@@ -239,6 +239,10 @@ class ChunkStore {
   std::deque<std::unique_ptr<platform::WritableFile>> spares_[2];  // GUARDED_BY(spare_mutex_)
   size_t spare_target_[2] = {0, 0};                                // GUARDED_BY(spare_mutex_)
   bool spare_stop_ = false;                                        // GUARDED_BY(spare_mutex_)
+  // Spares to make before waiting again: one per writer done with tmp/ (its rename or
+  // removal), so that the background creation does not hold tmp/'s lock during them.
+  size_t spare_nudges_ = 0;  // GUARDED_BY(spare_mutex_)
+  void NudgeSpares();
   std::thread spare_thread_;
   // When each fan-out directory's last successful fsync by this store began (realtime
   // ns). A file whose inode changed (ctime: the rename) before that is durable by name.
