@@ -369,6 +369,16 @@ class RemoteChunkReader : public ChunkReader {
       : remote_(remote), storage_class_(storage_class), chunk_(std::move(chunk)) {}
   Result<size_t> Read(uint64_t offset, size_t length, char* out) override {
     if (offset >= chunk_.size_bytes || length == 0) return size_t{0};
+    if (offset % kWindowBytes == 0 && length >= kWindowBytes) {
+      // Whole windows (a block read ahead, a large read): fetched straight into `out`, in
+      // as few requests as RemoteChunks makes of them.
+      const uint64_t n =
+          std::min<uint64_t>(length, chunk_.size_bytes - offset) / kWindowBytes * kWindowBytes;
+      if (n > 0) {
+        RETURN_IF_ERROR(remote_->Read(storage_class_, chunk_, offset, n, out));
+        return static_cast<size_t>(n);
+      }
+    }
     if (window_.empty() || offset < window_start_ || offset >= window_start_ + window_.size()) {
       const uint64_t start = offset / kWindowBytes * kWindowBytes;
       const uint64_t size = std::min<uint64_t>(kWindowBytes, chunk_.size_bytes - start);

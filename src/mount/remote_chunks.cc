@@ -47,9 +47,8 @@ Status StatusOf(int status, const std::string& body, const std::string& what) {
   }
 }
 
-// Most bytes one read fetches (the client keeps a body up to 1 MiB, and a retry on a fresh
-// connection must start from nothing).
-constexpr uint64_t kMaxFetchBytes = 4 * kChecksumBlockBytes;
+// Most bytes one read fetches: a whole 4 MiB chunk, received in place.
+constexpr uint64_t kMaxFetchBytes = 16 * kChecksumBlockBytes;
 
 }  // namespace
 
@@ -89,9 +88,9 @@ std::string RemoteChunks::Target(StorageClass storage_class, const Digest& diges
   return "/v1/chunks/" + std::string(StorageClassName(storage_class)) + "/" + digest.ToHex();
 }
 
-Result<RemoteChunks::Response> RemoteChunks::Send(const std::string& method,
-                                                  const std::string& target, std::string_view body,
-                                                  const std::string& range) {
+Result<RemoteChunks::Response> RemoteChunks::Send(
+    const std::string& method, const std::string& target, std::string_view body,
+    const std::string& range, const std::function<void(std::string_view)>& sink) {
   std::unique_ptr<client::HttpClient> connection;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -111,7 +110,7 @@ Result<RemoteChunks::Response> RemoteChunks::Send(const std::string& method,
   request.headers.emplace_back("Authorization", "Bearer " + api_key_);
   if (!range.empty()) request.headers.emplace_back("Range", range);
   request.body = body;
-  Result<client::HttpResponse> response = connection->Send(request);
+  Result<client::HttpResponse> response = connection->Send(request, sink);
   if (!response.ok()) {
     return response.status().WithContext(method + " " + url_ + target);
   }
@@ -171,6 +170,7 @@ Status RemoteChunks::Read(StorageClass storage_class, const meta::ChunkRef& chun
 Status RemoteChunks::Fetch(const std::string& target, const meta::ChunkRef& chunk, uint64_t offset,
                            size_t length, char* out, bool checked) {
   uint64_t done = 0;
+  std::string staging;
   // Bounded by `length`: each round fetches at least one block or fails.
   while (done < length) {
     const uint64_t first_block = (offset + done) / kChecksumBlockBytes;
@@ -180,22 +180,43 @@ Status RemoteChunks::Fetch(const std::string& target, const meta::ChunkRef& chun
         std::min<uint64_t>(start + kMaxFetchBytes,
                            ((offset + length + kChecksumBlockBytes - 1) / kChecksumBlockBytes) *
                                kChecksumBlockBytes));
+    const uint64_t want = end - start;
+    // Whole blocks inside what was asked for land in `out` itself (nothing there is used
+    // unless every block checks); a range sticking out of it goes through `staging`.
+    char* destination = out + (start - offset);
+    const bool direct = start >= offset + done && end <= offset + length;
+    if (!direct) {
+      staging.resize(want);
+      destination = staging.data();
+    }
+    uint64_t received = 0;
+    bool overflow = false;
+    auto sink = [&](std::string_view piece) {
+      if (received + piece.size() > want) {
+        overflow = true;
+        return;
+      }
+      std::memcpy(destination + received, piece.data(), piece.size());
+      received += piece.size();
+    };
     const std::string range = "bytes=" + std::to_string(start) + "-" + std::to_string(end - 1);
-    ASSIGN_OR_RETURN(Response response, Send("GET", target, {}, range));
+    ASSIGN_OR_RETURN(Response response, Send("GET", target, {}, range, sink));
     if (response.status != 206 &&
         !(response.status == 200 && start == 0 && end == chunk.size_bytes)) {
-      return StatusOf(response.status, response.body, "GET " + url_ + target);
+      return StatusOf(response.status, std::string(destination, std::min<uint64_t>(received, 4096)),
+                      "GET " + url_ + target);
     }
-    if (response.body.size() != end - start) {
-      return DataLossError("GET " + url_ + target + " " + range + " sent " +
-                           std::to_string(response.body.size()) + " bytes, not " +
-                           std::to_string(end - start));
+    if (overflow || received != want) {
+      return DataLossError(
+          "GET " + url_ + target + " " + range + " sent " +
+          (overflow ? "more than " + std::to_string(want) : std::to_string(received)) +
+          " bytes, not " + std::to_string(want));
     }
     if (checked) {
       for (uint64_t block = first_block; block * kChecksumBlockBytes < end; ++block) {
         const uint64_t at = block * kChecksumBlockBytes - start;
-        const uint64_t n = std::min<uint64_t>(kChecksumBlockBytes, end - start - at);
-        if (Crc32c(std::string_view(response.body.data() + at, n)) !=
+        const uint64_t n = std::min<uint64_t>(kChecksumBlockBytes, want - at);
+        if (Crc32c(std::string_view(destination + at, n)) !=
             BlockChecksumAt(chunk.block_checksums, block)) {
           Status mismatch =
               DataLossError("block " + std::to_string(block) + " of chunk " + chunk.digest.ToHex() +
@@ -207,8 +228,8 @@ Status RemoteChunks::Fetch(const std::string& target, const meta::ChunkRef& chun
       }
     }
     const uint64_t from = offset + done - start;
-    const uint64_t n = std::min<uint64_t>(length - done, end - start - from);
-    std::memcpy(out + done, response.body.data() + from, n);
+    const uint64_t n = std::min<uint64_t>(length - done, want - from);
+    if (!direct) std::memcpy(out + done, destination + from, n);
     done += n;
   }
   return OkStatus();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -67,8 +68,10 @@ class RemoteChunks {
     std::string body;
   };
   // One request on a pooled connection (one connection per concurrent caller).
+  // With `sink`, the body goes to it in pieces (Response::body stays empty).
   Result<Response> Send(const std::string& method, const std::string& target, std::string_view body,
-                        const std::string& range);
+                        const std::string& range,
+                        const std::function<void(std::string_view)>& sink = nullptr);
   static std::string Target(StorageClass storage_class, const Digest& digest);
   // Fetches [offset, offset + length) of the chunk in whole checksum blocks, each verified
   // when `checked`.
