@@ -183,9 +183,11 @@ Status RemoteChunks::Fetch(const std::string& target, const meta::ChunkRef& chun
     const uint64_t want = end - start;
     // Whole blocks inside what was asked for land in `out` itself (nothing there is used
     // unless every block checks); a range sticking out of it goes through `staging`.
-    char* destination = out + (start - offset);
     const bool direct = start >= offset + done && end <= offset + length;
-    if (!direct) {
+    char* destination;
+    if (direct) {
+      destination = out + (start - offset);  // only formed when it lies inside `out`
+    } else {
       staging.resize(want);
       destination = staging.data();
     }
