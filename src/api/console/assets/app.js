@@ -305,6 +305,8 @@
       throw new ApiError(0, 'Network', 'The console server could not be reached. Check the connection and try again.');
     }
     const text = await response.text();
+    // A view left while its answer was on the way must not go on drawing with it.
+    if (opts.signal && opts.signal.aborted) throw new DOMException('The view was left', 'AbortError');
     let data = null;
     if (text) {
       try {
@@ -536,6 +538,7 @@
   function route(moveFocus) {
     if (!state.session) return;
     const r = parseRoute();
+    r.hash = location.hash;
     if (r.name === 'redirect') {
       location.replace(r.to); // fires hashchange, which routes again
       return;
@@ -723,7 +726,9 @@
 
     let tenant = r.tenant || (tenants.includes(state.lastTenant) ? state.lastTenant : tenants[0]) || null;
     if (tenant && !tenants.includes(tenant)) tenants.unshift(tenant); // opened by name
-    if (tenant && !r.tenant) history.replaceState(null, '', bucketsHash(tenant)); // no hashchange
+    // Names the tenant in the address (no hashchange), unless the address moved on while the
+    // list loaded: its own hashchange is still to come and must find the address it set.
+    if (tenant && !r.tenant && location.hash === r.hash) history.replaceState(null, '', bucketsHash(tenant));
     state.lastTenant = tenant;
 
     // Tenant picker: a select of the known tenants, and for a key of every tenant a field
