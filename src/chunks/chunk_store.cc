@@ -168,19 +168,11 @@ Status ChunkStore::OpenLayout(StorageClass storage_class) {
   ASSIGN_OR_RETURN(std::optional<int> levels, read());
   if (!levels && had_chunks) levels = 2;
   if (!levels) {
-    // A new root: temp file (0600) -> fsync -> rename -> fsync the root. Another process
-    // opening the same new root at once writes the same bytes, so either rename may win.
-    const std::string temp_path = root + "/tmp/" + RandomName();
-    ASSIGN_OR_RETURN(auto file, file_system_->NewWritableFile(temp_path));
-    Status written = file_system_->MakePrivate(temp_path);
-    if (written.ok()) written = file->Append("fanout=" + std::to_string(kNewFanOutLevels) + "\n");
-    if (written.ok()) written = file->Sync();
-    if (written.ok()) written = file_system_->Rename(temp_path, path);
-    if (!written.ok()) (void)file_system_->RemoveFile(temp_path);
-    Status closed = file->Close();
-    if (!written.ok()) return written.WithContext("writing the chunk layout of " + root);
-    RETURN_IF_ERROR(closed);
-    RETURN_IF_ERROR(file_system_->SyncDirectory(root));
+    // A new root. Another process opening the same new root at once writes the same bytes,
+    // so either rename may win.
+    RETURN_IF_ERROR(
+        PutRootFile(root, path, "fanout=" + std::to_string(kNewFanOutLevels) + "\n", true)
+            .WithContext("writing the chunk layout of " + root));
     ASSIGN_OR_RETURN(levels, read());
     if (!levels) return InternalError("chunk layout file '" + path + "' vanished");
   }
@@ -651,32 +643,37 @@ Result<std::string> ChunkStore::WriteStoreIdIfAbsent(StorageClass storage_class,
   const std::string path = StoreIdPath(storage_class);
   ASSIGN_OR_RETURN(auto existing, ReadStoreId(storage_class));
   if (existing) return *existing;
+  Status put = PutRootFile(root, path, id + "\n", false);
+  if (put.code() == StatusCode::kAlreadyExists) {
+    // Another process gave the root its identity first: that one counts, once durable.
+    RETURN_IF_ERROR(file_system_->SyncDirectory(root));
+  } else if (!put.ok()) {
+    return put.WithContext("writing the store identity of " + root);
+  }
+  ASSIGN_OR_RETURN(auto now_there, ReadStoreId(storage_class));
+  if (!now_there) return InternalError("store identity file '" + path + "' vanished");
+  return *now_there;
+}
+
+Status ChunkStore::PutRootFile(const std::string& root, const std::string& path,
+                               std::string_view content, bool replace) {
   // The temp file lives in tmp/, so GC removes it if this process dies before the rename.
   // It is locked while open, like any chunk being written, and stays open until renamed:
   // another node starting at the same time removes the unlocked temp files it finds.
   const std::string temp_path = root + "/tmp/" + RandomName();
   ASSIGN_OR_RETURN(auto file, file_system_->NewWritableFile(temp_path));
   Status written = file_system_->MakePrivate(temp_path);
-  if (written.ok()) written = file->Append(id + "\n");
+  if (written.ok()) written = file->Append(content);
   if (written.ok()) written = file->Sync();
-  if (!written.ok()) {
-    file->Close().IgnoreError();
-    (void)file_system_->RemoveFile(temp_path);
-    return written.WithContext("writing the store identity of " + root);
+  if (written.ok()) {
+    written = replace ? file_system_->Rename(temp_path, path)
+                      : file_system_->RenameNoReplace(temp_path, path);
   }
-  Status renamed = file_system_->RenameNoReplace(temp_path, path);
-  if (!renamed.ok()) (void)file_system_->RemoveFile(temp_path);
+  if (!written.ok()) (void)file_system_->RemoveFile(temp_path);
   Status closed = file->Close();
-  if (!renamed.ok()) {
-    // Another process gave the root its identity first: that one counts.
-    if (renamed.code() != StatusCode::kAlreadyExists) return renamed;
-  } else {
-    RETURN_IF_ERROR(closed);
-  }
-  RETURN_IF_ERROR(file_system_->SyncDirectory(root));
-  ASSIGN_OR_RETURN(auto now_there, ReadStoreId(storage_class));
-  if (!now_there) return InternalError("store identity file '" + path + "' vanished");
-  return *now_there;
+  RETURN_IF_ERROR(written);
+  RETURN_IF_ERROR(closed);
+  return file_system_->SyncDirectory(root);
 }
 
 Result<std::vector<TempFileInfo>> ChunkStore::ListTempFiles(StorageClass storage_class) {

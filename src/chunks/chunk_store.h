@@ -226,6 +226,11 @@ class ChunkStore {
   int fan_out_levels_[2] = {2, 2};
   // Reads, or for a new root writes, the root's layout (before chunks/ exists).
   Status OpenLayout(StorageClass storage_class);
+  // Puts a small file of the root at `path` durably: a temp file in tmp/ (0600, locked
+  // while open, so that only a dead writer's is removed) -> fsync -> rename -> fsync of
+  // the root. Without `replace`, a file already at `path` wins: kAlreadyExists.
+  Status PutRootFile(const std::string& root, const std::string& path, std::string_view content,
+                     bool replace);
   // The fan-out levels of the root whose chunks/ holds `path` (2 if none does).
   int LevelsOfPath(const std::string& path) const;
   // Calls `file(digest)` for each chunk file of a class, `stray(path)` for anything else.
