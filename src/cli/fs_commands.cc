@@ -1,6 +1,7 @@
 #include "cli/fs_commands.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -161,6 +162,13 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
              const chunks::ChunkCacheOptions& cache_options, int64_t trash_days,
              const RemoteStorageArgs& remote_args) {
   int exit_code = 0;
+  // glibc hands a thread heap's free top back to the kernel once 128 KiB lie there, and
+  // each hand-back (madvise, or munmap of a large buffer) interrupts every thread of this
+  // many-threaded process to flush its TLB: about one per unlink. Up to 8 MiB stay (the
+  // mapping threshold is raised with the trim one, which would otherwise freeze it at
+  // 128 KiB and map every block buffer afresh). Measured: +15% unlinks, same peak RSS.
+  mallopt(M_TRIM_THRESHOLD, 8 << 20);
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
   // With --storage http:// only the metadata store is opened here: the chunks are the
   // server's, and this host may not even have its chunk directories.
   server::Stores stores;
