@@ -193,7 +193,9 @@ class FileTreeTransaction {
   virtual Result<std::vector<ChangeRecord>> ListChanges(uint64_t after, uint32_t limit) = 0;
   // The highest seq ever appended (0: none), also when trimmed away.
   virtual Result<uint64_t> LastChangeSeq() = 0;
-  // Deletes the changes appended before `before_ms`.
+  // Deletes changes appended before `before_ms`. An engine may keep some of them: SQLite
+  // keeps its newest row (it holds the highest seq) and any row that follows, by seq, one
+  // appended at or after `before_ms`.
   virtual Status TrimChanges(TimestampMs before_ms) = 0;
 
   // ---- Locks ---------------------------------------------------------------------------

@@ -33,6 +33,7 @@
 #include "meta/file_tree.h"
 #include "meta/meta_store.h"
 #include "meta/snapshot.h"
+#include "meta/sqlite/sqlite_meta_store.h"
 #include "postgres_test_database.h"
 
 namespace cairn::meta {
@@ -2080,7 +2081,7 @@ TEST_F(SqliteFileTreeTest, UpgradesAVersion8DatabaseInPlace) {
   ASSERT_NE(store, nullptr);
   {
     RawSqlite raw(Path());
-    EXPECT_EQ(raw.Query("PRAGMA user_version"), "11");
+    EXPECT_EQ(raw.Query("PRAGMA user_version"), std::to_string(SqliteSchemaVersion()));
     EXPECT_EQ(
         raw.Query("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'fs_%'"),
         "8");
@@ -2093,6 +2094,83 @@ TEST_F(SqliteFileTreeTest, UpgradesAVersion8DatabaseInPlace) {
   ASSERT_OK(chunks);
   ASSERT_EQ(chunks->size(), 1u);
   EXPECT_EQ(chunks->front().ref_count, 2);
+}
+
+// A version 11 change feed (AUTOINCREMENT, trimmed down to nothing) keeps its highest seq
+// through the upgrade: a mount that read up to it must not see a later change with a lower
+// or equal seq, nor miss one.
+TEST_F(SqliteFileTreeTest, UpgradingAVersion11ChangeFeedKeepsItsHighestSeq) {
+  {
+    std::unique_ptr<MetaStore> store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_OK(store->file_tree()->FormatVolume(Volume(), RootTemplate()));
+  }
+  {
+    RawSqlite raw(Path());
+    raw.Exec("DROP TABLE fs_changes");
+    raw.Exec(
+        "CREATE TABLE fs_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, session INTEGER NOT "
+        "NULL, ino INTEGER NOT NULL, data INTEGER NOT NULL, parent INTEGER NOT NULL, name BLOB "
+        "NOT NULL, at_ms INTEGER NOT NULL)");
+    raw.Exec("CREATE INDEX fs_changes_at ON fs_changes (at_ms)");
+    for (int i = 0; i < 40; ++i) {
+      raw.Exec(
+          "INSERT INTO fs_changes (session, ino, data, parent, name, at_ms) "
+          "VALUES (1, 5, 0, 0, x'', 100)");
+    }
+    raw.Exec("DELETE FROM fs_changes");  // trimmed: only sqlite_sequence remembers 40
+    raw.Exec("PRAGMA user_version = 11");
+  }
+  std::unique_ptr<MetaStore> store = Open();
+  ASSERT_NE(store, nullptr);
+  {
+    RawSqlite raw(Path());
+    EXPECT_EQ(raw.Query("PRAGMA user_version"), std::to_string(SqliteSchemaVersion()));
+    EXPECT_EQ(raw.Query("SELECT count(*) FROM sqlite_schema WHERE name = 'fs_changes_at'"), "0");
+    EXPECT_EQ(raw.Query("SELECT count(*) FROM sqlite_sequence WHERE name = 'fs_changes'"), "0");
+  }
+  FileTree* tree = store->file_tree();
+  uint64_t last = 0, next = 0;
+  ASSERT_OK(tree->Read([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(last, tx.LastChangeSeq());
+    return OkStatus();
+  }));
+  EXPECT_EQ(last, 40u);
+  // Trimming everything keeps the newest row, so the next seq still follows 40.
+  ASSERT_OK(tree->Write([](FileTreeTransaction& tx) { return tx.TrimChanges(1'000'000); }, 500));
+  ASSERT_OK(tree->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        ASSIGN_OR_RETURN(next, tx.AppendChange({0, 2, 6, false, 0, "", 0}));
+        return OkStatus();
+      },
+      600));
+  EXPECT_EQ(next, 41u);
+  ASSERT_OK(tree->Write([](FileTreeTransaction& tx) { return tx.TrimChanges(1'000'000); }, 700));
+  ASSERT_OK(tree->Read([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(std::vector<ChangeRecord> all, tx.ListChanges(0, 100));
+    EXPECT_EQ(all.size(), 1u);  // the newest, kept
+    if (!all.empty()) {
+      EXPECT_EQ(all[0].seq, 41u);
+    }
+    ASSIGN_OR_RETURN(last, tx.LastChangeSeq());
+    return OkStatus();
+  }));
+  EXPECT_EQ(last, 41u);
+  // A trim stops at the first change at or after its time, and takes what comes before.
+  ASSERT_OK(tree->Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        return tx.AppendChange({0, 2, 7, false, 0, "", 0}).status();
+      },
+      2000));
+  ASSERT_OK(tree->Write([](FileTreeTransaction& tx) { return tx.TrimChanges(1500); }, 2100));
+  ASSERT_OK(tree->Read([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(std::vector<ChangeRecord> all, tx.ListChanges(0, 100));
+    EXPECT_EQ(all.size(), 1u);
+    if (!all.empty()) {
+      EXPECT_EQ(all[0].ino, 7u);
+    }
+    return OkStatus();
+  }));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The SQLite engine's FileTree (meta/file_tree.h): tables fs_volume, fs_inodes, fs_dentries
 // and fs_xattrs (schema version 9), fs_sessions, fs_orphans, fs_changes and fs_locks
-// (version 10), block rows in owner_chunks.
+// (version 10; fs_changes without AUTOINCREMENT since version 12), block rows in
+// owner_chunks.
 //
 // A Write is one write of the engine's queue (sqlite_internal.h): BEGIN IMMEDIATE on the
 // writer connection, or a SAVEPOINT inside a batch with other writes, rolled back alone
@@ -452,17 +453,26 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
   }
 
   Result<uint64_t> LastChangeSeq() override {
-    // AUTOINCREMENT keeps the highest seq in sqlite_sequence, also after trimming.
-    ASSIGN_OR_RETURN(Statement stmt,
-                     c_.Prepare("SELECT seq FROM sqlite_sequence WHERE name = 'fs_changes'"));
+    // TrimChanges keeps the newest row, so the highest seq is still here after trimming.
+    ASSIGN_OR_RETURN(Statement stmt, c_.Prepare("SELECT COALESCE(MAX(seq), 0) FROM fs_changes"));
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return uint64_t{0};
-    return Unsigned(stmt.ColumnInt(0));
+    const uint64_t seq = Unsigned(stmt.ColumnInt(0));
+    stmt.Reset();
+    return seq;
   }
 
   Status TrimChanges(TimestampMs before_ms) override {
     RETURN_IF_ERROR(CheckWritable("TrimChanges"));
-    ASSIGN_OR_RETURN(Statement stmt, c_.Prepare("DELETE FROM fs_changes WHERE at_ms < ?1"));
+    // Up to the first row at or after before_ms, by seq (a walk from the oldest row, about
+    // as long as what it deletes; no index on at_ms), and never the newest row: it keeps
+    // MAX(seq), which the next seq follows. A row from a host whose clock is behind may
+    // stay until the next trim passes it.
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        c_.Prepare("DELETE FROM fs_changes WHERE seq < COALESCE("
+                   "(SELECT seq FROM fs_changes WHERE at_ms >= ?1 ORDER BY seq LIMIT 1), "
+                   "(SELECT MAX(seq) FROM fs_changes))"));
     return stmt.Int(1, before_ms).Run();
   }
 
