@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <climits>
@@ -280,6 +281,10 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
   fs_options.now_ns = NowNs;
   fs_options.session = (*session)->id();
   fs_options.relaxed_commits = true;  // close survives the mount's death; fsync the machine's
+  // The kernel's attribute timeout, capped: the change feed's ForgetAttr (Invalidate in
+  // mount/fuse_mount.cc) keeps it as fresh as the kernel's own cache; 0 turns both off.
+  fs_options.fresh_directory_ms =
+      static_cast<int64_t>(std::min(options.attr_cache_seconds, 1.0) * 1000.0);
   fs::FileSystem file_system(tree, fs_options);
   data = std::make_unique<mount::FileData>(&file_system, stores.meta.get(), stores.chunks.get(),
                                            object_service, (*volume)->uuid,

@@ -127,10 +127,19 @@ class RecordingTransaction final : public FileTreeTransaction {
   Result<std::optional<InodeRecord>> GetInode(uint64_t ino) override { return tx_.GetInode(ino); }
   Result<uint64_t> PutInode(const InodeRecord& inode) override {
     NoteInode(inode.ino, false);
-    return tx_.PutInode(inode);
+    ASSIGN_OR_RETURN(uint64_t change, tx_.PutInode(inode));
+    if (inode.type == FileType::kDirectory) {
+      InodeRecord& stored = directories_[inode.ino];
+      stored = inode;
+      stored.change = change;
+    } else {
+      directories_.erase(inode.ino);
+    }
+    return change;
   }
   Status DeleteInode(uint64_t ino) override {
     NoteInode(ino, true);
+    directories_.erase(ino);
     return tx_.DeleteInode(ino);
   }
   Result<uint64_t> NewInodeNumber() override {
@@ -191,6 +200,13 @@ class RecordingTransaction final : public FileTreeTransaction {
     return tx_.PutOrphan(orphan);
   }
   const std::vector<uint64_t>& orphaned() const { return orphaned_; }
+  // The directories this transaction stored, as stored; every inode it changed.
+  std::vector<InodeRecord> directories() const {
+    std::vector<InodeRecord> out;
+    for (const auto& [ino, inode] : directories_) out.push_back(inode);
+    return out;
+  }
+  std::vector<uint64_t> touched() const { return {touched_.begin(), touched_.end()}; }
   Status DeleteOrphan(uint64_t ino) override { return tx_.DeleteOrphan(ino); }
   Result<std::vector<meta::OrphanRecord>> ListOrphans() override { return tx_.ListOrphans(); }
   Result<uint64_t> AppendChange(const meta::ChangeRecord& change) override {
@@ -213,6 +229,7 @@ class RecordingTransaction final : public FileTreeTransaction {
  private:
   // An inode made in this transaction is in nobody's cache: only its entry is news.
   void NoteInode(uint64_t ino, bool data) {
+    touched_.insert(ino);
     if (created_.count(ino) != 0) return;
     inodes_[ino] |= data;
   }
@@ -222,6 +239,8 @@ class RecordingTransaction final : public FileTreeTransaction {
   std::set<std::pair<uint64_t, std::string>> entries_;
   std::set<uint64_t> created_;
   std::vector<uint64_t> orphaned_;
+  std::set<uint64_t> touched_;
+  std::map<uint64_t, InodeRecord> directories_;
 };
 
 }  // namespace
@@ -239,20 +258,36 @@ int64_t FileSystem::NowNs() const {
 bool FileSystem::IsOpen(uint64_t ino) const { return options_.is_open && options_.is_open(ino); }
 
 Status FileSystem::Write(const std::function<Status(FileTreeTransaction&)>& body,
-                         TimestampMs now_ms) {
+                         TimestampMs now_ms, bool frees) {
   std::vector<uint64_t> orphaned;
+  std::vector<InodeRecord> directories;
+  std::vector<uint64_t> touched;
+  const uint64_t epoch = forget_epoch_.load();
   auto recorded = [&](FileTreeTransaction& tx) -> Status {
     RecordingTransaction recording(tx);
-    RETURN_IF_ERROR(body(recording));
+    Status status = body(recording);
+    touched = recording.touched();  // also of a failed body: see below
+    RETURN_IF_ERROR(status);
     for (const meta::ChangeRecord& change : recording.Changes(options_.session)) {
       RETURN_IF_ERROR(tx.AppendChange(change).status());
     }
     orphaned = recording.orphaned();
+    directories = recording.directories();
     return OkStatus();
   };
   if (options_.relaxed_commits) relaxed_commits_.fetch_add(1);
   Status status = options_.relaxed_commits ? tree_->WriteRelaxed(recorded, now_ms)
                                            : tree_->Write(recorded, now_ms);
+  // A full disk must not keep a delete from freeing space: the engine's reserve serves it.
+  if (frees && status.code() == StatusCode::kResourceExhausted) {
+    status = tree_->WriteFreeing(recorded, now_ms);
+  }
+  if (options_.fresh_directory_ms > 0) {
+    // A failed write may still have committed (a connection lost at COMMIT): what it
+    // touched is read again.
+    if (!status.ok()) directories.clear();
+    KeepFresh(directories, touched, epoch);
+  }
   if (status.ok() && !orphaned.empty()) {
     std::lock_guard<std::mutex> lock(orphans_mutex_);
     orphans_.insert(orphaned.begin(), orphaned.end());
@@ -261,6 +296,35 @@ Status FileSystem::Write(const std::function<Status(FileTreeTransaction&)>& body
 }
 
 Status FileSystem::Sync() { return tree_->Sync(); }
+
+void FileSystem::KeepFresh(const std::vector<InodeRecord>& written,
+                           const std::vector<uint64_t>& touched, uint64_t epoch) {
+  constexpr size_t kMaxFresh = 1024;  // directories written within the last second or so
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(fresh_mutex_);
+  // ForgetAttr bumps the epoch under this lock: one that came after this check erases
+  // what is stored here; one that came before may name a change newer than this write.
+  const bool clean = forget_epoch_.load() == epoch;
+  for (uint64_t ino : touched) {
+    auto it = std::find_if(written.begin(), written.end(),
+                           [&](const InodeRecord& inode) { return inode.ino == ino; });
+    if (!clean || it == written.end()) {
+      fresh_.erase(ino);
+      continue;
+    }
+    auto held = fresh_.find(ino);
+    // A later write of this mount stored first: its change counter is higher.
+    if (held != fresh_.end() && held->second.inode.change >= it->change) continue;
+    if (held == fresh_.end() && fresh_.size() >= kMaxFresh) fresh_.clear();
+    fresh_[ino] = FreshDirectory{*it, now};
+  }
+}
+
+void FileSystem::ForgetAttr(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(fresh_mutex_);
+  forget_epoch_.fetch_add(1);
+  fresh_.erase(ino);
+}
 
 namespace {
 
@@ -389,6 +453,17 @@ Status MoveToTrash(FileTreeTransaction& tx, InodeRecord inode, uint64_t parent,
 }  // namespace
 
 Result<InodeRecord> FileSystem::GetAttr(uint64_t ino) {
+  if (options_.fresh_directory_ms > 0) {
+    std::lock_guard<std::mutex> lock(fresh_mutex_);
+    auto it = fresh_.find(ino);
+    if (it != fresh_.end()) {
+      if (std::chrono::steady_clock::now() - it->second.stored <
+          std::chrono::milliseconds(options_.fresh_directory_ms)) {
+        return it->second.inode;
+      }
+      fresh_.erase(it);
+    }
+  }
   InodeRecord out;
   RETURN_IF_ERROR(tree_->ReadBrief([&](FileTreeTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, LoadInode(tx, ino));
@@ -554,7 +629,7 @@ Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
         }
         return Touch(tx, dir, now, 0);
       },
-      ToMs(now));
+      ToMs(now), /*frees=*/true);
 }
 
 Status FileSystem::RemoveDirectory(uint64_t parent, std::string_view name) {
@@ -580,7 +655,7 @@ Status FileSystem::RemoveDirectory(uint64_t parent, std::string_view name) {
         RETURN_IF_ERROR(DropLink(tx, inode, now, IsOpen(inode.ino), options_.session));
         return Touch(tx, dir, now, -1);
       },
-      ToMs(now));
+      ToMs(now), /*frees=*/true);
 }
 
 Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
@@ -687,7 +762,7 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
         RETURN_IF_ERROR(Touch(tx, from_dir, now, moved_is_dir ? -1 : 0));
         return Touch(tx, to_dir, now, to_dir_subdirs + (moved_is_dir ? 1 : 0));
       },
-      ToMs(now));
+      ToMs(now), /*frees=*/true);
 }
 
 Result<InodeRecord> FileSystem::SetAttr(uint64_t ino, const AttrChange& change) {
@@ -742,7 +817,7 @@ Result<InodeRecord> FileSystem::SetAttr(uint64_t ino, const AttrChange& change) 
         out = std::move(inode);
         return OkStatus();
       },
-      ToMs(now)));
+      ToMs(now), /*frees=*/true));
   return out;
 }
 
@@ -855,7 +930,7 @@ Status FileSystem::RemoveXattr(uint64_t ino, std::string_view name) {
         inode.ctime_ns = now;
         return tx.PutInode(inode).status();
       },
-      ToMs(now));
+      ToMs(now), /*frees=*/true);
 }
 
 Result<std::vector<meta::BlockRecord>> FileSystem::GetBlocks(uint64_t ino, uint64_t first,
@@ -930,7 +1005,7 @@ Status FileSystem::ReleaseOrphan(uint64_t ino) {
         settled = true;
         return tx.DeleteInode(ino);
       },
-      ToMs(now)));
+      ToMs(now), /*frees=*/true));
   if (settled) {
     std::lock_guard<std::mutex> lock(orphans_mutex_);
     orphans_.erase(ino);
@@ -1238,7 +1313,7 @@ Result<uint64_t> FileSystem::PurgeTrash(int64_t before_ns, uint64_t limit) {
           }
           return OkStatus();
         },
-        ToMs(now)));
+        ToMs(now), /*frees=*/true));
     purged += batch;
     if (done) break;
   }
@@ -1265,7 +1340,7 @@ Result<uint64_t> FileSystem::ReclaimSession(uint64_t id) {
         RETURN_IF_ERROR(tx.DeleteSessionLocks(id));
         return tx.DeleteSession(id);
       },
-      ToMs(now)));
+      ToMs(now), /*frees=*/true));
   return reclaimed;
 }
 

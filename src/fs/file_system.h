@@ -23,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -30,6 +31,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
@@ -126,6 +128,14 @@ struct Options {
   bool relaxed_commits = false;
   // The clock, in ns since the epoch (tests set it).
   std::function<int64_t()> now_ns;
+  // How long GetAttr may answer a directory's attributes from what this instance's own last
+  // write of it stored, without a read (0: never). A mount sets its kernel attribute timeout
+  // (at most 1 s) and calls ForgetAttr for every change of another mount it reads from the
+  // change feed: the answer is then exactly as fresh as the kernel's own attribute cache
+  // would have been. That is the GETATTR the kernel sends for a directory right after
+  // every create or unlink in it (`default_permissions` needs its mode, and the kernel
+  // dropped its attributes because its mtime moved).
+  int64_t fresh_directory_ms = 0;
 };
 
 class FileSystem {
@@ -214,8 +224,22 @@ class FileSystem {
   // ended or died (its staging chunks are the mount's to drop). Returns the orphans deleted.
   Result<uint64_t> ReclaimSession(uint64_t id);
 
+  // Another mount (or a command) changed `ino`: GetAttr reads it again.
+  void ForgetAttr(uint64_t ino);
+
  private:
-  Status Write(const std::function<Status(meta::FileTreeTransaction&)>& body, TimestampMs now_ms);
+  struct FreshDirectory {
+    meta::InodeRecord inode;
+    std::chrono::steady_clock::time_point stored;
+  };
+  // After a successful write: `written` are the directories it stored (change counters as
+  // stored), `touched` every inode it changed; `epoch` is forget_epoch_ before it began.
+  void KeepFresh(const std::vector<meta::InodeRecord>& written,
+                 const std::vector<uint64_t>& touched, uint64_t epoch);
+
+  // `frees`: the write frees space (meta::FileTree::WriteFreeing on a full disk).
+  Status Write(const std::function<Status(meta::FileTreeTransaction&)>& body, TimestampMs now_ms,
+               bool frees = false);
   int64_t NowNs() const;
   bool IsOpen(uint64_t ino) const;
 
@@ -230,6 +254,12 @@ class FileSystem {
   // needs no transaction.
   std::mutex locked_mutex_;
   std::set<uint64_t> locked_;  // GUARDED_BY(locked_mutex_)
+  // Directories as this instance's last write of each left them (fresh_directory_ms).
+  // forget_epoch_ counts ForgetAttr calls: a write that saw one happen while it ran keeps
+  // nothing, since the change it forgot may be newer than what the write read.
+  std::mutex fresh_mutex_;
+  std::unordered_map<uint64_t, FreshDirectory> fresh_;  // GUARDED_BY(fresh_mutex_)
+  std::atomic<uint64_t> forget_epoch_{0};
 };
 
 }  // namespace cairn::fs

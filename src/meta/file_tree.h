@@ -259,6 +259,14 @@ class FileTree {
                               TimestampMs now_ms) {
     return Write(body, now_ms);
   }
+  // As Write, for a write that frees space (an unlink, a purge, a truncate): on a full disk
+  // an engine that keeps a space reserve (SQLite: platform/space_reserve.h) releases it and
+  // runs `body` again, and runs it even while the reserve is released, when other writes
+  // are refused. Durable.
+  virtual Status WriteFreeing(const std::function<Status(FileTreeTransaction&)>& body,
+                              TimestampMs now_ms) {
+    return Write(body, now_ms);
+  }
   // Makes every commit made before it durable.
   virtual Status Sync() { return OkStatus(); }
 };

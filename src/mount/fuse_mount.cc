@@ -725,6 +725,7 @@ void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
 // kernel answers ENOENT for what it does not hold: nothing to drop.
 void Invalidate(Mount& mount, fuse_session* session, const meta::ChangeRecord& change) {
   if (change.ino != 0) {
+    mount.services.file_system->ForgetAttr(change.ino);
     mount.no_xattrs.Forget(change.ino);
     if (change.data) mount.services.file_data->Invalidate(change.ino);
     fuse_lowlevel_notify_inval_inode(session, mount.Outer(change.ino), change.data ? 0 : -1, 0);

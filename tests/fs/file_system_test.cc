@@ -388,6 +388,52 @@ TEST_P(FileSystemTest, EveryWriteTellsTheChangeFeedWhatItChanged) {
   EXPECT_FALSE(chmod[0].data);
 }
 
+// With fresh_directory_ms, a directory this mount just wrote is answered as the write left
+// it, as the kernel's attribute cache would have (another mount's change is news only once
+// the change feed names it: ForgetAttr); without, every GetAttr reads.
+TEST_P(FileSystemTest, ADirectoryJustWrittenIsAnsweredAsWrittenUntilTheFeedNamesIt) {
+  Options options;
+  options.now_ns = [this] { return clock_ns_; };
+  options.session = 9;
+  options.fresh_directory_ms = 60'000;
+  FileSystem mount(tree_, options);
+  std::unique_ptr<FileSystem> other = OtherMount();
+  auto made = mount.MakeNode(kRootInode, "d", FileType::kDirectory, 0755, 0, Caller{});
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  const uint64_t dir = made->ino;
+  clock_ns_ += 1000;
+  ASSERT_TRUE(mount.MakeNode(dir, "f", FileType::kRegular, 0644, 0, Caller{}).ok());
+  InodeRecord stored = Attr(dir);  // read from the store by the fixture's mount
+  auto fresh = mount.GetAttr(dir);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->mtime_ns, clock_ns_);
+  EXPECT_EQ(fresh->change, stored.change);
+  EXPECT_EQ(fresh->mtime_ns, stored.mtime_ns);
+
+  // Another mount's chmod: this one answers what its own write left until told.
+  AttrChange chmod_change;
+  chmod_change.mode = 0700;
+  ASSERT_TRUE(other->SetAttr(dir, chmod_change).ok());
+  EXPECT_EQ(mount.GetAttr(dir).value().mode, 0755u);
+  mount.ForgetAttr(dir);
+  EXPECT_EQ(mount.GetAttr(dir).value().mode, 0700u);
+
+  // A later write of its own stores again; an unlink there moves mtime and ctime.
+  clock_ns_ += 1000;
+  ASSERT_TRUE(mount.Unlink(dir, "f").ok());
+  EXPECT_EQ(mount.GetAttr(dir).value().mtime_ns, clock_ns_);
+  EXPECT_EQ(mount.GetAttr(dir).value().mode, 0700u);
+
+  // Removed: no answer from memory.
+  ASSERT_TRUE(mount.RemoveDirectory(kRootInode, "d").ok());
+  EXPECT_EQ(ErrnoOf(mount.GetAttr(dir)), ENOENT);
+
+  // The fixture's mount (fresh_directory_ms 0) always reads.
+  InodeRecord e = Make(kRootInode, "e", FileType::kDirectory, 0755);
+  ASSERT_TRUE(other->SetAttr(e.ino, chmod_change).ok());
+  EXPECT_EQ(Attr(e.ino).mode, 0700u);
+}
+
 TEST_P(FileSystemTest, LocksConflictAcrossMountsAndSplitAndMergeLikeFcntl) {
   InodeRecord file = Make(kRootInode, "locked");
   std::unique_ptr<FileSystem> other = OtherMount();

@@ -700,19 +700,28 @@ Status SqliteMetaStore::WriteRelaxed(const std::function<Status(FileTreeTransact
       /*durable=*/false);
 }
 
+Status SqliteMetaStore::WriteFreeing(const std::function<Status(FileTreeTransaction&)>& body,
+                                     TimestampMs now_ms) {
+  return FreeingWrite("file tree write", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c));
+    if (!volume) return internal::NoVolumeError();
+    SqliteFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/true, now_ms);
+    return body(transaction);
+  });
+}
+
 // A durable commit fsyncs the WAL, and with it every commit before it. It must change a
 // page (SQLite writes nothing for a transaction that changes nothing, nor for an UPDATE
 // that stores the same bytes), so it hands out one inode number, which nothing uses: the
 // numbers only have to be new.
+// On a full disk it may use the space reserve, as a delete does: making what was already
+// acknowledged durable takes one page, and must not wait for space to come back.
 Status SqliteMetaStore::Sync() {
-  return Write(
-      "file tree sync",
-      [&](Connection& c) -> Status {
-        ASSIGN_OR_RETURN(Statement stmt,
-                         c.Prepare("UPDATE fs_volume SET next_ino = next_ino + 1 WHERE id = 1"));
-        return stmt.Run();
-      },
-      /*durable=*/true);
+  return FreeingWrite("file tree sync", [&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c.Prepare("UPDATE fs_volume SET next_ino = next_ino + 1 WHERE id = 1"));
+    return stmt.Run();
+  });
 }
 
 }  // namespace cairn::meta::sqlite_internal

@@ -437,6 +437,8 @@ class SqliteMetaStore final : public MetaStore, public FileTree {
                TimestampMs now_ms) override;
   Status WriteRelaxed(const std::function<Status(FileTreeTransaction&)>& body,
                       TimestampMs now_ms) override;
+  Status WriteFreeing(const std::function<Status(FileTreeTransaction&)>& body,
+                      TimestampMs now_ms) override;
   Status Sync() override;
 
  private:
