@@ -200,13 +200,9 @@ class RecordingTransaction final : public FileTreeTransaction {
     return tx_.PutOrphan(orphan);
   }
   const std::vector<uint64_t>& orphaned() const { return orphaned_; }
-  // The directories this transaction stored, as stored; every inode it changed.
-  std::vector<InodeRecord> directories() const {
-    std::vector<InodeRecord> out;
-    for (const auto& [ino, inode] : directories_) out.push_back(inode);
-    return out;
-  }
-  std::vector<uint64_t> touched() const { return {touched_.begin(), touched_.end()}; }
+  // The directories this transaction stored, as stored, by ino; every inode it changed.
+  const std::map<uint64_t, InodeRecord>& directories() const { return directories_; }
+  const std::set<uint64_t>& touched() const { return touched_; }
   Status DeleteOrphan(uint64_t ino) override { return tx_.DeleteOrphan(ino); }
   Result<std::vector<meta::OrphanRecord>> ListOrphans() override { return tx_.ListOrphans(); }
   Result<uint64_t> AppendChange(const meta::ChangeRecord& change) override {
@@ -260,8 +256,8 @@ bool FileSystem::IsOpen(uint64_t ino) const { return options_.is_open && options
 Status FileSystem::Write(const std::function<Status(FileTreeTransaction&)>& body,
                          TimestampMs now_ms, bool frees) {
   std::vector<uint64_t> orphaned;
-  std::vector<InodeRecord> directories;
-  std::vector<uint64_t> touched;
+  std::map<uint64_t, InodeRecord> directories;
+  std::set<uint64_t> touched;
   const uint64_t epoch = forget_epoch_.load();
   auto recorded = [&](FileTreeTransaction& tx) -> Status {
     RecordingTransaction recording(tx);
@@ -297,8 +293,8 @@ Status FileSystem::Write(const std::function<Status(FileTreeTransaction&)>& body
 
 Status FileSystem::Sync() { return tree_->Sync(); }
 
-void FileSystem::KeepFresh(const std::vector<InodeRecord>& written,
-                           const std::vector<uint64_t>& touched, uint64_t epoch) {
+void FileSystem::KeepFresh(const std::map<uint64_t, InodeRecord>& written,
+                           const std::set<uint64_t>& touched, uint64_t epoch) {
   constexpr size_t kMaxFresh = 1024;  // directories written within the last second or so
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(fresh_mutex_);
@@ -306,17 +302,16 @@ void FileSystem::KeepFresh(const std::vector<InodeRecord>& written,
   // what is stored here; one that came before may name a change newer than this write.
   const bool clean = forget_epoch_.load() == epoch;
   for (uint64_t ino : touched) {
-    auto it = std::find_if(written.begin(), written.end(),
-                           [&](const InodeRecord& inode) { return inode.ino == ino; });
+    auto it = written.find(ino);
     if (!clean || it == written.end()) {
       fresh_.erase(ino);
       continue;
     }
     auto held = fresh_.find(ino);
     // A later write of this mount stored first: its change counter is higher.
-    if (held != fresh_.end() && held->second.inode.change >= it->change) continue;
+    if (held != fresh_.end() && held->second.inode.change >= it->second.change) continue;
     if (held == fresh_.end() && fresh_.size() >= kMaxFresh) fresh_.clear();
-    fresh_[ino] = FreshDirectory{*it, now};
+    fresh_[ino] = FreshDirectory{it->second, now};
   }
 }
 

@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -234,8 +235,8 @@ class FileSystem {
   };
   // After a successful write: `written` are the directories it stored (change counters as
   // stored), `touched` every inode it changed; `epoch` is forget_epoch_ before it began.
-  void KeepFresh(const std::vector<meta::InodeRecord>& written,
-                 const std::vector<uint64_t>& touched, uint64_t epoch);
+  void KeepFresh(const std::map<uint64_t, meta::InodeRecord>& written,
+                 const std::set<uint64_t>& touched, uint64_t epoch);
 
   // `frees`: the write frees space (meta::FileTree::WriteFreeing on a full disk).
   Status Write(const std::function<Status(meta::FileTreeTransaction&)>& body, TimestampMs now_ms,

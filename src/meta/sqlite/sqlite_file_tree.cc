@@ -677,37 +677,30 @@ Status SqliteMetaStore::ReadBrief(const std::function<Status(FileTreeTransaction
   return Read(body);
 }
 
-Status SqliteMetaStore::Write(const std::function<Status(FileTreeTransaction&)>& body,
-                              TimestampMs now_ms) {
-  return Write("file tree write", [&](Connection& c) -> Status {
+// The body of every file tree write: the volume row, then `body` on a writable transaction.
+static std::function<Status(Connection&)> FileTreeWriter(
+    const std::function<Status(FileTreeTransaction&)>& body, TimestampMs now_ms) {
+  return [&body, now_ms](Connection& c) -> Status {
     ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c));
     if (!volume) return internal::NoVolumeError();
     SqliteFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/true, now_ms);
     return body(transaction);
-  });
+  };
+}
+
+Status SqliteMetaStore::Write(const std::function<Status(FileTreeTransaction&)>& body,
+                              TimestampMs now_ms) {
+  return Write("file tree write", FileTreeWriter(body, now_ms));
 }
 
 Status SqliteMetaStore::WriteRelaxed(const std::function<Status(FileTreeTransaction&)>& body,
                                      TimestampMs now_ms) {
-  return Write(
-      "file tree write",
-      [&](Connection& c) -> Status {
-        ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c));
-        if (!volume) return internal::NoVolumeError();
-        SqliteFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/true, now_ms);
-        return body(transaction);
-      },
-      /*durable=*/false);
+  return Write("file tree write", FileTreeWriter(body, now_ms), /*durable=*/false);
 }
 
 Status SqliteMetaStore::WriteFreeing(const std::function<Status(FileTreeTransaction&)>& body,
                                      TimestampMs now_ms) {
-  return FreeingWrite("file tree write", [&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c));
-    if (!volume) return internal::NoVolumeError();
-    SqliteFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/true, now_ms);
-    return body(transaction);
-  });
+  return FreeingWrite("file tree write", FileTreeWriter(body, now_ms));
 }
 
 // A durable commit fsyncs the WAL, and with it every commit before it. It must change a
