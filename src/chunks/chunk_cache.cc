@@ -133,6 +133,20 @@ std::unique_ptr<platform::ReadableFile> ChunkCache::OpenCopy(const Digest& diges
 Result<std::unique_ptr<platform::ReadableFile>> ChunkCache::Fill(const Digest& digest,
                                                                  uint64_t size,
                                                                  platform::ReadableFile& source) {
+  const std::string hex = digest.ToHex();
+  return FillFrom(digest, size, [&](uint64_t offset, size_t n, char* out) -> Status {
+    ASSIGN_OR_RETURN(size_t got, source.ReadAt(offset, n, out));
+    if (got != n) {
+      return DataLossError("chunk " + hex + " is shorter than its " + std::to_string(size) +
+                           " bytes");
+    }
+    return OkStatus();
+  });
+}
+
+Result<std::unique_ptr<platform::ReadableFile>> ChunkCache::FillFrom(const Digest& digest,
+                                                                     uint64_t size,
+                                                                     const PieceReader& read) {
   if (size > options_.capacity_bytes) {
     return ResourceExhaustedError("a chunk of " + std::to_string(size) +
                                   " bytes is larger than the chunk cache");
@@ -155,12 +169,8 @@ Result<std::unique_ptr<platform::ReadableFile>> ChunkCache::Fill(const Digest& d
   uint64_t offset = 0;
   while (offset < size) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(piece.size(), size - offset));
-    Result<size_t> got = source.ReadAt(offset, want, piece.data());
-    if (!got.ok()) return discard(got.status());
-    if (*got != want) {
-      return discard(DataLossError("chunk " + hex + " is shorter than its " + std::to_string(size) +
-                                   " bytes"));
-    }
+    Status got = read(offset, want, piece.data());
+    if (!got.ok()) return discard(got);
     const std::string_view bytes(piece.data(), want);
     hasher.Update(bytes);
     Status appended = copy->Append(bytes);

@@ -12,6 +12,7 @@
 // go first once the cache holds more than its capacity.
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,11 @@ class ChunkCache {
   // cache disk fails. A chunk larger than the capacity is not cached (kResourceExhausted).
   Result<std::unique_ptr<platform::ReadableFile>> Fill(const Digest& digest, uint64_t size,
                                                        platform::ReadableFile& source);
+  // The same, with the bytes from `read` (n bytes at offset into out; each offset a
+  // multiple of 1 MiB, each n 1 MiB but for the last piece): a chunk fetched from a server.
+  using PieceReader = std::function<Status(uint64_t offset, size_t n, char* out)>;
+  Result<std::unique_ptr<platform::ReadableFile>> FillFrom(const Digest& digest, uint64_t size,
+                                                           const PieceReader& read);
   // Removes the copy of `digest`: it failed a block check (`why` is logged by the caller).
   void Drop(const Digest& digest);
 

@@ -184,10 +184,6 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
     // Files are stored one small chunk after another: their temp files are made ahead.
     if (!options.read_only) stores.chunks->KeepSpareTempFiles(data_options.storage_class, 16);
   } else {
-    if (!cache_options.directory.empty()) {
-      ready(InvalidArgumentError("--cache-dir is not supported with --storage http:// yet"));
-      return 1;
-    }
     auto meta_store = meta::OpenMetaStore(store.meta_url);
     if (!meta_store.ok()) {
       ready(meta_store.status().WithContext("opening the metadata store"));
@@ -250,6 +246,8 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
       return 1;
     }
     cache = std::move(opened).value();
+    // With --storage http:// the copies are of the server's chunks: most worth keeping.
+    if (remote) remote->set_cache(cache.get());
   }
   objects::ObjectServiceOptions object_options;
   object_options.read_cache = cache.get();
@@ -331,7 +329,7 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
   } else {
     services.chunk_root = stores.chunks->RootOf(StorageClass::kHot);
   }
-  mount::MountMetrics metrics(data.get(), object_service);
+  mount::MountMetrics metrics(data.get(), object_service, cache.get());
   std::unique_ptr<mount::MetricsEndpoint> endpoint;
   Status served = OkStatus();
   if (metrics_listen) {
@@ -454,9 +452,10 @@ void AddMount(CLI::App& app,
       ->capture_default_str();
   command
       ->add_option("--cache-dir", args->cache_dir,
-                   "Keep local copies of the chunks read here (for chunk directories on a "
-                   "slower shared volume); each copy is hashed when made and checked block by "
-                   "block when read. One mount per directory. Default: no cache")
+                   "Keep local copies of the chunks read here (for chunks behind --storage "
+                   "http:// or on a slower shared volume); each copy is hashed when made and "
+                   "checked block by block when read. One mount per directory. Default: no "
+                   "cache")
       ->envname("CAIRN_CACHE_DIR");
   command
       ->add_option("--cache-size", args->cache_mib,

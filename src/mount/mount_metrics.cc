@@ -63,8 +63,9 @@ std::string_view FuseOperationName(FuseOperation op) {
   return index < kFuseOperations ? kOperationNames[index] : "unknown";
 }
 
-MountMetrics::MountMetrics(const FileData* data, const objects::ObjectService* objects)
-    : data_(data), objects_(objects) {}
+MountMetrics::MountMetrics(const FileData* data, const objects::ObjectService* objects,
+                           const chunks::ChunkCache* cache)
+    : data_(data), objects_(objects), cache_(cache) {}
 
 void MountMetrics::SetInstalled(FuseOperation op) { installed_[static_cast<size_t>(op)] = true; }
 
@@ -160,18 +161,22 @@ std::string MountMetrics::Render() const {
         &out, "cairn_mount_block_row_cache_hit_ratio", {},
         lookups == 0 ? 0.0 : static_cast<double>(c.block_row_hits) / static_cast<double>(lookups));
   }
-  if (objects_ != nullptr && objects_->options().read_cache != nullptr) {
-    const chunks::ChunkCacheStats s = objects_->options().read_cache->stats();
+  if (cache_ != nullptr) {
+    const chunks::ChunkCacheStats s = cache_->stats();
     Counter(&out, "cairn_mount_chunk_cache_hits_total",
-            "Chunk opens served from a copy in --cache-dir.", s.hits);
+            "Chunk opens (with --storage http://, chunk reads) served from a copy in --cache-dir.",
+            s.hits);
     Counter(&out, "cairn_mount_chunk_cache_misses_total",
-            "Chunk opens that found no copy in --cache-dir (read from the store).", s.misses);
+            "Chunk opens (with --storage http://, chunk reads) that found no copy in --cache-dir "
+            "(read from the store or the server).",
+            s.misses);
     Counter(&out, "cairn_mount_chunk_cache_fills_total",
             "Chunks copied into --cache-dir (each hashed to its name on the way).", s.fills);
     Counter(&out, "cairn_mount_chunk_cache_evictions_total",
             "Copies removed, least recently used first, to stay within --cache-size.", s.evictions);
     Counter(&out, "cairn_mount_chunk_cache_dropped_total",
-            "Copies that failed verification and were removed (read again from the store).",
+            "Copies that failed verification and were removed (read again from the store or "
+            "the server).",
             s.dropped);
     metrics::AppendHeader(&out, "cairn_mount_chunk_cache_bytes",
                           "Bytes of chunk copies held in --cache-dir.", "gauge");

@@ -58,9 +58,10 @@ inline constexpr std::array<double, 12> kLatencyBounds = {
 
 class MountMetrics {
  public:
-  // `data` and `objects` must outlive the metrics; either may be null (its families then
-  // stay out of Render).
-  MountMetrics(const FileData* data, const objects::ObjectService* objects);
+  // `data`, `objects` and `cache` (--cache-dir) must outlive the metrics; any may be null
+  // (its families then stay out of Render).
+  MountMetrics(const FileData* data, const objects::ObjectService* objects,
+               const chunks::ChunkCache* cache);
 
   // The operation is served (it has a counter even before its first call).
   void SetInstalled(FuseOperation op);
@@ -81,6 +82,7 @@ class MountMetrics {
 
   const FileData* data_;
   const objects::ObjectService* objects_;
+  const chunks::ChunkCache* cache_;
   std::array<bool, kFuseOperations> installed_{};
   std::array<OperationCounters, kFuseOperations> operations_;
   std::array<std::atomic<uint64_t>, kMaxErrno> errors_{};  // by errno; the last: any above

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "chunks/chunk_cache.h"
 #include "client/http_client.h"
 #include "core/block_checksums.h"
 #include "core/hashing.h"
@@ -164,7 +165,76 @@ Status RemoteChunks::Read(StorageClass storage_class, const meta::ChunkRef& chun
     std::memcpy(out, bytes.data() + offset, length);
     return OkStatus();
   }
+  if (cache_ != nullptr) {
+    ASSIGN_OR_RETURN(bool served, ReadCached(target, chunk, offset, length, out));
+    if (served) return OkStatus();
+  }
   return Fetch(target, chunk, offset, length, out, /*checked=*/true);
+}
+
+Result<bool> RemoteChunks::ReadCached(const std::string& target, const meta::ChunkRef& chunk,
+                                      uint64_t offset, size_t length, char* out) {
+  std::unique_ptr<platform::ReadableFile> copy = cache_->OpenCopy(chunk.digest, chunk.size_bytes);
+  if (!copy) {
+    // The whole chunk, 1 MiB at a time, each piece's blocks checked as it arrives; the
+    // cache hashes the whole against the name before keeping it.
+    Status fetched = OkStatus();
+    Result<std::unique_ptr<platform::ReadableFile>> filled =
+        cache_->FillFrom(chunk.digest, chunk.size_bytes, [&](uint64_t at, size_t n, char* into) {
+          fetched = Fetch(target, chunk, at, n, into, /*checked=*/true);
+          return fetched;
+        });
+    if (!fetched.ok()) return fetched;  // the server's error: the same as a direct read
+    if (filled.status().code() == StatusCode::kDataLoss) {
+      // Every block matched its checksum but the whole does not hash to the chunk's name:
+      // these are not the chunk's bytes, whatever the checksums say.
+      Status mismatch = DataLossError("chunk " + chunk.digest.ToHex() + " from " + url_ +
+                                      " does not hash to its name");
+      fprintf(stderr, "cairn mount: integrity: %s; the read fails (EIO)\n",
+              mismatch.message().c_str());
+      return mismatch;
+    }
+    if (!filled.ok()) {
+      if (filled.status().code() != StatusCode::kResourceExhausted) {
+        fprintf(stderr, "cairn mount: the chunk cache could not keep chunk %s: %s\n",
+                chunk.digest.ToHex().c_str(), filled.status().message().c_str());
+      }
+      return false;
+    }
+    copy = std::move(filled).value();
+  }
+  // Whole blocks from the copy, each checked before any of its bytes are used.
+  std::string block_bytes;
+  uint64_t done = 0;
+  while (done < length) {
+    const uint64_t block = (offset + done) / kChecksumBlockBytes;
+    const uint64_t start = block * kChecksumBlockBytes;
+    const uint64_t n = std::min<uint64_t>(kChecksumBlockBytes, chunk.size_bytes - start);
+    block_bytes.resize(n);
+    Result<size_t> got = copy->ReadAt(start, n, block_bytes.data());
+    std::string failed;
+    if (!got.ok()) {
+      failed = got.status().message();
+    } else if (*got != n) {
+      failed = "the copy is short";
+    } else if (Crc32c(block_bytes) != BlockChecksumAt(chunk.block_checksums, block)) {
+      failed = "checksum mismatch";
+    }
+    if (!failed.empty()) {
+      fprintf(stderr,
+              "cairn mount: the cached copy of chunk %s failed its check at block %llu (%s); "
+              "dropped, read from %s\n",
+              chunk.digest.ToHex().c_str(), static_cast<unsigned long long>(block), failed.c_str(),
+              url_.c_str());
+      cache_->Drop(chunk.digest);
+      return false;
+    }
+    const uint64_t from = offset + done - start;
+    const uint64_t take = std::min<uint64_t>(length - done, n - from);
+    std::memcpy(out + done, block_bytes.data() + from, take);
+    done += take;
+  }
+  return true;
 }
 
 Status RemoteChunks::Fetch(const std::string& target, const meta::ChunkRef& chunk, uint64_t offset,

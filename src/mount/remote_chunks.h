@@ -5,7 +5,10 @@
 // asks whether the server holds the chunk (HEAD) and sends the bytes (PUT) only if not.
 // Reads fetch the 256 KiB checksum blocks they touch (GET with a Range) and verify each
 // against the block checksums the file's block row records: a wrong byte from the server
-// or the network is an EIO, never data.
+// or the network is an EIO, never data. With a chunk cache (`--cache-dir`), a chunk read
+// is fetched whole once into a local copy (hashed to its name on the way) and later reads
+// come from that copy, each block still checked against the row's checksums; a copy that
+// fails is dropped and the bytes come from the server.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,9 @@
 
 namespace cairn::client {
 class HttpClient;
+}
+namespace cairn::chunks {
+class ChunkCache;
 }
 
 namespace cairn::mount {
@@ -54,6 +60,9 @@ class RemoteChunks {
   // verified (kDataLoss when one does not match).
   Status Read(StorageClass storage_class, const meta::ChunkRef& chunk, uint64_t offset,
               size_t length, char* out);
+  // Reads go through `cache` from now on (set before the first read; it outlives this).
+  void set_cache(chunks::ChunkCache* cache) { cache_ = cache; }
+  chunks::ChunkCache* cache() const { return cache_; }
   // The server's space for the class (statfs).
   Result<RemoteSpace> Space(StorageClass storage_class);
 
@@ -77,10 +86,16 @@ class RemoteChunks {
   // when `checked`.
   Status Fetch(const std::string& target, const meta::ChunkRef& chunk, uint64_t offset,
                size_t length, char* out, bool checked);
+  // The read served from the cache's copy of the chunk, made from the server's bytes first
+  // when there is none. false: not served (the copy failed a check and was dropped, or the
+  // cache disk failed); the caller asks the server. An error of the server is returned.
+  Result<bool> ReadCached(const std::string& target, const meta::ChunkRef& chunk, uint64_t offset,
+                          size_t length, char* out);
 
   std::string url_;
   std::string api_key_;
   int timeout_seconds_;
+  chunks::ChunkCache* cache_ = nullptr;
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<client::HttpClient>> idle_;  // GUARDED_BY(mutex_)
   uint64_t bytes_sent_ = 0;                                // GUARDED_BY(mutex_)

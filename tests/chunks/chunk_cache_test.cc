@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/hashing.h"
 
@@ -107,6 +109,43 @@ TEST_F(ChunkCacheTest, BytesThatDoNotHashToTheDigestAreNotKept) {
     if (entry.path().filename() != ".lock") ++files;
   }
   EXPECT_EQ(files, 0u) << "no copy and no temp file stays";
+}
+
+TEST_F(ChunkCacheTest, AFillFromPiecesAsksInWholeMebibytesAndKeepsNothingAfterAFailure) {
+  Open(8 << 20);
+  std::string bytes(2 * (1 << 20) + 12345, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 131 % 251);
+  const Digest digest = Sha256Of(bytes);
+  std::vector<std::pair<uint64_t, size_t>> asked;
+  auto from_bytes = [&](uint64_t offset, size_t n, char* out) -> Status {
+    asked.emplace_back(offset, n);
+    std::copy_n(bytes.data() + offset, n, out);
+    return OkStatus();
+  };
+  auto copy = cache_->FillFrom(digest, bytes.size(), from_bytes);
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  EXPECT_EQ(ReadAll(**copy), bytes);
+  const std::vector<std::pair<uint64_t, size_t>> pieces = {
+      {0, 1 << 20}, {1 << 20, 1 << 20}, {2 << 20, 12345}};
+  EXPECT_EQ(asked, pieces);
+
+  // The source fails on its second piece: that error, and no copy or temp file stays.
+  bytes[5] ^= 1;
+  const Digest other = Sha256Of(bytes);
+  int calls = 0;
+  auto failing = [&](uint64_t offset, size_t n, char* out) -> Status {
+    if (++calls == 2) return UnavailableError("the server went away");
+    std::copy_n(bytes.data() + offset, n, out);
+    return OkStatus();
+  };
+  copy = cache_->FillFrom(other, bytes.size(), failing);
+  EXPECT_EQ(copy.status().code(), StatusCode::kUnavailable);
+  EXPECT_FALSE(cache_->Contains(other, bytes.size()));
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    if (entry.path().filename() != ".lock") ++files;
+  }
+  EXPECT_EQ(files, 1u) << "only the first chunk's copy";
 }
 
 TEST_F(ChunkCacheTest, TheLeastRecentlyUsedCopiesGoFirstAtTheCapacity) {

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import threading
 import urllib.error
@@ -24,6 +25,7 @@ import pytest
 
 from conftest import CAIRN, Volume, is_mounted, run, wait_gone
 from test_dedup import Server, chunk_bytes_on_disk, sha256_of
+from test_observe import free_port, scrape
 
 MiB = 1 << 20
 
@@ -43,14 +45,15 @@ def metric(server: Server, name: str, **labels) -> float:
     return total
 
 
-def remote_mount(volume: Volume, server: Server, point: Path, key: str, check=True):
+def remote_mount(volume: Volume, server: Server, point: Path, key: str, check=True, *extra):
     """Mounts `volume` with its chunks through `server`, from a data directory of its own."""
     point.mkdir(parents=True, exist_ok=True)
     elsewhere = volume.base / "mount-host-data"
     env = dict(os.environ, CAIRN_STORAGE_KEY=key)
     result = subprocess.run(
         [CAIRN, "mount", "--data-dir", str(elsewhere), volume.meta_url, str(point), "-d",
-         "--log-file", str(volume.base / f"mount-{point.name}.log"), "--storage", server.url],
+         "--log-file", str(volume.base / f"mount-{point.name}.log"), "--storage", server.url,
+         *map(str, extra)],
         capture_output=True, text=True, timeout=60, env=env)
     if not check:
         return result
@@ -223,13 +226,70 @@ def test_the_mount_refuses_a_wrong_key_or_server_before_mounting(served, tmp_pat
     result = run("mount", "--data-dir", tmp_path / "x", volume.meta_url, point, "--storage",
                  "ftp://host", check=False)
     assert result.returncode != 0 and "http://HOST:PORT" in result.stderr, result.stderr
-    result = subprocess.run(
-        [CAIRN, "mount", "--data-dir", str(tmp_path / "x"), volume.meta_url, str(point),
-         "--storage", server.url, "--cache-dir", str(tmp_path / "cache")],
-        capture_output=True, text=True, timeout=60,
-        env=dict(os.environ, CAIRN_STORAGE_KEY=server.admin_key))
-    assert result.returncode != 0 and "--cache-dir" in result.stderr, result.stderr
-    assert not is_mounted(point)
+
+
+def test_a_cache_dir_serves_the_servers_chunks_from_verified_local_copies(served, tmp_path):
+    volume, server = served
+    mnt = remote_mount(volume, server, tmp_path / "mnt", server.admin_key)
+    data = os.urandom(9 * MiB)  # two full 4 MiB blocks and a partial one
+    (mnt / "f").write_bytes(data)
+    volume.umount(mnt)
+
+    cache = tmp_path / "cache"
+    copies = lambda: sorted(p for p in cache.iterdir() if len(p.name) == 64)  # noqa: E731
+    with_cache = ("--cache-dir", cache, "--cache-size", "64")
+    port = free_port()
+    mnt = remote_mount(volume, server, tmp_path / "mnt", server.admin_key, True, *with_cache,
+                       "--metrics", f"127.0.0.1:{port}")
+    assert sha256_of(mnt / "f") == hashlib.sha256(data).hexdigest()
+    first = scrape(port)
+    assert first["cairn_mount_chunk_cache_fills_total"] == 3
+    assert first["cairn_mount_chunk_cache_bytes"] == len(data)
+    assert len(copies()) == 3
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(c.stat().st_mode) == 0o600 for c in copies())
+    assert sorted(c.name for c in copies()) == sorted(
+        hashlib.sha256(data[i:i + 4 * MiB]).hexdigest() for i in range(0, len(data), 4 * MiB))
+    volume.umount(mnt)
+
+    # A new mount with the server gone: every byte comes from the copies.
+    port = free_port()
+    mnt = remote_mount(volume, server, tmp_path / "mnt", server.admin_key, True, *with_cache,
+                       "--metrics", f"127.0.0.1:{port}")
+    server_port = server.port
+    server.stop()
+    assert (mnt / "f").read_bytes() == data
+    with open(mnt / "f", "rb") as f:
+        f.seek(4 * MiB - 3)
+        assert f.read(10) == data[4 * MiB - 3:4 * MiB + 7]
+    offline = scrape(port)
+    assert offline["cairn_mount_chunk_cache_hits_total"] >= 3
+    assert offline["cairn_mount_chunk_cache_misses_total"] == 0
+    assert offline['cairn_mount_errors_total{errno="EIO"}'] == 0
+    volume.umount(mnt)
+
+    # A bit flipped in one copy on the cache disk: that copy is dropped and its bytes come
+    # from the server again (and are copied afresh); nothing wrong is read.
+    server = Server(volume, tmp_path, port=server_port)
+    try:
+        victim = copies()[1]
+        raw = bytearray(victim.read_bytes())
+        raw[300000] ^= 1
+        victim.write_bytes(bytes(raw))
+        port = free_port()
+        mnt = remote_mount(volume, server, tmp_path / "mnt", server.admin_key, True, *with_cache,
+                           "--metrics", f"127.0.0.1:{port}")
+        assert (mnt / "f").read_bytes() == data
+        after = scrape(port)
+        assert after["cairn_mount_chunk_cache_dropped_total"] == 1
+        assert after["cairn_mount_chunk_cache_fills_total"] == 1
+        assert after['cairn_mount_errors_total{errno="EIO"}'] == 0
+        assert victim.read_bytes() != bytes(raw)  # copied again from the server's bytes
+        log = (volume.base / "mount-mnt.log").read_text()
+        assert "failed its check" in log and victim.name in log, log[-2000:]
+        volume.umount(mnt)
+    finally:
+        server.stop()
 
 
 def test_the_chunk_api_takes_only_referenced_chunks_with_their_own_bytes(served, tmp_path):
