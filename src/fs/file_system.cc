@@ -416,20 +416,24 @@ Result<InodeRecord> NewTrashDirectory(FileTreeTransaction& tx, uint64_t ino, uin
 }
 
 // Files `inode`, whose last name (`name` in `parent`) was just removed, in this hour's trash
-// directory. It keeps its one link, so an open handle needs no orphan row.
-Status MoveToTrash(FileTreeTransaction& tx, InodeRecord inode, uint64_t parent,
-                   std::string_view name, int64_t now_ns) {
-  ASSIGN_OR_RETURN(std::optional<InodeRecord> trash, tx.GetInode(kTrashInode));
-  if (!trash) {
-    ASSIGN_OR_RETURN(trash,
-                     NewTrashDirectory(tx, kTrashInode, meta::kRootInode, kTrashName, now_ns));
-  }
+// directory. It keeps its one link, so an open handle needs no orphan row. Returns whether
+// it made the trash directory itself (which touches the root).
+Result<bool> MoveToTrash(FileTreeTransaction& tx, InodeRecord inode, uint64_t parent,
+                         std::string_view name, int64_t now_ns) {
   const std::string hour = HourName(now_ns);
+  // This hour's directory, once it exists, answers for the trash too (one read, not two).
   ASSIGN_OR_RETURN(std::optional<DentryRecord> hour_entry, tx.GetDentry(kTrashInode, hour));
+  bool made_trash = false;
   uint64_t hour_ino = 0;
   if (hour_entry) {
     hour_ino = hour_entry->ino;
   } else {
+    ASSIGN_OR_RETURN(std::optional<InodeRecord> trash, tx.GetInode(kTrashInode));
+    if (!trash) {
+      RETURN_IF_ERROR(
+          NewTrashDirectory(tx, kTrashInode, meta::kRootInode, kTrashName, now_ns).status());
+      made_trash = true;
+    }
     ASSIGN_OR_RETURN(hour_ino, tx.NewInodeNumber());
     RETURN_IF_ERROR(NewTrashDirectory(tx, hour_ino, kTrashInode, hour, now_ns).status());
   }
@@ -442,7 +446,8 @@ Status MoveToTrash(FileTreeTransaction& tx, InodeRecord inode, uint64_t parent,
   inode.ctime_ns = now_ns;
   RETURN_IF_ERROR(tx.PutInode(inode).status());
   ASSIGN_OR_RETURN(InodeRecord hour_dir, LoadInode(tx, hour_ino));
-  return Touch(tx, hour_dir, now_ns, 0);
+  RETURN_IF_ERROR(Touch(tx, hour_dir, now_ns, 0));
+  return made_trash;
 }
 
 }  // namespace
@@ -617,8 +622,11 @@ Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
         }
         RETURN_IF_ERROR(tx.DeleteDentry(parent, name));
         if (GoesToTrash(tx, dir, inode)) {
-          RETURN_IF_ERROR(MoveToTrash(tx, inode, parent, name, now));
-          ASSIGN_OR_RETURN(dir, LoadInode(tx, parent));  // the trash's first use touches the root
+          ASSIGN_OR_RETURN(bool made_trash, MoveToTrash(tx, inode, parent, name, now));
+          // The trash's first use touches the root, which may be `dir`.
+          if (made_trash) {
+            ASSIGN_OR_RETURN(dir, LoadInode(tx, parent));
+          }
         } else {
           RETURN_IF_ERROR(DropLink(tx, inode, now, IsOpen(inode.ino), options_.session));
         }
@@ -739,7 +747,7 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
           }
           if (GoesToTrash(tx, to_dir, replaced)) {
             RETURN_IF_ERROR(tx.DeleteDentry(new_parent, new_name));
-            RETURN_IF_ERROR(MoveToTrash(tx, replaced, new_parent, new_name, now));
+            RETURN_IF_ERROR(MoveToTrash(tx, replaced, new_parent, new_name, now).status());
           } else {
             RETURN_IF_ERROR(DropLink(tx, replaced, now, IsOpen(replaced.ino), options_.session));
           }

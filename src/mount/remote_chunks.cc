@@ -195,9 +195,15 @@ Result<bool> RemoteChunks::ReadCached(const std::string& target, const meta::Chu
       return mismatch;
     }
     if (!filled.ok()) {
-      if (filled.status().code() != StatusCode::kResourceExhausted) {
-        fprintf(stderr, "cairn mount: the chunk cache could not keep chunk %s: %s\n",
-                chunk.digest.ToHex().c_str(), filled.status().message().c_str());
+      // A full or failing cache disk fails every fill: logged at the 1st, 2nd, 4th, ... time.
+      const uint64_t failures = cache_failures_.fetch_add(1) + 1;
+      if (filled.status().code() != StatusCode::kResourceExhausted &&
+          (failures & (failures - 1)) == 0) {
+        fprintf(stderr,
+                "cairn mount: the chunk cache could not keep chunk %s (%llu failures so far; the "
+                "reads go to %s): %s\n",
+                chunk.digest.ToHex().c_str(), static_cast<unsigned long long>(failures),
+                url_.c_str(), filled.status().message().c_str());
       }
       return false;
     }

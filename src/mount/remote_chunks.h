@@ -11,6 +11,7 @@
 // fails is dropped and the bytes come from the server.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -96,6 +97,7 @@ class RemoteChunks {
   std::string api_key_;
   int timeout_seconds_;
   chunks::ChunkCache* cache_ = nullptr;
+  std::atomic<uint64_t> cache_failures_{0};  // fills the cache disk refused
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<client::HttpClient>> idle_;  // GUARDED_BY(mutex_)
   uint64_t bytes_sent_ = 0;                                // GUARDED_BY(mutex_)
