@@ -166,14 +166,19 @@ Status RemoteChunks::Read(StorageClass storage_class, const meta::ChunkRef& chun
     return OkStatus();
   }
   if (cache_ != nullptr) {
-    ASSIGN_OR_RETURN(bool served, ReadCached(target, chunk, offset, length, out));
-    if (served) return OkStatus();
+    // A copy that failed its check is dropped and made again once from the server's bytes.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool dropped = false;
+      ASSIGN_OR_RETURN(bool served, ReadCached(target, chunk, offset, length, out, &dropped));
+      if (served) return OkStatus();
+      if (!dropped) break;
+    }
   }
   return Fetch(target, chunk, offset, length, out, /*checked=*/true);
 }
 
 Result<bool> RemoteChunks::ReadCached(const std::string& target, const meta::ChunkRef& chunk,
-                                      uint64_t offset, size_t length, char* out) {
+                                      uint64_t offset, size_t length, char* out, bool* dropped) {
   std::unique_ptr<platform::ReadableFile> copy = cache_->OpenCopy(chunk.digest, chunk.size_bytes);
   if (!copy) {
     // The whole chunk, 1 MiB at a time, each piece's blocks checked as it arrives; the
@@ -233,6 +238,7 @@ Result<bool> RemoteChunks::ReadCached(const std::string& target, const meta::Chu
               chunk.digest.ToHex().c_str(), static_cast<unsigned long long>(block), failed.c_str(),
               url_.c_str());
       cache_->Drop(chunk.digest);
+      *dropped = true;
       return false;
     }
     const uint64_t from = offset + done - start;

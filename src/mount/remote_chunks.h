@@ -88,10 +88,11 @@ class RemoteChunks {
   Status Fetch(const std::string& target, const meta::ChunkRef& chunk, uint64_t offset,
                size_t length, char* out, bool checked);
   // The read served from the cache's copy of the chunk, made from the server's bytes first
-  // when there is none. false: not served (the copy failed a check and was dropped, or the
-  // cache disk failed); the caller asks the server. An error of the server is returned.
+  // when there is none. false: not served (the copy failed a check and was dropped: then
+  // `*dropped`; or the cache disk failed); the caller asks the server. An error of the
+  // server is returned.
   Result<bool> ReadCached(const std::string& target, const meta::ChunkRef& chunk, uint64_t offset,
-                          size_t length, char* out);
+                          size_t length, char* out, bool* dropped);
 
   std::string url_;
   std::string api_key_;
