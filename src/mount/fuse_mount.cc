@@ -501,6 +501,17 @@ void OpenDirectory(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   handle->ino = inode->ino;
   handle->parent = inode->parent;
   fi->fh = reinterpret_cast<uint64_t>(handle.release());
+  // The kernel keeps the listing across opens and starts over when the directory changes:
+  // through this mount (it knows), or by the mtime it reads with the attributes (another
+  // mount's change, which the change feed also drops at once: Invalidate). Not for listings
+  // this mount's own writes change behind the kernel's back: the trash (an unlink files the
+  // inode there) and the volume's root (whose .trash appears with the first delete).
+  if (mount.options.attr_cache_seconds > 0 && mount.options.dir_entry_cache_seconds > 0 &&
+      inode->ino != meta::kRootInode && inode->ino != fs::kTrashInode &&
+      inode->parent != fs::kTrashInode) {
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+  }
   fuse_reply_open(req, fi);
 }
 
@@ -733,6 +744,8 @@ void Invalidate(Mount& mount, fuse_session* session, const meta::ChangeRecord& c
   if (change.parent != 0 && !change.name.empty()) {
     fuse_lowlevel_notify_inval_entry(session, mount.Outer(change.parent), change.name.data(),
                                      change.name.size());
+    // The directory's pages are its cached listing (cache_readdir): dropped.
+    fuse_lowlevel_notify_inval_inode(session, mount.Outer(change.parent), 0, 0);
   }
 }
 

@@ -51,15 +51,21 @@ def read_or_none(path):
 def test_a_change_on_one_mount_reaches_the_other_at_once(volume, tmp_path):
     a = volume.mount(tmp_path / "a")
     b = volume.mount(tmp_path / "b", *LONG_CACHES)
+    os.mkdir(a / "listed")
+    wait_until(lambda: os.path.isdir(b / "listed"))
     delays = []
     for i in range(ROUNDS):
         name = f"f{i}"
-        # b caches the absence, then each state, before a changes it.
+        # b caches the absence, then each state, before a changes it; its listing too.
         assert not exists(b / name)
+        assert name not in os.listdir(b / "listed")
         with open(a / name, "wb") as f:
             f.write(b"one")
         delays.append(wait_until(lambda: exists(b / name)))
         assert (b / name).read_bytes() == b"one"
+        with open(a / "listed" / name, "wb"):
+            pass
+        delays.append(wait_until(lambda: name in os.listdir(b / "listed")))
 
         with open(a / name, "ab") as f:  # write + close
             f.write(b" two")
@@ -77,6 +83,18 @@ def test_a_change_on_one_mount_reaches_the_other_at_once(volume, tmp_path):
         os.rmdir(a / f"d{i}")
         os.unlink(a / f"g{i}")
         delays.append(wait_until(lambda: not exists(b / f"g{i}") and not exists(b / f"d{i}")))
+        os.rename(a / "listed" / name, a / "listed" / f"r{i}")
+        delays.append(wait_until(
+            lambda: sorted(os.listdir(b / "listed")).count(f"r{i}") == 1
+            and name not in os.listdir(b / "listed")))
+        os.unlink(a / "listed" / f"r{i}")
+        delays.append(wait_until(lambda: f"r{i}" not in os.listdir(b / "listed")))
+        # b's own changes show in its listing at once.
+        with open(b / "listed" / f"own{i}", "wb"):
+            pass
+        assert f"own{i}" in os.listdir(b / "listed")
+        os.unlink(b / "listed" / f"own{i}")
+        assert f"own{i}" not in os.listdir(b / "listed")
     delays.sort()
     p99 = delays[int(len(delays) * 0.99) - 1]
     print(f"\n{len(delays)} changes seen by the other mount: median "

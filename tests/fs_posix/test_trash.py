@@ -90,6 +90,29 @@ def test_deleted_and_replaced_files_wait_in_the_trash_until_restored_or_purged(v
     assert volume.fsck().returncode == 0
 
 
+def test_listings_the_mounts_own_deletes_change_are_never_served_stale(volume, tmp_path):
+    # The kernel keeps directory listings (cache_readdir), but the trash's and the root's
+    # change behind its back when this mount files a deleted inode: they are not kept.
+    mnt = volume.mount(tmp_path / "mnt")
+    os.mkdir(mnt / "d")
+    for name in ("a", "b", "c"):
+        (mnt / "d" / name).write_bytes(name.encode())
+    for _ in range(2):  # the second listing comes from the kernel's cache where it keeps one
+        assert sorted(os.listdir(mnt)) == ["d"]
+        assert sorted(os.listdir(mnt / "d")) == ["a", "b", "c"]
+    os.unlink(mnt / "d" / "a")
+    assert sorted(os.listdir(mnt)) == [".trash", "d"]  # the first delete made it
+    assert sorted(os.listdir(mnt / "d")) == ["b", "c"]
+    [hour] = os.listdir(mnt / ".trash")
+    for _ in range(2):
+        assert [n.rsplit("-", 1)[1] for n in os.listdir(mnt / ".trash" / hour)] == ["a"]
+    os.unlink(mnt / "d" / "b")
+    assert sorted(n.rsplit("-", 1)[1] for n in os.listdir(mnt / ".trash" / hour)) == ["a", "b"]
+    os.rename(mnt / ".trash" / hour / os.listdir(mnt / ".trash" / hour)[0], mnt / "d" / "back")
+    assert len(os.listdir(mnt / ".trash" / hour)) == 1
+    assert "back" in os.listdir(mnt / "d")
+
+
 def test_a_volume_without_trash_deletes_at_once(tmp_path):
     from conftest import Volume
     vol = Volume(tmp_path)
