@@ -25,6 +25,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -75,12 +76,38 @@ class NoXattrs {
   std::unordered_set<uint64_t> inos_;  // GUARDED_BY(mutex_)
 };
 
+// The change counter of the attributes this mount last gave the kernel for each regular
+// file. The kernel keeps a file's size for --attr-cache seconds and reads up to it; another
+// mount's change reaches it through the change feed, a poll later. An open that reads a
+// newer version than the kernel was given drops the kernel's attributes first, so the read
+// after that open sees the new size (close-to-open) even before the feed passes it on.
+class ToldChanges {
+ public:
+  void Note(uint64_t ino, uint64_t change) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (told_.size() >= (1 << 16) && told_.count(ino) == 0) told_.clear();
+    told_[ino] = change;
+  }
+  // Whether the kernel may hold attributes of another version than `change` (unknown: yes).
+  bool Stale(uint64_t ino, uint64_t change) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = told_.find(ino);
+    return it == told_.end() || it->second != change;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<uint64_t, uint64_t> told_;  // GUARDED_BY(mutex_)
+};
+
 struct Mount {
   MountOptions options;
   MountServices services;
   uint64_t root = meta::kRootInode;  // the inode the mount's root shows (subdir)
   CountedOperations counted;         // the operations, for the counting wrappers
   NoXattrs no_xattrs;
+  mutable ToldChanges told;
+  fuse_session* session = nullptr;
 
   uint64_t Inner(fuse_ino_t ino) const { return ino == FUSE_ROOT_ID ? root : ino; }
   fuse_ino_t Outer(uint64_t ino) const { return ino == root ? FUSE_ROOT_ID : ino; }
@@ -131,6 +158,7 @@ int64_t FromTimespec(const timespec& ts) {
 }
 
 struct stat ToStat(const Mount& mount, const InodeRecord& inode) {
+  if (inode.type == FileType::kRegular) mount.told.Note(inode.ino, inode.change);
   struct stat st {};
   st.st_ino = mount.Outer(inode.ino);
   st.st_mode = TypeBits(inode.type) | (inode.mode & 07777);
@@ -365,6 +393,10 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Result<InodeRecord> inode = mount.services.file_system->GetAttr(mount.Inner(ino));
   if (!inode.ok()) return ReplyError(req, inode.status(), "open");
   const bool keep_cache = mount.services.file_data->Open(*inode);
+  if (inode->type == FileType::kRegular && mount.told.Stale(inode->ino, inode->change)) {
+    // Attributes only (-1): no page is touched, so no lock the open holds is needed.
+    fuse_lowlevel_notify_inval_inode(mount.session, mount.Outer(inode->ino), -1, 0);
+  }
   if ((fi->flags & O_TRUNC) != 0 && inode->type == FileType::kRegular) {
     // libfuse asks the kernel for atomic O_TRUNC: the truncate is this open's to do, and
     // it marks mtime and ctime even when the file was empty already.
@@ -834,6 +866,7 @@ Status ServeMount(const MountOptions& options, const MountServices& services,
   const fuse_lowlevel_ops ops =
       services.metrics != nullptr ? CountOperations<CountedOf>(mount.counted) : mount.counted.inner;
   fuse_session* session = fuse_session_new(&args, &ops, sizeof(ops), &mount);
+  mount.session = session;
   if (session == nullptr) {
     Status status = InternalError("libfuse refused the mount options " + opts);
     ready(status);
