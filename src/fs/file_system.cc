@@ -122,7 +122,7 @@ class RecordingTransaction final : public FileTreeTransaction {
     return out;
   }
 
-  const meta::VolumeRecord& volume() const override { return tx_.volume(); }
+  Result<meta::VolumeRecord> volume() override { return tx_.volume(); }
   TimestampMs now_ms() const override { return tx_.now_ms(); }
   Result<std::optional<InodeRecord>> GetInode(uint64_t ino) override { return tx_.GetInode(ino); }
   Result<uint64_t> PutInode(const InodeRecord& inode) override {
@@ -394,9 +394,11 @@ std::optional<int64_t> HourStartNs(std::string_view hour) {
 }
 
 // Whether the last name of `inode`, in `dir`, going away sends it to the trash.
-bool GoesToTrash(FileTreeTransaction& tx, const InodeRecord& dir, const InodeRecord& inode) {
-  return tx.volume().trash_days > 0 && inode.type != FileType::kDirectory && inode.nlink <= 1 &&
-         !InTrash(dir);
+Result<bool> GoesToTrash(FileTreeTransaction& tx, const InodeRecord& dir,
+                         const InodeRecord& inode) {
+  if (inode.type == FileType::kDirectory || inode.nlink > 1 || InTrash(dir)) return false;
+  ASSIGN_OR_RETURN(meta::VolumeRecord volume, tx.volume());
+  return volume.trash_days > 0;
 }
 
 Result<InodeRecord> NewTrashDirectory(FileTreeTransaction& tx, uint64_t ino, uint64_t parent,
@@ -621,7 +623,8 @@ Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
                       Describe(parent, name) + " is a directory; remove it with rmdir");
         }
         RETURN_IF_ERROR(tx.DeleteDentry(parent, name));
-        if (GoesToTrash(tx, dir, inode)) {
+        ASSIGN_OR_RETURN(bool to_trash, GoesToTrash(tx, dir, inode));
+        if (to_trash) {
           ASSIGN_OR_RETURN(bool made_trash, MoveToTrash(tx, inode, parent, name, now));
           // The trash's first use touches the root, which may be `dir`.
           if (made_trash) {
@@ -745,7 +748,8 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
             RETURN_IF_ERROR(NotEmpty(tx, replaced.ino));
             to_dir_subdirs -= 1;
           }
-          if (GoesToTrash(tx, to_dir, replaced)) {
+          ASSIGN_OR_RETURN(bool to_trash, GoesToTrash(tx, to_dir, replaced));
+          if (to_trash) {
             RETURN_IF_ERROR(tx.DeleteDentry(new_parent, new_name));
             RETURN_IF_ERROR(MoveToTrash(tx, replaced, new_parent, new_name, now).status());
           } else {
@@ -1264,7 +1268,8 @@ Result<uint32_t> FileSystem::SetTrashDays(uint32_t days) {
   uint32_t before = 0;
   RETURN_IF_ERROR(tree_->Write(
       [&](FileTreeTransaction& tx) -> Status {
-        before = tx.volume().trash_days;
+        ASSIGN_OR_RETURN(meta::VolumeRecord volume, tx.volume());
+        before = volume.trash_days;
         return tx.SetTrashDays(days);
       },
       ToMs(NowNs())));

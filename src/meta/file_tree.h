@@ -118,7 +118,9 @@ class FileTreeTransaction {
  public:
   virtual ~FileTreeTransaction() = default;
 
-  virtual const VolumeRecord& volume() const = 0;
+  // The volume row as this transaction sees it (SQLite reads it on the first call only:
+  // most transactions never ask).
+  virtual Result<VolumeRecord> volume() = 0;
   // The transaction's clock (what the caller passed to Write; 0 for Read).
   virtual TimestampMs now_ms() const = 0;
 

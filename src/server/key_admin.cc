@@ -169,7 +169,7 @@ Result<std::optional<VolumeSummary>> SummarizeVolume(meta::MetaStore* store, Tim
   VolumeSummary summary;
   // One transaction: the usage and the sessions are one moment's.
   RETURN_IF_ERROR(tree->Read([&](meta::FileTreeTransaction& tx) -> Status {
-                        summary.volume = tx.volume();
+                        ASSIGN_OR_RETURN(summary.volume, tx.volume());
                         if (usage) {
                           ASSIGN_OR_RETURN(summary.usage, tx.Usage());
                         }

@@ -500,13 +500,13 @@ TEST_P(FileTreeTest, TheRootIsADirectoryThatIsItsOwnParent) {
   EXPECT_EQ(Str(*root), Str(expected));
   EXPECT_EQ(Names(kRootInode), std::vector<std::string>());
   EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
-    EXPECT_EQ(tx.volume(), Volume());
+    EXPECT_EQ(tx.volume().value(), Volume());
     EXPECT_EQ(tx.now_ms(), 0);
     return OkStatus();
   }));
   EXPECT_OK(W(
       [&](FileTreeTransaction& tx) -> Status {
-        EXPECT_EQ(tx.volume(), Volume());
+        EXPECT_EQ(tx.volume().value(), Volume());
         EXPECT_EQ(tx.now_ms(), 4242);
         return OkStatus();
       },
@@ -1234,11 +1234,11 @@ TEST_P(FileTreeTest, TrashDaysChangeWithTheirWriteOnly) {
   }));
   ASSERT_OK(W([](FileTreeTransaction& tx) -> Status {
     RETURN_IF_ERROR(tx.SetTrashDays(30));
-    EXPECT_EQ(tx.volume().trash_days, 30u);
+    EXPECT_EQ(tx.volume().value().trash_days, 30u);
     return OkStatus();
   }));
   EXPECT_OK(R([](FileTreeTransaction& tx) -> Status {
-    EXPECT_EQ(tx.volume().trash_days, 30u);
+    EXPECT_EQ(tx.volume().value().trash_days, 30u);
     return OkStatus();
   }));
   Status failed = W([](FileTreeTransaction& tx) -> Status {

@@ -17,7 +17,7 @@ class MemoryFileTreeTransaction final : public FileTreeTransaction {
   MemoryFileTreeTransaction(MemoryMetaStore& store, bool writable, TimestampMs now_ms)
       : store_(store), writable_(writable), now_ms_(now_ms) {}
 
-  const VolumeRecord& volume() const override { return *store_.volume_; }
+  Result<VolumeRecord> volume() override { return *store_.volume_; }
   TimestampMs now_ms() const override { return now_ms_; }
 
   Result<std::optional<InodeRecord>> GetInode(uint64_t ino) override {

@@ -109,7 +109,7 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
   PostgresFileTreeTransaction(Connection& c, VolumeRecord volume, bool writable, TimestampMs now_ms)
       : c_(c), volume_(std::move(volume)), writable_(writable), now_ms_(now_ms) {}
 
-  const VolumeRecord& volume() const override { return volume_; }
+  Result<VolumeRecord> volume() override { return volume_; }
   TimestampMs now_ms() const override { return now_ms_; }
 
   // ---- inodes ----

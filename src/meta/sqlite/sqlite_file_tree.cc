@@ -104,10 +104,21 @@ Result<uint64_t> UpsertInode(Connection& c, const InodeRecord& inode, uint64_t c
 
 class SqliteFileTreeTransaction final : public FileTreeTransaction {
  public:
-  SqliteFileTreeTransaction(Connection& c, VolumeRecord volume, bool writable, TimestampMs now_ms)
-      : c_(c), volume_(std::move(volume)), writable_(writable), now_ms_(now_ms) {}
+  // `known` is the volume as an earlier transaction read it: its name and uuid never
+  // change; `fresh` says whether it was read in this transaction (else volume() reads it).
+  SqliteFileTreeTransaction(Connection& c, VolumeRecord known, bool fresh, bool writable,
+                            TimestampMs now_ms)
+      : c_(c), volume_(std::move(known)), fresh_(fresh), writable_(writable), now_ms_(now_ms) {}
 
-  const VolumeRecord& volume() const override { return volume_; }
+  Result<VolumeRecord> volume() override {
+    if (!fresh_) {
+      ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c_));
+      if (!volume) return internal::NoVolumeError();
+      volume_ = std::move(*volume);
+      fresh_ = true;
+    }
+    return volume_;
+  }
   TimestampMs now_ms() const override { return now_ms_; }
 
   // ---- inodes ----
@@ -177,6 +188,7 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
     ASSIGN_OR_RETURN(Statement stmt,
                      c_.Prepare("UPDATE fs_volume SET trash_days = ?1 WHERE id = 1"));
     RETURN_IF_ERROR(stmt.Int(1, days).Run());
+    RETURN_IF_ERROR(volume().status());
     volume_.trash_days = days;
     return OkStatus();
   }
@@ -415,18 +427,16 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
     RETURN_IF_ERROR(CheckWritable("AppendChange"));
     ASSIGN_OR_RETURN(Statement stmt,
                      c_.Prepare("INSERT INTO fs_changes (session, ino, data, parent, name, "
-                                "at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq"));
+                                "at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
     stmt.Int(1, Signed(change.session))
         .Int(2, Signed(change.ino))
         .Int(3, change.data ? 1 : 0)
         .Int(4, Signed(change.parent))
         .Blob(5, change.name)
         .Int(6, now_ms_);
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return InternalError("appending to fs_changes returned no seq");
-    const uint64_t seq = Unsigned(stmt.ColumnInt(0));
-    stmt.Reset();
-    return seq;
+    // seq is the rowid; RETURNING would cost a temporary table per row.
+    RETURN_IF_ERROR(stmt.Run());
+    return Unsigned(c_.LastInsertRowid());
   }
 
   Result<std::vector<ChangeRecord>> ListChanges(uint64_t after, uint32_t limit) override {
@@ -582,6 +592,7 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
 
   Connection& c_;
   VolumeRecord volume_;  // as loaded, with this transaction's SetTrashDays
+  bool fresh_;
   const bool writable_;
   const TimestampMs now_ms_;
 };
@@ -642,14 +653,31 @@ Result<std::optional<VolumeRecord>> SqliteMetaStore::GetVolume() {
 }
 
 // The body of a file tree read, on any connection.
-static std::function<Status(Connection&)> FileTreeReader(
+std::function<Status(Connection&)> SqliteMetaStore::FileTreeReader(
     const std::function<Status(FileTreeTransaction&)>& body) {
-  return [&body](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c));
-    if (!volume) return internal::NoVolumeError();
-    SqliteFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/false, 0);
+  return [this, &body](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(FileTreeStart start, StartFileTree(c));
+    SqliteFileTreeTransaction transaction(c, std::move(start.volume), start.fresh,
+                                          /*writable=*/false, 0);
     return body(transaction);
   };
+}
+
+// The volume row is read once per store, not once per transaction: every operation of a
+// mount is a transaction and most never ask for it. Until a volume has been seen, each
+// transaction reads the row and nothing runs without one (as before formatting).
+Result<SqliteMetaStore::FileTreeStart> SqliteMetaStore::StartFileTree(Connection& c) {
+  {
+    std::lock_guard lock(volume_mu_);
+    if (known_volume_) return FileTreeStart{*known_volume_, false};
+  }
+  ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c));
+  if (!volume) return internal::NoVolumeError();
+  {
+    std::lock_guard lock(volume_mu_);
+    known_volume_ = *volume;
+  }
+  return FileTreeStart{std::move(*volume), true};
 }
 
 Status SqliteMetaStore::Read(const std::function<Status(FileTreeTransaction&)>& body) {
@@ -678,12 +706,12 @@ Status SqliteMetaStore::ReadBrief(const std::function<Status(FileTreeTransaction
 }
 
 // The body of every file tree write: the volume row, then `body` on a writable transaction.
-static std::function<Status(Connection&)> FileTreeWriter(
+std::function<Status(Connection&)> SqliteMetaStore::FileTreeWriter(
     const std::function<Status(FileTreeTransaction&)>& body, TimestampMs now_ms) {
-  return [&body, now_ms](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c));
-    if (!volume) return internal::NoVolumeError();
-    SqliteFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/true, now_ms);
+  return [this, &body, now_ms](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(FileTreeStart start, StartFileTree(c));
+    SqliteFileTreeTransaction transaction(c, std::move(start.volume), start.fresh,
+                                          /*writable=*/true, now_ms);
     return body(transaction);
   };
 }

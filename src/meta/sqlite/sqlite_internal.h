@@ -205,6 +205,7 @@ class Connection {
   bool InOpenTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
   sqlite3* db() { return db_; }
   int64_t Changes() const { return sqlite3_changes64(db_); }
+  int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
   const std::string& path() const { return path_; }
 
  private:
@@ -444,6 +445,19 @@ class SqliteMetaStore final : public MetaStore, public FileTree {
  private:
   friend class SqliteFileTreeTransaction;
   static Status ImportRecord(Connection& c, const SnapshotRecord& record);
+  // The start of a file tree transaction: the volume as known, and whether it was read
+  // just now (sqlite_file_tree.cc).
+  struct FileTreeStart {
+    VolumeRecord volume;
+    bool fresh = false;
+  };
+  Result<FileTreeStart> StartFileTree(Connection& c);
+  std::function<Status(Connection&)> FileTreeReader(
+      const std::function<Status(FileTreeTransaction&)>& body);
+  std::function<Status(Connection&)> FileTreeWriter(
+      const std::function<Status(FileTreeTransaction&)>& body, TimestampMs now_ms);
+  std::mutex volume_mu_;
+  std::optional<VolumeRecord> known_volume_;  // GUARDED_BY(volume_mu_); never unset
   static Status ExportObjects(Connection& c, SnapshotVisitor& visitor);
   static Status ExportOwners(Connection& c, SnapshotVisitor& visitor);
   static Status ExportFileTree(Connection& c, SnapshotVisitor& visitor);

@@ -28,6 +28,7 @@
 #include "meta/meta_checks.h"
 #include "meta/row_decoding.h"
 #include "meta/sqlite/sqlite_internal.h"
+#include "meta/sqlite/wal_batching_vfs.h"
 
 namespace cairn::meta::sqlite_internal {
 
@@ -460,7 +461,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bo
   // Each connection is used by one thread at a time (writer mutex or reader pool), so
   // SQLite's own per-connection mutex is redundant.
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  // WAL frames reach the file in one write per commit (wal_batching_vfs.h).
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, WalBatchingVfs());
   if (rc != SQLITE_OK) {
     std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
