@@ -100,6 +100,35 @@ Result<uint64_t> UpsertInode(Connection& c, const InodeRecord& inode, uint64_t c
   return stored;
 }
 
+constexpr const char* kUpdateInodeAt =
+    "UPDATE fs_inodes SET type = ?2, mode = ?3, uid = ?4, gid = ?5, nlink = ?6, size = ?7, "
+    "atime_ns = ?8, mtime_ns = ?9, ctime_ns = ?10, btime_ns = ?11, rdev = ?12, parent = ?13, "
+    "symlink_target = ?14, change = ?15 + 1 WHERE ino = ?1 AND change = ?15";
+
+// Replaces the row if its change is still `inode.change` (the row as the caller read it);
+// returns the stored change, or nullopt when the row is absent or has moved on.
+Result<std::optional<uint64_t>> UpdateInodeAt(Connection& c, const InodeRecord& inode) {
+  ASSIGN_OR_RETURN(Statement stmt, c.Prepare(kUpdateInodeAt));
+  stmt.Int(1, Signed(inode.ino))
+      .Int(2, static_cast<int64_t>(inode.type))
+      .Int(3, inode.mode)
+      .Int(4, inode.uid)
+      .Int(5, inode.gid)
+      .Int(6, inode.nlink)
+      .Int(7, Signed(inode.size))
+      .Int(8, inode.atime_ns)
+      .Int(9, inode.mtime_ns)
+      .Int(10, inode.ctime_ns)
+      .Int(11, inode.btime_ns)
+      .Int(12, Signed(inode.rdev))
+      .Int(13, Signed(inode.parent))
+      .Blob(14, inode.symlink_target)
+      .Int(15, Signed(inode.change));
+  RETURN_IF_ERROR(stmt.Run());
+  if (c.Changes() != 1) return std::optional<uint64_t>();
+  return std::optional<uint64_t>(inode.change + 1);
+}
+
 }  // namespace
 
 class SqliteFileTreeTransaction final : public FileTreeTransaction {
@@ -152,6 +181,12 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
   Result<uint64_t> PutInode(const InodeRecord& inode) override {
     RETURN_IF_ERROR(CheckWritable("PutInode"));
     if (inode.ino == 0) return InvalidArgumentError("inode number 0 is not valid");
+    // Most puts store a row this transaction read: an UPDATE of that version is one seek and
+    // needs no RETURNING (which costs a temporary table per row). Anything else upserts.
+    if (inode.change != 0 && inode.change < (uint64_t{1} << 62)) {
+      ASSIGN_OR_RETURN(std::optional<uint64_t> stored, UpdateInodeAt(c_, inode));
+      if (stored) return *stored;
+    }
     return UpsertInode(c_, inode, 1);
   }
 
