@@ -478,9 +478,14 @@ Result<InodeRecord> FileSystem::Lookup(uint64_t parent, std::string_view name) {
   RETURN_IF_ERROR(CheckName(name));
   InodeRecord out;
   RETURN_IF_ERROR(tree_->ReadBrief([&](FileTreeTransaction& tx) -> Status {
-    RETURN_IF_ERROR(LoadDirectory(tx, parent).status());
-    ASSIGN_OR_RETURN(DentryRecord entry, LoadEntry(tx, parent, name));
-    ASSIGN_OR_RETURN(out, LoadInode(tx, entry.ino));
+    // Only a directory has entries (and a removed one has none): the parent is read only
+    // to say why a name is not there.
+    Result<DentryRecord> entry = LoadEntry(tx, parent, name);
+    if (!entry.ok()) {
+      RETURN_IF_ERROR(LoadDirectory(tx, parent).status());
+      return entry.status();
+    }
+    ASSIGN_OR_RETURN(out, LoadInode(tx, entry->ino));
     return OkStatus();
   }));
   return out;
