@@ -74,10 +74,9 @@ constexpr const char* kInsertInode =
     "change = fs_inodes.change + 1 "
     "RETURNING change";
 
-// Inserts or replaces the inode row with `change` for a new row (the stored row's + 1 for
-// an existing one); returns the stored change.
-Result<uint64_t> UpsertInode(Connection& c, const InodeRecord& inode, uint64_t change) {
-  ASSIGN_OR_RETURN(Statement stmt, c.Prepare(kInsertInode));
+// Binds ?1..?14 to the row's columns (ino first) and ?15 to `change`: the numbering both
+// inode writes share.
+void BindInodeRow(Statement& stmt, const InodeRecord& inode, uint64_t change) {
   stmt.Int(1, Signed(inode.ino))
       .Int(2, static_cast<int64_t>(inode.type))
       .Int(3, inode.mode)
@@ -93,6 +92,13 @@ Result<uint64_t> UpsertInode(Connection& c, const InodeRecord& inode, uint64_t c
       .Int(13, Signed(inode.parent))
       .Blob(14, inode.symlink_target)
       .Int(15, Signed(change));
+}
+
+// Inserts or replaces the inode row with `change` for a new row (the stored row's + 1 for
+// an existing one); returns the stored change.
+Result<uint64_t> UpsertInode(Connection& c, const InodeRecord& inode, uint64_t change) {
+  ASSIGN_OR_RETURN(Statement stmt, c.Prepare(kInsertInode));
+  BindInodeRow(stmt, inode, change);
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return InternalError("storing " + InodeRow(inode.ino) + " returned no change");
   const uint64_t stored = Unsigned(stmt.ColumnInt(0));
@@ -109,21 +115,7 @@ constexpr const char* kUpdateInodeAt =
 // returns the stored change, or nullopt when the row is absent or has moved on.
 Result<std::optional<uint64_t>> UpdateInodeAt(Connection& c, const InodeRecord& inode) {
   ASSIGN_OR_RETURN(Statement stmt, c.Prepare(kUpdateInodeAt));
-  stmt.Int(1, Signed(inode.ino))
-      .Int(2, static_cast<int64_t>(inode.type))
-      .Int(3, inode.mode)
-      .Int(4, inode.uid)
-      .Int(5, inode.gid)
-      .Int(6, inode.nlink)
-      .Int(7, Signed(inode.size))
-      .Int(8, inode.atime_ns)
-      .Int(9, inode.mtime_ns)
-      .Int(10, inode.ctime_ns)
-      .Int(11, inode.btime_ns)
-      .Int(12, Signed(inode.rdev))
-      .Int(13, Signed(inode.parent))
-      .Blob(14, inode.symlink_target)
-      .Int(15, Signed(inode.change));
+  BindInodeRow(stmt, inode, inode.change);
   RETURN_IF_ERROR(stmt.Run());
   if (c.Changes() != 1) return std::optional<uint64_t>();
   return std::optional<uint64_t>(inode.change + 1);
