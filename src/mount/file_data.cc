@@ -231,24 +231,25 @@ Status FileData::Unstage(const std::vector<meta::OwnerChunk>& chunks) {
   return file_system_->SetStaging(staging_owner_, staged_);
 }
 
-void FileData::Invalidate(uint64_t ino) {
+void FileData::Invalidate(uint64_t ino, const Result<meta::InodeRecord>& record) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     cached_change_.erase(ino);
   }
   std::shared_ptr<Inode> inode = Find(ino);
   if (!inode) return;
-  Result<meta::InodeRecord> record = file_system_->GetAttr(ino);
   std::lock_guard<std::mutex> lock(inode->mutex);
   if (!inode->dirty.empty() || inode->size_pending) return;
   inode->blocks.clear();
   inode->reader.reset();
   inode->reader_block = UINT64_MAX;
-  if (record.ok()) {
+  if (!record.ok()) {
+    inode->change = 0;  // unknown: the next open reloads it
+  } else if (record->change > inode->change) {
+    // Only forward: an open (or a commit) may have stored a newer version since `record`
+    // was read. Its older size would cut or pad the file's reads.
     inode->size = record->size;
     inode->change = record->change;
-  } else {
-    inode->change = 0;  // unknown: the next open reloads it
   }
 }
 
@@ -286,7 +287,9 @@ bool FileData::Open(const meta::InodeRecord& record) {
   std::lock_guard<std::mutex> lock(inode->mutex);
   // Close-to-open: a newer committed version (another mount's) replaces what was cached,
   // unless this mount holds writes of its own not committed yet (they commit over it).
-  if (inode->change != record.change && inode->dirty.empty() && !inode->size_pending) {
+  // Change counters only grow: a version older than the one held (stored by the feed's
+  // Invalidate after this open read the inode) is not taken back.
+  if (record.change > inode->change && inode->dirty.empty() && !inode->size_pending) {
     inode->size = record.size;
     inode->change = record.change;
     inode->blocks.clear();

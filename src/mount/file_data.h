@@ -147,8 +147,10 @@ class FileData {
   // The same for every inode; whether there was anything to sync.
   Result<bool> SyncAllData();
   // Another mount changed the data of `ino`: the cached block rows go (unless this mount
-  // holds writes of its own not committed yet, which commit over it).
-  void Invalidate(uint64_t ino);
+  // holds writes of its own not committed yet, which commit over it). `now` is the inode
+  // as the caller read it after the change (an error: unknown, the next open reads it);
+  // the size and version move to it only if it is newer than what an open stored since.
+  void Invalidate(uint64_t ino, const Result<meta::InodeRecord>& now);
   // Applies what this mount has not committed yet (the size of pending writes).
   void Overlay(meta::InodeRecord* inode) const;
   // fs::FileSystem::SetAttr, after flushing, with the trimmed boundary block a truncate

@@ -85,7 +85,7 @@ class ToldChanges {
  public:
   void Note(uint64_t ino, uint64_t change) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (told_.size() >= (1 << 16) && told_.count(ino) == 0) told_.clear();
+    if (told_.size() >= kBound && told_.count(ino) == 0) told_.clear();
     told_[ino] = change;
   }
   // Whether the kernel may hold attributes of another version than `change` (unknown: yes).
@@ -94,10 +94,27 @@ class ToldChanges {
     auto it = told_.find(ino);
     return it == told_.end() || it->second != change;
   }
+  // The kernel's attributes and pages of `ino` were dropped after version `change` was
+  // read: it accepts only replies to requests sent after that, so whatever it holds from
+  // then on is of `change` or newer.
+  void Dropped(uint64_t ino, uint64_t change) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (dropped_.size() >= kBound && dropped_.count(ino) == 0) dropped_.clear();
+    uint64_t& at = dropped_[ino];
+    at = std::max(at, change);
+  }
+  // The version of the last such drop (0: none known).
+  uint64_t DroppedAt(uint64_t ino) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = dropped_.find(ino);
+    return it == dropped_.end() ? 0 : it->second;
+  }
 
  private:
+  static constexpr size_t kBound = 1 << 16;  // entries per map: a bound, not a policy
   mutable std::mutex mutex_;
-  std::unordered_map<uint64_t, uint64_t> told_;  // GUARDED_BY(mutex_)
+  std::unordered_map<uint64_t, uint64_t> told_;     // GUARDED_BY(mutex_)
+  std::unordered_map<uint64_t, uint64_t> dropped_;  // GUARDED_BY(mutex_)
 };
 
 struct Mount {
@@ -394,8 +411,10 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!inode.ok()) return ReplyError(req, inode.status(), "open");
   const bool keep_cache = mount.services.file_data->Open(*inode);
   if (inode->type == FileType::kRegular && mount.told.Stale(inode->ino, inode->change)) {
-    // Attributes only (-1): no page is touched, so no lock the open holds is needed.
+    // Attributes only (-1): no page is touched, so no lock the open holds is needed. The
+    // pages go at this reply (keep_cache 0) unless they are of this version already.
     fuse_lowlevel_notify_inval_inode(mount.session, mount.Outer(inode->ino), -1, 0);
+    mount.told.Dropped(inode->ino, inode->change);
   }
   if ((fi->flags & O_TRUNC) != 0 && inode->type == FileType::kRegular) {
     // libfuse asks the kernel for atomic O_TRUNC: the truncate is this open's to do, and
@@ -766,12 +785,28 @@ void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
 
 // Drops what `change` made stale from the kernel's caches and this mount's block rows. The
 // kernel answers ENOENT for what it does not hold: nothing to drop.
+//
+// The inode is read (once) for a file open here and for one whose kernel caches an open
+// dropped at the version it read (ToldChanges::Dropped). If it is still at that version,
+// the kernel already misses this change and is left alone: dropping its caches again is
+// not only a waste. A GETATTR answered meanwhile would be refused by the kernel, which
+// then keeps the size it had before the open's drop and reads up to it (a byte of zeros
+// past a shorter file's end, in a two-mount test).
 void Invalidate(Mount& mount, fuse_session* session, const meta::ChangeRecord& change) {
   if (change.ino != 0) {
     mount.services.file_system->ForgetAttr(change.ino);
     mount.no_xattrs.Forget(change.ino);
-    if (change.data) mount.services.file_data->Invalidate(change.ino);
-    fuse_lowlevel_notify_inval_inode(session, mount.Outer(change.ino), change.data ? 0 : -1, 0);
+    const uint64_t dropped_at = mount.told.DroppedAt(change.ino);
+    const bool open_here = change.data && mount.services.file_data->IsOpen(change.ino);
+    Result<InodeRecord> now = FailedPreconditionError("not read");
+    if (open_here || dropped_at != 0) now = mount.services.file_system->GetAttr(change.ino);
+    if (change.data) mount.services.file_data->Invalidate(change.ino, now);
+    const bool dropped_since = dropped_at != 0 && now.ok() && now->change <= dropped_at;
+    if (!dropped_since) {
+      // Attributes and pages both: this drop counts as an open's.
+      if (dropped_at != 0 && change.data && now.ok()) mount.told.Dropped(now->ino, now->change);
+      fuse_lowlevel_notify_inval_inode(session, mount.Outer(change.ino), change.data ? 0 : -1, 0);
+    }
   }
   if (change.parent != 0 && !change.name.empty()) {
     fuse_lowlevel_notify_inval_entry(session, mount.Outer(change.parent), change.name.data(),

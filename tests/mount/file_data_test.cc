@@ -137,5 +137,56 @@ TEST_F(FileDataTest, ReadsAtAnyOffsetMatchTheFile) {
   ASSERT_TRUE(data_->Release(file.ino).ok());
 }
 
+// The change feed reads the inode, then applies what it read (Invalidate); an open may come
+// in between with a newer version (another mount committed meanwhile). Change counters
+// only grow, so the older read must not take the open's size back: the reads of the open
+// handle would stop at the old size, or run past the new one with zeros.
+TEST_F(FileDataTest, AnOlderVersionReadByTheFeedDoesNotReplaceWhatAnOpenRead) {
+  StartData(FileDataOptions{});
+  meta::InodeRecord older = WriteFile("h", "ten bytes!");
+  const std::string bytes = RandomBytes(300'000, 13);
+  data_->Open(older);
+  ASSERT_TRUE(data_->Write(older.ino, 0, bytes).ok());
+  ASSERT_TRUE(data_->Flush(older.ino).ok());
+  ASSERT_TRUE(data_->Release(older.ino).ok());
+  Result<meta::InodeRecord> newer = file_system_->GetAttr(older.ino);
+  ASSERT_TRUE(newer.ok());
+  ASSERT_GT(newer->change, older.change);
+
+  std::string out(400'000, '\0');
+  data_->Open(*newer);
+  data_->Invalidate(older.ino, older);  // the feed's read, from before the commit
+  Result<size_t> n = data_->Read(older.ino, 0, out.size(), out.data());
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, bytes.size());
+  EXPECT_TRUE(std::string_view(out.data(), *n) == bytes);
+
+  // Two opens at once: the one that read the older version stores it last.
+  data_->Open(older);
+  n = data_->Read(older.ino, 0, out.size(), out.data());
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, bytes.size());
+  EXPECT_TRUE(std::string_view(out.data(), *n) == bytes);
+
+  // A newer version through the feed is taken: another mount cut the file.
+  FileData other(file_system_.get(), meta_.get(), chunks_.get(), objects_.get(),
+                 "0f0e0d0c-0b0a-4908-8706-050403020100", "2", FileDataOptions{},
+                 [this] { return clock_.NowMs(); });
+  other.Open(*newer);
+  fs::AttrChange cut;
+  cut.size = 5000;
+  Result<meta::InodeRecord> cut_to = other.SetAttr(older.ino, cut);
+  ASSERT_TRUE(cut_to.ok()) << cut_to.status().ToString();
+  ASSERT_TRUE(other.Release(older.ino).ok());
+  other.Shutdown();
+  data_->Invalidate(older.ino, *cut_to);
+  n = data_->Read(older.ino, 0, out.size(), out.data());
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 5000u);
+  EXPECT_TRUE(std::string_view(out.data(), *n) == std::string_view(bytes).substr(0, 5000));
+  ASSERT_TRUE(data_->Release(older.ino).ok());
+  ASSERT_TRUE(data_->Release(older.ino).ok());
+}
+
 }  // namespace
 }  // namespace cairn::mount
