@@ -76,45 +76,83 @@ class NoXattrs {
   std::unordered_set<uint64_t> inos_;  // GUARDED_BY(mutex_)
 };
 
-// The change counter of the attributes this mount last gave the kernel for each regular
-// file. The kernel keeps a file's size for --attr-cache seconds and reads up to it; another
-// mount's change reaches it through the change feed, a poll later. An open that reads a
-// newer version than the kernel was given drops the kernel's attributes first, so the read
-// after that open sees the new size (close-to-open) even before the feed passes it on.
+// What the kernel may hold of each regular file's attributes, so that an open can tell
+// whether the kernel's size is of the version the open read (close-to-open). The kernel
+// keeps a file's size for --attr-cache seconds and reads up to it; another mount's change
+// reaches it through the change feed, a poll later.
+//
+// Of attribute replies to requests that were pending in the kernel at once, the kernel
+// keeps the first it takes and refuses the others (it numbers attribute versions), so the
+// last reply this mount built is not always what the kernel holds: a stat racing another
+// mount's truncate-and-write can leave it the truncated size while the last reply told the
+// final one. Two facts are exact, and an open trusts only them:
+// - every reply this mount built for the file told one and the same version (no older
+//   reply can have won), and the map was never cut since the mount began;
+// - the floor: the kernel's attributes were dropped (by an open or the feed), or replaced
+//   outright (a create, a setattr), after version `floor` was read. From then on it takes
+//   only replies to requests sent later, so it holds nothing older than the floor.
 class ToldChanges {
  public:
+  // A reply with the attributes of version `change` is about to be sent.
   void Note(uint64_t ino, uint64_t change) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (told_.size() >= kBound && told_.count(ino) == 0) told_.clear();
-    told_[ino] = change;
+    auto [it, added] = told_.try_emplace(ino);
+    if (added) {
+      if (told_.size() > kBound) {
+        told_.clear();  // a bound, not a policy: what an entry knew is lost
+        cut_ = true;
+        it = told_.try_emplace(ino).first;
+      }
+      it->second.told = change;
+      it->second.mixed = cut_;  // after a cut the first note may not be the first reply
+    } else if (it->second.told != change) {
+      it->second.told = change;
+      it->second.mixed = true;
+    }
   }
-  // Whether the kernel may hold attributes of another version than `change` (unknown: yes).
-  bool Stale(uint64_t ino, uint64_t change) const {
+  // Whether the kernel holds nothing but version `change` (or newer) of `ino`.
+  bool Holds(uint64_t ino, uint64_t change) const {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = told_.find(ino);
-    return it == told_.end() || it->second != change;
+    if (it == told_.end()) return false;
+    return it->second.floor >= change || (!it->second.mixed && it->second.told == change);
   }
-  // The kernel's attributes and pages of `ino` were dropped after version `change` was
-  // read: it accepts only replies to requests sent after that, so whatever it holds from
-  // then on is of `change` or newer.
-  void Dropped(uint64_t ino, uint64_t change) {
+  // The kernel's attributes of `ino` were dropped or replaced after version `change` was
+  // read; with `pages`, its cached pages too (or they are known to be of that version).
+  void Dropped(uint64_t ino, uint64_t change, bool pages) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (dropped_.size() >= kBound && dropped_.count(ino) == 0) dropped_.clear();
-    uint64_t& at = dropped_[ino];
-    at = std::max(at, change);
+    auto [it, added] = told_.try_emplace(ino);
+    if (added) {
+      if (told_.size() > kBound) {
+        told_.clear();
+        cut_ = true;
+        it = told_.try_emplace(ino).first;
+      }
+      it->second.mixed = true;  // nothing told: only the floor counts
+    }
+    it->second.floor = std::max(it->second.floor, change);
+    if (pages) it->second.pages_floor = std::max(it->second.pages_floor, change);
   }
-  // The version of the last such drop (0: none known).
-  uint64_t DroppedAt(uint64_t ino) const {
+  // The version after which the kernel's attributes (with `pages`: and pages) were last
+  // dropped (0: none known). It holds nothing older.
+  uint64_t DroppedAt(uint64_t ino, bool pages) const {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = dropped_.find(ino);
-    return it == dropped_.end() ? 0 : it->second;
+    auto it = told_.find(ino);
+    if (it == told_.end()) return 0;
+    return pages ? std::min(it->second.floor, it->second.pages_floor) : it->second.floor;
   }
 
  private:
-  static constexpr size_t kBound = 1 << 16;  // entries per map: a bound, not a policy
+  struct Told {
+    uint64_t told = 0;   // the version of the last reply built
+    bool mixed = false;  // replies of more than one version were built
+    uint64_t floor = 0;
+    uint64_t pages_floor = 0;
+  };
+  static constexpr size_t kBound = 1 << 16;  // entries: a bound, not a policy
   mutable std::mutex mutex_;
-  std::unordered_map<uint64_t, uint64_t> told_;     // GUARDED_BY(mutex_)
-  std::unordered_map<uint64_t, uint64_t> dropped_;  // GUARDED_BY(mutex_)
+  std::unordered_map<uint64_t, Told> told_;  // GUARDED_BY(mutex_)
+  bool cut_ = false;                         // GUARDED_BY(mutex_)
 };
 
 struct Mount {
@@ -316,6 +354,8 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   Result<InodeRecord> inode = mount.services.file_data->SetAttr(mount.Inner(ino), change);
   if (!inode.ok()) return ReplyError(req, inode.status(), "setattr");
   struct stat st = ToStat(mount, *inode);
+  // The kernel takes a setattr's reply whole, whatever else is pending.
+  if (inode->type == FileType::kRegular) mount.told.Dropped(inode->ino, inode->change, false);
   fuse_reply_attr(req, &st, mount.options.attr_cache_seconds);
 }
 
@@ -410,11 +450,11 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Result<InodeRecord> inode = mount.services.file_system->GetAttr(mount.Inner(ino));
   if (!inode.ok()) return ReplyError(req, inode.status(), "open");
   const bool keep_cache = mount.services.file_data->Open(*inode);
-  if (inode->type == FileType::kRegular && mount.told.Stale(inode->ino, inode->change)) {
+  if (inode->type == FileType::kRegular && !mount.told.Holds(inode->ino, inode->change)) {
     // Attributes only (-1): no page is touched, so no lock the open holds is needed. The
     // pages go at this reply (keep_cache 0) unless they are of this version already.
     fuse_lowlevel_notify_inval_inode(mount.session, mount.Outer(inode->ino), -1, 0);
-    mount.told.Dropped(inode->ino, inode->change);
+    mount.told.Dropped(inode->ino, inode->change, true);
   }
   if ((fi->flags & O_TRUNC) != 0 && inode->type == FileType::kRegular) {
     // libfuse asks the kernel for atomic O_TRUNC: the truncate is this open's to do, and
@@ -454,6 +494,8 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   entry.ino = mount.Outer(record.ino);
   entry.generation = 1;
   entry.attr = ToStat(mount, record);
+  // A new inode: the kernel holds nothing of it but this reply.
+  if (created) mount.told.Dropped(record.ino, record.change, true);
   entry.attr_timeout = mount.options.attr_cache_seconds;
   entry.entry_timeout = mount.options.entry_cache_seconds;
   fi->keep_cache = 0;
@@ -786,25 +828,25 @@ void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
 // Drops what `change` made stale from the kernel's caches and this mount's block rows. The
 // kernel answers ENOENT for what it does not hold: nothing to drop.
 //
-// The inode is read (once) for a file open here and for one whose kernel caches an open
-// dropped at the version it read (ToldChanges::Dropped). If it is still at that version,
-// the kernel already misses this change and is left alone: dropping its caches again is
-// not only a waste. A GETATTR answered meanwhile would be refused by the kernel, which
-// then keeps the size it had before the open's drop and reads up to it (a byte of zeros
-// past a shorter file's end, in a two-mount test).
+// The inode is read (once) for a file open here and for one with a floor in ToldChanges
+// (its kernel caches were dropped after a version was read). If it is still at that
+// version, the kernel already misses this change and is left alone: dropping its caches
+// again is not only a waste. A GETATTR answered meanwhile would be refused by the kernel,
+// which then keeps the size it had before the open's drop and reads up to it (a byte of
+// zeros past a shorter file's end, in a two-mount test).
 void Invalidate(Mount& mount, fuse_session* session, const meta::ChangeRecord& change) {
   if (change.ino != 0) {
     mount.services.file_system->ForgetAttr(change.ino);
     mount.no_xattrs.Forget(change.ino);
-    const uint64_t dropped_at = mount.told.DroppedAt(change.ino);
+    // A data change needs the pages dropped too.
+    const uint64_t dropped_at = mount.told.DroppedAt(change.ino, change.data);
     const bool open_here = change.data && mount.services.file_data->IsOpen(change.ino);
     Result<InodeRecord> now = FailedPreconditionError("not read");
     if (open_here || dropped_at != 0) now = mount.services.file_system->GetAttr(change.ino);
     if (change.data) mount.services.file_data->Invalidate(change.ino, now);
     const bool dropped_since = dropped_at != 0 && now.ok() && now->change <= dropped_at;
     if (!dropped_since) {
-      // Attributes and pages both: this drop counts as an open's.
-      if (dropped_at != 0 && change.data && now.ok()) mount.told.Dropped(now->ino, now->change);
+      if (now.ok()) mount.told.Dropped(now->ino, now->change, change.data);  // the drop below
       fuse_lowlevel_notify_inval_inode(session, mount.Outer(change.ino), change.data ? 0 : -1, 0);
     }
   }
