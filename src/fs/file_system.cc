@@ -140,6 +140,7 @@ class RecordingTransaction final : public FileTreeTransaction {
   Status DeleteInode(uint64_t ino) override {
     NoteInode(ino, true);
     directories_.erase(ino);
+    pending_.erase(ino);
     return tx_.DeleteInode(ino);
   }
   Result<uint64_t> NewInodeNumber() override {
@@ -196,14 +197,26 @@ class RecordingTransaction final : public FileTreeTransaction {
   Status DeleteSession(uint64_t id) override { return tx_.DeleteSession(id); }
   Result<std::vector<meta::SessionRecord>> ListSessions() override { return tx_.ListSessions(); }
   Status PutOrphan(const meta::OrphanRecord& orphan) override {
-    orphaned_.push_back(orphan.ino);
+    if (orphan.session == 0) {
+      // Pending: other mounts learn of it from the feed, so its inode is news; Write sets
+      // since_seq once the change rows are appended.
+      NoteInode(orphan.ino, false);
+      pending_.insert(orphan.ino);
+    } else {
+      orphaned_.push_back(orphan.ino);
+      pending_.erase(orphan.ino);
+    }
     return tx_.PutOrphan(orphan);
   }
   const std::vector<uint64_t>& orphaned() const { return orphaned_; }
+  const std::set<uint64_t>& pending() const { return pending_; }
   // The directories this transaction stored, as stored, by ino; every inode it changed.
   const std::map<uint64_t, InodeRecord>& directories() const { return directories_; }
   const std::set<uint64_t>& touched() const { return touched_; }
-  Status DeleteOrphan(uint64_t ino) override { return tx_.DeleteOrphan(ino); }
+  Status DeleteOrphan(uint64_t ino) override {
+    pending_.erase(ino);
+    return tx_.DeleteOrphan(ino);
+  }
   Result<std::vector<meta::OrphanRecord>> ListOrphans() override { return tx_.ListOrphans(); }
   Result<uint64_t> AppendChange(const meta::ChangeRecord& change) override {
     return tx_.AppendChange(change);
@@ -235,6 +248,7 @@ class RecordingTransaction final : public FileTreeTransaction {
   std::set<std::pair<uint64_t, std::string>> entries_;
   std::set<uint64_t> created_;
   std::vector<uint64_t> orphaned_;
+  std::set<uint64_t> pending_;
   std::set<uint64_t> touched_;
   std::map<uint64_t, InodeRecord> directories_;
 };
@@ -264,8 +278,15 @@ Status FileSystem::Write(const std::function<Status(FileTreeTransaction&)>& body
     Status status = body(recording);
     touched = recording.touched();  // also of a failed body: see below
     RETURN_IF_ERROR(status);
+    uint64_t last_seq = 0;
     for (const meta::ChangeRecord& change : recording.Changes(options_.session)) {
-      RETURN_IF_ERROR(tx.AppendChange(change).status());
+      ASSIGN_OR_RETURN(last_seq, tx.AppendChange(change));
+    }
+    // A pending orphan waits until every live session has applied the feed past this
+    // commit's changes (one of them names its inode): by then each has claimed it or does
+    // not hold it.
+    for (uint64_t ino : recording.pending()) {
+      RETURN_IF_ERROR(tx.PutOrphan({ino, 0, last_seq}));
     }
     orphaned = recording.orphaned();
     directories = recording.directories();
@@ -325,16 +346,45 @@ namespace {
 
 TimestampMs ToMs(int64_t ns) { return ns / 1000000; }
 
+// Whether a live session other than `self` and `gone` has its row (a mount that may hold
+// files open). A session past its expiry is dead: what it held is reclaimed anyway.
+Result<bool> OthersAlive(FileTreeTransaction& tx, uint64_t self, uint64_t gone = 0) {
+  ASSIGN_OR_RETURN(std::vector<meta::SessionRecord> sessions, tx.ListSessions());
+  for (const meta::SessionRecord& session : sessions) {
+    if (session.id != self && session.id != gone && session.expires_ms >= tx.now_ms()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// `inode` (nlink 0) has no name left and no handle of session `self` holds it: it is
+// deleted, unless it is a regular file another live session may hold open. Then it stays
+// as a pending orphan (session 0) until the sweep finds that no session claimed it.
+Status LetGo(FileTreeTransaction& tx, const InodeRecord& inode, uint64_t self, uint64_t gone = 0) {
+  if (inode.type == FileType::kRegular) {
+    ASSIGN_OR_RETURN(bool others, OthersAlive(tx, self, gone));
+    if (others) return tx.PutOrphan({inode.ino, 0, 0});  // FileSystem::Write sets since_seq
+  }
+  return tx.DeleteInode(inode.ino);
+}
+
 // A name of `inode` went away: one link less; the inode goes with its last name unless a
 // handle still holds it (then it stays as an orphan until ReleaseOrphan).
-// The orphan row names `session`, whose death (or last close) deletes the inode.
+// The orphan row names `session`, whose death (or last close) lets the inode go.
 Status DropLink(FileTreeTransaction& tx, InodeRecord inode, int64_t now_ns, bool open,
                 uint64_t session) {
   inode.nlink = inode.type == FileType::kDirectory || inode.nlink == 0 ? 0 : inode.nlink - 1;
   inode.ctime_ns = now_ns;
   if (inode.nlink == 0) {
-    if (!open) return tx.DeleteInode(inode.ino);
-    RETURN_IF_ERROR(tx.PutOrphan({inode.ino, session}));
+    if (open) {
+      RETURN_IF_ERROR(tx.PutOrphan({inode.ino, session, 0}));
+    } else {
+      ASSIGN_OR_RETURN(bool others, inode.type == FileType::kRegular ? OthersAlive(tx, session)
+                                                                     : Result<bool>(false));
+      if (!others) return tx.DeleteInode(inode.ino);
+      RETURN_IF_ERROR(tx.PutOrphan({inode.ino, 0, 0}));  // pending: see LetGo
+    }
   }
   return tx.PutInode(inode).status();
 }
@@ -1008,14 +1058,14 @@ Status FileSystem::ReleaseOrphan(uint64_t ino) {
     if (orphans_.count(ino) == 0) return OkStatus();  // never orphaned here: nothing to do
   }
   const int64_t now = NowNs();
-  bool settled = false;  // deleted, or no orphan any more
+  bool settled = false;  // let go, or no orphan any more
   RETURN_IF_ERROR(Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(std::optional<InodeRecord> inode, tx.GetInode(ino));
         settled = !inode || inode->nlink != 0;
         if (settled || IsOpen(ino)) return OkStatus();
         settled = true;
-        return tx.DeleteInode(ino);
+        return LetGo(tx, *inode, options_.session);
       },
       ToMs(now), /*frees=*/true));
   if (settled) {
@@ -1023,6 +1073,82 @@ Status FileSystem::ReleaseOrphan(uint64_t ino) {
     orphans_.erase(ino);
   }
   return OkStatus();
+}
+
+Result<bool> FileSystem::ClaimOrphan(uint64_t ino) {
+  {
+    std::lock_guard<std::mutex> lock(orphans_mutex_);
+    if (orphans_.count(ino) != 0) return true;  // this session's already
+  }
+  bool held = false;
+  RETURN_IF_ERROR(Write(
+      [&](FileTreeTransaction& tx) -> Status {
+        held = false;
+        ASSIGN_OR_RETURN(std::optional<InodeRecord> inode, tx.GetInode(ino));
+        if (!inode) return OkStatus();  // gone: deleted before this session held it
+        if (inode->nlink != 0) {
+          held = true;  // named again (restored, linked): nothing to claim
+          return OkStatus();
+        }
+        ASSIGN_OR_RETURN(std::vector<meta::OrphanRecord> orphans, tx.ListOrphans());
+        for (const meta::OrphanRecord& orphan : orphans) {
+          if (orphan.ino != ino) continue;
+          held = true;
+          // Another session's claim stands: it lets go (pending again, a new change) when
+          // it closes or dies, and this session claims it then.
+          if (orphan.session != 0 && orphan.session != options_.session) return OkStatus();
+          return tx.PutOrphan({ino, options_.session, 0});
+        }
+        // nlink 0 without a row: an orphan of a snapshot restored over the volume. Held
+        // from now on by this session, which lets it go.
+        held = true;
+        return tx.PutOrphan({ino, options_.session, 0});
+      },
+      // A few bytes that keep a file's data from deletion: the engine's reserve may serve.
+      ToMs(NowNs()), /*frees=*/true));
+  return held;
+}
+
+Result<uint64_t> FileSystem::SweepPendingOrphans(uint64_t limit) {
+  bool any = false;
+  RETURN_IF_ERROR(tree_->ReadBrief([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(std::vector<meta::OrphanRecord> orphans, tx.ListOrphans());
+    for (const meta::OrphanRecord& orphan : orphans) any = any || orphan.session == 0;
+    return OkStatus();
+  }));
+  if (!any) return 0;                // the usual case: no write transaction
+  constexpr uint64_t kBatch = 1000;  // deletes per transaction: each stays short
+  uint64_t total = 0;
+  while (total < limit) {
+    uint64_t deleted = 0;
+    const uint64_t room = std::min(kBatch, limit - total);
+    RETURN_IF_ERROR(Write(
+        [&](FileTreeTransaction& tx) -> Status {
+          deleted = 0;
+          ASSIGN_OR_RETURN(std::vector<meta::SessionRecord> sessions, tx.ListSessions());
+          uint64_t seen = UINT64_MAX;  // no live session: nobody holds anything
+          for (const meta::SessionRecord& session : sessions) {
+            if (session.expires_ms >= tx.now_ms()) seen = std::min(seen, session.seen_seq);
+          }
+          ASSIGN_OR_RETURN(std::vector<meta::OrphanRecord> orphans, tx.ListOrphans());
+          for (const meta::OrphanRecord& orphan : orphans) {
+            if (deleted >= room) break;
+            if (orphan.session != 0 || orphan.since_seq > seen) continue;
+            ASSIGN_OR_RETURN(std::optional<InodeRecord> inode, tx.GetInode(orphan.ino));
+            if (inode && inode->nlink == 0) {
+              RETURN_IF_ERROR(tx.DeleteInode(orphan.ino));
+              ++deleted;
+            } else {
+              RETURN_IF_ERROR(tx.DeleteOrphan(orphan.ino));
+            }
+          }
+          return OkStatus();
+        },
+        ToMs(NowNs()), /*frees=*/true));
+    total += deleted;
+    if (deleted < room) break;
+  }
+  return total;
 }
 
 namespace {
@@ -1333,7 +1459,8 @@ Result<uint64_t> FileSystem::PurgeTrash(int64_t before_ns, uint64_t limit) {
   return purged;
 }
 
-Result<uint64_t> FileSystem::ReclaimSession(uint64_t id) {
+Result<uint64_t> FileSystem::ReclaimSession(uint64_t id, uint64_t self) {
+  if (self == 0) self = options_.session;
   const int64_t now = NowNs();
   uint64_t reclaimed = 0;
   RETURN_IF_ERROR(Write(
@@ -1344,7 +1471,11 @@ Result<uint64_t> FileSystem::ReclaimSession(uint64_t id) {
           if (orphan.session != id) continue;
           ASSIGN_OR_RETURN(std::optional<InodeRecord> inode, tx.GetInode(orphan.ino));
           if (inode && inode->nlink == 0) {
-            RETURN_IF_ERROR(tx.DeleteInode(orphan.ino));
+            if (id != options_.session && IsOpen(orphan.ino)) {
+              RETURN_IF_ERROR(tx.PutOrphan({orphan.ino, options_.session, 0}));  // held here
+            } else {
+              RETURN_IF_ERROR(LetGo(tx, *inode, self, id));
+            }
             ++reclaimed;
           } else {
             RETURN_IF_ERROR(tx.DeleteOrphan(orphan.ino));

@@ -10,8 +10,15 @@
 //
 // Files unlinked while open: `Unlink`, `RemoveDirectory` and `Rename` leave an inode whose
 // last name went away as an orphan row with nlink 0 when `is_open(ino)` says a handle still
-// holds it; `ReleaseOrphan` deletes it (and its blocks' references) when the last handle
-// closes. Without a handle the inode goes at once.
+// holds it; `ReleaseOrphan` lets it go when the last handle closes. Without a handle here,
+// a regular file goes at once when no other mount is alive. Otherwise it is let go as a
+// *pending* orphan (session 0): its commit names it in the change feed, and every other
+// mount that holds it open claims it (ClaimOrphan: the orphan becomes that session's) when
+// it applies that change, or when an open of it reads nlink 0. Each session records in its
+// row the feed seq it has applied (seen_seq); SweepPendingOrphans deletes a pending orphan
+// once every live session is past the commit that made it pending. A session that lets go
+// of a claimed orphan (last close, death) makes it pending again, with a new change, so a
+// third mount holding it claims it in turn.
 //
 // Every write also appends what it changed (inodes, their data, directory entries) to the
 // volume's change feed, in the same transaction, for the kernel caches of other mounts.
@@ -190,8 +197,16 @@ class FileSystem {
   // Sets the chunk list of a staging owner (a relaxed commit for a mount: it only has to be
   // visible to GC; a crash loses only the staging of flushes never acknowledged).
   Status SetStaging(const meta::ChunkOwner& owner, const std::vector<meta::OwnerChunk>& chunks);
-  // Deletes `ino` if it is an orphan (nlink 0) and no handle holds it any more.
+  // Lets `ino` go if it is an orphan (nlink 0) and no handle holds it any more: deleted,
+  // or pending while another mount is alive (see the header comment).
   Status ReleaseOrphan(uint64_t ino);
+  // A handle of this mount holds `ino`, which has nlink 0 (read from the feed or by an
+  // open): makes a pending orphan this session's, so that no sweep deletes it. Returns
+  // false when the inode is gone (deleted before this session held it).
+  Result<bool> ClaimOrphan(uint64_t ino);
+  // Deletes pending orphans (at most `limit`) that every live session has applied the
+  // feed past without claiming; returns how many went.
+  Result<uint64_t> SweepPendingOrphans(uint64_t limit = 100000);
   // Makes every commit so far durable (fsync).
   Status Sync();
   // Relaxed commits so far (a periodic sync skips when none came since the last).
@@ -221,9 +236,12 @@ class FileSystem {
   // Returns the days before.
   Result<uint32_t> SetTrashDays(uint32_t days);
 
-  // Deletes what session `id` held and its row: its orphans, its locks. For a session that
-  // ended or died (its staging chunks are the mount's to drop). Returns the orphans deleted.
-  Result<uint64_t> ReclaimSession(uint64_t id);
+  // Deletes what session `id` held and its row: its orphans (let go: pending while another
+  // mount is alive), its locks. For a session that ended or died (its staging chunks are
+  // the mount's to drop). `self` (default: this instance's session) is the session whose
+  // open files `is_open` answers for: its row does not keep an orphan pending. Returns the
+  // orphans let go.
+  Result<uint64_t> ReclaimSession(uint64_t id, uint64_t self = 0);
 
   // Another mount (or a command) changed `ino`: GetAttr reads it again.
   void ForgetAttr(uint64_t ino);

@@ -62,14 +62,19 @@ struct SessionRecord {
   TimestampMs started_ms = 0;
   TimestampMs heartbeat_ms = 0;
   TimestampMs expires_ms = 0;
+  // The change seq up to which this session has applied the feed (claimed what it holds
+  // open of the pending orphans): a pending orphan goes once every live session is past it.
+  uint64_t seen_seq = 0;
   bool operator==(const SessionRecord&) const = default;
 };
 
-// An inode whose last name went away while `session` held it open (nlink 0): deleted when
-// that session closes it or dies.
+// An inode whose last name went away while `session` held it open (nlink 0): let go when
+// that session closes it or dies. Session 0 is pending: no session has claimed it yet, and
+// any other live session may hold it open (fs/file_system.h says how it is settled).
 struct OrphanRecord {
   uint64_t ino = 0;
   uint64_t session = 0;
+  uint64_t since_seq = 0;  // pending: the change seq of the commit that made it pending
   bool operator==(const OrphanRecord&) const = default;
 };
 

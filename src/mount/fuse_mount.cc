@@ -12,6 +12,8 @@
 #include <sys/file.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -163,6 +165,12 @@ struct Mount {
   NoXattrs no_xattrs;
   mutable ToldChanges told;
   fuse_session* session = nullptr;
+  // Counts the feed's changes per slot (ino % kFeedSlots), counted before the feed asks
+  // whether the file is open here: an open that read its inode before a count moved may
+  // have been missed by the feed's claim (HoldIfOrphaned).
+  static constexpr size_t kFeedSlots = 64;
+  std::array<std::atomic<uint64_t>, kFeedSlots> feed_marks{};
+  uint64_t FeedMark(uint64_t ino) const { return feed_marks[ino % kFeedSlots].load(); }
 
   uint64_t Inner(fuse_ino_t ino) const { return ino == FUSE_ROOT_ID ? root : ino; }
   fuse_ino_t Outer(uint64_t ino) const { return ino == root ? FUSE_ROOT_ID : ino; }
@@ -445,11 +453,35 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new
   ReplyEntry(req, std::move(inode).value());
 }
 
+// An open read `inode` and then registered its handle (FileData::Open). A file with no name
+// left is claimed for this session (fs::FileSystem::ClaimOrphan), so no other mount's
+// sweep deletes it under the handle: when the inode read says nlink 0, and when the feed
+// counted a change in the file's slot since `mark` (the change that let the file go may
+// have been applied while the handle was not registered yet, so the feed did not claim it).
+Status HoldIfOrphaned(Mount& mount, const InodeRecord& inode, uint64_t mark) {
+  if (inode.type != FileType::kRegular) return OkStatus();
+  bool orphaned = inode.nlink == 0;
+  if (!orphaned && mount.FeedMark(inode.ino) != mark) {
+    ASSIGN_OR_RETURN(InodeRecord now, mount.services.file_system->GetAttr(inode.ino));
+    orphaned = now.nlink == 0;
+  }
+  if (!orphaned) return OkStatus();
+  ASSIGN_OR_RETURN(bool held, mount.services.file_system->ClaimOrphan(inode.ino));
+  if (held) return OkStatus();
+  return NotFoundError("inode " + std::to_string(inode.ino) +
+                       " was deleted: its last name went on another mount");
+}
+
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Mount& mount = *Of(req);
+  const uint64_t mark = mount.FeedMark(mount.Inner(ino));
   Result<InodeRecord> inode = mount.services.file_system->GetAttr(mount.Inner(ino));
   if (!inode.ok()) return ReplyError(req, inode.status(), "open");
   const bool keep_cache = mount.services.file_data->Open(*inode);
+  if (Status held = HoldIfOrphaned(mount, *inode, mark); !held.ok()) {
+    (void)mount.services.file_data->Release(inode->ino);
+    return ReplyError(req, held, "open");
+  }
   if (inode->type == FileType::kRegular && !mount.told.Holds(inode->ino, inode->change)) {
     // Attributes only (-1): no page is touched, so no lock the open holds is needed. The
     // pages go at this reply (keep_cache 0) unless they are of this version already.
@@ -480,14 +512,26 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   Result<InodeRecord> inode = mount.services.file_system->MakeNode(
       mount.Inner(parent), name, FileType::kRegular, mode & 07777, 0, CallerOf(req));
   const bool created = inode.ok();
+  uint64_t mark = 0;
   if (!inode.ok() && inode.status().code() == StatusCode::kAlreadyExists &&
       (fi->flags & O_EXCL) == 0) {
     // Created by someone else since the kernel's lookup: open what is there.
-    inode = mount.services.file_system->Lookup(mount.Inner(parent), name);
+    Result<InodeRecord> named = mount.services.file_system->Lookup(mount.Inner(parent), name);
+    if (named.ok()) {
+      // Read again after the mark: the file the name led to is the one held.
+      mark = mount.FeedMark(named->ino);
+      inode = mount.services.file_system->GetAttr(named->ino);
+    } else {
+      inode = std::move(named);
+    }
   }
   if (inode.ok() && created) mount.no_xattrs.Add(inode->ino);
   if (!inode.ok()) return ReplyError(req, inode.status(), "create");
   (void)mount.services.file_data->Open(*inode);  // new: nothing cached to keep
+  if (Status held = created ? OkStatus() : HoldIfOrphaned(mount, *inode, mark); !held.ok()) {
+    (void)mount.services.file_data->Release(inode->ino);
+    return ReplyError(req, held, "create");
+  }
   InodeRecord record = std::move(inode).value();
   mount.services.file_data->Overlay(&record);
   fuse_entry_param entry{};
@@ -834,16 +878,35 @@ void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
 // again is not only a waste. A GETATTR answered meanwhile would be refused by the kernel,
 // which then keeps the size it had before the open's drop and reads up to it (a byte of
 // zeros past a shorter file's end, in a two-mount test).
-void Invalidate(Mount& mount, fuse_session* session, const meta::ChangeRecord& change) {
+//
+// A file open here whose inode has no name left is claimed (fs::FileSystem::ClaimOrphan):
+// another mount let it go as a pending orphan. A claim that fails, or an inode that cannot
+// be read, is an error: the poll stops at this change and applies it again later, and the
+// session's seen_seq stays before it, so no sweep deletes the file meanwhile.
+Status Invalidate(Mount& mount, fuse_session* session, const meta::ChangeRecord& change) {
+  Status claimed = OkStatus();
   if (change.ino != 0) {
+    // Counted before IsOpen: see Mount::feed_marks.
+    mount.feed_marks[change.ino % Mount::kFeedSlots].fetch_add(1);
     mount.services.file_system->ForgetAttr(change.ino);
     mount.no_xattrs.Forget(change.ino);
     // A data change needs the pages dropped too.
     const uint64_t dropped_at = mount.told.DroppedAt(change.ino, change.data);
-    const bool open_here = change.data && mount.services.file_data->IsOpen(change.ino);
+    const bool open_here = mount.services.file_data->IsOpen(change.ino);
     Result<InodeRecord> now = FailedPreconditionError("not read");
     if (open_here || dropped_at != 0) now = mount.services.file_system->GetAttr(change.ino);
-    if (change.data) mount.services.file_data->Invalidate(change.ino, now);
+    if (open_here) {
+      if (now.ok() && now->nlink == 0 && now->type == FileType::kRegular) {
+        claimed = mount.services.file_system->ClaimOrphan(change.ino).status();
+      } else if (!now.ok() && now.status().code() != StatusCode::kNotFound) {
+        claimed = now.status();
+      }
+    }
+    if (change.data) {
+      // Only what a data change makes stale, with the version read when the file is open.
+      mount.services.file_data->Invalidate(
+          change.ino, open_here || dropped_at != 0 ? now : FailedPreconditionError("not read"));
+    }
     const bool dropped_since = dropped_at != 0 && now.ok() && now->change <= dropped_at;
     if (!dropped_since) {
       if (now.ok()) mount.told.Dropped(now->ino, now->change, change.data);  // the drop below
@@ -856,6 +919,8 @@ void Invalidate(Mount& mount, fuse_session* session, const meta::ChangeRecord& c
     // The directory's pages are its cached listing (cache_readdir): dropped.
     fuse_lowlevel_notify_inval_inode(session, mount.Outer(change.parent), 0, 0);
   }
+  return claimed.WithContext("claiming inode " + std::to_string(change.ino) +
+                             ", unlinked on another mount while open here");
 }
 
 fuse_lowlevel_ops Operations() {
@@ -982,7 +1047,7 @@ Status ServeMount(const MountOptions& options, const MountServices& services,
       while (!watch_stop) {
         lock.unlock();
         Status polled = services.session->PollChanges(
-            [&](const meta::ChangeRecord& change) { Invalidate(mount, session, change); });
+            [&](const meta::ChangeRecord& change) { return Invalidate(mount, session, change); });
         const auto now = std::chrono::steady_clock::now();
         if (!polled.ok() && now - last_report > std::chrono::seconds(10)) {
           fprintf(stderr, "cairn mount: reading the change feed: %s\n", polled.ToString().c_str());

@@ -103,11 +103,14 @@ Result<std::unique_ptr<MountSession>> MountSession::Start(meta::MetaStore* meta_
   record.version = session->options_.version;
   record.read_only = session->options_.read_only;
   record.started_ms = now;
-  RETURN_IF_ERROR(session->Renew().WithContext("registering the mount's session"));
+  // Read before the row exists: a session holds nothing open yet, so the pending orphans
+  // of changes up to here are not its business (seen_seq starts past them).
   RETURN_IF_ERROR(session->tree_->Read([&](meta::FileTreeTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(session->last_seq_, tx.LastChangeSeq());
     return OkStatus();
   }));
+  session->seen_seq_.store(session->last_seq_);
+  RETURN_IF_ERROR(session->Renew().WithContext("registering the mount's session"));
   Result<int> reclaimed = session->ReclaimDead();
   if (!reclaimed.ok()) return reclaimed.status().WithContext("reclaiming dead sessions");
   return session;
@@ -116,6 +119,7 @@ Result<std::unique_ptr<MountSession>> MountSession::Start(meta::MetaStore* meta_
 Status MountSession::Renew() {
   const TimestampMs now = NowMs();
   record_.heartbeat_ms = now;
+  record_.seen_seq = seen_seq_.load();
   record_.expires_ms =
       now + static_cast<TimestampMs>(options_.heartbeat_seconds * 1000.0 * kExpiryBeats);
   bool was_missing = false;
@@ -146,7 +150,11 @@ Status MountSession::Renew() {
 }
 
 Status MountSession::Reclaim(uint64_t id) {
-  RETURN_IF_ERROR(file_system_->ReclaimSession(id).status());
+  // Before the heartbeat starts, the mount serves nothing and holds no file open: its own
+  // row need not keep the dead session's orphans pending. After, `file_system_` (which
+  // cannot see the mount's handles) leaves them pending and the feed claims them.
+  const uint64_t self = serving_ ? 0 : record_.id;
+  RETURN_IF_ERROR(file_system_->ReclaimSession(id, self).status());
   return meta_store_->DropOwnerChunks(StagingOwner(options_.volume_uuid, id), NowMs());
 }
 
@@ -172,6 +180,7 @@ Result<int> MountSession::ReclaimDead() {
 
 void MountSession::StartHeartbeat(std::function<void()> each_beat) {
   each_beat_ = std::move(each_beat);
+  serving_ = true;
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
 }
 
@@ -197,7 +206,7 @@ void MountSession::HeartbeatLoop() {
   }
 }
 
-Status MountSession::PollChanges(const std::function<void(const meta::ChangeRecord&)>& apply) {
+Status MountSession::PollChanges(const std::function<Status(const meta::ChangeRecord&)>& apply) {
   constexpr uint32_t kPage = 1000;
   for (int pages = 0; pages < 100; ++pages) {
     std::vector<meta::ChangeRecord> changes;
@@ -206,8 +215,10 @@ Status MountSession::PollChanges(const std::function<void(const meta::ChangeReco
       return OkStatus();
     }));
     for (const meta::ChangeRecord& change : changes) {
+      // A change not applied (a claim that failed) is read again at the next poll.
+      if (change.session != record_.id) RETURN_IF_ERROR(apply(change));
       last_seq_ = change.seq;
-      if (change.session != record_.id) apply(change);
+      seen_seq_.store(last_seq_);
     }
     if (changes.size() < kPage) break;
   }
@@ -223,7 +234,10 @@ Status MountSession::End() {
   }
   wake_.notify_all();
   if (heartbeat_.joinable()) heartbeat_.join();
-  return Reclaim(record_.id);
+  RETURN_IF_ERROR(Reclaim(record_.id));
+  // The last mount to go deletes what was pending on it; others' sweeps do the rest.
+  if (options_.read_only) return OkStatus();
+  return file_system_->SweepPendingOrphans().status();
 }
 
 }  // namespace cairn::mount

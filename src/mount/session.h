@@ -9,7 +9,10 @@
 // staging references (chunks of flushes it never committed) and its row.
 //
 // PollChanges reads the change feed after the last seq it saw and hands every change made
-// by another session to the caller (the FUSE edge turns them into kernel invalidations).
+// by another session to the caller (the FUSE edge turns them into kernel invalidations and
+// claims the pending orphans it holds open). Each heartbeat records in the row how far the
+// feed was applied, and runs the sweep of pending orphans (fs/file_system.h); End sweeps
+// once more, so the last mount to go leaves none behind.
 //
 // Thread-safety: PollChanges from one thread at a time; the rest from any thread.
 #pragma once
@@ -62,7 +65,9 @@ class MountSession {
   // mount's housekeeping: the trash's expiry).
   void StartHeartbeat(std::function<void()> each_beat = nullptr);
   // Hands each change of another session after the last one seen to `apply`, in order.
-  Status PollChanges(const std::function<void(const meta::ChangeRecord&)>& apply);
+  // An error from `apply` stops the poll there: that change comes again at the next poll.
+  // The heartbeat records the seq applied so far in the session's row (seen_seq).
+  Status PollChanges(const std::function<Status(const meta::ChangeRecord&)>& apply);
   // Stops the heartbeat and removes the session (its locks, orphans, staging, row).
   Status End();
 
@@ -81,7 +86,9 @@ class MountSession {
   const SessionOptions options_;
   meta::SessionRecord record_;
   uint64_t last_seq_ = 0;
-  bool registered_ = false;  // Renew has stored the row once
+  std::atomic<uint64_t> seen_seq_{0};  // last_seq_ as the heartbeat publishes it
+  bool registered_ = false;            // Renew has stored the row once
+  bool serving_ = false;  // StartHeartbeat ran: the mount may hold files open from now on
 
   std::mutex mutex_;
   std::condition_variable wake_;

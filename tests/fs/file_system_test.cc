@@ -124,6 +124,32 @@ class FileSystemTest : public ::testing::TestWithParam<std::string> {
 
   static constexpr uint64_t kSession = 7;
   // Another mount of the same volume (its own session, nothing open).
+  // A session row, alive until `expires_ms`, that has applied the feed up to `seen`.
+  void PutSession(uint64_t id, uint64_t seen, TimestampMs expires_ms = INT64_MAX / 2) {
+    ASSERT_TRUE(
+        tree_
+            ->Write(
+                [&](meta::FileTreeTransaction& tx) {
+                  return tx.PutSession({id, "h", "k", 1, "/m", "v", false, 0, 0, expires_ms, seen});
+                },
+                1)
+            .ok());
+  }
+  std::vector<meta::OrphanRecord> Orphans() {
+    std::vector<meta::OrphanRecord> out;
+    EXPECT_TRUE(tree_
+                    ->Read([&](meta::FileTreeTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(out, tx.ListOrphans());
+                      return OkStatus();
+                    })
+                    .ok());
+    return out;
+  }
+  uint64_t Sweep(FileSystem& fs) {
+    Result<uint64_t> swept = fs.SweepPendingOrphans();
+    EXPECT_TRUE(swept.ok()) << swept.status().ToString();
+    return swept.ok() ? swept.value() : 0;
+  }
   std::unique_ptr<FileSystem> OtherMount(uint64_t session = 8) {
     Options options;
     options.now_ns = [this] { return clock_ns_; };
@@ -335,6 +361,126 @@ TEST_P(FileSystemTest, TheOrphansOfADeadSessionAreReclaimedWithItsLocks) {
                     return OkStatus();
                   })
                   .ok());
+}
+
+// Two live mounts: this one (kSession, which holds the file open) and another (8) that
+// unlinks it. The unlinker cannot know this mount's handles: it leaves the file pending,
+// this mount claims it (as its change feed does), and it goes only after its last close
+// here, once every live mount has read the feed past that.
+TEST_P(FileSystemTest, AFileUnlinkedOnAnotherMountStaysUntilTheHoldingMountLetsGo) {
+  InodeRecord file = Make(kRootInode, "f");
+  ASSERT_TRUE(fs_->CommitWrite(file.ino, {Block(0, "shared data")}, 11).ok());
+  const std::string digest = Sha256Of("shared data").ToHex();
+  PutSession(kSession, 0);
+  PutSession(8, 0);
+  open_.insert(file.ino);
+  std::unique_ptr<FileSystem> other = OtherMount();
+  ASSERT_TRUE(other->Unlink(kRootInode, "f").ok());
+  EXPECT_EQ(ErrnoOf(other->Lookup(kRootInode, "f")), ENOENT);
+  EXPECT_EQ(Attr(file.ino).nlink, 0u);
+  std::vector<meta::OrphanRecord> orphans = Orphans();
+  ASSERT_EQ(orphans.size(), 1u);
+  const uint64_t since = orphans[0].since_seq;
+  EXPECT_EQ(orphans[0].session, 0u);             // pending: nobody has claimed it
+  EXPECT_EQ(since, ChangesAfter(0).back().seq);  // the unlink's commit, which names it
+  // Nobody has read the feed that far: the sweep leaves it.
+  EXPECT_EQ(Sweep(*other), 0u);
+  EXPECT_EQ(References()[digest], 1);
+
+  Result<bool> held = fs_->ClaimOrphan(file.ino);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_TRUE(held.value());
+  orphans = Orphans();
+  ASSERT_EQ(orphans.size(), 1u);
+  EXPECT_EQ(orphans[0].session, kSession);
+  PutSession(kSession, since);
+  PutSession(8, since);
+  EXPECT_EQ(Sweep(*other), 0u);  // claimed: no sweep takes it
+  auto blocks = fs_->GetBlocks(file.ino, 0, 1);
+  ASSERT_TRUE(blocks.ok());
+  EXPECT_EQ(blocks.value().size(), 1u);
+
+  // The last close here: the other mount is alive, so the file is pending again, with a
+  // new change that a third mount holding it would claim it from.
+  open_.erase(file.ino);
+  ASSERT_TRUE(fs_->ReleaseOrphan(file.ino).ok());
+  orphans = Orphans();
+  ASSERT_EQ(orphans.size(), 1u);
+  EXPECT_EQ(orphans[0].session, 0u);
+  const uint64_t again = orphans[0].since_seq;
+  EXPECT_GT(again, since);
+  EXPECT_EQ(ChangesAfter(since).back().ino, file.ino);
+  EXPECT_EQ(Sweep(*other), 0u);
+  PutSession(kSession, again);
+  EXPECT_EQ(Sweep(*other), 0u);  // mount 8 has not read that far
+  PutSession(8, again);
+  EXPECT_EQ(Sweep(*other), 1u);
+  EXPECT_EQ(ErrnoOf(fs_->GetAttr(file.ino)), ENOENT);
+  EXPECT_EQ(References()[digest], 0);
+  EXPECT_TRUE(Orphans().empty());
+  // A claim after that finds nothing: an open that reads it then fails.
+  held = fs_->ClaimOrphan(file.ino);
+  ASSERT_TRUE(held.ok());
+  EXPECT_FALSE(held.value());
+}
+
+TEST_P(FileSystemTest, OnlyLiveMountsHoldBackTheDeleteOfAnUnlinkedFile) {
+  InodeRecord alone = Make(kRootInode, "alone");
+  InodeRecord shared = Make(kRootInode, "shared");
+  ASSERT_TRUE(fs_->CommitWrite(alone.ino, {Block(0, "alone")}, 5).ok());
+  ASSERT_TRUE(fs_->CommitWrite(shared.ino, {Block(0, "shared")}, 6).ok());
+  // A session past its expiry is dead: it holds nothing, so the file goes at once.
+  PutSession(9, 0, /*expires_ms=*/1);
+  ASSERT_TRUE(fs_->Unlink(kRootInode, "alone").ok());
+  EXPECT_EQ(ErrnoOf(fs_->GetAttr(alone.ino)), ENOENT);
+  EXPECT_EQ(References()[Sha256Of("alone").ToHex()], 0);
+  EXPECT_TRUE(Orphans().empty());
+  // A live one may hold it: pending, and the dead one does not hold the sweep back.
+  PutSession(8, 0);
+  ASSERT_TRUE(fs_->Unlink(kRootInode, "shared").ok());
+  ASSERT_EQ(Orphans().size(), 1u);
+  const uint64_t since = Orphans()[0].since_seq;
+  EXPECT_EQ(Sweep(*fs_), 0u);
+  PutSession(8, since);
+  EXPECT_EQ(Sweep(*fs_), 1u);
+  EXPECT_EQ(ErrnoOf(fs_->GetAttr(shared.ino)), ENOENT);
+  EXPECT_EQ(References()[Sha256Of("shared").ToHex()], 0);
+  // Directories and symlinks go at once: no handle of another mount reads their data.
+  InodeRecord dir = Make(kRootInode, "d", FileType::kDirectory);
+  ASSERT_TRUE(fs_->RemoveDirectory(kRootInode, "d").ok());
+  EXPECT_EQ(ErrnoOf(fs_->GetAttr(dir.ino)), ENOENT);
+  EXPECT_TRUE(Orphans().empty());
+}
+
+// A mount that dies holding a claimed orphan: the reclaimer lets it go as pending while
+// another mount is alive, and takes it as its own when it holds it open too.
+TEST_P(FileSystemTest, TheClaimedOrphanOfADeadMountIsPendingAgainOrTheReclaimers) {
+  InodeRecord a = Make(kRootInode, "a");
+  InodeRecord b = Make(kRootInode, "b");
+  PutSession(kSession, 0);
+  PutSession(8, 0);
+  PutSession(9, 0);
+  open_.insert(a.ino);
+  open_.insert(b.ino);
+  ASSERT_TRUE(fs_->Unlink(kRootInode, "a").ok());
+  ASSERT_TRUE(fs_->Unlink(kRootInode, "b").ok());
+  std::vector<meta::OrphanRecord> orphans = Orphans();
+  ASSERT_EQ(orphans.size(), 2u);
+  EXPECT_EQ(orphans[0].session, kSession);  // open here: this session's from the start
+  EXPECT_EQ(orphans[1].session, kSession);
+  // Mount 8 reclaims kSession, dead with both open; 8 holds b open itself.
+  Options options = ClockOptions();
+  options.session = 8;
+  options.is_open = [&](uint64_t ino) { return ino == b.ino; };
+  FileSystem reclaimer(tree_, options);
+  Result<uint64_t> reclaimed = reclaimer.ReclaimSession(kSession);
+  ASSERT_TRUE(reclaimed.ok()) << reclaimed.status().ToString();
+  orphans = Orphans();
+  ASSERT_EQ(orphans.size(), 2u);
+  EXPECT_EQ(orphans[0].ino, a.ino);
+  EXPECT_EQ(orphans[0].session, 0u);  // mount 9 may hold it
+  EXPECT_EQ(orphans[1].ino, b.ino);
+  EXPECT_EQ(orphans[1].session, 8u);
 }
 
 TEST_P(FileSystemTest, EveryWriteTellsTheChangeFeedWhatItChanged) {

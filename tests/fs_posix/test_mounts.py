@@ -343,3 +343,47 @@ def check_reclaim(volume, tmp_path):
         db.close()
     volume.umount(c)
     assert volume.fsck().returncode == 0
+
+
+def test_a_file_unlinked_on_one_mount_stays_whole_for_a_handle_on_the_other(tmp_path):
+    volume = Volume(tmp_path)
+    volume.format("--trash-days", "0")  # no trash: the unlink takes the file's last name
+    db = None
+    try:
+        # Short heartbeats: each one runs a's sweep of unclaimed files several times a second.
+        a = volume.mount(tmp_path / "a", "--heartbeat", "0.2")
+        b = volume.mount(tmp_path / "b", "--heartbeat", "0.2")
+        data = os.urandom(9 * 1024 * 1024 + 5)  # three blocks
+        (a / "held").write_bytes(data)
+        (a / "loose").write_bytes(b"nobody holds this")
+        db = sqlite3.connect(volume.data / "meta.db")
+        b_session = db.execute("SELECT id FROM fs_sessions ORDER BY started_ms DESC").fetchone()[0]
+
+        def count(sql):
+            return db.execute(sql).fetchone()[0]
+
+        with open(b / "held", "rb") as held:
+            assert held.read(4096) == data[:4096]
+            os.unlink(a / "held")
+            os.unlink(a / "loose")
+            wait_until(lambda: not exists(b / "held"))
+            # Many sweeps later, b's handle still reads every byte: b claimed the file.
+            time.sleep(2)
+            assert held.read() == data[4096:]
+            held.seek(0)
+            assert held.read() == data
+            assert db.execute("SELECT session FROM fs_orphans").fetchall() == [(b_session,)]
+            # The file nobody held went: its space comes back while a and b are up.
+            assert count("SELECT count(*) FROM fs_inodes WHERE nlink = 0") == 1
+        # b's last close lets it go; a's sweep deletes it once b's feed is past that.
+        wait_until(lambda: count("SELECT count(*) FROM fs_inodes WHERE nlink = 0") == 0,
+                   deadline=10)
+        assert count("SELECT count(*) FROM fs_orphans") == 0
+        assert os.listdir(a) == [] and os.listdir(b) == []
+        volume.umount(b)
+        volume.umount(a)
+        assert volume.fsck().returncode == 0
+    finally:
+        if db is not None:
+            db.close()
+        volume.close()

@@ -32,6 +32,7 @@
 #include "meta/engines/open_meta_store.h"
 #include "meta/file_tree.h"
 #include "meta/meta_store.h"
+#include "meta/postgres/postgres_meta_store.h"
 #include "meta/snapshot.h"
 #include "meta/sqlite/sqlite_meta_store.h"
 #include "postgres_test_database.h"
@@ -129,10 +130,12 @@ std::string Str(const SessionRecord& r) {
   return "{" + std::to_string(r.id) + " " + r.host + " " + r.host_key +
          " pid=" + std::to_string(r.pid) + " mnt=" + Hex(r.mount_point) + " v=" + r.version +
          " ro=" + std::to_string(r.read_only) + " " + std::to_string(r.started_ms) + "," +
-         std::to_string(r.heartbeat_ms) + "," + std::to_string(r.expires_ms) + "}";
+         std::to_string(r.heartbeat_ms) + "," + std::to_string(r.expires_ms) +
+         " seen=" + std::to_string(r.seen_seq) + "}";
 }
 std::string Str(const OrphanRecord& r) {
-  return "{" + std::to_string(r.ino) + " held by " + std::to_string(r.session) + "}";
+  return "{" + std::to_string(r.ino) + " held by " + std::to_string(r.session) +
+         " since=" + std::to_string(r.since_seq) + "}";
 }
 std::string Str(const ChangeRecord& r) {
   return "{#" + std::to_string(r.seq) + " s=" + std::to_string(r.session) +
@@ -937,7 +940,8 @@ TEST_P(FileTreeTest, XattrsAreSetListedInByteOrderAndDeleted) {
 
 TEST_P(FileTreeTest, SessionsRoundTripEveryFieldAndAreReplacedAndDeleted) {
   Format();
-  SessionRecord a{12345, "host-a", "boot:pidns", 77, "/mnt/\xff data", "1.2.3", true, 10, 20, 30};
+  SessionRecord a{12345, "host-a", "boot:pidns", 77, "/mnt/\xff data", "1.2.3",
+                  true,  10,       20,           30, uint64_t{1} << 62};
   SessionRecord b{(uint64_t{1} << 63) - 1, "host-b", "k2", 1, "/m", "v", false, 1, 2, 3};
   ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
     RETURN_IF_ERROR(tx.PutSession(b));
@@ -955,6 +959,7 @@ TEST_P(FileTreeTest, SessionsRoundTripEveryFieldAndAreReplacedAndDeleted) {
   }));
   a.heartbeat_ms = 500;
   a.expires_ms = 900;
+  a.seen_seq = 41;
   ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
     RETURN_IF_ERROR(tx.PutSession(a));
     RETURN_IF_ERROR(tx.DeleteSession(b.id));
@@ -971,9 +976,15 @@ TEST_P(FileTreeTest, OrphansAreListedAndGoWithTheirInode) {
   ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
     for (uint64_t ino : {2, 3, 4}) RETURN_IF_ERROR(tx.PutInode(Inode(ino)).status());
     RETURN_IF_ERROR(tx.PutOrphan({3, 7}));
-    RETURN_IF_ERROR(tx.PutOrphan({2, 8}));
+    RETURN_IF_ERROR(tx.PutOrphan({2, 0, uint64_t{1} << 62}));  // pending
     return tx.PutOrphan({4, 7});
   }));
+  EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+    EXPECT_EQ(Str(tx.ListOrphans()),
+              Str(std::vector<OrphanRecord>{{2, 0, uint64_t{1} << 62}, {3, 7}, {4, 7}}));
+    return OkStatus();
+  }));
+  ASSERT_OK(W([&](FileTreeTransaction& tx) { return tx.PutOrphan({2, 8}); }));  // claimed
   EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
     EXPECT_EQ(Str(tx.ListOrphans()), Str(std::vector<OrphanRecord>{{2, 8}, {3, 7}, {4, 7}}));
     return OkStatus();
@@ -1994,7 +2005,8 @@ TEST_F(PostgresFileTreeTest, UpgradesAVersion9DatabaseInPlace) {
   Open();
   {
     pgtest::RawPostgres raw = Raw();
-    EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "12");
+    EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"),
+              std::to_string(PostgresSchemaVersion()));
     EXPECT_EQ(raw.Query("SELECT data_type FROM information_schema.columns WHERE table_name = "
                         "'owner_chunks' AND column_name = 'seq'"),
               "bigint");
@@ -2119,6 +2131,8 @@ TEST_F(SqliteFileTreeTest, UpgradingAVersion11ChangeFeedKeepsItsHighestSeq) {
           "VALUES (1, 5, 0, 0, x'', 100)");
     }
     raw.Exec("DELETE FROM fs_changes");  // trimmed: only sqlite_sequence remembers 40
+    raw.Exec("ALTER TABLE fs_sessions DROP COLUMN seen_seq");  // version 13
+    raw.Exec("ALTER TABLE fs_orphans DROP COLUMN since_seq");
     raw.Exec("PRAGMA user_version = 11");
   }
   std::unique_ptr<MetaStore> store = Open();

@@ -2307,6 +2307,8 @@ TEST_F(SqliteTest, UpgradesAVersion10DatabaseWithUsageCountersFromItsRows) {
   {
     RawSqlite raw(Path());
     DropUsageCounters(raw);
+    raw.Exec("ALTER TABLE fs_sessions DROP COLUMN seen_seq");  // version 13
+    raw.Exec("ALTER TABLE fs_orphans DROP COLUMN since_seq");
     raw.Exec("PRAGMA user_version = 10");
   }
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
@@ -3099,6 +3101,8 @@ TEST_F(PostgresTest, UpgradesAVersion11DatabaseWithUsageCountersFromItsRows) {
   }
   {
     RawPostgres raw = Raw();
+    raw.Exec("ALTER TABLE fs_sessions DROP COLUMN seen_seq");  // version 13
+    raw.Exec("ALTER TABLE fs_orphans DROP COLUMN since_seq");
     raw.Exec("DROP TABLE usage_deltas");
     raw.Exec("DROP FUNCTION cairn_count_usage CASCADE");
     raw.Exec("DELETE FROM schema_version WHERE version > 11");

@@ -347,13 +347,14 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
     return c_
         .Exec(
             "INSERT INTO fs_sessions (id, host, host_key, pid, mount_point, version, "
-            "read_only, started_ms, heartbeat_ms, expires_ms) VALUES ($1::bigint, $2, $3, "
-            "$4::bigint, $5::bytea, $6, $7::boolean, $8::bigint, $9::bigint, $10::bigint) "
+            "read_only, started_ms, heartbeat_ms, expires_ms, seen_seq) VALUES ($1::bigint, $2, "
+            "$3, $4::bigint, $5::bytea, $6, $7::boolean, $8::bigint, $9::bigint, $10::bigint, "
+            "$11::bigint) "
             "ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, host_key = "
             "EXCLUDED.host_key, pid = EXCLUDED.pid, mount_point = EXCLUDED.mount_point, "
             "version = EXCLUDED.version, read_only = EXCLUDED.read_only, started_ms = "
             "EXCLUDED.started_ms, heartbeat_ms = EXCLUDED.heartbeat_ms, expires_ms = "
-            "EXCLUDED.expires_ms",
+            "EXCLUDED.expires_ms, seen_seq = EXCLUDED.seen_seq",
             Params()
                 .Int(Signed(session.id))
                 .Text(session.host)
@@ -364,7 +365,8 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
                 .Text(session.read_only ? "true" : "false")
                 .Int(session.started_ms)
                 .Int(session.heartbeat_ms)
-                .Int(session.expires_ms))
+                .Int(session.expires_ms)
+                .Int(Signed(session.seen_seq)))
         .status();
   }
 
@@ -377,8 +379,8 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
   Result<std::vector<SessionRecord>> ListSessions() override {
     std::vector<SessionRecord> out;
     ASSIGN_OR_RETURN(Rows rows, c_.Exec("SELECT id, host, host_key, pid, mount_point, version, "
-                                        "read_only::int, started_ms, heartbeat_ms, expires_ms FROM "
-                                        "fs_sessions ORDER BY id"));
+                                        "read_only::int, started_ms, heartbeat_ms, expires_ms, "
+                                        "seen_seq FROM fs_sessions ORDER BY id"));
     for (int i = 0; i < rows.size(); ++i) {
       SessionRecord session;
       ASSIGN_OR_RETURN(int64_t id, rows.Int(i, 0));
@@ -394,6 +396,8 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
       ASSIGN_OR_RETURN(session.started_ms, rows.Int(i, 7));
       ASSIGN_OR_RETURN(session.heartbeat_ms, rows.Int(i, 8));
       ASSIGN_OR_RETURN(session.expires_ms, rows.Int(i, 9));
+      ASSIGN_OR_RETURN(int64_t seen_seq, rows.Int(i, 10));
+      session.seen_seq = Unsigned(seen_seq);
       out.push_back(std::move(session));
     }
     return out;
@@ -403,9 +407,13 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
     RETURN_IF_ERROR(CheckWritable("PutOrphan"));
     return c_
         .Exec(
-            "INSERT INTO fs_orphans (ino, session) VALUES ($1::bigint, $2::bigint) "
-            "ON CONFLICT (ino) DO UPDATE SET session = EXCLUDED.session",
-            Params().Int(Signed(orphan.ino)).Int(Signed(orphan.session)))
+            "INSERT INTO fs_orphans (ino, session, since_seq) VALUES ($1::bigint, $2::bigint, "
+            "$3::bigint) ON CONFLICT (ino) DO UPDATE SET session = EXCLUDED.session, "
+            "since_seq = EXCLUDED.since_seq",
+            Params()
+                .Int(Signed(orphan.ino))
+                .Int(Signed(orphan.session))
+                .Int(Signed(orphan.since_seq)))
         .status();
   }
 
@@ -417,11 +425,13 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
 
   Result<std::vector<OrphanRecord>> ListOrphans() override {
     std::vector<OrphanRecord> out;
-    ASSIGN_OR_RETURN(Rows rows, c_.Exec("SELECT ino, session FROM fs_orphans ORDER BY ino"));
+    ASSIGN_OR_RETURN(Rows rows,
+                     c_.Exec("SELECT ino, session, since_seq FROM fs_orphans ORDER BY ino"));
     for (int i = 0; i < rows.size(); ++i) {
       ASSIGN_OR_RETURN(int64_t ino, rows.Int(i, 0));
       ASSIGN_OR_RETURN(int64_t session, rows.Int(i, 1));
-      out.push_back(OrphanRecord{Unsigned(ino), Unsigned(session)});
+      ASSIGN_OR_RETURN(int64_t since_seq, rows.Int(i, 2));
+      out.push_back(OrphanRecord{Unsigned(ino), Unsigned(session), Unsigned(since_seq)});
     }
     return out;
   }

@@ -397,6 +397,14 @@ INSERT INTO usage_deltas (tenant, namespace, storage_class, objects, logical_byt
          SUM(COALESCE(octet_length(inline_data), 0))
   FROM objects WHERE state = 'COMMITTED' GROUP BY tenant, namespace, storage_class;
 )sql",
+    // Version 13: a file unlinked on one mount while another may hold it open. An orphan
+    // row of session 0 is pending: since_seq is the change seq of its last commit, and it is
+    // deleted once every live session has applied the feed up to there (seen_seq) without
+    // claiming it.
+    R"sql(
+ALTER TABLE fs_sessions ADD COLUMN seen_seq bigint NOT NULL DEFAULT 0;
+ALTER TABLE fs_orphans ADD COLUMN since_seq bigint NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

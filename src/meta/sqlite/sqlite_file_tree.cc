@@ -378,8 +378,8 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
     ASSIGN_OR_RETURN(
         Statement stmt,
         c_.Prepare("INSERT OR REPLACE INTO fs_sessions (id, host, host_key, pid, mount_point, "
-                   "version, read_only, started_ms, heartbeat_ms, expires_ms) VALUES (?1, ?2, "
-                   "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
+                   "version, read_only, started_ms, heartbeat_ms, expires_ms, seen_seq) VALUES "
+                   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
     return stmt.Int(1, Signed(session.id))
         .Text(2, session.host)
         .Text(3, session.host_key)
@@ -390,6 +390,7 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
         .Int(8, session.started_ms)
         .Int(9, session.heartbeat_ms)
         .Int(10, session.expires_ms)
+        .Int(11, Signed(session.seen_seq))
         .Run();
   }
 
@@ -403,8 +404,8 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
     std::vector<SessionRecord> out;
     ASSIGN_OR_RETURN(Statement stmt,
                      c_.Prepare("SELECT id, host, host_key, pid, mount_point, version, "
-                                "read_only, started_ms, heartbeat_ms, expires_ms FROM "
-                                "fs_sessions ORDER BY id"));
+                                "read_only, started_ms, heartbeat_ms, expires_ms, seen_seq "
+                                "FROM fs_sessions ORDER BY id"));
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
@@ -419,6 +420,7 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
       session.started_ms = stmt.ColumnInt(7);
       session.heartbeat_ms = stmt.ColumnInt(8);
       session.expires_ms = stmt.ColumnInt(9);
+      session.seen_seq = Unsigned(stmt.ColumnInt(10));
       out.push_back(std::move(session));
     }
     return out;
@@ -428,8 +430,12 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
     RETURN_IF_ERROR(CheckWritable("PutOrphan"));
     ASSIGN_OR_RETURN(
         Statement stmt,
-        c_.Prepare("INSERT OR REPLACE INTO fs_orphans (ino, session) VALUES (?1, ?2)"));
-    return stmt.Int(1, Signed(orphan.ino)).Int(2, Signed(orphan.session)).Run();
+        c_.Prepare("INSERT OR REPLACE INTO fs_orphans (ino, session, since_seq) VALUES (?1, "
+                   "?2, ?3)"));
+    return stmt.Int(1, Signed(orphan.ino))
+        .Int(2, Signed(orphan.session))
+        .Int(3, Signed(orphan.since_seq))
+        .Run();
   }
 
   Status DeleteOrphan(uint64_t ino) override {
@@ -441,11 +447,12 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
   Result<std::vector<OrphanRecord>> ListOrphans() override {
     std::vector<OrphanRecord> out;
     ASSIGN_OR_RETURN(Statement stmt,
-                     c_.Prepare("SELECT ino, session FROM fs_orphans ORDER BY ino"));
+                     c_.Prepare("SELECT ino, session, since_seq FROM fs_orphans ORDER BY ino"));
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
-      out.push_back(OrphanRecord{Unsigned(stmt.ColumnInt(0)), Unsigned(stmt.ColumnInt(1))});
+      out.push_back(OrphanRecord{Unsigned(stmt.ColumnInt(0)), Unsigned(stmt.ColumnInt(1)),
+                                 Unsigned(stmt.ColumnInt(2))});
     }
     return out;
   }

@@ -367,6 +367,14 @@ INSERT INTO fs_changes_v12 (seq, session, ino, data, parent, name, at_ms)
 DROP TABLE fs_changes;
 ALTER TABLE fs_changes_v12 RENAME TO fs_changes;
 )sql",
+    // Version 13: a file unlinked on one mount while another may hold it open. An orphan
+    // row of session 0 is pending: since_seq is the change seq of its last commit, and it is
+    // deleted once every live session has applied the feed up to there (seen_seq) without
+    // claiming it.
+    R"sql(
+ALTER TABLE fs_sessions ADD COLUMN seen_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE fs_orphans ADD COLUMN since_seq INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
