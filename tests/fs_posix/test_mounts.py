@@ -380,7 +380,24 @@ def test_a_file_unlinked_on_one_mount_stays_whole_for_a_handle_on_the_other(tmp_
                    deadline=10)
         assert count("SELECT count(*) FROM fs_orphans") == 0
         assert os.listdir(a) == [] and os.listdir(b) == []
-        volume.umount(b)
+
+        # b dies (kill -9) holding such a file: a reclaims b's session at its next beat and
+        # lets the file go, and its sweep deletes it.
+        (a / "dies").write_bytes(data)
+        held = os.open(b / "dies", os.O_RDONLY)
+        os.unlink(a / "dies")
+        wait_until(lambda: count(f"SELECT count(*) FROM fs_orphans WHERE session = {b_session}")
+                   == 1, deadline=10)  # claimed by b's feed
+        assert os.pread(held, 4096, len(data) - 4096) == data[-4096:]
+        volume.kill(b)
+        try:
+            os.close(held)
+        except OSError:
+            pass
+        wait_until(lambda: count("SELECT count(*) FROM fs_inodes WHERE nlink = 0") == 0,
+                   deadline=10)
+        assert count("SELECT count(*) FROM fs_orphans") == 0
+        assert count("SELECT count(*) FROM fs_sessions") == 1
         volume.umount(a)
         assert volume.fsck().returncode == 0
     finally:
