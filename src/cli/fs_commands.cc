@@ -292,15 +292,15 @@ int RunMount(const server::StoreConfig& store, mount::MountOptions options,
   // volume's days as they are then (another mount's --trash-days may have changed them).
   int64_t last_purge_ns = 0;
   (*session)->StartHeartbeat([&file_system, tree, &last_purge_ns, &options] {
-    if (options.read_only) return;
     // Files unlinked on another mount that no live mount claimed: their space comes back.
+    // Housekeeping like the reclaim of dead sessions, so a read-only mount does it too.
     Result<uint64_t> swept = file_system.SweepPendingOrphans();
     if (!swept.ok()) {
       fprintf(stderr, "cairn mount: deleting pending orphans: %s\n",
               swept.status().ToString().c_str());
     }
     const int64_t now = NowNs();
-    if (now - last_purge_ns < 60'000'000'000) return;
+    if (options.read_only || now - last_purge_ns < 60'000'000'000) return;
     last_purge_ns = now;
     Result<std::optional<meta::VolumeRecord>> current = tree->GetVolume();
     if (!current.ok() || !*current) {

@@ -236,7 +236,6 @@ Status MountSession::End() {
   if (heartbeat_.joinable()) heartbeat_.join();
   RETURN_IF_ERROR(Reclaim(record_.id));
   // The last mount to go deletes what was pending on it; others' sweeps do the rest.
-  if (options_.read_only) return OkStatus();
   return file_system_->SweepPendingOrphans().status();
 }
 

@@ -381,15 +381,19 @@ def test_a_file_unlinked_on_one_mount_stays_whole_for_a_handle_on_the_other(tmp_
         assert count("SELECT count(*) FROM fs_orphans") == 0
         assert os.listdir(a) == [] and os.listdir(b) == []
 
-        # b dies (kill -9) holding such a file: a reclaims b's session at its next beat and
-        # lets the file go, and its sweep deletes it.
+        # A read-only mount holds one too, and dies (kill -9) with it: a reclaims its session
+        # at its next beat and lets the file go, and its sweep deletes it.
+        volume.umount(b)
+        c = volume.mount(tmp_path / "c", "--heartbeat", "0.2", "--read-only")
+        c_session = db.execute("SELECT id FROM fs_sessions ORDER BY started_ms DESC").fetchone()[0]
         (a / "dies").write_bytes(data)
-        held = os.open(b / "dies", os.O_RDONLY)
+        held = os.open(c / "dies", os.O_RDONLY)
         os.unlink(a / "dies")
-        wait_until(lambda: count(f"SELECT count(*) FROM fs_orphans WHERE session = {b_session}")
-                   == 1, deadline=10)  # claimed by b's feed
+        wait_until(lambda: count(f"SELECT count(*) FROM fs_orphans WHERE session = {c_session}")
+                   == 1, deadline=10)  # claimed by c's feed
+        time.sleep(1)
         assert os.pread(held, 4096, len(data) - 4096) == data[-4096:]
-        volume.kill(b)
+        volume.kill(c)
         try:
             os.close(held)
         except OSError:
