@@ -503,6 +503,10 @@ void PrintVolumeStatus(meta::MetaStore* meta_store) {
            session.version.c_str(), session.pid, session.read_only ? " read-only" : "",
            static_cast<double>(now - session.heartbeat_ms) / 1000.0);
   }
+  printf(
+      "  unlinked while open: %llu held by a mount, %llu pending (deleted once every "
+      "live mount has read past them)\n",
+      number(volume.orphans_held), number(volume.orphans_pending));
   if (volume.mounts_expired > 0) {
     printf(
         "  warning: %llu mount session(s) expired without ending (the mount died or lost "

@@ -174,6 +174,10 @@ Result<std::optional<VolumeSummary>> SummarizeVolume(meta::MetaStore* store, Tim
                           ASSIGN_OR_RETURN(summary.usage, tx.Usage());
                         }
                         ASSIGN_OR_RETURN(summary.sessions, tx.ListSessions());
+                        ASSIGN_OR_RETURN(std::vector<meta::OrphanRecord> orphans, tx.ListOrphans());
+                        for (const meta::OrphanRecord& orphan : orphans) {
+                          ++(orphan.session == 0 ? summary.orphans_pending : summary.orphans_held);
+                        }
                         return OkStatus();
                       })
                       .WithContext("reading volume " + volume->name));

@@ -107,6 +107,10 @@ struct VolumeSummary {
   std::vector<meta::SessionRecord> sessions;
   uint64_t mounts_alive = 0;
   uint64_t mounts_expired = 0;
+  // Files whose last name went while open (nlink 0): held by a mount's handle, or pending
+  // (let go while other mounts were alive; deleted once every mount's feed is past them).
+  uint64_t orphans_held = 0;
+  uint64_t orphans_pending = 0;
 };
 
 // nullopt when the store keeps no filesystem or none was formatted; `now_ms` judges the

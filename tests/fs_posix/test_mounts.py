@@ -12,7 +12,7 @@ import struct
 import threading
 import time
 
-from conftest import Volume
+from conftest import Volume, run
 
 # Long kernel caches on the observing mount: without invalidation it would not see any of
 # these changes for a minute, so seeing each within the deadline proves the feed works.
@@ -373,6 +373,8 @@ def test_a_file_unlinked_on_one_mount_stays_whole_for_a_handle_on_the_other(tmp_
             held.seek(0)
             assert held.read() == data
             assert db.execute("SELECT session FROM fs_orphans").fetchall() == [(b_session,)]
+            status = run("status", "--data-dir", volume.data, "--meta", volume.meta_url).stdout
+            assert "unlinked while open: 1 held by a mount, 0 pending" in status, status
             # The file nobody held went: its space comes back while a and b are up.
             assert count("SELECT count(*) FROM fs_inodes WHERE nlink = 0") == 1
         # b's last close lets it go; a's sweep deletes it once b's feed is past that.
