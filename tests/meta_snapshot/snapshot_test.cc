@@ -812,8 +812,10 @@ TEST(SnapshotConsistency, SqliteSnapshotsTakenDuringWritesLoadCleanly) {
   std::unique_ptr<MetaStore> store = std::move(opened).value();
   std::atomic<bool> stop{false};
   std::atomic<int> written{0};
+  // Writes until the snapshots are done (bounded): a writer that could finish first, while
+  // a loaded machine is slow to open the reader, would leave no write during them.
   std::thread writer([&] {
-    for (int i = 0; i < 5000 && !stop; ++i) {
+    for (int i = 0; i < 500000 && !stop; ++i) {
       ObjectRecord object = Object(i, "acme", "busy", "k" + std::to_string(i % 50));
       object.id = platform::NewObjectId();
       if (!store->BeginUpload(object).ok()) continue;
