@@ -1,9 +1,12 @@
-"""Fixtures of the filesystem tests: a formatted volume on SQLite and `cairn mount`s of it."""
+"""Fixtures of the filesystem tests: a formatted volume on SQLite and `cairn mount`s of it, and a
+PostgreSQL server of one test."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -134,3 +137,29 @@ def suites():
                          capture_output=True, text=True, timeout=900, check=True)
     paths = out.stdout.split()
     return {"pjdfstest": Path(paths[0]), "fsx": Path(paths[1]), "fsstress": Path(paths[2])}
+
+
+# ---- a PostgreSQL server of one test ---------------------------------------------------------
+
+PG_SCRIPT = ROOT / "scripts" / "postgres-test-server.sh"
+
+
+def pg(command: str, directory: Path) -> str:
+    r = subprocess.run([str(PG_SCRIPT), command, str(directory)], capture_output=True, text=True,
+                       timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f"postgres-test-server.sh {command}: {r.stderr[-2000:]}"
+    return r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server used by this test alone: stopping it disturbs nothing else."""
+    if not Path("/usr/lib/postgresql/15/bin/pg_ctl").exists():
+        pytest.skip("PostgreSQL 15 server binaries are not installed (scripts/install-deps.sh)")
+    # Not under pytest's tmp dir: the server runs as the postgres user.
+    directory = Path(tempfile.mkdtemp(prefix="cairn-fs-pg-", dir="/tmp"))
+    try:
+        yield directory, pg("start", directory)
+    finally:
+        pg("stop", directory)
+        shutil.rmtree(directory, ignore_errors=True)

@@ -10,17 +10,15 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Volume, is_mounted, run, wait_gone
+from conftest import Volume, is_mounted, pg, run, wait_gone
 
 MiB = 1 << 20
 BLOCK = 4 * MiB  # fs::kBlockBytes: a file's block is one chunk
@@ -350,29 +348,7 @@ def test_corrupt_chunk_is_never_served(volume, tmp_path):
 
 # ---- 3. The metadata database goes away ----------------------------------------------------
 
-PG_SCRIPT = ROOT / "scripts" / "postgres-test-server.sh"
 BOUND_S = 10.0
-
-
-def pg(command: str, directory: Path) -> str:
-    r = subprocess.run([str(PG_SCRIPT), command, str(directory)], capture_output=True, text=True,
-                       timeout=120, stdin=subprocess.DEVNULL)
-    assert r.returncode == 0, f"postgres-test-server.sh {command}: {r.stderr[-2000:]}"
-    return r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
-
-
-@pytest.fixture
-def own_postgres():
-    """A PostgreSQL server used by this test alone: stopping it disturbs nothing else."""
-    if not Path("/usr/lib/postgresql/15/bin/pg_ctl").exists():
-        pytest.skip("PostgreSQL 15 server binaries are not installed (scripts/install-deps.sh)")
-    # Not under pytest's tmp dir: the server runs as the postgres user.
-    directory = Path(tempfile.mkdtemp(prefix="cairn-fs-pg-", dir="/tmp"))
-    try:
-        yield directory, pg("start", directory)
-    finally:
-        pg("stop", directory)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def postgres_processes(directory: Path) -> list[int]:
