@@ -20,7 +20,12 @@ await scenario('keys', async ({ page, base }) => {
   check(secret.includes(id), 'the key id is not the secret\'s');
   await screenshot(page);
   await dialog.getByRole('button', { name: 'Done, I have stored it' }).click();
-  check(await page.locator('#secret-value').inputValue() === '', 'the secret stayed in the page');
+  await dialog.waitFor({ state: 'hidden' });
+  // The dialog's close event, which clears the secret, is a task queued after the click.
+  const cleared = await page
+    .waitForFunction(() => document.querySelector('#secret-value').value === '', null, { timeout: 5000 })
+    .then(() => true, () => false);
+  check(cleared, 'the secret stayed in the page');
 
   const signInWith = (apiKey) => fetch(base + '/api/session', {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ api_key: apiKey }),
