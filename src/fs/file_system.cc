@@ -361,12 +361,18 @@ Result<bool> OthersAlive(FileTreeTransaction& tx, uint64_t self, uint64_t gone =
 // `inode` (nlink 0) has no name left and no handle of session `self` holds it: it is
 // deleted, unless it is a regular file another live session may hold open. Then it stays
 // as a pending orphan (session 0) until the sweep finds that no session claimed it.
-Status LetGo(FileTreeTransaction& tx, const InodeRecord& inode, uint64_t self, uint64_t gone = 0) {
+// Returns whether it stays.
+Result<bool> LetGo(FileTreeTransaction& tx, const InodeRecord& inode, uint64_t self,
+                   uint64_t gone = 0) {
   if (inode.type == FileType::kRegular) {
     ASSIGN_OR_RETURN(bool others, OthersAlive(tx, self, gone));
-    if (others) return tx.PutOrphan({inode.ino, 0, 0});  // FileSystem::Write sets since_seq
+    if (others) {
+      RETURN_IF_ERROR(tx.PutOrphan({inode.ino, 0, 0}));  // FileSystem::Write sets since_seq
+      return true;
+    }
   }
-  return tx.DeleteInode(inode.ino);
+  RETURN_IF_ERROR(tx.DeleteInode(inode.ino));
+  return false;
 }
 
 // A name of `inode` went away: one link less; the inode goes with its last name unless a
@@ -380,10 +386,8 @@ Status DropLink(FileTreeTransaction& tx, InodeRecord inode, int64_t now_ns, bool
     if (open) {
       RETURN_IF_ERROR(tx.PutOrphan({inode.ino, session, 0}));
     } else {
-      ASSIGN_OR_RETURN(bool others, inode.type == FileType::kRegular ? OthersAlive(tx, session)
-                                                                     : Result<bool>(false));
-      if (!others) return tx.DeleteInode(inode.ino);
-      RETURN_IF_ERROR(tx.PutOrphan({inode.ino, 0, 0}));  // pending: see LetGo
+      ASSIGN_OR_RETURN(bool stays, LetGo(tx, inode, session));
+      if (!stays) return OkStatus();
     }
   }
   return tx.PutInode(inode).status();
@@ -1065,7 +1069,7 @@ Status FileSystem::ReleaseOrphan(uint64_t ino) {
         settled = !inode || inode->nlink != 0;
         if (settled || IsOpen(ino)) return OkStatus();
         settled = true;
-        return LetGo(tx, *inode, options_.session);
+        return LetGo(tx, *inode, options_.session).status();
       },
       ToMs(now), /*frees=*/true));
   if (settled) {
@@ -1474,7 +1478,7 @@ Result<uint64_t> FileSystem::ReclaimSession(uint64_t id, uint64_t self) {
             if (id != options_.session && IsOpen(orphan.ino)) {
               RETURN_IF_ERROR(tx.PutOrphan({orphan.ino, options_.session, 0}));  // held here
             } else {
-              RETURN_IF_ERROR(LetGo(tx, *inode, self, id));
+              RETURN_IF_ERROR(LetGo(tx, *inode, self, id).status());
             }
             ++reclaimed;
           } else {
