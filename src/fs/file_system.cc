@@ -506,7 +506,68 @@ Result<bool> MoveToTrash(FileTreeTransaction& tx, InodeRecord inode, uint64_t pa
   return made_trash;
 }
 
+// Regular file `inode` is about to be cut shorter: with the trash on, the version before
+// the cut goes to the trash as a new inode with the same attributes, block rows (each a
+// reference on its chunk: no byte is copied) and xattrs. `parent`/`name` is a current name
+// of the file if the caller knows one (checked here), else 0 and empty.
+Status KeepVersionInTrash(FileTreeTransaction& tx, const InodeRecord& inode, uint64_t parent,
+                          std::string_view name, int64_t now_ns) {
+  if (inode.type != FileType::kRegular || inode.nlink == 0 || InTrashFile(inode)) {
+    return OkStatus();  // nobody could name it, or it is in the trash already
+  }
+  ASSIGN_OR_RETURN(meta::VolumeRecord volume, tx.volume());
+  if (volume.trash_days == 0) return OkStatus();
+  std::string entry_name;
+  if (!name.empty()) {
+    ASSIGN_OR_RETURN(std::optional<DentryRecord> entry, tx.GetDentry(parent, name));
+    if (entry && entry->ino == inode.ino) entry_name = std::string(name);
+  }
+  if (entry_name.empty()) {
+    parent = 0;
+    entry_name = "inode-" + std::to_string(inode.ino);
+  }
+  InodeRecord copy = inode;
+  ASSIGN_OR_RETURN(copy.ino, tx.NewInodeNumber());
+  RETURN_IF_ERROR(MoveToTrash(tx, copy, parent, entry_name, now_ns).status());
+  constexpr uint64_t kBatch = 1024;  // block indexes per read
+  for (uint64_t first = 0; first * kBlockBytes < inode.size; first += kBatch) {
+    ASSIGN_OR_RETURN(std::vector<meta::BlockRecord> blocks, tx.GetBlocks(inode.ino, first, kBatch));
+    for (const meta::BlockRecord& block : blocks) RETURN_IF_ERROR(tx.PutBlock(copy.ino, block));
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> xattrs, tx.ListXattrs(inode.ino));
+  for (const std::string& xattr : xattrs) {
+    ASSIGN_OR_RETURN(std::optional<std::string> value, tx.GetXattr(inode.ino, xattr));
+    if (value) RETURN_IF_ERROR(tx.PutXattr(copy.ino, xattr, *value));
+  }
+  return OkStatus();
+}
+
 }  // namespace
+
+void FileSystem::NoteName(const InodeRecord& inode, uint64_t parent, std::string_view name) {
+  if (inode.type != FileType::kRegular) return;
+  std::lock_guard<std::mutex> lock(names_mutex_);
+  NameHint& hint = names_[inode.ino];
+  if (hint.generation != 0 && hint.parent == parent && hint.name == name) return;
+  hint.parent = parent;
+  hint.name = std::string(name);
+  hint.generation = ++name_generation_;
+  name_order_.emplace_back(inode.ino, hint.generation);
+  // Out go the oldest: a name renoted since has a newer generation and stays.
+  while (names_.size() > kMaxNames || name_order_.size() > 2 * kMaxNames) {
+    const auto [ino, generation] = name_order_.front();
+    name_order_.pop_front();
+    auto it = names_.find(ino);
+    if (it != names_.end() && it->second.generation == generation) names_.erase(it);
+  }
+}
+
+std::optional<FileSystem::NameHint> FileSystem::NameOf(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(names_mutex_);
+  auto it = names_.find(ino);
+  if (it == names_.end()) return std::nullopt;
+  return it->second;
+}
 
 Result<InodeRecord> FileSystem::GetAttr(uint64_t ino) {
   if (options_.fresh_directory_ms > 0) {
@@ -542,6 +603,7 @@ Result<InodeRecord> FileSystem::Lookup(uint64_t parent, std::string_view name) {
     ASSIGN_OR_RETURN(out, LoadInode(tx, entry->ino));
     return OkStatus();
   }));
+  NoteName(out, parent, name);
   return out;
 }
 
@@ -588,6 +650,7 @@ Result<InodeRecord> FileSystem::MakeNode(uint64_t parent, std::string_view name,
         return OkStatus();
       },
       ToMs(now)));
+  NoteName(out, parent, name);
   return out;
 }
 
@@ -665,6 +728,7 @@ Result<InodeRecord> FileSystem::Link(uint64_t ino, uint64_t new_parent, std::str
         return OkStatus();
       },
       ToMs(now)));
+  NoteName(out, new_parent, new_name);
   return out;
 }
 
@@ -735,7 +799,8 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
   RETURN_IF_ERROR(NotReserved(parent, name));
   RETURN_IF_ERROR(NotReserved(new_parent, new_name));
   const int64_t now = NowNs();
-  return Write(
+  InodeRecord renamed;  // the file that took the new name
+  Status status = Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord from_dir, LoadDirectory(tx, parent));
         ASSIGN_OR_RETURN(DentryRecord source, LoadEntry(tx, parent, name));
@@ -821,6 +886,7 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
         moved.ctime_ns = now;
         moved.parent = moved_is_dir ? new_parent : 0;  // out of the trash: a file again
         RETURN_IF_ERROR(tx.PutInode(moved).status());
+        renamed = moved;
         // Read again: the trash's first use touches the root, which may be either directory.
         ASSIGN_OR_RETURN(from_dir, LoadInode(tx, parent));
         ASSIGN_OR_RETURN(to_dir, LoadInode(tx, new_parent));
@@ -829,10 +895,14 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
         return Touch(tx, to_dir, now, to_dir_subdirs + (moved_is_dir ? 1 : 0));
       },
       ToMs(now), /*frees=*/true);
+  if (status.ok() && renamed.ino != 0) NoteName(renamed, new_parent, new_name);
+  return status;
 }
 
 Result<InodeRecord> FileSystem::SetAttr(uint64_t ino, const AttrChange& change) {
   const int64_t now = NowNs();
+  std::optional<NameHint> hint;
+  if (change.size) hint = NameOf(ino);
   InodeRecord out;
   RETURN_IF_ERROR(Write(
       [&](FileTreeTransaction& tx) -> Status {
@@ -856,6 +926,8 @@ Result<InodeRecord> FileSystem::SetAttr(uint64_t ino, const AttrChange& change) 
                             std::to_string(kMaxFileSizeBytes));
           }
           if (size < inode.size) {
+            RETURN_IF_ERROR(KeepVersionInTrash(tx, inode, hint ? hint->parent : 0,
+                                               hint ? std::string_view(hint->name) : "", now));
             const uint64_t cut = size % kBlockBytes;
             const uint64_t whole = size / kBlockBytes;
             RETURN_IF_ERROR(tx.DropBlocks(ino, cut == 0 ? whole : whole + 1));

@@ -32,6 +32,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -94,10 +95,14 @@ inline constexpr uint64_t kLockEnd = (uint64_t{1} << 63) - 1;
 // The trash (docs/filesystem.md, "Trash"): with a volume's trash_days > 0, a file or symlink
 // whose last name goes (unlink, or replaced by a rename) moves to
 // /.trash/<YYYY-MM-DD-HH of its deletion, UTC>/<parent ino>-<ino>-<name> instead (cut to 255
-// bytes), owned by root, mode 0700. Directories are removed as before (their files went to
-// the trash one by one). Nothing can be created or renamed into the trash; unlinking there
-// deletes for real; renaming out of it restores. PurgeTrash deletes the hours older than
-// trash_days. The trash directory has a fixed inode number, never handed out otherwise.
+// bytes), owned by root, mode 0700. A regular file cut shorter (truncate, O_TRUNC: `cp` or
+// `>` over it) leaves the version before the cut there too, as a new inode sharing its
+// chunks: <parent ino>-<new ino>-<name> when this instance knows a current name of the file
+// (NoteName), else 0-<new ino>-inode-<ino> (restore it with a target). Directories are removed as
+// before (their files went to the trash one by one). Nothing can be created or renamed into the
+// trash; unlinking there deletes for real; renaming out of it restores. PurgeTrash deletes the
+// hours older than trash_days. The trash directory has a fixed inode number, never handed out
+// otherwise.
 inline constexpr uint64_t kTrashInode = uint64_t{1} << 62;
 inline constexpr std::string_view kTrashName = ".trash";
 inline constexpr uint32_t kMaxTrashDays = 3650;  // ten years
@@ -279,6 +284,23 @@ class FileSystem {
   std::mutex fresh_mutex_;
   std::unordered_map<uint64_t, FreshDirectory> fresh_;  // GUARDED_BY(fresh_mutex_)
   std::atomic<uint64_t> forget_epoch_{0};
+
+  // A name of each regular file this instance looked up, made, linked or renamed lately
+  // (at most kMaxNames, oldest out first): a truncate names the version it keeps in the
+  // trash after it (the kernel sends a truncate by inode, and no index maps an inode to
+  // its names). A hint only: it is checked against the entry in the truncate's transaction.
+  struct NameHint {
+    uint64_t parent = 0;
+    std::string name;
+    uint64_t generation = 0;
+  };
+  static constexpr size_t kMaxNames = 8192;
+  void NoteName(const meta::InodeRecord& inode, uint64_t parent, std::string_view name);
+  std::optional<NameHint> NameOf(uint64_t ino);
+  std::mutex names_mutex_;
+  std::unordered_map<uint64_t, NameHint> names_;          // GUARDED_BY(names_mutex_)
+  std::deque<std::pair<uint64_t, uint64_t>> name_order_;  // (ino, generation), oldest first
+  uint64_t name_generation_ = 0;                          // GUARDED_BY(names_mutex_)
 };
 
 }  // namespace cairn::fs

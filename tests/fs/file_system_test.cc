@@ -705,6 +705,120 @@ TEST_P(FileSystemTest, TheTrashKeepsDeletedAndReplacedFilesUntilRestoredOrPurged
   (void)next;
 }
 
+// A file cut shorter (truncate, O_TRUNC) leaves the version before the cut in the trash: a
+// new inode holding the same chunks (one more reference each, no byte copied) and xattrs,
+// named after a name of the file when the instance knows one that still holds.
+TEST_P(FileSystemTest, TruncationKeepsTheVersionBeforeItInTheTrash) {
+  std::unique_ptr<meta::MetaStore> store = OpenVolumeWithTrash("versions.db");
+  ASSERT_NE(store, nullptr);
+  FileSystem fs(store->file_tree(), ClockOptions());
+  auto dir = fs.MakeNode(kRootInode, "etc", FileType::kDirectory, 0755, 0, Caller{0, 0});
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  auto cfg = fs.MakeNode(dir->ino, "app.conf", FileType::kRegular, 0640, 0, Caller{7, 8});
+  ASSERT_TRUE(cfg.ok());
+  const uint64_t first_size = kBlockBytes + 9;
+  ASSERT_TRUE(fs.CommitWrite(cfg->ino, {Block(0, "version one, block zero"), Block(1, "the tail!")},
+                             first_size)
+                  .ok());
+  ASSERT_TRUE(fs.SetXattr(cfg->ino, "user.origin", "deploy-41", 0).ok());
+  auto chunk_refs = [&](std::string_view bytes) -> int64_t {
+    auto refs = store->CheckReferences();
+    EXPECT_TRUE(refs.ok());
+    if (!refs.ok()) return -1;
+    for (const auto& row : *refs) {
+      if (row.digest == Sha256Of(bytes)) return row.actual_ref_count;
+    }
+    return 0;
+  };
+
+  // Growing a file, or cutting an empty one, keeps nothing.
+  AttrChange grow;
+  grow.size = first_size + 100;
+  ASSERT_TRUE(fs.SetAttr(cfg->ino, grow).ok());
+  auto empty = fs.MakeNode(dir->ino, "empty", FileType::kRegular, 0644, 0, Caller{0, 0});
+  ASSERT_TRUE(empty.ok());
+  AttrChange to_zero;
+  to_zero.size = 0;
+  ASSERT_TRUE(fs.SetAttr(empty->ino, to_zero).ok());
+  ASSERT_TRUE(fs.ListTrash()->empty());
+
+  // `cp new app.conf` (O_TRUNC): the version before is in the trash under the file's name.
+  auto cut = fs.SetAttr(cfg->ino, to_zero);
+  ASSERT_TRUE(cut.ok()) << cut.status().ToString();
+  EXPECT_EQ(cut->size, 0u);
+  EXPECT_EQ(cut->ino, cfg->ino);
+  auto trash = fs.ListTrash();
+  ASSERT_TRUE(trash.ok()) << trash.status().ToString();
+  ASSERT_EQ(trash->size(), 1u);
+  const TrashEntry first = trash->at(0);
+  EXPECT_EQ(first.original_parent, dir->ino);
+  EXPECT_EQ(first.original_name, "app.conf");
+  EXPECT_NE(first.inode.ino, cfg->ino);
+  EXPECT_EQ(first.inode.size, first_size + 100);
+  EXPECT_EQ(first.inode.mode, 0640u);
+  EXPECT_EQ(first.inode.uid, 7u);
+  EXPECT_TRUE(InTrashFile(first.inode));
+  auto kept = fs.GetBlocks(first.inode.ino, 0, 10);
+  ASSERT_TRUE(kept.ok());
+  ASSERT_EQ(kept->size(), 2u);
+  EXPECT_EQ(kept->at(1).chunk.chunk.digest, Sha256Of("the tail!"));
+  auto origin = fs.GetXattr(first.inode.ino, "user.origin");
+  ASSERT_TRUE(origin.ok()) << origin.status().ToString();
+  EXPECT_EQ(*origin, "deploy-41");
+  EXPECT_TRUE(fs.GetBlocks(cfg->ino, 0, 10)->empty());
+  EXPECT_EQ(chunk_refs("the tail!"), 1);  // the trash's copy holds it; the file let go
+
+  // A second cut in the same hour is a second entry: each version is its own inode.
+  ASSERT_TRUE(fs.CommitWrite(cfg->ino, {Block(0, "version two")}, 11).ok());
+  AttrChange to_four;
+  to_four.size = 4;
+  auto trimmed = Block(0, "vers");
+  to_four.boundary_block = trimmed;
+  ASSERT_TRUE(fs.SetAttr(cfg->ino, to_four).ok());
+  ASSERT_EQ(fs.ListTrash()->size(), 2u);
+
+  // Another instance that never saw a name of the file (a truncate arrives by inode) keeps
+  // the version under the inode's number; so does one whose name went stale.
+  FileSystem other(store->file_tree(), ClockOptions());
+  ASSERT_TRUE(other.SetAttr(cfg->ino, to_zero).ok());
+  ASSERT_TRUE(fs.CommitWrite(cfg->ino, {Block(0, "version four")}, 12).ok());
+  ASSERT_TRUE(other.Rename(dir->ino, "app.conf", dir->ino, "app.conf.new", 0).ok());
+  ASSERT_TRUE(fs.SetAttr(cfg->ino, to_zero).ok());  // fs still knows "app.conf"
+  trash = fs.ListTrash();
+  ASSERT_TRUE(trash.ok());
+  ASSERT_EQ(trash->size(), 4u);
+  std::vector<TrashEntry> nameless;
+  for (const TrashEntry& entry : *trash) {
+    if (entry.original_parent == 0) nameless.push_back(entry);
+  }
+  ASSERT_EQ(nameless.size(), 2u);
+  for (const TrashEntry& entry : nameless) {
+    EXPECT_EQ(entry.original_name, "inode-" + std::to_string(cfg->ino));
+  }
+  // Without a target it has nowhere to go back to; with one it is restored whole.
+  EXPECT_EQ(ErrnoOf(fs.RestoreFromTrash(nameless[0].hour, nameless[0].name)), ENOENT);
+  // app.conf is free again (renamed away): the first version goes back under its name.
+  EXPECT_EQ(ErrnoOf(fs.RestoreFromTrash(first.hour, first.name)), 0);
+  auto back = fs.Lookup(dir->ino, "app.conf");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->ino, first.inode.ino);
+  EXPECT_EQ(back->size, first_size + 100);
+  EXPECT_FALSE(InTrashFile(*back));
+
+  // With the trash off, a cut keeps nothing.
+  ASSERT_TRUE(fs.SetTrashDays(0).ok());
+  ASSERT_TRUE(fs.SetAttr(back->ino, to_zero).ok());
+  EXPECT_EQ(fs.ListTrash()->size(), 3u);
+  EXPECT_EQ(chunk_refs("the tail!"), 0);
+
+  // Purged, the versions give their chunks back.
+  auto purged = fs.PurgeTrash(clock_ns_ + int64_t{8} * 24 * 3600 * 1'000'000'000, 1000);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(*purged, 3u);
+  EXPECT_EQ(chunk_refs("version two"), 0);
+  EXPECT_EQ(chunk_refs("version four"), 0);
+}
+
 // SetTrashDays changes where the next delete goes, within 0..kMaxTrashDays.
 TEST_P(FileSystemTest, TrashDaysDecideWhereTheNextDeleteGoes) {
   std::unique_ptr<meta::MetaStore> store = OpenVolumeWithTrash("days.db");

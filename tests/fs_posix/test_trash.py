@@ -90,6 +90,47 @@ def test_deleted_and_replaced_files_wait_in_the_trash_until_restored_or_purged(v
     assert volume.fsck().returncode == 0
 
 
+def test_files_overwritten_by_cp_or_a_redirect_leave_the_version_before_in_the_trash(
+        volume, tmp_path):
+    mnt = volume.mount(tmp_path / "mnt")
+    os.mkdir(mnt / "etc")
+    conf = mnt / "etc" / "app.conf"
+    first = os.urandom(5 * 1024 * 1024 + 17)  # two blocks
+    conf.write_bytes(first)
+    second = tmp_path / "second"
+    second.write_bytes(b"second version\n")
+    subprocess.run(["cp", str(second), str(conf)], check=True)  # open(O_TRUNC) and write
+    subprocess.run(["sh", "-c", f"echo third > '{conf}'"], check=True)
+    os.truncate(conf, 3)  # truncate(2) by path: "thi"
+    assert conf.read_bytes() == b"thi"
+
+    entries, total = trash_list(volume)
+    assert [e[1].split("-", 2)[2] for e in entries] == ["app.conf"] * 3, entries
+    by_size = {e[2]: e for e in entries}
+    assert sorted(by_size) == sorted([len(first), len(b"second version\n"), len(b"third\n")])
+    assert total == f"3 entries, {len(first) + 15 + 6} bytes"
+    # Root reads each version where the trash keeps it.
+    hour, name, _ = by_size[len(first)]
+    assert (mnt / ".trash" / hour / name).read_bytes() == first
+
+    # The original name is taken by the file itself: restore the version elsewhere.
+    taken = run("fs", "trash", "restore", "--data-dir", volume.data, volume.meta_url,
+                f"{hour}/{name}", check=False)
+    assert taken.returncode == 1 and "exists" in taken.stderr
+    run("fs", "trash", "restore", "--data-dir", volume.data, volume.meta_url, f"{hour}/{name}",
+        "--to", "/")
+    assert (mnt / "app.conf").read_bytes() == first
+    assert conf.read_bytes() == b"thi"
+
+    # Writing in place (no cut) keeps nothing; neither does a growing truncate.
+    with open(conf, "r+b") as f:
+        f.write(b"T")
+    os.truncate(conf, 10)
+    assert len(trash_list(volume)[0]) == 2
+    volume.umount(mnt)
+    assert volume.fsck().returncode == 0
+
+
 def test_listings_the_mounts_own_deletes_change_are_never_served_stale(volume, tmp_path):
     # The kernel keeps directory listings (cache_readdir), but the trash's and the root's
     # change behind its back when this mount files a deleted inode: they are not kept.
