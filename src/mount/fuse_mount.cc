@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -171,6 +172,18 @@ struct Mount {
   static constexpr size_t kFeedSlots = 64;
   std::array<std::atomic<uint64_t>, kFeedSlots> feed_marks{};
   uint64_t FeedMark(uint64_t ino) const { return feed_marks[ino % kFeedSlots].load(); }
+  // Names the feed dropped, to drop once more kRecheckMs later (the watcher thread's only).
+  // A LOOKUP or READDIR that read the database before another mount's commit may have its
+  // answer stored by the kernel just after the feed's drop, and the kernel keeps it for
+  // the entry timeout: it numbers attributes, not dentries, so nothing else tells them apart.
+  struct Recheck {
+    std::chrono::steady_clock::time_point due;
+    uint64_t parent = 0;
+    std::string name;
+  };
+  static constexpr int kRecheckMs = 25;
+  static constexpr size_t kMaxRechecks = 1 << 16;  // past it the oldest go unrepeated
+  std::deque<Recheck> rechecks;
 
   uint64_t Inner(fuse_ino_t ino) const { return ino == FUSE_ROOT_ID ? root : ino; }
   fuse_ino_t Outer(uint64_t ino) const { return ino == root ? FUSE_ROOT_ID : ino; }
@@ -883,6 +896,22 @@ void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
 // another mount let it go as a pending orphan. A claim that fails, or an inode that cannot
 // be read, is an error: the poll stops at this change and applies it again later, and the
 // session's seen_seq stays before it, so no sweep deletes the file meanwhile.
+// Drops the kernel's entry for `name` in `parent` and the directory's cached listing
+// (cache_readdir keeps it in the directory's pages).
+void DropEntry(Mount& mount, fuse_session* session, uint64_t parent, const std::string& name) {
+  fuse_lowlevel_notify_inval_entry(session, mount.Outer(parent), name.data(), name.size());
+  fuse_lowlevel_notify_inval_inode(session, mount.Outer(parent), 0, 0);
+}
+
+// The feed's entry drops whose time to repeat came (Mount::rechecks).
+void RepeatDrops(Mount& mount, fuse_session* session) {
+  const auto now = std::chrono::steady_clock::now();
+  while (!mount.rechecks.empty() && mount.rechecks.front().due <= now) {
+    DropEntry(mount, session, mount.rechecks.front().parent, mount.rechecks.front().name);
+    mount.rechecks.pop_front();
+  }
+}
+
 Status Invalidate(Mount& mount, fuse_session* session, const meta::ChangeRecord& change) {
   Status claimed = OkStatus();
   if (change.ino != 0) {
@@ -914,10 +943,11 @@ Status Invalidate(Mount& mount, fuse_session* session, const meta::ChangeRecord&
     }
   }
   if (change.parent != 0 && !change.name.empty()) {
-    fuse_lowlevel_notify_inval_entry(session, mount.Outer(change.parent), change.name.data(),
-                                     change.name.size());
-    // The directory's pages are its cached listing (cache_readdir): dropped.
-    fuse_lowlevel_notify_inval_inode(session, mount.Outer(change.parent), 0, 0);
+    DropEntry(mount, session, change.parent, change.name);
+    if (mount.rechecks.size() >= Mount::kMaxRechecks) mount.rechecks.pop_front();
+    mount.rechecks.push_back(Mount::Recheck{
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(Mount::kRecheckMs),
+        change.parent, change.name});
   }
   return claimed.WithContext("claiming inode " + std::to_string(change.ino) +
                              ", unlinked on another mount while open here");
@@ -1048,6 +1078,7 @@ Status ServeMount(const MountOptions& options, const MountServices& services,
         lock.unlock();
         Status polled = services.session->PollChanges(
             [&](const meta::ChangeRecord& change) { return Invalidate(mount, session, change); });
+        RepeatDrops(mount, session);
         const auto now = std::chrono::steady_clock::now();
         if (!polled.ok() && now - last_report > std::chrono::seconds(10)) {
           fprintf(stderr, "cairn mount: reading the change feed: %s\n", polled.ToString().c_str());
