@@ -46,13 +46,21 @@ constexpr uint32_t kReaddirPage = 512;
 
 // An open directory: the entries read so far, in name order; offset n + 3 is entries[n]
 // (1 and 2 are "." and "..").
+// An open directory. The kernel resumes a listing at the offset of the last entry it took
+// (an entry's offset is 2 + its number in the listing), or goes back (rewinddir, seekdir).
+// Only a window of the last kReaddirWindow entries read is kept, so a handle's memory is
+// bounded whatever the directory holds (a million entries would be about 100 MB): an
+// offset before the window pages from the start again, an offset past it pages forward.
 struct DirHandle {
   std::mutex mutex;
   uint64_t ino = 0;
   uint64_t parent = 0;
-  std::vector<DentryRecord> entries;
+  std::deque<DentryRecord> entries;  // entries[i] is entry number base + i
+  size_t base = 0;
+  std::string after;  // the name of the last entry read (the next page starts after it)
   bool complete = false;
 };
+constexpr size_t kReaddirWindow = 2 * kReaddirPage;
 
 // Inodes known to have no extended attributes: the kernel asks for security.capability
 // before every write (to drop it), and a file this mount created has none until a
@@ -692,20 +700,32 @@ Status FillDirectory(Mount& mount, fuse_req_t req, DirHandle* handle, off_t offs
   }
   for (;;) {
     const size_t index = static_cast<size_t>(position - 2);
-    if (index >= handle->entries.size()) {
+    if (index < handle->base) {  // before the window: the listing starts again
+      handle->entries.clear();
+      handle->base = 0;
+      handle->after.clear();
+      handle->complete = false;
+    }
+    if (index >= handle->base + handle->entries.size()) {
       if (handle->complete) break;
-      const std::string after = handle->entries.empty() ? "" : handle->entries.back().name;
       Result<std::vector<DentryRecord>> page =
-          mount.services.file_system->ReadDirectory(handle->ino, after, kReaddirPage);
+          mount.services.file_system->ReadDirectory(handle->ino, handle->after, kReaddirPage);
       if (!page.ok()) {
         if (used > 0) break;  // what fits is answered; the error comes with the next call
         return page.status();
       }
       if (page->size() < kReaddirPage) handle->complete = true;
-      for (DentryRecord& entry : *page) handle->entries.push_back(std::move(entry));
+      for (DentryRecord& entry : *page) {
+        handle->after = entry.name;
+        handle->entries.push_back(std::move(entry));
+      }
+      while (handle->entries.size() > kReaddirWindow) {
+        handle->entries.pop_front();
+        ++handle->base;
+      }
       continue;
     }
-    const DentryRecord& entry = handle->entries[index];
+    const DentryRecord& entry = handle->entries[index - handle->base];
     if (!add(entry.name.c_str(), entry.ino, TypeBits(entry.type), position + 1)) break;
     ++position;
   }

@@ -1,8 +1,10 @@
 """A mounted volume behaves as POSIX says, seen through the kernel by ordinary programs."""
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
+from collections import Counter
 import subprocess
 
 import pytest
@@ -106,6 +108,92 @@ def test_large_sparse_and_overwritten_files_read_back_exactly(volume, tmp_path):
     assert os.stat(mnt / "sparse").st_size == 100 * 1024 * 1024 + 3
     volume.umount(mnt)
     assert "clean" in volume.fsck().stdout.lower()
+
+
+class _Dirent(ctypes.Structure):
+    _fields_ = [("d_ino", ctypes.c_uint64), ("d_off", ctypes.c_int64),
+                ("d_reclen", ctypes.c_ushort), ("d_type", ctypes.c_ubyte),
+                ("d_name", ctypes.c_char * 256)]
+
+
+def _libc_dirs():
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.opendir.restype = ctypes.c_void_p
+    libc.opendir.argtypes = [ctypes.c_char_p]
+    libc.readdir.restype = ctypes.POINTER(_Dirent)
+    libc.readdir.argtypes = [ctypes.c_void_p]
+    libc.telldir.restype = ctypes.c_long
+    libc.telldir.argtypes = [ctypes.c_void_p]
+    libc.seekdir.argtypes = [ctypes.c_void_p, ctypes.c_long]
+    libc.rewinddir.argtypes = [ctypes.c_void_p]
+    libc.closedir.argtypes = [ctypes.c_void_p]
+    return libc
+
+
+def _next_name(libc, handle):
+    entry = libc.readdir(handle)
+    return entry.contents.d_name.decode() if entry else None
+
+
+def test_a_large_directory_lists_once_seeks_back_and_survives_changes_while_read(volume,
+                                                                                  tmp_path):
+    """A directory far larger than what an open directory keeps of its listing (a window of
+    1,024 entries): every name comes exactly once, telldir/seekdir go back before the
+    window and rewinddir starts again, and names added or removed while a listing is read
+    leave every other name listed exactly once (POSIX)."""
+    mnt = volume.mount(tmp_path / "mnt")
+    big = mnt / "big"
+    big.mkdir()
+    names = [f"entry-{i:05d}" for i in range(12_000)]
+    for name in names:
+        os.close(os.open(big / name, os.O_CREAT | os.O_WRONLY, 0o644))
+    libc = _libc_dirs()
+    handle = libc.opendir(str(big).encode())
+    assert handle, os.strerror(ctypes.get_errno())
+    try:
+        seen, marks = [], {}
+        while True:
+            if len(seen) in (100, 5_000):
+                marks[len(seen)] = libc.telldir(handle)
+            name = _next_name(libc, handle)
+            if name is None:
+                break
+            seen.append(name)
+        listed = [n for n in seen if n not in (".", "..")]
+        assert len(listed) == len(names) and set(listed) == set(names)
+        for at, mark in marks.items():  # both lie before the window by now
+            libc.seekdir(handle, mark)
+            assert _next_name(libc, handle) == seen[at]
+        libc.rewinddir(handle)
+        assert [_next_name(libc, handle) for _ in range(len(seen))] == seen
+        assert _next_name(libc, handle) is None
+    finally:
+        libc.closedir(handle)
+
+    # Changes while a listing is read: what was not touched is listed exactly once.
+    handle = libc.opendir(str(big).encode())
+    try:
+        first = [_next_name(libc, handle) for _ in range(3_000)]
+        first = [n for n in first if n not in (".", "..")]
+        removed = set(first[:1_000]) | set(names[-1_000:])
+        for name in removed:
+            os.unlink(big / name)
+        added = {f"added-{i:04d}" for i in range(500)}
+        for name in added:
+            os.close(os.open(big / name, os.O_CREAT | os.O_WRONLY, 0o644))
+        rest = []
+        while (name := _next_name(libc, handle)) is not None:
+            rest.append(name)
+    finally:
+        libc.closedir(handle)
+    together = first + rest
+    untouched = set(names) - removed
+    counts = Counter(together)
+    assert all(counts[name] == 1 for name in untouched), [
+        n for n in untouched if counts[n] != 1][:10]
+    assert all(count == 1 for name, count in counts.items() if name not in (".", ".."))
+    assert sorted(os.listdir(big)) == sorted(untouched | added)
+    volume.umount(mnt)
 
 
 def test_subdir_confines_the_mount(volume, tmp_path):
