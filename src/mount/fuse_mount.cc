@@ -44,8 +44,6 @@ using meta::InodeRecord;
 
 constexpr uint32_t kReaddirPage = 512;
 
-// An open directory: the entries read so far, in name order; offset n + 3 is entries[n]
-// (1 and 2 are "." and "..").
 // An open directory. The kernel resumes a listing at the offset of the last entry it took
 // (an entry's offset is 2 + its number in the listing), or goes back (rewinddir, seekdir).
 // Only a window of the last kReaddirWindow entries read is kept, so a handle's memory is
@@ -902,20 +900,6 @@ void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
 
 // ---- Other mounts' changes ----------------------------------------------------------------
 
-// Drops what `change` made stale from the kernel's caches and this mount's block rows. The
-// kernel answers ENOENT for what it does not hold: nothing to drop.
-//
-// The inode is read (once) for a file open here and for one with a floor in ToldChanges
-// (its kernel caches were dropped after a version was read). If it is still at that
-// version, the kernel already misses this change and is left alone: dropping its caches
-// again is not only a waste. A GETATTR answered meanwhile would be refused by the kernel,
-// which then keeps the size it had before the open's drop and reads up to it (a byte of
-// zeros past a shorter file's end, in a two-mount test).
-//
-// A file open here whose inode has no name left is claimed (fs::FileSystem::ClaimOrphan):
-// another mount let it go as a pending orphan. A claim that fails, or an inode that cannot
-// be read, is an error: the poll stops at this change and applies it again later, and the
-// session's seen_seq stays before it, so no sweep deletes the file meanwhile.
 // Drops the kernel's entry for `name` in `parent` and the directory's cached listing
 // (cache_readdir keeps it in the directory's pages).
 void DropEntry(Mount& mount, fuse_session* session, uint64_t parent, const std::string& name) {
@@ -932,6 +916,20 @@ void RepeatDrops(Mount& mount, fuse_session* session) {
   }
 }
 
+// Drops what `change` made stale from the kernel's caches and this mount's block rows. The
+// kernel answers ENOENT for what it does not hold: nothing to drop.
+//
+// The inode is read (once) for a file open here and for one with a floor in ToldChanges
+// (its kernel caches were dropped after a version was read). If it is still at that
+// version, the kernel already misses this change and is left alone: dropping its caches
+// again is not only a waste. A GETATTR answered meanwhile would be refused by the kernel,
+// which then keeps the size it had before the open's drop and reads up to it (a byte of
+// zeros past a shorter file's end, in a two-mount test).
+//
+// A file open here whose inode has no name left is claimed (fs::FileSystem::ClaimOrphan):
+// another mount let it go as a pending orphan. A claim that fails, or an inode that cannot
+// be read, is an error: the poll stops at this change and applies it again later, and the
+// session's seen_seq stays before it, so no sweep deletes the file meanwhile.
 Status Invalidate(Mount& mount, fuse_session* session, const meta::ChangeRecord& change) {
   Status claimed = OkStatus();
   if (change.ino != 0) {
