@@ -90,12 +90,18 @@ void MountMetrics::Error(int err) {
 
 std::string MountMetrics::Render() const {
   std::string out;
+  // One load of each call count serves both the counter and the histogram's count, so a
+  // call landing between the two families cannot make them disagree in one scrape. Read
+  // the counts before the buckets: a call landing during the render shows in no bucket
+  // rather than making a bucket exceed the count.
+  std::array<uint64_t, kFuseOperations> call_counts{};
+  for (size_t op = 0; op < kFuseOperations; ++op) call_counts[op] = operations_[op].calls.load();
   const std::string calls = "cairn_mount_operations_total";
   metrics::AppendHeader(&out, calls, "FUSE requests served, by operation.", "counter");
   for (size_t op = 0; op < kFuseOperations; ++op) {
     if (!installed_[op]) continue;
     metrics::AppendSample(&out, calls, {{"op", std::string(kOperationNames[op])}},
-                          static_cast<double>(operations_[op].calls.load()));
+                          static_cast<double>(call_counts[op]));
   }
   const std::string latency = "cairn_mount_operation_duration_seconds";
   metrics::AppendHeader(
@@ -104,9 +110,7 @@ std::string MountMetrics::Render() const {
     if (!installed_[op]) continue;
     const std::string name(kOperationNames[op]);
     const OperationCounters& counters = operations_[op];
-    // Read the count first: a call landing during the render shows in no bucket rather
-    // than making a bucket exceed the count.
-    const uint64_t count = counters.calls.load();
+    const uint64_t count = call_counts[op];
     uint64_t cumulative = 0;
     for (size_t i = 0; i < kLatencyBounds.size(); ++i) {
       cumulative += counters.buckets[i].load();
