@@ -193,6 +193,14 @@ class RecordingTransaction final : public FileTreeTransaction {
                         const std::vector<meta::OwnerChunk>& chunks) override {
     return tx_.SetOwnerChunks(owner, chunks);
   }
+  Status AddOwnerEntry(const meta::ChunkOwner& owner, uint64_t seq,
+                       const meta::OwnerChunk& chunk) override {
+    return tx_.AddOwnerEntry(owner, seq, chunk);
+  }
+  Status DropOwnerEntries(const meta::ChunkOwner& owner,
+                          const std::vector<uint64_t>& seqs) override {
+    return tx_.DropOwnerEntries(owner, seqs);
+  }
   Status PutSession(const meta::SessionRecord& session) override { return tx_.PutSession(session); }
   Status DeleteSession(uint64_t id) override { return tx_.DeleteSession(id); }
   Result<std::vector<meta::SessionRecord>> ListSessions() override { return tx_.ListSessions(); }
@@ -1081,10 +1089,19 @@ Result<std::vector<meta::BlockRecord>> FileSystem::GetBlocks(uint64_t ino, uint6
   return out;
 }
 
-Status FileSystem::SetStaging(const meta::ChunkOwner& owner,
-                              const std::vector<meta::OwnerChunk>& chunks) {
+Status FileSystem::AddStaging(const meta::ChunkOwner& owner, uint64_t seq,
+                              const meta::OwnerChunk& chunk) {
   const int64_t now = NowNs();
-  auto body = [&](FileTreeTransaction& tx) { return tx.SetOwnerChunks(owner, chunks); };
+  auto body = [&](FileTreeTransaction& tx) { return tx.AddOwnerEntry(owner, seq, chunk); };
+  if (options_.relaxed_commits) relaxed_commits_.fetch_add(1);
+  return options_.relaxed_commits ? tree_->WriteRelaxed(body, ToMs(now))
+                                  : tree_->Write(body, ToMs(now));
+}
+
+Status FileSystem::DropStaging(const meta::ChunkOwner& owner, const std::vector<uint64_t>& seqs) {
+  if (seqs.empty()) return OkStatus();
+  const int64_t now = NowNs();
+  auto body = [&](FileTreeTransaction& tx) { return tx.DropOwnerEntries(owner, seqs); };
   if (options_.relaxed_commits) relaxed_commits_.fetch_add(1);
   return options_.relaxed_commits ? tree_->WriteRelaxed(body, ToMs(now))
                                   : tree_->Write(body, ToMs(now));
@@ -1117,7 +1134,9 @@ Result<InodeRecord> FileSystem::CommitWrite(uint64_t ino,
         }
         for (const meta::BlockRecord& block : blocks) RETURN_IF_ERROR(tx.PutBlock(ino, block));
         // The block rows hold the references now: the staging owner lets go in the same commit.
-        if (staging != nullptr) RETURN_IF_ERROR(tx.SetOwnerChunks(staging->owner, staging->chunks));
+        if (staging != nullptr && !staging->drop.empty()) {
+          RETURN_IF_ERROR(tx.DropOwnerEntries(staging->owner, staging->drop));
+        }
         inode.size = std::max(inode.size, min_size);
         inode.mtime_ns = inode.ctime_ns = now;
         ASSIGN_OR_RETURN(inode.change, tx.PutInode(inode));

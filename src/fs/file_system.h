@@ -192,16 +192,18 @@ class FileSystem {
   // Commits written data: sets each block row (whose chunks the caller has stored and
   // holds references on), raises the size to at least `min_size` and sets mtime and ctime
   // to now, in one transaction. Returns the inode.
-  // With `staging`, also sets that owner's chunk list in the same transaction.
+  // With `staging`, also drops those entries of that owner in the same transaction.
   struct StagingUpdate {
     meta::ChunkOwner owner;
-    std::vector<meta::OwnerChunk> chunks;
+    std::vector<uint64_t> drop;  // entries (seqs) that the block rows now hold
   };
   Result<meta::InodeRecord> CommitWrite(uint64_t ino, const std::vector<meta::BlockRecord>& blocks,
                                         uint64_t min_size, const StagingUpdate* staging = nullptr);
-  // Sets the chunk list of a staging owner (a relaxed commit for a mount: it only has to be
-  // visible to GC; a crash loses only the staging of flushes never acknowledged).
-  Status SetStaging(const meta::ChunkOwner& owner, const std::vector<meta::OwnerChunk>& chunks);
+  // Adds one chunk at `seq` to a staging owner, and drops entries of one: relaxed commits
+  // for a mount (they only have to be visible to GC; a crash loses only the staging of
+  // flushes never acknowledged).
+  Status AddStaging(const meta::ChunkOwner& owner, uint64_t seq, const meta::OwnerChunk& chunk);
+  Status DropStaging(const meta::ChunkOwner& owner, const std::vector<uint64_t>& seqs);
   // Lets `ino` go if it is an orphan (nlink 0) and no handle holds it any more: deleted,
   // or pending while another mount is alive (see the header comment).
   Status ReleaseOrphan(uint64_t ino);

@@ -176,6 +176,13 @@ class FileTreeTransaction {
   // MetaStore::SetOwnerChunks) inside this transaction: a mount's staging owner lets go of
   // a flush's chunks in the commit that names them.
   virtual Status SetOwnerChunks(const ChunkOwner& owner, const std::vector<OwnerChunk>& chunks) = 0;
+  // One entry at a time, for a list that changes by single chunks while it is long (a
+  // mount's staging owner: every flush adds its chunks and its commit drops them, so a
+  // replace per change would cost the whole list each time). AddOwnerEntry adds `chunk` at
+  // `seq`, which must be free (kAlreadyExists), and takes its reference; DropOwnerEntries
+  // drops the entries at `seqs` (absent ones: nothing) with their references.
+  virtual Status AddOwnerEntry(const ChunkOwner& owner, uint64_t seq, const OwnerChunk& chunk) = 0;
+  virtual Status DropOwnerEntries(const ChunkOwner& owner, const std::vector<uint64_t>& seqs) = 0;
 
   // ---- Sessions (mounts) ----------------------------------------------------------------
   // Inserts or replaces the row of `session.id`.

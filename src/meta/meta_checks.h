@@ -154,6 +154,17 @@ inline Status CheckChunkOwner(const ChunkOwner& owner) {
   return OkStatus();
 }
 
+// An owner whose entries a FileTree transaction sets by seq (a mount's staging owner): a
+// valid owner that is not a file, whose entries are block rows (PutBlock, DropBlocks).
+inline Status CheckGenericOwner(const ChunkOwner& owner, std::string_view operation) {
+  RETURN_IF_ERROR(CheckChunkOwner(owner));
+  if (owner.kind == kFileOwnerKind) {
+    return InvalidArgumentError("a file's blocks are set by PutBlock, not " +
+                                std::string(operation));
+  }
+  return OkStatus();
+}
+
 // The owner for messages: kind:'id'.
 inline std::string DescribeOwner(const ChunkOwner& owner) {
   return owner.kind + ":" + Printable(owner.id);

@@ -189,7 +189,7 @@ void FileData::Settle(Inode& inode, uint64_t index) {
 Status FileData::DropUploads(Inode& inode) {
   while (!inode.uploads.empty()) Settle(inode, inode.uploads.begin()->first);
   if (inode.superseded.empty()) return OkStatus();
-  std::vector<meta::OwnerChunk> superseded = std::move(inode.superseded);
+  std::vector<uint64_t> superseded = std::move(inode.superseded);
   inode.superseded.clear();
   return Unstage(superseded);
 }
@@ -200,35 +200,15 @@ size_t FileData::SparesFor(uint64_t buffer_bytes) {
       std::clamp<uint64_t>(buffer_bytes / kBlockBytes + 1, kIdleSpares, kMaxSpares));
 }
 
-Status FileData::DropStaging() {
-  std::lock_guard<std::mutex> lock(staging_mutex_);
-  staged_.clear();
-  return meta_store_->DropOwnerChunks(staging_owner_, now_ms_());
+Status FileData::Stage(const meta::OwnerChunk& chunk, std::vector<uint64_t>* staged) {
+  const uint64_t seq = next_staging_seq_.fetch_add(1);
+  RETURN_IF_ERROR(file_system_->AddStaging(staging_owner_, seq, chunk));
+  staged->push_back(seq);
+  return OkStatus();
 }
 
-Status FileData::Stage(const meta::OwnerChunk& chunk) {
-  std::lock_guard<std::mutex> lock(staging_mutex_);
-  staged_.push_back(chunk);
-  Status status = file_system_->SetStaging(staging_owner_, staged_);
-  if (!status.ok()) staged_.pop_back();
-  return status;
-}
-
-std::vector<meta::OwnerChunk> FileData::Without(const std::vector<meta::OwnerChunk>& list,
-                                                const std::vector<meta::OwnerChunk>& chunks) {
-  std::vector<meta::OwnerChunk> out = list;
-  for (const meta::OwnerChunk& chunk : chunks) {
-    auto it = std::find(out.begin(), out.end(), chunk);
-    if (it != out.end()) out.erase(it);
-  }
-  return out;
-}
-
-Status FileData::Unstage(const std::vector<meta::OwnerChunk>& chunks) {
-  std::lock_guard<std::mutex> lock(staging_mutex_);
-  staged_ = Without(staged_, chunks);
-  if (staged_.empty()) return meta_store_->DropOwnerChunks(staging_owner_, now_ms_());
-  return file_system_->SetStaging(staging_owner_, staged_);
+Status FileData::Unstage(const std::vector<uint64_t>& seqs) {
+  return file_system_->DropStaging(staging_owner_, seqs);
 }
 
 void FileData::Invalidate(uint64_t ino, const Result<meta::InodeRecord>& record) {
@@ -679,8 +659,7 @@ Result<size_t> FileData::ReadLocked(uint64_t ino, Inode& inode, uint64_t offset,
 }
 
 Result<meta::BlockRecord> FileData::StoreBlock(uint64_t ino, uint64_t index, std::string_view bytes,
-                                               std::vector<meta::OwnerChunk>* staged,
-                                               Pending* pending) {
+                                               std::vector<uint64_t>* staged, Pending* pending) {
   meta::BlockRecord record;
   record.index = index;
   if (options_.remote != nullptr) {
@@ -689,8 +668,7 @@ Result<meta::BlockRecord> FileData::StoreBlock(uint64_t ino, uint64_t index, std
     record.chunk =
         meta::OwnerChunk(options_.storage_class,
                          meta::ChunkRef(Sha256Of(bytes), bytes.size(), BlockChecksums(bytes)));
-    RETURN_IF_ERROR(Stage(record.chunk));
-    staged->push_back(record.chunk);
+    RETURN_IF_ERROR(Stage(record.chunk, staged));
     ASSIGN_OR_RETURN(bool have,
                      options_.remote->Have(options_.storage_class, record.chunk.chunk.digest));
     if (!have) {
@@ -705,9 +683,7 @@ Result<meta::BlockRecord> FileData::StoreBlock(uint64_t ino, uint64_t index, std
                              "file " + volume_uuid_ + ":" + std::to_string(ino),
                              [&](const meta::ChunkRef& ref) -> Status {
                                record.chunk = meta::OwnerChunk(options_.storage_class, ref);
-                               RETURN_IF_ERROR(Stage(record.chunk));
-                               staged->push_back(record.chunk);
-                               return OkStatus();
+                               return Stage(record.chunk, staged);
                              });
   if (options_.deferred_durability) ingest.Defer();
   RETURN_IF_ERROR(ingest.Store(Sha256Of(bytes), bytes));
@@ -757,7 +733,7 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode, bool hold_tail) {
   auto held = [&](uint64_t index) { return hold_from && index >= *hold_from; };
   // What uploads staged for blocks written again since leaves the staging list with this
   // commit (or with the unstaging after a failure).
-  std::vector<meta::OwnerChunk> staged = std::move(inode.superseded);
+  std::vector<uint64_t> staged = std::move(inode.superseded);
   inode.superseded.clear();
   std::vector<meta::BlockRecord> blocks;
   Pending pending;
@@ -810,14 +786,10 @@ Status FileData::FlushLocked(uint64_t ino, Inode& inode, bool hold_tail) {
     blocks.push_back(std::move(block).value());
   }
   if (status.ok()) {
-    Result<meta::InodeRecord> committed = InternalError("not committed");
-    {
-      // The staging list leaves with the commit: no other flush changes it in between.
-      std::lock_guard<std::mutex> staging_lock(staging_mutex_);
-      fs::FileSystem::StagingUpdate update{staging_owner_, Without(staged_, staged)};
-      committed = file_system_->CommitWrite(ino, blocks, commit_size, &update);
-      if (committed.ok()) staged_ = std::move(update.chunks);
-    }
+    // This flush's staging entries leave with the commit.
+    const fs::FileSystem::StagingUpdate update{staging_owner_, staged};
+    Result<meta::InodeRecord> committed =
+        file_system_->CommitWrite(ino, blocks, commit_size, &update);
     if (committed.ok()) {
       staged.clear();  // let go in the commit
       for (meta::BlockRecord& block : blocks) inode.blocks[block.index] = std::move(block);
@@ -954,7 +926,7 @@ Result<meta::InodeRecord> FileData::SetAttr(uint64_t ino, fs::AttrChange change)
   RETURN_IF_ERROR(FlushLocked(ino, *inode));
   ASSIGN_OR_RETURN(meta::InodeRecord current, file_system_->GetAttr(ino));
   const uint64_t size = *change.size;
-  std::vector<meta::OwnerChunk> staged;
+  std::vector<uint64_t> staged;
   Pending pending;
   if (current.type == meta::FileType::kRegular && size < current.size && size % kBlockBytes != 0) {
     const uint64_t index = size / kBlockBytes;

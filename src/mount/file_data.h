@@ -116,10 +116,6 @@ class FileData {
   FileData(const FileData&) = delete;
   FileData& operator=(const FileData&) = delete;
 
-  // Drops the staging references an earlier run of this session left (a crash between
-  // storing and committing).
-  Status DropStaging();
-
   // A handle opened `inode` (its attributes as the open read them). Returns whether the
   // kernel may keep its page cache of the file: it was filled at this very version (by
   // this mount's reads and writes since an earlier open or commit of it) and no other
@@ -174,7 +170,7 @@ class FileData {
     std::condition_variable finished_cv;
     bool finished = false;  // GUARDED_BY(mutex)
     Result<meta::BlockRecord> block = InternalError("upload not finished");
-    std::vector<meta::OwnerChunk> staged;  // what it added to the staging owner
+    std::vector<uint64_t> staged;  // its entries (seqs) of the staging owner
     Pending pending;
     void Wait();
   };
@@ -220,7 +216,7 @@ class FileData {
     uint64_t next_read = 0;  // where the last read ended (a read from 0 is sequential)
     // Staged by uploads whose block was written again before its flush: they leave the
     // staging list with the next commit.
-    std::vector<meta::OwnerChunk> superseded;
+    std::vector<uint64_t> superseded;
   };
 
   std::shared_ptr<Inode> Find(uint64_t ino) const;
@@ -242,7 +238,7 @@ class FileData {
                             const char** view, std::shared_ptr<const void>* hold);
   // Stores `bytes` as a chunk referenced by `ino`'s staging owner; returns its block row.
   Result<meta::BlockRecord> StoreBlock(uint64_t ino, uint64_t index, std::string_view bytes,
-                                       std::vector<meta::OwnerChunk>* staged, Pending* pending);
+                                       std::vector<uint64_t>* staged, Pending* pending);
   // Starts storing dirty block `index` in the background (max_uploads > 0).
   void StartUpload(uint64_t ino, Inode& inode, uint64_t index);
   // Waits for the upload of block `index` (if any) and drops its result: the block is
@@ -259,11 +255,11 @@ class FileData {
   void StartPrefetch(uint64_t ino, Inode& inode, uint64_t index);
   // Returns the read-ahead buffers of blocks before `index` (or all) to the spares.
   void DropPrefetched(Inode& inode, uint64_t below = UINT64_MAX);
-  Status Stage(const meta::OwnerChunk& chunk);
-  Status Unstage(const std::vector<meta::OwnerChunk>& chunks);
-  // `list` without one entry per element of `chunks`.
-  static std::vector<meta::OwnerChunk> Without(const std::vector<meta::OwnerChunk>& list,
-                                               const std::vector<meta::OwnerChunk>& chunks);
+  // Adds `chunk` to the staging owner at a new seq, appended to `staged`; Unstage drops
+  // entries. One entry per change, not the whole list: with many flushes in flight the
+  // list is long, and each one's store would otherwise rewrite it.
+  Status Stage(const meta::OwnerChunk& chunk, std::vector<uint64_t>* staged);
+  Status Unstage(const std::vector<uint64_t>& seqs);
 
   fs::FileSystem* file_system_;
   meta::MetaStore* meta_store_;
@@ -302,8 +298,8 @@ class FileData {
   const size_t prefetch_budget_ = 4 * std::max<size_t>(1, options_.prefetch);
 
   const meta::ChunkOwner staging_owner_;
-  std::mutex staging_mutex_;
-  std::vector<meta::OwnerChunk> staged_;  // GUARDED_BY(staging_mutex_)
+  // The next entry of the staging owner (a session's owner starts empty).
+  std::atomic<uint64_t> next_staging_seq_{0};
 
   mutable std::mutex mutex_;
   std::unordered_map<uint64_t, std::shared_ptr<Inode>> inodes_;  // GUARDED_BY(mutex_)

@@ -1098,6 +1098,70 @@ TEST_P(FileTreeTest, ARelaxedWriteIsSeenAtOnceAndKeptAfterSync) {
   }
 }
 
+TEST_P(FileTreeTest, AnOwnersEntriesAreAddedAndDroppedOneAtATime) {
+  Format();
+  const ChunkOwner staging{"fs-staging", "vol:1"};
+  auto add = [&](uint64_t seq, int chunk) {
+    return W([&](FileTreeTransaction& tx) {
+      return tx.AddOwnerEntry(
+          staging, seq, OwnerChunk(kHot, ChunkRef{D(chunk), static_cast<uint64_t>(chunk) * 1000}));
+    });
+  };
+  auto drop = [&](std::vector<uint64_t> seqs) {
+    return W([&](FileTreeTransaction& tx) { return tx.DropOwnerEntries(staging, seqs); });
+  };
+  ASSERT_OK(add(0, 1));
+  ASSERT_OK(add(7, 2));
+  ASSERT_OK(add(3, 1));  // the same chunk twice: two references
+  EXPECT_EQ(Refs(1), 2);
+  EXPECT_EQ(Refs(2), 1);
+  // A taken seq is refused, and the refused transaction takes no reference.
+  EXPECT_FALSE(add(7, 3).ok());
+  EXPECT_EQ(Refs(3), -1);  // no row
+  EXPECT_EQ(Refs(2), 1);
+  Result<std::vector<OwnerChunk>> list = store_->GetOwnerChunks(staging);
+  ASSERT_OK(list);
+  ASSERT_EQ(list->size(), 3u);  // by seq: 0, 3, 7
+  EXPECT_EQ((*list)[0].chunk.digest, D(1));
+  EXPECT_EQ((*list)[1].chunk.digest, D(1));
+  EXPECT_EQ((*list)[2].chunk.digest, D(2));
+  // The block row takes its reference in the same transaction as the entry goes.
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.PutInode(Inode(2)).status());
+    RETURN_IF_ERROR(tx.PutBlock(2, Block(0, 2)));
+    return tx.DropOwnerEntries(staging, {7});
+  }));
+  EXPECT_EQ(Refs(2), 1);
+  // Absent seqs are nothing; a failed transaction keeps the entries and the counts.
+  ASSERT_OK(drop({5, 7, 99}));
+  EXPECT_EQ(Refs(1), 2);
+  EXPECT_CODE(W([&](FileTreeTransaction& tx) -> Status {
+                RETURN_IF_ERROR(tx.DropOwnerEntries(staging, {0, 3}));
+                return AbortedError("no");
+              }),
+              kAborted);
+  EXPECT_EQ(Refs(1), 2);
+  ASSERT_OK(drop({3}));
+  EXPECT_EQ(Refs(1), 1);
+  ASSERT_OK(drop({0}));
+  EXPECT_EQ(Refs(1), 0);
+  list = store_->GetOwnerChunks(staging);
+  ASSERT_OK(list);
+  EXPECT_TRUE(list->empty());
+  // A file's blocks are not a generic owner's entries.
+  EXPECT_CODE(
+      W([&](FileTreeTransaction& tx) {
+        return tx.AddOwnerEntry(FileChunkOwner(kUuid, 2), 9, OwnerChunk(kHot, ChunkRef{D(1), 5}));
+      }),
+      kInvalidArgument);
+  EXPECT_CODE(W([&](FileTreeTransaction& tx) {
+                return tx.DropOwnerEntries(FileChunkOwner(kUuid, 2), {0});
+              }),
+              kInvalidArgument);
+  EXPECT_EQ(Refs(2), 1);
+  ExpectCountsAgree();
+}
+
 TEST_P(FileTreeTest, AnOwnersChunkListIsReplacedInsideATransaction) {
   Format();
   const ChunkOwner staging{"fs-staging", "vol:1"};

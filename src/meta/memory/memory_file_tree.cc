@@ -219,6 +219,39 @@ class MemoryFileTreeTransaction final : public FileTreeTransaction {
     return OkStatus();
   }
 
+  Status AddOwnerEntry(const ChunkOwner& owner, uint64_t seq, const OwnerChunk& chunk) override {
+    RETURN_IF_ERROR(CheckWritable("AddOwnerEntry"));
+    RETURN_IF_ERROR(internal::CheckGenericOwner(owner, "AddOwnerEntry"));
+    auto it = store_.owners_.find(owner);
+    if (it != store_.owners_.end() && it->second.count(seq) > 0) {
+      return AlreadyExistsError("owner " + owner.kind + ":" + owner.id + " has an entry at " +
+                                std::to_string(seq));
+    }
+    RememberOwner(owner);
+    RememberChunk(chunk.storage_class, chunk.chunk.digest);
+    store_.TakeReference(chunk.storage_class, chunk.chunk, now_ms_);
+    store_.owners_[owner].emplace(
+        seq, OwnerChunk(chunk.storage_class, ChunkRef{chunk.chunk.digest, chunk.chunk.size_bytes}));
+    return OkStatus();
+  }
+
+  Status DropOwnerEntries(const ChunkOwner& owner, const std::vector<uint64_t>& seqs) override {
+    RETURN_IF_ERROR(CheckWritable("DropOwnerEntries"));
+    RETURN_IF_ERROR(internal::CheckGenericOwner(owner, "DropOwnerEntries"));
+    auto it = store_.owners_.find(owner);
+    if (it == store_.owners_.end()) return OkStatus();
+    RememberOwner(owner);
+    for (uint64_t seq : seqs) {
+      auto entry = it->second.find(seq);
+      if (entry == it->second.end()) continue;
+      RememberChunk(entry->second.storage_class, entry->second.chunk.digest);
+      store_.DropReference(entry->second.storage_class, entry->second.chunk.digest, now_ms_);
+      it->second.erase(entry);
+    }
+    if (it->second.empty()) store_.owners_.erase(it);  // an owner with no entry does not exist
+    return OkStatus();
+  }
+
   Status PutSession(const SessionRecord& session) override {
     RETURN_IF_ERROR(CheckWritable("PutSession"));
     if (session.id == 0) return InvalidArgumentError("session id 0 is not valid");

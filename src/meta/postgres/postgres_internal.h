@@ -736,6 +736,10 @@ class PostgresMetaStore final : public MetaStore, public FileTree {
   // entry's (so rewriting an entry with the same chunk never lets its count touch zero).
   static Status PutOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
                               const OwnerChunk& entry, TimestampMs now_ms);
+  // Adds the owner's entry `seq`, which must be free (the insert fails otherwise), and
+  // takes the reference on its chunk.
+  static Status AddOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
+                              const OwnerChunk& entry, TimestampMs now_ms);
   // Deletes the owner's entries with seq in [first, last], dropping their references.
   static Status DropOwnerEntries(Connection& c, const ChunkOwner& owner, uint64_t first,
                                  uint64_t last, TimestampMs now_ms);

@@ -661,6 +661,24 @@ Status PostgresMetaStore::PutOwnerEntry(Connection& c, const ChunkOwner& owner, 
       .status();
 }
 
+// The reference first, as PutOwnerEntry takes it (the chunk row's lock, then the entry).
+Status PostgresMetaStore::AddOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
+                                        const OwnerChunk& entry, TimestampMs now_ms) {
+  RETURN_IF_ERROR(TakeReferences(c, std::vector<OwnerChunk>{entry}, now_ms));
+  return c
+      .Exec(
+          "INSERT INTO owner_chunks (owner_kind, owner_id, seq, storage_class, digest, "
+          "size_bytes) VALUES ($1, $2, $3::bigint, $4, $5::bytea, $6::bigint)",
+          Params()
+              .Text(owner.kind)
+              .Text(owner.id)
+              .Int(static_cast<int64_t>(seq))
+              .Class(entry.storage_class)
+              .Hash(entry.chunk.digest)
+              .Int(static_cast<int64_t>(entry.chunk.size_bytes)))
+      .status();
+}
+
 // DropReferences for the owner's entries with seq in a range: the chunk rows are locked in
 // (class, digest) order first, as every transaction locks them.
 Status PostgresMetaStore::DropOwnerEntries(Connection& c, const ChunkOwner& owner, uint64_t first,

@@ -369,6 +369,21 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
     return SqliteMetaStore::ReplaceOwnerChunks(c_, owner, chunks, now_ms_);
   }
 
+  Status AddOwnerEntry(const ChunkOwner& owner, uint64_t seq, const OwnerChunk& chunk) override {
+    RETURN_IF_ERROR(CheckWritable("AddOwnerEntry"));
+    RETURN_IF_ERROR(internal::CheckGenericOwner(owner, "AddOwnerEntry"));
+    return SqliteMetaStore::AddOwnerEntry(c_, owner, seq, chunk, now_ms_);
+  }
+
+  Status DropOwnerEntries(const ChunkOwner& owner, const std::vector<uint64_t>& seqs) override {
+    RETURN_IF_ERROR(CheckWritable("DropOwnerEntries"));
+    RETURN_IF_ERROR(internal::CheckGenericOwner(owner, "DropOwnerEntries"));
+    for (uint64_t seq : seqs) {
+      RETURN_IF_ERROR(SqliteMetaStore::DropOwnerEntries(c_, owner, seq, seq, now_ms_));
+    }
+    return OkStatus();
+  }
+
   // ---- sessions, orphans, changes, locks ----
   Status PutSession(const SessionRecord& session) override {
     RETURN_IF_ERROR(CheckWritable("PutSession"));

@@ -676,6 +676,23 @@ Status SqliteMetaStore::PutOwnerEntry(Connection& c, const ChunkOwner& owner, ui
       .Run();
 }
 
+Status SqliteMetaStore::AddOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
+                                      const OwnerChunk& entry, TimestampMs now_ms) {
+  {
+    ASSIGN_OR_RETURN(Statement insert, c.Prepare("INSERT INTO owner_chunks (owner_kind, owner_id, "
+                                                 "seq, storage_class, digest, size_bytes) VALUES "
+                                                 "(?1, ?2, ?3, ?4, ?5, ?6)"));
+    RETURN_IF_ERROR(insert.Text(1, owner.kind)
+                        .Text(2, owner.id)
+                        .Int(3, static_cast<int64_t>(seq))
+                        .Class(4, entry.storage_class)
+                        .Hash(5, entry.chunk.digest)
+                        .Int(6, static_cast<int64_t>(entry.chunk.size_bytes))
+                        .Run());
+  }
+  return TakeReference(c, entry.storage_class, entry.chunk, now_ms);
+}
+
 // The reference rule of DropReferences for the owner's entries in a range of seq (?4..?5).
 Status SqliteMetaStore::DropOwnerEntries(Connection& c, const ChunkOwner& owner, uint64_t first,
                                          uint64_t last, TimestampMs now_ms) {
