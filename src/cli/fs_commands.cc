@@ -701,22 +701,27 @@ void AddFsTrash(CLI::App& app,
   list->add_option("META_URL", args->store.meta_url, "Metadata store URL")->required();
   list->callback([args, exit_code, with_volume] {
     with_volume([&](fs::FileSystem& file_system, const meta::VolumeRecord& volume) {
-      Result<std::vector<fs::TrashEntry>> entries = file_system.ListTrash();
-      if (!entries.ok()) {
-        fprintf(stderr, "cairn fs trash list: %s\n", entries.status().ToString().c_str());
-        *exit_code = 1;
-        return;
-      }
+      uint64_t count = 0;
       uint64_t bytes = 0;
       printf("%-13s  %-20s  %12s  %s\n", "HOUR", "DELETED", "BYTES", "ENTRY (parent-ino-name)");
-      for (const fs::TrashEntry& entry : *entries) {
+      // Printed page by page: a trash of millions of entries takes no more memory than a few.
+      Status listed = file_system.VisitTrash([&](const fs::TrashEntry& entry) {
+        ++count;
         bytes += entry.inode.size;
         printf("%-13s  %-20s  %12llu  %s%s\n", entry.hour.c_str(),
                FormatTimeNs(entry.inode.ctime_ns).c_str(),
                static_cast<unsigned long long>(entry.inode.size),
                QuoteForMessage(entry.name).c_str(), entry.name_cut ? " (name cut)" : "");
+        return OkStatus();
+      });
+      if (!listed.ok()) {
+        fflush(stdout);
+        fprintf(stderr, "cairn fs trash list: %s\n", listed.ToString().c_str());
+        *exit_code = 1;
+        return;
       }
-      printf("%zu entries, %llu bytes\n", entries->size(), static_cast<unsigned long long>(bytes));
+      printf("%llu entries, %llu bytes\n", static_cast<unsigned long long>(count),
+             static_cast<unsigned long long>(bytes));
     });
   });
 

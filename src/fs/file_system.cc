@@ -1406,19 +1406,30 @@ bool ParseTrashName(std::string_view entry, uint64_t* parent, uint64_t* ino, std
 
 }  // namespace
 
-Result<std::vector<TrashEntry>> FileSystem::ListTrash() {
-  std::vector<TrashEntry> out;
-  RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
-    out.clear();
-    std::string after_hour;
-    for (;;) {
-      ASSIGN_OR_RETURN(std::vector<DentryRecord> hours,
-                       tx.ListDentries(kTrashInode, after_hour, 256));
-      for (const DentryRecord& hour : hours) {
-        std::string after;
-        for (;;) {
+Status FileSystem::VisitTrash(const std::function<Status(const TrashEntry&)>& visit,
+                              uint32_t page) {
+  if (page == 0) return InvalidArgumentError("a page of the trash holds at least one entry");
+  const uint32_t kHoursPerRead = page;
+  const uint32_t kEntriesPerRead = page;
+  std::string after_hour;
+  for (;;) {
+    std::vector<DentryRecord> hours;
+    RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(hours, tx.ListDentries(kTrashInode, after_hour, kHoursPerRead));
+      return OkStatus();
+    }));
+    for (const DentryRecord& hour : hours) {
+      std::string after;
+      for (;;) {
+        // One page per read: the entries are visited outside the transaction.
+        std::vector<TrashEntry> page;
+        size_t listed = 0;
+        RETURN_IF_ERROR(tree_->Read([&](FileTreeTransaction& tx) -> Status {
+          page.clear();
           ASSIGN_OR_RETURN(std::vector<DentryRecord> entries,
-                           tx.ListDentries(hour.ino, after, 1024));
+                           tx.ListDentries(hour.ino, after, kEntriesPerRead));
+          listed = entries.size();
+          if (!entries.empty()) after = entries.back().name;
           for (const DentryRecord& entry : entries) {
             TrashEntry item;
             item.hour = hour.name;
@@ -1428,15 +1439,24 @@ Result<std::vector<TrashEntry>> FileSystem::ListTrash() {
             if (ParseTrashName(entry.name, &item.original_parent, &ino, &item.original_name)) {
               item.name_cut = entry.name.size() >= meta::kMaxFileNameBytes;
             }
-            out.push_back(std::move(item));
+            page.push_back(std::move(item));
           }
-          if (entries.size() < 1024) break;
-          after = entries.back().name;
-        }
+          return OkStatus();
+        }));
+        for (const TrashEntry& item : page) RETURN_IF_ERROR(visit(item));
+        if (listed < kEntriesPerRead) break;
       }
-      if (hours.size() < 256) break;
-      after_hour = hours.back().name;
     }
+    if (hours.size() < kHoursPerRead) break;
+    after_hour = hours.back().name;
+  }
+  return OkStatus();
+}
+
+Result<std::vector<TrashEntry>> FileSystem::ListTrash() {
+  std::vector<TrashEntry> out;
+  RETURN_IF_ERROR(VisitTrash([&](const TrashEntry& entry) {
+    out.push_back(entry);
     return OkStatus();
   }));
   return out;

@@ -228,7 +228,12 @@ class FileSystem {
   // release of a flock'd file its flock).
   Status ReleaseLocks(uint64_t ino, uint64_t owner, meta::LockKind kind);
 
-  // Every entry in the trash, by hour then name.
+  // Calls `visit` for every entry in the trash, by hour then name, reading a page of
+  // `page` entries (or hour directories) per read transaction, outside which `visit` runs:
+  // the memory does not grow with the trash, and an entry added or purged meanwhile may be
+  // seen or not. Stops at the first error `visit` returns.
+  Status VisitTrash(const std::function<Status(const TrashEntry&)>& visit, uint32_t page = 1024);
+  // The same, collected (tests, small trashes).
   Result<std::vector<TrashEntry>> ListTrash();
   // Moves trash entry `name` of `hour` back to its original directory and name, or to
   // (`to_parent`, `to_name`) when given. EEXIST if the name is taken; ENOENT if the original

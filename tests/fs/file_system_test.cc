@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <functional>
@@ -629,6 +630,75 @@ TEST_P(FileSystemTest, LocksConflictAcrossMountsAndSplitAndMergeLikeFcntl) {
   EXPECT_TRUE(other->SetLock(file.ino, posix(1, LockRequest::kWrite, 0, 99)).ok());
   EXPECT_EQ(ErrnoOf(fs_->SetLock(file.ino, posix(1, LockRequest::kRead, 5, 5))), EAGAIN);
   EXPECT_EQ(ErrnoOf(fs_->SetLock(file.ino, posix(1, LockRequest::kRead, 9, 2))), EINVAL);
+}
+
+TEST_P(FileSystemTest, TheTrashIsListedPageByPageInOrder) {
+  std::unique_ptr<meta::MetaStore> store = OpenVolumeWithTrash("trash-pages.db");
+  ASSERT_NE(store, nullptr);
+  FileSystem fs(store->file_tree(), ClockOptions());
+  // Three hours of deletes, read in pages of 4 entries (and 4 hours): the first hour spans
+  // several pages, one ends exactly at a page's end.
+  constexpr uint32_t kPage = 4;
+  std::set<std::string> deleted;
+  for (int files : {13, 4, 1}) {
+    for (int i = 0; i < files; ++i) {
+      const std::string name = "f" + std::to_string(deleted.size());
+      ASSERT_TRUE(fs.MakeNode(kRootInode, name, FileType::kRegular, 0644, 0, Caller{}).ok());
+      ASSERT_TRUE(fs.Unlink(kRootInode, name).ok());
+      deleted.insert(name);
+    }
+    clock_ns_ += int64_t{3600} * 1'000'000'000;
+  }
+  std::vector<std::pair<std::string, std::string>> seen;  // (hour, entry)
+  std::set<std::string> names;
+  auto collect = [&](const TrashEntry& entry) {
+    seen.emplace_back(entry.hour, entry.name);
+    names.insert(entry.original_name);
+    return OkStatus();
+  };
+  ASSERT_TRUE(fs.VisitTrash(collect, kPage).ok());
+  EXPECT_EQ(seen.size(), deleted.size());  // each once
+  EXPECT_EQ(names, deleted);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  std::set<std::string> hours;
+  for (const auto& [hour, entry] : seen) hours.insert(hour);
+  EXPECT_EQ(hours.size(), 3u);
+  // A page of one, and the default page, list the same.
+  const auto all = seen;
+  seen.clear();
+  ASSERT_TRUE(fs.VisitTrash(collect, 1).ok());
+  EXPECT_EQ(seen, all);
+  seen.clear();
+  ASSERT_TRUE(fs.VisitTrash(collect).ok());
+  EXPECT_EQ(seen, all);
+  EXPECT_EQ(fs.VisitTrash(collect, 0).code(), StatusCode::kInvalidArgument);
+  // The visitor's error stops the listing and comes back.
+  size_t calls = 0;
+  Status stopped = fs.VisitTrash(
+      [&](const TrashEntry&) { return ++calls == 6 ? AbortedError("enough") : OkStatus(); }, kPage);
+  EXPECT_EQ(stopped.code(), StatusCode::kAborted);
+  EXPECT_EQ(calls, 6u);
+  // Entries purged while the listing runs are not an error: it ends, with no entry twice.
+  std::set<std::pair<std::string, std::string>> once;
+  bool purged = false;
+  ASSERT_TRUE(fs.VisitTrash(
+                    [&](const TrashEntry& entry) -> Status {
+                      EXPECT_TRUE(once.emplace(entry.hour, entry.name).second);
+                      if (!purged) {
+                        purged = true;
+                        auto gone =
+                            fs.PurgeTrash(clock_ns_ + int64_t{8} * 24 * 3600 * 1'000'000'000, 1000);
+                        EXPECT_TRUE(gone.ok()) << gone.status().ToString();
+                        if (gone.ok()) {
+                          EXPECT_EQ(*gone, deleted.size());
+                        }
+                      }
+                      return OkStatus();
+                    },
+                    kPage)
+                  .ok());
+  EXPECT_EQ(once.size(), kPage);  // the first page, read before the purge
+  EXPECT_TRUE(fs.ListTrash()->empty());
 }
 
 TEST_P(FileSystemTest, TheTrashKeepsDeletedAndReplacedFilesUntilRestoredOrPurged) {
