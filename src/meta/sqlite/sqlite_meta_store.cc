@@ -663,17 +663,25 @@ Status SqliteMetaStore::ReplaceOwnerChunks(Connection& c, const ChunkOwner& owne
 Status SqliteMetaStore::PutOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
                                       const OwnerChunk& entry, TimestampMs now_ms) {
   RETURN_IF_ERROR(TakeReference(c, entry.storage_class, entry.chunk, now_ms));
+  auto insert = [&](std::string_view on_conflict) -> Status {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        c.Prepare("INSERT INTO owner_chunks (owner_kind, owner_id, seq, "
+                  "storage_class, digest, size_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)" +
+                  std::string(on_conflict)));
+    return stmt.Text(1, owner.kind)
+        .Text(2, owner.id)
+        .Int(3, static_cast<int64_t>(seq))
+        .Class(4, entry.storage_class)
+        .Hash(5, entry.chunk.digest)
+        .Int(6, static_cast<int64_t>(entry.chunk.size_bytes))
+        .Run();
+  };
+  // Most entries are new (a file's blocks as it is written): then the insert is all.
+  RETURN_IF_ERROR(insert(" ON CONFLICT (owner_kind, owner_id, seq) DO NOTHING"));
+  if (c.Changes() == 1) return OkStatus();
   RETURN_IF_ERROR(DropOwnerEntries(c, owner, seq, seq, now_ms));
-  ASSIGN_OR_RETURN(Statement insert,
-                   c.Prepare("INSERT INTO owner_chunks (owner_kind, owner_id, seq, storage_class, "
-                             "digest, size_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
-  return insert.Text(1, owner.kind)
-      .Text(2, owner.id)
-      .Int(3, static_cast<int64_t>(seq))
-      .Class(4, entry.storage_class)
-      .Hash(5, entry.chunk.digest)
-      .Int(6, static_cast<int64_t>(entry.chunk.size_bytes))
-      .Run();
+  return insert("");
 }
 
 Status SqliteMetaStore::AddOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
