@@ -640,49 +640,46 @@ Status PostgresMetaStore::ReplaceOwnerChunks(Connection& c, const ChunkOwner& ow
   return TakeReferences(c, chunks, now_ms);
 }
 
+namespace {
+
+// Inserts the owner's entry `seq` (no reference); `on_conflict` ends the statement.
+Result<Rows> InsertOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
+                              const OwnerChunk& entry, std::string_view on_conflict = "") {
+  return c.Exec(
+      "INSERT INTO owner_chunks (owner_kind, owner_id, seq, storage_class, digest, "
+      "size_bytes) VALUES ($1, $2, $3::bigint, $4, $5::bytea, $6::bigint)" +
+          std::string(on_conflict),
+      Params()
+          .Text(owner.kind)
+          .Text(owner.id)
+          .Int(static_cast<int64_t>(seq))
+          .Class(entry.storage_class)
+          .Hash(entry.chunk.digest)
+          .Int(static_cast<int64_t>(entry.chunk.size_bytes)));
+}
+
+}  // namespace
+
 // One entry of an owner, as the file tree's block rows need: the new reference is taken
 // before the old one is dropped. The caller serializes writers of the owner (the file
 // tree's writes hold the fs_volume row).
 Status PostgresMetaStore::PutOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
                                         const OwnerChunk& entry, TimestampMs now_ms) {
   RETURN_IF_ERROR(TakeReferences(c, std::vector<OwnerChunk>{entry}, now_ms));
-  auto insert = [&](std::string_view on_conflict) {
-    return c.Exec(
-        "INSERT INTO owner_chunks (owner_kind, owner_id, seq, storage_class, digest, "
-        "size_bytes) VALUES ($1, $2, $3::bigint, $4, $5::bytea, $6::bigint)" +
-            std::string(on_conflict),
-        Params()
-            .Text(owner.kind)
-            .Text(owner.id)
-            .Int(static_cast<int64_t>(seq))
-            .Class(entry.storage_class)
-            .Hash(entry.chunk.digest)
-            .Int(static_cast<int64_t>(entry.chunk.size_bytes)));
-  };
   // Most entries are new (a file's blocks as it is written): then the insert is all.
-  ASSIGN_OR_RETURN(Rows added,
-                   insert(" ON CONFLICT (owner_kind, owner_id, seq) DO NOTHING RETURNING 1"));
+  ASSIGN_OR_RETURN(Rows added, InsertOwnerEntry(c, owner, seq, entry,
+                                                " ON CONFLICT (owner_kind, owner_id, seq) DO "
+                                                "NOTHING RETURNING 1"));
   if (added.size() == 1) return OkStatus();
   RETURN_IF_ERROR(DropOwnerEntries(c, owner, seq, seq, now_ms));
-  return insert("").status();
+  return InsertOwnerEntry(c, owner, seq, entry).status();
 }
 
 // The reference first, as PutOwnerEntry takes it (the chunk row's lock, then the entry).
 Status PostgresMetaStore::AddOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
                                         const OwnerChunk& entry, TimestampMs now_ms) {
   RETURN_IF_ERROR(TakeReferences(c, std::vector<OwnerChunk>{entry}, now_ms));
-  return c
-      .Exec(
-          "INSERT INTO owner_chunks (owner_kind, owner_id, seq, storage_class, digest, "
-          "size_bytes) VALUES ($1, $2, $3::bigint, $4, $5::bytea, $6::bigint)",
-          Params()
-              .Text(owner.kind)
-              .Text(owner.id)
-              .Int(static_cast<int64_t>(seq))
-              .Class(entry.storage_class)
-              .Hash(entry.chunk.digest)
-              .Int(static_cast<int64_t>(entry.chunk.size_bytes)))
-      .status();
+  return InsertOwnerEntry(c, owner, seq, entry).status();
 }
 
 // DropReferences for the owner's entries with seq in a range: the chunk rows are locked in

@@ -658,46 +658,42 @@ Status SqliteMetaStore::ReplaceOwnerChunks(Connection& c, const ChunkOwner& owne
   return OkStatus();
 }
 
+namespace {
+
+// Inserts the owner's entry `seq` (no reference); `on_conflict` ends the statement.
+Status InsertOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
+                        const OwnerChunk& entry, std::string_view on_conflict = "") {
+  ASSIGN_OR_RETURN(Statement stmt,
+                   c.Prepare("INSERT INTO owner_chunks (owner_kind, owner_id, seq, storage_class, "
+                             "digest, size_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)" +
+                             std::string(on_conflict)));
+  return stmt.Text(1, owner.kind)
+      .Text(2, owner.id)
+      .Int(3, static_cast<int64_t>(seq))
+      .Class(4, entry.storage_class)
+      .Hash(5, entry.chunk.digest)
+      .Int(6, static_cast<int64_t>(entry.chunk.size_bytes))
+      .Run();
+}
+
+}  // namespace
+
 // One entry of an owner, as the file tree's block rows need: the new reference is taken
 // before the old one is dropped.
 Status SqliteMetaStore::PutOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
                                       const OwnerChunk& entry, TimestampMs now_ms) {
   RETURN_IF_ERROR(TakeReference(c, entry.storage_class, entry.chunk, now_ms));
-  auto insert = [&](std::string_view on_conflict) -> Status {
-    ASSIGN_OR_RETURN(
-        Statement stmt,
-        c.Prepare("INSERT INTO owner_chunks (owner_kind, owner_id, seq, "
-                  "storage_class, digest, size_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)" +
-                  std::string(on_conflict)));
-    return stmt.Text(1, owner.kind)
-        .Text(2, owner.id)
-        .Int(3, static_cast<int64_t>(seq))
-        .Class(4, entry.storage_class)
-        .Hash(5, entry.chunk.digest)
-        .Int(6, static_cast<int64_t>(entry.chunk.size_bytes))
-        .Run();
-  };
   // Most entries are new (a file's blocks as it is written): then the insert is all.
-  RETURN_IF_ERROR(insert(" ON CONFLICT (owner_kind, owner_id, seq) DO NOTHING"));
+  RETURN_IF_ERROR(InsertOwnerEntry(c, owner, seq, entry,
+                                   " ON CONFLICT (owner_kind, owner_id, seq) DO NOTHING"));
   if (c.Changes() == 1) return OkStatus();
   RETURN_IF_ERROR(DropOwnerEntries(c, owner, seq, seq, now_ms));
-  return insert("");
+  return InsertOwnerEntry(c, owner, seq, entry);
 }
 
 Status SqliteMetaStore::AddOwnerEntry(Connection& c, const ChunkOwner& owner, uint64_t seq,
                                       const OwnerChunk& entry, TimestampMs now_ms) {
-  {
-    ASSIGN_OR_RETURN(Statement insert, c.Prepare("INSERT INTO owner_chunks (owner_kind, owner_id, "
-                                                 "seq, storage_class, digest, size_bytes) VALUES "
-                                                 "(?1, ?2, ?3, ?4, ?5, ?6)"));
-    RETURN_IF_ERROR(insert.Text(1, owner.kind)
-                        .Text(2, owner.id)
-                        .Int(3, static_cast<int64_t>(seq))
-                        .Class(4, entry.storage_class)
-                        .Hash(5, entry.chunk.digest)
-                        .Int(6, static_cast<int64_t>(entry.chunk.size_bytes))
-                        .Run());
-  }
+  RETURN_IF_ERROR(InsertOwnerEntry(c, owner, seq, entry));
   return TakeReference(c, entry.storage_class, entry.chunk, now_ms);
 }
 
