@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "meta/engines/open_meta_store.h"
 #include "random_bytes.h"
@@ -186,6 +188,89 @@ TEST_F(FileDataTest, AnOlderVersionReadByTheFeedDoesNotReplaceWhatAnOpenRead) {
   EXPECT_TRUE(std::string_view(out.data(), *n) == std::string_view(bytes).substr(0, 5000));
   ASSERT_TRUE(data_->Release(older.ino).ok());
   ASSERT_TRUE(data_->Release(older.ino).ok());
+}
+
+// Each chunk a flush stores is one entry of the mount's staging owner, added at its own seq
+// and dropped by seq: by the commit that names the chunk, by the unstaging of a failed or
+// superseded store, whichever comes. Many flushes and background uploads at once, blocks
+// written again while their upload runs and a truncate through a stored block must leave no
+// entry behind, every count right and every file whole.
+TEST_F(FileDataTest, StagingEntriesLeaveWithTheirCommitsWhateverTheInterleaving) {
+  FileDataOptions options;
+  options.max_uploads = 2;
+  options.buffer_bytes = 2 * kBlock;  // a full buffer flushes in the middle of writing
+  StartData(options);
+  const meta::ChunkOwner staging{std::string(kStagingOwnerKind),
+                                 "0f0e0d0c-0b0a-4908-8706-050403020100:1"};
+  constexpr int kWriters = 3;
+  std::vector<std::string> contents(kWriters);
+  std::vector<uint64_t> inos(kWriters);
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    Result<meta::InodeRecord> made = file_system_->MakeNode(
+        meta::kRootInode, "w" + std::to_string(w), meta::FileType::kRegular, 0644, 0, fs::Caller{});
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    inos[w] = made->ino;
+    data_->Open(*made);
+    writers.emplace_back([&, w] {
+      std::string& file = contents[w];
+      const uint64_t ino = inos[w];
+      // Three full blocks and a tail, in 1 MiB writes: full blocks go to the uploaders.
+      file = RandomBytes(3 * kBlock + 1000, 100 + w);
+      for (uint64_t at = 0; at < file.size(); at += kMiB) {
+        const std::string_view piece = std::string_view(file).substr(at, kMiB);
+        EXPECT_TRUE(data_->Write(ino, at, piece).ok());
+        if (at + kMiB == kBlock) {
+          // Block 0 just filled: its upload runs. Written again at once, that upload is
+          // superseded (its entry must leave with the next commit).
+          const std::string over = RandomBytes(1000, 400 + w);
+          file.replace(100, over.size(), over);
+          EXPECT_TRUE(data_->Write(ino, 100, over).ok());
+        }
+      }
+      // Block 1 written again (its upload, if started, is superseded), then small files'
+      // worth of flushes: each a store and a commit of its own.
+      const std::string again = RandomBytes(kMiB, 200 + w);
+      file.replace(kBlock + 5, again.size(), again);
+      EXPECT_TRUE(data_->Write(ino, kBlock + 5, again).ok());
+      EXPECT_TRUE(data_->Flush(ino).ok());
+      for (int i = 0; i < 20; ++i) {
+        const std::string small = RandomBytes(4096, 300 + w * 100 + i);
+        const uint64_t at = file.size();
+        file += small;
+        EXPECT_TRUE(data_->Write(ino, at, small).ok());
+        EXPECT_TRUE(data_->Flush(ino).ok());
+      }
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+  // A truncate through a stored block stores the trimmed block (staged, then committed).
+  fs::AttrChange cut;
+  cut.size = 2 * kBlock + 777;
+  ASSERT_TRUE(data_->SetAttr(inos[0], cut).ok());
+  contents[0].resize(*cut.size);
+  for (int w = 0; w < kWriters; ++w) ASSERT_TRUE(data_->Release(inos[w]).ok());
+
+  Result<std::vector<meta::OwnerChunk>> left = meta_->GetOwnerChunks(staging);
+  ASSERT_TRUE(left.ok()) << left.status().ToString();
+  EXPECT_TRUE(left->empty()) << left->size() << " staging entries left";
+  Result<std::vector<meta::FsckReferenceRow>> refs = meta_->CheckReferences();
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  for (const meta::FsckReferenceRow& row : *refs) {
+    EXPECT_EQ(row.recorded_ref_count, row.actual_ref_count) << row.digest.ToHex();
+  }
+  for (int w = 0; w < kWriters; ++w) {
+    Result<meta::InodeRecord> inode = file_system_->GetAttr(inos[w]);
+    ASSERT_TRUE(inode.ok());
+    ASSERT_EQ(inode->size, contents[w].size());
+    data_->Open(*inode);
+    std::string out(contents[w].size(), '\0');
+    Result<size_t> n = data_->Read(inos[w], 0, out.size(), out.data());
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    EXPECT_EQ(*n, out.size());
+    EXPECT_TRUE(out == contents[w]) << "file " << w << " reads back different bytes";
+    ASSERT_TRUE(data_->Release(inos[w]).ok());
+  }
 }
 
 }  // namespace
