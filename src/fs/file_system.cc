@@ -300,9 +300,7 @@ Status FileSystem::Write(const std::function<Status(FileTreeTransaction&)>& body
     directories = recording.directories();
     return OkStatus();
   };
-  if (options_.relaxed_commits) relaxed_commits_.fetch_add(1);
-  Status status = options_.relaxed_commits ? tree_->WriteRelaxed(recorded, now_ms)
-                                           : tree_->Write(recorded, now_ms);
+  Status status = WriteUnrecorded(recorded, now_ms);
   // A full disk must not keep a delete from freeing space: the engine's reserve serves it.
   if (frees && status.code() == StatusCode::kResourceExhausted) {
     status = tree_->WriteFreeing(recorded, now_ms);
@@ -1089,22 +1087,22 @@ Result<std::vector<meta::BlockRecord>> FileSystem::GetBlocks(uint64_t ino, uint6
   return out;
 }
 
+Status FileSystem::WriteUnrecorded(const std::function<Status(FileTreeTransaction&)>& body,
+                                   TimestampMs now_ms) {
+  if (options_.relaxed_commits) relaxed_commits_.fetch_add(1);
+  return options_.relaxed_commits ? tree_->WriteRelaxed(body, now_ms) : tree_->Write(body, now_ms);
+}
+
 Status FileSystem::AddStaging(const meta::ChunkOwner& owner, uint64_t seq,
                               const meta::OwnerChunk& chunk) {
-  const int64_t now = NowNs();
-  auto body = [&](FileTreeTransaction& tx) { return tx.AddOwnerEntry(owner, seq, chunk); };
-  if (options_.relaxed_commits) relaxed_commits_.fetch_add(1);
-  return options_.relaxed_commits ? tree_->WriteRelaxed(body, ToMs(now))
-                                  : tree_->Write(body, ToMs(now));
+  return WriteUnrecorded(
+      [&](FileTreeTransaction& tx) { return tx.AddOwnerEntry(owner, seq, chunk); }, ToMs(NowNs()));
 }
 
 Status FileSystem::DropStaging(const meta::ChunkOwner& owner, const std::vector<uint64_t>& seqs) {
   if (seqs.empty()) return OkStatus();
-  const int64_t now = NowNs();
-  auto body = [&](FileTreeTransaction& tx) { return tx.DropOwnerEntries(owner, seqs); };
-  if (options_.relaxed_commits) relaxed_commits_.fetch_add(1);
-  return options_.relaxed_commits ? tree_->WriteRelaxed(body, ToMs(now))
-                                  : tree_->Write(body, ToMs(now));
+  return WriteUnrecorded([&](FileTreeTransaction& tx) { return tx.DropOwnerEntries(owner, seqs); },
+                         ToMs(NowNs()));
 }
 
 Result<InodeRecord> FileSystem::CommitWrite(uint64_t ino,

@@ -268,6 +268,10 @@ class FileSystem {
   void KeepFresh(const std::map<uint64_t, meta::InodeRecord>& written,
                  const std::set<uint64_t>& touched, uint64_t epoch);
 
+  // One FileTree write, relaxed when the options say so, without change rows (Write
+  // records them; staging entries change nothing a mount shows).
+  Status WriteUnrecorded(const std::function<Status(meta::FileTreeTransaction&)>& body,
+                         TimestampMs now_ms);
   // `frees`: the write frees space (meta::FileTree::WriteFreeing on a full disk).
   Status Write(const std::function<Status(meta::FileTreeTransaction&)>& body, TimestampMs now_ms,
                bool frees = false);

@@ -179,8 +179,9 @@ class FileTreeTransaction {
   // One entry at a time, for a list that changes by single chunks while it is long (a
   // mount's staging owner: every flush adds its chunks and its commit drops them, so a
   // replace per change would cost the whole list each time). AddOwnerEntry adds `chunk` at
-  // `seq`, which must be free (kAlreadyExists), and takes its reference; DropOwnerEntries
-  // drops the entries at `seqs` (absent ones: nothing) with their references.
+  // `seq`, which must be free (an error otherwise, and no reference taken), and takes its
+  // reference; DropOwnerEntries drops the entries at `seqs` (absent ones: nothing) with
+  // their references.
   virtual Status AddOwnerEntry(const ChunkOwner& owner, uint64_t seq, const OwnerChunk& chunk) = 0;
   virtual Status DropOwnerEntries(const ChunkOwner& owner, const std::vector<uint64_t>& seqs) = 0;
 
