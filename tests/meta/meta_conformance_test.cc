@@ -2259,6 +2259,7 @@ TEST_F(SqliteTest, MigrationsAreIdempotentAndConfigureTheDatabase) {
   EXPECT_EQ(raw.Query("PRAGMA user_version"), std::to_string(SqliteSchemaVersion()));
   EXPECT_GE(SqliteSchemaVersion(), 1);
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.Query("PRAGMA page_size"), "2048");
   for (const char* table :
        {"objects", "object_chunks", "chunks", "api_keys", "namespaces", "namespace_settings"}) {
     EXPECT_EQ(raw.Query("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
@@ -2266,6 +2267,30 @@ TEST_F(SqliteTest, MigrationsAreIdempotentAndConfigureTheDatabase) {
               "1")
         << table;
   }
+}
+
+// A database made with another page size (every one before 2 KiB pages were chosen) keeps
+// it: the engine opens and writes it as before.
+TEST_F(SqliteTest, ADatabaseOfAnotherPageSizeKeepsItAndWorks) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(Path().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; "
+                           "CREATE TABLE made_before (a INTEGER)",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+    ASSERT_OK(store->PutCommitted(NewObject(Id(1), "t1", "ns", "k"), {C(1)}, 1));
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetaStore> store, Open());
+  EXPECT_OK(store->GetObject("t1", Id(1)));
+  RawSqlite raw(Path());
+  EXPECT_EQ(raw.Query("PRAGMA page_size"), "4096");
+  EXPECT_EQ(raw.Query("PRAGMA integrity_check"), "ok");
 }
 
 // What schema versions 9 and 10 added (the filesystem volume, its sessions, orphans,
