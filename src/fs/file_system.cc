@@ -229,6 +229,9 @@ class RecordingTransaction final : public FileTreeTransaction {
   Result<uint64_t> AppendChange(const meta::ChangeRecord& change) override {
     return tx_.AppendChange(change);
   }
+  Result<uint64_t> AppendChanges(const std::vector<meta::ChangeRecord>& changes) override {
+    return tx_.AppendChanges(changes);
+  }
   Result<std::vector<meta::ChangeRecord>> ListChanges(uint64_t after, uint32_t limit) override {
     return tx_.ListChanges(after, limit);
   }
@@ -286,10 +289,7 @@ Status FileSystem::Write(const std::function<Status(FileTreeTransaction&)>& body
     Status status = body(recording);
     touched = recording.touched();  // also of a failed body: see below
     RETURN_IF_ERROR(status);
-    uint64_t last_seq = 0;
-    for (const meta::ChangeRecord& change : recording.Changes(options_.session)) {
-      ASSIGN_OR_RETURN(last_seq, tx.AppendChange(change));
-    }
+    ASSIGN_OR_RETURN(uint64_t last_seq, tx.AppendChanges(recording.Changes(options_.session)));
     // A pending orphan waits until every live session has applied the feed past this
     // commit's changes (one of them names its inode): by then each has claimed it or does
     // not hold it.

@@ -33,6 +33,14 @@ Result<FileType> FileTypeFromNumber(int64_t number) {
   return static_cast<FileType>(number);
 }
 
+Result<uint64_t> FileTreeTransaction::AppendChanges(const std::vector<ChangeRecord>& changes) {
+  uint64_t last = 0;
+  for (const ChangeRecord& change : changes) {
+    ASSIGN_OR_RETURN(last, AppendChange(change));
+  }
+  return last;
+}
+
 ChunkOwner FileChunkOwner(const std::string& volume_uuid, uint64_t ino) {
   return ChunkOwner{std::string(kFileOwnerKind), volume_uuid + ":" + std::to_string(ino)};
 }

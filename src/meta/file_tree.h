@@ -204,6 +204,10 @@ class FileTreeTransaction {
   // Appends `change` (its seq and at_ms are set here: seq above every seq appended before,
   // also after TrimChanges; at_ms = now_ms()); returns the seq.
   virtual Result<uint64_t> AppendChange(const ChangeRecord& change) = 0;
+  // Appends `changes` in order, as AppendChange one by one would; returns the last seq (0 for
+  // none). Every filesystem write appends two to four rows: an engine that can writes them
+  // with one statement.
+  virtual Result<uint64_t> AppendChanges(const std::vector<ChangeRecord>& changes);
   // Changes with seq > after, by seq, at most `limit`.
   virtual Result<std::vector<ChangeRecord>> ListChanges(uint64_t after, uint32_t limit) = 0;
   // The highest seq ever appended (0: none), also when trimmed away.

@@ -1069,6 +1069,65 @@ TEST_P(FileTreeTest, TheChangeFeedOrdersCommitsAndNeverReusesASeq) {
   }
 }
 
+// Several rows at once (the engines write up to four per statement): each listed as given, in
+// order, after every earlier seq; the returned seq is the last row's. None is no row and 0.
+TEST_P(FileTreeTest, ChangesAppendedTogetherAreListedInOrderAfterEveryEarlierOne) {
+  Format();
+  uint64_t before = 0;
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(before, tx.AppendChange({0, 1, 2, false, 0, "", 0}));
+    return OkStatus();
+  }));
+  for (size_t count : {size_t{0}, size_t{1}, size_t{3}, size_t{4}, size_t{9}}) {
+    SCOPED_TRACE(count);
+    std::vector<ChangeRecord> changes;
+    for (size_t i = 0; i < count; ++i) {
+      const uint64_t n = 100 * count + i;
+      changes.push_back({0, 7 + i % 2, n, i % 3 == 0, i % 2 == 0 ? 0 : n + 1,
+                         i % 2 == 0 ? "" : "name\xff-" + std::to_string(i), 0});
+    }
+    uint64_t last = 1;
+    ASSERT_OK(W(
+        [&](FileTreeTransaction& tx) -> Status {
+          ASSIGN_OR_RETURN(last, tx.AppendChanges(changes));
+          return OkStatus();
+        },
+        5000 + static_cast<TimestampMs>(count)));
+    EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(std::vector<ChangeRecord> listed, tx.ListChanges(before, 100));
+      EXPECT_EQ(listed.size(), count);
+      if (count == 0) {
+        EXPECT_EQ(last, 0u);
+        return OkStatus();
+      }
+      for (size_t i = 0; i < listed.size() && i < count; ++i) {
+        ChangeRecord expected = changes[i];
+        expected.seq = listed[i].seq;
+        expected.at_ms = 5000 + static_cast<TimestampMs>(count);
+        EXPECT_EQ(Str(listed[i]), Str(expected)) << i;
+        EXPECT_GT(listed[i].seq, i == 0 ? before : listed[i - 1].seq) << i;
+      }
+      EXPECT_EQ(last, listed.back().seq);
+      ASSIGN_OR_RETURN(uint64_t newest, tx.LastChangeSeq());
+      EXPECT_EQ(newest, last);
+      return OkStatus();
+    }));
+    if (count > 0) before = last;
+  }
+  // A rolled-back batch is never seen, and the next one still follows the last.
+  EXPECT_CODE(
+      W([&](FileTreeTransaction& tx) -> Status {
+        RETURN_IF_ERROR(
+            tx.AppendChanges({{0, 1, 3, false, 0, "", 0}, {0, 1, 4, false, 0, "", 0}}).status());
+        return AbortedError("no");
+      }),
+      kAborted);
+  EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+    EXPECT_TRUE(tx.ListChanges(before, 100).value().empty());
+    return OkStatus();
+  }));
+}
+
 TEST_P(FileTreeTest, ARelaxedWriteIsSeenAtOnceAndKeptAfterSync) {
   Format();
   ASSERT_OK(tree_->WriteRelaxed(

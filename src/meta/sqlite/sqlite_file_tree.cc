@@ -14,6 +14,8 @@
 // value round-trips; block indexes (owner_chunks.seq) must stay below 2^63, which a 4 MiB
 // block size puts far beyond any file. Names, symlink targets and xattrs are BLOBs: any
 // bytes, ordered by memcmp.
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -119,6 +121,31 @@ Result<std::optional<uint64_t>> UpdateInodeAt(Connection& c, const InodeRecord& 
   RETURN_IF_ERROR(stmt.Run());
   if (c.Changes() != 1) return std::optional<uint64_t>();
   return std::optional<uint64_t>(inode.change + 1);
+}
+
+constexpr size_t kChangesPerInsert = 4;
+
+// The INSERT of `rows` (1..kChangesPerInsert) change rows, six parameters each.
+const std::string& ChangesInsert(size_t rows) {
+  static const std::array<std::string, kChangesPerInsert> statements = [] {
+    std::array<std::string, kChangesPerInsert> out;
+    for (size_t n = 1; n <= kChangesPerInsert; ++n) {
+      std::string sql = "INSERT INTO fs_changes (session, ino, data, parent, name, at_ms) VALUES ";
+      for (size_t i = 0; i < n; ++i) {
+        const size_t base = i * 6;
+        if (i > 0) sql += ", ";
+        sql += "(";
+        for (size_t column = 1; column <= 6; ++column) {
+          if (column > 1) sql += ", ";
+          sql += "?" + std::to_string(base + column);
+        }
+        sql += ")";
+      }
+      out[n - 1] = std::move(sql);
+    }
+    return out;
+  }();
+  return statements[rows - 1];
 }
 
 }  // namespace
@@ -486,6 +513,30 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
     // seq is the rowid; RETURNING would cost a temporary table per row.
     RETURN_IF_ERROR(stmt.Run());
     return Unsigned(c_.LastInsertRowid());
+  }
+
+  // Up to kChangesPerInsert rows per INSERT: each statement costs about what one row does.
+  Result<uint64_t> AppendChanges(const std::vector<ChangeRecord>& changes) override {
+    RETURN_IF_ERROR(CheckWritable("AppendChanges"));
+    uint64_t last = 0;
+    for (size_t first = 0; first < changes.size(); first += kChangesPerInsert) {
+      const size_t rows = std::min(kChangesPerInsert, changes.size() - first);
+      ASSIGN_OR_RETURN(Statement stmt, c_.Prepare(ChangesInsert(rows)));
+      for (size_t i = 0; i < rows; ++i) {
+        const ChangeRecord& change = changes[first + i];
+        const int base = static_cast<int>(i * 6);
+        stmt.Int(base + 1, Signed(change.session))
+            .Int(base + 2, Signed(change.ino))
+            .Int(base + 3, change.data ? 1 : 0)
+            .Int(base + 4, Signed(change.parent))
+            .Blob(base + 5, change.name)
+            .Int(base + 6, now_ms_);
+      }
+      RETURN_IF_ERROR(stmt.Run());
+      // The rows take their rowids in VALUES order; the last is the highest.
+      last = Unsigned(c_.LastInsertRowid());
+    }
+    return last;
   }
 
   Result<std::vector<ChangeRecord>> ListChanges(uint64_t after, uint32_t limit) override {
