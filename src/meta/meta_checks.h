@@ -243,6 +243,25 @@ inline Status SnapshotWithoutVolumeError(const char* what) {
                               " record without a volume record before it");
 }
 
+// The most change rows FileTreeTransaction::AppendChanges writes with one INSERT.
+inline constexpr size_t kChangesPerInsert = 4;
+
+// The INSERT of `rows` change rows: `param(n, column)` spells parameter n (from 1) of column
+// `column` (0..5: session, ino, data, parent, name, at_ms) in the engine's dialect.
+template <typename Param>
+std::string ChangesInsertSql(size_t rows, Param param) {
+  std::string sql = "INSERT INTO fs_changes (session, ino, data, parent, name, at_ms) VALUES ";
+  for (size_t row = 0; row < rows; ++row) {
+    sql += row == 0 ? "(" : ", (";
+    for (size_t column = 0; column < 6; ++column) {
+      if (column > 0) sql += ", ";
+      sql += param(row * 6 + column + 1, column);
+    }
+    sql += ")";
+  }
+  return sql;
+}
+
 inline Status CheckListRequest(const ListRequest& request) {
   if (request.limit < 1 || request.limit > kMaxListLimit) {
     return InvalidArgumentError("list limit " + std::to_string(request.limit) +

@@ -104,25 +104,21 @@ Result<uint64_t> UpsertInode(Connection& c, const InodeRecord& inode, uint64_t c
   return Unsigned(stored);
 }
 
-constexpr size_t kChangesPerInsert = 4;
+using internal::kChangesPerInsert;
 
-// The INSERT of `rows` (1..kChangesPerInsert) change rows, six parameters each, returning
-// their seqs.
+// The INSERT of `rows` (1..kChangesPerInsert) change rows, returning their seqs.
 const std::string& ChangesInsert(size_t rows) {
   static const std::array<std::string, kChangesPerInsert> statements = [] {
+    static constexpr const char* kTypes[] = {"bigint", "bigint", "boolean",
+                                             "bigint", "bytea",  "bigint"};
     std::array<std::string, kChangesPerInsert> out;
     for (size_t n = 1; n <= kChangesPerInsert; ++n) {
-      std::string sql = "INSERT INTO fs_changes (session, ino, data, parent, name, at_ms) VALUES ";
-      for (size_t i = 0; i < n; ++i) {
-        auto param = [&](int column, const char* type) {
-          return "$" + std::to_string(i * 6 + column) + "::" + type;
-        };
-        if (i > 0) sql += ", ";
-        sql += "(" + param(1, "bigint") + ", " + param(2, "bigint") + ", " + param(3, "boolean") +
-               ", " + param(4, "bigint") + ", " + param(5, "bytea") + ", " + param(6, "bigint") +
-               ")";
-      }
-      out[n - 1] = sql + " RETURNING seq";
+      out[n - 1] =
+          internal::ChangesInsertSql(n,
+                                     [](size_t param, size_t column) {
+                                       return "$" + std::to_string(param) + "::" + kTypes[column];
+                                     }) +
+          " RETURNING seq";
     }
     return out;
   }();

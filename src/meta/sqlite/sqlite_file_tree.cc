@@ -123,25 +123,15 @@ Result<std::optional<uint64_t>> UpdateInodeAt(Connection& c, const InodeRecord& 
   return std::optional<uint64_t>(inode.change + 1);
 }
 
-constexpr size_t kChangesPerInsert = 4;
+using internal::kChangesPerInsert;
 
-// The INSERT of `rows` (1..kChangesPerInsert) change rows, six parameters each.
+// The INSERT of `rows` (1..kChangesPerInsert) change rows.
 const std::string& ChangesInsert(size_t rows) {
   static const std::array<std::string, kChangesPerInsert> statements = [] {
     std::array<std::string, kChangesPerInsert> out;
     for (size_t n = 1; n <= kChangesPerInsert; ++n) {
-      std::string sql = "INSERT INTO fs_changes (session, ino, data, parent, name, at_ms) VALUES ";
-      for (size_t i = 0; i < n; ++i) {
-        const size_t base = i * 6;
-        if (i > 0) sql += ", ";
-        sql += "(";
-        for (size_t column = 1; column <= 6; ++column) {
-          if (column > 1) sql += ", ";
-          sql += "?" + std::to_string(base + column);
-        }
-        sql += ")";
-      }
-      out[n - 1] = std::move(sql);
+      out[n - 1] = internal::ChangesInsertSql(
+          n, [](size_t param, size_t) { return "?" + std::to_string(param); });
     }
     return out;
   }();
