@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "gc/collector.h"
@@ -287,18 +288,27 @@ TEST_F(StoreIdentityTest, FsckRepairRestoresAMissingChunkFromTheQuarantine) {
 
 TEST_F(StoreIdentityTest, FsckReportsADamagedSqliteDatabaseAndRepairsNothing) {
   ASSERT_TRUE(Ensure(meta_.get()).ok());
-  for (int i = 0; i < 200; ++i) Put(meta_.get(), "k" + std::to_string(i), std::string(100, 'a'));
+  for (int i = 0; i < 200; ++i) {
+    Put(meta_.get(), "page-probe-" + std::to_string(i), std::string(100, 'a'));
+  }
   meta_.reset();  // closes the database (checkpoints the WAL)
   {
-    // Garbles a whole page in the middle of the file, its header included: whichever table
-    // or index it belongs to (an empty one too, where a few bytes past the header would
-    // land in unused space), integrity_check sees it.
+    // Garbles a whole page, its header included, so that integrity_check sees it: the first
+    // page that holds an object's key (a leaf of the objects table or of its key index).
+    // Not any page: one of the schema's would keep the database from opening at all. The
+    // page size is the header's (big-endian at offset 16).
     std::fstream f(root_ + "/meta.db", std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(0, std::ios::end);
-    const std::streamoff size = f.tellg();
-    ASSERT_GT(size, 3 * 4096);
-    f.seekp((size / 4096 / 2) * 4096);
-    for (int i = 0; i < 4096; ++i) f.put(static_cast<char>(0xA5));
+    const std::string file((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    ASSERT_GT(file.size(), 100u);
+    const size_t page = static_cast<size_t>(static_cast<unsigned char>(file[16])) << 8 |
+                        static_cast<unsigned char>(file[17]);
+    ASSERT_GE(page, 512u);
+    const size_t at = file.find("page-probe-137");
+    ASSERT_NE(at, std::string::npos);
+    ASSERT_GT(at / page, 0u);  // not the first page, which starts with the schema
+    f.clear();
+    f.seekp(static_cast<std::streamoff>(at / page * page));
+    for (size_t i = 0; i < page; ++i) f.put(static_cast<char>(0xA5));
   }
   auto reopened = meta::OpenMetaStore("sqlite://" + root_ + "/meta.db");
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
