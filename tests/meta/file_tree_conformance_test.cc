@@ -1396,6 +1396,44 @@ TEST_P(FileTreeTest, TrashDaysChangeWithTheirWriteOnly) {
   }
 }
 
+// A store that has read the volume before (and may keep what does not change) still sees
+// the days another store (another process or host) set, in the next read and write.
+TEST_P(FileTreeTest, AnotherStoresTrashDaysAreSeenByTheNextReadAndWrite) {
+  if (!Persists()) GTEST_SKIP() << "one memory store cannot be opened twice";
+  Format();
+  auto days = [&](FileTree* tree) {
+    uint32_t seen = 0;
+    EXPECT_OK(tree->Read([&](FileTreeTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(VolumeRecord volume, tx.volume());
+      seen = volume.trash_days;
+      return OkStatus();
+    }));
+    return seen;
+  };
+  const uint32_t before = days(tree_);
+  std::unique_ptr<MetaStore> other = OpenStore(url_);
+  ASSERT_NE(other, nullptr);
+  ASSERT_OK(other->file_tree()->Write(
+      [&](FileTreeTransaction& tx) { return tx.SetTrashDays(before + 12); }, 6000));
+  EXPECT_EQ(days(tree_), before + 12);
+  EXPECT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(VolumeRecord volume, tx.volume());
+    EXPECT_EQ(volume.trash_days, before + 12);
+    EXPECT_EQ(volume, [&] {
+      VolumeRecord expected = Volume();
+      expected.trash_days = before + 12;
+      return expected;
+    }());
+    return OkStatus();
+  }));
+  // A read that asks nothing of the volume still works on the volume's rows.
+  EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(std::optional<InodeRecord> root, tx.GetInode(kRootInode));
+    EXPECT_TRUE(root.has_value());
+    return OkStatus();
+  }));
+}
+
 // Threads writing at once lose no update, and reads between them see whole transactions.
 TEST_P(FileTreeTest, ConcurrentWritesLoseNoUpdate) {
   Format();

@@ -129,10 +129,21 @@ const std::string& ChangesInsert(size_t rows) {
 
 class PostgresFileTreeTransaction final : public FileTreeTransaction {
  public:
-  PostgresFileTreeTransaction(Connection& c, VolumeRecord volume, bool writable, TimestampMs now_ms)
-      : c_(c), volume_(std::move(volume)), writable_(writable), now_ms_(now_ms) {}
+  // `volume` is the row as this transaction read it (`fresh`), or as the store knew it: then
+  // its name and uuid hold (they never change) and volume() reads the rest.
+  PostgresFileTreeTransaction(Connection& c, VolumeRecord volume, bool writable, TimestampMs now_ms,
+                              bool fresh = true)
+      : c_(c), volume_(std::move(volume)), fresh_(fresh), writable_(writable), now_ms_(now_ms) {}
 
-  Result<VolumeRecord> volume() override { return volume_; }
+  Result<VolumeRecord> volume() override {
+    if (!fresh_) {
+      ASSIGN_OR_RETURN(std::optional<VolumeRecord> row, LoadVolume(c_, /*lock=*/false));
+      if (!row) return internal::NoVolumeError();
+      volume_ = std::move(*row);
+      fresh_ = true;
+    }
+    return volume_;
+  }
   TimestampMs now_ms() const override { return now_ms_; }
 
   // ---- inodes ----
@@ -677,6 +688,7 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
 
   Connection& c_;
   VolumeRecord volume_;  // as loaded, with this transaction's SetTrashDays
+  bool fresh_;           // volume_ was read in this transaction
   const bool writable_;
   const TimestampMs now_ms_;
 };
@@ -741,10 +753,28 @@ Result<std::optional<VolumeRecord>> PostgresMetaStore::GetVolume() {
   return volume;
 }
 
+// A read does not begin with the volume row once the store has seen it: every getattr and
+// lookup of a mount is a read, and that row was one of its four round trips (BEGIN, the
+// row, the read, COMMIT). The snapshot is the same: REPEATABLE READ takes it at the first
+// statement, whichever it is. Until a volume has been seen each read loads the row, so
+// nothing reads before FormatVolume.
 Status PostgresMetaStore::Read(const std::function<Status(FileTreeTransaction&)>& body) {
+  std::optional<VolumeRecord> known;
+  {
+    std::lock_guard lock(volume_mu_);
+    known = known_volume_;
+  }
   return Read("file tree read", [&](Connection& c) -> Status {
+    if (known) {
+      PostgresFileTreeTransaction transaction(c, *known, /*writable=*/false, 0, /*fresh=*/false);
+      return body(transaction);
+    }
     ASSIGN_OR_RETURN(std::optional<VolumeRecord> volume, LoadVolume(c, /*lock=*/false));
     if (!volume) return internal::NoVolumeError();
+    {
+      std::lock_guard lock(volume_mu_);
+      known_volume_ = *volume;
+    }
     PostgresFileTreeTransaction transaction(c, std::move(*volume), /*writable=*/false, 0);
     return body(transaction);
   });

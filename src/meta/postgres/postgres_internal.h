@@ -770,6 +770,9 @@ class PostgresMetaStore final : public MetaStore, public FileTree {
   std::unique_ptr<Pool> pool_;
   const PostgresMetaStoreOptions options_;
   std::atomic<int64_t> usage_compacted_at_ms_{0};  // steady clock
+  // The volume row once seen (a file tree read does not read it again: see Read).
+  std::mutex volume_mu_;
+  std::optional<VolumeRecord> known_volume_;
 };
 
 }  // namespace cairn::meta::postgres_internal
