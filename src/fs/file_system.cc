@@ -71,6 +71,21 @@ Result<DentryRecord> LoadEntry(FileTreeTransaction& tx, uint64_t parent, std::st
   return std::move(*entry);
 }
 
+// The entry `name` in `parent` and its inode, with LoadEntry's and LoadInode's errors.
+struct Named {
+  DentryRecord entry;
+  InodeRecord inode;
+};
+Result<Named> LoadNamed(FileTreeTransaction& tx, uint64_t parent, std::string_view name) {
+  ASSIGN_OR_RETURN(std::optional<FileTreeTransaction::NamedInode> named,
+                   tx.GetNamedInode(parent, name));
+  if (!named) return NotFoundError(Describe(parent, name) + " does not exist");
+  if (!named->inode) {
+    return NotFoundError("inode " + std::to_string(named->entry.ino) + " does not exist");
+  }
+  return Named{std::move(named->entry), std::move(*named->inode)};
+}
+
 Status NotEmpty(FileTreeTransaction& tx, uint64_t dir) {
   ASSIGN_OR_RETURN(std::vector<DentryRecord> first, tx.ListDentries(dir, "", 1));
   if (first.empty()) return OkStatus();
@@ -125,6 +140,9 @@ class RecordingTransaction final : public FileTreeTransaction {
   Result<meta::VolumeRecord> volume() override { return tx_.volume(); }
   TimestampMs now_ms() const override { return tx_.now_ms(); }
   Result<std::optional<InodeRecord>> GetInode(uint64_t ino) override { return tx_.GetInode(ino); }
+  Result<std::optional<NamedInode>> GetNamedInode(uint64_t parent, std::string_view name) override {
+    return tx_.GetNamedInode(parent, name);
+  }
   Result<uint64_t> PutInode(const InodeRecord& inode) override {
     NoteInode(inode.ino, false);
     ASSIGN_OR_RETURN(uint64_t change, tx_.PutInode(inode));
@@ -484,11 +502,14 @@ Result<bool> MoveToTrash(FileTreeTransaction& tx, InodeRecord inode, uint64_t pa
                          std::string_view name, int64_t now_ns) {
   const std::string hour = HourName(now_ns);
   // This hour's directory, once it exists, answers for the trash too (one read, not two).
-  ASSIGN_OR_RETURN(std::optional<DentryRecord> hour_entry, tx.GetDentry(kTrashInode, hour));
+  ASSIGN_OR_RETURN(std::optional<FileTreeTransaction::NamedInode> hour_entry,
+                   tx.GetNamedInode(kTrashInode, hour));
   bool made_trash = false;
   uint64_t hour_ino = 0;
+  std::optional<InodeRecord> hour_dir;
   if (hour_entry) {
-    hour_ino = hour_entry->ino;
+    hour_ino = hour_entry->entry.ino;
+    hour_dir = std::move(hour_entry->inode);
   } else {
     ASSIGN_OR_RETURN(std::optional<InodeRecord> trash, tx.GetInode(kTrashInode));
     if (!trash) {
@@ -507,8 +528,10 @@ Result<bool> MoveToTrash(FileTreeTransaction& tx, InodeRecord inode, uint64_t pa
   inode.parent = hour_ino;  // a non-directory with a parent is in the trash (InTrashFile)
   inode.ctime_ns = now_ns;
   RETURN_IF_ERROR(tx.PutInode(inode).status());
-  ASSIGN_OR_RETURN(InodeRecord hour_dir, LoadInode(tx, hour_ino));
-  RETURN_IF_ERROR(Touch(tx, hour_dir, now_ns, 0));
+  if (!hour_dir) {  // made above (or an entry naming no inode, which LoadInode reports)
+    ASSIGN_OR_RETURN(hour_dir, LoadInode(tx, hour_ino));
+  }
+  RETURN_IF_ERROR(Touch(tx, *hour_dir, now_ns, 0));
   return made_trash;
 }
 
@@ -601,12 +624,12 @@ Result<InodeRecord> FileSystem::Lookup(uint64_t parent, std::string_view name) {
   RETURN_IF_ERROR(tree_->ReadBrief([&](FileTreeTransaction& tx) -> Status {
     // Only a directory has entries (and a removed one has none): the parent is read only
     // to say why a name is not there.
-    Result<DentryRecord> entry = LoadEntry(tx, parent, name);
-    if (!entry.ok()) {
+    Result<Named> named = LoadNamed(tx, parent, name);
+    if (!named.ok()) {
       RETURN_IF_ERROR(LoadDirectory(tx, parent).status());
-      return entry.status();
+      return named.status();
     }
-    ASSIGN_OR_RETURN(out, LoadInode(tx, entry->ino));
+    out = std::move(named->inode);
     return OkStatus();
   }));
   NoteName(out, parent, name);
@@ -745,8 +768,8 @@ Status FileSystem::Unlink(uint64_t parent, std::string_view name) {
   return Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, parent));
-        ASSIGN_OR_RETURN(DentryRecord entry, LoadEntry(tx, parent, name));
-        ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, entry.ino));
+        ASSIGN_OR_RETURN(Named named, LoadNamed(tx, parent, name));
+        InodeRecord& inode = named.inode;
         if (inode.type == FileType::kDirectory) {
           return Fail(StatusCode::kFailedPrecondition, ErrorReason::kIsADirectory,
                       Describe(parent, name) + " is a directory; remove it with rmdir");
@@ -779,8 +802,8 @@ Status FileSystem::RemoveDirectory(uint64_t parent, std::string_view name) {
   return Write(
       [&](FileTreeTransaction& tx) -> Status {
         ASSIGN_OR_RETURN(InodeRecord dir, LoadDirectory(tx, parent));
-        ASSIGN_OR_RETURN(DentryRecord entry, LoadEntry(tx, parent, name));
-        ASSIGN_OR_RETURN(InodeRecord inode, LoadInode(tx, entry.ino));
+        ASSIGN_OR_RETURN(Named named, LoadNamed(tx, parent, name));
+        InodeRecord& inode = named.inode;
         if (inode.type != FileType::kDirectory) {
           return Fail(StatusCode::kFailedPrecondition, ErrorReason::kNotADirectory,
                       Describe(parent, name) + " is not a directory");

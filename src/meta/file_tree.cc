@@ -33,6 +33,14 @@ Result<FileType> FileTypeFromNumber(int64_t number) {
   return static_cast<FileType>(number);
 }
 
+Result<std::optional<FileTreeTransaction::NamedInode>> FileTreeTransaction::GetNamedInode(
+    uint64_t parent, std::string_view name) {
+  ASSIGN_OR_RETURN(std::optional<DentryRecord> entry, GetDentry(parent, name));
+  if (!entry) return std::optional<NamedInode>();
+  ASSIGN_OR_RETURN(std::optional<InodeRecord> inode, GetInode(entry->ino));
+  return std::optional<NamedInode>(NamedInode{std::move(*entry), std::move(inode)});
+}
+
 Result<uint64_t> FileTreeTransaction::AppendChanges(const std::vector<ChangeRecord>& changes) {
   uint64_t last = 0;
   for (const ChangeRecord& change : changes) {

@@ -144,6 +144,14 @@ class FileTreeTransaction {
 
   // ---- Directory entries ------------------------------------------------------------------
   virtual Result<std::optional<DentryRecord>> GetDentry(uint64_t parent, std::string_view name) = 0;
+  // The entry (parent, name) with the inode it names, as GetDentry then GetInode of its ino
+  // would read them (`inode` empty: the entry names no inode, a damage the caller reports).
+  // The SQL engines read both with one statement: a lookup or unlink does this first.
+  struct NamedInode {
+    DentryRecord entry;
+    std::optional<InodeRecord> inode;
+  };
+  virtual Result<std::optional<NamedInode>> GetNamedInode(uint64_t parent, std::string_view name);
   // Inserts or replaces the entry (parent, name).
   virtual Status PutDentry(const DentryRecord& entry) = 0;
   // Absent is not an error.

@@ -518,9 +518,9 @@ TEST_P(FileTreeTest, TheRootIsADirectoryThatIsItsOwnParent) {
 
 // ---- inodes ---------------------------------------------------------------------------
 
-TEST_P(FileTreeTest, InodesRoundTripEveryFieldAndCountChanges) {
-  Format();
-  InodeRecord inode = Inode(2, FileType::kSymlink);
+// A symlink inode with every field at an edge of its range.
+InodeRecord EdgeInode(uint64_t ino) {
+  InodeRecord inode = Inode(ino, FileType::kSymlink);
   inode.mode = 07777;
   inode.uid = UINT32_MAX;
   inode.gid = UINT32_MAX - 1;
@@ -534,6 +534,12 @@ TEST_P(FileTreeTest, InodesRoundTripEveryFieldAndCountChanges) {
   inode.parent = UINT64_MAX;
   inode.symlink_target = std::string("../a\0b\xff\x80/c", 10);
   inode.change = 999;  // ignored: the store counts
+  return inode;
+}
+
+TEST_P(FileTreeTest, InodesRoundTripEveryFieldAndCountChanges) {
+  Format();
+  InodeRecord inode = EdgeInode(2);
   uint64_t change = 0;
   ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(change, tx.PutInode(inode));
@@ -652,6 +658,55 @@ TEST_P(FileTreeTest, DentriesAreSetReplacedAndDeleted) {
     }));
     EXPECT_EQ(get(3, "t" + std::to_string(t))->type, type);
   }
+}
+
+// A lookup reads the entry and its inode together: every field as GetInode returns it, an
+// absent name as nothing, and an entry whose inode is gone as the entry alone.
+TEST_P(FileTreeTest, ANamedInodeIsTheEntryWithTheInodeGetInodeReturns) {
+  Format();
+  InodeRecord link = EdgeInode(7);
+  const std::string name("l\xff\x80nk", 5);
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.PutInode(link).status());
+    RETURN_IF_ERROR(tx.PutInode(link).status());  // change 2
+    RETURN_IF_ERROR(tx.PutDentry({kRootInode, name, 7, FileType::kSymlink}));
+    return tx.PutDentry({kRootInode, "dangling", 8, FileType::kRegular});
+  }));
+  auto named = [&](uint64_t parent, std::string_view n) {
+    std::optional<FileTreeTransaction::NamedInode> out;
+    EXPECT_OK(R([&](FileTreeTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(out, tx.GetNamedInode(parent, n));
+      return OkStatus();
+    }));
+    return out;
+  };
+  std::optional<FileTreeTransaction::NamedInode> found = named(kRootInode, name);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(Str(found->entry), Str(DentryRecord{kRootInode, name, 7, FileType::kSymlink}));
+  ASSERT_TRUE(found->inode.has_value());
+  EXPECT_EQ(found->inode->change, 2u);
+  EXPECT_EQ(Str(found->inode), Str(GetInode(7)));
+  link.change = 2;
+  EXPECT_EQ(Str(found->inode), Str(std::optional<InodeRecord>(link)));
+
+  EXPECT_FALSE(named(kRootInode, "absent").has_value());
+  EXPECT_FALSE(named(2, name).has_value());
+  std::optional<FileTreeTransaction::NamedInode> dangling = named(kRootInode, "dangling");
+  ASSERT_TRUE(dangling.has_value());
+  EXPECT_EQ(dangling->entry.ino, 8u);
+  EXPECT_EQ(dangling->entry.type, FileType::kRegular);
+  EXPECT_FALSE(dangling->inode.has_value());
+  // Inside a write it sees the transaction's own changes.
+  ASSERT_OK(W([&](FileTreeTransaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.PutInode(Inode(8)).status());
+    ASSIGN_OR_RETURN(std::optional<FileTreeTransaction::NamedInode> now,
+                     tx.GetNamedInode(kRootInode, "dangling"));
+    EXPECT_TRUE(now.has_value() && now->inode.has_value() && now->inode->ino == 8u);
+    RETURN_IF_ERROR(tx.DeleteDentry(kRootInode, name));
+    ASSIGN_OR_RETURN(now, tx.GetNamedInode(kRootInode, name));
+    EXPECT_FALSE(now.has_value());
+    return OkStatus();
+  }));
 }
 
 TEST_P(FileTreeTest, DentriesListInByteOrderWithHighBytesAndLongNames) {

@@ -48,6 +48,39 @@ std::string DentryRow(uint64_t parent, std::string_view name) {
          internal::Printable(std::string(name)) + ")";
 }
 
+// An inode's columns after `prefix` (a table alias and its dot, or nothing), in the order
+// InodeAt reads them.
+#define CAIRN_INODE_COLUMNS(prefix)                                                     \
+  prefix "type, " prefix "mode, " prefix "uid, " prefix "gid, " prefix "nlink, " prefix \
+         "size, " prefix "atime_ns, " prefix "mtime_ns, " prefix "ctime_ns, " prefix    \
+         "btime_ns, " prefix "rdev, " prefix "parent, " prefix "symlink_target, " prefix "change"
+
+// Inode `ino` from the CAIRN_INODE_COLUMNS of the first row, the first at `first`.
+Result<InodeRecord> InodeAt(const Rows& rows, int first, uint64_t ino) {
+  int64_t v[14] = {};
+  for (int column = 0; column < 14; ++column) {
+    if (column == 12) continue;  // the symlink target: bytes
+    ASSIGN_OR_RETURN(v[column], rows.Int(0, first + column));
+  }
+  InodeRecord inode;
+  inode.ino = ino;
+  ASSIGN_OR_RETURN(inode.type, StoredType(v[0], InodeRow(ino)));
+  inode.mode = static_cast<uint32_t>(v[1]);
+  inode.uid = static_cast<uint32_t>(v[2]);
+  inode.gid = static_cast<uint32_t>(v[3]);
+  inode.nlink = static_cast<uint32_t>(v[4]);
+  inode.size = Unsigned(v[5]);
+  inode.atime_ns = v[6];
+  inode.mtime_ns = v[7];
+  inode.ctime_ns = v[8];
+  inode.btime_ns = v[9];
+  inode.rdev = Unsigned(v[10]);
+  inode.parent = Unsigned(v[11]);
+  inode.symlink_target = rows.Bytes(0, first + 12);
+  inode.change = Unsigned(v[13]);
+  return inode;
+}
+
 // The volume row (locked for the transaction when `lock`), or nullopt before FormatVolume.
 Result<std::optional<VolumeRecord>> LoadVolume(Connection& c, bool lock) {
   ASSIGN_OR_RETURN(Rows rows,
@@ -148,33 +181,12 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
 
   // ---- inodes ----
   Result<std::optional<InodeRecord>> GetInode(uint64_t ino) override {
-    ASSIGN_OR_RETURN(Rows rows,
-                     c_.Exec("SELECT type, mode, uid, gid, nlink, size, atime_ns, mtime_ns, "
-                             "ctime_ns, btime_ns, rdev, parent, symlink_target, change "
-                             "FROM fs_inodes WHERE ino = $1::bigint",
-                             Params().Int(Signed(ino))));
+    ASSIGN_OR_RETURN(
+        Rows rows,
+        c_.Exec("SELECT " CAIRN_INODE_COLUMNS("") " FROM fs_inodes WHERE ino = $1::bigint",
+                Params().Int(Signed(ino))));
     if (rows.empty()) return std::optional<InodeRecord>();
-    int64_t v[14] = {};
-    for (int column = 0; column < 14; ++column) {
-      if (column == 12) continue;
-      ASSIGN_OR_RETURN(v[column], rows.Int(0, column));
-    }
-    InodeRecord inode;
-    inode.ino = ino;
-    ASSIGN_OR_RETURN(inode.type, StoredType(v[0], InodeRow(ino)));
-    inode.mode = static_cast<uint32_t>(v[1]);
-    inode.uid = static_cast<uint32_t>(v[2]);
-    inode.gid = static_cast<uint32_t>(v[3]);
-    inode.nlink = static_cast<uint32_t>(v[4]);
-    inode.size = Unsigned(v[5]);
-    inode.atime_ns = v[6];
-    inode.mtime_ns = v[7];
-    inode.ctime_ns = v[8];
-    inode.btime_ns = v[9];
-    inode.rdev = Unsigned(v[10]);
-    inode.parent = Unsigned(v[11]);
-    inode.symlink_target = rows.Bytes(0, 12);
-    inode.change = Unsigned(v[13]);
+    ASSIGN_OR_RETURN(InodeRecord inode, InodeAt(rows, 0, ino));
     return std::optional<InodeRecord>(std::move(inode));
   }
 
@@ -232,6 +244,29 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
     entry.ino = Unsigned(ino);
     ASSIGN_OR_RETURN(entry.type, StoredType(type, DentryRow(parent, name)));
     return std::optional<DentryRecord>(std::move(entry));
+  }
+
+  // One round trip for both rows; LEFT JOIN so that an entry naming no inode is returned.
+  Result<std::optional<NamedInode>> GetNamedInode(uint64_t parent, std::string_view name) override {
+    ASSIGN_OR_RETURN(Rows rows,
+                     c_.Exec("SELECT d.ino, d.type, (i.ino IS NOT NULL)::int, " CAIRN_INODE_COLUMNS(
+                                 "i.") " FROM fs_dentries d LEFT JOIN fs_inodes i ON i.ino = d.ino "
+                                       "WHERE d.parent = $1::bigint AND d.name = $2::bytea",
+                             Params().Int(Signed(parent)).Bytes(name)));
+    if (rows.empty()) return std::optional<NamedInode>();
+    NamedInode out;
+    out.entry.parent = parent;
+    out.entry.name = std::string(name);
+    ASSIGN_OR_RETURN(int64_t ino, rows.Int(0, 0));
+    ASSIGN_OR_RETURN(int64_t type, rows.Int(0, 1));
+    ASSIGN_OR_RETURN(int64_t found, rows.Int(0, 2));
+    out.entry.ino = Unsigned(ino);
+    ASSIGN_OR_RETURN(out.entry.type, StoredType(type, DentryRow(parent, name)));
+    if (found != 0) {
+      ASSIGN_OR_RETURN(InodeRecord inode, InodeAt(rows, 3, out.entry.ino));
+      out.inode = std::move(inode);
+    }
+    return std::optional<NamedInode>(std::move(out));
   }
 
   Status PutDentry(const DentryRecord& entry) override {
@@ -486,21 +521,7 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
   }
 
   Result<uint64_t> AppendChange(const ChangeRecord& change) override {
-    RETURN_IF_ERROR(CheckWritable("AppendChange"));
-    ASSIGN_OR_RETURN(Rows rows,
-                     c_.Exec("INSERT INTO fs_changes (session, ino, data, parent, name, at_ms) "
-                             "VALUES ($1::bigint, $2::bigint, $3::boolean, $4::bigint, $5::bytea, "
-                             "$6::bigint) RETURNING seq",
-                             Params()
-                                 .Int(Signed(change.session))
-                                 .Int(Signed(change.ino))
-                                 .Text(change.data ? "true" : "false")
-                                 .Int(Signed(change.parent))
-                                 .Bytes(change.name)
-                                 .Int(now_ms_)));
-    if (rows.empty()) return InternalError("appending to fs_changes returned no seq");
-    ASSIGN_OR_RETURN(int64_t seq, rows.Int(0, 0));
-    return Unsigned(seq);
+    return AppendChanges({change});
   }
 
   // Up to kChangesPerInsert rows per INSERT: one round trip to the server instead of one a

@@ -49,6 +49,34 @@ std::string DentryRow(uint64_t parent, std::string_view name) {
          internal::Printable(std::string(name)) + ")";
 }
 
+// An inode's columns after `prefix` (a table alias and its dot, or nothing), in the order
+// InodeAt reads them.
+#define CAIRN_INODE_COLUMNS(prefix)                                                     \
+  prefix "type, " prefix "mode, " prefix "uid, " prefix "gid, " prefix "nlink, " prefix \
+         "size, " prefix "atime_ns, " prefix "mtime_ns, " prefix "ctime_ns, " prefix    \
+         "btime_ns, " prefix "rdev, " prefix "parent, " prefix "symlink_target, " prefix "change"
+
+// Inode `ino` from the CAIRN_INODE_COLUMNS of the current row, the first at `first`.
+Result<InodeRecord> InodeAt(const Statement& stmt, int first, uint64_t ino) {
+  InodeRecord inode;
+  inode.ino = ino;
+  ASSIGN_OR_RETURN(inode.type, StoredType(stmt.ColumnInt(first), InodeRow(ino)));
+  inode.mode = static_cast<uint32_t>(stmt.ColumnInt(first + 1));
+  inode.uid = static_cast<uint32_t>(stmt.ColumnInt(first + 2));
+  inode.gid = static_cast<uint32_t>(stmt.ColumnInt(first + 3));
+  inode.nlink = static_cast<uint32_t>(stmt.ColumnInt(first + 4));
+  inode.size = Unsigned(stmt.ColumnInt(first + 5));
+  inode.atime_ns = stmt.ColumnInt(first + 6);
+  inode.mtime_ns = stmt.ColumnInt(first + 7);
+  inode.ctime_ns = stmt.ColumnInt(first + 8);
+  inode.btime_ns = stmt.ColumnInt(first + 9);
+  inode.rdev = Unsigned(stmt.ColumnInt(first + 10));
+  inode.parent = Unsigned(stmt.ColumnInt(first + 11));
+  inode.symlink_target = stmt.ColumnBlob(first + 12);
+  inode.change = Unsigned(stmt.ColumnInt(first + 13));
+  return inode;
+}
+
 // The volume row, or nullopt before FormatVolume.
 Result<std::optional<VolumeRecord>> LoadVolume(Connection& c) {
   ASSIGN_OR_RETURN(Statement stmt,
@@ -161,29 +189,13 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
 
   // ---- inodes ----
   Result<std::optional<InodeRecord>> GetInode(uint64_t ino) override {
-    ASSIGN_OR_RETURN(Statement stmt,
-                     c_.Prepare("SELECT type, mode, uid, gid, nlink, size, atime_ns, mtime_ns, "
-                                "ctime_ns, btime_ns, rdev, parent, symlink_target, change "
-                                "FROM fs_inodes WHERE ino = ?1"));
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        c_.Prepare("SELECT " CAIRN_INODE_COLUMNS("") " FROM fs_inodes WHERE ino = ?1"));
     stmt.Int(1, Signed(ino));
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return std::optional<InodeRecord>();
-    InodeRecord inode;
-    inode.ino = ino;
-    ASSIGN_OR_RETURN(inode.type, StoredType(stmt.ColumnInt(0), InodeRow(ino)));
-    inode.mode = static_cast<uint32_t>(stmt.ColumnInt(1));
-    inode.uid = static_cast<uint32_t>(stmt.ColumnInt(2));
-    inode.gid = static_cast<uint32_t>(stmt.ColumnInt(3));
-    inode.nlink = static_cast<uint32_t>(stmt.ColumnInt(4));
-    inode.size = Unsigned(stmt.ColumnInt(5));
-    inode.atime_ns = stmt.ColumnInt(6);
-    inode.mtime_ns = stmt.ColumnInt(7);
-    inode.ctime_ns = stmt.ColumnInt(8);
-    inode.btime_ns = stmt.ColumnInt(9);
-    inode.rdev = Unsigned(stmt.ColumnInt(10));
-    inode.parent = Unsigned(stmt.ColumnInt(11));
-    inode.symlink_target = stmt.ColumnBlob(12);
-    inode.change = Unsigned(stmt.ColumnInt(13));
+    ASSIGN_OR_RETURN(InodeRecord inode, InodeAt(stmt, 0, ino));
     return std::optional<InodeRecord>(std::move(inode));
   }
 
@@ -250,6 +262,27 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
     entry.ino = Unsigned(stmt.ColumnInt(0));
     ASSIGN_OR_RETURN(entry.type, StoredType(stmt.ColumnInt(1), DentryRow(parent, name)));
     return std::optional<DentryRecord>(std::move(entry));
+  }
+
+  // One seek in each table; LEFT JOIN so that an entry naming no inode is still returned.
+  Result<std::optional<NamedInode>> GetNamedInode(uint64_t parent, std::string_view name) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     c_.Prepare("SELECT d.ino, d.type, i.ino IS NOT NULL, " CAIRN_INODE_COLUMNS(
+                         "i.") " FROM fs_dentries d LEFT JOIN fs_inodes i ON i.ino = d.ino "
+                               "WHERE d.parent = ?1 AND d.name = ?2"));
+    stmt.Int(1, Signed(parent)).Blob(2, name);
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return std::optional<NamedInode>();
+    NamedInode out;
+    out.entry.parent = parent;
+    out.entry.name = std::string(name);
+    out.entry.ino = Unsigned(stmt.ColumnInt(0));
+    ASSIGN_OR_RETURN(out.entry.type, StoredType(stmt.ColumnInt(1), DentryRow(parent, name)));
+    if (stmt.ColumnInt(2) != 0) {
+      ASSIGN_OR_RETURN(InodeRecord inode, InodeAt(stmt, 3, out.entry.ino));
+      out.inode = std::move(inode);
+    }
+    return std::optional<NamedInode>(std::move(out));
   }
 
   Status PutDentry(const DentryRecord& entry) override {
@@ -490,19 +523,7 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
   }
 
   Result<uint64_t> AppendChange(const ChangeRecord& change) override {
-    RETURN_IF_ERROR(CheckWritable("AppendChange"));
-    ASSIGN_OR_RETURN(Statement stmt,
-                     c_.Prepare("INSERT INTO fs_changes (session, ino, data, parent, name, "
-                                "at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
-    stmt.Int(1, Signed(change.session))
-        .Int(2, Signed(change.ino))
-        .Int(3, change.data ? 1 : 0)
-        .Int(4, Signed(change.parent))
-        .Blob(5, change.name)
-        .Int(6, now_ms_);
-    // seq is the rowid; RETURNING would cost a temporary table per row.
-    RETURN_IF_ERROR(stmt.Run());
-    return Unsigned(c_.LastInsertRowid());
+    return AppendChanges({change});
   }
 
   // Up to kChangesPerInsert rows per INSERT: each statement costs about what one row does.
