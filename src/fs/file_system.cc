@@ -47,9 +47,16 @@ Status CheckName(std::string_view name) {
   return OkStatus();
 }
 
+Status NoInodeError(uint64_t ino) {
+  return NotFoundError("inode " + std::to_string(ino) + " does not exist");
+}
+Status NoEntryError(uint64_t parent, std::string_view name) {
+  return NotFoundError(Describe(parent, name) + " does not exist");
+}
+
 Result<InodeRecord> LoadInode(FileTreeTransaction& tx, uint64_t ino) {
   ASSIGN_OR_RETURN(std::optional<InodeRecord> inode, tx.GetInode(ino));
-  if (!inode) return NotFoundError("inode " + std::to_string(ino) + " does not exist");
+  if (!inode) return NoInodeError(ino);
   return std::move(*inode);
 }
 
@@ -67,7 +74,7 @@ Result<InodeRecord> LoadDirectory(FileTreeTransaction& tx, uint64_t ino) {
 
 Result<DentryRecord> LoadEntry(FileTreeTransaction& tx, uint64_t parent, std::string_view name) {
   ASSIGN_OR_RETURN(std::optional<DentryRecord> entry, tx.GetDentry(parent, name));
-  if (!entry) return NotFoundError(Describe(parent, name) + " does not exist");
+  if (!entry) return NoEntryError(parent, name);
   return std::move(*entry);
 }
 
@@ -79,10 +86,8 @@ struct Named {
 Result<Named> LoadNamed(FileTreeTransaction& tx, uint64_t parent, std::string_view name) {
   ASSIGN_OR_RETURN(std::optional<FileTreeTransaction::NamedInode> named,
                    tx.GetNamedInode(parent, name));
-  if (!named) return NotFoundError(Describe(parent, name) + " does not exist");
-  if (!named->inode) {
-    return NotFoundError("inode " + std::to_string(named->entry.ino) + " does not exist");
-  }
+  if (!named) return NoEntryError(parent, name);
+  if (!named->inode) return NoInodeError(named->entry.ino);
   return Named{std::move(named->entry), std::move(*named->inode)};
 }
 
@@ -852,7 +857,7 @@ Status FileSystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
         }
 
         if (flags & kRenameExchange) {
-          if (!target) return NotFoundError(Describe(new_parent, new_name) + " does not exist");
+          if (!target) return NoEntryError(new_parent, new_name);
           ASSIGN_OR_RETURN(InodeRecord other, LoadInode(tx, target->ino));
           const bool other_is_dir = other.type == FileType::kDirectory;
           if (other_is_dir && !same_dir) {

@@ -243,6 +243,14 @@ inline Status SnapshotWithoutVolumeError(const char* what) {
                               " record without a volume record before it");
 }
 
+// The fs_inodes columns every engine reads an inode from, in this order, each after
+// `prefix` (a table alias and its dot, or nothing); a string literal, so that statements
+// built with it stay literals.
+#define CAIRN_FS_INODE_COLUMNS(prefix)                                                  \
+  prefix "type, " prefix "mode, " prefix "uid, " prefix "gid, " prefix "nlink, " prefix \
+         "size, " prefix "atime_ns, " prefix "mtime_ns, " prefix "ctime_ns, " prefix    \
+         "btime_ns, " prefix "rdev, " prefix "parent, " prefix "symlink_target, " prefix "change"
+
 // The most change rows FileTreeTransaction::AppendChanges writes with one INSERT.
 inline constexpr size_t kChangesPerInsert = 4;
 

@@ -48,14 +48,7 @@ std::string DentryRow(uint64_t parent, std::string_view name) {
          internal::Printable(std::string(name)) + ")";
 }
 
-// An inode's columns after `prefix` (a table alias and its dot, or nothing), in the order
-// InodeAt reads them.
-#define CAIRN_INODE_COLUMNS(prefix)                                                     \
-  prefix "type, " prefix "mode, " prefix "uid, " prefix "gid, " prefix "nlink, " prefix \
-         "size, " prefix "atime_ns, " prefix "mtime_ns, " prefix "ctime_ns, " prefix    \
-         "btime_ns, " prefix "rdev, " prefix "parent, " prefix "symlink_target, " prefix "change"
-
-// Inode `ino` from the CAIRN_INODE_COLUMNS of the first row, the first at `first`.
+// Inode `ino` from the CAIRN_FS_INODE_COLUMNS of the first row, the first at `first`.
 Result<InodeRecord> InodeAt(const Rows& rows, int first, uint64_t ino) {
   int64_t v[14] = {};
   for (int column = 0; column < 14; ++column) {
@@ -183,7 +176,7 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
   Result<std::optional<InodeRecord>> GetInode(uint64_t ino) override {
     ASSIGN_OR_RETURN(
         Rows rows,
-        c_.Exec("SELECT " CAIRN_INODE_COLUMNS("") " FROM fs_inodes WHERE ino = $1::bigint",
+        c_.Exec("SELECT " CAIRN_FS_INODE_COLUMNS("") " FROM fs_inodes WHERE ino = $1::bigint",
                 Params().Int(Signed(ino))));
     if (rows.empty()) return std::optional<InodeRecord>();
     ASSIGN_OR_RETURN(InodeRecord inode, InodeAt(rows, 0, ino));
@@ -248,11 +241,12 @@ class PostgresFileTreeTransaction final : public FileTreeTransaction {
 
   // One round trip for both rows; LEFT JOIN so that an entry naming no inode is returned.
   Result<std::optional<NamedInode>> GetNamedInode(uint64_t parent, std::string_view name) override {
-    ASSIGN_OR_RETURN(Rows rows,
-                     c_.Exec("SELECT d.ino, d.type, (i.ino IS NOT NULL)::int, " CAIRN_INODE_COLUMNS(
-                                 "i.") " FROM fs_dentries d LEFT JOIN fs_inodes i ON i.ino = d.ino "
-                                       "WHERE d.parent = $1::bigint AND d.name = $2::bytea",
-                             Params().Int(Signed(parent)).Bytes(name)));
+    ASSIGN_OR_RETURN(
+        Rows rows,
+        c_.Exec("SELECT d.ino, d.type, (i.ino IS NOT NULL)::int, " CAIRN_FS_INODE_COLUMNS(
+                    "i.") " FROM fs_dentries d LEFT JOIN fs_inodes i ON i.ino = d.ino "
+                          "WHERE d.parent = $1::bigint AND d.name = $2::bytea",
+                Params().Int(Signed(parent)).Bytes(name)));
     if (rows.empty()) return std::optional<NamedInode>();
     NamedInode out;
     out.entry.parent = parent;

@@ -49,14 +49,7 @@ std::string DentryRow(uint64_t parent, std::string_view name) {
          internal::Printable(std::string(name)) + ")";
 }
 
-// An inode's columns after `prefix` (a table alias and its dot, or nothing), in the order
-// InodeAt reads them.
-#define CAIRN_INODE_COLUMNS(prefix)                                                     \
-  prefix "type, " prefix "mode, " prefix "uid, " prefix "gid, " prefix "nlink, " prefix \
-         "size, " prefix "atime_ns, " prefix "mtime_ns, " prefix "ctime_ns, " prefix    \
-         "btime_ns, " prefix "rdev, " prefix "parent, " prefix "symlink_target, " prefix "change"
-
-// Inode `ino` from the CAIRN_INODE_COLUMNS of the current row, the first at `first`.
+// Inode `ino` from the CAIRN_FS_INODE_COLUMNS of the current row, the first at `first`.
 Result<InodeRecord> InodeAt(const Statement& stmt, int first, uint64_t ino) {
   InodeRecord inode;
   inode.ino = ino;
@@ -191,7 +184,7 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
   Result<std::optional<InodeRecord>> GetInode(uint64_t ino) override {
     ASSIGN_OR_RETURN(
         Statement stmt,
-        c_.Prepare("SELECT " CAIRN_INODE_COLUMNS("") " FROM fs_inodes WHERE ino = ?1"));
+        c_.Prepare("SELECT " CAIRN_FS_INODE_COLUMNS("") " FROM fs_inodes WHERE ino = ?1"));
     stmt.Int(1, Signed(ino));
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return std::optional<InodeRecord>();
@@ -267,7 +260,7 @@ class SqliteFileTreeTransaction final : public FileTreeTransaction {
   // One seek in each table; LEFT JOIN so that an entry naming no inode is still returned.
   Result<std::optional<NamedInode>> GetNamedInode(uint64_t parent, std::string_view name) override {
     ASSIGN_OR_RETURN(Statement stmt,
-                     c_.Prepare("SELECT d.ino, d.type, i.ino IS NOT NULL, " CAIRN_INODE_COLUMNS(
+                     c_.Prepare("SELECT d.ino, d.type, i.ino IS NOT NULL, " CAIRN_FS_INODE_COLUMNS(
                          "i.") " FROM fs_dentries d LEFT JOIN fs_inodes i ON i.ino = d.ino "
                                "WHERE d.parent = ?1 AND d.name = ?2"));
     stmt.Int(1, Signed(parent)).Blob(2, name);
